@@ -1,0 +1,39 @@
+// The architecture of a decoder-only transformer, shared by the runtime, the
+// checkpoint formats and (mirrored as an attribute) the compiler's model type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace hone {
+
+enum class ModelFamily : uint8_t {
+  GPT2,  // LayerNorm, GELU, learned positions, biases everywhere
+  Llama, // RMSNorm, RoPE, SwiGLU, grouped-query attention (Llama/Qwen2)
+};
+
+/// What a model's head computes on top of the final hidden state.
+enum class HeadKind : uint8_t {
+  LM,     // tied or untied vocabulary projection
+  Scalar, // one value per position (reward models read the last token)
+};
+
+struct ModelConfig {
+  ModelFamily family = ModelFamily::Llama;
+  int64_t vocabSize = 0;
+  int64_t dModel = 0;
+  int64_t nLayers = 0;
+  int64_t nHeads = 0;
+  int64_t nKvHeads = 0; // == nHeads for GPT-2
+  int64_t dFf = 0;      // hidden size of the MLP
+  int64_t maxSeqLen = 0;
+  double normEps = 1e-5;
+  double ropeTheta = 10000.0; // Llama family only
+  bool tieEmbeddings = true;
+  bool qkvBias = false; // Qwen2: true; GPT-2 always has biases
+  HeadKind head = HeadKind::LM;
+
+  int64_t headDim() const { return nHeads ? dModel / nHeads : 0; }
+};
+
+} // namespace hone
