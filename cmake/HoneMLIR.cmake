@@ -11,7 +11,9 @@ include(AddMLIR)
 
 # Debian's config points lit at a missing llvm-lit.
 set(LLVM_EXTERNAL_LIT /usr/lib/llvm-22/bin/lit CACHE FILEPATH "" FORCE)
-set(HONE_TABLEGEN_INCLUDES -I ${PROJECT_SOURCE_DIR} -I ${MLIR_INCLUDE_DIRS})
+# Global so that mlir-tblgen finds MLIR's .td files; runtime/ and kernels/
+# still never include MLIR (checked by a test).
+include_directories(SYSTEM ${LLVM_INCLUDE_DIRS} ${MLIR_INCLUDE_DIRS})
 
 # hone_mlir_library(name SOURCES... DEPENDS... LINK...): a library that uses
 # MLIR. LLVM here has exceptions off and RTTI on; such targets match it.
@@ -27,7 +29,6 @@ function(hone_mlir_library name)
 endfunction()
 
 function(hone_mlir_target name)
-  target_include_directories(${name} SYSTEM PUBLIC ${LLVM_INCLUDE_DIRS} ${MLIR_INCLUDE_DIRS})
   target_compile_definitions(${name} PUBLIC ${LLVM_DEFINITIONS})
   target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptions>)
 endfunction()

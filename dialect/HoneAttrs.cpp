@@ -1,0 +1,93 @@
+//===- HoneAttrs.cpp - hone enums and attributes --------------------------===//
+
+#include "dialect/HoneAttrs.h"
+#include "dialect/HoneDialect.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::hone;
+
+#include "dialect/HoneEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialect/HoneAttrs.cpp.inc"
+
+FailureOr<llvm::APFloat> mlir::hone::parseF64Param(AsmParser &parser) {
+  double value;
+  if (parser.parseFloat(value))
+    return failure();
+  return llvm::APFloat(value);
+}
+
+LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               ModelFamily family, int64_t vocab,
+                               int64_t dModel, int64_t layers, int64_t heads,
+                               int64_t kvHeads, int64_t ffn, int64_t maxSeq,
+                               llvm::APFloat normEpsAttr,
+                               llvm::APFloat ropeThetaAttr, bool tied,
+                               bool qkvBias) {
+  double normEps = normEpsAttr.convertToDouble();
+  double ropeTheta = ropeThetaAttr.convertToDouble();
+  struct Size {
+    const char *name;
+    int64_t value;
+  };
+  for (Size s : {Size{"vocab", vocab}, Size{"d_model", dModel},
+                 Size{"layers", layers}, Size{"heads", heads},
+                 Size{"kv_heads", kvHeads}, Size{"ffn", ffn},
+                 Size{"max_seq", maxSeq}})
+    if (s.value <= 0)
+      return emitError() << "architecture field '" << s.name
+                         << "' must be positive, got " << s.value;
+  if (dModel % heads != 0)
+    return emitError() << "heads (" << heads << ") must divide d_model ("
+                       << dModel << ")";
+  if (heads % kvHeads != 0)
+    return emitError() << "kv_heads (" << kvHeads << ") must divide heads ("
+                       << heads << ")";
+  if (!(normEps > 0.0) || normEps >= 1.0)
+    return emitError() << "norm_eps must be in (0, 1), got " << normEps;
+  if (family == ModelFamily::gpt2) {
+    if (kvHeads != heads)
+      return emitError() << "gpt2 has no grouped-query attention: kv_heads ("
+                         << kvHeads << ") must equal heads (" << heads << ")";
+    if (qkvBias)
+      return emitError()
+             << "qkv_bias is a llama-family option; gpt2 always has biases";
+  } else {
+    if ((dModel / heads) % 2 != 0)
+      return emitError() << "rotary embeddings need an even head dimension, "
+                            "got d_model / heads = "
+                         << dModel / heads;
+    if (!(ropeTheta > 0.0))
+      return emitError() << "rope_theta must be positive, got " << ropeTheta;
+  }
+  return success();
+}
+
+int64_t ArchAttr::getNumParameters() const {
+  int64_t d = getDModel(), f = getFfn(), v = getVocab();
+  int64_t kvDim = getKvHeads() * getHeadDim();
+  int64_t perLayer, extra;
+  if (getFamily() == ModelFamily::gpt2) {
+    // ln1, qkv, proj, ln2, fc, fc_proj (weights and biases).
+    perLayer = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d +
+               (d * f + f) + (f * d + d);
+    extra = getMaxSeq() * d + 2 * d; // positions, final LayerNorm
+  } else {
+    perLayer = d + d * d + 2 * d * kvDim + d * d + d + 3 * d * f;
+    if (getQkvBias())
+      perLayer += d + 2 * kvDim;
+    extra = d; // final RMSNorm
+  }
+  int64_t embeddings = v * d * (getTied() ? 1 : 2);
+  return embeddings + extra + getLayers() * perLayer;
+}
+
+void HoneDialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialect/HoneAttrs.cpp.inc"
+      >();
+}

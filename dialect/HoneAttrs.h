@@ -1,0 +1,16 @@
+//===- HoneAttrs.h - hone enums and attributes ------------------*- C++ -*-===//
+#pragma once
+
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectImplementation.h"
+
+#include "dialect/HoneEnums.h.inc"
+
+namespace mlir::hone {
+/// Parses a float literal for a `double` attribute or type parameter.
+FailureOr<llvm::APFloat> parseF64Param(AsmParser &parser);
+} // namespace mlir::hone
+
+#define GET_ATTRDEF_CLASSES
+#include "dialect/HoneAttrs.h.inc"

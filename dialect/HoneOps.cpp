@@ -1,0 +1,381 @@
+//===- HoneOps.cpp - hone ops and their verifiers -------------------------===//
+//
+// Verifiers reject pipelines that cannot run. Each error names what is wrong
+// and carries a note saying how to fix it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/HoneOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::hone;
+
+#define GET_OP_CLASSES
+#include "dialect/HoneOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+static LogicalResult fail(Operation *op, const Twine &message,
+                          const Twine &hint) {
+  InFlightDiagnostic diag = op->emitOpError(message);
+  diag.attachNote(op->getLoc()) << "hint: " << hint;
+  return diag;
+}
+
+static LogicalResult checkPositive(Operation *op, StringRef name,
+                                   int64_t value) {
+  if (value > 0)
+    return success();
+  return fail(op, "'" + name + "' must be positive, got " + Twine(value),
+              "set " + name + " to at least 1");
+}
+
+static LogicalResult checkStageSizes(Operation *op, int64_t steps,
+                                     int64_t batchSize) {
+  if (failed(checkPositive(op, "steps", steps)))
+    return failure();
+  return checkPositive(op, "batch_size", batchSize);
+}
+
+/// A model that generates or is scored token by token needs an LM head.
+static LogicalResult checkPolicy(Operation *op, StringRef role, Value model) {
+  if (cast<ModelType>(model.getType()).hasLMHead())
+    return success();
+  return fail(op, "the " + role + " must have an LM head, not a scalar head",
+              "pass a language model here; scalar-head models are reward or "
+              "value models");
+}
+
+/// A reference or critic must read the same tokens as the policy.
+static LogicalResult checkSameVocab(Operation *op, StringRef role,
+                                    Value policy, Value other) {
+  int64_t a = cast<ModelType>(policy.getType()).getArch().getVocab();
+  int64_t b = cast<ModelType>(other.getType()).getArch().getVocab();
+  if (a == b)
+    return success();
+  return fail(op,
+              "the " + role + " has vocab " + Twine(b) +
+                  " but the policy has vocab " + Twine(a),
+              "both models must use the same tokenizer");
+}
+
+static StringRef layoutName(Value data) {
+  return stringifyDataLayout(cast<DatasetType>(data.getType()).getLayout());
+}
+
+/// Whether a reward (through combinations) compares with a reference answer.
+static bool rewardNeedsAnswers(Value reward) {
+  Operation *def = reward.getDefiningOp();
+  if (auto verifier = dyn_cast_or_null<RewardVerifierOp>(def))
+    return verifier.needsReferenceAnswer();
+  if (auto combine = dyn_cast_or_null<RewardCombineOp>(def))
+    return llvm::any_of(combine.getInputs(), rewardNeedsAnswers);
+  return false;
+}
+
+//===----------------------------------------------------------------------===//
+// Models and rewards
+//===----------------------------------------------------------------------===//
+
+LogicalResult ModelNewHeadOp::verify() {
+  auto from = cast<ModelType>(getBase().getType());
+  auto to = cast<ModelType>(getModel().getType());
+  if (from.getArch() != to.getArch())
+    return fail(*this, "the new head must keep the body's architecture",
+                "give the result the same #hone.arch as the operand");
+  return success();
+}
+
+LogicalResult RewardVerifierOp::verify() {
+  VerifierKind kind = getKind();
+  bool usesPattern = kind == VerifierKind::regex || kind == VerifierKind::format;
+  bool isLength = kind == VerifierKind::length;
+  StringRef name = stringifyVerifierKind(kind);
+
+  if (usesPattern && !getPattern())
+    return fail(*this, Twine("the ") + name + " verifier needs a 'pattern'",
+                "add pattern = \"…\" (a PCRE2 regular expression)");
+  if (!usesPattern && getPattern())
+    return fail(*this,
+                Twine("'pattern' is not used by the ") + name + " verifier",
+                "only regex and format verifiers take a pattern");
+  if (getTolerance()) {
+    if (kind != VerifierKind::numeric_match)
+      return fail(*this,
+                  Twine("'tolerance' is not used by the ") + name + " verifier",
+                  "only numeric_match takes a tolerance");
+    if (!(getTolerance()->convertToDouble() >= 0.0))
+      return fail(*this, "'tolerance' must be non-negative",
+                  "use 0 for an exact numeric comparison");
+  }
+  if (!isLength && (getMaxLength() || getCacheLength()))
+    return fail(*this,
+                Twine("'max_length'/'cache_length' are not used by the ") +
+                    name + " verifier",
+                "only the length verifier shapes by length");
+  if (isLength) {
+    if (!getMaxLength() || *getMaxLength() <= 0)
+      return fail(*this, "the length verifier needs a positive 'max_length'",
+                  "set max_length to the longest completion allowed");
+    int64_t cache = getCacheLength().value_or(0);
+    if (cache < 0 || cache >= *getMaxLength())
+      return fail(*this,
+                  "'cache_length' must be in [0, max_length), got " +
+                      Twine(cache),
+                  "DAPO uses a cache of a quarter of max_length");
+  }
+  return success();
+}
+
+LogicalResult RewardModelOp::verify() {
+  if (cast<ModelType>(getModel().getType()).hasLMHead())
+    return fail(*this, "a reward model must have a scalar head",
+                "train one with hone.reward_model, or use hone.model.new_head");
+  return success();
+}
+
+LogicalResult RewardExternalOp::verify() {
+  ArrayAttr command = getCommand();
+  if (command.empty())
+    return fail(*this, "the external reward needs a command",
+                "give the program and its arguments, e.g. [\"python3\", "
+                "\"score.py\"]");
+  for (Attribute arg : command)
+    if (cast<StringAttr>(arg).getValue().empty())
+      return fail(*this, "the external reward's command has an empty argument",
+                  "remove the empty string");
+  if (!(getTimeoutS().convertToDouble() > 0.0))
+    return fail(*this, "'timeout_s' must be positive",
+                "the default is 30 seconds per batch");
+  return success();
+}
+
+LogicalResult RewardCombineOp::verify() {
+  if (getInputs().empty())
+    return fail(*this, "needs at least one reward", "list the rewards to sum");
+  if (getWeights().size() != getInputs().size())
+    return fail(*this,
+                "has " + Twine(getInputs().size()) + " rewards but " +
+                    Twine(getWeights().size()) + " weights",
+                "give one weight per reward");
+  for (double w : getWeights())
+    if (!std::isfinite(w))
+      return fail(*this, "weights must be finite", "check the weight list");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Stages
+//===----------------------------------------------------------------------===//
+
+LogicalResult SftOp::verify() {
+  if (failed(checkStageSizes(*this, getSteps(), getBatchSize())) ||
+      failed(checkPolicy(*this, "policy", getPolicy())))
+    return failure();
+  auto data = cast<DatasetType>(getData().getType());
+  if (!data.hasCompletions())
+    return fail(*this,
+                Twine("SFT needs demonstrations, but the dataset has layout '") +
+                    layoutName(getData()) + "'",
+                "use text, messages, prompt_completion or prompt_answer data; "
+                "preference pairs belong to hone.preference");
+  bool weighted = getVariant() == SftVariant::iw;
+  if (weighted && !getRef())
+    return fail(*this,
+                "importance-weighted SFT needs a reference model ('ref')",
+                "pass the model the weights are measured against, usually "
+                "the stage's input");
+  if (!weighted && getRef())
+    return fail(*this,
+                Twine("the ") + stringifySftVariant(getVariant()) +
+                    " SFT objective does not use a reference model",
+                "remove 'ref', or use the iw variant");
+  if (getRef() && (failed(checkPolicy(*this, "reference", getRef())) ||
+                   failed(checkSameVocab(*this, "reference", getPolicy(),
+                                         getRef()))))
+    return failure();
+  return success();
+}
+
+LogicalResult RewardModelTrainOp::verify() {
+  if (failed(checkStageSizes(*this, getSteps(), getBatchSize())))
+    return failure();
+  auto base = cast<ModelType>(getBase().getType());
+  auto result = cast<ModelType>(getResult().getType());
+  if (result.hasLMHead())
+    return fail(*this, "a reward model's result must have a scalar head",
+                "write the result type as !hone.model<#arch, scalar>");
+  if (base.getArch() != result.getArch())
+    return fail(*this, "the reward model must keep the base's architecture",
+                "give the result the same #hone.arch as the base");
+  if (cast<DatasetType>(getData().getType()).getLayout() !=
+      DataLayout::preference)
+    return fail(*this,
+                Twine("a Bradley-Terry reward model needs preference pairs, "
+                      "but the dataset has layout '") +
+                    layoutName(getData()) + "'",
+                "use data with prompt/chosen/rejected columns");
+  return success();
+}
+
+LogicalResult PreferenceOp::verify() {
+  if (failed(checkStageSizes(*this, getSteps(), getBatchSize())) ||
+      failed(checkPolicy(*this, "policy", getPolicy())))
+    return failure();
+  StringRef loss = stringifyPreferenceLoss(getLoss());
+  DataLayout layout = cast<DatasetType>(getData().getType()).getLayout();
+  if (getLoss() == PreferenceLoss::kto) {
+    if (layout != DataLayout::unpaired_preference &&
+        layout != DataLayout::preference)
+      return fail(*this,
+                  Twine("KTO needs completions labelled desirable or not, but "
+                        "the dataset has layout '") +
+                      layoutName(getData()) + "'",
+                  "use prompt/completion/label data (pairs also work: chosen "
+                  "is desirable, rejected is not)");
+  } else if (layout != DataLayout::preference) {
+    return fail(*this,
+                Twine(loss) + " needs chosen/rejected pairs, but the dataset "
+                              "has layout '" +
+                    layoutName(getData()) + "'",
+                "use data with prompt/chosen/rejected columns");
+  }
+  if (needsReference() && !getRef())
+    return fail(*this, Twine(loss) + " needs a reference model ('ref')",
+                "pass the frozen starting policy, usually the stage's input");
+  if (!needsReference() && getRef())
+    return fail(*this,
+                Twine(loss) + " is reference-free and takes no 'ref'",
+                "remove 'ref'");
+  if (getRef() &&
+      (failed(checkPolicy(*this, "reference", getRef())) ||
+       failed(checkSameVocab(*this, "reference", getPolicy(), getRef()))))
+    return failure();
+  if (!(getBeta().convertToDouble() > 0.0))
+    return fail(*this, "'beta' must be positive",
+                "TRL's default is 0.1 for DPO");
+  return success();
+}
+
+LogicalResult RlOp::verify() {
+  if (failed(checkStageSizes(*this, getSteps(), getBatchSize())) ||
+      failed(checkPolicy(*this, "policy", getPolicy())))
+    return failure();
+  StringRef algo = stringifyRlAlgorithm(getAlgorithm());
+  auto prompts = cast<DatasetType>(getPrompts().getType());
+
+  if (!getReward())
+    return fail(*this, Twine("the ") + algo + " stage has no reward",
+                "add 'reward %r' with a verifier, reward model or external "
+                "reward");
+  if (!prompts.hasPrompts())
+    return fail(*this,
+                "RL needs prompts, but the dataset has layout 'text'",
+                "use prompt_answer, prompt_completion or messages data");
+  if (rewardNeedsAnswers(getReward()) &&
+      prompts.getLayout() != DataLayout::prompt_answer &&
+      prompts.getLayout() != DataLayout::prompt_completion)
+    return fail(*this,
+                Twine("the reward compares with a reference answer, but the "
+                      "dataset has layout '") +
+                    layoutName(getPrompts()) + "'",
+                "use prompt_answer data (or prompt_completion, whose "
+                "completion is taken as the answer)");
+
+  // Critic: PPO trains one, nobody else takes one.
+  bool isPpo = getAlgorithm() == RlAlgorithm::ppo;
+  if (isPpo && !getCritic())
+    return fail(*this, "PPO needs a critic ('critic')",
+                "start one with hone.model.new_head on the policy, or use a "
+                "critic-free algorithm such as grpo");
+  if (!isPpo && getCritic())
+    return fail(*this, Twine(algo) + " does not use a critic",
+                "remove 'critic', or use ppo");
+  if (getCritic()) {
+    if (cast<ModelType>(getCritic().getType()).hasLMHead())
+      return fail(*this, "the critic must have a scalar head",
+                  "make one with hone.model.new_head");
+    if (failed(checkSameVocab(*this, "critic", getPolicy(), getCritic())))
+      return failure();
+  }
+  if (bool(getCritic()) != bool(getNewCritic()))
+    return fail(*this, "yields a trained critic exactly when it takes one",
+                "add or remove the second result");
+  if (getNewCritic() && getNewCritic().getType() != getCritic().getType())
+    return fail(*this, "the trained critic must have the critic's type",
+                "use the critic operand's type for the second result");
+
+  // KL penalty.
+  double kl = getKlCoef().convertToDouble();
+  if (!(kl >= 0.0))
+    return fail(*this, "'kl_coef' must be non-negative",
+                "use 0 to train without a KL penalty");
+  if (kl > 0.0 && !getRef())
+    return fail(*this,
+                "a KL penalty (kl_coef = " + llvm::formatv("{0}", kl).str() +
+                    ") needs a reference model ('ref')",
+                "pass the frozen starting policy as 'ref', or set kl_coef = 0");
+  if (getRef() &&
+      (failed(checkPolicy(*this, "reference", getRef())) ||
+       failed(checkSameVocab(*this, "reference", getPolicy(), getRef()))))
+    return failure();
+
+  // Groups.
+  int64_t group = getGroupSize();
+  if (group <= 0)
+    return checkPositive(*this, "group_size", group);
+  if (usesGroups() && group < 2)
+    return fail(*this,
+                Twine(algo) + " compares samples of one prompt and needs "
+                              "group_size >= 2, got " +
+                    Twine(group),
+                "GRPO commonly uses 4 to 16 samples per prompt");
+  if (getBatchSize() % group != 0)
+    return fail(*this,
+                "batch_size (" + Twine(getBatchSize()) +
+                    ") must be a multiple of group_size (" + Twine(group) + ")",
+                "batch_size counts completions: prompts per step × group_size");
+
+  // Demonstrations.
+  if (getHybrid() && !getDemos())
+    return fail(*this,
+                Twine("the ") + stringifyHybrid(*getHybrid()) +
+                    " hybrid needs demonstrations ('demos')",
+                "add 'demos %d' with prompt/completion data");
+  if (!getHybrid() && getDemos())
+    return fail(*this, "demonstrations are given but no hybrid mode uses them",
+                "add hybrid(chord|srft|luffy|relift|hpt|uft), or remove "
+                "'demos'");
+  if (getDemos() &&
+      !cast<DatasetType>(getDemos().getType()).hasCompletions())
+    return fail(*this,
+                Twine("demonstrations need completions, but the dataset has "
+                      "layout '") +
+                    layoutName(getDemos()) + "'",
+                "use prompt_completion or messages data");
+  return success();
+}
+
+LogicalResult EvalOp::verify() {
+  if (!getReward())
+    return success();
+  if (failed(checkPolicy(*this, "evaluated model", getModel())))
+    return failure();
+  if (!cast<DatasetType>(getData().getType()).hasPrompts())
+    return fail(*this,
+                "evaluating with a reward needs prompts, but the dataset has "
+                "layout 'text'",
+                "use prompt_answer or prompt_completion data");
+  return success();
+}
+
+LogicalResult SaveOp::verify() {
+  if (getPath().empty())
+    return fail(*this, "needs a directory name", "e.g. \"final\"");
+  return success();
+}

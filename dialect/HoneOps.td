@@ -1,0 +1,368 @@
+//===- HoneOps.td - hone stage-level ops -------------------*- tablegen -*-===//
+//
+// The stage level: one op per training stage on SSA model states.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HONE_OPS_TD
+#define HONE_OPS_TD
+
+include "dialect/HoneTypes.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/OpAsmInterface.td"
+
+//===----------------------------------------------------------------------===//
+// Pipeline
+//===----------------------------------------------------------------------===//
+
+def Hone_PipelineOp : Hone_Op<"pipeline", [
+    Symbol, SingleBlock, NoTerminator, IsolatedFromAbove]> {
+  let summary = "a whole post-training pipeline";
+  let description = [{
+    Holds the pipeline's models, datasets, rewards and stages in program
+    order. `config` carries pipeline-wide settings the spec gives (tokenizer,
+    generation defaults, hardware, memory budget) as a dictionary.
+
+    ```mlir
+    hone.pipeline @toy attributes {config = {device = "cpu"}} {
+      %m = hone.model.init {seed = 1 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+      hone.save %m "init" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    }
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, OptionalAttr<DictionaryAttr>:$config);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$sym_name attr-dict-with-keyword $body";
+  let builders = [
+    OpBuilder<(ins "::llvm::StringRef":$name), [{
+      build($_builder, $_state, $_builder.getStringAttr(name), nullptr);
+      $_state.regions.front()->emplaceBlock();
+    }]>
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// Models, data and rewards
+//===----------------------------------------------------------------------===//
+
+def Hone_ModelInitOp : Hone_Op<"model.init", [Pure]> {
+  let summary = "a freshly initialised model";
+  let description = [{
+    Weights drawn from the counter-based RNG keyed by `seed`, so the same
+    seed gives the same model on every backend.
+
+    ```mlir
+    %m = hone.model.init {seed = 7 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    ```
+  }];
+  let arguments = (ins DefaultValuedAttr<I64Attr, "0">:$seed);
+  let results = (outs Hone_ModelType:$model);
+  let assemblyFormat = "attr-dict `:` qualified(type($model))";
+}
+
+def Hone_ModelLoadOp : Hone_Op<"model.load", [Pure]> {
+  let summary = "a model loaded from a Hugging Face model directory";
+  let description = [{
+    Reads `config.json` and `model.safetensors` (or a sharded index) from
+    `path`, relative to the spec. Loading is treated as pure: two loads of the
+    same directory are the same model, so CSE removes a reload.
+
+    ```mlir
+    %m = hone.model.load "models/base" : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>>
+    ```
+  }];
+  let arguments = (ins StrAttr:$path);
+  let results = (outs Hone_ModelType:$model);
+  let assemblyFormat = "$path attr-dict `:` qualified(type($model))";
+}
+
+def Hone_ModelNewHeadOp : Hone_Op<"model.new_head", [Pure]> {
+  let summary = "the same transformer body with a freshly initialised head";
+  let description = [{
+    How a critic or reward model starts from a policy: the body is copied
+    and a new head of the result's kind is initialised from `seed`.
+
+    ```mlir
+    %critic = hone.model.new_head %policy {seed = 3 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>> -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+    ```
+  }];
+  let arguments = (ins Hone_ModelType:$base, DefaultValuedAttr<I64Attr, "0">:$seed);
+  let results = (outs Hone_ModelType:$model);
+  let assemblyFormat =
+      "$base attr-dict `:` qualified(type($base)) `->` qualified(type($model))";
+  let hasVerifier = 1;
+}
+
+def Hone_DatasetOp : Hone_Op<"dataset", [Pure]> {
+  let summary = "a JSONL dataset in a known column layout";
+  let description = [{
+    `path` (and the optional `eval_path` split) are relative to the spec;
+    `fields` maps the layout's column names onto the file's when they differ
+    (for example `{messages = "conversations", role = "from"}`).
+
+    ```mlir
+    %d = hone.dataset "data/pairs.jsonl" {shuffle_seed = 3 : i64} : !hone.dataset<preference>
+    ```
+  }];
+  let arguments = (ins StrAttr:$path, OptionalAttr<StrAttr>:$eval_path,
+                       OptionalAttr<DictionaryAttr>:$fields,
+                       DefaultValuedAttr<I64Attr, "0">:$shuffle_seed);
+  let results = (outs Hone_DatasetType:$data);
+  let assemblyFormat = "$path attr-dict `:` qualified(type($data))";
+}
+
+def Hone_RewardVerifierOp : Hone_Op<"reward.verifier", [Pure]> {
+  let summary = "a built-in, exact reward";
+  let description = [{
+    `exact_match` and `numeric_match` (within `tolerance`) compare the
+    completion with the record's reference answer; `regex` and `format`
+    reward a completion that matches `pattern`; `length` is DAPO's overlong
+    shaping: 0 up to `max_length − cache_length` tokens, then a linear
+    penalty down to −1 at `max_length`.
+
+    ```mlir
+    %r = hone.reward.verifier numeric_match {tolerance = 1.0e-06 : f64} : !hone.reward
+    %l = hone.reward.verifier length {cache_length = 4 : i64, max_length = 16 : i64} : !hone.reward
+    ```
+  }];
+  let arguments = (ins Hone_VerifierKindAttr:$kind,
+                       OptionalAttr<StrAttr>:$pattern,
+                       OptionalAttr<F64Attr>:$tolerance,
+                       OptionalAttr<I64Attr>:$max_length,
+                       OptionalAttr<I64Attr>:$cache_length);
+  let results = (outs Hone_RewardType:$reward);
+  let assemblyFormat = "$kind attr-dict `:` qualified(type($reward))";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The verifier compares against a reference answer in the data.
+    bool needsReferenceAnswer() {
+      return getKind() == VerifierKind::exact_match ||
+             getKind() == VerifierKind::numeric_match;
+    }
+  }];
+}
+
+def Hone_RewardModelOp : Hone_Op<"reward.model", [Pure]> {
+  let summary = "a learned reward: a scalar-head model read at the last token";
+  let description = [{
+    ```mlir
+    %r = hone.reward.model %rm : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+    ```
+  }];
+  let arguments = (ins Hone_ModelType:$model);
+  let results = (outs Hone_RewardType:$reward);
+  let assemblyFormat = "$model attr-dict `:` qualified(type($model))";
+  let hasVerifier = 1;
+}
+
+def Hone_RewardExternalOp : Hone_Op<"reward.external", [Pure]> {
+  let summary = "a reward computed by an external process over JSON lines";
+  let description = [{
+    Runs `command` (argv) once and keeps it: for each completion the runtime
+    writes one JSON object (`prompt`, `completion`, the record's other
+    fields) to its stdin and reads one JSON object `{"reward": x}` back.
+
+    ```mlir
+    %r = hone.reward.external ["python3", "score.py"] {timeout_s = 30.0 : f64} : !hone.reward
+    ```
+  }];
+  let arguments = (ins StrArrayAttr:$command,
+                       DefaultValuedAttr<F64Attr, "30.0">:$timeout_s);
+  let results = (outs Hone_RewardType:$reward);
+  let assemblyFormat = "$command attr-dict `:` qualified(type($reward))";
+  let hasVerifier = 1;
+}
+
+def Hone_RewardCombineOp : Hone_Op<"reward.combine", [Pure]> {
+  let summary = "a weighted sum of rewards";
+  let description = [{
+    ```mlir
+    %r = hone.reward.combine %correct, %overlong weights [1.0, 1.0] : !hone.reward
+    ```
+  }];
+  let arguments = (ins Variadic<Hone_RewardType>:$inputs,
+                       DenseF64ArrayAttr:$weights);
+  let results = (outs Hone_RewardType:$reward);
+  let assemblyFormat =
+      "$inputs `weights` $weights attr-dict `:` qualified(type($reward))";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Stages
+//===----------------------------------------------------------------------===//
+
+// Stages write metrics and checkpoints: never dead, never reordered.
+class Hone_StageOp<string mnemonic, list<Trait> traits = []>
+    : Hone_Op<mnemonic, !listconcat(traits, [MemoryEffects<[MemWrite]>])> {
+  code commonStageDecls = [{
+    /// Hyper-parameter `name` from `hparams`, if the frontend set it.
+    ::mlir::Attribute getHparam(::llvm::StringRef name) {
+      auto dict = getHparamsAttr();
+      return dict ? dict.get(name) : ::mlir::Attribute();
+    }
+  }];
+}
+
+def Hone_SftOp : Hone_StageOp<"sft", [AllTypesMatch<["policy", "result"]>]> {
+  let summary = "supervised fine-tuning on demonstrations";
+  let description = [{
+    `plain`: `−Σ m·l / Σ m`; `dft`: tokens weighted by `sg(p)`; `iw`:
+    sequences weighted by `clip(exp(mean_t(l − l_ref)), 0, 16)`, which
+    needs `ref`. Data: `text`, `messages`, `prompt_completion` or
+    `prompt_answer` (loss on the completion only).
+
+    ```mlir
+    %1 = hone.sft plain %0, %d {batch_size = 8 : i64, steps = 100 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_completion>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    ```
+  }];
+  let arguments = (ins Hone_SftVariantAttr:$variant, Hone_ModelType:$policy,
+                       Hone_DatasetType:$data, Optional<Hone_ModelType>:$ref,
+                       I64Attr:$steps, I64Attr:$batch_size,
+                       OptionalAttr<DictionaryAttr>:$hparams);
+  let results = (outs Hone_ModelType:$result);
+  let assemblyFormat = [{
+    $variant $policy `,` $data (`ref` $ref^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = commonStageDecls;
+}
+
+def Hone_RewardModelTrainOp : Hone_StageOp<"reward_model"> {
+  let summary = "Bradley-Terry reward-model training on preference pairs";
+  let description = [{
+    Loss `−log σ(r(x, y_w) − r(x, y_l))` with the scalar head read at the
+    last token; reports pairwise accuracy. The result has a scalar head and
+    the body of `base`.
+
+    ```mlir
+    %rm = hone.reward_model %0, %pairs {batch_size = 8 : i64, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<preference>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+    ```
+  }];
+  let arguments = (ins Hone_ModelType:$base, Hone_DatasetType:$data,
+                       I64Attr:$steps, I64Attr:$batch_size,
+                       OptionalAttr<DictionaryAttr>:$hparams);
+  let results = (outs Hone_ModelType:$result);
+  let assemblyFormat = [{
+    $base `,` $data attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = commonStageDecls;
+}
+
+def Hone_PreferenceOp : Hone_StageOp<"preference", [AllTypesMatch<["policy", "result"]>]> {
+  let summary = "offline preference optimisation (DPO family)";
+  let description = [{
+    With `Δ = (logπ(y_w) − logπ_ref(y_w)) − (logπ(y_l) − logπ_ref(y_l))`:
+    `dpo` `−log σ(βΔ)`, `ipo` `(Δ − 1/(2β))²`, `kto` on unpaired data with
+    a batch KL baseline, `orpo` and `simpo` without a reference. `dpo`,
+    `ipo` and `kto` need `ref`; `orpo` and `simpo` reject one.
+
+    ```mlir
+    %2 = hone.preference dpo %1, %pairs ref %1 {batch_size = 8 : i64, beta = 1.000000e-01 : f64, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<preference>, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    ```
+  }];
+  let arguments = (ins Hone_PreferenceLossAttr:$loss, Hone_ModelType:$policy,
+                       Hone_DatasetType:$data, Optional<Hone_ModelType>:$ref,
+                       DefaultValuedAttr<F64Attr, "0.1">:$beta,
+                       I64Attr:$steps, I64Attr:$batch_size,
+                       OptionalAttr<DictionaryAttr>:$hparams);
+  let results = (outs Hone_ModelType:$result);
+  let assemblyFormat = [{
+    $loss $policy `,` $data (`ref` $ref^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = commonStageDecls # [{
+    bool needsReference() {
+      return getLoss() == PreferenceLoss::dpo ||
+             getLoss() == PreferenceLoss::ipo ||
+             getLoss() == PreferenceLoss::kto;
+    }
+  }];
+}
+
+def Hone_RlOp : Hone_StageOp<"rl", [AttrSizedOperandSegments,
+                                    AllTypesMatch<["policy", "new_policy"]>]> {
+  let summary = "online reinforcement learning, optionally mixed with demonstrations";
+  let description = [{
+    Each step generates `batch_size` completions (`group_size` per prompt),
+    scores them with `reward`, estimates advantages as the algorithm says
+    (PPO: GAE with the `critic`, which is trained too and yielded as the
+    second result; GRPO/Dr. GRPO/DAPO: group-normalised; RLOO: leave one out;
+    REINFORCE++: global normalisation; ReMax: greedy baseline) and takes a
+    policy-gradient step. `kl_coef > 0` penalises divergence from `ref`.
+    A `hybrid` mode mixes in `demos` (CHORD, SRFT, LUFFY, ReLIFT, HPT, UFT).
+
+    ```mlir
+    %p = hone.rl grpo %sft, %prompts reward %r ref %sft {batch_size = 16 : i64, group_size = 4 : i64, kl_coef = 4.000000e-02 : f64, steps = 20 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_answer>, !hone.reward, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    ```
+  }];
+  let arguments = (ins Hone_RlAlgorithmAttr:$algorithm, Hone_ModelType:$policy,
+                       Hone_DatasetType:$prompts,
+                       Optional<Hone_RewardType>:$reward,
+                       Optional<Hone_ModelType>:$ref,
+                       Optional<Hone_ModelType>:$critic,
+                       Optional<Hone_DatasetType>:$demos,
+                       OptionalAttr<Hone_HybridAttr>:$hybrid,
+                       I64Attr:$steps, I64Attr:$batch_size,
+                       DefaultValuedAttr<I64Attr, "1">:$group_size,
+                       DefaultValuedAttr<F64Attr, "0.0">:$kl_coef,
+                       OptionalAttr<DictionaryAttr>:$hparams);
+  let results = (outs Hone_ModelType:$new_policy,
+                      Optional<Hone_ModelType>:$new_critic);
+  let assemblyFormat = [{
+    $algorithm (`hybrid` `(` $hybrid^ `)`)? $policy `,` $prompts
+    (`reward` $reward^)? (`ref` $ref^)? (`critic` $critic^)? (`demos` $demos^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = commonStageDecls # [{
+    /// Advantages are normalised within groups of samples of one prompt.
+    bool usesGroups() {
+      auto a = getAlgorithm();
+      return a == RlAlgorithm::grpo || a == RlAlgorithm::dr_grpo ||
+             a == RlAlgorithm::dapo || a == RlAlgorithm::rloo;
+    }
+  }];
+}
+
+def Hone_EvalOp : Hone_Op<"eval", [MemoryEffects<[MemWrite]>]> {
+  let summary = "evaluate a model on a dataset";
+  let description = [{
+    Writes metrics: held-out loss, and with a `reward`, the mean reward and
+    accuracy of generated completions (greedy unless `hparams` say otherwise).
+
+    ```mlir
+    hone.eval %m, %test reward %r {name = "after_sft"} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_answer>
+    ```
+  }];
+  let arguments = (ins Hone_ModelType:$model, Hone_DatasetType:$data,
+                       Optional<Hone_RewardType>:$reward,
+                       OptionalAttr<StrAttr>:$name,
+                       OptionalAttr<DictionaryAttr>:$hparams);
+  let assemblyFormat = [{
+    $model `,` $data (`reward` $reward^)? attr-dict `:` qualified(type($model))
+    `,` qualified(type($data))
+  }];
+  let hasVerifier = 1;
+}
+
+def Hone_SaveOp : Hone_Op<"save", [MemoryEffects<[MemWrite]>]> {
+  let summary = "write a model as a Hugging Face model directory";
+  let description = [{
+    `config.json` plus `model.safetensors`, written atomically under the
+    run directory.
+
+    ```mlir
+    hone.save %m "final" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    ```
+  }];
+  let arguments = (ins Hone_ModelType:$model, StrAttr:$path);
+  let assemblyFormat = "$model $path attr-dict `:` qualified(type($model))";
+  let hasVerifier = 1;
+}
+
+#endif // HONE_OPS_TD
