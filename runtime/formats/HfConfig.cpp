@@ -1,0 +1,277 @@
+#include "runtime/formats/HfConfig.h"
+
+#include "runtime/formats/AtomicFile.h"
+
+#include <sys/stat.h>
+
+namespace hone {
+
+namespace {
+class Reader {
+public:
+  Reader(const json::Value &obj, std::string_view source, std::string_view text)
+      : obj_(obj), source_(source), text_(text) {}
+
+  Status errorAt(const json::Value *v, const std::string &msg,
+                 std::string hint = {}) const {
+    std::string where(source_);
+    if (v && !text_.empty()) {
+      json::Location loc = json::locate(text_, v->offset());
+      where += ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column);
+    }
+    return Status::error(where + ": error: " + msg, std::move(hint));
+  }
+
+  const json::Value *get(std::string_view key) const {
+    const json::Value *v = obj_.find(key);
+    return v && !v->isNull() ? v : nullptr;
+  }
+
+  /// A required positive integer among `keys` (first found wins).
+  Status positiveInt(std::initializer_list<const char *> keys, int64_t *out,
+                     bool required = true) const {
+    for (const char *k : keys) {
+      if (const json::Value *v = get(k)) {
+        if (!v->isInt() || v->asInt() <= 0)
+          return errorAt(v, std::string("'") + k +
+                                "' must be a positive integer");
+        *out = v->asInt();
+        return Status::ok();
+      }
+    }
+    if (!required)
+      return Status::ok();
+    return errorAt(nullptr, std::string("config.json lacks '") + *keys.begin() +
+                                "'");
+  }
+
+  Status number(const char *key, double *out) const {
+    if (const json::Value *v = get(key)) {
+      if (!v->isNumber() || v->asDouble() <= 0)
+        return errorAt(v, std::string("'") + key + "' must be a positive number");
+      *out = v->asDouble();
+    }
+    return Status::ok();
+  }
+
+  Status boolean(const char *key, bool *out) const {
+    if (const json::Value *v = get(key)) {
+      if (!v->isBool())
+        return errorAt(v, std::string("'") + key + "' must be true or false");
+      *out = v->asBool();
+    }
+    return Status::ok();
+  }
+
+  Status string(const char *key, std::string *out) const {
+    if (const json::Value *v = get(key)) {
+      if (!v->isString())
+        return errorAt(v, std::string("'") + key + "' must be a string");
+      *out = v->asString();
+    }
+    return Status::ok();
+  }
+
+  const json::Value &obj_;
+  std::string_view source_, text_;
+};
+
+bool contains(const std::string &s, const char *needle) {
+  return s.find(needle) != std::string::npos;
+}
+} // namespace
+
+Expected<ModelConfig> modelConfigFromHfJson(const json::Value &config,
+                                            std::string_view sourceName,
+                                            std::string_view text) {
+  Reader r(config, sourceName, text);
+  if (!config.isObject())
+    return r.errorAt(&config, "config.json must be a JSON object");
+  std::string modelType, arch;
+  HONE_TRY(r.string("model_type", &modelType));
+  if (const json::Value *a = r.get("architectures")) {
+    if (!a->isArray() || (a->size() && !a->items()[0].isString()))
+      return r.errorAt(a, "'architectures' must be a list of strings");
+    if (a->size())
+      arch = a->items()[0].asString();
+  }
+  if (modelType.empty()) {
+    if (contains(arch, "GPT2"))
+      modelType = "gpt2";
+    else if (contains(arch, "Qwen2"))
+      modelType = "qwen2";
+    else if (contains(arch, "Llama"))
+      modelType = "llama";
+  }
+
+  ModelConfig c;
+  c.head = contains(arch, "ForSequenceClassification") ||
+                   contains(arch, "ForTokenClassification")
+               ? HeadKind::Scalar
+               : HeadKind::LM;
+  if (c.head == HeadKind::Scalar) {
+    int64_t labels = 1;
+    if (const json::Value *v = r.get("num_labels"))
+      labels = v->isInt() ? v->asInt() : -1;
+    if (labels != 1)
+      return r.errorAt(r.get("num_labels"),
+                       "a scalar (reward/value) head needs num_labels 1");
+  }
+  HONE_TRY(r.positiveInt({"vocab_size"}, &c.vocabSize));
+
+  if (modelType == "gpt2") {
+    c.family = ModelFamily::GPT2;
+    HONE_TRY(r.positiveInt({"n_embd", "hidden_size"}, &c.dModel));
+    HONE_TRY(r.positiveInt({"n_layer", "num_hidden_layers"}, &c.nLayers));
+    HONE_TRY(r.positiveInt({"n_head", "num_attention_heads"}, &c.nHeads));
+    HONE_TRY(r.positiveInt({"n_positions", "n_ctx", "max_position_embeddings"},
+                           &c.maxSeqLen));
+    c.nKvHeads = c.nHeads;
+    c.dFf = 4 * c.dModel;
+    HONE_TRY(r.positiveInt({"n_inner"}, &c.dFf, /*required=*/false));
+    c.normEps = 1e-5;
+    HONE_TRY(r.number("layer_norm_epsilon", &c.normEps));
+    c.tieEmbeddings = true;
+    HONE_TRY(r.boolean("tie_word_embeddings", &c.tieEmbeddings));
+    c.qkvBias = false; // GPT-2 biases are implied by the family
+    std::string act = "gelu_new";
+    HONE_TRY(r.string("activation_function", &act));
+    if (act != "gelu_new" && act != "gelu_pytorch_tanh" && act != "gelu")
+      return r.errorAt(r.get("activation_function"),
+                       "activation_function '" + act + "' is not supported",
+                       "the runtime implements GPT-2's tanh GELU (gelu_new)");
+  } else if (modelType == "llama" || modelType == "qwen2") {
+    c.family = ModelFamily::Llama;
+    HONE_TRY(r.positiveInt({"hidden_size"}, &c.dModel));
+    HONE_TRY(r.positiveInt({"num_hidden_layers"}, &c.nLayers));
+    HONE_TRY(r.positiveInt({"num_attention_heads"}, &c.nHeads));
+    c.nKvHeads = c.nHeads;
+    HONE_TRY(r.positiveInt({"num_key_value_heads"}, &c.nKvHeads, false));
+    HONE_TRY(r.positiveInt({"intermediate_size"}, &c.dFf));
+    HONE_TRY(r.positiveInt({"max_position_embeddings"}, &c.maxSeqLen));
+    c.normEps = modelType == "qwen2" ? 1e-6 : 1e-6;
+    HONE_TRY(r.number("rms_norm_eps", &c.normEps));
+    c.ropeTheta = 10000.0;
+    HONE_TRY(r.number("rope_theta", &c.ropeTheta));
+    c.tieEmbeddings = false;
+    HONE_TRY(r.boolean("tie_word_embeddings", &c.tieEmbeddings));
+    c.qkvBias = modelType == "qwen2";
+    if (modelType == "llama") {
+      bool attnBias = false, mlpBias = false;
+      HONE_TRY(r.boolean("attention_bias", &attnBias));
+      HONE_TRY(r.boolean("mlp_bias", &mlpBias));
+      if (attnBias || mlpBias)
+        return r.errorAt(r.get(attnBias ? "attention_bias" : "mlp_bias"),
+                         "Llama attention_bias/mlp_bias is not supported");
+    }
+    std::string act = "silu";
+    HONE_TRY(r.string("hidden_act", &act));
+    if (act != "silu")
+      return r.errorAt(r.get("hidden_act"),
+                       "hidden_act '" + act + "' is not supported",
+                       "the runtime implements SwiGLU (silu)");
+    if (const json::Value *rs = r.get("rope_scaling"))
+      return r.errorAt(rs, "rope_scaling is not supported",
+                       "remove it for short contexts, at your own risk");
+    if (const json::Value *hd = r.get("head_dim")) {
+      if (!hd->isInt() || hd->asInt() * c.nHeads != c.dModel)
+        return r.errorAt(hd, "head_dim must equal hidden_size / "
+                             "num_attention_heads");
+    }
+    if (const json::Value *sw = r.get("use_sliding_window"))
+      if (sw->isBool() && sw->asBool())
+        return r.errorAt(sw, "sliding-window attention is not supported");
+  } else {
+    return r.errorAt(r.get("model_type"),
+                     "model_type '" + modelType + "' is not supported",
+                     "supported: gpt2, llama, qwen2");
+  }
+  if (c.dModel % c.nHeads != 0)
+    return r.errorAt(nullptr, "hidden size " + std::to_string(c.dModel) +
+                                  " is not divisible by the number of heads " +
+                                  std::to_string(c.nHeads));
+  if (c.nHeads % c.nKvHeads != 0)
+    return r.errorAt(r.get("num_key_value_heads"),
+                     "num_attention_heads must be a multiple of "
+                     "num_key_value_heads");
+  return c;
+}
+
+Expected<ModelConfig> loadHfConfig(const std::string &path) {
+  std::string file = path;
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    file = path + "/config.json";
+  Expected<std::string> text = readFile(file, size_t(16) << 20);
+  if (!text)
+    return text.status();
+  json::ParseOptions po;
+  po.sourceName = file;
+  Expected<json::Value> v = json::parse(*text, po);
+  if (!v)
+    return v.status();
+  return modelConfigFromHfJson(*v, file, *text);
+}
+
+json::Value modelConfigToHfJson(const ModelConfig &c) {
+  using json::Value;
+  Value o = Value::object();
+  bool scalar = c.head == HeadKind::Scalar;
+  if (c.family == ModelFamily::GPT2) {
+    Value arch = Value::array();
+    arch.push(scalar ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel");
+    o.set("architectures", std::move(arch));
+    o.set("model_type", "gpt2");
+    o.set("vocab_size", c.vocabSize);
+    o.set("n_embd", c.dModel);
+    o.set("n_layer", c.nLayers);
+    o.set("n_head", c.nHeads);
+    o.set("n_positions", c.maxSeqLen);
+    o.set("n_ctx", c.maxSeqLen);
+    o.set("n_inner", c.dFf);
+    o.set("layer_norm_epsilon", c.normEps);
+    o.set("activation_function", "gelu_new");
+    o.set("tie_word_embeddings", c.tieEmbeddings);
+    o.set("resid_pdrop", 0.0);
+    o.set("embd_pdrop", 0.0);
+    o.set("attn_pdrop", 0.0);
+  } else {
+    bool qwen = c.qkvBias;
+    Value arch = Value::array();
+    arch.push(qwen ? (scalar ? "Qwen2ForSequenceClassification"
+                             : "Qwen2ForCausalLM")
+                   : (scalar ? "LlamaForSequenceClassification"
+                             : "LlamaForCausalLM"));
+    o.set("architectures", std::move(arch));
+    o.set("model_type", qwen ? "qwen2" : "llama");
+    o.set("vocab_size", c.vocabSize);
+    o.set("hidden_size", c.dModel);
+    o.set("num_hidden_layers", c.nLayers);
+    o.set("num_attention_heads", c.nHeads);
+    o.set("num_key_value_heads", c.nKvHeads);
+    o.set("intermediate_size", c.dFf);
+    o.set("max_position_embeddings", c.maxSeqLen);
+    o.set("rms_norm_eps", c.normEps);
+    o.set("rope_theta", c.ropeTheta);
+    o.set("hidden_act", "silu");
+    o.set("tie_word_embeddings", c.tieEmbeddings);
+    if (!qwen) {
+      o.set("attention_bias", false);
+      o.set("mlp_bias", false);
+    } else {
+      o.set("use_sliding_window", false);
+    }
+    o.set("attention_dropout", 0.0);
+  }
+  if (scalar)
+    o.set("num_labels", 1);
+  o.set("torch_dtype", "float32");
+  return o;
+}
+
+Status saveHfConfig(const std::string &path, const ModelConfig &config) {
+  return writeFileAtomic(path, json::serialize(modelConfigToHfJson(config), 2) +
+                                   "\n");
+}
+
+} // namespace hone
