@@ -31,4 +31,6 @@ endfunction()
 function(hone_mlir_target name)
   target_compile_definitions(${name} PUBLIC ${LLVM_DEFINITIONS})
   target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fno-exceptions>)
+  # libMLIR.so does not re-export LLVM's support library.
+  target_link_libraries(${name} PUBLIC LLVM)
 endfunction()

@@ -5,6 +5,9 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 using namespace mlir;
 using namespace mlir::hone;
 
@@ -18,6 +21,19 @@ FailureOr<llvm::APFloat> mlir::hone::parseF64Param(AsmParser &parser) {
   if (parser.parseFloat(value))
     return failure();
   return llvm::APFloat(value);
+}
+
+void mlir::hone::printF64Param(AsmPrinter &printer,
+                               const llvm::APFloat &value) {
+  double d = value.convertToDouble();
+  char buf[40];
+  // MLIR float literals need a '.', so use %e, which always has one.
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*e", precision, d);
+    if (std::strtod(buf, nullptr) == d)
+      break;
+  }
+  printer << buf;
 }
 
 LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,

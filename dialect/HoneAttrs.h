@@ -10,6 +10,8 @@
 namespace mlir::hone {
 /// Parses a float literal for a `double` attribute or type parameter.
 FailureOr<llvm::APFloat> parseF64Param(AsmParser &parser);
+/// Prints the shortest float literal that parses back to the same double.
+void printF64Param(AsmPrinter &printer, const llvm::APFloat &value);
 } // namespace mlir::hone
 
 #define GET_ATTRDEF_CLASSES

@@ -67,12 +67,12 @@ def Hone_RlAlgorithm : I32EnumAttr<"RlAlgorithm", "online RL algorithm", [
 }
 
 def Hone_Hybrid : I32EnumAttr<"Hybrid", "how demonstrations enter an RL stage", [
-    I32EnumAttrCase<"chord", 1>,  // (1-μ)·L_RL + μ·L_SFT, μ on a schedule
-    I32EnumAttrCase<"srft", 2>,   // entropy-weighted SFT + RL in one step
-    I32EnumAttrCase<"luffy", 3>,  // off-policy traces in each group, p/(p+γ)
-    I32EnumAttrCase<"relift", 4>, // SFT on a buffer of prompts RL fails
-    I32EnumAttrCase<"hpt", 5>,    // per prompt: RL if accuracy > γ, else SFT
-    I32EnumAttrCase<"uft", 6>,    // prompts extended by an annealed hint
+    I32EnumAttrCase<"chord", 0>,  // (1-μ)·L_RL + μ·L_SFT, μ on a schedule
+    I32EnumAttrCase<"srft", 1>,   // entropy-weighted SFT + RL in one step
+    I32EnumAttrCase<"luffy", 2>,  // off-policy traces in each group, p/(p+γ)
+    I32EnumAttrCase<"relift", 3>, // SFT on a buffer of prompts RL fails
+    I32EnumAttrCase<"hpt", 4>,    // per prompt: RL if accuracy > γ, else SFT
+    I32EnumAttrCase<"uft", 5>,    // prompts extended by an annealed hint
   ]> {
   let cppNamespace = "::mlir::hone";
   let genSpecializedAttr = 0;
@@ -89,11 +89,10 @@ def Hone_VerifierKind : I32EnumAttr<"VerifierKind", "built-in reward verifier", 
   let genSpecializedAttr = 0;
 }
 
-// Enum attributes print as the bare keyword inside op formats: `hone.sft dft …`.
+// Enum attributes: `#hone<sft_variant dft>` on their own; inside op formats
+// they go through custom<Keyword> and print as the bare keyword (`hone.sft dft`).
 class Hone_EnumAttr<EnumAttrInfo info, string name>
-    : EnumAttr<Hone_Dialect, info, name> {
-  let assemblyFormat = "$value";
-}
+    : EnumAttr<Hone_Dialect, info, name>;
 def Hone_SftVariantAttr : Hone_EnumAttr<Hone_SftVariant, "sft_variant">;
 def Hone_PreferenceLossAttr : Hone_EnumAttr<Hone_PreferenceLoss, "preference_loss">;
 def Hone_RlAlgorithmAttr : Hone_EnumAttr<Hone_RlAlgorithm, "rl_algorithm">;
@@ -114,7 +113,7 @@ class Hone_F64Param<string default, string desc>
     : DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(" # default # ")", desc> {
   let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
   let parser = "::mlir::hone::parseF64Param($_parser)";
-  let printer = "$_printer << $_self";
+  let printer = "::mlir::hone::printF64Param($_printer, $_self)";
 }
 
 def Hone_ArchAttr : Hone_Attr<"Arch", "arch"> {

@@ -13,6 +13,39 @@
 using namespace mlir;
 using namespace mlir::hone;
 
+//===----------------------------------------------------------------------===//
+// custom<Keyword>: an enum attribute as a bare keyword (`hone.rl grpo …`)
+//===----------------------------------------------------------------------===//
+
+template <typename AttrT>
+static ParseResult parseKeyword(OpAsmParser &parser, AttrT &attr) {
+  using Enum = decltype(std::declval<AttrT>().getValue());
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (failed(parser.parseOptionalKeyword(&keyword)))
+    return failure();
+  if (std::optional<Enum> value = symbolizeEnum<Enum>(keyword)) {
+    attr = AttrT::get(parser.getContext(), *value);
+    return success();
+  }
+  std::string expected;
+  llvm::raw_string_ostream os(expected);
+  // Cases are numbered from 0; stringifyEnum gives "" past the last one.
+  for (uint32_t v = 0;; ++v) {
+    StringRef name = stringifyEnum(static_cast<Enum>(v));
+    if (name.empty())
+      break;
+    os << (v ? ", " : "") << name;
+  }
+  return parser.emitError(loc) << "unknown keyword '" << keyword
+                               << "', expected one of: " << expected;
+}
+
+template <typename AttrT>
+static void printKeyword(OpAsmPrinter &printer, Operation *, AttrT attr) {
+  printer << stringifyEnum(attr.getValue());
+}
+
 #define GET_OP_CLASSES
 #include "dialect/HoneOps.cpp.inc"
 

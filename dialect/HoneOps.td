@@ -132,7 +132,7 @@ def Hone_RewardVerifierOp : Hone_Op<"reward.verifier", [Pure]> {
                        OptionalAttr<I64Attr>:$max_length,
                        OptionalAttr<I64Attr>:$cache_length);
   let results = (outs Hone_RewardType:$reward);
-  let assemblyFormat = "$kind attr-dict `:` qualified(type($reward))";
+  let assemblyFormat = "custom<Keyword>($kind) attr-dict `:` qualified(type($reward))";
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// The verifier compares against a reference answer in the data.
@@ -223,7 +223,7 @@ def Hone_SftOp : Hone_StageOp<"sft", [AllTypesMatch<["policy", "result"]>]> {
                        OptionalAttr<DictionaryAttr>:$hparams);
   let results = (outs Hone_ModelType:$result);
   let assemblyFormat = [{
-    $variant $policy `,` $data (`ref` $ref^)? attr-dict `:`
+    custom<Keyword>($variant) $policy `,` $data (`ref` $ref^)? attr-dict `:`
     functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -271,7 +271,7 @@ def Hone_PreferenceOp : Hone_StageOp<"preference", [AllTypesMatch<["policy", "re
                        OptionalAttr<DictionaryAttr>:$hparams);
   let results = (outs Hone_ModelType:$result);
   let assemblyFormat = [{
-    $loss $policy `,` $data (`ref` $ref^)? attr-dict `:`
+    custom<Keyword>($loss) $policy `,` $data (`ref` $ref^)? attr-dict `:`
     functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -314,7 +314,7 @@ def Hone_RlOp : Hone_StageOp<"rl", [AttrSizedOperandSegments,
   let results = (outs Hone_ModelType:$new_policy,
                       Optional<Hone_ModelType>:$new_critic);
   let assemblyFormat = [{
-    $algorithm (`hybrid` `(` $hybrid^ `)`)? $policy `,` $prompts
+    custom<Keyword>($algorithm) (`hybrid` `(` custom<Keyword>($hybrid)^ `)`)? $policy `,` $prompts
     (`reward` $reward^)? (`ref` $ref^)? (`critic` $critic^)? (`demos` $demos^)?
     attr-dict `:` functional-type(operands, results)
   }];

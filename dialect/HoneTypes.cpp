@@ -11,6 +11,43 @@ using namespace mlir::hone;
 #define GET_TYPEDEF_CLASSES
 #include "dialect/HoneTypes.cpp.inc"
 
+Type ModelType::parse(AsmParser &parser) {
+  Attribute attr;
+  if (parser.parseLess())
+    return {};
+  SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseAttribute(attr))
+    return {}; // the attribute's parser or verifier said why
+  auto arch = dyn_cast<ArchAttr>(attr);
+  if (!arch) {
+    parser.emitError(loc, "expected a #hone.arch<…> attribute");
+    return {};
+  }
+  HeadKind head = HeadKind::lm;
+  if (succeeded(parser.parseOptionalComma())) {
+    SMLoc headLoc = parser.getCurrentLocation();
+    StringRef keyword;
+    if (parser.parseKeyword(&keyword))
+      return {};
+    std::optional<HeadKind> parsed = symbolizeHeadKind(keyword);
+    if (!parsed) {
+      parser.emitError(headLoc, "expected head 'lm' or 'scalar'");
+      return {};
+    }
+    head = *parsed;
+  }
+  if (parser.parseGreater())
+    return {};
+  return ModelType::get(parser.getContext(), arch, head);
+}
+
+void ModelType::print(AsmPrinter &printer) const {
+  printer << '<' << getArch();
+  if (getHead() != HeadKind::lm)
+    printer << ", " << stringifyHeadKind(getHead());
+  printer << '>';
+}
+
 bool DatasetType::hasPrompts() const {
   return getLayout() != DataLayout::text;
 }

@@ -25,7 +25,8 @@ def Hone_ModelType : Hone_Type<"Model", "model"> {
     "ArchAttr":$arch,
     DefaultValuedParameter<"HeadKind", "HeadKind::lm", "head">:$head
   );
-  let assemblyFormat = "`<` $arch (`,` $head^)? `>`";
+  // Hand-written so that an invalid #hone.arch reports only its own error.
+  let hasCustomAssemblyFormat = 1;
   let extraClassDeclaration = [{
     bool hasLMHead() const { return getHead() == HeadKind::lm; }
     /// The same architecture with another head.

@@ -1,0 +1,110 @@
+//===- EstimateMemory.cpp - stage-level model-state memory check ----------===//
+
+#include "passes/Passes.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/Support/FormatVariadic.h"
+
+namespace mlir::hone {
+#define GEN_PASS_DEF_ESTIMATEMEMORY
+#include "passes/Passes.h.inc"
+} // namespace mlir::hone
+
+using namespace mlir;
+using namespace mlir::hone;
+
+namespace {
+
+constexpr int64_t kTrainedBytesPerParam = 16; // weights, grads, 2 moments
+constexpr int64_t kFrozenBytesPerParam = 4;   // fp32 weights
+
+int64_t numParams(Value model) {
+  return cast<ModelType>(model.getType()).getArch().getNumParameters();
+}
+
+/// Models read but not trained by a stage, through its reward too.
+void collectFrozen(Value reward, SmallVectorImpl<Value> &frozen) {
+  Operation *def = reward ? reward.getDefiningOp() : nullptr;
+  if (auto model = dyn_cast_or_null<RewardModelOp>(def))
+    frozen.push_back(model.getModel());
+  else if (auto combine = dyn_cast_or_null<RewardCombineOp>(def))
+    for (Value input : combine.getInputs())
+      collectFrozen(input, frozen);
+}
+
+std::string mib(int64_t bytes) {
+  return llvm::formatv("{0:F1} MiB", double(bytes) / (1024.0 * 1024.0)).str();
+}
+
+struct EstimateMemory
+    : public hone::impl::EstimateMemoryBase<EstimateMemory> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    PipelineOp pipeline = getOperation();
+    int64_t budget = budgetBytes;
+    if (budget == 0)
+      if (DictionaryAttr config = pipeline.getConfigAttr())
+        if (auto attr = config.getAs<IntegerAttr>("memory_budget_bytes"))
+          budget = attr.getInt();
+
+    int64_t peak = 0;
+    bool overBudget = false;
+    Builder b(&getContext());
+    for (Operation &op : pipeline.getBody().front()) {
+      SmallVector<Value> trained, frozen;
+      if (auto sft = dyn_cast<SftOp>(op)) {
+        trained.push_back(sft.getPolicy());
+        if (sft.getRef())
+          frozen.push_back(sft.getRef());
+      } else if (auto rm = dyn_cast<RewardModelTrainOp>(op)) {
+        trained.push_back(rm.getBase());
+      } else if (auto pref = dyn_cast<PreferenceOp>(op)) {
+        trained.push_back(pref.getPolicy());
+        if (pref.getRef())
+          frozen.push_back(pref.getRef());
+      } else if (auto rl = dyn_cast<RlOp>(op)) {
+        trained.push_back(rl.getPolicy());
+        if (rl.getCritic())
+          trained.push_back(rl.getCritic());
+        if (rl.getRef())
+          frozen.push_back(rl.getRef());
+        collectFrozen(rl.getReward(), frozen);
+      } else if (auto eval = dyn_cast<EvalOp>(op)) {
+        frozen.push_back(eval.getModel());
+        collectFrozen(eval.getReward(), frozen);
+      } else {
+        continue;
+      }
+
+      // A model both trained and read (ref == policy) is resident once.
+      int64_t bytes = 0;
+      llvm::SmallPtrSet<void *, 8> seen;
+      for (Value v : trained)
+        if (seen.insert(v.getAsOpaquePointer()).second)
+          bytes += kTrainedBytesPerParam * numParams(v);
+      for (Value v : frozen)
+        if (seen.insert(v.getAsOpaquePointer()).second)
+          bytes += kFrozenBytesPerParam * numParams(v);
+
+      op.setAttr("hone.state_bytes", b.getI64IntegerAttr(bytes));
+      peak = std::max(peak, bytes);
+      if (budget > 0 && bytes > budget) {
+        InFlightDiagnostic diag =
+            op.emitError() << "stage needs " << mib(bytes)
+                           << " of model state (weights, gradients, AdamW "
+                              "moments), over the memory budget of "
+                           << mib(budget);
+        diag.attachNote() << "hint: raise hardware.memory_budget, use a "
+                             "smaller model, or drop the frozen reference "
+                             "(kl_coef = 0)";
+        overBudget = true;
+      }
+    }
+    pipeline->setAttr("hone.peak_state_bytes", b.getI64IntegerAttr(peak));
+    if (overBudget)
+      signalPassFailure();
+  }
+};
+
+} // namespace
