@@ -1,0 +1,206 @@
+// The kernel interface of the transformer: one abstract class per scalar type
+// that every backend (kernels/cpu, later kernels/cuda) implements. The model
+// (runtime/model) is written only against this interface, so swapping the
+// backend does not change model code.
+//
+// Conventions:
+// - Every pointer is device memory of the backend (host memory for the CPU
+//   backend). Host <-> device traffic goes through copyToDevice/copyToHost.
+// - Matrices are row-major. "rows" is the flattened batch*time dimension N.
+// - Gradient outputs named d* ACCUMULATE (+=) unless documented otherwise,
+//   so gradient accumulation over micro-batches is free.
+// - Results are deterministic: for a given backend they do not depend on the
+//   number of threads.
+#pragma once
+
+#include "runtime/core/DType.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace hone {
+
+/// Shapes of one attention call over a fused qkv buffer [B*T, qkvStride]
+/// holding Q (nHeads*headDim columns), then K, then V (nKvHeads*headDim each).
+struct AttentionShape {
+  int64_t batch = 0;
+  int64_t seqLen = 0;
+  int64_t nHeads = 0;
+  int64_t nKvHeads = 0;
+  int64_t headDim = 0;
+  int64_t qkvStride() const { return (nHeads + 2 * nKvHeads) * headDim; }
+};
+
+/// Shapes of the fused LM head: hidden [rows, dModel] against the vocabulary
+/// matrix W [vocab, dModel] (logits = hidden W^T * invTemperature).
+struct LmHeadShape {
+  int64_t rows = 0;
+  int64_t dModel = 0;
+  int64_t vocab = 0;
+  double invTemperature = 1.0;
+};
+
+template <typename T> class Kernels {
+public:
+  virtual ~Kernels() = default;
+  virtual Device device() const = 0;
+  virtual const char *name() const = 0;
+
+  // --- memory -------------------------------------------------------------
+  virtual void *allocBytes(size_t bytes) = 0; // zeroed, 64-byte aligned
+  virtual void freeBytes(void *p) = 0;
+  virtual void copyToDevice(void *dst, const void *hostSrc, size_t bytes) = 0;
+  virtual void copyToHost(void *hostDst, const void *src, size_t bytes) = 0;
+  virtual void copy(T *dst, const T *src, int64_t n) = 0;
+  virtual void fill(T *x, int64_t n, T value) = 0;
+  /// Waits until all enqueued work is done (no-op on the CPU).
+  virtual void synchronize() = 0;
+
+  // --- dense algebra ------------------------------------------------------
+  /// C[m,n] = alpha * op(A)[m,k] op(B)[k,n] + beta * C.
+  virtual void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                    T alpha, const T *A, int64_t lda, const T *B, int64_t ldb,
+                    T beta, T *C, int64_t ldc) = 0;
+  /// y[r, :] = b for every row (bias initialisation before a beta=1 gemm).
+  virtual void broadcastRows(T *y, const T *b, int64_t rows, int64_t cols) = 0;
+  /// y[r, :] += b for every row.
+  virtual void addRows(T *y, const T *b, int64_t rows, int64_t cols) = 0;
+  /// db += sum over rows of dy.
+  virtual void sumRows(const T *dy, int64_t rows, int64_t cols, T *db) = 0;
+  /// y += alpha * x.
+  virtual void axpy(int64_t n, T alpha, const T *x, T *y) = 0;
+  virtual void scale(T *x, int64_t n, T alpha) = 0;
+  /// sum of squares, accumulated in double.
+  virtual double sumSquares(const T *x, int64_t n) = 0;
+
+  // --- embeddings ---------------------------------------------------------
+  /// x[r] = wte[tokens[r]] (+ wpe[positions[r]] when wpe is non-null).
+  virtual void embeddingFwd(const int32_t *tokens, const int32_t *positions,
+                            int64_t rows, int64_t dModel, const T *wte,
+                            const T *wpe, T *x) = 0;
+  /// dwte[tokens[r]] += dx[r]; dwpe[positions[r]] += dx[r] when non-null.
+  virtual void embeddingBwd(const int32_t *tokens, const int32_t *positions,
+                            int64_t rows, int64_t dModel, const T *dx, T *dwte,
+                            T *dwpe) = 0;
+
+  // --- normalisation ------------------------------------------------------
+  /// LayerNorm; saves mean and rstd [rows] for the backward.
+  virtual void layerNormFwd(const T *x, const T *gamma, const T *beta,
+                            int64_t rows, int64_t cols, double eps, T *y,
+                            T *mean, T *rstd) = 0;
+  /// dx (+=), dgamma (+=), dbeta (+=).
+  virtual void layerNormBwd(const T *dy, const T *x, const T *gamma,
+                            const T *mean, const T *rstd, int64_t rows,
+                            int64_t cols, T *dx, T *dgamma, T *dbeta) = 0;
+  /// RMSNorm (y = x * rstd * gamma); saves rstd [rows].
+  virtual void rmsNormFwd(const T *x, const T *gamma, int64_t rows,
+                          int64_t cols, double eps, T *y, T *rstd) = 0;
+  virtual void rmsNormBwd(const T *dy, const T *x, const T *gamma,
+                          const T *rstd, int64_t rows, int64_t cols, T *dx,
+                          T *dgamma) = 0;
+
+  // --- activations --------------------------------------------------------
+  /// y = gelu_tanh(x) (GPT-2's "gelu_new"); y may alias x.
+  virtual void geluFwd(const T *x, T *y, int64_t n) = 0;
+  /// dx = dy * gelu'(x) (overwrites dx; dx may alias dy).
+  virtual void geluBwd(const T *x, const T *dy, T *dx, int64_t n) = 0;
+  /// gu [rows, 2*ff] = [gate | up]; y [rows, ff] = silu(gate) * up.
+  virtual void swigluFwd(const T *gu, int64_t rows, int64_t ff, T *y) = 0;
+  /// dgu [rows, 2*ff] (overwritten) from dy [rows, ff].
+  virtual void swigluBwd(const T *gu, const T *dy, int64_t rows, int64_t ff,
+                         T *dgu) = 0;
+
+  // --- rotary embeddings (HF rotate_half convention) ----------------------
+  /// Rotates, in place, the first nRotHeads heads of each row of x (row
+  /// stride ld) by positions[r]; inverse=true applies the transpose rotation
+  /// (the backward).
+  virtual void rope(T *x, int64_t rows, int64_t ld, int64_t nRotHeads,
+                    int64_t headDim, const int32_t *positions, double theta,
+                    bool inverse) = 0;
+
+  // --- attention ----------------------------------------------------------
+  /// Causal self-attention over a fused qkv buffer [B*T, qkvStride]. Writes
+  /// out [B*T, nHeads*headDim] and the softmax probabilities probs
+  /// [B, nHeads, T, T] (kept for the backward).
+  virtual void attentionFwd(const T *qkv, const AttentionShape &s, T *probs,
+                            T *out) = 0;
+  /// dqkv [B*T, qkvStride] is OVERWRITTEN.
+  virtual void attentionBwd(const T *qkv, const T *probs, const T *dout,
+                            const AttentionShape &s, T *dqkv) = 0;
+  /// Attention of `newLen` new rows per sequence against a KV cache.
+  /// qkv [batch*newLen, qkvStride] holds the new rows (RoPE applied); their
+  /// K, V are first written into the caches kCache/vCache
+  /// [batch, nKvHeads, cacheLen, headDim] at positions start[b] + i; then
+  /// query i of sequence b attends cache positions 0 .. start[b] + i.
+  virtual void attentionCached(const T *qkv, int64_t batch, int64_t newLen,
+                               int64_t nHeads, int64_t nKvHeads,
+                               int64_t headDim, const int32_t *start,
+                               int64_t cacheLen, T *kCache, T *vCache,
+                               T *out) = 0;
+
+  // --- fused LM head + log-softmax (vocabulary-chunked) -------------------
+  /// For each row r with targets[r] >= 0: logprob[r] = log softmax(z)[t],
+  /// entropy[r] = H(softmax(z)), lse[r] = logsumexp(z), where
+  /// z = invTemperature * hidden[r] W^T. Rows with targets[r] < 0 get 0.
+  /// Never materialises more than `rows x chunk` logits.
+  virtual void lmHeadFwd(const T *hidden, const T *W, const int32_t *targets,
+                         const LmHeadShape &s, T *logprob, T *entropy,
+                         T *lse) = 0;
+  /// From dlogprob [rows] and optional dentropy [rows] (nullable):
+  /// dhidden += dz W, dW += dz^T hidden (chunked, recomputing z).
+  virtual void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
+                         const LmHeadShape &s, const T *lse,
+                         const T *entropy, const T *dlogprob,
+                         const T *dentropy, T *dhidden, T *dW) = 0;
+  /// Full logits [rows, vocab] (generation: only the last rows).
+  virtual void logits(const T *hidden, const T *W, const LmHeadShape &s,
+                      T *out) = 0;
+
+  // --- optimiser ----------------------------------------------------------
+  /// One AdamW update of n parameters; gradScale multiplies g first (global
+  /// norm clipping). biasCorrection1/2 = 1 - beta^t.
+  virtual void adamw(T *param, const T *grad, T *m, T *v, int64_t n, double lr,
+                     double beta1, double beta2, double eps,
+                     double weightDecay, double biasCorrection1,
+                     double biasCorrection2, double gradScale) = 0;
+};
+
+/// A device allocation owned through its backend.
+template <typename T, typename E = T> class DeviceArray {
+public:
+  DeviceArray() = default;
+  DeviceArray(Kernels<T> *k, int64_t n) : k_(k), n_(n) {
+    p_ = n ? static_cast<E *>(k->allocBytes(size_t(n) * sizeof(E))) : nullptr;
+  }
+  DeviceArray(const DeviceArray &) = delete;
+  DeviceArray &operator=(const DeviceArray &) = delete;
+  DeviceArray(DeviceArray &&o) noexcept { *this = std::move(o); }
+  DeviceArray &operator=(DeviceArray &&o) noexcept {
+    if (this != &o) {
+      reset();
+      k_ = o.k_;
+      p_ = o.p_;
+      n_ = o.n_;
+      o.p_ = nullptr;
+      o.n_ = 0;
+    }
+    return *this;
+  }
+  ~DeviceArray() { reset(); }
+  void reset() {
+    if (p_)
+      k_->freeBytes(p_);
+    p_ = nullptr;
+    n_ = 0;
+  }
+  E *data() const { return p_; }
+  int64_t size() const { return n_; }
+
+private:
+  Kernels<T> *k_ = nullptr;
+  E *p_ = nullptr;
+  int64_t n_ = 0;
+};
+
+} // namespace hone

@@ -1,0 +1,686 @@
+// CPU kernels. Parallelism is over independent rows (or column blocks for
+// reductions over rows), never over a reduction, so results do not depend on
+// the number of threads.
+#include "kernels/cpu/CpuKernels.h"
+#include "kernels/cpu/MathFns.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace hone {
+
+static int gThreads = 0;
+
+void setCpuThreads(int n) {
+  gThreads = n > 0 ? n : 1;
+  omp_set_num_threads(gThreads);
+  openblas_set_num_threads(gThreads);
+}
+int cpuThreads() { return gThreads ? gThreads : omp_get_max_threads(); }
+
+namespace cpu {
+namespace {
+
+// Work below this many elements runs on one thread: a fork costs ~µs.
+constexpr int64_t kParallelMin = 1 << 14;
+
+inline void blasGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *A, int64_t lda, const float *B,
+                     int64_t ldb, float beta, float *C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), alpha, A,
+              int(lda), B, int(ldb), beta, C, int(ldc));
+}
+inline void blasGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                     double alpha, const double *A, int64_t lda,
+                     const double *B, int64_t ldb, double beta, double *C,
+                     int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), alpha, A,
+              int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+template <typename T> inline T dot(const T *a, const T *b, int64_t n) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i)
+    s += a[i] * b[i];
+  return s;
+}
+
+/// Column-blocked reduction over rows: out[c] += sum_r f(r, c). Parallel over
+/// column blocks, sequential over rows, so the order is fixed.
+template <typename T, typename F>
+void reduceRows(int64_t rows, int64_t cols, T *out, F f) {
+  const int64_t cb = 64;
+  int64_t nb = (cols + cb - 1) / cb;
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
+  for (int64_t b = 0; b < nb; ++b) {
+    int64_t c0 = b * cb, c1 = std::min(cols, c0 + cb);
+    T acc[64];
+    for (int64_t c = c0; c < c1; ++c)
+      acc[c - c0] = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      f(r, c0, c1, acc);
+    for (int64_t c = c0; c < c1; ++c)
+      out[c] += acc[c - c0];
+  }
+}
+
+template <typename T> class CpuKernels final : public Kernels<T> {
+public:
+  Device device() const override { return Device::CPU; }
+  const char *name() const override { return "cpu"; }
+
+  void *allocBytes(size_t bytes) override {
+    size_t r = (bytes + 63) / 64 * 64;
+    if (!r)
+      r = 64;
+    void *p = std::aligned_alloc(64, r);
+    if (p)
+      std::memset(p, 0, r);
+    return p;
+  }
+  void freeBytes(void *p) override { std::free(p); }
+  void copyToDevice(void *d, const void *s, size_t n) override {
+    if (n)
+      std::memcpy(d, s, n);
+  }
+  void copyToHost(void *d, const void *s, size_t n) override {
+    if (n)
+      std::memcpy(d, s, n);
+  }
+  void copy(T *d, const T *s, int64_t n) override {
+    if (n > 0)
+      std::memcpy(d, s, size_t(n) * sizeof(T));
+  }
+  void fill(T *x, int64_t n, T v) override {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin * 4)
+    for (int64_t i = 0; i < n; ++i)
+      x[i] = v;
+  }
+  void synchronize() override {}
+
+  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
+            const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,
+            int64_t ldc) override {
+    if (m <= 0 || n <= 0)
+      return;
+    if (k <= 0) {
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+      return;
+    }
+    blasGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+
+  void broadcastRows(T *y, const T *b, int64_t rows, int64_t cols) override {
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(y + r * cols, b, size_t(cols) * sizeof(T));
+  }
+
+  void addRows(T *y, const T *b, int64_t rows, int64_t cols) override {
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      T *yr = y + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c)
+        yr[c] += b[c];
+    }
+  }
+
+  void sumRows(const T *dy, int64_t rows, int64_t cols, T *db) override {
+    reduceRows<T>(rows, cols, db, [&](int64_t r, int64_t c0, int64_t c1,
+                                      T *acc) {
+      const T *row = dy + r * cols;
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c)
+        acc[c - c0] += row[c];
+    });
+  }
+
+  void axpy(int64_t n, T alpha, const T *x, T *y) override {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin * 4)
+    for (int64_t i = 0; i < n; ++i)
+      y[i] += alpha * x[i];
+  }
+  void scale(T *x, int64_t n, T alpha) override {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin * 4)
+    for (int64_t i = 0; i < n; ++i)
+      x[i] *= alpha;
+  }
+  double sumSquares(const T *x, int64_t n) override {
+    // Fixed blocks summed in order: independent of the thread count.
+    const int64_t bs = 1 << 14;
+    int64_t nb = (n + bs - 1) / bs;
+    std::vector<double> part(size_t(nb), 0.0);
+#pragma omp parallel for schedule(static) if (n >= kParallelMin * 4)
+    for (int64_t b = 0; b < nb; ++b) {
+      int64_t i0 = b * bs, i1 = std::min(n, i0 + bs);
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = i0; i < i1; ++i)
+        s += double(x[i]) * double(x[i]);
+      part[size_t(b)] = s;
+    }
+    double s = 0;
+    for (double p : part)
+      s += p;
+    return s;
+  }
+
+  void embeddingFwd(const int32_t *tokens, const int32_t *positions,
+                    int64_t rows, int64_t d, const T *wte, const T *wpe,
+                    T *x) override {
+#pragma omp parallel for schedule(static) if (rows * d >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *e = wte + int64_t(tokens[r]) * d;
+      T *o = x + r * d;
+      if (wpe) {
+        const T *p = wpe + int64_t(positions[r]) * d;
+#pragma omp simd
+        for (int64_t c = 0; c < d; ++c)
+          o[c] = e[c] + p[c];
+      } else {
+        std::memcpy(o, e, size_t(d) * sizeof(T));
+      }
+    }
+  }
+
+  void embeddingBwd(const int32_t *tokens, const int32_t *positions,
+                    int64_t rows, int64_t d, const T *dx, T *dwte,
+                    T *dwpe) override {
+    const int64_t cb = 64;
+    int64_t nb = (d + cb - 1) / cb;
+#pragma omp parallel for schedule(static) if (rows * d >= kParallelMin)
+    for (int64_t b = 0; b < nb; ++b) {
+      int64_t c0 = b * cb, c1 = std::min(d, c0 + cb);
+      for (int64_t r = 0; r < rows; ++r) {
+        const T *g = dx + r * d;
+        T *e = dwte + int64_t(tokens[r]) * d;
+#pragma omp simd
+        for (int64_t c = c0; c < c1; ++c)
+          e[c] += g[c];
+        if (dwpe) {
+          T *p = dwpe + int64_t(positions[r]) * d;
+#pragma omp simd
+          for (int64_t c = c0; c < c1; ++c)
+            p[c] += g[c];
+        }
+      }
+    }
+  }
+
+  void layerNormFwd(const T *x, const T *gamma, const T *beta, int64_t rows,
+                    int64_t cols, double eps, T *y, T *mean,
+                    T *rstd) override {
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *xr = x + r * cols;
+      T s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t c = 0; c < cols; ++c)
+        s += xr[c];
+      T mu = s / T(cols);
+      T v = 0;
+#pragma omp simd reduction(+ : v)
+      for (int64_t c = 0; c < cols; ++c)
+        v += (xr[c] - mu) * (xr[c] - mu);
+      T rs = T(1) / std::sqrt(v / T(cols) + T(eps));
+      T *yr = y + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c)
+        yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
+      if (mean)
+        mean[r] = mu;
+      if (rstd)
+        rstd[r] = rs;
+    }
+  }
+
+  void layerNormBwd(const T *dy, const T *x, const T *gamma, const T *mean,
+                    const T *rstd, int64_t rows, int64_t cols, T *dx,
+                    T *dgamma, T *dbeta) override {
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *xr = x + r * cols, *g = dy + r * cols;
+      T mu = mean[r], rs = rstd[r];
+      T a = 0, b = 0; // mean(dxhat), mean(dxhat * xhat)
+#pragma omp simd reduction(+ : a, b)
+      for (int64_t c = 0; c < cols; ++c) {
+        T dxh = g[c] * gamma[c];
+        a += dxh;
+        b += dxh * (xr[c] - mu) * rs;
+      }
+      a /= T(cols);
+      b /= T(cols);
+      T *o = dx + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) {
+        T xh = (xr[c] - mu) * rs;
+        o[c] += rs * (g[c] * gamma[c] - a - xh * b);
+      }
+    }
+    reduceRows<T>(rows, cols, dgamma,
+                  [&](int64_t r, int64_t c0, int64_t c1, T *acc) {
+                    const T *xr = x + r * cols, *g = dy + r * cols;
+                    T mu = mean[r], rs = rstd[r];
+#pragma omp simd
+                    for (int64_t c = c0; c < c1; ++c)
+                      acc[c - c0] += g[c] * (xr[c] - mu) * rs;
+                  });
+    if (dbeta)
+      sumRows(dy, rows, cols, dbeta);
+  }
+
+  void rmsNormFwd(const T *x, const T *gamma, int64_t rows, int64_t cols,
+                  double eps, T *y, T *rstd) override {
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *xr = x + r * cols;
+      T s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t c = 0; c < cols; ++c)
+        s += xr[c] * xr[c];
+      T rs = T(1) / std::sqrt(s / T(cols) + T(eps));
+      T *yr = y + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c)
+        yr[c] = xr[c] * rs * gamma[c];
+      if (rstd)
+        rstd[r] = rs;
+    }
+  }
+
+  void rmsNormBwd(const T *dy, const T *x, const T *gamma, const T *rstd,
+                  int64_t rows, int64_t cols, T *dx, T *dgamma) override {
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *xr = x + r * cols, *g = dy + r * cols;
+      T rs = rstd[r];
+      T b = 0;
+#pragma omp simd reduction(+ : b)
+      for (int64_t c = 0; c < cols; ++c)
+        b += g[c] * gamma[c] * xr[c];
+      b *= rs * rs / T(cols);
+      T *o = dx + r * cols;
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c)
+        o[c] += rs * (g[c] * gamma[c] - xr[c] * b);
+    }
+    reduceRows<T>(rows, cols, dgamma,
+                  [&](int64_t r, int64_t c0, int64_t c1, T *acc) {
+                    const T *xr = x + r * cols, *g = dy + r * cols;
+                    T rs = rstd[r];
+#pragma omp simd
+                    for (int64_t c = c0; c < c1; ++c)
+                      acc[c - c0] += g[c] * xr[c] * rs;
+                  });
+  }
+
+  static constexpr double kGeluK = 0.7978845608028654; // sqrt(2/pi)
+
+  void geluFwd(const T *x, T *y, int64_t n) override {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) {
+      T v = x[i];
+      T t = vtanh<T>(T(kGeluK) * (v + T(0.044715) * v * v * v));
+      y[i] = T(0.5) * v * (T(1) + t);
+    }
+  }
+  void geluBwd(const T *x, const T *dy, T *dx, int64_t n) override {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) {
+      T v = x[i];
+      T t = vtanh<T>(T(kGeluK) * (v + T(0.044715) * v * v * v));
+      T dt = T(kGeluK) * (T(1) + T(3 * 0.044715) * v * v);
+      dx[i] = dy[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * dt);
+    }
+  }
+
+  void swigluFwd(const T *gu, int64_t rows, int64_t ff, T *y) override {
+#pragma omp parallel for schedule(static) if (rows * ff >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *g = gu + r * 2 * ff, *u = g + ff;
+      T *o = y + r * ff;
+#pragma omp simd
+      for (int64_t c = 0; c < ff; ++c)
+        o[c] = g[c] * vsigmoid<T>(g[c]) * u[c];
+    }
+  }
+  void swigluBwd(const T *gu, const T *dy, int64_t rows, int64_t ff,
+                 T *dgu) override {
+#pragma omp parallel for schedule(static) if (rows * ff >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *g = gu + r * 2 * ff, *u = g + ff, *d = dy + r * ff;
+      T *dg = dgu + r * 2 * ff, *du = dg + ff;
+#pragma omp simd
+      for (int64_t c = 0; c < ff; ++c) {
+        T s = vsigmoid<T>(g[c]);
+        T silu = g[c] * s;
+        T dgc = d[c] * u[c] * s * (T(1) + g[c] * (T(1) - s));
+        du[c] = d[c] * silu;
+        dg[c] = dgc;
+      }
+    }
+  }
+
+  void rope(T *x, int64_t rows, int64_t ld, int64_t nRotHeads, int64_t hd,
+            const int32_t *positions, double theta, bool inverse) override {
+    int64_t half = hd / 2;
+    std::vector<double> invFreq(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i)
+      invFreq[size_t(i)] = std::pow(theta, -double(2 * i) / double(hd));
+#pragma omp parallel for schedule(static) if (rows * ld >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      T cs[512], sn[512];
+      double pos = positions[r];
+      for (int64_t i = 0; i < half; ++i) {
+        double a = pos * invFreq[size_t(i)];
+        cs[i] = T(std::cos(a));
+        sn[i] = inverse ? T(-std::sin(a)) : T(std::sin(a));
+      }
+      for (int64_t h = 0; h < nRotHeads; ++h) {
+        T *v = x + r * ld + h * hd;
+#pragma omp simd
+        for (int64_t i = 0; i < half; ++i) {
+          T a = v[i], b = v[i + half];
+          v[i] = a * cs[i] - b * sn[i];
+          v[i + half] = b * cs[i] + a * sn[i];
+        }
+      }
+    }
+  }
+
+  /// Softmax of row `s` over its first `n` entries (in place), rest zeroed.
+  static void causalSoftmaxRow(T *s, int64_t n, int64_t total) {
+    T m = s[0];
+    for (int64_t j = 1; j < n; ++j)
+      m = std::max(m, s[j]);
+    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n; ++j) {
+      T e = vexp<T>(s[j] - m);
+      s[j] = e;
+      sum += e;
+    }
+    T inv = T(1) / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j)
+      s[j] *= inv;
+    for (int64_t j = n; j < total; ++j)
+      s[j] = 0;
+  }
+
+  void attentionFwd(const T *qkv, const AttentionShape &s, T *probs,
+                    T *out) override {
+    const int64_t Tn = s.seqLen, hd = s.headDim, ld = s.qkvStride();
+    const int64_t group = s.nHeads / s.nKvHeads, ldo = s.nHeads * hd;
+    const T scale = T(1) / std::sqrt(T(hd));
+    for (int64_t b = 0; b < s.batch; ++b) {
+      for (int64_t h = 0; h < s.nHeads; ++h) {
+        int64_t kvh = h / group;
+        const T *Q = qkv + b * Tn * ld + h * hd;
+        const T *K = qkv + b * Tn * ld + (s.nHeads + kvh) * hd;
+        const T *V = qkv + b * Tn * ld + (s.nHeads + s.nKvHeads + kvh) * hd;
+        T *P = probs + (b * s.nHeads + h) * Tn * Tn;
+        blasGemm(false, true, Tn, Tn, hd, scale, Q, ld, K, ld, T(0), P, Tn);
+#pragma omp parallel for schedule(static) if (Tn * Tn >= kParallelMin)
+        for (int64_t i = 0; i < Tn; ++i)
+          causalSoftmaxRow(P + i * Tn, i + 1, Tn);
+        blasGemm(false, false, Tn, hd, Tn, T(1), P, Tn, V, ld, T(0),
+                 out + b * Tn * ldo + h * hd, ldo);
+      }
+    }
+  }
+
+  void attentionBwd(const T *qkv, const T *probs, const T *dout,
+                    const AttentionShape &s, T *dqkv) override {
+    const int64_t Tn = s.seqLen, hd = s.headDim, ld = s.qkvStride();
+    const int64_t group = s.nHeads / s.nKvHeads, ldo = s.nHeads * hd;
+    const T scale = T(1) / std::sqrt(T(hd));
+    std::vector<T> dPbuf(static_cast<size_t>(Tn * Tn));
+    T *dP = dPbuf.data();
+    fill(dqkv, s.batch * Tn * ld, T(0));
+    for (int64_t b = 0; b < s.batch; ++b) {
+      for (int64_t h = 0; h < s.nHeads; ++h) {
+        int64_t kvh = h / group;
+        int64_t base = b * Tn * ld;
+        const T *Q = qkv + base + h * hd;
+        const T *K = qkv + base + (s.nHeads + kvh) * hd;
+        const T *V = qkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
+        T *dQ = dqkv + base + h * hd;
+        T *dK = dqkv + base + (s.nHeads + kvh) * hd;
+        T *dV = dqkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
+        const T *P = probs + (b * s.nHeads + h) * Tn * Tn;
+        const T *dO = dout + b * Tn * ldo + h * hd;
+        blasGemm(false, true, Tn, Tn, hd, T(1), dO, ldo, V, ld, T(0), dP, Tn);
+        blasGemm(true, false, Tn, hd, Tn, T(1), P, Tn, dO, ldo, T(1), dV, ld);
+#pragma omp parallel for schedule(static) if (Tn * Tn >= kParallelMin)
+        for (int64_t i = 0; i < Tn; ++i) {
+          const T *p = P + i * Tn;
+          T *d = dP + i * Tn;
+          int64_t n = i + 1;
+          T acc = 0;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t j = 0; j < n; ++j)
+            acc += p[j] * d[j];
+#pragma omp simd
+          for (int64_t j = 0; j < n; ++j)
+            d[j] = p[j] * (d[j] - acc);
+          for (int64_t j = n; j < Tn; ++j)
+            d[j] = 0;
+        }
+        blasGemm(false, false, Tn, hd, Tn, scale, dP, Tn, K, ld, T(0), dQ, ld);
+        blasGemm(true, false, Tn, hd, Tn, scale, dP, Tn, Q, ld, T(1), dK, ld);
+      }
+    }
+  }
+
+  void attentionCached(const T *qkv, int64_t batch, int64_t newLen,
+                       int64_t nH, int64_t nKv, int64_t hd,
+                       const int32_t *start, int64_t cacheLen, T *kCache,
+                       T *vCache, T *out) override {
+    const int64_t ld = (nH + 2 * nKv) * hd, ldo = nH * hd, group = nH / nKv;
+    const T scale = T(1) / std::sqrt(T(hd));
+#pragma omp parallel for collapse(2) schedule(static) if (batch * newLen * ld >= kParallelMin)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t i = 0; i < newLen; ++i) {
+        int64_t p = start[b] + i;
+        const T *row = qkv + (b * newLen + i) * ld;
+        for (int64_t g = 0; g < nKv; ++g) {
+          std::memcpy(kCache + ((b * nKv + g) * cacheLen + p) * hd,
+                      row + (nH + g) * hd, size_t(hd) * sizeof(T));
+          std::memcpy(vCache + ((b * nKv + g) * cacheLen + p) * hd,
+                      row + (nH + nKv + g) * hd, size_t(hd) * sizeof(T));
+        }
+      }
+    int64_t work = batch * nH * newLen * (start ? cacheLen : 1) * hd;
+#pragma omp parallel if (work >= kParallelMin)
+    {
+      std::vector<T> sc(static_cast<size_t>(cacheLen));
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t h = 0; h < nH; ++h) {
+          int64_t g = h / group;
+          const T *Kc = kCache + (b * nKv + g) * cacheLen * hd;
+          const T *Vc = vCache + (b * nKv + g) * cacheLen * hd;
+          for (int64_t i = 0; i < newLen; ++i) {
+            int64_t n = start[b] + i + 1;
+            const T *q = qkv + (b * newLen + i) * ld + h * hd;
+            T m = -INFINITY;
+            for (int64_t j = 0; j < n; ++j) {
+              T v = dot(q, Kc + j * hd, hd) * scale;
+              sc[size_t(j)] = v;
+              m = std::max(m, v);
+            }
+            T sum = 0;
+            T *scp = sc.data();
+#pragma omp simd reduction(+ : sum)
+            for (int64_t j = 0; j < n; ++j) {
+              T e = vexp<T>(scp[j] - m);
+              scp[j] = e;
+              sum += e;
+            }
+            T inv = T(1) / sum;
+            T *o = out + (b * newLen + i) * ldo + h * hd;
+            for (int64_t d = 0; d < hd; ++d)
+              o[d] = 0;
+            for (int64_t j = 0; j < n; ++j) {
+              T w = scp[j] * inv;
+              const T *v = Vc + j * hd;
+#pragma omp simd
+              for (int64_t d = 0; d < hd; ++d)
+                o[d] += w * v[d];
+            }
+          }
+        }
+    }
+  }
+
+  /// Vocabulary chunk: rows x chunk logits stay within ~8 MB.
+  static int64_t vocabChunk(int64_t rows, int64_t vocab) {
+    int64_t c = (int64_t(2) << 20) / std::max<int64_t>(rows, 1);
+    c = std::max<int64_t>(256, std::min<int64_t>(c, 4096));
+    c = c / 16 * 16;
+    return std::min(c, vocab);
+  }
+  static constexpr int64_t kRowBlock = 1024;
+
+  void lmHeadFwd(const T *hidden, const T *W, const int32_t *targets,
+                 const LmHeadShape &s, T *logprob, T *entropy,
+                 T *lse) override {
+    const int64_t D = s.dModel, V = s.vocab;
+    const T invT = T(s.invTemperature);
+    for (int64_t r0 = 0; r0 < s.rows; r0 += kRowBlock) {
+      int64_t R = std::min(kRowBlock, s.rows - r0);
+      int64_t C = vocabChunk(R, V);
+      std::vector<T> z(static_cast<size_t>(R * C));
+      // Running max, sum exp(z - m), sum exp(z - m) * z, target logit.
+      std::vector<T> m(size_t(R), -INFINITY), se(size_t(R), 0), sz(size_t(R), 0),
+          zt(size_t(R), 0);
+      for (int64_t v0 = 0; v0 < V; v0 += C) {
+        int64_t c = std::min(C, V - v0);
+        blasGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
+                 T(0), z.data(), c);
+#pragma omp parallel for schedule(static) if (R * c >= kParallelMin)
+        for (int64_t r = 0; r < R; ++r) {
+          const T *zr = z.data() + r * c;
+          T mc = zr[0];
+          for (int64_t j = 1; j < c; ++j)
+            mc = std::max(mc, zr[j]);
+          T mOld = m[size_t(r)], mNew = std::max(mOld, mc);
+          T a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+          for (int64_t j = 0; j < c; ++j) {
+            T e = vexp<T>(zr[j] - mNew);
+            a += e;
+            b += e * zr[j];
+          }
+          T f = mOld == -INFINITY ? T(0) : vexp<T>(mOld - mNew);
+          se[size_t(r)] = se[size_t(r)] * f + a;
+          sz[size_t(r)] = sz[size_t(r)] * f + b;
+          m[size_t(r)] = mNew;
+          int32_t t = targets[r0 + r];
+          if (t >= v0 && t < v0 + c)
+            zt[size_t(r)] = zr[t - v0];
+        }
+      }
+      for (int64_t r = 0; r < R; ++r) {
+        T l = m[size_t(r)] + std::log(se[size_t(r)]);
+        bool valid = targets[r0 + r] >= 0;
+        lse[r0 + r] = l;
+        logprob[r0 + r] = valid ? zt[size_t(r)] - l : T(0);
+        if (entropy)
+          entropy[r0 + r] = valid ? l - sz[size_t(r)] / se[size_t(r)] : T(0);
+      }
+    }
+  }
+
+  void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
+                 const LmHeadShape &s, const T *lse, const T *entropy,
+                 const T *dlogprob, const T *dentropy, T *dhidden,
+                 T *dW) override {
+    const int64_t D = s.dModel, V = s.vocab;
+    const T invT = T(s.invTemperature);
+    for (int64_t r0 = 0; r0 < s.rows; r0 += kRowBlock) {
+      int64_t R = std::min(kRowBlock, s.rows - r0);
+      int64_t C = vocabChunk(R, V);
+      std::vector<T> z(static_cast<size_t>(R * C));
+      for (int64_t v0 = 0; v0 < V; v0 += C) {
+        int64_t c = std::min(C, V - v0);
+        blasGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
+                 T(0), z.data(), c);
+#pragma omp parallel for schedule(static) if (R * c >= kParallelMin)
+        for (int64_t r = 0; r < R; ++r) {
+          T *zr = z.data() + r * c;
+          int32_t t = targets[r0 + r];
+          if (t < 0) {
+            std::memset(zr, 0, size_t(c) * sizeof(T));
+            continue;
+          }
+          T gl = dlogprob ? dlogprob[r0 + r] : T(0);
+          T ge = dentropy ? dentropy[r0 + r] : T(0);
+          T l = lse[r0 + r], H = entropy ? entropy[r0 + r] : T(0);
+          // dz_j = gl (1[j=t] - p_j) - ge p_j (log p_j + H), times invT.
+#pragma omp simd
+          for (int64_t j = 0; j < c; ++j) {
+            T lp = zr[j] - l;
+            T p = vexp<T>(lp);
+            zr[j] = invT * (-gl * p - ge * p * (lp + H));
+          }
+          if (t >= v0 && t < v0 + c)
+            zr[t - v0] += invT * gl;
+        }
+        blasGemm(false, false, R, D, c, T(1), z.data(), c, W + v0 * D, D, T(1),
+                 dhidden + r0 * D, D);
+        blasGemm(true, false, c, D, R, T(1), z.data(), c, hidden + r0 * D, D,
+                 T(1), dW + v0 * D, D);
+      }
+    }
+  }
+
+  void logits(const T *hidden, const T *W, const LmHeadShape &s,
+              T *out) override {
+    blasGemm(false, true, s.rows, s.vocab, s.dModel, T(s.invTemperature),
+             hidden, s.dModel, W, s.dModel, T(0), out, s.vocab);
+  }
+
+  void adamw(T *param, const T *grad, T *m, T *v, int64_t n, double lr,
+             double beta1, double beta2, double eps, double wd, double bc1,
+             double bc2, double gradScale) override {
+    const T b1 = T(beta1), b2 = T(beta2), gs = T(gradScale);
+    const T decay = T(1 - lr * wd), stepSize = T(lr / bc1);
+    const T rbc2 = T(1 / std::sqrt(bc2)), e = T(eps);
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) {
+      T g = grad[i] * gs;
+      T mi = b1 * m[i] + (T(1) - b1) * g;
+      T vi = b2 * v[i] + (T(1) - b2) * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      param[i] = param[i] * decay - stepSize * mi / (std::sqrt(vi) * rbc2 + e);
+    }
+  }
+};
+
+} // namespace
+} // namespace cpu
+
+template <typename T> std::unique_ptr<Kernels<T>> makeCpuKernels() {
+  return std::make_unique<cpu::CpuKernels<T>>();
+}
+template std::unique_ptr<Kernels<float>> makeCpuKernels<float>();
+template std::unique_ptr<Kernels<double>> makeCpuKernels<double>();
+
+} // namespace hone

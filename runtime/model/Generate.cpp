@@ -1,0 +1,248 @@
+#include "runtime/model/Generate.h"
+#include "runtime/core/Philox.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace hone {
+
+template <typename T>
+int32_t sampleToken(const T *z, int64_t V, const SamplingConfig &cfg, double u,
+                    double *logprob) {
+  double m = z[0];
+  int64_t arg = 0;
+  for (int64_t j = 1; j < V; ++j)
+    if (z[j] > m) {
+      m = z[j];
+      arg = j;
+    }
+  double se = 0;
+  for (int64_t j = 0; j < V; ++j)
+    se += std::exp(double(z[j]) - m);
+  double lse = m + std::log(se);
+  int64_t tok = arg;
+  if (!cfg.greedy) {
+    bool truncK = cfg.topK > 0 && cfg.topK < V;
+    bool truncP = cfg.topP < 1.0;
+    if (!truncK && !truncP) {
+      double target = u * se, acc = 0;
+      tok = -1;
+      for (int64_t j = 0; j < V; ++j) {
+        acc += std::exp(double(z[j]) - m);
+        if (acc > target) {
+          tok = j;
+          break;
+        }
+      }
+      if (tok < 0) // u*se rounded above the running sum: take the last
+        for (int64_t j = V; j-- > 0;)
+          if (std::exp(double(z[j]) - m) > 0) {
+            tok = j;
+            break;
+          }
+    } else {
+      // Candidates sorted by logit (descending, lower id first on ties).
+      std::vector<int32_t> idx(static_cast<size_t>(V));
+      std::iota(idx.begin(), idx.end(), 0);
+      auto better = [&](int32_t a, int32_t b) {
+        return z[a] > z[b] || (z[a] == z[b] && a < b);
+      };
+      int64_t keep = truncK ? cfg.topK : V;
+      if (truncK)
+        std::partial_sort(idx.begin(), idx.begin() + keep, idx.end(), better);
+      else
+        std::sort(idx.begin(), idx.end(), better);
+      if (truncP) {
+        double mass = 0;
+        for (int64_t i = 0; i < keep; ++i)
+          mass += std::exp(double(z[idx[size_t(i)]]) - m);
+        double acc = 0;
+        int64_t n = 0;
+        while (n < keep) {
+          acc += std::exp(double(z[idx[size_t(n)]]) - m);
+          ++n;
+          if (acc >= cfg.topP * mass)
+            break;
+        }
+        keep = std::max<int64_t>(n, 1);
+      }
+      std::sort(idx.begin(), idx.begin() + keep);
+      double total = 0;
+      for (int64_t i = 0; i < keep; ++i)
+        total += std::exp(double(z[idx[size_t(i)]]) - m);
+      double target = u * total, acc = 0;
+      tok = idx[size_t(keep - 1)];
+      for (int64_t i = 0; i < keep; ++i) {
+        acc += std::exp(double(z[idx[size_t(i)]]) - m);
+        if (acc > target) {
+          tok = idx[size_t(i)];
+          break;
+        }
+      }
+    }
+  }
+  *logprob = double(z[tok]) - lse;
+  return int32_t(tok);
+}
+
+template <typename T>
+Expected<GenerationResult<T>>
+generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts,
+         const SamplingConfig &cfg) {
+  const ModelConfig &mc = model.config();
+  Kernels<T> &k = model.kernels();
+  if (mc.head != HeadKind::LM)
+    return Status::error("generate: the model has no LM head");
+  if (prompts.empty())
+    return Status::error("generate: no prompts");
+  if (cfg.samplesPerPrompt <= 0 || cfg.maxNewTokens <= 0)
+    return Status::error("generate: samplesPerPrompt and maxNewTokens must "
+                         "be positive");
+  if (!(cfg.temperature > 0))
+    return Status::error("generate: temperature must be positive");
+  if (!(cfg.topP > 0) || cfg.topP > 1 || cfg.topK < 0)
+    return Status::error("generate: topP must be in (0, 1] and topK >= 0");
+  const int64_t P = int64_t(prompts.size()), n = cfg.samplesPerPrompt;
+  const int64_t R = P * n, V = mc.vocabSize, D = mc.dModel;
+  int64_t maxPrompt = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (prompts[i].empty())
+      return Status::error("generate: prompt " + std::to_string(i) +
+                           " is empty");
+    maxPrompt = std::max<int64_t>(maxPrompt, int64_t(prompts[i].size()));
+  }
+  if (maxPrompt >= mc.maxSeqLen)
+    return Status::error("generate: a prompt of " + std::to_string(maxPrompt) +
+                         " tokens leaves no room in the model's maximum "
+                         "length " + std::to_string(mc.maxSeqLen));
+  const int64_t cacheLen = std::min(mc.maxSeqLen, maxPrompt + cfg.maxNewTokens);
+  auto cacheOr = model.makeKvCache(R, cacheLen);
+  if (!cacheOr)
+    return cacheOr.status();
+  KvCache<T> cache = cacheOr.take();
+
+  // Prefill once per prompt, then copy each prompt's cache to its samples.
+  std::vector<int32_t> tok(size_t(P * maxPrompt), 0), start(size_t(R), 0);
+  for (int64_t i = 0; i < P; ++i)
+    std::copy(prompts[size_t(i)].begin(), prompts[size_t(i)].end(),
+              tok.begin() + i * maxPrompt);
+  auto hid = model.forwardCached(cache, tok.data(), start.data(), P, maxPrompt);
+  if (!hid)
+    return hid.status();
+  DeviceArray<T> last(&k, R * D), logitsDev(&k, R * V);
+  for (int64_t i = 0; i < P; ++i)
+    k.copy(last.data() + i * D,
+           *hid + (i * maxPrompt + int64_t(prompts[size_t(i)].size()) - 1) * D,
+           D);
+  HONE_TRY(model.logits(last.data(), P, cfg.temperature, logitsDev.data()));
+  std::vector<T> logits(static_cast<size_t>(R * V));
+  k.copyToHost(logits.data(), logitsDev.data(), size_t(P * V) * sizeof(T));
+  if (n > 1) {
+    const int64_t rowElems = mc.nKvHeads * cacheLen * mc.headDim();
+    for (size_t l = 0; l < cache.k.size(); ++l)
+      for (int64_t i = P; i-- > 0;)
+        for (int64_t j = n; j-- > 0;)
+          if (i * n + j != i) {
+            k.copy(cache.k[l].data() + (i * n + j) * rowElems,
+                   cache.k[l].data() + i * rowElems, rowElems);
+            k.copy(cache.v[l].data() + (i * n + j) * rowElems,
+                   cache.v[l].data() + i * rowElems, rowElems);
+          }
+    for (int64_t i = P; i-- > 0;)
+      for (int64_t j = n; j-- > 0;)
+        std::copy(logits.begin() + i * V, logits.begin() + (i + 1) * V,
+                  logits.begin() + (i * n + j) * V);
+  }
+
+  GenerationResult<T> res;
+  res.batch = R;
+  const int64_t maxLen = cacheLen;
+  res.tokens.assign(size_t(R * maxLen), cfg.padToken);
+  res.logprobs.assign(size_t(R * maxLen), T(0));
+  res.mask.assign(size_t(R * maxLen), 0);
+  res.lengths.assign(size_t(R), 0);
+  res.promptLengths.assign(size_t(R), 0);
+  res.stopped.assign(size_t(R), 0);
+  std::vector<uint8_t> alive(size_t(R), 1);
+  for (int64_t r = 0; r < R; ++r) {
+    const auto &p = prompts[size_t(r / n)];
+    std::copy(p.begin(), p.end(), res.tokens.begin() + r * maxLen);
+    res.lengths[size_t(r)] = res.promptLengths[size_t(r)] = int32_t(p.size());
+  }
+  std::vector<int32_t> next(size_t(R), 0);
+  for (int64_t s = 0; s < cfg.maxNewTokens; ++s) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; ++r) {
+      if (!alive[size_t(r)])
+        continue;
+      int64_t pos = res.lengths[size_t(r)];
+      double u = 0;
+      if (!cfg.greedy) {
+        PhiloxStream rng(cfg.seed, cfg.step, cfg.rank,
+                         cfg.sampleBase + uint32_t(r));
+        u = rng.uniform(uint32_t(pos));
+      }
+      double lp;
+      int32_t t = sampleToken(logits.data() + r * V, V, cfg, u, &lp);
+      res.tokens[size_t(r * maxLen + pos)] = t;
+      res.logprobs[size_t(r * maxLen + pos)] = T(lp);
+      res.mask[size_t(r * maxLen + pos)] = 1;
+      res.lengths[size_t(r)] = int32_t(pos + 1);
+      bool stop = std::find(cfg.stopTokens.begin(), cfg.stopTokens.end(), t) !=
+                  cfg.stopTokens.end();
+      res.stopped[size_t(r)] = stop;
+      if (stop || pos + 1 >= cacheLen)
+        alive[size_t(r)] = 0;
+      next[size_t(r)] = t;
+      start[size_t(r)] = int32_t(pos);
+    }
+    if (s + 1 == cfg.maxNewTokens ||
+        std::find(alive.begin(), alive.end(), 1) == alive.end())
+      break;
+    // Finished rows still run (cheaply, at position 0 of their own cache
+    // row, which nothing reads again) to keep the batch shape fixed.
+    for (int64_t r = 0; r < R; ++r)
+      if (!alive[size_t(r)]) {
+        next[size_t(r)] = 0;
+        start[size_t(r)] = 0;
+      }
+    auto h = model.forwardCached(cache, next.data(), start.data(), R, 1);
+    if (!h)
+      return h.status();
+    HONE_TRY(model.logits(*h, R, cfg.temperature, logitsDev.data()));
+    k.copyToHost(logits.data(), logitsDev.data(), size_t(R * V) * sizeof(T));
+  }
+  int64_t longest = 0;
+  for (int32_t l : res.lengths)
+    longest = std::max<int64_t>(longest, l);
+  if (longest < maxLen) {
+    auto trim = [&](auto &v) {
+      using E = typename std::decay_t<decltype(v)>::value_type;
+      std::vector<E> out(static_cast<size_t>(R * longest));
+      for (int64_t r = 0; r < R; ++r)
+        std::copy(v.begin() + r * maxLen, v.begin() + r * maxLen + longest,
+                  out.begin() + r * longest);
+      v.swap(out);
+    };
+    trim(res.tokens);
+    trim(res.logprobs);
+    trim(res.mask);
+  }
+  res.seqLen = longest;
+  return res;
+}
+
+template int32_t sampleToken<float>(const float *, int64_t,
+                                    const SamplingConfig &, double, double *);
+template int32_t sampleToken<double>(const double *, int64_t,
+                                     const SamplingConfig &, double, double *);
+template Expected<GenerationResult<float>>
+generate<float>(Transformer<float> &, const std::vector<std::vector<int32_t>> &,
+                const SamplingConfig &);
+template Expected<GenerationResult<double>>
+generate<double>(Transformer<double> &,
+                 const std::vector<std::vector<int32_t>> &,
+                 const SamplingConfig &);
+
+} // namespace hone

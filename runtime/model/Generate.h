@@ -1,0 +1,56 @@
+// Batched KV-cache generation with seeded sampling. Every random draw comes
+// from Philox keyed by (seed, step, rank, sample) with the generated position
+// as the block index, so a result is bit-identical across runs and thread
+// counts, and any single sample can be regenerated on its own.
+#pragma once
+
+#include "runtime/model/Transformer.h"
+
+#include <vector>
+
+namespace hone {
+
+struct SamplingConfig {
+  int64_t samplesPerPrompt = 1;
+  int64_t maxNewTokens = 16;
+  double temperature = 1.0; // > 0; also the temperature of the log-probs
+  int64_t topK = 0;         // 0: off
+  double topP = 1.0;        // 1: off
+  bool greedy = false;      // argmax (lowest id on ties); no draws
+  std::vector<int32_t> stopTokens; // generation of a row ends after one
+  int32_t padToken = 0;
+  uint64_t seed = 0;
+  uint32_t step = 0;
+  uint32_t rank = 0;
+  uint32_t sampleBase = 0; // Philox `sample` of this call's first row
+};
+
+/// Row r = prompt r / samplesPerPrompt, sample r % samplesPerPrompt.
+/// Layout [batch, seqLen], right-padded with padToken, as Transformer's
+/// token-aligned convention: logprobs[r, t] = log p(tokens[r, t] | <t) at the
+/// sampling temperature (full softmax, before top-k/top-p truncation) for
+/// generated tokens, 0 elsewhere; mask[r, t] = 1 exactly there.
+template <typename T> struct GenerationResult {
+  int64_t batch = 0;
+  int64_t seqLen = 0;
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> lengths;       // prompt + generated
+  std::vector<int32_t> promptLengths;
+  std::vector<T> logprobs;
+  std::vector<uint8_t> mask;
+  std::vector<uint8_t> stopped; // ended on a stop token
+};
+
+template <typename T>
+Expected<GenerationResult<T>>
+generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts,
+         const SamplingConfig &cfg);
+
+/// The sampling step on one row of logits (already divided by the
+/// temperature): returns the token; *logprob gets log softmax(z)[token].
+/// `u` is the uniform draw in [0, 1).
+template <typename T>
+int32_t sampleToken(const T *z, int64_t vocab, const SamplingConfig &cfg,
+                    double u, double *logprob);
+
+} // namespace hone

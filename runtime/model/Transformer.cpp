@@ -1,0 +1,760 @@
+#include "runtime/model/Transformer.h"
+#include "runtime/core/Philox.h"
+
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+namespace hone {
+
+Status validateModelConfig(const ModelConfig &c) {
+  auto bad = [](const std::string &what) {
+    return Status::error("model config: " + what);
+  };
+  if (c.vocabSize <= 0 || c.dModel <= 0 || c.nLayers <= 0 || c.nHeads <= 0 ||
+      c.dFf <= 0 || c.maxSeqLen <= 0)
+    return bad("vocabSize, dModel, nLayers, nHeads, dFf and maxSeqLen must "
+               "be positive");
+  if (c.vocabSize > (int64_t(1) << 31) - 1)
+    return bad("vocabSize does not fit int32 token ids");
+  if (c.dModel % c.nHeads)
+    return bad("dModel (" + std::to_string(c.dModel) +
+               ") is not a multiple of nHeads (" + std::to_string(c.nHeads) +
+               ")");
+  int64_t kv = c.nKvHeads ? c.nKvHeads : c.nHeads;
+  if (kv <= 0 || c.nHeads % kv)
+    return bad("nHeads must be a multiple of nKvHeads");
+  if (c.family == ModelFamily::GPT2 && kv != c.nHeads)
+    return bad("GPT-2 has no grouped-query attention (nKvHeads == nHeads)");
+  if (c.headDim() % 2 || c.headDim() > 1024)
+    return bad("the head dimension must be even and at most 1024");
+  if (!(c.normEps > 0) || !(c.ropeTheta > 0))
+    return bad("normEps and ropeTheta must be positive");
+  return Status::ok();
+}
+
+template <typename T> struct Transformer<T>::Layer {
+  int64_t ln1w = -1, ln1b = -1, wqkv = -1, bqkv = -1, wo = -1, bo = -1;
+  int64_t ln2w = -1, ln2b = -1, wfc = -1, bfc = -1, wproj = -1, bproj = -1;
+};
+
+/// Activation and scratch buffers for one (rows, seqLen) shape. Training
+/// keeps one set per layer; the incremental forward shares one set.
+template <typename T> struct Transformer<T>::Acts {
+  int64_t B = 0, S = 0;
+  bool training = false;
+  DeviceArray<T> block;
+  DeviceArray<T, int32_t> ints;
+  std::vector<T *> res, ln1, mean1, rstd1, qkv, probs, att, mid, ln2, mean2,
+      rstd2, ffPre, ffAct;
+  T *lnf = nullptr, *meanF = nullptr, *rstdF = nullptr, *lpRow = nullptr,
+    *entRow = nullptr, *lse = nullptr, *logprob = nullptr, *entropy = nullptr,
+    *values = nullptr, *rewards = nullptr;
+  T *dA = nullptr, *dLn = nullptr, *dAct = nullptr, *dPre = nullptr,
+    *dAtt = nullptr, *dqkv = nullptr, *dRow = nullptr, *dEntRow = nullptr,
+    *dLnf = nullptr, *dVals = nullptr;
+  int32_t *tokens = nullptr, *positions = nullptr, *targets = nullptr,
+          *start = nullptr;
+};
+
+template <typename T>
+Transformer<T>::Transformer(const ModelConfig &cfg, Kernels<T> *k)
+    : cfg_(cfg), k_(k) {
+  if (!cfg_.nKvHeads)
+    cfg_.nKvHeads = cfg_.nHeads;
+}
+
+template <typename T> Transformer<T>::~Transformer() = default;
+
+template <typename T>
+Expected<std::unique_ptr<Transformer<T>>>
+Transformer<T>::create(const ModelConfig &cfg, Kernels<T> *kernels) {
+  HONE_TRY(validateModelConfig(cfg));
+  if (!kernels)
+    return Status::error("model: no kernel backend");
+  std::unique_ptr<Transformer<T>> m(new Transformer<T>(cfg, kernels));
+  m->buildParams();
+  m->w_ = DeviceArray<T>(kernels, m->nParams_);
+  m->g_ = DeviceArray<T>(kernels, m->nParams_);
+  if (!m->w_.data() || !m->g_.data())
+    return Status::error("model: out of memory allocating " +
+                         std::to_string(m->nParams_) + " parameters");
+  return m;
+}
+
+template <typename T> void Transformer<T>::buildParams() {
+  const ModelConfig &c = cfg_;
+  const int64_t D = c.dModel, F = c.dFf, V = c.vocabSize;
+  const int64_t hd = c.headDim(), qd = c.nHeads * hd, kvd = c.nKvHeads * hd;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  auto add = [&](const std::string &name, Shape shape, bool decay) {
+    ParamInfo p;
+    p.name = name;
+    p.numel = shapeNumel(shape);
+    p.shape = std::move(shape);
+    p.offset = nParams_;
+    p.decay = decay;
+    // Keep every tensor 64-byte aligned inside the flat buffer.
+    int64_t align = 64 / int64_t(sizeof(T));
+    nParams_ += (p.numel + align - 1) / align * align;
+    params_.push_back(p);
+    return p.offset;
+  };
+  layers_.assign(size_t(c.nLayers), Layer());
+  if (gpt2) {
+    wte_ = add("wte.weight", {V, D}, true);
+    wpe_ = add("wpe.weight", {c.maxSeqLen, D}, true);
+    for (int64_t l = 0; l < c.nLayers; ++l) {
+      Layer &L = layers_[size_t(l)];
+      std::string p = "h." + std::to_string(l) + ".";
+      L.ln1w = add(p + "ln_1.weight", {D}, false);
+      L.ln1b = add(p + "ln_1.bias", {D}, false);
+      L.wqkv = add(p + "attn.c_attn.weight", {D, 3 * D}, true);
+      L.bqkv = add(p + "attn.c_attn.bias", {3 * D}, false);
+      L.wo = add(p + "attn.c_proj.weight", {D, D}, true);
+      L.bo = add(p + "attn.c_proj.bias", {D}, false);
+      L.ln2w = add(p + "ln_2.weight", {D}, false);
+      L.ln2b = add(p + "ln_2.bias", {D}, false);
+      L.wfc = add(p + "mlp.c_fc.weight", {D, F}, true);
+      L.bfc = add(p + "mlp.c_fc.bias", {F}, false);
+      L.wproj = add(p + "mlp.c_proj.weight", {F, D}, true);
+      L.bproj = add(p + "mlp.c_proj.bias", {D}, false);
+    }
+    lnfW_ = add("ln_f.weight", {D}, false);
+    lnfB_ = add("ln_f.bias", {D}, false);
+  } else {
+    wte_ = add("model.embed_tokens.weight", {V, D}, true);
+    for (int64_t l = 0; l < c.nLayers; ++l) {
+      Layer &L = layers_[size_t(l)];
+      std::string p = "model.layers." + std::to_string(l) + ".";
+      L.ln1w = add(p + "input_layernorm.weight", {D}, false);
+      // q, k, v (and gate, up) are adjacent so one GEMM computes them all.
+      int64_t align = 64 / int64_t(sizeof(T));
+      auto fused = [&](std::vector<std::pair<std::string, Shape>> parts,
+                       bool decay) {
+        int64_t first = -1;
+        for (auto &pr : parts) {
+          ParamInfo q;
+          q.name = pr.first;
+          q.numel = shapeNumel(pr.second);
+          q.shape = pr.second;
+          q.offset = nParams_;
+          q.decay = decay;
+          nParams_ += q.numel;
+          params_.push_back(q);
+          if (first < 0)
+            first = q.offset;
+        }
+        nParams_ = (nParams_ + align - 1) / align * align;
+        return first;
+      };
+      L.wqkv = fused({{p + "self_attn.q_proj.weight", {qd, D}},
+                      {p + "self_attn.k_proj.weight", {kvd, D}},
+                      {p + "self_attn.v_proj.weight", {kvd, D}}},
+                     true);
+      if (c.qkvBias)
+        L.bqkv = fused({{p + "self_attn.q_proj.bias", {qd}},
+                        {p + "self_attn.k_proj.bias", {kvd}},
+                        {p + "self_attn.v_proj.bias", {kvd}}},
+                       false);
+      L.wo = add(p + "self_attn.o_proj.weight", {D, qd}, true);
+      L.ln2w = add(p + "post_attention_layernorm.weight", {D}, false);
+      L.wfc = fused({{p + "mlp.gate_proj.weight", {F, D}},
+                     {p + "mlp.up_proj.weight", {F, D}}},
+                    true);
+      L.wproj = add(p + "mlp.down_proj.weight", {D, F}, true);
+    }
+    lnfW_ = add("model.norm.weight", {D}, false);
+  }
+  if (c.head == HeadKind::LM)
+    lm_ = c.tieEmbeddings ? wte_ : add("lm_head.weight", {V, D}, true);
+  else
+    score_ = add("score.weight", {1, D}, true);
+}
+
+template <typename T>
+const ParamInfo *Transformer<T>::findParam(const std::string &name) const {
+  for (const ParamInfo &p : params_)
+    if (p.name == name)
+      return &p;
+  return nullptr;
+}
+
+template <typename T>
+Status Transformer<T>::setParam(const std::string &name, const Tensor &src) {
+  const ParamInfo *p = findParam(name);
+  if (!p)
+    return Status::error("model: no parameter named '" + name + "'");
+  if (src.shape() != p->shape)
+    return Status::error("model: parameter '" + name + "' has shape " +
+                         shapeToString(p->shape) + ", the tensor has " +
+                         shapeToString(src.shape()));
+  if (!isFloating(src.dtype()))
+    return Status::error("model: parameter '" + name +
+                         "' needs a floating tensor, got " +
+                         dtypeName(src.dtype()));
+  auto host = src.toDType(DTypeOf<T>::value);
+  if (!host)
+    return host.status();
+  k_->copyToDevice(param(*p), host->raw(), host->nbytes());
+  return Status::ok();
+}
+
+template <typename T>
+Expected<Tensor> Transformer<T>::getParam(const std::string &name, DType dtype,
+                                          bool gradient) const {
+  const ParamInfo *p = findParam(name);
+  if (!p)
+    return Status::error("model: no parameter named '" + name + "'");
+  auto t = Tensor::zeros(p->shape, DTypeOf<T>::value);
+  if (!t)
+    return t.status();
+  k_->copyToHost(t->raw(), gradient ? grad(*p) : param(*p), t->nbytes());
+  if (dtype == DTypeOf<T>::value)
+    return t;
+  return t->toDType(dtype);
+}
+
+template <typename T>
+void Transformer<T>::initRandom(uint64_t seed, double stddev) {
+  std::vector<T> host(size_t(nParams_), T(0));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const ParamInfo &p = params_[i];
+    T *dst = host.data() + p.offset;
+    bool isNormGain = p.shape.size() == 1 && p.name.find("bias") == std::string::npos;
+    if (p.shape.size() == 1) {
+      for (int64_t j = 0; j < p.numel; ++j)
+        dst[j] = isNormGain ? T(1) : T(0);
+      continue;
+    }
+    PhiloxStream rng(seed, 0, 0, uint32_t(i));
+    for (int64_t j = 0; j < p.numel; j += 2) {
+      PhiloxCounter b = rng.block(uint32_t(j / 2));
+      double u1 = uniformDouble(b[0], b[1]), u2 = uniformDouble(b[2], b[3]);
+      double r = std::sqrt(-2.0 * std::log(1.0 - u1));
+      dst[j] = T(stddev * r * std::cos(2 * M_PI * u2));
+      if (j + 1 < p.numel)
+        dst[j + 1] = T(stddev * r * std::sin(2 * M_PI * u2));
+    }
+  }
+  k_->copyToDevice(w_.data(), host.data(), host.size() * sizeof(T));
+}
+
+template <typename T> void Transformer<T>::zeroGrad() {
+  k_->fill(g_.data(), nParams_, T(0));
+}
+
+template <typename T>
+std::vector<T> Transformer<T>::toHost(const T *p, int64_t n) const {
+  std::vector<T> h(static_cast<size_t>(n));
+  k_->copyToHost(h.data(), p, size_t(n) * sizeof(T));
+  return h;
+}
+
+template <typename T> const T *Transformer<T>::lmWeight() const {
+  return w_.data() + lm_;
+}
+template <typename T> T *Transformer<T>::lmWeightGrad() const {
+  return g_.data() + lm_;
+}
+
+template <typename T>
+Status Transformer<T>::validateBatch(const TokenBatch &b) const {
+  if (b.batch <= 0 || b.seqLen <= 0)
+    return Status::error("model: empty batch (" + std::to_string(b.batch) +
+                         " x " + std::to_string(b.seqLen) + ")");
+  if (b.seqLen > cfg_.maxSeqLen)
+    return Status::error("model: sequence length " + std::to_string(b.seqLen) +
+                         " exceeds the model's maximum " +
+                         std::to_string(cfg_.maxSeqLen));
+  if (!b.tokens || !b.lengths)
+    return Status::error("model: batch without tokens or lengths");
+  for (int64_t i = 0; i < b.batch; ++i) {
+    int32_t len = b.lengths[i];
+    if (len < 1 || len > b.seqLen)
+      return Status::error("model: sequence " + std::to_string(i) +
+                           " has length " + std::to_string(len) +
+                           ", outside [1, " + std::to_string(b.seqLen) + "]");
+    for (int64_t t = 0; t < len; ++t) {
+      int32_t tok = b.tokens[i * b.seqLen + t];
+      if (tok < 0 || tok >= cfg_.vocabSize)
+        return Status::error("model: token " + std::to_string(tok) +
+                             " at [" + std::to_string(i) + ", " +
+                             std::to_string(t) + "] is outside the vocabulary "
+                             "of " + std::to_string(cfg_.vocabSize));
+    }
+  }
+  return Status::ok();
+}
+
+/// Lays buffers out in one block: first counts, then assigns.
+template <typename T> struct Planner {
+  std::vector<std::pair<T **, int64_t>> tp;
+  std::vector<std::pair<int32_t **, int64_t>> ip;
+  int64_t tn = 0, in = 0;
+  void take(T *&p, int64_t n) {
+    tp.push_back({&p, tn});
+    tn += (n + 15) / 16 * 16;
+  }
+  void takeI(int32_t *&p, int64_t n) {
+    ip.push_back({&p, in});
+    in += (n + 15) / 16 * 16;
+  }
+};
+
+template <typename T> void Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
+  if (acts_ && acts_->B == B && acts_->S == Tn)
+    return;
+  acts_.reset();
+  auto a = std::make_unique<Acts>();
+  a->B = B;
+  a->S = Tn;
+  a->training = true;
+  const ModelConfig &c = cfg_;
+  const int64_t N = B * Tn, D = c.dModel, L = c.nLayers;
+  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
+  const int64_t A = c.nHeads * hd;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  const int64_t Fpre = gpt2 ? c.dFf : 2 * c.dFf;
+  Planner<T> pl;
+  auto vec = [&](std::vector<T *> &v, int64_t n, int64_t count) {
+    v.assign(size_t(count), nullptr);
+    for (auto &p : v)
+      pl.take(p, n);
+  };
+  vec(a->res, N * D, L + 1);
+  vec(a->ln1, N * D, L);
+  vec(a->mean1, N, gpt2 ? L : 0);
+  vec(a->rstd1, N, L);
+  vec(a->qkv, N * Q, L);
+  vec(a->probs, B * c.nHeads * Tn * Tn, L);
+  vec(a->att, N * A, L);
+  vec(a->mid, N * D, L);
+  vec(a->ln2, N * D, L);
+  vec(a->mean2, N, gpt2 ? L : 0);
+  vec(a->rstd2, N, L);
+  vec(a->ffPre, N * Fpre, L);
+  vec(a->ffAct, N * c.dFf, L);
+  if (!gpt2) {
+    a->mean1.assign(size_t(L), nullptr);
+    a->mean2.assign(size_t(L), nullptr);
+  }
+  pl.take(a->lnf, N * D);
+  if (gpt2)
+    pl.take(a->meanF, N);
+  pl.take(a->rstdF, N);
+  pl.take(a->lpRow, N);
+  pl.take(a->entRow, N);
+  pl.take(a->lse, N);
+  pl.take(a->logprob, N);
+  pl.take(a->entropy, N);
+  pl.take(a->values, N);
+  pl.take(a->rewards, B);
+  pl.take(a->dA, N * D);
+  pl.take(a->dLn, N * D);
+  pl.take(a->dAct, N * c.dFf);
+  pl.take(a->dPre, N * Fpre);
+  pl.take(a->dAtt, N * A);
+  pl.take(a->dqkv, N * Q);
+  pl.take(a->dRow, N);
+  pl.take(a->dEntRow, N);
+  pl.take(a->dLnf, N * D);
+  pl.take(a->dVals, N);
+  pl.takeI(a->tokens, N);
+  pl.takeI(a->positions, N);
+  pl.takeI(a->targets, N);
+  pl.takeI(a->start, B);
+  a->block = DeviceArray<T>(k_, pl.tn);
+  a->ints = DeviceArray<T, int32_t>(k_, pl.in);
+  for (auto &pr : pl.tp)
+    *pr.first = a->block.data() + pr.second;
+  for (auto &pr : pl.ip)
+    *pr.first = a->ints.data() + pr.second;
+  acts_ = std::move(a);
+}
+
+template <typename T>
+void Transformer<T>::linearFwd(const T *x, int64_t rows, int64_t in,
+                               int64_t out, int64_t wOff, int64_t bOff,
+                               bool conv1d, T *y) {
+  const T *W = w_.data() + wOff;
+  if (bOff >= 0)
+    k_->broadcastRows(y, w_.data() + bOff, rows, out);
+  k_->gemm(false, !conv1d, rows, out, in, T(1), x, in, W, conv1d ? out : in,
+           bOff >= 0 ? T(1) : T(0), y, out);
+}
+
+template <typename T>
+void Transformer<T>::linearBwd(const T *x, const T *dy, int64_t rows,
+                               int64_t in, int64_t out, int64_t wOff,
+                               int64_t bOff, bool conv1d, T *dx) {
+  const T *W = w_.data() + wOff;
+  T *dW = g_.data() + wOff;
+  if (conv1d) { // W [in, out]
+    k_->gemm(true, false, in, out, rows, T(1), x, in, dy, out, T(1), dW, out);
+    k_->gemm(false, true, rows, in, out, T(1), dy, out, W, out, T(0), dx, in);
+  } else { // W [out, in]
+    k_->gemm(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dW, in);
+    k_->gemm(false, false, rows, in, out, T(1), dy, out, W, in, T(0), dx, in);
+  }
+  if (bOff >= 0)
+    k_->sumRows(dy, rows, out, g_.data() + bOff);
+}
+
+
+template <typename T>
+Status Transformer<T>::forward(const TokenBatch &batch,
+                               const ForwardOptions &opts) {
+  HONE_TRY(validateBatch(batch));
+  if (!(opts.temperature > 0))
+    return Status::error("model: temperature must be positive");
+  const ModelConfig &c = cfg_;
+  const int64_t B = batch.batch, Tn = batch.seqLen, N = B * Tn, D = c.dModel;
+  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
+  const int64_t A = c.nHeads * hd, F = c.dFf;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  ensureActs(B, Tn);
+  Acts &a = *acts_;
+  B_ = B;
+  T_ = Tn;
+  invTemp_ = 1.0 / opts.temperature;
+  lengths_.assign(batch.lengths, batch.lengths + B);
+
+  std::vector<int32_t> tok(static_cast<size_t>(N)), pos(tok.size()), tgt(tok.size());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < Tn; ++t) {
+      int64_t r = b * Tn + t, len = batch.lengths[b];
+      tok[size_t(r)] = t < len ? batch.tokens[r] : 0;
+      pos[size_t(r)] = int32_t(t);
+      tgt[size_t(r)] = t + 1 < len ? batch.tokens[r + 1] : -1;
+    }
+  k_->copyToDevice(a.tokens, tok.data(), size_t(N) * 4);
+  k_->copyToDevice(a.positions, pos.data(), size_t(N) * 4);
+  k_->copyToDevice(a.targets, tgt.data(), size_t(N) * 4);
+
+  const T *w = w_.data();
+  k_->embeddingFwd(a.tokens, a.positions, N, D, w + wte_,
+                   gpt2 ? w + wpe_ : nullptr, a.res[0]);
+  AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer &L = layers_[l];
+    if (gpt2)
+      k_->layerNormFwd(a.res[l], w + L.ln1w, w + L.ln1b, N, D, c.normEps,
+                       a.ln1[l], a.mean1[l], a.rstd1[l]);
+    else
+      k_->rmsNormFwd(a.res[l], w + L.ln1w, N, D, c.normEps, a.ln1[l],
+                     a.rstd1[l]);
+    linearFwd(a.ln1[l], N, D, Q, L.wqkv, L.bqkv, gpt2, a.qkv[l]);
+    if (!gpt2)
+      k_->rope(a.qkv[l], N, Q, c.nHeads + c.nKvHeads, hd, a.positions,
+               c.ropeTheta, false);
+    k_->attentionFwd(a.qkv[l], as, a.probs[l], a.att[l]);
+    k_->copy(a.mid[l], a.res[l], N * D);
+    if (L.bo >= 0)
+      k_->addRows(a.mid[l], w + L.bo, N, D);
+    k_->gemm(false, !gpt2, N, D, A, T(1), a.att[l], A, w + L.wo,
+             gpt2 ? D : A, T(1), a.mid[l], D);
+    if (gpt2) {
+      k_->layerNormFwd(a.mid[l], w + L.ln2w, w + L.ln2b, N, D, c.normEps,
+                       a.ln2[l], a.mean2[l], a.rstd2[l]);
+      linearFwd(a.ln2[l], N, D, F, L.wfc, L.bfc, true, a.ffPre[l]);
+      k_->geluFwd(a.ffPre[l], a.ffAct[l], N * F);
+    } else {
+      k_->rmsNormFwd(a.mid[l], w + L.ln2w, N, D, c.normEps, a.ln2[l],
+                     a.rstd2[l]);
+      linearFwd(a.ln2[l], N, D, 2 * F, L.wfc, -1, false, a.ffPre[l]);
+      k_->swigluFwd(a.ffPre[l], N, F, a.ffAct[l]);
+    }
+    k_->copy(a.res[l + 1], a.mid[l], N * D);
+    if (L.bproj >= 0)
+      k_->addRows(a.res[l + 1], w + L.bproj, N, D);
+    k_->gemm(false, !gpt2, N, D, F, T(1), a.ffAct[l], F, w + L.wproj,
+             gpt2 ? D : F, T(1), a.res[l + 1], D);
+  }
+  const T *xL = a.res[layers_.size()];
+  if (gpt2)
+    k_->layerNormFwd(xL, w + lnfW_, w + lnfB_, N, D, c.normEps, a.lnf,
+                     a.meanF, a.rstdF);
+  else
+    k_->rmsNormFwd(xL, w + lnfW_, N, D, c.normEps, a.lnf, a.rstdF);
+  lnf_ = a.lnf;
+
+  if (c.head == HeadKind::LM) {
+    LmHeadShape hs{N, D, c.vocabSize, invTemp_};
+    k_->lmHeadFwd(a.lnf, lmWeight(), a.targets, hs, a.lpRow, a.entRow, a.lse);
+    // Row (b, t) predicts token t+1: shift into the token-aligned layout.
+    for (int64_t b = 0; b < B; ++b) {
+      k_->fill(a.logprob + b * Tn, 1, T(0));
+      k_->fill(a.entropy + b * Tn, 1, T(0));
+      k_->copy(a.logprob + b * Tn + 1, a.lpRow + b * Tn, Tn - 1);
+      k_->copy(a.entropy + b * Tn + 1, a.entRow + b * Tn, Tn - 1);
+    }
+    logprob_ = a.logprob;
+    entropy_ = a.entropy;
+    values_ = rewards_ = nullptr;
+  } else {
+    k_->gemm(false, true, N, 1, D, T(1), a.lnf, D, w + score_, D, T(0),
+             a.values, 1);
+    for (int64_t b = 0; b < B; ++b)
+      k_->copy(a.rewards + b, a.values + b * Tn + lengths_[size_t(b)] - 1, 1);
+    values_ = a.values;
+    rewards_ = a.rewards;
+    logprob_ = entropy_ = nullptr;
+  }
+  return Status::ok();
+}
+
+template <typename T>
+Status Transformer<T>::backward(const OutputGrads<T> &og) {
+  if (!acts_ || !lnf_ || B_ == 0)
+    return Status::error("model: backward() without a forward()");
+  const ModelConfig &c = cfg_;
+  Acts &a = *acts_;
+  const int64_t B = B_, Tn = T_, N = B * Tn, D = c.dModel;
+  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
+  const int64_t A = c.nHeads * hd, F = c.dFf;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  const T *w = w_.data();
+  T *g = g_.data();
+
+  k_->fill(a.dLnf, N * D, T(0));
+  if (c.head == HeadKind::LM) {
+    if (og.dvalue || og.dreward)
+      return Status::error("model: value/reward gradients given to an LM head");
+    if (og.dlogprob || og.dentropy) {
+      k_->fill(a.dRow, N, T(0));
+      k_->fill(a.dEntRow, N, T(0));
+      for (int64_t b = 0; b < B; ++b) {
+        if (og.dlogprob)
+          k_->copy(a.dRow + b * Tn, og.dlogprob + b * Tn + 1, Tn - 1);
+        if (og.dentropy)
+          k_->copy(a.dEntRow + b * Tn, og.dentropy + b * Tn + 1, Tn - 1);
+      }
+      LmHeadShape hs{N, D, c.vocabSize, invTemp_};
+      k_->lmHeadBwd(a.lnf, lmWeight(), a.targets, hs, a.lse, a.entRow, a.dRow,
+                    og.dentropy ? a.dEntRow : nullptr, a.dLnf, lmWeightGrad());
+    }
+  } else {
+    if (og.dlogprob || og.dentropy)
+      return Status::error("model: log-prob gradients given to a scalar head");
+    if (og.dvalue)
+      k_->copy(a.dVals, og.dvalue, N);
+    else
+      k_->fill(a.dVals, N, T(0));
+    if (og.dreward)
+      for (int64_t b = 0; b < B; ++b)
+        k_->axpy(1, T(1), og.dreward + b,
+                 a.dVals + b * Tn + lengths_[size_t(b)] - 1);
+    k_->gemm(false, false, N, D, 1, T(1), a.dVals, 1, w + score_, D, T(0),
+             a.dLnf, D);
+    k_->gemm(true, false, 1, D, N, T(1), a.dVals, 1, a.lnf, D, T(1),
+             g + score_, D);
+  }
+
+  const size_t nl = layers_.size();
+  k_->fill(a.dA, N * D, T(0));
+  if (gpt2)
+    k_->layerNormBwd(a.dLnf, a.res[nl], w + lnfW_, a.meanF, a.rstdF, N, D,
+                     a.dA, g + lnfW_, g + lnfB_);
+  else
+    k_->rmsNormBwd(a.dLnf, a.res[nl], w + lnfW_, a.rstdF, N, D, a.dA,
+                   g + lnfW_);
+
+  AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
+  for (size_t l = nl; l-- > 0;) {
+    const Layer &L = layers_[l];
+    // MLP: dA holds d(res[l+1]).
+    if (gpt2) {
+      linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, L.bproj, true, a.dAct);
+      k_->geluBwd(a.ffPre[l], a.dAct, a.dPre, N * F);
+      linearBwd(a.ln2[l], a.dPre, N, D, F, L.wfc, L.bfc, true, a.dLn);
+      k_->layerNormBwd(a.dLn, a.mid[l], w + L.ln2w, a.mean2[l], a.rstd2[l], N,
+                       D, a.dA, g + L.ln2w, g + L.ln2b);
+    } else {
+      linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, -1, false, a.dAct);
+      k_->swigluBwd(a.ffPre[l], a.dAct, N, F, a.dPre);
+      linearBwd(a.ln2[l], a.dPre, N, D, 2 * F, L.wfc, -1, false, a.dLn);
+      k_->rmsNormBwd(a.dLn, a.mid[l], w + L.ln2w, a.rstd2[l], N, D, a.dA,
+                     g + L.ln2w);
+    }
+    // Attention: dA holds d(mid[l]).
+    linearBwd(a.att[l], a.dA, N, A, D, L.wo, L.bo, gpt2, a.dAtt);
+    k_->attentionBwd(a.qkv[l], a.probs[l], a.dAtt, as, a.dqkv);
+    if (!gpt2)
+      k_->rope(a.dqkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions,
+               c.ropeTheta, true);
+    linearBwd(a.ln1[l], a.dqkv, N, D, Q, L.wqkv, L.bqkv, gpt2, a.dLn);
+    if (gpt2)
+      k_->layerNormBwd(a.dLn, a.res[l], w + L.ln1w, a.mean1[l], a.rstd1[l], N,
+                       D, a.dA, g + L.ln1w, g + L.ln1b);
+    else
+      k_->rmsNormBwd(a.dLn, a.res[l], w + L.ln1w, a.rstd1[l], N, D, a.dA,
+                     g + L.ln1w);
+  }
+  k_->embeddingBwd(a.tokens, a.positions, N, D, a.dA, g + wte_,
+                   gpt2 ? g + wpe_ : nullptr);
+  return Status::ok();
+}
+
+template <typename T>
+Expected<KvCache<T>> Transformer<T>::makeKvCache(int64_t batch,
+                                                 int64_t cacheLen) {
+  if (batch <= 0 || cacheLen <= 0 || cacheLen > cfg_.maxSeqLen)
+    return Status::error("model: KV cache of " + std::to_string(batch) +
+                         " x " + std::to_string(cacheLen) +
+                         " (maximum length " +
+                         std::to_string(cfg_.maxSeqLen) + ")");
+  KvCache<T> c;
+  c.batch = batch;
+  c.cacheLen = cacheLen;
+  int64_t n = batch * cfg_.nKvHeads * cacheLen * cfg_.headDim();
+  for (int64_t l = 0; l < cfg_.nLayers; ++l) {
+    c.k.emplace_back(k_, n);
+    c.v.emplace_back(k_, n);
+    if (!c.k.back().data() || !c.v.back().data())
+      return Status::error("model: out of memory allocating the KV cache");
+  }
+  return c;
+}
+
+template <typename T>
+Expected<const T *> Transformer<T>::forwardCached(KvCache<T> &cache,
+                                                  const int32_t *tokens,
+                                                  const int32_t *start,
+                                                  int64_t B, int64_t newLen) {
+  const ModelConfig &c = cfg_;
+  if (B <= 0 || B > cache.batch || newLen <= 0)
+    return Status::error("model: incremental forward of " +
+                         std::to_string(B) + " x " + std::to_string(newLen) +
+                         " on a cache for " + std::to_string(cache.batch));
+  for (int64_t b = 0; b < B; ++b) {
+    if (start[b] < 0 || start[b] + newLen > cache.cacheLen)
+      return Status::error("model: positions " + std::to_string(start[b]) +
+                           ".." + std::to_string(start[b] + newLen - 1) +
+                           " exceed the KV cache length " +
+                           std::to_string(cache.cacheLen));
+    for (int64_t i = 0; i < newLen; ++i)
+      if (tokens[b * newLen + i] < 0 ||
+          tokens[b * newLen + i] >= c.vocabSize)
+        return Status::error("model: token " +
+                             std::to_string(tokens[b * newLen + i]) +
+                             " outside the vocabulary");
+  }
+  const int64_t N = B * newLen, D = c.dModel;
+  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
+  const int64_t A = c.nHeads * hd, F = c.dFf;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  const int64_t Fpre = gpt2 ? F : 2 * F;
+  if (!inf_ || inf_->B * inf_->S < N || inf_->B < B) {
+    inf_.reset();
+    auto a = std::make_unique<Acts>();
+    a->B = B;
+    a->S = (N + B - 1) / B;
+    Planner<T> pl;
+    T *res0, *res1, *ln, *mean, *rstd, *qkv, *att, *mid, *pre, *act;
+    pl.take(res0, N * D);
+    pl.take(res1, N * D);
+    pl.take(ln, N * D);
+    pl.take(mean, N);
+    pl.take(rstd, N);
+    pl.take(qkv, N * Q);
+    pl.take(att, N * A);
+    pl.take(mid, N * D);
+    pl.take(pre, N * Fpre);
+    pl.take(act, N * F);
+    pl.take(a->lnf, N * D);
+    pl.takeI(a->tokens, N);
+    pl.takeI(a->positions, N);
+    pl.takeI(a->start, B);
+    a->block = DeviceArray<T>(k_, pl.tn);
+    a->ints = DeviceArray<T, int32_t>(k_, pl.in);
+    for (auto &pr : pl.tp)
+      *pr.first = a->block.data() + pr.second;
+    for (auto &pr : pl.ip)
+      *pr.first = a->ints.data() + pr.second;
+    a->res = {res0, res1};
+    a->ln1 = {ln};
+    a->mean1 = {mean};
+    a->rstd1 = {rstd};
+    a->qkv = {qkv};
+    a->att = {att};
+    a->mid = {mid};
+    a->ffPre = {pre};
+    a->ffAct = {act};
+    inf_ = std::move(a);
+  }
+  Acts &a = *inf_;
+  std::vector<int32_t> pos(static_cast<size_t>(N));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < newLen; ++i)
+      pos[size_t(b * newLen + i)] = start[b] + int32_t(i);
+  k_->copyToDevice(a.tokens, tokens, size_t(N) * 4);
+  k_->copyToDevice(a.positions, pos.data(), size_t(N) * 4);
+  k_->copyToDevice(a.start, start, size_t(B) * 4);
+
+  const T *w = w_.data();
+  T *ln = a.ln1[0], *qkv = a.qkv[0], *att = a.att[0], *mid = a.mid[0];
+  T *pre = a.ffPre[0], *act = a.ffAct[0];
+  k_->embeddingFwd(a.tokens, a.positions, N, D, w + wte_,
+                   gpt2 ? w + wpe_ : nullptr, a.res[0]);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer &L = layers_[l];
+    T *x = a.res[l % 2], *y = a.res[(l + 1) % 2];
+    if (gpt2)
+      k_->layerNormFwd(x, w + L.ln1w, w + L.ln1b, N, D, c.normEps, ln,
+                       nullptr, nullptr);
+    else
+      k_->rmsNormFwd(x, w + L.ln1w, N, D, c.normEps, ln, nullptr);
+    linearFwd(ln, N, D, Q, L.wqkv, L.bqkv, gpt2, qkv);
+    if (!gpt2)
+      k_->rope(qkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, c.ropeTheta,
+               false);
+    k_->attentionCached(qkv, B, newLen, c.nHeads, c.nKvHeads, hd, a.start,
+                        cache.cacheLen, cache.k[l].data(), cache.v[l].data(),
+                        att);
+    k_->copy(mid, x, N * D);
+    if (L.bo >= 0)
+      k_->addRows(mid, w + L.bo, N, D);
+    k_->gemm(false, !gpt2, N, D, A, T(1), att, A, w + L.wo, gpt2 ? D : A,
+             T(1), mid, D);
+    if (gpt2) {
+      k_->layerNormFwd(mid, w + L.ln2w, w + L.ln2b, N, D, c.normEps, ln,
+                       nullptr, nullptr);
+      linearFwd(ln, N, D, F, L.wfc, L.bfc, true, pre);
+      k_->geluFwd(pre, act, N * F);
+    } else {
+      k_->rmsNormFwd(mid, w + L.ln2w, N, D, c.normEps, ln, nullptr);
+      linearFwd(ln, N, D, 2 * F, L.wfc, -1, false, pre);
+      k_->swigluFwd(pre, N, F, act);
+    }
+    k_->copy(y, mid, N * D);
+    if (L.bproj >= 0)
+      k_->addRows(y, w + L.bproj, N, D);
+    k_->gemm(false, !gpt2, N, D, F, T(1), act, F, w + L.wproj, gpt2 ? D : F,
+             T(1), y, D);
+  }
+  const T *xL = a.res[layers_.size() % 2];
+  if (gpt2)
+    k_->layerNormFwd(xL, w + lnfW_, w + lnfB_, N, D, c.normEps, a.lnf,
+                     nullptr, nullptr);
+  else
+    k_->rmsNormFwd(xL, w + lnfW_, N, D, c.normEps, a.lnf, nullptr);
+  return static_cast<const T *>(a.lnf);
+}
+
+template <typename T>
+Status Transformer<T>::logits(const T *hidden, int64_t rows,
+                              double temperature, T *out) {
+  if (cfg_.head != HeadKind::LM)
+    return Status::error("model: logits of a scalar-head model");
+  if (!(temperature > 0))
+    return Status::error("model: temperature must be positive");
+  LmHeadShape hs{rows, cfg_.dModel, cfg_.vocabSize, 1.0 / temperature};
+  k_->logits(hidden, lmWeight(), hs, out);
+  return Status::ok();
+}
+
+template class Transformer<float>;
+template class Transformer<double>;
+
+} // namespace hone

@@ -1,0 +1,170 @@
+// A decoder-only transformer (GPT-2 or Llama/Qwen2 family) on the kernel
+// interface of kernels/Kernels.h: forward, hand-written backward, a fused
+// vocabulary-chunked LM head with log-probs and entropy, a scalar head for
+// value and reward models, and the incremental (KV-cache) forward used by
+// generation. Templated on the scalar type: float for training, double for
+// gradient checks.
+//
+// Log-prob convention (token-aligned): for a right-padded batch tokens[B,T]
+// with lengths len[b],
+//   logprob[b,t] = log p(tokens[b,t] | tokens[b,<t])   for 1 <= t < len[b]
+//   entropy[b,t] = H(p(. | tokens[b,<t]))               for 1 <= t < len[b]
+// and 0 at t = 0 and t >= len[b]. A response mask over tokens therefore
+// applies to logprob directly; generation records its behaviour log-probs in
+// the same layout.
+#pragma once
+
+#include "kernels/Kernels.h"
+#include "runtime/core/Tensor.h"
+#include "runtime/model/ModelConfig.h"
+#include "runtime/support/Status.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hone {
+
+/// One parameter tensor, named and shaped as in Hugging Face checkpoints
+/// (GPT-2: GPT2Model names without the "transformer." prefix, Conv1D weights
+/// [in, out]; Llama/Qwen2: LlamaForCausalLM names, Linear weights [out, in]).
+struct ParamInfo {
+  std::string name;
+  Shape shape;
+  int64_t offset = 0; // element offset in the flat parameter/gradient buffer
+  int64_t numel = 0;
+  bool decay = false; // AdamW weight decay applies (matrices, embeddings)
+};
+
+/// A right-padded batch of token ids in host memory.
+struct TokenBatch {
+  int64_t batch = 0;
+  int64_t seqLen = 0;
+  const int32_t *tokens = nullptr;  // [batch, seqLen]
+  const int32_t *lengths = nullptr; // [batch], each in [1, seqLen]
+};
+
+struct ForwardOptions {
+  /// Logits are divided by this before the log-softmax (1 = the model's own
+  /// distribution). Generation records log-probs at its sampling temperature.
+  double temperature = 1.0;
+};
+
+/// Upstream gradients of one forward's outputs, device pointers, all
+/// optional (null = zero). Shapes as the outputs: [batch, seqLen] / [batch].
+template <typename T> struct OutputGrads {
+  const T *dlogprob = nullptr;
+  const T *dentropy = nullptr;
+  const T *dvalue = nullptr;  // scalar head, per position
+  const T *dreward = nullptr; // scalar head read at the last token, [batch]
+};
+
+/// Per-layer key/value caches for incremental decoding.
+template <typename T> struct KvCache {
+  int64_t batch = 0;
+  int64_t cacheLen = 0;
+  std::vector<DeviceArray<T>> k, v; // per layer [batch, nKvHeads, cacheLen, hd]
+};
+
+template <typename T> class Transformer {
+public:
+  /// Validates the config (head counts, dimensions) and allocates
+  /// zero-initialised parameters and gradients on `kernels`' device.
+  static Expected<std::unique_ptr<Transformer>> create(const ModelConfig &cfg,
+                                                       Kernels<T> *kernels);
+  ~Transformer();
+
+  const ModelConfig &config() const { return cfg_; }
+  Kernels<T> &kernels() const { return *k_; }
+
+  // --- parameters ---------------------------------------------------------
+  const std::vector<ParamInfo> &params() const { return params_; }
+  const ParamInfo *findParam(const std::string &hfName) const;
+  int64_t numParams() const { return nParams_; }
+  T *paramData() const { return w_.data(); }
+  T *gradData() const { return g_.data(); }
+  T *param(const ParamInfo &p) const { return w_.data() + p.offset; }
+  T *grad(const ParamInfo &p) const { return g_.data() + p.offset; }
+  /// Copies `src` (any floating dtype, CPU, the HF shape) into parameter
+  /// `name`, converting to T.
+  Status setParam(const std::string &name, const Tensor &src);
+  /// A CPU copy of parameter (or gradient) `name` converted to `dtype`.
+  Expected<Tensor> getParam(const std::string &name, DType dtype,
+                            bool gradient = false) const;
+  /// GPT-2-style init: N(0, stddev) for matrices and embeddings, ones for
+  /// norm gains, zeros for biases; drawn from Philox(seed, 0, 0, param#).
+  void initRandom(uint64_t seed, double stddev = 0.02);
+  void zeroGrad();
+
+  // --- training / scoring -------------------------------------------------
+  /// Full forward over a batch; keeps the activations for backward(). LM
+  /// head: logprobs()/entropy(); scalar head: values()/rewards().
+  Status forward(const TokenBatch &batch, const ForwardOptions &opts = {});
+  /// Accumulates parameter gradients (+=) of the last forward().
+  Status backward(const OutputGrads<T> &grads);
+
+  int64_t batch() const { return B_; }
+  int64_t seqLen() const { return T_; }
+  /// Device pointers, valid until the next forward: [batch, seqLen].
+  const T *logprobs() const { return logprob_; }
+  const T *entropy() const { return entropy_; }
+  const T *values() const { return values_; }
+  /// [batch]: values at position len[b]-1.
+  const T *rewards() const { return rewards_; }
+  /// Final-norm hidden states [batch*seqLen, dModel] of the last forward.
+  const T *hidden() const { return lnf_; }
+  /// Host copy of `n` elements of a device array.
+  std::vector<T> toHost(const T *p, int64_t n) const;
+
+  // --- generation ---------------------------------------------------------
+  Expected<KvCache<T>> makeKvCache(int64_t batch, int64_t cacheLen);
+  /// Incremental forward: for each of `batch` sequences, newLen new tokens
+  /// (host, [batch, newLen]) at positions start[b] .. start[b]+newLen-1
+  /// (host). Appends their K/V to the cache and returns the final-norm
+  /// hidden states [batch*newLen, dModel] (device, valid until the next call).
+  Expected<const T *> forwardCached(KvCache<T> &cache, const int32_t *tokens,
+                                    const int32_t *start, int64_t batch,
+                                    int64_t newLen);
+  /// Logits [rows, vocab] = hidden W_lm^T / temperature (device).
+  Status logits(const T *hidden, int64_t rows, double temperature, T *out);
+
+private:
+  Transformer(const ModelConfig &cfg, Kernels<T> *k);
+  struct Layer;
+  struct Acts;
+  Status validateBatch(const TokenBatch &b) const;
+  void buildParams();
+  void ensureActs(int64_t B, int64_t seqLen);
+  void linearFwd(const T *x, int64_t rows, int64_t in, int64_t out,
+                 int64_t wOff, int64_t bOff, bool conv1d, T *y);
+  void linearBwd(const T *x, const T *dy, int64_t rows, int64_t in,
+                 int64_t out, int64_t wOff, int64_t bOff, bool conv1d, T *dx);
+  const T *lmWeight() const;
+  T *lmWeightGrad() const;
+
+  ModelConfig cfg_;
+  Kernels<T> *k_;
+  std::vector<ParamInfo> params_;
+  std::vector<Layer> layers_;
+  int64_t nParams_ = 0;
+  int64_t wte_ = -1, wpe_ = -1, lnfW_ = -1, lnfB_ = -1, lm_ = -1, score_ = -1;
+  DeviceArray<T> w_, g_;
+
+  std::unique_ptr<Acts> acts_;
+  int64_t B_ = 0, T_ = 0;
+  std::vector<int32_t> lengths_;
+  double invTemp_ = 1.0;
+  T *logprob_ = nullptr, *entropy_ = nullptr, *values_ = nullptr,
+    *rewards_ = nullptr, *lnf_ = nullptr;
+
+  std::unique_ptr<Acts> inf_; // incremental-forward workspace
+};
+
+extern template class Transformer<float>;
+extern template class Transformer<double>;
+
+/// Checks a config for the model (positive sizes, nHeads % nKvHeads == 0,
+/// dModel % nHeads == 0, even head dim for RoPE, GPT-2: nKvHeads == nHeads).
+Status validateModelConfig(const ModelConfig &cfg);
+
+} // namespace hone
