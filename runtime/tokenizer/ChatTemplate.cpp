@@ -1,0 +1,110 @@
+#include "runtime/tokenizer/ChatTemplate.h"
+
+namespace hone {
+
+Expected<ChatTemplate> chatTemplateFromName(std::string_view name) {
+  if (name == "chatml")
+    return ChatTemplate::ChatML;
+  if (name == "llama3")
+    return ChatTemplate::Llama3;
+  return Status::error("error: unknown chat template '" + std::string(name) +
+                           "'",
+                       "known templates: chatml, llama3");
+}
+
+const char *chatTemplateName(ChatTemplate t) {
+  return t == ChatTemplate::ChatML ? "chatml" : "llama3";
+}
+
+std::vector<std::string> chatTemplateSpecialTokens(ChatTemplate t) {
+  if (t == ChatTemplate::ChatML)
+    return {"<|im_start|>", "<|im_end|>"};
+  return {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+          "<|eot_id|>"};
+}
+
+static std::string_view trim(std::string_view s) {
+  // Jinja's trim: Python str.strip() whitespace (ASCII set is enough here).
+  auto ws = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+           c == '\v';
+  };
+  while (!s.empty() && ws(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && ws(s.back()))
+    s.remove_suffix(1);
+  return s;
+}
+
+Expected<RenderedChat> renderChat(ChatTemplate t,
+                                  const std::vector<ChatMessage> &messages,
+                                  bool addGenerationPrompt) {
+  RenderedChat out;
+  if (t == ChatTemplate::Llama3)
+    out.text = "<|begin_of_text|>";
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const ChatMessage &m = messages[i];
+    if (m.role != "system" && m.role != "user" && m.role != "assistant" &&
+        m.role != "tool")
+      return Status::error("error: message " + std::to_string(i) +
+                               " has role '" + m.role + "'",
+                           "roles are system, user, assistant, tool");
+    bool assistant = m.role == "assistant";
+    size_t begin;
+    if (t == ChatTemplate::ChatML) {
+      out.text += "<|im_start|>" + m.role + "\n";
+      begin = out.text.size();
+      out.text += m.content;
+      out.text += "<|im_end|>";
+      if (assistant)
+        out.assistantSpans.emplace_back(begin, out.text.size());
+      out.text += "\n";
+    } else {
+      out.text += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n";
+      begin = out.text.size();
+      out.text += trim(m.content);
+      out.text += "<|eot_id|>";
+      if (assistant)
+        out.assistantSpans.emplace_back(begin, out.text.size());
+    }
+  }
+  if (addGenerationPrompt)
+    out.text += t == ChatTemplate::ChatML
+                    ? "<|im_start|>assistant\n"
+                    : "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  return out;
+}
+
+Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
+                                     const std::vector<ChatMessage> &messages,
+                                     bool addGenerationPrompt) {
+  for (const std::string &s : chatTemplateSpecialTokens(t)) {
+    std::optional<int32_t> id = tokenizer.tokenToId(s);
+    if (!id)
+      return Status::error("error: the tokenizer has no token '" + s +
+                               "' needed by the " + chatTemplateName(t) +
+                               " chat template",
+                           "pick the template that matches the tokenizer");
+  }
+  Expected<RenderedChat> r = renderChat(t, messages, addGenerationPrompt);
+  if (!r)
+    return r.status();
+  Expected<Encoding> enc = tokenizer.encodeWithOffsets(r->text);
+  if (!enc)
+    return enc.status();
+  TokenizedChat out;
+  out.ids = std::move(enc->ids);
+  out.assistantMask.assign(out.ids.size(), 0);
+  size_t span = 0;
+  const auto &spans = r->assistantSpans;
+  for (size_t i = 0; i < out.ids.size(); ++i) {
+    auto [b, e] = enc->offsets[i];
+    while (span < spans.size() && spans[span].second <= b)
+      ++span;
+    if (span < spans.size() && b < spans[span].second && e > spans[span].first)
+      out.assistantMask[i] = 1;
+  }
+  return out;
+}
+
+} // namespace hone

@@ -1,0 +1,1346 @@
+#include "runtime/tokenizer/Tokenizer.h"
+
+#include "runtime/support/Json.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <queue>
+#include <sstream>
+#include <sys/stat.h>
+#include <unordered_map>
+
+namespace hone {
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// UTF-8 helpers
+
+size_t utf8Len(unsigned char c) {
+  if (c < 0x80)
+    return 1;
+  if ((c >> 5) == 6)
+    return 2;
+  if ((c >> 4) == 14)
+    return 3;
+  return 4;
+}
+
+uint32_t decodeAt(std::string_view s, size_t i, size_t *len) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t n = utf8Len(c);
+  if (i + n > s.size())
+    n = 1;
+  *len = n;
+  if (n == 1)
+    return c;
+  uint32_t cp = c & (0xFF >> (n + 1));
+  for (size_t k = 1; k < n; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return cp;
+}
+
+void appendUtf8(std::string &out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+/// Rust's String::from_utf8_lossy: each maximal invalid subpart -> U+FFFD.
+std::string utf8Lossy(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0, n = s.size();
+  const auto *u = reinterpret_cast<const unsigned char *>(s.data());
+  while (i < n) {
+    unsigned char c = u[i];
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+      need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      need = 2;
+      if (c == 0xE0)
+        lo = 0xA0;
+      if (c == 0xED)
+        hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      need = 3;
+      if (c == 0xF0)
+        lo = 0x90;
+      if (c == 0xF4)
+        hi = 0x8F;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    size_t j = i + 1, got = 0;
+    while (got < need && j < n) {
+      unsigned char cc = u[j];
+      bool ok = got == 0 ? (cc >= lo && cc <= hi) : (cc >= 0x80 && cc <= 0xBF);
+      if (!ok)
+        break;
+      ++j;
+      ++got;
+    }
+    if (got == need)
+      out.append(s.data() + i, j - i);
+    else
+      out += "\xEF\xBF\xBD";
+    i = j;
+  }
+  return out;
+}
+
+bool isUnicodeSpace(uint32_t c) {
+  return (c >= 9 && c <= 13) || c == 32 || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// GPT-2's byte <-> unicode table.
+struct ByteTable {
+  uint32_t byteToCp[256];
+  std::unordered_map<uint32_t, uint8_t> cpToByte;
+  ByteTable() {
+    int n = 0;
+    for (int b = 0; b < 256; ++b) {
+      bool keep = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) ||
+                  (b >= 174 && b <= 255);
+      byteToCp[b] = keep ? static_cast<uint32_t>(b) : 256u + n++;
+      cpToByte[byteToCp[b]] = static_cast<uint8_t>(b);
+    }
+  }
+};
+const ByteTable &byteTable() {
+  static const ByteTable table;
+  return table;
+}
+
+// ---------------------------------------------------------------------------
+// PCRE2
+
+const char kWhiteSpaceClass[] =
+    "\\x{9}-\\x{D}\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}"
+    "\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+
+/// Oniguruma's \s is Unicode White_Space; PCRE2's (with UCP) adds U+180E.
+std::string rewriteWhitespace(std::string_view p) {
+  std::string out;
+  bool inClass = false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      char e = p[i + 1];
+      if (e == 's') {
+        out += inClass ? std::string(kWhiteSpaceClass)
+                       : "[" + std::string(kWhiteSpaceClass) + "]";
+      } else if (e == 'S' && !inClass) {
+        out += "[^" + std::string(kWhiteSpaceClass) + "]";
+      } else {
+        out += c;
+        out += e;
+      }
+      ++i;
+      continue;
+    }
+    if (!inClass && c == '[') {
+      inClass = true;
+      out += c;
+      if (i + 1 < p.size() && p[i + 1] == '^')
+        out += p[++i];
+      if (i + 1 < p.size() && p[i + 1] == ']')
+        out += p[++i];
+      continue;
+    }
+    if (inClass && c == '[' && i + 1 < p.size() && p[i + 1] == ':') {
+      size_t end = p.find(":]", i + 2);
+      if (end != std::string_view::npos) {
+        out.append(p.substr(i, end + 2 - i));
+        i = end + 1;
+        continue;
+      }
+    }
+    if (inClass && c == ']')
+      inClass = false;
+    out += c;
+  }
+  return out;
+}
+
+struct Regex {
+  pcre2_code *code = nullptr;
+  ~Regex() {
+    if (code)
+      pcre2_code_free(code);
+  }
+};
+
+struct MatchScratch {
+  pcre2_match_data *md = nullptr;
+  pcre2_match_context *mc = nullptr;
+  pcre2_jit_stack *js = nullptr;
+  MatchScratch() {
+    md = pcre2_match_data_create(64, nullptr);
+    mc = pcre2_match_context_create(nullptr);
+    js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
+    if (mc && js)
+      pcre2_jit_stack_assign(mc, nullptr, js);
+  }
+  ~MatchScratch() {
+    if (md)
+      pcre2_match_data_free(md);
+    if (mc)
+      pcre2_match_context_free(mc);
+    if (js)
+      pcre2_jit_stack_free(js);
+  }
+};
+MatchScratch &scratch() {
+  thread_local MatchScratch s;
+  return s;
+}
+
+std::string compileError(int code) {
+  PCRE2_UCHAR buf[256];
+  pcre2_get_error_message(code, buf, sizeof buf);
+  return reinterpret_cast<char *>(buf);
+}
+
+Expected<std::shared_ptr<Regex>> compileRegex(std::string_view pattern,
+                                              const std::string &where) {
+  std::string p = rewriteWhitespace(pattern);
+  int err = 0;
+  PCRE2_SIZE errOff = 0;
+  auto re = std::make_shared<Regex>();
+  re->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.data()), p.size(),
+                           PCRE2_UTF | PCRE2_UCP, &err, &errOff, nullptr);
+  if (!re->code)
+    return Status::error(where + "pre-tokenizer regex does not compile: " +
+                         compileError(err) + " at pattern offset " +
+                         std::to_string(errOff));
+  pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); // falls back if no JIT
+  return re;
+}
+
+/// Appends the [start, end) ranges of all matches of re in s.
+Status findAll(const Regex &re, std::string_view s,
+               std::vector<std::pair<size_t, size_t>> &out) {
+  MatchScratch &sc = scratch();
+  if (!sc.md || !sc.mc)
+    return Status::error("error: out of memory for regex matching");
+  size_t pos = 0;
+  auto subject = reinterpret_cast<PCRE2_SPTR>(s.data());
+  while (pos <= s.size()) {
+    int rc = pcre2_match(re.code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK,
+                         sc.md, sc.mc);
+    if (rc == PCRE2_ERROR_NOMATCH)
+      break;
+    if (rc < 0)
+      return Status::error("error: pre-tokenizer regex failed: " +
+                           compileError(rc));
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc.md);
+    size_t b = ov[0], e = ov[1];
+    if (e <= b) { // empty match: step over one character
+      if (b >= s.size())
+        break;
+      pos = b + utf8Len(static_cast<unsigned char>(s[b]));
+      continue;
+    }
+    out.emplace_back(b, e);
+    pos = e;
+  }
+  return Status::ok();
+}
+
+const char kGpt2Pattern[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| "
+                            "?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+enum class SplitBehavior {
+  Removed,
+  Isolated,
+  MergedWithPrevious,
+  MergedWithNext,
+  Contiguous
+};
+
+struct PreStep {
+  enum Kind { Split, ByteLevel } kind = Split;
+  std::shared_ptr<Regex> regex; // Split (regex) or ByteLevel with use_regex
+  std::string literal;          // Split with a String pattern
+  SplitBehavior behavior = SplitBehavior::Isolated;
+  bool invert = false;
+  bool addPrefixSpace = false;
+};
+
+/// A pre-token: [start, end) of the input, maybe with a virtual leading
+/// space (ByteLevel add_prefix_space).
+struct Piece {
+  size_t start, end;
+  bool prefix;
+};
+
+} // namespace
+
+// ---------------------------------------------------------------------------
+// The tokenizer
+
+struct Tokenizer::Impl {
+  bool charLevel = false;
+  // Vocabulary.
+  std::unordered_map<std::string, int32_t> vocab; // model vocab + added
+  std::vector<std::string> idToToken;
+  std::vector<std::string> idBytes; // decoded bytes per id
+  std::vector<uint8_t> special;
+  std::vector<uint8_t> known;
+  std::vector<AddedToken> added;
+  /// Indices into `added` by [normalized][first byte of content].
+  std::vector<uint32_t> addedByFirst[2][256];
+  void indexAdded() {
+    for (uint32_t i = 0; i < added.size(); ++i)
+      addedByFirst[added[i].normalized ? 1 : 0]
+                  [static_cast<unsigned char>(added[i].content[0])]
+                      .push_back(i);
+  }
+  // BPE.
+  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges;
+  int32_t byteId[256];
+  bool byteLevel = false; // ByteLevel pre-tokenizer: model sees mapped bytes
+  bool ignoreMerges = false;
+  std::optional<int32_t> unkId;
+  bool fuseUnk = false;
+  bool byteFallback = false;
+  int32_t byteFallbackId[256];
+  std::vector<PreStep> steps;
+  bool byteLevelDecoder = false;
+  bool joinWithSpace = false; // no decoder: Hugging Face joins with ' '
+  std::vector<int32_t> prefixIds, suffixIds;
+  std::string postProcessorError;
+  // Character tokenizer.
+  std::unordered_map<uint32_t, int32_t> charIds;
+
+  // -- encoding --
+  Status encode(std::string_view text, const EncodeOptions &opt,
+                Encoding &out) const;
+  void splitAdded(std::string_view text, size_t base, bool normalizedPass,
+                  const EncodeOptions &opt,
+                  std::vector<std::pair<Piece, int32_t>> &out) const;
+  Status encodePlain(std::string_view text, size_t base, Encoding &out) const;
+  Status encodeChars(std::string_view text, size_t base, Encoding &out) const;
+  void bpeWord(std::string_view text, const Piece &p, Encoding &out) const;
+  Status applyStep(const PreStep &step, std::string_view text,
+                   std::vector<Piece> &pieces) const;
+};
+
+namespace {
+struct Sym {
+  int32_t id;
+  int32_t prev, next;
+  uint32_t len;
+};
+struct MergeCand {
+  int32_t rank;
+  int32_t pos;
+  int32_t newId;
+  bool operator<(const MergeCand &o) const { // min-heap on (rank, pos)
+    return rank != o.rank ? rank > o.rank : pos > o.pos;
+  }
+};
+inline uint64_t pairKey(int32_t a, int32_t b) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) |
+         static_cast<uint32_t>(b);
+}
+} // namespace
+
+void Tokenizer::Impl::bpeWord(std::string_view text, const Piece &p,
+                              Encoding &out) const {
+  const ByteTable &bt = byteTable();
+  std::string_view body = text.substr(p.start, p.end - p.start);
+  auto emit = [&](int32_t id, size_t a, size_t b) {
+    // a, b in piece coordinates (including the virtual prefix byte).
+    size_t shift = p.prefix ? 1 : 0;
+    size_t s = a > shift ? a - shift : 0, e = b > shift ? b - shift : 0;
+    out.ids.push_back(id);
+    out.offsets.emplace_back(static_cast<uint32_t>(p.start + s),
+                             static_cast<uint32_t>(p.start + e));
+  };
+  // The word as the model's vocabulary spells it.
+  if (ignoreMerges) {
+    std::string word;
+    if (byteLevel) {
+      if (p.prefix)
+        appendUtf8(word, bt.byteToCp[' ']);
+      for (unsigned char c : body)
+        appendUtf8(word, bt.byteToCp[c]);
+    } else {
+      if (p.prefix)
+        word += ' ';
+      word.append(body);
+    }
+    auto it = vocab.find(word);
+    if (it != vocab.end()) {
+      emit(it->second, 0, body.size() + (p.prefix ? 1 : 0));
+      return;
+    }
+  }
+  std::vector<Sym> syms;
+  syms.reserve(body.size() + 1);
+  std::optional<std::pair<int32_t, uint32_t>> unk;
+  auto addSym = [&](int32_t id, uint32_t len) {
+    if (unk) {
+      syms.push_back({unk->first, 0, 0, unk->second});
+      unk.reset();
+    }
+    syms.push_back({id, 0, 0, len});
+  };
+  auto missing = [&](std::string_view bytes) {
+    if (byteFallback) {
+      bool all = true;
+      for (unsigned char c : bytes)
+        all = all && byteFallbackId[c] >= 0;
+      if (all) {
+        for (unsigned char c : bytes)
+          addSym(byteFallbackId[c], 1);
+        return;
+      }
+    }
+    if (!unkId)
+      return; // dropped, as Hugging Face does without an unk token
+    auto len = static_cast<uint32_t>(bytes.size());
+    if (unk && fuseUnk) {
+      unk->second += len;
+    } else {
+      if (unk)
+        syms.push_back({unk->first, 0, 0, unk->second});
+      unk = std::make_pair(*unkId, len);
+    }
+  };
+  if (byteLevel) {
+    if (p.prefix) {
+      if (byteId[' '] >= 0)
+        addSym(byteId[' '], 1);
+      else
+        missing(" ");
+    }
+    for (size_t i = 0; i < body.size(); ++i) {
+      auto c = static_cast<unsigned char>(body[i]);
+      if (byteId[c] >= 0)
+        addSym(byteId[c], 1);
+      else
+        missing(body.substr(i, 1));
+    }
+  } else {
+    std::string buf = p.prefix ? " " + std::string(body) : std::string(body);
+    for (size_t i = 0; i < buf.size();) {
+      size_t n = std::min(utf8Len(static_cast<unsigned char>(buf[i])),
+                          buf.size() - i);
+      auto it = vocab.find(buf.substr(i, n));
+      if (it != vocab.end())
+        addSym(it->second, static_cast<uint32_t>(n));
+      else
+        missing(std::string_view(buf).substr(i, n));
+      i += n;
+    }
+  }
+  if (unk)
+    syms.push_back({unk->first, 0, 0, unk->second});
+  auto n = static_cast<int32_t>(syms.size());
+  for (int32_t i = 0; i < n; ++i) {
+    syms[i].prev = i - 1;
+    syms[i].next = i + 1 < n ? i + 1 : -1;
+  }
+  std::vector<MergeCand> heap;
+  heap.reserve(syms.size());
+  for (int32_t i = 0; i + 1 < n; ++i) {
+    auto it = merges.find(pairKey(syms[i].id, syms[i + 1].id));
+    if (it != merges.end())
+      heap.push_back({it->second.first, i, it->second.second});
+  }
+  std::make_heap(heap.begin(), heap.end());
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end());
+    MergeCand top = heap.back();
+    heap.pop_back();
+    Sym &cur = syms[top.pos];
+    if (cur.len == 0 || cur.next == -1)
+      continue;
+    int32_t nextPos = cur.next;
+    Sym right = syms[nextPos];
+    auto it = merges.find(pairKey(cur.id, right.id));
+    if (it == merges.end() || it->second.second != top.newId)
+      continue;
+    cur.id = top.newId;
+    cur.len += right.len;
+    cur.next = right.next;
+    syms[nextPos].len = 0;
+    if (right.next >= 0)
+      syms[right.next].prev = top.pos;
+    if (cur.prev >= 0) {
+      auto m = merges.find(pairKey(syms[cur.prev].id, cur.id));
+      if (m != merges.end()) {
+        heap.push_back({m->second.first, cur.prev, m->second.second});
+        std::push_heap(heap.begin(), heap.end());
+      }
+    }
+    if (cur.next >= 0) {
+      auto m = merges.find(pairKey(cur.id, syms[cur.next].id));
+      if (m != merges.end()) {
+        heap.push_back({m->second.first, top.pos, m->second.second});
+        std::push_heap(heap.begin(), heap.end());
+      }
+    }
+  }
+  size_t at = 0;
+  for (const Sym &s : syms) {
+    if (s.len == 0)
+      continue;
+    emit(s.id, at, at + s.len);
+    at += s.len;
+  }
+}
+
+Status Tokenizer::Impl::applyStep(const PreStep &step, std::string_view text,
+                                  std::vector<Piece> &pieces) const {
+  std::vector<Piece> next;
+  next.reserve(pieces.size() * 2);
+  std::vector<std::pair<size_t, size_t>> found;
+  std::string buf;
+  for (Piece p : pieces) {
+    if (step.kind == PreStep::ByteLevel && step.addPrefixSpace && !p.prefix &&
+        !(p.end > p.start && text[p.start] == ' '))
+      p.prefix = true;
+    bool useRegex = step.kind == PreStep::Split || step.regex;
+    if (!useRegex) {
+      next.push_back(p);
+      continue;
+    }
+    // The piece's text, with its virtual space when it has one.
+    std::string_view s = text.substr(p.start, p.end - p.start);
+    size_t shift = 0;
+    if (p.prefix) {
+      buf.assign(1, ' ');
+      buf.append(s);
+      s = buf;
+      shift = 1;
+    }
+    found.clear();
+    if (step.regex) {
+      HONE_TRY(findAll(*step.regex, s, found));
+    } else if (!step.literal.empty()) {
+      for (size_t at = s.find(step.literal); at != std::string_view::npos;
+           at = s.find(step.literal, at + step.literal.size()))
+        found.emplace_back(at, at + step.literal.size());
+    }
+    // Segments covering s: (start, end, isMatch).
+    struct Seg {
+      size_t b, e;
+      bool m;
+    };
+    std::vector<Seg> segs;
+    size_t prev = 0;
+    for (auto [b, e] : found) {
+      if (prev != b)
+        segs.push_back({prev, b, false});
+      segs.push_back({b, e, true});
+      prev = e;
+    }
+    if (prev != s.size() || s.empty())
+      segs.push_back({prev, s.size(), false});
+    if (step.invert)
+      for (Seg &g : segs)
+        g.m = !g.m;
+    std::vector<std::pair<size_t, size_t>> out;
+    bool prevMatch = false;
+    switch (step.behavior) {
+    case SplitBehavior::Isolated:
+      for (const Seg &g : segs)
+        out.emplace_back(g.b, g.e);
+      break;
+    case SplitBehavior::Removed:
+      for (const Seg &g : segs)
+        if (!g.m)
+          out.emplace_back(g.b, g.e);
+      break;
+    case SplitBehavior::Contiguous:
+      for (const Seg &g : segs) {
+        if (g.m == prevMatch && !out.empty())
+          out.back().second = g.e;
+        else
+          out.emplace_back(g.b, g.e);
+        prevMatch = g.m;
+      }
+      break;
+    case SplitBehavior::MergedWithPrevious:
+      for (const Seg &g : segs) {
+        if (g.m && !prevMatch && !out.empty())
+          out.back().second = g.e;
+        else
+          out.emplace_back(g.b, g.e);
+        prevMatch = g.m;
+      }
+      break;
+    case SplitBehavior::MergedWithNext:
+      for (size_t k = segs.size(); k-- > 0;) {
+        const Seg &g = segs[k];
+        if (g.m && !prevMatch && !out.empty())
+          out.back().first = g.b;
+        else
+          out.emplace_back(g.b, g.e);
+        prevMatch = g.m;
+      }
+      std::reverse(out.begin(), out.end());
+      break;
+    }
+    for (auto [b, e] : out) {
+      if (e <= b)
+        continue;
+      Piece q;
+      q.prefix = shift && b == 0;
+      q.start = p.start + (b > shift ? b - shift : 0);
+      q.end = p.start + (e - shift);
+      next.push_back(q);
+    }
+  }
+  pieces.swap(next);
+  return Status::ok();
+}
+
+Status Tokenizer::Impl::encodePlain(std::string_view text, size_t base,
+                                    Encoding &out) const {
+  if (text.empty())
+    return Status::ok();
+  if (charLevel)
+    return encodeChars(text, base, out);
+  std::vector<Piece> pieces{{0, text.size(), false}};
+  for (const PreStep &step : steps)
+    HONE_TRY(applyStep(step, text, pieces));
+  size_t first = out.ids.size();
+  for (const Piece &p : pieces)
+    if (p.end > p.start || p.prefix)
+      bpeWord(text, p, out);
+  for (size_t i = first; i < out.offsets.size(); ++i) {
+    out.offsets[i].first += static_cast<uint32_t>(base);
+    out.offsets[i].second += static_cast<uint32_t>(base);
+  }
+  return Status::ok();
+}
+
+Status Tokenizer::Impl::encodeChars(std::string_view text, size_t base,
+                                    Encoding &out) const {
+  for (size_t i = 0; i < text.size();) {
+    size_t n;
+    uint32_t cp = decodeAt(text, i, &n);
+    auto it = charIds.find(cp);
+    if (it == charIds.end()) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "U+%04X", cp);
+      return Status::error("error: character '" +
+                           std::string(text.substr(i, n)) + "' (" + buf +
+                           ") at byte " + std::to_string(base + i) +
+                           " is not in the character vocabulary");
+    }
+    out.ids.push_back(it->second);
+    out.offsets.emplace_back(static_cast<uint32_t>(base + i),
+                             static_cast<uint32_t>(base + i + n));
+    i += n;
+  }
+  return Status::ok();
+}
+
+namespace {
+bool isWordChar(uint32_t c) {
+  // Alphanumeric in the ASCII sense plus any non-ASCII letter-ish code
+  // point; close to Rust's char::is_alphanumeric for the common cases.
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+         (c >= 'A' && c <= 'Z') || c == '_' || (c >= 0xC0 && !isUnicodeSpace(c));
+}
+uint32_t lastChar(std::string_view s) {
+  size_t i = s.size();
+  while (i > 0 && (static_cast<unsigned char>(s[i - 1]) & 0xC0) == 0x80)
+    --i;
+  if (i > 0)
+    --i;
+  size_t n;
+  return decodeAt(s, i, &n);
+}
+} // namespace
+
+void Tokenizer::Impl::splitAdded(
+    std::string_view text, size_t base, bool normalizedPass,
+    const EncodeOptions &opt,
+    std::vector<std::pair<Piece, int32_t>> &out) const {
+  size_t startOffset = 0;
+  if (opt.parseSpecialTokens && !added.empty()) {
+    size_t pos = 0;
+    while (pos < text.size()) {
+      // Leftmost-longest match among this pass's added tokens.
+      const AddedToken *best = nullptr;
+      for (uint32_t k : addedByFirst[normalizedPass ? 1 : 0]
+                                    [static_cast<unsigned char>(text[pos])]) {
+        const AddedToken &t = added[k];
+        if (t.content.size() <= text.size() - pos &&
+            (!best || t.content.size() > best->content.size()) &&
+            std::memcmp(text.data() + pos, t.content.data(),
+                        t.content.size()) == 0)
+          best = &t;
+      }
+      if (!best) {
+        ++pos;
+        continue;
+      }
+      size_t start = pos, stop = pos + best->content.size();
+      pos = stop;
+      if (best->singleWord) {
+        bool startOk = start == 0 || !isWordChar(lastChar(text.substr(0, start)));
+        size_t n;
+        bool stopOk = stop == text.size() ||
+                      !isWordChar(decodeAt(text, stop, &n));
+        if (!startOk || !stopOk)
+          continue;
+      }
+      if (best->lstrip) {
+        size_t s = start;
+        while (s > 0) {
+          size_t k = s - 1;
+          while (k > 0 && (static_cast<unsigned char>(text[k]) & 0xC0) == 0x80)
+            --k;
+          size_t n;
+          if (!isUnicodeSpace(decodeAt(text, k, &n)))
+            break;
+          s = k;
+        }
+        start = std::max(s, startOffset);
+      }
+      if (best->rstrip) {
+        while (stop < text.size()) {
+          size_t n;
+          if (!isUnicodeSpace(decodeAt(text, stop, &n)))
+            break;
+          stop += n;
+        }
+      }
+      if (startOffset < start)
+        out.push_back({{base + startOffset, base + start, false}, -1});
+      out.push_back({{base + start, base + stop, false}, best->id});
+      startOffset = stop;
+      if (pos < stop)
+        pos = stop;
+    }
+  }
+  if (startOffset < text.size())
+    out.push_back({{base + startOffset, base + text.size(), false}, -1});
+}
+
+Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
+                               Encoding &out) const {
+  size_t bad = 0;
+  if (!json::isValidUtf8(text, &bad))
+    return Status::error("error: input is not valid UTF-8 (byte " +
+                         std::to_string(bad) + ")");
+  if (opt.addSpecialTokens) {
+    if (!postProcessorError.empty())
+      return Status::error(postProcessorError);
+    for (int32_t id : prefixIds) {
+      out.ids.push_back(id);
+      out.offsets.emplace_back(0, 0);
+    }
+  }
+  std::vector<std::pair<Piece, int32_t>> first, second;
+  splitAdded(text, 0, /*normalizedPass=*/false, opt, first);
+  for (const auto &[p, id] : first) {
+    if (id >= 0) {
+      second.push_back({p, id});
+      continue;
+    }
+    splitAdded(text.substr(p.start, p.end - p.start), p.start, true, opt,
+               second);
+  }
+  for (const auto &[p, id] : second) {
+    if (id >= 0) {
+      out.ids.push_back(id);
+      out.offsets.emplace_back(static_cast<uint32_t>(p.start),
+                               static_cast<uint32_t>(p.end));
+      continue;
+    }
+    HONE_TRY(encodePlain(text.substr(p.start, p.end - p.start), p.start, out));
+  }
+  if (opt.addSpecialTokens)
+    for (int32_t id : suffixIds) {
+      out.ids.push_back(id);
+      auto end = static_cast<uint32_t>(text.size());
+      out.offsets.emplace_back(end, end);
+    }
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------
+// Loading tokenizer.json
+
+struct TokenizerBuilder {
+  std::string_view text;
+  std::string source;
+
+  Status err(const json::Value *v, const std::string &msg,
+             std::string hint = {}) const {
+    std::string where = source;
+    if (v) {
+      json::Location loc = json::locate(text, v->offset());
+      where += ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column);
+    }
+    return Status::error(where + ": error: " + msg, std::move(hint));
+  }
+  std::string where(const json::Value *v) const {
+    json::Location loc = json::locate(text, v ? v->offset() : 0);
+    return source + ":" + std::to_string(loc.line) + ":" +
+           std::to_string(loc.column) + ": error: ";
+  }
+
+  static const json::Value *get(const json::Value &o, std::string_view k) {
+    if (!o.isObject())
+      return nullptr;
+    const json::Value *v = o.find(k);
+    return v && !v->isNull() ? v : nullptr;
+  }
+  Status getBool(const json::Value &o, const char *k, bool *out) const {
+    if (const json::Value *v = get(o, k)) {
+      if (!v->isBool())
+        return err(v, std::string("'") + k + "' must be true or false");
+      *out = v->asBool();
+    }
+    return Status::ok();
+  }
+  Status getType(const json::Value &o, std::string *type,
+                 const char *what) const {
+    const json::Value *t = get(o, "type");
+    if (!o.isObject() || !t || !t->isString())
+      return err(&o, std::string(what) + " must be an object with a \"type\"");
+    *type = t->asString();
+    return Status::ok();
+  }
+
+  Status normalizer(const json::Value &n) {
+    std::string type;
+    HONE_TRY(getType(n, &type, "normalizer"));
+    if (type == "NFC")
+      return Status::ok();
+    if (type == "Sequence") {
+      const json::Value *list = get(n, "normalizers");
+      if (!list || !list->isArray())
+        return err(&n, "Sequence normalizer needs a 'normalizers' list");
+      for (const json::Value &item : list->items())
+        HONE_TRY(normalizer(item));
+      return Status::ok();
+    }
+    return err(&n, "normalizer '" + type + "' is not supported",
+               "supported: none, NFC (input taken as already NFC)");
+  }
+
+  Status preTokenizer(const json::Value &p, Tokenizer::Impl &impl,
+                      bool &sawByteLevel) {
+    std::string type;
+    HONE_TRY(getType(p, &type, "pre_tokenizer"));
+    if (type == "Sequence") {
+      const json::Value *list = get(p, "pretokenizers");
+      if (!list || !list->isArray())
+        return err(&p, "Sequence pre_tokenizer needs a 'pretokenizers' list");
+      for (const json::Value &item : list->items())
+        HONE_TRY(preTokenizer(item, impl, sawByteLevel));
+      return Status::ok();
+    }
+    if (sawByteLevel)
+      return err(&p, "a " + type + " pre-tokenizer after ByteLevel is not "
+                                   "supported");
+    PreStep step;
+    if (type == "ByteLevel") {
+      step.kind = PreStep::ByteLevel;
+      HONE_TRY(getBool(p, "add_prefix_space", &step.addPrefixSpace));
+      bool useRegex = true;
+      HONE_TRY(getBool(p, "use_regex", &useRegex));
+      if (useRegex) {
+        Expected<std::shared_ptr<Regex>> re =
+            compileRegex(kGpt2Pattern, where(&p));
+        if (!re)
+          return re.status();
+        step.regex = re.take();
+      }
+      sawByteLevel = true;
+      impl.byteLevel = true;
+    } else if (type == "Split") {
+      const json::Value *pattern = get(p, "pattern");
+      const json::Value *rx = pattern ? get(*pattern, "Regex") : nullptr;
+      const json::Value *str = pattern ? get(*pattern, "String") : nullptr;
+      if (rx && rx->isString()) {
+        Expected<std::shared_ptr<Regex>> re = compileRegex(rx->asString(),
+                                                           where(rx));
+        if (!re)
+          return re.status();
+        step.regex = re.take();
+      } else if (str && str->isString()) {
+        step.literal = str->asString();
+      } else {
+        return err(pattern ? pattern : &p,
+                   "Split needs a pattern {\"Regex\": ...} or "
+                   "{\"String\": ...}");
+      }
+      const json::Value *b = get(p, "behavior");
+      std::string beh = b && b->isString() ? b->asString() : "";
+      if (beh == "Isolated")
+        step.behavior = SplitBehavior::Isolated;
+      else if (beh == "Removed")
+        step.behavior = SplitBehavior::Removed;
+      else if (beh == "MergedWithPrevious")
+        step.behavior = SplitBehavior::MergedWithPrevious;
+      else if (beh == "MergedWithNext")
+        step.behavior = SplitBehavior::MergedWithNext;
+      else if (beh == "Contiguous")
+        step.behavior = SplitBehavior::Contiguous;
+      else
+        return err(b ? b : &p, "Split behavior '" + beh + "' is not known");
+      HONE_TRY(getBool(p, "invert", &step.invert));
+    } else if (type == "Digits") {
+      bool individual = false;
+      HONE_TRY(getBool(p, "individual_digits", &individual));
+      Expected<std::shared_ptr<Regex>> re = compileRegex("\\p{N}", where(&p));
+      if (!re)
+        return re.status();
+      step.regex = re.take();
+      step.behavior =
+          individual ? SplitBehavior::Isolated : SplitBehavior::Contiguous;
+    } else {
+      return err(&p, "pre_tokenizer '" + type + "' is not supported",
+                 "supported: ByteLevel, Split, Digits, Sequence");
+    }
+    impl.steps.push_back(std::move(step));
+    return Status::ok();
+  }
+
+  Status decoder(const json::Value &d, Tokenizer::Impl &impl) {
+    std::string type;
+    HONE_TRY(getType(d, &type, "decoder"));
+    if (type == "ByteLevel") {
+      impl.byteLevelDecoder = true;
+      return Status::ok();
+    }
+    if (type == "Sequence") {
+      const json::Value *list = get(d, "decoders");
+      if (!list || !list->isArray())
+        return err(&d, "Sequence decoder needs a 'decoders' list");
+      for (const json::Value &item : list->items())
+        HONE_TRY(decoder(item, impl));
+      return Status::ok();
+    }
+    return err(&d, "decoder '" + type + "' is not supported",
+               "supported: ByteLevel");
+  }
+
+  Status postProcessor(const json::Value &p, Tokenizer::Impl &impl) {
+    std::string type;
+    HONE_TRY(getType(p, &type, "post_processor"));
+    if (type == "ByteLevel")
+      return Status::ok();
+    if (type == "Sequence") {
+      const json::Value *list = get(p, "processors");
+      if (!list || !list->isArray())
+        return err(&p, "Sequence post_processor needs a 'processors' list");
+      for (const json::Value &item : list->items())
+        HONE_TRY(postProcessor(item, impl));
+      return Status::ok();
+    }
+    if (type != "TemplateProcessing") {
+      impl.postProcessorError = where(&p) + "post_processor '" + type +
+                                "' is not supported (encode without special "
+                                "tokens)";
+      return Status::ok();
+    }
+    const json::Value *single = get(p, "single");
+    const json::Value *specials = get(p, "special_tokens");
+    if (!single || !single->isArray())
+      return err(&p, "TemplateProcessing needs a 'single' list");
+    bool seenSeq = false;
+    for (const json::Value &item : single->items()) {
+      if (get(item, "Sequence")) {
+        seenSeq = true;
+        continue;
+      }
+      const json::Value *st = get(item, "SpecialToken");
+      const json::Value *id = st ? get(*st, "id") : nullptr;
+      if (!id || !id->isString())
+        return err(&item, "TemplateProcessing items must be Sequence or "
+                          "SpecialToken {\"id\": ...}");
+      const json::Value *entry =
+          specials ? get(*specials, id->asString()) : nullptr;
+      const json::Value *ids = entry ? get(*entry, "ids") : nullptr;
+      if (!ids || !ids->isArray())
+        return err(id, "special token '" + id->asString() +
+                           "' is not described in special_tokens");
+      for (const json::Value &x : ids->items()) {
+        if (!x.isInt() || x.asInt() < 0 || x.asInt() >= (1 << 30))
+          return err(&x, "special token ids must be non-negative integers");
+        (seenSeq ? impl.suffixIds : impl.prefixIds)
+            .push_back(static_cast<int32_t>(x.asInt()));
+      }
+    }
+    return Status::ok();
+  }
+
+  Expected<Tokenizer> build(const json::Value &root) {
+    auto impl = std::make_shared<Tokenizer::Impl>();
+    if (!root.isObject())
+      return err(&root, "tokenizer.json must be a JSON object");
+    const json::Value *model = get(root, "model");
+    if (!model || !model->isObject())
+      return err(&root, "tokenizer.json has no \"model\" object");
+    if (const json::Value *t = get(*model, "type")) {
+      if (!t->isString() || t->asString() != "BPE")
+        return err(t, "model type " +
+                          (t->isString() ? "'" + t->asString() + "'"
+                                         : std::string("(not a string)")) +
+                          " is not supported",
+                   "Hone reads BPE tokenizers (GPT-2, Llama-3, Qwen2 style)");
+    }
+    const json::Value *vocab = get(*model, "vocab");
+    if (!vocab || !vocab->isObject())
+      return err(model, "model has no \"vocab\" object");
+    const int64_t kMaxId = int64_t(1) << 24;
+    int64_t maxId = -1;
+    impl->vocab.reserve(vocab->size() * 2);
+    for (const auto &[tok, id] : vocab->members()) {
+      if (!id.isInt() || id.asInt() < 0 || id.asInt() >= kMaxId)
+        return err(&id, "vocab id of '" + tok +
+                            "' must be an integer in [0, 2^24)");
+      impl->vocab[tok] = static_cast<int32_t>(id.asInt());
+      maxId = std::max(maxId, id.asInt());
+    }
+    // Added tokens.
+    if (const json::Value *addedList = get(root, "added_tokens")) {
+      if (!addedList->isArray())
+        return err(addedList, "added_tokens must be a list");
+      for (const json::Value &a : addedList->items()) {
+        AddedToken t;
+        const json::Value *id = get(a, "id");
+        const json::Value *content = get(a, "content");
+        if (!id || !id->isInt() || id->asInt() < 0 || id->asInt() >= kMaxId)
+          return err(id ? id : &a, "added token needs an integer 'id' in "
+                                   "[0, 2^24)");
+        if (!content || !content->isString() || content->asString().empty())
+          return err(content ? content : &a,
+                     "added token needs a non-empty string 'content'");
+        t.id = static_cast<int32_t>(id->asInt());
+        t.content = content->asString();
+        HONE_TRY(getBool(a, "special", &t.special));
+        HONE_TRY(getBool(a, "single_word", &t.singleWord));
+        HONE_TRY(getBool(a, "lstrip", &t.lstrip));
+        HONE_TRY(getBool(a, "rstrip", &t.rstrip));
+        t.normalized = !t.special;
+        HONE_TRY(getBool(a, "normalized", &t.normalized));
+        maxId = std::max(maxId, id->asInt());
+        impl->added.push_back(std::move(t));
+      }
+    }
+    if (maxId < 0)
+      return err(vocab, "the vocabulary is empty");
+    size_t n = static_cast<size_t>(maxId + 1);
+    impl->idToToken.assign(n, std::string());
+    impl->special.assign(n, 0);
+    impl->known.assign(n, 0);
+    for (const auto &[tok, id] : impl->vocab) {
+      impl->idToToken[id] = tok;
+      impl->known[id] = 1;
+    }
+    for (const AddedToken &t : impl->added) {
+      impl->idToToken[t.id] = t.content;
+      impl->known[t.id] = 1;
+      impl->special[t.id] = t.special;
+      impl->vocab[t.content] = t.id;
+    }
+    // Options of the BPE model.
+    HONE_TRY(getBool(*model, "ignore_merges", &impl->ignoreMerges));
+    HONE_TRY(getBool(*model, "fuse_unk", &impl->fuseUnk));
+    HONE_TRY(getBool(*model, "byte_fallback", &impl->byteFallback));
+    for (const char *k : {"continuing_subword_prefix", "end_of_word_suffix"})
+      if (const json::Value *v = get(*model, k))
+        if (!v->isString() || !v->asString().empty())
+          return err(v, std::string("BPE '") + k + "' is not supported");
+    if (const json::Value *d = get(*model, "dropout"))
+      if (!d->isNumber() || d->asDouble() != 0.0)
+        return err(d, "BPE dropout is not supported");
+    if (const json::Value *u = get(*model, "unk_token")) {
+      if (!u->isString())
+        return err(u, "unk_token must be a string");
+      auto it = impl->vocab.find(u->asString());
+      if (it == impl->vocab.end())
+        return err(u, "unk_token '" + u->asString() +
+                          "' is not in the vocabulary");
+      impl->unkId = it->second;
+    }
+    for (int b = 0; b < 256; ++b) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+      auto it = impl->vocab.find(buf);
+      impl->byteFallbackId[b] = it == impl->vocab.end() ? -1 : it->second;
+    }
+    // Merges.
+    const json::Value *merges = get(*model, "merges");
+    if (merges && !merges->isArray())
+      return err(merges, "merges must be a list");
+    if (merges) {
+      impl->merges.reserve(merges->size() * 2);
+      int32_t rank = 0;
+      for (const json::Value &m : merges->items()) {
+        std::string a, b;
+        if (m.isString()) {
+          const std::string &s = m.asString();
+          size_t sp = s.find(' ');
+          if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
+            return err(&m, "merge \"" + s + "\" must be two tokens "
+                                            "separated by one space");
+          a = s.substr(0, sp);
+          b = s.substr(sp + 1);
+        } else if (m.isArray() && m.size() == 2 && m.items()[0].isString() &&
+                   m.items()[1].isString()) {
+          a = m.items()[0].asString();
+          b = m.items()[1].asString();
+        } else {
+          return err(&m, "a merge must be \"a b\" or [\"a\", \"b\"]");
+        }
+        auto ia = impl->vocab.find(a), ib = impl->vocab.find(b),
+             iab = impl->vocab.find(a + b);
+        if (ia == impl->vocab.end() || ib == impl->vocab.end() ||
+            iab == impl->vocab.end()) {
+          std::string miss = ia == impl->vocab.end()   ? a
+                             : ib == impl->vocab.end() ? b
+                                                       : a + b;
+          return err(&m, "merge " + std::to_string(rank) + " uses '" + miss +
+                             "', which is not in the vocabulary");
+        }
+        impl->merges[pairKey(ia->second, ib->second)] = {rank, iab->second};
+        ++rank;
+      }
+    }
+    // Pipeline.
+    if (const json::Value *nm = get(root, "normalizer"))
+      HONE_TRY(normalizer(*nm));
+    bool sawByteLevel = false;
+    if (const json::Value *pt = get(root, "pre_tokenizer"))
+      HONE_TRY(preTokenizer(*pt, *impl, sawByteLevel));
+    if (const json::Value *pp = get(root, "post_processor"))
+      HONE_TRY(postProcessor(*pp, *impl));
+    if (const json::Value *dec = get(root, "decoder"))
+      HONE_TRY(decoder(*dec, *impl));
+    else
+      impl->joinWithSpace = true;
+    for (int32_t id : impl->prefixIds)
+      if (id >= static_cast<int32_t>(n) || !impl->known[id])
+        return err(get(root, "post_processor"),
+                   "post_processor uses unknown token id " + std::to_string(id));
+    for (int32_t id : impl->suffixIds)
+      if (id >= static_cast<int32_t>(n) || !impl->known[id])
+        return err(get(root, "post_processor"),
+                   "post_processor uses unknown token id " + std::to_string(id));
+
+    const ByteTable &bt = byteTable();
+    for (int b = 0; b < 256; ++b) {
+      std::string s;
+      if (impl->byteLevel)
+        appendUtf8(s, bt.byteToCp[b]);
+      else
+        s.assign(1, static_cast<char>(b));
+      auto it = impl->vocab.find(s);
+      impl->byteId[b] = it == impl->vocab.end() ? -1 : it->second;
+    }
+    // Decoded bytes of every token.
+    impl->idBytes.resize(n);
+    for (size_t id = 0; id < n; ++id) {
+      const std::string &tok = impl->idToToken[id];
+      if (!impl->byteLevelDecoder) {
+        impl->idBytes[id] = tok;
+        continue;
+      }
+      std::string bytes;
+      bool all = true;
+      for (size_t i = 0; i < tok.size();) {
+        size_t len;
+        uint32_t cp = decodeAt(tok, i, &len);
+        auto it = bt.cpToByte.find(cp);
+        if (it == bt.cpToByte.end()) {
+          all = false;
+          break;
+        }
+        bytes += static_cast<char>(it->second);
+        i += len;
+      }
+      impl->idBytes[id] = all ? bytes : tok;
+    }
+    impl->indexAdded();
+    return Tokenizer(impl);
+  }
+};
+
+Expected<Tokenizer> Tokenizer::fromHfJson(std::string_view text,
+                                          std::string_view sourceName) {
+  json::ParseOptions po;
+  po.sourceName = sourceName;
+  po.maxDepth = 128;
+  Expected<json::Value> root = json::parse(text, po);
+  if (!root)
+    return root.status();
+  TokenizerBuilder b{text, std::string(sourceName)};
+  return b.build(*root);
+}
+
+Expected<Tokenizer> Tokenizer::loadHfJson(const std::string &path) {
+  std::string file = path;
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    file = path + "/tokenizer.json";
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    return Status::error(file + ": error: cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad())
+    return Status::error(file + ": error: read failed");
+  std::string text = ss.str();
+  return fromHfJson(text, file);
+}
+
+Expected<Tokenizer> Tokenizer::character(std::string_view chars,
+                                         const std::vector<std::string>
+                                             &specials) {
+  size_t bad = 0;
+  if (!json::isValidUtf8(chars, &bad))
+    return Status::error("error: character set is not valid UTF-8 (byte " +
+                         std::to_string(bad) + ")");
+  auto impl = std::make_shared<Impl>();
+  impl->charLevel = true;
+  auto addId = [&](const std::string &tok, bool special) {
+    auto id = static_cast<int32_t>(impl->idToToken.size());
+    impl->idToToken.push_back(tok);
+    impl->idBytes.push_back(tok);
+    impl->special.push_back(special);
+    impl->known.push_back(1);
+    impl->vocab[tok] = id;
+    return id;
+  };
+  for (const std::string &s : specials) {
+    if (s.empty() || !json::isValidUtf8(s))
+      return Status::error("error: special tokens must be non-empty UTF-8");
+    if (impl->vocab.count(s))
+      return Status::error("error: special token '" + s + "' is repeated");
+    AddedToken t;
+    t.content = s;
+    t.special = true;
+    t.normalized = false;
+    t.id = addId(s, true);
+    impl->added.push_back(t);
+  }
+  for (size_t i = 0; i < chars.size();) {
+    size_t n;
+    uint32_t cp = decodeAt(chars, i, &n);
+    if (impl->charIds.count(cp))
+      return Status::error("error: character '" +
+                           std::string(chars.substr(i, n)) +
+                           "' appears twice in the character set");
+    std::string tok(chars.substr(i, n));
+    if (impl->vocab.count(tok))
+      return Status::error("error: character '" + tok +
+                           "' is also a special token");
+    impl->charIds[cp] = addId(tok, false);
+    i += n;
+  }
+  if (impl->idToToken.empty())
+    return Status::error("error: the character set is empty");
+  impl->indexAdded();
+  return Tokenizer(impl);
+}
+
+Expected<std::vector<int32_t>>
+Tokenizer::encode(std::string_view text, const EncodeOptions &options) const {
+  Encoding enc;
+  HONE_TRY(impl_->encode(text, options, enc));
+  return std::move(enc.ids);
+}
+
+Expected<Encoding> Tokenizer::encodeWithOffsets(std::string_view text,
+                                                const EncodeOptions &options)
+    const {
+  Encoding enc;
+  HONE_TRY(impl_->encode(text, options, enc));
+  return enc;
+}
+
+Expected<std::string> Tokenizer::decode(const std::vector<int32_t> &ids,
+                                        bool skipSpecialTokens) const {
+  std::string bytes;
+  bool first = true;
+  for (int32_t id : ids) {
+    if (id < 0 || id >= vocabSize() || !impl_->known[id])
+      return Status::error("error: token id " + std::to_string(id) +
+                           " is not in the vocabulary (size " +
+                           std::to_string(vocabSize()) + ")");
+    if (skipSpecialTokens && impl_->special[id])
+      continue;
+    if (impl_->joinWithSpace && !impl_->charLevel && !first)
+      bytes += ' ';
+    bytes += impl_->idBytes[id];
+    first = false;
+  }
+  return utf8Lossy(bytes);
+}
+
+std::string Tokenizer::tokenBytes(int32_t id) const {
+  if (id < 0 || id >= vocabSize())
+    return std::string();
+  return impl_->idBytes[id];
+}
+
+std::string_view Tokenizer::idToToken(int32_t id) const {
+  if (id < 0 || id >= vocabSize())
+    return std::string_view();
+  return impl_->idToToken[id];
+}
+
+std::optional<int32_t> Tokenizer::tokenToId(std::string_view token) const {
+  auto it = impl_->vocab.find(std::string(token));
+  if (it == impl_->vocab.end())
+    return std::nullopt;
+  return it->second;
+}
+
+int32_t Tokenizer::vocabSize() const {
+  return static_cast<int32_t>(impl_->idToToken.size());
+}
+
+bool Tokenizer::isSpecial(int32_t id) const {
+  return id >= 0 && id < vocabSize() && impl_->special[id];
+}
+
+const std::vector<AddedToken> &Tokenizer::addedTokens() const {
+  return impl_->added;
+}
+
+bool Tokenizer::isCharacterLevel() const { return impl_->charLevel; }
+
+} // namespace hone
