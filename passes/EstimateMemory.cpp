@@ -32,8 +32,18 @@ void collectFrozen(Value reward, SmallVectorImpl<Value> &frozen) {
       collectFrozen(input, frozen);
 }
 
-std::string mib(int64_t bytes) {
-  return llvm::formatv("{0:F1} MiB", double(bytes) / (1024.0 * 1024.0)).str();
+/// Bytes in the largest binary unit that keeps the number at least 1.
+std::string humanBytes(int64_t bytes) {
+  static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double value = double(bytes);
+  int unit = 0;
+  while (value >= 1024.0 && unit < 4) {
+    value /= 1024.0;
+    ++unit;
+  }
+  if (unit == 0)
+    return llvm::formatv("{0} bytes", bytes).str();
+  return llvm::formatv("{0:F1} {1}", value, units[unit]).str();
 }
 
 struct EstimateMemory
@@ -91,10 +101,10 @@ struct EstimateMemory
       peak = std::max(peak, bytes);
       if (budget > 0 && bytes > budget) {
         InFlightDiagnostic diag =
-            op.emitError() << "stage needs " << mib(bytes)
+            op.emitError() << "stage needs " << humanBytes(bytes)
                            << " of model state (weights, gradients, AdamW "
                               "moments), over the memory budget of "
-                           << mib(budget);
+                           << humanBytes(budget);
         diag.attachNote() << "hint: raise hardware.memory_budget, use a "
                              "smaller model, or drop the frozen reference "
                              "(kl_coef = 0)";

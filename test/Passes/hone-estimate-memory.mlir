@@ -1,0 +1,51 @@
+// RUN: hone-opt %s -split-input-file -verify-diagnostics --pass-pipeline='builtin.module(hone.pipeline(hone-estimate-memory))' | FileCheck %s
+// RUN: not hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-estimate-memory{budget-bytes=200000}))' -o /dev/null 2>&1 | FileCheck %s --check-prefix=OPTION
+
+// The arch below has vocab 16, d_model 32, 1 layer, ffn 64, max_seq 32, tied:
+//   embeddings 16·32 = 512, positions 32·32 = 1024, final LN 64,
+//   layer: ln 64 + qkv 3168 + proj 1056 + ln 64 + fc 2112 + proj 2080 = 8544
+//   total 10144 parameters → trained 16 B = 162304, frozen 4 B = 40576.
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+
+/// SFT trains one model; DPO trains the policy and reads a distinct reference;
+/// a reference that is the policy itself is resident once; PPO trains policy
+/// and critic and reads the reference and the reward model.
+// CHECK-LABEL: hone.pipeline @stages
+// CHECK-SAME: hone.peak_state_bytes = 405760 : i64
+hone.pipeline @stages {
+  %m = hone.model.init : !m
+  %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
+  %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
+  %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
+  // CHECK: hone.sft plain {{.*}}hone.state_bytes = 162304 : i64
+  %sft = hone.sft plain %m, %pc {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>) -> !m
+  // The pass option overrides the config: 202880 bytes is over 200000.
+  // OPTION: :[[@LINE+2]]:{{[0-9]+}}: error: stage needs 198.1 KiB of model state (weights, gradients, AdamW moments), over the memory budget of 195.3 KiB
+  // CHECK: hone.preference dpo {{.*}}hone.state_bytes = 202880 : i64
+  %dpo = hone.preference dpo %sft, %pref ref %m {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>, !m) -> !m
+  // CHECK: hone.preference dpo {{.*}}hone.state_bytes = 162304 : i64
+  %dpo2 = hone.preference dpo %sft, %pref ref %sft {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>, !m) -> !m
+  %rm = hone.reward_model %sft, %pref {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>) -> !s
+  %r = hone.reward.model %rm : !s
+  %c = hone.model.new_head %sft : !m -> !s
+  // CHECK: hone.rl ppo {{.*}}hone.state_bytes = 405760 : i64
+  %p:2 = hone.rl ppo %sft, %pa reward %r ref %m critic %c {steps = 1, batch_size = 8, kl_coef = 0.1 : f64} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m, !s) -> (!m, !s)
+  // CHECK: hone.eval {{.*}}hone.state_bytes = 40576 : i64
+  hone.eval %p#0, %pa : !m, !hone.dataset<prompt_answer>
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+
+/// Over budget: an error that names the figure and the budget, at the stage.
+/// The budget can also come from the pipeline's config.
+hone.pipeline @over attributes {config = {memory_budget_bytes = 100000 : i64}} {
+  %m = hone.model.init : !m
+  %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
+  // expected-error@+2 {{stage needs 158.5 KiB of model state (weights, gradients, AdamW moments), over the memory budget of 97.7 KiB}}
+  // expected-note@+1 {{hint: raise hardware.memory_budget}}
+  %sft = hone.sft plain %m, %pc {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>) -> !m
+}
