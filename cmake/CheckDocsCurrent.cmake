@@ -1,0 +1,15 @@
+# Compares generated docs with the checked-in copies (PAIRS: gen;src;gen;src…).
+string(REPLACE "," ";" PAIRS "${PAIRS}")
+list(LENGTH PAIRS n)
+math(EXPR last "${n} - 1")
+foreach(i RANGE 0 ${last} 2)
+  math(EXPR j "${i} + 1")
+  list(GET PAIRS ${i} generated)
+  list(GET PAIRS ${j} checked_in)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${generated} ${checked_in}
+                  RESULT_VARIABLE differ)
+  if(differ)
+    message(FATAL_ERROR "${checked_in} is stale: run `ninja -C build hone-docs` and commit it")
+  endif()
+endforeach()
+message(STATUS "generated docs are current")
