@@ -1,0 +1,417 @@
+#include "runtime/data/Dataset.h"
+
+namespace hone {
+
+namespace {
+struct LayoutDesc {
+  DatasetLayout layout;
+  const char *name;
+  const char *columns;
+};
+constexpr LayoutDesc kLayouts[] = {
+    {DatasetLayout::Text, "text", "text"},
+    {DatasetLayout::Messages, "messages", "messages[{role, content}]"},
+    {DatasetLayout::PromptCompletion, "prompt_completion",
+     "prompt/completion"},
+    {DatasetLayout::Preference, "preference", "prompt/chosen/rejected"},
+    {DatasetLayout::Kto, "kto", "prompt/completion/label"},
+    {DatasetLayout::PromptAnswer, "prompt_answer",
+     "prompt + answer|solution|ground_truth"},
+    {DatasetLayout::Prompt, "prompt", "prompt"},
+    {DatasetLayout::ShareGPT, "sharegpt", "conversations[{from, value}]"},
+};
+const char *kAnswerColumns[] = {"answer", "solution", "ground_truth"};
+} // namespace
+
+const char *datasetLayoutName(DatasetLayout l) {
+  return kLayouts[static_cast<int>(l)].name;
+}
+const char *datasetLayoutColumns(DatasetLayout l) {
+  return kLayouts[static_cast<int>(l)].columns;
+}
+
+Expected<DatasetLayout> datasetLayoutFromName(std::string_view name) {
+  for (const LayoutDesc &d : kLayouts)
+    if (name == d.name)
+      return d.layout;
+  return Status::error("error: unknown dataset layout '" + std::string(name) +
+                           "'",
+                       "layouts: text, messages, prompt_completion, "
+                       "preference, kto, prompt_answer, prompt, sharegpt");
+}
+
+static std::string keyList(const json::Value &obj) {
+  std::string s;
+  for (const auto &m : obj.members()) {
+    if (!s.empty())
+      s += ", ";
+    s += m.first;
+  }
+  return "{" + s + "}";
+}
+
+static std::optional<DatasetLayout> detect(const json::Value &obj) {
+  auto has = [&](const char *k) { return obj.find(k) != nullptr; };
+  if (has("chosen") && has("rejected"))
+    return DatasetLayout::Preference;
+  if (has("completion") && has("label"))
+    return DatasetLayout::Kto;
+  if (has("prompt") && has("completion"))
+    return DatasetLayout::PromptCompletion;
+  if (has("messages"))
+    return DatasetLayout::Messages;
+  if (has("conversations"))
+    return DatasetLayout::ShareGPT;
+  if (has("prompt"))
+    for (const char *a : kAnswerColumns)
+      if (has(a))
+        return DatasetLayout::PromptAnswer;
+  if (has("text"))
+    return DatasetLayout::Text;
+  if (has("prompt"))
+    return DatasetLayout::Prompt;
+  return std::nullopt;
+}
+
+Expected<DatasetReader> DatasetReader::open(const std::string &path,
+                                            std::optional<DatasetLayout> expected) {
+  Expected<JsonlReader> r = JsonlReader::open(path);
+  if (!r)
+    return r.status();
+  return fromJsonl(r.take(), expected);
+}
+
+Expected<DatasetReader>
+DatasetReader::fromJsonl(JsonlReader reader,
+                         std::optional<DatasetLayout> expected) {
+  DatasetReader d(std::move(reader));
+  JsonlRecord first;
+  Expected<bool> got = d.reader_.next(first);
+  if (!got)
+    return got.status();
+  if (!*got)
+    return Status::error(d.reader_.name() + ": error: dataset has no records");
+  if (!first.value.isObject())
+    return Status::error(d.reader_.where(first, &first.value) +
+                             "record is " + json::kindName(first.value.kind()) +
+                             ", expected an object",
+                         "each line of a dataset is one JSON object");
+  for (const auto &m : first.value.members())
+    d.info_.columns.push_back(m.first);
+  std::optional<DatasetLayout> detected = detect(first.value);
+  if (expected) {
+    d.info_.layout = *expected;
+  } else if (detected) {
+    d.info_.layout = *detected;
+  } else {
+    return Status::error(d.reader_.where(first, nullptr) +
+                             "cannot detect the dataset layout from columns " +
+                             keyList(first.value),
+                         "use one of: text; messages; prompt/completion; "
+                         "prompt/chosen/rejected; prompt/completion/label; "
+                         "prompt + answer|solution|ground_truth; prompt; "
+                         "conversations (ShareGPT)");
+  }
+  // Conversational-ness and the answer column come from the first record.
+  const char *probe = nullptr;
+  switch (d.info_.layout) {
+  case DatasetLayout::PromptCompletion:
+  case DatasetLayout::Kto:
+    probe = "completion";
+    break;
+  case DatasetLayout::Preference:
+    probe = "chosen";
+    break;
+  case DatasetLayout::PromptAnswer:
+  case DatasetLayout::Prompt:
+    probe = "prompt";
+    break;
+  default:
+    break;
+  }
+  if (probe)
+    if (const json::Value *v = first.value.find(probe))
+      d.info_.conversational = v->isArray();
+  if (d.info_.layout == DatasetLayout::PromptAnswer) {
+    for (const char *a : kAnswerColumns)
+      if (first.value.find(a)) {
+        d.info_.answerColumn = a;
+        break;
+      }
+    if (d.info_.answerColumn.empty())
+      return Status::error(d.reader_.where(first, nullptr) +
+                           "record has no answer, solution or ground_truth "
+                           "column (layout prompt_answer)");
+  }
+  d.firstLine_ = first.line;
+  d.pending_ = std::move(first);
+  return d;
+}
+
+Status DatasetReader::messageList(const JsonlRecord &rec, const json::Value &v,
+                                  const char *column, bool shareGpt,
+                                  std::vector<ChatMessage> &out) const {
+  const char *roleKey = shareGpt ? "from" : "role";
+  const char *contentKey = shareGpt ? "value" : "content";
+  if (!v.isArray())
+    return Status::error(reader_.where(rec, &v) + "'" + column + "' is " +
+                         json::kindName(v.kind()) +
+                         ", expected a list of messages");
+  if (v.items().empty())
+    return Status::error(reader_.where(rec, &v) + "'" + column +
+                         "' is an empty list of messages");
+  out.clear();
+  for (const json::Value &m : v.items()) {
+    if (!m.isObject())
+      return Status::error(reader_.where(rec, &m) + "a message in '" + column +
+                           "' is " + json::kindName(m.kind()) +
+                           ", expected an object {" + roleKey + ", " +
+                           contentKey + "}");
+    const json::Value *role = m.find(roleKey);
+    const json::Value *content = m.find(contentKey);
+    if (!role || !role->isString())
+      return Status::error(reader_.where(rec, role ? role : &m) +
+                           "message needs a string '" + roleKey + "'");
+    if (!content || !content->isString())
+      return Status::error(reader_.where(rec, content ? content : &m) +
+                           "message needs a string '" + contentKey + "'");
+    std::string r = role->asString();
+    if (shareGpt) {
+      if (r == "human" || r == "user")
+        r = "user";
+      else if (r == "gpt" || r == "assistant" || r == "model" ||
+               r == "chatgpt" || r == "bing")
+        r = "assistant";
+      else if (r == "system")
+        r = "system";
+      else if (r == "tool" || r == "function" || r == "observation" ||
+               r == "function_call")
+        r = "tool";
+      else
+        return Status::error(reader_.where(rec, role) + "unknown ShareGPT "
+                                                        "speaker '" +
+                                 r + "'",
+                             "use human, gpt, system or tool");
+    } else if (r != "system" && r != "user" && r != "assistant" &&
+               r != "tool") {
+      return Status::error(reader_.where(rec, role) + "unknown role '" + r +
+                               "'",
+                           "roles are system, user, assistant, tool");
+    }
+    out.push_back({std::move(r), content->asString()});
+  }
+  return Status::ok();
+}
+
+Status DatasetReader::textOrMessages(const JsonlRecord &rec, const char *column,
+                                     std::string &text,
+                                     std::vector<ChatMessage> &msgs,
+                                     bool optional) const {
+  const json::Value *v = rec.value.find(column);
+  if (!v) {
+    if (optional)
+      return Status::ok();
+    return Status::error(reader_.where(rec, nullptr) + "record lacks '" +
+                         column + "' (layout " +
+                         datasetLayoutName(info_.layout) + ", columns " +
+                         datasetLayoutColumns(info_.layout) + ", detected on "
+                         "line " + std::to_string(firstLine_) + ")");
+  }
+  if (info_.conversational) {
+    if (v->isString())
+      return Status::error(reader_.where(rec, v) + "'" + column +
+                           "' is a string, but line " +
+                           std::to_string(firstLine_) +
+                           " uses message lists");
+    return messageList(rec, *v, column, false, msgs);
+  }
+  if (!v->isString())
+    return Status::error(reader_.where(rec, v) + "'" + column + "' is " +
+                         json::kindName(v->kind()) +
+                         (v->isArray() ? ", but line " +
+                                             std::to_string(firstLine_) +
+                                             " uses strings"
+                                       : ", expected a string"));
+  text = v->asString();
+  return Status::ok();
+}
+
+Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
+  out = Example();
+  out.line = rec.line;
+  if (!rec.value.isObject())
+    return Status::error(reader_.where(rec, &rec.value) + "record is " +
+                         json::kindName(rec.value.kind()) +
+                         ", expected an object");
+  auto need = [&](const char *column) -> Expected<const json::Value *> {
+    const json::Value *v = rec.value.find(column);
+    if (!v)
+      return Status::error(reader_.where(rec, nullptr) + "record lacks '" +
+                           column + "' (layout " +
+                           datasetLayoutName(info_.layout) + ", columns " +
+                           datasetLayoutColumns(info_.layout) +
+                           ", detected on line " + std::to_string(firstLine_) +
+                           ")");
+    return v;
+  };
+  switch (info_.layout) {
+  case DatasetLayout::Text: {
+    Expected<const json::Value *> v = need("text");
+    if (!v)
+      return v.status();
+    if (!(*v)->isString())
+      return Status::error(reader_.where(rec, *v) + "'text' is " +
+                           json::kindName((*v)->kind()) +
+                           ", expected a string");
+    out.text = (*v)->asString();
+    return Status::ok();
+  }
+  case DatasetLayout::Messages:
+  case DatasetLayout::ShareGPT: {
+    bool sg = info_.layout == DatasetLayout::ShareGPT;
+    const char *col = sg ? "conversations" : "messages";
+    Expected<const json::Value *> v = need(col);
+    if (!v)
+      return v.status();
+    return messageList(rec, **v, col, sg, out.messages);
+  }
+  case DatasetLayout::PromptCompletion:
+  case DatasetLayout::Kto:
+    HONE_TRY(textOrMessages(rec, "prompt", out.prompt, out.promptMessages));
+    HONE_TRY(textOrMessages(rec, "completion", out.completion,
+                            out.completionMessages));
+    if (info_.layout == DatasetLayout::Kto) {
+      Expected<const json::Value *> v = need("label");
+      if (!v)
+        return v.status();
+      if (!(*v)->isBool())
+        return Status::error(reader_.where(rec, *v) + "'label' is " +
+                             json::kindName((*v)->kind()) +
+                             ", expected true or false");
+      out.label = (*v)->asBool();
+      ++(out.label ? info_.desirable : info_.undesirable);
+    }
+    return Status::ok();
+  case DatasetLayout::Preference:
+    HONE_TRY(textOrMessages(rec, "prompt", out.prompt, out.promptMessages,
+                            /*optional=*/info_.conversational));
+    HONE_TRY(textOrMessages(rec, "chosen", out.chosen, out.chosenMessages));
+    HONE_TRY(
+        textOrMessages(rec, "rejected", out.rejected, out.rejectedMessages));
+    return Status::ok();
+  case DatasetLayout::PromptAnswer: {
+    HONE_TRY(textOrMessages(rec, "prompt", out.prompt, out.promptMessages));
+    Expected<const json::Value *> v = need(info_.answerColumn.c_str());
+    if (!v)
+      return v.status();
+    if ((*v)->isString())
+      out.answer = (*v)->asString();
+    else if ((*v)->isNumber())
+      out.answer = json::serialize(**v);
+    else
+      return Status::error(reader_.where(rec, *v) + "'" + info_.answerColumn +
+                           "' is " + json::kindName((*v)->kind()) +
+                           ", expected a string or a number");
+    return Status::ok();
+  }
+  case DatasetLayout::Prompt:
+    return textOrMessages(rec, "prompt", out.prompt, out.promptMessages);
+  }
+  return Status::ok();
+}
+
+Expected<bool> DatasetReader::next(Example &out) {
+  JsonlRecord rec;
+  if (pending_) {
+    rec = std::move(*pending_);
+    pending_.reset();
+  } else {
+    Expected<bool> got = reader_.next(rec);
+    if (!got)
+      return got;
+    if (!*got)
+      return false;
+  }
+  HONE_TRY(convert(rec, out));
+  ++info_.records;
+  return true;
+}
+
+Expected<DatasetInfo> inspectDataset(const std::string &path,
+                                     size_t maxRecords,
+                                     std::optional<DatasetLayout> expected) {
+  Expected<DatasetReader> r = DatasetReader::open(path, expected);
+  if (!r)
+    return r.status();
+  Example ex;
+  while (r->info().records < maxRecords) {
+    Expected<bool> got = r->next(ex);
+    if (!got)
+      return got.status();
+    if (!*got) {
+      DatasetInfo info = r->info();
+      info.complete = true;
+      return info;
+    }
+  }
+  return r->info();
+}
+
+const char *datasetUseName(DatasetUse use) {
+  switch (use) {
+  case DatasetUse::SFT:
+    return "an SFT stage";
+  case DatasetUse::Preference:
+    return "a preference stage";
+  case DatasetUse::KTO:
+    return "a KTO stage";
+  case DatasetUse::RLPrompts:
+    return "an RL stage";
+  case DatasetUse::RLWithReference:
+    return "a stage that needs reference answers";
+  }
+  return "?";
+}
+
+Status checkDatasetUse(const DatasetInfo &info, DatasetUse use,
+                       std::string_view path) {
+  using L = DatasetLayout;
+  L l = info.layout;
+  bool ok = false;
+  const char *hint = "";
+  switch (use) {
+  case DatasetUse::SFT:
+    ok = l == L::Text || l == L::Messages || l == L::PromptCompletion ||
+         l == L::ShareGPT;
+    hint = "SFT reads text, messages, prompt/completion or ShareGPT "
+           "conversations";
+    break;
+  case DatasetUse::Preference:
+    ok = l == L::Preference;
+    hint = "preference stages read prompt/chosen/rejected";
+    break;
+  case DatasetUse::KTO:
+    ok = l == L::Kto || l == L::Preference;
+    hint = "KTO reads prompt/completion/label or prompt/chosen/rejected";
+    break;
+  case DatasetUse::RLPrompts:
+    ok = l == L::Prompt || l == L::PromptAnswer || l == L::PromptCompletion ||
+         l == L::Preference || l == L::Kto;
+    hint = "RL stages read records with a prompt";
+    break;
+  case DatasetUse::RLWithReference:
+    ok = l == L::PromptAnswer || l == L::PromptCompletion;
+    hint = "reference answers come from prompt + answer|solution|"
+           "ground_truth, or prompt/completion";
+    break;
+  }
+  if (ok)
+    return Status::ok();
+  return Status::error(std::string(path) + ": error: dataset layout '" +
+                           datasetLayoutName(l) + "' (" +
+                           datasetLayoutColumns(l) + ") cannot feed " +
+                           datasetUseName(use),
+                       hint);
+}
+
+} // namespace hone

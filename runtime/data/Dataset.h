@@ -1,0 +1,139 @@
+// Datasets in the column layouts users already have (TRL / Hugging Face
+// conventions), read from JSONL as a stream of typed examples.
+//
+//   layout             columns (extra columns are ignored)
+//   text               text: string
+//   messages           messages: [{role, content}]
+//   prompt_completion  prompt, completion: both strings or both message lists
+//   preference         [prompt], chosen, rejected: strings or message lists
+//                      (prompt optional only for message lists)
+//   kto                prompt, completion, label: bool
+//   prompt_answer      prompt, and answer | solution | ground_truth
+//                      (string or number): prompts with a reference answer
+//   prompt             prompt only (RL with a reward model or process)
+//   sharegpt           conversations: [{from, value}]
+//
+// The layout is detected from the first record (or imposed by the caller);
+// every later record must have the same fields with the same types, else
+// the error is "FILE:LINE:COL: error: ..." at the offending record/value.
+#pragma once
+
+#include "runtime/data/Jsonl.h"
+#include "runtime/support/Status.h"
+#include "runtime/tokenizer/ChatTemplate.h"
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hone {
+
+enum class DatasetLayout : uint8_t {
+  Text,
+  Messages,
+  PromptCompletion,
+  Preference,
+  Kto,
+  PromptAnswer,
+  Prompt,
+  ShareGPT,
+};
+
+/// "text", "messages", "prompt_completion", "preference", "kto",
+/// "prompt_answer", "prompt", "sharegpt".
+const char *datasetLayoutName(DatasetLayout layout);
+Expected<DatasetLayout> datasetLayoutFromName(std::string_view name);
+/// The columns a layout reads, for messages: "prompt/chosen/rejected".
+const char *datasetLayoutColumns(DatasetLayout layout);
+
+/// One record. Which fields are set depends on the layout; for the prompt
+/// layouts either the string or the *Messages form is filled, following
+/// DatasetInfo::conversational. ShareGPT is returned as `messages` with
+/// roles mapped (human→user, gpt→assistant, ...).
+struct Example {
+  size_t line = 0;
+  std::string text;
+  std::vector<ChatMessage> messages;
+  std::string prompt, completion, chosen, rejected;
+  std::vector<ChatMessage> promptMessages, completionMessages, chosenMessages,
+      rejectedMessages;
+  bool label = false;
+  std::string answer; // numbers are kept as written in the file
+};
+
+struct DatasetInfo {
+  DatasetLayout layout = DatasetLayout::Text;
+  /// Prompt/completion/chosen/rejected are message lists (not strings).
+  bool conversational = false;
+  /// prompt_answer: which column holds the answer.
+  std::string answerColumn;
+  /// Columns of the first record, in order.
+  std::vector<std::string> columns;
+  /// Records read and checked.
+  size_t records = 0;
+  /// True when the whole file was read (not cut off by maxRecords).
+  bool complete = false;
+  /// kto: how many labels were true / false.
+  size_t desirable = 0, undesirable = 0;
+};
+
+class DatasetReader {
+public:
+  /// Opens a JSONL file and reads its first record to detect the layout
+  /// (or checks it against `expected`). An empty file is an error.
+  static Expected<DatasetReader>
+  open(const std::string &path,
+       std::optional<DatasetLayout> expected = std::nullopt);
+  static Expected<DatasetReader>
+  fromJsonl(JsonlReader reader,
+            std::optional<DatasetLayout> expected = std::nullopt);
+
+  const DatasetInfo &info() const { return info_; }
+  DatasetLayout layout() const { return info_.layout; }
+
+  /// Next example: true, false at the end, or an error with FILE:LINE:COL.
+  Expected<bool> next(Example &out);
+
+private:
+  DatasetReader(JsonlReader r) : reader_(std::move(r)) {}
+  Status convert(const JsonlRecord &rec, Example &out);
+  Status messageList(const JsonlRecord &rec, const json::Value &v,
+                     const char *column, bool shareGpt,
+                     std::vector<ChatMessage> &out) const;
+  Status textOrMessages(const JsonlRecord &rec, const char *column,
+                        std::string &text, std::vector<ChatMessage> &msgs,
+                        bool optional = false) const;
+
+  JsonlReader reader_;
+  DatasetInfo info_;
+  std::optional<JsonlRecord> pending_;
+  size_t firstLine_ = 1;
+};
+
+/// Reads up to maxRecords records (all by default), checking every one
+/// against the layout of the first. The entry point for `honec` to check a
+/// spec's dataset against its stage.
+Expected<DatasetInfo>
+inspectDataset(const std::string &path,
+               size_t maxRecords = std::numeric_limits<size_t>::max(),
+               std::optional<DatasetLayout> expected = std::nullopt);
+
+/// What a stage needs from its dataset.
+enum class DatasetUse : uint8_t {
+  SFT,        // text, messages, prompt_completion, sharegpt
+  Preference, // preference (reward models, DPO, IPO, ORPO, SimPO)
+  KTO,        // kto, or preference (pairs unpaired into labels)
+  RLPrompts,  // anything with a prompt
+  RLWithReference, // prompt_answer, prompt_completion (completion = reference)
+};
+const char *datasetUseName(DatasetUse use);
+/// OK when a dataset of `info`'s layout can feed a stage of kind `use`;
+/// else "PATH: error: dataset layout 'text' cannot feed ...", with a hint
+/// naming the layouts that can.
+Status checkDatasetUse(const DatasetInfo &info, DatasetUse use,
+                       std::string_view path);
+
+} // namespace hone
