@@ -27,7 +27,7 @@ def Hone_HeadKind : I32EnumAttr<"HeadKind", "what the model's head computes", [
   let genSpecializedAttr = 0;
 }
 
-def Hone_DataLayout : I32EnumAttr<"DataLayout", "column layout of a dataset", [
+def Hone_DataLayout : I32EnumAttr<"ColumnLayout", "column layout of a dataset", [
     I32EnumAttrCase<"text", 0>,                // {"text"}
     I32EnumAttrCase<"messages", 1>,            // {"messages": [{role, content}]}
     I32EnumAttrCase<"prompt_completion", 2>,   // {"prompt", "completion"}

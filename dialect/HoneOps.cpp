@@ -98,7 +98,7 @@ static LogicalResult checkSameVocab(Operation *op, StringRef role,
 }
 
 static StringRef layoutName(Value data) {
-  return stringifyDataLayout(cast<DatasetType>(data.getType()).getLayout());
+  return stringifyColumnLayout(cast<DatasetType>(data.getType()).getLayout());
 }
 
 /// Whether a reward (through combinations) compares with a reference answer.
@@ -247,7 +247,7 @@ LogicalResult RewardModelTrainOp::verify() {
     return fail(*this, "the reward model must keep the base's architecture",
                 "give the result the same #hone.arch as the base");
   if (cast<DatasetType>(getData().getType()).getLayout() !=
-      DataLayout::preference)
+      ColumnLayout::preference)
     return fail(*this,
                 Twine("a Bradley-Terry reward model needs preference pairs, "
                       "but the dataset has layout '") +
@@ -261,17 +261,17 @@ LogicalResult PreferenceOp::verify() {
       failed(checkPolicy(*this, "policy", getPolicy())))
     return failure();
   StringRef loss = stringifyPreferenceLoss(getLoss());
-  DataLayout layout = cast<DatasetType>(getData().getType()).getLayout();
+  ColumnLayout layout = cast<DatasetType>(getData().getType()).getLayout();
   if (getLoss() == PreferenceLoss::kto) {
-    if (layout != DataLayout::unpaired_preference &&
-        layout != DataLayout::preference)
+    if (layout != ColumnLayout::unpaired_preference &&
+        layout != ColumnLayout::preference)
       return fail(*this,
                   Twine("KTO needs completions labelled desirable or not, but "
                         "the dataset has layout '") +
                       layoutName(getData()) + "'",
                   "use prompt/completion/label data (pairs also work: chosen "
                   "is desirable, rejected is not)");
-  } else if (layout != DataLayout::preference) {
+  } else if (layout != ColumnLayout::preference) {
     return fail(*this,
                 Twine(loss) + " needs chosen/rejected pairs, but the dataset "
                               "has layout '" +
@@ -311,8 +311,8 @@ LogicalResult RlOp::verify() {
                 "RL needs prompts, but the dataset has layout 'text'",
                 "use prompt_answer, prompt_completion or messages data");
   if (rewardNeedsAnswers(getReward()) &&
-      prompts.getLayout() != DataLayout::prompt_answer &&
-      prompts.getLayout() != DataLayout::prompt_completion)
+      prompts.getLayout() != ColumnLayout::prompt_answer &&
+      prompts.getLayout() != ColumnLayout::prompt_completion)
     return fail(*this,
                 Twine("the reward compares with a reference answer, but the "
                       "dataset has layout '") +

@@ -49,18 +49,18 @@ void ModelType::print(AsmPrinter &printer) const {
 }
 
 bool DatasetType::hasPrompts() const {
-  return getLayout() != DataLayout::text;
+  return getLayout() != ColumnLayout::text;
 }
 
 bool DatasetType::hasCompletions() const {
   switch (getLayout()) {
-  case DataLayout::text:
-  case DataLayout::messages:
-  case DataLayout::prompt_completion:
-  case DataLayout::prompt_answer:
+  case ColumnLayout::text:
+  case ColumnLayout::messages:
+  case ColumnLayout::prompt_completion:
+  case ColumnLayout::prompt_answer:
     return true;
-  case DataLayout::preference:
-  case DataLayout::unpaired_preference:
+  case ColumnLayout::preference:
+  case ColumnLayout::unpaired_preference:
     return false;
   }
   return false;

@@ -1,0 +1,131 @@
+//===- DialectTest.cpp - the hone dialect's C++ API -----------------------===//
+//
+// What frontends and passes rely on: building stage IR with the generated
+// builders, the verifiers' diagnostics, and the architecture's sizes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/HoneOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+using namespace mlir::hone;
+
+namespace {
+
+class HoneDialectTest : public ::testing::Test {
+protected:
+  HoneDialectTest() : builder(&context) {
+    context.loadDialect<HoneDialect>();
+    context.printOpOnDiagnostic(false);
+    loc = FileLineColLoc::get(&context, "spec.textproto", 7, 3);
+  }
+
+  ArchAttr arch(ModelFamily family, int64_t vocab, int64_t d, int64_t layers,
+                int64_t heads, int64_t kvHeads, int64_t ffn, int64_t maxSeq,
+                bool tied = true, bool qkvBias = false) {
+    return ArchAttr::get(&context, family, vocab, d, layers, heads, kvHeads,
+                         ffn, maxSeq, llvm::APFloat(1e-5), llvm::APFloat(1e4),
+                         tied, qkvBias);
+  }
+
+  MLIRContext context;
+  OpBuilder builder;
+  Location loc = UnknownLoc::get(&context);
+};
+
+/// Parameter counts follow the Hugging Face layouts, counted tensor by tensor.
+TEST_F(HoneDialectTest, GPT2ParameterCountMatchesTensorShapes) {
+  // GPT-2 small: 124,439,808 parameters in Hugging Face's model card.
+  ArchAttr gpt2 = arch(ModelFamily::gpt2, 50257, 768, 12, 12, 12, 3072, 1024);
+  EXPECT_EQ(gpt2.getNumParameters(), 124439808);
+}
+
+TEST_F(HoneDialectTest, LlamaParameterCountMatchesTensorShapes) {
+  // Qwen2-0.5B: vocab 151936, d 896, 24 layers, 14 heads, 2 kv heads,
+  // ffn 4864, tied, qkv bias: 494,032,768 parameters.
+  ArchAttr qwen = arch(ModelFamily::llama, 151936, 896, 24, 14, 2, 4864,
+                       32768, /*tied=*/true, /*qkvBias=*/true);
+  EXPECT_EQ(qwen.getNumParameters(), 494032768);
+  // Untying adds exactly one vocab × d matrix.
+  ArchAttr untied = arch(ModelFamily::llama, 151936, 896, 24, 14, 2, 4864,
+                         32768, /*tied=*/false, /*qkvBias=*/true);
+  EXPECT_EQ(untied.getNumParameters() - qwen.getNumParameters(),
+            151936 * 896);
+}
+
+TEST_F(HoneDialectTest, ArchVerifierRejectsContradictions) {
+  std::string message;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
+    message = diag.str();
+    return success();
+  });
+  auto bad = ArchAttr::getChecked(
+      [&] { return emitError(loc); }, &context, ModelFamily::llama,
+      int64_t(16), int64_t(30), int64_t(1), int64_t(4), int64_t(4),
+      int64_t(64), int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true,
+      false);
+  EXPECT_FALSE(bad);
+  EXPECT_EQ(message, "heads (4) must divide d_model (30)");
+}
+
+/// A frontend builds a pipeline with the generated builders; the verifier
+/// reports a missing reward at the spec location the op carries.
+TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  builder.setInsertionPointToEnd(module->getBody());
+  auto pipeline = PipelineOp::create(builder, loc, "toy");
+  builder.setInsertionPointToEnd(&pipeline.getBody().front());
+
+  auto modelType = ModelType::get(
+      &context, arch(ModelFamily::gpt2, 16, 32, 1, 2, 2, 64, 32), HeadKind::lm);
+  Value model = ModelInitOp::create(builder, loc, modelType, uint64_t(1));
+  Value prompts =
+      DatasetOp::create(builder, loc,
+                        DatasetType::get(&context, ColumnLayout::prompt_answer),
+                        "prompts.jsonl", nullptr, nullptr, uint64_t(0));
+  auto rl = RlOp::create(builder, loc, modelType, /*new_critic=*/Type(),
+                         RlAlgorithm::grpo, model, prompts, /*reward=*/Value(),
+                         /*ref=*/Value(), /*critic=*/Value(), /*demos=*/Value(),
+                         /*hybrid=*/nullptr, /*steps=*/uint64_t(10),
+                         /*batch_size=*/uint64_t(8), /*group_size=*/uint64_t(4),
+                         /*kl_coef=*/llvm::APFloat(0.0),
+                         /*hparams=*/nullptr);
+
+  std::vector<std::string> messages;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    auto fileLoc = cast<FileLineColLoc>(diag.getLocation());
+    os << fileLoc.getFilename().getValue() << ":" << fileLoc.getLine() << ":"
+       << fileLoc.getColumn() << ": " << diag.str();
+    messages.push_back(text);
+    for (Diagnostic &note : diag.getNotes())
+      messages.push_back(note.str());
+    return success();
+  });
+  EXPECT_TRUE(failed(verify(*module)));
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0], "spec.textproto:7:3: 'hone.rl' op the grpo stage has "
+                         "no reward");
+  EXPECT_EQ(messages[1], "hint: add 'reward %r' with a verifier, reward "
+                         "model or external reward");
+
+  // With a reward, the same pipeline verifies.
+  builder.setInsertionPoint(rl);
+  Value reward = RewardVerifierOp::create(
+      builder, loc, RewardType::get(&context), VerifierKind::exact_match,
+      nullptr, nullptr, nullptr, nullptr);
+  rl.getRewardMutable().assign(reward);
+  messages.clear();
+  EXPECT_TRUE(succeeded(verify(*module)));
+  EXPECT_TRUE(messages.empty());
+}
+
+} // namespace
