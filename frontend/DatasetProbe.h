@@ -1,0 +1,44 @@
+// What the compiler needs to know about a JSONL dataset before anything runs:
+// its column layout (detected or checked) and how many records it holds.
+// Reads the first records only (and counts lines).
+//
+// TODO(integration): switch to runtime/data's inspection API when it lands;
+// this uses runtime/support/Json directly until then.
+#pragma once
+
+#include "frontend/pipeline.pb.h"
+
+#include <string>
+#include <vector>
+
+namespace hone::spec {
+
+struct DatasetProbe {
+  /// Empty when the file could be read; otherwise why not.
+  std::string readError;
+  /// The first problem found in the first records, e.g. "line 3: record has
+  /// no 'chosen' column"; empty when they all fit `layout`.
+  std::string recordError;
+  /// 1-based line of `recordError` in the file (0: none).
+  int recordLine = 0;
+  /// The layout the records have (the requested one, or the detected one).
+  Dataset::Layout layout = Dataset::auto_;
+  /// Non-empty lines in the whole file.
+  long long records = 0;
+  /// Keys of the first record, for hints.
+  std::vector<std::string> firstKeys;
+  /// Prompts are conversations (a list of messages) rather than strings.
+  bool conversational = false;
+};
+
+/// Reads `path`, detects the layout when `layout` is auto, and checks the
+/// first `maxRecords` records against it using the column names in
+/// `columns`.
+DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
+                          const Columns &columns, int maxRecords);
+
+/// The columns a layout needs, with the file's names (for messages).
+std::vector<std::string> requiredColumns(Dataset::Layout layout,
+                                         const Columns &columns);
+
+} // namespace hone::spec

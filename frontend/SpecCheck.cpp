@@ -1,0 +1,1751 @@
+// Checking a parsed spec and resolving its defaults. Every check reports at
+// the location of the field it is about and carries a hint; checks go on
+// after an error so that independent problems are reported together.
+#include "frontend/DatasetProbe.h"
+#include "frontend/Spec.h"
+
+#include "runtime/support/Json.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <google/protobuf/descriptor.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+
+namespace hone::spec {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+namespace {
+
+std::string fmt(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+std::string fmt(long long v) { return std::to_string(v); }
+std::string fmt(long v) { return std::to_string(v); }
+std::string q(const std::string &s) { return "'" + s + "'"; }
+
+bool isDir(const std::string &p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+bool isFile(const std::string &p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/// Number of UTF-8 code points, or -1 when `s` is not valid UTF-8.
+std::vector<std::string> utf8Chars(const std::string &s, bool &ok) {
+  std::vector<std::string> out;
+  ok = json::isValidUtf8(s);
+  if (!ok)
+    return out;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = s[i];
+    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    out.push_back(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
+/// PCRE2 compile error for `pattern`, or empty.
+std::string regexError(const std::string &pattern) {
+  int code = 0;
+  PCRE2_SIZE offset = 0;
+  pcre2_code *re = pcre2_compile(
+      reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF,
+      &code, &offset, nullptr);
+  if (re) {
+    pcre2_code_free(re);
+    return {};
+  }
+  PCRE2_UCHAR buf[256];
+  pcre2_get_error_message(code, buf, sizeof buf);
+  return std::string(reinterpret_cast<char *>(buf)) + " at offset " +
+         std::to_string(offset);
+}
+
+const char *methodName(const Stage &s) {
+  switch (s.method_case()) {
+  case Stage::kSft:
+    return "sft";
+  case Stage::kRewardModel:
+    return "reward_model";
+  case Stage::kPreference:
+    return "preference";
+  case Stage::kRl:
+    return "rl";
+  case Stage::METHOD_NOT_SET:
+    break;
+  }
+  return "stage";
+}
+
+bool isGroupAlgorithm(Rl::Algorithm a) {
+  return a == Rl::grpo || a == Rl::dr_grpo || a == Rl::dapo || a == Rl::rloo;
+}
+bool isGrpoFamily(Rl::Algorithm a) {
+  return a == Rl::grpo || a == Rl::dr_grpo || a == Rl::dapo;
+}
+
+/// What a name is bound to while the stages are walked in order.
+struct Binding {
+  std::string declared; // the model declaration the state descends from
+  Model::Head head = Model::lm;
+  SourceLoc loc; // where the name was bound
+};
+
+class Checker {
+public:
+  Checker(LoadedSpec &spec, DiagnosticList &diags, const LoadOptions &opts)
+      : spec_(spec), p_(spec.pipeline), diags_(diags), opts_(opts) {}
+
+  bool run();
+
+private:
+  SourceLoc at(const Message &m, const char *field, int index = -1) {
+    return spec_.locs.of(m, field, index);
+  }
+  SourceLoc at(const Message &m) { return spec_.locs.of(m); }
+  void error(const SourceLoc &loc, const std::string &msg,
+             const std::string &hint) {
+    diags_.error(loc, msg).note("hint: " + hint);
+  }
+  template <typename T>
+  void positive(const Message &m, const char *field, T v,
+                const std::string &hint = "") {
+    if (v > 0)
+      return;
+    error(at(m, field), q(field) + " must be positive, got " + fmt(v),
+          hint.empty() ? std::string("use a value of at least 1") : hint);
+  }
+  template <typename T>
+  void nonNegative(const Message &m, const char *field, T v,
+                   const std::string &hint = "") {
+    if (v >= 0)
+      return;
+    error(at(m, field), q(field) + " must not be negative, got " + fmt(v),
+          hint.empty() ? std::string("use 0 or more") : hint);
+  }
+  void inRange(const Message &m, const char *field, double v, double lo,
+               double hi, bool hiOpen, const std::string &hint) {
+    if (v >= lo && (hiOpen ? v < hi : v <= hi))
+      return;
+    error(at(m, field),
+          q(field) + " must be in [" + fmt(lo) + ", " + fmt(hi) +
+              (hiOpen ? ")" : "]") + ", got " + fmt(v),
+          hint);
+  }
+  void unknownName(const SourceLoc &loc, const std::string &what,
+                   const std::string &name,
+                   const std::vector<std::string> &known,
+                   const std::string &hint) {
+    auto b = diags_.error(loc, "unknown " + what + " " + q(name));
+    std::string best = closestMatch(name, known);
+    if (!best.empty())
+      b.note("did you mean " + q(best) + "?");
+    else
+      b.note("hint: " + hint);
+  }
+
+  void checkTop();
+  void checkModels();
+  bool checkArchitecture(Architecture &a, const Message &owner);
+  bool readHfConfig(const Model &m, Architecture &arch);
+  void checkTokenizer();
+  void checkDatasets();
+  void checkRewards();
+  void checkOptimizer(const Optimizer &o);
+  void checkGeneration(const Generation &g);
+  void checkStages();
+  void checkStage(Stage &s, int index);
+  void checkLoop(Loop &loop, const Stage &s, const Binding *model,
+                 const std::string &datasetName);
+  void checkSft(Stage &s, Sft &sft, const Binding *model);
+  void checkRewardModel(Stage &s, RewardModelTraining &rm,
+                        const Binding *model);
+  void checkPreference(Stage &s, Preference &pref, const Binding *model);
+  void checkRl(Stage &s, Rl &rl, const Binding *model);
+  void checkGuidance(Stage &s, Rl &rl, int64_t group);
+  void checkEvaluations();
+  void checkRest();
+  void fillDefaults(Message &m);
+
+  /// Resolves a model name against the current bindings.
+  const Binding *model(const SourceLoc &loc, const std::string &name,
+                       const std::string &role);
+  /// Resolves a dataset name; returns its layout (auto_ when unknown).
+  const Dataset *dataset(const SourceLoc &loc, const std::string &name);
+  const Reward *reward(const SourceLoc &loc, const std::string &name);
+  bool needsAnswers(const Reward &r) const {
+    return r.kind_case() == Reward::kExactMatch ||
+           r.kind_case() == Reward::kNumericMatch;
+  }
+  int64_t maxSeqOf(const Binding *b) const {
+    if (!b)
+      return 0;
+    auto it = spec_.archOf.find(b->declared);
+    return it == spec_.archOf.end() ? 0 : it->second.max_seq_len();
+  }
+  int64_t vocabOf(const Binding *b) const {
+    if (!b)
+      return 0;
+    auto it = spec_.archOf.find(b->declared);
+    return it == spec_.archOf.end() ? 0 : it->second.vocab();
+  }
+  void sameVocab(const SourceLoc &loc, const Binding *policy,
+                 const Binding *other, const std::string &role);
+  void layoutFits(const SourceLoc &loc, const Dataset &d,
+                  const std::vector<Dataset::Layout> &allowed,
+                  const std::string &use, const std::string &hint);
+
+  LoadedSpec &spec_;
+  Pipeline &p_;
+  DiagnosticList &diags_;
+  LoadOptions opts_;
+
+  std::map<std::string, const Model *> models_;
+  std::map<std::string, const Dataset *> datasets_;
+  std::map<std::string, const Reward *> rewards_;
+  std::map<std::string, Binding> bound_;
+  /// Names bound by stage outputs, with the stage index, for hints.
+  std::map<std::string, int> outputs_;
+  int64_t tokenizerVocab_ = 0;
+  std::string lastTrained_;
+};
+
+//===----------------------------------------------------------------------===//
+// Top level, models, tokenizer
+//===----------------------------------------------------------------------===//
+
+void Checker::checkTop() {
+  SourceLoc file{spec_.path, 1, 1};
+  if (p_.models_size() == 0)
+    error(file, "the spec declares no models",
+          "add 'models { name: \"policy\" init { ... } }'");
+  if (p_.stages_size() == 0)
+    error(file, "the spec has no stages",
+          "add 'stages { dataset: \"...\" sft { } }' (or reward_model, "
+          "preference, rl)");
+  if (!p_.has_tokenizer())
+    error(file, "the spec has no tokenizer",
+          "add 'tokenizer { chars { alphabet: \"0123456789+=\" } }' or "
+          "'tokenizer { file: \"tokenizer.json\" }'");
+  nonNegative(p_, "seed", p_.seed());
+  if (p_.has_name()) {
+    const std::string &n = p_.name();
+    bool ok = !n.empty();
+    for (char c : n)
+      ok &= std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+            c == '-' || c == '.';
+    if (!ok)
+      error(at(p_, "name"), "pipeline name " + q(n) + " is not a plain name",
+            "use letters, digits, '_', '-' and '.'; it names the run "
+            "directory");
+  } else {
+    std::string stem = spec_.path.substr(spec_.path.rfind('/') + 1);
+    stem = stem.substr(0, stem.find('.'));
+    if (stem.empty())
+      stem = "pipeline";
+    // A spec called spec.textproto is named after its directory.
+    if (stem == "spec") {
+      std::string dir = spec_.baseDir;
+      while (dir.size() > 1 && dir.back() == '/')
+        dir.pop_back();
+      std::string last = dir.substr(dir.rfind('/') + 1);
+      if (!last.empty() && last != "." && last != "..")
+        stem = last;
+    }
+    p_.set_name(stem);
+  }
+  if (!p_.has_output_dir())
+    p_.set_output_dir("runs/" + p_.name());
+}
+
+void Checker::checkTokenizer() {
+  if (!p_.has_tokenizer())
+    return;
+  Tokenizer &t = *p_.mutable_tokenizer();
+  switch (t.kind_case()) {
+  case Tokenizer::kChars: {
+    CharVocab &cv = *t.mutable_chars();
+    if (cv.special_size() == 0) {
+      cv.add_special("<pad>");
+      cv.add_special("<bos>");
+      cv.add_special("<eos>");
+    }
+    bool ok = true;
+    std::vector<std::string> chars = utf8Chars(cv.alphabet(), ok);
+    if (!ok) {
+      error(at(cv, "alphabet"), "the alphabet is not valid UTF-8",
+            "write the characters as UTF-8 text");
+      break;
+    }
+    if (chars.empty()) {
+      error(at(cv, "alphabet"), "the character vocabulary is empty",
+            "set 'alphabet' to every character the data uses, e.g. "
+            "\"0123456789+= \"");
+      break;
+    }
+    std::set<std::string> seen;
+    for (const std::string &c : chars)
+      if (!seen.insert(c).second) {
+        error(at(cv, "alphabet"),
+              "the alphabet has " + q(c) + " more than once",
+              "each character is one token: list it once");
+        break;
+      }
+    for (int i = 0; i < cv.special_size(); ++i) {
+      if (cv.special(i).empty())
+        error(at(cv, "special", i), "a special token is empty",
+              "remove it or give it a name such as \"<eos>\"");
+      else if (!seen.insert(cv.special(i)).second)
+        error(at(cv, "special", i),
+              "special token " + q(cv.special(i)) + " is listed twice",
+              "list each special token once");
+    }
+    tokenizerVocab_ = static_cast<int64_t>(chars.size()) + cv.special_size();
+    break;
+  }
+  case Tokenizer::kFile: {
+    if (!opts_.checkFiles)
+      break;
+    std::string path = spec_.resolvePath(t.file());
+    std::ifstream in(path, std::ios::binary);
+    if (t.file().empty() || !in) {
+      error(at(t, "file"), "tokenizer file " + q(t.file()) + " not found",
+            "paths are relative to the spec's directory (" + spec_.baseDir +
+                ")");
+      break;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    json::ParseOptions po;
+    po.sourceName = t.file();
+    auto doc = json::parse(ss.str(), po);
+    const json::Value *model = doc ? doc->find("model") : nullptr;
+    const json::Value *vocab = model ? model->find("vocab") : nullptr;
+    if (!doc || !vocab || !vocab->isObject()) {
+      error(at(t, "file"),
+            "tokenizer file " + q(t.file()) + " is not a tokenizer.json" +
+                (doc ? std::string(" (no model.vocab object)")
+                     : ": " + doc.status().message()),
+            "give the Hugging Face tokenizer.json of the model");
+      break;
+    }
+    int64_t maxId = -1;
+    for (const auto &m : vocab->members())
+      if (m.second.isInt())
+        maxId = std::max<int64_t>(maxId, m.second.asInt());
+    if (const json::Value *added = doc->find("added_tokens"))
+      for (const json::Value &a : added->items())
+        if (const json::Value *id = a.find("id"); id && id->isInt())
+          maxId = std::max<int64_t>(maxId, id->asInt());
+    tokenizerVocab_ = maxId + 1;
+    break;
+  }
+  case Tokenizer::KIND_NOT_SET:
+    error(at(t), "the tokenizer has neither 'chars' nor 'file'",
+          "add 'chars { alphabet: \"...\" }' or 'file: \"tokenizer.json\"'");
+    break;
+  }
+}
+
+bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
+  bool ok = true;
+  size_t before = diags_.errorCount();
+  for (const char *f : {"d_model", "layers", "heads"}) {
+    const FieldDescriptor *fd = a.GetDescriptor()->FindFieldByName(f);
+    if (!a.GetReflection()->HasField(a, fd)) {
+      error(at(a), std::string("the architecture needs ") + q(f),
+            "set d_model, layers and heads (e.g. d_model: 64 layers: 2 "
+            "heads: 4)");
+      ok = false;
+    }
+  }
+  if (!ok)
+    return false;
+  positive(a, "d_model", a.d_model());
+  positive(a, "layers", a.layers());
+  positive(a, "heads", a.heads());
+  if (!a.has_kv_heads())
+    a.set_kv_heads(a.heads());
+  if (!a.has_vocab() && tokenizerVocab_ > 0)
+    a.set_vocab(tokenizerVocab_);
+  if (!a.has_ffn() && a.d_model() > 0)
+    a.set_ffn(a.family() == Architecture::gpt2
+                  ? 4 * a.d_model()
+                  : (8 * a.d_model() / 3 + 7) / 8 * 8);
+  positive(a, "kv_heads", a.kv_heads());
+  positive(a, "ffn", a.ffn());
+  positive(a, "max_seq_len", a.max_seq_len());
+  if (a.has_vocab())
+    positive(a, "vocab", a.vocab());
+  if (!(a.norm_eps() > 0))
+    error(at(a, "norm_eps"), "'norm_eps' must be positive, got " +
+                                 fmt(a.norm_eps()),
+          "the usual value is 1e-5");
+  if (!(a.rope_theta() > 0))
+    error(at(a, "rope_theta"),
+          "'rope_theta' must be positive, got " + fmt(a.rope_theta()),
+          "the usual value is 10000");
+  if (diags_.errorCount() != before)
+    return false;
+  if (a.d_model() % a.heads() != 0)
+    error(at(a, "heads"),
+          "d_model (" + fmt(long(a.d_model())) +
+              ") is not a multiple of heads (" + fmt(long(a.heads())) + ")",
+          "each head gets d_model / heads dimensions: pick heads dividing "
+          "d_model");
+  else if (a.family() == Architecture::llama &&
+           (a.d_model() / a.heads()) % 2 != 0)
+    error(at(a, "heads"),
+          "the head dimension d_model / heads = " +
+              fmt(long(a.d_model() / a.heads())) + " is odd",
+          "rotary embeddings rotate pairs of dimensions: make it even");
+  if (a.heads() % a.kv_heads() != 0)
+    error(at(a, "kv_heads"),
+          "heads (" + fmt(long(a.heads())) +
+              ") is not a multiple of kv_heads (" + fmt(long(a.kv_heads())) +
+              ")",
+          "grouped-query attention shares each key/value head among "
+          "heads / kv_heads query heads");
+  if (a.family() == Architecture::gpt2 && a.kv_heads() != a.heads())
+    error(at(a, "kv_heads"), "gpt2 has no grouped-query attention",
+          "remove kv_heads, or use family: llama");
+  if (a.family() == Architecture::gpt2 && a.has_qkv_bias())
+    error(at(a, "qkv_bias"), "'qkv_bias' applies to the llama family only",
+          "gpt2 always has biases: remove qkv_bias");
+  if (a.family() == Architecture::gpt2 && a.has_rope_theta())
+    error(at(a, "rope_theta"), "'rope_theta' applies to the llama family only",
+          "gpt2 uses learned positions: remove rope_theta");
+  if (!a.has_vocab()) {
+    error(at(a), "the architecture needs 'vocab'",
+          "set vocab to the tokenizer's vocabulary size");
+  } else if (tokenizerVocab_ > 0 && a.vocab() < tokenizerVocab_) {
+    error(at(a, "vocab"),
+          "vocab (" + fmt(long(a.vocab())) +
+              ") is smaller than the tokenizer's vocabulary (" +
+              fmt(long(tokenizerVocab_)) + ")",
+          "leave vocab out to take the tokenizer's size");
+  }
+  return diags_.errorCount() == before;
+}
+
+bool Checker::readHfConfig(const Model &m, Architecture &arch) {
+  std::string dir = spec_.resolvePath(m.load());
+  if (m.load().empty() || !isDir(dir)) {
+    error(at(m, "load"), "model directory " + q(m.load()) + " not found",
+          "paths are relative to the spec's directory (" + spec_.baseDir +
+              ")");
+    return false;
+  }
+  std::ifstream in(dir + "/config.json", std::ios::binary);
+  if (!in) {
+    error(at(m, "load"), "model directory " + q(m.load()) + " has no config.json",
+          "give a Hugging Face model directory (config.json and "
+          "model.safetensors)");
+    return false;
+  }
+  if (!isFile(dir + "/model.safetensors") &&
+      !isFile(dir + "/model.safetensors.index.json")) {
+    error(at(m, "load"),
+          "model directory " + q(m.load()) + " has no model.safetensors",
+          "Hone reads safetensors weights (a single file or a sharded index)");
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json::ParseOptions po;
+  std::string name = m.load() + "/config.json";
+  po.sourceName = name;
+  auto cfg = json::parse(ss.str(), po);
+  if (!cfg || !cfg->isObject()) {
+    error(at(m, "load"),
+          "cannot read " + q(name) +
+              (cfg ? std::string(": not an object")
+                   : ": " + cfg.status().message()),
+          "config.json must be the Hugging Face model configuration");
+    return false;
+  }
+  auto num = [&](std::initializer_list<const char *> keys) -> const json::Value * {
+    for (const char *k : keys)
+      if (const json::Value *v = cfg->find(k); v && v->isNumber())
+        return v;
+    return nullptr;
+  };
+  std::string type;
+  if (const json::Value *t = cfg->find("model_type"); t && t->isString())
+    type = t->asString();
+  if (type == "gpt2")
+    arch.set_family(Architecture::gpt2);
+  else if (type == "llama" || type == "qwen2" || type == "mistral")
+    arch.set_family(Architecture::llama);
+  else {
+    error(at(m, "load"),
+          "unsupported model_type " + q(type) + " in " + q(name),
+          "Hone runs gpt2 and the llama family (llama, qwen2, mistral)");
+    return false;
+  }
+  struct Key {
+    std::initializer_list<const char *> names;
+    void (Architecture::*set)(int64_t);
+    bool required;
+  };
+  Key keys[] = {
+      {{"vocab_size"}, &Architecture::set_vocab, true},
+      {{"hidden_size", "n_embd"}, &Architecture::set_d_model, true},
+      {{"num_hidden_layers", "n_layer"}, &Architecture::set_layers, true},
+      {{"num_attention_heads", "n_head"}, &Architecture::set_heads, true},
+      {{"num_key_value_heads"}, &Architecture::set_kv_heads, false},
+      {{"intermediate_size", "n_inner"}, &Architecture::set_ffn, false},
+      {{"max_position_embeddings", "n_positions"},
+       &Architecture::set_max_seq_len, false},
+  };
+  for (const Key &k : keys) {
+    const json::Value *v = num(k.names);
+    if (v && v->isInt())
+      (arch.*k.set)(v->asInt());
+    else if (k.required) {
+      error(at(m, "load"),
+            q(name) + " has no integer " + q(*k.names.begin()),
+            "config.json must be the Hugging Face model configuration");
+      return false;
+    }
+  }
+  if (const json::Value *v = num({"rms_norm_eps", "layer_norm_epsilon"}))
+    arch.set_norm_eps(v->asDouble());
+  if (const json::Value *v = num({"rope_theta"}))
+    arch.set_rope_theta(v->asDouble());
+  if (const json::Value *v = cfg->find("tie_word_embeddings"); v && v->isBool())
+    arch.set_tie_embeddings(v->asBool());
+  if (type == "qwen2")
+    arch.set_qkv_bias(true);
+  if (const json::Value *v = cfg->find("attention_bias"); v && v->isBool())
+    arch.set_qkv_bias(v->asBool());
+  if (arch.family() == Architecture::gpt2)
+    arch.clear_qkv_bias();
+  // The declared locations are the load field's: report sizes there.
+  Architecture checked = arch;
+  size_t before = diags_.errorCount();
+  DiagnosticList scratch;
+  std::swap(scratch, diags_);
+  bool ok = checkArchitecture(checked, m);
+  std::swap(scratch, diags_);
+  if (!ok) {
+    std::string why = scratch.all().empty() ? "" : scratch.all()[0].message;
+    error(at(m, "load"), "the configuration in " + q(name) + " is invalid: " + why,
+          "fix config.json");
+  }
+  arch = checked;
+  return diags_.errorCount() == before;
+}
+
+void Checker::checkModels() {
+  std::vector<std::string> names;
+  for (const Model &m : p_.models())
+    names.push_back(m.name());
+  for (int i = 0; i < p_.models_size(); ++i) {
+    Model &m = *p_.mutable_models(i);
+    if (!m.has_name() || m.name().empty()) {
+      error(at(p_, "models", i), "the model has no name",
+            "add 'name: \"policy\"'; stages refer to models by name");
+      continue;
+    }
+    if (models_.count(m.name())) {
+      diags_.error(at(m, "name"), "model " + q(m.name()) + " is declared twice")
+          .note(at(*models_[m.name()], "name"), "first declared here");
+      continue;
+    }
+    models_[m.name()] = &m;
+    if (!m.has_seed())
+      m.set_seed(p_.seed() + i + 1);
+    nonNegative(m, "seed", m.seed());
+    Architecture arch;
+    switch (m.source_case()) {
+    case Model::kInit:
+      if (checkArchitecture(*m.mutable_init(), m))
+        spec_.archOf[m.name()] = m.init();
+      break;
+    case Model::kLoad:
+      if (!opts_.checkFiles)
+        break;
+      if (readHfConfig(m, arch)) {
+        if (tokenizerVocab_ > 0 && arch.vocab() < tokenizerVocab_)
+          error(at(m, "load"),
+                "the model's vocab_size (" + fmt(long(arch.vocab())) +
+                    ") is smaller than the tokenizer's vocabulary (" +
+                    fmt(long(tokenizerVocab_)) + ")",
+                "use the model's own tokenizer.json");
+        spec_.archOf[m.name()] = arch;
+      }
+      break;
+    case Model::kFrom:
+      break; // after all declarations are known
+    case Model::SOURCE_NOT_SET:
+      error(at(m, "name"), "model " + q(m.name()) + " has no source",
+            "add 'init { ... }' (a new model), 'load: \"dir\"' (a Hugging "
+            "Face directory) or 'from: \"other\"' (another model's body)");
+      break;
+    }
+  }
+  // Copies: follow `from` chains to a model with an architecture.
+  for (int i = 0; i < p_.models_size(); ++i) {
+    const Model &m = p_.models(i);
+    if (m.source_case() != Model::kFrom || models_[m.name()] != &m)
+      continue;
+    const Model *cur = &m;
+    std::set<std::string> seen{m.name()};
+    bool bad = false;
+    while (cur->source_case() == Model::kFrom) {
+      auto it = models_.find(cur->from());
+      if (it == models_.end()) {
+        unknownName(at(*cur, "from"), "model", cur->from(), names,
+                    "'from' names another declared model");
+        bad = true;
+        break;
+      }
+      if (!seen.insert(cur->from()).second) {
+        error(at(*cur, "from"),
+              "model " + q(m.name()) + " is copied from itself",
+              "'from' chains must end at a model with 'init' or 'load'");
+        bad = true;
+        break;
+      }
+      cur = it->second;
+    }
+    if (bad || cur == &m)
+      continue;
+    auto a = spec_.archOf.find(cur->name());
+    if (a != spec_.archOf.end())
+      spec_.archOf[m.name()] = a->second;
+  }
+  for (const auto &kv : models_)
+    bound_[kv.first] = Binding{kv.first, kv.second->head(), at(*kv.second)};
+}
+
+//===----------------------------------------------------------------------===//
+// Datasets and rewards
+//===----------------------------------------------------------------------===//
+
+const char *layoutName(Dataset::Layout l) {
+  return Dataset::Layout_Name(l).c_str();
+}
+
+void Checker::checkDatasets() {
+  for (int i = 0; i < p_.datasets_size(); ++i) {
+    Dataset &d = *p_.mutable_datasets(i);
+    if (!d.has_name() || d.name().empty()) {
+      error(at(p_, "datasets", i), "the dataset has no name",
+            "add 'name: \"train\"'; stages refer to datasets by name");
+      continue;
+    }
+    if (datasets_.count(d.name())) {
+      diags_.error(at(d, "name"),
+                   "dataset " + q(d.name()) + " is declared twice")
+          .note(at(*datasets_[d.name()], "name"), "first declared here");
+      continue;
+    }
+    datasets_[d.name()] = &d;
+    if (!d.has_shuffle_seed())
+      d.set_shuffle_seed(p_.seed());
+    nonNegative(d, "shuffle_seed", d.shuffle_seed());
+    nonNegative(d, "max_records", d.max_records(), "use 0 to read all records");
+    inRange(d, "eval_fraction", d.eval_fraction(), 0, 1, true,
+            "the fraction of records held out, e.g. 0.1");
+    if (d.has_eval_path() && d.eval_fraction() > 0)
+      error(at(d, "eval_fraction"),
+            "'eval_fraction' and 'eval_path' both give an eval split",
+            "keep one of them");
+    Columns &cols = *d.mutable_columns();
+    fillDefaults(cols);
+    if (!d.has_path() || d.path().empty()) {
+      error(at(d, "name"), "dataset " + q(d.name()) + " has no 'path'",
+            "add 'path: \"train.jsonl\"' (relative to the spec)");
+      continue;
+    }
+    if (!opts_.checkFiles)
+      continue;
+    auto probeOne = [&](const char *field, const std::string &file,
+                        Dataset::Layout layout) -> Dataset::Layout {
+      std::string full = spec_.resolvePath(file);
+      if (!isFile(full)) {
+        error(at(d, field), "dataset file " + q(file) + " not found",
+              "paths are relative to the spec's directory (" +
+                  spec_.baseDir + ")");
+        return Dataset::auto_;
+      }
+      DatasetProbe probe =
+          probeDataset(full, layout, cols, opts_.recordsToCheck);
+      if (!probe.recordError.empty()) {
+        std::string where =
+            probe.recordLine ? file + ":" + std::to_string(probe.recordLine)
+                             : file;
+        std::string hint;
+        if (layout == Dataset::auto_ && !probe.firstKeys.empty()) {
+          std::string keys;
+          for (const std::string &k : probe.firstKeys)
+            keys += (keys.empty() ? "" : ", ") + k;
+          hint = "the record's columns are " + keys +
+                 "; set 'layout' and 'columns { ... }' to map them";
+        } else if (layout != Dataset::auto_) {
+          std::string need;
+          for (const std::string &k : requiredColumns(layout, cols))
+            need += (need.empty() ? "" : ", ") + k;
+          hint = "layout " + std::string(layoutName(layout)) + " needs " +
+                 need + "; set 'columns { ... }' when the file names them "
+                        "differently";
+        } else {
+          hint = "every line must be one JSON object";
+        }
+        error(at(d, field), "dataset " + q(d.name()) + ": " + where + ": " +
+                                probe.recordError,
+              hint);
+        return Dataset::auto_;
+      }
+      if (std::string(field) == "path")
+        spec_.recordsOf[d.name()] = probe.records;
+      return probe.layout;
+    };
+    Dataset::Layout got = probeOne("path", d.path(), d.layout());
+    if (got != Dataset::auto_) {
+      d.set_layout(got);
+      if (d.has_eval_path())
+        probeOne("eval_path", d.eval_path(), got);
+    }
+  }
+}
+
+void Checker::checkRewards() {
+  int64_t maxNew = p_.has_generation() && p_.generation().has_max_new_tokens()
+                       ? p_.generation().max_new_tokens()
+                       : Generation().max_new_tokens();
+  for (int i = 0; i < p_.rewards_size(); ++i) {
+    Reward &r = *p_.mutable_rewards(i);
+    if (!r.has_name() || r.name().empty()) {
+      error(at(p_, "rewards", i), "the reward has no name",
+            "add 'name: \"correct\"'; stages refer to rewards by name");
+      continue;
+    }
+    if (rewards_.count(r.name())) {
+      diags_.error(at(r, "name"), "reward " + q(r.name()) + " is declared twice")
+          .note(at(*rewards_[r.name()], "name"), "first declared here");
+      continue;
+    }
+    rewards_[r.name()] = &r;
+    auto checkRegex = [&](const Message &m, const char *field,
+                          const std::string &pattern) {
+      std::string e = regexError(pattern);
+      if (!e.empty())
+        error(at(m, field), "invalid regular expression: " + e,
+              "patterns are PCRE2 syntax; escape special characters with "
+              "'\\\\'");
+    };
+    switch (r.kind_case()) {
+    case Reward::kExactMatch:
+      if (r.exact_match().has_extract())
+        checkRegex(r.exact_match(), "extract", r.exact_match().extract());
+      break;
+    case Reward::kNumericMatch: {
+      const NumericMatch &n = r.numeric_match();
+      if (n.has_extract())
+        checkRegex(n, "extract", n.extract());
+      nonNegative(n, "abs_tolerance", n.abs_tolerance(),
+                  "use 0 for an exact comparison");
+      nonNegative(n, "rel_tolerance", n.rel_tolerance(),
+                  "use 0 for an exact comparison");
+      break;
+    }
+    case Reward::kRegex:
+      if (!r.regex().has_pattern())
+        error(at(r, "regex"), "the regex reward needs a 'pattern'",
+              "add 'pattern: \"...\"' (PCRE2)");
+      else
+        checkRegex(r.regex(), "pattern", r.regex().pattern());
+      break;
+    case Reward::kFormat:
+      if (!r.format().has_pattern())
+        error(at(r, "format"), "the format reward needs a 'pattern'",
+              "add 'pattern: \"<answer>.*</answer>\"' (PCRE2, whole "
+              "completion)");
+      else
+        checkRegex(r.format(), "pattern", r.format().pattern());
+      break;
+    case Reward::kLength: {
+      LengthShaping &l = *r.mutable_length();
+      if (!l.has_max_length())
+        l.set_max_length(maxNew);
+      positive(l, "max_length", l.max_length(),
+               "the longest completion without penalty plus the cache");
+      if (!l.has_cache_length())
+        l.set_cache_length(l.max_length() / 4);
+      if (l.cache_length() < 0 || l.cache_length() >= l.max_length())
+        error(at(l, "cache_length"),
+              "'cache_length' must be in [0, max_length), got " +
+                  fmt(long(l.cache_length())),
+              "DAPO uses a quarter of max_length");
+      nonNegative(l, "penalty", l.penalty());
+      break;
+    }
+    case Reward::kModel:
+      // Resolved where a stage uses it (the model's state then).
+      if (!models_.count(r.model())) {
+        std::vector<std::string> names;
+        for (const auto &kv : models_)
+          names.push_back(kv.first);
+        unknownName(at(r, "model"), "model", r.model(), names,
+                    "a learned reward names a declared model with "
+                    "'head: scalar'");
+      } else if (models_[r.model()]->head() != Model::scalar) {
+        error(at(r, "model"),
+              "reward model " + q(r.model()) + " has an LM head",
+              "declare it with 'head: scalar' and train it in a "
+              "reward_model stage");
+      }
+      break;
+    case Reward::kExternal: {
+      ExternalReward &e = *r.mutable_external();
+      if (e.command_size() == 0) {
+        error(at(r, "external"), "the external reward needs a 'command'",
+              "add 'command: [\"python3\", \"score.py\"]'");
+        break;
+      }
+      for (int j = 0; j < e.command_size(); ++j)
+        if (e.command(j).empty())
+          error(at(e, "command", j), "the command has an empty argument",
+                "remove the empty string");
+      const std::string &prog = e.command(0);
+      if (opts_.checkFiles && prog.find('/') != std::string::npos &&
+          !isFile(spec_.resolvePath(prog)))
+        error(at(e, "command", 0), "reward program " + q(prog) + " not found",
+              "a program path with '/' is relative to the spec's directory");
+      positive(e, "timeout_s", e.timeout_s(), "seconds per request, e.g. 30");
+      positive(e, "workers", e.workers());
+      break;
+    }
+    case Reward::KIND_NOT_SET:
+      error(at(r, "name"), "reward " + q(r.name()) + " has no kind",
+            "add one of exact_match, numeric_match, regex, format, length, "
+            "model or external");
+      break;
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Optimiser and generation
+//===----------------------------------------------------------------------===//
+
+void Checker::checkOptimizer(const Optimizer &o) {
+  if (o.has_lr())
+    positive(o, "lr", o.lr(), "a learning rate such as 1e-3 (tiny models) "
+                              "or 1e-5 (pretrained ones)");
+  inRange(o, "beta1", o.beta1(), 0, 1, true, "the usual value is 0.9");
+  inRange(o, "beta2", o.beta2(), 0, 1, true, "the usual value is 0.999");
+  positive(o, "eps", o.eps(), "the usual value is 1e-8");
+  nonNegative(o, "weight_decay", o.weight_decay());
+  nonNegative(o, "warmup_steps", o.warmup_steps());
+  inRange(o, "min_lr_ratio", o.min_lr_ratio(), 0, 1, false,
+          "a fraction of the peak learning rate");
+  nonNegative(o, "max_grad_norm", o.max_grad_norm(),
+              "use 0 to disable clipping");
+}
+
+void Checker::checkGeneration(const Generation &g) {
+  positive(g, "max_new_tokens", g.max_new_tokens());
+  nonNegative(g, "temperature", g.temperature(),
+              "use 0 for greedy decoding, 1 to sample from the model");
+  nonNegative(g, "top_k", g.top_k(), "use 0 to disable top-k");
+  if (!(g.top_p() > 0 && g.top_p() <= 1))
+    error(at(g, "top_p"), "'top_p' must be in (0, 1], got " + fmt(g.top_p()),
+          "use 1 to disable nucleus sampling");
+  if (g.has_samples_per_prompt())
+    positive(g, "samples_per_prompt", g.samples_per_prompt());
+  for (int i = 0; i < g.stop_size(); ++i)
+    if (g.stop(i).empty())
+      error(at(g, "stop", i), "a stop string is empty",
+            "remove it; generation always stops at end-of-sequence");
+}
+
+//===----------------------------------------------------------------------===//
+// Stages
+//===----------------------------------------------------------------------===//
+
+const Binding *Checker::model(const SourceLoc &loc, const std::string &name,
+                              const std::string &role) {
+  auto it = bound_.find(name);
+  if (it != bound_.end())
+    return &it->second;
+  auto out = outputs_.find(name);
+  if (out != outputs_.end()) {
+    error(loc,
+          role + " " + q(name) + " is not defined yet: stage " +
+              std::to_string(out->second) + " produces it later",
+          "stages run in order; a stage can only use models declared or "
+          "produced before it");
+    return nullptr;
+  }
+  std::vector<std::string> names;
+  for (const auto &kv : bound_)
+    names.push_back(kv.first);
+  unknownName(loc, role, name, names,
+              "declare it under 'models' or name a stage's output");
+  return nullptr;
+}
+
+const Dataset *Checker::dataset(const SourceLoc &loc, const std::string &name) {
+  auto it = datasets_.find(name);
+  if (it != datasets_.end())
+    return it->second;
+  std::vector<std::string> names;
+  for (const auto &kv : datasets_)
+    names.push_back(kv.first);
+  unknownName(loc, "dataset", name, names,
+              "declare it under 'datasets { name: \"" + name +
+                  "\" path: \"...\" }'");
+  return nullptr;
+}
+
+const Reward *Checker::reward(const SourceLoc &loc, const std::string &name) {
+  auto it = rewards_.find(name);
+  if (it != rewards_.end())
+    return it->second;
+  std::vector<std::string> names;
+  for (const auto &kv : rewards_)
+    names.push_back(kv.first);
+  unknownName(loc, "reward", name, names,
+              "declare it under 'rewards { name: \"" + name + "\" ... }'");
+  return nullptr;
+}
+
+void Checker::sameVocab(const SourceLoc &loc, const Binding *policy,
+                        const Binding *other, const std::string &role) {
+  int64_t a = vocabOf(policy), b = vocabOf(other);
+  if (a > 0 && b > 0 && a != b)
+    error(loc,
+          "the " + role + " has vocab " + fmt(long(b)) +
+              " but the policy has vocab " + fmt(long(a)),
+          "both models must use the same tokenizer and vocabulary size");
+}
+
+void Checker::layoutFits(const SourceLoc &loc, const Dataset &d,
+                         const std::vector<Dataset::Layout> &allowed,
+                         const std::string &use, const std::string &hint) {
+  if (d.layout() == Dataset::auto_)
+    return; // unknown (files not checked, or already reported)
+  for (Dataset::Layout l : allowed)
+    if (d.layout() == l)
+      return;
+  std::string names;
+  for (Dataset::Layout l : allowed)
+    names += (names.empty() ? "" : ", ") + std::string(layoutName(l));
+  error(loc,
+        "dataset " + q(d.name()) + " has layout " + layoutName(d.layout()) +
+            ", but " + use + " needs " + names,
+        hint);
+}
+
+void Checker::checkStages() {
+  for (int i = 0; i < p_.stages_size(); ++i) {
+    const Stage &s = p_.stages(i);
+    if (s.has_output())
+      outputs_.emplace(s.output(), i);
+    if (s.has_rl() && s.rl().has_critic_output())
+      outputs_.emplace(s.rl().critic_output(), i);
+  }
+  std::map<std::string, int> names;
+  for (int i = 0; i < p_.stages_size(); ++i) {
+    Stage &s = *p_.mutable_stages(i);
+    if (!s.has_name())
+      s.set_name(std::string(methodName(s)) + "_" + std::to_string(i));
+    auto [it, fresh] = names.emplace(s.name(), i);
+    if (!fresh)
+      diags_
+          .error(at(s, "name"),
+                 "stage name " + q(s.name()) + " is used twice")
+          .note(at(p_.stages(it->second), "name"), "first used here");
+    checkStage(s, i);
+  }
+}
+
+void Checker::checkStage(Stage &s, int index) {
+  if (s.method_case() == Stage::METHOD_NOT_SET) {
+    error(at(p_, "stages", index), "stage " + q(s.name()) + " has no method",
+          "add one of 'sft { }', 'reward_model { }', 'preference { }', "
+          "'rl { }'");
+    return;
+  }
+  if (!s.has_model()) {
+    // The first model with an LM head (reward-model stages: a scalar one).
+    Model::Head want = s.has_reward_model() ? Model::scalar : Model::lm;
+    for (const Model &m : p_.models())
+      if (m.head() == want && !m.name().empty()) {
+        s.set_model(m.name());
+        break;
+      }
+    if (!s.has_model()) {
+      error(at(p_, "stages", index),
+            "stage " + q(s.name()) + " names no model and none fits",
+            "add 'model: \"...\"'");
+      return;
+    }
+  }
+  const Binding *m = model(at(s, "model"), s.model(), "model");
+  if (!s.has_dataset())
+    error(at(p_, "stages", index), "stage " + q(s.name()) + " has no dataset",
+          "add 'dataset: \"...\"' naming one of the spec's datasets");
+  else
+    dataset(at(s, "dataset"), s.dataset());
+  if (s.has_optimizer())
+    checkOptimizer(s.optimizer());
+  if (s.has_save() && s.save().empty())
+    error(at(s, "save"), "'save' is an empty path",
+          "give a directory name below the output directory");
+
+  // Merge the pipeline's optimiser under the stage's; fill the method's lr.
+  Optimizer merged = p_.optimizer();
+  merged.MergeFrom(s.optimizer());
+  *s.mutable_optimizer() = merged;
+  Optimizer &o = *s.mutable_optimizer();
+  if (!o.has_lr())
+    o.set_lr(s.has_sft() ? 2e-5 : s.has_reward_model() ? 1e-5 : 1e-6);
+  fillDefaults(o);
+
+  switch (s.method_case()) {
+  case Stage::kSft:
+    checkSft(s, *s.mutable_sft(), m);
+    break;
+  case Stage::kRewardModel:
+    checkRewardModel(s, *s.mutable_reward_model(), m);
+    break;
+  case Stage::kPreference:
+    checkPreference(s, *s.mutable_preference(), m);
+    break;
+  case Stage::kRl:
+    checkRl(s, *s.mutable_rl(), m);
+    break;
+  case Stage::METHOD_NOT_SET:
+    break;
+  }
+
+  // The output rebinds (or binds a new name to) the trained state.
+  if (s.has_output()) {
+    if (s.output().empty())
+      error(at(s, "output"), "'output' is an empty name",
+            "leave it out to keep the model's name");
+    else if (s.output() != s.model() && bound_.count(s.output()))
+      error(at(s, "output"),
+            "output " + q(s.output()) + " would hide model " + q(s.output()),
+            "pick a new name for the trained state, or leave 'output' out to "
+            "rebind " + q(s.model()));
+  } else {
+    s.set_output(s.model());
+  }
+  if (m && !s.output().empty()) {
+    Binding b = *m;
+    b.loc = at(s, "output");
+    bound_[s.output()] = b;
+    lastTrained_ = s.output();
+  }
+}
+
+void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
+                        const std::string &datasetName) {
+  fillDefaults(loop);
+  nonNegative(loop, "steps", loop.steps(),
+              "use 0 to run 'epochs' passes over the data");
+  positive(loop, "epochs", loop.epochs(), "passes over the data, e.g. 1");
+  positive(loop, "batch_size", loop.batch_size());
+  positive(loop, "grad_accum", loop.grad_accum());
+  int64_t maxSeq = maxSeqOf(model);
+  if (loop.has_max_length()) {
+    positive(loop, "max_length", loop.max_length());
+    if (maxSeq > 0 && loop.max_length() > maxSeq)
+      error(at(loop, "max_length"),
+            "'max_length' (" + fmt(long(loop.max_length())) +
+                ") exceeds the model's max_seq_len (" + fmt(long(maxSeq)) +
+                ")",
+            "the model has no positions beyond max_seq_len");
+  } else if (maxSeq > 0) {
+    loop.set_max_length(maxSeq);
+  }
+  // Steps from epochs, when the data was read.
+  auto rec = spec_.recordsOf.find(datasetName);
+  if (loop.steps() == 0 && rec != spec_.recordsOf.end() &&
+      loop.batch_size() > 0 && loop.epochs() > 0) {
+    const Dataset *d = datasets_.count(datasetName) ? datasets_[datasetName]
+                                                    : nullptr;
+    long long n = rec->second;
+    if (d && d->max_records() > 0)
+      n = std::min<long long>(n, d->max_records());
+    if (d && d->eval_fraction() > 0)
+      n -= static_cast<long long>(std::floor(n * d->eval_fraction()));
+    long long perEpoch = (n + loop.batch_size() * loop.grad_accum() - 1) /
+                         (loop.batch_size() * loop.grad_accum());
+    loop.set_steps(std::max<long long>(
+        1, static_cast<long long>(std::ceil(perEpoch * loop.epochs()))));
+  }
+}
+
+void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
+  fillDefaults(sft);
+  checkLoop(*sft.mutable_loop(), s, m, s.dataset());
+  if (m && m->head != Model::lm)
+    error(at(s, "model"), "SFT trains a language model, but " + q(s.model()) +
+                              " has a scalar head",
+          "name a model with 'head: lm'");
+  if (const Dataset *d = datasets_.count(s.dataset()) ? datasets_[s.dataset()]
+                                                      : nullptr)
+    layoutFits(at(s, "dataset"), *d,
+               {Dataset::text, Dataset::messages, Dataset::prompt_completion,
+                Dataset::prompt_answer},
+               "SFT", "SFT learns from demonstrations; preference pairs "
+                      "belong to a preference stage");
+  if (sft.variant() == Sft::iw_sft) {
+    if (!sft.has_reference())
+      sft.set_reference(s.model());
+    const Binding *ref = model(at(sft, "reference"), sft.reference(),
+                               "reference");
+    if (ref && ref->head != Model::lm)
+      error(at(sft, "reference"), "the reference must have an LM head",
+            "name a language model");
+    sameVocab(at(sft, "reference"), m, ref, "reference");
+  } else if (sft.has_reference()) {
+    error(at(sft, "reference"),
+          "'reference' is only used by variant iw_sft",
+          "remove it, or set 'variant: iw_sft'");
+  }
+  positive(sft, "iw_clip", sft.iw_clip(), "the paper clips at 16");
+}
+
+void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
+                               const Binding *m) {
+  fillDefaults(rm);
+  checkLoop(*rm.mutable_loop(), s, m, s.dataset());
+  if (m && m->head != Model::scalar)
+    error(at(s, "model"),
+          "a reward model needs a scalar head, but " + q(s.model()) +
+              " has an LM head",
+          "declare a model with 'head: scalar' (e.g. 'from: \"" + s.model() +
+              "\" head: scalar') and train that");
+  if (const Dataset *d = datasets_.count(s.dataset()) ? datasets_[s.dataset()]
+                                                      : nullptr)
+    layoutFits(at(s, "dataset"), *d, {Dataset::preference},
+               "a Bradley-Terry reward model",
+               "use data with prompt/chosen/rejected columns");
+  nonNegative(rm, "center_rewards", rm.center_rewards());
+}
+
+void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
+  if (!pref.has_beta())
+    pref.set_beta(pref.loss() == Preference::simpo ? 2.0 : 0.1);
+  fillDefaults(pref);
+  checkLoop(*pref.mutable_loop(), s, m, s.dataset());
+  std::string loss = Preference::Loss_Name(pref.loss());
+  if (m && m->head != Model::lm)
+    error(at(s, "model"), loss + " trains a language model, but " +
+                              q(s.model()) + " has a scalar head",
+          "name a model with 'head: lm'");
+  if (const Dataset *d = datasets_.count(s.dataset()) ? datasets_[s.dataset()]
+                                                      : nullptr) {
+    if (pref.loss() == Preference::kto)
+      layoutFits(at(s, "dataset"), *d,
+                 {Dataset::unpaired_preference, Dataset::preference}, "kto",
+                 "use prompt/completion/label data (pairs also work)");
+    else
+      layoutFits(at(s, "dataset"), *d, {Dataset::preference}, loss,
+                 "use data with prompt/chosen/rejected columns");
+  }
+  positive(pref, "beta", pref.beta(), "TRL's default is 0.1");
+  inRange(pref, "label_smoothing", pref.label_smoothing(), 0, 0.5, true,
+          "the probability that a preference label is flipped; 0 for none");
+  nonNegative(pref, "desirable_weight", pref.desirable_weight());
+  nonNegative(pref, "undesirable_weight", pref.undesirable_weight());
+  bool refFree =
+      pref.loss() == Preference::orpo || pref.loss() == Preference::simpo;
+  if (refFree) {
+    if (pref.has_reference())
+      error(at(pref, "reference"), loss + " uses no reference model",
+            "remove 'reference', or use dpo/ipo/kto");
+  } else {
+    if (!pref.has_reference())
+      pref.set_reference(s.model());
+    const Binding *ref =
+        model(at(pref, "reference"), pref.reference(), "reference");
+    if (ref && ref->head != Model::lm)
+      error(at(pref, "reference"), "the reference must have an LM head",
+            "name a language model");
+    sameVocab(at(pref, "reference"), m, ref, "reference");
+  }
+  if (pref.loss() != Preference::kto &&
+      (pref.has_desirable_weight() || pref.has_undesirable_weight()))
+    error(at(pref, pref.has_desirable_weight() ? "desirable_weight"
+                                               : "undesirable_weight"),
+          "desirable/undesirable weights are only used by kto",
+          "remove them, or set 'loss: kto'");
+}
+
+void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
+  Rl::Algorithm algo = rl.algorithm();
+  std::string name = Rl::Algorithm_Name(algo);
+  // Method-dependent defaults.
+  if (!rl.has_beta())
+    rl.set_beta(algo == Rl::ppo || algo == Rl::rloo ? 0.05
+                : algo == Rl::reinforce_pp          ? 0.01
+                                                    : 0.0);
+  if (!rl.has_kl_estimator())
+    rl.set_kl_estimator(isGrpoFamily(algo) ? Rl::k3 : Rl::k1);
+  if (!rl.has_kl_placement())
+    rl.set_kl_placement(isGrpoFamily(algo) ? Rl::in_loss : Rl::in_reward);
+  if (!rl.has_epsilon_high())
+    rl.set_epsilon_high(algo == Rl::dapo ? 0.28 : rl.epsilon());
+  if (!rl.has_ppo_epochs())
+    rl.set_ppo_epochs(algo == Rl::ppo ? 4 : 1);
+  if (!rl.has_aggregation())
+    rl.set_aggregation(algo == Rl::dapo      ? Rl::token_mean
+                       : algo == Rl::dr_grpo ? Rl::constant
+                                             : Rl::sequence_mean);
+  if (!rl.has_scale_rewards())
+    rl.set_scale_rewards(algo != Rl::dr_grpo);
+  if (!rl.has_dynamic_sampling())
+    rl.set_dynamic_sampling(algo == Rl::dapo);
+  if (!rl.has_staleness())
+    rl.set_staleness(p_.hardware().rollout_staleness());
+  fillDefaults(rl);
+
+  if (m && m->head != Model::lm)
+    error(at(s, "model"), "the RL policy must have an LM head, but " +
+                              q(s.model()) + " has a scalar head",
+          "name a language model; scalar-head models are critics or reward "
+          "models");
+
+  // Generation: the stage's settings over the pipeline's.
+  if (rl.has_generation())
+    checkGeneration(rl.generation());
+  Generation gen = p_.generation();
+  gen.MergeFrom(rl.generation());
+  bool groupFromStage = rl.generation().has_samples_per_prompt();
+  bool groupFromPipeline = p_.generation().has_samples_per_prompt();
+  *rl.mutable_generation() = gen;
+  Generation &g = *rl.mutable_generation();
+  if (!g.has_samples_per_prompt())
+    g.set_samples_per_prompt(isGrpoFamily(algo) ? 8 : algo == Rl::rloo ? 2 : 1);
+  fillDefaults(g);
+  SourceLoc groupLoc = groupFromStage      ? at(g, "samples_per_prompt")
+                       : groupFromPipeline ? at(p_.generation(),
+                                                "samples_per_prompt")
+                                           : at(s, "rl");
+  int64_t group = g.samples_per_prompt();
+
+  // Loop sizes.
+  nonNegative(rl, "steps", rl.steps(),
+              "use 0 for one pass over the prompts");
+  positive(rl, "batch_size", rl.batch_size(),
+           "completions per step: prompts per step x samples_per_prompt");
+  positive(rl, "grad_accum", rl.grad_accum());
+  positive(rl, "max_prompt_length", rl.max_prompt_length());
+  if (group > 0 && isGroupAlgorithm(algo) && group < 2)
+    error(groupLoc,
+          name + " compares the samples of one prompt and needs "
+                 "samples_per_prompt >= 2, got " +
+              fmt(long(group)),
+          "GRPO commonly uses 4 to 16 samples per prompt");
+  if (algo == Rl::remax && group != 1)
+    error(groupLoc,
+          "remax samples one completion per prompt (plus a greedy one), got "
+          "samples_per_prompt " +
+              fmt(long(group)),
+          "set samples_per_prompt: 1");
+  if (group > 0 && rl.batch_size() > 0 && rl.batch_size() % group != 0)
+    error(at(rl, "batch_size"),
+          "batch_size (" + fmt(long(rl.batch_size())) +
+              ") must be a multiple of samples_per_prompt (" +
+              fmt(long(group)) + ")",
+          "batch_size counts completions: prompts per step x "
+          "samples_per_prompt, e.g. " +
+              fmt(long(group * std::max<int64_t>(1, rl.batch_size() / group))));
+  if (rl.mini_batches() > 0 && rl.batch_size() > 0 &&
+      rl.batch_size() % rl.mini_batches() != 0)
+    error(at(rl, "mini_batches"),
+          "batch_size (" + fmt(long(rl.batch_size())) +
+              ") must be a multiple of mini_batches (" +
+              fmt(long(rl.mini_batches())) + ")",
+          "each pass splits the batch into equal mini-batches");
+  positive(rl, "mini_batches", rl.mini_batches());
+  positive(rl, "ppo_epochs", rl.ppo_epochs());
+  int64_t maxSeq = maxSeqOf(m);
+  if (maxSeq > 0 && rl.max_prompt_length() > 0 &&
+      rl.max_prompt_length() + g.max_new_tokens() > maxSeq)
+    error(rl.generation().has_max_new_tokens() &&
+                  spec_.locs.has(g, "max_new_tokens")
+              ? at(g, "max_new_tokens")
+              : at(rl, "max_prompt_length"),
+          "max_prompt_length (" + fmt(long(rl.max_prompt_length())) +
+              ") + max_new_tokens (" + fmt(long(g.max_new_tokens())) +
+              ") exceeds the model's max_seq_len (" + fmt(long(maxSeq)) + ")",
+          "shorten prompts or completions, or raise max_seq_len");
+  if (g.top_k() > 0 && vocabOf(m) > 0 && g.top_k() > vocabOf(m))
+    error(at(g, "top_k"),
+          "top_k (" + fmt(long(g.top_k())) + ") exceeds the vocabulary (" +
+              fmt(long(vocabOf(m))) + ")",
+          "use 0 to disable top-k");
+  if (rl.dynamic_sampling() && !isGroupAlgorithm(algo))
+    error(at(rl, "dynamic_sampling"),
+          "dynamic sampling filters groups, but " + name + " has none",
+          "use it with grpo, dr_grpo, dapo or rloo");
+  nonNegative(rl, "max_resample_rounds", rl.max_resample_rounds());
+
+  // Objective numbers.
+  if (!(rl.epsilon() > 0 && rl.epsilon() < 1))
+    error(at(rl, "epsilon"),
+          "'epsilon' must be in (0, 1), got " + fmt(rl.epsilon()),
+          "the usual clip range is 0.2");
+  if (!(rl.epsilon_high() >= rl.epsilon()))
+    error(at(rl, "epsilon_high"),
+          "'epsilon_high' (" + fmt(rl.epsilon_high()) +
+              ") is below 'epsilon' (" + fmt(rl.epsilon()) + ")",
+          "clip-higher raises the upper bound: DAPO uses 0.28 with 0.2");
+  nonNegative(rl, "beta", rl.beta(), "use 0 to train without a KL penalty");
+  inRange(rl, "gamma", rl.gamma(), 0, 1, false, "the discount, usually 1");
+  inRange(rl, "lam", rl.lam(), 0, 1, false, "GAE lambda, usually 0.95");
+  positive(rl, "value_clip", rl.value_clip(), "the usual value is 0.2");
+  nonNegative(rl, "vf_coef", rl.vf_coef());
+  nonNegative(rl, "entropy_coef", rl.entropy_coef());
+  nonNegative(rl, "staleness", rl.staleness(), "0 is exactly on-policy");
+  if (algo != Rl::ppo)
+    for (const char *f : {"gamma", "lam", "value_clip", "vf_coef"})
+      if (spec_.locs.has(rl, f))
+        error(at(rl, f), std::string(q(f)) + " is a PPO setting; " + name +
+                             " has no critic",
+              "remove it, or use 'algorithm: ppo'");
+
+  // Rewards.
+  const Dataset *d =
+      datasets_.count(s.dataset()) ? datasets_[s.dataset()] : nullptr;
+  if (rl.rewards_size() == 0)
+    error(at(s, "rl"), "the " + name + " stage has no reward",
+          "add 'rewards: \"...\"' naming a reward of the spec");
+  bool answers = false;
+  for (int i = 0; i < rl.rewards_size(); ++i)
+    if (const Reward *r = reward(at(rl, "rewards", i), rl.rewards(i)))
+      answers |= needsAnswers(*r);
+  if (rl.reward_weights_size() == 0) {
+    for (int i = 0; i < rl.rewards_size(); ++i)
+      rl.add_reward_weights(1.0);
+  } else if (rl.reward_weights_size() != rl.rewards_size()) {
+    error(at(rl, "reward_weights"),
+          std::to_string(rl.reward_weights_size()) + " reward weight(s) for " +
+              std::to_string(rl.rewards_size()) + " reward(s)",
+          "give one weight per reward, in the same order");
+  }
+  for (int i = 0; i < rl.reward_weights_size(); ++i)
+    if (!std::isfinite(rl.reward_weights(i)))
+      error(at(rl, "reward_weights", i), "a reward weight is not finite",
+            "use a finite number");
+  if (d) {
+    layoutFits(at(s, "dataset"), *d,
+               {Dataset::prompt_only, Dataset::prompt_answer,
+                Dataset::prompt_completion, Dataset::messages},
+               "RL", "RL needs prompts: use prompt_answer data for "
+                     "verifiers, prompt_only for reward models");
+    if (answers)
+      layoutFits(at(s, "dataset"), *d,
+                 {Dataset::prompt_answer, Dataset::prompt_completion},
+                 "a reward that compares with a reference answer",
+                 "use prompt_answer data (or prompt_completion, whose "
+                 "completion is the answer)");
+  }
+
+  // Reference.
+  if (!rl.has_reference())
+    rl.set_reference(s.model());
+  const Binding *ref = model(at(rl, "reference"), rl.reference(), "reference");
+  if (ref && ref->head != Model::lm)
+    error(at(rl, "reference"), "the reference must have an LM head",
+          "name a language model");
+  sameVocab(at(rl, "reference"), m, ref, "reference");
+
+  // Critic.
+  if (algo == Rl::ppo) {
+    if (!rl.has_critic()) {
+      error(at(s, "rl"), "ppo needs a critic",
+            "declare 'models { name: \"critic\" from: \"" + s.model() +
+                "\" head: scalar }' and set 'critic: \"critic\"'");
+    } else {
+      const Binding *c = model(at(rl, "critic"), rl.critic(), "critic");
+      if (c && c->head != Model::scalar)
+        error(at(rl, "critic"),
+              "the critic " + q(rl.critic()) + " has an LM head",
+              "a critic predicts values: declare it with 'head: scalar'");
+      sameVocab(at(rl, "critic"), m, c, "critic");
+      if (!rl.has_critic_output())
+        rl.set_critic_output(rl.critic());
+      if (c) {
+        Binding b = *c;
+        b.loc = at(rl, "critic_output");
+        bound_[rl.critic_output()] = b;
+      }
+    }
+  } else if (rl.has_critic()) {
+    error(at(rl, "critic"), name + " uses no critic",
+          "remove 'critic', or use 'algorithm: ppo'");
+  }
+
+  // Steps default: one pass over the prompts.
+  auto rec = spec_.recordsOf.find(s.dataset());
+  if (rl.steps() == 0 && rec != spec_.recordsOf.end() && rl.batch_size() > 0 &&
+      group > 0) {
+    long long prompts = std::max<long long>(1, rl.batch_size() / group);
+    rl.set_steps(std::max<long long>(1, (rec->second + prompts - 1) / prompts));
+  }
+  checkGuidance(s, rl, group);
+}
+
+void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
+  auto demos = [&](Message &g, const std::string &field,
+                   const std::string &datasetName, const char *what) {
+    const Dataset *d = dataset(at(g, field.c_str()), datasetName);
+    if (d)
+      layoutFits(at(g, field.c_str()), *d,
+                 {Dataset::prompt_completion, Dataset::messages,
+                  Dataset::prompt_answer, Dataset::text},
+                 what, "demonstrations need completions: use "
+                       "prompt_completion data");
+  };
+  auto need = [&](Message &g, bool has, const char *what) {
+    if (!has)
+      error(at(g), std::string(what) + " needs demonstrations ('dataset')",
+            "add 'dataset: \"...\"' naming prompt/completion data");
+    return has;
+  };
+  auto schedule = [&](Schedule &sc, double lo, double hi) {
+    fillDefaults(sc);
+    if (!sc.has_steps())
+      sc.set_steps(rl.steps());
+    inRange(sc, "start", sc.start(), lo, hi, false,
+            "a weight in [" + fmt(lo) + ", " + fmt(hi) + "]");
+    inRange(sc, "end", sc.end(), lo, hi, false,
+            "a weight in [" + fmt(lo) + ", " + fmt(hi) + "]");
+    nonNegative(sc, "steps", sc.steps());
+    nonNegative(sc, "warmup_steps", sc.warmup_steps());
+  };
+  switch (rl.guidance_case()) {
+  case Rl::kChord: {
+    Chord &c = *rl.mutable_chord();
+    if (need(c, c.has_dataset(), "CHORD"))
+      demos(c, "dataset", c.dataset(), "CHORD");
+    if (!c.has_mu()) {
+      Schedule &mu = *c.mutable_mu();
+      mu.set_shape(Schedule::warmup_cosine);
+      mu.set_start(0.9);
+      mu.set_end(0.05);
+      mu.set_warmup_steps(rl.steps() / 10);
+    }
+    schedule(*c.mutable_mu(), 0, 1);
+    fillDefaults(c);
+    if (!c.has_sft_batch_size())
+      c.set_sft_batch_size(rl.batch_size());
+    positive(c, "sft_batch_size", c.sft_batch_size());
+    break;
+  }
+  case Rl::kSrft: {
+    Srft &c = *rl.mutable_srft();
+    if (need(c, c.has_dataset(), "SRFT"))
+      demos(c, "dataset", c.dataset(), "SRFT");
+    fillDefaults(c);
+    nonNegative(c, "sft_coef", c.sft_coef());
+    nonNegative(c, "positive_coef", c.positive_coef());
+    break;
+  }
+  case Rl::kLuffy: {
+    Luffy &c = *rl.mutable_luffy();
+    if (need(c, c.has_dataset(), "LUFFY"))
+      demos(c, "dataset", c.dataset(), "LUFFY");
+    fillDefaults(c);
+    positive(c, "off_policy_per_group", c.off_policy_per_group());
+    if (group > 0 && c.off_policy_per_group() >= group)
+      error(at(c, "off_policy_per_group"),
+            "off_policy_per_group (" + fmt(long(c.off_policy_per_group())) +
+                ") leaves no on-policy sample in groups of " +
+                fmt(long(group)),
+            "use fewer off-policy traces than samples_per_prompt");
+    positive(c, "shaping_gamma", c.shaping_gamma(), "LUFFY uses 0.1");
+    break;
+  }
+  case Rl::kRelift: {
+    Relift &c = *rl.mutable_relift();
+    if (!c.has_dataset())
+      c.set_dataset(s.dataset());
+    demos(c, "dataset", c.dataset(), "ReLIFT");
+    fillDefaults(c);
+    if (!c.has_buffer_size())
+      c.set_buffer_size(std::max<int64_t>(1, rl.batch_size() /
+                                                 std::max<int64_t>(1, group)));
+    positive(c, "buffer_size", c.buffer_size());
+    positive(c, "sft_steps", c.sft_steps());
+    break;
+  }
+  case Rl::kHpt: {
+    Hpt &c = *rl.mutable_hpt();
+    if (need(c, c.has_dataset(), "HPT"))
+      demos(c, "dataset", c.dataset(), "HPT");
+    fillDefaults(c);
+    inRange(c, "threshold", c.threshold(), 0, 1, true,
+            "a rollout accuracy: RL above it, SFT at or below");
+    break;
+  }
+  case Rl::kUft: {
+    Uft &c = *rl.mutable_uft();
+    if (need(c, c.has_dataset(), "UFT"))
+      demos(c, "dataset", c.dataset(), "UFT");
+    if (!c.has_hint_fraction()) {
+      Schedule &h = *c.mutable_hint_fraction();
+      h.set_shape(Schedule::cosine);
+      h.set_start(1);
+      h.set_end(0);
+    }
+    schedule(*c.mutable_hint_fraction(), 0, 1);
+    fillDefaults(c);
+    nonNegative(c, "sft_coef", c.sft_coef());
+    break;
+  }
+  case Rl::GUIDANCE_NOT_SET:
+    break;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Evaluation, checkpointing, hardware, exports
+//===----------------------------------------------------------------------===//
+
+void Checker::checkEvaluations() {
+  for (int i = 0; i < p_.evaluations_size(); ++i) {
+    Evaluation &e = *p_.mutable_evaluations(i);
+    const Dataset *d = nullptr;
+    if (!e.has_dataset())
+      error(at(p_, "evaluations", i), "the evaluation has no dataset",
+            "add 'dataset: \"...\"' naming prompts to generate from");
+    else
+      d = dataset(at(e, "dataset"), e.dataset());
+    if (!e.has_model())
+      e.set_model(lastTrained_);
+    const Binding *m =
+        e.model().empty() ? nullptr : model(at(e, "model"), e.model(), "model");
+    if (m && m->head != Model::lm && e.rewards_size() > 0)
+      error(at(e, "model"), "the evaluated model has a scalar head and cannot "
+                            "generate",
+            "evaluate a language model");
+    if (e.rewards_size() == 0)
+      error(at(p_, "evaluations", i), "the evaluation has no reward",
+            "add 'rewards: \"...\"' naming the rewards to report");
+    bool answers = false;
+    for (int j = 0; j < e.rewards_size(); ++j)
+      if (const Reward *r = reward(at(e, "rewards", j), e.rewards(j)))
+        answers |= needsAnswers(*r);
+    if (d) {
+      layoutFits(at(e, "dataset"), *d,
+                 {Dataset::prompt_only, Dataset::prompt_answer,
+                  Dataset::prompt_completion, Dataset::messages},
+                 "evaluation", "evaluation generates from prompts");
+      if (answers)
+        layoutFits(at(e, "dataset"), *d,
+                   {Dataset::prompt_answer, Dataset::prompt_completion},
+                   "a reward that compares with a reference answer",
+                   "use prompt_answer data");
+    }
+    nonNegative(e, "every_steps", e.every_steps(), "use 0 to evaluate at the "
+                                                   "end only");
+    nonNegative(e, "max_records", e.max_records(), "use 0 for all");
+    if (e.has_generation())
+      checkGeneration(e.generation());
+    Generation g = p_.generation();
+    if (!g.has_temperature())
+      g.set_temperature(0);
+    if (!g.has_samples_per_prompt())
+      g.set_samples_per_prompt(1);
+    g.MergeFrom(e.generation());
+    *e.mutable_generation() = g;
+    fillDefaults(*e.mutable_generation());
+  }
+}
+
+void Checker::checkRest() {
+  Checkpointing &c = *p_.mutable_checkpointing();
+  fillDefaults(c);
+  nonNegative(c, "every_steps", c.every_steps(), "use 0 to save at stage ends "
+                                                 "only");
+  nonNegative(c, "keep_last", c.keep_last(), "use 0 to keep all");
+  if (c.dir().empty())
+    error(at(c, "dir"), "'dir' is empty", "the default is \"checkpoints\"");
+
+  Hardware &h = *p_.mutable_hardware();
+  fillDefaults(h);
+  if (!h.memory_budget().empty() && parseByteSize(h.memory_budget()) <= 0)
+    error(at(h, "memory_budget"),
+          "cannot read memory_budget " + q(h.memory_budget()),
+          "write a size such as \"16GiB\", \"512MiB\" or \"2GB\"");
+  positive(h, "ranks", h.ranks(), "use 1 for a single process");
+  nonNegative(h, "rollout_staleness", h.rollout_staleness(),
+              "0 is exactly on-policy");
+  nonNegative(h, "threads", h.threads(), "use 0 for all cores");
+  if (h.device() == Hardware::cpu && h.precision() == Hardware::bf16)
+    error(at(h, "precision"), "bf16 training runs on cuda only",
+          "use precision fp32 (or auto) on the cpu");
+
+  Optimizer &o = *p_.mutable_optimizer();
+  checkOptimizer(o);
+  Generation &g = *p_.mutable_generation();
+  checkGeneration(g);
+
+  std::set<std::string> paths;
+  if (p_.exports_size() == 0 && !lastTrained_.empty()) {
+    Export &e = *p_.add_exports();
+    e.set_model(lastTrained_);
+    e.set_path("final");
+  }
+  for (int i = 0; i < p_.exports_size(); ++i) {
+    Export &e = *p_.mutable_exports(i);
+    if (!e.has_model())
+      error(at(p_, "exports", i), "the export names no model",
+            "add 'model: \"...\"'");
+    else
+      model(at(e, "model"), e.model(), "model");
+    if (e.path().empty())
+      error(at(p_, "exports", i), "the export has no 'path'",
+            "add 'path: \"final\"' (below the output directory)");
+    else if (!paths.insert(e.path()).second)
+      error(at(e, "path"), "two exports write to " + q(e.path()),
+            "give each export its own directory");
+  }
+}
+
+/// Sets every unset field that has a declared default (not oneof members).
+void Checker::fillDefaults(Message &m) {
+  const Descriptor *d = m.GetDescriptor();
+  const Reflection *r = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor *f = d->field(i);
+    if (f->is_repeated() || f->containing_oneof() || r->HasField(m, f) ||
+        !f->has_default_value())
+      continue;
+    switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      r->SetInt32(&m, f, f->default_value_int32());
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      r->SetInt64(&m, f, f->default_value_int64());
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      r->SetUInt32(&m, f, f->default_value_uint32());
+      break;
+    case FieldDescriptor::CPPTYPE_UINT64:
+      r->SetUInt64(&m, f, f->default_value_uint64());
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      r->SetDouble(&m, f, f->default_value_double());
+      break;
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      r->SetFloat(&m, f, f->default_value_float());
+      break;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      r->SetBool(&m, f, f->default_value_bool());
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM:
+      r->SetEnum(&m, f, f->default_value_enum());
+      break;
+    case FieldDescriptor::CPPTYPE_STRING:
+      r->SetString(&m, f, f->default_value_string());
+      break;
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      break;
+    }
+  }
+}
+
+bool Checker::run() {
+  size_t before = diags_.errorCount();
+  checkTop();
+  checkTokenizer();
+  checkModels();
+  checkDatasets();
+  checkRewards();
+  checkStages();
+  checkEvaluations();
+  checkRest();
+  // Remaining defaults of models and the chat template.
+  for (Model &m : *p_.mutable_models()) {
+    fillDefaults(m);
+    if (m.has_init())
+      fillDefaults(*m.mutable_init());
+  }
+  if (p_.has_tokenizer()) {
+    Tokenizer &t = *p_.mutable_tokenizer();
+    fillDefaults(t);
+    // Conversational data needs a chat template.
+    for (const Stage &s : p_.stages()) {
+      auto it = datasets_.find(s.dataset());
+      if (it != datasets_.end() && it->second->layout() == Dataset::messages &&
+          t.chat_template() == Tokenizer::no_template) {
+        error(at(s, "dataset"),
+              "dataset " + q(s.dataset()) +
+                  " holds conversations but the tokenizer has no chat "
+                  "template",
+              "set 'chat_template: chatml' (or llama3) in the tokenizer");
+        break;
+      }
+    }
+  }
+  for (Dataset &d : *p_.mutable_datasets())
+    fillDefaults(d);
+  return diags_.errorCount() == before;
+}
+
+} // namespace
+
+bool checkSpec(LoadedSpec &spec, DiagnosticList &diags,
+               const LoadOptions &options) {
+  return Checker(spec, diags, options).run();
+}
+
+long long parseByteSize(const std::string &text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) ||
+                             text[i] == '.'))
+    ++i;
+  if (i == 0 || i > 24)
+    return -1;
+  std::string num = text.substr(0, i);
+  if (std::count(num.begin(), num.end(), '.') > 1)
+    return -1;
+  double v = std::atof(num.c_str());
+  std::string unit = text.substr(i);
+  while (!unit.empty() && unit.front() == ' ')
+    unit.erase(unit.begin());
+  static const std::pair<const char *, double> units[] = {
+      {"", 1},          {"B", 1},           {"KB", 1e3},
+      {"MB", 1e6},      {"GB", 1e9},        {"TB", 1e12},
+      {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0},
+      {"TiB", 1099511627776.0}};
+  for (const auto &u : units)
+    if (unit == u.first) {
+      double bytes = v * u.second;
+      if (!(bytes >= 1) || bytes > 9e18)
+        return -1;
+      return static_cast<long long>(bytes);
+    }
+  return -1;
+}
+
+} // namespace hone::spec

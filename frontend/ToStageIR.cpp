@@ -1,0 +1,586 @@
+// Spec → stage IR. The spec was checked and resolved (defaults filled in), so
+// this is a straight walk: declarations first, then stages in order with
+// model names bound to SSA values, then evaluations and exports.
+#include "frontend/ToStageIR.h"
+#include "frontend/SpecDiagnostics.h"
+
+#include "dialect/HoneAttrs.h"
+#include "dialect/HoneDialect.h"
+#include "dialect/HoneOps.h"
+#include "dialect/HoneTypes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <map>
+
+namespace mlir::hone {
+
+namespace pb = google::protobuf;
+using namespace ::hone::spec;
+
+//===----------------------------------------------------------------------===//
+// Messages as attributes
+//===----------------------------------------------------------------------===//
+
+static Attribute fieldValue(MLIRContext &ctx, const pb::Message &msg,
+                            const pb::FieldDescriptor *f, int i) {
+  Builder b(&ctx);
+  const pb::Reflection *r = msg.GetReflection();
+  bool rep = f->is_repeated();
+  switch (f->cpp_type()) {
+  case pb::FieldDescriptor::CPPTYPE_INT32:
+    return b.getI64IntegerAttr(rep ? r->GetRepeatedInt32(msg, f, i)
+                                   : r->GetInt32(msg, f));
+  case pb::FieldDescriptor::CPPTYPE_INT64:
+    return b.getI64IntegerAttr(rep ? r->GetRepeatedInt64(msg, f, i)
+                                   : r->GetInt64(msg, f));
+  case pb::FieldDescriptor::CPPTYPE_UINT32:
+    return b.getI64IntegerAttr(rep ? r->GetRepeatedUInt32(msg, f, i)
+                                   : r->GetUInt32(msg, f));
+  case pb::FieldDescriptor::CPPTYPE_UINT64:
+    return b.getI64IntegerAttr(static_cast<int64_t>(
+        rep ? r->GetRepeatedUInt64(msg, f, i) : r->GetUInt64(msg, f)));
+  case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+    return b.getF64FloatAttr(rep ? r->GetRepeatedDouble(msg, f, i)
+                                 : r->GetDouble(msg, f));
+  case pb::FieldDescriptor::CPPTYPE_FLOAT:
+    return b.getF64FloatAttr(rep ? r->GetRepeatedFloat(msg, f, i)
+                                 : r->GetFloat(msg, f));
+  case pb::FieldDescriptor::CPPTYPE_BOOL:
+    return b.getBoolAttr(rep ? r->GetRepeatedBool(msg, f, i)
+                             : r->GetBool(msg, f));
+  case pb::FieldDescriptor::CPPTYPE_ENUM:
+    return b.getStringAttr(
+        (rep ? r->GetRepeatedEnum(msg, f, i) : r->GetEnum(msg, f))->name());
+  case pb::FieldDescriptor::CPPTYPE_STRING:
+    return b.getStringAttr(rep ? r->GetRepeatedString(msg, f, i)
+                               : r->GetString(msg, f));
+  case pb::FieldDescriptor::CPPTYPE_MESSAGE:
+    return messageToDict(ctx, rep ? r->GetRepeatedMessage(msg, f, i)
+                                  : r->GetMessage(msg, f));
+  }
+  return {};
+}
+
+DictionaryAttr messageToDict(MLIRContext &ctx, const pb::Message &msg,
+                             ArrayRef<StringRef> skip) {
+  const pb::Reflection *r = msg.GetReflection();
+  std::vector<const pb::FieldDescriptor *> fields;
+  r->ListFields(msg, &fields);
+  SmallVector<NamedAttribute> attrs;
+  for (const pb::FieldDescriptor *f : fields) {
+    if (llvm::is_contained(skip, StringRef(f->name())))
+      continue;
+    Attribute value;
+    if (f->is_repeated()) {
+      SmallVector<Attribute> items;
+      for (int i = 0, e = r->FieldSize(msg, f); i < e; ++i)
+        items.push_back(fieldValue(ctx, msg, f, i));
+      value = ArrayAttr::get(&ctx, items);
+    } else {
+      value = fieldValue(ctx, msg, f, -1);
+    }
+    attrs.push_back(NamedAttribute(StringAttr::get(&ctx, f->name()), value));
+  }
+  return DictionaryAttr::get(&ctx, attrs);
+}
+
+//===----------------------------------------------------------------------===//
+// Lowering
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+class Lowering {
+public:
+  Lowering(const LoadedSpec &spec, MLIRContext &ctx)
+      : spec_(spec), p_(spec.pipeline), ctx_(ctx), b_(&ctx) {}
+
+  OwningOpRef<ModuleOp> run();
+
+private:
+  Location loc(const pb::Message &m) {
+    return toLocation(ctx_, spec_.locs.of(m));
+  }
+  Location loc(const pb::Message &m, const char *field, int index = -1) {
+    return toLocation(ctx_, spec_.locs.of(m, field, index));
+  }
+  std::string absPath(const std::string &p) {
+    SmallString<256> path(spec_.resolvePath(p));
+    llvm::sys::fs::make_absolute(path);
+    llvm::sys::path::remove_dots(path, /*remove_dot_dot=*/true);
+    return std::string(path);
+  }
+  IntegerAttr i64(int64_t v) { return b_.getI64IntegerAttr(v); }
+
+  ModelType modelType(const std::string &declared, Model::Head head);
+  Value model(const std::string &name, Location useLoc);
+  Value reward(const pb::RepeatedPtrField<std::string> &names,
+               ArrayRef<double> weights, Location useLoc);
+  Value rewardByName(const std::string &name, Location useLoc);
+  LogicalResult declare();
+  LogicalResult lowerStage(const Stage &s);
+
+  const LoadedSpec &spec_;
+  const Pipeline &p_;
+  MLIRContext &ctx_;
+  OpBuilder b_;
+  bool failed_ = false;
+
+  std::map<std::string, const Model *> decls_;
+  /// The declaration each bound name descends from (for `from` chains).
+  std::map<std::string, std::string> declOf_;
+  std::map<std::string, Value> models_;
+  std::map<std::string, Value> datasets_;
+  std::map<std::string, Value> rewards_;
+  /// Learned rewards, per reward model state.
+  std::map<std::pair<std::string, Operation *>, Value> modelRewards_;
+};
+
+ModelType Lowering::modelType(const std::string &declared, Model::Head head) {
+  const Architecture &a = spec_.archOf.at(declared);
+  auto arch = ArchAttr::get(
+      &ctx_,
+      a.family() == Architecture::gpt2 ? ModelFamily::gpt2 : ModelFamily::llama,
+      a.vocab(), a.d_model(), a.layers(), a.heads(), a.kv_heads(), a.ffn(),
+      a.max_seq_len(), llvm::APFloat(a.norm_eps()),
+      llvm::APFloat(a.rope_theta()), a.tie_embeddings(), a.qkv_bias());
+  return ModelType::get(&ctx_, arch,
+                        head == Model::scalar ? HeadKind::scalar
+                                              : HeadKind::lm);
+}
+
+/// The current state bound to `name`; a model copied `from` another is
+/// created at its first use, from the other's state there.
+Value Lowering::model(const std::string &name, Location useLoc) {
+  auto it = models_.find(name);
+  if (it != models_.end())
+    return it->second;
+  auto d = decls_.find(name);
+  if (d == decls_.end() || d->second->source_case() != Model::kFrom) {
+    emitError(useLoc) << "internal: model '" << name << "' is not bound";
+    failed_ = true;
+    return {};
+  }
+  const Model &m = *d->second;
+  Value base = model(m.from(), useLoc);
+  if (!base)
+    return {};
+  auto type = modelType(m.name(), m.head());
+  Value v = ModelNewHeadOp::create(b_, loc(m, "from"), type, base,
+                                   i64(m.seed()))
+                .getResult();
+  models_[name] = v;
+  return v;
+}
+
+Value Lowering::rewardByName(const std::string &name, Location useLoc) {
+  auto it = rewards_.find(name);
+  if (it != rewards_.end())
+    return it->second;
+  // A learned reward: the reward model's current state.
+  for (const Reward &r : p_.rewards())
+    if (r.name() == name && r.kind_case() == Reward::kModel) {
+      Value rm = model(r.model(), useLoc);
+      if (!rm)
+        return {};
+      auto key = std::make_pair(name, rm.getDefiningOp());
+      auto c = modelRewards_.find(key);
+      if (c != modelRewards_.end())
+        return c->second;
+      Value v = RewardModelOp::create(b_, loc(r, "model"),
+                                      RewardType::get(&ctx_), rm)
+                    .getResult();
+      modelRewards_[key] = v;
+      return v;
+    }
+  emitError(useLoc) << "internal: reward '" << name << "' is not declared";
+  failed_ = true;
+  return {};
+}
+
+Value Lowering::reward(const pb::RepeatedPtrField<std::string> &names,
+                       ArrayRef<double> weights, Location useLoc) {
+  SmallVector<Value> inputs;
+  for (const std::string &n : names) {
+    Value v = rewardByName(n, useLoc);
+    if (!v)
+      return {};
+    inputs.push_back(v);
+  }
+  if (inputs.empty())
+    return {};
+  bool unit = llvm::all_of(weights, [](double w) { return w == 1.0; });
+  if (inputs.size() == 1 && unit)
+    return inputs.front();
+  SmallVector<double> w(weights.begin(), weights.end());
+  w.resize(inputs.size(), 1.0);
+  return RewardCombineOp::create(b_, useLoc, RewardType::get(&ctx_), inputs,
+                                 b_.getDenseF64ArrayAttr(w))
+      .getResult();
+}
+
+/// The dialect's enum case with the same name as a spec enum value (the
+/// schema and the dialect spell them alike on purpose).
+template <typename E>
+static E byName(std::optional<E> (*symbolize)(llvm::StringRef),
+                const std::string &name) {
+  std::optional<E> e = symbolize(name);
+  assert(e && "spec enum value without a dialect counterpart");
+  return e.value_or(E{});
+}
+
+LogicalResult Lowering::declare() {
+  for (const Model &m : p_.models()) {
+    decls_[m.name()] = &m;
+    if (!spec_.archOf.count(m.name())) {
+      emitError(loc(m)) << "internal: model '" << m.name()
+                        << "' has no architecture";
+      return failure();
+    }
+  }
+  for (const Model &m : p_.models()) {
+    Value v;
+    if (m.has_init()) {
+      v = ModelInitOp::create(b_, loc(m, "init"),
+                              modelType(m.name(), m.head()), i64(m.seed()))
+              .getResult();
+    } else if (m.has_load()) {
+      auto lmType = modelType(m.name(), Model::lm);
+      v = ModelLoadOp::create(b_, loc(m, "load"), lmType,
+                              b_.getStringAttr(absPath(m.load())))
+              .getResult();
+      if (m.head() == Model::scalar)
+        v = ModelNewHeadOp::create(b_, loc(m, "head"),
+                                   modelType(m.name(), Model::scalar), v,
+                                   i64(m.seed()))
+                .getResult();
+    } else {
+      continue; // `from`: at first use
+    }
+    models_[m.name()] = v;
+  }
+
+  for (const Dataset &d : p_.datasets()) {
+    if (d.layout() == Dataset::prompt_only) {
+      emitError(loc(d, "layout"))
+          << "dataset '" << d.name()
+          << "' has layout prompt_only, which the stage IR cannot express yet";
+      return failure();
+    }
+    Columns defaults;
+    SmallVector<NamedAttribute> fields;
+    const pb::Reflection *r = d.columns().GetReflection();
+    for (int i = 0; i < Columns::descriptor()->field_count(); ++i) {
+      const pb::FieldDescriptor *f = Columns::descriptor()->field(i);
+      if (f->is_repeated() || !r->HasField(d.columns(), f))
+        continue;
+      std::string v = r->GetString(d.columns(), f);
+      if (v != f->default_value_string())
+        fields.push_back(b_.getNamedAttr(f->name(), b_.getStringAttr(v)));
+    }
+    if (d.columns().role_names_size() > 0) {
+      SmallVector<NamedAttribute> roles;
+      for (const auto &kv : d.columns().role_names())
+        roles.push_back(b_.getNamedAttr(kv.first, b_.getStringAttr(kv.second)));
+      fields.push_back(
+          b_.getNamedAttr("role_names", b_.getDictionaryAttr(roles)));
+    }
+    auto op = DatasetOp::create(
+        b_, NameLoc::get(b_.getStringAttr(d.name()), loc(d)),
+        DatasetType::get(&ctx_, byName(symbolizeColumnLayout,
+                                                Dataset::Layout_Name(d.layout()))),
+        b_.getStringAttr(absPath(d.path())),
+        d.has_eval_path() ? b_.getStringAttr(absPath(d.eval_path()))
+                          : StringAttr(),
+        fields.empty() ? DictionaryAttr() : b_.getDictionaryAttr(fields),
+        i64(d.shuffle_seed()));
+    op->setAttr("name", b_.getStringAttr(d.name()));
+    if (d.eval_fraction() > 0)
+      op->setAttr("eval_fraction", b_.getF64FloatAttr(d.eval_fraction()));
+    if (!d.shuffle())
+      op->setAttr("shuffle", b_.getBoolAttr(false));
+    if (d.max_records() > 0)
+      op->setAttr("max_records", i64(d.max_records()));
+    datasets_[d.name()] = op.getResult();
+  }
+
+  for (const Reward &r : p_.rewards()) {
+    Location l = NameLoc::get(b_.getStringAttr(r.name()), loc(r));
+    auto type = RewardType::get(&ctx_);
+    Operation *op = nullptr;
+    auto verifier = [&](VerifierKind kind, StringAttr pattern,
+                        FloatAttr tolerance, IntegerAttr maxLen,
+                        IntegerAttr cache) {
+      return RewardVerifierOp::create(
+                 b_, l, type, VerifierKindAttr::get(&ctx_, kind), pattern,
+                 tolerance, maxLen, cache)
+          .getOperation();
+    };
+    switch (r.kind_case()) {
+    case Reward::kExactMatch:
+      op = verifier(VerifierKind::exact_match, {}, {}, {}, {});
+      op->setAttr("options", messageToDict(ctx_, r.exact_match()));
+      break;
+    case Reward::kNumericMatch:
+      op = verifier(VerifierKind::numeric_match, {},
+                    b_.getF64FloatAttr(r.numeric_match().abs_tolerance()), {},
+                    {});
+      op->setAttr("options", messageToDict(ctx_, r.numeric_match(),
+                                           {"abs_tolerance"}));
+      break;
+    case Reward::kRegex:
+      op = verifier(VerifierKind::regex,
+                    b_.getStringAttr(r.regex().pattern()), {}, {}, {});
+      op->setAttr("options", messageToDict(ctx_, r.regex(), {"pattern"}));
+      break;
+    case Reward::kFormat:
+      op = verifier(VerifierKind::format,
+                    b_.getStringAttr(r.format().pattern()), {}, {}, {});
+      op->setAttr("options", messageToDict(ctx_, r.format(), {"pattern"}));
+      break;
+    case Reward::kLength:
+      op = verifier(VerifierKind::length, {}, {},
+                    i64(r.length().max_length()),
+                    i64(r.length().cache_length()));
+      op->setAttr("penalty", b_.getF64FloatAttr(r.length().penalty()));
+      break;
+    case Reward::kExternal: {
+      SmallVector<StringRef> argv;
+      std::vector<std::string> storage;
+      for (int i = 0; i < r.external().command_size(); ++i) {
+        const std::string &a = r.external().command(i);
+        storage.push_back(i == 0 && a.find('/') != std::string::npos
+                              ? absPath(a)
+                              : a);
+      }
+      for (const std::string &s : storage)
+        argv.push_back(s);
+      op = RewardExternalOp::create(b_, l, type, b_.getStrArrayAttr(argv),
+                                    b_.getF64FloatAttr(r.external().timeout_s()))
+               .getOperation();
+      op->setAttr("workers", i64(r.external().workers()));
+      break;
+    }
+    case Reward::kModel:
+    case Reward::KIND_NOT_SET:
+      break; // learned rewards: at each use
+    }
+    if (op) {
+      op->setAttr("name", b_.getStringAttr(r.name()));
+      rewards_[r.name()] = op->getResult(0);
+    }
+  }
+  return success();
+}
+
+/// Loop fields and the optimiser as hparams (steps and batch_size are op
+/// attributes of their own).
+static SmallVector<NamedAttribute> loopHparams(MLIRContext &ctx,
+                                               const Loop &loop,
+                                               const Stage &s) {
+  Builder b(&ctx);
+  SmallVector<NamedAttribute> h;
+  for (NamedAttribute a : messageToDict(ctx, loop, {"steps", "batch_size"}))
+    h.push_back(a);
+  h.push_back(b.getNamedAttr("optimizer", messageToDict(ctx, s.optimizer())));
+  return h;
+}
+
+LogicalResult Lowering::lowerStage(const Stage &s) {
+  Location l = NameLoc::get(b_.getStringAttr(s.name()), loc(s));
+  Value policy = model(s.model(), loc(s, "model"));
+  Value data = datasets_.at(s.dataset());
+  if (!policy)
+    return failure();
+  Value result;
+  switch (s.method_case()) {
+  case Stage::kSft: {
+    const Sft &m = s.sft();
+    SftVariant variant = m.variant() == Sft::dft      ? SftVariant::dft
+                         : m.variant() == Sft::iw_sft ? SftVariant::iw
+                                                      : SftVariant::plain;
+    Value ref = m.variant() == Sft::iw_sft
+                    ? model(m.reference(), loc(m, "reference"))
+                    : Value();
+    auto h = loopHparams(ctx_, m.loop(), s);
+    for (NamedAttribute a :
+         messageToDict(ctx_, m, {"loop", "variant", "reference"}))
+      h.push_back(a);
+    result = SftOp::create(b_, l, policy.getType(),
+                           SftVariantAttr::get(&ctx_, variant), policy, data,
+                           ref, i64(m.loop().steps()),
+                           i64(m.loop().batch_size()),
+                           b_.getDictionaryAttr(h))
+                 .getResult();
+    break;
+  }
+  case Stage::kRewardModel: {
+    const RewardModelTraining &m = s.reward_model();
+    auto h = loopHparams(ctx_, m.loop(), s);
+    for (NamedAttribute a : messageToDict(ctx_, m, {"loop"}))
+      h.push_back(a);
+    result = RewardModelTrainOp::create(
+                 b_, l, policy.getType(), policy, data, i64(m.loop().steps()),
+                 i64(m.loop().batch_size()), b_.getDictionaryAttr(h))
+                 .getResult();
+    break;
+  }
+  case Stage::kPreference: {
+    const Preference &m = s.preference();
+    PreferenceLoss loss = byName(symbolizePreferenceLoss,
+                                 Preference::Loss_Name(m.loss()));
+    Value ref = m.has_reference() ? model(m.reference(), loc(m, "reference"))
+                                  : Value();
+    auto h = loopHparams(ctx_, m.loop(), s);
+    for (NamedAttribute a :
+         messageToDict(ctx_, m, {"loop", "loss", "reference", "beta"}))
+      h.push_back(a);
+    result = PreferenceOp::create(
+                 b_, l, policy.getType(), PreferenceLossAttr::get(&ctx_, loss),
+                 policy, data, ref, b_.getF64FloatAttr(m.beta()),
+                 i64(m.loop().steps()), i64(m.loop().batch_size()),
+                 b_.getDictionaryAttr(h))
+                 .getResult();
+    break;
+  }
+  case Stage::kRl: {
+    const Rl &m = s.rl();
+    RlAlgorithm algo =
+        byName(symbolizeRlAlgorithm, Rl::Algorithm_Name(m.algorithm()));
+    Value r = reward(m.rewards(),
+                     ArrayRef<double>(m.reward_weights().data(),
+                                      m.reward_weights().size()),
+                     loc(m, "rewards"));
+    if (!r)
+      return failure();
+    Value ref =
+        m.beta() > 0 ? model(m.reference(), loc(m, "reference")) : Value();
+    Value critic = m.has_critic() ? model(m.critic(), loc(m, "critic"))
+                                  : Value();
+    Value demos;
+    HybridAttr hybrid;
+    std::string demoSet;
+    const pb::Message *guidance = nullptr;
+    switch (m.guidance_case()) {
+    case Rl::kChord:
+      hybrid = HybridAttr::get(&ctx_, Hybrid::chord);
+      demoSet = m.chord().dataset();
+      guidance = &m.chord();
+      break;
+    case Rl::kSrft:
+      hybrid = HybridAttr::get(&ctx_, Hybrid::srft);
+      demoSet = m.srft().dataset();
+      guidance = &m.srft();
+      break;
+    case Rl::kLuffy:
+      hybrid = HybridAttr::get(&ctx_, Hybrid::luffy);
+      demoSet = m.luffy().dataset();
+      guidance = &m.luffy();
+      break;
+    case Rl::kRelift:
+      hybrid = HybridAttr::get(&ctx_, Hybrid::relift);
+      demoSet = m.relift().dataset();
+      guidance = &m.relift();
+      break;
+    case Rl::kHpt:
+      hybrid = HybridAttr::get(&ctx_, Hybrid::hpt);
+      demoSet = m.hpt().dataset();
+      guidance = &m.hpt();
+      break;
+    case Rl::kUft:
+      hybrid = HybridAttr::get(&ctx_, Hybrid::uft);
+      demoSet = m.uft().dataset();
+      guidance = &m.uft();
+      break;
+    case Rl::GUIDANCE_NOT_SET:
+      break;
+    }
+    if (!demoSet.empty())
+      demos = datasets_.at(demoSet);
+    SmallVector<NamedAttribute> h;
+    for (NamedAttribute a : messageToDict(
+             ctx_, m,
+             {"algorithm", "steps", "batch_size", "rewards", "reward_weights",
+              "reference", "critic", "critic_output", "beta", "chord", "srft",
+              "luffy", "relift", "hpt", "uft"}))
+      h.push_back(a);
+    h.push_back(
+        b_.getNamedAttr("optimizer", messageToDict(ctx_, s.optimizer())));
+    if (guidance)
+      h.push_back(b_.getNamedAttr(
+          "guidance", messageToDict(ctx_, *guidance, {"dataset"})));
+    auto op = RlOp::create(
+        b_, l, policy.getType(), critic ? critic.getType() : Type(),
+        RlAlgorithmAttr::get(&ctx_, algo), policy, data, r, ref, critic, demos,
+        hybrid, i64(m.steps()), i64(m.batch_size()),
+        i64(m.generation().samples_per_prompt()), b_.getF64FloatAttr(m.beta()),
+        b_.getDictionaryAttr(h));
+    result = op.getNewPolicy();
+    if (critic)
+      models_[m.critic_output()] = op.getNewCritic();
+    break;
+  }
+  case Stage::METHOD_NOT_SET:
+    return failure();
+  }
+  models_[s.output()] = result;
+  if (s.has_save())
+    SaveOp::create(b_, loc(s, "save"), result, b_.getStringAttr(s.save()));
+  return success();
+}
+
+OwningOpRef<ModuleOp> Lowering::run() {
+  ctx_.getOrLoadDialect<HoneDialect>();
+  Location fileLoc = FileLineColLoc::get(&ctx_, spec_.path, 1, 1);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  b_.setInsertionPointToEnd(module->getBody());
+  auto pipeline = PipelineOp::create(b_, fileLoc, p_.name());
+  pipeline->setAttr(
+      "config",
+      messageToDict(ctx_, p_,
+                    {"name", "models", "datasets", "rewards", "stages",
+                     "evaluations", "exports", "optimizer", "generation"}));
+  b_.setInsertionPointToEnd(&pipeline.getBody().front());
+
+  if (failed(declare()))
+    return nullptr;
+  for (const Stage &s : p_.stages())
+    if (failed(lowerStage(s)) || failed_)
+      return nullptr;
+  for (int i = 0; i < p_.evaluations_size(); ++i) {
+    const Evaluation &e = p_.evaluations(i);
+    Value m = model(e.model(), loc(e, "model"));
+    Value r = reward(e.rewards(), {}, loc(e, "rewards"));
+    if (!m || !r)
+      return nullptr;
+    EvalOp::create(b_, loc(e), m, datasets_.at(e.dataset()), r,
+                   b_.getStringAttr("eval_" + std::to_string(i)),
+                   messageToDict(ctx_, e, {"dataset", "rewards", "model"}));
+  }
+  for (const Export &e : p_.exports()) {
+    Value m = model(e.model(), loc(e, "model"));
+    if (!m)
+      return nullptr;
+    SaveOp::create(b_, loc(e), m, b_.getStringAttr(e.path()));
+  }
+  if (failed_ || failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> lowerSpecToStageIR(const LoadedSpec &spec,
+                                         MLIRContext &ctx) {
+  return Lowering(spec, ctx).run();
+}
+
+} // namespace mlir::hone
