@@ -1,0 +1,332 @@
+// KV-cache decoding against the full forward, reproducible sampling, and
+// behaviour log-probs against a recomputation.
+#include "ModelTestUtil.h"
+#include "runtime/model/Generate.h"
+
+#include <cstring>
+#include <map>
+
+using namespace hone;
+using namespace hone::test;
+
+namespace {
+
+template <typename T>
+void kvCacheMatchesFullForward(const ModelConfig &cfg, double tol) {
+  auto k = makeCpuKernels<T>();
+  auto mOr = Transformer<T>::create(cfg, k.get());
+  ASSERT_TRUE(mOr);
+  auto &m = **mOr;
+  randomizeParams(m, 3);
+  const int64_t Tn = 7, V = cfg.vocabSize;
+  Batch b = randomBatch(V, {7, 5}, Tn, 11);
+  ASSERT_TRUE(m.forward(b.view()));
+  std::vector<T> full(size_t(b.B * Tn * V));
+  ASSERT_TRUE(m.logits(m.hidden(), b.B * Tn, 1.0, full.data()));
+
+  auto cache = m.makeKvCache(2, Tn);
+  ASSERT_TRUE(cache);
+  std::vector<T> step(size_t(2 * 3 * V));
+  // Prefill 3 tokens of each sequence, then decode one token at a time;
+  // the second sequence starts one position later to exercise per-row
+  // positions.
+  std::vector<int32_t> tok = {b.tokens[0], b.tokens[1], b.tokens[2],
+                              b.tokens[7], b.tokens[8], b.tokens[9]};
+  std::vector<int32_t> start = {0, 0};
+  auto h = m.forwardCached(*cache, tok.data(), start.data(), 2, 3);
+  ASSERT_TRUE(h) << h.status().toString();
+  ASSERT_TRUE(m.logits(*h, 6, 1.0, step.data()));
+  double worst = 0;
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t v = 0; v < V; ++v)
+        worst = std::max(worst, std::abs(double(step[size_t((r * 3 + i) * V + v)]) -
+                                         double(full[size_t((r * Tn + i) * V + v)])));
+  for (int64_t pos = 3; pos < Tn; ++pos) {
+    std::vector<int32_t> one = {b.tokens[size_t(pos)],
+                                pos < 5 ? b.tokens[size_t(7 + pos)] : 0};
+    std::vector<int32_t> st = {int32_t(pos), int32_t(pos < 5 ? pos : 4)};
+    auto h1 = m.forwardCached(*cache, one.data(), st.data(), 2, 1);
+    ASSERT_TRUE(h1);
+    ASSERT_TRUE(m.logits(*h1, 2, 1.0, step.data()));
+    for (int64_t r = 0; r < 2; ++r) {
+      if (r == 1 && pos >= 5)
+        continue;
+      for (int64_t v = 0; v < V; ++v)
+        worst = std::max(worst, std::abs(double(step[size_t(r * V + v)]) -
+                                         double(full[size_t((r * Tn + pos) * V + v)])));
+    }
+  }
+  EXPECT_LT(worst, tol);
+  // Out-of-range positions are an error, not a crash.
+  std::vector<int32_t> bad = {int32_t(Tn), 0};
+  EXPECT_FALSE(m.forwardCached(*cache, tok.data(), bad.data(), 2, 1));
+}
+
+SamplingConfig sampling() {
+  SamplingConfig s;
+  s.samplesPerPrompt = 3;
+  s.maxNewTokens = 6;
+  s.temperature = 0.9;
+  s.topK = 8;
+  s.topP = 0.95;
+  s.stopTokens = {2};
+  s.seed = 1234;
+  s.step = 7;
+  return s;
+}
+
+const std::vector<std::vector<int32_t>> kPrompts = {{1, 4, 5}, {3}, {6, 7, 8, 9, 1}};
+
+template <typename T> bool sameResult(const GenerationResult<T> &a,
+                                      const GenerationResult<T> &b) {
+  return a.tokens == b.tokens && a.lengths == b.lengths && a.mask == b.mask &&
+         a.logprobs.size() == b.logprobs.size() &&
+         std::memcmp(a.logprobs.data(), b.logprobs.data(),
+                     a.logprobs.size() * sizeof(T)) == 0;
+}
+
+} // namespace
+
+TEST(KvCache, MatchesFullForwardGpt2) {
+  kvCacheMatchesFullForward<double>(tinyGpt2(), 1e-12);
+  kvCacheMatchesFullForward<float>(tinyGpt2(), 2e-5);
+}
+TEST(KvCache, MatchesFullForwardQwen2) {
+  kvCacheMatchesFullForward<double>(tinyQwen2(), 1e-12);
+  kvCacheMatchesFullForward<float>(tinyQwen2(), 2e-5);
+}
+TEST(KvCache, MatchesFullForwardLlama) {
+  kvCacheMatchesFullForward<double>(tinyLlama(), 1e-12);
+}
+
+TEST(Generate, BitIdenticalAcrossRunsAndThreadCounts) {
+  auto k = makeCpuKernels<float>();
+  ModelConfig cfg = tinyQwen2();
+  cfg.maxSeqLen = 16;
+  auto m = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  randomizeParams(**m, 5, 0.8);
+  int before = cpuThreads();
+  setCpuThreads(2);
+  auto a = generate(**m, kPrompts, sampling());
+  auto b = generate(**m, kPrompts, sampling());
+  setCpuThreads(1);
+  auto c = generate(**m, kPrompts, sampling());
+  setCpuThreads(before);
+  ASSERT_TRUE(a && b && c);
+  EXPECT_TRUE(sameResult(*a, *b));
+  EXPECT_TRUE(sameResult(*a, *c));
+  // A different seed or step gives a different draw.
+  SamplingConfig s2 = sampling();
+  s2.step = 8;
+  auto d = generate(**m, kPrompts, s2);
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(sameResult(*a, *d));
+
+  // Layout: prompt copied, response masked, stop tokens end a row.
+  const GenerationResult<float> &r = *a;
+  EXPECT_EQ(r.batch, 9);
+  for (int64_t row = 0; row < r.batch; ++row) {
+    const auto &p = kPrompts[size_t(row / 3)];
+    EXPECT_EQ(r.promptLengths[size_t(row)], int32_t(p.size()));
+    int32_t len = r.lengths[size_t(row)];
+    EXPECT_GT(len, int32_t(p.size()));
+    EXPECT_LE(len, int32_t(p.size()) + 6);
+    for (int64_t t = 0; t < r.seqLen; ++t) {
+      size_t i = size_t(row * r.seqLen + t);
+      bool resp = t >= int64_t(p.size()) && t < len;
+      EXPECT_EQ(r.mask[i], resp ? 1 : 0);
+      if (t < int64_t(p.size()))
+        EXPECT_EQ(r.tokens[i], p[size_t(t)]);
+      if (resp) {
+        EXPECT_LT(r.logprobs[i], 0.0f);
+        bool last = t == len - 1;
+        if (!last)
+          EXPECT_NE(r.tokens[i], 2) << "generation continued after a stop";
+        else if (len < int32_t(p.size()) + 6)
+          EXPECT_EQ(r.tokens[i], 2);
+      } else {
+        EXPECT_EQ(r.logprobs[i], 0.0f);
+      }
+    }
+  }
+}
+
+TEST(Generate, BehaviourLogprobsMatchRecomputation) {
+  for (ModelConfig cfg : {tinyGpt2(), tinyQwen2()}) {
+    cfg.maxSeqLen = 16;
+    auto k = makeCpuKernels<float>();
+    auto m = Transformer<float>::create(cfg, k.get());
+    ASSERT_TRUE(m);
+    randomizeParams(**m, 6, 0.8);
+    SamplingConfig s = sampling();
+    s.stopTokens.clear();
+    auto g = generate(**m, kPrompts, s);
+    ASSERT_TRUE(g);
+    TokenBatch tb{g->batch, g->seqLen, g->tokens.data(), g->lengths.data()};
+    ForwardOptions o;
+    o.temperature = s.temperature;
+    ASSERT_TRUE((*m)->forward(tb, o));
+    double worst = 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < g->batch * g->seqLen; ++i)
+      if (g->mask[size_t(i)]) {
+        worst = std::max(worst, double(std::abs(g->logprobs[size_t(i)] -
+                                                (*m)->logprobs()[i])));
+        ++n;
+      }
+    EXPECT_GT(n, 0);
+    EXPECT_LT(worst, 2e-5);
+  }
+}
+
+TEST(Generate, GreedyFollowsFullForwardArgmax) {
+  auto k = makeCpuKernels<double>();
+  ModelConfig cfg = tinyLlama();
+  cfg.maxSeqLen = 12;
+  auto m = Transformer<double>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  randomizeParams(**m, 8, 0.8);
+  SamplingConfig s;
+  s.greedy = true;
+  s.maxNewTokens = 5;
+  auto g = generate(**m, {{1, 2, 3}, {4}}, s);
+  ASSERT_TRUE(g);
+  TokenBatch tb{g->batch, g->seqLen, g->tokens.data(), g->lengths.data()};
+  ASSERT_TRUE((*m)->forward(tb));
+  const int64_t V = cfg.vocabSize;
+  std::vector<double> lg(size_t(g->batch * g->seqLen * V));
+  ASSERT_TRUE((*m)->logits((*m)->hidden(), g->batch * g->seqLen, 1.0, lg.data()));
+  for (int64_t r = 0; r < g->batch; ++r)
+    for (int64_t t = g->promptLengths[size_t(r)]; t < g->lengths[size_t(r)]; ++t) {
+      const double *z = lg.data() + (r * g->seqLen + t - 1) * V;
+      int64_t arg = std::max_element(z, z + V) - z;
+      EXPECT_EQ(g->tokens[size_t(r * g->seqLen + t)], arg);
+    }
+}
+
+TEST(Generate, SamplerFollowsTruncatedDistribution) {
+  std::vector<float> z = {0.1f, 2.0f, -1.0f, 1.5f, 0.0f, 1.9f};
+  SamplingConfig s;
+  std::map<int32_t, int> counts;
+  const int n = 20000;
+  double lse = 0;
+  for (float v : z)
+    lse += std::exp(double(v));
+  lse = std::log(lse);
+  for (int i = 0; i < n; ++i) {
+    double lp;
+    int32_t t = sampleToken(z.data(), 6, s, PhiloxStream(1, 0, 0, 0).uniform(uint32_t(i)), &lp);
+    EXPECT_NEAR(lp, z[size_t(t)] - lse, 1e-6);
+    counts[t]++;
+  }
+  for (int t = 0; t < 6; ++t)
+    EXPECT_NEAR(counts[t] / double(n), std::exp(z[size_t(t)] - lse), 0.015) << t;
+  s.topK = 2; // only ids 1 and 5
+  counts.clear();
+  for (int i = 0; i < 2000; ++i) {
+    double lp;
+    counts[sampleToken(z.data(), 6, s, PhiloxStream(2, 0, 0, 0).uniform(uint32_t(i)), &lp)]++;
+  }
+  EXPECT_EQ(counts.size(), 2u);
+  EXPECT_GT(counts[1], 0);
+  EXPECT_GT(counts[5], 0);
+  s.topK = 0;
+  s.topP = 0.3; // the top token alone holds > 30%
+  for (int i = 0; i < 200; ++i) {
+    double lp;
+    EXPECT_EQ(sampleToken(z.data(), 6, s, PhiloxStream(3, 0, 0, 0).uniform(uint32_t(i)), &lp), 1);
+  }
+}
+
+TEST(Generate, RejectsBadRequests) {
+  auto k = makeCpuKernels<float>();
+  auto m = Transformer<float>::create(tinyGpt2(), k.get());
+  ASSERT_TRUE(m);
+  SamplingConfig s;
+  EXPECT_FALSE(generate(**m, {}, s));
+  EXPECT_FALSE(generate(**m, {{}}, s));
+  EXPECT_FALSE(generate(**m, {{1, 2, 3, 4, 5, 6, 7, 8}}, s)); // no room
+  EXPECT_FALSE(generate(**m, {{99}}, s));                     // bad token
+  s.temperature = 0;
+  EXPECT_FALSE(generate(**m, {{1}}, s));
+  auto v = Transformer<float>::create(tinyGpt2(HeadKind::Scalar), k.get());
+  ASSERT_TRUE(v);
+  EXPECT_FALSE(generate(**v, {{1}}, SamplingConfig()));
+  // Generation stops at the model's maximum length.
+  s.temperature = 1;
+  s.maxNewTokens = 100;
+  auto g = generate(**m, {{1, 2}}, s);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->lengths[0], 8);
+}
+
+// Large enough that every OpenMP and OpenBLAS path runs multi-threaded.
+TEST(Generate, BitIdenticalAcrossThreadCountsMediumModel) {
+  ModelConfig cfg;
+  cfg.family = ModelFamily::Llama;
+  cfg.vocabSize = 512;
+  cfg.dModel = 128;
+  cfg.nLayers = 2;
+  cfg.nHeads = 4;
+  cfg.nKvHeads = 2;
+  cfg.dFf = 256;
+  cfg.maxSeqLen = 96;
+  auto k = makeCpuKernels<float>();
+  auto m = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  (*m)->initRandom(9, 0.5);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int p = 0; p < 3; ++p) {
+    std::vector<int32_t> v;
+    for (int t = 0; t < 30 + 7 * p; ++t)
+      v.push_back((p * 131 + t * 17) % 512);
+    prompts.push_back(v);
+  }
+  SamplingConfig s;
+  s.samplesPerPrompt = 4;
+  s.maxNewTokens = 24;
+  s.topP = 0.9;
+  s.seed = 77;
+  int before = cpuThreads();
+  setCpuThreads(1);
+  auto a = generate(**m, prompts, s);
+  setCpuThreads(2);
+  auto b = generate(**m, prompts, s);
+  setCpuThreads(before);
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(sameResult(*a, *b));
+}
+
+// Training gradients do not depend on the thread count either.
+TEST(Train, GradientsBitIdenticalAcrossThreadCounts) {
+  ModelConfig cfg = tinyGpt2();
+  cfg.vocabSize = 300;
+  cfg.dModel = 64;
+  cfg.nHeads = 4;
+  cfg.nKvHeads = 4;
+  cfg.dFf = 256;
+  cfg.maxSeqLen = 64;
+  auto k = makeCpuKernels<float>();
+  auto m = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  (*m)->initRandom(4, 0.2);
+  Batch b = randomBatch(300, {64, 40, 64, 17}, 64, 3);
+  auto c = randomVector<float>(size_t(b.B * b.T), 1, 0);
+  auto run = [&](int threads) {
+    setCpuThreads(threads);
+    (*m)->zeroGrad();
+    EXPECT_TRUE((*m)->forward(b.view()));
+    OutputGrads<float> g;
+    g.dlogprob = c.data();
+    g.dentropy = c.data();
+    EXPECT_TRUE((*m)->backward(g));
+    return std::vector<float>((*m)->gradData(),
+                              (*m)->gradData() + (*m)->numParams());
+  };
+  int before = cpuThreads();
+  auto g1 = run(1), g2 = run(2);
+  setCpuThreads(before);
+  EXPECT_EQ(std::memcmp(g1.data(), g2.data(), g1.size() * sizeof(float)), 0);
+}
