@@ -1,0 +1,289 @@
+// hone-inspect: look inside the files a job reads, with the job's own
+// loaders. Bad input prints one error line (file and line or byte offset)
+// and exits with 1.
+//
+//   hone-inspect FILE.safetensors | DIR | model.safetensors.index.json
+//   hone-inspect --config config.json
+//   hone-inspect --tokenizer tokenizer.json --encode "text" [--no-special]
+//   hone-inspect --tokenizer tokenizer.json --decode 1,2,3
+//   hone-inspect --chars "abc" [--special "<eos>"]... --encode "text"
+//   hone-inspect --dataset data.jsonl [--max-records N]
+#include "runtime/data/Dataset.h"
+#include "runtime/formats/HfConfig.h"
+#include "runtime/formats/Safetensors.h"
+#include "runtime/tokenizer/Tokenizer.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace hone;
+
+namespace {
+
+int fail(const Status &s) {
+  std::fprintf(stderr, "%s\n", s.toString().c_str());
+  return 1;
+}
+
+int usage() {
+  std::fprintf(
+      stderr,
+      "usage: hone-inspect FILE.safetensors|DIR|INDEX.json\n"
+      "       hone-inspect --config config.json\n"
+      "       hone-inspect --tokenizer tokenizer.json (--encode TEXT "
+      "[--no-special] | --decode 1,2,3)\n"
+      "       hone-inspect --chars CHARS [--special TOKEN]... (--encode TEXT | "
+      "--decode 1,2,3)\n"
+      "       hone-inspect --dataset data.jsonl [--max-records N]\n");
+  return 2;
+}
+
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+/// Printable form of a token's bytes: escapes control and invalid bytes.
+std::string printable(const std::string &bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else
+      out += static_cast<char>(c);
+  }
+  if (!json::isValidUtf8(out)) {
+    std::string esc;
+    for (unsigned char c : out) {
+      if (c < 0x80) {
+        esc += static_cast<char>(c);
+      } else {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", c);
+        esc += buf;
+      }
+    }
+    return esc;
+  }
+  return out;
+}
+
+int inspectCheckpoint(const std::string &path) {
+  Expected<Checkpoint> ck = Checkpoint::open(path);
+  if (!ck)
+    return fail(ck.status());
+  uint64_t total = 0;
+  size_t nameWidth = 4;
+  for (const std::string &n : ck->names())
+    nameWidth = std::max(nameWidth, n.size());
+  for (const SafetensorsFile &f : ck->shards()) {
+    uint64_t bytes = 0;
+    for (const TensorInfo &t : f.tensors())
+      bytes += t.byteSize();
+    total += bytes;
+    std::printf("%s: %zu tensors, header %llu bytes, data %llu bytes\n",
+                f.path().c_str(), f.tensors().size(),
+                static_cast<unsigned long long>(f.headerSize()),
+                static_cast<unsigned long long>(bytes));
+  }
+  if (!ck->metadata().empty()) {
+    std::printf("metadata:\n");
+    for (const auto &[k, v] : ck->metadata())
+      std::printf("  %s: %s\n", k.c_str(), v.c_str());
+  }
+  std::printf("%-*s  %-7s  %-20s  %s\n", static_cast<int>(nameWidth), "name",
+              "dtype", "shape", "bytes");
+  for (const std::string &n : ck->names()) {
+    const TensorInfo *t = ck->find(n);
+    std::printf("%-*s  %-7s  %-20s  %llu\n", static_cast<int>(nameWidth),
+                n.c_str(), dtypeName(t->dtype), shapeString(t->shape).c_str(),
+                static_cast<unsigned long long>(t->byteSize()));
+  }
+  std::printf("total: %zu tensors, %llu bytes in %zu file(s)\n", ck->size(),
+              static_cast<unsigned long long>(total), ck->shards().size());
+  return 0;
+}
+
+int inspectConfig(const std::string &path) {
+  Expected<ModelConfig> c = loadHfConfig(path);
+  if (!c)
+    return fail(c.status());
+  std::printf("family: %s%s\n",
+              c->family == ModelFamily::GPT2 ? "gpt2" : "llama",
+              c->qkvBias && c->family == ModelFamily::Llama ? " (qwen2: qkv "
+                                                              "bias)"
+                                                            : "");
+  std::printf("vocab %lld, d_model %lld, layers %lld, heads %lld, kv heads "
+              "%lld, d_ff %lld, max_seq %lld\n",
+              (long long)c->vocabSize, (long long)c->dModel,
+              (long long)c->nLayers, (long long)c->nHeads,
+              (long long)c->nKvHeads, (long long)c->dFf,
+              (long long)c->maxSeqLen);
+  std::printf("norm_eps %g, rope_theta %g, tied embeddings %s, head %s\n",
+              c->normEps, c->ropeTheta, c->tieEmbeddings ? "yes" : "no",
+              c->head == HeadKind::LM ? "lm" : "scalar");
+  return 0;
+}
+
+Expected<std::vector<int32_t>> parseIds(const std::string &s) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos)
+      j = s.size();
+    std::string item = s.substr(i, j - i);
+    char *end = nullptr;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 0 || v > INT32_MAX)
+      return Status::error("--decode: error: '" + item +
+                           "' is not a token id (expected 1,2,3)");
+    ids.push_back(static_cast<int32_t>(v));
+    i = j + 1;
+  }
+  return ids;
+}
+
+int inspectDatasetFile(const std::string &path, size_t maxRecords) {
+  Expected<DatasetInfo> info = inspectDataset(path, maxRecords);
+  if (!info)
+    return fail(info.status());
+  std::printf("%s: layout %s (%s)%s\n", path.c_str(),
+              datasetLayoutName(info->layout),
+              datasetLayoutColumns(info->layout),
+              info->conversational ? ", conversational" : "");
+  std::string cols;
+  for (const std::string &c : info->columns)
+    cols += (cols.empty() ? "" : ", ") + c;
+  std::printf("columns: %s\n", cols.c_str());
+  if (info->layout == DatasetLayout::PromptAnswer)
+    std::printf("answer column: %s\n", info->answerColumn.c_str());
+  if (info->layout == DatasetLayout::Kto)
+    std::printf("labels: %zu desirable, %zu undesirable\n", info->desirable,
+                info->undesirable);
+  std::printf("records: %zu%s\n", info->records,
+              info->complete ? "" : " (stopped at --max-records)");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string tokenizerPath, datasetPath, configPath, encodeText, decodeIds,
+      chars, file;
+  std::vector<std::string> specials;
+  bool haveEncode = false, haveDecode = false, haveChars = false;
+  bool parseSpecial = true;
+  size_t maxRecords = SIZE_MAX;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string &out) {
+      if (i + 1 >= argc)
+        return false;
+      out = argv[++i];
+      return true;
+    };
+    if (a == "--tokenizer") {
+      if (!value(tokenizerPath))
+        return usage();
+    } else if (a == "--dataset") {
+      if (!value(datasetPath))
+        return usage();
+    } else if (a == "--config") {
+      if (!value(configPath))
+        return usage();
+    } else if (a == "--encode") {
+      if (!value(encodeText))
+        return usage();
+      haveEncode = true;
+    } else if (a == "--decode") {
+      if (!value(decodeIds))
+        return usage();
+      haveDecode = true;
+    } else if (a == "--chars") {
+      if (!value(chars))
+        return usage();
+      haveChars = true;
+    } else if (a == "--special") {
+      std::string s;
+      if (!value(s))
+        return usage();
+      specials.push_back(s);
+    } else if (a == "--no-special") {
+      parseSpecial = false;
+    } else if (a == "--max-records") {
+      std::string s;
+      if (!value(s))
+        return usage();
+      char *end = nullptr;
+      unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+      if (s.empty() || *end)
+        return usage();
+      maxRecords = static_cast<size_t>(v);
+    } else if (a == "-h" || a == "--help") {
+      usage();
+      return 0;
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "hone-inspect: error: unknown option '%s'\n",
+                   a.c_str());
+      return usage();
+    } else {
+      if (!file.empty())
+        return usage();
+      file = a;
+    }
+  }
+
+  if (!datasetPath.empty())
+    return inspectDatasetFile(datasetPath, maxRecords);
+  if (!configPath.empty())
+    return inspectConfig(configPath);
+  if (!tokenizerPath.empty() || haveChars) {
+    Expected<Tokenizer> tok = haveChars ? Tokenizer::character(chars, specials)
+                                        : Tokenizer::loadHfJson(tokenizerPath);
+    if (!tok)
+      return fail(tok.status());
+    if (haveEncode) {
+      EncodeOptions opt;
+      opt.parseSpecialTokens = parseSpecial;
+      Expected<std::vector<int32_t>> ids = tok->encode(encodeText, opt);
+      if (!ids)
+        return fail(ids.status());
+      std::string idList;
+      for (int32_t id : *ids)
+        idList += (idList.empty() ? "" : ",") + std::to_string(id);
+      std::printf("%zu tokens: %s\n", ids->size(), idList.c_str());
+      for (int32_t id : *ids)
+        std::printf("%8d  %s\n", id, printable(tok->tokenBytes(id)).c_str());
+    }
+    if (haveDecode) {
+      Expected<std::vector<int32_t>> ids = parseIds(decodeIds);
+      if (!ids)
+        return fail(ids.status());
+      Expected<std::string> text = tok->decode(*ids);
+      if (!text)
+        return fail(text.status());
+      std::printf("%s\n", text->c_str());
+    }
+    if (!haveEncode && !haveDecode)
+      std::printf("%s: vocabulary of %d tokens, %zu added tokens\n",
+                  haveChars ? "character tokenizer" : tokenizerPath.c_str(),
+                  tok->vocabSize(), tok->addedTokens().size());
+    return 0;
+  }
+  if (file.empty())
+    return usage();
+  return inspectCheckpoint(file);
+}
