@@ -365,4 +365,11 @@ def Hone_SaveOp : Hone_Op<"save", [MemoryEffects<[MemWrite]>]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Lower levels, one file each
+//===----------------------------------------------------------------------===//
+
+include "dialect/HoneStepOps.td"
+include "dialect/HoneLossOps.td"
+
 #endif // HONE_OPS_TD
