@@ -1,8 +1,10 @@
 #include "frontend/DatasetProbe.h"
 
+#include "runtime/data/Dataset.h"
 #include "runtime/support/Json.h"
 
 #include <fstream>
+#include <optional>
 
 namespace hone::spec {
 
@@ -133,8 +135,128 @@ std::string checkRecord(const json::Value &rec, Dataset::Layout layout,
 
 } // namespace
 
+namespace {
+
+/// Columns as the runtime's reader names them: the defaults, or the
+/// ShareGPT preset (conversations/from/value).
+enum class RuntimeColumns { Default, ShareGpt, Custom };
+
+RuntimeColumns runtimeColumns(const Columns &c) {
+  Columns d;
+  if (c.role_names_size() > 0 || c.text() != d.text() ||
+      c.prompt() != d.prompt() || c.completion() != d.completion() ||
+      c.chosen() != d.chosen() || c.rejected() != d.rejected() ||
+      c.label() != d.label() || c.answer() != d.answer())
+    return RuntimeColumns::Custom;
+  if (c.messages() == d.messages() && c.role() == d.role() &&
+      c.content() == d.content())
+    return RuntimeColumns::Default;
+  if (c.messages() == "conversations" && c.role() == "from" &&
+      c.content() == "value")
+    return RuntimeColumns::ShareGpt;
+  return RuntimeColumns::Custom;
+}
+
+std::optional<DatasetLayout> toRuntime(Dataset::Layout l, bool shareGpt) {
+  switch (l) {
+  case Dataset::text:
+    return DatasetLayout::Text;
+  case Dataset::messages:
+    return shareGpt ? DatasetLayout::ShareGPT : DatasetLayout::Messages;
+  case Dataset::prompt_only:
+    return DatasetLayout::Prompt;
+  case Dataset::prompt_completion:
+    return DatasetLayout::PromptCompletion;
+  case Dataset::preference:
+    return DatasetLayout::Preference;
+  case Dataset::unpaired_preference:
+    return DatasetLayout::Kto;
+  case Dataset::prompt_answer:
+    return DatasetLayout::PromptAnswer;
+  case Dataset::auto_:
+    break;
+  }
+  return shareGpt ? std::optional<DatasetLayout>(DatasetLayout::ShareGPT)
+                  : std::nullopt;
+}
+
+Dataset::Layout fromRuntime(DatasetLayout l) {
+  switch (l) {
+  case DatasetLayout::Text:
+    return Dataset::text;
+  case DatasetLayout::Messages:
+  case DatasetLayout::ShareGPT:
+    return Dataset::messages;
+  case DatasetLayout::PromptCompletion:
+    return Dataset::prompt_completion;
+  case DatasetLayout::Preference:
+    return Dataset::preference;
+  case DatasetLayout::Kto:
+    return Dataset::unpaired_preference;
+  case DatasetLayout::PromptAnswer:
+    return Dataset::prompt_answer;
+  case DatasetLayout::Prompt:
+    return Dataset::prompt_only;
+  }
+  return Dataset::auto_;
+}
+
+long long countRecords(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  long long n = 0;
+  while (std::getline(in, line))
+    if (line.find_first_not_of(" \t\r") != std::string::npos)
+      ++n;
+  return n;
+}
+
+/// The runtime reader's checks (runtime/data), so that what the compiler
+/// accepts is what the job can read.
+DatasetProbe probeWithRuntime(const std::string &path, Dataset::Layout layout,
+                              bool shareGpt, int maxRecords) {
+  DatasetProbe probe;
+  probe.layout = layout;
+  auto info = inspectDataset(path, static_cast<size_t>(maxRecords),
+                             toRuntime(layout, shareGpt));
+  if (!info) {
+    // "PATH:LINE:COL: error: WHAT" → line and WHAT.
+    std::string m = info.status().message();
+    size_t e = m.find(": error: ");
+    std::string where = e == std::string::npos ? "" : m.substr(0, e);
+    probe.recordError = e == std::string::npos ? m : m.substr(e + 9);
+    if (!info.status().hint().empty())
+      probe.recordError += " (" + info.status().hint() + ")";
+    if (where.size() > path.size() && where.compare(0, path.size(), path) == 0) {
+      std::string rest = where.substr(path.size() + 1);
+      probe.recordLine = std::atoi(rest.c_str());
+    }
+    return probe;
+  }
+  probe.layout = fromRuntime(info->layout);
+  probe.conversational = info->conversational ||
+                         info->layout == DatasetLayout::Messages ||
+                         info->layout == DatasetLayout::ShareGPT;
+  probe.firstKeys = info->columns;
+  probe.answerColumn = info->answerColumn;
+  probe.records = info->complete ? static_cast<long long>(info->records)
+                                 : countRecords(path);
+  return probe;
+}
+
+} // namespace
+
 DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
                           const Columns &columns, int maxRecords) {
+  RuntimeColumns rc = runtimeColumns(columns);
+  if (rc != RuntimeColumns::Custom)
+    return probeWithRuntime(path, layout, rc == RuntimeColumns::ShareGpt,
+                            maxRecords);
+  return probeMapped(path, layout, columns, maxRecords);
+}
+
+DatasetProbe probeMapped(const std::string &path, Dataset::Layout layout,
+                         const Columns &columns, int maxRecords) {
   DatasetProbe probe;
   probe.layout = layout;
   std::ifstream in(path, std::ios::binary);

@@ -2,8 +2,9 @@
 // its column layout (detected or checked) and how many records it holds.
 // Reads the first records only (and counts lines).
 //
-// TODO(integration): switch to runtime/data's inspection API when it lands;
-// this uses runtime/support/Json directly until then.
+// Columns under their usual names (and the ShareGPT preset) are checked by
+// the runtime's own reader (runtime/data inspectDataset), so the compiler
+// accepts exactly what the job reads. Renamed columns are checked here.
 #pragma once
 
 #include "frontend/pipeline.pb.h"
@@ -29,6 +30,8 @@ struct DatasetProbe {
   std::vector<std::string> firstKeys;
   /// Prompts are conversations (a list of messages) rather than strings.
   bool conversational = false;
+  /// prompt_answer: the column holding the answer (answer, solution, ...).
+  std::string answerColumn;
 };
 
 /// Reads `path`, detects the layout when `layout` is auto, and checks the
@@ -36,6 +39,11 @@ struct DatasetProbe {
 /// `columns`.
 DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
                           const Columns &columns, int maxRecords);
+
+/// The same checks for renamed columns (runtime/data reads the usual names
+/// only).
+DatasetProbe probeMapped(const std::string &path, Dataset::Layout layout,
+                         const Columns &columns, int maxRecords);
 
 /// The columns a layout needs, with the file's names (for messages).
 std::vector<std::string> requiredColumns(Dataset::Layout layout,

@@ -222,6 +222,7 @@ private:
   std::map<std::string, Binding> bound_;
   /// Names bound by stage outputs, with the stage index, for hints.
   std::map<std::string, int> outputs_;
+  std::set<std::string> conversational_;
   int64_t tokenizerVocab_ = 0;
   std::string lastTrained_;
 };
@@ -715,8 +716,13 @@ void Checker::checkDatasets() {
               hint);
         return Dataset::auto_;
       }
-      if (std::string(field) == "path")
+      if (std::string(field) == "path") {
         spec_.recordsOf[d.name()] = probe.records;
+        if (!probe.answerColumn.empty())
+          cols.set_answer(probe.answerColumn);
+        if (probe.conversational)
+          conversational_.insert(d.name());
+      }
       return probe.layout;
     };
     Dataset::Layout got = probeOne("path", d.path(), d.layout());
@@ -1151,6 +1157,9 @@ void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
 void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
   if (!pref.has_beta())
     pref.set_beta(pref.loss() == Preference::simpo ? 2.0 : 0.1);
+  bool ktoWeights = pref.has_desirable_weight() || pref.has_undesirable_weight();
+  const char *ktoField =
+      pref.has_desirable_weight() ? "desirable_weight" : "undesirable_weight";
   fillDefaults(pref);
   checkLoop(*pref.mutable_loop(), s, m, s.dataset());
   std::string loss = Preference::Loss_Name(pref.loss());
@@ -1189,10 +1198,8 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
             "name a language model");
     sameVocab(at(pref, "reference"), m, ref, "reference");
   }
-  if (pref.loss() != Preference::kto &&
-      (pref.has_desirable_weight() || pref.has_undesirable_weight()))
-    error(at(pref, pref.has_desirable_weight() ? "desirable_weight"
-                                               : "undesirable_weight"),
+  if (pref.loss() != Preference::kto && ktoWeights)
+    error(at(pref, ktoField),
           "desirable/undesirable weights are only used by kto",
           "remove them, or set 'loss: kto'");
 }
@@ -1695,8 +1702,7 @@ bool Checker::run() {
     fillDefaults(t);
     // Conversational data needs a chat template.
     for (const Stage &s : p_.stages()) {
-      auto it = datasets_.find(s.dataset());
-      if (it != datasets_.end() && it->second->layout() == Dataset::messages &&
+      if (conversational_.count(s.dataset()) &&
           t.chat_template() == Tokenizer::no_template) {
         error(at(s, "dataset"),
               "dataset " + q(s.dataset()) +
