@@ -225,8 +225,7 @@ DatasetProbe probeWithRuntime(const std::string &path, Dataset::Layout layout,
     size_t e = m.find(": error: ");
     std::string where = e == std::string::npos ? "" : m.substr(0, e);
     probe.recordError = e == std::string::npos ? m : m.substr(e + 9);
-    if (!info.status().hint().empty())
-      probe.recordError += " (" + info.status().hint() + ")";
+    probe.recordHint = info.status().hint();
     if (where.size() > path.size() && where.compare(0, path.size(), path) == 0) {
       std::string rest = where.substr(path.size() + 1);
       probe.recordLine = std::atoi(rest.c_str());

@@ -20,6 +20,8 @@ struct DatasetProbe {
   /// The first problem found in the first records, e.g. "line 3: record has
   /// no 'chosen' column"; empty when they all fit `layout`.
   std::string recordError;
+  /// How to fix `recordError`, when the reader says.
+  std::string recordHint;
   /// 1-based line of `recordError` in the file (0: none).
   int recordLine = 0;
   /// The layout the records have (the requested one, or the detected one).

@@ -603,14 +603,19 @@ void Checker::checkModels() {
     }
   }
   // Copies: follow `from` chains to a model with an architecture.
+  std::set<std::string> inCycle;
   for (int i = 0; i < p_.models_size(); ++i) {
     const Model &m = p_.models(i);
     if (m.source_case() != Model::kFrom || models_[m.name()] != &m)
       continue;
+    if (inCycle.count(m.name()))
+      continue;
     const Model *cur = &m;
     std::set<std::string> seen{m.name()};
+    std::string chain = m.name();
     bool bad = false;
     while (cur->source_case() == Model::kFrom) {
+      chain += " -> " + cur->from();
       auto it = models_.find(cur->from());
       if (it == models_.end()) {
         unknownName(at(*cur, "from"), "model", cur->from(), names,
@@ -619,9 +624,11 @@ void Checker::checkModels() {
         break;
       }
       if (!seen.insert(cur->from()).second) {
-        error(at(*cur, "from"),
-              "model " + q(m.name()) + " is copied from itself",
+        error(at(m, "from"),
+              "model " + q(m.name()) + " is copied from itself (" + chain +
+                  ")",
               "'from' chains must end at a model with 'init' or 'load'");
+        inCycle.insert(seen.begin(), seen.end());
         bad = true;
         break;
       }
@@ -694,8 +701,9 @@ void Checker::checkDatasets() {
         std::string where =
             probe.recordLine ? file + ":" + std::to_string(probe.recordLine)
                              : file;
-        std::string hint;
-        if (layout == Dataset::auto_ && !probe.firstKeys.empty()) {
+        std::string hint = probe.recordHint;
+        if (!hint.empty()) {
+        } else if (layout == Dataset::auto_ && !probe.firstKeys.empty()) {
           std::string keys;
           for (const std::string &k : probe.firstKeys)
             keys += (keys.empty() ? "" : ", ") + k;
@@ -709,7 +717,9 @@ void Checker::checkDatasets() {
                  need + "; set 'columns { ... }' when the file names them "
                         "differently";
         } else {
-          hint = "every line must be one JSON object";
+          hint = "every line must be one JSON object with the columns of "
+                 "one layout (docs/spec.md); set 'layout' and 'columns' to "
+                 "say which";
         }
         error(at(d, field), "dataset " + q(d.name()) + ": " + where + ": " +
                                 probe.recordError,

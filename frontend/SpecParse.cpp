@@ -241,7 +241,7 @@ void reportParseError(const RawError &e, const std::vector<std::string> &lines,
       if (!best.empty())
         b.note("did you mean '" + best + "'?");
       else
-        b.note(shortType + " has fields: " + joinNames(names));
+        b.note("hint: " + shortType + " has fields: " + joinNames(names));
     }
     return;
   }
@@ -257,7 +257,7 @@ void reportParseError(const RawError &e, const std::vector<std::string> &lines,
     if (!best.empty())
       b.note("did you mean '" + best + "'?");
     else
-      b.note("expected one of: " + joinNames(values));
+      b.note("hint: expected one of: " + joinNames(values));
     return;
   }
   std::string msg = m;
@@ -266,7 +266,10 @@ void reportParseError(const RawError &e, const std::vector<std::string> &lines,
   if (!msg.empty())
     msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
   std::string hint;
-  if (m.find("specified multiple times") != std::string::npos)
+  if (msg.size() >= 5 && msg.compare(msg.size() - 5, 5, "got: ") == 0) {
+    msg += "end of file";
+    hint = "a closing '}' is probably missing";
+  } else if (m.find("specified multiple times") != std::string::npos)
     hint = "remove one of them; only repeated fields take several values";
   else if (m.find("another member of oneof") != std::string::npos)
     hint = "these fields are alternatives: keep one";
@@ -279,7 +282,7 @@ void reportParseError(const RawError &e, const std::vector<std::string> &lines,
   else
     hint = "the spec is protobuf text format: 'field: value' or "
            "'field { ... }', '#' starts a comment";
-  diags.error(loc, msg).note(hint);
+  diags.error(loc, msg).note("hint: " + hint);
 }
 
 } // namespace
@@ -312,7 +315,7 @@ std::unique_ptr<LoadedSpec> parseSpec(const std::string &text,
     reportParseError(e, lines, path, diags);
   if (!ok && diags.errorCount() == before)
     diags.error(SourceLoc{path, 1, 1}, "cannot parse the spec")
-        .note("the spec is protobuf text format");
+        .note("hint: the spec is protobuf text format");
   if (diags.errorCount() != before)
     return nullptr;
   recordLocations(spec->pipeline, nullptr, &tree, SourceLoc{path, 1, 1},
@@ -435,7 +438,7 @@ bool applyOverride(LoadedSpec &spec, const std::string &arg,
   size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) {
     diags.error(at(0), "an override is 'key.path=value'")
-        .note("for example: stages[0].rl.steps=50");
+        .note("hint: for example: stages[0].rl.steps=50");
     return false;
   }
   std::string path = arg.substr(0, eq), value = arg.substr(eq + 1);
@@ -460,7 +463,7 @@ bool applyOverride(LoadedSpec &spec, const std::string &arg,
                     num.find_first_not_of("0123456789") == std::string::npos;
       if (rb == std::string::npos || rb + 1 != comp.size() || !digits) {
         diags.error(at(pos + lb), "bad index in '" + comp + "'")
-            .note("write a repeated field's element as name[N], N from 0");
+            .note("hint: write a repeated field's element as name[N], N from 0");
         return false;
       }
       index = std::stoi(num);
@@ -475,13 +478,13 @@ bool applyOverride(LoadedSpec &spec, const std::string &arg,
       if (!best.empty())
         b.note("did you mean '" + best + "'?");
       else
-        b.note(d->name() + " has fields: " + joinNames(fieldNames(d)));
+        b.note("hint: " + d->name() + " has fields: " + joinNames(fieldNames(d)));
       return false;
     }
     const Reflection *refl = msg->GetReflection();
     if (index >= 0 && !fd->is_repeated()) {
       diags.error(at(pos + lb), "'" + name + "' is not a repeated field")
-          .note("drop the [" + std::to_string(index) + "]");
+          .note("hint: drop the [" + std::to_string(index) + "]");
       return false;
     }
     if (index >= 0 && index >= refl->FieldSize(*msg, fd)) {
@@ -489,14 +492,14 @@ bool applyOverride(LoadedSpec &spec, const std::string &arg,
                                     " is out of range: '" + name + "' has " +
                                     std::to_string(refl->FieldSize(*msg, fd)) +
                                     " element(s)")
-          .note("overrides change existing elements; add new ones in the spec");
+          .note("hint: overrides change existing elements; add new ones in the spec");
       return false;
     }
     if (last) {
       std::string error;
       if (!setFromText(*msg, fd, index, value, error)) {
         diags.error(at(eq + 1), "bad value for '" + path + "': " + error)
-            .note("the value is written as in the spec's text format");
+            .note("hint: the value is written as in the spec's text format");
         return false;
       }
       SourceLoc loc = at(eq + 1);
@@ -518,12 +521,12 @@ bool applyOverride(LoadedSpec &spec, const std::string &arg,
     }
     if (fd->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
       diags.error(at(dot), "'" + name + "' is not a message; nothing below it")
-          .note("end the path at '" + name + "'");
+          .note("hint: end the path at '" + name + "'");
       return false;
     }
     if (fd->is_repeated() && index < 0) {
       diags.error(at(pos), "'" + name + "' is repeated: name an element")
-          .note("for example: " + name + "[0]");
+          .note("hint: for example: " + name + "[0]");
       return false;
     }
     Message *child = fd->is_repeated()
@@ -554,7 +557,7 @@ loadSpec(const std::string &path, const std::vector<std::string> &overrides,
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     diags.error(SourceLoc{path, 0, 0}, "cannot read the spec file")
-        .note("check the path");
+        .note("hint: check the path");
     return nullptr;
   }
   std::stringstream ss;
