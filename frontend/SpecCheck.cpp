@@ -207,7 +207,7 @@ private:
   }
   void sameVocab(const SourceLoc &loc, const Binding *policy,
                  const Binding *other, const std::string &role);
-  void layoutFits(const SourceLoc &loc, const Dataset &d,
+  bool layoutFits(const SourceLoc &loc, const Dataset &d,
                   const std::vector<Dataset::Layout> &allowed,
                   const std::string &use, const std::string &hint);
 
@@ -956,14 +956,15 @@ void Checker::sameVocab(const SourceLoc &loc, const Binding *policy,
           "both models must use the same tokenizer and vocabulary size");
 }
 
-void Checker::layoutFits(const SourceLoc &loc, const Dataset &d,
+/// Reports when `d`'s layout is not one of `allowed`; false then.
+bool Checker::layoutFits(const SourceLoc &loc, const Dataset &d,
                          const std::vector<Dataset::Layout> &allowed,
                          const std::string &use, const std::string &hint) {
   if (d.layout() == Dataset::auto_)
-    return; // unknown (files not checked, or already reported)
+    return true; // unknown (files not checked, or already reported)
   for (Dataset::Layout l : allowed)
     if (d.layout() == l)
-      return;
+      return true;
   std::string names;
   for (Dataset::Layout l : allowed)
     names += (names.empty() ? "" : ", ") + std::string(layoutName(l));
@@ -971,6 +972,7 @@ void Checker::layoutFits(const SourceLoc &loc, const Dataset &d,
         "dataset " + q(d.name()) + " has layout " + layoutName(d.layout()) +
             ", but " + use + " needs " + names,
         hint);
+  return false;
 }
 
 void Checker::checkStages() {
@@ -1134,7 +1136,7 @@ void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
       sft.set_reference(s.model());
     const Binding *ref = model(at(sft, "reference"), sft.reference(),
                                "reference");
-    if (ref && ref->head != Model::lm)
+    if (ref && ref != m && ref->head != Model::lm)
       error(at(sft, "reference"), "the reference must have an LM head",
             "name a language model");
     sameVocab(at(sft, "reference"), m, ref, "reference");
@@ -1203,7 +1205,7 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
       pref.set_reference(s.model());
     const Binding *ref =
         model(at(pref, "reference"), pref.reference(), "reference");
-    if (ref && ref->head != Model::lm)
+    if (ref && ref != m && ref->head != Model::lm)
       error(at(pref, "reference"), "the reference must have an LM head",
             "name a language model");
     sameVocab(at(pref, "reference"), m, ref, "reference");
@@ -1372,12 +1374,13 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
       error(at(rl, "reward_weights", i), "a reward weight is not finite",
             "use a finite number");
   if (d) {
-    layoutFits(at(s, "dataset"), *d,
-               {Dataset::prompt_only, Dataset::prompt_answer,
-                Dataset::prompt_completion, Dataset::messages},
-               "RL", "RL needs prompts: use prompt_answer data for "
-                     "verifiers, prompt_only for reward models");
-    if (answers)
+    bool fits = layoutFits(
+        at(s, "dataset"), *d,
+        {Dataset::prompt_only, Dataset::prompt_answer,
+         Dataset::prompt_completion, Dataset::messages},
+        "RL", "RL needs prompts: use prompt_answer data for verifiers, "
+              "prompt_only for reward models");
+    if (fits && answers)
       layoutFits(at(s, "dataset"), *d,
                  {Dataset::prompt_answer, Dataset::prompt_completion},
                  "a reward that compares with a reference answer",
@@ -1389,7 +1392,7 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   if (!rl.has_reference())
     rl.set_reference(s.model());
   const Binding *ref = model(at(rl, "reference"), rl.reference(), "reference");
-  if (ref && ref->head != Model::lm)
+  if (ref && ref != m && ref->head != Model::lm)
     error(at(rl, "reference"), "the reference must have an LM head",
           "name a language model");
   sameVocab(at(rl, "reference"), m, ref, "reference");
@@ -1572,11 +1575,11 @@ void Checker::checkEvaluations() {
       if (const Reward *r = reward(at(e, "rewards", j), e.rewards(j)))
         answers |= needsAnswers(*r);
     if (d) {
-      layoutFits(at(e, "dataset"), *d,
-                 {Dataset::prompt_only, Dataset::prompt_answer,
-                  Dataset::prompt_completion, Dataset::messages},
-                 "evaluation", "evaluation generates from prompts");
-      if (answers)
+      bool fits = layoutFits(at(e, "dataset"), *d,
+                             {Dataset::prompt_only, Dataset::prompt_answer,
+                              Dataset::prompt_completion, Dataset::messages},
+                             "evaluation", "evaluation generates from prompts");
+      if (fits && answers)
         layoutFits(at(e, "dataset"), *d,
                    {Dataset::prompt_answer, Dataset::prompt_completion},
                    "a reward that compares with a reference answer",

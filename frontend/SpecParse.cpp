@@ -42,8 +42,9 @@ SourceLoc SpecLocations::of(const Message &msg, const std::string &field,
     if (it != fields_.end())
       return it->second;
     // A repeated field written as a list records one location per value;
-    // an element without one falls back to the field's first value.
-    if (index >= 0) {
+    // an element without one (or the field as a whole) falls back to the
+    // first value.
+    if (index >= 0 || fd->is_repeated()) {
       it = fields_.find(Key{&msg, fd->number(), 0});
       if (it != fields_.end())
         return it->second;
