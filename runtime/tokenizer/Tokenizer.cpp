@@ -1023,13 +1023,13 @@ struct TokenizerBuilder {
     const json::Value *vocab = get(*model, "vocab");
     if (!vocab || !vocab->isObject())
       return err(model, "model has no \"vocab\" object");
-    const int64_t kMaxId = int64_t(1) << 24;
+    const int64_t kMaxId = int64_t(1) << 22; // 4M ids: far above real vocabularies
     int64_t maxId = -1;
     impl->vocab.reserve(vocab->size() * 2);
     for (const auto &[tok, id] : vocab->members()) {
       if (!id.isInt() || id.asInt() < 0 || id.asInt() >= kMaxId)
         return err(&id, "vocab id of '" + tok +
-                            "' must be an integer in [0, 2^24)");
+                            "' must be an integer in [0, 2^22)");
       impl->vocab[tok] = static_cast<int32_t>(id.asInt());
       maxId = std::max(maxId, id.asInt());
     }
@@ -1043,7 +1043,7 @@ struct TokenizerBuilder {
         const json::Value *content = get(a, "content");
         if (!id || !id->isInt() || id->asInt() < 0 || id->asInt() >= kMaxId)
           return err(id ? id : &a, "added token needs an integer 'id' in "
-                                   "[0, 2^24)");
+                                   "[0, 2^22)");
         if (!content || !content->isString() || content->asString().empty())
           return err(content ? content : &a,
                      "added token needs a non-empty string 'content'");

@@ -1,0 +1,27 @@
+// libFuzzer target: the tokenizer.json loader, then encode/decode with
+// whatever tokenizer it accepted.
+#include "runtime/tokenizer/Tokenizer.h"
+
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  std::string_view text(reinterpret_cast<const char *>(data), size);
+  hone::Expected<hone::Tokenizer> tok =
+      hone::Tokenizer::fromHfJson(text, "fuzz.json");
+  if (!tok)
+    return 0;
+  for (std::string_view s :
+       {std::string_view("Hello world! it's 12345 \n\n  x"),
+        std::string_view("\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80 <|end|>"),
+        std::string_view(""), text.substr(0, 256)}) {
+    hone::EncodeOptions opt;
+    opt.addSpecialTokens = true;
+    hone::Expected<hone::Encoding> e = tok->encodeWithOffsets(s, opt);
+    if (!e)
+      continue;
+    (void)tok->decode(e->ids);
+    (void)tok->decode(e->ids, true);
+  }
+  (void)tok->decode({0, 1, 2, tok->vocabSize() - 1, tok->vocabSize()});
+  return 0;
+}
