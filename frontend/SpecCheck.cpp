@@ -160,6 +160,16 @@ private:
       b.note("hint: " + hint);
   }
 
+  /// Clears fields that only other variants use, unless the spec wrote them
+  /// (then a check reports them), so the resolved spec stays minimal and
+  /// loads again.
+  void dropUnused(Message &m, std::initializer_list<const char *> fields) {
+    for (const char *f : fields)
+      if (!spec_.locs.has(m, f))
+        m.GetReflection()->ClearField(
+            &m, m.GetDescriptor()->FindFieldByName(f));
+  }
+
   void checkTop();
   void checkModels();
   bool checkArchitecture(Architecture &a, const Message &owner);
@@ -1146,6 +1156,8 @@ void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
           "remove it, or set 'variant: iw_sft'");
   }
   positive(sft, "iw_clip", sft.iw_clip(), "the paper clips at 16");
+  if (sft.variant() != Sft::iw_sft)
+    dropUnused(sft, {"iw_clip"});
 }
 
 void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
@@ -1210,6 +1222,10 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
             "name a language model");
     sameVocab(at(pref, "reference"), m, ref, "reference");
   }
+  if (pref.loss() != Preference::kto)
+    dropUnused(pref, {"desirable_weight", "undesirable_weight"});
+  if (pref.loss() != Preference::simpo)
+    dropUnused(pref, {"simpo_gamma"});
   if (pref.loss() != Preference::kto && ktoWeights)
     error(at(pref, ktoField),
           "desirable/undesirable weights are only used by kto",
@@ -1343,6 +1359,8 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   nonNegative(rl, "vf_coef", rl.vf_coef());
   nonNegative(rl, "entropy_coef", rl.entropy_coef());
   nonNegative(rl, "staleness", rl.staleness(), "0 is exactly on-policy");
+  if (algo != Rl::ppo)
+    dropUnused(rl, {"gamma", "lam", "value_clip", "vf_coef"});
   if (algo != Rl::ppo)
     for (const char *f : {"gamma", "lam", "value_clip", "vf_coef"})
       if (spec_.locs.has(rl, f))
@@ -1707,8 +1725,11 @@ bool Checker::run() {
   // Remaining defaults of models and the chat template.
   for (Model &m : *p_.mutable_models()) {
     fillDefaults(m);
-    if (m.has_init())
+    if (m.has_init()) {
       fillDefaults(*m.mutable_init());
+      if (m.init().family() == Architecture::gpt2)
+        dropUnused(*m.mutable_init(), {"rope_theta", "qkv_bias"});
+    }
   }
   if (p_.has_tokenizer()) {
     Tokenizer &t = *p_.mutable_tokenizer();
