@@ -337,6 +337,17 @@ Expected<bool> DatasetReader::next(Example &out) {
   return true;
 }
 
+JsonlPosition DatasetReader::position() const {
+  if (pending_)
+    return {pending_->byteOffset, pending_->line - 1};
+  return reader_.position();
+}
+
+Status DatasetReader::seek(const JsonlPosition &pos) {
+  pending_.reset();
+  return reader_.seek(pos);
+}
+
 Expected<DatasetInfo> inspectDataset(const std::string &path,
                                      size_t maxRecords,
                                      std::optional<DatasetLayout> expected) {

@@ -97,6 +97,10 @@ public:
   /// Next example: true, false at the end, or an error with FILE:LINE:COL.
   Expected<bool> next(Example &out);
 
+  /// Position of the next example (for resuming); seek() returns to it.
+  JsonlPosition position() const;
+  Status seek(const JsonlPosition &pos);
+
 private:
   DatasetReader(JsonlReader r) : reader_(std::move(r)) {}
   Status convert(const JsonlRecord &rec, Example &out);

@@ -153,6 +153,25 @@ Expected<bool> JsonlReader::next(JsonlRecord &out) {
   }
 }
 
+Status JsonlReader::seek(const JsonlPosition &pos) {
+  if (fromMemory_) {
+    if (pos.byteOffset > memory_.size())
+      return Status::error(name_ + ": error: cannot seek to byte " +
+                           std::to_string(pos.byteOffset) + " (file has " +
+                           std::to_string(memory_.size()) + ")");
+    memPos_ = pos.byteOffset;
+  } else {
+    if (!file_ || std::fseek(file_, static_cast<long>(pos.byteOffset),
+                             SEEK_SET) != 0)
+      return Status::error(name_ + ": error: cannot seek to byte " +
+                           std::to_string(pos.byteOffset));
+    bufPos_ = bufLen_ = 0;
+  }
+  offset_ = pos.byteOffset;
+  line_ = pos.line;
+  return Status::ok();
+}
+
 std::string JsonlReader::where(const JsonlRecord &rec,
                                const json::Value *v) const {
   size_t col = 1;

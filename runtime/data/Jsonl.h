@@ -21,6 +21,13 @@ struct JsonlRecord {
   std::string text;      // the line itself (for locating fields)
 };
 
+/// Where a reader stands: the byte offset of the next line and the number
+/// of lines before it. Saved in run state to resume a data stream.
+struct JsonlPosition {
+  size_t byteOffset = 0;
+  size_t line = 0;
+};
+
 class JsonlReader {
 public:
   static constexpr size_t kDefaultMaxLineBytes = size_t(256) << 20;
@@ -40,6 +47,9 @@ public:
   Expected<bool> next(JsonlRecord &out);
 
   const std::string &name() const { return name_; }
+  JsonlPosition position() const { return {offset_, line_}; }
+  /// Continues reading at a position returned by position().
+  Status seek(const JsonlPosition &pos);
   /// Lines consumed so far (including blank ones).
   size_t linesRead() const { return line_; }
 

@@ -59,3 +59,14 @@ expect_failure(tokenizer_missing "notok.json:1:[0-9]+: error: model has no \"voc
 
 expect_success(dataset_ok "layout prompt_completion" --dataset ${WORK}/mixed.jsonl --max-records 1)
 expect_success(chars_ok "3 tokens: 0,1,2" --chars "abc" --encode "abc")
+
+# A model directory whose tensors do not match its config.json.
+file(MAKE_DIRECTORY ${WORK}/model)
+file(WRITE ${WORK}/model/config.json "{\"model_type\": \"llama\", \"vocab_size\": 4, \"hidden_size\": 2, \"num_hidden_layers\": 1, \"num_attention_heads\": 1, \"intermediate_size\": 2, \"max_position_embeddings\": 8}")
+set(hdr "{\"model.embed_tokens.weight\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}}")
+string(LENGTH "${hdr}" n)
+math(EXPR pad "128 - ${n}")
+string(REPEAT " " ${pad} spaces)
+string(REPEAT "a" 48 payload)
+write_binary(${WORK}/model/model.safetensors "\\200\\000\\000\\000\\000\\000\\000\\000${hdr}${spaces}${payload}")
+expect_failure(layout_mismatch "model.safetensors: error: tensor 'model.embed_tokens.weight' has shape \\[4, 3\\], config.json implies \\[4, 2\\]" ${WORK}/model)

@@ -10,12 +10,14 @@
 //   hone-inspect --dataset data.jsonl [--max-records N]
 #include "runtime/data/Dataset.h"
 #include "runtime/formats/HfConfig.h"
+#include "runtime/formats/HfTensorNames.h"
 #include "runtime/formats/Safetensors.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 using namespace hone;
@@ -26,6 +28,13 @@ int fail(const Status &s) {
   std::fprintf(stderr, "%s\n", s.toString().c_str());
   return 1;
 }
+
+#define HONE_TRY_EXIT(expr)                                                    \
+  do {                                                                         \
+    ::hone::Status _s = (expr);                                                \
+    if (!_s.isOk())                                                            \
+      return fail(_s);                                                         \
+  } while (0)
 
 int usage() {
   std::fprintf(
@@ -113,6 +122,25 @@ int inspectCheckpoint(const std::string &path) {
   }
   std::printf("total: %zu tensors, %llu bytes in %zu file(s)\n", ck->size(),
               static_cast<unsigned long long>(total), ck->shards().size());
+  // A model directory: check the tensors against its config.json.
+  struct stat st;
+  std::string dir = path;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    size_t slash = path.rfind('/');
+    dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  }
+  std::string config = dir + "/config.json";
+  if (::stat(config.c_str(), &st) == 0) {
+    Expected<ModelConfig> c = loadHfConfig(config);
+    if (!c)
+      return fail(c.status());
+    HONE_TRY_EXIT(checkCheckpointLayout(*ck, *c));
+    std::printf("matches %s (%s, %lld layers)\n", config.c_str(),
+                c->family == ModelFamily::GPT2 ? "gpt2"
+                : c->qkvBias                   ? "qwen2"
+                                               : "llama",
+                static_cast<long long>(c->nLayers));
+  }
   return 0;
 }
 

@@ -171,6 +171,36 @@ TEST(Dataset, StreamsTypedExamples) {
   EXPECT_EQ(a->answerColumn, "answer");
 }
 
+TEST(Dataset, ResumeFromPosition) {
+  std::string text;
+  for (int i = 0; i < 6; ++i)
+    text += "{\"text\": \"t" + std::to_string(i) + "\"}\n" +
+            (i == 2 ? "\n" : "");
+  for (bool fromFile : {false, true}) {
+    Expected<DatasetReader> r =
+        fromFile ? DatasetReader::open(writeJsonl("resume.jsonl", text))
+                 : DatasetReader::fromJsonl(
+                       JsonlReader::fromString("m.jsonl", text));
+    ASSERT_TRUE(r.isOk());
+    EXPECT_EQ(r->position().byteOffset, 0u);
+    Example ex;
+    for (int i = 0; i < 3; ++i)
+      ASSERT_TRUE(*r->next(ex));
+    JsonlPosition pos = r->position();
+    ASSERT_TRUE(*r->next(ex));
+    EXPECT_EQ(ex.text, "t3");
+    EXPECT_EQ(ex.line, 5u);
+    ASSERT_TRUE(*r->next(ex));
+    ASSERT_TRUE(r->seek(pos).isOk());
+    ASSERT_TRUE(*r->next(ex));
+    EXPECT_EQ(ex.text, "t3");
+    EXPECT_EQ(ex.line, 5u);
+    ASSERT_TRUE(r->seek({0, 0}).isOk());
+    ASSERT_TRUE(*r->next(ex));
+    EXPECT_EQ(ex.text, "t0");
+  }
+}
+
 TEST(Dataset, MaxRecords) {
   std::string text;
   for (int i = 0; i < 10; ++i)
