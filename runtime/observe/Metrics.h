@@ -1,0 +1,77 @@
+// Training metrics: one JSON object per step appended to metrics.jsonl
+// ({"step": N, "loss": 1.23, ...}, one write(2) per line so a kill loses at
+// most the current line) and the same scalars in a TensorBoard event file
+// (events.out.tfevents.<time>.<host>) in the same directory.
+//
+// Metric names follow what users know from TRL/OpenRLHF: loss, grad_norm,
+// learning_rate, reward, reward_std, kl, entropy, clip_ratio,
+// completions/mean_length, rewards/accuracies, rewards/margins, ...
+// (docs/runtime.md lists them).
+#pragma once
+
+#include "runtime/observe/TfEvents.h"
+#include "runtime/support/Status.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hone::observe {
+
+/// Metrics of one step, in the order they are written.
+using MetricValues = std::vector<std::pair<std::string, double>>;
+
+struct MetricsRow {
+  int64_t step = 0;
+  MetricValues values; // null in the file reads as NaN
+  const double *find(const std::string &name) const;
+};
+
+struct MetricsOptions {
+  bool jsonl = true;
+  bool tensorboard = true;
+  /// Resuming from a checkpoint at this step: metrics.jsonl keeps only the
+  /// rows with step <= resumeStep (rewritten atomically; a torn last line
+  /// is dropped) and new rows are appended, so a resumed run's file equals
+  /// an uninterrupted run's. Without it an existing metrics.jsonl is
+  /// truncated.
+  std::optional<int64_t> resumeStep;
+};
+
+class MetricsLogger {
+public:
+  /// Opens `dir`/metrics.jsonl and a new TensorBoard event file in `dir`.
+  static Expected<MetricsLogger> open(const std::string &dir,
+                                      MetricsOptions options = {});
+  MetricsLogger(MetricsLogger &&other) noexcept;
+  MetricsLogger &operator=(MetricsLogger &&) = delete;
+  ~MetricsLogger();
+
+  /// Appends one step. Non-finite values are written as null in JSONL (and
+  /// as NaN/Inf floats in TensorBoard).
+  Status log(int64_t step, const MetricValues &values);
+
+  const std::string &jsonlPath() const { return jsonlPath_; }
+  /// Empty when TensorBoard output is off.
+  std::string eventFilePath() const;
+
+private:
+  MetricsLogger() = default;
+  std::string jsonlPath_;
+  int fd_ = -1;
+  std::optional<EventFileWriter> events_;
+};
+
+/// The JSONL line for one step (without the newline).
+std::string metricsLine(int64_t step, const MetricValues &values);
+
+/// Reads metrics.jsonl. A torn last line (no newline, not valid JSON) is
+/// skipped and reported in *warning; any other bad line is an error with
+/// its line number.
+Expected<std::vector<MetricsRow>> readMetricsJsonl(const std::string &path,
+                                                   std::string *warning =
+                                                       nullptr);
+
+} // namespace hone::observe

@@ -1,0 +1,426 @@
+#include "runtime/observe/Report.h"
+
+#include "runtime/formats/AtomicFile.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+namespace hone::observe {
+
+namespace {
+
+std::string esc(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      // Drop control characters that XML forbids.
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t')
+        out += ' ';
+      else
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string f(double v, int prec = 1) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%.*f", prec, v);
+  return buf;
+}
+
+std::string label(double v) {
+  char buf[40];
+  double a = std::fabs(v);
+  if (a != 0 && (a < 1e-3 || a >= 1e5))
+    std::snprintf(buf, sizeof(buf), "%.2e", v);
+  else
+    std::snprintf(buf, sizeof(buf), "%.4g", v);
+  return buf;
+}
+
+// About n "nice" ticks covering [lo, hi].
+std::vector<double> niceTicks(double lo, double hi, int n = 5) {
+  std::vector<double> ticks;
+  if (!(hi > lo))
+    return {lo};
+  double raw = (hi - lo) / n;
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
+    if (m * mag >= raw) {
+      step = m * mag;
+      break;
+    }
+  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9;
+       t += step)
+    ticks.push_back(std::fabs(t) < step * 1e-9 ? 0.0 : t);
+  return ticks;
+}
+
+const char *kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
+                          "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                          "#9c755f", "#bab0ac"};
+
+std::string colorFor(std::string_view name) {
+  // Group "learn3" with "learn": strip trailing digits before hashing.
+  size_t end = name.size();
+  while (end > 0 && std::isdigit(static_cast<unsigned char>(name[end - 1])))
+    --end;
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < end; ++i)
+    h = (h ^ static_cast<unsigned char>(name[i])) * 16777619u;
+  return kPalette[h % 10];
+}
+
+} // namespace
+
+std::string formatBytes(uint64_t b) {
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? std::to_string(b) + " B" : f(v, 1) + " " + units[u];
+}
+
+std::vector<ReportSpan> spansFromTrace(const std::vector<exec::TraceEntry> &t) {
+  std::vector<ReportSpan> out;
+  out.reserve(t.size());
+  for (const exec::TraceEntry &e : t)
+    out.push_back({exec::laneName(e.lane), e.name, e.startNs * 1e-9,
+                   e.endNs * 1e-9});
+  return out;
+}
+
+std::vector<std::string> metricNames(const std::vector<MetricsRow> &rows) {
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (const MetricsRow &r : rows)
+    for (const auto &kv : r.values)
+      if (seen.insert(kv.first).second)
+        names.push_back(kv.first);
+  return names;
+}
+
+std::string renderMetricChart(const std::string &metric,
+                              const std::vector<MetricsRow> &rows) {
+  const double W = 560, H = 240, L = 64, R = 16, T = 28, B = 36;
+  std::vector<std::pair<double, double>> pts; // (step, value); NaN = gap
+  for (const MetricsRow &r : rows)
+    if (const double *v = r.find(metric))
+      pts.emplace_back(static_cast<double>(r.step), *v);
+  // Downsample long runs: min and max of each of ~W/2 buckets.
+  if (pts.size() > 1200) {
+    std::vector<std::pair<double, double>> ds;
+    size_t buckets = 600, n = pts.size();
+    for (size_t b = 0; b < buckets; ++b) {
+      size_t lo = b * n / buckets, hi = (b + 1) * n / buckets;
+      size_t iMin = lo, iMax = lo;
+      for (size_t i = lo; i < hi; ++i) {
+        if (!std::isfinite(pts[i].second))
+          continue;
+        if (!std::isfinite(pts[iMin].second) ||
+            pts[i].second < pts[iMin].second)
+          iMin = i;
+        if (!std::isfinite(pts[iMax].second) ||
+            pts[i].second > pts[iMax].second)
+          iMax = i;
+      }
+      ds.push_back(pts[std::min(iMin, iMax)]);
+      if (iMin != iMax)
+        ds.push_back(pts[std::max(iMin, iMax)]);
+    }
+    pts.swap(ds);
+  }
+  double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  bool any = false;
+  for (auto [x, y] : pts) {
+    if (!std::isfinite(y))
+      continue;
+    if (!any) {
+      x0 = x1 = x;
+      y0 = y1 = y;
+      any = true;
+    }
+    x0 = std::min(x0, x);
+    x1 = std::max(x1, x);
+    y0 = std::min(y0, y);
+    y1 = std::max(y1, y);
+  }
+  if (x1 <= x0)
+    x1 = x0 + 1;
+  if (y1 <= y0) {
+    double d = std::fabs(y0) > 0 ? std::fabs(y0) * 0.1 : 1;
+    y0 -= d;
+    y1 += d;
+  } else {
+    double pad = (y1 - y0) * 0.05;
+    y0 -= pad;
+    y1 += pad;
+  }
+  auto sx = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
+  auto sy = [&](double y) { return T + (y1 - y) / (y1 - y0) * (H - T - B); };
+
+  std::string s;
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart metric\" "
+       "data-metric=\"" +
+       esc(metric) + "\" width=\"" + f(W, 0) + "\" height=\"" + f(H, 0) +
+       "\" viewBox=\"0 0 " + f(W, 0) + " " + f(H, 0) + "\">";
+  s += "<title>" + esc(metric) + "</title>";
+  s += "<text x=\"" + f(L, 0) + "\" y=\"18\" class=\"ct\">" + esc(metric) +
+       "</text>";
+  s += "<rect x=\"" + f(L) + "\" y=\"" + f(T) + "\" width=\"" +
+       f(W - L - R) + "\" height=\"" + f(H - T - B) +
+       "\" fill=\"none\" stroke=\"#ccc\"/>";
+  for (double t : niceTicks(y0, y1)) {
+    s += "<line x1=\"" + f(L) + "\" x2=\"" + f(W - R) + "\" y1=\"" + f(sy(t)) +
+         "\" y2=\"" + f(sy(t)) + "\" stroke=\"#eee\"/>";
+    s += "<text x=\"" + f(L - 4) + "\" y=\"" + f(sy(t) + 4) +
+         "\" text-anchor=\"end\" class=\"tk\">" + esc(label(t)) + "</text>";
+  }
+  for (double t : niceTicks(x0, x1)) {
+    if (t != std::floor(t))
+      continue;
+    s += "<text x=\"" + f(sx(t)) + "\" y=\"" + f(H - B + 16) +
+         "\" text-anchor=\"middle\" class=\"tk\">" + esc(label(t)) + "</text>";
+  }
+  s += "<text x=\"" + f((L + W - R) / 2) + "\" y=\"" + f(H - 4) +
+       "\" text-anchor=\"middle\" class=\"tk\">step</text>";
+  std::string d;
+  bool pen = false;
+  size_t finite = 0;
+  for (auto [x, y] : pts) {
+    if (!std::isfinite(y)) {
+      pen = false;
+      continue;
+    }
+    ++finite;
+    d += (pen ? "L" : "M") + f(sx(x), 2) + " " + f(sy(y), 2);
+    pen = true;
+  }
+  if (!d.empty())
+    s += "<path d=\"" + d + "\" fill=\"none\" stroke=\"#4e79a7\" "
+         "stroke-width=\"1.5\"/>";
+  if (finite == 1) // a single point: draw it
+    for (auto [x, y] : pts)
+      if (std::isfinite(y))
+        s += "<circle cx=\"" + f(sx(x), 2) + "\" cy=\"" + f(sy(y), 2) +
+             "\" r=\"3\" fill=\"#4e79a7\"/>";
+  s += "</svg>";
+  return s;
+}
+
+std::string renderGantt(const std::vector<ReportSpan> &all, size_t maxSpans) {
+  size_t first = all.size() > maxSpans ? all.size() - maxSpans : 0;
+  std::vector<std::string> lanes;
+  for (const char *l : {"rollout", "learn", "copy", "comm"})
+    for (size_t i = first; i < all.size(); ++i)
+      if (all[i].lane == l) {
+        lanes.push_back(l);
+        break;
+      }
+  for (size_t i = first; i < all.size(); ++i)
+    if (std::find(lanes.begin(), lanes.end(), all[i].lane) == lanes.end())
+      lanes.push_back(all[i].lane);
+  double t0 = 0, t1 = 1;
+  if (first < all.size()) {
+    t0 = all[first].startSec;
+    t1 = all[first].endSec;
+    for (size_t i = first; i < all.size(); ++i) {
+      t0 = std::min(t0, all[i].startSec);
+      t1 = std::max(t1, all[i].endSec);
+    }
+  }
+  if (t1 <= t0)
+    t1 = t0 + 1e-6;
+  const double W = 960, L = 72, R = 16, T = 8, rowH = 26, B = 34;
+  double H = T + rowH * std::max<size_t>(1, lanes.size()) + B;
+  // Time unit for the axis.
+  double span = t1 - t0, scale = 1;
+  const char *unit = "s";
+  if (span < 2e-3) {
+    scale = 1e6;
+    unit = "µs";
+  } else if (span < 2) {
+    scale = 1e3;
+    unit = "ms";
+  }
+  auto sx = [&](double t) { return L + (t - t0) / (t1 - t0) * (W - L - R); };
+  std::string s;
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart gantt\" "
+       "width=\"" +
+       f(W, 0) + "\" height=\"" + f(H, 0) + "\" viewBox=\"0 0 " + f(W, 0) +
+       " " + f(H, 0) + "\">";
+  s += "<title>schedule</title>";
+  for (size_t r = 0; r < lanes.size(); ++r) {
+    double y = T + r * rowH;
+    s += "<rect x=\"" + f(L) + "\" y=\"" + f(y) + "\" width=\"" +
+         f(W - L - R) + "\" height=\"" + f(rowH) + "\" fill=\"" +
+         (r % 2 ? "#fafafa" : "#f0f0f0") + "\"/>";
+    s += "<text x=\"" + f(L - 6) + "\" y=\"" + f(y + rowH / 2 + 4) +
+         "\" text-anchor=\"end\" class=\"tk\">" + esc(lanes[r]) + "</text>";
+  }
+  for (size_t i = first; i < all.size(); ++i) {
+    const ReportSpan &sp = all[i];
+    size_t r = std::find(lanes.begin(), lanes.end(), sp.lane) - lanes.begin();
+    double x = sx(sp.startSec), w = std::max(0.5, sx(sp.endSec) - x);
+    s += "<rect class=\"task\" x=\"" + f(x, 2) + "\" y=\"" +
+         f(T + r * rowH + 3) + "\" width=\"" + f(w, 2) + "\" height=\"" +
+         f(rowH - 6) + "\" fill=\"" + colorFor(sp.name) + "\"><title>" +
+         esc(sp.lane + ": " + sp.name + " " +
+             f((sp.startSec - t0) * scale, 3) + "–" +
+             f((sp.endSec - t0) * scale, 3) + " " + unit) +
+         "</title></rect>";
+  }
+  double axisY = T + rowH * std::max<size_t>(1, lanes.size());
+  for (double t : niceTicks(0, (t1 - t0) * scale, 8)) {
+    double x = sx(t0 + t / scale);
+    s += "<line x1=\"" + f(x) + "\" x2=\"" + f(x) + "\" y1=\"" + f(axisY) +
+         "\" y2=\"" + f(axisY + 4) + "\" stroke=\"#888\"/>";
+    s += "<text x=\"" + f(x) + "\" y=\"" + f(axisY + 16) +
+         "\" text-anchor=\"middle\" class=\"tk\">" + esc(label(t)) + "</text>";
+  }
+  s += "<text x=\"" + f((L + W - R) / 2) + "\" y=\"" + f(H - 4) +
+       "\" text-anchor=\"middle\" class=\"tk\">time (" + unit + ")</text>";
+  s += "</svg>";
+  return s;
+}
+
+std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &bufs,
+                                 uint64_t arenaBytes) {
+  uint64_t top = arenaBytes;
+  int64_t u0 = 0, u1 = 1;
+  bool any = false;
+  for (const MemoryBuffer &b : bufs) {
+    top = std::max(top, b.offset + b.size);
+    if (!any) {
+      u0 = b.firstUse;
+      u1 = b.lastUse + 1;
+      any = true;
+    }
+    u0 = std::min(u0, b.firstUse);
+    u1 = std::max(u1, b.lastUse + 1);
+  }
+  if (top == 0)
+    top = 1;
+  if (u1 <= u0)
+    u1 = u0 + 1;
+  const double W = 960, H = 320, L = 80, R = 16, T = 8, B = 34;
+  auto sx = [&](double u) { return L + (u - u0) / double(u1 - u0) * (W - L - R); };
+  auto sy = [&](double off) { return H - B - off / double(top) * (H - T - B); };
+  std::string s;
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart memory\" "
+       "width=\"" +
+       f(W, 0) + "\" height=\"" + f(H, 0) + "\" viewBox=\"0 0 " + f(W, 0) +
+       " " + f(H, 0) + "\">";
+  s += "<title>memory plan</title>";
+  s += "<rect x=\"" + f(L) + "\" y=\"" + f(T) + "\" width=\"" + f(W - L - R) +
+       "\" height=\"" + f(H - T - B) + "\" fill=\"#fafafa\" stroke=\"#ccc\"/>";
+  for (double t : niceTicks(0, double(top), 5)) {
+    s += "<text x=\"" + f(L - 6) + "\" y=\"" + f(sy(t) + 4) +
+         "\" text-anchor=\"end\" class=\"tk\">" +
+         esc(formatBytes(static_cast<uint64_t>(t))) + "</text>";
+  }
+  for (double t : niceTicks(double(u0), double(u1), 8)) {
+    if (t != std::floor(t))
+      continue;
+    s += "<text x=\"" + f(sx(t)) + "\" y=\"" + f(H - B + 16) +
+         "\" text-anchor=\"middle\" class=\"tk\">" + esc(label(t)) + "</text>";
+  }
+  s += "<text x=\"" + f((L + W - R) / 2) + "\" y=\"" + f(H - 4) +
+       "\" text-anchor=\"middle\" class=\"tk\">schedule position</text>";
+  for (const MemoryBuffer &b : bufs) {
+    double x = sx(double(b.firstUse)), x2 = sx(double(b.lastUse + 1));
+    double y = sy(double(b.offset + b.size)), y2 = sy(double(b.offset));
+    s += "<rect class=\"buffer\" x=\"" + f(x, 2) + "\" y=\"" + f(y, 2) +
+         "\" width=\"" + f(std::max(0.5, x2 - x), 2) + "\" height=\"" +
+         f(std::max(0.5, y2 - y), 2) + "\" fill=\"" + colorFor(b.name) +
+         "\" fill-opacity=\"0.8\" stroke=\"#fff\" stroke-width=\"0.5\"><title>" +
+         esc(b.name + ": " + formatBytes(b.size) + " at offset " +
+             std::to_string(b.offset) + ", live " + std::to_string(b.firstUse) +
+             "–" + std::to_string(b.lastUse)) +
+         "</title></rect>";
+  }
+  s += "</svg>";
+  return s;
+}
+
+std::string renderReportHtml(const ReportData &d) {
+  std::string h;
+  h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
+       "<title>" +
+       esc(d.title) + "</title>\n<style>"
+       "body{font-family:system-ui,sans-serif;margin:24px;color:#222}"
+       "h1{font-size:22px}h2{font-size:17px;margin-top:28px}"
+       "table{border-collapse:collapse}td{padding:2px 12px 2px 0}"
+       "td:first-child{color:#666}"
+       ".charts{display:flex;flex-wrap:wrap;gap:12px}"
+       "svg .ct{font-size:13px;font-weight:600}"
+       "svg .tk{font-size:10px;fill:#555}"
+       "</style></head><body>\n";
+  h += "<h1>" + esc(d.title) + "</h1>\n";
+  if (!d.summary.empty()) {
+    h += "<table class=\"summary\">";
+    for (const auto &[k, v] : d.summary)
+      h += "<tr><td>" + esc(k) + "</td><td>" + esc(v) + "</td></tr>";
+    h += "</table>\n";
+  }
+  std::vector<std::string> names = metricNames(d.metrics);
+  h += "<h2>Training curves</h2>\n";
+  if (names.empty())
+    h += "<p>No metrics were logged.</p>\n";
+  h += "<div class=\"charts\">\n";
+  for (const std::string &n : names)
+    h += renderMetricChart(n, d.metrics) + "\n";
+  h += "</div>\n<h2>Schedule</h2>\n";
+  if (d.schedule.empty()) {
+    h += "<p>No schedule trace was recorded.</p>\n";
+  } else {
+    if (d.schedule.size() > d.maxSpans)
+      h += "<p>Showing the last " + std::to_string(d.maxSpans) + " of " +
+           std::to_string(d.schedule.size()) + " tasks.</p>\n";
+    h += renderGantt(d.schedule, d.maxSpans) + "\n";
+  }
+  h += "<h2>Memory plan</h2>\n";
+  if (d.memory.empty()) {
+    h += "<p>No memory plan was provided.</p>\n";
+  } else {
+    uint64_t peak = 0;
+    for (const MemoryBuffer &b : d.memory)
+      peak = std::max(peak, b.offset + b.size);
+    h += "<p>" + std::to_string(d.memory.size()) + " buffers, arena " +
+         esc(formatBytes(std::max(peak, d.arenaBytes))) + "</p>\n";
+    h += renderMemoryTimeline(d.memory, d.arenaBytes) + "\n";
+  }
+  h += "</body></html>\n";
+  return h;
+}
+
+Status writeReport(const std::string &path, const ReportData &data) {
+  return writeFileAtomic(path, renderReportHtml(data));
+}
+
+} // namespace hone::observe

@@ -1,0 +1,67 @@
+// The final run report: one self-contained report.html (no scripts, no
+// external files) with a summary table, one training-curve chart per
+// metric (inline SVG, x = step), the schedule trace as a Gantt chart (lanes
+// x time) and the memory plan as a timeline (arena offset x use interval).
+#pragma once
+
+#include "runtime/exec/Scheduler.h"
+#include "runtime/observe/Metrics.h"
+#include "runtime/support/Status.h"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hone::observe {
+
+/// One task in the schedule (times in seconds from any origin).
+struct ReportSpan {
+  std::string lane;
+  std::string name;
+  double startSec = 0, endSec = 0;
+};
+
+/// One buffer of the memory plan: bytes [offset, offset+size) of the arena,
+/// live from firstUse to lastUse inclusive (schedule positions).
+struct MemoryBuffer {
+  std::string name;
+  uint64_t offset = 0, size = 0;
+  int64_t firstUse = 0, lastUse = 0;
+};
+
+struct ReportData {
+  std::string title = "Hone run report";
+  /// Key/value rows shown first (spec, device, steps, wall time, ...).
+  std::vector<std::pair<std::string, std::string>> summary;
+  std::vector<MetricsRow> metrics;
+  std::vector<ReportSpan> schedule;
+  std::vector<MemoryBuffer> memory;
+  /// Arena size for the timeline's y axis (0: the highest buffer end).
+  uint64_t arenaBytes = 0;
+  /// At most this many schedule spans are drawn (the last ones).
+  size_t maxSpans = 8000;
+};
+
+/// The scheduler's trace as report spans (seconds since scheduler start).
+std::vector<ReportSpan> spansFromTrace(const std::vector<exec::TraceEntry> &t);
+
+/// The metric names in first-appearance order (one chart each).
+std::vector<std::string> metricNames(const std::vector<MetricsRow> &rows);
+
+/// SVG fragments (each a complete <svg> element).
+std::string renderMetricChart(const std::string &metric,
+                              const std::vector<MetricsRow> &rows);
+std::string renderGantt(const std::vector<ReportSpan> &spans,
+                        size_t maxSpans = 8000);
+std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &buffers,
+                                 uint64_t arenaBytes = 0);
+
+std::string renderReportHtml(const ReportData &data);
+/// Writes report.html atomically.
+Status writeReport(const std::string &path, const ReportData &data);
+
+/// "1.5 KiB", "3.0 MiB", ...
+std::string formatBytes(uint64_t bytes);
+
+} // namespace hone::observe
