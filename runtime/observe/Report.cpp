@@ -339,10 +339,20 @@ std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &bufs,
   s += "<title>memory plan</title>";
   s += "<rect x=\"" + f(L) + "\" y=\"" + f(T) + "\" width=\"" + f(W - L - R) +
        "\" height=\"" + f(H - T - B) + "\" fill=\"#fafafa\" stroke=\"#ccc\"/>";
-  for (double t : niceTicks(0, double(top), 5)) {
-    s += "<text x=\"" + f(L - 6) + "\" y=\"" + f(sy(t) + 4) +
-         "\" text-anchor=\"end\" class=\"tk\">" +
-         esc(formatBytes(static_cast<uint64_t>(t))) + "</text>";
+  // Ticks at round numbers of the largest binary unit that fits.
+  double unitBytes = 1;
+  const char *unitName = "B";
+  for (auto [b, n] : {std::pair<double, const char *>{1024.0, "KiB"},
+                      {1048576.0, "MiB"},
+                      {1073741824.0, "GiB"}})
+    if (double(top) >= 2 * b) {
+      unitBytes = b;
+      unitName = n;
+    }
+  for (double t : niceTicks(0, double(top) / unitBytes, 5)) {
+    s += "<text x=\"" + f(L - 6) + "\" y=\"" + f(sy(t * unitBytes) + 4) +
+         "\" text-anchor=\"end\" class=\"tk\">" + esc(label(t)) + " " +
+         unitName + "</text>";
   }
   for (double t : niceTicks(double(u0), double(u1), 8)) {
     if (t != std::floor(t))
@@ -363,6 +373,9 @@ std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &bufs,
              std::to_string(b.offset) + ", live " + std::to_string(b.firstUse) +
              "–" + std::to_string(b.lastUse)) +
          "</title></rect>";
+    if (x2 - x > 8.0 * b.name.size() && y2 - y > 14)
+      s += "<text x=\"" + f(x + 4) + "\" y=\"" + f((y + y2) / 2 + 4) +
+           "\" class=\"tk\">" + esc(b.name) + "</text>";
   }
   s += "</svg>";
   return s;
