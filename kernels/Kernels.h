@@ -41,6 +41,19 @@ struct LmHeadShape {
   double invTemperature = 1.0;
 };
 
+/// Token sampling: per row, a draw from softmax(logits) restricted to the
+/// topK largest logits and then to the smallest set holding topP of the
+/// (renormalised) mass; the uniform comes from Philox(seed, step, rank,
+/// sampleId[r]) block drawIndex[r], so CPU and GPU draw the same numbers.
+struct SamplerParams {
+  int64_t topK = 0;  // 0: off
+  double topP = 1.0; // 1: off
+  bool greedy = false; // argmax, lowest id on ties; no draw
+  uint64_t seed = 0;
+  uint32_t step = 0;
+  uint32_t rank = 0;
+};
+
 template <typename T> class Kernels {
 public:
   virtual ~Kernels() = default;
@@ -156,6 +169,14 @@ public:
   /// Full logits [rows, vocab] (generation: only the last rows).
   virtual void logits(const T *hidden, const T *W, const LmHeadShape &s,
                       T *out) = 0;
+
+  /// For each row r with active[r] != 0: tokens[r] = the sampled id and
+  /// logprob[r] = log softmax(logits[r])[tokens[r]] (the full distribution,
+  /// before truncation). Rows with active[r] == 0 are left untouched.
+  virtual void sample(const T *logits, int64_t rows, int64_t vocab,
+                      const SamplerParams &p, const uint32_t *sampleId,
+                      const uint32_t *drawIndex, const uint8_t *active,
+                      int32_t *tokens, T *logprob) = 0;
 
   // --- optimiser ----------------------------------------------------------
   /// One AdamW update of n parameters; gradScale multiplies g first (global

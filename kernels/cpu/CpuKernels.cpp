@@ -3,6 +3,7 @@
 // the number of threads.
 #include "kernels/cpu/CpuKernels.h"
 #include "kernels/cpu/MathFns.h"
+#include "runtime/core/Philox.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 extern "C" void openblas_set_num_threads(int);
@@ -19,10 +21,12 @@ namespace hone {
 
 static int gThreads = 0;
 
+// OpenBLAS runs single-threaded inside our OpenMP threads: two thread pools
+// spinning against each other on the same cores cost more than they gain.
 void setCpuThreads(int n) {
   gThreads = n > 0 ? n : 1;
   omp_set_num_threads(gThreads);
-  openblas_set_num_threads(gThreads);
+  openblas_set_num_threads(1);
 }
 int cpuThreads() { return gThreads ? gThreads : omp_get_max_threads(); }
 
@@ -46,6 +50,51 @@ inline void blasGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
               tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), alpha, A,
               int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+/// Number of slices a GEMM dimension of extent `e` is cut into: a function
+/// of the shape only, so results never depend on the thread count.
+inline int64_t sliceCount(int64_t e, int64_t target) {
+  int64_t c = (e + target / 2) / target;
+  if (c > 1 && (c & 1))
+    ++c;
+  return std::max<int64_t>(c, 1);
+}
+
+/// A GEMM cut into independent slices of M (or N when M is small), run on
+/// the OpenMP threads with single-threaded OpenBLAS on each slice.
+template <typename T>
+void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
+             const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,
+             int64_t ldc) {
+  if (m <= 0 || n <= 0)
+    return;
+  if (k <= 0) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+  double work = 2.0 * double(m) * double(n) * double(k);
+  bool sliceM = m >= 256;
+  int64_t cnt = work < 2e6 ? 1 : sliceCount(sliceM ? m : n, 256);
+  if (cnt == 1) {
+    blasGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  int64_t e = sliceM ? m : n;
+  int64_t chunk = ((e + cnt - 1) / cnt + 15) / 16 * 16;
+  cnt = (e + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+  for (int64_t c = 0; c < cnt; ++c) {
+    int64_t s0 = c * chunk, len = std::min(chunk, e - s0);
+    if (sliceM)
+      blasGemm(ta, tb, len, n, k, alpha, ta ? A + s0 : A + s0 * lda, lda, B,
+               ldb, beta, C + s0 * ldc, ldc);
+    else
+      blasGemm(ta, tb, m, len, k, alpha, A, lda, tb ? B + s0 * ldb : B + s0,
+               ldb, beta, C + s0, ldc);
+  }
 }
 
 template <typename T> inline T dot(const T *a, const T *b, int64_t n) {
@@ -75,8 +124,17 @@ void reduceRows(int64_t rows, int64_t cols, T *out, F f) {
   }
 }
 
+/// Not thread-safe: one CpuKernels object per concurrently running lane.
 template <typename T> class CpuKernels final : public Kernels<T> {
+  std::vector<T> scratch_;
+  T *scratch(int64_t n) {
+    if (int64_t(scratch_.size()) < n)
+      scratch_.resize(size_t(n));
+    return scratch_.data();
+  }
+
 public:
+  CpuKernels() { openblas_set_num_threads(1); }
   Device device() const override { return Device::CPU; }
   const char *name() const override { return "cpu"; }
 
@@ -112,15 +170,7 @@ public:
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
             const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,
             int64_t ldc) override {
-    if (m <= 0 || n <= 0)
-      return;
-    if (k <= 0) {
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j)
-          C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
-      return;
-    }
-    blasGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    parGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
   }
 
   void broadcastRows(T *y, const T *b, int64_t rows, int64_t cols) override {
@@ -422,20 +472,23 @@ public:
       s[j] = 0;
   }
 
+  // Parallel over (sequence, KV group): heads sharing K/V stay on one thread,
+  // so the K/V gradient sums run in a fixed order.
   void attentionFwd(const T *qkv, const AttentionShape &s, T *probs,
                     T *out) override {
     const int64_t Tn = s.seqLen, hd = s.headDim, ld = s.qkvStride();
     const int64_t group = s.nHeads / s.nKvHeads, ldo = s.nHeads * hd;
     const T scale = T(1) / std::sqrt(T(hd));
-    for (int64_t b = 0; b < s.batch; ++b) {
-      for (int64_t h = 0; h < s.nHeads; ++h) {
-        int64_t kvh = h / group;
+    const int64_t tasks = s.batch * s.nKvHeads;
+#pragma omp parallel for schedule(static) if (tasks > 1 && Tn * Tn * hd >= kParallelMin)
+    for (int64_t task = 0; task < tasks; ++task) {
+      int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
+      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
         const T *Q = qkv + b * Tn * ld + h * hd;
         const T *K = qkv + b * Tn * ld + (s.nHeads + kvh) * hd;
         const T *V = qkv + b * Tn * ld + (s.nHeads + s.nKvHeads + kvh) * hd;
         T *P = probs + (b * s.nHeads + h) * Tn * Tn;
         blasGemm(false, true, Tn, Tn, hd, scale, Q, ld, K, ld, T(0), P, Tn);
-#pragma omp parallel for schedule(static) if (Tn * Tn >= kParallelMin)
         for (int64_t i = 0; i < Tn; ++i)
           causalSoftmaxRow(P + i * Tn, i + 1, Tn);
         blasGemm(false, false, Tn, hd, Tn, T(1), P, Tn, V, ld, T(0),
@@ -449,40 +502,44 @@ public:
     const int64_t Tn = s.seqLen, hd = s.headDim, ld = s.qkvStride();
     const int64_t group = s.nHeads / s.nKvHeads, ldo = s.nHeads * hd;
     const T scale = T(1) / std::sqrt(T(hd));
-    std::vector<T> dPbuf(static_cast<size_t>(Tn * Tn));
-    T *dP = dPbuf.data();
+    const int64_t tasks = s.batch * s.nKvHeads;
     fill(dqkv, s.batch * Tn * ld, T(0));
-    for (int64_t b = 0; b < s.batch; ++b) {
-      for (int64_t h = 0; h < s.nHeads; ++h) {
-        int64_t kvh = h / group;
-        int64_t base = b * Tn * ld;
-        const T *Q = qkv + base + h * hd;
-        const T *K = qkv + base + (s.nHeads + kvh) * hd;
-        const T *V = qkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
-        T *dQ = dqkv + base + h * hd;
-        T *dK = dqkv + base + (s.nHeads + kvh) * hd;
-        T *dV = dqkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
-        const T *P = probs + (b * s.nHeads + h) * Tn * Tn;
-        const T *dO = dout + b * Tn * ldo + h * hd;
-        blasGemm(false, true, Tn, Tn, hd, T(1), dO, ldo, V, ld, T(0), dP, Tn);
-        blasGemm(true, false, Tn, hd, Tn, T(1), P, Tn, dO, ldo, T(1), dV, ld);
-#pragma omp parallel for schedule(static) if (Tn * Tn >= kParallelMin)
-        for (int64_t i = 0; i < Tn; ++i) {
-          const T *p = P + i * Tn;
-          T *d = dP + i * Tn;
-          int64_t n = i + 1;
-          T acc = 0;
+#pragma omp parallel if (tasks > 1 && Tn * Tn * hd >= kParallelMin)
+    {
+      std::vector<T> dPbuf(static_cast<size_t>(Tn * Tn));
+      T *dP = dPbuf.data();
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < tasks; ++task) {
+        int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
+        for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+          int64_t base = b * Tn * ld;
+          const T *Q = qkv + base + h * hd;
+          const T *K = qkv + base + (s.nHeads + kvh) * hd;
+          const T *V = qkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
+          T *dQ = dqkv + base + h * hd;
+          T *dK = dqkv + base + (s.nHeads + kvh) * hd;
+          T *dV = dqkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
+          const T *P = probs + (b * s.nHeads + h) * Tn * Tn;
+          const T *dO = dout + b * Tn * ldo + h * hd;
+          blasGemm(false, true, Tn, Tn, hd, T(1), dO, ldo, V, ld, T(0), dP, Tn);
+          blasGemm(true, false, Tn, hd, Tn, T(1), P, Tn, dO, ldo, T(1), dV, ld);
+          for (int64_t i = 0; i < Tn; ++i) {
+            const T *p = P + i * Tn;
+            T *d = dP + i * Tn;
+            int64_t n = i + 1;
+            T acc = 0;
 #pragma omp simd reduction(+ : acc)
-          for (int64_t j = 0; j < n; ++j)
-            acc += p[j] * d[j];
+            for (int64_t j = 0; j < n; ++j)
+              acc += p[j] * d[j];
 #pragma omp simd
-          for (int64_t j = 0; j < n; ++j)
-            d[j] = p[j] * (d[j] - acc);
-          for (int64_t j = n; j < Tn; ++j)
-            d[j] = 0;
+            for (int64_t j = 0; j < n; ++j)
+              d[j] = p[j] * (d[j] - acc);
+            for (int64_t j = n; j < Tn; ++j)
+              d[j] = 0;
+          }
+          blasGemm(false, false, Tn, hd, Tn, scale, dP, Tn, K, ld, T(0), dQ, ld);
+          blasGemm(true, false, Tn, hd, Tn, scale, dP, Tn, Q, ld, T(1), dK, ld);
         }
-        blasGemm(false, false, Tn, hd, Tn, scale, dP, Tn, K, ld, T(0), dQ, ld);
-        blasGemm(true, false, Tn, hd, Tn, scale, dP, Tn, Q, ld, T(1), dK, ld);
       }
     }
   }
@@ -565,17 +622,17 @@ public:
     for (int64_t r0 = 0; r0 < s.rows; r0 += kRowBlock) {
       int64_t R = std::min(kRowBlock, s.rows - r0);
       int64_t C = vocabChunk(R, V);
-      std::vector<T> z(static_cast<size_t>(R * C));
+      T *z = scratch(R * C);
       // Running max, sum exp(z - m), sum exp(z - m) * z, target logit.
       std::vector<T> m(size_t(R), -INFINITY), se(size_t(R), 0), sz(size_t(R), 0),
           zt(size_t(R), 0);
       for (int64_t v0 = 0; v0 < V; v0 += C) {
         int64_t c = std::min(C, V - v0);
-        blasGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
-                 T(0), z.data(), c);
+        parGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
+                T(0), z, c);
 #pragma omp parallel for schedule(static) if (R * c >= kParallelMin)
         for (int64_t r = 0; r < R; ++r) {
-          const T *zr = z.data() + r * c;
+          const T *zr = z + r * c;
           T mc = zr[0];
           for (int64_t j = 1; j < c; ++j)
             mc = std::max(mc, zr[j]);
@@ -616,14 +673,14 @@ public:
     for (int64_t r0 = 0; r0 < s.rows; r0 += kRowBlock) {
       int64_t R = std::min(kRowBlock, s.rows - r0);
       int64_t C = vocabChunk(R, V);
-      std::vector<T> z(static_cast<size_t>(R * C));
+      T *z = scratch(R * C);
       for (int64_t v0 = 0; v0 < V; v0 += C) {
         int64_t c = std::min(C, V - v0);
-        blasGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
-                 T(0), z.data(), c);
+        parGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
+                T(0), z, c);
 #pragma omp parallel for schedule(static) if (R * c >= kParallelMin)
         for (int64_t r = 0; r < R; ++r) {
-          T *zr = z.data() + r * c;
+          T *zr = z + r * c;
           int32_t t = targets[r0 + r];
           if (t < 0) {
             std::memset(zr, 0, size_t(c) * sizeof(T));
@@ -642,18 +699,113 @@ public:
           if (t >= v0 && t < v0 + c)
             zr[t - v0] += invT * gl;
         }
-        blasGemm(false, false, R, D, c, T(1), z.data(), c, W + v0 * D, D, T(1),
-                 dhidden + r0 * D, D);
-        blasGemm(true, false, c, D, R, T(1), z.data(), c, hidden + r0 * D, D,
-                 T(1), dW + v0 * D, D);
+        parGemm(false, false, R, D, c, T(1), z, c, W + v0 * D, D, T(1),
+                dhidden + r0 * D, D);
+        parGemm(true, false, c, D, R, T(1), z, c, hidden + r0 * D, D, T(1),
+                dW + v0 * D, D);
       }
     }
   }
 
   void logits(const T *hidden, const T *W, const LmHeadShape &s,
               T *out) override {
-    blasGemm(false, true, s.rows, s.vocab, s.dModel, T(s.invTemperature),
+    parGemm(false, true, s.rows, s.vocab, s.dModel, T(s.invTemperature),
              hidden, s.dModel, W, s.dModel, T(0), out, s.vocab);
+  }
+
+  void sample(const T *logits, int64_t rows, int64_t V,
+              const SamplerParams &sp, const uint32_t *sampleId,
+              const uint32_t *drawIndex, const uint8_t *active,
+              int32_t *tokens, T *logprob) override {
+#pragma omp parallel if (rows * V >= kParallelMin)
+    {
+      std::vector<T> ebuf(static_cast<size_t>(V));
+      std::vector<int32_t> idx;
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        if (!active[r])
+          continue;
+        const T *z = logits + r * V;
+        T *e = ebuf.data();
+        T m = z[0];
+#pragma omp simd reduction(max : m)
+        for (int64_t j = 0; j < V; ++j)
+          m = std::max(m, z[j]);
+        double se = 0;
+#pragma omp simd reduction(+ : se)
+        for (int64_t j = 0; j < V; ++j) {
+          e[j] = vexp<T>(z[j] - m);
+          se += double(e[j]);
+        }
+        int64_t tok = 0;
+        if (sp.greedy) {
+          while (z[tok] != m)
+            ++tok;
+        } else {
+          PhiloxCounter b = philox4x32({drawIndex[r], sampleId[r], sp.step,
+                                        sp.rank},
+                                       {uint32_t(sp.seed),
+                                        uint32_t(sp.seed >> 32)});
+          double u = uniformDouble(b[0], b[1]);
+          bool truncK = sp.topK > 0 && sp.topK < V, truncP = sp.topP < 1.0;
+          if (!truncK && !truncP) {
+            double target = u * se, acc = 0;
+            tok = -1;
+            for (int64_t j = 0; j < V; ++j) {
+              acc += double(e[j]);
+              if (acc > target) {
+                tok = j;
+                break;
+              }
+            }
+            if (tok < 0) // rounding: u*se above the running sum
+              for (tok = V - 1; tok > 0 && e[tok] == T(0); --tok)
+                ;
+          } else {
+            idx.resize(size_t(V));
+            std::iota(idx.begin(), idx.end(), 0);
+            auto better = [&](int32_t a, int32_t b) {
+              return z[a] > z[b] || (z[a] == z[b] && a < b);
+            };
+            int64_t keep = truncK ? sp.topK : V;
+            if (truncK)
+              std::partial_sort(idx.begin(), idx.begin() + keep, idx.end(),
+                                better);
+            else
+              std::sort(idx.begin(), idx.end(), better);
+            if (truncP) {
+              double mass = 0;
+              for (int64_t i = 0; i < keep; ++i)
+                mass += double(e[idx[size_t(i)]]);
+              double acc = 0;
+              int64_t n = 0;
+              while (n < keep) {
+                acc += double(e[idx[size_t(n)]]);
+                ++n;
+                if (acc >= sp.topP * mass)
+                  break;
+              }
+              keep = std::max<int64_t>(n, 1);
+            }
+            std::sort(idx.begin(), idx.begin() + keep);
+            double total = 0;
+            for (int64_t i = 0; i < keep; ++i)
+              total += double(e[idx[size_t(i)]]);
+            double target = u * total, acc = 0;
+            tok = idx[size_t(keep - 1)];
+            for (int64_t i = 0; i < keep; ++i) {
+              acc += double(e[idx[size_t(i)]]);
+              if (acc > target) {
+                tok = idx[size_t(i)];
+                break;
+              }
+            }
+          }
+        }
+        tokens[r] = int32_t(tok);
+        logprob[r] = T(double(z[tok]) - (double(m) + std::log(se)));
+      }
+    }
   }
 
   void adamw(T *param, const T *grad, T *m, T *v, int64_t n, double lr,

@@ -1,90 +1,10 @@
 #include "runtime/model/Generate.h"
-#include "runtime/core/Philox.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
 namespace hone {
-
-template <typename T>
-int32_t sampleToken(const T *z, int64_t V, const SamplingConfig &cfg, double u,
-                    double *logprob) {
-  double m = z[0];
-  int64_t arg = 0;
-  for (int64_t j = 1; j < V; ++j)
-    if (z[j] > m) {
-      m = z[j];
-      arg = j;
-    }
-  double se = 0;
-  for (int64_t j = 0; j < V; ++j)
-    se += std::exp(double(z[j]) - m);
-  double lse = m + std::log(se);
-  int64_t tok = arg;
-  if (!cfg.greedy) {
-    bool truncK = cfg.topK > 0 && cfg.topK < V;
-    bool truncP = cfg.topP < 1.0;
-    if (!truncK && !truncP) {
-      double target = u * se, acc = 0;
-      tok = -1;
-      for (int64_t j = 0; j < V; ++j) {
-        acc += std::exp(double(z[j]) - m);
-        if (acc > target) {
-          tok = j;
-          break;
-        }
-      }
-      if (tok < 0) // u*se rounded above the running sum: take the last
-        for (int64_t j = V; j-- > 0;)
-          if (std::exp(double(z[j]) - m) > 0) {
-            tok = j;
-            break;
-          }
-    } else {
-      // Candidates sorted by logit (descending, lower id first on ties).
-      std::vector<int32_t> idx(static_cast<size_t>(V));
-      std::iota(idx.begin(), idx.end(), 0);
-      auto better = [&](int32_t a, int32_t b) {
-        return z[a] > z[b] || (z[a] == z[b] && a < b);
-      };
-      int64_t keep = truncK ? cfg.topK : V;
-      if (truncK)
-        std::partial_sort(idx.begin(), idx.begin() + keep, idx.end(), better);
-      else
-        std::sort(idx.begin(), idx.end(), better);
-      if (truncP) {
-        double mass = 0;
-        for (int64_t i = 0; i < keep; ++i)
-          mass += std::exp(double(z[idx[size_t(i)]]) - m);
-        double acc = 0;
-        int64_t n = 0;
-        while (n < keep) {
-          acc += std::exp(double(z[idx[size_t(n)]]) - m);
-          ++n;
-          if (acc >= cfg.topP * mass)
-            break;
-        }
-        keep = std::max<int64_t>(n, 1);
-      }
-      std::sort(idx.begin(), idx.begin() + keep);
-      double total = 0;
-      for (int64_t i = 0; i < keep; ++i)
-        total += std::exp(double(z[idx[size_t(i)]]) - m);
-      double target = u * total, acc = 0;
-      tok = idx[size_t(keep - 1)];
-      for (int64_t i = 0; i < keep; ++i) {
-        acc += std::exp(double(z[idx[size_t(i)]]) - m);
-        if (acc > target) {
-          tok = idx[size_t(i)];
-          break;
-        }
-      }
-    }
-  }
-  *logprob = double(z[tok]) - lse;
-  return int32_t(tok);
-}
 
 template <typename T>
 Expected<GenerationResult<T>>
@@ -136,8 +56,6 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
            *hid + (i * maxPrompt + int64_t(prompts[size_t(i)].size()) - 1) * D,
            D);
   HONE_TRY(model.logits(last.data(), P, cfg.temperature, logitsDev.data()));
-  std::vector<T> logits(static_cast<size_t>(R * V));
-  k.copyToHost(logits.data(), logitsDev.data(), size_t(P * V) * sizeof(T));
   if (n > 1) {
     const int64_t rowElems = mc.nKvHeads * cacheLen * mc.headDim();
     for (size_t l = 0; l < cache.k.size(); ++l)
@@ -151,8 +69,9 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
           }
     for (int64_t i = P; i-- > 0;)
       for (int64_t j = n; j-- > 0;)
-        std::copy(logits.begin() + i * V, logits.begin() + (i + 1) * V,
-                  logits.begin() + (i * n + j) * V);
+        if (i * n + j != i)
+          k.copy(logitsDev.data() + (i * n + j) * V,
+                 logitsDev.data() + i * V, V);
   }
 
   GenerationResult<T> res;
@@ -164,29 +83,46 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
   res.lengths.assign(size_t(R), 0);
   res.promptLengths.assign(size_t(R), 0);
   res.stopped.assign(size_t(R), 0);
-  std::vector<uint8_t> alive(size_t(R), 1);
   for (int64_t r = 0; r < R; ++r) {
     const auto &p = prompts[size_t(r / n)];
     std::copy(p.begin(), p.end(), res.tokens.begin() + r * maxLen);
     res.lengths[size_t(r)] = res.promptLengths[size_t(r)] = int32_t(p.size());
   }
-  std::vector<int32_t> next(size_t(R), 0);
+  SamplerParams sp;
+  sp.topK = cfg.topK;
+  sp.topP = cfg.topP;
+  sp.greedy = cfg.greedy;
+  sp.seed = cfg.seed;
+  sp.step = cfg.step;
+  sp.rank = cfg.rank;
+  std::vector<uint32_t> sampleId(static_cast<size_t>(R)), drawIndex(sampleId.size());
+  std::vector<uint8_t> alive(sampleId.size(), 1);
+  std::vector<int32_t> next(sampleId.size(), 0);
+  std::vector<T> lp(sampleId.size());
+  for (int64_t r = 0; r < R; ++r)
+    sampleId[size_t(r)] = cfg.sampleBase + uint32_t(r);
+  DeviceArray<T, uint32_t> idDev(&k, R), drawDev(&k, R);
+  DeviceArray<T, uint8_t> aliveDev(&k, R);
+  DeviceArray<T, int32_t> tokDev(&k, R);
+  DeviceArray<T> lpDev(&k, R);
+  k.copyToDevice(idDev.data(), sampleId.data(), size_t(R) * 4);
   for (int64_t s = 0; s < cfg.maxNewTokens; ++s) {
-#pragma omp parallel for schedule(static)
+    // The draw index is the position being generated.
+    for (int64_t r = 0; r < R; ++r)
+      drawIndex[size_t(r)] = uint32_t(res.lengths[size_t(r)]);
+    k.copyToDevice(drawDev.data(), drawIndex.data(), size_t(R) * 4);
+    k.copyToDevice(aliveDev.data(), alive.data(), size_t(R));
+    k.sample(logitsDev.data(), R, V, sp, idDev.data(), drawDev.data(),
+             aliveDev.data(), tokDev.data(), lpDev.data());
+    k.copyToHost(next.data(), tokDev.data(), size_t(R) * 4);
+    k.copyToHost(lp.data(), lpDev.data(), size_t(R) * sizeof(T));
     for (int64_t r = 0; r < R; ++r) {
       if (!alive[size_t(r)])
         continue;
       int64_t pos = res.lengths[size_t(r)];
-      double u = 0;
-      if (!cfg.greedy) {
-        PhiloxStream rng(cfg.seed, cfg.step, cfg.rank,
-                         cfg.sampleBase + uint32_t(r));
-        u = rng.uniform(uint32_t(pos));
-      }
-      double lp;
-      int32_t t = sampleToken(logits.data() + r * V, V, cfg, u, &lp);
+      int32_t t = next[size_t(r)];
       res.tokens[size_t(r * maxLen + pos)] = t;
-      res.logprobs[size_t(r * maxLen + pos)] = T(lp);
+      res.logprobs[size_t(r * maxLen + pos)] = lp[size_t(r)];
       res.mask[size_t(r * maxLen + pos)] = 1;
       res.lengths[size_t(r)] = int32_t(pos + 1);
       bool stop = std::find(cfg.stopTokens.begin(), cfg.stopTokens.end(), t) !=
@@ -194,14 +130,13 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
       res.stopped[size_t(r)] = stop;
       if (stop || pos + 1 >= cacheLen)
         alive[size_t(r)] = 0;
-      next[size_t(r)] = t;
       start[size_t(r)] = int32_t(pos);
     }
     if (s + 1 == cfg.maxNewTokens ||
         std::find(alive.begin(), alive.end(), 1) == alive.end())
       break;
-    // Finished rows still run (cheaply, at position 0 of their own cache
-    // row, which nothing reads again) to keep the batch shape fixed.
+    // Finished rows still run (at position 0 of their own cache row, which
+    // nothing reads again) to keep the batch shape fixed.
     for (int64_t r = 0; r < R; ++r)
       if (!alive[size_t(r)]) {
         next[size_t(r)] = 0;
@@ -211,7 +146,6 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
     if (!h)
       return h.status();
     HONE_TRY(model.logits(*h, R, cfg.temperature, logitsDev.data()));
-    k.copyToHost(logits.data(), logitsDev.data(), size_t(R * V) * sizeof(T));
   }
   int64_t longest = 0;
   for (int32_t l : res.lengths)
@@ -233,10 +167,6 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
   return res;
 }
 
-template int32_t sampleToken<float>(const float *, int64_t,
-                                    const SamplingConfig &, double, double *);
-template int32_t sampleToken<double>(const double *, int64_t,
-                                     const SamplingConfig &, double, double *);
 template Expected<GenerationResult<float>>
 generate<float>(Transformer<float> &, const std::vector<std::vector<int32_t>> &,
                 const SamplingConfig &);

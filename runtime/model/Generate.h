@@ -46,11 +46,4 @@ Expected<GenerationResult<T>>
 generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts,
          const SamplingConfig &cfg);
 
-/// The sampling step on one row of logits (already divided by the
-/// temperature): returns the token; *logprob gets log softmax(z)[token].
-/// `u` is the uniform draw in [0, 1).
-template <typename T>
-int32_t sampleToken(const T *z, int64_t vocab, const SamplingConfig &cfg,
-                    double u, double *logprob);
-
 } // namespace hone

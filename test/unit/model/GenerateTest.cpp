@@ -207,37 +207,58 @@ TEST(Generate, GreedyFollowsFullForwardArgmax) {
 }
 
 TEST(Generate, SamplerFollowsTruncatedDistribution) {
-  std::vector<float> z = {0.1f, 2.0f, -1.0f, 1.5f, 0.0f, 1.9f};
-  SamplingConfig s;
-  std::map<int32_t, int> counts;
+  // One row sampled many times with different draw indices.
+  auto k = makeCpuKernels<float>();
   const int n = 20000;
+  std::vector<float> z = {0.1f, 2.0f, -1.0f, 1.5f, 0.0f, 1.9f};
+  std::vector<float> zs;
+  for (int i = 0; i < n; ++i)
+    zs.insert(zs.end(), z.begin(), z.end());
+  std::vector<uint32_t> ids(n, 3), draws(n);
+  for (int i = 0; i < n; ++i)
+    draws[size_t(i)] = uint32_t(i);
+  std::vector<uint8_t> active(n, 1);
+  std::vector<int32_t> tok(n);
+  std::vector<float> lp(n);
   double lse = 0;
   for (float v : z)
     lse += std::exp(double(v));
   lse = std::log(lse);
-  for (int i = 0; i < n; ++i) {
-    double lp;
-    int32_t t = sampleToken(z.data(), 6, s, PhiloxStream(1, 0, 0, 0).uniform(uint32_t(i)), &lp);
-    EXPECT_NEAR(lp, z[size_t(t)] - lse, 1e-6);
-    counts[t]++;
-  }
+  auto run = [&](SamplerParams sp) {
+    std::map<int32_t, int> counts;
+    k->sample(zs.data(), n, 6, sp, ids.data(), draws.data(), active.data(),
+              tok.data(), lp.data());
+    for (int i = 0; i < n; ++i) {
+      if (!active[size_t(i)])
+        continue;
+      EXPECT_NEAR(lp[size_t(i)], z[size_t(tok[size_t(i)])] - lse, 1e-5);
+      counts[tok[size_t(i)]]++;
+    }
+    return counts;
+  };
+  SamplerParams sp;
+  sp.seed = 5;
+  auto counts = run(sp);
   for (int t = 0; t < 6; ++t)
     EXPECT_NEAR(counts[t] / double(n), std::exp(z[size_t(t)] - lse), 0.015) << t;
-  s.topK = 2; // only ids 1 and 5
-  counts.clear();
-  for (int i = 0; i < 2000; ++i) {
-    double lp;
-    counts[sampleToken(z.data(), 6, s, PhiloxStream(2, 0, 0, 0).uniform(uint32_t(i)), &lp)]++;
-  }
+  sp.topK = 2; // only ids 1 and 5, in proportion e^2 : e^1.9
+  counts = run(sp);
   EXPECT_EQ(counts.size(), 2u);
-  EXPECT_GT(counts[1], 0);
-  EXPECT_GT(counts[5], 0);
-  s.topK = 0;
-  s.topP = 0.3; // the top token alone holds > 30%
-  for (int i = 0; i < 200; ++i) {
-    double lp;
-    EXPECT_EQ(sampleToken(z.data(), 6, s, PhiloxStream(3, 0, 0, 0).uniform(uint32_t(i)), &lp), 1);
-  }
+  EXPECT_NEAR(counts[1] / double(n), 1 / (1 + std::exp(-0.1)), 0.015);
+  sp.topK = 0;
+  sp.topP = 0.3; // the top token alone holds > 30%
+  counts = run(sp);
+  EXPECT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[1], n);
+  sp.topP = 1.0;
+  sp.greedy = true;
+  counts = run(sp);
+  EXPECT_EQ(counts[1], n);
+  // Inactive rows are not touched.
+  active[0] = 0;
+  tok[0] = -7;
+  run(sp);
+  EXPECT_EQ(tok[0], -7);
 }
 
 TEST(Generate, RejectsBadRequests) {
