@@ -295,6 +295,58 @@ struct PreStep {
   bool addPrefixSpace = false;
 };
 
+/// An open-addressing hash map from a merge pair (two ids packed in 64
+/// bits) to (rank, merged id): the hot lookup of BPE.
+class PairMap {
+public:
+  using Value = std::pair<int32_t, int32_t>;
+  void reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n + 16)
+      cap <<= 1;
+    rehash(cap);
+  }
+  void set(uint64_t key, Value v) {
+    if (2 * (size_ + 1) > keys_.size())
+      rehash(keys_.empty() ? 16 : keys_.size() * 2);
+    size_t i = slot(key);
+    if (keys_[i] == kEmpty) {
+      keys_[i] = key;
+      ++size_;
+    }
+    vals_[i] = v;
+  }
+  const Value *find(uint64_t key) const {
+    if (keys_.empty())
+      return nullptr;
+    size_t i = slot(key);
+    return keys_[i] == key ? &vals_[i] : nullptr;
+  }
+
+private:
+  static constexpr uint64_t kEmpty = ~uint64_t(0); // ids < 2^22: never a key
+  size_t slot(uint64_t key) const {
+    size_t mask = keys_.size() - 1;
+    size_t i = static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> 32) & mask;
+    while (keys_[i] != kEmpty && keys_[i] != key)
+      i = (i + 1) & mask;
+    return i;
+  }
+  void rehash(size_t cap) {
+    std::vector<uint64_t> oldKeys = std::move(keys_);
+    std::vector<Value> oldVals = std::move(vals_);
+    keys_.assign(cap, kEmpty);
+    vals_.assign(cap, Value(0, 0));
+    size_ = 0;
+    for (size_t i = 0; i < oldKeys.size(); ++i)
+      if (oldKeys[i] != kEmpty)
+        set(oldKeys[i], oldVals[i]);
+  }
+  std::vector<uint64_t> keys_;
+  std::vector<Value> vals_;
+  size_t size_ = 0;
+};
+
 /// A pre-token: [start, end) of the input, maybe with a virtual leading
 /// space (ByteLevel add_prefix_space).
 struct Piece {
@@ -325,7 +377,7 @@ struct Tokenizer::Impl {
                       .push_back(i);
   }
   // BPE.
-  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges;
+  PairMap merges;
   int32_t byteId[256];
   bool byteLevel = false; // ByteLevel pre-tokenizer: model sees mapped bytes
   bool ignoreMerges = false;
@@ -405,8 +457,11 @@ void Tokenizer::Impl::bpeWord(std::string_view text, const Piece &p,
       return;
     }
   }
-  std::vector<Sym> syms;
-  syms.reserve(body.size() + 1);
+  // Scratch buffers reused across words (bpeWord is not re-entered).
+  thread_local std::vector<Sym> syms;
+  thread_local std::vector<MergeCand> heap;
+  syms.clear();
+  heap.clear();
   std::optional<std::pair<int32_t, uint32_t>> unk;
   auto addSym = [&](int32_t id, uint32_t len) {
     if (unk) {
@@ -471,12 +526,10 @@ void Tokenizer::Impl::bpeWord(std::string_view text, const Piece &p,
     syms[i].prev = i - 1;
     syms[i].next = i + 1 < n ? i + 1 : -1;
   }
-  std::vector<MergeCand> heap;
-  heap.reserve(syms.size());
   for (int32_t i = 0; i + 1 < n; ++i) {
-    auto it = merges.find(pairKey(syms[i].id, syms[i + 1].id));
-    if (it != merges.end())
-      heap.push_back({it->second.first, i, it->second.second});
+    if (const PairMap::Value *m =
+            merges.find(pairKey(syms[i].id, syms[i + 1].id)))
+      heap.push_back({m->first, i, m->second});
   }
   std::make_heap(heap.begin(), heap.end());
   while (!heap.empty()) {
@@ -488,8 +541,8 @@ void Tokenizer::Impl::bpeWord(std::string_view text, const Piece &p,
       continue;
     int32_t nextPos = cur.next;
     Sym right = syms[nextPos];
-    auto it = merges.find(pairKey(cur.id, right.id));
-    if (it == merges.end() || it->second.second != top.newId)
+    const PairMap::Value *mm = merges.find(pairKey(cur.id, right.id));
+    if (!mm || mm->second != top.newId)
       continue;
     cur.id = top.newId;
     cur.len += right.len;
@@ -498,16 +551,16 @@ void Tokenizer::Impl::bpeWord(std::string_view text, const Piece &p,
     if (right.next >= 0)
       syms[right.next].prev = top.pos;
     if (cur.prev >= 0) {
-      auto m = merges.find(pairKey(syms[cur.prev].id, cur.id));
-      if (m != merges.end()) {
-        heap.push_back({m->second.first, cur.prev, m->second.second});
+      if (const PairMap::Value *m =
+              merges.find(pairKey(syms[cur.prev].id, cur.id))) {
+        heap.push_back({m->first, cur.prev, m->second});
         std::push_heap(heap.begin(), heap.end());
       }
     }
     if (cur.next >= 0) {
-      auto m = merges.find(pairKey(cur.id, syms[cur.next].id));
-      if (m != merges.end()) {
-        heap.push_back({m->second.first, top.pos, m->second.second});
+      if (const PairMap::Value *m =
+              merges.find(pairKey(cur.id, syms[cur.next].id))) {
+        heap.push_back({m->first, top.pos, m->second});
         std::push_heap(heap.begin(), heap.end());
       }
     }
@@ -1135,7 +1188,7 @@ struct TokenizerBuilder {
           return err(&m, "merge " + std::to_string(rank) + " uses '" + miss +
                              "', which is not in the vocabulary");
         }
-        impl->merges[pairKey(ia->second, ib->second)] = {rank, iab->second};
+        impl->merges.set(pairKey(ia->second, ib->second), {rank, iab->second});
         ++rank;
       }
     }
