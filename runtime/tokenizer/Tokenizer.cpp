@@ -808,6 +808,9 @@ void Tokenizer::Impl::splitAdded(
 
 Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
                                Encoding &out) const {
+  if (text.size() >= (size_t(1) << 32))
+    return Status::error("error: input of " + std::to_string(text.size()) +
+                         " bytes is too large to encode at once (limit 4 GiB)");
   size_t bad = 0;
   if (!json::isValidUtf8(text, &bad))
     return Status::error("error: input is not valid UTF-8 (byte " +

@@ -67,7 +67,8 @@ public:
                                        const std::vector<std::string>
                                            &specials = {});
 
-  /// Encodes UTF-8 text (invalid UTF-8 is an error naming the byte offset).
+  /// Encodes UTF-8 text (invalid UTF-8 is an error naming the byte offset;
+  /// inputs must be under 4 GiB). Thread-safe: a Tokenizer is immutable.
   Expected<std::vector<int32_t>> encode(std::string_view text,
                                         const EncodeOptions &options = {}) const;
   Expected<Encoding> encodeWithOffsets(std::string_view text,
