@@ -34,6 +34,7 @@ def Hone_DataLayout : I32EnumAttr<"ColumnLayout", "column layout of a dataset", 
     I32EnumAttrCase<"preference", 3>,          // {"prompt", "chosen", "rejected"}
     I32EnumAttrCase<"unpaired_preference", 4>, // {"prompt", "completion", "label"}
     I32EnumAttrCase<"prompt_answer", 5>,       // {"prompt", "answer"} for verifiers
+    I32EnumAttrCase<"prompt_only", 6>,         // {"prompt"} (learned/external rewards)
   ]> {
   let cppNamespace = "::mlir::hone";
   let genSpecializedAttr = 0;

@@ -309,7 +309,8 @@ LogicalResult RlOp::verify() {
   if (!prompts.hasPrompts())
     return fail(*this,
                 "RL needs prompts, but the dataset has layout 'text'",
-                "use prompt_answer, prompt_completion or messages data");
+                "use prompt_answer, prompt_completion, prompt_only or messages "
+                "data");
   if (rewardNeedsAnswers(getReward()) &&
       prompts.getLayout() != ColumnLayout::prompt_answer &&
       prompts.getLayout() != ColumnLayout::prompt_completion)

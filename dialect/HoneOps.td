@@ -65,7 +65,8 @@ def Hone_ModelLoadOp : Hone_Op<"model.load", [Pure]> {
   let summary = "a model loaded from a Hugging Face model directory";
   let description = [{
     Reads `config.json` and `model.safetensors` (or a sharded index) from
-    `path`, relative to the spec. Loading is treated as pure: two loads of the
+    `path` (absolute as the frontend resolves it, or relative to the job's
+    working directory). Loading is treated as pure: two loads of the
     same directory are the same model, so CSE removes a reload.
 
     ```mlir
@@ -97,8 +98,10 @@ def Hone_ModelNewHeadOp : Hone_Op<"model.new_head", [Pure]> {
 def Hone_DatasetOp : Hone_Op<"dataset", [Pure]> {
   let summary = "a JSONL dataset in a known column layout";
   let description = [{
-    `path` (and the optional `eval_path` split) are relative to the spec;
-    `fields` maps the layout's column names onto the file's when they differ
+    `path` (and the optional `eval_path` split) are as the frontend resolved
+    them: absolute, or relative to the directory the job runs in (the
+    frontend turns the spec's paths, relative to the spec, into absolute
+    ones). `fields` maps the layout's column names onto the file's when they differ
     (for example `{messages = "conversations", role = "from"}`).
 
     ```mlir

@@ -61,6 +61,7 @@ bool DatasetType::hasCompletions() const {
     return true;
   case ColumnLayout::preference:
   case ColumnLayout::unpaired_preference:
+  case ColumnLayout::prompt_only:
     return false;
   }
   return false;

@@ -28,6 +28,8 @@ hone.pipeline @everything attributes {config = {device = "cpu"}} {
   %prompts = hone.dataset "prompts.jsonl" {fields = {answer = "solution"}} : !hone.dataset<prompt_answer>
   %chats = hone.dataset "chats.jsonl" : !hone.dataset<messages>
   %text = hone.dataset "corpus.jsonl" : !hone.dataset<text>
+  // CHECK: hone.dataset "prompts_only.jsonl" : !hone.dataset<prompt_only>
+  %only = hone.dataset "prompts_only.jsonl" : !hone.dataset<prompt_only>
 
   // CHECK: %[[EXACT:.+]] = hone.reward.verifier exact_match : !hone.reward
   %exact = hone.reward.verifier exact_match : !hone.reward
