@@ -269,12 +269,6 @@ LogicalResult Lowering::declare() {
   }
 
   for (const Dataset &d : p_.datasets()) {
-    if (d.layout() == Dataset::prompt_only) {
-      emitError(loc(d, "layout"))
-          << "dataset '" << d.name()
-          << "' has layout prompt_only, which the stage IR cannot express yet";
-      return failure();
-    }
     Columns defaults;
     SmallVector<NamedAttribute> fields;
     const pb::Reflection *r = d.columns().GetReflection();
