@@ -1,6 +1,7 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include "runtime/support/Json.h"
+#include "runtime/tokenizer/Nfc.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -387,6 +388,7 @@ struct Tokenizer::Impl {
   int32_t byteFallbackId[256];
   std::vector<PreStep> steps;
   bool byteLevelDecoder = false;
+  bool nfc = false; // NFC normalizer
   bool joinWithSpace = false; // no decoder: Hugging Face joins with ' '
   std::vector<int32_t> prefixIds, suffixIds;
   std::string postProcessorError;
@@ -400,6 +402,8 @@ struct Tokenizer::Impl {
                   const EncodeOptions &opt,
                   std::vector<std::pair<Piece, int32_t>> &out) const;
   Status encodePlain(std::string_view text, size_t base, Encoding &out) const;
+  Status encodeGap(std::string_view gap, size_t base, const EncodeOptions &opt,
+                   Encoding &out) const;
   Status encodeChars(std::string_view text, size_t base, Encoding &out) const;
   void bpeWord(std::string_view text, const Piece &p, Encoding &out) const;
   Status applyStep(const PreStep &step, std::string_view text,
@@ -806,6 +810,24 @@ void Tokenizer::Impl::splitAdded(
     out.push_back({{base + startOffset, base + text.size(), false}, -1});
 }
 
+Status Tokenizer::Impl::encodeGap(std::string_view gap, size_t base,
+                                  const EncodeOptions &opt,
+                                  Encoding &out) const {
+  std::vector<std::pair<Piece, int32_t>> parts;
+  splitAdded(gap, 0, /*normalizedPass=*/true, opt, parts);
+  for (const auto &[p, id] : parts) {
+    if (id >= 0) {
+      out.ids.push_back(id);
+      out.offsets.emplace_back(static_cast<uint32_t>(base + p.start),
+                               static_cast<uint32_t>(base + p.end));
+      continue;
+    }
+    HONE_TRY(encodePlain(gap.substr(p.start, p.end - p.start), base + p.start,
+                         out));
+  }
+  return Status::ok();
+}
+
 Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
                                Encoding &out) const {
   if (text.size() >= (size_t(1) << 32))
@@ -823,24 +845,36 @@ Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
       out.offsets.emplace_back(0, 0);
     }
   }
-  std::vector<std::pair<Piece, int32_t>> first, second;
+  // Added tokens that match the raw text first, then the normalizer on
+  // what lies between them, then normalized added tokens, then the model.
+  std::vector<std::pair<Piece, int32_t>> first;
   splitAdded(text, 0, /*normalizedPass=*/false, opt, first);
   for (const auto &[p, id] : first) {
-    if (id >= 0) {
-      second.push_back({p, id});
-      continue;
-    }
-    splitAdded(text.substr(p.start, p.end - p.start), p.start, true, opt,
-               second);
-  }
-  for (const auto &[p, id] : second) {
     if (id >= 0) {
       out.ids.push_back(id);
       out.offsets.emplace_back(static_cast<uint32_t>(p.start),
                                static_cast<uint32_t>(p.end));
       continue;
     }
-    HONE_TRY(encodePlain(text.substr(p.start, p.end - p.start), p.start, out));
+    std::string_view gap = text.substr(p.start, p.end - p.start);
+    if (!nfc || !mayNeedNfc(gap)) {
+      HONE_TRY(encodeGap(gap, p.start, opt, out));
+      continue;
+    }
+    std::string normalized;
+    std::vector<std::pair<uint32_t, uint32_t>> map;
+    nfcNormalize(gap, normalized, &map);
+    Encoding part;
+    HONE_TRY(encodeGap(normalized, 0, opt, part));
+    for (size_t i = 0; i < part.ids.size(); ++i) {
+      auto [a, b] = part.offsets[i];
+      uint32_t s = a < map.size() ? map[a].first
+                                  : static_cast<uint32_t>(gap.size());
+      uint32_t e = b > a && b - 1 < map.size() ? map[b - 1].second : s;
+      out.ids.push_back(part.ids[i]);
+      out.offsets.emplace_back(static_cast<uint32_t>(p.start + s),
+                               static_cast<uint32_t>(p.start + std::max(s, e)));
+    }
   }
   if (opt.addSpecialTokens)
     for (int32_t id : suffixIds) {
@@ -896,21 +930,23 @@ struct TokenizerBuilder {
     return Status::ok();
   }
 
-  Status normalizer(const json::Value &n) {
+  Status normalizer(const json::Value &n, Tokenizer::Impl &impl) {
     std::string type;
     HONE_TRY(getType(n, &type, "normalizer"));
-    if (type == "NFC")
+    if (type == "NFC") {
+      impl.nfc = true;
       return Status::ok();
+    }
     if (type == "Sequence") {
       const json::Value *list = get(n, "normalizers");
       if (!list || !list->isArray())
         return err(&n, "Sequence normalizer needs a 'normalizers' list");
       for (const json::Value &item : list->items())
-        HONE_TRY(normalizer(item));
+        HONE_TRY(normalizer(item, impl));
       return Status::ok();
     }
     return err(&n, "normalizer '" + type + "' is not supported",
-               "supported: none, NFC (input taken as already NFC)");
+               "supported: none, NFC");
   }
 
   Status preTokenizer(const json::Value &p, Tokenizer::Impl &impl,
@@ -1197,7 +1233,7 @@ struct TokenizerBuilder {
     }
     // Pipeline.
     if (const json::Value *nm = get(root, "normalizer"))
-      HONE_TRY(normalizer(*nm));
+      HONE_TRY(normalizer(*nm, *impl));
     bool sawByteLevel = false;
     if (const json::Value *pt = get(root, "pre_tokenizer"))
       HONE_TRY(preTokenizer(*pt, *impl, sawByteLevel));

@@ -2,6 +2,7 @@
 
 #include "TestUtil.h"
 #include "runtime/support/Json.h"
+#include "runtime/tokenizer/Nfc.h"
 
 #include <gtest/gtest.h>
 
@@ -359,6 +360,43 @@ TEST(Tokenizer, TemplatePostProcessor) {
   ASSERT_EQ(ids.size(), 2u);
   EXPECT_EQ(ids[0], 400);
   EXPECT_EQ(t->encode("he")->size(), 1u);
+}
+
+TEST(Tokenizer, NfcNormalization) {
+  auto nfc = [](const std::string &s) {
+    std::string out;
+    nfcNormalize(s, out, nullptr);
+    return out;
+  };
+  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                 // e + acute
+  EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1"), "\xEA\xB0\x80"); // Hangul
+  EXPECT_EQ(nfc("a\xCC\xA3\xCC\x82"), "\xE1\xBA\xAD"); // a+dot+circ
+  EXPECT_EQ(nfc("a\xCC\x82\xCC\xA3"), "\xE1\xBA\xAD"); // reordered
+  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");            // Angstrom sign
+  // Composition exclusion: U+0958 stays decomposed.
+  EXPECT_EQ(nfc("\xE0\xA5\x98"), "\xE0\xA4\x95\xE0\xA4\xBC");
+  EXPECT_EQ(nfc("plain ascii"), "plain ascii");
+  EXPECT_FALSE(mayNeedNfc("caf\xC3\xA9"));
+  EXPECT_TRUE(mayNeedNfc("cafe\xCC\x81"));
+  std::vector<std::pair<uint32_t, uint32_t>> map;
+  std::string out;
+  nfcNormalize("xe\xCC\x81y", out, &map);
+  ASSERT_EQ(out, "x\xC3\xA9y");
+  EXPECT_EQ(map[1], (std::pair<uint32_t, uint32_t>(1, 4)));
+  EXPECT_EQ(map[3], (std::pair<uint32_t, uint32_t>(4, 5)));
+
+  // A tokenizer with an NFC normalizer encodes NFD input like NFC input,
+  // with offsets into the original text.
+  Spec spec = helloSpec();
+  Expected<json::Value> v = json::parse(makeJson(spec));
+  Expected<json::Value> norm = json::parse(R"({"type": "NFC"})");
+  v->set("normalizer", norm.take());
+  Expected<Tokenizer> t = Tokenizer::fromHfJson(json::serialize(*v));
+  ASSERT_TRUE(t.isOk()) << t.status().message();
+  EXPECT_EQ(*t->encode("caf\xC3\xA9"), *t->encode("cafe\xCC\x81"));
+  Expected<Encoding> e = t->encodeWithOffsets("he e\xCC\x81");
+  ASSERT_TRUE(e.isOk());
+  EXPECT_EQ(e->offsets.back().second, 6u);
 }
 
 TEST(Tokenizer, CharacterTokenizer) {
