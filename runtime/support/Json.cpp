@@ -504,7 +504,18 @@ private:
       ++pos_;
       return true;
     }
-    std::unordered_set<std::string> seen;
+    // Duplicate detection for big objects: a set of member indices hashed
+    // by key (indices stay valid when the member vector grows).
+    const std::vector<Value::Member> &members = v.members_;
+    auto keyHash = [&members](uint32_t i) {
+      return std::hash<std::string_view>()(members[i].first);
+    };
+    auto keyEq = [&members](uint32_t a, uint32_t b) {
+      return members[a].first == members[b].first;
+    };
+    std::unordered_set<uint32_t, decltype(keyHash), decltype(keyEq)> seen(
+        0, keyHash, keyEq);
+    constexpr size_t kLinearScan = 16;
     while (true) {
       skipWs();
       if (pos_ >= n_ || s_[pos_] != '"')
@@ -514,30 +525,27 @@ private:
       std::string key;
       if (!parseString(key))
         return false;
-      if (opts_.rejectDuplicateKeys) {
-        bool dup = false;
-        if (v.members_.size() < 16) {
-          for (const auto &m : v.members_)
-            if (m.first == key) {
-              dup = true;
-              break;
-            }
-        } else {
-          if (seen.empty())
-            for (const auto &m : v.members_)
-              seen.insert(m.first);
-          dup = !seen.insert(key).second;
-        }
-        if (dup)
-          return fail(keyAt, "duplicate key \"" + key + "\" in object");
-      }
       skipWs();
       if (pos_ >= n_ || s_[pos_] != ':')
         return fail(pos_, "expected ':' after object key, found " +
                               describeHere());
       ++pos_;
       skipWs();
+      if (opts_.rejectDuplicateKeys && v.members_.size() < kLinearScan) {
+        for (const auto &m : v.members_)
+          if (m.first == key)
+            return fail(keyAt, "duplicate key \"" + key + "\" in object");
+      }
       v.members_.emplace_back(std::move(key), Value());
+      if (opts_.rejectDuplicateKeys && v.members_.size() >= kLinearScan) {
+        if (seen.empty())
+          for (uint32_t i = 0; i + 1 < v.members_.size(); ++i)
+            seen.insert(i);
+        auto idx = static_cast<uint32_t>(v.members_.size() - 1);
+        if (!seen.insert(idx).second)
+          return fail(keyAt, "duplicate key \"" + v.members_.back().first +
+                                 "\" in object");
+      }
       if (!parseValue(v.members_.back().second, depth + 1))
         return false;
       skipWs();

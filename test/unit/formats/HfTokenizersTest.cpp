@@ -8,6 +8,7 @@
 
 #include "TestUtil.h"
 #include "runtime/support/Json.h"
+#include "runtime/tokenizer/Nfc.h"
 
 #include <gtest/gtest.h>
 
@@ -222,6 +223,51 @@ TEST(HfTokenizers, MatchesPythonTokenFortoken) {
   std::printf("[ hf match ] encode throughput: %.1f MB/s, %.2f M tokens/s "
               "(%zu tokens)\n",
               big.size() / secs / 1e6, ids->size() / secs / 1e6, ids->size());
+}
+
+TEST(HfTokenizers, NfcMatchesPythonUnicodedata) {
+  if (std::system("python3 -c 'import unicodedata' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "python3 is not available";
+  std::string dir = hone::test::makeTempDir();
+  // Every code point alone, then random runs of starters, combining marks
+  // (in every order) and Hangul jamo.
+  hone::test::writeText(dir + "/nfc.py", R"PY(
+import json, random, sys, unicodedata
+rng = random.Random(5)
+marks = [c for c in range(0x300, 0x20000) if unicodedata.combining(chr(c))]
+pool = (marks * 2 + list(range(0x1100, 0x1200)) + list(range(0x11A8, 0x11C3)) +
+        list(range(0x41, 0x5B)) + list(range(0xC0, 0x180)) + [0x0915, 0x0B47, 0x0DD9, 0x1025, 0x212B, 0xAC00, 0xAC01, 0x3099, 0x304B])
+out = open(sys.argv[1], "w")
+whole = "".join(chr(c) for c in range(0x20, 0x30000) if not 0xD800 <= c <= 0xDFFF)
+for k in range(0, len(whole), 4096):
+    s = whole[k:k + 4096]
+    out.write(json.dumps({"s": s, "n": unicodedata.normalize("NFC", s)}) + "\n")
+for i in range(20000):
+    s = "".join(chr(rng.choice(pool)) for _ in range(rng.randint(1, 12)))
+    out.write(json.dumps({"s": s, "n": unicodedata.normalize("NFC", s)}) + "\n")
+)PY");
+  std::string cases = dir + "/nfc.jsonl";
+  ASSERT_EQ(std::system(("python3 " + dir + "/nfc.py " + cases).c_str()), 0);
+  std::string text = hone::test::readText(cases);
+  size_t total = 0, same = 0, pos = 0;
+  std::string firstBad;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line(text.data() + pos, nl - pos);
+    pos = nl + 1;
+    Expected<json::Value> v = json::parse(line);
+    ASSERT_TRUE(v.isOk());
+    std::string got;
+    nfcNormalize(v->find("s")->asString(), got, nullptr);
+    ++total;
+    if (got == v->find("n")->asString())
+      ++same;
+    else if (firstBad.empty())
+      firstBad = json::serialize(*v->find("s"));
+  }
+  std::printf("[ nfc ] %zu/%zu strings identical to Python's unicodedata\n",
+              same, total);
+  EXPECT_EQ(same, total) << "first mismatch: " << firstBad;
 }
 
 } // namespace
