@@ -18,7 +18,8 @@ static bool writeFile(const std::string &path, const std::string &data) {
   return std::fclose(f) == 0 && ok;
 }
 
-static std::string byteLevelTokenizer(bool pairs, const char *preTokenizer) {
+static std::string byteLevelTokenizer(bool pairs, const char *preTokenizer,
+                                      const char *normalizer = "null") {
   // A 256-byte base vocabulary in GPT-2's byte-level spelling plus merges.
   std::vector<std::string> chars(256);
   int extra = 0;
@@ -56,8 +57,8 @@ static std::string byteLevelTokenizer(bool pairs, const char *preTokenizer) {
       std::string("{\"version\":\"1.0\",\"added_tokens\":[{\"id\":300,"
                   "\"content\":\"<|end|>\",\"single_word\":false,\"lstrip\":"
                   "false,\"rstrip\":false,\"normalized\":false,\"special\":"
-                  "true}],\"normalizer\":null,\"pre_tokenizer\":") +
-      preTokenizer +
+                  "true}],\"normalizer\":") +
+      normalizer + ",\"pre_tokenizer\":" + preTokenizer +
       ",\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{"
       "\"SpecialToken\":{\"id\":\"<|end|>\",\"type_id\":0}},{\"Sequence\":{"
       "\"id\":\"A\",\"type_id\":0}}],\"special_tokens\":{\"<|end|>\":{\"id\":"
@@ -104,6 +105,8 @@ int main(int argc, char **argv) {
       "\"use_regex\":false},{\"type\":\"Digits\",\"individual_digits\":true}]}";
   ok = ok && writeFile(td + "gpt2", byteLevelTokenizer(false, gpt2)) &&
        writeFile(td + "llama3", byteLevelTokenizer(true, llama)) &&
+       writeFile(td + "qwen2", byteLevelTokenizer(true, llama,
+                                                  "{\"type\":\"NFC\"}")) &&
        writeFile(td + "small",
                  "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,"
                  "\"ab\":2,\"<unk>\":3},\"merges\":[\"a b\"],\"unk_token\":"
