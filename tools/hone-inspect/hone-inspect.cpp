@@ -8,10 +8,13 @@
 //   hone-inspect --tokenizer tokenizer.json --decode 1,2,3
 //   hone-inspect --chars "abc" [--special "<eos>"]... --encode "text"
 //   hone-inspect --dataset data.jsonl [--max-records N]
+//   hone-inspect --tokenizer tokenizer.json --chat chatml --messages JSON
+//                [--generation-prompt]
 #include "runtime/data/Dataset.h"
 #include "runtime/formats/HfConfig.h"
 #include "runtime/formats/HfTensorNames.h"
 #include "runtime/formats/Safetensors.h"
+#include "runtime/tokenizer/ChatTemplate.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <cstdio>
@@ -45,7 +48,9 @@ int usage() {
       "[--no-special] | --decode 1,2,3)\n"
       "       hone-inspect --chars CHARS [--special TOKEN]... (--encode TEXT | "
       "--decode 1,2,3)\n"
-      "       hone-inspect --dataset data.jsonl [--max-records N]\n");
+      "       hone-inspect --dataset data.jsonl [--max-records N]\n"
+      "       hone-inspect --tokenizer tokenizer.json --chat chatml|llama3 "
+      "--messages JSON [--generation-prompt]\n");
   return 2;
 }
 
@@ -206,6 +211,47 @@ int inspectDatasetFile(const std::string &path, size_t maxRecords) {
   return 0;
 }
 
+/// Renders a chat, tokenizes it and marks the tokens SFT trains on.
+int showChat(const Tokenizer &tok, const std::string &name,
+             const std::string &messagesJson, bool generationPrompt) {
+  Expected<ChatTemplate> t = chatTemplateFromName(name);
+  if (!t)
+    return fail(t.status());
+  json::ParseOptions po;
+  po.sourceName = "--messages";
+  Expected<json::Value> v = json::parse(messagesJson, po);
+  if (!v)
+    return fail(v.status());
+  std::vector<ChatMessage> messages;
+  if (!v->isArray())
+    return fail(Status::error("--messages: error: expected a JSON list of "
+                              "{\"role\", \"content\"} objects"));
+  for (const json::Value &m : v->items()) {
+    const json::Value *role = m.isObject() ? m.find("role") : nullptr;
+    const json::Value *content = m.isObject() ? m.find("content") : nullptr;
+    if (!role || !role->isString() || !content || !content->isString())
+      return fail(Status::error("--messages:1:" +
+                                std::to_string(m.offset() + 1) +
+                                ": error: a message needs string 'role' and "
+                                "'content'"));
+    messages.push_back({role->asString(), content->asString()});
+  }
+  Expected<TokenizedChat> chat =
+      tokenizeChat(tok, *t, messages, generationPrompt);
+  if (!chat)
+    return fail(chat.status());
+  size_t trained = 0;
+  for (uint8_t m : chat->assistantMask)
+    trained += m;
+  std::printf("%zu tokens, %zu in assistant turns (marked *)\n",
+              chat->ids.size(), trained);
+  for (size_t i = 0; i < chat->ids.size(); ++i)
+    std::printf("%c %8d  %s\n", chat->assistantMask[i] ? '*' : ' ',
+                chat->ids[i],
+                printable(tok.tokenBytes(chat->ids[i])).c_str());
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -213,6 +259,8 @@ int main(int argc, char **argv) {
       chars, file;
   std::vector<std::string> specials;
   bool haveEncode = false, haveDecode = false, haveChars = false;
+  std::string chatName, messagesJson;
+  bool generationPrompt = false;
   bool parseSpecial = true;
   size_t maxRecords = SIZE_MAX;
   for (int i = 1; i < argc; ++i) {
@@ -249,6 +297,14 @@ int main(int argc, char **argv) {
       if (!value(s))
         return usage();
       specials.push_back(s);
+    } else if (a == "--chat") {
+      if (!value(chatName))
+        return usage();
+    } else if (a == "--messages") {
+      if (!value(messagesJson))
+        return usage();
+    } else if (a == "--generation-prompt") {
+      generationPrompt = true;
     } else if (a == "--no-special") {
       parseSpecial = false;
     } else if (a == "--max-records") {
@@ -305,6 +361,8 @@ int main(int argc, char **argv) {
         return fail(text.status());
       std::printf("%s\n", text->c_str());
     }
+    if (!chatName.empty())
+      return showChat(*tok, chatName, messagesJson, generationPrompt);
     if (!haveEncode && !haveDecode)
       std::printf("%s: vocabulary of %d tokens, %zu added tokens\n",
                   haveChars ? "character tokenizer" : tokenizerPath.c_str(),
