@@ -143,8 +143,9 @@ public:
                             const AttentionShape &s, T *dqkv) = 0;
   /// Attention of `newLen` new rows per sequence against a KV cache.
   /// qkv [batch*newLen, qkvStride] holds the new rows (RoPE applied); their
-  /// K, V are first written into the caches kCache/vCache
-  /// [batch, nKvHeads, cacheLen, headDim] at positions start[b] + i; then
+  /// K, V are first written into the caches at positions start[b] + i
+  /// (kCache [batch, nKvHeads, headDim, cacheLen], i.e. transposed;
+  /// vCache [batch, nKvHeads, cacheLen, headDim]); then
   /// query i of sequence b attends cache positions 0 .. start[b] + i.
   virtual void attentionCached(const T *qkv, int64_t batch, int64_t newLen,
                                int64_t nHeads, int64_t nKvHeads,

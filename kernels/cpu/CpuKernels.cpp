@@ -76,8 +76,10 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
     return;
   }
   double work = 2.0 * double(m) * double(n) * double(k);
+  // Each slice repacks the shared operand, so M slices are large (two for
+  // 1024 rows); N slices (few rows, decoding) are narrower for balance.
   bool sliceM = m >= 256;
-  int64_t cnt = work < 2e6 ? 1 : sliceCount(sliceM ? m : n, 256);
+  int64_t cnt = work < 2e6 ? 1 : sliceCount(sliceM ? m : n, sliceM ? 512 : 256);
   if (cnt == 1) {
     blasGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -127,11 +129,23 @@ void reduceRows(int64_t rows, int64_t cols, T *out, F f) {
 /// Not thread-safe: one CpuKernels object per concurrently running lane.
 template <typename T> class CpuKernels final : public Kernels<T> {
   std::vector<T> scratch_;
+  std::vector<std::vector<T>> threadScratch_;
   T *scratch(int64_t n) {
     if (int64_t(scratch_.size()) < n)
       scratch_.resize(size_t(n));
     return scratch_.data();
   }
+  /// Scratch of one OpenMP thread (call prepareThreadScratch outside the
+  /// parallel region first).
+  void prepareThreadScratch(int64_t n) {
+    size_t t = size_t(std::max(omp_get_max_threads(), 1));
+    if (threadScratch_.size() < t)
+      threadScratch_.resize(t);
+    for (auto &v : threadScratch_)
+      if (int64_t(v.size()) < n)
+        v.resize(size_t(n));
+  }
+  T *threadScratch() { return threadScratch_[size_t(omp_get_thread_num())].data(); }
 
 public:
   CpuKernels() { openblas_set_num_threads(1); }
@@ -425,28 +439,52 @@ public:
     }
   }
 
+  // cos/sin tables per (theta, head dim), grown to the largest position seen;
+  // computed in double so every call (and every thread count) sees the same
+  // values.
+  std::vector<T> ropeCos_, ropeSin_;
+  double ropeTheta_ = 0;
+  int64_t ropeHd_ = 0, ropePositions_ = 0;
+
+  void ensureRopeTable(double theta, int64_t hd, int64_t positions) {
+    if (theta == ropeTheta_ && hd == ropeHd_ && positions <= ropePositions_)
+      return;
+    int64_t half = hd / 2, n = std::max<int64_t>(positions, 256);
+    if (theta == ropeTheta_ && hd == ropeHd_)
+      n = std::max(n, 2 * ropePositions_);
+    ropeCos_.assign(size_t(n * half), T(0));
+    ropeSin_.assign(size_t(n * half), T(0));
+    for (int64_t i = 0; i < half; ++i) {
+      double invFreq = std::pow(theta, -double(2 * i) / double(hd));
+      for (int64_t p = 0; p < n; ++p) {
+        double a = double(p) * invFreq;
+        ropeCos_[size_t(p * half + i)] = T(std::cos(a));
+        ropeSin_[size_t(p * half + i)] = T(std::sin(a));
+      }
+    }
+    ropeTheta_ = theta;
+    ropeHd_ = hd;
+    ropePositions_ = n;
+  }
+
   void rope(T *x, int64_t rows, int64_t ld, int64_t nRotHeads, int64_t hd,
             const int32_t *positions, double theta, bool inverse) override {
-    int64_t half = hd / 2;
-    std::vector<double> invFreq(static_cast<size_t>(half));
-    for (int64_t i = 0; i < half; ++i)
-      invFreq[size_t(i)] = std::pow(theta, -double(2 * i) / double(hd));
+    int64_t half = hd / 2, maxPos = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      maxPos = std::max<int64_t>(maxPos, positions[r]);
+    ensureRopeTable(theta, hd, maxPos + 1);
+    const T sgn = inverse ? T(-1) : T(1);
 #pragma omp parallel for schedule(static) if (rows * ld >= kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
-      T cs[512], sn[512];
-      double pos = positions[r];
-      for (int64_t i = 0; i < half; ++i) {
-        double a = pos * invFreq[size_t(i)];
-        cs[i] = T(std::cos(a));
-        sn[i] = inverse ? T(-std::sin(a)) : T(std::sin(a));
-      }
+      const T *cs = ropeCos_.data() + int64_t(positions[r]) * half;
+      const T *sn = ropeSin_.data() + int64_t(positions[r]) * half;
       for (int64_t h = 0; h < nRotHeads; ++h) {
         T *v = x + r * ld + h * hd;
 #pragma omp simd
         for (int64_t i = 0; i < half; ++i) {
-          T a = v[i], b = v[i + half];
-          v[i] = a * cs[i] - b * sn[i];
-          v[i + half] = b * cs[i] + a * sn[i];
+          T a = v[i], b = v[i + half], si = sgn * sn[i];
+          v[i] = a * cs[i] - b * si;
+          v[i + half] = b * cs[i] + a * si;
         }
       }
     }
@@ -504,10 +542,10 @@ public:
     const T scale = T(1) / std::sqrt(T(hd));
     const int64_t tasks = s.batch * s.nKvHeads;
     fill(dqkv, s.batch * Tn * ld, T(0));
+    prepareThreadScratch(Tn * Tn);
 #pragma omp parallel if (tasks > 1 && Tn * Tn * hd >= kParallelMin)
     {
-      std::vector<T> dPbuf(static_cast<size_t>(Tn * Tn));
-      T *dP = dPbuf.data();
+      T *dP = threadScratch();
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks; ++task) {
         int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
@@ -544,64 +582,89 @@ public:
     }
   }
 
+  // Decode-friendly layouts: K is cached transposed ([headDim, cacheLen] per
+  // sequence and KV head) so the scores of one query are a contiguous
+  // vectorised sweep over positions; V stays [cacheLen, headDim].
   void attentionCached(const T *qkv, int64_t batch, int64_t newLen,
                        int64_t nH, int64_t nKv, int64_t hd,
                        const int32_t *start, int64_t cacheLen, T *kCache,
                        T *vCache, T *out) override {
     const int64_t ld = (nH + 2 * nKv) * hd, ldo = nH * hd, group = nH / nKv;
     const T scale = T(1) / std::sqrt(T(hd));
-#pragma omp parallel for collapse(2) schedule(static) if (batch * newLen * ld >= kParallelMin)
+    const int64_t tasks = batch * nKv;
+    int64_t maxN = 0;
     for (int64_t b = 0; b < batch; ++b)
-      for (int64_t i = 0; i < newLen; ++i) {
-        int64_t p = start[b] + i;
-        const T *row = qkv + (b * newLen + i) * ld;
-        for (int64_t g = 0; g < nKv; ++g) {
-          std::memcpy(kCache + ((b * nKv + g) * cacheLen + p) * hd,
-                      row + (nH + g) * hd, size_t(hd) * sizeof(T));
-          std::memcpy(vCache + ((b * nKv + g) * cacheLen + p) * hd,
-                      row + (nH + nKv + g) * hd, size_t(hd) * sizeof(T));
-        }
-      }
-    int64_t work = batch * nH * newLen * (start ? cacheLen : 1) * hd;
-#pragma omp parallel if (work >= kParallelMin)
+      maxN = std::max<int64_t>(maxN, start[b] + newLen);
+    prepareThreadScratch(group * (maxN + hd + 1));
+    int64_t work = tasks * group * newLen * maxN * hd;
+#pragma omp parallel if (work >= kParallelMin && tasks > 1)
     {
-      std::vector<T> sc(static_cast<size_t>(cacheLen));
-#pragma omp for collapse(2) schedule(static)
-      for (int64_t b = 0; b < batch; ++b)
-        for (int64_t h = 0; h < nH; ++h) {
-          int64_t g = h / group;
-          const T *Kc = kCache + (b * nKv + g) * cacheLen * hd;
-          const T *Vc = vCache + (b * nKv + g) * cacheLen * hd;
-          for (int64_t i = 0; i < newLen; ++i) {
-            int64_t n = start[b] + i + 1;
-            const T *q = qkv + (b * newLen + i) * ld + h * hd;
-            T m = -INFINITY;
-            for (int64_t j = 0; j < n; ++j) {
-              T v = dot(q, Kc + j * hd, hd) * scale;
-              sc[size_t(j)] = v;
-              m = std::max(m, v);
-            }
-            T sum = 0;
-            T *scp = sc.data();
-#pragma omp simd reduction(+ : sum)
-            for (int64_t j = 0; j < n; ++j) {
-              T e = vexp<T>(scp[j] - m);
-              scp[j] = e;
-              sum += e;
-            }
-            T inv = T(1) / sum;
-            T *o = out + (b * newLen + i) * ldo + h * hd;
-            for (int64_t d = 0; d < hd; ++d)
-              o[d] = 0;
-            for (int64_t j = 0; j < n; ++j) {
-              T w = scp[j] * inv;
-              const T *v = Vc + j * hd;
+      T *sc = threadScratch();
+      T *acc = sc + group * maxN;
+      T *inv = acc + group * hd;
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < tasks; ++task) {
+        int64_t b = task / nKv, g = task % nKv;
+        T *Kt = kCache + (b * nKv + g) * hd * cacheLen;
+        T *Vc = vCache + (b * nKv + g) * cacheLen * hd;
+        for (int64_t i = 0; i < newLen; ++i) {
+          int64_t p = start[b] + i;
+          const T *row = qkv + (b * newLen + i) * ld;
+          for (int64_t d = 0; d < hd; ++d)
+            Kt[d * cacheLen + p] = row[(nH + g) * hd + d];
+          std::memcpy(Vc + p * hd, row + (nH + nKv + g) * hd,
+                      size_t(hd) * sizeof(T));
+        }
+        // All heads of the group sweep K and V once together.
+        for (int64_t i = 0; i < newLen; ++i) {
+          const int64_t n = start[b] + i + 1;
+          const T *q = qkv + (b * newLen + i) * ld + g * group * hd;
+          for (int64_t x = 0; x < group * n; ++x)
+            sc[x] = 0;
+          for (int64_t d = 0; d < hd; ++d) {
+            const T *kr = Kt + d * cacheLen;
+            for (int64_t h = 0; h < group; ++h) {
+              const T qd = q[h * hd + d] * scale;
+              T *sh = sc + h * n;
 #pragma omp simd
-              for (int64_t d = 0; d < hd; ++d)
-                o[d] += w * v[d];
+              for (int64_t j = 0; j < n; ++j)
+                sh[j] += qd * kr[j];
             }
           }
+          for (int64_t h = 0; h < group; ++h) {
+            T *sh = sc + h * n;
+            T m = sh[0];
+#pragma omp simd reduction(max : m)
+            for (int64_t j = 0; j < n; ++j)
+              m = std::max(m, sh[j]);
+            T sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t j = 0; j < n; ++j) {
+              T e = vexp<T>(sh[j] - m);
+              sh[j] = e;
+              sum += e;
+            }
+            inv[h] = T(1) / sum;
+          }
+          for (int64_t x = 0; x < group * hd; ++x)
+            acc[x] = 0;
+          for (int64_t j = 0; j < n; ++j) {
+            const T *v = Vc + j * hd;
+            for (int64_t h = 0; h < group; ++h) {
+              const T w = sc[h * n + j];
+              T *ah = acc + h * hd;
+#pragma omp simd
+              for (int64_t d = 0; d < hd; ++d)
+                ah[d] += w * v[d];
+            }
+          }
+          T *o = out + (b * newLen + i) * ldo + g * group * hd;
+          for (int64_t h = 0; h < group; ++h)
+#pragma omp simd
+            for (int64_t d = 0; d < hd; ++d)
+              o[h * hd + d] = acc[h * hd + d] * inv[h];
         }
+      }
     }
   }
 

@@ -63,7 +63,9 @@ template <typename T> struct OutputGrads {
 template <typename T> struct KvCache {
   int64_t batch = 0;
   int64_t cacheLen = 0;
-  std::vector<DeviceArray<T>> k, v; // per layer [batch, nKvHeads, cacheLen, hd]
+  // Per layer, batch * nKvHeads * cacheLen * headDim elements each; the
+  // layout inside a sequence row is the backend's (see attentionCached).
+  std::vector<DeviceArray<T>> k, v;
 };
 
 template <typename T> class Transformer {
