@@ -50,41 +50,69 @@ static std::string keyList(const json::Value &obj) {
   return "{" + s + "}";
 }
 
-static std::optional<DatasetLayout> detect(const json::Value &obj) {
-  auto has = [&](const char *k) { return obj.find(k) != nullptr; };
-  if (has("chosen") && has("rejected"))
+/// The answer column of a record: the configured one, or the first of the
+/// conventional names present.
+static std::string answerColumnOf(const json::Value &obj,
+                                  const DatasetColumns &c) {
+  if (!c.answer.empty())
+    return obj.find(c.answer) ? c.answer : std::string();
+  for (const char *a : kAnswerColumns)
+    if (obj.find(a))
+      return a;
+  return std::string();
+}
+
+static std::optional<DatasetLayout> detect(const json::Value &obj,
+                                           const DatasetColumns &c) {
+  auto has = [&](const std::string &k) { return obj.find(k) != nullptr; };
+  if (has(c.chosen) && has(c.rejected))
     return DatasetLayout::Preference;
-  if (has("completion") && has("label"))
+  if (has(c.completion) && has(c.label))
     return DatasetLayout::Kto;
-  if (has("prompt") && has("completion"))
+  if (has(c.prompt) && has(c.completion))
     return DatasetLayout::PromptCompletion;
-  if (has("messages"))
+  if (has(c.messages))
     return DatasetLayout::Messages;
-  if (has("conversations"))
+  if (has(c.conversations))
     return DatasetLayout::ShareGPT;
-  if (has("prompt"))
-    for (const char *a : kAnswerColumns)
-      if (has(a))
-        return DatasetLayout::PromptAnswer;
-  if (has("text"))
+  if (has(c.prompt) && !answerColumnOf(obj, c).empty())
+    return DatasetLayout::PromptAnswer;
+  if (has(c.text))
     return DatasetLayout::Text;
-  if (has("prompt"))
+  if (has(c.prompt))
     return DatasetLayout::Prompt;
   return std::nullopt;
 }
 
 Expected<DatasetReader> DatasetReader::open(const std::string &path,
                                             std::optional<DatasetLayout> expected) {
+  DatasetOptions o;
+  o.layout = expected;
+  return open(path, o);
+}
+
+Expected<DatasetReader> DatasetReader::open(const std::string &path,
+                                            const DatasetOptions &options) {
   Expected<JsonlReader> r = JsonlReader::open(path);
   if (!r)
     return r.status();
-  return fromJsonl(r.take(), expected);
+  return fromJsonl(r.take(), options);
 }
 
 Expected<DatasetReader>
 DatasetReader::fromJsonl(JsonlReader reader,
                          std::optional<DatasetLayout> expected) {
+  DatasetOptions o;
+  o.layout = expected;
+  return fromJsonl(std::move(reader), o);
+}
+
+Expected<DatasetReader> DatasetReader::fromJsonl(JsonlReader reader,
+                                                 const DatasetOptions &options) {
+  std::optional<DatasetLayout> expected = options.layout;
   DatasetReader d(std::move(reader));
+  d.cols_ = options.columns;
+  const DatasetColumns &c = d.cols_;
   JsonlRecord first;
   Expected<bool> got = d.reader_.next(first);
   if (!got)
@@ -98,7 +126,7 @@ DatasetReader::fromJsonl(JsonlReader reader,
                          "each line of a dataset is one JSON object");
   for (const auto &m : first.value.members())
     d.info_.columns.push_back(m.first);
-  std::optional<DatasetLayout> detected = detect(first.value);
+  std::optional<DatasetLayout> detected = detect(first.value, c);
   if (expected) {
     d.info_.layout = *expected;
   } else if (detected) {
@@ -113,35 +141,33 @@ DatasetReader::fromJsonl(JsonlReader reader,
                          "conversations (ShareGPT)");
   }
   // Conversational-ness and the answer column come from the first record.
-  const char *probe = nullptr;
+  const std::string *probe = nullptr;
   switch (d.info_.layout) {
   case DatasetLayout::PromptCompletion:
   case DatasetLayout::Kto:
-    probe = "completion";
+    probe = &c.completion;
     break;
   case DatasetLayout::Preference:
-    probe = "chosen";
+    probe = &c.chosen;
     break;
   case DatasetLayout::PromptAnswer:
   case DatasetLayout::Prompt:
-    probe = "prompt";
+    probe = &c.prompt;
     break;
   default:
     break;
   }
   if (probe)
-    if (const json::Value *v = first.value.find(probe))
+    if (const json::Value *v = first.value.find(*probe))
       d.info_.conversational = v->isArray();
   if (d.info_.layout == DatasetLayout::PromptAnswer) {
-    for (const char *a : kAnswerColumns)
-      if (first.value.find(a)) {
-        d.info_.answerColumn = a;
-        break;
-      }
+    d.info_.answerColumn = answerColumnOf(first.value, c);
     if (d.info_.answerColumn.empty())
-      return Status::error(d.reader_.where(first, nullptr) +
-                           "record has no answer, solution or ground_truth "
-                           "column (layout prompt_answer)");
+      return Status::error(
+          d.reader_.where(first, nullptr) + "record has no " +
+          (c.answer.empty() ? std::string("answer, solution or ground_truth")
+                            : "'" + c.answer + "'") +
+          " column (layout prompt_answer)");
   }
   d.firstLine_ = first.line;
   d.pending_ = std::move(first);
@@ -151,8 +177,8 @@ DatasetReader::fromJsonl(JsonlReader reader,
 Status DatasetReader::messageList(const JsonlRecord &rec, const json::Value &v,
                                   const char *column, bool shareGpt,
                                   std::vector<ChatMessage> &out) const {
-  const char *roleKey = shareGpt ? "from" : "role";
-  const char *contentKey = shareGpt ? "value" : "content";
+  const std::string roleKey = shareGpt ? "from" : cols_.role;
+  const std::string contentKey = shareGpt ? "value" : cols_.content;
   if (!v.isArray())
     return Status::error(reader_.where(rec, &v) + "'" + column + "' is " +
                          json::kindName(v.kind()) +
@@ -176,6 +202,9 @@ Status DatasetReader::messageList(const JsonlRecord &rec, const json::Value &v,
       return Status::error(reader_.where(rec, content ? content : &m) +
                            "message needs a string '" + contentKey + "'");
     std::string r = role->asString();
+    auto renamed = cols_.roleNames.find(r);
+    if (renamed != cols_.roleNames.end())
+      r = renamed->second;
     if (shareGpt) {
       if (r == "human" || r == "user")
         r = "user";
@@ -256,11 +285,11 @@ Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
   };
   switch (info_.layout) {
   case DatasetLayout::Text: {
-    Expected<const json::Value *> v = need("text");
+    Expected<const json::Value *> v = need(cols_.text.c_str());
     if (!v)
       return v.status();
     if (!(*v)->isString())
-      return Status::error(reader_.where(rec, *v) + "'text' is " +
+      return Status::error(reader_.where(rec, *v) + "'" + cols_.text + "' is " +
                            json::kindName((*v)->kind()) +
                            ", expected a string");
     out.text = (*v)->asString();
@@ -269,7 +298,7 @@ Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
   case DatasetLayout::Messages:
   case DatasetLayout::ShareGPT: {
     bool sg = info_.layout == DatasetLayout::ShareGPT;
-    const char *col = sg ? "conversations" : "messages";
+    const char *col = sg ? cols_.conversations.c_str() : cols_.messages.c_str();
     Expected<const json::Value *> v = need(col);
     if (!v)
       return v.status();
@@ -277,15 +306,17 @@ Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
   }
   case DatasetLayout::PromptCompletion:
   case DatasetLayout::Kto:
-    HONE_TRY(textOrMessages(rec, "prompt", out.prompt, out.promptMessages));
-    HONE_TRY(textOrMessages(rec, "completion", out.completion,
+    HONE_TRY(textOrMessages(rec, cols_.prompt.c_str(), out.prompt,
+                            out.promptMessages));
+    HONE_TRY(textOrMessages(rec, cols_.completion.c_str(), out.completion,
                             out.completionMessages));
     if (info_.layout == DatasetLayout::Kto) {
-      Expected<const json::Value *> v = need("label");
+      Expected<const json::Value *> v = need(cols_.label.c_str());
       if (!v)
         return v.status();
       if (!(*v)->isBool())
-        return Status::error(reader_.where(rec, *v) + "'label' is " +
+        return Status::error(reader_.where(rec, *v) + "'" + cols_.label +
+                             "' is " +
                              json::kindName((*v)->kind()) +
                              ", expected true or false");
       out.label = (*v)->asBool();
@@ -293,14 +324,17 @@ Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
     }
     return Status::ok();
   case DatasetLayout::Preference:
-    HONE_TRY(textOrMessages(rec, "prompt", out.prompt, out.promptMessages,
+    HONE_TRY(textOrMessages(rec, cols_.prompt.c_str(), out.prompt,
+                            out.promptMessages,
                             /*optional=*/info_.conversational));
-    HONE_TRY(textOrMessages(rec, "chosen", out.chosen, out.chosenMessages));
-    HONE_TRY(
-        textOrMessages(rec, "rejected", out.rejected, out.rejectedMessages));
+    HONE_TRY(textOrMessages(rec, cols_.chosen.c_str(), out.chosen,
+                            out.chosenMessages));
+    HONE_TRY(textOrMessages(rec, cols_.rejected.c_str(), out.rejected,
+                            out.rejectedMessages));
     return Status::ok();
   case DatasetLayout::PromptAnswer: {
-    HONE_TRY(textOrMessages(rec, "prompt", out.prompt, out.promptMessages));
+    HONE_TRY(textOrMessages(rec, cols_.prompt.c_str(), out.prompt,
+                            out.promptMessages));
     Expected<const json::Value *> v = need(info_.answerColumn.c_str());
     if (!v)
       return v.status();
@@ -315,7 +349,8 @@ Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
     return Status::ok();
   }
   case DatasetLayout::Prompt:
-    return textOrMessages(rec, "prompt", out.prompt, out.promptMessages);
+    return textOrMessages(rec, cols_.prompt.c_str(), out.prompt,
+                          out.promptMessages);
   }
   return Status::ok();
 }
@@ -351,7 +386,15 @@ Status DatasetReader::seek(const JsonlPosition &pos) {
 Expected<DatasetInfo> inspectDataset(const std::string &path,
                                      size_t maxRecords,
                                      std::optional<DatasetLayout> expected) {
-  Expected<DatasetReader> r = DatasetReader::open(path, expected);
+  DatasetOptions o;
+  o.layout = expected;
+  return inspectDataset(path, maxRecords, o);
+}
+
+Expected<DatasetInfo> inspectDataset(const std::string &path,
+                                     size_t maxRecords,
+                                     const DatasetOptions &options) {
+  Expected<DatasetReader> r = DatasetReader::open(path, options);
   if (!r)
     return r.status();
   Example ex;

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +65,32 @@ struct Example {
   std::string answer; // numbers are kept as written in the file
 };
 
+/// Column names, for datasets whose keys differ from the conventions (the
+/// spec's `columns`). Defaults are the conventional names.
+struct DatasetColumns {
+  std::string text = "text";
+  std::string messages = "messages";
+  std::string role = "role";       // key of a message's role
+  std::string content = "content"; // key of a message's text
+  std::string prompt = "prompt";
+  std::string completion = "completion";
+  std::string chosen = "chosen";
+  std::string rejected = "rejected";
+  std::string label = "label";
+  /// Empty: the first of answer, solution, ground_truth present.
+  std::string answer;
+  /// ShareGPT list of {from, value} (speakers human, gpt, system, tool).
+  std::string conversations = "conversations";
+  /// Extra role renames applied before validation, e.g. {"bot": "assistant"}.
+  std::map<std::string, std::string> roleNames;
+};
+
+struct DatasetOptions {
+  /// Impose a layout instead of detecting it from the first record.
+  std::optional<DatasetLayout> layout;
+  DatasetColumns columns;
+};
+
 struct DatasetInfo {
   DatasetLayout layout = DatasetLayout::Text;
   /// Prompt/completion/chosen/rejected are message lists (not strings).
@@ -87,9 +114,13 @@ public:
   static Expected<DatasetReader>
   open(const std::string &path,
        std::optional<DatasetLayout> expected = std::nullopt);
+  static Expected<DatasetReader> open(const std::string &path,
+                                      const DatasetOptions &options);
   static Expected<DatasetReader>
   fromJsonl(JsonlReader reader,
             std::optional<DatasetLayout> expected = std::nullopt);
+  static Expected<DatasetReader> fromJsonl(JsonlReader reader,
+                                           const DatasetOptions &options);
 
   const DatasetInfo &info() const { return info_; }
   DatasetLayout layout() const { return info_.layout; }
@@ -112,6 +143,7 @@ private:
                         bool optional = false) const;
 
   JsonlReader reader_;
+  DatasetColumns cols_;
   DatasetInfo info_;
   std::optional<JsonlRecord> pending_;
   size_t firstLine_ = 1;
@@ -124,6 +156,9 @@ Expected<DatasetInfo>
 inspectDataset(const std::string &path,
                size_t maxRecords = std::numeric_limits<size_t>::max(),
                std::optional<DatasetLayout> expected = std::nullopt);
+Expected<DatasetInfo> inspectDataset(const std::string &path,
+                                     size_t maxRecords,
+                                     const DatasetOptions &options);
 
 /// What a stage needs from its dataset.
 enum class DatasetUse : uint8_t {

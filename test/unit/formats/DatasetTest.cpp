@@ -257,6 +257,47 @@ TEST(Dataset, ErrorsPointAtTheRecord) {
             "d.jsonl:1:11: error: invalid UTF-8 in string (byte 10)");
 }
 
+TEST(Dataset, CustomColumns) {
+  DatasetOptions o;
+  o.columns.prompt = "question";
+  o.columns.answer = "final";
+  std::string path = writeJsonl(
+      "qa.jsonl", "{\"question\": \"1+1\", \"final\": \"2\", \"answer\": 9}\n"
+                  "{\"question\": \"2+2\", \"final\": 4}\n");
+  Expected<DatasetReader> r = DatasetReader::open(path, o);
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(r->layout(), DatasetLayout::PromptAnswer);
+  EXPECT_EQ(r->info().answerColumn, "final");
+  Example ex;
+  ASSERT_TRUE(*r->next(ex));
+  EXPECT_EQ(ex.prompt, "1+1");
+  EXPECT_EQ(ex.answer, "2");
+  ASSERT_TRUE(*r->next(ex));
+  EXPECT_EQ(ex.answer, "4");
+
+  DatasetOptions m;
+  m.columns.messages = "turns";
+  m.columns.role = "speaker";
+  m.columns.content = "text";
+  m.columns.roleNames = {{"bot", "assistant"}, {"human", "user"}};
+  Expected<DatasetInfo> info = inspectDataset(
+      writeJsonl("turns.jsonl",
+                 R"({"turns": [{"speaker": "human", "text": "hi"}, {"speaker": "bot", "text": "yo"}]})"
+                 "\n"
+                 R"({"turns": [{"speaker": "alien", "text": "hi"}]})"),
+      SIZE_MAX, m);
+  ASSERT_FALSE(info.isOk());
+  EXPECT_NE(info.status().message().find(":2:24: error: unknown role 'alien'"),
+            std::string::npos)
+      << info.status().message();
+  m.columns.roleNames["alien"] = "user";
+  info = inspectDataset(writeJsonl("turns2.jsonl",
+                                   R"({"turns": [{"speaker": "alien", "text": "hi"}]})"),
+                        SIZE_MAX, m);
+  ASSERT_TRUE(info.isOk()) << info.status().message();
+  EXPECT_EQ(info->layout, DatasetLayout::Messages);
+}
+
 TEST(Dataset, ExpectedLayoutAndUse) {
   std::string path = writeJsonl("t.jsonl", "{\"text\": \"a\"}\n");
   Expected<DatasetReader> r =
