@@ -107,4 +107,31 @@ Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
   return out;
 }
 
+Expected<TokenizedChat> tokenizePromptCompletion(const Tokenizer &tokenizer,
+                                                 std::string_view prompt,
+                                                 std::string_view completion,
+                                                 std::string_view eosToken) {
+  std::optional<int32_t> eos;
+  if (!eosToken.empty()) {
+    eos = tokenizer.tokenToId(eosToken);
+    if (!eos)
+      return Status::error("error: the tokenizer has no token '" +
+                           std::string(eosToken) + "' (end of sequence)");
+  }
+  Expected<std::vector<int32_t>> p = tokenizer.encode(prompt);
+  if (!p)
+    return p.status();
+  Expected<std::vector<int32_t>> c = tokenizer.encode(completion);
+  if (!c)
+    return c.status();
+  TokenizedChat out;
+  out.ids = p.take();
+  out.assistantMask.assign(out.ids.size(), 0);
+  out.ids.insert(out.ids.end(), c->begin(), c->end());
+  if (eos)
+    out.ids.push_back(*eos);
+  out.assistantMask.resize(out.ids.size(), 1);
+  return out;
+}
+
 } // namespace hone

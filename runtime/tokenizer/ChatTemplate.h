@@ -57,4 +57,14 @@ Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
                                      const std::vector<ChatMessage> &messages,
                                      bool addGenerationPrompt);
 
+/// Plain (non-chat) prompt/completion: the prompt and the completion are
+/// encoded separately and concatenated, so the boundary is exact and the
+/// completion tokens are those a policy would generate after the prompt;
+/// `eosToken` (when not empty) is appended to the completion. The mask is 1
+/// on completion tokens (and the EOS).
+Expected<TokenizedChat> tokenizePromptCompletion(const Tokenizer &tokenizer,
+                                                 std::string_view prompt,
+                                                 std::string_view completion,
+                                                 std::string_view eosToken = {});
+
 } // namespace hone

@@ -101,4 +101,17 @@ TEST(ChatTemplate, TokenizedAssistantMask) {
             std::string::npos);
 }
 
+TEST(ChatTemplate, PromptCompletionMask) {
+  Expected<Tokenizer> tok = Tokenizer::character("0123456789+= ", {"<eos>"});
+  ASSERT_TRUE(tok.isOk());
+  Expected<TokenizedChat> t =
+      tokenizePromptCompletion(*tok, "12+3=", "15", "<eos>");
+  ASSERT_TRUE(t.isOk()) << t.status().message();
+  EXPECT_EQ(*tok->decode(t->ids), "12+3=15<eos>");
+  EXPECT_EQ(t->assistantMask,
+            (std::vector<uint8_t>{0, 0, 0, 0, 0, 1, 1, 1}));
+  EXPECT_FALSE(tokenizePromptCompletion(*tok, "1", "2", "</s>").isOk());
+  EXPECT_FALSE(tokenizePromptCompletion(*tok, "1", "x").isOk());
+}
+
 } // namespace
