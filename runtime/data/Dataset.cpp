@@ -11,8 +11,7 @@ struct LayoutDesc {
 constexpr LayoutDesc kLayouts[] = {
     {DatasetLayout::Text, "text", "text"},
     {DatasetLayout::Messages, "messages", "messages[{role, content}]"},
-    {DatasetLayout::PromptCompletion, "prompt_completion",
-     "prompt/completion"},
+    {DatasetLayout::PromptCompletion, "prompt_completion", "prompt/completion"},
     {DatasetLayout::Preference, "preference", "prompt/chosen/rejected"},
     {DatasetLayout::Kto, "kto", "prompt/completion/label"},
     {DatasetLayout::PromptAnswer, "prompt_answer",
@@ -84,8 +83,9 @@ static std::optional<DatasetLayout> detect(const json::Value &obj,
   return std::nullopt;
 }
 
-Expected<DatasetReader> DatasetReader::open(const std::string &path,
-                                            std::optional<DatasetLayout> expected) {
+Expected<DatasetReader>
+DatasetReader::open(const std::string &path,
+                    std::optional<DatasetLayout> expected) {
   DatasetOptions o;
   o.layout = expected;
   return open(path, o);
@@ -107,8 +107,8 @@ DatasetReader::fromJsonl(JsonlReader reader,
   return fromJsonl(std::move(reader), o);
 }
 
-Expected<DatasetReader> DatasetReader::fromJsonl(JsonlReader reader,
-                                                 const DatasetOptions &options) {
+Expected<DatasetReader>
+DatasetReader::fromJsonl(JsonlReader reader, const DatasetOptions &options) {
   std::optional<DatasetLayout> expected = options.layout;
   DatasetReader d(std::move(reader));
   d.cols_ = options.columns;
@@ -120,8 +120,8 @@ Expected<DatasetReader> DatasetReader::fromJsonl(JsonlReader reader,
   if (!*got)
     return Status::error(d.reader_.name() + ": error: dataset has no records");
   if (!first.value.isObject())
-    return Status::error(d.reader_.where(first, &first.value) +
-                             "record is " + json::kindName(first.value.kind()) +
+    return Status::error(d.reader_.where(first, &first.value) + "record is " +
+                             json::kindName(first.value.kind()) +
                              ", expected an object",
                          "each line of a dataset is one JSON object");
   for (const auto &m : first.value.members())
@@ -217,8 +217,9 @@ Status DatasetReader::messageList(const JsonlRecord &rec, const json::Value &v,
                r == "function_call")
         r = "tool";
       else
-        return Status::error(reader_.where(rec, role) + "unknown ShareGPT "
-                                                        "speaker '" +
+        return Status::error(reader_.where(rec, role) +
+                                 "unknown ShareGPT "
+                                 "speaker '" +
                                  r + "'",
                              "use human, gpt, system or tool");
     } else if (r != "system" && r != "user" && r != "assistant" &&
@@ -243,24 +244,25 @@ Status DatasetReader::textOrMessages(const JsonlRecord &rec, const char *column,
     return Status::error(reader_.where(rec, nullptr) + "record lacks '" +
                          column + "' (layout " +
                          datasetLayoutName(info_.layout) + ", columns " +
-                         datasetLayoutColumns(info_.layout) + ", detected on "
-                         "line " + std::to_string(firstLine_) + ")");
+                         datasetLayoutColumns(info_.layout) +
+                         ", detected on "
+                         "line " +
+                         std::to_string(firstLine_) + ")");
   }
   if (info_.conversational) {
     if (v->isString())
       return Status::error(reader_.where(rec, v) + "'" + column +
                            "' is a string, but line " +
-                           std::to_string(firstLine_) +
-                           " uses message lists");
+                           std::to_string(firstLine_) + " uses message lists");
     return messageList(rec, *v, column, false, msgs);
   }
   if (!v->isString())
-    return Status::error(reader_.where(rec, v) + "'" + column + "' is " +
-                         json::kindName(v->kind()) +
-                         (v->isArray() ? ", but line " +
-                                             std::to_string(firstLine_) +
-                                             " uses strings"
-                                       : ", expected a string"));
+    return Status::error(
+        reader_.where(rec, v) + "'" + column + "' is " +
+        json::kindName(v->kind()) +
+        (v->isArray()
+             ? ", but line " + std::to_string(firstLine_) + " uses strings"
+             : ", expected a string"));
   text = v->asString();
   return Status::ok();
 }
@@ -275,12 +277,11 @@ Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
   auto need = [&](const char *column) -> Expected<const json::Value *> {
     const json::Value *v = rec.value.find(column);
     if (!v)
-      return Status::error(reader_.where(rec, nullptr) + "record lacks '" +
-                           column + "' (layout " +
-                           datasetLayoutName(info_.layout) + ", columns " +
-                           datasetLayoutColumns(info_.layout) +
-                           ", detected on line " + std::to_string(firstLine_) +
-                           ")");
+      return Status::error(
+          reader_.where(rec, nullptr) + "record lacks '" + column +
+          "' (layout " + datasetLayoutName(info_.layout) + ", columns " +
+          datasetLayoutColumns(info_.layout) + ", detected on line " +
+          std::to_string(firstLine_) + ")");
     return v;
   };
   switch (info_.layout) {
@@ -316,8 +317,7 @@ Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
         return v.status();
       if (!(*v)->isBool())
         return Status::error(reader_.where(rec, *v) + "'" + cols_.label +
-                             "' is " +
-                             json::kindName((*v)->kind()) +
+                             "' is " + json::kindName((*v)->kind()) +
                              ", expected true or false");
       out.label = (*v)->asBool();
       ++(out.label ? info_.desirable : info_.undesirable);
@@ -383,16 +383,14 @@ Status DatasetReader::seek(const JsonlPosition &pos) {
   return reader_.seek(pos);
 }
 
-Expected<DatasetInfo> inspectDataset(const std::string &path,
-                                     size_t maxRecords,
+Expected<DatasetInfo> inspectDataset(const std::string &path, size_t maxRecords,
                                      std::optional<DatasetLayout> expected) {
   DatasetOptions o;
   o.layout = expected;
   return inspectDataset(path, maxRecords, o);
 }
 
-Expected<DatasetInfo> inspectDataset(const std::string &path,
-                                     size_t maxRecords,
+Expected<DatasetInfo> inspectDataset(const std::string &path, size_t maxRecords,
                                      const DatasetOptions &options) {
   Expected<DatasetReader> r = DatasetReader::open(path, options);
   if (!r)

@@ -156,16 +156,15 @@ Expected<DatasetInfo>
 inspectDataset(const std::string &path,
                size_t maxRecords = std::numeric_limits<size_t>::max(),
                std::optional<DatasetLayout> expected = std::nullopt);
-Expected<DatasetInfo> inspectDataset(const std::string &path,
-                                     size_t maxRecords,
+Expected<DatasetInfo> inspectDataset(const std::string &path, size_t maxRecords,
                                      const DatasetOptions &options);
 
 /// What a stage needs from its dataset.
 enum class DatasetUse : uint8_t {
-  SFT,        // text, messages, prompt_completion, sharegpt
-  Preference, // preference (reward models, DPO, IPO, ORPO, SimPO)
-  KTO,        // kto, or preference (pairs unpaired into labels)
-  RLPrompts,  // anything with a prompt
+  SFT,             // text, messages, prompt_completion, sharegpt
+  Preference,      // preference (reward models, DPO, IPO, ORPO, SimPO)
+  KTO,             // kto, or preference (pairs unpaired into labels)
+  RLPrompts,       // anything with a prompt
   RLWithReference, // prompt_answer, prompt_completion (completion = reference)
 };
 const char *datasetUseName(DatasetUse use);

@@ -14,8 +14,8 @@ Expected<JsonlReader> JsonlReader::open(const std::string &path,
                                 "file");
   std::FILE *f = std::fopen(path.c_str(), "rb");
   if (!f)
-    return Status::error(path + ": error: cannot open: " +
-                         std::strerror(errno));
+    return Status::error(path +
+                         ": error: cannot open: " + std::strerror(errno));
   JsonlReader r;
   r.name_ = path;
   r.file_ = f;
@@ -91,9 +91,8 @@ bool JsonlReader::readLine(std::string &line, bool *tooLong) {
     const char *start = buf_.data() + bufPos_;
     size_t avail = bufLen_ - bufPos_;
     const void *nl = std::memchr(start, '\n', avail);
-    size_t take = nl ? static_cast<size_t>(static_cast<const char *>(nl) -
-                                           start)
-                     : avail;
+    size_t take =
+        nl ? static_cast<size_t>(static_cast<const char *>(nl) - start) : avail;
     if (!*tooLong) {
       if (line.size() + take > maxLine_) {
         *tooLong = true;
@@ -161,8 +160,8 @@ Status JsonlReader::seek(const JsonlPosition &pos) {
                            std::to_string(memory_.size()) + ")");
     memPos_ = pos.byteOffset;
   } else {
-    if (!file_ || std::fseek(file_, static_cast<long>(pos.byteOffset),
-                             SEEK_SET) != 0)
+    if (!file_ ||
+        std::fseek(file_, static_cast<long>(pos.byteOffset), SEEK_SET) != 0)
       return Status::error(name_ + ": error: cannot seek to byte " +
                            std::to_string(pos.byteOffset));
     bufPos_ = bufLen_ = 0;

@@ -23,8 +23,8 @@ Expected<AtomicFile> AtomicFile::create(const std::string &path) {
   std::string tmpl = path + ".tmp-XXXXXX";
   int fd = ::mkstemp(tmpl.data());
   if (fd < 0)
-    return Status::error(path + ": error: cannot create a temporary file: " +
-                         errnoText());
+    return Status::error(
+        path + ": error: cannot create a temporary file: " + errnoText());
   ::fchmod(fd, 0644);
   return AtomicFile(path, tmpl, fd);
 }

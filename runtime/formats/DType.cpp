@@ -107,7 +107,7 @@ uint16_t floatToHalf(float f) {
   if (absU < 0x38800000) { // below the smallest normal half (2^-14)
     // Subnormal half: value / 2^-24, rounded to nearest even.
     float a = bitsToFloat(absU);
-    float scaled = a * 16777216.0f; // 2^24, exact
+    float scaled = a * 16777216.0f;   // 2^24, exact
     float r = std::nearbyint(scaled); // default mode: nearest even
     return sign | static_cast<uint16_t>(r);
   }

@@ -17,7 +17,8 @@ public:
     std::string where(source_);
     if (v && !text_.empty()) {
       json::Location loc = json::locate(text_, v->offset());
-      where += ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column);
+      where +=
+          ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column);
     }
     return Status::error(where + ": error: " + msg, std::move(hint));
   }
@@ -33,22 +34,23 @@ public:
     for (const char *k : keys) {
       if (const json::Value *v = get(k)) {
         if (!v->isInt() || v->asInt() <= 0)
-          return errorAt(v, std::string("'") + k +
-                                "' must be a positive integer");
+          return errorAt(v,
+                         std::string("'") + k + "' must be a positive integer");
         *out = v->asInt();
         return Status::ok();
       }
     }
     if (!required)
       return Status::ok();
-    return errorAt(nullptr, std::string("config.json lacks '") + *keys.begin() +
-                                "'");
+    return errorAt(nullptr,
+                   std::string("config.json lacks '") + *keys.begin() + "'");
   }
 
   Status number(const char *key, double *out) const {
     if (const json::Value *v = get(key)) {
       if (!v->isNumber() || v->asDouble() <= 0)
-        return errorAt(v, std::string("'") + key + "' must be a positive number");
+        return errorAt(v,
+                       std::string("'") + key + "' must be a positive number");
       *out = v->asDouble();
     }
     return Status::ok();
@@ -238,10 +240,10 @@ json::Value modelConfigToHfJson(const ModelConfig &c) {
   } else {
     bool qwen = c.qkvBias;
     Value arch = Value::array();
-    arch.push(qwen ? (scalar ? "Qwen2ForSequenceClassification"
-                             : "Qwen2ForCausalLM")
-                   : (scalar ? "LlamaForSequenceClassification"
-                             : "LlamaForCausalLM"));
+    arch.push(
+        qwen
+            ? (scalar ? "Qwen2ForSequenceClassification" : "Qwen2ForCausalLM")
+            : (scalar ? "LlamaForSequenceClassification" : "LlamaForCausalLM"));
     o.set("architectures", std::move(arch));
     o.set("model_type", qwen ? "qwen2" : "llama");
     o.set("vocab_size", c.vocabSize);

@@ -48,8 +48,8 @@ struct SafetensorsFile::Mapping {
 Expected<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0)
-    return Status::error(path + ": error: cannot open: " +
-                         std::strerror(errno));
+    return Status::error(path +
+                         ": error: cannot open: " + std::strerror(errno));
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -65,8 +65,8 @@ Expected<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
   mapping->addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (mapping->addr == MAP_FAILED)
-    return Status::error(path + ": error: mmap failed: " +
-                         std::strerror(errno));
+    return Status::error(path +
+                         ": error: mmap failed: " + std::strerror(errno));
   mapping->size = size;
   Expected<SafetensorsFile> f =
       parse(path, static_cast<const uint8_t *>(mapping->addr), size);
@@ -101,9 +101,8 @@ static Status parseShape(const std::string &file, const std::string &name,
   return Status::ok();
 }
 
-Expected<SafetensorsFile> SafetensorsFile::parse(std::string file,
-                                                 const uint8_t *data,
-                                                 size_t size) {
+Expected<SafetensorsFile>
+SafetensorsFile::parse(std::string file, const uint8_t *data, size_t size) {
   if (size < 8)
     return Status::error(at(file, 0) + "file is " + std::to_string(size) +
                          " bytes, too small for a safetensors header");
@@ -175,7 +174,9 @@ Expected<SafetensorsFile> SafetensorsFile::parse(std::string file,
     if (!dtype || !shape || !offsets)
       return Status::error(at(file, entry.offset()) + "tensor '" + name +
                            "' lacks " +
-                           (!dtype ? "dtype" : !shape ? "shape" : "data_offsets"));
+                           (!dtype   ? "dtype"
+                            : !shape ? "shape"
+                                     : "data_offsets"));
     if (!dtype->isString())
       return Status::error(at(file, dtype->offset()) + "tensor '" + name +
                            "': dtype must be a string");
@@ -202,8 +203,8 @@ Expected<SafetensorsFile> SafetensorsFile::parse(std::string file,
     if (!mulChecked(numel, dtypeSize(t.dtype), &bytes) ||
         bytes != t.end - t.begin)
       return Status::error(
-          at(file, offsets->offset()) + "tensor '" + name + "': " +
-          dtypeName(t.dtype) + " shape holds " + std::to_string(numel) +
+          at(file, offsets->offset()) + "tensor '" + name +
+          "': " + dtypeName(t.dtype) + " shape holds " + std::to_string(numel) +
           " elements (" + std::to_string(bytes) + " bytes) but data_offsets " +
           "span " + std::to_string(t.end - t.begin) + " bytes");
     if (t.end > dataSize)
@@ -225,9 +226,9 @@ Expected<SafetensorsFile> SafetensorsFile::parse(std::string file,
   for (const TensorInfo &t : out.tensors_) {
     if (t.begin != expect)
       return Status::error(
-          at(file, 8 + n + t.begin) + "tensor '" + t.name + "' starts at data " +
-          "offset " + std::to_string(t.begin) + ", expected " +
-          std::to_string(expect) +
+          at(file, 8 + n + t.begin) + "tensor '" + t.name +
+          "' starts at data " + "offset " + std::to_string(t.begin) +
+          ", expected " + std::to_string(expect) +
           (t.begin < expect ? " (overlaps the previous tensor)"
                             : " (gap after the previous tensor)"));
     expect = t.end;
@@ -422,8 +423,8 @@ Expected<Checkpoint> Checkpoint::open(const std::string &path) {
     Expected<json::Value> index = json::parse(*text, po);
     if (!index)
       return index.status();
-    const json::Value *wm = index->isObject() ? index->find("weight_map")
-                                              : nullptr;
+    const json::Value *wm =
+        index->isObject() ? index->find("weight_map") : nullptr;
     if (!wm || !wm->isObject()) {
       json::Location loc = json::locate(*text, wm ? wm->offset() : 0);
       return Status::error(file + ":" + std::to_string(loc.line) + ":" +
@@ -520,8 +521,8 @@ Status writeCheckpoint(const std::string &dir,
                        const std::map<std::string, std::string> &metadata,
                        const std::string &base) {
   if (!isDir(dir) && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    return Status::error(dir + ": error: cannot create directory: " +
-                         std::strerror(errno));
+    return Status::error(
+        dir + ": error: cannot create directory: " + std::strerror(errno));
   std::string single = dir + "/" + base + ".safetensors";
   std::string indexPath = dir + "/" + base + ".safetensors.index.json";
   // Group tensors into shards in order.
@@ -547,8 +548,8 @@ Status writeCheckpoint(const std::string &dir,
     return std::string(s.size() < 5 ? 5 - s.size() : 0, '0') + s;
   };
   for (size_t i = 0; i < shards.size(); ++i) {
-    std::string name = base + "-" + pad5(i + 1) + "-of-" +
-                       pad5(shards.size()) + ".safetensors";
+    std::string name = base + "-" + pad5(i + 1) + "-of-" + pad5(shards.size()) +
+                       ".safetensors";
     HONE_TRY(writeSafetensors(dir + "/" + name, shards[i], metadata));
     for (const TensorWrite &t : shards[i])
       weightMap.members().emplace_back(t.name, json::Value(name));

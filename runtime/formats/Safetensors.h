@@ -42,8 +42,7 @@ public:
   static Expected<SafetensorsFile> open(const std::string &path);
   /// Validates a buffer the caller keeps alive (fuzzing, tests).
   static Expected<SafetensorsFile> fromBuffer(std::string name,
-                                              const uint8_t *data,
-                                              size_t size);
+                                              const uint8_t *data, size_t size);
 
   const std::string &path() const { return path_; }
   /// Tensors in file (offset) order.
@@ -56,7 +55,9 @@ public:
   uint64_t headerSize() const { return headerSize_; }
 
   /// Raw little-endian bytes of a tensor (not necessarily aligned).
-  const uint8_t *data(const TensorInfo &t) const { return dataStart_ + t.begin; }
+  const uint8_t *data(const TensorInfo &t) const {
+    return dataStart_ + t.begin;
+  }
 
   /// Converts a tensor (any dtype) to fp32 into out[0 .. numel).
   Status readF32(const TensorInfo &t, float *out, size_t outElems) const;
@@ -87,14 +88,15 @@ struct TensorWrite {
 
 /// Serializes tensors (in the given order) into the safetensors layout; the
 /// header is padded with spaces to a multiple of 8 bytes so data is aligned.
-Expected<std::string> serializeSafetensors(
-    const std::vector<TensorWrite> &tensors,
-    const std::map<std::string, std::string> &metadata = {});
+Expected<std::string>
+serializeSafetensors(const std::vector<TensorWrite> &tensors,
+                     const std::map<std::string, std::string> &metadata = {});
 
 /// Writes a safetensors file atomically (temp file, fsync, rename).
-Status writeSafetensors(const std::string &path,
-                        const std::vector<TensorWrite> &tensors,
-                        const std::map<std::string, std::string> &metadata = {});
+Status
+writeSafetensors(const std::string &path,
+                 const std::vector<TensorWrite> &tensors,
+                 const std::map<std::string, std::string> &metadata = {});
 
 /// A checkpoint: one safetensors file or a sharded set with an index.
 class Checkpoint {

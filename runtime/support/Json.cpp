@@ -198,8 +198,8 @@ public:
       if (errLoc)
         *errLoc = loc;
       size_t line = loc.line + opts_.firstLine - 1;
-      size_t col = loc.line == 1 ? loc.column + opts_.firstColumn - 1
-                                 : loc.column;
+      size_t col =
+          loc.line == 1 ? loc.column + opts_.firstColumn - 1 : loc.column;
       return Status::error(std::string(opts_.sourceName) + ":" +
                            std::to_string(line) + ":" + std::to_string(col) +
                            ": error: " + err_ + " (byte " +
@@ -267,8 +267,8 @@ private:
   bool parseLiteral(const char *lit, Value &v, Kind kind, bool b) {
     size_t len = std::strlen(lit);
     if (n_ - pos_ < len || std::memcmp(s_ + pos_, lit, len) != 0)
-      return fail(pos_, std::string("invalid literal (expected '") + lit +
-                            "')");
+      return fail(pos_,
+                  std::string("invalid literal (expected '") + lit + "')");
     pos_ += len;
     v.kind_ = kind;
     v.bool_ = b;
@@ -488,8 +488,8 @@ private:
         ++pos_;
         return true;
       }
-      return fail(pos_, "expected ',' or ']' in array, found " +
-                            describeHere());
+      return fail(pos_,
+                  "expected ',' or ']' in array, found " + describeHere());
     }
   }
 
@@ -519,16 +519,16 @@ private:
     while (true) {
       skipWs();
       if (pos_ >= n_ || s_[pos_] != '"')
-        return fail(pos_, "expected a string key in object, found " +
-                              describeHere());
+        return fail(pos_,
+                    "expected a string key in object, found " + describeHere());
       size_t keyAt = pos_;
       std::string key;
       if (!parseString(key))
         return false;
       skipWs();
       if (pos_ >= n_ || s_[pos_] != ':')
-        return fail(pos_, "expected ':' after object key, found " +
-                              describeHere());
+        return fail(pos_,
+                    "expected ':' after object key, found " + describeHere());
       ++pos_;
       skipWs();
       if (opts_.rejectDuplicateKeys && v.members_.size() < kLinearScan) {
@@ -560,8 +560,8 @@ private:
         ++pos_;
         return true;
       }
-      return fail(pos_, "expected ',' or '}' in object, found " +
-                            describeHere());
+      return fail(pos_,
+                  "expected ',' or '}' in object, found " + describeHere());
     }
   }
 

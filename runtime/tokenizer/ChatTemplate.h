@@ -62,9 +62,9 @@ Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
 /// completion tokens are those a policy would generate after the prompt;
 /// `eosToken` (when not empty) is appended to the completion. The mask is 1
 /// on completion tokens (and the EOS).
-Expected<TokenizedChat> tokenizePromptCompletion(const Tokenizer &tokenizer,
-                                                 std::string_view prompt,
-                                                 std::string_view completion,
-                                                 std::string_view eosToken = {});
+Expected<TokenizedChat>
+tokenizePromptCompletion(const Tokenizer &tokenizer, std::string_view prompt,
+                         std::string_view completion,
+                         std::string_view eosToken = {});
 
 } // namespace hone

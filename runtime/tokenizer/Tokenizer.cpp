@@ -239,9 +239,9 @@ Expected<std::shared_ptr<Regex>> compileRegex(std::string_view pattern,
   re->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.data()), p.size(),
                            PCRE2_UTF | PCRE2_UCP, &err, &errOff, nullptr);
   if (!re->code)
-    return Status::error(where + "pre-tokenizer regex does not compile: " +
-                         compileError(err) + " at pattern offset " +
-                         std::to_string(errOff));
+    return Status::error(
+        where + "pre-tokenizer regex does not compile: " + compileError(err) +
+        " at pattern offset " + std::to_string(errOff));
   pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); // falls back if no JIT
   return re;
 }
@@ -388,7 +388,7 @@ struct Tokenizer::Impl {
   int32_t byteFallbackId[256];
   std::vector<PreStep> steps;
   bool byteLevelDecoder = false;
-  bool nfc = false; // NFC normalizer
+  bool nfc = false;           // NFC normalizer
   bool joinWithSpace = false; // no decoder: Hugging Face joins with ' '
   std::vector<int32_t> prefixIds, suffixIds;
   std::string postProcessorError;
@@ -513,8 +513,8 @@ void Tokenizer::Impl::bpeWord(std::string_view text, const Piece &p,
   } else {
     std::string buf = p.prefix ? " " + std::string(body) : std::string(body);
     for (size_t i = 0; i < buf.size();) {
-      size_t n = std::min(utf8Len(static_cast<unsigned char>(buf[i])),
-                          buf.size() - i);
+      size_t n =
+          std::min(utf8Len(static_cast<unsigned char>(buf[i])), buf.size() - i);
       auto it = vocab.find(buf.substr(i, n));
       if (it != vocab.end())
         addSym(it->second, static_cast<uint32_t>(n));
@@ -731,7 +731,8 @@ bool isWordChar(uint32_t c) {
   // Alphanumeric in the ASCII sense plus any non-ASCII letter-ish code
   // point; close to Rust's char::is_alphanumeric for the common cases.
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-         (c >= 'A' && c <= 'Z') || c == '_' || (c >= 0xC0 && !isUnicodeSpace(c));
+         (c >= 'A' && c <= 'Z') || c == '_' ||
+         (c >= 0xC0 && !isUnicodeSpace(c));
 }
 uint32_t lastChar(std::string_view s) {
   size_t i = s.size();
@@ -770,10 +771,11 @@ void Tokenizer::Impl::splitAdded(
       size_t start = pos, stop = pos + best->content.size();
       pos = stop;
       if (best->singleWord) {
-        bool startOk = start == 0 || !isWordChar(lastChar(text.substr(0, start)));
+        bool startOk =
+            start == 0 || !isWordChar(lastChar(text.substr(0, start)));
         size_t n;
-        bool stopOk = stop == text.size() ||
-                      !isWordChar(decodeAt(text, stop, &n));
+        bool stopOk =
+            stop == text.size() || !isWordChar(decodeAt(text, stop, &n));
         if (!startOk || !stopOk)
           continue;
       }
@@ -822,8 +824,8 @@ Status Tokenizer::Impl::encodeGap(std::string_view gap, size_t base,
                                static_cast<uint32_t>(base + p.end));
       continue;
     }
-    HONE_TRY(encodePlain(gap.substr(p.start, p.end - p.start), base + p.start,
-                         out));
+    HONE_TRY(
+        encodePlain(gap.substr(p.start, p.end - p.start), base + p.start, out));
   }
   return Status::ok();
 }
@@ -868,8 +870,8 @@ Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
     HONE_TRY(encodeGap(normalized, 0, opt, part));
     for (size_t i = 0; i < part.ids.size(); ++i) {
       auto [a, b] = part.offsets[i];
-      uint32_t s = a < map.size() ? map[a].first
-                                  : static_cast<uint32_t>(gap.size());
+      uint32_t s =
+          a < map.size() ? map[a].first : static_cast<uint32_t>(gap.size());
       uint32_t e = b > a && b - 1 < map.size() ? map[b - 1].second : s;
       out.ids.push_back(part.ids[i]);
       out.offsets.emplace_back(static_cast<uint32_t>(p.start + s),
@@ -897,7 +899,8 @@ struct TokenizerBuilder {
     std::string where = source;
     if (v) {
       json::Location loc = json::locate(text, v->offset());
-      where += ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column);
+      where +=
+          ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column);
     }
     return Status::error(where + ": error: " + msg, std::move(hint));
   }
@@ -962,8 +965,9 @@ struct TokenizerBuilder {
       return Status::ok();
     }
     if (sawByteLevel)
-      return err(&p, "a " + type + " pre-tokenizer after ByteLevel is not "
-                                   "supported");
+      return err(&p, "a " + type +
+                         " pre-tokenizer after ByteLevel is not "
+                         "supported");
     PreStep step;
     if (type == "ByteLevel") {
       step.kind = PreStep::ByteLevel;
@@ -984,8 +988,8 @@ struct TokenizerBuilder {
       const json::Value *rx = pattern ? get(*pattern, "Regex") : nullptr;
       const json::Value *str = pattern ? get(*pattern, "String") : nullptr;
       if (rx && rx->isString()) {
-        Expected<std::shared_ptr<Regex>> re = compileRegex(rx->asString(),
-                                                           where(rx));
+        Expected<std::shared_ptr<Regex>> re =
+            compileRegex(rx->asString(), where(rx));
         if (!re)
           return re.status();
         step.regex = re.take();
@@ -1106,22 +1110,24 @@ struct TokenizerBuilder {
       return err(&root, "tokenizer.json has no \"model\" object");
     if (const json::Value *t = get(*model, "type")) {
       if (!t->isString() || t->asString() != "BPE")
-        return err(t, "model type " +
-                          (t->isString() ? "'" + t->asString() + "'"
-                                         : std::string("(not a string)")) +
-                          " is not supported",
+        return err(t,
+                   "model type " +
+                       (t->isString() ? "'" + t->asString() + "'"
+                                      : std::string("(not a string)")) +
+                       " is not supported",
                    "Hone reads BPE tokenizers (GPT-2, Llama-3, Qwen2 style)");
     }
     const json::Value *vocab = get(*model, "vocab");
     if (!vocab || !vocab->isObject())
       return err(model, "model has no \"vocab\" object");
-    const int64_t kMaxId = int64_t(1) << 22; // 4M ids: far above real vocabularies
+    const int64_t kMaxId = int64_t(1)
+                           << 22; // 4M ids: far above real vocabularies
     int64_t maxId = -1;
     impl->vocab.reserve(vocab->size() * 2);
     for (const auto &[tok, id] : vocab->members()) {
       if (!id.isInt() || id.asInt() < 0 || id.asInt() >= kMaxId)
-        return err(&id, "vocab id of '" + tok +
-                            "' must be an integer in [0, 2^22)");
+        return err(&id,
+                   "vocab id of '" + tok + "' must be an integer in [0, 2^22)");
       impl->vocab[tok] = static_cast<int32_t>(id.asInt());
       maxId = std::max(maxId, id.asInt());
     }
@@ -1205,9 +1211,11 @@ struct TokenizerBuilder {
         if (m.isString()) {
           const std::string &s = m.asString();
           size_t sp = s.find(' ');
-          if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-            return err(&m, "merge \"" + s + "\" must be two tokens "
-                                            "separated by one space");
+          if (sp == std::string::npos ||
+              s.find(' ', sp + 1) != std::string::npos)
+            return err(&m, "merge \"" + s +
+                               "\" must be two tokens "
+                               "separated by one space");
           a = s.substr(0, sp);
           b = s.substr(sp + 1);
         } else if (m.isArray() && m.size() == 2 && m.items()[0].isString() &&
@@ -1246,11 +1254,13 @@ struct TokenizerBuilder {
     for (int32_t id : impl->prefixIds)
       if (id >= static_cast<int32_t>(n) || !impl->known[id])
         return err(get(root, "post_processor"),
-                   "post_processor uses unknown token id " + std::to_string(id));
+                   "post_processor uses unknown token id " +
+                       std::to_string(id));
     for (int32_t id : impl->suffixIds)
       if (id >= static_cast<int32_t>(n) || !impl->known[id])
         return err(get(root, "post_processor"),
-                   "post_processor uses unknown token id " + std::to_string(id));
+                   "post_processor uses unknown token id " +
+                       std::to_string(id));
 
     const ByteTable &bt = byteTable();
     for (int b = 0; b < 256; ++b) {
@@ -1318,9 +1328,9 @@ Expected<Tokenizer> Tokenizer::loadHfJson(const std::string &path) {
   return fromHfJson(text, file);
 }
 
-Expected<Tokenizer> Tokenizer::character(std::string_view chars,
-                                         const std::vector<std::string>
-                                             &specials) {
+Expected<Tokenizer>
+Tokenizer::character(std::string_view chars,
+                     const std::vector<std::string> &specials) {
   size_t bad = 0;
   if (!json::isValidUtf8(chars, &bad))
     return Status::error("error: character set is not valid UTF-8 (byte " +
@@ -1375,9 +1385,9 @@ Tokenizer::encode(std::string_view text, const EncodeOptions &options) const {
   return std::move(enc.ids);
 }
 
-Expected<Encoding> Tokenizer::encodeWithOffsets(std::string_view text,
-                                                const EncodeOptions &options)
-    const {
+Expected<Encoding>
+Tokenizer::encodeWithOffsets(std::string_view text,
+                             const EncodeOptions &options) const {
   Encoding enc;
   HONE_TRY(impl_->encode(text, options, enc));
   return enc;

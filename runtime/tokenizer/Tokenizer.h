@@ -55,22 +55,22 @@ struct Encoding {
 class Tokenizer {
 public:
   /// Parses tokenizer.json text; errors carry sourceName:line:col.
-  static Expected<Tokenizer> fromHfJson(std::string_view text,
-                                        std::string_view sourceName =
-                                            "tokenizer.json");
+  static Expected<Tokenizer>
+  fromHfJson(std::string_view text,
+             std::string_view sourceName = "tokenizer.json");
   /// Reads a tokenizer.json file (or a directory holding one).
   static Expected<Tokenizer> loadHfJson(const std::string &path);
   /// A character tokenizer: ids 0..k-1 are `specials` (matched as whole
   /// strings in the text), then one id per distinct UTF-8 character of
   /// `chars` in order. Encoding a character outside the set is an error.
-  static Expected<Tokenizer> character(std::string_view chars,
-                                       const std::vector<std::string>
-                                           &specials = {});
+  static Expected<Tokenizer>
+  character(std::string_view chars,
+            const std::vector<std::string> &specials = {});
 
   /// Encodes UTF-8 text (invalid UTF-8 is an error naming the byte offset;
   /// inputs must be under 4 GiB). Thread-safe: a Tokenizer is immutable.
-  Expected<std::vector<int32_t>> encode(std::string_view text,
-                                        const EncodeOptions &options = {}) const;
+  Expected<std::vector<int32_t>>
+  encode(std::string_view text, const EncodeOptions &options = {}) const;
   Expected<Encoding> encodeWithOffsets(std::string_view text,
                                        const EncodeOptions &options = {}) const;
   /// Decodes ids to text; byte sequences that are not valid UTF-8 become

@@ -6,7 +6,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string text(reinterpret_cast<const char *>(data), size);
   {
-    hone::JsonlReader r = hone::JsonlReader::fromString("fuzz.jsonl", text, 4096);
+    hone::JsonlReader r =
+        hone::JsonlReader::fromString("fuzz.jsonl", text, 4096);
     hone::JsonlRecord rec;
     for (int i = 0; i < 1000; ++i) {
       hone::Expected<bool> got = r.next(rec);

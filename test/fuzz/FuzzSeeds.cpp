@@ -38,8 +38,8 @@ static std::string byteLevelTokenizer(bool pairs, const char *preTokenizer,
   json::Value vocab = json::Value::object();
   for (int b = 0; b < 256; ++b)
     vocab.set(chars[b], b);
-  const char *merges[][2] = {{"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"},
-                             {"\xC4\xA0", "w"}};
+  const char *merges[][2] = {
+      {"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}, {"\xC4\xA0", "w"}};
   json::Value m = json::Value::array();
   int id = 256;
   for (auto &mg : merges) {
@@ -75,16 +75,18 @@ int main(int argc, char **argv) {
     return 2;
   }
   std::string dir = argv[1];
-  for (const char *sub : {"", "/fuzz_safetensors", "/fuzz_tokenizer",
-                          "/fuzz_jsonl"})
+  for (const char *sub :
+       {"", "/fuzz_safetensors", "/fuzz_tokenizer", "/fuzz_jsonl"})
     ::mkdir((dir + sub).c_str(), 0755);
 
   float f[4] = {1, 2, 3, 4};
   uint16_t h[2] = {0x3C00, 0x4000};
-  Expected<std::string> st = serializeSafetensors(
-      {{"a", DType::F32, {2, 2}, f, 16}, {"b", DType::BF16, {2}, h, 4},
-       {"c", DType::F16, {1, 2}, h, 4}, {"e", DType::I64, {0}, f, 0}},
-      {{"format", "pt"}});
+  Expected<std::string> st =
+      serializeSafetensors({{"a", DType::F32, {2, 2}, f, 16},
+                            {"b", DType::BF16, {2}, h, 4},
+                            {"c", DType::F16, {1, 2}, h, 4},
+                            {"e", DType::I64, {0}, f, 0}},
+                           {{"format", "pt"}});
   Expected<std::string> empty = serializeSafetensors({});
   if (!st || !empty)
     return 1;
@@ -99,14 +101,15 @@ int main(int argc, char **argv) {
   const char *llama =
       "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
       "\"pattern\":{\"Regex\":\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{"
-      "L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|"
+      "L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| "
+      "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|"
       "\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\","
       "\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
       "\"use_regex\":false},{\"type\":\"Digits\",\"individual_digits\":true}]}";
   ok = ok && writeFile(td + "gpt2", byteLevelTokenizer(false, gpt2)) &&
        writeFile(td + "llama3", byteLevelTokenizer(true, llama)) &&
-       writeFile(td + "qwen2", byteLevelTokenizer(true, llama,
-                                                  "{\"type\":\"NFC\"}")) &&
+       writeFile(td + "qwen2",
+                 byteLevelTokenizer(true, llama, "{\"type\":\"NFC\"}")) &&
        writeFile(td + "small",
                  "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,"
                  "\"ab\":2,\"<unk>\":3},\"merges\":[\"a b\"],\"unk_token\":"
@@ -117,7 +120,8 @@ int main(int argc, char **argv) {
 
   std::string jd = dir + "/fuzz_jsonl/";
   ok = ok &&
-       writeFile(jd + "text", "{\"text\": \"hello\"}\n{\"text\": \"w\\u00e9\"}\n") &&
+       writeFile(jd + "text",
+                 "{\"text\": \"hello\"}\n{\"text\": \"w\\u00e9\"}\n") &&
        writeFile(jd + "messages",
                  "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, "
                  "{\"role\": \"assistant\", \"content\": \"yo\"}]}\n") &&

@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (std::string_view s :
        {std::string_view("Hello world! it's 12345 \n\n  x"),
         std::string_view("\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80 <|end|>"),
-        std::string_view("e\xCC\x81\xCC\xA3 \xE1\x84\x80\xE1\x85\xA1 A\xCC\x8A"),
+        std::string_view(
+            "e\xCC\x81\xCC\xA3 \xE1\x84\x80\xE1\x85\xA1 A\xCC\x8A"),
         std::string_view(""), text.substr(0, 256)}) {
     hone::EncodeOptions opt;
     opt.addSpecialTokens = true;

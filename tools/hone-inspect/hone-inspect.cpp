@@ -230,10 +230,10 @@ int showChat(const Tokenizer &tok, const std::string &name,
     const json::Value *role = m.isObject() ? m.find("role") : nullptr;
     const json::Value *content = m.isObject() ? m.find("content") : nullptr;
     if (!role || !role->isString() || !content || !content->isString())
-      return fail(Status::error("--messages:1:" +
-                                std::to_string(m.offset() + 1) +
-                                ": error: a message needs string 'role' and "
-                                "'content'"));
+      return fail(
+          Status::error("--messages:1:" + std::to_string(m.offset() + 1) +
+                        ": error: a message needs string 'role' and "
+                        "'content'"));
     messages.push_back({role->asString(), content->asString()});
   }
   Expected<TokenizedChat> chat =
@@ -247,8 +247,7 @@ int showChat(const Tokenizer &tok, const std::string &name,
               chat->ids.size(), trained);
   for (size_t i = 0; i < chat->ids.size(); ++i)
     std::printf("%c %8d  %s\n", chat->assistantMask[i] ? '*' : ' ',
-                chat->ids[i],
-                printable(tok.tokenBytes(chat->ids[i])).c_str());
+                chat->ids[i], printable(tok.tokenBytes(chat->ids[i])).c_str());
   return 0;
 }
 

@@ -7,11 +7,8 @@ using namespace hone;
 namespace {
 
 const std::vector<ChatMessage> kChat = {
-    {"system", "Be brief."},
-    {"user", "2+2?"},
-    {"assistant", "4"},
-    {"user", "and 3+3?"},
-    {"assistant", " 6 "},
+    {"system", "Be brief."}, {"user", "2+2?"},     {"assistant", "4"},
+    {"user", "and 3+3?"},    {"assistant", " 6 "},
 };
 
 TEST(ChatTemplate, Names) {
@@ -40,8 +37,7 @@ TEST(ChatTemplate, ChatMLRendering) {
   EXPECT_EQ(span(1), " 6 <|im_end|>");
   Expected<RenderedChat> g =
       renderChat(ChatTemplate::ChatML, {{"user", "hi"}}, true);
-  EXPECT_EQ(g->text,
-            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(g->text, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_TRUE(g->assistantSpans.empty());
 }
 
@@ -56,10 +52,10 @@ TEST(ChatTemplate, Llama3Rendering) {
             "and 3+3?<|eot_id|><|start_header_id|>assistant<|end_header_id|>"
             "\n\n6<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
   ASSERT_EQ(r->assistantSpans.size(), 2u);
-  EXPECT_EQ(r->text.substr(r->assistantSpans[1].first,
-                           r->assistantSpans[1].second -
-                               r->assistantSpans[1].first),
-            "6<|eot_id|>");
+  EXPECT_EQ(
+      r->text.substr(r->assistantSpans[1].first,
+                     r->assistantSpans[1].second - r->assistantSpans[1].first),
+      "6<|eot_id|>");
 }
 
 TEST(ChatTemplate, BadRole) {
@@ -71,15 +67,16 @@ TEST(ChatTemplate, BadRole) {
 }
 
 TEST(ChatTemplate, TokenizedAssistantMask) {
-  Expected<Tokenizer> tok = Tokenizer::character(
-      "abcdefghijklmnopqrstuvwxyz0123456789+?. \n",
-      {"<|im_start|>", "<|im_end|>"});
+  Expected<Tokenizer> tok =
+      Tokenizer::character("abcdefghijklmnopqrstuvwxyz0123456789+?. \n",
+                           {"<|im_start|>", "<|im_end|>"});
   ASSERT_TRUE(tok.isOk());
-  Expected<TokenizedChat> c = tokenizeChat(
-      *tok, ChatTemplate::ChatML,
-      {{"user", "2+2?"}, {"assistant", "4"}, {"user", "ok"},
-       {"assistant", "yes"}},
-      false);
+  Expected<TokenizedChat> c = tokenizeChat(*tok, ChatTemplate::ChatML,
+                                           {{"user", "2+2?"},
+                                            {"assistant", "4"},
+                                            {"user", "ok"},
+                                            {"assistant", "yes"}},
+                                           false);
   ASSERT_TRUE(c.isOk()) << c.status().message();
   ASSERT_EQ(c->ids.size(), c->assistantMask.size());
   // The masked tokens are exactly "4<|im_end|>" and "yes<|im_end|>".
@@ -108,8 +105,7 @@ TEST(ChatTemplate, PromptCompletionMask) {
       tokenizePromptCompletion(*tok, "12+3=", "15", "<eos>");
   ASSERT_TRUE(t.isOk()) << t.status().message();
   EXPECT_EQ(*tok->decode(t->ids), "12+3=15<eos>");
-  EXPECT_EQ(t->assistantMask,
-            (std::vector<uint8_t>{0, 0, 0, 0, 0, 1, 1, 1}));
+  EXPECT_EQ(t->assistantMask, (std::vector<uint8_t>{0, 0, 0, 0, 0, 1, 1, 1}));
   EXPECT_FALSE(tokenizePromptCompletion(*tok, "1", "2", "</s>").isOk());
   EXPECT_FALSE(tokenizePromptCompletion(*tok, "1", "x").isOk());
 }

@@ -32,8 +32,8 @@ std::string inspectError(const std::string &text) {
 }
 
 TEST(Jsonl, StreamsWithLineNumbers) {
-  JsonlReader r = JsonlReader::fromString(
-      "x.jsonl", "{\"a\": 1}\r\n\n  \n[2]\n\"s\"");
+  JsonlReader r =
+      JsonlReader::fromString("x.jsonl", "{\"a\": 1}\r\n\n  \n[2]\n\"s\"");
   JsonlRecord rec;
   ASSERT_TRUE(*r.next(rec));
   EXPECT_EQ(rec.line, 1u);
@@ -55,10 +55,8 @@ TEST(Jsonl, ErrorsNameFileLineAndColumn) {
   ASSERT_FALSE(e.isOk());
   EXPECT_EQ(e.status().message(),
             "x.jsonl:3:10: error: expected a JSON value, found '}' (byte 15)");
-  JsonlReader big = JsonlReader::fromString("y.jsonl", "{}\n[" +
-                                                           std::string(100, '1') +
-                                                           "]\n",
-                                            64);
+  JsonlReader big = JsonlReader::fromString(
+      "y.jsonl", "{}\n[" + std::string(100, '1') + "]\n", 64);
   ASSERT_TRUE(*big.next(rec));
   Expected<bool> tooLong = big.next(rec);
   ASSERT_FALSE(tooLong.isOk());
@@ -152,8 +150,9 @@ TEST(Dataset, StreamsTypedExamples) {
   EXPECT_FALSE(*r->next(ex));
 
   JsonlReader j = JsonlReader::fromString(
-      "k.jsonl", "{\"prompt\": \"p\", \"completion\": \"c\", \"label\": false}\n"
-                 "{\"prompt\": \"p2\", \"completion\": \"c2\", \"label\": true}\n");
+      "k.jsonl",
+      "{\"prompt\": \"p\", \"completion\": \"c\", \"label\": false}\n"
+      "{\"prompt\": \"p2\", \"completion\": \"c2\", \"label\": true}\n");
   Expected<DatasetReader> k = DatasetReader::fromJsonl(std::move(j));
   ASSERT_TRUE(k.isOk());
   ASSERT_TRUE(*k->next(ex));
@@ -174,8 +173,8 @@ TEST(Dataset, StreamsTypedExamples) {
 TEST(Dataset, ResumeFromPosition) {
   std::string text;
   for (int i = 0; i < 6; ++i)
-    text += "{\"text\": \"t" + std::to_string(i) + "\"}\n" +
-            (i == 2 ? "\n" : "");
+    text +=
+        "{\"text\": \"t" + std::to_string(i) + "\"}\n" + (i == 2 ? "\n" : "");
   for (bool fromFile : {false, true}) {
     Expected<DatasetReader> r =
         fromFile ? DatasetReader::open(writeJsonl("resume.jsonl", text))
@@ -217,10 +216,11 @@ TEST(Dataset, MaxRecords) {
 TEST(Dataset, ErrorsPointAtTheRecord) {
   EXPECT_EQ(inspectError("{\"text\": \"a\"}\n{\"text\": 3}\n"),
             "d.jsonl:2:10: error: 'text' is a number, expected a string");
-  EXPECT_EQ(inspectError("{\"prompt\": \"a\", \"completion\": \"b\"}\n\n"
-                         "{\"prompt\": \"a\"}\n"),
-            "d.jsonl:3:1: error: record lacks 'completion' (layout "
-            "prompt_completion, columns prompt/completion, detected on line 1)");
+  EXPECT_EQ(
+      inspectError("{\"prompt\": \"a\", \"completion\": \"b\"}\n\n"
+                   "{\"prompt\": \"a\"}\n"),
+      "d.jsonl:3:1: error: record lacks 'completion' (layout "
+      "prompt_completion, columns prompt/completion, detected on line 1)");
   EXPECT_EQ(inspectError("{\"foo\": 1}\n"),
             "d.jsonl:1:1: error: cannot detect the dataset layout from columns "
             "{foo}");
@@ -241,11 +241,13 @@ TEST(Dataset, ErrorsPointAtTheRecord) {
   EXPECT_EQ(inspectError(R"({"messages": []})"),
             "d.jsonl:1:14: error: 'messages' is an empty list of messages");
   // Records that disagree on strings vs message lists.
-  EXPECT_EQ(inspectError(R"({"prompt": "q", "chosen": "a", "rejected": "b"})"
-                         "\n"
-                         R"({"prompt": "q", "chosen": [{"role": "assistant", "content": "a"}], "rejected": "b"})"),
-            "d.jsonl:2:27: error: 'chosen' is an array, but line 1 uses "
-            "strings");
+  EXPECT_EQ(
+      inspectError(
+          R"({"prompt": "q", "chosen": "a", "rejected": "b"})"
+          "\n"
+          R"({"prompt": "q", "chosen": [{"role": "assistant", "content": "a"}], "rejected": "b"})"),
+      "d.jsonl:2:27: error: 'chosen' is an array, but line 1 uses "
+      "strings");
   EXPECT_EQ(inspectError("{\"text\": \"a\"}\n{\"text\": \"b\"\n"),
             "d.jsonl:2:13: error: unterminated object (expected ',' or '}') "
             "(byte 26)");
@@ -281,19 +283,21 @@ TEST(Dataset, CustomColumns) {
   m.columns.content = "text";
   m.columns.roleNames = {{"bot", "assistant"}, {"human", "user"}};
   Expected<DatasetInfo> info = inspectDataset(
-      writeJsonl("turns.jsonl",
-                 R"({"turns": [{"speaker": "human", "text": "hi"}, {"speaker": "bot", "text": "yo"}]})"
-                 "\n"
-                 R"({"turns": [{"speaker": "alien", "text": "hi"}]})"),
+      writeJsonl(
+          "turns.jsonl",
+          R"({"turns": [{"speaker": "human", "text": "hi"}, {"speaker": "bot", "text": "yo"}]})"
+          "\n"
+          R"({"turns": [{"speaker": "alien", "text": "hi"}]})"),
       SIZE_MAX, m);
   ASSERT_FALSE(info.isOk());
   EXPECT_NE(info.status().message().find(":2:24: error: unknown role 'alien'"),
             std::string::npos)
       << info.status().message();
   m.columns.roleNames["alien"] = "user";
-  info = inspectDataset(writeJsonl("turns2.jsonl",
-                                   R"({"turns": [{"speaker": "alien", "text": "hi"}]})"),
-                        SIZE_MAX, m);
+  info = inspectDataset(
+      writeJsonl("turns2.jsonl",
+                 R"({"turns": [{"speaker": "alien", "text": "hi"}]})"),
+      SIZE_MAX, m);
   ASSERT_TRUE(info.isOk()) << info.status().message();
   EXPECT_EQ(info->layout, DatasetLayout::Messages);
 }

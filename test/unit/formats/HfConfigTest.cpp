@@ -72,10 +72,12 @@ TEST(HfConfig, Qwen2) {
 
 TEST(HfConfig, RoundTripEveryFamily) {
   std::string dir = hone::test::makeTempDir();
-  ModelConfig gpt2{ModelFamily::GPT2, 100, 64, 2, 4, 4, 256, 128, 1e-5,
-                   10000.0, true, false, HeadKind::LM};
-  ModelConfig llama{ModelFamily::Llama, 64, 48, 3, 6, 2, 96, 256, 1e-6,
-                    500000.0, false, false, HeadKind::LM};
+  ModelConfig gpt2{
+      ModelFamily::GPT2, 100,  64,    2,           4, 4, 256, 128, 1e-5,
+      10000.0,           true, false, HeadKind::LM};
+  ModelConfig llama{
+      ModelFamily::Llama, 64,    48,    3,           6, 2, 96, 256, 1e-6,
+      500000.0,           false, false, HeadKind::LM};
   ModelConfig qwen = llama;
   qwen.qkvBias = true;
   qwen.tieEmbeddings = true;
@@ -112,9 +114,9 @@ TEST(HfConfig, ErrorsPointAtTheField) {
   };
   EXPECT_EQ(err("{\"model_type\": \"bert\", \"vocab_size\": 3}"),
             "config.json:1:16: error: model_type 'bert' is not supported");
-  EXPECT_NE(err(R"({"model_type": "gpt2", "vocab_size": 10})")
-                .find("lacks 'n_embd'"),
-            std::string::npos);
+  EXPECT_NE(
+      err(R"({"model_type": "gpt2", "vocab_size": 10})").find("lacks 'n_embd'"),
+      std::string::npos);
   EXPECT_EQ(err("{\"model_type\": \"gpt2\",\n \"vocab_size\": -1}"),
             "config.json:2:16: error: 'vocab_size' must be a positive integer");
   std::string llama = R"({"model_type": "llama", "vocab_size": 10,

@@ -122,9 +122,10 @@ TEST(HfInterop, TensorLayouts) {
 }
 
 TEST(HfInterop, CheckpointLayoutCheck) {
-  for (ModelConfig c : {tiny(ModelFamily::GPT2, false, true, HeadKind::LM),
-                        tiny(ModelFamily::Llama, true, false, HeadKind::LM),
-                        tiny(ModelFamily::Llama, false, true, HeadKind::Scalar)}) {
+  for (ModelConfig c :
+       {tiny(ModelFamily::GPT2, false, true, HeadKind::LM),
+        tiny(ModelFamily::Llama, true, false, HeadKind::LM),
+        tiny(ModelFamily::Llama, false, true, HeadKind::Scalar)}) {
     std::string dir = hone::test::makeTempDir();
     std::vector<HfTensorSpec> layout = hfTensorLayout(c);
     std::vector<std::vector<float>> data;
@@ -136,8 +137,8 @@ TEST(HfInterop, CheckpointLayoutCheck) {
       data.emplace_back(static_cast<size_t>(n), 0.5f);
     }
     for (size_t k = 0; k < layout.size(); ++k)
-      ts.push_back({layout[k].name, DType::F32, layout[k].shape,
-                    data[k].data(), data[k].size() * 4});
+      ts.push_back({layout[k].name, DType::F32, layout[k].shape, data[k].data(),
+                    data[k].size() * 4});
     ASSERT_TRUE(writeCheckpoint(dir, ts).isOk());
     Expected<Checkpoint> ck = Checkpoint::open(dir);
     ASSERT_TRUE(ck.isOk());

@@ -175,7 +175,8 @@ TEST(HfTokenizers, MatchesPythonTokenFortoken) {
   hone::test::writeText(dir + "/gen.py", kScript);
   const int perTokenizer = 3000;
   std::string cmd = "python3 " + dir + "/gen.py " + dir + " " +
-                    std::to_string(perTokenizer) + " > " + dir + "/gen.log 2>&1";
+                    std::to_string(perTokenizer) + " > " + dir +
+                    "/gen.log 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0)
       << hone::test::readText(dir + "/gen.log");
 
@@ -216,9 +217,9 @@ TEST(HfTokenizers, MatchesPythonTokenFortoken) {
     big += cases;
   auto t0 = std::chrono::steady_clock::now();
   Expected<std::vector<int32_t>> ids = tok->encode(big);
-  double secs = std::chrono::duration<double>(
-                    std::chrono::steady_clock::now() - t0)
-                    .count();
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   ASSERT_TRUE(ids.isOk());
   std::printf("[ hf match ] encode throughput: %.1f MB/s, %.2f M tokens/s "
               "(%zu tokens)\n",

@@ -67,12 +67,38 @@ TEST(Json, StringEscapes) {
 }
 
 TEST(Json, RejectsWhatRfc8259Rejects) {
-  for (const char *bad :
-       {"", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "+1", "1e",
-        "--1", "NaN", "Infinity", "nul", "tru", "'a'", "\"abc", "[1 2]",
-        "{\"a\" 1}", "{1: 2}", "\"\\x\"", "\"\\u12\"", "\"\\uD800\"",
-        "\"\\uDC00\"", "\"\\uD800\\u0041\"", "\"a\tb\"", "\"\x01\"",
-        "1 2", "[] x", "/* c */ 1", "1e999", "-1e999"})
+  for (const char *bad : {"",
+                          " ",
+                          "{",
+                          "[1,]",
+                          "{\"a\":1,}",
+                          "01",
+                          "1.",
+                          ".5",
+                          "+1",
+                          "1e",
+                          "--1",
+                          "NaN",
+                          "Infinity",
+                          "nul",
+                          "tru",
+                          "'a'",
+                          "\"abc",
+                          "[1 2]",
+                          "{\"a\" 1}",
+                          "{1: 2}",
+                          "\"\\x\"",
+                          "\"\\u12\"",
+                          "\"\\uD800\"",
+                          "\"\\uDC00\"",
+                          "\"\\uD800\\u0041\"",
+                          "\"a\tb\"",
+                          "\"\x01\"",
+                          "1 2",
+                          "[] x",
+                          "/* c */ 1",
+                          "1e999",
+                          "-1e999"})
     parseErr(bad);
 }
 
@@ -104,8 +130,9 @@ TEST(Json, ErrorsCarryLineColumnAndOffset) {
   o.sourceName = "d.jsonl";
   o.firstLine = 12;
   o.baseOffset = 1000;
-  EXPECT_EQ(parseErr("{\"a\": }", o),
-            "d.jsonl:12:7: error: expected a JSON value, found '}' (byte 1006)");
+  EXPECT_EQ(
+      parseErr("{\"a\": }", o),
+      "d.jsonl:12:7: error: expected a JSON value, found '}' (byte 1006)");
 }
 
 TEST(Json, DepthLimit) {
@@ -151,7 +178,9 @@ TEST(Json, SerializeRoundTrip) {
   std::string out = serialize(v);
   Value back = parseOk(out);
   EXPECT_EQ(v, back);
-  EXPECT_EQ(out, R"({"s":"q\"\\\n\u0001é😀","i":-7,"d":0.1,"e":1e+300,"b":true,"n":null,"a":[1,[],{}]})");
+  EXPECT_EQ(
+      out,
+      R"({"s":"q\"\\\n\u0001é😀","i":-7,"d":0.1,"e":1e+300,"b":true,"n":null,"a":[1,[],{}]})");
   // Pretty printing parses back to the same value.
   EXPECT_EQ(parseOk(serialize(v, 2)), v);
   // Shortest round-trip doubles.

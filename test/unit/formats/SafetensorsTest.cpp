@@ -113,8 +113,8 @@ TEST(Safetensors, EmptyAndZeroSizedTensorsAreValid) {
   EXPECT_TRUE(SafetensorsFile::fromBuffer(
                   "x", reinterpret_cast<const uint8_t *>(f.data()), f.size())
                   .isOk());
-  std::string g = rawFile(
-      R"({"z":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}})", 0);
+  std::string g =
+      rawFile(R"({"z":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}})", 0);
   Expected<SafetensorsFile> sf = SafetensorsFile::fromBuffer(
       "x", reinterpret_cast<const uint8_t *>(g.data()), g.size());
   ASSERT_TRUE(sf.isOk()) << sf.status().message();
@@ -180,7 +180,8 @@ TEST(Safetensors, WriterRejectsBadInput) {
                    .isOk());
   EXPECT_FALSE(
       serializeSafetensors({{"__metadata__", DType::F32, {2}, x, 8}}).isOk());
-  EXPECT_FALSE(serializeSafetensors({{"a", DType::F32, {2}, nullptr, 8}}).isOk());
+  EXPECT_FALSE(
+      serializeSafetensors({{"a", DType::F32, {2}, nullptr, 8}}).isOk());
 }
 
 TEST(Safetensors, HalfConversions) {
@@ -233,12 +234,16 @@ TEST(Safetensors, ShardedCheckpointRoundTrip) {
     data.emplace_back(100, static_cast<float>(i));
   }
   for (int i = 0; i < 5; ++i)
-    ts.push_back({"layer." + std::to_string(i) + ".w", DType::F32, {10, 10},
-                  data[i].data(), 400});
+    ts.push_back({"layer." + std::to_string(i) + ".w",
+                  DType::F32,
+                  {10, 10},
+                  data[i].data(),
+                  400});
   // 1000-byte shards hold two tensors each: 3 shards.
   ASSERT_TRUE(writeCheckpoint(dir, ts, 1000, {{"format", "pt"}}).isOk());
   EXPECT_EQ(countFiles(dir), 4u); // 3 shards + index, no temp files left
-  std::string index = hone::test::readText(dir + "/model.safetensors.index.json");
+  std::string index =
+      hone::test::readText(dir + "/model.safetensors.index.json");
   EXPECT_NE(index.find("\"total_size\": 2000"), std::string::npos) << index;
   EXPECT_NE(index.find("model-00003-of-00003.safetensors"), std::string::npos);
   Expected<Checkpoint> ck = Checkpoint::open(dir);
@@ -262,10 +267,10 @@ TEST(Safetensors, ShardedCheckpointRoundTrip) {
 TEST(Safetensors, HostileIndex) {
   std::string dir = makeTempDir();
   float x[1] = {1};
-  ASSERT_TRUE(writeSafetensors(dir + "/a.safetensors",
-                               {{"w", DType::F32, {1}, x, 4},
-                                {"v", DType::F32, {1}, x, 4}})
-                  .isOk());
+  ASSERT_TRUE(
+      writeSafetensors(dir + "/a.safetensors", {{"w", DType::F32, {1}, x, 4},
+                                                {"v", DType::F32, {1}, x, 4}})
+          .isOk());
   auto openWith = [&](const std::string &index) {
     hone::test::writeText(dir + "/model.safetensors.index.json", index);
     Expected<Checkpoint> c = Checkpoint::open(dir);
@@ -281,14 +286,17 @@ TEST(Safetensors, HostileIndex) {
   EXPECT_NE(openWith(R"({"weight_map": {"w": "missing.safetensors"}})")
                 .find("cannot open"),
             std::string::npos);
-  EXPECT_NE(openWith(R"({"weight_map": {"w": "a.safetensors", "q": "a.safetensors"}})")
-                .find("'q' is in"),
-            std::string::npos);
+  EXPECT_NE(
+      openWith(
+          R"({"weight_map": {"w": "a.safetensors", "q": "a.safetensors"}})")
+          .find("'q' is in"),
+      std::string::npos);
   EXPECT_NE(openWith(R"({"weight_map": {"w": "a.safetensors"}})")
                 .find("tensor 'v' is not listed"),
             std::string::npos);
-  hone::test::writeText(dir + "/model.safetensors.index.json",
-                        R"({"weight_map": {"w": "a.safetensors", "v": "a.safetensors"}})");
+  hone::test::writeText(
+      dir + "/model.safetensors.index.json",
+      R"({"weight_map": {"w": "a.safetensors", "v": "a.safetensors"}})");
   EXPECT_TRUE(Checkpoint::open(dir).isOk());
 }
 

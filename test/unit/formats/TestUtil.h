@@ -10,8 +10,8 @@ namespace hone::test {
 
 inline std::string makeTempDir() {
   const char *base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") +
-                     "/hone-formats-XXXXXX";
+  std::string tmpl =
+      std::string(base && *base ? base : "/tmp") + "/hone-formats-XXXXXX";
   char *p = ::mkdtemp(tmpl.data());
   return p ? std::string(p) : std::string("/tmp");
 }

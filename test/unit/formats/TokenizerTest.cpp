@@ -205,8 +205,8 @@ TEST(Tokenizer, Gpt2RegexPieces) {
   // pre-token comes back as one token: this shows the regex split.
   Spec s;
   s.ignoreMerges = true;
-  s.extraTokens = {"Hello", "'s", " world", "!!", " 123", " \n  ", " x",
-                   "\xC3\xA9t\xC3\xA9"};
+  s.extraTokens = {"Hello", "'s",    " world", "!!",
+                   " 123",  " \n  ", " x",     "\xC3\xA9t\xC3\xA9"};
   Tokenizer t = load(s);
   // \s+(?!\S) leaves the last space to go with the word.
   EXPECT_EQ(pieces(t, "Hello's world!! 123 \n   x"),
@@ -222,8 +222,9 @@ TEST(Tokenizer, Llama3RegexPieces) {
       "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+");
   s.extraTokens = {"I", "'M", "123", "45", " ok", "!!\n\n", " x", "\tz"};
   Tokenizer t = load(s);
-  EXPECT_EQ(pieces(t, "I'M 12345 ok!!\n\n x\tz"),
-            (Pieces{"I", "'M", " ", "123", "45", " ok", "!!\n\n", " x", "\tz"}));
+  EXPECT_EQ(
+      pieces(t, "I'M 12345 ok!!\n\n x\tz"),
+      (Pieces{"I", "'M", " ", "123", "45", " ok", "!!\n\n", " x", "\tz"}));
 }
 
 TEST(Tokenizer, AddedAndSpecialTokens) {
@@ -286,7 +287,8 @@ TEST(Tokenizer, DecodeRoundTripAndLossyBytes) {
   int32_t id = *t.tokenToId(byteChar(0x80));
   EXPECT_EQ(*t.decode({id}), "\xEF\xBF\xBD");
   EXPECT_EQ(*t.decode({*t.tokenToId("a"), id, *t.tokenToId("b")}),
-            "a\xEF\xBF\xBD" "b");
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_FALSE(t.decode({-1}).isOk());
   EXPECT_FALSE(t.decode({100000}).isOk());
   // Invalid UTF-8 input is an error, not a crash.
@@ -317,9 +319,10 @@ TEST(Tokenizer, LoaderErrors) {
                      "merges": ["a  a"]}})")
                 .find("separated by one space"),
             std::string::npos);
-  EXPECT_NE(err(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [3]}})")
-                .find("a merge must be"),
-            std::string::npos);
+  EXPECT_NE(
+      err(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [3]}})")
+          .find("a merge must be"),
+      std::string::npos);
   EXPECT_NE(err(R"({"model": {"type": "BPE", "vocab": {"a": 0}},
                      "pre_tokenizer": {"type": "Split", "pattern":
                      {"Regex": "(unclosed"}, "behavior": "Isolated"}})")
@@ -368,11 +371,11 @@ TEST(Tokenizer, NfcNormalization) {
     nfcNormalize(s, out, nullptr);
     return out;
   };
-  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                 // e + acute
+  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                    // e + acute
   EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1"), "\xEA\xB0\x80"); // Hangul
-  EXPECT_EQ(nfc("a\xCC\xA3\xCC\x82"), "\xE1\xBA\xAD"); // a+dot+circ
-  EXPECT_EQ(nfc("a\xCC\x82\xCC\xA3"), "\xE1\xBA\xAD"); // reordered
-  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");            // Angstrom sign
+  EXPECT_EQ(nfc("a\xCC\xA3\xCC\x82"), "\xE1\xBA\xAD");        // a+dot+circ
+  EXPECT_EQ(nfc("a\xCC\x82\xCC\xA3"), "\xE1\xBA\xAD");        // reordered
+  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");                 // Angstrom sign
   // Composition exclusion: U+0958 stays decomposed.
   EXPECT_EQ(nfc("\xE0\xA5\x98"), "\xE0\xA4\x95\xE0\xA4\xBC");
   EXPECT_EQ(nfc("plain ascii"), "plain ascii");
@@ -400,8 +403,8 @@ TEST(Tokenizer, NfcNormalization) {
 }
 
 TEST(Tokenizer, CharacterTokenizer) {
-  Expected<Tokenizer> t = Tokenizer::character("0123456789+=\xC3\xA9",
-                                               {"<pad>", "<eos>"});
+  Expected<Tokenizer> t =
+      Tokenizer::character("0123456789+=\xC3\xA9", {"<pad>", "<eos>"});
   ASSERT_TRUE(t.isOk());
   EXPECT_EQ(t->vocabSize(), 15);
   EXPECT_TRUE(t->isCharacterLevel());
