@@ -1,0 +1,69 @@
+// Checkpoint I/O for the job driver on plain float buffers. A separate
+// translation unit because runtime/formats/DType.h and runtime/core/DType.h
+// both define hone::DType and cannot be included together; this header
+// includes neither, so model code (core) and checkpoint code (formats) meet
+// here only through float pointers.
+#pragma once
+
+#include "runtime/support/Json.h"
+#include "runtime/support/Status.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hone::job {
+
+struct FlatTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float *data = nullptr;
+  int64_t numel = 0;
+};
+
+struct CheckpointContents {
+  int64_t step = 0;
+  std::vector<FlatTensor> model;     // model.safetensors
+  json::Value config;                // config.json (null: none)
+  std::vector<FlatTensor> optimizer; // optimizer.safetensors
+  json::Value state;                 // state.json
+  /// Further models: NAME.safetensors each.
+  std::vector<std::pair<std::string, std::vector<FlatTensor>>> extraModels;
+  /// Further files, name -> bytes.
+  std::vector<std::pair<std::string, std::string>> extraFiles;
+};
+
+/// Writes RUN/checkpoint-<step>/ atomically and keeps the newest keepLast.
+Expected<std::string> writeCheckpointDir(const std::string &runDir,
+                                         const CheckpointContents &c,
+                                         int keepLast);
+
+class LoadedCheckpoint {
+public:
+  ~LoadedCheckpoint();
+  int64_t step() const;
+  const std::string &path() const;
+  const json::Value &state() const;
+  /// Reads tensor `name` of `file` ("" = model.safetensors, "optimizer",
+  /// or an extra model's NAME) into out (numel floats, shape checked).
+  Status read(const std::string &file, const std::string &name,
+              const std::vector<int64_t> &shape, float *out) const;
+
+private:
+  friend Expected<std::optional<std::unique_ptr<LoadedCheckpoint>>>
+  loadLatestCheckpoint(const std::string &, std::vector<std::string> *);
+  LoadedCheckpoint();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The newest complete checkpoint of runDir (none: nullopt); skipped
+/// (damaged, partial) ones add a line each to *skipped.
+Expected<std::optional<std::unique_ptr<LoadedCheckpoint>>>
+loadLatestCheckpoint(const std::string &runDir,
+                     std::vector<std::string> *skipped);
+
+} // namespace hone::job

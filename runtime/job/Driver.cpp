@@ -1,0 +1,423 @@
+#include "runtime/job/Driver.h"
+
+#include "kernels/cpu/CpuKernels.h"
+#include "runtime/formats/HfConfig.h"
+#include "runtime/observe/Report.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace hone::job {
+
+namespace {
+double nowSec() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Status mkdirs(const std::string &path) {
+  std::string cur;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (!cur.empty() && ::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+        return Status::error(path + ": error: cannot create directory");
+    }
+    if (i < path.size())
+      cur += path[i];
+  }
+  return Status::ok();
+}
+
+Status writeFileAtomic(const std::string &path, const std::string &data) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return Status::error(path + ": error: cannot write");
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t w = ::write(fd, data.data() + off, data.size() - off);
+    if (w <= 0) {
+      ::close(fd);
+      return Status::error(path + ": error: write failed");
+    }
+    off += size_t(w);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::error(path + ": error: rename failed");
+  return Status::ok();
+}
+
+bool hasCheckpoints(const std::string &dir) {
+  std::vector<std::string> skipped;
+  auto f = loadLatestCheckpoint(dir, &skipped);
+  return (f && *f) || !skipped.empty();
+}
+
+std::vector<FlatTensor> flatParams(const Transformer<float> &m,
+                                   const std::string &prefix = "",
+                                   const float *base = nullptr) {
+  std::vector<FlatTensor> out;
+  for (const ParamInfo &p : m.params())
+    out.push_back({prefix + p.name, p.shape,
+                   (base ? base : m.paramData()) + p.offset, p.numel});
+  return out;
+}
+} // namespace
+
+bool haveCudaBackend() {
+#ifdef HONE_HAVE_CUDA_BACKEND
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string jobUsage(const std::string &argv0) {
+  return "usage: " + argv0 +
+         " [--device cpu|cuda|auto] [--out DIR] [--resume]\n"
+         "       [--steps-override [STAGE=]N]... [--progress "
+         "auto|bar|lines|off] [--threads N]\n";
+}
+
+Expected<JobArgs> parseJobArgs(int argc, const char *const *argv) {
+  JobArgs a;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i], val;
+    bool hasVal = false;
+    size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      val = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      hasVal = true;
+    }
+    auto value = [&](std::string &out) -> Status {
+      if (hasVal) {
+        out = val;
+        return Status::ok();
+      }
+      if (i + 1 >= argc)
+        return Status::error("error: " + arg + " needs a value");
+      out = argv[++i];
+      return Status::ok();
+    };
+    auto integer = [&](const std::string &s, int64_t &out) -> Status {
+      char *end = nullptr;
+      errno = 0;
+      long long v = std::strtoll(s.c_str(), &end, 10);
+      if (s.empty() || *end || errno || v < 0)
+        return Status::error("error: " + arg + ": '" + s +
+                             "' is not a non-negative integer");
+      out = v;
+      return Status::ok();
+    };
+    if (arg == "--help" || arg == "-h") {
+      a.help = true;
+    } else if (arg == "--resume" && !hasVal) {
+      a.resume = true;
+    } else if (arg == "--device") {
+      HONE_TRY(value(a.device));
+      if (a.device != "cpu" && a.device != "cuda" && a.device != "auto")
+        return Status::error("error: --device: unknown device '" + a.device +
+                             "'",
+                             "use cpu, cuda or auto");
+    } else if (arg == "--out") {
+      HONE_TRY(value(a.outDir));
+      if (a.outDir.empty())
+        return Status::error("error: --out: empty directory name");
+    } else if (arg == "--progress") {
+      HONE_TRY(value(a.progress));
+      if (a.progress != "auto" && a.progress != "bar" &&
+          a.progress != "lines" && a.progress != "off")
+        return Status::error("error: --progress: unknown mode '" + a.progress +
+                             "'",
+                             "use auto, bar, lines or off");
+    } else if (arg == "--threads") {
+      std::string v;
+      HONE_TRY(value(v));
+      int64_t n = 0;
+      HONE_TRY(integer(v, n));
+      a.threads = int(n);
+    } else if (arg == "--steps-override") {
+      std::string v;
+      HONE_TRY(value(v));
+      std::string stage;
+      size_t e = v.find('=');
+      if (e != std::string::npos) {
+        stage = v.substr(0, e);
+        v = v.substr(e + 1);
+      }
+      int64_t n = 0;
+      HONE_TRY(integer(v, n));
+      a.stepsOverride.push_back({stage, n});
+    } else {
+      return Status::error("error: unknown option '" + std::string(argv[i]) +
+                               "'",
+                           "run with --help for the options");
+    }
+  }
+  return a;
+}
+
+Job::~Job() = default;
+
+Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
+                                         const JobConfig &config) {
+  std::unique_ptr<Job> j(new Job());
+  j->args_ = args;
+  j->cfg_ = config;
+  j->startTime_ = nowSec();
+  if (args.device == "cuda" && !haveCudaBackend())
+    return Status::error("error: --device cuda: this executable was built "
+                         "without the CUDA backend",
+                         "rebuild with -DHONE_ENABLE_CUDA=ON or run with "
+                         "--device cpu");
+  // auto and cpu: the CPU backend (the only one linked here)
+  if (args.threads > 0)
+    setCpuThreads(args.threads);
+  j->kernels_ = makeCpuKernels<float>();
+  j->runDir_ = args.outDir.empty() ? config.defaultOutDir : args.outDir;
+  HONE_TRY(mkdirs(j->runDir_));
+
+  std::optional<int64_t> resumeStep;
+  if (args.resume) {
+    std::vector<std::string> skipped;
+    auto found = loadLatestCheckpoint(j->runDir_, &skipped);
+    if (!found)
+      return found.status();
+    for (const std::string &s : skipped)
+      std::fprintf(stderr, "%s\n", s.c_str());
+    if (*found) {
+      j->resume_ = std::move(**found);
+      const json::Value &st = j->resume_->state();
+      const json::Value *stage = st.find("stage"),
+                        *stageStep = st.find("stage_step"),
+                        *global = st.find("global_step");
+      if (!stage || !stage->isInt() || !stageStep || !stageStep->isInt() ||
+          !global || !global->isInt())
+        return Status::error(j->resume_->path() +
+                             "/state.json: error: missing stage, stage_step "
+                             "or global_step");
+      j->resumeStage_ = stage->asInt();
+      j->resumeStageStep_ = stageStep->asInt();
+      resumeStep = j->resume_->step();
+      std::fprintf(stderr, "resuming from %s (step %lld)\n",
+                   j->resume_->path().c_str(), (long long)*resumeStep);
+    } else {
+      std::fprintf(stderr, "no complete checkpoint in %s: starting fresh\n",
+                   j->runDir_.c_str());
+    }
+  } else if (hasCheckpoints(j->runDir_)) {
+    return Status::error("error: " + j->runDir_ +
+                             " already holds checkpoints of another run",
+                         "pass --resume to continue it, or --out NEWDIR");
+  }
+  HONE_TRY(writeFileAtomic(j->runDir_ + "/spec.resolved.textproto",
+                           config.specText));
+  observe::MetricsOptions mo;
+  if (resumeStep)
+    mo.resumeStep = *resumeStep;
+  else
+    mo.resumeStep = 0; // a fresh run keeps nothing of an old file
+  auto m = observe::MetricsLogger::open(j->runDir_, mo);
+  if (!m)
+    return m.status();
+  j->metrics_.emplace(m.take());
+  return j;
+}
+
+std::optional<int64_t> Job::resumedStep() const {
+  if (!resume_)
+    return std::nullopt;
+  return resume_->step();
+}
+
+int64_t Job::stageSteps(const std::string &stage, int64_t steps) const {
+  for (const auto &[name, n] : args_.stepsOverride)
+    if (name.empty() || name == stage)
+      steps = n;
+  return steps;
+}
+
+Status Job::restore(const StageObjects &objs) {
+  const LoadedCheckpoint &c = *resume_;
+  bool first = true;
+  for (const auto &[name, m] : objs.models) {
+    for (const ParamInfo &p : m->params())
+      HONE_TRY(c.read(first ? "" : name, p.name, p.shape, m->param(p)));
+    first = false;
+  }
+  const json::Value &st = c.state();
+  for (const auto &[name, opt] : objs.optimizers) {
+    // the optimizer's model is found through its moments' layout
+    const json::Value *steps = st.find("optimizers");
+    const json::Value *t = steps ? steps->find(name) : nullptr;
+    if (!t || !t->isInt())
+      return Status::error(c.path() + "/state.json: error: no step count of "
+                                      "optimizer '" +
+                           name + "'");
+    opt->setStepCount(t->asInt());
+  }
+  const json::Value *cursors = st.find("data");
+  for (const auto &[name, dl] : objs.loaders) {
+    const json::Value *cur = cursors ? cursors->find(name) : nullptr;
+    if (!cur)
+      return Status::error(c.path() + "/state.json: error: no cursor of "
+                                      "dataset '" +
+                           name + "'");
+    HONE_TRY(dl->setCursorJson(*cur));
+  }
+  const json::Value *g = st.find("global_step");
+  globalStep_ = g->asInt();
+  return Status::ok();
+}
+
+Expected<int64_t> Job::beginStage(const std::string &name, int64_t steps,
+                                  StageObjects objects) {
+  ++stage_;
+  stageName_ = name;
+  stageTotal_ = steps;
+  objects_ = std::move(objects);
+  int64_t start = 0;
+  if (resume_ && resumeStage_ > stage_) {
+    start = steps; // a later stage's checkpoint exists: this one is done
+  } else if (resume_ && resumeStage_ == stage_) {
+    HONE_TRY(restore(objects_));
+    // optimizer moments
+    for (const auto &[oname, opt] : objects_.optimizers) {
+      Transformer<float> *model = nullptr;
+      for (const auto &[mname, m] : objects_.models)
+        if (mname == oname)
+          model = m;
+      if (!model)
+        return Status::error("error: optimizer '" + oname +
+                             "' has no model of the same name");
+      for (const ParamInfo &p : model->params()) {
+        HONE_TRY(resume_->read("optimizer", oname + ".m." + p.name, p.shape,
+                               opt->firstMoment() + p.offset));
+        HONE_TRY(resume_->read("optimizer", oname + ".v." + p.name, p.shape,
+                               opt->secondMoment() + p.offset));
+      }
+    }
+    start = resumeStageStep_;
+  }
+  observe::ProgressOptions po;
+  po.totalSteps = steps;
+  po.label = name;
+  po.logInterval = cfg_.logEvery;
+  po.mode = args_.progress == "bar"     ? observe::ProgressOptions::Mode::Bar
+            : args_.progress == "lines" ? observe::ProgressOptions::Mode::Lines
+            : args_.progress == "off"   ? observe::ProgressOptions::Mode::Off
+                                        : observe::ProgressOptions::Mode::Auto;
+  progress_ = std::make_unique<observe::Progress>(po);
+  return std::min(start, steps);
+}
+
+Status Job::endStep(int64_t stageStep, const observe::MetricValues &values,
+                    int64_t tokens) {
+  ++globalStep_;
+  observe::MetricValues v = values;
+  v.push_back({"stage", double(stage_)});
+  HONE_TRY(metrics_->log(globalStep_, v));
+  if (progress_)
+    progress_->update(stageStep, values, tokens);
+  bool due = stageStep == stageTotal_ ||
+             (cfg_.checkpointEvery > 0 && stageStep % cfg_.checkpointEvery == 0);
+  if (due)
+    HONE_TRY(saveCheckpoint(stageStep));
+  return Status::ok();
+}
+
+Status Job::saveCheckpoint(int64_t stageStep) {
+  CheckpointContents c;
+  c.step = globalStep_;
+  bool first = true;
+  for (const auto &[name, m] : objects_.models) {
+    if (first) {
+      c.model = flatParams(*m);
+      c.config = modelConfigToHfJson(m->config());
+    } else {
+      c.extraModels.push_back({name, flatParams(*m)});
+    }
+    first = false;
+  }
+  json::Value opts = json::Value::object();
+  for (const auto &[oname, opt] : objects_.optimizers) {
+    for (const auto &[mname, m] : objects_.models)
+      if (mname == oname) {
+        auto mt = flatParams(*m, oname + ".m.", opt->firstMoment());
+        auto vt = flatParams(*m, oname + ".v.", opt->secondMoment());
+        c.optimizer.insert(c.optimizer.end(), mt.begin(), mt.end());
+        c.optimizer.insert(c.optimizer.end(), vt.begin(), vt.end());
+      }
+    opts.set(oname, opt->stepCount());
+  }
+  json::Value data = json::Value::object();
+  for (const auto &[name, dl] : objects_.loaders)
+    data.set(name, dl->cursorJson());
+  json::Value st = json::Value::object();
+  st.set("stage", int64_t(stage_));
+  st.set("stage_name", stageName_);
+  st.set("stage_step", stageStep);
+  st.set("global_step", globalStep_);
+  st.set("optimizers", std::move(opts));
+  st.set("data", std::move(data));
+  json::Value rng = json::Value::object();
+  rng.set("seed", std::to_string(cfg_.seed));
+  rng.set("step", globalStep_);
+  st.set("rng", std::move(rng));
+  c.state = std::move(st);
+  c.extraFiles.push_back({"spec.resolved.textproto", cfg_.specText});
+  auto p = writeCheckpointDir(runDir_, c, cfg_.keepLast);
+  if (!p)
+    return p.status();
+  return Status::ok();
+}
+
+void Job::endStage() {
+  if (progress_)
+    progress_->finish();
+  progress_.reset();
+}
+
+void Job::message(const std::string &text) {
+  if (progress_)
+    progress_->message(text);
+  else
+    std::fprintf(stderr, "%s\n", text.c_str());
+}
+
+Status Job::finish(
+    const std::vector<std::pair<std::string, std::string>> &summary) {
+  endStage();
+  auto rows = observe::readMetricsJsonl(metrics_->jsonlPath());
+  if (!rows)
+    return rows.status();
+  observe::ReportData rd;
+  rd.title = cfg_.name + " report";
+  rd.summary = summary;
+  rd.summary.push_back({"run directory", runDir_});
+  rd.summary.push_back({"steps", std::to_string(globalStep_)});
+  char wall[32];
+  std::snprintf(wall, sizeof(wall), "%.1f s", nowSec() - startTime_);
+  rd.summary.push_back({"wall time (this process)", wall});
+  rd.metrics = rows.take();
+  HONE_TRY(observe::writeReport(runDir_ + "/report.html", rd));
+  std::fprintf(stderr, "done: %s/report.html\n", runDir_.c_str());
+  return Status::ok();
+}
+
+Status copyWeights(const Transformer<float> &src, Transformer<float> &dst) {
+  if (src.numParams() != dst.numParams())
+    return Status::error("error: copy weights: models differ in size");
+  src.kernels().copy(dst.paramData(), src.paramData(), src.numParams());
+  return Status::ok();
+}
+
+} // namespace hone::job

@@ -1,0 +1,132 @@
+// The job driver of a compiled executable (`./job`): command line, run
+// directory, resolved spec, metrics and progress, checkpoints with resume,
+// and the final report. Stages (runtime/job/Stages.h) run inside a Job:
+//
+//   auto job = Job::open(args, config);          // run dir, spec, metrics
+//   int64_t s0 = job->beginStage("sft", steps, objects);   // resume point
+//   for (int64_t s = s0; s < steps; ++s) { ...; job->endStep(...); }
+//   job->finish();                               // report.html
+//
+// Checkpoints (every `checkpointEvery` stage steps and at the end of each
+// stage) hold every model, optimizer and data loader the current stage
+// registered, the stage index and step, and the global step (the Philox
+// `step` of every random draw), so `--resume` continues bit-identically
+// from the newest complete checkpoint.
+#pragma once
+
+#include "kernels/Kernels.h"
+#include "runtime/job/CheckpointIO.h"
+#include "runtime/job/Batches.h"
+#include "runtime/model/Optimizer.h"
+#include "runtime/model/Transformer.h"
+#include "runtime/observe/Metrics.h"
+#include "runtime/observe/Progress.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hone::job {
+
+struct JobArgs {
+  std::string device = "auto"; // cpu | cuda | auto
+  std::string outDir;          // empty: the config's default
+  bool resume = false;
+  /// --steps-override N (every stage) or STAGE=N, repeatable.
+  std::vector<std::pair<std::string, int64_t>> stepsOverride;
+  std::string progress = "auto"; // auto | bar | lines | off
+  int threads = 0;               // 0: the default
+  bool help = false;
+};
+
+/// Parses `./job [--device cpu|cuda|auto] [--out DIR] [--resume]
+/// [--steps-override [STAGE=]N] [--progress auto|bar|lines|off]
+/// [--threads N] [--help]` (also --opt=value). Unknown options are errors.
+Expected<JobArgs> parseJobArgs(int argc, const char *const *argv);
+std::string jobUsage(const std::string &argv0);
+
+/// True when this runtime was built with a CUDA backend.
+bool haveCudaBackend();
+
+struct JobConfig {
+  std::string name = "job";
+  /// The resolved spec as text, written to RUN/spec.resolved.textproto.
+  std::string specText;
+  std::string defaultOutDir = "runs/job";
+  int64_t checkpointEvery = 0; // stage steps; 0: only at stage ends
+  int keepLast = 2;
+  uint64_t seed = 0;
+  int64_t logEvery = 10; // progress lines
+};
+
+/// What a stage checkpoints and restores.
+struct StageObjects {
+  std::vector<std::pair<std::string, Transformer<float> *>> models;
+  std::vector<std::pair<std::string, AdamW<float> *>> optimizers;
+  std::vector<std::pair<std::string, DataLoader *>> loaders;
+};
+
+class Job {
+public:
+  /// Checks the device, creates (or, with --resume, reopens) the run
+  /// directory, writes the spec, opens metrics, finds the resume point.
+  static Expected<std::unique_ptr<Job>> open(const JobArgs &args,
+                                             const JobConfig &config);
+  ~Job();
+
+  const std::string &runDir() const { return runDir_; }
+  const JobConfig &config() const { return cfg_; }
+  Kernels<float> &kernels() { return *kernels_; }
+  observe::MetricsLogger &metrics() { return *metrics_; }
+  /// Steps of a stage after --steps-override.
+  int64_t stageSteps(const std::string &stage, int64_t steps) const;
+  /// Global step: optimiser steps done over all stages (the RNG step).
+  int64_t globalStep() const { return globalStep_; }
+  /// The resume checkpoint's step, if resuming.
+  std::optional<int64_t> resumedStep() const;
+
+  /// Starts the next stage; returns the first stage step to run: 0, the
+  /// checkpoint's step when resuming inside this stage (objects restored),
+  /// or `steps` when a checkpoint of a later stage exists (skip it).
+  Expected<int64_t> beginStage(const std::string &name, int64_t steps,
+                               StageObjects objects);
+  /// After stage step `stageStep` (1-based count done): logs the metrics at
+  /// the new global step, updates progress, checkpoints when due.
+  Status endStep(int64_t stageStep, const observe::MetricValues &metrics,
+                 int64_t tokens);
+  /// Ends the current stage (progress line).
+  void endStage();
+  /// Prints a line (through the progress display).
+  void message(const std::string &text);
+  /// Writes report.html (summary + curves) and a last line.
+  Status finish(const std::vector<std::pair<std::string, std::string>>
+                    &summary = {});
+  /// Checkpoint now (normally called by endStep).
+  Status saveCheckpoint(int64_t stageStep);
+
+private:
+  Job() = default;
+  Status restore(const StageObjects &objs);
+
+  JobArgs args_;
+  JobConfig cfg_;
+  std::string runDir_;
+  std::unique_ptr<Kernels<float>> kernels_;
+  std::optional<observe::MetricsLogger> metrics_;
+  std::unique_ptr<observe::Progress> progress_;
+  std::unique_ptr<LoadedCheckpoint> resume_;
+  int64_t resumeStage_ = -1, resumeStageStep_ = 0;
+  int stage_ = -1;
+  std::string stageName_;
+  int64_t stageTotal_ = 0;
+  StageObjects objects_;
+  int64_t globalStep_ = 0;
+  double startTime_ = 0;
+};
+
+/// Copies every parameter of `src` into `dst` (same config).
+Status copyWeights(const Transformer<float> &src, Transformer<float> &dst);
+
+} // namespace hone::job
