@@ -181,11 +181,13 @@ public:
 
   // --- optimiser ----------------------------------------------------------
   /// One AdamW update of n parameters; gradScale multiplies g first (global
-  /// norm clipping). biasCorrection1/2 = 1 - beta^t.
-  virtual void adamw(T *param, const T *grad, T *m, T *v, int64_t n, double lr,
+  /// norm clipping). biasCorrection1/2 = 1 - beta^t. zeroGrad: the gradient
+  /// is cleared in the same pass (saves a separate sweep over memory).
+  virtual void adamw(T *param, T *grad, T *m, T *v, int64_t n, double lr,
                      double beta1, double beta2, double eps,
                      double weightDecay, double biasCorrection1,
-                     double biasCorrection2, double gradScale) = 0;
+                     double biasCorrection2, double gradScale,
+                     bool zeroGrad) = 0;
 };
 
 /// A device allocation owned through its backend.

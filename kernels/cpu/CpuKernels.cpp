@@ -541,7 +541,6 @@ public:
     const int64_t group = s.nHeads / s.nKvHeads, ldo = s.nHeads * hd;
     const T scale = T(1) / std::sqrt(T(hd));
     const int64_t tasks = s.batch * s.nKvHeads;
-    fill(dqkv, s.batch * Tn * ld, T(0));
     prepareThreadScratch(Tn * Tn);
 #pragma omp parallel if (tasks > 1 && Tn * Tn * hd >= kParallelMin)
     {
@@ -560,7 +559,9 @@ public:
           const T *P = probs + (b * s.nHeads + h) * Tn * Tn;
           const T *dO = dout + b * Tn * ldo + h * hd;
           blasGemm(false, true, Tn, Tn, hd, T(1), dO, ldo, V, ld, T(0), dP, Tn);
-          blasGemm(true, false, Tn, hd, Tn, T(1), P, Tn, dO, ldo, T(1), dV, ld);
+          // The group's first head writes dK/dV, later heads accumulate.
+          const T beta = h == kvh * group ? T(0) : T(1);
+          blasGemm(true, false, Tn, hd, Tn, T(1), P, Tn, dO, ldo, beta, dV, ld);
           for (int64_t i = 0; i < Tn; ++i) {
             const T *p = P + i * Tn;
             T *d = dP + i * Tn;
@@ -576,7 +577,7 @@ public:
               d[j] = 0;
           }
           blasGemm(false, false, Tn, hd, Tn, scale, dP, Tn, K, ld, T(0), dQ, ld);
-          blasGemm(true, false, Tn, hd, Tn, scale, dP, Tn, Q, ld, T(1), dK, ld);
+          blasGemm(true, false, Tn, hd, Tn, scale, dP, Tn, Q, ld, beta, dK, ld);
         }
       }
     }
@@ -871,9 +872,22 @@ public:
     }
   }
 
-  void adamw(T *param, const T *grad, T *m, T *v, int64_t n, double lr,
+  void adamw(T *param, T *grad, T *m, T *v, int64_t n, double lr,
              double beta1, double beta2, double eps, double wd, double bc1,
-             double bc2, double gradScale) override {
+             double bc2, double gradScale, bool zeroGrad) override {
+    if (zeroGrad) {
+      adamwImpl<true>(param, grad, m, v, n, lr, beta1, beta2, eps, wd, bc1,
+                      bc2, gradScale);
+      return;
+    }
+    adamwImpl<false>(param, grad, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2,
+                     gradScale);
+  }
+
+  template <bool Zero>
+  static void adamwImpl(T *param, T *grad, T *m, T *v, int64_t n, double lr,
+                        double beta1, double beta2, double eps, double wd,
+                        double bc1, double bc2, double gradScale) {
     const T b1 = T(beta1), b2 = T(beta2), gs = T(gradScale);
     const T decay = T(1 - lr * wd), stepSize = T(lr / bc1);
     const T rbc2 = T(1 / std::sqrt(bc2)), e = T(eps);
@@ -885,6 +899,8 @@ public:
       m[i] = mi;
       v[i] = vi;
       param[i] = param[i] * decay - stepSize * mi / (std::sqrt(vi) * rbc2 + e);
+      if (Zero)
+        grad[i] = 0;
     }
   }
 };

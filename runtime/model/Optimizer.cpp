@@ -28,7 +28,7 @@ AdamW<T>::AdamW(Transformer<T> &model, const AdamWConfig &cfg)
     : model_(model), cfg_(cfg), m_(&model.kernels(), model.numParams()),
       v_(&model.kernels(), model.numParams()) {}
 
-template <typename T> Expected<StepStats> AdamW<T>::step() {
+template <typename T> Expected<StepStats> AdamW<T>::step(bool zeroGrads) {
   Kernels<T> &k = model_.kernels();
   double norm = std::sqrt(k.sumSquares(model_.gradData(), model_.numParams()));
   if (!std::isfinite(norm))
@@ -46,7 +46,8 @@ template <typename T> Expected<StepStats> AdamW<T>::step() {
   for (const ParamInfo &p : model_.params())
     k.adamw(model_.param(p), model_.grad(p), m_.data() + p.offset,
             v_.data() + p.offset, p.numel, lr, cfg_.beta1, cfg_.beta2,
-            cfg_.eps, p.decay ? cfg_.weightDecay : 0.0, bc1, bc2, scale);
+            cfg_.eps, p.decay ? cfg_.weightDecay : 0.0, bc1, bc2, scale,
+            zeroGrads);
   t_ = t;
   return StepStats{norm, lr, t};
 }

@@ -42,9 +42,10 @@ template <typename T> class AdamW {
 public:
   AdamW(Transformer<T> &model, const AdamWConfig &cfg);
 
-  /// One update from the model's accumulated gradients (it does not zero
-  /// them). Fails, without updating, when the gradient norm is not finite.
-  Expected<StepStats> step();
+  /// One update from the model's accumulated gradients. zeroGrads clears
+  /// them in the same pass (as Transformer::zeroGrad() would). Fails, without
+  /// updating (or clearing), when the gradient norm is not finite.
+  Expected<StepStats> step(bool zeroGrads = false);
 
   const AdamWConfig &config() const { return cfg_; }
   int64_t stepCount() const { return t_; }

@@ -137,15 +137,17 @@ TEST(Generate, BitIdenticalAcrossRunsAndThreadCounts) {
       size_t i = size_t(row * r.seqLen + t);
       bool resp = t >= int64_t(p.size()) && t < len;
       EXPECT_EQ(r.mask[i], resp ? 1 : 0);
-      if (t < int64_t(p.size()))
+      if (t < int64_t(p.size())) {
         EXPECT_EQ(r.tokens[i], p[size_t(t)]);
+      }
       if (resp) {
         EXPECT_LT(r.logprobs[i], 0.0f);
         bool last = t == len - 1;
-        if (!last)
+        if (!last) {
           EXPECT_NE(r.tokens[i], 2) << "generation continued after a stop";
-        else if (len < int32_t(p.size()) + 6)
+        } else if (len < int32_t(p.size()) + 6) {
           EXPECT_EQ(r.tokens[i], 2);
+        }
       } else {
         EXPECT_EQ(r.logprobs[i], 0.0f);
       }

@@ -68,6 +68,12 @@ TEST(AdamW, MatchesClosedFormSteps) {
   EXPECT_FALSE(opt.step());
   EXPECT_EQ(std::vector<double>(m.paramData(), m.paramData() + n), before);
   EXPECT_EQ(opt.stepCount(), 3);
+  // step(true) updates exactly like step() and clears the gradients.
+  m.gradData()[3] = 0.5;
+  auto st = opt.step(/*zeroGrads=*/true);
+  ASSERT_TRUE(st);
+  for (int64_t i = 0; i < n; ++i)
+    ASSERT_EQ(m.gradData()[i], 0.0) << i;
 }
 
 TEST(AdamW, Schedules) {
