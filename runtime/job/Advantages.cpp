@@ -65,7 +65,8 @@ Expected<std::vector<float>> groupNormalized(const std::vector<float> &s,
     double sd = g > 1 ? std::sqrt(var / double(g - 1)) : 0.0;
     for (int64_t i = 0; i < g; ++i) {
       double a = s[g0 + size_t(i)] - mean;
-      out[g0 + size_t(i)] = float(divideStd ? a / (sd + eps) : a);
+      out[g0 + size_t(i)] =
+          float(divideStd ? (sd + eps > 0 ? a / (sd + eps) : 0.0) : a);
     }
   }
   return out;

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -78,9 +79,12 @@ int fail(const Status &s) {
 int main(int argc, char **argv) {
   std::string presetName = "full";
   std::vector<const char *> rest = {argv[0]};
+  std::vector<std::string> sets;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--preset") && i + 1 < argc)
       presetName = argv[++i];
+    else if (!std::strcmp(argv[i], "--set") && i + 1 < argc)
+      sets.push_back(argv[++i]);
     else
       rest.push_back(argv[i]);
   }
@@ -92,6 +96,31 @@ int main(int argc, char **argv) {
     return 0;
   }
   Preset P = preset(presetName);
+  for (const std::string &kv : sets) { // --set key=value
+    size_t e = kv.find('=');
+    std::string k = kv.substr(0, e);
+    double v = e == std::string::npos ? 0 : std::atof(kv.c_str() + e + 1);
+    if (k == "digits") P.digits = int(v);
+    else if (k == "dmodel") P.dModel = int64_t(v);
+    else if (k == "layers") P.layers = int64_t(v);
+    else if (k == "heads") P.heads = int64_t(v);
+    else if (k == "ff") P.ff = int64_t(v);
+    else if (k == "sft_steps") P.sftSteps = int64_t(v);
+    else if (k == "sft_batch") P.sftBatch = int64_t(v);
+    else if (k == "sft_lr") P.sftLr = v;
+    else if (k == "grpo_steps") P.grpoSteps = int64_t(v);
+    else if (k == "prompts") P.prompts = int64_t(v);
+    else if (k == "group") P.group = int64_t(v);
+    else if (k == "grpo_lr") P.grpoLr = v;
+    else if (k == "temperature") P.temperature = v;
+    else if (k == "beta") P.beta = v;
+    else if (k == "records") P.trainRecords = int64_t(v);
+    else if (k == "eval_n") P.evalN = int64_t(v);
+    else {
+      std::fprintf(stderr, "error: --set: unknown key '%s'\n", k.c_str());
+      return 1;
+    }
+  }
   auto wall0 = std::chrono::steady_clock::now();
 
   auto tok = Tokenizer::character(toyVocabulary(), toySpecialTokens());

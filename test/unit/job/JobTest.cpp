@@ -1,2 +1,561 @@
+// Unit tests of runtime/job: batches and masks, data cursor, rewards
+// (verifiers, shaping, external process), advantages, KL estimators, the
+// loss kernels (gradients against finite differences), the train step
+// (micro-batching, NaN handling), argument parsing and the driver.
+#include "kernels/cpu/CpuKernels.h"
+#include "runtime/job/Advantages.h"
+#include "runtime/job/Driver.h"
+#include "runtime/job/Rewards.h"
+#include "runtime/job/Steps.h"
+#include "runtime/job/ToyData.h"
+
 #include <gtest/gtest.h>
-TEST(Job, Placeholder) {}
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+using namespace hone;
+using namespace hone::job;
+
+namespace {
+
+Tokenizer toyTok() {
+  auto t = Tokenizer::character(toyVocabulary(), toySpecialTokens());
+  EXPECT_TRUE(t.isOk());
+  return t.take();
+}
+
+std::string tmpDir(const std::string &name) {
+  std::string d = "/tmp/hone_job_test_" + std::to_string(getpid()) + "_" + name;
+  std::string cmd = "rm -rf '" + d + "'";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return d;
+}
+
+ModelConfig tinyConfig(int64_t vocab) {
+  ModelConfig c;
+  c.family = ModelFamily::GPT2;
+  c.vocabSize = vocab;
+  c.dModel = 16;
+  c.nLayers = 1;
+  c.nHeads = 2;
+  c.nKvHeads = 2;
+  c.dFf = 32;
+  c.maxSeqLen = 32;
+  return c;
+}
+
+} // namespace
+
+TEST(Batches, SftMaskIsTokenAlignedWithLogprobs) {
+  Tokenizer tok = toyTok();
+  auto dl = DataLoader::fromJsonl(
+      "d.jsonl", "{\"prompt\":\"1+2=\",\"completion\":\"3\"}\n"
+                 "{\"prompt\":\"10+20=\",\"completion\":\"30\"}\n",
+      0, false);
+  ASSERT_TRUE(dl.isOk()) << dl.status().toString();
+  TextFormat fmt;
+  fmt.tokenizer = &tok;
+  fmt.eosToken = 1;
+  auto b = makeSftBatch(fmt, *dl, {0, 1});
+  ASSERT_TRUE(b.isOk()) << b.status().toString();
+  ASSERT_EQ(b->batch, 2);
+  ASSERT_EQ(b->seqLen, 9); // "10+20=" + "30" + eos
+  EXPECT_EQ(b->lengths[0], 6);
+  // row 0: 1 + 2 = | 3 eos  -> mask on tokens 4 ('3') and 5 (eos)
+  std::vector<float> want0 = {0, 0, 0, 0, 1, 1, 0, 0, 0};
+  for (int t = 0; t < 9; ++t)
+    EXPECT_EQ(b->mask[size_t(t)], want0[size_t(t)]) << t;
+  EXPECT_EQ(b->tokens[5], 1);        // eos
+  EXPECT_EQ(b->tokens[6], 0);        // pad
+  EXPECT_EQ(b->maskedTokens(), 2 + 3);
+}
+
+TEST(Batches, PromptBatchRepeatsGroupsWithAnswers) {
+  Tokenizer tok = toyTok();
+  auto dl = DataLoader::fromJsonl(
+      "p.jsonl", "{\"prompt\":\"1+1=\",\"answer\":\"2\",\"id\":7}\n"
+                 "{\"prompt\":\"2+2=\",\"answer\":4,\"id\":8}\n",
+      0, false);
+  ASSERT_TRUE(dl.isOk()) << dl.status().toString();
+  TextFormat fmt;
+  fmt.tokenizer = &tok;
+  auto pb = makePromptBatch(fmt, *dl, {1, 0}, 3);
+  ASSERT_TRUE(pb.isOk());
+  ASSERT_EQ(pb->prompts.size(), 6u);
+  EXPECT_EQ(pb->answers[0], "4");
+  EXPECT_EQ(pb->answers[3], "2");
+  EXPECT_EQ(pb->prompts[0], pb->prompts[2]);
+  EXPECT_EQ(pb->records[4].find("id")->asInt(), 7);
+}
+
+TEST(Batches, PreferenceAndKto) {
+  Tokenizer tok = toyTok();
+  TextFormat fmt;
+  fmt.tokenizer = &tok;
+  auto pref = DataLoader::fromJsonl(
+      "pref.jsonl",
+      "{\"prompt\":\"q: \",\"chosen\":\"yes\",\"rejected\":\"no\"}\n", 0,
+      false);
+  ASSERT_TRUE(pref.isOk()) << pref.status().toString();
+  auto pb = makePreferenceBatch(fmt, *pref, {0});
+  ASSERT_TRUE(pb.isOk());
+  EXPECT_EQ(pb->pairs, 1);
+  EXPECT_EQ(pb->seqs.batch, 2);
+  EXPECT_EQ(pb->seqs.lengths[0], 6);
+  EXPECT_EQ(pb->seqs.lengths[1], 5);
+  EXPECT_EQ(pb->seqs.mask[3], 1.f); // 'y'
+  EXPECT_EQ(pb->seqs.mask[2], 0.f);
+  auto kto = DataLoader::fromJsonl(
+      "kto.jsonl", "{\"prompt\":\"a\",\"completion\":\"b\",\"label\":true}\n"
+                   "{\"prompt\":\"a\",\"completion\":\"c\",\"label\":false}\n",
+      0, false);
+  ASSERT_TRUE(kto.isOk()) << kto.status().toString();
+  auto kb = makeKtoBatch(fmt, *kto, {0, 1});
+  ASSERT_TRUE(kb.isOk());
+  EXPECT_EQ(kb->labels, (std::vector<float>{1, 0}));
+}
+
+TEST(Batches, ShuffleIsSeededAndCursorResumes) {
+  std::string s;
+  for (int i = 0; i < 10; ++i)
+    s += "{\"text\":\"" + std::to_string(i) + "\"}\n";
+  auto a = DataLoader::fromJsonl("t.jsonl", s, 5);
+  auto b = DataLoader::fromJsonl("t.jsonl", s, 5);
+  ASSERT_TRUE(a.isOk() && b.isOk());
+  auto first = a->take(7);
+  json::Value cur = a->cursorJson();
+  auto rest = a->take(13); // wraps into epochs 1 and 2
+  ASSERT_TRUE(b->setCursorJson(cur).isOk());
+  EXPECT_EQ(b->take(13), rest);
+  // each epoch is a permutation
+  auto c = DataLoader::fromJsonl("t.jsonl", s, 5);
+  auto e0 = c->take(10);
+  std::sort(e0.begin(), e0.end());
+  for (size_t i = 0; i < 10; ++i)
+    EXPECT_EQ(e0[i], i);
+  auto other = DataLoader::fromJsonl("t.jsonl", s, 6);
+  EXPECT_NE(other->take(7), first);
+  json::Value bad = json::Value::object();
+  EXPECT_FALSE(b->setCursorJson(bad).isOk());
+}
+
+TEST(Rewards, Verifiers) {
+  EXPECT_EQ(normalizeAnswer("  The  Answer. "), "the answer");
+  EXPECT_EQ(normalizeAnswer("\\boxed{42}"), "42");
+  EXPECT_EQ(normalizeAnswer("work #### 17"), "17");
+  EXPECT_EQ(exactMatchReward(" 579\n", "579"), 1.0);
+  EXPECT_EQ(exactMatchReward("5790", "579"), 0.0);
+  EXPECT_EQ(*lastNumber("a 3 then -1,234.5 end"), -1234.5);
+  EXPECT_FALSE(lastNumber("none").has_value());
+  EXPECT_EQ(numericMatchReward("so x = 3.0001", "3", 1e-3), 1.0);
+  EXPECT_EQ(numericMatchReward("so x = 3.1", "3", 1e-3), 0.0);
+  auto re = RegexReward::compile("\\d+", false);
+  ASSERT_TRUE(re.isOk());
+  EXPECT_EQ((*re)("abc 12"), 1.0);
+  auto fm = RegexReward::compile("\\d+", true);
+  EXPECT_EQ((*fm)("abc 12"), 0.0);
+  EXPECT_EQ((*fm)("12"), 1.0);
+  EXPECT_FALSE(RegexReward::compile("(", false).isOk());
+}
+
+TEST(Rewards, OverlongShaping) {
+  EXPECT_EQ(overlongPenalty(10, 20, 4), 0.0);
+  EXPECT_EQ(overlongPenalty(16, 20, 4), 0.0);
+  EXPECT_DOUBLE_EQ(overlongPenalty(18, 20, 4), -0.5);
+  EXPECT_DOUBLE_EQ(overlongPenalty(20, 20, 4), -1.0);
+  EXPECT_EQ(overlongPenalty(25, 20, 4), -1.0);
+}
+
+TEST(Rewards, ExternalProcess) {
+  // echoes a reward from the request: 1 when completion == answer
+  auto ok = ExternalReward::start(
+      {"python3", "-c",
+       "import sys, json\n"
+       "for l in sys.stdin:\n"
+       "  r = json.loads(l)\n"
+       "  print(json.dumps({'reward': float(r['completion'] == r['answer']) "
+       "+ r.get('bonus', 0)}), flush=True)\n"},
+      10000);
+  ASSERT_TRUE(ok.isOk()) << ok.status().toString();
+  json::Value rec = json::Value::object();
+  rec.set("bonus", 0.5);
+  auto r = (*ok)->score({{"p", "12", "12", 2, &rec}, {"p", "1", "2", 1, &rec}});
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(*r, (std::vector<double>{1.5, 0.5}));
+
+  auto garbage = ExternalReward::start({"sh", "-c", "read l; echo hello"});
+  ASSERT_TRUE(garbage.isOk());
+  auto g = (*garbage)->scoreOne({"p", "c", "a", 1, nullptr});
+  ASSERT_FALSE(g.isOk());
+  EXPECT_NE(g.status().message().find("hello"), std::string::npos);
+
+  auto dies = ExternalReward::start({"sh", "-c", "exit 3"});
+  ASSERT_TRUE(dies.isOk());
+  auto d = (*dies)->scoreOne({"p", "c", "a", 1, nullptr});
+  ASSERT_FALSE(d.isOk());
+  EXPECT_NE(d.status().message().find("reward process"), std::string::npos);
+  // a dead process stays an error, never a hang
+  EXPECT_FALSE((*dies)->scoreOne({"p", "c", "a", 1, nullptr}).isOk());
+
+  auto slow = ExternalReward::start({"sh", "-c", "sleep 30"}, 200);
+  ASSERT_TRUE(slow.isOk());
+  auto s = (*slow)->scoreOne({"p", "c", "a", 1, nullptr});
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.status().message().find("no reply within"), std::string::npos);
+
+  auto missing = ExternalReward::start({"/nonexistent/scorer"});
+  ASSERT_FALSE(missing.isOk());
+  EXPECT_NE(missing.status().message().find("cannot execute"),
+            std::string::npos);
+}
+
+TEST(Advantages, GroupNormLooGlobal) {
+  std::vector<float> r = {1, 0, 0, 1, 1, 1};
+  auto g = groupNormalized(r, 3, true, 0.0);
+  ASSERT_TRUE(g.isOk());
+  // group {1,0,0}: mean 1/3, unbiased std sqrt(1/3)
+  EXPECT_NEAR((*g)[0], (2.0 / 3) / std::sqrt(1.0 / 3), 1e-5);
+  EXPECT_NEAR((*g)[3], 0.0, 1e-6);
+  auto dr = groupNormalized(r, 3, false);
+  EXPECT_NEAR((*dr)[1], -1.0 / 3, 1e-6);
+  auto loo = leaveOneOut(r, 3);
+  EXPECT_NEAR((*loo)[0], 1.0, 1e-6);
+  EXPECT_NEAR((*loo)[1], -0.5, 1e-6);
+  EXPECT_FALSE(leaveOneOut(r, 1).isOk());
+  EXPECT_FALSE(groupNormalized(r, 4, true).isOk());
+  auto keep = dapoGroupFilter(r, 3);
+  EXPECT_EQ(*keep, (std::vector<uint8_t>{1, 0}));
+  auto gb = greedyBaseline({1, 0}, {0.5f, 0.5f});
+  EXPECT_EQ(*gb, (std::vector<float>{0.5f, -0.5f}));
+  std::vector<float> x = {1, 2, 3, 100}, m = {1, 1, 1, 0};
+  ASSERT_TRUE(globalNormalize(x, m).isOk());
+  EXPECT_NEAR(x[0] + x[1] + x[2], 0.0, 1e-5);
+  EXPECT_EQ(x[3], 0.f);
+}
+
+TEST(Advantages, GaeMatchesDirectSum) {
+  // one row, response tokens at t = 1..3
+  std::vector<float> rew = {0, 0.1f, -0.2f, 1.0f, 0}, val = {0, 0.5f, 0.3f,
+                                                             0.2f, 9},
+                     mask = {0, 1, 1, 1, 0}, adv, ret;
+  double g = 0.9, l = 0.8;
+  ASSERT_TRUE(gae(rew, val, mask, 1, 5, g, l, adv, ret).isOk());
+  double d3 = 1.0 - 0.2, d2 = -0.2 + g * 0.2 - 0.3, d1 = 0.1 + g * 0.3 - 0.5;
+  EXPECT_NEAR(adv[3], d3, 1e-6);
+  EXPECT_NEAR(adv[2], d2 + g * l * d3, 1e-6);
+  EXPECT_NEAR(adv[1], d1 + g * l * (d2 + g * l * d3), 1e-6);
+  EXPECT_NEAR(ret[1], adv[1] + 0.5, 1e-6);
+  EXPECT_EQ(adv[4], 0.f);
+  std::vector<float> out;
+  ASSERT_TRUE(klPenalizedReturns({1.f}, {0, -1, -1, -1, 0}, {0, -2, -1, -1, 0},
+                                 mask, 1, 5, 0.5, out)
+                  .isOk());
+  EXPECT_NEAR(out[1], 1 - 0.5 * 1.0, 1e-6);
+  EXPECT_NEAR(out[2], 1.0, 1e-6);
+}
+
+TEST(Advantages, KlEstimators) {
+  double l = -1.0, lr = -1.5;
+  EXPECT_NEAR(klEstimate(KlKind::K1, l, lr), 0.5, 1e-12);
+  EXPECT_NEAR(klEstimate(KlKind::K2, l, lr), 0.125, 1e-12);
+  EXPECT_NEAR(klEstimate(KlKind::K3, l, lr), std::exp(-0.5) + 0.5 - 1, 1e-12);
+  for (KlKind k : {KlKind::K1, KlKind::K2, KlKind::K3}) {
+    double h = 1e-6;
+    double fd = (klEstimate(k, l + h, lr) - klEstimate(k, l - h, lr)) / (2 * h);
+    EXPECT_NEAR(klEstimateGrad(k, l, lr), fd, 1e-6);
+  }
+  EXPECT_EQ(klEstimate(KlKind::K3, -2, -2), 0.0);
+}
+
+namespace {
+TrainInputs grpoInputs(int64_t R, int64_t T, int agg) {
+  TrainInputs in;
+  std::vector<float> lp(size_t(R * T)), old(lp.size()), ref(lp.size()),
+      adv(lp.size()), mask(lp.size());
+  for (size_t i = 0; i < lp.size(); ++i) {
+    lp[i] = -0.3f - 0.1f * float(i % 7);
+    old[i] = lp[i] + 0.25f * std::sin(float(i)); // some ratios get clipped
+    ref[i] = lp[i] - 0.2f * std::cos(float(i));
+    adv[i] = (i / size_t(T)) % 2 ? 1.f : -0.7f;
+    mask[i] = (i % size_t(T)) >= 1 && (i % size_t(T)) < size_t(T - (i / T) % 2)
+                  ? 1.f
+                  : 0.f;
+  }
+  in["logprob"] = {InputKind::Token, lp};
+  in["old_logprob"] = {InputKind::Token, old};
+  in["ref_logprob"] = {InputKind::Token, ref};
+  in["advantage"] = {InputKind::Token, adv};
+  in["mask"] = {InputKind::Token, mask};
+  in["hparams"] = {InputKind::Global, grpoHparams(0.2, 0.28, 0.1, agg, 4)};
+  return in;
+}
+} // namespace
+
+TEST(Losses, GrpoGradientMatchesFiniteDifferences) {
+  const int64_t R = 4, T = 6;
+  for (int agg : {0, 1, 2}) {
+    TrainInputs in = grpoInputs(R, T, agg);
+    auto out = evalLossKernel(grpoReferenceLoss(), R, T, in);
+    ASSERT_TRUE(out.isOk()) << out.status().toString();
+    const std::vector<float> &g = out->at("dlogprob");
+    for (size_t i = 0; i < size_t(R * T); ++i) {
+      TrainInputs p = in, m = in;
+      const float h = 1e-3f;
+      p["logprob"].data[i] += h;
+      m["logprob"].data[i] -= h;
+      double lp = (*evalLossKernel(grpoReferenceLoss(), R, T, p))["loss"][0];
+      double lm = (*evalLossKernel(grpoReferenceLoss(), R, T, m))["loss"][0];
+      EXPECT_NEAR(g[i], (lp - lm) / (2 * h), 2e-4) << "agg " << agg << " i "
+                                                   << i;
+    }
+    EXPECT_GT(out->at("clip_ratio")[0], 0.f);
+    EXPECT_GT(out->at("kl")[0], 0.f);
+  }
+}
+
+TEST(Losses, SftIsTokenMeanNll) {
+  TrainInputs in;
+  in["logprob"] = {InputKind::Token, {0, -1, -2, 0, -3, 0}};
+  in["mask"] = {InputKind::Token, {0, 1, 1, 0, 1, 0}};
+  auto out = evalLossKernel(sftReferenceLoss(), 2, 3, in);
+  ASSERT_TRUE(out.isOk());
+  EXPECT_NEAR(out->at("loss")[0], 2.0, 1e-6);
+  EXPECT_NEAR(out->at("dlogprob")[1], -1.0 / 3, 1e-6);
+  EXPECT_EQ(out->at("dlogprob")[0], 0.f);
+  TrainInputs missing;
+  EXPECT_FALSE(evalLossKernel(sftReferenceLoss(), 2, 3, missing).isOk());
+}
+
+namespace {
+struct TinySetup {
+  Tokenizer tok = toyTok();
+  std::unique_ptr<Kernels<float>> k = makeCpuKernels<float>();
+  std::unique_ptr<Transformer<float>> model;
+  SeqBatch batch;
+  TinySetup() {
+    auto m = Transformer<float>::create(tinyConfig(tok.vocabSize()), k.get());
+    EXPECT_TRUE(m.isOk());
+    model = m.take();
+    model->initRandom(3);
+    std::string s;
+    for (uint64_t i = 0; i < 8; ++i)
+      s += json::serialize(toyRecord(toyExample({}, i), true)) + "\n";
+    auto dl = DataLoader::fromJsonl("t.jsonl", s, 0, false);
+    TextFormat fmt;
+    fmt.tokenizer = &tok;
+    fmt.eosToken = 1;
+    batch = makeSftBatch(fmt, *dl, {0, 1, 2, 3, 4, 5, 6, 7}).take();
+  }
+};
+} // namespace
+
+TEST(TrainStep, MicroBatchingMatchesFullBatchAndLossFalls) {
+  TinySetup a, b;
+  AdamWConfig oc;
+  oc.lr = 1e-2;
+  oc.maxGradNorm = 1.0;
+  AdamW<float> oa(*a.model, oc), ob(*b.model, oc);
+  TrainInputs in;
+  in["mask"] = {InputKind::Token, a.batch.mask};
+  TrainStepOptions full, micro;
+  micro.microBatch = 3;
+  double first = 0, last = 0;
+  for (int s = 0; s < 20; ++s) {
+    auto ra = trainStep(*a.model, oa, a.batch.view(), in, sftReferenceLoss(),
+                        full);
+    auto rb = trainStep(*b.model, ob, b.batch.view(), in, sftReferenceLoss(),
+                        micro);
+    ASSERT_TRUE(ra.isOk() && rb.isOk());
+    EXPECT_NEAR(ra->loss, rb->loss, 1e-4 * std::max(1.0, ra->loss));
+    EXPECT_NEAR(ra->opt.gradNorm, rb->opt.gradNorm, 1e-3 * ra->opt.gradNorm);
+    if (s == 0)
+      first = ra->loss;
+    last = ra->loss;
+  }
+  EXPECT_LT(last, 0.7 * first);
+}
+
+TEST(TrainStep, NonFiniteLossIsSkippedOrReported) {
+  TinySetup a;
+  AdamWConfig oc;
+  AdamW<float> opt(*a.model, oc);
+  std::vector<float> before(a.model->paramData(),
+                            a.model->paramData() + a.model->numParams());
+  TrainInputs in;
+  std::vector<float> mask = a.batch.mask;
+  mask[1] = NAN;
+  in["mask"] = {InputKind::Token, mask};
+  auto r = trainStep(*a.model, opt, a.batch.view(), in, sftReferenceLoss());
+  ASSERT_TRUE(r.isOk());
+  EXPECT_TRUE(r->skipped);
+  EXPECT_EQ(opt.stepCount(), 0);
+  for (int64_t i = 0; i < a.model->numParams(); ++i)
+    ASSERT_EQ(a.model->paramData()[i], before[size_t(i)]);
+  TrainStepOptions failOpt;
+  failOpt.onNonFinite = NonFinitePolicy::Fail;
+  auto f = trainStep(*a.model, opt, a.batch.view(), in, sftReferenceLoss(),
+                     failOpt);
+  ASSERT_FALSE(f.isOk());
+  EXPECT_NE(f.status().message().find("non-finite"), std::string::npos);
+}
+
+TEST(Steps, GenerateLogprobsMatchScoring) {
+  TinySetup a;
+  SamplingConfig sc;
+  sc.maxNewTokens = 5;
+  sc.seed = 9;
+  sc.stopTokens = {1};
+  std::vector<std::vector<int32_t>> prompts = {{5, 6, 7}, {5, 6, 7}, {8, 9}};
+  auto ro = generateRollout(*a.model, a.tok, prompts, sc);
+  ASSERT_TRUE(ro.isOk()) << ro.status().toString();
+  std::vector<float> ent;
+  auto lp = computeLogprobs(*a.model, ro->view(), 2, 1.0, &ent);
+  ASSERT_TRUE(lp.isOk());
+  for (size_t i = 0; i < lp->size(); ++i)
+    if (ro->mask[i] != 0)
+      EXPECT_NEAR((*lp)[i], ro->gen.logprobs[i], 1e-4);
+  EXPECT_EQ(ro->completions.size(), 3u);
+  EXPECT_FALSE(computeValues(*a.model, ro->view()).isOk()); // LM head
+}
+
+TEST(Driver, ParsesArguments) {
+  const char *ok[] = {"job", "--device", "cpu", "--out=/tmp/x", "--resume",
+                      "--steps-override", "sft=3", "--steps-override", "5"};
+  auto a = parseJobArgs(9, ok);
+  ASSERT_TRUE(a.isOk()) << a.status().toString();
+  EXPECT_EQ(a->device, "cpu");
+  EXPECT_EQ(a->outDir, "/tmp/x");
+  EXPECT_TRUE(a->resume);
+  ASSERT_EQ(a->stepsOverride.size(), 2u);
+  const char *bad1[] = {"job", "--device", "tpu"};
+  EXPECT_FALSE(parseJobArgs(3, bad1).isOk());
+  const char *bad2[] = {"job", "--frobnicate"};
+  EXPECT_FALSE(parseJobArgs(2, bad2).isOk());
+  const char *bad3[] = {"job", "--out"};
+  EXPECT_FALSE(parseJobArgs(2, bad3).isOk());
+  const char *bad4[] = {"job", "--steps-override", "x=-1"};
+  EXPECT_FALSE(parseJobArgs(3, bad4).isOk());
+}
+
+TEST(Driver, CudaWithoutBackendIsOneLineError) {
+  if (haveCudaBackend())
+    GTEST_SKIP() << "built with CUDA";
+  JobArgs a;
+  a.device = "cuda";
+  a.outDir = tmpDir("cuda");
+  auto j = Job::open(a, {});
+  ASSERT_FALSE(j.isOk());
+  EXPECT_EQ(j.status().message().find('\n'), std::string::npos);
+  EXPECT_NE(j.status().message().find("CUDA"), std::string::npos);
+}
+
+TEST(Driver, CheckpointResumeRestoresEverything) {
+  std::string dir = tmpDir("resume");
+  std::string data;
+  for (uint64_t i = 0; i < 20; ++i)
+    data += json::serialize(toyRecord(toyExample({}, i), true)) + "\n";
+  Tokenizer tok = toyTok();
+  TextFormat fmt;
+  fmt.tokenizer = &tok;
+  fmt.eosToken = 1;
+  auto run = [&](bool resume, int64_t steps,
+                 std::vector<float> &weights) -> Status {
+    JobArgs a;
+    a.outDir = dir;
+    a.resume = resume;
+    a.progress = "off";
+    JobConfig jc;
+    jc.specText = "spec";
+    jc.checkpointEvery = 2;
+    auto job = Job::open(a, jc);
+    if (!job)
+      return job.status();
+    auto m = Transformer<float>::create(tinyConfig(tok.vocabSize()),
+                                        &(*job)->kernels());
+    (*m)->initRandom(1);
+    auto dl = DataLoader::fromJsonl("t.jsonl", data, 4);
+    AdamWConfig oc;
+    oc.lr = 1e-2;
+    AdamW<float> opt(**m, oc);
+    auto s0 = (*job)->beginStage("sft", 6, {{{"policy", &**m}},
+                                            {{"policy", &opt}},
+                                            {{"sft", &*dl}}});
+    if (!s0)
+      return s0.status();
+    for (int64_t s = *s0; s < steps; ++s) {
+      auto b = makeSftBatch(fmt, *dl, dl->take(4));
+      TrainInputs in;
+      in["mask"] = {InputKind::Token, b->mask};
+      auto r = trainStep(**m, opt, b->view(), in, sftReferenceLoss());
+      if (!r)
+        return r.status();
+      HONE_TRY((*job)->endStep(s + 1, {{"loss", r->loss}}, r->tokens));
+    }
+    weights.assign((*m)->paramData(), (*m)->paramData() + (*m)->numParams());
+    return Status::ok();
+  };
+  std::vector<float> full, part, resumed;
+  ASSERT_TRUE(run(false, 6, full).isOk());
+  // a second fresh run into the same directory is refused
+  auto again = run(false, 6, part);
+  ASSERT_FALSE(again.isOk());
+  EXPECT_NE(again.toString().find("--resume"), std::string::npos);
+  std::string cmd = "rm -rf '" + dir + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_TRUE(run(false, 3, part).isOk()); // stops after step 3 (ckpt at 2)
+  ASSERT_TRUE(run(true, 6, resumed).isOk());
+  ASSERT_EQ(full.size(), resumed.size());
+  for (size_t i = 0; i < full.size(); ++i)
+    ASSERT_EQ(full[i], resumed[i]) << i;
+  auto rows = observe::readMetricsJsonl(dir + "/metrics.jsonl");
+  ASSERT_TRUE(rows.isOk());
+  EXPECT_EQ(rows->size(), 6u);
+  std::ifstream spec(dir + "/spec.resolved.textproto");
+  std::string text((std::istreambuf_iterator<char>(spec)), {});
+  EXPECT_EQ(text, "spec");
+}
+
+TEST(ToyData, DeterministicAndCorrect) {
+  ToyOptions o;
+  o.minSize = 3;
+  o.maxSize = 5;
+  o.seed = 4;
+  for (uint64_t i = 0; i < 200; ++i) {
+    ToyExample e = toyExample(o, i);
+    ToyExample f = toyExample(o, i);
+    EXPECT_EQ(e.prompt, f.prompt);
+    // parse operands out of the prompt and check the answer
+    std::vector<long long> nums;
+    long long cur = -1;
+    for (char c : e.prompt) {
+      if (std::isdigit(static_cast<unsigned char>(c)))
+        cur = (cur < 0 ? 0 : cur * 10) + (c - '0');
+      else if (cur >= 0) {
+        nums.push_back(cur);
+        cur = -1;
+      }
+    }
+    if (cur >= 0)
+      nums.push_back(cur);
+    ASSERT_EQ(nums.size(), 2u) << e.prompt;
+    EXPECT_EQ(std::to_string(nums[0] + nums[1]), e.answer) << e.prompt;
+    for (char c : e.prompt)
+      EXPECT_NE(toyVocabulary().find(c), std::string::npos) << e.prompt;
+  }
+  o.task = ToyTask::Multiplication;
+  EXPECT_EQ(toyExample(o, 1).answer.empty(), false);
+  o.task = ToyTask::Sorting;
+  ToyExample s = toyExample(o, 2);
+  std::string digits;
+  for (char c : s.answer)
+    if (c != ' ')
+      digits += c;
+  EXPECT_TRUE(std::is_sorted(digits.begin(), digits.end()));
+  o.task = ToyTask::Parity;
+  o.workedSteps = true;
+  ToyExample p = toyExample(o, 3);
+  EXPECT_EQ(p.completion.back(), p.answer[0]);
+}
