@@ -26,17 +26,25 @@ print(f"uninterrupted run: {dur:.2f} s")
 rng = random.Random(int(os.environ.get("HONE_KILL_SEED", "1")))
 run = os.path.join(work, "killed")
 kills, launches, done = 0, 0, False
-while not done and launches < 60:
+attempts = 0
+while not done and attempts < 200:
+    attempts += 1
     args = base + ["--out", run] + (["--resume"] if launches else [])
     launches += 1
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if kills < 5:
-        time.sleep(rng.uniform(0.02, dur * 0.9))
+        time.sleep(rng.uniform(0.02, dur * 0.5))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             p.wait()
             kills += 1
             continue
+        # finished before the kill: start over so that the completed run
+        # went through >= 5 kills
+        p.wait()
+        shutil.rmtree(run, ignore_errors=True)
+        kills, launches = 0, 0
+        continue
     _, err = p.communicate()
     if p.returncode != 0:
         print(err.decode(), file=sys.stderr)
