@@ -208,8 +208,16 @@ LogicalResult ValueOp::verify() {
 
 LogicalResult ScoreOp::verify() {
   SmallVector<Type> types{getTokens().getType(), getMask().getType(),
-                          getIds().getType(), getScores().getType()};
-  return checkPattern(*this, types, "tmis", "score");
+                          getScores().getType()};
+  if (failed(checkPattern(*this, types, "tms", "score")))
+    return failure();
+  int64_t rows = tensorOf(getTokens()).getDimSize(0);
+  int64_t ids = tensorOf(getIds()).getDimSize(0);
+  if (ids == 0 || rows % ids != 0)
+    return emitOpError("ids must have one row per sequence or per group of "
+                       "consecutive sequences; ")
+           << ids << " does not divide " << rows;
+  return success();
 }
 
 LogicalResult ShapeRewardOp::verify() {

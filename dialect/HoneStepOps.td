@@ -262,7 +262,9 @@ def Hone_ScoreOp : Hone_StepOp<"score", [Pure]> {
   let summary = "score completions with a reward";
   let description = [{
     One scalar per sequence `[B]`: verifiers compare the decoded response
-    with record `ids[i]`'s answer, reward models read their score at the last
+    with its record's answer (`ids` has one row per sequence, or per prompt
+    when samples of a prompt are consecutive: sequence `i` has record
+    `ids[i / (B / rows)]`), reward models read their score at the last
     token, external rewards are asked over JSON lines.
 
     ```mlir

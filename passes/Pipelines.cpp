@@ -6,7 +6,85 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <mutex>
+
 using namespace mlir;
+
+namespace {
+/// The upstream passes the loss pipelines name, registered once so that
+/// the textual pipelines below parse in any tool.
+void registerUpstreamPasses() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerTransformsPasses();
+    registerConversionPasses();
+    registerLinalgPasses();
+    bufferization::registerBufferizationPasses();
+    bufferization::registerBufferizationPipelines();
+    memref::registerMemRefPasses();
+    registerGPUPasses();
+  });
+}
+
+void addTextual(OpPassManager &pm, StringRef pipeline) {
+  registerUpstreamPasses();
+  if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
+    llvm::report_fatal_error("hone: malformed built-in pipeline");
+}
+
+/// Loss algebra → bufferized linalg, shared by the CPU and GPU pipelines.
+constexpr const char *kLossToBuffers =
+    "func.func(convert-hone-loss-to-linalg,linalg-fuse-elementwise-ops),"
+    "empty-tensor-to-alloc-tensor,one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map},"
+    "buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"
+    "buffer-deallocation-pipeline,convert-bufferization-to-memref";
+} // namespace
+
+void hone::buildStepPipeline(OpPassManager &pm,
+                             const StepPipelineOptions &options) {
+  ExpandStagesOptions expand;
+  expand.useF64 = options.useF64;
+  pm.addNestedPass<PipelineOp>(createExpandStages(expand));
+  pm.addPass(createCSEPass());
+  pm.addPass(createDifferentiate());
+}
+
+void hone::buildLossToLLVMPipeline(OpPassManager &pm) {
+  OutlineLossKernelsOptions outline;
+  outline.kernelsOnly = true;
+  pm.addPass(createOutlineLossKernels(outline));
+  addTextual(pm, std::string(kLossToBuffers) +
+                     ",func.func(convert-linalg-to-loops,lower-affine),"
+                     "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+                     "convert-math-to-llvm,convert-arith-to-llvm,"
+                     "convert-index-to-llvm,finalize-memref-to-llvm,"
+                     "convert-cf-to-llvm,"
+                     "convert-func-to-llvm{use-bare-ptr-memref-call-conv},"
+                     "reconcile-unrealized-casts");
+}
+
+void hone::buildLossToNVVMPipeline(OpPassManager &pm,
+                                   const std::string &chip) {
+  OutlineLossKernelsOptions outline;
+  outline.kernelsOnly = true;
+  pm.addPass(createOutlineLossKernels(outline));
+  addTextual(pm, std::string(kLossToBuffers) +
+                     ",func.func(convert-linalg-to-parallel-loops,"
+                     "gpu-map-parallel-loops,convert-parallel-loops-to-gpu),"
+                     "lower-affine,gpu-kernel-outlining,"
+                     "nvvm-attach-target{chip=" + chip + "},"
+                     "gpu.module(convert-gpu-to-nvvm),"
+                     "reconcile-unrealized-casts");
+}
 
 void hone::buildStagePipeline(OpPassManager &pm,
                               const StagePipelineOptions &options) {
@@ -27,7 +105,39 @@ struct StagePipelineCLOptions
 };
 } // namespace
 
+namespace {
+struct StepPipelineCLOptions
+    : public PassPipelineOptions<StepPipelineCLOptions> {
+  Option<bool> useF64{*this, "f64",
+                      llvm::cl::desc("objectives in float64 (tests)"),
+                      llvm::cl::init(false)};
+};
+struct NVVMPipelineCLOptions
+    : public PassPipelineOptions<NVVMPipelineCLOptions> {
+  Option<std::string> chip{*this, "chip", llvm::cl::desc("GPU architecture"),
+                           llvm::cl::init("sm_90")};
+};
+} // namespace
+
 void hone::registerPipelines() {
+  PassPipelineRegistration<StepPipelineCLOptions>(
+      "hone-step-pipeline",
+      "Stage IR to step IR: expand stages, CSE, differentiate objectives",
+      [](OpPassManager &pm, const StepPipelineCLOptions &cl) {
+        StepPipelineOptions options;
+        options.useF64 = cl.useF64;
+        buildStepPipeline(pm, options);
+      });
+  PassPipelineRegistration<>(
+      "hone-loss-to-llvm",
+      "Differentiated train steps to C-callable LLVM loss kernels",
+      [](OpPassManager &pm) { buildLossToLLVMPipeline(pm); });
+  PassPipelineRegistration<NVVMPipelineCLOptions>(
+      "hone-loss-to-nvvm",
+      "Differentiated train steps to GPU loss kernels in NVVM",
+      [](OpPassManager &pm, const NVVMPipelineCLOptions &cl) {
+        buildLossToNVVMPipeline(pm, cl.chip);
+      });
   PassPipelineRegistration<StagePipelineCLOptions>(
       "hone-stage-pipeline",
       "Check and simplify stage IR: canonicalize, CSE, static memory check",

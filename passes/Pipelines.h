@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace mlir {
 class OpPassManager;
@@ -23,6 +24,25 @@ struct StagePipelineOptions {
 /// repeated loads of one model), static model-state memory check. Runs on a
 /// builtin.module holding hone.pipeline ops.
 void buildStagePipeline(OpPassManager &pm, const StagePipelineOptions &options);
+
+struct StepPipelineOptions {
+  /// Objectives in float64 (numerical tests); float32 otherwise.
+  bool useF64 = false;
+};
+
+/// Stage IR → step IR with differentiated train steps: hone-expand-stages
+/// on every pipeline, CSE, hone-differentiate (`hone-step-pipeline`).
+void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
+
+/// Differentiated step IR → one C-callable LLVM function per train step
+/// (`hone-loss-to-llvm`): outline the kernels (dropping everything else),
+/// loss algebra → linalg → bufferized loops → LLVM dialect, bare-pointer
+/// memref arguments, results as out-parameters (ABI in docs/methods.md).
+void buildLossToLLVMPipeline(OpPassManager &pm);
+
+/// The same kernels as GPU code (`hone-loss-to-nvvm`): linalg → parallel
+/// loops → gpu.launch → NVVM; `gpu-module-to-binary` then gives PTX.
+void buildLossToNVVMPipeline(OpPassManager &pm, const std::string &chip);
 
 /// Registers the pipelines above (`hone-stage-pipeline`) with the pass
 /// registry, for hone-opt and plugins.

@@ -1,0 +1,959 @@
+//===- ExpandStages.cpp - stage ops → loops of step ops -------------------===//
+//
+// Every method of METHODS.md is written here once, as step-level dataflow
+// plus an objective in the loss algebra. Each objective is commented with
+// its formula; docs/methods.md repeats them with the hparams keys.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/LossBuilder.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir::hone {
+#define GEN_PASS_DEF_EXPANDSTAGES
+#include "passes/Passes.h.inc"
+} // namespace mlir::hone
+
+using namespace mlir;
+using namespace mlir::hone;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Hyper-parameters
+//===----------------------------------------------------------------------===//
+
+struct Hparams {
+  DictionaryAttr dict;
+  double f(StringRef key, double dflt) const {
+    Attribute a = dict ? dict.get(key) : Attribute();
+    if (auto fa = dyn_cast_or_null<FloatAttr>(a))
+      return fa.getValueAsDouble();
+    if (auto ia = dyn_cast_or_null<IntegerAttr>(a))
+      return double(ia.getInt());
+    return dflt;
+  }
+  int64_t i(StringRef key, int64_t dflt) const {
+    Attribute a = dict ? dict.get(key) : Attribute();
+    if (auto ia = dyn_cast_or_null<IntegerAttr>(a))
+      return ia.getInt();
+    return dflt;
+  }
+  bool b(StringRef key, bool dflt) const {
+    Attribute a = dict ? dict.get(key) : Attribute();
+    if (auto ba = dyn_cast_or_null<BoolAttr>(a))
+      return ba.getValue();
+    return dflt;
+  }
+};
+
+/// Optimiser settings the runtime reads from a train step.
+DictionaryAttr optimizerOf(OpBuilder &b, const Hparams &hp) {
+  SmallVector<NamedAttribute> out;
+  for (StringRef key : {"lr", "weight_decay", "grad_clip", "adam_beta1",
+                        "adam_beta2", "adam_eps", "warmup_steps"})
+    if (hp.dict && hp.dict.get(key))
+      out.push_back(b.getNamedAttr(key, hp.dict.get(key)));
+  return out.empty() ? DictionaryAttr() : b.getDictionaryAttr(out);
+}
+
+//===----------------------------------------------------------------------===//
+// A train step under construction
+//===----------------------------------------------------------------------===//
+
+/// Collects a train step's models, forward reads and inputs; `build` writes
+/// the objective through a callback that receives the block arguments by
+/// name.
+class TrainStep {
+public:
+  TrainStep(OpBuilder &b, Location loc, Type elem)
+      : b(b), loc(loc), elem(elem) {}
+
+  unsigned model(Value m) {
+    models.push_back(m);
+    return models.size() - 1;
+  }
+  /// A forward read of `tokens` by model `reader`; names one block argument
+  /// per output (two for logprob+entropy).
+  void read(unsigned reader, Value tokens, StringRef what,
+            ArrayRef<StringRef> names) {
+    readers.push_back(reader);
+    tokenBatches.push_back(tokens);
+    reads.push_back(what.str());
+    auto shape = cast<RankedTensorType>(tokens.getType()).getShape();
+    for (StringRef n : names) {
+      argNames.push_back(n.str());
+      argTypes.push_back(what == "reward"
+                             ? RankedTensorType::get({shape[0]}, elem)
+                             : RankedTensorType::get(shape, elem));
+    }
+  }
+  void input(Value v, StringRef name) {
+    inputs.push_back(v);
+    inputNames.push_back(name.str());
+  }
+
+  using Metrics = SmallVector<std::pair<std::string, Value>>;
+  using Body = function_ref<Value(LossBuilder &, llvm::StringMap<Value> &,
+                                  Metrics &)>;
+
+  /// Creates the op; returns it (results: new models, loss, metrics).
+  TrainStepOp build(StringRef kernel, const Hparams &hp, Body body,
+                    int64_t epochs = 1) {
+    auto region = std::make_unique<Region>();
+    Block *block = new Block();
+    region->push_back(block);
+    SmallVector<std::string> names(argNames);
+    names.append(inputNames.begin(), inputNames.end());
+    SmallVector<Type> types(argTypes);
+    for (Value v : inputs)
+      types.push_back(v.getType());
+    llvm::StringMap<Value> args;
+    for (auto [n, t] : llvm::zip(names, types))
+      args[n] = block->addArgument(t, loc);
+
+    OpBuilder::InsertPoint ip = b.saveInsertionPoint();
+    b.setInsertionPointToStart(block);
+    LossBuilder lb(b, loc);
+    Metrics metrics;
+    Value loss = body(lb, args, metrics);
+    SmallVector<Value> metricValues;
+    SmallVector<Attribute> metricNames;
+    for (auto &[n, v] : metrics) {
+      metricNames.push_back(b.getStringAttr(n));
+      metricValues.push_back(v);
+    }
+    LossYieldOp::create(b, loc, loss, metricValues, ValueRange{},
+                        b.getArrayAttr(metricNames));
+    b.restoreInsertionPoint(ip);
+
+    SmallVector<Type> resultTypes;
+    for (Value m : models)
+      resultTypes.push_back(m.getType());
+    resultTypes.push_back(loss.getType());
+    for (Value v : metricValues)
+      resultTypes.push_back(v.getType());
+    SmallVector<Attribute> readAttrs, nameAttrs;
+    for (auto &r : reads)
+      readAttrs.push_back(b.getStringAttr(r));
+    for (auto &n : names)
+      nameAttrs.push_back(b.getStringAttr(n));
+    auto op = TrainStepOp::create(
+        b, loc, resultTypes, models, tokenBatches, inputs,
+        b.getDenseI64ArrayAttr(readers), b.getArrayAttr(readAttrs),
+        b.getArrayAttr(nameAttrs), b.getStringAttr(kernel),
+        b.getI64IntegerAttr(epochs),
+        b.getI64IntegerAttr(hp.i("mini_batches", 1)), optimizerOf(b, hp));
+    op.getObjective().takeBody(*region);
+    return op;
+  }
+
+private:
+  OpBuilder &b;
+  Location loc;
+  Type elem;
+  SmallVector<Value> models, tokenBatches, inputs;
+  SmallVector<int64_t> readers;
+  SmallVector<std::string> reads, argNames, inputNames;
+  SmallVector<Type> argTypes;
+};
+
+//===----------------------------------------------------------------------===//
+// Shared objective pieces
+//===----------------------------------------------------------------------===//
+
+/// PPO's clipped surrogate, as a per-token loss:
+/// −min(ρ·A, clip(ρ, 1−ε_lo, 1+ε_hi)·A), ρ = exp(l − l_old).
+Value clippedPgLoss(LossBuilder &lb, Value l, Value lOld, Value adv,
+                    double lo, double hi) {
+  Value rho = lb.ratio(l, lOld);
+  Value unclipped = lb.mul(rho, adv);
+  Value clipped = lb.mul(lb.clamp(rho, 1.0 - lo, 1.0 + hi), adv);
+  return lb.neg(lb.min(unclipped, clipped));
+}
+
+/// Sequence log-prob difference Σ_t m (l − l_ref).
+Value logRatioSum(LossBuilder &lb, Value l, Value lRef, Value m) {
+  return lb.seqSum(lb.sub(l, lRef), m);
+}
+
+//===----------------------------------------------------------------------===//
+// The expansion
+//===----------------------------------------------------------------------===//
+
+struct Expander {
+  OpBuilder &b;
+  Location loc;
+  Type elem;
+  int64_t counter = 0;
+  std::string pipelineName;
+
+  RankedTensorType f(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, elem);
+  }
+  RankedTensorType i32(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, b.getI32Type());
+  }
+  RankedTensorType i64(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, b.getI64Type());
+  }
+  FloatAttr fa(double v) { return b.getF64FloatAttr(v); }
+  IntegerAttr ia(int64_t v) { return b.getI64IntegerAttr(v); }
+  Value advantage(AdvantageKind kind, TypeRange types, ValueRange inputs,
+                  int64_t g, double gamma = 1.0, double lambda = 0.95,
+                  double eps = 1e-6, unsigned result = 0) {
+    return AdvantageOp::create(b, loc, types,
+                               AdvantageKindAttr::get(b.getContext(), kind),
+                               inputs, ia(g), fa(gamma), fa(lambda), fa(eps))
+        .getResult(result);
+  }
+  Value shape(RewardShaping kind, Type type, Value score, Value mask,
+              Value lOld, Value lRef, double coef) {
+    return ShapeRewardOp::create(b, loc, type,
+                                 RewardShapingAttr::get(b.getContext(), kind),
+                                 score, mask, lOld, lRef, fa(coef));
+  }
+  Value schedule(ScheduleKind kind, Value step, double start, double end,
+                 int64_t warmup, int64_t total) {
+    return ScheduleOp::create(b, loc, f({}),
+                              ScheduleKindAttr::get(b.getContext(), kind), step,
+                              fa(start), fa(end), ia(warmup), ia(total));
+  }
+  std::string kernelName(StringRef method) {
+    return (pipelineName + "_" + method + "_" + Twine(counter++)).str();
+  }
+
+  int64_t seqLen(Value model, const Hparams &hp) {
+    return hp.i("max_len",
+                cast<ModelType>(model.getType()).getArch().getMaxSeq());
+  }
+
+  /// scf.for over `steps` carrying `models`; `body` returns the new models.
+  scf::ForOp loop(int64_t steps, ValueRange models,
+                  function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    Value lb = arith::ConstantIndexOp::create(b, loc, 0);
+    Value ub = arith::ConstantIndexOp::create(b, loc, steps);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    auto forOp = scf::ForOp::create(
+        b, loc, lb, ub, one, models,
+        [&](OpBuilder &nb, Location, Value iv, ValueRange iter) {
+          SmallVector<Value> next = body(iv, iter);
+          scf::YieldOp::create(nb, loc, next);
+        });
+    return forOp;
+  }
+
+  //===--- SFT ------------------------------------------------------------===//
+
+  LogicalResult expand(SftOp op) {
+    Hparams hp{op.getHparamsAttr()};
+    int64_t B = op.getBatchSize(), T = seqLen(op.getPolicy(), hp);
+    SftVariant variant = op.getVariant();
+    double clipMax = hp.f("iw_clip", 16.0);
+    std::string kernel = kernelName(
+        (Twine("sft_") + stringifySftVariant(variant)).str());
+    auto forOp = loop(op.getSteps(), op.getPolicy(), [&](Value step,
+                                                         ValueRange it) {
+      auto data = DataNextOp::create(
+          b, loc, TypeRange{i32({B, T}), f({B, T}), i64({B})},
+          DataPart::sequences, op.getData(), step);
+      Value tok = data.getResult(0), mask = data.getResult(1);
+      TrainStep ts(b, loc, elem);
+      ts.model(it[0]);
+      ts.read(0, tok, "logprob", {"l"});
+      ts.input(mask, "mask");
+      if (variant == SftVariant::iw) {
+        Value lRef = LogprobOp::create(b, loc, TypeRange{f({B, T})},
+                                       op.getRef(), tok, nullptr)
+                         .getResult(0);
+        ts.input(lRef, "l_ref");
+      }
+      auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
+                                            auto &metrics) -> Value {
+        Value l = a["l"], m = a["mask"];
+        switch (variant) {
+        case SftVariant::plain:
+          // SFT: −Σ m·l / Σ m
+          return lb.reduce(ReduceMode::token_mean, lb.neg(l), m);
+        case SftVariant::dft: {
+          // DFT: −Σ m·sg(p)·l / Σ m, p = exp(l)
+          Value w = lb.sg(lb.exp(l));
+          return lb.reduce(ReduceMode::token_mean, lb.neg(lb.mul(w, l)), m);
+        }
+        case SftVariant::iw: {
+          // iw-SFT: w_i = sg(clip(exp(mean_t(l − l_ref)), 0, 16));
+          // loss = −Σ_i w_i Σ_t m l / Σ m
+          Value w = lb.sg(lb.clamp(lb.exp(lb.seqMean(lb.sub(l, a["l_ref"]), m)),
+                                   0.0, clipMax));
+          metrics.push_back({"iw/mean_weight", lb.mean(w)});
+          return lb.reduce(ReduceMode::token_mean,
+                           lb.neg(lb.mul(lb.bcastLike(w, l), l)), m);
+        }
+        }
+        return Value();
+      });
+      return SmallVector<Value>{train.getResult(0)};
+    });
+    op.getResult().replaceAllUsesWith(forOp.getResult(0));
+    return success();
+  }
+
+  //===--- Reward model ---------------------------------------------------===//
+
+  LogicalResult expand(RewardModelTrainOp op) {
+    Hparams hp{op.getHparamsAttr()};
+    int64_t B = op.getBatchSize(), T = seqLen(op.getBase(), hp);
+    std::string kernel = kernelName("bradley_terry");
+    // The reward model starts from the base's body with a new scalar head.
+    Value init = ModelNewHeadOp::create(b, loc, op.getResult().getType(),
+                                        op.getBase(), hp.i("seed", 0));
+    auto forOp = loop(op.getSteps(), init, [&](Value step, ValueRange it) {
+      auto data = DataNextOp::create(
+          b, loc,
+          TypeRange{i32({B, T}), f({B, T}), i32({B, T}), f({B, T}), i64({B})},
+          DataPart::pairs, op.getData(), step);
+      TrainStep ts(b, loc, elem);
+      ts.model(it[0]);
+      ts.read(0, data.getResult(0), "reward", {"r_chosen"});
+      ts.read(0, data.getResult(2), "reward", {"r_rejected"});
+      auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
+                                            auto &metrics) -> Value {
+        // Bradley-Terry: −mean log σ(r_w − r_l)
+        Value margin = lb.sub(a["r_chosen"], a["r_rejected"]);
+        metrics.push_back(
+            {"accuracy", lb.mean(lb.cmp(CmpPredicate::gt, a["r_chosen"],
+                                        a["r_rejected"]))});
+        metrics.push_back({"margin", lb.mean(margin)});
+        return lb.mean(lb.neg(lb.logSigmoid(margin)));
+      });
+      return SmallVector<Value>{train.getResult(0)};
+    });
+    op.getResult().replaceAllUsesWith(forOp.getResult(0));
+    return success();
+  }
+
+  //===--- Preference optimisation ----------------------------------------===//
+
+  LogicalResult expand(PreferenceOp op) {
+    Hparams hp{op.getHparamsAttr()};
+    int64_t B = op.getBatchSize(), T = seqLen(op.getPolicy(), hp);
+    PreferenceLoss kind = op.getLoss();
+    double beta = op.getBeta().convertToDouble();
+    std::string kernel = kernelName(stringifyPreferenceLoss(kind));
+    auto forOp = loop(op.getSteps(), op.getPolicy(), [&](Value step,
+                                                         ValueRange it) {
+      TrainStep ts(b, loc, elem);
+      ts.model(it[0]);
+      auto refLp = [&](Value tok) {
+        return LogprobOp::create(b, loc, TypeRange{f({B, T})}, op.getRef(),
+                                 tok, nullptr)
+            .getResult(0);
+      };
+      if (kind == PreferenceLoss::kto) {
+        auto data = DataNextOp::create(
+            b, loc,
+            TypeRange{i32({B, T}), f({B, T}), f({B}), i32({B, T}), f({B, T}),
+                      i64({B})},
+            DataPart::labelled, op.getData(), step);
+        Value tok = data.getResult(0), mis = data.getResult(3);
+        ts.read(0, tok, "logprob", {"l"});
+        ts.read(0, mis, "logprob", {"l_mis"});
+        ts.input(data.getResult(1), "mask");
+        ts.input(data.getResult(4), "mask_mis");
+        ts.input(refLp(tok), "l_ref");
+        ts.input(refLp(mis), "l_ref_mis");
+        ts.input(data.getResult(2), "label");
+      } else {
+        auto data = DataNextOp::create(
+            b, loc,
+            TypeRange{i32({B, T}), f({B, T}), i32({B, T}), f({B, T}),
+                      i64({B})},
+            DataPart::pairs, op.getData(), step);
+        ts.read(0, data.getResult(0), "logprob", {"l_chosen"});
+        ts.read(0, data.getResult(2), "logprob", {"l_rejected"});
+        ts.input(data.getResult(1), "mask_chosen");
+        ts.input(data.getResult(3), "mask_rejected");
+        if (op.needsReference()) {
+          ts.input(refLp(data.getResult(0)), "l_ref_chosen");
+          ts.input(refLp(data.getResult(2)), "l_ref_rejected");
+        }
+      }
+      double gamma = hp.f("gamma", 0.5);
+      double lambdaD = hp.f("lambda_d", 1.0), lambdaU = hp.f("lambda_u", 1.0);
+      auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
+                                            auto &metrics) -> Value {
+        switch (kind) {
+        case PreferenceLoss::dpo:
+        case PreferenceLoss::ipo: {
+          // Δ = Σm(l_w − l_ref_w) − Σm(l_l − l_ref_l)
+          Value dw = logRatioSum(lb, a["l_chosen"], a["l_ref_chosen"],
+                                 a["mask_chosen"]);
+          Value dl = logRatioSum(lb, a["l_rejected"], a["l_ref_rejected"],
+                                 a["mask_rejected"]);
+          Value delta = lb.sub(dw, dl);
+          metrics.push_back({"rewards/margins", lb.mean(lb.scale(delta, beta))});
+          if (kind == PreferenceLoss::dpo) {
+            // DPO: −mean log σ(βΔ)
+            metrics.push_back(
+                {"rewards/accuracies",
+                 lb.mean(lb.cmp(CmpPredicate::gt, dw, dl))});
+            return lb.mean(lb.neg(lb.logSigmoid(lb.scale(delta, beta))));
+          }
+          // IPO: mean (Δ − 1/(2β))²
+          Value d = lb.sub(delta, lb.cstLike(1.0 / (2.0 * beta), delta));
+          return lb.mean(lb.mul(d, d));
+        }
+        case PreferenceLoss::kto: {
+          // r = Σm(l − l_ref); z0 = sg(max(0, mean_i Σm(l_mis − l_ref_mis)))
+          // loss = mean[y·λD(1 − σ(β(r − z0))) + (1−y)·λU(1 − σ(β(z0 − r)))]
+          Value r = logRatioSum(lb, a["l"], a["l_ref"], a["mask"]);
+          Value kl = lb.mean(
+              logRatioSum(lb, a["l_mis"], a["l_ref_mis"], a["mask_mis"]));
+          Value z0 = lb.bcastLike(
+              lb.sg(lb.max(kl, lb.cstLike(0.0, kl))), r);
+          Value one = lb.cstLike(1.0, r);
+          Value y = a["label"];
+          Value des = lb.scale(
+              lb.sub(one, lb.sigmoid(lb.scale(lb.sub(r, z0), beta))), lambdaD);
+          Value und = lb.scale(
+              lb.sub(one, lb.sigmoid(lb.scale(lb.sub(z0, r), beta))), lambdaU);
+          metrics.push_back({"kl", kl});
+          return lb.mean(lb.add(lb.mul(y, des), lb.mul(lb.sub(one, y), und)));
+        }
+        case PreferenceLoss::orpo: {
+          // ORPO: −Σm_w l_w/Σm_w − λ·mean log σ(logodds_w − logodds_l),
+          // logodds = x − log(1 − exp(x)), x = seq_mean(l)
+          Value xw = lb.seqMean(a["l_chosen"], a["mask_chosen"]);
+          Value xl = lb.seqMean(a["l_rejected"], a["mask_rejected"]);
+          auto logodds = [&](Value x) {
+            return lb.sub(x, lb.log(lb.sub(lb.cstLike(1.0, x), lb.exp(x))));
+          };
+          Value nll = lb.reduce(ReduceMode::token_mean,
+                                lb.neg(a["l_chosen"]), a["mask_chosen"]);
+          Value ratio = lb.mean(lb.logSigmoid(lb.sub(logodds(xw), logodds(xl))));
+          metrics.push_back({"nll", nll});
+          metrics.push_back({"log_odds_ratio", ratio});
+          return lb.sub(nll, lb.scale(ratio, beta));
+        }
+        case PreferenceLoss::simpo: {
+          // SimPO: −mean log σ(β·(logπ(y_w)/|y_w| − logπ(y_l)/|y_l|) − γ)
+          Value xw = lb.seqMean(a["l_chosen"], a["mask_chosen"]);
+          Value xl = lb.seqMean(a["l_rejected"], a["mask_rejected"]);
+          Value z = lb.sub(lb.scale(lb.sub(xw, xl), beta),
+                           lb.cstLike(gamma, xw));
+          return lb.mean(lb.neg(lb.logSigmoid(z)));
+        }
+        }
+        return Value();
+      });
+      return SmallVector<Value>{train.getResult(0)};
+    });
+    op.getResult().replaceAllUsesWith(forOp.getResult(0));
+    return success();
+  }
+
+  //===--- Online RL ------------------------------------------------------===//
+
+  LogicalResult expand(RlOp op);
+  void rlLoss(LossBuilder &lb, RlAlgorithm alg, const Hparams &hp,
+              double klCoef, int64_t T, llvm::StringMap<Value> &a,
+              TrainStep::Metrics &metrics, Value &perToken,
+              ReduceMode &mode, std::optional<double> &norm);
+};
+
+/// The per-token policy loss of a critic-free algorithm and its
+/// aggregation. Reads `l`, `mask`, `l_old`, `adv` ([B] or [B,T]) and, with a
+/// KL term, `l_ref`.
+void Expander::rlLoss(LossBuilder &lb, RlAlgorithm alg, const Hparams &hp,
+                      double klCoef, int64_t T, llvm::StringMap<Value> &a,
+                      TrainStep::Metrics &metrics, Value &perToken,
+                      ReduceMode &mode, std::optional<double> &norm) {
+  Value l = a["l"], m = a["mask"];
+  Value adv = lb.bcastLike(a["adv"], l);
+  int64_t B = LossBuilder::typeOf(l).getDimSize(0);
+  double eps = hp.f("clip_eps", 0.2);
+  switch (alg) {
+  case RlAlgorithm::rloo:
+  case RlAlgorithm::remax:
+    // REINFORCE: −(1/B) Σ_i A_i Σ_t m l
+    perToken = lb.neg(lb.mul(adv, l));
+    mode = ReduceMode::seq_mean_token_sum;
+    return;
+  case RlAlgorithm::dapo:
+    // DAPO: decoupled clip, token mean over the batch, no KL
+    perToken = clippedPgLoss(lb, l, a["l_old"], adv, hp.f("clip_low", 0.2),
+                             hp.f("clip_high", 0.28));
+    mode = ReduceMode::token_mean;
+    return;
+  case RlAlgorithm::reinforce_pp:
+    perToken = clippedPgLoss(lb, l, a["l_old"], adv, eps, eps);
+    mode = ReduceMode::token_mean;
+    return;
+  default:
+    break;
+  }
+  // GRPO / Dr. GRPO: −[min(ρA, clip(ρ)A) − β·k3(l, l_ref)]
+  perToken = clippedPgLoss(lb, l, a["l_old"], adv, eps, eps);
+  if (klCoef > 0.0) {
+    Value kl = lb.kl(KlEstimator::k3, l, a["l_ref"]);
+    metrics.push_back({"kl", lb.reduce(ReduceMode::token_mean, kl, m)});
+    perToken = lb.add(perToken, lb.scale(kl, klCoef));
+  }
+  if (alg == RlAlgorithm::dr_grpo) {
+    mode = ReduceMode::constant;
+    norm = hp.f("normaliser", double(B * T));
+  } else {
+    mode = ReduceMode::seq_mean_token_mean;
+  }
+}
+
+LogicalResult Expander::expand(RlOp op) {
+  Hparams hp{op.getHparamsAttr()};
+  RlAlgorithm alg = op.getAlgorithm();
+  std::optional<Hybrid> hybrid = op.getHybrid();
+  int64_t B = op.getBatchSize(), T = seqLen(op.getPolicy(), hp);
+  int64_t G = op.getGroupSize(), P = B / G;
+  int64_t Tp = hp.i("prompt_len", T / 2);
+  double klCoef = op.getKlCoef().convertToDouble();
+  double threshold = hp.f("correct_threshold", 0.5);
+  bool isPpo = alg == RlAlgorithm::ppo;
+  if (hybrid && (isPpo || alg == RlAlgorithm::reinforce_pp ||
+                 alg == RlAlgorithm::remax))
+    return op.emitOpError("the ")
+           << stringifyHybrid(*hybrid)
+           << " hybrid is expanded on a group-based algorithm (grpo, "
+              "dr_grpo, dapo, rloo); got "
+           << stringifyRlAlgorithm(alg);
+  if (hybrid && G < 2)
+    return op.emitOpError("hybrids compare samples of one prompt: "
+                          "group_size must be at least 2");
+  std::string method = stringifyRlAlgorithm(alg).str();
+  if (hybrid)
+    method += std::string("_") + stringifyHybrid(*hybrid).str();
+  std::string kernel = kernelName(method);
+  std::string sftKernel = hybrid == Hybrid::relift ? kernelName("relift_sft")
+                                                   : std::string();
+
+  SmallVector<Value> carried{op.getPolicy()};
+  if (isPpo)
+    carried.push_back(op.getCritic());
+  Value buffer;
+  if (hybrid == Hybrid::relift) {
+    buffer = BufferInitOp::create(
+        b, loc, BufferType::get(b.getContext(), hp.i("buffer_capacity", 4 * B)));
+    carried.push_back(buffer);
+  }
+  Value demos = op.getDemos();
+
+  auto forOp = loop(op.getSteps(), carried, [&](Value step, ValueRange it) {
+    Value policy = it[0];
+    // Prompts, over-sampled for DAPO's dynamic sampling.
+    int64_t over = alg == RlAlgorithm::dapo ? hp.i("oversample", 2) : 1;
+    int64_t Pg = P * over, Bg = B * over;
+    auto prompts = DataNextOp::create(
+        b, loc, TypeRange{i32({Pg, Tp}), f({Pg, Tp}), i64({Pg})},
+        DataPart::prompts, op.getPrompts(), step);
+    Value ptok = prompts.getResult(0), pmask = prompts.getResult(1),
+          pids = prompts.getResult(2);
+    // Demonstrations of these prompts (hybrids).
+    Value dtok, dmask;
+    if (demos) {
+      auto fetch = DataFetchOp::create(b, loc, i32({P, T}), f({P, T}), demos,
+                                       pids);
+      dtok = fetch.getTokens();
+      dmask = fetch.getMask();
+    }
+    // Generation.
+    Value hintLen;
+    if (hybrid == Hybrid::uft)
+      hintLen = schedule(ScheduleKind::cosine, step,
+                         hp.f("hint_start", double(T - Tp) / 2), 0.0, 0,
+                         hp.i("hint_steps", op.getSteps()));
+    SmallVector<Type> genTypes{i32({Bg, T}), f({Bg, T}), f({Bg, T})};
+    int64_t offPolicy = hybrid == Hybrid::luffy ? hp.i("off_policy", 1) : 0;
+    if (offPolicy)
+      genTypes.push_back(f({Bg}));
+    if (hintLen)
+      genTypes.push_back(f({Bg, T}));
+    bool withDemosInGen = offPolicy > 0 || hintLen;
+    auto gen = GenerateOp::create(
+        b, loc, genTypes, policy, ptok, pmask, step,
+        withDemosInGen ? dtok : Value(), withDemosInGen ? dmask : Value(),
+        hintLen, b.getI64IntegerAttr(G),
+        b.getF64FloatAttr(hp.f("temperature", 1.0)),
+        b.getI64IntegerAttr(hp.i("top_k", 0)),
+        b.getF64FloatAttr(hp.f("top_p", 1.0)), b.getBoolAttr(false),
+        b.getI64IntegerAttr(offPolicy));
+    Value tok = gen.getResult(0), mask = gen.getResult(1),
+          lOld = gen.getResult(2);
+    Value offFlag = offPolicy ? gen.getResult(3) : Value();
+    Value hintMask = hintLen ? gen.getResults().back() : Value();
+    Value scores = ScoreOp::create(b, loc, f({Bg}), op.getReward(), tok, mask,
+                                   pids)
+                       .getResult();
+    // DAPO: keep groups whose samples disagree.
+    Value valid;
+    if (alg == RlAlgorithm::dapo) {
+      auto filter = GroupFilterOp::create(
+          b, loc,
+          TypeRange{i32({B, T}), f({B, T}), f({B, T}), f({B}), f({B})},
+          scores, ValueRange{tok, mask, lOld, scores}, ia(G), fa(threshold));
+      tok = filter.getResult(0);
+      mask = filter.getResult(1);
+      lOld = filter.getResult(2);
+      scores = filter.getResult(3);
+      valid = filter.getResult(4);
+    }
+    Value lRef;
+    if (op.getRef() && (klCoef > 0.0 || isPpo))
+      lRef = LogprobOp::create(b, loc, TypeRange{f({B, T})}, op.getRef(), tok,
+                               nullptr)
+                 .getResult(0);
+
+    TrainStep ts(b, loc, elem);
+    unsigned pol = ts.model(policy);
+    SmallVector<Value> next;
+
+    if (isPpo) {
+      // PPO: GAE over token rewards (KL in the reward unless kl_in_loss).
+      Value critic = it[1];
+      bool klInLoss = hp.b("kl_in_loss", false);
+      Value vOld = ValueOp::create(b, loc, f({B, T}), critic, tok, Value());
+      Value zeros = lRef ? lRef : lOld;
+      Value rTok = shape(RewardShaping::token_kl, f({B, T}), scores, mask,
+                         lOld, zeros, klInLoss ? 0.0 : klCoef);
+      auto gae = AdvantageOp::create(
+          b, loc, TypeRange{f({B, T}), f({B, T})},
+          AdvantageKindAttr::get(b.getContext(), AdvantageKind::gae),
+          ValueRange{rTok, mask, vOld}, ia(1), fa(hp.f("gamma", 1.0)),
+          fa(hp.f("lambda", 0.95)), fa(1e-6));
+      unsigned cri = ts.model(critic);
+      ts.read(pol, tok, "logprob+entropy", {"l", "entropy"});
+      ts.read(cri, tok, "value", {"v"});
+      ts.input(mask, "mask");
+      ts.input(lOld, "l_old");
+      ts.input(gae.getResult(0), "adv");
+      ts.input(gae.getResult(1), "returns");
+      ts.input(vOld, "v_old");
+      if (klInLoss && klCoef > 0.0)
+        ts.input(lRef, "l_ref");
+      double eps = hp.f("clip_eps", 0.2), epsV = hp.f("value_clip", 0.2);
+      double vf = hp.f("vf_coef", 0.5), ent = hp.f("ent_coef", 0.0);
+      auto train = ts.build(
+          kernel, hp,
+          [&](LossBuilder &lb, auto &a, auto &metrics) -> Value {
+            Value m = a["mask"];
+            // policy: −min(ρA, clip(ρ, 1−ε, 1+ε)A), token mean
+            Value pg = lb.reduce(
+                ReduceMode::token_mean,
+                clippedPgLoss(lb, a["l"], a["l_old"], a["adv"], eps, eps), m);
+            // value: ½·max((V − R)², (V_old + clip(V − V_old, ±ε_v) − R)²)
+            Value v = a["v"], R = a["returns"], vo = a["v_old"];
+            Value vClip = lb.add(vo, lb.clamp(lb.sub(v, vo), -epsV, epsV));
+            Value e1 = lb.sub(v, R), e2 = lb.sub(vClip, R);
+            Value vl = lb.scale(
+                lb.reduce(ReduceMode::token_mean,
+                          lb.max(lb.mul(e1, e1), lb.mul(e2, e2)), m),
+                0.5);
+            Value entropy =
+                lb.reduce(ReduceMode::token_mean, a["entropy"], m);
+            metrics.push_back({"pg_loss", pg});
+            metrics.push_back({"vf_loss", vl});
+            metrics.push_back({"entropy", entropy});
+            Value loss = lb.add(pg, lb.scale(vl, vf));
+            if (ent != 0.0)
+              loss = lb.sub(loss, lb.scale(entropy, ent));
+            if (klInLoss && klCoef > 0.0) {
+              Value kl = lb.reduce(ReduceMode::token_mean,
+                                   lb.kl(KlEstimator::k3, a["l"], a["l_ref"]),
+                                   m);
+              metrics.push_back({"kl", kl});
+              loss = lb.add(loss, lb.scale(kl, klCoef));
+            }
+            return loss;
+          },
+          hp.i("ppo_epochs", 4));
+      next = {train.getResult(0), train.getResult(1)};
+      SyncWeightsOp::create(b, loc, next[0]);
+      return next;
+    }
+
+    // Critic-free advantages.
+    Value adv;
+    bool tokenAdv = false;
+    switch (alg) {
+    case RlAlgorithm::grpo:
+    case RlAlgorithm::dapo:
+      adv = advantage(AdvantageKind::group_norm, f({B}), scores, G, 1.0, 0.95,
+                      hp.f("adv_eps", 1e-6));
+      break;
+    case RlAlgorithm::dr_grpo:
+      adv = advantage(AdvantageKind::group_center, f({B}), scores, G);
+      break;
+    case RlAlgorithm::rloo: {
+      Value r = scores;
+      if (klCoef > 0.0)
+        r = shape(RewardShaping::seq_kl, f({B}), scores, mask, lOld, lRef,
+                  klCoef);
+      adv = advantage(AdvantageKind::leave_one_out, f({B}), r, G);
+      break;
+    }
+    case RlAlgorithm::reinforce_pp: {
+      Value rTok = shape(RewardShaping::token_kl, f({B, T}), scores, mask,
+                         lOld, lRef ? lRef : lOld, klCoef);
+      adv = advantage(AdvantageKind::global_norm, f({B, T}),
+                      ValueRange{rTok, mask}, 1);
+      tokenAdv = true;
+      break;
+    }
+    case RlAlgorithm::remax: {
+      auto greedy = GenerateOp::create(
+          b, loc, TypeRange{i32({B, T}), f({B, T}), f({B, T})}, policy, ptok,
+          pmask, step, Value(), Value(), Value(), b.getI64IntegerAttr(G),
+          b.getF64FloatAttr(1.0), b.getI64IntegerAttr(0),
+          b.getF64FloatAttr(1.0), b.getBoolAttr(true), b.getI64IntegerAttr(0));
+      Value gScores = ScoreOp::create(b, loc, f({B}), op.getReward(),
+                                      greedy.getResult(0),
+                                      greedy.getResult(1), pids);
+      Value r = scores;
+      if (klCoef > 0.0)
+        r = shape(RewardShaping::seq_kl, f({B}), scores, mask, lOld, lRef,
+                  klCoef);
+      adv = advantage(AdvantageKind::greedy_baseline, f({B}),
+                      ValueRange{r, gScores}, 1);
+      break;
+    }
+    default:
+      break;
+    }
+    (void)tokenAdv;
+
+    bool srft = hybrid == Hybrid::srft;
+    ts.read(pol, tok, srft ? "logprob+entropy" : "logprob",
+            srft ? ArrayRef<StringRef>{"l", "entropy"}
+                 : ArrayRef<StringRef>{"l"});
+    bool demoRead = hybrid == Hybrid::chord || hybrid == Hybrid::hpt ||
+                    hybrid == Hybrid::srft;
+    if (demoRead)
+      ts.read(pol, dtok, srft ? "logprob+entropy" : "logprob",
+              srft ? ArrayRef<StringRef>{"l_demo", "entropy_demo"}
+                   : ArrayRef<StringRef>{"l_demo"});
+    ts.input(mask, "mask");
+    if (alg != RlAlgorithm::rloo && alg != RlAlgorithm::remax)
+      ts.input(lOld, "l_old");
+    ts.input(adv, "adv");
+    bool klTerm = klCoef > 0.0 && (alg == RlAlgorithm::grpo ||
+                                   alg == RlAlgorithm::dr_grpo);
+    if (klTerm)
+      ts.input(lRef, "l_ref");
+    if (valid)
+      ts.input(valid, "valid");
+    if (demoRead)
+      ts.input(dmask, "mask_demo");
+    Value mu;
+    if (hybrid == Hybrid::chord) {
+      mu = schedule(ScheduleKind::warmup_cosine, step, hp.f("mu_start", 0.5),
+                    hp.f("mu_end", 0.05), hp.i("mu_warmup", 0), op.getSteps());
+      ts.input(mu, "mu");
+    }
+    if (offFlag)
+      ts.input(offFlag, "off_policy");
+    if (hintMask)
+      ts.input(hintMask, "mask_hint");
+    Value accP, accS;
+    if (hybrid == Hybrid::hpt || hybrid == Hybrid::relift ||
+        hybrid == Hybrid::srft) {
+      auto acc = GroupAccuracyOp::create(b, loc, f({P}), f({B}), scores,
+                                         ia(G), fa(threshold));
+      accP = acc.getPerPrompt();
+      accS = acc.getPerSample();
+    }
+    if (hybrid == Hybrid::hpt) {
+      // Per prompt: RL if accuracy > γ, else SFT on its demonstration.
+      LossBuilder slb(b, loc);
+      double g = hp.f("hpt_gamma", 0.0);
+      ts.input(slb.cmp(CmpPredicate::gt, accS, slb.cstLike(g, accS)),
+               "use_rl");
+      ts.input(slb.cmp(CmpPredicate::le, accP, slb.cstLike(g, accP)),
+               "use_sft");
+    }
+    if (srft) {
+      LossBuilder slb(b, loc);
+      ts.input(slb.cmp(CmpPredicate::gt, scores, slb.cstLike(threshold, scores)),
+               "correct");
+    }
+
+    bool phi = hp.b("chord_phi", false);
+    double luffyGamma = hp.f("luffy_gamma", 0.1);
+    double hintCoef = hp.f("hint_coef", 1.0);
+    double srftSft = hp.f("srft_sft_coef", 0.5), srftPos = hp.f("srft_pos_coef", 0.1);
+    auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
+                                          auto &metrics) -> Value {
+      if (a.count("valid"))
+        a["mask"] = lb.mul(a["mask"], lb.bcastLike(a["valid"], a["mask"]));
+      Value l = a["l"], m = a["mask"];
+      Value perToken;
+      ReduceMode mode;
+      std::optional<double> norm;
+      if (hybrid == Hybrid::luffy) {
+        // LUFFY: on-policy tokens clipped ρA; off-policy tokens
+        // p/(p + γ)·A (no clip); token mean, no KL.
+        Value adv = lb.bcastLike(a["adv"], l);
+        Value onp = clippedPgLoss(lb, l, a["l_old"], adv, hp.f("clip_eps", 0.2),
+                                  hp.f("clip_eps", 0.2));
+        Value p = lb.exp(l);
+        Value shaped = lb.div(p, lb.add(p, lb.cstLike(luffyGamma, p)));
+        Value offp = lb.neg(lb.mul(shaped, adv));
+        perToken = lb.select(lb.bcastLike(a["off_policy"], l), offp, onp);
+        return lb.reduce(ReduceMode::token_mean, perToken, m);
+      }
+      if (srft) {
+        // SRFT: demos −srft_sft·sg(exp(−H_d))·l_d − exp(l_d) (off-policy
+        // RL, A = 1, behaviour prob 1); correct samples
+        // −srft_pos·sg(exp(H))·l; incorrect samples advantage −1: +ρ.
+        Value md = a["mask_demo"], ld = a["l_demo"];
+        Value hd = lb.sg(lb.reduce(ReduceMode::token_mean, a["entropy_demo"], md));
+        Value hs = lb.sg(lb.reduce(ReduceMode::token_mean, a["entropy"], m));
+        Value wd = lb.scale(lb.exp(lb.neg(hd)), srftSft);
+        Value demoTok = lb.add(lb.mul(lb.bcastLike(wd, ld), lb.neg(ld)),
+                               lb.neg(lb.exp(ld)));
+        Value demoLoss = lb.reduce(ReduceMode::token_mean, demoTok, md);
+        Value wp = lb.scale(lb.exp(hs), srftPos);
+        Value pos = lb.mul(lb.bcastLike(wp, l), lb.neg(l));
+        Value negt = lb.ratio(l, a["l_old"]);
+        Value selfTok = lb.select(lb.bcastLike(a["correct"], l), pos, negt);
+        Value selfLoss = lb.reduce(ReduceMode::token_mean, selfTok, m);
+        metrics.push_back({"sft_loss", demoLoss});
+        metrics.push_back({"entropy", hs});
+        return lb.add(demoLoss, selfLoss);
+      }
+      rlLoss(lb, alg, hp, klTerm ? klCoef : 0.0, T, a, metrics, perToken,
+             mode, norm);
+      if (hybrid == Hybrid::hpt) {
+        // HPT: L = RL over prompts with accuracy > γ + SFT over the others.
+        Value mRl = lb.mul(m, lb.bcastLike(a["use_rl"], m));
+        Value md = lb.mul(a["mask_demo"],
+                          lb.bcastLike(a["use_sft"], a["mask_demo"]));
+        Value rl = lb.reduce(mode, perToken, mRl, norm);
+        Value sft = lb.reduce(ReduceMode::token_mean, lb.neg(a["l_demo"]), md);
+        metrics.push_back({"sft_loss", sft});
+        return lb.add(rl, sft);
+      }
+      Value rl = lb.reduce(mode, perToken, m, norm);
+      if (hybrid == Hybrid::chord) {
+        // CHORD: (1 − μ)·L_RL + μ·L_SFT; with chord_phi, SFT tokens
+        // weighted by sg(p(1 − p)).
+        Value ld = a["l_demo"], sftTok = lb.neg(ld);
+        if (phi) {
+          Value p = lb.exp(ld);
+          sftTok = lb.mul(lb.sg(lb.mul(p, lb.sub(lb.cstLike(1.0, p), p))),
+                          sftTok);
+        }
+        Value sft = lb.reduce(ReduceMode::token_mean, sftTok, a["mask_demo"]);
+        Value muv = a["mu"];
+        metrics.push_back({"sft_loss", sft});
+        metrics.push_back({"mu", muv});
+        return lb.add(lb.mul(lb.sub(lb.cstLike(1.0, muv), muv), rl),
+                      lb.mul(muv, sft));
+      }
+      if (hybrid == Hybrid::uft) {
+        // UFT: RL on the sampled tokens + hint_coef·(−log-likelihood of
+        // the hint tokens).
+        Value hint = lb.reduce(ReduceMode::token_mean, lb.neg(l), a["mask_hint"]);
+        metrics.push_back({"hint_nll", hint});
+        return lb.add(rl, lb.scale(hint, hintCoef));
+      }
+      return rl;
+    });
+    next.push_back(train.getResult(0));
+    SyncWeightsOp::create(b, loc, next[0]);
+
+    if (hybrid == Hybrid::relift) {
+      // ReLIFT: prompts no sample solved go to the buffer; once it holds a
+      // batch, one SFT step on their demonstrations.
+      LossBuilder slb(b, loc);
+      Value hard = slb.cmp(CmpPredicate::le, accP, slb.cstLike(0.0, accP));
+      Value buf = BufferPushOp::create(b, loc, it[1], pids, hard);
+      auto pop = BufferPopOp::create(b, loc, buf.getType(), i64({B}),
+                                     b.getI1Type(), buf);
+      Type modelType = next[0].getType();
+      auto ifOp = scf::IfOp::create(
+          b, loc, TypeRange{modelType}, pop.getReady(),
+          /*withElseRegion=*/true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+        auto fetch = DataFetchOp::create(b, loc, i32({B, T}), f({B, T}),
+                                         demos, pop.getIds());
+        TrainStep sft(b, loc, elem);
+        sft.model(next[0]);
+        sft.read(0, fetch.getTokens(), "logprob", {"l"});
+        sft.input(fetch.getMask(), "mask");
+        auto st = sft.build(sftKernel, hp, [&](LossBuilder &lb, auto &a,
+                                                auto &) -> Value {
+          return lb.reduce(ReduceMode::token_mean, lb.neg(a["l"]), a["mask"]);
+        });
+        scf::YieldOp::create(b, loc, st.getResult(0));
+        b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+        scf::YieldOp::create(b, loc, next[0]);
+      }
+      next[0] = ifOp.getResult(0);
+      next.push_back(pop.getResult());
+    }
+    return next;
+  });
+  op.getNewPolicy().replaceAllUsesWith(forOp.getResult(0));
+  if (op.getNewCritic())
+    op.getNewCritic().replaceAllUsesWith(forOp.getResult(1));
+  return success();
+}
+
+struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
+  using ExpandStagesBase::ExpandStagesBase;
+
+  void runOnOperation() override {
+    PipelineOp pipeline = getOperation();
+    OpBuilder b(pipeline.getContext());
+    Type elem = useF64 ? Type(b.getF64Type()) : Type(b.getF32Type());
+    SmallVector<Operation *> stages;
+    pipeline.getBody().walk([&](Operation *op) {
+      if (isa<SftOp, RewardModelTrainOp, PreferenceOp, RlOp, EvalOp>(op))
+        stages.push_back(op);
+    });
+    bool failed = false;
+    for (Operation *stage : stages) {
+      b.setInsertionPoint(stage);
+      Expander ex{b, stage->getLoc(), elem, 0, pipeline.getSymName().str()};
+      ex.counter = counter;
+      LogicalResult result =
+          llvm::TypeSwitch<Operation *, LogicalResult>(stage)
+              .Case([&](SftOp op) { return ex.expand(op); })
+              .Case([&](RewardModelTrainOp op) { return ex.expand(op); })
+              .Case([&](PreferenceOp op) { return ex.expand(op); })
+              .Case([&](RlOp op) { return ex.expand(op); })
+              .Case([&](EvalOp op) {
+                EvalStepOp::create(b, op.getLoc(), op.getModel(),
+                                   op.getData(), op.getReward(),
+                                   op.getNameAttr(), op.getHparamsAttr());
+                return success();
+              })
+              .Default([](Operation *) { return failure(); });
+      counter = ex.counter;
+      if (mlir::failed(result)) {
+        failed = true;
+        continue;
+      }
+      stage->erase();
+    }
+    if (failed)
+      signalPassFailure();
+  }
+  int64_t counter = 0;
+};
+
+} // namespace
