@@ -602,7 +602,6 @@ public:
     {
       T *sc = threadScratch();
       T *acc = sc + group * maxN;
-      T *inv = acc + group * hd;
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks; ++task) {
         int64_t b = task / nKv, g = task % nKv;
@@ -616,56 +615,115 @@ public:
           std::memcpy(Vc + p * hd, row + (nH + nKv + g) * hd,
                       size_t(hd) * sizeof(T));
         }
-        // All heads of the group sweep K and V once together.
         for (int64_t i = 0; i < newLen; ++i) {
           const int64_t n = start[b] + i + 1;
           const T *q = qkv + (b * newLen + i) * ld + g * group * hd;
-          for (int64_t x = 0; x < group * n; ++x)
-            sc[x] = 0;
-          for (int64_t d = 0; d < hd; ++d) {
-            const T *kr = Kt + d * cacheLen;
-            for (int64_t h = 0; h < group; ++h) {
-              const T qd = q[h * hd + d] * scale;
-              T *sh = sc + h * n;
-#pragma omp simd
-              for (int64_t j = 0; j < n; ++j)
-                sh[j] += qd * kr[j];
-            }
-          }
-          for (int64_t h = 0; h < group; ++h) {
-            T *sh = sc + h * n;
-            T m = sh[0];
-#pragma omp simd reduction(max : m)
-            for (int64_t j = 0; j < n; ++j)
-              m = std::max(m, sh[j]);
-            T sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int64_t j = 0; j < n; ++j) {
-              T e = vexp<T>(sh[j] - m);
-              sh[j] = e;
-              sum += e;
-            }
-            inv[h] = T(1) / sum;
-          }
-          for (int64_t x = 0; x < group * hd; ++x)
-            acc[x] = 0;
-          for (int64_t j = 0; j < n; ++j) {
-            const T *v = Vc + j * hd;
-            for (int64_t h = 0; h < group; ++h) {
-              const T w = sc[h * n + j];
-              T *ah = acc + h * hd;
-#pragma omp simd
-              for (int64_t d = 0; d < hd; ++d)
-                ah[d] += w * v[d];
-            }
-          }
           T *o = out + (b * newLen + i) * ldo + g * group * hd;
-          for (int64_t h = 0; h < group; ++h)
-#pragma omp simd
-            for (int64_t d = 0; d < hd; ++d)
-              o[h * hd + d] = acc[h * hd + d] * inv[h];
+          if (hd == 64)
+            decodeGroup<64>(q, Kt, Vc, cacheLen, n, group, scale, sc, o);
+          else if (hd == 128)
+            decodeGroup<128>(q, Kt, Vc, cacheLen, n, group, scale, sc, o);
+          else
+            decodeGroupAny(q, Kt, Vc, cacheLen, n, group, hd, scale, sc, acc,
+                           o);
         }
       }
+    }
+  }
+
+  static void softmaxInPlace(T *sh, int64_t n, T *invOut) {
+    T m = sh[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < n; ++j)
+      m = std::max(m, sh[j]);
+    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n; ++j) {
+      T e = vexp<T>(sh[j] - m);
+      sh[j] = e;
+      sum += e;
+    }
+    *invOut = T(1) / sum;
+  }
+
+  /// One query row of a KV group with a compile-time head dimension: score
+  /// blocks of 32 positions and the output row stay in registers.
+  template <int HD>
+  static void decodeGroup(const T *q, const T *Kt, const T *Vc,
+                          int64_t cacheLen, int64_t n, int64_t group, T scale,
+                          T *sc, T *o) {
+    constexpr int JB = 32;
+    for (int64_t j0 = 0; j0 < n; j0 += JB) {
+      const int64_t jn = std::min<int64_t>(JB, n - j0);
+      for (int64_t h = 0; h < group; ++h) {
+        T a[JB] = {};
+        const T *qh = q + h * HD;
+        if (jn == JB) {
+          for (int d = 0; d < HD; ++d) {
+            const T qd = qh[d] * scale;
+            const T *kr = Kt + d * cacheLen + j0;
+#pragma omp simd
+            for (int jj = 0; jj < JB; ++jj)
+              a[jj] += qd * kr[jj];
+          }
+        } else {
+          for (int d = 0; d < HD; ++d) {
+            const T qd = qh[d] * scale;
+            const T *kr = Kt + d * cacheLen + j0;
+            for (int64_t jj = 0; jj < jn; ++jj)
+              a[jj] += qd * kr[jj];
+          }
+        }
+        std::memcpy(sc + h * n + j0, a, size_t(jn) * sizeof(T));
+      }
+    }
+    for (int64_t h = 0; h < group; ++h) {
+      T *sh = sc + h * n, inv;
+      softmaxInPlace(sh, n, &inv);
+      T acc[HD] = {};
+      for (int64_t j = 0; j < n; ++j) {
+        const T w = sh[j];
+        const T *v = Vc + j * HD;
+#pragma omp simd
+        for (int d = 0; d < HD; ++d)
+          acc[d] += w * v[d];
+      }
+#pragma omp simd
+      for (int d = 0; d < HD; ++d)
+        o[h * HD + d] = acc[d] * inv;
+    }
+  }
+
+  static void decodeGroupAny(const T *q, const T *Kt, const T *Vc,
+                             int64_t cacheLen, int64_t n, int64_t group,
+                             int64_t hd, T scale, T *sc, T *acc, T *o) {
+    for (int64_t x = 0; x < group * n; ++x)
+      sc[x] = 0;
+    for (int64_t d = 0; d < hd; ++d) {
+      const T *kr = Kt + d * cacheLen;
+      for (int64_t h = 0; h < group; ++h) {
+        const T qd = q[h * hd + d] * scale;
+        T *sh = sc + h * n;
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j)
+          sh[j] += qd * kr[j];
+      }
+    }
+    for (int64_t h = 0; h < group; ++h) {
+      T *sh = sc + h * n, inv;
+      softmaxInPlace(sh, n, &inv);
+      T *ah = acc;
+      for (int64_t d = 0; d < hd; ++d)
+        ah[d] = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const T w = sh[j];
+        const T *v = Vc + j * hd;
+#pragma omp simd
+        for (int64_t d = 0; d < hd; ++d)
+          ah[d] += w * v[d];
+      }
+      for (int64_t d = 0; d < hd; ++d)
+        o[h * hd + d] = ah[d] * inv;
     }
   }
 
