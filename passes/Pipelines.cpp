@@ -31,6 +31,7 @@ void registerUpstreamPasses() {
     bufferization::registerBufferizationPipelines();
     memref::registerMemRefPasses();
     registerGPUPasses();
+    hone::registerHonePasses();
   });
 }
 

@@ -1,0 +1,693 @@
+//===- LossKernelTest.cpp - generated loss kernels vs references ----------===//
+//
+// For every method: stage IR → hone-step-pipeline → hone-loss-to-llvm →
+// JIT (MLIR ExecutionEngine), on random inputs drawn fresh each run (seed
+// printed). The generated loss must equal a hand-written formula of the
+// method, and the generated gradient the central finite differences
+// (5-point stencil) of that formula: relative error < 1e-9 in float64;
+// the float32 kernel must match the float64 one within 1e-4.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/HoneDialect.h"
+#include "dialect/HoneOps.h"
+#include "passes/Pipelines.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <random>
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kB = 4, kT = 8, kG = 2;
+
+using Arrays = std::map<std::string, std::vector<double>>;
+using Formula = std::function<double(Arrays &)>;
+/// A formula with stop-gradient: `x` is differentiated, `base` (the
+/// unperturbed inputs) gives the values under sg.
+using SgFormula = std::function<double(Arrays &x, Arrays &base)>;
+
+/// One compiled train-step kernel and what its arguments are.
+struct Kernel {
+  std::unique_ptr<ExecutionEngine> engine;
+  std::string name;
+  std::vector<std::string> argNames;
+  std::vector<int64_t> argSizes;
+  std::vector<std::vector<int64_t>> argShapes;
+  unsigned numDiff = 0, numMetrics = 0;
+};
+
+std::string arch() {
+  return "!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, "
+         "layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = " +
+         std::to_string(kT) +
+         ">>\n!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, "
+         "layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = " +
+         std::to_string(kT) + ">, scalar>\n";
+}
+
+/// Compiles the first (or `index`-th) train step of a pipeline body.
+Kernel compile(MLIRContext &ctx, const std::string &body, bool f64,
+               unsigned index = 0) {
+  std::string src = arch() + "hone.pipeline @t {\n" + body + "\n}\n";
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(src, &ctx);
+  if (!module) {
+    ADD_FAILURE() << "parse failed:\n" << src;
+    return {};
+  }
+  PassManager pm(&ctx);
+  hone::StepPipelineOptions options;
+  options.useF64 = f64;
+  hone::buildStepPipeline(pm, options);
+  if (failed(pm.run(*module))) {
+    ADD_FAILURE() << "step pipeline failed";
+    return {};
+  }
+  Kernel k;
+  unsigned seen = 0;
+  module->walk([&](hone::TrainStepOp step) {
+    if (seen++ != index)
+      return;
+    k.name = step.getKernel()->str();
+    ArrayAttr names = step.getArgNamesAttr();
+    for (Attribute a : names)
+      k.argNames.push_back(cast<StringAttr>(a).str());
+    for (BlockArgument arg : step.getObjective().getArguments()) {
+      auto t = cast<RankedTensorType>(arg.getType());
+      k.argSizes.push_back(t.getNumElements());
+      k.argShapes.push_back(std::vector<int64_t>(t.getShape().begin(),
+                                                 t.getShape().end()));
+    }
+    k.numDiff = step.getNumDiffArgs();
+    k.numMetrics = step.getMetrics().size();
+  });
+  PassManager lower(&ctx);
+  hone::buildLossToLLVMPipeline(lower);
+  if (failed(lower.run(*module))) {
+    ADD_FAILURE() << "loss-to-llvm failed";
+    return {};
+  }
+  auto engine = ExecutionEngine::create(*module);
+  if (!engine) {
+    ADD_FAILURE() << "JIT failed: " << llvm::toString(engine.takeError());
+    return {};
+  }
+  k.engine = std::move(*engine);
+  return k;
+}
+
+/// Runs a kernel; returns the loss and fills the gradients (one per
+/// differentiable argument).
+template <typename T>
+double run(Kernel &k, Arrays &in, std::vector<std::vector<double>> *grads) {
+  std::vector<std::vector<T>> bufs;
+  for (size_t i = 0; i < k.argNames.size(); ++i)
+    bufs.emplace_back(in[k.argNames[i]].begin(), in[k.argNames[i]].end());
+  bufs.emplace_back(1); // loss
+  for (unsigned i = 0; i < k.numMetrics; ++i)
+    bufs.emplace_back(1);
+  for (unsigned i = 0; i < k.numDiff; ++i)
+    bufs.emplace_back(k.argSizes[i]);
+  std::vector<void *> ptrs;
+  for (auto &b : bufs)
+    ptrs.push_back(b.data());
+  std::vector<void *> args;
+  for (auto &p : ptrs)
+    args.push_back(&p);
+  llvm::Error err = k.engine->invokePacked(k.name, args);
+  EXPECT_FALSE(bool(err)) << llvm::toString(std::move(err));
+  size_t base = k.argNames.size();
+  if (grads) {
+    grads->clear();
+    for (unsigned i = 0; i < k.numDiff; ++i) {
+      auto &g = bufs[base + 1 + k.numMetrics + i];
+      grads->emplace_back(g.begin(), g.end());
+    }
+  }
+  return double(bufs[base][0]);
+}
+
+//===----------------------------------------------------------------------===//
+// Random inputs by argument name
+//===----------------------------------------------------------------------===//
+
+struct Gen {
+  std::mt19937_64 rng;
+  double uni(double a, double b) {
+    return std::uniform_real_distribution<double>(a, b)(rng);
+  }
+  double normal() { return std::normal_distribution<double>(0, 1)(rng); }
+  /// A response mask: per row a run of ones [s, s + len) of random length.
+  std::vector<double> mask(int64_t rows, int64_t cols) {
+    std::vector<double> m(rows * cols, 0.0);
+    for (int64_t i = 0; i < rows; ++i) {
+      int64_t s = rng() % (cols / 4 + 1);
+      int64_t len = 1 + rng() % (cols - s);
+      for (int64_t t = s; t < s + len; ++t)
+        m[i * cols + t] = 1.0;
+    }
+    return m;
+  }
+};
+
+/// Keeps exp(d) away from the clip bounds' kinks (finite differences span
+/// ±2h around each point).
+double awayFromKinks(Gen &g, double lo, double hi) {
+  for (;;) {
+    double d = g.uni(lo, hi);
+    double r = std::exp(d);
+    bool nearKink = false;
+    for (double k : {0.8, 1.2, 1.28})
+      nearKink |= std::fabs(r - k) < 0.01;
+    if (!nearKink)
+      return d;
+  }
+}
+
+Arrays makeInputs(Gen &g, const Kernel &k) {
+  Arrays in;
+  for (size_t i = 0; i < k.argNames.size(); ++i) {
+    const std::string &n = k.argNames[i];
+    int64_t size = k.argSizes[i];
+    auto &shape = k.argShapes[i];
+    std::vector<double> v(size);
+    if (n.rfind("mask", 0) == 0) {
+      v = g.mask(shape[0], shape.size() > 1 ? shape[1] : 1);
+    } else if (n == "label" || n == "correct" || n == "off_policy" ||
+               n == "use_rl" || n == "use_sft" || n == "valid") {
+      for (auto &x : v)
+        x = double(g.rng() % 2);
+    } else if (n == "mu") {
+      v[0] = g.uni(0.05, 0.95);
+    } else if (n.rfind("entropy", 0) == 0) {
+      for (auto &x : v)
+        x = g.uni(0.1, 2.0);
+    } else if (n.rfind("l", 0) == 0 && n.find("ref") == std::string::npos &&
+               n != "l_old") {
+      for (auto &x : v)
+        x = g.uni(-3.0, -0.05);
+    } else {
+      for (auto &x : v)
+        x = g.normal();
+    }
+    in[n] = v;
+  }
+  // Old/reference log-probs near the policy's, ratios off the kinks.
+  for (auto &[n, v] : in) {
+    std::string base;
+    if (n == "l_old" || n == "l_ref")
+      base = "l";
+    else if (n.rfind("l_ref_", 0) == 0)
+      base = "l_" + n.substr(6);
+    if (!base.empty() && in.count(base))
+      for (size_t j = 0; j < v.size(); ++j)
+        v[j] = in[base][j] - awayFromKinks(g, -0.5, 0.5);
+  }
+  if (in.count("v_old") && in.count("v"))
+    for (size_t j = 0; j < in["v"].size(); ++j) {
+      double d;
+      do
+        d = g.uni(-0.5, 0.5);
+      while (std::fabs(std::fabs(d) - 0.2) < 0.01);
+      in["v_old"][j] = in["v"][j] - d;
+    }
+  return in;
+}
+
+//===----------------------------------------------------------------------===//
+// Reference formulas (METHODS.md), written independently of the IR
+//===----------------------------------------------------------------------===//
+
+struct R {
+  Arrays &a;
+  double at(const std::string &n, int64_t i, int64_t t) {
+    return a[n][i * kT + t];
+  }
+  /// Σ_t m·x per row.
+  double seqSum(const std::string &x, const std::string &m, int64_t i,
+                std::function<double(double)> f = [](double v) { return v; }) {
+    double s = 0;
+    for (int64_t t = 0; t < kT; ++t)
+      s += at(m, i, t) * f(at(x, i, t));
+    return s;
+  }
+  double len(const std::string &m, int64_t i) {
+    double s = 0;
+    for (int64_t t = 0; t < kT; ++t)
+      s += at(m, i, t);
+    return s;
+  }
+  /// Σ_i Σ_t m·f(i,t) / max(Σ m, 1)
+  double tokenMean(const std::string &m, std::function<double(int64_t, int64_t)> f) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < kB; ++i)
+      for (int64_t t = 0; t < kT; ++t) {
+        num += at(m, i, t) * f(i, t);
+        den += at(m, i, t);
+      }
+    return num / std::max(den, 1.0);
+  }
+};
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double logSigmoid(double x) {
+  return std::min(x, 0.0) - std::log1p(std::exp(-std::fabs(x)));
+}
+double clipPg(double l, double lOld, double a, double lo, double hi) {
+  double rho = std::exp(l - lOld);
+  return -std::min(rho * a, std::clamp(rho, 1 - lo, 1 + hi) * a);
+}
+
+//===----------------------------------------------------------------------===//
+// The methods
+//===----------------------------------------------------------------------===//
+
+struct Method {
+  std::string name;
+  std::string body; // pipeline body
+  Formula formula;  // empty: finite differences of the kernel only
+  unsigned index = 0;
+  SgFormula sgFormula = nullptr;
+};
+
+std::string sftStage(const std::string &variant, bool ref) {
+  return "%0 = hone.model.init : !m\n"
+         "%d = hone.dataset \"d.jsonl\" : !hone.dataset<prompt_completion>\n"
+         "%1 = hone.sft " + variant + " %0, %d" + (ref ? " ref %0" : "") +
+         " {batch_size = " + std::to_string(kB) +
+         " : i64, steps = 2 : i64} : (!m, !hone.dataset<prompt_completion>" +
+         (ref ? ", !m" : "") + ") -> !m";
+}
+
+std::string prefStage(const std::string &loss, bool ref,
+                      const std::string &layout = "preference",
+                      const std::string &extra = "") {
+  return "%0 = hone.model.init : !m\n"
+         "%d = hone.dataset \"d.jsonl\" : !hone.dataset<" + layout + ">\n"
+         "%1 = hone.preference " + loss + " %0, %d" + (ref ? " ref %0" : "") +
+         " {batch_size = " + std::to_string(kB) +
+         " : i64, steps = 2 : i64, beta = 0.3 : f64" + extra +
+         "} : (!m, !hone.dataset<" + layout + ">" + (ref ? ", !m" : "") +
+         ") -> !m";
+}
+
+std::string rlStage(const std::string &alg, double kl, const std::string &hybrid = "",
+                    const std::string &extra = "") {
+  bool ref = kl > 0;
+  bool ppo = alg == "ppo";
+  std::string s = "%0 = hone.model.init : !m\n"
+                  "%p = hone.dataset \"p.jsonl\" : !hone.dataset<prompt_answer>\n"
+                  "%demo = hone.dataset \"d.jsonl\" : !hone.dataset<prompt_completion>\n"
+                  "%r = hone.reward.verifier exact_match : !hone.reward\n";
+  if (ppo)
+    s += "%c = hone.model.new_head %0 : !m -> !s\n";
+  s += std::string(ppo ? "%1:2" : "%1") + " = hone.rl " + alg +
+       (hybrid.empty() ? "" : " hybrid(" + hybrid + ")") + " %0, %p reward %r" +
+       (ref ? " ref %0" : "") + (ppo ? " critic %c" : "") +
+       (hybrid.empty() ? "" : " demos %demo") +
+       " {batch_size = " + std::to_string(kB) + " : i64, steps = 2 : i64" +
+       (ppo ? "" : ", group_size = " + std::to_string(kG) + " : i64") +
+       ", kl_coef = " + std::to_string(kl) + " : f64" + extra +
+       "} : (!m, !hone.dataset<prompt_answer>, !hone.reward" +
+       (ref ? ", !m" : "") + (ppo ? ", !s" : "") +
+       (hybrid.empty() ? "" : ", !hone.dataset<prompt_completion>") + ") -> " +
+       (ppo ? "(!m, !s)" : "!m");
+  return s;
+}
+
+std::vector<Method> methods() {
+  std::vector<Method> ms;
+  ms.push_back({"sft", sftStage("plain", false), [](Arrays &a) {
+                  R r{a};
+                  return r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    return -r.at("l", i, t);
+                  });
+                }});
+  ms.push_back({"dft", sftStage("dft", false), nullptr, 0,
+                [](Arrays &x, Arrays &base) {
+                  R r{x};
+                  return r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    return -std::exp(base["l"][i * kT + t]) * r.at("l", i, t);
+                  });
+                }});
+  ms.push_back({"iw_sft", sftStage("iw", true), nullptr, 0,
+                [](Arrays &x, Arrays &base) {
+                  R r{x}, rb{base};
+                  std::vector<double> w(kB);
+                  for (int64_t i = 0; i < kB; ++i) {
+                    double d = 0;
+                    for (int64_t t = 0; t < kT; ++t)
+                      d += rb.at("mask", i, t) *
+                           (rb.at("l", i, t) - rb.at("l_ref", i, t));
+                    w[i] = std::clamp(
+                        std::exp(d / std::max(rb.len("mask", i), 1.0)), 0.0,
+                        16.0);
+                  }
+                  return r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    return -w[i] * r.at("l", i, t);
+                  });
+                }});
+  ms.push_back({"bradley_terry",
+                "%0 = hone.model.init : !m\n"
+                "%d = hone.dataset \"d.jsonl\" : !hone.dataset<preference>\n"
+                "%1 = hone.reward_model %0, %d {batch_size = 4 : i64, steps = 2 : i64} : (!m, !hone.dataset<preference>) -> !s",
+                [](Arrays &a) {
+                  double s = 0;
+                  for (int64_t i = 0; i < kB; ++i)
+                    s -= logSigmoid(a["r_chosen"][i] - a["r_rejected"][i]);
+                  return s / kB;
+                }});
+  auto delta = [](R &r, int64_t i) {
+    double w = 0, l = 0;
+    for (int64_t t = 0; t < kT; ++t) {
+      w += r.at("mask_chosen", i, t) *
+           (r.at("l_chosen", i, t) - r.at("l_ref_chosen", i, t));
+      l += r.at("mask_rejected", i, t) *
+           (r.at("l_rejected", i, t) - r.at("l_ref_rejected", i, t));
+    }
+    return w - l;
+  };
+  ms.push_back({"dpo", prefStage("dpo", true), [=](Arrays &a) {
+                  R r{a};
+                  double s = 0;
+                  for (int64_t i = 0; i < kB; ++i)
+                    s -= logSigmoid(0.3 * delta(r, i));
+                  return s / kB;
+                }});
+  ms.push_back({"ipo", prefStage("ipo", true), [=](Arrays &a) {
+                  R r{a};
+                  double s = 0;
+                  for (int64_t i = 0; i < kB; ++i) {
+                    double d = delta(r, i) - 1.0 / (2 * 0.3);
+                    s += d * d;
+                  }
+                  return s / kB;
+                }});
+  ms.push_back({"kto", prefStage("kto", true, "unpaired_preference"), [](Arrays &a) {
+                  R r{a};
+                  double kl = 0;
+                  for (int64_t i = 0; i < kB; ++i)
+                    for (int64_t t = 0; t < kT; ++t)
+                      kl += r.at("mask_mis", i, t) *
+                            (r.at("l_mis", i, t) - r.at("l_ref_mis", i, t));
+                  double z0 = std::max(kl / kB, 0.0), s = 0;
+                  for (int64_t i = 0; i < kB; ++i) {
+                    double rw = 0;
+                    for (int64_t t = 0; t < kT; ++t)
+                      rw += r.at("mask", i, t) * (r.at("l", i, t) - r.at("l_ref", i, t));
+                    double y = a["label"][i];
+                    s += y * (1 - sigmoid(0.3 * (rw - z0))) +
+                         (1 - y) * (1 - sigmoid(0.3 * (z0 - rw)));
+                  }
+                  return s / kB;
+                }});
+  ms.push_back({"orpo", prefStage("orpo", false), [](Arrays &a) {
+                  R r{a};
+                  double nll = r.tokenMean("mask_chosen", [&](int64_t i, int64_t t) {
+                    return -r.at("l_chosen", i, t);
+                  });
+                  double s = 0;
+                  for (int64_t i = 0; i < kB; ++i) {
+                    double xw = r.seqSum("l_chosen", "mask_chosen", i) /
+                                std::max(r.len("mask_chosen", i), 1.0);
+                    double xl = r.seqSum("l_rejected", "mask_rejected", i) /
+                                std::max(r.len("mask_rejected", i), 1.0);
+                    auto lo = [](double x) { return x - std::log1p(-std::exp(x)); };
+                    s += logSigmoid(lo(xw) - lo(xl));
+                  }
+                  return nll - 0.3 * s / kB;
+                }});
+  ms.push_back({"simpo", prefStage("simpo", false, "preference",
+                                   ", hparams = {gamma = 0.5 : f64}"),
+                [](Arrays &a) {
+                  R r{a};
+                  double s = 0;
+                  for (int64_t i = 0; i < kB; ++i) {
+                    double xw = r.seqSum("l_chosen", "mask_chosen", i) /
+                                std::max(r.len("mask_chosen", i), 1.0);
+                    double xl = r.seqSum("l_rejected", "mask_rejected", i) /
+                                std::max(r.len("mask_rejected", i), 1.0);
+                    s -= logSigmoid(0.3 * (xw - xl) - 0.5);
+                  }
+                  return s / kB;
+                }});
+  // GRPO: (1/B) Σ_i (1/|y_i|) Σ_t m [−min(ρA, clip(ρ)A) + β k3]
+  auto grpo = [](double beta, bool dr) {
+    return [=](Arrays &a) {
+      R r{a};
+      double total = 0;
+      for (int64_t i = 0; i < kB; ++i) {
+        double s = 0;
+        for (int64_t t = 0; t < kT; ++t) {
+          double l = r.at("l", i, t);
+          double x = clipPg(l, r.at("l_old", i, t), a["adv"][i], 0.2, 0.2);
+          if (beta > 0) {
+            double d = r.at("l_ref", i, t) - l;
+            x += beta * (std::exp(d) - d - 1);
+          }
+          s += r.at("mask", i, t) * x;
+        }
+        total += dr ? s : s / std::max(r.len("mask", i), 1.0);
+      }
+      return dr ? total / double(kB * kT) : total / kB;
+    };
+  };
+  ms.push_back({"grpo", rlStage("grpo", 0.04), grpo(0.04, false)});
+  ms.push_back({"dr_grpo", rlStage("dr_grpo", 0.0), grpo(0.0, true)});
+  ms.push_back({"dapo", rlStage("dapo", 0.0), [](Arrays &a) {
+                  R r{a};
+                  for (int64_t i = 0; i < kB; ++i)
+                    for (int64_t t = 0; t < kT; ++t)
+                      a["mask"][i * kT + t] *= a["valid"][i];
+                  double v = r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    return clipPg(r.at("l", i, t), r.at("l_old", i, t),
+                                  a["adv"][i], 0.2, 0.28);
+                  });
+                  return v;
+                }});
+  auto reinforce = [](Arrays &a) {
+    R r{a};
+    double s = 0;
+    for (int64_t i = 0; i < kB; ++i)
+      s -= a["adv"][i] * r.seqSum("l", "mask", i);
+    return s / kB;
+  };
+  ms.push_back({"rloo", rlStage("rloo", 0.05), reinforce});
+  ms.push_back({"remax", rlStage("remax", 0.0), reinforce});
+  ms.push_back({"reinforce_pp", rlStage("reinforce_pp", 0.05), [](Arrays &a) {
+                  R r{a};
+                  return r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    return clipPg(r.at("l", i, t), r.at("l_old", i, t),
+                                  a["adv"][i * kT + t], 0.2, 0.2);
+                  });
+                }});
+  ms.push_back({"ppo", rlStage("ppo", 0.05), [](Arrays &a) {
+                  R r{a};
+                  double pg = r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    return clipPg(r.at("l", i, t), r.at("l_old", i, t),
+                                  r.at("adv", i, t), 0.2, 0.2);
+                  });
+                  double vl = r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    double v = r.at("v", i, t), vo = r.at("v_old", i, t),
+                           R_ = r.at("returns", i, t);
+                    double vc = vo + std::clamp(v - vo, -0.2, 0.2);
+                    return std::max((v - R_) * (v - R_), (vc - R_) * (vc - R_));
+                  });
+                  return pg + 0.5 * 0.5 * vl;
+                }});
+  ms.push_back({"ppo_kl_in_loss",
+                rlStage("ppo", 0.05, "", ", hparams = {kl_in_loss = true, ent_coef = 0.01 : f64}"),
+                nullptr});
+  ms.push_back({"chord", rlStage("grpo", 0.0, "chord"), [=](Arrays &a) {
+                  R r{a};
+                  double rl = grpo(0.0, false)(a);
+                  double sft = r.tokenMean("mask_demo", [&](int64_t i, int64_t t) {
+                    return i < kB / kG ? -r.at("l_demo", i, t) : 0.0;
+                  });
+                  // demos have P = B/G rows
+                  double num = 0, den = 0;
+                  for (int64_t i = 0; i < kB / kG; ++i)
+                    for (int64_t t = 0; t < kT; ++t) {
+                      num += r.at("mask_demo", i, t) * -r.at("l_demo", i, t);
+                      den += r.at("mask_demo", i, t);
+                    }
+                  sft = num / std::max(den, 1.0);
+                  double mu = a["mu"][0];
+                  return (1 - mu) * rl + mu * sft;
+                }});
+  ms.push_back({"chord_phi", rlStage("grpo", 0.0, "chord", ", hparams = {chord_phi = true}"), nullptr, 0,
+                [=](Arrays &x, Arrays &base) {
+                  R r{x};
+                  double rl = grpo(0.0, false)(x);
+                  double num = 0, den = 0;
+                  for (int64_t i = 0; i < kB / kG; ++i)
+                    for (int64_t t = 0; t < kT; ++t) {
+                      double p = std::exp(base["l_demo"][i * kT + t]);
+                      num += r.at("mask_demo", i, t) * p * (1 - p) *
+                             -r.at("l_demo", i, t);
+                      den += r.at("mask_demo", i, t);
+                    }
+                  double mu = x["mu"][0];
+                  return (1 - mu) * rl + mu * num / std::max(den, 1.0);
+                }});
+  ms.push_back({"luffy", rlStage("grpo", 0.0, "luffy"), [](Arrays &a) {
+                  R r{a};
+                  return r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    double l = r.at("l", i, t), A = a["adv"][i];
+                    if (a["off_policy"][i] != 0) {
+                      double p = std::exp(l);
+                      return -p / (p + 0.1) * A;
+                    }
+                    return clipPg(l, r.at("l_old", i, t), A, 0.2, 0.2);
+                  });
+                }});
+  ms.push_back({"srft", rlStage("grpo", 0.0, "srft"), nullptr, 0,
+                [](Arrays &x, Arrays &base) {
+                  R r{x}, rb{base};
+                  int64_t P = kB / kG;
+                  // sg'd mean entropies of demonstrations and samples
+                  double hn = 0, hd = 0, sn = 0, sd = 0;
+                  for (int64_t i = 0; i < kB; ++i)
+                    for (int64_t t = 0; t < kT; ++t) {
+                      if (i < P) {
+                        hn += rb.at("mask_demo", i, t) * rb.at("entropy_demo", i, t);
+                        hd += rb.at("mask_demo", i, t);
+                      }
+                      sn += rb.at("mask", i, t) * rb.at("entropy", i, t);
+                      sd += rb.at("mask", i, t);
+                    }
+                  double wd = 0.5 * std::exp(-hn / std::max(hd, 1.0));
+                  double wp = 0.1 * std::exp(sn / std::max(sd, 1.0));
+                  double dn = 0, dd = 0;
+                  for (int64_t i = 0; i < P; ++i)
+                    for (int64_t t = 0; t < kT; ++t) {
+                      double ld = r.at("l_demo", i, t);
+                      dn += r.at("mask_demo", i, t) * (-wd * ld - std::exp(ld));
+                      dd += r.at("mask_demo", i, t);
+                    }
+                  double self = r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    double l = r.at("l", i, t);
+                    return x["correct"][i] != 0 ? -wp * l
+                                                : std::exp(l - r.at("l_old", i, t));
+                  });
+                  return dn / std::max(dd, 1.0) + self;
+                }});
+  ms.push_back({"relift_rl", rlStage("grpo", 0.0, "relift"), grpo(0.0, false)});
+  ms.push_back({"relift_sft", rlStage("grpo", 0.0, "relift"), nullptr, 1});
+  ms.push_back({"hpt", rlStage("grpo", 0.0, "hpt"), nullptr});
+  ms.push_back({"uft", rlStage("grpo", 0.0, "uft"), nullptr});
+  return ms;
+}
+
+class LossKernels : public ::testing::TestWithParam<Method> {
+protected:
+  static void SetUpTestSuite() {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  }
+  void SetUp() override {
+    DialectRegistry registry;
+    registry.insert<hone::HoneDialect, arith::ArithDialect, scf::SCFDialect,
+                    func::FuncDialect>();
+    registerBuiltinDialectTranslation(registry);
+    registerLLVMDialectTranslation(registry);
+    ctx = std::make_unique<MLIRContext>(registry);
+    ctx->loadAllAvailableDialects();
+  }
+  std::unique_ptr<MLIRContext> ctx;
+};
+
+double relErr(const std::vector<double> &x, const std::vector<double> &y) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    num = std::max(num, std::fabs(x[i] - y[i]));
+    den = std::max(den, std::fabs(y[i]));
+  }
+  return den == 0 ? num : num / den;
+}
+
+TEST_P(LossKernels, MatchesFormulaAndFiniteDifferences) {
+  const Method &m = GetParam();
+  Kernel k64 = compile(*ctx, m.body, /*f64=*/true, m.index);
+  ASSERT_TRUE(k64.engine);
+  Kernel k32 = compile(*ctx, m.body, /*f64=*/false, m.index);
+  ASSERT_TRUE(k32.engine);
+
+  uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
+  Gen g{std::mt19937_64(seed)};
+  double worstLoss = 0, worstGrad = 0, worst32 = 0;
+  for (int trial = 0; trial < 3; ++trial) {
+    Arrays in = makeInputs(g, k64);
+    std::vector<std::vector<double>> grads, grads32;
+    double loss = run<double>(k64, in, &grads);
+    double loss32 = run<float>(k32, in, &grads32);
+    ASSERT_TRUE(std::isfinite(loss)) << m.name;
+
+    // The reference: the paper's formula, or the kernel itself.
+    auto eval = [&](Arrays &x) {
+      if (m.sgFormula) {
+        Arrays copy = x, base = in;
+        return m.sgFormula(copy, base);
+      }
+      if (m.formula) {
+        Arrays copy = x;
+        return m.formula(copy);
+      }
+      return run<double>(k64, x, nullptr);
+    };
+    if (m.formula || m.sgFormula) {
+      double ref = eval(in);
+      worstLoss = std::max(worstLoss, std::fabs(loss - ref) /
+                                          std::max(std::fabs(ref), 1e-300));
+    }
+    // Central differences, 5-point stencil, over every differentiable
+    // argument's elements.
+    const double h = 1e-3;
+    for (unsigned a = 0; a < k64.numDiff; ++a) {
+      const std::string &name = k64.argNames[a];
+      std::vector<double> fd(grads[a].size());
+      for (size_t j = 0; j < fd.size(); ++j) {
+        Arrays x = in;
+        double x0 = x[name][j];
+        auto at = [&](double d) {
+          x[name][j] = x0 + d;
+          return eval(x);
+        };
+        fd[j] = (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h);
+      }
+      worstGrad = std::max(worstGrad, relErr(grads[a], fd));
+      worst32 = std::max(worst32, relErr(grads32[a], grads[a]));
+    }
+    worst32 = std::max(worst32, std::fabs(loss32 - loss) /
+                                    std::max(std::fabs(loss), 1e-300));
+  }
+  std::printf("[ %-16s] seed %llu  loss vs formula %.2e  grad vs FD %.2e  "
+              "f32 vs f64 %.2e%s\n",
+              m.name.c_str(), (unsigned long long)seed, worstLoss, worstGrad,
+              worst32, m.formula || m.sgFormula ? "" : "  (FD of the kernel)");
+  EXPECT_LT(worstLoss, 1e-9) << m.name << " seed " << seed;
+  EXPECT_LT(worstGrad, 1e-9) << m.name << " seed " << seed;
+  EXPECT_LT(worst32, 1e-4) << m.name << " seed " << seed;
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, LossKernels, ::testing::ValuesIn(methods()),
+                         [](const auto &info) { return info.param.name; });
+
+} // namespace
