@@ -13,7 +13,11 @@ namespace cpu {
 #pragma omp declare simd notinbranch
 inline float expApprox(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  // Nearest integer by truncating conversion (floorf does not vectorise
+  // under the default -ftrapping-math).
+  float t = x * 1.44269504088896341f;
+  int32_t ni = int32_t(t + (t >= 0.0f ? 0.5f : -0.5f));
+  float n = float(ni);
   float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -22,7 +26,7 @@ inline float expApprox(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   float y = p * r * r + r + 1.0f;
-  int32_t bits = (int32_t(n) + 127) << 23;
+  int32_t bits = (ni + 127) << 23;
   // A bit cast the vectoriser sees through (memcpy here blocks `omp simd`).
   return y * __builtin_bit_cast(float, bits);
 }
