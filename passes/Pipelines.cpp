@@ -121,6 +121,9 @@ struct NVVMPipelineCLOptions
 } // namespace
 
 void hone::registerPipelines() {
+  // The loss pipelines' upstream passes, so that their stages can be run
+  // one by one from hone-opt.
+  registerUpstreamPasses();
   PassPipelineRegistration<StepPipelineCLOptions>(
       "hone-step-pipeline",
       "Stage IR to step IR: expand stages, CSE, differentiate objectives",

@@ -1,0 +1,23 @@
+// RUN: hone-opt %s --hone-step-pipeline --hone-loss-to-nvvm --gpu-module-to-binary=format=isa | FileCheck %s
+// RUN: hone-opt %s --hone-step-pipeline --hone-loss-to-llvm | FileCheck %s --check-prefix=CPU
+
+/// A train step's fused loss and gradient, as PTX (no GPU or CUDA toolkit
+/// needed) and as a C-callable CPU function with bare-pointer arguments:
+/// inputs (l, mask), then outputs (loss, ∂loss/∂l).
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8>>
+hone.pipeline @p {
+  %0 = hone.model.init : !m
+  %d = hone.dataset "d.jsonl" : !hone.dataset<prompt_completion>
+  %1 = hone.sft dft %0, %d {batch_size = 2 : i64, steps = 3 : i64} : (!m, !hone.dataset<prompt_completion>) -> !m
+  hone.save %1 "out" : !m
+}
+
+// CHECK: gpu.binary @p_sft_dft_0_kernel
+// CHECK-SAME: #nvvm.target<chip = "sm_90">
+// CHECK-SAME: .visible .entry p_sft_dft_0_kernel
+// CHECK-NOT: hone.
+
+// CPU-LABEL: llvm.func @p_sft_dft_0(%arg0: !llvm.ptr, %arg1: !llvm.ptr, %arg2: !llvm.ptr, %arg3: !llvm.ptr)
+// CPU-SAME: hone.arg_names = ["l", "mask"]
+// CPU-NOT: hone.pipeline
