@@ -202,7 +202,7 @@ Arrays makeInputs(Gen &g, const Kernel &k) {
     } else if (n.rfind("l", 0) == 0 && n.find("ref") == std::string::npos &&
                n != "l_old") {
       for (auto &x : v)
-        x = g.uni(-3.0, -0.05);
+        x = g.uni(-3.0, -0.3);
     } else {
       for (auto &x : v)
         x = g.normal();
@@ -400,13 +400,15 @@ std::vector<Method> methods() {
                   }
                   return s / kB;
                 }});
-  ms.push_back({"kto", prefStage("kto", true, "unpaired_preference"), [](Arrays &a) {
-                  R r{a};
+  // KTO: z0 = sg(max(0, mean KL over mismatched pairs)) is frozen.
+  ms.push_back({"kto", prefStage("kto", true, "unpaired_preference"), nullptr, 0,
+                [](Arrays &a, Arrays &base) {
+                  R r{a}, rb{base};
                   double kl = 0;
                   for (int64_t i = 0; i < kB; ++i)
                     for (int64_t t = 0; t < kT; ++t)
-                      kl += r.at("mask_mis", i, t) *
-                            (r.at("l_mis", i, t) - r.at("l_ref_mis", i, t));
+                      kl += rb.at("mask_mis", i, t) *
+                            (rb.at("l_mis", i, t) - rb.at("l_ref_mis", i, t));
                   double z0 = std::max(kl / kB, 0.0), s = 0;
                   for (int64_t i = 0; i < kB; ++i) {
                     double rw = 0;
