@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 extern "C" void openblas_set_num_threads(int);
@@ -619,7 +620,13 @@ public:
           const int64_t n = start[b] + i + 1;
           const T *q = qkv + (b * newLen + i) * ld + g * group * hd;
           T *o = out + (b * newLen + i) * ldo + g * group * hd;
-          if (hd == 64)
+          if (hd == 64 && std::is_same<T, float>::value)
+            decodeGroup64f(reinterpret_cast<const float *>(q),
+                           reinterpret_cast<const float *>(Kt),
+                           reinterpret_cast<const float *>(Vc), cacheLen, n,
+                           group, float(scale), reinterpret_cast<float *>(sc),
+                           reinterpret_cast<float *>(o));
+          else if (hd == 64)
             decodeGroup<64>(q, Kt, Vc, cacheLen, n, group, scale, sc, o);
           else if (hd == 128)
             decodeGroup<128>(q, Kt, Vc, cacheLen, n, group, scale, sc, o);
@@ -644,6 +651,59 @@ public:
       sum += e;
     }
     *invOut = T(1) / sum;
+  }
+
+  /// The fp32, head-dim-64 decode path with explicit 8-wide vectors so the
+  /// score block (32 positions) and the output row (64) live in registers.
+  typedef float v8f __attribute__((vector_size(32), aligned(4)));
+  static void decodeGroup64f(const float *q, const float *Kt, const float *Vc,
+                             int64_t cacheLen, int64_t n, int64_t group,
+                             float scale, float *sc, float *o) {
+    for (int64_t j0 = 0; j0 + 32 <= n; j0 += 32) {
+      for (int64_t h = 0; h < group; ++h) {
+        const float *qh = q + h * 64;
+        v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
+        const float *kr = Kt + j0;
+        for (int d = 0; d < 64; ++d, kr += cacheLen) {
+          const float qd = qh[d] * scale;
+          a0 += qd * *reinterpret_cast<const v8f *>(kr);
+          a1 += qd * *reinterpret_cast<const v8f *>(kr + 8);
+          a2 += qd * *reinterpret_cast<const v8f *>(kr + 16);
+          a3 += qd * *reinterpret_cast<const v8f *>(kr + 24);
+        }
+        float *dst = sc + h * n + j0;
+        *reinterpret_cast<v8f *>(dst) = a0;
+        *reinterpret_cast<v8f *>(dst + 8) = a1;
+        *reinterpret_cast<v8f *>(dst + 16) = a2;
+        *reinterpret_cast<v8f *>(dst + 24) = a3;
+      }
+    }
+    const int64_t tail = n / 32 * 32;
+    for (int64_t h = 0; h < group && tail < n; ++h) {
+      const float *qh = q + h * 64;
+      float *dst = sc + h * n;
+      for (int64_t j = tail; j < n; ++j)
+        dst[j] = 0;
+      for (int d = 0; d < 64; ++d) {
+        const float qd = qh[d] * scale;
+        const float *kr = Kt + d * cacheLen;
+        for (int64_t j = tail; j < n; ++j)
+          dst[j] += qd * kr[j];
+      }
+    }
+    for (int64_t h = 0; h < group; ++h) {
+      float *sh = sc + h * n, inv;
+      CpuKernels<float>::softmaxInPlace(sh, n, &inv);
+      v8f c[8] = {};
+      const float *v = Vc;
+      for (int64_t j = 0; j < n; ++j, v += 64) {
+        const float w = sh[j];
+        for (int k = 0; k < 8; ++k)
+          c[k] += w * *reinterpret_cast<const v8f *>(v + 8 * k);
+      }
+      for (int k = 0; k < 8; ++k)
+        *reinterpret_cast<v8f *>(o + h * 64 + 8 * k) = c[k] * inv;
+    }
   }
 
   /// One query row of a KV group with a compile-time head dimension: score
