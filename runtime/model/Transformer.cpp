@@ -302,11 +302,9 @@ template <typename T> struct Planner {
   }
 };
 
-template <typename T> void Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
-  if (acts_ && acts_->B == B && acts_->S == Tn)
-    return;
-  acts_.reset();
-  auto a = std::make_unique<Acts>();
+template <typename T>
+void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
+                              int64_t Tn) const {
   a->B = B;
   a->S = Tn;
   a->training = true;
@@ -316,7 +314,6 @@ template <typename T> void Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
   const int64_t A = c.nHeads * hd;
   const bool gpt2 = c.family == ModelFamily::GPT2;
   const int64_t Fpre = gpt2 ? c.dFf : 2 * c.dFf;
-  Planner<T> pl;
   auto vec = [&](std::vector<T *> &v, int64_t n, int64_t count) {
     v.assign(size_t(count), nullptr);
     for (auto &p : v)
@@ -364,13 +361,45 @@ template <typename T> void Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
   pl.takeI(a->positions, N);
   pl.takeI(a->targets, N);
   pl.takeI(a->start, B);
-  a->block = DeviceArray<T>(k_, pl.tn);
-  a->ints = DeviceArray<T, int32_t>(k_, pl.in);
+}
+
+template <typename T>
+int64_t Transformer<T>::workspaceBytes(int64_t batch, int64_t seqLen) const {
+  Acts a;
+  Planner<T> pl;
+  planActs(&a, pl, batch, seqLen);
+  return pl.tn * int64_t(sizeof(T)) + pl.in * 4;
+}
+
+template <typename T>
+Status Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
+  if (acts_ && acts_->B == B && acts_->S == Tn)
+    return Status::ok();
+  // Re-plan for the new shape; keep the allocation when it is big enough
+  // (micro-batches of varying size do not reallocate).
+  std::unique_ptr<Acts> a = std::make_unique<Acts>();
+  Planner<T> pl;
+  planActs(a.get(), pl, B, Tn);
+  if (acts_ && acts_->block.size() >= pl.tn && acts_->ints.size() >= pl.in) {
+    a->block = std::move(acts_->block);
+    a->ints = std::move(acts_->ints);
+  } else {
+    acts_.reset();
+    a->block = DeviceArray<T>(k_, pl.tn);
+    a->ints = DeviceArray<T, int32_t>(k_, pl.in);
+    if (!a->block.data() || !a->ints.data())
+      return Status::error("model: out of memory allocating " +
+                           std::to_string(workspaceBytes(B, Tn)) +
+                           " bytes of activations for a " + std::to_string(B) +
+                           " x " + std::to_string(Tn) + " batch",
+                           "use smaller micro-batches");
+  }
   for (auto &pr : pl.tp)
     *pr.first = a->block.data() + pr.second;
   for (auto &pr : pl.ip)
     *pr.first = a->ints.data() + pr.second;
   acts_ = std::move(a);
+  return Status::ok();
 }
 
 template <typename T>
@@ -413,7 +442,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd, F = c.dFf;
   const bool gpt2 = c.family == ModelFamily::GPT2;
-  ensureActs(B, Tn);
+  HONE_TRY(ensureActs(B, Tn));
   Acts &a = *acts_;
   B_ = B;
   T_ = Tn;

@@ -68,6 +68,8 @@ template <typename T> struct KvCache {
   std::vector<DeviceArray<T>> k, v;
 };
 
+template <typename T> struct Planner;
+
 template <typename T> class Transformer {
 public:
   /// Validates the config (head counts, dimensions) and allocates
@@ -105,6 +107,11 @@ public:
   /// Accumulates parameter gradients (+=) of the last forward().
   Status backward(const OutputGrads<T> &grads);
 
+  /// Bytes of activations and scratch forward()+backward() use for a
+  /// batch x seqLen micro-batch (for memory planning); parameters,
+  /// gradients and optimiser moments are 4 more arrays of numParams().
+  int64_t workspaceBytes(int64_t batch, int64_t seqLen) const;
+
   int64_t batch() const { return B_; }
   int64_t seqLen() const { return T_; }
   /// Device pointers, valid until the next forward: [batch, seqLen].
@@ -136,7 +143,8 @@ private:
   struct Acts;
   Status validateBatch(const TokenBatch &b) const;
   void buildParams();
-  void ensureActs(int64_t B, int64_t seqLen);
+  void planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t seqLen) const;
+  Status ensureActs(int64_t B, int64_t seqLen);
   void linearFwd(const T *x, int64_t rows, int64_t in, int64_t out,
                  int64_t wOff, int64_t bOff, bool conv1d, T *y);
   void linearBwd(const T *x, const T *dy, int64_t rows, int64_t in,

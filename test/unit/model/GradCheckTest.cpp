@@ -120,6 +120,8 @@ TEST(Model, EnumeratesHuggingFaceNames) {
   EXPECT_NE((*g)->findParam("h.1.mlp.c_proj.bias"), nullptr);
   EXPECT_NE((*g)->findParam("ln_f.bias"), nullptr);
   EXPECT_EQ((*g)->findParam("lm_head.weight"), nullptr); // tied
+  EXPECT_GT((*g)->workspaceBytes(2, 6), 0);
+  EXPECT_GT((*g)->workspaceBytes(4, 6), (*g)->workspaceBytes(2, 6));
   auto q = Transformer<float>::create(tinyQwen2(), k.get());
   ASSERT_TRUE(q);
   p = (*q)->findParam("model.layers.1.self_attn.k_proj.weight");
