@@ -95,57 +95,81 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
   sp.seed = cfg.seed;
   sp.step = cfg.step;
   sp.rank = cfg.rank;
+  // Rows that finish are compacted out of the decode batch: slot i of the
+  // cache and of the logits holds row rowAt[i]; slots [0, A) are live.
+  std::vector<int64_t> rowAt(static_cast<size_t>(R));
+  std::iota(rowAt.begin(), rowAt.end(), 0);
+  int64_t A = R;
   std::vector<uint32_t> sampleId(static_cast<size_t>(R)), drawIndex(sampleId.size());
-  std::vector<uint8_t> alive(sampleId.size(), 1);
-  std::vector<int32_t> next(sampleId.size(), 0);
+  std::vector<uint8_t> active(sampleId.size(), 1);
+  std::vector<int32_t> next(sampleId.size(), 0), slotStart(sampleId.size(), 0);
   std::vector<T> lp(sampleId.size());
-  for (int64_t r = 0; r < R; ++r)
-    sampleId[size_t(r)] = cfg.sampleBase + uint32_t(r);
   DeviceArray<T, uint32_t> idDev(&k, R), drawDev(&k, R);
-  DeviceArray<T, uint8_t> aliveDev(&k, R);
+  DeviceArray<T, uint8_t> activeDev(&k, R);
   DeviceArray<T, int32_t> tokDev(&k, R);
   DeviceArray<T> lpDev(&k, R);
-  k.copyToDevice(idDev.data(), sampleId.data(), size_t(R) * 4);
+  k.copyToDevice(activeDev.data(), active.data(), size_t(R));
+  const int64_t rowElems = mc.nKvHeads * cacheLen * mc.headDim();
   for (int64_t s = 0; s < cfg.maxNewTokens; ++s) {
-    // The draw index is the position being generated.
-    for (int64_t r = 0; r < R; ++r)
-      drawIndex[size_t(r)] = uint32_t(res.lengths[size_t(r)]);
-    k.copyToDevice(drawDev.data(), drawIndex.data(), size_t(R) * 4);
-    k.copyToDevice(aliveDev.data(), alive.data(), size_t(R));
-    k.sample(logitsDev.data(), R, V, sp, idDev.data(), drawDev.data(),
-             aliveDev.data(), tokDev.data(), lpDev.data());
-    k.copyToHost(next.data(), tokDev.data(), size_t(R) * 4);
-    k.copyToHost(lp.data(), lpDev.data(), size_t(R) * sizeof(T));
-    for (int64_t r = 0; r < R; ++r) {
-      if (!alive[size_t(r)])
-        continue;
+    // Philox stream per original row; the draw index is the position.
+    for (int64_t i = 0; i < A; ++i) {
+      int64_t r = rowAt[size_t(i)];
+      sampleId[size_t(i)] = cfg.sampleBase + uint32_t(r);
+      drawIndex[size_t(i)] = uint32_t(res.lengths[size_t(r)]);
+    }
+    k.copyToDevice(idDev.data(), sampleId.data(), size_t(A) * 4);
+    k.copyToDevice(drawDev.data(), drawIndex.data(), size_t(A) * 4);
+    k.sample(logitsDev.data(), A, V, sp, idDev.data(), drawDev.data(),
+             activeDev.data(), tokDev.data(), lpDev.data());
+    k.copyToHost(next.data(), tokDev.data(), size_t(A) * 4);
+    k.copyToHost(lp.data(), lpDev.data(), size_t(A) * sizeof(T));
+    std::vector<uint8_t> live(static_cast<size_t>(A), 1);
+    int64_t nLive = 0;
+    for (int64_t i = 0; i < A; ++i) {
+      int64_t r = rowAt[size_t(i)];
       int64_t pos = res.lengths[size_t(r)];
-      int32_t t = next[size_t(r)];
+      int32_t t = next[size_t(i)];
       res.tokens[size_t(r * maxLen + pos)] = t;
-      res.logprobs[size_t(r * maxLen + pos)] = lp[size_t(r)];
+      res.logprobs[size_t(r * maxLen + pos)] = lp[size_t(i)];
       res.mask[size_t(r * maxLen + pos)] = 1;
       res.lengths[size_t(r)] = int32_t(pos + 1);
       bool stop = std::find(cfg.stopTokens.begin(), cfg.stopTokens.end(), t) !=
                   cfg.stopTokens.end();
       res.stopped[size_t(r)] = stop;
       if (stop || pos + 1 >= cacheLen)
-        alive[size_t(r)] = 0;
-      start[size_t(r)] = int32_t(pos);
+        live[size_t(i)] = 0;
+      else
+        ++nLive;
+      slotStart[size_t(i)] = int32_t(pos);
     }
-    if (s + 1 == cfg.maxNewTokens ||
-        std::find(alive.begin(), alive.end(), 1) == alive.end())
+    if (s + 1 == cfg.maxNewTokens || nLive == 0)
       break;
-    // Finished rows still run (at position 0 of their own cache row, which
-    // nothing reads again) to keep the batch shape fixed.
-    for (int64_t r = 0; r < R; ++r)
-      if (!alive[size_t(r)]) {
-        next[size_t(r)] = 0;
-        start[size_t(r)] = 0;
+    // Fill the holes left by finished rows with live rows from the end.
+    int64_t lo = 0, hi = A - 1;
+    while (true) {
+      while (lo < A && live[size_t(lo)])
+        ++lo;
+      while (hi >= 0 && !live[size_t(hi)])
+        --hi;
+      if (lo >= hi)
+        break;
+      for (size_t l = 0; l < cache.k.size(); ++l) {
+        k.copy(cache.k[l].data() + lo * rowElems,
+               cache.k[l].data() + hi * rowElems, rowElems);
+        k.copy(cache.v[l].data() + lo * rowElems,
+               cache.v[l].data() + hi * rowElems, rowElems);
       }
-    auto h = model.forwardCached(cache, next.data(), start.data(), R, 1);
+      rowAt[size_t(lo)] = rowAt[size_t(hi)];
+      next[size_t(lo)] = next[size_t(hi)];
+      slotStart[size_t(lo)] = slotStart[size_t(hi)];
+      live[size_t(lo)] = 1;
+      live[size_t(hi)] = 0;
+    }
+    A = nLive;
+    auto h = model.forwardCached(cache, next.data(), slotStart.data(), A, 1);
     if (!h)
       return h.status();
-    HONE_TRY(model.logits(*h, R, cfg.temperature, logitsDev.data()));
+    HONE_TRY(model.logits(*h, A, cfg.temperature, logitsDev.data()));
   }
   int64_t longest = 0;
   for (int32_t l : res.lengths)

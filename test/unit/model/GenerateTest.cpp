@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <map>
+#include <set>
 
 using namespace hone;
 using namespace hone::test;
@@ -176,7 +177,10 @@ TEST(Generate, BitIdenticalAcrossRunsAndThreadCounts) {
   }
 }
 
+// With and without stop tokens: finished rows are compacted out of the
+// decode batch, which must not disturb the rows still running.
 TEST(Generate, BehaviourLogprobsMatchRecomputation) {
+  for (int withStops = 0; withStops < 2; ++withStops)
   for (ModelConfig cfg : {tinyGpt2(), tinyQwen2()}) {
     cfg.maxSeqLen = 16;
     auto k = makeCpuKernels<float>();
@@ -184,7 +188,10 @@ TEST(Generate, BehaviourLogprobsMatchRecomputation) {
     ASSERT_TRUE(m);
     randomizeParams(**m, 6, 0.8);
     SamplingConfig s = sampling();
-    s.stopTokens.clear();
+    if (withStops)
+      s.stopTokens = {2};
+    else
+      s.stopTokens.clear();
     auto g = generate(**m, kPrompts, s);
     ASSERT_TRUE(g);
     TokenBatch tb{g->batch, g->seqLen, g->tokens.data(), g->lengths.data()};
@@ -201,6 +208,16 @@ TEST(Generate, BehaviourLogprobsMatchRecomputation) {
       }
     EXPECT_GT(n, 0);
     EXPECT_LT(worst, 2e-5);
+    if (withStops) { // rows stopped at different steps while others ran on
+      int stopped = 0;
+      std::set<int32_t> generated;
+      for (int64_t r = 0; r < g->batch; ++r) {
+        stopped += g->stopped[size_t(r)];
+        generated.insert(g->lengths[size_t(r)] - g->promptLengths[size_t(r)]);
+      }
+      EXPECT_GT(stopped, 0);
+      EXPECT_GT(generated.size(), 1u);
+    }
   }
 }
 
@@ -214,7 +231,9 @@ TEST(Generate, GreedyFollowsFullForwardArgmax) {
   SamplingConfig s;
   s.greedy = true;
   s.maxNewTokens = 5;
-  auto g = generate(**m, {{1, 2, 3}, {4}}, s);
+  s.samplesPerPrompt = 2;
+  s.stopTokens = {7};
+  auto g = generate(**m, {{1, 2, 3}, {4}, {7, 7, 2, 9}}, s);
   ASSERT_TRUE(g);
   TokenBatch tb{g->batch, g->seqLen, g->tokens.data(), g->lengths.data()};
   ASSERT_TRUE((*m)->forward(tb));
