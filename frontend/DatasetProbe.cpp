@@ -33,128 +33,32 @@ std::vector<std::string> requiredColumns(Dataset::Layout layout,
 
 namespace {
 
-Dataset::Layout detect(const json::Value &rec, const Columns &c) {
-  auto has = [&](const std::string &k) { return rec.find(k) != nullptr; };
-  if (has(c.chosen()) && has(c.rejected()))
-    return Dataset::preference;
-  if (has(c.completion()) && has(c.label()))
-    return Dataset::unpaired_preference;
-  if (has(c.prompt()) && has(c.completion()))
-    return Dataset::prompt_completion;
-  if (has(c.prompt()) && has(c.answer()))
-    return Dataset::prompt_answer;
-  if (has(c.messages()))
-    return Dataset::messages;
-  if (has(c.text()))
-    return Dataset::text;
-  if (has(c.prompt()))
-    return Dataset::prompt_only;
-  return Dataset::auto_;
-}
+/// The spec's column names in the runtime reader's terms, so that the
+/// compiler checks a dataset with exactly the code the job reads it with.
+std::optional<DatasetLayout> toRuntime(Dataset::Layout l, bool shareGpt);
 
-/// A conversation: a non-empty list of {role, content} objects.
-std::string checkConversation(const json::Value &v, const std::string &key,
-                              const Columns &c) {
-  if (!v.isArray() || v.items().empty())
-    return "'" + key + "' is not a non-empty list of messages";
-  for (size_t i = 0; i < v.items().size(); ++i) {
-    const json::Value &m = v.items()[i];
-    const json::Value *role = m.find(c.role());
-    const json::Value *content = m.find(c.content());
-    if (!m.isObject() || !role || !role->isString() || !content ||
-        !content->isString())
-      return "message " + std::to_string(i) + " of '" + key +
-             "' needs string '" + c.role() + "' and '" + c.content() + "'";
-  }
-  return {};
-}
-
-/// Why `rec` does not fit `layout`, or empty.
-std::string checkRecord(const json::Value &rec, Dataset::Layout layout,
-                        const Columns &c, bool &conversational) {
-  if (!rec.isObject())
-    return std::string("a record is a JSON object, not ") +
-           json::kindName(rec.kind());
-  for (const std::string &key : requiredColumns(layout, c))
-    if (!rec.find(key))
-      return "the record has no '" + key + "' column";
-  auto textOrChat = [&](const std::string &key) -> std::string {
-    const json::Value *v = rec.find(key);
-    if (!v || v->isString())
-      return {};
-    if (v->isArray()) {
-      conversational = true;
-      return checkConversation(*v, key, c);
-    }
-    return "'" + key + "' is " + json::kindName(v->kind()) +
-           ", not a string or a list of messages";
-  };
-  std::string err;
-  switch (layout) {
-  case Dataset::text:
-    if (!rec.find(c.text())->isString())
-      return "'" + c.text() + "' is not a string";
-    break;
-  case Dataset::messages:
-    conversational = true;
-    return checkConversation(*rec.find(c.messages()), c.messages(), c);
-  case Dataset::prompt_only:
-    return textOrChat(c.prompt());
-  case Dataset::prompt_completion:
-    if (!(err = textOrChat(c.prompt())).empty())
-      return err;
-    return textOrChat(c.completion());
-  case Dataset::preference:
-    for (const std::string &k : {c.prompt(), c.chosen(), c.rejected()})
-      if (!(err = textOrChat(k)).empty())
-        return err;
-    break;
-  case Dataset::unpaired_preference:
-    if (!(err = textOrChat(c.prompt())).empty() ||
-        !(err = textOrChat(c.completion())).empty())
-      return err;
-    if (!rec.find(c.label())->isBool())
-      return "'" + c.label() + "' is " +
-             json::kindName(rec.find(c.label())->kind()) +
-             ", not true or false";
-    break;
-  case Dataset::prompt_answer: {
-    if (!(err = textOrChat(c.prompt())).empty())
-      return err;
-    const json::Value *a = rec.find(c.answer());
-    if (!a->isString() && !a->isNumber())
-      return "'" + c.answer() + "' is " + json::kindName(a->kind()) +
-             ", not a string or a number";
-    break;
-  }
-  case Dataset::auto_:
-    break;
-  }
-  return {};
-}
-
-} // namespace
-
-namespace {
-
-/// Columns as the runtime's reader names them: the defaults, or the
-/// ShareGPT preset (conversations/from/value).
-enum class RuntimeColumns { Default, ShareGpt, Custom };
-
-RuntimeColumns runtimeColumns(const Columns &c) {
-  Columns d;
-  if (c.role_names_size() > 0 || c.text() != d.text() ||
-      c.prompt() != d.prompt() || c.completion() != d.completion() ||
-      c.chosen() != d.chosen() || c.rejected() != d.rejected() ||
-      c.label() != d.label() || c.answer() != d.answer())
-    return RuntimeColumns::Custom;
-  if (c.messages() == d.messages() && c.role() == d.role() &&
-      c.content() == d.content())
-    return RuntimeColumns::Default;
-  if (c.messages() == "conversations" && c.role() == "from" &&
-      c.content() == "value")
-    return RuntimeColumns::ShareGpt;
-  return RuntimeColumns::Custom;
+DatasetOptions runtimeOptions(Dataset::Layout layout, const Columns &c) {
+  DatasetOptions o;
+  DatasetColumns &r = o.columns;
+  r.text = c.text();
+  r.messages = c.messages();
+  r.role = c.role();
+  r.content = c.content();
+  r.prompt = c.prompt();
+  r.completion = c.completion();
+  r.chosen = c.chosen();
+  r.rejected = c.rejected();
+  r.label = c.label();
+  r.answer = c.has_answer() ? c.answer() : std::string(); // "": auto-detect
+  for (const auto &kv : c.role_names())
+    r.roleNames[kv.first] = kv.second;
+  // The ShareGPT preset (conversations/from/value) is its own layout there.
+  bool shareGpt = c.messages() == "conversations" && c.role() == "from" &&
+                  c.content() == "value";
+  if (shareGpt)
+    r.conversations = c.messages();
+  o.layout = toRuntime(layout, shareGpt);
+  return o;
 }
 
 std::optional<DatasetLayout> toRuntime(Dataset::Layout l, bool shareGpt) {
@@ -211,14 +115,14 @@ long long countRecords(const std::string &path) {
   return n;
 }
 
-/// The runtime reader's checks (runtime/data), so that what the compiler
-/// accepts is what the job can read.
-DatasetProbe probeWithRuntime(const std::string &path, Dataset::Layout layout,
-                              bool shareGpt, int maxRecords) {
+} // namespace
+
+DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
+                          const Columns &columns, int maxRecords) {
   DatasetProbe probe;
   probe.layout = layout;
   auto info = inspectDataset(path, static_cast<size_t>(maxRecords),
-                             toRuntime(layout, shareGpt));
+                             runtimeOptions(layout, columns));
   if (!info) {
     // "PATH:LINE:COL: error: WHAT" → line and WHAT.
     std::string m = info.status().message();
@@ -240,78 +144,6 @@ DatasetProbe probeWithRuntime(const std::string &path, Dataset::Layout layout,
   probe.answerColumn = info->answerColumn;
   probe.records = info->complete ? static_cast<long long>(info->records)
                                  : countRecords(path);
-  return probe;
-}
-
-} // namespace
-
-DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
-                          const Columns &columns, int maxRecords) {
-  RuntimeColumns rc = runtimeColumns(columns);
-  if (rc != RuntimeColumns::Custom)
-    return probeWithRuntime(path, layout, rc == RuntimeColumns::ShareGpt,
-                            maxRecords);
-  return probeMapped(path, layout, columns, maxRecords);
-}
-
-DatasetProbe probeMapped(const std::string &path, Dataset::Layout layout,
-                         const Columns &columns, int maxRecords) {
-  DatasetProbe probe;
-  probe.layout = layout;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    probe.readError = "cannot read '" + path + "'";
-    return probe;
-  }
-  std::string line;
-  long long lineNo = 0;
-  int checked = 0;
-  while (std::getline(in, line)) {
-    ++lineNo;
-    if (!line.empty() && line.back() == '\r')
-      line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos)
-      continue;
-    ++probe.records;
-    if (checked >= maxRecords || !probe.recordError.empty())
-      continue;
-    ++checked;
-    json::ParseOptions opts;
-    opts.sourceName = path;
-    opts.firstLine = lineNo;
-    json::Location where;
-    auto rec = json::parse(line, opts, &where);
-    if (!rec) {
-      // The JSON parser's message already says "PATH:LINE:COL: error: ...".
-      std::string m = rec.status().message();
-      size_t e = m.find("error: ");
-      probe.recordError = "invalid JSON at column " +
-                          std::to_string(where.column) + ": " +
-                          (e == std::string::npos ? m : m.substr(e + 7));
-      probe.recordLine = static_cast<int>(lineNo);
-      continue;
-    }
-    if (probe.firstKeys.empty() && rec->isObject())
-      for (const auto &m : rec->members())
-        probe.firstKeys.push_back(m.first);
-    if (probe.layout == Dataset::auto_) {
-      probe.layout = detect(*rec, columns);
-      if (probe.layout == Dataset::auto_) {
-        probe.recordError = "cannot detect the layout from the record's "
-                            "columns";
-        probe.recordLine = static_cast<int>(lineNo);
-        continue;
-      }
-    }
-    std::string err =
-        checkRecord(*rec, probe.layout, columns, probe.conversational);
-    if (!err.empty()) {
-      probe.recordError = err;
-      probe.recordLine = static_cast<int>(lineNo);
-    }
-  }
-  if (probe.records == 0 && probe.recordError.empty())
-    probe.recordError = "the file has no records";
   return probe;
 }
 

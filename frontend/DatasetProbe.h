@@ -2,9 +2,9 @@
 // its column layout (detected or checked) and how many records it holds.
 // Reads the first records only (and counts lines).
 //
-// Columns under their usual names (and the ShareGPT preset) are checked by
-// the runtime's own reader (runtime/data inspectDataset), so the compiler
-// accepts exactly what the job reads. Renamed columns are checked here.
+// Every dataset, renamed columns included, is checked by the runtime's own
+// reader (runtime/data inspectDataset with the spec's column names), so the
+// compiler accepts exactly what the job reads.
 #pragma once
 
 #include "frontend/pipeline.pb.h"
@@ -15,8 +15,6 @@
 namespace hone::spec {
 
 struct DatasetProbe {
-  /// Empty when the file could be read; otherwise why not.
-  std::string readError;
   /// The first problem found in the first records, e.g. "line 3: record has
   /// no 'chosen' column"; empty when they all fit `layout`.
   std::string recordError;
@@ -41,11 +39,6 @@ struct DatasetProbe {
 /// `columns`.
 DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
                           const Columns &columns, int maxRecords);
-
-/// The same checks for renamed columns (runtime/data reads the usual names
-/// only).
-DatasetProbe probeMapped(const std::string &path, Dataset::Layout layout,
-                         const Columns &columns, int maxRecords);
 
 /// The columns a layout needs, with the file's names (for messages).
 std::vector<std::string> requiredColumns(Dataset::Layout layout,
