@@ -51,6 +51,9 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
   if (!hid)
     return hid.status();
   DeviceArray<T> last(&k, R * D), logitsDev(&k, R * V);
+  if (!last.data() || !logitsDev.data())
+    return Status::error("generate: out of memory allocating logits for " +
+                         std::to_string(R) + " rows");
   for (int64_t i = 0; i < P; ++i)
     k.copy(last.data() + i * D,
            *hid + (i * maxPrompt + int64_t(prompts[size_t(i)].size()) - 1) * D,

@@ -675,28 +675,37 @@ Expected<const T *> Transformer<T>::forwardCached(KvCache<T> &cache,
   const bool gpt2 = c.family == ModelFamily::GPT2;
   const int64_t Fpre = gpt2 ? F : 2 * F;
   if (!inf_ || inf_->B * inf_->S < N || inf_->B < B) {
+    // Grow to the largest shape seen (prefill rows, decode batch) so that
+    // alternating prefill and decode calls do not reallocate.
+    const int64_t capN = std::max(N, inf_ ? inf_->B * inf_->S : 0);
+    const int64_t capB = std::max(B, inf_ ? inf_->B : 0);
     inf_.reset();
     auto a = std::make_unique<Acts>();
-    a->B = B;
-    a->S = (N + B - 1) / B;
+    a->B = capB;
+    a->S = (capN + capB - 1) / capB;
+    const int64_t NR = a->B * a->S;
     Planner<T> pl;
     T *res0, *res1, *ln, *mean, *rstd, *qkv, *att, *mid, *pre, *act;
-    pl.take(res0, N * D);
-    pl.take(res1, N * D);
-    pl.take(ln, N * D);
-    pl.take(mean, N);
-    pl.take(rstd, N);
-    pl.take(qkv, N * Q);
-    pl.take(att, N * A);
-    pl.take(mid, N * D);
-    pl.take(pre, N * Fpre);
-    pl.take(act, N * F);
-    pl.take(a->lnf, N * D);
-    pl.takeI(a->tokens, N);
-    pl.takeI(a->positions, N);
-    pl.takeI(a->start, B);
+    pl.take(res0, NR * D);
+    pl.take(res1, NR * D);
+    pl.take(ln, NR * D);
+    pl.take(mean, NR);
+    pl.take(rstd, NR);
+    pl.take(qkv, NR * Q);
+    pl.take(att, NR * A);
+    pl.take(mid, NR * D);
+    pl.take(pre, NR * Fpre);
+    pl.take(act, NR * F);
+    pl.take(a->lnf, NR * D);
+    pl.takeI(a->tokens, NR);
+    pl.takeI(a->positions, NR);
+    pl.takeI(a->start, capB);
     a->block = DeviceArray<T>(k_, pl.tn);
     a->ints = DeviceArray<T, int32_t>(k_, pl.in);
+    if (!a->block.data() || !a->ints.data())
+      return Status::error("model: out of memory allocating the "
+                           "incremental-forward workspace for " +
+                           std::to_string(N) + " rows");
     for (auto &pr : pl.tp)
       *pr.first = a->block.data() + pr.second;
     for (auto &pr : pl.ip)
