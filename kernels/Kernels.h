@@ -46,8 +46,8 @@ struct LmHeadShape {
 /// (renormalised) mass; the uniform comes from Philox(seed, step, rank,
 /// sampleId[r]) block drawIndex[r], so CPU and GPU draw the same numbers.
 struct SamplerParams {
-  int64_t topK = 0;  // 0: off
-  double topP = 1.0; // 1: off
+  int64_t topK = 0;    // 0: off
+  double topP = 1.0;   // 1: off
   bool greedy = false; // argmax, lowest id on ties; no draw
   uint64_t seed = 0;
   uint32_t step = 0;
@@ -164,9 +164,9 @@ public:
   /// From dlogprob [rows] and optional dentropy [rows] (nullable):
   /// dhidden += dz W, dW += dz^T hidden (chunked, recomputing z).
   virtual void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
-                         const LmHeadShape &s, const T *lse,
-                         const T *entropy, const T *dlogprob,
-                         const T *dentropy, T *dhidden, T *dW) = 0;
+                         const LmHeadShape &s, const T *lse, const T *entropy,
+                         const T *dlogprob, const T *dentropy, T *dhidden,
+                         T *dW) = 0;
   /// Full logits [rows, vocab] (generation: only the last rows).
   virtual void logits(const T *hidden, const T *W, const LmHeadShape &s,
                       T *out) = 0;
@@ -184,10 +184,9 @@ public:
   /// norm clipping). biasCorrection1/2 = 1 - beta^t. zeroGrad: the gradient
   /// is cleared in the same pass (saves a separate sweep over memory).
   virtual void adamw(T *param, T *grad, T *m, T *v, int64_t n, double lr,
-                     double beta1, double beta2, double eps,
-                     double weightDecay, double biasCorrection1,
-                     double biasCorrection2, double gradScale,
-                     bool zeroGrad) = 0;
+                     double beta1, double beta2, double eps, double weightDecay,
+                     double biasCorrection1, double biasCorrection2,
+                     double gradScale, bool zeroGrad) = 0;
 };
 
 /// A device allocation owned through its backend.

@@ -23,9 +23,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -102,8 +102,7 @@ int main(int argc, char **argv) {
     else if (k == "--only") {
       a.train = v == "train";
       a.gen = v == "gen";
-    }
-    else {
+    } else {
       std::fprintf(stderr, "hone_bench_model: unknown option %s\n", k.c_str());
       return 1;
     }
@@ -160,7 +159,6 @@ int main(int argc, char **argv) {
   }
   Transformer<float> &m = **mOr;
   m.initRandom(1, 0.02);
-
 
   // --- training step: forward, loss gradient (mean NLL), backward, AdamW.
   std::vector<int32_t> tokens(static_cast<size_t>(rows)),
@@ -293,9 +291,9 @@ int main(int argc, char **argv) {
 
   std::printf("model: %s d_model=%lld layers=%lld heads=%lld/%lld d_ff=%lld "
               "vocab=%lld seq=%lld threads=%d\n",
-              a.family.c_str(), (long long)D, (long long)L,
-              (long long)c.nHeads, (long long)c.nKvHeads, (long long)c.dFf,
-              (long long)V, (long long)T, cpuThreads());
+              a.family.c_str(), (long long)D, (long long)L, (long long)c.nHeads,
+              (long long)c.nKvHeads, (long long)c.dFf, (long long)V,
+              (long long)T, cpuThreads());
   std::printf("sgemm: %.1f GFLOP/s (%lldx%lldx%lld), %.1f GFLOP/s (1024^3); "
               "bound uses %.1f\n",
               rateModel / 1e9, (long long)rows, (long long)ffIn, (long long)D,
@@ -304,22 +302,22 @@ int main(int argc, char **argv) {
               (long long)rows, (long long)ffIn, (long long)D);
   if (a.train)
     std::printf("train step: batch %lldx%lld, best %.1f ms (mean %.1f), %.0f "
-              "tokens/s, %.1f GFLOP/s, ratio to sgemm bound %.2f (median of "
-              "paired runs; best/best %.2f)\n",
-              (long long)a.batch, (long long)T, best * 1e3,
-              total / a.iters * 1e3, double(rows) / best,
-              trainFlops / best / 1e9, trainRatio, trainRatioBest);
+                "tokens/s, %.1f GFLOP/s, ratio to sgemm bound %.2f (median of "
+                "paired runs; best/best %.2f)\n",
+                (long long)a.batch, (long long)T, best * 1e3,
+                total / a.iters * 1e3, double(rows) / best,
+                trainFlops / best / 1e9, trainRatio, trainRatioBest);
   if (a.train)
     std::printf("train step CPU time: %.1f ms (all threads); sgemm %.1f "
                 "GFLOP per CPU-second; CPU-time ratio %.2f\n",
                 bestCpu * 1e3, cpuRate / 1e9, trainCpuRatio);
   if (a.gen)
     std::printf("generation: %lld prompts x %lld samples, %lld+%lld tokens, "
-              "best %.1f ms, %.0f new tokens/s, %.1f GFLOP/s, ratio to sgemm "
-              "bound %.2f (median of paired runs; best/best %.2f)\n",
-              (long long)a.prompts, (long long)a.samples, (long long)(T / 2),
-              (long long)(T / 2), gbest * 1e3, double(genTokens) / gbest,
-              genFlops / gbest / 1e9, genRatio, genRatioBest);
+                "best %.1f ms, %.0f new tokens/s, %.1f GFLOP/s, ratio to sgemm "
+                "bound %.2f (median of paired runs; best/best %.2f)\n",
+                (long long)a.prompts, (long long)a.samples, (long long)(T / 2),
+                (long long)(T / 2), gbest * 1e3, double(genTokens) / gbest,
+                genFlops / gbest / 1e9, genRatio, genRatioBest);
   std::printf("(bound rate: best sgemm seen this run %.1f GFLOP/s)\n",
               bestRate / 1e9);
   return 0;

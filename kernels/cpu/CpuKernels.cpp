@@ -146,7 +146,9 @@ template <typename T> class CpuKernels final : public Kernels<T> {
       if (int64_t(v.size()) < n)
         v.resize(size_t(n));
   }
-  T *threadScratch() { return threadScratch_[size_t(omp_get_thread_num())].data(); }
+  T *threadScratch() {
+    return threadScratch_[size_t(omp_get_thread_num())].data();
+  }
 
 public:
   CpuKernels() { openblas_set_num_threads(1); }
@@ -205,13 +207,13 @@ public:
   }
 
   void sumRows(const T *dy, int64_t rows, int64_t cols, T *db) override {
-    reduceRows<T>(rows, cols, db, [&](int64_t r, int64_t c0, int64_t c1,
-                                      T *acc) {
-      const T *row = dy + r * cols;
+    reduceRows<T>(rows, cols, db,
+                  [&](int64_t r, int64_t c0, int64_t c1, T *acc) {
+                    const T *row = dy + r * cols;
 #pragma omp simd
-      for (int64_t c = c0; c < c1; ++c)
-        acc[c - c0] += row[c];
-    });
+                    for (int64_t c = c0; c < c1; ++c)
+                      acc[c - c0] += row[c];
+                  });
   }
 
   void axpy(int64_t n, T alpha, const T *x, T *y) override {
@@ -287,8 +289,7 @@ public:
   }
 
   void layerNormFwd(const T *x, const T *gamma, const T *beta, int64_t rows,
-                    int64_t cols, double eps, T *y, T *mean,
-                    T *rstd) override {
+                    int64_t cols, double eps, T *y, T *mean, T *rstd) override {
 #pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
       const T *xr = x + r * cols;
@@ -314,8 +315,8 @@ public:
   }
 
   void layerNormBwd(const T *dy, const T *x, const T *gamma, const T *mean,
-                    const T *rstd, int64_t rows, int64_t cols, T *dx,
-                    T *dgamma, T *dbeta) override {
+                    const T *rstd, int64_t rows, int64_t cols, T *dx, T *dgamma,
+                    T *dbeta) override {
 #pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
       const T *xr = x + r * cols, *g = dy + r * cols;
@@ -519,7 +520,8 @@ public:
     const int64_t group = s.nHeads / s.nKvHeads, ldo = s.nHeads * hd;
     const T scale = T(1) / std::sqrt(T(hd));
     const int64_t tasks = s.batch * s.nKvHeads;
-#pragma omp parallel for schedule(static) if (tasks > 1 && Tn * Tn * hd >= kParallelMin)
+#pragma omp parallel for schedule(static) if (tasks > 1 &&                     \
+                                              Tn * Tn * hd >= kParallelMin)
     for (int64_t task = 0; task < tasks; ++task) {
       int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
       for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
@@ -577,7 +579,8 @@ public:
             for (int64_t j = n; j < Tn; ++j)
               d[j] = 0;
           }
-          blasGemm(false, false, Tn, hd, Tn, scale, dP, Tn, K, ld, T(0), dQ, ld);
+          blasGemm(false, false, Tn, hd, Tn, scale, dP, Tn, K, ld, T(0), dQ,
+                   ld);
           blasGemm(true, false, Tn, hd, Tn, scale, dP, Tn, Q, ld, beta, dK, ld);
         }
       }
@@ -587,10 +590,10 @@ public:
   // Decode-friendly layouts: K is cached transposed ([headDim, cacheLen] per
   // sequence and KV head) so the scores of one query are a contiguous
   // vectorised sweep over positions; V stays [cacheLen, headDim].
-  void attentionCached(const T *qkv, int64_t batch, int64_t newLen,
-                       int64_t nH, int64_t nKv, int64_t hd,
-                       const int32_t *start, int64_t cacheLen, T *kCache,
-                       T *vCache, T *out) override {
+  void attentionCached(const T *qkv, int64_t batch, int64_t newLen, int64_t nH,
+                       int64_t nKv, int64_t hd, const int32_t *start,
+                       int64_t cacheLen, T *kCache, T *vCache,
+                       T *out) override {
     const int64_t ld = (nH + 2 * nKv) * hd, ldo = nH * hd, group = nH / nKv;
     const T scale = T(1) / std::sqrt(T(hd));
     const int64_t tasks = batch * nKv;
@@ -806,8 +809,8 @@ public:
       int64_t C = vocabChunk(R, V);
       T *z = scratch(R * C);
       // Running max, sum exp(z - m), sum exp(z - m) * z, target logit.
-      std::vector<T> m(size_t(R), -INFINITY), se(size_t(R), 0), sz(size_t(R), 0),
-          zt(size_t(R), 0);
+      std::vector<T> m(size_t(R), -INFINITY), se(size_t(R), 0),
+          sz(size_t(R), 0), zt(size_t(R), 0);
       for (int64_t v0 = 0; v0 < V; v0 += C) {
         int64_t c = std::min(C, V - v0);
         parGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
@@ -891,14 +894,13 @@ public:
 
   void logits(const T *hidden, const T *W, const LmHeadShape &s,
               T *out) override {
-    parGemm(false, true, s.rows, s.vocab, s.dModel, T(s.invTemperature),
-             hidden, s.dModel, W, s.dModel, T(0), out, s.vocab);
+    parGemm(false, true, s.rows, s.vocab, s.dModel, T(s.invTemperature), hidden,
+            s.dModel, W, s.dModel, T(0), out, s.vocab);
   }
 
-  void sample(const T *logits, int64_t rows, int64_t V,
-              const SamplerParams &sp, const uint32_t *sampleId,
-              const uint32_t *drawIndex, const uint8_t *active,
-              int32_t *tokens, T *logprob) override {
+  void sample(const T *logits, int64_t rows, int64_t V, const SamplerParams &sp,
+              const uint32_t *sampleId, const uint32_t *drawIndex,
+              const uint8_t *active, int32_t *tokens, T *logprob) override {
 #pragma omp parallel if (rows * V >= kParallelMin)
     {
       std::vector<T> ebuf(static_cast<size_t>(V));
@@ -924,10 +926,9 @@ public:
           while (z[tok] != m)
             ++tok;
         } else {
-          PhiloxCounter b = philox4x32({drawIndex[r], sampleId[r], sp.step,
-                                        sp.rank},
-                                       {uint32_t(sp.seed),
-                                        uint32_t(sp.seed >> 32)});
+          PhiloxCounter b =
+              philox4x32({drawIndex[r], sampleId[r], sp.step, sp.rank},
+                         {uint32_t(sp.seed), uint32_t(sp.seed >> 32)});
           double u = uniformDouble(b[0], b[1]);
           bool truncK = sp.topK > 0 && sp.topK < V, truncP = sp.topP < 1.0;
           if (!truncK && !truncP) {
@@ -990,12 +991,12 @@ public:
     }
   }
 
-  void adamw(T *param, T *grad, T *m, T *v, int64_t n, double lr,
-             double beta1, double beta2, double eps, double wd, double bc1,
-             double bc2, double gradScale, bool zeroGrad) override {
+  void adamw(T *param, T *grad, T *m, T *v, int64_t n, double lr, double beta1,
+             double beta2, double eps, double wd, double bc1, double bc2,
+             double gradScale, bool zeroGrad) override {
     if (zeroGrad) {
-      adamwImpl<true>(param, grad, m, v, n, lr, beta1, beta2, eps, wd, bc1,
-                      bc2, gradScale);
+      adamwImpl<true>(param, grad, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2,
+                      gradScale);
       return;
     }
     adamwImpl<false>(param, grad, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2,

@@ -46,13 +46,12 @@ Expected<Tensor> Arena::at(size_t offset, const Shape &shape, DType dtype) {
     return Status::error("arena: offset " + std::to_string(offset) +
                          " is not aligned to " + std::to_string(alignment_));
   if (offset > capacity_ || bytes > capacity_ - offset)
-    return Status::error("arena: tensor " + shapeToString(shape) + " " +
-                             dtypeName(dtype) + " at offset " +
-                             std::to_string(offset) + " needs " +
-                             std::to_string(offset + bytes) +
-                             " bytes; the arena has " +
-                             std::to_string(capacity_),
-                         "the memory plan and the arena size disagree");
+    return Status::error(
+        "arena: tensor " + shapeToString(shape) + " " + dtypeName(dtype) +
+            " at offset " + std::to_string(offset) + " needs " +
+            std::to_string(offset + bytes) + " bytes; the arena has " +
+            std::to_string(capacity_),
+        "the memory plan and the arena size disagree");
   if (offset + bytes > peak_)
     peak_ = offset + bytes;
   return Tensor::view(static_cast<char *>(base_) + offset, shape, dtype,
@@ -62,10 +61,11 @@ Expected<Tensor> Arena::at(size_t offset, const Shape &shape, DType dtype) {
 Expected<size_t> Arena::allocateBytes(size_t bytes) {
   size_t off = (top_ + alignment_ - 1) / alignment_ * alignment_;
   if (off > capacity_ || bytes > capacity_ - off)
-    return Status::error("arena: out of memory: " + std::to_string(bytes) +
-                         " bytes requested, " +
-                         std::to_string(capacity_ - (off < capacity_ ? off : capacity_)) +
-                         " free of " + std::to_string(capacity_));
+    return Status::error(
+        "arena: out of memory: " + std::to_string(bytes) +
+        " bytes requested, " +
+        std::to_string(capacity_ - (off < capacity_ ? off : capacity_)) +
+        " free of " + std::to_string(capacity_));
   top_ = off + bytes;
   if (top_ > peak_)
     peak_ = top_;
@@ -79,8 +79,7 @@ Expected<Tensor> Arena::allocate(const Shape &shape, DType dtype) {
   auto off = allocateBytes(size_t(n) * dtypeSize(dtype));
   if (!off)
     return off.status();
-  return Tensor::view(static_cast<char *>(base_) + *off, shape, dtype,
-                      device_);
+  return Tensor::view(static_cast<char *>(base_) + *off, shape, dtype, device_);
 }
 
 } // namespace hone

@@ -8,7 +8,8 @@ namespace hone {
 
 template <typename T>
 Expected<GenerationResult<T>>
-generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts,
+generate(Transformer<T> &model,
+         const std::vector<std::vector<int32_t>> &prompts,
          const SamplingConfig &cfg) {
   const ModelConfig &mc = model.config();
   Kernels<T> &k = model.kernels();
@@ -35,7 +36,8 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
   if (maxPrompt >= mc.maxSeqLen)
     return Status::error("generate: a prompt of " + std::to_string(maxPrompt) +
                          " tokens leaves no room in the model's maximum "
-                         "length " + std::to_string(mc.maxSeqLen));
+                         "length " +
+                         std::to_string(mc.maxSeqLen));
   const int64_t cacheLen = std::min(mc.maxSeqLen, maxPrompt + cfg.maxNewTokens);
   auto cacheOr = model.makeKvCache(R, cacheLen);
   if (!cacheOr)
@@ -73,8 +75,8 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
     for (int64_t i = P; i-- > 0;)
       for (int64_t j = n; j-- > 0;)
         if (i * n + j != i)
-          k.copy(logitsDev.data() + (i * n + j) * V,
-                 logitsDev.data() + i * V, V);
+          k.copy(logitsDev.data() + (i * n + j) * V, logitsDev.data() + i * V,
+                 V);
   }
 
   GenerationResult<T> res;
@@ -103,7 +105,8 @@ generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts
   std::vector<int64_t> rowAt(static_cast<size_t>(R));
   std::iota(rowAt.begin(), rowAt.end(), 0);
   int64_t A = R;
-  std::vector<uint32_t> sampleId(static_cast<size_t>(R)), drawIndex(sampleId.size());
+  std::vector<uint32_t> sampleId(static_cast<size_t>(R)),
+      drawIndex(sampleId.size());
   std::vector<uint8_t> active(sampleId.size(), 1);
   std::vector<int32_t> next(sampleId.size(), 0), slotStart(sampleId.size(), 0);
   std::vector<T> lp(sampleId.size());

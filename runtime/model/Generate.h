@@ -13,10 +13,10 @@ namespace hone {
 struct SamplingConfig {
   int64_t samplesPerPrompt = 1;
   int64_t maxNewTokens = 16;
-  double temperature = 1.0; // > 0; also the temperature of the log-probs
-  int64_t topK = 0;         // 0: off
-  double topP = 1.0;        // 1: off
-  bool greedy = false;      // argmax (lowest id on ties); no draws
+  double temperature = 1.0;        // > 0; also the temperature of the log-probs
+  int64_t topK = 0;                // 0: off
+  double topP = 1.0;               // 1: off
+  bool greedy = false;             // argmax (lowest id on ties); no draws
   std::vector<int32_t> stopTokens; // generation of a row ends after one
   int32_t padToken = 0;
   uint64_t seed = 0;
@@ -34,7 +34,7 @@ template <typename T> struct GenerationResult {
   int64_t batch = 0;
   int64_t seqLen = 0;
   std::vector<int32_t> tokens;
-  std::vector<int32_t> lengths;       // prompt + generated
+  std::vector<int32_t> lengths; // prompt + generated
   std::vector<int32_t> promptLengths;
   std::vector<T> logprobs;
   std::vector<uint8_t> mask;
@@ -43,7 +43,8 @@ template <typename T> struct GenerationResult {
 
 template <typename T>
 Expected<GenerationResult<T>>
-generate(Transformer<T> &model, const std::vector<std::vector<int32_t>> &prompts,
+generate(Transformer<T> &model,
+         const std::vector<std::vector<int32_t>> &prompts,
          const SamplingConfig &cfg);
 
 } // namespace hone

@@ -45,9 +45,8 @@ template <typename T> Expected<StepStats> AdamW<T>::step(bool zeroGrads) {
   double bc2 = 1.0 - std::pow(cfg_.beta2, double(t));
   for (const ParamInfo &p : model_.params())
     k.adamw(model_.param(p), model_.grad(p), m_.data() + p.offset,
-            v_.data() + p.offset, p.numel, lr, cfg_.beta1, cfg_.beta2,
-            cfg_.eps, p.decay ? cfg_.weightDecay : 0.0, bc1, bc2, scale,
-            zeroGrads);
+            v_.data() + p.offset, p.numel, lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
+            p.decay ? cfg_.weightDecay : 0.0, bc1, bc2, scale, zeroGrads);
   t_ = t;
   return StepStats{norm, lr, t};
 }

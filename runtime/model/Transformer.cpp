@@ -221,7 +221,8 @@ void Transformer<T>::initRandom(uint64_t seed, double stddev) {
   for (size_t i = 0; i < params_.size(); ++i) {
     const ParamInfo &p = params_[i];
     T *dst = host.data() + p.offset;
-    bool isNormGain = p.shape.size() == 1 && p.name.find("bias") == std::string::npos;
+    bool isNormGain =
+        p.shape.size() == 1 && p.name.find("bias") == std::string::npos;
     if (p.shape.size() == 1) {
       for (int64_t j = 0; j < p.numel; ++j)
         dst[j] = isNormGain ? T(1) : T(0);
@@ -278,10 +279,11 @@ Status Transformer<T>::validateBatch(const TokenBatch &b) const {
     for (int64_t t = 0; t < len; ++t) {
       int32_t tok = b.tokens[i * b.seqLen + t];
       if (tok < 0 || tok >= cfg_.vocabSize)
-        return Status::error("model: token " + std::to_string(tok) +
-                             " at [" + std::to_string(i) + ", " +
-                             std::to_string(t) + "] is outside the vocabulary "
-                             "of " + std::to_string(cfg_.vocabSize));
+        return Status::error("model: token " + std::to_string(tok) + " at [" +
+                             std::to_string(i) + ", " + std::to_string(t) +
+                             "] is outside the vocabulary "
+                             "of " +
+                             std::to_string(cfg_.vocabSize));
     }
   }
   return Status::ok();
@@ -371,8 +373,7 @@ int64_t Transformer<T>::workspaceBytes(int64_t batch, int64_t seqLen) const {
   return pl.tn * int64_t(sizeof(T)) + pl.in * 4;
 }
 
-template <typename T>
-Status Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
+template <typename T> Status Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
   if (acts_ && acts_->B == B && acts_->S == Tn)
     return Status::ok();
   // Re-plan for the new shape; keep the allocation when it is big enough
@@ -389,9 +390,10 @@ Status Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
     a->ints = DeviceArray<T, int32_t>(k_, pl.in);
     if (!a->block.data() || !a->ints.data())
       return Status::error("model: out of memory allocating " +
-                           std::to_string(workspaceBytes(B, Tn)) +
-                           " bytes of activations for a " + std::to_string(B) +
-                           " x " + std::to_string(Tn) + " batch",
+                               std::to_string(workspaceBytes(B, Tn)) +
+                               " bytes of activations for a " +
+                               std::to_string(B) + " x " + std::to_string(Tn) +
+                               " batch",
                            "use smaller micro-batches");
   }
   for (auto &pr : pl.tp)
@@ -430,7 +432,6 @@ void Transformer<T>::linearBwd(const T *x, const T *dy, int64_t rows,
     k_->sumRows(dy, rows, out, g_.data() + bOff);
 }
 
-
 template <typename T>
 Status Transformer<T>::forward(const TokenBatch &batch,
                                const ForwardOptions &opts) {
@@ -449,7 +450,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   invTemp_ = 1.0 / opts.temperature;
   lengths_.assign(batch.lengths, batch.lengths + B);
 
-  std::vector<int32_t> tok(static_cast<size_t>(N)), pos(tok.size()), tgt(tok.size());
+  std::vector<int32_t> tok(static_cast<size_t>(N)), pos(tok.size()),
+      tgt(tok.size());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < Tn; ++t) {
       int64_t r = b * Tn + t, len = batch.lengths[b];
@@ -481,8 +483,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
     k_->copy(a.mid[l], a.res[l], N * D);
     if (L.bo >= 0)
       k_->addRows(a.mid[l], w + L.bo, N, D);
-    k_->gemm(false, !gpt2, N, D, A, T(1), a.att[l], A, w + L.wo,
-             gpt2 ? D : A, T(1), a.mid[l], D);
+    k_->gemm(false, !gpt2, N, D, A, T(1), a.att[l], A, w + L.wo, gpt2 ? D : A,
+             T(1), a.mid[l], D);
     if (gpt2) {
       k_->layerNormFwd(a.mid[l], w + L.ln2w, w + L.ln2b, N, D, c.normEps,
                        a.ln2[l], a.mean2[l], a.rstd2[l]);
@@ -502,8 +504,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   }
   const T *xL = a.res[layers_.size()];
   if (gpt2)
-    k_->layerNormFwd(xL, w + lnfW_, w + lnfB_, N, D, c.normEps, a.lnf,
-                     a.meanF, a.rstdF);
+    k_->layerNormFwd(xL, w + lnfW_, w + lnfB_, N, D, c.normEps, a.lnf, a.meanF,
+                     a.rstdF);
   else
     k_->rmsNormFwd(xL, w + lnfW_, N, D, c.normEps, a.lnf, a.rstdF);
   lnf_ = a.lnf;
@@ -576,15 +578,15 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
                  a.dVals + b * Tn + lengths_[size_t(b)] - 1);
     k_->gemm(false, false, N, D, 1, T(1), a.dVals, 1, w + score_, D, T(0),
              a.dLnf, D);
-    k_->gemm(true, false, 1, D, N, T(1), a.dVals, 1, a.lnf, D, T(1),
-             g + score_, D);
+    k_->gemm(true, false, 1, D, N, T(1), a.dVals, 1, a.lnf, D, T(1), g + score_,
+             D);
   }
 
   const size_t nl = layers_.size();
   k_->fill(a.dA, N * D, T(0));
   if (gpt2)
-    k_->layerNormBwd(a.dLnf, a.res[nl], w + lnfW_, a.meanF, a.rstdF, N, D,
-                     a.dA, g + lnfW_, g + lnfB_);
+    k_->layerNormBwd(a.dLnf, a.res[nl], w + lnfW_, a.meanF, a.rstdF, N, D, a.dA,
+                     g + lnfW_, g + lnfB_);
   else
     k_->rmsNormBwd(a.dLnf, a.res[nl], w + lnfW_, a.rstdF, N, D, a.dA,
                    g + lnfW_);
@@ -629,9 +631,8 @@ template <typename T>
 Expected<KvCache<T>> Transformer<T>::makeKvCache(int64_t batch,
                                                  int64_t cacheLen) {
   if (batch <= 0 || cacheLen <= 0 || cacheLen > cfg_.maxSeqLen)
-    return Status::error("model: KV cache of " + std::to_string(batch) +
-                         " x " + std::to_string(cacheLen) +
-                         " (maximum length " +
+    return Status::error("model: KV cache of " + std::to_string(batch) + " x " +
+                         std::to_string(cacheLen) + " (maximum length " +
                          std::to_string(cfg_.maxSeqLen) + ")");
   KvCache<T> c;
   c.batch = batch;
@@ -647,15 +648,14 @@ Expected<KvCache<T>> Transformer<T>::makeKvCache(int64_t batch,
 }
 
 template <typename T>
-Expected<const T *> Transformer<T>::forwardCached(KvCache<T> &cache,
-                                                  const int32_t *tokens,
-                                                  const int32_t *start,
-                                                  int64_t B, int64_t newLen) {
+Expected<const T *>
+Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
+                              const int32_t *start, int64_t B, int64_t newLen) {
   const ModelConfig &c = cfg_;
   if (B <= 0 || B > cache.batch || newLen <= 0)
-    return Status::error("model: incremental forward of " +
-                         std::to_string(B) + " x " + std::to_string(newLen) +
-                         " on a cache for " + std::to_string(cache.batch));
+    return Status::error("model: incremental forward of " + std::to_string(B) +
+                         " x " + std::to_string(newLen) + " on a cache for " +
+                         std::to_string(cache.batch));
   for (int64_t b = 0; b < B; ++b) {
     if (start[b] < 0 || start[b] + newLen > cache.cacheLen)
       return Status::error("model: positions " + std::to_string(start[b]) +
@@ -663,8 +663,7 @@ Expected<const T *> Transformer<T>::forwardCached(KvCache<T> &cache,
                            " exceed the KV cache length " +
                            std::to_string(cache.cacheLen));
     for (int64_t i = 0; i < newLen; ++i)
-      if (tokens[b * newLen + i] < 0 ||
-          tokens[b * newLen + i] >= c.vocabSize)
+      if (tokens[b * newLen + i] < 0 || tokens[b * newLen + i] >= c.vocabSize)
         return Status::error("model: token " +
                              std::to_string(tokens[b * newLen + i]) +
                              " outside the vocabulary");
@@ -739,8 +738,8 @@ Expected<const T *> Transformer<T>::forwardCached(KvCache<T> &cache,
     const Layer &L = layers_[l];
     T *x = a.res[l % 2], *y = a.res[(l + 1) % 2];
     if (gpt2)
-      k_->layerNormFwd(x, w + L.ln1w, w + L.ln1b, N, D, c.normEps, ln,
-                       nullptr, nullptr);
+      k_->layerNormFwd(x, w + L.ln1w, w + L.ln1b, N, D, c.normEps, ln, nullptr,
+                       nullptr);
     else
       k_->rmsNormFwd(x, w + L.ln1w, N, D, c.normEps, ln, nullptr);
     linearFwd(ln, N, D, Q, L.wqkv, L.bqkv, gpt2, qkv);
@@ -753,8 +752,8 @@ Expected<const T *> Transformer<T>::forwardCached(KvCache<T> &cache,
     k_->copy(mid, x, N * D);
     if (L.bo >= 0)
       k_->addRows(mid, w + L.bo, N, D);
-    k_->gemm(false, !gpt2, N, D, A, T(1), att, A, w + L.wo, gpt2 ? D : A,
-             T(1), mid, D);
+    k_->gemm(false, !gpt2, N, D, A, T(1), att, A, w + L.wo, gpt2 ? D : A, T(1),
+             mid, D);
     if (gpt2) {
       k_->layerNormFwd(mid, w + L.ln2w, w + L.ln2b, N, D, c.normEps, ln,
                        nullptr, nullptr);
@@ -773,16 +772,16 @@ Expected<const T *> Transformer<T>::forwardCached(KvCache<T> &cache,
   }
   const T *xL = a.res[layers_.size() % 2];
   if (gpt2)
-    k_->layerNormFwd(xL, w + lnfW_, w + lnfB_, N, D, c.normEps, a.lnf,
-                     nullptr, nullptr);
+    k_->layerNormFwd(xL, w + lnfW_, w + lnfB_, N, D, c.normEps, a.lnf, nullptr,
+                     nullptr);
   else
     k_->rmsNormFwd(xL, w + lnfW_, N, D, c.normEps, a.lnf, nullptr);
   return static_cast<const T *>(a.lnf);
 }
 
 template <typename T>
-Status Transformer<T>::logits(const T *hidden, int64_t rows,
-                              double temperature, T *out) {
+Status Transformer<T>::logits(const T *hidden, int64_t rows, double temperature,
+                              T *out) {
   if (cfg_.head != HeadKind::LM)
     return Status::error("model: logits of a scalar-head model");
   if (!(temperature > 0))

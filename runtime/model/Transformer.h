@@ -147,8 +147,8 @@ private:
   Status ensureActs(int64_t B, int64_t seqLen);
   void linearFwd(const T *x, int64_t rows, int64_t in, int64_t out,
                  int64_t wOff, int64_t bOff, bool conv1d, T *y);
-  void linearBwd(const T *x, const T *dy, int64_t rows, int64_t in,
-                 int64_t out, int64_t wOff, int64_t bOff, bool conv1d, T *dx);
+  void linearBwd(const T *x, const T *dy, int64_t rows, int64_t in, int64_t out,
+                 int64_t wOff, int64_t bOff, bool conv1d, T *dx);
   const T *lmWeight() const;
   T *lmWeightGrad() const;
 

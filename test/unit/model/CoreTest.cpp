@@ -42,8 +42,10 @@ TEST(Philox, StreamsAreKeyedAndPure) {
     for (uint32_t step = 0; step < 4; ++step)
       firsts.insert(PhiloxStream(42, step, 0, s).block(0)[0]);
   EXPECT_EQ(firsts.size(), 16u);
-  EXPECT_NE(PhiloxStream(1, 0, 0, 0).block(0), PhiloxStream(2, 0, 0, 0).block(0));
-  EXPECT_NE(PhiloxStream(1, 0, 0, 0).block(0), PhiloxStream(1, 0, 1, 0).block(0));
+  EXPECT_NE(PhiloxStream(1, 0, 0, 0).block(0),
+            PhiloxStream(2, 0, 0, 0).block(0));
+  EXPECT_NE(PhiloxStream(1, 0, 0, 0).block(0),
+            PhiloxStream(1, 0, 1, 0).block(0));
   double mean = 0;
   for (uint32_t i = 0; i < 10000; ++i) {
     double u = a.uniform(i);

@@ -1,7 +1,7 @@
 // KV-cache decoding against the full forward, reproducible sampling, and
 // behaviour log-probs against a recomputation.
-#include "ModelTestUtil.h"
 #include "runtime/model/Generate.h"
+#include "ModelTestUtil.h"
 
 #include <cstring>
 #include <map>
@@ -45,8 +45,9 @@ void kvCacheMatchesFullForward(const ModelConfig &cfg, double tol,
   for (int64_t r = 0; r < 2; ++r)
     for (int64_t i = 0; i < pre; ++i)
       for (int64_t v = 0; v < V; ++v)
-        worst = std::max(worst, std::abs(double(step[size_t((r * pre + i) * V + v)]) -
-                                         double(full[size_t((r * Tn + i) * V + v)])));
+        worst = std::max(worst,
+                         std::abs(double(step[size_t((r * pre + i) * V + v)]) -
+                                  double(full[size_t((r * Tn + i) * V + v)])));
   // The second sequence stops at len1 (per-row positions differ).
   for (int64_t pos = pre; pos < Tn; ++pos) {
     bool second = pos < len1;
@@ -58,8 +59,9 @@ void kvCacheMatchesFullForward(const ModelConfig &cfg, double tol,
     ASSERT_TRUE(m.logits(*h1, 2, 1.0, step.data()));
     for (int64_t r = 0; r < (second ? 2 : 1); ++r)
       for (int64_t v = 0; v < V; ++v)
-        worst = std::max(worst, std::abs(double(step[size_t(r * V + v)]) -
-                                         double(full[size_t((r * Tn + pos) * V + v)])));
+        worst = std::max(
+            worst, std::abs(double(step[size_t(r * V + v)]) -
+                            double(full[size_t((r * Tn + pos) * V + v)])));
   }
   double scale = 1;
   for (T v : full)
@@ -83,10 +85,11 @@ SamplingConfig sampling() {
   return s;
 }
 
-const std::vector<std::vector<int32_t>> kPrompts = {{1, 4, 5}, {3}, {6, 7, 8, 9, 1}};
+const std::vector<std::vector<int32_t>> kPrompts = {
+    {1, 4, 5}, {3}, {6, 7, 8, 9, 1}};
 
-template <typename T> bool sameResult(const GenerationResult<T> &a,
-                                      const GenerationResult<T> &b) {
+template <typename T>
+bool sameResult(const GenerationResult<T> &a, const GenerationResult<T> &b) {
   return a.tokens == b.tokens && a.lengths == b.lengths && a.mask == b.mask &&
          a.logprobs.size() == b.logprobs.size() &&
          std::memcmp(a.logprobs.data(), b.logprobs.data(),
@@ -181,44 +184,44 @@ TEST(Generate, BitIdenticalAcrossRunsAndThreadCounts) {
 // decode batch, which must not disturb the rows still running.
 TEST(Generate, BehaviourLogprobsMatchRecomputation) {
   for (int withStops = 0; withStops < 2; ++withStops)
-  for (ModelConfig cfg : {tinyGpt2(), tinyQwen2()}) {
-    cfg.maxSeqLen = 16;
-    auto k = makeCpuKernels<float>();
-    auto m = Transformer<float>::create(cfg, k.get());
-    ASSERT_TRUE(m);
-    randomizeParams(**m, 6, 0.8);
-    SamplingConfig s = sampling();
-    if (withStops)
-      s.stopTokens = {2};
-    else
-      s.stopTokens.clear();
-    auto g = generate(**m, kPrompts, s);
-    ASSERT_TRUE(g);
-    TokenBatch tb{g->batch, g->seqLen, g->tokens.data(), g->lengths.data()};
-    ForwardOptions o;
-    o.temperature = s.temperature;
-    ASSERT_TRUE((*m)->forward(tb, o));
-    double worst = 0;
-    int64_t n = 0;
-    for (int64_t i = 0; i < g->batch * g->seqLen; ++i)
-      if (g->mask[size_t(i)]) {
-        worst = std::max(worst, double(std::abs(g->logprobs[size_t(i)] -
-                                                (*m)->logprobs()[i])));
-        ++n;
+    for (ModelConfig cfg : {tinyGpt2(), tinyQwen2()}) {
+      cfg.maxSeqLen = 16;
+      auto k = makeCpuKernels<float>();
+      auto m = Transformer<float>::create(cfg, k.get());
+      ASSERT_TRUE(m);
+      randomizeParams(**m, 6, 0.8);
+      SamplingConfig s = sampling();
+      if (withStops)
+        s.stopTokens = {2};
+      else
+        s.stopTokens.clear();
+      auto g = generate(**m, kPrompts, s);
+      ASSERT_TRUE(g);
+      TokenBatch tb{g->batch, g->seqLen, g->tokens.data(), g->lengths.data()};
+      ForwardOptions o;
+      o.temperature = s.temperature;
+      ASSERT_TRUE((*m)->forward(tb, o));
+      double worst = 0;
+      int64_t n = 0;
+      for (int64_t i = 0; i < g->batch * g->seqLen; ++i)
+        if (g->mask[size_t(i)]) {
+          worst = std::max(worst, double(std::abs(g->logprobs[size_t(i)] -
+                                                  (*m)->logprobs()[i])));
+          ++n;
+        }
+      EXPECT_GT(n, 0);
+      EXPECT_LT(worst, 2e-5);
+      if (withStops) { // rows stopped at different steps while others ran on
+        int stopped = 0;
+        std::set<int32_t> generated;
+        for (int64_t r = 0; r < g->batch; ++r) {
+          stopped += g->stopped[size_t(r)];
+          generated.insert(g->lengths[size_t(r)] - g->promptLengths[size_t(r)]);
+        }
+        EXPECT_GT(stopped, 0);
+        EXPECT_GT(generated.size(), 1u);
       }
-    EXPECT_GT(n, 0);
-    EXPECT_LT(worst, 2e-5);
-    if (withStops) { // rows stopped at different steps while others ran on
-      int stopped = 0;
-      std::set<int32_t> generated;
-      for (int64_t r = 0; r < g->batch; ++r) {
-        stopped += g->stopped[size_t(r)];
-        generated.insert(g->lengths[size_t(r)] - g->promptLengths[size_t(r)]);
-      }
-      EXPECT_GT(stopped, 0);
-      EXPECT_GT(generated.size(), 1u);
     }
-  }
 }
 
 TEST(Generate, GreedyFollowsFullForwardArgmax) {
@@ -239,9 +242,11 @@ TEST(Generate, GreedyFollowsFullForwardArgmax) {
   ASSERT_TRUE((*m)->forward(tb));
   const int64_t V = cfg.vocabSize;
   std::vector<double> lg(size_t(g->batch * g->seqLen * V));
-  ASSERT_TRUE((*m)->logits((*m)->hidden(), g->batch * g->seqLen, 1.0, lg.data()));
+  ASSERT_TRUE(
+      (*m)->logits((*m)->hidden(), g->batch * g->seqLen, 1.0, lg.data()));
   for (int64_t r = 0; r < g->batch; ++r)
-    for (int64_t t = g->promptLengths[size_t(r)]; t < g->lengths[size_t(r)]; ++t) {
+    for (int64_t t = g->promptLengths[size_t(r)]; t < g->lengths[size_t(r)];
+         ++t) {
       const double *z = lg.data() + (r * g->seqLen + t - 1) * V;
       int64_t arg = std::max_element(z, z + V) - z;
       EXPECT_EQ(g->tokens[size_t(r * g->seqLen + t)], arg);
@@ -282,7 +287,8 @@ TEST(Generate, SamplerFollowsTruncatedDistribution) {
   sp.seed = 5;
   auto counts = run(sp);
   for (int t = 0; t < 6; ++t)
-    EXPECT_NEAR(counts[t] / double(n), std::exp(z[size_t(t)] - lse), 0.015) << t;
+    EXPECT_NEAR(counts[t] / double(n), std::exp(z[size_t(t)] - lse), 0.015)
+        << t;
   sp.topK = 2; // only ids 1 and 5, in proportion e^2 : e^1.9
   counts = run(sp);
   EXPECT_EQ(counts.size(), 2u);

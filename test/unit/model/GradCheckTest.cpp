@@ -79,13 +79,15 @@ void gradCheck(const Case &tc) {
       den2a += an * an;
       den2f += fd * fd;
     }
-    double rel = std::sqrt(num) / std::max({std::sqrt(den2a), std::sqrt(den2f), 1e-12});
+    double rel =
+        std::sqrt(num) / std::max({std::sqrt(den2a), std::sqrt(den2f), 1e-12});
     if (rel > worst) {
       worst = rel;
       worstName = p.name;
     }
-    EXPECT_LT(rel, 1e-6) << tc.name << ": " << p.name << " |g|="
-                         << std::sqrt(den2a) << " |fd|=" << std::sqrt(den2f);
+    EXPECT_LT(rel, 1e-6) << tc.name << ": " << p.name
+                         << " |g|=" << std::sqrt(den2a)
+                         << " |fd|=" << std::sqrt(den2f);
     // A gradient check that can pass with zero gradients proves nothing.
     EXPECT_GT(std::sqrt(den2a), 1e-8) << tc.name << ": " << p.name;
   }
@@ -131,18 +133,21 @@ TEST(Model, EnumeratesHuggingFaceNames) {
   EXPECT_NE((*q)->findParam("lm_head.weight"), nullptr);
   EXPECT_NE((*q)->findParam("model.layers.0.mlp.gate_proj.weight"), nullptr);
   EXPECT_NE((*q)->findParam("model.norm.weight"), nullptr);
-  EXPECT_FALSE((*q)->findParam("model.layers.0.self_attn.q_proj.weight")->decay ==
-               false);
+  EXPECT_FALSE(
+      (*q)->findParam("model.layers.0.self_attn.q_proj.weight")->decay ==
+      false);
   // Round trip through a bf16 tensor by name.
   auto t = Tensor::zeros({8, 16}, DType::BF16);
   ASSERT_TRUE(t);
   static_cast<uint16_t *>(t->raw())[3] = floatToBf16(0.75f);
   EXPECT_TRUE((*q)->setParam("model.layers.1.self_attn.k_proj.weight", *t));
-  auto back = (*q)->getParam("model.layers.1.self_attn.k_proj.weight", DType::F32);
+  auto back =
+      (*q)->getParam("model.layers.1.self_attn.k_proj.weight", DType::F32);
   ASSERT_TRUE(back);
   EXPECT_EQ(back->data<float>()[3], 0.75f);
   auto wrong = Tensor::zeros({16, 8}, DType::F32);
-  EXPECT_FALSE((*q)->setParam("model.layers.1.self_attn.k_proj.weight", *wrong));
+  EXPECT_FALSE(
+      (*q)->setParam("model.layers.1.self_attn.k_proj.weight", *wrong));
   EXPECT_FALSE((*q)->setParam("no.such.weight", *wrong));
 }
 

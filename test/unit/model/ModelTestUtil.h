@@ -73,8 +73,7 @@ void randomizeParams(Transformer<T> &m, uint64_t seed, double scale = 0.4) {
       host[size_t(p.offset + j)] = gain ? T(1 + 0.2 * z) : T(scale * z);
     }
   }
-  m.kernels().copyToDevice(m.paramData(), host.data(),
-                           host.size() * sizeof(T));
+  m.kernels().copyToDevice(m.paramData(), host.data(), host.size() * sizeof(T));
 }
 
 struct Batch {
@@ -83,8 +82,8 @@ struct Batch {
   TokenBatch view() const { return {B, T, tokens.data(), lengths.data()}; }
 };
 
-inline Batch randomBatch(int64_t vocab, std::vector<int32_t> lengths,
-                         int64_t T, uint64_t seed) {
+inline Batch randomBatch(int64_t vocab, std::vector<int32_t> lengths, int64_t T,
+                         uint64_t seed) {
   Batch b{int64_t(lengths.size()), T, {}, lengths};
   b.tokens.assign(size_t(b.B * T), -1); // pads are invalid ids on purpose
   for (int64_t i = 0; i < b.B; ++i)

@@ -1,7 +1,7 @@
 // AdamW against an independent per-element formula, schedules, clipping and
 // micro-batch gradient accumulation.
-#include "ModelTestUtil.h"
 #include "runtime/model/Optimizer.h"
+#include "ModelTestUtil.h"
 #include "runtime/model/Train.h"
 
 using namespace hone;
@@ -92,7 +92,8 @@ TEST(AdamW, Schedules) {
   s.minLrRatio = 0.1;
   EXPECT_DOUBLE_EQ(s.multiplier(10), 1.0);
   EXPECT_NEAR(s.multiplier(60), 0.55, 1e-12);
-  EXPECT_NEAR(s.multiplier(35), 0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI / 4)), 1e-12);
+  EXPECT_NEAR(s.multiplier(35), 0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI / 4)),
+              1e-12);
   EXPECT_DOUBLE_EQ(s.multiplier(110), 0.1);
 }
 

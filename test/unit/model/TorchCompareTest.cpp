@@ -26,8 +26,8 @@ struct Blob {
 
 void writeBlob(const std::string &dir, const Blob &b,
                const std::map<std::string, std::string> &kinds) {
-  std::ofstream man(dir + "/manifest.txt"), bin(dir + "/data.bin",
-                                                std::ios::binary);
+  std::ofstream man(dir + "/manifest.txt"),
+      bin(dir + "/data.bin", std::ios::binary);
   size_t off = 0;
   for (auto &[name, shape] : b.shapes) {
     const auto &v = b.data.at(name);
@@ -101,13 +101,13 @@ void compareWithTorch(const ModelConfig &cfg, double temperature) {
     t = t < 0 ? 0 : t;
   add("__tokens__", {b.B, b.T}, tok);
   kinds["__tokens__"] = "i64";
-  add("__lengths__", {b.B}, std::vector<double>(b.lengths.begin(), b.lengths.end()));
+  add("__lengths__", {b.B},
+      std::vector<double>(b.lengths.begin(), b.lengths.end()));
   kinds["__lengths__"] = "i64";
   add("__dlogprob__", {b.B, b.T}, c);
   add("__dentropy__", {b.B, b.T}, e);
   for (const ParamInfo &p : m.params())
-    add(p.name, p.shape,
-        std::vector<double>(m.param(p), m.param(p) + p.numel));
+    add(p.name, p.shape, std::vector<double>(m.param(p), m.param(p) + p.numel));
   writeBlob(in, blob, kinds);
 
   std::string cmd = "/usr/bin/python3 " HONE_SOURCE_DIR
@@ -158,7 +158,8 @@ void compareWithTorch(const ModelConfig &cfg, double temperature) {
     EXPECT_LT(r, 1e-10) << p.name;
   }
   std::printf("torch comparison (float64): worst gradient relative error "
-              "%.2e\n", worst);
+              "%.2e\n",
+              worst);
 
   // The float32 build of the kernels (vectorised exp/tanh, float GEMM)
   // against the same float64 reference.
@@ -166,8 +167,8 @@ void compareWithTorch(const ModelConfig &cfg, double temperature) {
   auto mf = Transformer<float>::create(cfg, kf.get());
   ASSERT_TRUE(mf);
   for (const ParamInfo &p : m.params())
-    ASSERT_TRUE((*mf)->setParam(
-        p.name, Tensor::view(m.param(p), p.shape, DType::F64)));
+    ASSERT_TRUE(
+        (*mf)->setParam(p.name, Tensor::view(m.param(p), p.shape, DType::F64)));
   std::vector<float> cf(c.begin(), c.end()), ef(e.begin(), e.end());
   (*mf)->zeroGrad();
   ASSERT_TRUE((*mf)->forward(b.view(), o));
