@@ -4,58 +4,109 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace hone {
 
-enum class DType : uint8_t { F32, F64, BF16, F16, I32, I64, U8 };
+/// Element types, with the safetensors names (the superset checkpoints use;
+/// runtime tensors compute in F32/F64 and index with I32/I64).
+enum class DType : uint8_t {
+  BOOL,
+  U8,
+  I8,
+  U16,
+  I16,
+  F16,
+  BF16,
+  U32,
+  I32,
+  F32,
+  U64,
+  I64,
+  F64,
+  F8_E4M3,
+  F8_E5M2,
+};
 
 /// Where a tensor's bytes live. Kernels of one backend only touch their own.
 enum class Device : uint8_t { CPU, CUDA };
 
 inline size_t dtypeSize(DType t) {
   switch (t) {
-  case DType::F64:
-  case DType::I64:
-    return 8;
-  case DType::F32:
-  case DType::I32:
-    return 4;
-  case DType::BF16:
-  case DType::F16:
-    return 2;
+  case DType::BOOL:
   case DType::U8:
+  case DType::I8:
+  case DType::F8_E4M3:
+  case DType::F8_E5M2:
     return 1;
+  case DType::U16:
+  case DType::I16:
+  case DType::F16:
+  case DType::BF16:
+    return 2;
+  case DType::U32:
+  case DType::I32:
+  case DType::F32:
+    return 4;
+  case DType::U64:
+  case DType::I64:
+  case DType::F64:
+    return 8;
   }
   return 0;
 }
 
+/// The safetensors spelling: "F32", "BF16", "I64", ...
 inline const char *dtypeName(DType t) {
   switch (t) {
-  case DType::F32:
-    return "F32";
-  case DType::F64:
-    return "F64";
-  case DType::BF16:
-    return "BF16";
-  case DType::F16:
-    return "F16";
-  case DType::I32:
-    return "I32";
-  case DType::I64:
-    return "I64";
+  case DType::BOOL:
+    return "BOOL";
   case DType::U8:
     return "U8";
+  case DType::I8:
+    return "I8";
+  case DType::U16:
+    return "U16";
+  case DType::I16:
+    return "I16";
+  case DType::F16:
+    return "F16";
+  case DType::BF16:
+    return "BF16";
+  case DType::U32:
+    return "U32";
+  case DType::I32:
+    return "I32";
+  case DType::F32:
+    return "F32";
+  case DType::U64:
+    return "U64";
+  case DType::I64:
+    return "I64";
+  case DType::F64:
+    return "F64";
+  case DType::F8_E4M3:
+    return "F8_E4M3";
+  case DType::F8_E5M2:
+    return "F8_E5M2";
   }
   return "?";
 }
 
-inline bool isFloating(DType t) {
-  return t == DType::F32 || t == DType::F64 || t == DType::BF16 ||
-         t == DType::F16;
+inline std::optional<DType> parseDType(std::string_view name) {
+  for (int i = 0; i <= int(DType::F8_E5M2); ++i)
+    if (name == dtypeName(DType(i)))
+      return DType(i);
+  return std::nullopt;
 }
 
-/// Compile-time map from a C++ scalar to its DType.
+inline bool isFloating(DType t) {
+  return t == DType::F16 || t == DType::BF16 || t == DType::F32 ||
+         t == DType::F64 || t == DType::F8_E4M3 || t == DType::F8_E5M2;
+}
+
 template <typename T> struct DTypeOf;
 template <> struct DTypeOf<float> {
   static constexpr DType value = DType::F32;
@@ -134,6 +185,24 @@ inline uint16_t floatToF16(float f) {
   if (rest > 0x1000 || (rest == 0x1000 && (h & 1)))
     ++h; // may carry into the exponent, which is the correct rounding
   return uint16_t(sign | h);
+}
+
+/// OCP FP8 E5M2: the top byte of an fp16.
+inline float fp8e5m2ToFloat(uint8_t v) { return f16ToFloat(uint16_t(v) << 8); }
+
+/// OCP FP8 E4M3FN: no infinities, 0x7F/0xFF are NaN.
+inline float fp8e4m3ToFloat(uint8_t v) {
+  bool neg = v & 0x80;
+  uint32_t exp = (v >> 3) & 0xF;
+  uint32_t mant = v & 0x7;
+  float r;
+  if (exp == 0xF && mant == 0x7)
+    r = bitsFloat(0x7fc00000u);
+  else if (exp == 0) // subnormal: mant/8 * 2^-6
+    r = float(mant) * (1.0f / 512.0f);
+  else
+    r = bitsFloat(((exp + 120) << 23) | (mant << 20));
+  return neg ? -r : r;
 }
 
 } // namespace hone

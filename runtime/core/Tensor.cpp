@@ -113,7 +113,22 @@ double loadF(const void *p, DType t, int64_t i) {
   case DType::I64:
     return double(static_cast<const int64_t *>(p)[i]);
   case DType::U8:
+  case DType::BOOL:
     return static_cast<const uint8_t *>(p)[i];
+  case DType::I8:
+    return static_cast<const int8_t *>(p)[i];
+  case DType::U16:
+    return static_cast<const uint16_t *>(p)[i];
+  case DType::I16:
+    return static_cast<const int16_t *>(p)[i];
+  case DType::U32:
+    return static_cast<const uint32_t *>(p)[i];
+  case DType::U64:
+    return double(static_cast<const uint64_t *>(p)[i]);
+  case DType::F8_E4M3:
+    return fp8e4m3ToFloat(static_cast<const uint8_t *>(p)[i]);
+  case DType::F8_E5M2:
+    return fp8e5m2ToFloat(static_cast<const uint8_t *>(p)[i]);
   }
   return 0;
 }
@@ -130,6 +145,23 @@ int64_t loadI(const void *p, DType t, int64_t i) {
   }
 }
 } // namespace
+
+/// convertElements writes the compute and storage types only.
+static Status checkConversionTarget(DType to) {
+  switch (to) {
+  case DType::F32:
+  case DType::F64:
+  case DType::BF16:
+  case DType::F16:
+  case DType::I32:
+  case DType::I64:
+  case DType::U8:
+    return Status::ok();
+  default:
+    return Status::error(std::string("tensor: cannot convert to ") +
+                         dtypeName(to));
+  }
+}
 
 void convertElements(const void *src, DType from, void *dst, DType to,
                      int64_t n) {
@@ -160,6 +192,8 @@ void convertElements(const void *src, DType from, void *dst, DType to,
     case DType::U8:
       static_cast<uint8_t *>(dst)[i] = uint8_t(loadI(src, from, i));
       break;
+    default: // not a compute type: Tensor::toDType refuses it
+      return;
     }
   }
 }
@@ -169,6 +203,7 @@ Expected<Tensor> Tensor::toDType(DType to) const {
     return Status::error("tensor: toDType needs a CPU tensor");
   if (!isContiguous())
     return Status::error("tensor: toDType of a non-contiguous tensor");
+  HONE_TRY(checkConversionTarget(to));
   auto out = Tensor::zeros(shape_, to);
   if (!out)
     return out.status();
@@ -184,6 +219,8 @@ Status Tensor::copyInto(Tensor &dst) const {
     return Status::error("tensor: copyInto needs CPU tensors");
   if (!isContiguous() || !dst.isContiguous())
     return Status::error("tensor: copyInto needs contiguous tensors");
+  if (dst.dtype_ != dtype_)
+    HONE_TRY(checkConversionTarget(dst.dtype_));
   convertElements(data_, dtype_, dst.data_, dst.dtype_, numel());
   return Status::ok();
 }

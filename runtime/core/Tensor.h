@@ -71,7 +71,9 @@ private:
   static Shape contiguousStrides(const Shape &shape);
 };
 
-/// Converts `n` elements between two CPU buffers of (possibly) different type.
+/// Converts `n` elements between two CPU buffers of (possibly) different type;
+/// `to` must be F32, F64, BF16, F16, I32, I64 or U8 (other targets are left
+/// untouched; Tensor::toDType and copyInto refuse them with a Status).
 void convertElements(const void *src, DType from, void *dst, DType to,
                      int64_t n);
 

@@ -97,7 +97,7 @@ Status checkCheckpointLayout(const Checkpoint &ck, const ModelConfig &c) {
       return Status::error(file->path() + ": error: tensor '" + it->second +
                            "' has shape " + shapeStr(t->shape) +
                            ", config.json implies " + shapeStr(spec.shape));
-    if (!isFloatingDType(t->dtype))
+    if (!isFloating(t->dtype))
       return Status::error(file->path() + ": error: tensor '" + it->second +
                            "' has dtype " + dtypeName(t->dtype) +
                            ", expected a floating-point type");

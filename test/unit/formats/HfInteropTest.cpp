@@ -59,7 +59,7 @@ TEST(HfInterop, PythonReadsFilesWrittenByHone) {
   std::vector<float> w = {0.5f, -1.0f, 2.0f, 3.0f, 4.0f, 5.0f};
   std::vector<uint16_t> h;
   for (float x : w)
-    h.push_back(floatToHalf(x));
+    h.push_back(floatToF16(x));
   std::vector<int32_t> i = {1, -2, 3};
   std::vector<TensorWrite> ts = {{"w", DType::F32, {2, 3}, w.data(), 24},
                                  {"h", DType::F16, {6}, h.data(), 12},

@@ -130,7 +130,7 @@ TEST(Safetensors, RoundTripAllDtypes) {
   std::vector<uint16_t> bf16, f16;
   for (float v : f32) {
     bf16.push_back(floatToBf16(v));
-    f16.push_back(floatToHalf(v));
+    f16.push_back(floatToF16(v));
   }
   std::vector<uint8_t> u8 = {0, 255, 3};
   std::vector<TensorWrite> ts = {
@@ -185,20 +185,20 @@ TEST(Safetensors, WriterRejectsBadInput) {
 }
 
 TEST(Safetensors, HalfConversions) {
-  EXPECT_EQ(halfToFloat(0x3C00), 1.0f);
-  EXPECT_EQ(halfToFloat(0xC000), -2.0f);
-  EXPECT_EQ(halfToFloat(0x7BFF), 65504.0f);
-  EXPECT_EQ(halfToFloat(0x0001), std::ldexp(1.0f, -24)); // smallest subnormal
-  EXPECT_TRUE(std::isinf(halfToFloat(0x7C00)));
-  EXPECT_TRUE(std::isnan(halfToFloat(0x7E00)));
+  EXPECT_EQ(f16ToFloat(0x3C00), 1.0f);
+  EXPECT_EQ(f16ToFloat(0xC000), -2.0f);
+  EXPECT_EQ(f16ToFloat(0x7BFF), 65504.0f);
+  EXPECT_EQ(f16ToFloat(0x0001), std::ldexp(1.0f, -24)); // smallest subnormal
+  EXPECT_TRUE(std::isinf(f16ToFloat(0x7C00)));
+  EXPECT_TRUE(std::isnan(f16ToFloat(0x7E00)));
   EXPECT_EQ(bf16ToFloat(0x3F80), 1.0f);
   EXPECT_EQ(bf16ToFloat(0xC2F7), -123.5f);
   // Every half round-trips through float exactly.
   for (uint32_t h = 0; h < 0x10000; ++h) {
-    float f = halfToFloat(static_cast<uint16_t>(h));
+    float f = f16ToFloat(static_cast<uint16_t>(h));
     if (std::isnan(f))
       continue;
-    ASSERT_EQ(floatToHalf(f), h) << h;
+    ASSERT_EQ(floatToF16(f), h) << h;
   }
   for (uint32_t b = 0; b < 0x10000; b += 7) {
     float f = bf16ToFloat(static_cast<uint16_t>(b));
@@ -208,9 +208,9 @@ TEST(Safetensors, HalfConversions) {
   }
   // Round to nearest even.
   EXPECT_EQ(floatToBf16(bf16ToFloat(0x3F80) + std::ldexp(1.0f, -8)), 0x3F80);
-  EXPECT_EQ(floatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3C00);
-  EXPECT_EQ(floatToHalf(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);
-  EXPECT_EQ(floatToHalf(70000.0f), 0x7C00);
+  EXPECT_EQ(floatToF16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);
+  EXPECT_EQ(floatToF16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);
+  EXPECT_EQ(floatToF16(70000.0f), 0x7C00);
   EXPECT_EQ(fp8e4m3ToFloat(0x38), 1.0f);
   EXPECT_EQ(fp8e4m3ToFloat(0x7E), 448.0f);
   EXPECT_TRUE(std::isnan(fp8e4m3ToFloat(0x7F)));
