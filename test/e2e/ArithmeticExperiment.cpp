@@ -20,28 +20,32 @@ using namespace hone::job;
 
 namespace {
 
+// "full" (the default): 2-digit addition, measured on 2 cores on 2026-11-25:
+// held-out greedy accuracy 0.202 after SFT, 0.258 after GRPO, 101 s.
 struct Preset {
-  int digits = 3;         // in-distribution operand digits 1..digits
+  int digits = 2;         // in-distribution operand digits 1..digits
   int64_t trainRecords = 20000;
   int64_t dModel = 64, layers = 2, heads = 4, ff = 256;
-  int64_t sftSteps = 300, sftBatch = 32;
-  double sftLr = 3e-3;
-  int64_t grpoSteps = 60, prompts = 16, group = 8;
-  double grpoLr = 5e-4, temperature = 1.0, beta = 0.02;
+  int64_t sftSteps = 600, sftBatch = 32;
+  double sftLr = 1e-3;
+  int64_t grpoSteps = 600, prompts = 32, group = 8;
+  double grpoLr = 1e-4, temperature = 0.7, beta = 0.02;
   int64_t evalN = 500;
   int64_t checkpointEvery = 0;
 };
 
 Preset preset(const std::string &name) {
   Preset p;
-  if (name == "small") { // the ctest learning-signal run
-    p.digits = 2;
+  if (name == "small") { // the ctest learning-signal run (~6 s)
+    // 1-digit addition: SFT reaches ~50 % so GRPO has a signal to learn from
+    // (measured: held-out 0.495 after SFT, 0.570 after GRPO).
+    p.digits = 1;
     p.trainRecords = 4000;
     p.dModel = 48;
     p.ff = 192;
-    p.sftSteps = 80;
+    p.sftSteps = 150;
     p.sftBatch = 32;
-    p.grpoSteps = 16;
+    p.grpoSteps = 300;
     p.prompts = 8;
     p.group = 8;
     p.evalN = 200;
