@@ -45,6 +45,7 @@ Preset preset(const std::string &name) {
     p.ff = 192;
     p.sftSteps = 150;
     p.sftBatch = 32;
+    p.sftLr = 3e-3;
     p.grpoSteps = 300;
     p.prompts = 8;
     p.group = 8;
