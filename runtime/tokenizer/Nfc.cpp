@@ -1,4 +1,5 @@
 #include "runtime/tokenizer/Nfc.h"
+#include "runtime/support/Utf8.h"
 
 #include <algorithm>
 
@@ -86,37 +87,6 @@ void decomposeInto(uint32_t cp, uint32_t b, uint32_t e, std::vector<CP> &out) {
   out.push_back({cp, b, e});
 }
 
-uint32_t decodeUtf8(std::string_view s, size_t i, size_t *len) {
-  auto c = static_cast<unsigned char>(s[i]);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
-  if (i + n > s.size())
-    n = 1;
-  *len = n;
-  if (n == 1)
-    return c;
-  uint32_t cp = c & (0xFF >> (n + 1));
-  for (size_t k = 1; k < n; ++k)
-    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  return cp;
-}
-
-void appendUtf8(std::string &out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 } // namespace
 
 bool mayNeedNfc(std::string_view text) {
@@ -133,7 +103,7 @@ void nfcNormalize(std::string_view text, std::string &out,
   buf.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
     size_t n;
-    uint32_t cp = decodeUtf8(text, i, &n);
+    uint32_t cp = decodeUtf8At(text, i, &n);
     decomposeInto(cp, static_cast<uint32_t>(i), static_cast<uint32_t>(i + n),
                   buf);
     i += n;

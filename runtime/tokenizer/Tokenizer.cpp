@@ -1,6 +1,7 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include "runtime/support/Json.h"
+#include "runtime/support/Utf8.h"
 #include "runtime/tokenizer/Nfc.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -21,47 +22,6 @@ namespace {
 // ---------------------------------------------------------------------------
 // UTF-8 helpers
 
-size_t utf8Len(unsigned char c) {
-  if (c < 0x80)
-    return 1;
-  if ((c >> 5) == 6)
-    return 2;
-  if ((c >> 4) == 14)
-    return 3;
-  return 4;
-}
-
-uint32_t decodeAt(std::string_view s, size_t i, size_t *len) {
-  auto c = static_cast<unsigned char>(s[i]);
-  size_t n = utf8Len(c);
-  if (i + n > s.size())
-    n = 1;
-  *len = n;
-  if (n == 1)
-    return c;
-  uint32_t cp = c & (0xFF >> (n + 1));
-  for (size_t k = 1; k < n; ++k)
-    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  return cp;
-}
-
-void appendUtf8(std::string &out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 /// Rust's String::from_utf8_lossy: each maximal invalid subpart -> U+FFFD.
 std::string utf8Lossy(std::string_view s) {
@@ -267,7 +227,7 @@ Status findAll(const Regex &re, std::string_view s,
     if (e <= b) { // empty match: step over one character
       if (b >= s.size())
         break;
-      pos = b + utf8Len(static_cast<unsigned char>(s[b]));
+      pos = b + utf8SequenceLength(static_cast<unsigned char>(s[b]));
       continue;
     }
     out.emplace_back(b, e);
@@ -514,7 +474,7 @@ void Tokenizer::Impl::bpeWord(std::string_view text, const Piece &p,
     std::string buf = p.prefix ? " " + std::string(body) : std::string(body);
     for (size_t i = 0; i < buf.size();) {
       size_t n =
-          std::min(utf8Len(static_cast<unsigned char>(buf[i])), buf.size() - i);
+          std::min(utf8SequenceLength(static_cast<unsigned char>(buf[i])), buf.size() - i);
       auto it = vocab.find(buf.substr(i, n));
       if (it != vocab.end())
         addSym(it->second, static_cast<uint32_t>(n));
@@ -708,7 +668,7 @@ Status Tokenizer::Impl::encodeChars(std::string_view text, size_t base,
                                     Encoding &out) const {
   for (size_t i = 0; i < text.size();) {
     size_t n;
-    uint32_t cp = decodeAt(text, i, &n);
+    uint32_t cp = decodeUtf8At(text, i, &n);
     auto it = charIds.find(cp);
     if (it == charIds.end()) {
       char buf[64];
@@ -741,7 +701,7 @@ uint32_t lastChar(std::string_view s) {
   if (i > 0)
     --i;
   size_t n;
-  return decodeAt(s, i, &n);
+  return decodeUtf8At(s, i, &n);
 }
 } // namespace
 
@@ -775,7 +735,7 @@ void Tokenizer::Impl::splitAdded(
             start == 0 || !isWordChar(lastChar(text.substr(0, start)));
         size_t n;
         bool stopOk =
-            stop == text.size() || !isWordChar(decodeAt(text, stop, &n));
+            stop == text.size() || !isWordChar(decodeUtf8At(text, stop, &n));
         if (!startOk || !stopOk)
           continue;
       }
@@ -786,7 +746,7 @@ void Tokenizer::Impl::splitAdded(
           while (k > 0 && (static_cast<unsigned char>(text[k]) & 0xC0) == 0x80)
             --k;
           size_t n;
-          if (!isUnicodeSpace(decodeAt(text, k, &n)))
+          if (!isUnicodeSpace(decodeUtf8At(text, k, &n)))
             break;
           s = k;
         }
@@ -795,7 +755,7 @@ void Tokenizer::Impl::splitAdded(
       if (best->rstrip) {
         while (stop < text.size()) {
           size_t n;
-          if (!isUnicodeSpace(decodeAt(text, stop, &n)))
+          if (!isUnicodeSpace(decodeUtf8At(text, stop, &n)))
             break;
           stop += n;
         }
@@ -1284,7 +1244,7 @@ struct TokenizerBuilder {
       bool all = true;
       for (size_t i = 0; i < tok.size();) {
         size_t len;
-        uint32_t cp = decodeAt(tok, i, &len);
+        uint32_t cp = decodeUtf8At(tok, i, &len);
         auto it = bt.cpToByte.find(cp);
         if (it == bt.cpToByte.end()) {
           all = false;
@@ -1360,7 +1320,7 @@ Tokenizer::character(std::string_view chars,
   }
   for (size_t i = 0; i < chars.size();) {
     size_t n;
-    uint32_t cp = decodeAt(chars, i, &n);
+    uint32_t cp = decodeUtf8At(chars, i, &n);
     if (impl->charIds.count(cp))
       return Status::error("error: character '" +
                            std::string(chars.substr(i, n)) +
