@@ -537,11 +537,19 @@ OwningOpRef<ModuleOp> Lowering::run() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
   b_.setInsertionPointToEnd(module->getBody());
   auto pipeline = PipelineOp::create(b_, fileLoc, p_.name());
-  pipeline->setAttr(
-      "config",
+  DictionaryAttr config =
       messageToDict(ctx_, p_,
                     {"name", "models", "datasets", "rewards", "stages",
-                     "evaluations", "exports", "optimizer", "generation"}));
+                     "evaluations", "exports", "optimizer", "generation"});
+  // The budget in bytes, for hone-estimate-memory's compile-time check.
+  if (!p_.hardware().memory_budget().empty()) {
+    NamedAttrList entries(config);
+    entries.set("memory_budget_bytes",
+                b_.getI64IntegerAttr(::hone::spec::parseByteSize(
+                    p_.hardware().memory_budget())));
+    config = entries.getDictionary(&ctx_);
+  }
+  pipeline->setAttr("config", config);
   b_.setInsertionPointToEnd(&pipeline.getBody().front());
 
   if (failed(declare()))
