@@ -152,11 +152,13 @@ LogicalResult RewardVerifierOp::verify() {
                     name + " verifier",
                 "only the length verifier shapes by length");
   if (isLength) {
-    if (!getMaxLength() || *getMaxLength() <= 0)
+    // I64Attr getters are unsigned; read the attributes as signed.
+    int64_t maxLength = getMaxLengthAttr() ? getMaxLengthAttr().getInt() : 0;
+    if (maxLength <= 0)
       return fail(*this, "the length verifier needs a positive 'max_length'",
                   "set max_length to the longest completion allowed");
-    int64_t cache = getCacheLength().value_or(0);
-    if (cache < 0 || cache >= *getMaxLength())
+    int64_t cache = getCacheLengthAttr() ? getCacheLengthAttr().getInt() : 0;
+    if (cache < 0 || cache >= maxLength)
       return fail(*this,
                   "'cache_length' must be in [0, max_length), got " +
                       Twine(cache),

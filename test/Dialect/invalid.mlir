@@ -169,6 +169,16 @@ hone.pipeline @p16 {
 }
 // -----
 
+/// max_length must be positive (a negative one too)
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+hone.pipeline @neglen {
+  // expected-error@+2 {{the length verifier needs a positive 'max_length'}}
+  // expected-note@+1 {{hint:}}
+  %r = hone.reward.verifier length {max_length = -4} : !hone.reward
+}
+
+// -----
+
 /// cache below max
 !m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
