@@ -27,6 +27,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -691,5 +695,114 @@ TEST_P(LossKernels, MatchesFormulaAndFiniteDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(Methods, LossKernels, ::testing::ValuesIn(methods()),
                          [](const auto &info) { return info.param.name; });
+
+//===----------------------------------------------------------------------===//
+// PyTorch: every objective written again with torch.autograd
+// (test/unit/loss/torch_oracle.py), run once for all methods.
+//===----------------------------------------------------------------------===//
+
+void writeArray(std::ostream &os, const std::vector<double> &v) {
+  os << '[';
+  char buf[32];
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof(buf), "%.17g", v[i]);
+    os << (i ? "," : "") << buf;
+  }
+  os << ']';
+}
+
+/// The oracle's answer, one line each: "loss NAME VALUE" and
+/// "grad NAME ARG V0 V1 ...".
+struct TorchResults {
+  std::map<std::string, double> loss;
+  std::map<std::string, std::map<std::string, std::vector<double>>> grads;
+};
+
+TorchResults readResults(std::istream &in) {
+  TorchResults r;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string kind, name;
+    ls >> kind >> name;
+    if (kind == "loss") {
+      ls >> r.loss[name];
+    } else if (kind == "grad") {
+      std::string arg;
+      ls >> arg;
+      std::vector<double> &v = r.grads[name][arg];
+      double x;
+      while (ls >> x)
+        v.push_back(x);
+    }
+  }
+  return r;
+}
+
+TEST_F(LossKernels, MatchPyTorchAutograd) {
+  const char *python = "/usr/bin/python3";
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no torch for /usr/bin/python3 (Debian's python3-torch)";
+
+  uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
+  Gen g{std::mt19937_64(seed)};
+  struct Case {
+    std::string name;
+    Kernel k;
+    double loss;
+    std::vector<std::vector<double>> grads;
+  };
+  std::vector<Case> cases;
+  std::string inPath = ::testing::TempDir() + "hone-torch-cases.json";
+  std::string outPath = ::testing::TempDir() + "hone-torch-results.json";
+  {
+    std::ofstream os(inPath);
+    os << "{\"B\":" << kB << ",\"T\":" << kT << ",\"G\":" << kG
+       << ",\"cases\":[";
+    for (const Method &m : methods()) {
+      Case c{m.name, compile(*ctx, m.body, /*f64=*/true, m.index), 0, {}};
+      ASSERT_TRUE(c.k.engine) << m.name;
+      Arrays in = makeInputs(g, c.k);
+      c.loss = run<double>(c.k, in, &c.grads);
+      os << (cases.empty() ? "" : ",") << "{\"name\":\"" << m.name
+         << "\",\"diff\":[";
+      for (unsigned a = 0; a < c.k.numDiff; ++a)
+        os << (a ? "," : "") << '"' << c.k.argNames[a] << '"';
+      os << "],\"inputs\":{";
+      bool first = true;
+      for (const std::string &n : c.k.argNames) {
+        os << (first ? "" : ",") << '"' << n << "\":";
+        writeArray(os, in[n]);
+        first = false;
+      }
+      os << "}}";
+      cases.push_back(std::move(c));
+    }
+    os << "]}";
+  }
+  std::string cmd = std::string(python) + " " HONE_TORCH_ORACLE " " + inPath +
+                    " " + outPath;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(outPath);
+  TorchResults results = readResults(in);
+
+  for (Case &c : cases) {
+    ASSERT_TRUE(results.loss.count(c.name))
+        << "the oracle has no result for " << c.name;
+    double ref = results.loss[c.name];
+    double lossErr = std::fabs(c.loss - ref) / std::max(std::fabs(ref), 1e-300);
+    double gradErr = 0;
+    for (unsigned a = 0; a < c.k.numDiff; ++a) {
+      const std::string &arg = c.k.argNames[a];
+      ASSERT_TRUE(results.grads[c.name].count(arg))
+          << c.name << ": no gradient for " << arg;
+      gradErr = std::max(gradErr, relErr(c.grads[a], results.grads[c.name][arg]));
+    }
+    std::printf("[ torch %-16s] loss %.2e  grads %.2e\n", c.name.c_str(),
+                lossErr, gradErr);
+    EXPECT_LT(lossErr, 1e-9) << c.name << " seed " << seed;
+    EXPECT_LT(gradErr, 1e-9) << c.name << " seed " << seed;
+  }
+}
 
 } // namespace
