@@ -374,5 +374,6 @@ def Hone_SaveOp : Hone_Op<"save", [MemoryEffects<[MemWrite]>]> {
 
 include "dialect/HoneStepOps.td"
 include "dialect/HoneLossOps.td"
+include "dialect/HoneExecOps.td"
 
 #endif // HONE_OPS_TD

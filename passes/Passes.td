@@ -161,4 +161,36 @@ def ConvertHoneLossToLinalg : Pass<"convert-hone-loss-to-linalg"> {
                            "::mlir::math::MathDialect"];
 }
 
+def ScheduleStages : Pass<"hone-schedule-stages", "::mlir::hone::PipelineOp"> {
+  let summary = "step IR → scheduled IR: snapshots of frozen models, stage brackets";
+  let description = [{
+    Models are mutable handles in the runtime: `hone.train_step` updates its
+    model in place. Where a stage loop trains a model state (an `scf.for`
+    iter_arg initialised with it) that is also read inside or after the loop
+    — GRPO's reference is the SFT model it starts from — the readers get a
+    `hone.exec.snapshot` taken before the loop. Every stage loop (the
+    top-level `scf.for` loops `hone-expand-stages` makes) is bracketed by
+    `hone.exec.stage_begin` (whose result becomes the loop's lower bound, so
+    `--resume` skips finished steps), `hone.exec.step_end` at the end of each
+    iteration and `hone.exec.stage_end`; the stage's name comes from the
+    loop's location.
+
+    ```mlir
+    %rl = scf.for %i = %c0 to %c20 step %c1 iter_args(%p = %sft) -> (!model) {
+      %lref = hone.logprob %sft, ...
+    // becomes
+    %ref = hone.exec.snapshot %sft : !model
+    %first = hone.exec.stage_begin "grpo" steps 20
+    %rl = scf.for %i = %first to %c20 step %c1 iter_args(%p = %sft) -> (!model) {
+      %lref = hone.logprob %ref, ...
+      ...
+      hone.exec.step_end %i
+      scf.yield ...
+    }
+    hone.exec.stage_end
+    ```
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect"];
+}
+
 #endif // HONE_PASSES_TD

@@ -59,6 +59,10 @@ void hone::buildStepPipeline(OpPassManager &pm,
   pm.addPass(createDifferentiate());
 }
 
+void hone::buildScheduledPipeline(OpPassManager &pm) {
+  pm.addNestedPass<PipelineOp>(createScheduleStages());
+}
+
 void hone::buildLossToLLVMPipeline(OpPassManager &pm) {
   OutlineLossKernelsOptions outline;
   outline.kernelsOnly = true;
@@ -132,6 +136,10 @@ void hone::registerPipelines() {
         options.useF64 = cl.useF64;
         buildStepPipeline(pm, options);
       });
+  PassPipelineRegistration<>(
+      "hone-scheduled-pipeline",
+      "Step IR to scheduled IR: frozen-model snapshots, stage brackets",
+      [](OpPassManager &pm) { buildScheduledPipeline(pm); });
   PassPipelineRegistration<>(
       "hone-loss-to-llvm",
       "Differentiated train steps to C-callable LLVM loss kernels",

@@ -34,6 +34,10 @@ struct StepPipelineOptions {
 /// on every pipeline, CSE, hone-differentiate (`hone-step-pipeline`).
 void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 
+/// Step IR → scheduled IR (`hone-scheduled-pipeline`): snapshots of models
+/// read after in-place training, stage brackets for resume and checkpoints.
+void buildScheduledPipeline(OpPassManager &pm);
+
 /// Differentiated step IR → one C-callable LLVM function per train step
 /// (`hone-loss-to-llvm`): outline the kernels (dropping everything else),
 /// loss algebra → linalg → bufferized loops → LLVM dialect, bare-pointer

@@ -86,13 +86,20 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
     return failure();
   if (target == CompileTo::Step)
     return success();
+  PassManager scheduled(module.getContext());
+  if (failed(applyPassManagerCLOptions(scheduled)))
+    return failure();
+  mlir::hone::buildScheduledPipeline(scheduled);
+  if (failed(scheduled.run(module)))
+    return failure();
+  if (target == CompileTo::Scheduled)
+    return success();
   return emitError(module.getLoc())
-         << "--compile-to=" << (target == CompileTo::Scheduled ? "scheduled"
-                                : target == CompileTo::Llvm    ? "llvm"
-                                : target == CompileTo::Object  ? "object"
-                                                               : "exe")
-         << " is not implemented yet (issue 6); --compile-to=step is the "
-            "furthest level today";
+         << "--compile-to=" << (target == CompileTo::Llvm   ? "llvm"
+                                : target == CompileTo::Object ? "object"
+                                                              : "exe")
+         << " is not implemented yet (issue 6); --compile-to=scheduled is "
+            "the furthest level today";
 }
 
 LogicalResult compile(MLIRContext &ctx, llvm::raw_ostream &os) {

@@ -1,0 +1,76 @@
+//===- HoneExecOps.td - hone scheduled-level ops -----------*- tablegen -*-===//
+//
+// The scheduled level (DESIGN.md §1): what the runtime must do beyond the
+// step ops' dataflow. Model states are mutable handles in the runtime, so a
+// state that is read after a train step updates it in place is copied first
+// (hone.exec.snapshot); every stage loop is bracketed by the runtime calls
+// that resume, checkpoint and log it. Lanes, events and arena offsets join
+// this level as the scheduler lands (issue 6).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HONE_EXEC_OPS_TD
+#define HONE_EXEC_OPS_TD
+
+include "dialect/HoneTypes.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Hone_ExecOp<string mnemonic, list<Trait> traits = []>
+    : Hone_Op<"exec." # mnemonic, traits>;
+
+def Hone_ExecSnapshotOp : Hone_ExecOp<"snapshot", [Pure, AllTypesMatch<["model", "result"]>]> {
+  let summary = "a frozen copy of a model state";
+  let description = [{
+    In SSA terms the identity; in the runtime a new model holding a copy of
+    the weights, so that later in-place training of `model` does not change
+    what readers of the result see (a frozen reference).
+
+    ```mlir
+    %ref = hone.exec.snapshot %sft : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    ```
+  }];
+  let arguments = (ins Hone_ModelType:$model);
+  let results = (outs Hone_ModelType:$result);
+  let assemblyFormat = "$model attr-dict `:` qualified(type($model))";
+}
+
+def Hone_ExecStageBeginOp : Hone_ExecOp<"stage_begin", [MemoryEffects<[MemWrite]>]> {
+  let summary = "open a stage: returns the first step to run";
+  let description = [{
+    0 on a fresh run; on `--resume`, the step after the newest complete
+    checkpoint (`steps` when the stage finished before it). The stage loop
+    starts there.
+
+    ```mlir
+    %first = hone.exec.stage_begin "grpo" steps 20
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, I64Attr:$steps);
+  let results = (outs Index:$first);
+  let assemblyFormat = "$name `steps` $steps attr-dict";
+}
+
+def Hone_ExecStepEndOp : Hone_ExecOp<"step_end", [MemoryEffects<[MemWrite]>]> {
+  let summary = "end of one step of the open stage";
+  let description = [{
+    Metrics, progress, periodic checkpoints and the NaN policy.
+
+    ```mlir
+    hone.exec.step_end %step
+    ```
+  }];
+  let arguments = (ins Index:$step);
+  let assemblyFormat = "$step attr-dict";
+}
+
+def Hone_ExecStageEndOp : Hone_ExecOp<"stage_end", [MemoryEffects<[MemWrite]>]> {
+  let summary = "close the open stage";
+  let description = [{
+    ```mlir
+    hone.exec.stage_end
+    ```
+  }];
+  let assemblyFormat = "attr-dict";
+}
+
+#endif // HONE_EXEC_OPS_TD

@@ -1,0 +1,103 @@
+//===- ScheduleStages.cpp - snapshots and stage brackets ------------------===//
+
+#include "passes/Passes.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Dominance.h"
+
+namespace mlir::hone {
+#define GEN_PASS_DEF_SCHEDULESTAGES
+#include "passes/Passes.h.inc"
+} // namespace mlir::hone
+
+using namespace mlir;
+using namespace mlir::hone;
+
+namespace {
+
+/// "grpo" from NameLoc("grpo", …), else "stage<N>".
+std::string stageName(Location loc, unsigned index) {
+  if (auto named = dyn_cast<NameLoc>(loc))
+    return named.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location inner : fused.getLocations())
+      if (auto named = dyn_cast<NameLoc>(inner))
+        return named.getName().str();
+  return "stage" + std::to_string(index);
+}
+
+struct ScheduleStages : public hone::impl::ScheduleStagesBase<ScheduleStages> {
+  void runOnOperation() override {
+    PipelineOp pipeline = getOperation();
+    Block &body = pipeline.getBody().front();
+    SmallVector<scf::ForOp> loops;
+    for (Operation &op : body)
+      if (auto loop = dyn_cast<scf::ForOp>(op))
+        loops.push_back(loop);
+
+    unsigned index = 0;
+    for (scf::ForOp loop : loops) {
+      if (failed(snapshotFrozenInits(loop)) ||
+          failed(bracket(loop, index++)))
+        return signalPassFailure();
+    }
+  }
+
+  /// A model the loop trains in place (an iter_arg's initial value) that is
+  /// read inside or after the loop gets a snapshot for those readers.
+  LogicalResult snapshotFrozenInits(scf::ForOp loop) {
+    OpBuilder b(loop);
+    for (OpOperand &init : loop.getInitArgsMutable()) {
+      Value state = init.get();
+      if (!isa<ModelType>(state.getType()))
+        continue;
+      SmallVector<OpOperand *> readers;
+      for (OpOperand &use : state.getUses()) {
+        if (&use == &init)
+          continue;
+        Operation *user = use.getOwner();
+        // Readers before the loop see the state before training: fine.
+        bool inside = loop->isAncestor(user);
+        bool after = user->getBlock() == loop->getBlock() &&
+                     loop->isBeforeInBlock(user);
+        if (!inside && !after) {
+          Operation *anc = loop->getBlock()->findAncestorOpInBlock(*user);
+          after = anc && loop->isBeforeInBlock(anc);
+        }
+        if (inside || after)
+          readers.push_back(&use);
+      }
+      if (readers.empty())
+        continue;
+      auto snap = ExecSnapshotOp::create(b, loop.getLoc(), state);
+      for (OpOperand *use : readers)
+        use->set(snap.getResult());
+    }
+    return success();
+  }
+
+  LogicalResult bracket(scf::ForOp loop, unsigned index) {
+    auto ub = loop.getUpperBound().getDefiningOp<arith::ConstantIndexOp>();
+    auto lb = loop.getLowerBound().getDefiningOp<arith::ConstantIndexOp>();
+    auto stepOp = loop.getStep().getDefiningOp<arith::ConstantIndexOp>();
+    if (!ub || !lb || lb.value() != 0 || !stepOp || stepOp.value() != 1)
+      return loop.emitError("hone-schedule-stages: a stage loop must run "
+                            "from 0 by 1 to a constant step count");
+    OpBuilder b(loop);
+    Location loc = loop.getLoc();
+    auto begin = ExecStageBeginOp::create(
+        b, loc, b.getIndexType(), b.getStringAttr(stageName(loc, index)),
+        b.getI64IntegerAttr(ub.value()));
+    loop.getLowerBoundMutable().assign(begin.getFirst());
+
+    Operation *yield = loop.getBody()->getTerminator();
+    b.setInsertionPoint(yield);
+    ExecStepEndOp::create(b, loc, loop.getInductionVar());
+
+    b.setInsertionPointAfter(loop);
+    ExecStageEndOp::create(b, loc);
+    return success();
+  }
+};
+
+} // namespace

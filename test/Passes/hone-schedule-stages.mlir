@@ -1,0 +1,70 @@
+// RUN: hone-opt %s -split-input-file -verify-diagnostics --pass-pipeline='builtin.module(hone.pipeline(hone-schedule-stages))' | FileCheck %s
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+
+/// A model trained in place by a stage loop and read inside it (the frozen
+/// reference) and after it gets one snapshot for those readers; a reader
+/// before the loop keeps the original. Each stage loop is bracketed, its
+/// lower bound is the runtime's first step, and its name comes from the loc.
+// CHECK-LABEL: hone.pipeline @frozen_reference
+hone.pipeline @frozen_reference {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c5 = arith.constant 5 : index
+  // CHECK: %[[M:.+]] = hone.model.init
+  %m = hone.model.init : !m
+  %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
+  // CHECK: hone.save %[[M]] "before"
+  hone.save %m "before" : !m
+  // CHECK: %[[SNAP:.+]] = hone.exec.snapshot %[[M]]
+  // CHECK: %[[FIRST:.+]] = hone.exec.stage_begin "rl" steps 5
+  // CHECK: %[[OUT:.+]] = scf.for %[[I:.+]] = %[[FIRST]] to %{{.+}} step %{{.+}} iter_args(%[[P:.+]] = %[[M]])
+  %out = scf.for %i = %c0 to %c5 step %c1 iter_args(%p = %m) -> (!m) {
+    %t:3 = hone.data.next sequences %d, %i : !hone.dataset<prompt_completion> -> tensor<2x8xi32>, tensor<2x8xf32>, tensor<2xi64>
+    // CHECK: hone.logprob %[[SNAP]]
+    %lref = hone.logprob %m, %t#0 : !m, tensor<2x8xi32> -> tensor<2x8xf32>
+    // CHECK: hone.exec.step_end %[[I]]
+    // CHECK-NEXT: scf.yield %[[P]]
+    scf.yield %p : !m
+  } loc(#stage)
+  // CHECK: hone.exec.stage_end
+  // CHECK: hone.save %[[SNAP]] "after"
+  hone.save %m "after" : !m
+  hone.save %out "trained" : !m
+}
+#stage = loc("rl"("spec.textproto":3:1))
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+
+/// A model only trained, never read again: no snapshot. A loop without a
+/// name is numbered.
+// CHECK-LABEL: hone.pipeline @no_snapshot
+// CHECK-NOT: hone.exec.snapshot
+// CHECK: hone.exec.stage_begin "stage0" steps 3
+hone.pipeline @no_snapshot {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %m = hone.model.init : !m
+  %out = scf.for %i = %c0 to %c3 step %c1 iter_args(%p = %m) -> (!m) {
+    scf.yield %p : !m
+  }
+  hone.save %out "trained" : !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+
+/// Stage loops come from hone-expand-stages: from 0, by 1, to a constant.
+hone.pipeline @bad_loop {
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %m = hone.model.init : !m
+  // expected-error@+1 {{hone-schedule-stages: a stage loop must run from 0 by 1 to a constant step count}}
+  %out = scf.for %i = %c1 to %c3 step %c1 iter_args(%p = %m) -> (!m) {
+    scf.yield %p : !m
+  }
+}
