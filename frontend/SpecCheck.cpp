@@ -616,7 +616,11 @@ void Checker::checkModels() {
   std::set<std::string> inCycle;
   for (int i = 0; i < p_.models_size(); ++i) {
     const Model &m = p_.models(i);
-    if (m.source_case() != Model::kFrom || models_[m.name()] != &m)
+    // find(), not operator[]: a model skipped above (no name) must not
+    // become a null entry.
+    auto self = models_.find(m.name());
+    if (m.source_case() != Model::kFrom || self == models_.end() ||
+        self->second != &m)
       continue;
     if (inCycle.count(m.name()))
       continue;
