@@ -1124,10 +1124,17 @@ void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
       n = std::min<long long>(n, d->max_records());
     if (d && d->eval_fraction() > 0)
       n -= static_cast<long long>(std::floor(n * d->eval_fraction()));
-    long long perEpoch = (n + loop.batch_size() * loop.grad_accum() - 1) /
-                         (loop.batch_size() * loop.grad_accum());
-    loop.set_steps(std::max<long long>(
-        1, static_cast<long long>(std::ceil(perEpoch * loop.epochs()))));
+    // In double: huge batch sizes or epochs must not overflow (the spec
+    // fuzzer found epochs of 1e20).
+    double perBatch = double(loop.batch_size()) * double(loop.grad_accum());
+    double steps = std::ceil(std::ceil(double(n) / perBatch) * loop.epochs());
+    if (!(steps <= 1e12)) {
+      error(at(loop, "epochs"),
+            "epochs (" + fmt(loop.epochs()) + ") give more than 10^12 steps",
+            "use fewer epochs, or set 'steps' instead");
+      return;
+    }
+    loop.set_steps(std::max<long long>(1, static_cast<long long>(steps)));
   }
 }
 
