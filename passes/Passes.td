@@ -193,4 +193,83 @@ def ScheduleStages : Pass<"hone-schedule-stages", "::mlir::hone::PipelineOp"> {
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }
 
+def PlanArena : Pass<"hone-plan-arena", "::mlir::hone::PipelineOp"> {
+  let summary = "scheduled IR: a static arena offset for every step tensor";
+  let description = [{
+    Every tensor that a step op yields gets a buffer in one arena per
+    pipeline, at an offset fixed at compile time. A value lives from its
+    producer to the last op of its block that uses it (directly or inside a
+    nested region); the intervals of a block are packed first-fit in
+    definition order, 64-byte aligned. A nested block (a stage loop's body,
+    an `scf.if` branch) packs above everything its parent block holds. The
+    offsets are printed on the producer as `hone.offsets` (one per result,
+    -1 for results that are not tensors), each loop or `scf.if` records the
+    arena's end while its region runs as `hone.arena_top` (the step's peak),
+    and the pipeline records the arena's size as `hone.arena_bytes`.
+
+    ```mlir
+    hone.pipeline @p attributes {hone.arena_bytes = 3456 : i64} {
+      ...
+      scf.for %i = %first to %c20 step %c1 iter_args(%p = %m) -> (!model) {
+        %tok, %m, %ids = hone.data.next prompts %d, %i {hone.offsets = array<i64: 0, 128, 256>} : ...
+        %seq:3 = hone.generate %p, %tok, %m, %i {n = 4 : i64, hone.offsets = array<i64: 320, 1344, 2368>} : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect"];
+}
+
+def BuildLossKernels : Pass<"hone-build-loss-kernels", "::mlir::ModuleOp"> {
+  let summary = "compile train-step objectives to LLVM kernels beside the step IR";
+  let description = [{
+    Runs the `hone-loss-to-llvm` pipeline on copies of the module's
+    pipelines (in a nested module that it then removes), so every
+    `hone.train_step` keeps its place while its differentiated objective
+    becomes an `llvm.func @<kernel>` (docs/methods.md's kernel ABI). Adds
+    for each kernel the packed entry point the runtime calls
+    (`hone_loss_fn` in runtime/abi/hone_runtime.h), which loads `args[i]`
+    and calls the kernel:
+
+    ```mlir
+    llvm.func @"sft_plain_0_packed"(%args: !llvm.ptr) {
+      %p0 = llvm.getelementptr %args[0] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
+      %a0 = llvm.load %p0 : !llvm.ptr -> !llvm.ptr
+      ...
+      llvm.call @"sft_plain_0"(%a0, ...) : (!llvm.ptr, ...) -> ()
+      llvm.return
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def ConvertHoneToRuntime : Pass<"convert-hone-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "scheduled IR → main() calling the runtime's C ABI";
+  let description = [{
+    The module's `hone.pipeline` becomes `func.func @main(i32, !llvm.ptr) ->
+    i32` that calls `hone_rt_begin` (ABI version, argc, argv, pipeline name,
+    config as JSON, the `hone.spec_text` attribute honec sets, the IR as
+    text), returns 0 when it yields null (--help), runs the body and returns
+    `hone_rt_end`. Object ops (`hone.model.*`, `hone.dataset`,
+    `hone.reward.*`, `hone.buffer.init`, `hone.exec.snapshot`) call
+    `hone_rt_object` (models add `"arch"` and `"head"`); `hone.train_step`
+    calls `hone_rt_train_step` with its packed kernel (from
+    `hone-build-loss-kernels`); `hone.exec.stage_begin`/`step_end`/`stage_end`
+    call the stage brackets; every other step op calls `hone_rt_step`.
+    Attributes go as JSON, locations as "file:line:col". Object values
+    become `!llvm.ptr` handles (a train step or buffer op updates its object
+    in place); tensors are `hone_tensor` descriptors of buffers in a global,
+    zero-initialised arena at the offsets of `hone-plan-arena`; scalar
+    operands and results (index, i1) are rank-0 tensors in stack slots.
+    `scf` and `arith` stay for the upstream lowering to LLVM. An op it
+    cannot lower is an error at the op's location.
+
+    ```mlir
+    %h = llvm.call @hone_rt_object(%job, %loc, %op, %json, %c0_i32, %null)
+        : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr) -> !llvm.ptr
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // HONE_PASSES_TD

@@ -61,6 +61,15 @@ void hone::buildStepPipeline(OpPassManager &pm,
 
 void hone::buildScheduledPipeline(OpPassManager &pm) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
+  pm.addNestedPass<PipelineOp>(createPlanArena());
+}
+
+void hone::buildToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createBuildLossKernels());
+  pm.addPass(createConvertHoneToRuntime());
+  addTextual(pm, "convert-scf-to-cf,convert-arith-to-llvm,"
+                 "convert-index-to-llvm,convert-cf-to-llvm,"
+                 "convert-func-to-llvm,reconcile-unrealized-casts");
 }
 
 void hone::buildLossToLLVMPipeline(OpPassManager &pm) {
@@ -138,8 +147,14 @@ void hone::registerPipelines() {
       });
   PassPipelineRegistration<>(
       "hone-scheduled-pipeline",
-      "Step IR to scheduled IR: frozen-model snapshots, stage brackets",
+      "Step IR to scheduled IR: frozen-model snapshots, stage brackets, "
+      "arena offsets",
       [](OpPassManager &pm) { buildScheduledPipeline(pm); });
+  PassPipelineRegistration<>(
+      "hone-to-llvm",
+      "Scheduled IR to the LLVM dialect: loss kernels, main() calling the "
+      "runtime ABI",
+      [](OpPassManager &pm) { buildToLLVMPipeline(pm); });
   PassPipelineRegistration<>(
       "hone-loss-to-llvm",
       "Differentiated train steps to C-callable LLVM loss kernels",

@@ -35,8 +35,15 @@ struct StepPipelineOptions {
 void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 
 /// Step IR → scheduled IR (`hone-scheduled-pipeline`): snapshots of models
-/// read after in-place training, stage brackets for resume and checkpoints.
+/// read after in-place training, stage brackets for resume and checkpoints,
+/// static arena offsets for every step tensor (hone-plan-arena).
 void buildScheduledPipeline(OpPassManager &pm);
+
+/// Scheduled IR → LLVM dialect (`hone-to-llvm`): loss kernels and their
+/// packed entry points (hone-build-loss-kernels), main() calling the
+/// runtime's C ABI (convert-hone-to-runtime), then scf/cf/arith/func to LLVM.
+/// The result translates to LLVM IR and links with hone_runtime.
+void buildToLLVMPipeline(OpPassManager &pm);
 
 /// Differentiated step IR → one C-callable LLVM function per train step
 /// (`hone-loss-to-llvm`): outline the kernels (dropping everything else),

@@ -1,0 +1,674 @@
+//===- ConvertHoneToRuntime.cpp - scheduled IR → calls into the runtime ---===//
+//
+// Each hone.pipeline becomes `int main(int argc, char **argv)`:
+//
+//   job = hone_rt_begin(HONE_RT_ABI_VERSION, argc, argv, name, config_json,
+//                       spec_text, ir_text);
+//   if (!job) return 0;                      // --help / --version
+//   ... the pipeline body: object ops → hone_rt_object, step ops →
+//       hone_rt_step, hone.train_step → hone_rt_train_step, hone.exec.* →
+//       stage brackets and snapshots, scf.for / scf.if kept ...
+//   return hone_rt_end(job);
+//
+// Object values (models, datasets, rewards, buffers) become opaque pointers;
+// tensors become pointers into one zero-initialised global arena per
+// pipeline at the offsets hone-plan-arena fixed, passed as hone_tensor
+// descriptors (runtime/abi/hone_runtime.h). Scalars (index, i1, ...) cross
+// as rank-0 tensors in stack slots.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/AttrToJson.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir::hone {
+#define GEN_PASS_DEF_CONVERTHONETORUNTIME
+#include "passes/Passes.h.inc"
+} // namespace mlir::hone
+
+using namespace mlir;
+using namespace mlir::hone;
+
+namespace {
+
+constexpr int32_t kAbiVersion = 1; // HONE_RT_ABI_VERSION
+
+bool isObject(Type t) {
+  return isa<ModelType, DatasetType, RewardType, BufferType>(t);
+}
+
+/// "file:line:col" of the first file location inside `loc`.
+std::string locString(Location loc) {
+  std::string out;
+  loc->walk([&](Location l) {
+    if (auto f = dyn_cast<FileLineColLoc>(l)) {
+      out = (f.getFilename().getValue() + ":" + Twine(f.getLine()) + ":" +
+             Twine(f.getColumn()))
+                .str();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return out.empty() ? "<unknown>" : out;
+}
+
+/// Ops that create an object (hone_rt_object).
+bool isObjectOp(Operation *op) {
+  return isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, DatasetOp,
+             ExecSnapshotOp>(op) ||
+         op->getName().getStringRef().starts_with("hone.reward.") ||
+         op->getName().getStringRef() == "hone.buffer.init";
+}
+
+/// hone_dtype of an element type; -1 if none.
+int32_t dtypeOf(Type t) {
+  if (t.isF32())
+    return 0;
+  if (t.isF64())
+    return 1;
+  if (t.isInteger(32))
+    return 2;
+  if (t.isInteger(64) || t.isIndex())
+    return 3;
+  if (t.isInteger(1))
+    return 4;
+  return -1;
+}
+
+struct Lowering {
+  ModuleOp module;
+  MLIRContext *ctx;
+  Type ptr, i8, i32, i64, tensorDesc;
+  llvm::StringMap<LLVM::GlobalOp> strings;
+  unsigned stringCounter = 0;
+  OpBuilder entry; // allocas, at the start of main
+  Value job;
+  Value arena;
+  llvm::DenseMap<Value, Value> tensorData; // tensor → its buffer
+  SmallVector<Operation *> toErase;        // lowered, erased at the end
+
+  explicit Lowering(ModuleOp m)
+      : module(m), ctx(m.getContext()), entry(m.getContext()) {
+    ptr = LLVM::LLVMPointerType::get(ctx);
+    i8 = IntegerType::get(ctx, 8);
+    i32 = IntegerType::get(ctx, 32);
+    i64 = IntegerType::get(ctx, 64);
+    tensorDesc = LLVM::LLVMStructType::getLiteral(
+        ctx, {ptr, i32, i32, LLVM::LLVMArrayType::get(i64, 2)});
+  }
+
+  LLVM::LLVMFuncOp declare(StringRef name, Type result, ArrayRef<Type> args) {
+    if (auto f = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
+      return f;
+    OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+    return LLVM::LLVMFuncOp::create(
+        b, module.getLoc(), name, LLVM::LLVMFunctionType::get(result, args));
+  }
+  LLVM::LLVMFuncOp rtBegin() {
+    return declare("hone_rt_begin", ptr, {i32, i32, ptr, ptr, ptr, ptr, ptr});
+  }
+  LLVM::LLVMFuncOp rtEnd() { return declare("hone_rt_end", i32, {ptr}); }
+  LLVM::LLVMFuncOp rtObject() {
+    return declare("hone_rt_object", ptr, {ptr, ptr, ptr, ptr, i32, ptr});
+  }
+  LLVM::LLVMFuncOp rtStageBegin() {
+    return declare("hone_rt_stage_begin", i64,
+                   {ptr, ptr, ptr, i64, ptr, i32, ptr});
+  }
+  LLVM::LLVMFuncOp rtStepEnd() {
+    return declare("hone_rt_step_end", LLVM::LLVMVoidType::get(ctx),
+                   {ptr, i64});
+  }
+  LLVM::LLVMFuncOp rtStageEnd() {
+    return declare("hone_rt_stage_end", LLVM::LLVMVoidType::get(ctx), {ptr});
+  }
+  LLVM::LLVMFuncOp rtStep() {
+    return declare("hone_rt_step", LLVM::LLVMVoidType::get(ctx),
+                   {ptr, ptr, ptr, ptr, i32, ptr, i32, ptr, i32, ptr});
+  }
+  LLVM::LLVMFuncOp rtTrainStep() {
+    return declare("hone_rt_train_step", LLVM::LLVMVoidType::get(ctx),
+                   {ptr, ptr, ptr, i32, ptr, ptr, i32, i32, ptr, i32, ptr});
+  }
+
+  /// A pointer to a NUL-terminated constant string.
+  Value str(OpBuilder &b, Location loc, StringRef s) {
+    auto it = strings.find(s);
+    LLVM::GlobalOp global;
+    if (it != strings.end()) {
+      global = it->second;
+    } else {
+      OpBuilder gb = OpBuilder::atBlockBegin(module.getBody());
+      auto type = LLVM::LLVMArrayType::get(i8, s.size() + 1);
+      std::string value = s.str();
+      value.push_back('\0');
+      global = LLVM::GlobalOp::create(
+          gb, loc, type, /*isConstant=*/true, LLVM::Linkage::Internal,
+          ("__hone_str_" + Twine(stringCounter++)).str(),
+          gb.getStringAttr(value));
+      strings[s] = global;
+    }
+    return LLVM::AddressOfOp::create(b, loc, global);
+  }
+
+  Value constI32(OpBuilder &b, Location loc, int64_t v) {
+    return LLVM::ConstantOp::create(b, loc, i32, b.getI32IntegerAttr(v));
+  }
+  Value constI64(OpBuilder &b, Location loc, int64_t v) {
+    return LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
+  }
+
+  /// An array of `values` (pointers) in a stack slot; null when empty.
+  Value pointerArray(OpBuilder &b, Location loc, ValueRange values) {
+    if (values.empty())
+      return LLVM::ZeroOp::create(b, loc, ptr);
+    Value slot = LLVM::AllocaOp::create(
+        entry, loc, ptr, ptr, constI64(entry, loc, values.size()), 8);
+    for (auto [i, v] : llvm::enumerate(values)) {
+      Value at = LLVM::GEPOp::create(b, loc, ptr, ptr, slot,
+                                     ArrayRef<LLVM::GEPArg>{int32_t(i)});
+      LLVM::StoreOp::create(b, loc, v, at);
+    }
+    return slot;
+  }
+
+  /// A scalar (index, iN, f32, f64) in a fresh 8-byte stack slot.
+  Value scalarSlot(Location loc) {
+    return LLVM::AllocaOp::create(entry, loc, ptr, i64,
+                                  constI64(entry, loc, 1), 8);
+  }
+
+  /// hone_tensor descriptors for `values` (tensor buffers or scalars; a
+  /// scalar input is stored into its slot first). `outSlots` receives the
+  /// slots of scalar values so that results can be loaded back.
+  FailureOr<Value> descriptors(OpBuilder &b, Location loc, Operation *op,
+                               ValueRange values, bool isOutput,
+                               SmallVectorImpl<Value> *scalarSlots = nullptr) {
+    if (values.empty())
+      return Value(LLVM::ZeroOp::create(b, loc, ptr));
+    Value array = LLVM::AllocaOp::create(
+        entry, loc, ptr, tensorDesc, constI64(entry, loc, values.size()), 8);
+    for (auto [i, v] : llvm::enumerate(values)) {
+      Type t = v.getType();
+      Value data;
+      int32_t rank = 0;
+      int64_t shape[2] = {0, 0};
+      Type elem = t;
+      if (auto tt = dyn_cast<RankedTensorType>(t)) {
+        if (!tt.hasStaticShape() || tt.getRank() > 2)
+          return op->emitOpError("convert-hone-to-runtime: tensor ")
+                 << tt << " is not static of rank <= 2";
+        elem = tt.getElementType();
+        rank = tt.getRank();
+        for (int64_t d = 0; d < rank; ++d)
+          shape[d] = tt.getDimSize(d);
+        data = tensorData.lookup(v);
+        if (!data)
+          return op->emitOpError("convert-hone-to-runtime: operand #")
+                 << i << " has no planned buffer (run hone-plan-arena)";
+      } else if (t.isIntOrIndexOrFloat()) {
+        data = scalarSlot(loc);
+        if (!isOutput) {
+          Value stored = v;
+          if (t.isIndex())
+            stored = arith::IndexCastOp::create(b, loc, i64, v);
+          else if (t.isInteger(1))
+            stored = arith::ExtUIOp::create(b, loc, i8, v);
+          LLVM::StoreOp::create(b, loc, stored, data);
+        }
+        if (scalarSlots)
+          scalarSlots->push_back(data);
+      } else {
+        return op->emitOpError("convert-hone-to-runtime: cannot pass a ")
+               << t << " to the runtime";
+      }
+      int32_t dtype = dtypeOf(elem);
+      if (dtype < 0)
+        return op->emitOpError("convert-hone-to-runtime: element type ")
+               << elem << " has no hone_dtype";
+      auto field = [&](ArrayRef<LLVM::GEPArg> idx) {
+        SmallVector<LLVM::GEPArg> full{int32_t(i)};
+        full.append(idx.begin(), idx.end());
+        return LLVM::GEPOp::create(b, loc, ptr, tensorDesc, array, full);
+      };
+      LLVM::StoreOp::create(b, loc, data, field({0}));
+      LLVM::StoreOp::create(b, loc, constI32(b, loc, dtype), field({1}));
+      LLVM::StoreOp::create(b, loc, constI32(b, loc, rank), field({2}));
+      LLVM::StoreOp::create(b, loc, constI64(b, loc, shape[0]),
+                            field({3, 0}));
+      LLVM::StoreOp::create(b, loc, constI64(b, loc, shape[1]),
+                            field({3, 1}));
+    }
+    return array;
+  }
+
+  /// Buffers for the op's tensor results, at their planned offsets.
+  LogicalResult bindResults(OpBuilder &b, Operation *op) {
+    auto offsets = op->getAttrOfType<DenseI64ArrayAttr>("hone.offsets");
+    for (auto [i, r] : llvm::enumerate(op->getResults())) {
+      if (!isa<RankedTensorType>(r.getType()))
+        continue;
+      if (!offsets || offsets.size() != op->getNumResults() ||
+          offsets[i] < 0)
+        return op->emitOpError("convert-hone-to-runtime: result #")
+               << i << " has no arena offset (run hone-plan-arena)";
+      tensorData[r] = LLVM::GEPOp::create(
+          b, op->getLoc(), ptr, i8, arena,
+          ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(offsets[i])});
+    }
+    return success();
+  }
+
+  /// Loads scalar results back from their slots and replaces the op's
+  /// scalar results with them.
+  void loadScalars(OpBuilder &b, Location loc, ValueRange results,
+                   ArrayRef<Value> slots) {
+    unsigned k = 0;
+    for (Value r : results) {
+      Type t = r.getType();
+      if (isa<RankedTensorType>(t) || isObject(t) || !t.isIntOrIndexOrFloat())
+        continue;
+      Value slot = slots[k++];
+      Value v;
+      if (t.isInteger(1)) {
+        Value byte = LLVM::LoadOp::create(b, loc, i8, slot);
+        v = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, byte,
+                                  arith::ConstantIntOp::create(b, loc, i8, 0));
+      } else if (t.isIndex()) {
+        v = arith::IndexCastOp::create(
+            b, loc, t, LLVM::LoadOp::create(b, loc, i64, slot));
+      } else {
+        v = LLVM::LoadOp::create(b, loc, t, slot);
+      }
+      r.replaceAllUsesWith(v);
+    }
+  }
+
+  std::string attrsJson(Operation *op,
+                        ArrayRef<std::pair<StringRef, Attribute>> extra = {}) {
+    NamedAttrList attrs;
+    for (NamedAttribute a : op->getAttrDictionary())
+      if (!a.getName().getValue().starts_with("hone.") &&
+          a.getName() != "operandSegmentSizes" &&
+          a.getName() != "resultSegmentSizes")
+        attrs.push_back(a);
+    return toJson(attrs.getDictionary(ctx), extra);
+  }
+
+  LogicalResult lowerObject(Operation *op) {
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    SmallVector<std::pair<StringRef, Attribute>> extra;
+    if (op->getNumResults() == 1)
+      if (auto model = dyn_cast<ModelType>(op->getResult(0).getType())) {
+        extra.push_back({"arch", model.getArch()});
+        extra.push_back(
+            {"head", b.getStringAttr(stringifyEnum(model.getHead()))});
+      }
+    if (op->getNumResults() != 1 || !isObject(op->getResult(0).getType()))
+      return op->emitOpError(
+          "convert-hone-to-runtime: an object op yields one object");
+    std::string name = op->getName().getStringRef().drop_front(5).str();
+    Value objs = pointerArray(b, loc, op->getOperands());
+    Value handle =
+        LLVM::CallOp::create(
+            b, loc, rtObject(),
+            ValueRange{job, str(b, loc, locString(loc)), str(b, loc, name),
+                       str(b, loc, attrsJson(op, extra)),
+                       constI32(b, loc, op->getNumOperands()), objs})
+            .getResult();
+    op->getResult(0).replaceAllUsesWith(handle);
+    toErase.push_back(op);
+    return success();
+  }
+
+  /// Object results of a step op name the object operand they update.
+  LogicalResult forwardObjects(Operation *op, ValueRange results,
+                               ValueRange objects) {
+    for (Value r : results) {
+      if (!isObject(r.getType()))
+        continue;
+      auto it = llvm::find_if(objects, [&](Value o) {
+        return o.getType() == r.getType() ||
+               isa<LLVM::LLVMPointerType>(o.getType());
+      });
+      if (it == objects.end())
+        return op->emitOpError("convert-hone-to-runtime: result ")
+               << r.getType() << " updates no object operand";
+      r.replaceAllUsesWith(*it);
+    }
+    return success();
+  }
+
+  LogicalResult lowerStep(Operation *op) {
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    SmallVector<Value> objs, in, out;
+    for (Value v : op->getOperands())
+      (isObjectValue(v) ? objs : in).push_back(v);
+    for (Value r : op->getResults())
+      if (!isObject(r.getType()))
+        out.push_back(r);
+    if (failed(bindResults(b, op)))
+      return failure();
+    SmallVector<Value> outSlots;
+    auto inDesc = descriptors(b, loc, op, in, false);
+    auto outDesc = descriptors(b, loc, op, out, true, &outSlots);
+    if (failed(inDesc) || failed(outDesc))
+      return failure();
+    std::string name = op->getName().getStringRef().drop_front(5).str();
+    LLVM::CallOp::create(
+        b, loc, rtStep(),
+        ValueRange{job, str(b, loc, locString(loc)), str(b, loc, name),
+                   str(b, loc, attrsJson(op)), constI32(b, loc, objs.size()),
+                   pointerArray(b, loc, objs), constI32(b, loc, in.size()),
+                   *inDesc, constI32(b, loc, out.size()), *outDesc});
+    finishResults(b, loc, op, outSlots);
+    if (failed(forwardObjects(op, op->getResults(), objs)))
+      return failure();
+    toErase.push_back(op);
+    return success();
+  }
+
+  void finishResults(OpBuilder &b, Location loc, Operation *op,
+                     ArrayRef<Value> outSlots) {
+    loadScalars(b, loc, op->getResults(), outSlots);
+    // Tensor results are used only through their buffers from here on.
+  }
+
+  LogicalResult lowerTrainStep(TrainStepOp step) {
+    Operation *op = step;
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    if (!step.getKernel())
+      return step.emitOpError("convert-hone-to-runtime: no kernel name");
+    std::string packedName = (*step.getKernel() + "_packed").str();
+    auto packed = module.lookupSymbol<LLVM::LLVMFuncOp>(packedName);
+    if (!packed)
+      return step.emitOpError("convert-hone-to-runtime: no packed kernel @")
+             << packedName << " (run hone-build-loss-kernels first)";
+    SmallVector<Value> models(step.getModels());
+    SmallVector<Value> in(step.getTokens());
+    llvm::append_range(in, step.getInputs());
+    SmallVector<Value> out;
+    for (Value r : op->getResults())
+      if (!isObject(r.getType()))
+        out.push_back(r);
+    SmallVector<std::pair<StringRef, Attribute>> extra;
+    if (!step.getObjective().empty())
+      if (auto yield = dyn_cast<LossYieldOp>(
+              step.getObjective().front().getTerminator()))
+        extra.push_back({"metric_names", yield.getMetricNames()});
+    std::string json = attrsJson(op, extra);
+    if (failed(bindResults(b, op)))
+      return failure();
+    SmallVector<Value> outSlots;
+    auto inDesc = descriptors(b, loc, op, in, false);
+    auto outDesc = descriptors(b, loc, op, out, true, &outSlots);
+    if (failed(inDesc) || failed(outDesc))
+      return failure();
+    Value kernel = LLVM::AddressOfOp::create(b, loc, packed);
+    LLVM::CallOp::create(
+        b, loc, rtTrainStep(),
+        ValueRange{job, str(b, loc, locString(loc)), str(b, loc, json),
+                   constI32(b, loc, models.size()),
+                   pointerArray(b, loc, models), kernel,
+                   constI32(b, loc, step.getTokens().size()),
+                   constI32(b, loc, in.size()), *inDesc,
+                   constI32(b, loc, out.size()), *outDesc});
+    finishResults(b, loc, op, outSlots);
+    // Training is in place: the new model states are the old handles.
+    unsigned m = 0;
+    for (Value r : op->getResults())
+      if (isObject(r.getType()))
+        r.replaceAllUsesWith(models[m++]);
+    toErase.push_back(op);
+    return success();
+  }
+
+  LogicalResult lowerStageBegin(ExecStageBeginOp begin) {
+    OpBuilder b(begin);
+    Location loc = begin.getLoc();
+    // The stage's models: the loop's object iter_args that are models.
+    SmallVector<Value> models;
+    DictionaryAttr optimizer;
+    for (Operation *user : begin.getFirst().getUsers())
+      if (auto loop = dyn_cast<scf::ForOp>(user)) {
+        for (auto [init, arg] :
+             llvm::zip(loop.getInitArgs(), loop.getRegionIterArgs()))
+          if (originalModel.contains(arg))
+            models.push_back(init);
+        loop.walk([&](TrainStepOp step) {
+          if (!optimizer && step.getOptimizer())
+            optimizer = *step.getOptimizer();
+        });
+      }
+    SmallVector<std::pair<StringRef, Attribute>> extra;
+    if (optimizer)
+      extra.push_back({"optimizer", optimizer});
+    Value first =
+        LLVM::CallOp::create(
+            b, loc, rtStageBegin(),
+            ValueRange{job, str(b, loc, locString(loc)),
+                       str(b, loc, begin.getName()),
+                       constI64(b, loc, begin.getSteps()),
+                       str(b, loc, attrsJson(begin, extra)),
+                       constI32(b, loc, models.size()),
+                       pointerArray(b, loc, models)})
+            .getResult();
+    begin.getFirst().replaceAllUsesWith(
+        arith::IndexCastOp::create(b, loc, b.getIndexType(), first));
+    toErase.push_back(begin);
+    return success();
+  }
+
+  llvm::DenseSet<Value> originalObject, originalModel;
+
+  /// An object operand: lowered objects are pointers, and no tensor is.
+  bool isObjectValue(Value v) {
+    return isObject(v.getType()) || isa<LLVM::LLVMPointerType>(v.getType());
+  }
+
+  LogicalResult lowerPipeline(PipelineOp pipeline) {
+    Location loc = pipeline.getLoc();
+    // Text of the IR as it reaches the runtime (before this lowering).
+    std::string irText;
+    {
+      llvm::raw_string_ostream os(irText);
+      module.print(os);
+    }
+    std::string specText;
+    if (auto s = pipeline->getAttrOfType<StringAttr>("hone.spec_text"))
+      specText = s.getValue().str();
+    auto arenaBytes = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes");
+    if (!arenaBytes)
+      return pipeline.emitOpError(
+          "convert-hone-to-runtime: no hone.arena_bytes (run hone-plan-arena "
+          "or hone-scheduled-pipeline first)");
+
+    // Ops that are not lowered yet, before anything changes.
+    WalkResult check = pipeline.getBody().walk<WalkOrder::PreOrder>(
+        [&](Operation *op) {
+      if (isa<TrainStepOp>(op))
+        return WalkResult::skip();
+      StringRef dialect = op->getName().getDialectNamespace();
+      bool ok = false;
+      if (dialect == "hone")
+        ok = !isa<SftOp, RlOp, PreferenceOp, RewardModelTrainOp, EvalOp>(op) &&
+             !op->getName().getStringRef().starts_with("hone.loss.");
+      else if (isa<scf::ForOp, scf::IfOp, scf::YieldOp>(op))
+        ok = true;
+      else if (dialect == "arith")
+        ok = llvm::none_of(op->getResultTypes(),
+                           llvm::IsaPred<ShapedType>);
+      if (!ok) {
+        op->emitOpError("cannot be lowered to runtime calls yet "
+                        "(convert-hone-to-runtime handles step-level hone "
+                        "ops, hone.exec.*, scf.for/scf.if and scalar arith)");
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (check.wasInterrupted())
+      return failure();
+
+    // The arena.
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    auto arenaType =
+        LLVM::LLVMArrayType::get(i8, std::max<int64_t>(arenaBytes.getInt(), 1));
+    std::string arenaName = ("__hone_arena_" + pipeline.getSymName()).str();
+    auto arenaGlobal = LLVM::GlobalOp::create(
+        mb, loc, arenaType, /*isConstant=*/false, LLVM::Linkage::Internal,
+        arenaName, Attribute(), /*alignment=*/64);
+    {
+      Block *init = mb.createBlock(&arenaGlobal.getInitializerRegion());
+      OpBuilder ib = OpBuilder::atBlockEnd(init);
+      LLVM::ReturnOp::create(ib, loc,
+                             LLVM::ZeroOp::create(ib, loc, arenaType));
+    }
+
+    // main(argc, argv).
+    mb.setInsertionPointToEnd(module.getBody());
+    auto mainType = mb.getFunctionType({i32, ptr}, {i32});
+    auto main = func::FuncOp::create(mb, loc, "main", mainType);
+    Block *entryBlock = main.addEntryBlock();
+    Block *body = new Block();
+    Block *help = new Block();
+    main.getBody().push_back(help);
+    main.getBody().push_back(body);
+    OpBuilder b = OpBuilder::atBlockEnd(entryBlock);
+    // Stack slots go before everything else in the entry block.
+    entry.setInsertionPoint(LLVM::ZeroOp::create(b, loc, ptr));
+    std::string config = "{}";
+    if (auto c = pipeline.getConfig())
+      config = toJson(*c);
+    job = LLVM::CallOp::create(
+              b, loc, rtBegin(),
+              ValueRange{constI32(b, loc, kAbiVersion),
+                         entryBlock->getArgument(0), entryBlock->getArgument(1),
+                         str(b, loc, pipeline.getSymName()),
+                         str(b, loc, config), str(b, loc, specText),
+                         str(b, loc, irText)})
+              .getResult();
+    Value isNull = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::eq, job,
+                                        LLVM::ZeroOp::create(b, loc, ptr));
+    LLVM::CondBrOp::create(b, loc, isNull, help, body);
+    {
+      OpBuilder hb = OpBuilder::atBlockEnd(help);
+      func::ReturnOp::create(hb, loc,
+                             ValueRange{arith::ConstantIntOp::create(hb, loc, i32, 0)});
+    }
+    body->getOperations().splice(body->end(),
+                                 pipeline.getBody().front().getOperations());
+    b.setInsertionPointToEnd(body);
+    Value rc = LLVM::CallOp::create(b, loc, rtEnd(), ValueRange{job})
+                   .getResult();
+    func::ReturnOp::create(b, loc, rc);
+
+    b.setInsertionPointToStart(body);
+    arena = LLVM::AddressOfOp::create(b, loc, arenaGlobal);
+
+    // Object-typed values: remember them, then make them pointers.
+    main.walk([&](Operation *op) {
+      for (Value r : op->getResults())
+        if (isObject(r.getType())) {
+          originalObject.insert(r);
+          if (isa<ModelType>(r.getType()))
+            originalModel.insert(r);
+        }
+      for (Region &region : op->getRegions())
+        for (Block &blk : region)
+          for (BlockArgument a : blk.getArguments())
+            if (isObject(a.getType())) {
+              originalObject.insert(a);
+              if (isa<ModelType>(a.getType()))
+                originalModel.insert(a);
+            }
+    });
+    main.walk([&](Operation *op) {
+      if (isa<scf::ForOp, scf::IfOp>(op)) {
+        for (Value r : op->getResults())
+          if (isObject(r.getType()))
+            r.setType(ptr);
+        for (Region &region : op->getRegions())
+          for (Block &blk : region)
+            for (BlockArgument a : blk.getArguments())
+              if (isObject(a.getType()))
+                a.setType(ptr);
+      }
+    });
+
+    SmallVector<Operation *> ops;
+    main.walk<WalkOrder::PreOrder>([&](Operation *op) {
+      if (isa<TrainStepOp>(op)) {
+        ops.push_back(op);
+        return WalkResult::skip();
+      }
+      if (op->getDialect() && op->getDialect()->getNamespace() == "hone")
+        ops.push_back(op);
+      return WalkResult::advance();
+    });
+    for (Operation *op : ops) {
+      LogicalResult r = success();
+      if (auto step = dyn_cast<TrainStepOp>(op))
+        r = lowerTrainStep(step);
+      else if (auto begin = dyn_cast<ExecStageBeginOp>(op))
+        r = lowerStageBegin(begin);
+      else if (auto end = dyn_cast<ExecStepEndOp>(op)) {
+        OpBuilder sb(op);
+        LLVM::CallOp::create(
+            sb, op->getLoc(), rtStepEnd(),
+            ValueRange{job, arith::IndexCastOp::create(sb, op->getLoc(), i64,
+                                                       end.getStep())});
+        toErase.push_back(op);
+      } else if (isa<ExecStageEndOp>(op)) {
+        OpBuilder sb(op);
+        LLVM::CallOp::create(sb, op->getLoc(), rtStageEnd(), ValueRange{job});
+        toErase.push_back(op);
+      } else if (isObjectOp(op))
+        r = lowerObject(op);
+      else
+        r = lowerStep(op);
+      if (failed(r))
+        return failure();
+    }
+    // Tensor values were keys of tensorData until here.
+    for (Operation *op : llvm::reverse(toErase)) {
+      op->dropAllUses();
+      op->erase();
+    }
+    // Attributes of the scheduled level have served their purpose.
+    main.walk([](Operation *op) {
+      op->removeAttr("hone.offsets");
+      op->removeAttr("hone.arena_top");
+    });
+    pipeline.erase();
+    return success();
+  }
+};
+
+struct ConvertHoneToRuntime
+    : public hone::impl::ConvertHoneToRuntimeBase<ConvertHoneToRuntime> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<PipelineOp> pipelines(module.getOps<PipelineOp>());
+    if (pipelines.size() > 1) {
+      pipelines[1].emitOpError("convert-hone-to-runtime: one pipeline per "
+                               "module (each becomes main)");
+      return signalPassFailure();
+    }
+    for (PipelineOp p : pipelines) {
+      Lowering lowering(module);
+      if (failed(lowering.lowerPipeline(p)))
+        return signalPassFailure();
+    }
+  }
+};
+} // namespace
