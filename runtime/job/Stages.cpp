@@ -6,6 +6,24 @@
 
 namespace hone::job {
 
+/// Ends step `step` (0-based) of a stage: the stage's own metrics, then the
+/// optimiser's and the loss kernel's, and the step's throughput.
+static Status endTrainStep(Job &job, const std::string &stage, int64_t step,
+                           const TrainStepResult &r, observe::MetricValues mv,
+                           std::chrono::steady_clock::time_point t0) {
+  double sec = std::chrono::duration<double>(
+                   std::chrono::steady_clock::now() - t0)
+                   .count();
+  mv.push_back({"grad_norm", r.opt.gradNorm});
+  mv.push_back({"learning_rate", r.opt.lr});
+  mv.push_back({"tokens_per_sec", double(r.tokens) / sec});
+  for (const auto &st : r.stats)
+    mv.push_back(st);
+  if (r.skipped)
+    job.message(stage + ": step skipped: " + r.skipReason);
+  return job.endStep(step + 1, mv, r.tokens);
+}
+
 Status runSftStage(Job &job, Transformer<float> &policy, DataLoader &data,
                    const TextFormat &fmt, const SftStageConfig &cfg) {
   AdamWConfig oc = cfg.optimizer;
@@ -31,18 +49,7 @@ Status runSftStage(Job &job, Transformer<float> &policy, DataLoader &data,
     auto r = trainStep(policy, opt, batch->view(), in, cfg.loss, to);
     if (!r)
       return r.status();
-    double sec = std::chrono::duration<double>(
-                     std::chrono::steady_clock::now() - t0)
-                     .count();
-    observe::MetricValues mv = {{"loss", r->loss},
-                                {"grad_norm", r->opt.gradNorm},
-                                {"learning_rate", r->opt.lr},
-                                {"tokens_per_sec", double(r->tokens) / sec}};
-    for (const auto &st : r->stats)
-      mv.push_back(st);
-    if (r->skipped)
-      job.message(cfg.name + ": step skipped: " + r->skipReason);
-    HONE_TRY(job.endStep(s + 1, mv, r->tokens));
+    HONE_TRY(endTrainStep(job, cfg.name, s, *r, {{"loss", r->loss}}, t0));
   }
   job.endStage();
   return Status::ok();
@@ -120,21 +127,12 @@ Status runGrpoStage(Job &job, Transformer<float> &policy,
       return r.status();
     double mean, sd;
     meanStd(rewards, mean, sd);
-    double sec = std::chrono::duration<double>(
-                     std::chrono::steady_clock::now() - t0)
-                     .count();
-    observe::MetricValues mv = {{"loss", r->loss},
-                                {"reward", mean},
-                                {"reward_std", sd},
-                                {"completions/mean_length", lenSum / double(R)},
-                                {"grad_norm", r->opt.gradNorm},
-                                {"learning_rate", r->opt.lr},
-                                {"tokens_per_sec", double(r->tokens) / sec}};
-    for (const auto &st : r->stats)
-      mv.push_back(st);
-    if (r->skipped)
-      job.message(cfg.name + ": step skipped: " + r->skipReason);
-    HONE_TRY(job.endStep(s + 1, mv, r->tokens));
+    HONE_TRY(endTrainStep(job, cfg.name, s, *r,
+                          {{"loss", r->loss},
+                           {"reward", mean},
+                           {"reward_std", sd},
+                           {"completions/mean_length", lenSum / double(R)}},
+                          t0));
   }
   job.endStage();
   return Status::ok();
