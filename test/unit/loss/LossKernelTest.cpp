@@ -36,6 +36,8 @@
 #include <map>
 #include <random>
 
+#include <unistd.h>
+
 using namespace mlir;
 
 namespace {
@@ -711,8 +713,8 @@ void writeArray(std::ostream &os, const std::vector<double> &v) {
   os << ']';
 }
 
-/// The oracle's answer, one line each: "loss NAME VALUE" and
-/// "grad NAME ARG V0 V1 ...".
+/// The oracle's answer, one line each: "loss ID VALUE" and
+/// "grad ID ARG V0 V1 ..." (ID = method#draw).
 struct TorchResults {
   std::map<std::string, double> loss;
   std::map<std::string, std::map<std::string, std::vector<double>>> grads;
@@ -739,6 +741,28 @@ TorchResults readResults(std::istream &in) {
   return r;
 }
 
+/// 0/1 inputs with both values present, so that every branch of an
+/// objective (KTO labels, DAPO's kept groups, LUFFY's off-policy rows,
+/// SRFT's correct samples, HPT's switches) is compared; HPT's switches
+/// consistent per prompt (use_rl = acc > γ per sample, use_sft = acc ≤ γ per
+/// prompt).
+void bothBranches(Gen &g, Arrays &in) {
+  for (const char *n :
+       {"label", "correct", "off_policy", "use_rl", "use_sft", "valid"}) {
+    auto it = in.find(n);
+    if (it == in.end() || it->second.size() < 2)
+      continue;
+    std::vector<double> &v = it->second;
+    size_t one = g.rng() % v.size();
+    size_t zero = (one + 1 + g.rng() % (v.size() - 1)) % v.size();
+    v[one] = 1.0;
+    v[zero] = 0.0;
+  }
+  if (in.count("use_rl") && in.count("use_sft"))
+    for (size_t i = 0; i < in["use_rl"].size(); ++i)
+      in["use_rl"][i] = 1.0 - in["use_sft"][i / kG];
+}
+
 TEST_F(LossKernels, MatchPyTorchAutograd) {
   const char *python = "/usr/bin/python3";
   if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
@@ -746,62 +770,93 @@ TEST_F(LossKernels, MatchPyTorchAutograd) {
 
   uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
   Gen g{std::mt19937_64(seed)};
+  constexpr int kDraws = 3; // random inputs per method
   struct Case {
-    std::string name;
-    Kernel k;
+    std::string method, id;
+    Kernel *k;
     double loss;
     std::vector<std::vector<double>> grads;
   };
+  std::vector<std::pair<std::string, Kernel>> kernels;
   std::vector<Case> cases;
-  std::string inPath = ::testing::TempDir() + "hone-torch-cases.json";
-  std::string outPath = ::testing::TempDir() + "hone-torch-results.json";
+  // Unique per run: other build trees may run this test at the same time.
+  std::string stem = ::testing::TempDir() + "hone-torch-" +
+                     std::to_string(getpid()) + "-" + std::to_string(seed);
+  std::string inPath = stem + "-cases.json", outPath = stem + "-results.txt";
   {
     std::ofstream os(inPath);
     os << "{\"B\":" << kB << ",\"T\":" << kT << ",\"G\":" << kG
        << ",\"cases\":[";
-    for (const Method &m : methods()) {
-      Case c{m.name, compile(*ctx, m.body, /*f64=*/true, m.index), 0, {}};
-      ASSERT_TRUE(c.k.engine) << m.name;
-      Arrays in = makeInputs(g, c.k);
-      c.loss = run<double>(c.k, in, &c.grads);
-      os << (cases.empty() ? "" : ",") << "{\"name\":\"" << m.name
-         << "\",\"diff\":[";
-      for (unsigned a = 0; a < c.k.numDiff; ++a)
-        os << (a ? "," : "") << '"' << c.k.argNames[a] << '"';
-      os << "],\"inputs\":{";
-      bool first = true;
-      for (const std::string &n : c.k.argNames) {
-        os << (first ? "" : ",") << '"' << n << "\":";
-        writeArray(os, in[n]);
-        first = false;
+    std::vector<Method> ms = methods();
+    kernels.reserve(ms.size());
+    for (const Method &m : ms) {
+      kernels.emplace_back(m.name, compile(*ctx, m.body, /*f64=*/true, m.index));
+      Kernel &k = kernels.back().second;
+      ASSERT_TRUE(k.engine) << m.name;
+      for (int d = 0; d < kDraws; ++d) {
+        Case c{m.name, m.name + "#" + std::to_string(d), &k, 0, {}};
+        Arrays in = makeInputs(g, k);
+        bothBranches(g, in);
+        c.loss = run<double>(k, in, &c.grads);
+        os << (cases.empty() ? "" : ",") << "{\"method\":\"" << m.name
+           << "\",\"id\":\"" << c.id << "\",\"diff\":[";
+        for (unsigned a = 0; a < k.numDiff; ++a)
+          os << (a ? "," : "") << '"' << k.argNames[a] << '"';
+        os << "],\"shapes\":{";
+        for (size_t a = 0; a < k.argNames.size(); ++a) {
+          os << (a ? "," : "") << '"' << k.argNames[a] << "\":[";
+          for (size_t j = 0; j < k.argShapes[a].size(); ++j)
+            os << (j ? "," : "") << k.argShapes[a][j];
+          os << ']';
+        }
+        os << "},\"inputs\":{";
+        for (size_t a = 0; a < k.argNames.size(); ++a) {
+          os << (a ? "," : "") << '"' << k.argNames[a] << "\":";
+          writeArray(os, in[k.argNames[a]]);
+        }
+        os << "}}";
+        cases.push_back(std::move(c));
       }
-      os << "}}";
-      cases.push_back(std::move(c));
     }
     os << "]}";
   }
   std::string cmd = std::string(python) + " " HONE_TORCH_ORACLE " " + inPath +
                     " " + outPath;
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (inputs kept)";
   std::ifstream in(outPath);
   TorchResults results = readResults(in);
 
+  // Worst over the draws, per method.
+  std::map<std::string, std::pair<double, double>> worst;
+  std::vector<std::string> order;
   for (Case &c : cases) {
-    ASSERT_TRUE(results.loss.count(c.name))
-        << "the oracle has no result for " << c.name;
-    double ref = results.loss[c.name];
+    ASSERT_TRUE(results.loss.count(c.id))
+        << "the oracle has no result for " << c.id;
+    double ref = results.loss[c.id];
     double lossErr = std::fabs(c.loss - ref) / std::max(std::fabs(ref), 1e-300);
     double gradErr = 0;
-    for (unsigned a = 0; a < c.k.numDiff; ++a) {
-      const std::string &arg = c.k.argNames[a];
-      ASSERT_TRUE(results.grads[c.name].count(arg))
-          << c.name << ": no gradient for " << arg;
-      gradErr = std::max(gradErr, relErr(c.grads[a], results.grads[c.name][arg]));
+    for (unsigned a = 0; a < c.k->numDiff; ++a) {
+      const std::string &arg = c.k->argNames[a];
+      ASSERT_TRUE(results.grads[c.id].count(arg))
+          << c.id << ": no gradient for " << arg;
+      const std::vector<double> &tg = results.grads[c.id][arg];
+      ASSERT_EQ(tg.size(), c.grads[a].size()) << c.id << ": gradient of " << arg;
+      gradErr = std::max(gradErr, relErr(c.grads[a], tg));
     }
-    std::printf("[ torch %-16s] loss %.2e  grads %.2e\n", c.name.c_str(),
-                lossErr, gradErr);
-    EXPECT_LT(lossErr, 1e-9) << c.name << " seed " << seed;
-    EXPECT_LT(gradErr, 1e-9) << c.name << " seed " << seed;
+    EXPECT_LT(lossErr, 1e-9) << c.id << " seed " << seed << " inputs " << inPath;
+    EXPECT_LT(gradErr, 1e-9) << c.id << " seed " << seed << " inputs " << inPath;
+    if (!worst.count(c.method))
+      order.push_back(c.method);
+    auto &w = worst[c.method];
+    w.first = std::max(w.first, lossErr);
+    w.second = std::max(w.second, gradErr);
+  }
+  for (const std::string &m : order)
+    std::printf("[ torch %-16s] %d draws  loss %.2e  grads %.2e\n", m.c_str(),
+                kDraws, worst[m].first, worst[m].second);
+  if (!HasFailure()) {
+    std::remove(inPath.c_str());
+    std::remove(outPath.c_str());
   }
 }
 

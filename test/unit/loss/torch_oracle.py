@@ -3,8 +3,9 @@
 Every objective is written again from METHODS.md (and the defaults and
 aggregation choices docs/methods.md documents) with torch.autograd doing the
 differentiation; stop-gradient is .detach(). Reads the cases the C++ test
-wrote (inputs by argument name, which arguments are differentiated) and
-writes, per case, "loss NAME VALUE" and "grad NAME ARG V0 V1 ..." lines.
+wrote (per case: the method, an id, inputs and shapes by argument name,
+which arguments are differentiated) and writes, per case, "loss ID VALUE"
+and "grad ID ARG V0 V1 ..." lines.
 
     /usr/bin/python3 torch_oracle.py cases.json results.txt
 """
@@ -151,7 +152,7 @@ def objective(name, a, B, T, G):
                 - ENT_COEF_KL_CASE * token_mean(a["entropy"], m)
         return loss
     if name in ("chord", "chord_phi"):
-        mu = a["mu"][0]
+        mu = a["mu"].reshape(())  # a scalar
         weight = None
         if name == "chord_phi":
             p = torch.exp(a["l_demo"]).detach()
@@ -188,15 +189,9 @@ def main():
     B, T, G = data["B"], data["T"], data["G"]
     out = []
     for case in data["cases"]:
-        name = case["name"]
-        a = {}
-        for k, v in case["inputs"].items():
-            t = torch.tensor(v)
-            if len(v) == B * T:
-                t = t.reshape(B, T)
-            elif len(v) == (B // G) * T and ("demo" in k):
-                t = t.reshape(B // G, T)
-            a[k] = t
+        name, cid = case["method"], case["id"]
+        a = {k: torch.tensor(v).reshape(case["shapes"][k])
+             for k, v in case["inputs"].items()}
         for k in case["diff"]:
             a[k].requires_grad_(True)
         loss = objective(name, a, B, T, G)
@@ -204,10 +199,10 @@ def main():
             continue
         grads = torch.autograd.grad(loss, [a[k] for k in case["diff"]],
                                     allow_unused=True)
-        out.append("loss %s %.17g" % (name, loss.item()))
+        out.append("loss %s %.17g" % (cid, loss.item()))
         for k, g in zip(case["diff"], grads):
             g = torch.zeros_like(a[k]) if g is None else g
-            out.append("grad %s %s %s" % (name, k, " ".join(
+            out.append("grad %s %s %s" % (cid, k, " ".join(
                 "%.17g" % x for x in g.reshape(-1).tolist())))
     with open(sys.argv[2], "w") as f:
         f.write("\n".join(out) + "\n")
