@@ -59,22 +59,24 @@ struct BuildLossKernels
       return signalPassFailure();
     }
 
-    // Kernels (and the malloc/free they declare) join the module.
+    // Kernels, their constant globals and the malloc/free they declare join
+    // the module.
     SymbolTable symbols(module);
     b.setInsertionPoint(nested);
     for (Operation &op : llvm::make_early_inc_range(*nested.getBody())) {
-      auto fn = dyn_cast<LLVM::LLVMFuncOp>(op);
-      if (!fn)
+      if (!isa<LLVM::LLVMFuncOp, LLVM::GlobalOp>(op))
         continue;
-      if (symbols.lookup(fn.getSymName())) {
-        if (fn.isExternal())
+      StringRef name = SymbolTable::getSymbolName(&op).getValue();
+      if (symbols.lookup(name)) {
+        auto fn = dyn_cast<LLVM::LLVMFuncOp>(op);
+        if (fn && fn.isExternal())
           continue; // a declaration the module already has
-        fn.emitError("hone-build-loss-kernels: kernel name clashes with @")
-            << fn.getSymName();
+        op.emitError("hone-build-loss-kernels: symbol clashes with @")
+            << name;
         return signalPassFailure();
       }
-      fn->moveBefore(nested);
-      symbols.insert(fn);
+      op.moveBefore(nested);
+      symbols.insert(&op);
     }
     nested.erase();
 

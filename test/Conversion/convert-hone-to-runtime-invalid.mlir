@@ -1,0 +1,27 @@
+// RUN: hone-opt %s -split-input-file -verify-diagnostics --convert-hone-to-runtime
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+
+/// A stage-level op (hone-step-pipeline not run) is an error at the op.
+hone.pipeline @stage_level attributes {hone.arena_bytes = 0 : i64} {
+  %m = hone.model.init : !m
+  %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
+  // expected-error@+1 {{'hone.sft' op cannot be lowered to runtime calls yet}}
+  %s = hone.sft plain %m, %d {steps = 2, batch_size = 2} : (!m, !hone.dataset<prompt_completion>) -> !m
+}
+
+// -----
+
+/// Loss algebra outside a train step has no lowering yet.
+hone.pipeline @loss_outside attributes {hone.arena_bytes = 64 : i64} {
+  // expected-error@+1 {{'hone.loss.const' op cannot be lowered to runtime calls yet}}
+  %c = hone.loss.const 1.0 : tensor<2xf32>
+}
+
+// -----
+
+/// Without hone-plan-arena the tensors have no buffers.
+// expected-error@+1 {{no hone.arena_bytes (run hone-plan-arena}}
+hone.pipeline @no_plan {
+  %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
+}
