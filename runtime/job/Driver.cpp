@@ -273,6 +273,12 @@ Status Job::restore(const StageObjects &objs) {
                            name + "'");
     HONE_TRY(dl->setCursorJson(*cur));
   }
+  if (objs.restoreExtra) {
+    const json::Value *extra = st.find("extra");
+    if (!extra)
+      return Status::error(c.path() + "/state.json: error: no extra state");
+    HONE_TRY(objs.restoreExtra(*extra));
+  }
   const json::Value *g = st.find("global_step");
   globalStep_ = g->asInt();
   return Status::ok();
@@ -368,6 +374,8 @@ Status Job::saveCheckpoint(int64_t stageStep) {
   st.set("global_step", globalStep_);
   st.set("optimizers", std::move(opts));
   st.set("data", std::move(data));
+  if (objects_.saveExtra)
+    st.set("extra", objects_.saveExtra());
   json::Value rng = json::Value::object();
   rng.set("seed", std::to_string(cfg_.seed));
   rng.set("step", globalStep_);

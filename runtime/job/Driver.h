@@ -22,6 +22,7 @@
 #include "runtime/observe/Metrics.h"
 #include "runtime/observe/Progress.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,10 @@ struct StageObjects {
   std::vector<std::pair<std::string, Transformer<float> *>> models;
   std::vector<std::pair<std::string, AdamW<float> *>> optimizers;
   std::vector<std::pair<std::string, DataLoader *>> loaders;
+  /// Extra run state (e.g. the ABI's buffers), saved as state.json "extra"
+  /// and handed back on resume.
+  std::function<json::Value()> saveExtra;
+  std::function<Status(const json::Value &)> restoreExtra;
 };
 
 class Job {
@@ -86,6 +91,10 @@ public:
   int64_t globalStep() const { return globalStep_; }
   /// The resume checkpoint's step, if resuming.
   std::optional<int64_t> resumedStep() const;
+  /// Index of the stage the resume checkpoint was taken in; -1 if none.
+  int64_t resumeStage() const { return resume_ ? resumeStage_ : -1; }
+  /// Stages begun so far.
+  int stagesBegun() const { return stage_ + 1; }
 
   /// Starts the next stage; returns the first stage step to run: 0, the
   /// checkpoint's step when resuming inside this stage (objects restored),

@@ -1,0 +1,1973 @@
+// The runtime side of the C ABI in hone_runtime.h (docs/abi.md): objects,
+// stages with checkpoints and resume, every step op, and the train step
+// around a generated loss kernel. Built on runtime/job (Job driver, batches,
+// rewards, step primitives). CPU, float32.
+#include "runtime/abi/hone_runtime.h"
+
+#include "runtime/job/Advantages.h"
+#include "runtime/job/Driver.h"
+#include "runtime/job/Rewards.h"
+#include "runtime/job/Steps.h"
+#include "runtime/model/HfModel.h"
+#include "runtime/support/Json.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace hone;
+using namespace hone::job;
+
+namespace {
+
+// --- objects -------------------------------------------------------------
+
+enum class ObjKind { Model, Dataset, Reward, Buffer };
+
+struct Object {
+  ObjKind kind;
+  explicit Object(ObjKind k) : kind(k) {}
+  virtual ~Object() = default;
+};
+
+struct ModelObj : Object {
+  ModelObj() : Object(ObjKind::Model) {}
+  std::unique_ptr<Transformer<float>> model;
+  std::unique_ptr<AdamW<float>> opt; // while a stage trains it
+  std::string name;                  // "m<creation index>"
+};
+
+struct DatasetObj : Object {
+  DatasetObj() : Object(ObjKind::Dataset) {}
+  std::unique_ptr<DataLoader> data;
+  std::string name; // "d<creation index>"
+  int64_t index = 0;
+};
+
+struct RewardObj : Object {
+  RewardObj() : Object(ObjKind::Reward) {}
+  enum class Kind { Verifier, Length, Model, External, Combine } kind;
+  std::optional<Verifier> verifier;
+  int64_t maxLength = 0, cacheLength = 0;
+  ModelObj *model = nullptr;
+  std::unique_ptr<ExternalReward> external;
+  std::vector<RewardObj *> parts;
+  std::vector<double> weights;
+};
+
+struct BufferObj : Object {
+  BufferObj() : Object(ObjKind::Buffer) {}
+  std::deque<int64_t> ids;
+  int64_t capacity = 0; // 0: unbounded
+};
+
+// Record ids crossing the ABI name their dataset: (dataset << 40) | record.
+constexpr int kIdShift = 40;
+constexpr int64_t kIdMask = (int64_t(1) << kIdShift) - 1;
+
+} // namespace
+
+struct hone_job {
+  JobArgs args;
+  json::Value config;
+  std::unique_ptr<Job> job;
+  std::optional<Tokenizer> tokenizer;
+  TextFormat fmt;
+  uint64_t seed = 0;
+  bool rollback = false; // on_nan
+  std::vector<std::unique_ptr<Object>> objects;
+  std::vector<ModelObj *> models;
+  std::vector<DatasetObj *> datasets;
+  std::vector<BufferObj *> buffers;
+  bool inStage = false;
+  std::string stageName;
+  int64_t stageSteps = 0;
+  json::Value stageOptimizer; // attrs "optimizer" of the open stage
+  observe::MetricValues stepMetrics;
+  int64_t stepTokens = 0;
+  std::chrono::steady_clock::time_point stepStart;
+};
+
+namespace {
+
+[[noreturn]] void fail(hone_job *j, const char *loc, const std::string &what) {
+  std::string w = what;
+  if (w.rfind("error: ", 0) == 0)
+    w = w.substr(7);
+  std::fprintf(stderr, "%s: error: %s\n", loc && *loc ? loc : "<unknown>",
+               w.c_str());
+  std::fflush(stderr);
+  (void)j; // metrics are written line by line (flushed per step)
+  std::exit(1);
+}
+
+void check(hone_job *j, const char *loc, const Status &s) {
+  if (!s)
+    fail(j, loc, s.message() + (s.hint().empty() ? "" : " (" + s.hint() + ")"));
+}
+
+template <typename T> T take(hone_job *j, const char *loc, Expected<T> e) {
+  if (!e)
+    check(j, loc, e.status());
+  return e.take();
+}
+
+json::Value parseJson(hone_job *j, const char *loc, const char *text,
+                      const char *what) {
+  if (!text || !*text)
+    return json::Value::object();
+  auto v = json::parse(text);
+  if (!v)
+    fail(j, loc, std::string(what) + ": invalid JSON: " + v.status().message());
+  if (!v->isObject())
+    fail(j, loc, std::string(what) + ": expected a JSON object");
+  return v.take();
+}
+
+const json::Value *get(const json::Value &o, const char *key) {
+  const json::Value *v = o.isObject() ? o.find(key) : nullptr;
+  return v && !v->isNull() ? v : nullptr;
+}
+double num(const json::Value &o, const char *key, double def) {
+  const json::Value *v = get(o, key);
+  if (v && v->isNumber())
+    return v->asDouble();
+  if (v && v->isString()) { // "inf"/"-inf"/"nan" as honec writes them
+    const std::string &s = v->asString();
+    if (s == "inf")
+      return INFINITY;
+    if (s == "-inf")
+      return -INFINITY;
+    if (s == "nan")
+      return NAN;
+  }
+  return def;
+}
+int64_t integer(const json::Value &o, const char *key, int64_t def) {
+  const json::Value *v = get(o, key);
+  if (v && v->isNumber())
+    return v->isInt() ? v->asInt() : int64_t(v->asDouble());
+  return def;
+}
+std::string str(const json::Value &o, const char *key,
+                const std::string &def = "") {
+  const json::Value *v = get(o, key);
+  return v && v->isString() ? v->asString() : def;
+}
+bool flag(const json::Value &o, const char *key) {
+  const json::Value *v = get(o, key);
+  if (!v)
+    return false;
+  if (v->isBool())
+    return v->asBool();
+  return !v->isNumber() || v->asDouble() != 0; // unit attributes
+}
+
+// --- tensors ---------------------------------------------------------------
+
+const char *dtypeName(int32_t d) {
+  switch (d) {
+  case HONE_F32: return "f32";
+  case HONE_F64: return "f64";
+  case HONE_I32: return "i32";
+  case HONE_I64: return "i64";
+  case HONE_I1: return "i1";
+  }
+  return "?";
+}
+size_t dtypeSize(int32_t d) {
+  switch (d) {
+  case HONE_F32: case HONE_I32: return 4;
+  case HONE_F64: case HONE_I64: return 8;
+  default: return 1;
+  }
+}
+std::string shapeStr(const hone_tensor &t) {
+  std::string s = "tensor<";
+  for (int i = 0; i < t.rank && i < 2; ++i)
+    s += std::to_string(t.shape[i]) + "x";
+  return s + dtypeName(t.dtype) + ">";
+}
+int64_t numel(const hone_tensor &t) {
+  int64_t n = 1;
+  for (int i = 0; i < t.rank && i < 2; ++i)
+    n *= t.shape[i];
+  return n;
+}
+
+struct OpCtx {
+  hone_job *j;
+  const char *loc;
+  std::string op;
+  json::Value attrs;
+  int32_t nObjs;
+  void **objs;
+  int32_t nIn;
+  const hone_tensor *in;
+  int32_t nOut;
+  hone_tensor *out;
+
+  [[noreturn]] void err(const std::string &m) const {
+    fail(j, loc, "hone." + op + ": " + m);
+  }
+  void counts(int objsLo, int objsHi, int inLo, int inHi, int outLo,
+              int outHi) const {
+    auto one = [&](const char *what, int n, int lo, int hi) {
+      if (n < lo || n > hi)
+        err(std::string("expected ") +
+            (lo == hi ? std::to_string(lo)
+                      : std::to_string(lo) + ".." + std::to_string(hi)) +
+            " " + what + ", got " + std::to_string(n));
+    };
+    one("objects", nObjs, objsLo, objsHi);
+    one("inputs", nIn, inLo, inHi);
+    one("results", nOut, outLo, outHi);
+  }
+  // Checks a tensor: dtype (-1: f32 or f64), rank, dims (-1: any).
+  const hone_tensor &tensor(const hone_tensor *ts, int i, const char *role,
+                            const char *name, int dtype, int rank,
+                            int64_t d0 = -1, int64_t d1 = -1) const {
+    const hone_tensor &t = ts[i];
+    std::string what = std::string(role) + " " + std::to_string(i) + " (" +
+                       name + ")";
+    if (!t.data && numel(t) > 0)
+      err(what + ": null data");
+    bool dtOk = dtype >= 0 ? t.dtype == dtype
+                           : (t.dtype == HONE_F32 || t.dtype == HONE_F64);
+    if (!dtOk)
+      err(what + ": expected element type " +
+          (dtype >= 0 ? std::string(dtypeName(dtype)) : "f32 or f64") +
+          ", got " + shapeStr(t));
+    if (t.rank != rank)
+      err(what + ": expected rank " + std::to_string(rank) + ", got " +
+          shapeStr(t));
+    if ((rank >= 1 && d0 >= 0 && t.shape[0] != d0) ||
+        (rank >= 2 && d1 >= 0 && t.shape[1] != d1)) {
+      std::string want = "tensor<";
+      want += (d0 >= 0 ? std::to_string(d0) : "?");
+      if (rank == 2)
+        want += "x" + (d1 >= 0 ? std::to_string(d1) : std::string("?"));
+      err(what + ": expected shape " + want + "x...>, got " + shapeStr(t));
+    }
+    for (int k = 0; k < rank; ++k)
+      if (t.shape[k] < 0)
+        err(what + ": negative dimension");
+    return t;
+  }
+  const hone_tensor &input(int i, const char *name, int dtype, int rank,
+                           int64_t d0 = -1, int64_t d1 = -1) const {
+    return tensor(in, i, "input", name, dtype, rank, d0, d1);
+  }
+  const hone_tensor &output(int i, const char *name, int dtype, int rank,
+                            int64_t d0 = -1, int64_t d1 = -1) const {
+    return tensor(out, i, "result", name, dtype, rank, d0, d1);
+  }
+  template <typename O> O *obj(int i, ObjKind k, const char *name) const {
+    if (i >= nObjs || !objs[i])
+      err(std::string("object ") + std::to_string(i) + " (" + name +
+          ") is missing");
+    auto *o = static_cast<Object *>(objs[i]);
+    if (o->kind != k)
+      err(std::string("object ") + std::to_string(i) + " is not a " + name);
+    return static_cast<O *>(o);
+  }
+};
+
+// Reads element i of a float tensor as double; writes likewise.
+double rd(const hone_tensor &t, int64_t i) {
+  switch (t.dtype) {
+  case HONE_F32: return static_cast<const float *>(t.data)[i];
+  case HONE_F64: return static_cast<const double *>(t.data)[i];
+  case HONE_I32: return static_cast<const int32_t *>(t.data)[i];
+  case HONE_I64: return double(static_cast<const int64_t *>(t.data)[i]);
+  default: return static_cast<const uint8_t *>(t.data)[i];
+  }
+}
+void wr(hone_tensor &t, int64_t i, double v) {
+  switch (t.dtype) {
+  case HONE_F32: static_cast<float *>(t.data)[i] = float(v); break;
+  case HONE_F64: static_cast<double *>(t.data)[i] = v; break;
+  case HONE_I32: static_cast<int32_t *>(t.data)[i] = int32_t(v); break;
+  case HONE_I64: static_cast<int64_t *>(t.data)[i] = int64_t(v); break;
+  default: static_cast<uint8_t *>(t.data)[i] = v != 0; break;
+  }
+}
+std::vector<float> toF(const hone_tensor &t) {
+  std::vector<float> v(size_t(numel(t)));
+  for (int64_t i = 0; i < numel(t); ++i)
+    v[size_t(i)] = float(rd(t, i));
+  return v;
+}
+void fromF(hone_tensor &t, const std::vector<float> &v) {
+  for (int64_t i = 0; i < numel(t) && i < int64_t(v.size()); ++i)
+    wr(t, i, v[size_t(i)]);
+}
+int64_t i64At(const hone_tensor &t, int64_t i) {
+  return t.dtype == HONE_I64 ? static_cast<const int64_t *>(t.data)[i]
+                             : int64_t(rd(t, i));
+}
+
+// Lengths of right-padded token rows: the last non-pad token + 1 (>= 1).
+std::vector<int32_t> rowLengths(const hone_job *j, const int32_t *tok,
+                                int64_t B, int64_t T) {
+  std::vector<int32_t> len(static_cast<size_t>(B), static_cast<int32_t>(T));
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t n = T;
+    while (n > 1 && tok[b * T + n - 1] == j->fmt.padToken)
+      --n;
+    len[size_t(b)] = int32_t(n);
+  }
+  return len;
+}
+
+void checkTokens(const OpCtx &c, const hone_tensor &t, const ModelObj *m) {
+  const int32_t *p = static_cast<const int32_t *>(t.data);
+  int64_t V = m->model->config().vocabSize;
+  if (t.shape[1] > m->model->config().maxSeqLen)
+    c.err("sequence length " + std::to_string(t.shape[1]) +
+          " exceeds the model's max_seq " +
+          std::to_string(m->model->config().maxSeqLen));
+  for (int64_t i = 0; i < numel(t); ++i)
+    if (p[i] < 0 || p[i] >= V)
+      c.err("token id " + std::to_string(p[i]) + " out of the vocabulary [0," +
+            std::to_string(V) + ")");
+}
+
+// --- model configuration ------------------------------------------------------
+
+ModelConfig archConfig(hone_job *j, const char *loc, const json::Value &attrs) {
+  const json::Value *a = get(attrs, "arch");
+  if (!a || !a->isObject())
+    fail(j, loc, "model op without an \"arch\" object in its attributes");
+  ModelConfig c;
+  std::string fam = str(*a, "family", "llama");
+  if (fam == "gpt2")
+    c.family = ModelFamily::GPT2;
+  else if (fam == "llama" || fam == "qwen2")
+    c.family = ModelFamily::Llama;
+  else
+    fail(j, loc, "unknown model family '" + fam + "' (gpt2, llama)");
+  c.vocabSize = integer(*a, "vocab", 0);
+  c.dModel = integer(*a, "d_model", 0);
+  c.nLayers = integer(*a, "layers", 0);
+  c.nHeads = integer(*a, "heads", 0);
+  c.nKvHeads = integer(*a, "kv_heads", c.nHeads);
+  c.dFf = integer(*a, "ffn", 0);
+  c.maxSeqLen = integer(*a, "max_seq", 0);
+  c.normEps = num(*a, "norm_eps", 1e-5);
+  if (c.normEps <= 0)
+    c.normEps = 1e-5;
+  c.ropeTheta = num(*a, "rope_theta", 10000.0);
+  if (c.ropeTheta <= 0)
+    c.ropeTheta = 10000.0;
+  c.tieEmbeddings = get(*a, "tied") ? flag(*a, "tied") : true;
+  c.qkvBias = flag(*a, "qkv_bias");
+  if (c.family == ModelFamily::GPT2)
+    c.nKvHeads = c.nHeads;
+  std::string head = str(attrs, "head", "lm");
+  if (head == "scalar")
+    c.head = HeadKind::Scalar;
+  else if (head == "lm")
+    c.head = HeadKind::LM;
+  else
+    fail(j, loc, "unknown head '" + head + "' (lm, scalar)");
+  check(j, loc, validateModelConfig(c));
+  return c;
+}
+
+ModelObj *newModel(hone_job *j, std::unique_ptr<Transformer<float>> m) {
+  auto o = std::make_unique<ModelObj>();
+  o->model = std::move(m);
+  o->name = "m" + std::to_string(j->models.size());
+  ModelObj *p = o.get();
+  j->models.push_back(p);
+  j->objects.push_back(std::move(o));
+  return p;
+}
+
+// --- tokenizer and text -----------------------------------------------------
+
+void setupTokenizer(hone_job *j) {
+  const char *loc = "config";
+  const json::Value *t = get(j->config, "tokenizer");
+  json::Value empty = json::Value::object();
+  if (!t)
+    t = &empty;
+  if (const json::Value *chars = get(*t, "chars")) {
+    std::vector<std::string> specials;
+    if (const json::Value *s = get(*chars, "special"))
+      for (const json::Value &x : s->items())
+        if (x.isString())
+          specials.push_back(x.asString());
+    j->tokenizer.emplace(take(j, loc, Tokenizer::character(
+                                          str(*chars, "alphabet"), specials)));
+  } else if (!str(*t, "file").empty()) {
+    j->tokenizer.emplace(take(j, loc, Tokenizer::loadHfJson(str(*t, "file"))));
+  } else {
+    // A byte-ish default: printable ASCII with the usual specials.
+    std::string ascii;
+    for (char ch = 32; ch < 127; ++ch)
+      ascii += ch;
+    j->tokenizer.emplace(take(
+        j, loc, Tokenizer::character(ascii, {"<pad>", "<bos>", "<eos>"})));
+  }
+  std::string chat = str(*t, "chat_template", "no_template");
+  j->fmt.tokenizer = &*j->tokenizer;
+  if (chat != "no_template" && !chat.empty())
+    j->fmt.chat = take(j, loc, chatTemplateFromName(chat));
+  for (const char *e : {"<eos>", "</s>", "<|endoftext|>", "<|im_end|>",
+                        "<|eot_id|>"})
+    if (auto id = j->tokenizer->tokenToId(e)) {
+      j->fmt.eosToken = *id;
+      break;
+    }
+  j->fmt.padToken = 0;
+  if (auto id = j->tokenizer->tokenToId("<pad>"))
+    j->fmt.padToken = *id;
+  else if (j->fmt.eosToken >= 0)
+    j->fmt.padToken = j->fmt.eosToken;
+}
+
+std::string decodeResponse(hone_job *j, const int32_t *tok, const float *mask,
+                           int64_t T, int64_t *ntok) {
+  std::vector<int32_t> ids;
+  for (int64_t t = 0; t < T; ++t)
+    if (mask[t] > 0 && tok[t] != j->fmt.eosToken && tok[t] != j->fmt.padToken)
+      ids.push_back(tok[t]);
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; ++t)
+    n += mask[t] > 0;
+  if (ntok)
+    *ntok = n;
+  auto s = j->tokenizer->decode(ids, true);
+  return s ? *s : std::string();
+}
+
+// Writes right-padded sequences into [B,T] tokens and mask tensors.
+void putSeqs(hone_job *j, const std::vector<Sequence> &seqs, hone_tensor &tok,
+             hone_tensor &mask) {
+  int64_t T = tok.shape[1];
+  auto *tp = static_cast<int32_t *>(tok.data);
+  for (size_t b = 0; b < seqs.size(); ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      bool in = t < int64_t(seqs[b].ids.size());
+      tp[int64_t(b) * T + t] = in ? seqs[b].ids[size_t(t)] : j->fmt.padToken;
+      wr(mask, int64_t(b) * T + t, in ? double(seqs[b].mask[size_t(t)]) : 0.0);
+    }
+}
+
+Sequence seqOf(hone_job *j, const OpCtx &c, const Example &ex, int64_t T) {
+  TextFormat f = j->fmt;
+  f.maxSeqLen = T;
+  auto s = tokenizeExample(f, ex);
+  if (!s)
+    c.err(s.status().message());
+  Sequence q = s.take();
+  if (int64_t(q.ids.size()) > T) {
+    q.ids.resize(size_t(T));
+    q.mask.resize(size_t(T));
+  }
+  return q;
+}
+
+// --- rewards ----------------------------------------------------------------
+
+struct ScoreRow {
+  RewardInput in;
+  const int32_t *tokens;
+  const float *mask;
+};
+
+std::vector<double> scoreRows(hone_job *j, const OpCtx &c, RewardObj *r,
+                              const std::vector<ScoreRow> &rows, int64_t T) {
+  std::vector<double> out(rows.size(), 0.0);
+  switch (r->kind) {
+  case RewardObj::Kind::Verifier:
+    for (size_t i = 0; i < rows.size(); ++i)
+      out[i] = r->verifier->score(rows[i].in);
+    break;
+  case RewardObj::Kind::Length:
+    for (size_t i = 0; i < rows.size(); ++i)
+      out[i] = overlongPenalty(rows[i].in.completionTokens, r->maxLength,
+                               r->cacheLength);
+    break;
+  case RewardObj::Kind::Model: {
+    auto &m = *r->model->model;
+    std::vector<int32_t> tok, len;
+    for (const ScoreRow &s : rows) {
+      tok.insert(tok.end(), s.tokens, s.tokens + T);
+      int64_t last = 0;
+      for (int64_t t = 0; t < T; ++t)
+        if (s.mask[t] > 0)
+          last = t;
+      len.push_back(int32_t(std::max<int64_t>(last + 1, 1)));
+    }
+    TokenBatch tb{int64_t(rows.size()), T, tok.data(), len.data()};
+    auto v = rewardModelScores(m, tb);
+    if (!v)
+      c.err(v.status().message());
+    for (size_t i = 0; i < rows.size(); ++i)
+      out[i] = (*v)[i];
+    break;
+  }
+  case RewardObj::Kind::External: {
+    std::vector<RewardInput> ins;
+    for (const ScoreRow &s : rows)
+      ins.push_back(s.in);
+    auto v = r->external->score(ins);
+    if (!v)
+      c.err(v.status().message());
+    out = v.take();
+    break;
+  }
+  case RewardObj::Kind::Combine:
+    for (size_t p = 0; p < r->parts.size(); ++p) {
+      auto v = scoreRows(j, c, r->parts[p], rows, T);
+      for (size_t i = 0; i < rows.size(); ++i)
+        out[i] += r->weights[p] * v[i];
+    }
+    break;
+  }
+  return out;
+}
+
+const DataLoader *datasetOfId(hone_job *j, const OpCtx &c, int64_t id,
+                              size_t *rec) {
+  int64_t d = id >> kIdShift, r = id & kIdMask;
+  if (id < 0 || d >= int64_t(j->datasets.size()))
+    c.err("record id " + std::to_string(id) + " names no dataset");
+  const DataLoader *dl = j->datasets[size_t(d)]->data.get();
+  if (r >= int64_t(dl->size()))
+    c.err("record id " + std::to_string(id) + " out of range");
+  *rec = size_t(r);
+  return dl;
+}
+
+// --- the open stage ---------------------------------------------------------
+
+AdamWConfig optimizerConfig(const json::Value &o, int64_t steps) {
+  AdamWConfig c;
+  c.lr = num(o, "lr", 1e-3);
+  c.beta1 = num(o, "beta1", 0.9);
+  c.beta2 = num(o, "beta2", 0.999);
+  c.eps = num(o, "eps", 1e-8);
+  c.weightDecay = num(o, "weight_decay", 0.0);
+  c.maxGradNorm = num(o, "max_grad_norm", 1.0);
+  std::string s = str(o, "schedule", "constant");
+  c.schedule.kind = s == "linear_decay" || s == "linear"
+                        ? LrSchedule::Kind::Linear
+                    : s == "cosine" ? LrSchedule::Kind::Cosine
+                                    : LrSchedule::Kind::Constant;
+  c.schedule.warmupSteps = integer(o, "warmup_steps", 0);
+  c.schedule.minLrRatio = num(o, "min_lr_ratio", 0.0);
+  c.schedule.totalSteps = std::max<int64_t>(steps, 1);
+  return c;
+}
+
+json::Value saveBuffers(hone_job *j) {
+  json::Value a = json::Value::array();
+  for (BufferObj *b : j->buffers) {
+    json::Value ids = json::Value::array();
+    for (int64_t id : b->ids)
+      ids.push(json::Value(id));
+    a.push(std::move(ids));
+  }
+  return a;
+}
+
+Status restoreBuffers(hone_job *j, const json::Value &v) {
+  if (!v.isArray() || v.size() != j->buffers.size())
+    return Status::error("error: checkpoint: buffers differ from the program");
+  for (size_t i = 0; i < j->buffers.size(); ++i) {
+    j->buffers[i]->ids.clear();
+    for (const json::Value &x : v.items()[i].items())
+      j->buffers[i]->ids.push_back(x.asInt());
+  }
+  return Status::ok();
+}
+
+StageObjects stageObjects(hone_job *j) {
+  StageObjects so;
+  for (ModelObj *m : j->models)
+    so.models.push_back({m->name, m->model.get()});
+  for (ModelObj *m : j->models)
+    if (m->opt)
+      so.optimizers.push_back({m->name, m->opt.get()});
+  for (DatasetObj *d : j->datasets)
+    so.loaders.push_back({d->name, d->data.get()});
+  so.saveExtra = [j] { return saveBuffers(j); };
+  so.restoreExtra = [j](const json::Value &v) { return restoreBuffers(j, v); };
+  return so;
+}
+
+bool skipOutsideStage(hone_job *j) {
+  // An op between stages already ran when a later stage has a checkpoint.
+  return !j->inStage && j->job->resumeStage() >= j->job->stagesBegun();
+}
+
+// --- step ops ---------------------------------------------------------------
+
+void opDataNext(OpCtx &c) {
+  hone_job *j = c.j;
+  auto *d = c.obj<DatasetObj>(0, ObjKind::Dataset, "dataset");
+  c.counts(1, 1, 1, 1, 3, 6);
+  c.input(0, "step", HONE_I64, 0);
+  std::string part = str(c.attrs, "part");
+  DatasetLayout layout = d->data->info().layout;
+  if (part.empty())
+    part = c.nOut == 5   ? "pairs"
+           : c.nOut == 6 ? "labelled"
+           : (layout == DatasetLayout::PromptAnswer ||
+              layout == DatasetLayout::Prompt)
+               ? "prompts"
+               : "sequences";
+  DataLoader &dl = *d->data;
+  auto ids = [&](int i, const std::vector<size_t> &idx) {
+    hone_tensor &t = c.out[i];
+    c.output(i, "ids", HONE_I64, 1, int64_t(idx.size()));
+    for (size_t k = 0; k < idx.size(); ++k)
+      wr(t, int64_t(k), double((d->index << kIdShift) | int64_t(idx[k])));
+  };
+  if (part == "sequences") {
+    if (c.nOut != 3)
+      c.err("part sequences yields 3 results");
+    const hone_tensor &tok = c.output(0, "tokens", HONE_I32, 2);
+    int64_t B = tok.shape[0], T = tok.shape[1];
+    c.output(1, "mask", -1, 2, B, T);
+    c.output(2, "ids", HONE_I64, 1, B);
+    auto idx = dl.take(size_t(B));
+    std::vector<Sequence> seqs;
+    for (size_t i : idx)
+      seqs.push_back(seqOf(j, c, dl.example(i), T));
+    putSeqs(j, seqs, c.out[0], c.out[1]);
+    ids(2, idx);
+  } else if (part == "prompts") {
+    if (c.nOut != 3)
+      c.err("part prompts yields 3 results");
+    const hone_tensor &tok = c.output(0, "prompt tokens", HONE_I32, 2);
+    int64_t P = tok.shape[0], T = tok.shape[1];
+    c.output(1, "prompt mask", -1, 2, P, T);
+    c.output(2, "ids", HONE_I64, 1, P);
+    auto idx = dl.take(size_t(P));
+    auto *tp = static_cast<int32_t *>(c.out[0].data);
+    for (size_t k = 0; k < idx.size(); ++k) {
+      auto p = tokenizePrompt(j->fmt, dl.example(idx[k]));
+      if (!p)
+        c.err(p.status().message());
+      std::vector<int32_t> ids = p.take();
+      if (int64_t(ids.size()) > T) // keep the end of an over-long prompt
+        ids.erase(ids.begin(), ids.end() - T);
+      int64_t off = T - int64_t(ids.size()); // left-padded
+      for (int64_t t = 0; t < T; ++t) {
+        bool in = t >= off;
+        tp[int64_t(k) * T + t] = in ? ids[size_t(t - off)] : j->fmt.padToken;
+        wr(c.out[1], int64_t(k) * T + t, in ? 1.0 : 0.0);
+      }
+    }
+    ids(2, idx);
+  } else if (part == "pairs") {
+    if (c.nOut != 5)
+      c.err("part pairs yields 5 results");
+    const hone_tensor &tok = c.output(0, "chosen tokens", HONE_I32, 2);
+    int64_t B = tok.shape[0], T = tok.shape[1];
+    c.output(1, "chosen mask", -1, 2, B, T);
+    c.output(2, "rejected tokens", HONE_I32, 2, B, T);
+    c.output(3, "rejected mask", -1, 2, B, T);
+    c.output(4, "ids", HONE_I64, 1, B);
+    auto idx = dl.take(size_t(B));
+    std::vector<Sequence> ch, rj;
+    TextFormat f = j->fmt;
+    f.maxSeqLen = T;
+    for (size_t i : idx) {
+      const Example &ex = dl.example(i);
+      auto a = tokenizePair(f, ex, ex.chosen, ex.chosenMessages);
+      auto b = tokenizePair(f, ex, ex.rejected, ex.rejectedMessages);
+      if (!a || !b)
+        c.err((!a ? a.status() : b.status()).message());
+      ch.push_back(a.take());
+      rj.push_back(b.take());
+    }
+    for (auto *v : {&ch, &rj})
+      for (Sequence &s : *v)
+        if (int64_t(s.ids.size()) > T) {
+          s.ids.resize(size_t(T));
+          s.mask.resize(size_t(T));
+        }
+    putSeqs(j, ch, c.out[0], c.out[1]);
+    putSeqs(j, rj, c.out[2], c.out[3]);
+    ids(4, idx);
+  } else if (part == "labelled") {
+    if (c.nOut != 6)
+      c.err("part labelled yields 6 results");
+    const hone_tensor &tok = c.output(0, "tokens", HONE_I32, 2);
+    int64_t B = tok.shape[0], T = tok.shape[1];
+    c.output(1, "mask", -1, 2, B, T);
+    c.output(2, "label", -1, 1, B);
+    c.output(3, "mismatched tokens", HONE_I32, 2, B, T);
+    c.output(4, "mismatched mask", -1, 2, B, T);
+    c.output(5, "ids", HONE_I64, 1, B);
+    auto idx = dl.take(size_t(B));
+    std::vector<Sequence> s, mm;
+    TextFormat f = j->fmt;
+    f.maxSeqLen = T;
+    for (size_t k = 0; k < idx.size(); ++k) {
+      const Example &ex = dl.example(idx[k]);
+      const Example &nx = dl.example(idx[(k + 1) % idx.size()]);
+      s.push_back(seqOf(j, c, ex, T));
+      auto m = tokenizePair(f, ex, nx.completion, nx.completionMessages);
+      if (!m)
+        c.err(m.status().message());
+      Sequence q = m.take();
+      if (int64_t(q.ids.size()) > T) {
+        q.ids.resize(size_t(T));
+        q.mask.resize(size_t(T));
+      }
+      mm.push_back(q);
+      wr(c.out[2], int64_t(k), ex.label ? 1.0 : 0.0);
+    }
+    putSeqs(j, s, c.out[0], c.out[1]);
+    putSeqs(j, mm, c.out[3], c.out[4]);
+    ids(5, idx);
+  } else {
+    c.err("unknown part '" + part + "' (sequences, prompts, pairs, labelled)");
+  }
+}
+
+void opDataFetch(OpCtx &c) {
+  auto *d = c.obj<DatasetObj>(0, ObjKind::Dataset, "dataset");
+  c.counts(1, 1, 1, 1, 2, 2);
+  const hone_tensor &ids = c.input(0, "ids", HONE_I64, 1);
+  int64_t n = ids.shape[0];
+  const hone_tensor &tok = c.output(0, "tokens", HONE_I32, 2, n);
+  c.output(1, "mask", -1, 2, n, tok.shape[1]);
+  std::vector<Sequence> seqs;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r = i64At(ids, i) & kIdMask; // aligned datasets: same record
+    if (i64At(ids, i) < 0 || r >= int64_t(d->data->size()))
+      c.err("record id " + std::to_string(i64At(ids, i)) + " out of range");
+    seqs.push_back(seqOf(c.j, c, d->data->example(size_t(r)), tok.shape[1]));
+  }
+  putSeqs(c.j, seqs, c.out[0], c.out[1]);
+}
+
+void opGenerate(OpCtx &c) {
+  hone_job *j = c.j;
+  auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  c.counts(1, 1, 3, 6, 3, 4);
+  const hone_tensor &pt = c.input(0, "prompts", HONE_I32, 2);
+  int64_t P = pt.shape[0], Tp = pt.shape[1];
+  const hone_tensor &pm = c.input(1, "prompt mask", -1, 2, P, Tp);
+  c.input(2, "step", HONE_I64, 0);
+  int64_t n = integer(c.attrs, "n", 1);
+  if (n < 1)
+    c.err("n must be at least 1");
+  const hone_tensor &tok = c.output(0, "tokens", HONE_I32, 2, n * P);
+  int64_t B = n * P, T = tok.shape[1];
+  if (T <= Tp)
+    c.err("result length " + std::to_string(T) +
+          " leaves no room after prompts of " + std::to_string(Tp));
+  c.output(1, "mask", -1, 2, B, T);
+  c.output(2, "logprobs", -1, 2, B, T);
+  int64_t offPolicy = integer(c.attrs, "off_policy", 0);
+  const hone_tensor *demo = nullptr, *demoMask = nullptr;
+  int64_t hint = -1;
+  if (c.nIn >= 5) {
+    demo = &c.input(3, "demos", HONE_I32, 2, P);
+    demoMask = &c.input(4, "demo mask", -1, 2, P, demo->shape[1]);
+  }
+  if (c.nIn == 6) {
+    c.input(5, "hint_len", c.in[5].dtype == HONE_I32 ? HONE_I32 : HONE_I64, 0);
+    hint = int64_t(rd(c.in[5], 0));
+  } else if (c.nIn == 4) {
+    c.err("demos need a demo mask");
+  }
+  bool luffy = demo && hint < 0 && offPolicy > 0;
+  bool uft = demo && hint >= 0;
+  if (c.nOut == 4) {
+    if (!luffy && !uft)
+      c.err("a 4th result needs demos with off_policy (LUFFY) or a hint");
+    if (luffy)
+      c.output(3, "off-policy flag", -1, 1, B);
+    else
+      c.output(3, "hint mask", -1, 2, B, T);
+  } else if (luffy || uft) {
+    c.err("demos with off_policy or a hint yield a 4th result");
+  }
+  if (offPolicy > n)
+    c.err("off_policy exceeds n");
+  checkTokens(c, pt, m);
+
+  // Demo completions: the masked tokens of each demo row.
+  std::vector<std::vector<int32_t>> demoResp(static_cast<size_t>(P)), demoFull(static_cast<size_t>(P));
+  if (demo) {
+    int64_t Td = demo->shape[1];
+    const int32_t *dp = static_cast<const int32_t *>(demo->data);
+    for (int64_t p = 0; p < P; ++p) {
+      int32_t len = rowLengths(j, dp + p * Td, 1, Td)[0];
+      for (int64_t t = 0; t < len; ++t) {
+        demoFull[size_t(p)].push_back(dp[p * Td + t]);
+        if (rd(*demoMask, p * Td + t) > 0)
+          demoResp[size_t(p)].push_back(dp[p * Td + t]);
+      }
+    }
+  }
+  // Prompts without padding, each repeated n times.
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<int64_t> hintLen;
+  const int32_t *pp = static_cast<const int32_t *>(pt.data);
+  for (int64_t p = 0; p < P; ++p) {
+    std::vector<int32_t> ids;
+    for (int64_t t = 0; t < Tp; ++t)
+      if (rd(pm, p * Tp + t) > 0)
+        ids.push_back(pp[p * Tp + t]);
+    if (ids.empty())
+      ids.push_back(j->fmt.eosToken >= 0 ? j->fmt.eosToken : 0);
+    int64_t h = 0;
+    if (uft) {
+      h = std::min<int64_t>(hint, int64_t(demoResp[size_t(p)].size()));
+      h = std::min<int64_t>(h, T - int64_t(ids.size()) - 1);
+      h = std::max<int64_t>(h, 0);
+      ids.insert(ids.end(), demoResp[size_t(p)].begin(),
+                 demoResp[size_t(p)].begin() + h);
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      prompts.push_back(ids);
+      hintLen.push_back(h);
+    }
+  }
+  int64_t maxPrompt = 0;
+  for (auto &p : prompts)
+    maxPrompt = std::max<int64_t>(maxPrompt, int64_t(p.size()));
+  SamplingConfig sc;
+  sc.samplesPerPrompt = 1;
+  sc.maxNewTokens = std::max<int64_t>(T - std::max(Tp, maxPrompt), 1);
+  sc.temperature = num(c.attrs, "temperature", 1.0);
+  sc.topK = integer(c.attrs, "top_k", 0);
+  sc.topP = num(c.attrs, "top_p", 1.0);
+  sc.greedy = flag(c.attrs, "greedy") || sc.temperature <= 0;
+  if (sc.temperature <= 0)
+    sc.temperature = 1.0;
+  if (j->fmt.eosToken >= 0)
+    sc.stopTokens = {j->fmt.eosToken};
+  sc.padToken = j->fmt.padToken;
+  sc.seed = j->seed;
+  sc.step = uint32_t(j->job->globalStep());
+  auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc);
+  if (!ro)
+    c.err(ro.status().message());
+  const auto &g = ro->gen;
+  auto *op = static_cast<int32_t *>(c.out[0].data);
+  double lenSum = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    bool demoRow = luffy && (b % n) >= n - offPolicy;
+    int64_t plen = g.promptLengths[size_t(b)];
+    for (int64_t t = 0; t < T; ++t) {
+      int32_t id = j->fmt.padToken;
+      double mk = 0, lp = 0;
+      if (demoRow) {
+        const auto &f = demoFull[size_t(b / n)];
+        if (t < int64_t(f.size())) {
+          id = f[size_t(t)];
+          mk = rd(*demoMask, (b / n) * demo->shape[1] + t) > 0;
+        }
+      } else if (t < g.seqLen && t < g.lengths[size_t(b)]) {
+        id = g.tokens[size_t(b * g.seqLen + t)];
+        mk = g.mask[size_t(b * g.seqLen + t)];
+        lp = mk ? g.logprobs[size_t(b * g.seqLen + t)] : 0.0;
+      }
+      op[b * T + t] = id;
+      wr(c.out[1], b * T + t, mk);
+      wr(c.out[2], b * T + t, lp);
+      if (uft)
+        wr(c.out[3], b * T + t,
+           (t >= plen - hintLen[size_t(b)] && t < plen) ? 1.0 : 0.0);
+      lenSum += mk;
+    }
+    if (luffy)
+      wr(c.out[3], b, demoRow ? 1.0 : 0.0);
+  }
+  j->stepMetrics.push_back({"completions/mean_length", lenSum / double(B)});
+  for (int64_t b = 0; b < B; ++b)
+    j->stepTokens += g.lengths[size_t(b)];
+}
+
+void opLogprob(OpCtx &c) {
+  hone_job *j = c.j;
+  auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  c.counts(1, 1, 1, 1, 1, 2);
+  const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
+  int64_t B = tok.shape[0], T = tok.shape[1];
+  c.output(0, "logprobs", -1, 2, B, T);
+  bool ent = c.nOut == 2;
+  if (flag(c.attrs, "entropy") && !ent)
+    c.err("entropy is set: 2 results expected");
+  if (ent)
+    c.output(1, "entropy", -1, 2, B, T);
+  if (m->model->config().head != HeadKind::LM)
+    c.err("log-probs need a model with an LM head");
+  checkTokens(c, tok, m);
+  auto len = rowLengths(j, static_cast<const int32_t *>(tok.data), B, T);
+  TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
+  std::vector<float> h;
+  auto lp = computeLogprobs(*m->model, tb, 0, num(c.attrs, "temperature", 1.0),
+                            ent ? &h : nullptr);
+  if (!lp)
+    c.err(lp.status().message());
+  fromF(c.out[0], *lp);
+  if (ent)
+    fromF(c.out[1], h);
+}
+
+void opValue(OpCtx &c) {
+  hone_job *j = c.j;
+  auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  c.counts(1, 1, 1, 2, 1, 1);
+  const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
+  int64_t B = tok.shape[0], T = tok.shape[1];
+  if (m->model->config().head != HeadKind::Scalar)
+    c.err("values need a model with a scalar head");
+  checkTokens(c, tok, m);
+  auto len = rowLengths(j, static_cast<const int32_t *>(tok.data), B, T);
+  TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
+  auto v = computeValues(*m->model, tb, 0);
+  if (!v)
+    c.err(v.status().message());
+  if (c.nIn == 1) {
+    c.output(0, "values", -1, 2, B, T);
+    fromF(c.out[0], *v);
+  } else {
+    const hone_tensor &mk = c.input(1, "mask", -1, 2, B, T);
+    c.output(0, "values", -1, 1, B);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t last = len[size_t(b)] - 1;
+      for (int64_t t = 0; t < T; ++t)
+        if (rd(mk, b * T + t) > 0)
+          last = t;
+      wr(c.out[0], b, (*v)[size_t(b * T + last)]);
+    }
+  }
+}
+
+void opScore(OpCtx &c) {
+  hone_job *j = c.j;
+  auto *r = c.obj<RewardObj>(0, ObjKind::Reward, "reward");
+  c.counts(1, 1, 3, 3, 1, 1);
+  const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
+  int64_t B = tok.shape[0], T = tok.shape[1];
+  const hone_tensor &mk = c.input(1, "mask", -1, 2, B, T);
+  const hone_tensor &ids = c.input(2, "ids", HONE_I64, 1);
+  int64_t rows = ids.shape[0];
+  if (rows <= 0 || B % rows != 0)
+    c.err("ids has " + std::to_string(rows) + " rows, which do not divide " +
+          std::to_string(B) + " sequences");
+  c.output(0, "scores", -1, 1, B);
+  std::vector<float> mask = toF(mk);
+  const int32_t *tp = static_cast<const int32_t *>(tok.data);
+  std::vector<ScoreRow> sr(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    size_t rec = 0;
+    const DataLoader *dl = datasetOfId(j, c, i64At(ids, b / (B / rows)), &rec);
+    const Example &ex = dl->example(rec);
+    ScoreRow &s = sr[size_t(b)];
+    s.tokens = tp + b * T;
+    s.mask = mask.data() + b * T;
+    s.in.prompt = ex.prompt;
+    s.in.answer = !ex.answer.empty() ? ex.answer : ex.completion;
+    s.in.completion = decodeResponse(j, s.tokens, s.mask, T,
+                                     &s.in.completionTokens);
+    s.in.record = &dl->record(rec);
+  }
+  auto v = scoreRows(j, c, r, sr, T);
+  double mean = 0, sd = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    wr(c.out[0], b, v[size_t(b)]);
+    mean += v[size_t(b)];
+  }
+  mean /= double(B);
+  for (double x : v)
+    sd += (x - mean) * (x - mean);
+  sd = B > 1 ? std::sqrt(sd / double(B - 1)) : 0;
+  j->stepMetrics.push_back({"reward", mean});
+  j->stepMetrics.push_back({"reward_std", sd});
+}
+
+void opShapeReward(OpCtx &c) {
+  c.counts(0, 0, 4, 4, 1, 1);
+  std::string kind = str(c.attrs, "kind", "token_kl");
+  double beta = num(c.attrs, "kl_coef", 0.0);
+  const hone_tensor &sc = c.input(0, "score", -1, 1);
+  int64_t B = sc.shape[0];
+  const hone_tensor &mk = c.input(1, "mask", -1, 2, B);
+  int64_t T = mk.shape[1];
+  const hone_tensor &lo = c.input(2, "l_old", -1, 2, B, T);
+  const hone_tensor &lr = c.input(3, "l_ref", -1, 2, B, T);
+  if (kind == "token_kl") {
+    c.output(0, "reward", -1, 2, B, T);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t last = -1;
+      for (int64_t t = 0; t < T; ++t) {
+        double m = rd(mk, b * T + t);
+        if (m > 0)
+          last = t;
+        wr(c.out[0], b * T + t,
+           -beta * (rd(lo, b * T + t) - rd(lr, b * T + t)) * m);
+      }
+      if (last >= 0)
+        wr(c.out[0], b * T + last, rd(c.out[0], b * T + last) + rd(sc, b));
+    }
+  } else if (kind == "seq_kl") {
+    c.output(0, "reward", -1, 1, B);
+    for (int64_t b = 0; b < B; ++b) {
+      double kl = 0;
+      for (int64_t t = 0; t < T; ++t)
+        kl += rd(mk, b * T + t) * (rd(lo, b * T + t) - rd(lr, b * T + t));
+      wr(c.out[0], b, rd(sc, b) - beta * kl);
+    }
+  } else {
+    c.err("unknown kind '" + kind + "' (token_kl, seq_kl)");
+  }
+}
+
+void opAdvantage(OpCtx &c) {
+  std::string kind = str(c.attrs, "kind");
+  int64_t G = integer(c.attrs, "group_size", 1);
+  double eps = num(c.attrs, "eps", 1e-6);
+  auto groups = [&](int64_t B) {
+    if (G < 1 || B % G != 0)
+      c.err("group_size " + std::to_string(G) + " does not divide " +
+            std::to_string(B));
+  };
+  if (kind == "group_norm" || kind == "group_center" ||
+      kind == "leave_one_out") {
+    c.counts(0, 0, 1, 1, 1, 1);
+    const hone_tensor &r = c.input(0, "rewards", -1, 1);
+    int64_t B = r.shape[0];
+    groups(B);
+    if (kind == "leave_one_out" && G < 2)
+      c.err("leave_one_out needs group_size >= 2");
+    c.output(0, "advantages", -1, 1, B);
+    for (int64_t g0 = 0; g0 < B; g0 += G) {
+      double sum = 0, sq = 0;
+      for (int64_t i = 0; i < G; ++i)
+        sum += rd(r, g0 + i);
+      double mean = sum / double(G);
+      for (int64_t i = 0; i < G; ++i)
+        sq += (rd(r, g0 + i) - mean) * (rd(r, g0 + i) - mean);
+      double sd = G > 1 ? std::sqrt(sq / double(G - 1)) : 0.0;
+      for (int64_t i = 0; i < G; ++i) {
+        double x = rd(r, g0 + i), a;
+        if (kind == "group_norm")
+          a = (x - mean) / (sd + eps);
+        else if (kind == "group_center")
+          a = x - mean;
+        else
+          a = x - (sum - x) / double(G - 1);
+        wr(c.out[0], g0 + i, a);
+      }
+    }
+  } else if (kind == "greedy_baseline") {
+    c.counts(0, 0, 2, 2, 1, 1);
+    const hone_tensor &r = c.input(0, "rewards", -1, 1);
+    int64_t B = r.shape[0];
+    const hone_tensor &g = c.input(1, "greedy rewards", -1, 1, B);
+    c.output(0, "advantages", -1, 1, B);
+    for (int64_t b = 0; b < B; ++b)
+      wr(c.out[0], b, rd(r, b) - rd(g, b));
+  } else if (kind == "gae") {
+    c.counts(0, 0, 3, 3, 2, 2);
+    const hone_tensor &r = c.input(0, "token rewards", -1, 2);
+    int64_t B = r.shape[0], T = r.shape[1];
+    const hone_tensor &m = c.input(1, "mask", -1, 2, B, T);
+    const hone_tensor &v = c.input(2, "values", -1, 2, B, T);
+    c.output(0, "advantages", -1, 2, B, T);
+    c.output(1, "returns", -1, 2, B, T);
+    double gamma = num(c.attrs, "gamma", 1.0), lam = num(c.attrs, "lambda", 0.95);
+    for (int64_t b = 0; b < B; ++b) {
+      double nextV = 0, nextA = 0;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        int64_t i = b * T + t;
+        if (rd(m, i) <= 0) {
+          wr(c.out[0], i, 0);
+          wr(c.out[1], i, 0);
+          continue;
+        }
+        double delta = rd(r, i) + gamma * nextV - rd(v, i);
+        double a = delta + gamma * lam * nextA;
+        wr(c.out[0], i, a);
+        wr(c.out[1], i, a + rd(v, i));
+        nextV = rd(v, i);
+        nextA = a;
+      }
+    }
+  } else if (kind == "global_norm") {
+    c.counts(0, 0, 2, 2, 1, 1);
+    const hone_tensor &r = c.input(0, "token rewards", -1, 2);
+    int64_t B = r.shape[0], T = r.shape[1];
+    const hone_tensor &m = c.input(1, "mask", -1, 2, B, T);
+    c.output(0, "advantages", -1, 2, B, T);
+    std::vector<double> ret(size_t(B * T), 0.0);
+    double sum = 0, cnt = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      double acc = 0;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        int64_t i = b * T + t;
+        if (rd(m, i) > 0) {
+          acc += rd(r, i);
+          ret[size_t(i)] = acc;
+          sum += acc;
+          cnt += 1;
+        }
+      }
+    }
+    double mean = cnt > 0 ? sum / cnt : 0, sq = 0;
+    for (int64_t i = 0; i < B * T; ++i)
+      if (rd(m, i) > 0)
+        sq += (ret[size_t(i)] - mean) * (ret[size_t(i)] - mean);
+    double sd = cnt > 1 ? std::sqrt(sq / (cnt - 1)) : 0;
+    for (int64_t i = 0; i < B * T; ++i)
+      wr(c.out[0], i,
+         rd(m, i) > 0 ? (ret[size_t(i)] - mean) / (sd + eps) : 0.0);
+  } else {
+    c.err("unknown kind '" + kind +
+          "' (gae, group_norm, group_center, leave_one_out, greedy_baseline, "
+          "global_norm)");
+  }
+}
+
+void opGroupAccuracy(OpCtx &c) {
+  c.counts(0, 0, 1, 1, 2, 2);
+  int64_t G = integer(c.attrs, "group_size", 1);
+  double th = num(c.attrs, "threshold", 0.0);
+  const hone_tensor &r = c.input(0, "rewards", -1, 1);
+  int64_t B = r.shape[0];
+  if (G < 1 || B % G)
+    c.err("group_size " + std::to_string(G) + " does not divide " +
+          std::to_string(B));
+  c.output(0, "per prompt", -1, 1, B / G);
+  c.output(1, "per sample", -1, 1, B);
+  for (int64_t p = 0; p < B / G; ++p) {
+    double k = 0;
+    for (int64_t i = 0; i < G; ++i)
+      k += rd(r, p * G + i) > th;
+    wr(c.out[0], p, k / double(G));
+    for (int64_t i = 0; i < G; ++i)
+      wr(c.out[1], p * G + i, k / double(G));
+  }
+}
+
+void opGroupFilter(OpCtx &c) {
+  if (c.nIn < 1 || c.nOut != c.nIn)
+    c.err("expected the rewards and N values as inputs and N + 1 results, "
+          "got " + std::to_string(c.nIn) + " inputs and " +
+          std::to_string(c.nOut) + " results");
+  c.counts(0, 0, 1, 64, 1, 64);
+  int64_t G = integer(c.attrs, "group_size", 1);
+  double th = num(c.attrs, "threshold", 0.0);
+  const hone_tensor &r = c.input(0, "rewards", -1, 1);
+  int64_t Bp = r.shape[0];
+  if (G < 1 || Bp % G)
+    c.err("group_size does not divide the rewards");
+  const hone_tensor &valid = c.output(c.nOut - 1, "valid", -1, 1);
+  int64_t B = valid.shape[0];
+  if (B % G)
+    c.err("group_size does not divide the kept rows");
+  std::vector<int64_t> keep;
+  for (int64_t g0 = 0; g0 < Bp && int64_t(keep.size()) < B; g0 += G) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < G; ++i)
+      k += rd(r, g0 + i) > th;
+    if (k > 0 && k < G)
+      for (int64_t i = 0; i < G; ++i)
+        keep.push_back(g0 + i);
+  }
+  for (int i = 1; i < c.nIn; ++i) {
+    const hone_tensor &v = c.in[i];
+    if (v.rank < 1 || v.shape[0] != Bp)
+      c.err("input " + std::to_string(i) + ": leading dimension must be " +
+            std::to_string(Bp) + ", got " + shapeStr(v));
+    hone_tensor &o = c.out[i - 1];
+    if (o.dtype != v.dtype || o.rank != v.rank || o.shape[0] != B ||
+        (v.rank == 2 && o.shape[1] != v.shape[1]))
+      c.err("result " + std::to_string(i - 1) + ": expected " +
+            std::to_string(B) + " rows like input " + std::to_string(i) +
+            ", got " + shapeStr(o));
+    size_t row = dtypeSize(v.dtype) * size_t(v.rank == 2 ? v.shape[1] : 1);
+    auto *dst = static_cast<char *>(o.data);
+    std::memset(dst, 0, row * size_t(B));
+    for (size_t k = 0; k < keep.size(); ++k)
+      std::memcpy(dst + k * row,
+                  static_cast<const char *>(v.data) + size_t(keep[k]) * row,
+                  row);
+  }
+  for (int64_t b = 0; b < B; ++b)
+    wr(c.out[c.nOut - 1], b, b < int64_t(keep.size()) ? 1.0 : 0.0);
+}
+
+void opBufferPush(OpCtx &c) {
+  auto *b = c.obj<BufferObj>(0, ObjKind::Buffer, "buffer");
+  c.counts(1, 1, 2, 2, 0, 0);
+  const hone_tensor &ids = c.input(0, "ids", HONE_I64, 1);
+  const hone_tensor &sel = c.input(1, "select", -1, 1, ids.shape[0]);
+  for (int64_t i = 0; i < ids.shape[0]; ++i)
+    if (rd(sel, i) != 0)
+      b->ids.push_back(i64At(ids, i));
+  while (b->capacity > 0 && int64_t(b->ids.size()) > b->capacity)
+    b->ids.pop_front();
+}
+
+void opBufferPop(OpCtx &c) {
+  auto *b = c.obj<BufferObj>(0, ObjKind::Buffer, "buffer");
+  c.counts(1, 1, 0, 0, 2, 2);
+  const hone_tensor &ids = c.output(0, "ids", HONE_I64, 1);
+  c.output(1, "ready", HONE_I1, 0);
+  int64_t n = ids.shape[0];
+  bool ready = int64_t(b->ids.size()) >= n;
+  if (ready)
+    for (int64_t i = 0; i < n; ++i) {
+      wr(c.out[0], i, double(b->ids.front()));
+      b->ids.pop_front();
+    }
+  wr(c.out[1], 0, ready ? 1 : 0);
+}
+
+void opSchedule(OpCtx &c) {
+  c.counts(0, 0, 1, 1, 1, 1);
+  c.input(0, "step", HONE_I64, 0);
+  c.output(0, "value", -1, 0);
+  std::string kind = str(c.attrs, "kind", "constant");
+  double start = num(c.attrs, "start", 0), end = num(c.attrs, "end", start);
+  int64_t warm = integer(c.attrs, "warmup", 0),
+          total = integer(c.attrs, "total", 1);
+  double step = double(i64At(c.in[0], 0));
+  double v;
+  auto frac = [&](double s, double tot) {
+    return tot > 0 ? std::min(1.0, std::max(0.0, s / tot)) : 1.0;
+  };
+  const double pi = 3.14159265358979323846;
+  if (kind == "constant")
+    v = start;
+  else if (kind == "linear")
+    v = start + (end - start) * frac(step, double(total));
+  else if (kind == "cosine")
+    v = end + (start - end) * (1 + std::cos(pi * frac(step, double(total)))) / 2;
+  else if (kind == "warmup_cosine")
+    v = step < double(warm)
+            ? start * step / double(std::max<int64_t>(warm, 1))
+            : end + (start - end) *
+                        (1 + std::cos(pi * frac(step - double(warm),
+                                                double(total - warm)))) /
+                        2;
+  else
+    c.err("unknown kind '" + kind +
+          "' (constant, linear, cosine, warmup_cosine)");
+  wr(c.out[0], 0, v);
+}
+
+void opSave(OpCtx &c) {
+  auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  c.counts(1, 1, 0, 0, 0, 0);
+  if (skipOutsideStage(c.j))
+    return;
+  std::string path = str(c.attrs, "path", "model");
+  if (path.empty() || path[0] != '/')
+    path = c.j->job->runDir() + "/" + path;
+  check(c.j, c.loc, saveHfModel(*m->model, path));
+  c.j->job->message("saved " + path);
+}
+
+void opEvalStep(OpCtx &c) {
+  hone_job *j = c.j;
+  auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  auto *d = c.obj<DatasetObj>(1, ObjKind::Dataset, "dataset");
+  RewardObj *r = c.nObjs > 2 ? c.obj<RewardObj>(2, ObjKind::Reward, "reward")
+                             : nullptr;
+  c.counts(2, 3, 0, 0, 0, 0);
+  if (skipOutsideStage(j))
+    return;
+  std::string name = str(c.attrs, "name", "eval");
+  json::Value gen = json::Value::object();
+  if (const json::Value *h = get(c.attrs, "hparams"))
+    if (const json::Value *g = get(*h, "generation"))
+      gen = *g;
+  const DataLoader &dl = *d->data;
+  size_t n = std::min<size_t>(dl.size(), size_t(integer(c.attrs, "limit", 256)));
+  observe::MetricValues mv;
+  std::string line = name + ":";
+  if (r && m->model->config().head == HeadKind::LM && n > 0) {
+    double sum = 0, correct = 0;
+    const int64_t bs = 16;
+    int64_t maxNew = integer(gen, "max_new_tokens", 16);
+    for (size_t i0 = 0; i0 < n; i0 += bs) {
+      std::vector<size_t> idx;
+      for (size_t i = i0; i < std::min(n, i0 + size_t(bs)); ++i)
+        idx.push_back(i);
+      auto pb = makePromptBatch(j->fmt, dl, idx, 1);
+      if (!pb)
+        c.err(pb.status().message());
+      SamplingConfig sc;
+      double temp = num(gen, "temperature", 0.0);
+      sc.greedy = temp <= 0;
+      sc.temperature = temp > 0 ? temp : 1.0;
+      sc.maxNewTokens = maxNew;
+      sc.seed = j->seed;
+      if (j->fmt.eosToken >= 0)
+        sc.stopTokens = {j->fmt.eosToken};
+      sc.padToken = j->fmt.padToken;
+      for (auto &p : pb->prompts) // keep room for the answer
+        if (int64_t(p.size()) + maxNew > m->model->config().maxSeqLen)
+          p.erase(p.begin(),
+                  p.begin() + std::min<int64_t>(int64_t(p.size()) - 1,
+                                                int64_t(p.size()) + maxNew -
+                                                    m->model->config().maxSeqLen));
+      auto ro = generateRollout(*m->model, *j->tokenizer, pb->prompts, sc);
+      if (!ro)
+        c.err(ro.status().message());
+      std::vector<float> mask = ro->mask;
+      std::vector<ScoreRow> rows(idx.size());
+      for (size_t k = 0; k < idx.size(); ++k) {
+        rows[k].tokens = ro->gen.tokens.data() + k * size_t(ro->gen.seqLen);
+        rows[k].mask = mask.data() + k * size_t(ro->gen.seqLen);
+        rows[k].in = {pb->promptText[k], ro->completions[k], pb->answers[k],
+                      ro->completionLengths[k], &dl.record(idx[k])};
+      }
+      auto v = scoreRows(j, c, r, rows, ro->gen.seqLen);
+      for (double x : v) {
+        sum += x;
+        correct += x > 0;
+      }
+    }
+    mv.push_back({name + "/reward", sum / double(n)});
+    mv.push_back({name + "/accuracy", correct / double(n)});
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " accuracy %.3f (%zu prompts), reward %.3f",
+                  correct / double(n), n, sum / double(n));
+    line += buf;
+  }
+  if (mv.empty())
+    line += " (nothing to evaluate)";
+  else
+    check(j, c.loc, j->job->metrics().log(j->job->globalStep(), mv));
+  j->job->message(line);
+}
+
+// --- the train step ---------------------------------------------------------
+
+struct Read {
+  ModelObj *model;
+  std::string what; // logprob | logprob+entropy | value | reward
+  const hone_tensor *tokens;
+  std::vector<int32_t> lengths;
+  int64_t B, T;
+  std::vector<float> out0, out1; // l/V/r, H
+  std::vector<float> grad0, grad1;
+};
+
+Status forwardRows(Read &r, int64_t b0, int64_t n, double temp) {
+  TokenBatch tb{n, r.T, static_cast<const int32_t *>(r.tokens->data) + b0 * r.T,
+                r.lengths.data() + b0};
+  ForwardOptions fo;
+  fo.temperature = temp;
+  return r.model->model->forward(tb, fo);
+}
+
+} // namespace
+
+// --- the ABI ------------------------------------------------------------------
+
+extern "C" {
+
+hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
+                        const char *pipeline_name, const char *config_json,
+                        const char *spec_text, const char *ir_text) {
+  if (abi_version != HONE_RT_ABI_VERSION) {
+    std::fprintf(stderr,
+                 "error: this executable was compiled for runtime ABI v%d, "
+                 "the runtime is v%d (recompile with this honec)\n",
+                 int(abi_version), HONE_RT_ABI_VERSION);
+    std::exit(1);
+  }
+  std::string argv0 = argc > 0 && argv[0] ? argv[0] : "job";
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--version") == 0) {
+      std::printf("%s (hone runtime ABI v%d)\n",
+                  pipeline_name ? pipeline_name : "job", HONE_RT_ABI_VERSION);
+      return nullptr;
+    }
+  auto args = parseJobArgs(argc, argv);
+  if (!args) {
+    std::fprintf(stderr, "%s\n", args.status().toString().c_str());
+    std::exit(1);
+  }
+  if (args->help) {
+    std::printf("%s", jobUsage(argv0).c_str());
+    std::printf("runs the compiled pipeline '%s'\n",
+                pipeline_name ? pipeline_name : "job");
+    return nullptr;
+  }
+  auto *j = new hone_job();
+  j->args = *args;
+  j->config = parseJson(j, "config", config_json, "pipeline config");
+  if (j->args.device == "cuda" && !haveCudaBackend()) {
+    std::fprintf(stderr, "error: --device cuda: this runtime has no CUDA "
+                         "backend yet (run with --device cpu)\n");
+    std::exit(1);
+  }
+  JobConfig jc;
+  jc.name = pipeline_name ? pipeline_name : "job";
+  jc.specText = spec_text ? spec_text : "";
+  jc.defaultOutDir = str(j->config, "output_dir", "runs/" + jc.name);
+  jc.seed = uint64_t(integer(j->config, "seed", 0));
+  j->seed = jc.seed;
+  if (const json::Value *ck = get(j->config, "checkpointing")) {
+    jc.checkpointEvery = integer(*ck, "every_steps", 0);
+    jc.keepLast = int(integer(*ck, "keep_last", 2));
+    std::string nan = str(*ck, "on_nan", "skip");
+    if (nan != "skip" && nan != "rollback")
+      fail(j, "config", "checkpointing.on_nan: unknown policy '" + nan +
+                            "' (skip, rollback)");
+    j->rollback = nan == "rollback";
+  }
+  if (const json::Value *hw = get(j->config, "hardware"))
+    if (j->args.threads == 0)
+      j->args.threads = int(integer(*hw, "threads", 0));
+  setupTokenizer(j);
+  auto job = Job::open(j->args, jc);
+  if (!job)
+    fail(j, "job", job.status().toString());
+  j->job = job.take();
+  // The compiled IR next to the spec.
+  std::string irPath = j->job->runDir() + "/program.mlir";
+  if (FILE *f = std::fopen(irPath.c_str(), "w")) {
+    if (ir_text)
+      std::fputs(ir_text, f);
+    std::fclose(f);
+  }
+  return j;
+}
+
+int32_t hone_rt_end(hone_job *j) {
+  if (!j)
+    return 0;
+  if (j->inStage)
+    hone_rt_stage_end(j);
+  check(j, "job", j->job->finish());
+  for (auto &o : j->objects)
+    if (o->kind == ObjKind::Reward)
+      static_cast<RewardObj *>(o.get())->external.reset();
+  delete j;
+  return 0;
+}
+
+void *hone_rt_object(hone_job *j, const char *loc, const char *op,
+                     const char *attrs_json, int32_t n_objs, void **objs) {
+  std::string name = op ? op : "";
+  json::Value attrs = parseJson(j, loc, attrs_json, ("hone." + name).c_str());
+  auto err = [&](const std::string &m) { fail(j, loc, "hone." + name + ": " + m); };
+  auto wantObjs = [&](int lo, int hi) {
+    if (n_objs < lo || n_objs > hi)
+      err("expected " + std::to_string(lo) + (lo == hi ? "" : ".." + std::to_string(hi)) +
+          " objects, got " + std::to_string(n_objs));
+  };
+  auto modelArg = [&](int i) {
+    auto *o = static_cast<Object *>(objs[i]);
+    if (!o || o->kind != ObjKind::Model)
+      err("object " + std::to_string(i) + " is not a model");
+    return static_cast<ModelObj *>(o);
+  };
+  if (name == "model.init") {
+    wantObjs(0, 0);
+    ModelConfig cfg = archConfig(j, loc, attrs);
+    auto m = take(j, loc, Transformer<float>::create(cfg, &j->job->kernels()));
+    m->initRandom(uint64_t(integer(attrs, "seed", 0)));
+    return newModel(j, std::move(m));
+  }
+  if (name == "model.load") {
+    wantObjs(0, 0);
+    std::string path = str(attrs, "path");
+    if (path.empty())
+      err("no path");
+    auto m = take(j, loc, loadHfModel(path, &j->job->kernels()));
+    if (get(attrs, "arch")) {
+      ModelConfig want = archConfig(j, loc, attrs);
+      const ModelConfig &got = m->config();
+      if (want.vocabSize != got.vocabSize || want.dModel != got.dModel ||
+          want.nLayers != got.nLayers || want.nHeads != got.nHeads)
+        err(path + ": the model's config.json differs from the compiled arch");
+    }
+    return newModel(j, std::move(m));
+  }
+  if (name == "model.new_head") {
+    wantObjs(1, 1);
+    ModelObj *base = modelArg(0);
+    ModelConfig cfg = get(attrs, "arch") ? archConfig(j, loc, attrs)
+                                         : base->model->config();
+    if (!get(attrs, "arch"))
+      cfg.head = str(attrs, "head", "scalar") == "lm" ? HeadKind::LM
+                                                      : HeadKind::Scalar;
+    auto m = take(j, loc, Transformer<float>::create(cfg, &j->job->kernels()));
+    m->initRandom(uint64_t(integer(attrs, "seed", 0)));
+    for (const ParamInfo &p : m->params()) // the body, copied
+      if (const ParamInfo *q = base->model->findParam(p.name))
+        if (q->numel == p.numel)
+          std::memcpy(m->param(p), base->model->param(*q),
+                      size_t(p.numel) * sizeof(float));
+    return newModel(j, std::move(m));
+  }
+  if (name == "model.snapshot" || name == "exec.snapshot") {
+    wantObjs(1, 1);
+    ModelObj *base = modelArg(0);
+    auto m = take(j, loc, Transformer<float>::create(base->model->config(),
+                                                     &j->job->kernels()));
+    check(j, loc, copyWeights(*base->model, *m));
+    return newModel(j, std::move(m));
+  }
+  if (name == "dataset") {
+    wantObjs(0, 0);
+    std::string path = str(attrs, "path");
+    if (path.empty())
+      err("no path");
+    bool shuffle = !get(attrs, "shuffle") || flag(attrs, "shuffle");
+    auto dl = DataLoader::open(path, std::nullopt,
+                               uint64_t(integer(attrs, "shuffle_seed", 0)),
+                               shuffle);
+    if (!dl)
+      err(dl.status().message());
+    auto o = std::make_unique<DatasetObj>();
+    o->data = std::make_unique<DataLoader>(dl.take());
+    o->index = int64_t(j->datasets.size());
+    o->name = "d" + std::to_string(o->index);
+    DatasetObj *p = o.get();
+    j->datasets.push_back(p);
+    j->objects.push_back(std::move(o));
+    return p;
+  }
+  if (name == "buffer.init") {
+    wantObjs(0, 0);
+    auto o = std::make_unique<BufferObj>();
+    o->capacity = integer(attrs, "capacity", 0);
+    BufferObj *p = o.get();
+    j->buffers.push_back(p);
+    j->objects.push_back(std::move(o));
+    return p;
+  }
+  if (name.rfind("reward.", 0) == 0) {
+    auto o = std::make_unique<RewardObj>();
+    std::string kind = name.substr(7);
+    if (kind == "verifier") {
+      wantObjs(0, 0);
+      std::string vk = str(attrs, "kind", "exact_match");
+      const json::Value *opt = get(attrs, "options");
+      json::Value none = json::Value::object();
+      const json::Value &a2 = opt && opt->isObject() && opt->size() ? *opt : attrs;
+      if (vk == "length") {
+        o->kind = RewardObj::Kind::Length;
+        o->maxLength = integer(a2, "max_length", integer(attrs, "max_length", 0));
+        o->cacheLength = integer(a2, "cache_length", integer(attrs, "cache_length", 0));
+        if (o->maxLength <= 0)
+          err("length needs max_length > 0");
+      } else {
+        VerifierConfig vc;
+        if (vk == "exact_match")
+          vc.kind = VerifierConfig::Kind::ExactMatch;
+        else if (vk == "numeric_match") {
+          vc.kind = VerifierConfig::Kind::NumericMatch;
+          vc.absTol = num(a2, "tolerance", num(attrs, "tolerance", 1e-6));
+        } else if (vk == "regex" || vk == "format") {
+          vc.kind = vk == "regex" ? VerifierConfig::Kind::Regex
+                                  : VerifierConfig::Kind::Format;
+          vc.pattern = str(a2, "pattern", str(attrs, "pattern"));
+        } else
+          err("unknown verifier '" + vk +
+              "' (exact_match, numeric_match, regex, format, length)");
+        auto v = Verifier::create(vc);
+        if (!v)
+          err(v.status().message());
+        o->kind = RewardObj::Kind::Verifier;
+        o->verifier.emplace(v.take());
+      }
+    } else if (kind == "model") {
+      wantObjs(1, 1);
+      o->kind = RewardObj::Kind::Model;
+      o->model = modelArg(0);
+      if (o->model->model->config().head != HeadKind::Scalar)
+        err("a reward model needs a scalar head");
+    } else if (kind == "external") {
+      wantObjs(0, 0);
+      o->kind = RewardObj::Kind::External;
+      std::vector<std::string> argv;
+      if (const json::Value *cmd = get(attrs, "command"))
+        for (const json::Value &x : cmd->items())
+          argv.push_back(x.isString() ? x.asString() : "");
+      if (argv.empty())
+        err("empty command");
+      o->external = take(j, loc, ExternalReward::start(
+                                     argv, int(num(attrs, "timeout_s", 30) * 1000)));
+    } else if (kind == "combine") {
+      o->kind = RewardObj::Kind::Combine;
+      const json::Value *w = get(attrs, "weights");
+      for (int i = 0; i < n_objs; ++i) {
+        auto *p = static_cast<Object *>(objs[i]);
+        if (!p || p->kind != ObjKind::Reward)
+          err("object " + std::to_string(i) + " is not a reward");
+        o->parts.push_back(static_cast<RewardObj *>(p));
+        o->weights.push_back(w && size_t(i) < w->size() && w->items()[size_t(i)].isNumber()
+                                 ? w->items()[size_t(i)].asDouble()
+                                 : 1.0);
+      }
+      if (o->parts.empty())
+        err("no rewards to combine");
+      if (w && w->size() != o->parts.size())
+        err("weights has " + std::to_string(w->size()) + " entries for " +
+            std::to_string(o->parts.size()) + " rewards");
+    } else {
+      err("unknown reward op");
+    }
+    RewardObj *p = o.get();
+    j->objects.push_back(std::move(o));
+    return p;
+  }
+  fail(j, loc, "unknown object op 'hone." + name + "'");
+}
+
+int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
+                            int64_t steps, const char *attrs_json,
+                            int32_t n_models, void **models) {
+  if (j->inStage)
+    fail(j, loc, "hone.exec.stage_begin: stage '" + j->stageName +
+                     "' is still open");
+  json::Value attrs = parseJson(j, loc, attrs_json, "hone.exec.stage_begin");
+  j->stageName = name ? name : "stage";
+  j->stageSteps = steps;
+  j->stageOptimizer = get(attrs, "optimizer") ? *get(attrs, "optimizer")
+                                              : json::Value::object();
+  for (ModelObj *m : j->models)
+    m->opt.reset();
+  for (int i = 0; i < n_models; ++i) {
+    auto *o = static_cast<Object *>(models[i]);
+    if (!o || o->kind != ObjKind::Model)
+      fail(j, loc, "hone.exec.stage_begin: object " + std::to_string(i) +
+                       " is not a model");
+    auto *m = static_cast<ModelObj *>(o);
+    if (!m->opt)
+      m->opt = std::make_unique<AdamW<float>>(
+          *m->model, optimizerConfig(j->stageOptimizer, steps));
+  }
+  auto first = j->job->beginStage(j->stageName, steps, stageObjects(j));
+  if (!first)
+    fail(j, loc, first.status().toString());
+  j->inStage = true;
+  j->stepMetrics.clear();
+  j->stepTokens = 0;
+  j->stepStart = std::chrono::steady_clock::now();
+  return *first;
+}
+
+void hone_rt_step_end(hone_job *j, int64_t step) {
+  if (!j->inStage)
+    fail(j, "step_end", "hone.exec.step_end outside a stage");
+  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             j->stepStart)
+                   .count();
+  observe::MetricValues mv = j->stepMetrics;
+  if (sec > 0 && j->stepTokens > 0)
+    mv.push_back({"tokens_per_sec", double(j->stepTokens) / sec});
+  check(j, "step_end", j->job->endStep(step + 1, mv, j->stepTokens));
+  j->stepMetrics.clear();
+  j->stepTokens = 0;
+  j->stepStart = std::chrono::steady_clock::now();
+}
+
+void hone_rt_stage_end(hone_job *j) {
+  if (!j->inStage)
+    fail(j, "stage_end", "hone.exec.stage_end without an open stage");
+  j->job->endStage();
+  j->inStage = false;
+}
+
+void hone_rt_step(hone_job *j, const char *loc, const char *op,
+                  const char *attrs_json, int32_t n_objs, void **objs,
+                  int32_t n_in, const hone_tensor *in, int32_t n_out,
+                  hone_tensor *out) {
+  OpCtx c{j, loc, op ? op : "", {}, n_objs, objs, n_in, in, n_out, out};
+  c.attrs = parseJson(j, loc, attrs_json, ("hone." + c.op).c_str());
+  if (n_objs < 0 || n_in < 0 || n_out < 0 || (n_objs && !objs) ||
+      (n_in && !in) || (n_out && !out))
+    c.err("bad operand arrays");
+  for (int i = 0; i < n_in; ++i)
+    if (in[i].rank < 0 || in[i].rank > 2 || in[i].dtype < 0 || in[i].dtype > 4)
+      c.err("input " + std::to_string(i) + ": bad descriptor");
+  for (int i = 0; i < n_out; ++i)
+    if (out[i].rank < 0 || out[i].rank > 2 || out[i].dtype < 0 ||
+        out[i].dtype > 4)
+      c.err("result " + std::to_string(i) + ": bad descriptor");
+  const std::string &o = c.op;
+  if (o == "data.next") opDataNext(c);
+  else if (o == "data.fetch") opDataFetch(c);
+  else if (o == "generate") opGenerate(c);
+  else if (o == "logprob") opLogprob(c);
+  else if (o == "value") opValue(c);
+  else if (o == "score") opScore(c);
+  else if (o == "shape_reward") opShapeReward(c);
+  else if (o == "advantage") opAdvantage(c);
+  else if (o == "group_accuracy") opGroupAccuracy(c);
+  else if (o == "group_filter") opGroupFilter(c);
+  else if (o == "buffer.push") opBufferPush(c);
+  else if (o == "buffer.pop") opBufferPop(c);
+  else if (o == "schedule") opSchedule(c);
+  else if (o == "sync_weights") {
+    c.obj<ModelObj>(0, ObjKind::Model, "model");
+    c.counts(1, 1, 0, 0, 0, 0); // one copy of the weights on the CPU
+  } else if (o == "eval_step") opEvalStep(c);
+  else if (o == "save") opSave(c);
+  else
+    fail(j, loc, "unknown step op 'hone." + o + "'");
+}
+
+void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
+                        int32_t n_models, void **models, hone_loss_fn kernel,
+                        int32_t n_tokens, int32_t n_in, const hone_tensor *in,
+                        int32_t n_out, hone_tensor *out) {
+  OpCtx c{j, loc, "train_step", {}, n_models, models, n_in, in, n_out, out};
+  c.attrs = parseJson(j, loc, attrs_json, "hone.train_step");
+  if (!kernel)
+    c.err("no loss kernel");
+  if (n_models < 1)
+    c.err("no models");
+  if (n_tokens < 1 || n_tokens > n_in)
+    c.err("expected 1.." + std::to_string(n_in) + " token batches, got " +
+          std::to_string(n_tokens));
+  std::vector<ModelObj *> ms;
+  for (int i = 0; i < n_models; ++i)
+    ms.push_back(c.obj<ModelObj>(i, ObjKind::Model, "model"));
+  std::vector<std::string> reads;
+  if (const json::Value *r = get(c.attrs, "reads"))
+    for (const json::Value &x : r->items())
+      reads.push_back(x.isString() ? x.asString() : "");
+  std::vector<int64_t> readers;
+  if (const json::Value *r = get(c.attrs, "readers"))
+    for (const json::Value &x : r->items())
+      readers.push_back(x.isNumber() ? int64_t(x.asDouble()) : -1);
+  if (reads.empty())
+    reads.assign(size_t(n_tokens), "logprob");
+  if (readers.empty())
+    readers.assign(size_t(n_tokens), 0);
+  if (int(reads.size()) != n_tokens || int(readers.size()) != n_tokens)
+    c.err("reads and readers need one entry per token batch (" +
+          std::to_string(n_tokens) + ")");
+  std::vector<Read> rs(static_cast<size_t>(n_tokens));
+  int nOutputs = 0;
+  for (int i = 0; i < n_tokens; ++i) {
+    Read &r = rs[size_t(i)];
+    if (readers[size_t(i)] < 0 || readers[size_t(i)] >= n_models)
+      c.err("readers[" + std::to_string(i) + "] names no model");
+    r.model = ms[size_t(readers[size_t(i)])];
+    r.what = reads[size_t(i)];
+    r.tokens = &c.input(i, "tokens", HONE_I32, 2);
+    r.B = r.tokens->shape[0];
+    r.T = r.tokens->shape[1];
+    checkTokens(c, *r.tokens, r.model);
+    r.lengths = rowLengths(j, static_cast<const int32_t *>(r.tokens->data),
+                           r.B, r.T);
+    HeadKind h = r.model->model->config().head;
+    if (r.what == "logprob" || r.what == "logprob+entropy") {
+      if (h != HeadKind::LM)
+        c.err("reads[" + std::to_string(i) + "] = " + r.what +
+              " needs an LM head");
+      nOutputs += r.what == "logprob" ? 1 : 2;
+    } else if (r.what == "value" || r.what == "reward") {
+      if (h != HeadKind::Scalar)
+        c.err("reads[" + std::to_string(i) + "] = " + r.what +
+              " needs a scalar head");
+      nOutputs += 1;
+    } else {
+      c.err("unknown read '" + r.what +
+            "' (logprob, logprob+entropy, value, reward)");
+    }
+  }
+  for (int i = n_tokens; i < n_in; ++i) {
+    c.input(i, "input", HONE_F32, in[i].rank);
+    if (in[i].rank < 0 || in[i].rank > 2)
+      c.err("input " + std::to_string(i) + ": bad rank");
+  }
+  std::vector<std::string> metricNames;
+  for (const char *key : {"metric_names", "hone.metric_names"})
+    if (const json::Value *mn = get(c.attrs, key)) {
+      metricNames.clear();
+      for (const json::Value &x : mn->items())
+        metricNames.push_back(x.isString() ? x.asString() : "metric");
+    }
+  if (n_out < 1)
+    c.err("expected the loss result");
+  c.output(0, "loss", HONE_F32, 0);
+  for (int i = 1; i < n_out; ++i)
+    c.output(i, "metric", HONE_F32, 0);
+  if (!metricNames.empty() && int(metricNames.size()) != n_out - 1)
+    c.err("metric_names has " + std::to_string(metricNames.size()) +
+          " names for " + std::to_string(n_out - 1) + " metric results");
+  int64_t mini = std::max<int64_t>(1, integer(c.attrs, "mini_batches", 1));
+  int64_t epochs = std::max<int64_t>(1, integer(c.attrs, "epochs", 1));
+  double temp = num(c.attrs, "temperature", 1.0);
+  for (ModelObj *m : ms)
+    if (!m->opt)
+      m->opt = std::make_unique<AdamW<float>>(
+          *m->model,
+          optimizerConfig(get(c.attrs, "optimizer") ? *get(c.attrs, "optimizer")
+                                                    : j->stageOptimizer,
+                          j->stageSteps));
+  // How often each model runs forward: more than once means its kept
+  // activations are not those of the slice being back-propagated.
+  std::map<ModelObj *, int64_t> forwards;
+  for (Read &r : rs)
+    forwards[r.model] += (r.B + (r.B + mini - 1) / mini - 1) / ((r.B + mini - 1) / mini);
+
+  double lossSum = 0;
+  std::vector<double> metricSums(size_t(n_out - 1), 0.0);
+  StepStats st0;
+  bool skipped = false;
+  std::string why;
+  for (int64_t ep = 0; ep < epochs && !skipped; ++ep) {
+    for (ModelObj *m : ms)
+      m->model->zeroGrad();
+    // Forward, micro-batched, into full-batch host outputs.
+    for (Read &r : rs) {
+      int64_t mb = (r.B + mini - 1) / mini;
+      r.out0.assign(size_t(r.what == "reward" ? r.B : r.B * r.T), 0.f);
+      r.out1.assign(r.what == "logprob+entropy" ? size_t(r.B * r.T) : 0, 0.f);
+      for (int64_t b0 = 0; b0 < r.B; b0 += mb) {
+        int64_t n = std::min(mb, r.B - b0);
+        check(j, loc, forwardRows(r, b0, n, temp));
+        auto &tm = *r.model->model;
+        if (r.what == "logprob" || r.what == "logprob+entropy") {
+          auto v = tm.toHost(tm.logprobs(), n * r.T);
+          std::copy(v.begin(), v.end(), r.out0.begin() + b0 * r.T);
+          if (r.what == "logprob+entropy") {
+            if (!tm.entropy())
+              c.err("the model yields no entropy");
+            auto h = tm.toHost(tm.entropy(), n * r.T);
+            std::copy(h.begin(), h.end(), r.out1.begin() + b0 * r.T);
+          }
+        } else if (r.what == "value") {
+          auto v = tm.toHost(tm.values(), n * r.T);
+          std::copy(v.begin(), v.end(), r.out0.begin() + b0 * r.T);
+        } else {
+          auto v = tm.toHost(tm.rewards(), n);
+          std::copy(v.begin(), v.end(), r.out0.begin() + b0);
+        }
+      }
+      r.grad0.assign(r.out0.size(), 0.f);
+      r.grad1.assign(r.out1.size(), 0.f);
+    }
+    // The kernel, once, on the full batch.
+    std::vector<void *> args;
+    for (Read &r : rs) {
+      args.push_back(r.out0.data());
+      if (r.what == "logprob+entropy")
+        args.push_back(r.out1.data());
+    }
+    for (int i = n_tokens; i < n_in; ++i)
+      args.push_back(in[i].data);
+    float loss = 0;
+    std::vector<float> metrics(size_t(n_out - 1), 0.f);
+    args.push_back(&loss);
+    for (float &m : metrics)
+      args.push_back(&m);
+    for (Read &r : rs) {
+      args.push_back(r.grad0.data());
+      if (r.what == "logprob+entropy")
+        args.push_back(r.grad1.data());
+    }
+    kernel(args.data());
+    lossSum += loss;
+    for (size_t k = 0; k < metrics.size(); ++k)
+      metricSums[k] += metrics[k];
+    if (!std::isfinite(loss)) {
+      skipped = true;
+      why = "non-finite loss";
+      break;
+    }
+    // Backward per micro-batch from its slice of the gradients.
+    for (Read &r : rs) {
+      int64_t mb = (r.B + mini - 1) / mini;
+      bool recompute = forwards[r.model] > 1;
+      auto &tm = *r.model->model;
+      Kernels<float> &k = tm.kernels();
+      for (int64_t b0 = 0; b0 < r.B; b0 += mb) {
+        int64_t n = std::min(mb, r.B - b0);
+        if (recompute)
+          check(j, loc, forwardRows(r, b0, n, temp));
+        DeviceArray<float> d0(&k, r.what == "reward" ? n : n * r.T), d1;
+        const float *src0 = r.grad0.data() + (r.what == "reward" ? b0 : b0 * r.T);
+        k.copyToDevice(d0.data(), src0, size_t(d0.size()) * sizeof(float));
+        OutputGrads<float> g;
+        if (r.what == "logprob" || r.what == "logprob+entropy")
+          g.dlogprob = d0.data();
+        else if (r.what == "value")
+          g.dvalue = d0.data();
+        else
+          g.dreward = d0.data();
+        if (r.what == "logprob+entropy") {
+          d1 = DeviceArray<float>(&k, n * r.T);
+          k.copyToDevice(d1.data(), r.grad1.data() + b0 * r.T,
+                         size_t(n * r.T) * sizeof(float));
+          g.dentropy = d1.data();
+        }
+        check(j, loc, tm.backward(g));
+      }
+    }
+    double sq = 0;
+    for (ModelObj *m : ms)
+      sq += m->model->kernels().sumSquares(m->model->gradData(),
+                                            m->model->numParams());
+    if (!std::isfinite(sq)) {
+      skipped = true;
+      why = "non-finite gradient";
+      break;
+    }
+    for (size_t i = 0; i < ms.size(); ++i) {
+      auto s = ms[i]->opt->step();
+      if (!s) {
+        skipped = true;
+        why = s.status().message();
+        break;
+      }
+      if (i == 0 && ep == 0)
+        st0 = *s;
+    }
+  }
+  if (skipped) {
+    for (ModelObj *m : ms)
+      m->model->zeroGrad();
+    if (j->rollback)
+      fail(j, loc, "hone.train_step: " + why +
+                       " (on_nan = rollback: rerun with --resume to continue "
+                       "from the last good checkpoint)");
+    j->job->message(j->stageName + ": step skipped: " + why);
+  }
+  double loss = lossSum / double(epochs);
+  wr(out[0], 0, loss);
+  j->stepMetrics.push_back({"loss", loss});
+  j->stepMetrics.push_back({"grad_norm", skipped ? NAN : st0.gradNorm});
+  j->stepMetrics.push_back({"learning_rate", st0.lr});
+  for (int i = 1; i < n_out; ++i) {
+    double v = metricSums[size_t(i - 1)] / double(epochs);
+    wr(out[i], 0, v);
+    j->stepMetrics.push_back(
+        {metricNames.empty() ? "metric" + std::to_string(i - 1)
+                             : metricNames[size_t(i - 1)],
+         v});
+  }
+  if (j->stepTokens == 0)
+    for (Read &r : rs)
+      for (int32_t l : r.lengths)
+        j->stepTokens += l;
+}
+
+} // extern "C"
