@@ -914,7 +914,9 @@ void opLogprob(OpCtx &c) {
   if (m->model->config().head != HeadKind::LM)
     c.err("log-probs need a model with an LM head");
   checkTokens(c, tok, m);
-  auto len = rowLengths(j, static_cast<const int32_t *>(tok.data), B, T);
+  // Full rows: the model is causal, so padding after a sequence changes
+  // nothing before it (and a sampled pad id inside a response stays scored).
+  std::vector<int32_t> len(static_cast<size_t>(B), static_cast<int32_t>(T));
   TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
   std::vector<float> h;
   auto lp = computeLogprobs(*m->model, tb, 0, num(c.attrs, "temperature", 1.0),
@@ -1774,8 +1776,12 @@ void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
     r.B = r.tokens->shape[0];
     r.T = r.tokens->shape[1];
     checkTokens(c, *r.tokens, r.model);
-    r.lengths = rowLengths(j, static_cast<const int32_t *>(r.tokens->data),
-                           r.B, r.T);
+    // Full rows (causal model) except where the last token is read.
+    r.lengths = r.what == "reward"
+                    ? rowLengths(j, static_cast<const int32_t *>(r.tokens->data),
+                                 r.B, r.T)
+                    : std::vector<int32_t>(static_cast<size_t>(r.B),
+                                           static_cast<int32_t>(r.T));
     HeadKind h = r.model->model->config().head;
     if (r.what == "logprob" || r.what == "logprob+entropy") {
       if (h != HeadKind::LM)
