@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_compiled.sh HONEC SPEC WORKDIR STEPS [override ...]
 # Compiles SPEC to WORKDIR/job (timed), runs it with --out WORKDIR/run and
-# checks exit code 0 and STEPS lines with a "step" in metrics.jsonl.
+# checks exit code 0 and STEPS training-step rows (the ones with a "stage";
+# evaluation rows have none) in metrics.jsonl.
 set -u
 honec=$1; spec=$2; work=$3; steps=$4; shift 4
 link="$(dirname "$honec")/../lib/hone-link.txt"
@@ -19,7 +20,7 @@ fi
 cd "$work" && ./job --device cpu --out "$work/run" || { echo "error: job failed ($?)"; exit 1; }
 metrics=$(find "$work/run" -name metrics.jsonl | head -n 1)
 [ -n "$metrics" ] || { echo "error: no metrics.jsonl under $work/run"; exit 1; }
-n=$(grep -c '"step"' "$metrics")
+n=$(grep -c '"stage"' "$metrics")
 if [ "$n" -ne "$steps" ]; then
   echo "error: $metrics has $n steps, expected $steps"; exit 1
 fi
