@@ -19,29 +19,15 @@
 #include <thread>
 #include <unistd.h>
 
+#include "TestDirs.h"
+
 using namespace hone;
 using namespace hone::checkpoint;
 
 namespace {
 
-std::string makeTempDir() {
-  char tmpl[] = "/tmp/hone-ckpt-XXXXXX";
-  char *d = ::mkdtemp(tmpl);
-  EXPECT_NE(d, nullptr);
-  return d ? d : "/tmp";
-}
-
-std::vector<std::string> listDir(const std::string &dir) {
-  std::vector<std::string> out;
-  if (DIR *d = ::opendir(dir.c_str())) {
-    while (dirent *e = ::readdir(d))
-      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, ".."))
-        out.push_back(e->d_name);
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+std::string makeTempDir() { return test::makeTempDir("ckpt"); }
+using test::listDir;
 
 // Deterministic contents for a step; sizes vary with the step so that a
 // stale file of another step cannot pass for this one.

@@ -19,28 +19,15 @@
 #include <limits>
 #include <unistd.h>
 
+#include "TestDirs.h"
+
 using namespace hone;
 using namespace hone::observe;
 
 namespace {
 
-std::string makeTempDir() {
-  char tmpl[] = "/tmp/hone-observe-XXXXXX";
-  char *d = ::mkdtemp(tmpl);
-  EXPECT_NE(d, nullptr);
-  return d ? d : "/tmp";
-}
-
-std::vector<std::string> listDir(const std::string &dir) {
-  std::vector<std::string> out;
-  if (DIR *d = ::opendir(dir.c_str())) {
-    while (dirent *e = ::readdir(d))
-      if (e->d_name[0] != '.')
-        out.push_back(e->d_name);
-    ::closedir(d);
-  }
-  return out;
-}
+std::string makeTempDir() { return test::makeTempDir("observe"); }
+using test::listDir;
 
 void appendRaw(const std::string &path, const std::string &s) {
   std::ofstream f(path, std::ios::app | std::ios::binary);

@@ -1,0 +1,34 @@
+// Temporary directories for the services tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <string>
+#include <vector>
+
+namespace hone::test {
+
+/// A fresh directory /tmp/hone-<what>-XXXXXX.
+inline std::string makeTempDir(const std::string &what) {
+  std::string tmpl = "/tmp/hone-" + what + "-XXXXXX";
+  char *d = ::mkdtemp(tmpl.data());
+  EXPECT_NE(d, nullptr);
+  return d ? std::string(d) : std::string("/tmp");
+}
+
+/// Entries of `dir` except "." and ".." (hidden ones included).
+inline std::vector<std::string> listDir(const std::string &dir) {
+  std::vector<std::string> out;
+  if (DIR *d = ::opendir(dir.c_str())) {
+    while (dirent *e = ::readdir(d))
+      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, ".."))
+        out.push_back(e->d_name);
+    ::closedir(d);
+  }
+  return out;
+}
+
+} // namespace hone::test
