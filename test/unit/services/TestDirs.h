@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -19,7 +20,7 @@ inline std::string makeTempDir(const std::string &what) {
   return d ? std::string(d) : std::string("/tmp");
 }
 
-/// Entries of `dir` except "." and ".." (hidden ones included).
+/// Entries of `dir` except "." and ".." (hidden ones included), sorted.
 inline std::vector<std::string> listDir(const std::string &dir) {
   std::vector<std::string> out;
   if (DIR *d = ::opendir(dir.c_str())) {
@@ -28,6 +29,7 @@ inline std::vector<std::string> listDir(const std::string &dir) {
         out.push_back(e->d_name);
     ::closedir(d);
   }
+  std::sort(out.begin(), out.end());
   return out;
 }
 
