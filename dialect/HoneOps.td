@@ -372,8 +372,9 @@ def Hone_SaveOp : Hone_Op<"save", [MemoryEffects<[MemWrite]>]> {
 // Lower levels, one file each
 //===----------------------------------------------------------------------===//
 
-include "dialect/HoneStepOps.td"
+// The loss algebra first: the step level uses its comparison predicates.
 include "dialect/HoneLossOps.td"
+include "dialect/HoneStepOps.td"
 include "dialect/HoneExecOps.td"
 
 #endif // HONE_OPS_TD

@@ -187,8 +187,13 @@ def Hone_GenerateOp : Hone_StepOp<"generate", [Pure, AttrSizedOperandSegments]> 
       every group are the prompt's demonstration instead of a sample; an
       extra result `[B]` is 1 for them (their behaviour log-probs are 0);
     - with `demos` and a `hint_len` (UFT): every sample starts with the first
-      `hint_len` tokens of the demonstration; an extra result `[B,T]` masks
-      those hint tokens (the response mask excludes them).
+      `hint_len` tokens of the demonstration (with `hint_is_fraction`, that
+      fraction of the demonstration's completion, rounded); an extra result
+      `[B,T]` masks those hint tokens (the response mask excludes them).
+
+    With `mask_truncated`, completions that reach the end of the result
+    without an end-of-sequence token get a zero response mask (TRL's
+    `mask_truncated_completions`).
 
     ```mlir
     %tok, %m, %l_old = hone.generate %policy, %ptok, %pmask, %step {n = 4 : i64} : (!hone.model<...>, tensor<2x8xi32>, tensor<2x8xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
@@ -204,7 +209,9 @@ def Hone_GenerateOp : Hone_StepOp<"generate", [Pure, AttrSizedOperandSegments]> 
                        DefaultValuedAttr<I64Attr, "0">:$top_k,
                        DefaultValuedAttr<F64Attr, "1.0">:$top_p,
                        DefaultValuedAttr<BoolAttr, "false">:$greedy,
-                       DefaultValuedAttr<I64Attr, "0">:$off_policy);
+                       DefaultValuedAttr<I64Attr, "0">:$off_policy,
+                       DefaultValuedAttr<BoolAttr, "false">:$hint_is_fraction,
+                       DefaultValuedAttr<BoolAttr, "false">:$mask_truncated);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let assemblyFormat = [{
     $policy `,` $prompts `,` $prompt_mask `,` $step
@@ -360,6 +367,26 @@ def Hone_GroupAccuracyOp : Hone_StepOp<"group_accuracy", [Pure]> {
     $rewards attr-dict `:` type($rewards) `->` type($per_prompt) `,` type($per_sample)
   }];
   let hasVerifier = 1;
+}
+
+def Hone_IndicatorOp : Hone_StepOp<"indicator", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "1 where a comparison with a constant holds, else 0";
+  let description = [{
+    Elementwise `input <predicate> value ? 1 : 0`: the per-prompt and
+    per-sample switches of the hybrids (HPT's accuracy above γ, SRFT's
+    correct samples, ReLIFT's unsolved prompts), computed between steps
+    where the loss algebra does not run.
+
+    ```mlir
+    %use_rl = hone.indicator gt %acc, 2.500000e-01 : tensor<8xf32>
+    ```
+  }];
+  let arguments = (ins Hone_CmpPredicateAttr:$predicate, Hone_FloatTensor:$input,
+                       F64Attr:$value);
+  let results = (outs Hone_FloatTensor:$result);
+  let assemblyFormat = [{
+    custom<Keyword>($predicate) $input `,` $value attr-dict `:` type($input)
+  }];
 }
 
 def Hone_GroupFilterOp : Hone_StepOp<"group_filter", [Pure]> {

@@ -11,6 +11,7 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -292,10 +293,31 @@ void Checker::checkTokenizer() {
   switch (t.kind_case()) {
   case Tokenizer::kChars: {
     CharVocab &cv = *t.mutable_chars();
+    // The chat template's markers must be single tokens.
+    std::vector<std::string> markers;
+    if (t.chat_template() == Tokenizer::chatml)
+      markers = {"<|im_start|>", "<|im_end|>"};
+    else if (t.chat_template() == Tokenizer::llama3)
+      markers = {"<|begin_of_text|>", "<|start_header_id|>",
+                 "<|end_header_id|>", "<|eot_id|>"};
     if (cv.special_size() == 0) {
       cv.add_special("<pad>");
       cv.add_special("<bos>");
       cv.add_special("<eos>");
+      for (const std::string &m : markers)
+        cv.add_special(m);
+    } else {
+      for (const std::string &m : markers)
+        if (std::find(cv.special().begin(), cv.special().end(), m) ==
+            cv.special().end())
+          error(at(t, "chat_template"),
+                "the " + std::string(Tokenizer::ChatTemplate_Name(
+                             t.chat_template())) +
+                    " template needs the special token " + q(m) +
+                    ", which the character vocabulary lacks",
+                "add 'special: " + q(m) +
+                    "' to 'chars', or leave 'special' out to get the "
+                    "defaults and the template's markers");
     }
     bool ok = true;
     std::vector<std::string> chars = utf8Chars(cv.alphabet(), ok);
@@ -1260,7 +1282,8 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   if (!rl.has_ppo_epochs())
     rl.set_ppo_epochs(algo == Rl::ppo ? 4 : 1);
   if (!rl.has_aggregation())
-    rl.set_aggregation(algo == Rl::dapo      ? Rl::token_mean
+    rl.set_aggregation(algo == Rl::dapo || algo == Rl::reinforce_pp
+                           ? Rl::token_mean
                        : algo == Rl::dr_grpo ? Rl::constant
                                              : Rl::sequence_mean);
   if (!rl.has_scale_rewards())

@@ -28,8 +28,11 @@ namespace {
 // Hyper-parameters
 //===----------------------------------------------------------------------===//
 
+/// A stage's `hparams`: the spec's fields under their spec names (see
+/// frontend/pipeline.proto), nested messages as nested dictionaries.
 struct Hparams {
   DictionaryAttr dict;
+  bool has(StringRef key) const { return dict && dict.get(key); }
   double f(StringRef key, double dflt) const {
     Attribute a = dict ? dict.get(key) : Attribute();
     if (auto fa = dyn_cast_or_null<FloatAttr>(a))
@@ -50,16 +53,25 @@ struct Hparams {
       return ba.getValue();
     return dflt;
   }
+  StringRef s(StringRef key, StringRef dflt) const {
+    Attribute a = dict ? dict.get(key) : Attribute();
+    if (auto sa = dyn_cast_or_null<StringAttr>(a))
+      return sa.getValue();
+    return dflt;
+  }
+  /// A nested message (`generation`, `guidance`, a schedule); empty when
+  /// absent, so its lookups give their defaults.
+  Hparams sub(StringRef key) const {
+    return Hparams{dict ? dict.getAs<DictionaryAttr>(key) : DictionaryAttr()};
+  }
 };
 
-/// Optimiser settings the runtime reads from a train step.
-DictionaryAttr optimizerOf(OpBuilder &b, const Hparams &hp) {
-  SmallVector<NamedAttribute> out;
-  for (StringRef key : {"lr", "weight_decay", "grad_clip", "adam_beta1",
-                        "adam_beta2", "adam_eps", "warmup_steps"})
-    if (hp.dict && hp.dict.get(key))
-      out.push_back(b.getNamedAttr(key, hp.dict.get(key)));
-  return out.empty() ? DictionaryAttr() : b.getDictionaryAttr(out);
+/// The stage's optimiser message, passed to the runtime as it is (lr,
+/// beta1, beta2, eps, weight_decay, schedule, warmup_steps, min_lr_ratio,
+/// max_grad_norm).
+DictionaryAttr optimizerOf(const Hparams &hp) {
+  return hp.dict ? hp.dict.getAs<DictionaryAttr>("optimizer")
+                 : DictionaryAttr();
 }
 
 //===----------------------------------------------------------------------===//
@@ -103,6 +115,8 @@ public:
                                   Metrics &)>;
 
   /// Creates the op; returns it (results: new models, loss, metrics).
+  /// `grad_accum` micro-batches are accumulated into each optimiser step
+  /// (the op's `mini_batches`); `epochs` passes over the batch (PPO epochs).
   TrainStepOp build(StringRef kernel, const Hparams &hp, Body body,
                     int64_t epochs = 1) {
     auto region = std::make_unique<Region>();
@@ -148,7 +162,8 @@ public:
         b.getDenseI64ArrayAttr(readers), b.getArrayAttr(readAttrs),
         b.getArrayAttr(nameAttrs), b.getStringAttr(kernel),
         b.getI64IntegerAttr(epochs),
-        b.getI64IntegerAttr(hp.i("mini_batches", 1)), optimizerOf(b, hp));
+        b.getI64IntegerAttr(std::max<int64_t>(1, hp.i("grad_accum", 1))),
+        optimizerOf(hp));
     op.getObjective().takeBody(*region);
     return op;
   }
@@ -218,6 +233,19 @@ struct Expander {
                                  RewardShapingAttr::get(b.getContext(), kind),
                                  score, mask, lOld, lRef, fa(coef));
   }
+  /// 1 where `x <pred> v`, else 0 (a step op, outside the loss algebra).
+  Value indicator(CmpPredicate pred, Value x, double v) {
+    return IndicatorOp::create(b, loc, x.getType(),
+                               CmpPredicateAttr::get(b.getContext(), pred), x,
+                               fa(v));
+  }
+  /// Log-probs that must match the behaviour policy's are computed at the
+  /// sampling temperature (the runtime reads `temperature`).
+  double sampleTemperature = 1.0;
+  void withTemperature(Operation *op) {
+    if (sampleTemperature > 0 && sampleTemperature != 1.0)
+      op->setAttr("temperature", fa(sampleTemperature));
+  }
   Value schedule(ScheduleKind kind, Value step, double start, double end,
                  int64_t warmup, int64_t total) {
     return ScheduleOp::create(b, loc, f({}),
@@ -228,8 +256,13 @@ struct Expander {
     return (pipelineName + "_" + method + "_" + Twine(counter++)).str();
   }
 
+  /// Offline stages: `batch_size` examples per micro-batch, `grad_accum`
+  /// micro-batches per optimiser step.
+  int64_t stepBatch(int64_t batchSize, const Hparams &hp) {
+    return batchSize * std::max<int64_t>(1, hp.i("grad_accum", 1));
+  }
   int64_t seqLen(Value model, const Hparams &hp) {
-    return hp.i("max_len",
+    return hp.i("max_length",
                 cast<ModelType>(model.getType()).getArch().getMaxSeq());
   }
 
@@ -252,7 +285,8 @@ struct Expander {
 
   LogicalResult expand(SftOp op) {
     Hparams hp{op.getHparamsAttr()};
-    int64_t B = op.getBatchSize(), T = seqLen(op.getPolicy(), hp);
+    int64_t B = stepBatch(op.getBatchSize(), hp),
+            T = seqLen(op.getPolicy(), hp);
     SftVariant variant = op.getVariant();
     double clipMax = hp.f("iw_clip", 16.0);
     std::string kernel = kernelName(
@@ -307,8 +341,10 @@ struct Expander {
 
   LogicalResult expand(RewardModelTrainOp op) {
     Hparams hp{op.getHparamsAttr()};
-    int64_t B = op.getBatchSize(), T = seqLen(op.getBase(), hp);
+    int64_t B = stepBatch(op.getBatchSize(), hp),
+            T = seqLen(op.getBase(), hp);
     std::string kernel = kernelName("bradley_terry");
+    double center = hp.f("center_rewards", 0.0);
     // The reward model starts from the base's body with a new scalar head.
     Value init = ModelNewHeadOp::create(b, loc, op.getResult().getType(),
                                         op.getBase(), hp.i("seed", 0));
@@ -329,7 +365,13 @@ struct Expander {
             {"accuracy", lb.mean(lb.cmp(CmpPredicate::gt, a["r_chosen"],
                                         a["r_rejected"]))});
         metrics.push_back({"margin", lb.mean(margin)});
-        return lb.mean(lb.neg(lb.logSigmoid(margin)));
+        Value loss = lb.mean(lb.neg(lb.logSigmoid(margin)));
+        // TRL's center_rewards_coefficient: + c·mean((r_w + r_l)²)
+        if (center != 0.0) {
+          Value sum = lb.add(a["r_chosen"], a["r_rejected"]);
+          loss = lb.add(loss, lb.scale(lb.mean(lb.mul(sum, sum)), center));
+        }
+        return loss;
       });
       return SmallVector<Value>{train.getResult(0)};
     });
@@ -341,7 +383,8 @@ struct Expander {
 
   LogicalResult expand(PreferenceOp op) {
     Hparams hp{op.getHparamsAttr()};
-    int64_t B = op.getBatchSize(), T = seqLen(op.getPolicy(), hp);
+    int64_t B = stepBatch(op.getBatchSize(), hp),
+            T = seqLen(op.getPolicy(), hp);
     PreferenceLoss kind = op.getLoss();
     double beta = op.getBeta().convertToDouble();
     std::string kernel = kernelName(stringifyPreferenceLoss(kind));
@@ -383,8 +426,10 @@ struct Expander {
           ts.input(refLp(data.getResult(2)), "l_ref_rejected");
         }
       }
-      double gamma = hp.f("gamma", 0.5);
-      double lambdaD = hp.f("lambda_d", 1.0), lambdaU = hp.f("lambda_u", 1.0);
+      double gamma = hp.f("simpo_gamma", 0.5);
+      double lambdaD = hp.f("desirable_weight", 1.0),
+             lambdaU = hp.f("undesirable_weight", 1.0);
+      double smoothing = hp.f("label_smoothing", 0.0);
       auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
                                             auto &metrics) -> Value {
         switch (kind) {
@@ -402,7 +447,14 @@ struct Expander {
             metrics.push_back(
                 {"rewards/accuracies",
                  lb.mean(lb.cmp(CmpPredicate::gt, dw, dl))});
-            return lb.mean(lb.neg(lb.logSigmoid(lb.scale(delta, beta))));
+            Value z = lb.scale(delta, beta);
+            Value loss = lb.mean(lb.neg(lb.logSigmoid(z)));
+            if (smoothing == 0.0)
+              return loss;
+            // Conservative DPO: −(1−ε)·log σ(βΔ) − ε·log σ(−βΔ)
+            return lb.add(lb.scale(loss, 1.0 - smoothing),
+                          lb.scale(lb.mean(lb.neg(lb.logSigmoid(lb.neg(z)))),
+                                   smoothing));
           }
           // IPO: mean (Δ − 1/(2β))²
           Value d = lb.sub(delta, lb.cstLike(1.0 / (2.0 * beta), delta));
@@ -460,68 +512,115 @@ struct Expander {
   //===--- Online RL ------------------------------------------------------===//
 
   LogicalResult expand(RlOp op);
-  void rlLoss(LossBuilder &lb, RlAlgorithm alg, const Hparams &hp,
-              double klCoef, int64_t T, llvm::StringMap<Value> &a,
-              TrainStep::Metrics &metrics, Value &perToken,
-              ReduceMode &mode, std::optional<double> &norm);
 };
 
-/// The per-token policy loss of a critic-free algorithm and its
-/// aggregation. Reads `l`, `mask`, `l_old`, `adv` ([B] or [B,T]) and, with a
-/// KL term, `l_ref`.
-void Expander::rlLoss(LossBuilder &lb, RlAlgorithm alg, const Hparams &hp,
-                      double klCoef, int64_t T, llvm::StringMap<Value> &a,
-                      TrainStep::Metrics &metrics, Value &perToken,
-                      ReduceMode &mode, std::optional<double> &norm) {
+/// The RL settings of a stage, from its hparams with the spec's defaults
+/// (frontend/pipeline.proto, message Rl).
+struct RlSettings {
+  double eps = 0.2, epsHigh = 0.2; // ratio clipped to [1 − eps, 1 + epsHigh]
+  double klInLoss = 0.0;           // β of a KL term in the loss (0: none)
+  double klInReward = 0.0;         // β of a KL penalty in the reward
+  KlEstimator klEstimator = KlEstimator::k3;
+  ReduceMode mode = ReduceMode::seq_mean_token_mean;
+  std::optional<double> norm; // constant aggregation's normaliser
+  double entropyCoef = 0.0;
+  bool scaleRewards = true;
+  bool dynamicSampling = false;
+
+  RlSettings(const Hparams &hp, RlAlgorithm alg, double klCoef, int64_t B,
+             int64_t maxNew) {
+    bool groupFamily = alg == RlAlgorithm::grpo ||
+                       alg == RlAlgorithm::dr_grpo || alg == RlAlgorithm::dapo;
+    eps = hp.f("epsilon", 0.2);
+    epsHigh = hp.f("epsilon_high", alg == RlAlgorithm::dapo ? 0.28 : eps);
+    StringRef placement =
+        hp.s("kl_placement", groupFamily ? "in_loss" : "in_reward");
+    (placement == "in_loss" ? klInLoss : klInReward) = klCoef;
+    klEstimator = symbolizeKlEstimator(hp.s("kl_estimator",
+                                            groupFamily ? "k3" : "k1"))
+                      .value_or(KlEstimator::k3);
+    StringRef agg = hp.s("aggregation",
+                         alg == RlAlgorithm::dapo ||
+                                 alg == RlAlgorithm::reinforce_pp
+                             ? "token_mean"
+                         : alg == RlAlgorithm::dr_grpo ? "constant"
+                                                       : "sequence_mean");
+    if (agg == "token_mean") {
+      mode = ReduceMode::token_mean;
+    } else if (agg == "constant") {
+      // Dr. GRPO: the sum over tokens / (batch · max_new_tokens).
+      mode = ReduceMode::constant;
+      norm = double(B * maxNew);
+    }
+    entropyCoef = hp.f("entropy_coef", 0.0);
+    scaleRewards = hp.b("scale_rewards", alg != RlAlgorithm::dr_grpo);
+    dynamicSampling = hp.b("dynamic_sampling", alg == RlAlgorithm::dapo);
+  }
+};
+
+/// The per-token policy loss of a critic-free algorithm. Reads `l`, `mask`,
+/// `l_old`, `adv` ([B] or [B,T]) and, with a KL term, `l_ref`; RLOO and ReMax
+/// are REINFORCE over sequence log-prob sums, the others the clipped ratio.
+Value rlPerTokenLoss(LossBuilder &lb, RlAlgorithm alg, const RlSettings &rs,
+                     llvm::StringMap<Value> &a, TrainStep::Metrics &metrics,
+                     ReduceMode &mode) {
   Value l = a["l"], m = a["mask"];
   Value adv = lb.bcastLike(a["adv"], l);
-  int64_t B = LossBuilder::typeOf(l).getDimSize(0);
-  double eps = hp.f("clip_eps", 0.2);
-  switch (alg) {
-  case RlAlgorithm::rloo:
-  case RlAlgorithm::remax:
+  mode = rs.mode;
+  if (alg == RlAlgorithm::rloo || alg == RlAlgorithm::remax) {
     // REINFORCE: −(1/B) Σ_i A_i Σ_t m l
-    perToken = lb.neg(lb.mul(adv, l));
     mode = ReduceMode::seq_mean_token_sum;
-    return;
-  case RlAlgorithm::dapo:
-    // DAPO: decoupled clip, token mean over the batch, no KL
-    perToken = clippedPgLoss(lb, l, a["l_old"], adv, hp.f("clip_low", 0.2),
-                             hp.f("clip_high", 0.28));
-    mode = ReduceMode::token_mean;
-    return;
-  case RlAlgorithm::reinforce_pp:
-    perToken = clippedPgLoss(lb, l, a["l_old"], adv, eps, eps);
-    mode = ReduceMode::token_mean;
-    return;
-  default:
-    break;
+    return lb.neg(lb.mul(adv, l));
   }
-  // GRPO / Dr. GRPO: −[min(ρA, clip(ρ)A) − β·k3(l, l_ref)]
-  perToken = clippedPgLoss(lb, l, a["l_old"], adv, eps, eps);
-  if (klCoef > 0.0) {
-    Value kl = lb.kl(KlEstimator::k3, l, a["l_ref"]);
+  // −min(ρA, clip(ρ, 1 − ε, 1 + ε_high)A) [+ β·KL(l, l_ref)]
+  Value perToken = clippedPgLoss(lb, l, a["l_old"], adv, rs.eps, rs.epsHigh);
+  if (rs.klInLoss > 0.0 && a.count("l_ref")) {
+    Value kl = lb.kl(rs.klEstimator, l, a["l_ref"]);
     metrics.push_back({"kl", lb.reduce(ReduceMode::token_mean, kl, m)});
-    perToken = lb.add(perToken, lb.scale(kl, klCoef));
+    perToken = lb.add(perToken, lb.scale(kl, rs.klInLoss));
   }
-  if (alg == RlAlgorithm::dr_grpo) {
-    mode = ReduceMode::constant;
-    norm = hp.f("normaliser", double(B * T));
-  } else {
-    mode = ReduceMode::seq_mean_token_mean;
-  }
+  return perToken;
 }
+
+/// The schedule message `sched` (shape, start, end, steps, warmup_steps)
+/// with defaults for what the spec left out.
+struct ScheduleSpec {
+  ScheduleKind kind;
+  double start, end;
+  int64_t warmup, steps;
+  ScheduleSpec(const Hparams &sched, ScheduleKind kind, double start,
+               double end, int64_t warmup, int64_t steps)
+      : kind(symbolizeScheduleKind(sched.s("shape", stringifyScheduleKind(kind)))
+                 .value_or(kind)),
+        start(sched.f("start", start)), end(sched.f("end", end)),
+        warmup(sched.i("warmup_steps", warmup)),
+        steps(sched.i("steps", steps)) {}
+};
 
 LogicalResult Expander::expand(RlOp op) {
   Hparams hp{op.getHparamsAttr()};
   RlAlgorithm alg = op.getAlgorithm();
   std::optional<Hybrid> hybrid = op.getHybrid();
-  int64_t B = op.getBatchSize(), T = seqLen(op.getPolicy(), hp);
+  Hparams genHp = hp.sub("generation"), guide = hp.sub("guidance");
+  // Sequences hold the prompt (left-padded to max_prompt_length) and at most
+  // max_new_tokens completion tokens.
+  int64_t B = op.getBatchSize(), maxT = seqLen(op.getPolicy(), hp);
   int64_t G = op.getGroupSize(), P = B / G;
-  int64_t Tp = hp.i("prompt_len", T / 2);
+  int64_t Tp = std::min(hp.i("max_prompt_length", maxT / 2), maxT - 1);
+  int64_t T = genHp.has("max_new_tokens")
+                  ? std::min(maxT, Tp + std::max<int64_t>(
+                                            1, genHp.i("max_new_tokens", 1)))
+                  : maxT;
   double klCoef = op.getKlCoef().convertToDouble();
-  double threshold = hp.f("correct_threshold", 0.5);
+  // A sample is correct (group accuracy, SRFT) when its score exceeds this.
+  double threshold = 0.5;
   bool isPpo = alg == RlAlgorithm::ppo;
+  // Without generation settings (IR written by hand) the whole length.
+  RlSettings rs(hp, alg, klCoef, B,
+                genHp.has("max_new_tokens") ? T - Tp : T);
+  int64_t epochs = std::max<int64_t>(1, hp.i("ppo_epochs", isPpo ? 4 : 1));
+  double temperature = genHp.f("temperature", 1.0);
+  sampleTemperature = temperature;
   if (hybrid && (isPpo || alg == RlAlgorithm::reinforce_pp ||
                  alg == RlAlgorithm::remax))
     return op.emitOpError("the ")
@@ -532,6 +631,11 @@ LogicalResult Expander::expand(RlOp op) {
   if (hybrid && G < 2)
     return op.emitOpError("hybrids compare samples of one prompt: "
                           "group_size must be at least 2");
+  if (hybrid && rs.dynamicSampling)
+    return op.emitOpError("dynamic sampling drops groups, which the ")
+           << stringifyHybrid(*hybrid)
+           << " hybrid's demonstrations cannot follow; set dynamic_sampling: "
+              "false";
   std::string method = stringifyRlAlgorithm(alg).str();
   if (hybrid)
     method += std::string("_") + stringifyHybrid(*hybrid).str();
@@ -543,17 +647,21 @@ LogicalResult Expander::expand(RlOp op) {
   if (isPpo)
     carried.push_back(op.getCritic());
   Value buffer;
+  // ReLIFT: `buffer_size` unsolved prompts trigger `sft_steps` SFT steps on
+  // their demonstrations.
+  int64_t reliftBatch = std::max<int64_t>(1, guide.i("buffer_size", B));
   if (hybrid == Hybrid::relift) {
     buffer = BufferInitOp::create(
-        b, loc, BufferType::get(b.getContext(), hp.i("buffer_capacity", 4 * B)));
+        b, loc,
+        BufferType::get(b.getContext(), std::max(4 * reliftBatch, 4 * P)));
     carried.push_back(buffer);
   }
   Value demos = op.getDemos();
 
   auto forOp = loop(op.getSteps(), carried, [&](Value step, ValueRange it) {
     Value policy = it[0];
-    // Prompts, over-sampled for DAPO's dynamic sampling.
-    int64_t over = alg == RlAlgorithm::dapo ? hp.i("oversample", 2) : 1;
+    // Prompts, over-sampled twice for dynamic sampling (DAPO).
+    int64_t over = rs.dynamicSampling ? 2 : 1;
     int64_t Pg = P * over, Bg = B * over;
     auto prompts = DataNextOp::create(
         b, loc, TypeRange{i32({Pg, Tp}), f({Pg, Tp}), i64({Pg})},
@@ -563,19 +671,23 @@ LogicalResult Expander::expand(RlOp op) {
     // Demonstrations of these prompts (hybrids).
     Value dtok, dmask;
     if (demos) {
-      auto fetch = DataFetchOp::create(b, loc, i32({P, T}), f({P, T}), demos,
-                                       pids);
+      // Whole demonstrations: prompt and solution, up to the model's length.
+      auto fetch = DataFetchOp::create(b, loc, i32({P, maxT}), f({P, maxT}),
+                                       demos, pids);
       dtok = fetch.getTokens();
       dmask = fetch.getMask();
     }
     // Generation.
     Value hintLen;
-    if (hybrid == Hybrid::uft)
-      hintLen = schedule(ScheduleKind::cosine, step,
-                         hp.f("hint_start", double(T - Tp) / 2), 0.0, 0,
-                         hp.i("hint_steps", op.getSteps()));
+    if (hybrid == Hybrid::uft) {
+      // UFT: the hinted fraction of the solution, annealed to 0.
+      ScheduleSpec h(guide.sub("hint_fraction"), ScheduleKind::cosine, 1.0,
+                     0.0, 0, op.getSteps());
+      hintLen = schedule(h.kind, step, h.start, h.end, h.warmup, h.steps);
+    }
     SmallVector<Type> genTypes{i32({Bg, T}), f({Bg, T}), f({Bg, T})};
-    int64_t offPolicy = hybrid == Hybrid::luffy ? hp.i("off_policy", 1) : 0;
+    int64_t offPolicy =
+        hybrid == Hybrid::luffy ? guide.i("off_policy_per_group", 1) : 0;
     if (offPolicy)
       genTypes.push_back(f({Bg}));
     if (hintLen)
@@ -585,10 +697,12 @@ LogicalResult Expander::expand(RlOp op) {
         b, loc, genTypes, policy, ptok, pmask, step,
         withDemosInGen ? dtok : Value(), withDemosInGen ? dmask : Value(),
         hintLen, b.getI64IntegerAttr(G),
-        b.getF64FloatAttr(hp.f("temperature", 1.0)),
-        b.getI64IntegerAttr(hp.i("top_k", 0)),
-        b.getF64FloatAttr(hp.f("top_p", 1.0)), b.getBoolAttr(false),
-        b.getI64IntegerAttr(offPolicy));
+        b.getF64FloatAttr(temperature > 0 ? temperature : 1.0),
+        b.getI64IntegerAttr(genHp.i("top_k", 0)),
+        b.getF64FloatAttr(genHp.f("top_p", 1.0)),
+        b.getBoolAttr(temperature <= 0), b.getI64IntegerAttr(offPolicy),
+        b.getBoolAttr(bool(hintLen)),
+        b.getBoolAttr(hp.b("mask_truncated", false)));
     Value tok = gen.getResult(0), mask = gen.getResult(1),
           lOld = gen.getResult(2);
     Value offFlag = offPolicy ? gen.getResult(3) : Value();
@@ -598,7 +712,7 @@ LogicalResult Expander::expand(RlOp op) {
                        .getResult();
     // DAPO: keep groups whose samples disagree.
     Value valid;
-    if (alg == RlAlgorithm::dapo) {
+    if (rs.dynamicSampling) {
       auto filter = GroupFilterOp::create(
           b, loc,
           TypeRange{i32({B, T}), f({B, T}), f({B, T}), f({B}), f({B})},
@@ -610,28 +724,31 @@ LogicalResult Expander::expand(RlOp op) {
       valid = filter.getResult(4);
     }
     Value lRef;
-    if (op.getRef() && (klCoef > 0.0 || isPpo))
-      lRef = LogprobOp::create(b, loc, TypeRange{f({B, T})}, op.getRef(), tok,
-                               nullptr)
-                 .getResult(0);
+    if (op.getRef() && (klCoef > 0.0 || isPpo)) {
+      auto ref = LogprobOp::create(b, loc, TypeRange{f({B, T})}, op.getRef(),
+                                   tok, nullptr);
+      withTemperature(ref);
+      lRef = ref.getResult(0);
+    }
 
     TrainStep ts(b, loc, elem);
     unsigned pol = ts.model(policy);
     SmallVector<Value> next;
 
     if (isPpo) {
-      // PPO: GAE over token rewards (KL in the reward unless kl_in_loss).
+      // PPO: GAE over token rewards (the KL penalty in the reward unless
+      // kl_placement is in_loss).
       Value critic = it[1];
-      bool klInLoss = hp.b("kl_in_loss", false);
+      bool klInLoss = rs.klInLoss > 0.0;
       Value vOld = ValueOp::create(b, loc, f({B, T}), critic, tok, Value());
       Value zeros = lRef ? lRef : lOld;
       Value rTok = shape(RewardShaping::token_kl, f({B, T}), scores, mask,
-                         lOld, zeros, klInLoss ? 0.0 : klCoef);
+                         lOld, zeros, rs.klInReward);
       auto gae = AdvantageOp::create(
           b, loc, TypeRange{f({B, T}), f({B, T})},
           AdvantageKindAttr::get(b.getContext(), AdvantageKind::gae),
           ValueRange{rTok, mask, vOld}, ia(1), fa(hp.f("gamma", 1.0)),
-          fa(hp.f("lambda", 0.95)), fa(1e-6));
+          fa(hp.f("lam", 0.95)), fa(1e-6));
       unsigned cri = ts.model(critic);
       ts.read(pol, tok, "logprob+entropy", {"l", "entropy"});
       ts.read(cri, tok, "value", {"v"});
@@ -640,18 +757,19 @@ LogicalResult Expander::expand(RlOp op) {
       ts.input(gae.getResult(0), "adv");
       ts.input(gae.getResult(1), "returns");
       ts.input(vOld, "v_old");
-      if (klInLoss && klCoef > 0.0)
+      if (klInLoss && lRef)
         ts.input(lRef, "l_ref");
-      double eps = hp.f("clip_eps", 0.2), epsV = hp.f("value_clip", 0.2);
-      double vf = hp.f("vf_coef", 0.5), ent = hp.f("ent_coef", 0.0);
+      double epsV = hp.f("value_clip", 0.2);
+      double vf = hp.f("vf_coef", 0.5), ent = rs.entropyCoef;
       auto train = ts.build(
           kernel, hp,
           [&](LossBuilder &lb, auto &a, auto &metrics) -> Value {
             Value m = a["mask"];
             // policy: −min(ρA, clip(ρ, 1−ε, 1+ε)A), token mean
-            Value pg = lb.reduce(
-                ReduceMode::token_mean,
-                clippedPgLoss(lb, a["l"], a["l_old"], a["adv"], eps, eps), m);
+            Value pg = lb.reduce(ReduceMode::token_mean,
+                                 clippedPgLoss(lb, a["l"], a["l_old"], a["adv"],
+                                               rs.eps, rs.epsHigh),
+                                 m);
             // value: ½·max((V − R)², (V_old + clip(V − V_old, ±ε_v) − R)²)
             Value v = a["v"], R = a["returns"], vo = a["v_old"];
             Value vClip = lb.add(vo, lb.clamp(lb.sub(v, vo), -epsV, epsV));
@@ -668,47 +786,46 @@ LogicalResult Expander::expand(RlOp op) {
             Value loss = lb.add(pg, lb.scale(vl, vf));
             if (ent != 0.0)
               loss = lb.sub(loss, lb.scale(entropy, ent));
-            if (klInLoss && klCoef > 0.0) {
+            if (a.count("l_ref")) {
               Value kl = lb.reduce(ReduceMode::token_mean,
-                                   lb.kl(KlEstimator::k3, a["l"], a["l_ref"]),
+                                   lb.kl(rs.klEstimator, a["l"], a["l_ref"]),
                                    m);
               metrics.push_back({"kl", kl});
-              loss = lb.add(loss, lb.scale(kl, klCoef));
+              loss = lb.add(loss, lb.scale(kl, rs.klInLoss));
             }
             return loss;
           },
-          hp.i("ppo_epochs", 4));
+          epochs);
+      withTemperature(train);
       next = {train.getResult(0), train.getResult(1)};
       SyncWeightsOp::create(b, loc, next[0]);
       return next;
     }
 
-    // Critic-free advantages.
+    // Critic-free advantages; a KL penalty placed in the reward shapes the
+    // scores first (k1 summed over the sequence, or per token).
     Value adv;
-    bool tokenAdv = false;
+    Value shaped = scores;
+    if (rs.klInReward > 0.0 && lRef && alg != RlAlgorithm::reinforce_pp)
+      shaped = shape(RewardShaping::seq_kl, f({B}), scores, mask, lOld, lRef,
+                     rs.klInReward);
     switch (alg) {
     case RlAlgorithm::grpo:
     case RlAlgorithm::dapo:
-      adv = advantage(AdvantageKind::group_norm, f({B}), scores, G, 1.0, 0.95,
-                      hp.f("adv_eps", 1e-6));
-      break;
     case RlAlgorithm::dr_grpo:
-      adv = advantage(AdvantageKind::group_center, f({B}), scores, G);
+      adv = rs.scaleRewards
+                ? advantage(AdvantageKind::group_norm, f({B}), shaped, G, 1.0,
+                            0.95, 1e-6)
+                : advantage(AdvantageKind::group_center, f({B}), shaped, G);
       break;
-    case RlAlgorithm::rloo: {
-      Value r = scores;
-      if (klCoef > 0.0)
-        r = shape(RewardShaping::seq_kl, f({B}), scores, mask, lOld, lRef,
-                  klCoef);
-      adv = advantage(AdvantageKind::leave_one_out, f({B}), r, G);
+    case RlAlgorithm::rloo:
+      adv = advantage(AdvantageKind::leave_one_out, f({B}), shaped, G);
       break;
-    }
     case RlAlgorithm::reinforce_pp: {
       Value rTok = shape(RewardShaping::token_kl, f({B, T}), scores, mask,
-                         lOld, lRef ? lRef : lOld, klCoef);
+                         lOld, lRef ? lRef : lOld, rs.klInReward);
       adv = advantage(AdvantageKind::global_norm, f({B, T}),
                       ValueRange{rTok, mask}, 1);
-      tokenAdv = true;
       break;
     }
     case RlAlgorithm::remax: {
@@ -716,27 +833,24 @@ LogicalResult Expander::expand(RlOp op) {
           b, loc, TypeRange{i32({B, T}), f({B, T}), f({B, T})}, policy, ptok,
           pmask, step, Value(), Value(), Value(), b.getI64IntegerAttr(G),
           b.getF64FloatAttr(1.0), b.getI64IntegerAttr(0),
-          b.getF64FloatAttr(1.0), b.getBoolAttr(true), b.getI64IntegerAttr(0));
+          b.getF64FloatAttr(1.0), b.getBoolAttr(true), b.getI64IntegerAttr(0),
+          b.getBoolAttr(false), b.getBoolAttr(false));
       Value gScores = ScoreOp::create(b, loc, f({B}), op.getReward(),
                                       greedy.getResult(0),
                                       greedy.getResult(1), pids);
-      Value r = scores;
-      if (klCoef > 0.0)
-        r = shape(RewardShaping::seq_kl, f({B}), scores, mask, lOld, lRef,
-                  klCoef);
       adv = advantage(AdvantageKind::greedy_baseline, f({B}),
-                      ValueRange{r, gScores}, 1);
+                      ValueRange{shaped, gScores}, 1);
       break;
     }
     default:
       break;
     }
-    (void)tokenAdv;
 
     bool srft = hybrid == Hybrid::srft;
-    ts.read(pol, tok, srft ? "logprob+entropy" : "logprob",
-            srft ? ArrayRef<StringRef>{"l", "entropy"}
-                 : ArrayRef<StringRef>{"l"});
+    bool withEntropy = srft || rs.entropyCoef != 0.0;
+    ts.read(pol, tok, withEntropy ? "logprob+entropy" : "logprob",
+            withEntropy ? ArrayRef<StringRef>{"l", "entropy"}
+                        : ArrayRef<StringRef>{"l"});
     bool demoRead = hybrid == Hybrid::chord || hybrid == Hybrid::hpt ||
                     hybrid == Hybrid::srft;
     if (demoRead)
@@ -747,8 +861,10 @@ LogicalResult Expander::expand(RlOp op) {
     if (alg != RlAlgorithm::rloo && alg != RlAlgorithm::remax)
       ts.input(lOld, "l_old");
     ts.input(adv, "adv");
-    bool klTerm = klCoef > 0.0 && (alg == RlAlgorithm::grpo ||
-                                   alg == RlAlgorithm::dr_grpo);
+    // LUFFY and SRFT have objectives of their own without a KL term.
+    bool klTerm = rs.klInLoss > 0.0 && lRef && alg != RlAlgorithm::rloo &&
+                  alg != RlAlgorithm::remax && hybrid != Hybrid::luffy &&
+                  !srft;
     if (klTerm)
       ts.input(lRef, "l_ref");
     if (valid)
@@ -757,8 +873,9 @@ LogicalResult Expander::expand(RlOp op) {
       ts.input(dmask, "mask_demo");
     Value mu;
     if (hybrid == Hybrid::chord) {
-      mu = schedule(ScheduleKind::warmup_cosine, step, hp.f("mu_start", 0.5),
-                    hp.f("mu_end", 0.05), hp.i("mu_warmup", 0), op.getSteps());
+      ScheduleSpec m(guide.sub("mu"), ScheduleKind::warmup_cosine, 0.5, 0.05,
+                     0, op.getSteps());
+      mu = schedule(m.kind, step, m.start, m.end, m.warmup, m.steps);
       ts.input(mu, "mu");
     }
     if (offFlag)
@@ -775,23 +892,18 @@ LogicalResult Expander::expand(RlOp op) {
     }
     if (hybrid == Hybrid::hpt) {
       // Per prompt: RL if accuracy > γ, else SFT on its demonstration.
-      LossBuilder slb(b, loc);
-      double g = hp.f("hpt_gamma", 0.0);
-      ts.input(slb.cmp(CmpPredicate::gt, accS, slb.cstLike(g, accS)),
-               "use_rl");
-      ts.input(slb.cmp(CmpPredicate::le, accP, slb.cstLike(g, accP)),
-               "use_sft");
+      double g = guide.f("threshold", 0.0);
+      ts.input(indicator(CmpPredicate::gt, accS, g), "use_rl");
+      ts.input(indicator(CmpPredicate::le, accP, g), "use_sft");
     }
-    if (srft) {
-      LossBuilder slb(b, loc);
-      ts.input(slb.cmp(CmpPredicate::gt, scores, slb.cstLike(threshold, scores)),
-               "correct");
-    }
+    if (srft)
+      ts.input(indicator(CmpPredicate::gt, scores, threshold), "correct");
 
-    bool phi = hp.b("chord_phi", false);
-    double luffyGamma = hp.f("luffy_gamma", 0.1);
-    double hintCoef = hp.f("hint_coef", 1.0);
-    double srftSft = hp.f("srft_sft_coef", 0.5), srftPos = hp.f("srft_pos_coef", 0.1);
+    bool phi = guide.b("token_weighting", false);
+    double luffyGamma = guide.f("shaping_gamma", 0.1);
+    double hintCoef = guide.f("sft_coef", 1.0);
+    double srftSft = guide.f("sft_coef", 0.5),
+           srftPos = guide.f("positive_coef", 0.1);
     auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
                                           auto &metrics) -> Value {
       if (a.count("valid"))
@@ -804,8 +916,7 @@ LogicalResult Expander::expand(RlOp op) {
         // LUFFY: on-policy tokens clipped ρA; off-policy tokens
         // p/(p + γ)·A (no clip); token mean, no KL.
         Value adv = lb.bcastLike(a["adv"], l);
-        Value onp = clippedPgLoss(lb, l, a["l_old"], adv, hp.f("clip_eps", 0.2),
-                                  hp.f("clip_eps", 0.2));
+        Value onp = clippedPgLoss(lb, l, a["l_old"], adv, rs.eps, rs.epsHigh);
         Value p = lb.exp(l);
         Value shaped = lb.div(p, lb.add(p, lb.cstLike(luffyGamma, p)));
         Value offp = lb.neg(lb.mul(shaped, adv));
@@ -832,8 +943,8 @@ LogicalResult Expander::expand(RlOp op) {
         metrics.push_back({"entropy", hs});
         return lb.add(demoLoss, selfLoss);
       }
-      rlLoss(lb, alg, hp, klTerm ? klCoef : 0.0, T, a, metrics, perToken,
-             mode, norm);
+      perToken = rlPerTokenLoss(lb, alg, rs, a, metrics, mode);
+      norm = rs.norm;
       if (hybrid == Hybrid::hpt) {
         // HPT: L = RL over prompts with accuracy > γ + SFT over the others.
         Value mRl = lb.mul(m, lb.bcastLike(a["use_rl"], m));
@@ -862,24 +973,31 @@ LogicalResult Expander::expand(RlOp op) {
                       lb.mul(muv, sft));
       }
       if (hybrid == Hybrid::uft) {
-        // UFT: RL on the sampled tokens + hint_coef·(−log-likelihood of
+        // UFT: RL on the sampled tokens + sft_coef·(−log-likelihood of
         // the hint tokens).
         Value hint = lb.reduce(ReduceMode::token_mean, lb.neg(l), a["mask_hint"]);
         metrics.push_back({"hint_nll", hint});
         return lb.add(rl, lb.scale(hint, hintCoef));
       }
+      if (rs.entropyCoef != 0.0) {
+        // Entropy bonus: − c·token_mean(H)
+        Value h = lb.reduce(ReduceMode::token_mean, a["entropy"], m);
+        metrics.push_back({"entropy", h});
+        rl = lb.sub(rl, lb.scale(h, rs.entropyCoef));
+      }
       return rl;
-    });
+    }, epochs);
+    withTemperature(train);
     next.push_back(train.getResult(0));
     SyncWeightsOp::create(b, loc, next[0]);
 
     if (hybrid == Hybrid::relift) {
-      // ReLIFT: prompts no sample solved go to the buffer; once it holds a
-      // batch, one SFT step on their demonstrations.
-      LossBuilder slb(b, loc);
-      Value hard = slb.cmp(CmpPredicate::le, accP, slb.cstLike(0.0, accP));
+      // ReLIFT: prompts no sample solved go to the buffer; once it holds
+      // buffer_size of them, sft_steps SFT steps on their demonstrations.
+      Value hard = indicator(CmpPredicate::le, accP, 0.0);
       Value buf = BufferPushOp::create(b, loc, it[1], pids, hard);
-      auto pop = BufferPopOp::create(b, loc, buf.getType(), i64({B}),
+      int64_t Bs = reliftBatch;
+      auto pop = BufferPopOp::create(b, loc, buf.getType(), i64({Bs}),
                                      b.getI1Type(), buf);
       Type modelType = next[0].getType();
       auto ifOp = scf::IfOp::create(
@@ -888,17 +1006,23 @@ LogicalResult Expander::expand(RlOp op) {
       {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-        auto fetch = DataFetchOp::create(b, loc, i32({B, T}), f({B, T}),
-                                         demos, pop.getIds());
-        TrainStep sft(b, loc, elem);
-        sft.model(next[0]);
-        sft.read(0, fetch.getTokens(), "logprob", {"l"});
-        sft.input(fetch.getMask(), "mask");
-        auto st = sft.build(sftKernel, hp, [&](LossBuilder &lb, auto &a,
-                                                auto &) -> Value {
-          return lb.reduce(ReduceMode::token_mean, lb.neg(a["l"]), a["mask"]);
-        });
-        scf::YieldOp::create(b, loc, st.getResult(0));
+        auto fetch = DataFetchOp::create(b, loc, i32({Bs, maxT}),
+                                         f({Bs, maxT}), demos, pop.getIds());
+        Value model = next[0];
+        for (int64_t k = 0; k < std::max<int64_t>(1, guide.i("sft_steps", 1));
+             ++k) {
+          TrainStep sft(b, loc, elem);
+          sft.model(model);
+          sft.read(0, fetch.getTokens(), "logprob", {"l"});
+          sft.input(fetch.getMask(), "mask");
+          auto st = sft.build(sftKernel, hp, [&](LossBuilder &lb, auto &a,
+                                                  auto &) -> Value {
+            return lb.reduce(ReduceMode::token_mean, lb.neg(a["l"]),
+                             a["mask"]);
+          });
+          model = st.getResult(0);
+        }
+        scf::YieldOp::create(b, loc, model);
         b.setInsertionPointToStart(&ifOp.getElseRegion().front());
         scf::YieldOp::create(b, loc, next[0]);
       }

@@ -779,13 +779,20 @@ void opGenerate(OpCtx &c) {
   int64_t offPolicy = integer(c.attrs, "off_policy", 0);
   const hone_tensor *demo = nullptr, *demoMask = nullptr;
   int64_t hint = -1;
+  double hintFraction = -1; // hint_is_fraction: the hint as a fraction
   if (c.nIn >= 5) {
     demo = &c.input(3, "demos", HONE_I32, 2, P);
     demoMask = &c.input(4, "demo mask", -1, 2, P, demo->shape[1]);
   }
   if (c.nIn == 6) {
-    c.input(5, "hint_len", c.in[5].dtype == HONE_I32 ? HONE_I32 : HONE_I64, 0);
-    hint = int64_t(rd(c.in[5], 0));
+    c.input(5, "hint_len", -1, 0);
+    double v = std::max(0.0, rd(c.in[5], 0));
+    if (flag(c.attrs, "hint_is_fraction")) {
+      hintFraction = std::min(v, 1.0);
+      hint = 0;
+    } else {
+      hint = int64_t(std::llround(v));
+    }
   } else if (c.nIn == 4) {
     c.err("demos need a demo mask");
   }
@@ -832,7 +839,11 @@ void opGenerate(OpCtx &c) {
       ids.push_back(j->fmt.eosToken >= 0 ? j->fmt.eosToken : 0);
     int64_t h = 0;
     if (uft) {
-      h = std::min<int64_t>(hint, int64_t(demoResp[size_t(p)].size()));
+      h = hintFraction >= 0
+              ? int64_t(std::llround(hintFraction *
+                                     double(demoResp[size_t(p)].size())))
+              : hint;
+      h = std::min<int64_t>(h, int64_t(demoResp[size_t(p)].size()));
       h = std::min<int64_t>(h, T - int64_t(ids.size()) - 1);
       h = std::max<int64_t>(h, 0);
       ids.insert(ids.end(), demoResp[size_t(p)].begin(),
@@ -865,10 +876,18 @@ void opGenerate(OpCtx &c) {
     c.err(ro.status().message());
   const auto &g = ro->gen;
   auto *op = static_cast<int32_t *>(c.out[0].data);
+  bool maskTruncated = flag(c.attrs, "mask_truncated");
   double lenSum = 0;
   for (int64_t b = 0; b < B; ++b) {
     bool demoRow = luffy && (b % n) >= n - offPolicy;
     int64_t plen = g.promptLengths[size_t(b)];
+    // mask_truncated: a sample that ran out of room without end-of-sequence
+    // gets no loss.
+    int64_t glen = g.lengths[size_t(b)];
+    bool truncated =
+        maskTruncated && !demoRow &&
+        (j->fmt.eosToken < 0 || glen <= plen ||
+         g.tokens[size_t(b * g.seqLen + glen - 1)] != j->fmt.eosToken);
     for (int64_t t = 0; t < T; ++t) {
       int32_t id = j->fmt.padToken;
       double mk = 0, lp = 0;
@@ -880,7 +899,7 @@ void opGenerate(OpCtx &c) {
         }
       } else if (t < g.seqLen && t < g.lengths[size_t(b)]) {
         id = g.tokens[size_t(b * g.seqLen + t)];
-        mk = g.mask[size_t(b * g.seqLen + t)];
+        mk = truncated ? 0.0 : g.mask[size_t(b * g.seqLen + t)];
         lp = mk ? g.logprobs[size_t(b * g.seqLen + t)] : 0.0;
       }
       op[b * T + t] = id;
@@ -889,7 +908,7 @@ void opGenerate(OpCtx &c) {
       if (uft)
         wr(c.out[3], b * T + t,
            (t >= plen - hintLen[size_t(b)] && t < plen) ? 1.0 : 0.0);
-      lenSum += mk;
+      lenSum += truncated ? double(t >= plen && t < glen) : mk;
     }
     if (luffy)
       wr(c.out[3], b, demoRow ? 1.0 : 0.0);
@@ -1147,7 +1166,7 @@ void opAdvantage(OpCtx &c) {
 void opGroupAccuracy(OpCtx &c) {
   c.counts(0, 0, 1, 1, 2, 2);
   int64_t G = integer(c.attrs, "group_size", 1);
-  double th = num(c.attrs, "threshold", 0.0);
+  double th = num(c.attrs, "threshold", 0.5);
   const hone_tensor &r = c.input(0, "rewards", -1, 1);
   int64_t B = r.shape[0];
   if (G < 1 || B % G)
@@ -1162,6 +1181,29 @@ void opGroupAccuracy(OpCtx &c) {
     wr(c.out[0], p, k / double(G));
     for (int64_t i = 0; i < G; ++i)
       wr(c.out[1], p * G + i, k / double(G));
+  }
+}
+
+void opIndicator(OpCtx &c) {
+  c.counts(0, 0, 1, 1, 1, 1);
+  const hone_tensor &x = c.input(0, "input", -1, c.in[0].rank);
+  if (x.rank > 2)
+    c.err("expected a tensor of rank 0 to 2");
+  c.output(0, "result", x.dtype, x.rank, x.rank >= 1 ? x.shape[0] : -1,
+           x.rank >= 2 ? x.shape[1] : -1);
+  std::string pred = str(c.attrs, "predicate", "");
+  double v = num(c.attrs, "value", 0.0);
+  int64_t n = numel(x);
+  for (int64_t i = 0; i < n; ++i) {
+    double a = rd(x, i);
+    bool on = pred == "lt"   ? a < v
+              : pred == "le" ? a <= v
+              : pred == "gt" ? a > v
+              : pred == "ge" ? a >= v
+                             : (c.err("unknown predicate '" + pred +
+                                      "' (lt, le, gt, ge)"),
+                                false);
+    wr(c.out[0], i, on ? 1.0 : 0.0);
   }
 }
 
@@ -1722,6 +1764,7 @@ void hone_rt_step(hone_job *j, const char *loc, const char *op,
   else if (o == "group_accuracy") opGroupAccuracy(c);
   else if (o == "group_filter") opGroupFilter(c);
   else if (o == "buffer.push") opBufferPush(c);
+  else if (o == "indicator") opIndicator(c);
   else if (o == "buffer.pop") opBufferPop(c);
   else if (o == "schedule") opSchedule(c);
   else if (o == "sync_weights") {

@@ -133,23 +133,25 @@ hone.pipeline @all {
 // CHECK: hone.loss.yield
 // CHECK: scf.for
 // CHECK: hone.group_accuracy
+// CHECK: hone.indicator gt
 // CHECK: hone.train_step{{.+}}arg_names = {{\[}}"l", "entropy", "l_demo", "entropy_demo", "mask", "l_old", "adv", "mask_demo", "correct"]{{.+}}kernel = "all_grpo_srft_18"
 // CHECK: hone.loss.select
 // CHECK: hone.loss.yield
 // CHECK: scf.for
-// CHECK: hone.group_accuracy
+// CHECK: %[[ACCP:.+]], %{{.+}} = hone.group_accuracy
 // CHECK: hone.train_step{{.+}}arg_names = {{\[}}"l", "mask", "l_old", "adv"]{{.+}}kernel = "all_grpo_relift_19"
 // CHECK: hone.loss.yield
-// CHECK: hone.buffer.push
+// CHECK: %[[HARD:.+]] = hone.indicator le %[[ACCP]], 0.000000e+00
+// CHECK: hone.buffer.push %{{.+}}, %{{.+}}, %[[HARD]]
 // CHECK: hone.buffer.pop
 // CHECK: scf.if
 // CHECK: hone.data.fetch
 // CHECK: hone.train_step{{.+}}arg_names = {{\[}}"l", "mask"]{{.+}}kernel = "all_relift_sft_20"
 // CHECK: hone.loss.yield
 // CHECK: scf.for
-// CHECK: hone.group_accuracy
-// CHECK: hone.loss.cmp gt
-// CHECK: hone.loss.cmp le
+// CHECK: %[[ACCP:.+]], %[[ACCS:.+]] = hone.group_accuracy
+// CHECK: hone.indicator gt %[[ACCS]], 0.000000e+00
+// CHECK: hone.indicator le %[[ACCP]], 0.000000e+00
 // CHECK: hone.train_step{{.+}}arg_names = {{\[}}"l", "l_demo", "mask", "l_old", "adv", "mask_demo", "use_rl", "use_sft"]{{.+}}kernel = "all_grpo_hpt_21"
 // CHECK: hone.loss.yield
 // CHECK: scf.for

@@ -443,7 +443,7 @@ std::vector<Method> methods() {
                   return nll - 0.3 * s / kB;
                 }});
   ms.push_back({"simpo", prefStage("simpo", false, "preference",
-                                   ", hparams = {gamma = 0.5 : f64}"),
+                                   ", hparams = {simpo_gamma = 0.5 : f64}"),
                 [](Arrays &a) {
                   R r{a};
                   double s = 0;
@@ -521,7 +521,7 @@ std::vector<Method> methods() {
                   return pg + 0.5 * 0.5 * vl;
                 }});
   ms.push_back({"ppo_kl_in_loss",
-                rlStage("ppo", 0.05, "", ", hparams = {kl_in_loss = true, ent_coef = 0.01 : f64}"),
+                rlStage("ppo", 0.05, "", ", hparams = {kl_placement = \"in_loss\", kl_estimator = \"k3\", entropy_coef = 0.01 : f64}"),
                 nullptr});
   ms.push_back({"chord", rlStage("grpo", 0.0, "chord"), [=](Arrays &a) {
                   R r{a};
@@ -540,7 +540,7 @@ std::vector<Method> methods() {
                   double mu = a["mu"][0];
                   return (1 - mu) * rl + mu * sft;
                 }});
-  ms.push_back({"chord_phi", rlStage("grpo", 0.0, "chord", ", hparams = {chord_phi = true}"), nullptr, 0,
+  ms.push_back({"chord_phi", rlStage("grpo", 0.0, "chord", ", hparams = {guidance = {token_weighting = true}}"), nullptr, 0,
                 [=](Arrays &x, Arrays &base) {
                   R r{x};
                   double rl = grpo(0.0, false)(x);
