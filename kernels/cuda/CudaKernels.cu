@@ -7,9 +7,16 @@
 // order per column. The embedding backward gives each (column, id partition)
 // to one thread that walks the rows in order, so every dwte element is the
 // CPU's sum in the CPU's order. No floating-point atomics anywhere.
+//
+// cuBLAS is loaded with dlopen when the first backend object is made:
+// libcublasLt alone is 540 MB, and every process linking the runtime (CPU
+// jobs, tests) would otherwise map and relocate it at start (~60 ms and
+// ~200 MB resident each). The CUDA runtime is linked statically.
 #include "kernels/cuda/CudaCommon.cuh"
 #include "kernels/cuda/CudaKernels.h"
 #include "kernels/cuda/CudaLaunch.h"
+
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <climits>
@@ -30,6 +37,69 @@ const char *shortPath(const char *file) {
 }
 } // namespace
 
+/// The cuBLAS entry points the backend uses, resolved from the shared
+/// library at run time.
+struct CublasApi {
+  decltype(&cublasCreate_v2) create = nullptr;
+  decltype(&cublasDestroy_v2) destroy = nullptr;
+  decltype(&cublasSetStream_v2) setStream = nullptr;
+  decltype(&cublasSetPointerMode_v2) setPointerMode = nullptr;
+  // The C entry point (cublas_api.h also declares a C++ overload taking a
+  // cudaDataType compute type).
+  cublasStatus_t (*gemmEx)(cublasHandle_t, cublasOperation_t,
+                           cublasOperation_t, int, int, int, const void *,
+                           const void *, cudaDataType, int, const void *,
+                           cudaDataType, int, const void *, void *,
+                           cudaDataType, int, cublasComputeType_t,
+                           cublasGemmAlgo_t) = nullptr;
+  decltype(&cublasGetStatusString) statusString = nullptr;
+};
+
+#define HONE_STR2(x) #x
+#define HONE_STR(x) HONE_STR2(x)
+
+/// Loads libcublas.so.<major of the headers> once: first by name (the
+/// loader's path, ld.so.conf), then from the toolkit this was built with.
+/// nullptr with the reason when it cannot be loaded.
+const CublasApi *cublasApi(std::string *why) {
+  static CublasApi api;
+  static std::string error;
+  static bool loaded = [] {
+    const std::string so = "libcublas.so." HONE_STR(CUBLAS_VER_MAJOR);
+    void *h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+#ifdef HONE_CUDA_LIBDIR
+    if (!h)
+      h = dlopen((std::string(HONE_CUDA_LIBDIR) + "/" + so).c_str(),
+                 RTLD_NOW | RTLD_LOCAL);
+#endif
+    if (!h) {
+      const char *e = dlerror();
+      error = "cannot load cuBLAS (" + so + "): " + (e ? e : "not found");
+      return false;
+    }
+    auto sym = [&](const char *name) {
+      void *f = dlsym(h, name);
+      if (!f && error.empty())
+        error = std::string("cuBLAS (") + so + ") has no symbol " + name;
+      return f;
+    };
+    api.create = reinterpret_cast<decltype(api.create)>(sym("cublasCreate_v2"));
+    api.destroy =
+        reinterpret_cast<decltype(api.destroy)>(sym("cublasDestroy_v2"));
+    api.setStream =
+        reinterpret_cast<decltype(api.setStream)>(sym("cublasSetStream_v2"));
+    api.setPointerMode = reinterpret_cast<decltype(api.setPointerMode)>(
+        sym("cublasSetPointerMode_v2"));
+    api.gemmEx = reinterpret_cast<decltype(api.gemmEx)>(sym("cublasGemmEx"));
+    api.statusString = reinterpret_cast<decltype(api.statusString)>(
+        sym("cublasGetStatusString"));
+    return error.empty();
+  }();
+  if (!loaded && why)
+    *why = error;
+  return loaded ? &api : nullptr;
+}
+
 void failCuda(cudaError_t e, const char *call, const char *file, int line) {
   std::fprintf(stderr, "%s\n",
                cudaErrorLine(int(e), call, shortPath(file), line).c_str());
@@ -39,8 +109,10 @@ void failCuda(cudaError_t e, const char *call, const char *file, int line) {
 
 void failCublas(cublasStatus_t s, const char *call, const char *file,
                 int line) {
+  const CublasApi *api = cublasApi(nullptr);
   std::fprintf(stderr, "hone cuda: error: %s failed at %s:%d: %s (cuBLAS %d)\n",
-               call, shortPath(file), line, cublasGetStatusString(s), int(s));
+               call, shortPath(file), line,
+               api ? api->statusString(s) : "cuBLAS status", int(s));
   std::fflush(stderr);
   std::abort();
 }
@@ -396,13 +468,14 @@ cublasComputeType_t computeType(CudaGemmMath m) {
 /// running lane; every call is enqueued on the object's own stream.
 class CudaKernels final : public Kernels<float> {
 public:
-  CudaKernels(int device, CudaGemmMath math) : dev_(device), math_(math) {
+  CudaKernels(int device, CudaGemmMath math, const CublasApi &blas)
+      : dev_(device), math_(math), cb_(blas) {
     HONE_CUDA_CHECK(cudaSetDevice(dev_));
     HONE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    HONE_CUBLAS_CHECK(cublasCreate(&blas_));
-    HONE_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+    HONE_CUBLAS_CHECK(cb_.create(&blas_));
     // One stream per handle: cuBLAS results are then run-to-run identical.
-    HONE_CUBLAS_CHECK(cublasSetPointerMode(blas_, CUBLAS_POINTER_MODE_HOST));
+    HONE_CUBLAS_CHECK(cb_.setStream(blas_, stream_));
+    HONE_CUBLAS_CHECK(cb_.setPointerMode(blas_, CUBLAS_POINTER_MODE_HOST));
   }
   ~CudaKernels() override {
     cudaSetDevice(dev_);
@@ -410,7 +483,7 @@ public:
     for (void *p : {workspace_, ropeFreq_, sqPartial_})
       if (p)
         cudaFree(p);
-    cublasDestroy(blas_);
+    cb_.destroy(blas_);
     cudaStreamDestroy(stream_);
   }
 
@@ -495,7 +568,7 @@ public:
       if (v > INT_MAX)
         failShape("gemm: a dimension or leading dimension exceeds INT_MAX",
                   __FILE__, __LINE__);
-    HONE_CUBLAS_CHECK(cublasGemmEx(
+    HONE_CUBLAS_CHECK(cb_.gemmEx(
         blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
         int(n), int(m), int(k), &alpha, B, CUDA_R_32F, int(ldb), A, CUDA_R_32F,
         int(lda), &beta, C, CUDA_R_32F, int(ldc), computeType(math_),
@@ -892,6 +965,7 @@ private:
 
   int dev_;
   CudaGemmMath math_;
+  const CublasApi &cb_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   void *workspace_ = nullptr;
@@ -948,6 +1022,9 @@ int deviceCount(std::string *why) {
 } // namespace
 
 int cudaDeviceCount() { return deviceCount(nullptr); }
+bool cudaLoadBlas(std::string *whyNot) {
+  return cuda::cublasApi(whyNot) != nullptr;
+}
 bool cudaDeviceAvailable() { return cudaDeviceCount() > 0; }
 
 std::string cudaDeviceSummary(int ordinal) {
@@ -1020,7 +1097,10 @@ std::unique_ptr<Kernels<float>> makeCudaKernels(const CudaKernelOptions &opts,
     return fail(std::string("CUDA device ") + std::to_string(opts.device) +
                 " unusable: " + cudaGetErrorString(e));
   }
-  return std::make_unique<cuda::CudaKernels>(opts.device, math);
+  const cuda::CublasApi *blas = cuda::cublasApi(&why);
+  if (!blas)
+    return fail(why);
+  return std::make_unique<cuda::CudaKernels>(opts.device, math, *blas);
 }
 
 } // namespace hone

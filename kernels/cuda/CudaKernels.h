@@ -11,6 +11,10 @@
 // model and toolkit: no atomics on floating-point data, fixed reduction
 // orders, fixed launch shapes that depend only on the problem shape.
 //
+// Linking: the CUDA runtime statically; cuBLAS (libcublas.so.<major>) is
+// loaded with dlopen when the first backend object is made, so CPU-only runs
+// of programs that link this library never load it.
+//
 // Errors: a failing CUDA or cuBLAS call prints one line naming the call,
 // file:line and the CUDA error string, then aborts (the Kernels interface has
 // no error channel). Out of device memory in allocBytes returns nullptr
@@ -55,6 +59,10 @@ std::unique_ptr<Kernels<float>> makeCudaKernels(int deviceOrdinal = 0,
                                                 std::string *whyNot = nullptr);
 std::unique_ptr<Kernels<float>>
 makeCudaKernels(const CudaKernelOptions &opts, std::string *whyNot = nullptr);
+
+/// Loads cuBLAS (makeCudaKernels does it on first use; no GPU needed):
+/// false with a one-line reason when the library cannot be loaded.
+bool cudaLoadBlas(std::string *whyNot = nullptr);
 
 /// The one-line message a failing CUDA runtime call produces (exposed so that
 /// the format can be tested without a GPU); `code` is a cudaError_t.

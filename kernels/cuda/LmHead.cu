@@ -333,18 +333,15 @@ __global__ void __launch_bounds__(kSampleThreads)
             c, keptK, fx,
             [need](unsigned long long a) { return double(a) >= need; },
             &above);
-        // Ties at pThr have one weight: count how many are needed.
-        __shared__ unsigned long long tieFx;
-        if (threadIdx.x == 0)
-          tieFx = 0;
-        __syncthreads();
+        // Ties at pThr share one logit, hence one weight w: count how many
+        // of them (in id order) the cut needs.
+        unsigned long long mine = 0;
         for (int64_t j = c.j0; j < c.j1; ++j)
           if (keptK(j) && orderKey(z[j]) == pThr) {
-            tieFx = fx(j); // every writer stores the same value
+            mine = fx(j);
             break;
           }
-        __syncthreads();
-        const unsigned long long w = tieFx;
+        const unsigned long long w = blockAllReduce(mine, MaxOp(), 0ull);
         unsigned long long t = 1;
         if (w > 0) {
           const double gap = need - double(above);

@@ -64,6 +64,19 @@ TEST(CudaBackend, ErrorLineNamesCallLocationAndCudaString) {
                "(cudaErrorMemoryAllocation)");
 }
 
+TEST(CudaBackend, CublasLoadsAtRunTime) {
+  // dlopen + dlsym of the entry points; needs the toolkit's libcublas, not
+  // a GPU. Where it is missing the reason is one line.
+  std::string why;
+  bool ok = cudaLoadBlas(&why);
+  if (!ok) {
+    EXPECT_EQ(why.rfind("cannot load cuBLAS", 0), 0u) << why;
+    EXPECT_EQ(why.find('\n'), std::string::npos) << why;
+    GTEST_SKIP() << "skipped: " << why;
+  }
+  EXPECT_TRUE(cudaLoadBlas()); // loaded once, then cached
+}
+
 TEST(CudaBackend, BadGemmModeIsAnError) {
   const char *old = std::getenv("HONE_CUDA_GEMM");
   std::string saved = old ? old : "";
