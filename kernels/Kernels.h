@@ -143,15 +143,35 @@ public:
                             const AttentionShape &s, T *dqkv) = 0;
   /// Attention of `newLen` new rows per sequence against a KV cache.
   /// qkv [batch*newLen, qkvStride] holds the new rows (RoPE applied); their
-  /// K, V are first written into the caches at positions start[b] + i
-  /// (kCache [batch, nKvHeads, headDim, cacheLen], i.e. transposed;
-  /// vCache [batch, nKvHeads, cacheLen, headDim]); then
+  /// K, V are written into the caches at positions start[b] + i, and
   /// query i of sequence b attends cache positions 0 .. start[b] + i.
+  /// kCache and vCache hold, per sequence and KV head, a slot of
+  /// cacheLen * headDim elements ([batch, nKvHeads, slot]); the layout
+  /// inside a slot is the backend's own (CPU: V [cacheLen, headDim], K in
+  /// tiles of 64 positions [headDim, 64]; CUDA: K [headDim, cacheLen],
+  /// V [cacheLen, headDim]), so callers only copy whole slots.
   virtual void attentionCached(const T *qkv, int64_t batch, int64_t newLen,
                                int64_t nHeads, int64_t nKvHeads,
                                int64_t headDim, const int32_t *start,
                                int64_t cacheLen, T *kCache, T *vCache,
                                T *out) = 0;
+  /// attentionCached with a hint for samples of one prompt: sharedLen
+  /// (nullable, [batch], device memory like start) says that cache positions
+  /// [0, sharedLen[b]) of sequence b hold the same K and V as those of sequence
+  /// b - 1 (sharedLen[0] and entries of unrelated rows are 0; sharedLen[b] <=
+  /// start[b]). A backend may read such a prefix once for a whole run of
+  /// rows; the results must equal attentionCached's. The default ignores the
+  /// hint.
+  virtual void attentionCachedShared(const T *qkv, int64_t batch,
+                                     int64_t newLen, int64_t nHeads,
+                                     int64_t nKvHeads, int64_t headDim,
+                                     const int32_t *start,
+                                     const int32_t *sharedLen, int64_t cacheLen,
+                                     T *kCache, T *vCache, T *out) {
+    (void)sharedLen;
+    attentionCached(qkv, batch, newLen, nHeads, nKvHeads, headDim, start,
+                    cacheLen, kCache, vCache, out);
+  }
 
   // --- fused LM head + log-softmax (vocabulary-chunked) -------------------
   /// For each row r with targets[r] >= 0: logprob[r] = log softmax(z)[t],

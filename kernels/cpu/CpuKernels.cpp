@@ -127,6 +127,253 @@ void reduceRows(int64_t rows, int64_t cols, T *out, F f) {
   }
 }
 
+// --- decode attention over the KV cache --------------------------------------
+//
+// Cache layout of one (sequence, KV head) slot of cacheLen * headDim values:
+// V is [cacheLen, headDim]; K is cut into tiles of kKTile positions, each
+// tile [headDim, width] (width kKTile, less for a last partial tile), so the
+// scores of a position range are a contiguous read. Decoding reads the whole
+// cache once per token and is bound by memory bandwidth: contiguous reads
+// run at stream speed where the former [headDim, cacheLen] rows, read a
+// slice at a time, ran at less than half.
+
+constexpr int64_t kKTile = 64;
+
+inline int64_t kTileWidth(int64_t t, int64_t cacheLen) {
+  return std::min(kKTile, cacheLen - t * kKTile);
+}
+
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+
+/// Scores of NC queries (pre-scaled, [NC][64]) at the 64 positions of a full
+/// K tile ([64, 64], head dim 64) into 4 x NC vector registers.
+template <int NC>
+inline void scoreTile64(const float (*qs)[64], const float *k,
+                        float (*dst)[64]) {
+  v16f a[NC][4] = {};
+  for (int d = 0; d < 64; ++d, k += 64) {
+    const v16f k0 = *reinterpret_cast<const v16f *>(k);
+    const v16f k1 = *reinterpret_cast<const v16f *>(k + 16);
+    const v16f k2 = *reinterpret_cast<const v16f *>(k + 32);
+    const v16f k3 = *reinterpret_cast<const v16f *>(k + 48);
+    for (int q = 0; q < NC; ++q) {
+      const float qd = qs[q][d];
+      a[q][0] += qd * k0;
+      a[q][1] += qd * k1;
+      a[q][2] += qd * k2;
+      a[q][3] += qd * k3;
+    }
+  }
+  for (int q = 0; q < NC; ++q)
+    for (int i = 0; i < 4; ++i)
+      *reinterpret_cast<v16f *>(dst[q] + 16 * i) = a[q][i];
+}
+
+/// acc[q] += sum over positions [j0, j1) of w[q][j] * V[j] for NC queries
+/// (head dim 64), the accumulators in 4 x NC vector registers.
+template <int NC>
+inline void valueRows64(const float *const *w, const float *V, int64_t j0,
+                        int64_t j1, float *const *acc) {
+  v16f a[NC][4];
+  for (int q = 0; q < NC; ++q)
+    for (int i = 0; i < 4; ++i)
+      a[q][i] = *reinterpret_cast<const v16f *>(acc[q] + 16 * i);
+  const float *v = V + j0 * 64;
+  for (int64_t j = j0; j < j1; ++j, v += 64) {
+    const v16f v0 = *reinterpret_cast<const v16f *>(v);
+    const v16f v1 = *reinterpret_cast<const v16f *>(v + 16);
+    const v16f v2 = *reinterpret_cast<const v16f *>(v + 32);
+    const v16f v3 = *reinterpret_cast<const v16f *>(v + 48);
+    for (int q = 0; q < NC; ++q) {
+      const float wq = w[q][j];
+      a[q][0] += wq * v0;
+      a[q][1] += wq * v1;
+      a[q][2] += wq * v2;
+      a[q][3] += wq * v3;
+    }
+  }
+  for (int q = 0; q < NC; ++q)
+    for (int i = 0; i < 4; ++i)
+      *reinterpret_cast<v16f *>(acc[q] + 16 * i) = a[q][i];
+}
+
+/// The decode queries of one KV head: query i is head (i % group) of query
+/// row (i / group). Scores, softmax and the weighted sum of V run in phases
+/// over position ranges, so that a range can be read from another
+/// sequence's cache holding the same K/V. Each score is summed over d in
+/// order and each output element over positions in order, however the
+/// ranges are cut and whichever path runs, so sharing never changes a bit.
+template <typename T> struct DecodeQueries {
+  static constexpr int64_t kMaxQueries = 16;
+  const T *q;
+  int64_t qStride;
+  T *out;
+  int64_t oStride;
+  int64_t group, nq, hd, ldsc;
+  T scale;
+  T *sc;  // [nq, ldsc] scores, then unnormalised probabilities
+  T *acc; // [nq, hd] output accumulators, then [nq] 1 / softmax sums
+
+  const T *query(int64_t i) const {
+    return q + (i / group) * qStride + (i % group) * hd;
+  }
+
+  /// Scores of queries [i0, i0+cnt) at positions [j0, j1) of the K slot Kt.
+  void scores(int64_t i0, int64_t cnt, const T *Kt, int64_t cacheLen,
+              int64_t j0, int64_t j1) {
+    if (j1 <= j0)
+      return;
+    for (int64_t t = j0 / kKTile; t * kKTile < j1; ++t) {
+      const int64_t base = t * kKTile, w = kTileWidth(t, cacheLen);
+      const int64_t lo = std::max(j0, base) - base;
+      const int64_t hi = std::min(j1, base + w) - base;
+      const T *tile = Kt + base * hd;
+      if constexpr (std::is_same<T, float>::value) {
+        if (hd == 64 && w == 64) {
+          scoreTileF(i0, cnt, tile, base, lo, hi);
+          continue;
+        }
+      }
+      for (int64_t i = i0; i < i0 + cnt; ++i)
+        std::fill(sc + i * ldsc + base + lo, sc + i * ldsc + base + hi, T(0));
+      for (int64_t d = 0; d < hd; ++d) {
+        const T *kr = tile + d * w;
+        for (int64_t i = i0; i < i0 + cnt; ++i) {
+          const T qd = query(i)[d] * scale;
+          T *s = sc + i * ldsc + base;
+#pragma omp simd
+          for (int64_t j = lo; j < hi; ++j)
+            s[j] += qd * kr[j];
+        }
+      }
+    }
+  }
+  /// A full fp32 tile of head dim 64, four queries per sweep.
+  void scoreTileF(int64_t i0, int64_t cnt, const float *tile, int64_t base,
+                  int64_t lo, int64_t hi) {
+    for (int64_t c0 = i0; c0 < i0 + cnt; c0 += 4) {
+      const int nc = int(std::min<int64_t>(4, i0 + cnt - c0));
+      float qs[4][64], res[4][64];
+      for (int c = 0; c < nc; ++c) {
+        const float *qc = reinterpret_cast<const float *>(query(c0 + c));
+        for (int d = 0; d < 64; ++d)
+          qs[c][d] = qc[d] * float(scale);
+      }
+      switch (nc) {
+      case 1:
+        scoreTile64<1>(qs, tile, res);
+        break;
+      case 2:
+        scoreTile64<2>(qs, tile, res);
+        break;
+      case 3:
+        scoreTile64<3>(qs, tile, res);
+        break;
+      default:
+        scoreTile64<4>(qs, tile, res);
+        break;
+      }
+      for (int c = 0; c < nc; ++c)
+        std::memcpy(sc + (c0 + c) * ldsc + base + lo, res[c] + lo,
+                    size_t(hi - lo) * sizeof(float));
+    }
+  }
+  /// The score at position j from a K vector k [hd] not yet in the cache,
+  /// with the fused multiply-adds the vectorised sweeps use (written out:
+  /// GCC would vectorise the products and round each before adding).
+  void scoreNew(int64_t i0, int64_t cnt, const T *k, int64_t j) {
+    for (int64_t i = i0; i < i0 + cnt; ++i) {
+      const T *qi = query(i);
+      T s = 0;
+      for (int64_t d = 0; d < hd; ++d)
+        s = std::fma(qi[d] * scale, k[d], s);
+      sc[i * ldsc + j] = s;
+    }
+  }
+  void softmax(int64_t i0, int64_t cnt, int64_t n) {
+    T *inv = acc + nq * hd;
+    for (int64_t i = i0; i < i0 + cnt; ++i) {
+      T *s = sc + i * ldsc, m = s[0];
+#pragma omp simd reduction(max : m)
+      for (int64_t j = 0; j < n; ++j)
+        m = std::max(m, s[j]);
+      T sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < n; ++j) {
+        T e = vexp<T>(s[j] - m);
+        s[j] = e;
+        sum += e;
+      }
+      inv[i] = T(1) / sum;
+    }
+  }
+  /// acc += sum over positions [j0, j1) of p * V[j] (V: [positions, hd]);
+  /// `init` clears the accumulators first.
+  void values(int64_t i0, int64_t cnt, const T *V, int64_t j0, int64_t j1,
+              bool init) {
+    if (init)
+      std::fill(acc + i0 * hd, acc + (i0 + cnt) * hd, T(0));
+    if constexpr (std::is_same<T, float>::value) {
+      if (hd == 64) {
+        for (int64_t c0 = i0; c0 < i0 + cnt; c0 += 4) {
+          const int nc = int(std::min<int64_t>(4, i0 + cnt - c0));
+          const float *w[4];
+          float *a[4];
+          for (int c = 0; c < nc; ++c) {
+            w[c] = sc + (c0 + c) * ldsc;
+            a[c] = acc + (c0 + c) * 64;
+          }
+          switch (nc) {
+          case 1:
+            valueRows64<1>(w, V, j0, j1, a);
+            break;
+          case 2:
+            valueRows64<2>(w, V, j0, j1, a);
+            break;
+          case 3:
+            valueRows64<3>(w, V, j0, j1, a);
+            break;
+          default:
+            valueRows64<4>(w, V, j0, j1, a);
+            break;
+          }
+        }
+        return;
+      }
+    }
+    for (int64_t j = j0; j < j1; ++j) {
+      const T *v = V + j * hd;
+      for (int64_t i = i0; i < i0 + cnt; ++i) {
+        const T w = sc[i * ldsc + j];
+        T *a = acc + i * hd;
+#pragma omp simd
+        for (int64_t d = 0; d < hd; ++d)
+          a[d] += w * v[d];
+      }
+    }
+  }
+  /// values() at position j from a V row v [hd] not yet in the cache.
+  void valueNew(int64_t i0, int64_t cnt, const T *v, int64_t j) {
+    for (int64_t i = i0; i < i0 + cnt; ++i) {
+      const T w = sc[i * ldsc + j];
+      T *a = acc + i * hd;
+#pragma omp simd
+      for (int64_t d = 0; d < hd; ++d)
+        a[d] += w * v[d];
+    }
+  }
+  void finish() {
+    const T *inv = acc + nq * hd;
+    for (int64_t i = 0; i < nq; ++i) {
+      T *o = out + (i / group) * oStride + (i % group) * hd;
+      const T *a = acc + i * hd;
+#pragma omp simd
+      for (int64_t d = 0; d < hd; ++d)
+        o[d] = a[d] * inv[i];
+    }
+  }
+};
+
 /// Not thread-safe: one CpuKernels object per concurrently running lane.
 template <typename T> class CpuKernels final : public Kernels<T> {
   std::vector<T> scratch_;
@@ -587,208 +834,138 @@ public:
     }
   }
 
-  // Decode-friendly layouts: K is cached transposed ([headDim, cacheLen] per
-  // sequence and KV head) so the scores of one query are a contiguous
-  // vectorised sweep over positions; V stays [cacheLen, headDim].
+  // Cache layout and summation order: see DecodeQueries. Parallel over
+  // (run of rows, KV head); the queries that read the same K/V (the heads
+  // of a KV group, and with sharedLen the samples of one prompt over the
+  // prompt) are served by one read of it.
   void attentionCached(const T *qkv, int64_t batch, int64_t newLen, int64_t nH,
                        int64_t nKv, int64_t hd, const int32_t *start,
                        int64_t cacheLen, T *kCache, T *vCache,
                        T *out) override {
+    attentionCachedShared(qkv, batch, newLen, nH, nKv, hd, start, nullptr,
+                          cacheLen, kCache, vCache, out);
+  }
+
+  void attentionCachedShared(const T *qkv, int64_t batch, int64_t newLen,
+                             int64_t nH, int64_t nKv, int64_t hd,
+                             const int32_t *start, const int32_t *sharedLen,
+                             int64_t cacheLen, T *kCache, T *vCache,
+                             T *out) override {
     const int64_t ld = (nH + 2 * nKv) * hd, ldo = nH * hd, group = nH / nKv;
     const T scale = T(1) / std::sqrt(T(hd));
-    const int64_t tasks = batch * nKv;
-    int64_t maxN = 0;
+    // Runs of rows that share a prefix (decoding only), at most kMaxQueries
+    // queries per run so that the score rows of a sweep stay in L1.
+    std::vector<int64_t> &runs = runStarts_;
+    runs.clear();
+    std::vector<int64_t> &shared = runShared_;
+    shared.clear();
+    const int64_t maxRows =
+        std::max<int64_t>(1, DecodeQueries<T>::kMaxQueries / group);
+    for (int64_t b = 0; b < batch;) {
+      int64_t e = b + 1, s = start[b];
+      if (sharedLen && newLen == 1)
+        while (e < batch && e - b < maxRows && sharedLen[e] > 0) {
+          s = std::min<int64_t>({s, sharedLen[e], start[e]});
+          ++e;
+        }
+      runs.push_back(b);
+      shared.push_back(e - b > 1 ? s : 0);
+      b = e;
+    }
+    runs.push_back(batch);
+    const int64_t nRuns = int64_t(shared.size());
+    int64_t maxN = 0, maxRun = 1;
     for (int64_t b = 0; b < batch; ++b)
       maxN = std::max<int64_t>(maxN, start[b] + newLen);
-    prepareThreadScratch(group * (maxN + hd + 1));
-    int64_t work = tasks * group * newLen * maxN * hd;
+    for (int64_t r = 0; r < nRuns; ++r)
+      maxRun = std::max(maxRun, runs[size_t(r + 1)] - runs[size_t(r)]);
+    const int64_t maxQ = maxRun * group;
+    prepareThreadScratch(maxQ * (maxN + hd + 1));
+    const int64_t tasks = nRuns * nKv;
+    int64_t work = batch * nKv * group * newLen * maxN * hd;
 #pragma omp parallel if (work >= kParallelMin && tasks > 1)
     {
       T *sc = threadScratch();
-      T *acc = sc + group * maxN;
-#pragma omp for schedule(static)
+      T *acc = sc + maxQ * maxN;
+#pragma omp for schedule(dynamic, 1)
       for (int64_t task = 0; task < tasks; ++task) {
-        int64_t b = task / nKv, g = task % nKv;
-        T *Kt = kCache + (b * nKv + g) * hd * cacheLen;
-        T *Vc = vCache + (b * nKv + g) * cacheLen * hd;
-        for (int64_t i = 0; i < newLen; ++i) {
-          int64_t p = start[b] + i;
+        const int64_t run = task / nKv, g = task % nKv;
+        const int64_t b0 = runs[size_t(run)], b1 = runs[size_t(run + 1)];
+        auto Kt = [&](int64_t b) {
+          return kCache + (b * nKv + g) * hd * cacheLen;
+        };
+        auto Vc = [&](int64_t b) {
+          return vCache + (b * nKv + g) * cacheLen * hd;
+        };
+        auto store = [&](int64_t b, int64_t i) {
+          const int64_t p = start[b] + i;
           const T *row = qkv + (b * newLen + i) * ld;
+          const int64_t t = p / kKTile, w = kTileWidth(t, cacheLen);
+          T *kt = Kt(b) + t * kKTile * hd + p % kKTile;
           for (int64_t d = 0; d < hd; ++d)
-            Kt[d * cacheLen + p] = row[(nH + g) * hd + d];
-          std::memcpy(Vc + p * hd, row + (nH + nKv + g) * hd,
+            kt[d * w] = row[(nH + g) * hd + d];
+          std::memcpy(Vc(b) + p * hd, row + (nH + nKv + g) * hd,
                       size_t(hd) * sizeof(T));
+        };
+        if (newLen == 1) {
+          // The new position is scored from the qkv row and stored last:
+          // by then its K cache lines are mostly in cache (stored first,
+          // 64 scattered cache misses would stall every task).
+          DecodeQueries<T> dq{qkv + b0 * ld + g * group * hd,
+                              ld,
+                              out + b0 * ldo + g * group * hd,
+                              ldo,
+                              group,
+                              (b1 - b0) * group,
+                              hd,
+                              maxN,
+                              scale,
+                              sc,
+                              acc};
+          const int64_t s = shared[size_t(run)];
+          dq.scores(0, dq.nq, Kt(b0), cacheLen, 0, s);
+          for (int64_t b = b0; b < b1; ++b) {
+            const int64_t i0 = (b - b0) * group, p = start[b];
+            dq.scores(i0, group, Kt(b), cacheLen, s, p);
+            dq.scoreNew(i0, group, qkv + b * ld + (nH + g) * hd, p);
+            dq.softmax(i0, group, p + 1);
+          }
+          dq.values(0, dq.nq, Vc(b0), 0, s, true);
+          for (int64_t b = b0; b < b1; ++b) {
+            const int64_t i0 = (b - b0) * group, p = start[b];
+            dq.values(i0, group, Vc(b), s, p, false);
+            dq.valueNew(i0, group, qkv + b * ld + (nH + nKv + g) * hd, p);
+          }
+          dq.finish();
+          for (int64_t b = b0; b < b1; ++b)
+            store(b, 0);
+          continue;
         }
+        for (int64_t i = 0; i < newLen; ++i)
+          store(b0, i);
         for (int64_t i = 0; i < newLen; ++i) {
-          const int64_t n = start[b] + i + 1;
-          const T *q = qkv + (b * newLen + i) * ld + g * group * hd;
-          T *o = out + (b * newLen + i) * ldo + g * group * hd;
-          if (hd == 64 && std::is_same<T, float>::value)
-            decodeGroup64f(reinterpret_cast<const float *>(q),
-                           reinterpret_cast<const float *>(Kt),
-                           reinterpret_cast<const float *>(Vc), cacheLen, n,
-                           group, float(scale), reinterpret_cast<float *>(sc),
-                           reinterpret_cast<float *>(o));
-          else if (hd == 64)
-            decodeGroup<64>(q, Kt, Vc, cacheLen, n, group, scale, sc, o);
-          else if (hd == 128)
-            decodeGroup<128>(q, Kt, Vc, cacheLen, n, group, scale, sc, o);
-          else
-            decodeGroupAny(q, Kt, Vc, cacheLen, n, group, hd, scale, sc, acc,
-                           o);
+          const int64_t n = start[b0] + i + 1;
+          DecodeQueries<T> dq{qkv + (b0 * newLen + i) * ld + g * group * hd,
+                              ld,
+                              out + (b0 * newLen + i) * ldo + g * group * hd,
+                              ldo,
+                              group,
+                              group,
+                              hd,
+                              maxN,
+                              scale,
+                              sc,
+                              acc};
+          dq.scores(0, group, Kt(b0), cacheLen, 0, n);
+          dq.softmax(0, group, n);
+          dq.values(0, group, Vc(b0), 0, n, true);
+          dq.finish();
         }
       }
     }
   }
 
-  static void softmaxInPlace(T *sh, int64_t n, T *invOut) {
-    T m = sh[0];
-#pragma omp simd reduction(max : m)
-    for (int64_t j = 0; j < n; ++j)
-      m = std::max(m, sh[j]);
-    T sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < n; ++j) {
-      T e = vexp<T>(sh[j] - m);
-      sh[j] = e;
-      sum += e;
-    }
-    *invOut = T(1) / sum;
-  }
-
-  /// The fp32, head-dim-64 decode path with explicit 8-wide vectors so the
-  /// score block (32 positions) and the output row (64) live in registers.
-  typedef float v8f __attribute__((vector_size(32), aligned(4)));
-  static void decodeGroup64f(const float *q, const float *Kt, const float *Vc,
-                             int64_t cacheLen, int64_t n, int64_t group,
-                             float scale, float *sc, float *o) {
-    for (int64_t j0 = 0; j0 + 32 <= n; j0 += 32) {
-      for (int64_t h = 0; h < group; ++h) {
-        const float *qh = q + h * 64;
-        v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
-        const float *kr = Kt + j0;
-        for (int d = 0; d < 64; ++d, kr += cacheLen) {
-          const float qd = qh[d] * scale;
-          a0 += qd * *reinterpret_cast<const v8f *>(kr);
-          a1 += qd * *reinterpret_cast<const v8f *>(kr + 8);
-          a2 += qd * *reinterpret_cast<const v8f *>(kr + 16);
-          a3 += qd * *reinterpret_cast<const v8f *>(kr + 24);
-        }
-        float *dst = sc + h * n + j0;
-        *reinterpret_cast<v8f *>(dst) = a0;
-        *reinterpret_cast<v8f *>(dst + 8) = a1;
-        *reinterpret_cast<v8f *>(dst + 16) = a2;
-        *reinterpret_cast<v8f *>(dst + 24) = a3;
-      }
-    }
-    const int64_t tail = n / 32 * 32;
-    for (int64_t h = 0; h < group && tail < n; ++h) {
-      const float *qh = q + h * 64;
-      float *dst = sc + h * n;
-      for (int64_t j = tail; j < n; ++j)
-        dst[j] = 0;
-      for (int d = 0; d < 64; ++d) {
-        const float qd = qh[d] * scale;
-        const float *kr = Kt + d * cacheLen;
-        for (int64_t j = tail; j < n; ++j)
-          dst[j] += qd * kr[j];
-      }
-    }
-    for (int64_t h = 0; h < group; ++h) {
-      float *sh = sc + h * n, inv;
-      CpuKernels<float>::softmaxInPlace(sh, n, &inv);
-      v8f c[8] = {};
-      const float *v = Vc;
-      for (int64_t j = 0; j < n; ++j, v += 64) {
-        const float w = sh[j];
-        for (int k = 0; k < 8; ++k)
-          c[k] += w * *reinterpret_cast<const v8f *>(v + 8 * k);
-      }
-      for (int k = 0; k < 8; ++k)
-        *reinterpret_cast<v8f *>(o + h * 64 + 8 * k) = c[k] * inv;
-    }
-  }
-
-  /// One query row of a KV group with a compile-time head dimension: score
-  /// blocks of 32 positions and the output row stay in registers.
-  template <int HD>
-  static void decodeGroup(const T *q, const T *Kt, const T *Vc,
-                          int64_t cacheLen, int64_t n, int64_t group, T scale,
-                          T *sc, T *o) {
-    constexpr int JB = 32;
-    for (int64_t j0 = 0; j0 < n; j0 += JB) {
-      const int64_t jn = std::min<int64_t>(JB, n - j0);
-      for (int64_t h = 0; h < group; ++h) {
-        T a[JB] = {};
-        const T *qh = q + h * HD;
-        if (jn == JB) {
-          for (int d = 0; d < HD; ++d) {
-            const T qd = qh[d] * scale;
-            const T *kr = Kt + d * cacheLen + j0;
-#pragma omp simd
-            for (int jj = 0; jj < JB; ++jj)
-              a[jj] += qd * kr[jj];
-          }
-        } else {
-          for (int d = 0; d < HD; ++d) {
-            const T qd = qh[d] * scale;
-            const T *kr = Kt + d * cacheLen + j0;
-            for (int64_t jj = 0; jj < jn; ++jj)
-              a[jj] += qd * kr[jj];
-          }
-        }
-        std::memcpy(sc + h * n + j0, a, size_t(jn) * sizeof(T));
-      }
-    }
-    for (int64_t h = 0; h < group; ++h) {
-      T *sh = sc + h * n, inv;
-      softmaxInPlace(sh, n, &inv);
-      T acc[HD] = {};
-      for (int64_t j = 0; j < n; ++j) {
-        const T w = sh[j];
-        const T *v = Vc + j * HD;
-#pragma omp simd
-        for (int d = 0; d < HD; ++d)
-          acc[d] += w * v[d];
-      }
-#pragma omp simd
-      for (int d = 0; d < HD; ++d)
-        o[h * HD + d] = acc[d] * inv;
-    }
-  }
-
-  static void decodeGroupAny(const T *q, const T *Kt, const T *Vc,
-                             int64_t cacheLen, int64_t n, int64_t group,
-                             int64_t hd, T scale, T *sc, T *acc, T *o) {
-    for (int64_t x = 0; x < group * n; ++x)
-      sc[x] = 0;
-    for (int64_t d = 0; d < hd; ++d) {
-      const T *kr = Kt + d * cacheLen;
-      for (int64_t h = 0; h < group; ++h) {
-        const T qd = q[h * hd + d] * scale;
-        T *sh = sc + h * n;
-#pragma omp simd
-        for (int64_t j = 0; j < n; ++j)
-          sh[j] += qd * kr[j];
-      }
-    }
-    for (int64_t h = 0; h < group; ++h) {
-      T *sh = sc + h * n, inv;
-      softmaxInPlace(sh, n, &inv);
-      T *ah = acc;
-      for (int64_t d = 0; d < hd; ++d)
-        ah[d] = 0;
-      for (int64_t j = 0; j < n; ++j) {
-        const T w = sh[j];
-        const T *v = Vc + j * hd;
-#pragma omp simd
-        for (int64_t d = 0; d < hd; ++d)
-          ah[d] += w * v[d];
-      }
-      for (int64_t d = 0; d < hd; ++d)
-        o[h * hd + d] = ah[d] * inv;
-    }
-  }
+  std::vector<int64_t> runStarts_, runShared_;
 
   /// Vocabulary chunk: rows x chunk logits stay within ~8 MB.
   static int64_t vocabChunk(int64_t rows, int64_t vocab) {

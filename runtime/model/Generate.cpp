@@ -39,10 +39,10 @@ generate(Transformer<T> &model,
                          "length " +
                          std::to_string(mc.maxSeqLen));
   const int64_t cacheLen = std::min(mc.maxSeqLen, maxPrompt + cfg.maxNewTokens);
-  auto cacheOr = model.makeKvCache(R, cacheLen);
+  auto cacheOr = model.reusableKvCache(R, cacheLen);
   if (!cacheOr)
     return cacheOr.status();
-  KvCache<T> cache = cacheOr.take();
+  KvCache<T> &cache = **cacheOr;
 
   // Prefill once per prompt, then copy each prompt's cache to its samples.
   std::vector<int32_t> tok(size_t(P * maxPrompt), 0), start(size_t(R), 0);
@@ -108,7 +108,8 @@ generate(Transformer<T> &model,
   std::vector<uint32_t> sampleId(static_cast<size_t>(R)),
       drawIndex(sampleId.size());
   std::vector<uint8_t> active(sampleId.size(), 1);
-  std::vector<int32_t> next(sampleId.size(), 0), slotStart(sampleId.size(), 0);
+  std::vector<int32_t> next(sampleId.size(), 0), slotStart(sampleId.size(), 0),
+      shared(sampleId.size(), 0);
   std::vector<T> lp(sampleId.size());
   DeviceArray<T, uint32_t> idDev(&k, R), drawDev(&k, R);
   DeviceArray<T, uint8_t> activeDev(&k, R);
@@ -172,7 +173,17 @@ generate(Transformer<T> &model,
       live[size_t(hi)] = 0;
     }
     A = nLive;
-    auto h = model.forwardCached(cache, next.data(), slotStart.data(), A, 1);
+    // Samples of one prompt in adjacent slots share the prompt's K/V; the
+    // backend may read it once for all of them (compaction above can split
+    // such runs, which only costs speed).
+    for (int64_t i = 0; i < A; ++i) {
+      int64_t pr = rowAt[size_t(i)] / n;
+      shared[size_t(i)] = i > 0 && rowAt[size_t(i - 1)] / n == pr
+                              ? int32_t(prompts[size_t(pr)].size())
+                              : 0;
+    }
+    auto h = model.forwardCached(cache, next.data(), slotStart.data(), A, 1,
+                                 shared.data());
     if (!h)
       return h.status();
     HONE_TRY(model.logits(*h, A, cfg.temperature, logitsDev.data()));

@@ -54,7 +54,7 @@ template <typename T> struct Transformer<T>::Acts {
     *dAtt = nullptr, *dqkv = nullptr, *dRow = nullptr, *dEntRow = nullptr,
     *dLnf = nullptr, *dVals = nullptr;
   int32_t *tokens = nullptr, *positions = nullptr, *targets = nullptr,
-          *start = nullptr;
+          *start = nullptr, *shared = nullptr;
 };
 
 template <typename T>
@@ -648,9 +648,30 @@ Expected<KvCache<T>> Transformer<T>::makeKvCache(int64_t batch,
 }
 
 template <typename T>
+Expected<KvCache<T> *> Transformer<T>::reusableKvCache(int64_t batch,
+                                                       int64_t cacheLen) {
+  const int64_t n = batch * cfg_.nKvHeads * cacheLen * cfg_.headDim();
+  if (!kvCache_ || kvCache_->k.empty() || kvCache_->k[0].size() < n) {
+    kvCache_.reset(); // free the old one before allocating the larger
+    auto c = makeKvCache(batch, cacheLen);
+    if (!c)
+      return c.status();
+    kvCache_ = std::make_unique<KvCache<T>>(c.take());
+  } else if (cacheLen > cfg_.maxSeqLen || batch <= 0 || cacheLen <= 0) {
+    return Status::error("model: KV cache of " + std::to_string(batch) + " x " +
+                         std::to_string(cacheLen) + " (maximum length " +
+                         std::to_string(cfg_.maxSeqLen) + ")");
+  }
+  kvCache_->batch = batch;
+  kvCache_->cacheLen = cacheLen;
+  return kvCache_.get();
+}
+
+template <typename T>
 Expected<const T *>
 Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
-                              const int32_t *start, int64_t B, int64_t newLen) {
+                              const int32_t *start, int64_t B, int64_t newLen,
+                              const int32_t *sharedLen) {
   const ModelConfig &c = cfg_;
   if (B <= 0 || B > cache.batch || newLen <= 0)
     return Status::error("model: incremental forward of " + std::to_string(B) +
@@ -662,6 +683,11 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
                            ".." + std::to_string(start[b] + newLen - 1) +
                            " exceed the KV cache length " +
                            std::to_string(cache.cacheLen));
+    if (sharedLen && (sharedLen[b] < 0 || sharedLen[b] > start[b] ||
+                      (b == 0 && sharedLen[b] != 0)))
+      return Status::error("model: shared prefix " +
+                           std::to_string(sharedLen[b]) + " of sequence " +
+                           std::to_string(b) + " outside [0, start]");
     for (int64_t i = 0; i < newLen; ++i)
       if (tokens[b * newLen + i] < 0 || tokens[b * newLen + i] >= c.vocabSize)
         return Status::error("model: token " +
@@ -699,6 +725,7 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
     pl.takeI(a->tokens, NR);
     pl.takeI(a->positions, NR);
     pl.takeI(a->start, capB);
+    pl.takeI(a->shared, capB);
     a->block = DeviceArray<T>(k_, pl.tn);
     a->ints = DeviceArray<T, int32_t>(k_, pl.in);
     if (!a->block.data() || !a->ints.data())
@@ -728,6 +755,8 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
   k_->copyToDevice(a.tokens, tokens, size_t(N) * 4);
   k_->copyToDevice(a.positions, pos.data(), size_t(N) * 4);
   k_->copyToDevice(a.start, start, size_t(B) * 4);
+  if (sharedLen)
+    k_->copyToDevice(a.shared, sharedLen, size_t(B) * 4);
 
   const T *w = w_.data();
   T *ln = a.ln1[0], *qkv = a.qkv[0], *att = a.att[0], *mid = a.mid[0];
@@ -746,9 +775,9 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
     if (!gpt2)
       k_->rope(qkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, c.ropeTheta,
                false);
-    k_->attentionCached(qkv, B, newLen, c.nHeads, c.nKvHeads, hd, a.start,
-                        cache.cacheLen, cache.k[l].data(), cache.v[l].data(),
-                        att);
+    k_->attentionCachedShared(qkv, B, newLen, c.nHeads, c.nKvHeads, hd, a.start,
+                              sharedLen ? a.shared : nullptr, cache.cacheLen,
+                              cache.k[l].data(), cache.v[l].data(), att);
     k_->copy(mid, x, N * D);
     if (L.bo >= 0)
       k_->addRows(mid, w + L.bo, N, D);

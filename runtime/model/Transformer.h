@@ -127,13 +127,24 @@ public:
 
   // --- generation ---------------------------------------------------------
   Expected<KvCache<T>> makeKvCache(int64_t batch, int64_t cacheLen);
+  /// A batch x cacheLen KV cache the model keeps between calls (contents
+  /// not cleared): generation calls it every time, and faulting in a fresh
+  /// cache (1 GB for 128 rows of the benchmark model) cost ~0.4 s per call.
+  /// It grows to the largest request; releaseKvCache() frees it.
+  Expected<KvCache<T> *> reusableKvCache(int64_t batch, int64_t cacheLen);
+  void releaseKvCache() { kvCache_.reset(); }
   /// Incremental forward: for each of `batch` sequences, newLen new tokens
   /// (host, [batch, newLen]) at positions start[b] .. start[b]+newLen-1
   /// (host). Appends their K/V to the cache and returns the final-norm
   /// hidden states [batch*newLen, dModel] (device, valid until the next call).
+  /// sharedLen (host, [batch], optional): the first sharedLen[b] cache
+  /// positions of sequence b hold the same K/V as sequence b-1's (samples of
+  /// one prompt); a hint that lets the backend read them once
+  /// (Kernels::attentionCachedShared), never a change in results.
   Expected<const T *> forwardCached(KvCache<T> &cache, const int32_t *tokens,
                                     const int32_t *start, int64_t batch,
-                                    int64_t newLen);
+                                    int64_t newLen,
+                                    const int32_t *sharedLen = nullptr);
   /// Logits [rows, vocab] = hidden W_lm^T / temperature (device).
   Status logits(const T *hidden, int64_t rows, double temperature, T *out);
 
@@ -167,7 +178,8 @@ private:
   T *logprob_ = nullptr, *entropy_ = nullptr, *values_ = nullptr,
     *rewards_ = nullptr, *lnf_ = nullptr;
 
-  std::unique_ptr<Acts> inf_; // incremental-forward workspace
+  std::unique_ptr<Acts> inf_;           // incremental-forward workspace
+  std::unique_ptr<KvCache<T>> kvCache_; // reusableKvCache()
 };
 
 extern template class Transformer<float>;

@@ -125,6 +125,60 @@ TEST(KvCache, MatchesFullForwardHeadDim64And128) {
   }
 }
 
+/// The shared-prefix hint of attentionCachedShared only saves reads: with
+/// runs of rows whose caches hold the same prompt K/V, every output and
+/// every cache element equals attentionCached's, bit for bit. Prompts of 70
+/// positions (a full 64-position K tile and part of the next) and of 5;
+/// decoding crosses the tile boundary at 128; cacheLen 150 ends in a
+/// partial tile; head dims 64 (the fp32 register path) and 16/128.
+template <typename T> void sharedPrefixChangesNoBit() {
+  struct C {
+    int64_t nH, nKv, hd;
+  };
+  for (C c : {C{8, 8, 64}, C{8, 2, 64}, C{4, 2, 16}, C{4, 1, 128}}) {
+    auto k = makeCpuKernels<T>();
+    const int64_t B = 7, cacheLen = 150, pre = 70, steps = 66;
+    const int64_t ld = (c.nH + 2 * c.nKv) * c.hd, ldo = c.nH * c.hd;
+    // Rows 0-2 share prompt A (70), row 3 is alone (70), rows 4-6 share
+    // prompt B (5 positions; the prefill's positions 5.. are overwritten).
+    const std::vector<int32_t> promptLen = {70, 70, 70, 70, 5, 5, 5};
+    const std::vector<int32_t> sharedLen = {0, 70, 70, 0, 0, 5, 5};
+    const std::vector<int64_t> promptOf = {0, 0, 0, 1, 2, 2, 2};
+    const size_t cacheElems = size_t(B * c.nKv * cacheLen * c.hd);
+    std::vector<T> k1(cacheElems, T(0)), v1(cacheElems, T(0));
+    auto prompts = randomVector<T>(size_t(3 * pre * ld), 21, 0);
+    std::vector<T> qkv(size_t(B * pre * ld));
+    for (int64_t b = 0; b < B; ++b)
+      std::copy(prompts.begin() + promptOf[size_t(b)] * pre * ld,
+                prompts.begin() + (promptOf[size_t(b)] + 1) * pre * ld,
+                qkv.begin() + b * pre * ld);
+    std::vector<int32_t> start(size_t(B), 0);
+    std::vector<T> out1(size_t(B * pre * ldo)), out2(out1.size());
+    k->attentionCached(qkv.data(), B, pre, c.nH, c.nKv, c.hd, start.data(),
+                       cacheLen, k1.data(), v1.data(), out1.data());
+    std::vector<T> k2 = k1, v2 = v1;
+    int64_t diffs = 0;
+    for (int64_t s = 0; s < steps; ++s) {
+      auto q = randomVector<T>(size_t(B * ld), 22, uint32_t(s));
+      for (int64_t b = 0; b < B; ++b)
+        start[size_t(b)] = promptLen[size_t(b)] + int32_t(s);
+      k->attentionCached(q.data(), B, 1, c.nH, c.nKv, c.hd, start.data(),
+                         cacheLen, k1.data(), v1.data(), out1.data());
+      k->attentionCachedShared(q.data(), B, 1, c.nH, c.nKv, c.hd, start.data(),
+                               sharedLen.data(), cacheLen, k2.data(), v2.data(),
+                               out2.data());
+      diffs += std::memcmp(out1.data(), out2.data(), B * ldo * sizeof(T)) != 0;
+    }
+    EXPECT_EQ(diffs, 0) << "hd " << c.hd << " group " << c.nH / c.nKv;
+    EXPECT_TRUE(k1 == k2 && v1 == v2);
+  }
+}
+
+TEST(KvCache, SharedPrefixHintChangesNoBit) {
+  sharedPrefixChangesNoBit<float>();
+  sharedPrefixChangesNoBit<double>();
+}
+
 TEST(Generate, BitIdenticalAcrossRunsAndThreadCounts) {
   auto k = makeCpuKernels<float>();
   ModelConfig cfg = tinyQwen2();
