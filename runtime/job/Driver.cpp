@@ -1,6 +1,9 @@
 #include "runtime/job/Driver.h"
 
 #include "kernels/cpu/CpuKernels.h"
+#ifdef HONE_HAVE_CUDA_BACKEND
+#include "kernels/cuda/CudaKernels.h"
+#endif
 #include "runtime/formats/HfConfig.h"
 #include "runtime/observe/Report.h"
 
@@ -178,10 +181,23 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
                          "without the CUDA backend",
                          "rebuild with -DHONE_ENABLE_CUDA=ON or run with "
                          "--device cpu");
-  // auto and cpu: the CPU backend (the only one linked here)
   if (args.threads > 0)
     setCpuThreads(args.threads);
-  j->kernels_ = makeCpuKernels<float>();
+#ifdef HONE_HAVE_CUDA_BACKEND
+  // cuda: the CUDA backend on device 0. auto stays on the CPU until the job
+  // is device-clean: checkpoint save/resume still read and write model and
+  // optimizer memory from the host (flatParams, resume reads), which device
+  // memory does not allow (docs/cuda.md).
+  if (args.device == "cuda") {
+    std::string why;
+    j->kernels_ = makeCudaKernels(0, &why);
+    if (!j->kernels_)
+      return Status::error("error: --device cuda: " + why,
+                           "run with --device cpu");
+  }
+#endif
+  if (!j->kernels_)
+    j->kernels_ = makeCpuKernels<float>();
   j->runDir_ = args.outDir.empty() ? config.defaultOutDir : args.outDir;
   HONE_TRY(mkdirs(j->runDir_));
 
