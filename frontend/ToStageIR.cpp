@@ -557,21 +557,51 @@ OwningOpRef<ModuleOp> Lowering::run() {
   for (const Stage &s : p_.stages())
     if (failed(lowerStage(s)) || failed_)
       return nullptr;
+  // Each evaluation runs as soon as its model exists: right after the stage
+  // that trains it (in spec order among evaluations of the same model), so
+  // a pipeline reports every stage's result when the stage ends.
+  Block *body = &pipeline.getBody().front();
+  llvm::DenseMap<Value, Operation *> lastEval;
   for (int i = 0; i < p_.evaluations_size(); ++i) {
     const Evaluation &e = p_.evaluations(i);
     Value m = model(e.model(), loc(e, "model"));
     Value r = reward(e.rewards(), {}, loc(e, "rewards"));
     if (!m || !r)
       return nullptr;
-    EvalOp::create(b_, loc(e), m, datasets_.at(e.dataset()), r,
-                   b_.getStringAttr("eval_" + std::to_string(i)),
-                   messageToDict(ctx_, e, {"dataset", "rewards", "model"}));
+    OpBuilder::InsertionGuard guard(b_);
+    Operation *after = lastEval.lookup(m);
+    if (!after)
+      after = m.getDefiningOp();
+    // The reward may be declared later than the model (a learned reward).
+    if (Operation *rd = r.getDefiningOp();
+        rd && after && after->isBeforeInBlock(rd))
+      after = rd;
+    if (after && after->getBlock() == body)
+      b_.setInsertionPointAfter(after);
+    else
+      b_.setInsertionPointToEnd(body);
+    // Named after what it measures: "heldout", or "policy_sft/heldout"
+    // when several evaluations use the dataset.
+    int sameData = 0;
+    for (const Evaluation &o : p_.evaluations())
+      sameData += o.dataset() == e.dataset();
+    std::string name = sameData > 1 ? (e.model().empty() ? std::string("final") : e.model()) + "/" + e.dataset()
+                                    : e.dataset();
+    lastEval[m] = EvalOp::create(
+        b_, loc(e), m, datasets_.at(e.dataset()), r, b_.getStringAttr(name),
+        messageToDict(ctx_, e, {"dataset", "rewards", "model"}));
   }
   for (const Export &e : p_.exports()) {
     Value m = model(e.model(), loc(e, "model"));
     if (!m)
       return nullptr;
-    SaveOp::create(b_, loc(e), m, b_.getStringAttr(e.path()));
+    // The default export (the frontend adds "final") has no line of its
+    // own: errors about it point at the last stage.
+    Location l = loc(e);
+    if (auto fl = dyn_cast<FileLineColLoc>(l);
+        fl && fl.getLine() == 0 && p_.stages_size() > 0)
+      l = loc(p_.stages(p_.stages_size() - 1));
+    SaveOp::create(b_, l, m, b_.getStringAttr(e.path()));
   }
   if (failed_ || failed(verify(*module)))
     return nullptr;

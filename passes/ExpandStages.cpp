@@ -315,7 +315,9 @@ struct Expander {
           // SFT: −Σ m·l / Σ m
           return lb.reduce(ReduceMode::token_mean, lb.neg(l), m);
         case SftVariant::dft: {
-          // DFT: −Σ m·sg(p)·l / Σ m, p = exp(l)
+          // DFT: −Σ m·sg(p)·l / Σ m, p = exp(l); the plain NLL as a metric
+          // (the DFT loss itself is not monotone in p).
+          metrics.push_back({"nll", lb.reduce(ReduceMode::token_mean, lb.neg(l), m)});
           Value w = lb.sg(lb.exp(l));
           return lb.reduce(ReduceMode::token_mean, lb.neg(lb.mul(w, l)), m);
         }

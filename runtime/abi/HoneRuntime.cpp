@@ -8,6 +8,7 @@
 #include "runtime/job/Driver.h"
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
+#include "runtime/formats/AtomicFile.h"
 #include "runtime/model/HfModel.h"
 #include "runtime/support/Json.h"
 
@@ -19,6 +20,9 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <set>
+#include <sstream>
+#include <unistd.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,6 +87,9 @@ struct hone_job {
   TextFormat fmt;
   uint64_t seed = 0;
   bool rollback = false; // on_nan
+  std::vector<std::string> argv;  // to restart the job for a rollback
+  std::set<int64_t> nanSteps;     // steps that failed before a rollback: skipped
+  std::set<int64_t> injectNan;    // HONE_INJECT_NAN_STEPS (fault injection)
   std::vector<std::unique_ptr<Object>> objects;
   std::vector<ModelObj *> models;
   std::vector<DatasetObj *> datasets;
@@ -107,6 +114,47 @@ namespace {
   std::fflush(stderr);
   (void)j; // metrics are written line by line (flushed per step)
   std::exit(1);
+}
+
+/// on_nan = rollback: records `step` as one to skip, then restarts this
+/// executable with --resume, which continues from the newest complete
+/// checkpoint (or the start) and skips the recorded steps. The replay is
+/// deterministic, so without the skip the same step would fail again.
+[[noreturn]] void rollbackAndRestart(hone_job *j, const char *loc,
+                                     int64_t step, const std::string &why) {
+  constexpr size_t kMaxRollbacks = 16;
+  j->nanSteps.insert(step);
+  if (j->nanSteps.size() > kMaxRollbacks)
+    fail(j, loc,
+         "hone.train_step: " + why + " at step " + std::to_string(step) +
+             ": more than " + std::to_string(kMaxRollbacks) +
+             " rollbacks in this run, giving up (lower the learning rate or "
+             "check the data)");
+  json::Value steps = json::Value::array();
+  for (int64_t s : j->nanSteps)
+    steps.push(json::Value(s));
+  std::string path = j->job->runDir() + "/nan_steps.json";
+  Status st = writeFileAtomic(path, json::serialize(steps) + "\n");
+  if (!st.ok())
+    fail(j, loc, "hone.train_step: on_nan = rollback: " + st.message());
+  j->job->message(j->stageName + ": step " + std::to_string(step) + ": " +
+                  why + "; rolling back to the last checkpoint (on_nan = "
+                        "rollback), the step will be skipped");
+  // Child reward processes must see their pipes close.
+  for (auto &o : j->objects)
+    if (o->kind == ObjKind::Reward)
+      static_cast<RewardObj *>(o.get())->external.reset();
+  std::vector<std::string> args = j->argv;
+  if (std::find(args.begin(), args.end(), "--resume") == args.end())
+    args.push_back("--resume");
+  std::vector<char *> cargs;
+  for (std::string &a : args)
+    cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  std::fflush(nullptr);
+  ::execv("/proc/self/exe", cargs.data());
+  fail(j, loc, std::string("hone.train_step: on_nan = rollback: cannot "
+                           "restart the job: ") + std::strerror(errno));
 }
 
 void check(hone_job *j, const char *loc, const Status &s) {
@@ -1342,7 +1390,11 @@ void opEvalStep(OpCtx &c) {
     if (const json::Value *g = get(*h, "generation"))
       gen = *g;
   const DataLoader &dl = *d->data;
-  size_t n = std::min<size_t>(dl.size(), size_t(integer(c.attrs, "limit", 256)));
+  // max_records: at most that many prompts; 0 all of them.
+  int64_t limit = 0;
+  if (const json::Value *h = get(c.attrs, "hparams"))
+    limit = integer(*h, "max_records", 0);
+  size_t n = limit > 0 ? std::min<size_t>(dl.size(), size_t(limit)) : dl.size();
   observe::MetricValues mv;
   std::string line = name + ":";
   if (r && m->model->config().head == HeadKind::LM && n > 0) {
@@ -1458,6 +1510,15 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   }
   auto *j = new hone_job();
   j->args = *args;
+  j->argv.assign(argv, argv + argc);
+  // Fault injection for tests: the loss of these (1-based) training steps
+  // reads as NaN, e.g. HONE_INJECT_NAN_STEPS=5,9.
+  if (const char *inj = std::getenv("HONE_INJECT_NAN_STEPS")) {
+    std::stringstream ss(inj);
+    for (std::string t; std::getline(ss, t, ',');)
+      if (!t.empty())
+        j->injectNan.insert(std::atoll(t.c_str()));
+  }
   j->config = parseJson(j, "config", config_json, "pipeline config");
   if (j->args.device == "cuda" && !haveCudaBackend()) {
     std::fprintf(stderr, "error: --device cuda: this runtime has no CUDA "
@@ -1487,6 +1548,15 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   if (!job)
     fail(j, "job", job.status().toString());
   j->job = job.take();
+  // Steps that gave a non-finite loss before a rollback are skipped now.
+  if (j->args.resume)
+    if (auto text = readFile(j->job->runDir() + "/nan_steps.json")) {
+      auto v = json::parse(*text);
+      if (v && v->isArray())
+        for (const json::Value &e : v->items())
+          if (e.isInt())
+            j->nanSteps.insert(e.asInt());
+    }
   // The compiled IR next to the spec.
   std::string irPath = j->job->runDir() + "/program.mlir";
   if (FILE *f = std::fopen(irPath.c_str(), "w")) {
@@ -1781,6 +1851,7 @@ void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
                         int32_t n_tokens, int32_t n_in, const hone_tensor *in,
                         int32_t n_out, hone_tensor *out) {
   OpCtx c{j, loc, "train_step", {}, n_models, models, n_in, in, n_out, out};
+  const int64_t stepNo = j->job->globalStep() + 1; // as logged
   c.attrs = parseJson(j, loc, attrs_json, "hone.train_step");
   if (!kernel)
     c.err("no loss kernel");
@@ -1934,6 +2005,8 @@ void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
         args.push_back(r.grad1.data());
     }
     kernel(args.data());
+    if (j->injectNan.count(stepNo))
+      loss = NAN;
     lossSum += loss;
     for (size_t k = 0; k < metrics.size(); ++k)
       metricSums[k] += metrics[k];
@@ -1994,11 +2067,12 @@ void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
   if (skipped) {
     for (ModelObj *m : ms)
       m->model->zeroGrad();
-    if (j->rollback)
-      fail(j, loc, "hone.train_step: " + why +
-                       " (on_nan = rollback: rerun with --resume to continue "
-                       "from the last good checkpoint)");
-    j->job->message(j->stageName + ": step skipped: " + why);
+    if (j->rollback && !j->nanSteps.count(stepNo))
+      rollbackAndRestart(j, loc, stepNo, why);
+    j->job->message(j->stageName + ": step " + std::to_string(stepNo) +
+                    " skipped: " + why +
+                    (j->nanSteps.count(stepNo) ? " (again, after the rollback)"
+                                               : ""));
   }
   double loss = lossSum / double(epochs);
   wr(out[0], 0, loss);

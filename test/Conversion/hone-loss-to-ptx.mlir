@@ -18,6 +18,6 @@ hone.pipeline @p {
 // CHECK-SAME: .visible .entry p_sft_dft_0_kernel
 // CHECK-NOT: hone.
 
-// CPU-LABEL: llvm.func @p_sft_dft_0(%arg0: !llvm.ptr, %arg1: !llvm.ptr, %arg2: !llvm.ptr, %arg3: !llvm.ptr)
+// CPU-LABEL: llvm.func @p_sft_dft_0(%arg0: !llvm.ptr, %arg1: !llvm.ptr, %arg2: !llvm.ptr, %arg3: !llvm.ptr, %arg4: !llvm.ptr)
 // CPU-SAME: hone.arg_names = ["l", "mask"]
 // CPU-NOT: hone.pipeline

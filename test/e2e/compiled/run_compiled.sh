@@ -1,10 +1,15 @@
 #!/bin/sh
-# run_compiled.sh HONEC SPEC WORKDIR STEPS [override ...]
-# Compiles SPEC to WORKDIR/job (timed), runs it with --out WORKDIR/run and
-# checks exit code 0 and STEPS training-step rows (the ones with a "stage";
-# evaluation rows have none) in metrics.jsonl.
+# run_compiled.sh HONEC SPEC WORKDIR STEPS CHECK [override ...]
+# Compiles SPEC to WORKDIR/job (timed, < 5 s), runs it with --out
+# WORKDIR/run and checks exit code 0, STEPS training-step rows (the ones
+# with a "stage"; evaluation rows have none) in metrics.jsonl, and the
+# learning signal CHECK:
+#   falls:METRIC   mean of METRIC over the last quarter of the rows that
+#                  have it is below the mean over the first quarter
+#   rises:METRIC   ... above it
+#   none           no signal checked
 set -u
-honec=$1; spec=$2; work=$3; steps=$4; shift 4
+honec=$1; spec=$2; work=$3; steps=$4; check=$5; shift 5
 link="$(dirname "$honec")/../lib/hone-link.txt"
 if [ ! -f "$link" ]; then
   echo "skip: $link missing (hone_runtime not built here)"; exit 77
@@ -25,3 +30,18 @@ if [ "$n" -ne "$steps" ]; then
   echo "error: $metrics has $n steps, expected $steps"; exit 1
 fi
 echo "ok: $n steps"
+[ "$check" = none ] && exit 0
+dir=${check%%:*}; metric=${check#*:}
+# The metric's values in step order (training rows only).
+grep '"stage"' "$metrics" | awk -v key="\"$metric\":" -v dir="$dir" -v name="$metric" '
+  { i = index($0, key); if (i == 0) next
+    v = substr($0, i + length(key)); sub(/[,}].*/, "", v); x[n++] = v + 0 }
+  END {
+    if (n < 4) { printf "error: %d values of %s, need 4\n", n, name; exit 1 }
+    q = int(n / 4); a = 0; b = 0
+    for (k = 0; k < q; ++k) { a += x[k]; b += x[n - q + k] }
+    a /= q; b /= q
+    printf "%s: first quarter %.4f, last quarter %.4f (%d values)\n", name, a, b, n
+    if ((dir == "falls" && !(b < a)) || (dir == "rises" && !(b > a))) {
+      printf "error: %s does not %s\n", name, (dir == "falls" ? "fall" : "rise"); exit 1 }
+  }'
