@@ -312,6 +312,11 @@ struct Lowering {
         extra.push_back(
             {"head", b.getStringAttr(stringifyEnum(model.getHead()))});
       }
+    // A buffer's capacity lives in its type.
+    if (op->getNumResults() == 1)
+      if (auto buffer = dyn_cast<BufferType>(op->getResult(0).getType()))
+        extra.push_back(
+            {"capacity", b.getI64IntegerAttr(buffer.getCapacity())});
     if (op->getNumResults() != 1 || !isObject(op->getResult(0).getType()))
       return op->emitOpError(
           "convert-hone-to-runtime: an object op yields one object");
