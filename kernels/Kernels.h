@@ -199,6 +199,30 @@ public:
                       const uint32_t *drawIndex, const uint8_t *active,
                       int32_t *tokens, T *logprob) = 0;
 
+  // --- fused layers (decoding) ------------------------------------------
+  /// A dense layer of the incremental forward, y = act(residual + b + x W):
+  /// x [rows, in]; W [in, out] (GPT-2's Conv1D), or [out, in] when transW;
+  /// b [out] and residual [rows, out] nullable (residual must not alias y);
+  /// act is GELU (tanh form) when gelu. The default runs the separate
+  /// kernels (copy/addRows or broadcastRows, gemm with beta 1, geluFwd); a
+  /// backend may fuse them, with results equal up to rounding.
+  virtual void linearRows(const T *x, int64_t rows, int64_t in, int64_t out,
+                          const T *W, bool transW, const T *b,
+                          const T *residual, bool gelu, T *y) {
+    const int64_t n = rows * out;
+    if (residual) {
+      copy(y, residual, n);
+      if (b)
+        addRows(y, b, rows, out);
+    } else if (b) {
+      broadcastRows(y, b, rows, out);
+    }
+    gemm(false, transW, rows, out, in, T(1), x, in, W, transW ? in : out,
+         residual || b ? T(1) : T(0), y, out);
+    if (gelu)
+      geluFwd(y, y, n);
+  }
+
   // --- optimiser ----------------------------------------------------------
   /// One AdamW update of n parameters; gradScale multiplies g first (global
   /// norm clipping). biasCorrection1/2 = 1 - beta^t. zeroGrad: the gradient

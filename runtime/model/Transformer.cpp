@@ -771,33 +771,31 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
                        nullptr);
     else
       k_->rmsNormFwd(x, w + L.ln1w, N, D, c.normEps, ln, nullptr);
-    linearFwd(ln, N, D, Q, L.wqkv, L.bqkv, gpt2, qkv);
+    // Dense layers through Kernels::linearRows, which a backend may fuse
+    // (bias, residual and GELU in the GEMM's epilogue).
+    auto bias = [&](int64_t off) { return off >= 0 ? w + off : nullptr; };
+    k_->linearRows(ln, N, D, Q, w + L.wqkv, !gpt2, bias(L.bqkv), nullptr, false,
+                   qkv);
     if (!gpt2)
       k_->rope(qkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, c.ropeTheta,
                false);
     k_->attentionCachedShared(qkv, B, newLen, c.nHeads, c.nKvHeads, hd, a.start,
                               sharedLen ? a.shared : nullptr, cache.cacheLen,
                               cache.k[l].data(), cache.v[l].data(), att);
-    k_->copy(mid, x, N * D);
-    if (L.bo >= 0)
-      k_->addRows(mid, w + L.bo, N, D);
-    k_->gemm(false, !gpt2, N, D, A, T(1), att, A, w + L.wo, gpt2 ? D : A, T(1),
-             mid, D);
+    k_->linearRows(att, N, A, D, w + L.wo, !gpt2, bias(L.bo), x, false, mid);
     if (gpt2) {
       k_->layerNormFwd(mid, w + L.ln2w, w + L.ln2b, N, D, c.normEps, ln,
                        nullptr, nullptr);
-      linearFwd(ln, N, D, F, L.wfc, L.bfc, true, pre);
-      k_->geluFwd(pre, act, N * F);
+      k_->linearRows(ln, N, D, F, w + L.wfc, false, bias(L.bfc), nullptr, true,
+                     act);
     } else {
       k_->rmsNormFwd(mid, w + L.ln2w, N, D, c.normEps, ln, nullptr);
-      linearFwd(ln, N, D, 2 * F, L.wfc, -1, false, pre);
+      k_->linearRows(ln, N, D, 2 * F, w + L.wfc, true, nullptr, nullptr, false,
+                     pre);
       k_->swigluFwd(pre, N, F, act);
     }
-    k_->copy(y, mid, N * D);
-    if (L.bproj >= 0)
-      k_->addRows(y, w + L.bproj, N, D);
-    k_->gemm(false, !gpt2, N, D, F, T(1), act, F, w + L.wproj, gpt2 ? D : F,
-             T(1), y, D);
+    k_->linearRows(act, N, F, D, w + L.wproj, !gpt2, bias(L.bproj), mid, false,
+                   y);
   }
   const T *xL = a.res[layers_.size() % 2];
   if (gpt2)

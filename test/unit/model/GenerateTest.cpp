@@ -453,3 +453,55 @@ TEST(Train, GradientsBitIdenticalAcrossThreadCounts) {
   setCpuThreads(before);
   EXPECT_EQ(std::memcmp(g1.data(), g2.data(), g1.size() * sizeof(float)), 0);
 }
+
+/// Kernels::linearRows (the decode step's dense layers; the CPU backend
+/// fuses bias, residual and GELU into a small-row GEMM) against a float64
+/// reference: rows below and above a register tile, widths that are not a
+/// multiple of a 64-column panel, k split into several packed blocks, every
+/// epilogue combination, one and two threads (bit-identical).
+TEST(Kernels, LinearRowsMatchesReference) {
+  auto k = makeCpuKernels<float>();
+  struct S {
+    int64_t rows, in, out;
+  };
+  const int before = cpuThreads();
+  for (S s : {S{1, 32, 16}, S{7, 1100, 208}, S{13, 64, 64}, S{200, 96, 80},
+              S{300, 40, 48}}) {
+    auto x = randomVector<float>(size_t(s.rows * s.in), 31, 0);
+    auto W = randomVector<float>(size_t(s.in * s.out), 32, 0);
+    auto b = randomVector<float>(size_t(s.out), 33, 0);
+    auto res = randomVector<float>(size_t(s.rows * s.out), 34, 0);
+    for (int mode = 0; mode < 8; ++mode) {
+      const bool useB = mode & 1, useR = mode & 2, gelu = mode & 4;
+      std::vector<float> y1(res.size()), y2(res.size());
+      setCpuThreads(2);
+      k->linearRows(x.data(), s.rows, s.in, s.out, W.data(), false,
+                    useB ? b.data() : nullptr, useR ? res.data() : nullptr,
+                    gelu, y1.data());
+      setCpuThreads(1);
+      k->linearRows(x.data(), s.rows, s.in, s.out, W.data(), false,
+                    useB ? b.data() : nullptr, useR ? res.data() : nullptr,
+                    gelu, y2.data());
+      EXPECT_EQ(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)),
+                0);
+      double worst = 0;
+      for (int64_t r = 0; r < s.rows; ++r)
+        for (int64_t j = 0; j < s.out; ++j) {
+          double v = (useR ? res[size_t(r * s.out + j)] : 0.0) +
+                     (useB ? b[size_t(j)] : 0.0);
+          for (int64_t p = 0; p < s.in; ++p)
+            v += double(x[size_t(r * s.in + p)]) *
+                 double(W[size_t(p * s.out + j)]);
+          if (gelu)
+            v = 0.5 * v *
+                (1 + std::tanh(std::sqrt(2 / M_PI) *
+                               (v + 0.044715 * v * v * v)));
+          worst = std::max(worst, std::fabs(v - y1[size_t(r * s.out + j)]) /
+                                      (1 + std::fabs(v)));
+        }
+      EXPECT_LT(worst, 2e-5 * std::sqrt(double(s.in)))
+          << s.rows << "x" << s.in << "x" << s.out << " mode " << mode;
+    }
+  }
+  setCpuThreads(before);
+}
