@@ -33,55 +33,22 @@ std::vector<std::string> requiredColumns(Dataset::Layout layout,
 
 namespace {
 
-/// The spec's column names in the runtime reader's terms, so that the
-/// compiler checks a dataset with exactly the code the job reads it with.
-std::optional<DatasetLayout> toRuntime(Dataset::Layout l, bool shareGpt);
-
-DatasetOptions runtimeOptions(Dataset::Layout layout, const Columns &c) {
-  DatasetOptions o;
-  DatasetColumns &r = o.columns;
-  r.text = c.text();
-  r.messages = c.messages();
-  r.role = c.role();
-  r.content = c.content();
-  r.prompt = c.prompt();
-  r.completion = c.completion();
-  r.chosen = c.chosen();
-  r.rejected = c.rejected();
-  r.label = c.label();
-  r.answer = c.has_answer() ? c.answer() : std::string(); // "": auto-detect
-  for (const auto &kv : c.role_names())
-    r.roleNames[kv.first] = kv.second;
-  // The ShareGPT preset (conversations/from/value) is its own layout there.
-  bool shareGpt = c.messages() == "conversations" && c.role() == "from" &&
-                  c.content() == "value";
-  if (shareGpt)
-    r.conversations = c.messages();
-  o.layout = toRuntime(layout, shareGpt);
-  return o;
-}
-
-std::optional<DatasetLayout> toRuntime(Dataset::Layout l, bool shareGpt) {
-  switch (l) {
-  case Dataset::text:
-    return DatasetLayout::Text;
-  case Dataset::messages:
-    return shareGpt ? DatasetLayout::ShareGPT : DatasetLayout::Messages;
-  case Dataset::prompt_only:
-    return DatasetLayout::Prompt;
-  case Dataset::prompt_completion:
-    return DatasetLayout::PromptCompletion;
-  case Dataset::preference:
-    return DatasetLayout::Preference;
-  case Dataset::unpaired_preference:
-    return DatasetLayout::Kto;
-  case Dataset::prompt_answer:
-    return DatasetLayout::PromptAnswer;
-  case Dataset::auto_:
-    break;
-  }
-  return shareGpt ? std::optional<DatasetLayout>(DatasetLayout::ShareGPT)
-                  : std::nullopt;
+/// The spec's column names in the runtime reader's terms (the runtime's own
+/// mapping, which the job uses too), so that the compiler checks a dataset
+/// with exactly the code the job reads it with.
+Expected<DatasetOptions> runtimeOptions(Dataset::Layout layout,
+                                        const Columns &c) {
+  std::map<std::string, std::string> columns = {
+      {"text", c.text()},         {"messages", c.messages()},
+      {"role", c.role()},         {"content", c.content()},
+      {"prompt", c.prompt()},     {"completion", c.completion()},
+      {"chosen", c.chosen()},     {"rejected", c.rejected()},
+      {"label", c.label()}};
+  if (c.has_answer()) // otherwise detected: answer, solution, ground_truth
+    columns["answer"] = c.answer();
+  std::map<std::string, std::string> roles(c.role_names().begin(),
+                                           c.role_names().end());
+  return datasetOptionsFromSpec(Dataset::Layout_Name(layout), columns, roles);
 }
 
 Dataset::Layout fromRuntime(DatasetLayout l) {
@@ -121,8 +88,10 @@ DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
                           const Columns &columns, int maxRecords) {
   DatasetProbe probe;
   probe.layout = layout;
-  auto info = inspectDataset(path, static_cast<size_t>(maxRecords),
-                             runtimeOptions(layout, columns));
+  auto options = runtimeOptions(layout, columns);
+  auto info = options ? inspectDataset(path, static_cast<size_t>(maxRecords),
+                                       *options)
+                      : Expected<DatasetInfo>(options.status());
   if (!info) {
     // "PATH:LINE:COL: error: WHAT" → line and WHAT.
     std::string m = info.status().message();

@@ -1625,14 +1625,21 @@ void Checker::checkEvaluations() {
       error(at(e, "model"), "the evaluated model has a scalar head and cannot "
                             "generate",
             "evaluate a language model");
-    if (e.rewards_size() == 0)
+    // Without rewards an evaluation reports the held-out loss, which needs
+    // completions to score.
+    bool completions =
+        d && (d->layout() == Dataset::text || d->layout() == Dataset::messages ||
+              d->layout() == Dataset::prompt_completion);
+    if (e.rewards_size() == 0 && d && !completions)
       error(at(p_, "evaluations", i), "the evaluation has no reward",
-            "add 'rewards: \"...\"' naming the rewards to report");
+            "add 'rewards: \"...\"' naming the rewards to report (without "
+            "rewards an evaluation reports the held-out loss of text, "
+            "messages or prompt_completion data)");
     bool answers = false;
     for (int j = 0; j < e.rewards_size(); ++j)
       if (const Reward *r = reward(at(e, "rewards", j), e.rewards(j)))
         answers |= needsAnswers(*r);
-    if (d) {
+    if (d && e.rewards_size() > 0) {
       bool fits = layoutFits(at(e, "dataset"), *d,
                              {Dataset::prompt_only, Dataset::prompt_answer,
                               Dataset::prompt_completion, Dataset::messages},

@@ -565,15 +565,17 @@ OwningOpRef<ModuleOp> Lowering::run() {
   for (int i = 0; i < p_.evaluations_size(); ++i) {
     const Evaluation &e = p_.evaluations(i);
     Value m = model(e.model(), loc(e, "model"));
-    Value r = reward(e.rewards(), {}, loc(e, "rewards"));
-    if (!m || !r)
+    // No rewards: the held-out loss only.
+    Value r = e.rewards_size() > 0 ? reward(e.rewards(), {}, loc(e, "rewards"))
+                                   : Value();
+    if (!m || (e.rewards_size() > 0 && !r))
       return nullptr;
     OpBuilder::InsertionGuard guard(b_);
     Operation *after = lastEval.lookup(m);
     if (!after)
       after = m.getDefiningOp();
     // The reward may be declared later than the model (a learned reward).
-    if (Operation *rd = r.getDefiningOp();
+    if (Operation *rd = r ? r.getDefiningOp() : nullptr;
         rd && after && after->isBeforeInBlock(rd))
       after = rd;
     if (after && after->getBlock() == body)

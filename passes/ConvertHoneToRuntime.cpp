@@ -317,6 +317,12 @@ struct Lowering {
       if (auto buffer = dyn_cast<BufferType>(op->getResult(0).getType()))
         extra.push_back(
             {"capacity", b.getI64IntegerAttr(buffer.getCapacity())});
+    // So does a dataset's column layout (the job imposes it, as the
+    // compiler's data check did).
+    if (op->getNumResults() == 1)
+      if (auto data = dyn_cast<DatasetType>(op->getResult(0).getType()))
+        extra.push_back(
+            {"layout", b.getStringAttr(stringifyEnum(data.getLayout()))});
     if (op->getNumResults() != 1 || !isObject(op->getResult(0).getType()))
       return op->emitOpError(
           "convert-hone-to-runtime: an object op yields one object");

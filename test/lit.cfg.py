@@ -7,7 +7,7 @@ import lit.formats
 config.name = "Hone"
 config.test_format = lit.formats.ShTest(not config.environment.get("LIT_USE_INTERNAL_SHELL"))
 config.suffixes = [".mlir", ".textproto", ".test"]
-config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "fuzz"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "fuzz", "e2e"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.hone_obj_root, "test")
 

@@ -52,6 +52,9 @@ struct ModelObj : Object {
 struct DatasetObj : Object {
   DatasetObj() : Object(ObjKind::Dataset) {}
   std::unique_ptr<DataLoader> data;
+  /// The evaluation split (eval_path, or the eval_fraction tail of the
+  /// file); evaluations read it when present.
+  std::unique_ptr<DataLoader> evalData;
   std::string name; // "d<creation index>"
   int64_t index = 0;
 };
@@ -1389,7 +1392,8 @@ void opEvalStep(OpCtx &c) {
   if (const json::Value *h = get(c.attrs, "hparams"))
     if (const json::Value *g = get(*h, "generation"))
       gen = *g;
-  const DataLoader &dl = *d->data;
+  // The dataset's evaluation split when it has one, else its records.
+  const DataLoader &dl = d->evalData ? *d->evalData : *d->data;
   // max_records: at most that many prompts; 0 all of them.
   int64_t limit = 0;
   if (const json::Value *h = get(c.attrs, "hparams"))
@@ -1445,6 +1449,43 @@ void opEvalStep(OpCtx &c) {
     char buf[96];
     std::snprintf(buf, sizeof buf, " accuracy %.3f (%zu prompts), reward %.3f",
                   correct / double(n), n, sum / double(n));
+    line += buf;
+  }
+  // Held-out loss (TRL's eval_loss): the mean NLL of the trained tokens of
+  // data with completions, as SFT would count them.
+  DatasetLayout layout = dl.info().layout;
+  if (m->model->config().head == HeadKind::LM && n > 0 &&
+      (layout == DatasetLayout::Text || layout == DatasetLayout::Messages ||
+       layout == DatasetLayout::ShareGPT ||
+       layout == DatasetLayout::PromptCompletion)) {
+    const size_t bs = 16;
+    const int64_t T = m->model->config().maxSeqLen;
+    double nll = 0, tokens = 0;
+    for (size_t i0 = 0; i0 < n; i0 += bs) {
+      std::vector<Sequence> seqs;
+      for (size_t i = i0; i < std::min(n, i0 + bs); ++i) {
+        Sequence q = seqOf(j, c, dl.example(i), T);
+        if (!q.ids.empty())
+          seqs.push_back(std::move(q));
+      }
+      if (seqs.empty())
+        continue;
+      auto sb = SeqBatch::fromSequences(seqs, j->fmt.padToken);
+      if (!sb)
+        c.err(sb.status().message());
+      auto lp = computeLogprobs(*m->model, sb->view());
+      if (!lp)
+        c.err(lp.status().message());
+      for (size_t k = 0; k < lp->size(); ++k) {
+        nll -= double((*lp)[k]) * sb->mask[k];
+        tokens += sb->mask[k];
+      }
+    }
+    double loss = nll / std::max(tokens, 1.0);
+    mv.push_back({name + "/loss", loss});
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " loss %.4f (%zu examples, %.0f tokens)",
+                  loss, n, tokens);
     line += buf;
   }
   if (mv.empty())
@@ -1649,13 +1690,46 @@ void *hone_rt_object(hone_job *j, const char *loc, const char *op,
     if (path.empty())
       err("no path");
     bool shuffle = !get(attrs, "shuffle") || flag(attrs, "shuffle");
-    auto dl = DataLoader::open(path, std::nullopt,
+    // The spec's layout and column names, read as the compiler checked them.
+    std::map<std::string, std::string> columns, roles;
+    if (const json::Value *f = get(attrs, "fields"); f && f->isObject())
+      for (const auto &[k, v] : f->members()) {
+        if (k == "role_names" && v.isObject()) {
+          for (const auto &[from, to] : v.members())
+            if (to.isString())
+              roles[from] = to.asString();
+        } else if (v.isString()) {
+          columns[k] = v.asString();
+        }
+      }
+    auto options =
+        datasetOptionsFromSpec(str(attrs, "layout", "auto"), columns, roles);
+    if (!options)
+      err(options.status().message());
+    auto dl = DataLoader::open(path, *options,
                                uint64_t(integer(attrs, "shuffle_seed", 0)),
                                shuffle);
     if (!dl)
       err(dl.status().message());
     auto o = std::make_unique<DatasetObj>();
     o->data = std::make_unique<DataLoader>(dl.take());
+    if (int64_t cap = integer(attrs, "max_records", 0); cap > 0)
+      o->data->keepFirst(size_t(cap));
+    if (std::string ev = str(attrs, "eval_path"); !ev.empty()) {
+      auto e = DataLoader::open(ev, *options, 0, false);
+      if (!e)
+        err(e.status().message());
+      o->evalData = std::make_unique<DataLoader>(e.take());
+    } else if (double frac = num(attrs, "eval_fraction", 0); frac > 0) {
+      size_t all = o->data->size();
+      size_t held = size_t(std::floor(double(all) * frac));
+      if (held == 0 || held == all)
+        err(path + ": eval_fraction " + std::to_string(frac) +
+            " of " + std::to_string(all) + " records leaves " +
+            (held == 0 ? "no evaluation record" : "no training record") +
+            " (hint: change eval_fraction, or give eval_path)");
+      o->evalData = std::make_unique<DataLoader>(o->data->splitTail(held));
+    }
     o->index = int64_t(j->datasets.size());
     o->name = "d" + std::to_string(o->index);
     DatasetObj *p = o.get();

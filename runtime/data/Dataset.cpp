@@ -39,6 +39,61 @@ Expected<DatasetLayout> datasetLayoutFromName(std::string_view name) {
                        "preference, kto, prompt_answer, prompt, sharegpt");
 }
 
+Expected<DatasetOptions>
+datasetOptionsFromSpec(std::string_view layout,
+                       const std::map<std::string, std::string> &columns,
+                       const std::map<std::string, std::string> &roleNames) {
+  DatasetOptions o;
+  DatasetColumns &c = o.columns;
+  std::pair<const char *, std::string *> keys[] = {
+      {"text", &c.text},         {"messages", &c.messages},
+      {"role", &c.role},         {"content", &c.content},
+      {"prompt", &c.prompt},     {"completion", &c.completion},
+      {"chosen", &c.chosen},     {"rejected", &c.rejected},
+      {"label", &c.label},       {"answer", &c.answer}};
+  for (const auto &[key, value] : columns) {
+    std::string *field = nullptr;
+    for (auto &[k, f] : keys)
+      if (key == k)
+        field = f;
+    if (!field)
+      return Status::error("error: unknown dataset column '" + key + "'",
+                           "columns: text, messages, role, content, prompt, "
+                           "completion, chosen, rejected, label, answer");
+    *field = value;
+  }
+  c.roleNames = roleNames;
+  bool shareGpt = c.messages == "conversations" && c.role == "from" &&
+                  c.content == "value";
+  if (shareGpt)
+    c.conversations = c.messages;
+  static const std::pair<const char *, DatasetLayout> specNames[] = {
+      {"text", DatasetLayout::Text},
+      {"messages", DatasetLayout::Messages},
+      {"prompt_completion", DatasetLayout::PromptCompletion},
+      {"preference", DatasetLayout::Preference},
+      {"unpaired_preference", DatasetLayout::Kto},
+      {"prompt_answer", DatasetLayout::PromptAnswer},
+      {"prompt_only", DatasetLayout::Prompt}};
+  if (layout.empty() || layout == "auto") {
+    if (shareGpt)
+      o.layout = DatasetLayout::ShareGPT;
+    return o;
+  }
+  for (const auto &[name, l] : specNames)
+    if (layout == name)
+      o.layout = l == DatasetLayout::Messages && shareGpt
+                     ? DatasetLayout::ShareGPT
+                     : l;
+  if (!o.layout)
+    return Status::error("error: unknown dataset layout '" +
+                             std::string(layout) + "'",
+                         "layouts: text, messages, prompt_completion, "
+                         "preference, unpaired_preference, prompt_answer, "
+                         "prompt_only");
+  return o;
+}
+
 static std::string keyList(const json::Value &obj) {
   std::string s;
   for (const auto &m : obj.members()) {

@@ -91,6 +91,19 @@ struct DatasetOptions {
   DatasetColumns columns;
 };
 
+/// The options for a dataset as the spec describes it: its layout under the
+/// spec's name (text, messages, prompt_completion, preference,
+/// unpaired_preference, prompt_answer, prompt_only; "auto" or "" detects
+/// it) and the column renames it sets (keys: text, messages, role, content,
+/// prompt, completion, chosen, rejected, label, answer; absent keys keep the
+/// conventional names). messages read through conversations/from/value are
+/// the ShareGPT layout. The compiler checks data and the job reads it with
+/// these same options.
+Expected<DatasetOptions>
+datasetOptionsFromSpec(std::string_view layout,
+                       const std::map<std::string, std::string> &columns,
+                       const std::map<std::string, std::string> &roleNames = {});
+
 struct DatasetInfo {
   DatasetLayout layout = DatasetLayout::Text;
   /// Prompt/completion/chosen/rejected are message lists (not strings).

@@ -215,6 +215,43 @@ Expected<DataLoader> DataLoader::open(const std::string &path,
   return build(r.take(), raw.take(), seed, shuffle);
 }
 
+Expected<DataLoader> DataLoader::open(const std::string &path,
+                                      const DatasetOptions &options,
+                                      uint64_t seed, bool shuffle) {
+  auto r = DatasetReader::open(path, options);
+  if (!r)
+    return r.status();
+  auto raw = JsonlReader::open(path);
+  if (!raw)
+    return raw.status();
+  return build(r.take(), raw.take(), seed, shuffle);
+}
+
+void DataLoader::keepFirst(size_t n) {
+  if (n >= examples_.size())
+    return;
+  examples_.resize(n);
+  records_.resize(n);
+  order_.resize(n);
+  permEpoch_ = ~uint64_t(0);
+  cursor_ = Cursor();
+}
+
+DataLoader DataLoader::splitTail(size_t n) {
+  n = std::min(n, examples_.size());
+  size_t keep = examples_.size() - n;
+  DataLoader tail;
+  tail.info_ = info_;
+  tail.shuffle_ = false;
+  tail.examples_.assign(std::make_move_iterator(examples_.begin() + long(keep)),
+                        std::make_move_iterator(examples_.end()));
+  tail.records_.assign(std::make_move_iterator(records_.begin() + long(keep)),
+                       std::make_move_iterator(records_.end()));
+  tail.order_.resize(tail.examples_.size());
+  keepFirst(keep);
+  return tail;
+}
+
 Expected<DataLoader> DataLoader::fromJsonl(const std::string &name,
                                            const std::string &contents,
                                            uint64_t seed, bool shuffle) {

@@ -101,6 +101,10 @@ public:
   open(const std::string &path,
        std::optional<DatasetLayout> layout = std::nullopt,
        uint64_t seed = 0, bool shuffle = true);
+  /// With the spec's column names (and an imposed layout, if any).
+  static Expected<DataLoader> open(const std::string &path,
+                                   const DatasetOptions &options,
+                                   uint64_t seed, bool shuffle);
   /// From records already read (tests).
   static Expected<DataLoader> fromJsonl(const std::string &name,
                                         const std::string &contents,
@@ -116,6 +120,12 @@ public:
   const Example &example(size_t i) const { return examples_[i]; }
   /// The record as read (every column, for external reward processes).
   const json::Value &record(size_t i) const { return records_[i]; }
+
+  /// Keeps the first n records (file order).
+  void keepFirst(size_t n);
+  /// Moves the last n records (file order) into an unshuffled loader of
+  /// their own (an evaluation split); this one keeps the rest.
+  DataLoader splitTail(size_t n);
 
   /// Indices of the next n records, advancing the cursor.
   std::vector<size_t> take(size_t n);

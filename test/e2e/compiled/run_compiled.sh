@@ -8,6 +8,8 @@
 #                  have it is below the mean over the first quarter
 #   rises:METRIC   ... above it
 #   none           no signal checked
+#   has:KEY        a row (training or evaluation) logs KEY
+# Several checks are separated by commas.
 set -u
 honec=$1; spec=$2; work=$3; steps=$4; check=$5; shift 5
 link="$(dirname "$honec")/../lib/hone-link.txt"
@@ -30,8 +32,12 @@ if [ "$n" -ne "$steps" ]; then
   echo "error: $metrics has $n steps, expected $steps"; exit 1
 fi
 echo "ok: $n steps"
-[ "$check" = none ] && exit 0
-dir=${check%%:*}; metric=${check#*:}
+check_one() {
+dir=${1%%:*}; metric=${1#*:}
+if [ "$dir" = has ]; then
+  grep -q "\"$metric\":" "$metrics" || { echo "error: no row logs $metric"; exit 1; }
+  echo "$metric: logged"; return
+fi
 # The metric's values in step order (training rows only).
 grep '"stage"' "$metrics" | awk -v key="\"$metric\":" -v dir="$dir" -v name="$metric" '
   { i = index($0, key); if (i == 0) next
@@ -45,3 +51,7 @@ grep '"stage"' "$metrics" | awk -v key="\"$metric\":" -v dir="$dir" -v name="$me
     if ((dir == "falls" && !(b < a)) || (dir == "rises" && !(b > a))) {
       printf "error: %s does not %s\n", name, (dir == "falls" ? "fall" : "rise"); exit 1 }
   }'
+[ $? -eq 0 ] || exit 1
+}
+[ "$check" = none ] && exit 0
+for c in $(echo "$check" | tr ',' ' '); do check_one "$c"; done

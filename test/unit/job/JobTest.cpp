@@ -142,6 +142,42 @@ TEST(Batches, ShuffleIsSeededAndCursorResumes) {
   EXPECT_FALSE(b->setCursorJson(bad).isOk());
 }
 
+/// The spec's column names and layout reach the reader (the job reads the
+/// data as the compiler checked it), max_records keeps the head of the file
+/// and an eval split takes its tail, unshuffled, out of the training data.
+TEST(Batches, SpecColumnsAndEvalSplit) {
+  std::string path = tmpDir("columns") + ".jsonl";
+  {
+    std::ofstream f(path);
+    for (int i = 0; i < 10; ++i)
+      f << "{\"q\":\"" << i << "+1=\",\"r\":\"" << i + 1 << "\"}\n";
+  }
+  auto opts = datasetOptionsFromSpec("prompt_completion",
+                                     {{"prompt", "q"}, {"completion", "r"}});
+  ASSERT_TRUE(opts.isOk()) << opts.status().toString();
+  auto dl = DataLoader::open(path, *opts, 3, true);
+  ASSERT_TRUE(dl.isOk()) << dl.status().toString();
+  EXPECT_EQ(dl->info().layout, DatasetLayout::PromptCompletion);
+  dl->keepFirst(8);
+  DataLoader held = dl->splitTail(2);
+  ASSERT_EQ(dl->size(), 6u);
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held.example(0).prompt, "6+1=");
+  EXPECT_EQ(held.example(1).completion, "8");
+  EXPECT_EQ(held.take(3), (std::vector<size_t>{0, 1, 0})); // file order
+  auto idx = dl->take(6);
+  std::sort(idx.begin(), idx.end());
+  EXPECT_EQ(idx, (std::vector<size_t>{0, 1, 2, 3, 4, 5}));
+  // Without the mapping the file is not prompt_completion data.
+  auto plain = datasetOptionsFromSpec("prompt_completion", {});
+  ASSERT_TRUE(plain.isOk());
+  EXPECT_FALSE(DataLoader::open(path, *plain, 3, true).isOk());
+  EXPECT_FALSE(datasetOptionsFromSpec("prompt_completion", {{"prompts", "q"}})
+                   .isOk());
+  EXPECT_FALSE(datasetOptionsFromSpec("pairs", {}).isOk());
+  std::remove(path.c_str());
+}
+
 TEST(Rewards, Verifiers) {
   EXPECT_EQ(normalizeAnswer("  The  Answer. "), "the answer");
   EXPECT_EQ(normalizeAnswer("\\boxed{42}"), "42");
