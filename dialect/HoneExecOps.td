@@ -4,8 +4,9 @@
 // step ops' dataflow. Model states are mutable handles in the runtime, so a
 // state that is read after a train step updates it in place is copied first
 // (hone.exec.snapshot); every stage loop is bracketed by the runtime calls
-// that resume, checkpoint and log it. Lanes, events and arena offsets join
-// this level as the scheduler lands (issue 6).
+// that resume, checkpoint and log it; every step op runs on a lane (its
+// `hone.lane`), and every edge between lanes is an explicit event
+// (hone.exec.signal / hone.exec.wait), placed by hone-assign-lanes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -68,6 +69,52 @@ def Hone_ExecStageEndOp : Hone_ExecOp<"stage_end", [MemoryEffects<[MemWrite]>]> 
   let description = [{
     ```mlir
     hone.exec.stage_end
+    ```
+  }];
+  let assemblyFormat = "attr-dict";
+}
+
+def Hone_ExecSignalOp : Hone_ExecOp<"signal", [MemoryEffects<[MemWrite]>]> {
+  let summary = "record an event on a lane";
+  let description = [{
+    Queued on `lane` after the step ops queued there before it: the event
+    `event` is recorded when they have finished. In a loop, each iteration
+    records the event again; a wait sees the latest record before it in
+    program order (CUDA event semantics).
+
+    ```mlir
+    hone.exec.signal 3 on "rollout"
+    ```
+  }];
+  let arguments = (ins I64Attr:$event, StrAttr:$lane);
+  let assemblyFormat = "$event `on` $lane attr-dict";
+  let hasVerifier = 1;
+}
+
+def Hone_ExecWaitOp : Hone_ExecOp<"wait", [MemoryEffects<[MemWrite]>]> {
+  let summary = "make a lane wait for an event";
+  let description = [{
+    Step ops queued on `lane` after this wait start only once the latest
+    record of `event` (in program order) has happened.
+
+    ```mlir
+    hone.exec.wait 3 on "learn"
+    ```
+  }];
+  let arguments = (ins I64Attr:$event, StrAttr:$lane);
+  let assemblyFormat = "$event `on` $lane attr-dict";
+  let hasVerifier = 1;
+}
+
+def Hone_ExecSyncOp : Hone_ExecOp<"sync", [MemoryEffects<[MemWrite]>]> {
+  let summary = "the host waits until every lane is idle";
+  let description = [{
+    Placed before an op with regions that run lane work (an `scf.if` inside
+    a step) and at the end of such a region; stage brackets, object ops and
+    ops whose scalar results the host reads synchronise implicitly.
+
+    ```mlir
+    hone.exec.sync
     ```
   }];
   let assemblyFormat = "attr-dict";

@@ -415,3 +415,25 @@ LogicalResult SaveOp::verify() {
     return fail(*this, "needs a directory name", "e.g. \"final\"");
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Scheduled level: events between lanes
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyLaneEvent(Operation *op, StringRef lane,
+                                     int64_t event) {
+  if (!llvm::is_contained({"rollout", "learn", "copy", "comm"}, lane))
+    return fail(op, Twine("unknown lane '") + lane + "'",
+                "lanes: rollout, learn, copy, comm");
+  if (event < 0)
+    return fail(op, "event ids are not negative", "number events from 0");
+  return success();
+}
+
+LogicalResult ExecSignalOp::verify() {
+  return verifyLaneEvent(*this, getLane(), getEvent());
+}
+
+LogicalResult ExecWaitOp::verify() {
+  return verifyLaneEvent(*this, getLane(), getEvent());
+}

@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/AttrToJson.h"
+#include "runtime/abi/hone_runtime.h" // HONE_RT_ABI_VERSION only: plain C
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -38,7 +39,7 @@ using namespace mlir::hone;
 
 namespace {
 
-constexpr int32_t kAbiVersion = 1; // HONE_RT_ABI_VERSION
+constexpr int32_t kAbiVersion = HONE_RT_ABI_VERSION;
 
 bool isObject(Type t) {
   return isa<ModelType, DatasetType, RewardType, BufferType>(t);
@@ -57,14 +58,6 @@ std::string locString(Location loc) {
     return WalkResult::advance();
   });
   return out.empty() ? "<unknown>" : out;
-}
-
-/// Ops that create an object (hone_rt_object).
-bool isObjectOp(Operation *op) {
-  return isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, DatasetOp,
-             ExecSnapshotOp>(op) ||
-         op->getName().getStringRef().starts_with("hone.reward.") ||
-         op->getName().getStringRef() == "hone.buffer.init";
 }
 
 /// hone_dtype of an element type; -1 if none.
@@ -132,6 +125,13 @@ struct Lowering {
   LLVM::LLVMFuncOp rtStep() {
     return declare("hone_rt_step", LLVM::LLVMVoidType::get(ctx),
                    {ptr, ptr, ptr, ptr, i32, ptr, i32, ptr, i32, ptr});
+  }
+  LLVM::LLVMFuncOp rtEvent() {
+    return declare("hone_rt_event", LLVM::LLVMVoidType::get(ctx),
+                   {ptr, ptr, i32, i64});
+  }
+  LLVM::LLVMFuncOp rtSync() {
+    return declare("hone_rt_sync", LLVM::LLVMVoidType::get(ctx), {ptr});
   }
   LLVM::LLVMFuncOp rtTrainStep() {
     return declare("hone_rt_train_step", LLVM::LLVMVoidType::get(ctx),
@@ -299,7 +299,11 @@ struct Lowering {
           a.getName() != "operandSegmentSizes" &&
           a.getName() != "resultSegmentSizes")
         attrs.push_back(a);
-    return toJson(attrs.getDictionary(ctx), extra);
+    // The lane hone-assign-lanes chose travels as "lane".
+    SmallVector<std::pair<StringRef, Attribute>> all(extra);
+    if (Attribute lane = op->getAttr("hone.lane"))
+      all.push_back({"lane", lane});
+    return toJson(attrs.getDictionary(ctx), all);
   }
 
   LogicalResult lowerObject(Operation *op) {
@@ -639,11 +643,26 @@ struct Lowering {
             ValueRange{job, arith::IndexCastOp::create(sb, op->getLoc(), i64,
                                                        end.getStep())});
         toErase.push_back(op);
+      } else if (isa<ExecSignalOp, ExecWaitOp>(op)) {
+        OpBuilder sb(op);
+        bool signal = isa<ExecSignalOp>(op);
+        auto lane = op->getAttrOfType<StringAttr>("lane");
+        auto event = op->getAttrOfType<IntegerAttr>("event");
+        LLVM::CallOp::create(
+            sb, op->getLoc(), rtEvent(),
+            ValueRange{job, str(sb, op->getLoc(), lane.getValue()),
+                       constI32(sb, op->getLoc(), signal ? 0 : 1),
+                       constI64(sb, op->getLoc(), event.getInt())});
+        toErase.push_back(op);
+      } else if (isa<ExecSyncOp>(op)) {
+        OpBuilder sb(op);
+        LLVM::CallOp::create(sb, op->getLoc(), rtSync(), ValueRange{job});
+        toErase.push_back(op);
       } else if (isa<ExecStageEndOp>(op)) {
         OpBuilder sb(op);
         LLVM::CallOp::create(sb, op->getLoc(), rtStageEnd(), ValueRange{job});
         toErase.push_back(op);
-      } else if (isObjectOp(op))
+      } else if (isRuntimeObjectOp(op))
         r = lowerObject(op);
       else
         r = lowerStep(op);
@@ -683,3 +702,10 @@ struct ConvertHoneToRuntime
   }
 };
 } // namespace
+
+bool mlir::hone::isRuntimeObjectOp(Operation *op) {
+  return isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, DatasetOp,
+             ExecSnapshotOp>(op) ||
+         op->getName().getStringRef().starts_with("hone.reward.") ||
+         op->getName().getStringRef() == "hone.buffer.init";
+}

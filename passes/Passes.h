@@ -10,4 +10,8 @@ namespace mlir::hone {
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
+
+/// Ops that --convert-hone-to-runtime lowers to hone_rt_object: they create
+/// a runtime object, and the runtime drains every lane before running them.
+bool isRuntimeObjectOp(Operation *op);
 } // namespace mlir::hone

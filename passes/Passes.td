@@ -218,6 +218,39 @@ def PlanArena : Pass<"hone-plan-arena", "::mlir::hone::PipelineOp"> {
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }
 
+def AssignLanes : Pass<"hone-assign-lanes", "::mlir::hone::PipelineOp"> {
+  let summary = "scheduled IR: every step op on a lane, an event for every cross-lane edge";
+  let description = [{
+    Puts each step op on a lane as `hone.lane`: `rollout` (data.next,
+    data.fetch, generate, score, shape_reward, group_accuracy, group_filter,
+    eval_step), `learn` (logprob, value, advantage, indicator, schedule,
+    train_step and any other step op) or `copy` (sync_weights, buffer.push,
+    buffer.pop, save); `comm` stays empty on one rank. An op whose scalar
+    results the host reads is `host`: the runtime drains every lane and runs
+    it inline. Each lane runs its ops in program order; an op that depends
+    on an op of another lane gets a `hone.exec.wait` before it on an event
+    that a `hone.exec.signal` records right after the producer. The
+    dependences are the SSA operands, the objects (every use of a model,
+    dataset, reward or buffer is ordered after its last use on every other
+    lane: the runtime updates objects in place, and a model's KV cache is
+    state too) and the arena (an op whose results overwrite bytes that an
+    earlier op on another lane reads or writes waits for it: the planner
+    reuses a dead value's bytes). Waits already implied by earlier waits
+    (transitively) are left out. Stage brackets, step_end, object ops and
+    host ops drain all lanes in the runtime; an `scf.if` inside a step gets a
+    `hone.exec.sync` before it and at the end of its branches when lane
+    work is pending. Runs after hone-plan-arena (it reads `hone.offsets`).
+
+    ```mlir
+    %seq:3 = hone.generate %p, %tok, %m, %i {hone.lane = "rollout", ...}
+    hone.exec.signal 0 on "rollout"
+    %r = hone.score %rw, %seq#0, %seq#1, %ids {hone.lane = "rollout", ...}
+    hone.exec.wait 0 on "learn"
+    %lref = hone.logprob %ref, %seq#0, %seq#1 {hone.lane = "learn", ...}
+    ```
+  }];
+}
+
 def BuildLossKernels : Pass<"hone-build-loss-kernels", "::mlir::ModuleOp"> {
   let summary = "compile train-step objectives to LLVM kernels beside the step IR";
   let description = [{

@@ -62,6 +62,7 @@ void hone::buildStepPipeline(OpPassManager &pm,
 void hone::buildScheduledPipeline(OpPassManager &pm) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
   pm.addNestedPass<PipelineOp>(createPlanArena());
+  pm.addNestedPass<PipelineOp>(createAssignLanes());
 }
 
 void hone::buildToLLVMPipeline(OpPassManager &pm) {
@@ -148,7 +149,7 @@ void hone::registerPipelines() {
   PassPipelineRegistration<>(
       "hone-scheduled-pipeline",
       "Step IR to scheduled IR: frozen-model snapshots, stage brackets, "
-      "arena offsets",
+      "arena offsets, lanes and events",
       [](OpPassManager &pm) { buildScheduledPipeline(pm); });
   PassPipelineRegistration<>(
       "hone-to-llvm",

@@ -47,7 +47,7 @@ struct CapStepsPass
       llvm::TypeSwitch<Operation *>(op)
           .Case<hone::SftOp, hone::RewardModelTrainOp, hone::PreferenceOp,
                 hone::RlOp>([&](auto stage) {
-            if (stage.getSteps() > max)
+            if (max >= 0 && stage.getSteps() > static_cast<uint64_t>(max))
               stage.setSteps(static_cast<uint64_t>(max));
           });
     });

@@ -3,6 +3,8 @@
 // around a generated loss kernel. Built on runtime/job (Job driver, batches,
 // rewards, step primitives). CPU, float32.
 #include "runtime/abi/hone_runtime.h"
+#include "kernels/cpu/CpuKernels.h"
+#include "runtime/exec/Scheduler.h"
 
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
@@ -24,7 +26,9 @@
 #include <sstream>
 #include <unistd.h>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace hone;
@@ -93,6 +97,11 @@ struct hone_job {
   std::vector<std::string> argv;  // to restart the job for a rollback
   std::set<int64_t> nanSteps;     // steps that failed before a rollback: skipped
   std::set<int64_t> injectNan;    // HONE_INJECT_NAN_STEPS (fault injection)
+  // Lanes (hone_rt_event): null when every step runs inline. Declared
+  // before the objects: models compute with the lane kernels, which must
+  // outlive them.
+  std::unique_ptr<exec::Scheduler> sched;
+  std::unique_ptr<Kernels<float>> laneKernels[exec::kNumLanes];
   std::vector<std::unique_ptr<Object>> objects;
   std::vector<ModelObj *> models;
   std::vector<DatasetObj *> datasets;
@@ -101,9 +110,19 @@ struct hone_job {
   std::string stageName;
   int64_t stageSteps = 0;
   json::Value stageOptimizer; // attrs "optimizer" of the open stage
-  observe::MetricValues stepMetrics;
+  /// The step's metrics, each with the call sequence number of the op that
+  /// logged it: lanes log concurrently, step_end sorts them into program
+  /// order (so metrics.jsonl does not depend on the interleaving).
+  std::vector<std::pair<uint64_t, observe::MetricValues::value_type>>
+      stepMetrics;
   int64_t stepTokens = 0;
+  std::mutex mu; // stepMetrics, stepTokens, messages
   std::chrono::steady_clock::time_point stepStart;
+  std::vector<exec::Event> events;
+  std::vector<uint64_t> recorded; // records of each event so far
+  uint64_t calls = 0;             // step calls so far (metric order)
+  int cpuThreads = 1;
+  std::thread::id mainThread;
 };
 
 namespace {
@@ -115,7 +134,13 @@ namespace {
   std::fprintf(stderr, "%s: error: %s\n", loc && *loc ? loc : "<unknown>",
                w.c_str());
   std::fflush(stderr);
-  (void)j; // metrics are written line by line (flushed per step)
+  // Metrics are written line by line (flushed per step). From a lane
+  // thread the process ends without exit handlers: the main thread may be
+  // inside the runtime.
+  if (j && std::this_thread::get_id() != j->mainThread) {
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
   std::exit(1);
 }
 
@@ -265,6 +290,9 @@ struct OpCtx {
   const hone_tensor *in;
   int32_t nOut;
   hone_tensor *out;
+  uint64_t seq = 0; // call order (metrics are sorted by it)
+  hone_loss_fn kernel = nullptr; // train_step
+  int32_t nTokens = 0;           // train_step
 
   [[noreturn]] void err(const std::string &m) const {
     fail(j, loc, "hone." + op + ": " + m);
@@ -666,6 +694,21 @@ bool skipOutsideStage(hone_job *j) {
 
 // --- step ops ---------------------------------------------------------------
 
+/// Lanes log concurrently: metrics carry their op's call order.
+void addMetric(const OpCtx &c, std::string name, double v) {
+  std::lock_guard<std::mutex> g(c.j->mu);
+  c.j->stepMetrics.push_back({c.seq, {std::move(name), v}});
+}
+void addTokens(hone_job *j, int64_t n, bool onlyIfNone = false) {
+  std::lock_guard<std::mutex> g(j->mu);
+  if (!onlyIfNone || j->stepTokens == 0)
+    j->stepTokens += n;
+}
+void say(hone_job *j, const std::string &line) {
+  std::lock_guard<std::mutex> g(j->mu);
+  j->job->message(line);
+}
+
 void opDataNext(OpCtx &c) {
   hone_job *j = c.j;
   auto *d = c.obj<DatasetObj>(0, ObjKind::Dataset, "dataset");
@@ -964,13 +1007,14 @@ void opGenerate(OpCtx &c) {
     if (luffy)
       wr(c.out[3], b, demoRow ? 1.0 : 0.0);
   }
-  j->stepMetrics.push_back({"completions/mean_length", lenSum / double(B)});
+  addMetric(c, "completions/mean_length", lenSum / double(B));
+  int64_t tokens = 0;
   for (int64_t b = 0; b < B; ++b)
-    j->stepTokens += g.lengths[size_t(b)];
+    tokens += g.lengths[size_t(b)];
+  addTokens(j, tokens);
 }
 
 void opLogprob(OpCtx &c) {
-  hone_job *j = c.j;
   auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
   c.counts(1, 1, 1, 1, 1, 2);
   const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
@@ -1067,8 +1111,8 @@ void opScore(OpCtx &c) {
   for (double x : v)
     sd += (x - mean) * (x - mean);
   sd = B > 1 ? std::sqrt(sd / double(B - 1)) : 0;
-  j->stepMetrics.push_back({"reward", mean});
-  j->stepMetrics.push_back({"reward_std", sd});
+  addMetric(c, "reward", mean);
+  addMetric(c, "reward_std", sd);
 }
 
 void opShapeReward(OpCtx &c) {
@@ -1375,7 +1419,7 @@ void opSave(OpCtx &c) {
   if (path.empty() || path[0] != '/')
     path = c.j->job->runDir() + "/" + path;
   check(c.j, c.loc, saveHfModel(*m->model, path));
-  c.j->job->message("saved " + path);
+  say(c.j, "saved " + path);
 }
 
 void opEvalStep(OpCtx &c) {
@@ -1488,11 +1532,13 @@ void opEvalStep(OpCtx &c) {
                   loss, n, tokens);
     line += buf;
   }
-  if (mv.empty())
+  if (mv.empty()) {
     line += " (nothing to evaluate)";
-  else
+  } else {
+    std::lock_guard<std::mutex> g(j->mu);
     check(j, c.loc, j->job->metrics().log(j->job->globalStep(), mv));
-  j->job->message(line);
+  }
+  say(j, line);
 }
 
 // --- the train step ---------------------------------------------------------
@@ -1519,383 +1565,10 @@ Status forwardRows(Read &r, int64_t b0, int64_t n, double temp) {
 
 // --- the ABI ------------------------------------------------------------------
 
-extern "C" {
-
-hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
-                        const char *pipeline_name, const char *config_json,
-                        const char *spec_text, const char *ir_text) {
-  if (abi_version != HONE_RT_ABI_VERSION) {
-    std::fprintf(stderr,
-                 "error: this executable was compiled for runtime ABI v%d, "
-                 "the runtime is v%d (recompile with this honec)\n",
-                 int(abi_version), HONE_RT_ABI_VERSION);
-    std::exit(1);
-  }
-  std::string argv0 = argc > 0 && argv[0] ? argv[0] : "job";
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--version") == 0) {
-      std::printf("%s (hone runtime ABI v%d)\n",
-                  pipeline_name ? pipeline_name : "job", HONE_RT_ABI_VERSION);
-      return nullptr;
-    }
-  auto args = parseJobArgs(argc, argv);
-  if (!args) {
-    std::fprintf(stderr, "%s\n", args.status().toString().c_str());
-    std::exit(1);
-  }
-  if (args->help) {
-    std::printf("%s", jobUsage(argv0).c_str());
-    std::printf("runs the compiled pipeline '%s'\n",
-                pipeline_name ? pipeline_name : "job");
-    return nullptr;
-  }
-  auto *j = new hone_job();
-  j->args = *args;
-  j->argv.assign(argv, argv + argc);
-  // Fault injection for tests: the loss of these (1-based) training steps
-  // reads as NaN, e.g. HONE_INJECT_NAN_STEPS=5,9.
-  if (const char *inj = std::getenv("HONE_INJECT_NAN_STEPS")) {
-    std::stringstream ss(inj);
-    for (std::string t; std::getline(ss, t, ',');)
-      if (!t.empty())
-        j->injectNan.insert(std::atoll(t.c_str()));
-  }
-  j->config = parseJson(j, "config", config_json, "pipeline config");
-  if (j->args.device == "cuda" && !haveCudaBackend()) {
-    std::fprintf(stderr, "error: --device cuda: this runtime has no CUDA "
-                         "backend yet (run with --device cpu)\n");
-    std::exit(1);
-  }
-  JobConfig jc;
-  jc.name = pipeline_name ? pipeline_name : "job";
-  jc.specText = spec_text ? spec_text : "";
-  jc.defaultOutDir = str(j->config, "output_dir", "runs/" + jc.name);
-  jc.seed = uint64_t(integer(j->config, "seed", 0));
-  j->seed = jc.seed;
-  if (const json::Value *ck = get(j->config, "checkpointing")) {
-    jc.checkpointEvery = integer(*ck, "every_steps", 0);
-    jc.keepLast = int(integer(*ck, "keep_last", 2));
-    std::string nan = str(*ck, "on_nan", "skip");
-    if (nan != "skip" && nan != "rollback")
-      fail(j, "config", "checkpointing.on_nan: unknown policy '" + nan +
-                            "' (skip, rollback)");
-    j->rollback = nan == "rollback";
-  }
-  if (const json::Value *hw = get(j->config, "hardware"))
-    if (j->args.threads == 0)
-      j->args.threads = int(integer(*hw, "threads", 0));
-  setupTokenizer(j);
-  auto job = Job::open(j->args, jc);
-  if (!job)
-    fail(j, "job", job.status().toString());
-  j->job = job.take();
-  // Steps that gave a non-finite loss before a rollback are skipped now.
-  if (j->args.resume)
-    if (auto text = readFile(j->job->runDir() + "/nan_steps.json")) {
-      auto v = json::parse(*text);
-      if (v && v->isArray())
-        for (const json::Value &e : v->items())
-          if (e.isInt())
-            j->nanSteps.insert(e.asInt());
-    }
-  // The compiled IR next to the spec.
-  std::string irPath = j->job->runDir() + "/program.mlir";
-  if (FILE *f = std::fopen(irPath.c_str(), "w")) {
-    if (ir_text)
-      std::fputs(ir_text, f);
-    std::fclose(f);
-  }
-  return j;
-}
-
-int32_t hone_rt_end(hone_job *j) {
-  if (!j)
-    return 0;
-  if (j->inStage)
-    hone_rt_stage_end(j);
-  check(j, "job", j->job->finish());
-  for (auto &o : j->objects)
-    if (o->kind == ObjKind::Reward)
-      static_cast<RewardObj *>(o.get())->external.reset();
-  delete j;
-  return 0;
-}
-
-void *hone_rt_object(hone_job *j, const char *loc, const char *op,
-                     const char *attrs_json, int32_t n_objs, void **objs) {
-  std::string name = op ? op : "";
-  json::Value attrs = parseJson(j, loc, attrs_json, ("hone." + name).c_str());
-  auto err = [&](const std::string &m) { fail(j, loc, "hone." + name + ": " + m); };
-  auto wantObjs = [&](int lo, int hi) {
-    if (n_objs < lo || n_objs > hi)
-      err("expected " + std::to_string(lo) + (lo == hi ? "" : ".." + std::to_string(hi)) +
-          " objects, got " + std::to_string(n_objs));
-  };
-  auto modelArg = [&](int i) {
-    auto *o = static_cast<Object *>(objs[i]);
-    if (!o || o->kind != ObjKind::Model)
-      err("object " + std::to_string(i) + " is not a model");
-    return static_cast<ModelObj *>(o);
-  };
-  if (name == "model.init") {
-    wantObjs(0, 0);
-    ModelConfig cfg = archConfig(j, loc, attrs);
-    auto m = take(j, loc, Transformer<float>::create(cfg, &j->job->kernels()));
-    m->initRandom(uint64_t(integer(attrs, "seed", 0)));
-    return newModel(j, std::move(m));
-  }
-  if (name == "model.load") {
-    wantObjs(0, 0);
-    std::string path = str(attrs, "path");
-    if (path.empty())
-      err("no path");
-    auto m = take(j, loc, loadHfModel(path, &j->job->kernels()));
-    if (get(attrs, "arch")) {
-      ModelConfig want = archConfig(j, loc, attrs);
-      const ModelConfig &got = m->config();
-      if (want.vocabSize != got.vocabSize || want.dModel != got.dModel ||
-          want.nLayers != got.nLayers || want.nHeads != got.nHeads)
-        err(path + ": the model's config.json differs from the compiled arch");
-    }
-    return newModel(j, std::move(m));
-  }
-  if (name == "model.new_head") {
-    wantObjs(1, 1);
-    ModelObj *base = modelArg(0);
-    ModelConfig cfg = get(attrs, "arch") ? archConfig(j, loc, attrs)
-                                         : base->model->config();
-    if (!get(attrs, "arch"))
-      cfg.head = str(attrs, "head", "scalar") == "lm" ? HeadKind::LM
-                                                      : HeadKind::Scalar;
-    auto m = take(j, loc, Transformer<float>::create(cfg, &j->job->kernels()));
-    m->initRandom(uint64_t(integer(attrs, "seed", 0)));
-    for (const ParamInfo &p : m->params()) // the body, copied
-      if (const ParamInfo *q = base->model->findParam(p.name))
-        if (q->numel == p.numel)
-          std::memcpy(m->param(p), base->model->param(*q),
-                      size_t(p.numel) * sizeof(float));
-    return newModel(j, std::move(m));
-  }
-  if (name == "model.snapshot" || name == "exec.snapshot") {
-    wantObjs(1, 1);
-    ModelObj *base = modelArg(0);
-    auto m = take(j, loc, Transformer<float>::create(base->model->config(),
-                                                     &j->job->kernels()));
-    check(j, loc, copyWeights(*base->model, *m));
-    return newModel(j, std::move(m));
-  }
-  if (name == "dataset") {
-    wantObjs(0, 0);
-    std::string path = str(attrs, "path");
-    if (path.empty())
-      err("no path");
-    bool shuffle = !get(attrs, "shuffle") || flag(attrs, "shuffle");
-    // The spec's layout and column names, read as the compiler checked them.
-    std::map<std::string, std::string> columns, roles;
-    if (const json::Value *f = get(attrs, "fields"); f && f->isObject())
-      for (const auto &[k, v] : f->members()) {
-        if (k == "role_names" && v.isObject()) {
-          for (const auto &[from, to] : v.members())
-            if (to.isString())
-              roles[from] = to.asString();
-        } else if (v.isString()) {
-          columns[k] = v.asString();
-        }
-      }
-    auto options =
-        datasetOptionsFromSpec(str(attrs, "layout", "auto"), columns, roles);
-    if (!options)
-      err(options.status().message());
-    auto dl = DataLoader::open(path, *options,
-                               uint64_t(integer(attrs, "shuffle_seed", 0)),
-                               shuffle);
-    if (!dl)
-      err(dl.status().message());
-    auto o = std::make_unique<DatasetObj>();
-    o->data = std::make_unique<DataLoader>(dl.take());
-    if (int64_t cap = integer(attrs, "max_records", 0); cap > 0)
-      o->data->keepFirst(size_t(cap));
-    if (std::string ev = str(attrs, "eval_path"); !ev.empty()) {
-      auto e = DataLoader::open(ev, *options, 0, false);
-      if (!e)
-        err(e.status().message());
-      o->evalData = std::make_unique<DataLoader>(e.take());
-    } else if (double frac = num(attrs, "eval_fraction", 0); frac > 0) {
-      size_t all = o->data->size();
-      size_t held = size_t(std::floor(double(all) * frac));
-      if (held == 0 || held == all)
-        err(path + ": eval_fraction " + std::to_string(frac) +
-            " of " + std::to_string(all) + " records leaves " +
-            (held == 0 ? "no evaluation record" : "no training record") +
-            " (hint: change eval_fraction, or give eval_path)");
-      o->evalData = std::make_unique<DataLoader>(o->data->splitTail(held));
-    }
-    o->index = int64_t(j->datasets.size());
-    o->name = "d" + std::to_string(o->index);
-    DatasetObj *p = o.get();
-    j->datasets.push_back(p);
-    j->objects.push_back(std::move(o));
-    return p;
-  }
-  if (name == "buffer.init") {
-    wantObjs(0, 0);
-    auto o = std::make_unique<BufferObj>();
-    o->capacity = integer(attrs, "capacity", 0);
-    BufferObj *p = o.get();
-    j->buffers.push_back(p);
-    j->objects.push_back(std::move(o));
-    return p;
-  }
-  if (name.rfind("reward.", 0) == 0) {
-    auto o = std::make_unique<RewardObj>();
-    std::string kind = name.substr(7);
-    if (kind == "verifier") {
-      wantObjs(0, 0);
-      std::string vk = str(attrs, "kind", "exact_match");
-      const json::Value *opt = get(attrs, "options");
-      json::Value none = json::Value::object();
-      const json::Value &a2 = opt && opt->isObject() && opt->size() ? *opt : attrs;
-      if (vk == "length") {
-        o->kind = RewardObj::Kind::Length;
-        o->maxLength = integer(a2, "max_length", integer(attrs, "max_length", 0));
-        o->cacheLength = integer(a2, "cache_length", integer(attrs, "cache_length", 0));
-        if (o->maxLength <= 0)
-          err("length needs max_length > 0");
-      } else {
-        VerifierConfig vc;
-        if (vk == "exact_match")
-          vc.kind = VerifierConfig::Kind::ExactMatch;
-        else if (vk == "numeric_match") {
-          vc.kind = VerifierConfig::Kind::NumericMatch;
-          vc.absTol = num(a2, "tolerance", num(attrs, "tolerance", 1e-6));
-        } else if (vk == "regex" || vk == "format") {
-          vc.kind = vk == "regex" ? VerifierConfig::Kind::Regex
-                                  : VerifierConfig::Kind::Format;
-          vc.pattern = str(a2, "pattern", str(attrs, "pattern"));
-        } else
-          err("unknown verifier '" + vk +
-              "' (exact_match, numeric_match, regex, format, length)");
-        auto v = Verifier::create(vc);
-        if (!v)
-          err(v.status().message());
-        o->kind = RewardObj::Kind::Verifier;
-        o->verifier.emplace(v.take());
-      }
-    } else if (kind == "model") {
-      wantObjs(1, 1);
-      o->kind = RewardObj::Kind::Model;
-      o->model = modelArg(0);
-      if (o->model->model->config().head != HeadKind::Scalar)
-        err("a reward model needs a scalar head");
-    } else if (kind == "external") {
-      wantObjs(0, 0);
-      o->kind = RewardObj::Kind::External;
-      std::vector<std::string> argv;
-      if (const json::Value *cmd = get(attrs, "command"))
-        for (const json::Value &x : cmd->items())
-          argv.push_back(x.isString() ? x.asString() : "");
-      if (argv.empty())
-        err("empty command");
-      o->external = take(j, loc, ExternalReward::start(
-                                     argv, int(num(attrs, "timeout_s", 30) * 1000)));
-    } else if (kind == "combine") {
-      o->kind = RewardObj::Kind::Combine;
-      const json::Value *w = get(attrs, "weights");
-      for (int i = 0; i < n_objs; ++i) {
-        auto *p = static_cast<Object *>(objs[i]);
-        if (!p || p->kind != ObjKind::Reward)
-          err("object " + std::to_string(i) + " is not a reward");
-        o->parts.push_back(static_cast<RewardObj *>(p));
-        o->weights.push_back(w && size_t(i) < w->size() && w->items()[size_t(i)].isNumber()
-                                 ? w->items()[size_t(i)].asDouble()
-                                 : 1.0);
-      }
-      if (o->parts.empty())
-        err("no rewards to combine");
-      if (w && w->size() != o->parts.size())
-        err("weights has " + std::to_string(w->size()) + " entries for " +
-            std::to_string(o->parts.size()) + " rewards");
-    } else {
-      err("unknown reward op");
-    }
-    RewardObj *p = o.get();
-    j->objects.push_back(std::move(o));
-    return p;
-  }
-  fail(j, loc, "unknown object op 'hone." + name + "'");
-}
-
-int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
-                            int64_t steps, const char *attrs_json,
-                            int32_t n_models, void **models) {
-  if (j->inStage)
-    fail(j, loc, "hone.exec.stage_begin: stage '" + j->stageName +
-                     "' is still open");
-  json::Value attrs = parseJson(j, loc, attrs_json, "hone.exec.stage_begin");
-  j->stageName = name ? name : "stage";
-  j->stageSteps = steps;
-  j->stageOptimizer = get(attrs, "optimizer") ? *get(attrs, "optimizer")
-                                              : json::Value::object();
-  for (ModelObj *m : j->models)
-    m->opt.reset();
-  for (int i = 0; i < n_models; ++i) {
-    auto *o = static_cast<Object *>(models[i]);
-    if (!o || o->kind != ObjKind::Model)
-      fail(j, loc, "hone.exec.stage_begin: object " + std::to_string(i) +
-                       " is not a model");
-    auto *m = static_cast<ModelObj *>(o);
-    if (!m->opt)
-      m->opt = std::make_unique<AdamW<float>>(
-          *m->model, optimizerConfig(j->stageOptimizer, steps));
-  }
-  auto first = j->job->beginStage(j->stageName, steps, stageObjects(j));
-  if (!first)
-    fail(j, loc, first.status().toString());
-  j->inStage = true;
-  j->stepMetrics.clear();
-  j->stepTokens = 0;
-  j->stepStart = std::chrono::steady_clock::now();
-  return *first;
-}
-
-void hone_rt_step_end(hone_job *j, int64_t step) {
-  if (!j->inStage)
-    fail(j, "step_end", "hone.exec.step_end outside a stage");
-  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                             j->stepStart)
-                   .count();
-  observe::MetricValues mv = j->stepMetrics;
-  if (sec > 0 && j->stepTokens > 0)
-    mv.push_back({"tokens_per_sec", double(j->stepTokens) / sec});
-  check(j, "step_end", j->job->endStep(step + 1, mv, j->stepTokens));
-  j->stepMetrics.clear();
-  j->stepTokens = 0;
-  j->stepStart = std::chrono::steady_clock::now();
-}
-
-void hone_rt_stage_end(hone_job *j) {
-  if (!j->inStage)
-    fail(j, "stage_end", "hone.exec.stage_end without an open stage");
-  j->job->endStage();
-  j->inStage = false;
-}
-
-void hone_rt_step(hone_job *j, const char *loc, const char *op,
-                  const char *attrs_json, int32_t n_objs, void **objs,
-                  int32_t n_in, const hone_tensor *in, int32_t n_out,
-                  hone_tensor *out) {
-  OpCtx c{j, loc, op ? op : "", {}, n_objs, objs, n_in, in, n_out, out};
-  c.attrs = parseJson(j, loc, attrs_json, ("hone." + c.op).c_str());
-  if (n_objs < 0 || n_in < 0 || n_out < 0 || (n_objs && !objs) ||
-      (n_in && !in) || (n_out && !out))
-    c.err("bad operand arrays");
-  for (int i = 0; i < n_in; ++i)
-    if (in[i].rank < 0 || in[i].rank > 2 || in[i].dtype < 0 || in[i].dtype > 4)
-      c.err("input " + std::to_string(i) + ": bad descriptor");
-  for (int i = 0; i < n_out; ++i)
-    if (out[i].rank < 0 || out[i].rank > 2 || out[i].dtype < 0 ||
-        out[i].dtype > 4)
-      c.err("result " + std::to_string(i) + ": bad descriptor");
+/// Runs a step op (hone_rt_step's dispatch), on a lane or inline.
+void runStep(OpCtx &c) {
+  hone_job *j = c.j;
+  const char *loc = c.loc;
   const std::string &o = c.op;
   if (o == "data.next") opDataNext(c);
   else if (o == "data.fetch") opDataFetch(c);
@@ -1920,13 +1593,18 @@ void hone_rt_step(hone_job *j, const char *loc, const char *op,
     fail(j, loc, "unknown step op 'hone." + o + "'");
 }
 
-void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
-                        int32_t n_models, void **models, hone_loss_fn kernel,
-                        int32_t n_tokens, int32_t n_in, const hone_tensor *in,
-                        int32_t n_out, hone_tensor *out) {
-  OpCtx c{j, loc, "train_step", {}, n_models, models, n_in, in, n_out, out};
+/// hone.train_step (hone_rt_train_step's body), on a lane or inline.
+void runTrainStep(OpCtx &c) {
+  hone_job *j = c.j;
+  const char *loc = c.loc;
+  const int32_t n_models = c.nObjs, n_tokens = c.nTokens, n_in = c.nIn,
+                n_out = c.nOut;
+  void **models = c.objs;
+  hone_loss_fn kernel = c.kernel;
+  const hone_tensor *in = c.in;
+  hone_tensor *out = c.out;
+  (void)models;
   const int64_t stepNo = j->job->globalStep() + 1; // as logged
-  c.attrs = parseJson(j, loc, attrs_json, "hone.train_step");
   if (!kernel)
     c.err("no loss kernel");
   if (n_models < 1)
@@ -2143,28 +1821,550 @@ void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
       m->model->zeroGrad();
     if (j->rollback && !j->nanSteps.count(stepNo))
       rollbackAndRestart(j, loc, stepNo, why);
-    j->job->message(j->stageName + ": step " + std::to_string(stepNo) +
+    say(j, j->stageName + ": step " + std::to_string(stepNo) +
                     " skipped: " + why +
                     (j->nanSteps.count(stepNo) ? " (again, after the rollback)"
                                                : ""));
   }
   double loss = lossSum / double(epochs);
   wr(out[0], 0, loss);
-  j->stepMetrics.push_back({"loss", loss});
-  j->stepMetrics.push_back({"grad_norm", skipped ? NAN : st0.gradNorm});
-  j->stepMetrics.push_back({"learning_rate", st0.lr});
+  addMetric(c, "loss", loss);
+  addMetric(c, "grad_norm", skipped ? NAN : st0.gradNorm);
+  addMetric(c, "learning_rate", st0.lr);
   for (int i = 1; i < n_out; ++i) {
     double v = metricSums[size_t(i - 1)] / double(epochs);
     wr(out[i], 0, v);
-    j->stepMetrics.push_back(
-        {metricNames.empty() ? "metric" + std::to_string(i - 1)
-                             : metricNames[size_t(i - 1)],
-         v});
+    addMetric(c,
+              metricNames.empty() ? "metric" + std::to_string(i - 1)
+                                  : metricNames[size_t(i - 1)],
+              v);
   }
-  if (j->stepTokens == 0)
-    for (Read &r : rs)
-      for (int32_t l : r.lengths)
-        j->stepTokens += l;
+  int64_t tokens = 0; // when no generation counted the step's tokens
+  for (Read &r : rs)
+    for (int32_t l : r.lengths)
+      tokens += l;
+  addTokens(j, tokens, /*onlyIfNone=*/true);
 }
+
+// --- lanes -------------------------------------------------------------------
+
+/// Waits until every lane is idle (the host's view is then complete).
+void drainLanes(hone_job *j, const char *loc) {
+  if (!j->sched)
+    return;
+  Status s = j->sched->drain();
+  if (!s.isOk())
+    fail(j, loc, s.message());
+}
+
+std::optional<exec::Lane> laneByName(const std::string &name) {
+  for (int l = 0; l < exec::kNumLanes; ++l)
+    if (name == exec::laneName(exec::Lane(l)))
+      return exec::Lane(l);
+  return std::nullopt;
+}
+
+/// Models an op reaches through its objects (a learned reward's too).
+void modelsOf(Object *o, std::vector<ModelObj *> &out) {
+  if (!o)
+    return;
+  if (o->kind == ObjKind::Model)
+    out.push_back(static_cast<ModelObj *>(o));
+  if (o->kind == ObjKind::Reward) {
+    auto *r = static_cast<RewardObj *>(o);
+    if (r->model)
+      out.push_back(r->model);
+    for (RewardObj *p : r->parts)
+      modelsOf(p, out);
+  }
+}
+
+/// Runs `body(c)` on the lane the op's attributes name, or inline after
+/// draining every lane. On a lane the call's arrays are copied (generated
+/// code reuses its stack) and the op's models compute with the lane's own
+/// kernels object (a CPU kernels object keeps scratch memory and is not
+/// shared between threads); events order the op against other lanes.
+void submit(OpCtx c, void (*body)(OpCtx &)) {
+  hone_job *j = c.j;
+  c.seq = j->calls++;
+  std::optional<exec::Lane> lane;
+  if (j->sched)
+    lane = laneByName(str(c.attrs, "lane", "host"));
+  if (!lane) {
+    drainLanes(j, c.loc);
+    body(c);
+    return;
+  }
+  struct Call {
+    OpCtx c;
+    std::vector<void *> objs;
+    std::vector<hone_tensor> in, out;
+  };
+  auto call = std::make_shared<Call>();
+  call->objs.assign(c.objs, c.objs + c.nObjs);
+  call->in.assign(c.in, c.in + c.nIn);
+  call->out.assign(c.out, c.out + c.nOut);
+  call->c = std::move(c);
+  call->c.objs = call->objs.data();
+  call->c.in = call->in.data();
+  call->c.out = call->out.data();
+  Kernels<float> *k = j->laneKernels[int(*lane)].get();
+  int threads = j->cpuThreads;
+  j->sched->enqueue(*lane, "hone." + call->c.op, [call, body, k, threads] {
+    thread_local int laneThreads = 0; // OpenMP settings are per thread
+    if (laneThreads != threads) {
+      setCpuThreads(threads);
+      laneThreads = threads;
+    }
+    std::vector<ModelObj *> ms;
+    for (void *o : call->objs)
+      modelsOf(static_cast<Object *>(o), ms);
+    for (ModelObj *m : ms)
+      m->model->setKernels(k);
+    body(call->c);
+    return Status::ok();
+  });
+}
+
+extern "C" {
+
+hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
+                        const char *pipeline_name, const char *config_json,
+                        const char *spec_text, const char *ir_text) {
+  if (abi_version != HONE_RT_ABI_VERSION) {
+    std::fprintf(stderr,
+                 "error: this executable was compiled for runtime ABI v%d, "
+                 "the runtime is v%d (recompile with this honec)\n",
+                 int(abi_version), HONE_RT_ABI_VERSION);
+    std::exit(1);
+  }
+  std::string argv0 = argc > 0 && argv[0] ? argv[0] : "job";
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--version") == 0) {
+      std::printf("%s (hone runtime ABI v%d)\n",
+                  pipeline_name ? pipeline_name : "job", HONE_RT_ABI_VERSION);
+      return nullptr;
+    }
+  auto args = parseJobArgs(argc, argv);
+  if (!args) {
+    std::fprintf(stderr, "%s\n", args.status().toString().c_str());
+    std::exit(1);
+  }
+  if (args->help) {
+    std::printf("%s", jobUsage(argv0).c_str());
+    std::printf("runs the compiled pipeline '%s'\n",
+                pipeline_name ? pipeline_name : "job");
+    return nullptr;
+  }
+  auto *j = new hone_job();
+  j->mainThread = std::this_thread::get_id();
+  j->args = *args;
+  j->argv.assign(argv, argv + argc);
+  // Fault injection for tests: the loss of these (1-based) training steps
+  // reads as NaN, e.g. HONE_INJECT_NAN_STEPS=5,9.
+  if (const char *inj = std::getenv("HONE_INJECT_NAN_STEPS")) {
+    std::stringstream ss(inj);
+    for (std::string t; std::getline(ss, t, ',');)
+      if (!t.empty())
+        j->injectNan.insert(std::atoll(t.c_str()));
+  }
+  j->config = parseJson(j, "config", config_json, "pipeline config");
+  if (j->args.device == "cuda" && !haveCudaBackend()) {
+    std::fprintf(stderr, "error: --device cuda: this runtime has no CUDA "
+                         "backend yet (run with --device cpu)\n");
+    std::exit(1);
+  }
+  JobConfig jc;
+  jc.name = pipeline_name ? pipeline_name : "job";
+  jc.specText = spec_text ? spec_text : "";
+  jc.defaultOutDir = str(j->config, "output_dir", "runs/" + jc.name);
+  jc.seed = uint64_t(integer(j->config, "seed", 0));
+  j->seed = jc.seed;
+  if (const json::Value *ck = get(j->config, "checkpointing")) {
+    jc.checkpointEvery = integer(*ck, "every_steps", 0);
+    jc.keepLast = int(integer(*ck, "keep_last", 2));
+    std::string nan = str(*ck, "on_nan", "skip");
+    if (nan != "skip" && nan != "rollback")
+      fail(j, "config", "checkpointing.on_nan: unknown policy '" + nan +
+                            "' (skip, rollback)");
+    j->rollback = nan == "rollback";
+  }
+  if (const json::Value *hw = get(j->config, "hardware"))
+    if (j->args.threads == 0)
+      j->args.threads = int(integer(*hw, "threads", 0));
+  setupTokenizer(j);
+  auto job = Job::open(j->args, jc);
+  if (!job)
+    fail(j, "job", job.status().toString());
+  j->job = job.take();
+  // Lanes as worker threads on the CPU; the CUDA backend (and --lanes off)
+  // runs every step inline for now. auto: on with 4 or more hardware
+  // threads. With 2, two busy lanes' OpenMP teams contend for the same two
+  // cores and the job ran 5-10 % slower than inline (bench/lanes).
+  bool lanes = j->args.lanes == "on" ||
+               (j->args.lanes == "auto" &&
+                std::thread::hardware_concurrency() >= 4);
+  if (lanes && j->args.device != "cuda") {
+    j->cpuThreads = cpuThreads();
+    j->sched = std::make_unique<exec::Scheduler>();
+    for (auto &k : j->laneKernels)
+      k = makeCpuKernels<float>();
+  }
+  // Steps that gave a non-finite loss before a rollback are skipped now.
+  if (j->args.resume)
+    if (auto text = readFile(j->job->runDir() + "/nan_steps.json")) {
+      auto v = json::parse(*text);
+      if (v && v->isArray())
+        for (const json::Value &e : v->items())
+          if (e.isInt())
+            j->nanSteps.insert(e.asInt());
+    }
+  // The compiled IR next to the spec.
+  std::string irPath = j->job->runDir() + "/program.mlir";
+  if (FILE *f = std::fopen(irPath.c_str(), "w")) {
+    if (ir_text)
+      std::fputs(ir_text, f);
+    std::fclose(f);
+  }
+  return j;
+}
+
+int32_t hone_rt_end(hone_job *j) {
+  if (!j)
+    return 0;
+  drainLanes(j, "end");
+  if (j->inStage)
+    hone_rt_stage_end(j);
+  check(j, "job", j->job->finish());
+  for (auto &o : j->objects)
+    if (o->kind == ObjKind::Reward)
+      static_cast<RewardObj *>(o.get())->external.reset();
+  delete j;
+  return 0;
+}
+
+void *hone_rt_object(hone_job *j, const char *loc, const char *op,
+                     const char *attrs_json, int32_t n_objs, void **objs) {
+  drainLanes(j, loc);
+  std::string name = op ? op : "";
+  json::Value attrs = parseJson(j, loc, attrs_json, ("hone." + name).c_str());
+  auto err = [&](const std::string &m) { fail(j, loc, "hone." + name + ": " + m); };
+  auto wantObjs = [&](int lo, int hi) {
+    if (n_objs < lo || n_objs > hi)
+      err("expected " + std::to_string(lo) + (lo == hi ? "" : ".." + std::to_string(hi)) +
+          " objects, got " + std::to_string(n_objs));
+  };
+  auto modelArg = [&](int i) {
+    auto *o = static_cast<Object *>(objs[i]);
+    if (!o || o->kind != ObjKind::Model)
+      err("object " + std::to_string(i) + " is not a model");
+    return static_cast<ModelObj *>(o);
+  };
+  if (name == "model.init") {
+    wantObjs(0, 0);
+    ModelConfig cfg = archConfig(j, loc, attrs);
+    auto m = take(j, loc, Transformer<float>::create(cfg, &j->job->kernels()));
+    m->initRandom(uint64_t(integer(attrs, "seed", 0)));
+    return newModel(j, std::move(m));
+  }
+  if (name == "model.load") {
+    wantObjs(0, 0);
+    std::string path = str(attrs, "path");
+    if (path.empty())
+      err("no path");
+    auto m = take(j, loc, loadHfModel(path, &j->job->kernels()));
+    if (get(attrs, "arch")) {
+      ModelConfig want = archConfig(j, loc, attrs);
+      const ModelConfig &got = m->config();
+      if (want.vocabSize != got.vocabSize || want.dModel != got.dModel ||
+          want.nLayers != got.nLayers || want.nHeads != got.nHeads)
+        err(path + ": the model's config.json differs from the compiled arch");
+    }
+    return newModel(j, std::move(m));
+  }
+  if (name == "model.new_head") {
+    wantObjs(1, 1);
+    ModelObj *base = modelArg(0);
+    ModelConfig cfg = get(attrs, "arch") ? archConfig(j, loc, attrs)
+                                         : base->model->config();
+    if (!get(attrs, "arch"))
+      cfg.head = str(attrs, "head", "scalar") == "lm" ? HeadKind::LM
+                                                      : HeadKind::Scalar;
+    auto m = take(j, loc, Transformer<float>::create(cfg, &j->job->kernels()));
+    m->initRandom(uint64_t(integer(attrs, "seed", 0)));
+    for (const ParamInfo &p : m->params()) // the body, copied
+      if (const ParamInfo *q = base->model->findParam(p.name))
+        if (q->numel == p.numel)
+          std::memcpy(m->param(p), base->model->param(*q),
+                      size_t(p.numel) * sizeof(float));
+    return newModel(j, std::move(m));
+  }
+  if (name == "model.snapshot" || name == "exec.snapshot") {
+    wantObjs(1, 1);
+    ModelObj *base = modelArg(0);
+    auto m = take(j, loc, Transformer<float>::create(base->model->config(),
+                                                     &j->job->kernels()));
+    check(j, loc, copyWeights(*base->model, *m));
+    return newModel(j, std::move(m));
+  }
+  if (name == "dataset") {
+    wantObjs(0, 0);
+    std::string path = str(attrs, "path");
+    if (path.empty())
+      err("no path");
+    bool shuffle = !get(attrs, "shuffle") || flag(attrs, "shuffle");
+    // The spec's layout and column names, read as the compiler checked them.
+    std::map<std::string, std::string> columns, roles;
+    if (const json::Value *f = get(attrs, "fields"); f && f->isObject())
+      for (const auto &[k, v] : f->members()) {
+        if (k == "role_names" && v.isObject()) {
+          for (const auto &[from, to] : v.members())
+            if (to.isString())
+              roles[from] = to.asString();
+        } else if (v.isString()) {
+          columns[k] = v.asString();
+        }
+      }
+    auto options =
+        datasetOptionsFromSpec(str(attrs, "layout", "auto"), columns, roles);
+    if (!options)
+      err(options.status().message());
+    auto dl = DataLoader::open(path, *options,
+                               uint64_t(integer(attrs, "shuffle_seed", 0)),
+                               shuffle);
+    if (!dl)
+      err(dl.status().message());
+    auto o = std::make_unique<DatasetObj>();
+    o->data = std::make_unique<DataLoader>(dl.take());
+    if (int64_t cap = integer(attrs, "max_records", 0); cap > 0)
+      o->data->keepFirst(size_t(cap));
+    if (std::string ev = str(attrs, "eval_path"); !ev.empty()) {
+      auto e = DataLoader::open(ev, *options, 0, false);
+      if (!e)
+        err(e.status().message());
+      o->evalData = std::make_unique<DataLoader>(e.take());
+    } else if (double frac = num(attrs, "eval_fraction", 0); frac > 0) {
+      size_t all = o->data->size();
+      size_t held = size_t(std::floor(double(all) * frac));
+      if (held == 0 || held == all)
+        err(path + ": eval_fraction " + std::to_string(frac) +
+            " of " + std::to_string(all) + " records leaves " +
+            (held == 0 ? "no evaluation record" : "no training record") +
+            " (hint: change eval_fraction, or give eval_path)");
+      o->evalData = std::make_unique<DataLoader>(o->data->splitTail(held));
+    }
+    o->index = int64_t(j->datasets.size());
+    o->name = "d" + std::to_string(o->index);
+    DatasetObj *p = o.get();
+    j->datasets.push_back(p);
+    j->objects.push_back(std::move(o));
+    return p;
+  }
+  if (name == "buffer.init") {
+    wantObjs(0, 0);
+    auto o = std::make_unique<BufferObj>();
+    o->capacity = integer(attrs, "capacity", 0);
+    BufferObj *p = o.get();
+    j->buffers.push_back(p);
+    j->objects.push_back(std::move(o));
+    return p;
+  }
+  if (name.rfind("reward.", 0) == 0) {
+    auto o = std::make_unique<RewardObj>();
+    std::string kind = name.substr(7);
+    if (kind == "verifier") {
+      wantObjs(0, 0);
+      std::string vk = str(attrs, "kind", "exact_match");
+      const json::Value *opt = get(attrs, "options");
+      json::Value none = json::Value::object();
+      const json::Value &a2 = opt && opt->isObject() && opt->size() ? *opt : attrs;
+      if (vk == "length") {
+        o->kind = RewardObj::Kind::Length;
+        o->maxLength = integer(a2, "max_length", integer(attrs, "max_length", 0));
+        o->cacheLength = integer(a2, "cache_length", integer(attrs, "cache_length", 0));
+        if (o->maxLength <= 0)
+          err("length needs max_length > 0");
+      } else {
+        VerifierConfig vc;
+        if (vk == "exact_match")
+          vc.kind = VerifierConfig::Kind::ExactMatch;
+        else if (vk == "numeric_match") {
+          vc.kind = VerifierConfig::Kind::NumericMatch;
+          vc.absTol = num(a2, "tolerance", num(attrs, "tolerance", 1e-6));
+        } else if (vk == "regex" || vk == "format") {
+          vc.kind = vk == "regex" ? VerifierConfig::Kind::Regex
+                                  : VerifierConfig::Kind::Format;
+          vc.pattern = str(a2, "pattern", str(attrs, "pattern"));
+        } else
+          err("unknown verifier '" + vk +
+              "' (exact_match, numeric_match, regex, format, length)");
+        auto v = Verifier::create(vc);
+        if (!v)
+          err(v.status().message());
+        o->kind = RewardObj::Kind::Verifier;
+        o->verifier.emplace(v.take());
+      }
+    } else if (kind == "model") {
+      wantObjs(1, 1);
+      o->kind = RewardObj::Kind::Model;
+      o->model = modelArg(0);
+      if (o->model->model->config().head != HeadKind::Scalar)
+        err("a reward model needs a scalar head");
+    } else if (kind == "external") {
+      wantObjs(0, 0);
+      o->kind = RewardObj::Kind::External;
+      std::vector<std::string> argv;
+      if (const json::Value *cmd = get(attrs, "command"))
+        for (const json::Value &x : cmd->items())
+          argv.push_back(x.isString() ? x.asString() : "");
+      if (argv.empty())
+        err("empty command");
+      o->external = take(j, loc, ExternalReward::start(
+                                     argv, int(num(attrs, "timeout_s", 30) * 1000)));
+    } else if (kind == "combine") {
+      o->kind = RewardObj::Kind::Combine;
+      const json::Value *w = get(attrs, "weights");
+      for (int i = 0; i < n_objs; ++i) {
+        auto *p = static_cast<Object *>(objs[i]);
+        if (!p || p->kind != ObjKind::Reward)
+          err("object " + std::to_string(i) + " is not a reward");
+        o->parts.push_back(static_cast<RewardObj *>(p));
+        o->weights.push_back(w && size_t(i) < w->size() && w->items()[size_t(i)].isNumber()
+                                 ? w->items()[size_t(i)].asDouble()
+                                 : 1.0);
+      }
+      if (o->parts.empty())
+        err("no rewards to combine");
+      if (w && w->size() != o->parts.size())
+        err("weights has " + std::to_string(w->size()) + " entries for " +
+            std::to_string(o->parts.size()) + " rewards");
+    } else {
+      err("unknown reward op");
+    }
+    RewardObj *p = o.get();
+    j->objects.push_back(std::move(o));
+    return p;
+  }
+  fail(j, loc, "unknown object op 'hone." + name + "'");
+}
+
+int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
+                            int64_t steps, const char *attrs_json,
+                            int32_t n_models, void **models) {
+  drainLanes(j, loc);
+  if (j->inStage)
+    fail(j, loc, "hone.exec.stage_begin: stage '" + j->stageName +
+                     "' is still open");
+  json::Value attrs = parseJson(j, loc, attrs_json, "hone.exec.stage_begin");
+  j->stageName = name ? name : "stage";
+  j->stageSteps = steps;
+  j->stageOptimizer = get(attrs, "optimizer") ? *get(attrs, "optimizer")
+                                              : json::Value::object();
+  for (ModelObj *m : j->models)
+    m->opt.reset();
+  for (int i = 0; i < n_models; ++i) {
+    auto *o = static_cast<Object *>(models[i]);
+    if (!o || o->kind != ObjKind::Model)
+      fail(j, loc, "hone.exec.stage_begin: object " + std::to_string(i) +
+                       " is not a model");
+    auto *m = static_cast<ModelObj *>(o);
+    if (!m->opt)
+      m->opt = std::make_unique<AdamW<float>>(
+          *m->model, optimizerConfig(j->stageOptimizer, steps));
+  }
+  auto first = j->job->beginStage(j->stageName, steps, stageObjects(j));
+  if (!first)
+    fail(j, loc, first.status().toString());
+  j->inStage = true;
+  j->stepMetrics.clear();
+  j->stepTokens = 0;
+  j->stepStart = std::chrono::steady_clock::now();
+  return *first;
+}
+
+void hone_rt_step_end(hone_job *j, int64_t step) {
+  drainLanes(j, "step_end");
+  if (!j->inStage)
+    fail(j, "step_end", "hone.exec.step_end outside a stage");
+  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             j->stepStart)
+                   .count();
+  std::stable_sort(j->stepMetrics.begin(), j->stepMetrics.end(),
+                   [](const auto &a, const auto &b) { return a.first < b.first; });
+  observe::MetricValues mv;
+  for (auto &m : j->stepMetrics)
+    mv.push_back(m.second);
+  if (sec > 0 && j->stepTokens > 0)
+    mv.push_back({"tokens_per_sec", double(j->stepTokens) / sec});
+  check(j, "step_end", j->job->endStep(step + 1, mv, j->stepTokens));
+  j->stepMetrics.clear();
+  j->stepTokens = 0;
+  j->stepStart = std::chrono::steady_clock::now();
+}
+
+void hone_rt_stage_end(hone_job *j) {
+  drainLanes(j, "stage_end");
+  if (!j->inStage)
+    fail(j, "stage_end", "hone.exec.stage_end without an open stage");
+  j->job->endStage();
+  j->inStage = false;
+}
+
+void hone_rt_step(hone_job *j, const char *loc, const char *op,
+                  const char *attrs_json, int32_t n_objs, void **objs,
+                  int32_t n_in, const hone_tensor *in, int32_t n_out,
+                  hone_tensor *out) {
+  OpCtx c{j, loc, op ? op : "", {}, n_objs, objs, n_in, in, n_out, out};
+  c.attrs = parseJson(j, loc, attrs_json, ("hone." + c.op).c_str());
+  if (n_objs < 0 || n_in < 0 || n_out < 0 || (n_objs && !objs) ||
+      (n_in && !in) || (n_out && !out))
+    c.err("bad operand arrays");
+  for (int i = 0; i < n_in; ++i)
+    if (in[i].rank < 0 || in[i].rank > 2 || in[i].dtype < 0 || in[i].dtype > 4)
+      c.err("input " + std::to_string(i) + ": bad descriptor");
+  for (int i = 0; i < n_out; ++i)
+    if (out[i].rank < 0 || out[i].rank > 2 || out[i].dtype < 0 ||
+        out[i].dtype > 4)
+      c.err("result " + std::to_string(i) + ": bad descriptor");
+  submit(std::move(c), [](OpCtx &c) { runStep(c); });
+}
+
+void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
+                        int32_t n_models, void **models, hone_loss_fn kernel,
+                        int32_t n_tokens, int32_t n_in, const hone_tensor *in,
+                        int32_t n_out, hone_tensor *out) {
+  OpCtx c{j, loc, "train_step", {}, n_models, models, n_in, in, n_out, out};
+  c.attrs = parseJson(j, loc, attrs_json, "hone.train_step");
+  if (n_models < 0 || n_in < 0 || n_out < 0 || (n_models && !models) ||
+      (n_in && !in) || (n_out && !out))
+    c.err("bad operand arrays");
+  c.kernel = kernel;
+  c.nTokens = n_tokens;
+  submit(std::move(c), [](OpCtx &c) { runTrainStep(c); });
+}
+
+void hone_rt_event(hone_job *j, const char *lane, int32_t kind,
+                   int64_t event) {
+  if (!j->sched)
+    return;
+  auto l = laneByName(lane ? lane : "");
+  if (!l || (kind != 0 && kind != 1) || event < 0 || event > (int64_t(1) << 30))
+    fail(j, "event", "hone_rt_event: bad lane, kind or event id");
+  while (j->events.size() <= size_t(event)) {
+    j->events.push_back(
+        j->sched->createEvent("event " + std::to_string(j->events.size())));
+    j->recorded.push_back(0);
+  }
+  exec::Event e = j->events[size_t(event)];
+  uint64_t &n = j->recorded[size_t(event)];
+  if (kind == 0)
+    j->sched->enqueue(*l, "record", [] { return Status::ok(); }, {},
+                      exec::EventValue{e, ++n});
+  else if (n > 0) // nothing recorded yet: nothing to wait for
+    j->sched->enqueue(*l, "wait", [] { return Status::ok(); },
+                      {exec::EventValue{e, n}});
+}
+
+void hone_rt_sync(hone_job *j) { drainLanes(j, "sync"); }
 
 } // extern "C"

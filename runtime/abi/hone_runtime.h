@@ -16,8 +16,19 @@
  * spec, e.g. "spec.textproto:30:3"), flushes metrics, and exits with code 1.
  * Checkpoints are atomic, so a failure never loses a completed one.
  *
- * Threads. All calls come from the generated main thread; the runtime runs
- * work on its lanes internally.
+ * Threads and lanes. All calls come from the generated main thread. A step
+ * whose attributes name a lane ("lane": "rollout" | "learn" | "copy" |
+ * "comm", set by hone-assign-lanes) is queued on that lane's worker thread
+ * and the call returns at once; a lane runs its steps in call order, and
+ * steps of different lanes are ordered only by the events the generated
+ * code records and waits for (hone_rt_event). A step without a lane, or
+ * "lane": "host", runs inline after every lane has drained, as do the
+ * object, stage and step-end calls and hone_rt_sync. Results are the same
+ * whatever the interleaving: a step's inputs are complete when it starts
+ * and nothing else writes its outputs while it runs. `./job --lanes off`
+ * (and the CUDA backend, for now) runs every step inline; `--lanes auto`,
+ * the default, uses lane threads on machines with 4 or more hardware
+ * threads.
  */
 #ifndef HONE_RUNTIME_ABI_HONE_RUNTIME_H
 #define HONE_RUNTIME_ABI_HONE_RUNTIME_H
@@ -28,7 +39,7 @@
 extern "C" {
 #endif
 
-#define HONE_RT_ABI_VERSION 1
+#define HONE_RT_ABI_VERSION 2
 
 typedef struct hone_job hone_job;
 
@@ -120,6 +131,17 @@ void hone_rt_train_step(hone_job *job, const char *loc, const char *attrs_json,
                         int32_t n_models, void **models, hone_loss_fn kernel,
                         int32_t n_tokens, int32_t n_in, const hone_tensor *in,
                         int32_t n_out, hone_tensor *out);
+
+/* --- lanes and events ------------------------------------------------------ */
+
+/* kind 0 (record): queues on `lane` the record of `event` after the steps
+ * queued there so far. kind 1 (wait): steps queued on `lane` after this call
+ * start only after the latest record of `event` made before this call (in
+ * call order) has happened. Events are numbered from 0 by the compiler. */
+void hone_rt_event(hone_job *job, const char *lane, int32_t kind,
+                   int64_t event);
+/* The host waits until every lane is idle. */
+void hone_rt_sync(hone_job *job);
 
 #ifdef __cplusplus
 }

@@ -86,7 +86,8 @@ std::string jobUsage(const std::string &argv0) {
   return "usage: " + argv0 +
          " [--device cpu|cuda|auto] [--out DIR] [--resume]\n"
          "       [--steps-override [STAGE=]N]... [--progress "
-         "auto|bar|lines|off] [--threads N]\n";
+         "auto|bar|lines|off] [--threads N]\n"
+         "       [--lanes auto|on|off]\n";
 }
 
 Expected<JobArgs> parseJobArgs(int argc, const char *const *argv) {
@@ -141,6 +142,14 @@ Expected<JobArgs> parseJobArgs(int argc, const char *const *argv) {
         return Status::error("error: --progress: unknown mode '" + a.progress +
                              "'",
                              "use auto, bar, lines or off");
+    } else if (arg == "--lanes") {
+      std::string v;
+      HONE_TRY(value(v));
+      if (v != "auto" && v != "on" && v != "off")
+        return Status::error("error: --lanes: unknown mode '" + v + "'",
+                             "use on (steps on lane threads), off (every "
+                             "step in order on the main thread) or auto");
+      a.lanes = v;
     } else if (arg == "--threads") {
       std::string v;
       HONE_TRY(value(v));

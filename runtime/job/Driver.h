@@ -39,12 +39,16 @@ struct JobArgs {
   std::vector<std::pair<std::string, int64_t>> stepsOverride;
   std::string progress = "auto"; // auto | bar | lines | off
   int threads = 0;               // 0: the default
+  /// Steps on lane threads (compiled jobs on the CPU): on | off (every step
+  /// inline, in program order) | auto (on with 4 or more hardware threads).
+  std::string lanes = "auto";
   bool help = false;
 };
 
 /// Parses `./job [--device cpu|cuda|auto] [--out DIR] [--resume]
 /// [--steps-override [STAGE=]N] [--progress auto|bar|lines|off]
-/// [--threads N] [--help]` (also --opt=value). Unknown options are errors.
+/// [--threads N] [--lanes auto|on|off] [--help]` (also --opt=value).
+/// Unknown options are errors.
 Expected<JobArgs> parseJobArgs(int argc, const char *const *argv);
 std::string jobUsage(const std::string &argv0);
 

@@ -80,6 +80,8 @@ public:
 
   const ModelConfig &config() const { return cfg_; }
   Kernels<T> &kernels() const { return *k_; }
+  /// Runs later calls on `k` (a lane's own kernels object; same backend).
+  void setKernels(Kernels<T> *k) { k_ = k; }
 
   // --- parameters ---------------------------------------------------------
   const std::vector<ParamInfo> &params() const { return params_; }

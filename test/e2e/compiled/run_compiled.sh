@@ -9,6 +9,10 @@
 #   rises:METRIC   ... above it
 #   none           no signal checked
 #   has:KEY        a row (training or evaluation) logs KEY
+#   lanes:same     the job run with --lanes on (steps on lane threads,
+#                  ordered by events) and with --lanes off (every step in
+#                  order on the main thread) logs the same metrics (but
+#                  tokens_per_sec) and saves bit-identical weights
 # Several checks are separated by commas.
 set -u
 honec=$1; spec=$2; work=$3; steps=$4; check=$5; shift 5
@@ -34,6 +38,26 @@ fi
 echo "ok: $n steps"
 check_one() {
 dir=${1%%:*}; metric=${1#*:}
+if [ "$dir" = lanes ]; then
+  for m in on off; do
+    (cd "$work" && ./job --device cpu --out "$work/lanes-$m" --lanes $m \
+       --progress off >/dev/null) || { echo "error: job --lanes $m failed"; exit 1; }
+    sed -E 's/"tokens_per_sec":[^,}]*,?//' "$work/lanes-$m/metrics.jsonl" \
+      > "$work/lanes-$m.jsonl"
+  done
+  diff "$work/lanes-on.jsonl" "$work/lanes-off.jsonl" | head -n 5
+  cmp -s "$work/lanes-on.jsonl" "$work/lanes-off.jsonl" ||
+    { echo "error: metrics differ between --lanes on and off"; exit 1; }
+  nw=0
+  for w in $(cd "$work/lanes-on" && find . -name '*.safetensors'); do
+    cmp -s "$work/lanes-on/$w" "$work/lanes-off/$w" ||
+      { echo "error: $w differs between --lanes on and off"; exit 1; }
+    nw=$((nw + 1))
+  done
+  [ "$nw" -gt 0 ] || { echo "error: no weights saved"; exit 1; }
+  echo "lanes: metrics and $nw weight files identical with --lanes on and off"
+  return
+fi
 if [ "$dir" = has ]; then
   grep -q "\"$metric\":" "$metrics" || { echo "error: no row logs $metric"; exit 1; }
   echo "$metric: logged"; return

@@ -450,9 +450,11 @@ TEST(Steps, GenerateLogprobsMatchScoring) {
   std::vector<float> ent;
   auto lp = computeLogprobs(*a.model, ro->view(), 2, 1.0, &ent);
   ASSERT_TRUE(lp.isOk());
-  for (size_t i = 0; i < lp->size(); ++i)
-    if (ro->mask[i] != 0)
+  for (size_t i = 0; i < lp->size(); ++i) {
+    if (ro->mask[i] != 0) {
       EXPECT_NEAR((*lp)[i], ro->gen.logprobs[i], 1e-4);
+    }
+  }
   EXPECT_EQ(ro->completions.size(), 3u);
   EXPECT_FALSE(computeValues(*a.model, ro->view()).isOk()); // LM head
 }
@@ -466,6 +468,13 @@ TEST(Driver, ParsesArguments) {
   EXPECT_EQ(a->outDir, "/tmp/x");
   EXPECT_TRUE(a->resume);
   ASSERT_EQ(a->stepsOverride.size(), 2u);
+  EXPECT_EQ(a->lanes, "auto");
+  const char *lanes[] = {"job", "--lanes", "off"};
+  a = parseJobArgs(3, lanes);
+  ASSERT_TRUE(a.isOk());
+  EXPECT_EQ(a->lanes, "off");
+  const char *badLanes[] = {"job", "--lanes=sometimes"};
+  EXPECT_FALSE(parseJobArgs(2, badLanes).isOk());
   const char *bad1[] = {"job", "--device", "tpu"};
   EXPECT_FALSE(parseJobArgs(3, bad1).isOk());
   const char *bad2[] = {"job", "--frobnicate"};
