@@ -33,7 +33,6 @@ std::string fmt(double v) {
   std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
-std::string fmt(long long v) { return std::to_string(v); }
 std::string fmt(long v) { return std::to_string(v); }
 std::string q(const std::string &s) { return "'" + s + "'"; }
 
@@ -1652,6 +1651,14 @@ void Checker::checkEvaluations() {
     }
     nonNegative(e, "every_steps", e.every_steps(), "use 0 to evaluate at the "
                                                    "end only");
+    if (e.every_steps() > 0 &&
+        (e.model().empty() ? p_.stages_size() == 0
+                           : outputs_.count(e.model()) == 0))
+      error(at(e, "every_steps"),
+            "every_steps: no stage trains " +
+                (e.model().empty() ? std::string("a model") : q(e.model())),
+            "every_steps evaluates during the stages that produce the model; "
+            "name a stage's output or use 0 to evaluate once");
     nonNegative(e, "max_records", e.max_records(), "use 0 for all");
     if (e.has_generation())
       checkGeneration(e.generation());

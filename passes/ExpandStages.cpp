@@ -1066,7 +1066,7 @@ struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
                 EvalStepOp::create(b, op.getLoc(), op.getModel(),
                                    op.getData(), op.getReward(),
                                    op.getNameAttr(), op.getHparamsAttr());
-                return success();
+                return evalDuringTraining(op);
               })
               .Default([](Operation *) { return failure(); });
       counter = ex.counter;
@@ -1080,6 +1080,61 @@ struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
       signalPassFailure();
   }
   int64_t counter = 0;
+
+  /// `every_steps = N`: the evaluation also runs after every N-th step of
+  /// each stage loop that trains its model (the chain of loops whose
+  /// results feed one another), on the model as that step left it; not
+  /// after the last step of the last loop, which the evaluation itself
+  /// follows.
+  LogicalResult evalDuringTraining(EvalOp op) {
+    auto every = op.getHparamsAttr()
+                     ? op.getHparamsAttr().getAs<IntegerAttr>("every_steps")
+                     : IntegerAttr();
+    if (!every || every.getInt() <= 0)
+      return success();
+    Location l = op.getLoc();
+    int loops = 0;
+    Value v = op.getModel();
+    while (auto res = dyn_cast<OpResult>(v)) {
+      auto loop = dyn_cast<scf::ForOp>(res.getOwner());
+      if (!loop)
+        break;
+      for (Value o : {Value(op.getData()), Value(op.getReward())})
+        if (Operation *d = o ? o.getDefiningOp() : nullptr;
+            d && d->getBlock() == loop->getBlock() && !d->isBeforeInBlock(loop))
+          return op.emitError("every_steps: the evaluation's dataset or "
+                              "reward is defined after a stage that trains "
+                              "its model; evaluate that stage at its end "
+                              "(every_steps: 0)");
+      Operation *yield = loop.getBody()->getTerminator();
+      Value updated = yield->getOperand(res.getResultNumber());
+      OpBuilder ib(yield);
+      Value next = arith::AddIOp::create(
+          ib, l, loop.getInductionVar(), arith::ConstantIndexOp::create(ib, l, 1));
+      Value rem = arith::RemUIOp::create(
+          ib, l, next, arith::ConstantIndexOp::create(ib, l, every.getInt()));
+      Value due = arith::CmpIOp::create(ib, l, arith::CmpIPredicate::eq, rem,
+                                        arith::ConstantIndexOp::create(ib, l, 0));
+      // The last loop's last step: the evaluation after the stage follows.
+      if (loops == 0)
+        due = arith::AndIOp::create(
+            ib, l, due,
+            arith::CmpIOp::create(ib, l, arith::CmpIPredicate::ult, next,
+                                  loop.getUpperBound()));
+      auto dueIf = scf::IfOp::create(ib, l, due, /*withElseRegion=*/false);
+      OpBuilder tb = dueIf.getThenBodyBuilder();
+      EvalStepOp::create(tb, l, updated, op.getData(), op.getReward(),
+                         op.getNameAttr(), op.getHparamsAttr());
+      ++loops;
+      v = loop.getInitArgs()[res.getResultNumber()];
+    }
+    if (loops == 0)
+      return op.emitError("every_steps: no stage trains the evaluated model")
+             .attachNote()
+             << "hint: every_steps evaluates during the stages that train it; "
+                "use 0 to evaluate once";
+    return success();
+  }
 };
 
 } // namespace

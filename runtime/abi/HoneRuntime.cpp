@@ -1536,7 +1536,10 @@ void opEvalStep(OpCtx &c) {
     line += " (nothing to evaluate)";
   } else {
     std::lock_guard<std::mutex> g(j->mu);
-    check(j, c.loc, j->job->metrics().log(j->job->globalStep(), mv));
+    // Inside a stage step (every_steps) the row belongs to the step being
+    // completed: step_end, which counts it, comes after.
+    int64_t at = j->job->globalStep() + (j->inStage ? 1 : 0);
+    check(j, c.loc, j->job->metrics().log(at, mv));
   }
   say(j, line);
 }

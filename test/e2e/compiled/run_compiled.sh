@@ -9,6 +9,7 @@
 #   rises:METRIC   ... above it
 #   none           no signal checked
 #   has:KEY        a row (training or evaluation) logs KEY
+#   rows:KEY=N     exactly N rows log KEY (e.g. an evaluation's every_steps)
 #   lanes:same     the job run with --lanes on (steps on lane threads,
 #                  ordered by events) and with --lanes off (every step in
 #                  order on the main thread) logs the same metrics (but
@@ -57,6 +58,12 @@ if [ "$dir" = lanes ]; then
   [ "$nw" -gt 0 ] || { echo "error: no weights saved"; exit 1; }
   echo "lanes: metrics and $nw weight files identical with --lanes on and off"
   return
+fi
+if [ "$dir" = rows ]; then
+  key=${metric%=*}; want=${metric#*=}
+  got=$(grep -c "\"$key\":" "$metrics")
+  [ "$got" -eq "$want" ] || { echo "error: $got rows log $key, expected $want"; exit 1; }
+  echo "$key: $got rows"; return
 fi
 if [ "$dir" = has ]; then
   grep -q "\"$metric\":" "$metrics" || { echo "error: no row logs $metric"; exit 1; }
