@@ -398,8 +398,15 @@ LogicalResult TrainStepOp::verify() {
              << read << "' needs a model with " << (lm ? "an LM" : "a scalar")
              << " head";
   }
-  if (getEpochs() < 1 || getMiniBatches() < 1)
-    return emitOpError("'epochs' and 'mini_batches' must be positive");
+  if (getEpochs() < 1 || getMiniBatches() < 1 || getUpdates() < 1)
+    return emitOpError("'epochs', 'mini_batches' and 'updates' must be "
+                       "positive");
+  for (Value v : llvm::concat<Value>(getTokens(), getInputs())) {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.getRank() >= 1 && t.getDimSize(0) % getUpdates() != 0)
+      return emitOpError("updates = ")
+             << getUpdates() << " does not divide the rows of " << t;
+  }
   if (!isa<RankedTensorType>(getLoss().getType()) ||
       !isFloatTensor(getLoss().getType(), 0))
     return emitOpError("the loss result must be a scalar");
@@ -413,10 +420,13 @@ static LogicalResult verifyLossRegion(TrainStepOp op, Region &region,
                                       bool withGrads) {
   Block &block = region.front();
   Type elem = op.getLossElementType();
+  int64_t updates = std::max<int64_t>(1, op.getUpdates());
   SmallVector<Type> expected;
   for (auto [tokens, read] :
        llvm::zip(op.getTokens(), op.getReads().getAsValueRange<StringAttr>())) {
-    auto shape = cast<RankedTensorType>(tokens.getType()).getShape();
+    SmallVector<int64_t> shape(
+        cast<RankedTensorType>(tokens.getType()).getShape());
+    shape[0] /= updates;
     if (read == "reward")
       expected.push_back(RankedTensorType::get({shape[0]}, elem));
     else
@@ -425,7 +435,7 @@ static LogicalResult verifyLossRegion(TrainStepOp op, Region &region,
   }
   unsigned numDiff = expected.size();
   for (Value input : op.getInputs())
-    expected.push_back(input.getType());
+    expected.push_back(TrainStepOp::miniBatchType(input.getType(), updates));
   if (block.getNumArguments() != expected.size())
     return op.emitOpError("region has ")
            << block.getNumArguments() << " arguments, expected "

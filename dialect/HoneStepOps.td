@@ -491,7 +491,12 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
     argument. The runtime back-propagates those through the models,
     accumulates over `mini_batches` micro-batches, clips and takes an
     optimiser step with `optimizer` settings, `epochs` times over the batch
-    (PPO). Results: the updated models, the loss and the metrics.
+    (PPO). With `updates = U` > 1 each pass takes U optimiser steps, one per
+    consecutive 1/U of the rows (PPO mini-batches, TRL `num_mini_batches`);
+    the objective is then written for one such mini-batch: every region
+    argument and every input of rank >= 1 has 1/U of the operand's rows.
+    Results: the updated models, and the loss and metrics averaged over the
+    optimiser steps.
 
     `arg_names` names the region's arguments (the generated kernel's
     parameters) for readers and the runtime. `kernel` names the fused loss-and-gradient function that
@@ -514,7 +519,8 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
                        OptionalAttr<StrAttr>:$kernel,
                        DefaultValuedAttr<I64Attr, "1">:$epochs,
                        DefaultValuedAttr<I64Attr, "1">:$mini_batches,
-                       OptionalAttr<DictionaryAttr>:$optimizer);
+                       OptionalAttr<DictionaryAttr>:$optimizer,
+                       DefaultValuedAttr<I64Attr, "1">:$updates);
   // The updated models (one per trained model), the loss, the metrics.
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$objective, AnyRegion:$gradient);
@@ -535,6 +541,16 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
     /// Number of leading block arguments that hold model outputs (the
     /// differentiable ones).
     unsigned getNumDiffArgs();
+    /// The type a region argument has for an operand of type `t` when each
+    /// optimiser step sees 1/`updates` of the rows (rank 0: unchanged).
+    static ::mlir::Type miniBatchType(::mlir::Type t, int64_t updates) {
+      auto r = ::llvm::cast<::mlir::RankedTensorType>(t);
+      if (r.getRank() == 0 || updates <= 1)
+        return t;
+      ::llvm::SmallVector<int64_t> shape(r.getShape());
+      shape[0] /= updates;
+      return r.clone(shape);
+    }
     /// The element type of the objective (f32 or f64).
     ::mlir::Type getLossElementType() {
       return ::llvm::cast<::mlir::RankedTensorType>(getLoss().getType()).getElementType();

@@ -1352,12 +1352,6 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
               fmt(long(rl.mini_batches())) + ")",
           "each pass splits the batch into equal mini-batches");
   positive(rl, "mini_batches", rl.mini_batches());
-  if (rl.mini_batches() > 1)
-    error(at(rl, "mini_batches"),
-          "mini_batches > 1 (several optimiser steps per pass over a "
-          "generated batch) is not supported yet",
-          "use ppo_epochs for more updates per batch, or grad_accum to "
-          "split the batch into micro-batches for memory");
   positive(rl, "ppo_epochs", rl.ppo_epochs());
   int64_t maxSeq = maxSeqOf(m);
   if (maxSeq > 0 && rl.max_prompt_length() > 0 &&

@@ -116,17 +116,21 @@ public:
 
   /// Creates the op; returns it (results: new models, loss, metrics).
   /// `grad_accum` micro-batches are accumulated into each optimiser step
-  /// (the op's `mini_batches`); `epochs` passes over the batch (PPO epochs).
+  /// (the op's `mini_batches`); `epochs` passes over the batch (PPO epochs),
+  /// each of `updates` optimiser steps on consecutive 1/updates of the rows
+  /// (RL `mini_batches`): the objective is written for one of them.
   TrainStepOp build(StringRef kernel, const Hparams &hp, Body body,
-                    int64_t epochs = 1) {
+                    int64_t epochs = 1, int64_t updates = 1) {
     auto region = std::make_unique<Region>();
     Block *block = new Block();
     region->push_back(block);
     SmallVector<std::string> names(argNames);
     names.append(inputNames.begin(), inputNames.end());
-    SmallVector<Type> types(argTypes);
+    SmallVector<Type> types;
+    for (Type t : argTypes)
+      types.push_back(TrainStepOp::miniBatchType(t, updates));
     for (Value v : inputs)
-      types.push_back(v.getType());
+      types.push_back(TrainStepOp::miniBatchType(v.getType(), updates));
     llvm::StringMap<Value> args;
     for (auto [n, t] : llvm::zip(names, types))
       args[n] = block->addArgument(t, loc);
@@ -163,7 +167,7 @@ public:
         b.getArrayAttr(nameAttrs), b.getStringAttr(kernel),
         b.getI64IntegerAttr(epochs),
         b.getI64IntegerAttr(std::max<int64_t>(1, hp.i("grad_accum", 1))),
-        optimizerOf(hp));
+        optimizerOf(hp), b.getI64IntegerAttr(std::max<int64_t>(1, updates)));
     op.getObjective().takeBody(*region);
     return op;
   }
@@ -617,10 +621,13 @@ LogicalResult Expander::expand(RlOp op) {
   // A sample is correct (group accuracy, SRFT) when its score exceeds this.
   double threshold = 0.5;
   bool isPpo = alg == RlAlgorithm::ppo;
-  // Without generation settings (IR written by hand) the whole length.
-  RlSettings rs(hp, alg, klCoef, B,
-                genHp.has("max_new_tokens") ? T - Tp : T);
   int64_t epochs = std::max<int64_t>(1, hp.i("ppo_epochs", isPpo ? 4 : 1));
+  // Optimiser steps per pass, each on 1/updates of the rows.
+  int64_t updates = std::max<int64_t>(1, hp.i("mini_batches", 1));
+  // Without generation settings (IR written by hand) the whole length. The
+  // objective sees one mini-batch (constant aggregation: its rows).
+  RlSettings rs(hp, alg, klCoef, B / updates,
+                genHp.has("max_new_tokens") ? T - Tp : T);
   double temperature = genHp.f("temperature", 1.0);
   sampleTemperature = temperature;
   if (hybrid && (isPpo || alg == RlAlgorithm::reinforce_pp ||
@@ -797,7 +804,7 @@ LogicalResult Expander::expand(RlOp op) {
             }
             return loss;
           },
-          epochs);
+          epochs, updates);
       withTemperature(train);
       next = {train.getResult(0), train.getResult(1)};
       SyncWeightsOp::create(b, loc, next[0]);
@@ -988,7 +995,7 @@ LogicalResult Expander::expand(RlOp op) {
         rl = lb.sub(rl, lb.scale(h, rs.entropyCoef));
       }
       return rl;
-    }, epochs);
+    }, epochs, updates);
     withTemperature(train);
     next.push_back(train.getResult(0));
     SyncWeightsOp::create(b, loc, next[0]);

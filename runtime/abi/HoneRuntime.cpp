@@ -1697,28 +1697,47 @@ void runTrainStep(OpCtx &c) {
           optimizerConfig(get(c.attrs, "optimizer") ? *get(c.attrs, "optimizer")
                                                     : j->stageOptimizer,
                           j->stageSteps));
-  // How often each model runs forward: more than once means its kept
-  // activations are not those of the slice being back-propagated.
-  std::map<ModelObj *, int64_t> forwards;
+  // updates > 1: each pass takes one optimiser step per consecutive
+  // 1/updates of the rows (PPO mini-batches); the kernel was compiled for
+  // one such mini-batch.
+  int64_t updates = std::max<int64_t>(1, integer(c.attrs, "updates", 1));
   for (Read &r : rs)
-    forwards[r.model] += (r.B + (r.B + mini - 1) / mini - 1) / ((r.B + mini - 1) / mini);
+    if (r.B % updates != 0)
+      c.err("updates = " + std::to_string(updates) + " does not divide the " +
+            std::to_string(r.B) + " rows of a token batch");
+  for (int i = n_tokens; i < n_in; ++i)
+    if (in[i].rank >= 1 && in[i].shape[0] % updates != 0)
+      c.err("updates = " + std::to_string(updates) + " does not divide the " +
+            std::to_string(in[i].shape[0]) + " rows of input " +
+            std::to_string(i));
+  // How often each model runs forward per optimiser step: more than once
+  // means its kept activations are not those of the slice being
+  // back-propagated.
+  std::map<ModelObj *, int64_t> forwards;
+  for (Read &r : rs) {
+    int64_t rows = r.B / updates, mb = (rows + mini - 1) / mini;
+    forwards[r.model] += (rows + mb - 1) / mb;
+  }
 
   double lossSum = 0;
   std::vector<double> metricSums(size_t(n_out - 1), 0.0);
   StepStats st0;
   bool skipped = false;
   std::string why;
-  for (int64_t ep = 0; ep < epochs && !skipped; ++ep) {
+  for (int64_t ep = 0; ep < epochs && !skipped; ++ep)
+  for (int64_t u = 0; u < updates && !skipped; ++u) {
     for (ModelObj *m : ms)
       m->model->zeroGrad();
-    // Forward, micro-batched, into full-batch host outputs.
+    // Forward over the mini-batch's rows [lo, lo + rows), micro-batched,
+    // into host outputs of the mini-batch.
     for (Read &r : rs) {
-      int64_t mb = (r.B + mini - 1) / mini;
-      r.out0.assign(size_t(r.what == "reward" ? r.B : r.B * r.T), 0.f);
-      r.out1.assign(r.what == "logprob+entropy" ? size_t(r.B * r.T) : 0, 0.f);
-      for (int64_t b0 = 0; b0 < r.B; b0 += mb) {
-        int64_t n = std::min(mb, r.B - b0);
-        check(j, loc, forwardRows(r, b0, n, temp));
+      int64_t rows = r.B / updates, lo = u * rows;
+      int64_t mb = (rows + mini - 1) / mini;
+      r.out0.assign(size_t(r.what == "reward" ? rows : rows * r.T), 0.f);
+      r.out1.assign(r.what == "logprob+entropy" ? size_t(rows * r.T) : 0, 0.f);
+      for (int64_t b0 = 0; b0 < rows; b0 += mb) {
+        int64_t n = std::min(mb, rows - b0);
+        check(j, loc, forwardRows(r, lo + b0, n, temp));
         auto &tm = *r.model->model;
         if (r.what == "logprob" || r.what == "logprob+entropy") {
           auto v = tm.toHost(tm.logprobs(), n * r.T);
@@ -1740,15 +1759,19 @@ void runTrainStep(OpCtx &c) {
       r.grad0.assign(r.out0.size(), 0.f);
       r.grad1.assign(r.out1.size(), 0.f);
     }
-    // The kernel, once, on the full batch.
+    // The kernel, once per optimiser step, on the mini-batch (the inputs'
+    // rows of this mini-batch; scalars as they are).
     std::vector<void *> args;
     for (Read &r : rs) {
       args.push_back(r.out0.data());
       if (r.what == "logprob+entropy")
         args.push_back(r.out1.data());
     }
-    for (int i = n_tokens; i < n_in; ++i)
-      args.push_back(in[i].data);
+    for (int i = n_tokens; i < n_in; ++i) {
+      int64_t row = in[i].rank == 2 ? in[i].shape[1] : 1;
+      int64_t first = in[i].rank >= 1 ? u * (in[i].shape[0] / updates) : 0;
+      args.push_back(static_cast<float *>(in[i].data) + first * row);
+    }
     float loss = 0;
     std::vector<float> metrics(size_t(n_out - 1), 0.f);
     args.push_back(&loss);
@@ -1772,14 +1795,15 @@ void runTrainStep(OpCtx &c) {
     }
     // Backward per micro-batch from its slice of the gradients.
     for (Read &r : rs) {
-      int64_t mb = (r.B + mini - 1) / mini;
+      int64_t rows = r.B / updates, lo = u * rows;
+      int64_t mb = (rows + mini - 1) / mini;
       bool recompute = forwards[r.model] > 1;
       auto &tm = *r.model->model;
       Kernels<float> &k = tm.kernels();
-      for (int64_t b0 = 0; b0 < r.B; b0 += mb) {
-        int64_t n = std::min(mb, r.B - b0);
+      for (int64_t b0 = 0; b0 < rows; b0 += mb) {
+        int64_t n = std::min(mb, rows - b0);
         if (recompute)
-          check(j, loc, forwardRows(r, b0, n, temp));
+          check(j, loc, forwardRows(r, lo + b0, n, temp));
         DeviceArray<float> d0(&k, r.what == "reward" ? n : n * r.T), d1;
         const float *src0 = r.grad0.data() + (r.what == "reward" ? b0 : b0 * r.T);
         k.copyToDevice(d0.data(), src0, size_t(d0.size()) * sizeof(float));
@@ -1815,7 +1839,7 @@ void runTrainStep(OpCtx &c) {
         why = s.status().message();
         break;
       }
-      if (i == 0 && ep == 0)
+      if (i == 0 && ep == 0 && u == 0)
         st0 = *s;
     }
   }
@@ -1829,13 +1853,13 @@ void runTrainStep(OpCtx &c) {
                     (j->nanSteps.count(stepNo) ? " (again, after the rollback)"
                                                : ""));
   }
-  double loss = lossSum / double(epochs);
+  double loss = lossSum / double(epochs * updates);
   wr(out[0], 0, loss);
   addMetric(c, "loss", loss);
   addMetric(c, "grad_norm", skipped ? NAN : st0.gradNorm);
   addMetric(c, "learning_rate", st0.lr);
   for (int i = 1; i < n_out; ++i) {
-    double v = metricSums[size_t(i - 1)] / double(epochs);
+    double v = metricSums[size_t(i - 1)] / double(epochs * updates);
     wr(out[i], 0, v);
     addMetric(c,
               metricNames.empty() ? "metric" + std::to_string(i - 1)

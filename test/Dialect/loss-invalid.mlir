@@ -128,6 +128,41 @@ hone.pipeline @p {
 
 !m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8>>
 
+/// updates: the objective sees one mini-batch (1/updates of the rows)
+
+hone.pipeline @p {
+  %p = hone.model.init : !m
+  %t = "test.tokens"() : () -> tensor<4x4xi32>
+  %a = "test.adv"() : () -> tensor<4xf32>
+  // expected-error@+1 {{region argument #1 must be 'tensor<2xf32>', got 'tensor<4xf32>'}}
+  %r:2 = hone.train_step (%p) tokens(%t) inputs(%a) {readers = array<i64: 0>, reads = ["logprob"], updates = 2} : (!m, tensor<4x4xi32>, tensor<4xf32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%l: tensor<2x4xf32>, %adv: tensor<4xf32>):
+    %s = hone.loss.sum %l : tensor<2x4xf32> -> tensor<f32>
+    hone.loss.yield %s : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8>>
+
+/// updates must divide every row count
+
+hone.pipeline @p {
+  %p = hone.model.init : !m
+  %t = "test.tokens"() : () -> tensor<4x4xi32>
+  // expected-error@+1 {{updates = 3 does not divide the rows of 'tensor<4x4xi32>'}}
+  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], updates = 3} : (!m, tensor<4x4xi32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%l: tensor<1x4xf32>):
+    %s = hone.loss.sum %l : tensor<1x4xf32> -> tensor<f32>
+    hone.loss.yield %s : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8>>
+
 /// a value read needs a scalar-head model
 
 hone.pipeline @p {

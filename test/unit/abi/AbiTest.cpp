@@ -66,22 +66,23 @@ const char *kOptimizer =
 
 // --- packed kernels, as hone-build-loss-kernels emits them -------------------
 
-// SFT: args l[B,T], mask[B,T]; loss; grad dl[B,T].
-void sftKernel(void **a) {
+// SFT: args l[Rows,T], mask[Rows,T]; loss; grad dl[Rows,T].
+template <int64_t Rows> void sftRowsKernel(void **a) {
   const float *l = static_cast<const float *>(a[0]);
   const float *m = static_cast<const float *>(a[1]);
   float *loss = static_cast<float *>(a[2]);
   float *g = static_cast<float *>(a[3]);
   double n = 0, s = 0;
-  for (int64_t i = 0; i < B * T; ++i) {
+  for (int64_t i = 0; i < Rows * T; ++i) {
     n += m[i];
     s += -l[i] * m[i];
   }
   n = std::max(n, 1.0);
   *loss = float(s / n);
-  for (int64_t i = 0; i < B * T; ++i)
+  for (int64_t i = 0; i < Rows * T; ++i)
     g[i] = float(-m[i] / n);
 }
+void sftKernel(void **a) { sftRowsKernel<B>(a); }
 
 // Policy gradient: args l, mask, l_old [R,T], adv [R]; loss; metric
 // "ratio_mean"; grad dl. loss = -sum(m * adv * exp(l - l_old)) / sum(m).
@@ -137,8 +138,14 @@ struct SftRun {
 
 // The generated SFT program: model, dataset, a stage of `steps` steps, save.
 // `dieAfter` >= 0: _exit(7) after that many steps of this process.
+/// How each step trains: one optimiser step on the batch; `updates` 2 (two
+/// optimiser steps, one per half of the rows, the kernel compiled for half
+/// the rows); or the same as two train steps, one per half.
+enum class Split { None, Updates, TwoSteps };
+
 SftRun runSft(const std::string &data, const std::string &out, int64_t steps,
-              bool resume = false, int dieAfter = -1) {
+              bool resume = false, int dieAfter = -1,
+              Split split = Split::None) {
   SftRun res;
   hone_job *job = begin(out, resume);
   void *model = hone_rt_object(job, "spec:1:1", "model.init", kModel, 0, nullptr);
@@ -159,13 +166,28 @@ SftRun runSft(const std::string &data, const std::string &out, int64_t steps,
     hone_rt_step(job, "spec:4:1", "data.next", R"({"part":"sequences"})", 1,
                  objs, 1, in, 3, out3);
     float loss = 0;
-    hone_tensor tin[2] = {tensor(tok.data(), HONE_I32, 2, B, T),
-                          tensor(mask.data(), HONE_F32, 2, B, T)};
     hone_tensor tout[1] = {tensor(&loss, HONE_F32, 0)};
-    hone_rt_train_step(job, "spec:5:1",
-                       R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"mini_batches":2,"metric_names":[]})",
-                       1, &model, sftKernel, 1, 2, tin, 1, tout);
-    res.losses.push_back(loss);
+    if (split == Split::TwoSteps) {
+      for (int64_t h = 0; h < 2; ++h) {
+        hone_tensor tin[2] = {
+            tensor(tok.data() + h * (B / 2) * T, HONE_I32, 2, B / 2, T),
+            tensor(mask.data() + h * (B / 2) * T, HONE_F32, 2, B / 2, T)};
+        hone_rt_train_step(job, "spec:5:1",
+                           R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"mini_batches":2,"metric_names":[]})",
+                           1, &model, sftRowsKernel<B / 2>, 1, 2, tin, 1, tout);
+        res.losses.push_back(loss);
+      }
+    } else {
+      hone_tensor tin[2] = {tensor(tok.data(), HONE_I32, 2, B, T),
+                            tensor(mask.data(), HONE_F32, 2, B, T)};
+      bool two = split == Split::Updates;
+      hone_rt_train_step(job, "spec:5:1",
+                         two ? R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"mini_batches":2,"updates":2,"metric_names":[]})"
+                             : R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"mini_batches":2,"metric_names":[]})",
+                         1, &model, two ? sftRowsKernel<B / 2> : sftKernel, 1,
+                         2, tin, 1, tout);
+      res.losses.push_back(loss);
+    }
     hone_rt_step_end(job, s);
     if (dieAfter >= 0 && ++done == dieAfter)
       ::_exit(7);
@@ -220,6 +242,29 @@ TEST(Abi, ResumeIsBitIdentical) {
   auto l2 = lossLines(d + "/cut/metrics.jsonl");
   EXPECT_EQ(l1.size(), 7u);
   EXPECT_EQ(l1, l2);
+}
+
+// updates = 2 (PPO mini-batches): two optimiser steps per train step, each
+// on half the rows with a kernel compiled for half the rows, give the same
+// weights bit for bit as two train steps on the two halves, and the step's
+// loss is the mean of the two.
+TEST(Abi, UpdatesAreOneOptimiserStepPerMiniBatch) {
+  std::string d = tmpDir("updates");
+  writeData(d);
+  SftRun a = runSft(d, d + "/updates", 4, false, -1, Split::Updates);
+  SftRun b = runSft(d, d + "/halves", 4, false, -1, Split::TwoSteps);
+  SftRun c = runSft(d, d + "/whole", 4);
+  ASSERT_EQ(a.losses.size(), 4u);
+  ASSERT_EQ(b.losses.size(), 8u);
+  std::string wa = readFile(d + "/updates/final/model.safetensors");
+  std::string wb = readFile(d + "/halves/final/model.safetensors");
+  std::string wc = readFile(d + "/whole/final/model.safetensors");
+  ASSERT_FALSE(wa.empty());
+  EXPECT_TRUE(wa == wb) << "updates = 2 differs from two half steps";
+  EXPECT_FALSE(wa == wc) << "updates = 2 took one step on the whole batch";
+  for (size_t i = 0; i < a.losses.size(); ++i)
+    EXPECT_NEAR(a.losses[i], (b.losses[2 * i] + b.losses[2 * i + 1]) / 2,
+                1e-6);
 }
 
 TEST(Abi, GrpoRewardRises) {
