@@ -193,7 +193,9 @@ def Hone_GenerateOp : Hone_StepOp<"generate", [Pure, AttrSizedOperandSegments]> 
 
     With `mask_truncated`, completions that reach the end of the result
     without an end-of-sequence token get a zero response mask (TRL's
-    `mask_truncated_completions`).
+    `mask_truncated_completions`). A completion also ends at the token that
+    completes one of the `stop` strings (kept in the completion, as Hugging
+    Face's `stop_strings`); it counts as ended, not truncated.
 
     ```mlir
     %tok, %m, %l_old = hone.generate %policy, %ptok, %pmask, %step {n = 4 : i64} : (!hone.model<...>, tensor<2x8xi32>, tensor<2x8xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
@@ -211,7 +213,8 @@ def Hone_GenerateOp : Hone_StepOp<"generate", [Pure, AttrSizedOperandSegments]> 
                        DefaultValuedAttr<BoolAttr, "false">:$greedy,
                        DefaultValuedAttr<I64Attr, "0">:$off_policy,
                        DefaultValuedAttr<BoolAttr, "false">:$hint_is_fraction,
-                       DefaultValuedAttr<BoolAttr, "false">:$mask_truncated);
+                       DefaultValuedAttr<BoolAttr, "false">:$mask_truncated,
+                       OptionalAttr<StrArrayAttr>:$stop);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let assemblyFormat = [{
     $policy `,` $prompts `,` $prompt_mask `,` $step

@@ -629,6 +629,11 @@ LogicalResult Expander::expand(RlOp op) {
   RlSettings rs(hp, alg, klCoef, B / updates,
                 genHp.has("max_new_tokens") ? T - Tp : T);
   double temperature = genHp.f("temperature", 1.0);
+  // Generation also ends after any of these strings (none: null).
+  ArrayAttr stopStrings =
+      genHp.dict ? genHp.dict.getAs<ArrayAttr>("stop") : ArrayAttr();
+  if (stopStrings && stopStrings.empty())
+    stopStrings = ArrayAttr();
   sampleTemperature = temperature;
   if (hybrid && (isPpo || alg == RlAlgorithm::reinforce_pp ||
                  alg == RlAlgorithm::remax))
@@ -711,7 +716,7 @@ LogicalResult Expander::expand(RlOp op) {
         b.getF64FloatAttr(genHp.f("top_p", 1.0)),
         b.getBoolAttr(temperature <= 0), b.getI64IntegerAttr(offPolicy),
         b.getBoolAttr(bool(hintLen)),
-        b.getBoolAttr(hp.b("mask_truncated", false)));
+        b.getBoolAttr(hp.b("mask_truncated", false)), stopStrings);
     Value tok = gen.getResult(0), mask = gen.getResult(1),
           lOld = gen.getResult(2);
     Value offFlag = offPolicy ? gen.getResult(3) : Value();
@@ -843,7 +848,7 @@ LogicalResult Expander::expand(RlOp op) {
           pmask, step, Value(), Value(), Value(), b.getI64IntegerAttr(G),
           b.getF64FloatAttr(1.0), b.getI64IntegerAttr(0),
           b.getF64FloatAttr(1.0), b.getBoolAttr(true), b.getI64IntegerAttr(0),
-          b.getBoolAttr(false), b.getBoolAttr(false));
+          b.getBoolAttr(false), b.getBoolAttr(false), stopStrings);
       Value gScores = ScoreOp::create(b, loc, f({B}), op.getReward(),
                                       greedy.getResult(0),
                                       greedy.getResult(1), pids);

@@ -709,6 +709,19 @@ void say(hone_job *j, const std::string &line) {
   j->job->message(line);
 }
 
+/// The spec's generation `stop` strings (a JSON array), matched on the
+/// completion's bytes through the job's tokenizer.
+void setStopStrings(hone_job *j, SamplingConfig &sc, const json::Value *stop) {
+  if (!stop || !stop->isArray() || !j->tokenizer)
+    return;
+  for (const json::Value &s : stop->items())
+    if (s.isString() && !s.asString().empty())
+      sc.stopStrings.push_back(s.asString());
+  const Tokenizer *tok = &*j->tokenizer;
+  if (!sc.stopStrings.empty())
+    sc.tokenBytes = [tok](int32_t id) { return tok->tokenBytes(id); };
+}
+
 void opDataNext(OpCtx &c) {
   hone_job *j = c.j;
   auto *d = c.obj<DatasetObj>(0, ObjKind::Dataset, "dataset");
@@ -962,6 +975,7 @@ void opGenerate(OpCtx &c) {
     sc.temperature = 1.0;
   if (j->fmt.eosToken >= 0)
     sc.stopTokens = {j->fmt.eosToken};
+  setStopStrings(j, sc, get(c.attrs, "stop"));
   sc.padToken = j->fmt.padToken;
   sc.seed = j->seed;
   sc.step = uint32_t(j->job->globalStep());
@@ -1464,6 +1478,7 @@ void opEvalStep(OpCtx &c) {
       sc.seed = j->seed;
       if (j->fmt.eosToken >= 0)
         sc.stopTokens = {j->fmt.eosToken};
+      setStopStrings(j, sc, get(gen, "stop"));
       sc.padToken = j->fmt.padToken;
       for (auto &p : pb->prompts) // keep room for the answer
         if (int64_t(p.size()) + maxNew > m->model->config().maxSeqLen)

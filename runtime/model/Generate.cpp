@@ -117,6 +117,13 @@ generate(Transformer<T> &model,
   DeviceArray<T> lpDev(&k, R);
   k.copyToDevice(activeDev.data(), active.data(), size_t(R));
   const int64_t rowElems = mc.nKvHeads * cacheLen * mc.headDim();
+  // Stop strings: each row's last completion bytes, enough to hold a stop
+  // string that a new token completes.
+  size_t keep = 0;
+  for (const std::string &s : cfg.stopStrings)
+    keep = std::max(keep, s.size());
+  bool byString = keep > 0 && cfg.tokenBytes;
+  std::vector<std::string> tail(byString ? size_t(R) : 0);
   for (int64_t s = 0; s < cfg.maxNewTokens; ++s) {
     // Philox stream per original row; the draw index is the position.
     for (int64_t i = 0; i < A; ++i) {
@@ -142,6 +149,14 @@ generate(Transformer<T> &model,
       res.lengths[size_t(r)] = int32_t(pos + 1);
       bool stop = std::find(cfg.stopTokens.begin(), cfg.stopTokens.end(), t) !=
                   cfg.stopTokens.end();
+      if (byString && !stop) {
+        std::string &tb = tail[size_t(r)];
+        tb += cfg.tokenBytes(t);
+        for (const std::string &ss : cfg.stopStrings)
+          stop |= !ss.empty() && tb.find(ss) != std::string::npos;
+        if (tb.size() >= keep)
+          tb.erase(0, tb.size() - (keep - 1));
+      }
       res.stopped[size_t(r)] = stop;
       if (stop || pos + 1 >= cacheLen)
         live[size_t(i)] = 0;

@@ -6,6 +6,8 @@
 
 #include "runtime/model/Transformer.h"
 
+#include <functional>
+#include <string>
 #include <vector>
 
 namespace hone {
@@ -18,6 +20,11 @@ struct SamplingConfig {
   double topP = 1.0;               // 1: off
   bool greedy = false;             // argmax (lowest id on ties); no draws
   std::vector<int32_t> stopTokens; // generation of a row ends after one
+  /// Generation of a row also ends at the token whose bytes complete one of
+  /// these strings in its completion (the token is kept, as Hugging Face's
+  /// `stop_strings`); `tokenBytes` gives a token's bytes (the tokenizer's).
+  std::vector<std::string> stopStrings;
+  std::function<std::string(int32_t)> tokenBytes;
   int32_t padToken = 0;
   uint64_t seed = 0;
   uint32_t step = 0;
@@ -38,7 +45,7 @@ template <typename T> struct GenerationResult {
   std::vector<int32_t> promptLengths;
   std::vector<T> logprobs;
   std::vector<uint8_t> mask;
-  std::vector<uint8_t> stopped; // ended on a stop token
+  std::vector<uint8_t> stopped; // ended on a stop token or stop string
 };
 
 template <typename T>

@@ -267,6 +267,66 @@ TEST(Abi, UpdatesAreOneOptimiserStepPerMiniBatch) {
                 1e-6);
 }
 
+// generate's "stop" strings (the spec's generation.stop) reach the sampler
+// through the job's tokenizer: the same draws, each row cut right after the
+// first completion character that is a stop string.
+TEST(Abi, GenerateStopsAfterStopStrings) {
+  std::string d = tmpDir("stop");
+  writeData(d);
+  hone_job *job = begin(d + "/run", false);
+  void *policy = hone_rt_object(job, "spec:1:1", "model.init", kModel, 0, nullptr);
+  std::string ds = "{\"path\":\"" + d + "/prompts.jsonl\"}";
+  void *prompts = hone_rt_object(job, "spec:2:1", "dataset", ds.c_str(), 0, nullptr);
+  hone_rt_stage_begin(job, "spec:3:1", "x", 1, kOptimizer, 1, &policy);
+  std::vector<int32_t> ptok(P * TP), tok[2] = {std::vector<int32_t>(R * T),
+                                               std::vector<int32_t>(R * T)};
+  std::vector<float> pmask(P * TP), mask[2] = {std::vector<float>(R * T),
+                                               std::vector<float>(R * T)},
+                                     lold(R * T);
+  std::vector<int64_t> ids(P);
+  int64_t s = 0;
+  hone_tensor step = tensor(&s, HONE_I64, 0);
+  hone_tensor dn[3] = {tensor(ptok.data(), HONE_I32, 2, P, TP),
+                       tensor(pmask.data(), HONE_F32, 2, P, TP),
+                       tensor(ids.data(), HONE_I64, 1, P)};
+  hone_rt_step(job, "spec:4:1", "data.next", R"({"part":"prompts"})", 1,
+               &prompts, 1, &step, 3, dn);
+  const char *attrs[2] = {R"({"n":4,"temperature":1.0})",
+                          R"({"n":4,"temperature":1.0,"stop":["1","+"]})"};
+  for (int k = 0; k < 2; ++k) {
+    hone_tensor gin[3] = {dn[0], dn[1], step};
+    hone_tensor gout[3] = {tensor(tok[k].data(), HONE_I32, 2, R, T),
+                           tensor(mask[k].data(), HONE_F32, 2, R, T),
+                           tensor(lold.data(), HONE_F32, 2, R, T)};
+    hone_rt_step(job, "spec:5:1", "generate", attrs[k], 1, &policy, 3, gin, 3,
+                 gout);
+  }
+  // The character tokenizer: ids 0-2 special, then "0123456789+= ".
+  const int32_t one = 3 + 1, plus = 3 + 10;
+  int cut = 0;
+  for (int64_t r = 0; r < R; ++r) {
+    bool stopped = false;
+    for (int64_t t = 0; t < T; ++t) {
+      size_t i = size_t(r * T + t);
+      if (mask[0][i] == 0)
+        continue;
+      if (stopped) {
+        EXPECT_EQ(mask[1][i], 0.f) << "row " << r << " went on after a stop";
+        continue;
+      }
+      EXPECT_EQ(mask[1][i], 1.f);
+      EXPECT_EQ(tok[1][i], tok[0][i]);
+      if (tok[0][i] == one || tok[0][i] == plus) {
+        stopped = true;
+        ++cut;
+      }
+    }
+  }
+  EXPECT_GT(cut, 0) << "no completion met a stop string: nothing checked";
+  hone_rt_stage_end(job);
+  EXPECT_EQ(hone_rt_end(job), 0);
+}
+
 TEST(Abi, GrpoRewardRises) {
   std::string d = tmpDir("grpo");
   writeData(d);

@@ -234,6 +234,56 @@ TEST(Generate, BitIdenticalAcrossRunsAndThreadCounts) {
   }
 }
 
+// Stop strings: each row is the row generated without them, cut at the
+// token whose bytes complete a stop string (one spanning two tokens, one
+// inside a single token's bytes), which it keeps; draws are unchanged.
+TEST(Generate, StopStringsCutTheUnstoppedRows) {
+  auto k = makeCpuKernels<float>();
+  ModelConfig cfg = tinyQwen2();
+  cfg.maxSeqLen = 16;
+  auto m = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  randomizeParams(**m, 5, 0.8);
+  auto bytes = [](int32_t id) {
+    return id % 5 == 0 ? std::string("xy") : std::string(1, char('a' + id % 4));
+  };
+  SamplingConfig plain = sampling();
+  plain.maxNewTokens = 10;
+  plain.stopTokens = {};
+  SamplingConfig cut = plain;
+  cut.stopStrings = {"ca", "y"};
+  cut.tokenBytes = bytes;
+  auto a = generate(**m, kPrompts, plain);
+  auto b = generate(**m, kPrompts, cut);
+  ASSERT_TRUE(a && b);
+  int cutRows = 0;
+  for (int64_t row = 0; row < a->batch; ++row) {
+    int32_t p = a->promptLengths[size_t(row)];
+    // Where the reference row first contains a stop string.
+    std::string text;
+    int32_t end = a->lengths[size_t(row)];
+    for (int32_t t = p; t < a->lengths[size_t(row)]; ++t) {
+      text += bytes(a->tokens[size_t(row * a->seqLen + t)]);
+      if (text.find("ca") != std::string::npos ||
+          text.find('y') != std::string::npos) {
+        end = t + 1;
+        break;
+      }
+    }
+    cutRows += end < a->lengths[size_t(row)];
+    EXPECT_EQ(b->lengths[size_t(row)], end) << "row " << row;
+    bool met = text.find("ca") != std::string::npos ||
+               text.find('y') != std::string::npos;
+    EXPECT_EQ(bool(b->stopped[size_t(row)]), met) << "row " << row;
+    for (int32_t t = 0; t < end; ++t) {
+      size_t i = size_t(row * a->seqLen + t), j = size_t(row * b->seqLen + t);
+      EXPECT_EQ(b->tokens[j], a->tokens[i]);
+      EXPECT_EQ(b->logprobs[j], a->logprobs[i]);
+    }
+  }
+  EXPECT_GT(cutRows, 0) << "no row met a stop string: the test checks nothing";
+}
+
 // With and without stop tokens: finished rows are compacted out of the
 // decode batch, which must not disturb the rows still running.
 TEST(Generate, BehaviourLogprobsMatchRecomputation) {
