@@ -1374,6 +1374,11 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
           "dynamic sampling filters groups, but " + name + " has none",
           "use it with grpo, dr_grpo, dapo or rloo");
   nonNegative(rl, "max_resample_rounds", rl.max_resample_rounds());
+  if (rl.staleness() > 0 && !p_.hardware().rollout_staleness())
+    error(at(rl, "staleness"),
+          "staleness > 0 (generation running ahead of learning) is not "
+          "supported yet",
+          "use 0: every step generates with the weights it learns from");
 
   // Objective numbers.
   if (!(rl.epsilon() > 0 && rl.epsilon() < 1))
@@ -1683,8 +1688,18 @@ void Checker::checkRest() {
           "cannot read memory_budget " + q(h.memory_budget()),
           "write a size such as \"16GiB\", \"512MiB\" or \"2GB\"");
   positive(h, "ranks", h.ranks(), "use 1 for a single process");
+  if (h.ranks() > 1)
+    error(at(h, "ranks"),
+          "ranks > 1 (data-parallel training over NCCL/MPI) is not supported "
+          "yet",
+          "use ranks: 1; a job runs as one process");
   nonNegative(h, "rollout_staleness", h.rollout_staleness(),
               "0 is exactly on-policy");
+  if (h.rollout_staleness() > 0)
+    error(at(h, "rollout_staleness"),
+          "rollout_staleness > 0 (generation running ahead of learning) is "
+          "not supported yet",
+          "use 0: every step generates with the weights it learns from");
   nonNegative(h, "threads", h.threads(), "use 0 for all cores");
   if (h.device() == Hardware::cpu && h.precision() == Hardware::bf16)
     error(at(h, "precision"), "bf16 training runs on cuda only",

@@ -674,8 +674,11 @@ LogicalResult Expander::expand(RlOp op) {
 
   auto forOp = loop(op.getSteps(), carried, [&](Value step, ValueRange it) {
     Value policy = it[0];
-    // Prompts, over-sampled twice for dynamic sampling (DAPO).
-    int64_t over = rs.dynamicSampling ? 2 : 1;
+    // Prompts, over-sampled for dynamic sampling (DAPO): the rounds of
+    // max_resample_rounds drawn and generated at once.
+    int64_t over =
+        rs.dynamicSampling ? 1 + std::max<int64_t>(0, hp.i("max_resample_rounds", 1))
+                           : 1;
     int64_t Pg = P * over, Bg = B * over;
     auto prompts = DataNextOp::create(
         b, loc, TypeRange{i32({Pg, Tp}), f({Pg, Tp}), i64({Pg})},
