@@ -300,6 +300,12 @@ struct Expander {
       auto data = DataNextOp::create(
           b, loc, TypeRange{i32({B, T}), f({B, T}), i64({B})},
           DataPart::sequences, op.getData(), step);
+      // The spec's loss masks (TRL's completion_only_loss and
+      // assistant_only_loss), read by the runtime's data step.
+      data->setAttr("completion_only_loss",
+                    b.getBoolAttr(hp.b("completion_only_loss", true)));
+      data->setAttr("assistant_only_loss",
+                    b.getBoolAttr(hp.b("assistant_only_loss", false)));
       Value tok = data.getResult(0), mask = data.getResult(1);
       TrainStep ts(b, loc, elem);
       ts.model(it[0]);

@@ -68,6 +68,7 @@ struct RewardObj : Object {
   enum class Kind { Verifier, Length, Model, External, Combine } kind;
   std::optional<Verifier> verifier;
   int64_t maxLength = 0, cacheLength = 0;
+  double penalty = 1.0; // length: the penalty at and beyond max_length
   ModelObj *model = nullptr;
   std::unique_ptr<ExternalReward> external;
   std::vector<RewardObj *> parts;
@@ -546,6 +547,11 @@ void putSeqs(hone_job *j, const std::vector<Sequence> &seqs, hone_tensor &tok,
 Sequence seqOf(hone_job *j, const OpCtx &c, const Example &ex, int64_t T) {
   TextFormat f = j->fmt;
   f.maxSeqLen = T;
+  // An SFT stage's masks, as its spec says (absent: the library defaults).
+  if (get(c.attrs, "completion_only_loss"))
+    f.completionOnlyLoss = flag(c.attrs, "completion_only_loss");
+  if (get(c.attrs, "assistant_only_loss"))
+    f.assistantOnlyLoss = flag(c.attrs, "assistant_only_loss");
   auto s = tokenizeExample(f, ex);
   if (!s)
     c.err(s.status().message());
@@ -575,8 +581,8 @@ std::vector<double> scoreRows(hone_job *j, const OpCtx &c, RewardObj *r,
     break;
   case RewardObj::Kind::Length:
     for (size_t i = 0; i < rows.size(); ++i)
-      out[i] = overlongPenalty(rows[i].in.completionTokens, r->maxLength,
-                               r->cacheLength);
+      out[i] = r->penalty * overlongPenalty(rows[i].in.completionTokens,
+                                            r->maxLength, r->cacheLength);
     break;
   case RewardObj::Kind::Model: {
     auto &m = *r->model->model;
@@ -2224,6 +2230,7 @@ void *hone_rt_object(hone_job *j, const char *loc, const char *op,
         o->kind = RewardObj::Kind::Length;
         o->maxLength = integer(a2, "max_length", integer(attrs, "max_length", 0));
         o->cacheLength = integer(a2, "cache_length", integer(attrs, "cache_length", 0));
+        o->penalty = num(attrs, "penalty", 1.0);
         if (o->maxLength <= 0)
           err("length needs max_length > 0");
       } else {
@@ -2240,6 +2247,17 @@ void *hone_rt_object(hone_job *j, const char *loc, const char *op,
         } else
           err("unknown verifier '" + vk +
               "' (exact_match, numeric_match, regex, format, length)");
+        // The spec message's other fields (set ones only; proto defaults
+        // otherwise).
+        vc.relTol = num(a2, "rel_tolerance", 0.0);
+        vc.extract = str(a2, "extract");
+        vc.strip = !get(a2, "strip") || flag(a2, "strip");
+        vc.caseSensitive =
+            !get(a2, "case_sensitive") || flag(a2, "case_sensitive");
+        bool isRegex = vc.kind == VerifierConfig::Kind::Regex ||
+                       vc.kind == VerifierConfig::Kind::Format;
+        vc.onTrue = num(a2, isRegex ? "match" : "correct", 1.0);
+        vc.onFalse = num(a2, isRegex ? "no_match" : "incorrect", 0.0);
         auto v = Verifier::create(vc);
         if (!v)
           err(v.status().message());

@@ -92,10 +92,17 @@ Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex) {
                                std::to_string(ex.line) +
                                " needs a chat template",
                            "set the spec's chat_template (chatml, llama3)");
-    return chatSequence(fmt, ex.messages);
+    auto s = chatSequence(fmt, ex.messages);
+    if (s && !fmt.assistantOnlyLoss)
+      s->mask.assign(s->ids.size(), 1);
+    return s;
   }
-  if (!ex.completion.empty() || !ex.completionMessages.empty())
-    return tokenizePair(fmt, ex, ex.completion, ex.completionMessages);
+  if (!ex.completion.empty() || !ex.completionMessages.empty()) {
+    auto s = tokenizePair(fmt, ex, ex.completion, ex.completionMessages);
+    if (s && !fmt.completionOnlyLoss)
+      s->mask.assign(s->ids.size(), 1);
+    return s;
+  }
   // text layout: every token
   auto t = enc(fmt, ex.text);
   if (!t)

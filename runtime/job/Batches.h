@@ -32,6 +32,11 @@ struct TextFormat {
   int32_t padToken = 0;
   /// Longer sequences are cut on the right (prompts: on the left).
   int64_t maxSeqLen = 512;
+  /// SFT masks (TRL's options): prompt/completion records train on the
+  /// completion only, conversations on the assistant turns only; false:
+  /// on every token.
+  bool completionOnlyLoss = true;
+  bool assistantOnlyLoss = true;
 };
 
 /// One tokenized sequence with its token-aligned loss mask.
@@ -42,7 +47,8 @@ struct Sequence {
 
 /// SFT sequence of a text / messages / sharegpt / prompt_completion record:
 /// text trains on every token, chat formats on assistant tokens, raw
-/// prompt_completion on the completion and eos.
+/// prompt_completion on the completion and eos (every token without
+/// assistantOnlyLoss / completionOnlyLoss respectively).
 Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex);
 /// prompt + given completion (preference/KTO rows), completion masked in.
 Expected<Sequence> tokenizePair(const TextFormat &fmt, const Example &ex,

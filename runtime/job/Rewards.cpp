@@ -20,7 +20,7 @@ namespace hone::job {
 
 // --- verifiers -------------------------------------------------------------
 
-std::string normalizeAnswer(std::string_view s) {
+std::string normalizeAnswer(std::string_view s, bool keepCase) {
   std::string out;
   bool space = false;
   for (char c : s) {
@@ -31,7 +31,7 @@ std::string normalizeAnswer(std::string_view s) {
     if (space)
       out += ' ';
     space = false;
-    out += char(std::tolower(static_cast<unsigned char>(c)));
+    out += keepCase ? c : char(std::tolower(static_cast<unsigned char>(c)));
   }
   auto unwrap = [&](const std::string &pre, const std::string &post) {
     if (out.size() >= pre.size() + post.size() &&
@@ -148,9 +148,33 @@ double RegexReward::operator()(std::string_view text) const {
   return rc >= 0 ? 1.0 : 0.0;
 }
 
+std::optional<std::string> RegexReward::capture(std::string_view text) const {
+  pcre2_match_data *md =
+      pcre2_match_data_create_from_pattern(code_->code, nullptr);
+  if (!md)
+    return std::nullopt;
+  uint32_t opts = full_ ? (PCRE2_ANCHORED | PCRE2_ENDANCHORED) : 0;
+  int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()),
+                       text.size(), 0, opts, md, nullptr);
+  std::optional<std::string> out;
+  if (rc >= 0) {
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    int g = rc >= 2 && ov[2] != PCRE2_UNSET ? 1 : 0;
+    out = std::string(text.substr(ov[2 * g], ov[2 * g + 1] - ov[2 * g]));
+  }
+  pcre2_match_data_free(md);
+  return out;
+}
+
 Expected<Verifier> Verifier::create(const VerifierConfig &cfg) {
   Verifier v;
   v.cfg_ = cfg;
+  if (!cfg.extract.empty()) {
+    auto r = RegexReward::compile(cfg.extract, false);
+    if (!r)
+      return r.status();
+    v.extract_ = r.take();
+  }
   if (cfg.kind == VerifierConfig::Kind::Regex ||
       cfg.kind == VerifierConfig::Kind::Format) {
     auto r = RegexReward::compile(cfg.pattern,
@@ -163,15 +187,32 @@ Expected<Verifier> Verifier::create(const VerifierConfig &cfg) {
 }
 
 double Verifier::score(const RewardInput &in) const {
+  auto pick = [&](bool ok) { return ok ? cfg_.onTrue : cfg_.onFalse; };
+  std::string text = in.completion;
+  if (extract_) {
+    auto got = extract_->capture(text);
+    if (!got)
+      return cfg_.onFalse;
+    text = *got;
+  }
   switch (cfg_.kind) {
-  case VerifierConfig::Kind::ExactMatch:
-    return exactMatchReward(in.completion, in.answer);
+  case VerifierConfig::Kind::ExactMatch: {
+    if (cfg_.strip)
+      return pick(normalizeAnswer(text, cfg_.caseSensitive) ==
+                  normalizeAnswer(in.answer, cfg_.caseSensitive));
+    std::string a = text, b = in.answer;
+    if (!cfg_.caseSensitive)
+      for (std::string *s : {&a, &b})
+        for (char &ch : *s)
+          ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    return pick(a == b);
+  }
   case VerifierConfig::Kind::NumericMatch:
-    return numericMatchReward(in.completion, in.answer, cfg_.absTol,
-                              cfg_.relTol);
+    return pick(numericMatchReward(text, in.answer, cfg_.absTol,
+                                   cfg_.relTol) > 0);
   case VerifierConfig::Kind::Regex:
   case VerifierConfig::Kind::Format:
-    return (*re_)(in.completion);
+    return pick((*re_)(in.completion) > 0);
   }
   return 0.0;
 }

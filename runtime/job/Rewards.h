@@ -16,11 +16,11 @@
 
 namespace hone::job {
 
-/// The normalisation exact_match applies to both sides: leading/trailing
-/// whitespace trimmed, inner whitespace runs collapsed to one space, ASCII
-/// lowercased, one trailing '.' removed, and a "\boxed{X}" or "####  X"
-/// wrapper reduced to X.
-std::string normalizeAnswer(std::string_view s);
+/// The normalisation exact_match applies to both sides (its `strip`):
+/// leading/trailing whitespace trimmed, inner whitespace runs collapsed to
+/// one space, ASCII lowercased (unless `keepCase`), one trailing '.'
+/// removed, and a "\boxed{X}" or "####  X" wrapper reduced to X.
+std::string normalizeAnswer(std::string_view s, bool keepCase = false);
 /// 1 when normalizeAnswer(completion) == normalizeAnswer(answer), else 0.
 double exactMatchReward(std::string_view completion, std::string_view answer);
 /// The last number in the text: optional '-', digits with optional ','
@@ -41,6 +41,9 @@ public:
   static Expected<RegexReward> compile(const std::string &pattern,
                                        bool fullMatch);
   double operator()(std::string_view text) const;
+  /// The first match's group 1 (the whole match without groups); none when
+  /// the pattern does not match.
+  std::optional<std::string> capture(std::string_view text) const;
 
 private:
   struct Code;
@@ -64,6 +67,14 @@ struct VerifierConfig {
       Kind::ExactMatch;
   double absTol = 1e-6, relTol = 0.0; // numeric_match
   std::string pattern;                // regex / format
+  /// exact_match / numeric_match: a regex whose group 1 (else the whole
+  /// match) is the answer in the completion; no match scores `onFalse`.
+  std::string extract;
+  bool strip = true;         // exact_match: compare normalizeAnswer forms
+  bool caseSensitive = true; // exact_match
+  /// The scores: correct/incorrect (exact, numeric), match/no_match (regex,
+  /// format).
+  double onTrue = 1.0, onFalse = 0.0;
 };
 
 class Verifier {
@@ -73,7 +84,7 @@ public:
 
 private:
   VerifierConfig cfg_;
-  std::optional<RegexReward> re_;
+  std::optional<RegexReward> re_, extract_;
 };
 
 /// Learned reward: a scalar-head Transformer read at the last token of each

@@ -269,7 +269,8 @@ TEST(Abi, UpdatesAreOneOptimiserStepPerMiniBatch) {
 
 // generate's "stop" strings (the spec's generation.stop) reach the sampler
 // through the job's tokenizer: the same draws, each row cut right after the
-// first completion character that is a stop string.
+// first completion character that is a stop string. A verifier's options
+// (here regex match / no_match) set its scores.
 TEST(Abi, GenerateStopsAfterStopStrings) {
   std::string d = tmpDir("stop");
   writeData(d);
@@ -277,6 +278,11 @@ TEST(Abi, GenerateStopsAfterStopStrings) {
   void *policy = hone_rt_object(job, "spec:1:1", "model.init", kModel, 0, nullptr);
   std::string ds = "{\"path\":\"" + d + "/prompts.jsonl\"}";
   void *prompts = hone_rt_object(job, "spec:2:1", "dataset", ds.c_str(), 0, nullptr);
+  // A regex reward with the spec's match / no_match values in "options".
+  void *digit = hone_rt_object(
+      job, "spec:2:2", "reward.verifier",
+      R"({"kind":"regex","pattern":"[0-9]","options":{"match":2.5,"no_match":-1.0}})",
+      0, nullptr);
   hone_rt_stage_begin(job, "spec:3:1", "x", 1, kOptimizer, 1, &policy);
   std::vector<int32_t> ptok(P * TP), tok[2] = {std::vector<int32_t>(R * T),
                                                std::vector<int32_t>(R * T)};
@@ -323,6 +329,21 @@ TEST(Abi, GenerateStopsAfterStopStrings) {
     }
   }
   EXPECT_GT(cut, 0) << "no completion met a stop string: nothing checked";
+  // Scores of the unstopped completions: 2.5 with a digit, else -1.
+  std::vector<float> score(R);
+  hone_tensor sin[3] = {tensor(tok[0].data(), HONE_I32, 2, R, T),
+                        tensor(mask[0].data(), HONE_F32, 2, R, T), dn[2]};
+  hone_tensor sout[1] = {tensor(score.data(), HONE_F32, 1, R)};
+  hone_rt_step(job, "spec:6:1", "score", "{}", 1, &digit, 3, sin, 1, sout);
+  const int32_t zero = 3, nine = 3 + 9;
+  for (int64_t r = 0; r < R; ++r) {
+    bool hasDigit = false;
+    for (int64_t t = 0; t < T; ++t) {
+      size_t i = size_t(r * T + t);
+      hasDigit |= mask[0][i] != 0 && tok[0][i] >= zero && tok[0][i] <= nine;
+    }
+    EXPECT_EQ(score[size_t(r)], hasDigit ? 2.5f : -1.f) << "row " << r;
+  }
   hone_rt_stage_end(job);
   EXPECT_EQ(hone_rt_end(job), 0);
 }

@@ -71,6 +71,49 @@ TEST(Batches, SftMaskIsTokenAlignedWithLogprobs) {
   EXPECT_EQ(b->tokens[5], 1);        // eos
   EXPECT_EQ(b->tokens[6], 0);        // pad
   EXPECT_EQ(b->maskedTokens(), 2 + 3);
+  // completion_only_loss: false trains on the prompt too (TRL).
+  fmt.completionOnlyLoss = false;
+  auto all = makeSftBatch(fmt, *dl, {0, 1});
+  ASSERT_TRUE(all.isOk());
+  EXPECT_EQ(all->maskedTokens(), 5 + 8); // all but each row's first token
+  EXPECT_EQ(all->tokens, b->tokens);
+}
+
+// assistant_only_loss: a conversation trains on the assistant turns only,
+// or (false) on every token of the rendered conversation.
+TEST(Batches, AssistantOnlyLoss) {
+  std::vector<std::string> special = toySpecialTokens();
+  special.push_back("<|im_start|>");
+  special.push_back("<|im_end|>");
+  std::string chars = toyVocabulary();
+  for (char c : std::string("\nasistnuer")) // chatml's role names
+    if (chars.find(c) == std::string::npos)
+      chars += c;
+  auto t = Tokenizer::character(chars, special);
+  ASSERT_TRUE(t.isOk()) << t.status().toString();
+  Tokenizer tok = t.take();
+  auto dl = DataLoader::fromJsonl(
+      "m.jsonl",
+      "{\"messages\":[{\"role\":\"user\",\"content\":\"1+2=\"},"
+      "{\"role\":\"assistant\",\"content\":\"3\"}]}\n",
+      0, false);
+  ASSERT_TRUE(dl.isOk()) << dl.status().toString();
+  TextFormat fmt;
+  fmt.tokenizer = &tok;
+  fmt.eosToken = 1;
+  fmt.chat = ChatTemplate::ChatML;
+  auto a = tokenizeExample(fmt, dl->example(0));
+  ASSERT_TRUE(a.isOk()) << a.status().toString();
+  size_t on = 0;
+  for (uint8_t m : a->mask)
+    on += m;
+  EXPECT_GT(on, 0u);
+  EXPECT_LT(on, a->ids.size());
+  fmt.assistantOnlyLoss = false;
+  auto b = tokenizeExample(fmt, dl->example(0));
+  ASSERT_TRUE(b.isOk());
+  EXPECT_EQ(b->ids, a->ids);
+  EXPECT_EQ(b->mask, std::vector<uint8_t>(b->ids.size(), 1));
 }
 
 TEST(Batches, PromptBatchRepeatsGroupsWithAnswers) {
@@ -195,6 +238,55 @@ TEST(Rewards, Verifiers) {
   EXPECT_EQ((*fm)("abc 12"), 0.0);
   EXPECT_EQ((*fm)("12"), 1.0);
   EXPECT_FALSE(RegexReward::compile("(", false).isOk());
+  EXPECT_EQ(*re->capture("abc 12 34"), "12");
+  auto grp = RegexReward::compile("answer: *(\\w+)", false);
+  EXPECT_EQ(*grp->capture("the answer: Paris."), "Paris");
+  EXPECT_FALSE(grp->capture("no").has_value());
+}
+
+// The spec's verifier options (ExactMatch, NumericMatch, RegexReward).
+TEST(Rewards, VerifierOptions) {
+  auto score = [](VerifierConfig c, const std::string &completion,
+                  const std::string &answer) {
+    auto v = Verifier::create(c);
+    EXPECT_TRUE(v.isOk());
+    RewardInput in;
+    in.completion = completion;
+    in.answer = answer;
+    return v->score(in);
+  };
+  VerifierConfig exact; // strip, case-sensitive by default
+  EXPECT_EQ(score(exact, " Paris.\n", "Paris"), 1.0);
+  EXPECT_EQ(score(exact, "paris", "Paris"), 0.0);
+  VerifierConfig fold = exact;
+  fold.caseSensitive = false;
+  EXPECT_EQ(score(fold, "paris", "Paris"), 1.0);
+  VerifierConfig raw = exact;
+  raw.strip = false;
+  EXPECT_EQ(score(raw, "Paris ", "Paris"), 0.0);
+  EXPECT_EQ(score(raw, "Paris", "Paris"), 1.0);
+  VerifierConfig ex = exact;
+  ex.extract = "<answer>(.*?)</answer>";
+  ex.onTrue = 2;
+  ex.onFalse = -1;
+  EXPECT_EQ(score(ex, "think... <answer>42</answer> more", "42"), 2.0);
+  EXPECT_EQ(score(ex, "think... 42", "42"), -1.0); // no match: incorrect
+  EXPECT_EQ(score(ex, "<answer>41</answer>", "42"), -1.0);
+  VerifierConfig num;
+  num.kind = VerifierConfig::Kind::NumericMatch;
+  num.extract = "= *(-?[0-9.]+)";
+  EXPECT_EQ(score(num, "x = 3.0 so 7", "3"), 1.0); // extracted, not the last
+  num.relTol = 0.1;
+  num.extract.clear();
+  EXPECT_EQ(score(num, "about 105", "100"), 1.0);
+  EXPECT_EQ(score(num, "about 111", "100"), 0.0);
+  VerifierConfig re;
+  re.kind = VerifierConfig::Kind::Regex;
+  re.pattern = "\\d";
+  re.onTrue = 0.5;
+  re.onFalse = -0.5;
+  EXPECT_EQ(score(re, "a1", ""), 0.5);
+  EXPECT_EQ(score(re, "ab", ""), -0.5);
 }
 
 TEST(Rewards, OverlongShaping) {
