@@ -1531,8 +1531,16 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     }
     schedule(*c.mutable_mu(), 0, 1);
     fillDefaults(c);
+    // The step's expert examples are the demonstrations of its prompts.
+    int64_t prompts = group > 0 ? rl.batch_size() / group : rl.batch_size();
+    if (c.has_sft_batch_size() && c.sft_batch_size() != prompts)
+      error(at(c, "sft_batch_size"),
+            "sft_batch_size " + fmt(long(c.sft_batch_size())) +
+                " is not supported yet: CHORD trains on the demonstrations "
+                "of the step's " + fmt(long(prompts)) + " prompts",
+            "leave it unset (or set it to batch_size / samples_per_prompt)");
     if (!c.has_sft_batch_size())
-      c.set_sft_batch_size(rl.batch_size());
+      c.set_sft_batch_size(prompts);
     positive(c, "sft_batch_size", c.sft_batch_size());
     break;
   }
@@ -1678,8 +1686,14 @@ void Checker::checkRest() {
   nonNegative(c, "every_steps", c.every_steps(), "use 0 to save at stage ends "
                                                  "only");
   nonNegative(c, "keep_last", c.keep_last(), "use 0 to keep all");
-  if (c.dir().empty())
-    error(at(c, "dir"), "'dir' is empty", "the default is \"checkpoints\"");
+  if (!c.dir().empty() &&
+      (c.dir()[0] == '/' || ("/" + c.dir() + "/").find("/../") !=
+                                std::string::npos))
+    error(at(c, "dir"),
+          "checkpointing dir " + q(c.dir()) +
+              " must stay inside the run directory",
+          "use a relative path without '..', e.g. \"checkpoints\", or leave "
+          "it empty for the run directory itself");
 
   Hardware &h = *p_.mutable_hardware();
   fillDefaults(h);

@@ -2031,6 +2031,7 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   if (const json::Value *ck = get(j->config, "checkpointing")) {
     jc.checkpointEvery = integer(*ck, "every_steps", 0);
     jc.keepLast = int(integer(*ck, "keep_last", 2));
+    jc.checkpointSubdir = str(*ck, "dir", "");
     std::string nan = str(*ck, "on_nan", "skip");
     if (nan != "skip" && nan != "rollback")
       fail(j, "config", "checkpointing.on_nan: unknown policy '" + nan +

@@ -209,11 +209,15 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
     j->kernels_ = makeCpuKernels<float>();
   j->runDir_ = args.outDir.empty() ? config.defaultOutDir : args.outDir;
   HONE_TRY(mkdirs(j->runDir_));
+  j->checkpointDir_ = config.checkpointSubdir.empty()
+                          ? j->runDir_
+                          : j->runDir_ + "/" + config.checkpointSubdir;
+  HONE_TRY(mkdirs(j->checkpointDir_));
 
   std::optional<int64_t> resumeStep;
   if (args.resume) {
     std::vector<std::string> skipped;
-    auto found = loadLatestCheckpoint(j->runDir_, &skipped);
+    auto found = loadLatestCheckpoint(j->checkpointDir_, &skipped);
     if (!found)
       return found.status();
     for (const std::string &s : skipped)
@@ -236,10 +240,10 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
                    j->resume_->path().c_str(), (long long)*resumeStep);
     } else {
       std::fprintf(stderr, "no complete checkpoint in %s: starting fresh\n",
-                   j->runDir_.c_str());
+                   j->checkpointDir_.c_str());
     }
-  } else if (hasCheckpoints(j->runDir_)) {
-    return Status::error("error: " + j->runDir_ +
+  } else if (hasCheckpoints(j->checkpointDir_)) {
+    return Status::error("error: " + j->checkpointDir_ +
                              " already holds checkpoints of another run",
                          "pass --resume to continue it, or --out NEWDIR");
   }
@@ -407,7 +411,7 @@ Status Job::saveCheckpoint(int64_t stageStep) {
   st.set("rng", std::move(rng));
   c.state = std::move(st);
   c.extraFiles.push_back({"spec.resolved.textproto", cfg_.specText});
-  auto p = writeCheckpointDir(runDir_, c, cfg_.keepLast);
+  auto p = writeCheckpointDir(checkpointDir_, c, cfg_.keepLast);
   if (!p)
     return p.status();
   return Status::ok();

@@ -61,6 +61,9 @@ struct JobConfig {
   std::string specText;
   std::string defaultOutDir = "runs/job";
   int64_t checkpointEvery = 0; // stage steps; 0: only at stage ends
+  /// checkpoint-<step>/ directories go to RUN/<checkpointSubdir> (empty:
+  /// RUN itself, as Hugging Face's Trainer does).
+  std::string checkpointSubdir;
   int keepLast = 2;
   uint64_t seed = 0;
   int64_t logEvery = 10; // progress lines
@@ -126,6 +129,7 @@ private:
   JobArgs args_;
   JobConfig cfg_;
   std::string runDir_;
+  std::string checkpointDir_; // runDir_ or runDir_/<checkpointSubdir>
   std::unique_ptr<Kernels<float>> kernels_;
   std::optional<observe::MetricsLogger> metrics_;
   std::unique_ptr<observe::Progress> progress_;

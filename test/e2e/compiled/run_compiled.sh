@@ -10,6 +10,7 @@
 #   none           no signal checked
 #   has:KEY        a row (training or evaluation) logs KEY
 #   rows:KEY=N     exactly N rows log KEY (e.g. an evaluation's every_steps)
+#   file:PATH      the run directory holds PATH
 #   lanes:same     the job run with --lanes on (steps on lane threads,
 #                  ordered by events) and with --lanes off (every step in
 #                  order on the main thread) logs the same metrics (but
@@ -58,6 +59,10 @@ if [ "$dir" = lanes ]; then
   [ "$nw" -gt 0 ] || { echo "error: no weights saved"; exit 1; }
   echo "lanes: metrics and $nw weight files identical with --lanes on and off"
   return
+fi
+if [ "$dir" = file ]; then
+  [ -e "$work/run/$metric" ] || { echo "error: no $metric in the run directory"; exit 1; }
+  echo "$metric: present"; return
 fi
 if [ "$dir" = rows ]; then
   key=${metric%=*}; want=${metric#*=}
