@@ -2038,9 +2038,14 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
                             "' (skip, rollback)");
     j->rollback = nan == "rollback";
   }
-  if (const json::Value *hw = get(j->config, "hardware"))
+  if (const json::Value *hw = get(j->config, "hardware")) {
     if (j->args.threads == 0)
       j->args.threads = int(integer(*hw, "threads", 0));
+    // The spec's device unless --device names one (auto defers to it).
+    std::string d = str(*hw, "device", "auto_device");
+    if (j->args.device == "auto" && (d == "cpu" || d == "cuda"))
+      j->args.device = d;
+  }
   setupTokenizer(j);
   auto job = Job::open(j->args, jc);
   if (!job)

@@ -533,6 +533,17 @@ TEST(AbiDeath, CudaDeviceIsAnError) {
         hone_rt_begin(HONE_RT_ABI_VERSION, 5, argv, "x", kConfig, "", "");
       }()),
       ::testing::ExitedWithCode(1), "error: --device cuda");
+  // The spec's hardware.device is the default (--device auto defers to it).
+  EXPECT_EXIT(([&] {
+        std::string d = tmpDir("cuda-spec");
+        std::string out = d + "/run";
+        std::string cfg = kConfig;
+        cfg.replace(cfg.find("auto_device"), 11, "cuda");
+        char a0[] = "job", a1[] = "--out";
+        char *argv[] = {a0, a1, out.data()};
+        hone_rt_begin(HONE_RT_ABI_VERSION, 3, argv, "x", cfg.c_str(), "", "");
+      }()),
+      ::testing::ExitedWithCode(1), "error: --device cuda");
 }
 
 TEST(Abi, HelpReturnsNull) {
