@@ -683,8 +683,11 @@ TEST_P(LossKernels, MatchesFormulaAndFiniteDifferences) {
       worstGrad = std::max(worstGrad, relErr(grads[a], fd));
       worst32 = std::max(worst32, relErr(grads32[a], grads[a]));
     }
+    // Relative to the loss's scale, at least 1: with group-centred
+    // advantages a loss can cancel to near 0 (Dr. GRPO's sum over tokens),
+    // where float32 rounding of O(1) terms is large relative to the result.
     worst32 = std::max(worst32, std::fabs(loss32 - loss) /
-                                    std::max(std::fabs(loss), 1e-300));
+                                    std::max(std::fabs(loss), 1.0));
   }
   std::printf("[ %-16s] seed %llu  loss vs formula %.2e  grad vs FD %.2e  "
               "f32 vs f64 %.2e%s\n",
