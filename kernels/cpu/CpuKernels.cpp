@@ -81,6 +81,15 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
   // 1024 rows); N slices (few rows, decoding) are narrower for balance.
   bool sliceM = m >= 256;
   int64_t cnt = work < 2e6 ? 1 : sliceCount(sliceM ? m : n, sliceM ? 512 : 256);
+  // Mid-sized GEMMs (a small model's training step: 512 tokens x 256) still
+  // get two slices, one per core of a small machine; still a function of
+  // the shape only.
+  if (cnt == 1 && work >= 3.2e7) {
+    if (m >= 128)
+      sliceM = true, cnt = 2;
+    else if (n >= 128)
+      sliceM = false, cnt = 2;
+  }
   if (cnt == 1) {
     blasGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
