@@ -196,6 +196,23 @@ Value clippedPgLoss(LossBuilder &lb, Value l, Value lOld, Value adv,
   return lb.neg(lb.min(unclipped, clipped));
 }
 
+/// The fraction of response tokens whose objective the clip holds constant
+/// (TRL's `clip_ratio`): ρ < 1 − ε with A < 0, or ρ > 1 + ε_high with A > 0.
+Value clipRatio(LossBuilder &lb, Value l, Value lOld, Value adv, Value mask,
+                double lo, double hi) {
+  // One statement per op: the IR's order must not depend on the C++
+  // compiler's order of evaluating arguments.
+  Value rho = lb.ratio(l, lOld);
+  Value zero = lb.cstLike(0.0, l);
+  Value below = lb.cmp(CmpPredicate::lt, rho, lb.cstLike(1.0 - lo, l));
+  Value negative = lb.cmp(CmpPredicate::lt, adv, zero);
+  Value low = lb.mul(below, negative);
+  Value above = lb.cmp(CmpPredicate::gt, rho, lb.cstLike(1.0 + hi, l));
+  Value positive = lb.cmp(CmpPredicate::gt, adv, zero);
+  Value high = lb.mul(above, positive);
+  return lb.reduce(ReduceMode::token_mean, lb.add(low, high), mask);
+}
+
 /// Sequence log-prob difference Σ_t m (l − l_ref).
 Value logRatioSum(LossBuilder &lb, Value l, Value lRef, Value m) {
   return lb.seqSum(lb.sub(l, lRef), m);
@@ -586,6 +603,8 @@ Value rlPerTokenLoss(LossBuilder &lb, RlAlgorithm alg, const RlSettings &rs,
   }
   // −min(ρA, clip(ρ, 1 − ε, 1 + ε_high)A) [+ β·KL(l, l_ref)]
   Value perToken = clippedPgLoss(lb, l, a["l_old"], adv, rs.eps, rs.epsHigh);
+  metrics.push_back(
+      {"clip_ratio", clipRatio(lb, l, a["l_old"], adv, m, rs.eps, rs.epsHigh)});
   if (rs.klInLoss > 0.0 && a.count("l_ref")) {
     Value kl = lb.kl(rs.klEstimator, l, a["l_ref"]);
     metrics.push_back({"kl", lb.reduce(ReduceMode::token_mean, kl, m)});
@@ -804,6 +823,10 @@ LogicalResult Expander::expand(RlOp op) {
             Value entropy =
                 lb.reduce(ReduceMode::token_mean, a["entropy"], m);
             metrics.push_back({"pg_loss", pg});
+            metrics.push_back({"clip_ratio",
+                               clipRatio(lb, a["l"], a["l_old"],
+                                         lb.bcastLike(a["adv"], a["l"]), m,
+                                         rs.eps, rs.epsHigh)});
             metrics.push_back({"vf_loss", vl});
             metrics.push_back({"entropy", entropy});
             Value loss = lb.add(pg, lb.scale(vl, vf));
