@@ -1147,7 +1147,9 @@ void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
       n -= static_cast<long long>(std::floor(n * d->eval_fraction()));
     // In double: huge batch sizes or epochs must not overflow (the spec
     // fuzzer found epochs of 1e20).
-    double perBatch = double(loop.batch_size()) * double(loop.grad_accum());
+    // Every data-parallel rank takes its own batch each step.
+    double perBatch = double(loop.batch_size()) * double(loop.grad_accum()) *
+                      double(std::max<long long>(1, p_.hardware().ranks()));
     double steps = std::ceil(std::ceil(double(n) / perBatch) * loop.epochs());
     if (!(steps <= 1e12)) {
       error(at(loop, "epochs"),
@@ -1702,11 +1704,6 @@ void Checker::checkRest() {
           "cannot read memory_budget " + q(h.memory_budget()),
           "write a size such as \"16GiB\", \"512MiB\" or \"2GB\"");
   positive(h, "ranks", h.ranks(), "use 1 for a single process");
-  if (h.ranks() > 1)
-    error(at(h, "ranks"),
-          "ranks > 1 (data-parallel training over NCCL/MPI) is not supported "
-          "yet",
-          "use ranks: 1; a job runs as one process");
   nonNegative(h, "rollout_staleness", h.rollout_staleness(),
               "0 is exactly on-policy");
   if (h.rollout_staleness() > 0)

@@ -2,6 +2,7 @@
 // stages with checkpoints and resume, every step op, and the train step
 // around a generated loss kernel. Built on runtime/job (Job driver, batches,
 // rewards, step primitives). CPU, float32.
+#include "runtime/abi/Comm.h"
 #include "runtime/abi/hone_runtime.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/exec/Scheduler.h"
@@ -124,6 +125,7 @@ struct hone_job {
   uint64_t calls = 0;             // step calls so far (metric order)
   int cpuThreads = 1;
   std::thread::id mainThread;
+  dist::Comm comm; // data-parallel ranks (mpirun); one rank otherwise
 };
 
 namespace {
@@ -138,6 +140,10 @@ namespace {
   // Metrics are written line by line (flushed per step). From a lane
   // thread the process ends without exit handlers: the main thread may be
   // inside the runtime.
+  if (j && j->comm.size > 1) { // the other ranks must not wait for this one
+    std::fflush(nullptr);
+    j->comm.abort(1);
+  }
   if (j && std::this_thread::get_id() != j->mainThread) {
     std::fflush(nullptr);
     std::_Exit(1);
@@ -728,6 +734,16 @@ void setStopStrings(hone_job *j, SamplingConfig &sc, const json::Value *stop) {
     sc.tokenBytes = [tok](int32_t id) { return tok->tokenBytes(id); };
 }
 
+/// This rank's share of the next `n * ranks` rows: every rank's cursor moves
+/// alike and each takes its own consecutive `n`.
+std::vector<size_t> takeRows(hone_job *j, DataLoader &dl, size_t n) {
+  std::vector<size_t> all = dl.take(n * size_t(j->comm.size));
+  if (j->comm.size == 1)
+    return all;
+  auto first = all.begin() + std::ptrdiff_t(n) * j->comm.rank;
+  return std::vector<size_t>(first, first + std::ptrdiff_t(n));
+}
+
 void opDataNext(OpCtx &c) {
   hone_job *j = c.j;
   auto *d = c.obj<DatasetObj>(0, ObjKind::Dataset, "dataset");
@@ -756,7 +772,7 @@ void opDataNext(OpCtx &c) {
     int64_t B = tok.shape[0], T = tok.shape[1];
     c.output(1, "mask", -1, 2, B, T);
     c.output(2, "ids", HONE_I64, 1, B);
-    auto idx = dl.take(size_t(B));
+    auto idx = takeRows(j, dl, size_t(B));
     std::vector<Sequence> seqs;
     for (size_t i : idx)
       seqs.push_back(seqOf(j, c, dl.example(i), T));
@@ -769,7 +785,7 @@ void opDataNext(OpCtx &c) {
     int64_t P = tok.shape[0], T = tok.shape[1];
     c.output(1, "prompt mask", -1, 2, P, T);
     c.output(2, "ids", HONE_I64, 1, P);
-    auto idx = dl.take(size_t(P));
+    auto idx = takeRows(j, dl, size_t(P));
     auto *tp = static_cast<int32_t *>(c.out[0].data);
     for (size_t k = 0; k < idx.size(); ++k) {
       auto p = tokenizePrompt(j->fmt, dl.example(idx[k]));
@@ -795,7 +811,7 @@ void opDataNext(OpCtx &c) {
     c.output(2, "rejected tokens", HONE_I32, 2, B, T);
     c.output(3, "rejected mask", -1, 2, B, T);
     c.output(4, "ids", HONE_I64, 1, B);
-    auto idx = dl.take(size_t(B));
+    auto idx = takeRows(j, dl, size_t(B));
     std::vector<Sequence> ch, rj;
     TextFormat f = j->fmt;
     f.maxSeqLen = T;
@@ -827,7 +843,7 @@ void opDataNext(OpCtx &c) {
     c.output(3, "mismatched tokens", HONE_I32, 2, B, T);
     c.output(4, "mismatched mask", -1, 2, B, T);
     c.output(5, "ids", HONE_I64, 1, B);
-    auto idx = dl.take(size_t(B));
+    auto idx = takeRows(j, dl, size_t(B));
     std::vector<Sequence> s, mm;
     TextFormat f = j->fmt;
     f.maxSeqLen = T;
@@ -985,6 +1001,7 @@ void opGenerate(OpCtx &c) {
   sc.padToken = j->fmt.padToken;
   sc.seed = j->seed;
   sc.step = uint32_t(j->job->globalStep());
+  sc.rank = uint32_t(j->comm.rank); // each rank draws its own samples
   auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc);
   if (!ro)
     c.err(ro.status().message());
@@ -1451,6 +1468,8 @@ void opEvalStep(OpCtx &c) {
   c.counts(2, 3, 0, 0, 0, 0);
   if (skipOutsideStage(j))
     return;
+  if (j->comm.rank > 0) // rank 0 evaluates and logs for the job
+    return;
   std::string name = str(c.attrs, "name", "eval");
   json::Value gen = json::Value::object();
   if (const json::Value *h = get(c.attrs, "hparams"))
@@ -1806,6 +1825,18 @@ void runTrainStep(OpCtx &c) {
     kernel(args.data());
     if (j->injectNan.count(stepNo))
       loss = NAN;
+    if (j->comm.size > 1) {
+      // The ranks' mean loss and metrics: every rank logs, and skips a
+      // non-finite step, alike.
+      std::vector<double> lm(1 + metrics.size());
+      lm[0] = loss;
+      for (size_t k = 0; k < metrics.size(); ++k)
+        lm[k + 1] = metrics[k];
+      j->comm.sum(lm.data(), lm.size());
+      loss = float(lm[0] / j->comm.size);
+      for (size_t k = 0; k < metrics.size(); ++k)
+        metrics[k] = float(lm[k + 1] / j->comm.size);
+    }
     lossSum += loss;
     for (size_t k = 0; k < metrics.size(); ++k)
       metricSums[k] += metrics[k];
@@ -1844,6 +1875,15 @@ void runTrainStep(OpCtx &c) {
         check(j, loc, tm.backward(g));
       }
     }
+    if (j->comm.size > 1) // data parallel: the ranks' mean gradient
+      for (ModelObj *m : ms) {
+        float *g = m->model->gradData();
+        size_t n = size_t(m->model->numParams());
+        j->comm.sum(g, n);
+        const float inv = 1.0f / float(j->comm.size);
+        for (size_t i = 0; i < n; ++i)
+          g[i] *= inv;
+      }
     double sq = 0;
     for (ModelObj *m : ms)
       sq += m->model->kernels().sumSquares(m->model->gradData(),
@@ -2026,6 +2066,35 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   jc.name = pipeline_name ? pipeline_name : "job";
   jc.specText = spec_text ? spec_text : "";
   jc.defaultOutDir = str(j->config, "output_dir", "runs/" + jc.name);
+  // Data-parallel ranks: the spec's hardware.ranks processes, started by
+  // mpirun. Each rank trains on its own share of every batch; gradients are
+  // averaged over the ranks before each optimiser step, so the weights stay
+  // identical. Rank 0 writes the run directory; rank r > 0 writes its own
+  // copy below it (rank-<r>/: checkpoints for its resume, metrics), quietly.
+  {
+    const char *why = nullptr;
+    if (!j->comm.init(&argc, &argv, &why))
+      fail(j, "job", why);
+    int64_t ranks = 1;
+    if (const json::Value *hw = get(j->config, "hardware"))
+      ranks = integer(*hw, "ranks", 1);
+    if (ranks != j->comm.size)
+      fail(j, "job",
+           "the spec asks for " + std::to_string(ranks) +
+               " rank(s), this job runs as " + std::to_string(j->comm.size) +
+               " (start it with: mpirun -np " + std::to_string(ranks) + " " +
+               argv0 + ")");
+    if (j->comm.size > 1) {
+      if (j->args.device == "cuda")
+        fail(j, "job", "ranks > 1 run on the CPU only (use --device cpu)");
+      if (j->comm.rank > 0) {
+        std::string out =
+            j->args.outDir.empty() ? jc.defaultOutDir : j->args.outDir;
+        j->args.outDir = out + "/rank-" + std::to_string(j->comm.rank);
+        j->args.progress = "off";
+      }
+    }
+  }
   jc.seed = uint64_t(integer(j->config, "seed", 0));
   j->seed = jc.seed;
   if (const json::Value *ck = get(j->config, "checkpointing")) {
@@ -2037,6 +2106,10 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
       fail(j, "config", "checkpointing.on_nan: unknown policy '" + nan +
                             "' (skip, rollback)");
     j->rollback = nan == "rollback";
+    if (j->rollback && j->comm.size > 1)
+      fail(j, "config",
+           "checkpointing.on_nan: rollback restarts the process, which "
+           "ranks > 1 cannot do yet (use on_nan: skip)");
   }
   if (const json::Value *hw = get(j->config, "hardware")) {
     if (j->args.threads == 0)
@@ -2051,13 +2124,29 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   if (!job)
     fail(j, "job", job.status().toString());
   j->job = job.take();
+  if (j->comm.size > 1) {
+    // Every rank must continue from the same step (each reads its own
+    // checkpoints): compare the sums of the step and of its square.
+    double s = double(j->job->resumedStep().value_or(-1));
+    double v[2] = {s, s * s};
+    j->comm.sum(v, 2);
+    double n = j->comm.size;
+    if (v[0] != n * s || v[1] != n * s * s)
+      fail(j, "job",
+           "the ranks would resume from different checkpoints (this rank: " +
+               (s < 0 ? std::string("none") : std::to_string(int64_t(s))) +
+               "); remove the newer checkpoint-* directories so that every "
+               "rank's newest complete one is the same step");
+  }
   // Lanes as worker threads on the CPU; the CUDA backend (and --lanes off)
   // runs every step inline for now. auto: on with 4 or more hardware
   // threads. With 2, two busy lanes' OpenMP teams contend for the same two
   // cores and the job ran 5-10 % slower than inline (bench/lanes).
-  bool lanes = j->args.lanes == "on" ||
-               (j->args.lanes == "auto" &&
-                std::thread::hardware_concurrency() >= 4);
+  // With ranks > 1, every step runs on the thread that joined MPI.
+  bool lanes = j->comm.size == 1 &&
+               (j->args.lanes == "on" ||
+                (j->args.lanes == "auto" &&
+                 std::thread::hardware_concurrency() >= 4));
   if (lanes && j->args.device != "cuda") {
     j->cpuThreads = cpuThreads();
     j->sched = std::make_unique<exec::Scheduler>();
@@ -2090,6 +2179,7 @@ int32_t hone_rt_end(hone_job *j) {
   if (j->inStage)
     hone_rt_stage_end(j);
   check(j, "job", j->job->finish());
+  j->comm.finalize();
   for (auto &o : j->objects)
     if (o->kind == ObjKind::Reward)
       static_cast<RewardObj *>(o.get())->external.reset();
