@@ -2450,6 +2450,23 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
   observe::MetricValues mv;
   for (auto &m : j->stepMetrics)
     mv.push_back(m.second);
+  if (j->comm.size > 1) {
+    // Ranks log the mean over the ranks of every step metric (a rank's
+    // reward is its own batch's) and the tokens of all ranks. The ranks run
+    // the same program, so their metric lists match; checked.
+    double n = double(mv.size()), cnt[2] = {n, n * n};
+    j->comm.sum(cnt, 2);
+    if (cnt[0] != j->comm.size * n || cnt[1] != j->comm.size * n * n)
+      fail(j, "step_end", "the ranks logged different metrics this step");
+    std::vector<double> v(mv.size() + 1);
+    for (size_t i = 0; i < mv.size(); ++i)
+      v[i] = mv[i].second;
+    v.back() = double(j->stepTokens);
+    j->comm.sum(v.data(), v.size());
+    for (size_t i = 0; i < mv.size(); ++i)
+      mv[i].second = v[i] / j->comm.size;
+    j->stepTokens = int64_t(v.back());
+  }
   if (sec > 0 && j->stepTokens > 0)
     mv.push_back({"tokens_per_sec", double(j->stepTokens) / sec});
   check(j, "step_end", j->job->endStep(step + 1, mv, j->stepTokens));

@@ -6,7 +6,7 @@ run under `mpirun -np 2`.
 
 Checks: started without mpirun, the job stops with a one-line error (exit 1);
 under mpirun both ranks end with bit-identical weights (gradients averaged
-before every step), rank 0 logs the steps of a one-rank run with twice the
+before every step) and log the same step metrics (averaged), rank 0 logs the steps of a one-rank run with twice the
 batch (epochs count both ranks' rows), and its losses follow that run's
 within 15 % (each rank averages its own tokens, the one-rank run all of
 them) and fall. Skipped (exit 77) without mpirun or an MPI-enabled runtime.
@@ -60,6 +60,13 @@ subprocess.run([one, "--out", run1, "--threads", "1", "--progress", "off"],
 w0 = open(os.path.join(run2, "final", "model.safetensors"), "rb").read()
 w1 = open(os.path.join(run2, "rank-1", "final", "model.safetensors"), "rb").read()
 assert w0 and w0 == w1, "the ranks' final weights differ"
+import re
+def rows(run):
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        return [re.sub(r'"tokens_per_sec":[^,}]*,?', "", l) for l in f
+                if '"stage"' in l]
+assert rows(run2) == rows(os.path.join(run2, "rank-1")), \
+    "the ranks logged different step metrics"
 a, b = losses(run1), losses(run2)
 assert len(a) == len(b) > 8, (len(a), len(b))
 worst = max(abs(x - y) / abs(x) for x, y in zip(a, b))

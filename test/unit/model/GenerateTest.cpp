@@ -179,13 +179,20 @@ TEST(KvCache, SharedPrefixHintChangesNoBit) {
   sharedPrefixChangesNoBit<double>();
 }
 
-TEST(Generate, BitIdenticalAcrossRunsAndThreadCounts) {
-  auto k = makeCpuKernels<float>();
+/// The tiny Qwen2 the sampling tests draw from (16 positions, seeded).
+Expected<std::unique_ptr<Transformer<float>>> samplingModel(Kernels<float> *k) {
   ModelConfig cfg = tinyQwen2();
   cfg.maxSeqLen = 16;
-  auto m = Transformer<float>::create(cfg, k.get());
+  auto m = Transformer<float>::create(cfg, k);
+  if (m)
+    randomizeParams(**m, 5, 0.8);
+  return m;
+}
+
+TEST(Generate, BitIdenticalAcrossRunsAndThreadCounts) {
+  auto k = makeCpuKernels<float>();
+  auto m = samplingModel(k.get());
   ASSERT_TRUE(m);
-  randomizeParams(**m, 5, 0.8);
   int before = cpuThreads();
   setCpuThreads(2);
   auto a = generate(**m, kPrompts, sampling());
@@ -239,11 +246,8 @@ TEST(Generate, BitIdenticalAcrossRunsAndThreadCounts) {
 // inside a single token's bytes), which it keeps; draws are unchanged.
 TEST(Generate, StopStringsCutTheUnstoppedRows) {
   auto k = makeCpuKernels<float>();
-  ModelConfig cfg = tinyQwen2();
-  cfg.maxSeqLen = 16;
-  auto m = Transformer<float>::create(cfg, k.get());
+  auto m = samplingModel(k.get());
   ASSERT_TRUE(m);
-  randomizeParams(**m, 5, 0.8);
   auto bytes = [](int32_t id) {
     return id % 5 == 0 ? std::string("xy") : std::string(1, char('a' + id % 4));
   };
