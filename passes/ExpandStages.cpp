@@ -702,8 +702,9 @@ LogicalResult Expander::expand(RlOp op) {
     // Prompts, over-sampled for dynamic sampling (DAPO): the rounds of
     // max_resample_rounds drawn and generated at once.
     int64_t over =
-        rs.dynamicSampling ? 1 + std::max<int64_t>(0, hp.i("max_resample_rounds", 1))
-                           : 1;
+        rs.dynamicSampling
+            ? 1 + std::max<int64_t>(0, hp.i("max_resample_rounds", 1))
+            : 1;
     int64_t Pg = P * over, Bg = B * over;
     auto prompts = DataNextOp::create(
         b, loc, TypeRange{i32({Pg, Tp}), f({Pg, Tp}), i64({Pg})},
@@ -1153,12 +1154,14 @@ struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
       Operation *yield = loop.getBody()->getTerminator();
       Value updated = yield->getOperand(res.getResultNumber());
       OpBuilder ib(yield);
-      Value next = arith::AddIOp::create(
-          ib, l, loop.getInductionVar(), arith::ConstantIndexOp::create(ib, l, 1));
+      Value next =
+          arith::AddIOp::create(ib, l, loop.getInductionVar(),
+                                arith::ConstantIndexOp::create(ib, l, 1));
       Value rem = arith::RemUIOp::create(
           ib, l, next, arith::ConstantIndexOp::create(ib, l, every.getInt()));
-      Value due = arith::CmpIOp::create(ib, l, arith::CmpIPredicate::eq, rem,
-                                        arith::ConstantIndexOp::create(ib, l, 0));
+      Value due =
+          arith::CmpIOp::create(ib, l, arith::CmpIPredicate::eq, rem,
+                                arith::ConstantIndexOp::create(ib, l, 0));
       // The last loop's last step: the evaluation after the stage follows.
       if (loops == 0)
         due = arith::AndIOp::create(

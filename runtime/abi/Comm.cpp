@@ -64,7 +64,8 @@ void Comm::sum(float *x, size_t n) {
 #ifdef HONE_HAVE_MPI
   if (size > 1 && n > 0) {
     if (rank == 0)
-      MPI_Reduce(MPI_IN_PLACE, x, int(n), MPI_FLOAT, MPI_SUM, 0, MPI_COMM_WORLD);
+      MPI_Reduce(MPI_IN_PLACE, x, int(n), MPI_FLOAT, MPI_SUM, 0,
+                 MPI_COMM_WORLD);
     else
       MPI_Reduce(x, nullptr, int(n), MPI_FLOAT, MPI_SUM, 0, MPI_COMM_WORLD);
     MPI_Bcast(x, int(n), MPI_FLOAT, 0, MPI_COMM_WORLD);
