@@ -60,30 +60,37 @@ void Comm::abort(int code) {
   std::_Exit(code);
 }
 
+#ifdef HONE_HAVE_MPI
+namespace {
+/// Reduce to rank 0, then broadcast: every rank holds rank 0's bits.
+void reduceBcast(void *x, size_t n, MPI_Datatype type, int rank) {
+  if (rank == 0)
+    MPI_Reduce(MPI_IN_PLACE, x, int(n), type, MPI_SUM, 0, MPI_COMM_WORLD);
+  else
+    MPI_Reduce(x, nullptr, int(n), type, MPI_SUM, 0, MPI_COMM_WORLD);
+  MPI_Bcast(x, int(n), type, 0, MPI_COMM_WORLD);
+}
+} // namespace
+#endif
+
 void Comm::sum(float *x, size_t n) {
 #ifdef HONE_HAVE_MPI
-  if (size > 1 && n > 0) {
-    if (rank == 0)
-      MPI_Reduce(MPI_IN_PLACE, x, int(n), MPI_FLOAT, MPI_SUM, 0,
-                 MPI_COMM_WORLD);
-    else
-      MPI_Reduce(x, nullptr, int(n), MPI_FLOAT, MPI_SUM, 0, MPI_COMM_WORLD);
-    MPI_Bcast(x, int(n), MPI_FLOAT, 0, MPI_COMM_WORLD);
-  }
+  if (size > 1 && n > 0)
+    reduceBcast(x, n, MPI_FLOAT, rank);
 #endif
 }
 
 void Comm::sum(double *x, size_t n) {
 #ifdef HONE_HAVE_MPI
-  if (size > 1 && n > 0) {
-    if (rank == 0)
-      MPI_Reduce(MPI_IN_PLACE, x, int(n), MPI_DOUBLE, MPI_SUM, 0,
-                 MPI_COMM_WORLD);
-    else
-      MPI_Reduce(x, nullptr, int(n), MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-    MPI_Bcast(x, int(n), MPI_DOUBLE, 0, MPI_COMM_WORLD);
-  }
+  if (size > 1 && n > 0)
+    reduceBcast(x, n, MPI_DOUBLE, rank);
 #endif
+}
+
+bool Comm::same(double v) {
+  double s[2] = {v, v * v};
+  sum(s, 2);
+  return s[0] == size * v && s[1] == size * v * v;
 }
 
 } // namespace hone::dist

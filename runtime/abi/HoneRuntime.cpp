@@ -304,6 +304,12 @@ struct OpCtx {
   [[noreturn]] void err(const std::string &m) const {
     fail(j, loc, "hone." + op + ": " + m);
   }
+  /// The call's counts and arrays agree (a count > 0 has an array).
+  void checkArrays() const {
+    if (nObjs < 0 || nIn < 0 || nOut < 0 || (nObjs && !objs) ||
+        (nIn && !in) || (nOut && !out))
+      err("bad operand arrays");
+  }
   void counts(int objsLo, int objsHi, int inLo, int inHi, int outLo,
               int outHi) const {
     auto one = [&](const char *what, int n, int lo, int hi) {
@@ -2126,12 +2132,9 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   j->job = job.take();
   if (j->comm.size > 1) {
     // Every rank must continue from the same step (each reads its own
-    // checkpoints): compare the sums of the step and of its square.
+    // checkpoints).
     double s = double(j->job->resumedStep().value_or(-1));
-    double v[2] = {s, s * s};
-    j->comm.sum(v, 2);
-    double n = j->comm.size;
-    if (v[0] != n * s || v[1] != n * s * s)
+    if (!j->comm.same(s))
       fail(j, "job",
            "the ranks would resume from different checkpoints (this rank: " +
                (s < 0 ? std::string("none") : std::to_string(int64_t(s))) +
@@ -2454,9 +2457,7 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
     // Ranks log the mean over the ranks of every step metric (a rank's
     // reward is its own batch's) and the tokens of all ranks. The ranks run
     // the same program, so their metric lists match; checked.
-    double n = double(mv.size()), cnt[2] = {n, n * n};
-    j->comm.sum(cnt, 2);
-    if (cnt[0] != j->comm.size * n || cnt[1] != j->comm.size * n * n)
+    if (!j->comm.same(double(mv.size())))
       fail(j, "step_end", "the ranks logged different metrics this step");
     std::vector<double> v(mv.size() + 1);
     for (size_t i = 0; i < mv.size(); ++i)
@@ -2489,9 +2490,7 @@ void hone_rt_step(hone_job *j, const char *loc, const char *op,
                   hone_tensor *out) {
   OpCtx c{j, loc, op ? op : "", {}, n_objs, objs, n_in, in, n_out, out};
   c.attrs = parseJson(j, loc, attrs_json, ("hone." + c.op).c_str());
-  if (n_objs < 0 || n_in < 0 || n_out < 0 || (n_objs && !objs) ||
-      (n_in && !in) || (n_out && !out))
-    c.err("bad operand arrays");
+  c.checkArrays();
   for (int i = 0; i < n_in; ++i)
     if (in[i].rank < 0 || in[i].rank > 2 || in[i].dtype < 0 || in[i].dtype > 4)
       c.err("input " + std::to_string(i) + ": bad descriptor");
@@ -2508,9 +2507,7 @@ void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
                         int32_t n_out, hone_tensor *out) {
   OpCtx c{j, loc, "train_step", {}, n_models, models, n_in, in, n_out, out};
   c.attrs = parseJson(j, loc, attrs_json, "hone.train_step");
-  if (n_models < 0 || n_in < 0 || n_out < 0 || (n_models && !models) ||
-      (n_in && !in) || (n_out && !out))
-    c.err("bad operand arrays");
+  c.checkArrays();
   c.kernel = kernel;
   c.nTokens = n_tokens;
   submit(std::move(c), [](OpCtx &c) { runTrainStep(c); });
