@@ -16,3 +16,12 @@ void printF64Param(AsmPrinter &printer, const llvm::APFloat &value);
 
 #define GET_ATTRDEF_CLASSES
 #include "dialect/HoneAttrs.h.inc"
+
+namespace mlir::hone {
+/// Advantages are normalised within groups of samples of one prompt (GRPO,
+/// Dr. GRPO, DAPO, RLOO): the one definition every layer uses.
+bool isGroupAlgorithm(RlAlgorithm a);
+/// The GRPO family (GRPO, Dr. GRPO, DAPO): KL in the loss with k3 by
+/// default, 8 samples per prompt (frontend/Defaults.cpp).
+bool isGrpoFamily(RlAlgorithm a);
+} // namespace mlir::hone

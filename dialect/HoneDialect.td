@@ -25,15 +25,32 @@ def Hone_Dialect : Dialect {
 
     ```mlir
     hone.pipeline @sft_then_grpo {
-      %base = hone.model.init {seed = 1} : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>>
+      %base = hone.model.init "base" {seed = 1} : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>>
       %demos = hone.dataset "train.jsonl" : !hone.dataset<prompt_completion>
       %prompts = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
       %exact = hone.reward.verifier exact_match : !hone.reward
-      %sft = hone.sft plain %base, %demos {batch_size = 8, steps = 100} : !hone.model<...>, !hone.dataset<prompt_completion>
+      %sft = hone.sft plain %base, %demos {batch_size = 8, steps = 100, loop = #hone.loop<...>, optimizer = #hone.optimizer<...>, settings = #hone.sft_settings<...>} : ...
       %rl = hone.rl grpo %sft, %prompts reward %exact ref %sft {...} : ...
       hone.save %rl "final"
     }
     ```
+
+    Every spec setting is a typed attribute with all its parameters present
+    (`#hone.optimizer`, `#hone.generation`, `#hone.rl_settings`, ...; see
+    the attribute section): the frontend resolves every default
+    (frontend/Defaults.cpp), and passes read the generated getters
+    (`RlSettingsAttr::getEpsilon()` returns `llvm::APFloat`, integers
+    `int64_t`, flags `bool`, choices their enum), never a default of their
+    own. Models carry their spec names: `hone.model.init "policy"`; after
+    expansion, every op that runs a model has a `hone.models` list of names
+    (`modelNamesOf()` in dialect/HoneOps.h).
+
+    At the **step level** each stage is an `scf.for` over its steps (a
+    *stage loop*) whose iteration arguments are the trained models; its
+    body reads data, generates, scores, computes advantages and ends in a
+    `hone.train_step`. The only sampling temperature is that of
+    `hone.generate`: log-probs of sampled tokens use it
+    (`producingGenerate()`).
 
     Verifiers reject pipelines that cannot run: a preference stage on data
     without chosen/rejected columns, an RL stage without a reward, PPO

@@ -15,6 +15,7 @@
 #define HONE_LOSS_OPS_TD
 
 include "dialect/HoneTypes.td"
+include "dialect/HoneSettings.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 
@@ -22,15 +23,7 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 // Enums
 //===----------------------------------------------------------------------===//
 
-def Hone_KlEstimator : I32EnumAttr<"KlEstimator", "estimator of KL(π‖π_ref) per token", [
-    I32EnumAttrCase<"k1", 0>, // l − l_ref
-    I32EnumAttrCase<"k2", 1>, // ½(l − l_ref)²
-    I32EnumAttrCase<"k3", 2>, // exp(l_ref − l) − (l_ref − l) − 1
-  ]> {
-  let cppNamespace = "::mlir::hone";
-  let genSpecializedAttr = 0;
-}
-def Hone_KlEstimatorAttr : Hone_EnumAttr<Hone_KlEstimator, "kl_estimator">;
+// Hone_KlEstimator lives in HoneSettings.td (the RL settings use it).
 
 def Hone_ReduceMode : I32EnumAttr<"ReduceMode", "aggregation of a masked loss", [
     I32EnumAttrCase<"token_mean", 0>,           // Σ m·x / Σ m

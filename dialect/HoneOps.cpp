@@ -115,6 +115,17 @@ static bool rewardNeedsAnswers(Value reward) {
 // Models and rewards
 //===----------------------------------------------------------------------===//
 
+// Model declarations name their result after the spec's model.
+void ModelInitOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
+  setNameFn(getModel(), getName());
+}
+void ModelLoadOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
+  setNameFn(getModel(), getName());
+}
+void ModelNewHeadOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
+  setNameFn(getModel(), getName());
+}
+
 LogicalResult ModelNewHeadOp::verify() {
   auto from = cast<ModelType>(getBase().getType());
   auto to = cast<ModelType>(getModel().getType());
@@ -291,9 +302,7 @@ LogicalResult PreferenceOp::verify() {
       (failed(checkPolicy(*this, "reference", getRef())) ||
        failed(checkSameVocab(*this, "reference", getPolicy(), getRef()))))
     return failure();
-  if (!(getBeta().convertToDouble() > 0.0))
-    return fail(*this, "'beta' must be positive",
-                "TRL's default is 0.1 for DPO");
+  // beta's range: PreferenceSettingsAttr::verify.
   return success();
 }
 
@@ -376,6 +385,46 @@ LogicalResult RlOp::verify() {
                 "batch_size (" + Twine(getBatchSize()) +
                     ") must be a multiple of group_size (" + Twine(group) + ")",
                 "batch_size counts completions: prompts per step × group_size");
+
+  // Hybrid guidance: its settings are the attribute of its kind.
+  if (bool(getHybrid()) != bool(getGuidanceAttr()))
+    return fail(*this,
+                getHybrid() ? "a hybrid stage needs its 'guidance' settings"
+                            : "'guidance' settings without a hybrid mode",
+                "the frontend writes #hone.chord<...> (or srft, luffy, relift, "
+                "hpt, uft) for the hybrid it names");
+  if (getHybrid()) {
+    Attribute g = getGuidanceAttr();
+    bool fits = false;
+    switch (*getHybrid()) {
+    case Hybrid::chord: fits = isa<ChordAttr>(g); break;
+    case Hybrid::srft: fits = isa<SrftAttr>(g); break;
+    case Hybrid::luffy: fits = isa<LuffyAttr>(g); break;
+    case Hybrid::relift: fits = isa<ReliftAttr>(g); break;
+    case Hybrid::hpt: fits = isa<HptAttr>(g); break;
+    case Hybrid::uft: fits = isa<UftAttr>(g); break;
+    }
+    if (!fits)
+      return fail(*this,
+                  Twine("the ") + stringifyHybrid(*getHybrid()) +
+                      " hybrid's guidance must be #hone." +
+                      stringifyHybrid(*getHybrid()) + "<...>",
+                  "match the guidance attribute to the hybrid keyword");
+    if (auto l = dyn_cast<LuffyAttr>(g); l && l.getOffPolicyPerGroup() >= group)
+      return fail(*this,
+                  "off_policy_per_group (" + Twine(l.getOffPolicyPerGroup()) +
+                      ") leaves no on-policy sample in groups of " +
+                      Twine(group),
+                  "use fewer off-policy traces than group_size");
+  }
+  if (getSettings().getMiniBatches() > 0 &&
+      getBatchSize() % getSettings().getMiniBatches() != 0)
+    return fail(*this,
+                "batch_size (" + Twine(getBatchSize()) +
+                    ") must be a multiple of mini_batches (" +
+                    Twine(getSettings().getMiniBatches()) + ")",
+                "each optimiser step takes a consecutive 1/mini_batches of "
+                "the rows");
 
   // Demonstrations.
   if (getHybrid() && !getDemos())

@@ -8,6 +8,7 @@
 #define HONE_OPS_TD
 
 include "dialect/HoneTypes.td"
+include "dialect/HoneSettings.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/OpAsmInterface.td"
@@ -21,12 +22,14 @@ def Hone_PipelineOp : Hone_Op<"pipeline", [
   let summary = "a whole post-training pipeline";
   let description = [{
     Holds the pipeline's models, datasets, rewards and stages in program
-    order. `config` carries pipeline-wide settings the spec gives (tokenizer,
-    generation defaults, hardware, memory budget) as a dictionary.
+    order. `config` carries the run-wide settings the runtime reads
+    (tokenizer, hardware, checkpointing, seed, output directory, memory
+    budget) as a dictionary of the resolved spec's fields; stage settings
+    are typed attributes of the stage ops (dialect/HoneSettings.td).
 
     ```mlir
     hone.pipeline @toy attributes {config = {device = "cpu"}} {
-      %m = hone.model.init {seed = 1 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+      %m = hone.model.init "m" {seed = 1 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
       hone.save %m "init" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
     }
     ```
@@ -46,22 +49,24 @@ def Hone_PipelineOp : Hone_Op<"pipeline", [
 // Models, data and rewards
 //===----------------------------------------------------------------------===//
 
-def Hone_ModelInitOp : Hone_Op<"model.init", [Pure]> {
+def Hone_ModelInitOp : Hone_Op<"model.init", [Pure, DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
   let summary = "a freshly initialised model";
   let description = [{
     Weights drawn from the counter-based RNG keyed by `seed`, so the same
-    seed gives the same model on every backend.
+    seed gives the same model on every backend. `name` is the spec's model
+    name (reports, remarks and `hone.models` annotations use it; see
+    `modelName()` in dialect/HoneOps.h).
 
     ```mlir
-    %m = hone.model.init {seed = 7 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    %policy = hone.model.init "policy" {seed = 7 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
     ```
   }];
-  let arguments = (ins DefaultValuedAttr<I64Attr, "0">:$seed);
+  let arguments = (ins StrAttr:$name, DefaultValuedAttr<I64Attr, "0">:$seed);
   let results = (outs Hone_ModelType:$model);
-  let assemblyFormat = "attr-dict `:` qualified(type($model))";
+  let assemblyFormat = "$name attr-dict `:` qualified(type($model))";
 }
 
-def Hone_ModelLoadOp : Hone_Op<"model.load", [Pure]> {
+def Hone_ModelLoadOp : Hone_Op<"model.load", [Pure, DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
   let summary = "a model loaded from a Hugging Face model directory";
   let description = [{
     Reads `config.json` and `model.safetensors` (or a sharded index) from
@@ -70,28 +75,29 @@ def Hone_ModelLoadOp : Hone_Op<"model.load", [Pure]> {
     same directory are the same model, so CSE removes a reload.
 
     ```mlir
-    %m = hone.model.load "models/base" : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>>
+    %base = hone.model.load "base" from "models/base" : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>>
     ```
   }];
-  let arguments = (ins StrAttr:$path);
+  let arguments = (ins StrAttr:$name, StrAttr:$path);
   let results = (outs Hone_ModelType:$model);
-  let assemblyFormat = "$path attr-dict `:` qualified(type($model))";
+  let assemblyFormat = "$name `from` $path attr-dict `:` qualified(type($model))";
 }
 
-def Hone_ModelNewHeadOp : Hone_Op<"model.new_head", [Pure]> {
+def Hone_ModelNewHeadOp : Hone_Op<"model.new_head", [Pure, DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
   let summary = "the same transformer body with a freshly initialised head";
   let description = [{
     How a critic or reward model starts from a policy: the body is copied
     and a new head of the result's kind is initialised from `seed`.
 
     ```mlir
-    %critic = hone.model.new_head %policy {seed = 3 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>> -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+    %critic = hone.model.new_head "critic" %policy {seed = 3 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>> -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
     ```
   }];
-  let arguments = (ins Hone_ModelType:$base, DefaultValuedAttr<I64Attr, "0">:$seed);
+  let arguments = (ins StrAttr:$name, Hone_ModelType:$base,
+                       DefaultValuedAttr<I64Attr, "0">:$seed);
   let results = (outs Hone_ModelType:$model);
   let assemblyFormat =
-      "$base attr-dict `:` qualified(type($base)) `->` qualified(type($model))";
+      "$name $base attr-dict `:` qualified(type($base)) `->` qualified(type($model))";
   let hasVerifier = 1;
 }
 
@@ -199,13 +205,10 @@ def Hone_RewardCombineOp : Hone_Op<"reward.combine", [Pure]> {
 // Stages write metrics and checkpoints: never dead, never reordered.
 class Hone_StageOp<string mnemonic, list<Trait> traits = []>
     : Hone_Op<mnemonic, !listconcat(traits, [MemoryEffects<[MemWrite]>])> {
-  code commonStageDecls = [{
-    /// Hyper-parameter `name` from `hparams`, if the frontend set it.
-    ::mlir::Attribute getHparam(::llvm::StringRef name) {
-      auto dict = getHparamsAttr();
-      return dict ? dict.get(name) : ::mlir::Attribute();
-    }
-  }];
+  // Settings are typed attributes (dialect/HoneSettings.td), complete
+  // after the frontend; a stage's trained state is named by the
+  // discardable `hone.output` the frontend sets (the spec's `output`).
+  code commonStageDecls = [{}];
 }
 
 def Hone_SftOp : Hone_StageOp<"sft", [AllTypesMatch<["policy", "result"]>]> {
@@ -217,13 +220,14 @@ def Hone_SftOp : Hone_StageOp<"sft", [AllTypesMatch<["policy", "result"]>]> {
     `prompt_answer` (loss on the completion only).
 
     ```mlir
-    %1 = hone.sft plain %0, %d {batch_size = 8 : i64, steps = 100 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_completion>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    %1 = hone.sft plain %0, %d {batch_size = 8 : i64, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>, steps = 100 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_completion>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
     ```
   }];
   let arguments = (ins Hone_SftVariantAttr:$variant, Hone_ModelType:$policy,
                        Hone_DatasetType:$data, Optional<Hone_ModelType>:$ref,
                        I64Attr:$steps, I64Attr:$batch_size,
-                       OptionalAttr<DictionaryAttr>:$hparams);
+                       Hone_LoopAttr:$loop, Hone_OptimizerAttr:$optimizer,
+                       Hone_SftSettingsAttr:$settings);
   let results = (outs Hone_ModelType:$result);
   let assemblyFormat = [{
     custom<Keyword>($variant) $policy `,` $data (`ref` $ref^)? attr-dict `:`
@@ -241,12 +245,13 @@ def Hone_RewardModelTrainOp : Hone_StageOp<"reward_model"> {
     the body of `base`.
 
     ```mlir
-    %rm = hone.reward_model %0, %pairs {batch_size = 8 : i64, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<preference>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+    %rm = hone.reward_model %0, %pairs {batch_size = 8 : i64, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.reward_model_settings<center_rewards = 0.0e+00>, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<preference>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
     ```
   }];
   let arguments = (ins Hone_ModelType:$base, Hone_DatasetType:$data,
                        I64Attr:$steps, I64Attr:$batch_size,
-                       OptionalAttr<DictionaryAttr>:$hparams);
+                       Hone_LoopAttr:$loop, Hone_OptimizerAttr:$optimizer,
+                       Hone_RewardModelSettingsAttr:$settings);
   let results = (outs Hone_ModelType:$result);
   let assemblyFormat = [{
     $base `,` $data attr-dict `:` functional-type(operands, results)
@@ -264,14 +269,14 @@ def Hone_PreferenceOp : Hone_StageOp<"preference", [AllTypesMatch<["policy", "re
     `ipo` and `kto` need `ref`; `orpo` and `simpo` reject one.
 
     ```mlir
-    %2 = hone.preference dpo %1, %pairs ref %1 {batch_size = 8 : i64, beta = 1.000000e-01 : f64, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<preference>, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    %2 = hone.preference dpo %1, %pairs ref %1 {batch_size = 8 : i64, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 1.0e-01, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<preference>, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
     ```
   }];
   let arguments = (ins Hone_PreferenceLossAttr:$loss, Hone_ModelType:$policy,
                        Hone_DatasetType:$data, Optional<Hone_ModelType>:$ref,
-                       DefaultValuedAttr<F64Attr, "0.1">:$beta,
                        I64Attr:$steps, I64Attr:$batch_size,
-                       OptionalAttr<DictionaryAttr>:$hparams);
+                       Hone_LoopAttr:$loop, Hone_OptimizerAttr:$optimizer,
+                       Hone_PreferenceSettingsAttr:$settings);
   let results = (outs Hone_ModelType:$result);
   let assemblyFormat = [{
     custom<Keyword>($loss) $policy `,` $data (`ref` $ref^)? attr-dict `:`
@@ -300,7 +305,7 @@ def Hone_RlOp : Hone_StageOp<"rl", [AttrSizedOperandSegments,
     A `hybrid` mode mixes in `demos` (CHORD, SRFT, LUFFY, ReLIFT, HPT, UFT).
 
     ```mlir
-    %p = hone.rl grpo %sft, %prompts reward %r ref %sft {batch_size = 16 : i64, group_size = 4 : i64, kl_coef = 4.000000e-02 : f64, steps = 20 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_answer>, !hone.reward, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    %p = hone.rl grpo %sft, %prompts reward %r ref %sft {batch_size = 16 : i64, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, group_size = 4 : i64, kl_coef = 4.000000e-02 : f64, optimizer = #hone.optimizer<lr = 1.0e-06, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = linear_decay, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>, steps = 20 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_answer>, !hone.reward, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
     ```
   }];
   let arguments = (ins Hone_RlAlgorithmAttr:$algorithm, Hone_ModelType:$policy,
@@ -311,9 +316,11 @@ def Hone_RlOp : Hone_StageOp<"rl", [AttrSizedOperandSegments,
                        Optional<Hone_DatasetType>:$demos,
                        OptionalAttr<Hone_HybridAttr>:$hybrid,
                        I64Attr:$steps, I64Attr:$batch_size,
-                       DefaultValuedAttr<I64Attr, "1">:$group_size,
-                       DefaultValuedAttr<F64Attr, "0.0">:$kl_coef,
-                       OptionalAttr<DictionaryAttr>:$hparams);
+                       I64Attr:$group_size, F64Attr:$kl_coef,
+                       Hone_OptimizerAttr:$optimizer,
+                       Hone_GenerationAttr:$generation,
+                       Hone_RlSettingsAttr:$settings,
+                       OptionalAttr<Hone_GuidanceAttr>:$guidance);
   let results = (outs Hone_ModelType:$new_policy,
                       Optional<Hone_ModelType>:$new_critic);
   let assemblyFormat = [{
@@ -324,11 +331,7 @@ def Hone_RlOp : Hone_StageOp<"rl", [AttrSizedOperandSegments,
   let hasVerifier = 1;
   let extraClassDeclaration = commonStageDecls # [{
     /// Advantages are normalised within groups of samples of one prompt.
-    bool usesGroups() {
-      auto a = getAlgorithm();
-      return a == RlAlgorithm::grpo || a == RlAlgorithm::dr_grpo ||
-             a == RlAlgorithm::dapo || a == RlAlgorithm::rloo;
-    }
+    bool usesGroups() { return isGroupAlgorithm(getAlgorithm()); }
   }];
 }
 
@@ -336,16 +339,17 @@ def Hone_EvalOp : Hone_Op<"eval", [MemoryEffects<[MemWrite]>]> {
   let summary = "evaluate a model on a dataset";
   let description = [{
     Writes metrics: held-out loss, and with a `reward`, the mean reward and
-    accuracy of generated completions (greedy unless `hparams` say otherwise).
+    accuracy of generated completions, sampled as `settings.generation` says
+    (the frontend's default is greedy).
 
     ```mlir
-    hone.eval %m, %test reward %r {name = "after_sft"} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_answer>
+    hone.eval %m, %test reward %r {name = "after_sft", settings = #hone.eval_settings<every_steps = 0, max_records = 0, generation = <max_new_tokens = 16, temperature = 0.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>>} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_answer>
     ```
   }];
   let arguments = (ins Hone_ModelType:$model, Hone_DatasetType:$data,
                        Optional<Hone_RewardType>:$reward,
                        OptionalAttr<StrAttr>:$name,
-                       OptionalAttr<DictionaryAttr>:$hparams);
+                       Hone_EvalSettingsAttr:$settings);
   let assemblyFormat = [{
     $model `,` $data (`reward` $reward^)? attr-dict `:` qualified(type($model))
     `,` qualified(type($data))

@@ -19,6 +19,7 @@
 #define HONE_STEP_OPS_TD
 
 include "dialect/HoneTypes.td"
+include "dialect/HoneSettings.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 //===----------------------------------------------------------------------===//
@@ -58,16 +59,7 @@ def Hone_RewardShaping : I32EnumAttr<"RewardShaping", "reward shaping with a KL 
 }
 def Hone_RewardShapingAttr : Hone_EnumAttr<Hone_RewardShaping, "reward_shaping">;
 
-def Hone_ScheduleKind : I32EnumAttr<"ScheduleKind", "a value that changes with the step", [
-    I32EnumAttrCase<"constant", 0>,      // start
-    I32EnumAttrCase<"linear", 1>,        // start → end over total steps
-    I32EnumAttrCase<"cosine", 2>,        // start → end, half a cosine
-    I32EnumAttrCase<"warmup_cosine", 3>, // 0 → start over warmup, then cosine to end
-  ]> {
-  let cppNamespace = "::mlir::hone";
-  let genSpecializedAttr = 0;
-}
-def Hone_ScheduleKindAttr : Hone_EnumAttr<Hone_ScheduleKind, "schedule_kind">;
+// Hone_ScheduleKind lives in HoneSettings.td (#hone.schedule uses it).
 
 def Hone_BufferType : Hone_Type<"Buffer", "buffer"> {
   let summary = "a bounded FIFO of record ids (ReLIFT's hard prompts)";
@@ -196,6 +188,12 @@ def Hone_GenerateOp : Hone_StepOp<"generate", [Pure, AttrSizedOperandSegments]> 
     `mask_truncated_completions`). A completion also ends at the token that
     completes one of the `stop` strings (kept in the completion, as Hugging
     Face's `stop_strings`); it counts as ended, not truncated.
+
+    `temperature` is the only sampling temperature of the step: log-probs of
+    the tokens this op produced (`hone.logprob`, `hone.train_step` reads,
+    also through `hone.group_filter`) are taken at the same temperature; the
+    lowering reads it from here (`producingGenerate()` in
+    dialect/HoneOps.h), so a pass that changes it changes both.
 
     ```mlir
     %tok, %m, %l_old = hone.generate %policy, %ptok, %pmask, %step {n = 4 : i64} : (!hone.model<...>, tensor<2x8xi32>, tensor<2x8xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
@@ -522,7 +520,7 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
                        OptionalAttr<StrAttr>:$kernel,
                        DefaultValuedAttr<I64Attr, "1">:$epochs,
                        DefaultValuedAttr<I64Attr, "1">:$mini_batches,
-                       OptionalAttr<DictionaryAttr>:$optimizer,
+                       Hone_OptimizerAttr:$optimizer,
                        DefaultValuedAttr<I64Attr, "1">:$updates);
   // The updated models (one per trained model), the loss, the metrics.
   let results = (outs Variadic<AnyType>:$results);
@@ -588,7 +586,7 @@ def Hone_EvalStepOp : Hone_StepOp<"eval_step", [MemoryEffects<[MemWrite]>]> {
   let arguments = (ins Hone_ModelType:$model, Hone_DatasetType:$data,
                        Optional<Hone_RewardType>:$reward,
                        OptionalAttr<StrAttr>:$name,
-                       OptionalAttr<DictionaryAttr>:$hparams);
+                       Hone_EvalSettingsAttr:$settings);
   let assemblyFormat = [{
     $model `,` $data (`reward` $reward^)? attr-dict `:` qualified(type($model)) `,` qualified(type($data))
   }];

@@ -2,6 +2,8 @@
 // the location of the field it is about and carries a hint; checks go on
 // after an error so that independent problems are reported together.
 #include "frontend/DatasetProbe.h"
+#include "frontend/Defaults.h"
+#include "dialect/MethodFamilies.h"
 #include "frontend/Spec.h"
 
 #include "runtime/support/Json.h"
@@ -65,7 +67,8 @@ std::string regexError(const std::string &pattern) {
   int code = 0;
   PCRE2_SIZE offset = 0;
   pcre2_code *re = pcre2_compile(
-      reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF,
+      reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+      PCRE2_UTF | PCRE2_UCP, // as the job compiles it (runtime/job/Rewards.cpp)
       &code, &offset, nullptr);
   if (re) {
     pcre2_code_free(re);
@@ -94,10 +97,7 @@ const char *methodName(const Stage &s) {
 }
 
 bool isGroupAlgorithm(Rl::Algorithm a) {
-  return a == Rl::grpo || a == Rl::dr_grpo || a == Rl::dapo || a == Rl::rloo;
-}
-bool isGrpoFamily(Rl::Algorithm a) {
-  return a == Rl::grpo || a == Rl::dr_grpo || a == Rl::dapo;
+  return methods::isGroupAlgorithm(Rl::Algorithm_Name(a));
 }
 
 /// What a name is bound to while the stages are walked in order.
@@ -168,6 +168,14 @@ private:
       if (!spec_.locs.has(m, f))
         m.GetReflection()->ClearField(
             &m, m.GetDescriptor()->FindFieldByName(f));
+  }
+
+  /// Whether double field `f` of `m` holds the default pipeline.proto
+  /// declares for it.
+  static bool atDeclaredDefault(const Message &m, const char *f) {
+    const FieldDescriptor *fd = m.GetDescriptor()->FindFieldByName(f);
+    return fd && fd->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE &&
+           m.GetReflection()->GetDouble(m, fd) == fd->default_value_double();
   }
 
   void checkTop();
@@ -1073,7 +1081,7 @@ void Checker::checkStage(Stage &s, int index) {
   *s.mutable_optimizer() = merged;
   Optimizer &o = *s.mutable_optimizer();
   if (!o.has_lr())
-    o.set_lr(s.has_sft() ? 2e-5 : s.has_reward_model() ? 1e-5 : 1e-6);
+    o.set_lr(defaultLearningRate(s));
   fillDefaults(o);
 
   switch (s.method_case()) {
@@ -1190,8 +1198,6 @@ void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
           "remove it, or set 'variant: iw_sft'");
   }
   positive(sft, "iw_clip", sft.iw_clip(), "the paper clips at 16");
-  if (sft.variant() != Sft::iw_sft)
-    dropUnused(sft, {"iw_clip"});
 }
 
 void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
@@ -1214,10 +1220,16 @@ void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
 
 void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
   if (!pref.has_beta())
-    pref.set_beta(pref.loss() == Preference::simpo ? 2.0 : 0.1);
-  bool ktoWeights = pref.has_desirable_weight() || pref.has_undesirable_weight();
+    pref.set_beta(defaultPreferenceBeta(pref.loss()));
+  bool ktoWeights =
+      (pref.has_desirable_weight() &&
+       !atDeclaredDefault(pref, "desirable_weight")) ||
+      (pref.has_undesirable_weight() &&
+       !atDeclaredDefault(pref, "undesirable_weight"));
   const char *ktoField =
-      pref.has_desirable_weight() ? "desirable_weight" : "undesirable_weight";
+      pref.has_desirable_weight() && !atDeclaredDefault(pref, "desirable_weight")
+          ? "desirable_weight"
+          : "undesirable_weight";
   fillDefaults(pref);
   checkLoop(*pref.mutable_loop(), s, m, s.dataset());
   std::string loss = Preference::Loss_Name(pref.loss());
@@ -1256,10 +1268,6 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
             "name a language model");
     sameVocab(at(pref, "reference"), m, ref, "reference");
   }
-  if (pref.loss() != Preference::kto)
-    dropUnused(pref, {"desirable_weight", "undesirable_weight"});
-  if (pref.loss() != Preference::simpo)
-    dropUnused(pref, {"simpo_gamma"});
   if (pref.loss() != Preference::kto && ktoWeights)
     error(at(pref, ktoField),
           "desirable/undesirable weights are only used by kto",
@@ -1269,31 +1277,8 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
 void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   Rl::Algorithm algo = rl.algorithm();
   std::string name = Rl::Algorithm_Name(algo);
-  // Method-dependent defaults.
-  if (!rl.has_beta())
-    rl.set_beta(algo == Rl::ppo || algo == Rl::rloo ? 0.05
-                : algo == Rl::reinforce_pp          ? 0.01
-                                                    : 0.0);
-  if (!rl.has_kl_estimator())
-    rl.set_kl_estimator(isGrpoFamily(algo) ? Rl::k3 : Rl::k1);
-  if (!rl.has_kl_placement())
-    rl.set_kl_placement(isGrpoFamily(algo) ? Rl::in_loss : Rl::in_reward);
-  if (!rl.has_epsilon_high())
-    rl.set_epsilon_high(algo == Rl::dapo ? 0.28 : rl.epsilon());
-  if (!rl.has_ppo_epochs())
-    rl.set_ppo_epochs(algo == Rl::ppo ? 4 : 1);
-  if (!rl.has_aggregation())
-    rl.set_aggregation(algo == Rl::dapo || algo == Rl::reinforce_pp
-                           ? Rl::token_mean
-                       : algo == Rl::dr_grpo ? Rl::constant
-                                             : Rl::sequence_mean);
-  if (!rl.has_scale_rewards())
-    rl.set_scale_rewards(algo != Rl::dr_grpo);
-  if (!rl.has_dynamic_sampling())
-    rl.set_dynamic_sampling(algo == Rl::dapo);
-  if (!rl.has_staleness())
-    rl.set_staleness(p_.hardware().rollout_staleness());
-  fillDefaults(rl);
+  // Method-dependent defaults (frontend/Defaults.cpp).
+  resolveRlDefaults(rl, p_.hardware());
 
   if (m && m->head != Model::lm)
     error(at(s, "model"), "the RL policy must have an LM head, but " +
@@ -1311,7 +1296,7 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   *rl.mutable_generation() = gen;
   Generation &g = *rl.mutable_generation();
   if (!g.has_samples_per_prompt())
-    g.set_samples_per_prompt(isGrpoFamily(algo) ? 8 : algo == Rl::rloo ? 2 : 1);
+    g.set_samples_per_prompt(defaultSamplesPerPrompt(algo));
   fillDefaults(g);
   SourceLoc groupLoc = groupFromStage      ? at(g, "samples_per_prompt")
                        : groupFromPipeline ? at(p_.generation(),
@@ -1399,11 +1384,11 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   nonNegative(rl, "vf_coef", rl.vf_coef());
   nonNegative(rl, "entropy_coef", rl.entropy_coef());
   nonNegative(rl, "staleness", rl.staleness(), "0 is exactly on-policy");
-  if (algo != Rl::ppo)
-    dropUnused(rl, {"gamma", "lam", "value_clip", "vf_coef"});
+  // Settings of other methods keep their declared defaults in the resolved
+  // spec (the IR holds every setting); a value that differs is a mistake.
   if (algo != Rl::ppo)
     for (const char *f : {"gamma", "lam", "value_clip", "vf_coef"})
-      if (spec_.locs.has(rl, f))
+      if (spec_.locs.has(rl, f) && !atDeclaredDefault(rl, f))
         error(at(rl, f), std::string(q(f)) + " is a PPO setting; " + name +
                              " has no critic",
               "remove it, or use 'algorithm: ppo'");
@@ -1524,13 +1509,8 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     Chord &c = *rl.mutable_chord();
     if (need(c, c.has_dataset(), "CHORD"))
       demos(c, "dataset", c.dataset(), "CHORD");
-    if (!c.has_mu()) {
-      Schedule &mu = *c.mutable_mu();
-      mu.set_shape(Schedule::warmup_cosine);
-      mu.set_start(0.9);
-      mu.set_end(0.05);
-      mu.set_warmup_steps(rl.steps() / 10);
-    }
+    if (!c.has_mu())
+      *c.mutable_mu() = defaultChordMu(rl.steps());
     schedule(*c.mutable_mu(), 0, 1);
     fillDefaults(c);
     // The step's expert examples are the demonstrations of its prompts.
@@ -1596,12 +1576,8 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     Uft &c = *rl.mutable_uft();
     if (need(c, c.has_dataset(), "UFT"))
       demos(c, "dataset", c.dataset(), "UFT");
-    if (!c.has_hint_fraction()) {
-      Schedule &h = *c.mutable_hint_fraction();
-      h.set_shape(Schedule::cosine);
-      h.set_start(1);
-      h.set_end(0);
-    }
+    if (!c.has_hint_fraction())
+      *c.mutable_hint_fraction() = defaultUftHint();
     schedule(*c.mutable_hint_fraction(), 0, 1);
     fillDefaults(c);
     nonNegative(c, "sft_coef", c.sft_coef());
@@ -1658,6 +1634,7 @@ void Checker::checkEvaluations() {
                    "a reward that compares with a reference answer",
                    "use prompt_answer data");
     }
+    fillDefaults(e);
     nonNegative(e, "every_steps", e.every_steps(), "use 0 to evaluate at the "
                                                    "end only");
     if (e.every_steps() > 0 &&
@@ -1671,14 +1648,8 @@ void Checker::checkEvaluations() {
     nonNegative(e, "max_records", e.max_records(), "use 0 for all");
     if (e.has_generation())
       checkGeneration(e.generation());
-    Generation g = p_.generation();
-    if (!g.has_temperature())
-      g.set_temperature(0);
-    if (!g.has_samples_per_prompt())
-      g.set_samples_per_prompt(1);
-    g.MergeFrom(e.generation());
-    *e.mutable_generation() = g;
-    fillDefaults(*e.mutable_generation());
+    *e.mutable_generation() =
+        evaluationGeneration(p_.generation(), e.generation());
   }
 }
 
@@ -1744,47 +1715,7 @@ void Checker::checkRest() {
 }
 
 /// Sets every unset field that has a declared default (not oneof members).
-void Checker::fillDefaults(Message &m) {
-  const Descriptor *d = m.GetDescriptor();
-  const Reflection *r = m.GetReflection();
-  for (int i = 0; i < d->field_count(); ++i) {
-    const FieldDescriptor *f = d->field(i);
-    if (f->is_repeated() || f->containing_oneof() || r->HasField(m, f) ||
-        !f->has_default_value())
-      continue;
-    switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32:
-      r->SetInt32(&m, f, f->default_value_int32());
-      break;
-    case FieldDescriptor::CPPTYPE_INT64:
-      r->SetInt64(&m, f, f->default_value_int64());
-      break;
-    case FieldDescriptor::CPPTYPE_UINT32:
-      r->SetUInt32(&m, f, f->default_value_uint32());
-      break;
-    case FieldDescriptor::CPPTYPE_UINT64:
-      r->SetUInt64(&m, f, f->default_value_uint64());
-      break;
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-      r->SetDouble(&m, f, f->default_value_double());
-      break;
-    case FieldDescriptor::CPPTYPE_FLOAT:
-      r->SetFloat(&m, f, f->default_value_float());
-      break;
-    case FieldDescriptor::CPPTYPE_BOOL:
-      r->SetBool(&m, f, f->default_value_bool());
-      break;
-    case FieldDescriptor::CPPTYPE_ENUM:
-      r->SetEnum(&m, f, f->default_value_enum());
-      break;
-    case FieldDescriptor::CPPTYPE_STRING:
-      r->SetString(&m, f, f->default_value_string());
-      break;
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      break;
-    }
-  }
-}
+void Checker::fillDefaults(Message &m) { fillDeclaredDefaults(m); }
 
 bool Checker::run() {
   size_t before = diags_.errorCount();

@@ -174,7 +174,8 @@ Value Lowering::model(const std::string &name, Location useLoc) {
   if (!base)
     return {};
   auto type = modelType(m.name(), m.head());
-  Value v = ModelNewHeadOp::create(b_, loc(m, "from"), type, base,
+  Value v = ModelNewHeadOp::create(b_, loc(m, "name"), type,
+                                   b_.getStringAttr(m.name()), base,
                                    i64(m.seed()))
                 .getResult();
   models_[name] = v;
@@ -237,6 +238,133 @@ static E byName(std::optional<E> (*symbolize)(llvm::StringRef),
   return e.value_or(E{});
 }
 
+//===----------------------------------------------------------------------===//
+// Settings as typed attributes (dialect/HoneSettings.td)
+//===----------------------------------------------------------------------===//
+
+/// Reports a field of `m` the frontend's defaults left unset (an internal
+/// error: frontend/Defaults.cpp resolves every setting) and returns false.
+static bool complete(const pb::Message &m, ArrayRef<StringRef> skip,
+                     Location l) {
+  const pb::Descriptor *d = m.GetDescriptor();
+  const pb::Reflection *r = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const pb::FieldDescriptor *f = d->field(i);
+    if (f->is_repeated() || f->containing_oneof() ||
+        llvm::is_contained(skip, StringRef(f->name())))
+      continue;
+    if (!r->HasField(m, f)) {
+      emitError(l) << "internal: setting '" << d->name() << "." << f->name()
+                   << "' has no value after the frontend's defaults";
+      return false;
+    }
+  }
+  return true;
+}
+
+static APFloat F(double v) { return APFloat(v); }
+
+static OptimizerAttr optimizerAttr(MLIRContext &ctx, const Optimizer &o,
+                                   Location l) {
+  if (!complete(o, {"kind"}, l))
+    return {};
+  return OptimizerAttr::getChecked(
+      [&] { return emitError(l); }, &ctx, F(o.lr()), F(o.beta1()),
+      F(o.beta2()), F(o.eps()), F(o.weight_decay()),
+      byName(symbolizeLrSchedule, Optimizer::LrSchedule_Name(o.schedule())),
+      o.warmup_steps(), F(o.min_lr_ratio()), F(o.max_grad_norm()));
+}
+
+static GenerationAttr generationAttr(MLIRContext &ctx, const Generation &g,
+                                     Location l) {
+  if (!complete(g, {"samples_per_prompt"}, l))
+    return {};
+  Builder b(&ctx);
+  SmallVector<StringRef> stop(g.stop().begin(), g.stop().end());
+  return GenerationAttr::getChecked(
+      [&] { return emitError(l); }, &ctx, g.max_new_tokens(),
+      F(g.temperature()), g.top_k(), F(g.top_p()), b.getStrArrayAttr(stop));
+}
+
+static LoopAttr loopAttr(MLIRContext &ctx, const Loop &loop, Location l) {
+  if (!complete(loop, {"steps", "batch_size", "epochs"}, l))
+    return {};
+  return LoopAttr::getChecked([&] { return emitError(l); }, &ctx,
+                              loop.grad_accum(), loop.max_length());
+}
+
+static ScheduleAttr scheduleAttr(MLIRContext &ctx, const Schedule &s,
+                                 Location l) {
+  if (!complete(s, {}, l))
+    return {};
+  return ScheduleAttr::getChecked(
+      [&] { return emitError(l); }, &ctx,
+      byName(symbolizeScheduleKind, Schedule::Shape_Name(s.shape())),
+      F(s.start()), F(s.end()), s.steps(), s.warmup_steps());
+}
+
+static RlSettingsAttr rlSettingsAttr(MLIRContext &ctx, const Rl &m,
+                                     Location l) {
+  if (!complete(m,
+                {"algorithm", "steps", "batch_size", "beta", "reference",
+                 "critic", "critic_output"},
+                l))
+    return {};
+  return RlSettingsAttr::getChecked(
+      [&] { return emitError(l); }, &ctx, m.grad_accum(),
+      m.max_prompt_length(),
+      byName(symbolizeKlEstimator, Rl::KlEstimator_Name(m.kl_estimator())),
+      byName(symbolizeKlPlacement, Rl::KlPlacement_Name(m.kl_placement())),
+      F(m.epsilon()), F(m.epsilon_high()), m.ppo_epochs(), m.mini_batches(),
+      byName(symbolizeAggregation, Rl::Aggregation_Name(m.aggregation())),
+      m.scale_rewards(), m.dynamic_sampling(), m.max_resample_rounds(),
+      m.mask_truncated(), F(m.gamma()), F(m.lam()), F(m.value_clip()),
+      F(m.vf_coef()), F(m.entropy_coef()), m.staleness());
+}
+
+/// The hybrid's settings (`dataset` is the demos operand).
+static Attribute guidanceAttr(MLIRContext &ctx, const Rl &m, Location l) {
+  auto err = [&] { return emitError(l); };
+  switch (m.guidance_case()) {
+  case Rl::kChord: {
+    const Chord &c = m.chord();
+    ScheduleAttr mu = scheduleAttr(ctx, c.mu(), l);
+    if (!mu || !complete(c, {"dataset", "mu"}, l))
+      return {};
+    return ChordAttr::getChecked(err, &ctx, mu, c.token_weighting(),
+                                 c.sft_batch_size());
+  }
+  case Rl::kSrft:
+    if (!complete(m.srft(), {"dataset"}, l))
+      return {};
+    return SrftAttr::getChecked(err, &ctx, F(m.srft().sft_coef()),
+                                F(m.srft().positive_coef()));
+  case Rl::kLuffy:
+    if (!complete(m.luffy(), {"dataset"}, l))
+      return {};
+    return LuffyAttr::getChecked(err, &ctx, m.luffy().off_policy_per_group(),
+                                 F(m.luffy().shaping_gamma()));
+  case Rl::kRelift:
+    if (!complete(m.relift(), {"dataset"}, l))
+      return {};
+    return ReliftAttr::getChecked(err, &ctx, m.relift().buffer_size(),
+                                  m.relift().sft_steps());
+  case Rl::kHpt:
+    if (!complete(m.hpt(), {"dataset"}, l))
+      return {};
+    return HptAttr::getChecked(err, &ctx, F(m.hpt().threshold()));
+  case Rl::kUft: {
+    ScheduleAttr h = scheduleAttr(ctx, m.uft().hint_fraction(), l);
+    if (!h || !complete(m.uft(), {"dataset", "hint_fraction"}, l))
+      return {};
+    return UftAttr::getChecked(err, &ctx, h, F(m.uft().sft_coef()));
+  }
+  case Rl::GUIDANCE_NOT_SET:
+    break;
+  }
+  return {};
+}
+
 LogicalResult Lowering::declare() {
   for (const Model &m : p_.models()) {
     decls_[m.name()] = &m;
@@ -249,17 +377,19 @@ LogicalResult Lowering::declare() {
   for (const Model &m : p_.models()) {
     Value v;
     if (m.has_init()) {
-      v = ModelInitOp::create(b_, loc(m, "init"),
-                              modelType(m.name(), m.head()), i64(m.seed()))
+      v = ModelInitOp::create(b_, loc(m, "name"), modelType(m.name(), m.head()),
+                              b_.getStringAttr(m.name()), i64(m.seed()))
               .getResult();
     } else if (m.has_load()) {
       auto lmType = modelType(m.name(), Model::lm);
-      v = ModelLoadOp::create(b_, loc(m, "load"), lmType,
+      v = ModelLoadOp::create(b_, loc(m, "name"), lmType,
+                              b_.getStringAttr(m.name()),
                               b_.getStringAttr(absPath(m.load())))
               .getResult();
       if (m.head() == Model::scalar)
         v = ModelNewHeadOp::create(b_, loc(m, "head"),
-                                   modelType(m.name(), Model::scalar), v,
+                                   modelType(m.name(), Model::scalar),
+                                   b_.getStringAttr(m.name()), v,
                                    i64(m.seed()))
                 .getResult();
     } else {
@@ -375,19 +505,6 @@ LogicalResult Lowering::declare() {
   return success();
 }
 
-/// Loop fields and the optimiser as hparams (steps and batch_size are op
-/// attributes of their own).
-static SmallVector<NamedAttribute> loopHparams(MLIRContext &ctx,
-                                               const Loop &loop,
-                                               const Stage &s) {
-  Builder b(&ctx);
-  SmallVector<NamedAttribute> h;
-  for (NamedAttribute a : messageToDict(ctx, loop, {"steps", "batch_size"}))
-    h.push_back(a);
-  h.push_back(b.getNamedAttr("optimizer", messageToDict(ctx, s.optimizer())));
-  return h;
-}
-
 LogicalResult Lowering::lowerStage(const Stage &s) {
   Location l = NameLoc::get(b_.getStringAttr(s.name()), loc(s));
   Value policy = model(s.model(), loc(s, "model"));
@@ -395,6 +512,9 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
   if (!policy)
     return failure();
   Value result;
+  OptimizerAttr optimizer = optimizerAttr(ctx_, s.optimizer(), loc(s));
+  if (!optimizer)
+    return failure();
   switch (s.method_case()) {
   case Stage::kSft: {
     const Sft &m = s.sft();
@@ -404,26 +524,35 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
     Value ref = m.variant() == Sft::iw_sft
                     ? model(m.reference(), loc(m, "reference"))
                     : Value();
-    auto h = loopHparams(ctx_, m.loop(), s);
-    for (NamedAttribute a :
-         messageToDict(ctx_, m, {"loop", "variant", "reference"}))
-      h.push_back(a);
+    LoopAttr loopSettings = loopAttr(ctx_, m.loop(), loc(m));
+    if (!loopSettings ||
+        !complete(m, {"loop", "variant", "reference"}, loc(m)))
+      return failure();
+    auto settings = SftSettingsAttr::getChecked(
+        [&] { return emitError(loc(m)); }, &ctx_, m.completion_only_loss(),
+        m.assistant_only_loss(), F(m.iw_clip()));
+    if (!settings)
+      return failure();
     result = SftOp::create(b_, l, policy.getType(),
                            SftVariantAttr::get(&ctx_, variant), policy, data,
                            ref, i64(m.loop().steps()),
-                           i64(m.loop().batch_size()),
-                           b_.getDictionaryAttr(h))
+                           i64(m.loop().batch_size()), loopSettings, optimizer,
+                           settings)
                  .getResult();
     break;
   }
   case Stage::kRewardModel: {
     const RewardModelTraining &m = s.reward_model();
-    auto h = loopHparams(ctx_, m.loop(), s);
-    for (NamedAttribute a : messageToDict(ctx_, m, {"loop"}))
-      h.push_back(a);
+    LoopAttr loopSettings = loopAttr(ctx_, m.loop(), loc(m));
+    if (!loopSettings || !complete(m, {"loop"}, loc(m)))
+      return failure();
+    auto settings = RewardModelSettingsAttr::getChecked(
+        [&] { return emitError(loc(m)); }, &ctx_, F(m.center_rewards()));
+    if (!settings)
+      return failure();
     result = RewardModelTrainOp::create(
                  b_, l, policy.getType(), policy, data, i64(m.loop().steps()),
-                 i64(m.loop().batch_size()), b_.getDictionaryAttr(h))
+                 i64(m.loop().batch_size()), loopSettings, optimizer, settings)
                  .getResult();
     break;
   }
@@ -433,15 +562,19 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
                                  Preference::Loss_Name(m.loss()));
     Value ref = m.has_reference() ? model(m.reference(), loc(m, "reference"))
                                   : Value();
-    auto h = loopHparams(ctx_, m.loop(), s);
-    for (NamedAttribute a :
-         messageToDict(ctx_, m, {"loop", "loss", "reference", "beta"}))
-      h.push_back(a);
+    LoopAttr loopSettings = loopAttr(ctx_, m.loop(), loc(m));
+    if (!loopSettings || !complete(m, {"loop", "loss", "reference"}, loc(m)))
+      return failure();
+    auto settings = PreferenceSettingsAttr::getChecked(
+        [&] { return emitError(loc(m)); }, &ctx_, F(m.beta()),
+        F(m.label_smoothing()), F(m.desirable_weight()),
+        F(m.undesirable_weight()), F(m.simpo_gamma()));
+    if (!settings)
+      return failure();
     result = PreferenceOp::create(
                  b_, l, policy.getType(), PreferenceLossAttr::get(&ctx_, loss),
-                 policy, data, ref, b_.getF64FloatAttr(m.beta()),
-                 i64(m.loop().steps()), i64(m.loop().batch_size()),
-                 b_.getDictionaryAttr(h))
+                 policy, data, ref, i64(m.loop().steps()),
+                 i64(m.loop().batch_size()), loopSettings, optimizer, settings)
                  .getResult();
     break;
   }
@@ -499,33 +632,32 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
     }
     if (!demoSet.empty())
       demos = datasets_.at(demoSet);
-    SmallVector<NamedAttribute> h;
-    for (NamedAttribute a : messageToDict(
-             ctx_, m,
-             {"algorithm", "steps", "batch_size", "rewards", "reward_weights",
-              "reference", "critic", "critic_output", "beta", "chord", "srft",
-              "luffy", "relift", "hpt", "uft"}))
-      h.push_back(a);
-    h.push_back(
-        b_.getNamedAttr("optimizer", messageToDict(ctx_, s.optimizer())));
-    if (guidance)
-      h.push_back(b_.getNamedAttr(
-          "guidance", messageToDict(ctx_, *guidance, {"dataset"})));
+    RlSettingsAttr settings = rlSettingsAttr(ctx_, m, loc(m));
+    GenerationAttr generation = generationAttr(ctx_, m.generation(), loc(m));
+    Attribute guide = guidance ? guidanceAttr(ctx_, m, loc(*guidance))
+                               : Attribute();
+    if (!settings || !generation || (guidance && !guide) ||
+        !m.generation().has_samples_per_prompt())
+      return failure();
     auto op = RlOp::create(
         b_, l, policy.getType(), critic ? critic.getType() : Type(),
         RlAlgorithmAttr::get(&ctx_, algo), policy, data, r, ref, critic, demos,
         hybrid, i64(m.steps()), i64(m.batch_size()),
         i64(m.generation().samples_per_prompt()), b_.getF64FloatAttr(m.beta()),
-        b_.getDictionaryAttr(h));
+        optimizer, generation, settings, guide);
     result = op.getNewPolicy();
-    if (critic)
+    if (critic) {
       models_[m.critic_output()] = op.getNewCritic();
+      op->setAttr("hone.critic_output", b_.getStringAttr(m.critic_output()));
+    }
     break;
   }
   case Stage::METHOD_NOT_SET:
     return failure();
   }
   models_[s.output()] = result;
+  // The trained state's spec name (modelName() in dialect/HoneOps.h).
+  result.getDefiningOp()->setAttr("hone.output", b_.getStringAttr(s.output()));
   if (s.has_save())
     SaveOp::create(b_, loc(s, "save"), result, b_.getStringAttr(s.save()));
   return success();
@@ -589,9 +721,16 @@ OwningOpRef<ModuleOp> Lowering::run() {
       sameData += o.dataset() == e.dataset();
     std::string name = sameData > 1 ? (e.model().empty() ? std::string("final") : e.model()) + "/" + e.dataset()
                                     : e.dataset();
-    lastEval[m] = EvalOp::create(
-        b_, loc(e), m, datasets_.at(e.dataset()), r, b_.getStringAttr(name),
-        messageToDict(ctx_, e, {"dataset", "rewards", "model"}));
+    GenerationAttr generation = generationAttr(ctx_, e.generation(), loc(e));
+    if (!generation || !complete(e, {"dataset", "model", "generation"}, loc(e)))
+      return nullptr;
+    auto settings = EvalSettingsAttr::getChecked(
+        [&] { return emitError(loc(e)); }, &ctx_, e.every_steps(),
+        e.max_records(), generation);
+    if (!settings)
+      return nullptr;
+    lastEval[m] = EvalOp::create(b_, loc(e), m, datasets_.at(e.dataset()), r,
+                                 b_.getStringAttr(name), settings);
   }
   for (const Export &e : p_.exports()) {
     Value m = model(e.model(), loc(e, "model"));

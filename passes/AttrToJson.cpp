@@ -64,6 +64,99 @@ void printArch(llvm::raw_ostream &os, ArchAttr a) {
   os << ",\"tied\":" << (a.getTied() ? "true" : "false")
      << ",\"qkv_bias\":" << (a.getQkvBias() ? "true" : "false") << "}";
 }
+/// A JSON object written field by field: the typed settings of
+/// dialect/HoneSettings.td under their spec (pipeline.proto) names.
+class Obj {
+public:
+  explicit Obj(llvm::raw_ostream &os) : os(os) { os << '{'; }
+  ~Obj() { os << '}'; }
+  Obj &f(StringRef k, const APFloat &v) {
+    key(k);
+    printDouble(os, v.convertToDouble());
+    return *this;
+  }
+  Obj &i(StringRef k, int64_t v) {
+    key(k);
+    os << v;
+    return *this;
+  }
+  Obj &b(StringRef k, bool v) {
+    key(k);
+    os << (v ? "true" : "false");
+    return *this;
+  }
+  Obj &s(StringRef k, StringRef v) {
+    key(k);
+    printString(os, v);
+    return *this;
+  }
+  Obj &a(StringRef k, Attribute v) {
+    key(k);
+    hone::printJson(os, v);
+    return *this;
+  }
+
+private:
+  void key(StringRef k) {
+    if (!first)
+      os << ',';
+    first = false;
+    printString(os, k);
+    os << ':';
+  }
+  llvm::raw_ostream &os;
+  bool first = true;
+};
+
+/// Typed settings; false if `attr` is none of them.
+bool printSettings(llvm::raw_ostream &os, Attribute attr) {
+  if (auto o = dyn_cast<OptimizerAttr>(attr)) {
+    Obj(os)
+        .s("kind", "adamw")
+        .f("lr", o.getLr())
+        .f("beta1", o.getBeta1())
+        .f("beta2", o.getBeta2())
+        .f("eps", o.getEps())
+        .f("weight_decay", o.getWeightDecay())
+        .s("schedule", stringifyLrSchedule(o.getSchedule()))
+        .i("warmup_steps", o.getWarmupSteps())
+        .f("min_lr_ratio", o.getMinLrRatio())
+        .f("max_grad_norm", o.getMaxGradNorm());
+    return true;
+  }
+  if (auto g = dyn_cast<GenerationAttr>(attr)) {
+    Obj(os)
+        .i("max_new_tokens", g.getMaxNewTokens())
+        .f("temperature", g.getTemperature())
+        .i("top_k", g.getTopK())
+        .f("top_p", g.getTopP())
+        .a("stop", g.getStop());
+    return true;
+  }
+  if (auto e = dyn_cast<EvalSettingsAttr>(attr)) {
+    Obj(os)
+        .i("every_steps", e.getEverySteps())
+        .i("max_records", e.getMaxRecords())
+        .a("generation", e.getGeneration());
+    return true;
+  }
+  if (auto l = dyn_cast<LoopAttr>(attr)) {
+    Obj(os).i("grad_accum", l.getGradAccum()).i("max_length", l.getMaxLength());
+    return true;
+  }
+  if (auto sc = dyn_cast<ScheduleAttr>(attr)) {
+    Obj(os)
+        .s("shape", stringifyScheduleKind(sc.getShape()))
+        .f("start", sc.getStart())
+        .f("end", sc.getEnd())
+        .i("steps", sc.getSteps())
+        .i("warmup_steps", sc.getWarmupSteps());
+    return true;
+  }
+  // The remaining settings are read by passes only; the runtime sees them
+  // in stage reports: print their parameters in the attribute's own syntax.
+  return false;
+}
 } // namespace
 
 void hone::printJson(llvm::raw_ostream &os, Attribute attr) {
@@ -136,6 +229,8 @@ void hone::printJson(llvm::raw_ostream &os, Attribute attr) {
   }
   if (auto a = dyn_cast<ArchAttr>(attr))
     return printArch(os, a);
+  if (printSettings(os, attr))
+    return;
   if (auto u = dyn_cast<UnitAttr>(attr)) {
     os << "true";
     return;

@@ -86,6 +86,8 @@ struct Lowering {
   Value arena;
   llvm::DenseMap<Value, Value> tensorData; // tensor → its buffer
   SmallVector<Operation *> toErase;        // lowered, erased at the end
+  llvm::DenseMap<Operation *, double> temperature; // log-prob reads
+  bool failedTemperature = false;
 
   explicit Lowering(ModuleOp m)
       : module(m), ctx(m.getContext()), entry(m.getContext()) {
@@ -362,6 +364,14 @@ struct Lowering {
     return success();
   }
 
+  /// hone.logprob's temperature (see the walk before lowering).
+  SmallVector<std::pair<StringRef, Attribute>>
+  logprobTemperature(OpBuilder &b, Operation *op) {
+    if (!isa<LogprobOp>(op))
+      return {};
+    return {{"temperature", b.getF64FloatAttr(temperature.lookup(op))}};
+  }
+
   LogicalResult lowerStep(Operation *op) {
     OpBuilder b(op);
     Location loc = op->getLoc();
@@ -382,7 +392,8 @@ struct Lowering {
     LLVM::CallOp::create(
         b, loc, rtStep(),
         ValueRange{job, str(b, loc, locString(loc)), str(b, loc, name),
-                   str(b, loc, attrsJson(op)), constI32(b, loc, objs.size()),
+                   str(b, loc, attrsJson(op, logprobTemperature(b, op))),
+                   constI32(b, loc, objs.size()),
                    pointerArray(b, loc, objs), constI32(b, loc, in.size()),
                    *inDesc, constI32(b, loc, out.size()), *outDesc});
     finishResults(b, loc, op, outSlots);
@@ -421,6 +432,7 @@ struct Lowering {
       if (auto yield = dyn_cast<LossYieldOp>(
               step.getObjective().front().getTerminator()))
         extra.push_back({"metric_names", yield.getMetricNames()});
+    extra.push_back({"temperature", b.getF64FloatAttr(temperature.lookup(op))});
     std::string json = attrsJson(op, extra);
     if (failed(bindResults(b, op)))
       return failure();
@@ -453,7 +465,7 @@ struct Lowering {
     Location loc = begin.getLoc();
     // The stage's models: the loop's object iter_args that are models.
     SmallVector<Value> models;
-    DictionaryAttr optimizer;
+    OptimizerAttr optimizer;
     for (Operation *user : begin.getFirst().getUsers())
       if (auto loop = dyn_cast<scf::ForOp>(user)) {
         for (auto [init, arg] :
@@ -461,8 +473,8 @@ struct Lowering {
           if (originalModel.contains(arg))
             models.push_back(init);
         loop.walk([&](TrainStepOp step) {
-          if (!optimizer && step.getOptimizer())
-            optimizer = *step.getOptimizer();
+          if (!optimizer)
+            optimizer = step.getOptimizer();
         });
       }
     SmallVector<std::pair<StringRef, Attribute>> extra;
@@ -619,6 +631,34 @@ struct Lowering {
                 a.setType(ptr);
       }
     });
+
+    // The temperature of each log-prob read: that of the hone.generate
+    // that sampled its tokens (the only place a temperature lives,
+    // dialect/HoneStepOps.td), 1 for data. Read before any op is lowered.
+    main.walk([&](Operation *op) {
+      SmallVector<Value> tokens;
+      if (auto lp = dyn_cast<LogprobOp>(op))
+        tokens.push_back(lp.getTokens());
+      else if (auto ts = dyn_cast<TrainStepOp>(op))
+        llvm::append_range(tokens, ts.getTokens());
+      else
+        return WalkResult::advance();
+      std::optional<double> t;
+      for (Value tok : tokens)
+        if (GenerateOp gen = producingGenerate(tok)) {
+          double g = gen.getTemperature().convertToDouble();
+          if (t && *t != g) {
+            op->emitOpError("reads tokens sampled at temperatures ")
+                << *t << " and " << g << "; one step takes log-probs at one";
+            failedTemperature = true;
+          }
+          t = g;
+        }
+      temperature[op] = t.value_or(1.0);
+      return WalkResult::advance();
+    });
+    if (failedTemperature)
+      return failure();
 
     SmallVector<Operation *> ops;
     main.walk<WalkOrder::PreOrder>([&](Operation *op) {

@@ -2,7 +2,9 @@
 //
 // Every method of METHODS.md is written here once, as step-level dataflow
 // plus an objective in the loss algebra. Each objective is commented with
-// its formula; docs/methods.md repeats them with the hparams keys.
+// its formula; docs/methods.md repeats them with the settings they read.
+// Settings come from the stage ops' typed attributes (dialect/HoneSettings.td),
+// complete after the frontend: nothing here has a default of its own.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,55 +26,8 @@ using namespace mlir::hone;
 
 namespace {
 
-//===----------------------------------------------------------------------===//
-// Hyper-parameters
-//===----------------------------------------------------------------------===//
-
-/// A stage's `hparams`: the spec's fields under their spec names (see
-/// frontend/pipeline.proto), nested messages as nested dictionaries.
-struct Hparams {
-  DictionaryAttr dict;
-  bool has(StringRef key) const { return dict && dict.get(key); }
-  double f(StringRef key, double dflt) const {
-    Attribute a = dict ? dict.get(key) : Attribute();
-    if (auto fa = dyn_cast_or_null<FloatAttr>(a))
-      return fa.getValueAsDouble();
-    if (auto ia = dyn_cast_or_null<IntegerAttr>(a))
-      return double(ia.getInt());
-    return dflt;
-  }
-  int64_t i(StringRef key, int64_t dflt) const {
-    Attribute a = dict ? dict.get(key) : Attribute();
-    if (auto ia = dyn_cast_or_null<IntegerAttr>(a))
-      return ia.getInt();
-    return dflt;
-  }
-  bool b(StringRef key, bool dflt) const {
-    Attribute a = dict ? dict.get(key) : Attribute();
-    if (auto ba = dyn_cast_or_null<BoolAttr>(a))
-      return ba.getValue();
-    return dflt;
-  }
-  StringRef s(StringRef key, StringRef dflt) const {
-    Attribute a = dict ? dict.get(key) : Attribute();
-    if (auto sa = dyn_cast_or_null<StringAttr>(a))
-      return sa.getValue();
-    return dflt;
-  }
-  /// A nested message (`generation`, `guidance`, a schedule); empty when
-  /// absent, so its lookups give their defaults.
-  Hparams sub(StringRef key) const {
-    return Hparams{dict ? dict.getAs<DictionaryAttr>(key) : DictionaryAttr()};
-  }
-};
-
-/// The stage's optimiser message, passed to the runtime as it is (lr,
-/// beta1, beta2, eps, weight_decay, schedule, warmup_steps, min_lr_ratio,
-/// max_grad_norm).
-DictionaryAttr optimizerOf(const Hparams &hp) {
-  return hp.dict ? hp.dict.getAs<DictionaryAttr>("optimizer")
-                 : DictionaryAttr();
-}
+/// Reals of the typed settings (dialect/HoneSettings.td) as doubles.
+double d(const APFloat &v) { return v.convertToDouble(); }
 
 //===----------------------------------------------------------------------===//
 // A train step under construction
@@ -119,8 +74,9 @@ public:
   /// (the op's `mini_batches`); `epochs` passes over the batch (PPO epochs),
   /// each of `updates` optimiser steps on consecutive 1/updates of the rows
   /// (RL `mini_batches`): the objective is written for one of them.
-  TrainStepOp build(StringRef kernel, const Hparams &hp, Body body,
-                    int64_t epochs = 1, int64_t updates = 1) {
+  TrainStepOp build(StringRef kernel, OptimizerAttr optimizer,
+                    int64_t gradAccum, Body body, int64_t epochs = 1,
+                    int64_t updates = 1) {
     auto region = std::make_unique<Region>();
     Block *block = new Block();
     region->push_back(block);
@@ -166,8 +122,8 @@ public:
         b.getDenseI64ArrayAttr(readers), b.getArrayAttr(readAttrs),
         b.getArrayAttr(nameAttrs), b.getStringAttr(kernel),
         b.getI64IntegerAttr(epochs),
-        b.getI64IntegerAttr(std::max<int64_t>(1, hp.i("grad_accum", 1))),
-        optimizerOf(hp), b.getI64IntegerAttr(std::max<int64_t>(1, updates)));
+        b.getI64IntegerAttr(gradAccum), optimizer,
+        b.getI64IntegerAttr(std::max<int64_t>(1, updates)));
     op.getObjective().takeBody(*region);
     return op;
   }
@@ -260,18 +216,21 @@ struct Expander {
                                CmpPredicateAttr::get(b.getContext(), pred), x,
                                fa(v));
   }
-  /// Log-probs that must match the behaviour policy's are computed at the
-  /// sampling temperature (the runtime reads `temperature`).
-  double sampleTemperature = 1.0;
-  void withTemperature(Operation *op) {
-    if (sampleTemperature > 0 && sampleTemperature != 1.0)
-      op->setAttr("temperature", fa(sampleTemperature));
-  }
   Value schedule(ScheduleKind kind, Value step, double start, double end,
                  int64_t warmup, int64_t total) {
     return ScheduleOp::create(b, loc, f({}),
                               ScheduleKindAttr::get(b.getContext(), kind), step,
                               fa(start), fa(end), ia(warmup), ia(total));
+  }
+  /// The stage's trained states keep their spec names on the loop that
+  /// replaces it (`hone.outputs`, read by modelName() in dialect/HoneOps.h).
+  void nameOutputs(Operation *stage, Operation *loop) {
+    SmallVector<Attribute> outputs;
+    for (StringRef key : {"hone.output", "hone.critic_output"})
+      if (auto n = stage->getAttrOfType<StringAttr>(key))
+        outputs.push_back(n);
+    if (!outputs.empty())
+      loop->setAttr("hone.outputs", b.getArrayAttr(outputs));
   }
   std::string kernelName(StringRef method) {
     return (pipelineName + "_" + method + "_" + Twine(counter++)).str();
@@ -279,12 +238,8 @@ struct Expander {
 
   /// Offline stages: `batch_size` examples per micro-batch, `grad_accum`
   /// micro-batches per optimiser step.
-  int64_t stepBatch(int64_t batchSize, const Hparams &hp) {
-    return batchSize * std::max<int64_t>(1, hp.i("grad_accum", 1));
-  }
-  int64_t seqLen(Value model, const Hparams &hp) {
-    return hp.i("max_length",
-                cast<ModelType>(model.getType()).getArch().getMaxSeq());
+  int64_t stepBatch(int64_t batchSize, LoopAttr loop) {
+    return batchSize * loop.getGradAccum();
   }
 
   /// scf.for over `steps` carrying `models`; `body` returns the new models.
@@ -305,11 +260,11 @@ struct Expander {
   //===--- SFT ------------------------------------------------------------===//
 
   LogicalResult expand(SftOp op) {
-    Hparams hp{op.getHparamsAttr()};
-    int64_t B = stepBatch(op.getBatchSize(), hp),
-            T = seqLen(op.getPolicy(), hp);
+    SftSettingsAttr settings = op.getSettings();
+    int64_t B = stepBatch(op.getBatchSize(), op.getLoop()),
+            T = op.getLoop().getMaxLength();
     SftVariant variant = op.getVariant();
-    double clipMax = hp.f("iw_clip", 16.0);
+    double clipMax = d(settings.getIwClip());
     std::string kernel = kernelName(
         (Twine("sft_") + stringifySftVariant(variant)).str());
     auto forOp = loop(op.getSteps(), op.getPolicy(), [&](Value step,
@@ -320,9 +275,9 @@ struct Expander {
       // The spec's loss masks (TRL's completion_only_loss and
       // assistant_only_loss), read by the runtime's data step.
       data->setAttr("completion_only_loss",
-                    b.getBoolAttr(hp.b("completion_only_loss", true)));
+                    b.getBoolAttr(settings.getCompletionOnlyLoss()));
       data->setAttr("assistant_only_loss",
-                    b.getBoolAttr(hp.b("assistant_only_loss", false)));
+                    b.getBoolAttr(settings.getAssistantOnlyLoss()));
       Value tok = data.getResult(0), mask = data.getResult(1);
       TrainStep ts(b, loc, elem);
       ts.model(it[0]);
@@ -334,8 +289,10 @@ struct Expander {
                          .getResult(0);
         ts.input(lRef, "l_ref");
       }
-      auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
-                                            auto &metrics) -> Value {
+      auto train = ts.build(kernel, op.getOptimizer(),
+                            op.getLoop().getGradAccum(),
+                            [&](LossBuilder &lb, auto &a,
+                                auto &metrics) -> Value {
         Value l = a["l"], m = a["mask"];
         switch (variant) {
         case SftVariant::plain:
@@ -363,20 +320,24 @@ struct Expander {
       return SmallVector<Value>{train.getResult(0)};
     });
     op.getResult().replaceAllUsesWith(forOp.getResult(0));
+    nameOutputs(op, forOp);
     return success();
   }
 
   //===--- Reward model ---------------------------------------------------===//
 
   LogicalResult expand(RewardModelTrainOp op) {
-    Hparams hp{op.getHparamsAttr()};
-    int64_t B = stepBatch(op.getBatchSize(), hp),
-            T = seqLen(op.getBase(), hp);
+    int64_t B = stepBatch(op.getBatchSize(), op.getLoop()),
+            T = op.getLoop().getMaxLength();
     std::string kernel = kernelName("bradley_terry");
-    double center = hp.f("center_rewards", 0.0);
-    // The reward model starts from the base's body with a new scalar head.
-    Value init = ModelNewHeadOp::create(b, loc, op.getResult().getType(),
-                                        op.getBase(), hp.i("seed", 0));
+    double center = d(op.getSettings().getCenterRewards());
+    // The reward model starts from the base's body with a new scalar head
+    // (seed 0), named after the stage's output.
+    StringAttr out = op->getAttrOfType<StringAttr>("hone.output");
+    Value init = ModelNewHeadOp::create(
+        b, loc, op.getResult().getType(),
+        out ? out : b.getStringAttr(modelName(op.getBase())), op.getBase(),
+        b.getI64IntegerAttr(0));
     auto forOp = loop(op.getSteps(), init, [&](Value step, ValueRange it) {
       auto data = DataNextOp::create(
           b, loc,
@@ -386,8 +347,10 @@ struct Expander {
       ts.model(it[0]);
       ts.read(0, data.getResult(0), "reward", {"r_chosen"});
       ts.read(0, data.getResult(2), "reward", {"r_rejected"});
-      auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
-                                            auto &metrics) -> Value {
+      auto train = ts.build(kernel, op.getOptimizer(),
+                            op.getLoop().getGradAccum(),
+                            [&](LossBuilder &lb, auto &a,
+                                auto &metrics) -> Value {
         // Bradley-Terry: −mean log σ(r_w − r_l)
         Value margin = lb.sub(a["r_chosen"], a["r_rejected"]);
         metrics.push_back(
@@ -405,17 +368,18 @@ struct Expander {
       return SmallVector<Value>{train.getResult(0)};
     });
     op.getResult().replaceAllUsesWith(forOp.getResult(0));
+    nameOutputs(op, forOp);
     return success();
   }
 
   //===--- Preference optimisation ----------------------------------------===//
 
   LogicalResult expand(PreferenceOp op) {
-    Hparams hp{op.getHparamsAttr()};
-    int64_t B = stepBatch(op.getBatchSize(), hp),
-            T = seqLen(op.getPolicy(), hp);
+    PreferenceSettingsAttr settings = op.getSettings();
+    int64_t B = stepBatch(op.getBatchSize(), op.getLoop()),
+            T = op.getLoop().getMaxLength();
     PreferenceLoss kind = op.getLoss();
-    double beta = op.getBeta().convertToDouble();
+    double beta = d(settings.getBeta());
     std::string kernel = kernelName(stringifyPreferenceLoss(kind));
     auto forOp = loop(op.getSteps(), op.getPolicy(), [&](Value step,
                                                          ValueRange it) {
@@ -455,11 +419,13 @@ struct Expander {
           ts.input(refLp(data.getResult(2)), "l_ref_rejected");
         }
       }
-      double gamma = hp.f("simpo_gamma", 0.5);
-      double lambdaD = hp.f("desirable_weight", 1.0),
-             lambdaU = hp.f("undesirable_weight", 1.0);
-      double smoothing = hp.f("label_smoothing", 0.0);
-      auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
+      double gamma = d(settings.getSimpoGamma());
+      double lambdaD = d(settings.getDesirableWeight()),
+             lambdaU = d(settings.getUndesirableWeight());
+      double smoothing = d(settings.getLabelSmoothing());
+      auto train = ts.build(kernel, op.getOptimizer(),
+                            op.getLoop().getGradAccum(),
+                            [&](LossBuilder &lb, auto &a,
                                             auto &metrics) -> Value {
         switch (kind) {
         case PreferenceLoss::dpo:
@@ -535,6 +501,7 @@ struct Expander {
       return SmallVector<Value>{train.getResult(0)};
     });
     op.getResult().replaceAllUsesWith(forOp.getResult(0));
+    nameOutputs(op, forOp);
     return success();
   }
 
@@ -543,54 +510,47 @@ struct Expander {
   LogicalResult expand(RlOp op);
 };
 
-/// The RL settings of a stage, from its hparams with the spec's defaults
-/// (frontend/pipeline.proto, message Rl).
-struct RlSettings {
-  double eps = 0.2, epsHigh = 0.2; // ratio clipped to [1 − eps, 1 + epsHigh]
-  double klInLoss = 0.0;           // β of a KL term in the loss (0: none)
-  double klInReward = 0.0;         // β of a KL penalty in the reward
-  KlEstimator klEstimator = KlEstimator::k3;
+/// An RL stage's settings as the objectives use them (from the typed
+/// #hone.rl_settings; the frontend resolved every method-dependent default).
+struct RlObjective {
+  double eps, epsHigh;      // ratio clipped to [1 − eps, 1 + epsHigh]
+  double klInLoss = 0.0;    // β of a KL term in the loss (0: none)
+  double klInReward = 0.0;  // β of a KL penalty in the reward
+  KlEstimator klEstimator;
   ReduceMode mode = ReduceMode::seq_mean_token_mean;
   std::optional<double> norm; // constant aggregation's normaliser
-  double entropyCoef = 0.0;
-  bool scaleRewards = true;
-  bool dynamicSampling = false;
+  double entropyCoef;
+  bool scaleRewards;
+  bool dynamicSampling;
 
-  RlSettings(const Hparams &hp, RlAlgorithm alg, double klCoef, int64_t B,
-             int64_t maxNew) {
-    bool groupFamily = alg == RlAlgorithm::grpo ||
-                       alg == RlAlgorithm::dr_grpo || alg == RlAlgorithm::dapo;
-    eps = hp.f("epsilon", 0.2);
-    epsHigh = hp.f("epsilon_high", alg == RlAlgorithm::dapo ? 0.28 : eps);
-    StringRef placement =
-        hp.s("kl_placement", groupFamily ? "in_loss" : "in_reward");
-    (placement == "in_loss" ? klInLoss : klInReward) = klCoef;
-    klEstimator = symbolizeKlEstimator(hp.s("kl_estimator",
-                                            groupFamily ? "k3" : "k1"))
-                      .value_or(KlEstimator::k3);
-    StringRef agg = hp.s("aggregation",
-                         alg == RlAlgorithm::dapo ||
-                                 alg == RlAlgorithm::reinforce_pp
-                             ? "token_mean"
-                         : alg == RlAlgorithm::dr_grpo ? "constant"
-                                                       : "sequence_mean");
-    if (agg == "token_mean") {
+  RlObjective(RlSettingsAttr rs, double klCoef, int64_t B, int64_t maxNew)
+      : eps(d(rs.getEpsilon())), epsHigh(d(rs.getEpsilonHigh())),
+        klEstimator(rs.getKlEstimator()),
+        entropyCoef(d(rs.getEntropyCoef())),
+        scaleRewards(rs.getScaleRewards()),
+        dynamicSampling(rs.getDynamicSampling()) {
+    (rs.getKlPlacement() == KlPlacement::in_loss ? klInLoss : klInReward) =
+        klCoef;
+    switch (rs.getAggregation()) {
+    case Aggregation::token_mean:
       mode = ReduceMode::token_mean;
-    } else if (agg == "constant") {
+      break;
+    case Aggregation::constant:
       // Dr. GRPO: the sum over tokens / (batch · max_new_tokens).
       mode = ReduceMode::constant;
       norm = double(B * maxNew);
+      break;
+    case Aggregation::sequence_mean:
+      mode = ReduceMode::seq_mean_token_mean;
+      break;
     }
-    entropyCoef = hp.f("entropy_coef", 0.0);
-    scaleRewards = hp.b("scale_rewards", alg != RlAlgorithm::dr_grpo);
-    dynamicSampling = hp.b("dynamic_sampling", alg == RlAlgorithm::dapo);
   }
 };
 
 /// The per-token policy loss of a critic-free algorithm. Reads `l`, `mask`,
 /// `l_old`, `adv` ([B] or [B,T]) and, with a KL term, `l_ref`; RLOO and ReMax
 /// are REINFORCE over sequence log-prob sums, the others the clipped ratio.
-Value rlPerTokenLoss(LossBuilder &lb, RlAlgorithm alg, const RlSettings &rs,
+Value rlPerTokenLoss(LossBuilder &lb, RlAlgorithm alg, const RlObjective &rs,
                      llvm::StringMap<Value> &a, TrainStep::Metrics &metrics,
                      ReduceMode &mode) {
   Value l = a["l"], m = a["mask"];
@@ -613,53 +573,34 @@ Value rlPerTokenLoss(LossBuilder &lb, RlAlgorithm alg, const RlSettings &rs,
   return perToken;
 }
 
-/// The schedule message `sched` (shape, start, end, steps, warmup_steps)
-/// with defaults for what the spec left out.
-struct ScheduleSpec {
-  ScheduleKind kind;
-  double start, end;
-  int64_t warmup, steps;
-  ScheduleSpec(const Hparams &sched, ScheduleKind kind, double start,
-               double end, int64_t warmup, int64_t steps)
-      : kind(symbolizeScheduleKind(sched.s("shape", stringifyScheduleKind(kind)))
-                 .value_or(kind)),
-        start(sched.f("start", start)), end(sched.f("end", end)),
-        warmup(sched.i("warmup_steps", warmup)),
-        steps(sched.i("steps", steps)) {}
-};
-
 LogicalResult Expander::expand(RlOp op) {
-  Hparams hp{op.getHparamsAttr()};
+  RlSettingsAttr settings = op.getSettings();
+  GenerationAttr gen0 = op.getGeneration();
   RlAlgorithm alg = op.getAlgorithm();
   std::optional<Hybrid> hybrid = op.getHybrid();
-  Hparams genHp = hp.sub("generation"), guide = hp.sub("guidance");
+  Attribute guide = op.getGuidanceAttr();
   // Sequences hold the prompt (left-padded to max_prompt_length) and at most
   // max_new_tokens completion tokens.
-  int64_t B = op.getBatchSize(), maxT = seqLen(op.getPolicy(), hp);
+  int64_t B = op.getBatchSize(),
+          maxT = cast<ModelType>(op.getPolicy().getType()).getArch().getMaxSeq();
   int64_t G = op.getGroupSize(), P = B / G;
-  int64_t Tp = std::min(hp.i("max_prompt_length", maxT / 2), maxT - 1);
-  int64_t T = genHp.has("max_new_tokens")
-                  ? std::min(maxT, Tp + std::max<int64_t>(
-                                            1, genHp.i("max_new_tokens", 1)))
-                  : maxT;
+  int64_t Tp = std::min(settings.getMaxPromptLength(), maxT - 1);
+  int64_t T = std::min(maxT, Tp + gen0.getMaxNewTokens());
   double klCoef = op.getKlCoef().convertToDouble();
   // A sample is correct (group accuracy, SRFT) when its score exceeds this.
   double threshold = 0.5;
   bool isPpo = alg == RlAlgorithm::ppo;
-  int64_t epochs = std::max<int64_t>(1, hp.i("ppo_epochs", isPpo ? 4 : 1));
+  int64_t epochs = settings.getPpoEpochs();
   // Optimiser steps per pass, each on 1/updates of the rows.
-  int64_t updates = std::max<int64_t>(1, hp.i("mini_batches", 1));
-  // Without generation settings (IR written by hand) the whole length. The
-  // objective sees one mini-batch (constant aggregation: its rows).
-  RlSettings rs(hp, alg, klCoef, B / updates,
-                genHp.has("max_new_tokens") ? T - Tp : T);
-  double temperature = genHp.f("temperature", 1.0);
+  int64_t updates = settings.getMiniBatches();
+  int64_t gradAccum = settings.getGradAccum();
+  // The objective sees one mini-batch (constant aggregation: its rows).
+  RlObjective rs(settings, klCoef, B / updates, T - Tp);
+  double temperature = d(gen0.getTemperature());
   // Generation also ends after any of these strings (none: null).
-  ArrayAttr stopStrings =
-      genHp.dict ? genHp.dict.getAs<ArrayAttr>("stop") : ArrayAttr();
+  ArrayAttr stopStrings = gen0.getStop();
   if (stopStrings && stopStrings.empty())
     stopStrings = ArrayAttr();
-  sampleTemperature = temperature;
   if (hybrid && (isPpo || alg == RlAlgorithm::reinforce_pp ||
                  alg == RlAlgorithm::remax))
     return op.emitOpError("the ")
@@ -688,7 +629,9 @@ LogicalResult Expander::expand(RlOp op) {
   Value buffer;
   // ReLIFT: `buffer_size` unsolved prompts trigger `sft_steps` SFT steps on
   // their demonstrations.
-  int64_t reliftBatch = std::max<int64_t>(1, guide.i("buffer_size", B));
+  int64_t reliftBatch = 0;
+  if (auto relift = dyn_cast_or_null<ReliftAttr>(guide))
+    reliftBatch = relift.getBufferSize();
   if (hybrid == Hybrid::relift) {
     buffer = BufferInitOp::create(
         b, loc,
@@ -703,7 +646,7 @@ LogicalResult Expander::expand(RlOp op) {
     // max_resample_rounds drawn and generated at once.
     int64_t over =
         rs.dynamicSampling
-            ? 1 + std::max<int64_t>(0, hp.i("max_resample_rounds", 1))
+            ? 1 + settings.getMaxResampleRounds()
             : 1;
     int64_t Pg = P * over, Bg = B * over;
     auto prompts = DataNextOp::create(
@@ -724,13 +667,14 @@ LogicalResult Expander::expand(RlOp op) {
     Value hintLen;
     if (hybrid == Hybrid::uft) {
       // UFT: the hinted fraction of the solution, annealed to 0.
-      ScheduleSpec h(guide.sub("hint_fraction"), ScheduleKind::cosine, 1.0,
-                     0.0, 0, op.getSteps());
-      hintLen = schedule(h.kind, step, h.start, h.end, h.warmup, h.steps);
+      ScheduleAttr h = cast<UftAttr>(guide).getHintFraction();
+      hintLen = schedule(h.getShape(), step, d(h.getStart()), d(h.getEnd()),
+                         h.getWarmupSteps(), h.getSteps());
     }
     SmallVector<Type> genTypes{i32({Bg, T}), f({Bg, T}), f({Bg, T})};
-    int64_t offPolicy =
-        hybrid == Hybrid::luffy ? guide.i("off_policy_per_group", 1) : 0;
+    int64_t offPolicy = 0;
+    if (auto luffy = dyn_cast_or_null<LuffyAttr>(guide))
+      offPolicy = luffy.getOffPolicyPerGroup();
     if (offPolicy)
       genTypes.push_back(f({Bg}));
     if (hintLen)
@@ -741,11 +685,10 @@ LogicalResult Expander::expand(RlOp op) {
         withDemosInGen ? dtok : Value(), withDemosInGen ? dmask : Value(),
         hintLen, b.getI64IntegerAttr(G),
         b.getF64FloatAttr(temperature > 0 ? temperature : 1.0),
-        b.getI64IntegerAttr(genHp.i("top_k", 0)),
-        b.getF64FloatAttr(genHp.f("top_p", 1.0)),
+        b.getI64IntegerAttr(gen0.getTopK()), b.getF64FloatAttr(d(gen0.getTopP())),
         b.getBoolAttr(temperature <= 0), b.getI64IntegerAttr(offPolicy),
         b.getBoolAttr(bool(hintLen)),
-        b.getBoolAttr(hp.b("mask_truncated", false)), stopStrings);
+        b.getBoolAttr(settings.getMaskTruncated()), stopStrings);
     Value tok = gen.getResult(0), mask = gen.getResult(1),
           lOld = gen.getResult(2);
     Value offFlag = offPolicy ? gen.getResult(3) : Value();
@@ -770,7 +713,6 @@ LogicalResult Expander::expand(RlOp op) {
     if (op.getRef() && (klCoef > 0.0 || isPpo)) {
       auto ref = LogprobOp::create(b, loc, TypeRange{f({B, T})}, op.getRef(),
                                    tok, nullptr);
-      withTemperature(ref);
       lRef = ref.getResult(0);
     }
 
@@ -790,8 +732,8 @@ LogicalResult Expander::expand(RlOp op) {
       auto gae = AdvantageOp::create(
           b, loc, TypeRange{f({B, T}), f({B, T})},
           AdvantageKindAttr::get(b.getContext(), AdvantageKind::gae),
-          ValueRange{rTok, mask, vOld}, ia(1), fa(hp.f("gamma", 1.0)),
-          fa(hp.f("lam", 0.95)), fa(1e-6));
+          ValueRange{rTok, mask, vOld}, ia(1), fa(d(settings.getGamma())),
+          fa(d(settings.getLam())), fa(1e-6));
       unsigned cri = ts.model(critic);
       ts.read(pol, tok, "logprob+entropy", {"l", "entropy"});
       ts.read(cri, tok, "value", {"v"});
@@ -802,10 +744,10 @@ LogicalResult Expander::expand(RlOp op) {
       ts.input(vOld, "v_old");
       if (klInLoss && lRef)
         ts.input(lRef, "l_ref");
-      double epsV = hp.f("value_clip", 0.2);
-      double vf = hp.f("vf_coef", 0.5), ent = rs.entropyCoef;
+      double epsV = d(settings.getValueClip());
+      double vf = d(settings.getVfCoef()), ent = rs.entropyCoef;
       auto train = ts.build(
-          kernel, hp,
+          kernel, op.getOptimizer(), gradAccum,
           [&](LossBuilder &lb, auto &a, auto &metrics) -> Value {
             Value m = a["mask"];
             // policy: −min(ρA, clip(ρ, 1−ε, 1+ε)A), token mean
@@ -843,7 +785,6 @@ LogicalResult Expander::expand(RlOp op) {
             return loss;
           },
           epochs, updates);
-      withTemperature(train);
       next = {train.getResult(0), train.getResult(1)};
       SyncWeightsOp::create(b, loc, next[0]);
       return next;
@@ -920,9 +861,9 @@ LogicalResult Expander::expand(RlOp op) {
       ts.input(dmask, "mask_demo");
     Value mu;
     if (hybrid == Hybrid::chord) {
-      ScheduleSpec m(guide.sub("mu"), ScheduleKind::warmup_cosine, 0.5, 0.05,
-                     0, op.getSteps());
-      mu = schedule(m.kind, step, m.start, m.end, m.warmup, m.steps);
+      ScheduleAttr m = cast<ChordAttr>(guide).getMu();
+      mu = schedule(m.getShape(), step, d(m.getStart()), d(m.getEnd()),
+                    m.getWarmupSteps(), m.getSteps());
       ts.input(mu, "mu");
     }
     if (offFlag)
@@ -939,19 +880,24 @@ LogicalResult Expander::expand(RlOp op) {
     }
     if (hybrid == Hybrid::hpt) {
       // Per prompt: RL if accuracy > γ, else SFT on its demonstration.
-      double g = guide.f("threshold", 0.0);
+      double g = d(cast<HptAttr>(guide).getThreshold());
       ts.input(indicator(CmpPredicate::gt, accS, g), "use_rl");
       ts.input(indicator(CmpPredicate::le, accP, g), "use_sft");
     }
     if (srft)
       ts.input(indicator(CmpPredicate::gt, scores, threshold), "correct");
 
-    bool phi = guide.b("token_weighting", false);
-    double luffyGamma = guide.f("shaping_gamma", 0.1);
-    double hintCoef = guide.f("sft_coef", 1.0);
-    double srftSft = guide.f("sft_coef", 0.5),
-           srftPos = guide.f("positive_coef", 0.1);
-    auto train = ts.build(kernel, hp, [&](LossBuilder &lb, auto &a,
+    auto chord = dyn_cast_or_null<ChordAttr>(guide);
+    auto luffy = dyn_cast_or_null<LuffyAttr>(guide);
+    auto uft = dyn_cast_or_null<UftAttr>(guide);
+    auto srftSettings = dyn_cast_or_null<SrftAttr>(guide);
+    bool phi = chord && chord.getTokenWeighting();
+    double luffyGamma = luffy ? d(luffy.getShapingGamma()) : 0.0;
+    double hintCoef = uft ? d(uft.getSftCoef()) : 0.0;
+    double srftSft = srftSettings ? d(srftSettings.getSftCoef()) : 0.0,
+           srftPos = srftSettings ? d(srftSettings.getPositiveCoef()) : 0.0;
+    auto train = ts.build(kernel, op.getOptimizer(), gradAccum,
+                          [&](LossBuilder &lb, auto &a,
                                           auto &metrics) -> Value {
       if (a.count("valid"))
         a["mask"] = lb.mul(a["mask"], lb.bcastLike(a["valid"], a["mask"]));
@@ -1034,7 +980,6 @@ LogicalResult Expander::expand(RlOp op) {
       }
       return rl;
     }, epochs, updates);
-    withTemperature(train);
     next.push_back(train.getResult(0));
     SyncWeightsOp::create(b, loc, next[0]);
 
@@ -1056,13 +1001,14 @@ LogicalResult Expander::expand(RlOp op) {
         auto fetch = DataFetchOp::create(b, loc, i32({Bs, maxT}),
                                          f({Bs, maxT}), demos, pop.getIds());
         Value model = next[0];
-        for (int64_t k = 0; k < std::max<int64_t>(1, guide.i("sft_steps", 1));
+        for (int64_t k = 0, e = cast<ReliftAttr>(guide).getSftSteps(); k < e;
              ++k) {
           TrainStep sft(b, loc, elem);
           sft.model(model);
           sft.read(0, fetch.getTokens(), "logprob", {"l"});
           sft.input(fetch.getMask(), "mask");
-          auto st = sft.build(sftKernel, hp, [&](LossBuilder &lb, auto &a,
+          auto st = sft.build(sftKernel, op.getOptimizer(), gradAccum,
+                              [&](LossBuilder &lb, auto &a,
                                                   auto &) -> Value {
             return lb.reduce(ReduceMode::token_mean, lb.neg(a["l"]),
                              a["mask"]);
@@ -1079,6 +1025,7 @@ LogicalResult Expander::expand(RlOp op) {
     return next;
   });
   op.getNewPolicy().replaceAllUsesWith(forOp.getResult(0));
+  nameOutputs(op, forOp);
   if (op.getNewCritic())
     op.getNewCritic().replaceAllUsesWith(forOp.getResult(1));
   return success();
@@ -1110,7 +1057,7 @@ struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
               .Case([&](EvalOp op) {
                 EvalStepOp::create(b, op.getLoc(), op.getModel(),
                                    op.getData(), op.getReward(),
-                                   op.getNameAttr(), op.getHparamsAttr());
+                                   op.getNameAttr(), op.getSettings());
                 return evalDuringTraining(op);
               })
               .Default([](Operation *) { return failure(); });
@@ -1122,7 +1069,9 @@ struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
       stage->erase();
     }
     if (failed)
-      signalPassFailure();
+      return signalPassFailure();
+    // Which model each step op runs, for reports, remarks and plugins.
+    annotateModelNames(pipeline);
   }
   int64_t counter = 0;
 
@@ -1132,10 +1081,8 @@ struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
   /// after the last step of the last loop, which the evaluation itself
   /// follows.
   LogicalResult evalDuringTraining(EvalOp op) {
-    auto every = op.getHparamsAttr()
-                     ? op.getHparamsAttr().getAs<IntegerAttr>("every_steps")
-                     : IntegerAttr();
-    if (!every || every.getInt() <= 0)
+    int64_t every = op.getSettings().getEverySteps();
+    if (every <= 0)
       return success();
     Location l = op.getLoc();
     int loops = 0;
@@ -1158,7 +1105,7 @@ struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
           arith::AddIOp::create(ib, l, loop.getInductionVar(),
                                 arith::ConstantIndexOp::create(ib, l, 1));
       Value rem = arith::RemUIOp::create(
-          ib, l, next, arith::ConstantIndexOp::create(ib, l, every.getInt()));
+          ib, l, next, arith::ConstantIndexOp::create(ib, l, every));
       Value due =
           arith::CmpIOp::create(ib, l, arith::CmpIPredicate::eq, rem,
                                 arith::ConstantIndexOp::create(ib, l, 0));
@@ -1171,7 +1118,7 @@ struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
       auto dueIf = scf::IfOp::create(ib, l, due, /*withElseRegion=*/false);
       OpBuilder tb = dueIf.getThenBodyBuilder();
       EvalStepOp::create(tb, l, updated, op.getData(), op.getReward(),
-                         op.getNameAttr(), op.getHparamsAttr());
+                         op.getNameAttr(), op.getSettings());
       ++loops;
       v = loop.getInitArgs()[res.getResultNumber()];
     }

@@ -51,13 +51,21 @@ def ExpandStages : Pass<"hone-expand-stages", "::mlir::hone::PipelineOp"> {
     log-probs, advantages and schedules, and ends in a `hone.train_step`
     whose `objective` region is the method's loss in the loss algebra.
     `hone.eval` becomes `hone.eval_step`. `docs/methods.md` lists every
-    objective with its formula and the `hparams` keys read (with defaults).
+    objective with its formula and the settings it reads. Settings come from
+    the stage ops' typed attributes (`#hone.loop`, `#hone.optimizer`,
+    `#hone.rl_settings`, ...: dialect/HoneSettings.td), complete after the
+    frontend; the pass has no defaults of its own. Every op that takes a
+    model gets a `hone.models` annotation with the models' spec names
+    (`modelNamesOf` in dialect/HoneOps.h); each stage loop keeps the stage's
+    output name in `hone.outputs`.
 
-    Shapes: `B = batch_size` sequences, `T = hparams.max_len` or the
-    architecture's `max_seq`, prompts `T/2` (`hparams.prompt_len`).
+    Shapes: offline stages read `B = batch_size × loop.grad_accum` sequences
+    of `T = loop.max_length` tokens; RL stages left-pad prompts to
+    `Tp = min(max_prompt_length, max_seq − 1)` tokens and hold
+    `T = min(max_seq, Tp + generation.max_new_tokens)` tokens a sequence.
 
     ```mlir
-    %1 = hone.sft plain %0, %d {batch_size = 4 : i64, steps = 10 : i64} : ...
+    %1 = hone.sft plain %0, %d {batch_size = 4 : i64, steps = 10 : i64, loop = #hone.loop<...>, optimizer = #hone.optimizer<...>, settings = #hone.sft_settings<...>} : ...
     // becomes
     %1 = scf.for %i = %c0 to %c10 step %c1 iter_args(%p = %0) -> (!model) {
       %tok, %m, %ids = hone.data.next sequences %d, %i : ...

@@ -41,6 +41,8 @@ struct ScheduleStages : public hone::impl::ScheduleStagesBase<ScheduleStages> {
           failed(bracket(loop, index++)))
         return signalPassFailure();
     }
+    // Snapshots are new model uses: name them too.
+    annotateModelNames(pipeline);
   }
 
   /// A model the loop trains in place (an iter_arg's initial value) that is

@@ -56,7 +56,13 @@ struct CapStepsPass
 
 } // namespace
 
+// The plugin's second pass, in ForwardReport.cpp.
+void registerForwardReportPass();
+
 extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
   return {MLIR_PLUGIN_API_VERSION, "HoneExamplePlugin", LLVM_VERSION_STRING,
-          []() { PassRegistration<CapStepsPass>(); }};
+          []() {
+            PassRegistration<CapStepsPass>();
+            registerForwardReportPass();
+          }};
 }

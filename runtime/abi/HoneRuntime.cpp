@@ -661,7 +661,8 @@ AdamWConfig optimizerConfig(const json::Value &o, int64_t steps) {
   std::string s = str(o, "schedule", "constant");
   c.schedule.kind = s == "linear_decay" || s == "linear"
                         ? LrSchedule::Kind::Linear
-                    : s == "cosine" ? LrSchedule::Kind::Cosine
+                    : s == "cosine_decay" || s == "cosine"
+                        ? LrSchedule::Kind::Cosine
                                     : LrSchedule::Kind::Constant;
   c.schedule.warmupSteps = integer(o, "warmup_steps", 0);
   c.schedule.minLrRatio = num(o, "min_lr_ratio", 0.0);
@@ -1478,14 +1479,14 @@ void opEvalStep(OpCtx &c) {
     return;
   std::string name = str(c.attrs, "name", "eval");
   json::Value gen = json::Value::object();
-  if (const json::Value *h = get(c.attrs, "hparams"))
+  if (const json::Value *h = get(c.attrs, "settings"))
     if (const json::Value *g = get(*h, "generation"))
       gen = *g;
   // The dataset's evaluation split when it has one, else its records.
   const DataLoader &dl = d->evalData ? *d->evalData : *d->data;
   // max_records: at most that many prompts; 0 all of them.
   int64_t limit = 0;
-  if (const json::Value *h = get(c.attrs, "hparams"))
+  if (const json::Value *h = get(c.attrs, "settings"))
     limit = integer(*h, "max_records", 0);
   size_t n = limit > 0 ? std::min<size_t>(dl.size(), size_t(limit)) : dl.size();
   observe::MetricValues mv;

@@ -15,7 +15,7 @@ hone.pipeline @one_step {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward
   // CHECK: scf.for
@@ -45,7 +45,7 @@ hone.pipeline @nested {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   // CHECK: hone.data.next {{.*}}hone.offsets = array<i64: 0, 64, 128>
   %t:3 = hone.data.next prompts %d, %c0 : !hone.dataset<prompt_answer> -> tensor<1x4xi32>, tensor<1x4xf32>, tensor<1xi64>

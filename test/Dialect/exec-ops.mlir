@@ -7,7 +7,7 @@
 
 // CHECK-LABEL: hone.pipeline @exec
 hone.pipeline @exec {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   // CHECK: %[[S:.+]] = hone.exec.snapshot %{{.+}} : ![[M:.+]]
   %s = hone.exec.snapshot %m : !m
   // CHECK: %[[F:.+]] = hone.exec.stage_begin "grpo" steps 20

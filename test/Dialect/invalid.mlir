@@ -4,7 +4,7 @@
 
 hone.pipeline @p0 {
   // expected-error@+1 {{architecture field 'vocab' must be positive, got 0}}
-  %m = hone.model.init : !hone.model<#hone.arch<gpt2, vocab = 0, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+  %m = hone.model.init "m" : !hone.model<#hone.arch<gpt2, vocab = 0, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 }
 // -----
 
@@ -12,7 +12,7 @@ hone.pipeline @p0 {
 
 hone.pipeline @p1 {
   // expected-error@+1 {{architecture field 'layers' must be positive}}
-  %m = hone.model.init : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = -1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+  %m = hone.model.init "m" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = -1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 }
 // -----
 
@@ -20,7 +20,7 @@ hone.pipeline @p1 {
 
 hone.pipeline @p2 {
   // expected-error@+1 {{heads (4) must divide d_model (30)}}
-  %m = hone.model.init : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 30, layers = 1, heads = 4, kv_heads = 4, ffn = 64, max_seq = 32>>
+  %m = hone.model.init "m" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 30, layers = 1, heads = 4, kv_heads = 4, ffn = 64, max_seq = 32>>
 }
 // -----
 
@@ -28,7 +28,7 @@ hone.pipeline @p2 {
 
 hone.pipeline @p3 {
   // expected-error@+1 {{kv_heads (4) must divide heads (6)}}
-  %m = hone.model.init : !hone.model<#hone.arch<llama, vocab = 16, d_model = 48, layers = 1, heads = 6, kv_heads = 4, ffn = 64, max_seq = 32>>
+  %m = hone.model.init "m" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 48, layers = 1, heads = 6, kv_heads = 4, ffn = 64, max_seq = 32>>
 }
 // -----
 
@@ -36,7 +36,7 @@ hone.pipeline @p3 {
 
 hone.pipeline @p4 {
   // expected-error@+1 {{norm_eps must be in (0, 1)}}
-  %m = hone.model.init : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 0.0>>
+  %m = hone.model.init "m" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 0.0>>
 }
 // -----
 
@@ -44,7 +44,7 @@ hone.pipeline @p4 {
 
 hone.pipeline @p5 {
   // expected-error@+1 {{gpt2 has no grouped-query attention}}
-  %m = hone.model.init : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>>
+  %m = hone.model.init "m" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>>
 }
 // -----
 
@@ -52,7 +52,7 @@ hone.pipeline @p5 {
 
 hone.pipeline @p6 {
   // expected-error@+1 {{qkv_bias is a llama-family option}}
-  %m = hone.model.init : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 4, ffn = 64, max_seq = 32, qkv_bias = true>>
+  %m = hone.model.init "m" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 4, ffn = 64, max_seq = 32, qkv_bias = true>>
 }
 // -----
 
@@ -60,7 +60,7 @@ hone.pipeline @p6 {
 
 hone.pipeline @p7 {
   // expected-error@+1 {{rotary embeddings need an even head dimension}}
-  %m = hone.model.init : !hone.model<#hone.arch<llama, vocab = 16, d_model = 12, layers = 1, heads = 4, kv_heads = 4, ffn = 64, max_seq = 32>>
+  %m = hone.model.init "m" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 12, layers = 1, heads = 4, kv_heads = 4, ffn = 64, max_seq = 32>>
 }
 // -----
 
@@ -68,7 +68,7 @@ hone.pipeline @p7 {
 
 hone.pipeline @p8 {
   // expected-error@+1 {{rope_theta must be positive}}
-  %m = hone.model.init : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 4, ffn = 64, max_seq = 32, rope_theta = -1.0>>
+  %m = hone.model.init "m" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 4, ffn = 64, max_seq = 32, rope_theta = -1.0>>
 }
 // -----
 
@@ -78,10 +78,10 @@ hone.pipeline @p8 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p9 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   // expected-error@+2 {{the new head must keep the body's architecture}}
   // expected-note@+1 {{hint:}}
-  %c = hone.model.new_head %m : !m -> !s8
+  %c = hone.model.new_head "c" %m : !m -> !s8
 }
 // -----
 
@@ -208,7 +208,7 @@ hone.pipeline @p18 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p19 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   // expected-error@+2 {{a reward model must have a scalar head}}
   // expected-note@+1 {{hint:}}
   %r = hone.reward.model %m : !m
@@ -295,7 +295,7 @@ hone.pipeline @p25 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p26 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -304,7 +304,7 @@ hone.pipeline @p26 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{'steps' must be positive, got 0}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.sft plain %m, %pc {steps = 0, batch_size = 8} : (!m, !hone.dataset<prompt_completion>) -> !m
+  %1 = hone.sft plain %m, %pc {steps = 0, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
 }
 // -----
 
@@ -314,7 +314,7 @@ hone.pipeline @p26 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p27 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -323,7 +323,7 @@ hone.pipeline @p27 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{'batch_size' must be positive, got -2}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.sft plain %m, %pc {steps = 1, batch_size = -2} : (!m, !hone.dataset<prompt_completion>) -> !m
+  %1 = hone.sft plain %m, %pc {steps = 1, batch_size = -2, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
 }
 // -----
 
@@ -333,17 +333,17 @@ hone.pipeline @p27 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p28 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %c = hone.model.new_head %m : !m -> !s
+  %c = hone.model.new_head "c" %m : !m -> !s
   // expected-error@+2 {{the policy must have an LM head, not a scalar head}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.sft plain %c, %pc {steps = 1, batch_size = 8} : (!s, !hone.dataset<prompt_completion>) -> !s
+  %1 = hone.sft plain %c, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!s, !hone.dataset<prompt_completion>) -> !s
 }
 // -----
 
@@ -353,7 +353,7 @@ hone.pipeline @p28 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p29 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -362,7 +362,7 @@ hone.pipeline @p29 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{SFT needs demonstrations, but the dataset has layout 'preference'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.sft plain %m, %pref {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>) -> !m
+  %1 = hone.sft plain %m, %pref {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<preference>) -> !m
 }
 // -----
 
@@ -372,7 +372,7 @@ hone.pipeline @p29 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p30 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -381,7 +381,7 @@ hone.pipeline @p30 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{importance-weighted SFT needs a reference model ('ref')}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.sft iw %m, %pc {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>) -> !m
+  %1 = hone.sft iw %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
 }
 // -----
 
@@ -391,7 +391,7 @@ hone.pipeline @p30 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p31 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -400,7 +400,7 @@ hone.pipeline @p31 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{the dft SFT objective does not use a reference model}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.sft dft %m, %pc ref %m {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>, !m) -> !m
+  %1 = hone.sft dft %m, %pc ref %m {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>, !m) -> !m
 }
 // -----
 
@@ -410,17 +410,17 @@ hone.pipeline @p31 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p32 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %c = hone.model.new_head %m : !m -> !s
+  %c = hone.model.new_head "c" %m : !m -> !s
   // expected-error@+2 {{the reference must have an LM head, not a scalar head}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.sft iw %m, %pc ref %c {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>, !s) -> !m
+  %1 = hone.sft iw %m, %pc ref %c {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>, !s) -> !m
 }
 // -----
 
@@ -430,17 +430,17 @@ hone.pipeline @p32 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p33 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %o = hone.model.init : !m8
+  %o = hone.model.init "o" : !m8
   // expected-error@+2 {{the reference has vocab 8 but the policy has vocab 16}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.sft iw %m, %pc ref %o {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>, !m8) -> !m
+  %1 = hone.sft iw %m, %pc ref %o {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>, !m8) -> !m
 }
 // -----
 
@@ -450,7 +450,7 @@ hone.pipeline @p33 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p34 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -458,7 +458,7 @@ hone.pipeline @p34 {
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+1 {{all of {policy, result} have same type}}
-  %1 = hone.sft plain %m, %pc {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>) -> !m8
+  %1 = hone.sft plain %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m8
 }
 // -----
 
@@ -468,7 +468,7 @@ hone.pipeline @p34 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p35 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -476,7 +476,7 @@ hone.pipeline @p35 {
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+1 {{unknown keyword 'lora', expected one of: plain, dft, iw}}
-  %1 = hone.sft lora %m, %pc {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>) -> !m
+  %1 = hone.sft lora %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
 }
 // -----
 
@@ -486,7 +486,7 @@ hone.pipeline @p35 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p36 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -495,7 +495,7 @@ hone.pipeline @p36 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{a reward model's result must have a scalar head}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.reward_model %m, %pref {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>) -> !m
+  %1 = hone.reward_model %m, %pref {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.reward_model_settings<center_rewards = 0.0e+00>} : (!m, !hone.dataset<preference>) -> !m
 }
 // -----
 
@@ -505,7 +505,7 @@ hone.pipeline @p36 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p37 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -514,7 +514,7 @@ hone.pipeline @p37 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{the reward model must keep the base's architecture}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.reward_model %m, %pref {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>) -> !s8
+  %1 = hone.reward_model %m, %pref {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.reward_model_settings<center_rewards = 0.0e+00>} : (!m, !hone.dataset<preference>) -> !s8
 }
 // -----
 
@@ -524,7 +524,7 @@ hone.pipeline @p37 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p38 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -533,7 +533,7 @@ hone.pipeline @p38 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{a Bradley-Terry reward model needs preference pairs, but the dataset has layout 'prompt_completion'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.reward_model %m, %pc {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>) -> !s
+  %1 = hone.reward_model %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.reward_model_settings<center_rewards = 0.0e+00>} : (!m, !hone.dataset<prompt_completion>) -> !s
 }
 // -----
 
@@ -543,7 +543,7 @@ hone.pipeline @p38 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p39 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -552,7 +552,7 @@ hone.pipeline @p39 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{dpo needs chosen/rejected pairs, but the dataset has layout 'prompt_completion'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.preference dpo %m, %pc ref %m {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>, !m) -> !m
+  %1 = hone.preference dpo %m, %pc ref %m {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<prompt_completion>, !m) -> !m
 }
 // -----
 
@@ -562,7 +562,7 @@ hone.pipeline @p39 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p40 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -571,7 +571,7 @@ hone.pipeline @p40 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{KTO needs completions labelled desirable or not, but the dataset has layout 'text'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.preference kto %m, %text ref %m {steps = 1, batch_size = 8} : (!m, !hone.dataset<text>, !m) -> !m
+  %1 = hone.preference kto %m, %text ref %m {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<text>, !m) -> !m
 }
 // -----
 
@@ -581,7 +581,7 @@ hone.pipeline @p40 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p41 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -590,7 +590,7 @@ hone.pipeline @p41 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{dpo needs a reference model ('ref')}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.preference dpo %m, %pref {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>) -> !m
+  %1 = hone.preference dpo %m, %pref {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>) -> !m
 }
 // -----
 
@@ -600,7 +600,7 @@ hone.pipeline @p41 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p42 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -609,7 +609,7 @@ hone.pipeline @p42 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{ipo needs a reference model ('ref')}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.preference ipo %m, %pref {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>) -> !m
+  %1 = hone.preference ipo %m, %pref {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>) -> !m
 }
 // -----
 
@@ -619,7 +619,7 @@ hone.pipeline @p42 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p43 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -628,7 +628,7 @@ hone.pipeline @p43 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{simpo is reference-free and takes no 'ref'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.preference simpo %m, %pref ref %m {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>, !m) -> !m
+  %1 = hone.preference simpo %m, %pref ref %m {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m) -> !m
 }
 // -----
 
@@ -638,7 +638,7 @@ hone.pipeline @p43 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p44 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -647,7 +647,7 @@ hone.pipeline @p44 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{orpo is reference-free and takes no 'ref'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.preference orpo %m, %pref ref %m {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>, !m) -> !m
+  %1 = hone.preference orpo %m, %pref ref %m {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m) -> !m
 }
 // -----
 
@@ -657,16 +657,15 @@ hone.pipeline @p44 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p45 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  // expected-error@+2 {{'beta' must be positive}}
-  // expected-note@+1 {{hint:}}
-  %1 = hone.preference dpo %m, %pref ref %m {steps = 1, batch_size = 8, beta = 0.0 : f64} : (!m, !hone.dataset<preference>, !m) -> !m
+  // expected-error@+1 {{#hone.preference_settings: beta = 0 must be > 0}}
+  %1 = hone.preference dpo %m, %pref ref %m {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.0, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m) -> !m
 }
 // -----
 
@@ -676,17 +675,17 @@ hone.pipeline @p45 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p46 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %o = hone.model.init : !m8
+  %o = hone.model.init "o" : !m8
   // expected-error@+2 {{the reference has vocab 8 but the policy has vocab 16}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.preference dpo %m, %pref ref %o {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>, !m8) -> !m
+  %1 = hone.preference dpo %m, %pref ref %o {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m8) -> !m
 }
 // -----
 
@@ -696,7 +695,7 @@ hone.pipeline @p46 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p47 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -705,7 +704,7 @@ hone.pipeline @p47 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{the grpo stage has no reward}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo %m, %pa {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<prompt_answer>) -> !m
+  %1 = hone.rl grpo %m, %pa {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>) -> !m
 }
 // -----
 
@@ -715,7 +714,7 @@ hone.pipeline @p47 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p48 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -725,7 +724,7 @@ hone.pipeline @p48 {
   %len = hone.reward.verifier length {max_length = 8} : !hone.reward
   // expected-error@+2 {{RL needs prompts, but the dataset has layout 'text'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo %m, %text reward %len {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<text>, !hone.reward) -> !m
+  %1 = hone.rl grpo %m, %text reward %len {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<text>, !hone.reward) -> !m
 }
 // -----
 
@@ -735,7 +734,7 @@ hone.pipeline @p48 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p49 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -744,7 +743,7 @@ hone.pipeline @p49 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{the reward compares with a reference answer, but the dataset has layout 'messages'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo %m, %msgs reward %r {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<messages>, !hone.reward) -> !m
+  %1 = hone.rl grpo %m, %msgs reward %r {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<messages>, !hone.reward) -> !m
 }
 // -----
 
@@ -754,7 +753,7 @@ hone.pipeline @p49 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p50 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -765,7 +764,7 @@ hone.pipeline @p50 {
   %sum = hone.reward.combine %len, %r weights [1.0, 1.0] : !hone.reward
   // expected-error@+2 {{the reward compares with a reference answer, but the dataset has layout 'messages'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo %m, %msgs reward %sum {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<messages>, !hone.reward) -> !m
+  %1 = hone.rl grpo %m, %msgs reward %sum {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<messages>, !hone.reward) -> !m
 }
 // -----
 
@@ -775,7 +774,7 @@ hone.pipeline @p50 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p51 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -784,7 +783,7 @@ hone.pipeline @p51 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{PPO needs a critic ('critic')}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl ppo %m, %pa reward %r {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+  %1 = hone.rl ppo %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 1 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 4, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
 // -----
 
@@ -794,17 +793,17 @@ hone.pipeline @p51 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p52 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %c = hone.model.new_head %m : !m -> !s
+  %c = hone.model.new_head "c" %m : !m -> !s
   // expected-error@+2 {{grpo does not use a critic}}
   // expected-note@+1 {{hint:}}
-  %1:2 = hone.rl grpo %m, %pa reward %r critic %c {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s) -> (!m, !s)
+  %1:2 = hone.rl grpo %m, %pa reward %r critic %c {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s) -> (!m, !s)
 }
 // -----
 
@@ -814,7 +813,7 @@ hone.pipeline @p52 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p53 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -823,7 +822,7 @@ hone.pipeline @p53 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{the critic must have a scalar head}}
   // expected-note@+1 {{hint:}}
-  %1:2 = hone.rl ppo %m, %pa reward %r critic %m {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> (!m, !m)
+  %1:2 = hone.rl ppo %m, %pa reward %r critic %m {steps = 1, batch_size = 8, group_size = 1 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 4, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> (!m, !m)
 }
 // -----
 
@@ -833,18 +832,18 @@ hone.pipeline @p53 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p54 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %c0 = hone.model.init : !m8
-  %c = hone.model.new_head %c0 : !m8 -> !s8
+  %c0 = hone.model.init "c0" : !m8
+  %c = hone.model.new_head "c" %c0 : !m8 -> !s8
   // expected-error@+2 {{the critic has vocab 8 but the policy has vocab 16}}
   // expected-note@+1 {{hint:}}
-  %1:2 = hone.rl ppo %m, %pa reward %r critic %c {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s8) -> (!m, !s8)
+  %1:2 = hone.rl ppo %m, %pa reward %r critic %c {steps = 1, batch_size = 8, group_size = 1 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 4, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s8) -> (!m, !s8)
 }
 // -----
 
@@ -854,17 +853,17 @@ hone.pipeline @p54 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p55 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %c = hone.model.new_head %m : !m -> !s
+  %c = hone.model.new_head "c" %m : !m -> !s
   // expected-error@+2 {{yields a trained critic exactly when it takes one}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl ppo %m, %pa reward %r critic %c {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s) -> !m
+  %1 = hone.rl ppo %m, %pa reward %r critic %c {steps = 1, batch_size = 8, group_size = 1 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 4, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s) -> !m
 }
 // -----
 
@@ -874,17 +873,17 @@ hone.pipeline @p55 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p56 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %c = hone.model.new_head %m : !m -> !s
+  %c = hone.model.new_head "c" %m : !m -> !s
   // expected-error@+2 {{the trained critic must have the critic's type}}
   // expected-note@+1 {{hint:}}
-  %1:2 = hone.rl ppo %m, %pa reward %r critic %c {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s) -> (!m, !s8)
+  %1:2 = hone.rl ppo %m, %pa reward %r critic %c {steps = 1, batch_size = 8, group_size = 1 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 4, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s) -> (!m, !s8)
 }
 // -----
 
@@ -894,7 +893,7 @@ hone.pipeline @p56 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p57 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -903,7 +902,7 @@ hone.pipeline @p57 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{'kl_coef' must be non-negative}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo %m, %pa reward %r ref %m {steps = 1, batch_size = 8, group_size = 4, kl_coef = -0.1 : f64} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> !m
+  %1 = hone.rl grpo %m, %pa reward %r ref %m {steps = 1, batch_size = 8, group_size = 4, kl_coef = -0.1 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> !m
 }
 // -----
 
@@ -913,7 +912,7 @@ hone.pipeline @p57 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p58 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -922,7 +921,7 @@ hone.pipeline @p58 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{a KL penalty (kl_coef = 0.04) needs a reference model ('ref')}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.04 : f64} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+  %1 = hone.rl grpo %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.04 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
 // -----
 
@@ -932,17 +931,17 @@ hone.pipeline @p58 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p59 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %c = hone.model.new_head %m : !m -> !s
+  %c = hone.model.new_head "c" %m : !m -> !s
   // expected-error@+2 {{the reference must have an LM head, not a scalar head}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo %m, %pa reward %r ref %c {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s) -> !m
+  %1 = hone.rl grpo %m, %pa reward %r ref %c {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !s) -> !m
 }
 // -----
 
@@ -952,7 +951,7 @@ hone.pipeline @p59 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p60 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -961,7 +960,7 @@ hone.pipeline @p60 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{'group_size' must be positive, got 0}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl remax %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 0} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+  %1 = hone.rl remax %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 0, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
 // -----
 
@@ -971,7 +970,7 @@ hone.pipeline @p60 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p61 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -980,7 +979,7 @@ hone.pipeline @p61 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{grpo compares samples of one prompt and needs group_size >= 2, got 1}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo %m, %pa reward %r {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+  %1 = hone.rl grpo %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 1 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
 // -----
 
@@ -990,7 +989,7 @@ hone.pipeline @p61 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p62 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -999,7 +998,7 @@ hone.pipeline @p62 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{rloo compares samples of one prompt and needs group_size >= 2, got 1}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl rloo %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 1} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+  %1 = hone.rl rloo %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 1, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
 // -----
 
@@ -1009,7 +1008,7 @@ hone.pipeline @p62 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p63 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -1018,7 +1017,7 @@ hone.pipeline @p63 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{batch_size (10) must be a multiple of group_size (4)}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl dapo %m, %pa reward %r {steps = 1, batch_size = 10, group_size = 4} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+  %1 = hone.rl dapo %m, %pa reward %r {steps = 1, batch_size = 10, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.8e-01, ppo_epochs = 1, mini_batches = 1, aggregation = token_mean, scale_rewards = true, dynamic_sampling = true, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
 // -----
 
@@ -1028,7 +1027,7 @@ hone.pipeline @p63 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p64 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -1037,7 +1036,7 @@ hone.pipeline @p64 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{the chord hybrid needs demonstrations ('demos')}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo hybrid(chord) %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+  %1 = hone.rl grpo hybrid(chord) %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>, guidance = #hone.chord<mu = <shape = warmup_cosine, start = 9.0e-01, end = 5.0e-02, steps = 1, warmup_steps = 0>, token_weighting = true, sft_batch_size = 2>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
 // -----
 
@@ -1047,7 +1046,7 @@ hone.pipeline @p64 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p65 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -1056,7 +1055,7 @@ hone.pipeline @p65 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{demonstrations are given but no hybrid mode uses them}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo %m, %pa reward %r demos %pc {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<prompt_completion>) -> !m
+  %1 = hone.rl grpo %m, %pa reward %r demos %pc {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<prompt_completion>) -> !m
 }
 // -----
 
@@ -1066,7 +1065,7 @@ hone.pipeline @p65 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p66 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -1075,7 +1074,7 @@ hone.pipeline @p66 {
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+2 {{demonstrations need completions, but the dataset has layout 'preference'}}
   // expected-note@+1 {{hint:}}
-  %1 = hone.rl grpo hybrid(luffy) %m, %pa reward %r demos %pref {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<preference>) -> !m
+  %1 = hone.rl grpo hybrid(luffy) %m, %pa reward %r demos %pref {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>, guidance = #hone.luffy<off_policy_per_group = 1, shaping_gamma = 1.0e-01>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<preference>) -> !m
 }
 // -----
 
@@ -1085,7 +1084,7 @@ hone.pipeline @p66 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p67 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -1093,7 +1092,7 @@ hone.pipeline @p67 {
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+1 {{unknown keyword 'mix', expected one of: chord, srft, luffy, relift, hpt, uft}}
-  %1 = hone.rl grpo hybrid(mix) %m, %pa reward %r demos %pc {steps = 1, batch_size = 8, group_size = 4} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<prompt_completion>) -> !m
+  %1 = hone.rl grpo hybrid(mix) %m, %pa reward %r demos %pc {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<prompt_completion>) -> !m
 }
 // -----
 
@@ -1103,7 +1102,7 @@ hone.pipeline @p67 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p68 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -1111,7 +1110,7 @@ hone.pipeline @p68 {
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+1 {{unknown keyword 'a2c', expected one of: ppo, grpo, dr_grpo, dapo, rloo, reinforce_pp, remax}}
-  %1 = hone.rl a2c %m, %pa reward %r {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+  %1 = hone.rl a2c %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 1 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
 // -----
 
@@ -1121,7 +1120,7 @@ hone.pipeline @p68 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p69 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -1129,7 +1128,7 @@ hone.pipeline @p69 {
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
   // expected-error@+1 {{unknown keyword 'cpo', expected one of: dpo, ipo, kto, orpo, simpo}}
-  %1 = hone.preference cpo %m, %pref {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>) -> !m
+  %1 = hone.preference cpo %m, %pref {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>) -> !m
 }
 // -----
 
@@ -1139,17 +1138,17 @@ hone.pipeline @p69 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p70 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  %c = hone.model.new_head %m : !m -> !s
+  %c = hone.model.new_head "c" %m : !m -> !s
   // expected-error@+2 {{the evaluated model must have an LM head, not a scalar head}}
   // expected-note@+1 {{hint:}}
-  hone.eval %c, %pa reward %r : !s, !hone.dataset<prompt_answer>
+  hone.eval %c, %pa reward %r {settings = #hone.eval_settings<every_steps = 0, max_records = 0, generation = <max_new_tokens = 16, temperature = 0.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>>} : !s, !hone.dataset<prompt_answer>
 }
 // -----
 
@@ -1159,7 +1158,7 @@ hone.pipeline @p70 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p71 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
@@ -1169,7 +1168,7 @@ hone.pipeline @p71 {
   %len = hone.reward.verifier length {max_length = 8} : !hone.reward
   // expected-error@+2 {{evaluating with a reward needs prompts, but the dataset has layout 'text'}}
   // expected-note@+1 {{hint:}}
-  hone.eval %m, %text reward %len : !m, !hone.dataset<text>
+  hone.eval %m, %text reward %len {settings = #hone.eval_settings<every_steps = 0, max_records = 0, generation = <max_new_tokens = 16, temperature = 0.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>>} : !m, !hone.dataset<text>
 }
 // -----
 
@@ -1179,7 +1178,7 @@ hone.pipeline @p71 {
 !m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 !s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 hone.pipeline @p72 {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>

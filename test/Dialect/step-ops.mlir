@@ -8,8 +8,8 @@
 
 // CHECK-LABEL: hone.pipeline @steps
 hone.pipeline @steps {
-  %p = hone.model.init : !m
-  %critic = hone.model.new_head %p : !m -> !s
+  %p = hone.model.init "p" : !m
+  %critic = hone.model.new_head "critic" %p : !m -> !s
   %prompts = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %pairs = hone.dataset "pairs.jsonl" : !hone.dataset<preference>
   %kto = hone.dataset "kto.jsonl" : !hone.dataset<unpaired_preference>
@@ -69,8 +69,8 @@ hone.pipeline @steps {
   %b1 = hone.buffer.push %b0, %ids, %accp : !hone.buffer<8>, tensor<2xi64>, tensor<2xf32>
   // CHECK: hone.buffer.pop %{{.+}} : !hone.buffer<8> -> tensor<2xi64>
   %b2, %popped, %ready = hone.buffer.pop %b1 : !hone.buffer<8> -> tensor<2xi64>
-  // CHECK: hone.train_step(%{{.+}}, %{{.+}}) tokens(%{{.+}}, %{{.+}}) inputs(%{{.+}}, %{{.+}}) {arg_names = ["l", "v", "mask", "ret"], epochs = 2 : i64, readers = array<i64: 0, 1>, reads = ["logprob", "value"]}
-  %p1, %c1, %loss = hone.train_step (%p, %critic) tokens(%gt, %gt) inputs(%gm, %ret) {readers = array<i64: 0, 1>, reads = ["logprob", "value"], arg_names = ["l", "v", "mask", "ret"], epochs = 2} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>) -> (!m, !s, tensor<f32>) objective {
+  // CHECK: hone.train_step(%{{.+}}, %{{.+}}) tokens(%{{.+}}, %{{.+}}) inputs(%{{.+}}, %{{.+}}) {arg_names = ["l", "v", "mask", "ret"], epochs = 2 : i64, optimizer = #hone.optimizer<lr = 1.0e-03, {{.*}}>, readers = array<i64: 0, 1>, reads = ["logprob", "value"]}
+  %p1, %c1, %loss = hone.train_step (%p, %critic) tokens(%gt, %gt) inputs(%gm, %ret) {readers = array<i64: 0, 1>, reads = ["logprob", "value"], arg_names = ["l", "v", "mask", "ret"], epochs = 2, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>) -> (!m, !s, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %mask: tensor<4x8xf32>, %rets: tensor<4x8xf32>):
     %d = hone.loss.sub %val, %rets : tensor<4x8xf32>
     %d2 = hone.loss.mul %d, %d : tensor<4x8xf32>
@@ -80,6 +80,6 @@ hone.pipeline @steps {
   }
   // CHECK: hone.sync_weights %{{.+}} : !model
   hone.sync_weights %p1 : !m
-  // CHECK: hone.eval_step %{{.+}}, %{{.+}} reward %{{.+}} {name = "final"} : !model, !hone.dataset<prompt_answer>
-  hone.eval_step %p1, %prompts reward %r {name = "final"} : !m, !hone.dataset<prompt_answer>
+  // CHECK: hone.eval_step %{{.+}}, %{{.+}} reward %{{.+}} {name = "final", settings = #hone.eval_settings<every_steps = 0, {{.*}}>} : !model, !hone.dataset<prompt_answer>
+  hone.eval_step %p1, %prompts reward %r {name = "final", settings = #hone.eval_settings<every_steps = 0, max_records = 0, generation = <max_new_tokens = 16, temperature = 0.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>>} : !m, !hone.dataset<prompt_answer>
 }

@@ -16,7 +16,7 @@ hone.pipeline @one_step {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward
   // CHECK: hone.reward.verifier
@@ -56,7 +56,7 @@ hone.pipeline @one_step {
 /// logprob implies generate, so one wait.
 // CHECK-LABEL: hone.pipeline @overlap
 hone.pipeline @overlap {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward
   %c0 = arith.constant 0 : index
@@ -84,7 +84,7 @@ hone.pipeline @overlap {
 /// with lane work hands back to its parent with a sync.
 // CHECK-LABEL: hone.pipeline @host_and_region
 hone.pipeline @host_and_region {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
   %b0 = hone.buffer.init : !hone.buffer<8>
   %c0 = arith.constant 0 : index

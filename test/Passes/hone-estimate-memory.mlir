@@ -15,25 +15,25 @@
 // CHECK-LABEL: hone.pipeline @stages
 // CHECK-SAME: hone.peak_state_bytes = 405760 : i64
 hone.pipeline @stages {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   // CHECK: hone.sft plain {{.*}}hone.state_bytes = 162304 : i64
-  %sft = hone.sft plain %m, %pc {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>) -> !m
+  %sft = hone.sft plain %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
   // The pass option overrides the config: 202880 bytes is over 200000.
   // OPTION: :[[@LINE+2]]:{{[0-9]+}}: error: stage needs 198.1 KiB of model state (weights, gradients, AdamW moments), over the memory budget of 195.3 KiB
   // CHECK: hone.preference dpo {{.*}}hone.state_bytes = 202880 : i64
-  %dpo = hone.preference dpo %sft, %pref ref %m {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>, !m) -> !m
+  %dpo = hone.preference dpo %sft, %pref ref %m {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m) -> !m
   // CHECK: hone.preference dpo {{.*}}hone.state_bytes = 162304 : i64
-  %dpo2 = hone.preference dpo %sft, %pref ref %sft {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>, !m) -> !m
-  %rm = hone.reward_model %sft, %pref {steps = 1, batch_size = 8} : (!m, !hone.dataset<preference>) -> !s
+  %dpo2 = hone.preference dpo %sft, %pref ref %sft {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m) -> !m
+  %rm = hone.reward_model %sft, %pref {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.reward_model_settings<center_rewards = 0.0e+00>} : (!m, !hone.dataset<preference>) -> !s
   %r = hone.reward.model %rm : !s
-  %c = hone.model.new_head %sft : !m -> !s
+  %c = hone.model.new_head "c" %sft : !m -> !s
   // CHECK: hone.rl ppo {{.*}}hone.state_bytes = 405760 : i64
-  %p:2 = hone.rl ppo %sft, %pa reward %r ref %m critic %c {steps = 1, batch_size = 8, kl_coef = 0.1 : f64} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m, !s) -> (!m, !s)
+  %p:2 = hone.rl ppo %sft, %pa reward %r ref %m critic %c {steps = 1, batch_size = 8, kl_coef = 0.1 : f64, group_size = 1 : i64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 4, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m, !s) -> (!m, !s)
   // CHECK: hone.eval {{.*}}hone.state_bytes = 40576 : i64
-  hone.eval %p#0, %pa : !m, !hone.dataset<prompt_answer>
+  hone.eval %p#0, %pa {settings = #hone.eval_settings<every_steps = 0, max_records = 0, generation = <max_new_tokens = 16, temperature = 0.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>>} : !m, !hone.dataset<prompt_answer>
 }
 
 // -----
@@ -43,9 +43,9 @@ hone.pipeline @stages {
 /// Over budget: an error that names the figure and the budget, at the stage.
 /// The budget can also come from the pipeline's config.
 hone.pipeline @over attributes {config = {memory_budget_bytes = 100000 : i64}} {
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   // expected-error@+2 {{stage needs 158.5 KiB of model state (weights, gradients, AdamW moments), over the memory budget of 97.7 KiB}}
   // expected-note@+1 {{hint: raise hardware.memory_budget}}
-  %sft = hone.sft plain %m, %pc {steps = 1, batch_size = 8} : (!m, !hone.dataset<prompt_completion>) -> !m
+  %sft = hone.sft plain %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
 }

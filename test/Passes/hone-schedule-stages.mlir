@@ -12,7 +12,7 @@ hone.pipeline @frozen_reference {
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
   // CHECK: %[[M:.+]] = hone.model.init
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
   // CHECK: hone.save %[[M]] "before"
   hone.save %m "before" : !m
@@ -47,7 +47,7 @@ hone.pipeline @no_snapshot {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c3 = arith.constant 3 : index
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   %out = scf.for %i = %c0 to %c3 step %c1 iter_args(%p = %m) -> (!m) {
     scf.yield %p : !m
   }
@@ -62,7 +62,7 @@ hone.pipeline @no_snapshot {
 hone.pipeline @bad_loop {
   %c1 = arith.constant 1 : index
   %c3 = arith.constant 3 : index
-  %m = hone.model.init : !m
+  %m = hone.model.init "m" : !m
   // expected-error@+1 {{hone-schedule-stages: a stage loop must run from 0 by 1 to a constant step count}}
   %out = scf.for %i = %c1 to %c3 step %c1 iter_args(%p = %m) -> (!m) {
     scf.yield %p : !m

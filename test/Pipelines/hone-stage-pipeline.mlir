@@ -8,7 +8,7 @@
 
 // CHECK-LABEL: hone.pipeline @sft_then_grpo
 // CHECK-SAME: hone.peak_state_bytes = 15812608
-// CHECK: %[[INIT:.+]] = hone.model.init {seed = 1 : i64}
+// CHECK: %[[INIT:.+]] = hone.model.init "base" {seed = 1 : i64}
 // CHECK-NOT: hone.model.init
 // CHECK: hone.sft plain %[[INIT]]
 // CHECK: hone.save %[[INIT]] "init"

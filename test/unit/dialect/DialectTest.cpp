@@ -75,6 +75,45 @@ TEST_F(HoneDialectTest, ArchVerifierRejectsContradictions) {
   EXPECT_EQ(message, "heads (4) must divide d_model (30)");
 }
 
+/// Complete settings, as the frontend's defaults table writes them.
+OptimizerAttr optimizer(MLIRContext &ctx) {
+  using F = llvm::APFloat;
+  return OptimizerAttr::get(&ctx, F(1e-6), F(0.9), F(0.999), F(1e-8), F(0.0),
+                            LrSchedule::linear_decay, int64_t(0), F(0.0), F(1.0));
+}
+GenerationAttr generation(MLIRContext &ctx) {
+  return GenerationAttr::get(&ctx, int64_t(32), llvm::APFloat(1.0), int64_t(0),
+                             llvm::APFloat(1.0), ArrayAttr::get(&ctx, {}));
+}
+RlSettingsAttr rlSettings(MLIRContext &ctx) {
+  using F = llvm::APFloat;
+  return RlSettingsAttr::get(&ctx, int64_t(1), int64_t(64), KlEstimator::k3, KlPlacement::in_loss,
+                             F(0.2), F(0.2), int64_t(1), int64_t(1), Aggregation::sequence_mean,
+                             true, false, int64_t(1), false, F(1.0), F(0.95), F(0.2),
+                             F(0.1), F(0.0), int64_t(0));
+}
+
+/// Typed settings check their ranges when built with getChecked.
+TEST_F(HoneDialectTest, SettingsVerifierRejectsRanges) {
+  std::string message;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
+    message = diag.str();
+    return success();
+  });
+  using F = llvm::APFloat;
+  auto bad = OptimizerAttr::getChecked(
+      [&] { return emitError(loc); }, &context, F(-1.0), F(0.9), F(0.999),
+      F(1e-8), F(0.0), LrSchedule::constant_lr, int64_t(0), F(0.0), F(1.0));
+  EXPECT_FALSE(bad);
+  EXPECT_EQ(message, "#hone.optimizer: lr = -1 must be > 0");
+  auto badTopP = GenerationAttr::getChecked(
+      [&] { return emitError(loc); }, &context, int64_t(8), F(1.0), int64_t(0), F(1.5),
+      ArrayAttr::get(&context, {}));
+  EXPECT_FALSE(badTopP);
+  EXPECT_EQ(message, "#hone.generation: top_p = 1.5 must be in [0, 1]");
+  EXPECT_TRUE(bool(optimizer(context)));
+}
+
 /// A frontend builds a pipeline with the generated builders; the verifier
 /// reports a missing reward at the spec location the op carries.
 TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
@@ -85,7 +124,8 @@ TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
 
   auto modelType = ModelType::get(
       &context, arch(ModelFamily::gpt2, 16, 32, 1, 2, 2, 64, 32), HeadKind::lm);
-  Value model = ModelInitOp::create(builder, loc, modelType, uint64_t(1));
+  Value model =
+      ModelInitOp::create(builder, loc, modelType, "policy", uint64_t(1));
   Value prompts =
       DatasetOp::create(builder, loc,
                         DatasetType::get(&context, ColumnLayout::prompt_answer),
@@ -95,8 +135,8 @@ TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
                          /*ref=*/Value(), /*critic=*/Value(), /*demos=*/Value(),
                          /*hybrid=*/nullptr, /*steps=*/uint64_t(10),
                          /*batch_size=*/uint64_t(8), /*group_size=*/uint64_t(4),
-                         /*kl_coef=*/llvm::APFloat(0.0),
-                         /*hparams=*/nullptr);
+                         /*kl_coef=*/llvm::APFloat(0.0), optimizer(context),
+                         generation(context), rlSettings(context), /*guidance=*/nullptr);
 
   std::vector<std::string> messages;
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {

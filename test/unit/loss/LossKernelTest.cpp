@@ -293,44 +293,121 @@ struct Method {
   SgFormula sgFormula = nullptr;
 };
 
+/// Typed settings (dialect/HoneSettings.td) for hand-written stages: what
+/// the objectives below are written for. `overrides` replaces `key = value`
+/// pairs ("vf_coef = 0.5").
+std::string withOverrides(std::string attr,
+                          const std::vector<std::string> &overrides) {
+  for (const std::string &o : overrides) {
+    std::string key = o.substr(0, o.find(" = ") + 3);
+    size_t at = attr.find(key);
+    if (at == std::string::npos)
+      continue;
+    size_t end = attr.find_first_of(",>", at);
+    attr.replace(at, end - at, o);
+  }
+  return attr;
+}
+const char *kOptimizer =
+    "optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 0.9, beta2 = 0.999, "
+    "eps = 1.0e-08, weight_decay = 0.0, schedule = constant_lr, "
+    "warmup_steps = 0, min_lr_ratio = 0.0, max_grad_norm = 1.0>";
+std::string offlineSettings() {
+  return std::string(", loop = #hone.loop<grad_accum = 1, max_length = ") +
+         std::to_string(kT) + ">, " + kOptimizer;
+}
+std::string rlSettings(const std::string &alg,
+                       const std::vector<std::string> &overrides) {
+  bool family = alg == "grpo" || alg == "dr_grpo" || alg == "dapo";
+  std::string agg = alg == "dapo" || alg == "reinforce_pp" ? "token_mean"
+                    : alg == "dr_grpo"                     ? "constant"
+                                                           : "sequence_mean";
+  return ", " + std::string(kOptimizer) +
+         ", generation = #hone.generation<max_new_tokens = " +
+         std::to_string(kT - kT / 2) +
+         ", temperature = 1.0, top_k = 0, top_p = 1.0, stop = []>" +
+         withOverrides(
+             ", settings = #hone.rl_settings<grad_accum = 1, "
+             "max_prompt_length = " + std::to_string(kT / 2) +
+                 ", kl_estimator = " + (family ? "k3" : "k1") +
+                 ", kl_placement = " + (family ? "in_loss" : "in_reward") +
+                 ", epsilon = 0.2, epsilon_high = " +
+                 (alg == "dapo" ? "0.28" : "0.2") +
+                 ", ppo_epochs = " + (alg == "ppo" ? "4" : "1") +
+                 ", mini_batches = 1, aggregation = " + agg +
+                 ", scale_rewards = " + (alg == "dr_grpo" ? "false" : "true") +
+                 ", dynamic_sampling = " + (alg == "dapo" ? "true" : "false") +
+                 ", max_resample_rounds = 1, mask_truncated = false, "
+                 "gamma = 1.0, lam = 0.95, value_clip = 0.2, vf_coef = 0.5, "
+                 "entropy_coef = 0.0, staleness = 0>",
+             overrides);
+}
+std::string guidance(const std::string &hybrid,
+                     const std::vector<std::string> &overrides) {
+  std::string g =
+      hybrid == "chord"
+          ? "#hone.chord<mu = <shape = warmup_cosine, start = 0.5, end = "
+            "0.05, steps = 2, warmup_steps = 0>, token_weighting = false, "
+            "sft_batch_size = " + std::to_string(kB / kG) + ">"
+      : hybrid == "srft" ? "#hone.srft<sft_coef = 0.5, positive_coef = 0.1>"
+      : hybrid == "luffy"
+          ? "#hone.luffy<off_policy_per_group = 1, shaping_gamma = 0.1>"
+      : hybrid == "relift" ? "#hone.relift<buffer_size = " +
+                                 std::to_string(kB) + ", sft_steps = 1>"
+      : hybrid == "hpt" ? "#hone.hpt<threshold = 0.0>"
+                        : "#hone.uft<hint_fraction = <shape = cosine, start = "
+                          "1.0, end = 0.0, steps = 2, warmup_steps = 0>, "
+                          "sft_coef = 1.0>";
+  return ", guidance = " + withOverrides(g, overrides);
+}
+
 std::string sftStage(const std::string &variant, bool ref) {
-  return "%0 = hone.model.init : !m\n"
+  return "%0 = hone.model.init \"policy\" : !m\n"
          "%d = hone.dataset \"d.jsonl\" : !hone.dataset<prompt_completion>\n"
          "%1 = hone.sft " + variant + " %0, %d" + (ref ? " ref %0" : "") +
          " {batch_size = " + std::to_string(kB) +
-         " : i64, steps = 2 : i64} : (!m, !hone.dataset<prompt_completion>" +
+         " : i64, steps = 2 : i64" + offlineSettings() +
+         ", settings = #hone.sft_settings<completion_only_loss = true, "
+         "assistant_only_loss = false, iw_clip = 16.0>"
+         "} : (!m, !hone.dataset<prompt_completion>" +
          (ref ? ", !m" : "") + ") -> !m";
 }
 
 std::string prefStage(const std::string &loss, bool ref,
                       const std::string &layout = "preference",
-                      const std::string &extra = "") {
-  return "%0 = hone.model.init : !m\n"
+                      const std::vector<std::string> &overrides = {}) {
+  return "%0 = hone.model.init \"policy\" : !m\n"
          "%d = hone.dataset \"d.jsonl\" : !hone.dataset<" + layout + ">\n"
          "%1 = hone.preference " + loss + " %0, %d" + (ref ? " ref %0" : "") +
          " {batch_size = " + std::to_string(kB) +
-         " : i64, steps = 2 : i64, beta = 0.3 : f64" + extra +
+         " : i64, steps = 2 : i64" + offlineSettings() + ", settings = " +
+         withOverrides("#hone.preference_settings<beta = 0.3, "
+                       "label_smoothing = 0.0, desirable_weight = 1.0, "
+                       "undesirable_weight = 1.0, simpo_gamma = 0.5>",
+                       overrides) +
          "} : (!m, !hone.dataset<" + layout + ">" + (ref ? ", !m" : "") +
          ") -> !m";
 }
 
 std::string rlStage(const std::string &alg, double kl, const std::string &hybrid = "",
-                    const std::string &extra = "") {
+                    const std::vector<std::string> &overrides = {}) {
   bool ref = kl > 0;
   bool ppo = alg == "ppo";
-  std::string s = "%0 = hone.model.init : !m\n"
+  std::string s = "%0 = hone.model.init \"policy\" : !m\n"
                   "%p = hone.dataset \"p.jsonl\" : !hone.dataset<prompt_answer>\n"
                   "%demo = hone.dataset \"d.jsonl\" : !hone.dataset<prompt_completion>\n"
                   "%r = hone.reward.verifier exact_match : !hone.reward\n";
   if (ppo)
-    s += "%c = hone.model.new_head %0 : !m -> !s\n";
+    s += "%c = hone.model.new_head \"critic\" %0 : !m -> !s\n";
   s += std::string(ppo ? "%1:2" : "%1") + " = hone.rl " + alg +
        (hybrid.empty() ? "" : " hybrid(" + hybrid + ")") + " %0, %p reward %r" +
        (ref ? " ref %0" : "") + (ppo ? " critic %c" : "") +
        (hybrid.empty() ? "" : " demos %demo") +
        " {batch_size = " + std::to_string(kB) + " : i64, steps = 2 : i64" +
-       (ppo ? "" : ", group_size = " + std::to_string(kG) + " : i64") +
-       ", kl_coef = " + std::to_string(kl) + " : f64" + extra +
+       ", group_size = " + std::to_string(ppo ? 1 : kG) + " : i64" +
+       ", kl_coef = " + std::to_string(kl) + " : f64" +
+       rlSettings(alg, overrides) +
+       (hybrid.empty() ? "" : guidance(hybrid, overrides)) +
        "} : (!m, !hone.dataset<prompt_answer>, !hone.reward" +
        (ref ? ", !m" : "") + (ppo ? ", !s" : "") +
        (hybrid.empty() ? "" : ", !hone.dataset<prompt_completion>") + ") -> " +
@@ -371,9 +448,11 @@ std::vector<Method> methods() {
                   });
                 }});
   ms.push_back({"bradley_terry",
-                "%0 = hone.model.init : !m\n"
+                "%0 = hone.model.init \"policy\" : !m\n"
                 "%d = hone.dataset \"d.jsonl\" : !hone.dataset<preference>\n"
-                "%1 = hone.reward_model %0, %d {batch_size = 4 : i64, steps = 2 : i64} : (!m, !hone.dataset<preference>) -> !s",
+                "%1 = hone.reward_model %0, %d {batch_size = 4 : i64, steps = 2 : i64" +
+                    offlineSettings() +
+                    ", settings = #hone.reward_model_settings<center_rewards = 0.0>} : (!m, !hone.dataset<preference>) -> !s",
                 [](Arrays &a) {
                   double s = 0;
                   for (int64_t i = 0; i < kB; ++i)
@@ -443,7 +522,7 @@ std::vector<Method> methods() {
                   return nll - 0.3 * s / kB;
                 }});
   ms.push_back({"simpo", prefStage("simpo", false, "preference",
-                                   ", hparams = {simpo_gamma = 0.5 : f64}"),
+                                   {"simpo_gamma = 0.5"}),
                 [](Arrays &a) {
                   R r{a};
                   double s = 0;
@@ -474,7 +553,8 @@ std::vector<Method> methods() {
         }
         total += dr ? s : s / std::max(r.len("mask", i), 1.0);
       }
-      return dr ? total / double(kB * kT) : total / kB;
+      // Dr. GRPO: over batch x max_new_tokens (kT - kT / 2).
+      return dr ? total / double(kB * (kT - kT / 2)) : total / kB;
     };
   };
   ms.push_back({"grpo", rlStage("grpo", 0.04), grpo(0.04, false)});
@@ -521,7 +601,7 @@ std::vector<Method> methods() {
                   return pg + 0.5 * 0.5 * vl;
                 }});
   ms.push_back({"ppo_kl_in_loss",
-                rlStage("ppo", 0.05, "", ", hparams = {kl_placement = \"in_loss\", kl_estimator = \"k3\", entropy_coef = 0.01 : f64}"),
+                rlStage("ppo", 0.05, "", {"kl_placement = in_loss", "kl_estimator = k3", "entropy_coef = 0.01"}),
                 nullptr});
   ms.push_back({"chord", rlStage("grpo", 0.0, "chord"), [=](Arrays &a) {
                   R r{a};
@@ -540,7 +620,7 @@ std::vector<Method> methods() {
                   double mu = a["mu"][0];
                   return (1 - mu) * rl + mu * sft;
                 }});
-  ms.push_back({"chord_phi", rlStage("grpo", 0.0, "chord", ", hparams = {guidance = {token_weighting = true}}"), nullptr, 0,
+  ms.push_back({"chord_phi", rlStage("grpo", 0.0, "chord", {"token_weighting = true"}), nullptr, 0,
                 [=](Arrays &x, Arrays &base) {
                   R r{x};
                   double rl = grpo(0.0, false)(x);

@@ -1,0 +1,398 @@
+//===- HoneSettings.td - typed spec settings ---------------*- tablegen -*-===//
+//
+// Every spec setting a stage, an evaluation or a train step carries, as a
+// typed attribute whose parameters are all present: the frontend resolves
+// every default (frontend/Defaults.cpp) and writes complete attributes; a
+// parameter left out of hand-written IR is a parse error, and the verifiers
+// below check ranges. Passes read them through the generated getters
+// (`RlSettingsAttr::getEpsilon()` ...), which have no defaults. Each
+// attribute mirrors one message of frontend/pipeline.proto field by field,
+// except the fields named in its description; test/unit/dialect checks the
+// correspondence, so a field added to the proto without its parameter fails.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HONE_SETTINGS_TD
+#define HONE_SETTINGS_TD
+
+include "dialect/HoneAttrs.td"
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def Hone_KlEstimator : I32EnumAttr<"KlEstimator", "estimator of KL(π‖π_ref) per token", [
+    I32EnumAttrCase<"k1", 0>, // l − l_ref
+    I32EnumAttrCase<"k2", 1>, // ½(l − l_ref)²
+    I32EnumAttrCase<"k3", 2>, // exp(l_ref − l) − (l_ref − l) − 1
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+def Hone_KlEstimatorAttr : Hone_EnumAttr<Hone_KlEstimator, "kl_estimator">;
+
+def Hone_ScheduleKind : I32EnumAttr<"ScheduleKind", "a value that changes with the step", [
+    I32EnumAttrCase<"constant", 0>,      // start
+    I32EnumAttrCase<"linear", 1>,        // start → end over total steps
+    I32EnumAttrCase<"cosine", 2>,        // start → end, half a cosine
+    I32EnumAttrCase<"warmup_cosine", 3>, // 0 → start over warmup, then cosine to end
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+def Hone_ScheduleKindAttr : Hone_EnumAttr<Hone_ScheduleKind, "schedule_kind">;
+
+def Hone_LrSchedule : I32EnumAttr<"LrSchedule", "learning rate after warm-up", [
+    I32EnumAttrCase<"constant_lr", 0>,
+    I32EnumAttrCase<"linear_decay", 1>,
+    I32EnumAttrCase<"cosine_decay", 2>,
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+
+def Hone_KlPlacement : I32EnumAttr<"KlPlacement", "where an RL stage's KL penalty goes", [
+    I32EnumAttrCase<"in_reward", 0>, // subtracted from the per-token reward
+    I32EnumAttrCase<"in_loss", 1>,   // added to the loss
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+
+def Hone_Aggregation : I32EnumAttr<"Aggregation", "how an RL stage aggregates per-token losses", [
+    I32EnumAttrCase<"sequence_mean", 0>, // mean of per-sequence token means
+    I32EnumAttrCase<"token_mean", 1>,    // Σ over tokens / number of tokens
+    I32EnumAttrCase<"constant", 2>,      // Σ over tokens / (batch · max_new_tokens)
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+// A required double, printed as the shortest float literal that reads back.
+class Hone_F64<string desc> : AttrParameter<"::llvm::APFloat", desc> {
+  let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
+  let parser = "::mlir::hone::parseF64Param($_parser)";
+  let printer = "::mlir::hone::printF64Param($_printer, $_self)";
+}
+class Hone_I64<string desc> : AttrParameter<"int64_t", desc>;
+class Hone_Bool<string desc> : AttrParameter<"bool", desc>;
+
+class Hone_SettingsAttr<string name, string mnemonic>
+    : Hone_Attr<name, mnemonic> {
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Shared settings
+//===----------------------------------------------------------------------===//
+
+def Hone_OptimizerAttr : Hone_SettingsAttr<"Optimizer", "optimizer"> {
+  let summary = "AdamW with a learning-rate schedule and gradient clipping";
+  let description = [{
+    The stage's optimiser (pipeline.proto `Optimizer`, merged over the
+    pipeline's by the frontend). `kind` is left out: AdamW is the only one.
+    C++: `OptimizerAttr`; getters return `llvm::APFloat` for reals (call
+    `convertToDouble()`), `int64_t`, `bool` and the enum (`LrSchedule`).
+
+    ```mlir
+    #hone.optimizer<lr = 1.0e-3, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-8,
+                    weight_decay = 0.0, schedule = linear_decay,
+                    warmup_steps = 0, min_lr_ratio = 0.0, max_grad_norm = 1.0>
+    ```
+  }];
+  let parameters = (ins
+    Hone_F64<"peak learning rate, > 0">:$lr,
+    Hone_F64<"first-moment decay, in [0, 1)">:$beta1,
+    Hone_F64<"second-moment decay, in [0, 1)">:$beta2,
+    Hone_F64<"denominator epsilon, > 0">:$eps,
+    Hone_F64<"decoupled weight decay, >= 0">:$weight_decay,
+    EnumParameter<Hone_LrSchedule>:$schedule,
+    Hone_I64<"linear warm-up steps, >= 0">:$warmup_steps,
+    Hone_F64<"final learning rate as a fraction of lr, in [0, 1]">:$min_lr_ratio,
+    Hone_F64<"global gradient-norm clip, 0 disables, >= 0">:$max_grad_norm
+  );
+}
+
+def Hone_GenerationAttr : Hone_SettingsAttr<"Generation", "generation"> {
+  let summary = "sampling settings";
+  let description = [{
+    pipeline.proto `Generation`; `samples_per_prompt` is left out: it is
+    the RL stage's `group_size` (one place). `temperature = 0` is greedy
+    decoding. This is the only place a sampling temperature lives: the
+    log-probs of sampled tokens are taken at the temperature of the
+    `hone.generate` that produced them (passes/ConvertHoneToRuntime.cpp).
+    C++: `GenerationAttr`; `getStop()` returns an `ArrayAttr` of strings.
+
+    ```mlir
+    #hone.generation<max_new_tokens = 32, temperature = 1.0, top_k = 0,
+                     top_p = 1.0, stop = []>
+    ```
+  }];
+  let parameters = (ins
+    Hone_I64<"completion tokens at most, >= 1">:$max_new_tokens,
+    Hone_F64<"sampling temperature, >= 0 (0 greedy)">:$temperature,
+    Hone_I64<"keep the k most likely tokens, 0 disables, >= 0">:$top_k,
+    Hone_F64<"nucleus mass, in (0, 1]">:$top_p,
+    AttrParameter<"::mlir::ArrayAttr", "stop strings">:$stop
+  );
+}
+
+def Hone_LoopAttr : Hone_SettingsAttr<"Loop", "loop"> {
+  let summary = "an offline stage's loop";
+  let description = [{
+    pipeline.proto `Loop` without `steps` and `batch_size` (attributes of
+    the stage op) and `epochs` (turned into `steps` by the frontend).
+    C++: `LoopAttr`, getters return `int64_t`.
+
+    ```mlir
+    #hone.loop<grad_accum = 1, max_length = 64>
+    ```
+  }];
+  let parameters = (ins
+    Hone_I64<"micro-batches per optimiser step, >= 1">:$grad_accum,
+    Hone_I64<"longest tokenised example, >= 1">:$max_length
+  );
+}
+
+def Hone_ScheduleAttr : Hone_SettingsAttr<"Schedule", "schedule"> {
+  let summary = "a scalar that changes over the steps of a stage";
+  let description = [{
+    pipeline.proto `Schedule`. C++: `ScheduleAttr`.
+
+    ```mlir
+    #hone.schedule<shape = cosine, start = 1.0, end = 0.0, steps = 100,
+                   warmup_steps = 0>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<Hone_ScheduleKind>:$shape,
+    Hone_F64<"value at the start">:$start,
+    Hone_F64<"value at the end">:$end,
+    Hone_I64<"steps from start to end, >= 0">:$steps,
+    Hone_I64<"warm-up steps, >= 0">:$warmup_steps
+  );
+}
+
+//===----------------------------------------------------------------------===//
+// Methods
+//===----------------------------------------------------------------------===//
+
+def Hone_SftSettingsAttr : Hone_SettingsAttr<"SftSettings", "sft_settings"> {
+  let summary = "supervised fine-tuning settings";
+  let description = [{
+    pipeline.proto `Sft` without `loop`, `variant` (the op's keyword) and
+    `reference` (an operand). C++: `SftSettingsAttr`.
+
+    ```mlir
+    #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false,
+                       iw_clip = 16.0>
+    ```
+  }];
+  let parameters = (ins
+    Hone_Bool<"loss only on completion tokens">:$completion_only_loss,
+    Hone_Bool<"loss only on assistant turns">:$assistant_only_loss,
+    Hone_F64<"iw_sft: upper clip of the sequence weight, > 0">:$iw_clip
+  );
+}
+
+def Hone_RewardModelSettingsAttr
+    : Hone_SettingsAttr<"RewardModelSettings", "reward_model_settings"> {
+  let summary = "Bradley-Terry reward-model settings";
+  let description = [{
+    pipeline.proto `RewardModelTraining` without `loop`.
+    C++: `RewardModelSettingsAttr`.
+
+    ```mlir
+    #hone.reward_model_settings<center_rewards = 0.0>
+    ```
+  }];
+  let parameters = (ins
+    Hone_F64<"weight of the mean-zero auxiliary loss, >= 0">:$center_rewards
+  );
+}
+
+def Hone_PreferenceSettingsAttr
+    : Hone_SettingsAttr<"PreferenceSettings", "preference_settings"> {
+  let summary = "offline preference optimisation settings";
+  let description = [{
+    pipeline.proto `Preference` without `loop`, `loss` (the op's keyword)
+    and `reference` (an operand). Every parameter is present whatever the
+    loss; a loss reads the ones its formula names (docs/methods.md).
+    C++: `PreferenceSettingsAttr`.
+
+    ```mlir
+    #hone.preference_settings<beta = 0.1, label_smoothing = 0.0,
+        desirable_weight = 1.0, undesirable_weight = 1.0, simpo_gamma = 0.5>
+    ```
+  }];
+  let parameters = (ins
+    Hone_F64<"beta (DPO/KTO/SimPO temperature, IPO tau, ORPO lambda), > 0">:$beta,
+    Hone_F64<"conservative DPO label smoothing, in [0, 0.5)">:$label_smoothing,
+    Hone_F64<"kto: weight of desirable examples, >= 0">:$desirable_weight,
+    Hone_F64<"kto: weight of undesirable examples, >= 0">:$undesirable_weight,
+    Hone_F64<"simpo: target reward margin">:$simpo_gamma
+  );
+}
+
+def Hone_RlSettingsAttr : Hone_SettingsAttr<"RlSettings", "rl_settings"> {
+  let summary = "online RL settings";
+  let description = [{
+    pipeline.proto `Rl` without what the op holds elsewhere: `algorithm`
+    (keyword), `steps`, `batch_size`, `beta` (`kl_coef`), the named
+    `rewards`/`reward_weights` (the reward operand), `reference`, `critic`,
+    `critic_output` (operands and results), `generation` (its own
+    attribute) and the hybrid guidance (`guidance`). C++: `RlSettingsAttr`.
+
+    ```mlir
+    #hone.rl_settings<grad_accum = 1, max_prompt_length = 24,
+        kl_estimator = k3, kl_placement = in_loss, epsilon = 0.2,
+        epsilon_high = 0.2, ppo_epochs = 1, mini_batches = 1,
+        aggregation = sequence_mean, scale_rewards = true,
+        dynamic_sampling = false, max_resample_rounds = 1,
+        mask_truncated = false, gamma = 1.0, lam = 0.95, value_clip = 0.2,
+        vf_coef = 0.1, entropy_coef = 0.0, staleness = 0>
+    ```
+  }];
+  let parameters = (ins
+    Hone_I64<"micro-batches per optimiser step, >= 1">:$grad_accum,
+    Hone_I64<"prompt tokens kept (from the left), >= 1">:$max_prompt_length,
+    EnumParameter<Hone_KlEstimator>:$kl_estimator,
+    EnumParameter<Hone_KlPlacement>:$kl_placement,
+    Hone_F64<"lower clip epsilon, >= 0">:$epsilon,
+    Hone_F64<"upper clip epsilon, >= 0">:$epsilon_high,
+    Hone_I64<"passes over each generated batch, >= 1">:$ppo_epochs,
+    Hone_I64<"optimiser steps per pass, >= 1">:$mini_batches,
+    EnumParameter<Hone_Aggregation>:$aggregation,
+    Hone_Bool<"divide group-centred rewards by their std">:$scale_rewards,
+    Hone_Bool<"DAPO dynamic sampling">:$dynamic_sampling,
+    Hone_I64<"extra prompt batches for dynamic sampling, >= 0">:$max_resample_rounds,
+    Hone_Bool<"no loss on completions cut at max_new_tokens">:$mask_truncated,
+    Hone_F64<"ppo: discount, in [0, 1]">:$gamma,
+    Hone_F64<"ppo: GAE lambda, in [0, 1]">:$lam,
+    Hone_F64<"ppo: value clip range, >= 0">:$value_clip,
+    Hone_F64<"ppo: value-loss coefficient, >= 0">:$vf_coef,
+    Hone_F64<"entropy bonus coefficient, >= 0">:$entropy_coef,
+    Hone_I64<"rollout staleness in steps (only 0 runs), >= 0">:$staleness
+  );
+  let extraClassDeclaration = [{
+    /// The clipped objective's ratio bounds [1 − epsilon, 1 + epsilon_high].
+    double getClipLow() const { return 1.0 - getEpsilon().convertToDouble(); }
+    double getClipHigh() const { return 1.0 + getEpsilonHigh().convertToDouble(); }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Hybrid guidance (one per RL stage at most)
+//===----------------------------------------------------------------------===//
+
+def Hone_ChordAttr : Hone_SettingsAttr<"Chord", "chord"> {
+  let summary = "CHORD: (1 − μ)·L_RL + μ·L_SFT";
+  let description = [{
+    pipeline.proto `Chord` without `dataset` (the `demos` operand).
+
+    ```mlir
+    #hone.chord<mu = <shape = warmup_cosine, start = 0.9, end = 0.05, steps = 10, warmup_steps = 1>,
+                token_weighting = true, sft_batch_size = 4>
+    ```
+  }];
+  let parameters = (ins "ScheduleAttr":$mu,
+                        Hone_Bool<"weight SFT tokens by sg(p(1 − p))">:$token_weighting,
+                        Hone_I64<"expert examples per step, >= 1">:$sft_batch_size);
+}
+
+def Hone_SrftAttr : Hone_SettingsAttr<"Srft", "srft"> {
+  let summary = "SRFT: entropy-aware SFT + RL in one step";
+  let description = [{
+    pipeline.proto `Srft` without `dataset`.
+
+    ```mlir
+    #hone.srft<sft_coef = 0.5, positive_coef = 0.1>
+    ```
+  }];
+  let parameters = (ins Hone_F64<"demonstration SFT weight, >= 0">:$sft_coef,
+                        Hone_F64<"weight on correct self-samples, >= 0">:$positive_coef);
+}
+
+def Hone_LuffyAttr : Hone_SettingsAttr<"Luffy", "luffy"> {
+  let summary = "LUFFY: off-policy teacher traces in each group";
+  let description = [{
+    pipeline.proto `Luffy` without `dataset`.
+
+    ```mlir
+    #hone.luffy<off_policy_per_group = 1, shaping_gamma = 0.1>
+    ```
+  }];
+  let parameters = (ins Hone_I64<"off-policy traces per group, >= 1">:$off_policy_per_group,
+                        Hone_F64<"policy shaping p/(p + gamma), > 0">:$shaping_gamma);
+}
+
+def Hone_ReliftAttr : Hone_SettingsAttr<"Relift", "relift"> {
+  let summary = "ReLIFT: SFT on a buffer of prompts RL fails";
+  let description = [{
+    pipeline.proto `Relift` without `dataset`.
+
+    ```mlir
+    #hone.relift<buffer_size = 4, sft_steps = 1>
+    ```
+  }];
+  let parameters = (ins Hone_I64<"buffered prompts that trigger SFT, >= 1">:$buffer_size,
+                        Hone_I64<"SFT steps per full buffer, >= 1">:$sft_steps);
+}
+
+def Hone_HptAttr : Hone_SettingsAttr<"Hpt", "hpt"> {
+  let summary = "HPT: RL above an accuracy threshold, SFT below";
+  let description = [{
+    pipeline.proto `Hpt` without `dataset`.
+
+    ```mlir
+    #hone.hpt<threshold = 0.0>
+    ```
+  }];
+  let parameters = (ins Hone_F64<"accuracy threshold, in [0, 1)">:$threshold);
+}
+
+def Hone_UftAttr : Hone_SettingsAttr<"Uft", "uft"> {
+  let summary = "UFT: prompts extended by an annealed hint";
+  let description = [{
+    pipeline.proto `Uft` without `dataset`.
+
+    ```mlir
+    #hone.uft<hint_fraction = <shape = cosine, start = 1.0, end = 0.0, steps = 10, warmup_steps = 0>,
+              sft_coef = 1.0>
+    ```
+  }];
+  let parameters = (ins "ScheduleAttr":$hint_fraction,
+                        Hone_F64<"weight of the SFT term on hint tokens, >= 0">:$sft_coef);
+}
+
+def Hone_GuidanceAttr : AnyAttrOf<[Hone_ChordAttr, Hone_SrftAttr, Hone_LuffyAttr,
+                                   Hone_ReliftAttr, Hone_HptAttr, Hone_UftAttr]>;
+
+//===----------------------------------------------------------------------===//
+// Evaluation
+//===----------------------------------------------------------------------===//
+
+def Hone_EvalSettingsAttr : Hone_SettingsAttr<"EvalSettings", "eval_settings"> {
+  let summary = "an evaluation's settings";
+  let description = [{
+    pipeline.proto `Evaluation` without `dataset`, `rewards`, `model`
+    (operands). C++: `EvalSettingsAttr`.
+
+    ```mlir
+    #hone.eval_settings<every_steps = 0, max_records = 0,
+        generation = <max_new_tokens = 5, temperature = 0.0, top_k = 0, top_p = 1.0, stop = []>>
+    ```
+  }];
+  let parameters = (ins
+    Hone_I64<"also evaluate every N steps of the stages training the model, >= 0">:$every_steps,
+    Hone_I64<"prompts evaluated at most, 0 all, >= 0">:$max_records,
+    "GenerationAttr":$generation
+  );
+}
+
+#endif // HONE_SETTINGS_TD

@@ -1,0 +1,116 @@
+// RUN: hone-opt --allow-unregistered-dialect %s -split-input-file -verify-diagnostics
+
+/// Each typed settings attribute rejects what no spec can mean, a missing
+/// parameter (no defaults below the frontend) and a wrong type.
+
+// expected-error@+1 {{#hone.optimizer: lr = -0.001 must be > 0}}
+"test.a"() {s = #hone.optimizer<lr = -1.0e-3, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-8, weight_decay = 0.0, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0, max_grad_norm = 1.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.optimizer: beta2 = 1 must be in [0, 1)}}
+"test.a"() {s = #hone.optimizer<lr = 1.0e-3, beta1 = 0.9, beta2 = 1.0, eps = 1.0e-8, weight_decay = 0.0, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0, max_grad_norm = 1.0>} : () -> ()
+
+// -----
+
+// A missing parameter: there is no default to fall back on.
+// expected-error@+1 {{expected ','}}
+"test.a"() {s = #hone.optimizer<lr = 1.0e-3, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-8, weight_decay = 0.0, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0>} : () -> ()
+
+// -----
+
+// A string where a number belongs (lr = "fast").
+// expected-error@+2 {{expected floating point literal}}
+// expected-error@+1 {{failed to parse Hone_OptimizerAttr parameter 'lr' which is to be a `::llvm::APFloat`}}
+"test.a"() {s = #hone.optimizer<lr = "fast", beta1 = 0.9, beta2 = 0.999, eps = 1.0e-8, weight_decay = 0.0, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0, max_grad_norm = 1.0>} : () -> ()
+
+// -----
+
+// expected-error@+2 {{expected ::mlir::hone::LrSchedule to be one of: constant_lr, linear_decay, cosine_decay}}
+// expected-error@+1 {{failed to parse Hone_OptimizerAttr parameter 'schedule'}}
+"test.a"() {s = #hone.optimizer<lr = 1.0e-3, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-8, weight_decay = 0.0, schedule = cosine, warmup_steps = 0, min_lr_ratio = 0.0, max_grad_norm = 1.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.generation: top_p = 1.5 must be in [0, 1]}}
+"test.g"() {s = #hone.generation<max_new_tokens = 8, temperature = 1.0, top_k = 0, top_p = 1.5, stop = []>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.generation: max_new_tokens = 0 must be >= 1}}
+"test.g"() {s = #hone.generation<max_new_tokens = 0, temperature = 1.0, top_k = 0, top_p = 1.0, stop = []>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.generation: stop must be an array of non-empty strings}}
+"test.g"() {s = #hone.generation<max_new_tokens = 8, temperature = 1.0, top_k = 0, top_p = 1.0, stop = [""]>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.loop: grad_accum = 0 must be >= 1}}
+"test.l"() {s = #hone.loop<grad_accum = 0, max_length = 8>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.schedule: warmup_steps = -1 must be >= 0}}
+"test.s"() {s = #hone.schedule<shape = cosine, start = 1.0, end = 0.0, steps = 10, warmup_steps = -1>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.sft_settings: iw_clip = 0 must be > 0}}
+"test.s"() {s = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 0.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.reward_model_settings: center_rewards = -1 must be >= 0}}
+"test.s"() {s = #hone.reward_model_settings<center_rewards = -1.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.preference_settings: label_smoothing = 0.5 must be in [0, 0.5)}}
+"test.p"() {s = #hone.preference_settings<beta = 0.1, label_smoothing = 0.5, desirable_weight = 1.0, undesirable_weight = 1.0, simpo_gamma = 0.5>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.rl_settings: lam = 1.5 must be in [0, 1]}}
+"test.r"() {s = #hone.rl_settings<grad_accum = 1, max_prompt_length = 64, kl_estimator = k3, kl_placement = in_loss, epsilon = 0.2, epsilon_high = 0.2, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0, lam = 1.5, value_clip = 0.2, vf_coef = 0.1, entropy_coef = 0.0, staleness = 0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.rl_settings: mini_batches = 0 must be >= 1}}
+"test.r"() {s = #hone.rl_settings<grad_accum = 1, max_prompt_length = 64, kl_estimator = k3, kl_placement = in_loss, epsilon = 0.2, epsilon_high = 0.2, ppo_epochs = 1, mini_batches = 0, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0, lam = 0.95, value_clip = 0.2, vf_coef = 0.1, entropy_coef = 0.0, staleness = 0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.chord: mu.start = 1.5 must be in [0, 1]}}
+"test.c"() {s = #hone.chord<mu = <shape = constant, start = 1.5, end = 0.0, steps = 10, warmup_steps = 0>, token_weighting = true, sft_batch_size = 4>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.srft: positive_coef = -0.1 must be >= 0}}
+"test.c"() {s = #hone.srft<sft_coef = 0.5, positive_coef = -0.1>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.luffy: shaping_gamma = 0 must be > 0}}
+"test.c"() {s = #hone.luffy<off_policy_per_group = 1, shaping_gamma = 0.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.relift: sft_steps = 0 must be >= 1}}
+"test.c"() {s = #hone.relift<buffer_size = 4, sft_steps = 0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.hpt: threshold = 1 must be in [0, 1)}}
+"test.c"() {s = #hone.hpt<threshold = 1.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.uft: hint_fraction.end = -1 must be in [0, 1]}}
+"test.c"() {s = #hone.uft<hint_fraction = <shape = cosine, start = 1.0, end = -1.0, steps = 10, warmup_steps = 0>, sft_coef = 1.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.eval_settings: max_records = -1 must be >= 0}}
+"test.e"() {s = #hone.eval_settings<every_steps = 0, max_records = -1, generation = <max_new_tokens = 8, temperature = 0.0, top_k = 0, top_p = 1.0, stop = []>>} : () -> ()

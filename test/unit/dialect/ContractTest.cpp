@@ -1,0 +1,231 @@
+//===- ContractTest.cpp - the spec schema and the dialect cannot drift ----===//
+//
+// pipeline.proto and the dialect spell every enum alike (the frontend maps
+// them by name), and every typed settings attribute (dialect/HoneSettings.td)
+// holds exactly its proto message's fields, minus the ones its description
+// says live elsewhere. Adding an algorithm, a loss or a setting to one side
+// only fails here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/HoneDialect.h"
+#include "dialect/HoneOps.h"
+#include "dialect/MethodFamilies.h"
+#include "frontend/ToStageIR.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <google/protobuf/descriptor.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+using namespace mlir;
+using namespace mlir::hone;
+namespace pb = google::protobuf;
+namespace spec = ::hone::spec;
+
+namespace {
+
+/// The names of a proto enum's values.
+std::set<std::string> protoNames(const pb::EnumDescriptor *e) {
+  std::set<std::string> out;
+  for (int i = 0; i < e->value_count(); ++i)
+    out.insert(e->value(i)->name());
+  return out;
+}
+
+/// The names of a dialect enum's cases (cases are numbered from 0).
+template <typename E>
+std::set<std::string> dialectNames(llvm::StringRef (*stringify)(E),
+                                   uint32_t maxValue) {
+  std::set<std::string> out;
+  for (uint32_t i = 0; i <= maxValue; ++i)
+    out.insert(stringify(static_cast<E>(i)).str());
+  return out;
+}
+
+/// Checks the two enums name the same cases, except `renames` (proto name →
+/// dialect name) the frontend maps explicitly.
+void expectSameCases(const std::set<std::string> &proto,
+                     std::set<std::string> dialect,
+                     const std::map<std::string, std::string> &renames = {}) {
+  std::set<std::string> mapped;
+  for (const std::string &p : proto)
+    mapped.insert(renames.count(p) ? renames.at(p) : p);
+  EXPECT_EQ(mapped, dialect);
+}
+
+TEST(Contract, EnumsMatchTheSpecSchema) {
+  expectSameCases(protoNames(spec::Rl::Algorithm_descriptor()),
+                  dialectNames(stringifyRlAlgorithm,
+                               getMaxEnumValForRlAlgorithm()));
+  expectSameCases(protoNames(spec::Preference::Loss_descriptor()),
+                  dialectNames(stringifyPreferenceLoss,
+                               getMaxEnumValForPreferenceLoss()));
+  expectSameCases(protoNames(spec::Sft::Variant_descriptor()),
+                  dialectNames(stringifySftVariant,
+                               getMaxEnumValForSftVariant()),
+                  {{"iw_sft", "iw"}});
+  expectSameCases(protoNames(spec::Optimizer::LrSchedule_descriptor()),
+                  dialectNames(stringifyLrSchedule,
+                               getMaxEnumValForLrSchedule()));
+  expectSameCases(protoNames(spec::Rl::KlEstimator_descriptor()),
+                  dialectNames(stringifyKlEstimator,
+                               getMaxEnumValForKlEstimator()));
+  expectSameCases(protoNames(spec::Rl::KlPlacement_descriptor()),
+                  dialectNames(stringifyKlPlacement,
+                               getMaxEnumValForKlPlacement()));
+  expectSameCases(protoNames(spec::Rl::Aggregation_descriptor()),
+                  dialectNames(stringifyAggregation,
+                               getMaxEnumValForAggregation()));
+  expectSameCases(protoNames(spec::Schedule::Shape_descriptor()),
+                  dialectNames(stringifyScheduleKind,
+                               getMaxEnumValForScheduleKind()));
+  // The hybrids are the Rl message's `guidance` oneof.
+  std::set<std::string> guidance;
+  const pb::OneofDescriptor *g =
+      spec::Rl::descriptor()->FindOneofByName("guidance");
+  ASSERT_NE(g, nullptr);
+  for (int i = 0; i < g->field_count(); ++i)
+    guidance.insert(g->field(i)->name());
+  expectSameCases(guidance,
+                  dialectNames(stringifyHybrid, getMaxEnumValForHybrid()));
+}
+
+/// The one definition of the algorithm families (dialect/MethodFamilies.h)
+/// is what the dialect's queries answer.
+TEST(Contract, AlgorithmFamiliesHaveOneDefinition) {
+  for (uint32_t i = 0; i <= getMaxEnumValForRlAlgorithm(); ++i) {
+    auto a = static_cast<RlAlgorithm>(i);
+    std::string name = stringifyRlAlgorithm(a).str();
+    EXPECT_EQ(isGroupAlgorithm(a), ::hone::methods::isGroupAlgorithm(name));
+    EXPECT_EQ(isGrpoFamily(a), ::hone::methods::isGrpoFamily(name));
+  }
+  EXPECT_TRUE(::hone::methods::isGroupAlgorithm("rloo"));
+  EXPECT_FALSE(::hone::methods::isGrpoFamily("rloo"));
+}
+
+/// The top-level parameter names of a printed `#hone.x<a = ..., b = <...>>`.
+std::set<std::string> paramNames(Attribute attr) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  attr.print(os);
+  std::vector<std::string> items(1);
+  int depth = 0;
+  bool quoted = false;
+  for (size_t i = text.find('<') + 1; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        quoted = false;
+      continue;
+    }
+    if (c == '"')
+      quoted = true;
+    else if (c == '<' || c == '[' || c == '(' || c == '{')
+      ++depth;
+    else if (c == '>' || c == ']' || c == ')' || c == '}')
+      --depth;
+    if (depth < 0)
+      break;
+    if (depth == 0 && c == ',')
+      items.emplace_back();
+    else
+      items.back() += c;
+  }
+  std::set<std::string> names;
+  for (const std::string &item : items) {
+    std::string n = item.substr(0, item.find('='));
+    n.erase(0, n.find_first_not_of(' '));
+    n.erase(n.find_last_not_of(' ') + 1);
+    names.insert(n);
+  }
+  return names;
+}
+
+/// The fields of a proto message minus `elsewhere`.
+std::set<std::string> fields(const pb::Descriptor *d,
+                             std::set<std::string> elsewhere) {
+  std::set<std::string> out;
+  for (int i = 0; i < d->field_count(); ++i)
+    if (!elsewhere.count(d->field(i)->name()))
+      out.insert(d->field(i)->name());
+  return out;
+}
+
+/// Every example lowers to stage IR whose settings attributes hold exactly
+/// their messages' fields; every kind of settings attribute is seen.
+TEST(Contract, SettingsAttributesMirrorTheSpecSchema) {
+  MLIRContext ctx;
+  ctx.loadDialect<HoneDialect>();
+  std::map<std::string, std::set<std::string>> expected = {
+      {"optimizer", fields(spec::Optimizer::descriptor(), {"kind"})},
+      {"generation",
+       fields(spec::Generation::descriptor(), {"samples_per_prompt"})},
+      {"loop",
+       fields(spec::Loop::descriptor(), {"steps", "batch_size", "epochs"})},
+      {"schedule", fields(spec::Schedule::descriptor(), {})},
+      {"sft_settings",
+       fields(spec::Sft::descriptor(), {"loop", "variant", "reference"})},
+      {"reward_model_settings",
+       fields(spec::RewardModelTraining::descriptor(), {"loop"})},
+      {"preference_settings",
+       fields(spec::Preference::descriptor(), {"loop", "loss", "reference"})},
+      {"rl_settings",
+       fields(spec::Rl::descriptor(),
+              {"algorithm", "steps", "batch_size", "beta", "rewards",
+               "reward_weights", "reference", "critic", "critic_output",
+               "generation", "chord", "srft", "luffy", "relift", "hpt",
+               "uft"})},
+      {"chord", fields(spec::Chord::descriptor(), {"dataset"})},
+      {"srft", fields(spec::Srft::descriptor(), {"dataset"})},
+      {"luffy", fields(spec::Luffy::descriptor(), {"dataset"})},
+      {"relift", fields(spec::Relift::descriptor(), {"dataset"})},
+      {"hpt", fields(spec::Hpt::descriptor(), {"dataset"})},
+      {"uft", fields(spec::Uft::descriptor(), {"dataset"})},
+      {"eval_settings",
+       fields(spec::Evaluation::descriptor(), {"dataset", "rewards", "model"})},
+  };
+  std::set<std::string> seen;
+  auto check = [&](Attribute a) {
+    if (!a || !isa<OptimizerAttr, GenerationAttr, LoopAttr, ScheduleAttr,
+                   SftSettingsAttr, RewardModelSettingsAttr,
+                   PreferenceSettingsAttr, RlSettingsAttr, ChordAttr,
+                   SrftAttr, LuffyAttr, ReliftAttr, HptAttr, UftAttr,
+                   EvalSettingsAttr>(a))
+      return;
+    std::string mnemonic = a.getAbstractAttribute().getName().str();
+    mnemonic = mnemonic.substr(mnemonic.find('.') + 1);
+    seen.insert(mnemonic);
+    ASSERT_TRUE(expected.count(mnemonic)) << mnemonic;
+    EXPECT_EQ(paramNames(a), expected[mnemonic]) << mnemonic;
+  };
+  std::filesystem::path examples =
+      std::filesystem::path(HONE_SOURCE_DIR) / "examples";
+  for (auto &dir : std::filesystem::directory_iterator(examples)) {
+    auto specPath = dir.path() / "spec.textproto";
+    if (!std::filesystem::exists(specPath))
+      continue;
+    spec::DiagnosticList diags;
+    auto loaded = spec::loadSpec(specPath.string(), {}, diags);
+    ASSERT_TRUE(loaded) << specPath;
+    auto module = lowerSpecToStageIR(*loaded, ctx);
+    ASSERT_TRUE(module) << specPath;
+    module->walk([&](Operation *op) {
+      for (NamedAttribute n : op->getAttrs()) {
+        check(n.getValue());
+        n.getValue().walk([&](Attribute inner) { check(inner); });
+      }
+    });
+  }
+  for (auto &[name, _] : expected)
+    EXPECT_TRUE(seen.count(name)) << "no example uses #hone." << name;
+}
+
+} // namespace
