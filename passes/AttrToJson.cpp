@@ -153,8 +153,78 @@ bool printSettings(llvm::raw_ostream &os, Attribute attr) {
         .i("warmup_steps", sc.getWarmupSteps());
     return true;
   }
-  // The remaining settings are read by passes only; the runtime sees them
-  // in stage reports: print their parameters in the attribute's own syntax.
+  if (auto x = dyn_cast<SftSettingsAttr>(attr)) {
+    Obj(os)
+        .b("completion_only_loss", x.getCompletionOnlyLoss())
+        .b("assistant_only_loss", x.getAssistantOnlyLoss())
+        .f("iw_clip", x.getIwClip());
+    return true;
+  }
+  if (auto x = dyn_cast<RewardModelSettingsAttr>(attr)) {
+    Obj(os).f("center_rewards", x.getCenterRewards());
+    return true;
+  }
+  if (auto x = dyn_cast<PreferenceSettingsAttr>(attr)) {
+    Obj(os)
+        .f("beta", x.getBeta())
+        .f("label_smoothing", x.getLabelSmoothing())
+        .f("desirable_weight", x.getDesirableWeight())
+        .f("undesirable_weight", x.getUndesirableWeight())
+        .f("simpo_gamma", x.getSimpoGamma());
+    return true;
+  }
+  if (auto x = dyn_cast<RlSettingsAttr>(attr)) {
+    Obj(os)
+        .i("grad_accum", x.getGradAccum())
+        .i("max_prompt_length", x.getMaxPromptLength())
+        .s("kl_estimator", stringifyKlEstimator(x.getKlEstimator()))
+        .s("kl_placement", stringifyKlPlacement(x.getKlPlacement()))
+        .f("epsilon", x.getEpsilon())
+        .f("epsilon_high", x.getEpsilonHigh())
+        .i("ppo_epochs", x.getPpoEpochs())
+        .i("mini_batches", x.getMiniBatches())
+        .s("aggregation", stringifyAggregation(x.getAggregation()))
+        .b("scale_rewards", x.getScaleRewards())
+        .b("dynamic_sampling", x.getDynamicSampling())
+        .i("max_resample_rounds", x.getMaxResampleRounds())
+        .b("mask_truncated", x.getMaskTruncated())
+        .f("gamma", x.getGamma())
+        .f("lam", x.getLam())
+        .f("value_clip", x.getValueClip())
+        .f("vf_coef", x.getVfCoef())
+        .f("entropy_coef", x.getEntropyCoef())
+        .i("staleness", x.getStaleness());
+    return true;
+  }
+  if (auto x = dyn_cast<ChordAttr>(attr)) {
+    Obj(os)
+        .a("mu", x.getMu())
+        .b("token_weighting", x.getTokenWeighting())
+        .i("sft_batch_size", x.getSftBatchSize());
+    return true;
+  }
+  if (auto x = dyn_cast<SrftAttr>(attr)) {
+    Obj(os).f("sft_coef", x.getSftCoef()).f("positive_coef", x.getPositiveCoef());
+    return true;
+  }
+  if (auto x = dyn_cast<LuffyAttr>(attr)) {
+    Obj(os)
+        .i("off_policy_per_group", x.getOffPolicyPerGroup())
+        .f("shaping_gamma", x.getShapingGamma());
+    return true;
+  }
+  if (auto x = dyn_cast<ReliftAttr>(attr)) {
+    Obj(os).i("buffer_size", x.getBufferSize()).i("sft_steps", x.getSftSteps());
+    return true;
+  }
+  if (auto x = dyn_cast<HptAttr>(attr)) {
+    Obj(os).f("threshold", x.getThreshold());
+    return true;
+  }
+  if (auto x = dyn_cast<UftAttr>(attr)) {
+    Obj(os).a("hint_fraction", x.getHintFraction()).f("sft_coef", x.getSftCoef());
+    return true;
+  }
   return false;
 }
 } // namespace

@@ -87,6 +87,7 @@ struct Lowering {
   llvm::DenseMap<Value, Value> tensorData; // tensor → its buffer
   SmallVector<Operation *> toErase;        // lowered, erased at the end
   llvm::DenseMap<Operation *, double> temperature; // log-prob reads
+  llvm::DenseMap<Operation *, ArrayAttr> stageModelNames; // stage begins
   bool failedTemperature = false;
 
   explicit Lowering(ModuleOp m)
@@ -480,6 +481,16 @@ struct Lowering {
     SmallVector<std::pair<StringRef, Attribute>> extra;
     if (optimizer)
       extra.push_back({"optimizer", optimizer});
+    // The run's record: the stage's models by spec name and its effective
+    // settings (hone-expand-stages keeps them on the stage loop).
+    if (ArrayAttr names = stageModelNames.lookup(begin))
+      extra.push_back({"models", names});
+    for (Operation *user : begin.getFirst().getUsers())
+      if (auto loop = dyn_cast<scf::ForOp>(user))
+        if (Attribute s = loop->getAttr("hone.stage_settings")) {
+          extra.push_back({"settings", s});
+          break;
+        }
     Value first =
         LLVM::CallOp::create(
             b, loc, rtStageBegin(),
@@ -602,6 +613,17 @@ struct Lowering {
     b.setInsertionPointToStart(body);
     arena = LLVM::AddressOfOp::create(b, loc, arenaGlobal);
 
+    // The spec names of each stage's models (its loop's model iteration
+    // arguments), read before object types are lowered.
+    main.walk([&](ExecStageBeginOp begin) {
+      SmallVector<Attribute> names;
+      for (Operation *user : begin.getFirst().getUsers())
+        if (auto loop = dyn_cast<scf::ForOp>(user))
+          for (BlockArgument arg : loop.getRegionIterArgs())
+            if (isa<ModelType>(arg.getType()))
+              names.push_back(StringAttr::get(ctx, modelName(arg)));
+      stageModelNames[begin] = ArrayAttr::get(ctx, names);
+    });
     // Object-typed values: remember them, then make them pointers.
     main.walk([&](Operation *op) {
       for (Value r : op->getResults())

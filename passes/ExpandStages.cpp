@@ -231,6 +231,14 @@ struct Expander {
         outputs.push_back(n);
     if (!outputs.empty())
       loop->setAttr("hone.outputs", b.getArrayAttr(outputs));
+    // The stage's effective settings (its typed attributes), which the
+    // lowering hands the runtime at the stage's start for the run's record.
+    NamedAttrList settings;
+    for (NamedAttribute a : stage->getAttrs())
+      if (!a.getName().getValue().starts_with("hone.") &&
+          a.getName() != "operandSegmentSizes")
+        settings.push_back(a);
+    loop->setAttr("hone.stage_settings", settings.getDictionary(b.getContext()));
   }
   std::string kernelName(StringRef method) {
     return (pipelineName + "_" + method + "_" + Twine(counter++)).str();
