@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/HoneOps.h"
+#include "dialect/MethodFamilies.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -370,21 +371,12 @@ LogicalResult RlOp::verify() {
        failed(checkSameVocab(*this, "reference", getPolicy(), getRef()))))
     return failure();
 
-  // Groups.
+  // Groups: the rules the spec checker states too (dialect/MethodFamilies.h).
   int64_t group = getGroupSize();
-  if (group <= 0)
-    return checkPositive(*this, "group_size", group);
-  if (usesGroups() && group < 2)
-    return fail(*this,
-                Twine(algo) + " compares samples of one prompt and needs "
-                              "group_size >= 2, got " +
-                    Twine(group),
-                "GRPO commonly uses 4 to 16 samples per prompt");
-  if (getBatchSize() % group != 0)
-    return fail(*this,
-                "batch_size (" + Twine(getBatchSize()) +
-                    ") must be a multiple of group_size (" + Twine(group) + ")",
-                "batch_size counts completions: prompts per step × group_size");
+  if (auto p = ::hone::methods::groupSizeProblem(
+          algo.str(), static_cast<int64_t>(getBatchSize()), group,
+          "group_size"))
+    return fail(*this, p->message, p->hint);
 
   // Hybrid guidance: its settings are the attribute of its kind.
   if (bool(getHybrid()) != bool(getGuidanceAttr()))

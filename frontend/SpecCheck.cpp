@@ -1311,26 +1311,12 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
            "completions per step: prompts per step x samples_per_prompt");
   positive(rl, "grad_accum", rl.grad_accum());
   positive(rl, "max_prompt_length", rl.max_prompt_length());
-  if (group > 0 && isGroupAlgorithm(algo) && group < 2)
-    error(groupLoc,
-          name + " compares the samples of one prompt and needs "
-                 "samples_per_prompt >= 2, got " +
-              fmt(long(group)),
-          "GRPO commonly uses 4 to 16 samples per prompt");
-  if (algo == Rl::remax && group != 1)
-    error(groupLoc,
-          "remax samples one completion per prompt (plus a greedy one), got "
-          "samples_per_prompt " +
-              fmt(long(group)),
-          "set samples_per_prompt: 1");
-  if (group > 0 && rl.batch_size() > 0 && rl.batch_size() % group != 0)
-    error(at(rl, "batch_size"),
-          "batch_size (" + fmt(long(rl.batch_size())) +
-              ") must be a multiple of samples_per_prompt (" +
-              fmt(long(group)) + ")",
-          "batch_size counts completions: prompts per step x "
-          "samples_per_prompt, e.g. " +
-              fmt(long(group * std::max<int64_t>(1, rl.batch_size() / group))));
+  // The group-size rules (dialect/MethodFamilies.h, as the verifier).
+  if (group > 0)
+    if (auto p = methods::groupSizeProblem(name, rl.batch_size(), group,
+                                           "samples_per_prompt"))
+      error(p->aboutBatch ? at(rl, "batch_size") : groupLoc, p->message,
+            p->hint);
   if (rl.mini_batches() > 0 && rl.batch_size() > 0 &&
       rl.batch_size() % rl.mini_batches() != 0)
     error(at(rl, "mini_batches"),

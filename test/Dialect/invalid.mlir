@@ -958,9 +958,28 @@ hone.pipeline @p60 {
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  // expected-error@+2 {{'group_size' must be positive, got 0}}
+  // expected-error@+2 {{group_size must be at least 1, got 0}}
   // expected-note@+1 {{hint:}}
   %1 = hone.rl remax %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 0, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+}
+// -----
+
+/// group size positive
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+!m8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!s8 = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+hone.pipeline @p60 {
+  %m = hone.model.init "m" : !m
+  %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
+  %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
+  %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
+  %text = hone.dataset "t.jsonl" : !hone.dataset<text>
+  %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  // expected-error@+2 {{remax samples one completion per prompt (plus a greedy one), got group_size 2}}
+  // expected-note@+1 {{hint:}}
+  %1 = hone.rl remax %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 2, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
 // -----
 
@@ -977,7 +996,7 @@ hone.pipeline @p61 {
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  // expected-error@+2 {{grpo compares samples of one prompt and needs group_size >= 2, got 1}}
+  // expected-error@+2 {{grpo compares the samples of one prompt and needs group_size >= 2, got 1}}
   // expected-note@+1 {{hint:}}
   %1 = hone.rl grpo %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 1 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
@@ -996,7 +1015,7 @@ hone.pipeline @p62 {
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  // expected-error@+2 {{rloo compares samples of one prompt and needs group_size >= 2, got 1}}
+  // expected-error@+2 {{rloo compares the samples of one prompt and needs group_size >= 2, got 1}}
   // expected-note@+1 {{hint:}}
   %1 = hone.rl rloo %m, %pa reward %r {steps = 1, batch_size = 8, group_size = 1, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
