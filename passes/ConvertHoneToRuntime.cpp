@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/AttrToJson.h"
+#include "passes/RuntimeAbi.h"
 #include "runtime/abi/hone_runtime.h" // HONE_RT_ABI_VERSION only: plain C
 #include "passes/Passes.h"
 
@@ -28,6 +29,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
 
 namespace mlir::hone {
 #define GEN_PASS_DEF_CONVERTHONETORUNTIME
@@ -73,6 +76,47 @@ int32_t dtypeOf(Type t) {
   if (t.isInteger(1))
     return 4;
   return -1;
+}
+
+/// An enum attribute: printed `#hone<kind keyword>`, sent as its keyword.
+bool isEnumKeyword(Attribute a) {
+  if (a.getDialect().getNamespace() != "hone")
+    return false;
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  a.print(os);
+  return StringRef(s).starts_with("#hone<");
+}
+
+/// Whether AttrToJson prints `a` as a JSON value of kind `k`.
+bool abiKindMatches(Attribute a, abi::Kind k) {
+  switch (k) {
+  case abi::Kind::I64:
+    return isa<IntegerAttr>(a) && !isa<BoolAttr>(a) &&
+           !cast<IntegerAttr>(a).getType().isInteger(1);
+  case abi::Kind::F64:
+    return isa<FloatAttr>(a);
+  case abi::Kind::Bool:
+    return isa<BoolAttr>(a);
+  case abi::Kind::Unit:
+    return isa<UnitAttr, BoolAttr>(a);
+  case abi::Kind::Str:
+    return isa<StringAttr>(a) || isEnumKeyword(a);
+  case abi::Kind::Strs: {
+    auto arr = dyn_cast<ArrayAttr>(a);
+    return arr && llvm::all_of(arr, llvm::IsaPred<StringAttr>);
+  }
+  case abi::Kind::I64s:
+    return isa<DenseI64ArrayAttr>(a);
+  case abi::Kind::F64s:
+    return isa<DenseF64ArrayAttr>(a);
+  case abi::Kind::Obj:
+    // Dictionaries and the dialect's struct attributes (#hone.arch, ...),
+    // which AttrToJson prints as objects; their keys are not checked here.
+    return isa<DictionaryAttr>(a) ||
+           (a.getDialect().getNamespace() == "hone" && !isEnumKeyword(a));
+  }
+  return false;
 }
 
 struct Lowering {
@@ -294,22 +338,113 @@ struct Lowering {
     }
   }
 
-  std::string attrsJson(Operation *op,
-                        ArrayRef<std::pair<StringRef, Attribute>> extra = {}) {
-    NamedAttrList attrs;
-    for (NamedAttribute a : op->getAttrDictionary())
-      if (!a.getName().getValue().starts_with("hone.") &&
-          a.getName() != "operandSegmentSizes" &&
-          a.getName() != "resultSegmentSizes")
-        attrs.push_back(a);
-    // The lane hone-assign-lanes chose travels as "lane".
-    SmallVector<std::pair<StringRef, Attribute>> all(extra);
-    if (Attribute lane = op->getAttr("hone.lane"))
-      all.push_back({"lane", lane});
-    return toJson(attrs.getDictionary(ctx), all);
+  /// The op's attributes as JSON, exactly as its row of
+  /// runtime/abi/step_ops.inl lists them: ODS attributes from the op's
+  /// inherent attributes, DISC ones from its discardable attributes, LOWER
+  /// ones from `lowered` (and "lane" from hone.lane). A required attribute
+  /// that is missing, one of the wrong kind, or an attribute of the op that
+  /// the row does not list is an error at the op.
+  FailureOr<std::string>
+  attrsJson(Operation *op, const abi::OpRow &row,
+            ArrayRef<std::pair<StringRef, Attribute>> lowered = {}) {
+    StringRef opName = op->getName().getStringRef();
+    auto table = [&]() {
+      return op->emitOpError("convert-hone-to-runtime: ");
+    };
+    llvm::StringMap<Attribute> fromLowering;
+    for (auto &[k, v] : lowered)
+      fromLowering[k] = v;
+    if (row.call == abi::Call::Step || row.call == abi::Call::Train)
+      if (Attribute lane = op->getAttr("hone.lane"))
+        fromLowering["lane"] = lane;
+    for (auto &e : fromLowering) {
+      const abi::AttrRow *a = abi::findAttr(row, e.getKey());
+      if (!a || a->from != abi::From::Lowering)
+        return table() << "the lowering adds attribute '" << e.getKey()
+                       << "', which runtime/abi/step_ops.inl does not list "
+                          "for "
+                       << opName << " as LOWER";
+    }
+    SmallVector<std::pair<StringRef, Attribute>> out;
+    auto emit = [&](const abi::AttrRow &a) -> LogicalResult {
+      Attribute v;
+      switch (a.from) {
+      case abi::From::Ods: {
+        std::optional<Attribute> inherent = op->getInherentAttr(a.name);
+        if (!inherent)
+          return table() << "runtime/abi/step_ops.inl lists '" << a.name
+                         << "' as an ODS attribute of " << opName
+                         << ", which declares no such attribute";
+        v = *inherent;
+        if (!v && a.kind == abi::Kind::Unit)
+          v = BoolAttr::get(ctx, false);
+        break;
+      }
+      case abi::From::Discardable:
+        v = op->getDiscardableAttr(a.name);
+        break;
+      case abi::From::Lowering:
+        v = fromLowering.lookup(a.name);
+        break;
+      }
+      if (!v) {
+        if (a.need == abi::Need::Required)
+          return table() << "missing attribute '" << a.name
+                         << "', which the runtime requires of " << opName
+                         << " (runtime/abi/step_ops.inl)";
+        return success();
+      }
+      if (!abiKindMatches(v, a.kind))
+        return table() << "attribute '" << a.name << "' is " << v
+                       << ", but the runtime reads " << opName << "'s '"
+                       << a.name << "' as " << abi::kindName(a.kind)
+                       << " (runtime/abi/step_ops.inl)";
+      out.push_back({a.name, v});
+      return success();
+    };
+    for (const abi::AttrRow &a : abi::kAttrs)
+      if (a.op == row.id && failed(emit(a)))
+        return failure();
+    if (row.call == abi::Call::Step || row.call == abi::Call::Train)
+      if (failed(emit(abi::kLaneAttr)))
+        return failure();
+    for (NamedAttribute a : op->getAttrDictionary()) {
+      StringRef n = a.getName().getValue();
+      if (n.starts_with("hone.") || n == "operandSegmentSizes" ||
+          n == "resultSegmentSizes")
+        continue;
+      if (!abi::findAttr(row, n))
+        return table() << "attribute '" << n << "' of " << opName
+                       << " has no entry in the runtime table "
+                          "(runtime/abi/step_ops.inl): add it there and "
+                          "read it in the runtime, or drop it";
+    }
+    // The op's own attributes in name order (as its dictionary holds
+    // them), then the lowering's in row order, then the lane.
+    SmallVector<std::pair<StringRef, Attribute>> own, added;
+    for (auto &e : out) {
+      const abi::AttrRow *a = abi::findAttr(row, e.first);
+      (a->from == abi::From::Lowering ? added : own).push_back(e);
+    }
+    llvm::stable_sort(own, [](auto &x, auto &y) { return x.first < y.first; });
+    std::stable_partition(added.begin(), added.end(),
+                          [](auto &x) { return x.first != "lane"; });
+    own.append(added.begin(), added.end());
+    return toJson(DictionaryAttr(), own);
   }
 
-  LogicalResult lowerObject(Operation *op) {
+  /// The op's row of the runtime table; an error at the op if it has none.
+  const abi::OpRow *rowOf(Operation *op) {
+    StringRef name = op->getName().getStringRef();
+    const abi::OpRow *row = abi::findOp(name.drop_front(5));
+    if (!row)
+      op->emitOpError("convert-hone-to-runtime: ")
+          << name << " has no row in the runtime table "
+                     "(runtime/abi/step_ops.inl), so the runtime cannot run it";
+    return row;
+  }
+
+  LogicalResult lowerObject(Operation *op, const abi::OpRow &row) {
     OpBuilder b(op);
     Location loc = op->getLoc();
     SmallVector<std::pair<StringRef, Attribute>> extra;
@@ -334,12 +469,15 @@ struct Lowering {
       return op->emitOpError(
           "convert-hone-to-runtime: an object op yields one object");
     std::string name = op->getName().getStringRef().drop_front(5).str();
+    FailureOr<std::string> json = attrsJson(op, row, extra);
+    if (failed(json))
+      return failure();
     Value objs = pointerArray(b, loc, op->getOperands());
     Value handle =
         LLVM::CallOp::create(
             b, loc, rtObject(),
             ValueRange{job, str(b, loc, locString(loc)), str(b, loc, name),
-                       str(b, loc, attrsJson(op, extra)),
+                       str(b, loc, *json),
                        constI32(b, loc, op->getNumOperands()), objs})
             .getResult();
     op->getResult(0).replaceAllUsesWith(handle);
@@ -373,7 +511,7 @@ struct Lowering {
     return {{"temperature", b.getF64FloatAttr(temperature.lookup(op))}};
   }
 
-  LogicalResult lowerStep(Operation *op) {
+  LogicalResult lowerStep(Operation *op, const abi::OpRow &row) {
     OpBuilder b(op);
     Location loc = op->getLoc();
     SmallVector<Value> objs, in, out;
@@ -390,11 +528,13 @@ struct Lowering {
     if (failed(inDesc) || failed(outDesc))
       return failure();
     std::string name = op->getName().getStringRef().drop_front(5).str();
+    FailureOr<std::string> json = attrsJson(op, row, logprobTemperature(b, op));
+    if (failed(json))
+      return failure();
     LLVM::CallOp::create(
         b, loc, rtStep(),
         ValueRange{job, str(b, loc, locString(loc)), str(b, loc, name),
-                   str(b, loc, attrsJson(op, logprobTemperature(b, op))),
-                   constI32(b, loc, objs.size()),
+                   str(b, loc, *json), constI32(b, loc, objs.size()),
                    pointerArray(b, loc, objs), constI32(b, loc, in.size()),
                    *inDesc, constI32(b, loc, out.size()), *outDesc});
     finishResults(b, loc, op, outSlots);
@@ -410,7 +550,7 @@ struct Lowering {
     // Tensor results are used only through their buffers from here on.
   }
 
-  LogicalResult lowerTrainStep(TrainStepOp step) {
+  LogicalResult lowerTrainStep(TrainStepOp step, const abi::OpRow &row) {
     Operation *op = step;
     OpBuilder b(op);
     Location loc = op->getLoc();
@@ -428,13 +568,18 @@ struct Lowering {
     for (Value r : op->getResults())
       if (!isObject(r.getType()))
         out.push_back(r);
-    SmallVector<std::pair<StringRef, Attribute>> extra;
+    // The names of the objective's metrics (none without an objective).
+    Attribute metricNames = ArrayAttr::get(ctx, {});
     if (!step.getObjective().empty())
       if (auto yield = dyn_cast<LossYieldOp>(
               step.getObjective().front().getTerminator()))
-        extra.push_back({"metric_names", yield.getMetricNames()});
-    extra.push_back({"temperature", b.getF64FloatAttr(temperature.lookup(op))});
-    std::string json = attrsJson(op, extra);
+        metricNames = yield.getMetricNames();
+    FailureOr<std::string> json = attrsJson(
+        op, row,
+        {{"metric_names", metricNames},
+         {"temperature", b.getF64FloatAttr(temperature.lookup(op))}});
+    if (failed(json))
+      return failure();
     if (failed(bindResults(b, op)))
       return failure();
     SmallVector<Value> outSlots;
@@ -445,7 +590,7 @@ struct Lowering {
     Value kernel = LLVM::AddressOfOp::create(b, loc, packed);
     LLVM::CallOp::create(
         b, loc, rtTrainStep(),
-        ValueRange{job, str(b, loc, locString(loc)), str(b, loc, json),
+        ValueRange{job, str(b, loc, locString(loc)), str(b, loc, *json),
                    constI32(b, loc, models.size()),
                    pointerArray(b, loc, models), kernel,
                    constI32(b, loc, step.getTokens().size()),
@@ -461,7 +606,8 @@ struct Lowering {
     return success();
   }
 
-  LogicalResult lowerStageBegin(ExecStageBeginOp begin) {
+  LogicalResult lowerStageBegin(ExecStageBeginOp begin,
+                                const abi::OpRow &row) {
     OpBuilder b(begin);
     Location loc = begin.getLoc();
     // The stage's models: the loop's object iter_args that are models.
@@ -491,13 +637,16 @@ struct Lowering {
           extra.push_back({"settings", s});
           break;
         }
+    FailureOr<std::string> json = attrsJson(begin, row, extra);
+    if (failed(json))
+      return failure();
     Value first =
         LLVM::CallOp::create(
             b, loc, rtStageBegin(),
             ValueRange{job, str(b, loc, locString(loc)),
                        str(b, loc, begin.getName()),
                        constI64(b, loc, begin.getSteps()),
-                       str(b, loc, attrsJson(begin, extra)),
+                       str(b, loc, *json),
                        constI32(b, loc, models.size()),
                        pointerArray(b, loc, models)})
             .getResult();
@@ -539,8 +688,9 @@ struct Lowering {
       StringRef dialect = op->getName().getDialectNamespace();
       bool ok = false;
       if (dialect == "hone")
-        ok = !isa<SftOp, RlOp, PreferenceOp, RewardModelTrainOp, EvalOp>(op) &&
-             !op->getName().getStringRef().starts_with("hone.loss.");
+        ok = lowersThroughAbiTable(op->getName().getStringRef()) ||
+             isa<ExecStepEndOp, ExecStageEndOp, ExecSignalOp, ExecWaitOp,
+                 ExecSyncOp>(op);
       else if (isa<scf::ForOp, scf::IfOp, scf::YieldOp>(op))
         ok = true;
       else if (dialect == "arith")
@@ -694,11 +844,7 @@ struct Lowering {
     });
     for (Operation *op : ops) {
       LogicalResult r = success();
-      if (auto step = dyn_cast<TrainStepOp>(op))
-        r = lowerTrainStep(step);
-      else if (auto begin = dyn_cast<ExecStageBeginOp>(op))
-        r = lowerStageBegin(begin);
-      else if (auto end = dyn_cast<ExecStepEndOp>(op)) {
+      if (auto end = dyn_cast<ExecStepEndOp>(op)) {
         OpBuilder sb(op);
         LLVM::CallOp::create(
             sb, op->getLoc(), rtStepEnd(),
@@ -724,10 +870,25 @@ struct Lowering {
         OpBuilder sb(op);
         LLVM::CallOp::create(sb, op->getLoc(), rtStageEnd(), ValueRange{job});
         toErase.push_back(op);
-      } else if (isRuntimeObjectOp(op))
-        r = lowerObject(op);
-      else
-        r = lowerStep(op);
+      } else if (const abi::OpRow *row = rowOf(op)) {
+        auto step = dyn_cast<TrainStepOp>(op);
+        auto begin = dyn_cast<ExecStageBeginOp>(op);
+        if ((row->call == abi::Call::Train) != bool(step) ||
+            (row->call == abi::Call::Stage) != bool(begin))
+          r = op->emitOpError("convert-hone-to-runtime: the runtime table's "
+                              "call kind for this op is not the one its "
+                              "lowering makes");
+        else if (step)
+          r = lowerTrainStep(step, *row);
+        else if (begin)
+          r = lowerStageBegin(begin, *row);
+        else if (row->call == abi::Call::Object)
+          r = lowerObject(op, *row);
+        else
+          r = lowerStep(op, *row);
+      } else {
+        r = failure();
+      }
       if (failed(r))
         return failure();
     }
@@ -747,7 +908,7 @@ struct Lowering {
 };
 
 struct ConvertHoneToRuntime
-    : public hone::impl::ConvertHoneToRuntimeBase<ConvertHoneToRuntime> {
+    : public mlir::hone::impl::ConvertHoneToRuntimeBase<ConvertHoneToRuntime> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<PipelineOp> pipelines(module.getOps<PipelineOp>());
@@ -765,9 +926,88 @@ struct ConvertHoneToRuntime
 };
 } // namespace
 
+/// The ops that create a runtime object (the table's Object rows must be
+/// exactly these: checkAbiTable).
+static bool isRuntimeObjectOpName(StringRef name) {
+  return llvm::is_contained({"hone.model.init", "hone.model.load",
+                             "hone.model.new_head", "hone.dataset",
+                             "hone.exec.snapshot", "hone.buffer.init"},
+                            name) ||
+         name.starts_with("hone.reward.");
+}
+
 bool mlir::hone::isRuntimeObjectOp(Operation *op) {
-  return isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, DatasetOp,
-             ExecSnapshotOp>(op) ||
-         op->getName().getStringRef().starts_with("hone.reward.") ||
-         op->getName().getStringRef() == "hone.buffer.init";
+  return isRuntimeObjectOpName(op->getName().getStringRef());
+}
+
+bool mlir::hone::lowersThroughAbiTable(StringRef name) {
+  if (!name.consume_front("hone."))
+    return false;
+  return !llvm::is_contained({"pipeline", "sft", "rl", "preference",
+                              "reward_model", "eval", "exec.step_end",
+                              "exec.stage_end", "exec.signal", "exec.wait",
+                              "exec.sync"},
+                             name) &&
+         !name.starts_with("loss.");
+}
+
+unsigned mlir::hone::checkAbiTable(
+    MLIRContext *ctx, ArrayRef<abi::OpRow> ops, ArrayRef<abi::AttrRow> attrs,
+    function_ref<void(const Twine &)> complain) {
+  unsigned problems = 0;
+  auto bad = [&](const Twine &what) {
+    ++problems;
+    complain(what);
+  };
+  auto expectedCall = [](StringRef name) {
+    return name == "hone.train_step"         ? abi::Call::Train
+           : name == "hone.exec.stage_begin" ? abi::Call::Stage
+           : isRuntimeObjectOpName(name)     ? abi::Call::Object
+                                             : abi::Call::Step;
+  };
+  for (const abi::OpRow &r : ops) {
+    std::string name = (Twine("hone.") + r.name).str();
+    std::optional<RegisteredOperationName> reg =
+        RegisteredOperationName::lookup(name, ctx);
+    if (!reg) {
+      bad("row '" + Twine(r.name) + "': " + name + " is not a registered op");
+      continue;
+    }
+    if (!lowersThroughAbiTable(name))
+      bad("row '" + Twine(r.name) + "': convert-hone-to-runtime does not "
+          "lower " + name + " through the table");
+    else if (expectedCall(name) != r.call)
+      bad("row '" + Twine(r.name) + "': the lowering calls " + name +
+          " through another entry point than the row says");
+    for (const abi::AttrRow &a : attrs) {
+      if (a.op != r.id)
+        continue;
+      bool declared = llvm::any_of(reg->getAttributeNames(), [&](StringAttr n) {
+        return n.getValue() == a.name;
+      });
+      if (a.from == abi::From::Ods && !declared)
+        bad("row '" + Twine(r.name) + "': attribute '" + a.name +
+            "' is ODS, but " + name + " declares no such attribute");
+      if (a.from != abi::From::Ods && declared)
+        bad("row '" + Twine(r.name) + "': attribute '" + a.name + "' is " +
+            (a.from == abi::From::Lowering ? "LOWER" : "DISC") + ", but " +
+            name + " declares it (make it ODS)");
+    }
+  }
+  for (const abi::AttrRow &a : attrs)
+    if (llvm::none_of(ops, [&](const abi::OpRow &r) { return r.id == a.op; }))
+      bad("attribute '" + Twine(a.name) + "' names no row");
+  Dialect *hone = ctx->getLoadedDialect("hone");
+  if (!hone) {
+    bad("the hone dialect is not loaded");
+    return problems;
+  }
+  for (RegisteredOperationName op : ctx->getRegisteredOperations()) {
+    if (&op.getDialect() != hone || !lowersThroughAbiTable(op.getStringRef()))
+      continue;
+    StringRef short_ = op.getStringRef().drop_front(5);
+    if (llvm::none_of(ops, [&](const abi::OpRow &r) { return short_ == r.name; }))
+      bad(op.getStringRef() + " reaches the runtime but has no row");
+  }
+  return problems;
 }

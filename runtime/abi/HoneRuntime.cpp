@@ -2,6 +2,7 @@
 // stages with checkpoints and resume, every step op, and the train step
 // around a generated loss kernel. Built on runtime/job (Job driver, batches,
 // rewards, step primitives). CPU, float32.
+#include "runtime/abi/AbiTable.h"
 #include "runtime/abi/Comm.h"
 #include "runtime/abi/hone_runtime.h"
 #include "kernels/cpu/CpuKernels.h"
@@ -286,6 +287,93 @@ int64_t numel(const hone_tensor &t) {
   return n;
 }
 
+/// A number as honec writes it: a JSON number, or "nan", "inf", "-inf".
+double asF64(const json::Value &v) {
+  if (v.isNumber())
+    return v.asDouble();
+  const std::string &s = v.asString();
+  return s == "inf" ? INFINITY : s == "-inf" ? -INFINITY : NAN;
+}
+
+/// A typed settings object (dialect/HoneSettings.td) as JSON: the compiler
+/// writes every setting, so a missing or mistyped one is an error naming
+/// it, never a default.
+struct Settings {
+  hone_job *j;
+  std::string loc;
+  const char *what;
+  const json::Value &o;
+  const json::Value &need(const char *key) const;
+  double f64(const char *key) const { return asF64(need(key)); }
+  int64_t i64(const char *key) const;
+  std::string text(const char *key) const;
+  const json::Value &object(const char *key) const;
+};
+
+/// Whether `v` is a JSON value of kind `k`.
+bool isKind(const json::Value &v, abi::Kind k) {
+  auto isF64 = [](const json::Value &x) {
+    return x.isNumber() ||
+           (x.isString() && (x.asString() == "nan" || x.asString() == "inf" ||
+                             x.asString() == "-inf"));
+  };
+  auto all = [&](auto pred) {
+    if (!v.isArray())
+      return false;
+    for (const json::Value &x : v.items())
+      if (!pred(x))
+        return false;
+    return true;
+  };
+  switch (k) {
+  case abi::Kind::I64: return v.isInt();
+  case abi::Kind::F64: return isF64(v);
+  case abi::Kind::Bool:
+  case abi::Kind::Unit: return v.isBool();
+  case abi::Kind::Str: return v.isString();
+  case abi::Kind::Strs:
+    return all([](const json::Value &x) { return x.isString(); });
+  case abi::Kind::I64s:
+    return all([](const json::Value &x) { return x.isInt(); });
+  case abi::Kind::F64s: return all(isF64);
+  case abi::Kind::Obj: return v.isObject();
+  }
+  return false;
+}
+
+/// Checks `attrs` against the op's row of runtime/abi/step_ops.inl: every
+/// required attribute present with its kind, optional ones of their kind,
+/// nothing the row does not list. Returns the first disagreement, or "".
+std::string checkAttrs(const abi::OpRow &row, const json::Value &attrs) {
+  for (const abi::AttrRow &a : abi::kAttrs) {
+    if (a.op != row.id)
+      continue;
+    const json::Value *v = get(attrs, a.name);
+    if (!v) {
+      if (a.need == abi::Need::Required)
+        return std::string("missing attribute '") + a.name + "' (" +
+               abi::kindName(a.kind) + ")";
+      continue;
+    }
+    if (!isKind(*v, a.kind)) {
+      std::string got = json::serialize(*v);
+      if (got.size() > 40)
+        got = got.substr(0, 37) + "...";
+      return std::string("attribute '") + a.name + "' must be " +
+             abi::kindName(a.kind) + ", got " + got;
+    }
+  }
+  for (const auto &[k, v] : attrs.members()) {
+    const abi::AttrRow *a = abi::findAttr(row, k);
+    if (!a)
+      return "unknown attribute '" + k +
+             "' (runtime/abi/step_ops.inl lists the op's attributes)";
+    if (a == &abi::kLaneAttr && !v.isNull() && !isKind(v, a->kind))
+      return "attribute 'lane' must be a string";
+  }
+  return "";
+}
+
 struct OpCtx {
   hone_job *j;
   const char *loc;
@@ -300,9 +388,78 @@ struct OpCtx {
   uint64_t seq = 0; // call order (metrics are sorted by it)
   hone_loss_fn kernel = nullptr; // train_step
   int32_t nTokens = 0;           // train_step
+  const abi::OpRow *row = nullptr; // the op's row (attributes checked)
+  void *made = nullptr;            // an object op's result
 
   [[noreturn]] void err(const std::string &m) const {
     fail(j, loc, "hone." + op + ": " + m);
+  }
+
+  // Attributes, as the op's row lists them. The call's JSON was checked
+  // against the row before the handler ran; these getters have no default:
+  // reading an attribute the row does not list, or a required read of an
+  // optional one that is absent, is an error naming it.
+  const abi::AttrRow &listed(const char *name, abi::Kind k) const {
+    const abi::AttrRow *a = row ? abi::findAttr(*row, name) : nullptr;
+    if (!a || a->kind != k)
+      err(std::string("the runtime reads attribute '") + name + "' as " +
+          abi::kindName(k) +
+          ", which runtime/abi/step_ops.inl does not list for this op");
+    return *a;
+  }
+  /// The attribute's value if the call has it (an OPT attribute).
+  const json::Value *opt(const char *name, abi::Kind k) const {
+    listed(name, k);
+    return get(attrs, name);
+  }
+  bool has(const char *name) const {
+    return row && abi::findAttr(*row, name) && get(attrs, name);
+  }
+  const json::Value &need(const char *name, abi::Kind k) const {
+    listed(name, k);
+    const json::Value *v = get(attrs, name);
+    if (!v)
+      err(std::string("missing attribute '") + name + "' (" +
+          abi::kindName(k) + ")");
+    return *v;
+  }
+  int64_t i64(const char *name) const {
+    return need(name, abi::Kind::I64).asInt();
+  }
+  double f64(const char *name) const {
+    return asF64(need(name, abi::Kind::F64));
+  }
+  /// A BOOL or UNIT attribute.
+  bool boolean(const char *name) const {
+    const abi::AttrRow *a = row ? abi::findAttr(*row, name) : nullptr;
+    return need(name, a && a->kind == abi::Kind::Unit ? abi::Kind::Unit
+                                                      : abi::Kind::Bool)
+        .asBool();
+  }
+  std::string text(const char *name) const {
+    return need(name, abi::Kind::Str).asString();
+  }
+  std::vector<std::string> texts(const char *name) const {
+    std::vector<std::string> out;
+    for (const json::Value &x : need(name, abi::Kind::Strs).items())
+      out.push_back(x.asString());
+    return out;
+  }
+  std::vector<int64_t> i64s(const char *name) const {
+    std::vector<int64_t> out;
+    for (const json::Value &x : need(name, abi::Kind::I64s).items())
+      out.push_back(x.asInt());
+    return out;
+  }
+  std::vector<double> f64s(const char *name) const {
+    std::vector<double> out;
+    const json::Value &a = need(name, abi::Kind::F64s);
+    for (const json::Value &x : a.items())
+      out.push_back(asF64(x));
+    return out;
+  }
+  const json::Value &object(const char *name) const {
+    return need(name, abi::Kind::Obj);
   }
   /// The call's counts and arrays agree (a count > 0 has an array).
   void checkArrays() const {
@@ -560,10 +717,10 @@ Sequence seqOf(hone_job *j, const OpCtx &c, const Example &ex, int64_t T) {
   TextFormat f = j->fmt;
   f.maxSeqLen = T;
   // An SFT stage's masks, as its spec says (absent: the library defaults).
-  if (get(c.attrs, "completion_only_loss"))
-    f.completionOnlyLoss = flag(c.attrs, "completion_only_loss");
-  if (get(c.attrs, "assistant_only_loss"))
-    f.assistantOnlyLoss = flag(c.attrs, "assistant_only_loss");
+  if (c.has("completion_only_loss"))
+    f.completionOnlyLoss = c.boolean("completion_only_loss");
+  if (c.has("assistant_only_loss"))
+    f.assistantOnlyLoss = c.boolean("assistant_only_loss");
   auto s = tokenizeExample(f, ex);
   if (!s)
     c.err(s.status().message());
@@ -650,22 +807,57 @@ const DataLoader *datasetOfId(hone_job *j, const OpCtx &c, int64_t id,
 
 // --- the open stage ---------------------------------------------------------
 
-AdamWConfig optimizerConfig(const json::Value &o, int64_t steps) {
+const json::Value &Settings::need(const char *key) const {
+  const json::Value *v = o.isObject() ? o.find(key) : nullptr;
+  if (!v || v->isNull())
+    fail(j, loc.c_str(), std::string(what) + ": missing setting '" + key +
+                     "' (the compiler writes every setting)");
+  return *v;
+}
+int64_t Settings::i64(const char *key) const {
+  const json::Value &v = need(key);
+  if (!v.isNumber() || !v.isInt())
+    fail(j, loc.c_str(), std::string(what) + ": setting '" + key +
+                     "' is not an integer");
+  return v.asInt();
+}
+std::string Settings::text(const char *key) const {
+  const json::Value &v = need(key);
+  if (!v.isString())
+    fail(j, loc.c_str(), std::string(what) + ": setting '" + key +
+                     "' is not a string");
+  return v.asString();
+}
+const json::Value &Settings::object(const char *key) const {
+  const json::Value &v = need(key);
+  if (!v.isObject())
+    fail(j, loc.c_str(), std::string(what) + ": setting '" + key +
+                     "' is not an object");
+  return v;
+}
+
+AdamWConfig optimizerConfig(hone_job *j, const std::string &loc,
+                            const json::Value &o, int64_t steps) {
+  Settings opt{j, loc, "optimizer", o};
   AdamWConfig c;
-  c.lr = num(o, "lr", 1e-3);
-  c.beta1 = num(o, "beta1", 0.9);
-  c.beta2 = num(o, "beta2", 0.999);
-  c.eps = num(o, "eps", 1e-8);
-  c.weightDecay = num(o, "weight_decay", 0.0);
-  c.maxGradNorm = num(o, "max_grad_norm", 1.0);
-  std::string s = str(o, "schedule", "constant");
-  c.schedule.kind = s == "linear_decay" || s == "linear"
-                        ? LrSchedule::Kind::Linear
-                    : s == "cosine_decay" || s == "cosine"
-                        ? LrSchedule::Kind::Cosine
-                                    : LrSchedule::Kind::Constant;
-  c.schedule.warmupSteps = integer(o, "warmup_steps", 0);
-  c.schedule.minLrRatio = num(o, "min_lr_ratio", 0.0);
+  c.lr = opt.f64("lr");
+  c.beta1 = opt.f64("beta1");
+  c.beta2 = opt.f64("beta2");
+  c.eps = opt.f64("eps");
+  c.weightDecay = opt.f64("weight_decay");
+  c.maxGradNorm = opt.f64("max_grad_norm");
+  std::string s = opt.text("schedule");
+  if (s == "linear_decay")
+    c.schedule.kind = LrSchedule::Kind::Linear;
+  else if (s == "cosine_decay")
+    c.schedule.kind = LrSchedule::Kind::Cosine;
+  else if (s == "constant_lr")
+    c.schedule.kind = LrSchedule::Kind::Constant;
+  else
+    fail(j, loc.c_str(), "optimizer: unknown schedule '" + s +
+                     "' (constant_lr, linear_decay, cosine_decay)");
+  c.schedule.warmupSteps = opt.i64("warmup_steps");
+  c.schedule.minLrRatio = opt.f64("min_lr_ratio");
   c.schedule.totalSteps = std::max<int64_t>(steps, 1);
   return c;
 }
@@ -756,15 +948,7 @@ void opDataNext(OpCtx &c) {
   auto *d = c.obj<DatasetObj>(0, ObjKind::Dataset, "dataset");
   c.counts(1, 1, 1, 1, 3, 6);
   c.input(0, "step", HONE_I64, 0);
-  std::string part = str(c.attrs, "part");
-  DatasetLayout layout = d->data->info().layout;
-  if (part.empty())
-    part = c.nOut == 5   ? "pairs"
-           : c.nOut == 6 ? "labelled"
-           : (layout == DatasetLayout::PromptAnswer ||
-              layout == DatasetLayout::Prompt)
-               ? "prompts"
-               : "sequences";
+  std::string part = c.text("part");
   DataLoader &dl = *d->data;
   auto ids = [&](int i, const std::vector<size_t> &idx) {
     hone_tensor &t = c.out[i];
@@ -902,7 +1086,7 @@ void opGenerate(OpCtx &c) {
   int64_t P = pt.shape[0], Tp = pt.shape[1];
   const hone_tensor &pm = c.input(1, "prompt mask", -1, 2, P, Tp);
   c.input(2, "step", HONE_I64, 0);
-  int64_t n = integer(c.attrs, "n", 1);
+  int64_t n = c.i64("n");
   if (n < 1)
     c.err("n must be at least 1");
   const hone_tensor &tok = c.output(0, "tokens", HONE_I32, 2, n * P);
@@ -912,7 +1096,7 @@ void opGenerate(OpCtx &c) {
           " leaves no room after prompts of " + std::to_string(Tp));
   c.output(1, "mask", -1, 2, B, T);
   c.output(2, "logprobs", -1, 2, B, T);
-  int64_t offPolicy = integer(c.attrs, "off_policy", 0);
+  int64_t offPolicy = c.i64("off_policy");
   const hone_tensor *demo = nullptr, *demoMask = nullptr;
   int64_t hint = -1;
   double hintFraction = -1; // hint_is_fraction: the hint as a fraction
@@ -923,7 +1107,7 @@ void opGenerate(OpCtx &c) {
   if (c.nIn == 6) {
     c.input(5, "hint_len", -1, 0);
     double v = std::max(0.0, rd(c.in[5], 0));
-    if (flag(c.attrs, "hint_is_fraction")) {
+    if (c.boolean("hint_is_fraction")) {
       hintFraction = std::min(v, 1.0);
       hint = 0;
     } else {
@@ -996,15 +1180,15 @@ void opGenerate(OpCtx &c) {
   SamplingConfig sc;
   sc.samplesPerPrompt = 1;
   sc.maxNewTokens = std::max<int64_t>(T - std::max(Tp, maxPrompt), 1);
-  sc.temperature = num(c.attrs, "temperature", 1.0);
-  sc.topK = integer(c.attrs, "top_k", 0);
-  sc.topP = num(c.attrs, "top_p", 1.0);
-  sc.greedy = flag(c.attrs, "greedy") || sc.temperature <= 0;
+  sc.temperature = c.f64("temperature");
+  sc.topK = c.i64("top_k");
+  sc.topP = c.f64("top_p");
+  sc.greedy = c.boolean("greedy") || sc.temperature <= 0;
   if (sc.temperature <= 0)
     sc.temperature = 1.0;
   if (j->fmt.eosToken >= 0)
     sc.stopTokens = {j->fmt.eosToken};
-  setStopStrings(j, sc, get(c.attrs, "stop"));
+  setStopStrings(j, sc, c.opt("stop", abi::Kind::Strs));
   sc.padToken = j->fmt.padToken;
   sc.seed = j->seed;
   sc.step = uint32_t(j->job->globalStep());
@@ -1014,7 +1198,7 @@ void opGenerate(OpCtx &c) {
     c.err(ro.status().message());
   const auto &g = ro->gen;
   auto *op = static_cast<int32_t *>(c.out[0].data);
-  bool maskTruncated = flag(c.attrs, "mask_truncated");
+  bool maskTruncated = c.boolean("mask_truncated");
   double lenSum = 0;
   for (int64_t b = 0; b < B; ++b) {
     bool demoRow = luffy && (b % n) >= n - offPolicy;
@@ -1058,6 +1242,14 @@ void opGenerate(OpCtx &c) {
   addTokens(j, tokens);
 }
 
+/// The temperature log-probs are computed at (logprob, train_step): the
+/// sampling temperature where hone-expand-stages set one; absent, log-probs
+/// are plain (temperature 1). Not yet an attribute every such op carries
+/// (issue 12 item 5 moves temperature to one place).
+/// The temperature log-probs are taken at: the lowering writes that of the
+/// hone.generate that sampled the tokens (1 for data).
+double logprobTemperature(const OpCtx &c) { return c.f64("temperature"); }
+
 void opLogprob(OpCtx &c) {
   auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
   c.counts(1, 1, 1, 1, 1, 2);
@@ -1065,7 +1257,7 @@ void opLogprob(OpCtx &c) {
   int64_t B = tok.shape[0], T = tok.shape[1];
   c.output(0, "logprobs", -1, 2, B, T);
   bool ent = c.nOut == 2;
-  if (flag(c.attrs, "entropy") && !ent)
+  if (c.boolean("entropy") && !ent)
     c.err("entropy is set: 2 results expected");
   if (ent)
     c.output(1, "entropy", -1, 2, B, T);
@@ -1077,7 +1269,7 @@ void opLogprob(OpCtx &c) {
   std::vector<int32_t> len(static_cast<size_t>(B), static_cast<int32_t>(T));
   TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
   std::vector<float> h;
-  auto lp = computeLogprobs(*m->model, tb, 0, num(c.attrs, "temperature", 1.0),
+  auto lp = computeLogprobs(*m->model, tb, 0, logprobTemperature(c),
                             ent ? &h : nullptr);
   if (!lp)
     c.err(lp.status().message());
@@ -1161,8 +1353,8 @@ void opScore(OpCtx &c) {
 
 void opShapeReward(OpCtx &c) {
   c.counts(0, 0, 4, 4, 1, 1);
-  std::string kind = str(c.attrs, "kind", "token_kl");
-  double beta = num(c.attrs, "kl_coef", 0.0);
+  std::string kind = c.text("kind");
+  double beta = c.f64("kl_coef");
   const hone_tensor &sc = c.input(0, "score", -1, 1);
   int64_t B = sc.shape[0];
   const hone_tensor &mk = c.input(1, "mask", -1, 2, B);
@@ -1197,9 +1389,9 @@ void opShapeReward(OpCtx &c) {
 }
 
 void opAdvantage(OpCtx &c) {
-  std::string kind = str(c.attrs, "kind");
-  int64_t G = integer(c.attrs, "group_size", 1);
-  double eps = num(c.attrs, "eps", 1e-6);
+  std::string kind = c.text("kind");
+  int64_t G = c.i64("group_size");
+  double eps = c.f64("eps");
   auto groups = [&](int64_t B) {
     if (G < 1 || B % G != 0)
       c.err("group_size " + std::to_string(G) + " does not divide " +
@@ -1249,7 +1441,7 @@ void opAdvantage(OpCtx &c) {
     const hone_tensor &v = c.input(2, "values", -1, 2, B, T);
     c.output(0, "advantages", -1, 2, B, T);
     c.output(1, "returns", -1, 2, B, T);
-    double gamma = num(c.attrs, "gamma", 1.0), lam = num(c.attrs, "lambda", 0.95);
+    double gamma = c.f64("gamma"), lam = c.f64("lambda");
     for (int64_t b = 0; b < B; ++b) {
       double nextV = 0, nextA = 0;
       for (int64_t t = T - 1; t >= 0; --t) {
@@ -1304,8 +1496,8 @@ void opAdvantage(OpCtx &c) {
 
 void opGroupAccuracy(OpCtx &c) {
   c.counts(0, 0, 1, 1, 2, 2);
-  int64_t G = integer(c.attrs, "group_size", 1);
-  double th = num(c.attrs, "threshold", 0.5);
+  int64_t G = c.i64("group_size");
+  double th = c.f64("threshold");
   const hone_tensor &r = c.input(0, "rewards", -1, 1);
   int64_t B = r.shape[0];
   if (G < 1 || B % G)
@@ -1330,8 +1522,8 @@ void opIndicator(OpCtx &c) {
     c.err("expected a tensor of rank 0 to 2");
   c.output(0, "result", x.dtype, x.rank, x.rank >= 1 ? x.shape[0] : -1,
            x.rank >= 2 ? x.shape[1] : -1);
-  std::string pred = str(c.attrs, "predicate", "");
-  double v = num(c.attrs, "value", 0.0);
+  std::string pred = c.text("predicate");
+  double v = c.f64("value");
   int64_t n = numel(x);
   for (int64_t i = 0; i < n; ++i) {
     double a = rd(x, i);
@@ -1352,8 +1544,8 @@ void opGroupFilter(OpCtx &c) {
           "got " + std::to_string(c.nIn) + " inputs and " +
           std::to_string(c.nOut) + " results");
   c.counts(0, 0, 1, 64, 1, 64);
-  int64_t G = integer(c.attrs, "group_size", 1);
-  double th = num(c.attrs, "threshold", 0.0);
+  int64_t G = c.i64("group_size");
+  double th = c.f64("threshold");
   const hone_tensor &r = c.input(0, "rewards", -1, 1);
   int64_t Bp = r.shape[0];
   if (G < 1 || Bp % G)
@@ -1425,10 +1617,9 @@ void opSchedule(OpCtx &c) {
   c.counts(0, 0, 1, 1, 1, 1);
   c.input(0, "step", HONE_I64, 0);
   c.output(0, "value", -1, 0);
-  std::string kind = str(c.attrs, "kind", "constant");
-  double start = num(c.attrs, "start", 0), end = num(c.attrs, "end", start);
-  int64_t warm = integer(c.attrs, "warmup", 0),
-          total = integer(c.attrs, "total", 1);
+  std::string kind = c.text("kind");
+  double start = c.f64("start"), end = c.f64("end");
+  int64_t warm = c.i64("warmup"), total = c.i64("total");
   double step = double(i64At(c.in[0], 0));
   double v;
   auto frac = [&](double s, double tot) {
@@ -1459,7 +1650,7 @@ void opSave(OpCtx &c) {
   c.counts(1, 1, 0, 0, 0, 0);
   if (skipOutsideStage(c.j))
     return;
-  std::string path = str(c.attrs, "path", "model");
+  std::string path = c.text("path");
   if (path.empty() || path[0] != '/')
     path = c.j->job->runDir() + "/" + path;
   check(c.j, c.loc, saveHfModel(*m->model, path));
@@ -1477,24 +1668,25 @@ void opEvalStep(OpCtx &c) {
     return;
   if (j->comm.rank > 0) // rank 0 evaluates and logs for the job
     return;
-  std::string name = str(c.attrs, "name", "eval");
+  std::string name = c.text("name");
   json::Value gen = json::Value::object();
-  if (const json::Value *h = get(c.attrs, "settings"))
-    if (const json::Value *g = get(*h, "generation"))
-      gen = *g;
+  // The evaluation's settings (#hone.eval_settings): every one present.
+  const json::Value &settings = c.object("settings");
+  Settings es{j, c.loc, "eval_settings", settings};
+  gen = es.object("generation");
   // The dataset's evaluation split when it has one, else its records.
   const DataLoader &dl = d->evalData ? *d->evalData : *d->data;
   // max_records: at most that many prompts; 0 all of them.
   int64_t limit = 0;
-  if (const json::Value *h = get(c.attrs, "settings"))
-    limit = integer(*h, "max_records", 0);
+  limit = es.i64("max_records");
   size_t n = limit > 0 ? std::min<size_t>(dl.size(), size_t(limit)) : dl.size();
   observe::MetricValues mv;
   std::string line = name + ":";
   if (r && m->model->config().head == HeadKind::LM && n > 0) {
     double sum = 0, correct = 0;
     const int64_t bs = 16;
-    int64_t maxNew = integer(gen, "max_new_tokens", 16);
+    Settings gs{j, c.loc, "eval_settings.generation", gen};
+    int64_t maxNew = gs.i64("max_new_tokens");
     for (size_t i0 = 0; i0 < n; i0 += bs) {
       std::vector<size_t> idx;
       for (size_t i = i0; i < std::min(n, i0 + size_t(bs)); ++i)
@@ -1503,7 +1695,9 @@ void opEvalStep(OpCtx &c) {
       if (!pb)
         c.err(pb.status().message());
       SamplingConfig sc;
-      double temp = num(gen, "temperature", 0.0);
+      double temp = gs.f64("temperature");
+      sc.topK = gs.i64("top_k");
+      sc.topP = gs.f64("top_p");
       sc.greedy = temp <= 0;
       sc.temperature = temp > 0 ? temp : 1.0;
       sc.maxNewTokens = maxNew;
@@ -1615,32 +1809,9 @@ Status forwardRows(Read &r, int64_t b0, int64_t n, double temp) {
 
 // --- the ABI ------------------------------------------------------------------
 
-/// Runs a step op (hone_rt_step's dispatch), on a lane or inline.
-void runStep(OpCtx &c) {
-  hone_job *j = c.j;
-  const char *loc = c.loc;
-  const std::string &o = c.op;
-  if (o == "data.next") opDataNext(c);
-  else if (o == "data.fetch") opDataFetch(c);
-  else if (o == "generate") opGenerate(c);
-  else if (o == "logprob") opLogprob(c);
-  else if (o == "value") opValue(c);
-  else if (o == "score") opScore(c);
-  else if (o == "shape_reward") opShapeReward(c);
-  else if (o == "advantage") opAdvantage(c);
-  else if (o == "group_accuracy") opGroupAccuracy(c);
-  else if (o == "group_filter") opGroupFilter(c);
-  else if (o == "buffer.push") opBufferPush(c);
-  else if (o == "indicator") opIndicator(c);
-  else if (o == "buffer.pop") opBufferPop(c);
-  else if (o == "schedule") opSchedule(c);
-  else if (o == "sync_weights") {
-    c.obj<ModelObj>(0, ObjKind::Model, "model");
-    c.counts(1, 1, 0, 0, 0, 0); // one copy of the weights on the CPU
-  } else if (o == "eval_step") opEvalStep(c);
-  else if (o == "save") opSave(c);
-  else
-    fail(j, loc, "unknown step op 'hone." + o + "'");
+void opSyncWeights(OpCtx &c) {
+  c.obj<ModelObj>(0, ObjKind::Model, "model");
+  c.counts(1, 1, 0, 0, 0, 0); // one copy of the weights on the CPU
 }
 
 /// hone.train_step (hone_rt_train_step's body), on a lane or inline.
@@ -1665,18 +1836,8 @@ void runTrainStep(OpCtx &c) {
   std::vector<ModelObj *> ms;
   for (int i = 0; i < n_models; ++i)
     ms.push_back(c.obj<ModelObj>(i, ObjKind::Model, "model"));
-  std::vector<std::string> reads;
-  if (const json::Value *r = get(c.attrs, "reads"))
-    for (const json::Value &x : r->items())
-      reads.push_back(x.isString() ? x.asString() : "");
-  std::vector<int64_t> readers;
-  if (const json::Value *r = get(c.attrs, "readers"))
-    for (const json::Value &x : r->items())
-      readers.push_back(x.isNumber() ? int64_t(x.asDouble()) : -1);
-  if (reads.empty())
-    reads.assign(size_t(n_tokens), "logprob");
-  if (readers.empty())
-    readers.assign(size_t(n_tokens), 0);
+  std::vector<std::string> reads = c.texts("reads");
+  std::vector<int64_t> readers = c.i64s("readers");
   if (int(reads.size()) != n_tokens || int(readers.size()) != n_tokens)
     c.err("reads and readers need one entry per token batch (" +
           std::to_string(n_tokens) + ")");
@@ -1719,13 +1880,7 @@ void runTrainStep(OpCtx &c) {
     if (in[i].rank < 0 || in[i].rank > 2)
       c.err("input " + std::to_string(i) + ": bad rank");
   }
-  std::vector<std::string> metricNames;
-  for (const char *key : {"metric_names", "hone.metric_names"})
-    if (const json::Value *mn = get(c.attrs, key)) {
-      metricNames.clear();
-      for (const json::Value &x : mn->items())
-        metricNames.push_back(x.isString() ? x.asString() : "metric");
-    }
+  std::vector<std::string> metricNames = c.texts("metric_names");
   if (n_out < 1)
     c.err("expected the loss result");
   c.output(0, "loss", HONE_F32, 0);
@@ -1734,20 +1889,18 @@ void runTrainStep(OpCtx &c) {
   if (!metricNames.empty() && int(metricNames.size()) != n_out - 1)
     c.err("metric_names has " + std::to_string(metricNames.size()) +
           " names for " + std::to_string(n_out - 1) + " metric results");
-  int64_t mini = std::max<int64_t>(1, integer(c.attrs, "mini_batches", 1));
-  int64_t epochs = std::max<int64_t>(1, integer(c.attrs, "epochs", 1));
-  double temp = num(c.attrs, "temperature", 1.0);
+  int64_t mini = std::max<int64_t>(1, c.i64("mini_batches"));
+  int64_t epochs = std::max<int64_t>(1, c.i64("epochs"));
+  double temp = logprobTemperature(c);
   for (ModelObj *m : ms)
     if (!m->opt)
       m->opt = std::make_unique<AdamW<float>>(
           *m->model,
-          optimizerConfig(get(c.attrs, "optimizer") ? *get(c.attrs, "optimizer")
-                                                    : j->stageOptimizer,
-                          j->stageSteps));
+          optimizerConfig(j, c.loc, c.object("optimizer"), j->stageSteps));
   // updates > 1: each pass takes one optimiser step per consecutive
   // 1/updates of the rows (PPO mini-batches); the kernel was compiled for
   // one such mini-batch.
-  int64_t updates = std::max<int64_t>(1, integer(c.attrs, "updates", 1));
+  int64_t updates = std::max<int64_t>(1, c.i64("updates"));
   for (Read &r : rs)
     if (r.B % updates != 0)
       c.err("updates = " + std::to_string(updates) + " does not divide the " +
@@ -1984,7 +2137,7 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
   c.seq = j->calls++;
   std::optional<exec::Lane> lane;
   if (j->sched)
-    lane = laneByName(str(c.attrs, "lane", "host"));
+    lane = laneByName(c.has("lane") ? c.text("lane") : "host");
   if (!lane) {
     drainLanes(j, c.loc);
     body(c);
@@ -2020,6 +2173,333 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
     return Status::ok();
   });
 }
+
+namespace {
+
+// --- object ops (hone_rt_object) ---------------------------------------------
+
+ModelObj *modelArg(const OpCtx &c, int i) {
+  auto *o = static_cast<Object *>(c.objs[i]);
+  if (!o || o->kind != ObjKind::Model)
+    c.err("object " + std::to_string(i) + " is not a model");
+  return static_cast<ModelObj *>(o);
+}
+void wantObjs(const OpCtx &c, int lo, int hi) {
+  if (c.nObjs < lo || c.nObjs > hi)
+    c.err("expected " + std::to_string(lo) +
+          (lo == hi ? "" : ".." + std::to_string(hi)) + " objects, got " +
+          std::to_string(c.nObjs));
+}
+
+void objModelInit(OpCtx &c) {
+  hone_job *j = c.j;
+  wantObjs(c, 0, 0);
+  ModelConfig cfg = archConfig(j, c.loc, c.attrs);
+  auto m = take(j, c.loc, Transformer<float>::create(cfg, &j->job->kernels()));
+  m->initRandom(uint64_t(c.i64("seed")));
+  c.made = newModel(j, std::move(m));
+}
+
+void objModelLoad(OpCtx &c) {
+  hone_job *j = c.j;
+  wantObjs(c, 0, 0);
+  std::string path = c.text("path");
+  if (path.empty())
+    c.err("no path");
+  auto m = take(j, c.loc, loadHfModel(path, &j->job->kernels()));
+  ModelConfig want = archConfig(j, c.loc, c.attrs);
+  const ModelConfig &got = m->config();
+  if (want.vocabSize != got.vocabSize || want.dModel != got.dModel ||
+      want.nLayers != got.nLayers || want.nHeads != got.nHeads)
+    c.err(path + ": the model's config.json differs from the compiled arch");
+  c.made = newModel(j, std::move(m));
+}
+
+void objModelNewHead(OpCtx &c) {
+  hone_job *j = c.j;
+  wantObjs(c, 1, 1);
+  ModelObj *base = modelArg(c, 0);
+  ModelConfig cfg = archConfig(j, c.loc, c.attrs);
+  auto m = take(j, c.loc, Transformer<float>::create(cfg, &j->job->kernels()));
+  m->initRandom(uint64_t(c.i64("seed")));
+  for (const ParamInfo &p : m->params()) // the body, copied
+    if (const ParamInfo *q = base->model->findParam(p.name))
+      if (q->numel == p.numel)
+        std::memcpy(m->param(p), base->model->param(*q),
+                    size_t(p.numel) * sizeof(float));
+  c.made = newModel(j, std::move(m));
+}
+
+void objSnapshot(OpCtx &c) {
+  hone_job *j = c.j;
+  wantObjs(c, 1, 1);
+  ModelObj *base = modelArg(c, 0);
+  auto m = take(j, c.loc, Transformer<float>::create(base->model->config(),
+                                                     &j->job->kernels()));
+  check(j, c.loc, copyWeights(*base->model, *m));
+  c.made = newModel(j, std::move(m));
+}
+
+void objDataset(OpCtx &c) {
+  hone_job *j = c.j;
+  wantObjs(c, 0, 0);
+  std::string path = c.text("path");
+  if (path.empty())
+    c.err("no path");
+  // Shuffled unless the spec says shuffle: false (the frontend sets the
+  // attribute only then).
+  bool shuffle = !c.has("shuffle") || c.boolean("shuffle");
+  // The spec's layout and column names, read as the compiler checked them.
+  std::map<std::string, std::string> columns, roles;
+  if (const json::Value *f = c.opt("fields", abi::Kind::Obj))
+    for (const auto &[k, v] : f->members()) {
+      if (k == "role_names" && v.isObject()) {
+        for (const auto &[from, to] : v.members())
+          if (to.isString())
+            roles[from] = to.asString();
+      } else if (v.isString()) {
+        columns[k] = v.asString();
+      }
+    }
+  auto options = datasetOptionsFromSpec(c.text("layout"), columns, roles);
+  if (!options)
+    c.err(options.status().message());
+  auto dl = DataLoader::open(path, *options, uint64_t(c.i64("shuffle_seed")),
+                             shuffle);
+  if (!dl)
+    c.err(dl.status().message());
+  auto o = std::make_unique<DatasetObj>();
+  o->data = std::make_unique<DataLoader>(dl.take());
+  if (c.has("max_records"))
+    if (int64_t cap = c.i64("max_records"); cap > 0)
+      o->data->keepFirst(size_t(cap));
+  if (c.has("eval_path")) {
+    std::string ev = c.text("eval_path");
+    auto e = DataLoader::open(ev, *options, 0, false);
+    if (!e)
+      c.err(e.status().message());
+    o->evalData = std::make_unique<DataLoader>(e.take());
+  } else if (c.has("eval_fraction")) {
+    double frac = c.f64("eval_fraction");
+    size_t all = o->data->size();
+    size_t held = size_t(std::floor(double(all) * frac));
+    if (held == 0 || held == all)
+      c.err(path + ": eval_fraction " + std::to_string(frac) + " of " +
+            std::to_string(all) + " records leaves " +
+            (held == 0 ? "no evaluation record" : "no training record") +
+            " (hint: change eval_fraction, or give eval_path)");
+    o->evalData = std::make_unique<DataLoader>(o->data->splitTail(held));
+  }
+  o->index = int64_t(j->datasets.size());
+  o->name = "d" + std::to_string(o->index);
+  DatasetObj *p = o.get();
+  j->datasets.push_back(p);
+  j->objects.push_back(std::move(o));
+  c.made = p;
+}
+
+void objBufferInit(OpCtx &c) {
+  wantObjs(c, 0, 0);
+  auto o = std::make_unique<BufferObj>();
+  o->capacity = c.i64("capacity");
+  BufferObj *p = o.get();
+  c.j->buffers.push_back(p);
+  c.j->objects.push_back(std::move(o));
+  c.made = p;
+}
+
+void keepReward(OpCtx &c, std::unique_ptr<RewardObj> o) {
+  c.made = o.get();
+  c.j->objects.push_back(std::move(o));
+}
+
+void objRewardVerifier(OpCtx &c) {
+  wantObjs(c, 0, 0);
+  auto o = std::make_unique<RewardObj>();
+  std::string vk = c.text("kind");
+  // The spec message's other fields (set ones only; proto defaults
+  // otherwise), nested in "options".
+  json::Value none = json::Value::object();
+  const json::Value *opt = c.opt("options", abi::Kind::Obj);
+  const json::Value &a2 = opt ? *opt : none;
+  if (vk == "length") {
+    o->kind = RewardObj::Kind::Length;
+    o->maxLength = c.i64("max_length");
+    o->cacheLength = c.i64("cache_length");
+    o->penalty = c.f64("penalty");
+    if (o->maxLength <= 0)
+      c.err("length needs max_length > 0");
+  } else {
+    VerifierConfig vc;
+    if (vk == "exact_match")
+      vc.kind = VerifierConfig::Kind::ExactMatch;
+    else if (vk == "numeric_match") {
+      vc.kind = VerifierConfig::Kind::NumericMatch;
+      vc.absTol = c.f64("tolerance");
+    } else if (vk == "regex" || vk == "format") {
+      vc.kind = vk == "regex" ? VerifierConfig::Kind::Regex
+                              : VerifierConfig::Kind::Format;
+      vc.pattern = c.text("pattern");
+    } else
+      c.err("unknown verifier '" + vk +
+            "' (exact_match, numeric_match, regex, format, length)");
+    vc.relTol = num(a2, "rel_tolerance", 0.0);
+    vc.extract = str(a2, "extract");
+    vc.strip = !get(a2, "strip") || flag(a2, "strip");
+    vc.caseSensitive = !get(a2, "case_sensitive") || flag(a2, "case_sensitive");
+    bool isRegex = vc.kind == VerifierConfig::Kind::Regex ||
+                   vc.kind == VerifierConfig::Kind::Format;
+    vc.onTrue = num(a2, isRegex ? "match" : "correct", 1.0);
+    vc.onFalse = num(a2, isRegex ? "no_match" : "incorrect", 0.0);
+    auto v = Verifier::create(vc);
+    if (!v)
+      c.err(v.status().message());
+    o->kind = RewardObj::Kind::Verifier;
+    o->verifier.emplace(v.take());
+  }
+  keepReward(c, std::move(o));
+}
+
+void objRewardModel(OpCtx &c) {
+  wantObjs(c, 1, 1);
+  auto o = std::make_unique<RewardObj>();
+  o->kind = RewardObj::Kind::Model;
+  o->model = modelArg(c, 0);
+  if (o->model->model->config().head != HeadKind::Scalar)
+    c.err("a reward model needs a scalar head");
+  keepReward(c, std::move(o));
+}
+
+void objRewardExternal(OpCtx &c) {
+  wantObjs(c, 0, 0);
+  auto o = std::make_unique<RewardObj>();
+  o->kind = RewardObj::Kind::External;
+  std::vector<std::string> argv = c.texts("command");
+  if (argv.empty())
+    c.err("empty command");
+  o->external = take(c.j, c.loc,
+                     ExternalReward::start(argv, int(c.f64("timeout_s") * 1000)));
+  keepReward(c, std::move(o));
+}
+
+void objRewardCombine(OpCtx &c) {
+  auto o = std::make_unique<RewardObj>();
+  o->kind = RewardObj::Kind::Combine;
+  std::vector<double> w = c.f64s("weights");
+  for (int i = 0; i < c.nObjs; ++i) {
+    auto *p = static_cast<Object *>(c.objs[i]);
+    if (!p || p->kind != ObjKind::Reward)
+      c.err("object " + std::to_string(i) + " is not a reward");
+    o->parts.push_back(static_cast<RewardObj *>(p));
+  }
+  if (o->parts.empty())
+    c.err("no rewards to combine");
+  if (w.size() != o->parts.size())
+    c.err("weights has " + std::to_string(w.size()) + " entries for " +
+          std::to_string(o->parts.size()) + " rewards");
+  o->weights = w;
+  keepReward(c, std::move(o));
+}
+
+// --- dispatch: one handler per row of runtime/abi/step_ops.inl ---------------
+
+struct Handler {
+  abi::OpId op;
+  void (*run)(OpCtx &);
+};
+constexpr Handler kHandlers[] = {
+    {abi::OpId::model_init, objModelInit},
+    {abi::OpId::model_load, objModelLoad},
+    {abi::OpId::model_new_head, objModelNewHead},
+    {abi::OpId::exec_snapshot, objSnapshot},
+    {abi::OpId::dataset, objDataset},
+    {abi::OpId::reward_verifier, objRewardVerifier},
+    {abi::OpId::reward_model, objRewardModel},
+    {abi::OpId::reward_external, objRewardExternal},
+    {abi::OpId::reward_combine, objRewardCombine},
+    {abi::OpId::buffer_init, objBufferInit},
+    {abi::OpId::data_next, opDataNext},
+    {abi::OpId::data_fetch, opDataFetch},
+    {abi::OpId::generate, opGenerate},
+    {abi::OpId::logprob, opLogprob},
+    {abi::OpId::value, opValue},
+    {abi::OpId::score, opScore},
+    {abi::OpId::shape_reward, opShapeReward},
+    {abi::OpId::advantage, opAdvantage},
+    {abi::OpId::group_accuracy, opGroupAccuracy},
+    {abi::OpId::indicator, opIndicator},
+    {abi::OpId::group_filter, opGroupFilter},
+    {abi::OpId::buffer_push, opBufferPush},
+    {abi::OpId::buffer_pop, opBufferPop},
+    {abi::OpId::schedule, opSchedule},
+    {abi::OpId::sync_weights, opSyncWeights},
+    {abi::OpId::eval_step, opEvalStep},
+    {abi::OpId::save, opSave},
+    {abi::OpId::train_step, runTrainStep},
+};
+
+/// Every row but the stage's has exactly one handler (checked at compile
+/// time: a new row without a handler does not build).
+constexpr bool everyRowHasOneHandler() {
+  for (const abi::OpRow &r : abi::kOps) {
+    int n = 0;
+    for (const Handler &h : kHandlers)
+      n += h.op == r.id;
+    if (n != (r.call == abi::Call::Stage ? 0 : 1))
+      return false;
+  }
+  return true;
+}
+static_assert(everyRowHasOneHandler(),
+              "runtime/abi/step_ops.inl: every object, step and train row "
+              "needs one entry in kHandlers");
+
+const char *callName(abi::Call k) {
+  switch (k) {
+  case abi::Call::Object: return "object";
+  case abi::Call::Step: return "step";
+  case abi::Call::Train: return "train";
+  case abi::Call::Stage: return "stage";
+  }
+  return "?";
+}
+
+const char *entryName(abi::Call k) {
+  switch (k) {
+  case abi::Call::Object: return "hone_rt_object";
+  case abi::Call::Step: return "hone_rt_step";
+  case abi::Call::Train: return "hone_rt_train_step";
+  case abi::Call::Stage: return "hone_rt_stage_begin";
+  }
+  return "?";
+}
+
+/// The row of the call's op (which must be carried by `call`), its
+/// attributes parsed and checked against the row, and its handler. Any
+/// disagreement is a one-line error at the op's location.
+void (*lookUp(OpCtx &c, const char *attrsJson, abi::Call call))(OpCtx &) {
+  const abi::OpRow *row = abi::findOp(c.op);
+  if (!row)
+    fail(c.j, c.loc,
+         std::string("unknown ") + callName(call) + " op 'hone." + c.op +
+             "' (runtime/abi/step_ops.inl lists the ops the runtime "
+             "implements)");
+  if (row->call != call)
+    c.err(std::string(row->call == abi::Call::Object ? "an " : "a ") +
+          callName(row->call) + " op, called through " +
+          entryName(call));
+  c.row = row;
+  c.attrs = parseJson(c.j, c.loc, attrsJson, ("hone." + c.op).c_str());
+  std::string bad = checkAttrs(*row, c.attrs);
+  if (!bad.empty())
+    c.err(bad);
+  for (const Handler &h : kHandlers)
+    if (h.op == row->id)
+      return h.run;
+  c.err("no runtime handler"); // excluded by the static_assert
+}
+
+} // namespace
 
 extern "C" {
 
@@ -2194,218 +2674,12 @@ int32_t hone_rt_end(hone_job *j) {
 void *hone_rt_object(hone_job *j, const char *loc, const char *op,
                      const char *attrs_json, int32_t n_objs, void **objs) {
   drainLanes(j, loc);
-  std::string name = op ? op : "";
-  json::Value attrs = parseJson(j, loc, attrs_json, ("hone." + name).c_str());
-  auto err = [&](const std::string &m) { fail(j, loc, "hone." + name + ": " + m); };
-  auto wantObjs = [&](int lo, int hi) {
-    if (n_objs < lo || n_objs > hi)
-      err("expected " + std::to_string(lo) + (lo == hi ? "" : ".." + std::to_string(hi)) +
-          " objects, got " + std::to_string(n_objs));
-  };
-  auto modelArg = [&](int i) {
-    auto *o = static_cast<Object *>(objs[i]);
-    if (!o || o->kind != ObjKind::Model)
-      err("object " + std::to_string(i) + " is not a model");
-    return static_cast<ModelObj *>(o);
-  };
-  if (name == "model.init") {
-    wantObjs(0, 0);
-    ModelConfig cfg = archConfig(j, loc, attrs);
-    auto m = take(j, loc, Transformer<float>::create(cfg, &j->job->kernels()));
-    m->initRandom(uint64_t(integer(attrs, "seed", 0)));
-    return newModel(j, std::move(m));
-  }
-  if (name == "model.load") {
-    wantObjs(0, 0);
-    std::string path = str(attrs, "path");
-    if (path.empty())
-      err("no path");
-    auto m = take(j, loc, loadHfModel(path, &j->job->kernels()));
-    if (get(attrs, "arch")) {
-      ModelConfig want = archConfig(j, loc, attrs);
-      const ModelConfig &got = m->config();
-      if (want.vocabSize != got.vocabSize || want.dModel != got.dModel ||
-          want.nLayers != got.nLayers || want.nHeads != got.nHeads)
-        err(path + ": the model's config.json differs from the compiled arch");
-    }
-    return newModel(j, std::move(m));
-  }
-  if (name == "model.new_head") {
-    wantObjs(1, 1);
-    ModelObj *base = modelArg(0);
-    ModelConfig cfg = get(attrs, "arch") ? archConfig(j, loc, attrs)
-                                         : base->model->config();
-    if (!get(attrs, "arch"))
-      cfg.head = str(attrs, "head", "scalar") == "lm" ? HeadKind::LM
-                                                      : HeadKind::Scalar;
-    auto m = take(j, loc, Transformer<float>::create(cfg, &j->job->kernels()));
-    m->initRandom(uint64_t(integer(attrs, "seed", 0)));
-    for (const ParamInfo &p : m->params()) // the body, copied
-      if (const ParamInfo *q = base->model->findParam(p.name))
-        if (q->numel == p.numel)
-          std::memcpy(m->param(p), base->model->param(*q),
-                      size_t(p.numel) * sizeof(float));
-    return newModel(j, std::move(m));
-  }
-  if (name == "model.snapshot" || name == "exec.snapshot") {
-    wantObjs(1, 1);
-    ModelObj *base = modelArg(0);
-    auto m = take(j, loc, Transformer<float>::create(base->model->config(),
-                                                     &j->job->kernels()));
-    check(j, loc, copyWeights(*base->model, *m));
-    return newModel(j, std::move(m));
-  }
-  if (name == "dataset") {
-    wantObjs(0, 0);
-    std::string path = str(attrs, "path");
-    if (path.empty())
-      err("no path");
-    bool shuffle = !get(attrs, "shuffle") || flag(attrs, "shuffle");
-    // The spec's layout and column names, read as the compiler checked them.
-    std::map<std::string, std::string> columns, roles;
-    if (const json::Value *f = get(attrs, "fields"); f && f->isObject())
-      for (const auto &[k, v] : f->members()) {
-        if (k == "role_names" && v.isObject()) {
-          for (const auto &[from, to] : v.members())
-            if (to.isString())
-              roles[from] = to.asString();
-        } else if (v.isString()) {
-          columns[k] = v.asString();
-        }
-      }
-    auto options =
-        datasetOptionsFromSpec(str(attrs, "layout", "auto"), columns, roles);
-    if (!options)
-      err(options.status().message());
-    auto dl = DataLoader::open(path, *options,
-                               uint64_t(integer(attrs, "shuffle_seed", 0)),
-                               shuffle);
-    if (!dl)
-      err(dl.status().message());
-    auto o = std::make_unique<DatasetObj>();
-    o->data = std::make_unique<DataLoader>(dl.take());
-    if (int64_t cap = integer(attrs, "max_records", 0); cap > 0)
-      o->data->keepFirst(size_t(cap));
-    if (std::string ev = str(attrs, "eval_path"); !ev.empty()) {
-      auto e = DataLoader::open(ev, *options, 0, false);
-      if (!e)
-        err(e.status().message());
-      o->evalData = std::make_unique<DataLoader>(e.take());
-    } else if (double frac = num(attrs, "eval_fraction", 0); frac > 0) {
-      size_t all = o->data->size();
-      size_t held = size_t(std::floor(double(all) * frac));
-      if (held == 0 || held == all)
-        err(path + ": eval_fraction " + std::to_string(frac) +
-            " of " + std::to_string(all) + " records leaves " +
-            (held == 0 ? "no evaluation record" : "no training record") +
-            " (hint: change eval_fraction, or give eval_path)");
-      o->evalData = std::make_unique<DataLoader>(o->data->splitTail(held));
-    }
-    o->index = int64_t(j->datasets.size());
-    o->name = "d" + std::to_string(o->index);
-    DatasetObj *p = o.get();
-    j->datasets.push_back(p);
-    j->objects.push_back(std::move(o));
-    return p;
-  }
-  if (name == "buffer.init") {
-    wantObjs(0, 0);
-    auto o = std::make_unique<BufferObj>();
-    o->capacity = integer(attrs, "capacity", 0);
-    BufferObj *p = o.get();
-    j->buffers.push_back(p);
-    j->objects.push_back(std::move(o));
-    return p;
-  }
-  if (name.rfind("reward.", 0) == 0) {
-    auto o = std::make_unique<RewardObj>();
-    std::string kind = name.substr(7);
-    if (kind == "verifier") {
-      wantObjs(0, 0);
-      std::string vk = str(attrs, "kind", "exact_match");
-      const json::Value *opt = get(attrs, "options");
-      json::Value none = json::Value::object();
-      const json::Value &a2 = opt && opt->isObject() && opt->size() ? *opt : attrs;
-      if (vk == "length") {
-        o->kind = RewardObj::Kind::Length;
-        o->maxLength = integer(a2, "max_length", integer(attrs, "max_length", 0));
-        o->cacheLength = integer(a2, "cache_length", integer(attrs, "cache_length", 0));
-        o->penalty = num(attrs, "penalty", 1.0);
-        if (o->maxLength <= 0)
-          err("length needs max_length > 0");
-      } else {
-        VerifierConfig vc;
-        if (vk == "exact_match")
-          vc.kind = VerifierConfig::Kind::ExactMatch;
-        else if (vk == "numeric_match") {
-          vc.kind = VerifierConfig::Kind::NumericMatch;
-          vc.absTol = num(a2, "tolerance", num(attrs, "tolerance", 1e-6));
-        } else if (vk == "regex" || vk == "format") {
-          vc.kind = vk == "regex" ? VerifierConfig::Kind::Regex
-                                  : VerifierConfig::Kind::Format;
-          vc.pattern = str(a2, "pattern", str(attrs, "pattern"));
-        } else
-          err("unknown verifier '" + vk +
-              "' (exact_match, numeric_match, regex, format, length)");
-        // The spec message's other fields (set ones only; proto defaults
-        // otherwise).
-        vc.relTol = num(a2, "rel_tolerance", 0.0);
-        vc.extract = str(a2, "extract");
-        vc.strip = !get(a2, "strip") || flag(a2, "strip");
-        vc.caseSensitive =
-            !get(a2, "case_sensitive") || flag(a2, "case_sensitive");
-        bool isRegex = vc.kind == VerifierConfig::Kind::Regex ||
-                       vc.kind == VerifierConfig::Kind::Format;
-        vc.onTrue = num(a2, isRegex ? "match" : "correct", 1.0);
-        vc.onFalse = num(a2, isRegex ? "no_match" : "incorrect", 0.0);
-        auto v = Verifier::create(vc);
-        if (!v)
-          err(v.status().message());
-        o->kind = RewardObj::Kind::Verifier;
-        o->verifier.emplace(v.take());
-      }
-    } else if (kind == "model") {
-      wantObjs(1, 1);
-      o->kind = RewardObj::Kind::Model;
-      o->model = modelArg(0);
-      if (o->model->model->config().head != HeadKind::Scalar)
-        err("a reward model needs a scalar head");
-    } else if (kind == "external") {
-      wantObjs(0, 0);
-      o->kind = RewardObj::Kind::External;
-      std::vector<std::string> argv;
-      if (const json::Value *cmd = get(attrs, "command"))
-        for (const json::Value &x : cmd->items())
-          argv.push_back(x.isString() ? x.asString() : "");
-      if (argv.empty())
-        err("empty command");
-      o->external = take(j, loc, ExternalReward::start(
-                                     argv, int(num(attrs, "timeout_s", 30) * 1000)));
-    } else if (kind == "combine") {
-      o->kind = RewardObj::Kind::Combine;
-      const json::Value *w = get(attrs, "weights");
-      for (int i = 0; i < n_objs; ++i) {
-        auto *p = static_cast<Object *>(objs[i]);
-        if (!p || p->kind != ObjKind::Reward)
-          err("object " + std::to_string(i) + " is not a reward");
-        o->parts.push_back(static_cast<RewardObj *>(p));
-        o->weights.push_back(w && size_t(i) < w->size() && w->items()[size_t(i)].isNumber()
-                                 ? w->items()[size_t(i)].asDouble()
-                                 : 1.0);
-      }
-      if (o->parts.empty())
-        err("no rewards to combine");
-      if (w && w->size() != o->parts.size())
-        err("weights has " + std::to_string(w->size()) + " entries for " +
-            std::to_string(o->parts.size()) + " rewards");
-    } else {
-      err("unknown reward op");
-    }
-    RewardObj *p = o.get();
-    j->objects.push_back(std::move(o));
-    return p;
-  }
-  fail(j, loc, "unknown object op 'hone." + name + "'");
+  OpCtx c{j, loc, op ? op : "", {}, n_objs, objs, 0, nullptr, 0, nullptr};
+  if (n_objs < 0 || (n_objs && !objs))
+    c.err("bad operand arrays");
+  void (*handler)(OpCtx &) = lookUp(c, attrs_json, abi::Call::Object);
+  handler(c);
+  return c.made;
 }
 
 int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
@@ -2415,11 +2689,19 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   if (j->inStage)
     fail(j, loc, "hone.exec.stage_begin: stage '" + j->stageName +
                      "' is still open");
-  json::Value attrs = parseJson(j, loc, attrs_json, "hone.exec.stage_begin");
+  OpCtx c{j, loc, "exec.stage_begin", {}, n_models, models, 0, nullptr, 0,
+          nullptr};
+  c.checkArrays();
+  c.row = abi::findOp(c.op);
+  c.attrs = parseJson(j, loc, attrs_json, "hone.exec.stage_begin");
+  if (std::string bad = checkAttrs(*c.row, c.attrs); !bad.empty())
+    c.err(bad);
   j->stageName = name ? name : "stage";
   j->stageSteps = steps;
-  j->stageOptimizer = get(attrs, "optimizer") ? *get(attrs, "optimizer")
-                                              : json::Value::object();
+  // A stage without an optimizer trains nothing (its train steps carry
+  // their own).
+  j->stageOptimizer =
+      c.has("optimizer") ? c.object("optimizer") : json::Value::object();
   for (ModelObj *m : j->models)
     m->opt.reset();
   for (int i = 0; i < n_models; ++i) {
@@ -2428,9 +2710,11 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
       fail(j, loc, "hone.exec.stage_begin: object " + std::to_string(i) +
                        " is not a model");
     auto *m = static_cast<ModelObj *>(o);
-    if (!m->opt)
+    // The stage's optimizer (its train steps'); a stage without train
+    // steps has none and trains nothing.
+    if (!m->opt && c.has("optimizer"))
       m->opt = std::make_unique<AdamW<float>>(
-          *m->model, optimizerConfig(j->stageOptimizer, steps));
+          *m->model, optimizerConfig(j, loc, j->stageOptimizer, steps));
   }
   auto first = j->job->beginStage(j->stageName, steps, stageObjects(j));
   if (!first)
@@ -2490,8 +2774,8 @@ void hone_rt_step(hone_job *j, const char *loc, const char *op,
                   int32_t n_in, const hone_tensor *in, int32_t n_out,
                   hone_tensor *out) {
   OpCtx c{j, loc, op ? op : "", {}, n_objs, objs, n_in, in, n_out, out};
-  c.attrs = parseJson(j, loc, attrs_json, ("hone." + c.op).c_str());
   c.checkArrays();
+  void (*handler)(OpCtx &) = lookUp(c, attrs_json, abi::Call::Step);
   for (int i = 0; i < n_in; ++i)
     if (in[i].rank < 0 || in[i].rank > 2 || in[i].dtype < 0 || in[i].dtype > 4)
       c.err("input " + std::to_string(i) + ": bad descriptor");
@@ -2499,7 +2783,7 @@ void hone_rt_step(hone_job *j, const char *loc, const char *op,
     if (out[i].rank < 0 || out[i].rank > 2 || out[i].dtype < 0 ||
         out[i].dtype > 4)
       c.err("result " + std::to_string(i) + ": bad descriptor");
-  submit(std::move(c), [](OpCtx &c) { runStep(c); });
+  submit(std::move(c), handler);
 }
 
 void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
@@ -2507,11 +2791,11 @@ void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
                         int32_t n_tokens, int32_t n_in, const hone_tensor *in,
                         int32_t n_out, hone_tensor *out) {
   OpCtx c{j, loc, "train_step", {}, n_models, models, n_in, in, n_out, out};
-  c.attrs = parseJson(j, loc, attrs_json, "hone.train_step");
   c.checkArrays();
+  void (*handler)(OpCtx &) = lookUp(c, attrs_json, abi::Call::Train);
   c.kernel = kernel;
   c.nTokens = n_tokens;
-  submit(std::move(c), [](OpCtx &c) { runTrainStep(c); });
+  submit(std::move(c), handler);
 }
 
 void hone_rt_event(hone_job *j, const char *lane, int32_t kind,

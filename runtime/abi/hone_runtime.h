@@ -8,8 +8,13 @@
  * handles and its tensors as descriptors. The ABI thus mirrors the dialect's
  * generic op form; the runtime validates every call (op known, counts, dtypes
  * and shapes as the op's documentation says) and reports a mismatch as an
- * error at the op's spec location. New ops need no new ABI, only a runtime
- * implementation; the version changes when a calling convention does.
+ * error at the op's spec location. Which ops exist and which attributes each
+ * carries is one table, runtime/abi/step_ops.inl, that honec's lowering and
+ * the runtime both use: the runtime checks every call's attributes against
+ * the op's row (required ones present, each of its kind, no others). New
+ * ops need no new ABI, only a row and a runtime implementation; the version
+ * changes when a calling convention does (v3: attributes checked against
+ * the table).
  *
  * Errors. A runtime function never returns on failure: it prints one line
  * "LOC: error: WHAT" (LOC is the `loc` argument, the op's location in the
@@ -39,7 +44,7 @@
 extern "C" {
 #endif
 
-#define HONE_RT_ABI_VERSION 2
+#define HONE_RT_ABI_VERSION 3
 
 typedef struct hone_job hone_job;
 
@@ -88,7 +93,7 @@ int32_t hone_rt_end(hone_job *job);
  * "dataset", "reward.verifier", "reward.model", "reward.external",
  * "reward.combine", "buffer.init"), `attrs_json` its attributes (the
  * model's #hone.arch and head included, as {"arch": {...}, "head": "lm"}),
- * `objs` its object operands. Also "model.snapshot": a frozen copy of
+ * `objs` its object operands. Also "exec.snapshot": a frozen copy of
  * objs[0], which the compiler inserts where a model state that a later op
  * trains in place is still read afterwards (a frozen reference). */
 void *hone_rt_object(hone_job *job, const char *loc, const char *op,

@@ -25,3 +25,20 @@ hone.pipeline @loss_outside attributes {hone.arena_bytes = 64 : i64} {
 hone.pipeline @no_plan {
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
 }
+
+// -----
+
+/// An attribute the runtime table (runtime/abi/step_ops.inl) does not list
+/// for the op is an error at the op, not silently dropped or sent.
+hone.pipeline @unlisted_attribute attributes {hone.arena_bytes = 0 : i64} {
+  // expected-error@+1 {{attribute 'frob' of hone.dataset has no entry in the runtime table (runtime/abi/step_ops.inl)}}
+  %d = hone.dataset "p.jsonl" {frob = 1 : i64} : !hone.dataset<prompt_completion>
+}
+
+// -----
+
+/// An attribute of another kind than the table's is an error at the op.
+hone.pipeline @wrong_kind attributes {hone.arena_bytes = 0 : i64} {
+  // expected-error@+1 {{attribute 'name' is 3 : i64, but the runtime reads hone.dataset's 'name' as a string}}
+  %d = hone.dataset "p.jsonl" {name = 3 : i64} : !hone.dataset<prompt_completion>
+}

@@ -1,6 +1,6 @@
 #!/bin/sh
 # run_compiled.sh HONEC SPEC WORKDIR STEPS CHECK [override ...]
-# Compiles SPEC to WORKDIR/job (timed, < 5 s), runs it with --out
+# Compiles SPEC to WORKDIR/job (the time printed), runs it with --out
 # WORKDIR/run and checks exit code 0, STEPS training-step rows (the ones
 # with a "stage"; evaluation rows have none) in metrics.jsonl, and the
 # learning signal CHECK:
@@ -26,10 +26,9 @@ rm -rf "$work"; mkdir -p "$work"
 start=$(date +%s%N)
 "$honec" "$spec" "$@" --compile-to=exe -o "$work/job" --timings || exit 1
 end=$(date +%s%N)
+# Reported, not asserted: tests never assert timings (the machine is shared;
+# bench/ measures compile time).
 echo "honec: $(( (end - start) / 1000000 )) ms"
-if [ $(( (end - start) / 1000000 )) -gt 5000 ]; then
-  echo "error: honec took over 5 s"; exit 1
-fi
 cd "$work" && ./job --device cpu --out "$work/run" || { echo "error: job failed ($?)"; exit 1; }
 metrics=$(find "$work/run" -name metrics.jsonl | head -n 1)
 [ -n "$metrics" ] || { echo "error: no metrics.jsonl under $work/run"; exit 1; }

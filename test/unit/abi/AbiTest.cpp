@@ -59,10 +59,39 @@ const char *kConfig =
     R"("tokenizer":{"chars":{"alphabet":"0123456789+= ","special":["<pad>","<bos>","<eos>"]},"chat_template":"no_template"}})";
 
 const char *kModel =
-    R"({"seed":2,"arch":{"family":"llama","vocab":16,"d_model":32,"layers":1,"heads":2,"kv_heads":1,"ffn":64,"max_seq":16,"norm_eps":1e-5,"rope_theta":10000.0,"tied":true,"qkv_bias":false},"head":"lm"})";
+    R"({"name":"policy","seed":2,"arch":{"family":"llama","vocab":16,"d_model":32,"layers":1,"heads":2,"kv_heads":1,"ffn":64,"max_seq":16,"norm_eps":1e-5,"rope_theta":10000.0,"tied":true,"qkv_bias":false},"head":"lm"})";
+
+// A model's arch and head, as the lowering adds them to exec.snapshot.
+const char *kSnapshot =
+    R"({"arch":{"family":"llama","vocab":16,"d_model":32,"layers":1,"heads":2,"kv_heads":1,"ffn":64,"max_seq":16,"norm_eps":1e-5,"rope_theta":10000.0,"tied":true,"qkv_bias":false},"head":"lm"})";
 
 const char *kOptimizer =
-    R"({"optimizer":{"kind":"adamw","lr":0.01,"beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant","warmup_steps":0}})";
+    R"("optimizer":{"kind":"adamw","lr":0.01,"beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0})";
+
+/// hone.exec.stage_begin's attributes: its name and steps, the optimiser.
+std::string stageAttrs(const std::string &name, int64_t steps) {
+  return "{\"name\":\"" + name + "\",\"steps\":" + std::to_string(steps) +
+         "," + kOptimizer + "}";
+}
+int64_t stageBegin(hone_job *job, const char *loc, const char *name,
+                   int64_t steps, void **models) {
+  return hone_rt_stage_begin(job, loc, name, steps,
+                             stageAttrs(name, steps).c_str(), 1, models);
+}
+
+/// A dataset's attributes as the lowering writes them.
+std::string datasetAttrs(const std::string &path, int64_t seed = 0) {
+  return "{\"path\":\"" + path + "\",\"shuffle_seed\":" +
+         std::to_string(seed) + ",\"layout\":\"auto\"}";
+}
+
+/// generate's attributes: n samples at `temperature`, the rest as their ODS
+/// defaults, then `more` (",\"stop\":[...]").
+std::string generateAttrs(int n, const std::string &more = "") {
+  return "{\"n\":" + std::to_string(n) +
+         R"(,"temperature":1.0,"top_k":0,"top_p":1.0,"greedy":false,"off_policy":0,"hint_is_fraction":false,"mask_truncated":false)" +
+         more + "}";
+}
 
 // --- packed kernels, as hone-build-loss-kernels emits them -------------------
 
@@ -149,10 +178,11 @@ SftRun runSft(const std::string &data, const std::string &out, int64_t steps,
   SftRun res;
   hone_job *job = begin(out, resume);
   void *model = hone_rt_object(job, "spec:1:1", "model.init", kModel, 0, nullptr);
-  std::string ds = "{\"path\":\"" + data + "/demos.jsonl\",\"name\":\"demos\",\"shuffle_seed\":1}";
+  std::string ds = "{\"path\":\"" + data +
+                   "/demos.jsonl\",\"name\":\"demos\",\"shuffle_seed\":1,"
+                   "\"layout\":\"auto\"}";
   void *demos = hone_rt_object(job, "spec:2:1", "dataset", ds.c_str(), 0, nullptr);
-  int64_t first = hone_rt_stage_begin(job, "spec:3:1", "sft", steps, kOptimizer,
-                                      1, &model);
+  int64_t first = stageBegin(job, "spec:3:1", "sft", steps, &model);
   std::vector<int32_t> tok(B * T);
   std::vector<float> mask(B * T);
   std::vector<int64_t> ids(B);
@@ -173,7 +203,7 @@ SftRun runSft(const std::string &data, const std::string &out, int64_t steps,
             tensor(tok.data() + h * (B / 2) * T, HONE_I32, 2, B / 2, T),
             tensor(mask.data() + h * (B / 2) * T, HONE_F32, 2, B / 2, T)};
         hone_rt_train_step(job, "spec:5:1",
-                           R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"mini_batches":2,"metric_names":[]})",
+                           R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"epochs":1,"mini_batches":2,"updates":1,"metric_names":[],"temperature":1.0,"optimizer":{"kind":"adamw","lr":0.01,"beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0}})",
                            1, &model, sftRowsKernel<B / 2>, 1, 2, tin, 1, tout);
         res.losses.push_back(loss);
       }
@@ -182,8 +212,8 @@ SftRun runSft(const std::string &data, const std::string &out, int64_t steps,
                             tensor(mask.data(), HONE_F32, 2, B, T)};
       bool two = split == Split::Updates;
       hone_rt_train_step(job, "spec:5:1",
-                         two ? R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"mini_batches":2,"updates":2,"metric_names":[]})"
-                             : R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"mini_batches":2,"metric_names":[]})",
+                         two ? R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"epochs":1,"mini_batches":2,"updates":2,"metric_names":[],"temperature":1.0,"optimizer":{"kind":"adamw","lr":0.01,"beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0}})"
+                             : R"({"arg_names":["l","mask"],"kernel":"k","readers":[0],"reads":["logprob"],"epochs":1,"mini_batches":2,"updates":1,"metric_names":[],"temperature":1.0,"optimizer":{"kind":"adamw","lr":0.01,"beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0}})",
                          1, &model, two ? sftRowsKernel<B / 2> : sftKernel, 1,
                          2, tin, 1, tout);
       res.losses.push_back(loss);
@@ -276,14 +306,14 @@ TEST(Abi, GenerateStopsAfterStopStrings) {
   writeData(d);
   hone_job *job = begin(d + "/run", false);
   void *policy = hone_rt_object(job, "spec:1:1", "model.init", kModel, 0, nullptr);
-  std::string ds = "{\"path\":\"" + d + "/prompts.jsonl\"}";
+  std::string ds = datasetAttrs(d + "/prompts.jsonl");
   void *prompts = hone_rt_object(job, "spec:2:1", "dataset", ds.c_str(), 0, nullptr);
   // A regex reward with the spec's match / no_match values in "options".
   void *digit = hone_rt_object(
       job, "spec:2:2", "reward.verifier",
       R"({"kind":"regex","pattern":"[0-9]","options":{"match":2.5,"no_match":-1.0}})",
       0, nullptr);
-  hone_rt_stage_begin(job, "spec:3:1", "x", 1, kOptimizer, 1, &policy);
+  stageBegin(job, "spec:3:1", "x", 1, &policy);
   std::vector<int32_t> ptok(P * TP), tok[2] = {std::vector<int32_t>(R * T),
                                                std::vector<int32_t>(R * T)};
   std::vector<float> pmask(P * TP), mask[2] = {std::vector<float>(R * T),
@@ -297,15 +327,15 @@ TEST(Abi, GenerateStopsAfterStopStrings) {
                        tensor(ids.data(), HONE_I64, 1, P)};
   hone_rt_step(job, "spec:4:1", "data.next", R"({"part":"prompts"})", 1,
                &prompts, 1, &step, 3, dn);
-  const char *attrs[2] = {R"({"n":4,"temperature":1.0})",
-                          R"({"n":4,"temperature":1.0,"stop":["1","+"]})"};
+  std::string attrs[2] = {generateAttrs(4),
+                          generateAttrs(4, R"(,"stop":["1","+"])")};
   for (int k = 0; k < 2; ++k) {
     hone_tensor gin[3] = {dn[0], dn[1], step};
     hone_tensor gout[3] = {tensor(tok[k].data(), HONE_I32, 2, R, T),
                            tensor(mask[k].data(), HONE_F32, 2, R, T),
                            tensor(lold.data(), HONE_F32, 2, R, T)};
-    hone_rt_step(job, "spec:5:1", "generate", attrs[k], 1, &policy, 3, gin, 3,
-                 gout);
+    hone_rt_step(job, "spec:5:1", "generate", attrs[k].c_str(), 1, &policy, 3,
+                 gin, 3, gout);
   }
   // The character tokenizer: ids 0-2 special, then "0123456789+= ".
   const int32_t one = 3 + 1, plus = 3 + 10;
@@ -353,16 +383,15 @@ TEST(Abi, GrpoRewardRises) {
   writeData(d);
   hone_job *job = begin(d + "/run", false);
   void *policy = hone_rt_object(job, "spec:1:1", "model.init", kModel, 0, nullptr);
-  void *ref = hone_rt_object(job, "spec:1:2", "model.snapshot", "{}", 1, &policy);
+  void *ref = hone_rt_object(job, "spec:1:2", "exec.snapshot", kSnapshot, 1, &policy);
   ASSERT_NE(ref, policy);
-  std::string ds = "{\"path\":\"" + d + "/prompts.jsonl\",\"shuffle_seed\":3}";
+  std::string ds = datasetAttrs(d + "/prompts.jsonl", 3);
   void *prompts = hone_rt_object(job, "spec:2:1", "dataset", ds.c_str(), 0, nullptr);
   // A reward the untrained model sometimes earns: a "7" anywhere.
   void *reward = hone_rt_object(job, "spec:3:1", "reward.verifier",
                                 R"({"kind":"regex","pattern":"7","options":{}})", 0, nullptr);
   const int64_t steps = 30;
-  int64_t first = hone_rt_stage_begin(job, "spec:4:1", "grpo", steps,
-                                      kOptimizer, 1, &policy);
+  int64_t first = stageBegin(job, "spec:4:1", "grpo", steps, &policy);
   ASSERT_EQ(first, 0);
   std::vector<int32_t> ptok(P * TP), tok(R * T);
   std::vector<float> pmask(P * TP), mask(R * T), lold(R * T), lref(R * T),
@@ -381,8 +410,8 @@ TEST(Abi, GrpoRewardRises) {
     hone_tensor gout[3] = {tensor(tok.data(), HONE_I32, 2, R, T),
                            tensor(mask.data(), HONE_F32, 2, R, T),
                            tensor(lold.data(), HONE_F32, 2, R, T)};
-    hone_rt_step(job, "spec:6:1", "generate", R"({"n":4,"temperature":1.0})",
-                 1, &policy, 3, gin, 3, gout);
+    hone_rt_step(job, "spec:6:1", "generate", generateAttrs(4).c_str(), 1,
+                 &policy, 3, gin, 3, gout);
     hone_tensor sin[3] = {gout[0], gout[1], dn[2]};
     hone_tensor sout[1] = {tensor(score.data(), HONE_F32, 1, R)};
     hone_rt_step(job, "spec:7:1", "score", "{}", 1, &reward, 3, sin, 1, sout);
@@ -391,16 +420,18 @@ TEST(Abi, GrpoRewardRises) {
       mean += x / R;
     rewards.push_back(mean);
     hone_tensor lout[1] = {tensor(lref.data(), HONE_F32, 2, R, T)};
-    hone_rt_step(job, "spec:8:1", "logprob", "{}", 1, &ref, 1, &gout[0], 1, lout);
+    hone_rt_step(job, "spec:8:1", "logprob", R"({"entropy":false,"temperature":1.0})", 1, &ref,
+                 1, &gout[0], 1, lout);
     hone_tensor aout[1] = {tensor(adv.data(), HONE_F32, 1, R)};
     hone_rt_step(job, "spec:9:1", "advantage",
-                 R"({"kind":"group_norm","group_size":4})", 0, nullptr, 1,
+                 R"({"kind":"group_norm","group_size":4,"gamma":1.0,"lambda":0.95,"eps":1e-6})",
+                 0, nullptr, 1,
                  sout, 1, aout);
     float loss = 0, ratio = 0;
     hone_tensor tin[4] = {gout[0], gout[1], gout[2], aout[0]};
     hone_tensor tout[2] = {tensor(&loss, HONE_F32, 0), tensor(&ratio, HONE_F32, 0)};
     hone_rt_train_step(job, "spec:10:1",
-                       R"({"reads":["logprob"],"readers":[0],"metric_names":["ratio_mean"]})",
+                       R"({"reads":["logprob"],"readers":[0],"epochs":1,"mini_batches":1,"updates":1,"metric_names":["ratio_mean"],"temperature":1.0,"optimizer":{"kind":"adamw","lr":0.01,"beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0}})",
                        1, &policy, pgKernel, 1, 4, tin, 2, tout);
     EXPECT_NEAR(ratio, 1.0, 1e-3); // on-policy: generation's log-probs
     hone_rt_step(job, "spec:11:1", "sync_weights", "{}", 1, &policy, 0,
@@ -434,9 +465,25 @@ Fixture setup(const std::string &tag) {
   writeData(f.dir);
   f.job = begin(f.dir + "/run", false);
   f.model = hone_rt_object(f.job, "spec:1:1", "model.init", kModel, 0, nullptr);
-  std::string ds = "{\"path\":\"" + f.dir + "/demos.jsonl\"}";
+  std::string ds = datasetAttrs(f.dir + "/demos.jsonl");
   f.data = hone_rt_object(f.job, "spec:2:1", "dataset", ds.c_str(), 0, nullptr);
   return f;
+}
+
+// Settings objects are complete: the stage's optimizer without a learning
+// rate is an error naming it, not AdamW's usual 1e-3.
+TEST(AbiDeath, SettingsHaveNoDefaults) {
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("s1");
+        std::string attrs =
+            R"({"name":"sft","steps":2,"optimizer":{"kind":"adamw","beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0}})";
+        void *models[1] = {f.model};
+        hone_rt_stage_begin(f.job, "spec:3:1", "sft", 2, attrs.c_str(), 1,
+                            models);
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:3:1: error: optimizer: missing setting 'lr' \\(the compiler "
+      "writes every setting\\)\n$");
 }
 
 TEST(AbiDeath, UnknownOps) {
@@ -446,12 +493,71 @@ TEST(AbiDeath, UnknownOps) {
                      nullptr, 0, nullptr);
       }()),
       ::testing::ExitedWithCode(1),
-      "spec:9:3: error: unknown step op 'hone.frobnicate'");
+      "spec:9:3: error: unknown step op 'hone.frobnicate' "
+      "\\(runtime/abi/step_ops.inl lists the ops the runtime implements\\)\n$");
   EXPECT_EXIT(([&] {
         Fixture f = setup("e2");
         hone_rt_object(f.job, "spec:9:4", "model.wat", "{}", 0, nullptr);
       }()),
       ::testing::ExitedWithCode(1), "spec:9:4: error: unknown object op");
+}
+
+// Attributes are checked against the op's row of runtime/abi/step_ops.inl
+// before the op runs: each disagreement is one line naming the op, the
+// attribute and the generated code's location.
+TEST(AbiDeath, AttributesAgainstTheTable) {
+  int64_t step = 0;
+  std::vector<float> scores(B), adv(B);
+  auto advantage = [&](Fixture &f, const char *loc, const char *attrs) {
+    hone_tensor in[1] = {tensor(scores.data(), HONE_F32, 1, B)};
+    hone_tensor out[1] = {tensor(adv.data(), HONE_F32, 1, B)};
+    hone_rt_step(f.job, loc, "advantage", attrs, 0, nullptr, 1, in, 1, out);
+  };
+  // A required attribute missing: no default stands in for it.
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("a1");
+        advantage(f, "spec:7:1",
+                  R"({"kind":"group_norm","gamma":1.0,"lambda":0.95,"eps":1e-6})");
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:7:1: error: hone.advantage: missing attribute 'group_size' \\(an "
+      "integer\\)\n$");
+  // The wrong kind.
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("a2");
+        advantage(f, "spec:7:2",
+                  R"({"kind":"group_norm","group_size":"4","gamma":1.0,"lambda":0.95,"eps":1e-6})");
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:7:2: error: hone.advantage: attribute 'group_size' must be an "
+      "integer, got \"4\"\n$");
+  // An attribute the row does not list.
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("a3");
+        advantage(f, "spec:7:3",
+                  R"({"kind":"group_norm","group_size":4,"gamma":1.0,"lambda":0.95,"eps":1e-6,"gama":0.9})");
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:7:3: error: hone.advantage: unknown attribute 'gama' "
+      "\\(runtime/abi/step_ops.inl lists the op's attributes\\)\n$");
+  // An object op's attributes likewise (dataset without its layout).
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("a4");
+        hone_rt_object(f.job, "spec:7:4", "dataset",
+                       R"({"path":"x.jsonl","shuffle_seed":0})", 0, nullptr);
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:7:4: error: hone.dataset: missing attribute 'layout' \\(a "
+      "string\\)\n$");
+  // A step op called as an object op.
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("a5");
+        hone_rt_object(f.job, "spec:7:5", "save", R"({"path":"x"})", 1,
+                       &f.model);
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:7:5: error: hone.save: a step op, called through hone_rt_object\n$");
+  (void)step;
 }
 
 TEST(AbiDeath, WrongDtypeShapeCount) {
@@ -488,8 +594,8 @@ TEST(AbiDeath, WrongDtypeShapeCount) {
   EXPECT_EXIT(([&] {
         Fixture f = setup("e5");
         hone_tensor out[1] = {tensor(fl.data(), HONE_F32, 2, B, T)};
-        hone_rt_step(f.job, "spec:4:3", "logprob", "{}", 1, &f.model, 0,
-                     nullptr, 1, out);
+        hone_rt_step(f.job, "spec:4:3", "logprob", R"({"entropy":false,"temperature":1.0})", 1,
+                     &f.model, 0, nullptr, 1, out);
       }()),
       ::testing::ExitedWithCode(1),
       "spec:4:3: error: hone.logprob: expected 1 inputs, got 0");
@@ -498,8 +604,8 @@ TEST(AbiDeath, WrongDtypeShapeCount) {
         Fixture f = setup("e6");
         hone_tensor in[1] = {tensor(tok.data(), HONE_I32, 2, B, T)};
         hone_tensor out[1] = {tensor(fl.data(), HONE_F32, 2, B, T)};
-        hone_rt_step(f.job, "spec:4:4", "logprob", "{}", 1, &f.data, 1, in, 1,
-                     out);
+        hone_rt_step(f.job, "spec:4:4", "logprob", R"({"entropy":false,"temperature":1.0})", 1,
+                     &f.data, 1, in, 1, out);
       }()),
       ::testing::ExitedWithCode(1),
       "spec:4:4: error: hone.logprob: object 0 is not a model");
@@ -510,7 +616,8 @@ TEST(AbiDeath, WrongDtypeShapeCount) {
         hone_tensor in[2] = {tensor(tok.data(), HONE_I32, 2, B, T),
                              tensor(mask.data(), HONE_F32, 2, B, T)};
         hone_tensor out[1] = {tensor(&loss, HONE_F32, 0)};
-        hone_rt_train_step(f.job, "spec:5:5", R"({"reads":["value"],"readers":[0]})",
+        hone_rt_train_step(f.job, "spec:5:5",
+                           R"({"reads":["value"],"readers":[0],"epochs":1,"mini_batches":1,"updates":1,"metric_names":[],"temperature":1.0,"optimizer":{"kind":"adamw","lr":0.01,"beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0}})",
                            1, &f.model, sftKernel, 1, 2, in, 1, out);
       }()),
       ::testing::ExitedWithCode(1),
