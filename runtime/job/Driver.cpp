@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,6 +63,42 @@ bool hasCheckpoints(const std::string &dir) {
   std::vector<std::string> skipped;
   auto f = loadLatestCheckpoint(dir, &skipped);
   return (f && *f) || !skipped.empty();
+}
+
+// One job per run directory: an advisory lock on RUN/job.lock, held while
+// the job lives (the kernel drops it when the process ends, however it
+// ends; O_CLOEXEC drops it across the rollback's exec). The file names the
+// holder's pid for the second job's message.
+Expected<int> lockRunDir(const std::string &dir) {
+  std::string path = dir + "/job.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return Status::error(path + ": error: cannot open the run directory's "
+                                "lock: " +
+                         std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {0};
+    ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK)
+      return Status::error(path + ": error: cannot lock the run directory: " +
+                           std::strerror(err));
+    long holder = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+    return Status::error("error: " + dir + " is in use by another job" +
+                             (holder > 0
+                                  ? " (pid " + std::to_string(holder) + ")"
+                                  : std::string()),
+                         "wait for it to end, or pass --out NEWDIR");
+  }
+  std::string pid = std::to_string(long(::getpid())) + "\n";
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
+    ::close(fd);
+    return Status::error(path + ": error: cannot write the lock file: " +
+                         std::strerror(errno));
+  }
+  return fd;
 }
 
 std::vector<FlatTensor> flatParams(const Transformer<float> &m,
@@ -177,7 +215,10 @@ Expected<JobArgs> parseJobArgs(int argc, const char *const *argv) {
   return a;
 }
 
-Job::~Job() = default;
+Job::~Job() {
+  if (lockFd_ >= 0)
+    ::close(lockFd_);
+}
 
 Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
                                          const JobConfig &config) {
@@ -209,6 +250,10 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
     j->kernels_ = makeCpuKernels<float>();
   j->runDir_ = args.outDir.empty() ? config.defaultOutDir : args.outDir;
   HONE_TRY(mkdirs(j->runDir_));
+  auto lock = lockRunDir(j->runDir_);
+  if (!lock)
+    return lock.status();
+  j->lockFd_ = *lock;
   j->checkpointDir_ = config.checkpointSubdir.empty()
                           ? j->runDir_
                           : j->runDir_ + "/" + config.checkpointSubdir;

@@ -141,6 +141,7 @@ private:
   StageObjects objects_;
   int64_t globalStep_ = 0;
   double startTime_ = 0;
+  int lockFd_ = -1; // RUN/job.lock, flock'ed for the job's life
 };
 
 /// Copies every parameter of `src` into `dst` (same config).

@@ -577,6 +577,37 @@ TEST(Driver, ParsesArguments) {
   EXPECT_FALSE(parseJobArgs(3, bad4).isOk());
 }
 
+/// Two jobs on one run directory: the second is refused with a one-line
+/// error naming the holder's pid (it used to truncate the first's metrics
+/// and delete its temporary checkpoint directories); the lock goes with the
+/// first job, and --resume is refused too while it runs.
+TEST(Driver, RunDirectoryIsLockedForTheJobsLife) {
+  std::string dir = tmpDir("lock");
+  JobArgs a;
+  a.outDir = dir;
+  a.progress = "off";
+  {
+    auto first = Job::open(a, {});
+    ASSERT_TRUE(first.isOk()) << first.status().toString();
+    auto second = Job::open(a, {});
+    ASSERT_FALSE(second.isOk());
+    std::string msg = second.status().message();
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+    EXPECT_NE(msg.find("in use by another job (pid " +
+                       std::to_string(long(::getpid())) + ")"),
+              std::string::npos)
+        << msg;
+    JobArgs r = a;
+    r.resume = true;
+    EXPECT_FALSE(Job::open(r, {}).isOk());
+  }
+  {
+    auto later = Job::open(a, {});
+    EXPECT_TRUE(later.isOk()) << later.status().toString();
+  }
+  EXPECT_EQ(std::system(("rm -rf '" + dir + "'").c_str()), 0);
+}
+
 TEST(Driver, CudaWithoutBackendIsOneLineError) {
   if (haveCudaBackend())
     GTEST_SKIP() << "built with CUDA";
