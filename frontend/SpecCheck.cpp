@@ -192,6 +192,10 @@ private:
   void checkEvaluations();
   void checkRest();
   void fillDefaults(Message &m);
+  bool checkArchitectureLimits(const Architecture &a);
+  void checkParameterCount(const Architecture &a);
+  void checkCountLimits(const Message &m);
+  void checkBatchProducts();
 
   /// Resolves a model name against the current bindings.
   const Binding *model(const SourceLoc &loc, const std::string &name,
@@ -412,6 +416,8 @@ bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
   positive(a, "d_model", a.d_model());
   positive(a, "layers", a.layers());
   positive(a, "heads", a.heads());
+  if (!checkArchitectureLimits(a))
+    return false;
   if (!a.has_kv_heads())
     a.set_kv_heads(a.heads());
   if (!a.has_vocab() && tokenizerVocab_ > 0)
@@ -473,6 +479,8 @@ bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
               fmt(long(tokenizerVocab_)) + ")",
           "leave vocab out to take the tokenizer's size");
   }
+  if (diags_.errorCount() == before)
+    checkParameterCount(a);
   return diags_.errorCount() == before;
 }
 
@@ -1743,6 +1751,145 @@ void Checker::checkRest() {
   }
 }
 
+//===----------------------------------------------------------------------===//
+// Size limits: every size and count has an upper bound, checked before any
+// product of them is formed, so products fit in 64 bits and nothing the
+// checks accept overflows, exhausts memory in the compiler or crashes the job
+// (docs/reliability.md).
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kMaxParameters = int64_t(1) << 36; // 69e9 (1.1 TB to train)
+constexpr int64_t kMaxTokensPerBatch = int64_t(1) << 28;
+
+/// The largest value of an integer field, by field name (0: no limit).
+int64_t countLimit(const std::string &field) {
+  static const std::map<std::string, int64_t> limits = {
+      {"d_model", int64_t(1) << 16},   {"layers", 4096},
+      {"heads", 4096},                 {"kv_heads", 4096},
+      {"ffn", int64_t(1) << 20},       {"max_seq_len", int64_t(1) << 20},
+      {"vocab", int64_t(1) << 24},     {"steps", int64_t(1) << 40},
+      {"warmup_steps", int64_t(1) << 40}, {"sft_steps", int64_t(1) << 40},
+      {"every_steps", int64_t(1) << 40}, {"keep_last", int64_t(1) << 20},
+      {"batch_size", int64_t(1) << 20}, {"sft_batch_size", int64_t(1) << 20},
+      {"buffer_size", int64_t(1) << 24}, {"grad_accum", int64_t(1) << 16},
+      {"mini_batches", int64_t(1) << 16}, {"ppo_epochs", int64_t(1) << 16},
+      {"max_resample_rounds", int64_t(1) << 16},
+      {"staleness", int64_t(1) << 16}, {"off_policy_per_group", int64_t(1) << 16},
+      {"samples_per_prompt", int64_t(1) << 16},
+      {"max_length", int64_t(1) << 20}, {"cache_length", int64_t(1) << 20},
+      {"max_prompt_length", int64_t(1) << 20},
+      {"max_new_tokens", int64_t(1) << 20}, {"top_k", int64_t(1) << 24},
+      {"workers", 1024},               {"ranks", int64_t(1) << 16},
+      {"threads", 1024},               {"rollout_staleness", int64_t(1) << 16}};
+  auto it = limits.find(field);
+  return it == limits.end() ? 0 : it->second;
+}
+
+std::string countLimitText(int64_t v) {
+  for (int b = 10; b < 63; ++b)
+    if (v == int64_t(1) << b)
+      return "2^" + std::to_string(b) + " = " + std::to_string(v);
+  return std::to_string(v);
+}
+
+bool Checker::checkArchitectureLimits(const Architecture &a) {
+  size_t before = diags_.errorCount();
+  const Reflection *r = a.GetReflection();
+  const Descriptor *d = a.GetDescriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor *f = d->field(i);
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_INT64 || !r->HasField(a, f))
+      continue;
+    int64_t lim = countLimit(f->name()), v = r->GetInt64(a, f);
+    if (lim > 0 && v > lim)
+      error(at(a, f->name().c_str()),
+            q(f->name()) + " is " + fmt(long(v)) + ", more than the largest " +
+                "model size Hone accepts (" + countLimitText(lim) + ")",
+            "use a value of at most " + std::to_string(lim));
+  }
+  return diags_.errorCount() == before;
+}
+
+void Checker::checkParameterCount(const Architecture &a) {
+  // Every factor is bounded (checkArchitectureLimits): no product overflows.
+  int64_t dm = a.d_model(), kvDim = a.kv_heads() * (dm / a.heads());
+  int64_t mlp = (a.family() == Architecture::gpt2 ? 2 : 3) * dm * a.ffn();
+  int64_t layer = 2 * dm * dm + 2 * dm * kvDim + mlp + 4 * dm;
+  int64_t embed = a.vocab() * dm * (a.tie_embeddings() ? 1 : 2);
+  if (a.family() == Architecture::gpt2)
+    embed += a.max_seq_len() * dm;
+  int64_t total = a.layers() * layer + embed;
+  if (total > kMaxParameters)
+    error(at(a), "the model has " + fmt(double(total)) +
+                     " parameters, more than the " +
+                     fmt(double(kMaxParameters)) + " Hone can train",
+          "reduce layers, d_model, ffn or vocab");
+}
+
+void Checker::checkCountLimits(const Message &m) {
+  const Descriptor *d = m.GetDescriptor();
+  const Reflection *r = m.GetReflection();
+  if (d->name() == "Architecture")
+    return; // checkArchitectureLimits, also for loaded configurations
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor *f = d->field(i);
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (f->is_repeated()) {
+        for (int k = 0; k < r->FieldSize(m, f); ++k)
+          checkCountLimits(r->GetRepeatedMessage(m, f, k));
+      } else if (r->HasField(m, f)) {
+        checkCountLimits(r->GetMessage(m, f));
+      }
+      continue;
+    }
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_INT64 || f->is_repeated() ||
+        !r->HasField(m, f))
+      continue;
+    int64_t lim = countLimit(f->name()), v = r->GetInt64(m, f);
+    if (lim > 0 && v > lim)
+      error(at(m, f->name().c_str()),
+            q(f->name()) + " is " + fmt(long(v)) + ", more than " +
+                countLimitText(lim),
+            "use a value of at most " + std::to_string(lim));
+  }
+}
+
+/// Tokens a step holds at once: batch rows times their length. Runs after checkCountLimits bounded each
+/// factor by 2^20, so the products fit in 64 bits.
+void Checker::checkBatchProducts() {
+  for (const Stage &s : p_.stages()) {
+    int64_t rows = 0, len = 0;
+    const Message *owner = nullptr;
+    const char *field = "batch_size";
+    const Loop *loop = s.has_sft()              ? &s.sft().loop()
+                       : s.has_reward_model()   ? &s.reward_model().loop()
+                       : s.has_preference()     ? &s.preference().loop()
+                                                : nullptr;
+    if (loop) {
+      rows = loop->batch_size();
+      len = loop->max_length();
+      owner = loop;
+    } else if (s.has_rl()) {
+      const Generation &g =
+          s.rl().has_generation() ? s.rl().generation() : p_.generation();
+      rows = s.rl().batch_size();
+      len = s.rl().max_prompt_length() + g.max_new_tokens();
+      owner = &s.rl();
+    }
+    if (!owner || rows <= 0 || len <= 0 || rows > (int64_t(1) << 36) ||
+        len > (int64_t(1) << 21))
+      continue;
+    if (rows * len > kMaxTokensPerBatch)
+      error(at(*owner, field),
+            "a step of this stage holds " + fmt(long(rows)) + " rows of up to " +
+                fmt(long(len)) + " tokens (" + fmt(double(rows * len)) +
+                "), more than the " + fmt(double(kMaxTokensPerBatch)) +
+                " tokens per step Hone accepts",
+            "lower batch_size (use grad_accum for a larger effective batch) "
+            "or the sequence length");
+  }
+}
+
 /// Sets every unset field that has a declared default (not oneof members).
 void Checker::fillDefaults(Message &m) {
   const Descriptor *d = m.GetDescriptor();
@@ -1796,6 +1943,8 @@ bool Checker::run() {
   checkStages();
   checkEvaluations();
   checkRest();
+  checkCountLimits(p_);
+  checkBatchProducts();
   // Remaining defaults of models and the chat template.
   for (Model &m : *p_.mutable_models()) {
     fillDefaults(m);

@@ -2119,7 +2119,8 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   }
   if (const json::Value *hw = get(j->config, "hardware")) {
     if (j->args.threads == 0)
-      j->args.threads = int(integer(*hw, "threads", 0));
+      j->args.threads = int(std::clamp<int64_t>(integer(*hw, "threads", 0),
+                                                -1, kMaxThreads + 1));
     // The spec's device unless --device names one (auto defers to it).
     std::string d = str(*hw, "device", "auto_device");
     if (j->args.device == "auto" && (d == "cpu" || d == "cuda"))

@@ -193,6 +193,11 @@ Expected<JobArgs> parseJobArgs(int argc, const char *const *argv) {
       HONE_TRY(value(v));
       int64_t n = 0;
       HONE_TRY(integer(v, n));
+      if (n > kMaxThreads)
+        return Status::error("error: --threads: " + v + " is more than " +
+                                 std::to_string(kMaxThreads),
+                             "use 0 for all cores, or at most " +
+                                 std::to_string(kMaxThreads));
       a.threads = int(n);
     } else if (arg == "--steps-override") {
       std::string v;
@@ -231,6 +236,12 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
                          "without the CUDA backend",
                          "rebuild with -DHONE_ENABLE_CUDA=ON or run with "
                          "--device cpu");
+  if (args.threads < 0 || args.threads > kMaxThreads)
+    return Status::error("error: hardware.threads: " +
+                             std::to_string(args.threads) +
+                             " is not in [0, " + std::to_string(kMaxThreads) +
+                             "]",
+                         "use 0 for all cores");
   if (args.threads > 0)
     setCpuThreads(args.threads);
 #ifdef HONE_HAVE_CUDA_BACKEND

@@ -49,6 +49,9 @@ struct JobArgs {
 /// [--steps-override [STAGE=]N] [--progress auto|bar|lines|off]
 /// [--threads N] [--lanes auto|on|off] [--help]` (also --opt=value).
 /// Unknown options are errors.
+/// The most CPU threads a job starts (hone's spec check has the same bound).
+constexpr int kMaxThreads = 1024;
+
 Expected<JobArgs> parseJobArgs(int argc, const char *const *argv);
 std::string jobUsage(const std::string &argv0);
 

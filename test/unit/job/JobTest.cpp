@@ -575,12 +575,33 @@ TEST(Driver, ParsesArguments) {
   EXPECT_FALSE(parseJobArgs(2, bad3).isOk());
   const char *bad4[] = {"job", "--steps-override", "x=-1"};
   EXPECT_FALSE(parseJobArgs(3, bad4).isOk());
+  // --threads 100000 segfaulted inside OpenMP; 2^32 wrapped to 0 (all cores)
+  for (const char *n : {"100000", "4294967296", "1025"}) {
+    const char *many[] = {"job", "--threads", n};
+    auto r = parseJobArgs(3, many);
+    ASSERT_FALSE(r.isOk()) << n;
+    EXPECT_NE(r.status().message().find("more than 1024"), std::string::npos);
+  }
+  const char *most[] = {"job", "--threads", "1024"};
+  EXPECT_TRUE(parseJobArgs(3, most).isOk());
 }
 
 /// Two jobs on one run directory: the second is refused with a one-line
 /// error naming the holder's pid (it used to truncate the first's metrics
 /// and delete its temporary checkpoint directories); the lock goes with the
 /// first job, and --resume is refused too while it runs.
+/// hardware.threads from a hand-written configuration gets the same bound
+/// as --threads.
+TEST(Driver, ThreadsAboveTheLimitAreRefused) {
+  JobArgs a;
+  a.outDir = tmpDir("threads");
+  a.threads = 100000;
+  auto j = Job::open(a, {});
+  ASSERT_FALSE(j.isOk());
+  EXPECT_NE(j.status().message().find("hardware.threads: 100000"),
+            std::string::npos);
+}
+
 TEST(Driver, RunDirectoryIsLockedForTheJobsLife) {
   std::string dir = tmpDir("lock");
   JobArgs a;
