@@ -126,6 +126,7 @@ struct hone_job {
   int cpuThreads = 1;
   std::thread::id mainThread;
   dist::Comm comm; // data-parallel ranks (mpirun); one rank otherwise
+  void *arenaBlock = nullptr; // hone_rt_arena's allocation (freed at the end)
 };
 
 namespace {
@@ -2176,6 +2177,23 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   return j;
 }
 
+void *hone_rt_arena(hone_job *j, int64_t bytes) {
+  constexpr size_t kAlign = 64;
+  // calloc: large blocks come zeroed from the kernel and take memory only as
+  // pages are touched, like a static zero-initialised arena.
+  void *p = bytes > 0 && uint64_t(bytes) < (uint64_t(1) << 41)
+                ? std::calloc(1, size_t(bytes) + kAlign)
+                : nullptr;
+  if (!p)
+    fail(j, "job",
+         "cannot allocate the step buffers (" + std::to_string(bytes) +
+             " bytes): lower the batch size or the sequence lengths");
+  std::free(j->arenaBlock);
+  j->arenaBlock = p;
+  uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kAlign - 1) & ~(kAlign - 1);
+  return reinterpret_cast<void *>(a);
+}
+
 int32_t hone_rt_end(hone_job *j) {
   if (!j)
     return 0;
@@ -2187,6 +2205,7 @@ int32_t hone_rt_end(hone_job *j) {
   for (auto &o : j->objects)
     if (o->kind == ObjKind::Reward)
       static_cast<RewardObj *>(o.get())->external.reset();
+  std::free(j->arenaBlock);
   delete j;
   return 0;
 }
