@@ -5,6 +5,7 @@
 #include "frontend/Spec.h"
 
 #include "runtime/support/Json.h"
+#include "runtime/tokenizer/Tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -100,6 +101,37 @@ bool isGrpoFamily(Rl::Algorithm a) {
   return a == Rl::grpo || a == Rl::dr_grpo || a == Rl::dapo;
 }
 
+/// The largest value of an integer field, by field name (0: no limit).
+int64_t countLimit(const std::string &field) {
+  static const std::map<std::string, int64_t> limits = {
+      {"d_model", int64_t(1) << 16},   {"layers", 4096},
+      {"heads", 4096},                 {"kv_heads", 4096},
+      {"ffn", int64_t(1) << 20},       {"max_seq_len", int64_t(1) << 20},
+      {"vocab", int64_t(1) << 24},     {"steps", int64_t(1) << 40},
+      {"warmup_steps", int64_t(1) << 40}, {"sft_steps", int64_t(1) << 40},
+      {"every_steps", int64_t(1) << 40}, {"keep_last", int64_t(1) << 20},
+      {"batch_size", int64_t(1) << 20}, {"sft_batch_size", int64_t(1) << 20},
+      {"buffer_size", int64_t(1) << 24}, {"grad_accum", int64_t(1) << 16},
+      {"mini_batches", int64_t(1) << 16}, {"ppo_epochs", int64_t(1) << 16},
+      {"max_resample_rounds", int64_t(1) << 16},
+      {"staleness", int64_t(1) << 16}, {"off_policy_per_group", int64_t(1) << 16},
+      {"samples_per_prompt", int64_t(1) << 16},
+      {"max_length", int64_t(1) << 20}, {"cache_length", int64_t(1) << 20},
+      {"max_prompt_length", int64_t(1) << 20},
+      {"max_new_tokens", int64_t(1) << 20}, {"top_k", int64_t(1) << 24},
+      {"workers", 1024},               {"ranks", int64_t(1) << 16},
+      {"threads", 1024},               {"rollout_staleness", int64_t(1) << 16}};
+  auto it = limits.find(field);
+  return it == limits.end() ? 0 : it->second;
+}
+
+std::string countLimitText(int64_t v) {
+  for (int b = 10; b < 63; ++b)
+    if (v == int64_t(1) << b)
+      return "2^" + std::to_string(b) + " = " + std::to_string(v);
+  return std::to_string(v);
+}
+
 /// What a name is bound to while the stages are walked in order.
 struct Binding {
   std::string declared; // the model declaration the state descends from
@@ -175,6 +207,7 @@ private:
   bool checkArchitecture(Architecture &a, const Message &owner);
   bool readHfConfig(const Model &m, Architecture &arch);
   void checkTokenizer();
+  bool checkTokenizerFile(const Tokenizer &t, const std::string &text);
   void checkDatasets();
   void checkRewards();
   void checkOptimizer(const Optimizer &o);
@@ -381,6 +414,10 @@ void Checker::checkTokenizer() {
             "give the Hugging Face tokenizer.json of the model");
       break;
     }
+    // The runtime's own reader: what the job would refuse (an empty
+    // vocabulary, a broken pre-tokenizer regex, ...) is refused here.
+    if (!checkTokenizerFile(t, ss.str()))
+      break;
     int64_t maxId = -1;
     for (const auto &m : vocab->members())
       if (m.second.isInt())
@@ -397,6 +434,29 @@ void Checker::checkTokenizer() {
           "add 'chars { alphabet: \"...\" }' or 'file: \"tokenizer.json\"'");
     break;
   }
+}
+
+bool Checker::checkTokenizerFile(const Tokenizer &t, const std::string &text) {
+  auto tok = hone::Tokenizer::fromHfJson(text, t.file());
+  if (!tok) {
+    error(at(t, "file"),
+          "tokenizer file " + q(t.file()) + " cannot be used: " +
+              tok.status().message(),
+          tok.status().hint().empty()
+              ? std::string("give the Hugging Face tokenizer.json of the "
+                            "model")
+              : tok.status().hint());
+    return false;
+  }
+  if (tok->vocabSize() > countLimit("vocab")) {
+    error(at(t, "file"),
+          "tokenizer file " + q(t.file()) + " has " +
+              fmt(long(tok->vocabSize())) + " tokens, more than " +
+              countLimitText(countLimit("vocab")),
+          "Hone trains vocabularies of up to 2^24 tokens");
+    return false;
+  }
+  return true;
 }
 
 bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
@@ -1760,37 +1820,6 @@ void Checker::checkRest() {
 
 constexpr int64_t kMaxParameters = int64_t(1) << 36; // 69e9 (1.1 TB to train)
 constexpr int64_t kMaxTokensPerBatch = int64_t(1) << 28;
-
-/// The largest value of an integer field, by field name (0: no limit).
-int64_t countLimit(const std::string &field) {
-  static const std::map<std::string, int64_t> limits = {
-      {"d_model", int64_t(1) << 16},   {"layers", 4096},
-      {"heads", 4096},                 {"kv_heads", 4096},
-      {"ffn", int64_t(1) << 20},       {"max_seq_len", int64_t(1) << 20},
-      {"vocab", int64_t(1) << 24},     {"steps", int64_t(1) << 40},
-      {"warmup_steps", int64_t(1) << 40}, {"sft_steps", int64_t(1) << 40},
-      {"every_steps", int64_t(1) << 40}, {"keep_last", int64_t(1) << 20},
-      {"batch_size", int64_t(1) << 20}, {"sft_batch_size", int64_t(1) << 20},
-      {"buffer_size", int64_t(1) << 24}, {"grad_accum", int64_t(1) << 16},
-      {"mini_batches", int64_t(1) << 16}, {"ppo_epochs", int64_t(1) << 16},
-      {"max_resample_rounds", int64_t(1) << 16},
-      {"staleness", int64_t(1) << 16}, {"off_policy_per_group", int64_t(1) << 16},
-      {"samples_per_prompt", int64_t(1) << 16},
-      {"max_length", int64_t(1) << 20}, {"cache_length", int64_t(1) << 20},
-      {"max_prompt_length", int64_t(1) << 20},
-      {"max_new_tokens", int64_t(1) << 20}, {"top_k", int64_t(1) << 24},
-      {"workers", 1024},               {"ranks", int64_t(1) << 16},
-      {"threads", 1024},               {"rollout_staleness", int64_t(1) << 16}};
-  auto it = limits.find(field);
-  return it == limits.end() ? 0 : it->second;
-}
-
-std::string countLimitText(int64_t v) {
-  for (int b = 10; b < 63; ++b)
-    if (v == int64_t(1) << b)
-      return "2^" + std::to_string(b) + " = " + std::to_string(v);
-  return std::to_string(v);
-}
 
 bool Checker::checkArchitectureLimits(const Architecture &a) {
   size_t before = diags_.errorCount();

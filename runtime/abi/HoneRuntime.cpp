@@ -61,7 +61,12 @@ struct DatasetObj : Object {
   /// file); evaluations read it when present.
   std::unique_ptr<DataLoader> evalData;
   std::string name; // "d<creation index>"
+  std::string path;
   int64_t index = 0;
+  // Training rows read, and those left without a trainable token (a prompt
+  // that fills the sequence): reported with counts at the stage's end.
+  int64_t rowsRead = 0, rowsUntrained = 0;
+  size_t firstUntrainedLine = 0;
 };
 
 struct RewardObj : Object {
@@ -576,6 +581,34 @@ Sequence seqOf(hone_job *j, const OpCtx &c, const Example &ex, int64_t T) {
   return q;
 }
 
+/// Rows whose mask is empty after truncation to T tokens (the first token
+/// is never predicted) train nothing. Counted for the stage's end; a first
+/// batch with no trainable token at all ends the job, which would otherwise
+/// train on nothing with loss 0 and exit 0.
+void countUntrained(const OpCtx &c, DatasetObj &d,
+                    const std::vector<size_t> &idx,
+                    const std::vector<Sequence> &seqs, int64_t T) {
+  int64_t none = 0;
+  for (size_t k = 0; k < seqs.size(); ++k) {
+    bool any = false;
+    for (size_t t = 1; t < seqs[k].mask.size() && !any; ++t)
+      any = seqs[k].mask[t] > 0;
+    if (any)
+      continue;
+    ++none;
+    if (d.rowsUntrained++ == 0)
+      d.firstUntrainedLine = d.data->example(idx[k]).line;
+  }
+  bool first = d.rowsRead == 0;
+  d.rowsRead += int64_t(seqs.size());
+  if (first && none == int64_t(seqs.size()) && none > 0)
+    c.err(d.path + ":" + std::to_string(d.firstUntrainedLine) +
+          ": no row of the first batch (" + std::to_string(none) +
+          ") has a trainable token within " + std::to_string(T) +
+          " tokens: the prompts fill the sequence (hint: raise max_seq_len "
+          "or max_length, or shorten the prompts)");
+}
+
 // --- rewards ----------------------------------------------------------------
 
 struct ScoreRow {
@@ -783,6 +816,7 @@ void opDataNext(OpCtx &c) {
     std::vector<Sequence> seqs;
     for (size_t i : idx)
       seqs.push_back(seqOf(j, c, dl.example(i), T));
+    countUntrained(c, *d, idx, seqs, T);
     putSeqs(j, seqs, c.out[0], c.out[1]);
     ids(2, idx);
   } else if (part == "prompts") {
@@ -2322,6 +2356,7 @@ void *hone_rt_object(hone_job *j, const char *loc, const char *op,
     }
     o->index = int64_t(j->datasets.size());
     o->name = "d" + std::to_string(o->index);
+    o->path = path;
     DatasetObj *p = o.get();
     j->datasets.push_back(p);
     j->objects.push_back(std::move(o));
@@ -2500,6 +2535,18 @@ void hone_rt_stage_end(hone_job *j) {
   drainLanes(j, "stage_end");
   if (!j->inStage)
     fail(j, "stage_end", "hone.exec.stage_end without an open stage");
+  for (DatasetObj *d : j->datasets) {
+    if (d->rowsUntrained > 0)
+      j->job->warn(
+          "warning: " + std::to_string(d->rowsUntrained) + " of " +
+          std::to_string(d->rowsRead) + " rows of " + d->path +
+          " read in stage '" + j->stageName +
+          "' had no trainable token after truncation (first: line " +
+          std::to_string(d->firstUntrainedLine) +
+          "); they add nothing to the loss (raise max_seq_len or max_length, "
+          "or shorten the prompts)");
+    d->rowsRead = d->rowsUntrained = 0;
+  }
   j->job->endStage();
   j->inStage = false;
 }

@@ -479,6 +479,13 @@ void Job::endStage() {
   progress_.reset();
 }
 
+void Job::warn(const std::string &text) {
+  if (progress_)
+    progress_->message(text, /*warning=*/true);
+  else
+    std::fprintf(stderr, "%s\n", text.c_str());
+}
+
 void Job::message(const std::string &text) {
   if (progress_)
     progress_->message(text);

@@ -119,6 +119,9 @@ public:
   void endStage();
   /// Prints a line (through the progress display).
   void message(const std::string &text);
+  /// A message that --progress off does not silence (skipped steps, rows
+  /// that train nothing).
+  void warn(const std::string &text);
   /// Writes report.html (summary + curves) and a last line.
   Status finish(const std::vector<std::pair<std::string, std::string>>
                     &summary = {});

@@ -79,6 +79,26 @@ TEST(Batches, SftMaskIsTokenAlignedWithLogprobs) {
   EXPECT_EQ(all->tokens, b->tokens);
 }
 
+/// An empty completion still trains the EOS token after the prompt
+/// (docs/formats.md); it used to be read as an empty text record, which
+/// trained nothing and dropped the prompt.
+TEST(Batches, EmptyCompletionTrainsEos) {
+  Tokenizer tok = toyTok();
+  auto dl = DataLoader::fromJsonl(
+      "d.jsonl", "{\"prompt\":\"1+2=\",\"completion\":\"\"}\n", 0, false);
+  ASSERT_TRUE(dl.isOk()) << dl.status().toString();
+  TextFormat fmt;
+  fmt.tokenizer = &tok;
+  fmt.eosToken = 1;
+  auto b = makeSftBatch(fmt, *dl, {0});
+  ASSERT_TRUE(b.isOk()) << b.status().toString();
+  ASSERT_EQ(b->seqLen, 5); // "1+2=" + eos
+  std::vector<float> want = {0, 0, 0, 0, 1};
+  for (int t = 0; t < 5; ++t)
+    EXPECT_EQ(b->mask[size_t(t)], want[size_t(t)]) << t;
+  EXPECT_EQ(b->tokens[4], 1);
+}
+
 // assistant_only_loss: a conversation trains on the assistant turns only,
 // or (false) on every token of the rendered conversation.
 TEST(Batches, AssistantOnlyLoss) {
