@@ -1756,6 +1756,10 @@ void Checker::checkRest() {
   nonNegative(c, "every_steps", c.every_steps(), "use 0 to save at stage ends "
                                                  "only");
   nonNegative(c, "keep_last", c.keep_last(), "use 0 to keep all");
+  inRange(c, "max_skipped_fraction", c.max_skipped_fraction(), 0, 1, false,
+          "the share of a stage's steps that may be skipped; 1 for no limit");
+  nonNegative(c, "max_skipped_in_a_row", c.max_skipped_in_a_row(),
+              "use 0 for no limit");
   if (!c.dir().empty() &&
       (c.dir()[0] == '/' || ("/" + c.dir() + "/").find("/../") !=
                                 std::string::npos))

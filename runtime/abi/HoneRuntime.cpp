@@ -101,6 +101,12 @@ struct hone_job {
   TextFormat fmt;
   uint64_t seed = 0;
   bool rollback = false; // on_nan
+  bool abortOnNan = false; // on_nan = abort
+  // Skipped steps that end the job (checkpointing.max_skipped_*), and the
+  // counts of the open stage.
+  double maxSkippedFraction = 0.1;
+  int64_t maxSkippedInARow = 20;
+  int64_t stageSkipped = 0, skippedInARow = 0;
   std::vector<std::string> argv;  // to restart the job for a rollback
   std::set<int64_t> nanSteps;     // steps that failed before a rollback: skipped
   std::set<int64_t> injectNan;    // HONE_INJECT_NAN_STEPS (fault injection)
@@ -178,8 +184,8 @@ namespace {
   Status st = writeFileAtomic(path, json::serialize(steps) + "\n");
   if (!st.ok())
     fail(j, loc, "hone.train_step: on_nan = rollback: " + st.message());
-  j->job->message(j->stageName + ": step " + std::to_string(step) + ": " +
-                  why + "; rolling back to the last checkpoint (on_nan = "
+  j->job->warn(j->stageName + ": step " + std::to_string(step) + ": " +
+               why + "; rolling back to the last checkpoint (on_nan = "
                         "rollback), the step will be skipped");
   // Child reward processes must see their pipes close.
   for (auto &o : j->objects)
@@ -759,6 +765,37 @@ void addTokens(hone_job *j, int64_t n, bool onlyIfNone = false) {
 void say(hone_job *j, const std::string &line) {
   std::lock_guard<std::mutex> g(j->mu);
   j->job->message(line);
+}
+
+void warn(hone_job *j, const std::string &line) {
+  std::lock_guard<std::mutex> g(j->mu);
+  j->job->warn(line);
+}
+
+/// on_nan = skip (and rollback's second try) may not hide a run that has
+/// stopped learning: past the spec's limits the job ends with exit 1 before
+/// anything is exported.
+void checkSkipLimits(hone_job *j, const char *loc, int64_t stepNo,
+                     const std::string &why) {
+  ++j->stageSkipped;
+  ++j->skippedInARow;
+  std::string what;
+  if (j->maxSkippedInARow > 0 && j->skippedInARow > j->maxSkippedInARow)
+    what = std::to_string(j->skippedInARow) + " steps in a row skipped, more "
+           "than checkpointing.max_skipped_in_a_row (" +
+           std::to_string(j->maxSkippedInARow) + ")";
+  else if (j->maxSkippedFraction < 1 &&
+           double(j->stageSkipped) >
+               j->maxSkippedFraction * double(std::max<int64_t>(j->stageSteps, 1)))
+    what = std::to_string(j->stageSkipped) + " of the stage's " +
+           std::to_string(j->stageSteps) + " steps skipped, more than "
+           "checkpointing.max_skipped_fraction (" +
+           json::serialize(json::Value(j->maxSkippedFraction)) + ")";
+  if (!what.empty())
+    fail(j, loc, "hone.train_step: step " + std::to_string(stepNo) + ": " +
+                     why + ": " + what +
+                     "; the run stops without exporting (hint: lower the "
+                     "learning rate or check the data)");
 }
 
 /// The spec's generation `stop` strings (a JSON array), matched on the
@@ -1948,12 +1985,20 @@ void runTrainStep(OpCtx &c) {
   if (skipped) {
     for (ModelObj *m : ms)
       m->model->zeroGrad();
+    if (j->abortOnNan)
+      fail(j, loc, "hone.train_step: " + why + " at step " +
+                       std::to_string(stepNo) +
+                       " (on_nan = abort); the run stops without exporting");
     if (j->rollback && !j->nanSteps.count(stepNo))
       rollbackAndRestart(j, loc, stepNo, why);
-    say(j, j->stageName + ": step " + std::to_string(stepNo) +
-                    " skipped: " + why +
-                    (j->nanSteps.count(stepNo) ? " (again, after the rollback)"
-                                               : ""));
+    warn(j, j->stageName + ": step " + std::to_string(stepNo) +
+                " skipped: " + why +
+                (j->nanSteps.count(stepNo) ? " (again, after the rollback)"
+                                           : ""));
+    addMetric(c, "skipped", 1);
+    checkSkipLimits(j, loc, stepNo, why);
+  } else {
+    j->skippedInARow = 0;
   }
   double loss = lossSum / double(epochs * updates);
   wr(out[0], 0, loss);
@@ -2143,10 +2188,13 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     jc.keepLast = int(integer(*ck, "keep_last", 2));
     jc.checkpointSubdir = str(*ck, "dir", "");
     std::string nan = str(*ck, "on_nan", "skip");
-    if (nan != "skip" && nan != "rollback")
+    if (nan != "skip" && nan != "rollback" && nan != "abort")
       fail(j, "config", "checkpointing.on_nan: unknown policy '" + nan +
-                            "' (skip, rollback)");
+                            "' (skip, rollback, abort)");
     j->rollback = nan == "rollback";
+    j->abortOnNan = nan == "abort";
+    j->maxSkippedFraction = num(*ck, "max_skipped_fraction", 0.1);
+    j->maxSkippedInARow = integer(*ck, "max_skipped_in_a_row", 20);
     if (j->rollback && j->comm.size > 1)
       fail(j, "config",
            "checkpointing.on_nan: rollback restarts the process, which "
@@ -2472,6 +2520,7 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   json::Value attrs = parseJson(j, loc, attrs_json, "hone.exec.stage_begin");
   j->stageName = name ? name : "stage";
   j->stageSteps = steps;
+  j->stageSkipped = j->skippedInARow = 0;
   j->stageOptimizer = get(attrs, "optimizer") ? *get(attrs, "optimizer")
                                               : json::Value::object();
   for (ModelObj *m : j->models)
