@@ -225,6 +225,8 @@ private:
   void checkEvaluations();
   void checkRest();
   void fillDefaults(Message &m);
+  bool staysInRunDir(const Message &m, const char *field,
+                     const std::string &path);
   bool checkArchitectureLimits(const Architecture &a);
   void checkParameterCount(const Architecture &a);
   void checkCountLimits(const Message &m);
@@ -1134,6 +1136,8 @@ void Checker::checkStage(Stage &s, int index) {
   if (s.has_save() && s.save().empty())
     error(at(s, "save"), "'save' is an empty path",
           "give a directory name below the output directory");
+  else if (s.has_save())
+    staysInRunDir(s, "save", s.save());
 
   // Merge the pipeline's optimiser under the stage's; fill the method's lr.
   Optimizer merged = p_.optimizer();
@@ -1809,6 +1813,8 @@ void Checker::checkRest() {
     if (e.path().empty())
       error(at(p_, "exports", i), "the export has no 'path'",
             "add 'path: \"final\"' (below the output directory)");
+    else if (!staysInRunDir(e, "path", e.path()))
+      ;
     else if (!paths.insert(e.path()).second)
       error(at(e, "path"), "two exports write to " + q(e.path()),
             "give each export its own directory");
@@ -1824,6 +1830,19 @@ void Checker::checkRest() {
 
 constexpr int64_t kMaxParameters = int64_t(1) << 36; // 69e9 (1.1 TB to train)
 constexpr int64_t kMaxTokensPerBatch = int64_t(1) << 28;
+
+/// Writes are confined to the run directory: no absolute path, no '..'.
+bool Checker::staysInRunDir(const Message &m, const char *field,
+                            const std::string &path) {
+  if (!path.empty() && path[0] != '/' &&
+      ("/" + path + "/").find("/../") == std::string::npos)
+    return true;
+  error(at(m, field),
+        q(field) + " " + q(path) + " leaves the run directory",
+        "use a relative path without '..', e.g. \"final\"; the run "
+        "directory is output_dir (or the job's --out)");
+  return false;
+}
 
 bool Checker::checkArchitectureLimits(const Architecture &a) {
   size_t before = diags_.errorCount();

@@ -231,6 +231,13 @@ const json::Value *get(const json::Value &o, const char *key) {
   const json::Value *v = o.isObject() ? o.find(key) : nullptr;
   return v && !v->isNull() ? v : nullptr;
 }
+/// Quoted input in a message, cut to a readable length.
+std::string clip(const std::string &s, size_t max = 200) {
+  if (s.size() <= max)
+    return s;
+  return s.substr(0, max) + "... (" + std::to_string(s.size()) + " bytes)";
+}
+
 double num(const json::Value &o, const char *key, double def) {
   const json::Value *v = get(o, key);
   if (v && v->isNumber())
@@ -1531,8 +1538,11 @@ void opSave(OpCtx &c) {
   if (skipOutsideStage(c.j))
     return;
   std::string path = str(c.attrs, "path", "model");
-  if (path.empty() || path[0] != '/')
-    path = c.j->job->runDir() + "/" + path;
+  if (path.empty() || path[0] == '/' ||
+      ("/" + path + "/").find("/../") != std::string::npos)
+    c.err("path '" + clip(path) + "' leaves the run directory (use a "
+          "relative path without '..')");
+  path = c.j->job->runDir() + "/" + path;
   check(c.j, c.loc, saveHfModel(*m->model, path));
   say(c.j, "saved " + path);
 }
