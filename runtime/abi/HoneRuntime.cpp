@@ -2573,18 +2573,28 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
     // the same program, so their metric lists match; checked.
     if (!j->comm.same(double(mv.size())))
       fail(j, "step_end", "the ranks logged different metrics this step");
-    std::vector<double> v(mv.size() + 1);
+    // The last element: whether any rank got a stop signal (all stop at
+    // the same step).
+    std::vector<double> v(mv.size() + 2);
     for (size_t i = 0; i < mv.size(); ++i)
       v[i] = mv[i].second;
-    v.back() = double(j->stepTokens);
+    v[mv.size()] = double(j->stepTokens);
+    v.back() = stopRequested() ? 1 : 0;
     j->comm.sum(v.data(), v.size());
     for (size_t i = 0; i < mv.size(); ++i)
       mv[i].second = v[i] / j->comm.size;
-    j->stepTokens = int64_t(v.back());
+    j->stepTokens = int64_t(v[mv.size()]);
+    if (v.back() > 0)
+      requestStop();
   }
   if (sec > 0 && j->stepTokens > 0)
     mv.push_back({"tokens_per_sec", double(j->stepTokens) / sec});
   check(j, "step_end", j->job->endStep(step + 1, mv, j->stepTokens));
+  if (j->job->stopped()) { // a stop signal: the checkpoint is written
+    j->comm.finalize();
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
   j->stepMetrics.clear();
   j->stepTokens = 0;
   j->stepStart = std::chrono::steady_clock::now();

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <csignal>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -65,6 +66,27 @@ bool hasCheckpoints(const std::string &dir) {
   return (f && *f) || !skipped.empty();
 }
 
+volatile std::sig_atomic_t gStopSignal = 0;
+
+void onStopSignal(int sig) {
+  // SA_RESETHAND restored the default action: a second signal ends the job.
+  gStopSignal = sig;
+  ::alarm(kStopGraceSeconds); // SIGALRM's default action ends a stuck step
+  const char msg[] = "\nsignal received: stopping after this step with a "
+                     "checkpoint (send it again to stop at once)\n";
+  ssize_t w = ::write(2, msg, sizeof(msg) - 1);
+  (void)w;
+}
+
+void installStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = onStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND | SA_RESTART;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+}
+
 // One job per run directory: an advisory lock on RUN/job.lock, held while
 // the job lives (the kernel drops it when the process ends, however it
 // ends; O_CLOEXEC drops it across the rollback's exec). The file names the
@@ -111,6 +133,12 @@ std::vector<FlatTensor> flatParams(const Transformer<float> &m,
   return out;
 }
 } // namespace
+
+bool stopRequested() { return gStopSignal != 0; }
+void requestStop() {
+  if (!gStopSignal)
+    gStopSignal = SIGTERM;
+}
 
 bool haveCudaBackend() {
 #ifdef HONE_HAVE_CUDA_BACKEND
@@ -265,6 +293,7 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
   if (!lock)
     return lock.status();
   j->lockFd_ = *lock;
+  installStopHandlers();
   j->checkpointDir_ = config.checkpointSubdir.empty()
                           ? j->runDir_
                           : j->runDir_ + "/" + config.checkpointSubdir;
@@ -420,6 +449,16 @@ Status Job::endStep(int64_t stageStep, const observe::MetricValues &values,
     progress_->update(stageStep, values, tokens);
   bool due = stageStep == stageTotal_ ||
              (cfg_.checkpointEvery > 0 && stageStep % cfg_.checkpointEvery == 0);
+  if (stopRequested()) {
+    if (!due)
+      HONE_TRY(saveCheckpoint(stageStep));
+    ::alarm(0);
+    stopped_ = true;
+    warn("stopped by a signal after step " + std::to_string(globalStep_) +
+         ": checkpoint written to " + checkpointDir_ +
+         "; continue with --resume");
+    return Status::ok();
+  }
   if (due)
     HONE_TRY(saveCheckpoint(stageStep));
   return Status::ok();
