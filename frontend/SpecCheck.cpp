@@ -1788,6 +1788,8 @@ void Checker::checkRest() {
           "not supported yet",
           "use 0: every step generates with the weights it learns from");
   nonNegative(h, "threads", h.threads(), "use 0 for all cores");
+  inRange(h, "collective_timeout_s", h.collective_timeout_s(), 0.1, 86400,
+          false, "seconds; the default is 300");
   if (h.device() == Hardware::cpu && h.precision() == Hardware::bf16)
     error(at(h, "precision"), "bf16 training runs on cuda only",
           "use precision fp32 (or auto) on the cpu");

@@ -2174,6 +2174,8 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     int64_t ranks = 1;
     if (const json::Value *hw = get(j->config, "hardware"))
       ranks = integer(*hw, "ranks", 1);
+    if (const json::Value *hw = get(j->config, "hardware"))
+      j->comm.timeoutSec = num(*hw, "collective_timeout_s", 300);
     if (ranks != j->comm.size)
       fail(j, "job",
            "the spec asks for " + std::to_string(ranks) +
