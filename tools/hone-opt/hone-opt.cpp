@@ -30,6 +30,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cctype>
 #include <string>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -40,20 +41,42 @@ namespace {
 /// op levels in generic form; Hone's IR nests a few dozen.
 constexpr int kMaxNesting = 1000;
 
-/// The line:column where `text` first nests deeper than kMaxNesting, or
-/// {0, 0}. Strings and // comments are skipped; '->' closes nothing.
+/// The largest result number in a use `%name#N`: MLIR's parser makes room
+/// for N results of a forward reference (2^31 aborted out of memory).
+constexpr unsigned long long kMaxResultNumber = 1 << 16;
+
+/// The line:column where `text` first nests deeper than kMaxNesting (or
+/// names a result past kMaxResultNumber), or {0, 0}. Strings and //
+/// comments are skipped; '->' closes nothing.
 std::pair<int, int> tooDeep(llvm::StringRef text) {
   int depth = 0, line = 1, col = 0;
+  bool inValueName = false;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     ++col;
+    if (c == '%') {
+      inValueName = true;
+      continue;
+    }
+    if (inValueName && c == '#') {
+      unsigned long long n = 0;
+      size_t k = i + 1;
+      for (; k < text.size() && k < i + 24 && std::isdigit((unsigned char)text[k]); ++k)
+        n = n * 10 + unsigned(text[k] - '0');
+      if (n > kMaxResultNumber || (k == i + 24))
+        return {line, col};
+    }
+    if (!(std::isalnum((unsigned char)c) || c == '_' || c == '$' || c == '.' ||
+          c == '-'))
+      inValueName = false;
     if (c == '\n') {
       ++line;
       col = 0;
     } else if (c == '"') {
-      for (++i; i < text.size() && text[i] != '"' && text[i] != '\n'; ++i)
+      for (++i, ++col; i < text.size() && text[i] != '"' && text[i] != '\n';
+           ++i, ++col)
         if (text[i] == '\\')
-          ++i;
+          ++i, ++col;
     } else if (c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
       while (i + 1 < text.size() && text[i + 1] != '\n')
         ++i;
@@ -79,8 +102,10 @@ bool checkNesting(llvm::StringRef input) {
   if (line > 0) {
     llvm::errs() << (input == "-" ? "<stdin>" : input) << ":" << line << ":"
                  << col << ": error: the IR nests more than " << kMaxNesting
-                 << " brackets deep\n  hint: hone-opt refuses deeper input "
-                    "(the parser would overflow its stack)\n";
+                 << " brackets deep, or names a result number past "
+                 << kMaxResultNumber
+                 << "\n  hint: hone-opt refuses such input (the parser "
+                    "would overflow its stack or run out of memory)\n";
     return false;
   }
   if (input == "-") {
