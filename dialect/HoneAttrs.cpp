@@ -82,23 +82,31 @@ LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+/// Saturates at INT64_MAX: the same sum is formed in double first, and when
+/// it stays below 2^62 every (non-negative) term of the int64 sum does too.
 int64_t ArchAttr::getNumParameters() const {
-  int64_t d = getDModel(), f = getFfn(), v = getVocab();
-  int64_t kvDim = getKvHeads() * getHeadDim();
-  int64_t perLayer, extra;
-  if (getFamily() == ModelFamily::gpt2) {
-    // ln1, qkv, proj, ln2, fc, fc_proj (weights and biases).
-    perLayer = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d +
-               (d * f + f) + (f * d + d);
-    extra = getMaxSeq() * d + 2 * d; // positions, final LayerNorm
-  } else {
-    perLayer = d + d * d + 2 * d * kvDim + d * d + d + 3 * d * f;
-    if (getQkvBias())
-      perLayer += d + 2 * kvDim;
-    extra = d; // final RMSNorm
-  }
-  int64_t embeddings = v * d * (getTied() ? 1 : 2);
-  return embeddings + extra + getLayers() * perLayer;
+  auto count = [&](auto zero) {
+    using T = decltype(zero);
+    T d = T(getDModel()), f = T(getFfn()), v = T(getVocab());
+    T kvDim = T(getKvHeads()) * T(getHeadDim());
+    T perLayer, extra;
+    if (getFamily() == ModelFamily::gpt2) {
+      // ln1, qkv, proj, ln2, fc, fc_proj (weights and biases).
+      perLayer = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d +
+                 (d * f + f) + (f * d + d);
+      extra = T(getMaxSeq()) * d + 2 * d; // positions, final LayerNorm
+    } else {
+      perLayer = d + d * d + 2 * d * kvDim + d * d + d + 3 * d * f;
+      if (getQkvBias())
+        perLayer += d + 2 * kvDim;
+      extra = d; // final RMSNorm
+    }
+    T embeddings = v * d * T(getTied() ? 1 : 2);
+    return embeddings + extra + T(getLayers()) * perLayer;
+  };
+  if (!(count(0.0) < 0x1p62))
+    return std::numeric_limits<int64_t>::max();
+  return count(int64_t(0));
 }
 
 void HoneDialect::registerAttributes() {

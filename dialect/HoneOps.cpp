@@ -454,6 +454,12 @@ LogicalResult EvalOp::verify() {
 LogicalResult SaveOp::verify() {
   if (getPath().empty())
     return fail(*this, "needs a directory name", "e.g. \"final\"");
+  // Writes stay inside the run directory.
+  std::string p = ("/" + getPath() + "/").str();
+  if (getPath().starts_with("/") || p.find("/../") != std::string::npos)
+    return fail(*this,
+                "path '" + getPath() + "' leaves the run directory",
+                "use a relative path without '..', e.g. \"final\"");
   return success();
 }
 

@@ -7,6 +7,7 @@
 #include "frontend/Spec.h"
 
 #include "runtime/support/Json.h"
+#include "runtime/tokenizer/Tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -100,6 +101,37 @@ bool isGroupAlgorithm(Rl::Algorithm a) {
   return methods::isGroupAlgorithm(Rl::Algorithm_Name(a));
 }
 
+/// The largest value of an integer field, by field name (0: no limit).
+int64_t countLimit(const std::string &field) {
+  static const std::map<std::string, int64_t> limits = {
+      {"d_model", int64_t(1) << 16},   {"layers", 4096},
+      {"heads", 4096},                 {"kv_heads", 4096},
+      {"ffn", int64_t(1) << 20},       {"max_seq_len", int64_t(1) << 20},
+      {"vocab", int64_t(1) << 24},     {"steps", int64_t(1) << 40},
+      {"warmup_steps", int64_t(1) << 40}, {"sft_steps", int64_t(1) << 40},
+      {"every_steps", int64_t(1) << 40}, {"keep_last", int64_t(1) << 20},
+      {"batch_size", int64_t(1) << 20}, {"sft_batch_size", int64_t(1) << 20},
+      {"buffer_size", int64_t(1) << 24}, {"grad_accum", int64_t(1) << 16},
+      {"mini_batches", int64_t(1) << 16}, {"ppo_epochs", int64_t(1) << 16},
+      {"max_resample_rounds", int64_t(1) << 16},
+      {"staleness", int64_t(1) << 16}, {"off_policy_per_group", int64_t(1) << 16},
+      {"samples_per_prompt", int64_t(1) << 16},
+      {"max_length", int64_t(1) << 20}, {"cache_length", int64_t(1) << 20},
+      {"max_prompt_length", int64_t(1) << 20},
+      {"max_new_tokens", int64_t(1) << 20}, {"top_k", int64_t(1) << 24},
+      {"workers", 1024},               {"ranks", int64_t(1) << 16},
+      {"threads", 1024},               {"rollout_staleness", int64_t(1) << 16}};
+  auto it = limits.find(field);
+  return it == limits.end() ? 0 : it->second;
+}
+
+std::string countLimitText(int64_t v) {
+  for (int b = 10; b < 63; ++b)
+    if (v == int64_t(1) << b)
+      return "2^" + std::to_string(b) + " = " + std::to_string(v);
+  return std::to_string(v);
+}
+
 /// What a name is bound to while the stages are walked in order.
 struct Binding {
   std::string declared; // the model declaration the state descends from
@@ -183,6 +215,7 @@ private:
   bool checkArchitecture(Architecture &a, const Message &owner);
   bool readHfConfig(const Model &m, Architecture &arch);
   void checkTokenizer();
+  bool checkTokenizerFile(const Tokenizer &t, const std::string &text);
   void checkDatasets();
   void checkRewards();
   void checkOptimizer(const Optimizer &o);
@@ -200,6 +233,12 @@ private:
   void checkEvaluations();
   void checkRest();
   void fillDefaults(Message &m);
+  bool staysInRunDir(const Message &m, const char *field,
+                     const std::string &path);
+  bool checkArchitectureLimits(const Architecture &a);
+  void checkParameterCount(const Architecture &a);
+  void checkCountLimits(const Message &m);
+  void checkBatchProducts();
 
   /// Resolves a model name against the current bindings.
   const Binding *model(const SourceLoc &loc, const std::string &name,
@@ -385,6 +424,10 @@ void Checker::checkTokenizer() {
             "give the Hugging Face tokenizer.json of the model");
       break;
     }
+    // The runtime's own reader: what the job would refuse (an empty
+    // vocabulary, a broken pre-tokenizer regex, ...) is refused here.
+    if (!checkTokenizerFile(t, ss.str()))
+      break;
     int64_t maxId = -1;
     for (const auto &m : vocab->members())
       if (m.second.isInt())
@@ -401,6 +444,29 @@ void Checker::checkTokenizer() {
           "add 'chars { alphabet: \"...\" }' or 'file: \"tokenizer.json\"'");
     break;
   }
+}
+
+bool Checker::checkTokenizerFile(const Tokenizer &t, const std::string &text) {
+  auto tok = hone::Tokenizer::fromHfJson(text, t.file());
+  if (!tok) {
+    error(at(t, "file"),
+          "tokenizer file " + q(t.file()) + " cannot be used: " +
+              tok.status().message(),
+          tok.status().hint().empty()
+              ? std::string("give the Hugging Face tokenizer.json of the "
+                            "model")
+              : tok.status().hint());
+    return false;
+  }
+  if (tok->vocabSize() > countLimit("vocab")) {
+    error(at(t, "file"),
+          "tokenizer file " + q(t.file()) + " has " +
+              fmt(long(tok->vocabSize())) + " tokens, more than " +
+              countLimitText(countLimit("vocab")),
+          "Hone trains vocabularies of up to 2^24 tokens");
+    return false;
+  }
+  return true;
 }
 
 bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
@@ -420,6 +486,8 @@ bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
   positive(a, "d_model", a.d_model());
   positive(a, "layers", a.layers());
   positive(a, "heads", a.heads());
+  if (!checkArchitectureLimits(a))
+    return false;
   if (!a.has_kv_heads())
     a.set_kv_heads(a.heads());
   if (!a.has_vocab() && tokenizerVocab_ > 0)
@@ -481,6 +549,8 @@ bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
               fmt(long(tokenizerVocab_)) + ")",
           "leave vocab out to take the tokenizer's size");
   }
+  if (diags_.errorCount() == before)
+    checkParameterCount(a);
   return diags_.errorCount() == before;
 }
 
@@ -1074,6 +1144,8 @@ void Checker::checkStage(Stage &s, int index) {
   if (s.has_save() && s.save().empty())
     error(at(s, "save"), "'save' is an empty path",
           "give a directory name below the output directory");
+  else if (s.has_save())
+    staysInRunDir(s, "save", s.save());
 
   // Merge the pipeline's optimiser under the stage's; fill the method's lr.
   Optimizer merged = p_.optimizer();
@@ -1645,6 +1717,10 @@ void Checker::checkRest() {
   nonNegative(c, "every_steps", c.every_steps(), "use 0 to save at stage ends "
                                                  "only");
   nonNegative(c, "keep_last", c.keep_last(), "use 0 to keep all");
+  inRange(c, "max_skipped_fraction", c.max_skipped_fraction(), 0, 1, false,
+          "the share of a stage's steps that may be skipped; 1 for no limit");
+  nonNegative(c, "max_skipped_in_a_row", c.max_skipped_in_a_row(),
+              "use 0 for no limit");
   if (!c.dir().empty() &&
       (c.dir()[0] == '/' || ("/" + c.dir() + "/").find("/../") !=
                                 std::string::npos))
@@ -1669,6 +1745,8 @@ void Checker::checkRest() {
           "not supported yet",
           "use 0: every step generates with the weights it learns from");
   nonNegative(h, "threads", h.threads(), "use 0 for all cores");
+  inRange(h, "collective_timeout_s", h.collective_timeout_s(), 0.1, 86400,
+          false, "seconds; the default is 300");
   if (h.device() == Hardware::cpu && h.precision() == Hardware::bf16)
     error(at(h, "precision"), "bf16 training runs on cuda only",
           "use precision fp32 (or auto) on the cpu");
@@ -1694,9 +1772,132 @@ void Checker::checkRest() {
     if (e.path().empty())
       error(at(p_, "exports", i), "the export has no 'path'",
             "add 'path: \"final\"' (below the output directory)");
+    else if (!staysInRunDir(e, "path", e.path()))
+      ;
     else if (!paths.insert(e.path()).second)
       error(at(e, "path"), "two exports write to " + q(e.path()),
             "give each export its own directory");
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Size limits: every size and count has an upper bound, checked before any
+// product of them is formed, so products fit in 64 bits and nothing the
+// checks accept overflows, exhausts memory in the compiler or crashes the job
+// (docs/reliability.md).
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kMaxParameters = int64_t(1) << 36; // 69e9 (1.1 TB to train)
+constexpr int64_t kMaxTokensPerBatch = int64_t(1) << 28;
+
+/// Writes are confined to the run directory: no absolute path, no '..'.
+bool Checker::staysInRunDir(const Message &m, const char *field,
+                            const std::string &path) {
+  if (!path.empty() && path[0] != '/' &&
+      ("/" + path + "/").find("/../") == std::string::npos)
+    return true;
+  error(at(m, field),
+        q(field) + " " + q(path) + " leaves the run directory",
+        "use a relative path without '..', e.g. \"final\"; the run "
+        "directory is output_dir (or the job's --out)");
+  return false;
+}
+
+bool Checker::checkArchitectureLimits(const Architecture &a) {
+  size_t before = diags_.errorCount();
+  const Reflection *r = a.GetReflection();
+  const Descriptor *d = a.GetDescriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor *f = d->field(i);
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_INT64 || !r->HasField(a, f))
+      continue;
+    int64_t lim = countLimit(f->name()), v = r->GetInt64(a, f);
+    if (lim > 0 && v > lim)
+      error(at(a, f->name().c_str()),
+            q(f->name()) + " is " + fmt(long(v)) + ", more than the largest " +
+                "model size Hone accepts (" + countLimitText(lim) + ")",
+            "use a value of at most " + std::to_string(lim));
+  }
+  return diags_.errorCount() == before;
+}
+
+void Checker::checkParameterCount(const Architecture &a) {
+  // Every factor is bounded (checkArchitectureLimits): no product overflows.
+  int64_t dm = a.d_model(), kvDim = a.kv_heads() * (dm / a.heads());
+  int64_t mlp = (a.family() == Architecture::gpt2 ? 2 : 3) * dm * a.ffn();
+  int64_t layer = 2 * dm * dm + 2 * dm * kvDim + mlp + 4 * dm;
+  int64_t embed = a.vocab() * dm * (a.tie_embeddings() ? 1 : 2);
+  if (a.family() == Architecture::gpt2)
+    embed += a.max_seq_len() * dm;
+  int64_t total = a.layers() * layer + embed;
+  if (total > kMaxParameters)
+    error(at(a), "the model has " + fmt(double(total)) +
+                     " parameters, more than the " +
+                     fmt(double(kMaxParameters)) + " Hone can train",
+          "reduce layers, d_model, ffn or vocab");
+}
+
+void Checker::checkCountLimits(const Message &m) {
+  const Descriptor *d = m.GetDescriptor();
+  const Reflection *r = m.GetReflection();
+  if (d->name() == "Architecture")
+    return; // checkArchitectureLimits, also for loaded configurations
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor *f = d->field(i);
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (f->is_repeated()) {
+        for (int k = 0; k < r->FieldSize(m, f); ++k)
+          checkCountLimits(r->GetRepeatedMessage(m, f, k));
+      } else if (r->HasField(m, f)) {
+        checkCountLimits(r->GetMessage(m, f));
+      }
+      continue;
+    }
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_INT64 || f->is_repeated() ||
+        !r->HasField(m, f))
+      continue;
+    int64_t lim = countLimit(f->name()), v = r->GetInt64(m, f);
+    if (lim > 0 && v > lim)
+      error(at(m, f->name().c_str()),
+            q(f->name()) + " is " + fmt(long(v)) + ", more than " +
+                countLimitText(lim),
+            "use a value of at most " + std::to_string(lim));
+  }
+}
+
+/// Tokens a step holds at once: batch rows times their length. Runs after checkCountLimits bounded each
+/// factor by 2^20, so the products fit in 64 bits.
+void Checker::checkBatchProducts() {
+  for (const Stage &s : p_.stages()) {
+    int64_t rows = 0, len = 0;
+    const Message *owner = nullptr;
+    const char *field = "batch_size";
+    const Loop *loop = s.has_sft()              ? &s.sft().loop()
+                       : s.has_reward_model()   ? &s.reward_model().loop()
+                       : s.has_preference()     ? &s.preference().loop()
+                                                : nullptr;
+    if (loop) {
+      rows = loop->batch_size();
+      len = loop->max_length();
+      owner = loop;
+    } else if (s.has_rl()) {
+      const Generation &g =
+          s.rl().has_generation() ? s.rl().generation() : p_.generation();
+      rows = s.rl().batch_size();
+      len = s.rl().max_prompt_length() + g.max_new_tokens();
+      owner = &s.rl();
+    }
+    if (!owner || rows <= 0 || len <= 0 || rows > (int64_t(1) << 36) ||
+        len > (int64_t(1) << 21))
+      continue;
+    if (rows * len > kMaxTokensPerBatch)
+      error(at(*owner, field),
+            "a step of this stage holds " + fmt(long(rows)) + " rows of up to " +
+                fmt(long(len)) + " tokens (" + fmt(double(rows * len)) +
+                "), more than the " + fmt(double(kMaxTokensPerBatch)) +
+                " tokens per step Hone accepts",
+            "lower batch_size (use grad_accum for a larger effective batch) "
+            "or the sequence length");
   }
 }
 
@@ -1713,6 +1914,8 @@ bool Checker::run() {
   checkStages();
   checkEvaluations();
   checkRest();
+  checkCountLimits(p_);
+  checkBatchProducts();
   // Remaining defaults of models and the chat template.
   for (Model &m : *p_.mutable_models()) {
     fillDefaults(m);

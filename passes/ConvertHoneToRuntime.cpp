@@ -11,8 +11,8 @@
 //   return hone_rt_end(job);
 //
 // Object values (models, datasets, rewards, buffers) become opaque pointers;
-// tensors become pointers into one zero-initialised global arena per
-// pipeline at the offsets hone-plan-arena fixed, passed as hone_tensor
+// tensors become pointers into one zero-initialised arena per pipeline
+// (hone_rt_arena) at the offsets hone-plan-arena fixed, passed as hone_tensor
 // descriptors (runtime/abi/hone_runtime.h). Scalars (index, i1, ...) cross
 // as rank-0 tensors in stack slots.
 //
@@ -155,6 +155,9 @@ struct Lowering {
     return declare("hone_rt_begin", ptr, {i32, i32, ptr, ptr, ptr, ptr, ptr});
   }
   LLVM::LLVMFuncOp rtEnd() { return declare("hone_rt_end", i32, {ptr}); }
+  LLVM::LLVMFuncOp rtArena() {
+    return declare("hone_rt_arena", ptr, {ptr, i64});
+  }
   LLVM::LLVMFuncOp rtObject() {
     return declare("hone_rt_object", ptr, {ptr, ptr, ptr, ptr, i32, ptr});
   }
@@ -306,9 +309,15 @@ struct Lowering {
           offsets[i] < 0)
         return op->emitOpError("convert-hone-to-runtime: result #")
                << i << " has no arena offset (run hone-plan-arena)";
-      tensorData[r] = LLVM::GEPOp::create(
-          b, op->getLoc(), ptr, i8, arena,
-          ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(offsets[i])});
+      // A constant GEP index holds 29 bits (LLVM::kGEPConstantBitWidth, and
+      // larger ones were silently wrapped: 1 GiB became 0): larger offsets
+      // go as i64 values.
+      LLVM::GEPArg at =
+          llvm::isInt<LLVM::kGEPConstantBitWidth>(offsets[i])
+              ? LLVM::GEPArg(static_cast<int32_t>(offsets[i]))
+              : LLVM::GEPArg(constI64(b, op->getLoc(), offsets[i]));
+      tensorData[r] = LLVM::GEPOp::create(b, op->getLoc(), ptr, i8, arena,
+                                          ArrayRef<LLVM::GEPArg>{at});
     }
     return success();
   }
@@ -707,23 +716,17 @@ struct Lowering {
     if (check.wasInterrupted())
       return failure();
 
-    // The arena.
-    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
-    auto arenaType =
-        LLVM::LLVMArrayType::get(i8, std::max<int64_t>(arenaBytes.getInt(), 1));
-    std::string arenaName = ("__hone_arena_" + pipeline.getSymName()).str();
-    auto arenaGlobal = LLVM::GlobalOp::create(
-        mb, loc, arenaType, /*isConstant=*/false, LLVM::Linkage::Internal,
-        arenaName, Attribute(), /*alignment=*/64);
-    {
-      Block *init = mb.createBlock(&arenaGlobal.getInitializerRegion());
-      OpBuilder ib = OpBuilder::atBlockEnd(init);
-      LLVM::ReturnOp::create(ib, loc,
-                             LLVM::ZeroOp::create(ib, loc, arenaType));
-    }
+    // The arena is allocated by the runtime (hone_rt_arena): a static one
+    // past 2 GiB overflowed the code model at link time.
+    if (arenaBytes.getInt() > (int64_t(1) << 40))
+      return pipeline.emitOpError("convert-hone-to-runtime: the step buffers "
+                                  "need ")
+             << arenaBytes.getInt()
+             << " bytes, more than 1 TiB; lower the batch size or the "
+                "sequence lengths";
 
     // main(argc, argv).
-    mb.setInsertionPointToEnd(module.getBody());
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
     auto mainType = mb.getFunctionType({i32, ptr}, {i32});
     auto main = func::FuncOp::create(mb, loc, "main", mainType);
     Block *entryBlock = main.addEntryBlock();
@@ -761,7 +764,11 @@ struct Lowering {
     func::ReturnOp::create(b, loc, rc);
 
     b.setInsertionPointToStart(body);
-    arena = LLVM::AddressOfOp::create(b, loc, arenaGlobal);
+    arena = LLVM::CallOp::create(
+                b, loc, rtArena(),
+                ValueRange{job, constI64(b, loc, std::max<int64_t>(
+                                                     arenaBytes.getInt(), 1))})
+                .getResult();
 
     // The spec names of each stage's models (its loop's model iteration
     // arguments), read before object types are lowered.

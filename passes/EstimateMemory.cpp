@@ -4,6 +4,7 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 
 namespace mlir::hone {
 #define GEN_PASS_DEF_ESTIMATEMEMORY
@@ -34,10 +35,13 @@ void collectFrozen(Value reward, SmallVectorImpl<Value> &frozen) {
 
 /// Bytes in the largest binary unit that keeps the number at least 1.
 std::string humanBytes(int64_t bytes) {
-  static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB",
+                                "PiB", "EiB"};
+  if (bytes == std::numeric_limits<int64_t>::max())
+    return "more than 8 EiB";
   double value = double(bytes);
   int unit = 0;
-  while (value >= 1024.0 && unit < 4) {
+  while (value >= 1024.0 && unit < 6) {
     value /= 1024.0;
     ++unit;
   }
@@ -88,14 +92,19 @@ struct EstimateMemory
       }
 
       // A model both trained and read (ref == policy) is resident once.
-      int64_t bytes = 0;
+      // Saturating: 2^62 layers must not wrap to a size under the budget.
+      uint64_t total = 0;
       llvm::SmallPtrSet<void *, 8> seen;
       for (Value v : trained)
         if (seen.insert(v.getAsOpaquePointer()).second)
-          bytes += kTrainedBytesPerParam * numParams(v);
+          total = llvm::SaturatingMultiplyAdd<uint64_t>(
+              kTrainedBytesPerParam, numParams(v), total);
       for (Value v : frozen)
         if (seen.insert(v.getAsOpaquePointer()).second)
-          bytes += kFrozenBytesPerParam * numParams(v);
+          total = llvm::SaturatingMultiplyAdd<uint64_t>(
+              kFrozenBytesPerParam, numParams(v), total);
+      int64_t bytes = int64_t(
+          std::min<uint64_t>(total, std::numeric_limits<int64_t>::max()));
 
       op.setAttr("hone.state_bytes", b.getI64IntegerAttr(bytes));
       peak = std::max(peak, bytes);

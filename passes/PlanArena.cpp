@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "llvm/Support/MathExtras.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -28,11 +29,19 @@ constexpr int64_t kAlign = 64;
 
 int64_t alignTo(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-/// Bytes of a static tensor as the runtime lays it out (i1: one byte).
+/// The largest buffer (and arena) a job allocates: 1 TiB.
+constexpr int64_t kMaxBufferBytes = int64_t(1) << 40;
+
+/// Bytes of a static tensor as the runtime lays it out (i1: one byte), or
+/// -1 past kMaxBufferBytes (the product of the dimensions is formed without
+/// overflow).
 int64_t bytesOf(RankedTensorType t) {
   Type e = t.getElementType();
-  int64_t elem = e.isInteger(1) ? 1 : (e.getIntOrFloatBitWidth() + 7) / 8;
-  return alignTo(std::max<int64_t>(t.getNumElements() * elem, 1));
+  int64_t n = e.isInteger(1) ? 1 : (e.getIntOrFloatBitWidth() + 7) / 8;
+  for (int64_t d : t.getShape())
+    if (llvm::MulOverflow(n, d, n) || n > kMaxBufferBytes)
+      return -1;
+  return alignTo(std::max<int64_t>(n, 1));
 }
 
 struct Interval {
@@ -68,6 +77,9 @@ struct PlanArena : public hone::impl::PlanArenaBase<PlanArena> {
           return op.emitOpError("hone-plan-arena: result of dynamic shape ")
                  << t << " has no static buffer";
         Interval iv{r, index[&op], index[&op], bytesOf(t)};
+        if (iv.size < 0)
+          return op.emitOpError("hone-plan-arena: result of type ")
+                 << t << " needs more than 1 TiB";
         for (Operation *user : r.getUsers())
           if (Operation *anc = block.findAncestorOpInBlock(*user))
             iv.end = std::max(iv.end, index[anc]);

@@ -12,6 +12,10 @@ namespace hone::dist {
 struct Comm {
   int rank = 0, size = 1;
   bool mpi = false; // joined an MPI world (started by mpirun)
+  /// The watchdog: a reduction waits at most this long for the other
+  /// ranks; then every rank that can still run ends (exit 1) with a message
+  /// naming the ranks that did not arrive.
+  double timeoutSec = 300;
 
   /// Joins the MPI world when the environment says mpirun started this
   /// process (OMPI_COMM_WORLD_SIZE or PMI_SIZE); else stays a single rank.

@@ -62,7 +62,12 @@ struct DatasetObj : Object {
   /// file); evaluations read it when present.
   std::unique_ptr<DataLoader> evalData;
   std::string name; // "d<creation index>"
+  std::string path;
   int64_t index = 0;
+  // Training rows read, and those left without a trainable token (a prompt
+  // that fills the sequence): reported with counts at the stage's end.
+  int64_t rowsRead = 0, rowsUntrained = 0;
+  size_t firstUntrainedLine = 0;
 };
 
 struct RewardObj : Object {
@@ -97,6 +102,12 @@ struct hone_job {
   TextFormat fmt;
   uint64_t seed = 0;
   bool rollback = false; // on_nan
+  bool abortOnNan = false; // on_nan = abort
+  // Skipped steps that end the job (checkpointing.max_skipped_*), and the
+  // counts of the open stage.
+  double maxSkippedFraction = 0.1;
+  int64_t maxSkippedInARow = 20;
+  int64_t stageSkipped = 0, skippedInARow = 0;
   std::vector<std::string> argv;  // to restart the job for a rollback
   std::set<int64_t> nanSteps;     // steps that failed before a rollback: skipped
   std::set<int64_t> injectNan;    // HONE_INJECT_NAN_STEPS (fault injection)
@@ -127,6 +138,7 @@ struct hone_job {
   int cpuThreads = 1;
   std::thread::id mainThread;
   dist::Comm comm; // data-parallel ranks (mpirun); one rank otherwise
+  void *arenaBlock = nullptr; // hone_rt_arena's allocation (freed at the end)
 };
 
 namespace {
@@ -173,8 +185,8 @@ namespace {
   Status st = writeFileAtomic(path, json::serialize(steps) + "\n");
   if (!st.ok())
     fail(j, loc, "hone.train_step: on_nan = rollback: " + st.message());
-  j->job->message(j->stageName + ": step " + std::to_string(step) + ": " +
-                  why + "; rolling back to the last checkpoint (on_nan = "
+  j->job->warn(j->stageName + ": step " + std::to_string(step) + ": " +
+               why + "; rolling back to the last checkpoint (on_nan = "
                         "rollback), the step will be skipped");
   // Child reward processes must see their pipes close.
   for (auto &o : j->objects)
@@ -220,6 +232,13 @@ const json::Value *get(const json::Value &o, const char *key) {
   const json::Value *v = o.isObject() ? o.find(key) : nullptr;
   return v && !v->isNull() ? v : nullptr;
 }
+/// Quoted input in a message, cut to a readable length.
+std::string clip(const std::string &s, size_t max = 200) {
+  if (s.size() <= max)
+    return s;
+  return s.substr(0, max) + "... (" + std::to_string(s.size()) + " bytes)";
+}
+
 double num(const json::Value &o, const char *key, double def) {
   const json::Value *v = get(o, key);
   if (v && v->isNumber())
@@ -732,6 +751,34 @@ Sequence seqOf(hone_job *j, const OpCtx &c, const Example &ex, int64_t T) {
   return q;
 }
 
+/// Rows whose mask is empty after truncation to T tokens (the first token
+/// is never predicted) train nothing. Counted for the stage's end; a first
+/// batch with no trainable token at all ends the job, which would otherwise
+/// train on nothing with loss 0 and exit 0.
+void countUntrained(const OpCtx &c, DatasetObj &d,
+                    const std::vector<size_t> &idx,
+                    const std::vector<Sequence> &seqs, int64_t T) {
+  int64_t none = 0;
+  for (size_t k = 0; k < seqs.size(); ++k) {
+    bool any = false;
+    for (size_t t = 1; t < seqs[k].mask.size() && !any; ++t)
+      any = seqs[k].mask[t] > 0;
+    if (any)
+      continue;
+    ++none;
+    if (d.rowsUntrained++ == 0)
+      d.firstUntrainedLine = d.data->example(idx[k]).line;
+  }
+  bool first = d.rowsRead == 0;
+  d.rowsRead += int64_t(seqs.size());
+  if (first && none == int64_t(seqs.size()) && none > 0)
+    c.err(d.path + ":" + std::to_string(d.firstUntrainedLine) +
+          ": no row of the first batch (" + std::to_string(none) +
+          ") has a trainable token within " + std::to_string(T) +
+          " tokens: the prompts fill the sequence (hint: raise max_seq_len "
+          "or max_length, or shorten the prompts)");
+}
+
 // --- rewards ----------------------------------------------------------------
 
 struct ScoreRow {
@@ -920,6 +967,37 @@ void say(hone_job *j, const std::string &line) {
   j->job->message(line);
 }
 
+void warn(hone_job *j, const std::string &line) {
+  std::lock_guard<std::mutex> g(j->mu);
+  j->job->warn(line);
+}
+
+/// on_nan = skip (and rollback's second try) may not hide a run that has
+/// stopped learning: past the spec's limits the job ends with exit 1 before
+/// anything is exported.
+void checkSkipLimits(hone_job *j, const char *loc, int64_t stepNo,
+                     const std::string &why) {
+  ++j->stageSkipped;
+  ++j->skippedInARow;
+  std::string what;
+  if (j->maxSkippedInARow > 0 && j->skippedInARow > j->maxSkippedInARow)
+    what = std::to_string(j->skippedInARow) + " steps in a row skipped, more "
+           "than checkpointing.max_skipped_in_a_row (" +
+           std::to_string(j->maxSkippedInARow) + ")";
+  else if (j->maxSkippedFraction < 1 &&
+           double(j->stageSkipped) >
+               j->maxSkippedFraction * double(std::max<int64_t>(j->stageSteps, 1)))
+    what = std::to_string(j->stageSkipped) + " of the stage's " +
+           std::to_string(j->stageSteps) + " steps skipped, more than "
+           "checkpointing.max_skipped_fraction (" +
+           json::serialize(json::Value(j->maxSkippedFraction)) + ")";
+  if (!what.empty())
+    fail(j, loc, "hone.train_step: step " + std::to_string(stepNo) + ": " +
+                     why + ": " + what +
+                     "; the run stops without exporting (hint: lower the "
+                     "learning rate or check the data)");
+}
+
 /// The spec's generation `stop` strings (a JSON array), matched on the
 /// completion's bytes through the job's tokenizer.
 void setStopStrings(hone_job *j, SamplingConfig &sc, const json::Value *stop) {
@@ -967,6 +1045,7 @@ void opDataNext(OpCtx &c) {
     std::vector<Sequence> seqs;
     for (size_t i : idx)
       seqs.push_back(seqOf(j, c, dl.example(i), T));
+    countUntrained(c, *d, idx, seqs, T);
     putSeqs(j, seqs, c.out[0], c.out[1]);
     ids(2, idx);
   } else if (part == "prompts") {
@@ -1651,8 +1730,11 @@ void opSave(OpCtx &c) {
   if (skipOutsideStage(c.j))
     return;
   std::string path = c.text("path");
-  if (path.empty() || path[0] != '/')
-    path = c.j->job->runDir() + "/" + path;
+  if (path.empty() || path[0] == '/' ||
+      ("/" + path + "/").find("/../") != std::string::npos)
+    c.err("path '" + clip(path) + "' leaves the run directory (use a "
+          "relative path without '..')");
+  path = c.j->job->runDir() + "/" + path;
   check(c.j, c.loc, saveHfModel(*m->model, path));
   say(c.j, "saved " + path);
 }
@@ -2067,12 +2149,20 @@ void runTrainStep(OpCtx &c) {
   if (skipped) {
     for (ModelObj *m : ms)
       m->model->zeroGrad();
+    if (j->abortOnNan)
+      fail(j, loc, "hone.train_step: " + why + " at step " +
+                       std::to_string(stepNo) +
+                       " (on_nan = abort); the run stops without exporting");
     if (j->rollback && !j->nanSteps.count(stepNo))
       rollbackAndRestart(j, loc, stepNo, why);
-    say(j, j->stageName + ": step " + std::to_string(stepNo) +
-                    " skipped: " + why +
-                    (j->nanSteps.count(stepNo) ? " (again, after the rollback)"
-                                               : ""));
+    warn(j, j->stageName + ": step " + std::to_string(stepNo) +
+                " skipped: " + why +
+                (j->nanSteps.count(stepNo) ? " (again, after the rollback)"
+                                           : ""));
+    addMetric(c, "skipped", 1);
+    checkSkipLimits(j, loc, stepNo, why);
+  } else {
+    j->skippedInARow = 0;
   }
   double loss = lossSum / double(epochs * updates);
   wr(out[0], 0, loss);
@@ -2292,6 +2382,7 @@ void objDataset(OpCtx &c) {
   }
   o->index = int64_t(j->datasets.size());
   o->name = "d" + std::to_string(o->index);
+  o->path = path;
   DatasetObj *p = o.get();
   j->datasets.push_back(p);
   j->objects.push_back(std::move(o));
@@ -2565,6 +2656,8 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     int64_t ranks = 1;
     if (const json::Value *hw = get(j->config, "hardware"))
       ranks = integer(*hw, "ranks", 1);
+    if (const json::Value *hw = get(j->config, "hardware"))
+      j->comm.timeoutSec = num(*hw, "collective_timeout_s", 300);
     if (ranks != j->comm.size)
       fail(j, "job",
            "the spec asks for " + std::to_string(ranks) +
@@ -2589,10 +2682,13 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     jc.keepLast = int(integer(*ck, "keep_last", 2));
     jc.checkpointSubdir = str(*ck, "dir", "");
     std::string nan = str(*ck, "on_nan", "skip");
-    if (nan != "skip" && nan != "rollback")
+    if (nan != "skip" && nan != "rollback" && nan != "abort")
       fail(j, "config", "checkpointing.on_nan: unknown policy '" + nan +
-                            "' (skip, rollback)");
+                            "' (skip, rollback, abort)");
     j->rollback = nan == "rollback";
+    j->abortOnNan = nan == "abort";
+    j->maxSkippedFraction = num(*ck, "max_skipped_fraction", 0.1);
+    j->maxSkippedInARow = integer(*ck, "max_skipped_in_a_row", 20);
     if (j->rollback && j->comm.size > 1)
       fail(j, "config",
            "checkpointing.on_nan: rollback restarts the process, which "
@@ -2600,7 +2696,8 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   }
   if (const json::Value *hw = get(j->config, "hardware")) {
     if (j->args.threads == 0)
-      j->args.threads = int(integer(*hw, "threads", 0));
+      j->args.threads = int(std::clamp<int64_t>(integer(*hw, "threads", 0),
+                                                -1, kMaxThreads + 1));
     // The spec's device unless --device names one (auto defers to it).
     std::string d = str(*hw, "device", "auto_device");
     if (j->args.device == "auto" && (d == "cpu" || d == "cuda"))
@@ -2656,6 +2753,23 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   return j;
 }
 
+void *hone_rt_arena(hone_job *j, int64_t bytes) {
+  constexpr size_t kAlign = 64;
+  // calloc: large blocks come zeroed from the kernel and take memory only as
+  // pages are touched, like a static zero-initialised arena.
+  void *p = bytes > 0 && uint64_t(bytes) < (uint64_t(1) << 41)
+                ? std::calloc(1, size_t(bytes) + kAlign)
+                : nullptr;
+  if (!p)
+    fail(j, "job",
+         "cannot allocate the step buffers (" + std::to_string(bytes) +
+             " bytes): lower the batch size or the sequence lengths");
+  std::free(j->arenaBlock);
+  j->arenaBlock = p;
+  uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kAlign - 1) & ~(kAlign - 1);
+  return reinterpret_cast<void *>(a);
+}
+
 int32_t hone_rt_end(hone_job *j) {
   if (!j)
     return 0;
@@ -2667,6 +2781,7 @@ int32_t hone_rt_end(hone_job *j) {
   for (auto &o : j->objects)
     if (o->kind == ObjKind::Reward)
       static_cast<RewardObj *>(o.get())->external.reset();
+  std::free(j->arenaBlock);
   delete j;
   return 0;
 }
@@ -2698,6 +2813,7 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
     c.err(bad);
   j->stageName = name ? name : "stage";
   j->stageSteps = steps;
+  j->stageSkipped = j->skippedInARow = 0;
   // A stage without an optimizer trains nothing (its train steps carry
   // their own).
   j->stageOptimizer =
@@ -2744,18 +2860,28 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
     // the same program, so their metric lists match; checked.
     if (!j->comm.same(double(mv.size())))
       fail(j, "step_end", "the ranks logged different metrics this step");
-    std::vector<double> v(mv.size() + 1);
+    // The last element: whether any rank got a stop signal (all stop at
+    // the same step).
+    std::vector<double> v(mv.size() + 2);
     for (size_t i = 0; i < mv.size(); ++i)
       v[i] = mv[i].second;
-    v.back() = double(j->stepTokens);
+    v[mv.size()] = double(j->stepTokens);
+    v.back() = stopRequested() ? 1 : 0;
     j->comm.sum(v.data(), v.size());
     for (size_t i = 0; i < mv.size(); ++i)
       mv[i].second = v[i] / j->comm.size;
-    j->stepTokens = int64_t(v.back());
+    j->stepTokens = int64_t(v[mv.size()]);
+    if (v.back() > 0)
+      requestStop();
   }
   if (sec > 0 && j->stepTokens > 0)
     mv.push_back({"tokens_per_sec", double(j->stepTokens) / sec});
   check(j, "step_end", j->job->endStep(step + 1, mv, j->stepTokens));
+  if (j->job->stopped()) { // a stop signal: the checkpoint is written
+    j->comm.finalize();
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
   j->stepMetrics.clear();
   j->stepTokens = 0;
   j->stepStart = std::chrono::steady_clock::now();
@@ -2765,6 +2891,18 @@ void hone_rt_stage_end(hone_job *j) {
   drainLanes(j, "stage_end");
   if (!j->inStage)
     fail(j, "stage_end", "hone.exec.stage_end without an open stage");
+  for (DatasetObj *d : j->datasets) {
+    if (d->rowsUntrained > 0)
+      j->job->warn(
+          "warning: " + std::to_string(d->rowsUntrained) + " of " +
+          std::to_string(d->rowsRead) + " rows of " + d->path +
+          " read in stage '" + j->stageName +
+          "' had no trainable token after truncation (first: line " +
+          std::to_string(d->firstUntrainedLine) +
+          "); they add nothing to the loss (raise max_seq_len or max_length, "
+          "or shorten the prompts)");
+    d->rowsRead = d->rowsUntrained = 0;
+  }
   j->job->endStage();
   j->inStage = false;
 }

@@ -86,6 +86,12 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
 /* Writes the final report, closes metrics; returns the process exit code. */
 int32_t hone_rt_end(hone_job *job);
 
+/* The pipeline's arena of step buffers: `bytes` zeroed bytes, 64-byte
+ * aligned, owned by the job (freed by hone_rt_end). Allocated at run time:
+ * a static arena past 2 GiB overflows the code model when linking. Ends the
+ * job with an error if the memory cannot be had. */
+void *hone_rt_arena(hone_job *job, int64_t bytes);
+
 /* --- objects: models, datasets, rewards, buffers ------------------------ */
 
 /* Creates the object of a stage-level op that yields one: `op` is the op

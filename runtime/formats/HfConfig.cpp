@@ -7,6 +7,19 @@
 namespace hone {
 
 namespace {
+constexpr int64_t kMaxParameters = int64_t(1) << 36;
+
+int64_t sizeLimit(std::string_view key) {
+  if (key == "vocab_size")
+    return int64_t(1) << 24;
+  if (key == "n_embd" || key == "hidden_size")
+    return int64_t(1) << 16;
+  if (key == "n_inner" || key == "intermediate_size" || key == "n_positions" ||
+      key == "n_ctx" || key == "max_position_embeddings")
+    return int64_t(1) << 20;
+  return 4096; // layers, heads, key/value heads
+}
+
 class Reader {
 public:
   Reader(const json::Value &obj, std::string_view source, std::string_view text)
@@ -28,7 +41,9 @@ public:
     return v && !v->isNull() ? v : nullptr;
   }
 
-  /// A required positive integer among `keys` (first found wins).
+  /// A required positive integer among `keys` (first found wins), at most
+  /// the size limit of its kind (hone's spec check has the same bounds), so
+  /// that no product of sizes overflows and nothing asks for exabytes.
   Status positiveInt(std::initializer_list<const char *> keys, int64_t *out,
                      bool required = true) const {
     for (const char *k : keys) {
@@ -36,6 +51,13 @@ public:
         if (!v->isInt() || v->asInt() <= 0)
           return errorAt(v,
                          std::string("'") + k + "' must be a positive integer");
+        int64_t limit = sizeLimit(k);
+        if (v->asInt() > limit)
+          return errorAt(v, std::string("'") + k + "' is " +
+                                std::to_string(v->asInt()) +
+                                ", more than the largest model size Hone "
+                                "accepts (" +
+                                std::to_string(limit) + ")");
         *out = v->asInt();
         return Status::ok();
       }
@@ -188,6 +210,14 @@ Expected<ModelConfig> modelConfigFromHfJson(const json::Value &config,
                      "model_type '" + modelType + "' is not supported",
                      "supported: gpt2, llama, qwen2");
   }
+  double params =
+      double(c.nLayers) * (4.0 * c.dModel * c.dModel + 3.0 * c.dModel * c.dFf) +
+      2.0 * c.vocabSize * c.dModel;
+  if (params > kMaxParameters)
+    return r.errorAt(nullptr,
+                     "the model has about " + std::to_string(int64_t(params)) +
+                         " parameters, more than the " +
+                         std::to_string(kMaxParameters) + " Hone can train");
   if (c.dModel % c.nHeads != 0)
     return r.errorAt(nullptr, "hidden size " + std::to_string(c.dModel) +
                                   " is not divisible by the number of heads " +

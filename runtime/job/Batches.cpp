@@ -97,7 +97,11 @@ Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex) {
       s->mask.assign(s->ids.size(), 1);
     return s;
   }
-  if (!ex.completion.empty() || !ex.completionMessages.empty()) {
+  // A prompt/completion record even when the completion is empty: the
+  // EOS token after the prompt is still trained (docs/formats.md); read as
+  // a text record it trained on nothing.
+  if (!ex.completion.empty() || !ex.completionMessages.empty() ||
+      !ex.prompt.empty() || !ex.promptMessages.empty()) {
     auto s = tokenizePair(fmt, ex, ex.completion, ex.completionMessages);
     if (s && !fmt.completionOnlyLoss)
       s->mask.assign(s->ids.size(), 1);

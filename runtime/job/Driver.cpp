@@ -10,7 +10,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <csignal>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +66,63 @@ bool hasCheckpoints(const std::string &dir) {
   return (f && *f) || !skipped.empty();
 }
 
+volatile std::sig_atomic_t gStopSignal = 0;
+
+void onStopSignal(int sig) {
+  // SA_RESETHAND restored the default action: a second signal ends the job.
+  gStopSignal = sig;
+  ::alarm(kStopGraceSeconds); // SIGALRM's default action ends a stuck step
+  const char msg[] = "\nsignal received: stopping after this step with a "
+                     "checkpoint (send it again to stop at once)\n";
+  ssize_t w = ::write(2, msg, sizeof(msg) - 1);
+  (void)w;
+}
+
+void installStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = onStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND | SA_RESTART;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+}
+
+// One job per run directory: an advisory lock on RUN/job.lock, held while
+// the job lives (the kernel drops it when the process ends, however it
+// ends; O_CLOEXEC drops it across the rollback's exec). The file names the
+// holder's pid for the second job's message.
+Expected<int> lockRunDir(const std::string &dir) {
+  std::string path = dir + "/job.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return Status::error(path + ": error: cannot open the run directory's "
+                                "lock: " +
+                         std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {0};
+    ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK)
+      return Status::error(path + ": error: cannot lock the run directory: " +
+                           std::strerror(err));
+    long holder = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+    return Status::error("error: " + dir + " is in use by another job" +
+                             (holder > 0
+                                  ? " (pid " + std::to_string(holder) + ")"
+                                  : std::string()),
+                         "wait for it to end, or pass --out NEWDIR");
+  }
+  std::string pid = std::to_string(long(::getpid())) + "\n";
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
+    ::close(fd);
+    return Status::error(path + ": error: cannot write the lock file: " +
+                         std::strerror(errno));
+  }
+  return fd;
+}
+
 std::vector<FlatTensor> flatParams(const Transformer<float> &m,
                                    const std::string &prefix = "",
                                    const float *base = nullptr) {
@@ -73,6 +133,12 @@ std::vector<FlatTensor> flatParams(const Transformer<float> &m,
   return out;
 }
 } // namespace
+
+bool stopRequested() { return gStopSignal != 0; }
+void requestStop() {
+  if (!gStopSignal)
+    gStopSignal = SIGTERM;
+}
 
 bool haveCudaBackend() {
 #ifdef HONE_HAVE_CUDA_BACKEND
@@ -155,6 +221,11 @@ Expected<JobArgs> parseJobArgs(int argc, const char *const *argv) {
       HONE_TRY(value(v));
       int64_t n = 0;
       HONE_TRY(integer(v, n));
+      if (n > kMaxThreads)
+        return Status::error("error: --threads: " + v + " is more than " +
+                                 std::to_string(kMaxThreads),
+                             "use 0 for all cores, or at most " +
+                                 std::to_string(kMaxThreads));
       a.threads = int(n);
     } else if (arg == "--steps-override") {
       std::string v;
@@ -177,7 +248,10 @@ Expected<JobArgs> parseJobArgs(int argc, const char *const *argv) {
   return a;
 }
 
-Job::~Job() = default;
+Job::~Job() {
+  if (lockFd_ >= 0)
+    ::close(lockFd_);
+}
 
 Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
                                          const JobConfig &config) {
@@ -190,6 +264,12 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
                          "without the CUDA backend",
                          "rebuild with -DHONE_ENABLE_CUDA=ON or run with "
                          "--device cpu");
+  if (args.threads < 0 || args.threads > kMaxThreads)
+    return Status::error("error: hardware.threads: " +
+                             std::to_string(args.threads) +
+                             " is not in [0, " + std::to_string(kMaxThreads) +
+                             "]",
+                         "use 0 for all cores");
   if (args.threads > 0)
     setCpuThreads(args.threads);
 #ifdef HONE_HAVE_CUDA_BACKEND
@@ -209,6 +289,11 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
     j->kernels_ = makeCpuKernels<float>();
   j->runDir_ = args.outDir.empty() ? config.defaultOutDir : args.outDir;
   HONE_TRY(mkdirs(j->runDir_));
+  auto lock = lockRunDir(j->runDir_);
+  if (!lock)
+    return lock.status();
+  j->lockFd_ = *lock;
+  installStopHandlers();
   j->checkpointDir_ = config.checkpointSubdir.empty()
                           ? j->runDir_
                           : j->runDir_ + "/" + config.checkpointSubdir;
@@ -364,6 +449,16 @@ Status Job::endStep(int64_t stageStep, const observe::MetricValues &values,
     progress_->update(stageStep, values, tokens);
   bool due = stageStep == stageTotal_ ||
              (cfg_.checkpointEvery > 0 && stageStep % cfg_.checkpointEvery == 0);
+  if (stopRequested()) {
+    if (!due)
+      HONE_TRY(saveCheckpoint(stageStep));
+    ::alarm(0);
+    stopped_ = true;
+    warn("stopped by a signal after step " + std::to_string(globalStep_) +
+         ": checkpoint written to " + checkpointDir_ +
+         "; continue with --resume");
+    return Status::ok();
+  }
   if (due)
     HONE_TRY(saveCheckpoint(stageStep));
   return Status::ok();
@@ -421,6 +516,13 @@ void Job::endStage() {
   if (progress_)
     progress_->finish();
   progress_.reset();
+}
+
+void Job::warn(const std::string &text) {
+  if (progress_)
+    progress_->message(text, /*warning=*/true);
+  else
+    std::fprintf(stderr, "%s\n", text.c_str());
 }
 
 void Job::message(const std::string &text) {

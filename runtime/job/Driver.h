@@ -49,6 +49,19 @@ struct JobArgs {
 /// [--steps-override [STAGE=]N] [--progress auto|bar|lines|off]
 /// [--threads N] [--lanes auto|on|off] [--help]` (also --opt=value).
 /// Unknown options are errors.
+/// SIGTERM/SIGINT: the first asks the job to stop after the current step
+/// (a checkpoint is written, the job exits 0); a second one ends it at once
+/// (the default action), and so does the grace period running out. Set by
+/// Job::open; stopRequested() is true once a signal came (or
+/// requestStop() was called, e.g. for another rank's signal).
+bool stopRequested();
+void requestStop();
+/// Seconds the current step may take after the first signal.
+constexpr unsigned kStopGraceSeconds = 120;
+
+/// The most CPU threads a job starts (hone's spec check has the same bound).
+constexpr int kMaxThreads = 1024;
+
 Expected<JobArgs> parseJobArgs(int argc, const char *const *argv);
 std::string jobUsage(const std::string &argv0);
 
@@ -116,6 +129,12 @@ public:
   void endStage();
   /// Prints a line (through the progress display).
   void message(const std::string &text);
+  /// True once endStep has written the checkpoint a stop signal asked
+  /// for: the caller exits 0 (after finishing MPI).
+  bool stopped() const { return stopped_; }
+  /// A message that --progress off does not silence (skipped steps, rows
+  /// that train nothing).
+  void warn(const std::string &text);
   /// Writes report.html (summary + curves) and a last line.
   Status finish(const std::vector<std::pair<std::string, std::string>>
                     &summary = {});
@@ -141,6 +160,8 @@ private:
   StageObjects objects_;
   int64_t globalStep_ = 0;
   double startTime_ = 0;
+  int lockFd_ = -1; // RUN/job.lock, flock'ed for the job's life
+  bool stopped_ = false;
 };
 
 /// Copies every parameter of `src` into `dst` (same config).

@@ -127,9 +127,13 @@ void Progress::finish() {
   std::fflush(options_.out);
 }
 
-void Progress::message(const std::string &text) {
-  if (off_)
+void Progress::message(const std::string &text, bool warning) {
+  if (off_ && !warning)
     return;
+  if (off_) {
+    std::fprintf(options_.out ? options_.out : stderr, "%s\n", text.c_str());
+    return;
+  }
   if (lineOpen_) {
     std::fprintf(options_.out, "\r%s\r",
                  std::string(lastText_.size(), ' ').c_str());

@@ -35,8 +35,10 @@ public:
                 double elapsedSeconds);
   /// Ends the bar's line (Bar mode) or prints a final line.
   void finish();
-  /// Prints a message on its own line without breaking the bar.
-  void message(const std::string &text);
+  /// Prints a message on its own line without breaking the bar. With mode
+  /// off only a warning (`warning` true) is printed: the mode turns off
+  /// progress, not the news that a run is going wrong.
+  void message(const std::string &text, bool warning = false);
 
   bool isBar() const { return bar_; }
 

@@ -1209,3 +1209,25 @@ hone.pipeline @p72 {
   hone.save %m "" : !m
 }
 
+
+// -----
+
+/// hone.save writes inside the run directory only: an absolute path or a
+/// '..' component is refused (it wrote wherever it pointed).
+!m = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+hone.pipeline @save_outside {
+  %m = hone.model.init "m" : !m
+  // expected-error@+2 {{path '/etc/x' leaves the run directory}}
+  // expected-note@+1 {{hint: use a relative path without '..'}}
+  hone.save %m "/etc/x" : !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+hone.pipeline @save_up {
+  %m = hone.model.init "m" : !m
+  // expected-error@+2 {{path 'a/../../b' leaves the run directory}}
+  // expected-note@+1 {{hint:}}
+  hone.save %m "a/../../b" : !m
+}

@@ -49,3 +49,17 @@ hone.pipeline @over attributes {config = {memory_budget_bytes = 100000 : i64}} {
   // expected-note@+1 {{hint: raise hardware.memory_budget}}
   %sft = hone.sft plain %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
 }
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 4611686018427387904, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+
+/// 2^62 layers: the count saturates instead of wrapping to a size under a
+/// 1 GiB budget (it was accepted before).
+hone.pipeline @overflow attributes {config = {memory_budget_bytes = 1073741824 : i64}} {
+  %m = hone.model.init "m" : !m
+  %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
+  // expected-error@+2 {{stage needs more than 8 EiB of model state (weights, gradients, AdamW moments), over the memory budget of 1.0 GiB}}
+  // expected-note@+1 {{hint: raise hardware.memory_budget}}
+  %sft = hone.sft plain %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
+}

@@ -70,3 +70,13 @@ string(REPEAT " " ${pad} spaces)
 string(REPEAT "a" 48 payload)
 write_binary(${WORK}/model/model.safetensors "\\200\\000\\000\\000\\000\\000\\000\\000${hdr}${spaces}${payload}")
 expect_failure(layout_mismatch "model.safetensors: error: tensor 'model.embed_tokens.weight' has shape \\[4, 3\\], config.json implies \\[4, 2\\]" ${WORK}/model)
+
+# Sizes past the limits (layers near 2^62, intermediate_size 2^40) used to
+# pass and abort with std::bad_alloc; each is a located error now, and so is
+# a product of in-range sizes too large to train.
+file(WRITE ${WORK}/huge-layers.json "{\"model_type\": \"llama\", \"vocab_size\": 4, \"hidden_size\": 2,\n \"num_hidden_layers\": 4611686018427387904, \"num_attention_heads\": 1, \"intermediate_size\": 2, \"max_position_embeddings\": 8}")
+expect_failure(huge_layers "huge-layers.json:2:23: error: 'num_hidden_layers' is 4611686018427387904, more than the largest model size Hone accepts \\(4096\\)" --config ${WORK}/huge-layers.json)
+file(WRITE ${WORK}/huge-ffn.json "{\"model_type\": \"gpt2\", \"vocab_size\": 4, \"n_embd\": 2, \"n_layer\": 1, \"n_head\": 1, \"n_positions\": 8, \"n_inner\": 1099511627776}")
+expect_failure(huge_ffn "huge-ffn.json:1:[0-9]+: error: 'n_inner' is 1099511627776" --config ${WORK}/huge-ffn.json)
+file(WRITE ${WORK}/huge-product.json "{\"model_type\": \"llama\", \"vocab_size\": 16777216, \"hidden_size\": 65536, \"num_hidden_layers\": 4096, \"num_attention_heads\": 64, \"intermediate_size\": 1048576, \"max_position_embeddings\": 8}")
+expect_failure(huge_product "huge-product.json: error: the model has about [0-9]+ parameters, more than the 68719476736 Hone can train" --config ${WORK}/huge-product.json)

@@ -27,6 +27,101 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cctype>
+#include <string>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace {
+/// Bracket nesting ((, [, {, <) the parser may recurse through: deeper
+/// input overflowed the stack (20,000 levels crashed hone-opt). About 500
+/// op levels in generic form; Hone's IR nests a few dozen.
+constexpr int kMaxNesting = 1000;
+
+/// The largest result number in a use `%name#N`: MLIR's parser makes room
+/// for N results of a forward reference (2^31 aborted out of memory).
+constexpr unsigned long long kMaxResultNumber = 1 << 16;
+
+/// The line:column where `text` first nests deeper than kMaxNesting (or
+/// names a result past kMaxResultNumber), or {0, 0}. Strings and //
+/// comments are skipped; '->' closes nothing.
+std::pair<int, int> tooDeep(llvm::StringRef text) {
+  int depth = 0, line = 1, col = 0;
+  bool inValueName = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    ++col;
+    if (c == '%') {
+      inValueName = true;
+      continue;
+    }
+    if (inValueName && c == '#') {
+      unsigned long long n = 0;
+      size_t k = i + 1;
+      for (; k < text.size() && k < i + 24 && std::isdigit((unsigned char)text[k]); ++k)
+        n = n * 10 + unsigned(text[k] - '0');
+      if (n > kMaxResultNumber || (k == i + 24))
+        return {line, col};
+    }
+    if (!(std::isalnum((unsigned char)c) || c == '_' || c == '$' || c == '.' ||
+          c == '-'))
+      inValueName = false;
+    if (c == '\n') {
+      ++line;
+      col = 0;
+    } else if (c == '"') {
+      for (++i, ++col; i < text.size() && text[i] != '"' && text[i] != '\n';
+           ++i, ++col)
+        if (text[i] == '\\')
+          ++i, ++col;
+    } else if (c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
+      while (i + 1 < text.size() && text[i + 1] != '\n')
+        ++i;
+    } else if (c == '(' || c == '[' || c == '{' || c == '<') {
+      if (++depth > kMaxNesting)
+        return {line, col};
+    } else if (c == ')' || c == ']' || c == '}' ||
+               (c == '>' && (i == 0 || text[i - 1] != '-'))) {
+      depth = depth > 0 ? depth - 1 : 0;
+    }
+  }
+  return {0, 0};
+}
+
+/// Refuses input nested too deeply with a located error (exit 1). Standard
+/// input is read here and handed on through a memory file.
+bool checkNesting(llvm::StringRef input) {
+  auto buf = input == "-" ? llvm::MemoryBuffer::getSTDIN()
+                          : llvm::MemoryBuffer::getFile(input);
+  if (!buf)
+    return true; // MlirOptMain reports it
+  auto [line, col] = tooDeep((*buf)->getBuffer());
+  if (line > 0) {
+    llvm::errs() << (input == "-" ? "<stdin>" : input) << ":" << line << ":"
+                 << col << ": error: the IR nests more than " << kMaxNesting
+                 << " brackets deep, or names a result number past "
+                 << kMaxResultNumber
+                 << "\n  hint: hone-opt refuses such input (the parser "
+                    "would overflow its stack or run out of memory)\n";
+    return false;
+  }
+  if (input == "-") {
+    int fd = ::memfd_create("stdin", 0);
+    llvm::StringRef b = (*buf)->getBuffer();
+    if (fd < 0 || ::write(fd, b.data(), b.size()) != ssize_t(b.size()) ||
+        ::lseek(fd, 0, SEEK_SET) != 0 || ::dup2(fd, 0) < 0) {
+      llvm::errs() << "error: cannot buffer standard input\n";
+      return false;
+    }
+    ::close(fd);
+  }
+  return true;
+}
+} // namespace
+
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   registry.insert<mlir::hone::HoneDialect, mlir::arith::ArithDialect,
@@ -42,7 +137,11 @@ int main(int argc, char **argv) {
   mlir::hone::registerHonePasses();
   mlir::hone::registerPipelines();
 
-  return mlir::asMainReturnCode(mlir::MlirOptMain(
+  auto [input, output] = mlir::registerAndParseCLIOptions(
       argc, argv, "Hone optimizer driver: passes and pipelines on Hone IR\n",
-      registry));
+      registry);
+  if (!checkNesting(input))
+    return 1;
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, input, output, registry));
 }

@@ -560,6 +560,27 @@ TEST(AbiDeath, AttributesAgainstTheTable) {
   (void)step;
 }
 
+/// hone.save writes below the run directory only (it wrote wherever an
+/// absolute or '..' path pointed); the quoted path is cut to 200 bytes.
+TEST(AbiDeath, SaveOutsideTheRunDirectory) {
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("s1");
+        hone_rt_step(f.job, "spec:6:1", "save", R"({"path":"/tmp/x"})", 1,
+                     &f.model, 0, nullptr, 0, nullptr);
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:6:1: error: hone.save: path '/tmp/x' leaves the run directory");
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("s2");
+        std::string attrs = "{\"path\":\"../" + std::string(100000, 'a') + "\"}";
+        hone_rt_step(f.job, "spec:6:2", "save", attrs.c_str(), 1, &f.model, 0,
+                     nullptr, 0, nullptr);
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:6:2: error: hone.save: path '\\.\\./a+\\.\\.\\. \\(100003 "
+      "bytes\\)' leaves the run directory");
+}
+
 TEST(AbiDeath, WrongDtypeShapeCount) {
   int64_t step = 0;
   std::vector<int32_t> tok(B * T);

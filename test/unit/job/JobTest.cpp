@@ -79,6 +79,26 @@ TEST(Batches, SftMaskIsTokenAlignedWithLogprobs) {
   EXPECT_EQ(all->tokens, b->tokens);
 }
 
+/// An empty completion still trains the EOS token after the prompt
+/// (docs/formats.md); it used to be read as an empty text record, which
+/// trained nothing and dropped the prompt.
+TEST(Batches, EmptyCompletionTrainsEos) {
+  Tokenizer tok = toyTok();
+  auto dl = DataLoader::fromJsonl(
+      "d.jsonl", "{\"prompt\":\"1+2=\",\"completion\":\"\"}\n", 0, false);
+  ASSERT_TRUE(dl.isOk()) << dl.status().toString();
+  TextFormat fmt;
+  fmt.tokenizer = &tok;
+  fmt.eosToken = 1;
+  auto b = makeSftBatch(fmt, *dl, {0});
+  ASSERT_TRUE(b.isOk()) << b.status().toString();
+  ASSERT_EQ(b->seqLen, 5); // "1+2=" + eos
+  std::vector<float> want = {0, 0, 0, 0, 1};
+  for (int t = 0; t < 5; ++t)
+    EXPECT_EQ(b->mask[size_t(t)], want[size_t(t)]) << t;
+  EXPECT_EQ(b->tokens[4], 1);
+}
+
 // assistant_only_loss: a conversation trains on the assistant turns only,
 // or (false) on every token of the rendered conversation.
 TEST(Batches, AssistantOnlyLoss) {
@@ -575,6 +595,58 @@ TEST(Driver, ParsesArguments) {
   EXPECT_FALSE(parseJobArgs(2, bad3).isOk());
   const char *bad4[] = {"job", "--steps-override", "x=-1"};
   EXPECT_FALSE(parseJobArgs(3, bad4).isOk());
+  // --threads 100000 segfaulted inside OpenMP; 2^32 wrapped to 0 (all cores)
+  for (const char *n : {"100000", "4294967296", "1025"}) {
+    const char *many[] = {"job", "--threads", n};
+    auto r = parseJobArgs(3, many);
+    ASSERT_FALSE(r.isOk()) << n;
+    EXPECT_NE(r.status().message().find("more than 1024"), std::string::npos);
+  }
+  const char *most[] = {"job", "--threads", "1024"};
+  EXPECT_TRUE(parseJobArgs(3, most).isOk());
+}
+
+/// Two jobs on one run directory: the second is refused with a one-line
+/// error naming the holder's pid (it used to truncate the first's metrics
+/// and delete its temporary checkpoint directories); the lock goes with the
+/// first job, and --resume is refused too while it runs.
+/// hardware.threads from a hand-written configuration gets the same bound
+/// as --threads.
+TEST(Driver, ThreadsAboveTheLimitAreRefused) {
+  JobArgs a;
+  a.outDir = tmpDir("threads");
+  a.threads = 100000;
+  auto j = Job::open(a, {});
+  ASSERT_FALSE(j.isOk());
+  EXPECT_NE(j.status().message().find("hardware.threads: 100000"),
+            std::string::npos);
+}
+
+TEST(Driver, RunDirectoryIsLockedForTheJobsLife) {
+  std::string dir = tmpDir("lock");
+  JobArgs a;
+  a.outDir = dir;
+  a.progress = "off";
+  {
+    auto first = Job::open(a, {});
+    ASSERT_TRUE(first.isOk()) << first.status().toString();
+    auto second = Job::open(a, {});
+    ASSERT_FALSE(second.isOk());
+    std::string msg = second.status().message();
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+    EXPECT_NE(msg.find("in use by another job (pid " +
+                       std::to_string(long(::getpid())) + ")"),
+              std::string::npos)
+        << msg;
+    JobArgs r = a;
+    r.resume = true;
+    EXPECT_FALSE(Job::open(r, {}).isOk());
+  }
+  {
+    auto later = Job::open(a, {});
+    EXPECT_TRUE(later.isOk()) << later.status().toString();
+  }
+  EXPECT_EQ(std::system(("rm -rf '" + dir + "'").c_str()), 0);
 }
 
 TEST(Driver, CudaWithoutBackendIsOneLineError) {
