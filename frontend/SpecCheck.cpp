@@ -1712,9 +1712,8 @@ void Checker::checkRest() {
           "not supported yet",
           "use 0: every step generates with the weights it learns from");
   nonNegative(h, "threads", h.threads(), "use 0 for all cores");
-  if (h.device() == Hardware::cpu && h.precision() == Hardware::bf16)
-    error(at(h, "precision"), "bf16 training runs on cuda only",
-          "use precision fp32 (or auto) on the cpu");
+  // bf16 on the cpu is accepted: the job checks the CPU it runs on (AVX-512
+  // BF16 or AMX) and otherwise trains in fp32 with a note.
 
   Optimizer &o = *p_.mutable_optimizer();
   checkOptimizer(o);

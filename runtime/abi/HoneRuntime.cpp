@@ -2124,6 +2124,13 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     std::string d = str(*hw, "device", "auto_device");
     if (j->args.device == "auto" && (d == "cpu" || d == "cuda"))
       j->args.device = d;
+    // precision bf16 on the CPU: bf16 GEMMs where this CPU (not the one
+    // that compiled the job) has AVX-512 BF16 or AMX, else fp32 and a note.
+    if (str(*hw, "precision", "auto_precision") == "bf16" &&
+        j->args.device != "cuda" && !setCpuBf16Gemm(true))
+      std::fprintf(stderr,
+                   "note: hardware.precision bf16: %s; training in fp32\n",
+                   cpuBf16Unsupported().c_str());
   }
   setupTokenizer(j);
   auto job = Job::open(j->args, jc);
