@@ -2,7 +2,7 @@
 // products summed in fp32, weights and gradients fp32 in memory. Skipped
 // where this CPU has neither AVX-512 BF16 nor AMX (or no oneDNN).
 //
-// Tolerances (docs/precision.md): a bf16 GEMM element is within
+// Tolerances (docs/job.md, "CPU precision"): a bf16 GEMM element is within
 // 2^-7 * sum_p |a_ip b_pj| of the exact product of the fp32 inputs (each
 // input rounds by at most 2^-9 relative; 2x margin for the fp32 sums), and
 // within 1e-5 of that sum of the exact product of the bf16-rounded inputs.
