@@ -11,7 +11,7 @@
 // every library once per shape, and the best of the rounds is reported.
 //
 // OpenBLAS picks its kernels when it is loaded, from OPENBLAS_CORETYPE; to
-// compare core types run this twice (bench/gemm/run.sh does), e.g.
+// compare core types run it once per core type (bench/gemm/run.sh does), e.g.
 //   OPENBLAS_CORETYPE=SkylakeX hone_bench_gemm
 //
 // Usage: hone_bench_gemm [--rounds R] [--threads n] [--d D] [--tokens T]
