@@ -2053,7 +2053,7 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   // Idle OpenMP threads sleep instead of spinning: libgomp spins ~0.3 s
   // by default after each parallel region, and on a small (or shared) machine
   // the spinning thread takes the core the next serial step needs (the
-  // README example ran 18x slower on 2 busy cores; bench/RESULTS.md).
+  // README example ran 10-19x slower on 2 busy cores; bench/RESULTS.md).
   // libgomp reads the policy once, when it is loaded, hence the re-exec;
   // a policy set by the user is kept. Only a real ./job re-executes (argv[0]
   // is this executable), never a program that calls hone_rt_begin itself.
