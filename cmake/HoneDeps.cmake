@@ -8,6 +8,11 @@ find_path(HONE_CBLAS_INCLUDE_DIR cblas.h
   PATHS /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/openblas
         /usr/include/x86_64-linux-gnu /usr/include)
 
+# oneDNN (libdnnl-dev): bf16 GEMMs on CPUs with AVX-512 BF16 or AMX. Optional:
+# without it hardware.precision bf16 runs in fp32 with a message.
+find_path(HONE_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.h)
+find_library(HONE_DNNL_LIBRARY dnnl)
+
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 

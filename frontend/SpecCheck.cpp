@@ -1747,9 +1747,8 @@ void Checker::checkRest() {
   nonNegative(h, "threads", h.threads(), "use 0 for all cores");
   inRange(h, "collective_timeout_s", h.collective_timeout_s(), 0.1, 86400,
           false, "seconds; the default is 300");
-  if (h.device() == Hardware::cpu && h.precision() == Hardware::bf16)
-    error(at(h, "precision"), "bf16 training runs on cuda only",
-          "use precision fp32 (or auto) on the cpu");
+  // bf16 on the cpu is accepted: the job checks the CPU it runs on (AVX-512
+  // BF16 or AMX) and otherwise trains in fp32 with a note.
 
   Optimizer &o = *p_.mutable_optimizer();
   checkOptimizer(o);

@@ -12,6 +12,9 @@
 //
 // Usage: hone_bench_model [--family gpt2|llama] [--vocab V] [--batch B]
 //          [--prompts P] [--samples N] [--iters K] [--threads n]
+//          [--bf16 on] [--only train|gen]
+// --bf16 on adds fp32 and bf16-GEMM training steps (kernels/cpu
+// setCpuBf16Gemm) alternating in one loop, and prints their ratio.
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/model/Generate.h"
 #include "runtime/model/Optimizer.h"
@@ -66,6 +69,7 @@ struct Args {
   int64_t kvHeads = 2;
   int iters = 5, threads = 0;
   bool train = true, gen = true;
+  bool bf16 = false; // also time bf16-GEMM training steps, interleaved
 };
 
 } // namespace
@@ -99,6 +103,8 @@ int main(int argc, char **argv) {
       a.iters = std::stoi(v);
     else if (k == "--threads")
       a.threads = std::stoi(v);
+    else if (k == "--bf16")
+      a.bf16 = v == "on";
     else if (k == "--only") {
       a.train = v == "train";
       a.gen = v == "gen";
@@ -231,9 +237,36 @@ int main(int argc, char **argv) {
     total += dt;
     trainRatios.push_back(trainFlops / r / dt);
   }
+  // fp32 and bf16 steps alternating (same weights drifting under both).
+  double f32Best = 1e30, bf16Best = 1e30, f32Cpu = 1e30, bf16Cpu = 1e30;
+  if (a.train && a.bf16) {
+    if (!setCpuBf16Gemm(true)) {
+      std::fprintf(stderr, "--bf16 on: %s\n", cpuBf16Unsupported().c_str());
+      return 1;
+    }
+    trainStep(); // warm-up of the bf16 kernels
+    for (int i = 0; i < a.iters; ++i)
+      for (int b = 0; b < 2; ++b) {
+        setCpuBf16Gemm(b == 1);
+        double t0 = now(), c0 = cpuNow();
+        trainStep();
+        double dt = now() - t0, dc = cpuNow() - c0;
+        (b ? bf16Best : f32Best) = std::min(b ? bf16Best : f32Best, dt);
+        (b ? bf16Cpu : f32Cpu) = std::min(b ? bf16Cpu : f32Cpu, dc);
+      }
+    setCpuBf16Gemm(false);
+  }
   double trainRatio = median(trainRatios);
   double trainRatioBest = trainFlops / bestRate / best;
   double trainCpuRatio = trainFlops / cpuRate / bestCpu;
+
+  if (a.train && a.bf16)
+    std::printf("bf16 vs fp32 train step (interleaved, best of %d): fp32 "
+                "%.1f ms (%.0f GFLOP/s), bf16 %.1f ms (%.0f GFLOP/s): %.2fx; "
+                "by CPU time %.2fx\n",
+                a.iters, f32Best * 1e3, trainFlops / f32Best * 1e-9,
+                bf16Best * 1e3, trainFlops / bf16Best * 1e-9,
+                f32Best / bf16Best, f32Cpu / bf16Cpu);
 
   // --- generation: prompts of T/2 tokens, T/2 new tokens, n samples each.
   std::vector<std::vector<int32_t>> prompts;

@@ -6,9 +6,14 @@
 #include "runtime/core/Philox.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <omp.h>
+#if HONE_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +35,51 @@ void setCpuThreads(int n) {
   openblas_set_num_threads(1);
 }
 int cpuThreads() { return gThreads ? gThreads : omp_get_max_threads(); }
+
+// --- bf16 GEMMs ------------------------------------------------------------
+//
+// oneDNN's bf16 GEMM (bf16 inputs, fp32 accumulation and output), resolved
+// at run time: it is exported by libdnnl for its own tests (and used so by
+// other frameworks) but not declared in its headers, so a libdnnl without it
+// leaves the fp32 path in place instead of failing to load.
+namespace {
+using Bf16GemmFn = int (*)(char, char, int64_t, int64_t, int64_t, float,
+                           const uint16_t *, int64_t, const uint16_t *,
+                           int64_t, float, float *, int64_t);
+std::atomic<bool> gBf16{false};
+Bf16GemmFn bf16GemmFn() {
+#if HONE_HAVE_DNNL
+  static Bf16GemmFn f =
+      Bf16GemmFn(dlsym(RTLD_DEFAULT, "dnnl_gemm_bf16bf16f32"));
+  return f;
+#else
+  return nullptr;
+#endif
+}
+} // namespace
+
+std::string cpuBf16Unsupported() {
+  const char *noIsa = "this CPU has neither AVX-512 BF16 nor AMX";
+#if !HONE_HAVE_DNNL
+  if (!__builtin_cpu_supports("avx512bf16") &&
+      !__builtin_cpu_supports("amx-bf16"))
+    return noIsa;
+  return "this build has no oneDNN (install libdnnl-dev and rebuild)";
+#else
+  // What oneDNN will dispatch to on this CPU (AMX includes the bf16 bits).
+  int isa = int(dnnl_get_effective_cpu_isa());
+  if ((isa & dnnl_cpu_isa_avx512_core_bf16) != dnnl_cpu_isa_avx512_core_bf16)
+    return noIsa;
+  if (!bf16GemmFn())
+    return "the installed oneDNN exports no dnnl_gemm_bf16bf16f32";
+  return "";
+#endif
+}
+bool setCpuBf16Gemm(bool on) {
+  gBf16 = on && cpuBf16Unsupported().empty();
+  return gBf16;
+}
+bool cpuBf16Gemm() { return gBf16; }
 
 namespace cpu {
 namespace {
@@ -62,6 +112,73 @@ inline int64_t sliceCount(int64_t e, int64_t target) {
   return std::max<int64_t>(c, 1);
 }
 
+/// Round to nearest even; NaN stays NaN (quiet).
+inline uint16_t toBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return uint16_t((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r);
+}
+
+/// The rows x cols matrix at `src` (leading dimension ld) as packed bf16.
+void packBf16(int64_t rows, int64_t cols, const float *src, int64_t ld,
+              uint16_t *dst) {
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin * 4 && !omp_in_parallel())
+  for (int64_t i = 0; i < rows; ++i) {
+    const float *s = src + i * ld;
+    uint16_t *d = dst + i * cols;
+#pragma omp simd
+    for (int64_t j = 0; j < cols; ++j)
+      d[j] = toBf16(s[j]);
+  }
+}
+
+/// Keeps oneDNN on the calling thread (it would otherwise split a GEMM over
+/// all OpenMP threads, possibly along k, and results would depend on the
+/// thread count).
+struct OneOmpThread {
+  int saved = omp_get_max_threads();
+  OneOmpThread() { omp_set_num_threads(1); }
+  ~OneOmpThread() { omp_set_num_threads(saved); }
+};
+
+/// C = alpha op(A) op(B) + beta C with A and B rounded to bf16, products
+/// summed in fp32; sliced like parGemm, so the thread count never matters.
+void bf16Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb,
+              float beta, float *C, int64_t ldc, bool sliceM, int64_t cnt) {
+  thread_local std::vector<uint16_t> ab, bb;
+  int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+  if (int64_t(ab.size()) < ar * ac)
+    ab.resize(size_t(ar * ac));
+  if (int64_t(bb.size()) < br * bc)
+    bb.resize(size_t(br * bc));
+  packBf16(ar, ac, A, lda, ab.data());
+  packBf16(br, bc, B, ldb, bb.data());
+  Bf16GemmFn f = bf16GemmFn();
+  const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
+  const uint16_t *a = ab.data(), *b = bb.data();
+  if (cnt == 1) {
+    OneOmpThread one;
+    f(tA, tB, m, n, k, alpha, a, ac, b, bc, beta, C, ldc);
+    return;
+  }
+  int64_t e = sliceM ? m : n;
+  int64_t chunk = ((e + cnt - 1) / cnt + 15) / 16 * 16;
+  cnt = (e + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+  for (int64_t c = 0; c < cnt; ++c) {
+    OneOmpThread one;
+    int64_t s0 = c * chunk, len = std::min(chunk, e - s0);
+    if (sliceM)
+      f(tA, tB, len, n, k, alpha, ta ? a + s0 : a + s0 * ac, ac, b, bc, beta,
+        C + s0 * ldc, ldc);
+    else
+      f(tA, tB, m, len, k, alpha, a, ac, tb ? b + s0 * bc : b + s0, bc, beta,
+        C + s0, ldc);
+  }
+}
+
 /// A GEMM cut into independent slices of M (or N when M is small), run on
 /// the OpenMP threads with single-threaded OpenBLAS on each slice.
 template <typename T>
@@ -90,6 +207,12 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
     else if (n >= 128)
       sliceM = false, cnt = 2;
   }
+  if constexpr (std::is_same_v<T, float>)
+    if (gBf16.load(std::memory_order_relaxed)) {
+      bf16Gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, sliceM,
+               cnt);
+      return;
+    }
   if (cnt == 1) {
     blasGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     return;

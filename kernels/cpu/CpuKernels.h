@@ -5,6 +5,7 @@
 #include "kernels/Kernels.h"
 
 #include <memory>
+#include <string>
 
 namespace hone {
 
@@ -16,5 +17,15 @@ extern template std::unique_ptr<Kernels<double>> makeCpuKernels<double>();
 /// Threads the CPU kernels use (OpenMP) and OpenBLAS uses.
 void setCpuThreads(int n);
 int cpuThreads();
+
+/// Why the float kernels cannot run their GEMMs in bf16 here (no AVX-512
+/// BF16 or AMX on this CPU, or no oneDNN in this build), or "" when they can.
+std::string cpuBf16Unsupported();
+/// The float kernels' GEMMs (linear layers, LM head; not the attention
+/// score products) in bf16 with fp32 accumulation when `on` and supported;
+/// weights, activations and gradients stay fp32 in memory. Returns whether
+/// bf16 is now on. Process-wide, like setCpuThreads.
+bool setCpuBf16Gemm(bool on);
+bool cpuBf16Gemm();
 
 } // namespace hone

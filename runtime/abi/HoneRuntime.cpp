@@ -2622,6 +2622,24 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
                 pipeline_name ? pipeline_name : "job");
     return nullptr;
   }
+  // Idle OpenMP threads sleep instead of spinning: libgomp spins ~0.3 s
+  // by default after each parallel region, and on a small (or shared) machine
+  // the spinning thread takes the core the next serial step needs (the
+  // README example ran 10-19x slower on 2 busy cores; bench/RESULTS.md).
+  // libgomp reads the policy once, when it is loaded, hence the re-exec;
+  // a policy set by the user is kept. Only a real ./job re-executes (argv[0]
+  // is this executable), never a program that calls hone_rt_begin itself.
+  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT") &&
+      argc > 0 && argv[0]) {
+    char self[4096], *arg0 = realpath(argv[0], nullptr);
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    bool isSelf = arg0 && n > 0 && (self[n] = 0, std::strcmp(arg0, self) == 0);
+    std::free(arg0);
+    if (isSelf) {
+      setenv("OMP_WAIT_POLICY", "passive", 1);
+      execv("/proc/self/exe", argv); // returns only on failure: run as is
+    }
+  }
   auto *j = new hone_job();
   j->mainThread = std::this_thread::get_id();
   j->args = *args;
@@ -2702,6 +2720,13 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     std::string d = str(*hw, "device", "auto_device");
     if (j->args.device == "auto" && (d == "cpu" || d == "cuda"))
       j->args.device = d;
+    // precision bf16 on the CPU: bf16 GEMMs where this CPU (not the one
+    // that compiled the job) has AVX-512 BF16 or AMX, else fp32 and a note.
+    if (str(*hw, "precision", "auto_precision") == "bf16" &&
+        j->args.device != "cuda" && !setCpuBf16Gemm(true))
+      std::fprintf(stderr,
+                   "note: hardware.precision bf16: %s; training in fp32\n",
+                   cpuBf16Unsupported().c_str());
   }
   setupTokenizer(j);
   auto job = Job::open(j->args, jc);
