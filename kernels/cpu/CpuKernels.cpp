@@ -789,32 +789,33 @@ public:
   // computed in double so every call (and every thread count) sees the same
   // values.
   std::vector<T> ropeCos_, ropeSin_;
-  double ropeTheta_ = 0;
+  RopeSpec ropeSpec_{0.0};
   int64_t ropeHd_ = 0, ropePositions_ = 0;
 
-  void ensureRopeTable(double theta, int64_t hd, int64_t positions) {
-    if (theta == ropeTheta_ && hd == ropeHd_ && positions <= ropePositions_)
+  void ensureRopeTable(const RopeSpec &theta, int64_t hd, int64_t positions) {
+    if (theta == ropeSpec_ && hd == ropeHd_ && positions <= ropePositions_)
       return;
     int64_t half = hd / 2, n = std::max<int64_t>(positions, 256);
-    if (theta == ropeTheta_ && hd == ropeHd_)
+    if (theta == ropeSpec_ && hd == ropeHd_)
       n = std::max(n, 2 * ropePositions_);
     ropeCos_.assign(size_t(n * half), T(0));
     ropeSin_.assign(size_t(n * half), T(0));
     for (int64_t i = 0; i < half; ++i) {
-      double invFreq = std::pow(theta, -double(2 * i) / double(hd));
+      double invFreq = theta.invFreq(i, hd);
       for (int64_t p = 0; p < n; ++p) {
         double a = double(p) * invFreq;
         ropeCos_[size_t(p * half + i)] = T(std::cos(a));
         ropeSin_[size_t(p * half + i)] = T(std::sin(a));
       }
     }
-    ropeTheta_ = theta;
+    ropeSpec_ = theta;
     ropeHd_ = hd;
     ropePositions_ = n;
   }
 
   void rope(T *x, int64_t rows, int64_t ld, int64_t nRotHeads, int64_t hd,
-            const int32_t *positions, double theta, bool inverse) override {
+            const int32_t *positions, const RopeSpec &theta,
+            bool inverse) override {
     int64_t half = hd / 2, maxPos = 0;
     for (int64_t r = 0; r < rows; ++r)
       maxPos = std::max<int64_t>(maxPos, positions[r]);
