@@ -1191,3 +1191,20 @@ hone.pipeline @p72 {
   hone.save %m "" : !m
 }
 
+// -----
+
+/// Llama 3.1 RoPE scaling needs its bands in order.
+
+hone.pipeline @rope_bands {
+  // expected-error@+1 {{llama3 rope scaling needs 0 < rope_low_freq < rope_high_freq}}
+  %m = hone.model.init : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, rope_scaling = llama3, rope_low_freq = 4.0, rope_high_freq = 1.0>>
+}
+
+// -----
+
+/// An odd head_dim cannot be rotated.
+
+hone.pipeline @odd_head_dim {
+  // expected-error@+1 {{rotary embeddings need an even head dimension, got 7}}
+  %m = hone.model.init : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, head_dim = 7>>
+}
