@@ -111,6 +111,14 @@ TEST(KvCache, MatchesFullForwardLlama) {
 }
 // Head dimensions 64 and 128 take the register-blocked decode path; 70
 // positions cover full 32-position blocks and a tail.
+TEST(KvCache, MatchesFullForwardQwen3) { // q/k norms in the cached path
+  kvCacheMatchesFullForward<double>(tinyQwen3(), 1e-12);
+  kvCacheMatchesFullForward<float>(tinyQwen3(), 2e-5);
+}
+TEST(KvCache, MatchesFullForwardLlama3RopeScaling) {
+  kvCacheMatchesFullForward<double>(tinyLlama3(), 1e-12);
+  kvCacheMatchesFullForward<float>(tinyLlama3(), 2e-5);
+}
 TEST(KvCache, MatchesFullForwardHeadDim64And128) {
   for (int64_t hd : {64, 128}) {
     ModelConfig c = tinyQwen2();
