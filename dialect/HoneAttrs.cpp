@@ -42,7 +42,12 @@ LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                int64_t kvHeads, int64_t ffn, int64_t maxSeq,
                                llvm::APFloat normEpsAttr,
                                llvm::APFloat ropeThetaAttr, bool tied,
-                               bool qkvBias) {
+                               bool qkvBias, int64_t headDim, bool qkNorm,
+                               RopeScaling ropeScaling,
+                               llvm::APFloat ropeFactorAttr,
+                               llvm::APFloat ropeLowAttr,
+                               llvm::APFloat ropeHighAttr,
+                               int64_t ropeOriginalMax) {
   double normEps = normEpsAttr.convertToDouble();
   double ropeTheta = ropeThetaAttr.convertToDouble();
   struct Size {
@@ -56,7 +61,11 @@ LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     if (s.value <= 0)
       return emitError() << "architecture field '" << s.name
                          << "' must be positive, got " << s.value;
-  if (dModel % heads != 0)
+  if (headDim < 0)
+    return emitError() << "head_dim must be positive (or 0: d_model / heads), "
+                          "got "
+                       << headDim;
+  if (!headDim && dModel % heads != 0)
     return emitError() << "heads (" << heads << ") must divide d_model ("
                        << dModel << ")";
   if (heads % kvHeads != 0)
@@ -71,11 +80,27 @@ LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     if (qkvBias)
       return emitError()
              << "qkv_bias is a llama-family option; gpt2 always has biases";
+    if (headDim || qkNorm || ropeScaling != RopeScaling::none)
+      return emitError() << "head_dim, qk_norm and rope_scaling are "
+                            "llama-family options";
   } else {
-    if ((dModel / heads) % 2 != 0)
+    int64_t hd = headDim ? headDim : dModel / heads;
+    if (hd % 2 != 0)
       return emitError() << "rotary embeddings need an even head dimension, "
-                            "got d_model / heads = "
-                         << dModel / heads;
+                            "got "
+                         << hd;
+    if (qkNorm && qkvBias)
+      return emitError() << "qk_norm (Qwen3) with qkv_bias matches no "
+                            "supported family";
+    double factor = ropeFactorAttr.convertToDouble();
+    double low = ropeLowAttr.convertToDouble();
+    double high = ropeHighAttr.convertToDouble();
+    if (ropeScaling != RopeScaling::none && !(factor > 0.0))
+      return emitError() << "rope_factor must be positive, got " << factor;
+    if (ropeScaling == RopeScaling::llama3 &&
+        !(low > 0.0 && high > low && ropeOriginalMax > 0))
+      return emitError() << "llama3 rope scaling needs 0 < rope_low_freq < "
+                            "rope_high_freq and a positive rope_original_max";
     if (!(ropeTheta > 0.0))
       return emitError() << "rope_theta must be positive, got " << ropeTheta;
   }
@@ -88,7 +113,8 @@ int64_t ArchAttr::getNumParameters() const {
   auto count = [&](auto zero) {
     using T = decltype(zero);
     T d = T(getDModel()), f = T(getFfn()), v = T(getVocab());
-    T kvDim = T(getKvHeads()) * T(getHeadDim());
+    T kvDim = T(getKvHeads()) * T(getHeadDimension());
+    T qDim = T(getHeads()) * T(getHeadDimension());
     T perLayer, extra;
     if (getFamily() == ModelFamily::gpt2) {
       // ln1, qkv, proj, ln2, fc, fc_proj (weights and biases).
@@ -96,9 +122,11 @@ int64_t ArchAttr::getNumParameters() const {
                  (d * f + f) + (f * d + d);
       extra = T(getMaxSeq()) * d + 2 * d; // positions, final LayerNorm
     } else {
-      perLayer = d + d * d + 2 * d * kvDim + d * d + d + 3 * d * f;
+      perLayer = d + d * qDim + 2 * d * kvDim + qDim * d + d + 3 * d * f;
       if (getQkvBias())
-        perLayer += d + 2 * kvDim;
+        perLayer += qDim + 2 * kvDim;
+      if (getQkNorm())
+        perLayer += 2 * T(getHeadDimension());
       extra = d; // final RMSNorm
     }
     T embeddings = v * d * T(getTied() ? 1 : 2);

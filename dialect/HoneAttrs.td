@@ -19,6 +19,15 @@ def Hone_ModelFamily : I32EnumAttr<"ModelFamily", "transformer family", [
   let genSpecializedAttr = 0;
 }
 
+def Hone_RopeScaling : I32EnumAttr<"RopeScaling", "RoPE frequency scaling", [
+    I32EnumAttrCase<"none", 0>,   // theta^(-2i/head_dim)
+    I32EnumAttrCase<"linear", 1>, // every frequency / rope_factor
+    I32EnumAttrCase<"llama3", 2>, // Llama 3.1's three bands
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+
 def Hone_HeadKind : I32EnumAttr<"HeadKind", "what the model's head computes", [
     I32EnumAttrCase<"lm", 0>,     // next-token distribution over the vocabulary
     I32EnumAttrCase<"scalar", 1>, // one value per position (reward, value)
@@ -124,11 +133,18 @@ def Hone_ArchAttr : Hone_Attr<"Arch", "arch"> {
     memory plan and the checks that sizes agree happen at compile time.
     `family` selects GPT-2 (LayerNorm, GELU, learned positions; `kv_heads`
     must equal `heads`) or the Llama/Qwen2 family (RMSNorm, RoPE, SwiGLU,
-    grouped-query attention, optional `qkv_bias`).
+    grouped-query attention, optional `qkv_bias`). Llama-family options:
+    `head_dim` (0: d_model / heads; Qwen3 sets another), `qk_norm` (Qwen3's
+    per-head RMSNorm on queries and keys) and RoPE scaling (`rope_scaling`
+    linear or llama3 with `rope_factor`, `rope_low_freq`, `rope_high_freq`,
+    `rope_original_max`, as Hugging Face's `rope_scaling`).
 
     ```mlir
     #hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4,
                kv_heads = 2, ffn = 128, max_seq = 64, rope_theta = 1.0e+04>
+    #hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4,
+               kv_heads = 2, ffn = 128, max_seq = 64, head_dim = 32,
+               qk_norm = true>
     ```
   }];
   let parameters = (ins
@@ -143,15 +159,32 @@ def Hone_ArchAttr : Hone_Attr<"Arch", "arch"> {
     Hone_F64Param<"1.0e-5", "normalisation epsilon">:$norm_eps,
     Hone_F64Param<"10000.0", "RoPE base (llama family)">:$rope_theta,
     DefaultValuedParameter<"bool", "true", "tied input/output embeddings">:$tied,
-    DefaultValuedParameter<"bool", "false", "bias on q/k/v (Qwen2)">:$qkv_bias
+    DefaultValuedParameter<"bool", "false", "bias on q/k/v (Qwen2)">:$qkv_bias,
+    DefaultValuedParameter<"int64_t", "0", "head dimension (0: d_model / heads)">:$head_dim,
+    DefaultValuedParameter<"bool", "false", "per-head q/k RMSNorm (Qwen3)">:$qk_norm,
+    DefaultValuedParameter<"::mlir::hone::RopeScaling",
+                           "::mlir::hone::RopeScaling::none",
+                           "RoPE scaling">:$rope_scaling,
+    Hone_F64Param<"1.0", "RoPE scaling factor">:$rope_factor,
+    Hone_F64Param<"1.0", "llama3 low_freq_factor">:$rope_low_freq,
+    Hone_F64Param<"4.0", "llama3 high_freq_factor">:$rope_high_freq,
+    DefaultValuedParameter<"int64_t", "8192",
+                           "llama3 original_max_position_embeddings">:$rope_original_max
   );
   let assemblyFormat = [{
     `<` $family `,` struct($vocab, $d_model, $layers, $heads, $kv_heads, $ffn,
-                         $max_seq, $norm_eps, $rope_theta, $tied, $qkv_bias) `>`
+                         $max_seq, $norm_eps, $rope_theta, $tied, $qkv_bias,
+                         $head_dim, $qk_norm, $rope_scaling, $rope_factor,
+                         $rope_low_freq, $rope_high_freq,
+                         $rope_original_max) `>`
   }];
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
-    int64_t getHeadDim() const { return getDModel() / getHeads(); }
+    /// The head dimension in effect (`head_dim`, or d_model / heads).
+    int64_t getHeadDimension() const {
+      return getHeadDim() ? getHeadDim() : getDModel() / getHeads();
+    }
+    double getRopeFactorValue() const { return getRopeFactor().convertToDouble(); }
     double getNormEpsValue() const { return getNormEps().convertToDouble(); }
     double getRopeThetaValue() const { return getRopeTheta().convertToDouble(); }
     /// Number of trainable parameters (LM head included when untied).

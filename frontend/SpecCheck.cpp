@@ -511,13 +511,26 @@ bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
           "the usual value is 10000");
   if (diags_.errorCount() != before)
     return false;
-  if (a.d_model() % a.heads() != 0)
+  const int64_t headDim =
+      a.has_head_dim() ? a.head_dim() : a.d_model() / a.heads();
+  if (a.has_head_dim() && a.head_dim() <= 0)
+    error(at(a, "head_dim"),
+          "'head_dim' must be positive, got " + fmt(long(a.head_dim())),
+          "leave it out for d_model / heads");
+  else if (a.has_head_dim() && a.family() == Architecture::gpt2)
+    error(at(a, "head_dim"), "'head_dim' applies to the llama family only",
+          "gpt2 heads are d_model / heads wide: remove head_dim");
+  else if (a.has_head_dim() && headDim % 2 != 0)
+    error(at(a, "head_dim"),
+          "the head dimension " + fmt(long(headDim)) + " is odd",
+          "rotary embeddings rotate pairs of dimensions: make it even");
+  else if (!a.has_head_dim() && a.d_model() % a.heads() != 0)
     error(at(a, "heads"),
           "d_model (" + fmt(long(a.d_model())) +
               ") is not a multiple of heads (" + fmt(long(a.heads())) + ")",
           "each head gets d_model / heads dimensions: pick heads dividing "
           "d_model");
-  else if (a.family() == Architecture::llama &&
+  else if (a.family() == Architecture::llama && !a.has_head_dim() &&
            (a.d_model() / a.heads()) % 2 != 0)
     error(at(a, "heads"),
           "the head dimension d_model / heads = " +
@@ -536,6 +549,32 @@ bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
   if (a.family() == Architecture::gpt2 && a.has_qkv_bias())
     error(at(a, "qkv_bias"), "'qkv_bias' applies to the llama family only",
           "gpt2 always has biases: remove qkv_bias");
+  if (a.qk_norm() && a.family() == Architecture::gpt2)
+    error(at(a, "qk_norm"), "'qk_norm' applies to the llama family only",
+          "remove qk_norm, or use family: llama");
+  else if (a.qk_norm() && a.qkv_bias())
+    error(at(a, "qk_norm"), "'qk_norm' with 'qkv_bias' matches no supported "
+                            "model (Qwen3 has no q/k/v bias)",
+          "remove one of them");
+  if (a.has_rope_scaling()) {
+    const Architecture::RopeScaling &rs = a.rope_scaling();
+    if (a.family() == Architecture::gpt2)
+      error(at(a, "rope_scaling"),
+            "'rope_scaling' applies to the llama family only",
+            "gpt2 uses learned positions: remove rope_scaling");
+    else if (!(rs.factor() > 0))
+      error(at(rs, "factor"),
+            "'factor' must be positive, got " + fmt(rs.factor()),
+            "Llama 3.1 uses 8");
+    else if (rs.type() == Architecture::RopeScaling::llama3 &&
+             !(rs.low_freq_factor() > 0 &&
+               rs.high_freq_factor() > rs.low_freq_factor() &&
+               rs.original_max_seq_len() > 0))
+      error(at(a, "rope_scaling"),
+            "llama3 rope_scaling needs 0 < low_freq_factor < "
+            "high_freq_factor and a positive original_max_seq_len",
+            "Llama 3.1 uses 1, 4 and 8192");
+  }
   if (a.family() == Architecture::gpt2 && a.has_rope_theta())
     error(at(a, "rope_theta"), "'rope_theta' applies to the llama family only",
           "gpt2 uses learned positions: remove rope_theta");
@@ -601,12 +640,14 @@ bool Checker::readHfConfig(const Model &m, Architecture &arch) {
     type = t->asString();
   if (type == "gpt2")
     arch.set_family(Architecture::gpt2);
-  else if (type == "llama" || type == "qwen2" || type == "mistral")
+  else if (type == "llama" || type == "qwen2" || type == "qwen3" ||
+           type == "mistral")
     arch.set_family(Architecture::llama);
   else {
     error(at(m, "load"),
           "unsupported model_type " + q(type) + " in " + q(name),
-          "Hone runs gpt2 and the llama family (llama, qwen2, mistral)");
+          "Hone runs gpt2 and the llama family (llama, mistral, qwen2, "
+          "qwen3)");
     return false;
   }
   struct Key {
@@ -647,6 +688,58 @@ bool Checker::readHfConfig(const Model &m, Architecture &arch) {
     arch.set_qkv_bias(v->asBool());
   if (arch.family() == Architecture::gpt2)
     arch.clear_qkv_bias();
+  if (type == "qwen3") { // per-head q/k norm; Qwen3Config's head_dim is 128
+    arch.set_qk_norm(true);
+    arch.set_head_dim(128);
+  }
+  if (const json::Value *v = num({"head_dim"}); v && v->isInt())
+    arch.set_head_dim(v->asInt());
+  // RoPE scaling (transformers 5 nests it, and theta, in rope_parameters).
+  const json::Value *scaling = cfg->find("rope_scaling");
+  if (const json::Value *rp = cfg->find("rope_parameters");
+      rp && rp->isObject()) {
+    scaling = rp;
+    if (const json::Value *t = rp->find("rope_theta"); t && t->isNumber())
+      arch.set_rope_theta(t->asDouble());
+  }
+  if (scaling && scaling->isObject()) {
+    std::string kind;
+    for (const char *k : {"type", "rope_type"})
+      if (const json::Value *t = scaling->find(k); t && t->isString())
+        kind = t->asString();
+    auto field = [&](const char *k, double def) {
+      const json::Value *v = scaling->find(k);
+      return v && v->isNumber() ? v->asDouble() : def;
+    };
+    if (kind == "linear" || kind == "llama3") {
+      Architecture::RopeScaling *rs = arch.mutable_rope_scaling();
+      rs->set_type(kind == "linear" ? Architecture::RopeScaling::linear
+                                    : Architecture::RopeScaling::llama3);
+      rs->set_factor(field("factor", 0));
+      rs->set_low_freq_factor(field("low_freq_factor", 1));
+      rs->set_high_freq_factor(field("high_freq_factor", 4));
+      rs->set_original_max_seq_len(
+          int64_t(field("original_max_position_embeddings", 8192)));
+    } else if (!kind.empty() && kind != "default") {
+      error(at(m, "load"),
+            "rope_scaling type " + q(kind) + " in " + q(name) +
+                " is not supported",
+            "Hone implements default, linear and llama3 RoPE scaling");
+      return false;
+    }
+  }
+  if (const json::Value *v = cfg->find("use_sliding_window");
+      v && v->isBool() && v->asBool()) {
+    error(at(m, "load"),
+          "sliding-window attention (" + q(name) + ") is not supported",
+          "set use_sliding_window to false (full attention)");
+    return false;
+  }
+  // Mistral's sliding window equals full attention up to its length.
+  if (const json::Value *v = num({"sliding_window"});
+      type == "mistral" && v && v->isInt() && v->asInt() > 0 &&
+      v->asInt() < arch.max_seq_len())
+    arch.set_max_seq_len(v->asInt());
   // The declared locations are the load field's: report sizes there.
   Architecture checked = arch;
   size_t before = diags_.errorCount();

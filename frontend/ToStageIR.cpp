@@ -151,7 +151,16 @@ ModelType Lowering::modelType(const std::string &declared, Model::Head head) {
       a.family() == Architecture::gpt2 ? ModelFamily::gpt2 : ModelFamily::llama,
       a.vocab(), a.d_model(), a.layers(), a.heads(), a.kv_heads(), a.ffn(),
       a.max_seq_len(), llvm::APFloat(a.norm_eps()),
-      llvm::APFloat(a.rope_theta()), a.tie_embeddings(), a.qkv_bias());
+      llvm::APFloat(a.rope_theta()), a.tie_embeddings(), a.qkv_bias(),
+      a.head_dim(), a.qk_norm(),
+      !a.has_rope_scaling() ? RopeScaling::none
+      : a.rope_scaling().type() == Architecture::RopeScaling::linear
+          ? RopeScaling::linear
+          : RopeScaling::llama3,
+      llvm::APFloat(a.has_rope_scaling() ? a.rope_scaling().factor() : 1.0),
+      llvm::APFloat(a.rope_scaling().low_freq_factor()),
+      llvm::APFloat(a.rope_scaling().high_freq_factor()),
+      a.rope_scaling().original_max_seq_len());
   return ModelType::get(&ctx_, arch,
                         head == Model::scalar ? HeadKind::scalar
                                               : HeadKind::lm);

@@ -15,6 +15,7 @@
 
 #include "runtime/core/DType.h"
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -30,6 +31,50 @@ struct AttentionShape {
   int64_t nKvHeads = 0;
   int64_t headDim = 0;
   int64_t qkvStride() const { return (nHeads + 2 * nKvHeads) * headDim; }
+};
+
+/// Rotary-embedding frequencies: theta^(-2i/headDim), optionally rescaled
+/// as Hugging Face's `rope_scaling` types "linear" (every frequency divided
+/// by `factor`) and "llama3" (Llama 3.1: low frequencies divided by
+/// `factor`, high ones kept, a smooth blend in between, over a context of
+/// `originalMaxPos`). Converts from a plain theta.
+struct RopeSpec {
+  enum Scaling : uint8_t { None, Linear, Llama3 };
+  double theta = 10000.0;
+  Scaling scaling = None;
+  double factor = 1.0;
+  double lowFreqFactor = 1.0;
+  double highFreqFactor = 4.0;
+  int64_t originalMaxPos = 8192;
+
+  RopeSpec() = default;
+  RopeSpec(double t) : theta(t) {} // NOLINT: a plain theta is a spec
+  bool operator==(const RopeSpec &o) const {
+    return theta == o.theta && scaling == o.scaling && factor == o.factor &&
+           lowFreqFactor == o.lowFreqFactor &&
+           highFreqFactor == o.highFreqFactor &&
+           originalMaxPos == o.originalMaxPos;
+  }
+  bool operator!=(const RopeSpec &o) const { return !(*this == o); }
+  /// The inverse frequency of rotation pair i (0 <= i < headDim / 2).
+  double invFreq(int64_t i, int64_t headDim) const {
+    double f = std::pow(theta, -double(2 * i) / double(headDim));
+    if (scaling == Linear)
+      return f / factor;
+    if (scaling != Llama3)
+      return f;
+    const double kPi = 3.14159265358979323846;
+    double wavelen = 2 * kPi / f;
+    double lowWavelen = double(originalMaxPos) / lowFreqFactor;
+    double highWavelen = double(originalMaxPos) / highFreqFactor;
+    if (wavelen > lowWavelen)
+      return f / factor;
+    if (wavelen < highWavelen)
+      return f;
+    double smooth = (double(originalMaxPos) / wavelen - lowFreqFactor) /
+                    (highFreqFactor - lowFreqFactor);
+    return (1 - smooth) * f / factor + smooth * f;
+  }
 };
 
 /// Shapes of the fused LM head: hidden [rows, dModel] against the vocabulary
@@ -129,8 +174,33 @@ public:
   /// stride ld) by positions[r]; inverse=true applies the transpose rotation
   /// (the backward).
   virtual void rope(T *x, int64_t rows, int64_t ld, int64_t nRotHeads,
-                    int64_t headDim, const int32_t *positions, double theta,
-                    bool inverse) = 0;
+                    int64_t headDim, const int32_t *positions,
+                    const RopeSpec &rope, bool inverse) = 0;
+
+  /// Per-head RMSNorm (Qwen3's q_norm/k_norm): for each row r of x and y
+  /// (row stride ld) the nHeads consecutive heads of headDim values starting
+  /// at the row are normalised with the shared gain gamma [headDim]; rstd
+  /// [rows * nHeads] is saved when non-null. x and y must not alias. The
+  /// default runs rmsNormFwd row by row; a backend may fuse it.
+  virtual void headRmsNormFwd(const T *x, const T *gamma, int64_t rows,
+                              int64_t ld, int64_t nHeads, int64_t headDim,
+                              double eps, T *y, T *rstd) {
+    for (int64_t r = 0; r < rows; ++r)
+      rmsNormFwd(x + r * ld, gamma, nHeads, headDim, eps, y + r * ld,
+                 rstd ? rstd + r * nHeads : nullptr);
+  }
+  /// Its backward: dx is OVERWRITTEN on the heads (the rest of each row is
+  /// left alone; dx must not alias dy), dgamma accumulates.
+  virtual void headRmsNormBwd(const T *dy, const T *x, const T *gamma,
+                              const T *rstd, int64_t rows, int64_t ld,
+                              int64_t nHeads, int64_t headDim, T *dx,
+                              T *dgamma) {
+    for (int64_t r = 0; r < rows; ++r) {
+      fill(dx + r * ld, nHeads * headDim, T(0));
+      rmsNormBwd(dy + r * ld, x + r * ld, gamma, rstd + r * nHeads, nHeads,
+                 headDim, dx + r * ld, dgamma);
+    }
+  }
 
   // --- attention ----------------------------------------------------------
   /// Causal self-attention over a fused qkv buffer [B*T, qkvStride]. Writes

@@ -861,6 +861,61 @@ public:
                   });
   }
 
+  // Per-head RMSNorm (Qwen3's q/k norms) over strided rows in one parallel
+  // loop each way; the base class's row-by-row default costs a parallel
+  // region per row.
+  void headRmsNormFwd(const T *x, const T *gamma, int64_t rows, int64_t ld,
+                      int64_t nHeads, int64_t hd, double eps, T *y,
+                      T *rstd) override {
+#pragma omp parallel for schedule(static) if (rows * nHeads * hd >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < nHeads; ++h) {
+        const T *xr = x + r * ld + h * hd;
+        T s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t c = 0; c < hd; ++c)
+          s += xr[c] * xr[c];
+        T rs = T(1) / std::sqrt(s / T(hd) + T(eps));
+        T *yr = y + r * ld + h * hd;
+#pragma omp simd
+        for (int64_t c = 0; c < hd; ++c)
+          yr[c] = xr[c] * rs * gamma[c];
+        if (rstd)
+          rstd[r * nHeads + h] = rs;
+      }
+  }
+
+  void headRmsNormBwd(const T *dy, const T *x, const T *gamma, const T *rstd,
+                      int64_t rows, int64_t ld, int64_t nHeads, int64_t hd,
+                      T *dx, T *dgamma) override {
+#pragma omp parallel for schedule(static) if (rows * nHeads * hd >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < nHeads; ++h) {
+        const T *xr = x + r * ld + h * hd, *g = dy + r * ld + h * hd;
+        T rs = rstd[r * nHeads + h];
+        T b = 0;
+#pragma omp simd reduction(+ : b)
+        for (int64_t c = 0; c < hd; ++c)
+          b += g[c] * gamma[c] * xr[c];
+        b *= rs * rs / T(hd);
+        T *o = dx + r * ld + h * hd;
+#pragma omp simd
+        for (int64_t c = 0; c < hd; ++c)
+          o[c] = rs * (g[c] * gamma[c] - xr[c] * b);
+      }
+    reduceRows<T>(rows, hd, dgamma,
+                  [&](int64_t r, int64_t c0, int64_t c1, T *acc) {
+                    for (int64_t h = 0; h < nHeads; ++h) {
+                      const T *xr = x + r * ld + h * hd;
+                      const T *g = dy + r * ld + h * hd;
+                      T rs = rstd[r * nHeads + h];
+#pragma omp simd
+                      for (int64_t c = c0; c < c1; ++c)
+                        acc[c - c0] += g[c] * xr[c] * rs;
+                    }
+                  });
+  }
+
   static constexpr double kGeluK = 0.7978845608028654; // sqrt(2/pi)
 
   void geluFwd(const T *x, T *y, int64_t n) override {
@@ -912,32 +967,33 @@ public:
   // computed in double so every call (and every thread count) sees the same
   // values.
   std::vector<T> ropeCos_, ropeSin_;
-  double ropeTheta_ = 0;
+  RopeSpec ropeSpec_{0.0};
   int64_t ropeHd_ = 0, ropePositions_ = 0;
 
-  void ensureRopeTable(double theta, int64_t hd, int64_t positions) {
-    if (theta == ropeTheta_ && hd == ropeHd_ && positions <= ropePositions_)
+  void ensureRopeTable(const RopeSpec &theta, int64_t hd, int64_t positions) {
+    if (theta == ropeSpec_ && hd == ropeHd_ && positions <= ropePositions_)
       return;
     int64_t half = hd / 2, n = std::max<int64_t>(positions, 256);
-    if (theta == ropeTheta_ && hd == ropeHd_)
+    if (theta == ropeSpec_ && hd == ropeHd_)
       n = std::max(n, 2 * ropePositions_);
     ropeCos_.assign(size_t(n * half), T(0));
     ropeSin_.assign(size_t(n * half), T(0));
     for (int64_t i = 0; i < half; ++i) {
-      double invFreq = std::pow(theta, -double(2 * i) / double(hd));
+      double invFreq = theta.invFreq(i, hd);
       for (int64_t p = 0; p < n; ++p) {
         double a = double(p) * invFreq;
         ropeCos_[size_t(p * half + i)] = T(std::cos(a));
         ropeSin_[size_t(p * half + i)] = T(std::sin(a));
       }
     }
-    ropeTheta_ = theta;
+    ropeSpec_ = theta;
     ropeHd_ = hd;
     ropePositions_ = n;
   }
 
   void rope(T *x, int64_t rows, int64_t ld, int64_t nRotHeads, int64_t hd,
-            const int32_t *positions, double theta, bool inverse) override {
+            const int32_t *positions, const RopeSpec &theta,
+            bool inverse) override {
     int64_t half = hd / 2, maxPos = 0;
     for (int64_t r = 0; r < rows; ++r)
       maxPos = std::max<int64_t>(maxPos, positions[r]);

@@ -743,16 +743,17 @@ public:
 
   // --- rotary -------------------------------------------------------------
   void rope(float *x, int64_t rows, int64_t ld, int64_t nRotHeads, int64_t hd,
-            const int32_t *positions, double theta, bool inverse) override {
+            const int32_t *positions, const RopeSpec &theta,
+            bool inverse) override {
     if (rows <= 0 || nRotHeads <= 0 || hd < 2)
       return;
     use();
     const int64_t half = hd / 2;
     if (theta != ropeTheta_ || hd != ropeHd_) {
-      // The CPU's table formula, in double: theta^(-2i/hd).
+      // The CPU's table formula, in double (RopeSpec::invFreq).
       std::vector<double> f(static_cast<size_t>(half));
       for (int64_t i = 0; i < half; ++i)
-        f[size_t(i)] = std::pow(theta, -double(2 * i) / double(hd));
+        f[size_t(i)] = theta.invFreq(i, hd);
       if (ropeFreqN_ < half) {
         if (ropeFreq_)
           HONE_CUDA_CHECK(cudaFree(ropeFreq_));
@@ -972,7 +973,7 @@ private:
   size_t workspaceBytes_ = 0;
   void *ropeFreq_ = nullptr;
   int64_t ropeFreqN_ = 0;
-  double ropeTheta_ = 0;
+  RopeSpec ropeTheta_{0.0};
   int64_t ropeHd_ = 0;
   void *sqPartial_ = nullptr;
   int64_t sqPartialN_ = 0;

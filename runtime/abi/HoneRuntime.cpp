@@ -638,6 +638,19 @@ ModelConfig archConfig(hone_job *j, const char *loc, const json::Value &attrs) {
     c.ropeTheta = 10000.0;
   c.tieEmbeddings = get(*a, "tied") ? flag(*a, "tied") : true;
   c.qkvBias = flag(*a, "qkv_bias");
+  c.headDimension = integer(*a, "head_dim", 0);
+  c.qkNorm = flag(*a, "qk_norm");
+  std::string scaling = str(*a, "rope_scaling", "none");
+  if (scaling == "llama3")
+    c.ropeScaling = ModelConfig::RopeScaling::Llama3;
+  else if (scaling == "linear")
+    c.ropeScaling = ModelConfig::RopeScaling::Linear;
+  else if (scaling != "none")
+    fail(j, loc, "unknown rope_scaling '" + scaling + "' (linear, llama3)");
+  c.ropeFactor = num(*a, "rope_factor", 1.0);
+  c.ropeLowFreqFactor = num(*a, "rope_low_freq", 1.0);
+  c.ropeHighFreqFactor = num(*a, "rope_high_freq", 4.0);
+  c.ropeOriginalMaxPos = integer(*a, "rope_original_max", 8192);
   if (c.family == ModelFamily::GPT2)
     c.nKvHeads = c.nHeads;
   std::string head = str(attrs, "head", "lm");
@@ -2300,7 +2313,9 @@ void objModelLoad(OpCtx &c) {
   ModelConfig want = archConfig(j, c.loc, c.attrs);
   const ModelConfig &got = m->config();
   if (want.vocabSize != got.vocabSize || want.dModel != got.dModel ||
-      want.nLayers != got.nLayers || want.nHeads != got.nHeads)
+      want.nLayers != got.nLayers || want.nHeads != got.nHeads ||
+        want.headDim() != got.headDim() || want.qkNorm != got.qkNorm ||
+        want.ropeScaling != got.ropeScaling)
     c.err(path + ": the model's config.json differs from the compiled arch");
   c.made = newModel(j, std::move(m));
 }

@@ -15,7 +15,8 @@ int64_t sizeLimit(std::string_view key) {
   if (key == "n_embd" || key == "hidden_size")
     return int64_t(1) << 16;
   if (key == "n_inner" || key == "intermediate_size" || key == "n_positions" ||
-      key == "n_ctx" || key == "max_position_embeddings")
+      key == "n_ctx" || key == "max_position_embeddings" ||
+      key == "original_max_position_embeddings")
     return int64_t(1) << 20;
   return 4096; // layers, heads, key/value heads
 }
@@ -122,8 +123,12 @@ Expected<ModelConfig> modelConfigFromHfJson(const json::Value &config,
   if (modelType.empty()) {
     if (contains(arch, "GPT2"))
       modelType = "gpt2";
+    else if (contains(arch, "Qwen3"))
+      modelType = "qwen3";
     else if (contains(arch, "Qwen2"))
       modelType = "qwen2";
+    else if (contains(arch, "Mistral"))
+      modelType = "mistral";
     else if (contains(arch, "Llama"))
       modelType = "llama";
   }
@@ -164,7 +169,9 @@ Expected<ModelConfig> modelConfigFromHfJson(const json::Value &config,
       return r.errorAt(r.get("activation_function"),
                        "activation_function '" + act + "' is not supported",
                        "the runtime implements GPT-2's tanh GELU (gelu_new)");
-  } else if (modelType == "llama" || modelType == "qwen2") {
+  } else if (modelType == "llama" || modelType == "qwen2" ||
+             modelType == "qwen3" || modelType == "mistral") {
+    const bool qwen = modelType == "qwen2" || modelType == "qwen3";
     c.family = ModelFamily::Llama;
     HONE_TRY(r.positiveInt({"hidden_size"}, &c.dModel));
     HONE_TRY(r.positiveInt({"num_hidden_layers"}, &c.nLayers));
@@ -173,20 +180,24 @@ Expected<ModelConfig> modelConfigFromHfJson(const json::Value &config,
     HONE_TRY(r.positiveInt({"num_key_value_heads"}, &c.nKvHeads, false));
     HONE_TRY(r.positiveInt({"intermediate_size"}, &c.dFf));
     HONE_TRY(r.positiveInt({"max_position_embeddings"}, &c.maxSeqLen));
-    c.normEps = modelType == "qwen2" ? 1e-6 : 1e-6;
+    c.normEps = 1e-6;
     HONE_TRY(r.number("rms_norm_eps", &c.normEps));
     c.ropeTheta = 10000.0;
     HONE_TRY(r.number("rope_theta", &c.ropeTheta));
     c.tieEmbeddings = false;
     HONE_TRY(r.boolean("tie_word_embeddings", &c.tieEmbeddings));
     c.qkvBias = modelType == "qwen2";
-    if (modelType == "llama") {
+    c.qkNorm = modelType == "qwen3";
+    if (modelType != "qwen2") {
+      // Llama's and Qwen3's attention_bias also puts a bias on o_proj.
       bool attnBias = false, mlpBias = false;
       HONE_TRY(r.boolean("attention_bias", &attnBias));
       HONE_TRY(r.boolean("mlp_bias", &mlpBias));
       if (attnBias || mlpBias)
         return r.errorAt(r.get(attnBias ? "attention_bias" : "mlp_bias"),
-                         "Llama attention_bias/mlp_bias is not supported");
+                         modelType + " attention_bias/mlp_bias is not "
+                                     "supported",
+                         "Hone has biases on q/k/v only (qwen2)");
     }
     std::string act = "silu";
     HONE_TRY(r.string("hidden_act", &act));
@@ -194,21 +205,71 @@ Expected<ModelConfig> modelConfigFromHfJson(const json::Value &config,
       return r.errorAt(r.get("hidden_act"),
                        "hidden_act '" + act + "' is not supported",
                        "the runtime implements SwiGLU (silu)");
-    if (const json::Value *rs = r.get("rope_scaling"))
-      return r.errorAt(rs, "rope_scaling is not supported",
-                       "remove it for short contexts, at your own risk");
-    if (const json::Value *hd = r.get("head_dim")) {
-      if (!hd->isInt() || hd->asInt() * c.nHeads != c.dModel)
-        return r.errorAt(hd, "head_dim must equal hidden_size / "
-                             "num_attention_heads");
+    // head_dim: Qwen3's default is 128, the others' hidden_size / heads.
+    int64_t headDim = modelType == "qwen3" ? 128 : 0;
+    HONE_TRY(r.positiveInt({"head_dim"}, &headDim, /*required=*/false));
+    if (headDim && headDim * c.nHeads != c.dModel)
+      c.headDimension = headDim;
+    if (c.headDim() % 2)
+      return r.errorAt(r.get("head_dim"),
+                       "the head dimension " + std::to_string(c.headDim()) +
+                           " is odd",
+                       "rotary embeddings rotate pairs of dimensions");
+    // RoPE: transformers 5 nests theta and scaling in rope_parameters.
+    const json::Value *rs = r.get("rope_scaling");
+    if (const json::Value *rp = r.get("rope_parameters")) {
+      if (!rp->isObject())
+        return r.errorAt(rp, "'rope_parameters' must be an object");
+      Reader pr(*rp, r.source_, r.text_);
+      HONE_TRY(pr.number("rope_theta", &c.ropeTheta));
+      rs = rp;
+    }
+    if (rs) {
+      if (!rs->isObject())
+        return r.errorAt(rs, "'rope_scaling' must be an object or null");
+      Reader sr(*rs, r.source_, r.text_);
+      std::string type;
+      HONE_TRY(sr.string("type", &type));
+      HONE_TRY(sr.string("rope_type", &type));
+      if (type == "linear" || type == "llama3") {
+        const json::Value *f = sr.get("factor");
+        if (!f)
+          return r.errorAt(rs, "rope_scaling '" + type + "' needs 'factor'");
+        HONE_TRY(sr.number("factor", &c.ropeFactor));
+        c.ropeScaling = type == "linear" ? ModelConfig::RopeScaling::Linear
+                                         : ModelConfig::RopeScaling::Llama3;
+      }
+      if (type == "llama3") {
+        HONE_TRY(sr.number("low_freq_factor", &c.ropeLowFreqFactor));
+        HONE_TRY(sr.number("high_freq_factor", &c.ropeHighFreqFactor));
+        HONE_TRY(sr.positiveInt({"original_max_position_embeddings"},
+                                &c.ropeOriginalMaxPos));
+        if (!(c.ropeHighFreqFactor > c.ropeLowFreqFactor))
+          return r.errorAt(rs, "rope_scaling llama3 needs high_freq_factor > "
+                               "low_freq_factor");
+      } else if (type != "linear" && type != "default" && !type.empty()) {
+        return r.errorAt(rs, "rope_scaling type '" + type +
+                                 "' is not supported",
+                         "Hone implements default, linear and llama3 "
+                         "(dynamic, yarn, longrope are not yet)");
+      }
     }
     if (const json::Value *sw = r.get("use_sliding_window"))
-      if (sw->isBool() && sw->asBool())
-        return r.errorAt(sw, "sliding-window attention is not supported");
+      if (qwen && sw->isBool() && sw->asBool())
+        return r.errorAt(sw, "sliding-window attention is not supported",
+                         "set use_sliding_window to false (full attention)");
+    if (modelType == "mistral") {
+      // Sliding-window attention equals full causal attention on sequences
+      // no longer than the window: cap the model's length there.
+      int64_t window = 0;
+      HONE_TRY(r.positiveInt({"sliding_window"}, &window, /*required=*/false));
+      if (window && window < c.maxSeqLen)
+        c.maxSeqLen = window;
+    }
   } else {
     return r.errorAt(r.get("model_type"),
                      "model_type '" + modelType + "' is not supported",
-                     "supported: gpt2, llama, qwen2");
+                     "supported: gpt2, llama, mistral, qwen2, qwen3");
   }
   double params =
       double(c.nLayers) * (4.0 * c.dModel * c.dModel + 3.0 * c.dModel * c.dFf) +
@@ -218,7 +279,7 @@ Expected<ModelConfig> modelConfigFromHfJson(const json::Value &config,
                      "the model has about " + std::to_string(int64_t(params)) +
                          " parameters, more than the " +
                          std::to_string(kMaxParameters) + " Hone can train");
-  if (c.dModel % c.nHeads != 0)
+  if (!c.headDimension && c.dModel % c.nHeads != 0)
     return r.errorAt(nullptr, "hidden size " + std::to_string(c.dModel) +
                                   " is not divisible by the number of heads " +
                                   std::to_string(c.nHeads));
@@ -268,14 +329,13 @@ json::Value modelConfigToHfJson(const ModelConfig &c) {
     o.set("embd_pdrop", 0.0);
     o.set("attn_pdrop", 0.0);
   } else {
-    bool qwen = c.qkvBias;
+    bool qwen = c.qkvBias || c.qkNorm;
+    const char *type = c.qkNorm ? "qwen3" : c.qkvBias ? "qwen2" : "llama";
+    std::string cls = c.qkNorm ? "Qwen3" : c.qkvBias ? "Qwen2" : "Llama";
     Value arch = Value::array();
-    arch.push(
-        qwen
-            ? (scalar ? "Qwen2ForSequenceClassification" : "Qwen2ForCausalLM")
-            : (scalar ? "LlamaForSequenceClassification" : "LlamaForCausalLM"));
+    arch.push(cls + (scalar ? "ForSequenceClassification" : "ForCausalLM"));
     o.set("architectures", std::move(arch));
-    o.set("model_type", qwen ? "qwen2" : "llama");
+    o.set("model_type", type);
     o.set("vocab_size", c.vocabSize);
     o.set("hidden_size", c.dModel);
     o.set("num_hidden_layers", c.nLayers);
@@ -285,14 +345,30 @@ json::Value modelConfigToHfJson(const ModelConfig &c) {
     o.set("max_position_embeddings", c.maxSeqLen);
     o.set("rms_norm_eps", c.normEps);
     o.set("rope_theta", c.ropeTheta);
+    if (c.qkNorm || c.headDimension)
+      o.set("head_dim", c.headDim());
+    if (c.ropeScaling != ModelConfig::RopeScaling::None) {
+      Value rs = Value::object();
+      bool l3 = c.ropeScaling == ModelConfig::RopeScaling::Llama3;
+      rs.set("rope_type", l3 ? "llama3" : "linear");
+      rs.set("factor", c.ropeFactor);
+      if (l3) {
+        rs.set("low_freq_factor", c.ropeLowFreqFactor);
+        rs.set("high_freq_factor", c.ropeHighFreqFactor);
+        rs.set("original_max_position_embeddings", c.ropeOriginalMaxPos);
+      }
+      o.set("rope_scaling", std::move(rs));
+    }
     o.set("hidden_act", "silu");
     o.set("tie_word_embeddings", c.tieEmbeddings);
-    if (!qwen) {
+    if (!qwen || c.qkNorm) {
       o.set("attention_bias", false);
       o.set("mlp_bias", false);
     } else {
       o.set("use_sliding_window", false);
     }
+    if (c.qkNorm)
+      o.set("use_sliding_window", false);
     o.set("attention_dropout", 0.0);
   }
   if (scalar)

@@ -48,6 +48,10 @@ std::vector<HfTensorSpec> hfTensorLayout(const ModelConfig &c) {
         add(p + "self_attn.v_proj.bias", {kv});
       }
       add(p + "self_attn.o_proj.weight", {d, q});
+      if (c.qkNorm) {
+        add(p + "self_attn.q_norm.weight", {hd});
+        add(p + "self_attn.k_norm.weight", {hd});
+      }
       add(p + "post_attention_layernorm.weight", {d});
       add(p + "mlp.gate_proj.weight", {f, d});
       add(p + "mlp.up_proj.weight", {f, d});

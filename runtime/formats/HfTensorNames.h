@@ -1,6 +1,7 @@
 // The tensor names and shapes of Hugging Face checkpoints for the model
 // families of hone::ModelConfig, so that a checkpoint written by Hone loads
-// in `transformers` (GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM and
+// in `transformers` (GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM,
+// Qwen3ForCausalLM (q_norm/k_norm) and
 // their *ForSequenceClassification variants) and back.
 //
 // GPT-2 keeps its Conv1D layout: c_attn/c_proj/c_fc weights are stored

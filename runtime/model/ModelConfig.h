@@ -32,8 +32,22 @@ struct ModelConfig {
   bool tieEmbeddings = true;
   bool qkvBias = false; // Qwen2: true; GPT-2 always has biases
   HeadKind head = HeadKind::LM;
+  bool qkNorm = false;  // Qwen3: RMSNorm per head on queries and keys
+  /// Dimension of one attention head; 0 means dModel / nHeads (Qwen3 and
+  /// newer Llama/Mistral configs may set another, Llama family only).
+  int64_t headDimension = 0;
+  /// RoPE scaling (Hugging Face `rope_scaling`, Llama family only): None,
+  /// "linear" (frequencies / ropeFactor) or "llama3" (Llama 3.1).
+  enum class RopeScaling : uint8_t { None, Linear, Llama3 };
+  RopeScaling ropeScaling = RopeScaling::None;
+  double ropeFactor = 1.0;
+  double ropeLowFreqFactor = 1.0;  // llama3 only
+  double ropeHighFreqFactor = 4.0; // llama3 only
+  int64_t ropeOriginalMaxPos = 8192; // llama3 only
 
-  int64_t headDim() const { return nHeads ? dModel / nHeads : 0; }
+  int64_t headDim() const {
+    return headDimension ? headDimension : nHeads ? dModel / nHeads : 0;
+  }
 };
 
 } // namespace hone

@@ -17,10 +17,29 @@ Status validateModelConfig(const ModelConfig &c) {
                "be positive");
   if (c.vocabSize > (int64_t(1) << 31) - 1)
     return bad("vocabSize does not fit int32 token ids");
-  if (c.dModel % c.nHeads)
+  if (c.headDimension < 0)
+    return bad("headDimension must be positive (or 0: dModel / nHeads)");
+  if (c.family == ModelFamily::GPT2 &&
+      (c.headDimension || c.qkNorm ||
+       c.ropeScaling != ModelConfig::RopeScaling::None))
+    return bad("GPT-2 has no head_dim, q/k norm or RoPE scaling");
+  if (c.qkNorm && c.qkvBias)
+    return bad("q/k norm with a q/k/v bias matches no supported family "
+               "(Qwen3's attention_bias also biases o_proj)");
+  if (!c.headDimension && c.dModel % c.nHeads)
     return bad("dModel (" + std::to_string(c.dModel) +
                ") is not a multiple of nHeads (" + std::to_string(c.nHeads) +
                ")");
+  if (c.ropeScaling != ModelConfig::RopeScaling::None &&
+      !(c.ropeFactor > 0))
+    return bad("the RoPE scaling factor must be positive");
+  if (c.ropeScaling == ModelConfig::RopeScaling::Llama3 &&
+      !(c.ropeLowFreqFactor > 0 &&
+        c.ropeHighFreqFactor > c.ropeLowFreqFactor &&
+        c.ropeOriginalMaxPos > 0))
+    return bad("llama3 RoPE scaling needs 0 < low_freq_factor < "
+               "high_freq_factor and a positive "
+               "original_max_position_embeddings");
   int64_t kv = c.nKvHeads ? c.nKvHeads : c.nHeads;
   if (kv <= 0 || c.nHeads % kv)
     return bad("nHeads must be a multiple of nKvHeads");
@@ -36,6 +55,7 @@ Status validateModelConfig(const ModelConfig &c) {
 template <typename T> struct Transformer<T>::Layer {
   int64_t ln1w = -1, ln1b = -1, wqkv = -1, bqkv = -1, wo = -1, bo = -1;
   int64_t ln2w = -1, ln2b = -1, wfc = -1, bfc = -1, wproj = -1, bproj = -1;
+  int64_t qn = -1, kn = -1; // Qwen3 per-head q/k norm gains
 };
 
 /// Activation and scratch buffers for one (rows, seqLen) shape. Training
@@ -47,6 +67,10 @@ template <typename T> struct Transformer<T>::Acts {
   DeviceArray<T, int32_t> ints;
   std::vector<T *> res, ln1, mean1, rstd1, qkv, probs, att, mid, ln2, mean2,
       rstd2, ffPre, ffAct;
+  // Qwen3 (qkNorm): q/k/v before the per-head norms, and the norms' rstd
+  // ([rows * nHeads] for q, then [rows * nKvHeads] for k).
+  std::vector<T *> qkPre, qkRstd;
+  T *dqkPre = nullptr;
   T *lnf = nullptr, *meanF = nullptr, *rstdF = nullptr, *lpRow = nullptr,
     *entRow = nullptr, *lse = nullptr, *logprob = nullptr, *entropy = nullptr,
     *values = nullptr, *rewards = nullptr;
@@ -62,6 +86,29 @@ Transformer<T>::Transformer(const ModelConfig &cfg, Kernels<T> *k)
     : cfg_(cfg), k_(k) {
   if (!cfg_.nKvHeads)
     cfg_.nKvHeads = cfg_.nHeads;
+  rope_.theta = cfg_.ropeTheta;
+  rope_.scaling = cfg_.ropeScaling == ModelConfig::RopeScaling::Llama3
+                      ? RopeSpec::Llama3
+                  : cfg_.ropeScaling == ModelConfig::RopeScaling::Linear
+                      ? RopeSpec::Linear
+                      : RopeSpec::None;
+  rope_.factor = cfg_.ropeFactor;
+  rope_.lowFreqFactor = cfg_.ropeLowFreqFactor;
+  rope_.highFreqFactor = cfg_.ropeHighFreqFactor;
+  rope_.originalMaxPos = cfg_.ropeOriginalMaxPos;
+}
+
+template <typename T>
+void Transformer<T>::qkNormFwd(const Layer &L, const T *pre, int64_t N, T *qkv,
+                               T *rstd) {
+  const ModelConfig &c = cfg_;
+  const int64_t hd = c.headDim(), H = c.nHeads, Hk = c.nKvHeads;
+  const int64_t Q = (H + 2 * Hk) * hd;
+  const T *w = w_.data();
+  k_->copy(qkv, pre, N * Q); // v is not normalised
+  k_->headRmsNormFwd(pre, w + L.qn, N, Q, H, hd, c.normEps, qkv, rstd);
+  k_->headRmsNormFwd(pre + H * hd, w + L.kn, N, Q, Hk, hd, c.normEps,
+                     qkv + H * hd, rstd ? rstd + N * H : nullptr);
 }
 
 template <typename T> Transformer<T>::~Transformer() = default;
@@ -158,6 +205,10 @@ template <typename T> void Transformer<T>::buildParams() {
                         {p + "self_attn.v_proj.bias", {kvd}}},
                        false);
       L.wo = add(p + "self_attn.o_proj.weight", {D, qd}, true);
+      if (c.qkNorm) {
+        L.qn = add(p + "self_attn.q_norm.weight", {hd}, false);
+        L.kn = add(p + "self_attn.k_norm.weight", {hd}, false);
+      }
       L.ln2w = add(p + "post_attention_layernorm.weight", {D}, false);
       L.wfc = fused({{p + "mlp.gate_proj.weight", {F, D}},
                      {p + "mlp.up_proj.weight", {F, D}}},
@@ -334,6 +385,10 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
   vec(a->rstd2, N, L);
   vec(a->ffPre, N * Fpre, L);
   vec(a->ffAct, N * c.dFf, L);
+  vec(a->qkPre, N * Q, c.qkNorm ? L : 0);
+  vec(a->qkRstd, N * (c.nHeads + c.nKvHeads), c.qkNorm ? L : 0);
+  if (c.qkNorm)
+    pl.take(a->dqkPre, N * Q);
   if (!gpt2) {
     a->mean1.assign(size_t(L), nullptr);
     a->mean2.assign(size_t(L), nullptr);
@@ -475,10 +530,13 @@ Status Transformer<T>::forward(const TokenBatch &batch,
     else
       k_->rmsNormFwd(a.res[l], w + L.ln1w, N, D, c.normEps, a.ln1[l],
                      a.rstd1[l]);
-    linearFwd(a.ln1[l], N, D, Q, L.wqkv, L.bqkv, gpt2, a.qkv[l]);
+    linearFwd(a.ln1[l], N, D, Q, L.wqkv, L.bqkv, gpt2,
+              c.qkNorm ? a.qkPre[l] : a.qkv[l]);
+    if (c.qkNorm)
+      qkNormFwd(L, a.qkPre[l], N, a.qkv[l], a.qkRstd[l]);
     if (!gpt2)
-      k_->rope(a.qkv[l], N, Q, c.nHeads + c.nKvHeads, hd, a.positions,
-               c.ropeTheta, false);
+      k_->rope(a.qkv[l], N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
+               false);
     k_->attentionFwd(a.qkv[l], as, a.probs[l], a.att[l]);
     k_->copy(a.mid[l], a.res[l], N * D);
     if (L.bo >= 0)
@@ -612,9 +670,20 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     linearBwd(a.att[l], a.dA, N, A, D, L.wo, L.bo, gpt2, a.dAtt);
     k_->attentionBwd(a.qkv[l], a.probs[l], a.dAtt, as, a.dqkv);
     if (!gpt2)
-      k_->rope(a.dqkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions,
-               c.ropeTheta, true);
-    linearBwd(a.ln1[l], a.dqkv, N, D, Q, L.wqkv, L.bqkv, gpt2, a.dLn);
+      k_->rope(a.dqkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
+               true);
+    T *dqkv = a.dqkv;
+    if (c.qkNorm) {
+      const int64_t H = c.nHeads, Hk = c.nKvHeads;
+      k_->copy(a.dqkPre, a.dqkv, N * Q); // the v part passes through
+      k_->headRmsNormBwd(a.dqkv, a.qkPre[l], w + L.qn, a.qkRstd[l], N, Q, H,
+                         hd, a.dqkPre, g + L.qn);
+      k_->headRmsNormBwd(a.dqkv + H * hd, a.qkPre[l] + H * hd, w + L.kn,
+                         a.qkRstd[l] + N * H, N, Q, Hk, hd,
+                         a.dqkPre + H * hd, g + L.kn);
+      dqkv = a.dqkPre;
+    }
+    linearBwd(a.ln1[l], dqkv, N, D, Q, L.wqkv, L.bqkv, gpt2, a.dLn);
     if (gpt2)
       k_->layerNormBwd(a.dLn, a.res[l], w + L.ln1w, a.mean1[l], a.rstd1[l], N,
                        D, a.dA, g + L.ln1w, g + L.ln1b);
@@ -722,6 +791,8 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
     pl.take(pre, NR * Fpre);
     pl.take(act, NR * F);
     pl.take(a->lnf, NR * D);
+    if (c.qkNorm)
+      pl.take(a->dqkPre, NR * Q); // q/k/v before the per-head norms
     pl.takeI(a->tokens, NR);
     pl.takeI(a->positions, NR);
     pl.takeI(a->start, capB);
@@ -775,9 +846,11 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
     // (bias, residual and GELU in the GEMM's epilogue).
     auto bias = [&](int64_t off) { return off >= 0 ? w + off : nullptr; };
     k_->linearRows(ln, N, D, Q, w + L.wqkv, !gpt2, bias(L.bqkv), nullptr, false,
-                   qkv);
+                   c.qkNorm ? a.dqkPre : qkv);
+    if (c.qkNorm)
+      qkNormFwd(L, a.dqkPre, N, qkv, nullptr);
     if (!gpt2)
-      k_->rope(qkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, c.ropeTheta,
+      k_->rope(qkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
                false);
     k_->attentionCachedShared(qkv, B, newLen, c.nHeads, c.nKvHeads, hd, a.start,
                               sharedLen ? a.shared : nullptr, cache.cacheLen,

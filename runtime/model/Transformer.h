@@ -162,10 +162,13 @@ private:
                  int64_t wOff, int64_t bOff, bool conv1d, T *y);
   void linearBwd(const T *x, const T *dy, int64_t rows, int64_t in, int64_t out,
                  int64_t wOff, int64_t bOff, bool conv1d, T *dx);
+  /// Qwen3: qkv = pre with per-head RMSNorm on the q and k heads.
+  void qkNormFwd(const Layer &L, const T *pre, int64_t rows, T *qkv, T *rstd);
   const T *lmWeight() const;
   T *lmWeightGrad() const;
 
   ModelConfig cfg_;
+  RopeSpec rope_;
   Kernels<T> *k_;
   std::vector<ParamInfo> params_;
   std::vector<Layer> layers_;
@@ -188,7 +191,8 @@ extern template class Transformer<float>;
 extern template class Transformer<double>;
 
 /// Checks a config for the model (positive sizes, nHeads % nKvHeads == 0,
-/// dModel % nHeads == 0, even head dim for RoPE, GPT-2: nKvHeads == nHeads).
+/// dModel % nHeads == 0 unless headDimension is set, even head dim for RoPE,
+/// GPT-2: nKvHeads == nHeads and no head_dim/qkNorm/RoPE scaling).
 Status validateModelConfig(const ModelConfig &cfg);
 
 } // namespace hone

@@ -1224,10 +1224,28 @@ hone.pipeline @save_outside {
 
 // -----
 
+/// Llama 3.1 RoPE scaling needs its bands in order.
+
+hone.pipeline @rope_bands {
+  // expected-error@+1 {{llama3 rope scaling needs 0 < rope_low_freq < rope_high_freq}}
+  %m = hone.model.init "m" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, rope_scaling = llama3, rope_low_freq = 4.0, rope_high_freq = 1.0>>
+}
+
+// -----
+
 !m = !hone.model<#hone.arch<gpt2, vocab = 8, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 hone.pipeline @save_up {
   %m = hone.model.init "m" : !m
   // expected-error@+2 {{path 'a/../../b' leaves the run directory}}
   // expected-note@+1 {{hint:}}
   hone.save %m "a/../../b" : !m
+}
+
+// -----
+
+/// An odd head_dim cannot be rotated.
+
+hone.pipeline @odd_head_dim {
+  // expected-error@+1 {{rotary embeddings need an even head dimension, got 7}}
+  %m = hone.model.init "m" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, head_dim = 7>>
 }

@@ -8,6 +8,8 @@
 // CHECK-DAG: ![[M:.+]] = !hone.model<#[[ARCH]]>
 // CHECK-DAG: ![[S:.+]] = !hone.model<#[[ARCH]], scalar>
 // CHECK-DAG: ![[Q:.+]] = !hone.model<#[[LLAMA]]>
+// CHECK-DAG: #[[QWEN3:.+]] = #hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32, head_dim = 16, qk_norm = true, rope_scaling = llama3, rope_factor = 8.0e+00, rope_original_max = 64>
+// CHECK-DAG: ![[Q3:.+]] = !hone.model<#[[QWEN3]]>
 
 // CHECK-LABEL: hone.pipeline @everything
 // CHECK-SAME: attributes {config = {device = "cpu"}}
@@ -17,6 +19,9 @@ hone.pipeline @everything attributes {config = {device = "cpu"}} {
   // CHECK: hone.model.load "{{.+}}" from "models/qwen" : ![[Q]]
   %qwen = hone.model.load "qwen" from "models/qwen" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-6, rope_theta = 1.0e6, tied = true, qkv_bias = true>>
   hone.save %qwen "qwen_copy" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-6, rope_theta = 1.0e6, tied = true, qkv_bias = true>>
+  /// Qwen3 (head_dim, q/k norm) and Llama 3.1 RoPE scaling options.
+  // CHECK: hone.model.load "qwen3" from "models/qwen3" : ![[Q3]]
+  %qwen3 = hone.model.load "qwen3" from "models/qwen3" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32, head_dim = 16, qk_norm = true, rope_scaling = llama3, rope_factor = 8.0, rope_low_freq = 1.0, rope_original_max = 64>>
 
   // CHECK: %[[DEMOS:.+]] = hone.dataset "sft.jsonl" {eval_path = "sft_eval.jsonl", shuffle_seed = 3 : i64} : !hone.dataset<prompt_completion>
   %demos = hone.dataset "sft.jsonl" {eval_path = "sft_eval.jsonl", shuffle_seed = 3} : !hone.dataset<prompt_completion>

@@ -142,6 +142,7 @@ int inspectCheckpoint(const std::string &path) {
     HONE_TRY_EXIT(checkCheckpointLayout(*ck, *c));
     std::printf("matches %s (%s, %lld layers)\n", config.c_str(),
                 c->family == ModelFamily::GPT2 ? "gpt2"
+                : c->qkNorm                    ? "qwen3"
                 : c->qkvBias                   ? "qwen2"
                                                : "llama",
                 static_cast<long long>(c->nLayers));
@@ -167,6 +168,14 @@ int inspectConfig(const std::string &path) {
   std::printf("norm_eps %g, rope_theta %g, tied embeddings %s, head %s\n",
               c->normEps, c->ropeTheta, c->tieEmbeddings ? "yes" : "no",
               c->head == HeadKind::LM ? "lm" : "scalar");
+  if (c->family == ModelFamily::Llama)
+    std::printf("head_dim %lld%s%s\n", (long long)c->headDim(),
+                c->qkNorm ? ", q/k norm (qwen3)" : "",
+                c->ropeScaling == ModelConfig::RopeScaling::Llama3
+                    ? ", rope_scaling llama3"
+                : c->ropeScaling == ModelConfig::RopeScaling::Linear
+                    ? ", rope_scaling linear"
+                    : "");
   return 0;
 }
 

@@ -22,6 +22,8 @@ struct Case {
   ::hone::ModelFamily family;
   int64_t vocab, d, layers, heads, kvHeads, ffn, maxSeq;
   bool tied, qkvBias;
+  int64_t headDim = 0; // Qwen3-style head_dim (0: d / heads)
+  bool qkNorm = false;
 };
 
 class ArchMatchesRuntime : public ::testing::TestWithParam<Case> {};
@@ -35,7 +37,9 @@ TEST_P(ArchMatchesRuntime, ParameterCounts) {
       c.family == ::hone::ModelFamily::GPT2 ? mlir::hone::ModelFamily::gpt2
                                           : mlir::hone::ModelFamily::llama,
       c.vocab, c.d, c.layers, c.heads, c.kvHeads, c.ffn, c.maxSeq,
-      llvm::APFloat(1e-5), llvm::APFloat(1e4), c.tied, c.qkvBias);
+      llvm::APFloat(1e-5), llvm::APFloat(1e4), c.tied, c.qkvBias, c.headDim,
+      c.qkNorm, mlir::hone::RopeScaling::none, llvm::APFloat(1.0),
+      llvm::APFloat(1.0), llvm::APFloat(4.0), 8192);
 
   ::hone::ModelConfig cfg;
   cfg.family = c.family;
@@ -48,6 +52,8 @@ TEST_P(ArchMatchesRuntime, ParameterCounts) {
   cfg.maxSeqLen = c.maxSeq;
   cfg.tieEmbeddings = c.tied;
   cfg.qkvBias = c.qkvBias;
+  cfg.headDimension = c.headDim;
+  cfg.qkNorm = c.qkNorm;
   auto kernels = ::hone::makeCpuKernels<float>();
   auto model = ::hone::Transformer<float>::create(cfg, kernels.get());
   ASSERT_TRUE(model.isOk()) << model.status().toString();
@@ -61,6 +67,11 @@ INSTANTIATE_TEST_SUITE_P(
         Case{::hone::ModelFamily::GPT2, 50, 48, 3, 4, 4, 96, 20, false, false},
         Case{::hone::ModelFamily::Llama, 32, 64, 2, 4, 2, 128, 64, true, false},
         Case{::hone::ModelFamily::Llama, 32, 64, 2, 4, 1, 96, 16, false, true},
-        Case{::hone::ModelFamily::Llama, 40, 48, 1, 6, 3, 80, 8, true, true}));
+        Case{::hone::ModelFamily::Llama, 40, 48, 1, 6, 3, 80, 8, true, true},
+        // Qwen3: q/k norms, heads * head_dim (4 * 32) != d_model (64).
+        Case{::hone::ModelFamily::Llama, 32, 64, 2, 4, 2, 128, 64, false,
+             false, 32, true},
+        Case{::hone::ModelFamily::Llama, 32, 64, 1, 4, 4, 96, 16, true, false,
+             0, true}));
 
 } // namespace

@@ -29,10 +29,13 @@ protected:
 
   ArchAttr arch(ModelFamily family, int64_t vocab, int64_t d, int64_t layers,
                 int64_t heads, int64_t kvHeads, int64_t ffn, int64_t maxSeq,
-                bool tied = true, bool qkvBias = false) {
+                bool tied = true, bool qkvBias = false, int64_t headDim = 0,
+                bool qkNorm = false) {
     return ArchAttr::get(&context, family, vocab, d, layers, heads, kvHeads,
                          ffn, maxSeq, llvm::APFloat(1e-5), llvm::APFloat(1e4),
-                         tied, qkvBias);
+                         tied, qkvBias, headDim, qkNorm, RopeScaling::none,
+                         llvm::APFloat(1.0), llvm::APFloat(1.0),
+                         llvm::APFloat(4.0), 8192);
   }
 
   MLIRContext context;
@@ -60,6 +63,19 @@ TEST_F(HoneDialectTest, LlamaParameterCountMatchesTensorShapes) {
             151936 * 896);
 }
 
+TEST_F(HoneDialectTest, Qwen3ParameterCountMatchesTensorShapes) {
+  // Qwen3-0.6B: vocab 151936, d 1024, 28 layers, 16 heads of 128 (q is
+  // 2048 wide), 8 kv heads, ffn 3072, tied, q/k norms: 596,049,920
+  // parameters, 440,466,432 outside the embedding (the model card's
+  // "0.6B, 0.44B non-embedding").
+  ArchAttr qwen3 = arch(ModelFamily::llama, 151936, 1024, 28, 16, 8, 3072,
+                        40960, /*tied=*/true, /*qkvBias=*/false,
+                        /*headDim=*/128, /*qkNorm=*/true);
+  EXPECT_EQ(qwen3.getNumParameters(), 596049920);
+  EXPECT_EQ(qwen3.getNumParameters() - 151936 * 1024 - 1024, 440466432);
+  EXPECT_EQ(qwen3.getHeadDimension(), 128);
+}
+
 TEST_F(HoneDialectTest, ArchVerifierRejectsContradictions) {
   std::string message;
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
@@ -70,9 +86,27 @@ TEST_F(HoneDialectTest, ArchVerifierRejectsContradictions) {
       [&] { return emitError(loc); }, &context, ModelFamily::llama,
       int64_t(16), int64_t(30), int64_t(1), int64_t(4), int64_t(4),
       int64_t(64), int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true,
-      false);
+      false, int64_t(0), false, RopeScaling::none, llvm::APFloat(1.0),
+      llvm::APFloat(1.0), llvm::APFloat(4.0), int64_t(8192));
   EXPECT_FALSE(bad);
   EXPECT_EQ(message, "heads (4) must divide d_model (30)");
+  // With a head_dim, d_model need not be a multiple of heads (Qwen3).
+  auto wide = ArchAttr::getChecked(
+      [&] { return emitError(loc); }, &context, ModelFamily::llama,
+      int64_t(16), int64_t(30), int64_t(1), int64_t(4), int64_t(4),
+      int64_t(64), int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true,
+      false, int64_t(8), true, RopeScaling::none, llvm::APFloat(1.0),
+      llvm::APFloat(1.0), llvm::APFloat(4.0), int64_t(8192));
+  EXPECT_TRUE(wide);
+  auto scaled = ArchAttr::getChecked(
+      [&] { return emitError(loc); }, &context, ModelFamily::llama,
+      int64_t(16), int64_t(32), int64_t(1), int64_t(4), int64_t(4),
+      int64_t(64), int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true,
+      false, int64_t(0), false, RopeScaling::llama3, llvm::APFloat(8.0),
+      llvm::APFloat(4.0), llvm::APFloat(1.0), int64_t(8192));
+  EXPECT_FALSE(scaled);
+  EXPECT_EQ(message, "llama3 rope scaling needs 0 < rope_low_freq < "
+                     "rope_high_freq and a positive rope_original_max");
 }
 
 /// Complete settings, as the frontend's defaults table writes them.

@@ -404,7 +404,8 @@ std::string rlStage(const std::string &alg, double kl, const std::string &hybrid
        (ref ? " ref %0" : "") + (ppo ? " critic %c" : "") +
        (hybrid.empty() ? "" : " demos %demo") +
        " {batch_size = " + std::to_string(kB) + " : i64, steps = 2 : i64" +
-       ", group_size = " + std::to_string(ppo ? 1 : kG) + " : i64" +
+       ", group_size = " +
+       std::to_string(ppo || alg == "remax" ? 1 : kG) + " : i64" +
        ", kl_coef = " + std::to_string(kl) + " : f64" +
        rlSettings(alg, overrides) +
        (hybrid.empty() ? "" : guidance(hybrid, overrides)) +

@@ -111,6 +111,14 @@ TEST(KvCache, MatchesFullForwardLlama) {
 }
 // Head dimensions 64 and 128 take the register-blocked decode path; 70
 // positions cover full 32-position blocks and a tail.
+TEST(KvCache, MatchesFullForwardQwen3) { // q/k norms in the cached path
+  kvCacheMatchesFullForward<double>(tinyQwen3(), 1e-12);
+  kvCacheMatchesFullForward<float>(tinyQwen3(), 2e-5);
+}
+TEST(KvCache, MatchesFullForwardLlama3RopeScaling) {
+  kvCacheMatchesFullForward<double>(tinyLlama3(), 1e-12);
+  kvCacheMatchesFullForward<float>(tinyLlama3(), 2e-5);
+}
 TEST(KvCache, MatchesFullForwardHeadDim64And128) {
   for (int64_t hd : {64, 128}) {
     ModelConfig c = tinyQwen2();
@@ -559,3 +567,42 @@ TEST(Kernels, LinearRowsMatchesReference) {
   }
   setCpuThreads(before);
 }
+
+namespace hone {
+namespace {
+// The CPU's fused per-head RMSNorm (Qwen3 q/k norms) equals the interface's
+// row-by-row default (what other backends get), forward and backward, with
+// strided rows and the rest of each row untouched.
+TEST(Kernels, HeadRmsNormMatchesRowByRowDefault) {
+  auto k = makeCpuKernels<double>();
+  const int64_t rows = 37, nHeads = 3, hd = 10, ld = 45; // 15 spare columns
+  auto x = test::randomVector<double>(size_t(rows * ld), 41, 0);
+  auto dy = test::randomVector<double>(size_t(rows * ld), 42, 0);
+  auto gamma = test::randomVector<double>(size_t(hd), 43, 0);
+  std::vector<double> y1(x.size(), 7.0), y2(x.size(), 7.0);
+  std::vector<double> r1(size_t(rows * nHeads)), r2(r1.size());
+  k->headRmsNormFwd(x.data(), gamma.data(), rows, ld, nHeads, hd, 1e-6,
+                    y1.data(), r1.data());
+  k->Kernels<double>::headRmsNormFwd(x.data(), gamma.data(), rows, ld, nHeads,
+                                     hd, 1e-6, y2.data(), r2.data());
+  for (size_t i = 0; i < y1.size(); ++i)
+    ASSERT_NEAR(y1[i], y2[i], 1e-14) << i;
+  for (size_t i = 0; i < r1.size(); ++i)
+    ASSERT_NEAR(r1[i], r2[i], 1e-14) << i;
+  EXPECT_EQ(y1[size_t(ld - 1)], 7.0); // past the heads: untouched
+  std::vector<double> dx1(x.size(), 5.0), dx2(x.size(), 5.0);
+  std::vector<double> dg1(size_t(hd), 1.0), dg2(size_t(hd), 1.0);
+  k->headRmsNormBwd(dy.data(), x.data(), gamma.data(), r1.data(), rows, ld,
+                    nHeads, hd, dx1.data(), dg1.data());
+  k->Kernels<double>::headRmsNormBwd(dy.data(), x.data(), gamma.data(),
+                                     r1.data(), rows, ld, nHeads, hd,
+                                     dx2.data(), dg2.data());
+  for (size_t i = 0; i < dx1.size(); ++i)
+    ASSERT_NEAR(dx1[i], dx2[i], 1e-13) << i;
+  for (size_t i = 0; i < dg1.size(); ++i)
+    ASSERT_NEAR(dg1[i], dg2[i], 1e-12) << i;
+  EXPECT_EQ(dx1[size_t(ld - 1)], 5.0);
+  EXPECT_NE(dg1[0], 1.0); // dgamma accumulated
+}
+} // namespace
+} // namespace hone

@@ -103,6 +103,13 @@ TEST(GradCheck, Gpt2LmHeadTemperature) {
 }
 TEST(GradCheck, Qwen2GqaBiasUntied) { gradCheck({"qwen2", tinyQwen2(), 1.0}); }
 TEST(GradCheck, LlamaMqaTied) { gradCheck({"llama", tinyLlama(), 1.3}); }
+TEST(GradCheck, Qwen3QkNormHeadDim) { gradCheck({"qwen3", tinyQwen3(), 1.0}); }
+TEST(GradCheck, Llama3RopeScaling) {
+  gradCheck({"llama3", tinyLlama3(), 1.0});
+}
+TEST(GradCheck, Qwen3ScalarHead) {
+  gradCheck({"qwen3-value", tinyQwen3(HeadKind::Scalar), 1.0});
+}
 TEST(GradCheck, Gpt2ScalarHead) {
   gradCheck({"gpt2-value", tinyGpt2(HeadKind::Scalar), 1.0});
 }

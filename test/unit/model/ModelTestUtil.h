@@ -57,6 +57,34 @@ inline ModelConfig tinyLlama(HeadKind head = HeadKind::LM) {
   return c;
 }
 
+/// Qwen3-like: per-head q/k RMSNorm, no bias, a head dimension (6) other
+/// than dModel / nHeads (4), GQA, untied.
+inline ModelConfig tinyQwen3(HeadKind head = HeadKind::LM) {
+  ModelConfig c = tinyQwen2(head);
+  c.qkvBias = false;
+  c.qkNorm = true;
+  c.headDimension = 6;
+  c.normEps = 1e-6;
+  return c;
+}
+
+/// Llama-3.1-like: llama3 RoPE scaling whose thresholds put the four
+/// frequencies of an 8-wide head in all three bands (kept, blended, divided).
+inline ModelConfig tinyLlama3(HeadKind head = HeadKind::LM) {
+  ModelConfig c = tinyQwen2(head);
+  c.qkvBias = false;
+  c.dModel = 16;
+  c.nHeads = 2;
+  c.nKvHeads = 1;
+  c.ropeTheta = 10000.0;
+  c.ropeScaling = ModelConfig::RopeScaling::Llama3;
+  c.ropeFactor = 8.0;
+  c.ropeLowFreqFactor = 1.0;
+  c.ropeHighFreqFactor = 4.0;
+  c.ropeOriginalMaxPos = 64;
+  return c;
+}
+
 /// Fills every parameter with N(0, scale) (norm gains 1 + N(0, 0.2)) so that
 /// every gradient path carries a non-trivial signal.
 template <typename T>

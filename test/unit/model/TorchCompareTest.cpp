@@ -1,6 +1,6 @@
 // Forward logits, log-probs, entropy and every parameter gradient against an
 // independent PyTorch implementation (torch_reference.py) of the same
-// weights, in float64. Skipped where /usr/bin/python3 cannot import torch.
+// weights, in float64. Skipped where no Python here imports torch.
 #include "ModelTestUtil.h"
 
 #include <cstdio>
@@ -15,9 +15,20 @@ using namespace hone::test;
 
 namespace {
 
-bool haveTorch() {
-  return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+/// /usr/bin/python3, else the optional venv (HONE_SETUP_EXTRAS=1
+/// scripts/setup-deps); empty if neither imports torch.
+const std::string &torchPython() {
+  static const std::string py = [] {
+    for (std::string c : {std::string("/usr/bin/python3"),
+                          std::string(HONE_BINARY_DIR "/pyvenv/bin/python")})
+      if (std::system(("'" + c + "' -c 'import torch' >/dev/null 2>&1")
+                          .c_str()) == 0)
+        return c;
+    return std::string();
+  }();
+  return py;
 }
+bool haveTorch() { return !torchPython().empty(); }
 
 struct Blob {
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
@@ -110,7 +121,7 @@ void compareWithTorch(const ModelConfig &cfg, double temperature) {
     add(p.name, p.shape, std::vector<double>(m.param(p), m.param(p) + p.numel));
   writeBlob(in, blob, kinds);
 
-  std::string cmd = "/usr/bin/python3 " HONE_SOURCE_DIR
+  std::string cmd = torchPython() + " " HONE_SOURCE_DIR
                     "/test/unit/model/torch_reference.py " +
                     in + " " + out;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
