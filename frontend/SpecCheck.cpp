@@ -45,6 +45,19 @@ bool isFile(const std::string &p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
+/// What a path that exists but is not a regular file is ("" if missing).
+std::string fileKind(const std::string &p) {
+  struct stat st;
+  if (::stat(p.c_str(), &st) != 0)
+    return "";
+  if (S_ISDIR(st.st_mode))
+    return "a directory";
+  if (S_ISFIFO(st.st_mode))
+    return "a FIFO";
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+    return "a device";
+  return "not a regular file";
+}
 
 /// Number of UTF-8 code points, or -1 when `s` is not valid UTF-8.
 std::vector<std::string> utf8Chars(const std::string &s, bool &ok) {
@@ -795,9 +808,14 @@ void Checker::checkDatasets() {
                         Dataset::Layout layout) -> Dataset::Layout {
       std::string full = spec_.resolvePath(file);
       if (!isFile(full)) {
-        error(at(d, field), "dataset file " + q(file) + " not found",
-              "paths are relative to the spec's directory (" +
-                  spec_.baseDir + ")");
+        std::string what = fileKind(full);
+        error(at(d, field),
+              "dataset file " + q(file) +
+                  (what.empty() ? " not found" : " is " + what +
+                                                     ", not a file"),
+              what.empty() ? "paths are relative to the spec's directory (" +
+                                 spec_.baseDir + ")"
+                           : std::string("give a JSONL file"));
         return Dataset::auto_;
       }
       DatasetProbe probe =
