@@ -35,7 +35,18 @@ std::string fmt(double v) {
   return buf;
 }
 std::string fmt(long v) { return std::to_string(v); }
-std::string q(const std::string &s) { return "'" + s + "'"; }
+/// Quoted input, cut to a readable length (a 10 MB name made a 10 MB
+/// message line).
+std::string q(const std::string &s) {
+  constexpr size_t kMax = 200;
+  if (s.size() <= kMax)
+    return "'" + s + "'";
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+    --cut; // not inside a UTF-8 character
+  return "'" + s.substr(0, cut) + "...' (" + std::to_string(s.size()) +
+         " bytes)";
+}
 
 bool isDir(const std::string &p) {
   struct stat st;
