@@ -37,7 +37,18 @@ std::string fmt(double v) {
   return buf;
 }
 std::string fmt(long v) { return std::to_string(v); }
-std::string q(const std::string &s) { return "'" + s + "'"; }
+/// Quoted input, cut to a readable length (a 10 MB name made a 10 MB
+/// message line).
+std::string q(const std::string &s) {
+  constexpr size_t kMax = 200;
+  if (s.size() <= kMax)
+    return "'" + s + "'";
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+    --cut; // not inside a UTF-8 character
+  return "'" + s.substr(0, cut) + "...' (" + std::to_string(s.size()) +
+         " bytes)";
+}
 
 bool isDir(const std::string &p) {
   struct stat st;
@@ -46,6 +57,19 @@ bool isDir(const std::string &p) {
 bool isFile(const std::string &p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+/// What a path that exists but is not a regular file is ("" if missing).
+std::string fileKind(const std::string &p) {
+  struct stat st;
+  if (::stat(p.c_str(), &st) != 0)
+    return "";
+  if (S_ISDIR(st.st_mode))
+    return "a directory";
+  if (S_ISFIFO(st.st_mode))
+    return "a FIFO";
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+    return "a device";
+  return "not a regular file";
 }
 
 /// Number of UTF-8 code points, or -1 when `s` is not valid UTF-8.
@@ -896,9 +920,14 @@ void Checker::checkDatasets() {
                         Dataset::Layout layout) -> Dataset::Layout {
       std::string full = spec_.resolvePath(file);
       if (!isFile(full)) {
-        error(at(d, field), "dataset file " + q(file) + " not found",
-              "paths are relative to the spec's directory (" +
-                  spec_.baseDir + ")");
+        std::string what = fileKind(full);
+        error(at(d, field),
+              "dataset file " + q(file) +
+                  (what.empty() ? " not found" : " is " + what +
+                                                     ", not a file"),
+              what.empty() ? "paths are relative to the spec's directory (" +
+                                 spec_.baseDir + ")"
+                           : std::string("give a JSONL file"));
         return Dataset::auto_;
       }
       DatasetProbe probe =

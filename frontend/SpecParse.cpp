@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 
 namespace hone::spec {
 
@@ -555,6 +556,13 @@ std::string printSpec(const Pipeline &pipeline) {
 std::unique_ptr<LoadedSpec>
 loadSpec(const std::string &path, const std::vector<std::string> &overrides,
          DiagnosticList &diags, const LoadOptions &options) {
+  struct stat st;
+  // (A FIFO stays allowed: honec <(generate-spec) reads one.)
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    diags.error(SourceLoc{path, 0, 0}, "the spec path is a directory")
+        .note("hint: give the spec's .textproto file");
+    return nullptr;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     diags.error(SourceLoc{path, 0, 0}, "cannot read the spec file")

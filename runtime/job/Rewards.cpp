@@ -269,6 +269,9 @@ ExternalReward::start(const std::vector<std::string> &argv, int timeoutMs) {
     return Status::error("error: reward process: fork failed");
   }
   if (pid == 0) {
+    // A process group of its own: stop() kills the program and whatever it
+    // started (a timed-out scorer's children used to keep running).
+    setpgid(0, 0);
     dup2(sv[1], 0);
     dup2(sv[1], 1);
     execvp(args[0], args.data());
@@ -277,6 +280,7 @@ ExternalReward::start(const std::vector<std::string> &argv, int timeoutMs) {
     (void)w;
     _exit(127);
   }
+  setpgid(pid, pid); // also here: whichever runs first
   close(sv[1]);
   close(ep[1]);
   int e = 0;
@@ -306,16 +310,19 @@ void ExternalReward::stop() {
     close(fd_);
   fd_ = -1;
   if (pid_ > 0) {
-    // give it a moment to exit on EOF, then kill
-    for (int i = 0; i < 20; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      usleep(5000);
+    // give it a moment to exit on EOF, then kill it; its process group
+    // (what it started) goes either way
+    bool exited = false;
+    for (int i = 0; i < 20 && !exited; ++i) {
+      exited = waitpid(pid_, nullptr, WNOHANG) == pid_;
+      if (!exited)
+        usleep(5000);
     }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    kill(-pid_, SIGKILL);
+    if (!exited) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
   }
   pid_ = -1;
 }

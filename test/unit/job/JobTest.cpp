@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <csignal>
 #include <unistd.h>
 
 using namespace hone;
@@ -358,6 +359,33 @@ TEST(Rewards, ExternalProcess) {
   ASSERT_FALSE(missing.isOk());
   EXPECT_NE(missing.status().message().find("cannot execute"),
             std::string::npos);
+}
+
+/// A scorer that times out is killed with everything it started (its
+/// process group): a background child used to keep running.
+TEST(Rewards, TimedOutScorerChildrenAreKilled) {
+  std::string pidFile = "/tmp/hone_job_test_" + std::to_string(getpid()) +
+                        "_child.pid";
+  auto slow = ExternalReward::start(
+      {"sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"}, 300);
+  ASSERT_TRUE(slow.isOk());
+  auto s = (*slow)->scoreOne({"p", "c", "a", 1, nullptr});
+  ASSERT_FALSE(s.isOk());
+  std::ifstream in(pidFile);
+  long child = 0;
+  in >> child;
+  std::remove(pidFile.c_str());
+  ASSERT_GT(child, 0);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) { // reaped by init: a moment
+    std::ifstream st("/proc/" + std::to_string(child) + "/stat");
+    std::string pid, comm, state;
+    gone = !(st >> pid >> comm >> state) || state == "Z";
+    if (!gone)
+      usleep(10000);
+  }
+  EXPECT_TRUE(gone) << "the scorer's child " << child << " still runs";
+  ::kill(pid_t(child), SIGKILL);
 }
 
 TEST(Advantages, GroupNormLooGlobal) {
