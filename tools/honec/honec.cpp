@@ -1,11 +1,13 @@
 //===- honec.cpp - the Hone compiler driver -------------------------------===//
 //
-// honec SPEC [key.path=value ...] [--compile-to=stage|step|scheduled|llvm|
-//       object|exe] [-o FILE] [--timings] [--load-pass-plugin=LIB]
+// honec SPEC [key.path=value ...] [-o FILE] [--compile-to=stage|step|
+//       scheduled|llvm|object|exe] [--timings] [--load-pass-plugin=LIB]
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics]
 //
-// Phases (each prints or writes its result and stops when it is the target):
+// Like every compiler, honec makes the final artifact (the job executable,
+// `a.out` without -o) unless --compile-to stops it early. Phases (the target
+// prints its result to stdout or writes it to -o FILE):
 //   stage      frontend: spec -> stage IR
 //   step       hone-stage-pipeline, hone-step-pipeline
 //   scheduled  hone-scheduled-pipeline
@@ -58,8 +60,10 @@ cl::list<std::string>
               cl::desc("[key.path=value ...] (e.g. stages[1].rl.steps=50)"),
               cl::cat(honecCategory));
 cl::opt<CompileTo> compileTo(
-    "compile-to", cl::desc("Stop after this phase and print its result"),
-    cl::init(CompileTo::Stage),
+    "compile-to",
+    cl::desc("Stop after this phase and print its result (IR to stdout or to "
+             "-o FILE); default: exe"),
+    cl::init(CompileTo::Exe),
     cl::values(clEnumValN(CompileTo::Stage, "stage", "stage IR"),
                clEnumValN(CompileTo::Step, "step", "step IR"),
                clEnumValN(CompileTo::Scheduled, "scheduled", "scheduled IR"),
@@ -67,7 +71,10 @@ cl::opt<CompileTo> compileTo(
                clEnumValN(CompileTo::Object, "object", "an object file"),
                clEnumValN(CompileTo::Exe, "exe", "the job executable")),
     cl::cat(honecCategory));
-cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+cl::opt<std::string> outputFile("o",
+                                cl::desc("Output file (default: a.out for "
+                                         "exe, SPEC-NAME.o for object, "
+                                         "stdout for IR)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::cat(honecCategory));
 cl::opt<std::string> resolvedSpecFile(
@@ -101,6 +108,30 @@ cl::opt<bool> noFileChecks(
     "no-file-checks",
     cl::desc("Do not look at datasets, model directories or tokenizer files"),
     cl::init(false), cl::cat(honecCategory));
+
+/// IR written to a file keeps its locations (stage names, spec lines), so
+/// that it reads back as it was made; on stdout they are left out unless
+/// --mlir-print-debuginfo asks for them. An explicit
+/// --mlir-print-debuginfo[=false] always wins.
+bool printLocations() {
+  auto &opts = cl::getRegisteredOptions();
+  auto it = opts.find("mlir-print-debuginfo");
+  if (it != opts.end() && it->second->getNumOccurrences() > 0)
+    return static_cast<cl::opt<bool> *>(it->second)->getValue();
+  return outputFile != "-";
+}
+
+/// The default output: a.out for the job (as a C compiler names it),
+/// SPEC-NAME.o for an object, stdout for IR.
+void defaultOutput() {
+  if (outputFile.getNumOccurrences() > 0)
+    return;
+  if (compileTo == CompileTo::Exe)
+    outputFile = "a.out";
+  else if (compileTo == CompileTo::Object)
+    outputFile =
+        (llvm::sys::path::stem(specPath.getValue()) + ".o").str();
+}
 
 /// Path of this executable, for <dir>/../lib/hone-link.txt.
 std::string honecPath;
@@ -147,13 +178,20 @@ LogicalResult parseExtra(OpPassManager &pm, llvm::StringRef passes) {
 /// `hone-opt --hone-stage-pipeline --hone-step-pipeline
 /// --hone-scheduled-pipeline --hone-to-llvm` reproduces honec.
 LogicalResult runPhases(ModuleOp module, CompileTo target) {
-  if (target == CompileTo::Stage)
-    return success();
+  // --stage-passes belong to the stage phase: --compile-to=stage shows what
+  // they made.
   if (!stagePasses.empty() &&
       failed(runPhase(module, "stage passes (plugins)", [](OpPassManager &pm) {
         return parseExtra(pm, stagePasses);
       })))
     return failure();
+  if (target == CompileTo::Stage) {
+    if (!stepPasses.empty())
+      return emitError(module.getLoc())
+             << "--step-passes run on step IR, which --compile-to=stage "
+                "stops before (use --compile-to=step or later)";
+    return success();
+  }
   if (failed(runPhase(module, "step (hone-stage-pipeline, hone-step-pipeline)",
                       [](OpPassManager &pm) {
                         mlir::hone::buildStagePipeline(pm, {});
@@ -195,7 +233,7 @@ LogicalResult emit(ModuleOp module, llvm::raw_ostream &os) {
     return emitError(module.getLoc())
            << "--compile-to=" << (compileTo == CompileTo::Object ? "object"
                                                                 : "exe")
-           << " needs an output file (-o FILE)";
+           << " cannot write to stdout: name a file with -o FILE";
   std::string object = outputFile;
   llvm::SmallString<128> temp;
   if (compileTo == CompileTo::Exe) {
@@ -251,7 +289,10 @@ LogicalResult compile(MLIRContext &ctx, llvm::raw_ostream &os) {
     return failure();
   if (compileTo.getValue() >= CompileTo::Llvm)
     return emit(*module, os);
-  module->print(os, OpPrintingFlags());
+  OpPrintingFlags flags;
+  if (printLocations())
+    flags.enableDebugInfo();
+  module->print(os, flags);
   os << "\n";
   return success();
 }
@@ -265,11 +306,21 @@ int main(int argc, char **argv) {
   registerPassManagerCLOptions();
   // LLVM and MLIR register hundreds of options in the general category;
   // --help shows honec's own (--help-hidden lists the rest).
+  if (cl::Option *debugInfo =
+          cl::getRegisteredOptions().lookup("mlir-print-debuginfo")) {
+    debugInfo->addCategory(honecCategory);
+    debugInfo->setDescription(
+        "Print source locations (loc(...)) with the IR; default: on when the "
+        "IR goes to a file (-o), off on stdout");
+  }
   cl::HideUnrelatedOptions(honecCategory);
   cl::ParseCommandLineOptions(argc, argv,
                               "Hone: compile a post-training pipeline spec\n");
 
   honecPath = llvm::sys::fs::getMainExecutable(argv[0], (void *)&main);
+  if (checkOnly)
+    compileTo = CompileTo::Stage;
+  defaultOutput();
   PhaseTimer timer;
   phaseTimer = &timer;
 
@@ -290,12 +341,18 @@ int main(int argc, char **argv) {
   ctx.loadAllAvailableDialects();
   honec::registerTranslations(ctx);
 
-  std::string error;
-  auto output = openOutputFile(outputFile, &error);
-  if (!output) {
-    llvm::errs() << "honec: " << error << "\n";
-    return 1;
+  // Text phases print through `output`; object and exe write -o themselves
+  // (the link writes the executable), so nothing is opened for them here.
+  std::unique_ptr<llvm::ToolOutputFile> output;
+  if (compileTo.getValue() <= CompileTo::Llvm) {
+    std::string error;
+    output = openOutputFile(outputFile, &error);
+    if (!output) {
+      llvm::errs() << "honec: " << error << "\n";
+      return 1;
+    }
   }
+  llvm::raw_ostream &os = output ? output->os() : llvm::nulls();
 
   // The spec is in the source manager so that diagnostics show its lines and
   // the verifier finds expected-* markers in it.
@@ -306,15 +363,17 @@ int main(int argc, char **argv) {
 
   if (verifyDiagnostics) {
     SourceMgrDiagnosticVerifierHandler handler(sourceMgr, &ctx);
-    (void)compile(ctx, output->os());
+    (void)compile(ctx, os);
     if (failed(handler.verify()))
       return 1;
-    output->keep();
+    if (output)
+      output->keep();
     return 0;
   }
   SourceMgrDiagnosticHandler handler(sourceMgr, &ctx);
-  if (failed(compile(ctx, output->os())))
+  if (failed(compile(ctx, os)))
     return 1;
-  output->keep();
+  if (output)
+    output->keep();
   return 0;
 }
