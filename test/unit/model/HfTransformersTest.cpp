@@ -2,6 +2,7 @@
 // log-probs, and what transformers saves loads back into Hone. Skipped where
 // /usr/bin/python3 cannot import transformers.
 
+#include "test/unit/TempDir.h"
 #include "ModelTestUtil.h"
 #include "runtime/model/HfModel.h"
 
@@ -31,8 +32,8 @@ void roundTrip(const ModelConfig &cfg, const std::string &tag) {
   ASSERT_TRUE(model.isOk()) << model.status().toString();
   randomizeParams(**model, 11, 0.3);
 
-  std::string dir = ::testing::TempDir() + "hone-hf-" + tag;
-  std::string resaved = dir + "-resaved";
+  std::string base = hone::test::makeTempDir("hf-" + tag);
+  std::string dir = base + "/model", resaved = base + "/resaved";
   ASSERT_TRUE(saveHfModel(**model, dir).isOk());
 
   test::Batch b = randomBatch(cfg.vocabSize, {8, 5, 7}, 8, 5);
