@@ -3,14 +3,15 @@
 // `example-cap-steps` caps the number of steps of every training stage, so a
 // whole pipeline can be smoke-tested in seconds before the real run:
 //
-//   hone-opt --load-pass-plugin=./HoneExamplePlugin.so \
-//     --pass-pipeline='builtin.module(hone.pipeline(example-cap-steps{max=2}))' stages.mlir
+//   hone-opt --load-pass-plugin=./HoneExamplePlugin.so
+//     --example-cap-steps=max=2 stages.mlir
 //
 // docs/tutorial-pass-plugin.md walks through this file.
 //
 //===----------------------------------------------------------------------===//
 
 #include "dialect/HoneOps.h"
+#include "dialect/HoneVersion.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Tools/Plugins/PassPlugin.h"
@@ -36,8 +37,12 @@ struct CapStepsPass
                       llvm::cl::init(1)};
 
   void runOnOperation() override {
+    // Report at a location: mlir::emitError(loc) prints one located line
+    // (op->emitError() would attach the whole op when
+    // --mlir-print-op-on-diagnostic is on).
     if (max < 1) {
-      getOperation().emitError() << "example-cap-steps: max must be >= 1";
+      emitError(getOperation().getLoc())
+          << "example-cap-steps: max must be >= 1, got " << int64_t(max);
       return signalPassFailure();
     }
     Builder b(&getContext());
@@ -47,8 +52,14 @@ struct CapStepsPass
       llvm::TypeSwitch<Operation *>(op)
           .Case<hone::SftOp, hone::RewardModelTrainOp, hone::PreferenceOp,
                 hone::RlOp>([&](auto stage) {
-            if (max >= 0 && stage.getSteps() > static_cast<uint64_t>(max))
-              stage.setSteps(static_cast<uint64_t>(max));
+            uint64_t steps = stage.getSteps();
+            if (steps <= static_cast<uint64_t>(max))
+              return;
+            stage.setSteps(static_cast<uint64_t>(max));
+            // A remark at the stage: spec.textproto:LINE:COL in honec.
+            emitRemark(stage.getLoc())
+                << "example-cap-steps: " << steps << " steps capped to "
+                << int64_t(max);
           });
     });
   }
@@ -57,6 +68,8 @@ struct CapStepsPass
 } // namespace
 
 extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
-  return {MLIR_PLUGIN_API_VERSION, "HoneExamplePlugin", LLVM_VERSION_STRING,
+  // HONE_PLUGIN_VERSION: the Hone this plugin was built for; hone-opt and
+  // honec refuse a plugin built for another dialect version.
+  return {MLIR_PLUGIN_API_VERSION, "HoneExamplePlugin", HONE_PLUGIN_VERSION,
           []() { PassRegistration<CapStepsPass>(); }};
 }

@@ -24,6 +24,7 @@
 #include "dialect/HoneDialect.h"
 #include "dialect/HoneOps.h"
 #include "tools/honec/Emit.h"
+#include "tools/PluginLoader.h"
 #include "frontend/SpecDiagnostics.h"
 #include "frontend/ToStageIR.h"
 #include "passes/Pipelines.h"
@@ -324,20 +325,20 @@ int main(int argc, char **argv) {
   PhaseTimer timer;
   phaseTimer = &timer;
 
-  for (const std::string &path : passPlugins) {
-    auto plugin = PassPlugin::load(path);
-    if (!plugin) {
-      llvm::errs() << "honec: cannot load pass plugin " << path << ": "
-                   << llvm::toString(plugin.takeError()) << "\n";
+  for (const std::string &path : passPlugins)
+    if (!::hone::tools::loadPassPlugin("honec", path))
       return 1;
-    }
-    plugin->registerPassRegistryCallbacks();
-  }
   mlir::hone::registerPipelines();
 
   DialectRegistry registry;
   registry.insert<mlir::hone::HoneDialect>();
   MLIRContext ctx(registry);
+  // Diagnostics are one located line (spec.textproto:LINE:COL): the op they
+  // are about is printed only if --mlir-print-op-on-diagnostic asks for it.
+  if (cl::Option *o =
+          cl::getRegisteredOptions().lookup("mlir-print-op-on-diagnostic");
+      o && o->getNumOccurrences() == 0)
+    ctx.printOpOnDiagnostic(false);
   ctx.loadAllAvailableDialects();
   honec::registerTranslations(ctx);
 
