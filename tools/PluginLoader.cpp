@@ -8,7 +8,8 @@
 #include "llvm/Support/raw_ostream.h"
 
 bool hone::tools::loadPassPlugin(llvm::StringRef tool,
-                                 const std::string &path) {
+                                 const std::string &path,
+                                 std::string *loaded) {
   auto plugin = mlir::PassPlugin::load(path);
   if (!plugin) {
     llvm::errs() << tool << ": cannot load pass plugin " << path << ": "
@@ -25,6 +26,10 @@ bool hone::tools::loadPassPlugin(llvm::StringRef tool,
     return false;
   }
   plugin->registerPassRegistryCallbacks();
+  if (loaded)
+    *loaded = (plugin->getPluginName() + " " + plugin->getPluginVersion() +
+               " (" + path + ")")
+                  .str();
   return true;
 }
 

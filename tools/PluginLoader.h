@@ -10,7 +10,9 @@ namespace hone::tools {
 /// Loads a pass plugin and registers its passes, after checking it was built
 /// for this Hone (HONE_PLUGIN_VERSION). Prints a one-line error naming the
 /// tool and the plugin and returns false when it cannot.
-bool loadPassPlugin(llvm::StringRef tool, const std::string &path);
+/// `loaded`, when given, receives "NAME VERSION (PATH)".
+bool loadPassPlugin(llvm::StringRef tool, const std::string &path,
+                    std::string *loaded = nullptr);
 
 /// Loads every `--load-pass-plugin=P` / `--load-pass-plugin P` of `argv`
 /// before the command line is parsed, so that the plugins' passes are known

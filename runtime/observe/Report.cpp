@@ -381,6 +381,23 @@ std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &bufs,
   return s;
 }
 
+std::string renderStageSettings(const std::vector<StageSettings> &stages) {
+  if (stages.empty())
+    return "";
+  std::string h = "<h2>Effective settings</h2>\n<p>What the compiled "
+                  "program handed the runtime as each stage began (after "
+                  "every pass and plugin; program.mlir holds the IR).</p>\n"
+                  "<div class=\"settings\">\n";
+  for (const StageSettings &s : stages) {
+    h += "<table class=\"stage-settings\"><caption>" + esc(s.stage) +
+         "</caption>";
+    for (const auto &[k, v] : s.rows)
+      h += "<tr><td>" + esc(k) + "</td><td>" + esc(v) + "</td></tr>";
+    h += "</table>\n";
+  }
+  return h + "</div>\n";
+}
+
 std::string renderReportHtml(const ReportData &d) {
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
@@ -391,6 +408,8 @@ std::string renderReportHtml(const ReportData &d) {
        "table{border-collapse:collapse}td{padding:2px 12px 2px 0}"
        "td:first-child{color:#666}"
        ".charts{display:flex;flex-wrap:wrap;gap:12px}"
+       ".settings{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}"
+       "caption{text-align:left;font-weight:600;padding-bottom:4px}"
        "svg .ct{font-size:13px;font-weight:600}"
        "svg .tk{font-size:10px;fill:#555}"
        "</style></head><body>\n";
@@ -401,6 +420,7 @@ std::string renderReportHtml(const ReportData &d) {
       h += "<tr><td>" + esc(k) + "</td><td>" + esc(v) + "</td></tr>";
     h += "</table>\n";
   }
+  h += renderStageSettings(d.stageSettings);
   std::vector<std::string> names = metricNames(d.metrics);
   h += "<h2>Training curves</h2>\n";
   if (names.empty())

@@ -30,11 +30,20 @@ struct MemoryBuffer {
   int64_t firstUse = 0, lastUse = 0;
 };
 
+/// The effective settings of one stage: what the compiled code handed the
+/// runtime when the stage began, flattened to (dotted key, value) rows.
+struct StageSettings {
+  std::string stage;
+  std::vector<std::pair<std::string, std::string>> rows;
+};
+
 struct ReportData {
   std::string title = "Hone run report";
   /// Key/value rows shown first (spec, device, steps, wall time, ...).
   std::vector<std::pair<std::string, std::string>> summary;
   std::vector<MetricsRow> metrics;
+  /// One table per stage, in stage order.
+  std::vector<StageSettings> stageSettings;
   std::vector<ReportSpan> schedule;
   std::vector<MemoryBuffer> memory;
   /// Arena size for the timeline's y axis (0: the highest buffer end).
@@ -56,6 +65,9 @@ std::string renderGantt(const std::vector<ReportSpan> &spans,
                         size_t maxSpans = 8000);
 std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &buffers,
                                  uint64_t arenaBytes = 0);
+
+/// The "Effective settings" section (empty when there are none).
+std::string renderStageSettings(const std::vector<StageSettings> &stages);
 
 std::string renderReportHtml(const ReportData &data);
 /// Writes report.html atomically.

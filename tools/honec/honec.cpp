@@ -30,6 +30,7 @@
 #include "passes/Pipelines.h"
 
 #include "mlir/IR/AsmState.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -136,6 +137,33 @@ void defaultOutput() {
 
 /// Path of this executable, for <dir>/../lib/hone-link.txt.
 std::string honecPath;
+/// The command line and the plugins loaded ("NAME VERSION (PATH)"): the
+/// job's record of what made it (hone.compiled_by, in program.mlir).
+std::string commandLine;
+std::vector<std::string> loadedPlugins;
+
+/// hone.compiled_by: how this IR was made, so that the run directory's
+/// program.mlir says which passes and plugins changed the spec's settings.
+void recordProvenance(ModuleOp module) {
+  MLIRContext *ctx = module.getContext();
+  Builder b(ctx);
+  SmallVector<Attribute> plugins;
+  for (const std::string &p : loadedPlugins)
+    plugins.push_back(b.getStringAttr(p));
+  SmallVector<NamedAttribute> fields{
+      b.getNamedAttr("command", b.getStringAttr(commandLine)),
+      b.getNamedAttr("plugins", b.getArrayAttr(plugins)),
+      b.getNamedAttr("stage_passes", b.getStringAttr(stagePasses)),
+      b.getNamedAttr("step_passes", b.getStringAttr(stepPasses)),
+      b.getNamedAttr(
+          "pipelines",
+          b.getStringAttr("hone-stage-pipeline, hone-step-pipeline, "
+                          "hone-scheduled-pipeline, hone-to-llvm"))};
+  DictionaryAttr record = b.getDictionaryAttr(fields);
+  module->walk([&](mlir::hone::PipelineOp p) {
+    p->setAttr("hone.compiled_by", record);
+  });
+}
 
 /// Times one phase each (--timings prints them to stderr at exit).
 struct PhaseTimer {
@@ -282,10 +310,17 @@ LogicalResult compile(MLIRContext &ctx, llvm::raw_ostream &os) {
     return failure();
   // The resolved spec travels into the job (hone_rt_begin's spec_text).
   std::string resolved = ::hone::spec::printSpec(spec->pipeline);
-  if (compileTo.getValue() >= CompileTo::Llvm)
+  if (!stagePasses.empty() || !stepPasses.empty())
+    resolved = "# Settings as the spec gives them: passes changed the "
+               "compiled program after\n# this (hone.compiled_by in "
+               "program.mlir; report.html shows the effective settings).\n" +
+               resolved;
+  if (compileTo.getValue() >= CompileTo::Llvm) {
+    recordProvenance(*module);
     module->walk([&](mlir::hone::PipelineOp p) {
       p->setAttr("hone.spec_text", StringAttr::get(&ctx, resolved));
     });
+  }
   if (failed(runPhases(*module, compileTo)))
     return failure();
   if (compileTo.getValue() >= CompileTo::Llvm)
@@ -325,9 +360,14 @@ int main(int argc, char **argv) {
   PhaseTimer timer;
   phaseTimer = &timer;
 
-  for (const std::string &path : passPlugins)
-    if (!::hone::tools::loadPassPlugin("honec", path))
+  for (int i = 0; i < argc; ++i)
+    commandLine += (i ? " " : "") + std::string(argv[i]);
+  for (const std::string &path : passPlugins) {
+    std::string loaded;
+    if (!::hone::tools::loadPassPlugin("honec", path, &loaded))
       return 1;
+    loadedPlugins.push_back(loaded);
+  }
   mlir::hone::registerPipelines();
 
   DialectRegistry registry;

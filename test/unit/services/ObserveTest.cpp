@@ -406,6 +406,25 @@ TEST(Progress, FormatsAndModes) {
   EXPECT_EQ(out.back(), '\n');
 }
 
+TEST(Report, StageSettingsOneTablePerStageInOrder) {
+  ReportData d;
+  d.stageSettings = {{"sft", {{"steps", "2"}, {"optimizer.lr", "0.001"}}},
+                     {"grpo <rl>", {{"group_size", "4"}}}};
+  std::string html = renderReportHtml(d);
+  EXPECT_TRUE(wellFormed(html));
+  EXPECT_EQ(countOf(html, "class=\"stage-settings\""), 2u);
+  size_t sft = html.find("<caption>sft</caption>");
+  size_t grpo = html.find("<caption>grpo &lt;rl&gt;</caption>");
+  ASSERT_NE(sft, std::string::npos);
+  ASSERT_NE(grpo, std::string::npos);
+  EXPECT_LT(sft, grpo);
+  EXPECT_NE(html.find("<td>optimizer.lr</td><td>0.001</td>"),
+            std::string::npos);
+  // No settings, no section.
+  EXPECT_EQ(renderReportHtml(ReportData()).find("Effective settings"),
+            std::string::npos);
+}
+
 TEST(Report, StructureAndEscaping) {
   ReportData d;
   d.title = "run <1> & co";
