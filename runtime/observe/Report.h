@@ -1,7 +1,10 @@
 // The final run report: one self-contained report.html (no scripts, no
-// external files) with a summary table, one training-curve chart per
-// metric (inline SVG, x = step), the schedule trace as a Gantt chart (lanes
-// x time) and the memory plan as a timeline (arena offset x use interval).
+// external files): a summary table, the stages as a strip with their
+// boundaries and evaluation points, the evaluations as a table (before and
+// after each stage), one section per stage with its effective settings and
+// its own curves (inline SVG, x = step; smoothed, raw values faint behind;
+// no chart for the stage index or a constant series), the schedule trace
+// as a Gantt chart and the memory plan as a timeline.
 #pragma once
 
 #include "runtime/exec/Scheduler.h"
@@ -66,6 +69,21 @@ std::string renderGantt(const std::vector<ReportSpan> &spans,
 std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &buffers,
                                  uint64_t arenaBytes = 0);
 
+/// The global steps each stage ran (from the "stage" index training rows
+/// carry), in order.
+struct StageRange {
+  int64_t index = 0;
+  int64_t firstStep = 0, lastStep = 0;
+};
+std::vector<StageRange> stageRanges(const std::vector<MetricsRow> &rows);
+/// The run as a strip of stages with their boundaries and the evaluations.
+std::string renderStageStrip(const std::vector<StageRange> &stages,
+                             const std::vector<StageSettings> &names,
+                             const std::vector<int64_t> &evalSteps);
+/// Evaluations (rows without "stage") as a table: metrics x points of the
+/// run ("before training", "after sft", ...).
+std::string renderEvaluations(const std::vector<MetricsRow> &rows,
+                              const std::vector<StageSettings> &names);
 /// The "Effective settings" section (empty when there are none).
 std::string renderStageSettings(const std::vector<StageSettings> &stages);
 
