@@ -8,6 +8,7 @@ list(APPEND CMAKE_MODULE_PATH ${MLIR_CMAKE_DIR} ${LLVM_CMAKE_DIR})
 include(TableGen)
 include(AddLLVM)
 include(AddMLIR)
+include(HonePlugin)      # hone_add_pass_plugin (also installed for find_package(Hone))
 
 # Debian's config points lit at a missing llvm-lit.
 set(LLVM_EXTERNAL_LIT /usr/lib/llvm-22/bin/lit CACHE FILEPATH "" FORCE)

@@ -56,6 +56,39 @@ def Hone_Dialect : Dialect {
     without chosen/rejected columns, an RL stage without a reward, PPO
     without a critic, a KL penalty without a reference model, architectures
     whose sizes contradict each other.
+
+    At the **step level** (after `hone-expand-stages`; `honec
+    --compile-to=step`) every training stage has become a *stage loop*: an
+    `scf.for` over the stage's steps whose `iter_args` carry the model
+    state(s) it trains. Its body is one training step written in step ops:
+    `hone.data.next` reads the step's batch; RL stages roll out and score
+    with `hone.generate`, `hone.score`, `hone.logprob` and
+    `hone.advantage`; `hone.train_step` runs the forward pass, the loss (its
+    region, in `hone.loss.*` ops, with the gradient region beside it) and
+    the optimiser update, and yields the new state to `scf.yield`. The
+    loop's result replaces the stage op's result; a model the loop only
+    reads (a frozen reference) is a value from before the loop:
+
+    ```mlir
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c20 = arith.constant 20 : index
+    %rl = scf.for %step = %c0 to %c20 step %c1 iter_args(%policy = %sft) -> (!model) {
+      %batch:3 = hone.data.next prompts %prompts, %step : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+      %roll:3 = hone.generate %policy, %batch#0, %batch#1, %step {n = 4 : i64} : ...
+      %reward = hone.score %exact, %roll#0, %roll#1, %batch#2 : ...
+      %ref = hone.logprob %sft, %roll#0 : !model, tensor<8x24xi32> -> tensor<8x24xf32>
+      %adv = hone.advantage group_norm %reward {group_size = 4 : i64} : (tensor<8xf32>) -> tensor<8xf32>
+      %new:4 = hone.train_step(%policy) tokens(%roll#0) inputs(...) {...} { ... } gradient { ... }
+      scf.yield %new#0 : !model
+    }
+    ```
+
+    The scheduled level (`hone-scheduled-pipeline`) brackets each stage
+    loop with `hone.exec.*` ops (resume point, step end, checkpoints) and
+    plans memory; see passes.md. Each op below lists the C++ accessors its
+    generated class offers (the types a pass reads and writes, e.g.
+    `SftOp::getSteps()` returns `uint64_t`).
   }];
   let useDefaultTypePrinterParser = 1;
   let useDefaultAttributePrinterParser = 1;

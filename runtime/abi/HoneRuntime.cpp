@@ -2875,6 +2875,7 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   auto first = j->job->beginStage(j->stageName, steps, stageObjects(j));
   if (!first)
     fail(j, loc, first.status().toString());
+  j->job->noteStageSettings(j->stageName, c.attrs);
   j->inStage = true;
   j->stepMetrics.clear();
   j->stepTokens = 0;

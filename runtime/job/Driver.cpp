@@ -532,6 +532,28 @@ void Job::message(const std::string &text) {
     std::fprintf(stderr, "%s\n", text.c_str());
 }
 
+namespace {
+/// Dotted-key rows of a JSON value: objects recurse, everything else is
+/// printed as JSON text (strings without their quotes).
+void flattenSettings(const json::Value &v, const std::string &key,
+                     std::vector<std::pair<std::string, std::string>> &rows) {
+  if (v.isObject() && v.size() > 0) {
+    for (const auto &[k, member] : v.members())
+      flattenSettings(member, key.empty() ? k : key + "." + k, rows);
+    return;
+  }
+  rows.push_back({key, v.isString() ? v.asString() : json::serialize(v)});
+}
+} // namespace
+
+void Job::noteStageSettings(const std::string &stage,
+                            const json::Value &attrs) {
+  observe::StageSettings s;
+  s.stage = stage;
+  flattenSettings(attrs, "", s.rows);
+  stageSettings_.push_back(std::move(s));
+}
+
 Status Job::finish(
     const std::vector<std::pair<std::string, std::string>> &summary) {
   endStage();
@@ -547,6 +569,7 @@ Status Job::finish(
   std::snprintf(wall, sizeof(wall), "%.1f s", nowSec() - startTime_);
   rd.summary.push_back({"wall time (this process)", wall});
   rd.metrics = rows.take();
+  rd.stageSettings = stageSettings_;
   HONE_TRY(observe::writeReport(runDir_ + "/report.html", rd));
   std::fprintf(stderr, "done: %s/report.html\n", runDir_.c_str());
   return Status::ok();

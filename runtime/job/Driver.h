@@ -21,6 +21,8 @@
 #include "runtime/model/Transformer.h"
 #include "runtime/observe/Metrics.h"
 #include "runtime/observe/Progress.h"
+#include "runtime/observe/Report.h"
+#include "runtime/support/Json.h"
 
 #include <functional>
 #include <memory>
@@ -127,6 +129,10 @@ public:
                  int64_t tokens);
   /// Ends the current stage (progress line).
   void endStage();
+  /// The settings the compiled code handed the runtime when `stage` began
+  /// (hone_rt_stage_begin's attributes, a JSON object): the report shows
+  /// them, flattened to dotted keys, whatever they are.
+  void noteStageSettings(const std::string &stage, const json::Value &attrs);
   /// Prints a line (through the progress display).
   void message(const std::string &text);
   /// True once endStep has written the checkpoint a stop signal asked
@@ -156,6 +162,7 @@ private:
   int64_t resumeStage_ = -1, resumeStageStep_ = 0;
   int stage_ = -1;
   std::string stageName_;
+  std::vector<observe::StageSettings> stageSettings_;
   int64_t stageTotal_ = 0;
   StageObjects objects_;
   int64_t globalStep_ = 0;

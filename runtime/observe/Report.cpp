@@ -221,9 +221,31 @@ std::string renderMetricChart(const std::string &metric,
     d += (pen ? "L" : "M") + f(sx(x), 2) + " " + f(sy(y), 2);
     pen = true;
   }
+  // Raw values faint behind, an exponential moving average (TensorBoard's
+  // smoothing, weight 0.6) in front once there are enough points to smooth.
+  std::string smooth;
+  if (finite >= 8) {
+    double ema = 0, w = 0;
+    bool spen = false;
+    for (auto [x, y] : pts) {
+      if (!std::isfinite(y)) {
+        spen = false;
+        continue;
+      }
+      ema = 0.6 * ema + 0.4 * y;
+      w = 0.6 * w + 0.4;
+      smooth += (spen ? "L" : "M") + f(sx(x), 2) + " " + f(sy(ema / w), 2);
+      spen = true;
+    }
+  }
   if (!d.empty())
-    s += "<path d=\"" + d + "\" fill=\"none\" stroke=\"#4e79a7\" "
-         "stroke-width=\"1.5\"/>";
+    s += "<path class=\"" + std::string(smooth.empty() ? "line" : "raw") +
+         "\" d=\"" + d + "\" fill=\"none\" stroke=\"#4e79a7\" " +
+         (smooth.empty() ? "stroke-width=\"1.5\"/>"
+                         : "stroke-width=\"1\" stroke-opacity=\"0.25\"/>");
+  if (!smooth.empty())
+    s += "<path class=\"smooth\" d=\"" + smooth +
+         "\" fill=\"none\" stroke=\"#4e79a7\" stroke-width=\"1.8\"/>";
   if (finite == 1) // a single point: draw it
     for (auto [x, y] : pts)
       if (std::isfinite(y))
@@ -381,6 +403,158 @@ std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &bufs,
   return s;
 }
 
+namespace {
+
+/// Rows of training (they carry the "stage" index the job logs) and of
+/// evaluations (no "stage").
+bool isTrainingRow(const MetricsRow &r) { return r.find("stage") != nullptr; }
+
+std::string stageLabel(const std::vector<StageSettings> &names, int64_t k) {
+  if (k >= 0 && size_t(k) < names.size())
+    return names[size_t(k)].stage;
+  return "stage " + std::to_string(k);
+}
+
+/// A metric worth a chart: not the stage index, and not constant (every
+/// finite value equal) over the rows.
+bool varies(const std::string &metric, const std::vector<MetricsRow> &rows) {
+  if (metric == "stage")
+    return false;
+  bool any = false;
+  double first = 0;
+  for (const MetricsRow &r : rows)
+    if (const double *v = r.find(metric); v && std::isfinite(*v)) {
+      if (!any) {
+        first = *v;
+        any = true;
+      } else if (*v != first) {
+        return true;
+      }
+    }
+  return false;
+}
+
+} // namespace
+
+std::vector<StageRange> stageRanges(const std::vector<MetricsRow> &rows) {
+  std::vector<StageRange> out;
+  for (const MetricsRow &r : rows) {
+    const double *k = r.find("stage");
+    if (!k || !std::isfinite(*k))
+      continue;
+    int64_t idx = static_cast<int64_t>(*k);
+    if (out.empty() || out.back().index != idx)
+      out.push_back({idx, r.step, r.step});
+    out.back().lastStep = std::max(out.back().lastStep, r.step);
+  }
+  return out;
+}
+
+std::string renderStageStrip(const std::vector<StageRange> &stages,
+                             const std::vector<StageSettings> &names,
+                             const std::vector<int64_t> &evalSteps) {
+  const double W = 960, L = 16, R = 16, H = 64, T = 8, barH = 26;
+  int64_t s0 = 0, s1 = 1;
+  for (const StageRange &s : stages)
+    s1 = std::max(s1, s.lastStep);
+  for (int64_t e : evalSteps)
+    s1 = std::max(s1, e);
+  auto sx = [&](double x) {
+    return L + (x - s0) / double(s1 - s0) * (W - L - R);
+  };
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart "
+                  "stages\" width=\"" +
+                  f(W, 0) + "\" height=\"" + f(H, 0) + "\" viewBox=\"0 0 " +
+                  f(W, 0) + " " + f(H, 0) + "\"><title>stages</title>";
+  for (const StageRange &st : stages) {
+    double x0 = sx(double(st.firstStep - 1)), x1 = sx(double(st.lastStep));
+    std::string name = stageLabel(names, st.index);
+    s += "<rect class=\"stage\" x=\"" + f(x0) + "\" y=\"" + f(T) +
+         "\" width=\"" + f(std::max(1.0, x1 - x0)) + "\" height=\"" +
+         f(barH) + "\" fill=\"" + colorFor(name) +
+         "\" fill-opacity=\"0.35\" stroke=\"#555\"><title>" + esc(name) +
+         ": steps " + std::to_string(st.firstStep) + "-" +
+         std::to_string(st.lastStep) + "</title></rect>";
+    s += "<text x=\"" + f(x0 + 4) + "\" y=\"" + f(T + 17) +
+         "\" class=\"tk\">" + esc(name) + "</text>";
+    s += "<line class=\"boundary\" x1=\"" + f(x1) + "\" x2=\"" + f(x1) +
+         "\" y1=\"" + f(T - 4) + "\" y2=\"" + f(T + barH + 4) +
+         "\" stroke=\"#222\" stroke-width=\"2\"/>";
+  }
+  for (int64_t e : evalSteps)
+    s += "<circle class=\"eval\" cx=\"" + f(sx(double(e))) + "\" cy=\"" +
+         f(T + barH + 12) + "\" r=\"4\" fill=\"#e15759\"><title>evaluation "
+         "at step " + std::to_string(e) + "</title></circle>";
+  s += "<text x=\"" + f(W - R) + "\" y=\"" + f(H - 2) +
+       "\" text-anchor=\"end\" class=\"tk\">step " + std::to_string(s1) +
+       "</text></svg>";
+  return s;
+}
+
+std::string renderEvaluations(const std::vector<MetricsRow> &rows,
+                              const std::vector<StageSettings> &names) {
+  // Evaluation points (steps), each labelled by the stage it follows.
+  std::vector<StageRange> stages = stageRanges(rows);
+  std::vector<int64_t> steps;
+  std::vector<std::string> metrics;
+  std::map<std::pair<std::string, int64_t>, double> value;
+  for (const MetricsRow &r : rows) {
+    if (isTrainingRow(r) || r.values.empty())
+      continue;
+    if (steps.empty() || steps.back() != r.step)
+      steps.push_back(r.step);
+    for (const auto &[k, v] : r.values) {
+      if (std::find(metrics.begin(), metrics.end(), k) == metrics.end())
+        metrics.push_back(k);
+      value[{k, r.step}] = v;
+    }
+  }
+  if (steps.empty())
+    return "";
+  auto when = [&](int64_t step) {
+    std::string after;
+    for (const StageRange &s : stages)
+      if (s.lastStep <= step)
+        after = stageLabel(names, s.index);
+    return after.empty() ? std::string("before training")
+                         : "after " + after;
+  };
+  std::string h = "<h2>Evaluations</h2>\n<p>Each evaluation (rows: "
+                  "EVALUATION/metric) at each point of the run, first to "
+                  "last.</p>\n<table class=\"evals\"><tr><th></th>";
+  for (int64_t s : steps)
+    h += "<th>" + esc(when(s)) + " (step " + std::to_string(s) + ")</th>";
+  h += "</tr>";
+  for (const std::string &m : metrics) {
+    h += "<tr><td>" + esc(m) + "</td>";
+    for (int64_t s : steps) {
+      auto it = value.find({m, s});
+      h += "<td>" +
+           (it == value.end() ? std::string("") : esc(label(it->second))) +
+           "</td>";
+    }
+    h += "</tr>";
+  }
+  return h + "</table>\n";
+}
+
+std::string renderStageSettings(const std::vector<StageSettings> &stages) {
+  if (stages.empty())
+    return "";
+  std::string h = "<h2>Effective settings</h2>\n<p>What the compiled "
+                  "program handed the runtime as each stage began (after "
+                  "every pass and plugin; program.mlir holds the IR).</p>\n"
+                  "<div class=\"settings\">\n";
+  for (const StageSettings &s : stages) {
+    h += "<table class=\"stage-settings\"><caption>" + esc(s.stage) +
+         "</caption>";
+    for (const auto &[k, v] : s.rows)
+      h += "<tr><td>" + esc(k) + "</td><td>" + esc(v) + "</td></tr>";
+    h += "</table>\n";
+  }
+  return h + "</div>\n";
+}
+
 std::string renderReportHtml(const ReportData &d) {
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
@@ -391,6 +565,8 @@ std::string renderReportHtml(const ReportData &d) {
        "table{border-collapse:collapse}td{padding:2px 12px 2px 0}"
        "td:first-child{color:#666}"
        ".charts{display:flex;flex-wrap:wrap;gap:12px}"
+       ".settings{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}"
+       "caption{text-align:left;font-weight:600;padding-bottom:4px}"
        "svg .ct{font-size:13px;font-weight:600}"
        "svg .tk{font-size:10px;fill:#555}"
        "</style></head><body>\n";
@@ -401,14 +577,53 @@ std::string renderReportHtml(const ReportData &d) {
       h += "<tr><td>" + esc(k) + "</td><td>" + esc(v) + "</td></tr>";
     h += "</table>\n";
   }
-  std::vector<std::string> names = metricNames(d.metrics);
-  h += "<h2>Training curves</h2>\n";
-  if (names.empty())
-    h += "<p>No metrics were logged.</p>\n";
-  h += "<div class=\"charts\">\n";
-  for (const std::string &n : names)
-    h += renderMetricChart(n, d.metrics) + "\n";
-  h += "</div>\n<h2>Schedule</h2>\n";
+  std::vector<StageRange> stages = stageRanges(d.metrics);
+  std::vector<int64_t> evalSteps;
+  for (const MetricsRow &r : d.metrics)
+    if (!isTrainingRow(r) && !r.values.empty() &&
+        (evalSteps.empty() || evalSteps.back() != r.step))
+      evalSteps.push_back(r.step);
+  if (!stages.empty()) {
+    h += "<h2>Stages</h2>\n";
+    h += renderStageStrip(stages, d.stageSettings, evalSteps) + "\n";
+  }
+  h += renderEvaluations(d.metrics, d.stageSettings);
+  // One section per stage: its settings and its own curves (each metric on
+  // its own axis, smoothed, raw values faint behind); the stage index and
+  // metrics constant over the stage get no chart.
+  bool anyChart = false;
+  for (const StageRange &st : stages) {
+    std::vector<MetricsRow> rows;
+    for (const MetricsRow &r : d.metrics)
+      if (const double *k = r.find("stage");
+          k && static_cast<int64_t>(*k) == st.index)
+        rows.push_back(r);
+    std::string name = stageLabel(d.stageSettings, st.index);
+    h += "<section class=\"stage\"><h2>Stage " +
+         std::to_string(st.index + 1) + ": " + esc(name) + " (steps " +
+         std::to_string(st.firstStep) + "-" + std::to_string(st.lastStep) +
+         ")</h2>\n";
+    for (const StageSettings &s : d.stageSettings)
+      if (&s - d.stageSettings.data() == st.index) {
+        h += "<details open=\"open\"><summary>Effective settings</summary>"
+             "<table class=\"stage-settings\">";
+        for (const auto &[k, v] : s.rows)
+          h += "<tr><td>" + esc(k) + "</td><td>" + esc(v) + "</td></tr>";
+        h += "</table></details>\n";
+      }
+    h += "<div class=\"charts\">\n";
+    for (const std::string &n : metricNames(rows))
+      if (varies(n, rows)) {
+        h += renderMetricChart(n, rows) + "\n";
+        anyChart = true;
+      }
+    h += "</div></section>\n";
+  }
+  if (!anyChart)
+    h += "<p>No training curves were logged.</p>\n";
+  if (stages.empty()) // no curves to hang them on: one section for all
+    h += renderStageSettings(d.stageSettings);
+  h += "<h2>Schedule</h2>\n";
   if (d.schedule.empty()) {
     h += "<p>No schedule trace was recorded.</p>\n";
   } else {

@@ -1,7 +1,10 @@
 // The final run report: one self-contained report.html (no scripts, no
-// external files) with a summary table, one training-curve chart per
-// metric (inline SVG, x = step), the schedule trace as a Gantt chart (lanes
-// x time) and the memory plan as a timeline (arena offset x use interval).
+// external files): a summary table, the stages as a strip with their
+// boundaries and evaluation points, the evaluations as a table (before and
+// after each stage), one section per stage with its effective settings and
+// its own curves (inline SVG, x = step; smoothed, raw values faint behind;
+// no chart for the stage index or a constant series), the schedule trace
+// as a Gantt chart and the memory plan as a timeline.
 #pragma once
 
 #include "runtime/exec/Scheduler.h"
@@ -30,11 +33,20 @@ struct MemoryBuffer {
   int64_t firstUse = 0, lastUse = 0;
 };
 
+/// The effective settings of one stage: what the compiled code handed the
+/// runtime when the stage began, flattened to (dotted key, value) rows.
+struct StageSettings {
+  std::string stage;
+  std::vector<std::pair<std::string, std::string>> rows;
+};
+
 struct ReportData {
   std::string title = "Hone run report";
   /// Key/value rows shown first (spec, device, steps, wall time, ...).
   std::vector<std::pair<std::string, std::string>> summary;
   std::vector<MetricsRow> metrics;
+  /// One table per stage, in stage order.
+  std::vector<StageSettings> stageSettings;
   std::vector<ReportSpan> schedule;
   std::vector<MemoryBuffer> memory;
   /// Arena size for the timeline's y axis (0: the highest buffer end).
@@ -56,6 +68,24 @@ std::string renderGantt(const std::vector<ReportSpan> &spans,
                         size_t maxSpans = 8000);
 std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &buffers,
                                  uint64_t arenaBytes = 0);
+
+/// The global steps each stage ran (from the "stage" index training rows
+/// carry), in order.
+struct StageRange {
+  int64_t index = 0;
+  int64_t firstStep = 0, lastStep = 0;
+};
+std::vector<StageRange> stageRanges(const std::vector<MetricsRow> &rows);
+/// The run as a strip of stages with their boundaries and the evaluations.
+std::string renderStageStrip(const std::vector<StageRange> &stages,
+                             const std::vector<StageSettings> &names,
+                             const std::vector<int64_t> &evalSteps);
+/// Evaluations (rows without "stage") as a table: metrics x points of the
+/// run ("before training", "after sft", ...).
+std::string renderEvaluations(const std::vector<MetricsRow> &rows,
+                              const std::vector<StageSettings> &names);
+/// The "Effective settings" section (empty when there are none).
+std::string renderStageSettings(const std::vector<StageSettings> &stages);
 
 std::string renderReportHtml(const ReportData &data);
 /// Writes report.html atomically.

@@ -8,7 +8,7 @@
 !m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 
 // CHECK-LABEL: hone.pipeline @smoke
-// BAD: error: example-cap-steps: max must be >= 1
+// BAD: error: example-cap-steps: max must be >= 1, got 0
 hone.pipeline @smoke {
   %m = hone.model.init "m" : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>

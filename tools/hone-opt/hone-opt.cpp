@@ -3,13 +3,16 @@
 // Parses, verifies, transforms and prints Hone IR. Knows the hone dialect,
 // Hone's passes and named pipelines, the upstream dialects Hone lowers
 // through and the upstream passes; loads more with --load-pass-plugin and
-// --load-dialect-plugin.
+// --load-dialect-plugin. Pass plugins are loaded before the command line is
+// parsed, so their passes are flags too:
+//   hone-opt --load-pass-plugin=P.so --my-pass='opt=1' in.mlir
 //
 //===----------------------------------------------------------------------===//
 
 #include "dialect/HoneDialect.h"
 #include "passes/Passes.h"
 #include "passes/Pipelines.h"
+#include "tools/PluginLoader.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -137,11 +140,26 @@ int main(int argc, char **argv) {
   mlir::hone::registerHonePasses();
   mlir::hone::registerPipelines();
 
+  // MlirOptMain builds one flag per registered pass when it parses the
+  // command line; plugins loaded while parsing would come too late for that.
+  std::vector<char *> args(argv, argv + argc);
+  if (!hone::tools::preloadPassPlugins("hone-opt", args))
+    return 1;
+  // Diagnostics are one located line: the op they are about is not printed
+  // with them unless --mlir-print-op-on-diagnostic asks for it.
+  bool opOnDiag = llvm::any_of(args, [](const char *a) {
+    return llvm::StringRef(a).contains("mlir-print-op-on-diagnostic");
+  });
+  static char noOpOnDiag[] = "--mlir-print-op-on-diagnostic=false";
+  if (!opOnDiag)
+    args.insert(args.begin() + 1, noOpOnDiag);
+  int n = static_cast<int>(args.size());
+  char **v = args.data();
   auto [input, output] = mlir::registerAndParseCLIOptions(
-      argc, argv, "Hone optimizer driver: passes and pipelines on Hone IR\n",
+      n, v, "Hone optimizer driver: passes and pipelines on Hone IR\n",
       registry);
   if (!checkNesting(input))
     return 1;
   return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, input, output, registry));
+      mlir::MlirOptMain(n, v, input, output, registry));
 }

@@ -130,8 +130,17 @@ LogicalResult honec::linkExecutable(MLIRContext &ctx, llvm::StringRef honecPath,
 
   std::string compiler = HONE_CXX_COMPILER;
   SmallVector<llvm::StringRef> args{compiler, object};
-  for (const char *t : tokens)
-    args.push_back(t);
+  // An installed hone-link.txt names Hone's archives relative to itself.
+  llvm::StringRef linkDir = llvm::sys::path::parent_path(linkFile);
+  for (const char *t : tokens) {
+    llvm::StringRef arg(t);
+    llvm::SmallString<256> beside(linkDir);
+    llvm::sys::path::append(beside, arg);
+    if (!arg.starts_with("-") && llvm::sys::path::is_relative(arg) &&
+        llvm::sys::fs::exists(beside))
+      arg = saver.save(beside.str());
+    args.push_back(arg);
+  }
   args.push_back("-o");
   args.push_back(output);
   std::string error;

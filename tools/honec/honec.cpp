@@ -1,11 +1,13 @@
 //===- honec.cpp - the Hone compiler driver -------------------------------===//
 //
-// honec SPEC [key.path=value ...] [--compile-to=stage|step|scheduled|llvm|
-//       object|exe] [-o FILE] [--timings] [--load-pass-plugin=LIB]
+// honec SPEC [key.path=value ...] [-o FILE] [--compile-to=stage|step|
+//       scheduled|llvm|object|exe] [--timings] [--load-pass-plugin=LIB]
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics]
 //
-// Phases (each prints or writes its result and stops when it is the target):
+// Like every compiler, honec makes the final artifact (the job executable,
+// `a.out` without -o) unless --compile-to stops it early. Phases (the target
+// prints its result to stdout or writes it to -o FILE):
 //   stage      frontend: spec -> stage IR
 //   step       hone-stage-pipeline, hone-step-pipeline
 //   scheduled  hone-scheduled-pipeline
@@ -22,11 +24,13 @@
 #include "dialect/HoneDialect.h"
 #include "dialect/HoneOps.h"
 #include "tools/honec/Emit.h"
+#include "tools/PluginLoader.h"
 #include "frontend/SpecDiagnostics.h"
 #include "frontend/ToStageIR.h"
 #include "passes/Pipelines.h"
 
 #include "mlir/IR/AsmState.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -58,8 +62,10 @@ cl::list<std::string>
               cl::desc("[key.path=value ...] (e.g. stages[1].rl.steps=50)"),
               cl::cat(honecCategory));
 cl::opt<CompileTo> compileTo(
-    "compile-to", cl::desc("Stop after this phase and print its result"),
-    cl::init(CompileTo::Stage),
+    "compile-to",
+    cl::desc("Stop after this phase and print its result (IR to stdout or to "
+             "-o FILE); default: exe"),
+    cl::init(CompileTo::Exe),
     cl::values(clEnumValN(CompileTo::Stage, "stage", "stage IR"),
                clEnumValN(CompileTo::Step, "step", "step IR"),
                clEnumValN(CompileTo::Scheduled, "scheduled", "scheduled IR"),
@@ -67,7 +73,10 @@ cl::opt<CompileTo> compileTo(
                clEnumValN(CompileTo::Object, "object", "an object file"),
                clEnumValN(CompileTo::Exe, "exe", "the job executable")),
     cl::cat(honecCategory));
-cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+cl::opt<std::string> outputFile("o",
+                                cl::desc("Output file (default: a.out for "
+                                         "exe, SPEC-NAME.o for object, "
+                                         "stdout for IR)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::cat(honecCategory));
 cl::opt<std::string> resolvedSpecFile(
@@ -102,8 +111,59 @@ cl::opt<bool> noFileChecks(
     cl::desc("Do not look at datasets, model directories or tokenizer files"),
     cl::init(false), cl::cat(honecCategory));
 
+/// IR written to a file keeps its locations (stage names, spec lines), so
+/// that it reads back as it was made; on stdout they are left out unless
+/// --mlir-print-debuginfo asks for them. An explicit
+/// --mlir-print-debuginfo[=false] always wins.
+bool printLocations() {
+  auto &opts = cl::getRegisteredOptions();
+  auto it = opts.find("mlir-print-debuginfo");
+  if (it != opts.end() && it->second->getNumOccurrences() > 0)
+    return static_cast<cl::opt<bool> *>(it->second)->getValue();
+  return outputFile != "-";
+}
+
+/// The default output: a.out for the job (as a C compiler names it),
+/// SPEC-NAME.o for an object, stdout for IR.
+void defaultOutput() {
+  if (outputFile.getNumOccurrences() > 0)
+    return;
+  if (compileTo == CompileTo::Exe)
+    outputFile = "a.out";
+  else if (compileTo == CompileTo::Object)
+    outputFile =
+        (llvm::sys::path::stem(specPath.getValue()) + ".o").str();
+}
+
 /// Path of this executable, for <dir>/../lib/hone-link.txt.
 std::string honecPath;
+/// The command line and the plugins loaded ("NAME VERSION (PATH)"): the
+/// job's record of what made it (hone.compiled_by, in program.mlir).
+std::string commandLine;
+std::vector<std::string> loadedPlugins;
+
+/// hone.compiled_by: how this IR was made, so that the run directory's
+/// program.mlir says which passes and plugins changed the spec's settings.
+void recordProvenance(ModuleOp module) {
+  MLIRContext *ctx = module.getContext();
+  Builder b(ctx);
+  SmallVector<Attribute> plugins;
+  for (const std::string &p : loadedPlugins)
+    plugins.push_back(b.getStringAttr(p));
+  SmallVector<NamedAttribute> fields{
+      b.getNamedAttr("command", b.getStringAttr(commandLine)),
+      b.getNamedAttr("plugins", b.getArrayAttr(plugins)),
+      b.getNamedAttr("stage_passes", b.getStringAttr(stagePasses)),
+      b.getNamedAttr("step_passes", b.getStringAttr(stepPasses)),
+      b.getNamedAttr(
+          "pipelines",
+          b.getStringAttr("hone-stage-pipeline, hone-step-pipeline, "
+                          "hone-scheduled-pipeline, hone-to-llvm"))};
+  DictionaryAttr record = b.getDictionaryAttr(fields);
+  module->walk([&](mlir::hone::PipelineOp p) {
+    p->setAttr("hone.compiled_by", record);
+  });
+}
 
 /// Times one phase each (--timings prints them to stderr at exit).
 struct PhaseTimer {
@@ -147,13 +207,20 @@ LogicalResult parseExtra(OpPassManager &pm, llvm::StringRef passes) {
 /// `hone-opt --hone-stage-pipeline --hone-step-pipeline
 /// --hone-scheduled-pipeline --hone-to-llvm` reproduces honec.
 LogicalResult runPhases(ModuleOp module, CompileTo target) {
-  if (target == CompileTo::Stage)
-    return success();
+  // --stage-passes belong to the stage phase: --compile-to=stage shows what
+  // they made.
   if (!stagePasses.empty() &&
       failed(runPhase(module, "stage passes (plugins)", [](OpPassManager &pm) {
         return parseExtra(pm, stagePasses);
       })))
     return failure();
+  if (target == CompileTo::Stage) {
+    if (!stepPasses.empty())
+      return emitError(module.getLoc())
+             << "--step-passes run on step IR, which --compile-to=stage "
+                "stops before (use --compile-to=step or later)";
+    return success();
+  }
   if (failed(runPhase(module, "step (hone-stage-pipeline, hone-step-pipeline)",
                       [](OpPassManager &pm) {
                         mlir::hone::buildStagePipeline(pm, {});
@@ -195,7 +262,7 @@ LogicalResult emit(ModuleOp module, llvm::raw_ostream &os) {
     return emitError(module.getLoc())
            << "--compile-to=" << (compileTo == CompileTo::Object ? "object"
                                                                 : "exe")
-           << " needs an output file (-o FILE)";
+           << " cannot write to stdout: name a file with -o FILE";
   std::string object = outputFile;
   llvm::SmallString<128> temp;
   if (compileTo == CompileTo::Exe) {
@@ -243,15 +310,25 @@ LogicalResult compile(MLIRContext &ctx, llvm::raw_ostream &os) {
     return failure();
   // The resolved spec travels into the job (hone_rt_begin's spec_text).
   std::string resolved = ::hone::spec::printSpec(spec->pipeline);
-  if (compileTo.getValue() >= CompileTo::Llvm)
+  if (!stagePasses.empty() || !stepPasses.empty())
+    resolved = "# Settings as the spec gives them: passes changed the "
+               "compiled program after\n# this (hone.compiled_by in "
+               "program.mlir; report.html shows the effective settings).\n" +
+               resolved;
+  if (compileTo.getValue() >= CompileTo::Llvm) {
+    recordProvenance(*module);
     module->walk([&](mlir::hone::PipelineOp p) {
       p->setAttr("hone.spec_text", StringAttr::get(&ctx, resolved));
     });
+  }
   if (failed(runPhases(*module, compileTo)))
     return failure();
   if (compileTo.getValue() >= CompileTo::Llvm)
     return emit(*module, os);
-  module->print(os, OpPrintingFlags());
+  OpPrintingFlags flags;
+  if (printLocations())
+    flags.enableDebugInfo();
+  module->print(os, flags);
   os << "\n";
   return success();
 }
@@ -265,37 +342,58 @@ int main(int argc, char **argv) {
   registerPassManagerCLOptions();
   // LLVM and MLIR register hundreds of options in the general category;
   // --help shows honec's own (--help-hidden lists the rest).
+  if (cl::Option *debugInfo =
+          cl::getRegisteredOptions().lookup("mlir-print-debuginfo")) {
+    debugInfo->addCategory(honecCategory);
+    debugInfo->setDescription(
+        "Print source locations (loc(...)) with the IR; default: on when the "
+        "IR goes to a file (-o), off on stdout");
+  }
   cl::HideUnrelatedOptions(honecCategory);
   cl::ParseCommandLineOptions(argc, argv,
                               "Hone: compile a post-training pipeline spec\n");
 
   honecPath = llvm::sys::fs::getMainExecutable(argv[0], (void *)&main);
+  if (checkOnly)
+    compileTo = CompileTo::Stage;
+  defaultOutput();
   PhaseTimer timer;
   phaseTimer = &timer;
 
+  for (int i = 0; i < argc; ++i)
+    commandLine += (i ? " " : "") + std::string(argv[i]);
   for (const std::string &path : passPlugins) {
-    auto plugin = PassPlugin::load(path);
-    if (!plugin) {
-      llvm::errs() << "honec: cannot load pass plugin " << path << ": "
-                   << llvm::toString(plugin.takeError()) << "\n";
+    std::string loaded;
+    if (!::hone::tools::loadPassPlugin("honec", path, &loaded))
       return 1;
-    }
-    plugin->registerPassRegistryCallbacks();
+    loadedPlugins.push_back(loaded);
   }
   mlir::hone::registerPipelines();
 
   DialectRegistry registry;
   registry.insert<mlir::hone::HoneDialect>();
   MLIRContext ctx(registry);
+  // Diagnostics are one located line (spec.textproto:LINE:COL): the op they
+  // are about is printed only if --mlir-print-op-on-diagnostic asks for it.
+  if (cl::Option *o =
+          cl::getRegisteredOptions().lookup("mlir-print-op-on-diagnostic");
+      o && o->getNumOccurrences() == 0)
+    ctx.printOpOnDiagnostic(false);
   ctx.loadAllAvailableDialects();
   honec::registerTranslations(ctx);
 
-  std::string error;
-  auto output = openOutputFile(outputFile, &error);
-  if (!output) {
-    llvm::errs() << "honec: " << error << "\n";
-    return 1;
+  // Text phases print through `output`; object and exe write -o themselves
+  // (the link writes the executable), so nothing is opened for them here.
+  std::unique_ptr<llvm::ToolOutputFile> output;
+  if (compileTo.getValue() <= CompileTo::Llvm) {
+    std::string error;
+    output = openOutputFile(outputFile, &error);
+    if (!output) {
+      llvm::errs() << "honec: " << error << "\n";
+      return 1;
+    }
   }
+  llvm::raw_ostream &os = output ? output->os() : llvm::nulls();
 
   // The spec is in the source manager so that diagnostics show its lines and
   // the verifier finds expected-* markers in it.
@@ -306,15 +404,17 @@ int main(int argc, char **argv) {
 
   if (verifyDiagnostics) {
     SourceMgrDiagnosticVerifierHandler handler(sourceMgr, &ctx);
-    (void)compile(ctx, output->os());
+    (void)compile(ctx, os);
     if (failed(handler.verify()))
       return 1;
-    output->keep();
+    if (output)
+      output->keep();
     return 0;
   }
   SourceMgrDiagnosticHandler handler(sourceMgr, &ctx);
-  if (failed(compile(ctx, output->os())))
+  if (failed(compile(ctx, os)))
     return 1;
-  output->keep();
+  if (output)
+    output->keep();
   return 0;
 }

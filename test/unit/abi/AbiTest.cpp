@@ -3,6 +3,7 @@
 // steps with packed loss kernels, hone_rt_end. A toy task: SFT loss falls,
 // GRPO reward rises, a killed run resumed is bit-identical, and every
 // validation error is one line and exit 1.
+#include "test/unit/TempDir.h"
 #include "runtime/abi/hone_runtime.h"
 
 #include <gtest/gtest.h>
@@ -22,11 +23,7 @@ constexpr int64_t P = 2, G = 4, TP = 6;   // GRPO prompts, group, prompt len
 constexpr int64_t R = P * G;              // GRPO rows
 
 std::string tmpDir(const std::string &tag) {
-  std::string d = ::testing::TempDir() + "hone_abi_" + tag + "_" +
-                  std::to_string(::getpid());
-  std::string cmd = "rm -rf '" + d + "' && mkdir -p '" + d + "'";
-  EXPECT_EQ(std::system(cmd.c_str()), 0);
-  return d;
+  return hone::test::makeTempDir("abi-" + tag);
 }
 
 void writeFile(const std::string &path, const std::string &text) {

@@ -1,6 +1,7 @@
 // Device selection of the job driver with the CUDA backend linked:
 // --device cuda opens the CUDA backend or fails with one line saying why;
 // --device auto stays on the CPU until checkpoints handle device memory.
+#include "test/unit/TempDir.h"
 #include "runtime/job/Driver.h"
 
 #include "kernels/cuda/CudaKernels.h"
@@ -15,11 +16,9 @@ using namespace hone;
 using namespace hone::job;
 
 namespace {
+/// A run directory that does not exist yet (the job makes it).
 std::string runDir(const std::string &name) {
-  std::string d =
-      "/tmp/hone_cuda_job_test_" + std::to_string(getpid()) + "_" + name;
-  EXPECT_EQ(std::system(("rm -rf '" + d + "'").c_str()), 0);
-  return d;
+  return hone::test::makeTempDir("cuda-job-" + name) + "/run";
 }
 } // namespace
 

@@ -1,6 +1,8 @@
 // Helpers shared by the formats tests: a fresh temporary directory.
 #pragma once
 
+#include "test/unit/TempDir.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -8,13 +10,8 @@
 
 namespace hone::test {
 
-inline std::string makeTempDir() {
-  const char *base = std::getenv("TMPDIR");
-  std::string tmpl =
-      std::string(base && *base ? base : "/tmp") + "/hone-formats-XXXXXX";
-  char *p = ::mkdtemp(tmpl.data());
-  return p ? std::string(p) : std::string("/tmp");
-}
+/// A fresh directory, removed when every test of the process passed.
+inline std::string makeTempDir() { return makeTempDir("formats"); }
 
 inline void writeText(const std::string &path, const std::string &data) {
   std::ofstream f(path, std::ios::binary);

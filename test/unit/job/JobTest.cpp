@@ -2,6 +2,7 @@
 // (verifiers, shaping, external process), advantages, KL estimators, the
 // loss kernels (gradients against finite differences), the train step
 // (micro-batching, NaN handling), argument parsing and the driver.
+#include "test/unit/TempDir.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
@@ -28,11 +29,9 @@ Tokenizer toyTok() {
   return t.take();
 }
 
+/// A run directory that does not exist yet (the job makes it).
 std::string tmpDir(const std::string &name) {
-  std::string d = "/tmp/hone_job_test_" + std::to_string(getpid()) + "_" + name;
-  std::string cmd = "rm -rf '" + d + "'";
-  EXPECT_EQ(std::system(cmd.c_str()), 0);
-  return d;
+  return hone::test::makeTempDir("job-" + name) + "/run";
 }
 
 ModelConfig tinyConfig(int64_t vocab) {

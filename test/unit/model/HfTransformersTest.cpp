@@ -6,6 +6,7 @@
 // (HONE_SETUP_EXTRAS=1 scripts/setup-deps), else /usr/bin/python3; skipped
 // where none can import transformers and build PyTorch models.
 
+#include "test/unit/TempDir.h"
 #include "ModelTestUtil.h"
 #include "runtime/model/HfModel.h"
 
@@ -51,15 +52,8 @@ void roundTrip(const ModelConfig &cfg, const std::string &tag) {
   ASSERT_TRUE(model.isOk()) << model.status().toString();
   randomizeParams(**model, 11, 0.3);
 
-  std::string dir = ::testing::TempDir() + "hone-hf-" + tag;
-  std::string resaved = dir + "-resaved";
-  struct Cleanup {
-    std::string a, b;
-    ~Cleanup() {
-      std::filesystem::remove_all(a);
-      std::filesystem::remove_all(b);
-    }
-  } cleanup{dir, resaved};
+  std::string base = hone::test::makeTempDir("hf-" + tag);
+  std::string dir = base + "/model", resaved = base + "/resaved";
   ASSERT_TRUE(saveHfModel(**model, dir).isOk());
 
   test::Batch b = randomBatch(cfg.vocabSize, {8, 5, 7}, 8, 5);

@@ -1,6 +1,7 @@
 // Forward logits, log-probs, entropy and every parameter gradient against an
 // independent PyTorch implementation (torch_reference.py) of the same
 // weights, in float64. Skipped where no Python here imports torch.
+#include "test/unit/TempDir.h"
 #include "ModelTestUtil.h"
 
 #include <cstdio>
@@ -92,9 +93,7 @@ void compareWithTorch(const ModelConfig &cfg, double temperature) {
   const size_t n = size_t(b.B * b.T);
   auto c = randomVector<double>(n, 1, 0), e = randomVector<double>(n, 1, 1);
 
-  char tmpl[] = "/tmp/hone-torch-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl, in = dir + "/in", out = dir + "/out";
+  std::string dir = hone::test::makeTempDir("torch"), in = dir + "/in", out = dir + "/out";
   ASSERT_EQ(std::system(("mkdir -p " + in).c_str()), 0);
   Blob blob;
   std::map<std::string, std::string> kinds;

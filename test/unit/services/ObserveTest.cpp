@@ -406,6 +406,83 @@ TEST(Progress, FormatsAndModes) {
   EXPECT_EQ(out.back(), '\n');
 }
 
+TEST(Report, StageSettingsOneTablePerStageInOrder) {
+  ReportData d;
+  d.stageSettings = {{"sft", {{"steps", "2"}, {"optimizer.lr", "0.001"}}},
+                     {"grpo <rl>", {{"group_size", "4"}}}};
+  std::string html = renderReportHtml(d);
+  EXPECT_TRUE(wellFormed(html));
+  EXPECT_EQ(countOf(html, "class=\"stage-settings\""), 2u);
+  size_t sft = html.find("<caption>sft</caption>");
+  size_t grpo = html.find("<caption>grpo &lt;rl&gt;</caption>");
+  ASSERT_NE(sft, std::string::npos);
+  ASSERT_NE(grpo, std::string::npos);
+  EXPECT_LT(sft, grpo);
+  EXPECT_NE(html.find("<td>optimizer.lr</td><td>0.001</td>"),
+            std::string::npos);
+  // No settings, no section.
+  EXPECT_EQ(renderReportHtml(ReportData()).find("Effective settings"),
+            std::string::npos);
+}
+
+TEST(Report, OneSectionPerStageEvaluationsTableAndBoundaries) {
+  ReportData d;
+  d.stageSettings = {{"sft", {{"steps", "20"}}}, {"grpo", {{"steps", "20"}}}};
+  auto eval = [&](int64_t step, double acc) {
+    MetricsRow r;
+    r.step = step;
+    r.values = {{"test/accuracy", acc}, {"test/reward", acc / 2}};
+    d.metrics.push_back(r);
+  };
+  eval(0, 0.1);
+  for (int s = 1; s <= 40; ++s) {
+    MetricsRow r;
+    r.step = s;
+    double k = s <= 20 ? 0 : 1;
+    // SFT's loss is ~2, GRPO's ~1e-3: each gets its own axis.
+    r.values = {{"loss", k == 0 ? 2.0 - s * 0.01 : 1e-3 * (s % 3)},
+                {"learning_rate", 1e-3},
+                {"stage", k}};
+    if (k == 1)
+      r.values.push_back({"reward", s * 0.01});
+    d.metrics.push_back(r);
+    if (s == 20)
+      eval(20, 0.5);
+  }
+  eval(40, 0.75);
+  std::string html = renderReportHtml(d);
+  EXPECT_TRUE(wellFormed(html));
+  EXPECT_EQ(countOf(html, "<section class=\"stage\">"), 2u);
+  // sft: loss; grpo: loss and reward. No chart for the stage index or the
+  // constant learning rate.
+  EXPECT_EQ(countOf(html, "class=\"chart metric\""), 3u);
+  EXPECT_EQ(html.find("data-metric=\"stage\""), std::string::npos);
+  EXPECT_EQ(html.find("data-metric=\"learning_rate\""), std::string::npos);
+  EXPECT_EQ(html.find("data-metric=\"test/accuracy\""), std::string::npos);
+  EXPECT_LT(html.find("Stage 1: sft (steps 1-20)"),
+            html.find("Stage 2: grpo (steps 21-40)"));
+  // Smoothed curves with the raw values faint behind.
+  EXPECT_EQ(countOf(html, "class=\"smooth\""), 3u);
+  EXPECT_EQ(countOf(html, "class=\"raw\""), 3u);
+  // The stage strip marks both boundaries and the three evaluations.
+  EXPECT_EQ(countOf(html, "class=\"chart stages\""), 1u);
+  EXPECT_EQ(countOf(html, "class=\"boundary\""), 2u);
+  EXPECT_EQ(countOf(html, "class=\"eval\""), 3u);
+  // Evaluations: one table, before and after each stage.
+  EXPECT_EQ(countOf(html, "class=\"evals\""), 1u);
+  size_t before = html.find("before training (step 0)");
+  size_t afterSft = html.find("after sft (step 20)");
+  size_t afterGrpo = html.find("after grpo (step 40)");
+  ASSERT_NE(before, std::string::npos);
+  ASSERT_NE(afterSft, std::string::npos);
+  ASSERT_NE(afterGrpo, std::string::npos);
+  EXPECT_LT(before, afterSft);
+  EXPECT_LT(afterSft, afterGrpo);
+  EXPECT_NE(html.find("<td>test/accuracy</td><td>0.1</td><td>0.5</td>"
+                      "<td>0.75</td>"),
+            std::string::npos);
+}
+
 TEST(Report, StructureAndEscaping) {
   ReportData d;
   d.title = "run <1> & co";
@@ -418,6 +495,10 @@ TEST(Report, StructureAndEscaping) {
       r.values.push_back({"reward", s / 3000.0});
     if (s == 100)
       r.values.push_back({"odd<&\">name", std::nan("")});
+    else if (s % 2 == 0)
+      r.values.push_back({"odd<&\">name", s % 4 == 0 ? 1.0 : 2.0});
+    r.values.push_back({"constant", 7.0});
+    r.values.push_back({"stage", 0.0});
     d.metrics.push_back(r);
   }
   exec::Scheduler sched;
@@ -456,9 +537,10 @@ TEST(Report, StructureAndEscaping) {
   EXPECT_TRUE(wellFormed(renderMetricChart("loss", d.metrics)));
   EXPECT_TRUE(wellFormed(renderGantt(d.schedule)));
   EXPECT_TRUE(wellFormed(renderMemoryTimeline(d.memory)));
-  // Downsampled: 3000 points drawn with at most ~1200 segments.
+  // Downsampled: 3000 points drawn with at most ~1200 segments per line
+  // (the raw values and their smoothed curve).
   std::string chart = renderMetricChart("loss", d.metrics);
-  EXPECT_LE(countOf(chart, "L"), 1300u);
+  EXPECT_LE(countOf(chart, "L"), 2 * 1300u);
 
   // Empty report still renders.
   EXPECT_TRUE(wellFormed(renderReportHtml(ReportData())));

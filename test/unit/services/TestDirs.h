@@ -1,6 +1,8 @@
 // Temporary directories for the services tests.
 #pragma once
 
+#include "test/unit/TempDir.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,13 +14,6 @@
 
 namespace hone::test {
 
-/// A fresh directory /tmp/hone-<what>-XXXXXX.
-inline std::string makeTempDir(const std::string &what) {
-  std::string tmpl = "/tmp/hone-" + what + "-XXXXXX";
-  char *d = ::mkdtemp(tmpl.data());
-  EXPECT_NE(d, nullptr);
-  return d ? std::string(d) : std::string("/tmp");
-}
 
 /// Entries of `dir` except "." and ".." (hidden ones included), sorted.
 inline std::vector<std::string> listDir(const std::string &dir) {
