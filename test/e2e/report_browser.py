@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""report.html in a real browser: compiles the SFT -> GRPO example
-(few steps), runs it, opens report.html in headless Chromium and checks that
+"""report.html in a real browser: compiles the README's SFT -> GRPO example
+(examples/arith, few steps), runs it, opens report.html in headless Chromium and checks that
 the page logs no console errors and that every chart is drawn (a non-empty
 box, and each curve, bar or marker inside it a non-empty box). Keeps a
 screenshot as the test's artifact (ARTIFACTS/report.png).
