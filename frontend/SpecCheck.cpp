@@ -314,6 +314,10 @@ private:
 
 void Checker::checkTop() {
   SourceLoc file{spec_.path, 1, 1};
+  // The pipeline's own settings (seed) as pipeline.proto declares them: the
+  // job reads the resolved value (it used to fall back to 0 where the
+  // schema says 42).
+  fillDefaults(p_);
   if (p_.models_size() == 0)
     error(file, "the spec declares no models",
           "add 'models { name: \"policy\" init { ... } }'");

@@ -2676,7 +2676,12 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   JobConfig jc;
   jc.name = pipeline_name ? pipeline_name : "job";
   jc.specText = spec_text ? spec_text : "";
-  jc.defaultOutDir = str(j->config, "output_dir", "runs/" + jc.name);
+  // The run's settings as the frontend resolved them (every one present:
+  // frontend/Defaults.cpp); a missing one is an error, never a default.
+  Settings cfg{j, "config", "config", j->config};
+  Settings hw{j, "config", "hardware", cfg.object("hardware")};
+  Settings ck{j, "config", "checkpointing", cfg.object("checkpointing")};
+  jc.defaultOutDir = cfg.text("output_dir");
   // Data-parallel ranks: the spec's hardware.ranks processes, started by
   // mpirun. Each rank trains on its own share of every batch; gradients are
   // averaged over the ranks before each optimiser step, so the weights stay
@@ -2686,11 +2691,8 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     const char *why = nullptr;
     if (!j->comm.init(&argc, &argv, &why))
       fail(j, "job", why);
-    int64_t ranks = 1;
-    if (const json::Value *hw = get(j->config, "hardware"))
-      ranks = integer(*hw, "ranks", 1);
-    if (const json::Value *hw = get(j->config, "hardware"))
-      j->comm.timeoutSec = num(*hw, "collective_timeout_s", 300);
+    int64_t ranks = hw.i64("ranks");
+    j->comm.timeoutSec = hw.f64("collective_timeout_s");
     if (ranks != j->comm.size)
       fail(j, "job",
            "the spec asks for " + std::to_string(ranks) +
@@ -2708,36 +2710,36 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
       }
     }
   }
-  jc.seed = uint64_t(integer(j->config, "seed", 0));
+  jc.seed = uint64_t(cfg.i64("seed"));
   j->seed = jc.seed;
-  if (const json::Value *ck = get(j->config, "checkpointing")) {
-    jc.checkpointEvery = integer(*ck, "every_steps", 0);
-    jc.keepLast = int(integer(*ck, "keep_last", 2));
-    jc.checkpointSubdir = str(*ck, "dir", "");
-    std::string nan = str(*ck, "on_nan", "skip");
+  {
+    jc.checkpointEvery = ck.i64("every_steps");
+    jc.keepLast = int(ck.i64("keep_last"));
+    jc.checkpointSubdir = ck.text("dir");
+    std::string nan = ck.text("on_nan");
     if (nan != "skip" && nan != "rollback" && nan != "abort")
       fail(j, "config", "checkpointing.on_nan: unknown policy '" + nan +
                             "' (skip, rollback, abort)");
     j->rollback = nan == "rollback";
     j->abortOnNan = nan == "abort";
-    j->maxSkippedFraction = num(*ck, "max_skipped_fraction", 0.1);
-    j->maxSkippedInARow = integer(*ck, "max_skipped_in_a_row", 20);
+    j->maxSkippedFraction = ck.f64("max_skipped_fraction");
+    j->maxSkippedInARow = ck.i64("max_skipped_in_a_row");
     if (j->rollback && j->comm.size > 1)
       fail(j, "config",
            "checkpointing.on_nan: rollback restarts the process, which "
            "ranks > 1 cannot do yet (use on_nan: skip)");
   }
-  if (const json::Value *hw = get(j->config, "hardware")) {
+  {
     if (j->args.threads == 0)
-      j->args.threads = int(std::clamp<int64_t>(integer(*hw, "threads", 0),
-                                                -1, kMaxThreads + 1));
+      j->args.threads = int(std::clamp<int64_t>(hw.i64("threads"), -1,
+                                                kMaxThreads + 1));
     // The spec's device unless --device names one (auto defers to it).
-    std::string d = str(*hw, "device", "auto_device");
+    std::string d = hw.text("device");
     if (j->args.device == "auto" && (d == "cpu" || d == "cuda"))
       j->args.device = d;
     // precision bf16 on the CPU: bf16 GEMMs where this CPU (not the one
     // that compiled the job) has AVX-512 BF16 or AMX, else fp32 and a note.
-    if (str(*hw, "precision", "auto_precision") == "bf16" &&
+    if (hw.text("precision") == "bf16" &&
         j->args.device != "cuda" && !setCpuBf16Gemm(true))
       std::fprintf(stderr,
                    "note: hardware.precision bf16: %s; training in fp32\n",

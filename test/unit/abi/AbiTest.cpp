@@ -51,8 +51,10 @@ void writeData(const std::string &dir) {
 }
 
 const char *kConfig =
-    R"({"checkpointing":{"dir":"checkpoints","every_steps":2,"keep_last":2,"on_nan":"skip"},)"
-    R"("hardware":{"device":"auto_device","threads":1},"output_dir":"runs/x","seed":1,)"
+    R"({"checkpointing":{"dir":"checkpoints","every_steps":2,"keep_last":2,"on_nan":"skip",)"
+    R"("max_skipped_fraction":0.1,"max_skipped_in_a_row":20},)"
+    R"("hardware":{"device":"auto_device","threads":1,"ranks":1,"precision":"auto_precision",)"
+    R"("collective_timeout_s":300.0},"output_dir":"runs/x","seed":1,)"
     R"("tokenizer":{"chars":{"alphabet":"0123456789+= ","special":["<pad>","<bos>","<eos>"]},"chat_template":"no_template"}})";
 
 const char *kModel =
