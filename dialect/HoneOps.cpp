@@ -76,6 +76,17 @@ static LogicalResult checkStageSizes(Operation *op, int64_t steps,
   return checkPositive(op, "batch_size", batchSize);
 }
 
+/// An offline stage's examples fit the model's positions.
+static LogicalResult checkLoop(Operation *op, LoopAttr loop, Value model) {
+  int64_t maxSeq = cast<ModelType>(model.getType()).getArch().getMaxSeq();
+  if (loop.getMaxLength() <= maxSeq)
+    return success();
+  return fail(op,
+              "loop.max_length (" + Twine(loop.getMaxLength()) +
+                  ") exceeds the model's max_seq (" + Twine(maxSeq) + ")",
+              "the model has no positions beyond max_seq");
+}
+
 /// A model that generates or is scored token by token needs an LM head.
 static LogicalResult checkPolicy(Operation *op, StringRef role, Value model) {
   if (cast<ModelType>(model.getType()).hasLMHead())
@@ -224,6 +235,8 @@ LogicalResult SftOp::verify() {
   if (failed(checkStageSizes(*this, getSteps(), getBatchSize())) ||
       failed(checkPolicy(*this, "policy", getPolicy())))
     return failure();
+  if (failed(checkLoop(*this, getLoop(), getPolicy())))
+    return failure();
   auto data = cast<DatasetType>(getData().getType());
   if (!data.hasCompletions())
     return fail(*this,
@@ -252,6 +265,8 @@ LogicalResult SftOp::verify() {
 LogicalResult RewardModelTrainOp::verify() {
   if (failed(checkStageSizes(*this, getSteps(), getBatchSize())))
     return failure();
+  if (failed(checkLoop(*this, getLoop(), getBase())))
+    return failure();
   auto base = cast<ModelType>(getBase().getType());
   auto result = cast<ModelType>(getResult().getType());
   if (result.hasLMHead())
@@ -273,6 +288,8 @@ LogicalResult RewardModelTrainOp::verify() {
 LogicalResult PreferenceOp::verify() {
   if (failed(checkStageSizes(*this, getSteps(), getBatchSize())) ||
       failed(checkPolicy(*this, "policy", getPolicy())))
+    return failure();
+  if (failed(checkLoop(*this, getLoop(), getPolicy())))
     return failure();
   StringRef loss = stringifyPreferenceLoss(getLoss());
   ColumnLayout layout = cast<DatasetType>(getData().getType()).getLayout();

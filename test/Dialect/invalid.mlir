@@ -1249,3 +1249,15 @@ hone.pipeline @odd_head_dim {
   // expected-error@+1 {{rotary embeddings need an even head dimension, got 7}}
   %m = hone.model.init "m" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, head_dim = 7>>
 }
+
+// -----
+
+/// An offline stage's loop.max_length must fit the model's positions.
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+hone.pipeline @loop_too_long {
+  %m = hone.model.init "m" : !m
+  %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
+  // expected-error@+2 {{loop.max_length (64) exceeds the model's max_seq (32)}}
+  // expected-note@+1 {{hint: the model has no positions beyond max_seq}}
+  %1 = hone.sft plain %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 64>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
+}
