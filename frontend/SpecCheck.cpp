@@ -256,7 +256,6 @@ private:
   void checkGuidance(Stage &s, Rl &rl, int64_t group);
   void checkEvaluations();
   void checkRest();
-  void fillDefaults(Message &m);
   bool staysInRunDir(const Message &m, const char *field,
                      const std::string &path);
   bool checkArchitectureLimits(const Architecture &a);
@@ -317,7 +316,7 @@ void Checker::checkTop() {
   // The pipeline's own settings (seed) as pipeline.proto declares them: the
   // job reads the resolved value (it used to fall back to 0 where the
   // schema says 42).
-  fillDefaults(p_);
+  fillDeclaredDefaults(p_);
   if (p_.models_size() == 0)
     error(file, "the spec declares no models",
           "add 'models { name: \"policy\" init { ... } }'");
@@ -912,7 +911,7 @@ void Checker::checkDatasets() {
             "'eval_fraction' and 'eval_path' both give an eval split",
             "keep one of them");
     Columns &cols = *d.mutable_columns();
-    fillDefaults(cols);
+    fillDeclaredDefaults(cols);
     if (!d.has_path() || d.path().empty()) {
       error(at(d, "name"), "dataset " + q(d.name()) + " has no 'path'",
             "add 'path: \"train.jsonl\"' (relative to the spec)");
@@ -1280,7 +1279,7 @@ void Checker::checkStage(Stage &s, int index) {
   Optimizer &o = *s.mutable_optimizer();
   if (!o.has_lr())
     o.set_lr(defaultLearningRate(s));
-  fillDefaults(o);
+  fillDeclaredDefaults(o);
 
   switch (s.method_case()) {
   case Stage::kSft:
@@ -1322,7 +1321,7 @@ void Checker::checkStage(Stage &s, int index) {
 
 void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
                         const std::string &datasetName) {
-  fillDefaults(loop);
+  fillDeclaredDefaults(loop);
   nonNegative(loop, "steps", loop.steps(),
               "use 0 to run 'epochs' passes over the data");
   positive(loop, "epochs", loop.epochs(), "passes over the data, e.g. 1");
@@ -1368,7 +1367,7 @@ void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
 }
 
 void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
-  fillDefaults(sft);
+  fillDeclaredDefaults(sft);
   checkLoop(*sft.mutable_loop(), s, m, s.dataset());
   if (m && m->head != Model::lm)
     error(at(s, "model"), "SFT trains a language model, but " + q(s.model()) +
@@ -1400,7 +1399,7 @@ void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
 
 void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
                                const Binding *m) {
-  fillDefaults(rm);
+  fillDeclaredDefaults(rm);
   checkLoop(*rm.mutable_loop(), s, m, s.dataset());
   if (m && m->head != Model::scalar)
     error(at(s, "model"),
@@ -1428,7 +1427,7 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
       pref.has_desirable_weight() && !atDeclaredDefault(pref, "desirable_weight")
           ? "desirable_weight"
           : "undesirable_weight";
-  fillDefaults(pref);
+  fillDeclaredDefaults(pref);
   checkLoop(*pref.mutable_loop(), s, m, s.dataset());
   std::string loss = Preference::Loss_Name(pref.loss());
   if (m && m->head != Model::lm)
@@ -1495,7 +1494,7 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   Generation &g = *rl.mutable_generation();
   if (!g.has_samples_per_prompt())
     g.set_samples_per_prompt(defaultSamplesPerPrompt(algo));
-  fillDefaults(g);
+  fillDeclaredDefaults(g);
   SourceLoc groupLoc = groupFromStage      ? at(g, "samples_per_prompt")
                        : groupFromPipeline ? at(p_.generation(),
                                                 "samples_per_prompt")
@@ -1678,7 +1677,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     return has;
   };
   auto schedule = [&](Schedule &sc, double lo, double hi) {
-    fillDefaults(sc);
+    fillDeclaredDefaults(sc);
     if (!sc.has_steps())
       sc.set_steps(rl.steps());
     inRange(sc, "start", sc.start(), lo, hi, false,
@@ -1696,7 +1695,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     if (!c.has_mu())
       *c.mutable_mu() = defaultChordMu(rl.steps());
     schedule(*c.mutable_mu(), 0, 1);
-    fillDefaults(c);
+    fillDeclaredDefaults(c);
     // The step's expert examples are the demonstrations of its prompts.
     int64_t prompts = group > 0 ? rl.batch_size() / group : rl.batch_size();
     if (c.has_sft_batch_size() && c.sft_batch_size() != prompts)
@@ -1714,7 +1713,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     Srft &c = *rl.mutable_srft();
     if (need(c, c.has_dataset(), "SRFT"))
       demos(c, "dataset", c.dataset(), "SRFT");
-    fillDefaults(c);
+    fillDeclaredDefaults(c);
     nonNegative(c, "sft_coef", c.sft_coef());
     nonNegative(c, "positive_coef", c.positive_coef());
     break;
@@ -1723,7 +1722,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     Luffy &c = *rl.mutable_luffy();
     if (need(c, c.has_dataset(), "LUFFY"))
       demos(c, "dataset", c.dataset(), "LUFFY");
-    fillDefaults(c);
+    fillDeclaredDefaults(c);
     positive(c, "off_policy_per_group", c.off_policy_per_group());
     if (group > 0 && c.off_policy_per_group() >= group)
       error(at(c, "off_policy_per_group"),
@@ -1739,7 +1738,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     if (!c.has_dataset())
       c.set_dataset(s.dataset());
     demos(c, "dataset", c.dataset(), "ReLIFT");
-    fillDefaults(c);
+    fillDeclaredDefaults(c);
     if (!c.has_buffer_size())
       c.set_buffer_size(std::max<int64_t>(1, rl.batch_size() /
                                                  std::max<int64_t>(1, group)));
@@ -1751,7 +1750,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     Hpt &c = *rl.mutable_hpt();
     if (need(c, c.has_dataset(), "HPT"))
       demos(c, "dataset", c.dataset(), "HPT");
-    fillDefaults(c);
+    fillDeclaredDefaults(c);
     inRange(c, "threshold", c.threshold(), 0, 1, true,
             "a rollout accuracy: RL above it, SFT at or below");
     break;
@@ -1763,7 +1762,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     if (!c.has_hint_fraction())
       *c.mutable_hint_fraction() = defaultUftHint();
     schedule(*c.mutable_hint_fraction(), 0, 1);
-    fillDefaults(c);
+    fillDeclaredDefaults(c);
     nonNegative(c, "sft_coef", c.sft_coef());
     break;
   }
@@ -1818,7 +1817,7 @@ void Checker::checkEvaluations() {
                    "a reward that compares with a reference answer",
                    "use prompt_answer data");
     }
-    fillDefaults(e);
+    fillDeclaredDefaults(e);
     nonNegative(e, "every_steps", e.every_steps(), "use 0 to evaluate at the "
                                                    "end only");
     if (e.every_steps() > 0 &&
@@ -1839,7 +1838,7 @@ void Checker::checkEvaluations() {
 
 void Checker::checkRest() {
   Checkpointing &c = *p_.mutable_checkpointing();
-  fillDefaults(c);
+  fillDeclaredDefaults(c);
   nonNegative(c, "every_steps", c.every_steps(), "use 0 to save at stage ends "
                                                  "only");
   nonNegative(c, "keep_last", c.keep_last(), "use 0 to keep all");
@@ -1857,7 +1856,7 @@ void Checker::checkRest() {
           "it empty for the run directory itself");
 
   Hardware &h = *p_.mutable_hardware();
-  fillDefaults(h);
+  fillDeclaredDefaults(h);
   if (!h.memory_budget().empty() && parseByteSize(h.memory_budget()) <= 0)
     error(at(h, "memory_budget"),
           "cannot read memory_budget " + q(h.memory_budget()),
@@ -2026,9 +2025,6 @@ void Checker::checkBatchProducts() {
   }
 }
 
-/// Sets every unset field that has a declared default (not oneof members).
-void Checker::fillDefaults(Message &m) { fillDeclaredDefaults(m); }
-
 bool Checker::run() {
   size_t before = diags_.errorCount();
   checkTop();
@@ -2043,16 +2039,16 @@ bool Checker::run() {
   checkBatchProducts();
   // Remaining defaults of models and the chat template.
   for (Model &m : *p_.mutable_models()) {
-    fillDefaults(m);
+    fillDeclaredDefaults(m);
     if (m.has_init()) {
-      fillDefaults(*m.mutable_init());
+      fillDeclaredDefaults(*m.mutable_init());
       if (m.init().family() == Architecture::gpt2)
         dropUnused(*m.mutable_init(), {"rope_theta", "qkv_bias"});
     }
   }
   if (p_.has_tokenizer()) {
     Tokenizer &t = *p_.mutable_tokenizer();
-    fillDefaults(t);
+    fillDeclaredDefaults(t);
     // Conversational data needs a chat template.
     for (const Stage &s : p_.stages()) {
       if (conversational_.count(s.dataset()) &&
@@ -2067,7 +2063,7 @@ bool Checker::run() {
     }
   }
   for (Dataset &d : *p_.mutable_datasets())
-    fillDefaults(d);
+    fillDeclaredDefaults(d);
   return diags_.errorCount() == before;
 }
 
