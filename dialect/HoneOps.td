@@ -22,19 +22,21 @@ def Hone_PipelineOp : Hone_Op<"pipeline", [
   let summary = "a whole post-training pipeline";
   let description = [{
     Holds the pipeline's models, datasets, rewards and stages in program
-    order. `config` carries the run-wide settings the runtime reads
-    (tokenizer, hardware, checkpointing, seed, output directory, memory
-    budget) as a dictionary of the resolved spec's fields; stage settings
-    are typed attributes of the stage ops (dialect/HoneSettings.td).
+    order. `run` carries the run-wide settings the job reads (seed, output
+    directory, tokenizer, hardware, checkpointing) as a `#hone.run`; stage
+    settings are typed attributes of the stage ops (both in
+    dialect/HoneSettings.td). `run` may be left out of IR that is not
+    compiled to a job. C++: `getRun()` returns a `RunAttr` (null when
+    absent).
 
     ```mlir
-    hone.pipeline @toy attributes {config = {device = "cpu"}} {
+    hone.pipeline @toy {
       %m = hone.model.init "m" {seed = 1 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
       hone.save %m "init" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
     }
     ```
   }];
-  let arguments = (ins SymbolNameAttr:$sym_name, OptionalAttr<DictionaryAttr>:$config);
+  let arguments = (ins SymbolNameAttr:$sym_name, OptionalAttr<Hone_RunAttr>:$run);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "$sym_name attr-dict-with-keyword $body";
   let builders = [

@@ -236,6 +236,64 @@ EvalSettingsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       .result();
 }
 
+LogicalResult CharVocabAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                    StringRef alphabet, ArrayAttr special) {
+  if (alphabet.empty())
+    return emitError() << "#hone.char_vocab: alphabet must not be empty";
+  if (!special || !llvm::all_of(special, [](Attribute a) {
+        return isa<StringAttr>(a);
+      }))
+    return emitError() << "#hone.char_vocab: special must be a list of "
+                          "strings";
+  return success();
+}
+
+LogicalResult TokenizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                    CharVocabAttr chars, StringRef file,
+                                    ChatTemplate) {
+  if (bool(chars) == !file.empty())
+    return emitError() << "#hone.tokenizer: give exactly one of chars and "
+                          "file";
+  return success();
+}
+
+LogicalResult HardwareAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                   Device, int64_t memoryBudget, int64_t ranks,
+                                   int64_t rolloutStaleness, Precision,
+                                   int64_t threads, APFloat collectiveTimeoutS) {
+  return Ranges(emitError, "hardware")
+      .atLeast("memory_budget", double(memoryBudget), 0)
+      .atLeast("ranks", double(ranks), 1)
+      .atLeast("rollout_staleness", double(rolloutStaleness), 0)
+      .within("threads", double(threads), 0, 1024)
+      .within("collective_timeout_s", d(collectiveTimeoutS), 0.1, 86400)
+      .result();
+}
+
+LogicalResult
+CheckpointingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                          int64_t everySteps, int64_t keepLast, OnNan,
+                          APFloat maxSkippedFraction, int64_t maxSkippedInARow,
+                          StringRef) {
+  return Ranges(emitError, "checkpointing")
+      .atLeast("every_steps", double(everySteps), 0)
+      .atLeast("keep_last", double(keepLast), 0)
+      .within("max_skipped_fraction", d(maxSkippedFraction), 0, 1)
+      .atLeast("max_skipped_in_a_row", double(maxSkippedInARow), 0)
+      .result();
+}
+
+LogicalResult RunAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                              int64_t, StringRef, TokenizerAttr tokenizer,
+                              HardwareAttr hardware,
+                              CheckpointingAttr checkpointing) {
+  if (!tokenizer || !hardware || !checkpointing)
+    return emitError() << "#hone.run: tokenizer, hardware and checkpointing "
+                          "must be #hone.tokenizer, #hone.hardware and "
+                          "#hone.checkpointing";
+  return success();
+}
+
 bool mlir::hone::isGroupAlgorithm(RlAlgorithm a) {
   return ::hone::methods::isGroupAlgorithm(stringifyRlAlgorithm(a).str());
 }

@@ -68,6 +68,42 @@ def Hone_Aggregation : I32EnumAttr<"Aggregation", "how an RL stage aggregates pe
   let genSpecializedAttr = 0;
 }
 
+def Hone_Device : I32EnumAttr<"Device", "where the job runs", [
+    I32EnumAttrCase<"auto_device", 0>, // cuda when a GPU is present, else cpu
+    I32EnumAttrCase<"cpu", 1>,
+    I32EnumAttrCase<"cuda", 2>,
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+
+def Hone_Precision : I32EnumAttr<"Precision", "arithmetic of the training step", [
+    I32EnumAttrCase<"auto_precision", 0>, // bf16 on cuda, fp32 on cpu
+    I32EnumAttrCase<"fp32", 1>,
+    I32EnumAttrCase<"bf16", 2>,
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+
+def Hone_OnNan : I32EnumAttr<"OnNan", "what a non-finite loss does", [
+    I32EnumAttrCase<"skip", 0>,     // drop the step's update
+    I32EnumAttrCase<"rollback", 1>, // restore the last checkpoint, skip the batch
+    I32EnumAttrCase<"abort", 2>,    // stop with an error
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+
+def Hone_ChatTemplate : I32EnumAttr<"ChatTemplate", "how conversations become text", [
+    I32EnumAttrCase<"no_template", 0>, // plain concatenation
+    I32EnumAttrCase<"chatml", 1>,
+    I32EnumAttrCase<"llama3", 2>,
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+
 //===----------------------------------------------------------------------===//
 // Parameters
 //===----------------------------------------------------------------------===//
@@ -392,6 +428,125 @@ def Hone_EvalSettingsAttr : Hone_SettingsAttr<"EvalSettings", "eval_settings"> {
     Hone_I64<"also evaluate every N steps of the stages training the model, >= 0">:$every_steps,
     Hone_I64<"prompts evaluated at most, 0 all, >= 0">:$max_records,
     "GenerationAttr":$generation
+  );
+}
+
+//===----------------------------------------------------------------------===//
+// Run settings (the pipeline's, read by the job)
+//===----------------------------------------------------------------------===//
+
+def Hone_CharVocabAttr : Hone_SettingsAttr<"CharVocab", "char_vocab"> {
+  let summary = "a character vocabulary";
+  let description = [{
+    pipeline.proto `CharVocab`: one token per character of `alphabet`
+    (UTF-8), after the `special` tokens. C++: `CharVocabAttr`;
+    `getSpecial()` returns an `ArrayAttr` of strings.
+
+    ```mlir
+    #hone.char_vocab<alphabet = "0123456789+=", special = ["<pad>", "<eos>"]>
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"the characters, each once, not empty">:$alphabet,
+    AttrParameter<"::mlir::ArrayAttr", "special tokens">:$special
+  );
+}
+
+def Hone_TokenizerAttr : Hone_SettingsAttr<"Tokenizer", "tokenizer"> {
+  let summary = "the pipeline's tokenizer";
+  let description = [{
+    pipeline.proto `Tokenizer`: exactly one of `chars` (a character
+    vocabulary) and `file` (a Hugging Face tokenizer.json, an absolute path
+    after the frontend) is given; that is the proto's `oneof`, not a
+    default. C++: `TokenizerAttr`; `getChars()` is null when `file` is set.
+
+    ```mlir
+    #hone.tokenizer<chars = <alphabet = "0123456789+=", special = ["<pad>"]>,
+                    chat_template = no_template>
+    #hone.tokenizer<file = "/models/qwen/tokenizer.json", chat_template = chatml>
+    ```
+  }];
+  let parameters = (ins
+    OptionalParameter<"CharVocabAttr", "a character vocabulary (oneof with file)">:$chars,
+    StringRefParameter<"tokenizer.json path (oneof with chars; absent is empty)", [{""}]>:$file,
+    EnumParameter<Hone_ChatTemplate>:$chat_template
+  );
+}
+
+def Hone_HardwareAttr : Hone_SettingsAttr<"Hardware", "hardware"> {
+  let summary = "where and how the job runs";
+  let description = [{
+    pipeline.proto `Hardware`. `memory_budget` is in bytes (the frontend
+    parses the spec's "4GiB"); 0 means the spec set none. C++:
+    `HardwareAttr`; the enums are `Device` and `Precision`.
+
+    ```mlir
+    #hone.hardware<device = auto_device, memory_budget = 0, ranks = 1,
+                   rollout_staleness = 0, precision = auto_precision,
+                   threads = 0, collective_timeout_s = 300.0>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<Hone_Device>:$device,
+    Hone_I64<"memory budget in bytes, 0 none set, >= 0">:$memory_budget,
+    Hone_I64<"data-parallel ranks, >= 1">:$ranks,
+    Hone_I64<"iterations generation may run ahead, >= 0">:$rollout_staleness,
+    EnumParameter<Hone_Precision>:$precision,
+    Hone_I64<"threads per rank, 0 all cores, in [0, 1024]">:$threads,
+    Hone_F64<"seconds a collective may wait, in [0.1, 86400]">:$collective_timeout_s
+  );
+}
+
+def Hone_CheckpointingAttr : Hone_SettingsAttr<"Checkpointing", "checkpointing"> {
+  let summary = "checkpoints and the non-finite-loss policy";
+  let description = [{
+    pipeline.proto `Checkpointing`. C++: `CheckpointingAttr`; `getOnNan()`
+    returns the `OnNan` enum.
+
+    ```mlir
+    #hone.checkpointing<every_steps = 0, keep_last = 2, on_nan = skip,
+                        max_skipped_fraction = 0.1, max_skipped_in_a_row = 20,
+                        dir = "">
+    ```
+  }];
+  let parameters = (ins
+    Hone_I64<"checkpoint every N optimiser steps, 0 only at stage ends, >= 0">:$every_steps,
+    Hone_I64<"checkpoints kept, 0 all, >= 0">:$keep_last,
+    EnumParameter<Hone_OnNan>:$on_nan,
+    Hone_F64<"skipped steps allowed as a fraction of a stage's, in [0, 1]">:$max_skipped_fraction,
+    Hone_I64<"skipped steps allowed in a row, >= 0">:$max_skipped_in_a_row,
+    StringRefParameter<"checkpoint directory below the run directory, \"\" the default">:$dir
+  );
+}
+
+def Hone_RunAttr : Hone_SettingsAttr<"Run", "run"> {
+  let summary = "the run-wide settings the job reads";
+  let description = [{
+    pipeline.proto `Pipeline` without what the ops carry (`name`, `models`,
+    `datasets`, `rewards`, `stages`, `evaluations`, `exports`, and the
+    `optimizer` and `generation` merged into each stage). A pipeline needs
+    it to become a job (`hone-convert-to-runtime` refuses one without it);
+    IR that stops earlier may leave it out. C++: `RunAttr`.
+
+    ```mlir
+    hone.pipeline @toy attributes {run = #hone.run<seed = 42,
+        output_dir = "runs/toy",
+        tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>,
+                     chat_template = no_template>,
+        hardware = <device = cpu, memory_budget = 0, ranks = 1,
+                    rollout_staleness = 0, precision = auto_precision,
+                    threads = 0, collective_timeout_s = 300.0>,
+        checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip,
+                         max_skipped_fraction = 0.1, max_skipped_in_a_row = 20,
+                         dir = "">>} { ... }
+    ```
+  }];
+  let parameters = (ins
+    Hone_I64<"seed of every random stream">:$seed,
+    StringRefParameter<"run directory">:$output_dir,
+    "TokenizerAttr":$tokenizer,
+    "HardwareAttr":$hardware,
+    "CheckpointingAttr":$checkpointing
   );
 }
 

@@ -127,6 +127,7 @@ private:
   Value rewardByName(const std::string &name, Location useLoc);
   LogicalResult declare();
   LogicalResult lowerStage(const Stage &s);
+  RunAttr runSettings();
 
   const LoadedSpec &spec_;
   const Pipeline &p_;
@@ -672,25 +673,62 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
   return success();
 }
 
+/// The pipeline's run settings (pipeline.proto `Pipeline` less what the ops
+/// carry), every field resolved by frontend/Defaults.cpp.
+RunAttr Lowering::runSettings() {
+  Location l = FileLineColLoc::get(&ctx_, spec_.path, 1, 1);
+  const Tokenizer &t = p_.tokenizer();
+  const Hardware &h = p_.hardware();
+  const Checkpointing &c = p_.checkpointing();
+  if (!complete(p_, {"name", "optimizer", "generation"}, l) ||
+      !complete(t, {}, l) || !complete(h, {}, l) || !complete(c, {}, l))
+    return {};
+  auto emit = [&] { return emitError(l); };
+  CharVocabAttr chars;
+  std::string file;
+  if (t.has_chars()) {
+    SmallVector<StringRef> special(t.chars().special().begin(),
+                                   t.chars().special().end());
+    chars = CharVocabAttr::getChecked(emit, &ctx_,
+                                      StringRef(t.chars().alphabet()),
+                                      b_.getStrArrayAttr(special));
+    if (!chars)
+      return {};
+  } else {
+    file = absPath(t.file());
+  }
+  auto tokenizer = TokenizerAttr::getChecked(
+      emit, &ctx_, chars, StringRef(file),
+      byName(symbolizeChatTemplate,
+             Tokenizer::ChatTemplate_Name(t.chat_template())));
+  long long budget = h.memory_budget().empty()
+                         ? 0
+                         : ::hone::spec::parseByteSize(h.memory_budget());
+  auto hardware = HardwareAttr::getChecked(
+      emit, &ctx_, byName(symbolizeDevice, Hardware::Device_Name(h.device())),
+      int64_t(budget), h.ranks(), h.rollout_staleness(),
+      byName(symbolizePrecision, Hardware::Precision_Name(h.precision())),
+      h.threads(), F(h.collective_timeout_s()));
+  auto checkpointing = CheckpointingAttr::getChecked(
+      emit, &ctx_, c.every_steps(), c.keep_last(),
+      byName(symbolizeOnNan, Checkpointing::OnNan_Name(c.on_nan())),
+      F(c.max_skipped_fraction()), c.max_skipped_in_a_row(), StringRef(c.dir()));
+  if (!tokenizer || !hardware || !checkpointing)
+    return {};
+  return RunAttr::getChecked(emit, &ctx_, p_.seed(), StringRef(p_.output_dir()),
+                             tokenizer, hardware, checkpointing);
+}
+
 OwningOpRef<ModuleOp> Lowering::run() {
   ctx_.getOrLoadDialect<HoneDialect>();
   Location fileLoc = FileLineColLoc::get(&ctx_, spec_.path, 1, 1);
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
   b_.setInsertionPointToEnd(module->getBody());
   auto pipeline = PipelineOp::create(b_, fileLoc, p_.name());
-  DictionaryAttr config =
-      messageToDict(ctx_, p_,
-                    {"name", "models", "datasets", "rewards", "stages",
-                     "evaluations", "exports", "optimizer", "generation"});
-  // The budget in bytes, for hone-estimate-memory's compile-time check.
-  if (!p_.hardware().memory_budget().empty()) {
-    NamedAttrList entries(config);
-    entries.set("memory_budget_bytes",
-                b_.getI64IntegerAttr(::hone::spec::parseByteSize(
-                    p_.hardware().memory_budget())));
-    config = entries.getDictionary(&ctx_);
-  }
-  pipeline->setAttr("config", config);
+  RunAttr runSettingsAttr = runSettings();
+  if (!runSettingsAttr)
+    return nullptr;
+  pipeline.setRunAttr(runSettingsAttr);
   b_.setInsertionPointToEnd(&pipeline.getBody().front());
 
   if (failed(declare()))

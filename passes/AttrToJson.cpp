@@ -242,6 +242,49 @@ bool printSettings(llvm::raw_ostream &os, Attribute attr) {
     Obj(os).a("hint_fraction", x.getHintFraction()).f("sft_coef", x.getSftCoef());
     return true;
   }
+  if (auto x = dyn_cast<CharVocabAttr>(attr)) {
+    Obj(os).s("alphabet", x.getAlphabet()).a("special", x.getSpecial());
+    return true;
+  }
+  if (auto x = dyn_cast<TokenizerAttr>(attr)) {
+    Obj o(os);
+    if (x.getChars())
+      o.a("chars", x.getChars());
+    else
+      o.s("file", x.getFile());
+    o.s("chat_template", stringifyChatTemplate(x.getChatTemplate()));
+    return true;
+  }
+  if (auto x = dyn_cast<HardwareAttr>(attr)) {
+    Obj(os)
+        .s("device", stringifyDevice(x.getDevice()))
+        .i("memory_budget", x.getMemoryBudget())
+        .i("ranks", x.getRanks())
+        .i("rollout_staleness", x.getRolloutStaleness())
+        .s("precision", stringifyPrecision(x.getPrecision()))
+        .i("threads", x.getThreads())
+        .f("collective_timeout_s", x.getCollectiveTimeoutS());
+    return true;
+  }
+  if (auto x = dyn_cast<CheckpointingAttr>(attr)) {
+    Obj(os)
+        .i("every_steps", x.getEverySteps())
+        .i("keep_last", x.getKeepLast())
+        .s("on_nan", stringifyOnNan(x.getOnNan()))
+        .f("max_skipped_fraction", x.getMaxSkippedFraction())
+        .i("max_skipped_in_a_row", x.getMaxSkippedInARow())
+        .s("dir", x.getDir());
+    return true;
+  }
+  if (auto x = dyn_cast<RunAttr>(attr)) {
+    Obj(os)
+        .i("seed", x.getSeed())
+        .s("output_dir", x.getOutputDir())
+        .a("tokenizer", x.getTokenizer())
+        .a("hardware", x.getHardware())
+        .a("checkpointing", x.getCheckpointing());
+    return true;
+  }
   return false;
 }
 } // namespace

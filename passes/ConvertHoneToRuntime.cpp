@@ -725,6 +725,15 @@ struct Lowering {
              << " bytes, more than 1 TiB; lower the batch size or the "
                 "sequence lengths";
 
+    // The job's run settings (dialect/HoneSettings.td `#hone.run`); the
+    // runtime has no defaults for them.
+    RunAttr run = pipeline.getRunAttr();
+    if (!run)
+      return pipeline.emitOpError("convert-hone-to-runtime: the pipeline "
+                                  "has no run settings (#hone.run)")
+             << "; compile it from a spec, or add run = #hone.run<...> "
+                "(docs/dialect.md)";
+
     // main(argc, argv).
     OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
     auto mainType = mb.getFunctionType({i32, ptr}, {i32});
@@ -737,9 +746,7 @@ struct Lowering {
     OpBuilder b = OpBuilder::atBlockEnd(entryBlock);
     // Stack slots go before everything else in the entry block.
     entry.setInsertionPoint(LLVM::ZeroOp::create(b, loc, ptr));
-    std::string config = "{}";
-    if (auto c = pipeline.getConfig())
-      config = toJson(*c);
+    std::string config = toJson(run);
     job = LLVM::CallOp::create(
               b, loc, rtBegin(),
               ValueRange{constI32(b, loc, kAbiVersion),

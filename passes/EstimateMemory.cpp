@@ -58,9 +58,8 @@ struct EstimateMemory
     PipelineOp pipeline = getOperation();
     int64_t budget = budgetBytes;
     if (budget == 0)
-      if (DictionaryAttr config = pipeline.getConfigAttr())
-        if (auto attr = config.getAs<IntegerAttr>("memory_budget_bytes"))
-          budget = attr.getInt();
+      if (RunAttr run = pipeline.getRunAttr())
+        budget = run.getHardware().getMemoryBudget();
 
     int64_t peak = 0;
     bool overBudget = false;

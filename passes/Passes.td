@@ -16,8 +16,8 @@ def EstimateMemory : Pass<"hone-estimate-memory", "::mlir::hone::PipelineOp"> {
     reward model). The figure is attached as `hone.state_bytes` to the stage
     and the maximum as `hone.peak_state_bytes` to the pipeline.
 
-    When a budget is known — the pass option, or `memory_budget_bytes` in the
-    pipeline's `config` — a stage over it is a compile error that names the
+    When a budget is known — the pass option, or a nonzero `memory_budget`
+    in the pipeline's `#hone.run<hardware = ...>` — a stage over it is a compile error that names the
     stage, its figure and the budget:
 
     ```mlir
@@ -32,7 +32,7 @@ def EstimateMemory : Pass<"hone-estimate-memory", "::mlir::hone::PipelineOp"> {
   }];
   let options = [
     Option<"budgetBytes", "budget-bytes", "int64_t", /*default=*/"0",
-           "memory budget in bytes (0: take config.memory_budget_bytes, if any)">
+           "memory budget in bytes (0: the pipeline's hardware.memory_budget, if set)">
   ];
 }
 

@@ -115,7 +115,7 @@ struct StagePipelineCLOptions
     : public PassPipelineOptions<StagePipelineCLOptions> {
   Option<int64_t> memoryBudgetBytes{
       *this, "memory-budget-bytes",
-      llvm::cl::desc("memory budget in bytes (0: from the pipeline config)"),
+      llvm::cl::desc("memory budget in bytes (0: from the pipeline's run settings)"),
       llvm::cl::init(0)};
 };
 } // namespace

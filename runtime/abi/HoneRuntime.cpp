@@ -678,31 +678,26 @@ ModelObj *newModel(hone_job *j, std::unique_ptr<Transformer<float>> m) {
 
 void setupTokenizer(hone_job *j) {
   const char *loc = "config";
-  const json::Value *t = get(j->config, "tokenizer");
-  json::Value empty = json::Value::object();
-  if (!t)
-    t = &empty;
-  if (const json::Value *chars = get(*t, "chars")) {
+  // `#hone.tokenizer` (dialect/HoneSettings.td): exactly one of chars and
+  // file, and a chat template; nothing here has a default.
+  Settings cfg{j, loc, "config", j->config};
+  Settings t{j, loc, "tokenizer", cfg.object("tokenizer")};
+  if (get(t.o, "chars")) {
+    Settings chars{j, loc, "tokenizer.chars", t.object("chars")};
     std::vector<std::string> specials;
-    if (const json::Value *s = get(*chars, "special"))
-      for (const json::Value &x : s->items())
-        if (x.isString())
-          specials.push_back(x.asString());
+    const json::Value &s = chars.need("special");
+    if (!isKind(s, abi::Kind::Strs))
+      fail(j, loc, "tokenizer.chars.special is not a list of strings");
+    for (const json::Value &x : s.items())
+      specials.push_back(x.asString());
     j->tokenizer.emplace(take(j, loc, Tokenizer::character(
-                                          str(*chars, "alphabet"), specials)));
-  } else if (!str(*t, "file").empty()) {
-    j->tokenizer.emplace(take(j, loc, Tokenizer::loadHfJson(str(*t, "file"))));
+                                          chars.text("alphabet"), specials)));
   } else {
-    // A byte-ish default: printable ASCII with the usual specials.
-    std::string ascii;
-    for (char ch = 32; ch < 127; ++ch)
-      ascii += ch;
-    j->tokenizer.emplace(take(
-        j, loc, Tokenizer::character(ascii, {"<pad>", "<bos>", "<eos>"})));
+    j->tokenizer.emplace(take(j, loc, Tokenizer::loadHfJson(t.text("file"))));
   }
-  std::string chat = str(*t, "chat_template", "no_template");
+  std::string chat = t.text("chat_template");
   j->fmt.tokenizer = &*j->tokenizer;
-  if (chat != "no_template" && !chat.empty())
+  if (chat != "no_template")
     j->fmt.chat = take(j, loc, chatTemplateFromName(chat));
   for (const char *e : {"<eos>", "</s>", "<|endoftext|>", "<|im_end|>",
                         "<|eot_id|>"})

@@ -12,8 +12,8 @@
 // CHECK-DAG: ![[Q3:.+]] = !hone.model<#[[QWEN3]]>
 
 // CHECK-LABEL: hone.pipeline @everything
-// CHECK-SAME: attributes {config = {device = "cpu"}}
-hone.pipeline @everything attributes {config = {device = "cpu"}} {
+// CHECK-SAME: attributes {run = #hone.run<seed = 7, output_dir = "runs/everything", tokenizer = <file = "/models/qwen/tokenizer.json", chat_template = chatml>, hardware = <device = cpu, memory_budget = 1073741824, ranks = 2, rollout_staleness = 0, precision = bf16, threads = 2, collective_timeout_s = 6.0e+01>, checkpointing = <every_steps = 10, keep_last = 0, on_nan = rollback, max_skipped_fraction = 2.5e-01, max_skipped_in_a_row = 3, dir = "ckpt">>}
+hone.pipeline @everything attributes {run = #hone.run<seed = 7, output_dir = "runs/everything", tokenizer = <file = "/models/qwen/tokenizer.json", chat_template = chatml>, hardware = <device = cpu, memory_budget = 1073741824, ranks = 2, rollout_staleness = 0, precision = bf16, threads = 2, collective_timeout_s = 60.0>, checkpointing = <every_steps = 10, keep_last = 0, on_nan = rollback, max_skipped_fraction = 0.25, max_skipped_in_a_row = 3, dir = "ckpt">>} {
   // CHECK: %[[BASE:.+]] = hone.model.init "base" {seed = 1 : i64} : ![[M]]
   %base = hone.model.init "base" {seed = 1} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 2, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
   // CHECK: hone.model.load "{{.+}}" from "models/qwen" : ![[Q]]

@@ -114,3 +114,50 @@
 
 // expected-error@+1 {{#hone.eval_settings: max_records = -1 must be >= 0}}
 "test.e"() {s = #hone.eval_settings<every_steps = 0, max_records = -1, generation = <max_new_tokens = 8, temperature = 0.0, top_k = 0, top_p = 1.0, stop = []>>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.tokenizer: give exactly one of chars and file}}
+"test.a"() {s = #hone.tokenizer<chat_template = chatml>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.tokenizer: give exactly one of chars and file}}
+"test.a"() {s = #hone.tokenizer<chars = <alphabet = "ab", special = []>, file = "/t.json", chat_template = chatml>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.char_vocab: alphabet must not be empty}}
+"test.a"() {s = #hone.char_vocab<alphabet = "", special = []>} : () -> ()
+
+// -----
+
+// expected-error@+2 {{expected ::mlir::hone::ChatTemplate to be one of: no_template, chatml, llama3}}
+// expected-error@+1 {{failed to parse Hone_TokenizerAttr parameter 'chat_template'}}
+"test.a"() {s = #hone.tokenizer<file = "/t.json", chat_template = zephyr>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.hardware: threads = 100000 must be in [0, 1024]}}
+"test.a"() {s = #hone.hardware<device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 100000, collective_timeout_s = 300.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.hardware: ranks = 0 must be >= 1}}
+"test.a"() {s = #hone.hardware<device = cpu, memory_budget = 0, ranks = 0, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.hardware: memory_budget = -1 must be >= 0}}
+"test.a"() {s = #hone.hardware<device = cpu, memory_budget = -1, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.checkpointing: max_skipped_fraction = 1.5 must be in [0, 1]}}
+"test.a"() {s = #hone.checkpointing<every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 1.5, max_skipped_in_a_row = 20, dir = "">} : () -> ()
+
+// -----
+
+// A missing parameter (no seed): there is no default to fall back on.
+// expected-error@+1 {{expected ','}}
+"test.a"() {s = #hone.run<output_dir = "runs/x", tokenizer = <file = "/t.json", chat_template = chatml>, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} : () -> ()

@@ -35,3 +35,13 @@
 "test.uft"() {s = #hone.uft<hint_fraction = <shape = cosine, start = 1.0, end = 0.0, steps = 10, warmup_steps = 0>, sft_coef = 1.0>} : () -> ()
 // CHECK: "test.eval"() {s = #hone.eval_settings<every_steps = 10, max_records = 100, generation = <max_new_tokens = 8, temperature = 0.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>>}
 "test.eval"() {s = #hone.eval_settings<every_steps = 10, max_records = 100, generation = <max_new_tokens = 8, temperature = 0.0, top_k = 0, top_p = 1.0, stop = []>>} : () -> ()
+
+/// The pipeline's run settings: a character or a file tokenizer.
+// CHECK: "test.run"() {s = #hone.run<seed = 42, output_dir = "runs/arith", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>", "<eos>"]>, chat_template = no_template>, hardware = <device = auto_device, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 3.0e+02>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 1.0e-01, max_skipped_in_a_row = 20, dir = "">>}
+"test.run"() {s = #hone.run<seed = 42, output_dir = "runs/arith", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>", "<eos>"]>, chat_template = no_template>, hardware = <device = auto_device, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} : () -> ()
+// CHECK: "test.tokenizer"() {s = #hone.tokenizer<file = "/m/tokenizer.json", chat_template = llama3>}
+"test.tokenizer"() {s = #hone.tokenizer<file = "/m/tokenizer.json", chat_template = llama3>} : () -> ()
+// CHECK: "test.hardware"() {s = #hone.hardware<device = cuda, memory_budget = 4294967296, ranks = 4, rollout_staleness = 1, precision = bf16, threads = 8, collective_timeout_s = 6.0e+01>}
+"test.hardware"() {s = #hone.hardware<device = cuda, memory_budget = 4294967296, ranks = 4, rollout_staleness = 1, precision = bf16, threads = 8, collective_timeout_s = 60.0>} : () -> ()
+// CHECK: "test.checkpointing"() {s = #hone.checkpointing<every_steps = 5, keep_last = 0, on_nan = abort, max_skipped_fraction = 0.0e+00, max_skipped_in_a_row = 0, dir = "ckpt">}
+"test.checkpointing"() {s = #hone.checkpointing<every_steps = 5, keep_last = 0, on_nan = abort, max_skipped_fraction = 0.0, max_skipped_in_a_row = 0, dir = "ckpt">} : () -> ()
