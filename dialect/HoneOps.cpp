@@ -174,6 +174,31 @@ LogicalResult RewardVerifierOp::verify() {
                 Twine("'max_length'/'cache_length' are not used by the ") +
                     name + " verifier",
                 "only the length verifier shapes by length");
+  if (Attribute settings = getSettingsAttr()) {
+    bool fits = false;
+    StringRef want;
+    switch (kind) {
+    case VerifierKind::exact_match:
+      fits = isa<ExactMatchAttr>(settings), want = "#hone.exact_match";
+      break;
+    case VerifierKind::numeric_match:
+      fits = isa<NumericMatchAttr>(settings), want = "#hone.numeric_match";
+      break;
+    case VerifierKind::regex:
+    case VerifierKind::format:
+      fits = isa<PatternRewardAttr>(settings), want = "#hone.pattern_reward";
+      break;
+    case VerifierKind::length:
+      fits = isa<LengthShapingAttr>(settings), want = "#hone.length_shaping";
+      break;
+    }
+    if (!fits)
+      return fail(*this,
+                  Twine("the ") + name + " verifier's settings must be a " +
+                      want,
+                  "each verifier kind has its own settings attribute "
+                  "(docs/dialect.md)");
+  }
   if (isLength) {
     // I64Attr getters are unsigned; read the attributes as signed.
     int64_t maxLength = getMaxLengthAttr() ? getMaxLengthAttr().getInt() : 0;

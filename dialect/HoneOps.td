@@ -109,16 +109,18 @@ def Hone_DatasetOp : Hone_Op<"dataset", [Pure]> {
     `path` (and the optional `eval_path` split) are as the frontend resolved
     them: absolute, or relative to the directory the job runs in (the
     frontend turns the spec's paths, relative to the spec, into absolute
-    ones). `fields` maps the layout's column names onto the file's when they differ
-    (for example `{messages = "conversations", role = "from"}`).
+    ones). `settings` (`#hone.dataset_settings`, dialect/HoneSettings.td)
+    holds the file's column names, the held-out fraction, the shuffle and
+    its seed, and the record cap; IR that is not compiled to a job may leave
+    it out, and the lowering to the runtime refuses a dataset without it.
+    C++: `getSettings()` returns a `DatasetSettingsAttr` (null when absent).
 
     ```mlir
-    %d = hone.dataset "data/pairs.jsonl" {shuffle_seed = 3 : i64} : !hone.dataset<preference>
+    %d = hone.dataset "data/pairs.jsonl" {settings = #hone.dataset_settings<columns = <...>, eval_fraction = 0.0, shuffle = true, shuffle_seed = 3, max_records = 0>} : !hone.dataset<preference>
     ```
   }];
   let arguments = (ins StrAttr:$path, OptionalAttr<StrAttr>:$eval_path,
-                       OptionalAttr<DictionaryAttr>:$fields,
-                       DefaultValuedAttr<I64Attr, "0">:$shuffle_seed);
+                       OptionalAttr<Hone_DatasetSettingsAttr>:$settings);
   let results = (outs Hone_DatasetType:$data);
   let assemblyFormat = "$path attr-dict `:` qualified(type($data))";
 }
@@ -130,18 +132,25 @@ def Hone_RewardVerifierOp : Hone_Op<"reward.verifier", [Pure]> {
     completion with the record's reference answer; `regex` and `format`
     reward a completion that matches `pattern`; `length` is DAPO's overlong
     shaping: 0 up to `max_length − cache_length` tokens, then a linear
-    penalty down to −1 at `max_length`.
+    penalty down to −`penalty` at `max_length`. `settings` holds the rest of
+    the spec's message, typed per kind (`#hone.exact_match`,
+    `#hone.numeric_match`, `#hone.pattern_reward` for regex and format,
+    `#hone.length_shaping`; dialect/HoneSettings.td); IR that is not
+    compiled to a job may leave it out, and the lowering to the runtime
+    refuses a verifier without it. C++: `getSettingsAttr()` returns an
+    `Attribute` (null when absent); `dyn_cast` it to the kind's attribute.
 
     ```mlir
-    %r = hone.reward.verifier numeric_match {tolerance = 1.0e-06 : f64} : !hone.reward
-    %l = hone.reward.verifier length {cache_length = 4 : i64, max_length = 16 : i64} : !hone.reward
+    %r = hone.reward.verifier numeric_match {tolerance = 1.0e-06 : f64, settings = #hone.numeric_match<extract = "", rel_tolerance = 0.0, correct = 1.0, incorrect = 0.0>} : !hone.reward
+    %l = hone.reward.verifier length {cache_length = 4 : i64, max_length = 16 : i64, settings = #hone.length_shaping<penalty = 1.0>} : !hone.reward
     ```
   }];
   let arguments = (ins Hone_VerifierKindAttr:$kind,
                        OptionalAttr<StrAttr>:$pattern,
                        OptionalAttr<F64Attr>:$tolerance,
                        OptionalAttr<I64Attr>:$max_length,
-                       OptionalAttr<I64Attr>:$cache_length);
+                       OptionalAttr<I64Attr>:$cache_length,
+                       OptionalAttr<Hone_VerifierSettingsAttr>:$settings);
   let results = (outs Hone_RewardType:$reward);
   let assemblyFormat = "custom<Keyword>($kind) attr-dict `:` qualified(type($reward))";
   let hasVerifier = 1;

@@ -236,6 +236,78 @@ EvalSettingsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       .result();
 }
 
+LogicalResult ExactMatchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                     StringRef, bool, bool, APFloat correct,
+                                     APFloat incorrect) {
+  return Ranges(emitError, "exact_match")
+      .finite("correct", d(correct))
+      .finite("incorrect", d(incorrect))
+      .result();
+}
+
+LogicalResult
+NumericMatchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                         StringRef, APFloat relTolerance, APFloat correct,
+                         APFloat incorrect) {
+  return Ranges(emitError, "numeric_match")
+      .atLeast("rel_tolerance", d(relTolerance), 0)
+      .finite("rel_tolerance", d(relTolerance))
+      .finite("correct", d(correct))
+      .finite("incorrect", d(incorrect))
+      .result();
+}
+
+LogicalResult
+PatternRewardAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                          APFloat match, APFloat noMatch) {
+  return Ranges(emitError, "pattern_reward")
+      .finite("match", d(match))
+      .finite("no_match", d(noMatch))
+      .result();
+}
+
+LogicalResult
+LengthShapingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                          APFloat penalty) {
+  return Ranges(emitError, "length_shaping")
+      .atLeast("penalty", d(penalty), 0)
+      .finite("penalty", d(penalty))
+      .result();
+}
+
+LogicalResult ColumnsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  StringRef text, StringRef messages,
+                                  StringRef role, StringRef content,
+                                  StringRef prompt, StringRef completion,
+                                  StringRef chosen, StringRef rejected,
+                                  StringRef label, StringRef answer,
+                                  DictionaryAttr roleNames) {
+  for (StringRef k : {text, messages, role, content, prompt, completion,
+                      chosen, rejected, label, answer})
+    if (k.empty())
+      return emitError() << "#hone.columns: a column name is empty";
+  if (!roleNames || !llvm::all_of(roleNames, [](NamedAttribute n) {
+        return isa<StringAttr>(n.getValue());
+      }))
+    return emitError() << "#hone.columns: role_names must map names to "
+                          "strings";
+  return success();
+}
+
+LogicalResult
+DatasetSettingsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                            ColumnsAttr columns, APFloat evalFraction, bool,
+                            int64_t shuffleSeed, int64_t maxRecords) {
+  if (!columns)
+    return emitError() << "#hone.dataset_settings: columns must be a "
+                          "#hone.columns";
+  return Ranges(emitError, "dataset_settings")
+      .within("eval_fraction", d(evalFraction), 0, 1, /*hiOpen=*/true)
+      .atLeast("shuffle_seed", double(shuffleSeed), 0)
+      .atLeast("max_records", double(maxRecords), 0)
+      .result();
+}
+
 LogicalResult CharVocabAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                     StringRef alphabet, ArrayAttr special) {
   if (alphabet.empty())

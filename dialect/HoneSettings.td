@@ -432,6 +432,137 @@ def Hone_EvalSettingsAttr : Hone_SettingsAttr<"EvalSettings", "eval_settings"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Verifier rewards (hone.reward.verifier's `settings`)
+//===----------------------------------------------------------------------===//
+
+def Hone_ExactMatchAttr : Hone_SettingsAttr<"ExactMatch", "exact_match"> {
+  let summary = "an exact_match verifier's settings";
+  let description = [{
+    pipeline.proto `ExactMatch`. `extract` "" compares the whole
+    completion. C++: `ExactMatchAttr`.
+
+    ```mlir
+    #hone.exact_match<extract = "", strip = true, case_sensitive = true,
+                      correct = 1.0, incorrect = 0.0>
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"regex whose first group is the answer, \"\" the whole completion">:$extract,
+    Hone_Bool<"compare after trimming white space">:$strip,
+    Hone_Bool<"compare case-sensitively">:$case_sensitive,
+    Hone_F64<"reward when equal, finite">:$correct,
+    Hone_F64<"reward otherwise, finite">:$incorrect
+  );
+}
+
+def Hone_NumericMatchAttr : Hone_SettingsAttr<"NumericMatch", "numeric_match"> {
+  let summary = "a numeric_match verifier's settings";
+  let description = [{
+    pipeline.proto `NumericMatch` without `abs_tolerance` (the op's
+    `tolerance`). `extract` "" takes the last number in the completion.
+    C++: `NumericMatchAttr`.
+
+    ```mlir
+    #hone.numeric_match<extract = "", rel_tolerance = 0.0, correct = 1.0,
+                        incorrect = 0.0>
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"regex whose first group is the number, \"\" the last number">:$extract,
+    Hone_F64<"relative tolerance, >= 0">:$rel_tolerance,
+    Hone_F64<"reward when within tolerance, finite">:$correct,
+    Hone_F64<"reward otherwise, finite">:$incorrect
+  );
+}
+
+def Hone_PatternRewardAttr : Hone_SettingsAttr<"PatternReward", "pattern_reward"> {
+  let summary = "a regex or format verifier's settings";
+  let description = [{
+    pipeline.proto `RegexReward` and `FormatReward` (the same fields)
+    without `pattern` (the op's). C++: `PatternRewardAttr`.
+
+    ```mlir
+    #hone.pattern_reward<match = 1.0, no_match = 0.0>
+    ```
+  }];
+  let parameters = (ins
+    Hone_F64<"reward when the pattern matches, finite">:$match,
+    Hone_F64<"reward otherwise, finite">:$no_match
+  );
+}
+
+def Hone_LengthShapingAttr : Hone_SettingsAttr<"LengthShaping", "length_shaping"> {
+  let summary = "a length verifier's settings";
+  let description = [{
+    pipeline.proto `LengthShaping` without `max_length` and `cache_length`
+    (the op's). C++: `LengthShapingAttr`.
+
+    ```mlir
+    #hone.length_shaping<penalty = 1.0>
+    ```
+  }];
+  let parameters = (ins
+    Hone_F64<"reward at max_length is -penalty, >= 0">:$penalty
+  );
+}
+
+def Hone_VerifierSettingsAttr : AnyAttrOf<[Hone_ExactMatchAttr, Hone_NumericMatchAttr,
+                                           Hone_PatternRewardAttr, Hone_LengthShapingAttr]>;
+
+//===----------------------------------------------------------------------===//
+// Datasets (hone.dataset's `settings`)
+//===----------------------------------------------------------------------===//
+
+def Hone_ColumnsAttr : Hone_SettingsAttr<"Columns", "columns"> {
+  let summary = "a dataset's column names";
+  let description = [{
+    pipeline.proto `Columns`: the file's key for each column of the layout,
+    and `role_names` mapping the file's roles onto user/assistant/system
+    (a dictionary of strings, empty when none). C++: `ColumnsAttr`.
+
+    ```mlir
+    #hone.columns<text = "text", messages = "conversations", role = "from",
+                  content = "value", prompt = "prompt", completion = "completion",
+                  chosen = "chosen", rejected = "rejected", label = "label",
+                  answer = "answer", role_names = {gpt = "assistant", human = "user"}>
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"key of a text record">:$text,
+    StringRefParameter<"key of a conversation">:$messages,
+    StringRefParameter<"key of a message's role">:$role,
+    StringRefParameter<"key of a message's text">:$content,
+    StringRefParameter<"key of a prompt">:$prompt,
+    StringRefParameter<"key of a completion">:$completion,
+    StringRefParameter<"key of the chosen completion">:$chosen,
+    StringRefParameter<"key of the rejected completion">:$rejected,
+    StringRefParameter<"key of an unpaired preference's label">:$label,
+    StringRefParameter<"key of the reference answer">:$answer,
+    AttrParameter<"::mlir::DictionaryAttr", "file role name to user/assistant/system">:$role_names
+  );
+}
+
+def Hone_DatasetSettingsAttr : Hone_SettingsAttr<"DatasetSettings", "dataset_settings"> {
+  let summary = "how a dataset is read";
+  let description = [{
+    pipeline.proto `Dataset` without `name`, `path`, `layout` (the op's
+    type) and `eval_path` (the op's). C++: `DatasetSettingsAttr`.
+
+    ```mlir
+    #hone.dataset_settings<columns = <...>, eval_fraction = 0.0,
+                           shuffle = true, shuffle_seed = 42, max_records = 0>
+    ```
+  }];
+  let parameters = (ins
+    "ColumnsAttr":$columns,
+    Hone_F64<"records held out for evaluation, in [0, 1)">:$eval_fraction,
+    Hone_Bool<"shuffle every epoch">:$shuffle,
+    Hone_I64<"seed of the shuffle, >= 0">:$shuffle_seed,
+    Hone_I64<"records read at most, 0 all, >= 0">:$max_records
+  );
+}
+
+//===----------------------------------------------------------------------===//
 // Run settings (the pipeline's, read by the job)
 //===----------------------------------------------------------------------===//
 

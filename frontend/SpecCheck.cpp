@@ -900,6 +900,7 @@ void Checker::checkDatasets() {
       continue;
     }
     datasets_[d.name()] = &d;
+    fillDeclaredDefaults(d);
     if (!d.has_shuffle_seed())
       d.set_shuffle_seed(p_.seed());
     nonNegative(d, "shuffle_seed", d.shuffle_seed());

@@ -409,40 +409,36 @@ LogicalResult Lowering::declare() {
   }
 
   for (const Dataset &d : p_.datasets()) {
-    Columns defaults;
-    SmallVector<NamedAttribute> fields;
-    const pb::Reflection *r = d.columns().GetReflection();
-    for (int i = 0; i < Columns::descriptor()->field_count(); ++i) {
-      const pb::FieldDescriptor *f = Columns::descriptor()->field(i);
-      if (f->is_repeated() || !r->HasField(d.columns(), f))
-        continue;
-      std::string v = r->GetString(d.columns(), f);
-      if (v != f->default_value_string())
-        fields.push_back(b_.getNamedAttr(f->name(), b_.getStringAttr(v)));
-    }
-    if (d.columns().role_names_size() > 0) {
-      SmallVector<NamedAttribute> roles;
-      for (const auto &kv : d.columns().role_names())
-        roles.push_back(b_.getNamedAttr(kv.first, b_.getStringAttr(kv.second)));
-      fields.push_back(
-          b_.getNamedAttr("role_names", b_.getDictionaryAttr(roles)));
-    }
+    Location l = NameLoc::get(b_.getStringAttr(d.name()), loc(d));
+    auto emit = [&] { return emitError(l); };
+    const Columns &c = d.columns();
+    if (!complete(c, {}, l) || !complete(d, {"name", "path", "eval_path"}, l))
+      return failure();
+    SmallVector<NamedAttribute> roles;
+    for (const auto &kv : c.role_names())
+      roles.push_back(b_.getNamedAttr(kv.first, b_.getStringAttr(kv.second)));
+    auto columns = ColumnsAttr::getChecked(
+        emit, &ctx_, StringRef(c.text()), StringRef(c.messages()),
+        StringRef(c.role()), StringRef(c.content()), StringRef(c.prompt()),
+        StringRef(c.completion()), StringRef(c.chosen()),
+        StringRef(c.rejected()), StringRef(c.label()), StringRef(c.answer()),
+        b_.getDictionaryAttr(roles));
+    if (!columns)
+      return failure();
+    auto settings = DatasetSettingsAttr::getChecked(
+        emit, &ctx_, columns, F(d.eval_fraction()), d.shuffle(),
+        d.shuffle_seed(), d.max_records());
+    if (!settings)
+      return failure();
     auto op = DatasetOp::create(
-        b_, NameLoc::get(b_.getStringAttr(d.name()), loc(d)),
+        b_, l,
         DatasetType::get(&ctx_, byName(symbolizeColumnLayout,
-                                                Dataset::Layout_Name(d.layout()))),
+                                       Dataset::Layout_Name(d.layout()))),
         b_.getStringAttr(absPath(d.path())),
         d.has_eval_path() ? b_.getStringAttr(absPath(d.eval_path()))
                           : StringAttr(),
-        fields.empty() ? DictionaryAttr() : b_.getDictionaryAttr(fields),
-        i64(d.shuffle_seed()));
+        settings);
     op->setAttr("name", b_.getStringAttr(d.name()));
-    if (d.eval_fraction() > 0)
-      op->setAttr("eval_fraction", b_.getF64FloatAttr(d.eval_fraction()));
-    if (!d.shuffle())
-      op->setAttr("shuffle", b_.getBoolAttr(false));
-    if (d.max_records() > 0)
-      op->setAttr("max_records", i64(d.max_records()));
     datasets_[d.name()] = op.getResult();
   }
 
@@ -450,41 +446,55 @@ LogicalResult Lowering::declare() {
     Location l = NameLoc::get(b_.getStringAttr(r.name()), loc(r));
     auto type = RewardType::get(&ctx_);
     Operation *op = nullptr;
+    Attribute settings; // a verifier's typed settings (HoneSettings.td)
+    auto emit = [&] { return emitError(l); };
     auto verifier = [&](VerifierKind kind, StringAttr pattern,
                         FloatAttr tolerance, IntegerAttr maxLen,
                         IntegerAttr cache) {
       return RewardVerifierOp::create(
                  b_, l, type, VerifierKindAttr::get(&ctx_, kind), pattern,
-                 tolerance, maxLen, cache)
+                 tolerance, maxLen, cache, Attribute())
           .getOperation();
     };
     switch (r.kind_case()) {
-    case Reward::kExactMatch:
+    case Reward::kExactMatch: {
+      const ExactMatch &x = r.exact_match();
       op = verifier(VerifierKind::exact_match, {}, {}, {}, {});
-      op->setAttr("options", messageToDict(ctx_, r.exact_match()));
+      settings = ExactMatchAttr::getChecked(
+          emit, &ctx_, StringRef(x.extract()), x.strip(), x.case_sensitive(),
+          F(x.correct()), F(x.incorrect()));
       break;
-    case Reward::kNumericMatch:
+    }
+    case Reward::kNumericMatch: {
+      const NumericMatch &x = r.numeric_match();
       op = verifier(VerifierKind::numeric_match, {},
-                    b_.getF64FloatAttr(r.numeric_match().abs_tolerance()), {},
-                    {});
-      op->setAttr("options", messageToDict(ctx_, r.numeric_match(),
-                                           {"abs_tolerance"}));
+                    b_.getF64FloatAttr(x.abs_tolerance()), {}, {});
+      settings = NumericMatchAttr::getChecked(
+                                  emit, &ctx_, StringRef(x.extract()),
+                                  F(x.rel_tolerance()), F(x.correct()),
+                                  F(x.incorrect()));
       break;
+    }
     case Reward::kRegex:
       op = verifier(VerifierKind::regex,
                     b_.getStringAttr(r.regex().pattern()), {}, {}, {});
-      op->setAttr("options", messageToDict(ctx_, r.regex(), {"pattern"}));
+      settings = PatternRewardAttr::getChecked(emit, &ctx_,
+                                                F(r.regex().match()),
+                                                F(r.regex().no_match()));
       break;
     case Reward::kFormat:
       op = verifier(VerifierKind::format,
                     b_.getStringAttr(r.format().pattern()), {}, {}, {});
-      op->setAttr("options", messageToDict(ctx_, r.format(), {"pattern"}));
+      settings = PatternRewardAttr::getChecked(emit, &ctx_,
+                                                F(r.format().match()),
+                                                F(r.format().no_match()));
       break;
     case Reward::kLength:
       op = verifier(VerifierKind::length, {}, {},
                     i64(r.length().max_length()),
                     i64(r.length().cache_length()));
-      op->setAttr("penalty", b_.getF64FloatAttr(r.length().penalty()));
+      settings = LengthShapingAttr::getChecked(emit, &ctx_,
+                                                F(r.length().penalty()));
       break;
     case Reward::kExternal: {
       SmallVector<StringRef> argv;
@@ -506,6 +516,11 @@ LogicalResult Lowering::declare() {
     case Reward::kModel:
     case Reward::KIND_NOT_SET:
       break; // learned rewards: at each use
+    }
+    if (op && isa<RewardVerifierOp>(op)) {
+      if (!settings)
+        return failure();
+      op->setAttr("settings", settings);
     }
     if (op) {
       op->setAttr("name", b_.getStringAttr(r.name()));

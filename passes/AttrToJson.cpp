@@ -242,6 +242,55 @@ bool printSettings(llvm::raw_ostream &os, Attribute attr) {
     Obj(os).a("hint_fraction", x.getHintFraction()).f("sft_coef", x.getSftCoef());
     return true;
   }
+  if (auto x = dyn_cast<ExactMatchAttr>(attr)) {
+    Obj(os)
+        .s("extract", x.getExtract())
+        .b("strip", x.getStrip())
+        .b("case_sensitive", x.getCaseSensitive())
+        .f("correct", x.getCorrect())
+        .f("incorrect", x.getIncorrect());
+    return true;
+  }
+  if (auto x = dyn_cast<NumericMatchAttr>(attr)) {
+    Obj(os)
+        .s("extract", x.getExtract())
+        .f("rel_tolerance", x.getRelTolerance())
+        .f("correct", x.getCorrect())
+        .f("incorrect", x.getIncorrect());
+    return true;
+  }
+  if (auto x = dyn_cast<PatternRewardAttr>(attr)) {
+    Obj(os).f("match", x.getMatch()).f("no_match", x.getNoMatch());
+    return true;
+  }
+  if (auto x = dyn_cast<LengthShapingAttr>(attr)) {
+    Obj(os).f("penalty", x.getPenalty());
+    return true;
+  }
+  if (auto x = dyn_cast<ColumnsAttr>(attr)) {
+    Obj(os)
+        .s("text", x.getText())
+        .s("messages", x.getMessages())
+        .s("role", x.getRole())
+        .s("content", x.getContent())
+        .s("prompt", x.getPrompt())
+        .s("completion", x.getCompletion())
+        .s("chosen", x.getChosen())
+        .s("rejected", x.getRejected())
+        .s("label", x.getLabel())
+        .s("answer", x.getAnswer())
+        .a("role_names", x.getRoleNames());
+    return true;
+  }
+  if (auto x = dyn_cast<DatasetSettingsAttr>(attr)) {
+    Obj(os)
+        .a("columns", x.getColumns())
+        .f("eval_fraction", x.getEvalFraction())
+        .b("shuffle", x.getShuffle())
+        .i("shuffle_seed", x.getShuffleSeed())
+        .i("max_records", x.getMaxRecords());
+    return true;
+  }
   if (auto x = dyn_cast<CharVocabAttr>(attr)) {
     Obj(os).s("alphabet", x.getAlphabet()).a("special", x.getSpecial());
     return true;

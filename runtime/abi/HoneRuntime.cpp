@@ -326,6 +326,7 @@ struct Settings {
   double f64(const char *key) const { return asF64(need(key)); }
   int64_t i64(const char *key) const;
   std::string text(const char *key) const;
+  bool boolean(const char *key) const;
   const json::Value &object(const char *key) const;
 };
 
@@ -882,6 +883,13 @@ std::string Settings::text(const char *key) const {
     fail(j, loc.c_str(), std::string(what) + ": setting '" + key +
                      "' is not a string");
   return v.asString();
+}
+bool Settings::boolean(const char *key) const {
+  const json::Value &v = need(key);
+  if (!v.isBool())
+    fail(j, loc.c_str(), std::string(what) + ": setting '" + key +
+                     "' is not true or false");
+  return v.asBool();
 }
 const json::Value &Settings::object(const char *key) const {
   const json::Value &v = need(key);
@@ -2346,41 +2354,38 @@ void objDataset(OpCtx &c) {
   std::string path = c.text("path");
   if (path.empty())
     c.err("no path");
-  // Shuffled unless the spec says shuffle: false (the frontend sets the
-  // attribute only then).
-  bool shuffle = !c.has("shuffle") || c.boolean("shuffle");
-  // The spec's layout and column names, read as the compiler checked them.
+  // #hone.dataset_settings (dialect/HoneSettings.td): every column name,
+  // the shuffle, its seed, the record cap and the held-out fraction.
+  Settings s{j, c.loc, "dataset settings", c.object("settings")};
+  Settings cols{j, c.loc, "dataset columns", s.object("columns")};
+  bool shuffle = s.boolean("shuffle");
   std::map<std::string, std::string> columns, roles;
-  if (const json::Value *f = c.opt("fields", abi::Kind::Obj))
-    for (const auto &[k, v] : f->members()) {
-      if (k == "role_names" && v.isObject()) {
-        for (const auto &[from, to] : v.members())
-          if (to.isString())
-            roles[from] = to.asString();
-      } else if (v.isString()) {
-        columns[k] = v.asString();
-      }
-    }
+  for (const char *k : {"text", "messages", "role", "content", "prompt",
+                        "completion", "chosen", "rejected", "label", "answer"})
+    columns[k] = cols.text(k);
+  for (const auto &[from, to] : cols.object("role_names").members()) {
+    if (!to.isString())
+      c.err("dataset columns: role_names." + from + " is not a string");
+    roles[from] = to.asString();
+  }
   auto options = datasetOptionsFromSpec(c.text("layout"), columns, roles);
   if (!options)
     c.err(options.status().message());
-  auto dl = DataLoader::open(path, *options, uint64_t(c.i64("shuffle_seed")),
+  auto dl = DataLoader::open(path, *options, uint64_t(s.i64("shuffle_seed")),
                              shuffle);
   if (!dl)
     c.err(dl.status().message());
   auto o = std::make_unique<DatasetObj>();
   o->data = std::make_unique<DataLoader>(dl.take());
-  if (c.has("max_records"))
-    if (int64_t cap = c.i64("max_records"); cap > 0)
-      o->data->keepFirst(size_t(cap));
+  if (int64_t cap = s.i64("max_records"); cap > 0)
+    o->data->keepFirst(size_t(cap));
   if (c.has("eval_path")) {
     std::string ev = c.text("eval_path");
     auto e = DataLoader::open(ev, *options, 0, false);
     if (!e)
       c.err(e.status().message());
     o->evalData = std::make_unique<DataLoader>(e.take());
-  } else if (c.has("eval_fraction")) {
-    double frac = c.f64("eval_fraction");
+  } else if (double frac = s.f64("eval_fraction"); frac > 0) {
     size_t all = o->data->size();
     size_t held = size_t(std::floor(double(all) * frac));
     if (held == 0 || held == all)
@@ -2418,25 +2423,29 @@ void objRewardVerifier(OpCtx &c) {
   wantObjs(c, 0, 0);
   auto o = std::make_unique<RewardObj>();
   std::string vk = c.text("kind");
-  // The spec message's other fields (set ones only; proto defaults
-  // otherwise), nested in "options".
-  json::Value none = json::Value::object();
-  const json::Value *opt = c.opt("options", abi::Kind::Obj);
-  const json::Value &a2 = opt ? *opt : none;
+  // The spec message's other fields, typed per kind in the dialect
+  // (#hone.exact_match, #hone.numeric_match, #hone.pattern_reward,
+  // #hone.length_shaping); every one present, none defaulted here.
+  Settings s{c.j, c.loc, "settings", c.object("settings")};
   if (vk == "length") {
     o->kind = RewardObj::Kind::Length;
     o->maxLength = c.i64("max_length");
     o->cacheLength = c.i64("cache_length");
-    o->penalty = c.f64("penalty");
+    o->penalty = s.f64("penalty");
     if (o->maxLength <= 0)
       c.err("length needs max_length > 0");
   } else {
     VerifierConfig vc;
-    if (vk == "exact_match")
+    if (vk == "exact_match") {
       vc.kind = VerifierConfig::Kind::ExactMatch;
-    else if (vk == "numeric_match") {
+      vc.extract = s.text("extract");
+      vc.strip = s.boolean("strip");
+      vc.caseSensitive = s.boolean("case_sensitive");
+    } else if (vk == "numeric_match") {
       vc.kind = VerifierConfig::Kind::NumericMatch;
       vc.absTol = c.f64("tolerance");
+      vc.relTol = s.f64("rel_tolerance");
+      vc.extract = s.text("extract");
     } else if (vk == "regex" || vk == "format") {
       vc.kind = vk == "regex" ? VerifierConfig::Kind::Regex
                               : VerifierConfig::Kind::Format;
@@ -2444,14 +2453,10 @@ void objRewardVerifier(OpCtx &c) {
     } else
       c.err("unknown verifier '" + vk +
             "' (exact_match, numeric_match, regex, format, length)");
-    vc.relTol = num(a2, "rel_tolerance", 0.0);
-    vc.extract = str(a2, "extract");
-    vc.strip = !get(a2, "strip") || flag(a2, "strip");
-    vc.caseSensitive = !get(a2, "case_sensitive") || flag(a2, "case_sensitive");
     bool isRegex = vc.kind == VerifierConfig::Kind::Regex ||
                    vc.kind == VerifierConfig::Kind::Format;
-    vc.onTrue = num(a2, isRegex ? "match" : "correct", 1.0);
-    vc.onFalse = num(a2, isRegex ? "no_match" : "incorrect", 0.0);
+    vc.onTrue = s.f64(isRegex ? "match" : "correct");
+    vc.onFalse = s.f64(isRegex ? "no_match" : "incorrect");
     auto v = Verifier::create(vc);
     if (!v)
       c.err(v.status().message());

@@ -23,14 +23,14 @@ hone.pipeline @everything attributes {run = #hone.run<seed = 7, output_dir = "ru
   // CHECK: hone.model.load "qwen3" from "models/qwen3" : ![[Q3]]
   %qwen3 = hone.model.load "qwen3" from "models/qwen3" : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32, head_dim = 16, qk_norm = true, rope_scaling = llama3, rope_factor = 8.0, rope_low_freq = 1.0, rope_original_max = 64>>
 
-  // CHECK: %[[DEMOS:.+]] = hone.dataset "sft.jsonl" {eval_path = "sft_eval.jsonl", shuffle_seed = 3 : i64} : !hone.dataset<prompt_completion>
-  %demos = hone.dataset "sft.jsonl" {eval_path = "sft_eval.jsonl", shuffle_seed = 3} : !hone.dataset<prompt_completion>
+  // CHECK: %[[DEMOS:.+]] = hone.dataset "sft.jsonl" {eval_path = "sft_eval.jsonl", settings = #hone.dataset_settings<columns = <text = "text", messages = "messages", role = "role", content = "content", prompt = "prompt", completion = "completion", chosen = "chosen", rejected = "rejected", label = "label", answer = "answer", role_names = {}>, eval_fraction = 0.0e+00, shuffle = true, shuffle_seed = 3, max_records = 0>} : !hone.dataset<prompt_completion>
+  %demos = hone.dataset "sft.jsonl" {eval_path = "sft_eval.jsonl", settings = #hone.dataset_settings<columns = <text = "text", messages = "messages", role = "role", content = "content", prompt = "prompt", completion = "completion", chosen = "chosen", rejected = "rejected", label = "label", answer = "answer", role_names = {}>, eval_fraction = 0.0, shuffle = true, shuffle_seed = 3, max_records = 0>} : !hone.dataset<prompt_completion>
   // CHECK: %[[PAIRS:.+]] = hone.dataset "pairs.jsonl" : !hone.dataset<preference>
   %pairs = hone.dataset "pairs.jsonl" : !hone.dataset<preference>
   // CHECK: %[[UNPAIRED:.+]] = hone.dataset "kto.jsonl" : !hone.dataset<unpaired_preference>
   %unpaired = hone.dataset "kto.jsonl" : !hone.dataset<unpaired_preference>
-  // CHECK: %[[PROMPTS:.+]] = hone.dataset "prompts.jsonl" {fields = {answer = "solution"}} : !hone.dataset<prompt_answer>
-  %prompts = hone.dataset "prompts.jsonl" {fields = {answer = "solution"}} : !hone.dataset<prompt_answer>
+  // CHECK: %[[PROMPTS:.+]] = hone.dataset "prompts.jsonl" {settings = #hone.dataset_settings<columns = <text = "text", messages = "messages", role = "role", content = "content", prompt = "prompt", completion = "completion", chosen = "chosen", rejected = "rejected", label = "label", answer = "solution", role_names = {}>, eval_fraction = 1.0e-01, shuffle = false, shuffle_seed = 0, max_records = 100>} : !hone.dataset<prompt_answer>
+  %prompts = hone.dataset "prompts.jsonl" {settings = #hone.dataset_settings<columns = <text = "text", messages = "messages", role = "role", content = "content", prompt = "prompt", completion = "completion", chosen = "chosen", rejected = "rejected", label = "label", answer = "solution", role_names = {}>, eval_fraction = 0.1, shuffle = false, shuffle_seed = 0, max_records = 100>} : !hone.dataset<prompt_answer>
   %chats = hone.dataset "chats.jsonl" : !hone.dataset<messages>
   %text = hone.dataset "corpus.jsonl" : !hone.dataset<text>
   // CHECK: hone.dataset "prompts_only.jsonl" : !hone.dataset<prompt_only>

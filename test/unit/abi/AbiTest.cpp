@@ -78,10 +78,21 @@ int64_t stageBegin(hone_job *job, const char *loc, const char *name,
                              stageAttrs(name, steps).c_str(), 1, models);
 }
 
+/// A dataset's settings (#hone.dataset_settings) as the lowering writes
+/// them: the TRL column names, shuffled with `seed`.
+std::string datasetSettings(int64_t seed) {
+  return R"("settings":{"columns":{"text":"text","messages":"messages",)"
+         R"("role":"role","content":"content","prompt":"prompt",)"
+         R"("completion":"completion","chosen":"chosen","rejected":"rejected",)"
+         R"("label":"label","answer":"answer","role_names":{}},)"
+         R"("eval_fraction":0.0,"shuffle":true,"shuffle_seed":)" +
+         std::to_string(seed) + R"(,"max_records":0})";
+}
+
 /// A dataset's attributes as the lowering writes them.
 std::string datasetAttrs(const std::string &path, int64_t seed = 0) {
-  return "{\"path\":\"" + path + "\",\"shuffle_seed\":" +
-         std::to_string(seed) + ",\"layout\":\"auto\"}";
+  return "{\"path\":\"" + path + "\"," + datasetSettings(seed) +
+         ",\"layout\":\"auto\"}";
 }
 
 /// generate's attributes: n samples at `temperature`, the rest as their ODS
@@ -178,8 +189,8 @@ SftRun runSft(const std::string &data, const std::string &out, int64_t steps,
   hone_job *job = begin(out, resume);
   void *model = hone_rt_object(job, "spec:1:1", "model.init", kModel, 0, nullptr);
   std::string ds = "{\"path\":\"" + data +
-                   "/demos.jsonl\",\"name\":\"demos\",\"shuffle_seed\":1,"
-                   "\"layout\":\"auto\"}";
+                   "/demos.jsonl\",\"name\":\"demos\"," +
+                   datasetSettings(1) + ",\"layout\":\"auto\"}";
   void *demos = hone_rt_object(job, "spec:2:1", "dataset", ds.c_str(), 0, nullptr);
   int64_t first = stageBegin(job, "spec:3:1", "sft", steps, &model);
   std::vector<int32_t> tok(B * T);
@@ -298,7 +309,7 @@ TEST(Abi, UpdatesAreOneOptimiserStepPerMiniBatch) {
 
 // generate's "stop" strings (the spec's generation.stop) reach the sampler
 // through the job's tokenizer: the same draws, each row cut right after the
-// first completion character that is a stop string. A verifier's options
+// first completion character that is a stop string. A verifier's settings
 // (here regex match / no_match) set its scores.
 TEST(Abi, GenerateStopsAfterStopStrings) {
   std::string d = tmpDir("stop");
@@ -307,10 +318,10 @@ TEST(Abi, GenerateStopsAfterStopStrings) {
   void *policy = hone_rt_object(job, "spec:1:1", "model.init", kModel, 0, nullptr);
   std::string ds = datasetAttrs(d + "/prompts.jsonl");
   void *prompts = hone_rt_object(job, "spec:2:1", "dataset", ds.c_str(), 0, nullptr);
-  // A regex reward with the spec's match / no_match values in "options".
+  // A regex reward with the spec's match / no_match values in "settings".
   void *digit = hone_rt_object(
       job, "spec:2:2", "reward.verifier",
-      R"({"kind":"regex","pattern":"[0-9]","options":{"match":2.5,"no_match":-1.0}})",
+      R"({"kind":"regex","pattern":"[0-9]","settings":{"match":2.5,"no_match":-1.0}})",
       0, nullptr);
   stageBegin(job, "spec:3:1", "x", 1, &policy);
   std::vector<int32_t> ptok(P * TP), tok[2] = {std::vector<int32_t>(R * T),
@@ -388,7 +399,7 @@ TEST(Abi, GrpoRewardRises) {
   void *prompts = hone_rt_object(job, "spec:2:1", "dataset", ds.c_str(), 0, nullptr);
   // A reward the untrained model sometimes earns: a "7" anywhere.
   void *reward = hone_rt_object(job, "spec:3:1", "reward.verifier",
-                                R"({"kind":"regex","pattern":"7","options":{}})", 0, nullptr);
+                                R"({"kind":"regex","pattern":"7","settings":{"match":1.0,"no_match":0.0}})", 0, nullptr);
   const int64_t steps = 30;
   int64_t first = stageBegin(job, "spec:4:1", "grpo", steps, &policy);
   ASSERT_EQ(first, 0);
@@ -543,7 +554,9 @@ TEST(AbiDeath, AttributesAgainstTheTable) {
   EXPECT_EXIT(([&] {
         Fixture f = setup("a4");
         hone_rt_object(f.job, "spec:7:4", "dataset",
-                       R"({"path":"x.jsonl","shuffle_seed":0})", 0, nullptr);
+                       ("{\"path\":\"x.jsonl\"," + datasetSettings(0) + "}")
+                           .c_str(),
+                       0, nullptr);
       }()),
       ::testing::ExitedWithCode(1),
       "spec:7:4: error: hone.dataset: missing attribute 'layout' \\(a "

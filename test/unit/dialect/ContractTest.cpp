@@ -191,14 +191,39 @@ TEST(Contract, SettingsAttributesMirrorTheSpecSchema) {
       {"uft", fields(spec::Uft::descriptor(), {"dataset"})},
       {"eval_settings",
        fields(spec::Evaluation::descriptor(), {"dataset", "rewards", "model"})},
+      {"exact_match", fields(spec::ExactMatch::descriptor(), {})},
+      {"numeric_match",
+       fields(spec::NumericMatch::descriptor(), {"abs_tolerance"})},
+      {"pattern_reward", fields(spec::RegexReward::descriptor(), {"pattern"})},
+      {"length_shaping",
+       fields(spec::LengthShaping::descriptor(), {"max_length", "cache_length"})},
+      {"run", fields(spec::Pipeline::descriptor(),
+                     {"name", "models", "datasets", "rewards", "stages",
+                      "optimizer", "generation", "evaluations", "exports"})},
+      // The tokenizer's oneof: a character vocabulary here (every example
+      // uses one; a `file` tokenizer prints `file` in place of `chars`).
+      {"tokenizer", fields(spec::Tokenizer::descriptor(), {"file"})},
+      {"char_vocab", fields(spec::CharVocab::descriptor(), {})},
+      {"dataset_settings",
+       fields(spec::Dataset::descriptor(),
+              {"name", "path", "layout", "eval_path"})},
+      {"columns", fields(spec::Columns::descriptor(), {})},
+      {"hardware", fields(spec::Hardware::descriptor(), {})},
+      {"checkpointing", fields(spec::Checkpointing::descriptor(), {})},
   };
+  // regex and format share #hone.pattern_reward: their messages must agree.
+  EXPECT_EQ(fields(spec::RegexReward::descriptor(), {}),
+            fields(spec::FormatReward::descriptor(), {}));
   std::set<std::string> seen;
   auto check = [&](Attribute a) {
     if (!a || !isa<OptimizerAttr, GenerationAttr, LoopAttr, ScheduleAttr,
                    SftSettingsAttr, RewardModelSettingsAttr,
                    PreferenceSettingsAttr, RlSettingsAttr, ChordAttr,
                    SrftAttr, LuffyAttr, ReliftAttr, HptAttr, UftAttr,
-                   EvalSettingsAttr>(a))
+                   EvalSettingsAttr, ExactMatchAttr, NumericMatchAttr,
+                   PatternRewardAttr, LengthShapingAttr, RunAttr,
+                   TokenizerAttr, CharVocabAttr, HardwareAttr,
+                   CheckpointingAttr, DatasetSettingsAttr, ColumnsAttr>(a))
       return;
     std::string mnemonic = a.getAbstractAttribute().getName().str();
     mnemonic = mnemonic.substr(mnemonic.find('.') + 1);

@@ -195,7 +195,7 @@ TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
   builder.setInsertionPoint(rl);
   Value reward = RewardVerifierOp::create(
       builder, loc, RewardType::get(&context), VerifierKind::exact_match,
-      nullptr, nullptr, nullptr, nullptr);
+      nullptr, nullptr, nullptr, nullptr, nullptr);
   rl.getRewardMutable().assign(reward);
   messages.clear();
   EXPECT_TRUE(succeeded(verify(*module)));
