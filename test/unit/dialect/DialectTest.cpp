@@ -163,7 +163,7 @@ TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
   Value prompts =
       DatasetOp::create(builder, loc,
                         DatasetType::get(&context, ColumnLayout::prompt_answer),
-                        "prompts.jsonl", nullptr, nullptr, uint64_t(0));
+                        "prompts.jsonl", nullptr, nullptr);
   auto rl = RlOp::create(builder, loc, modelType, /*new_critic=*/Type(),
                          RlAlgorithm::grpo, model, prompts, /*reward=*/Value(),
                          /*ref=*/Value(), /*critic=*/Value(), /*demos=*/Value(),
