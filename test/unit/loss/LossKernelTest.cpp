@@ -1061,6 +1061,49 @@ TEST_F(LossKernels, ObjectiveExpressionsMatchBuiltIns) {
   }
 }
 
+/// Other built-ins as the docs write them: the same loss and gradients to
+/// rounding (their ops differ: a min in place of a clamp, the sign moved).
+TEST_F(LossKernels, ObjectiveExpressionsOfOtherVariants) {
+  struct Case {
+    std::string name, builtIn, expr;
+  } cases[] = {
+      // Dr. GRPO: the sum over tokens / (B · max_new_tokens) = 4 · 4.
+      {"dr_grpo", rlStage("dr_grpo", 0.0),
+       "rho = exp(logprob - old_logprob); token_sum(-min(rho * advantage, "
+       "clip(rho, 1 - epsilon, 1 + epsilon_high) * advantage)) / 16"},
+      {"cispo",
+       rlStage("grpo", 0.0, "",
+               {"epsilon_high = 0.28", "aggregation = token_mean"},
+               policyLossAttr("cispo")),
+       "rho = exp(logprob - old_logprob); "
+       "token_mean(-sg(min(rho, 1 + epsilon_high)) * advantage * logprob)"},
+  };
+  uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
+  Gen g{std::mt19937_64(seed)};
+  for (const Case &c : cases) {
+    std::string user = c.builtIn;
+    size_t pl = user.find(", policy_loss = ");
+    if (pl != std::string::npos)
+      user.erase(pl, user.find('>', pl) + 1 - pl);
+    user = withObjective(user, c.expr);
+    Kernel built = compile(*ctx, c.builtIn, true);
+    Kernel mine = compile(*ctx, user, true);
+    ASSERT_TRUE(built.engine && mine.engine) << c.name;
+    double worst = 0;
+    for (int draw = 0; draw < 3; ++draw) {
+      Arrays in = makeInputs(g, built);
+      std::vector<std::vector<double>> gb, gm;
+      double lb = run<double>(built, in, &gb), lm = run<double>(mine, in, &gm);
+      worst = std::max(worst, std::fabs(lb - lm) / std::max(std::fabs(lb), 1e-300));
+      for (unsigned a = 0; a < built.numDiff; ++a)
+        worst = std::max(worst, relErr(gm[a], gb[a]));
+    }
+    std::printf("[ objective %-8s] max relative difference %.2e\n",
+                c.name.c_str(), worst);
+    EXPECT_LT(worst, 1e-12) << c.name << " seed " << seed;
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // PyTorch: every objective written again with torch.autograd
 // (test/unit/loss/torch_oracle.py), run once for all methods.
