@@ -235,6 +235,15 @@ Arrays makeInputs(Gen &g, const Kernel &k) {
       while (std::fabs(std::fabs(d) - 0.2) < 0.01);
       in["v_old"][j] = in["v"][j] - d;
     }
+  // PPO's value loss max((V − R)², (V_clip − R)²) has a kink where
+  // V + V_clip = 2R (V clipped): keep R off it.
+  if (in.count("v_old") && in.count("v") && in.count("returns"))
+    for (size_t j = 0; j < in["v"].size(); ++j) {
+      double v = in["v"][j], vo = in["v_old"][j];
+      double vc = vo + std::clamp(v - vo, -0.2, 0.2);
+      if (std::fabs(v + vc - 2 * in["returns"][j]) < 0.02)
+        in["returns"][j] += 0.1;
+    }
   return in;
 }
 
