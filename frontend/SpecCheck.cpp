@@ -1705,7 +1705,7 @@ void Checker::checkPolicyLoss(Rl &rl, const std::string &name) {
   if (pl.tis_cap() != 0 && !(std::isfinite(pl.tis_cap()) && pl.tis_cap() >= 1))
     error(at(pl, "tis_cap"),
           "'tis_cap' must be at least 1 (or 0: off), got " + fmt(pl.tis_cap()),
-          "truncated importance sampling caps the weight; veRL uses 2");
+          "truncated importance sampling caps the weight; 2 is usual (ms-swift's default)");
   for (const char *f : {"tau_pos", "tau_neg"}) {
     double v = f[4] == 'p' ? pl.tau_pos() : pl.tau_neg();
     if (!(std::isfinite(v) && v > 0))
