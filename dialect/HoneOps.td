@@ -331,7 +331,8 @@ def Hone_RlOp : Hone_StageOp<"rl", [AttrSizedOperandSegments,
                        Hone_OptimizerAttr:$optimizer,
                        Hone_GenerationAttr:$generation,
                        Hone_RlSettingsAttr:$settings,
-                       OptionalAttr<Hone_GuidanceAttr>:$guidance);
+                       OptionalAttr<Hone_GuidanceAttr>:$guidance,
+                       OptionalAttr<Hone_PolicyLossAttr>:$policy_loss);
   let results = (outs Hone_ModelType:$new_policy,
                       Optional<Hone_ModelType>:$new_critic);
   let assemblyFormat = [{

@@ -169,6 +169,24 @@ LogicalResult RlSettingsAttr::verify(
       .result();
 }
 
+LogicalResult PolicyLossAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, PolicyLossKind,
+    APFloat dualClip, APFloat tisCap, APFloat tauPos, APFloat tauNeg) {
+  Ranges r(emitError, "policy_loss");
+  // 0 switches dual clip and truncated IS off.
+  if (d(dualClip) != 0.0)
+    r.above("dual_clip", d(dualClip), 1);
+  if (d(tisCap) != 0.0)
+    r.atLeast("tis_cap", d(tisCap), 1);
+  return r.finite("dual_clip", d(dualClip))
+      .finite("tis_cap", d(tisCap))
+      .above("tau_pos", d(tauPos), 0)
+      .above("tau_neg", d(tauNeg), 0)
+      .finite("tau_pos", d(tauPos))
+      .finite("tau_neg", d(tauNeg))
+      .result();
+}
+
 LogicalResult ChordAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                 ScheduleAttr mu, bool, int64_t sftBatchSize) {
   if (!mu)

@@ -104,6 +104,17 @@ def Hone_ChatTemplate : I32EnumAttr<"ChatTemplate", "how conversations become te
   let genSpecializedAttr = 0;
 }
 
+def Hone_PolicyLossKind : I32EnumAttr<"PolicyLossKind", "an RL stage's policy-gradient surrogate", [
+    I32EnumAttrCase<"clip", 0>,       // −min(ρA, clip(ρ)A)
+    I32EnumAttrCase<"gspo", 1>,       // the clip on the sequence ratio
+    I32EnumAttrCase<"gspo_token", 2>, // GSPO's value, per-token gradient
+    I32EnumAttrCase<"cispo", 3>,      // −sg(min(ρ, 1 + ε_high))·A·l
+    I32EnumAttrCase<"sapo", 4>,       // −(4/τ)·σ(τ(ρ − 1))·A
+  ]> {
+  let cppNamespace = "::mlir::hone";
+  let genSpecializedAttr = 0;
+}
+
 //===----------------------------------------------------------------------===//
 // Parameters
 //===----------------------------------------------------------------------===//
@@ -320,6 +331,29 @@ def Hone_RlSettingsAttr : Hone_SettingsAttr<"RlSettings", "rl_settings"> {
     double getClipLow() const { return 1.0 - getEpsilon().convertToDouble(); }
     double getClipHigh() const { return 1.0 + getEpsilonHigh().convertToDouble(); }
   }];
+}
+
+def Hone_PolicyLossAttr : Hone_SettingsAttr<"PolicyLoss", "policy_loss"> {
+  let summary = "an RL stage's policy-gradient surrogate and its corrections";
+  let description = [{
+    pipeline.proto `PolicyLoss`, the optional `policy_loss` of `hone.rl`
+    (absent: the clipped surrogate without dual clip or truncated
+    importance sampling). The clip range is the stage's `epsilon` and
+    `epsilon_high`; `dual_clip` and `tis_cap` are 0 when off.
+    C++: `PolicyLossAttr`. docs/methods.md gives every formula.
+
+    ```mlir
+    #hone.policy_loss<kind = gspo, dual_clip = 0.0, tis_cap = 2.0,
+                      tau_pos = 1.0, tau_neg = 1.05>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<Hone_PolicyLossKind>:$kind,
+    Hone_F64<"dual-clip bound c on −A, > 1 (0: off)">:$dual_clip,
+    Hone_F64<"truncated importance sampling cap, >= 1 (0: off)">:$tis_cap,
+    Hone_F64<"sapo: gate temperature for A > 0, > 0">:$tau_pos,
+    Hone_F64<"sapo: gate temperature for A < 0, > 0">:$tau_neg
+  );
 }
 
 //===----------------------------------------------------------------------===//

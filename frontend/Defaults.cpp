@@ -70,12 +70,19 @@ void resolveRlDefaults(Rl &rl, const Hardware &hw) {
     rl.set_kl_estimator(grpoFamily ? Rl::k3 : Rl::k1);
   if (!rl.has_kl_placement())
     rl.set_kl_placement(grpoFamily ? Rl::in_loss : Rl::in_reward);
+  PolicyLoss::Kind loss = rl.policy_loss().kind();
+  bool gspo = loss == PolicyLoss::gspo || loss == PolicyLoss::gspo_token;
+  if (gspo && !rl.has_epsilon())
+    rl.set_epsilon(3e-4);
   if (!rl.has_epsilon_high())
-    rl.set_epsilon_high(algo == Rl::dapo ? 0.28 : rl.epsilon());
+    rl.set_epsilon_high(gspo                                       ? 4e-4
+                        : algo == Rl::dapo || loss == PolicyLoss::cispo ? 0.28
+                                                                   : rl.epsilon());
   if (!rl.has_ppo_epochs())
     rl.set_ppo_epochs(algo == Rl::ppo ? 4 : 1);
   if (!rl.has_aggregation())
-    rl.set_aggregation(algo == Rl::dapo || algo == Rl::reinforce_pp
+    rl.set_aggregation(algo == Rl::dapo || algo == Rl::reinforce_pp ||
+                               loss == PolicyLoss::cispo
                            ? Rl::token_mean
                        : algo == Rl::dr_grpo ? Rl::constant
                                              : Rl::sequence_mean);
@@ -85,6 +92,8 @@ void resolveRlDefaults(Rl &rl, const Hardware &hw) {
     rl.set_dynamic_sampling(algo == Rl::dapo);
   if (!rl.has_staleness())
     rl.set_staleness(hw.rollout_staleness());
+  if (rl.has_policy_loss())
+    fillDeclaredDefaults(*rl.mutable_policy_loss());
   fillDeclaredDefaults(rl);
 }
 

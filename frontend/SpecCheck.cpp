@@ -4,6 +4,7 @@
 #include "frontend/DatasetProbe.h"
 #include "frontend/Defaults.h"
 #include "dialect/MethodFamilies.h"
+#include "dialect/ObjectiveExpr.h"
 #include "frontend/Spec.h"
 
 #include "runtime/support/Json.h"
@@ -253,6 +254,9 @@ private:
                         const Binding *model);
   void checkPreference(Stage &s, Preference &pref, const Binding *model);
   void checkRl(Stage &s, Rl &rl, const Binding *model);
+  void checkPolicyLoss(Rl &rl, const std::string &name);
+  void checkObjective(Rl &rl, const std::string &name);
+  SourceLoc inString(const Message &m, const char *field, size_t pos);
   void checkGuidance(Stage &s, Rl &rl, int64_t group);
   void checkEvaluations();
   void checkRest();
@@ -1568,6 +1572,10 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   nonNegative(rl, "vf_coef", rl.vf_coef());
   nonNegative(rl, "entropy_coef", rl.entropy_coef());
   nonNegative(rl, "staleness", rl.staleness(), "0 is exactly on-policy");
+  if (rl.has_policy_loss())
+    checkPolicyLoss(rl, name);
+  if (rl.has_objective())
+    checkObjective(rl, name);
   // Settings of other methods keep their declared defaults in the resolved
   // spec (the IR holds every setting); a value that differs is a mistake.
   if (algo != Rl::ppo)
@@ -1658,6 +1666,118 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
     rl.set_steps(std::max<long long>(1, (rec->second + prompts - 1) / prompts));
   }
   checkGuidance(s, rl, group);
+}
+
+/// The policy loss: which algorithms have the ratio it changes, and its
+/// numbers (defaults filled by resolveRlDefaults).
+void Checker::checkPolicyLoss(Rl &rl, const std::string &name) {
+  PolicyLoss &pl = *rl.mutable_policy_loss();
+  std::string kind = PolicyLoss::Kind_Name(pl.kind());
+  Rl::Algorithm algo = rl.algorithm();
+  if (algo == Rl::rloo || algo == Rl::remax)
+    error(at(rl, "policy_loss"),
+          name + " is REINFORCE over sequence log-probs: it has no "
+                 "importance ratio for 'policy_loss' to change",
+          "remove 'policy_loss', or use grpo, dr_grpo or dapo");
+  else if (pl.kind() != PolicyLoss::clip && !methods::isGrpoFamily(name))
+    error(at(pl, "kind"),
+          "policy_loss " + kind + " weighs one advantage per sequence, but " +
+              name + " has per-token advantages",
+          "use it with grpo, dr_grpo or dapo; " + name +
+              " takes 'kind: clip' with dual_clip or tis_cap");
+  if (rl.guidance_case() == Rl::kLuffy || rl.guidance_case() == Rl::kSrft)
+    error(at(rl, "policy_loss"),
+          std::string("the ") +
+              (rl.guidance_case() == Rl::kLuffy ? "luffy" : "srft") +
+              " hybrid has an objective of its own; 'policy_loss' would "
+              "not change it",
+          "remove 'policy_loss', or use chord, hpt, relift or uft");
+  if (pl.dual_clip() != 0 &&
+      !(std::isfinite(pl.dual_clip()) && pl.dual_clip() > 1))
+    error(at(pl, "dual_clip"),
+          "'dual_clip' must be above 1 (or 0: off), got " +
+              fmt(pl.dual_clip()),
+          "dual-clip PPO bounds the loss of A < 0 at -c A; Ye et al. use "
+          "c = 3");
+  if (pl.dual_clip() != 0 && pl.kind() != PolicyLoss::clip)
+    error(at(pl, "dual_clip"),
+          "'dual_clip' bounds the clipped surrogate, but kind is " + kind,
+          "use 'kind: clip' with dual_clip");
+  if (pl.tis_cap() != 0 && !(std::isfinite(pl.tis_cap()) && pl.tis_cap() >= 1))
+    error(at(pl, "tis_cap"),
+          "'tis_cap' must be at least 1 (or 0: off), got " + fmt(pl.tis_cap()),
+          "truncated importance sampling caps the weight; 2 is usual (ms-swift's default)");
+  for (const char *f : {"tau_pos", "tau_neg"}) {
+    double v = f[4] == 'p' ? pl.tau_pos() : pl.tau_neg();
+    if (!(std::isfinite(v) && v > 0))
+      error(at(pl, f), q(f) + " must be positive, got " + fmt(v),
+            "SAPO's paper uses tau_pos 1 and tau_neg 1.05");
+    else if (pl.kind() != PolicyLoss::sapo && spec_.locs.has(pl, f) &&
+             !atDeclaredDefault(pl, f))
+      error(at(pl, f), q(f) + " is a SAPO setting; kind is " + kind,
+            "remove it, or use 'kind: sapo'");
+  }
+}
+
+/// The location of character `pos` of string field `field`: its column
+/// in the spec's line when the literal is plain (one line, no escapes),
+/// else the field's.
+SourceLoc Checker::inString(const Message &m, const char *field, size_t pos) {
+  SourceLoc loc = at(m, field);
+  if (!loc.isKnown() || loc.line < 1 || loc.col < 1)
+    return loc;
+  std::ifstream in(loc.file);
+  std::string line;
+  for (int n = 0; n < loc.line && std::getline(in, line); ++n) {
+  }
+  if (!in && line.empty())
+    return loc;
+  size_t q = line.find('"', size_t(loc.col - 1));
+  if (q == std::string::npos)
+    return loc;
+  size_t end = line.find('"', q + 1);
+  if (end == std::string::npos || pos > end - q - 1 ||
+      line.substr(q + 1, pos).find('\\') != std::string::npos)
+    return loc;
+  loc.col = int(q + 2 + pos);
+  return loc;
+}
+
+/// A user-written objective: where it may be used, and its expression
+/// (dialect/ObjectiveExpr.h) with a located error and a hint.
+void Checker::checkObjective(Rl &rl, const std::string &name) {
+  const Objective &o = rl.objective();
+  if (!methods::isGrpoFamily(name)) {
+    error(at(rl, "objective"),
+          "an objective runs on grpo, dr_grpo or dapo stages yet, not " + name,
+          "use 'algorithm: grpo' (advantages per sequence, no critic)");
+    return;
+  }
+  if (rl.guidance_case() != Rl::GUIDANCE_NOT_SET) {
+    error(at(rl, "objective"),
+          "an objective replaces the whole loss, which a hybrid adds to",
+          "remove the hybrid, or the objective");
+    return;
+  }
+  if (rl.has_policy_loss()) {
+    error(at(rl, "objective"),
+          "'objective' and 'policy_loss' both define the policy loss",
+          "write the policy loss in the expression, or remove 'objective'");
+    return;
+  }
+  if (!o.has_expr()) {
+    error(at(rl, "objective"), "the objective has no 'expr'",
+          "add expr: \"token_mean(-logprob)\" or another expression");
+    return;
+  }
+  objective::Settings settings;
+  settings.values = {{"epsilon", rl.epsilon()},
+                     {"epsilon_high", rl.epsilon_high()},
+                     {"beta", rl.beta()}};
+  settings.hasReference = rl.beta() > 0;
+  objective::Error err;
+  if (!objective::parseObjective(o.expr(), settings, err))
+    error(inString(o, "expr", err.pos), err.message, err.hint);
 }
 
 void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {

@@ -317,7 +317,7 @@ static RlSettingsAttr rlSettingsAttr(MLIRContext &ctx, const Rl &m,
                                      Location l) {
   if (!complete(m,
                 {"algorithm", "steps", "batch_size", "beta", "reference",
-                 "critic", "critic_output"},
+                 "critic", "critic_output", "policy_loss", "objective"},
                 l))
     return {};
   return RlSettingsAttr::getChecked(
@@ -330,6 +330,18 @@ static RlSettingsAttr rlSettingsAttr(MLIRContext &ctx, const Rl &m,
       m.scale_rewards(), m.dynamic_sampling(), m.max_resample_rounds(),
       m.mask_truncated(), F(m.gamma()), F(m.lam()), F(m.value_clip()),
       F(m.vf_coef()), F(m.entropy_coef()), m.staleness());
+}
+
+/// The stage's policy loss; written only when the spec has one (absent:
+/// the clipped surrogate).
+static PolicyLossAttr policyLossAttr(MLIRContext &ctx, const PolicyLoss &p,
+                                     Location l) {
+  if (!complete(p, {}, l))
+    return {};
+  return PolicyLossAttr::getChecked(
+      [&] { return emitError(l); }, &ctx,
+      byName(symbolizePolicyLossKind, PolicyLoss::Kind_Name(p.kind())),
+      F(p.dual_clip()), F(p.tis_cap()), F(p.tau_pos()), F(p.tau_neg()));
 }
 
 /// The hybrid's settings (`dataset` is the demos operand).
@@ -661,7 +673,12 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
     GenerationAttr generation = generationAttr(ctx_, m.generation(), loc(m));
     Attribute guide = guidance ? guidanceAttr(ctx_, m, loc(*guidance))
                                : Attribute();
+    PolicyLossAttr policyLoss =
+        m.has_policy_loss()
+            ? policyLossAttr(ctx_, m.policy_loss(), loc(m.policy_loss()))
+            : PolicyLossAttr();
     if (!settings || !generation || (guidance && !guide) ||
+        (m.has_policy_loss() && !policyLoss) ||
         !m.generation().has_samples_per_prompt())
       return failure();
     auto op = RlOp::create(
@@ -669,8 +686,12 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
         RlAlgorithmAttr::get(&ctx_, algo), policy, data, r, ref, critic, demos,
         hybrid, i64(m.steps()), i64(m.batch_size()),
         i64(m.generation().samples_per_prompt()), b_.getF64FloatAttr(m.beta()),
-        optimizer, generation, settings, guide);
+        optimizer, generation, settings, guide, policyLoss);
     result = op.getNewPolicy();
+    // A user-written objective (checked by the spec checker; parsed again
+    // by hone-expand-stages).
+    if (m.has_objective())
+      op->setAttr("hone.objective", b_.getStringAttr(m.objective().expr()));
     if (critic) {
       models_[m.critic_output()] = op.getNewCritic();
       op->setAttr("hone.critic_output", b_.getStringAttr(m.critic_output()));

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialect/ObjectiveExpr.h"
 #include "passes/LossBuilder.h"
 #include "passes/Passes.h"
 
@@ -16,6 +17,8 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <functional>
+
 namespace mlir::hone {
 #define GEN_PASS_DEF_EXPANDSTAGES
 #include "passes/Passes.h.inc"
@@ -23,6 +26,8 @@ namespace mlir::hone {
 
 using namespace mlir;
 using namespace mlir::hone;
+
+namespace objective = ::hone::objective;
 
 namespace {
 
@@ -530,13 +535,24 @@ struct RlObjective {
   double entropyCoef;
   bool scaleRewards;
   bool dynamicSampling;
+  // The policy loss (absent attribute: the clip, no corrections).
+  PolicyLossKind lossKind = PolicyLossKind::clip;
+  double dualClip = 0.0, tisCap = 0.0, tauPos = 1.0, tauNeg = 1.05;
 
-  RlObjective(RlSettingsAttr rs, double klCoef, int64_t B, int64_t maxNew)
+  RlObjective(RlSettingsAttr rs, double klCoef, int64_t B, int64_t maxNew,
+              PolicyLossAttr pl = {})
       : eps(d(rs.getEpsilon())), epsHigh(d(rs.getEpsilonHigh())),
         klEstimator(rs.getKlEstimator()),
         entropyCoef(d(rs.getEntropyCoef())),
         scaleRewards(rs.getScaleRewards()),
         dynamicSampling(rs.getDynamicSampling()) {
+    if (pl) {
+      lossKind = pl.getKind();
+      dualClip = d(pl.getDualClip());
+      tisCap = d(pl.getTisCap());
+      tauPos = d(pl.getTauPos());
+      tauNeg = d(pl.getTauNeg());
+    }
     (rs.getKlPlacement() == KlPlacement::in_loss ? klInLoss : klInReward) =
         klCoef;
     switch (rs.getAggregation()) {
@@ -555,6 +571,221 @@ struct RlObjective {
   }
 };
 
+/// Dual clip and truncated importance sampling on a per-token policy loss
+/// (docs/methods.md). Reads `adv` as given ([B,T]) and, with TIS,
+/// `l_old` (the trainer's log-probs) and `l_rollout` (the generator's).
+Value correctPolicyLoss(LossBuilder &lb, const RlObjective &rs,
+                        llvm::StringMap<Value> &a, Value adv, Value perToken,
+                        Value m, TrainStep::Metrics &metrics) {
+  if (rs.dualClip > 0.0) {
+    // Dual-clip PPO: where A < 0, min(loss, −c·A).
+    Value zero = lb.cstLike(0.0, adv);
+    Value negative = lb.cmp(CmpPredicate::lt, adv, zero);
+    Value scaled = lb.scale(adv, rs.dualClip);
+    Value bound = lb.neg(scaled);
+    Value capped = lb.min(perToken, bound);
+    perToken = lb.select(negative, capped, perToken);
+  }
+  if (rs.tisCap > 0.0 && a.count("l_rollout")) {
+    // TIS: × sg(min(exp(l_old − l_rollout), C)).
+    Value w = lb.ratio(a["l_old"], a["l_rollout"]);
+    Value capped = lb.clamp(w, std::nullopt, rs.tisCap);
+    Value weight = lb.sg(capped);
+    perToken = lb.mul(perToken, weight);
+    metrics.push_back(
+        {"tis_weight", lb.reduce(ReduceMode::token_mean, weight, m)});
+  }
+  return perToken;
+}
+
+/// −min(s·A, clip(s, 1 − ε, 1 + ε_high)·A) for any ratio s.
+Value clippedSurrogate(LossBuilder &lb, Value s, Value adv, double lo,
+                       double hi) {
+  Value unclipped = lb.mul(s, adv);
+  Value bounded = lb.clamp(s, 1.0 - lo, 1.0 + hi);
+  Value clipped = lb.mul(bounded, adv);
+  Value best = lb.min(unclipped, clipped);
+  return lb.neg(best);
+}
+
+/// The per-token policy loss of a critic-free group algorithm for each
+/// PolicyLossKind (docs/methods.md has the formulas and their sources).
+/// `advSeq` is the per-sequence advantage [B].
+Value policyLoss(LossBuilder &lb, const RlObjective &rs,
+                 llvm::StringMap<Value> &a, Value adv,
+                 TrainStep::Metrics &metrics) {
+  Value l = a["l"], lOld = a["l_old"], m = a["mask"], advSeq = a["adv"];
+  switch (rs.lossKind) {
+  case PolicyLossKind::clip:
+    break;
+  case PolicyLossKind::gspo:
+  case PolicyLossKind::gspo_token: {
+    // s_i = exp((1/|y_i|) Σ_t m (l − l_old)), clipped per sequence.
+    Value diff = lb.sub(l, lOld);
+    Value logS = lb.seqMean(diff, m);
+    Value s = lb.exp(logS);
+    Value logSTok = lb.bcastLike(logS, l);
+    Value zeros = lb.cstLike(0.0, l);
+    metrics.push_back({"clip_ratio", clipRatio(lb, logSTok, zeros, adv, m,
+                                               rs.eps, rs.epsHigh)});
+    if (rs.lossKind == PolicyLossKind::gspo) {
+      Value perSeq = clippedSurrogate(lb, s, advSeq, rs.eps, rs.epsHigh);
+      return lb.bcastLike(perSeq, l);
+    }
+    // GSPO-token: s_it = sg(s_i)·exp(l − sg(l)), the value of s_i with
+    // each token's own gradient.
+    Value frozen = lb.sg(s);
+    Value frozenTok = lb.bcastLike(frozen, l);
+    Value lFrozen = lb.sg(l);
+    Value own = lb.sub(l, lFrozen);
+    Value unit = lb.exp(own);
+    Value sTok = lb.mul(frozenTok, unit);
+    return clippedSurrogate(lb, sTok, adv, rs.eps, rs.epsHigh);
+  }
+  case PolicyLossKind::cispo: {
+    // −sg(min(ρ, 1 + ε_high))·A·l
+    Value rho = lb.ratio(l, lOld);
+    Value capped = lb.clamp(rho, std::nullopt, 1.0 + rs.epsHigh);
+    Value w = lb.sg(capped);
+    Value above = lb.cmp(CmpPredicate::gt, rho, lb.cstLike(1.0 + rs.epsHigh, l));
+    metrics.push_back(
+        {"clip_ratio", lb.reduce(ReduceMode::token_mean, above, m)});
+    Value wa = lb.mul(w, adv);
+    Value obj = lb.mul(wa, l);
+    Value perToken = lb.neg(obj);
+    return correctPolicyLoss(lb, rs, a, adv, perToken, m, metrics);
+  }
+  case PolicyLossKind::sapo: {
+    // −(4/τ)·σ(τ(ρ − 1))·A, τ = τ_pos where A > 0, else τ_neg.
+    Value rho = lb.ratio(l, lOld);
+    Value one = lb.cstLike(1.0, rho);
+    Value x = lb.sub(rho, one);
+    Value xPos = lb.scale(x, rs.tauPos);
+    Value sPos = lb.sigmoid(xPos);
+    Value gPos = lb.scale(sPos, 4.0 / rs.tauPos);
+    Value xNeg = lb.scale(x, rs.tauNeg);
+    Value sNeg = lb.sigmoid(xNeg);
+    Value gNeg = lb.scale(sNeg, 4.0 / rs.tauNeg);
+    Value zero = lb.cstLike(0.0, adv);
+    Value positive = lb.cmp(CmpPredicate::gt, adv, zero);
+    Value gate = lb.select(positive, gPos, gNeg);
+    Value obj = lb.mul(gate, adv);
+    Value perToken = lb.neg(obj);
+    return correctPolicyLoss(lb, rs, a, adv, perToken, m, metrics);
+  }
+  }
+  // −min(ρA, clip(ρ, 1 − ε, 1 + ε_high)A)
+  Value perToken = clippedPgLoss(lb, l, lOld, adv, rs.eps, rs.epsHigh);
+  metrics.push_back(
+      {"clip_ratio", clipRatio(lb, l, lOld, adv, m, rs.eps, rs.epsHigh)});
+  return correctPolicyLoss(lb, rs, a, adv, perToken, m, metrics);
+}
+
+/// A user-written objective (dialect/ObjectiveExpr.h) in the loss algebra:
+/// each node once (bindings are shared), one statement per op.
+Value buildObjective(LossBuilder &lb, const objective::Program &prog,
+                     llvm::StringMap<Value> &a, int64_t group) {
+  using objective::Fn;
+  using objective::Node;
+  Value l = a["l"], m = a["mask"];
+  std::vector<Value> built(prog.nodes.size());
+  Type scalarT = lb.scalarType(l);
+  std::function<Value(int)> emit = [&](int id) -> Value {
+    if (built[id])
+      return built[id];
+    const Node &n = prog.nodes[id];
+    Value v;
+    auto operand = [&](int k) { return emit(n.args[k]); };
+    // Constants take the type of the value they meet (a splat).
+    auto pair = [&](Value &x, Value &y) {
+      const Node &nx = prog.nodes[n.args[0]], &ny = prog.nodes[n.args[1]];
+      if (nx.constant && !ny.constant) {
+        y = operand(1);
+        x = lb.cstLike(nx.value, y);
+      } else if (ny.constant && !nx.constant) {
+        x = operand(0);
+        y = lb.cstLike(ny.value, x);
+      } else {
+        x = operand(0);
+        y = operand(1);
+        if (LossBuilder::typeOf(x).getRank() < LossBuilder::typeOf(y).getRank())
+          x = lb.bcastLike(x, y);
+        else if (LossBuilder::typeOf(y).getRank() <
+                 LossBuilder::typeOf(x).getRank())
+          y = lb.bcastLike(y, x);
+      }
+    };
+    Value x, y;
+    if (n.constant) {
+      v = lb.cst(n.value, scalarT);
+    } else {
+      switch (n.kind) {
+      case Node::number:
+      case Node::setting:
+        v = lb.cst(n.value, scalarT);
+        break;
+      case Node::quantity: {
+        const char *arg = "";
+        for (auto &q : objective::quantities())
+          if (n.name == q.name)
+            arg = q.arg;
+        v = a[arg];
+        break;
+      }
+      case Node::neg:
+        v = lb.neg(operand(0));
+        break;
+      case Node::add:
+      case Node::sub:
+      case Node::mul:
+      case Node::div:
+        pair(x, y);
+        v = n.kind == Node::add   ? lb.add(x, y)
+            : n.kind == Node::sub ? lb.sub(x, y)
+            : n.kind == Node::mul ? lb.mul(x, y)
+                                  : lb.div(x, y);
+        break;
+      case Node::call:
+        switch (n.fn) {
+        case Fn::exp: v = lb.exp(operand(0)); break;
+        case Fn::log: v = lb.log(operand(0)); break;
+        case Fn::sigmoid: v = lb.sigmoid(operand(0)); break;
+        case Fn::log_sigmoid: v = lb.logSigmoid(operand(0)); break;
+        case Fn::sqrt: v = lb.sqrt(operand(0)); break;
+        case Fn::sg: v = lb.sg(operand(0)); break;
+        case Fn::min:
+        case Fn::max:
+          pair(x, y);
+          v = n.fn == Fn::min ? lb.min(x, y) : lb.max(x, y);
+          break;
+        case Fn::clip:
+          v = lb.clamp(operand(0), prog.nodes[n.args[1]].value,
+                       prog.nodes[n.args[2]].value);
+          break;
+        case Fn::token_mean:
+          v = lb.reduce(ReduceMode::token_mean, operand(0), m);
+          break;
+        case Fn::token_sum: {
+          Value masked = lb.mul(operand(0), m);
+          v = lb.sum(masked);
+          break;
+        }
+        case Fn::seq_mean: v = lb.seqMean(operand(0), m); break;
+        case Fn::seq_sum: v = lb.seqSum(operand(0), m); break;
+        case Fn::mean: v = lb.mean(operand(0)); break;
+        case Fn::sum: v = lb.sum(operand(0)); break;
+        case Fn::group_mean: v = lb.groupMean(operand(0), group); break;
+        case Fn::per_token: v = lb.bcastLike(operand(0), l); break;
+        }
+        break;
+      }
+    }
+    built[id] = v;
+    return v;
+  };
+  return emit(prog.root);
+}
+
 /// The per-token policy loss of a critic-free algorithm. Reads `l`, `mask`,
 /// `l_old`, `adv` ([B] or [B,T]) and, with a KL term, `l_ref`; RLOO and ReMax
 /// are REINFORCE over sequence log-prob sums, the others the clipped ratio.
@@ -569,10 +800,17 @@ Value rlPerTokenLoss(LossBuilder &lb, RlAlgorithm alg, const RlObjective &rs,
     mode = ReduceMode::seq_mean_token_sum;
     return lb.neg(lb.mul(adv, l));
   }
-  // −min(ρA, clip(ρ, 1 − ε, 1 + ε_high)A) [+ β·KL(l, l_ref)]
-  Value perToken = clippedPgLoss(lb, l, a["l_old"], adv, rs.eps, rs.epsHigh);
-  metrics.push_back(
-      {"clip_ratio", clipRatio(lb, l, a["l_old"], adv, m, rs.eps, rs.epsHigh)});
+  // The policy loss [+ β·KL(l, l_ref)]
+  Value perToken;
+  if (alg == RlAlgorithm::reinforce_pp) {
+    // Per-token advantages: the clip, with its corrections.
+    perToken = clippedPgLoss(lb, l, a["l_old"], adv, rs.eps, rs.epsHigh);
+    metrics.push_back({"clip_ratio", clipRatio(lb, l, a["l_old"], adv, m,
+                                               rs.eps, rs.epsHigh)});
+    perToken = correctPolicyLoss(lb, rs, a, adv, perToken, m, metrics);
+  } else {
+    perToken = policyLoss(lb, rs, a, adv, metrics);
+  }
   if (rs.klInLoss > 0.0 && a.count("l_ref")) {
     Value kl = lb.kl(rs.klEstimator, l, a["l_ref"]);
     metrics.push_back({"kl", lb.reduce(ReduceMode::token_mean, kl, m)});
@@ -603,7 +841,29 @@ LogicalResult Expander::expand(RlOp op) {
   int64_t updates = settings.getMiniBatches();
   int64_t gradAccum = settings.getGradAccum();
   // The objective sees one mini-batch (constant aggregation: its rows).
-  RlObjective rs(settings, klCoef, B / updates, T - Tp);
+  PolicyLossAttr policyLossAttr = op.getPolicyLossAttr();
+  RlObjective rs(settings, klCoef, B / updates, T - Tp, policyLossAttr);
+  if (policyLossAttr) {
+    // The spec checker reports these at the spec's fields; here for IR
+    // written by hand.
+    bool grpoFamily = alg == RlAlgorithm::grpo || alg == RlAlgorithm::dapo ||
+                      alg == RlAlgorithm::dr_grpo;
+    if (alg == RlAlgorithm::rloo || alg == RlAlgorithm::remax)
+      return op.emitOpError("policy_loss changes the importance ratio, which ")
+             << stringifyRlAlgorithm(alg) << " (REINFORCE) has none";
+    if (rs.lossKind != PolicyLossKind::clip && !grpoFamily)
+      return op.emitOpError("policy_loss ")
+             << stringifyPolicyLossKind(rs.lossKind)
+             << " needs one advantage per sequence (grpo, dr_grpo, dapo)";
+    if (rs.dualClip > 0.0 && rs.lossKind != PolicyLossKind::clip)
+      return op.emitOpError("dual_clip bounds the clipped surrogate; kind is ")
+             << stringifyPolicyLossKind(rs.lossKind);
+    if (hybrid == Hybrid::luffy || hybrid == Hybrid::srft)
+      return op.emitOpError("the ")
+             << stringifyHybrid(*hybrid)
+             << " hybrid has an objective of its own; policy_loss would not "
+                "change it";
+  }
   double temperature = d(gen0.getTemperature());
   // Generation also ends after any of these strings (none: null).
   ArrayAttr stopStrings = gen0.getStop();
@@ -624,7 +884,31 @@ LogicalResult Expander::expand(RlOp op) {
            << stringifyHybrid(*hybrid)
            << " hybrid's demonstrations cannot follow; set dynamic_sampling: "
               "false";
+  // A user-written objective replaces the policy loss, the KL term, the
+  // entropy bonus and the aggregation.
+  std::optional<objective::Program> userObjective;
+  if (auto expr = op->getAttrOfType<StringAttr>("hone.objective")) {
+    bool grpoFamily = alg == RlAlgorithm::grpo || alg == RlAlgorithm::dapo ||
+                      alg == RlAlgorithm::dr_grpo;
+    if (!grpoFamily || hybrid || policyLossAttr)
+      return op.emitOpError("an objective runs on grpo, dr_grpo or dapo "
+                            "stages without a hybrid or a policy_loss");
+    objective::Settings st;
+    st.values = {{"epsilon", rs.eps},
+                 {"epsilon_high", rs.epsHigh},
+                 {"beta", klCoef}};
+    st.hasReference = op.getRef() && klCoef > 0.0;
+    objective::Error err;
+    userObjective = objective::parseObjective(expr.getValue(), st, err);
+    if (!userObjective)
+      return op.emitOpError("objective, at character ")
+             << err.pos << ": " << err.message << " (" << err.hint << ")";
+  }
   std::string method = stringifyRlAlgorithm(alg).str();
+  if (userObjective)
+    method += "_objective";
+  if (rs.lossKind != PolicyLossKind::clip)
+    method += "_" + stringifyPolicyLossKind(rs.lossKind).str();
   if (hybrid)
     method += std::string("_") + stringifyHybrid(*hybrid).str();
   std::string kernel = kernelName(method);
@@ -717,6 +1001,15 @@ LogicalResult Expander::expand(RlOp op) {
       scores = filter.getResult(3);
       valid = filter.getResult(4);
     }
+    // Truncated importance sampling: the ratio's l_old is the policy's own
+    // log-probs, taken again; the generator's weigh each token.
+    Value lRollout;
+    if (rs.tisCap > 0.0) {
+      lRollout = lOld;
+      lOld = LogprobOp::create(b, loc, TypeRange{f({B, T})}, policy, tok,
+                               nullptr)
+                 .getResult(0);
+    }
     Value lRef;
     if (op.getRef() && (klCoef > 0.0 || isPpo)) {
       auto ref = LogprobOp::create(b, loc, TypeRange{f({B, T})}, op.getRef(),
@@ -752,6 +1045,8 @@ LogicalResult Expander::expand(RlOp op) {
       ts.input(vOld, "v_old");
       if (klInLoss && lRef)
         ts.input(lRef, "l_ref");
+      if (lRollout)
+        ts.input(lRollout, "l_rollout");
       double epsV = d(settings.getValueClip());
       double vf = d(settings.getVfCoef()), ent = rs.entropyCoef;
       auto train = ts.build(
@@ -759,10 +1054,10 @@ LogicalResult Expander::expand(RlOp op) {
           [&](LossBuilder &lb, auto &a, auto &metrics) -> Value {
             Value m = a["mask"];
             // policy: −min(ρA, clip(ρ, 1−ε, 1+ε)A), token mean
-            Value pg = lb.reduce(ReduceMode::token_mean,
-                                 clippedPgLoss(lb, a["l"], a["l_old"], a["adv"],
-                                               rs.eps, rs.epsHigh),
-                                 m);
+            Value pgTok = clippedPgLoss(lb, a["l"], a["l_old"], a["adv"],
+                                        rs.eps, rs.epsHigh);
+            pgTok = correctPolicyLoss(lb, rs, a, a["adv"], pgTok, m, metrics);
+            Value pg = lb.reduce(ReduceMode::token_mean, pgTok, m);
             // value: ½·max((V − R)², (V_old + clip(V − V_old, ±ε_v) − R)²)
             Value v = a["v"], R = a["returns"], vo = a["v_old"];
             Value vClip = lb.add(vo, lb.clamp(lb.sub(v, vo), -epsV, epsV));
@@ -843,7 +1138,8 @@ LogicalResult Expander::expand(RlOp op) {
     }
 
     bool srft = hybrid == Hybrid::srft;
-    bool withEntropy = srft || rs.entropyCoef != 0.0;
+    bool withEntropy = srft || rs.entropyCoef != 0.0 ||
+                       (userObjective && userObjective->uses("entropy"));
     ts.read(pol, tok, withEntropy ? "logprob+entropy" : "logprob",
             withEntropy ? ArrayRef<StringRef>{"l", "entropy"}
                         : ArrayRef<StringRef>{"l"});
@@ -861,10 +1157,15 @@ LogicalResult Expander::expand(RlOp op) {
     bool klTerm = rs.klInLoss > 0.0 && lRef && alg != RlAlgorithm::rloo &&
                   alg != RlAlgorithm::remax && hybrid != Hybrid::luffy &&
                   !srft;
-    if (klTerm)
+    bool objectiveRef = userObjective && userObjective->uses("ref_logprob");
+    if ((klTerm || objectiveRef) && lRef)
       ts.input(lRef, "l_ref");
+    if (userObjective && userObjective->uses("reward"))
+      ts.input(scores, "reward");
     if (valid)
       ts.input(valid, "valid");
+    if (lRollout)
+      ts.input(lRollout, "l_rollout");
     if (demoRead)
       ts.input(dmask, "mask_demo");
     Value mu;
@@ -909,6 +1210,8 @@ LogicalResult Expander::expand(RlOp op) {
                                           auto &metrics) -> Value {
       if (a.count("valid"))
         a["mask"] = lb.mul(a["mask"], lb.bcastLike(a["valid"], a["mask"]));
+      if (userObjective)
+        return buildObjective(lb, *userObjective, a, G);
       Value l = a["l"], m = a["mask"];
       Value perToken;
       ReduceMode mode;
@@ -1039,7 +1342,7 @@ LogicalResult Expander::expand(RlOp op) {
   return success();
 }
 
-struct ExpandStages : public hone::impl::ExpandStagesBase<ExpandStages> {
+struct ExpandStages : public mlir::hone::impl::ExpandStagesBase<ExpandStages> {
   using ExpandStagesBase::ExpandStagesBase;
 
   void runOnOperation() override {

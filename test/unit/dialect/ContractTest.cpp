@@ -82,6 +82,9 @@ TEST(Contract, EnumsMatchTheSpecSchema) {
   expectSameCases(protoNames(spec::Rl::Aggregation_descriptor()),
                   dialectNames(stringifyAggregation,
                                getMaxEnumValForAggregation()));
+  expectSameCases(protoNames(spec::PolicyLoss::Kind_descriptor()),
+                  dialectNames(stringifyPolicyLossKind,
+                               getMaxEnumValForPolicyLossKind()));
   expectSameCases(protoNames(spec::Schedule::Shape_descriptor()),
                   dialectNames(stringifyScheduleKind,
                                getMaxEnumValForScheduleKind()));
@@ -182,7 +185,8 @@ TEST(Contract, SettingsAttributesMirrorTheSpecSchema) {
               {"algorithm", "steps", "batch_size", "beta", "rewards",
                "reward_weights", "reference", "critic", "critic_output",
                "generation", "chord", "srft", "luffy", "relift", "hpt",
-               "uft"})},
+               "uft", "policy_loss", "objective"})},
+      {"policy_loss", fields(spec::PolicyLoss::descriptor(), {})},
       {"chord", fields(spec::Chord::descriptor(), {"dataset"})},
       {"srft", fields(spec::Srft::descriptor(), {"dataset"})},
       {"luffy", fields(spec::Luffy::descriptor(), {"dataset"})},
@@ -223,7 +227,8 @@ TEST(Contract, SettingsAttributesMirrorTheSpecSchema) {
                    EvalSettingsAttr, ExactMatchAttr, NumericMatchAttr,
                    PatternRewardAttr, LengthShapingAttr, RunAttr,
                    TokenizerAttr, CharVocabAttr, HardwareAttr,
-                   CheckpointingAttr, DatasetSettingsAttr, ColumnsAttr>(a))
+                   CheckpointingAttr, DatasetSettingsAttr, ColumnsAttr,
+                   PolicyLossAttr>(a))
       return;
     std::string mnemonic = a.getAbstractAttribute().getName().str();
     mnemonic = mnemonic.substr(mnemonic.find('.') + 1);

@@ -170,7 +170,8 @@ TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
                          /*hybrid=*/nullptr, /*steps=*/uint64_t(10),
                          /*batch_size=*/uint64_t(8), /*group_size=*/uint64_t(4),
                          /*kl_coef=*/llvm::APFloat(0.0), optimizer(context),
-                         generation(context), rlSettings(context), /*guidance=*/nullptr);
+                         generation(context), rlSettings(context), /*guidance=*/nullptr,
+                         /*policy_loss=*/nullptr);
 
   std::vector<std::string> messages;
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {

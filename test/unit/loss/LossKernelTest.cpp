@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <cmath>
@@ -180,7 +181,7 @@ double awayFromKinks(Gen &g, double lo, double hi) {
     double d = g.uni(lo, hi);
     double r = std::exp(d);
     bool nearKink = false;
-    for (double k : {0.8, 1.2, 1.28})
+    for (double k : {0.8, 1.2, 1.28, 1.5})
       nearKink |= std::fabs(r - k) < 0.01;
     if (!nearKink)
       return d;
@@ -233,6 +234,15 @@ Arrays makeInputs(Gen &g, const Kernel &k) {
         d = g.uni(-0.5, 0.5);
       while (std::fabs(std::fabs(d) - 0.2) < 0.01);
       in["v_old"][j] = in["v"][j] - d;
+    }
+  // PPO's value loss max((V − R)², (V_clip − R)²) has a kink where
+  // V + V_clip = 2R (V clipped): keep R off it.
+  if (in.count("v_old") && in.count("v") && in.count("returns"))
+    for (size_t j = 0; j < in["v"].size(); ++j) {
+      double v = in["v"][j], vo = in["v_old"][j];
+      double vc = vo + std::clamp(v - vo, -0.2, 0.2);
+      if (std::fabs(v + vc - 2 * in["returns"][j]) < 0.02)
+        in["returns"][j] += 0.1;
     }
   return in;
 }
@@ -291,6 +301,9 @@ struct Method {
   Formula formula;  // empty: finite differences of the kernel only
   unsigned index = 0;
   SgFormula sgFormula = nullptr;
+  /// Moves inputs off the kinks of this method's formula (finite
+  /// differences only).
+  std::function<void(Arrays &)> adjust = nullptr;
 };
 
 /// Typed settings (dialect/HoneSettings.td) for hand-written stages: what
@@ -390,7 +403,8 @@ std::string prefStage(const std::string &loss, bool ref,
 }
 
 std::string rlStage(const std::string &alg, double kl, const std::string &hybrid = "",
-                    const std::vector<std::string> &overrides = {}) {
+                    const std::vector<std::string> &overrides = {},
+                    const std::string &policyLoss = "") {
   bool ref = kl > 0;
   bool ppo = alg == "ppo";
   std::string s = "%0 = hone.model.init \"policy\" : !m\n"
@@ -409,11 +423,215 @@ std::string rlStage(const std::string &alg, double kl, const std::string &hybrid
        ", kl_coef = " + std::to_string(kl) + " : f64" +
        rlSettings(alg, overrides) +
        (hybrid.empty() ? "" : guidance(hybrid, overrides)) +
+       (policyLoss.empty() ? "" : ", policy_loss = " + policyLoss) +
        "} : (!m, !hone.dataset<prompt_answer>, !hone.reward" +
        (ref ? ", !m" : "") + (ppo ? ", !s" : "") +
        (hybrid.empty() ? "" : ", !hone.dataset<prompt_completion>") + ") -> " +
        (ppo ? "(!m, !s)" : "!m");
   return s;
+}
+
+//===----------------------------------------------------------------------===//
+// The 2025 policy losses (docs/methods.md): each against its paper's
+// formula, written here per token and per sequence
+//===----------------------------------------------------------------------===//
+
+std::string policyLossAttr(const std::string &kind, double dual = 0.0,
+                           double tis = 0.0) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "#hone.policy_loss<kind = %s, dual_clip = %.6f, tis_cap = "
+                "%.6f, tau_pos = 1.0, tau_neg = 1.05>",
+                kind.c_str(), dual, tis);
+  return buf;
+}
+
+/// The sequence log-ratio (1/|y_i|) Σ_t m (l − l_old).
+double seqLogRatio(R &r, int64_t i) {
+  double s = 0;
+  for (int64_t t = 0; t < kT; ++t)
+    s += r.at("mask", i, t) * (r.at("l", i, t) - r.at("l_old", i, t));
+  return s / std::max(r.len("mask", i), 1.0);
+}
+
+/// GSPO with ε = ε_high = 0.2: (1/B) Σ_i −min(s_i A_i, clip(s_i) A_i) over
+/// sequences with a response (a sequence without one adds 0).
+double gspoFormula(Arrays &a) {
+  R r{a};
+  double total = 0;
+  for (int64_t i = 0; i < kB; ++i) {
+    if (r.len("mask", i) == 0)
+      continue;
+    double s = std::exp(seqLogRatio(r, i)), A = a["adv"][i];
+    total += -std::min(s * A, std::clamp(s, 0.8, 1.2) * A);
+  }
+  return total / kB;
+}
+
+/// Keeps every sequence ratio 0.02 away from the clip's kinks.
+void gspoAwayFromKinks(Arrays &a) {
+  R r{a};
+  for (int64_t i = 0; i < kB; ++i)
+    for (;;) {
+      double s = std::exp(seqLogRatio(r, i));
+      if (std::fabs(s - 0.8) > 0.02 && std::fabs(s - 1.2) > 0.02)
+        break;
+      for (int64_t t = 0; t < kT; ++t)
+        a["l_old"][i * kT + t] -= 0.05;
+    }
+}
+
+double sapoGate(double rho, double A) {
+  double tau = A > 0 ? 1.0 : 1.05;
+  return 4.0 / tau * sigmoid(tau * (rho - 1.0));
+}
+
+std::vector<Method> policyLossMethods() {
+  std::vector<Method> ms;
+  // GSPO (Zheng et al., 2025): the clip on the length-normalised sequence
+  // ratio, sequence mean.
+  Method gspo{"gspo", rlStage("grpo", 0.0, "", {}, policyLossAttr("gspo")),
+              gspoFormula};
+  gspo.adjust = gspoAwayFromKinks;
+  ms.push_back(gspo);
+  // GSPO-token: the same value; with one advantage per sequence its
+  // gradient is GSPO's too, so the same formula's differences check it.
+  Method gspoToken{"gspo_token",
+                   rlStage("grpo", 0.0, "", {}, policyLossAttr("gspo_token")),
+                   gspoFormula};
+  gspoToken.adjust = gspoAwayFromKinks;
+  ms.push_back(gspoToken);
+  // CISPO (MiniMax-M1): −Σ sg(min(ρ, 1 + ε_high)) A l / Σ m.
+  ms.push_back({"cispo",
+                rlStage("grpo", 0.0, "",
+                        {"epsilon_high = 0.28", "aggregation = token_mean"},
+                        policyLossAttr("cispo")),
+                nullptr, 0, [](Arrays &x, Arrays &base) {
+                  R r{x}, rb{base};
+                  return r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    double rho =
+                        std::exp(rb.at("l", i, t) - rb.at("l_old", i, t));
+                    return -std::min(rho, 1.28) * x["adv"][i] * r.at("l", i, t);
+                  });
+                }});
+  // SAPO: −(4/τ) σ(τ(ρ − 1)) A, τ 1 (A > 0) or 1.05; sequence mean.
+  ms.push_back({"sapo",
+                rlStage("grpo", 0.0, "", {}, policyLossAttr("sapo")),
+                [](Arrays &a) {
+                  R r{a};
+                  double total = 0;
+                  for (int64_t i = 0; i < kB; ++i) {
+                    double s = 0, A = a["adv"][i];
+                    for (int64_t t = 0; t < kT; ++t)
+                      s += r.at("mask", i, t) *
+                           -sapoGate(std::exp(r.at("l", i, t) -
+                                              r.at("l_old", i, t)),
+                                     A) *
+                           A;
+                    total += s / std::max(r.len("mask", i), 1.0);
+                  }
+                  return total / kB;
+                }});
+  // Dual-clip PPO (Ye et al., 2020) on GRPO: where A < 0 the token loss is
+  // at most −c A (c = 1.5 here, so that the bound is reached).
+  ms.push_back({"dual_clip",
+                rlStage("grpo", 0.0, "", {}, policyLossAttr("clip", 1.5)),
+                [](Arrays &a) {
+                  R r{a};
+                  double total = 0;
+                  for (int64_t i = 0; i < kB; ++i) {
+                    double s = 0, A = a["adv"][i];
+                    for (int64_t t = 0; t < kT; ++t) {
+                      double x = clipPg(r.at("l", i, t), r.at("l_old", i, t),
+                                        A, 0.2, 0.2);
+                      if (A < 0)
+                        x = std::min(x, -1.5 * A);
+                      s += r.at("mask", i, t) * x;
+                    }
+                    total += s / std::max(r.len("mask", i), 1.0);
+                  }
+                  return total / kB;
+                }});
+  // Truncated importance sampling on GRPO with a KL term: the policy term
+  // of each token × min(exp(l_old − l_rollout), 2); the KL term unweighted.
+  ms.push_back({"tis",
+                rlStage("grpo", 0.04, "", {}, policyLossAttr("clip", 0.0, 2.0)),
+                [](Arrays &a) {
+                  R r{a};
+                  double total = 0;
+                  for (int64_t i = 0; i < kB; ++i) {
+                    double s = 0;
+                    for (int64_t t = 0; t < kT; ++t) {
+                      double l = r.at("l", i, t);
+                      double w = std::min(
+                          std::exp(r.at("l_old", i, t) - r.at("l_rollout", i, t)),
+                          2.0);
+                      double d = r.at("l_ref", i, t) - l;
+                      double x = w * clipPg(l, r.at("l_old", i, t), a["adv"][i],
+                                            0.2, 0.2) +
+                                 0.04 * (std::exp(d) - d - 1);
+                      s += r.at("mask", i, t) * x;
+                    }
+                    total += s / std::max(r.len("mask", i), 1.0);
+                  }
+                  return total / kB;
+                }});
+  // BNPO (TRL's loss_type "bnpo"): token losses over the batch's tokens.
+  ms.push_back({"bnpo", rlStage("grpo", 0.0, "", {"aggregation = token_mean"}),
+                [](Arrays &a) {
+                  R r{a};
+                  return r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    return clipPg(r.at("l", i, t), r.at("l_old", i, t),
+                                  a["adv"][i], 0.2, 0.2);
+                  });
+                }});
+  // Entropy-regularised GRPO: − c·token_mean(H), c = 0.01.
+  ms.push_back({"grpo_entropy",
+                rlStage("grpo", 0.04, "", {"entropy_coef = 0.01"}),
+                [](Arrays &a) {
+                  R r{a};
+                  double total = 0;
+                  for (int64_t i = 0; i < kB; ++i) {
+                    double s = 0;
+                    for (int64_t t = 0; t < kT; ++t) {
+                      double l = r.at("l", i, t), d = r.at("l_ref", i, t) - l;
+                      s += r.at("mask", i, t) *
+                           (clipPg(l, r.at("l_old", i, t), a["adv"][i], 0.2,
+                                   0.2) +
+                            0.04 * (std::exp(d) - d - 1));
+                    }
+                    total += s / std::max(r.len("mask", i), 1.0);
+                  }
+                  double h = r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    return r.at("entropy", i, t);
+                  });
+                  return total / kB - 0.01 * h;
+                }});
+  // PPO with dual clip (c = 1.5) and TIS (cap 2) on its per-token
+  // advantages.
+  ms.push_back({"ppo_dual_clip_tis",
+                rlStage("ppo", 0.05, "", {}, policyLossAttr("clip", 1.5, 2.0)),
+                [](Arrays &a) {
+                  R r{a};
+                  double pg = r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    double A = r.at("adv", i, t);
+                    double x = clipPg(r.at("l", i, t), r.at("l_old", i, t), A,
+                                      0.2, 0.2);
+                    if (A < 0)
+                      x = std::min(x, -1.5 * A);
+                    return x * std::min(std::exp(r.at("l_old", i, t) -
+                                                 r.at("l_rollout", i, t)),
+                                        2.0);
+                  });
+                  double vl = r.tokenMean("mask", [&](int64_t i, int64_t t) {
+                    double v = r.at("v", i, t), vo = r.at("v_old", i, t),
+                           R_ = r.at("returns", i, t);
+                    double vc = vo + std::clamp(v - vo, -0.2, 0.2);
+                    return std::max((v - R_) * (v - R_), (vc - R_) * (vc - R_));
+                  });
+                  return pg + 0.5 * 0.5 * vl;
+                }});
+  return ms;
 }
 
 std::vector<Method> methods() {
@@ -679,6 +897,8 @@ std::vector<Method> methods() {
                   return dn / std::max(dd, 1.0) + self;
                 }});
   ms.push_back({"relift_rl", rlStage("grpo", 0.0, "relift"), grpo(0.0, false)});
+  for (Method &m : policyLossMethods())
+    ms.push_back(std::move(m));
   ms.push_back({"relift_sft", rlStage("grpo", 0.0, "relift"), nullptr, 1});
   ms.push_back({"hpt", rlStage("grpo", 0.0, "hpt"), nullptr});
   ms.push_back({"uft", rlStage("grpo", 0.0, "uft"), nullptr});
@@ -724,6 +944,8 @@ TEST_P(LossKernels, MatchesFormulaAndFiniteDifferences) {
   double worstLoss = 0, worstGrad = 0, worst32 = 0;
   for (int trial = 0; trial < 3; ++trial) {
     Arrays in = makeInputs(g, k64);
+    if (m.adjust)
+      m.adjust(in);
     std::vector<std::vector<double>> grads, grads32;
     double loss = run<double>(k64, in, &grads);
     double loss32 = run<float>(k32, in, &grads32);
@@ -781,6 +1003,115 @@ TEST_P(LossKernels, MatchesFormulaAndFiniteDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(Methods, LossKernels, ::testing::ValuesIn(methods()),
                          [](const auto &info) { return info.param.name; });
+
+//===----------------------------------------------------------------------===//
+// Objectives users write (dialect/ObjectiveExpr.h): GRPO, DAPO and GSPO as
+// expressions give the built-ins' loss and gradients bit for bit
+//===----------------------------------------------------------------------===//
+
+/// The stage of `alg` with a user-written objective in place of its loss.
+std::string withObjective(std::string stage, const std::string &expr) {
+  size_t at = stage.rfind("} : (");
+  return stage.insert(at, ", hone.objective = \"" + expr + "\"");
+}
+
+void bothBranches(Gen &g, Arrays &in);
+
+TEST_F(LossKernels, ObjectiveExpressionsMatchBuiltIns) {
+  const std::string clipped =
+      "-min(rho * advantage, clip(rho, 1 - epsilon, 1 + epsilon_high) * "
+      "advantage)";
+  struct Case {
+    std::string name, builtIn, expr;
+  } cases[] = {
+      {"grpo", rlStage("grpo", 0.04),
+       "rho = exp(logprob - old_logprob); d = ref_logprob - logprob; "
+       "mean(seq_mean(" + clipped + " + (exp(d) - d - 1) * beta))"},
+      {"dapo", rlStage("dapo", 0.0),
+       "rho = exp(logprob - old_logprob); token_mean(" + clipped + ")"},
+      {"gspo", rlStage("grpo", 0.0, "", {}, policyLossAttr("gspo")),
+       "rho = exp(seq_mean(logprob - old_logprob)); "
+       "mean(seq_mean(per_token(" + clipped + ")))"},
+  };
+  uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
+  Gen g{std::mt19937_64(seed)};
+  for (const Case &c : cases) {
+    std::string user = c.builtIn;
+    // The expression's stage: the same settings, no policy_loss.
+    size_t pl = user.find(", policy_loss = ");
+    if (pl != std::string::npos)
+      user.erase(pl, user.find('>', pl) + 1 - pl);
+    user = withObjective(user, c.expr);
+    for (bool f64 : {true, false}) {
+      Kernel built = compile(*ctx, c.builtIn, f64);
+      Kernel mine = compile(*ctx, user, f64);
+      ASSERT_TRUE(built.engine && mine.engine) << c.name;
+      ASSERT_EQ(built.numDiff, mine.numDiff) << c.name;
+      for (int draw = 0; draw < 3; ++draw) {
+        Arrays in = makeInputs(g, built);
+        bothBranches(g, in);
+        std::vector<std::vector<double>> gb, gm;
+        double lb = f64 ? run<double>(built, in, &gb) : run<float>(built, in, &gb);
+        double lm = f64 ? run<double>(mine, in, &gm) : run<float>(mine, in, &gm);
+        EXPECT_EQ(std::memcmp(&lb, &lm, sizeof lb), 0)
+            << c.name << (f64 ? " f64" : " f32") << " loss " << lb << " vs "
+            << lm << " seed " << seed;
+        for (unsigned a = 0; a < built.numDiff; ++a)
+          for (size_t j = 0; j < gb[a].size(); ++j)
+            ASSERT_EQ(std::memcmp(&gb[a][j], &gm[a][j], sizeof(double)), 0)
+                << c.name << (f64 ? " f64" : " f32") << " d/d"
+                << built.argNames[a] << "[" << j << "] " << gb[a][j] << " vs "
+                << gm[a][j] << " seed " << seed;
+      }
+    }
+    std::printf("[ objective %-6s] bit-identical to the built-in (f64, f32; "
+                "3 draws each)\n",
+                c.name.c_str());
+  }
+}
+
+/// Other built-ins as the docs write them: the same loss and gradients to
+/// rounding (their ops differ: a min in place of a clamp, the sign moved).
+TEST_F(LossKernels, ObjectiveExpressionsOfOtherVariants) {
+  struct Case {
+    std::string name, builtIn, expr;
+  } cases[] = {
+      // Dr. GRPO: the sum over tokens / (B · max_new_tokens) = 4 · 4.
+      {"dr_grpo", rlStage("dr_grpo", 0.0),
+       "rho = exp(logprob - old_logprob); token_sum(-min(rho * advantage, "
+       "clip(rho, 1 - epsilon, 1 + epsilon_high) * advantage)) / 16"},
+      {"cispo",
+       rlStage("grpo", 0.0, "",
+               {"epsilon_high = 0.28", "aggregation = token_mean"},
+               policyLossAttr("cispo")),
+       "rho = exp(logprob - old_logprob); "
+       "token_mean(-sg(min(rho, 1 + epsilon_high)) * advantage * logprob)"},
+  };
+  uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
+  Gen g{std::mt19937_64(seed)};
+  for (const Case &c : cases) {
+    std::string user = c.builtIn;
+    size_t pl = user.find(", policy_loss = ");
+    if (pl != std::string::npos)
+      user.erase(pl, user.find('>', pl) + 1 - pl);
+    user = withObjective(user, c.expr);
+    Kernel built = compile(*ctx, c.builtIn, true);
+    Kernel mine = compile(*ctx, user, true);
+    ASSERT_TRUE(built.engine && mine.engine) << c.name;
+    double worst = 0;
+    for (int draw = 0; draw < 3; ++draw) {
+      Arrays in = makeInputs(g, built);
+      std::vector<std::vector<double>> gb, gm;
+      double lb = run<double>(built, in, &gb), lm = run<double>(mine, in, &gm);
+      worst = std::max(worst, std::fabs(lb - lm) / std::max(std::fabs(lb), 1e-300));
+      for (unsigned a = 0; a < built.numDiff; ++a)
+        worst = std::max(worst, relErr(gm[a], gb[a]));
+    }
+    std::printf("[ objective %-8s] max relative difference %.2e\n",
+                c.name.c_str(), worst);
+    EXPECT_LT(worst, 1e-12) << c.name << " seed " << seed;
+  }
+}
 
 //===----------------------------------------------------------------------===//
 // PyTorch: every objective written again with torch.autograd

@@ -30,6 +30,11 @@ ENT_COEF_KL_CASE = 0.01
 LUFFY_GAMMA = 0.1
 SRFT_SFT, SRFT_POS = 0.5, 0.1
 UFT_COEF = 1.0
+CISPO_HIGH = 0.28   # the cispo test's epsilon_high
+SAPO_TAU_POS, SAPO_TAU_NEG = 1.0, 1.05
+DUAL_CLIP = 1.5     # the dual-clip tests' c
+TIS_CAP = 2.0       # the TIS tests' cap
+ENT_COEF_GRPO = 0.01
 
 
 def token_mean(x, m):
@@ -127,6 +132,53 @@ def objective(name, a, B, T, G):
         return -logsig(BETA_PREF * (xw - xl) - SIMPO_GAMMA).mean()
     if name == "grpo":
         return grpo(a, GRPO_KL)
+    if name in ("gspo", "gspo_token"):
+        # sequence ratio s = exp(mean_t(l - l_old)); GSPO-token:
+        # sg(s) * exp(l - sg(l)) per token, the same value
+        m, adv = a["mask"], a["adv"][:, None]
+        log_s = seq_sum(a["l"] - a["l_old"], m) / seq_len(m)
+        s = torch.exp(log_s)[:, None]
+        if name == "gspo_token":
+            s = s.detach() * torch.exp(a["l"] - a["l"].detach())
+        x = -torch.minimum(s * adv, torch.clamp(s, 1 - CLIP, 1 + CLIP) * adv)
+        return seq_mean_token_mean(x.expand_as(m), m)
+    if name == "cispo":
+        rho = torch.exp(a["l"] - a["l_old"])
+        w = torch.clamp(rho, max=1 + CISPO_HIGH).detach()
+        return token_mean(-w * a["adv"][:, None] * a["l"], a["mask"])
+    if name == "sapo":
+        rho = torch.exp(a["l"] - a["l_old"])
+        adv = a["adv"][:, None]
+        tau = torch.where(adv > 0, torch.full_like(adv, SAPO_TAU_POS),
+                          torch.full_like(adv, SAPO_TAU_NEG))
+        gate = 4.0 / tau * torch.sigmoid(tau * (rho - 1))
+        return seq_mean_token_mean(-gate * adv, a["mask"])
+    if name == "dual_clip":
+        adv = a["adv"][:, None]
+        x = clipped_pg(a["l"], a["l_old"], adv)
+        x = torch.where(adv < 0, torch.minimum(x, -DUAL_CLIP * adv), x)
+        return seq_mean_token_mean(x, a["mask"])
+    if name == "tis":
+        w = torch.clamp(torch.exp(a["l_old"] - a["l_rollout"]), max=TIS_CAP)
+        x = w.detach() * clipped_pg(a["l"], a["l_old"], a["adv"][:, None]) \
+            + GRPO_KL * k3(a["l"], a["l_ref"])
+        return seq_mean_token_mean(x, a["mask"])
+    if name == "bnpo":
+        return token_mean(clipped_pg(a["l"], a["l_old"], a["adv"][:, None]),
+                          a["mask"])
+    if name == "grpo_entropy":
+        return grpo(a, GRPO_KL) - ENT_COEF_GRPO * token_mean(a["entropy"],
+                                                             a["mask"])
+    if name == "ppo_dual_clip_tis":
+        m, adv = a["mask"], a["adv"]
+        x = clipped_pg(a["l"], a["l_old"], adv)
+        x = torch.where(adv < 0, torch.minimum(x, -DUAL_CLIP * adv), x)
+        w = torch.clamp(torch.exp(a["l_old"] - a["l_rollout"]), max=TIS_CAP)
+        pg = token_mean(x * w.detach(), m)
+        v, v_old, ret = a["v"], a["v_old"], a["returns"]
+        v_clip = v_old + torch.clamp(v - v_old, -VALUE_CLIP, VALUE_CLIP)
+        vl = token_mean(torch.maximum((v - ret) ** 2, (v_clip - ret) ** 2), m)
+        return pg + VF_COEF * 0.5 * vl
     if name == "relift_rl":
         return grpo(a)
     if name == "dr_grpo":  # no length normalisation: constant B·T
