@@ -5,6 +5,7 @@
 #include "kernels/cuda/CudaKernels.h"
 #endif
 #include "runtime/formats/HfConfig.h"
+#include "runtime/model/HfModel.h"
 #include "runtime/observe/Report.h"
 
 #include <chrono>
@@ -127,9 +128,17 @@ std::vector<FlatTensor> flatParams(const Transformer<float> &m,
                                    const std::string &prefix = "",
                                    const float *base = nullptr) {
   std::vector<FlatTensor> out;
+  if (base) { // optimiser moments: laid out like the trainable tensors
+    for (const ParamInfo &p : m.trainableParams())
+      out.push_back({prefix + p.name, p.shape, base + p.offset, p.numel});
+    return out;
+  }
   for (const ParamInfo &p : m.params())
-    out.push_back({prefix + p.name, p.shape,
-                   (base ? base : m.paramData()) + p.offset, p.numel});
+    out.push_back({prefix + p.name, p.shape, m.paramData() + p.offset,
+                   p.numel});
+  for (const ParamInfo &p : m.loraParams()) // LoRA adapters, PEFT's names
+    out.push_back({prefix + p.name, p.shape, m.loraData() + p.offset,
+                   p.numel});
   return out;
 }
 } // namespace
@@ -365,6 +374,9 @@ Status Job::restore(const StageObjects &objs) {
   for (const auto &[name, m] : objs.models) {
     for (const ParamInfo &p : m->params())
       HONE_TRY(c.read(first ? "" : name, p.name, p.shape, m->param(p)));
+    for (const ParamInfo &p : m->loraParams())
+      HONE_TRY(c.read(first ? "" : name, p.name, p.shape,
+                      m->loraData() + p.offset));
     first = false;
   }
   const json::Value &st = c.state();
@@ -418,7 +430,7 @@ Expected<int64_t> Job::beginStage(const std::string &name, int64_t steps,
       if (!model)
         return Status::error("error: optimizer '" + oname +
                              "' has no model of the same name");
-      for (const ParamInfo &p : model->params()) {
+      for (const ParamInfo &p : model->trainableParams()) {
         HONE_TRY(resume_->read("optimizer", oname + ".m." + p.name, p.shape,
                                opt->firstMoment() + p.offset));
         HONE_TRY(resume_->read("optimizer", oname + ".v." + p.name, p.shape,
@@ -472,6 +484,13 @@ Status Job::saveCheckpoint(int64_t stageStep) {
     if (first) {
       c.model = flatParams(*m);
       c.config = modelConfigToHfJson(m->config());
+      if (m->hasLora()) { // PEFT's files too, as TRL's checkpoints have
+        auto files = loraAdapterFiles(*m);
+        if (!files)
+          return files.status();
+        for (auto &f : *files)
+          c.extraFiles.push_back(std::move(f));
+      }
     } else {
       c.extraModels.push_back({name, flatParams(*m)});
     }
