@@ -1149,11 +1149,11 @@ void Checker::checkLora(Stage &s, int index, const Binding *m) {
   for (int i = 0; i < l.target_modules_size(); ++i) {
     const std::string &t = l.target_modules(i);
     if (std::find(std::begin(known), std::end(known), t) == std::end(known))
-      error(at(l, "target_modules", i), "unknown LoRA target module " + q(t),
+      error(at(l, "target_modules"), "unknown LoRA target module " + q(t),
             "use q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj or "
             "down_proj");
     else if (!seen.insert(t).second)
-      error(at(l, "target_modules", i),
+      error(at(l, "target_modules"),
             "target module " + q(t) + " is named twice", "name it once");
   }
   if (s.has_reward_model())

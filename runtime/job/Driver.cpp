@@ -133,10 +133,13 @@ std::vector<FlatTensor> flatParams(const Transformer<float> &m,
       out.push_back({prefix + p.name, p.shape, base + p.offset, p.numel});
     return out;
   }
-  for (const ParamInfo &p : m.params())
-    out.push_back({prefix + p.name, p.shape, m.paramData() + p.offset,
-                   p.numel});
-  for (const ParamInfo &p : m.loraParams()) // LoRA adapters, PEFT's names
+  // A LoRA model's base weights belong to (and are saved with) the model it
+  // was made from; it adds its adapters, under PEFT's names.
+  if (!m.hasLora())
+    for (const ParamInfo &p : m.params())
+      out.push_back({prefix + p.name, p.shape, m.paramData() + p.offset,
+                     p.numel});
+  for (const ParamInfo &p : m.loraParams())
     out.push_back({prefix + p.name, p.shape, m.loraData() + p.offset,
                    p.numel});
   return out;
@@ -372,8 +375,9 @@ Status Job::restore(const StageObjects &objs) {
   const LoadedCheckpoint &c = *resume_;
   bool first = true;
   for (const auto &[name, m] : objs.models) {
-    for (const ParamInfo &p : m->params())
-      HONE_TRY(c.read(first ? "" : name, p.name, p.shape, m->param(p)));
+    if (!m->hasLora()) // a LoRA model's base is its base model's
+      for (const ParamInfo &p : m->params())
+        HONE_TRY(c.read(first ? "" : name, p.name, p.shape, m->param(p)));
     for (const ParamInfo &p : m->loraParams())
       HONE_TRY(c.read(first ? "" : name, p.name, p.shape,
                       m->loraData() + p.offset));
@@ -479,22 +483,24 @@ Status Job::endStep(int64_t stageStep, const observe::MetricValues &values,
 Status Job::saveCheckpoint(int64_t stageStep) {
   CheckpointContents c;
   c.step = globalStep_;
-  bool first = true;
+  bool first = true, peftWritten = false;
   for (const auto &[name, m] : objects_.models) {
     if (first) {
       c.model = flatParams(*m);
       c.config = modelConfigToHfJson(m->config());
-      if (m->hasLora()) { // PEFT's files too, as TRL's checkpoints have
-        auto files = loraAdapterFiles(*m);
-        if (!files)
-          return files.status();
-        for (auto &f : *files)
-          c.extraFiles.push_back(std::move(f));
-      }
     } else {
       c.extraModels.push_back({name, flatParams(*m)});
     }
     first = false;
+    if (m->hasLora() && !peftWritten) {
+      // PEFT's files of the (first) LoRA model, as TRL's checkpoints have.
+      auto files = loraAdapterFiles(*m);
+      if (!files)
+        return files.status();
+      for (auto &f : *files)
+        c.extraFiles.push_back(std::move(f));
+      peftWritten = true;
+    }
   }
   json::Value opts = json::Value::object();
   for (const auto &[oname, opt] : objects_.optimizers) {

@@ -114,3 +114,25 @@
 
 // expected-error@+1 {{#hone.eval_settings: max_records = -1 must be >= 0}}
 "test.e"() {s = #hone.eval_settings<every_steps = 0, max_records = -1, generation = <max_new_tokens = 8, temperature = 0.0, top_k = 0, top_p = 1.0, stop = []>>} : () -> ()
+
+// -----
+
+/// LoRA: a rank of at least 1, dropout 0 (the only one computed), known
+/// and distinct target modules.
+// expected-error@+1 {{#hone.lora: rank = 0 must be >= 1}}
+"test.lora"() {s = #hone.lora<rank = 0, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj"], merge_on_save = false>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.lora: dropout = 0.1 must be in [0, 0]}}
+"test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 0.1, target_modules = ["q_proj"], merge_on_save = false>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.lora: unknown target module "c_attn"}}
+"test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 0.0, target_modules = ["c_attn"], merge_on_save = false>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.lora: target module "v_proj" is named twice}}
+"test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 0.0, target_modules = ["v_proj", "v_proj"], merge_on_save = false>} : () -> ()

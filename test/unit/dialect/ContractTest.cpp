@@ -171,6 +171,7 @@ TEST(Contract, SettingsAttributesMirrorTheSpecSchema) {
       {"loop",
        fields(spec::Loop::descriptor(), {"steps", "batch_size", "epochs"})},
       {"schedule", fields(spec::Schedule::descriptor(), {})},
+      {"lora", fields(spec::Lora::descriptor(), {})},
       {"sft_settings",
        fields(spec::Sft::descriptor(), {"loop", "variant", "reference"})},
       {"reward_model_settings",
@@ -198,7 +199,7 @@ TEST(Contract, SettingsAttributesMirrorTheSpecSchema) {
                    SftSettingsAttr, RewardModelSettingsAttr,
                    PreferenceSettingsAttr, RlSettingsAttr, ChordAttr,
                    SrftAttr, LuffyAttr, ReliftAttr, HptAttr, UftAttr,
-                   EvalSettingsAttr>(a))
+                   EvalSettingsAttr, LoraAttr>(a))
       return;
     std::string mnemonic = a.getAbstractAttribute().getName().str();
     mnemonic = mnemonic.substr(mnemonic.find('.') + 1);
