@@ -101,7 +101,9 @@ def Hone_ModelNewHeadOp : Hone_Op<"model.new_head", [Pure, DeclareOpInterfaceMet
   let hasVerifier = 1;
 }
 
-def Hone_ModelLoraOp : Hone_Op<"model.lora", [Pure, DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
+// Not Pure: two stages that put adapters on the same base train two
+// distinct adapter sets, which CSE must not merge into one.
+def Hone_ModelLoraOp : Hone_Op<"model.lora", [DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
   let summary = "LoRA adapters on a frozen model";
   let description = [{
     A model that computes `W x + (alpha / rank) B A x` in the targeted
