@@ -1170,23 +1170,22 @@ Expected<std::unique_ptr<Transformer<T>>> Transformer<T>::baseView() const {
 template <typename T>
 Expected<Tensor> Transformer<T>::getMergedParam(const std::string &name,
                                                 DType dtype) const {
+  if (!hasLora())
+    return getParam(name, dtype);
   auto w = getParam(name, DTypeOf<T>::value);
-  if (!w || !hasLora())
+  if (!w)
     return w;
   // "model.layers.L.<path>.<mod>.weight" -> its adapter pair, if any.
   const std::string suffix = ".weight";
   if (name.size() < suffix.size() ||
       name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-    return w.take().toDType(dtype);
+    return getParam(name, dtype);
   const std::string stem = name.substr(0, name.size() - suffix.size());
   T *base = nullptr, *gb = nullptr;
   const ParamInfo *A = locate(stem + ".lora_A.weight", &base, &gb);
   const ParamInfo *B = locate(stem + ".lora_B.weight", &base, &gb);
-  if (!A || !B) {
-    Tensor t = w.take();
-    return dtype == DTypeOf<T>::value ? Expected<Tensor>(std::move(t))
-                                      : t.toDType(dtype);
-  }
+  if (!A || !B)
+    return getParam(name, dtype);
   std::vector<T> a = toHost(la_.data() + A->offset, A->numel);
   std::vector<T> b = toHost(la_.data() + B->offset, B->numel);
   Tensor t = w.take();
