@@ -62,6 +62,8 @@ std::string mlir::hone::modelName(Value v) {
       return load.getName().str();
     if (auto head = dyn_cast<ModelNewHeadOp>(op))
       return head.getName().str();
+    if (auto lora = dyn_cast<ModelLoraOp>(op))
+      return lora.getName().str();
     if (auto rl = dyn_cast<RlOp>(op)) {
       StringRef n = nameAttr(op, i == 0 ? kOutput : kCriticOutput);
       if (!n.empty())

@@ -147,6 +147,28 @@ LogicalResult ModelNewHeadOp::verify() {
   return success();
 }
 
+void ModelLoraOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
+  setNameFn(getModel(), (getName() + "_lora").str());
+}
+
+LogicalResult ModelLoraOp::verify() {
+  auto from = cast<ModelType>(getBase().getType());
+  if (from != getModel().getType())
+    return fail(*this, "adapters keep the model's type",
+                "give the result the operand's type");
+  if (from.getArch().getFamily() == ModelFamily::gpt2)
+    return fail(*this, "LoRA applies to the llama family, not gpt2",
+                "train all weights, or use a llama-family model");
+  if (from.getHead() != HeadKind::lm)
+    return fail(*this, "LoRA on a scalar-head model is not supported",
+                "adapt an LM-head model");
+  if (getBase().getDefiningOp<ModelLoraOp>())
+    return fail(*this, "the base already carries adapters",
+                "stacking adapters is not supported; train the existing "
+                "ones");
+  return success();
+}
+
 LogicalResult RewardVerifierOp::verify() {
   VerifierKind kind = getKind();
   bool usesPattern = kind == VerifierKind::regex || kind == VerifierKind::format;

@@ -103,6 +103,31 @@ def Hone_ModelNewHeadOp : Hone_Op<"model.new_head", [Pure, DeclareOpInterfaceMet
   let hasVerifier = 1;
 }
 
+// Not Pure: two stages that put adapters on the same base train two
+// distinct adapter sets, which CSE must not merge into one.
+def Hone_ModelLoraOp : Hone_Op<"model.lora", [DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
+  let summary = "LoRA adapters on a frozen model";
+  let description = [{
+    A model that computes `W x + (alpha / rank) B A x` in the targeted
+    projections of `base`, whose weights it reads without copying and never
+    changes: a stage that trains the result trains A and B only (gradients
+    and AdamW moments for them alone), so `base` stays valid as the frozen
+    reference of that stage. A starts as PEFT's default (uniform in
+    ±1/sqrt(in), drawn from `seed`), B at zero. Llama family with an LM head.
+    Saves write PEFT's `adapter_model.safetensors` and `adapter_config.json`.
+
+    ```mlir
+    %lora = hone.model.lora "policy" %policy {lora = #hone.lora<rank = 8, alpha = 16.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"], merge_on_save = false>, seed = 42 : i64} : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>> -> !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, Hone_ModelType:$base,
+                       Hone_LoraAttr:$lora, I64Attr:$seed);
+  let results = (outs Hone_ModelType:$model);
+  let assemblyFormat =
+      "$name $base attr-dict `:` qualified(type($base)) `->` qualified(type($model))";
+  let hasVerifier = 1;
+}
+
 def Hone_DatasetOp : Hone_Op<"dataset", [Pure]> {
   let summary = "a JSONL dataset in a known column layout";
   let description = [{

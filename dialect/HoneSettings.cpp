@@ -8,6 +8,7 @@
 
 #include "dialect/HoneAttrs.h"
 #include "dialect/MethodFamilies.h"
+#include "llvm/ADT/DenseSet.h"
 
 #include <cmath>
 #include <cstdio>
@@ -78,6 +79,52 @@ LogicalResult OptimizerAttr::verify(function_ref<InFlightDiagnostic()> emitError
       .within("min_lr_ratio", d(minLrRatio), 0, 1)
       .atLeast("max_grad_norm", d(maxGradNorm), 0)
       .result();
+}
+
+LogicalResult LoraAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               int64_t rank, APFloat alpha, APFloat dropout,
+                               ArrayAttr targets, bool) {
+  static const char *known[] = {"q_proj",    "k_proj",  "v_proj",
+                                "o_proj",    "gate_proj", "up_proj",
+                                "down_proj"};
+  if (!targets || targets.empty())
+    return emitError() << "#hone.lora: target_modules must name at least "
+                          "one module";
+  llvm::SmallDenseSet<StringRef> seen;
+  for (Attribute a : targets) {
+    auto s = dyn_cast<StringAttr>(a);
+    if (!s || !llvm::is_contained(known, s.getValue()))
+      return emitError() << "#hone.lora: unknown target module " << a
+                         << " (q_proj, k_proj, v_proj, o_proj, gate_proj, "
+                            "up_proj, down_proj)";
+    if (!seen.insert(s.getValue()).second)
+      return emitError() << "#hone.lora: target module " << a
+                         << " is named twice";
+  }
+  return Ranges(emitError, "lora")
+      .atLeast("rank", double(rank), 1)
+      .above("alpha", d(alpha), 0)
+      .finite("alpha", d(alpha))
+      .within("dropout", d(dropout), 0, 0)
+      .result();
+}
+
+int64_t LoraAttr::getNumAdapterParameters(ArchAttr arch) const {
+  const int64_t d = arch.getDModel(), f = arch.getFfn();
+  const int64_t q = arch.getHeads() * arch.getHeadDimension();
+  const int64_t kv = arch.getKvHeads() * arch.getHeadDimension();
+  int64_t perRank = 0; // in + out of every targeted projection
+  for (Attribute a : getTargetModules()) {
+    StringRef m = cast<StringAttr>(a).getValue();
+    perRank += m == "q_proj"                       ? d + q
+               : m == "k_proj" || m == "v_proj"    ? d + kv
+               : m == "o_proj"                     ? q + d
+                                                   : d + f; // MLP projections
+  }
+  double n = double(perRank) * double(getRank()) * double(arch.getLayers());
+  if (!(n < 0x1p62))
+    return std::numeric_limits<int64_t>::max();
+  return perRank * getRank() * arch.getLayers();
 }
 
 LogicalResult

@@ -189,6 +189,34 @@ def Hone_GenerationAttr : Hone_SettingsAttr<"Generation", "generation"> {
   );
 }
 
+def Hone_LoraAttr : Hone_SettingsAttr<"Lora", "lora"> {
+  let summary = "LoRA adapters on a frozen model";
+  let description = [{
+    pipeline.proto `Lora`, carried by `hone.model.lora`. Each targeted
+    projection computes `W x + (alpha / rank) B A x`; only `A [rank, in]`
+    and `B [out, rank]` train. `target_modules` holds Hugging Face module
+    names (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj).
+    C++: `LoraAttr`; `getTargetModules()` returns an `ArrayAttr` of
+    strings; `getNumAdapterParameters(arch)` counts A and B.
+
+    ```mlir
+    #hone.lora<rank = 8, alpha = 16.0, dropout = 0.0,
+               target_modules = ["q_proj", "v_proj"], merge_on_save = false>
+    ```
+  }];
+  let parameters = (ins
+    Hone_I64<"rank of B A, >= 1">:$rank,
+    Hone_F64<"scale numerator (PEFT lora_alpha), > 0">:$alpha,
+    Hone_F64<"dropout on the adapters' input; only 0 is computed">:$dropout,
+    AttrParameter<"::mlir::ArrayAttr", "targeted module names">:$target_modules,
+    Hone_Bool<"saves also write the merged weights">:$merge_on_save
+  );
+  let extraClassDeclaration = [{
+    /// Elements of A and B over every layer of a model of `arch`.
+    int64_t getNumAdapterParameters(ArchAttr arch) const;
+  }];
+}
+
 def Hone_LoopAttr : Hone_SettingsAttr<"Loop", "loop"> {
   let summary = "an offline stage's loop";
   let description = [{

@@ -120,6 +120,14 @@ Schedule defaultUftHint() {
   return h;
 }
 
+void resolveLoraDefaults(Lora &lora) {
+  if (lora.target_modules_size() == 0) {
+    lora.add_target_modules("q_proj");
+    lora.add_target_modules("v_proj");
+  }
+  fillDeclaredDefaults(lora);
+}
+
 Generation evaluationGeneration(const Generation &pipeline,
                                 const Generation &evaluation) {
   Generation g = pipeline;

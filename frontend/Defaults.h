@@ -40,6 +40,10 @@ double defaultPreferenceBeta(Preference::Loss loss);
 /// defaults.
 void resolveRlDefaults(Rl &rl, const Hardware &hw);
 
+/// A stage's LoRA settings: target_modules q_proj and v_proj when none are
+/// given (PEFT's default for Llama/Qwen2), then the declared defaults.
+void resolveLoraDefaults(Lora &lora);
+
 /// Samples per prompt (the group size G): 8 for the GRPO family (TRL
 /// `num_generations`), 2 for RLOO, 1 otherwise.
 int64_t defaultSamplesPerPrompt(Rl::Algorithm algo);

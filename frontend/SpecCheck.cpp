@@ -162,6 +162,7 @@ struct Binding {
   std::string declared; // the model declaration the state descends from
   Model::Head head = Model::lm;
   SourceLoc loc; // where the name was bound
+  int loraStage = -1; // the stage that added LoRA adapters, if any
 };
 
 class Checker {
@@ -244,6 +245,7 @@ private:
   void checkDatasets();
   void checkRewards();
   void checkOptimizer(const Optimizer &o);
+  void checkLora(Stage &s, int index, const Binding *model);
   void checkGeneration(const Generation &g);
   void checkStages();
   void checkStage(Stage &s, int index);
@@ -1122,6 +1124,70 @@ void Checker::checkOptimizer(const Optimizer &o) {
               "use 0 to disable clipping");
 }
 
+void Checker::checkLora(Stage &s, int index, const Binding *m) {
+  if (!s.has_lora()) {
+    if (m && m->loraStage >= 0)
+      error(at(s, "model"),
+            "model " + q(s.model()) + " carries the LoRA adapters of stage " +
+                q(p_.stages(m->loraStage).name()) +
+                "; training all its weights is not supported yet",
+            "add 'lora { }' with the same settings to keep training the "
+            "adapters");
+    return;
+  }
+  Lora &l = *s.mutable_lora();
+  resolveLoraDefaults(l);
+  positive(l, "rank", l.rank(), "PEFT's default is 8");
+  positive(l, "alpha", l.alpha(), "PEFT's default lora_alpha is 8");
+  if (!(l.dropout() >= 0 && l.dropout() < 1))
+    error(at(l, "dropout"),
+          "'dropout' must be in [0, 1), got " + fmt(l.dropout()),
+          "use 0 (no dropout)");
+  else if (l.dropout() != 0)
+    error(at(l, "dropout"),
+          "LoRA dropout is not supported yet (got " + fmt(l.dropout()) + ")",
+          "use dropout: 0");
+  static const char *known[] = {"q_proj",    "k_proj",  "v_proj",
+                                "o_proj",    "gate_proj", "up_proj",
+                                "down_proj"};
+  std::set<std::string> seen;
+  for (int i = 0; i < l.target_modules_size(); ++i) {
+    const std::string &t = l.target_modules(i);
+    if (std::find(std::begin(known), std::end(known), t) == std::end(known))
+      error(at(l, "target_modules"), "unknown LoRA target module " + q(t),
+            "use q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj or "
+            "down_proj");
+    else if (!seen.insert(t).second)
+      error(at(l, "target_modules"),
+            "target module " + q(t) + " is named twice", "name it once");
+  }
+  if (s.has_reward_model())
+    error(at(s, "lora"),
+          "LoRA on a reward-model stage (a scalar head) is not supported yet",
+          "remove 'lora' from stage " + q(s.name()));
+  if (!m)
+    return;
+  auto arch = spec_.archOf.find(m->declared);
+  if (arch != spec_.archOf.end() &&
+      arch->second.family() == Architecture::gpt2)
+    error(at(s, "lora"),
+          "LoRA applies to the llama family (Llama, Qwen2/3, Mistral), not "
+          "gpt2 model " + q(s.model()),
+          "train all weights (remove 'lora'), or use a llama-family model");
+  if (m->loraStage >= 0) {
+    const Lora &prev = p_.stages(m->loraStage).lora();
+    if (prev.rank() != l.rank() || prev.alpha() != l.alpha() ||
+        std::set<std::string>(prev.target_modules().begin(),
+                              prev.target_modules().end()) != seen)
+      error(at(s, "lora"),
+            "model " + q(s.model()) + " already carries LoRA adapters of "
+            "stage " + q(p_.stages(m->loraStage).name()) +
+                " with other settings; stacking adapters is not supported yet",
+            "repeat that stage's rank, alpha and target_modules to keep "
+            "training its adapters");
+  }
+}
+
 void Checker::checkGeneration(const Generation &g) {
   positive(g, "max_new_tokens", g.max_new_tokens());
   nonNegative(g, "temperature", g.temperature(),
@@ -1271,6 +1337,7 @@ void Checker::checkStage(Stage &s, int index) {
     dataset(at(s, "dataset"), s.dataset());
   if (s.has_optimizer())
     checkOptimizer(s.optimizer());
+  checkLora(s, index, m);
   if (s.has_save() && s.save().empty())
     error(at(s, "save"), "'save' is an empty path",
           "give a directory name below the output directory");
@@ -1319,6 +1386,8 @@ void Checker::checkStage(Stage &s, int index) {
   if (m && !s.output().empty()) {
     Binding b = *m;
     b.loc = at(s, "output");
+    if (s.has_lora() && b.loraStage < 0)
+      b.loraStage = index;
     bound_[s.output()] = b;
     lastTrained_ = s.output();
   }

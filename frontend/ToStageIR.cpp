@@ -13,6 +13,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
@@ -139,6 +140,9 @@ private:
   /// The declaration each bound name descends from (for `from` chains).
   std::map<std::string, std::string> declOf_;
   std::map<std::string, Value> models_;
+  /// Model states that carry LoRA adapters (a later LoRA stage trains them
+  /// on; the checker made sure its settings are the same).
+  llvm::DenseSet<Value> loraStates_;
   std::map<std::string, Value> datasets_;
   std::map<std::string, Value> rewards_;
   /// Learned rewards, per reward model state.
@@ -548,6 +552,22 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
   Value data = datasets_.at(s.dataset());
   if (!policy)
     return failure();
+  if (s.has_lora() && !loraStates_.contains(policy)) {
+    // The stage trains adapters on the frozen state; that state (bound to
+    // the model's name still) is what a reference of the same name reads.
+    const Lora &lr = s.lora();
+    SmallVector<StringRef> targets(lr.target_modules().begin(),
+                                   lr.target_modules().end());
+    auto attr = LoraAttr::getChecked(
+        [&] { return emitError(loc(lr)); }, &ctx_, lr.rank(), F(lr.alpha()),
+        F(lr.dropout()), b_.getStrArrayAttr(targets), lr.merge_on_save());
+    if (!attr)
+      return failure();
+    policy = ModelLoraOp::create(b_, loc(s, "lora"), policy.getType(),
+                                 b_.getStringAttr(s.model()), policy, attr,
+                                 i64(p_.seed()))
+                 .getResult();
+  }
   Value result;
   OptimizerAttr optimizer = optimizerAttr(ctx_, s.optimizer(), loc(s));
   if (!optimizer)
@@ -702,6 +722,8 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
     return failure();
   }
   models_[s.output()] = result;
+  if (s.has_lora())
+    loraStates_.insert(result);
   // The trained state's spec name (modelName() in dialect/HoneOps.h).
   result.getDefiningOp()->setAttr("hone.output", b_.getStringAttr(s.output()));
   if (s.has_save())

@@ -252,7 +252,8 @@ public:
                          const LmHeadShape &s, T *logprob, T *entropy,
                          T *lse) = 0;
   /// From dlogprob [rows] and optional dentropy [rows] (nullable):
-  /// dhidden += dz W, dW += dz^T hidden (chunked, recomputing z).
+  /// dhidden += dz W, dW += dz^T hidden (chunked, recomputing z); dW null
+  /// (a frozen head) skips the weight gradient.
   virtual void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
                          const LmHeadShape &s, const T *lse, const T *entropy,
                          const T *dlogprob, const T *dentropy, T *dhidden,

@@ -157,6 +157,15 @@ bool printSettings(llvm::raw_ostream &os, Attribute attr) {
         .a("generation", e.getGeneration());
     return true;
   }
+  if (auto x = dyn_cast<LoraAttr>(attr)) {
+    Obj(os)
+        .i("rank", x.getRank())
+        .f("alpha", x.getAlpha())
+        .f("dropout", x.getDropout())
+        .a("target_modules", x.getTargetModules())
+        .b("merge_on_save", x.getMergeOnSave());
+    return true;
+  }
   if (auto l = dyn_cast<LoopAttr>(attr)) {
     Obj(os).i("grad_accum", l.getGradAccum()).i("max_length", l.getMaxLength());
     return true;

@@ -944,7 +944,8 @@ struct ConvertHoneToRuntime
 /// exactly these: checkAbiTable).
 static bool isRuntimeObjectOpName(StringRef name) {
   return llvm::is_contained({"hone.model.init", "hone.model.load",
-                             "hone.model.new_head", "hone.dataset",
+                             "hone.model.new_head", "hone.model.lora",
+                             "hone.dataset",
                              "hone.exec.snapshot", "hone.buffer.init"},
                             name) ||
          name.starts_with("hone.reward.");

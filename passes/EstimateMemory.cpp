@@ -23,6 +23,20 @@ int64_t numParams(Value model) {
   return cast<ModelType>(model.getType()).getArch().getNumParameters();
 }
 
+/// The hone.model.lora a model state descends from through training
+/// stages (a LoRA stage's output trains on as LoRA), or null.
+Value loraRoot(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (isa<ModelLoraOp>(def))
+      return v;
+    if (!isa<SftOp, PreferenceOp, RlOp>(def) ||
+        cast<OpResult>(v).getResultNumber() != 0)
+      return {};
+    v = def->getOperand(0);
+  }
+  return {};
+}
+
 /// Models read but not trained by a stage, through its reward too.
 void collectFrozen(Value reward, SmallVectorImpl<Value> &frozen) {
   Operation *def = reward ? reward.getDefiningOp() : nullptr;
@@ -94,7 +108,23 @@ struct EstimateMemory
       // Saturating: 2^62 layers must not wrap to a size under the budget.
       uint64_t total = 0;
       llvm::SmallPtrSet<void *, 8> seen;
-      for (Value v : trained)
+      // A LoRA model trains its adapters only; its base is read, frozen.
+      SmallVector<Value> trainedModels;
+      for (Value v : trained) {
+        Value root = loraRoot(v);
+        if (auto lora = root ? root.getDefiningOp<ModelLoraOp>() : nullptr) {
+          if (seen.insert(v.getAsOpaquePointer()).second)
+            total = llvm::SaturatingMultiplyAdd<uint64_t>(
+                kTrainedBytesPerParam,
+                lora.getLora().getNumAdapterParameters(
+                    cast<ModelType>(v.getType()).getArch()),
+                total);
+          frozen.push_back(lora.getBase());
+        } else {
+          trainedModels.push_back(v);
+        }
+      }
+      for (Value v : trainedModels)
         if (seen.insert(v.getAsOpaquePointer()).second)
           total = llvm::SaturatingMultiplyAdd<uint64_t>(
               kTrainedBytesPerParam, numParams(v), total);

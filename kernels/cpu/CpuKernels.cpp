@@ -1418,8 +1418,9 @@ public:
         }
         parGemm(false, false, R, D, c, T(1), z, c, W + v0 * D, D, T(1),
                 dhidden + r0 * D, D);
-        parGemm(true, false, c, D, R, T(1), z, c, hidden + r0 * D, D, T(1),
-                dW + v0 * D, D);
+        if (dW) // null: a frozen head (LoRA base)
+          parGemm(true, false, c, D, R, T(1), z, c, hidden + r0 * D, D, T(1),
+                  dW + v0 * D, D);
       }
     }
   }

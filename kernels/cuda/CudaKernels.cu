@@ -862,8 +862,9 @@ public:
                         dentropy ? dentropy + r0 : nullptr, invT);
         gemm(false, false, R, D, c, 1.f, z, c, W + v0 * D, D, 1.f,
              dhidden + r0 * D, D);
-        gemm(true, false, c, D, R, 1.f, z, c, hidden + r0 * D, D, 1.f,
-             dW + v0 * D, D);
+        if (dW) // null: a frozen head (LoRA base)
+          gemm(true, false, c, D, R, 1.f, z, c, hidden + r0 * D, D, 1.f,
+               dW + v0 * D, D);
       }
     }
   }

@@ -53,6 +53,7 @@ struct ModelObj : Object {
   std::unique_ptr<Transformer<float>> model;
   std::unique_ptr<AdamW<float>> opt; // while a stage trains it
   std::string name;                  // "m<creation index>"
+  bool mergeOnSave = false;          // LoRA: saves also write merged weights
 };
 
 struct DatasetObj : Object {
@@ -1751,7 +1752,14 @@ void opSave(OpCtx &c) {
     c.err("path '" + clip(path) + "' leaves the run directory (use a "
           "relative path without '..')");
   path = c.j->job->runDir() + "/" + path;
-  check(c.j, c.loc, saveHfModel(*m->model, path));
+  if (m->model->hasLora()) {
+    // PEFT's adapter files; the merged model beside them when asked.
+    check(c.j, c.loc, saveLoraAdapter(*m->model, path));
+    if (m->mergeOnSave)
+      check(c.j, c.loc, saveHfModel(*m->model, path + "/merged", true));
+  } else {
+    check(c.j, c.loc, saveHfModel(*m->model, path));
+  }
   say(c.j, "saved " + path);
 }
 
@@ -2135,8 +2143,8 @@ void runTrainStep(OpCtx &c) {
     }
     if (j->comm.size > 1) // data parallel: the ranks' mean gradient
       for (ModelObj *m : ms) {
-        float *g = m->model->gradData();
-        size_t n = size_t(m->model->numParams());
+        float *g = m->model->trainableGrad();
+        size_t n = size_t(m->model->numTrainable());
         j->comm.sum(g, n);
         const float inv = 1.0f / float(j->comm.size);
         for (size_t i = 0; i < n; ++i)
@@ -2144,8 +2152,8 @@ void runTrainStep(OpCtx &c) {
       }
     double sq = 0;
     for (ModelObj *m : ms)
-      sq += m->model->kernels().sumSquares(m->model->gradData(),
-                                            m->model->numParams());
+      sq += m->model->kernels().sumSquares(m->model->trainableGrad(),
+                                            m->model->numTrainable());
     if (!std::isfinite(sq)) {
       skipped = true;
       why = "non-finite gradient";
@@ -2338,10 +2346,46 @@ void objModelNewHead(OpCtx &c) {
   c.made = newModel(j, std::move(m));
 }
 
+/// hone.model.lora: a model reading base's weights (no copy) with fresh
+/// adapters; only they train, so base stays the frozen reference.
+void objModelLora(OpCtx &c) {
+  hone_job *j = c.j;
+  wantObjs(c, 1, 1);
+  ModelObj *base = modelArg(c, 0);
+  Settings s{j, c.loc, "hone.model.lora", c.need("lora", abi::Kind::Obj)};
+  LoraConfig lc;
+  lc.rank = s.i64("rank");
+  lc.alpha = s.f64("alpha");
+  if (s.f64("dropout") != 0)
+    c.err("LoRA dropout is not supported yet");
+  const json::Value &targets = s.need("target_modules");
+  for (const json::Value &t : targets.items())
+    lc.targets.push_back(t.isString() ? t.asString() : std::string());
+  if (base->model->hasLora())
+    c.err("the base model already carries adapters");
+  auto m = take(j, c.loc, base->model->baseView());
+  check(j, c.loc, m->addLora(lc, uint64_t(c.i64("seed"))));
+  ModelObj *o = newModel(j, std::move(m));
+  const json::Value *merge = s.o.find("merge_on_save");
+  o->mergeOnSave = merge && merge->isBool() && merge->asBool();
+  c.made = o;
+}
+
 void objSnapshot(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 1, 1);
   ModelObj *base = modelArg(c, 0);
+  if (base->model->hasLora()) {
+    // The base never changes: share it, copy the adapters only.
+    const Transformer<float> &src = *base->model;
+    auto m = take(j, c.loc, src.baseView());
+    check(j, c.loc, m->addLora(src.lora(), 0));
+    src.kernels().copy(m->loraData(), src.loraData(), src.numTrainable());
+    ModelObj *o = newModel(j, std::move(m));
+    o->mergeOnSave = base->mergeOnSave;
+    c.made = o;
+    return;
+  }
   auto m = take(j, c.loc, Transformer<float>::create(base->model->config(),
                                                      &j->job->kernels()));
   check(j, c.loc, copyWeights(*base->model, *m));
@@ -2517,6 +2561,7 @@ constexpr Handler kHandlers[] = {
     {abi::OpId::model_init, objModelInit},
     {abi::OpId::model_load, objModelLoad},
     {abi::OpId::model_new_head, objModelNewHead},
+    {abi::OpId::model_lora, objModelLora},
     {abi::OpId::exec_snapshot, objSnapshot},
     {abi::OpId::dataset, objDataset},
     {abi::OpId::reward_verifier, objRewardVerifier},

@@ -72,6 +72,13 @@ HONE_ABI_ATTR(model_new_head, "seed", I64, REQ, ODS)
 HONE_ABI_ATTR(model_new_head, "arch", OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_new_head, "head", STR, REQ, LOWER)
 
+HONE_ABI_OBJECT(model_lora, "model.lora", "model")
+HONE_ABI_ATTR(model_lora, "name", STR, REQ, ODS)
+HONE_ABI_ATTR(model_lora, "lora", OBJ, REQ, ODS)
+HONE_ABI_ATTR(model_lora, "seed", I64, REQ, ODS)
+HONE_ABI_ATTR(model_lora, "arch", OBJ, REQ, LOWER)
+HONE_ABI_ATTR(model_lora, "head", STR, REQ, LOWER)
+
 HONE_ABI_OBJECT(exec_snapshot, "exec.snapshot", "model")
 HONE_ABI_ATTR(exec_snapshot, "arch", OBJ, REQ, LOWER)
 HONE_ABI_ATTR(exec_snapshot, "head", STR, REQ, LOWER)

@@ -5,6 +5,7 @@
 #include "kernels/cuda/CudaKernels.h"
 #endif
 #include "runtime/formats/HfConfig.h"
+#include "runtime/model/HfModel.h"
 #include "runtime/observe/Report.h"
 
 #include <chrono>
@@ -127,9 +128,20 @@ std::vector<FlatTensor> flatParams(const Transformer<float> &m,
                                    const std::string &prefix = "",
                                    const float *base = nullptr) {
   std::vector<FlatTensor> out;
-  for (const ParamInfo &p : m.params())
-    out.push_back({prefix + p.name, p.shape,
-                   (base ? base : m.paramData()) + p.offset, p.numel});
+  if (base) { // optimiser moments: laid out like the trainable tensors
+    for (const ParamInfo &p : m.trainableParams())
+      out.push_back({prefix + p.name, p.shape, base + p.offset, p.numel});
+    return out;
+  }
+  // A LoRA model's base weights belong to (and are saved with) the model it
+  // was made from; it adds its adapters, under PEFT's names.
+  if (!m.hasLora())
+    for (const ParamInfo &p : m.params())
+      out.push_back({prefix + p.name, p.shape, m.paramData() + p.offset,
+                     p.numel});
+  for (const ParamInfo &p : m.loraParams())
+    out.push_back({prefix + p.name, p.shape, m.loraData() + p.offset,
+                   p.numel});
   return out;
 }
 } // namespace
@@ -363,8 +375,12 @@ Status Job::restore(const StageObjects &objs) {
   const LoadedCheckpoint &c = *resume_;
   bool first = true;
   for (const auto &[name, m] : objs.models) {
-    for (const ParamInfo &p : m->params())
-      HONE_TRY(c.read(first ? "" : name, p.name, p.shape, m->param(p)));
+    if (!m->hasLora()) // a LoRA model's base is its base model's
+      for (const ParamInfo &p : m->params())
+        HONE_TRY(c.read(first ? "" : name, p.name, p.shape, m->param(p)));
+    for (const ParamInfo &p : m->loraParams())
+      HONE_TRY(c.read(first ? "" : name, p.name, p.shape,
+                      m->loraData() + p.offset));
     first = false;
   }
   const json::Value &st = c.state();
@@ -418,7 +434,7 @@ Expected<int64_t> Job::beginStage(const std::string &name, int64_t steps,
       if (!model)
         return Status::error("error: optimizer '" + oname +
                              "' has no model of the same name");
-      for (const ParamInfo &p : model->params()) {
+      for (const ParamInfo &p : model->trainableParams()) {
         HONE_TRY(resume_->read("optimizer", oname + ".m." + p.name, p.shape,
                                opt->firstMoment() + p.offset));
         HONE_TRY(resume_->read("optimizer", oname + ".v." + p.name, p.shape,
@@ -467,7 +483,7 @@ Status Job::endStep(int64_t stageStep, const observe::MetricValues &values,
 Status Job::saveCheckpoint(int64_t stageStep) {
   CheckpointContents c;
   c.step = globalStep_;
-  bool first = true;
+  bool first = true, peftWritten = false;
   for (const auto &[name, m] : objects_.models) {
     if (first) {
       c.model = flatParams(*m);
@@ -476,6 +492,15 @@ Status Job::saveCheckpoint(int64_t stageStep) {
       c.extraModels.push_back({name, flatParams(*m)});
     }
     first = false;
+    if (m->hasLora() && !peftWritten) {
+      // PEFT's files of the (first) LoRA model, as TRL's checkpoints have.
+      auto files = loraAdapterFiles(*m);
+      if (!files)
+        return files.status();
+      for (auto &f : *files)
+        c.extraFiles.push_back(std::move(f));
+      peftWritten = true;
+    }
   }
   json::Value opts = json::Value::object();
   for (const auto &[oname, opt] : objects_.optimizers) {

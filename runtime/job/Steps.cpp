@@ -341,7 +341,7 @@ Expected<TrainStepResult> trainStep(Transformer<float> &model,
   };
   if (!lossFinite)
     return nonFinite("non-finite loss");
-  double sq = k.sumSquares(model.gradData(), model.numParams());
+  double sq = k.sumSquares(model.trainableGrad(), model.numTrainable());
   if (!std::isfinite(sq))
     return nonFinite("non-finite gradient");
   auto st = optimizer.step();

@@ -25,12 +25,13 @@ double LrSchedule::multiplier(int64_t t) const {
 
 template <typename T>
 AdamW<T>::AdamW(Transformer<T> &model, const AdamWConfig &cfg)
-    : model_(model), cfg_(cfg), m_(&model.kernels(), model.numParams()),
-      v_(&model.kernels(), model.numParams()) {}
+    : model_(model), cfg_(cfg), m_(&model.kernels(), model.numTrainable()),
+      v_(&model.kernels(), model.numTrainable()) {}
 
 template <typename T> Expected<StepStats> AdamW<T>::step(bool zeroGrads) {
   Kernels<T> &k = model_.kernels();
-  double norm = std::sqrt(k.sumSquares(model_.gradData(), model_.numParams()));
+  double norm =
+      std::sqrt(k.sumSquares(model_.trainableGrad(), model_.numTrainable()));
   if (!std::isfinite(norm))
     return Status::error("optimizer: gradient norm is not finite (" +
                              std::to_string(norm) + "); update skipped",
@@ -43,8 +44,9 @@ template <typename T> Expected<StepStats> AdamW<T>::step(bool zeroGrads) {
   double lr = cfg_.lr * cfg_.schedule.multiplier(t);
   double bc1 = 1.0 - std::pow(cfg_.beta1, double(t));
   double bc2 = 1.0 - std::pow(cfg_.beta2, double(t));
-  for (const ParamInfo &p : model_.params())
-    k.adamw(model_.param(p), model_.grad(p), m_.data() + p.offset,
+  T *w = model_.trainableData(), *g = model_.trainableGrad();
+  for (const ParamInfo &p : model_.trainableParams())
+    k.adamw(w + p.offset, g + p.offset, m_.data() + p.offset,
             v_.data() + p.offset, p.numel, lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
             p.decay ? cfg_.weightDecay : 0.0, bc1, bc2, scale, zeroGrads);
   t_ = t;

@@ -50,7 +50,8 @@ public:
   const AdamWConfig &config() const { return cfg_; }
   int64_t stepCount() const { return t_; }
   /// Optimiser state for checkpoints: first and second moments laid out
-  /// like Transformer::params() (same offsets), and the step count.
+  /// like Transformer::trainableParams() (same offsets; a LoRA model's
+  /// adapters only), and the step count.
   T *firstMoment() const { return m_.data(); }
   T *secondMoment() const { return v_.data(); }
   void setStepCount(int64_t t) { t_ = t; }

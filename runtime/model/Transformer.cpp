@@ -1,6 +1,7 @@
 #include "runtime/model/Transformer.h"
 #include "runtime/core/Philox.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -52,6 +53,19 @@ Status validateModelConfig(const ModelConfig &c) {
   return Status::ok();
 }
 
+/// The adapters of one fused projection (q/k/v, o, gate/up or down) of one
+/// layer: the A matrices of its targeted modules are adjacent, so one GEMM
+/// computes u = x [A_1; A_2; ...]^T for all of them; each B then adds its
+/// module's columns of the projection's output in place.
+template <typename T> struct Transformer<T>::LoraGroup {
+  int64_t in = 0, cols = 0; // cols = rank * number of modules
+  int64_t a = -1;           // offset of the stacked A in the adapter buffer
+  struct Mod {
+    int64_t b = -1, col = 0, out = 0;
+  };
+  std::vector<Mod> mods;
+};
+
 template <typename T> struct Transformer<T>::Layer {
   int64_t ln1w = -1, ln1b = -1, wqkv = -1, bqkv = -1, wo = -1, bo = -1;
   int64_t ln2w = -1, ln2b = -1, wfc = -1, bfc = -1, wproj = -1, bproj = -1;
@@ -71,6 +85,9 @@ template <typename T> struct Transformer<T>::Acts {
   // ([rows * nHeads] for q, then [rows * nKvHeads] for k).
   std::vector<T *> qkPre, qkRstd;
   T *dqkPre = nullptr;
+  // LoRA: u = x A^T per (layer, group) for backward; du scratch.
+  std::vector<T *> loraU;
+  T *loraDu = nullptr;
   T *lnf = nullptr, *meanF = nullptr, *rstdF = nullptr, *lpRow = nullptr,
     *entRow = nullptr, *lse = nullptr, *logprob = nullptr, *entropy = nullptr,
     *values = nullptr, *rewards = nullptr;
@@ -104,7 +121,7 @@ void Transformer<T>::qkNormFwd(const Layer &L, const T *pre, int64_t N, T *qkv,
   const ModelConfig &c = cfg_;
   const int64_t hd = c.headDim(), H = c.nHeads, Hk = c.nKvHeads;
   const int64_t Q = (H + 2 * Hk) * hd;
-  const T *w = w_.data();
+  const T *w = wp_;
   k_->copy(qkv, pre, N * Q); // v is not normalised
   k_->headRmsNormFwd(pre, w + L.qn, N, Q, H, hd, c.normEps, qkv, rstd);
   k_->headRmsNormFwd(pre + H * hd, w + L.kn, N, Q, Hk, hd, c.normEps,
@@ -121,9 +138,10 @@ Transformer<T>::create(const ModelConfig &cfg, Kernels<T> *kernels) {
     return Status::error("model: no kernel backend");
   std::unique_ptr<Transformer<T>> m(new Transformer<T>(cfg, kernels));
   m->buildParams();
-  m->w_ = DeviceArray<T>(kernels, m->nParams_);
+  m->w_ = std::make_shared<DeviceArray<T>>(kernels, m->nParams_);
+  m->wp_ = m->w_->data();
   m->g_ = DeviceArray<T>(kernels, m->nParams_);
-  if (!m->w_.data() || !m->g_.data())
+  if (!m->wp_ || !m->g_.data())
     return Status::error("model: out of memory allocating " +
                          std::to_string(m->nParams_) + " parameters");
   return m;
@@ -232,8 +250,26 @@ const ParamInfo *Transformer<T>::findParam(const std::string &name) const {
 }
 
 template <typename T>
+const ParamInfo *Transformer<T>::locate(const std::string &name, T **data,
+                                       T **gradBuf) const {
+  if (const ParamInfo *p = findParam(name)) {
+    *data = wp_;
+    *gradBuf = g_.data();
+    return p;
+  }
+  for (const ParamInfo &p : loraParams_)
+    if (p.name == name) {
+      *data = la_.data();
+      *gradBuf = lg_.data();
+      return &p;
+    }
+  return nullptr;
+}
+
+template <typename T>
 Status Transformer<T>::setParam(const std::string &name, const Tensor &src) {
-  const ParamInfo *p = findParam(name);
+  T *base = nullptr, *gbase = nullptr;
+  const ParamInfo *p = locate(name, &base, &gbase);
   if (!p)
     return Status::error("model: no parameter named '" + name + "'");
   if (src.shape() != p->shape)
@@ -247,20 +283,24 @@ Status Transformer<T>::setParam(const std::string &name, const Tensor &src) {
   auto host = src.toDType(DTypeOf<T>::value);
   if (!host)
     return host.status();
-  k_->copyToDevice(param(*p), host->raw(), host->nbytes());
+  k_->copyToDevice(base + p->offset, host->raw(), host->nbytes());
   return Status::ok();
 }
 
 template <typename T>
 Expected<Tensor> Transformer<T>::getParam(const std::string &name, DType dtype,
                                           bool gradient) const {
-  const ParamInfo *p = findParam(name);
+  T *base = nullptr, *gbase = nullptr;
+  const ParamInfo *p = locate(name, &base, &gbase);
   if (!p)
     return Status::error("model: no parameter named '" + name + "'");
+  if (gradient && !gbase)
+    return Status::error("model: parameter '" + name +
+                         "' is frozen (LoRA base) and has no gradient");
   auto t = Tensor::zeros(p->shape, DTypeOf<T>::value);
   if (!t)
     return t.status();
-  k_->copyToHost(t->raw(), gradient ? grad(*p) : param(*p), t->nbytes());
+  k_->copyToHost(t->raw(), (gradient ? gbase : base) + p->offset, t->nbytes());
   if (dtype == DTypeOf<T>::value)
     return t;
   return t->toDType(dtype);
@@ -289,11 +329,14 @@ void Transformer<T>::initRandom(uint64_t seed, double stddev) {
         dst[j + 1] = T(stddev * r * std::sin(2 * M_PI * u2));
     }
   }
-  k_->copyToDevice(w_.data(), host.data(), host.size() * sizeof(T));
+  k_->copyToDevice(wp_, host.data(), host.size() * sizeof(T));
 }
 
 template <typename T> void Transformer<T>::zeroGrad() {
-  k_->fill(g_.data(), nParams_, T(0));
+  if (g_.data())
+    k_->fill(g_.data(), nParams_, T(0));
+  if (lg_.data())
+    k_->fill(lg_.data(), nLora_, T(0));
 }
 
 template <typename T>
@@ -304,10 +347,10 @@ std::vector<T> Transformer<T>::toHost(const T *p, int64_t n) const {
 }
 
 template <typename T> const T *Transformer<T>::lmWeight() const {
-  return w_.data() + lm_;
+  return wp_ + lm_;
 }
 template <typename T> T *Transformer<T>::lmWeightGrad() const {
-  return g_.data() + lm_;
+  return g_.data() ? g_.data() + lm_ : nullptr;
 }
 
 template <typename T>
@@ -414,6 +457,12 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
   pl.take(a->dEntRow, N);
   pl.take(a->dLnf, N * D);
   pl.take(a->dVals, N);
+  a->loraU.assign(loraIndex_.size(), nullptr);
+  for (size_t i = 0; i < loraIndex_.size(); ++i)
+    if (loraIndex_[i] >= 0)
+      pl.take(a->loraU[i], N * loraGroups_[size_t(loraIndex_[i])].cols);
+  if (loraMaxCols_)
+    pl.take(a->loraDu, N * loraMaxCols_);
   pl.takeI(a->tokens, N);
   pl.takeI(a->positions, N);
   pl.takeI(a->targets, N);
@@ -463,9 +512,9 @@ template <typename T>
 void Transformer<T>::linearFwd(const T *x, int64_t rows, int64_t in,
                                int64_t out, int64_t wOff, int64_t bOff,
                                bool conv1d, T *y) {
-  const T *W = w_.data() + wOff;
+  const T *W = wp_ + wOff;
   if (bOff >= 0)
-    k_->broadcastRows(y, w_.data() + bOff, rows, out);
+    k_->broadcastRows(y, wp_ + bOff, rows, out);
   k_->gemm(false, !conv1d, rows, out, in, T(1), x, in, W, conv1d ? out : in,
            bOff >= 0 ? T(1) : T(0), y, out);
 }
@@ -474,16 +523,18 @@ template <typename T>
 void Transformer<T>::linearBwd(const T *x, const T *dy, int64_t rows,
                                int64_t in, int64_t out, int64_t wOff,
                                int64_t bOff, bool conv1d, T *dx) {
-  const T *W = w_.data() + wOff;
-  T *dW = g_.data() + wOff;
+  const T *W = wp_ + wOff;
+  T *dW = g_.data() ? g_.data() + wOff : nullptr; // null: frozen (LoRA base)
   if (conv1d) { // W [in, out]
-    k_->gemm(true, false, in, out, rows, T(1), x, in, dy, out, T(1), dW, out);
+    if (dW)
+      k_->gemm(true, false, in, out, rows, T(1), x, in, dy, out, T(1), dW, out);
     k_->gemm(false, true, rows, in, out, T(1), dy, out, W, out, T(0), dx, in);
   } else { // W [out, in]
-    k_->gemm(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dW, in);
+    if (dW)
+      k_->gemm(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dW, in);
     k_->gemm(false, false, rows, in, out, T(1), dy, out, W, in, T(0), dx, in);
   }
-  if (bOff >= 0)
+  if (bOff >= 0 && dW)
     k_->sumRows(dy, rows, out, g_.data() + bOff);
 }
 
@@ -518,7 +569,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   k_->copyToDevice(a.positions, pos.data(), size_t(N) * 4);
   k_->copyToDevice(a.targets, tgt.data(), size_t(N) * 4);
 
-  const T *w = w_.data();
+  const T *w = wp_;
   k_->embeddingFwd(a.tokens, a.positions, N, D, w + wte_,
                    gpt2 ? w + wpe_ : nullptr, a.res[0]);
   AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
@@ -532,6 +583,9 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                      a.rstd1[l]);
     linearFwd(a.ln1[l], N, D, Q, L.wqkv, L.bqkv, gpt2,
               c.qkNorm ? a.qkPre[l] : a.qkv[l]);
+    if (const LoraGroup *G = loraGroup(l, kQkv))
+      loraFwd(*G, a.ln1[l], N, c.qkNorm ? a.qkPre[l] : a.qkv[l], Q,
+              a.loraU[l * kGroups + kQkv]);
     if (c.qkNorm)
       qkNormFwd(L, a.qkPre[l], N, a.qkv[l], a.qkRstd[l]);
     if (!gpt2)
@@ -543,6 +597,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
       k_->addRows(a.mid[l], w + L.bo, N, D);
     k_->gemm(false, !gpt2, N, D, A, T(1), a.att[l], A, w + L.wo, gpt2 ? D : A,
              T(1), a.mid[l], D);
+    if (const LoraGroup *G = loraGroup(l, kO))
+      loraFwd(*G, a.att[l], N, a.mid[l], D, a.loraU[l * kGroups + kO]);
     if (gpt2) {
       k_->layerNormFwd(a.mid[l], w + L.ln2w, w + L.ln2b, N, D, c.normEps,
                        a.ln2[l], a.mean2[l], a.rstd2[l]);
@@ -552,6 +608,9 @@ Status Transformer<T>::forward(const TokenBatch &batch,
       k_->rmsNormFwd(a.mid[l], w + L.ln2w, N, D, c.normEps, a.ln2[l],
                      a.rstd2[l]);
       linearFwd(a.ln2[l], N, D, 2 * F, L.wfc, -1, false, a.ffPre[l]);
+      if (const LoraGroup *G = loraGroup(l, kGateUp))
+        loraFwd(*G, a.ln2[l], N, a.ffPre[l], 2 * F,
+                a.loraU[l * kGroups + kGateUp]);
       k_->swigluFwd(a.ffPre[l], N, F, a.ffAct[l]);
     }
     k_->copy(a.res[l + 1], a.mid[l], N * D);
@@ -559,6 +618,9 @@ Status Transformer<T>::forward(const TokenBatch &batch,
       k_->addRows(a.res[l + 1], w + L.bproj, N, D);
     k_->gemm(false, !gpt2, N, D, F, T(1), a.ffAct[l], F, w + L.wproj,
              gpt2 ? D : F, T(1), a.res[l + 1], D);
+    if (const LoraGroup *G = loraGroup(l, kDown))
+      loraFwd(*G, a.ffAct[l], N, a.res[l + 1], D,
+              a.loraU[l * kGroups + kDown]);
   }
   const T *xL = a.res[layers_.size()];
   if (gpt2)
@@ -603,8 +665,11 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd, F = c.dFf;
   const bool gpt2 = c.family == ModelFamily::GPT2;
-  const T *w = w_.data();
-  T *g = g_.data();
+  const T *w = wp_;
+  T *g = g_.data(); // null: frozen base (LoRA), only adapters get gradients
+  // The norm kernels always accumulate their gains' gradients: a frozen
+  // base's go to a scratch row nobody reads.
+  auto gg = [&](int64_t off) { return g ? g + off : gScratch_.data(); };
 
   k_->fill(a.dLnf, N * D, T(0));
   if (c.head == HeadKind::LM) {
@@ -636,18 +701,19 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
                  a.dVals + b * Tn + lengths_[size_t(b)] - 1);
     k_->gemm(false, false, N, D, 1, T(1), a.dVals, 1, w + score_, D, T(0),
              a.dLnf, D);
-    k_->gemm(true, false, 1, D, N, T(1), a.dVals, 1, a.lnf, D, T(1), g + score_,
-             D);
+    if (g)
+      k_->gemm(true, false, 1, D, N, T(1), a.dVals, 1, a.lnf, D, T(1),
+               g + score_, D);
   }
 
   const size_t nl = layers_.size();
   k_->fill(a.dA, N * D, T(0));
   if (gpt2)
     k_->layerNormBwd(a.dLnf, a.res[nl], w + lnfW_, a.meanF, a.rstdF, N, D, a.dA,
-                     g + lnfW_, g + lnfB_);
+                     gg(lnfW_), gg(lnfB_));
   else
     k_->rmsNormBwd(a.dLnf, a.res[nl], w + lnfW_, a.rstdF, N, D, a.dA,
-                   g + lnfW_);
+                   gg(lnfW_));
 
   AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
   for (size_t l = nl; l-- > 0;) {
@@ -658,16 +724,24 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
       k_->geluBwd(a.ffPre[l], a.dAct, a.dPre, N * F);
       linearBwd(a.ln2[l], a.dPre, N, D, F, L.wfc, L.bfc, true, a.dLn);
       k_->layerNormBwd(a.dLn, a.mid[l], w + L.ln2w, a.mean2[l], a.rstd2[l], N,
-                       D, a.dA, g + L.ln2w, g + L.ln2b);
+                       D, a.dA, gg(L.ln2w), gg(L.ln2b));
     } else {
       linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, -1, false, a.dAct);
+      if (const LoraGroup *G = loraGroup(l, kDown))
+        loraBwd(*G, a.ffAct[l], a.dA, N, D, a.loraU[l * kGroups + kDown],
+                a.dAct);
       k_->swigluBwd(a.ffPre[l], a.dAct, N, F, a.dPre);
       linearBwd(a.ln2[l], a.dPre, N, D, 2 * F, L.wfc, -1, false, a.dLn);
+      if (const LoraGroup *G = loraGroup(l, kGateUp))
+        loraBwd(*G, a.ln2[l], a.dPre, N, 2 * F,
+                a.loraU[l * kGroups + kGateUp], a.dLn);
       k_->rmsNormBwd(a.dLn, a.mid[l], w + L.ln2w, a.rstd2[l], N, D, a.dA,
-                     g + L.ln2w);
+                     gg(L.ln2w));
     }
     // Attention: dA holds d(mid[l]).
     linearBwd(a.att[l], a.dA, N, A, D, L.wo, L.bo, gpt2, a.dAtt);
+    if (const LoraGroup *G = loraGroup(l, kO))
+      loraBwd(*G, a.att[l], a.dA, N, D, a.loraU[l * kGroups + kO], a.dAtt);
     k_->attentionBwd(a.qkv[l], a.probs[l], a.dAtt, as, a.dqkv);
     if (!gpt2)
       k_->rope(a.dqkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
@@ -677,22 +751,25 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
       const int64_t H = c.nHeads, Hk = c.nKvHeads;
       k_->copy(a.dqkPre, a.dqkv, N * Q); // the v part passes through
       k_->headRmsNormBwd(a.dqkv, a.qkPre[l], w + L.qn, a.qkRstd[l], N, Q, H,
-                         hd, a.dqkPre, g + L.qn);
+                         hd, a.dqkPre, gg(L.qn));
       k_->headRmsNormBwd(a.dqkv + H * hd, a.qkPre[l] + H * hd, w + L.kn,
                          a.qkRstd[l] + N * H, N, Q, Hk, hd,
-                         a.dqkPre + H * hd, g + L.kn);
+                         a.dqkPre + H * hd, gg(L.kn));
       dqkv = a.dqkPre;
     }
     linearBwd(a.ln1[l], dqkv, N, D, Q, L.wqkv, L.bqkv, gpt2, a.dLn);
+    if (const LoraGroup *G = loraGroup(l, kQkv))
+      loraBwd(*G, a.ln1[l], dqkv, N, Q, a.loraU[l * kGroups + kQkv], a.dLn);
     if (gpt2)
       k_->layerNormBwd(a.dLn, a.res[l], w + L.ln1w, a.mean1[l], a.rstd1[l], N,
-                       D, a.dA, g + L.ln1w, g + L.ln1b);
+                       D, a.dA, gg(L.ln1w), gg(L.ln1b));
     else
       k_->rmsNormBwd(a.dLn, a.res[l], w + L.ln1w, a.rstd1[l], N, D, a.dA,
-                     g + L.ln1w);
+                     gg(L.ln1w));
   }
-  k_->embeddingBwd(a.tokens, a.positions, N, D, a.dA, g + wte_,
-                   gpt2 ? g + wpe_ : nullptr);
+  if (g)
+    k_->embeddingBwd(a.tokens, a.positions, N, D, a.dA, g + wte_,
+                     gpt2 ? g + wpe_ : nullptr);
   return Status::ok();
 }
 
@@ -793,6 +870,8 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
     pl.take(a->lnf, NR * D);
     if (c.qkNorm)
       pl.take(a->dqkPre, NR * Q); // q/k/v before the per-head norms
+    if (loraMaxCols_)
+      pl.take(a->loraDu, NR * loraMaxCols_); // LoRA's x A^T
     pl.takeI(a->tokens, NR);
     pl.takeI(a->positions, NR);
     pl.takeI(a->start, capB);
@@ -829,7 +908,7 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
   if (sharedLen)
     k_->copyToDevice(a.shared, sharedLen, size_t(B) * 4);
 
-  const T *w = w_.data();
+  const T *w = wp_;
   T *ln = a.ln1[0], *qkv = a.qkv[0], *att = a.att[0], *mid = a.mid[0];
   T *pre = a.ffPre[0], *act = a.ffAct[0];
   k_->embeddingFwd(a.tokens, a.positions, N, D, w + wte_,
@@ -847,6 +926,8 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
     auto bias = [&](int64_t off) { return off >= 0 ? w + off : nullptr; };
     k_->linearRows(ln, N, D, Q, w + L.wqkv, !gpt2, bias(L.bqkv), nullptr, false,
                    c.qkNorm ? a.dqkPre : qkv);
+    if (const LoraGroup *G = loraGroup(l, kQkv))
+      loraFwd(*G, ln, N, c.qkNorm ? a.dqkPre : qkv, Q, a.loraDu);
     if (c.qkNorm)
       qkNormFwd(L, a.dqkPre, N, qkv, nullptr);
     if (!gpt2)
@@ -856,6 +937,8 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
                               sharedLen ? a.shared : nullptr, cache.cacheLen,
                               cache.k[l].data(), cache.v[l].data(), att);
     k_->linearRows(att, N, A, D, w + L.wo, !gpt2, bias(L.bo), x, false, mid);
+    if (const LoraGroup *G = loraGroup(l, kO))
+      loraFwd(*G, att, N, mid, D, a.loraDu);
     if (gpt2) {
       k_->layerNormFwd(mid, w + L.ln2w, w + L.ln2b, N, D, c.normEps, ln,
                        nullptr, nullptr);
@@ -865,10 +948,14 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
       k_->rmsNormFwd(mid, w + L.ln2w, N, D, c.normEps, ln, nullptr);
       k_->linearRows(ln, N, D, 2 * F, w + L.wfc, true, nullptr, nullptr, false,
                      pre);
+      if (const LoraGroup *G = loraGroup(l, kGateUp))
+        loraFwd(*G, ln, N, pre, 2 * F, a.loraDu);
       k_->swigluFwd(pre, N, F, act);
     }
     k_->linearRows(act, N, F, D, w + L.wproj, !gpt2, bias(L.bproj), mid, false,
                    y);
+    if (const LoraGroup *G = loraGroup(l, kDown))
+      loraFwd(*G, act, N, y, D, a.loraDu);
   }
   const T *xL = a.res[layers_.size() % 2];
   if (gpt2)
@@ -889,6 +976,232 @@ Status Transformer<T>::logits(const T *hidden, int64_t rows, double temperature,
   LmHeadShape hs{rows, cfg_.dModel, cfg_.vocabSize, 1.0 / temperature};
   k_->logits(hidden, lmWeight(), hs, out);
   return Status::ok();
+}
+
+
+std::vector<std::string> loraTargetsOf(const ModelConfig &cfg) {
+  if (cfg.family != ModelFamily::Llama)
+    return {};
+  return {"q_proj", "k_proj",    "v_proj", "o_proj",
+          "gate_proj", "up_proj", "down_proj"};
+}
+
+template <typename T>
+const typename Transformer<T>::LoraGroup *
+Transformer<T>::loraGroup(size_t layer, int g) const {
+  if (loraIndex_.empty())
+    return nullptr;
+  int64_t i = loraIndex_[layer * kGroups + size_t(g)];
+  return i < 0 ? nullptr : &loraGroups_[size_t(i)];
+}
+
+template <typename T>
+void Transformer<T>::loraFwd(const LoraGroup &G, const T *x, int64_t rows,
+                             T *y, int64_t ldy, T *u) {
+  const int64_t r = lora_.rank;
+  const T *la = la_.data();
+  k_->gemm(false, true, rows, G.cols, G.in, T(1), x, G.in, la + G.a, G.in,
+           T(0), u, G.cols);
+  // y[:, col..col+out) += s u_m B_m^T, in place in the projection's output.
+  for (size_t m = 0; m < G.mods.size(); ++m)
+    k_->gemm(false, true, rows, G.mods[m].out, r, T(lora_.scale()),
+             u + int64_t(m) * r, G.cols, la + G.mods[m].b, r, T(1),
+             y + G.mods[m].col, ldy);
+}
+
+template <typename T>
+void Transformer<T>::loraBwd(const LoraGroup &G, const T *x, const T *dy,
+                             int64_t rows, int64_t ldy, const T *u, T *dx) {
+  const int64_t r = lora_.rank;
+  const T s = T(lora_.scale());
+  const T *la = la_.data();
+  T *lg = lg_.data(), *du = acts_->loraDu;
+  for (size_t m = 0; m < G.mods.size(); ++m) {
+    const auto &M = G.mods[m];
+    // dB_m += s dy_m^T u_m;  du_m = s dy_m B_m
+    k_->gemm(true, false, M.out, r, rows, s, dy + M.col, ldy,
+             u + int64_t(m) * r, G.cols, T(1), lg + M.b, r);
+    k_->gemm(false, false, rows, r, M.out, s, dy + M.col, ldy, la + M.b, r,
+             T(0), du + int64_t(m) * r, G.cols);
+  }
+  // dA += du^T x;  dx += du A (the stacked A of the group at once)
+  k_->gemm(true, false, G.cols, G.in, rows, T(1), du, G.cols, x, G.in, T(1),
+           lg + G.a, G.in);
+  k_->gemm(false, false, rows, G.in, G.cols, T(1), du, G.cols, la + G.a, G.in,
+           T(1), dx, G.in);
+}
+
+template <typename T>
+Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
+  const ModelConfig &c = cfg_;
+  auto bad = [](const std::string &what) {
+    return Status::error("lora: " + what);
+  };
+  if (hasLora())
+    return bad("the model already has adapters");
+  if (c.family != ModelFamily::Llama)
+    return bad("adapters are supported on the Llama family (Llama, Qwen2/3, "
+               "Mistral) only, not GPT-2");
+  if (c.head != HeadKind::LM)
+    return bad("adapters on a scalar-head model (reward/value) are not "
+               "supported yet");
+  if (lc.rank <= 0 || lc.rank > 4096)
+    return bad("rank must be in [1, 4096], got " + std::to_string(lc.rank));
+  if (!(lc.alpha > 0) || !std::isfinite(lc.alpha))
+    return bad("alpha must be positive");
+  if (lc.targets.empty())
+    return bad("no target modules");
+  const std::vector<std::string> known = loraTargetsOf(c);
+  for (const std::string &t : lc.targets)
+    if (std::find(known.begin(), known.end(), t) == known.end())
+      return bad("unknown target module '" + t + "'");
+  auto targeted = [&](const char *m) {
+    return std::find(lc.targets.begin(), lc.targets.end(), m) !=
+           lc.targets.end();
+  };
+  const int64_t D = c.dModel, F = c.dFf, hd = c.headDim();
+  const int64_t qd = c.nHeads * hd, kvd = c.nKvHeads * hd, r = lc.rank;
+  const int64_t align = 64 / int64_t(sizeof(T));
+  struct Spec {
+    const char *mod, *path;
+    int64_t col, out;
+  };
+  const std::vector<std::pair<int64_t, std::vector<Spec>>> groups = {
+      {D,
+       {{"q_proj", "self_attn", 0, qd},
+        {"k_proj", "self_attn", qd, kvd},
+        {"v_proj", "self_attn", qd + kvd, kvd}}},
+      {qd, {{"o_proj", "self_attn", 0, D}}},
+      {D, {{"gate_proj", "mlp", 0, F}, {"up_proj", "mlp", F, F}}},
+      {F, {{"down_proj", "mlp", 0, D}}}};
+  std::vector<ParamInfo> ps;
+  std::vector<LoraGroup> gs;
+  std::vector<int64_t> index(size_t(c.nLayers) * kGroups, -1);
+  int64_t n = 0, maxCols = 0;
+  auto add = [&](const std::string &name, Shape shape) {
+    ParamInfo p;
+    p.name = name;
+    p.numel = shapeNumel(shape);
+    p.shape = std::move(shape);
+    p.offset = n;
+    p.decay = true;
+    n += p.numel;
+    ps.push_back(p);
+    return p.offset;
+  };
+  for (int64_t l = 0; l < c.nLayers; ++l)
+    for (int g = 0; g < kGroups; ++g) {
+      LoraGroup G;
+      G.in = groups[size_t(g)].first;
+      std::vector<Spec> mods;
+      for (const Spec &sp : groups[size_t(g)].second)
+        if (targeted(sp.mod))
+          mods.push_back(sp);
+      if (mods.empty())
+        continue;
+      auto prefix = [&](const Spec &sp) {
+        return "model.layers." + std::to_string(l) + "." + sp.path + "." +
+               sp.mod + ".";
+      };
+      for (const Spec &sp : mods) { // A's adjacent: one stacked [k r, in]
+        int64_t off = add(prefix(sp) + "lora_A.weight", {r, G.in});
+        if (G.a < 0)
+          G.a = off;
+      }
+      for (const Spec &sp : mods) {
+        typename LoraGroup::Mod M;
+        M.b = add(prefix(sp) + "lora_B.weight", {sp.out, r});
+        M.col = sp.col;
+        M.out = sp.out;
+        G.mods.push_back(M);
+      }
+      n = (n + align - 1) / align * align;
+      G.cols = r * int64_t(mods.size());
+      maxCols = std::max(maxCols, G.cols);
+      index[size_t(l) * kGroups + size_t(g)] = int64_t(gs.size());
+      gs.push_back(std::move(G));
+    }
+  DeviceArray<T> la(k_, n), lg(k_, n), scratch(k_, std::max(D, hd));
+  if (!la.data() || !lg.data() || !scratch.data())
+    return Status::error("model: out of memory allocating " +
+                         std::to_string(n) + " adapter parameters");
+  // PEFT's default init: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in),
+  // 1/sqrt(in)), B = 0.
+  std::vector<T> host(size_t(n), T(0));
+  for (size_t i = 0; i < ps.size(); ++i) {
+    const ParamInfo &p = ps[i];
+    if (p.name.find("lora_A") == std::string::npos)
+      continue;
+    const double bound = 1.0 / std::sqrt(double(p.shape[1]));
+    PhiloxStream rng(seed, 1, 0, uint32_t(i));
+    for (int64_t j = 0; j < p.numel; j += 2) {
+      PhiloxCounter b = rng.block(uint32_t(j / 2));
+      host[size_t(p.offset + j)] = T(bound * (2 * uniformDouble(b[0], b[1]) - 1));
+      if (j + 1 < p.numel)
+        host[size_t(p.offset + j + 1)] =
+            T(bound * (2 * uniformDouble(b[2], b[3]) - 1));
+    }
+  }
+  k_->copyToDevice(la.data(), host.data(), host.size() * sizeof(T));
+  lora_ = lc;
+  loraParams_ = std::move(ps);
+  loraGroups_ = std::move(gs);
+  loraIndex_ = std::move(index);
+  nLora_ = n;
+  loraMaxCols_ = maxCols;
+  la_ = std::move(la);
+  lg_ = std::move(lg);
+  gScratch_ = std::move(scratch);
+  g_ = DeviceArray<T>(); // the base is frozen: no gradients
+  acts_.reset();         // workspaces now include the adapters' buffers
+  inf_.reset();
+  return Status::ok();
+}
+
+template <typename T>
+Expected<std::unique_ptr<Transformer<T>>> Transformer<T>::baseView() const {
+  std::unique_ptr<Transformer<T>> m(new Transformer<T>(cfg_, k_));
+  m->buildParams();
+  m->w_ = w_;
+  m->wp_ = wp_;
+  return m;
+}
+
+template <typename T>
+Expected<Tensor> Transformer<T>::getMergedParam(const std::string &name,
+                                                DType dtype) const {
+  if (!hasLora())
+    return getParam(name, dtype);
+  auto w = getParam(name, DTypeOf<T>::value);
+  if (!w)
+    return w;
+  // "model.layers.L.<path>.<mod>.weight" -> its adapter pair, if any.
+  const std::string suffix = ".weight";
+  if (name.size() < suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return getParam(name, dtype);
+  const std::string stem = name.substr(0, name.size() - suffix.size());
+  T *base = nullptr, *gb = nullptr;
+  const ParamInfo *A = locate(stem + ".lora_A.weight", &base, &gb);
+  const ParamInfo *B = locate(stem + ".lora_B.weight", &base, &gb);
+  if (!A || !B)
+    return getParam(name, dtype);
+  std::vector<T> a = toHost(la_.data() + A->offset, A->numel);
+  std::vector<T> b = toHost(la_.data() + B->offset, B->numel);
+  Tensor t = w.take();
+  T *W = static_cast<T *>(t.raw());
+  const int64_t out = B->shape[0], in = A->shape[1], r = lora_.rank;
+  const double s = lora_.scale();
+  for (int64_t i = 0; i < out; ++i)
+    for (int64_t j = 0; j < in; ++j) {
+      double acc = 0;
+      for (int64_t q = 0; q < r; ++q)
+        acc += double(b[size_t(i * r + q)]) * double(a[size_t(q * in + j)]);
+      W[i * in + j] = T(double(W[i * in + j]) + s * acc);
+    }
+  if (dtype == DTypeOf<T>::value)
+    return t;
+  return t.toDType(dtype);
 }
 
 template class Transformer<float>;

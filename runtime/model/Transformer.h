@@ -70,6 +70,22 @@ template <typename T> struct KvCache {
 
 template <typename T> struct Planner;
 
+/// LoRA adapters on a frozen base (PEFT's LoraLayer): each targeted
+/// projection computes W x + (alpha / rank) B A x with A [rank, in] and
+/// B [out, rank]; A starts like PEFT's default (uniform(-1/sqrt(in),
+/// 1/sqrt(in))), B at zero, so a fresh adapter leaves the model unchanged.
+struct LoraConfig {
+  int64_t rank = 0;
+  double alpha = 0;
+  /// Hugging Face module names: q_proj k_proj v_proj o_proj gate_proj
+  /// up_proj down_proj (Llama family).
+  std::vector<std::string> targets;
+  double scale() const { return rank ? alpha / double(rank) : 0.0; }
+};
+
+/// The module names LoRA can target in `cfg`'s family, in a fixed order.
+std::vector<std::string> loraTargetsOf(const ModelConfig &cfg);
+
 template <typename T> class Transformer {
 public:
   /// Validates the config (head counts, dimensions) and allocates
@@ -87,12 +103,13 @@ public:
   const std::vector<ParamInfo> &params() const { return params_; }
   const ParamInfo *findParam(const std::string &hfName) const;
   int64_t numParams() const { return nParams_; }
-  T *paramData() const { return w_.data(); }
+  T *paramData() const { return wp_; }
+  /// Null for a LoRA model (frozen base): see trainableGrad().
   T *gradData() const { return g_.data(); }
-  T *param(const ParamInfo &p) const { return w_.data() + p.offset; }
+  T *param(const ParamInfo &p) const { return wp_ + p.offset; }
   T *grad(const ParamInfo &p) const { return g_.data() + p.offset; }
   /// Copies `src` (any floating dtype, CPU, the HF shape) into parameter
-  /// `name`, converting to T.
+  /// `name` (a base parameter or an adapter), converting to T.
   Status setParam(const std::string &name, const Tensor &src);
   /// A CPU copy of parameter (or gradient) `name` converted to `dtype`.
   Expected<Tensor> getParam(const std::string &name, DType dtype,
@@ -101,6 +118,34 @@ public:
   /// norm gains, zeros for biases; drawn from Philox(seed, 0, 0, param#).
   void initRandom(uint64_t seed, double stddev = 0.02);
   void zeroGrad();
+
+  // --- LoRA ---------------------------------------------------------------
+  /// Adds adapters (A drawn from Philox(seed, 1, 0, #), B zero) and freezes
+  /// the base: its gradient buffer is freed, backward() computes gradients of
+  /// the adapters only, and the trainable*() accessors name the adapters.
+  /// Adapter names are PEFT's without "base_model.model.", e.g.
+  /// "model.layers.0.self_attn.q_proj.lora_A.weight" [rank, in].
+  Status addLora(const LoraConfig &cfg, uint64_t seed);
+  bool hasLora() const { return lora_.rank > 0; }
+  const LoraConfig &lora() const { return lora_; }
+  const std::vector<ParamInfo> &loraParams() const { return loraParams_; }
+  T *loraData() const { return la_.data(); }
+  /// A model that reads this one's base weights (no copy, no adapters, no
+  /// gradients): the frozen reference of a LoRA run. Valid while this model
+  /// lives; its own activations, so it may run beside this one.
+  Expected<std::unique_ptr<Transformer>> baseView() const;
+  /// Parameter `name` with its adapter merged in: W + (alpha/rank) B A for a
+  /// targeted projection's weight, the parameter itself otherwise.
+  Expected<Tensor> getMergedParam(const std::string &name, DType dtype) const;
+
+  // What the optimiser updates: the adapters of a LoRA model, else every
+  // parameter. Offsets of trainableParams() index trainableData()/Grad().
+  const std::vector<ParamInfo> &trainableParams() const {
+    return hasLora() ? loraParams_ : params_;
+  }
+  int64_t numTrainable() const { return hasLora() ? nLora_ : nParams_; }
+  T *trainableData() const { return hasLora() ? la_.data() : wp_; }
+  T *trainableGrad() const { return hasLora() ? lg_.data() : g_.data(); }
 
   // --- training / scoring -------------------------------------------------
   /// Full forward over a batch; keeps the activations for backward(). LM
@@ -154,6 +199,16 @@ private:
   Transformer(const ModelConfig &cfg, Kernels<T> *k);
   struct Layer;
   struct Acts;
+  struct LoraGroup;
+  enum { kQkv, kO, kGateUp, kDown, kGroups };
+  /// Locates a base parameter or adapter by name; *data = its buffer.
+  const ParamInfo *locate(const std::string &name, T **data,
+                          T **gradBuf) const;
+  void loraFwd(const LoraGroup &G, const T *x, int64_t rows, T *y,
+               int64_t ldy, T *u);
+  void loraBwd(const LoraGroup &G, const T *x, const T *dy, int64_t rows,
+               int64_t ldy, const T *u, T *dx);
+  const LoraGroup *loraGroup(size_t layer, int g) const;
   Status validateBatch(const TokenBatch &b) const;
   void buildParams();
   void planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t seqLen) const;
@@ -174,7 +229,18 @@ private:
   std::vector<Layer> layers_;
   int64_t nParams_ = 0;
   int64_t wte_ = -1, wpe_ = -1, lnfW_ = -1, lnfB_ = -1, lm_ = -1, score_ = -1;
-  DeviceArray<T> w_, g_;
+  // Base weights, shared with baseView()s; wp_ = w_->data().
+  std::shared_ptr<DeviceArray<T>> w_;
+  T *wp_ = nullptr;
+  DeviceArray<T> g_;
+  // LoRA: adapter weights/gradients, groups per layer (kGroups each, index
+  // into loraGroups_ or -1), scratch for the frozen norm gains' gradients.
+  LoraConfig lora_;
+  std::vector<ParamInfo> loraParams_;
+  std::vector<LoraGroup> loraGroups_;
+  std::vector<int64_t> loraIndex_;
+  int64_t nLora_ = 0, loraMaxCols_ = 0;
+  DeviceArray<T> la_, lg_, gScratch_;
 
   std::unique_ptr<Acts> acts_;
   int64_t B_ = 0, T_ = 0;

@@ -1261,3 +1261,36 @@ hone.pipeline @loop_too_long {
   // expected-note@+1 {{hint: the model has no positions beyond max_seq}}
   %1 = hone.sft plain %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 64>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
 }
+// -----
+
+/// LoRA: llama family, LM head, no stacking, known targets
+!g = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!l = !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!ls = !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+hone.pipeline @plora {
+  %g = hone.model.init "g" : !g
+  // expected-error@+2 {{LoRA applies to the llama family, not gpt2}}
+  // expected-note@+1 {{hint:}}
+  %ga = hone.model.lora "g" %g {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj"], merge_on_save = false>, seed = 1} : !g -> !g
+}
+// -----
+
+!l = !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+hone.pipeline @plora2 {
+  %m = hone.model.init "m" : !l
+  %a = hone.model.lora "m" %m {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj"], merge_on_save = false>, seed = 1} : !l -> !l
+  // expected-error@+2 {{the base already carries adapters}}
+  // expected-note@+1 {{hint:}}
+  %aa = hone.model.lora "m" %a {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj"], merge_on_save = false>, seed = 1} : !l -> !l
+}
+// -----
+
+!l = !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!ls = !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+hone.pipeline @plora3 {
+  %m = hone.model.init "m" : !l
+  %s = hone.model.new_head "s" %m : !l -> !ls
+  // expected-error@+2 {{LoRA on a scalar-head model is not supported}}
+  // expected-note@+1 {{hint:}}
+  %sa = hone.model.lora "s" %s {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj"], merge_on_save = false>, seed = 1} : !ls -> !ls
+}

@@ -91,3 +91,16 @@ hone.pipeline @everything attributes {run = #hone.run<seed = 7, output_dir = "ru
   hone.save %ppo#0 "ppo_policy" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 2, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
   hone.save %grpo "grpo" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 2, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
 }
+
+/// LoRA adapters on a frozen llama model: the stage trains the adapted
+/// model, the reference reads the base.
+// CHECK-LABEL: hone.pipeline @lora
+hone.pipeline @lora {
+  // CHECK: %[[B:.+]] = hone.model.init "policy"
+  %b = hone.model.init "policy" {seed = 1} : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 2, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>>
+  // CHECK: %[[A:.+]] = hone.model.lora "policy" %[[B]] {lora = #hone.lora<rank = 4, alpha = 8.0e+00, dropout = 0.0e+00, target_modules = ["q_proj", "down_proj"], merge_on_save = true>, seed = 3 : i64}
+  %a = hone.model.lora "policy" %b {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj", "down_proj"], merge_on_save = true>, seed = 3} : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 2, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>> -> !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 2, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>>
+  %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
+  // CHECK: hone.sft iw %[[A]], %{{.+}} ref %[[B]]
+  %t = hone.sft iw %a, %pc ref %b {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 2, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_completion>, !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 2, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 2, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>>
+}

@@ -161,3 +161,25 @@
 // A missing parameter (no seed): there is no default to fall back on.
 // expected-error@+1 {{expected ','}}
 "test.a"() {s = #hone.run<output_dir = "runs/x", tokenizer = <file = "/t.json", chat_template = chatml>, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} : () -> ()
+
+// -----
+
+/// LoRA: a rank of at least 1, dropout 0 (the only one computed), known
+/// and distinct target modules.
+// expected-error@+1 {{#hone.lora: rank = 0 must be >= 1}}
+"test.lora"() {s = #hone.lora<rank = 0, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj"], merge_on_save = false>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.lora: dropout = 0.1 must be in [0, 0]}}
+"test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 0.1, target_modules = ["q_proj"], merge_on_save = false>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.lora: unknown target module "c_attn"}}
+"test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 0.0, target_modules = ["c_attn"], merge_on_save = false>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.lora: target module "v_proj" is named twice}}
+"test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 0.0, target_modules = ["v_proj", "v_proj"], merge_on_save = false>} : () -> ()

@@ -63,3 +63,26 @@ hone.pipeline @overflow attributes {run = #hone.run<seed = 42, output_dir = "run
   // expected-note@+1 {{hint: raise hardware.memory_budget}}
   %sft = hone.sft plain %m, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m
 }
+
+// -----
+
+// LoRA: a stage trains the adapters only (16 B each), the base is read once
+// (4 B per parameter), also when it is the reference. The llama arch below
+// has 512 + 32 + 10304 = 10848 parameters (frozen: 43392 B); rank-4
+// adapters on q_proj and v_proj hold 4 * ((32 + 32) + (32 + 32)) = 512
+// (trained: 8192 B). Full fine-tuning would need 16 * 10848 = 173568 B.
+!l = !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+// CHECK-LABEL: hone.pipeline @lora
+// CHECK-SAME: hone.peak_state_bytes = 51584 : i64
+hone.pipeline @lora {
+  %m = hone.model.init "m" : !l
+  %a = hone.model.lora "m" %m {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"], merge_on_save = false>, seed = 1} : !l -> !l
+  %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
+  %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  // CHECK: hone.sft plain {{.*}}hone.state_bytes = 51584 : i64
+  %sft = hone.sft plain %a, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!l, !hone.dataset<prompt_completion>) -> !l
+  /// The SFT stage's adapters train on; the reference is the frozen base.
+  // CHECK: hone.rl grpo {{.*}}hone.state_bytes = 51584 : i64
+  %g = hone.rl grpo %sft, %pa reward %r ref %m {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.04 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!l, !hone.dataset<prompt_answer>, !hone.reward, !l) -> !l
+}

@@ -69,6 +69,9 @@ while not done and attempts < 200:
 print(f"{kills} kills, {launches} launches")
 if kills < 5 or not done:
     sys.exit("FAIL: fewer than 5 kill cycles or no completed run")
+if not os.path.exists(os.path.join(ref, weights)):
+    # a LoRA job's final save holds PEFT's adapter files
+    weights = os.path.join(os.path.dirname(weights), "adapter_model.safetensors")
 a = open(os.path.join(ref, weights), "rb").read()
 b = open(os.path.join(run, weights), "rb").read()
 if a != b:

@@ -174,6 +174,7 @@ TEST(Contract, SettingsAttributesMirrorTheSpecSchema) {
       {"loop",
        fields(spec::Loop::descriptor(), {"steps", "batch_size", "epochs"})},
       {"schedule", fields(spec::Schedule::descriptor(), {})},
+      {"lora", fields(spec::Lora::descriptor(), {})},
       {"sft_settings",
        fields(spec::Sft::descriptor(), {"loop", "variant", "reference"})},
       {"reward_model_settings",
@@ -228,7 +229,7 @@ TEST(Contract, SettingsAttributesMirrorTheSpecSchema) {
                    PatternRewardAttr, LengthShapingAttr, RunAttr,
                    TokenizerAttr, CharVocabAttr, HardwareAttr,
                    CheckpointingAttr, DatasetSettingsAttr, ColumnsAttr,
-                   PolicyLossAttr>(a))
+                   PolicyLossAttr, LoraAttr>(a))
       return;
     std::string mnemonic = a.getAbstractAttribute().getName().str();
     mnemonic = mnemonic.substr(mnemonic.find('.') + 1);
