@@ -740,6 +740,15 @@ struct Lowering {
     std::string config = "{}";
     if (auto c = pipeline.getConfig())
       config = toJson(*c);
+    // The memory plan (hone-plan-memory) travels with the config: the job
+    // checks its measured peak against it.
+    if (auto plan = pipeline->getAttrOfType<DictionaryAttr>("hone.memory_plan")) {
+      NamedAttrList entries;
+      if (DictionaryAttr c = pipeline.getConfigAttr())
+        entries.append(c.getValue());
+      entries.set("memory_plan", plan);
+      config = toJson(entries.getDictionary(pipeline.getContext()));
+    }
     job = LLVM::CallOp::create(
               b, loc, rtBegin(),
               ValueRange{constI32(b, loc, kAbiVersion),
