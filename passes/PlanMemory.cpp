@@ -1,4 +1,5 @@
-//===- PlanMemory.cpp - the whole job's memory plan on scheduled IR --------===//
+//===- PlanMemory.cpp - the whole job's memory plan on scheduled IR
+//--------===//
 //
 // Every byte the job's runtime holds, as buffers with a size and a live
 // interval over the scheduled program: model weights and gradients (every
@@ -21,6 +22,7 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <unistd.h>
 
@@ -37,11 +39,17 @@ namespace {
 /// The runtime computes in fp32 on the CPU.
 constexpr int64_t kElemBytes = 4;
 
-enum class Kind { Weights, Gradients, Optimizer, Activations, KvCache,
-                  Workspace, StepTensors };
-constexpr const char *kKindNames[] = {"weights",     "gradients",
-                                      "optimizer",   "activations",
-                                      "kv_cache",    "workspace",
+enum class Kind {
+  Weights,
+  Gradients,
+  Optimizer,
+  Activations,
+  KvCache,
+  Workspace,
+  StepTensors
+};
+constexpr const char *kKindNames[] = {"weights",     "gradients", "optimizer",
+                                      "activations", "kv_cache",  "workspace",
                                       "step_tensors"};
 
 struct Buffer {
@@ -241,7 +249,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     std::string lane = "host";
     if (auto l = op->getAttrOfType<StringAttr>("hone.lane"))
       lane = l.str();
-    int64_t bytes = ::hone::memsize::lmHeadScratchBytes(rows, vocab, kElemBytes);
+    int64_t bytes =
+        ::hone::memsize::lmHeadScratchBytes(rows, vocab, kElemBytes);
     auto [it, fresh] = laneScratch.try_emplace(lane, buffers.size());
     if (fresh) {
       Buffer b;
@@ -266,7 +275,12 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
              ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes),
              rows, seqLen);
     if (c.head == ::hone::HeadKind::LM)
-      lmScratch(op, p, rows * seqLen, c.vocabSize);
+      lmScratch(op, p,
+                llvm::SaturatingMultiply<uint64_t>(rows, seqLen) >
+                        (uint64_t(1) << 40)
+                    ? int64_t(1) << 40
+                    : rows * seqLen,
+                c.vocabSize);
   }
 
   void generation(Operation *op, unsigned p, Value model, int64_t prompts,
@@ -493,8 +507,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     auto train = cast<TrainStepOp>(best->source);
     int64_t mini = std::max<int64_t>(1, train.getMiniBatches());
     int64_t half = (best->rows + 1) / 2;
-    int64_t smaller = ::hone::memsize::activationBytes(best->cfg, half,
-                                                       best->seqLen, kElemBytes);
+    int64_t smaller = ::hone::memsize::activationBytes(
+        best->cfg, half, best->seqLen, kElemBytes);
     train.setMiniBatches(uint64_t(mini * 2));
     return llvm::formatv("micro-batch {0} -> {1} rows for {2} (mini_batches "
                          "{3} -> {4}, gradient accumulation keeps the step's "
@@ -564,7 +578,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     std::string peakOpName = peakOp->getName().getStringRef().str();
     SmallVector<NamedAttribute> entries = {
         b.getNamedAttr("peak_bytes", b.getI64IntegerAttr(fig.planned)),
-        b.getNamedAttr("lower_bound_bytes", b.getI64IntegerAttr(fig.lowerBound)),
+        b.getNamedAttr("lower_bound_bytes",
+                       b.getI64IntegerAttr(fig.lowerBound)),
         b.getNamedAttr("first_fit_bytes", b.getI64IntegerAttr(fig.firstFit)),
         b.getNamedAttr("no_reuse_bytes", b.getI64IntegerAttr(fig.noReuse)),
         b.getNamedAttr("budget_bytes", b.getI64IntegerAttr(budget)),
@@ -575,8 +590,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         b.getNamedAttr("stages", b.getArrayAttr(stageMarks)),
         b.getNamedAttr("buffers", b.getArrayAttr(list))};
     if (!decisions.empty())
-      entries.push_back(
-          b.getNamedAttr("decisions", b.getArrayAttr(decisions)));
+      entries.push_back(b.getNamedAttr("decisions", b.getArrayAttr(decisions)));
     pipeline->setAttr("hone.memory_plan", b.getDictionaryAttr(entries));
 
     if (budget <= 0 || fig.planned <= budget)
@@ -612,6 +626,10 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       if (!(buf.first <= peakPoint && peakPoint <= buf.last) || buf.rows < 2)
         continue;
       int64_t half = (buf.rows + 1) / 2, smaller = buf.bytes;
+      // Only a train step's forward is micro-batched by the runtime.
+      if (buf.kind == Kind::Activations &&
+          !isa_and_nonnull<TrainStepOp>(buf.source))
+        continue;
       if (buf.kind == Kind::Activations)
         smaller = ::hone::memsize::activationBytes(buf.cfg, half, buf.seqLen,
                                                    kElemBytes);
@@ -623,22 +641,19 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       if (smaller >= buf.bytes)
         continue;
       saved += buf.bytes - smaller;
-      hint += llvm::formatv("{0}{1} {2} -> {3} ({4}) saves {5}",
-                            hint.empty() ? "" : "; ",
-                            buf.kind == Kind::Activations
-                                ? "micro-batch"
-                                : "generation batch",
-                            buf.rows, half, buf.name,
-                            humanBytes(buf.bytes - smaller))
+      hint += llvm::formatv(
+                  "{0}{1} {2} -> {3} ({4}) saves {5}", hint.empty() ? "" : "; ",
+                  buf.kind == Kind::Activations ? "micro-batch"
+                                                : "generation batch",
+                  buf.rows, half, buf.name, humanBytes(buf.bytes - smaller))
                   .str();
     }
     auto &note = diag.attachNote();
     if (!hint.empty())
       note << "hint: " << hint << " ("
-           << (planned - saved <= budget ? std::string("that fits")
-                                         : "still over by " +
-                                               humanBytes(planned - saved -
-                                                          budget))
+           << (planned - saved <= budget
+                   ? std::string("that fits")
+                   : "still over by " + humanBytes(planned - saved - budget))
            << "); or raise hardware.memory_budget to at least "
            << humanBytes(planned);
     else

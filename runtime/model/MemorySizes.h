@@ -12,6 +12,7 @@
 
 namespace hone::memsize {
 
+/// Sizes saturate at 64 PiB (absurd shapes never wrap).
 /// Bytes of one device allocation of `bytes` (the CPU backend rounds every
 /// allocation up to 64 bytes).
 int64_t allocation(int64_t bytes);

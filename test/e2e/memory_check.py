@@ -73,20 +73,24 @@ if not re.search(r"job: error: memory: the job's resident peak .* exceeds the "
 if len(mem) != 1 or mem[0]["memory/unplanned_allocations"] < 1:
     fail("metrics.jsonl does not count the unplanned allocation")
 
-# A budget under the peak: a compile error at the peak's op.
-p = subprocess.run([honec, spec, "hardware.memory_budget=64KiB",
+# A budget over the model state (hone-estimate-memory passes) but under the
+# whole plan even after the micro-batch decisions: a compile error at the
+# peak's op, after the decisions' remarks.
+p = subprocess.run([honec, spec, "hardware.memory_budget=5MiB",
                     "--compile-to=scheduled", "-o", os.devnull],
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 print(p.stdout)
 if p.returncode != 1:
     fail(f"over budget: honec exit code {p.returncode}, expected 1")
 if not re.search(r"spec\.textproto:\d+:\d+: error: hone-plan-memory: the job "
-                 r"needs .* at its peak, over the memory budget of 64\.0 KiB "
+                 r"needs .* at its peak, over the memory budget of 5\.0 MiB "
                  r"\(spec\); the peak is in stage '[^']+' at hone\.\w+",
                  p.stdout):
     fail("the over-budget error is not located or does not name the peak")
 if "raise hardware.memory_budget to at least" not in p.stdout:
     fail("no hint")
+if not re.search(r"remark: hone-plan-memory: micro-batch 8 -> 4 rows", p.stdout):
+    fail("no micro-batch decision before the refusal")
 
 shutil.rmtree(work)
 print("PASS")
