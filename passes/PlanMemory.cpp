@@ -380,11 +380,12 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         forward(op, p, v.getModel(), rowsOf(v.getTokens()),
                 colsOf(v.getTokens()));
       } else if (auto gen = dyn_cast<GenerateOp>(op)) {
-        int64_t prompts = rowsOf(gen.getPrompts());
+        // The runtime prefills every sample's copy of its prompt (one row
+        // per result row), then decodes the rows.
         int64_t promptLen = colsOf(gen.getPrompts());
         Value tokens = gen.getResults().front();
-        generation(op, p, gen.getPolicy(), prompts, promptLen, rowsOf(tokens),
-                   colsOf(tokens));
+        generation(op, p, gen.getPolicy(), rowsOf(tokens), promptLen,
+                   rowsOf(tokens), colsOf(tokens));
       } else if (auto score = dyn_cast<ScoreOp>(op)) {
         scoreWith(op, p, score.getReward(), score->getOperand(1));
       } else if (auto eval = dyn_cast<EvalStepOp>(op)) {

@@ -114,7 +114,8 @@ std::string MemoryCheck::summary() const {
                   " at start)";
   if (planned())
     s += ", planned peak " + formatBytes(plannedPeak_) + ", " +
-         std::to_string(unplanned_.size()) + " unplanned allocation(s)";
+         std::to_string(unplanned_.size()) + " unplanned allocation(s)" +
+         (unplanned_.empty() ? "" : " (first: " + unplanned_.front() + ")");
   else
     s += ", no memory plan";
   return s;

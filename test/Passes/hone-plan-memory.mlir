@@ -53,7 +53,7 @@ hone.pipeline @rollout attributes {hone.arena_bytes = 4096 : i64} {
 // CHECK-LABEL: hone.pipeline @two_stages
 // CHECK-SAME: {bytes = 65536 : i64, first = 9 : i64, kind = "kv_cache", last = 11 : i64, name = "a.kv_cache", offset = [[OFF:[0-9]+]] : i64}
 // CHECK-SAME: {bytes = 65536 : i64, first = 15 : i64, kind = "kv_cache", last = 17 : i64, name = "b.kv_cache", offset = [[OFF]] : i64}
-// CHECK-SAME: lower_bound_bytes = [[LB:[0-9]+]] : i64, no_reuse_bytes = 404224 : i64, peak_bytes = [[LB]] : i64
+// CHECK-SAME: lower_bound_bytes = [[LB:[0-9]+]] : i64, no_reuse_bytes = 726784 : i64, peak_bytes = [[LB]] : i64
 hone.pipeline @two_stages {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
