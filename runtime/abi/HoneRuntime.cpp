@@ -2789,7 +2789,9 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
             j->nanSteps.insert(e.asInt());
     }
   // The memory plan's baseline: the resident set after start-up.
-  j->memory.begin(get(j->config, "memory_plan"));
+  if (std::string bad = j->memory.begin(get(j->config, "memory_plan"));
+      !bad.empty())
+    fail(j, "config", bad);
   // The compiled IR next to the spec.
   std::string irPath = j->job->runDir() + "/program.mlir";
   if (FILE *f = std::fopen(irPath.c_str(), "w")) {

@@ -33,17 +33,27 @@ std::string formatBytes(int64_t bytes) {
 int64_t MemoryCheck::residentBytes() { return statusField("VmRSS"); }
 int64_t MemoryCheck::residentPeakBytes() { return statusField("VmHWM"); }
 
-void MemoryCheck::begin(const json::Value *plan) {
+std::string MemoryCheck::begin(const json::Value *plan) {
   baseline_ = residentBytes();
-  if (!plan || !plan->isObject())
-    return;
-  if (const json::Value *p = plan->find("peak_bytes"); p && p->isNumber())
-    plannedPeak_ = p->asInt();
+  if (!plan)
+    return "";
+  if (!plan->isObject())
+    return "memory_plan: expected an object";
+  auto whole = [](const json::Value *v) { return v && v->isInt(); };
+  const json::Value *peak = plan->find("peak_bytes");
+  const json::Value *points = plan->find("points");
+  // Schedule positions index the report's timeline: bounded.
+  constexpr int64_t kMaxPoints = int64_t(1) << 20;
+  if (!whole(peak) || peak->asInt() < 0 || !whole(points) ||
+      points->asInt() < 0 || points->asInt() > kMaxPoints)
+    return "memory_plan: peak_bytes and points must be integers >= 0 "
+           "(points at most 2^20)";
+  plannedPeak_ = peak->asInt();
   if (const json::Value *p = plan->find("budget_bytes"); p && p->isNumber())
     budget_ = p->asInt();
   auto num = [](const json::Value &o, const char *key) -> int64_t {
     const json::Value *v = o.find(key);
-    return v && v->isNumber() ? v->asInt() : 0;
+    return v && v->isInt() ? v->asInt() : -1; // missing or not whole: bad
   };
   if (const json::Value *ds = plan->find("decisions"); ds && ds->isArray())
     for (const json::Value &d : ds->items())
@@ -55,18 +65,25 @@ void MemoryCheck::begin(const json::Value *plan) {
       const json::Value *name = b.isObject() ? b.find("name") : nullptr;
       if (!kind || !kind->isString() || !name || !name->isString())
         continue;
-      int64_t bytes = num(b, "bytes");
+      int64_t bytes = num(b, "bytes"), first = num(b, "first"),
+              last = num(b, "last"), offset = num(b, "offset");
+      if (bytes < 0 || offset < 0 || first < 0 || last < first ||
+          last >= points->asInt())
+        return "memory_plan: buffer '" + name->asString() +
+               "' has a negative size or offset, or a live range outside "
+               "the plan's points";
       int64_t &largest = largestPlanned_[kind->asString()];
       largest = std::max(largest, bytes);
       observe::MemoryBuffer mb;
       mb.name = name->asString();
       mb.kind = kind->asString();
       mb.size = uint64_t(bytes);
-      mb.offset = uint64_t(num(b, "offset"));
-      mb.firstUse = num(b, "first");
-      mb.lastUse = num(b, "last");
+      mb.offset = uint64_t(offset);
+      mb.firstUse = first;
+      mb.lastUse = last;
       buffers_.push_back(mb);
     }
+  return "";
 }
 
 int64_t MemoryCheck::measuredPeak() const {

@@ -35,8 +35,9 @@ public:
   static int64_t residentPeakBytes();
 
   /// Reads config.memory_plan (absent: nothing is checked, only measured)
-  /// and takes the baseline.
-  void begin(const json::Value *plan);
+  /// and takes the baseline. Returns an error for a malformed plan (a
+  /// buffer outside the plan's schedule points, negative sizes).
+  std::string begin(const json::Value *plan);
   bool planned() const { return plannedPeak_ > 0; }
   int64_t plannedPeak() const { return plannedPeak_; }
   int64_t baseline() const { return baseline_; }

@@ -411,16 +411,20 @@ std::string renderMemoryStack(const std::vector<MemoryBuffer> &bufs,
   static const char *colors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
                                  "#59a14f", "#edc948", "#b07aa1"};
   constexpr size_t K = sizeof(kinds) / sizeof(kinds[0]);
+  // Positions past 2^20 are not drawn (a plan has far fewer).
+  constexpr int64_t kMaxUse = int64_t(1) << 20;
   int64_t u1 = 1;
   for (const MemoryBuffer &b : bufs)
-    u1 = std::max(u1, b.lastUse + 1);
+    if (b.lastUse < kMaxUse)
+      u1 = std::max(u1, b.lastUse + 1);
   // Bytes per kind at each position (difference arrays).
   std::vector<std::vector<double>> live(K, std::vector<double>(size_t(u1) + 1));
   for (const MemoryBuffer &b : bufs) {
     size_t k = 0;
     while (k < K && b.kind != kinds[k])
       ++k;
-    if (k == K || b.firstUse < 0 || b.lastUse < b.firstUse)
+    if (k == K || b.firstUse < 0 || b.lastUse < b.firstUse ||
+        b.lastUse >= kMaxUse)
       continue;
     live[k][size_t(b.firstUse)] += double(b.size);
     live[k][size_t(b.lastUse) + 1] -= double(b.size);
