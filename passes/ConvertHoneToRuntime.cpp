@@ -747,6 +747,13 @@ struct Lowering {
     // Stack slots go before everything else in the entry block.
     entry.setInsertionPoint(LLVM::ZeroOp::create(b, loc, ptr));
     std::string config = toJson(run);
+    // The memory plan (hone-plan-memory) travels with the run settings: the
+    // job checks its measured peak against it.
+    if (auto plan =
+            pipeline->getAttrOfType<DictionaryAttr>("hone.memory_plan")) {
+      config.pop_back(); // the closing brace of the run settings' object
+      config += ",\"memory_plan\":" + toJson(plan) + "}";
+    }
     job = LLVM::CallOp::create(
               b, loc, rtBegin(),
               ValueRange{constI32(b, loc, kAbiVersion),

@@ -104,10 +104,11 @@ struct EstimateMemory
         continue;
       }
 
-      // A model both trained and read (ref == policy) is resident once.
+      // A model both trained and read (ref == policy) is resident twice:
+      // hone-schedule-stages reads the reference from a frozen snapshot.
       // Saturating: 2^62 layers must not wrap to a size under the budget.
       uint64_t total = 0;
-      llvm::SmallPtrSet<void *, 8> seen;
+      llvm::SmallPtrSet<void *, 8> seen, seenFrozen;
       // A LoRA model trains its adapters only; its base is read, frozen.
       SmallVector<Value> trainedModels;
       for (Value v : trained) {
@@ -129,7 +130,7 @@ struct EstimateMemory
           total = llvm::SaturatingMultiplyAdd<uint64_t>(
               kTrainedBytesPerParam, numParams(v), total);
       for (Value v : frozen)
-        if (seen.insert(v.getAsOpaquePointer()).second)
+        if (seenFrozen.insert(v.getAsOpaquePointer()).second)
           total = llvm::SaturatingMultiplyAdd<uint64_t>(
               kFrozenBytesPerParam, numParams(v), total);
       int64_t bytes = int64_t(

@@ -27,8 +27,10 @@ def EstimateMemory : Pass<"hone-estimate-memory", "::mlir::hone::PipelineOp"> {
     %1 = hone.sft plain %0, %d {batch_size = 8 : i64, hone.state_bytes = 1234 : i64, steps = 10 : i64} : ...
     ```
 
-    Activations, KV cache and rollout buffers are planned later, at the
-    scheduled level, where micro-batch sizes are known.
+    A reference equal to the policy counts twice (the scheduler snapshots
+    it). This is an early bound; the whole job's plan, with activations,
+    KV caches and workspaces and the runtime's own sizes, is
+    `hone-plan-memory` on the scheduled IR.
   }];
   let options = [
     Option<"budgetBytes", "budget-bytes", "int64_t", /*default=*/"0",
@@ -223,6 +225,72 @@ def PlanArena : Pass<"hone-plan-arena", "::mlir::hone::PipelineOp"> {
         %seq:3 = hone.generate %p, %tok, %m, %i {n = 4 : i64, hone.offsets = array<i64: 320, 1344, 2368>} : ...
     ```
   }];
+  let dependentDialects = ["::mlir::scf::SCFDialect"];
+}
+
+def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
+  let summary = "scheduled IR: liveness and offsets of every byte the job holds, checked against the budget";
+  let description = [{
+    The job's whole memory plan. Over the scheduled program (ops in program
+    order, one stage-loop iteration standing for all) every buffer the
+    runtime will hold gets a size and a live interval:
+    - weights and gradients of every model object the runtime creates
+      (`hone.model.init`/`load`/`new_head`, and each `hone.exec.snapshot`,
+      the frozen copy of a reference equal to the policy), alive to the end;
+    - AdamW moments of the models a stage trains, for that stage;
+    - per model and stage, the kept activations of its largest forward
+      (micro-batch rows x sequence length of `hone.logprob`, `hone.value`,
+      reward-model scoring and `hone.train_step`), its KV cache and
+      incremental-forward workspace (`hone.generate`, `hone.eval_step`);
+      the runtime frees them at `hone.exec.stage_end`;
+    - generation's logits while `hone.generate` runs, the CPU kernels'
+      LM-head scratch per lane, and the step-tensor arena
+      (`hone.arena_bytes` of `hone-plan-arena`).
+    Sizes come from the runtime's own sizing functions
+    (`runtime/model/MemorySizes.h`, linked by the compiler), fp32.
+
+    Offsets are packed greedy-by-size (largest buffer first, each at the
+    lowest offset free of the buffers live at the same time). The pass
+    records `hone.memory_plan` on the pipeline: `peak_bytes` (the packed
+    arena's end), `lower_bound_bytes` (most bytes live at one point),
+    `first_fit_bytes` (first-fit in order of first use, for comparison),
+    `no_reuse_bytes`, the budget and its source, the stage and op of the
+    peak, and every buffer with its kind, size, offset and interval. The
+    job reads the plan to check its measured peak (docs/runtime.md).
+
+    The budget is the pass option, else the spec's `hardware.memory_budget`,
+    else on the CPU the machine's physical memory (`sysconf(_SC_PHYS_PAGES)`
+    times the page size, on the machine that compiles); with
+    `hardware.device: cuda` and no budget nothing is checked.
+
+    Over the budget the pass decides, in this order, until the plan fits:
+    1. a smaller micro-batch: the `hone.train_step` whose activations are
+       the largest live at the peak takes twice its `mini_batches`
+       (gradient accumulation: the step's rows, its objective and its
+       optimiser steps are unchanged), repeated while it helps;
+    2. a smaller generation batch, activation recomputation per layer and
+       offload of idle models or optimiser state to host memory are not
+       implemented yet (the runtime generates a step's prompts in one call
+       and keeps every model resident).
+    Each decision is a remark at the peak's op and is listed in the plan's
+    `decisions` (the job's report shows them). A peak still over the budget
+    is an error at the op where it occurs, naming the stage, the bytes live
+    by kind, and what halving the micro-batch or generation batch of each
+    live buffer would save:
+
+    ```mlir
+    // hone-opt --hone-plan-memory=budget-bytes=1000000
+    error: hone-plan-memory: the job needs 1.3 MiB at its peak, over the memory budget of 976.6 KiB (option); the peak is in stage 'rl_0' at hone.train_step: weights 209.0 KiB, ...
+    note: hint: micro-batch 8 -> 4 (policy.activations) saves 180.2 KiB; ...
+    ```
+  }];
+  let options = [
+    Option<"budgetBytes", "budget-bytes", "int64_t", /*default=*/"0",
+           "memory budget in bytes (0: the spec's, else physical memory)">,
+    Option<"physicalMemory", "physical-memory-bytes", "int64_t",
+           /*default=*/"0",
+           "physical memory to assume (0: this machine's; for tests)">
+  ];
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }
 

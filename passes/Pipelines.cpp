@@ -63,6 +63,7 @@ void hone::buildScheduledPipeline(OpPassManager &pm) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
   pm.addNestedPass<PipelineOp>(createPlanArena());
   pm.addNestedPass<PipelineOp>(createAssignLanes());
+  pm.addNestedPass<PipelineOp>(createPlanMemory());
 }
 
 void hone::buildToLLVMPipeline(OpPassManager &pm) {

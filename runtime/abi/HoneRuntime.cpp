@@ -10,6 +10,7 @@
 
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
+#include "runtime/job/MemoryCheck.h"
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
 #include "runtime/formats/AtomicFile.h"
@@ -140,6 +141,8 @@ struct hone_job {
   std::thread::id mainThread;
   dist::Comm comm; // data-parallel ranks (mpirun); one rank otherwise
   void *arenaBlock = nullptr; // hone_rt_arena's allocation (freed at the end)
+  MemoryCheck memory;           // the compiled plan vs the resident peak
+  std::vector<char> injected;   // HONE_INJECT_UNPLANNED_BYTES (tests)
 };
 
 namespace {
@@ -2830,6 +2833,10 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
           if (e.isInt())
             j->nanSteps.insert(e.asInt());
     }
+  // The memory plan's baseline: the resident set after start-up.
+  if (std::string bad = j->memory.begin(get(j->config, "memory_plan"));
+      !bad.empty())
+    fail(j, "config", bad);
   // The compiled IR next to the spec.
   std::string irPath = j->job->runDir() + "/program.mlir";
   if (FILE *f = std::fopen(irPath.c_str(), "w")) {
@@ -2863,7 +2870,30 @@ int32_t hone_rt_end(hone_job *j) {
   drainLanes(j, "end");
   if (j->inStage)
     hone_rt_stage_end(j);
-  check(j, "job", j->job->finish());
+  // Planned vs measured peak: printed, logged, in the report; a peak past
+  // the plan's tolerance ends the job with an error once all is written.
+  std::string verdict = j->memory.verdict();
+  std::vector<std::pair<std::string, std::string>> summary = {
+      {"measured memory peak", formatBytes(j->memory.measuredPeak())}};
+  if (j->memory.planned()) {
+    summary.push_back(
+        {"planned memory peak", formatBytes(j->memory.plannedPeak())});
+    for (const std::string &d : j->memory.decisions())
+      summary.push_back({"memory plan decision", d});
+    observe::MetricValues mv = {
+        {"memory/planned_peak_bytes", double(j->memory.plannedPeak())},
+        {"memory/measured_peak_bytes", double(j->memory.measuredPeak())},
+        {"memory/unplanned_allocations", double(j->memory.unplanned())}};
+    check(j, "job", j->job->metrics().log(j->job->globalStep(), mv));
+  }
+  if (j->comm.rank == 0)
+    j->job->message(j->memory.summary());
+  j->job->setMemoryReport(j->memory.buffers(), uint64_t(j->memory.plannedPeak()),
+                          uint64_t(std::max<int64_t>(0, j->memory.budget())),
+                          uint64_t(j->memory.measuredPeak()));
+  check(j, "job", j->job->finish(summary));
+  if (!verdict.empty())
+    fail(j, "job", verdict);
   j->comm.finalize();
   for (auto &o : j->objects)
     if (o->kind == ObjKind::Reward)
@@ -2993,6 +3023,21 @@ void hone_rt_stage_end(hone_job *j) {
   }
   j->job->endStage();
   j->inStage = false;
+  // The plan frees each model's per-stage buffers here: check them against
+  // it, then free them (the next stage sizes its own).
+  for (ModelObj *m : j->models) {
+    Transformer<float> &t = *m->model;
+    j->memory.noteHeld(m->name, "activations", t.activationBytesHeld());
+    j->memory.noteHeld(m->name, "kv_cache", t.kvCacheBytesHeld());
+    j->memory.noteHeld(m->name, "workspace", t.decodeWorkspaceBytesHeld());
+    t.releaseWorkspaces();
+    m->opt.reset();
+  }
+  // Fault injection for tests: an allocation outside the plan, touched.
+  if (const char *inj = std::getenv("HONE_INJECT_UNPLANNED_BYTES")) {
+    j->injected.assign(size_t(std::max<long long>(0, std::atoll(inj))), 1);
+    j->memory.noteHeld("injected", "workspace", int64_t(j->injected.size()));
+  }
 }
 
 void hone_rt_step(hone_job *j, const char *loc, const char *op,

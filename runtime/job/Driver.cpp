@@ -595,6 +595,10 @@ Status Job::finish(
   rd.summary.push_back({"wall time (this process)", wall});
   rd.metrics = rows.take();
   rd.stageSettings = stageSettings_;
+  rd.memory = memory_;
+  rd.arenaBytes = memoryPeak_;
+  rd.memoryBudgetBytes = memoryBudget_;
+  rd.measuredPeakBytes = memoryMeasured_;
   HONE_TRY(observe::writeReport(runDir_ + "/report.html", rd));
   std::fprintf(stderr, "done: %s/report.html\n", runDir_.c_str());
   return Status::ok();

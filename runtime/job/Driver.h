@@ -141,6 +141,15 @@ public:
   /// A message that --progress off does not silence (skipped steps, rows
   /// that train nothing).
   void warn(const std::string &text);
+  /// The compiled memory plan's buffers, its peak and budget, and the
+  /// measured peak, for report.html's memory section.
+  void setMemoryReport(std::vector<observe::MemoryBuffer> buffers,
+                       uint64_t peakBytes, uint64_t budgetBytes,
+                       uint64_t measuredBytes) {
+    memory_ = std::move(buffers);
+    memoryPeak_ = peakBytes, memoryBudget_ = budgetBytes;
+    memoryMeasured_ = measuredBytes;
+  }
   /// Writes report.html (summary + curves) and a last line.
   Status finish(const std::vector<std::pair<std::string, std::string>>
                     &summary = {});
@@ -166,6 +175,8 @@ private:
   int64_t stageTotal_ = 0;
   StageObjects objects_;
   int64_t globalStep_ = 0;
+  std::vector<observe::MemoryBuffer> memory_;
+  uint64_t memoryPeak_ = 0, memoryBudget_ = 0, memoryMeasured_ = 0;
   double startTime_ = 0;
   int lockFd_ = -1; // RUN/job.lock, flock'ed for the job's life
   bool stopped_ = false;

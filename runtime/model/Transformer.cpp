@@ -1204,6 +1204,36 @@ Expected<Tensor> Transformer<T>::getMergedParam(const std::string &name,
   return t.toDType(dtype);
 }
 
+namespace {
+template <typename T, typename A> int64_t actsBytes(const A *a) {
+  if (!a)
+    return 0;
+  auto bytes = [](int64_t n) { return n ? (n + 63) / 64 * 64 : 0; };
+  return bytes(a->block.size() * int64_t(sizeof(T))) +
+         bytes(a->ints.size() * 4);
+}
+} // namespace
+
+template <typename T> int64_t Transformer<T>::activationBytesHeld() const {
+  return actsBytes<T>(acts_.get());
+}
+template <typename T> int64_t Transformer<T>::decodeWorkspaceBytesHeld() const {
+  return actsBytes<T>(inf_.get());
+}
+template <typename T> int64_t Transformer<T>::kvCacheBytesHeld() const {
+  int64_t n = 0;
+  if (kvCache_)
+    for (size_t l = 0; l < kvCache_->k.size(); ++l)
+      for (int64_t e : {kvCache_->k[l].size(), kvCache_->v[l].size()})
+        n += (e * int64_t(sizeof(T)) + 63) / 64 * 64;
+  return n;
+}
+template <typename T> void Transformer<T>::releaseWorkspaces() {
+  acts_.reset();
+  inf_.reset();
+  kvCache_.reset();
+}
+
 template class Transformer<float>;
 template class Transformer<double>;
 

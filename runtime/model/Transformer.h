@@ -180,6 +180,14 @@ public:
   /// It grows to the largest request; releaseKvCache() frees it.
   Expected<KvCache<T> *> reusableKvCache(int64_t batch, int64_t cacheLen);
   void releaseKvCache() { kvCache_.reset(); }
+  /// Bytes held now by the kept activations, the incremental-forward
+  /// workspace and the reusable KV cache (the job's memory check compares
+  /// them with the plan: runtime/model/MemorySizes.h).
+  int64_t activationBytesHeld() const;
+  int64_t decodeWorkspaceBytesHeld() const;
+  int64_t kvCacheBytesHeld() const;
+  /// Frees all three (a stage that no longer runs the model).
+  void releaseWorkspaces();
   /// Incremental forward: for each of `batch` sequences, newLen new tokens
   /// (host, [batch, newLen]) at positions start[b] .. start[b]+newLen-1
   /// (host). Appends their K/V to the cache and returns the final-norm

@@ -403,6 +403,129 @@ std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &bufs,
   return s;
 }
 
+std::string renderMemoryStack(const std::vector<MemoryBuffer> &bufs,
+                              uint64_t budget, uint64_t measured) {
+  static const char *kinds[] = {"weights",     "gradients", "optimizer",
+                                "activations", "kv_cache",  "workspace",
+                                "step_tensors"};
+  static const char *colors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
+                                 "#59a14f", "#edc948", "#b07aa1"};
+  constexpr size_t K = sizeof(kinds) / sizeof(kinds[0]);
+  // Positions past 2^20 are not drawn (a plan has far fewer).
+  constexpr int64_t kMaxUse = int64_t(1) << 20;
+  int64_t u1 = 1;
+  for (const MemoryBuffer &b : bufs)
+    if (b.lastUse < kMaxUse)
+      u1 = std::max(u1, b.lastUse + 1);
+  // Bytes per kind at each position (difference arrays).
+  std::vector<std::vector<double>> live(K, std::vector<double>(size_t(u1) + 1));
+  for (const MemoryBuffer &b : bufs) {
+    size_t k = 0;
+    while (k < K && b.kind != kinds[k])
+      ++k;
+    if (k == K || b.firstUse < 0 || b.lastUse < b.firstUse ||
+        b.lastUse >= kMaxUse)
+      continue;
+    live[k][size_t(b.firstUse)] += double(b.size);
+    live[k][size_t(b.lastUse) + 1] -= double(b.size);
+  }
+  double peak = 1;
+  std::vector<double> total(size_t(u1), 0);
+  for (size_t k = 0; k < K; ++k) {
+    double run = 0;
+    for (int64_t u = 0; u < u1; ++u) {
+      run += live[k][size_t(u)];
+      live[k][size_t(u)] = run;
+      total[size_t(u)] += run;
+      peak = std::max(peak, total[size_t(u)]);
+    }
+  }
+  // Lines within twice the peak are drawn; the y axis reaches them.
+  auto drawn = [&](uint64_t v) { return v > 0 && double(v) <= 2 * peak; };
+  double top = peak;
+  for (uint64_t v : {budget, measured})
+    if (drawn(v))
+      top = std::max(top, double(v));
+  top *= 1.05;
+  const double W = 960, H = 320, L = 80, R = 150, T = 8, B = 34;
+  auto sx = [&](double u) { return L + u / double(u1) * (W - L - R); };
+  auto sy = [&](double v) { return H - B - v / top * (H - T - B); };
+  std::string s;
+  s += "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart memstack\" "
+       "width=\"" + f(W, 0) + "\" height=\"" + f(H, 0) + "\" viewBox=\"0 0 " +
+       f(W, 0) + " " + f(H, 0) + "\">";
+  s += "<title>memory over the schedule, by kind</title>";
+  s += "<rect x=\"" + f(L) + "\" y=\"" + f(T) + "\" width=\"" + f(W - L - R) +
+       "\" height=\"" + f(H - T - B) + "\" fill=\"#fafafa\" stroke=\"#ccc\"/>";
+  double unitBytes = 1;
+  const char *unitName = "B";
+  for (auto [b, n] : {std::pair<double, const char *>{1024.0, "KiB"},
+                      {1048576.0, "MiB"},
+                      {1073741824.0, "GiB"}})
+    if (top >= 2 * b) {
+      unitBytes = b;
+      unitName = n;
+    }
+  for (double t : niceTicks(0, top / unitBytes, 5))
+    s += "<text x=\"" + f(L - 6) + "\" y=\"" + f(sy(t * unitBytes) + 4) +
+         "\" text-anchor=\"end\" class=\"tk\">" + esc(label(t)) + " " +
+         unitName + "</text>";
+  s += "<text x=\"" + f((L + W - R) / 2) + "\" y=\"" + f(H - 4) +
+       "\" text-anchor=\"middle\" class=\"tk\">schedule position</text>";
+  // One step-shaped band per kind, on top of the kinds below it.
+  std::vector<double> base(size_t(u1), 0);
+  double ly = T + 12;
+  for (size_t k = 0; k < K; ++k) {
+    bool any = false;
+    for (int64_t u = 0; u < u1; ++u)
+      any |= live[k][size_t(u)] > 0;
+    if (!any)
+      continue;
+    std::string upper, lower;
+    for (int64_t u = 0; u < u1; ++u) {
+      double y = sy(base[size_t(u)] + live[k][size_t(u)]);
+      upper += (u ? " L" : "M") + f(sx(double(u)), 2) + "," + f(y, 2) + " L" +
+               f(sx(double(u + 1)), 2) + "," + f(y, 2);
+    }
+    for (int64_t u = u1 - 1; u >= 0; --u) {
+      double y = sy(base[size_t(u)]);
+      lower += " L" + f(sx(double(u + 1)), 2) + "," + f(y, 2) + " L" +
+               f(sx(double(u)), 2) + "," + f(y, 2);
+      base[size_t(u)] += live[k][size_t(u)];
+    }
+    s += "<path class=\"kind\" data-kind=\"" + std::string(kinds[k]) +
+         "\" d=\"" + upper + lower + " Z\" fill=\"" + colors[k] +
+         "\" fill-opacity=\"0.85\"><title>" + kinds[k] + "</title></path>";
+    s += "<rect x=\"" + f(W - R + 10) + "\" y=\"" + f(ly - 9) +
+         "\" width=\"10\" height=\"10\" fill=\"" + colors[k] + "\"/>";
+    s += "<text x=\"" + f(W - R + 24) + "\" y=\"" + f(ly) + "\" class=\"tk\">" +
+         kinds[k] + "</text>";
+    ly += 16;
+  }
+  auto line = [&](uint64_t v, const char *cls, const char *color,
+                  const std::string &name) {
+    if (!v)
+      return;
+    std::string text = name + " " + formatBytes(v);
+    if (drawn(v)) {
+      s += "<line class=\"" + std::string(cls) + "\" x1=\"" + f(L) + "\" x2=\"" +
+           f(W - R) + "\" y1=\"" + f(sy(double(v)), 2) + "\" y2=\"" +
+           f(sy(double(v)), 2) + "\" stroke=\"" + color +
+           "\" stroke-width=\"1.5\" stroke-dasharray=\"6 3\"><title>" +
+           esc(text) + "</title></line>";
+    } else {
+      text += " (off the chart)";
+    }
+    s += "<text x=\"" + f(W - R + 10) + "\" y=\"" + f(ly) +
+         "\" class=\"tk\" fill=\"" + color + "\">" + esc(text) + "</text>";
+    ly += 16;
+  };
+  line(budget, "budget", "#c00", "budget");
+  line(measured, "measured", "#333", "measured");
+  s += "</svg>";
+  return s;
+}
+
 namespace {
 
 /// Rows of training (they carry the "stage" index the job logs) and of
@@ -641,6 +764,11 @@ std::string renderReportHtml(const ReportData &d) {
       peak = std::max(peak, b.offset + b.size);
     h += "<p>" + std::to_string(d.memory.size()) + " buffers, arena " +
          esc(formatBytes(std::max(peak, d.arenaBytes))) + "</p>\n";
+    if (std::any_of(d.memory.begin(), d.memory.end(),
+                    [](const MemoryBuffer &b) { return !b.kind.empty(); }))
+      h += renderMemoryStack(d.memory, d.memoryBudgetBytes,
+                             d.measuredPeakBytes) +
+           "\n";
     h += renderMemoryTimeline(d.memory, d.arenaBytes) + "\n";
   }
   h += "</body></html>\n";

@@ -31,6 +31,9 @@ struct MemoryBuffer {
   std::string name;
   uint64_t offset = 0, size = 0;
   int64_t firstUse = 0, lastUse = 0;
+  /// weights, gradients, optimizer, activations, kv_cache, workspace,
+  /// step_tensors (hone-plan-memory's kinds); empty: not stacked.
+  std::string kind;
 };
 
 /// The effective settings of one stage: what the compiled code handed the
@@ -51,6 +54,9 @@ struct ReportData {
   std::vector<MemoryBuffer> memory;
   /// Arena size for the timeline's y axis (0: the highest buffer end).
   uint64_t arenaBytes = 0;
+  /// The plan's budget and the job's measured peak (0: none), drawn as
+  /// lines over the stacked timeline.
+  uint64_t memoryBudgetBytes = 0, measuredPeakBytes = 0;
   /// At most this many schedule spans are drawn (the last ones).
   size_t maxSpans = 8000;
 };
@@ -68,6 +74,12 @@ std::string renderGantt(const std::vector<ReportSpan> &spans,
                         size_t maxSpans = 8000);
 std::string renderMemoryTimeline(const std::vector<MemoryBuffer> &buffers,
                                  uint64_t arenaBytes = 0);
+/// Bytes live at each schedule position, stacked by kind, with the budget
+/// and the measured peak as horizontal lines (a line far above the peak is
+/// named in the legend instead of squashing the chart).
+std::string renderMemoryStack(const std::vector<MemoryBuffer> &buffers,
+                              uint64_t budgetBytes = 0,
+                              uint64_t measuredBytes = 0);
 
 /// The global steps each stage ran (from the "stage" index training rows
 /// carry), in order.

@@ -10,7 +10,8 @@
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 
 /// SFT trains one model; DPO trains the policy and reads a distinct reference;
-/// a reference that is the policy itself is resident once; PPO trains policy
+/// a reference that is the policy itself is resident twice (the scheduler
+/// reads it from a frozen snapshot); PPO trains policy
 /// and critic and reads the reference and the reward model.
 // CHECK-LABEL: hone.pipeline @stages
 // CHECK-SAME: hone.peak_state_bytes = 405760 : i64
@@ -25,7 +26,7 @@ hone.pipeline @stages {
   // OPTION: :[[@LINE+2]]:{{[0-9]+}}: error: stage needs 198.1 KiB of model state (weights, gradients, AdamW moments), over the memory budget of 195.3 KiB
   // CHECK: hone.preference dpo {{.*}}hone.state_bytes = 202880 : i64
   %dpo = hone.preference dpo %sft, %pref ref %m {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m) -> !m
-  // CHECK: hone.preference dpo {{.*}}hone.state_bytes = 162304 : i64
+  // CHECK: hone.preference dpo {{.*}}hone.state_bytes = 202880 : i64
   %dpo2 = hone.preference dpo %sft, %pref ref %sft {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m) -> !m
   %rm = hone.reward_model %sft, %pref {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.reward_model_settings<center_rewards = 0.0e+00>} : (!m, !hone.dataset<preference>) -> !s
   %r = hone.reward.model %rm : !s

@@ -4,10 +4,11 @@
 
 /// The example's stage pipeline: the repeated init is merged by CSE, every
 /// stage gets its model-state figure, and a budget the pipeline option sets
-/// overrides the config's.
+/// overrides the config's. The peak is GRPO's: its reference is the policy
+/// it trains, read from a frozen snapshot (weights counted again).
 
 // CHECK-LABEL: hone.pipeline @sft_then_grpo
-// CHECK-SAME: hone.peak_state_bytes = 15812608
+// CHECK-SAME: hone.peak_state_bytes = 19765760
 // CHECK: %[[INIT:.+]] = hone.model.init "base" {seed = 1 : i64}
 // CHECK-NOT: hone.model.init
 // CHECK: hone.sft plain %[[INIT]]

@@ -551,3 +551,36 @@ TEST(Report, StructureAndEscaping) {
     ASSERT_TRUE(writeReport(keep, d).isOk());
   }
 }
+
+namespace {
+/// The memory plan stacked by kind: one band per kind present, bytes at
+/// each position the sum of the buffers live there, the budget as a line
+/// when near the peak and named "off the chart" when far above it.
+TEST(Report, MemoryStackedByKindWithBudget) {
+  using hone::observe::MemoryBuffer;
+  std::vector<MemoryBuffer> bufs = {
+      {"p.weights", 0, 4 << 20, 0, 9, "weights"},
+      {"p.gradients", 4 << 20, 4 << 20, 0, 9, "gradients"},
+      {"p.kv_cache", 8 << 20, 2 << 20, 2, 4, "kv_cache"},
+      {"p.activations", 8 << 20, 3 << 20, 5, 7, "activations"}};
+  std::string near = hone::observe::renderMemoryStack(bufs, 12 << 20, 11 << 20);
+  EXPECT_TRUE(wellFormed(near));
+  EXPECT_EQ(countOf(near, "class=\"kind\""), 4u);
+  EXPECT_EQ(countOf(near, "data-kind=\"optimizer\""), 0u);
+  EXPECT_EQ(countOf(near, "class=\"budget\""), 1u);
+  EXPECT_EQ(countOf(near, "class=\"measured\""), 1u);
+  EXPECT_EQ(near.find("off the chart"), std::string::npos);
+  std::string far =
+      hone::observe::renderMemoryStack(bufs, uint64_t(16) << 30, 0);
+  EXPECT_TRUE(wellFormed(far));
+  EXPECT_EQ(countOf(far, "class=\"budget\""), 0u);
+  EXPECT_NE(far.find("budget 16.0 GiB (off the chart)"), std::string::npos);
+  // In the report only when the buffers carry kinds.
+  hone::observe::ReportData d;
+  d.memory = bufs;
+  EXPECT_EQ(countOf(hone::observe::renderReportHtml(d), "chart memstack"), 1u);
+  for (MemoryBuffer &b : d.memory)
+    b.kind.clear();
+  EXPECT_EQ(countOf(hone::observe::renderReportHtml(d), "chart memstack"), 0u);
+}
+} // namespace

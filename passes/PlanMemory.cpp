@@ -1,0 +1,667 @@
+//===- PlanMemory.cpp - the whole job's memory plan on scheduled IR
+//--------===//
+//
+// Every byte the job's runtime holds, as buffers with a size and a live
+// interval over the scheduled program: model weights and gradients (every
+// model object the runtime creates, frozen snapshots included), AdamW
+// moments of the models a stage trains, each model's kept activations,
+// KV cache and incremental-forward workspace (freed at stage end), the CPU
+// kernels' LM-head scratch per lane, generation's transient logits, and the
+// step-tensor arena of hone-plan-arena. Sizes come from the runtime's own
+// sizing functions (runtime/model/MemorySizes.h), linked here. Offsets are
+// packed greedy-by-size; first-fit, the liveness lower bound and no-reuse
+// are recorded beside it for bench/memory. A peak over the budget is a
+// compile error at the op where it occurs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+#include "runtime/model/MemorySizes.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <unistd.h>
+
+namespace mlir::hone {
+#define GEN_PASS_DEF_PLANMEMORY
+#include "passes/Passes.h.inc"
+} // namespace mlir::hone
+
+using namespace mlir;
+using namespace mlir::hone;
+
+namespace {
+
+/// The runtime computes in fp32 on the CPU.
+constexpr int64_t kElemBytes = 4;
+
+enum class Kind {
+  Weights,
+  Gradients,
+  Optimizer,
+  Activations,
+  KvCache,
+  Workspace,
+  StepTensors
+};
+constexpr const char *kKindNames[] = {"weights",     "gradients", "optimizer",
+                                      "activations", "kv_cache",  "workspace",
+                                      "step_tensors"};
+
+struct Buffer {
+  std::string name;
+  Kind kind;
+  int64_t bytes = 0;
+  unsigned first = 0, last = 0;
+  int64_t offset = 0;
+  /// What made it this big (for hints): rows x seqLen of the activations or
+  /// rows of a KV cache; 0 when not batch-shaped.
+  int64_t rows = 0, seqLen = 0;
+  std::string stage;
+  ::hone::ModelConfig cfg;
+  /// The op whose use made it this big.
+  Operation *source = nullptr;
+};
+
+std::string humanBytes(int64_t bytes) {
+  static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double v = double(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4)
+    v /= 1024.0, ++u;
+  if (u == 0)
+    return llvm::formatv("{0} bytes", bytes).str();
+  return llvm::formatv("{0:F1} {1}", v, units[u]).str();
+}
+
+::hone::ModelConfig configOf(ModelType t) {
+  ArchAttr a = t.getArch();
+  ::hone::ModelConfig c;
+  c.family = a.getFamily() == ModelFamily::gpt2 ? ::hone::ModelFamily::GPT2
+                                                : ::hone::ModelFamily::Llama;
+  c.vocabSize = a.getVocab();
+  c.dModel = a.getDModel();
+  c.nLayers = a.getLayers();
+  c.nHeads = a.getHeads();
+  c.nKvHeads = a.getKvHeads();
+  c.dFf = a.getFfn();
+  c.maxSeqLen = a.getMaxSeq();
+  c.tieEmbeddings = a.getTied();
+  c.qkvBias = a.getQkvBias();
+  c.headDimension = a.getHeadDim();
+  c.qkNorm = a.getQkNorm();
+  c.head = t.hasLMHead() ? ::hone::HeadKind::LM : ::hone::HeadKind::Scalar;
+  return c;
+}
+
+/// The budget the spec sets (#hone.run's hardware.memory_budget), 0 when
+/// none or when the pipeline has no run settings (hand-written IR).
+int64_t specMemoryBudget(PipelineOp pipeline) {
+  if (RunAttr run = pipeline.getRunAttr())
+    return run.getHardware().getMemoryBudget();
+  return 0;
+}
+
+/// The spec's hardware.device ("auto" when the pipeline has no run
+/// settings).
+std::string specDevice(PipelineOp pipeline) {
+  if (RunAttr run = pipeline.getRunAttr())
+    switch (run.getHardware().getDevice()) {
+    case Device::cpu: return "cpu";
+    case Device::cuda: return "cuda";
+    case Device::auto_device: return "auto";
+    }
+  return "auto";
+}
+
+/// Physical memory of this machine: sysconf's pages times the page size.
+int64_t physicalMemoryBytes() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? int64_t(pages) * int64_t(page) : 0;
+}
+
+int64_t rowsOf(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && t.getRank() >= 1 ? t.getDimSize(0) : 0;
+}
+int64_t colsOf(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && t.getRank() >= 2 ? t.getDimSize(1) : 1;
+}
+
+struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
+  using Base::Base;
+
+  // Program points: ops of the pipeline in pre-order, loss regions skipped.
+  SmallVector<Operation *> points;
+  SmallVector<std::string> stageAt;
+  llvm::DenseMap<Operation *, unsigned> pointOf;
+  // Points of each stage's end (the runtime frees per-stage state there).
+  SmallVector<unsigned> stageEnds;
+  SmallVector<Buffer> buffers;
+  // Model objects: the op that creates each, its buffer name, its config.
+  llvm::MapVector<Operation *, std::string> modelNames;
+  // Per (model, kind, release point): the buffer index.
+  std::map<std::tuple<Operation *, int, unsigned>, size_t> perModel;
+  std::map<std::string, size_t> laneScratch;
+
+  /// The op that creates the runtime model object `v` is a state of.
+  Operation *rootOf(Value v) {
+    Operation *root = rootOfState(v);
+    if (!root || root->getNumResults() == 0 ||
+        !isa<ModelType>(root->getResult(0).getType()))
+      return nullptr;
+    return root;
+  }
+
+  Operation *rootOfState(Value v) {
+    for (int guard = 0; guard < 1000; ++guard) {
+      if (auto arg = dyn_cast<BlockArgument>(v)) {
+        auto loop = dyn_cast<scf::ForOp>(arg.getOwner()->getParentOp());
+        if (!loop || arg.getArgNumber() == 0)
+          return nullptr;
+        v = loop.getInitArgs()[arg.getArgNumber() - 1];
+        continue;
+      }
+      Operation *def = v.getDefiningOp();
+      unsigned idx = cast<OpResult>(v).getResultNumber();
+      if (auto loop = dyn_cast<scf::ForOp>(def)) {
+        v = loop.getInitArgs()[idx];
+        continue;
+      }
+      if (auto train = dyn_cast<TrainStepOp>(def)) {
+        if (idx >= train.getModels().size())
+          return nullptr;
+        v = train.getModels()[idx];
+        continue;
+      }
+      return def;
+    }
+    return nullptr;
+  }
+
+  std::string modelName(Operation *root) {
+    auto it = modelNames.find(root);
+    if (it != modelNames.end())
+      return it->second;
+    std::string name;
+    if (auto names = root->getAttrOfType<ArrayAttr>("hone.models"))
+      if (names.size() == 1)
+        if (auto s = dyn_cast<StringAttr>(names[0]))
+          name = s.str();
+    if (auto init = dyn_cast<ModelInitOp>(root))
+      name = init.getName().str();
+    else if (auto load = dyn_cast<ModelLoadOp>(root))
+      name = load.getName().str();
+    else if (auto head = dyn_cast<ModelNewHeadOp>(root))
+      name = head.getName().str();
+    else if (isa<ExecSnapshotOp>(root))
+      name = (name.empty() ? std::string("model") : name) + ".snapshot@" +
+             std::to_string(pointOf.lookup(root));
+    if (name.empty())
+      name = "model@" + std::to_string(pointOf.lookup(root));
+    modelNames[root] = name;
+    return name;
+  }
+
+  /// The point where the runtime frees per-stage state live at `p`: the
+  /// next stage end, or the end of the job.
+  unsigned releaseAfter(unsigned p) {
+    for (unsigned e : stageEnds)
+      if (e >= p)
+        return e;
+    return points.size() - 1;
+  }
+
+  /// Grows (or creates) a model's per-stage buffer of `kind` live from `p`.
+  void perStage(Operation *root, Kind kind, unsigned p, int64_t bytes,
+                int64_t rows, int64_t seqLen) {
+    unsigned end = releaseAfter(p);
+    auto key = std::make_tuple(root, int(kind), end);
+    auto it = perModel.find(key);
+    if (it == perModel.end()) {
+      Buffer b;
+      b.name = modelName(root) + "." + kKindNames[int(kind)];
+      b.kind = kind;
+      b.first = p;
+      b.last = end;
+      b.stage = stageAt[p];
+      if (root->getNumResults())
+        if (auto t = dyn_cast<ModelType>(root->getResult(0).getType()))
+          b.cfg = configOf(t);
+      it = perModel.emplace(key, buffers.size()).first;
+      buffers.push_back(b);
+    }
+    Buffer &b = buffers[it->second];
+    b.first = std::min(b.first, p);
+    if (bytes > b.bytes) {
+      b.bytes = bytes;
+      b.rows = rows;
+      b.seqLen = seqLen;
+      b.source = points[p];
+    }
+  }
+
+  void lmScratch(Operation *op, unsigned p, int64_t rows, int64_t vocab) {
+    std::string lane = "host";
+    if (auto l = op->getAttrOfType<StringAttr>("hone.lane"))
+      lane = l.str();
+    int64_t bytes =
+        ::hone::memsize::lmHeadScratchBytes(rows, vocab, kElemBytes);
+    auto [it, fresh] = laneScratch.try_emplace(lane, buffers.size());
+    if (fresh) {
+      Buffer b;
+      b.name = "lm_head_scratch." + lane;
+      b.kind = Kind::Workspace;
+      b.first = p;
+      b.last = points.size() - 1; // the kernels keep it
+      b.stage = stageAt[p];
+      buffers.push_back(b);
+    }
+    buffers[it->second].bytes = std::max(buffers[it->second].bytes, bytes);
+  }
+
+  /// A forward of `model` over rows x seqLen tokens at point p.
+  void forward(Operation *op, unsigned p, Value model, int64_t rows,
+               int64_t seqLen) {
+    Operation *root = rootOf(model);
+    if (!root)
+      return;
+    ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
+    perStage(root, Kind::Activations, p,
+             ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes),
+             rows, seqLen);
+    if (c.head == ::hone::HeadKind::LM)
+      lmScratch(op, p,
+                llvm::SaturatingMultiply<uint64_t>(rows, seqLen) >
+                        (uint64_t(1) << 40)
+                    ? int64_t(1) << 40
+                    : rows * seqLen,
+                c.vocabSize);
+  }
+
+  void generation(Operation *op, unsigned p, Value model, int64_t prompts,
+                  int64_t promptLen, int64_t rows, int64_t cacheLen) {
+    Operation *root = rootOf(model);
+    if (!root)
+      return;
+    ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
+    cacheLen = std::min(cacheLen, c.maxSeqLen);
+    perStage(root, Kind::KvCache, p,
+             ::hone::memsize::kvCacheBytes(c, rows, cacheLen, kElemBytes), rows,
+             cacheLen);
+    perStage(root, Kind::Workspace, p,
+             ::hone::memsize::decodeWorkspaceBytes(c, prompts, promptLen, rows,
+                                                   kElemBytes),
+             rows, cacheLen);
+    Buffer t;
+    t.name = modelName(root) + ".logits@" + std::to_string(p);
+    t.kind = Kind::Workspace;
+    t.bytes = ::hone::memsize::generateTransientBytes(c, rows, kElemBytes);
+    t.first = t.last = p;
+    t.stage = stageAt[p];
+    buffers.push_back(t);
+  }
+
+  void collect(PipelineOp pipeline) {
+    std::string stage = "(setup)";
+    auto visit = [&](Operation *op) {
+      if (auto begin = dyn_cast<ExecStageBeginOp>(op))
+        stage = begin.getName().str();
+      pointOf[op] = points.size();
+      points.push_back(op);
+      stageAt.push_back(stage);
+      if (isa<ExecStageEndOp>(op)) {
+        stageEnds.push_back(points.size() - 1);
+        stage = "(between stages)";
+      }
+      return isa<TrainStepOp>(op) ? WalkResult::skip() : WalkResult::advance();
+    };
+    for (Operation &op : pipeline.getBody().front())
+      op.walk<WalkOrder::PreOrder>(visit);
+  }
+
+  void size(PipelineOp pipeline) {
+    unsigned end = points.size() - 1;
+    if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
+      if (arena.getInt() > 0) {
+        Buffer b;
+        b.name = "step_tensors";
+        b.kind = Kind::StepTensors;
+        b.bytes = arena.getInt();
+        b.first = 0;
+        b.last = end;
+        b.stage = stageAt[0];
+        buffers.push_back(b);
+      }
+    for (unsigned p = 0; p <= end; ++p) {
+      Operation *op = points[p];
+      if (isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, ExecSnapshotOp>(op)) {
+        auto type = cast<ModelType>(op->getResult(0).getType());
+        ::hone::ModelConfig c = configOf(type);
+        int64_t bytes = ::hone::memsize::parameterBytes(c, kElemBytes);
+        std::string name = modelName(op);
+        for (Kind k : {Kind::Weights, Kind::Gradients}) {
+          Buffer b;
+          b.name = name + "." + kKindNames[int(k)];
+          b.kind = k;
+          b.bytes = bytes;
+          b.first = p;
+          b.last = end; // model objects live to the end of the job
+          b.stage = stageAt[p];
+          b.cfg = c;
+          buffers.push_back(b);
+        }
+      } else if (auto train = dyn_cast<TrainStepOp>(op)) {
+        int64_t updates = std::max<int64_t>(1, train.getUpdates());
+        int64_t mini = std::max<int64_t>(1, train.getMiniBatches());
+        ArrayRef<int64_t> readers = train.getReaders();
+        for (auto [i, tokens] : llvm::enumerate(train.getTokens())) {
+          if (i >= readers.size())
+            break;
+          Value model = train.getModels()[readers[i]];
+          int64_t rows = rowsOf(tokens) / updates;
+          int64_t mb = (rows + mini - 1) / mini;
+          forward(op, p, model, mb, colsOf(tokens));
+        }
+        for (Value model : train.getModels())
+          if (Operation *root = rootOf(model)) {
+            ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
+            perStage(root, Kind::Optimizer, p,
+                     ::hone::memsize::optimizerBytes(c, kElemBytes), 0, 0);
+          }
+      } else if (auto lp = dyn_cast<LogprobOp>(op)) {
+        forward(op, p, lp.getModel(), rowsOf(lp.getTokens()),
+                colsOf(lp.getTokens()));
+      } else if (auto v = dyn_cast<ValueOp>(op)) {
+        forward(op, p, v.getModel(), rowsOf(v.getTokens()),
+                colsOf(v.getTokens()));
+      } else if (auto gen = dyn_cast<GenerateOp>(op)) {
+        // The runtime prefills every sample's copy of its prompt (one row
+        // per result row), then decodes the rows.
+        int64_t promptLen = colsOf(gen.getPrompts());
+        Value tokens = gen.getResults().front();
+        generation(op, p, gen.getPolicy(), rowsOf(tokens), promptLen,
+                   rowsOf(tokens), colsOf(tokens));
+      } else if (auto score = dyn_cast<ScoreOp>(op)) {
+        scoreWith(op, p, score.getReward(), score->getOperand(1));
+      } else if (auto eval = dyn_cast<EvalStepOp>(op)) {
+        // The runtime evaluates 16 prompts at a time, each cut to leave
+        // max_new_tokens of room: bound by the longest such prompt.
+        auto type = cast<ModelType>(eval.getModel().getType());
+        if (type.hasLMHead() && eval.getReward()) {
+          int64_t maxSeq = type.getArch().getMaxSeq();
+          int64_t maxNew = eval.getSettings().getGeneration().getMaxNewTokens();
+          int64_t promptLen = std::max<int64_t>(1, maxSeq - maxNew);
+          generation(op, p, eval.getModel(), 16, promptLen, 16, maxSeq);
+        }
+      }
+    }
+  }
+
+  /// Scoring with a learned reward model runs its forward.
+  void scoreWith(Operation *op, unsigned p, Value reward, Value tokens) {
+    Operation *def = reward.getDefiningOp();
+    if (auto rm = dyn_cast_or_null<RewardModelOp>(def))
+      forward(op, p, rm.getModel(), rowsOf(tokens), colsOf(tokens));
+    else if (auto combine = dyn_cast_or_null<RewardCombineOp>(def))
+      for (Value in : combine.getInputs())
+        scoreWith(op, p, in, tokens);
+  }
+
+  /// Offsets, packed as placed in `order`: each buffer at the lowest offset
+  /// free of every placed buffer whose interval overlaps its own. Returns
+  /// the arena's end.
+  static int64_t pack(SmallVectorImpl<Buffer> &bs, ArrayRef<size_t> order) {
+    int64_t top = 0;
+    SmallVector<size_t> placed;
+    for (size_t i : order) {
+      Buffer &b = bs[i];
+      SmallVector<std::pair<int64_t, int64_t>> busy;
+      for (size_t j : placed)
+        if (bs[j].first <= b.last && b.first <= bs[j].last)
+          busy.push_back({bs[j].offset, bs[j].offset + bs[j].bytes});
+      llvm::sort(busy);
+      int64_t offset = 0;
+      for (auto [lo, hi] : busy) {
+        if (offset + b.bytes <= lo)
+          break;
+        offset = std::max(offset, hi);
+      }
+      b.offset = offset;
+      top = std::max(top, offset + b.bytes);
+      placed.push_back(i);
+    }
+    return top;
+  }
+
+  struct Figures {
+    int64_t planned = 0, lowerBound = 0, firstFit = 0, noReuse = 0;
+    unsigned peakPoint = 0;
+  };
+
+  /// Collects, sizes and packs the buffers of the pipeline as it is now.
+  Figures plan(PipelineOp pipeline) {
+    points.clear(), stageAt.clear(), pointOf.clear(), stageEnds.clear();
+    buffers.clear(), modelNames.clear(), perModel.clear(), laneScratch.clear();
+    Figures fig;
+    collect(pipeline);
+    if (points.empty())
+      return fig;
+    size(pipeline);
+    llvm::erase_if(buffers, [](const Buffer &b) { return b.bytes <= 0; });
+
+    // Liveness: bytes live at each point; the lower bound is the maximum.
+    SmallVector<int64_t> live(points.size() + 1, 0);
+    for (const Buffer &b : buffers) {
+      live[b.first] += b.bytes;
+      live[b.last + 1] -= b.bytes;
+    }
+    int64_t running = 0;
+    for (unsigned p = 0; p < points.size(); ++p) {
+      running += live[p];
+      if (running > fig.lowerBound)
+        fig.lowerBound = running, fig.peakPoint = p;
+    }
+    for (const Buffer &b : buffers)
+      fig.noReuse += b.bytes;
+
+    // First fit in order of first use, for comparison; then greedy by size
+    // (largest first, earlier first on ties), the plan's offsets.
+    SmallVector<size_t> order(buffers.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    llvm::stable_sort(order, [&](size_t a, size_t b) {
+      return buffers[a].first < buffers[b].first;
+    });
+    fig.firstFit = pack(buffers, order);
+    llvm::stable_sort(order, [&](size_t a, size_t b) {
+      if (buffers[a].bytes != buffers[b].bytes)
+        return buffers[a].bytes > buffers[b].bytes;
+      return buffers[a].first < buffers[b].first;
+    });
+    fig.planned = pack(buffers, order);
+    return fig;
+  }
+
+  /// The first decision that can shrink the peak: the largest activation
+  /// buffer live at the peak whose size comes from a train step that can
+  /// take twice the micro-batches (gradient accumulation keeps the
+  /// step's rows, so the global batch and the objective do not change).
+  /// Returns the remark, or "" when no decision is left.
+  std::string decide(const Figures &fig) {
+    Buffer *best = nullptr;
+    for (Buffer &b : buffers) {
+      if (b.kind != Kind::Activations || b.rows < 2 ||
+          !(b.first <= fig.peakPoint && fig.peakPoint <= b.last))
+        continue;
+      if (!isa_and_nonnull<TrainStepOp>(b.source))
+        continue;
+      if (!best || b.bytes > best->bytes)
+        best = &b;
+    }
+    if (!best)
+      return "";
+    auto train = cast<TrainStepOp>(best->source);
+    int64_t mini = std::max<int64_t>(1, train.getMiniBatches());
+    int64_t half = (best->rows + 1) / 2;
+    int64_t smaller = ::hone::memsize::activationBytes(
+        best->cfg, half, best->seqLen, kElemBytes);
+    train.setMiniBatches(uint64_t(mini * 2));
+    return llvm::formatv("micro-batch {0} -> {1} rows for {2} (mini_batches "
+                         "{3} -> {4}, gradient accumulation keeps the step's "
+                         "batch), saving {5}",
+                         best->rows, half, best->name, mini, mini * 2,
+                         humanBytes(best->bytes - smaller))
+        .str();
+  }
+
+  void runOnOperation() override {
+    PipelineOp pipeline = getOperation();
+    Figures fig = plan(pipeline);
+    if (points.empty())
+      return;
+
+    // The budget: the spec's, else this machine's physical memory on the
+    // CPU; a CUDA device's capacity is not known at compile time.
+    int64_t budget = budgetBytes;
+    std::string source = "option";
+    if (budget == 0) {
+      budget = specMemoryBudget(pipeline);
+      source = "spec";
+    }
+    if (budget == 0 && specDevice(pipeline) != "cuda") {
+      budget = physicalMemory ? int64_t(physicalMemory) : physicalMemoryBytes();
+      source = "physical memory";
+    }
+    if (budget == 0)
+      source = "none";
+
+    // Over the budget: decisions in their documented order, each a remark,
+    // until the plan fits or none is left.
+    Builder b(&getContext());
+    SmallVector<Attribute> decisions;
+    for (int round = 0; round < 16 && budget > 0 && fig.planned > budget;
+         ++round) {
+      Operation *at = points[fig.peakPoint];
+      std::string what = decide(fig);
+      if (what.empty())
+        break;
+      Figures next = plan(pipeline);
+      std::string text = what + ": peak " + humanBytes(fig.planned) + " -> " +
+                         humanBytes(next.planned) + " (budget " +
+                         humanBytes(budget) + ")";
+      at->emitRemark() << "hone-plan-memory: " << text;
+      decisions.push_back(b.getStringAttr(text));
+      fig = next;
+    }
+
+    SmallVector<Attribute> list;
+    for (const Buffer &buf : buffers)
+      list.push_back(b.getDictionaryAttr({
+          b.getNamedAttr("name", b.getStringAttr(buf.name)),
+          b.getNamedAttr("kind", b.getStringAttr(kKindNames[int(buf.kind)])),
+          b.getNamedAttr("bytes", b.getI64IntegerAttr(buf.bytes)),
+          b.getNamedAttr("offset", b.getI64IntegerAttr(buf.offset)),
+          b.getNamedAttr("first", b.getI64IntegerAttr(buf.first)),
+          b.getNamedAttr("last", b.getI64IntegerAttr(buf.last)),
+      }));
+    SmallVector<Attribute> stageMarks;
+    for (unsigned p = 0; p < points.size(); ++p)
+      if (isa<ExecStageBeginOp>(points[p]))
+        stageMarks.push_back(b.getDictionaryAttr(
+            {b.getNamedAttr("name", b.getStringAttr(stageAt[p])),
+             b.getNamedAttr("point", b.getI64IntegerAttr(p))}));
+    Operation *peakOp = points[fig.peakPoint];
+    std::string peakOpName = peakOp->getName().getStringRef().str();
+    SmallVector<NamedAttribute> entries = {
+        b.getNamedAttr("peak_bytes", b.getI64IntegerAttr(fig.planned)),
+        b.getNamedAttr("lower_bound_bytes",
+                       b.getI64IntegerAttr(fig.lowerBound)),
+        b.getNamedAttr("first_fit_bytes", b.getI64IntegerAttr(fig.firstFit)),
+        b.getNamedAttr("no_reuse_bytes", b.getI64IntegerAttr(fig.noReuse)),
+        b.getNamedAttr("budget_bytes", b.getI64IntegerAttr(budget)),
+        b.getNamedAttr("budget_source", b.getStringAttr(source)),
+        b.getNamedAttr("peak_stage", b.getStringAttr(stageAt[fig.peakPoint])),
+        b.getNamedAttr("peak_op", b.getStringAttr(peakOpName)),
+        b.getNamedAttr("points", b.getI64IntegerAttr(points.size())),
+        b.getNamedAttr("stages", b.getArrayAttr(stageMarks)),
+        b.getNamedAttr("buffers", b.getArrayAttr(list))};
+    if (!decisions.empty())
+      entries.push_back(b.getNamedAttr("decisions", b.getArrayAttr(decisions)));
+    pipeline->setAttr("hone.memory_plan", b.getDictionaryAttr(entries));
+
+    if (budget <= 0 || fig.planned <= budget)
+      return;
+    reportOverBudget(peakOp, fig.peakPoint, fig.planned, budget, source);
+    signalPassFailure();
+  }
+
+  void reportOverBudget(Operation *peakOp, unsigned peakPoint, int64_t planned,
+                        int64_t budget, const std::string &source) {
+    // What is live at the peak, by kind.
+    int64_t byKind[7] = {0};
+    for (const Buffer &buf : buffers)
+      if (buf.first <= peakPoint && peakPoint <= buf.last)
+        byKind[int(buf.kind)] += buf.bytes;
+    std::string parts;
+    for (int k = 0; k < 7; ++k)
+      if (byKind[k])
+        parts += std::string(parts.empty() ? "" : ", ") + kKindNames[k] + " " +
+                 humanBytes(byKind[k]);
+    InFlightDiagnostic diag =
+        peakOp->emitError()
+        << "hone-plan-memory: the job needs " << humanBytes(planned)
+        << " at its peak, over the memory budget of " << humanBytes(budget)
+        << " (" << source << "); the peak is in stage '" << stageAt[peakPoint]
+        << "' at " << peakOp->getName() << ": " << parts;
+    // What would make it fit: halving the batch of the live activations
+    // (micro-batches, gradient accumulation keeping the global batch) and
+    // of the live KV caches (generation batch), each saving, in that order.
+    std::string hint;
+    int64_t saved = 0;
+    for (const Buffer &buf : buffers) {
+      if (!(buf.first <= peakPoint && peakPoint <= buf.last) || buf.rows < 2)
+        continue;
+      int64_t half = (buf.rows + 1) / 2, smaller = buf.bytes;
+      // Only a train step's forward is micro-batched by the runtime.
+      if (buf.kind == Kind::Activations &&
+          !isa_and_nonnull<TrainStepOp>(buf.source))
+        continue;
+      if (buf.kind == Kind::Activations)
+        smaller = ::hone::memsize::activationBytes(buf.cfg, half, buf.seqLen,
+                                                   kElemBytes);
+      else if (buf.kind == Kind::KvCache)
+        smaller = ::hone::memsize::kvCacheBytes(buf.cfg, half, buf.seqLen,
+                                                kElemBytes);
+      else
+        continue;
+      if (smaller >= buf.bytes)
+        continue;
+      saved += buf.bytes - smaller;
+      hint += llvm::formatv(
+                  "{0}{1} {2} -> {3} ({4}) saves {5}", hint.empty() ? "" : "; ",
+                  buf.kind == Kind::Activations ? "micro-batch"
+                                                : "generation batch",
+                  buf.rows, half, buf.name, humanBytes(buf.bytes - smaller))
+                  .str();
+    }
+    auto &note = diag.attachNote();
+    if (!hint.empty())
+      note << "hint: " << hint << " ("
+           << (planned - saved <= budget
+                   ? std::string("that fits")
+                   : "still over by " + humanBytes(planned - saved - budget))
+           << "); or raise hardware.memory_budget to at least "
+           << humanBytes(planned);
+    else
+      note << "hint: raise hardware.memory_budget to at least "
+           << humanBytes(planned) << " or use a smaller model";
+  }
+};
+
+} // namespace

@@ -1,0 +1,141 @@
+#include "runtime/job/MemoryCheck.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace hone::job {
+
+namespace {
+/// A "VmXXX:   1234 kB" line of /proc/self/status, in bytes.
+int64_t statusField(const char *field) {
+  FILE *f = std::fopen("/proc/self/status", "r");
+  if (!f)
+    return 0;
+  char line[256];
+  int64_t kb = 0;
+  size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, field, n) == 0 && line[n] == ':') {
+      kb = std::atoll(line + n + 1);
+      break;
+    }
+  std::fclose(f);
+  return kb * 1024;
+}
+} // namespace
+
+std::string formatBytes(int64_t bytes) {
+  return observe::formatBytes(uint64_t(std::max<int64_t>(bytes, 0)));
+}
+
+int64_t MemoryCheck::residentBytes() { return statusField("VmRSS"); }
+int64_t MemoryCheck::residentPeakBytes() { return statusField("VmHWM"); }
+
+std::string MemoryCheck::begin(const json::Value *plan) {
+  baseline_ = residentBytes();
+  if (!plan)
+    return "";
+  if (!plan->isObject())
+    return "memory_plan: expected an object";
+  auto whole = [](const json::Value *v) { return v && v->isInt(); };
+  const json::Value *peak = plan->find("peak_bytes");
+  const json::Value *points = plan->find("points");
+  // Schedule positions index the report's timeline: bounded.
+  constexpr int64_t kMaxPoints = int64_t(1) << 20;
+  if (!whole(peak) || peak->asInt() < 0 || !whole(points) ||
+      points->asInt() < 0 || points->asInt() > kMaxPoints)
+    return "memory_plan: peak_bytes and points must be integers >= 0 "
+           "(points at most 2^20)";
+  plannedPeak_ = peak->asInt();
+  if (const json::Value *p = plan->find("budget_bytes"); p && p->isNumber())
+    budget_ = p->asInt();
+  auto num = [](const json::Value &o, const char *key) -> int64_t {
+    const json::Value *v = o.find(key);
+    return v && v->isInt() ? v->asInt() : -1; // missing or not whole: bad
+  };
+  if (const json::Value *ds = plan->find("decisions"); ds && ds->isArray())
+    for (const json::Value &d : ds->items())
+      if (d.isString())
+        decisions_.push_back(d.asString());
+  if (const json::Value *bs = plan->find("buffers"); bs && bs->isArray())
+    for (const json::Value &b : bs->items()) {
+      const json::Value *kind = b.isObject() ? b.find("kind") : nullptr;
+      const json::Value *name = b.isObject() ? b.find("name") : nullptr;
+      if (!kind || !kind->isString() || !name || !name->isString())
+        continue;
+      int64_t bytes = num(b, "bytes"), first = num(b, "first"),
+              last = num(b, "last"), offset = num(b, "offset");
+      if (bytes < 0 || offset < 0 || first < 0 || last < first ||
+          last >= points->asInt())
+        return "memory_plan: buffer '" + name->asString() +
+               "' has a negative size or offset, or a live range outside "
+               "the plan's points";
+      int64_t &largest = largestPlanned_[kind->asString()];
+      largest = std::max(largest, bytes);
+      observe::MemoryBuffer mb;
+      mb.name = name->asString();
+      mb.kind = kind->asString();
+      mb.size = uint64_t(bytes);
+      mb.offset = uint64_t(offset);
+      mb.firstUse = first;
+      mb.lastUse = last;
+      buffers_.push_back(mb);
+    }
+  return "";
+}
+
+int64_t MemoryCheck::measuredPeak() const {
+  int64_t hwm = residentPeakBytes();
+  return hwm > baseline_ ? hwm - baseline_ : 0;
+}
+
+void MemoryCheck::noteHeld(const std::string &name, const std::string &kind,
+                           int64_t bytes) {
+  if (!planned() || bytes <= 0)
+    return;
+  auto it = largestPlanned_.find(kind);
+  int64_t plan = it == largestPlanned_.end() ? 0 : it->second;
+  if (bytes > plan)
+    unplanned_.push_back(name + " " + kind + ": " + formatBytes(bytes) +
+                         " held, the plan's largest " + kind + " buffer is " +
+                         formatBytes(plan));
+}
+
+std::string MemoryCheck::verdict() const {
+  if (!planned())
+    return "";
+  int64_t measured = measuredPeak();
+  double limit = double(plannedPeak_) * (1 + kTolerance) + double(kSlackBytes);
+  if (double(measured) <= limit)
+    return "";
+  std::string what =
+      unplanned_.empty()
+          ? "no planned buffer grew past its plan: the excess is memory "
+            "outside the plan (datasets, thread stacks, library buffers)"
+          : "unplanned: " + unplanned_.front() +
+                (unplanned_.size() > 1
+                     ? " (and " + std::to_string(unplanned_.size() - 1) +
+                           " more)"
+                     : "");
+  return "memory: the job's resident peak " + formatBytes(measured) +
+         " above its start exceeds the compiled plan's " +
+         formatBytes(plannedPeak_) + " by more than 10 % + " +
+         formatBytes(kSlackBytes) + "; " + what;
+}
+
+std::string MemoryCheck::summary() const {
+  std::string s = "memory: measured peak " + formatBytes(measuredPeak()) +
+                  " (resident set above the " + formatBytes(baseline_) +
+                  " at start)";
+  if (planned())
+    s += ", planned peak " + formatBytes(plannedPeak_) + ", " +
+         std::to_string(unplanned_.size()) + " unplanned allocation(s)" +
+         (unplanned_.empty() ? "" : " (first: " + unplanned_.front() + ")");
+  else
+    s += ", no memory plan";
+  return s;
+}
+
+} // namespace hone::job

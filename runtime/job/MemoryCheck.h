@@ -1,0 +1,79 @@
+// The job's memory check: the compiler's plan (hone-plan-memory, handed over
+// as config.memory_plan) against what the process really holds. The
+// measured peak is the resident set's high-water mark (VmHWM of
+// /proc/self/status) above the resident set when the job began (after the
+// runtime's own start-up: libraries, tokenizer, run directory); model
+// buffers the runtime holds at each stage end are compared with the plan's
+// buffers of their kind, and each one larger than every planned buffer of
+// its kind counts as an unplanned allocation.
+//
+// Tolerance: the measured peak may exceed the planned one by 10 % plus
+// kSlackBytes (memory outside the plan: thread stacks, the BLAS library's
+// buffers, datasets and tokenizer tables, allocator overhead); beyond that
+// the job fails, naming the buffer that grew past its plan or, if none did,
+// the unplanned excess.
+#pragma once
+
+#include "runtime/observe/Report.h"
+#include "runtime/support/Json.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hone::job {
+
+class MemoryCheck {
+public:
+  static constexpr double kTolerance = 0.10;
+  static constexpr int64_t kSlackBytes = int64_t(64) << 20;
+
+  /// Resident set now and its high-water mark, in bytes (0 where
+  /// /proc/self/status cannot be read).
+  static int64_t residentBytes();
+  static int64_t residentPeakBytes();
+
+  /// Reads config.memory_plan (absent: nothing is checked, only measured)
+  /// and takes the baseline. Returns an error for a malformed plan (a
+  /// buffer outside the plan's schedule points, negative sizes).
+  std::string begin(const json::Value *plan);
+  bool planned() const { return plannedPeak_ > 0; }
+  int64_t plannedPeak() const { return plannedPeak_; }
+  int64_t baseline() const { return baseline_; }
+  /// The resident peak above the baseline so far.
+  int64_t measuredPeak() const;
+
+  /// A buffer the runtime holds now, `kind` as the plan names kinds
+  /// (weights, gradients, optimizer, activations, kv_cache, workspace):
+  /// counted as unplanned, and remembered, when larger than every planned
+  /// buffer of its kind.
+  void noteHeld(const std::string &name, const std::string &kind,
+                int64_t bytes);
+  int64_t unplanned() const { return int64_t(unplanned_.size()); }
+  /// The plan's buffers (for the report) and its budget (0: none).
+  const std::vector<observe::MemoryBuffer> &buffers() const { return buffers_; }
+  int64_t budget() const { return budget_; }
+  /// What the compiler changed to fit the budget (remarks, in order).
+  const std::vector<std::string> &decisions() const { return decisions_; }
+
+  /// An empty string when the measured peak is within the tolerance of the
+  /// plan (or there is no plan), else the one-line reason.
+  std::string verdict() const;
+  /// "memory: planned peak ..., measured ..." for the end of the job.
+  std::string summary() const;
+
+private:
+  int64_t plannedPeak_ = 0;
+  int64_t baseline_ = 0;
+  int64_t budget_ = 0;
+  std::vector<observe::MemoryBuffer> buffers_;
+  std::vector<std::string> decisions_;
+  std::map<std::string, int64_t> largestPlanned_; // per kind
+  std::vector<std::string> unplanned_;            // "name (kind): held vs plan"
+};
+
+/// Bytes as "12.3 MiB".
+std::string formatBytes(int64_t bytes);
+
+} // namespace hone::job

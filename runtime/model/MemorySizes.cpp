@@ -1,0 +1,164 @@
+#include "runtime/model/MemorySizes.h"
+
+#include <algorithm>
+
+namespace hone::memsize {
+
+namespace {
+/// Sizes are formed in 128 bits and clamped to kMaxBytes (64 PiB): absurd
+/// shapes (a fuzzer's) must not wrap, and sums of a plan's buffers stay in
+/// range.
+using Big = __int128;
+constexpr int64_t kMaxBytes = int64_t(1) << 56;
+int64_t clampBytes(Big n) {
+  return n > Big(kMaxBytes) ? kMaxBytes : n < 0 ? 0 : int64_t(n);
+}
+Big roundUp(Big n, Big to) { return (n + to - 1) / to * to; }
+Big alloc(Big bytes) { return roundUp(std::max<Big>(bytes, 1), 64); }
+
+Big kvHeads(const ModelConfig &c) { return c.nKvHeads ? c.nKvHeads : c.nHeads; }
+
+// Mirrors Transformer::buildParams: every tensor padded to 64 bytes, fused
+// q/k/v and gate/up padded as one.
+Big paramCount(const ModelConfig &c, int64_t elemBytes) {
+  const Big align = 64 / elemBytes;
+  const Big D = c.dModel, F = c.dFf, V = c.vocabSize, hd = c.headDim();
+  const Big qd = Big(c.nHeads) * hd, kvd = kvHeads(c) * hd;
+  Big layer = 0, n = 0;
+  auto add = [&](Big &to, Big numel) { to += roundUp(numel, align); };
+  if (c.family == ModelFamily::GPT2) {
+    add(n, V * D);
+    add(n, Big(c.maxSeqLen) * D);
+    for (Big x : {D, D, D * 3 * D, 3 * D, D * D, D, D, D, D * F, F, F * D, D})
+      add(layer, x);
+    add(n, D), add(n, D);
+  } else {
+    add(n, V * D);
+    add(layer, D);
+    add(layer, qd * D + 2 * kvd * D);
+    if (c.qkvBias)
+      add(layer, qd + 2 * kvd);
+    add(layer, D * qd);
+    if (c.qkNorm)
+      add(layer, hd), add(layer, hd);
+    add(layer, D);
+    add(layer, 2 * F * D);
+    add(layer, D * F);
+    add(n, D);
+  }
+  n += Big(c.nLayers) * layer;
+  if (c.head == HeadKind::LM) {
+    if (!c.tieEmbeddings)
+      add(n, V * D);
+  } else {
+    add(n, D);
+  }
+  return n;
+}
+} // namespace
+
+int64_t allocation(int64_t bytes) { return clampBytes(alloc(bytes)); }
+
+int64_t parameters(const ModelConfig &c, int64_t elemBytes) {
+  return clampBytes(paramCount(c, elemBytes));
+}
+
+int64_t parameterBytes(const ModelConfig &c, int64_t elemBytes) {
+  return clampBytes(alloc(paramCount(c, elemBytes) * elemBytes));
+}
+
+int64_t optimizerBytes(const ModelConfig &c, int64_t elemBytes) {
+  return clampBytes(2 * alloc(paramCount(c, elemBytes) * elemBytes));
+}
+
+// Mirrors Transformer::planActs (counts only; 16-element padding each).
+int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
+                        int64_t elemBytes) {
+  const Big B = batch, Tn = seqLen;
+  const Big N = B * Tn, D = c.dModel, L = c.nLayers;
+  const Big hd = c.headDim(), Q = (c.nHeads + 2 * kvHeads(c)) * hd;
+  const Big A = Big(c.nHeads) * hd, H = c.nHeads, Hk = kvHeads(c);
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  const Big Fpre = gpt2 ? c.dFf : 2 * Big(c.dFf), F = c.dFf;
+  Big tn = 0;
+  auto take = [&](Big n, Big count = 1) { tn += count * roundUp(n, 16); };
+  take(N * D, L + 1);                   // res
+  take(N * D, L);                       // ln1
+  take(N, gpt2 ? L : 0);                // mean1
+  take(N, L);                           // rstd1
+  take(N * Q, L);                       // qkv
+  take(B * H * Tn * Tn, L);             // probs
+  take(N * A, L);                       // att
+  take(N * D, L);                       // mid
+  take(N * D, L);                       // ln2
+  take(N, gpt2 ? L : 0);                // mean2
+  take(N, L);                           // rstd2
+  take(N * Fpre, L);                    // ffPre
+  take(N * F, L);                       // ffAct
+  take(N * Q, c.qkNorm ? L : 0);        // qkPre
+  take(N * (H + Hk), c.qkNorm ? L : 0); // qkRstd
+  if (c.qkNorm)
+    take(N * Q); // dqkPre
+  take(N * D);   // lnf
+  if (gpt2)
+    take(N);      // meanF
+  take(N, 6);     // rstdF lpRow entRow lse logprob entropy
+  take(N);        // values
+  take(B);        // rewards
+  take(N * D, 2); // dA dLn
+  take(N * F);    // dAct
+  take(N * Fpre); // dPre
+  take(N * A);    // dAtt
+  take(N * Q);    // dqkv
+  take(N, 2);     // dRow dEntRow
+  take(N * D);    // dLnf
+  take(N);        // dVals
+  Big in =
+      3 * roundUp(N, 16) + roundUp(B, 16); // tokens positions targets start
+  return clampBytes(alloc(tn * elemBytes) + alloc(in * 4));
+}
+
+int64_t kvCacheBytes(const ModelConfig &c, int64_t rows, int64_t cacheLen,
+                     int64_t elemBytes) {
+  Big n = Big(rows) * kvHeads(c) * cacheLen * c.headDim();
+  return clampBytes(2 * Big(c.nLayers) * alloc(n * elemBytes));
+}
+
+// Mirrors Transformer::forwardCached's workspace after a prefill of
+// prompts x promptLen rows and decode steps of up to `rows` sequences.
+int64_t decodeWorkspaceBytes(const ModelConfig &c, int64_t prompts,
+                             int64_t promptLen, int64_t rows,
+                             int64_t elemBytes) {
+  const Big capB = std::max<Big>(std::max<Big>(prompts, rows), 1);
+  const Big capN = std::max<Big>(Big(prompts) * promptLen, rows);
+  const Big NR = capB * ((capN + capB - 1) / capB);
+  const Big D = c.dModel, F = c.dFf, hd = c.headDim();
+  const Big Q = (c.nHeads + 2 * kvHeads(c)) * hd, A = Big(c.nHeads) * hd;
+  const Big Fpre = c.family == ModelFamily::GPT2 ? F : 2 * F;
+  Big tn = 0;
+  auto take = [&](Big n) { tn += roundUp(n, 16); };
+  take(NR * D), take(NR * D), take(NR * D), take(NR), take(NR);
+  take(NR * Q), take(NR * A), take(NR * D), take(NR * Fpre), take(NR * F);
+  take(NR * D);
+  if (c.qkNorm)
+    take(NR * Q);
+  Big in = 2 * roundUp(NR, 16) + 2 * roundUp(capB, 16);
+  return clampBytes(alloc(tn * elemBytes) + alloc(in * 4));
+}
+
+int64_t generateTransientBytes(const ModelConfig &c, int64_t rows,
+                               int64_t elemBytes) {
+  return clampBytes(alloc(Big(rows) * c.dModel * elemBytes) +
+                    alloc(Big(rows) * c.vocabSize * elemBytes));
+}
+
+// Mirrors CpuKernels::vocabChunk and its row blocks of 1024.
+int64_t lmHeadScratchBytes(int64_t rows, int64_t vocab, int64_t elemBytes) {
+  int64_t R = std::min<int64_t>(1024, std::max<int64_t>(rows, 1));
+  int64_t C = (int64_t(2) << 20) / R;
+  C = std::max<int64_t>(256, std::min<int64_t>(C, 4096));
+  C = std::min(C / 16 * 16, vocab);
+  return clampBytes(Big(R) * C * elemBytes);
+}
+
+} // namespace hone::memsize

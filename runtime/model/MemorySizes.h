@@ -1,0 +1,52 @@
+// Bytes the runtime allocates for a model and its work, as functions of the
+// architecture and the shapes. The compiler's memory plan (hone-plan-memory)
+// links this library and sizes every buffer with it; the runtime's own
+// allocations (Transformer, generate(), the CPU kernels) are checked against
+// it by test/unit/model/MemorySizesTest.cpp and, at run time, by the job's
+// memory check. Plain C++: no MLIR, no kernels.
+#pragma once
+
+#include "runtime/model/ModelConfig.h"
+
+#include <cstdint>
+
+namespace hone::memsize {
+
+/// Sizes saturate at 64 PiB (absurd shapes never wrap).
+/// Bytes of one device allocation of `bytes` (the CPU backend rounds every
+/// allocation up to 64 bytes).
+int64_t allocation(int64_t bytes);
+
+/// Elements of the model's flat parameter buffer (heads included, each
+/// tensor padded to 64 bytes of `elemBytes` elements): what
+/// Transformer<T>::numParams() returns for sizeof(T) == elemBytes.
+int64_t parameters(const ModelConfig &cfg, int64_t elemBytes);
+/// Weights or gradients: one flat array of parameters() elements.
+int64_t parameterBytes(const ModelConfig &cfg, int64_t elemBytes);
+/// AdamW's first and second moments.
+int64_t optimizerBytes(const ModelConfig &cfg, int64_t elemBytes);
+
+/// Activations and scratch one forward()+backward() of a batch x seqLen
+/// micro-batch keeps (Transformer::workspaceBytes).
+int64_t activationBytes(const ModelConfig &cfg, int64_t batch, int64_t seqLen,
+                        int64_t elemBytes);
+
+/// The KV cache generate() keeps for `rows` sequences of cacheLen tokens.
+int64_t kvCacheBytes(const ModelConfig &cfg, int64_t rows, int64_t cacheLen,
+                     int64_t elemBytes);
+/// The incremental-forward workspace generate() leaves allocated after a
+/// call: `prompts` prompts of promptLen tokens prefilled, then decoded as
+/// `rows` sequences (prompts x samples).
+int64_t decodeWorkspaceBytes(const ModelConfig &cfg, int64_t prompts,
+                             int64_t promptLen, int64_t rows,
+                             int64_t elemBytes);
+/// generate()'s transient buffers during a call: last hidden states and
+/// logits of every row.
+int64_t generateTransientBytes(const ModelConfig &cfg, int64_t rows,
+                               int64_t elemBytes);
+
+/// The CPU kernels' LM-head scratch for a forward or backward over `rows`
+/// rows (vocabulary-chunked logits; kept by the kernels object).
+int64_t lmHeadScratchBytes(int64_t rows, int64_t vocab, int64_t elemBytes);
+
+} // namespace hone::memsize

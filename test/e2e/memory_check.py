@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""The memory plan checked at run time (hone-plan-memory + the job's memory
+check, docs/runtime.md "Memory check"):
+  - the job prints planned and measured peak, logs both in metrics.jsonl
+    (the planned one equal to the compiled plan's peak_bytes) with no
+    unplanned allocation, and draws the plan stacked by kind in report.html;
+  - a job holding memory outside the plan (HONE_INJECT_UNPLANNED_BYTES)
+    fails with exit code 1 naming the buffer, after writing its metrics;
+  - a spec budget under the plan's peak is a located compile error that
+    names the peak's stage and op and what would make it fit.
+Usage: memory_check.py HONEC SPEC WORK"""
+import json, os, re, shutil, subprocess, sys
+
+honec, spec, work = sys.argv[1:4]
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+steps = "--steps-override=2"
+
+
+def fail(msg):
+    sys.exit("FAIL: " + msg)
+
+
+# The compiled plan.
+ir = os.path.join(work, "scheduled.mlir")
+subprocess.run([honec, spec, "--compile-to=scheduled", "-o", ir], check=True)
+m = re.search(r"hone\.memory_plan = \{.*?\bpeak_bytes = (\d+)", open(ir).read())
+if not m:
+    fail("no hone.memory_plan in the scheduled IR")
+planned = int(m.group(1))
+
+job = os.path.join(work, "job")
+subprocess.run([honec, spec, "-o", job], check=True)
+
+
+def run(name, env=None):
+    out = os.path.join(work, name)
+    p = subprocess.run([job, "--device", "cpu", "--progress", "off", "--out",
+                        out, steps], env=dict(os.environ, **(env or {})),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=240)
+    print(p.stdout)
+    rows = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl"))]
+    mem = [r for r in rows if "memory/planned_peak_bytes" in r]
+    return p, mem, out
+
+
+p, mem, out = run("ok")
+if p.returncode != 0:
+    fail(f"exit code {p.returncode}")
+if not re.search(r"memory: measured peak .*, planned peak .*, 0 unplanned",
+                 p.stdout):
+    fail("no planned vs measured line")
+if len(mem) != 1:
+    fail(f"expected one memory line in metrics.jsonl, got {len(mem)}")
+if mem[0]["memory/planned_peak_bytes"] != planned:
+    fail(f"metrics planned peak {mem[0]['memory/planned_peak_bytes']} != "
+         f"compiled {planned}")
+if not mem[0]["memory/measured_peak_bytes"] > 0:
+    fail("measured peak is not positive")
+if mem[0]["memory/unplanned_allocations"] != 0:
+    fail("unplanned allocations in a planned run")
+if "chart memstack" not in open(os.path.join(out, "report.html")).read():
+    fail("report.html draws no stacked memory timeline")
+
+# 512 MiB outside the plan: over 10 % + 64 MiB of any example's plan.
+p, mem, out = run("leak", {"HONE_INJECT_UNPLANNED_BYTES": str(512 << 20)})
+if p.returncode != 1:
+    fail(f"over the plan: exit code {p.returncode}, expected 1")
+if not re.search(r"job: error: memory: the job's resident peak .* exceeds the "
+                 r"compiled plan's .*unplanned: injected workspace", p.stdout):
+    fail("the error does not name the unplanned buffer")
+if len(mem) != 1 or mem[0]["memory/unplanned_allocations"] < 1:
+    fail("metrics.jsonl does not count the unplanned allocation")
+
+# A budget over the model state (hone-estimate-memory passes) but under the
+# whole plan even after the micro-batch decisions: a compile error at the
+# peak's op, after the decisions' remarks.
+p = subprocess.run([honec, spec, "hardware.memory_budget=5MiB",
+                    "--compile-to=scheduled", "-o", os.devnull],
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+print(p.stdout)
+if p.returncode != 1:
+    fail(f"over budget: honec exit code {p.returncode}, expected 1")
+if not re.search(r"spec\.textproto:\d+:\d+: error: hone-plan-memory: the job "
+                 r"needs .* at its peak, over the memory budget of 5\.0 MiB "
+                 r"\(spec\); the peak is in stage '[^']+' at hone\.\w+",
+                 p.stdout):
+    fail("the over-budget error is not located or does not name the peak")
+if "raise hardware.memory_budget to at least" not in p.stdout:
+    fail("no hint")
+if not re.search(r"remark: hone-plan-memory: micro-batch 8 -> 4 rows", p.stdout):
+    fail("no micro-batch decision before the refusal")
+
+shutil.rmtree(work)
+print("PASS")

@@ -1,0 +1,99 @@
+// The sizing functions the compiler's memory plan links
+// (runtime/model/MemorySizes.h) against what the runtime really allocates:
+// parameters, kept activations, the KV cache and the incremental-forward
+// workspace of generate(), for every model family and both heads.
+#include "runtime/model/MemorySizes.h"
+#include "ModelTestUtil.h"
+#include "runtime/model/Generate.h"
+
+using namespace hone;
+using namespace hone::test;
+
+namespace {
+
+std::vector<ModelConfig> families() {
+  std::vector<ModelConfig> cs = {tinyGpt2(),
+                                 tinyQwen2(),
+                                 tinyLlama(),
+                                 tinyQwen3(),
+                                 tinyLlama3(),
+                                 tinyGpt2(HeadKind::Scalar),
+                                 tinyLlama(HeadKind::Scalar)};
+  ModelConfig untied = tinyLlama();
+  untied.tieEmbeddings = false;
+  cs.push_back(untied);
+  return cs;
+}
+
+TEST(MemorySizes, ParametersMatchTheRuntime) {
+  for (const ModelConfig &cfg : families()) {
+    auto k = makeCpuKernels<float>();
+    auto m = Transformer<float>::create(cfg, k.get());
+    ASSERT_TRUE(m) << m.status().toString();
+    EXPECT_EQ(memsize::parameters(cfg, 4), (*m)->numParams());
+    auto kd = makeCpuKernels<double>();
+    auto md = Transformer<double>::create(cfg, kd.get());
+    ASSERT_TRUE(md);
+    EXPECT_EQ(memsize::parameters(cfg, 8), (*md)->numParams());
+  }
+}
+
+TEST(MemorySizes, ActivationsMatchTheRuntime) {
+  for (const ModelConfig &cfg : families())
+    for (auto [B, T0] : {std::pair<int64_t, int64_t>{1, 4}, {3, 7}, {2, 16}}) {
+      const int64_t T = std::min(T0, cfg.maxSeqLen);
+      auto k = makeCpuKernels<float>();
+      auto m = Transformer<float>::create(cfg, k.get());
+      ASSERT_TRUE(m);
+      EXPECT_EQ(memsize::activationBytes(cfg, B, T, 4),
+                (*m)->workspaceBytes(B, T));
+      std::vector<int32_t> lengths(static_cast<size_t>(B),
+                                   static_cast<int32_t>(T));
+      Batch b = randomBatch(cfg.vocabSize, lengths, T, 5);
+      Status st = (*m)->forward(b.view());
+      ASSERT_TRUE(st) << st.toString();
+      EXPECT_EQ(memsize::activationBytes(cfg, B, T, 4),
+                (*m)->activationBytesHeld())
+          << "B=" << B << " T=" << T;
+      (*m)->releaseWorkspaces();
+      EXPECT_EQ((*m)->activationBytesHeld(), 0);
+    }
+}
+
+TEST(MemorySizes, GenerationMatchesTheRuntime) {
+  for (const ModelConfig &cfg : families()) {
+    if (cfg.head != HeadKind::LM)
+      continue;
+    for (int64_t samples : {1, 3}) {
+      auto k = makeCpuKernels<float>();
+      auto m = Transformer<float>::create(cfg, k.get());
+      ASSERT_TRUE(m);
+      randomizeParams(**m, 3, 0.4);
+      std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {4, 5}};
+      SamplingConfig sc;
+      sc.samplesPerPrompt = samples;
+      sc.maxNewTokens = 4;
+      sc.seed = 7;
+      auto r = generate(**m, prompts, sc);
+      ASSERT_TRUE(r) << r.status().toString();
+      int64_t rows = 2 * samples;
+      int64_t cacheLen = std::min<int64_t>(cfg.maxSeqLen, 3 + 4);
+      EXPECT_EQ(memsize::kvCacheBytes(cfg, rows, cacheLen, 4),
+                (*m)->kvCacheBytesHeld());
+      EXPECT_EQ(memsize::decodeWorkspaceBytes(cfg, 2, 3, rows, 4),
+                (*m)->decodeWorkspaceBytesHeld())
+          << "samples=" << samples;
+    }
+  }
+}
+
+TEST(MemorySizes, LmHeadScratchIsChunked) {
+  // Vocabulary chunks of at most 4096 columns and row blocks of 1024: the
+  // scratch never holds [rows, vocab] logits whole.
+  EXPECT_EQ(memsize::lmHeadScratchBytes(8, 16, 4), 8 * 16 * 4);
+  EXPECT_EQ(memsize::lmHeadScratchBytes(4096, 151936, 4), 1024 * 2048 * 4);
+  EXPECT_LT(memsize::lmHeadScratchBytes(100000, 151936, 4),
+            int64_t(100000) * 151936 * 4 / 100);
+}
+
+} // namespace
