@@ -411,7 +411,39 @@ int main(int argc, char **argv) {
       output->keep();
     return 0;
   }
-  SourceMgrDiagnosticHandler handler(sourceMgr, &ctx);
+  // Diagnostics echo the spec's line under the message: a line longer than
+  // kLongLine (a 10 MB name) is shown cut, with its size. A location past
+  // the cut prints without the echo (line and column stay exact).
+  llvm::SourceMgr shownMgr;
+  if (buffer) {
+    constexpr size_t kLongLine = 1000, kShown = 200;
+    llvm::StringRef text = sourceMgr.getMemoryBuffer(1)->getBuffer();
+    bool cut = false;
+    std::string shown;
+    while (!text.empty()) {
+      auto [line, rest] = text.split('\n');
+      if (line.size() > kLongLine) {
+        size_t n = kShown;
+        while (n > 0 && (static_cast<unsigned char>(line[n]) & 0xC0) == 0x80)
+          --n; // not inside a UTF-8 character
+        shown += line.take_front(n).str() + "...(" +
+                 std::to_string(line.size()) + " bytes)";
+        cut = true;
+      } else {
+        shown += line.str();
+      }
+      if (text.size() > line.size())
+        shown += '\n';
+      text = rest;
+    }
+    if (cut)
+      shownMgr.AddNewSourceBuffer(
+          llvm::MemoryBuffer::getMemBufferCopy(
+              shown, sourceMgr.getMemoryBuffer(1)->getBufferIdentifier()),
+          llvm::SMLoc());
+  }
+  SourceMgrDiagnosticHandler handler(
+      shownMgr.getNumBuffers() ? shownMgr : sourceMgr, &ctx);
   if (failed(compile(ctx, os)))
     return 1;
   if (output)
