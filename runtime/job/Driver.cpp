@@ -462,6 +462,14 @@ Expected<int64_t> Job::beginStage(const std::string &name, int64_t steps,
   if (resume_ && resumeStage_ > stage_) {
     start = steps; // a later stage's checkpoint exists: this one is done
   } else if (resume_ && resumeStage_ == stage_) {
+    const json::Value *was = resume_->state().find("stage_name");
+    if (was && was->isString() && was->asString() != name)
+      return Status::error(resume_->path() +
+                               "/state.json: error: the checkpoint is of "
+                               "stage '" +
+                               was->asString() + "', this stage is '" + name +
+                               "'",
+                           "resume with the spec the run started with");
     if (resumeStageStep_ > steps)
       return Status::error(
           resume_->path() + "/state.json: error: the checkpoint is at step " +
@@ -617,6 +625,15 @@ void Job::noteStageSettings(const std::string &stage,
 Status Job::finish(
     const std::vector<std::pair<std::string, std::string>> &summary) {
   endStage();
+  // A checkpoint of a stage this pipeline does not have skipped every
+  // stage and export: it used to end with "done" and nothing written.
+  if (resume_ && resumeStage_ > stage_)
+    return Status::error(resume_->path() +
+                             "/state.json: error: the checkpoint is of stage " +
+                             std::to_string(resumeStage_) +
+                             ", and the pipeline has " +
+                             std::to_string(stage_ + 1) + " stage(s)",
+                         "resume with the spec the run started with");
   auto rows = observe::readMetricsJsonl(metrics_->jsonlPath());
   if (!rows)
     return rows.status();
