@@ -13,6 +13,7 @@
 #include "frontend/pipeline.pb.h"
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -74,6 +75,9 @@ struct LoadOptions {
   bool checkFiles = true;
   /// Records of each dataset checked against the stages that use it.
   int recordsToCheck = 16;
+  /// The spec's text, when the caller has read the path already (a FIFO
+  /// such as honec <(generate-spec) can be read only once).
+  std::optional<std::string> text;
 };
 
 /// Parses spec text. Syntax errors and unknown fields become diagnostics (all

@@ -563,14 +563,25 @@ loadSpec(const std::string &path, const std::vector<std::string> &overrides,
         .note("hint: give the spec's .textproto file");
     return nullptr;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.error(SourceLoc{path, 0, 0}, "cannot read the spec file")
-        .note("hint: check the path");
+  // A device may never end (/dev/zero was read until memory ran out).
+  if (::stat(path.c_str(), &st) == 0 &&
+      (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+    diags.error(SourceLoc{path, 0, 0}, "the spec path is a device")
+        .note("hint: give the spec's .textproto file");
     return nullptr;
   }
   std::stringstream ss;
-  ss << in.rdbuf();
+  if (options.text) {
+    ss << *options.text;
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      diags.error(SourceLoc{path, 0, 0}, "cannot read the spec file")
+          .note("hint: check the path");
+      return nullptr;
+    }
+    ss << in.rdbuf();
+  }
   auto spec = parseSpec(ss.str(), path, diags);
   if (!spec)
     return nullptr;

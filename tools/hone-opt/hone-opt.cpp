@@ -30,6 +30,7 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -97,6 +98,14 @@ std::pair<int, int> tooDeep(llvm::StringRef text) {
 /// Refuses input nested too deeply with a located error (exit 1). Standard
 /// input is read here and handed on through a memory file.
 bool checkNesting(llvm::StringRef input) {
+  // A device may never end (/dev/zero was read until memory ran out).
+  llvm::sys::fs::file_status st;
+  if (input != "-" && !llvm::sys::fs::status(input, st) &&
+      (st.type() == llvm::sys::fs::file_type::character_file ||
+       st.type() == llvm::sys::fs::file_type::block_file)) {
+    llvm::errs() << input << ": error: the input is a device, not a file\n";
+    return false;
+  }
   auto buf = input == "-" ? llvm::MemoryBuffer::getSTDIN()
                           : llvm::MemoryBuffer::getFile(input);
   if (!buf)
