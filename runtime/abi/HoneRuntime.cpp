@@ -2821,6 +2821,9 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     if (ir_text)
       std::fputs(ir_text, f);
     std::fclose(f);
+  } else { // the run's record: said, not silently missing
+    std::fprintf(stderr, "warning: cannot write %s: %s\n", irPath.c_str(),
+                 std::strerror(errno));
   }
   return j;
 }

@@ -41,5 +41,16 @@ for args, want in cases:
     assert not p.stdout, (args[:2], p.stdout[:200])
     print(f"{' '.join(a[:40] for a in args)}: {errors[0][:160]}")
 assert not os.path.exists(os.path.join(work, "runs")), "a run started"
+
+# The run's record that cannot be written (program.mlir is a directory)
+# is said; it used to be missing silently.
+run = os.path.join(work, "run")
+os.makedirs(os.path.join(run, "program.mlir"))
+p = subprocess.run([job, "--out", run, "--progress", "off"],
+                   capture_output=True, text=True, timeout=120)
+assert p.returncode == 0, p.stderr
+assert f"warning: cannot write {run}/program.mlir: Is a directory" in \
+    p.stderr, p.stderr
+print("program.mlir a directory: warned, the job ran")
 shutil.rmtree(work)
 print("OK: every absurd command line is one error line, exit 1")
