@@ -435,7 +435,16 @@ void markAll(const Message &msg, const Message *parent, const SourceLoc &loc,
 
 bool applyOverride(LoadedSpec &spec, const std::string &arg,
                    DiagnosticList &diags) {
+  // The override names its diagnostics' "file": a long one is cut (a
+  // 100 kB value made every message about it 100 kB long).
   std::string file = "override '" + arg + "'";
+  if (arg.size() > 200) {
+    size_t cut = 200;
+    while (cut > 0 && (static_cast<unsigned char>(arg[cut]) & 0xC0) == 0x80)
+      --cut;
+    file = "override '" + arg.substr(0, cut) + "...' (" +
+           std::to_string(arg.size()) + " bytes)";
+  }
   auto at = [&](size_t col) { return SourceLoc{file, 1, int(col) + 1}; };
   size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) {
