@@ -120,7 +120,8 @@ DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
 
 std::optional<UnencodableText>
 findUnencodableText(const std::string &path, Dataset::Layout layout,
-                    const Columns &columns, const ::hone::Tokenizer &tokenizer) {
+                    const Columns &columns,
+                    const ::hone::Tokenizer &tokenizer) {
   std::optional<UnencodableText> bad;
   auto options = runtimeOptions(layout, columns);
   auto reader = options ? DatasetReader::open(path, *options)

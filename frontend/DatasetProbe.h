@@ -46,9 +46,9 @@ DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
 /// Text in a dataset that the tokenizer cannot encode (a character outside
 /// a character tokenizer's alphabet), or a record the reader refuses.
 struct UnencodableText {
-  int line = 0;       // 1-based line of the first such record
-  std::string column; // the column holding the text
-  std::string why;    // the tokenizer's (or reader's) reason
+  int line = 0;          // 1-based line of the first such record
+  std::string column;    // the column holding the text
+  std::string why;       // the tokenizer's (or reader's) reason
   long long records = 0; // records with such text
 };
 

@@ -13,8 +13,8 @@
 #include "frontend/pipeline.pb.h"
 
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>

@@ -973,10 +973,10 @@ void Checker::checkDatasets() {
       if (charTokenizer_)
         if (auto bad = findUnencodableText(full, probe.layout, cols,
                                            *charTokenizer_)) {
-          std::string more =
-              bad->records > 1 ? " (" + std::to_string(bad->records) +
-                                     " records have such text)"
-                               : "";
+          std::string more = bad->records > 1
+                                 ? " (" + std::to_string(bad->records) +
+                                       " records have such text)"
+                                 : "";
           error(at(d, field),
                 "dataset " + q(d.name()) + ": " + file + ":" +
                     std::to_string(bad->line) + ": " +

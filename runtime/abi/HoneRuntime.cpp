@@ -1179,8 +1179,8 @@ void opDataFetch(OpCtx &c) {
     int64_t r = i64At(ids, i) & kIdMask; // aligned datasets: same record
     if (i64At(ids, i) < 0 || r >= int64_t(d->data->size()))
       c.err("record id " + std::to_string(i64At(ids, i)) + " out of range");
-    seqs.push_back(seqOf(c.j, c, *d->data, d->data->example(size_t(r)),
-                         tok.shape[1]));
+    seqs.push_back(
+        seqOf(c.j, c, *d->data, d->data->example(size_t(r)), tok.shape[1]));
   }
   putSeqs(c.j, seqs, c.out[0], c.out[1]);
 }
@@ -2775,9 +2775,10 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     };
   auto job = Job::open(j->args, jc);
   if (!job) // "RUN: error: ..." is located already
-    fail(j, job.status().message().find(": error: ") == std::string::npos
-                ? "job"
-                : kLocated,
+    fail(j,
+         job.status().message().find(": error: ") == std::string::npos
+             ? "job"
+             : kLocated,
          job.status().toString());
   j->job = job.take();
   if (j->comm.size > 1) {

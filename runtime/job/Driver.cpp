@@ -9,10 +9,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <csignal>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -32,11 +32,10 @@ Status mkdirs(const std::string &path) {
   for (size_t i = 0; i <= path.size(); ++i) {
     if (i == path.size() || path[i] == '/') {
       if (!cur.empty() && ::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
-        return Status::error(path + ": error: cannot create directory " +
-                             cur + ": " + std::strerror(errno));
+        return Status::error(path + ": error: cannot create directory " + cur +
+                             ": " + std::strerror(errno));
       struct stat st;
-      if (!cur.empty() && ::stat(cur.c_str(), &st) == 0 &&
-          !S_ISDIR(st.st_mode))
+      if (!cur.empty() && ::stat(cur.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
         return Status::error(path + ": error: " + cur +
                                  " exists and is not a directory",
                              "give --out a directory");
@@ -371,11 +370,13 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
                    j->resume_->path().c_str(), (long long)*resumeStep,
                    differ.empty() ? "" : ", ", differ.c_str());
     } else if (!differ.empty()) {
-      std::fprintf(stderr, "no checkpoint every rank has in %s (%s): "
-                           "starting fresh\n",
+      std::fprintf(stderr,
+                   "no checkpoint every rank has in %s (%s): "
+                   "starting fresh\n",
                    j->checkpointDir_.c_str(),
-                   differ.substr(differ.find('(') + 1,
-                                 differ.size() - differ.find('(') - 2)
+                   differ
+                       .substr(differ.find('(') + 1,
+                               differ.size() - differ.find('(') - 2)
                        .c_str());
     } else {
       std::fprintf(stderr, "no complete checkpoint in %s: starting fresh\n",
@@ -629,12 +630,11 @@ Status Job::finish(
   // A checkpoint of a stage this pipeline does not have skipped every
   // stage and export: it used to end with "done" and nothing written.
   if (resume_ && resumeStage_ > stage_)
-    return Status::error(resume_->path() +
-                             "/state.json: error: the checkpoint is of stage " +
-                             std::to_string(resumeStage_) +
-                             ", and the pipeline has " +
-                             std::to_string(stage_ + 1) + " stage(s)",
-                         "resume with the spec the run started with");
+    return Status::error(
+        resume_->path() + "/state.json: error: the checkpoint is of stage " +
+            std::to_string(resumeStage_) + ", and the pipeline has " +
+            std::to_string(stage_ + 1) + " stage(s)",
+        "resume with the spec the run started with");
   auto rows = observe::readMetricsJsonl(metrics_->jsonlPath());
   if (!rows)
     return rows.status();

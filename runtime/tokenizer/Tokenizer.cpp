@@ -679,12 +679,12 @@ Status Tokenizer::Impl::encodeChars(std::string_view text, size_t base,
       std::snprintf(buf, sizeof buf, "U+%04X", cp);
       // A control character (a newline) would break the one-line message.
       bool shown = cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp < 0xa0);
-      return Status::error("error: character " +
-                           (shown ? "'" + std::string(text.substr(i, n)) +
-                                        "' (" + buf + ")"
-                                  : std::string(buf)) +
-                           " at byte " + std::to_string(base + i) +
-                           " is not in the character vocabulary");
+      return Status::error(
+          "error: character " +
+          (shown ? "'" + std::string(text.substr(i, n)) + "' (" + buf + ")"
+                 : std::string(buf)) +
+          " at byte " + std::to_string(base + i) +
+          " is not in the character vocabulary");
     }
     out.ids.push_back(it->second);
     out.offsets.emplace_back(static_cast<uint32_t>(base + i),

@@ -162,9 +162,9 @@ int main(int argc, char **argv) {
     llvm::StringRef a = llvm::StringRef(args[i]).ltrim('-');
     if (!a.consume_front("load-dialect-plugin"))
       continue;
-    std::string path = a.consume_front("=") ? a.str()
+    std::string path = a.consume_front("=")               ? a.str()
                        : a.empty() && i + 1 < args.size() ? args[i + 1]
-                                                           : "";
+                                                          : "";
     auto plugin = mlir::DialectPlugin::load(path);
     if (!plugin) {
       llvm::errs() << "hone-opt: error: cannot load dialect plugin '" << path

@@ -438,8 +438,7 @@ TEST(Tokenizer, PathologicalRegexNamesItsPlace) {
   EXPECT_TRUE(t->encode("ab").isOk());
   Expected<std::vector<int32_t>> ids = t->encode(std::string(40, 'a') + "b");
   ASSERT_FALSE(ids.isOk());
-  EXPECT_NE(ids.status().message().find(
-                "pre-tokenizer regex at tok.json:2:"),
+  EXPECT_NE(ids.status().message().find("pre-tokenizer regex at tok.json:2:"),
             std::string::npos)
       << ids.status().message();
 }

@@ -717,9 +717,9 @@ TEST(Driver, CheckpointResumeRestoresEverything) {
     AdamWConfig oc;
     oc.lr = 1e-2;
     AdamW<float> opt(**m, oc);
-    auto s0 = (*job)->beginStage("sft", stageSteps, {{{"policy", &**m}},
-                                            {{"policy", &opt}},
-                                            {{"sft", &*dl}}});
+    auto s0 = (*job)->beginStage(
+        "sft", stageSteps,
+        {{{"policy", &**m}}, {{"policy", &opt}}, {{"sft", &*dl}}});
     if (!s0)
       return s0.status();
     for (int64_t s = *s0; s < steps; ++s) {
@@ -758,9 +758,10 @@ TEST(Driver, CheckpointResumeRestoresEverything) {
   stageSteps = 3;
   Status past = run(true, 3, part);
   ASSERT_FALSE(past.isOk());
-  EXPECT_NE(past.message().find(
-                "the checkpoint is at step 6 of stage 'sft', which has 3 steps"),
-            std::string::npos)
+  EXPECT_NE(
+      past.message().find(
+          "the checkpoint is at step 6 of stage 'sft', which has 3 steps"),
+      std::string::npos)
       << past.toString();
 }
 
