@@ -3,6 +3,8 @@
 #include "runtime/data/Dataset.h"
 #include "runtime/support/Json.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 
@@ -114,6 +116,75 @@ DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
   probe.records = info->complete ? static_cast<long long>(info->records)
                                  : countRecords(path);
   return probe;
+}
+
+std::optional<UnencodableText>
+findUnencodableText(const std::string &path, Dataset::Layout layout,
+                    const Columns &columns,
+                    const ::hone::Tokenizer &tokenizer) {
+  std::optional<UnencodableText> bad;
+  auto options = runtimeOptions(layout, columns);
+  auto reader = options ? DatasetReader::open(path, *options)
+                        : Expected<DatasetReader>(options.status());
+  if (!reader)
+    return bad; // the probe reported it
+  EncodeOptions eo;
+  eo.parseSpecialTokens = false; // as the job encodes record text
+  Example ex;
+  for (;;) {
+    auto more = reader->next(ex);
+    if (!more) {
+      // "PATH:LINE:COL: error: WHAT": a record past those the probe read.
+      UnencodableText u;
+      std::string m = more.status().message();
+      size_t e = m.find(": error: ");
+      u.why = e == std::string::npos ? m : m.substr(e + 9);
+      if (e != std::string::npos && m.compare(0, path.size(), path) == 0)
+        u.line = std::atoi(m.c_str() + std::min(m.size(), path.size() + 1));
+      u.records = 1;
+      if (bad) { // after text errors: count it, keep the first line
+        bad->records += 1;
+        return bad;
+      }
+      return u;
+    }
+    if (!*more)
+      return bad;
+    auto check = [&](const std::string &column, const std::string &text) {
+      if (text.empty())
+        return true;
+      auto ids = tokenizer.encode(text, eo);
+      if (ids)
+        return true;
+      if (!bad) {
+        bad.emplace();
+        bad->line = int(ex.line);
+        bad->column = column;
+        std::string m = ids.status().message();
+        bad->why = m.rfind("error: ", 0) == 0 ? m.substr(7) : m;
+      }
+      return false;
+    };
+    auto checkAll = [&](const std::string &column,
+                        const std::vector<ChatMessage> &msgs) {
+      bool ok = true;
+      for (const ChatMessage &m : msgs)
+        ok = ok && check(column, m.content);
+      return ok;
+    };
+    bool ok = check(columns.text(), ex.text) &&
+              checkAll(columns.messages(), ex.messages) &&
+              check(columns.prompt(), ex.prompt) &&
+              check(columns.completion(), ex.completion) &&
+              check(columns.chosen(), ex.chosen) &&
+              check(columns.rejected(), ex.rejected) &&
+              checkAll(columns.prompt(), ex.promptMessages) &&
+              checkAll(columns.completion(), ex.completionMessages) &&
+              checkAll(columns.chosen(), ex.chosenMessages) &&
+              checkAll(columns.rejected(), ex.rejectedMessages);
+    if (!ok)
+      bad->records += 1;
+  }
 }
 
 } // namespace hone::spec

@@ -8,6 +8,9 @@
 #pragma once
 
 #include "frontend/pipeline.pb.h"
+#include "runtime/tokenizer/Tokenizer.h"
+
+#include <optional>
 
 #include <string>
 #include <vector>
@@ -39,6 +42,21 @@ struct DatasetProbe {
 /// `columns`.
 DatasetProbe probeDataset(const std::string &path, Dataset::Layout layout,
                           const Columns &columns, int maxRecords);
+
+/// Text in a dataset that the tokenizer cannot encode (a character outside
+/// a character tokenizer's alphabet), or a record the reader refuses.
+struct UnencodableText {
+  int line = 0;          // 1-based line of the first such record
+  std::string column;    // the column holding the text
+  std::string why;       // the tokenizer's (or reader's) reason
+  long long records = 0; // records with such text
+};
+
+/// Reads every record of `path` as the job will and encodes its text (the
+/// strings of the layout's columns and message contents) with `tokenizer`.
+std::optional<UnencodableText>
+findUnencodableText(const std::string &path, Dataset::Layout layout,
+                    const Columns &columns, const ::hone::Tokenizer &tokenizer);
 
 /// The columns a layout needs, with the file's names (for messages).
 std::vector<std::string> requiredColumns(Dataset::Layout layout,

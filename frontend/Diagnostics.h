@@ -3,6 +3,8 @@
 // them into MLIR diagnostics at FileLineColLocs (frontend/SpecDiagnostics.h).
 #pragma once
 
+#include "runtime/support/Status.h"
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,11 +46,11 @@ public:
     explicit Builder(Diagnostic &d) : d_(d) {}
     /// A note at the diagnostic's own location.
     Builder &note(std::string message) {
-      d_.notes.push_back({d_.loc, std::move(message)});
+      d_.notes.push_back({d_.loc, boundMessage(std::move(message))});
       return *this;
     }
     Builder &note(SourceLoc loc, std::string message) {
-      d_.notes.push_back({std::move(loc), std::move(message)});
+      d_.notes.push_back({std::move(loc), boundMessage(std::move(message))});
       return *this;
     }
 
@@ -76,7 +78,8 @@ private:
   Builder add(Diagnostic::Severity s, SourceLoc loc, std::string message) {
     if (s == Diagnostic::Severity::Error)
       ++errors_;
-    diags_.push_back({s, std::move(loc), std::move(message), {}});
+    // Bounded as the runtime's messages are (a long quoted value is cut).
+    diags_.push_back({s, std::move(loc), boundMessage(std::move(message)), {}});
     return Builder(diags_.back());
   }
 

@@ -14,6 +14,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -74,6 +75,9 @@ struct LoadOptions {
   bool checkFiles = true;
   /// Records of each dataset checked against the stages that use it.
   int recordsToCheck = 16;
+  /// The spec's text, when the caller has read the path already (a FIFO
+  /// such as honec <(generate-spec) can be read only once).
+  std::optional<std::string> text;
 };
 
 /// Parses spec text. Syntax errors and unknown fields become diagnostics (all

@@ -310,6 +310,9 @@ private:
   std::map<std::string, int> outputs_;
   std::set<std::string> conversational_;
   int64_t tokenizerVocab_ = 0;
+  /// A valid character tokenizer, which every dataset's text is checked
+  /// against (cheap, unlike encoding whole datasets with a tokenizer.json).
+  std::optional<::hone::Tokenizer> charTokenizer_;
   std::string lastTrained_;
 };
 
@@ -429,6 +432,9 @@ void Checker::checkTokenizer() {
               "list each special token once");
     }
     tokenizerVocab_ = static_cast<int64_t>(chars.size()) + cv.special_size();
+    if (auto t = ::hone::Tokenizer::character(
+            cv.alphabet(), {cv.special().begin(), cv.special().end()}))
+      charTokenizer_.emplace(t.take());
     break;
   }
   case Tokenizer::kFile: {
@@ -971,6 +977,25 @@ void Checker::checkDatasets() {
               hint);
         return Dataset::auto_;
       }
+      if (charTokenizer_)
+        if (auto bad = findUnencodableText(full, probe.layout, cols,
+                                           *charTokenizer_)) {
+          std::string more = bad->records > 1
+                                 ? " (" + std::to_string(bad->records) +
+                                       " records have such text)"
+                                 : "";
+          error(at(d, field),
+                "dataset " + q(d.name()) + ": " + file + ":" +
+                    std::to_string(bad->line) + ": " +
+                    (bad->column.empty() ? "" : q(bad->column) + ": ") +
+                    bad->why + more,
+                bad->column.empty()
+                    ? std::string("every record must have the columns of "
+                                  "the first")
+                    : "add the character to tokenizer.chars.alphabet, or "
+                      "remove it from the data");
+          return Dataset::auto_;
+        }
       if (std::string(field) == "path") {
         spec_.recordsOf[d.name()] = probe.records;
         if (!probe.answerColumn.empty())

@@ -435,7 +435,16 @@ void markAll(const Message &msg, const Message *parent, const SourceLoc &loc,
 
 bool applyOverride(LoadedSpec &spec, const std::string &arg,
                    DiagnosticList &diags) {
+  // The override names its diagnostics' "file": a long one is cut (a
+  // 100 kB value made every message about it 100 kB long).
   std::string file = "override '" + arg + "'";
+  if (arg.size() > 200) {
+    size_t cut = 200;
+    while (cut > 0 && (static_cast<unsigned char>(arg[cut]) & 0xC0) == 0x80)
+      --cut;
+    file = "override '" + arg.substr(0, cut) + "...' (" +
+           std::to_string(arg.size()) + " bytes)";
+  }
   auto at = [&](size_t col) { return SourceLoc{file, 1, int(col) + 1}; };
   size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -563,14 +572,25 @@ loadSpec(const std::string &path, const std::vector<std::string> &overrides,
         .note("hint: give the spec's .textproto file");
     return nullptr;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.error(SourceLoc{path, 0, 0}, "cannot read the spec file")
-        .note("hint: check the path");
+  // A device may never end (/dev/zero was read until memory ran out).
+  if (::stat(path.c_str(), &st) == 0 &&
+      (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+    diags.error(SourceLoc{path, 0, 0}, "the spec path is a device")
+        .note("hint: give the spec's .textproto file");
     return nullptr;
   }
   std::stringstream ss;
-  ss << in.rdbuf();
+  if (options.text) {
+    ss << *options.text;
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      diags.error(SourceLoc{path, 0, 0}, "cannot read the spec file")
+          .note("hint: check the path");
+      return nullptr;
+    }
+    ss << in.rdbuf();
+  }
   auto spec = parseSpec(ss.str(), path, diags);
   if (!spec)
     return nullptr;

@@ -147,12 +147,18 @@ struct hone_job {
 
 namespace {
 
+/// fail()'s `loc` for a message that is located already ("FILE: error: ...").
+const char kLocated[] = "";
+
 [[noreturn]] void fail(hone_job *j, const char *loc, const std::string &what) {
-  std::string w = what;
+  std::string w = boundMessage(what);
   if (w.rfind("error: ", 0) == 0)
     w = w.substr(7);
-  std::fprintf(stderr, "%s: error: %s\n", loc && *loc ? loc : "<unknown>",
-               w.c_str());
+  if (loc == kLocated)
+    std::fprintf(stderr, "%s\n", w.c_str());
+  else
+    std::fprintf(stderr, "%s: error: %s\n", loc && *loc ? loc : "<unknown>",
+                 w.c_str());
   std::fflush(stderr);
   // Metrics are written line by line (flushed per step). From a lane
   // thread the process ends without exit handlers: the main thread may be
@@ -745,7 +751,15 @@ void putSeqs(hone_job *j, const std::vector<Sequence> &seqs, hone_tensor &tok,
     }
 }
 
-Sequence seqOf(hone_job *j, const OpCtx &c, const Example &ex, int64_t T) {
+/// A record that cannot be tokenized, at the record: "FILE:LINE: WHAT".
+[[noreturn]] void recordErr(const OpCtx &c, const DataLoader &dl,
+                            const Example &ex, const Status &s) {
+  std::string m = s.message();
+  c.err(dl.where(ex) + ": " + (m.rfind("error: ", 0) == 0 ? m.substr(7) : m));
+}
+
+Sequence seqOf(hone_job *j, const OpCtx &c, const DataLoader &dl,
+               const Example &ex, int64_t T) {
   TextFormat f = j->fmt;
   f.maxSeqLen = T;
   // An SFT stage's masks, as its spec says (absent: the library defaults).
@@ -755,7 +769,7 @@ Sequence seqOf(hone_job *j, const OpCtx &c, const Example &ex, int64_t T) {
     f.assistantOnlyLoss = c.boolean("assistant_only_loss");
   auto s = tokenizeExample(f, ex);
   if (!s)
-    c.err(s.status().message());
+    recordErr(c, dl, ex, s.status());
   Sequence q = s.take();
   if (int64_t(q.ids.size()) > T) {
     q.ids.resize(size_t(T));
@@ -1064,7 +1078,7 @@ void opDataNext(OpCtx &c) {
     auto idx = takeRows(j, dl, size_t(B));
     std::vector<Sequence> seqs;
     for (size_t i : idx)
-      seqs.push_back(seqOf(j, c, dl.example(i), T));
+      seqs.push_back(seqOf(j, c, dl, dl.example(i), T));
     countUntrained(c, *d, idx, seqs, T);
     putSeqs(j, seqs, c.out[0], c.out[1]);
     ids(2, idx);
@@ -1080,7 +1094,7 @@ void opDataNext(OpCtx &c) {
     for (size_t k = 0; k < idx.size(); ++k) {
       auto p = tokenizePrompt(j->fmt, dl.example(idx[k]));
       if (!p)
-        c.err(p.status().message());
+        recordErr(c, dl, dl.example(idx[k]), p.status());
       std::vector<int32_t> ids = p.take();
       if (int64_t(ids.size()) > T) // keep the end of an over-long prompt
         ids.erase(ids.begin(), ids.end() - T);
@@ -1110,7 +1124,7 @@ void opDataNext(OpCtx &c) {
       auto a = tokenizePair(f, ex, ex.chosen, ex.chosenMessages);
       auto b = tokenizePair(f, ex, ex.rejected, ex.rejectedMessages);
       if (!a || !b)
-        c.err((!a ? a.status() : b.status()).message());
+        recordErr(c, dl, ex, !a ? a.status() : b.status());
       ch.push_back(a.take());
       rj.push_back(b.take());
     }
@@ -1140,10 +1154,10 @@ void opDataNext(OpCtx &c) {
     for (size_t k = 0; k < idx.size(); ++k) {
       const Example &ex = dl.example(idx[k]);
       const Example &nx = dl.example(idx[(k + 1) % idx.size()]);
-      s.push_back(seqOf(j, c, ex, T));
+      s.push_back(seqOf(j, c, dl, ex, T));
       auto m = tokenizePair(f, ex, nx.completion, nx.completionMessages);
       if (!m)
-        c.err(m.status().message());
+        recordErr(c, dl, nx, m.status());
       Sequence q = m.take();
       if (int64_t(q.ids.size()) > T) {
         q.ids.resize(size_t(T));
@@ -1172,7 +1186,8 @@ void opDataFetch(OpCtx &c) {
     int64_t r = i64At(ids, i) & kIdMask; // aligned datasets: same record
     if (i64At(ids, i) < 0 || r >= int64_t(d->data->size()))
       c.err("record id " + std::to_string(i64At(ids, i)) + " out of range");
-    seqs.push_back(seqOf(c.j, c, d->data->example(size_t(r)), tok.shape[1]));
+    seqs.push_back(
+        seqOf(c.j, c, *d->data, d->data->example(size_t(r)), tok.shape[1]));
   }
   putSeqs(c.j, seqs, c.out[0], c.out[1]);
 }
@@ -1858,7 +1873,7 @@ void opEvalStep(OpCtx &c) {
     for (size_t i0 = 0; i0 < n; i0 += bs) {
       std::vector<Sequence> seqs;
       for (size_t i = i0; i < std::min(n, i0 + bs); ++i) {
-        Sequence q = seqOf(j, c, dl.example(i), T);
+        Sequence q = seqOf(j, c, dl, dl.example(i), T);
         if (!q.ids.empty())
           seqs.push_back(std::move(q));
       }
@@ -2675,6 +2690,11 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
       return nullptr;
     }
   auto args = parseJobArgs(argc, argv);
+  if (args && !args->stepsOverride.empty()) // it used to be ignored
+    args = Status::error("error: --steps-override: a compiled job's loop "
+                         "bounds are compiled in",
+                         "compile again with the steps as an override, e.g. "
+                         "honec SPEC stages[0].sft.loop.steps=N");
   if (!args) {
     std::fprintf(stderr, "%s\n", args.status().toString().c_str());
     std::exit(1);
@@ -2794,13 +2814,24 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
                    cpuBf16Unsupported().c_str());
   }
   setupTokenizer(j);
+  if (j->comm.size > 1) // every rank's value through one sum (steps < 2^53)
+    jc.allRanks = [j](int64_t v) {
+      std::vector<double> all(size_t(j->comm.size), 0.0);
+      all[size_t(j->comm.rank)] = double(v);
+      j->comm.sum(all.data(), all.size());
+      return std::vector<int64_t>(all.begin(), all.end());
+    };
   auto job = Job::open(j->args, jc);
-  if (!job)
-    fail(j, "job", job.status().toString());
+  if (!job) // "RUN: error: ..." is located already
+    fail(j,
+         job.status().message().find(": error: ") == std::string::npos
+             ? "job"
+             : kLocated,
+         job.status().toString());
   j->job = job.take();
   if (j->comm.size > 1) {
     // Every rank must continue from the same step (each reads its own
-    // checkpoints).
+    // checkpoints; Job::open agreed on the newest one all ranks have).
     double s = double(j->job->resumedStep().value_or(-1));
     if (!j->comm.same(s))
       fail(j, "job",
@@ -2843,6 +2874,9 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     if (ir_text)
       std::fputs(ir_text, f);
     std::fclose(f);
+  } else { // the run's record: said, not silently missing
+    std::fprintf(stderr, "warning: cannot write %s: %s\n", irPath.c_str(),
+                 std::strerror(errno));
   }
   return j;
 }

@@ -337,7 +337,8 @@ Status verify(const std::string &dir) {
 }
 
 Expected<std::optional<Found>> latestComplete(const std::string &runDir,
-                                              std::vector<std::string> *skipped) {
+                                              std::vector<std::string> *skipped,
+                                              int64_t maxStep) {
   std::vector<Entry> ckpts;
   std::vector<std::string> leftovers;
   HONE_TRY(scan(runDir, &ckpts, &leftovers));
@@ -349,6 +350,8 @@ Expected<std::optional<Found>> latestComplete(const std::string &runDir,
                ? "temporary directory of an interrupted save"
                : "directory of an interrupted deletion"));
   for (const Entry &e : ckpts) {
+    if (e.step > maxStep)
+      continue;
     std::string path = runDir + "/" + e.name;
     Status s = verify(path);
     if (s.isOk())

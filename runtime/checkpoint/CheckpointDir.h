@@ -69,10 +69,13 @@ struct Found {
 /// The newest checkpoint-<step> in runDir whose manifest verifies, or
 /// nullopt when there is none (or runDir does not exist). Every newer
 /// directory that failed, and every leftover temporary directory, adds one
-/// line to *skipped: "skipping RUNDIR/NAME: WHY".
+/// line to *skipped: "skipping RUNDIR/NAME: WHY". Directories of a step
+/// above maxStep are passed over without a line (ranks agreeing on a step
+/// all of them have).
 Expected<std::optional<Found>>
 latestComplete(const std::string &runDir,
-               std::vector<std::string> *skipped = nullptr);
+               std::vector<std::string> *skipped = nullptr,
+               int64_t maxStep = INT64_MAX);
 
 struct Loaded {
   int64_t step = 0;

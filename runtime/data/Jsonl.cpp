@@ -12,6 +12,13 @@ Expected<JsonlReader> JsonlReader::open(const std::string &path,
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     return Status::error(path + ": error: is a directory, expected a .jsonl "
                                 "file");
+  // A FIFO or device may never end (/dev/zero used to be read forever),
+  // and the job reads a dataset twice.
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return Status::error(path + ": error: is a " +
+                             (S_ISFIFO(st.st_mode) ? "FIFO" : "device") +
+                             ", expected a .jsonl file",
+                         "copy the data to a file");
   std::FILE *f = std::fopen(path.c_str(), "rb");
   if (!f)
     return Status::error(path +

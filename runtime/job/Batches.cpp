@@ -185,6 +185,7 @@ Expected<DataLoader> DataLoader::build(DatasetReader reader, JsonlReader raw,
   DataLoader d;
   d.seed_ = seed;
   d.shuffle_ = shuffle;
+  d.path_ = raw.name();
   Example ex;
   JsonlRecord rec;
   for (;;) {
@@ -253,6 +254,7 @@ DataLoader DataLoader::splitTail(size_t n) {
   size_t keep = examples_.size() - n;
   DataLoader tail;
   tail.info_ = info_;
+  tail.path_ = path_;
   tail.shuffle_ = false;
   tail.examples_.assign(std::make_move_iterator(examples_.begin() + long(keep)),
                         std::make_move_iterator(examples_.end()));

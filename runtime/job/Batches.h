@@ -126,6 +126,10 @@ public:
   const Example &example(size_t i) const { return examples_[i]; }
   /// The record as read (every column, for external reward processes).
   const json::Value &record(size_t i) const { return records_[i]; }
+  /// "FILE:LINE" of a record, for messages about it.
+  std::string where(const Example &ex) const {
+    return path_ + ":" + std::to_string(ex.line);
+  }
 
   /// Keeps the first n records (file order).
   void keepFirst(size_t n);
@@ -147,6 +151,7 @@ private:
   void permute();
 
   DatasetInfo info_;
+  std::string path_;
   std::vector<Example> examples_;
   std::vector<json::Value> records_;
   std::vector<size_t> order_;

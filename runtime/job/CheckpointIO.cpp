@@ -91,8 +91,8 @@ Status LoadedCheckpoint::read(const std::string &file, const std::string &name,
 
 Expected<std::optional<std::unique_ptr<LoadedCheckpoint>>>
 loadLatestCheckpoint(const std::string &runDir,
-                     std::vector<std::string> *skipped) {
-  auto found = checkpoint::latestComplete(runDir, skipped);
+                     std::vector<std::string> *skipped, int64_t maxStep) {
+  auto found = checkpoint::latestComplete(runDir, skipped, maxStep);
   if (!found)
     return found.status();
   if (!*found)
@@ -103,6 +103,15 @@ loadLatestCheckpoint(const std::string &runDir,
   std::unique_ptr<LoadedCheckpoint> c(new LoadedCheckpoint());
   c->impl_->loaded = l.take();
   return std::optional<std::unique_ptr<LoadedCheckpoint>>(std::move(c));
+}
+
+Expected<int64_t> latestCheckpointStep(const std::string &runDir,
+                                       std::vector<std::string> *skipped,
+                                       int64_t maxStep) {
+  auto found = checkpoint::latestComplete(runDir, skipped, maxStep);
+  if (!found)
+    return found.status();
+  return *found ? (*found)->step : int64_t(-1);
 }
 
 } // namespace hone::job

@@ -54,16 +54,25 @@ public:
 
 private:
   friend Expected<std::optional<std::unique_ptr<LoadedCheckpoint>>>
-  loadLatestCheckpoint(const std::string &, std::vector<std::string> *);
+  loadLatestCheckpoint(const std::string &, std::vector<std::string> *,
+                       int64_t);
   LoadedCheckpoint();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
 /// The newest complete checkpoint of runDir (none: nullopt); skipped
-/// (damaged, partial) ones add a line each to *skipped.
+/// (damaged, partial) ones add a line each to *skipped. Only steps up to
+/// maxStep count.
 Expected<std::optional<std::unique_ptr<LoadedCheckpoint>>>
 loadLatestCheckpoint(const std::string &runDir,
-                     std::vector<std::string> *skipped);
+                     std::vector<std::string> *skipped,
+                     int64_t maxStep = INT64_MAX);
+
+/// The step of the newest complete checkpoint of runDir up to maxStep, -1
+/// when there is none; skipped ones as above.
+Expected<int64_t> latestCheckpointStep(const std::string &runDir,
+                                       std::vector<std::string> *skipped,
+                                       int64_t maxStep = INT64_MAX);
 
 } // namespace hone::job

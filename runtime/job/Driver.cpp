@@ -8,11 +8,12 @@
 #include "runtime/model/HfModel.h"
 #include "runtime/observe/Report.h"
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <csignal>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -32,7 +33,13 @@ Status mkdirs(const std::string &path) {
   for (size_t i = 0; i <= path.size(); ++i) {
     if (i == path.size() || path[i] == '/') {
       if (!cur.empty() && ::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
-        return Status::error(path + ": error: cannot create directory");
+        return Status::error(path + ": error: cannot create directory " + cur +
+                             ": " + std::strerror(errno));
+      struct stat st;
+      if (!cur.empty() && ::stat(cur.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+        return Status::error(path + ": error: " + cur +
+                                 " exists and is not a directory",
+                             "give --out a directory");
     }
     if (i < path.size())
       cur += path[i];
@@ -314,11 +321,39 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
   std::optional<int64_t> resumeStep;
   if (args.resume) {
     std::vector<std::string> skipped;
-    auto found = loadLatestCheckpoint(j->checkpointDir_, &skipped);
+    // With ranks, each has its own checkpoints (a kill can land between
+    // two ranks' saves): all continue from the newest step every rank has.
+    // Each round every rank proposes its newest step up to the smallest
+    // proposal of the round before; they agree when all proposals match.
+    int64_t bound = INT64_MAX;
+    std::vector<int64_t> first;
+    while (config.allRanks) {
+      auto mine = latestCheckpointStep(
+          j->checkpointDir_, first.empty() ? &skipped : nullptr, bound);
+      if (!mine)
+        return mine.status();
+      std::vector<int64_t> all = config.allRanks(*mine);
+      if (first.empty())
+        first = all;
+      bound = *std::min_element(all.begin(), all.end());
+      if (bound == *std::max_element(all.begin(), all.end()))
+        break;
+    }
+    auto found = loadLatestCheckpoint(
+        j->checkpointDir_, first.empty() ? &skipped : nullptr, bound);
     if (!found)
       return found.status();
     for (const std::string &s : skipped)
       std::fprintf(stderr, "%s\n", s.c_str());
+    std::string differ; // said on the one line below
+    if (!first.empty() &&
+        *std::max_element(first.begin(), first.end()) > bound) {
+      for (int64_t s : first)
+        differ += (differ.empty() ? "" : ", ") +
+                  (s < 0 ? std::string("none") : std::to_string(s));
+      differ = "the newest step all " + std::to_string(first.size()) +
+               " ranks have (each rank's newest: " + differ + ")";
+    }
     if (*found) {
       j->resume_ = std::move(**found);
       const json::Value &st = j->resume_->state();
@@ -330,11 +365,31 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
         return Status::error(j->resume_->path() +
                              "/state.json: error: missing stage, stage_step "
                              "or global_step");
+      if (stage->asInt() < 0 || stageStep->asInt() < 0 ||
+          global->asInt() != j->resume_->step())
+        return Status::error(
+            j->resume_->path() + "/state.json: error: stage " +
+                std::to_string(stage->asInt()) + ", stage_step " +
+                std::to_string(stageStep->asInt()) + " or global_step " +
+                std::to_string(global->asInt()) +
+                " does not fit a checkpoint of step " +
+                std::to_string(j->resume_->step()),
+            "remove this checkpoint directory to resume from an older one");
       j->resumeStage_ = stage->asInt();
       j->resumeStageStep_ = stageStep->asInt();
       resumeStep = j->resume_->step();
-      std::fprintf(stderr, "resuming from %s (step %lld)\n",
-                   j->resume_->path().c_str(), (long long)*resumeStep);
+      std::fprintf(stderr, "resuming from %s (step %lld)%s%s\n",
+                   j->resume_->path().c_str(), (long long)*resumeStep,
+                   differ.empty() ? "" : ", ", differ.c_str());
+    } else if (!differ.empty()) {
+      std::fprintf(stderr,
+                   "no checkpoint every rank has in %s (%s): "
+                   "starting fresh\n",
+                   j->checkpointDir_.c_str(),
+                   differ
+                       .substr(differ.find('(') + 1,
+                               differ.size() - differ.find('(') - 2)
+                       .c_str());
     } else {
       std::fprintf(stderr, "no complete checkpoint in %s: starting fresh\n",
                    j->checkpointDir_.c_str());
@@ -424,6 +479,20 @@ Expected<int64_t> Job::beginStage(const std::string &name, int64_t steps,
   if (resume_ && resumeStage_ > stage_) {
     start = steps; // a later stage's checkpoint exists: this one is done
   } else if (resume_ && resumeStage_ == stage_) {
+    const json::Value *was = resume_->state().find("stage_name");
+    if (was && was->isString() && was->asString() != name)
+      return Status::error(resume_->path() +
+                               "/state.json: error: the checkpoint is of "
+                               "stage '" +
+                               was->asString() + "', this stage is '" + name +
+                               "'",
+                           "resume with the spec the run started with");
+    if (resumeStageStep_ > steps)
+      return Status::error(
+          resume_->path() + "/state.json: error: the checkpoint is at step " +
+              std::to_string(resumeStageStep_) + " of stage '" + name +
+              "', which has " + std::to_string(steps) + " steps",
+          "resume with the spec the run started with");
     HONE_TRY(restore(objects_));
     // optimizer moments
     for (const auto &[oname, opt] : objects_.optimizers) {
@@ -466,8 +535,9 @@ Status Job::endStep(int64_t stageStep, const observe::MetricValues &values,
   bool due = stageStep == stageTotal_ ||
              (cfg_.checkpointEvery > 0 && stageStep % cfg_.checkpointEvery == 0);
   if (stopRequested()) {
-    if (!due)
-      HONE_TRY(saveCheckpoint(stageStep));
+    // Due or not: a due step's save below is never reached from here (a
+    // signal at a checkpoint step used to write none, yet say it had).
+    HONE_TRY(saveCheckpoint(stageStep));
     ::alarm(0);
     stopped_ = true;
     warn("stopped by a signal after step " + std::to_string(globalStep_) +
@@ -582,6 +652,14 @@ void Job::noteStageSettings(const std::string &stage,
 Status Job::finish(
     const std::vector<std::pair<std::string, std::string>> &summary) {
   endStage();
+  // A checkpoint of a stage this pipeline does not have skipped every
+  // stage and export: it used to end with "done" and nothing written.
+  if (resume_ && resumeStage_ > stage_)
+    return Status::error(
+        resume_->path() + "/state.json: error: the checkpoint is of stage " +
+            std::to_string(resumeStage_) + ", and the pipeline has " +
+            std::to_string(stage_ + 1) + " stage(s)",
+        "resume with the spec the run started with");
   auto rows = observe::readMetricsJsonl(metrics_->jsonlPath());
   if (!rows)
     return rows.status();

@@ -82,6 +82,10 @@ struct JobConfig {
   int keepLast = 2;
   uint64_t seed = 0;
   int64_t logEvery = 10; // progress lines
+  /// Data-parallel ranks: every rank's `v`, in rank order (all ranks call it
+  /// together). Set, --resume continues from the newest checkpoint step all
+  /// ranks have; unset (one process), from this process's newest.
+  std::function<std::vector<int64_t>(int64_t)> allRanks;
 };
 
 /// What a stage checkpoints and restores.

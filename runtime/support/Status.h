@@ -11,6 +11,45 @@
 
 namespace hone {
 
+/// A message as it is shown: one that runs past 1000 bytes (a 10 MB name
+/// quoted in it) has each quoted span ('...') over 200 bytes cut, with its
+/// size ("'xxxx...' (10485760 bytes)"), and is then cut to 2000 bytes.
+inline std::string boundMessage(std::string m) {
+  constexpr size_t kLong = 1000, kQuoted = 200, kMax = 2000;
+  if (m.size() <= kLong)
+    return m;
+  auto whole = [&](size_t n) { // not inside a UTF-8 character
+    while (n > 0 && n < m.size() &&
+           (static_cast<unsigned char>(m[n]) & 0xC0) == 0x80)
+      --n;
+    return n;
+  };
+  std::string out;
+  size_t i = 0;
+  while (i < m.size()) {
+    size_t open = m.find('\'', i);
+    size_t close = open == std::string::npos ? open : m.find('\'', open + 1);
+    if (close == std::string::npos) {
+      out.append(m, i, std::string::npos);
+      break;
+    }
+    size_t len = close - open - 1;
+    if (len > kQuoted) {
+      out.append(m, i, whole(open + 1 + kQuoted) - i);
+      out += "...' (" + std::to_string(len) + " bytes)";
+    } else {
+      out.append(m, i, close + 1 - i);
+    }
+    i = close + 1;
+  }
+  if (out.size() > kMax) {
+    m.swap(out);
+    out = m.substr(0, whole(kMax)) + "...(" + std::to_string(m.size()) +
+          " bytes)";
+  }
+  return out;
+}
+
 class [[nodiscard]] Status {
 public:
   Status() = default;
@@ -18,8 +57,8 @@ public:
   static Status error(std::string message, std::string hint = {}) {
     Status s;
     s.failed_ = true;
-    s.message_ = std::move(message);
-    s.hint_ = std::move(hint);
+    s.message_ = boundMessage(std::move(message));
+    s.hint_ = boundMessage(std::move(hint));
     return s;
   }
 

@@ -153,6 +153,8 @@ std::string rewriteWhitespace(std::string_view p) {
 
 struct Regex {
   pcre2_code *code = nullptr;
+  std::string source; // "tokenizer.json:LINE:COL" of the pattern
+
   ~Regex() {
     if (code)
       pcre2_code_free(code);
@@ -203,6 +205,7 @@ Expected<std::shared_ptr<Regex>> compileRegex(std::string_view pattern,
         where + "pre-tokenizer regex does not compile: " + compileError(err) +
         " at pattern offset " + std::to_string(errOff));
   pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); // falls back if no JIT
+  re->source = where.substr(0, where.rfind(": error: "));
   return re;
 }
 
@@ -219,9 +222,10 @@ Status findAll(const Regex &re, std::string_view s,
                          sc.md, sc.mc);
     if (rc == PCRE2_ERROR_NOMATCH)
       break;
-    if (rc < 0)
-      return Status::error("error: pre-tokenizer regex failed: " +
-                           compileError(rc));
+    if (rc < 0) // a pathological pattern: match or stack limit
+      return Status::error("error: pre-tokenizer regex" +
+                           (re.source.empty() ? "" : " at " + re.source) +
+                           " failed: " + compileError(rc));
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc.md);
     size_t b = ov[0], e = ov[1];
     if (e <= b) { // empty match: step over one character
@@ -673,10 +677,14 @@ Status Tokenizer::Impl::encodeChars(std::string_view text, size_t base,
     if (it == charIds.end()) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "U+%04X", cp);
-      return Status::error("error: character '" +
-                           std::string(text.substr(i, n)) + "' (" + buf +
-                           ") at byte " + std::to_string(base + i) +
-                           " is not in the character vocabulary");
+      // A control character (a newline) would break the one-line message.
+      bool shown = cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp < 0xa0);
+      return Status::error(
+          "error: character " +
+          (shown ? "'" + std::string(text.substr(i, n)) + "' (" + buf + ")"
+                 : std::string(buf)) +
+          " at byte " + std::to_string(base + i) +
+          " is not in the character vocabulary");
     }
     out.ids.push_back(it->second);
     out.offsets.emplace_back(static_cast<uint32_t>(base + i),

@@ -77,5 +77,43 @@ finally:
             pass
     if p.poll() is None:
         p.kill()
+
+# A rank killed with SIGKILL: the other ends within seconds, non-zero (the
+# collective timeout is far longer, so this is MPI's abort, not the
+# watchdog).
+run = os.path.join(work, "run-kill")
+subprocess.run([honec, spec, "hardware.ranks=2",
+                "stages[0].sft.loop.steps=100000", "--compile-to=exe", "-o",
+                job], check=True)
+p = subprocess.Popen(["mpirun", "-np", "2", job, "--out", run, "--threads",
+                      "1", "--progress", "off"], env=env,
+                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     text=True)
+try:
+    deadline = time.time() + 120
+    metrics = os.path.join(run, "metrics.jsonl")
+    while not (os.path.exists(metrics) and
+               len(open(metrics).readlines()) >= 3):
+        if p.poll() is not None or time.time() > deadline:
+            sys.exit("FAIL: the job ended or stalled before step 3")
+        time.sleep(0.05)
+    victim = rank_pid(1)
+    if not victim:
+        sys.exit("FAIL: rank 1 not found")
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.time()
+    try:
+        p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        sys.exit("FAIL: the job still runs 30 s after rank 1 was killed")
+    print(f"killed rank 1: the job ended {time.time() - t0:.1f} s later, "
+          f"exit code {p.returncode}")
+    if p.returncode == 0:
+        sys.exit("FAIL: exit code 0 after a rank was killed")
+finally:
+    if p.poll() is None:
+        p.kill()
+        p.wait()
 shutil.rmtree(work)
-print("OK: a frozen rank ends the job with a message naming it")
+print("OK: a frozen rank ends the job with a message naming it; a killed "
+      "one ends it at once")

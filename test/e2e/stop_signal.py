@@ -58,6 +58,26 @@ for sig in (signal.SIGTERM, signal.SIGINT):
     if not os.path.isdir(os.path.join(run, f"checkpoint-{last}")):
         sys.exit(f"FAIL: {name}: no checkpoint-{last}")
 
+# A signal at a step that is due for a checkpoint anyway (every step here)
+# writes it too (it used to write none there, yet say it had).
+due_job = os.path.join(work, "job-every-step")
+subprocess.run([honec, spec, f"stages[0].sft.loop.steps={STEPS}",
+                "checkpointing.every_steps=1", "--compile-to=exe", "-o",
+                due_job], check=True)
+run = os.path.join(work, "due")
+p = subprocess.Popen([due_job, "--device", "cpu", "--progress", "off",
+                      "--out", run], stdout=subprocess.PIPE,
+                     stderr=subprocess.STDOUT, text=True)
+wait_rows(p, run, 3)
+p.send_signal(signal.SIGTERM)
+out, _ = p.communicate(timeout=60)
+last = rows(run)[-1]["step"]
+if p.returncode != 0 or \
+        f"stopped by a signal after step {last}: checkpoint written" not in out:
+    sys.exit(f"FAIL: due: exit {p.returncode}, no stop message\n{out}")
+if not os.path.isdir(os.path.join(run, f"checkpoint-{last}")):
+    sys.exit(f"FAIL: due: no checkpoint-{last} (a signal at a due step)")
+
 # --resume continues from the signal's checkpoint to the end.
 run = os.path.join(work, "SIGTERM")
 p = start(run, "--resume")

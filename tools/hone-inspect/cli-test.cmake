@@ -80,3 +80,9 @@ file(WRITE ${WORK}/huge-ffn.json "{\"model_type\": \"gpt2\", \"vocab_size\": 4, 
 expect_failure(huge_ffn "huge-ffn.json:1:[0-9]+: error: 'n_inner' is 1099511627776" --config ${WORK}/huge-ffn.json)
 file(WRITE ${WORK}/huge-product.json "{\"model_type\": \"llama\", \"vocab_size\": 16777216, \"hidden_size\": 65536, \"num_hidden_layers\": 4096, \"num_attention_heads\": 64, \"intermediate_size\": 1048576, \"max_position_embeddings\": 8}")
 expect_failure(huge_product "huge-product.json: error: the model has about [0-9]+ parameters, more than the 68719476736 Hone can train" --config ${WORK}/huge-product.json)
+
+# --max-records -1 read as 2^64-1, and a device read forever (/dev/zero).
+expect_failure(max_records_negative "--max-records: '-1' is not a positive integer" --dataset ${WORK}/mixed.jsonl --max-records -1)
+expect_failure(max_records_overflow "--max-records: '99999999999999999999999' is not a positive integer" --dataset ${WORK}/mixed.jsonl --max-records 99999999999999999999999)
+expect_failure(dataset_device "/dev/zero: error: is a device, expected a .jsonl file" --dataset /dev/zero --max-records 1)
+file(REMOVE_RECURSE ${WORK})

@@ -17,6 +17,7 @@
 #include "runtime/tokenizer/ChatTemplate.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -320,9 +321,17 @@ int main(int argc, char **argv) {
       if (!value(s))
         return usage();
       char *end = nullptr;
+      errno = 0;
       unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-      if (s.empty() || *end)
-        return usage();
+      // strtoull reads "-1" as 2^64-1: a sign or an overflow is refused.
+      if (s.empty() || *end || errno || s.find('-') != std::string::npos ||
+          v == 0) {
+        std::fprintf(stderr,
+                     "hone-inspect: error: --max-records: '%s' is not a "
+                     "positive integer\n",
+                     s.substr(0, 200).c_str());
+        return 1;
+      }
       maxRecords = static_cast<size_t>(v);
     } else if (a == "-h" || a == "--help") {
       usage();

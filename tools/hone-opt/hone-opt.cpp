@@ -30,6 +30,8 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "mlir/Tools/Plugins/DialectPlugin.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -97,6 +99,14 @@ std::pair<int, int> tooDeep(llvm::StringRef text) {
 /// Refuses input nested too deeply with a located error (exit 1). Standard
 /// input is read here and handed on through a memory file.
 bool checkNesting(llvm::StringRef input) {
+  // A device may never end (/dev/zero was read until memory ran out).
+  llvm::sys::fs::file_status st;
+  if (input != "-" && !llvm::sys::fs::status(input, st) &&
+      (st.type() == llvm::sys::fs::file_type::character_file ||
+       st.type() == llvm::sys::fs::file_type::block_file)) {
+    llvm::errs() << input << ": error: the input is a device, not a file\n";
+    return false;
+  }
   auto buf = input == "-" ? llvm::MemoryBuffer::getSTDIN()
                           : llvm::MemoryBuffer::getFile(input);
   if (!buf)
@@ -145,6 +155,23 @@ int main(int argc, char **argv) {
   std::vector<char *> args(argv, argv + argc);
   if (!hone::tools::preloadPassPlugins("hone-opt", args))
     return 1;
+  // MlirOptMain ignores a dialect plugin it cannot load ("Request
+  // ignored.") and goes on: the IR would then fail to parse, or pass
+  // without the plugin's checks, with exit 0.
+  for (size_t i = 1; i < args.size(); ++i) {
+    llvm::StringRef a = llvm::StringRef(args[i]).ltrim('-');
+    if (!a.consume_front("load-dialect-plugin"))
+      continue;
+    std::string path = a.consume_front("=")               ? a.str()
+                       : a.empty() && i + 1 < args.size() ? args[i + 1]
+                                                          : "";
+    auto plugin = mlir::DialectPlugin::load(path);
+    if (!plugin) {
+      llvm::errs() << "hone-opt: error: cannot load dialect plugin '" << path
+                   << "': " << llvm::toString(plugin.takeError()) << "\n";
+      return 1;
+    }
+  }
   // Diagnostics are one located line: the op they are about is not printed
   // with them unless --mlir-print-op-on-diagnostic asks for it.
   bool opOnDiag = llvm::any_of(args, [](const char *a) {

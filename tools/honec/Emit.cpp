@@ -114,6 +114,14 @@ LogicalResult honec::linkExecutable(MLIRContext &ctx, llvm::StringRef honecPath,
                                     llvm::StringRef object,
                                     llvm::StringRef output) {
   Location loc = UnknownLoc::get(&ctx);
+  // Said before the linker says it among a page of its command line.
+  llvm::StringRef outDir = llvm::sys::path::parent_path(output);
+  if (llvm::sys::fs::is_directory(output))
+    return emitError(loc, "cannot write the job to ")
+           << output << ": it is a directory";
+  if (!outDir.empty() && !llvm::sys::fs::is_directory(outDir))
+    return emitError(loc, "cannot write the job to ")
+           << output << ": there is no directory " << outDir;
   llvm::SmallString<256> linkFile(llvm::sys::path::parent_path(honecPath));
   llvm::sys::path::append(linkFile, "..", "lib", "hone-link.txt");
   auto buffer = llvm::MemoryBuffer::getFile(linkFile, /*IsText=*/true);

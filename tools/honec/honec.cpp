@@ -285,9 +285,13 @@ LogicalResult emit(ModuleOp module, llvm::raw_ostream &os) {
   return r;
 }
 
+/// The spec as main read it for the source manager (nullopt: unread).
+std::optional<std::string> gSpecText;
+
 LogicalResult compile(MLIRContext &ctx, llvm::raw_ostream &os) {
   ::hone::spec::LoadOptions options;
   options.checkFiles = !noFileChecks;
+  options.text = gSpecText;
   std::vector<std::string> ovr(overrides.begin(), overrides.end());
   auto spec = mlir::hone::loadSpec(ctx, specPath, ovr, options);
   if (!spec)
@@ -397,10 +401,20 @@ int main(int argc, char **argv) {
 
   // The spec is in the source manager so that diagnostics show its lines and
   // the verifier finds expected-* markers in it.
+  // Read once (a FIFO, honec <(generate-spec), can be read only once: the
+  // spec used to arrive empty, "declares no models"); a device not at all.
   llvm::SourceMgr sourceMgr;
-  auto buffer = llvm::MemoryBuffer::getFile(specPath, /*IsText=*/true);
-  if (buffer)
+  llvm::sys::fs::file_status st;
+  bool device = !llvm::sys::fs::status(specPath, st) &&
+                (st.type() == llvm::sys::fs::file_type::character_file ||
+                 st.type() == llvm::sys::fs::file_type::block_file);
+  auto buffer = device ? llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>>(
+                             std::make_error_code(std::errc::invalid_argument))
+                       : llvm::MemoryBuffer::getFile(specPath, /*IsText=*/true);
+  if (buffer) {
+    gSpecText = (*buffer)->getBuffer().str();
     sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+  }
 
   if (verifyDiagnostics) {
     SourceMgrDiagnosticVerifierHandler handler(sourceMgr, &ctx);
@@ -411,7 +425,39 @@ int main(int argc, char **argv) {
       output->keep();
     return 0;
   }
-  SourceMgrDiagnosticHandler handler(sourceMgr, &ctx);
+  // Diagnostics echo the spec's line under the message: a line longer than
+  // kLongLine (a 10 MB name) is shown cut, with its size. A location past
+  // the cut prints without the echo (line and column stay exact).
+  llvm::SourceMgr shownMgr;
+  if (buffer) {
+    constexpr size_t kLongLine = 1000, kShown = 200;
+    llvm::StringRef text = sourceMgr.getMemoryBuffer(1)->getBuffer();
+    bool cut = false;
+    std::string shown;
+    while (!text.empty()) {
+      auto [line, rest] = text.split('\n');
+      if (line.size() > kLongLine) {
+        size_t n = kShown;
+        while (n > 0 && (static_cast<unsigned char>(line[n]) & 0xC0) == 0x80)
+          --n; // not inside a UTF-8 character
+        shown += line.take_front(n).str() + "...(" +
+                 std::to_string(line.size()) + " bytes)";
+        cut = true;
+      } else {
+        shown += line.str();
+      }
+      if (text.size() > line.size())
+        shown += '\n';
+      text = rest;
+    }
+    if (cut)
+      shownMgr.AddNewSourceBuffer(
+          llvm::MemoryBuffer::getMemBufferCopy(
+              shown, sourceMgr.getMemoryBuffer(1)->getBufferIdentifier()),
+          llvm::SMLoc());
+  }
+  SourceMgrDiagnosticHandler handler(
+      shownMgr.getNumBuffers() ? shownMgr : sourceMgr, &ctx);
   if (failed(compile(ctx, os)))
     return 1;
   if (output)

@@ -325,3 +325,19 @@ TEST(Dataset, ExpectedLayoutAndUse) {
 }
 
 } // namespace
+
+// Runtime messages are bounded: a 10 MB name quoted in one used to make a
+// 10 MB line; the quoted span is cut to 200 bytes with its size.
+TEST(Dataset, LongQuotedNamesAreCutInMessages) {
+  std::string name(10000000, 'x');
+  Expected<DatasetOptions> o = datasetOptionsFromSpec("", {{name, "a"}});
+  ASSERT_FALSE(o.isOk());
+  const std::string &m = o.status().message();
+  EXPECT_LT(m.size(), 300u) << m.substr(0, 300);
+  EXPECT_EQ(m, "error: unknown dataset column '" + name.substr(0, 200) +
+                   "...' (10000000 bytes)");
+  // Short messages, and long ones without quotes (cut at 2000 bytes), too.
+  EXPECT_EQ(boundMessage("it's 'short'"), "it's 'short'");
+  std::string plain = boundMessage(std::string(5000, 'y'));
+  EXPECT_EQ(plain, std::string(2000, 'y') + "...(5000 bytes)");
+}

@@ -423,3 +423,22 @@ TEST(Tokenizer, CharacterTokenizer) {
 }
 
 } // namespace
+
+// A pre-tokenizer regex that compiles but backtracks without end on some
+// text fails with PCRE2's match limit, naming the pattern's place in
+// tokenizer.json (it used to name neither the file nor the pattern; the
+// job adds the record's FILE:LINE).
+TEST(Tokenizer, PathologicalRegexNamesItsPlace) {
+  Expected<Tokenizer> t = Tokenizer::fromHfJson(
+      R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+  "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(a+)+$"},
+                    "behavior": "Isolated"}})",
+      "tok.json");
+  ASSERT_TRUE(t.isOk()) << t.status().message();
+  EXPECT_TRUE(t->encode("ab").isOk());
+  Expected<std::vector<int32_t>> ids = t->encode(std::string(40, 'a') + "b");
+  ASSERT_FALSE(ids.isOk());
+  EXPECT_NE(ids.status().message().find("pre-tokenizer regex at tok.json:2:"),
+            std::string::npos)
+      << ids.status().message();
+}

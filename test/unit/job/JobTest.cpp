@@ -697,6 +697,7 @@ TEST(Driver, CheckpointResumeRestoresEverything) {
   TextFormat fmt;
   fmt.tokenizer = &tok;
   fmt.eosToken = 1;
+  int64_t stageSteps = 6;
   auto run = [&](bool resume, int64_t steps,
                  std::vector<float> &weights) -> Status {
     JobArgs a;
@@ -716,9 +717,9 @@ TEST(Driver, CheckpointResumeRestoresEverything) {
     AdamWConfig oc;
     oc.lr = 1e-2;
     AdamW<float> opt(**m, oc);
-    auto s0 = (*job)->beginStage("sft", 6, {{{"policy", &**m}},
-                                            {{"policy", &opt}},
-                                            {{"sft", &*dl}}});
+    auto s0 = (*job)->beginStage(
+        "sft", stageSteps,
+        {{{"policy", &**m}}, {{"policy", &opt}}, {{"sft", &*dl}}});
     if (!s0)
       return s0.status();
     for (int64_t s = *s0; s < steps; ++s) {
@@ -752,6 +753,16 @@ TEST(Driver, CheckpointResumeRestoresEverything) {
   std::ifstream spec(dir + "/spec.resolved.textproto");
   std::string text((std::istreambuf_iterator<char>(spec)), {});
   EXPECT_EQ(text, "spec");
+  // A checkpoint past the stage's end (the spec changed) is an error; the
+  // stage used to end quietly with the later checkpoint's weights.
+  stageSteps = 3;
+  Status past = run(true, 3, part);
+  ASSERT_FALSE(past.isOk());
+  EXPECT_NE(
+      past.message().find(
+          "the checkpoint is at step 6 of stage 'sft', which has 3 steps"),
+      std::string::npos)
+      << past.toString();
 }
 
 TEST(ToyData, DeterministicAndCorrect) {
