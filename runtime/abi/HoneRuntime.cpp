@@ -1900,6 +1900,33 @@ Status forwardRows(Read &r, int64_t b0, int64_t n, double temp) {
   return r.model->model->forward(tb, fo);
 }
 
+/// Reads that run as one forward and one backward (hone-fuse-forwards'
+/// fused_reads): rows [b0, b0 + n) of every member, concatenated in member
+/// order. A group of one is the read alone, without a copy.
+struct ReadGroup {
+  std::vector<Read *> members;
+  std::vector<int32_t> tokens, lengths; // the concatenation (2+ members)
+};
+
+Status forwardGroup(ReadGroup &g, int64_t b0, int64_t n, double temp) {
+  Read &r0 = *g.members[0];
+  if (g.members.size() == 1)
+    return forwardRows(r0, b0, n, temp);
+  g.tokens.clear();
+  g.lengths.clear();
+  for (Read *r : g.members) {
+    const int32_t *t = static_cast<const int32_t *>(r->tokens->data);
+    g.tokens.insert(g.tokens.end(), t + b0 * r->T, t + (b0 + n) * r->T);
+    g.lengths.insert(g.lengths.end(), r->lengths.begin() + b0,
+                     r->lengths.begin() + b0 + n);
+  }
+  TokenBatch tb{n * int64_t(g.members.size()), r0.T, g.tokens.data(),
+                g.lengths.data()};
+  ForwardOptions fo;
+  fo.temperature = temp;
+  return r0.model->model->forward(tb, fo);
+}
+
 } // namespace
 
 // --- the ABI ------------------------------------------------------------------
@@ -2005,11 +2032,44 @@ void runTrainStep(OpCtx &c) {
       c.err("updates = " + std::to_string(updates) + " does not divide the " +
             std::to_string(in[i].shape[0]) + " rows of input " +
             std::to_string(i));
+  // fused_reads[i]: the read whose forward also computes read i.
+  std::vector<ReadGroup> groups;
+  {
+    std::vector<int64_t> lead(static_cast<size_t>(n_tokens));
+    for (int i = 0; i < n_tokens; ++i)
+      lead[size_t(i)] = i;
+    if (c.has("fused_reads")) {
+      lead = c.i64s("fused_reads");
+      if (int(lead.size()) != n_tokens)
+        c.err("fused_reads needs one entry per token batch");
+    }
+    std::vector<int> groupOf(size_t(n_tokens), -1);
+    for (int i = 0; i < n_tokens; ++i) {
+      int64_t l = lead[size_t(i)];
+      Read &r = rs[size_t(i)];
+      if (l == i) {
+        groupOf[size_t(i)] = int(groups.size());
+        groups.push_back({{&r}, {}, {}});
+        continue;
+      }
+      if (l < 0 || l > i || lead[size_t(l)] != l)
+        c.err("fused_reads[" + std::to_string(i) + "] = " + std::to_string(l) +
+              " is not an earlier leading read");
+      Read &r0 = rs[size_t(l)];
+      if (r0.model != r.model || r0.what != r.what || r0.B != r.B ||
+          r0.T != r.T)
+        c.err("fused_reads[" + std::to_string(i) +
+              "]: read of another model, kind or shape than read " +
+              std::to_string(l));
+      groups[size_t(groupOf[size_t(l)])].members.push_back(&r);
+    }
+  }
   // How often each model runs forward per optimiser step: more than once
   // means its kept activations are not those of the slice being
   // back-propagated.
   std::map<ModelObj *, int64_t> forwards;
-  for (Read &r : rs) {
+  for (ReadGroup &g : groups) {
+    Read &r = *g.members[0];
     int64_t rows = r.B / updates, mb = (rows + mini - 1) / mini;
     forwards[r.model] += (rows + mb - 1) / mb;
   }
@@ -2025,34 +2085,50 @@ void runTrainStep(OpCtx &c) {
       m->model->zeroGrad();
     // Forward over the mini-batch's rows [lo, lo + rows), micro-batched,
     // into host outputs of the mini-batch.
-    for (Read &r : rs) {
-      int64_t rows = r.B / updates, lo = u * rows;
+    // A fused group's forward output holds its members' rows in member
+    // order: member k's are at row offset k * n.
+    for (ReadGroup &g : groups) {
+      Read &r0 = *g.members[0];
+      int64_t rows = r0.B / updates, lo = u * rows;
       int64_t mb = (rows + mini - 1) / mini;
-      r.out0.assign(size_t(r.what == "reward" ? rows : rows * r.T), 0.f);
-      r.out1.assign(r.what == "logprob+entropy" ? size_t(rows * r.T) : 0, 0.f);
+      const int64_t per = r0.what == "reward" ? 1 : r0.T; // values per row
+      for (Read *r : g.members) {
+        r->out0.assign(size_t(rows * per), 0.f);
+        r->out1.assign(r->what == "logprob+entropy" ? size_t(rows * r->T) : 0,
+                       0.f);
+      }
       for (int64_t b0 = 0; b0 < rows; b0 += mb) {
         int64_t n = std::min(mb, rows - b0);
-        check(j, loc, forwardRows(r, lo + b0, n, temp));
-        auto &tm = *r.model->model;
-        if (r.what == "logprob" || r.what == "logprob+entropy") {
-          auto v = tm.toHost(tm.logprobs(), n * r.T);
-          std::copy(v.begin(), v.end(), r.out0.begin() + b0 * r.T);
-          if (r.what == "logprob+entropy") {
+        int64_t all = n * int64_t(g.members.size());
+        check(j, loc, forwardGroup(g, lo + b0, n, temp));
+        auto &tm = *r0.model->model;
+        std::vector<float> v, h;
+        if (r0.what == "logprob" || r0.what == "logprob+entropy") {
+          v = tm.toHost(tm.logprobs(), all * per);
+          if (r0.what == "logprob+entropy") {
             if (!tm.entropy())
               c.err("the model yields no entropy");
-            auto h = tm.toHost(tm.entropy(), n * r.T);
-            std::copy(h.begin(), h.end(), r.out1.begin() + b0 * r.T);
+            h = tm.toHost(tm.entropy(), all * per);
           }
-        } else if (r.what == "value") {
-          auto v = tm.toHost(tm.values(), n * r.T);
-          std::copy(v.begin(), v.end(), r.out0.begin() + b0 * r.T);
+        } else if (r0.what == "value") {
+          v = tm.toHost(tm.values(), all * per);
         } else {
-          auto v = tm.toHost(tm.rewards(), n);
-          std::copy(v.begin(), v.end(), r.out0.begin() + b0);
+          v = tm.toHost(tm.rewards(), all);
+        }
+        for (size_t k = 0; k < g.members.size(); ++k) {
+          Read &r = *g.members[k];
+          auto from = int64_t(k) * n * per, len = n * per;
+          std::copy(v.begin() + from, v.begin() + from + len,
+                    r.out0.begin() + b0 * per);
+          if (!h.empty())
+            std::copy(h.begin() + from, h.begin() + from + len,
+                      r.out1.begin() + b0 * per);
         }
       }
-      r.grad0.assign(r.out0.size(), 0.f);
-      r.grad1.assign(r.out1.size(), 0.f);
+      for (Read *r : g.members) {
+        r->grad0.assign(r->out0.size(), 0.f);
+        r->grad1.assign(r->out1.size(), 0.f);
+      }
     }
     // The kernel, once per optimiser step, on the mini-batch (the inputs'
     // rows of this mini-batch; scalars as they are).
@@ -2101,19 +2177,25 @@ void runTrainStep(OpCtx &c) {
       break;
     }
     // Backward per micro-batch from its slice of the gradients.
-    for (Read &r : rs) {
+    for (ReadGroup &grp : groups) {
+      Read &r = *grp.members[0];
       int64_t rows = r.B / updates, lo = u * rows;
       int64_t mb = (rows + mini - 1) / mini;
       bool recompute = forwards[r.model] > 1;
       auto &tm = *r.model->model;
       Kernels<float> &k = tm.kernels();
+      const int64_t per = r.what == "reward" ? 1 : r.T;
+      const size_t m = grp.members.size();
       for (int64_t b0 = 0; b0 < rows; b0 += mb) {
         int64_t n = std::min(mb, rows - b0);
         if (recompute)
-          check(j, loc, forwardRows(r, lo + b0, n, temp));
-        DeviceArray<float> d0(&k, r.what == "reward" ? n : n * r.T), d1;
-        const float *src0 = r.grad0.data() + (r.what == "reward" ? b0 : b0 * r.T);
-        k.copyToDevice(d0.data(), src0, size_t(d0.size()) * sizeof(float));
+          check(j, loc, forwardGroup(grp, lo + b0, n, temp));
+        // The members' gradient slices, concatenated as their rows were.
+        DeviceArray<float> d0(&k, int64_t(m) * n * per), d1;
+        for (size_t q = 0; q < m; ++q)
+          k.copyToDevice(d0.data() + q * size_t(n * per),
+                         grp.members[q]->grad0.data() + b0 * per,
+                         size_t(n * per) * sizeof(float));
         OutputGrads<float> g;
         if (r.what == "logprob" || r.what == "logprob+entropy")
           g.dlogprob = d0.data();
@@ -2122,9 +2204,11 @@ void runTrainStep(OpCtx &c) {
         else
           g.dreward = d0.data();
         if (r.what == "logprob+entropy") {
-          d1 = DeviceArray<float>(&k, n * r.T);
-          k.copyToDevice(d1.data(), r.grad1.data() + b0 * r.T,
-                         size_t(n * r.T) * sizeof(float));
+          d1 = DeviceArray<float>(&k, int64_t(m) * n * r.T);
+          for (size_t q = 0; q < m; ++q)
+            k.copyToDevice(d1.data() + q * size_t(n * r.T),
+                           grp.members[q]->grad1.data() + b0 * r.T,
+                           size_t(n * r.T) * sizeof(float));
           g.dentropy = d1.data();
         }
         check(j, loc, tm.backward(g));
