@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/HoneOps.h"
+#include "dialect/HoneForwards.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
@@ -410,10 +411,10 @@ LogicalResult TrainStepOp::verify() {
         return emitOpError("fused_reads[")
                << i << "] = " << lead << " is not an earlier leading read";
       if (getReaders()[lead] != getReaders()[i] || reads[lead] != reads[i] ||
-          getTokens()[lead].getType() != getTokens()[i].getType())
+          !sameLength(getTokens()[lead], getTokens()[i]))
         return emitOpError("fused_reads[")
                << i << "]: read " << i << " and read " << lead
-               << " differ in model, read or token type";
+               << " differ in model, read or sequence length";
     }
   }
   for (Value v : llvm::concat<Value>(getTokens(), getInputs())) {

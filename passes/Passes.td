@@ -173,9 +173,8 @@ def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
   let summary = "one forward and one backward per model and train step";
   let description = [{
     A `hone.train_step` that reads one model on several token batches of
-    the same type (DPO, IPO, KTO, ORPO, SimPO: chosen and rejected; the
-    reward model: the pair; CHORD, SRFT, HPT: rollouts and demonstrations of
-    one shape) ran that model forward once per batch and, because the model
+    the same type (DPO, IPO, KTO, ORPO, SimPO: chosen and
+    rejected; the reward model: the pair) ran that model forward once per batch and, because the model
     then ran more than once per optimiser step, once more before each
     backward: 4 forwards and 2 backwards for a pair. This pass sets the
     step's `fused_reads` (the first read with the same reader, read kind and
@@ -186,7 +185,9 @@ def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
     concatenated output. Every row is computed by the same kernels as
     before: forward outputs, and so the loss and metrics of a step, are
     the same; the weight gradient sums the rows in another order (float
-    rounding). Reads of different models, kinds or shapes stay apart; a
+    rounding). Reads of different models, kinds or token types stay apart
+    (CHORD, SRFT, HPT: rollouts of prompt + max_new_tokens positions and
+    demonstrations of max_seq_len positions; not fused yet); a
     step that already has `fused_reads` is left as it is. `honec
     --no-fuse-forwards` leaves the pass out.
 

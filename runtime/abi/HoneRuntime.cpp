@@ -1901,26 +1901,57 @@ Status forwardRows(Read &r, int64_t b0, int64_t n, double temp) {
 }
 
 /// Reads that run as one forward and one backward (hone-fuse-forwards'
-/// fused_reads): rows [b0, b0 + n) of every member, concatenated in member
-/// order. A group of one is the read alone, without a copy.
+/// fused_reads): micro-batch k of every member (its own rows split into
+/// `mini_batches` as alone), concatenated in member order. A group of one
+/// is the read alone, without a copy.
 struct ReadGroup {
   std::vector<Read *> members;
   std::vector<int32_t> tokens, lengths; // the concatenation (2+ members)
+  /// Member q's rows in the current micro-batch: [first[q], first[q] + n[q])
+  /// of its mini-batch (which starts at row lo[q] of its tokens).
+  std::vector<int64_t> lo, first, n;
+  /// Micro-batches per optimiser step: the most any member needs.
+  int64_t chunks = 0;
+
+  void plan(int64_t updates, int64_t mini, int64_t u) {
+    lo.assign(members.size(), 0);
+    chunks = 0;
+    for (size_t q = 0; q < members.size(); ++q) {
+      int64_t rows = members[q]->B / updates, mb = (rows + mini - 1) / mini;
+      lo[q] = u * rows;
+      chunks = std::max(chunks, (rows + mb - 1) / mb);
+    }
+  }
+  /// Selects micro-batch k; returns the rows of all members together.
+  int64_t select(int64_t k, int64_t updates, int64_t mini) {
+    first.assign(members.size(), 0);
+    n.assign(members.size(), 0);
+    int64_t all = 0;
+    for (size_t q = 0; q < members.size(); ++q) {
+      int64_t rows = members[q]->B / updates, mb = (rows + mini - 1) / mini;
+      first[q] = std::min(rows, k * mb);
+      n[q] = std::min(rows, first[q] + mb) - first[q];
+      all += n[q];
+    }
+    return all;
+  }
 };
 
-Status forwardGroup(ReadGroup &g, int64_t b0, int64_t n, double temp) {
+Status forwardGroup(ReadGroup &g, double temp) {
   Read &r0 = *g.members[0];
   if (g.members.size() == 1)
-    return forwardRows(r0, b0, n, temp);
+    return forwardRows(r0, g.lo[0] + g.first[0], g.n[0], temp);
   g.tokens.clear();
   g.lengths.clear();
-  for (Read *r : g.members) {
+  for (size_t q = 0; q < g.members.size(); ++q) {
+    Read *r = g.members[q];
+    int64_t b0 = g.lo[q] + g.first[q], n = g.n[q];
     const int32_t *t = static_cast<const int32_t *>(r->tokens->data);
     g.tokens.insert(g.tokens.end(), t + b0 * r->T, t + (b0 + n) * r->T);
     g.lengths.insert(g.lengths.end(), r->lengths.begin() + b0,
                      r->lengths.begin() + b0 + n);
   }
-  TokenBatch tb{n * int64_t(g.members.size()), r0.T, g.tokens.data(),
+  TokenBatch tb{int64_t(g.lengths.size()), r0.T, g.tokens.data(),
                 g.lengths.data()};
   ForwardOptions fo;
   fo.temperature = temp;
@@ -2056,10 +2087,9 @@ void runTrainStep(OpCtx &c) {
         c.err("fused_reads[" + std::to_string(i) + "] = " + std::to_string(l) +
               " is not an earlier leading read");
       Read &r0 = rs[size_t(l)];
-      if (r0.model != r.model || r0.what != r.what || r0.B != r.B ||
-          r0.T != r.T)
+      if (r0.model != r.model || r0.what != r.what || r0.T != r.T)
         c.err("fused_reads[" + std::to_string(i) +
-              "]: read of another model, kind or shape than read " +
+              "]: read of another model, kind or length than read " +
               std::to_string(l));
       groups[size_t(groupOf[size_t(l)])].members.push_back(&r);
     }
@@ -2069,9 +2099,8 @@ void runTrainStep(OpCtx &c) {
   // back-propagated.
   std::map<ModelObj *, int64_t> forwards;
   for (ReadGroup &g : groups) {
-    Read &r = *g.members[0];
-    int64_t rows = r.B / updates, mb = (rows + mini - 1) / mini;
-    forwards[r.model] += (rows + mb - 1) / mb;
+    g.plan(updates, mini, 0);
+    forwards[g.members[0]->model] += g.chunks;
   }
 
   double lossSum = 0;
@@ -2086,21 +2115,20 @@ void runTrainStep(OpCtx &c) {
     // Forward over the mini-batch's rows [lo, lo + rows), micro-batched,
     // into host outputs of the mini-batch.
     // A fused group's forward output holds its members' rows in member
-    // order: member k's are at row offset k * n.
+    // order.
     for (ReadGroup &g : groups) {
       Read &r0 = *g.members[0];
-      int64_t rows = r0.B / updates, lo = u * rows;
-      int64_t mb = (rows + mini - 1) / mini;
+      g.plan(updates, mini, u);
       const int64_t per = r0.what == "reward" ? 1 : r0.T; // values per row
       for (Read *r : g.members) {
+        int64_t rows = r->B / updates;
         r->out0.assign(size_t(rows * per), 0.f);
         r->out1.assign(r->what == "logprob+entropy" ? size_t(rows * r->T) : 0,
                        0.f);
       }
-      for (int64_t b0 = 0; b0 < rows; b0 += mb) {
-        int64_t n = std::min(mb, rows - b0);
-        int64_t all = n * int64_t(g.members.size());
-        check(j, loc, forwardGroup(g, lo + b0, n, temp));
+      for (int64_t k = 0; k < g.chunks; ++k) {
+        int64_t all = g.select(k, updates, mini);
+        check(j, loc, forwardGroup(g, temp));
         auto &tm = *r0.model->model;
         std::vector<float> v, h;
         if (r0.what == "logprob" || r0.what == "logprob+entropy") {
@@ -2115,14 +2143,16 @@ void runTrainStep(OpCtx &c) {
         } else {
           v = tm.toHost(tm.rewards(), all);
         }
-        for (size_t k = 0; k < g.members.size(); ++k) {
-          Read &r = *g.members[k];
-          auto from = int64_t(k) * n * per, len = n * per;
+        int64_t from = 0;
+        for (size_t q = 0; q < g.members.size(); ++q) {
+          Read &r = *g.members[q];
+          int64_t len = g.n[q] * per;
           std::copy(v.begin() + from, v.begin() + from + len,
-                    r.out0.begin() + b0 * per);
+                    r.out0.begin() + g.first[q] * per);
           if (!h.empty())
             std::copy(h.begin() + from, h.begin() + from + len,
-                      r.out1.begin() + b0 * per);
+                      r.out1.begin() + g.first[q] * per);
+          from += len;
         }
       }
       for (Read *r : g.members) {
@@ -2179,23 +2209,30 @@ void runTrainStep(OpCtx &c) {
     // Backward per micro-batch from its slice of the gradients.
     for (ReadGroup &grp : groups) {
       Read &r = *grp.members[0];
-      int64_t rows = r.B / updates, lo = u * rows;
-      int64_t mb = (rows + mini - 1) / mini;
       bool recompute = forwards[r.model] > 1;
       auto &tm = *r.model->model;
       Kernels<float> &k = tm.kernels();
       const int64_t per = r.what == "reward" ? 1 : r.T;
-      const size_t m = grp.members.size();
-      for (int64_t b0 = 0; b0 < rows; b0 += mb) {
-        int64_t n = std::min(mb, rows - b0);
+      grp.plan(updates, mini, u);
+      for (int64_t chunk = 0; chunk < grp.chunks; ++chunk) {
+        int64_t all = grp.select(chunk, updates, mini);
         if (recompute)
-          check(j, loc, forwardGroup(grp, lo + b0, n, temp));
+          check(j, loc, forwardGroup(grp, temp));
         // The members' gradient slices, concatenated as their rows were.
-        DeviceArray<float> d0(&k, int64_t(m) * n * per), d1;
-        for (size_t q = 0; q < m; ++q)
-          k.copyToDevice(d0.data() + q * size_t(n * per),
-                         grp.members[q]->grad0.data() + b0 * per,
-                         size_t(n * per) * sizeof(float));
+        DeviceArray<float> d0(&k, all * per), d1;
+        if (r.what == "logprob+entropy")
+          d1 = DeviceArray<float>(&k, all * r.T);
+        int64_t at = 0;
+        for (size_t q = 0; q < grp.members.size(); ++q) {
+          Read &m = *grp.members[q];
+          size_t len = size_t(grp.n[q] * per);
+          k.copyToDevice(d0.data() + at, m.grad0.data() + grp.first[q] * per,
+                         len * sizeof(float));
+          if (r.what == "logprob+entropy")
+            k.copyToDevice(d1.data() + at, m.grad1.data() + grp.first[q] * r.T,
+                           len * sizeof(float));
+          at += int64_t(len);
+        }
         OutputGrads<float> g;
         if (r.what == "logprob" || r.what == "logprob+entropy")
           g.dlogprob = d0.data();
@@ -2203,14 +2240,8 @@ void runTrainStep(OpCtx &c) {
           g.dvalue = d0.data();
         else
           g.dreward = d0.data();
-        if (r.what == "logprob+entropy") {
-          d1 = DeviceArray<float>(&k, int64_t(m) * n * r.T);
-          for (size_t q = 0; q < m; ++q)
-            k.copyToDevice(d1.data() + q * size_t(n * r.T),
-                           grp.members[q]->grad1.data() + b0 * r.T,
-                           size_t(n * r.T) * sizeof(float));
+        if (r.what == "logprob+entropy")
           g.dentropy = d1.data();
-        }
         check(j, loc, tm.backward(g));
       }
     }

@@ -29,26 +29,27 @@ hone.pipeline @pair {
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
 
 /// Reads of different models (PPO's policy and critic), of different kinds,
-/// or of different token shapes stay apart: no fused_reads. A third read of
-/// the policy with the first one's shape joins it.
+/// or of different sequence lengths stay apart: no fused_reads. A third read
+/// of the policy with the first one's token type joins it.
 // CHECK-LABEL: hone.pipeline @apart
 hone.pipeline @apart {
   %p = hone.model.init "policy" : !m
   %v = hone.model.init "critic" : !s
   %a = arith.constant dense<1> : tensor<4x8xi32>
-  %b = arith.constant dense<2> : tensor<2x8xi32>
+  %b = arith.constant dense<2> : tensor<2x16xi32>
   // CHECK: hone.train_step
   // CHECK-NOT: fused_reads
   // CHECK-SAME: readers = array<i64: 0, 1, 0>
-  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a, %b) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<2x8xi32>) -> (!m, !s, tensor<f32>) objective {
-  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %l2: tensor<2x8xf32>):
+  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a, %b) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<2x16xi32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %l2: tensor<2x16xf32>):
     %d = hone.loss.sub %l, %val : tensor<4x8xf32>
     %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
     hone.loss.yield %out : tensor<f32>
   }
   // CHECK: hone.train_step
   // CHECK-SAME: fused_reads = array<i64: 0, 1, 0>
-  %p2, %v2, %loss2 = hone.train_step (%p1, %v1) tokens(%a, %a, %a) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
+  %c = arith.constant dense<3> : tensor<4x8xi32>
+  %p2, %v2, %loss2 = hone.train_step (%p1, %v1) tokens(%a, %a, %c) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %l2: tensor<4x8xf32>):
     %d = hone.loss.sub %l, %l2 : tensor<4x8xf32>
     %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
@@ -66,7 +67,7 @@ hone.pipeline @bad_group {
   %p = hone.model.init "policy" : !m
   %v = hone.model.init "critic" : !s
   %a = arith.constant dense<1> : tensor<4x8xi32>
-  // expected-error@+1 {{fused_reads[1]: read 1 and read 0 differ in model, read or token type}}
+  // expected-error@+1 {{fused_reads[1]: read 1 and read 0 differ in model, read or sequence length}}
   %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a) {fused_reads = array<i64: 0, 0>, readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>):
     %d = hone.loss.sub %l, %val : tensor<4x8xf32>
