@@ -10,14 +10,6 @@
 using namespace mlir;
 using namespace mlir::hone;
 
-bool hone::sameLength(Value a, Value b) {
-  auto ta = cast<RankedTensorType>(a.getType());
-  auto tb = cast<RankedTensorType>(b.getType());
-  return ta.getRank() == 2 && tb.getRank() == 2 &&
-         ta.getElementType() == tb.getElementType() &&
-         ta.getDimSize(1) == tb.getDimSize(1);
-}
-
 SmallVector<int64_t> hone::fusableReads(TrainStepOp step) {
   SmallVector<int64_t> leads;
   auto readers = step.getReaders();

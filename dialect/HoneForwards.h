@@ -20,17 +20,10 @@
 
 namespace mlir::hone {
 
-/// Whether two token batches can be concatenated along their rows: the same
-/// sequence length (and element type); the row counts may differ (CHORD's
-/// rollouts and demonstrations).
-bool sameLength(Value tokensA, Value tokensB);
-
 /// For every read (token batch) of `step`, the index of the first read with
 /// the same reader, read kind and token type (rows and length): reads with
 /// the same leader can run as one forward over their rows concatenated.
-/// Reads that share nothing lead themselves. (`fused_reads` also admits
-/// reads of one length with different row counts; this helper, and so
-/// hone-fuse-forwards, does not propose them: no example has them.)
+/// Reads that share nothing lead themselves.
 SmallVector<int64_t> fusableReads(TrainStepOp step);
 
 /// True when `leads` (as fusableReads returns) merges at least two reads.

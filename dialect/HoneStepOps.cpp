@@ -6,7 +6,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/HoneOps.h"
-#include "dialect/HoneForwards.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
@@ -411,10 +410,10 @@ LogicalResult TrainStepOp::verify() {
         return emitOpError("fused_reads[")
                << i << "] = " << lead << " is not an earlier leading read";
       if (getReaders()[lead] != getReaders()[i] || reads[lead] != reads[i] ||
-          !sameLength(getTokens()[lead], getTokens()[i]))
+          getTokens()[lead].getType() != getTokens()[i].getType())
         return emitOpError("fused_reads[")
                << i << "]: read " << i << " and read " << lead
-               << " differ in model, read or sequence length";
+               << " differ in model, read or token type";
     }
   }
   for (Value v : llvm::concat<Value>(getTokens(), getInputs())) {

@@ -501,10 +501,9 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
 
     `fused_reads` (set by `hone-fuse-forwards`) gives, for every token
     batch, the index of the read whose forward also computes it: reads
-    that share one (the same model, read and sequence length) run as one
+    that share one (the same model, read and token type) run as one
     forward and one backward over their rows concatenated in read order,
-    micro-batch by micro-batch (each read's rows split as they would be
-    alone); the region still sees one argument per read (views of
+    micro-batch by micro-batch; the region still sees one argument per read (views of
     the concatenated output). Absent, every read runs on its own.
 
     `arg_names` names the region's arguments (the generated kernel's

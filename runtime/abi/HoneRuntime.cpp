@@ -2087,9 +2087,10 @@ void runTrainStep(OpCtx &c) {
         c.err("fused_reads[" + std::to_string(i) + "] = " + std::to_string(l) +
               " is not an earlier leading read");
       Read &r0 = rs[size_t(l)];
-      if (r0.model != r.model || r0.what != r.what || r0.T != r.T)
+      if (r0.model != r.model || r0.what != r.what || r0.B != r.B ||
+          r0.T != r.T)
         c.err("fused_reads[" + std::to_string(i) +
-              "]: read of another model, kind or length than read " +
+              "]: read of another model, kind or shape than read " +
               std::to_string(l));
       groups[size_t(groupOf[size_t(l)])].members.push_back(&r);
     }

@@ -67,7 +67,7 @@ hone.pipeline @bad_group {
   %p = hone.model.init "policy" : !m
   %v = hone.model.init "critic" : !s
   %a = arith.constant dense<1> : tensor<4x8xi32>
-  // expected-error@+1 {{fused_reads[1]: read 1 and read 0 differ in model, read or sequence length}}
+  // expected-error@+1 {{fused_reads[1]: read 1 and read 0 differ in model, read or token type}}
   %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a) {fused_reads = array<i64: 0, 0>, readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>):
     %d = hone.loss.sub %l, %val : tensor<4x8xf32>
