@@ -401,6 +401,21 @@ LogicalResult TrainStepOp::verify() {
   if (getEpochs() < 1 || getMiniBatches() < 1 || getUpdates() < 1)
     return emitOpError("'epochs', 'mini_batches' and 'updates' must be "
                        "positive");
+  if (std::optional<ArrayRef<int64_t>> fused = getFusedReads()) {
+    if (fused->size() != getTokens().size())
+      return emitOpError("'fused_reads' needs one entry per token batch");
+    auto reads = getReads().getValue();
+    for (auto [i, lead] : llvm::enumerate(*fused)) {
+      if (lead < 0 || lead > int64_t(i) || (*fused)[lead] != lead)
+        return emitOpError("fused_reads[")
+               << i << "] = " << lead << " is not an earlier leading read";
+      if (getReaders()[lead] != getReaders()[i] || reads[lead] != reads[i] ||
+          getTokens()[lead].getType() != getTokens()[i].getType())
+        return emitOpError("fused_reads[")
+               << i << "]: read " << i << " and read " << lead
+               << " differ in model, read or token type";
+    }
+  }
   for (Value v : llvm::concat<Value>(getTokens(), getInputs())) {
     auto t = cast<RankedTensorType>(v.getType());
     if (t.getRank() >= 1 && t.getDimSize(0) % getUpdates() != 0)

@@ -499,6 +499,13 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
     Results: the updated models, and the loss and metrics averaged over the
     optimiser steps.
 
+    `fused_reads` (set by `hone-fuse-forwards`) gives, for every token
+    batch, the index of the read whose forward also computes it: reads
+    that share one (the same model, read and token type) run as one
+    forward and one backward over their rows concatenated in read order,
+    micro-batch by micro-batch; the region still sees one argument per read (views of
+    the concatenated output). Absent, every read runs on its own.
+
     `arg_names` names the region's arguments (the generated kernel's
     parameters) for readers and the runtime. `kernel` names the fused loss-and-gradient function that
     `hone-outline-loss-kernels` generates for the step.
@@ -521,7 +528,8 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
                        DefaultValuedAttr<I64Attr, "1">:$epochs,
                        DefaultValuedAttr<I64Attr, "1">:$mini_batches,
                        Hone_OptimizerAttr:$optimizer,
-                       DefaultValuedAttr<I64Attr, "1">:$updates);
+                       DefaultValuedAttr<I64Attr, "1">:$updates,
+                       OptionalAttr<DenseI64ArrayAttr>:$fused_reads);
   // The updated models (one per trained model), the loss, the metrics.
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$objective, AnyRegion:$gradient);

@@ -128,7 +128,8 @@ public:
         b.getArrayAttr(nameAttrs), b.getStringAttr(kernel),
         b.getI64IntegerAttr(epochs),
         b.getI64IntegerAttr(gradAccum), optimizer,
-        b.getI64IntegerAttr(std::max<int64_t>(1, updates)));
+        b.getI64IntegerAttr(std::max<int64_t>(1, updates)),
+        /*fused_reads=*/nullptr);
     op.getObjective().takeBody(*region);
     return op;
   }

@@ -171,6 +171,38 @@ def ConvertHoneLossToLinalg : Pass<"convert-hone-loss-to-linalg"> {
                            "::mlir::math::MathDialect"];
 }
 
+def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
+  let summary = "one forward and one backward per model and train step";
+  let description = [{
+    A `hone.train_step` that reads one model on several token batches of
+    the same type (DPO, IPO, KTO, ORPO, SimPO: chosen and
+    rejected; the reward model: the pair) ran that model forward once per batch and, because the model
+    then ran more than once per optimiser step, once more before each
+    backward: 4 forwards and 2 backwards for a pair. This pass sets the
+    step's `fused_reads` (the first read with the same reader, read kind and
+    token type, per read), and the runtime runs one forward and one backward
+    over the reads' rows concatenated, micro-batch by micro-batch: 1 and 1
+    over twice the rows, 6 forward-equivalents of model FLOPs instead of 8.
+    The objective region is unchanged; its arguments are views of the
+    concatenated output. Every row is computed by the same kernels as
+    before: forward outputs, and so the loss and metrics of a step, are
+    the same; the weight gradient sums the rows in another order (float
+    rounding). Reads of different models, kinds or token types stay apart
+    (CHORD, SRFT, HPT: rollouts of prompt + max_new_tokens positions and
+    demonstrations of max_seq_len positions; not fused yet); a
+    step that already has `fused_reads` is left as it is. `honec
+    --no-fuse-forwards` leaves the pass out.
+
+    ```mlir
+    %p1, %loss = hone.train_step (%p0) tokens(%chosen, %rejected) inputs(...)
+        {readers = array<i64: 0, 0>, reads = ["logprob", "logprob"], ...}
+    // becomes
+    %p1, %loss = hone.train_step (%p0) tokens(%chosen, %rejected) inputs(...)
+        {fused_reads = array<i64: 0, 0>, readers = array<i64: 0, 0>, ...}
+    ```
+  }];
+}
+
 def ScheduleStages : Pass<"hone-schedule-stages", "::mlir::hone::PipelineOp"> {
   let summary = "step IR → scheduled IR: snapshots of frozen models, stage brackets";
   let description = [{

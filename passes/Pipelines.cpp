@@ -57,6 +57,8 @@ void hone::buildStepPipeline(OpPassManager &pm,
   pm.addNestedPass<PipelineOp>(createExpandStages(expand));
   pm.addPass(createCSEPass());
   pm.addPass(createDifferentiate());
+  if (options.fuseForwards)
+    pm.addNestedPass<PipelineOp>(createFuseForwards());
 }
 
 void hone::buildScheduledPipeline(OpPassManager &pm) {
@@ -127,6 +129,9 @@ struct StepPipelineCLOptions
   Option<bool> useF64{*this, "f64",
                       llvm::cl::desc("objectives in float64 (tests)"),
                       llvm::cl::init(false)};
+  Option<bool> fuseForwards{*this, "fuse-forwards",
+                            llvm::cl::desc("run hone-fuse-forwards"),
+                            llvm::cl::init(true)};
 };
 struct NVVMPipelineCLOptions
     : public PassPipelineOptions<NVVMPipelineCLOptions> {
@@ -141,10 +146,12 @@ void hone::registerPipelines() {
   registerUpstreamPasses();
   PassPipelineRegistration<StepPipelineCLOptions>(
       "hone-step-pipeline",
-      "Stage IR to step IR: expand stages, CSE, differentiate objectives",
+      "Stage IR to step IR: expand stages, CSE, differentiate objectives, "
+      "fuse forwards",
       [](OpPassManager &pm, const StepPipelineCLOptions &cl) {
         StepPipelineOptions options;
         options.useF64 = cl.useF64;
+        options.fuseForwards = cl.fuseForwards;
         buildStepPipeline(pm, options);
       });
   PassPipelineRegistration<>(

@@ -28,10 +28,13 @@ void buildStagePipeline(OpPassManager &pm, const StagePipelineOptions &options);
 struct StepPipelineOptions {
   /// Objectives in float64 (numerical tests); float32 otherwise.
   bool useF64 = false;
+  /// hone-fuse-forwards (off: the unfused program, for benchmarks).
+  bool fuseForwards = true;
 };
 
 /// Stage IR → step IR with differentiated train steps: hone-expand-stages
-/// on every pipeline, CSE, hone-differentiate (`hone-step-pipeline`).
+/// on every pipeline, CSE, hone-differentiate, hone-fuse-forwards
+/// (`hone-step-pipeline`).
 void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 
 /// Step IR → scheduled IR (`hone-scheduled-pipeline`): snapshots of models

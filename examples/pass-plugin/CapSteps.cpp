@@ -65,6 +65,7 @@ struct CapSteps : example::impl::ExampleCapStepsBase<CapSteps> {
 
 // The plugin's second pass, in ForwardReport.cpp.
 void registerForwardReportPass();
+void registerMergeForwardsPass();
 
 extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
   // HONE_PLUGIN_VERSION: the Hone this plugin was built for; hone-opt and
@@ -73,5 +74,6 @@ extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {
           []() {
             example::registerHoneExamplePluginPasses();
             registerForwardReportPass();
+            registerMergeForwardsPass();
           }};
 }

@@ -1929,6 +1929,64 @@ Status forwardRows(Read &r, int64_t b0, int64_t n, double temp) {
   return r.model->model->forward(tb, fo);
 }
 
+/// Reads that run as one forward and one backward (hone-fuse-forwards'
+/// fused_reads): micro-batch k of every member (its own rows split into
+/// `mini_batches` as alone), concatenated in member order. A group of one
+/// is the read alone, without a copy.
+struct ReadGroup {
+  std::vector<Read *> members;
+  std::vector<int32_t> tokens, lengths; // the concatenation (2+ members)
+  /// Member q's rows in the current micro-batch: [first[q], first[q] + n[q])
+  /// of its mini-batch (which starts at row lo[q] of its tokens).
+  std::vector<int64_t> lo, first, n;
+  /// Micro-batches per optimiser step: the most any member needs.
+  int64_t chunks = 0;
+
+  void plan(int64_t updates, int64_t mini, int64_t u) {
+    lo.assign(members.size(), 0);
+    chunks = 0;
+    for (size_t q = 0; q < members.size(); ++q) {
+      int64_t rows = members[q]->B / updates, mb = (rows + mini - 1) / mini;
+      lo[q] = u * rows;
+      chunks = std::max(chunks, (rows + mb - 1) / mb);
+    }
+  }
+  /// Selects micro-batch k; returns the rows of all members together.
+  int64_t select(int64_t k, int64_t updates, int64_t mini) {
+    first.assign(members.size(), 0);
+    n.assign(members.size(), 0);
+    int64_t all = 0;
+    for (size_t q = 0; q < members.size(); ++q) {
+      int64_t rows = members[q]->B / updates, mb = (rows + mini - 1) / mini;
+      first[q] = std::min(rows, k * mb);
+      n[q] = std::min(rows, first[q] + mb) - first[q];
+      all += n[q];
+    }
+    return all;
+  }
+};
+
+Status forwardGroup(ReadGroup &g, double temp) {
+  Read &r0 = *g.members[0];
+  if (g.members.size() == 1)
+    return forwardRows(r0, g.lo[0] + g.first[0], g.n[0], temp);
+  g.tokens.clear();
+  g.lengths.clear();
+  for (size_t q = 0; q < g.members.size(); ++q) {
+    Read *r = g.members[q];
+    int64_t b0 = g.lo[q] + g.first[q], n = g.n[q];
+    const int32_t *t = static_cast<const int32_t *>(r->tokens->data);
+    g.tokens.insert(g.tokens.end(), t + b0 * r->T, t + (b0 + n) * r->T);
+    g.lengths.insert(g.lengths.end(), r->lengths.begin() + b0,
+                     r->lengths.begin() + b0 + n);
+  }
+  TokenBatch tb{int64_t(g.lengths.size()), r0.T, g.tokens.data(),
+                g.lengths.data()};
+  ForwardOptions fo;
+  fo.temperature = temp;
+  return r0.model->model->forward(tb, fo);
+}
+
 } // namespace
 
 // --- the ABI ------------------------------------------------------------------
@@ -2034,13 +2092,45 @@ void runTrainStep(OpCtx &c) {
       c.err("updates = " + std::to_string(updates) + " does not divide the " +
             std::to_string(in[i].shape[0]) + " rows of input " +
             std::to_string(i));
+  // fused_reads[i]: the read whose forward also computes read i.
+  std::vector<ReadGroup> groups;
+  {
+    std::vector<int64_t> lead(static_cast<size_t>(n_tokens));
+    for (int i = 0; i < n_tokens; ++i)
+      lead[size_t(i)] = i;
+    if (c.has("fused_reads")) {
+      lead = c.i64s("fused_reads");
+      if (int(lead.size()) != n_tokens)
+        c.err("fused_reads needs one entry per token batch");
+    }
+    std::vector<int> groupOf(size_t(n_tokens), -1);
+    for (int i = 0; i < n_tokens; ++i) {
+      int64_t l = lead[size_t(i)];
+      Read &r = rs[size_t(i)];
+      if (l == i) {
+        groupOf[size_t(i)] = int(groups.size());
+        groups.push_back({{&r}, {}, {}});
+        continue;
+      }
+      if (l < 0 || l > i || lead[size_t(l)] != l)
+        c.err("fused_reads[" + std::to_string(i) + "] = " + std::to_string(l) +
+              " is not an earlier leading read");
+      Read &r0 = rs[size_t(l)];
+      if (r0.model != r.model || r0.what != r.what || r0.B != r.B ||
+          r0.T != r.T)
+        c.err("fused_reads[" + std::to_string(i) +
+              "]: read of another model, kind or shape than read " +
+              std::to_string(l));
+      groups[size_t(groupOf[size_t(l)])].members.push_back(&r);
+    }
+  }
   // How often each model runs forward per optimiser step: more than once
   // means its kept activations are not those of the slice being
   // back-propagated.
   std::map<ModelObj *, int64_t> forwards;
-  for (Read &r : rs) {
-    int64_t rows = r.B / updates, mb = (rows + mini - 1) / mini;
-    forwards[r.model] += (rows + mb - 1) / mb;
+  for (ReadGroup &g : groups) {
+    g.plan(updates, mini, 0);
+    forwards[g.members[0]->model] += g.chunks;
   }
 
   double lossSum = 0;
@@ -2054,34 +2144,51 @@ void runTrainStep(OpCtx &c) {
       m->model->zeroGrad();
     // Forward over the mini-batch's rows [lo, lo + rows), micro-batched,
     // into host outputs of the mini-batch.
-    for (Read &r : rs) {
-      int64_t rows = r.B / updates, lo = u * rows;
-      int64_t mb = (rows + mini - 1) / mini;
-      r.out0.assign(size_t(r.what == "reward" ? rows : rows * r.T), 0.f);
-      r.out1.assign(r.what == "logprob+entropy" ? size_t(rows * r.T) : 0, 0.f);
-      for (int64_t b0 = 0; b0 < rows; b0 += mb) {
-        int64_t n = std::min(mb, rows - b0);
-        check(j, loc, forwardRows(r, lo + b0, n, temp));
-        auto &tm = *r.model->model;
-        if (r.what == "logprob" || r.what == "logprob+entropy") {
-          auto v = tm.toHost(tm.logprobs(), n * r.T);
-          std::copy(v.begin(), v.end(), r.out0.begin() + b0 * r.T);
-          if (r.what == "logprob+entropy") {
+    // A fused group's forward output holds its members' rows in member
+    // order.
+    for (ReadGroup &g : groups) {
+      Read &r0 = *g.members[0];
+      g.plan(updates, mini, u);
+      const int64_t per = r0.what == "reward" ? 1 : r0.T; // values per row
+      for (Read *r : g.members) {
+        int64_t rows = r->B / updates;
+        r->out0.assign(size_t(rows * per), 0.f);
+        r->out1.assign(r->what == "logprob+entropy" ? size_t(rows * r->T) : 0,
+                       0.f);
+      }
+      for (int64_t k = 0; k < g.chunks; ++k) {
+        int64_t all = g.select(k, updates, mini);
+        check(j, loc, forwardGroup(g, temp));
+        auto &tm = *r0.model->model;
+        std::vector<float> v, h;
+        if (r0.what == "logprob" || r0.what == "logprob+entropy") {
+          v = tm.toHost(tm.logprobs(), all * per);
+          if (r0.what == "logprob+entropy") {
             if (!tm.entropy())
               c.err("the model yields no entropy");
-            auto h = tm.toHost(tm.entropy(), n * r.T);
-            std::copy(h.begin(), h.end(), r.out1.begin() + b0 * r.T);
+            h = tm.toHost(tm.entropy(), all * per);
           }
-        } else if (r.what == "value") {
-          auto v = tm.toHost(tm.values(), n * r.T);
-          std::copy(v.begin(), v.end(), r.out0.begin() + b0 * r.T);
+        } else if (r0.what == "value") {
+          v = tm.toHost(tm.values(), all * per);
         } else {
-          auto v = tm.toHost(tm.rewards(), n);
-          std::copy(v.begin(), v.end(), r.out0.begin() + b0);
+          v = tm.toHost(tm.rewards(), all);
+        }
+        int64_t from = 0;
+        for (size_t q = 0; q < g.members.size(); ++q) {
+          Read &r = *g.members[q];
+          int64_t len = g.n[q] * per;
+          std::copy(v.begin() + from, v.begin() + from + len,
+                    r.out0.begin() + g.first[q] * per);
+          if (!h.empty())
+            std::copy(h.begin() + from, h.begin() + from + len,
+                      r.out1.begin() + g.first[q] * per);
+          from += len;
         }
       }
-      r.grad0.assign(r.out0.size(), 0.f);
-      r.grad1.assign(r.out1.size(), 0.f);
+      for (Read *r : g.members) {
+        r->grad0.assign(r->out0.size(), 0.f);
+        r->grad1.assign(r->out1.size(), 0.f);
+      }
     }
     // The kernel, once per optimiser step, on the mini-batch (the inputs'
     // rows of this mini-batch; scalars as they are).
@@ -2130,19 +2237,32 @@ void runTrainStep(OpCtx &c) {
       break;
     }
     // Backward per micro-batch from its slice of the gradients.
-    for (Read &r : rs) {
-      int64_t rows = r.B / updates, lo = u * rows;
-      int64_t mb = (rows + mini - 1) / mini;
+    for (ReadGroup &grp : groups) {
+      Read &r = *grp.members[0];
       bool recompute = forwards[r.model] > 1;
       auto &tm = *r.model->model;
       Kernels<float> &k = tm.kernels();
-      for (int64_t b0 = 0; b0 < rows; b0 += mb) {
-        int64_t n = std::min(mb, rows - b0);
+      const int64_t per = r.what == "reward" ? 1 : r.T;
+      grp.plan(updates, mini, u);
+      for (int64_t chunk = 0; chunk < grp.chunks; ++chunk) {
+        int64_t all = grp.select(chunk, updates, mini);
         if (recompute)
-          check(j, loc, forwardRows(r, lo + b0, n, temp));
-        DeviceArray<float> d0(&k, r.what == "reward" ? n : n * r.T), d1;
-        const float *src0 = r.grad0.data() + (r.what == "reward" ? b0 : b0 * r.T);
-        k.copyToDevice(d0.data(), src0, size_t(d0.size()) * sizeof(float));
+          check(j, loc, forwardGroup(grp, temp));
+        // The members' gradient slices, concatenated as their rows were.
+        DeviceArray<float> d0(&k, all * per), d1;
+        if (r.what == "logprob+entropy")
+          d1 = DeviceArray<float>(&k, all * r.T);
+        int64_t at = 0;
+        for (size_t q = 0; q < grp.members.size(); ++q) {
+          Read &m = *grp.members[q];
+          size_t len = size_t(grp.n[q] * per);
+          k.copyToDevice(d0.data() + at, m.grad0.data() + grp.first[q] * per,
+                         len * sizeof(float));
+          if (r.what == "logprob+entropy")
+            k.copyToDevice(d1.data() + at, m.grad1.data() + grp.first[q] * r.T,
+                           len * sizeof(float));
+          at += int64_t(len);
+        }
         OutputGrads<float> g;
         if (r.what == "logprob" || r.what == "logprob+entropy")
           g.dlogprob = d0.data();
@@ -2150,12 +2270,8 @@ void runTrainStep(OpCtx &c) {
           g.dvalue = d0.data();
         else
           g.dreward = d0.data();
-        if (r.what == "logprob+entropy") {
-          d1 = DeviceArray<float>(&k, n * r.T);
-          k.copyToDevice(d1.data(), r.grad1.data() + b0 * r.T,
-                         size_t(n * r.T) * sizeof(float));
+        if (r.what == "logprob+entropy")
           g.dentropy = d1.data();
-        }
         check(j, loc, tm.backward(g));
       }
     }

@@ -3,7 +3,8 @@
 // honec SPEC [key.path=value ...] [-o FILE] [--compile-to=stage|step|
 //       scheduled|llvm|object|exe] [--timings] [--load-pass-plugin=LIB]
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
-//       [--emit-resolved-spec=FILE] [--verify-diagnostics]
+//       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
+//       [--no-fuse-forwards]
 //
 // Like every compiler, honec makes the final artifact (the job executable,
 // `a.out` without -o) unless --compile-to stops it early. Phases (the target
@@ -23,6 +24,7 @@
 
 #include "dialect/HoneDialect.h"
 #include "dialect/HoneOps.h"
+#include "dialect/HoneForwards.h"
 #include "tools/honec/Emit.h"
 #include "tools/PluginLoader.h"
 #include "frontend/SpecDiagnostics.h"
@@ -106,6 +108,17 @@ cl::opt<std::string> stepPasses(
     "step-passes",
     cl::desc("Passes run on the step IR before hone-scheduled-pipeline"),
     cl::init(""), cl::cat(honecCategory));
+cl::opt<bool> noFuseForwards(
+    "no-fuse-forwards",
+    cl::desc("Leave out hone-fuse-forwards (one forward per read, as "
+             "unfused; for benchmarks)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> report(
+    "report",
+    cl::desc("Print to stderr, per stage iteration and per model, the "
+             "forwards, backwards, generated tokens and FLOPs before and "
+             "after fusion"),
+    cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> noFileChecks(
     "no-file-checks",
     cl::desc("Do not look at datasets, model directories or tokenizer files"),
@@ -224,7 +237,9 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
   if (failed(runPhase(module, "step (hone-stage-pipeline, hone-step-pipeline)",
                       [](OpPassManager &pm) {
                         mlir::hone::buildStagePipeline(pm, {});
-                        mlir::hone::buildStepPipeline(pm, {});
+                        mlir::hone::StepPipelineOptions step;
+                        step.fuseForwards = !noFuseForwards;
+                        mlir::hone::buildStepPipeline(pm, step);
                         return success();
                       })))
     return failure();
@@ -233,6 +248,10 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
         return parseExtra(pm, stepPasses);
       })))
     return failure();
+  if (report)
+    module->walk([](mlir::hone::PipelineOp p) {
+      mlir::hone::printWorkReport(p, llvm::errs());
+    });
   if (target == CompileTo::Step)
     return success();
   if (failed(runPhase(module, "scheduled (hone-scheduled-pipeline)",

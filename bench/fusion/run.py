@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""hone-fuse-forwards on/off: step time of one spec compiled with the pass
+and with --no-fuse-forwards, and forwards per iteration of every example.
+
+  bench/fusion/run.py [--honec build/bin/honec] [--runs 5]
+                      [--examples dpo,reward-model] [--no-table]
+                      [override ...]
+
+For each example it compiles examples/EXAMPLE/spec.textproto twice (same
+overrides; default: the model sized up to d_model 256, 4 layers, 64
+positions, batch 8, so that the model's work dominates), then runs the two
+jobs alternately, RUNS times each, and prints the median wall time per
+training step of each and the ratio unfused/fused (> 1: fusion is faster),
+beside the FLOP ratio honec --report states. The step time is the job's
+wall time divided by its training steps (start-up is included: a few ms).
+It also checks that both jobs logged the same number of steps.
+
+Then (unless --no-table) it prints, for every example, honec --report's
+forwards and backwards per stage iteration and per model, before and after
+fusion, as a Markdown table (bench/RESULTS.md).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SIZE = ["models[0].init.d_model=256", "models[0].init.layers=4",
+        "models[0].init.max_seq_len=64"]
+BATCH = {"dpo": "stages[0].preference.loop.batch_size=8",
+         "reward-model": "stages[0].reward_model.loop.batch_size=8"}
+
+
+def report(honec, spec, *args):
+    r = subprocess.run([honec, spec, *args, "--compile-to=step", "--report"],
+                       check=True, capture_output=True, text=True)
+    return r.stderr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--honec", default=os.path.join(ROOT, "build/bin/honec"))
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--examples", default="dpo,reward-model")
+    ap.add_argument("--no-table", action="store_true")
+    ap.add_argument("overrides", nargs="*")
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="hone-bench-fusion-")
+    try:
+        for ex in a.examples.split(","):
+            spec = os.path.join(ROOT, "examples", ex, "spec.textproto")
+            ovr = a.overrides or SIZE + ([BATCH[ex]] if ex in BATCH else [])
+            flops = re.search(r"\(([0-9.]+)x\)", report(a.honec, spec, *ovr))
+            jobs = {}
+            for mode, flags in (("fused", []), ("unfused", ["--no-fuse-forwards"])):
+                jobs[mode] = os.path.join(work, f"{ex}-{mode}")
+                subprocess.run([a.honec, spec, *ovr, *flags, "--compile-to=exe",
+                                "-o", jobs[mode]], check=True)
+            times = {"fused": [], "unfused": []}
+            steps = {}
+            for _ in range(a.runs):
+                for mode in ("fused", "unfused"):
+                    out = os.path.join(work, f"run-{mode}")
+                    shutil.rmtree(out, ignore_errors=True)
+                    t0 = time.perf_counter()
+                    subprocess.run([jobs[mode], "--device", "cpu", "--out", out,
+                                    "--progress", "off"], check=True, cwd=work,
+                                   stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+                    dt = time.perf_counter() - t0
+                    rows = [json.loads(l) for l in
+                            open(os.path.join(out, "metrics.jsonl"))]
+                    steps[mode] = sum(1 for r in rows if "stage" in r)
+                    times[mode].append(dt / steps[mode])
+            if steps["fused"] != steps["unfused"]:
+                sys.exit(f"error: {ex}: {steps} steps")
+            on = statistics.median(times["fused"])
+            off = statistics.median(times["unfused"])
+            print(f"{ex}: {steps['fused']} steps, {a.runs} runs each: "
+                  f"fused {on * 1e3:.1f} ms/step, unfused {off * 1e3:.1f} "
+                  f"ms/step, ratio unfused/fused {off / on:.2f} "
+                  f"(FLOP ratio {flops.group(1) if flops else '1.00'})")
+        if a.no_table:
+            return
+        print("\n| example | stage | model | forwards before -> after | backwards before -> after | GFLOP before -> after |")
+        print("|---|---|---|---|---|---|")
+        for ex in sorted(os.listdir(os.path.join(ROOT, "examples"))):
+            spec = os.path.join(ROOT, "examples", ex, "spec.textproto")
+            if not os.path.exists(spec):
+                continue
+            stage = "?"
+            for line in report(a.honec, spec).splitlines():
+                st = re.match(r"stage (\S+), per iteration:", line)
+                if st:
+                    stage = st.group(1)
+                m = re.match(r"  (\S+): forwards (\d+) -> (\d+), backwards "
+                             r"(\d+) -> (\d+).*GFLOP ([0-9.e+-]+) -> ([0-9.e+-]+)",
+                             line)
+                if m:
+                    print(f"| {ex} | {stage} | {m.group(1)} | {m.group(2)} -> "
+                          f"{m.group(3)} | {m.group(4)} -> {m.group(5)} | "
+                          f"{m.group(6)} -> {m.group(7)} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+//===- HoneForwards.cpp - forwards and backwards of step IR ---------------===//
+
+#include "dialect/HoneForwards.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::hone;
+
+SmallVector<int64_t> hone::fusableReads(TrainStepOp step) {
+  SmallVector<int64_t> leads;
+  auto readers = step.getReaders();
+  auto reads = step.getReads().getValue();
+  auto tokens = step.getTokens();
+  for (int64_t i = 0, e = int64_t(tokens.size()); i < e; ++i) {
+    int64_t lead = i;
+    for (int64_t k = 0; k < i; ++k)
+      if (leads[k] == k && readers[k] == readers[i] && reads[k] == reads[i] &&
+          tokens[k].getType() == tokens[i].getType()) {
+        lead = k;
+        break;
+      }
+    leads.push_back(lead);
+  }
+  return leads;
+}
+
+bool hone::mergesReads(ArrayRef<int64_t> leads) {
+  for (auto [i, lead] : llvm::enumerate(leads))
+    if (lead != int64_t(i))
+      return true;
+  return false;
+}
+
+double hone::forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen) {
+  int64_t headDim = arch.getHeadDim() ? arch.getHeadDim()
+                                      : arch.getDModel() / arch.getHeads();
+  double perToken = 2.0 * double(arch.getNumParameters()) +
+                    4.0 * double(arch.getLayers()) * double(seqLen) *
+                        double(arch.getHeads() * headDim);
+  return perToken * double(rows) * double(seqLen);
+}
+
+namespace {
+std::pair<int64_t, int64_t> rowsAndLength(Value tokens) {
+  auto t = cast<RankedTensorType>(tokens.getType());
+  return {t.getDimSize(0), t.getRank() > 1 ? t.getDimSize(1) : 1};
+}
+
+ArchAttr archOf(Value model) {
+  return cast<ModelType>(model.getType()).getArch();
+}
+} // namespace
+
+SmallVector<ModelWork> hone::countModelWork(Region &iteration,
+                                            bool honourFusion) {
+  SmallVector<ModelWork> work;
+  auto at = [&](StringRef name) -> ModelWork & {
+    for (ModelWork &w : work)
+      if (w.model == name)
+        return w;
+    work.push_back({name.empty() ? "?" : name.str()});
+    return work.back();
+  };
+  auto nameOf = [](Operation *op, unsigned i) {
+    SmallVector<StringRef> names = modelNamesOf(op);
+    return i < names.size() && !names[i].empty() ? names[i] : StringRef("?");
+  };
+  iteration.walk([&](Operation *op) {
+    if (auto gen = dyn_cast<GenerateOp>(op)) {
+      auto [rows, len] = rowsAndLength(gen->getResult(0));
+      ModelWork &w = at(nameOf(op, 0));
+      w.generates += 1;
+      w.generatedTokens += rows * len;
+      // Decoding with a KV cache does the work of one forward over the
+      // generated rows.
+      w.flops += forwardFlops(archOf(gen.getPolicy()), rows, len);
+    } else if (auto lp = dyn_cast<LogprobOp>(op)) {
+      auto [rows, len] = rowsAndLength(lp.getTokens());
+      ModelWork &w = at(nameOf(op, 0));
+      w.forwards += 1;
+      w.flops += forwardFlops(archOf(lp.getModel()), rows, len);
+    } else if (auto v = dyn_cast<ValueOp>(op)) {
+      auto [rows, len] = rowsAndLength(v.getTokens());
+      ModelWork &w = at(nameOf(op, 0));
+      w.forwards += 1;
+      w.flops += forwardFlops(archOf(v.getModel()), rows, len);
+    } else if (auto step = dyn_cast<TrainStepOp>(op)) {
+      int64_t n = int64_t(step.getTokens().size());
+      SmallVector<int64_t> leads;
+      if (auto fused = step.getFusedReads(); fused && honourFusion)
+        leads.assign(fused->begin(), fused->end());
+      else
+        for (int64_t i = 0; i < n; ++i)
+          leads.push_back(i);
+      int64_t updates = std::max<int64_t>(1, step.getUpdates());
+      int64_t mini = std::max<int64_t>(1, step.getMiniBatches());
+      int64_t passes = std::max<int64_t>(1, step.getEpochs()) * updates;
+      // Per model: forwards per optimiser step, decides recomputation.
+      llvm::SmallDenseMap<int64_t, int64_t> perStep;
+      auto microBatches = [&](int64_t i) {
+        int64_t rows = rowsAndLength(step.getTokens()[i]).first / updates;
+        int64_t mb = (rows + mini - 1) / mini;
+        return (rows + mb - 1) / mb;
+      };
+      for (int64_t i = 0; i < n; ++i)
+        if (leads[i] == i)
+          perStep[step.getReaders()[i]] += microBatches(i);
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t reader = step.getReaders()[i];
+        ModelWork &w = at(nameOf(op, unsigned(reader)));
+        auto [rows, len] = rowsAndLength(step.getTokens()[i]);
+        double f = forwardFlops(archOf(step.getModels()[reader]), rows, len);
+        bool recompute = perStep[reader] > 1;
+        // FLOPs follow the rows, whoever leads them.
+        w.flops += double(std::max<int64_t>(1, step.getEpochs())) * f * (recompute ? 4.0 : 3.0);
+        if (leads[i] != i)
+          continue;
+        int64_t count = passes * microBatches(i);
+        w.forwards += count * (recompute ? 2 : 1);
+        w.backwards += count;
+      }
+    }
+  });
+  return work;
+}
+
+namespace {
+/// "dpo" from the stage loop's NameLoc, else "stage<N>".
+std::string stageLabel(Location loc, unsigned index) {
+  std::string name;
+  loc->walk([&](Location l) {
+    if (auto named = dyn_cast<NameLoc>(l)) {
+      name = named.getName().str();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return name.empty() ? "stage" + std::to_string(index) : name;
+}
+} // namespace
+
+void hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
+  unsigned index = 0;
+  for (Operation &op : pipeline.getBody().front()) {
+    if (op.getNumRegions() != 1 || op.getRegion(0).empty())
+      continue;
+    Region &body = op.getRegion(0);
+    SmallVector<ModelWork> before = countModelWork(body, false);
+    SmallVector<ModelWork> after = countModelWork(body, true);
+    if (after.empty())
+      continue;
+    os << "stage " << stageLabel(op.getLoc(), index++)
+       << ", per iteration:\n";
+    for (auto [b, a] : llvm::zip(before, after)) {
+      os << "  " << a.model << ": forwards " << b.forwards << " -> "
+         << a.forwards << ", backwards " << b.backwards << " -> "
+         << a.backwards;
+      if (a.generates)
+        os << ", generate " << a.generates << " (" << a.generatedTokens
+           << " tokens)";
+      os << llvm::format(", GFLOP %.4g -> %.4g", b.flops * 1e-9,
+                         a.flops * 1e-9);
+      if (a.flops > 0 && b.flops != a.flops)
+        os << llvm::format(" (%.2fx)", b.flops / a.flops);
+      os << "\n";
+    }
+  }
+}

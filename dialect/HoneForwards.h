@@ -1,0 +1,60 @@
+//===- HoneForwards.h - forwards and backwards of step IR -------*- C++ -*-===//
+//
+// What the model work of a stage iteration is, read from step IR: which
+// reads of a hone.train_step can share one forward (hone-fuse-forwards uses
+// this to merge them), and how many forward and backward passes, over how
+// many rows, and how many FLOPs each model runs per iteration
+// (`honec --report`, and plugin passes: docs/tutorial-pass-plugin.md).
+// The counts follow the runtime's train step (runtime/abi/HoneRuntime.cpp):
+// one forward per read and micro-batch (per fused group when `fused_reads`
+// is set), a second one before the backward when a model runs forward more
+// than once per optimiser step, one backward per read or group.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "dialect/HoneOps.h"
+#include "llvm/ADT/SmallVector.h"
+
+#include <string>
+
+namespace mlir::hone {
+
+/// For every read (token batch) of `step`, the index of the first read with
+/// the same reader, read kind and token type (rows and length): reads with
+/// the same leader can run as one forward over their rows concatenated.
+/// Reads that share nothing lead themselves.
+SmallVector<int64_t> fusableReads(TrainStepOp step);
+
+/// True when `leads` (as fusableReads returns) merges at least two reads.
+bool mergesReads(ArrayRef<int64_t> leads);
+
+/// One model's work in one stage iteration.
+struct ModelWork {
+  std::string model; // spec name ("?" when unknown)
+  int64_t forwards = 0;  // forward passes (micro-batches; fused ones once)
+  int64_t backwards = 0; // backward passes
+  int64_t generates = 0; // hone.generate ops
+  int64_t generatedTokens = 0; // rows x positions of generated batches
+  double flops = 0;      // forward + backward + generation, estimated
+};
+
+/// Forward FLOPs of `arch` over `rows` sequences of `seqLen` tokens: two per
+/// parameter and token (matrix products) plus the attention score and value
+/// products (4 x layers x seqLen x heads x head_dim per token). A backward
+/// is counted as twice its forward.
+double forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen);
+
+/// The work of the ops under `iteration` (a stage loop's body), per model in
+/// order of first use. With `honourFusion` false, train steps are counted
+/// as if they had no `fused_reads` (the unfused program).
+SmallVector<ModelWork> countModelWork(Region &iteration, bool honourFusion);
+
+/// For every stage loop (an op with a region directly in the pipeline's
+/// body), one line per model: forwards, backwards, generated tokens and
+/// GFLOPs of one iteration before fusion (train steps without
+/// `fused_reads`) and as compiled, e.g.
+///   stage dpo, per iteration: policy: forwards 6 -> 3, backwards 2 -> 1, ...
+void printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os);
+
+} // namespace mlir::hone

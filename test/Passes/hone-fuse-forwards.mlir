@@ -1,0 +1,95 @@
+// RUN: hone-opt %s -split-input-file -verify-diagnostics --pass-pipeline='builtin.module(hone.pipeline(hone-fuse-forwards))' | FileCheck %s
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+
+/// A pair read of one model (DPO: chosen, rejected) becomes one forward:
+/// read 1 is computed by read 0's forward. The objective is unchanged.
+// CHECK-LABEL: hone.pipeline @pair
+hone.pipeline @pair {
+  %p = hone.model.init "policy" : !m
+  %c = arith.constant dense<1> : tensor<4x8xi32>
+  %r = arith.constant dense<2> : tensor<4x8xi32>
+  // CHECK: hone.train_step
+  // CHECK-SAME: fused_reads = array<i64: 0, 0>
+  // CHECK-SAME: readers = array<i64: 0, 0>
+  // CHECK: ^bb0(%[[LC:.+]]: tensor<4x8xf32>, %[[LR:.+]]: tensor<4x8xf32>):
+  // CHECK-NEXT: hone.loss.sub %[[LC]], %[[LR]]
+  %p1, %loss = hone.train_step (%p) tokens(%c, %r) {readers = array<i64: 0, 0>, reads = ["logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%lc: tensor<4x8xf32>, %lr: tensor<4x8xf32>):
+    %d = hone.loss.sub %lc, %lr : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+
+/// Reads of different models (PPO's policy and critic), of different kinds,
+/// or of different sequence lengths stay apart: no fused_reads. A third read
+/// of the policy with the first one's token type joins it.
+// CHECK-LABEL: hone.pipeline @apart
+hone.pipeline @apart {
+  %p = hone.model.init "policy" : !m
+  %v = hone.model.init "critic" : !s
+  %a = arith.constant dense<1> : tensor<4x8xi32>
+  %b = arith.constant dense<2> : tensor<2x16xi32>
+  // CHECK: hone.train_step
+  // CHECK-NOT: fused_reads
+  // CHECK-SAME: readers = array<i64: 0, 1, 0>
+  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a, %b) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<2x16xi32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %l2: tensor<2x16xf32>):
+    %d = hone.loss.sub %l, %val : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+  // CHECK: hone.train_step
+  // CHECK-SAME: fused_reads = array<i64: 0, 1, 0>
+  %c = arith.constant dense<3> : tensor<4x8xi32>
+  %p2, %v2, %loss2 = hone.train_step (%p1, %v1) tokens(%a, %a, %c) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %l2: tensor<4x8xf32>):
+    %d = hone.loss.sub %l, %l2 : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+
+/// fused_reads that join reads of different models is refused.
+hone.pipeline @bad_group {
+  %p = hone.model.init "policy" : !m
+  %v = hone.model.init "critic" : !s
+  %a = arith.constant dense<1> : tensor<4x8xi32>
+  // expected-error@+1 {{fused_reads[1]: read 1 and read 0 differ in model, read or token type}}
+  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a) {fused_reads = array<i64: 0, 0>, readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>):
+    %d = hone.loss.sub %l, %val : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+
+/// A read may only join an earlier read that leads its group.
+hone.pipeline @bad_lead {
+  %p = hone.model.init "policy" : !m
+  %a = arith.constant dense<1> : tensor<4x8xi32>
+  // expected-error@+1 {{fused_reads[0] = 1 is not an earlier leading read}}
+  %p1, %loss = hone.train_step (%p) tokens(%a, %a) {fused_reads = array<i64: 1, 1>, readers = array<i64: 0, 0>, reads = ["logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %l2: tensor<4x8xf32>):
+    %d = hone.loss.sub %l, %l2 : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}

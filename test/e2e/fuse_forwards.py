@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""hone-fuse-forwards is exact: the DPO and reward-model examples compiled
+with the pass (one forward and one backward over chosen and rejected
+concatenated) and with --no-fuse-forwards (a forward per read, recomputed
+before each backward) log the same metrics and save the same weights. The
+first step's loss and pairwise metrics come from the forward alone: equal to
+float32 rounding of a row-independent forward (rel 1e-6). Later steps and
+the weights differ only by the order in which the backward sums rows into
+the weight gradient: float32 tolerance, far below what a wrong row mapping
+(chosen and rejected swapped, or a missing backward) changes.
+Usage: fuse_forwards.py HONEC EXAMPLES WORK"""
+import array, json, math, os, shutil, struct, subprocess, sys
+
+honec, examples, work = sys.argv[1:4]
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+
+
+def weights(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", (name, t["dtype"])
+        a, b = t["data_offsets"]
+        out[name] = array.array("f", data[a:b])
+    return out
+
+
+def run(example, fused):
+    d = os.path.join(work, example + ("-fused" if fused else "-unfused"))
+    os.makedirs(d)
+    spec = os.path.join(examples, example, "spec.textproto")
+    flags = [] if fused else ["--no-fuse-forwards"]
+    ir = subprocess.run([honec, spec, *flags, "--compile-to=step"],
+                        check=True, capture_output=True, text=True).stdout
+    # The two programs differ: otherwise this test compares nothing.
+    if ("fused_reads" in ir) != fused:
+        sys.exit(f"error: {example}: fused_reads {'missing' if fused else 'present'}"
+                 " in the step IR")
+    subprocess.run([honec, spec, *flags, "--compile-to=exe", "-o",
+                    os.path.join(d, "job")], check=True)
+    subprocess.run(["./job", "--device", "cpu", "--out", "run",
+                    "--progress", "off"], cwd=d, check=True,
+                   stdout=subprocess.DEVNULL)
+    rows = [json.loads(l) for l in open(os.path.join(d, "run", "metrics.jsonl"))]
+    rows = [r for r in rows if "stage" in r]
+    return rows, weights(os.path.join(d, "run", "final", "model.safetensors"))
+
+
+def close(a, b, rel, abs_):
+    return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
+
+
+failed = False
+for example in ("dpo", "reward-model"):
+    (m_on, w_on), (m_off, w_off) = run(example, True), run(example, False)
+    if len(m_on) != len(m_off) or not m_on:
+        sys.exit(f"error: {example}: {len(m_on)} fused steps, {len(m_off)} unfused")
+    worst = 0.0
+    for step, (a, b) in enumerate(zip(m_on, m_off)):
+        keys = set(a) - {"tokens_per_sec"}
+        if keys != set(b) - {"tokens_per_sec"}:
+            sys.exit(f"error: {example}: step {step + 1} logs {sorted(keys)}"
+                     f" fused, {sorted(set(b))} unfused")
+        for k in sorted(keys):
+            if not isinstance(a[k], (int, float)):
+                continue
+            # Step 1: the forward alone; later: float32 rounding of the
+            # gradient, carried through AdamW.
+            # Step 1's grad_norm: the first gradient, before any drift.
+            rel, abs_ = ((1e-6, 1e-7) if step == 0 and k != "grad_norm" else
+                         (1e-5, 0.0) if step == 0 else (2e-3, 2e-5))
+            if not close(a[k], b[k], rel, abs_):
+                print(f"error: {example}: step {step + 1} {k}: fused {a[k]!r}"
+                      f" unfused {b[k]!r}")
+                failed = True
+    if sorted(w_on) != sorted(w_off):
+        sys.exit(f"error: {example}: the saved tensors differ in names")
+    # All weights: |w_fused - w_unfused| / |w_unfused| (Euclidean norms).
+    # Not per tensor: a gradient that is exactly zero unfused (the reward
+    # model's final-norm bias and key biases, whose effects cancel) can be
+    # rounding noise fused, and AdamW normalises that into steps of up to
+    # lr; those weights are small and few.
+    d2 = sum((x - y) ** 2 for name in w_on for x, y in zip(w_on[name], w_off[name]))
+    n2 = sum(y * y for name in w_off for y in w_off[name])
+    worst = math.sqrt(d2 / n2)
+    if not math.isfinite(worst) or worst > 1e-4:
+        print(f"error: {example}: weights differ by {worst:g} (relative norm)")
+        failed = True
+    print(f"{example}: {len(m_on)} steps, metrics agree; weights differ"
+          f" by {worst:.3g} (relative norm)")
+if failed:
+    sys.exit(1)
+shutil.rmtree(work, ignore_errors=True)
