@@ -3,12 +3,12 @@
 the liveness lower bound, first-fit packing and no reuse, then the job's
 measured peak (resident set above its start) against the plan.
 
-  bench/memory/run.py [--honec build/bin/honec] [--steps 3] [--no-run]
+  bench/memory/run.py [--honec build/bin/honec] [--no-run]
                       [example ...]
 
 Compiles examples/EXAMPLE/spec.textproto (all examples by default) to
 scheduled IR and reads its hone.memory_plan; unless --no-run, compiles the
-job, runs it for --steps steps of every stage (--steps-override) and reads
+job, runs it as compiled (a compiled job's step counts are compiled in) and reads
 memory/planned_peak_bytes and memory/measured_peak_bytes from its
 metrics.jsonl. Prints one row per example and the ratios.
 """
@@ -40,13 +40,13 @@ def plan_of(honec, spec, work):
     return fields
 
 
-def measure(honec, spec, work, steps):
+def measure(honec, spec, work):
     job = os.path.join(work, "job")
     subprocess.run([honec, spec, "-o", job], check=True,
                    stdout=subprocess.DEVNULL)
     out = os.path.join(work, "run")
     r = subprocess.run([job, "--device", "cpu", "--out", out, "--progress",
-                        "off", "--steps-override", str(steps)], cwd=work,
+                        "off"], cwd=work,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                        text=True)
     planned = measured = None
@@ -66,7 +66,6 @@ def mib(n):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--honec", default=os.path.join(ROOT, "build/bin/honec"))
-    ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--no-run", action="store_true")
     ap.add_argument("examples", nargs="*")
     a = ap.parse_args()
@@ -86,8 +85,7 @@ def main():
                    f"{p['peak_bytes'] / p['lower_bound_bytes']:7.3f}  "
                    f"{p['peak_bytes'] / p['no_reuse_bytes']:12.3f}")
             if not a.no_run:
-                planned, measured, rc, err = measure(a.honec, spec, work,
-                                                     a.steps)
+                planned, measured, rc, err = measure(a.honec, spec, work)
                 if measured is None:
                     row += f"  (no measurement, rc {rc}: {' '.join(err)})"
                 else:

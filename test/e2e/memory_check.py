@@ -14,7 +14,6 @@ import json, os, re, shutil, subprocess, sys
 honec, spec, work = sys.argv[1:4]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
-steps = "--steps-override=2"
 
 
 def fail(msg):
@@ -30,13 +29,13 @@ if not m:
 planned = int(m.group(1))
 
 job = os.path.join(work, "job")
-subprocess.run([honec, spec, "-o", job], check=True)
+subprocess.run([honec, spec, "stages[0].rl.steps=2", "-o", job], check=True)
 
 
 def run(name, env=None):
     out = os.path.join(work, name)
     p = subprocess.run([job, "--device", "cpu", "--progress", "off", "--out",
-                        out, steps], env=dict(os.environ, **(env or {})),
+                        out], env=dict(os.environ, **(env or {})),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=240)
     print(p.stdout)
