@@ -51,6 +51,33 @@ void fillDeclaredDefaults(pb::Message &m) {
   }
 }
 
+std::string defaultPipelineName(const std::string &specPath,
+                                const std::string &specDir) {
+  std::string stem = specPath.substr(specPath.rfind('/') + 1);
+  stem = stem.substr(0, stem.find('.'));
+  if (stem.empty())
+    stem = "pipeline";
+  if (stem == "spec") {
+    std::string dir = specDir;
+    while (dir.size() > 1 && dir.back() == '/')
+      dir.pop_back();
+    std::string last = dir.substr(dir.rfind('/') + 1);
+    if (!last.empty() && last != "." && last != "..")
+      stem = last;
+  }
+  return stem;
+}
+
+std::string defaultOutputDir(const std::string &pipelineName) {
+  return "runs/" + pipelineName;
+}
+
+int64_t defaultModelSeed(int64_t pipelineSeed, int index) {
+  return pipelineSeed + index + 1;
+}
+
+int64_t defaultShuffleSeed(int64_t pipelineSeed) { return pipelineSeed; }
+
 double defaultLearningRate(const Stage &s) {
   return s.has_sft() ? 2e-5 : s.has_reward_model() ? 1e-5 : 1e-6;
 }

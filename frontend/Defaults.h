@@ -18,12 +18,27 @@
 #include "frontend/pipeline.pb.h"
 
 #include <cstdint>
+#include <string>
 
 namespace hone::spec {
 
 /// Sets every unset singular field of `m` that declares a default in
 /// pipeline.proto (oneof members and sub-messages excepted).
 void fillDeclaredDefaults(google::protobuf::Message &m);
+
+/// The pipeline's name when the spec gives none: the spec file's stem, or
+/// its directory's name for a file called spec.textproto.
+std::string defaultPipelineName(const std::string &specPath,
+                                const std::string &specDir);
+
+/// The run directory when the spec gives none: runs/NAME.
+std::string defaultOutputDir(const std::string &pipelineName);
+
+/// The seed of the i-th declared model (0-based) when it gives none.
+int64_t defaultModelSeed(int64_t pipelineSeed, int index);
+
+/// A dataset's shuffle seed when it gives none: the pipeline's seed.
+int64_t defaultShuffleSeed(int64_t pipelineSeed);
 
 /// The learning rate when neither the stage nor the pipeline sets one:
 /// TRL's per-trainer defaults (2e-5 SFT, 1e-5 reward model, 1e-6 preference

@@ -349,23 +349,10 @@ void Checker::checkTop() {
             "use letters, digits, '_', '-' and '.'; it names the run "
             "directory");
   } else {
-    std::string stem = spec_.path.substr(spec_.path.rfind('/') + 1);
-    stem = stem.substr(0, stem.find('.'));
-    if (stem.empty())
-      stem = "pipeline";
-    // A spec called spec.textproto is named after its directory.
-    if (stem == "spec") {
-      std::string dir = spec_.baseDir;
-      while (dir.size() > 1 && dir.back() == '/')
-        dir.pop_back();
-      std::string last = dir.substr(dir.rfind('/') + 1);
-      if (!last.empty() && last != "." && last != "..")
-        stem = last;
-    }
-    p_.set_name(stem);
+    p_.set_name(defaultPipelineName(spec_.path, spec_.baseDir));
   }
   if (!p_.has_output_dir())
-    p_.set_output_dir("runs/" + p_.name());
+    p_.set_output_dir(defaultOutputDir(p_.name()));
 }
 
 void Checker::checkTokenizer() {
@@ -813,7 +800,7 @@ void Checker::checkModels() {
     }
     models_[m.name()] = &m;
     if (!m.has_seed())
-      m.set_seed(p_.seed() + i + 1);
+      m.set_seed(defaultModelSeed(p_.seed(), i));
     nonNegative(m, "seed", m.seed());
     Architecture arch;
     switch (m.source_case()) {
@@ -914,7 +901,7 @@ void Checker::checkDatasets() {
     datasets_[d.name()] = &d;
     fillDeclaredDefaults(d);
     if (!d.has_shuffle_seed())
-      d.set_shuffle_seed(p_.seed());
+      d.set_shuffle_seed(defaultShuffleSeed(p_.seed()));
     nonNegative(d, "shuffle_seed", d.shuffle_seed());
     nonNegative(d, "max_records", d.max_records(), "use 0 to read all records");
     inRange(d, "eval_fraction", d.eval_fraction(), 0, 1, true,
