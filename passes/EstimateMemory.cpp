@@ -109,17 +109,28 @@ struct EstimateMemory
       // Saturating: 2^62 layers must not wrap to a size under the budget.
       uint64_t total = 0;
       llvm::SmallPtrSet<void *, 8> seen, seenFrozen;
+      // Each model's share, by its spec name, for the over-budget message.
+      std::string byModel;
+      auto add = [&](Value v, uint64_t bytesPerParam, uint64_t params,
+                     StringRef how) {
+        uint64_t share =
+            llvm::SaturatingMultiply<uint64_t>(bytesPerParam, params);
+        total = llvm::SaturatingAdd<uint64_t>(total, share);
+        byModel += (byModel.empty() ? "" : ", ") + modelName(v) + " " +
+                   humanBytes(int64_t(std::min<uint64_t>(
+                       share, std::numeric_limits<int64_t>::max()))) +
+                   " " + how.str();
+      };
       // A LoRA model trains its adapters only; its base is read, frozen.
       SmallVector<Value> trainedModels;
       for (Value v : trained) {
         Value root = loraRoot(v);
         if (auto lora = root ? root.getDefiningOp<ModelLoraOp>() : nullptr) {
           if (seen.insert(v.getAsOpaquePointer()).second)
-            total = llvm::SaturatingMultiplyAdd<uint64_t>(
-                kTrainedBytesPerParam,
+            add(v, kTrainedBytesPerParam,
                 lora.getLora().getNumAdapterParameters(
                     cast<ModelType>(v.getType()).getArch()),
-                total);
+                "adapters");
           frozen.push_back(lora.getBase());
         } else {
           trainedModels.push_back(v);
@@ -127,12 +138,10 @@ struct EstimateMemory
       }
       for (Value v : trainedModels)
         if (seen.insert(v.getAsOpaquePointer()).second)
-          total = llvm::SaturatingMultiplyAdd<uint64_t>(
-              kTrainedBytesPerParam, numParams(v), total);
+          add(v, kTrainedBytesPerParam, numParams(v), "trained");
       for (Value v : frozen)
         if (seenFrozen.insert(v.getAsOpaquePointer()).second)
-          total = llvm::SaturatingMultiplyAdd<uint64_t>(
-              kFrozenBytesPerParam, numParams(v), total);
+          add(v, kFrozenBytesPerParam, numParams(v), "frozen");
       int64_t bytes = int64_t(
           std::min<uint64_t>(total, std::numeric_limits<int64_t>::max()));
 
@@ -143,7 +152,7 @@ struct EstimateMemory
             op.emitError() << "stage needs " << humanBytes(bytes)
                            << " of model state (weights, gradients, AdamW "
                               "moments), over the memory budget of "
-                           << humanBytes(budget);
+                           << humanBytes(budget) << " (" << byModel << ")";
         diag.attachNote() << "hint: raise hardware.memory_budget, use a "
                              "smaller model, or drop the frozen reference "
                              "(kl_coef = 0)";

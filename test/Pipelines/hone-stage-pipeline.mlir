@@ -14,5 +14,5 @@
 // CHECK: hone.sft plain %[[INIT]]
 // CHECK: hone.save %[[INIT]] "init"
 
-// BUDGET: sft-then-grpo.mlir:{{[0-9]+}}:{{[0-9]+}}: error: stage needs 15.1 MiB of model state (weights, gradients, AdamW moments), over the memory budget of 976.6 KiB
+// BUDGET: sft-then-grpo.mlir:{{[0-9]+}}:{{[0-9]+}}: error: stage needs 15.1 MiB of model state (weights, gradients, AdamW moments), over the memory budget of 976.6 KiB (base 15.1 MiB trained)
 // BUDGET: note: hint: raise hardware.memory_budget
