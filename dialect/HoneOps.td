@@ -339,6 +339,9 @@ def Hone_RlOp : Hone_StageOp<"rl", [AttrSizedOperandSegments,
     REINFORCE++: global normalisation; ReMax: greedy baseline) and takes a
     policy-gradient step. `kl_coef > 0` penalises divergence from `ref`.
     A `hybrid` mode mixes in `demos` (CHORD, SRFT, LUFFY, ReLIFT, HPT, UFT).
+    `policy_loss` picks a built-in surrogate (GSPO, CISPO, SAPO, dual clip,
+    truncated importance sampling); `objective` is a user-written objective
+    expression that replaces the policy loss (docs/methods.md).
 
     ```mlir
     %p = hone.rl grpo %sft, %prompts reward %r ref %sft {batch_size = 16 : i64, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, group_size = 4 : i64, kl_coef = 4.000000e-02 : f64, optimizer = #hone.optimizer<lr = 1.0e-06, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = linear_decay, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>, steps = 20 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_answer>, !hone.reward, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
@@ -357,7 +360,8 @@ def Hone_RlOp : Hone_StageOp<"rl", [AttrSizedOperandSegments,
                        Hone_GenerationAttr:$generation,
                        Hone_RlSettingsAttr:$settings,
                        OptionalAttr<Hone_GuidanceAttr>:$guidance,
-                       OptionalAttr<Hone_PolicyLossAttr>:$policy_loss);
+                       OptionalAttr<Hone_PolicyLossAttr>:$policy_loss,
+                       OptionalAttr<StrAttr>:$objective);
   let results = (outs Hone_ModelType:$new_policy,
                       Optional<Hone_ModelType>:$new_critic);
   let assemblyFormat = [{

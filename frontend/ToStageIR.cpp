@@ -706,12 +706,13 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
         RlAlgorithmAttr::get(&ctx_, algo), policy, data, r, ref, critic, demos,
         hybrid, i64(m.steps()), i64(m.batch_size()),
         i64(m.generation().samples_per_prompt()), b_.getF64FloatAttr(m.beta()),
-        optimizer, generation, settings, guide, policyLoss);
+        optimizer, generation, settings, guide, policyLoss,
+        /*objective=*/StringAttr());
     result = op.getNewPolicy();
     // A user-written objective (checked by the spec checker; parsed again
     // by hone-expand-stages).
     if (m.has_objective())
-      op->setAttr("hone.objective", b_.getStringAttr(m.objective().expr()));
+      op.setObjective(m.objective().expr());
     if (critic) {
       models_[m.critic_output()] = op.getNewCritic();
       op->setAttr("hone.critic_output", b_.getStringAttr(m.critic_output()));

@@ -888,9 +888,8 @@ LogicalResult Expander::expand(RlOp op) {
   // A user-written objective replaces the policy loss, the KL term, the
   // entropy bonus and the aggregation.
   std::optional<objective::Program> userObjective;
-  if (auto expr = op->getAttrOfType<StringAttr>("hone.objective")) {
-    bool grpoFamily = alg == RlAlgorithm::grpo || alg == RlAlgorithm::dapo ||
-                      alg == RlAlgorithm::dr_grpo;
+  if (StringAttr expr = op.getObjectiveAttr()) {
+    bool grpoFamily = isGrpoFamily(alg);
     if (!grpoFamily || hybrid || policyLossAttr)
       return op.emitOpError("an objective runs on grpo, dr_grpo or dapo "
                             "stages without a hybrid or a policy_loss");

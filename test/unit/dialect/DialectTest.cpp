@@ -171,7 +171,7 @@ TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
                          /*batch_size=*/uint64_t(8), /*group_size=*/uint64_t(4),
                          /*kl_coef=*/llvm::APFloat(0.0), optimizer(context),
                          generation(context), rlSettings(context), /*guidance=*/nullptr,
-                         /*policy_loss=*/nullptr);
+                         /*policy_loss=*/nullptr, /*objective=*/nullptr);
 
   std::vector<std::string> messages;
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {

@@ -1012,7 +1012,7 @@ INSTANTIATE_TEST_SUITE_P(Methods, LossKernels, ::testing::ValuesIn(methods()),
 /// The stage of `alg` with a user-written objective in place of its loss.
 std::string withObjective(std::string stage, const std::string &expr) {
   size_t at = stage.rfind("} : (");
-  return stage.insert(at, ", hone.objective = \"" + expr + "\"");
+  return stage.insert(at, ", objective = \"" + expr + "\"");
 }
 
 void bothBranches(Gen &g, Arrays &in);
