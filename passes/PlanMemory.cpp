@@ -588,6 +588,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         b.getNamedAttr("budget_source", b.getStringAttr(source)),
         b.getNamedAttr("peak_stage", b.getStringAttr(stageAt[fig.peakPoint])),
         b.getNamedAttr("peak_op", b.getStringAttr(peakOpName)),
+        b.getNamedAttr("peak_point", b.getI64IntegerAttr(fig.peakPoint)),
         b.getNamedAttr("points", b.getI64IntegerAttr(points.size())),
         b.getNamedAttr("stages", b.getArrayAttr(stageMarks)),
         b.getNamedAttr("buffers", b.getArrayAttr(list))};

@@ -23,7 +23,7 @@
 // CHECK-SAME: {bytes = 40576 : i64, first = 6 : i64, kind = "weights", last = 14 : i64, name = "m.snapshot@6.weights"
 // CHECK-SAME: {bytes = 65536 : i64, first = 10 : i64, kind = "kv_cache", last = 14 : i64, name = "m.kv_cache"
 // CHECK-SAME: first = 11 : i64, kind = "activations", last = 14 : i64, name = "m.snapshot@6.activations"
-// CHECK-SAME: peak_op = "hone.logprob", peak_stage = "rl"
+// CHECK-SAME: peak_op = "hone.logprob", peak_point = 11 : i64, peak_stage = "rl"
 hone.pipeline @rollout attributes {hone.arena_bytes = 4096 : i64} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index

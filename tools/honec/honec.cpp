@@ -38,7 +38,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Tools/Plugins/PassPlugin.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Timer.h"
 #include "mlir/Support/FileUtilities.h"
@@ -46,6 +48,8 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
+
+#include <map>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -117,7 +121,8 @@ cl::opt<bool> report(
     "report",
     cl::desc("Print to stderr, per stage iteration and per model, the "
              "forwards, backwards, generated tokens and FLOPs before and "
-             "after fusion"),
+             "after fusion, then the memory plan (peak, bounds, budget, "
+             "what is live at the peak per model, decisions)"),
     cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> noFileChecks(
     "no-file-checks",
@@ -216,6 +221,73 @@ LogicalResult parseExtra(OpPassManager &pm, llvm::StringRef passes) {
   return success();
 }
 
+/// Bytes in the largest binary unit below them, one decimal (memory report).
+std::string mib(int64_t bytes) {
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = double(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 6)
+    v /= 1024.0, ++u;
+  return llvm::formatv("{0:F1} {1}", v, units[u]).str();
+}
+
+/// honec --report: the memory plan hone-plan-memory attached to the
+/// pipeline (passes/PlanMemory.cpp): the peak and where it is, the packing
+/// against its bounds, the budget, what is live at the peak per model (by
+/// spec name) and the decisions taken under the budget.
+void printMemoryReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
+  auto plan = p->getAttrOfType<DictionaryAttr>("hone.memory_plan");
+  if (!plan)
+    return;
+  auto i64 = [&](StringRef k) {
+    auto a = plan.getAs<IntegerAttr>(k);
+    return a ? a.getInt() : int64_t(0);
+  };
+  auto str = [&](StringRef k) {
+    auto a = plan.getAs<StringAttr>(k);
+    return a ? a.getValue() : StringRef();
+  };
+  os << "memory plan (hone-plan-memory): peak " << mib(i64("peak_bytes"))
+     << " in stage " << str("peak_stage") << " at " << str("peak_op")
+     << "; liveness lower bound " << mib(i64("lower_bound_bytes"))
+     << ", first-fit " << mib(i64("first_fit_bytes")) << ", no reuse "
+     << mib(i64("no_reuse_bytes")) << "; budget ";
+  if (i64("budget_bytes") > 0)
+    os << mib(i64("budget_bytes")) << " (" << str("budget_source") << ")\n";
+  else
+    os << "none\n";
+  // What is live at the peak, per owner (the part of a buffer's name
+  // before its first '.': a model's spec name, or step_tensors, ...).
+  int64_t at = i64("peak_point");
+  llvm::MapVector<StringRef, std::map<std::string, int64_t>> live;
+  if (auto buffers = plan.getAs<ArrayAttr>("buffers"))
+    for (auto d : buffers.getAsRange<DictionaryAttr>()) {
+      auto first = d.getAs<IntegerAttr>("first"),
+           last = d.getAs<IntegerAttr>("last"),
+           bytes = d.getAs<IntegerAttr>("bytes");
+      auto name = d.getAs<StringAttr>("name"), kind = d.getAs<StringAttr>("kind");
+      if (!first || !last || !bytes || !name || !kind ||
+          first.getInt() > at || last.getInt() < at)
+        continue;
+      live[name.getValue().split('.').first][kind.str()] += bytes.getInt();
+    }
+  for (auto &[owner, kinds] : live) {
+    int64_t sum = 0;
+    for (auto &[k, b] : kinds)
+      sum += b;
+    os << "  live at the peak: " << owner << " " << mib(sum) << " (";
+    bool firstKind = true;
+    for (auto &[k, b] : kinds) {
+      os << (firstKind ? "" : ", ") << k << " " << mib(b);
+      firstKind = false;
+    }
+    os << ")\n";
+  }
+  if (auto decisions = plan.getAs<ArrayAttr>("decisions"))
+    for (auto d : decisions.getAsRange<StringAttr>())
+      os << "  decision: " << d.getValue() << "\n";
+}
+
 /// Runs the named pipelines of passes/Pipelines.h up to `target`, so that
 /// `hone-opt --hone-stage-pipeline --hone-step-pipeline
 /// --hone-scheduled-pipeline --hone-to-llvm` reproduces honec.
@@ -260,6 +332,10 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
                         return success();
                       })))
     return failure();
+  if (report)
+    module->walk([](mlir::hone::PipelineOp p) {
+      printMemoryReport(p, llvm::errs());
+    });
   if (target == CompileTo::Scheduled)
     return success();
   return runPhase(module, "llvm dialect (hone-to-llvm)",
