@@ -63,22 +63,19 @@ void printArch(llvm::raw_ostream &os, ArchAttr a) {
   printDouble(os, a.getRopeTheta().convertToDouble());
   os << ",\"tied\":" << (a.getTied() ? "true" : "false")
      << ",\"qkv_bias\":" << (a.getQkvBias() ? "true" : "false");
-  // Llama-family options, printed only when set.
-  if (a.getHeadDim())
-    os << ",\"head_dim\":" << a.getHeadDim();
-  if (a.getQkNorm())
-    os << ",\"qk_norm\":true";
-  if (a.getRopeScaling() != RopeScaling::none) {
-    os << ",\"rope_scaling\":";
-    printString(os, stringifyEnum(a.getRopeScaling()));
-    os << ",\"rope_factor\":";
-    printDouble(os, a.getRopeFactor().convertToDouble());
-    os << ",\"rope_low_freq\":";
-    printDouble(os, a.getRopeLowFreq().convertToDouble());
-    os << ",\"rope_high_freq\":";
-    printDouble(os, a.getRopeHighFreq().convertToDouble());
-    os << ",\"rope_original_max\":" << a.getRopeOriginalMax();
-  }
+  // Every field, the Llama-family options included: the runtime reads each
+  // one and has no default for any.
+  os << ",\"head_dim\":" << a.getHeadDim()
+     << ",\"qk_norm\":" << (a.getQkNorm() ? "true" : "false")
+     << ",\"rope_scaling\":";
+  printString(os, stringifyEnum(a.getRopeScaling()));
+  os << ",\"rope_factor\":";
+  printDouble(os, a.getRopeFactor().convertToDouble());
+  os << ",\"rope_low_freq\":";
+  printDouble(os, a.getRopeLowFreq().convertToDouble());
+  os << ",\"rope_high_freq\":";
+  printDouble(os, a.getRopeHighFreq().convertToDouble());
+  os << ",\"rope_original_max\":" << a.getRopeOriginalMax();
   os << "}";
 }
 /// A JSON object written field by field: the typed settings of

@@ -626,42 +626,43 @@ ModelConfig archConfig(hone_job *j, const char *loc, const json::Value &attrs) {
   const json::Value *a = get(attrs, "arch");
   if (!a || !a->isObject())
     fail(j, loc, "model op without an \"arch\" object in its attributes");
+  // #hone.arch (dialect/HoneAttrs.td) with every field: none is defaulted
+  // here (passes/AttrToJson.cpp writes them all).
+  Settings s{j, loc, "arch", *a};
   ModelConfig c;
-  std::string fam = str(*a, "family", "llama");
+  std::string fam = s.text("family");
   if (fam == "gpt2")
     c.family = ModelFamily::GPT2;
   else if (fam == "llama" || fam == "qwen2")
     c.family = ModelFamily::Llama;
   else
     fail(j, loc, "unknown model family '" + fam + "' (gpt2, llama)");
-  c.vocabSize = integer(*a, "vocab", 0);
-  c.dModel = integer(*a, "d_model", 0);
-  c.nLayers = integer(*a, "layers", 0);
-  c.nHeads = integer(*a, "heads", 0);
-  c.nKvHeads = integer(*a, "kv_heads", c.nHeads);
-  c.dFf = integer(*a, "ffn", 0);
-  c.maxSeqLen = integer(*a, "max_seq", 0);
-  c.normEps = num(*a, "norm_eps", 1e-5);
-  if (c.normEps <= 0)
-    c.normEps = 1e-5;
-  c.ropeTheta = num(*a, "rope_theta", 10000.0);
-  if (c.ropeTheta <= 0)
-    c.ropeTheta = 10000.0;
-  c.tieEmbeddings = get(*a, "tied") ? flag(*a, "tied") : true;
-  c.qkvBias = flag(*a, "qkv_bias");
-  c.headDimension = integer(*a, "head_dim", 0);
-  c.qkNorm = flag(*a, "qk_norm");
-  std::string scaling = str(*a, "rope_scaling", "none");
+  c.vocabSize = s.i64("vocab");
+  c.dModel = s.i64("d_model");
+  c.nLayers = s.i64("layers");
+  c.nHeads = s.i64("heads");
+  c.nKvHeads = s.i64("kv_heads");
+  c.dFf = s.i64("ffn");
+  c.maxSeqLen = s.i64("max_seq");
+  c.normEps = s.f64("norm_eps");
+  c.ropeTheta = s.f64("rope_theta");
+  if (!(c.normEps > 0) || !(c.ropeTheta > 0))
+    fail(j, loc, "arch: norm_eps and rope_theta must be positive");
+  c.tieEmbeddings = s.boolean("tied");
+  c.qkvBias = s.boolean("qkv_bias");
+  c.headDimension = s.i64("head_dim");
+  c.qkNorm = s.boolean("qk_norm");
+  std::string scaling = s.text("rope_scaling");
   if (scaling == "llama3")
     c.ropeScaling = ModelConfig::RopeScaling::Llama3;
   else if (scaling == "linear")
     c.ropeScaling = ModelConfig::RopeScaling::Linear;
   else if (scaling != "none")
     fail(j, loc, "unknown rope_scaling '" + scaling + "' (linear, llama3)");
-  c.ropeFactor = num(*a, "rope_factor", 1.0);
-  c.ropeLowFreqFactor = num(*a, "rope_low_freq", 1.0);
-  c.ropeHighFreqFactor = num(*a, "rope_high_freq", 4.0);
-  c.ropeOriginalMaxPos = integer(*a, "rope_original_max", 8192);
+  c.ropeFactor = s.f64("rope_factor");
+  c.ropeLowFreqFactor = s.f64("rope_low_freq");
+  c.ropeHighFreqFactor = s.f64("rope_high_freq");
+  c.ropeOriginalMaxPos = s.i64("rope_original_max");
   if (c.family == ModelFamily::GPT2)
     c.nKvHeads = c.nHeads;
   std::string head = str(attrs, "head", "lm");

@@ -58,11 +58,11 @@ const char *kConfig =
     R"("tokenizer":{"chars":{"alphabet":"0123456789+= ","special":["<pad>","<bos>","<eos>"]},"chat_template":"no_template"}})";
 
 const char *kModel =
-    R"({"name":"policy","seed":2,"arch":{"family":"llama","vocab":16,"d_model":32,"layers":1,"heads":2,"kv_heads":1,"ffn":64,"max_seq":16,"norm_eps":1e-5,"rope_theta":10000.0,"tied":true,"qkv_bias":false},"head":"lm"})";
+    R"({"name":"policy","seed":2,"arch":{"family":"llama","vocab":16,"d_model":32,"layers":1,"heads":2,"kv_heads":1,"ffn":64,"max_seq":16,"norm_eps":1e-5,"rope_theta":10000.0,"tied":true,"qkv_bias":false,"head_dim":0,"qk_norm":false,"rope_scaling":"none","rope_factor":1.0,"rope_low_freq":1.0,"rope_high_freq":4.0,"rope_original_max":8192},"head":"lm"})";
 
 // A model's arch and head, as the lowering adds them to exec.snapshot.
 const char *kSnapshot =
-    R"({"arch":{"family":"llama","vocab":16,"d_model":32,"layers":1,"heads":2,"kv_heads":1,"ffn":64,"max_seq":16,"norm_eps":1e-5,"rope_theta":10000.0,"tied":true,"qkv_bias":false},"head":"lm"})";
+    R"({"arch":{"family":"llama","vocab":16,"d_model":32,"layers":1,"heads":2,"kv_heads":1,"ffn":64,"max_seq":16,"norm_eps":1e-5,"rope_theta":10000.0,"tied":true,"qkv_bias":false,"head_dim":0,"qk_norm":false,"rope_scaling":"none","rope_factor":1.0,"rope_low_freq":1.0,"rope_high_freq":4.0,"rope_original_max":8192},"head":"lm"})";
 
 const char *kOptimizer =
     R"("optimizer":{"kind":"adamw","lr":0.01,"beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0})";
