@@ -5,10 +5,11 @@ Perfetto / chrome://tracing): every event is complete ("X") or metadata
 ("M"), times are non-negative numbers, every thread is named after a lane,
 and the ops include generate and train_step; report.html draws it as a
 Gantt chart. With --lanes on the steps run on the rollout and learn lanes,
-with --lanes off on the host; without --trace nothing is written and the
-report says so. Never asserts timings.
+with --lanes off on the host; a job stopped by SIGTERM writes the trace
+of the steps it ran; without --trace nothing is written and the report
+says so. Never asserts timings.
 Usage: trace_schedule.py HONEC SPEC WORK"""
-import json, os, shutil, subprocess, sys
+import json, os, shutil, signal, subprocess, sys, time
 
 honec, spec, work = sys.argv[1:4]
 shutil.rmtree(work, ignore_errors=True)
@@ -94,6 +95,32 @@ try:
     check_trace(run(name, "--trace", "--lanes", "on"), {"rollout", "learn"})
     name = "lanes-off"
     check_trace(run(name, "--trace", "--lanes", "off"), {"host"})
+
+    # A signal stop (checkpoint, exit 0, no report) still writes trace.json.
+    long_job = os.path.join(work, "job-long")
+    subprocess.run([honec, spec, "stages[0].rl.steps=2000",
+                    "--compile-to=exe", "-o", long_job], check=True)
+    out = os.path.join(work, "stopped")
+    p = subprocess.Popen([long_job, "--device", "cpu", "--progress", "off",
+                          "--out", out, "--trace"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    metrics = os.path.join(out, "metrics.jsonl")
+    deadline = time.time() + 120
+    while not (os.path.exists(metrics) and
+               sum(1 for l in open(metrics) if '"stage"' in l) >= 2):
+        if p.poll() is not None or time.time() > deadline:
+            fail("the long job ended or stalled before its second step")
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    text, _ = p.communicate(timeout=120)
+    print(f"--- stopped: exit {p.returncode}\n{text[-1000:]}")
+    if p.returncode != 0 or "stopped by a signal" not in text:
+        fail(f"SIGTERM: exit {p.returncode}, expected a stop and exit 0")
+    with open(os.path.join(out, "trace.json")) as f:
+        stopped = json.load(f)
+    names = {e["name"] for e in stopped["traceEvents"] if e["ph"] == "X"}
+    if "train_step" not in names:
+        fail(f"stopped job's trace has no train_step (ops: {sorted(names)})")
 
     out = run("no-trace", "--lanes", "on")
     if os.path.exists(os.path.join(out, "trace.json")):
