@@ -698,9 +698,9 @@ Status Job::finish(
 Status Job::writeTrace() {
   if (!trace_)
     return Status::ok();
-  return writeFileAtomic(runDir_ + "/trace.json",
-                         observe::chromeTraceJson(trace_->events(),
-                                                  trace_->dropped()));
+  return writeFileAtomic(
+      runDir_ + "/trace.json",
+      observe::chromeTraceJson(trace_->events(), trace_->dropped()));
 }
 
 Status copyWeights(const Transformer<float> &src, Transformer<float> &dst) {

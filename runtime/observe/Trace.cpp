@@ -15,8 +15,8 @@ uint64_t TraceRecorder::nowUs() const {
                       .count());
 }
 
-void TraceRecorder::record(std::string lane, std::string name,
-                           uint64_t startUs, uint64_t endUs, int64_t bytes) {
+void TraceRecorder::record(std::string lane, std::string name, uint64_t startUs,
+                           uint64_t endUs, int64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   if (events_.size() >= cap_) {
     ++dropped_;
@@ -48,8 +48,7 @@ std::string chromeTraceJson(const std::vector<TraceEvent> &events,
                             uint64_t dropped) {
   // Fixed thread ids for the known lanes, so traces of different runs line
   // up in Perfetto; anything else gets the next free id.
-  std::vector<std::string> lanes = {"host", "rollout", "learn", "copy",
-                                    "comm"};
+  std::vector<std::string> lanes = {"host", "rollout", "learn", "copy", "comm"};
   std::vector<bool> used(lanes.size(), false);
   auto tidOf = [&](const std::string &lane) {
     auto it = std::find(lanes.begin(), lanes.end(), lane);

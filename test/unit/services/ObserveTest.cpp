@@ -645,9 +645,9 @@ TEST(Trace, ChromeTraceEventsThreadsAndGantt) {
   EXPECT_EQ(countOf(html, "class=\"chart gantt\""), 1u);
   EXPECT_EQ(countOf(html, "class=\"task\""), 4u);
   EXPECT_EQ(html.find("No schedule trace was recorded"), std::string::npos);
-  EXPECT_NE(renderReportHtml(ReportData()).find(
-                "No schedule trace was recorded"),
-            std::string::npos);
+  EXPECT_NE(
+      renderReportHtml(ReportData()).find("No schedule trace was recorded"),
+      std::string::npos);
 }
 
 /// The cap keeps the first events and counts the rest, so a long run's
