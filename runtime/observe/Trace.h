@@ -27,7 +27,7 @@ struct TraceEvent {
   int64_t bytes = -1; // bytes of the op's outputs; -1: not known
 };
 
-/// The most events a trace keeps (about 150 bytes each in trace.json).
+/// The most events a trace keeps (about 115 bytes each in trace.json).
 constexpr size_t kTraceEventCap = 100000;
 
 class TraceRecorder {
