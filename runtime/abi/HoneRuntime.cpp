@@ -2376,6 +2376,21 @@ void modelsOf(Object *o, std::vector<ModelObj *> &out) {
   }
 }
 
+/// Bytes of an op's results (the trace's "bytes").
+int64_t outputBytes(const OpCtx &c) {
+  static const int64_t kDtypeBytes[] = {4, 8, 4, 8, 1}; // enum hone_dtype
+  int64_t total = 0;
+  for (int i = 0; i < c.nOut; ++i) {
+    const hone_tensor &t = c.out[i];
+    int64_t n = 1;
+    for (int d = 0; d < t.rank && d < 2; ++d)
+      n *= t.shape[d];
+    if (t.dtype >= 0 && t.dtype < 5)
+      total += n * kDtypeBytes[t.dtype];
+  }
+  return total;
+}
+
 /// Runs `body(c)` on the lane the op's attributes name, or inline after
 /// draining every lane. On a lane the call's arrays are copied (generated
 /// code reuses its stack) and the op's models compute with the lane's own
@@ -2387,9 +2402,14 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
   std::optional<exec::Lane> lane;
   if (j->sched)
     lane = laneByName(c.has("lane") ? c.text("lane") : "host");
+  observe::TraceRecorder *tr = j->job->trace(); // --trace, else null
+  int64_t bytes = tr ? outputBytes(c) : 0;
   if (!lane) {
     drainLanes(j, c.loc);
+    uint64_t t0 = tr ? tr->nowUs() : 0;
     body(c);
+    if (tr)
+      tr->record("host", c.op, t0, tr->nowUs(), bytes);
     return;
   }
   struct Call {
@@ -2407,7 +2427,9 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
   call->c.out = call->out.data();
   Kernels<float> *k = j->laneKernels[int(*lane)].get();
   int threads = j->cpuThreads;
-  j->sched->enqueue(*lane, "hone." + call->c.op, [call, body, k, threads] {
+  const char *laneName = exec::laneName(*lane);
+  j->sched->enqueue(*lane, "hone." + call->c.op, [=] {
+    uint64_t t0 = tr ? tr->nowUs() : 0;
     thread_local int laneThreads = 0; // OpenMP settings are per thread
     if (laneThreads != threads) {
       setCpuThreads(threads);
@@ -2419,6 +2441,8 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
     for (ModelObj *m : ms)
       m->model->setKernels(k);
     body(call->c);
+    if (tr)
+      tr->record(laneName, call->c.op, t0, tr->nowUs(), bytes);
     return Status::ok();
   });
 }

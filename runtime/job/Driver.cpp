@@ -7,6 +7,7 @@
 #include "runtime/formats/HfConfig.h"
 #include "runtime/model/HfModel.h"
 #include "runtime/observe/Report.h"
+#include "runtime/observe/Trace.h"
 
 #include <algorithm>
 #include <chrono>
@@ -172,7 +173,10 @@ std::string jobUsage(const std::string &argv0) {
          " [--device cpu|cuda|auto] [--out DIR] [--resume]\n"
          "       [--steps-override [STAGE=]N]... [--progress "
          "auto|bar|lines|off] [--threads N]\n"
-         "       [--lanes auto|on|off]\n";
+         "       [--lanes auto|on|off] [--trace]\n"
+         "  --trace  record every step op (lane, start, end, output bytes) "
+         "as RUN/trace.json\n"
+         "           (Chrome trace-event format; drawn in report.html)\n";
 }
 
 Expected<JobArgs> parseJobArgs(int argc, const char *const *argv) {
@@ -210,6 +214,8 @@ Expected<JobArgs> parseJobArgs(int argc, const char *const *argv) {
       a.help = true;
     } else if (arg == "--resume" && !hasVal) {
       a.resume = true;
+    } else if (arg == "--trace" && !hasVal) {
+      a.trace = true;
     } else if (arg == "--device") {
       HONE_TRY(value(a.device));
       if (a.device != "cpu" && a.device != "cuda" && a.device != "auto")
@@ -278,6 +284,8 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
   j->args_ = args;
   j->cfg_ = config;
   j->startTime_ = nowSec();
+  if (args.trace)
+    j->trace_ = std::make_unique<observe::TraceRecorder>();
   if (args.device == "cuda" && !haveCudaBackend())
     return Status::error("error: --device cuda: this executable was built "
                          "without the CUDA backend",
@@ -539,6 +547,7 @@ Status Job::endStep(int64_t stageStep, const observe::MetricValues &values,
     // signal at a checkpoint step used to write none, yet say it had).
     HONE_TRY(saveCheckpoint(stageStep));
     ::alarm(0);
+    HONE_TRY(writeTrace());
     stopped_ = true;
     warn("stopped by a signal after step " + std::to_string(globalStep_) +
          ": checkpoint written to " + checkpointDir_ +
@@ -677,9 +686,21 @@ Status Job::finish(
   rd.arenaBytes = memoryPeak_;
   rd.memoryBudgetBytes = memoryBudget_;
   rd.measuredPeakBytes = memoryMeasured_;
+  if (trace_) {
+    HONE_TRY(writeTrace());
+    rd.schedule = observe::spansFromEvents(trace_->events());
+  }
   HONE_TRY(observe::writeReport(runDir_ + "/report.html", rd));
   std::fprintf(stderr, "done: %s/report.html\n", runDir_.c_str());
   return Status::ok();
+}
+
+Status Job::writeTrace() {
+  if (!trace_)
+    return Status::ok();
+  return writeFileAtomic(
+      runDir_ + "/trace.json",
+      observe::chromeTraceJson(trace_->events(), trace_->dropped()));
 }
 
 Status copyWeights(const Transformer<float> &src, Transformer<float> &dst) {

@@ -22,6 +22,7 @@
 #include "runtime/observe/Metrics.h"
 #include "runtime/observe/Progress.h"
 #include "runtime/observe/Report.h"
+#include "runtime/observe/Trace.h"
 #include "runtime/support/Json.h"
 
 #include <functional>
@@ -44,12 +45,15 @@ struct JobArgs {
   /// Steps on lane threads (compiled jobs on the CPU): on | off (every step
   /// inline, in program order) | auto (on with 4 or more hardware threads).
   std::string lanes = "auto";
+  /// --trace: record every step op as RUN/trace.json (observe/Trace.h).
+  bool trace = false;
   bool help = false;
 };
 
 /// Parses `./job [--device cpu|cuda|auto] [--out DIR] [--resume]
 /// [--steps-override [STAGE=]N] [--progress auto|bar|lines|off]
-/// [--threads N] [--lanes auto|on|off] [--help]` (also --opt=value).
+/// [--threads N] [--lanes auto|on|off] [--trace] [--help]` (also
+/// --opt=value).
 /// Unknown options are errors.
 /// SIGTERM/SIGINT: the first asks the job to stop after the current step
 /// (a checkpoint is written, the job exits 0); a second one ends it at once
@@ -111,6 +115,8 @@ public:
   const JobConfig &config() const { return cfg_; }
   Kernels<float> &kernels() { return *kernels_; }
   observe::MetricsLogger &metrics() { return *metrics_; }
+  /// The step-op trace (--trace), or null: nothing is recorded.
+  observe::TraceRecorder *trace() { return trace_.get(); }
   /// Steps of a stage after --steps-override.
   int64_t stageSteps(const std::string &stage, int64_t steps) const;
   /// Global step: optimiser steps done over all stages (the RNG step).
@@ -154,7 +160,8 @@ public:
     memoryPeak_ = peakBytes, memoryBudget_ = budgetBytes;
     memoryMeasured_ = measuredBytes;
   }
-  /// Writes report.html (summary + curves) and a last line.
+  /// Writes report.html (summary + curves, the trace's Gantt chart),
+  /// RUN/trace.json with --trace, and a last line.
   Status finish(const std::vector<std::pair<std::string, std::string>>
                     &summary = {});
   /// Checkpoint now (normally called by endStep).
@@ -182,6 +189,8 @@ private:
   std::vector<observe::MemoryBuffer> memory_;
   uint64_t memoryPeak_ = 0, memoryBudget_ = 0, memoryMeasured_ = 0;
   double startTime_ = 0;
+  std::unique_ptr<observe::TraceRecorder> trace_;
+  Status writeTrace();
   int lockFd_ = -1; // RUN/job.lock, flock'ed for the job's life
   bool stopped_ = false;
 };

@@ -612,8 +612,15 @@ TEST(Driver, ParsesArguments) {
   a = parseJobArgs(3, lanes);
   ASSERT_TRUE(a.isOk());
   EXPECT_EQ(a->lanes, "off");
+  EXPECT_FALSE(a->trace); // off by default
   const char *badLanes[] = {"job", "--lanes=sometimes"};
   EXPECT_FALSE(parseJobArgs(2, badLanes).isOk());
+  const char *trace[] = {"job", "--trace"};
+  a = parseJobArgs(2, trace);
+  ASSERT_TRUE(a.isOk());
+  EXPECT_TRUE(a->trace);
+  const char *badTrace[] = {"job", "--trace=yes"}; // a flag, no value
+  EXPECT_FALSE(parseJobArgs(2, badTrace).isOk());
   const char *bad1[] = {"job", "--device", "tpu"};
   EXPECT_FALSE(parseJobArgs(3, bad1).isOk());
   const char *bad2[] = {"job", "--frobnicate"};

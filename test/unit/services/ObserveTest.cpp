@@ -7,6 +7,7 @@
 #include "runtime/observe/Progress.h"
 #include "runtime/observe/Report.h"
 #include "runtime/observe/TfEvents.h"
+#include "runtime/observe/Trace.h"
 #include "runtime/support/Json.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include <dirent.h>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <unistd.h>
 
 #include "TestDirs.h"
@@ -582,5 +584,86 @@ TEST(Report, MemoryStackedByKindWithBudget) {
   for (MemoryBuffer &b : d.memory)
     b.kind.clear();
   EXPECT_EQ(countOf(hone::observe::renderReportHtml(d), "chart memstack"), 0u);
+}
+} // namespace
+
+namespace {
+/// ./job --trace's file: strict JSON in the Chrome trace-event format, one
+/// complete event per op with its lane and bytes, one named thread per
+/// lane (fixed ids for the known lanes), and the report's Gantt chart from
+/// the same events.
+TEST(Trace, ChromeTraceEventsThreadsAndGantt) {
+  TraceRecorder rec;
+  rec.record("rollout", "generate", 10, 250, 4096);
+  rec.record("learn", "train_step", 260, 400, 8);
+  rec.record("host", "odd\"name", 5, 3); // end before start: clamped
+  rec.record("gpu0", "copy_in", 1, 2);   // a lane the writer does not know
+  std::vector<TraceEvent> ev = rec.events();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[0].name, "copy_in"); // ordered by start time
+  EXPECT_EQ(ev[1].endUs, ev[1].startUs);
+
+  auto doc = json::parse(chromeTraceJson(ev, rec.dropped()));
+  ASSERT_TRUE(doc) << doc.status().toString();
+  const json::Value *events = doc->find("traceEvents");
+  ASSERT_TRUE(events && events->isArray());
+  std::map<int64_t, std::string> threads;
+  size_t complete = 0;
+  for (const json::Value &e : events->items())
+    if (e.find("ph")->asString() == "M" &&
+        e.find("name")->asString() == "thread_name")
+      threads[e.find("tid")->asInt()] =
+          e.find("args")->find("name")->asString();
+  EXPECT_EQ(threads.size(), 4u);
+  for (const json::Value &e : events->items()) {
+    if (e.find("ph")->asString() != "X")
+      continue;
+    ++complete;
+    const json::Value *args = e.find("args");
+    EXPECT_EQ(threads[e.find("tid")->asInt()], args->find("lane")->asString());
+    EXPECT_GE(e.find("ts")->asInt(), 0);
+    EXPECT_GE(e.find("dur")->asInt(), 0);
+    if (e.find("name")->asString() == "generate") {
+      EXPECT_EQ(e.find("tid")->asInt(), 1); // rollout
+      EXPECT_EQ(e.find("ts")->asInt(), 10);
+      EXPECT_EQ(e.find("dur")->asInt(), 240);
+      EXPECT_EQ(args->find("bytes")->asInt(), 4096);
+    }
+    if (e.find("name")->asString() == "copy_in") {
+      EXPECT_EQ(args->find("bytes"), nullptr); // not known: left out
+    }
+  }
+  EXPECT_EQ(complete, 4u);
+  EXPECT_EQ(threads[0], "host");
+  EXPECT_EQ(threads[2], "learn");
+  EXPECT_EQ(threads[5], "gpu0");
+
+  ReportData d;
+  d.schedule = spansFromEvents(ev);
+  std::string html = renderReportHtml(d);
+  EXPECT_TRUE(wellFormed(html));
+  EXPECT_EQ(countOf(html, "class=\"chart gantt\""), 1u);
+  EXPECT_EQ(countOf(html, "class=\"task\""), 4u);
+  EXPECT_EQ(html.find("No schedule trace was recorded"), std::string::npos);
+  EXPECT_NE(
+      renderReportHtml(ReportData()).find("No schedule trace was recorded"),
+      std::string::npos);
+}
+
+/// The cap keeps the first events and counts the rest, so a long run's
+/// trace stays bounded; the file says how many were dropped.
+TEST(Trace, CapKeepsFirstEventsAndCountsDropped) {
+  TraceRecorder rec(3);
+  for (uint64_t i = 0; i < 10; ++i)
+    rec.record("learn", "train_step", i * 10, i * 10 + 5);
+  EXPECT_EQ(rec.events().size(), 3u);
+  EXPECT_EQ(rec.events().back().startUs, 20u);
+  EXPECT_EQ(rec.dropped(), 7u);
+  auto doc = json::parse(chromeTraceJson(rec.events(), rec.dropped()));
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->find("otherData")->find("dropped_events")->asInt(), 7);
+  // The recorder's clock moves forward from zero.
+  uint64_t a = rec.nowUs(), b = rec.nowUs();
+  EXPECT_LE(a, b);
 }
 } // namespace
