@@ -16,6 +16,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+
+#include <optional>
 #include "runtime/model/MemorySizes.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -360,13 +362,27 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         int64_t updates = std::max<int64_t>(1, train.getUpdates());
         int64_t mini = std::max<int64_t>(1, train.getMiniBatches());
         ArrayRef<int64_t> readers = train.getReaders();
-        for (auto [i, tokens] : llvm::enumerate(train.getTokens())) {
+        // Reads fused by hone-fuse-forwards run as one forward over their
+        // rows concatenated: the leading read's activations hold them all.
+        std::optional<ArrayRef<int64_t>> fused = train.getFusedReads();
+        auto tokenList = train.getTokens();
+        SmallVector<int64_t> groupRows(tokenList.size(), 0);
+        for (auto [i, tokens] : llvm::enumerate(tokenList)) {
+          size_t lead = fused && i < fused->size() &&
+                                (*fused)[i] >= 0 &&
+                                size_t((*fused)[i]) < tokenList.size()
+                            ? size_t((*fused)[i])
+                            : i;
+          int64_t rows = rowsOf(tokens) / updates;
+          groupRows[lead] += (rows + mini - 1) / mini;
+        }
+        for (auto [i, tokens] : llvm::enumerate(tokenList)) {
           if (i >= readers.size())
             break;
+          if (groupRows[i] == 0)
+            continue; // computed by an earlier read's forward
           Value model = train.getModels()[readers[i]];
-          int64_t rows = rowsOf(tokens) / updates;
-          int64_t mb = (rows + mini - 1) / mini;
-          forward(op, p, model, mb, colsOf(tokens));
+          forward(op, p, model, groupRows[i], colsOf(tokens));
         }
         for (Value model : train.getModels())
           if (Operation *root = rootOf(model)) {

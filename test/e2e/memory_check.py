@@ -91,5 +91,20 @@ if "raise hardware.memory_budget to at least" not in p.stdout:
 if not re.search(r"remark: hone-plan-memory: micro-batch 8 -> 4 rows", p.stdout):
     fail("no micro-batch decision before the refusal")
 
+# A train step whose reads hone-fuse-forwards fused (DPO: chosen and
+# rejected in one forward) keeps activations for both reads' rows: the plan
+# counts them, so nothing is unplanned (it used to count one read's rows).
+dpo_job = os.path.join(work, "dpo-job")
+subprocess.run([honec, os.path.join(os.path.dirname(os.path.dirname(spec)),
+                                    "dpo", "spec.textproto"), "-o", dpo_job],
+               check=True)
+out = os.path.join(work, "dpo")
+p = subprocess.run([dpo_job, "--device", "cpu", "--progress", "off", "--out",
+                    out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                   text=True, timeout=240)
+print(p.stdout)
+if p.returncode != 0 or not re.search(r"planned peak .*, 0 unplanned", p.stdout):
+    fail("dpo: the fused train step's activations are not in the plan")
+
 shutil.rmtree(work)
 print("PASS")
