@@ -10,8 +10,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/HoneForwards.h"
-#include "passes/Passes.h"
 #include "mlir/IR/Dominance.h"
+#include "passes/Passes.h"
 
 namespace mlir::hone {
 #define GEN_PASS_DEF_FUSEFORWARDS
@@ -67,11 +67,9 @@ bool mergeLogprobs(LogprobOp first, LogprobOp second, DominanceInfo &dom) {
   llvm::append_range(tokens, second.getTokens());
   SmallVector<Type> types(first->getResultTypes());
   llvm::append_range(types, second->getResultTypes());
-  auto fused = LogprobOp::create(b, FusedLoc::get(b.getContext(),
-                                                  {first.getLoc(),
-                                                   second.getLoc()}),
-                                 types, first.getModel(), tokens,
-                                 first.getEntropyAttr());
+  auto fused = LogprobOp::create(
+      b, FusedLoc::get(b.getContext(), {first.getLoc(), second.getLoc()}),
+      types, first.getModel(), tokens, first.getEntropyAttr());
   // Discardable attributes (hone.models: the model's spec name) are those
   // of both: one model value.
   fused->setDiscardableAttrs(first->getDiscardableAttrDictionary());
