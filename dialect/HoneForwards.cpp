@@ -79,10 +79,14 @@ SmallVector<ModelWork> hone::countModelWork(Region &iteration,
       // generated rows.
       w.flops += forwardFlops(archOf(gen.getPolicy()), rows, len);
     } else if (auto lp = dyn_cast<LogprobOp>(op)) {
-      auto [rows, len] = rowsAndLength(lp.getTokens());
+      // Several batches: one forward over their rows (fused by
+      // hone-fuse-forwards), one per batch unfused.
       ModelWork &w = at(nameOf(op, 0));
-      w.forwards += 1;
-      w.flops += forwardFlops(archOf(lp.getModel()), rows, len);
+      w.forwards += honourFusion ? 1 : int64_t(lp.getTokens().size());
+      for (Value tok : lp.getTokens()) {
+        auto [rows, len] = rowsAndLength(tok);
+        w.flops += forwardFlops(archOf(lp.getModel()), rows, len);
+      }
     } else if (auto v = dyn_cast<ValueOp>(op)) {
       auto [rows, len] = rowsAndLength(v.getTokens());
       ModelWork &w = at(nameOf(op, 0));

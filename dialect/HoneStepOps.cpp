@@ -176,15 +176,24 @@ LogicalResult LogprobOp::verify() {
   if (!cast<ModelType>(getModel().getType()).hasLMHead())
     return emitOpError("log-probs need an LM head; use hone.value for a "
                        "scalar-head model");
-  unsigned want = getEntropy() ? 2 : 1;
+  if (getTokens().empty())
+    return emitOpError("needs at least one token batch");
+  // Batches share one forward over their rows concatenated: one type.
+  Type tokens = getTokens().front().getType();
+  for (Value t : getTokens())
+    if (t.getType() != tokens)
+      return emitOpError("token batches must have one type (one forward over "
+                         "their rows), got ")
+             << tokens << " and " << t.getType();
+  unsigned want = (getEntropy() ? 2 : 1) * getTokens().size();
   if (getNumResults() != want)
     return emitOpError("has ") << getNumResults() << " results, expected "
                                << want;
   for (Value r : getResults())
     if (!isFloatTensor(r.getType(), 2) ||
-        tensorOf(r).getShape() != tensorOf(getTokens()).getShape())
+        tensorOf(r).getShape() != tensorOf(getTokens().front()).getShape())
       return emitOpError("results must be float tensors of the tokens' shape ")
-             << getTokens().getType() << ", got " << r.getType();
+             << tokens << ", got " << r.getType();
   return success();
 }
 

@@ -233,11 +233,17 @@ def Hone_LogprobOp : Hone_StepOp<"logprob", [Pure]> {
     entropy of `π(· | y_<t)` as a second result when `entropy` is set. The
     LM head and log-softmax are fused and chunked over the vocabulary.
 
+    With several token batches of one type (hone-fuse-forwards merges the
+    reference's reads of DPO's chosen and rejected), the model runs one
+    forward over their rows concatenated; the results stay per batch (its
+    log-probs, then its entropy when set), so consumers are unchanged.
+
     ```mlir
     %l_ref = hone.logprob %ref, %tok : !hone.model<...>, tensor<8x32xi32> -> tensor<8x32xf32>
+    %l_c, %l_r = hone.logprob %ref, %c, %r : !hone.model<...>, tensor<8x32xi32>, tensor<8x32xi32> -> tensor<8x32xf32>, tensor<8x32xf32>
     ```
   }];
-  let arguments = (ins Hone_ModelType:$model, Hone_TokenTensor:$tokens,
+  let arguments = (ins Hone_ModelType:$model, Variadic<Hone_TokenTensor>:$tokens,
                        UnitAttr:$entropy);
   let results = (outs Variadic<Hone_FloatTensor>:$results);
   let assemblyFormat = [{

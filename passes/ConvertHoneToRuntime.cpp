@@ -831,7 +831,7 @@ struct Lowering {
     main.walk([&](Operation *op) {
       SmallVector<Value> tokens;
       if (auto lp = dyn_cast<LogprobOp>(op))
-        tokens.push_back(lp.getTokens());
+        llvm::append_range(tokens, lp.getTokens());
       else if (auto ts = dyn_cast<TrainStepOp>(op))
         llvm::append_range(tokens, ts.getTokens());
       else

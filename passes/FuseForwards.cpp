@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/HoneForwards.h"
+#include "mlir/IR/Dominance.h"
 #include "passes/Passes.h"
 
 namespace mlir::hone {
@@ -22,8 +23,78 @@ using namespace mlir::hone;
 
 namespace {
 
+/// The temperature the lowering takes `lp`'s log-probs at: that of the
+/// hone.generate that sampled its tokens, 1 for data
+/// (passes/ConvertHoneToRuntime.cpp).
+double temperatureOf(LogprobOp lp) {
+  GenerateOp gen = producingGenerate(lp.getTokens().front());
+  return gen ? gen.getTemperature().convertToDouble() : 1.0;
+}
+
+/// True when `a` and `b` compute the same function of their tokens: one
+/// model value (one frozen state), entropy alike, one token type, one
+/// temperature.
+bool sameForward(LogprobOp a, LogprobOp b) {
+  return a.getModel() == b.getModel() && a.getEntropy() == b.getEntropy() &&
+         a.getTokens().front().getType() == b.getTokens().front().getType() &&
+         temperatureOf(a) == temperatureOf(b);
+}
+
+/// Merges `first` and its later same-block twin `second` into one
+/// hone.logprob over both token batches, placed where every operand is
+/// defined and before every use; false (nothing changed) where no such
+/// place is one of theirs.
+bool mergeLogprobs(LogprobOp first, LogprobOp second, DominanceInfo &dom) {
+  Operation *at = nullptr;
+  auto usesAfter = [&](Operation *op, Operation *point) {
+    return llvm::all_of(op->getUsers(), [&](Operation *user) {
+      return dom.properlyDominates(point, user);
+    });
+  };
+  auto definedBefore = [&](Operation *op, Operation *point) {
+    return llvm::all_of(op->getOperands(), [&](Value v) {
+      return dom.properlyDominates(v, point);
+    });
+  };
+  if (usesAfter(first, second))
+    at = second;
+  else if (definedBefore(second, first))
+    at = first;
+  else
+    return false;
+  OpBuilder b(at);
+  SmallVector<Value> tokens(first.getTokens());
+  llvm::append_range(tokens, second.getTokens());
+  SmallVector<Type> types(first->getResultTypes());
+  llvm::append_range(types, second->getResultTypes());
+  auto fused = LogprobOp::create(
+      b, FusedLoc::get(b.getContext(), {first.getLoc(), second.getLoc()}),
+      types, first.getModel(), tokens, first.getEntropyAttr());
+  // Discardable attributes (hone.models: the model's spec name) are those
+  // of both: one model value.
+  fused->setDiscardableAttrs(first->getDiscardableAttrDictionary());
+  unsigned n = first->getNumResults();
+  first->replaceAllUsesWith(fused->getResults().take_front(n));
+  second->replaceAllUsesWith(fused->getResults().drop_front(n));
+  first->erase();
+  second->erase();
+  return true;
+}
+
 struct FuseForwards : public hone::impl::FuseForwardsBase<FuseForwards> {
   void runOnOperation() override {
+    // Frozen-model reads: hone.logprob twins in one block become one op.
+    DominanceInfo dom(getOperation());
+    getOperation()->walk([&](Block *block) {
+      for (bool merged = true; merged;) {
+        merged = false;
+        SmallVector<LogprobOp> reads(block->getOps<LogprobOp>());
+        for (size_t i = 0; i < reads.size() && !merged; ++i)
+          for (size_t k = i + 1; k < reads.size() && !merged; ++k)
+            if (sameForward(reads[i], reads[k]))
+              merged = mergeLogprobs(reads[i], reads[k], dom);
+      }
+    });
     getOperation()->walk([&](TrainStepOp step) {
       // A step already marked (by a user's pass, or a second run) keeps
       // its grouping.

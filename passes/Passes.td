@@ -193,7 +193,18 @@ def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
     step that already has `fused_reads` is left as it is. `honec
     --no-fuse-forwards` leaves the pass out.
 
+    Frozen-model reads: `hone.logprob` ops in one block on the same model
+    value, with the same `entropy`, token type and sampling temperature
+    (DPO's, IPO's reference on chosen and rejected) become one
+    `hone.logprob` over all their token batches, which the runtime runs as
+    one forward over the rows concatenated; each result keeps its uses.
+
     ```mlir
+    %lc = hone.logprob %ref, %chosen : !m, tensor<8x32xi32> -> tensor<8x32xf32>
+    %lr = hone.logprob %ref, %rejected : !m, tensor<8x32xi32> -> tensor<8x32xf32>
+    // becomes
+    %lc, %lr = hone.logprob %ref, %chosen, %rejected : !m, tensor<8x32xi32>, tensor<8x32xi32> -> tensor<8x32xf32>, tensor<8x32xf32>
+
     %p1, %loss = hone.train_step (%p0) tokens(%chosen, %rejected) inputs(...)
         {readers = array<i64: 0, 0>, reads = ["logprob", "logprob"], ...}
     // becomes

@@ -391,8 +391,11 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
                      ::hone::memsize::optimizerBytes(c, kElemBytes), 0, 0);
           }
       } else if (auto lp = dyn_cast<LogprobOp>(op)) {
-        forward(op, p, lp.getModel(), rowsOf(lp.getTokens()),
-                colsOf(lp.getTokens()));
+        // Several batches run as one forward over their rows.
+        int64_t rows = 0;
+        for (Value tok : lp.getTokens())
+          rows += rowsOf(tok);
+        forward(op, p, lp.getModel(), rows, colsOf(lp.getTokens().front()));
       } else if (auto v = dyn_cast<ValueOp>(op)) {
         forward(op, p, v.getModel(), rowsOf(v.getTokens()),
                 colsOf(v.getTokens()));

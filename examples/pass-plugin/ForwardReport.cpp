@@ -76,7 +76,7 @@ struct ForwardReportPass
             gen.getGreedy() ? 0.0 : gen.getTemperature().convertToDouble(),
             1);
       } else if (auto lp = dyn_cast<hone::LogprobOp>(op)) {
-        add(name(0), "logprob", temperatureOf(lp.getTokens()), 1);
+        add(name(0), "logprob", temperatureOf(lp.getTokens().front()), 1);
       } else if (auto v = dyn_cast<hone::ValueOp>(op)) {
         add(name(0), "value", 1.0, 1);
       } else if (auto ts = dyn_cast<hone::TrainStepOp>(op)) {

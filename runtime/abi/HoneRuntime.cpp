@@ -1367,30 +1367,48 @@ double logprobTemperature(const OpCtx &c) { return c.f64("temperature"); }
 
 void opLogprob(OpCtx &c) {
   auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
-  c.counts(1, 1, 1, 1, 1, 2);
+  // Several token batches of one shape (hone-fuse-forwards merged reads of
+  // one frozen model): one forward over their rows concatenated, results
+  // per batch (its log-probs, then its entropy when set).
+  bool ent = c.boolean("entropy");
+  int n = std::max(1, c.nIn), per = ent ? 2 : 1;
+  c.counts(1, 1, 1, n, per * n, per * n);
   const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
   int64_t B = tok.shape[0], T = tok.shape[1];
-  c.output(0, "logprobs", -1, 2, B, T);
-  bool ent = c.nOut == 2;
-  if (c.boolean("entropy") && !ent)
-    c.err("entropy is set: 2 results expected");
-  if (ent)
-    c.output(1, "entropy", -1, 2, B, T);
+  for (int k = 0; k < n; ++k) {
+    c.input(k, "tokens", HONE_I32, 2, B, T);
+    c.output(per * k, "logprobs", -1, 2, B, T);
+    if (ent)
+      c.output(per * k + 1, "entropy", -1, 2, B, T);
+  }
   if (m->model->config().head != HeadKind::LM)
     c.err("log-probs need a model with an LM head");
-  checkTokens(c, tok, m);
+  std::vector<int32_t> rows;
+  for (int k = 0; k < n; ++k) {
+    checkTokens(c, c.in[k], m);
+    if (n > 1) {
+      auto *p = static_cast<const int32_t *>(c.in[k].data);
+      rows.insert(rows.end(), p, p + B * T);
+    }
+  }
   // Full rows: the model is causal, so padding after a sequence changes
   // nothing before it (and a sampled pad id inside a response stays scored).
-  std::vector<int32_t> len(static_cast<size_t>(B), static_cast<int32_t>(T));
-  TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
+  int64_t all = B * n;
+  std::vector<int32_t> len(static_cast<size_t>(all), static_cast<int32_t>(T));
+  TokenBatch tb{all, T,
+                n > 1 ? rows.data() : static_cast<const int32_t *>(tok.data),
+                len.data()};
   std::vector<float> h;
   auto lp = computeLogprobs(*m->model, tb, 0, logprobTemperature(c),
                             ent ? &h : nullptr);
   if (!lp)
     c.err(lp.status().message());
-  fromF(c.out[0], *lp);
-  if (ent)
-    fromF(c.out[1], h);
+  for (int k = 0; k < n; ++k)
+    for (int64_t i = 0; i < B * T; ++i) {
+      wr(c.out[per * k], i, (*lp)[size_t(k * B * T + i)]);
+      if (ent)
+        wr(c.out[per * k + 1], i, h[size_t(k * B * T + i)]);
+    }
 }
 
 void opValue(OpCtx &c) {

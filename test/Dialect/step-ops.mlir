@@ -36,6 +36,8 @@ hone.pipeline @steps {
   %ut, %um, %ul, %uh = hone.generate %p, %pt, %pm, %step demos %ft, %fm hint %mu {n = 2} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index, tensor<2x8xi32>, tensor<2x8xf32>, tensor<f32>) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
   // CHECK: hone.logprob %{{.+}}, %{{.+}} {entropy} : !model, tensor<4x8xi32> -> tensor<4x8xf32>, tensor<4x8xf32>
   %lp, %ent = hone.logprob %p, %gt {entropy} : !m, tensor<4x8xi32> -> tensor<4x8xf32>, tensor<4x8xf32>
+  // CHECK: hone.logprob %{{.+}}, %{{.+}}, %{{.+}} {entropy} : !model, tensor<4x8xi32>, tensor<4x8xi32> -> tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+  %lp2:4 = hone.logprob %p, %gt, %lt {entropy} : !m, tensor<4x8xi32>, tensor<4x8xi32> -> tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
   // CHECK: hone.value %{{.+}}, %{{.+}} : !scalar_model, tensor<4x8xi32> -> tensor<4x8xf32>
   %v = hone.value %critic, %gt : !s, tensor<4x8xi32> -> tensor<4x8xf32>
   // CHECK: hone.value %{{.+}}, %{{.+}} last %{{.+}} : !scalar_model, tensor<4x8xi32>, tensor<4x8xf32> -> tensor<4xf32>

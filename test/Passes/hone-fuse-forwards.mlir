@@ -93,3 +93,72 @@ hone.pipeline @bad_lead {
     hone.loss.yield %out : tensor<f32>
   }
 }
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+
+/// Frozen-model reads: two log-prob reads of one model value on batches of
+/// one type (DPO's reference on chosen and rejected) become one hone.logprob
+/// over both; each result keeps its uses.
+// CHECK-LABEL: hone.pipeline @reference
+hone.pipeline @reference {
+  %ref = hone.model.init "ref" : !m
+  // CHECK: %[[C:.+]] = arith.constant dense<1>
+  // CHECK: %[[R:.+]] = arith.constant dense<2>
+  %c = arith.constant dense<1> : tensor<4x8xi32>
+  %r = arith.constant dense<2> : tensor<4x8xi32>
+  // CHECK: %[[L:.+]]:2 = hone.logprob %{{.+}}, %[[C]], %[[R]] {hone.models = ["ref"]} : !{{.+}}, tensor<4x8xi32>, tensor<4x8xi32> -> tensor<4x8xf32>, tensor<4x8xf32>
+  // CHECK-NOT: hone.logprob
+  // CHECK: arith.subf %[[L]]#0, %[[L]]#1
+  %lc = hone.logprob %ref, %c {hone.models = ["ref"]} : !m, tensor<4x8xi32> -> tensor<4x8xf32>
+  %lr = hone.logprob %ref, %r {hone.models = ["ref"]} : !m, tensor<4x8xi32> -> tensor<4x8xf32>
+  %d = arith.subf %lc, %lr : tensor<4x8xf32>
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+
+/// Log-prob reads of different model values, of different token types, or
+/// with and without entropy stay apart.
+// CHECK-LABEL: hone.pipeline @reference_apart
+hone.pipeline @reference_apart {
+  %ref = hone.model.init "ref" : !m
+  %pol = hone.model.init "policy" : !m
+  %a = arith.constant dense<1> : tensor<4x8xi32>
+  %b = arith.constant dense<2> : tensor<2x8xi32>
+  // CHECK-COUNT-3: hone.logprob %{{[^,]+}}, %{{[^,]+}} :
+  // CHECK-NEXT: hone.logprob %{{[^,]+}}, %{{[^,]+}} {entropy} :
+  // CHECK-NOT: hone.logprob
+  %l1 = hone.logprob %ref, %a : !m, tensor<4x8xi32> -> tensor<4x8xf32>
+  %l2 = hone.logprob %pol, %a : !m, tensor<4x8xi32> -> tensor<4x8xf32>
+  %l3 = hone.logprob %ref, %b : !m, tensor<2x8xi32> -> tensor<2x8xf32>
+  %l4, %e4 = hone.logprob %pol, %a {entropy} : !m, tensor<4x8xi32> -> tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+
+/// Log-probs of tokens sampled at different temperatures are taken at
+/// those temperatures: they stay apart; two batches sampled at one
+/// temperature merge.
+// CHECK-LABEL: hone.pipeline @temperatures
+hone.pipeline @temperatures {
+  %ref = hone.model.init "ref" : !m
+  %pt = arith.constant dense<1> : tensor<2x4xi32>
+  %pm = arith.constant dense<1.0> : tensor<2x4xf32>
+  %step = arith.constant 0 : index
+  // CHECK: %[[A:.+]]:3 = hone.generate {{.*}}temperature = 5.000000e-01
+  // CHECK: %[[B:.+]]:3 = hone.generate
+  // CHECK: %[[C:.+]]:3 = hone.generate {{.*}}temperature = 5.000000e-01
+  %t1, %m1, %g1 = hone.generate %ref, %pt, %pm, %step {n = 2, temperature = 0.5 : f64} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>)
+  %t2, %m2, %g2 = hone.generate %ref, %pt, %pm, %step {n = 2} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>)
+  %t3, %m3, %g3 = hone.generate %ref, %pt, %pm, %step {n = 2, temperature = 0.5 : f64} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>)
+  // CHECK-DAG: hone.logprob %{{[^,]+}}, %[[B]]#0 :
+  // CHECK-DAG: hone.logprob %{{[^,]+}}, %[[A]]#0, %[[C]]#0 :
+  %l1 = hone.logprob %ref, %t1 : !m, tensor<4x8xi32> -> tensor<4x8xf32>
+  %l2 = hone.logprob %ref, %t2 : !m, tensor<4x8xi32> -> tensor<4x8xf32>
+  %l3 = hone.logprob %ref, %t3 : !m, tensor<4x8xi32> -> tensor<4x8xf32>
+}

@@ -7,9 +7,12 @@ first step's loss and pairwise metrics come from the forward alone: equal to
 float32 rounding of a row-independent forward (rel 1e-6). Later steps and
 the weights differ only by the order in which the backward sums rows into
 the weight gradient: float32 tolerance, far below what a wrong row mapping
-(chosen and rejected swapped, or a missing backward) changes.
+(chosen and rejected swapped, or a missing backward) changes. In DPO the
+frozen reference's log-probs of chosen and rejected are one hone.logprob
+(one forward over both batches' rows) fused, two unfused: the reference
+log-probs enter every step's loss, so a wrong row split shows at step 1.
 Usage: fuse_forwards.py HONEC EXAMPLES WORK"""
-import array, json, math, os, shutil, struct, subprocess, sys
+import array, json, math, os, re, shutil, struct, subprocess, sys
 
 honec, examples, work = sys.argv[1:4]
 shutil.rmtree(work, ignore_errors=True)
@@ -42,6 +45,11 @@ def run(example, fused):
     if ("fused_reads" in ir) != fused:
         sys.exit(f"error: {example}: fused_reads {'missing' if fused else 'present'}"
                  " in the step IR")
+    # DPO: the reference reads chosen and rejected in one hone.logprob.
+    if example == "dpo" and (re.search(r"hone\.logprob %\w+, %[\w#]+, %", ir)
+                             is not None) != fused:
+        sys.exit(f"error: {example}: a two-batch hone.logprob"
+                 f" {'missing' if fused else 'present'} in the step IR")
     subprocess.run([honec, spec, *flags, "--compile-to=exe", "-o",
                     os.path.join(d, "job")], check=True)
     subprocess.run(["./job", "--device", "cpu", "--out", "run",
