@@ -14,6 +14,23 @@ namespace mlir::hone {
 using namespace mlir;
 using namespace mlir::hone;
 
+/// Bytes in the largest binary unit that keeps the number at least 1.
+std::string mlir::hone::humanBytes(int64_t bytes) {
+  static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB",
+                                "PiB", "EiB"};
+  if (bytes == std::numeric_limits<int64_t>::max())
+    return "more than 8 EiB";
+  double value = double(bytes);
+  int unit = 0;
+  while (value >= 1024.0 && unit < 6) {
+    value /= 1024.0;
+    ++unit;
+  }
+  if (unit == 0)
+    return llvm::formatv("{0} bytes", bytes).str();
+  return llvm::formatv("{0:F1} {1}", value, units[unit]).str();
+}
+
 namespace {
 
 constexpr int64_t kTrainedBytesPerParam = 16; // weights, grads, 2 moments
@@ -45,23 +62,6 @@ void collectFrozen(Value reward, SmallVectorImpl<Value> &frozen) {
   else if (auto combine = dyn_cast_or_null<RewardCombineOp>(def))
     for (Value input : combine.getInputs())
       collectFrozen(input, frozen);
-}
-
-/// Bytes in the largest binary unit that keeps the number at least 1.
-std::string humanBytes(int64_t bytes) {
-  static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB",
-                                "PiB", "EiB"};
-  if (bytes == std::numeric_limits<int64_t>::max())
-    return "more than 8 EiB";
-  double value = double(bytes);
-  int unit = 0;
-  while (value >= 1024.0 && unit < 6) {
-    value /= 1024.0;
-    ++unit;
-  }
-  if (unit == 0)
-    return llvm::formatv("{0} bytes", bytes).str();
-  return llvm::formatv("{0:F1} {1}", value, units[unit]).str();
 }
 
 struct EstimateMemory

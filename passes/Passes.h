@@ -4,6 +4,8 @@
 #include "dialect/HoneOps.h"
 #include "mlir/Pass/Pass.h"
 
+#include <string>
+
 namespace mlir::hone {
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"
@@ -14,4 +16,9 @@ namespace mlir::hone {
 /// Ops that --convert-hone-to-runtime lowers to hone_rt_object: they create
 /// a runtime object, and the runtime drains every lane before running them.
 bool isRuntimeObjectOp(Operation *op);
+
+/// Bytes in the largest binary unit that keeps the number at least 1, one
+/// decimal ("15.1 MiB"); INT64_MAX (a saturated count) is "more than 8 EiB".
+/// Used by the memory passes' messages and honec --report.
+std::string humanBytes(int64_t bytes);
 } // namespace mlir::hone

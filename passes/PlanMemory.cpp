@@ -69,17 +69,6 @@ struct Buffer {
   Operation *source = nullptr;
 };
 
-std::string humanBytes(int64_t bytes) {
-  static const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
-  double v = double(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 4)
-    v /= 1024.0, ++u;
-  if (u == 0)
-    return llvm::formatv("{0} bytes", bytes).str();
-  return llvm::formatv("{0:F1} {1}", v, units[u]).str();
-}
-
 ::hone::ModelConfig configOf(ModelType t) {
   ArchAttr a = t.getArch();
   ::hone::ModelConfig c;

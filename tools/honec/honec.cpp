@@ -29,6 +29,7 @@
 #include "tools/PluginLoader.h"
 #include "frontend/SpecDiagnostics.h"
 #include "frontend/ToStageIR.h"
+#include "passes/Passes.h"
 #include "passes/Pipelines.h"
 
 #include "mlir/IR/AsmState.h"
@@ -221,16 +222,6 @@ LogicalResult parseExtra(OpPassManager &pm, llvm::StringRef passes) {
   return success();
 }
 
-/// Bytes in the largest binary unit below them, one decimal (memory report).
-std::string mib(int64_t bytes) {
-  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double v = double(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 6)
-    v /= 1024.0, ++u;
-  return llvm::formatv("{0:F1} {1}", v, units[u]).str();
-}
-
 /// honec --report: the memory plan hone-plan-memory attached to the
 /// pipeline (passes/PlanMemory.cpp): the peak and where it is, the packing
 /// against its bounds, the budget, what is live at the peak per model (by
@@ -247,13 +238,13 @@ void printMemoryReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
     auto a = plan.getAs<StringAttr>(k);
     return a ? a.getValue() : StringRef();
   };
-  os << "memory plan (hone-plan-memory): peak " << mib(i64("peak_bytes"))
+  os << "memory plan (hone-plan-memory): peak " << mlir::hone::humanBytes(i64("peak_bytes"))
      << " in stage " << str("peak_stage") << " at " << str("peak_op")
-     << "; liveness lower bound " << mib(i64("lower_bound_bytes"))
-     << ", first-fit " << mib(i64("first_fit_bytes")) << ", no reuse "
-     << mib(i64("no_reuse_bytes")) << "; budget ";
+     << "; liveness lower bound " << mlir::hone::humanBytes(i64("lower_bound_bytes"))
+     << ", first-fit " << mlir::hone::humanBytes(i64("first_fit_bytes")) << ", no reuse "
+     << mlir::hone::humanBytes(i64("no_reuse_bytes")) << "; budget ";
   if (i64("budget_bytes") > 0)
-    os << mib(i64("budget_bytes")) << " (" << str("budget_source") << ")\n";
+    os << mlir::hone::humanBytes(i64("budget_bytes")) << " (" << str("budget_source") << ")\n";
   else
     os << "none\n";
   // What is live at the peak, per owner (the part of a buffer's name
@@ -275,10 +266,10 @@ void printMemoryReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
     int64_t sum = 0;
     for (auto &[k, b] : kinds)
       sum += b;
-    os << "  live at the peak: " << owner << " " << mib(sum) << " (";
+    os << "  live at the peak: " << owner << " " << mlir::hone::humanBytes(sum) << " (";
     bool firstKind = true;
     for (auto &[k, b] : kinds) {
-      os << (firstKind ? "" : ", ") << k << " " << mib(b);
+      os << (firstKind ? "" : ", ") << k << " " << mlir::hone::humanBytes(b);
       firstKind = false;
     }
     os << ")\n";
