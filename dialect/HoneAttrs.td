@@ -118,9 +118,10 @@ class Hone_Attr<string name, string attrMnemonic, list<Trait> traits = []>
   let mnemonic = attrMnemonic;
 }
 
-// A double-precision float with a default, printed as a float literal.
-class Hone_F64Param<string default, string desc>
-    : DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(" # default # ")", desc> {
+// A double-precision float, printed as a float literal. No default: the
+// frontend's table (frontend/Defaults.cpp) fills every parameter.
+class Hone_F64Param<string desc>
+    : AttrParameter<"::llvm::APFloat", desc> {
   let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
   let parser = "::mlir::hone::parseF64Param($_parser)";
   let printer = "::mlir::hone::printF64Param($_printer, $_self)";
@@ -156,20 +157,17 @@ def Hone_ArchAttr : Hone_Attr<"Arch", "arch"> {
     "int64_t":$kv_heads,
     "int64_t":$ffn,
     "int64_t":$max_seq,
-    Hone_F64Param<"1.0e-5", "normalisation epsilon">:$norm_eps,
-    Hone_F64Param<"10000.0", "RoPE base (llama family)">:$rope_theta,
-    DefaultValuedParameter<"bool", "true", "tied input/output embeddings">:$tied,
-    DefaultValuedParameter<"bool", "false", "bias on q/k/v (Qwen2)">:$qkv_bias,
-    DefaultValuedParameter<"int64_t", "0", "head dimension (0: d_model / heads)">:$head_dim,
-    DefaultValuedParameter<"bool", "false", "per-head q/k RMSNorm (Qwen3)">:$qk_norm,
-    DefaultValuedParameter<"::mlir::hone::RopeScaling",
-                           "::mlir::hone::RopeScaling::none",
-                           "RoPE scaling">:$rope_scaling,
-    Hone_F64Param<"1.0", "RoPE scaling factor">:$rope_factor,
-    Hone_F64Param<"1.0", "llama3 low_freq_factor">:$rope_low_freq,
-    Hone_F64Param<"4.0", "llama3 high_freq_factor">:$rope_high_freq,
-    DefaultValuedParameter<"int64_t", "8192",
-                           "llama3 original_max_position_embeddings">:$rope_original_max
+    Hone_F64Param<"normalisation epsilon">:$norm_eps,
+    Hone_F64Param<"RoPE base (llama family)">:$rope_theta,
+    AttrParameter<"bool", "tied input/output embeddings">:$tied,
+    AttrParameter<"bool", "bias on q/k/v (Qwen2)">:$qkv_bias,
+    AttrParameter<"int64_t", "head dimension (0: d_model / heads)">:$head_dim,
+    AttrParameter<"bool", "per-head q/k RMSNorm (Qwen3)">:$qk_norm,
+    AttrParameter<"::mlir::hone::RopeScaling", "RoPE scaling">:$rope_scaling,
+    Hone_F64Param<"RoPE scaling factor">:$rope_factor,
+    Hone_F64Param<"llama3 low_freq_factor">:$rope_low_freq,
+    Hone_F64Param<"llama3 high_freq_factor">:$rope_high_freq,
+    AttrParameter<"int64_t", "llama3 original_max_position_embeddings">:$rope_original_max
   );
   let assemblyFormat = [{
     `<` $family `,` struct($vocab, $d_model, $layers, $heads, $kv_heads, $ffn,

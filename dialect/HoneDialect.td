@@ -25,7 +25,7 @@ def Hone_Dialect : Dialect {
 
     ```mlir
     hone.pipeline @sft_then_grpo {
-      %base = hone.model.init "base" {seed = 1} : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>>
+      %base = hone.model.init "base" {seed = 1} : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
       %demos = hone.dataset "train.jsonl" : !hone.dataset<prompt_completion>
       %prompts = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
       %exact = hone.reward.verifier exact_match : !hone.reward

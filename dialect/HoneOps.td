@@ -31,8 +31,8 @@ def Hone_PipelineOp : Hone_Op<"pipeline", [
 
     ```mlir
     hone.pipeline @toy {
-      %m = hone.model.init "m" {seed = 1 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
-      hone.save %m "init" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+      %m = hone.model.init "m" {seed = 1 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+      hone.save %m "init" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     }
     ```
   }];
@@ -60,7 +60,7 @@ def Hone_ModelInitOp : Hone_Op<"model.init", [Pure, DeclareOpInterfaceMethods<Op
     `modelName()` in dialect/HoneOps.h).
 
     ```mlir
-    %policy = hone.model.init "policy" {seed = 7 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    %policy = hone.model.init "policy" {seed = 7 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     ```
   }];
   let arguments = (ins StrAttr:$name, DefaultValuedAttr<I64Attr, "0">:$seed);
@@ -77,7 +77,7 @@ def Hone_ModelLoadOp : Hone_Op<"model.load", [Pure, DeclareOpInterfaceMethods<Op
     same directory are the same model, so CSE removes a reload.
 
     ```mlir
-    %base = hone.model.load "base" from "models/base" : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>>
+    %base = hone.model.load "base" from "models/base" : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     ```
   }];
   let arguments = (ins StrAttr:$name, StrAttr:$path);
@@ -92,7 +92,7 @@ def Hone_ModelNewHeadOp : Hone_Op<"model.new_head", [Pure, DeclareOpInterfaceMet
     and a new head of the result's kind is initialised from `seed`.
 
     ```mlir
-    %critic = hone.model.new_head "critic" %policy {seed = 3 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>> -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+    %critic = hone.model.new_head "critic" %policy {seed = 3 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>> -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
     ```
   }];
   let arguments = (ins StrAttr:$name, Hone_ModelType:$base,
@@ -117,7 +117,7 @@ def Hone_ModelLoraOp : Hone_Op<"model.lora", [DeclareOpInterfaceMethods<OpAsmOpI
     Saves write PEFT's `adapter_model.safetensors` and `adapter_config.json`.
 
     ```mlir
-    %lora = hone.model.lora "policy" %policy {lora = #hone.lora<rank = 8, alpha = 16.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"], merge_on_save = false>, seed = 42 : i64} : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>> -> !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64>>
+    %lora = hone.model.lora "policy" %policy {lora = #hone.lora<rank = 8, alpha = 16.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"], merge_on_save = false>, seed = 42 : i64} : !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>> -> !hone.model<#hone.arch<llama, vocab = 32, d_model = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 128, max_seq = 64, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     ```
   }];
   let arguments = (ins StrAttr:$name, Hone_ModelType:$base,
@@ -192,7 +192,7 @@ def Hone_RewardModelOp : Hone_Op<"reward.model", [Pure]> {
   let summary = "a learned reward: a scalar-head model read at the last token";
   let description = [{
     ```mlir
-    %r = hone.reward.model %rm : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+    %r = hone.reward.model %rm : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
     ```
   }];
   let arguments = (ins Hone_ModelType:$model);
@@ -256,7 +256,7 @@ def Hone_SftOp : Hone_StageOp<"sft", [AllTypesMatch<["policy", "result"]>]> {
     `prompt_answer` (loss on the completion only).
 
     ```mlir
-    %1 = hone.sft plain %0, %d {batch_size = 8 : i64, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>, steps = 100 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_completion>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    %1 = hone.sft plain %0, %d {batch_size = 8 : i64, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>, steps = 100 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>, !hone.dataset<prompt_completion>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     ```
   }];
   let arguments = (ins Hone_SftVariantAttr:$variant, Hone_ModelType:$policy,
@@ -281,7 +281,7 @@ def Hone_RewardModelTrainOp : Hone_StageOp<"reward_model"> {
     the body of `base`.
 
     ```mlir
-    %rm = hone.reward_model %0, %pairs {batch_size = 8 : i64, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.reward_model_settings<center_rewards = 0.0e+00>, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<preference>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>, scalar>
+    %rm = hone.reward_model %0, %pairs {batch_size = 8 : i64, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.reward_model_settings<center_rewards = 0.0e+00>, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>, !hone.dataset<preference>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
     ```
   }];
   let arguments = (ins Hone_ModelType:$base, Hone_DatasetType:$data,
@@ -305,7 +305,7 @@ def Hone_PreferenceOp : Hone_StageOp<"preference", [AllTypesMatch<["policy", "re
     `ipo` and `kto` need `ref`; `orpo` and `simpo` reject one.
 
     ```mlir
-    %2 = hone.preference dpo %1, %pairs ref %1 {batch_size = 8 : i64, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 1.0e-01, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<preference>, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    %2 = hone.preference dpo %1, %pairs ref %1 {batch_size = 8 : i64, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 1.0e-01, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>, steps = 50 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>, !hone.dataset<preference>, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     ```
   }];
   let arguments = (ins Hone_PreferenceLossAttr:$loss, Hone_ModelType:$policy,
@@ -344,7 +344,7 @@ def Hone_RlOp : Hone_StageOp<"rl", [AttrSizedOperandSegments,
     expression that replaces the policy loss (docs/methods.md).
 
     ```mlir
-    %p = hone.rl grpo %sft, %prompts reward %r ref %sft {batch_size = 16 : i64, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, group_size = 4 : i64, kl_coef = 4.000000e-02 : f64, optimizer = #hone.optimizer<lr = 1.0e-06, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = linear_decay, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>, steps = 20 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_answer>, !hone.reward, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    %p = hone.rl grpo %sft, %prompts reward %r ref %sft {batch_size = 16 : i64, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, group_size = 4 : i64, kl_coef = 4.000000e-02 : f64, optimizer = #hone.optimizer<lr = 1.0e-06, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = linear_decay, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>, steps = 20 : i64} : (!hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>, !hone.dataset<prompt_answer>, !hone.reward, !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>) -> !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     ```
   }];
   let arguments = (ins Hone_RlAlgorithmAttr:$algorithm, Hone_ModelType:$policy,
@@ -384,7 +384,7 @@ def Hone_EvalOp : Hone_Op<"eval", [MemoryEffects<[MemWrite]>]> {
     (the frontend's default is greedy).
 
     ```mlir
-    hone.eval %m, %test reward %r {name = "after_sft", settings = #hone.eval_settings<every_steps = 0, max_records = 0, generation = <max_new_tokens = 16, temperature = 0.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>>} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>, !hone.dataset<prompt_answer>
+    hone.eval %m, %test reward %r {name = "after_sft", settings = #hone.eval_settings<every_steps = 0, max_records = 0, generation = <max_new_tokens = 16, temperature = 0.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>>} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>, !hone.dataset<prompt_answer>
     ```
   }];
   let arguments = (ins Hone_ModelType:$model, Hone_DatasetType:$data,
@@ -405,7 +405,7 @@ def Hone_SaveOp : Hone_Op<"save", [MemoryEffects<[MemWrite]>]> {
     run directory.
 
     ```mlir
-    hone.save %m "final" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32>>
+    hone.save %m "final" : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     ```
   }];
   let arguments = (ins Hone_ModelType:$model, StrAttr:$path);

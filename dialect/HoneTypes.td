@@ -17,7 +17,7 @@ def Hone_ModelType : Hone_Type<"Model", "model"> {
     yield a new one; a model that is never consumed again is frozen.
 
     ```mlir
-    !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 2, heads = 2, kv_heads = 2, ffn = 128, max_seq = 32>>
+    !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 2, heads = 2, kv_heads = 2, ffn = 128, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     !hone.model<#hone.arch<...>, scalar>   // a reward or value model
     ```
   }];

@@ -4,7 +4,7 @@
 //
 //   build/bin/hone-opt examples/ir/sft-then-grpo.mlir --hone-stage-pipeline
 
-!model = !hone.model<#hone.arch<llama, vocab = 32, d_model = 128, layers = 4, heads = 4, kv_heads = 2, ffn = 512, max_seq = 64>>
+!model = !hone.model<#hone.arch<llama, vocab = 32, d_model = 128, layers = 4, heads = 4, kv_heads = 2, ffn = 512, max_seq = 64, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 
 hone.pipeline @sft_then_grpo attributes {
     run = #hone.run<seed = 42, output_dir = "runs/sft_then_grpo",

@@ -183,3 +183,9 @@
 
 // expected-error@+1 {{#hone.lora: target module "v_proj" is named twice}}
 "test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 0.0, target_modules = ["v_proj", "v_proj"], merge_on_save = false>} : () -> ()
+
+// -----
+
+// #hone.arch has no defaults either: the frontend writes every parameter.
+// expected-error@+1 {{expected ','}}
+"test.a"() {s = #hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>} : () -> ()

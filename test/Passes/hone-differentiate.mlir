@@ -3,7 +3,7 @@
 /// The derivative of each loss op: every train step isolates one op; the
 /// gradient region holds the decomposed objective, then its adjoint.
 
-!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8>>
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 hone.pipeline @d {
   %p = hone.model.init "p" : !m
   %t = "test.tokens"() : () -> tensor<2x4xi32>

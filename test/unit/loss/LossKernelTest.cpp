@@ -62,12 +62,17 @@ struct Kernel {
 };
 
 std::string arch() {
-  return "!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, "
-         "layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = " +
-         std::to_string(kT) +
-         ">>\n!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, "
-         "layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = " +
-         std::to_string(kT) + ">, scalar>\n";
+  // Every #hone.arch parameter is required (no ODS defaults).
+  std::string arch = "#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, "
+                     "heads = 2, kv_heads = 2, ffn = 64, max_seq = " +
+                     std::to_string(kT) +
+                     ", norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, "
+                     "qkv_bias = false, head_dim = 0, qk_norm = false, "
+                     "rope_scaling = none, rope_factor = 1.0, "
+                     "rope_low_freq = 1.0, rope_high_freq = 4.0, "
+                     "rope_original_max = 8192>";
+  return "!m = !hone.model<" + arch + ">\n!s = !hone.model<" + arch +
+         ", scalar>\n";
 }
 
 /// Compiles the first (or `index`-th) train step of a pipeline body.
