@@ -74,11 +74,11 @@ def Hone_Dialect : Dialect {
     %c1 = arith.constant 1 : index
     %c20 = arith.constant 20 : index
     %rl = scf.for %step = %c0 to %c20 step %c1 iter_args(%policy = %sft) -> (!model) {
-      %batch:3 = hone.data.next prompts %prompts, %step : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
-      %roll:3 = hone.generate %policy, %batch#0, %batch#1, %step {n = 4 : i64} : ...
+      %batch:3 = hone.data.next prompts %prompts, %step {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+      %roll:3 = hone.generate %policy, %batch#0, %batch#1, %step {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : ...
       %reward = hone.score %exact, %roll#0, %roll#1, %batch#2 : ...
       %ref = hone.logprob %sft, %roll#0 : !model, tensor<8x24xi32> -> tensor<8x24xf32>
-      %adv = hone.advantage group_norm %reward {group_size = 4 : i64} : (tensor<8xf32>) -> tensor<8xf32>
+      %adv = hone.advantage group_norm %reward {group_size = 4 : i64, gamma = 1.000000e+00 : f64, lambda = 9.500000e-01 : f64, eps = 1.000000e-06 : f64} : (tensor<8xf32>) -> tensor<8xf32>
       %new:4 = hone.train_step(%policy) tokens(%roll#0) inputs(...) {...} { ... } gradient { ... }
       scf.yield %new#0 : !model
     }

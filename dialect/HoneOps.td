@@ -63,7 +63,7 @@ def Hone_ModelInitOp : Hone_Op<"model.init", [Pure, DeclareOpInterfaceMethods<Op
     %policy = hone.model.init "policy" {seed = 7 : i64} : !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
     ```
   }];
-  let arguments = (ins StrAttr:$name, DefaultValuedAttr<I64Attr, "0">:$seed);
+  let arguments = (ins StrAttr:$name, I64Attr:$seed);
   let results = (outs Hone_ModelType:$model);
   let assemblyFormat = "$name attr-dict `:` qualified(type($model))";
 }
@@ -96,7 +96,7 @@ def Hone_ModelNewHeadOp : Hone_Op<"model.new_head", [Pure, DeclareOpInterfaceMet
     ```
   }];
   let arguments = (ins StrAttr:$name, Hone_ModelType:$base,
-                       DefaultValuedAttr<I64Attr, "0">:$seed);
+                       I64Attr:$seed);
   let results = (outs Hone_ModelType:$model);
   let assemblyFormat =
       "$name $base attr-dict `:` qualified(type($base)) `->` qualified(type($model))";
@@ -213,7 +213,7 @@ def Hone_RewardExternalOp : Hone_Op<"reward.external", [Pure]> {
     ```
   }];
   let arguments = (ins StrArrayAttr:$command,
-                       DefaultValuedAttr<F64Attr, "30.0">:$timeout_s);
+                       F64Attr:$timeout_s);
   let results = (outs Hone_RewardType:$reward);
   let assemblyFormat = "$command attr-dict `:` qualified(type($reward))";
   let hasVerifier = 1;

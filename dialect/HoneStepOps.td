@@ -112,8 +112,8 @@ def Hone_ScheduleOp : Hone_StepOp<"schedule", [Pure]> {
     ```
   }];
   let arguments = (ins Hone_ScheduleKindAttr:$kind, Index:$step, F64Attr:$start,
-                       DefaultValuedAttr<F64Attr, "0.0">:$end,
-                       DefaultValuedAttr<I64Attr, "0">:$warmup, I64Attr:$total);
+                       F64Attr:$end,
+                       I64Attr:$warmup, I64Attr:$total);
   let results = (outs Hone_FloatTensor:$value);
   let assemblyFormat = "custom<Keyword>($kind) $step attr-dict `:` type($value)";
   let hasVerifier = 1;
@@ -135,11 +135,20 @@ def Hone_DataNextOp : Hone_StepOp<"data.next", [Pure]> {
       completion) and their mask, ids;
     - `prompts`: prompt tokens `[P,Tp]` (left-padded), prompt mask, ids.
 
+    The loss mask follows `completion_only_loss` (prompt/completion records:
+    the completion and EOS only) and `assistant_only_loss` (conversations:
+    the assistant turns only); false trains on every token. An SFT stage
+    sets both from its spec (`sft_settings`, TRL's options of the same
+    names); preference and RL stages always train on completions and
+    assistant turns and write `true` for both.
+
     ```mlir
-    %tok, %m, %ids = hone.data.next sequences %d, %step : !hone.dataset<prompt_completion> -> tensor<8x32xi32>, tensor<8x32xf32>, tensor<8xi64>
+    %tok, %m, %ids = hone.data.next sequences %d, %step {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_completion> -> tensor<8x32xi32>, tensor<8x32xf32>, tensor<8xi64>
     ```
   }];
-  let arguments = (ins Hone_DataPartAttr:$part, Hone_DatasetType:$data, Index:$step);
+  let arguments = (ins Hone_DataPartAttr:$part, Hone_DatasetType:$data, Index:$step,
+                       BoolAttr:$completion_only_loss,
+                       BoolAttr:$assistant_only_loss);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let assemblyFormat = [{
     custom<Keyword>($part) $data `,` $step attr-dict `:` qualified(type($data)) `->` type($results)
@@ -152,13 +161,16 @@ def Hone_DataFetchOp : Hone_StepOp<"data.fetch", [Pure]> {
   let description = [{
     Reads records by id (the demonstrations of prompts a hybrid needs: a
     hybrid's `demos` dataset is aligned with its prompts, row `i` solving
-    prompt `i`). Results: tokens, loss mask.
+    prompt `i`). Results: tokens, loss mask (masked as `hone.data.next`
+    masks sequences, by `completion_only_loss` and `assistant_only_loss`).
 
     ```mlir
-    %tok, %m = hone.data.fetch %demos[%ids] : !hone.dataset<prompt_completion>, tensor<2xi64> -> tensor<2x32xi32>, tensor<2x32xf32>
+    %tok, %m = hone.data.fetch %demos[%ids] {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_completion>, tensor<2xi64> -> tensor<2x32xi32>, tensor<2x32xf32>
     ```
   }];
-  let arguments = (ins Hone_DatasetType:$data, Hone_IdTensor:$ids);
+  let arguments = (ins Hone_DatasetType:$data, Hone_IdTensor:$ids,
+                       BoolAttr:$completion_only_loss,
+                       BoolAttr:$assistant_only_loss);
   let results = (outs Hone_TokenTensor:$tokens, Hone_FloatTensor:$mask);
   let assemblyFormat = [{
     $data `[` $ids `]` attr-dict `:` qualified(type($data)) `,` type($ids) `->` type($tokens) `,` type($mask)
@@ -196,7 +208,7 @@ def Hone_GenerateOp : Hone_StepOp<"generate", [Pure, AttrSizedOperandSegments]> 
     dialect/HoneOps.h), so a pass that changes it changes both.
 
     ```mlir
-    %tok, %m, %l_old = hone.generate %policy, %ptok, %pmask, %step {n = 4 : i64} : (!hone.model<...>, tensor<2x8xi32>, tensor<2x8xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+    %tok, %m, %l_old = hone.generate %policy, %ptok, %pmask, %step {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!hone.model<...>, tensor<2x8xi32>, tensor<2x8xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
     ```
   }];
   let arguments = (ins Hone_ModelType:$policy, Hone_TokenTensor:$prompts,
@@ -204,14 +216,14 @@ def Hone_GenerateOp : Hone_StepOp<"generate", [Pure, AttrSizedOperandSegments]> 
                        Optional<Hone_TokenTensor>:$demos,
                        Optional<Hone_FloatTensor>:$demo_mask,
                        Optional<Hone_FloatTensor>:$hint_len,
-                       DefaultValuedAttr<I64Attr, "1">:$n,
-                       DefaultValuedAttr<F64Attr, "1.0">:$temperature,
-                       DefaultValuedAttr<I64Attr, "0">:$top_k,
-                       DefaultValuedAttr<F64Attr, "1.0">:$top_p,
-                       DefaultValuedAttr<BoolAttr, "false">:$greedy,
-                       DefaultValuedAttr<I64Attr, "0">:$off_policy,
-                       DefaultValuedAttr<BoolAttr, "false">:$hint_is_fraction,
-                       DefaultValuedAttr<BoolAttr, "false">:$mask_truncated,
+                       I64Attr:$n,
+                       F64Attr:$temperature,
+                       I64Attr:$top_k,
+                       F64Attr:$top_p,
+                       BoolAttr:$greedy,
+                       I64Attr:$off_policy,
+                       BoolAttr:$hint_is_fraction,
+                       BoolAttr:$mask_truncated,
                        OptionalAttr<StrArrayAttr>:$stop);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let assemblyFormat = [{
@@ -339,16 +351,16 @@ def Hone_AdvantageOp : Hone_StepOp<"advantage", [Pure]> {
     response, returns `A + V`. `std` uses Bessel's correction.
 
     ```mlir
-    %a = hone.advantage group_norm %r {group_size = 4 : i64} : (tensor<8xf32>) -> tensor<8xf32>
-    %a, %ret = hone.advantage gae %r_t, %m, %v {gamma = 1.000000e+00 : f64, lambda = 9.500000e-01 : f64} : (tensor<8x32xf32>, tensor<8x32xf32>, tensor<8x32xf32>) -> (tensor<8x32xf32>, tensor<8x32xf32>)
+    %a = hone.advantage group_norm %r {group_size = 4 : i64, gamma = 1.000000e+00 : f64, lambda = 9.500000e-01 : f64, eps = 1.000000e-06 : f64} : (tensor<8xf32>) -> tensor<8xf32>
+    %a, %ret = hone.advantage gae %r_t, %m, %v {gamma = 1.000000e+00 : f64, lambda = 9.500000e-01 : f64, group_size = 1 : i64, eps = 1.000000e-06 : f64} : (tensor<8x32xf32>, tensor<8x32xf32>, tensor<8x32xf32>) -> (tensor<8x32xf32>, tensor<8x32xf32>)
     ```
   }];
   let arguments = (ins Hone_AdvantageKindAttr:$kind,
                        Variadic<Hone_FloatTensor>:$inputs,
-                       DefaultValuedAttr<I64Attr, "1">:$group_size,
-                       DefaultValuedAttr<F64Attr, "1.0">:$gamma,
-                       DefaultValuedAttr<F64Attr, "0.95">:$lambda,
-                       DefaultValuedAttr<F64Attr, "1.0e-6">:$eps);
+                       I64Attr:$group_size,
+                       F64Attr:$gamma,
+                       F64Attr:$lambda,
+                       F64Attr:$eps);
   let results = (outs Variadic<Hone_FloatTensor>:$results);
   let assemblyFormat = [{
     custom<Keyword>($kind) $inputs attr-dict `:` functional-type($inputs, $results)
@@ -364,11 +376,11 @@ def Hone_GroupAccuracyOp : Hone_StepOp<"group_accuracy", [Pure]> {
     HPT switches on it, ReLIFT buffers prompts whose accuracy is 0.
 
     ```mlir
-    %acc_p, %acc = hone.group_accuracy %r {group_size = 4 : i64} : tensor<8xf32> -> tensor<2xf32>, tensor<8xf32>
+    %acc_p, %acc = hone.group_accuracy %r {group_size = 4 : i64, threshold = 5.000000e-01 : f64} : tensor<8xf32> -> tensor<2xf32>, tensor<8xf32>
     ```
   }];
   let arguments = (ins Hone_FloatTensor:$rewards, I64Attr:$group_size,
-                       DefaultValuedAttr<F64Attr, "0.5">:$threshold);
+                       F64Attr:$threshold);
   let results = (outs Hone_FloatTensor:$per_prompt, Hone_FloatTensor:$per_sample);
   let assemblyFormat = [{
     $rewards attr-dict `:` type($rewards) `->` type($per_prompt) `,` type($per_sample)
@@ -406,12 +418,12 @@ def Hone_GroupFilterOp : Hone_StepOp<"group_filter", [Pure]> {
     when fewer groups qualified; objectives multiply their mask by it.
 
     ```mlir
-    %tok, %m, %valid = hone.group_filter %r (%tok0, %m0) {group_size = 4 : i64} : tensor<16xf32>, tensor<16x32xi32>, tensor<16x32xf32> -> tensor<8x32xi32>, tensor<8x32xf32>, tensor<8xf32>
+    %tok, %m, %valid = hone.group_filter %r (%tok0, %m0) {group_size = 4 : i64, threshold = 5.000000e-01 : f64} : tensor<16xf32>, tensor<16x32xi32>, tensor<16x32xf32> -> tensor<8x32xi32>, tensor<8x32xf32>, tensor<8xf32>
     ```
   }];
   let arguments = (ins Hone_FloatTensor:$rewards, Variadic<AnyRankedTensor>:$values,
                        I64Attr:$group_size,
-                       DefaultValuedAttr<F64Attr, "0.5">:$threshold);
+                       F64Attr:$threshold);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let assemblyFormat = [{
     $rewards `(` $values `)` attr-dict `:` type($rewards) `,` type($values) `->` type($results)
@@ -517,7 +529,7 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
     `hone-outline-loss-kernels` generates for the step.
 
     ```mlir
-    %p1, %loss = hone.train_step (%p0) tokens(%tok) inputs(%m) {readers = array<i64: 0>, reads = ["logprob"]} : (!model, tensor<4x16xi32>, tensor<4x16xf32>) -> (!model, tensor<f32>) objective {
+    %p1, %loss = hone.train_step (%p0) tokens(%tok) inputs(%m) {readers = array<i64: 0>, reads = ["logprob"], epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!model, tensor<4x16xi32>, tensor<4x16xf32>) -> (!model, tensor<f32>) objective {
     ^bb0(%l: tensor<4x16xf32>, %mask: tensor<4x16xf32>):
       %nl = hone.loss.neg %l : tensor<4x16xf32>
       %loss = hone.loss.masked_reduce token_mean %nl, %mask : tensor<4x16xf32> -> tensor<f32>
@@ -531,10 +543,10 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
                        DenseI64ArrayAttr:$readers, StrArrayAttr:$reads,
                        OptionalAttr<StrArrayAttr>:$arg_names,
                        OptionalAttr<StrAttr>:$kernel,
-                       DefaultValuedAttr<I64Attr, "1">:$epochs,
-                       DefaultValuedAttr<I64Attr, "1">:$mini_batches,
+                       I64Attr:$epochs,
+                       I64Attr:$mini_batches,
                        Hone_OptimizerAttr:$optimizer,
-                       DefaultValuedAttr<I64Attr, "1">:$updates,
+                       I64Attr:$updates,
                        OptionalAttr<DenseI64ArrayAttr>:$fused_reads);
   // The updated models (one per trained model), the loss, the metrics.
   let results = (outs Variadic<AnyType>:$results);

@@ -31,6 +31,17 @@ namespace objective = ::hone::objective;
 
 namespace {
 
+/// The guard added to the standard deviation by the normalising advantages
+/// (group_norm, global_norm), as TRL's GRPO adds 1e-4 and veRL 1e-6: a
+/// numerical constant of the method, not a spec setting.
+constexpr double kAdvantageStdEps = 1e-6;
+
+/// The loss masks of data outside SFT stages: preference pairs, KTO rows,
+/// RL prompts and hybrids' demonstrations train on completions and
+/// assistant turns only, as TRL's DPO, KTO and GRPO trainers do; only an
+/// SFT stage lets its spec choose (sft_settings).
+constexpr bool kCompletionsOnly = true;
+
 /// Reals of the typed settings (dialect/HoneSettings.td) as doubles.
 double d(const APFloat &v) { return v.convertToDouble(); }
 
@@ -202,9 +213,11 @@ struct Expander {
   }
   FloatAttr fa(double v) { return b.getF64FloatAttr(v); }
   IntegerAttr ia(int64_t v) { return b.getI64IntegerAttr(v); }
+  /// Every attribute is written: `gamma` and `lambda` are the stage's GAE
+  /// settings (read by the gae kind only), `eps` the normalisers' guard.
   Value advantage(AdvantageKind kind, TypeRange types, ValueRange inputs,
-                  int64_t g, double gamma = 1.0, double lambda = 0.95,
-                  double eps = 1e-6, unsigned result = 0) {
+                  int64_t g, double gamma, double lambda, unsigned result = 0) {
+    const double eps = kAdvantageStdEps;
     return AdvantageOp::create(b, loc, types,
                                AdvantageKindAttr::get(b.getContext(), kind),
                                inputs, ia(g), fa(gamma), fa(lambda), fa(eps))
@@ -285,13 +298,9 @@ struct Expander {
                                                          ValueRange it) {
       auto data = DataNextOp::create(
           b, loc, TypeRange{i32({B, T}), f({B, T}), i64({B})},
-          DataPart::sequences, op.getData(), step);
-      // The spec's loss masks (TRL's completion_only_loss and
-      // assistant_only_loss), read by the runtime's data step.
-      data->setAttr("completion_only_loss",
-                    b.getBoolAttr(settings.getCompletionOnlyLoss()));
-      data->setAttr("assistant_only_loss",
-                    b.getBoolAttr(settings.getAssistantOnlyLoss()));
+          DataPart::sequences, op.getData(), step,
+          // The spec's loss masks (TRL's options of the same names).
+          settings.getCompletionOnlyLoss(), settings.getAssistantOnlyLoss());
       Value tok = data.getResult(0), mask = data.getResult(1);
       TrainStep ts(b, loc, elem);
       ts.model(it[0]);
@@ -356,7 +365,8 @@ struct Expander {
       auto data = DataNextOp::create(
           b, loc,
           TypeRange{i32({B, T}), f({B, T}), i32({B, T}), f({B, T}), i64({B})},
-          DataPart::pairs, op.getData(), step);
+          DataPart::pairs, op.getData(), step,
+          kCompletionsOnly, kCompletionsOnly);
       TrainStep ts(b, loc, elem);
       ts.model(it[0]);
       ts.read(0, data.getResult(0), "reward", {"r_chosen"});
@@ -409,7 +419,8 @@ struct Expander {
             b, loc,
             TypeRange{i32({B, T}), f({B, T}), f({B}), i32({B, T}), f({B, T}),
                       i64({B})},
-            DataPart::labelled, op.getData(), step);
+            DataPart::labelled, op.getData(), step,
+          kCompletionsOnly, kCompletionsOnly);
         Value tok = data.getResult(0), mis = data.getResult(3);
         ts.read(0, tok, "logprob", {"l"});
         ts.read(0, mis, "logprob", {"l_mis"});
@@ -423,7 +434,8 @@ struct Expander {
             b, loc,
             TypeRange{i32({B, T}), f({B, T}), i32({B, T}), f({B, T}),
                       i64({B})},
-            DataPart::pairs, op.getData(), step);
+            DataPart::pairs, op.getData(), step,
+          kCompletionsOnly, kCompletionsOnly);
         ts.read(0, data.getResult(0), "logprob", {"l_chosen"});
         ts.read(0, data.getResult(2), "logprob", {"l_rejected"});
         ts.input(data.getResult(1), "mask_chosen");
@@ -943,7 +955,8 @@ LogicalResult Expander::expand(RlOp op) {
     int64_t Pg = P * over, Bg = B * over;
     auto prompts = DataNextOp::create(
         b, loc, TypeRange{i32({Pg, Tp}), f({Pg, Tp}), i64({Pg})},
-        DataPart::prompts, op.getPrompts(), step);
+        DataPart::prompts, op.getPrompts(), step,
+          kCompletionsOnly, kCompletionsOnly);
     Value ptok = prompts.getResult(0), pmask = prompts.getResult(1),
           pids = prompts.getResult(2);
     // Demonstrations of these prompts (hybrids).
@@ -951,7 +964,8 @@ LogicalResult Expander::expand(RlOp op) {
     if (demos) {
       // Whole demonstrations: prompt and solution, up to the model's length.
       auto fetch = DataFetchOp::create(b, loc, i32({P, maxT}), f({P, maxT}),
-                                       demos, pids);
+                                       demos, pids, kCompletionsOnly,
+                                       kCompletionsOnly);
       dtok = fetch.getTokens();
       dmask = fetch.getMask();
     }
@@ -1034,7 +1048,7 @@ LogicalResult Expander::expand(RlOp op) {
           b, loc, TypeRange{f({B, T}), f({B, T})},
           AdvantageKindAttr::get(b.getContext(), AdvantageKind::gae),
           ValueRange{rTok, mask, vOld}, ia(1), fa(d(settings.getGamma())),
-          fa(d(settings.getLam())), fa(1e-6));
+          fa(d(settings.getLam())), fa(kAdvantageStdEps));
       unsigned cri = ts.model(critic);
       ts.read(pol, tok, "logprob+entropy", {"l", "entropy"});
       ts.read(cri, tok, "value", {"v"});
@@ -1100,23 +1114,26 @@ LogicalResult Expander::expand(RlOp op) {
     if (rs.klInReward > 0.0 && lRef && alg != RlAlgorithm::reinforce_pp)
       shaped = shape(RewardShaping::seq_kl, f({B}), scores, mask, lOld, lRef,
                      rs.klInReward);
+    const double gamma = d(settings.getGamma()), lam = d(settings.getLam());
     switch (alg) {
     case RlAlgorithm::grpo:
     case RlAlgorithm::dapo:
     case RlAlgorithm::dr_grpo:
       adv = rs.scaleRewards
-                ? advantage(AdvantageKind::group_norm, f({B}), shaped, G, 1.0,
-                            0.95, 1e-6)
-                : advantage(AdvantageKind::group_center, f({B}), shaped, G);
+                ? advantage(AdvantageKind::group_norm, f({B}), shaped, G, gamma,
+                            lam)
+                : advantage(AdvantageKind::group_center, f({B}), shaped, G,
+                            gamma, lam);
       break;
     case RlAlgorithm::rloo:
-      adv = advantage(AdvantageKind::leave_one_out, f({B}), shaped, G);
+      adv = advantage(AdvantageKind::leave_one_out, f({B}), shaped, G, gamma,
+                      lam);
       break;
     case RlAlgorithm::reinforce_pp: {
       Value rTok = shape(RewardShaping::token_kl, f({B, T}), scores, mask,
                          lOld, lRef ? lRef : lOld, rs.klInReward);
       adv = advantage(AdvantageKind::global_norm, f({B, T}),
-                      ValueRange{rTok, mask}, 1);
+                      ValueRange{rTok, mask}, 1, gamma, lam);
       break;
     }
     case RlAlgorithm::remax: {
@@ -1130,7 +1147,7 @@ LogicalResult Expander::expand(RlOp op) {
                                       greedy.getResult(0),
                                       greedy.getResult(1), pids);
       adv = advantage(AdvantageKind::greedy_baseline, f({B}),
-                      ValueRange{shaped, gScores}, 1);
+                      ValueRange{shaped, gScores}, 1, gamma, lam);
       break;
     }
     default:
@@ -1310,7 +1327,8 @@ LogicalResult Expander::expand(RlOp op) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(&ifOp.getThenRegion().front());
         auto fetch = DataFetchOp::create(b, loc, i32({Bs, maxT}),
-                                         f({Bs, maxT}), demos, pop.getIds());
+                                         f({Bs, maxT}), demos, pop.getIds(),
+                                         kCompletionsOnly, kCompletionsOnly);
         Value model = next[0];
         for (int64_t k = 0, e = cast<ReliftAttr>(guide).getSftSteps(); k < e;
              ++k) {

@@ -759,15 +759,26 @@ void putSeqs(hone_job *j, const std::vector<Sequence> &seqs, hone_tensor &tok,
   c.err(dl.where(ex) + ": " + (m.rfind("error: ", 0) == 0 ? m.substr(7) : m));
 }
 
+/// Which tokens of a sequence a loss trains on (TRL's completion_only_loss
+/// and assistant_only_loss).
+struct LossMasks {
+  bool completionOnly, assistantOnly;
+};
+/// A data.next / data.fetch op's masks: an SFT stage's spec settings, true
+/// for both in preference and RL stages; always sent (runtime/abi/step_ops.inl).
+LossMasks masksOf(const OpCtx &c) {
+  return {c.boolean("completion_only_loss"), c.boolean("assistant_only_loss")};
+}
+/// The evaluation's NLL (eval_step) is over completions and assistant
+/// turns, what the preference and RL stages train on.
+constexpr LossMasks kEvalMasks{true, true};
+
 Sequence seqOf(hone_job *j, const OpCtx &c, const DataLoader &dl,
-               const Example &ex, int64_t T) {
+               const Example &ex, int64_t T, LossMasks masks) {
   TextFormat f = j->fmt;
   f.maxSeqLen = T;
-  // An SFT stage's masks, as its spec says (absent: the library defaults).
-  if (c.has("completion_only_loss"))
-    f.completionOnlyLoss = c.boolean("completion_only_loss");
-  if (c.has("assistant_only_loss"))
-    f.assistantOnlyLoss = c.boolean("assistant_only_loss");
+  f.completionOnlyLoss = masks.completionOnly;
+  f.assistantOnlyLoss = masks.assistantOnly;
   auto s = tokenizeExample(f, ex);
   if (!s)
     recordErr(c, dl, ex, s.status());
@@ -1079,7 +1090,7 @@ void opDataNext(OpCtx &c) {
     auto idx = takeRows(j, dl, size_t(B));
     std::vector<Sequence> seqs;
     for (size_t i : idx)
-      seqs.push_back(seqOf(j, c, dl, dl.example(i), T));
+      seqs.push_back(seqOf(j, c, dl, dl.example(i), T, masksOf(c)));
     countUntrained(c, *d, idx, seqs, T);
     putSeqs(j, seqs, c.out[0], c.out[1]);
     ids(2, idx);
@@ -1155,7 +1166,7 @@ void opDataNext(OpCtx &c) {
     for (size_t k = 0; k < idx.size(); ++k) {
       const Example &ex = dl.example(idx[k]);
       const Example &nx = dl.example(idx[(k + 1) % idx.size()]);
-      s.push_back(seqOf(j, c, dl, ex, T));
+      s.push_back(seqOf(j, c, dl, ex, T, masksOf(c)));
       auto m = tokenizePair(f, ex, nx.completion, nx.completionMessages);
       if (!m)
         recordErr(c, dl, nx, m.status());
@@ -1188,7 +1199,8 @@ void opDataFetch(OpCtx &c) {
     if (i64At(ids, i) < 0 || r >= int64_t(d->data->size()))
       c.err("record id " + std::to_string(i64At(ids, i)) + " out of range");
     seqs.push_back(
-        seqOf(c.j, c, *d->data, d->data->example(size_t(r)), tok.shape[1]));
+        seqOf(c.j, c, *d->data, d->data->example(size_t(r)), tok.shape[1],
+              masksOf(c)));
   }
   putSeqs(c.j, seqs, c.out[0], c.out[1]);
 }
@@ -1892,7 +1904,7 @@ void opEvalStep(OpCtx &c) {
     for (size_t i0 = 0; i0 < n; i0 += bs) {
       std::vector<Sequence> seqs;
       for (size_t i = i0; i < std::min(n, i0 + bs); ++i) {
-        Sequence q = seqOf(j, c, dl, dl.example(i), T);
+        Sequence q = seqOf(j, c, dl, dl.example(i), T, kEvalMasks);
         if (!q.ids.empty())
           seqs.push_back(std::move(q));
       }
@@ -3146,6 +3158,7 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   if (!first)
     fail(j, loc, first.status().toString());
   j->job->noteStageSettings(j->stageName, c.attrs);
+  j->job->setStageModels(c.texts("models"));
   j->inStage = true;
   j->stepMetrics.clear();
   j->stepTokens = 0;

@@ -121,17 +121,19 @@ HONE_ABI_STAGE(exec_stage_begin, "exec.stage_begin", "model*")
 HONE_ABI_ATTR(exec_stage_begin, "name", STR, REQ, ODS)
 HONE_ABI_ATTR(exec_stage_begin, "steps", I64, REQ, ODS)
 HONE_ABI_ATTR(exec_stage_begin, "optimizer", OBJ, OPT, LOWER)
-HONE_ABI_ATTR(exec_stage_begin, "models", STRS, OPT, LOWER)
+HONE_ABI_ATTR(exec_stage_begin, "models", STRS, REQ, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, "settings", OBJ, OPT, LOWER)
 
 /* --- steps ---------------------------------------------------------------- */
 
 HONE_ABI_STEP(data_next, "data.next", "dataset")
 HONE_ABI_ATTR(data_next, "part", STR, REQ, ODS)
-HONE_ABI_ATTR(data_next, "completion_only_loss", BOOL, OPT, DISC)
-HONE_ABI_ATTR(data_next, "assistant_only_loss", BOOL, OPT, DISC)
+HONE_ABI_ATTR(data_next, "completion_only_loss", BOOL, REQ, ODS)
+HONE_ABI_ATTR(data_next, "assistant_only_loss", BOOL, REQ, ODS)
 
 HONE_ABI_STEP(data_fetch, "data.fetch", "dataset")
+HONE_ABI_ATTR(data_fetch, "completion_only_loss", BOOL, REQ, ODS)
+HONE_ABI_ATTR(data_fetch, "assistant_only_loss", BOOL, REQ, ODS)
 
 HONE_ABI_STEP(generate, "generate", "model")
 HONE_ABI_ATTR(generate, "n", I64, REQ, ODS)

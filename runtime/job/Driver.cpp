@@ -537,7 +537,7 @@ Status Job::endStep(int64_t stageStep, const observe::MetricValues &values,
   ++globalStep_;
   observe::MetricValues v = values;
   v.push_back({"stage", double(stage_)});
-  HONE_TRY(metrics_->log(globalStep_, v));
+  HONE_TRY(metrics_->log(globalStep_, v, {stageName_, stageModels_}));
   if (progress_)
     progress_->update(stageStep, values, tokens);
   bool due = stageStep == stageTotal_ ||

@@ -143,6 +143,11 @@ public:
   /// (hone_rt_stage_begin's attributes, a JSON object): the report shows
   /// them, flattened to dotted keys, whatever they are.
   void noteStageSettings(const std::string &stage, const json::Value &attrs);
+  /// The spec names of the running stage's models, written with each of
+  /// its metrics rows (observe::MetricsTags).
+  void setStageModels(std::vector<std::string> names) {
+    stageModels_ = std::move(names);
+  }
   /// Prints a line (through the progress display).
   void message(const std::string &text);
   /// True once endStep has written the checkpoint a stop signal asked
@@ -182,6 +187,7 @@ private:
   int64_t resumeStage_ = -1, resumeStageStep_ = 0;
   int stage_ = -1;
   std::string stageName_;
+  std::vector<std::string> stageModels_;
   std::vector<observe::StageSettings> stageSettings_;
   int64_t stageTotal_ = 0;
   StageObjects objects_;

@@ -20,11 +20,20 @@ const double *MetricsRow::find(const std::string &name) const {
   return nullptr;
 }
 
-std::string metricsLine(int64_t step, const MetricValues &values) {
+std::string metricsLine(int64_t step, const MetricValues &values,
+                        const MetricsTags &tags) {
   json::Value obj = json::Value::object();
   obj.set("step", json::Value(step));
+  if (!tags.stage.empty())
+    obj.set("stage_name", json::Value(tags.stage));
+  if (!tags.models.empty()) {
+    json::Value models = json::Value::array();
+    for (const std::string &m : tags.models)
+      models.push(json::Value(m));
+    obj.set("models", std::move(models));
+  }
   for (const auto &[name, v] : values) {
-    if (name == "step")
+    if (name == "step" || name == "stage_name" || name == "models")
       continue;
     obj.set(name, std::isfinite(v) ? json::Value(v) : json::Value(nullptr));
   }
@@ -71,6 +80,12 @@ Expected<std::vector<MetricsRow>> readMetricsJsonl(const std::string &path,
     for (const auto &[k, val] : v->members()) {
       if (k == "step") {
         row.step = val.asInt();
+      } else if (k == "stage_name" && val.isString()) {
+        row.tags.stage = val.asString();
+      } else if (k == "models" && val.isArray()) {
+        for (const json::Value &m : val.items())
+          if (m.isString())
+            row.tags.models.push_back(m.asString());
       } else if (val.isNumber()) {
         row.values.emplace_back(k, val.asDouble());
       } else if (val.isNull()) {
@@ -152,9 +167,10 @@ std::string MetricsLogger::eventFilePath() const {
   return events_ ? events_->path() : std::string();
 }
 
-Status MetricsLogger::log(int64_t step, const MetricValues &values) {
+Status MetricsLogger::log(int64_t step, const MetricValues &values,
+                          const MetricsTags &tags) {
   if (fd_ >= 0) {
-    std::string line = metricsLine(step, values);
+    std::string line = metricsLine(step, values, tags);
     line.push_back('\n');
     // One write(2) with O_APPEND: a kill leaves whole lines or a torn last.
     const char *p = line.data();

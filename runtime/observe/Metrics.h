@@ -23,9 +23,19 @@ namespace hone::observe {
 /// Metrics of one step, in the order they are written.
 using MetricValues = std::vector<std::pair<std::string, double>>;
 
+/// What a row is of, written beside its numbers: the stage's name
+/// ("stage_name") and the spec names of the models it runs ("models"), so a
+/// reader of metrics.jsonl need not map the numeric "stage" back to the
+/// spec. Empty fields are not written.
+struct MetricsTags {
+  std::string stage;
+  std::vector<std::string> models;
+};
+
 struct MetricsRow {
   int64_t step = 0;
   MetricValues values; // null in the file reads as NaN
+  MetricsTags tags;
   const double *find(const std::string &name) const;
 };
 
@@ -51,7 +61,8 @@ public:
 
   /// Appends one step. Non-finite values are written as null in JSONL (and
   /// as NaN/Inf floats in TensorBoard).
-  Status log(int64_t step, const MetricValues &values);
+  Status log(int64_t step, const MetricValues &values,
+             const MetricsTags &tags = {});
 
   const std::string &jsonlPath() const { return jsonlPath_; }
   /// Empty when TensorBoard output is off.
@@ -65,7 +76,8 @@ private:
 };
 
 /// The JSONL line for one step (without the newline).
-std::string metricsLine(int64_t step, const MetricValues &values);
+std::string metricsLine(int64_t step, const MetricValues &values,
+                        const MetricsTags &tags = {});
 
 /// Reads metrics.jsonl. A torn last line (no newline, not valid JSON) is
 /// skipped and reported in *warning; any other bad line is an error with

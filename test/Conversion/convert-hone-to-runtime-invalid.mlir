@@ -4,7 +4,7 @@
 
 /// A stage-level op (hone-step-pipeline not run) is an error at the op.
 hone.pipeline @stage_level attributes {hone.arena_bytes = 0 : i64} {
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
   // expected-error@+1 {{'hone.sft' op cannot be lowered to runtime calls yet}}
   %s = hone.sft plain %m, %d {steps = 2, batch_size = 2, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!m, !hone.dataset<prompt_completion>) -> !m

@@ -15,15 +15,15 @@ hone.pipeline @one_step {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward
   // CHECK: scf.for
   %out = scf.for %i = %c0 to %c5 step %c1 iter_args(%p = %m) -> (!m) {
     // CHECK: hone.data.next {{.*}}hone.offsets = array<i64: 0, 128, 256>
-    %t:3 = hone.data.next prompts %d, %i : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+    %t:3 = hone.data.next prompts %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
     // CHECK: hone.generate {{.*}}hone.offsets = array<i64: 320, 1344, 2368>
-    %g:3 = hone.generate %p, %t#0, %t#1, %i {n = 4 : i64} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+    %g:3 = hone.generate %p, %t#0, %t#1, %i {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
     // CHECK: hone.score {{.*}}hone.offsets = array<i64: 0>
     %s = hone.score %r, %g#0, %g#1, %t#2 : tensor<8x32xi32>, tensor<8x32xf32>, tensor<2xi64> -> tensor<8xf32>
     // CHECK: hone.logprob {{.*}}hone.offsets = array<i64: 1344>
@@ -45,10 +45,10 @@ hone.pipeline @nested {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   // CHECK: hone.data.next {{.*}}hone.offsets = array<i64: 0, 64, 128>
-  %t:3 = hone.data.next prompts %d, %c0 : !hone.dataset<prompt_answer> -> tensor<1x4xi32>, tensor<1x4xf32>, tensor<1xi64>
+  %t:3 = hone.data.next prompts %d, %c0 {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<1x4xi32>, tensor<1x4xf32>, tensor<1xi64>
   scf.for %i = %c0 to %c5 step %c1 {
     // CHECK: hone.logprob {{.*}}hone.offsets = array<i64: 192>
     %l = hone.logprob %m, %t#0 : !m, tensor<1x4xi32> -> tensor<1x4xf32>

@@ -7,7 +7,7 @@
 
 // CHECK-LABEL: hone.pipeline @exec
 hone.pipeline @exec {
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   // CHECK: %[[S:.+]] = hone.exec.snapshot %{{.+}} : ![[M:.+]]
   %s = hone.exec.snapshot %m : !m
   // CHECK: %[[F:.+]] = hone.exec.stage_begin "grpo" steps 20

@@ -5,10 +5,10 @@
 /// element-wise ops do not mix per-token and per-sequence shapes
 
 hone.pipeline @p {
-  %p = hone.model.init "p" : !m
+  %p = hone.model.init "p" {seed = 0 : i64} : !m
   %t = "test.tokens"() : () -> tensor<2x4xi32>
   %a = "test.adv"() : () -> tensor<2xf32>
-  %r:2 = hone.train_step (%p) tokens(%t) inputs(%a) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<2x4xi32>, tensor<2xf32>) -> (!m, tensor<f32>) objective {
+  %r:2 = hone.train_step (%p) tokens(%t) inputs(%a) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<2x4xi32>, tensor<2xf32>) -> (!m, tensor<f32>) objective {
   // expected-note@+1 {{prior use here}}
   ^bb0(%l: tensor<2x4xf32>, %adv: tensor<2xf32>):
     // expected-error@+1 {{use of value '%adv' expects different type than prior uses}}
@@ -25,9 +25,9 @@ hone.pipeline @p {
 /// the loss is a scalar
 
 hone.pipeline @p {
-  %p = hone.model.init "p" : !m
+  %p = hone.model.init "p" {seed = 0 : i64} : !m
   %t = "test.tokens"() : () -> tensor<2x4xi32>
-  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
+  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
   ^bb0(%l: tensor<2x4xf32>):
     %s = hone.loss.seq_sum %l : tensor<2x4xf32> -> tensor<2xf32>
     // expected-error@+1 {{the loss must be a scalar, got 'tensor<2xf32>'}}
@@ -114,10 +114,10 @@ hone.pipeline @p {
 /// region arguments follow the reads and inputs
 
 hone.pipeline @p {
-  %p = hone.model.init "p" : !m
+  %p = hone.model.init "p" {seed = 0 : i64} : !m
   %t = "test.tokens"() : () -> tensor<2x4xi32>
   // expected-error@+1 {{region argument #0 must be 'tensor<2x4xf32>', got 'tensor<2xf32>'}}
-  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
+  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
   ^bb0(%l: tensor<2xf32>):
     %s = hone.loss.sum %l : tensor<2xf32> -> tensor<f32>
     hone.loss.yield %s : tensor<f32>
@@ -131,11 +131,11 @@ hone.pipeline @p {
 /// updates: the objective sees one mini-batch (1/updates of the rows)
 
 hone.pipeline @p {
-  %p = hone.model.init "p" : !m
+  %p = hone.model.init "p" {seed = 0 : i64} : !m
   %t = "test.tokens"() : () -> tensor<4x4xi32>
   %a = "test.adv"() : () -> tensor<4xf32>
   // expected-error@+1 {{region argument #1 must be 'tensor<2xf32>', got 'tensor<4xf32>'}}
-  %r:2 = hone.train_step (%p) tokens(%t) inputs(%a) {readers = array<i64: 0>, reads = ["logprob"], updates = 2, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<4x4xi32>, tensor<4xf32>) -> (!m, tensor<f32>) objective {
+  %r:2 = hone.train_step (%p) tokens(%t) inputs(%a) {readers = array<i64: 0>, reads = ["logprob"], updates = 2, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64} : (!m, tensor<4x4xi32>, tensor<4xf32>) -> (!m, tensor<f32>) objective {
   ^bb0(%l: tensor<2x4xf32>, %adv: tensor<4xf32>):
     %s = hone.loss.sum %l : tensor<2x4xf32> -> tensor<f32>
     hone.loss.yield %s : tensor<f32>
@@ -149,10 +149,10 @@ hone.pipeline @p {
 /// updates must divide every row count
 
 hone.pipeline @p {
-  %p = hone.model.init "p" : !m
+  %p = hone.model.init "p" {seed = 0 : i64} : !m
   %t = "test.tokens"() : () -> tensor<4x4xi32>
   // expected-error@+1 {{updates = 3 does not divide the rows of 'tensor<4x4xi32>'}}
-  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], updates = 3, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<4x4xi32>) -> (!m, tensor<f32>) objective {
+  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], updates = 3, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64} : (!m, tensor<4x4xi32>) -> (!m, tensor<f32>) objective {
   ^bb0(%l: tensor<1x4xf32>):
     %s = hone.loss.sum %l : tensor<1x4xf32> -> tensor<f32>
     hone.loss.yield %s : tensor<f32>
@@ -166,10 +166,10 @@ hone.pipeline @p {
 /// a value read needs a scalar-head model
 
 hone.pipeline @p {
-  %p = hone.model.init "p" : !m
+  %p = hone.model.init "p" {seed = 0 : i64} : !m
   %t = "test.tokens"() : () -> tensor<2x4xi32>
   // expected-error@+1 {{read 'value' needs a model with a scalar head}}
-  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
+  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
   ^bb0(%v: tensor<2x4xf32>):
     %s = hone.loss.sum %v : tensor<2x4xf32> -> tensor<f32>
     hone.loss.yield %s : tensor<f32>
@@ -185,5 +185,5 @@ hone.pipeline @p {
 hone.pipeline @p {
   %r = "test.r"() : () -> tensor<6xf32>
   // expected-error@+1 {{group_size 4 must be at least 2 and divide 6}}
-  %a = hone.advantage group_norm %r {group_size = 4} : (tensor<6xf32>) -> tensor<6xf32>
+  %a = hone.advantage group_norm %r {group_size = 4, gamma = 1.000000e+00 : f64, lambda = 9.500000e-01 : f64, eps = 1.000000e-06 : f64} : (tensor<6xf32>) -> tensor<6xf32>
 }

@@ -7,13 +7,13 @@
 
 // CHECK-LABEL: hone.pipeline @algebra
 hone.pipeline @algebra {
-  %p = hone.model.init "p" : !m
+  %p = hone.model.init "p" {seed = 0 : i64} : !m
   %tok = "test.tokens"() : () -> tensor<4x8xi32>
   %m = "test.mask"() : () -> tensor<4x8xf32>
   %old = "test.old"() : () -> tensor<4x8xf32>
   %a = "test.adv"() : () -> tensor<4xf32>
   // CHECK: hone.train_step
-  %p1, %loss, %kl = hone.train_step (%p) tokens(%tok) inputs(%m, %old, %a) {readers = array<i64: 0>, reads = ["logprob+entropy"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> (!m, tensor<f32>, tensor<f32>) objective {
+  %p1, %loss, %kl = hone.train_step (%p) tokens(%tok) inputs(%m, %old, %a) {readers = array<i64: 0>, reads = ["logprob+entropy"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> (!m, tensor<f32>, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %h: tensor<4x8xf32>, %mask: tensor<4x8xf32>, %l_old: tensor<4x8xf32>, %adv: tensor<4xf32>):
     // CHECK: hone.loss.exp %{{.+}} : tensor<4x8xf32>
     %p_ = hone.loss.exp %l : tensor<4x8xf32>

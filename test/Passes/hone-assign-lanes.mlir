@@ -16,7 +16,7 @@ hone.pipeline @one_step {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward
   // CHECK: hone.reward.verifier
@@ -35,11 +35,11 @@ hone.pipeline @one_step {
     // CHECK-NEXT: hone.sync_weights {{.*}}hone.lane = "copy"
     // CHECK-NEXT: hone.exec.sync
     // CHECK-NEXT: scf.yield
-    %t:3 = hone.data.next prompts %d, %i : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
-    %g:3 = hone.generate %p, %t#0, %t#1, %i {n = 4 : i64} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+    %t:3 = hone.data.next prompts %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+    %g:3 = hone.generate %p, %t#0, %t#1, %i {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
     %s = hone.score %r, %g#0, %g#1, %t#2 : tensor<8x32xi32>, tensor<8x32xf32>, tensor<2xi64> -> tensor<8xf32>
     %l = hone.logprob %p, %g#0 : !m, tensor<8x32xi32> -> tensor<8x32xf32>
-    %a = hone.advantage group_norm %s {group_size = 4} : (tensor<8xf32>) -> tensor<8xf32>
+    %a = hone.advantage group_norm %s {group_size = 4, gamma = 1.000000e+00 : f64, lambda = 9.500000e-01 : f64, eps = 1.000000e-06 : f64} : (tensor<8xf32>) -> tensor<8xf32>
     hone.sync_weights %p : !m
     scf.yield %p : !m
   }
@@ -56,7 +56,7 @@ hone.pipeline @one_step {
 /// logprob implies generate, so one wait.
 // CHECK-LABEL: hone.pipeline @overlap
 hone.pipeline @overlap {
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward
   %c0 = arith.constant 0 : index
@@ -68,8 +68,8 @@ hone.pipeline @overlap {
   // CHECK-NEXT: hone.score {{.*}}hone.lane = "rollout"
   // CHECK-NEXT: hone.exec.wait [[F]] on "copy"
   // CHECK-NEXT: hone.save {{.*}}hone.lane = "copy"
-  %t:3 = hone.data.next prompts %d, %c0 : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
-  %g:3 = hone.generate %m, %t#0, %t#1, %c0 {n = 4 : i64} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+  %t:3 = hone.data.next prompts %d, %c0 {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+  %g:3 = hone.generate %m, %t#0, %t#1, %c0 {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
   %l = hone.logprob %m, %g#0 : !m, tensor<8x32xi32> -> tensor<8x32xf32>
   %s = hone.score %r, %g#0, %g#1, %t#2 : tensor<8x32xi32>, tensor<8x32xf32>, tensor<2xi64> -> tensor<8xf32>
   hone.save %m "final" : !m
@@ -84,11 +84,11 @@ hone.pipeline @overlap {
 /// with lane work hands back to its parent with a sync.
 // CHECK-LABEL: hone.pipeline @host_and_region
 hone.pipeline @host_and_region {
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
   %b0 = hone.buffer.init : !hone.buffer<8>
   %c0 = arith.constant 0 : index
-  %t:3 = hone.data.next sequences %d, %c0 : !hone.dataset<prompt_completion> -> tensor<2x8xi32>, tensor<2x8xf32>, tensor<2xi64>
+  %t:3 = hone.data.next sequences %d, %c0 {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_completion> -> tensor<2x8xi32>, tensor<2x8xf32>, tensor<2xi64>
   %lp = hone.logprob %m, %t#0 : !m, tensor<2x8xi32> -> tensor<2x8xf32>
   // CHECK: hone.buffer.pop {{.*}}hone.lane = "host"
   // CHECK-NEXT: scf.if
@@ -100,7 +100,7 @@ hone.pipeline @host_and_region {
   // CHECK-NEXT: }
   %b1, %ids, %ready = hone.buffer.pop %b0 : !hone.buffer<8> -> tensor<2xi64>
   scf.if %ready {
-    %ft, %fm = hone.data.fetch %d[%ids] : !hone.dataset<prompt_completion>, tensor<2xi64> -> tensor<2x8xi32>, tensor<2x8xf32>
+    %ft, %fm = hone.data.fetch %d[%ids] {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_completion>, tensor<2xi64> -> tensor<2x8xi32>, tensor<2x8xf32>
     %l2 = hone.logprob %m, %ft : !m, tensor<2x8xi32> -> tensor<2x8xf32>
   }
 }

@@ -5,10 +5,10 @@
 /// an op outside the loss algebra cannot be differentiated
 
 hone.pipeline @p {
-  %p = hone.model.init "p" : !m
+  %p = hone.model.init "p" {seed = 0 : i64} : !m
   %t = "test.tokens"() : () -> tensor<2x4xi32>
   // expected-note@+1 {{in the objective of this train step}}
-  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
+  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
   ^bb0(%l: tensor<2x4xf32>):
     // expected-error@+1 {{cannot differentiate 'test.square'}}
     %y = "test.square"(%l) : (tensor<2x4xf32>) -> tensor<2x4xf32>
@@ -24,10 +24,10 @@ hone.pipeline @p {
 /// a loss cut off from the model by stop_gradient trains nothing
 
 hone.pipeline @p {
-  %p = hone.model.init "p" : !m
+  %p = hone.model.init "p" {seed = 0 : i64} : !m
   %t = "test.tokens"() : () -> tensor<2x4xi32>
   // expected-error@+1 {{the loss does not depend on any model output}}
-  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
+  %r:2 = hone.train_step (%p) tokens(%t) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<2x4xi32>) -> (!m, tensor<f32>) objective {
   ^bb0(%l: tensor<2x4xf32>):
     %y = hone.loss.stop_gradient %l : tensor<2x4xf32>
     %s = hone.loss.sum %y : tensor<2x4xf32> -> tensor<f32>
@@ -43,7 +43,7 @@ hone.pipeline @p {
 
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
 hone.pipeline @p {
-  %0 = hone.model.init "0" : !m
+  %0 = hone.model.init "0" {seed = 0 : i64} : !m
   %pr = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %sd = hone.dataset "d.jsonl" : !hone.dataset<prompt_completion>
   %r = hone.reward.verifier exact_match : !hone.reward

@@ -16,7 +16,7 @@
 // CHECK-LABEL: hone.pipeline @stages
 // CHECK-SAME: hone.peak_state_bytes = 405760 : i64
 hone.pipeline @stages {
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pref = hone.dataset "p.jsonl" : !hone.dataset<preference>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
@@ -30,7 +30,7 @@ hone.pipeline @stages {
   %dpo2 = hone.preference dpo %sft, %pref ref %sft {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.1, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m) -> !m
   %rm = hone.reward_model %sft, %pref {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.reward_model_settings<center_rewards = 0.0e+00>} : (!m, !hone.dataset<preference>) -> !s
   %r = hone.reward.model %rm : !s
-  %c = hone.model.new_head "c" %sft : !m -> !s
+  %c = hone.model.new_head "c" %sft {seed = 0 : i64} : !m -> !s
   // CHECK: hone.rl ppo {{.*}}hone.state_bytes = 405760 : i64
   %p:2 = hone.rl ppo %sft, %pa reward %r ref %m critic %c {steps = 1, batch_size = 8, kl_coef = 0.1 : f64, group_size = 1 : i64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 4, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m, !s) -> (!m, !s)
   // CHECK: hone.eval {{.*}}hone.state_bytes = 40576 : i64
@@ -44,7 +44,7 @@ hone.pipeline @stages {
 /// Over budget: an error that names the figure and the budget, at the stage.
 /// The budget can also come from the pipeline's run settings.
 hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = auto_device, memory_budget = 100000, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 3.0e+02>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 1.0e-01, max_skipped_in_a_row = 20, dir = "">>} {
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   // expected-error@+2 {{stage needs 158.5 KiB of model state (weights, gradients, AdamW moments), over the memory budget of 97.7 KiB (m 158.5 KiB trained)}}
   // expected-note@+1 {{hint: raise hardware.memory_budget}}
@@ -58,7 +58,7 @@ hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x"
 /// 2^62 layers: the count saturates instead of wrapping to a size under a
 /// 1 GiB budget (it was accepted before).
 hone.pipeline @overflow attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = auto_device, memory_budget = 1073741824, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 3.0e+02>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 1.0e-01, max_skipped_in_a_row = 20, dir = "">>} {
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   // expected-error@+2 {{stage needs more than 8 EiB of model state (weights, gradients, AdamW moments), over the memory budget of 1.0 GiB}}
   // expected-note@+1 {{hint: raise hardware.memory_budget}}
@@ -76,7 +76,7 @@ hone.pipeline @overflow attributes {run = #hone.run<seed = 42, output_dir = "run
 // CHECK-LABEL: hone.pipeline @lora
 // CHECK-SAME: hone.peak_state_bytes = 51584 : i64
 hone.pipeline @lora {
-  %m = hone.model.init "m" : !l
+  %m = hone.model.init "m" {seed = 0 : i64} : !l
   %a = hone.model.lora "m" %m {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"], merge_on_save = false>, seed = 1} : !l -> !l
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>

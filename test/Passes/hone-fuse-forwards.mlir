@@ -7,7 +7,7 @@
 /// read 1 is computed by read 0's forward. The objective is unchanged.
 // CHECK-LABEL: hone.pipeline @pair
 hone.pipeline @pair {
-  %p = hone.model.init "policy" : !m
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
   %c = arith.constant dense<1> : tensor<4x8xi32>
   %r = arith.constant dense<2> : tensor<4x8xi32>
   // CHECK: hone.train_step
@@ -15,7 +15,7 @@ hone.pipeline @pair {
   // CHECK-SAME: readers = array<i64: 0, 0>
   // CHECK: ^bb0(%[[LC:.+]]: tensor<4x8xf32>, %[[LR:.+]]: tensor<4x8xf32>):
   // CHECK-NEXT: hone.loss.sub %[[LC]], %[[LR]]
-  %p1, %loss = hone.train_step (%p) tokens(%c, %r) {readers = array<i64: 0, 0>, reads = ["logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, tensor<f32>) objective {
+  %p1, %loss = hone.train_step (%p) tokens(%c, %r) {readers = array<i64: 0, 0>, reads = ["logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, tensor<f32>) objective {
   ^bb0(%lc: tensor<4x8xf32>, %lr: tensor<4x8xf32>):
     %d = hone.loss.sub %lc, %lr : tensor<4x8xf32>
     %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
@@ -33,14 +33,14 @@ hone.pipeline @pair {
 /// of the policy with the first one's token type joins it.
 // CHECK-LABEL: hone.pipeline @apart
 hone.pipeline @apart {
-  %p = hone.model.init "policy" : !m
-  %v = hone.model.init "critic" : !s
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %v = hone.model.init "critic" {seed = 0 : i64} : !s
   %a = arith.constant dense<1> : tensor<4x8xi32>
   %b = arith.constant dense<2> : tensor<2x16xi32>
   // CHECK: hone.train_step
   // CHECK-NOT: fused_reads
   // CHECK-SAME: readers = array<i64: 0, 1, 0>
-  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a, %b) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<2x16xi32>) -> (!m, !s, tensor<f32>) objective {
+  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a, %b) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<2x16xi32>) -> (!m, !s, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %l2: tensor<2x16xf32>):
     %d = hone.loss.sub %l, %val : tensor<4x8xf32>
     %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
@@ -49,7 +49,7 @@ hone.pipeline @apart {
   // CHECK: hone.train_step
   // CHECK-SAME: fused_reads = array<i64: 0, 1, 0>
   %c = arith.constant dense<3> : tensor<4x8xi32>
-  %p2, %v2, %loss2 = hone.train_step (%p1, %v1) tokens(%a, %a, %c) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
+  %p2, %v2, %loss2 = hone.train_step (%p1, %v1) tokens(%a, %a, %c) {readers = array<i64: 0, 1, 0>, reads = ["logprob", "value", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %l2: tensor<4x8xf32>):
     %d = hone.loss.sub %l, %l2 : tensor<4x8xf32>
     %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
@@ -64,11 +64,11 @@ hone.pipeline @apart {
 
 /// fused_reads that join reads of different models is refused.
 hone.pipeline @bad_group {
-  %p = hone.model.init "policy" : !m
-  %v = hone.model.init "critic" : !s
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %v = hone.model.init "critic" {seed = 0 : i64} : !s
   %a = arith.constant dense<1> : tensor<4x8xi32>
   // expected-error@+1 {{fused_reads[1]: read 1 and read 0 differ in model, read or token type}}
-  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a) {fused_reads = array<i64: 0, 0>, readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
+  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a) {fused_reads = array<i64: 0, 0>, readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, !s, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>):
     %d = hone.loss.sub %l, %val : tensor<4x8xf32>
     %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
@@ -83,10 +83,10 @@ hone.pipeline @bad_group {
 
 /// A read may only join an earlier read that leads its group.
 hone.pipeline @bad_lead {
-  %p = hone.model.init "policy" : !m
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
   %a = arith.constant dense<1> : tensor<4x8xi32>
   // expected-error@+1 {{fused_reads[0] = 1 is not an earlier leading read}}
-  %p1, %loss = hone.train_step (%p) tokens(%a, %a) {fused_reads = array<i64: 1, 1>, readers = array<i64: 0, 0>, reads = ["logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>} : (!m, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, tensor<f32>) objective {
+  %p1, %loss = hone.train_step (%p) tokens(%a, %a) {fused_reads = array<i64: 1, 1>, readers = array<i64: 0, 0>, reads = ["logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xi32>) -> (!m, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %l2: tensor<4x8xf32>):
     %d = hone.loss.sub %l, %l2 : tensor<4x8xf32>
     %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
@@ -103,7 +103,7 @@ hone.pipeline @bad_lead {
 /// over both; each result keeps its uses.
 // CHECK-LABEL: hone.pipeline @reference
 hone.pipeline @reference {
-  %ref = hone.model.init "ref" : !m
+  %ref = hone.model.init "ref" {seed = 0 : i64} : !m
   // CHECK: %[[C:.+]] = arith.constant dense<1>
   // CHECK: %[[R:.+]] = arith.constant dense<2>
   %c = arith.constant dense<1> : tensor<4x8xi32>
@@ -124,8 +124,8 @@ hone.pipeline @reference {
 /// with and without entropy stay apart.
 // CHECK-LABEL: hone.pipeline @reference_apart
 hone.pipeline @reference_apart {
-  %ref = hone.model.init "ref" : !m
-  %pol = hone.model.init "policy" : !m
+  %ref = hone.model.init "ref" {seed = 0 : i64} : !m
+  %pol = hone.model.init "policy" {seed = 0 : i64} : !m
   %a = arith.constant dense<1> : tensor<4x8xi32>
   %b = arith.constant dense<2> : tensor<2x8xi32>
   // CHECK-COUNT-3: hone.logprob %{{[^,]+}}, %{{[^,]+}} :
@@ -146,16 +146,16 @@ hone.pipeline @reference_apart {
 /// temperature merge.
 // CHECK-LABEL: hone.pipeline @temperatures
 hone.pipeline @temperatures {
-  %ref = hone.model.init "ref" : !m
+  %ref = hone.model.init "ref" {seed = 0 : i64} : !m
   %pt = arith.constant dense<1> : tensor<2x4xi32>
   %pm = arith.constant dense<1.0> : tensor<2x4xf32>
   %step = arith.constant 0 : index
   // CHECK: %[[A:.+]]:3 = hone.generate {{.*}}temperature = 5.000000e-01
   // CHECK: %[[B:.+]]:3 = hone.generate
   // CHECK: %[[C:.+]]:3 = hone.generate {{.*}}temperature = 5.000000e-01
-  %t1, %m1, %g1 = hone.generate %ref, %pt, %pm, %step {n = 2, temperature = 0.5 : f64} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>)
-  %t2, %m2, %g2 = hone.generate %ref, %pt, %pm, %step {n = 2} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>)
-  %t3, %m3, %g3 = hone.generate %ref, %pt, %pm, %step {n = 2, temperature = 0.5 : f64} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>)
+  %t1, %m1, %g1 = hone.generate %ref, %pt, %pm, %step {n = 2, temperature = 0.5 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>)
+  %t2, %m2, %g2 = hone.generate %ref, %pt, %pm, %step {n = 2, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>)
+  %t3, %m3, %g3 = hone.generate %ref, %pt, %pm, %step {n = 2, temperature = 0.5 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x4xi32>, tensor<2x4xf32>, index) -> (tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>)
   // CHECK-DAG: hone.logprob %{{[^,]+}}, %[[B]]#0 :
   // CHECK-DAG: hone.logprob %{{[^,]+}}, %[[A]]#0, %[[C]]#0 :
   %l1 = hone.logprob %ref, %t1 : !m, tensor<4x8xi32> -> tensor<4x8xf32>

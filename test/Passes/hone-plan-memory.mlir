@@ -28,14 +28,14 @@ hone.pipeline @rollout attributes {hone.arena_bytes = 4096 : i64} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward
   %ref = hone.exec.snapshot %m {hone.models = ["m"]} : !m
   %s0 = hone.exec.stage_begin "rl" steps 5
   %out = scf.for %i = %s0 to %c5 step %c1 iter_args(%p = %m) -> (!m) {
-    %t:3 = hone.data.next prompts %d, %i : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
-    %g:3 = hone.generate %p, %t#0, %t#1, %i {n = 4 : i64} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+    %t:3 = hone.data.next prompts %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+    %g:3 = hone.generate %p, %t#0, %t#1, %i {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
     %l = hone.logprob %ref, %g#0 : !m, tensor<8x32xi32> -> tensor<8x32xf32>
     hone.exec.step_end %i
     scf.yield %p : !m
@@ -58,19 +58,19 @@ hone.pipeline @two_stages {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %a = hone.model.init "a" : !m
-  %b = hone.model.init "b" : !m
+  %a = hone.model.init "a" {seed = 0 : i64} : !m
+  %b = hone.model.init "b" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %s0 = hone.exec.stage_begin "first" steps 5
   scf.for %i = %s0 to %c5 step %c1 {
-    %t:3 = hone.data.next prompts %d, %i : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
-    %g:3 = hone.generate %a, %t#0, %t#1, %i {n = 4 : i64} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+    %t:3 = hone.data.next prompts %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+    %g:3 = hone.generate %a, %t#0, %t#1, %i {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
   }
   hone.exec.stage_end
   %s1 = hone.exec.stage_begin "second" steps 5
   scf.for %i = %s1 to %c5 step %c1 {
-    %t:3 = hone.data.next prompts %d, %i : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
-    %g:3 = hone.generate %b, %t#0, %t#1, %i {n = 4 : i64} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+    %t:3 = hone.data.next prompts %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+    %g:3 = hone.generate %b, %t#0, %t#1, %i {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
   }
   hone.exec.stage_end
 }
@@ -86,14 +86,14 @@ hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x"
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %s0 = hone.exec.stage_begin "rl" steps 5
   scf.for %i = %s0 to %c5 step %c1 {
-    %t:3 = hone.data.next prompts %d, %i : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+    %t:3 = hone.data.next prompts %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
     // expected-error@+2 {{hone-plan-memory: the job needs}}
     // expected-note@+1 {{hint: generation batch 8 -> 4 (m.kv_cache) saves 32.0 KiB}}
-    %g:3 = hone.generate %m, %t#0, %t#1, %i {n = 4 : i64} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+    %g:3 = hone.generate %m, %t#0, %t#1, %i {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
   }
   hone.exec.stage_end
 }
@@ -107,5 +107,5 @@ hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x"
 // CHECK-LABEL: hone.pipeline @cuda
 // CHECK-SAME: budget_bytes = 0 : i64, budget_source = "none"
 hone.pipeline @cuda attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = cuda, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
 }

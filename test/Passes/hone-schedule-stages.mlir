@@ -12,7 +12,7 @@ hone.pipeline @frozen_reference {
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
   // CHECK: %[[M:.+]] = hone.model.init
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
   // CHECK: hone.save %[[M]] "before"
   hone.save %m "before" : !m
@@ -20,7 +20,7 @@ hone.pipeline @frozen_reference {
   // CHECK: %[[FIRST:.+]] = hone.exec.stage_begin "rl" steps 5
   // CHECK: %[[OUT:.+]] = scf.for %[[I:.+]] = %[[FIRST]] to %{{.+}} step %{{.+}} iter_args(%[[P:.+]] = %[[M]])
   %out = scf.for %i = %c0 to %c5 step %c1 iter_args(%p = %m) -> (!m) {
-    %t:3 = hone.data.next sequences %d, %i : !hone.dataset<prompt_completion> -> tensor<2x8xi32>, tensor<2x8xf32>, tensor<2xi64>
+    %t:3 = hone.data.next sequences %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_completion> -> tensor<2x8xi32>, tensor<2x8xf32>, tensor<2xi64>
     // CHECK: hone.logprob %[[SNAP]]
     %lref = hone.logprob %m, %t#0 : !m, tensor<2x8xi32> -> tensor<2x8xf32>
     // CHECK: hone.exec.step_end %[[I]]
@@ -47,7 +47,7 @@ hone.pipeline @no_snapshot {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c3 = arith.constant 3 : index
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %out = scf.for %i = %c0 to %c3 step %c1 iter_args(%p = %m) -> (!m) {
     scf.yield %p : !m
   }
@@ -62,7 +62,7 @@ hone.pipeline @no_snapshot {
 hone.pipeline @bad_loop {
   %c1 = arith.constant 1 : index
   %c3 = arith.constant 3 : index
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   // expected-error@+1 {{hone-schedule-stages: a stage loop must run from 0 by 1 to a constant step count}}
   %out = scf.for %i = %c1 to %c3 step %c1 iter_args(%p = %m) -> (!m) {
     scf.yield %p : !m

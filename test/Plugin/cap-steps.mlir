@@ -10,7 +10,7 @@
 // CHECK-LABEL: hone.pipeline @smoke
 // BAD: error: example-cap-steps: max must be >= 1, got 0
 hone.pipeline @smoke {
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   %pa = hone.dataset "pa.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward

@@ -3,7 +3,8 @@
 # Compiles SPEC to WORKDIR/job (the time printed), runs it with --out
 # WORKDIR/run and checks exit code 0, STEPS training-step rows (the ones
 # with a "stage"; evaluation rows have none) in metrics.jsonl, and the
-# learning signal CHECK:
+# learning signal CHECK (and that each training row carries "stage_name" and
+# "models", the spec names of its stage and models):
 #   falls:METRIC   mean of METRIC over the last quarter of the rows that
 #                  have it is below the mean over the first quarter
 #   rises:METRIC   ... above it
@@ -37,6 +38,11 @@ if [ "$n" -ne "$steps" ]; then
   echo "error: $metrics has $n steps, expected $steps"; exit 1
 fi
 echo "ok: $n steps"
+# Every training row names its stage and the stage's models (spec names).
+untagged=$(grep '"stage"' "$metrics" | grep -v -c '"stage_name":"[^"]*","models":\["[^"]')
+if [ "$untagged" -ne 0 ]; then
+  echo "error: $untagged training rows lack stage_name or models"; exit 1
+fi
 check_one() {
 dir=${1%%:*}; metric=${1#*:}
 if [ "$dir" = lanes ]; then

@@ -67,10 +67,11 @@ const char *kSnapshot =
 const char *kOptimizer =
     R"("optimizer":{"kind":"adamw","lr":0.01,"beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0})";
 
-/// hone.exec.stage_begin's attributes: its name and steps, the optimiser.
+/// hone.exec.stage_begin's attributes: its name and steps, its models' spec
+/// names, the optimiser.
 std::string stageAttrs(const std::string &name, int64_t steps) {
   return "{\"name\":\"" + name + "\",\"steps\":" + std::to_string(steps) +
-         "," + kOptimizer + "}";
+         ",\"models\":[\"policy\"]," + kOptimizer + "}";
 }
 int64_t stageBegin(hone_job *job, const char *loc, const char *name,
                    int64_t steps, void **models) {
@@ -203,7 +204,7 @@ SftRun runSft(const std::string &data, const std::string &out, int64_t steps,
                            tensor(mask.data(), HONE_F32, 2, B, T),
                            tensor(ids.data(), HONE_I64, 1, B)};
     void *objs[1] = {demos};
-    hone_rt_step(job, "spec:4:1", "data.next", R"({"part":"sequences"})", 1,
+    hone_rt_step(job, "spec:4:1", "data.next", R"({"part":"sequences","completion_only_loss":true,"assistant_only_loss":true})", 1,
                  objs, 1, in, 3, out3);
     float loss = 0;
     hone_tensor tout[1] = {tensor(&loss, HONE_F32, 0)};
@@ -335,7 +336,7 @@ TEST(Abi, GenerateStopsAfterStopStrings) {
   hone_tensor dn[3] = {tensor(ptok.data(), HONE_I32, 2, P, TP),
                        tensor(pmask.data(), HONE_F32, 2, P, TP),
                        tensor(ids.data(), HONE_I64, 1, P)};
-  hone_rt_step(job, "spec:4:1", "data.next", R"({"part":"prompts"})", 1,
+  hone_rt_step(job, "spec:4:1", "data.next", R"({"part":"prompts","completion_only_loss":true,"assistant_only_loss":true})", 1,
                &prompts, 1, &step, 3, dn);
   std::string attrs[2] = {generateAttrs(4),
                           generateAttrs(4, R"(,"stop":["1","+"])")};
@@ -414,7 +415,7 @@ TEST(Abi, GrpoRewardRises) {
     hone_tensor dn[3] = {tensor(ptok.data(), HONE_I32, 2, P, TP),
                          tensor(pmask.data(), HONE_F32, 2, P, TP),
                          tensor(ids.data(), HONE_I64, 1, P)};
-    hone_rt_step(job, "spec:5:1", "data.next", R"({"part":"prompts"})", 1, o1,
+    hone_rt_step(job, "spec:5:1", "data.next", R"({"part":"prompts","completion_only_loss":true,"assistant_only_loss":true})", 1, o1,
                  1, &step, 3, dn);
     hone_tensor gin[3] = {dn[0], dn[1], step};
     hone_tensor gout[3] = {tensor(tok.data(), HONE_I32, 2, R, T),
@@ -486,7 +487,7 @@ TEST(AbiDeath, SettingsHaveNoDefaults) {
   EXPECT_EXIT(([&] {
         Fixture f = setup("s1");
         std::string attrs =
-            R"({"name":"sft","steps":2,"optimizer":{"kind":"adamw","beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0}})";
+            R"({"name":"sft","steps":2,"models":["policy"],"optimizer":{"kind":"adamw","beta1":0.9,"beta2":0.99,"eps":1e-8,"weight_decay":0.0,"max_grad_norm":1.0,"schedule":"constant_lr","warmup_steps":0,"min_lr_ratio":0.0}})";
         void *models[1] = {f.model};
         hone_rt_stage_begin(f.job, "spec:3:1", "sft", 2, attrs.c_str(), 1,
                             models);
@@ -605,7 +606,7 @@ TEST(AbiDeath, WrongDtypeShapeCount) {
         hone_tensor out[3] = {tensor(fl.data(), HONE_F32, 2, B, T),
                               tensor(mask.data(), HONE_F32, 2, B, T),
                               tensor(ids.data(), HONE_I64, 1, B)};
-        hone_rt_step(f.job, "spec:4:1", "data.next", R"({"part":"sequences"})",
+        hone_rt_step(f.job, "spec:4:1", "data.next", R"({"part":"sequences","completion_only_loss":true,"assistant_only_loss":true})",
                      1, &f.data, 1, in, 3, out);
       }()),
       ::testing::ExitedWithCode(1),
@@ -618,7 +619,7 @@ TEST(AbiDeath, WrongDtypeShapeCount) {
         hone_tensor out[3] = {tensor(tok.data(), HONE_I32, 2, B, T),
                               tensor(mask.data(), HONE_F32, 2, B, T - 1),
                               tensor(ids.data(), HONE_I64, 1, B)};
-        hone_rt_step(f.job, "spec:4:2", "data.next", R"({"part":"sequences"})",
+        hone_rt_step(f.job, "spec:4:2", "data.next", R"({"part":"sequences","completion_only_loss":true,"assistant_only_loss":true})",
                      1, &f.data, 1, in, 3, out);
       }()),
       ::testing::ExitedWithCode(1),

@@ -380,7 +380,7 @@ std::string guidance(const std::string &hybrid,
 }
 
 std::string sftStage(const std::string &variant, bool ref) {
-  return "%0 = hone.model.init \"policy\" : !m\n"
+  return "%0 = hone.model.init \"policy\" {seed = 0 : i64} : !m\n"
          "%d = hone.dataset \"d.jsonl\" : !hone.dataset<prompt_completion>\n"
          "%1 = hone.sft " + variant + " %0, %d" + (ref ? " ref %0" : "") +
          " {batch_size = " + std::to_string(kB) +
@@ -394,7 +394,7 @@ std::string sftStage(const std::string &variant, bool ref) {
 std::string prefStage(const std::string &loss, bool ref,
                       const std::string &layout = "preference",
                       const std::vector<std::string> &overrides = {}) {
-  return "%0 = hone.model.init \"policy\" : !m\n"
+  return "%0 = hone.model.init \"policy\" {seed = 0 : i64} : !m\n"
          "%d = hone.dataset \"d.jsonl\" : !hone.dataset<" + layout + ">\n"
          "%1 = hone.preference " + loss + " %0, %d" + (ref ? " ref %0" : "") +
          " {batch_size = " + std::to_string(kB) +
@@ -412,12 +412,12 @@ std::string rlStage(const std::string &alg, double kl, const std::string &hybrid
                     const std::string &policyLoss = "") {
   bool ref = kl > 0;
   bool ppo = alg == "ppo";
-  std::string s = "%0 = hone.model.init \"policy\" : !m\n"
+  std::string s = "%0 = hone.model.init \"policy\" {seed = 0 : i64} : !m\n"
                   "%p = hone.dataset \"p.jsonl\" : !hone.dataset<prompt_answer>\n"
                   "%demo = hone.dataset \"d.jsonl\" : !hone.dataset<prompt_completion>\n"
                   "%r = hone.reward.verifier exact_match : !hone.reward\n";
   if (ppo)
-    s += "%c = hone.model.new_head \"critic\" %0 : !m -> !s\n";
+    s += "%c = hone.model.new_head \"critic\" %0 {seed = 0 : i64} : !m -> !s\n";
   s += std::string(ppo ? "%1:2" : "%1") + " = hone.rl " + alg +
        (hybrid.empty() ? "" : " hybrid(" + hybrid + ")") + " %0, %p reward %r" +
        (ref ? " ref %0" : "") + (ppo ? " critic %c" : "") +
@@ -672,7 +672,7 @@ std::vector<Method> methods() {
                   });
                 }});
   ms.push_back({"bradley_terry",
-                "%0 = hone.model.init \"policy\" : !m\n"
+                "%0 = hone.model.init \"policy\" {seed = 0 : i64} : !m\n"
                 "%d = hone.dataset \"d.jsonl\" : !hone.dataset<preference>\n"
                 "%1 = hone.reward_model %0, %d {batch_size = 4 : i64, steps = 2 : i64" +
                     offlineSettings() +

@@ -295,6 +295,27 @@ TEST(Metrics, JsonlRoundTripWithNaN) {
   EXPECT_EQ(events, 1);
 }
 
+// Rows name their stage and its models by spec name; readers get them back
+// as tags, and the numbers stay the numbers.
+TEST(Metrics, RowsCarryStageAndModelNames) {
+  EXPECT_EQ(metricsLine(4, {{"loss", 0.5}, {"stage", 1}},
+                        {"policy_ppo", {"policy", "critic"}}),
+            "{\"step\":4,\"stage_name\":\"policy_ppo\",\"models\":"
+            "[\"policy\",\"critic\"],\"loss\":0.5,\"stage\":1}");
+  // Untagged rows (the job's own rows) are written as before.
+  EXPECT_EQ(metricsLine(4, {{"loss", 0.5}}), "{\"step\":4,\"loss\":0.5}");
+  std::string dir = makeTempDir();
+  std::string p = dir + "/metrics.jsonl";
+  appendRaw(p, metricsLine(1, {{"loss", 2.0}}, {"sft", {"policy"}}) + "\n");
+  auto rows = readMetricsJsonl(p);
+  ASSERT_TRUE(rows.isOk()) << rows.status().message();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].tags.stage, "sft");
+  EXPECT_EQ((*rows)[0].tags.models, std::vector<std::string>{"policy"});
+  ASSERT_EQ((*rows)[0].values.size(), 1u); // the tags are not metrics
+  EXPECT_EQ(*(*rows)[0].find("loss"), 2.0);
+}
+
 TEST(Metrics, TornLineAndBadLine) {
   std::string dir = makeTempDir();
   std::string p = dir + "/metrics.jsonl";
