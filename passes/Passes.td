@@ -246,6 +246,77 @@ def ScheduleStages : Pass<"hone-schedule-stages", "::mlir::hone::PipelineOp"> {
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }
 
+def PipelineRollouts : Pass<"hone-pipeline-rollouts", "::mlir::hone::PipelineOp"> {
+  let summary = "software-pipelines RL stage loops: rollouts run `staleness` steps ahead of learning";
+  let description = [{
+    An RL stage loop whose `#hone.rl_settings` has `staleness = k > 0`
+    (the stage's `hone.stage_settings`) is rewritten so that generation and
+    scoring of step i + k run while step i learns. The rollout part of the
+    body (`hone.data.next` of prompts, `hone.generate`, `hone.score`,
+    `hone.group_filter` and the scalar `arith` ops they need) reads a copy of
+    the policy's weights, a `hone.exec.snapshot` marked
+    `hone.rollout_weights` and taken at the stage's start; the learning part
+    ends with `hone.sync_weights %p to %roll`, which copies the new weights
+    into it (on the copy lane). Every rollout value the learning part reads
+    gets k loop-carried slots, so hone-plan-arena holds each rollout buffer
+    k + 1 times (the slots, which are the loop's results, and the batch being
+    generated).
+
+    - prologue: the rollouts of steps `first` .. `first + k - 1`
+      (`hone.stage_part = "prologue"`);
+    - steady state: `scf.for %i = %first to N - k` (`hone.pipelined = k`):
+      the rollout of step `%i + k`, then step `%i` learning from slot 0, the
+      weight sync, and the slots shifted by one;
+    - epilogue: steps N - k .. N - 1 learn from the slots left
+      (`hone.stage_part = "epilogue"`), without generating.
+
+    Rollout ops carry `hone.ahead` (the steps between the op and the step
+    that learns from its result): the runtime logs their metrics (reward,
+    completion lengths) at that step, so `metrics.jsonl` pairs each step's
+    loss with the reward of the batch it learned from. The importance
+    ratio's `l_old` is the generating weights' log-probs (the behaviour
+    policy), carried with the tokens; with `policy_loss.tis_cap` the
+    learner's own log-probs before the update are `l_old` and the
+    generator's are `l_rollout`, weighting each token by
+    `sg(min(exp(l_old - l_rollout), cap))`. `hone.exec.stage_begin` gets
+    `staleness = k`: the runtime refuses to resume such a stage before its
+    end (checkpoints do not hold rollouts in flight yet). Errors: a staleness
+    not below the stage's steps, a loop without exactly one generate of its
+    policy or without a `hone.sync_weights`, a rollout op that reads what
+    learning produces. Runs after hone-schedule-stages and before
+    hone-plan-arena; a stage with staleness 0 is left alone.
+
+    ```mlir
+    %first = hone.exec.stage_begin "grpo" steps 20
+    %r = scf.for %i = %first to %c20 step %c1 iter_args(%p = %init) -> (!model) {
+      %tok, %m, %lold = hone.generate %p, ..., %i ...
+      %s = hone.score %rw, %tok, %m, ...
+      %p1, %loss = hone.train_step (%p) ... inputs(%m, %lold, %adv)
+      hone.sync_weights %p1 : !model
+      hone.exec.step_end %i
+      scf.yield %p1
+    } {hone.stage_settings = {settings = #hone.rl_settings<..., staleness = 1>}}
+    // becomes
+    %first = hone.exec.stage_begin "grpo" steps 20 {staleness = 1 : i64}
+    %roll = hone.exec.snapshot %init {hone.rollout_weights}
+    %tok0, %m0, %lold0 = hone.generate %roll, ..., %first {hone.stage_part = "prologue"}
+    %r:4 = scf.for %i = %first to %c19 step %c1
+        iter_args(%p = %init, %t = %tok0, %mk = %m0, %lo = %lold0) {
+      %i1 = arith.addi %i, %c1 : index
+      %tok, %m, %lold = hone.generate %roll, ..., %i1 {hone.ahead = 1}
+      %p1, %loss = hone.train_step (%p) ... inputs(%mk, %lo, %adv)
+      hone.sync_weights %p1 to %roll : !model, !model
+      hone.exec.step_end %i
+      scf.yield %p1, %tok, %m, %lold
+    }
+    %p20, %loss19 = hone.train_step (%r#0) ... inputs(%r#2, %r#3, ...) {hone.stage_part = "epilogue"}
+    hone.exec.step_end %c19
+    ```
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def PlanArena : Pass<"hone-plan-arena", "::mlir::hone::PipelineOp"> {
   let summary = "scheduled IR: a static arena offset for every step tensor";
   let description = [{

@@ -132,7 +132,14 @@ struct hone_job {
   std::vector<std::pair<uint64_t, observe::MetricValues::value_type>>
       stepMetrics;
   int64_t stepTokens = 0;
-  std::mutex mu; // stepMetrics, stepTokens, messages
+  /// Metrics of ops that ran ahead of their step (the "ahead" attribute of
+  /// a pipelined rollout), with the stepEnds count of the step they belong to.
+  std::vector<std::pair<int64_t, decltype(stepMetrics)::value_type>> deferred;
+  int64_t stepEnds = 0; // hone_rt_step_end calls so far
+  /// A pipelined stage that a resumed run finished before: its prologue
+  /// and epilogue (outside the stage loop) run nothing.
+  bool skipStage = false;
+  std::mutex mu; // stepMetrics, deferred, stepTokens, messages
   std::chrono::steady_clock::time_point stepStart;
   std::vector<exec::Event> events;
   std::vector<uint64_t> recorded; // records of each event so far
@@ -989,8 +996,13 @@ bool skipOutsideStage(hone_job *j) {
 
 /// Lanes log concurrently: metrics carry their op's call order.
 void addMetric(const OpCtx &c, std::string name, double v) {
+  int64_t ahead = c.has("ahead") ? c.i64("ahead") : 0;
   std::lock_guard<std::mutex> g(c.j->mu);
-  c.j->stepMetrics.push_back({c.seq, {std::move(name), v}});
+  if (ahead > 0)
+    c.j->deferred.push_back(
+        {c.j->stepEnds + ahead, {c.seq, {std::move(name), v}}});
+  else
+    c.j->stepMetrics.push_back({c.seq, {std::move(name), v}});
 }
 void addTokens(hone_job *j, int64_t n, bool onlyIfNone = false) {
   std::lock_guard<std::mutex> g(j->mu);
@@ -2010,9 +2022,26 @@ Status forwardGroup(ReadGroup &g, double temp) {
 
 // --- the ABI ------------------------------------------------------------------
 
+/// hone.sync_weights: without a target generation reads the policy itself
+/// (one copy of the weights on the CPU); with one (hone-pipeline-rollouts'
+/// rollout weights) the policy's weights, or its LoRA adapters over a shared
+/// base, are copied into it.
 void opSyncWeights(OpCtx &c) {
-  c.obj<ModelObj>(0, ObjKind::Model, "model");
-  c.counts(1, 1, 0, 0, 0, 0); // one copy of the weights on the CPU
+  c.counts(1, 2, 0, 0, 0, 0);
+  ModelObj *from = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  if (c.nObjs < 2)
+    return;
+  ModelObj *to = c.obj<ModelObj>(1, ObjKind::Model, "target");
+  Transformer<float> &src = *from->model, &dst = *to->model;
+  if (src.hasLora() != dst.hasLora())
+    c.err("sync_weights: the policy and the rollout weights differ in LoRA");
+  if (src.hasLora()) {
+    if (src.numTrainable() != dst.numTrainable())
+      c.err("sync_weights: the LoRA adapters differ in size");
+    src.kernels().copy(dst.loraData(), src.loraData(), src.numTrainable());
+    return;
+  }
+  check(c.j, c.loc, copyWeights(src, dst));
 }
 
 /// hone.train_step (hone_rt_train_step's body), on a lane or inline.
@@ -2416,6 +2445,8 @@ int64_t outputBytes(const OpCtx &c) {
 /// shared between threads); events order the op against other lanes.
 void submit(OpCtx c, void (*body)(OpCtx &)) {
   hone_job *j = c.j;
+  if (j->skipStage)
+    return;
   c.seq = j->calls++;
   std::optional<exec::Lane> lane;
   if (j->sched)
@@ -3145,6 +3176,21 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   auto first = j->job->beginStage(j->stageName, steps, stageObjects(j));
   if (!first)
     fail(j, loc, first.status().toString());
+  // A pipelined RL stage (hone-pipeline-rollouts) holds rollouts generated
+  // ahead in flight, which checkpoints do not keep yet: it resumes from
+  // its start or not at all. Done before the checkpoint: its prologue and
+  // epilogue ops are skipped.
+  int64_t staleness = c.has("staleness") ? c.i64("staleness") : 0;
+  j->skipStage = staleness > 0 && *first >= steps;
+  if (staleness > 0 && *first > 0 && *first < steps)
+    fail(j, loc,
+         "cannot resume stage '" + j->stageName + "' at step " +
+             std::to_string(*first) + ": its rollouts run " +
+             std::to_string(staleness) +
+             " step(s) ahead of learning (staleness) and checkpoints do "
+             "not hold the rollouts in flight yet; resume from a checkpoint "
+             "at a stage end (checkpointing.every_steps: 0), or set "
+             "staleness: 0");
   j->job->noteStageSettings(j->stageName, c.attrs);
   j->inStage = true;
   j->stepMetrics.clear();
@@ -3154,12 +3200,24 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
 }
 
 void hone_rt_step_end(hone_job *j, int64_t step) {
+  if (j->skipStage)
+    return;
   drainLanes(j, "step_end");
   if (!j->inStage)
     fail(j, "step_end", "hone.exec.step_end outside a stage");
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                              j->stepStart)
                    .count();
+  // Metrics of rollouts generated ahead for this step (lanes are drained).
+  for (auto &[due, m] : j->deferred)
+    if (due == j->stepEnds)
+      j->stepMetrics.push_back(std::move(m));
+  j->deferred.erase(std::remove_if(j->deferred.begin(), j->deferred.end(),
+                                   [&](const auto &d) {
+                                     return d.first <= j->stepEnds;
+                                   }),
+                    j->deferred.end());
+  ++j->stepEnds;
   std::stable_sort(j->stepMetrics.begin(), j->stepMetrics.end(),
                    [](const auto &a, const auto &b) { return a.first < b.first; });
   observe::MetricValues mv;
@@ -3216,6 +3274,8 @@ void hone_rt_stage_end(hone_job *j) {
   }
   j->job->endStage();
   j->inStage = false;
+  j->skipStage = false;
+  j->deferred.clear();
   // The plan frees each model's per-stage buffers here: check them against
   // it, then free them (the next stage sizes its own).
   for (ModelObj *m : j->models) {

@@ -123,6 +123,7 @@ HONE_ABI_ATTR(exec_stage_begin, "steps", I64, REQ, ODS)
 HONE_ABI_ATTR(exec_stage_begin, "optimizer", OBJ, OPT, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, "models", STRS, OPT, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, "settings", OBJ, OPT, LOWER)
+HONE_ABI_ATTR(exec_stage_begin, "staleness", I64, OPT, DISC)
 
 /* --- steps ---------------------------------------------------------------- */
 
@@ -186,7 +187,7 @@ HONE_ABI_ATTR(schedule, "end", F64, REQ, ODS)
 HONE_ABI_ATTR(schedule, "warmup", I64, REQ, ODS)
 HONE_ABI_ATTR(schedule, "total", I64, REQ, ODS)
 
-HONE_ABI_STEP(sync_weights, "sync_weights", "model")
+HONE_ABI_STEP(sync_weights, "sync_weights", "model model?")
 
 HONE_ABI_STEP(eval_step, "eval_step", "model dataset reward?")
 HONE_ABI_ATTR(eval_step, "name", STR, REQ, ODS)
