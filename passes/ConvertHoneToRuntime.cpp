@@ -430,6 +430,8 @@ struct Lowering {
         keptYield.push_back(v);
         continue;
       }
+      if (v == loop.getRegionIterArgs()[i])
+        continue; // the slot keeps its bytes
       Value src = bufferAt(yb, loc, v);
       if (!src)
         return loop.emitOpError("convert-hone-to-runtime: the yielded value "

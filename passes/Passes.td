@@ -263,35 +263,41 @@ def PipelineRollouts : Pass<"hone-pipeline-rollouts", "::mlir::hone::PipelineOp"
     generated).
 
     - prologue: the rollouts of steps `first` .. `first + k - 1`
-      (`hone.stage_part = "prologue"`);
+      (`hone.stage_part = "prologue"`), handed through
+      `hone.exec.rollouts_resume` (which, on a run resumed inside the
+      stage, yields the checkpoint's rollouts instead; the runtime skips the
+      prologue then);
     - steady state: `scf.for %i = %first to N - k` (`hone.pipelined = k`):
       the rollout of step `%i + k`, then step `%i` learning from slot 0, the
       weight sync, and the slots shifted by one;
-    - epilogue: steps N - k .. N - 1 learn from the slots left
-      (`hone.stage_part = "epilogue"`), without generating.
+    - epilogue: `scf.for %i = max(%first, N - k) to N`
+      (`hone.stage_part = "epilogue"`): learning from slot 0 without
+      generating or syncing, the slots shifted.
 
-    Rollout ops carry `hone.ahead` (the steps between the op and the step
-    that learns from its result): the runtime logs their metrics (reward,
-    completion lengths) at that step, so `metrics.jsonl` pairs each step's
-    loss with the reward of the batch it learned from. The importance
-    ratio's `l_old` is the generating weights' log-probs (the behaviour
-    policy), carried with the tokens; with `policy_loss.tis_cap` the
-    learner's own log-probs before the update are `l_old` and the
-    generator's are `l_rollout`, weighting each token by
+    Before each `hone.exec.step_end`, `hone.exec.rollouts_in_flight` names
+    the rollouts of the next k steps (the epilogue repeats its last slot to
+    keep their number): a checkpoint written at that step end stores them,
+    so a killed run resumes bit-identically. Rollout ops carry `hone.ahead`
+    (the steps between the op and the step that learns from its result):
+    the runtime logs their metrics (reward, completion lengths) at that step,
+    so `metrics.jsonl` pairs each step's loss with the reward of the batch
+    it learned from, and draws their sampling noise for that step, as an
+    on-policy run would. The importance ratio's `l_old` is the generating
+    weights' log-probs (the behaviour policy), carried with the tokens; with
+    `policy_loss.tis_cap` the learner's own log-probs before the update are
+    `l_old` and the generator's are `l_rollout`, weighting each token by
     `sg(min(exp(l_old - l_rollout), cap))`. `hone.exec.stage_begin` gets
-    `staleness = k`: the runtime refuses to resume such a stage before its
-    end (checkpoints do not hold rollouts in flight yet). Errors: a staleness
-    not below the stage's steps, a loop without exactly one generate of its
-    policy or without a `hone.sync_weights`, a rollout op that reads what
-    learning produces. Runs after hone-schedule-stages and before
-    hone-plan-arena; a stage with staleness 0 is left alone.
+    `staleness = k`. Errors (at the loop): a staleness not below the stage's
+    steps, a loop without exactly one generate of its policy or without a
+    `hone.sync_weights`, a rollout op that reads what learning produces.
+    Runs after hone-schedule-stages and before hone-plan-arena; a stage with
+    staleness 0 is left alone.
 
     ```mlir
     %first = hone.exec.stage_begin "grpo" steps 20
     %r = scf.for %i = %first to %c20 step %c1 iter_args(%p = %init) -> (!model) {
       %tok, %m, %lold = hone.generate %p, ..., %i ...
-      %s = hone.score %rw, %tok, %m, ...
-      %p1, %loss = hone.train_step (%p) ... inputs(%m, %lold, %adv)
+      %p1, %loss = hone.train_step (%p) ... inputs(%m, %lold, ...)
       hone.sync_weights %p1 : !model
       hone.exec.step_end %i
       scf.yield %p1
@@ -299,18 +305,25 @@ def PipelineRollouts : Pass<"hone-pipeline-rollouts", "::mlir::hone::PipelineOp"
     // becomes
     %first = hone.exec.stage_begin "grpo" steps 20 {staleness = 1 : i64}
     %roll = hone.exec.snapshot %init {hone.rollout_weights}
-    %tok0, %m0, %lold0 = hone.generate %roll, ..., %first {hone.stage_part = "prologue"}
+    %g0:3 = hone.generate %roll, ..., %first {hone.stage_part = "prologue"}
+    %s:3 = hone.exec.rollouts_resume %g0#0, %g0#1, %g0#2
     %r:4 = scf.for %i = %first to %c19 step %c1
-        iter_args(%p = %init, %t = %tok0, %mk = %m0, %lo = %lold0) {
+        iter_args(%p = %init, %t = %s#0, %mk = %s#1, %lo = %s#2) {
       %i1 = arith.addi %i, %c1 : index
       %tok, %m, %lold = hone.generate %roll, ..., %i1 {hone.ahead = 1}
-      %p1, %loss = hone.train_step (%p) ... inputs(%mk, %lo, %adv)
+      %p1, %loss = hone.train_step (%p) ... inputs(%mk, %lo, ...)
       hone.sync_weights %p1 to %roll : !model, !model
+      hone.exec.rollouts_in_flight %tok, %m, %lold
       hone.exec.step_end %i
       scf.yield %p1, %tok, %m, %lold
-    }
-    %p20, %loss19 = hone.train_step (%r#0) ... inputs(%r#2, %r#3, ...) {hone.stage_part = "epilogue"}
-    hone.exec.step_end %c19
+    } {hone.pipelined = 1}
+    %from = arith.maxsi %first, %c19 : index
+    %e:4 = scf.for %i = %from to %c20 ... iter_args(%p = %r#0, %t = %r#1, ...) {
+      %p1, %loss = hone.train_step (%p) ... inputs(%mk, %lo, ...)
+      hone.exec.rollouts_in_flight %t, %mk, %lo
+      hone.exec.step_end %i
+      scf.yield %p1, %t, %mk, %lo
+    } {hone.stage_part = "epilogue"}
     ```
   }];
   let dependentDialects = ["::mlir::scf::SCFDialect",

@@ -10,10 +10,15 @@
 // buffer exists k + 1 times (k slots and the batch being generated).
 //
 //   prologue   rollouts of steps first .. first + k - 1 (weights at the
-//              stage's start)
+//              stage's start), then hone.exec.rollouts_resume (a run
+//              resumed inside the stage takes the checkpoint's instead)
 //   steady     for i in [first, N - k): rollout of step i + k on the copy |
 //              learn step i from slot 0; sync the copy; shift the slots
-//   epilogue   steps N - k .. N - 1 learn from the remaining slots
+//   epilogue   for i in [max(first, N - k), N): learn from slot 0, shift
+//
+// Before each step end, hone.exec.rollouts_in_flight names the rollouts of
+// the next k steps: a checkpoint written there keeps them, so a killed run
+// resumes bit-identically.
 //
 // The ratio's old log-probs are then those of the weights that generated
 // the tokens (the behaviour policy); with truncated importance sampling
@@ -189,7 +194,7 @@ struct PipelineRollouts
 
     // Prologue: the rollouts of steps first .. first + k - 1.
     Value first = begin.getFirst();
-    SmallVector<SmallVector<Value>> slots(k);
+    SmallVector<Value> prologue;
     for (int64_t j = 0; j < k; ++j) {
       IRMapping map;
       map.map(loop.getInductionVar(),
@@ -202,90 +207,103 @@ struct PipelineRollouts
         ahead(c, j);
       }
       for (Value v : carried)
-        slots[j].push_back(map.lookup(v));
+        prologue.push_back(map.lookup(v));
     }
+    // A run resumed inside the stage takes the checkpoint's rollouts.
+    auto resumed = ExecRolloutsResumeOp::create(b, loc, prologue);
 
-    // Steady state: the loop over [first, N - k) with k slot sets.
     SmallVector<Value> inits(loop.getInitArgs());
     unsigned nOrig = inits.size(), nCarried = carried.size();
-    for (auto &s : slots)
-      inits.append(s.begin(), s.end());
-    auto steady = scf::ForOp::create(b, loc, first, index(steps - k),
-                                     loop.getStep(), inits);
-    for (NamedAttribute a : loop->getDiscardableAttrs())
-      steady->setAttr(a.getName(), a.getValue());
-    steady->setAttr("hone.pipelined", b.getI64IntegerAttr(k));
-    Block *nb = steady.getBody();
-    auto slotArg = [&](int64_t slot, unsigned c) -> Value {
-      return steady.getRegionIterArgs()[nOrig + slot * nCarried + c];
-    };
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(nb);
-      IRMapping map;
-      Value iv = steady.getInductionVar();
-      map.map(loop.getInductionVar(),
-              arith::AddIOp::create(b, loc, iv, index(k)));
-      map.map(policyArg, roll.getResult());
-      for (Operation *op : rolloutOps) {
-        Operation *c = b.clone(*op, map);
-        ahead(c, k);
-      }
-      SmallVector<Value> fresh;
-      for (Value v : carried)
-        fresh.push_back(map.lookup(v));
+    llvm::append_range(inits, resumed.getResults());
+    auto yield = cast<scf::YieldOp>(body->getTerminator());
+
+    // The learning part of one step, from slot set 0 of `it` (the loop's
+    // iteration arguments laid out as [stage state, slot 0, ..., slot k-1]),
+    // with `inFlight` recorded before its step end; returns the stage state
+    // it yields.
+    auto learnStep = [&](Value iv, ValueRange it, ValueRange inFlight,
+                         bool syncRollout) {
       IRMapping learn;
       learn.map(loop.getInductionVar(), iv);
       for (unsigned i = 0; i < nOrig; ++i)
-        learn.map(loop.getRegionIterArgs()[i], steady.getRegionIterArgs()[i]);
+        learn.map(loop.getRegionIterArgs()[i], it[i]);
       for (auto [c, v] : llvm::enumerate(carried))
-        learn.map(v, slotArg(0, c));
+        learn.map(v, it[nOrig + c]);
       for (Operation *op : learnOps) {
         if (op == sync.getOperation()) {
+          if (!syncRollout)
+            continue; // nothing generates after the last steps
           auto s = SyncWeightsOp::create(b, sync.getLoc(),
                                          learn.lookup(sync.getModel()),
                                          roll.getResult());
           s->setAttrs(sync->getDiscardableAttrDictionary());
           continue;
         }
+        if (isa<ExecStepEndOp>(op))
+          ExecRolloutsInFlightOp::create(b, op->getLoc(), inFlight);
         b.clone(*op, learn);
       }
-      auto yield = cast<scf::YieldOp>(body->getTerminator());
-      SmallVector<Value> next;
+      SmallVector<Value> state;
       for (Value v : yield.getOperands())
-        next.push_back(learn.lookupOrDefault(v));
+        state.push_back(learn.lookupOrDefault(v));
+      return state;
+    };
+    // Slot s, carried value c of a block's iteration arguments.
+    auto slotOf = [&](ValueRange it, int64_t slot, unsigned c) {
+      return it[nOrig + slot * nCarried + c];
+    };
+
+    // Steady state: steps [first, N - k), each generating step i + k.
+    auto steady = scf::ForOp::create(b, loc, first, index(steps - k),
+                                     loop.getStep(), inits);
+    for (NamedAttribute a : loop->getDiscardableAttrs())
+      steady->setAttr(a.getName(), a.getValue());
+    steady->setAttr("hone.pipelined", b.getI64IntegerAttr(k));
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(steady.getBody());
+      ValueRange it = steady.getRegionIterArgs();
+      Value iv = steady.getInductionVar();
+      IRMapping map;
+      map.map(loop.getInductionVar(),
+              arith::AddIOp::create(b, loc, iv, index(k)));
+      map.map(policyArg, roll.getResult());
+      for (Operation *op : rolloutOps)
+        ahead(b.clone(*op, map), k);
+      SmallVector<Value> shifted;
       for (int64_t s = 1; s < k; ++s)
         for (unsigned c = 0; c < nCarried; ++c)
-          next.push_back(slotArg(s, c));
-      next.append(fresh.begin(), fresh.end());
+          shifted.push_back(slotOf(it, s, c));
+      for (Value v : carried)
+        shifted.push_back(map.lookup(v));
+      SmallVector<Value> next = learnStep(iv, it, shifted, true);
+      next.append(shifted.begin(), shifted.end());
       scf::YieldOp::create(b, loc, next);
     }
 
-    // Epilogue: steps N - k .. N - 1 learn from the slots left.
+    // Epilogue: steps [max(first, N - k), N) learn from the slots left.
     b.setInsertionPointAfter(steady);
-    SmallVector<Value> state(steady.getResults().take_front(nOrig));
-    auto yield = cast<scf::YieldOp>(body->getTerminator());
-    for (int64_t e = 0; e < k; ++e) {
-      IRMapping learn;
-      learn.map(loop.getInductionVar(), index(steps - k + e));
-      for (unsigned i = 0; i < nOrig; ++i)
-        learn.map(loop.getRegionIterArgs()[i], state[i]);
-      for (auto [c, v] : llvm::enumerate(carried))
-        learn.map(v, steady.getResult(nOrig + e * nCarried + c));
-      for (Operation *op : learnOps) {
-        if (op == sync.getOperation())
-          continue; // nothing generates after the last step
-        Operation *c = b.clone(*op, learn);
-        c->setAttr("hone.stage_part", b.getStringAttr("epilogue"));
-      }
-      for (unsigned i = 0; i < nOrig; ++i)
-        state[i] = learn.lookupOrDefault(yield.getOperand(i));
+    Value from = arith::MaxSIOp::create(b, loc, first, index(steps - k));
+    auto epilogue = scf::ForOp::create(b, loc, from, loop.getUpperBound(),
+                                       loop.getStep(), steady.getResults());
+    epilogue->setAttr("hone.stage_part", b.getStringAttr("epilogue"));
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(epilogue.getBody());
+      ValueRange it = epilogue.getRegionIterArgs();
+      // Slot k - 1 stays (its rollout is past the stage's end; it fills the
+      // checkpoint's rollouts so that their number does not change).
+      SmallVector<Value> shifted;
+      for (int64_t s = 1; s <= k; ++s)
+        for (unsigned c = 0; c < nCarried; ++c)
+          shifted.push_back(slotOf(it, std::min(s, k - 1), c));
+      SmallVector<Value> next =
+          learnStep(epilogue.getInductionVar(), it, shifted, false);
+      next.append(shifted.begin(), shifted.end());
+      scf::YieldOp::create(b, loc, next);
     }
-    // A run resumed after the stage ended (first = N) runs the prologue and
-    // epilogue too: the runtime skips a pipelined stage's ops then, and
-    // refuses to resume one before its end (hone_rt_stage_begin).
     for (unsigned i = 0; i < nOrig; ++i)
-      loop.getResult(i).replaceAllUsesWith(state[i]);
+      loop.getResult(i).replaceAllUsesWith(epilogue.getResult(i));
     loop.erase();
     return success();
   }

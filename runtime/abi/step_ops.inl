@@ -125,6 +125,12 @@ HONE_ABI_ATTR(exec_stage_begin, "models", STRS, OPT, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, "settings", OBJ, OPT, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, "staleness", I64, OPT, DISC)
 
+/* A pipelined RL stage's rollouts (hone-pipeline-rollouts): the ones it
+ * starts with (fresh, or a resumed checkpoint's) and the ones in flight at
+ * the next step end (a checkpoint keeps them). */
+HONE_ABI_STEP(exec_rollouts_resume, "exec.rollouts_resume", "")
+HONE_ABI_STEP(exec_rollouts_in_flight, "exec.rollouts_in_flight", "")
+
 /* --- steps ---------------------------------------------------------------- */
 
 HONE_ABI_STEP(data_next, "data.next", "dataset")
