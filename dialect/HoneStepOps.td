@@ -593,6 +593,9 @@ def Hone_SyncWeightsOp : Hone_StepOp<"sync_weights", [MemoryEffects<[MemWrite]>]
     $model (`to` $target^)? attr-dict `:` qualified(type($model))
     (`,` qualified(type($target))^)?
   }];
+  let builders = [OpBuilder<(ins "Value":$model), [{
+    build($_builder, $_state, model, Value());
+  }]>];
   let hasVerifier = 1;
 }
 

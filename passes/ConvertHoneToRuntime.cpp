@@ -462,6 +462,70 @@ struct Lowering {
     return success();
   }
 
+  /// One step of each stage loop as hone-assign-lanes planned it:
+  /// {"stages": [{"stage", "ops": [{"op", "lane", "after": [i...]}]}]}, the
+  /// loop body's step ops in program order with their lane ("host": after
+  /// every lane drained) and the ops of other lanes whose events they wait
+  /// for (indices into "ops"). A pipelined stage's steady loop is its step.
+  /// Empty when no loop has lane work.
+  static std::string lanePlanJson(PipelineOp pipeline) {
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    bool any = false;
+    for (Operation &top : pipeline.getBody().front()) {
+      auto loop = dyn_cast<scf::ForOp>(top);
+      auto begin = loop ? loop.getLowerBound().getDefiningOp<ExecStageBeginOp>()
+                        : ExecStageBeginOp();
+      if (!begin)
+        continue;
+      llvm::StringMap<int> lastOnLane;
+      llvm::DenseMap<int64_t, int> signalled;
+      llvm::StringMap<SmallVector<int>> waits;
+      std::string ops;
+      int n = 0;
+      for (Operation &op : loop.getBody()->without_terminator()) {
+        if (auto sig = dyn_cast<ExecSignalOp>(op)) {
+          auto it = lastOnLane.find(sig.getLane());
+          if (it != lastOnLane.end())
+            signalled[sig.getEvent()] = it->second;
+          continue;
+        }
+        if (auto w = dyn_cast<ExecWaitOp>(op)) {
+          if (auto it = signalled.find(w.getEvent()); it != signalled.end())
+            waits[w.getLane()].push_back(it->second);
+          continue;
+        }
+        auto lane = op.getAttrOfType<StringAttr>("hone.lane");
+        if (!lane)
+          continue;
+        SmallVector<int> after = waits.lookup(lane.getValue());
+        waits.erase(lane.getValue());
+        ops += (n ? "," : "");
+        ops += "{\"op\":\"" + op.getName().getStringRef().drop_front(5).str() +
+               "\",\"lane\":\"" + lane.getValue().str() + "\",\"after\":[";
+        for (auto [i, a] : llvm::enumerate(after))
+          ops += (i ? "," : "") + std::to_string(a);
+        ops += "]}";
+        lastOnLane[lane.getValue()] = n++;
+      }
+      if (!n)
+        continue;
+      std::string name;
+      for (char c : begin.getName()) {
+        if (c == '"' || c == '\\')
+          name += '\\';
+        if (uint8_t(c) >= 0x20)
+          name += c;
+      }
+      os << (any ? "," : "{\"stages\":[") << "{\"stage\":\"" << name
+         << "\",\"ops\":[" << ops << "]}";
+      any = true;
+    }
+    if (any)
+      os << "]}";
+    return out;
+  }
+
   /// Loads scalar results back from their slots and replaces the op's
   /// scalar results with them.
   void loadScalars(OpBuilder &b, Location loc, ValueRange results,
@@ -901,6 +965,12 @@ struct Lowering {
             pipeline->getAttrOfType<DictionaryAttr>("hone.memory_plan")) {
       config.pop_back(); // the closing brace of the run settings' object
       config += ",\"memory_plan\":" + toJson(plan) + "}";
+    }
+    // The lane plan (hone-assign-lanes): the job draws it next to the
+    // measured schedule.
+    if (std::string plan = lanePlanJson(pipeline); !plan.empty()) {
+      config.pop_back();
+      config += ",\"lane_plan\":" + plan + "}";
     }
     job = LLVM::CallOp::create(
               b, loc, rtBegin(),

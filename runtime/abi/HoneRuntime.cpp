@@ -3196,6 +3196,13 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
           if (e.isInt())
             j->nanSteps.insert(e.asInt());
     }
+  // The compiled lane plan, drawn next to the measured schedule.
+  if (const json::Value *lp = get(j->config, "lane_plan")) {
+    auto plan = observe::parseLanePlan(*lp);
+    if (!plan)
+      fail(j, "config", plan.status().message());
+    j->job->setLanePlan(plan.take());
+  }
   // The memory plan's baseline: the resident set after start-up.
   if (std::string bad = j->memory.begin(get(j->config, "memory_plan"));
       !bad.empty())
