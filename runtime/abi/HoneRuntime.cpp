@@ -3357,19 +3357,26 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                              j->stepStart)
                    .count();
-  // Metrics of rollouts generated ahead for this step (lanes are drained).
+  auto bySeq = [](const auto &a, const auto &b) { return a.first < b.first; };
+  std::stable_sort(j->stepMetrics.begin(), j->stepMetrics.end(), bySeq);
+  // Metrics of rollouts generated ahead for this step (lanes are drained)
+  // come first, in their own call order: they were logged in an earlier
+  // step (or restored from a checkpoint, whose call numbers are another
+  // process's).
+  decltype(j->stepMetrics) ahead;
   for (auto &[due, m] : j->deferred)
     if (due == j->stepEnds)
-      j->stepMetrics.push_back(std::move(m));
+      ahead.push_back(std::move(m));
+  std::stable_sort(ahead.begin(), ahead.end(), bySeq);
   j->deferred.erase(std::remove_if(j->deferred.begin(), j->deferred.end(),
                                    [&](const auto &d) {
                                      return d.first <= j->stepEnds;
                                    }),
                     j->deferred.end());
   ++j->stepEnds;
-  std::stable_sort(j->stepMetrics.begin(), j->stepMetrics.end(),
-                   [](const auto &a, const auto &b) { return a.first < b.first; });
   observe::MetricValues mv;
+  for (auto &m : ahead)
+    mv.push_back(m.second);
   for (auto &m : j->stepMetrics)
     mv.push_back(m.second);
   if (j->comm.size > 1) {
