@@ -415,6 +415,7 @@ struct Lowering {
         continue;
       }
       BlockArgument now = fresh.getRegionIterArgs()[kept++];
+      now.setType(arg.getType()); // objects are pointers by now
       if (originalObject.contains(arg))
         originalObject.insert(now);
       if (originalModel.contains(arg))
@@ -452,6 +453,7 @@ struct Lowering {
         continue;
       }
       Value now = fresh.getResult(kept++);
+      now.setType(r.getType());
       if (originalObject.contains(r))
         originalObject.insert(now);
       if (originalModel.contains(r))
