@@ -1,5 +1,5 @@
-// RUN: hone-opt %s | hone-opt | FileCheck %s
-// RUN: hone-opt %s --mlir-print-op-generic | hone-opt | FileCheck %s
+// RUN: hone-opt --allow-unregistered-dialect %s | hone-opt --allow-unregistered-dialect | FileCheck %s
+// RUN: hone-opt --allow-unregistered-dialect %s --mlir-print-op-generic | hone-opt --allow-unregistered-dialect | FileCheck %s
 
 /// The scheduled-level ops round-trip in custom and generic form.
 

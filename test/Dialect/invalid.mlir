@@ -1,4 +1,4 @@
-// RUN: hone-opt %s -split-input-file -verify-diagnostics
+// RUN: hone-opt %s -split-input-file -verify-diagnostics --allow-unregistered-dialect
 
 /// a size must be positive
 

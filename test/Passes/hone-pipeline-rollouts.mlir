@@ -10,33 +10,36 @@
 /// carried with the tokens (the behaviour policy).
 // CHECK-LABEL: hone.pipeline @grpo_staleness_1
 // CHECK: %[[FIRST:.+]] = hone.exec.stage_begin "stage0" steps 4 {staleness = 1 : i64}
-// CHECK: %[[ROLL:.+]] = hone.exec.snapshot %[[INIT:[^ ]+]] {hone.rollout_weights}
-// CHECK: %[[P0:.+]]:3 = hone.data.next prompts %{{.+}}, %[[FIRST]]
-// CHECK: %[[G0:.+]]:3 = hone.generate %[[ROLL]], %[[P0]]#0, %[[P0]]#1, %[[FIRST]]
-// CHECK-SAME: hone.stage_part = "prologue"
-// CHECK: %[[S0:.+]] = hone.score
-// CHECK-SAME: hone.stage_part = "prologue"
+// CHECK: %[[ROLL:.+]] = hone.exec.snapshot %[[INIT:[^ ]+]] {{.*}}hone.rollout_weights
+// CHECK: %[[P0:.+]]:3 = hone.data.next prompts %{{.+}}, %[[FIRST]] {{.*}}hone.stage_part = "prologue"
+// CHECK: %[[G0:.+]]:3 = hone.generate %[[ROLL]], %[[P0]]#0, %[[P0]]#1, %[[FIRST]] {{.*}}hone.stage_part = "prologue"
+// CHECK: %[[S0:.+]] = hone.score {{.*}}hone.stage_part = "prologue"
+// CHECK: %[[RES:.+]]:4 = hone.exec.rollouts_resume %[[G0]]#0, %[[G0]]#1, %[[G0]]#2, %[[S0]]
 // CHECK: %[[C3:.+]] = arith.constant 3 : index
-// CHECK: %[[LOOP:.+]]:5 = scf.for %[[I:.+]] = %[[FIRST]] to %[[C3]] step %{{.+}} iter_args(%[[P:[^ ]+]] = %[[INIT]], %[[TOK:[^ ]+]] = %[[G0]]#0, %[[MASK:[^ ]+]] = %[[G0]]#1, %[[LOLD:[^ ]+]] = %[[G0]]#2, %[[SC:[^ ]+]] = %[[S0]])
+// CHECK: %[[LOOP:.+]]:5 = scf.for %[[I:.+]] = %[[FIRST]] to %[[C3]] step %{{.+}} iter_args(%[[P:[^ ]+]] = %[[INIT]], %[[TOK:[^ ]+]] = %[[RES]]#0, %[[MASK:[^ ]+]] = %[[RES]]#1, %[[LOLD:[^ ]+]] = %[[RES]]#2, %[[SC:[^ ]+]] = %[[RES]]#3)
 // CHECK: %[[NEXT:.+]] = arith.addi %[[I]], %{{.+}} : index
 // CHECK: hone.data.next prompts %{{.+}}, %[[NEXT]] {hone.ahead = 1 : i64}
-// CHECK: %[[G:.+]]:3 = hone.generate %[[ROLL]], %{{.+}}, %{{.+}}, %[[NEXT]] {{.*}}hone.ahead = 1 : i64
-// CHECK: %[[S:.+]] = hone.score {{.*}}%[[G]]#0, %[[G]]#1
-// CHECK: %[[ADV:.+]] = hone.advantage group_norm(%[[SC]])
-// CHECK: %[[T:.+]]:{{[0-9]+}} = hone.train_step(%[[P]]) tokens(%[[TOK]])
-// CHECK-SAME: inputs(%[[MASK]], %[[LOLD]], %[[ADV]])
+// CHECK: %[[G:.+]]:3 = hone.generate %[[ROLL]], %{{.+}}, %{{.+}}, %[[NEXT]] {hone.ahead = 1 : i64
+// CHECK: %[[S:.+]] = hone.score %{{.+}}, %[[G]]#0, %[[G]]#1, %{{.+}} {hone.ahead = 1 : i64}
+// CHECK: %[[ADV:.+]] = hone.advantage group_norm %[[SC]]
+// CHECK: %[[T:.+]]:3 = hone.train_step(%[[P]]) tokens(%[[TOK]]) inputs(%[[MASK]], %[[LOLD]], %[[ADV]])
 // CHECK-SAME: arg_names = ["l", "mask", "l_old", "adv"]
 // CHECK: hone.sync_weights %[[T]]#0 to %[[ROLL]]
-// CHECK: hone.exec.step_end %[[I]]
-// CHECK: scf.yield %[[T]]#0, %[[G]]#0, %[[G]]#1, %[[G]]#2, %[[S]]
-// CHECK: } {{.*}}hone.pipelined = 1 : i64
-// CHECK: %[[EADV:.+]] = hone.advantage group_norm(%[[LOOP]]#4) {{.*}}hone.stage_part = "epilogue"
-// CHECK: %[[E:.+]]:{{[0-9]+}} = hone.train_step(%[[LOOP]]#0) tokens(%[[LOOP]]#1)
-// CHECK-SAME: inputs(%[[LOOP]]#2, %[[LOOP]]#3, %[[EADV]])
+// CHECK: hone.exec.rollouts_in_flight %[[G]]#0, %[[G]]#1, %[[G]]#2, %[[S]]
+// CHECK-NEXT: hone.exec.step_end %[[I]]
+// CHECK-NEXT: scf.yield %[[T]]#0, %[[G]]#0, %[[G]]#1, %[[G]]#2, %[[S]]
+// CHECK: hone.pipelined = 1 : i64
+// CHECK: %[[FROM:.+]] = arith.maxsi %[[FIRST]], %{{.+}} : index
+// CHECK: %[[EPI:.+]]:5 = scf.for %[[E:.+]] = %[[FROM]] to %{{.+}} step %{{.+}} iter_args(%[[EP:[^ ]+]] = %[[LOOP]]#0, %[[ET:[^ ]+]] = %[[LOOP]]#1, %[[EM:[^ ]+]] = %[[LOOP]]#2, %[[EL:[^ ]+]] = %[[LOOP]]#3, %[[ES:[^ ]+]] = %[[LOOP]]#4)
+// CHECK: %[[EADV:.+]] = hone.advantage group_norm %[[ES]]
+// CHECK: %[[ET2:.+]]:3 = hone.train_step(%[[EP]]) tokens(%[[ET]]) inputs(%[[EM]], %[[EL]], %[[EADV]])
 // CHECK-NOT: hone.sync_weights
-// CHECK: hone.exec.step_end %[[C3]]
+// CHECK: hone.exec.rollouts_in_flight %[[ET]], %[[EM]], %[[EL]], %[[ES]]
+// CHECK-NEXT: hone.exec.step_end %[[E]]
+// CHECK-NEXT: scf.yield %[[ET2]]#0, %[[ET]], %[[EM]], %[[EL]], %[[ES]]
+// CHECK: hone.stage_part = "epilogue"
 // CHECK: hone.exec.stage_end
-// CHECK: hone.save %[[E]]#0 "out"
+// CHECK: hone.save %[[EPI]]#0 "out"
 hone.pipeline @grpo_staleness_1 {
   %0 = hone.model.init "policy" : !m
   %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
@@ -57,16 +60,18 @@ hone.pipeline @grpo_staleness_1 {
 // CHECK-LABEL: hone.pipeline @tis_staleness_2
 // CHECK: %[[ROLL:.+]] = hone.exec.snapshot {{.*}}hone.rollout_weights
 // CHECK: %[[G0:.+]]:3 = hone.generate %[[ROLL]]{{.*}}hone.stage_part = "prologue"
-// CHECK: %[[G1:.+]]:3 = hone.generate %[[ROLL]]{{.*}}hone.ahead = 1 : i64, hone.stage_part = "prologue"
-// CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[P:[^ ]+]] = %{{[^,]+}}, %[[T0:[^ ]+]] = %[[G0]]#0, %[[M0:[^ ]+]] = %[[G0]]#1, %[[R0:[^ ]+]] = %[[G0]]#2, %{{[^,]+}}, %[[T1:[^ ]+]] = %[[G1]]#0, %[[M1:[^ ]+]] = %[[G1]]#1, %[[R1:[^ ]+]] = %[[G1]]#2, %[[S1:[^ ]+]] = %{{[^ )]+}})
+// CHECK: %[[G1:.+]]:3 = hone.generate %[[ROLL]]{{.*}}hone.ahead = 1 : i64{{.*}}hone.stage_part = "prologue"
+// CHECK: %[[RES:.+]]:8 = hone.exec.rollouts_resume %[[G0]]#0, %[[G0]]#1, %[[G0]]#2, %{{[^,]+}}, %[[G1]]#0, %[[G1]]#1, %[[G1]]#2, %{{[^ ]+}} :
+// CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[P:[^ ]+]] = %{{[^,]+}}, %[[T0:[^ ]+]] = %[[RES]]#0, %[[M0:[^ ]+]] = %[[RES]]#1, %[[R0:[^ ]+]] = %[[RES]]#2, %{{[^,]+}}, %[[T1:[^ ]+]] = %[[RES]]#4, %[[M1:[^ ]+]] = %[[RES]]#5, %[[R1:[^ ]+]] = %[[RES]]#6, %[[S1:[^ ]+]] = %[[RES]]#7)
 // CHECK: %[[G:.+]]:3 = hone.generate %[[ROLL]]{{.*}}hone.ahead = 2 : i64
 // CHECK: %[[LOLD:.+]] = hone.logprob %[[P]], %[[T0]]
 // CHECK: hone.train_step(%[[P]]) tokens(%[[T0]])
 // CHECK-SAME: inputs(%[[M0]], %[[LOLD]], %{{[^,]+}}, %{{[^,]+}}, %[[R0]])
 // CHECK-SAME: arg_names = ["l", "mask", "l_old", "adv", "l_ref", "l_rollout"]
 // CHECK: hone.loss.clamp %{{.*}} max 2.0
+// CHECK: hone.exec.rollouts_in_flight %[[T1]], %[[M1]], %[[R1]], %[[S1]], %[[G]]#0, %[[G]]#1, %[[G]]#2, %{{[^ ]+}} :
 // CHECK: scf.yield %{{[^,]+}}, %[[T1]], %[[M1]], %[[R1]], %[[S1]], %[[G]]#0, %[[G]]#1, %[[G]]#2
-// CHECK-COUNT-2: hone.train_step{{.*}}hone.stage_part = "epilogue"
+// CHECK: hone.stage_part = "epilogue"
 hone.pipeline @tis_staleness_2 {
   %0 = hone.model.init "policy" : !m
   %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
@@ -96,7 +101,7 @@ hone.pipeline @too_stale {
 // CHECK-NOT: hone.rollout_weights
 // CHECK: hone.generate %[[P:[^,]+]],
 // CHECK-NOT: hone.stage_part
-// CHECK: hone.sync_weights %{{[^ ]+}} : !hone.model
+// CHECK: hone.sync_weights %{{[^ ]+}} {{.*}}: !model{{$}}
 hone.pipeline @on_policy {
   %0 = hone.model.init "policy" : !m
   %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
