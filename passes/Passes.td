@@ -342,7 +342,10 @@ def PlanArena : Pass<"hone-plan-arena", "::mlir::hone::PipelineOp"> {
     offsets are printed on the producer as `hone.offsets` (one per result,
     -1 for results that are not tensors), each loop or `scf.if` records the
     arena's end while its region runs as `hone.arena_top` (the step's peak),
-    and the pipeline records the arena's size as `hone.arena_bytes`.
+    and the pipeline records the arena's size as `hone.arena_bytes`. In the
+    body of a pipelined stage loop (`hone.pipelined`, hone-pipeline-rollouts)
+    every value lives to the end of the body: its rollout and learning ops
+    run at once on two lanes, and bytes shared between them would order them.
 
     ```mlir
     hone.pipeline @p attributes {hone.arena_bytes = 3456 : i64} {
