@@ -1636,12 +1636,13 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
     SourceLoc where = spec_.locs.has(rl, "staleness")
                           ? at(rl, "staleness")
                           : at(p_.hardware(), "rollout_staleness");
-    bool grpoFamily = algo == Rl::grpo || algo == Rl::dr_grpo ||
-                      algo == Rl::dapo;
+    bool grpoFamily =
+        algo == Rl::grpo || algo == Rl::dr_grpo || algo == Rl::dapo;
     if (!grpoFamily)
       error(where,
             "staleness > 0 (generation running ahead of learning) is not "
-            "supported for " + name + " yet",
+            "supported for " +
+                name + " yet",
             "pipelined rollouts run grpo, dr_grpo and dapo; use staleness 0 "
             "here");
     else if (rl.guidance_case() != Rl::GUIDANCE_NOT_SET)
@@ -1653,7 +1654,8 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
       error(where,
             "staleness " + fmt(long(rl.staleness())) +
                 " leaves no step that learns while generating: the stage "
-                "has " + fmt(long(rl.steps())) + " steps",
+                "has " +
+                fmt(long(rl.steps())) + " steps",
             "use a staleness below the stage's steps (1 is usual)");
   }
 

@@ -392,9 +392,9 @@ struct Lowering {
       LLVM::MemcpyOp::create(b, loc, slot[i], src,
                              constI64(b, loc, bytes(init.getType())), false);
     }
-    auto fresh = scf::ForOp::create(b, loc, loop.getLowerBound(),
-                                    loop.getUpperBound(), loop.getStep(),
-                                    keptInits);
+    auto fresh =
+        scf::ForOp::create(b, loc, loop.getLowerBound(), loop.getUpperBound(),
+                           loop.getStep(), keptInits);
     fresh->setDiscardableAttrs(loop->getDiscardableAttrDictionary());
     Block *from = loop.getBody(), *to = fresh.getBody();
     if (to->mightHaveTerminator())
@@ -648,10 +648,9 @@ struct Lowering {
       (a->from == abi::From::Lowering ? added : own).push_back(e);
     }
     llvm::stable_sort(own, [](auto &x, auto &y) { return x.first < y.first; });
-    std::stable_partition(added.begin(), added.end(),
-                          [](auto &x) {
-                            return x.first != "lane" && x.first != "ahead";
-                          });
+    std::stable_partition(added.begin(), added.end(), [](auto &x) {
+      return x.first != "lane" && x.first != "ahead";
+    });
     own.append(added.begin(), added.end());
     return toJson(DictionaryAttr(), own);
   }

@@ -29,11 +29,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "passes/Passes.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace mlir::hone {
@@ -121,8 +121,8 @@ struct PipelineRollouts
             continue;
           Operation *def = v.getDefiningOp();
           if (!def || def->getBlock() != body) {
-            if (isa<BlockArgument>(v) && loop->isAncestor(
-                                             v.getParentBlock()->getParentOp()))
+            if (isa<BlockArgument>(v) &&
+                loop->isAncestor(v.getParentBlock()->getParentOp()))
               return op->emitError("hone-pipeline-rollouts: this rollout op "
                                    "reads a value the loop carries; it cannot "
                                    "run ahead of learning");

@@ -1399,7 +1399,8 @@ void opGenerate(OpCtx &c) {
   sc.seed = j->seed;
   // A rollout generated ahead (hone-pipeline-rollouts) draws the numbers of
   // the step that learns from it, as it would on-policy.
-  sc.step = uint32_t(j->job->globalStep() + (c.has("ahead") ? c.i64("ahead") : 0));
+  sc.step =
+      uint32_t(j->job->globalStep() + (c.has("ahead") ? c.i64("ahead") : 0));
   sc.rank = uint32_t(j->comm.rank); // each rank draws its own samples
   auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc);
   if (!ro)
@@ -3368,11 +3369,10 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
     if (due == j->stepEnds)
       ahead.push_back(std::move(m));
   std::stable_sort(ahead.begin(), ahead.end(), bySeq);
-  j->deferred.erase(std::remove_if(j->deferred.begin(), j->deferred.end(),
-                                   [&](const auto &d) {
-                                     return d.first <= j->stepEnds;
-                                   }),
-                    j->deferred.end());
+  j->deferred.erase(
+      std::remove_if(j->deferred.begin(), j->deferred.end(),
+                     [&](const auto &d) { return d.first <= j->stepEnds; }),
+      j->deferred.end());
   ++j->stepEnds;
   observe::MetricValues mv;
   for (auto &m : ahead)

@@ -753,9 +753,11 @@ std::string renderReportHtml(const ReportData &d) {
       step = std::max(step, sp.endSec);
       work += sp.endSec - sp.startSec;
     }
-    h += "<h3>Planned step of " + esc(stage) + "</h3>\n<p>The compiled "
+    h += "<h3>Planned step of " + esc(stage) +
+         "</h3>\n<p>The compiled "
          "lanes and events of one step, each op taking its mean measured "
-         "time: " + f(step * 1e3, 1) + " ms a step (" + f(work * 1e3, 1) +
+         "time: " +
+         f(step * 1e3, 1) + " ms a step (" + f(work * 1e3, 1) +
          " ms of op time, " + f(step > 0 ? work / step : 0, 2) +
          "&#215; overlap).</p>\n";
     h += renderGantt(spans, d.maxSpans) + "\n";

@@ -684,9 +684,9 @@ TEST(Trace, PlannedSpansFollowLanesAndEvents) {
   ASSERT_TRUE(plan) << plan.status().message();
   ASSERT_EQ(plan->size(), 1u);
   std::vector<TraceEvent> ev = {
-      {"rollout", "generate", 0, 300000},    {"rollout", "generate", 0, 500000},
-      {"rollout", "score", 0, 100000},       {"learn", "advantage", 0, 10000},
-      {"learn", "train_step", 0, 590000},    {"copy", "sync_weights", 0, 20000}};
+      {"rollout", "generate", 0, 300000}, {"rollout", "generate", 0, 500000},
+      {"rollout", "score", 0, 100000},    {"learn", "advantage", 0, 10000},
+      {"learn", "train_step", 0, 590000}, {"copy", "sync_weights", 0, 20000}};
   auto spans = plannedSpans((*plan)[0], ev);
   ASSERT_EQ(spans.size(), 6u);
   EXPECT_EQ(spans[0].lane, "rollout");
@@ -706,9 +706,10 @@ TEST(Trace, PlannedSpansFollowLanesAndEvents) {
   EXPECT_NE(html.find("Planned step of grpo"), std::string::npos);
   EXPECT_NE(html.find("620.0 ms a step"), std::string::npos);
   // Malformed plans are errors naming the problem.
-  for (const char *bad :
-       {R"([])", R"({"stages":[{"stage":"s"}]})",
-        R"({"stages":[{"stage":"s","ops":[{"op":"a","lane":"learn","after":[0]}]}]})"}) {
+  for (
+      const char *bad :
+      {R"([])", R"({"stages":[{"stage":"s"}]})",
+       R"({"stages":[{"stage":"s","ops":[{"op":"a","lane":"learn","after":[0]}]}]})"}) {
     auto b = json::parse(bad);
     ASSERT_TRUE(b);
     EXPECT_FALSE(parseLanePlan(*b)) << bad;
