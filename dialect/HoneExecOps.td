@@ -120,4 +120,42 @@ def Hone_ExecSyncOp : Hone_ExecOp<"sync", [MemoryEffects<[MemWrite]>]> {
   let assemblyFormat = "attr-dict";
 }
 
+def Hone_ExecRolloutsResumeOp : Hone_ExecOp<"rollouts_resume", [MemoryEffects<[MemWrite]>]> {
+  let summary = "the rollouts a pipelined stage starts with: fresh, or a checkpoint's";
+  let description = [{
+    Placed by hone-pipeline-rollouts after a pipelined RL stage's prologue:
+    its results are its operands (the prologue's rollouts, in step order) on
+    a fresh run; on a run resumed inside the stage they are the rollouts that
+    were in flight when the checkpoint was written (the runtime skips the
+    prologue then), so the resumed run continues bit-identically.
+
+    ```mlir
+    %r:2 = hone.exec.rollouts_resume %tok, %score : tensor<8x24xi32>, tensor<8xf32> -> tensor<8x24xi32>, tensor<8xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$rollouts);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = "$rollouts attr-dict `:` type($rollouts) `->` type($results)";
+  let builders = [OpBuilder<(ins "ValueRange":$rollouts), [{
+    build($_builder, $_state, rollouts.getTypes(), rollouts);
+  }]>];
+  let hasVerifier = 1;
+}
+
+def Hone_ExecRolloutsInFlightOp : Hone_ExecOp<"rollouts_in_flight", [MemoryEffects<[MemWrite]>]> {
+  let summary = "the rollouts a checkpoint at the next step end must keep";
+  let description = [{
+    Placed by hone-pipeline-rollouts before each `hone.exec.step_end` of a
+    pipelined RL stage: the rollouts generated for the next steps, in step
+    order (as `hone.exec.rollouts_resume` takes them). A checkpoint written
+    at the step end stores their bytes.
+
+    ```mlir
+    hone.exec.rollouts_in_flight %tok, %mask, %lold, %score : tensor<8x24xi32>, tensor<8x24xf32>, tensor<8x24xf32>, tensor<8xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$rollouts);
+  let assemblyFormat = "$rollouts attr-dict `:` type($rollouts)";
+}
+
 #endif // HONE_EXEC_OPS_TD

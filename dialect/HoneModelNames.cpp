@@ -138,7 +138,26 @@ SmallVector<StringRef> mlir::hone::modelNamesOf(Operation *op) {
 
 GenerateOp mlir::hone::producingGenerate(Value tokens) {
   for (int hops = 0; tokens && hops < 64; ++hops) {
+    // Rollouts carried through a loop (hone-pipeline-rollouts): the
+    // iteration argument or result was generated like its initial value,
+    // which hone.exec.rollouts_resume hands on from the prologue.
+    if (auto arg = dyn_cast<BlockArgument>(tokens)) {
+      auto loop =
+          dyn_cast_or_null<LoopLikeOpInterface>(arg.getOwner()->getParentOp());
+      OpOperand *init = loop ? loop.getTiedLoopInit(arg) : nullptr;
+      tokens = init ? init->get() : Value();
+      continue;
+    }
     Operation *op = tokens.getDefiningOp();
+    if (auto loop = dyn_cast_or_null<LoopLikeOpInterface>(op)) {
+      unsigned i = cast<OpResult>(tokens).getResultNumber();
+      tokens = i < loop.getInits().size() ? loop.getInits()[i] : Value();
+      continue;
+    }
+    if (auto resume = dyn_cast_or_null<ExecRolloutsResumeOp>(op)) {
+      tokens = resume.getRollouts()[cast<OpResult>(tokens).getResultNumber()];
+      continue;
+    }
     if (auto gen = dyn_cast_or_null<GenerateOp>(op))
       return gen;
     auto filter = dyn_cast_or_null<GroupFilterOp>(op);

@@ -541,6 +541,12 @@ static LogicalResult verifyLaneEvent(Operation *op, StringRef lane,
   return success();
 }
 
+LogicalResult ExecRolloutsResumeOp::verify() {
+  if (getRollouts().getTypes() != getResults().getTypes())
+    return emitOpError("results must have the types of the rollouts");
+  return success();
+}
+
 LogicalResult ExecSignalOp::verify() {
   return verifyLaneEvent(*this, getLane(), getEvent());
 }

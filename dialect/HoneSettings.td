@@ -352,7 +352,7 @@ def Hone_RlSettingsAttr : Hone_SettingsAttr<"RlSettings", "rl_settings"> {
     Hone_F64<"ppo: value clip range, >= 0">:$value_clip,
     Hone_F64<"ppo: value-loss coefficient, >= 0">:$vf_coef,
     Hone_F64<"entropy bonus coefficient, >= 0">:$entropy_coef,
-    Hone_I64<"rollout staleness in steps (only 0 runs), >= 0">:$staleness
+    Hone_I64<"rollout staleness in steps (hone-pipeline-rollouts), >= 0">:$staleness
   );
   let extraClassDeclaration = [{
     /// The clipped objective's ratio bounds [1 − epsilon, 1 + epsilon_high].

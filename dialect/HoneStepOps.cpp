@@ -83,6 +83,20 @@ LogicalResult sameShape(Operation *op, Value a, Value b, StringRef an,
 }
 } // namespace
 
+LogicalResult SyncWeightsOp::verify() {
+  if (Value t = getTarget()) {
+    auto from = cast<ModelType>(getModel().getType());
+    auto to = cast<ModelType>(t.getType());
+    if (from.getArch() != to.getArch())
+      return emitOpError("copies weights between models of different "
+                         "architectures: ")
+             << from << " and " << to;
+    if (t == getModel())
+      return emitOpError("copies a model's weights onto itself");
+  }
+  return success();
+}
+
 LogicalResult ScheduleOp::verify() {
   if (!isFloatTensor(getValue().getType(), 0))
     return emitOpError("result must be a scalar tensor<f32|f64>");

@@ -588,15 +588,27 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
 def Hone_SyncWeightsOp : Hone_StepOp<"sync_weights", [MemoryEffects<[MemWrite]>]> {
   let summary = "copy a trained policy's weights to the rollout engine";
   let description = [{
-    After a learning step, generation must use the new weights (on GPUs the
-    rollout lane may hold its own copy).
+    After a learning step, generation must use the new weights. Without
+    `to`, generation reads the policy itself and the op copies nothing. With
+    `to` (hone-pipeline-rollouts: the rollout lane's own weights, a
+    `hone.exec.snapshot` of the policy), the policy's weights are copied
+    into the target, which must have the same architecture.
 
     ```mlir
     hone.sync_weights %p1 : !hone.model<...>
+    hone.sync_weights %p1 to %roll : !hone.model<...>, !hone.model<...>
     ```
   }];
-  let arguments = (ins Hone_ModelType:$model);
-  let assemblyFormat = "$model attr-dict `:` qualified(type($model))";
+  let arguments = (ins Hone_ModelType:$model,
+                       Optional<Hone_ModelType>:$target);
+  let assemblyFormat = [{
+    $model (`to` $target^)? attr-dict `:` qualified(type($model))
+    (`,` qualified(type($target))^)?
+  }];
+  let builders = [OpBuilder<(ins "Value":$model), [{
+    build($_builder, $_state, model, Value());
+  }]>];
+  let hasVerifier = 1;
 }
 
 def Hone_EvalStepOp : Hone_StepOp<"eval_step", [MemoryEffects<[MemWrite]>]> {

@@ -322,6 +322,212 @@ struct Lowering {
     return success();
   }
 
+  /// arena + offset (constant GEP indices hold 29 bits; larger offsets go
+  /// as i64 values).
+  Value arenaAt(OpBuilder &b, Location loc, int64_t offset) {
+    LLVM::GEPArg at = llvm::isInt<LLVM::kGEPConstantBitWidth>(offset)
+                          ? LLVM::GEPArg(static_cast<int32_t>(offset))
+                          : LLVM::GEPArg(constI64(b, loc, offset));
+    return LLVM::GEPOp::create(b, loc, ptr, i8, arena,
+                               ArrayRef<LLVM::GEPArg>{at});
+  }
+
+  /// The buffer of tensor `v` at `b`'s insertion point: a carried slot, or
+  /// its producer's planned offset.
+  Value bufferAt(OpBuilder &b, Location loc, Value v) {
+    if (Value known = tensorData.lookup(v))
+      return known;
+    auto r = dyn_cast<OpResult>(v);
+    if (!r)
+      return {};
+    auto offsets =
+        r.getOwner()->getAttrOfType<DenseI64ArrayAttr>("hone.offsets");
+    if (!offsets || offsets.size() != r.getOwner()->getNumResults() ||
+        offsets[r.getResultNumber()] < 0)
+      return {};
+    return arenaAt(b, loc, offsets[r.getResultNumber()]);
+  }
+
+  /// An scf.for that carries tensors (the rollout slots of a pipelined RL
+  /// stage) keeps only its other iteration arguments. Each tensor argument
+  /// lives in one slot, the bytes hone-plan-arena gave the loop's result:
+  /// the initial value is copied in before the loop, the yielded value at
+  /// the end of each iteration, in argument order (a yield that shifts slot
+  /// s + 1 into slot s reads it before it is overwritten). Every lane is
+  /// idle at both points: the loop is preceded by a drain (hone-assign-lanes)
+  /// and hone.exec.step_end drains before the yield.
+  LogicalResult lowerCarriedTensors(scf::ForOp loop) {
+    Location loc = loop.getLoc();
+    auto offsets = loop->getAttrOfType<DenseI64ArrayAttr>("hone.offsets");
+    unsigned n = loop.getNumResults();
+    if (!offsets || offsets.size() != n)
+      return loop.emitOpError("convert-hone-to-runtime: a loop that carries "
+                              "tensors has no slot offsets (run "
+                              "hone-plan-arena)");
+    auto bytes = [](Type t) {
+      auto tt = cast<RankedTensorType>(t);
+      Type e = tt.getElementType();
+      int64_t size = e.isInteger(1) ? 1 : (e.getIntOrFloatBitWidth() + 7) / 8;
+      return size * tt.getNumElements();
+    };
+    OpBuilder b(loop);
+    SmallVector<Value> slot(n), keptInits;
+    SmallVector<bool> isTensor(n);
+    for (unsigned i = 0; i < n; ++i) {
+      Value init = loop.getInitArgs()[i];
+      isTensor[i] = isa<RankedTensorType>(init.getType());
+      if (!isTensor[i]) {
+        keptInits.push_back(init);
+        continue;
+      }
+      if (offsets[i] < 0)
+        return loop.emitOpError("convert-hone-to-runtime: carried tensor #")
+               << i << " has no slot offset";
+      slot[i] = arenaAt(b, loc, offsets[i]);
+      Value src = bufferAt(b, loc, init);
+      if (!src)
+        return loop.emitOpError("convert-hone-to-runtime: the initial value "
+                                "of carried tensor #")
+               << i << " has no planned buffer";
+      LLVM::MemcpyOp::create(b, loc, slot[i], src,
+                             constI64(b, loc, bytes(init.getType())), false);
+    }
+    auto fresh =
+        scf::ForOp::create(b, loc, loop.getLowerBound(), loop.getUpperBound(),
+                           loop.getStep(), keptInits);
+    fresh->setDiscardableAttrs(loop->getDiscardableAttrDictionary());
+    Block *from = loop.getBody(), *to = fresh.getBody();
+    if (to->mightHaveTerminator())
+      to->getTerminator()->erase();
+    OpBuilder ib = OpBuilder::atBlockBegin(from);
+    from->getArgument(0).replaceAllUsesWith(fresh.getInductionVar());
+    unsigned kept = 0;
+    auto castTo = [&](OpBuilder &at, Type t, Value data) {
+      auto c = UnrealizedConversionCastOp::create(at, loc, t, data);
+      tensorData[c.getResult(0)] = data;
+      toErase.push_back(c);
+      return c.getResult(0);
+    };
+    for (unsigned i = 0; i < n; ++i) {
+      BlockArgument arg = loop.getRegionIterArgs()[i];
+      if (isTensor[i]) {
+        arg.replaceAllUsesWith(castTo(ib, arg.getType(), slot[i]));
+        continue;
+      }
+      BlockArgument now = fresh.getRegionIterArgs()[kept++];
+      now.setType(arg.getType()); // objects are pointers by now
+      if (originalObject.contains(arg))
+        originalObject.insert(now);
+      if (originalModel.contains(arg))
+        originalModel.insert(now);
+      arg.replaceAllUsesWith(now);
+    }
+    auto yield = cast<scf::YieldOp>(from->getTerminator());
+    OpBuilder yb(yield);
+    SmallVector<Value> keptYield;
+    for (unsigned i = 0; i < n; ++i) {
+      Value v = yield.getOperand(i);
+      if (!isTensor[i]) {
+        keptYield.push_back(v);
+        continue;
+      }
+      if (v == loop.getRegionIterArgs()[i])
+        continue; // the slot keeps its bytes
+      Value src = bufferAt(yb, loc, v);
+      if (!src)
+        return loop.emitOpError("convert-hone-to-runtime: the yielded value "
+                                "of carried tensor #")
+               << i << " has no planned buffer";
+      LLVM::MemcpyOp::create(yb, loc, slot[i], src,
+                             constI64(yb, loc, bytes(v.getType())), false);
+    }
+    scf::YieldOp::create(yb, loc, keptYield);
+    yield.erase();
+    to->getOperations().splice(to->end(), from->getOperations());
+    b.setInsertionPointAfter(fresh);
+    kept = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      Value r = loop.getResult(i);
+      if (isTensor[i]) {
+        r.replaceAllUsesWith(castTo(b, r.getType(), slot[i]));
+        continue;
+      }
+      Value now = fresh.getResult(kept++);
+      now.setType(r.getType());
+      if (originalObject.contains(r))
+        originalObject.insert(now);
+      if (originalModel.contains(r))
+        originalModel.insert(now);
+      r.replaceAllUsesWith(now);
+    }
+    loop.erase();
+    return success();
+  }
+
+  /// One step of each stage loop as hone-assign-lanes planned it:
+  /// {"stages": [{"stage", "ops": [{"op", "lane", "after": [i...]}]}]}, the
+  /// loop body's step ops in program order with their lane ("host": after
+  /// every lane drained) and the ops of other lanes whose events they wait
+  /// for (indices into "ops"). A pipelined stage's steady loop is its step.
+  /// Empty when no loop has lane work.
+  static std::string lanePlanJson(PipelineOp pipeline) {
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    bool any = false;
+    for (Operation &top : pipeline.getBody().front()) {
+      auto loop = dyn_cast<scf::ForOp>(top);
+      auto begin = loop ? loop.getLowerBound().getDefiningOp<ExecStageBeginOp>()
+                        : ExecStageBeginOp();
+      if (!begin)
+        continue;
+      llvm::StringMap<int> lastOnLane;
+      llvm::DenseMap<int64_t, int> signalled;
+      llvm::StringMap<SmallVector<int>> waits;
+      std::string ops;
+      int n = 0;
+      for (Operation &op : loop.getBody()->without_terminator()) {
+        if (auto sig = dyn_cast<ExecSignalOp>(op)) {
+          auto it = lastOnLane.find(sig.getLane());
+          if (it != lastOnLane.end())
+            signalled[sig.getEvent()] = it->second;
+          continue;
+        }
+        if (auto w = dyn_cast<ExecWaitOp>(op)) {
+          if (auto it = signalled.find(w.getEvent()); it != signalled.end())
+            waits[w.getLane()].push_back(it->second);
+          continue;
+        }
+        auto lane = op.getAttrOfType<StringAttr>("hone.lane");
+        if (!lane)
+          continue;
+        SmallVector<int> after = waits.lookup(lane.getValue());
+        waits.erase(lane.getValue());
+        ops += (n ? "," : "");
+        ops += "{\"op\":\"" + op.getName().getStringRef().drop_front(5).str() +
+               "\",\"lane\":\"" + lane.getValue().str() + "\",\"after\":[";
+        for (auto [i, a] : llvm::enumerate(after))
+          ops += (i ? "," : "") + std::to_string(a);
+        ops += "]}";
+        lastOnLane[lane.getValue()] = n++;
+      }
+      if (!n)
+        continue;
+      std::string name;
+      for (char c : begin.getName()) {
+        if (c == '"' || c == '\\')
+          name += '\\';
+        if (uint8_t(c) >= 0x20)
+          name += c;
+      }
+      os << (any ? "," : "{\"stages\":[") << "{\"stage\":\"" << name
+         << "\",\"ops\":[" << ops << "]}";
+      any = true;
+    }
+    if (any)
+      os << "]}";
+    return out;
+  }
+
   /// Loads scalar results back from their slots and replaces the op's
   /// scalar results with them.
   void loadScalars(OpBuilder &b, Location loc, ValueRange results,
@@ -366,6 +572,9 @@ struct Lowering {
     if (row.call == abi::Call::Step || row.call == abi::Call::Train)
       if (Attribute lane = op->getAttr("hone.lane"))
         fromLowering["lane"] = lane;
+    if (row.call == abi::Call::Step)
+      if (Attribute ahead = op->getAttr("hone.ahead"))
+        fromLowering["ahead"] = ahead;
     for (auto &e : fromLowering) {
       const abi::AttrRow *a = abi::findAttr(row, e.getKey());
       if (!a || a->from != abi::From::Lowering)
@@ -417,6 +626,9 @@ struct Lowering {
     if (row.call == abi::Call::Step || row.call == abi::Call::Train)
       if (failed(emit(abi::kLaneAttr)))
         return failure();
+    if (row.call == abi::Call::Step)
+      if (failed(emit(abi::kAheadAttr)))
+        return failure();
     for (NamedAttribute a : op->getAttrDictionary()) {
       StringRef n = a.getName().getValue();
       if (n.starts_with("hone.") || n == "operandSegmentSizes" ||
@@ -436,8 +648,9 @@ struct Lowering {
       (a->from == abi::From::Lowering ? added : own).push_back(e);
     }
     llvm::stable_sort(own, [](auto &x, auto &y) { return x.first < y.first; });
-    std::stable_partition(added.begin(), added.end(),
-                          [](auto &x) { return x.first != "lane"; });
+    std::stable_partition(added.begin(), added.end(), [](auto &x) {
+      return x.first != "lane" && x.first != "ahead";
+    });
     own.append(added.begin(), added.end());
     return toJson(DictionaryAttr(), own);
   }
@@ -754,6 +967,12 @@ struct Lowering {
       config.pop_back(); // the closing brace of the run settings' object
       config += ",\"memory_plan\":" + toJson(plan) + "}";
     }
+    // The lane plan (hone-assign-lanes): the job draws it next to the
+    // measured schedule.
+    if (std::string plan = lanePlanJson(pipeline); !plan.empty()) {
+      config.pop_back();
+      config += ",\"lane_plan\":" + plan + "}";
+    }
     job = LLVM::CallOp::create(
               b, loc, rtBegin(),
               ValueRange{constI32(b, loc, kAbiVersion),
@@ -852,6 +1071,17 @@ struct Lowering {
     });
     if (failedTemperature)
       return failure();
+
+    // Loops that carry rollouts (hone-pipeline-rollouts): tensor iteration
+    // arguments become fixed slots in the arena.
+    SmallVector<scf::ForOp> carrying;
+    main.walk([&](scf::ForOp loop) {
+      if (llvm::any_of(loop.getResultTypes(), llvm::IsaPred<RankedTensorType>))
+        carrying.push_back(loop);
+    });
+    for (scf::ForOp loop : carrying)
+      if (failed(lowerCarriedTensors(loop)))
+        return failure();
 
     SmallVector<Operation *> ops;
     main.walk<WalkOrder::PreOrder>([&](Operation *op) {

@@ -246,6 +246,90 @@ def ScheduleStages : Pass<"hone-schedule-stages", "::mlir::hone::PipelineOp"> {
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }
 
+def PipelineRollouts : Pass<"hone-pipeline-rollouts", "::mlir::hone::PipelineOp"> {
+  let summary = "software-pipelines RL stage loops: rollouts run `staleness` steps ahead of learning";
+  let description = [{
+    An RL stage loop whose `#hone.rl_settings` has `staleness = k > 0`
+    (the stage's `hone.stage_settings`) is rewritten so that generation and
+    scoring of step i + k run while step i learns. The rollout part of the
+    body (`hone.data.next` of prompts, `hone.generate`, `hone.score`,
+    `hone.group_filter` and the scalar `arith` ops they need) reads a copy of
+    the policy's weights, a `hone.exec.snapshot` marked
+    `hone.rollout_weights` and taken at the stage's start; the learning part
+    ends with `hone.sync_weights %p to %roll`, which copies the new weights
+    into it (on the copy lane). Every rollout value the learning part reads
+    gets k loop-carried slots, so hone-plan-arena holds each rollout buffer
+    k + 1 times (the slots, which are the loop's results, and the batch being
+    generated).
+
+    - prologue: the rollouts of steps `first` .. `first + k - 1`
+      (`hone.stage_part = "prologue"`), handed through
+      `hone.exec.rollouts_resume` (which, on a run resumed inside the
+      stage, yields the checkpoint's rollouts instead; the runtime skips the
+      prologue then);
+    - steady state: `scf.for %i = %first to N - k` (`hone.pipelined = k`):
+      the rollout of step `%i + k`, then step `%i` learning from slot 0, the
+      weight sync, and the slots shifted by one;
+    - epilogue: `scf.for %i = max(%first, N - k) to N`
+      (`hone.stage_part = "epilogue"`): learning from slot 0 without
+      generating or syncing, the slots shifted.
+
+    Before each `hone.exec.step_end`, `hone.exec.rollouts_in_flight` names
+    the rollouts of the next k steps (the epilogue repeats its last slot to
+    keep their number): a checkpoint written at that step end stores them,
+    so a killed run resumes bit-identically. Rollout ops carry `hone.ahead`
+    (the steps between the op and the step that learns from its result):
+    the runtime logs their metrics (reward, completion lengths) at that step,
+    so `metrics.jsonl` pairs each step's loss with the reward of the batch
+    it learned from, and draws their sampling noise for that step, as an
+    on-policy run would. The importance ratio's `l_old` is the generating
+    weights' log-probs (the behaviour policy), carried with the tokens; with
+    `policy_loss.tis_cap` the learner's own log-probs before the update are
+    `l_old` and the generator's are `l_rollout`, weighting each token by
+    `sg(min(exp(l_old - l_rollout), cap))`. `hone.exec.stage_begin` gets
+    `staleness = k`. Errors (at the loop): a staleness not below the stage's
+    steps, a loop without exactly one generate of its policy or without a
+    `hone.sync_weights`, a rollout op that reads what learning produces.
+    Runs after hone-schedule-stages and before hone-plan-arena; a stage with
+    staleness 0 is left alone.
+
+    ```mlir
+    %first = hone.exec.stage_begin "grpo" steps 20
+    %r = scf.for %i = %first to %c20 step %c1 iter_args(%p = %init) -> (!model) {
+      %tok, %m, %lold = hone.generate %p, ..., %i ...
+      %p1, %loss = hone.train_step (%p) ... inputs(%m, %lold, ...)
+      hone.sync_weights %p1 : !model
+      hone.exec.step_end %i
+      scf.yield %p1
+    } {hone.stage_settings = {settings = #hone.rl_settings<..., staleness = 1>}}
+    // becomes
+    %first = hone.exec.stage_begin "grpo" steps 20 {staleness = 1 : i64}
+    %roll = hone.exec.snapshot %init {hone.rollout_weights}
+    %g0:3 = hone.generate %roll, ..., %first {hone.stage_part = "prologue"}
+    %s:3 = hone.exec.rollouts_resume %g0#0, %g0#1, %g0#2
+    %r:4 = scf.for %i = %first to %c19 step %c1
+        iter_args(%p = %init, %t = %s#0, %mk = %s#1, %lo = %s#2) {
+      %i1 = arith.addi %i, %c1 : index
+      %tok, %m, %lold = hone.generate %roll, ..., %i1 {hone.ahead = 1}
+      %p1, %loss = hone.train_step (%p) ... inputs(%mk, %lo, ...)
+      hone.sync_weights %p1 to %roll : !model, !model
+      hone.exec.rollouts_in_flight %tok, %m, %lold
+      hone.exec.step_end %i
+      scf.yield %p1, %tok, %m, %lold
+    } {hone.pipelined = 1}
+    %from = arith.maxsi %first, %c19 : index
+    %e:4 = scf.for %i = %from to %c20 ... iter_args(%p = %r#0, %t = %r#1, ...) {
+      %p1, %loss = hone.train_step (%p) ... inputs(%mk, %lo, ...)
+      hone.exec.rollouts_in_flight %t, %mk, %lo
+      hone.exec.step_end %i
+      scf.yield %p1, %t, %mk, %lo
+    } {hone.stage_part = "epilogue"}
+    ```
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def PlanArena : Pass<"hone-plan-arena", "::mlir::hone::PipelineOp"> {
   let summary = "scheduled IR: a static arena offset for every step tensor";
   let description = [{
@@ -258,7 +342,10 @@ def PlanArena : Pass<"hone-plan-arena", "::mlir::hone::PipelineOp"> {
     offsets are printed on the producer as `hone.offsets` (one per result,
     -1 for results that are not tensors), each loop or `scf.if` records the
     arena's end while its region runs as `hone.arena_top` (the step's peak),
-    and the pipeline records the arena's size as `hone.arena_bytes`.
+    and the pipeline records the arena's size as `hone.arena_bytes`. In the
+    body of a pipelined stage loop (`hone.pipelined`, hone-pipeline-rollouts)
+    every value lives to the end of the body: its rollout and learning ops
+    run at once on two lanes, and bytes shared between them would order them.
 
     ```mlir
     hone.pipeline @p attributes {hone.arena_bytes = 3456 : i64} {

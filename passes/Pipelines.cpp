@@ -63,6 +63,7 @@ void hone::buildStepPipeline(OpPassManager &pm,
 
 void hone::buildScheduledPipeline(OpPassManager &pm) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
+  pm.addNestedPass<PipelineOp>(createPipelineRollouts());
   pm.addNestedPass<PipelineOp>(createPlanArena());
   pm.addNestedPass<PipelineOp>(createAssignLanes());
   pm.addNestedPass<PipelineOp>(createPlanMemory());

@@ -83,6 +83,13 @@ struct PlanArena : public hone::impl::PlanArenaBase<PlanArena> {
         for (Operation *user : r.getUsers())
           if (Operation *anc = block.findAncestorOpInBlock(*user))
             iv.end = std::max(iv.end, index[anc]);
+        // A pipelined stage loop (hone-pipeline-rollouts) runs its rollout
+        // and learning ops at once on two lanes: bytes reused between them
+        // would order one after the other (hone-assign-lanes), so nothing
+        // in its body shares bytes.
+        if (Operation *parent = block.getParentOp())
+          if (parent->hasAttr("hone.pipelined"))
+            iv.end = i - 1;
         intervals.push_back(iv);
       }
     }

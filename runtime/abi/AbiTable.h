@@ -65,6 +65,11 @@ inline constexpr AttrRow kAttrs[] = {
 /// The lane hone-assign-lanes chose: accepted by every Step and Train row.
 inline constexpr AttrRow kLaneAttr = {OpId{}, "lane", Kind::Str,
                                       Need::Optional, From::Lowering};
+/// Steps ahead of the current one whose row the op's metrics belong to
+/// (hone-pipeline-rollouts: a rollout generated k steps early logs its
+/// reward at the step that learns from it): accepted by every Step row.
+inline constexpr AttrRow kAheadAttr = {OpId{}, "ahead", Kind::I64,
+                                       Need::Optional, From::Lowering};
 
 inline constexpr std::size_t kNumOps = sizeof(kOps) / sizeof(kOps[0]);
 inline constexpr std::size_t kNumAttrs = sizeof(kAttrs) / sizeof(kAttrs[0]);
@@ -88,6 +93,8 @@ inline const AttrRow *findAttr(const OpRow &op, std::string_view name) {
   if ((op.call == Call::Step || op.call == Call::Train) &&
       name == kLaneAttr.name)
     return &kLaneAttr;
+  if (op.call == Call::Step && name == kAheadAttr.name)
+    return &kAheadAttr;
   return nullptr;
 }
 

@@ -132,7 +132,23 @@ struct hone_job {
   std::vector<std::pair<uint64_t, observe::MetricValues::value_type>>
       stepMetrics;
   int64_t stepTokens = 0;
-  std::mutex mu; // stepMetrics, stepTokens, messages
+  /// Metrics of ops that ran ahead of their step (the "ahead" attribute of
+  /// a pipelined rollout), with the stepEnds count of the step they belong to.
+  std::vector<std::pair<int64_t, decltype(stepMetrics)::value_type>> deferred;
+  int64_t stepEnds = 0; // hone_rt_step_end calls so far
+  /// A pipelined stage that a resumed run finished before: its prologue
+  /// and epilogue (outside the stage loop) run nothing.
+  bool skipStage = false;
+  /// A pipelined stage resumed inside: its prologue is skipped up to
+  /// hone.exec.rollouts_resume, which takes the checkpoint's rollouts.
+  bool skipPrologue = false;
+  /// The rollouts in flight (hone.exec.rollouts_in_flight) for the next
+  /// checkpoint: buffers and their bytes.
+  std::vector<std::pair<const void *, size_t>> inFlight;
+  /// A resumed checkpoint's rollouts in flight and deferred metrics.
+  std::vector<std::string> resumedRollouts;
+  json::Value resumedDeferred;
+  std::mutex mu; // stepMetrics, deferred, stepTokens, messages
   std::chrono::steady_clock::time_point stepStart;
   std::vector<exec::Event> events;
   std::vector<uint64_t> recorded; // records of each event so far
@@ -955,6 +971,40 @@ AdamWConfig optimizerConfig(hone_job *j, const std::string &loc,
   return c;
 }
 
+std::string toHex(const void *p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out(2 * n, '0');
+  auto *b = static_cast<const unsigned char *>(p);
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = digits[b[i] >> 4];
+    out[2 * i + 1] = digits[b[i] & 15];
+  }
+  return out;
+}
+
+bool fromHex(const std::string &s, std::string &out) {
+  if (s.size() % 2)
+    return false;
+  out.resize(s.size() / 2);
+  auto nib = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+  };
+  for (size_t i = 0; i < out.size(); ++i) {
+    int hi = nib(s[2 * i]), lo = nib(s[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return false;
+    out[i] = char(hi << 4 | lo);
+  }
+  return true;
+}
+
+/// The run state beyond models, optimizers and data cursors: ReLIFT's
+/// buffers (an array, as before pipelined stages existed) or, inside a
+/// pipelined RL stage, {"buffers", "rollouts": hex bytes of each rollout in
+/// flight, "deferred": [steps ahead, call order, name, hex of the double]}
+/// (the metrics those rollouts logged ahead of their steps).
 json::Value saveBuffers(hone_job *j) {
   json::Value a = json::Value::array();
   for (BufferObj *b : j->buffers) {
@@ -963,10 +1013,46 @@ json::Value saveBuffers(hone_job *j) {
       ids.push(json::Value(id));
     a.push(std::move(ids));
   }
-  return a;
+  if (j->inFlight.empty())
+    return a;
+  json::Value o = json::Value::object();
+  o.set("buffers", std::move(a));
+  json::Value r = json::Value::array();
+  for (auto [p, n] : j->inFlight)
+    r.push(json::Value(toHex(p, n)));
+  o.set("rollouts", std::move(r));
+  json::Value d = json::Value::array();
+  for (auto &[due, m] : j->deferred) {
+    json::Value e = json::Value::array();
+    e.push(json::Value(due - j->stepEnds));
+    e.push(json::Value(std::to_string(m.first)));
+    e.push(json::Value(m.second.first));
+    e.push(json::Value(toHex(&m.second.second, sizeof(double))));
+    d.push(std::move(e));
+  }
+  o.set("deferred", std::move(d));
+  return o;
 }
 
-Status restoreBuffers(hone_job *j, const json::Value &v) {
+Status restoreBuffers(hone_job *j, const json::Value &saved) {
+  const json::Value *buffers = &saved;
+  j->resumedRollouts.clear();
+  j->resumedDeferred = json::Value();
+  if (saved.isObject()) {
+    buffers = saved.find("buffers");
+    const json::Value *r = saved.find("rollouts");
+    const json::Value *d = saved.find("deferred");
+    if (!buffers || !r || !r->isArray() || !d || !d->isArray())
+      return Status::error("error: checkpoint: malformed rollouts in flight");
+    for (const json::Value &x : r->items()) {
+      std::string bytes;
+      if (!x.isString() || !fromHex(x.asString(), bytes))
+        return Status::error("error: checkpoint: malformed rollouts in flight");
+      j->resumedRollouts.push_back(std::move(bytes));
+    }
+    j->resumedDeferred = *d;
+  }
+  const json::Value &v = *buffers;
   if (!v.isArray() || v.size() != j->buffers.size())
     return Status::error("error: checkpoint: buffers differ from the program");
   for (size_t i = 0; i < j->buffers.size(); ++i) {
@@ -1000,8 +1086,13 @@ bool skipOutsideStage(hone_job *j) {
 
 /// Lanes log concurrently: metrics carry their op's call order.
 void addMetric(const OpCtx &c, std::string name, double v) {
+  int64_t ahead = c.has("ahead") ? c.i64("ahead") : 0;
   std::lock_guard<std::mutex> g(c.j->mu);
-  c.j->stepMetrics.push_back({c.seq, {std::move(name), v}});
+  if (ahead > 0)
+    c.j->deferred.push_back(
+        {c.j->stepEnds + ahead, {c.seq, {std::move(name), v}}});
+  else
+    c.j->stepMetrics.push_back({c.seq, {std::move(name), v}});
 }
 void addTokens(hone_job *j, int64_t n, bool onlyIfNone = false) {
   std::lock_guard<std::mutex> g(j->mu);
@@ -1318,7 +1409,10 @@ void opGenerate(OpCtx &c) {
   setStopStrings(j, sc, c.opt("stop", abi::Kind::Strs));
   sc.padToken = j->fmt.padToken;
   sc.seed = j->seed;
-  sc.step = uint32_t(j->job->globalStep());
+  // A rollout generated ahead (hone-pipeline-rollouts) draws the numbers of
+  // the step that learns from it, as it would on-policy.
+  sc.step =
+      uint32_t(j->job->globalStep() + (c.has("ahead") ? c.i64("ahead") : 0));
   sc.rank = uint32_t(j->comm.rank); // each rank draws its own samples
   auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc);
   if (!ro)
@@ -2022,9 +2116,85 @@ Status forwardGroup(ReadGroup &g, double temp) {
 
 // --- the ABI ------------------------------------------------------------------
 
+/// hone.sync_weights: without a target generation reads the policy itself
+/// (one copy of the weights on the CPU); with one (hone-pipeline-rollouts'
+/// rollout weights) the policy's weights, or its LoRA adapters over a shared
+/// base, are copied into it.
 void opSyncWeights(OpCtx &c) {
-  c.obj<ModelObj>(0, ObjKind::Model, "model");
-  c.counts(1, 1, 0, 0, 0, 0); // one copy of the weights on the CPU
+  c.counts(1, 2, 0, 0, 0, 0);
+  ModelObj *from = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  if (c.nObjs < 2)
+    return;
+  ModelObj *to = c.obj<ModelObj>(1, ObjKind::Model, "target");
+  Transformer<float> &src = *from->model, &dst = *to->model;
+  if (src.hasLora() != dst.hasLora())
+    c.err("sync_weights: the policy and the rollout weights differ in LoRA");
+  if (src.hasLora()) {
+    if (src.numTrainable() != dst.numTrainable())
+      c.err("sync_weights: the LoRA adapters differ in size");
+    src.kernels().copy(dst.loraData(), src.loraData(), src.numTrainable());
+    return;
+  }
+  check(c.j, c.loc, copyWeights(src, dst));
+}
+
+size_t tensorBytes(const hone_tensor &t) {
+  static const size_t kDtypeBytes[] = {4, 8, 4, 8, 1}; // enum hone_dtype
+  size_t n = t.dtype >= 0 && t.dtype < 5 ? kDtypeBytes[t.dtype] : 0;
+  for (int d = 0; d < t.rank && d < 2; ++d)
+    n *= size_t(std::max<int64_t>(t.shape[d], 0));
+  return n;
+}
+
+/// hone.exec.rollouts_in_flight: what a checkpoint at the next step end
+/// keeps (the buffers hold their bytes until then: the step end drains).
+void opRolloutsInFlight(OpCtx &c) {
+  c.counts(0, 0, 1, 1 << 20, 0, 0);
+  c.j->inFlight.clear();
+  for (int i = 0; i < c.nIn; ++i)
+    c.j->inFlight.push_back({c.in[i].data, tensorBytes(c.in[i])});
+}
+
+/// hone.exec.rollouts_resume: the prologue's rollouts, or on a run resumed
+/// inside the stage the checkpoint's (and the metrics they logged ahead).
+void opRolloutsResume(OpCtx &c) {
+  hone_job *j = c.j;
+  c.counts(0, 0, 1, 1 << 20, c.nIn, c.nIn);
+  for (int i = 0; i < c.nIn; ++i)
+    if (tensorBytes(c.in[i]) != tensorBytes(c.out[i]))
+      c.err("rollout " + std::to_string(i) + ": result size differs");
+  if (!j->skipPrologue) {
+    for (int i = 0; i < c.nIn; ++i)
+      std::memcpy(c.out[i].data, c.in[i].data, tensorBytes(c.in[i]));
+    return;
+  }
+  j->skipPrologue = false;
+  if (j->resumedRollouts.size() != size_t(c.nIn))
+    c.err("the checkpoint holds " + std::to_string(j->resumedRollouts.size()) +
+          " rollout buffers in flight, the program " + std::to_string(c.nIn) +
+          " (was it compiled with another staleness?)");
+  for (int i = 0; i < c.nIn; ++i) {
+    const std::string &b = j->resumedRollouts[i];
+    if (b.size() != tensorBytes(c.out[i]))
+      c.err("rollout buffer " + std::to_string(i) + " of the checkpoint has " +
+            std::to_string(b.size()) + " bytes, the program " +
+            std::to_string(tensorBytes(c.out[i])));
+    std::memcpy(c.out[i].data, b.data(), b.size());
+  }
+  std::lock_guard<std::mutex> g(j->mu);
+  for (const json::Value &e : j->resumedDeferred.items()) {
+    std::string bits;
+    if (!e.isArray() || e.size() != 4 || !e.items()[1].isString() ||
+        !e.items()[2].isString() || !e.items()[3].isString() ||
+        !fromHex(e.items()[3].asString(), bits) || bits.size() != 8)
+      c.err("the checkpoint's deferred metrics are malformed");
+    double v;
+    std::memcpy(&v, bits.data(), sizeof v);
+    j->deferred.push_back(
+        {j->stepEnds + e.items()[0].asInt(),
+         {std::stoull(e.items()[1].asString()), {e.items()[2].asString(), v}}});
+  }
+  j->resumedRollouts.clear();
 }
 
 /// hone.train_step (hone_rt_train_step's body), on a lane or inline.
@@ -2428,6 +2598,8 @@ int64_t outputBytes(const OpCtx &c) {
 /// shared between threads); events order the op against other lanes.
 void submit(OpCtx c, void (*body)(OpCtx &)) {
   hone_job *j = c.j;
+  if (j->skipStage || (j->skipPrologue && c.op != "exec.rollouts_resume"))
+    return;
   c.seq = j->calls++;
   std::optional<exec::Lane> lane;
   if (j->sched)
@@ -2773,6 +2945,8 @@ constexpr Handler kHandlers[] = {
     {abi::OpId::buffer_pop, opBufferPop},
     {abi::OpId::schedule, opSchedule},
     {abi::OpId::sync_weights, opSyncWeights},
+    {abi::OpId::exec_rollouts_resume, opRolloutsResume},
+    {abi::OpId::exec_rollouts_in_flight, opRolloutsInFlight},
     {abi::OpId::eval_step, opEvalStep},
     {abi::OpId::save, opSave},
     {abi::OpId::train_step, runTrainStep},
@@ -3035,6 +3209,13 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
           if (e.isInt())
             j->nanSteps.insert(e.asInt());
     }
+  // The compiled lane plan, drawn next to the measured schedule.
+  if (const json::Value *lp = get(j->config, "lane_plan")) {
+    auto plan = observe::parseLanePlan(*lp);
+    if (!plan)
+      fail(j, "config", plan.status().message());
+    j->job->setLanePlan(plan.take());
+  }
   // The memory plan's baseline: the resident set after start-up.
   if (std::string bad = j->memory.begin(get(j->config, "memory_plan"));
       !bad.empty())
@@ -3157,6 +3338,21 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   auto first = j->job->beginStage(j->stageName, steps, stageObjects(j));
   if (!first)
     fail(j, loc, first.status().toString());
+  // A pipelined RL stage (hone-pipeline-rollouts) holds rollouts generated
+  // ahead in flight, which checkpoints do not keep yet: it resumes from
+  // its start or not at all. Done before the checkpoint: its prologue and
+  // epilogue ops are skipped.
+  int64_t staleness = c.has("staleness") ? c.i64("staleness") : 0;
+  j->skipStage = staleness > 0 && *first >= steps;
+  j->skipPrologue = staleness > 0 && *first > 0 && *first < steps;
+  if (j->skipPrologue && j->resumedRollouts.empty())
+    fail(j, loc,
+         "cannot resume stage '" + j->stageName + "' at step " +
+             std::to_string(*first) + ": its rollouts run " +
+             std::to_string(staleness) +
+             " step(s) ahead of learning (staleness), and the checkpoint "
+             "holds no rollouts in flight (written by a program without "
+             "staleness?); resume with the program that wrote it");
   j->job->noteStageSettings(j->stageName, c.attrs);
   j->job->setStageModels(c.texts("models"));
   j->inStage = true;
@@ -3167,15 +3363,33 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
 }
 
 void hone_rt_step_end(hone_job *j, int64_t step) {
+  if (j->skipStage)
+    return;
   drainLanes(j, "step_end");
   if (!j->inStage)
     fail(j, "step_end", "hone.exec.step_end outside a stage");
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                              j->stepStart)
                    .count();
-  std::stable_sort(j->stepMetrics.begin(), j->stepMetrics.end(),
-                   [](const auto &a, const auto &b) { return a.first < b.first; });
+  auto bySeq = [](const auto &a, const auto &b) { return a.first < b.first; };
+  std::stable_sort(j->stepMetrics.begin(), j->stepMetrics.end(), bySeq);
+  // Metrics of rollouts generated ahead for this step (lanes are drained)
+  // come first, in their own call order: they were logged in an earlier
+  // step (or restored from a checkpoint, whose call numbers are another
+  // process's).
+  decltype(j->stepMetrics) ahead;
+  for (auto &[due, m] : j->deferred)
+    if (due == j->stepEnds)
+      ahead.push_back(std::move(m));
+  std::stable_sort(ahead.begin(), ahead.end(), bySeq);
+  j->deferred.erase(
+      std::remove_if(j->deferred.begin(), j->deferred.end(),
+                     [&](const auto &d) { return d.first <= j->stepEnds; }),
+      j->deferred.end());
+  ++j->stepEnds;
   observe::MetricValues mv;
+  for (auto &m : ahead)
+    mv.push_back(m.second);
   for (auto &m : j->stepMetrics)
     mv.push_back(m.second);
   if (j->comm.size > 1) {
@@ -3229,6 +3443,9 @@ void hone_rt_stage_end(hone_job *j) {
   }
   j->job->endStage();
   j->inStage = false;
+  j->skipStage = j->skipPrologue = false;
+  j->deferred.clear();
+  j->inFlight.clear();
   // The plan frees each model's per-stage buffers here: check them against
   // it, then free them (the next stage sizes its own).
   for (ModelObj *m : j->models) {

@@ -123,6 +123,13 @@ HONE_ABI_ATTR(exec_stage_begin, "steps", I64, REQ, ODS)
 HONE_ABI_ATTR(exec_stage_begin, "optimizer", OBJ, OPT, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, "models", STRS, REQ, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, "settings", OBJ, OPT, LOWER)
+HONE_ABI_ATTR(exec_stage_begin, "staleness", I64, OPT, DISC)
+
+/* A pipelined RL stage's rollouts (hone-pipeline-rollouts): the ones it
+ * starts with (fresh, or a resumed checkpoint's) and the ones in flight at
+ * the next step end (a checkpoint keeps them). */
+HONE_ABI_STEP(exec_rollouts_resume, "exec.rollouts_resume", "")
+HONE_ABI_STEP(exec_rollouts_in_flight, "exec.rollouts_in_flight", "")
 
 /* --- steps ---------------------------------------------------------------- */
 
@@ -188,7 +195,7 @@ HONE_ABI_ATTR(schedule, "end", F64, REQ, ODS)
 HONE_ABI_ATTR(schedule, "warmup", I64, REQ, ODS)
 HONE_ABI_ATTR(schedule, "total", I64, REQ, ODS)
 
-HONE_ABI_STEP(sync_weights, "sync_weights", "model")
+HONE_ABI_STEP(sync_weights, "sync_weights", "model model?")
 
 HONE_ABI_STEP(eval_step, "eval_step", "model dataset reward?")
 HONE_ABI_ATTR(eval_step, "name", STR, REQ, ODS)

@@ -688,7 +688,10 @@ Status Job::finish(
   rd.measuredPeakBytes = memoryMeasured_;
   if (trace_) {
     HONE_TRY(writeTrace());
-    rd.schedule = observe::spansFromEvents(trace_->events());
+    std::vector<observe::TraceEvent> events = trace_->events();
+    rd.schedule = observe::spansFromEvents(events);
+    for (const observe::PlannedStage &ps : lanePlan_)
+      rd.planned.push_back({ps.stage, observe::plannedSpans(ps, events)});
   }
   HONE_TRY(observe::writeReport(runDir_ + "/report.html", rd));
   std::fprintf(stderr, "done: %s/report.html\n", runDir_.c_str());

@@ -165,6 +165,11 @@ public:
     memoryPeak_ = peakBytes, memoryBudget_ = budgetBytes;
     memoryMeasured_ = measuredBytes;
   }
+  /// The compiled lane plan (config.lane_plan): drawn as planned
+  /// schedules next to the measured one when the job records a trace.
+  void setLanePlan(std::vector<observe::PlannedStage> plan) {
+    lanePlan_ = std::move(plan);
+  }
   /// Writes report.html (summary + curves, the trace's Gantt chart),
   /// RUN/trace.json with --trace, and a last line.
   Status finish(const std::vector<std::pair<std::string, std::string>>
@@ -196,6 +201,7 @@ private:
   uint64_t memoryPeak_ = 0, memoryBudget_ = 0, memoryMeasured_ = 0;
   double startTime_ = 0;
   std::unique_ptr<observe::TraceRecorder> trace_;
+  std::vector<observe::PlannedStage> lanePlan_;
   Status writeTrace();
   int lockFd_ = -1; // RUN/job.lock, flock'ed for the job's life
   bool stopped_ = false;

@@ -747,6 +747,23 @@ std::string renderReportHtml(const ReportData &d) {
   if (stages.empty()) // no curves to hang them on: one section for all
     h += renderStageSettings(d.stageSettings);
   h += "<h2>Schedule</h2>\n";
+  for (const auto &[stage, spans] : d.planned) {
+    double step = 0, work = 0;
+    for (const ReportSpan &sp : spans) {
+      step = std::max(step, sp.endSec);
+      work += sp.endSec - sp.startSec;
+    }
+    h += "<h3>Planned step of " + esc(stage) +
+         "</h3>\n<p>The compiled "
+         "lanes and events of one step, each op taking its mean measured "
+         "time: " +
+         f(step * 1e3, 1) + " ms a step (" + f(work * 1e3, 1) +
+         " ms of op time, " + f(step > 0 ? work / step : 0, 2) +
+         "&#215; overlap).</p>\n";
+    h += renderGantt(spans, d.maxSpans) + "\n";
+  }
+  if (!d.planned.empty() && !d.schedule.empty())
+    h += "<h3>Measured</h3>\n";
   if (d.schedule.empty()) {
     h += "<p>No schedule trace was recorded.</p>\n";
   } else {

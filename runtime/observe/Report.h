@@ -51,6 +51,9 @@ struct ReportData {
   /// One table per stage, in stage order.
   std::vector<StageSettings> stageSettings;
   std::vector<ReportSpan> schedule;
+  /// The planned schedule: one step of each stage (its name and spans from
+  /// 0), drawn before the measured one.
+  std::vector<std::pair<std::string, std::vector<ReportSpan>>> planned;
   std::vector<MemoryBuffer> memory;
   /// Arena size for the timeline's y axis (0: the highest buffer end).
   uint64_t arenaBytes = 0;

@@ -3,6 +3,7 @@
 #include "runtime/support/Json.h"
 
 #include <algorithm>
+#include <map>
 
 namespace hone::observe {
 
@@ -114,6 +115,76 @@ std::vector<ReportSpan> spansFromEvents(const std::vector<TraceEvent> &events) {
   out.reserve(events.size());
   for (const TraceEvent &e : events)
     out.push_back({e.lane, e.name, e.startUs * 1e-6, e.endUs * 1e-6});
+  return out;
+}
+
+Expected<std::vector<PlannedStage>> parseLanePlan(const json::Value &v) {
+  auto bad = [](const std::string &what) {
+    return Status::error("error: lane_plan: " + what);
+  };
+  const json::Value *stages = v.isObject() ? v.find("stages") : nullptr;
+  if (!stages || !stages->isArray())
+    return bad("expected {\"stages\": [...]}");
+  std::vector<PlannedStage> out;
+  for (const json::Value &st : stages->items()) {
+    const json::Value *name = st.isObject() ? st.find("stage") : nullptr;
+    const json::Value *ops = st.isObject() ? st.find("ops") : nullptr;
+    if (!name || !name->isString() || !ops || !ops->isArray())
+      return bad("a stage needs \"stage\" (a string) and \"ops\" (an array)");
+    PlannedStage ps{name->asString(), {}};
+    for (const json::Value &o : ops->items()) {
+      const json::Value *op = o.isObject() ? o.find("op") : nullptr;
+      const json::Value *lane = o.isObject() ? o.find("lane") : nullptr;
+      const json::Value *after = o.isObject() ? o.find("after") : nullptr;
+      if (!op || !op->isString() || !lane || !lane->isString() || !after ||
+          !after->isArray())
+        return bad("an op of stage '" + ps.stage +
+                   "' needs \"op\", \"lane\" and \"after\"");
+      PlannedOp po{op->asString(), lane->asString(), {}};
+      for (const json::Value &a : after->items()) {
+        if (!a.isInt() || a.asInt() < 0 || a.asInt() >= int64_t(ps.ops.size()))
+          return bad("op " + std::to_string(ps.ops.size()) + " of stage '" +
+                     ps.stage + "' waits for an op that is not before it");
+        po.after.push_back(int(a.asInt()));
+      }
+      ps.ops.push_back(std::move(po));
+    }
+    out.push_back(std::move(ps));
+  }
+  return out;
+}
+
+std::vector<ReportSpan> plannedSpans(const PlannedStage &plan,
+                                     const std::vector<TraceEvent> &events) {
+  std::map<std::string, std::pair<double, int64_t>> took; // seconds, count
+  for (const TraceEvent &e : events) {
+    auto &t = took[e.name];
+    t.first += double(e.endUs - e.startUs) * 1e-6;
+    ++t.second;
+  }
+  std::map<std::string, double> laneFree;
+  std::vector<double> end(plan.ops.size(), 0.0);
+  std::vector<ReportSpan> out;
+  for (size_t i = 0; i < plan.ops.size(); ++i) {
+    const PlannedOp &op = plan.ops[i];
+    double start = 0;
+    if (op.lane == "host") {
+      for (auto &[lane, t] : laneFree)
+        start = std::max(start, t);
+    } else {
+      start = laneFree[op.lane];
+      for (int a : op.after)
+        start = std::max(start, end[size_t(a)]);
+    }
+    auto it = took.find(op.op);
+    double dur = it == took.end() ? 0.0 : it->second.first / it->second.second;
+    end[i] = start + dur;
+    laneFree[op.lane] = end[i];
+    if (op.lane == "host")
+      for (auto &[lane, t] : laneFree)
+        t = end[i];
+    out.push_back({op.lane, op.op, start, end[i]});
+  }
   return out;
 }
 

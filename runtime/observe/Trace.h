@@ -10,6 +10,7 @@
 #pragma once
 
 #include "runtime/observe/Report.h"
+#include "runtime/support/Json.h"
 #include "runtime/support/Status.h"
 
 #include <chrono>
@@ -58,5 +59,29 @@ std::string chromeTraceJson(const std::vector<TraceEvent> &events,
                             uint64_t dropped = 0);
 /// The events as report spans (seconds).
 std::vector<ReportSpan> spansFromEvents(const std::vector<TraceEvent> &events);
+
+/// One step of a stage loop as the compiler planned it (the lowering's
+/// `config.lane_plan`, docs/runtime.md): the step ops in program order, each
+/// on its lane ("host": after every lane is idle) after the ops of other
+/// lanes it waits for (indices into `ops`).
+struct PlannedOp {
+  std::string op, lane;
+  std::vector<int> after;
+};
+struct PlannedStage {
+  std::string stage;
+  std::vector<PlannedOp> ops;
+};
+
+/// Reads `config.lane_plan` ({"stages":[{"stage","ops":[{"op","lane",
+/// "after"}]}]}); an error names what is malformed.
+Expected<std::vector<PlannedStage>> parseLanePlan(const json::Value &v);
+
+/// The planned step laid out in time: each lane runs its ops in order, an op
+/// starts when its lane is free and the ops it waits for have ended, a host
+/// op when every lane is free; each op takes the mean time its name took in
+/// `events` (0 if it never ran). Spans start at 0 (seconds).
+std::vector<ReportSpan> plannedSpans(const PlannedStage &plan,
+                                     const std::vector<TraceEvent> &events);
 
 } // namespace hone::observe

@@ -1,5 +1,5 @@
-// RUN: hone-opt %s | hone-opt | FileCheck %s
-// RUN: hone-opt %s --mlir-print-op-generic | hone-opt | FileCheck %s
+// RUN: hone-opt --allow-unregistered-dialect %s | hone-opt --allow-unregistered-dialect | FileCheck %s
+// RUN: hone-opt --allow-unregistered-dialect %s --mlir-print-op-generic | hone-opt --allow-unregistered-dialect | FileCheck %s
 
 /// The scheduled-level ops round-trip in custom and generic form.
 
@@ -12,6 +12,14 @@ hone.pipeline @exec {
   %s = hone.exec.snapshot %m : !m
   // CHECK: %[[F:.+]] = hone.exec.stage_begin "grpo" steps 20
   %first = hone.exec.stage_begin "grpo" steps 20
+  // CHECK: %[[R:.+]]:2 = hone.exec.rollouts_resume %{{.+}}, %{{.+}} : tensor<4x8xi32>, tensor<4xf32> -> tensor<4x8xi32>, tensor<4xf32>
+  %tok = "test.t"() : () -> tensor<4x8xi32>
+  %sc = "test.s"() : () -> tensor<4xf32>
+  %r:2 = hone.exec.rollouts_resume %tok, %sc : tensor<4x8xi32>, tensor<4xf32> -> tensor<4x8xi32>, tensor<4xf32>
+  // CHECK: hone.sync_weights %{{.+}} to %[[S]] : ![[M]], ![[M]]
+  hone.sync_weights %m to %s : !m, !m
+  // CHECK: hone.exec.rollouts_in_flight %[[R]]#0, %[[R]]#1 : tensor<4x8xi32>, tensor<4xf32>
+  hone.exec.rollouts_in_flight %r#0, %r#1 : tensor<4x8xi32>, tensor<4xf32>
   // CHECK: hone.exec.step_end %[[F]]
   hone.exec.step_end %first
   // CHECK: hone.exec.stage_end

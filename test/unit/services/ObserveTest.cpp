@@ -687,4 +687,53 @@ TEST(Trace, CapKeepsFirstEventsAndCountsDropped) {
   uint64_t a = rec.nowUs(), b = rec.nowUs();
   EXPECT_LE(a, b);
 }
+
+/// A pipelined GRPO step as the lowering hands it over (config.lane_plan):
+/// generate and score on the rollout lane beside advantage and train_step on
+/// the learn lane; sync_weights (copy) waits for both lanes, the host op
+/// after it for every lane. Each op takes its mean measured time.
+TEST(Trace, PlannedSpansFollowLanesAndEvents) {
+  auto v = json::parse(R"({"stages":[{"stage":"grpo","ops":[
+    {"op":"generate","lane":"rollout","after":[]},
+    {"op":"score","lane":"rollout","after":[]},
+    {"op":"advantage","lane":"learn","after":[]},
+    {"op":"train_step","lane":"learn","after":[]},
+    {"op":"sync_weights","lane":"copy","after":[1,3]},
+    {"op":"exec.rollouts_in_flight","lane":"host","after":[]}]}]})");
+  ASSERT_TRUE(v);
+  auto plan = parseLanePlan(*v);
+  ASSERT_TRUE(plan) << plan.status().message();
+  ASSERT_EQ(plan->size(), 1u);
+  std::vector<TraceEvent> ev = {
+      {"rollout", "generate", 0, 300000}, {"rollout", "generate", 0, 500000},
+      {"rollout", "score", 0, 100000},    {"learn", "advantage", 0, 10000},
+      {"learn", "train_step", 0, 590000}, {"copy", "sync_weights", 0, 20000}};
+  auto spans = plannedSpans((*plan)[0], ev);
+  ASSERT_EQ(spans.size(), 6u);
+  EXPECT_EQ(spans[0].lane, "rollout");
+  EXPECT_DOUBLE_EQ(spans[0].startSec, 0.0);
+  EXPECT_NEAR(spans[0].endSec, 0.4, 1e-12); // mean of 0.3 and 0.5
+  EXPECT_NEAR(spans[1].endSec, 0.5, 1e-12);
+  EXPECT_NEAR(spans[2].startSec, 0.0, 1e-12); // learn runs beside rollout
+  EXPECT_NEAR(spans[3].endSec, 0.6, 1e-12);
+  EXPECT_NEAR(spans[4].startSec, 0.6, 1e-12); // after both lanes' events
+  EXPECT_NEAR(spans[4].endSec, 0.62, 1e-12);
+  EXPECT_NEAR(spans[5].startSec, 0.62, 1e-12); // never measured: 0 long
+  EXPECT_NEAR(spans[5].endSec, 0.62, 1e-12);
+  // The report draws it before the measured chart.
+  ReportData d;
+  d.planned.push_back({"grpo", spans});
+  std::string html = renderReportHtml(d);
+  EXPECT_NE(html.find("Planned step of grpo"), std::string::npos);
+  EXPECT_NE(html.find("620.0 ms a step"), std::string::npos);
+  // Malformed plans are errors naming the problem.
+  for (
+      const char *bad :
+      {R"([])", R"({"stages":[{"stage":"s"}]})",
+       R"({"stages":[{"stage":"s","ops":[{"op":"a","lane":"learn","after":[0]}]}]})"}) {
+    auto b = json::parse(bad);
+    ASSERT_TRUE(b);
+    EXPECT_FALSE(parseLanePlan(*b)) << bad;
+  }
+}
 } // namespace

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Rollout/learn overlap (hone-pipeline-rollouts): GRPO with staleness 0, 1
+and 2 compiled from one spec, run interleaved with --lanes on --trace.
+
+  bench/overlap/run.py [--honec build/bin/honec] [--runs 3]
+                       [--stalenesses 0,1,2] [--scenario compute|latency|both]
+                       [--threads N] [override ...]
+
+compute  the grpo example sized up so that generation dominates (d_model
+         128, 4 layers, 16 completions of 24 new tokens, 12 steps): both
+         phases compute on the same cores.
+latency  the same with an external reward process (bench/overlap/slow_reward.py)
+         that answers each completion after a delay, chosen so that scoring a
+         batch takes about as long as a learning step at staleness 0 (a
+         verifier service or a code sandbox): the rollout lane waits, the
+         cores are free for learning.
+
+For each scenario and staleness it prints the median time of the RL stage
+(first to last op in RUN/trace.json, evaluations left out), the ratio of
+iterations per second against staleness 0, and, from the traces, each
+lane's busy share of the stage and the time both rollout and learn lanes were
+busy at once. From staleness 0's trace it prints the phases' mean times per
+step (rollout = data, generate, score; learn = everything else) and two
+bounds: 'ideal on these cores' = (rollout + learn) / max(rollout', learn'),
+with rollout' and learn' the phases' times measured in the staleness-1 runs
+(each lane's op times while the other lane competes for the cores), and
+'separate devices' = (rollout + learn) / max(rollout, learn), the speed-up
+if each phase had a device of its own. It checks that the staleness-1 runs
+log the same metrics every time (determinism with lanes on).
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SIZE = [
+    "models[0].init.d_model=128", "models[0].init.layers=4",
+    "models[0].init.max_seq_len=48", "stages[0].rl.steps=12",
+    "stages[0].rl.batch_size=16", "generation.max_new_tokens=24",
+]
+ROLLOUT_OPS = {"data.next", "generate", "score", "group_filter"}
+
+
+def trace_stats(run):
+    with open(os.path.join(run, "trace.json")) as f:
+        ev = [e for e in json.load(f)["traceEvents"]
+              if e.get("ph") == "X" and e["name"] != "eval_step"]
+    t0 = min(e["ts"] for e in ev)
+    t1 = max(e["ts"] + e["dur"] for e in ev)
+    busy = {}
+    spans = {}
+    for e in ev:
+        lane = e["args"]["lane"]
+        busy[lane] = busy.get(lane, 0) + e["dur"]
+        spans.setdefault(lane, []).append((e["ts"], e["ts"] + e["dur"]))
+    both = 0.0
+    for a0, a1 in spans.get("rollout", []):
+        for b0, b1 in spans.get("learn", []):
+            both += max(0.0, min(a1, b1) - max(a0, b0))
+    phase = {"rollout": 0.0, "learn": 0.0}
+    for e in ev:
+        phase["rollout" if e["name"] in ROLLOUT_OPS else "learn"] += e["dur"]
+    return {"stage_s": (t1 - t0) / 1e6, "busy": busy, "both_s": both / 1e6,
+            "phase_s": {k: v / 1e6 for k, v in phase.items()}}
+
+
+def metrics_text(run):
+    rows = []
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            r.pop("tokens_per_sec", None)
+            r.pop("memory/measured_peak_bytes", None)
+            rows.append(json.dumps(r, sort_keys=True))
+    return "\n".join(rows)
+
+
+def rewards(run):
+    out = []
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            if "stage" in r and r.get("reward") is not None:
+                out.append(r["reward"])
+    return out
+
+
+def compile_job(honec, spec, overrides, out):
+    subprocess.run([honec, spec, *overrides, "--compile-to=exe", "-o", out],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def run_job(job, out, threads):
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [job, "--device", "cpu", "--out", out, "--lanes", "on", "--trace",
+           "--progress", "off"]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    subprocess.run(cmd, check=True, cwd=os.path.dirname(job),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return trace_stats(out)
+
+
+def scenario(a, work, name, spec, stalenesses, steps):
+    jobs = {}
+    for k in stalenesses:
+        jobs[k] = os.path.join(work, f"{name}-s{k}", "job")
+        os.makedirs(os.path.dirname(jobs[k]), exist_ok=True)
+        compile_job(a.honec, spec,
+                    SIZE + [f"stages[0].rl.staleness={k}"] +
+                    a.overrides, jobs[k])
+    results = {k: [] for k in stalenesses}
+    texts = {k: set() for k in stalenesses}
+    for r in range(a.runs):
+        for k in stalenesses:
+            out = os.path.join(work, f"{name}-s{k}", f"run{r}")
+            results[k].append(run_job(jobs[k], out, a.threads))
+            texts[k].add(metrics_text(out))
+    base = statistics.median(s["stage_s"] for s in results[stalenesses[0]])
+    print(f"\n== {name}: {steps} steps, {a.runs} runs each, interleaved ==")
+    print("staleness | RL stage (median s) | it/s ratio vs 0 | rollout busy | "
+          "learn busy | both busy | runs identical")
+    for k in stalenesses:
+        st = results[k]
+        med = statistics.median(s["stage_s"] for s in st)
+        rb = statistics.median(s["busy"].get("rollout", 0) / 1e6 / s["stage_s"]
+                               for s in st)
+        lb = statistics.median(s["busy"].get("learn", 0) / 1e6 / s["stage_s"]
+                               for s in st)
+        both = statistics.median(s["both_s"] / s["stage_s"] for s in st)
+        each = ", ".join("%.2f" % s["stage_s"] for s in st)
+        print(f"{k} | {med:.2f} ({each}) "
+              f"| {base / med:.3f} | {rb:.0%} | {lb:.0%} | {both:.0%} | "
+              f"{'yes' if len(texts[k]) == 1 else 'NO'}")
+    p0 = {ph: statistics.median(s["phase_s"][ph] for s in results[stalenesses[0]]) / steps
+          for ph in ("rollout", "learn")}
+    print(f"phases at staleness 0, per step: rollout {p0['rollout']:.3f} s, "
+          f"learn {p0['learn']:.3f} s")
+    if 1 in results:
+        p1 = {ph: statistics.median(s["phase_s"][ph] for s in results[1]) / steps
+              for ph in ("rollout", "learn")}
+        print(f"phases at staleness 1, per step (lanes competing): rollout "
+              f"{p1['rollout']:.3f} s, learn {p1['learn']:.3f} s")
+        print(f"ideal on these cores: {(p0['rollout'] + p0['learn']) / max(p1.values()):.3f}x")
+    print(f"separate devices (projection from staleness 0's phases): "
+          f"{(p0['rollout'] + p0['learn']) / max(p0.values()):.3f}x")
+    for k in stalenesses:
+        rw = rewards(os.path.join(work, f"{name}-s{k}", "run0"))
+        q = max(1, len(rw) // 4)
+        print(f"reward, staleness {k}: first quarter {statistics.mean(rw[:q]):.3f}, "
+              f"last quarter {statistics.mean(rw[-q:]):.3f}")
+    ok = all(len(texts[k]) == 1 for k in stalenesses)
+    return ok, p0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--honec", default=os.path.join(ROOT, "build/bin/honec"))
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--stalenesses", default="0,1,2")
+    ap.add_argument("--scenario", default="both",
+                    choices=["compute", "latency", "both"])
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("overrides", nargs="*")
+    a = ap.parse_args()
+    ks = [int(x) for x in a.stalenesses.split(",")]
+    steps = 12
+    for o in a.overrides:
+        if o.startswith("stages[0].rl.steps="):
+            steps = int(o.split("=", 1)[1])
+    work = tempfile.mkdtemp(prefix="hone-bench-overlap-")
+    print(f"{os.cpu_count()} hardware threads; lanes on; "
+          f"{' '.join(SIZE + a.overrides)}")
+    ok = True
+    try:
+        p0 = None
+        grpo = os.path.join(ROOT, "examples", "grpo", "spec.textproto")
+        if a.scenario in ("compute", "both"):
+            good, p0 = scenario(a, work, "compute", grpo, ks, steps)
+            ok &= good
+        if a.scenario in ("latency", "both"):
+            if p0 is None:
+                _, p0 = scenario(a, work, "calibrate", grpo, [0], steps)
+            # One request per completion (16 a step): spread a learning
+            # step's time over them.
+            delay = p0["learn"] / 16
+            os.environ["HONE_BENCH_REWARD_DELAY"] = f"{delay:.6f}"
+            print(f"\nexternal reward: {delay * 1000:.1f} ms per completion "
+                  f"({p0['learn']:.3f} s per batch of 16)")
+            good, _ = scenario(a, work, "latency",
+                               os.path.join(ROOT, "bench", "overlap",
+                                            "latency.textproto"), ks, steps)
+            ok &= good
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

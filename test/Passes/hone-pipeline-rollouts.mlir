@@ -1,0 +1,110 @@
+// RUN: hone-opt %s -split-input-file -verify-diagnostics --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-schedule-stages,hone-pipeline-rollouts))' | FileCheck %s
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// GRPO with staleness 1 over 4 steps: a copy of the policy generates; the
+/// prologue generates step 0's batch, the steady loop (steps 0..2) generates
+/// step i+1's batch while step i learns from the carried one, syncs the copy
+/// and hands the new batch on; the epilogue learns step 3 without
+/// generating. The ratio's l_old is the generating weights' log-probs,
+/// carried with the tokens (the behaviour policy).
+// CHECK-LABEL: hone.pipeline @grpo_staleness_1
+// CHECK: %[[FIRST:.+]] = hone.exec.stage_begin "stage0" steps 4 {staleness = 1 : i64}
+// CHECK: %[[ROLL:.+]] = hone.exec.snapshot %[[INIT:[^ ]+]] {{.*}}hone.rollout_weights
+// CHECK: %[[P0:.+]]:3 = hone.data.next prompts %{{.+}}, %[[FIRST]] {{.*}}hone.stage_part = "prologue"
+// CHECK: %[[G0:.+]]:3 = hone.generate %[[ROLL]], %[[P0]]#0, %[[P0]]#1, %[[FIRST]] {{.*}}hone.stage_part = "prologue"
+// CHECK: %[[S0:.+]] = hone.score {{.*}}hone.stage_part = "prologue"
+// CHECK: %[[RES:.+]]:4 = hone.exec.rollouts_resume %[[G0]]#0, %[[G0]]#1, %[[G0]]#2, %[[S0]]
+// CHECK: %[[C3:.+]] = arith.constant 3 : index
+// CHECK: %[[LOOP:.+]]:5 = scf.for %[[I:.+]] = %[[FIRST]] to %[[C3]] step %{{.+}} iter_args(%[[P:[^ ]+]] = %[[INIT]], %[[TOK:[^ ]+]] = %[[RES]]#0, %[[MASK:[^ ]+]] = %[[RES]]#1, %[[LOLD:[^ ]+]] = %[[RES]]#2, %[[SC:[^ ]+]] = %[[RES]]#3)
+// CHECK: %[[NEXT:.+]] = arith.addi %[[I]], %{{.+}} : index
+// CHECK: hone.data.next prompts %{{.+}}, %[[NEXT]] {hone.ahead = 1 : i64}
+// CHECK: %[[G:.+]]:3 = hone.generate %[[ROLL]], %{{.+}}, %{{.+}}, %[[NEXT]] {hone.ahead = 1 : i64
+// CHECK: %[[S:.+]] = hone.score %{{.+}}, %[[G]]#0, %[[G]]#1, %{{.+}} {hone.ahead = 1 : i64}
+// CHECK: %[[ADV:.+]] = hone.advantage group_norm %[[SC]]
+// CHECK: %[[T:.+]]:3 = hone.train_step(%[[P]]) tokens(%[[TOK]]) inputs(%[[MASK]], %[[LOLD]], %[[ADV]])
+// CHECK-SAME: arg_names = ["l", "mask", "l_old", "adv"]
+// CHECK: hone.sync_weights %[[T]]#0 to %[[ROLL]]
+// CHECK: hone.exec.rollouts_in_flight %[[G]]#0, %[[G]]#1, %[[G]]#2, %[[S]]
+// CHECK-NEXT: hone.exec.step_end %[[I]]
+// CHECK-NEXT: scf.yield %[[T]]#0, %[[G]]#0, %[[G]]#1, %[[G]]#2, %[[S]]
+// CHECK: hone.pipelined = 1 : i64
+// CHECK: %[[FROM:.+]] = arith.maxsi %[[FIRST]], %{{.+}} : index
+// CHECK: %[[EPI:.+]]:5 = scf.for %[[E:.+]] = %[[FROM]] to %{{.+}} step %{{.+}} iter_args(%[[EP:[^ ]+]] = %[[LOOP]]#0, %[[ET:[^ ]+]] = %[[LOOP]]#1, %[[EM:[^ ]+]] = %[[LOOP]]#2, %[[EL:[^ ]+]] = %[[LOOP]]#3, %[[ES:[^ ]+]] = %[[LOOP]]#4)
+// CHECK: %[[EADV:.+]] = hone.advantage group_norm %[[ES]]
+// CHECK: %[[ET2:.+]]:3 = hone.train_step(%[[EP]]) tokens(%[[ET]]) inputs(%[[EM]], %[[EL]], %[[EADV]])
+// CHECK-NOT: hone.sync_weights
+// CHECK: hone.exec.rollouts_in_flight %[[ET]], %[[EM]], %[[EL]], %[[ES]]
+// CHECK-NEXT: hone.exec.step_end %[[E]]
+// CHECK-NEXT: scf.yield %[[ET2]]#0, %[[ET]], %[[EM]], %[[EL]], %[[ES]]
+// CHECK: hone.stage_part = "epilogue"
+// CHECK: hone.exec.stage_end
+// CHECK: hone.save %[[EPI]]#0 "out"
+hone.pipeline @grpo_staleness_1 {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %g = hone.rl grpo %0, %pr reward %r {batch_size = 4 : i64, group_size = 2 : i64, steps = 4 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 1>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+  hone.save %g "out" : !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// Truncated importance sampling with staleness 2: two slot sets, shifted
+/// each step (slot 1 into slot 0, the new batch into slot 1). The ratio is
+/// the learner's log-probs over its own before the update (l_old, taken
+/// again on the learn side), and the generator's carried log-probs weigh
+/// each token as l_rollout, capped at 2.
+// CHECK-LABEL: hone.pipeline @tis_staleness_2
+// CHECK: %[[ROLL:.+]] = hone.exec.snapshot {{.*}}hone.rollout_weights
+// CHECK: %[[G0:.+]]:3 = hone.generate %[[ROLL]]{{.*}}hone.stage_part = "prologue"
+// CHECK: %[[G1:.+]]:3 = hone.generate %[[ROLL]]{{.*}}hone.ahead = 1 : i64{{.*}}hone.stage_part = "prologue"
+// CHECK: %[[RES:.+]]:8 = hone.exec.rollouts_resume %[[G0]]#0, %[[G0]]#1, %[[G0]]#2, %{{[^,]+}}, %[[G1]]#0, %[[G1]]#1, %[[G1]]#2, %{{[^ ]+}} :
+// CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[P:[^ ]+]] = %{{[^,]+}}, %[[T0:[^ ]+]] = %[[RES]]#0, %[[M0:[^ ]+]] = %[[RES]]#1, %[[R0:[^ ]+]] = %[[RES]]#2, %{{[^,]+}}, %[[T1:[^ ]+]] = %[[RES]]#4, %[[M1:[^ ]+]] = %[[RES]]#5, %[[R1:[^ ]+]] = %[[RES]]#6, %[[S1:[^ ]+]] = %[[RES]]#7)
+// CHECK: %[[G:.+]]:3 = hone.generate %[[ROLL]]{{.*}}hone.ahead = 2 : i64
+// CHECK: %[[LOLD:.+]] = hone.logprob %[[P]], %[[T0]]
+// CHECK: hone.train_step(%[[P]]) tokens(%[[T0]])
+// CHECK-SAME: inputs(%[[M0]], %[[LOLD]], %{{[^,]+}}, %{{[^,]+}}, %[[R0]])
+// CHECK-SAME: arg_names = ["l", "mask", "l_old", "adv", "l_ref", "l_rollout"]
+// CHECK: hone.loss.clamp %{{.*}} max 2.0
+// CHECK: hone.exec.rollouts_in_flight %[[T1]], %[[M1]], %[[R1]], %[[S1]], %[[G]]#0, %[[G]]#1, %[[G]]#2, %{{[^ ]+}} :
+// CHECK: scf.yield %{{[^,]+}}, %[[T1]], %[[M1]], %[[R1]], %[[S1]], %[[G]]#0, %[[G]]#1, %[[G]]#2
+// CHECK: hone.stage_part = "epilogue"
+hone.pipeline @tis_staleness_2 {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %t = hone.rl grpo %0, %pr reward %r ref %0 {batch_size = 4 : i64, group_size = 2 : i64, steps = 5 : i64, kl_coef = 0.04 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 2>, policy_loss = #hone.policy_loss<kind = clip, dual_clip = 0.0, tis_cap = 2.0, tau_pos = 1.0, tau_neg = 1.05>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// A staleness not below the stage's steps leaves nothing to overlap.
+hone.pipeline @too_stale {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  // expected-error@+1 {{hone-pipeline-rollouts: staleness 3 leaves no step that learns while generating: the stage has 3 steps}}
+  %g = hone.rl grpo %0, %pr reward %r {batch_size = 4 : i64, group_size = 2 : i64, steps = 3 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 3>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// Staleness 0 keeps the exact on-policy loop.
+// CHECK-LABEL: hone.pipeline @on_policy
+// CHECK-NOT: hone.rollout_weights
+// CHECK: hone.generate %[[P:[^,]+]],
+// CHECK-NOT: hone.stage_part
+// CHECK: hone.sync_weights %{{[^ ]+}} {{.*}}: !model{{$}}
+hone.pipeline @on_policy {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %g = hone.rl grpo %0, %pr reward %r {batch_size = 4 : i64, group_size = 2 : i64, steps = 3 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+}
