@@ -128,7 +128,7 @@ void gemmBf16Weights(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                      int64_t ldc, SgemmFn sgemm) {
   if (m <= 0 || n <= 0)
     return;
-  if (k > 0 && cpuBf16Gemm() && dnnlBf16Gemm()) {
+  if (k > 0 && m >= kCpuBf16MinRows && cpuBf16Gemm() && dnnlBf16Gemm()) {
     dotPath(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

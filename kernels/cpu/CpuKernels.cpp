@@ -193,7 +193,7 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
   bool sliceM = sl.sliceM;
   int64_t cnt = sl.cnt;
   if constexpr (std::is_same_v<T, float>)
-    if (gBf16.load(std::memory_order_relaxed)) {
+    if (m >= kCpuBf16MinRows && gBf16.load(std::memory_order_relaxed)) {
       bf16Gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, sliceM,
                cnt);
       return;

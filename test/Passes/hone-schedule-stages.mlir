@@ -79,12 +79,10 @@ hone.pipeline @bad_loop {
 /// by forward passes are stored in bf16; the trained model, and a loaded
 /// model that is also copied into a new head, stay fp32.
 // CHECK-LABEL: hone.pipeline @frozen_bf16
-// CHECK: %[[M:.+]] = hone.model.load "policy"
-// CHECK-NOT: storage
-// CHECK-SAME: !hone.model
-// CHECK: hone.model.load "rm" from "rm_dir" {storage = "bf16"}
-// CHECK: hone.model.load "body" from "body_dir" :
-// CHECK: hone.exec.snapshot %[[M]] {storage = "bf16"}
+// CHECK: %[[M:[a-z]+]] = hone.model.load "policy" from "p_dir" : !model
+// CHECK: hone.model.load "rm" from "rm_dir" {storage = "bf16"} : !model
+// CHECK: hone.model.load "body" from "body_dir" : !model
+// CHECK: hone.exec.snapshot %[[M]] {hone.models = ["policy"], storage = "bf16"}
 hone.pipeline @frozen_bf16 attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = bf16, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
