@@ -12,7 +12,9 @@
     job's (the reference's weights are the policy's rounded to bf16), and
     the job says why it trains in fp32;
   - where the CPU has AVX-512 BF16, the bf16 job's losses stay within 5 %
-    (+0.02) of the fp32 job's (docs/job.md's training tolerance).
+    (+0.02) of the fp32 job's (docs/job.md's training tolerance);
+  - checkpoints hold the bf16 reference as BF16 tensors, and a run resumed
+    from its first checkpoint ends bit-identical to the straight run.
 Usage: frozen_bf16.py HONEC SPEC WORK"""
 import json, os, re, shutil, subprocess, sys
 
@@ -89,4 +91,34 @@ if "note: hardware.precision bf16:" not in out:
         if abs(a - b) > 0.05 * abs(a) + 0.02:
             fail(f"bf16 losses {lb} far from fp32 {l32}")
     print(f"bf16 losses {lb}")
+
+# Resume: the frozen bf16 model goes through the checkpoint.
+jobc = os.path.join(work, "job-ckpt")
+subprocess.run([honec, spec, *BIG, "hardware.precision=bf16",
+                "checkpointing.every_steps=1", "-o", jobc], check=True)
+ref = os.path.join(work, "straight")
+subprocess.run([jobc, "--device", "cpu", "--progress", "off", "--out", ref],
+               check=True, stdout=subprocess.DEVNULL)
+ckpts = sorted((d for d in os.listdir(ref) if d.startswith("checkpoint-")),
+               key=lambda d: int(d.split("-")[1]))
+if len(ckpts) < 2:
+    fail(f"checkpoints {ckpts}")
+extra = [f for f in os.listdir(os.path.join(ref, ckpts[0]))
+         if f.endswith(".safetensors") and f not in ("model.safetensors",
+                                                     "optimizer.safetensors")]
+if not extra or b'"BF16"' not in open(os.path.join(ref, ckpts[0], extra[0]),
+                                       "rb").read(4096):
+    fail(f"no BF16 tensors in the reference's checkpoint file {extra}")
+res = os.path.join(work, "resumed")
+shutil.copytree(ref, res)
+for d in ckpts[1:] + ["final"]:
+    shutil.rmtree(os.path.join(res, d))
+if os.path.exists(os.path.join(res, "job.lock")):
+    os.remove(os.path.join(res, "job.lock"))
+subprocess.run([jobc, "--device", "cpu", "--progress", "off", "--out", res,
+                "--resume"], check=True, stdout=subprocess.DEVNULL)
+for f in ["final/model.safetensors", ckpts[-1] + "/" + extra[0]]:
+    if open(os.path.join(ref, f), "rb").read() != \
+            open(os.path.join(res, f), "rb").read():
+        fail(f"resumed {f} differs from the straight run's")
 shutil.rmtree(work)
