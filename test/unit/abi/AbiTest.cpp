@@ -569,6 +569,17 @@ TEST(AbiDeath, AttributesAgainstTheTable) {
       }()),
       ::testing::ExitedWithCode(1),
       "spec:7:5: error: hone.save: a step op, called through hone_rt_object\n$");
+  // A frozen model's storage other than bf16/fp32 (docs/abi.md).
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("a6");
+        std::string attrs = kSnapshot;
+        attrs.insert(attrs.size() - 1, R"(,"storage":"fp16")");
+        hone_rt_object(f.job, "spec:7:6", "exec.snapshot", attrs.c_str(), 1,
+                       &f.model);
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:7:6: error: hone.exec.snapshot: storage 'fp16' is neither bf16 "
+      "nor fp32\n$");
   (void)step;
 }
 
