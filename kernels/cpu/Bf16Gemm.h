@@ -3,8 +3,9 @@
 //
 // Two paths, chosen per call by cpuBf16Gemm() (kernels/cpu/CpuKernels.h):
 // - bf16 compute on (hardware.precision bf16 on a CPU with AVX-512 BF16 or
-//   AMX) and at least kCpuBf16MinRows rows: A is rounded to bf16 and oneDNN's bf16 GEMM (vdpbf16ps, fp32
-//   accumulation) reads B where it lies, with no copy of the weight;
+//   AMX) and at least kCpuBf16MinRows rows: A is rounded to bf16 and oneDNN's
+//   bf16 GEMM (vdpbf16ps, fp32 accumulation) reads B where it lies, with no
+//   copy of the weight;
 // - otherwise B is widened to fp32 a panel of columns at a time (at most
 //   kWidenPanelElems floats of scratch per calling thread) and multiplied
 //   with the fp32 GEMM: the products of fp32 activations with the exact
