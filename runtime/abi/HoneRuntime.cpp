@@ -2532,9 +2532,16 @@ void objModelNewHead(OpCtx &c) {
   m->initRandom(uint64_t(c.i64("seed")));
   for (const ParamInfo &p : m->params()) // the body, copied
     if (const ParamInfo *q = base->model->findParam(p.name))
-      if (q->numel == p.numel)
+      if (q->numel == p.numel) {
+        if (base->model->frozenBf16()) { // widened (never planned so)
+          auto t = base->model->getParam(p.name, DType::F32);
+          check(j, c.loc, t.status());
+          check(j, c.loc, m->setParam(p.name, *t));
+          continue;
+        }
         std::memcpy(m->param(p), base->model->param(*q),
                     size_t(p.numel) * sizeof(float));
+      }
   c.made = newModel(j, std::move(m));
 }
 
