@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace hone {
 
@@ -97,6 +98,45 @@ struct SamplerParams {
   uint64_t seed = 0;
   uint32_t step = 0;
   uint32_t rank = 0;
+};
+
+template <typename T> class Kernels;
+
+/// A device allocation owned through its backend.
+template <typename T, typename E = T> class DeviceArray {
+public:
+  DeviceArray() = default;
+  DeviceArray(Kernels<T> *k, int64_t n) : k_(k), n_(n) {
+    p_ = n ? static_cast<E *>(k->allocBytes(size_t(n) * sizeof(E))) : nullptr;
+  }
+  DeviceArray(const DeviceArray &) = delete;
+  DeviceArray &operator=(const DeviceArray &) = delete;
+  DeviceArray(DeviceArray &&o) noexcept { *this = std::move(o); }
+  DeviceArray &operator=(DeviceArray &&o) noexcept {
+    if (this != &o) {
+      reset();
+      k_ = o.k_;
+      p_ = o.p_;
+      n_ = o.n_;
+      o.p_ = nullptr;
+      o.n_ = 0;
+    }
+    return *this;
+  }
+  ~DeviceArray() { reset(); }
+  void reset() {
+    if (p_)
+      k_->freeBytes(p_);
+    p_ = nullptr;
+    n_ = 0;
+  }
+  E *data() const { return p_; }
+  int64_t size() const { return n_; }
+
+private:
+  Kernels<T> *k_ = nullptr;
+  E *p_ = nullptr;
+  int64_t n_ = 0;
 };
 
 template <typename T> class Kernels {
@@ -294,6 +334,79 @@ public:
       geluFwd(y, y, n);
   }
 
+  // --- weights stored in bf16 (frozen models) ------------------------------
+  // A frozen model may keep its matrices as bf16 bits (uint16_t, the upper
+  // half of an IEEE float; runtime/core/DType.h) to halve their bytes
+  // (docs/runtime.md, "Frozen models in bf16"). These overloads take such a
+  // weight in place of a T one; the defaults widen the weight to T in a
+  // temporary buffer and call the T kernel (correct on every backend, and
+  // as slow as a copy); the CPU backend overrides them without a full copy
+  // (kernels/cpu/Bf16Gemm.h).
+
+  /// dst[i] = float(src[i]) (n elements, device memory). The default goes
+  /// through host memory.
+  virtual void widenBf16(const uint16_t *src, T *dst, int64_t n) {
+    if (n <= 0)
+      return;
+    std::vector<uint16_t> h(size_t(n), 0);
+    std::vector<T> f(static_cast<size_t>(n));
+    copyToHost(h.data(), src, size_t(n) * 2);
+    for (size_t i = 0; i < h.size(); ++i)
+      f[i] = T(bf16ToFloat(h[i]));
+    copyToDevice(dst, f.data(), size_t(n) * sizeof(T));
+  }
+  /// gemm with B as bf16 bits: C = alpha op(A) op(B) + beta C.
+  virtual void gemmBf16B(bool transA, bool transB, int64_t m, int64_t n,
+                         int64_t k, T alpha, const T *A, int64_t lda,
+                         const uint16_t *B, int64_t ldb, T beta, T *C,
+                         int64_t ldc) {
+    const int64_t rows = transB ? n : k, cols = transB ? k : n;
+    DeviceArray<T> w = widened(B, rows, ldb, cols);
+    gemm(transA, transB, m, n, k, alpha, A, lda, w.data(), cols, beta, C, ldc);
+  }
+  /// embeddingFwd with bf16 tables (wpe nullable).
+  virtual void embeddingFwdBf16(const int32_t *tokens, const int32_t *positions,
+                                int64_t rows, int64_t dModel,
+                                const uint16_t *wte, int64_t vocab,
+                                const uint16_t *wpe, int64_t maxPos, T *x) {
+    DeviceArray<T> e = widened(wte, vocab, dModel, dModel);
+    DeviceArray<T> p;
+    if (wpe)
+      p = widened(wpe, maxPos, dModel, dModel);
+    embeddingFwd(tokens, positions, rows, dModel, e.data(), p.data(), x);
+  }
+  /// lmHeadFwd with a bf16 head W [vocab, dModel].
+  virtual void lmHeadFwdBf16(const T *hidden, const uint16_t *W,
+                             const int32_t *targets, const LmHeadShape &s,
+                             T *logprob, T *entropy, T *lse) {
+    DeviceArray<T> w = widened(W, s.vocab, s.dModel, s.dModel);
+    lmHeadFwd(hidden, w.data(), targets, s, logprob, entropy, lse);
+  }
+  /// logits with a bf16 head W [vocab, dModel].
+  virtual void logitsBf16(const T *hidden, const uint16_t *W,
+                          const LmHeadShape &s, T *out) {
+    DeviceArray<T> w = widened(W, s.vocab, s.dModel, s.dModel);
+    logits(hidden, w.data(), s, out);
+  }
+  /// linearRows with a bf16 W (same layout rules); the default runs the
+  /// separate kernels like linearRows's default.
+  virtual void linearRowsBf16(const T *x, int64_t rows, int64_t in, int64_t out,
+                              const uint16_t *W, bool transW, const T *b,
+                              const T *residual, bool gelu, T *y) {
+    const int64_t n = rows * out;
+    if (residual) {
+      copy(y, residual, n);
+      if (b)
+        addRows(y, b, rows, out);
+    } else if (b) {
+      broadcastRows(y, b, rows, out);
+    }
+    gemmBf16B(false, transW, rows, out, in, T(1), x, in, W, transW ? in : out,
+              residual || b ? T(1) : T(0), y, out);
+    if (gelu)
+      geluFwd(y, y, n);
+  }
+
   // --- optimiser ----------------------------------------------------------
   /// One AdamW update of n parameters; gradScale multiplies g first (global
   /// norm clipping). biasCorrection1/2 = 1 - beta^t. zeroGrad: the gradient
@@ -302,43 +415,21 @@ public:
                      double beta1, double beta2, double eps, double weightDecay,
                      double biasCorrection1, double biasCorrection2,
                      double gradScale, bool zeroGrad) = 0;
-};
 
-/// A device allocation owned through its backend.
-template <typename T, typename E = T> class DeviceArray {
-public:
-  DeviceArray() = default;
-  DeviceArray(Kernels<T> *k, int64_t n) : k_(k), n_(n) {
-    p_ = n ? static_cast<E *>(k->allocBytes(size_t(n) * sizeof(E))) : nullptr;
-  }
-  DeviceArray(const DeviceArray &) = delete;
-  DeviceArray &operator=(const DeviceArray &) = delete;
-  DeviceArray(DeviceArray &&o) noexcept { *this = std::move(o); }
-  DeviceArray &operator=(DeviceArray &&o) noexcept {
-    if (this != &o) {
-      reset();
-      k_ = o.k_;
-      p_ = o.p_;
-      n_ = o.n_;
-      o.p_ = nullptr;
-      o.n_ = 0;
+protected:
+  /// A new buffer holding the rows x cols bf16 matrix at src (leading
+  /// dimension ld) widened to T.
+  DeviceArray<T> widened(const uint16_t *src, int64_t rows, int64_t ld,
+                         int64_t cols) {
+    DeviceArray<T> w(this, rows * cols);
+    if (ld == cols) {
+      widenBf16(src, w.data(), rows * cols);
+      return w;
     }
-    return *this;
+    for (int64_t r = 0; r < rows; ++r)
+      widenBf16(src + r * ld, w.data() + r * cols, cols);
+    return w;
   }
-  ~DeviceArray() { reset(); }
-  void reset() {
-    if (p_)
-      k_->freeBytes(p_);
-    p_ = nullptr;
-    n_ = 0;
-  }
-  E *data() const { return p_; }
-  int64_t size() const { return n_; }
-
-private:
-  Kernels<T> *k_ = nullptr;
-  E *p_ = nullptr;
-  int64_t n_ = 0;
 };
 
 } // namespace hone

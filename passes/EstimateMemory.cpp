@@ -35,6 +35,9 @@ namespace {
 
 constexpr int64_t kTrainedBytesPerParam = 16; // weights, grads, 2 moments
 constexpr int64_t kFrozenBytesPerParam = 4;   // fp32 weights
+// hardware.precision bf16: frozen models other than LoRA bases are stored in
+// bf16 (hone-schedule-stages; docs/runtime.md, "Frozen models in bf16").
+constexpr int64_t kFrozenBf16BytesPerParam = 2;
 
 int64_t numParams(Value model) {
   return cast<ModelType>(model.getType()).getArch().getNumParameters();
@@ -74,6 +77,9 @@ struct EstimateMemory
     if (budget == 0)
       if (RunAttr run = pipeline.getRunAttr())
         budget = run.getHardware().getMemoryBudget();
+    RunAttr runAttr = pipeline.getRunAttr();
+    const bool bf16 =
+        runAttr && runAttr.getHardware().getPrecision() == Precision::bf16;
 
     int64_t peak = 0;
     bool overBudget = false;
@@ -123,6 +129,7 @@ struct EstimateMemory
       };
       // A LoRA model trains its adapters only; its base is read, frozen.
       SmallVector<Value> trainedModels;
+      llvm::SmallPtrSet<void *, 4> loraBases;
       for (Value v : trained) {
         Value root = loraRoot(v);
         if (auto lora = root ? root.getDefiningOp<ModelLoraOp>() : nullptr) {
@@ -132,6 +139,7 @@ struct EstimateMemory
                     cast<ModelType>(v.getType()).getArch()),
                 "adapters");
           frozen.push_back(lora.getBase());
+          loraBases.insert(lora.getBase().getAsOpaquePointer());
         } else {
           trainedModels.push_back(v);
         }
@@ -141,7 +149,11 @@ struct EstimateMemory
           add(v, kTrainedBytesPerParam, numParams(v), "trained");
       for (Value v : frozen)
         if (seenFrozen.insert(v.getAsOpaquePointer()).second)
-          add(v, kFrozenBytesPerParam, numParams(v), "frozen");
+          add(v,
+              bf16 && !loraBases.count(v.getAsOpaquePointer())
+                  ? kFrozenBf16BytesPerParam
+                  : kFrozenBytesPerParam,
+              numParams(v), "frozen");
       int64_t bytes = int64_t(
           std::min<uint64_t>(total, std::numeric_limits<int64_t>::max()));
 

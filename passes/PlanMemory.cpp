@@ -336,11 +336,17 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         ::hone::ModelConfig c = configOf(type);
         int64_t bytes = ::hone::memsize::parameterBytes(c, kElemBytes);
         std::string name = modelName(op);
+        // A frozen model kept in bf16 (hone-schedule-stages' "storage"):
+        // bf16 matrices, fp32 vectors, no gradients.
+        auto storage = op->getAttrOfType<StringAttr>("storage");
+        bool bf16 = storage && storage.getValue() == "bf16";
         for (Kind k : {Kind::Weights, Kind::Gradients}) {
+          if (bf16 && k == Kind::Gradients)
+            continue;
           Buffer b;
           b.name = name + "." + kKindNames[int(k)];
           b.kind = k;
-          b.bytes = bytes;
+          b.bytes = bf16 ? ::hone::memsize::frozenBf16Bytes(c) : bytes;
           b.first = p;
           b.last = end; // model objects live to the end of the job
           b.stage = stageAt[p];

@@ -43,6 +43,68 @@ struct ScheduleStages : public hone::impl::ScheduleStagesBase<ScheduleStages> {
     }
     // Snapshots are new model uses: name them too.
     annotateModelNames(pipeline);
+    markFrozenStorage(pipeline);
+  }
+
+  /// Whether model state `v` carries LoRA adapters: made by hone.model.lora,
+  /// possibly through stage loops that train it.
+  static bool fromLora(Value v) {
+    for (int guard = 0; guard < 1000; ++guard) {
+      if (auto arg = dyn_cast<BlockArgument>(v)) {
+        auto loop = dyn_cast<scf::ForOp>(arg.getOwner()->getParentOp());
+        if (!loop || arg.getArgNumber() < loop.getNumInductionVars())
+          return false;
+        v = loop.getInitArgs()[arg.getArgNumber() - loop.getNumInductionVars()];
+        continue;
+      }
+      Operation *def = v.getDefiningOp();
+      if (!def)
+        return false;
+      if (isa<ModelLoraOp>(def))
+        return true;
+      if (auto loop = dyn_cast<scf::ForOp>(def)) {
+        v = loop.getInitArgs()[cast<OpResult>(v).getResultNumber()];
+        continue;
+      }
+      if (isa<ExecSnapshotOp>(def)) {
+        v = def->getOperand(0);
+        continue;
+      }
+      // A stage op (hone.sft, ...) yields the state it trained.
+      if (def->getNumOperands() &&
+          isa<ModelType>(def->getOperand(0).getType()) &&
+          !isa<ModelNewHeadOp>(def)) {
+        v = def->getOperand(0);
+        continue;
+      }
+      return false;
+    }
+    return false;
+  }
+
+  /// hardware.precision bf16: a model no stage trains or copies (a snapshot,
+  /// or a loaded model that is only read: reference, reward model) is kept
+  /// in bf16 (docs/runtime.md, "Frozen models in bf16"). The discardable
+  /// attribute "storage" = "bf16" tells the runtime (runtime/abi/
+  /// step_ops.inl) and hone-plan-memory. Only readers that run forward
+  /// passes qualify; any other use (a loop that trains it, a LoRA base, a
+  /// copy) keeps the model in fp32.
+  void markFrozenStorage(PipelineOp pipeline) {
+    RunAttr run = pipeline.getRunAttr();
+    if (!run || run.getHardware().getPrecision() != Precision::bf16)
+      return;
+    pipeline.walk([&](Operation *op) {
+      if (!isa<ModelLoadOp, ExecSnapshotOp>(op))
+        return;
+      // A LoRA model's snapshot copies its adapters and shares its base.
+      if (isa<ExecSnapshotOp>(op) && fromLora(op->getOperand(0)))
+        return;
+      for (Operation *user : op->getResult(0).getUsers())
+        if (!isa<LogprobOp, ValueOp, ScoreOp, GenerateOp, RewardModelOp, SaveOp,
+                 EvalStepOp>(user))
+          return;
+      op->setAttr("storage", StringAttr::get(op->getContext(), "bf16"));
+    });
   }
 
   /// A model the loop trains in place (an iter_arg's initial value) that is

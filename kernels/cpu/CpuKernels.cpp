@@ -2,6 +2,7 @@
 // reductions over rows), never over a reduction, so results do not depend on
 // the number of threads.
 #include "kernels/cpu/CpuKernels.h"
+#include "kernels/cpu/Bf16Gemm.h"
 #include "kernels/cpu/MathFns.h"
 #include "runtime/core/Philox.h"
 
@@ -60,6 +61,10 @@ Bf16GemmFn bf16GemmFn() {
 
 std::string cpuBf16Unsupported() {
   const char *noIsa = "this CPU has neither AVX-512 BF16 nor AMX";
+  // Turns the detection off (a CPU without it, in tests; a user's choice).
+  if (const char *e = std::getenv("HONE_CPU_BF16"))
+    if (std::strcmp(e, "off") == 0 || std::strcmp(e, "0") == 0)
+      return std::string("disabled by HONE_CPU_BF16=") + e;
 #if !HONE_HAVE_DNNL
   if (!__builtin_cpu_supports("avx512bf16") &&
       !__builtin_cpu_supports("amx-bf16"))
@@ -101,15 +106,6 @@ inline void blasGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
               tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), alpha, A,
               int(lda), B, int(ldb), beta, C, int(ldc));
-}
-
-/// Number of slices a GEMM dimension of extent `e` is cut into: a function
-/// of the shape only, so results never depend on the thread count.
-inline int64_t sliceCount(int64_t e, int64_t target) {
-  int64_t c = (e + target / 2) / target;
-  if (c > 1 && (c & 1))
-    ++c;
-  return std::max<int64_t>(c, 1);
 }
 
 /// Round to nearest even; NaN stays NaN (quiet).
@@ -193,22 +189,11 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
         C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
     return;
   }
-  double work = 2.0 * double(m) * double(n) * double(k);
-  // Each slice repacks the shared operand, so M slices are large (two for
-  // 1024 rows); N slices (few rows, decoding) are narrower for balance.
-  bool sliceM = m >= 256;
-  int64_t cnt = work < 2e6 ? 1 : sliceCount(sliceM ? m : n, sliceM ? 512 : 256);
-  // Mid-sized GEMMs (a small model's training step: 512 tokens x 256) still
-  // get two slices, one per core of a small machine; still a function of
-  // the shape only.
-  if (cnt == 1 && work >= 3.2e7) {
-    if (m >= 128)
-      sliceM = true, cnt = 2;
-    else if (n >= 128)
-      sliceM = false, cnt = 2;
-  }
+  GemmSlicing sl = gemmSlicing(m, n, k); // kernels/cpu/Bf16Gemm.cpp
+  bool sliceM = sl.sliceM;
+  int64_t cnt = sl.cnt;
   if constexpr (std::is_same_v<T, float>)
-    if (gBf16.load(std::memory_order_relaxed)) {
+    if (m >= kCpuBf16MinRows && gBf16.load(std::memory_order_relaxed)) {
       bf16Gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, sliceM,
                cnt);
       return;
@@ -230,6 +215,29 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
       blasGemm(ta, tb, m, len, k, alpha, A, lda, tb ? B + s0 * ldb : B + s0,
                ldb, beta, C + s0, ldc);
   }
+}
+
+/// parGemm<float> as a plain function (Bf16Gemm.h's SgemmFn).
+void sgemmF32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb,
+              float beta, float *C, int64_t ldc) {
+  parGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/// A GEMM on a weight operand B of either storage (fp32/fp64, or bf16 bits
+/// of a frozen model: Bf16Gemm.h).
+template <typename T>
+inline void weightGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                       T alpha, const T *A, int64_t lda, const T *B,
+                       int64_t ldb, T beta, T *C, int64_t ldc) {
+  parGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+inline void weightGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                       float alpha, const float *A, int64_t lda,
+                       const uint16_t *B, int64_t ldb, float beta, float *C,
+                       int64_t ldc) {
+  gemmBf16Weights(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                  sgemmF32);
 }
 
 template <typename T> inline T dot(const T *a, const T *b, int64_t n) {
@@ -1334,6 +1342,60 @@ public:
   void lmHeadFwd(const T *hidden, const T *W, const int32_t *targets,
                  const LmHeadShape &s, T *logprob, T *entropy,
                  T *lse) override {
+    lmHeadFwdImpl(hidden, W, targets, s, logprob, entropy, lse);
+  }
+  void lmHeadFwdBf16(const T *hidden, const uint16_t *W, const int32_t *targets,
+                     const LmHeadShape &s, T *logprob, T *entropy,
+                     T *lse) override {
+    if constexpr (std::is_same<T, float>::value)
+      lmHeadFwdImpl(hidden, W, targets, s, logprob, entropy, lse);
+    else
+      Kernels<T>::lmHeadFwdBf16(hidden, W, targets, s, logprob, entropy, lse);
+  }
+  void logitsBf16(const T *hidden, const uint16_t *W, const LmHeadShape &s,
+                  T *out) override {
+    if constexpr (std::is_same<T, float>::value)
+      weightGemm(false, true, s.rows, s.vocab, s.dModel, T(s.invTemperature),
+                 hidden, s.dModel, W, s.dModel, T(0), out, s.vocab);
+    else
+      Kernels<T>::logitsBf16(hidden, W, s, out);
+  }
+  void gemmBf16B(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
+                 const T *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                 T beta, T *C, int64_t ldc) override {
+    if constexpr (std::is_same<T, float>::value)
+      weightGemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+      Kernels<T>::gemmBf16B(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C,
+                            ldc);
+  }
+  void widenBf16(const uint16_t *src, T *dst, int64_t n) override {
+    if constexpr (std::is_same<T, float>::value)
+      cpu::widenBf16(src, dst, n);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        dst[i] = T(bf16ToFloat(src[i]));
+  }
+  void embeddingFwdBf16(const int32_t *tokens, const int32_t *positions,
+                        int64_t rows, int64_t d, const uint16_t *wte,
+                        int64_t vocab, const uint16_t *wpe, int64_t maxPos,
+                        T *x) override {
+    (void)vocab;
+    (void)maxPos;
+#pragma omp parallel for schedule(static) if (rows * d >= kParallelMin)
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint16_t *e = wte + int64_t(tokens[r]) * d;
+      const uint16_t *p = wpe ? wpe + int64_t(positions[r]) * d : nullptr;
+      T *o = x + r * d;
+      for (int64_t c = 0; c < d; ++c)
+        o[c] =
+            p ? T(bf16ToFloat(e[c]) + bf16ToFloat(p[c])) : T(bf16ToFloat(e[c]));
+    }
+  }
+
+  template <typename WT>
+  void lmHeadFwdImpl(const T *hidden, const WT *W, const int32_t *targets,
+                     const LmHeadShape &s, T *logprob, T *entropy, T *lse) {
     const int64_t D = s.dModel, V = s.vocab;
     const T invT = T(s.invTemperature);
     for (int64_t r0 = 0; r0 < s.rows; r0 += kRowBlock) {
@@ -1345,8 +1407,8 @@ public:
           sz(size_t(R), 0), zt(size_t(R), 0);
       for (int64_t v0 = 0; v0 < V; v0 += C) {
         int64_t c = std::min(C, V - v0);
-        parGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
-                T(0), z, c);
+        weightGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D,
+                   D, T(0), z, c);
 #pragma omp parallel for schedule(static) if (R * c >= kParallelMin)
         for (int64_t r = 0; r < R; ++r) {
           const T *zr = z + r * c;

@@ -4,6 +4,7 @@
 
 #include "kernels/Kernels.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -27,5 +28,10 @@ std::string cpuBf16Unsupported();
 /// bf16 is now on. Process-wide, like setCpuThreads.
 bool setCpuBf16Gemm(bool on);
 bool cpuBf16Gemm();
+/// GEMMs with fewer rows (m) than this stay in fp32 even with bf16 on:
+/// packing the weight operand costs more than bf16 saves there (decoding's
+/// 64-row GEMMs ran 2.4x slower in bf16; bench/RESULTS.md, "Frozen models in
+/// bf16"). A function of the shape only, so results stay thread-independent.
+constexpr int64_t kCpuBf16MinRows = 256;
 
 } // namespace hone

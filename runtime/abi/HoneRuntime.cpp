@@ -2675,13 +2675,28 @@ void objModelInit(OpCtx &c) {
   c.made = newModel(j, std::move(m));
 }
 
+/// The discardable "storage" attribute hone-schedule-stages sets on a model
+/// that is never trained: "bf16" keeps it in bf16 (Transformer::
+/// createFrozenBf16; docs/runtime.md, "Frozen models in bf16").
+bool frozenBf16Storage(const OpCtx &c) {
+  if (!c.has("storage"))
+    return false;
+  std::string s = c.text("storage");
+  if (s != "bf16" && s != "fp32")
+    c.err("storage '" + s + "' is neither bf16 nor fp32");
+  // The CUDA backend runs bf16 weights only through a widened copy per call
+  // (Kernels.h's defaults): not used there yet.
+  return s == "bf16" && c.j->args.device != "cuda";
+}
+
 void objModelLoad(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 0, 0);
   std::string path = c.text("path");
   if (path.empty())
     c.err("no path");
-  auto m = take(j, c.loc, loadHfModel(path, &j->job->kernels()));
+  auto m = take(j, c.loc,
+                loadHfModel(path, &j->job->kernels(), frozenBf16Storage(c)));
   ModelConfig want = archConfig(j, c.loc, c.attrs);
   const ModelConfig &got = m->config();
   if (want.vocabSize != got.vocabSize || want.dModel != got.dModel ||
@@ -2701,9 +2716,16 @@ void objModelNewHead(OpCtx &c) {
   m->initRandom(uint64_t(c.i64("seed")));
   for (const ParamInfo &p : m->params()) // the body, copied
     if (const ParamInfo *q = base->model->findParam(p.name))
-      if (q->numel == p.numel)
+      if (q->numel == p.numel) {
+        if (base->model->frozenBf16()) { // widened (never planned so)
+          auto t = base->model->getParam(p.name, DType::F32);
+          check(j, c.loc, t.status());
+          check(j, c.loc, m->setParam(p.name, *t));
+          continue;
+        }
         std::memcpy(m->param(p), base->model->param(*q),
                     size_t(p.numel) * sizeof(float));
+      }
   c.made = newModel(j, std::move(m));
 }
 
@@ -2747,8 +2769,12 @@ void objSnapshot(OpCtx &c) {
     c.made = o;
     return;
   }
-  auto m = take(j, c.loc, Transformer<float>::create(base->model->config(),
-                                                     &j->job->kernels()));
+  auto m = take(j, c.loc,
+                frozenBf16Storage(c)
+                    ? Transformer<float>::createFrozenBf16(
+                          base->model->config(), &j->job->kernels())
+                    : Transformer<float>::create(base->model->config(),
+                                                 &j->job->kernels()));
   check(j, c.loc, copyWeights(*base->model, *m));
   c.made = newModel(j, std::move(m));
 }
@@ -3155,7 +3181,9 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     if (hw.text("precision") == "bf16" &&
         j->args.device != "cuda" && !setCpuBf16Gemm(true))
       std::fprintf(stderr,
-                   "note: hardware.precision bf16: %s; training in fp32\n",
+                   "note: hardware.precision bf16: %s; training in fp32 "
+                   "(frozen models stay stored in bf16, widened to fp32 in "
+                   "each product)\n",
                    cpuBf16Unsupported().c_str());
   }
   setupTokenizer(j);
@@ -3450,6 +3478,8 @@ void hone_rt_stage_end(hone_job *j) {
   // it, then free them (the next stage sizes its own).
   for (ModelObj *m : j->models) {
     Transformer<float> &t = *m->model;
+    if (!t.hasLora()) // a LoRA model's base is its base model's
+      j->memory.noteHeld(m->name, "weights", t.weightBytesHeld());
     j->memory.noteHeld(m->name, "activations", t.activationBytesHeld());
     j->memory.noteHeld(m->name, "kv_cache", t.kvCacheBytesHeld());
     j->memory.noteHeld(m->name, "workspace", t.decodeWorkspaceBytesHeld());

@@ -10,8 +10,12 @@ namespace {
 std::vector<TensorWrite> writes(const std::vector<FlatTensor> &ts) {
   std::vector<TensorWrite> out;
   for (const FlatTensor &t : ts)
-    out.push_back({t.name, DType::F32, t.shape, t.data,
-                   size_t(t.numel) * sizeof(float)});
+    if (t.bf16)
+      out.push_back(
+          {t.name, DType::BF16, t.shape, t.bf16, size_t(t.numel) * 2});
+    else
+      out.push_back({t.name, DType::F32, t.shape, t.data,
+                     size_t(t.numel) * sizeof(float)});
   return out;
 }
 } // namespace

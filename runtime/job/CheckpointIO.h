@@ -22,6 +22,8 @@ struct FlatTensor {
   std::vector<int64_t> shape;
   const float *data = nullptr;
   int64_t numel = 0;
+  /// Set instead of data: bf16 bits (a frozen bf16 model), written as BF16.
+  const uint16_t *bf16 = nullptr;
 };
 
 struct CheckpointContents {

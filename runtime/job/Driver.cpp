@@ -143,7 +143,12 @@ std::vector<FlatTensor> flatParams(const Transformer<float> &m,
   }
   // A LoRA model's base weights belong to (and are saved with) the model it
   // was made from; it adds its adapters, under PEFT's names.
-  if (!m.hasLora())
+  if (m.frozenBf16()) // bf16 matrices as they are stored
+    for (const ParamInfo &p : m.params())
+      out.push_back({prefix + p.name, p.shape,
+                     p.shape.size() == 1 ? m.vecParam(p) : nullptr, p.numel,
+                     p.shape.size() == 1 ? nullptr : m.bf16Param(p)});
+  else if (!m.hasLora())
     for (const ParamInfo &p : m.params())
       out.push_back({prefix + p.name, p.shape, m.paramData() + p.offset,
                      p.numel});
@@ -438,7 +443,14 @@ Status Job::restore(const StageObjects &objs) {
   const LoadedCheckpoint &c = *resume_;
   bool first = true;
   for (const auto &[name, m] : objs.models) {
-    if (!m->hasLora()) // a LoRA model's base is its base model's
+    if (m->frozenBf16()) // read widened, stored rounded (exact: bf16 values)
+      for (const ParamInfo &p : m->params()) {
+        std::vector<float> tmp(size_t(p.numel));
+        HONE_TRY(c.read(first ? "" : name, p.name, p.shape, tmp.data()));
+        HONE_TRY(
+            m->setParam(p.name, Tensor::view(tmp.data(), p.shape, DType::F32)));
+      }
+    else if (!m->hasLora()) // a LoRA model's base is its base model's
       for (const ParamInfo &p : m->params())
         HONE_TRY(c.read(first ? "" : name, p.name, p.shape, m->param(p)));
     for (const ParamInfo &p : m->loraParams())
@@ -709,6 +721,16 @@ Status Job::writeTrace() {
 Status copyWeights(const Transformer<float> &src, Transformer<float> &dst) {
   if (src.numParams() != dst.numParams())
     return Status::error("error: copy weights: models differ in size");
+  if (src.frozenBf16() || dst.frozenBf16()) { // one tensor at a time
+    for (const ParamInfo &p : src.params()) {
+      auto t =
+          src.getParam(p.name, dst.frozenBf16() ? DType::BF16 : DType::F32);
+      if (!t)
+        return t.status();
+      HONE_TRY(dst.setParam(p.name, *t));
+    }
+    return Status::ok();
+  }
   src.kernels().copy(dst.paramData(), src.paramData(), src.numParams());
   return Status::ok();
 }

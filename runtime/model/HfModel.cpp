@@ -48,7 +48,7 @@ Status saveHfModel(const Transformer<float> &model, const std::string &dir,
 }
 
 Expected<std::unique_ptr<Transformer<float>>>
-loadHfModel(const std::string &dir, Kernels<float> *kernels) {
+loadHfModel(const std::string &dir, Kernels<float> *kernels, bool frozenBf16) {
   auto cfg = loadHfConfig(dir);
   if (!cfg)
     return cfg.status();
@@ -56,7 +56,8 @@ loadHfModel(const std::string &dir, Kernels<float> *kernels) {
   if (!ck)
     return ck.status();
   HONE_TRY(checkCheckpointLayout(*ck, *cfg));
-  auto model = Transformer<float>::create(*cfg, kernels);
+  auto model = frozenBf16 ? Transformer<float>::createFrozenBf16(*cfg, kernels)
+                          : Transformer<float>::create(*cfg, kernels);
   if (!model)
     return model.status();
   // Hone names GPT-2 tensors as GPT2Model does; GPT2LMHeadModel checkpoints
@@ -68,6 +69,16 @@ loadHfModel(const std::string &dir, Kernels<float> *kernels) {
       p = (*model)->findParam(name.substr(prefix.size()));
     if (!p)
       continue; // buffers such as GPT-2's attn.bias; a tied lm_head
+    const SafetensorsFile *file = nullptr;
+    const TensorInfo *info = ck->find(name, &file);
+    if (frozenBf16 && info && file && isFloating(info->dtype) &&
+        info->numel() == p->numel) {
+      // Straight from the mapped file into bf16 storage: no fp32 copy.
+      Tensor view = Tensor::view(const_cast<uint8_t *>(file->data(*info)),
+                                 p->shape, info->dtype);
+      HONE_TRY((*model)->setParam(p->name, view));
+      continue;
+    }
     auto data = ck->readF32(name);
     if (!data)
       return data.status();

@@ -40,8 +40,12 @@ Status loadLoraAdapter(Transformer<float> &model, const std::string &dir);
 /// Reads config.json and the weights of `dir` (single file or sharded
 /// index; GPT-2 names with or without the "transformer." prefix) into a new
 /// model on `kernels`' device. The checkpoint must hold every tensor of the
-/// architecture with the right shape.
+/// architecture with the right shape. frozenBf16: the model is created with
+/// Transformer::createFrozenBf16 and each tensor goes from the mapped file
+/// into bf16 storage (bf16 tensors copied as they are, fp16/fp32 rounded),
+/// never through an fp32 copy of the model.
 Expected<std::unique_ptr<Transformer<float>>>
-loadHfModel(const std::string &dir, Kernels<float> *kernels);
+loadHfModel(const std::string &dir, Kernels<float> *kernels,
+            bool frozenBf16 = false);
 
 } // namespace hone

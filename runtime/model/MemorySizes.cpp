@@ -20,38 +20,52 @@ Big kvHeads(const ModelConfig &c) { return c.nKvHeads ? c.nKvHeads : c.nHeads; }
 
 // Mirrors Transformer::buildParams: every tensor padded to 64 bytes, fused
 // q/k/v and gate/up padded as one.
-Big paramCount(const ModelConfig &c, int64_t elemBytes) {
+Big paramCount(const ModelConfig &c, int64_t elemBytes,
+               bool vectorsOnly = false) {
   const Big align = 64 / elemBytes;
   const Big D = c.dModel, F = c.dFf, V = c.vocabSize, hd = c.headDim();
   const Big qd = Big(c.nHeads) * hd, kvd = kvHeads(c) * hd;
   Big layer = 0, n = 0;
+  // vectorsOnly: the norm gains and biases alone (a frozen bf16 model's
+  // fp32 part), matrices counted as 0.
   auto add = [&](Big &to, Big numel) { to += roundUp(numel, align); };
+  auto mat = [&](Big &to, Big numel) {
+    if (!vectorsOnly)
+      add(to, numel);
+  };
   if (c.family == ModelFamily::GPT2) {
-    add(n, V * D);
-    add(n, Big(c.maxSeqLen) * D);
-    for (Big x : {D, D, D * 3 * D, 3 * D, D * D, D, D, D, D * F, F, F * D, D})
-      add(layer, x);
+    mat(n, V * D);
+    mat(n, Big(c.maxSeqLen) * D);
+    add(layer, D), add(layer, D);
+    mat(layer, D * 3 * D);
+    add(layer, 3 * D);
+    mat(layer, D * D);
+    add(layer, D), add(layer, D), add(layer, D);
+    mat(layer, D * F);
+    add(layer, F);
+    mat(layer, F * D);
+    add(layer, D);
     add(n, D), add(n, D);
   } else {
-    add(n, V * D);
+    mat(n, V * D);
     add(layer, D);
-    add(layer, qd * D + 2 * kvd * D);
+    mat(layer, qd * D + 2 * kvd * D);
     if (c.qkvBias)
       add(layer, qd + 2 * kvd);
-    add(layer, D * qd);
+    mat(layer, D * qd);
     if (c.qkNorm)
       add(layer, hd), add(layer, hd);
     add(layer, D);
-    add(layer, 2 * F * D);
-    add(layer, D * F);
+    mat(layer, 2 * F * D);
+    mat(layer, D * F);
     add(n, D);
   }
   n += Big(c.nLayers) * layer;
   if (c.head == HeadKind::LM) {
     if (!c.tieEmbeddings)
-      add(n, V * D);
+      mat(n, V * D);
   } else {
-    add(n, D);
+    mat(n, D); // score [1, D]: a matrix
   }
   return n;
 }
@@ -65,6 +79,11 @@ int64_t parameters(const ModelConfig &c, int64_t elemBytes) {
 
 int64_t parameterBytes(const ModelConfig &c, int64_t elemBytes) {
   return clampBytes(alloc(paramCount(c, elemBytes) * elemBytes));
+}
+
+int64_t frozenBf16Bytes(const ModelConfig &c) {
+  return clampBytes(alloc(paramCount(c, 4) * 2) +
+                    alloc(paramCount(c, 4, true) * 4));
 }
 
 int64_t optimizerBytes(const ModelConfig &c, int64_t elemBytes) {

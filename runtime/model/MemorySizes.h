@@ -23,6 +23,10 @@ int64_t allocation(int64_t bytes);
 int64_t parameters(const ModelConfig &cfg, int64_t elemBytes);
 /// Weights or gradients: one flat array of parameters() elements.
 int64_t parameterBytes(const ModelConfig &cfg, int64_t elemBytes);
+/// A frozen model stored in bf16 (Transformer::createFrozenBf16): its
+/// matrices as bf16 in a buffer of parameters(cfg, 4) elements, its norm
+/// gains and biases in fp32 (each group padded to 64 bytes); no gradients.
+int64_t frozenBf16Bytes(const ModelConfig &cfg);
 /// AdamW's first and second moments.
 int64_t optimizerBytes(const ModelConfig &cfg, int64_t elemBytes);
 

@@ -121,10 +121,9 @@ void Transformer<T>::qkNormFwd(const Layer &L, const T *pre, int64_t N, T *qkv,
   const ModelConfig &c = cfg_;
   const int64_t hd = c.headDim(), H = c.nHeads, Hk = c.nKvHeads;
   const int64_t Q = (H + 2 * Hk) * hd;
-  const T *w = wp_;
   k_->copy(qkv, pre, N * Q); // v is not normalised
-  k_->headRmsNormFwd(pre, w + L.qn, N, Q, H, hd, c.normEps, qkv, rstd);
-  k_->headRmsNormFwd(pre + H * hd, w + L.kn, N, Q, Hk, hd, c.normEps,
+  k_->headRmsNormFwd(pre, vec(L.qn), N, Q, H, hd, c.normEps, qkv, rstd);
+  k_->headRmsNormFwd(pre + H * hd, vec(L.kn), N, Q, Hk, hd, c.normEps,
                      qkv + H * hd, rstd ? rstd + N * H : nullptr);
 }
 
@@ -280,6 +279,25 @@ Status Transformer<T>::setParam(const std::string &name, const Tensor &src) {
     return Status::error("model: parameter '" + name +
                          "' needs a floating tensor, got " +
                          dtypeName(src.dtype()));
+  if (hp_ && base == wp_) { // frozen bf16: matrices rounded, vectors fp32
+    if (p->shape.size() == 1) {
+      auto host = src.toDType(DTypeOf<T>::value);
+      if (!host)
+        return host.status();
+      k_->copyToDevice(v_->data() + vecAt_.at(p->offset), host->raw(),
+                       host->nbytes());
+      return Status::ok();
+    }
+    if (src.dtype() == DType::BF16) { // as stored: no conversion
+      k_->copyToDevice(h_->data() + p->offset, src.raw(), size_t(p->numel) * 2);
+      return Status::ok();
+    }
+    auto host = src.toDType(DType::BF16);
+    if (!host)
+      return host.status();
+    k_->copyToDevice(h_->data() + p->offset, host->raw(), host->nbytes());
+    return Status::ok();
+  }
   auto host = src.toDType(DTypeOf<T>::value);
   if (!host)
     return host.status();
@@ -297,6 +315,19 @@ Expected<Tensor> Transformer<T>::getParam(const std::string &name, DType dtype,
   if (gradient && !gbase)
     return Status::error("model: parameter '" + name +
                          "' is frozen (LoRA base) and has no gradient");
+  if (hp_ && base == wp_) {
+    const bool isVec = p->shape.size() == 1;
+    auto t = Tensor::zeros(p->shape, isVec ? DTypeOf<T>::value : DType::BF16);
+    if (!t)
+      return t.status();
+    if (isVec)
+      k_->copyToHost(t->raw(), v_->data() + vecAt_.at(p->offset), t->nbytes());
+    else
+      k_->copyToHost(t->raw(), h_->data() + p->offset, t->nbytes());
+    if (t->dtype() == dtype)
+      return t;
+    return t->toDType(dtype);
+  }
   auto t = Tensor::zeros(p->shape, DTypeOf<T>::value);
   if (!t)
     return t.status();
@@ -329,6 +360,12 @@ void Transformer<T>::initRandom(uint64_t seed, double stddev) {
         dst[j + 1] = T(stddev * r * std::sin(2 * M_PI * u2));
     }
   }
+  if (hp_) {
+    for (const ParamInfo &p : params_)
+      (void)setParam(p.name, Tensor::view(host.data() + p.offset, p.shape,
+                                          DTypeOf<T>::value));
+    return;
+  }
   k_->copyToDevice(wp_, host.data(), host.size() * sizeof(T));
 }
 
@@ -351,6 +388,80 @@ template <typename T> const T *Transformer<T>::lmWeight() const {
 }
 template <typename T> T *Transformer<T>::lmWeightGrad() const {
   return g_.data() ? g_.data() + lm_ : nullptr;
+}
+
+template <typename T>
+void Transformer<T>::gemmW(bool tb, int64_t m, int64_t n, int64_t k, const T *A,
+                           int64_t lda, int64_t off, int64_t ldb, T beta, T *C,
+                           int64_t ldc) {
+  if (hp_)
+    k_->gemmBf16B(false, tb, m, n, k, T(1), A, lda, hp_ + off, ldb, beta, C,
+                  ldc);
+  else
+    k_->gemm(false, tb, m, n, k, T(1), A, lda, wp_ + off, ldb, beta, C, ldc);
+}
+
+template <typename T>
+void Transformer<T>::linearRowsW(const T *x, int64_t rows, int64_t in,
+                                 int64_t out, int64_t off, bool transW,
+                                 const T *b, const T *residual, bool gelu,
+                                 T *y) {
+  if (hp_)
+    k_->linearRowsBf16(x, rows, in, out, hp_ + off, transW, b, residual, gelu,
+                       y);
+  else
+    k_->linearRows(x, rows, in, out, wp_ + off, transW, b, residual, gelu, y);
+}
+
+template <typename T>
+void Transformer<T>::embed(const int32_t *tokens, const int32_t *positions,
+                           int64_t N, T *x) {
+  const ModelConfig &c = cfg_;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  if (hp_)
+    k_->embeddingFwdBf16(tokens, positions, N, c.dModel, hp_ + wte_,
+                         c.vocabSize, gpt2 ? hp_ + wpe_ : nullptr, c.maxSeqLen,
+                         x);
+  else
+    k_->embeddingFwd(tokens, positions, N, c.dModel, wp_ + wte_,
+                     gpt2 ? wp_ + wpe_ : nullptr, x);
+}
+
+template <typename T>
+Expected<std::unique_ptr<Transformer<T>>>
+Transformer<T>::createFrozenBf16(const ModelConfig &cfg, Kernels<T> *kernels) {
+  HONE_TRY(validateModelConfig(cfg));
+  if (!kernels)
+    return Status::error("model: no kernel backend");
+  std::unique_ptr<Transformer<T>> m(new Transformer<T>(cfg, kernels));
+  m->buildParams();
+  // Vectors keep the fp32 layout's grouping (fused q/k/v biases stay
+  // adjacent), each group padded to 64 bytes: memsize::frozenBf16Bytes.
+  const int64_t align = 64 / int64_t(sizeof(T));
+  int64_t nv = 0, groupEnd = -1;
+  for (const ParamInfo &p : m->params_) {
+    if (p.shape.size() != 1)
+      continue;
+    if (p.offset != groupEnd)
+      nv = (nv + align - 1) / align * align;
+    m->vecAt_[p.offset] = nv;
+    nv += p.numel;
+    groupEnd = p.offset + p.numel;
+  }
+  m->h_ = std::make_shared<DeviceArray<T, uint16_t>>(kernels, m->nParams_);
+  m->hp_ = m->h_->data();
+  m->v_ = std::make_shared<DeviceArray<T>>(kernels, std::max<int64_t>(nv, 1));
+  if (!m->hp_ || !m->v_->data())
+    return Status::error("model: out of memory allocating " +
+                         std::to_string(m->nParams_) + " bf16 parameters");
+  return m;
+}
+
+template <typename T> int64_t Transformer<T>::weightBytesHeld() const {
+  auto bytes = [](int64_t n) { return n ? (n + 63) / 64 * 64 : 0; };
+  if (hp_)
+    return bytes(h_->size() * 2) + bytes(v_->size() * int64_t(sizeof(T)));
+  return bytes(w_ ? w_->size() * int64_t(sizeof(T)) : 0);
 }
 
 template <typename T>
@@ -512,11 +623,10 @@ template <typename T>
 void Transformer<T>::linearFwd(const T *x, int64_t rows, int64_t in,
                                int64_t out, int64_t wOff, int64_t bOff,
                                bool conv1d, T *y) {
-  const T *W = wp_ + wOff;
   if (bOff >= 0)
-    k_->broadcastRows(y, wp_ + bOff, rows, out);
-  k_->gemm(false, !conv1d, rows, out, in, T(1), x, in, W, conv1d ? out : in,
-           bOff >= 0 ? T(1) : T(0), y, out);
+    k_->broadcastRows(y, vec(bOff), rows, out);
+  gemmW(!conv1d, rows, out, in, x, in, wOff, conv1d ? out : in,
+        bOff >= 0 ? T(1) : T(0), y, out);
 }
 
 template <typename T>
@@ -569,17 +679,15 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   k_->copyToDevice(a.positions, pos.data(), size_t(N) * 4);
   k_->copyToDevice(a.targets, tgt.data(), size_t(N) * 4);
 
-  const T *w = wp_;
-  k_->embeddingFwd(a.tokens, a.positions, N, D, w + wte_,
-                   gpt2 ? w + wpe_ : nullptr, a.res[0]);
+  embed(a.tokens, a.positions, N, a.res[0]);
   AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer &L = layers_[l];
     if (gpt2)
-      k_->layerNormFwd(a.res[l], w + L.ln1w, w + L.ln1b, N, D, c.normEps,
+      k_->layerNormFwd(a.res[l], vec(L.ln1w), vec(L.ln1b), N, D, c.normEps,
                        a.ln1[l], a.mean1[l], a.rstd1[l]);
     else
-      k_->rmsNormFwd(a.res[l], w + L.ln1w, N, D, c.normEps, a.ln1[l],
+      k_->rmsNormFwd(a.res[l], vec(L.ln1w), N, D, c.normEps, a.ln1[l],
                      a.rstd1[l]);
     linearFwd(a.ln1[l], N, D, Q, L.wqkv, L.bqkv, gpt2,
               c.qkNorm ? a.qkPre[l] : a.qkv[l]);
@@ -594,18 +702,17 @@ Status Transformer<T>::forward(const TokenBatch &batch,
     k_->attentionFwd(a.qkv[l], as, a.probs[l], a.att[l]);
     k_->copy(a.mid[l], a.res[l], N * D);
     if (L.bo >= 0)
-      k_->addRows(a.mid[l], w + L.bo, N, D);
-    k_->gemm(false, !gpt2, N, D, A, T(1), a.att[l], A, w + L.wo, gpt2 ? D : A,
-             T(1), a.mid[l], D);
+      k_->addRows(a.mid[l], vec(L.bo), N, D);
+    gemmW(!gpt2, N, D, A, a.att[l], A, L.wo, gpt2 ? D : A, T(1), a.mid[l], D);
     if (const LoraGroup *G = loraGroup(l, kO))
       loraFwd(*G, a.att[l], N, a.mid[l], D, a.loraU[l * kGroups + kO]);
     if (gpt2) {
-      k_->layerNormFwd(a.mid[l], w + L.ln2w, w + L.ln2b, N, D, c.normEps,
+      k_->layerNormFwd(a.mid[l], vec(L.ln2w), vec(L.ln2b), N, D, c.normEps,
                        a.ln2[l], a.mean2[l], a.rstd2[l]);
       linearFwd(a.ln2[l], N, D, F, L.wfc, L.bfc, true, a.ffPre[l]);
       k_->geluFwd(a.ffPre[l], a.ffAct[l], N * F);
     } else {
-      k_->rmsNormFwd(a.mid[l], w + L.ln2w, N, D, c.normEps, a.ln2[l],
+      k_->rmsNormFwd(a.mid[l], vec(L.ln2w), N, D, c.normEps, a.ln2[l],
                      a.rstd2[l]);
       linearFwd(a.ln2[l], N, D, 2 * F, L.wfc, -1, false, a.ffPre[l]);
       if (const LoraGroup *G = loraGroup(l, kGateUp))
@@ -615,24 +722,28 @@ Status Transformer<T>::forward(const TokenBatch &batch,
     }
     k_->copy(a.res[l + 1], a.mid[l], N * D);
     if (L.bproj >= 0)
-      k_->addRows(a.res[l + 1], w + L.bproj, N, D);
-    k_->gemm(false, !gpt2, N, D, F, T(1), a.ffAct[l], F, w + L.wproj,
-             gpt2 ? D : F, T(1), a.res[l + 1], D);
+      k_->addRows(a.res[l + 1], vec(L.bproj), N, D);
+    gemmW(!gpt2, N, D, F, a.ffAct[l], F, L.wproj, gpt2 ? D : F, T(1),
+          a.res[l + 1], D);
     if (const LoraGroup *G = loraGroup(l, kDown))
       loraFwd(*G, a.ffAct[l], N, a.res[l + 1], D,
               a.loraU[l * kGroups + kDown]);
   }
   const T *xL = a.res[layers_.size()];
   if (gpt2)
-    k_->layerNormFwd(xL, w + lnfW_, w + lnfB_, N, D, c.normEps, a.lnf, a.meanF,
-                     a.rstdF);
+    k_->layerNormFwd(xL, vec(lnfW_), vec(lnfB_), N, D, c.normEps, a.lnf,
+                     a.meanF, a.rstdF);
   else
-    k_->rmsNormFwd(xL, w + lnfW_, N, D, c.normEps, a.lnf, a.rstdF);
+    k_->rmsNormFwd(xL, vec(lnfW_), N, D, c.normEps, a.lnf, a.rstdF);
   lnf_ = a.lnf;
 
   if (c.head == HeadKind::LM) {
     LmHeadShape hs{N, D, c.vocabSize, invTemp_};
-    k_->lmHeadFwd(a.lnf, lmWeight(), a.targets, hs, a.lpRow, a.entRow, a.lse);
+    if (hp_)
+      k_->lmHeadFwdBf16(a.lnf, hp_ + lm_, a.targets, hs, a.lpRow, a.entRow,
+                        a.lse);
+    else
+      k_->lmHeadFwd(a.lnf, lmWeight(), a.targets, hs, a.lpRow, a.entRow, a.lse);
     // Row (b, t) predicts token t+1: shift into the token-aligned layout.
     for (int64_t b = 0; b < B; ++b) {
       k_->fill(a.logprob + b * Tn, 1, T(0));
@@ -644,8 +755,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
     entropy_ = a.entropy;
     values_ = rewards_ = nullptr;
   } else {
-    k_->gemm(false, true, N, 1, D, T(1), a.lnf, D, w + score_, D, T(0),
-             a.values, 1);
+    gemmW(true, N, 1, D, a.lnf, D, score_, D, T(0), a.values, 1);
     for (int64_t b = 0; b < B; ++b)
       k_->copy(a.rewards + b, a.values + b * Tn + lengths_[size_t(b)] - 1, 1);
     values_ = a.values;
@@ -657,6 +767,9 @@ Status Transformer<T>::forward(const TokenBatch &batch,
 
 template <typename T>
 Status Transformer<T>::backward(const OutputGrads<T> &og) {
+  if (hp_)
+    return Status::error("model: a frozen bf16 model has no backward (it "
+                         "is stored without fp32 weights or gradients)");
   if (!acts_ || !lnf_ || B_ == 0)
     return Status::error("model: backward() without a forward()");
   const ModelConfig &c = cfg_;
@@ -908,24 +1021,22 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
   if (sharedLen)
     k_->copyToDevice(a.shared, sharedLen, size_t(B) * 4);
 
-  const T *w = wp_;
   T *ln = a.ln1[0], *qkv = a.qkv[0], *att = a.att[0], *mid = a.mid[0];
   T *pre = a.ffPre[0], *act = a.ffAct[0];
-  k_->embeddingFwd(a.tokens, a.positions, N, D, w + wte_,
-                   gpt2 ? w + wpe_ : nullptr, a.res[0]);
+  embed(a.tokens, a.positions, N, a.res[0]);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer &L = layers_[l];
     T *x = a.res[l % 2], *y = a.res[(l + 1) % 2];
     if (gpt2)
-      k_->layerNormFwd(x, w + L.ln1w, w + L.ln1b, N, D, c.normEps, ln, nullptr,
-                       nullptr);
+      k_->layerNormFwd(x, vec(L.ln1w), vec(L.ln1b), N, D, c.normEps, ln,
+                       nullptr, nullptr);
     else
-      k_->rmsNormFwd(x, w + L.ln1w, N, D, c.normEps, ln, nullptr);
+      k_->rmsNormFwd(x, vec(L.ln1w), N, D, c.normEps, ln, nullptr);
     // Dense layers through Kernels::linearRows, which a backend may fuse
     // (bias, residual and GELU in the GEMM's epilogue).
-    auto bias = [&](int64_t off) { return off >= 0 ? w + off : nullptr; };
-    k_->linearRows(ln, N, D, Q, w + L.wqkv, !gpt2, bias(L.bqkv), nullptr, false,
-                   c.qkNorm ? a.dqkPre : qkv);
+    auto bias = [&](int64_t off) { return off >= 0 ? vec(off) : nullptr; };
+    linearRowsW(ln, N, D, Q, L.wqkv, !gpt2, bias(L.bqkv), nullptr, false,
+                c.qkNorm ? a.dqkPre : qkv);
     if (const LoraGroup *G = loraGroup(l, kQkv))
       loraFwd(*G, ln, N, c.qkNorm ? a.dqkPre : qkv, Q, a.loraDu);
     if (c.qkNorm)
@@ -936,33 +1047,30 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
     k_->attentionCachedShared(qkv, B, newLen, c.nHeads, c.nKvHeads, hd, a.start,
                               sharedLen ? a.shared : nullptr, cache.cacheLen,
                               cache.k[l].data(), cache.v[l].data(), att);
-    k_->linearRows(att, N, A, D, w + L.wo, !gpt2, bias(L.bo), x, false, mid);
+    linearRowsW(att, N, A, D, L.wo, !gpt2, bias(L.bo), x, false, mid);
     if (const LoraGroup *G = loraGroup(l, kO))
       loraFwd(*G, att, N, mid, D, a.loraDu);
     if (gpt2) {
-      k_->layerNormFwd(mid, w + L.ln2w, w + L.ln2b, N, D, c.normEps, ln,
+      k_->layerNormFwd(mid, vec(L.ln2w), vec(L.ln2b), N, D, c.normEps, ln,
                        nullptr, nullptr);
-      k_->linearRows(ln, N, D, F, w + L.wfc, false, bias(L.bfc), nullptr, true,
-                     act);
+      linearRowsW(ln, N, D, F, L.wfc, false, bias(L.bfc), nullptr, true, act);
     } else {
-      k_->rmsNormFwd(mid, w + L.ln2w, N, D, c.normEps, ln, nullptr);
-      k_->linearRows(ln, N, D, 2 * F, w + L.wfc, true, nullptr, nullptr, false,
-                     pre);
+      k_->rmsNormFwd(mid, vec(L.ln2w), N, D, c.normEps, ln, nullptr);
+      linearRowsW(ln, N, D, 2 * F, L.wfc, true, nullptr, nullptr, false, pre);
       if (const LoraGroup *G = loraGroup(l, kGateUp))
         loraFwd(*G, ln, N, pre, 2 * F, a.loraDu);
       k_->swigluFwd(pre, N, F, act);
     }
-    k_->linearRows(act, N, F, D, w + L.wproj, !gpt2, bias(L.bproj), mid, false,
-                   y);
+    linearRowsW(act, N, F, D, L.wproj, !gpt2, bias(L.bproj), mid, false, y);
     if (const LoraGroup *G = loraGroup(l, kDown))
       loraFwd(*G, act, N, y, D, a.loraDu);
   }
   const T *xL = a.res[layers_.size() % 2];
   if (gpt2)
-    k_->layerNormFwd(xL, w + lnfW_, w + lnfB_, N, D, c.normEps, a.lnf, nullptr,
-                     nullptr);
+    k_->layerNormFwd(xL, vec(lnfW_), vec(lnfB_), N, D, c.normEps, a.lnf,
+                     nullptr, nullptr);
   else
-    k_->rmsNormFwd(xL, w + lnfW_, N, D, c.normEps, a.lnf, nullptr);
+    k_->rmsNormFwd(xL, vec(lnfW_), N, D, c.normEps, a.lnf, nullptr);
   return static_cast<const T *>(a.lnf);
 }
 
@@ -974,7 +1082,10 @@ Status Transformer<T>::logits(const T *hidden, int64_t rows, double temperature,
   if (!(temperature > 0))
     return Status::error("model: temperature must be positive");
   LmHeadShape hs{rows, cfg_.dModel, cfg_.vocabSize, 1.0 / temperature};
-  k_->logits(hidden, lmWeight(), hs, out);
+  if (hp_)
+    k_->logitsBf16(hidden, hp_ + lm_, hs, out);
+  else
+    k_->logits(hidden, lmWeight(), hs, out);
   return Status::ok();
 }
 
@@ -1033,6 +1144,9 @@ void Transformer<T>::loraBwd(const LoraGroup &G, const T *x, const T *dy,
 
 template <typename T>
 Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
+  if (hp_)
+    return Status::error("model: LoRA adapters on a frozen bf16 model are "
+                         "not supported yet");
   const ModelConfig &c = cfg_;
   auto bad = [](const std::string &what) {
     return Status::error("lora: " + what);
@@ -1160,6 +1274,8 @@ Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
 
 template <typename T>
 Expected<std::unique_ptr<Transformer<T>>> Transformer<T>::baseView() const {
+  if (hp_)
+    return Status::error("model: a frozen bf16 model has no base view");
   std::unique_ptr<Transformer<T>> m(new Transformer<T>(cfg_, k_));
   m->buildParams();
   m->w_ = w_;

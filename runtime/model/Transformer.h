@@ -21,6 +21,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace hone {
@@ -92,7 +93,24 @@ public:
   /// zero-initialised parameters and gradients on `kernels`' device.
   static Expected<std::unique_ptr<Transformer>> create(const ModelConfig &cfg,
                                                        Kernels<T> *kernels);
+  /// A frozen model stored in bf16 (docs/runtime.md, "Frozen models in
+  /// bf16"): matrices (embeddings, projections, heads) as bf16 bits at the
+  /// fp32 layout's offsets, norm gains and biases in fp32, no gradients.
+  /// forward() and forwardCached() run on them (Kernels::gemmBf16B and
+  /// friends); backward(), addLora(), baseView() and paramData() do not
+  /// exist for it (errors; paramData() is null). setParam rounds to bf16
+  /// (round to nearest even); getParam widens.
+  static Expected<std::unique_ptr<Transformer>>
+  createFrozenBf16(const ModelConfig &cfg, Kernels<T> *kernels);
   ~Transformer();
+  bool frozenBf16() const { return hp_ != nullptr; }
+  /// Host-readable storage of a frozen bf16 model's matrix / vector (CPU).
+  const uint16_t *bf16Param(const ParamInfo &p) const { return hp_ + p.offset; }
+  const T *vecParam(const ParamInfo &p) const { return vec(p.offset); }
+  /// Bytes the weights hold now (not the gradients): what
+  /// memsize::parameterBytes(cfg, sizeof(T)) or memsize::frozenBf16Bytes
+  /// size. A LoRA model or base view counts the shared base again.
+  int64_t weightBytesHeld() const;
 
   const ModelConfig &config() const { return cfg_; }
   Kernels<T> &kernels() const { return *k_; }
@@ -229,6 +247,19 @@ private:
   void qkNormFwd(const Layer &L, const T *pre, int64_t rows, T *qkv, T *rstd);
   const T *lmWeight() const;
   T *lmWeightGrad() const;
+  /// A norm gain or bias at fp32-layout offset `off` (fp32 in both
+  /// storages).
+  const T *vec(int64_t off) const {
+    return hp_ ? v_->data() + vecAt_.at(off) : wp_ + off;
+  }
+  /// C = op(A) W(off) + beta C with the weight at `off` in either storage.
+  void gemmW(bool tb, int64_t m, int64_t n, int64_t k, const T *A, int64_t lda,
+             int64_t off, int64_t ldb, T beta, T *C, int64_t ldc);
+  /// x = the token (+ position) embeddings of N rows.
+  void embed(const int32_t *tokens, const int32_t *positions, int64_t N, T *x);
+  void linearRowsW(const T *x, int64_t rows, int64_t in, int64_t out,
+                   int64_t off, bool transW, const T *b, const T *residual,
+                   bool gelu, T *y);
 
   ModelConfig cfg_;
   RopeSpec rope_;
@@ -241,6 +272,13 @@ private:
   std::shared_ptr<DeviceArray<T>> w_;
   T *wp_ = nullptr;
   DeviceArray<T> g_;
+  // Frozen bf16 storage (createFrozenBf16): matrices as bf16 bits at the
+  // fp32 offsets (hp_ = h_->data()), norm gains and biases in v_ at
+  // vecAt_[fp32 offset]; wp_ is then null.
+  std::shared_ptr<DeviceArray<T, uint16_t>> h_;
+  const uint16_t *hp_ = nullptr;
+  std::shared_ptr<DeviceArray<T>> v_;
+  std::unordered_map<int64_t, int64_t> vecAt_;
   // LoRA: adapter weights/gradients, groups per layer (kGroups each, index
   // into loraGroups_ or -1), scratch for the frozen norm gains' gradients.
   LoraConfig lora_;

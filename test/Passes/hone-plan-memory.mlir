@@ -47,6 +47,37 @@ hone.pipeline @rollout attributes {hone.arena_bytes = 4096 : i64} {
 
 !m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 
+/// A snapshot hone-schedule-stages keeps in bf16 (storage = "bf16"): its
+/// weights are 10144 x 2 bytes of bf16 plus its 416 norm and bias values
+/// in fp32 (1664 bytes) = 21952 bytes (memsize::frozenBf16Bytes), and it
+/// has no gradients.
+// CHECK-LABEL: hone.pipeline @frozen_bf16
+// CHECK-SAME: {bytes = 40576 : i64, first = 3 : i64, kind = "gradients", last = 14 : i64, name = "m.gradients"
+// CHECK-SAME: {bytes = 21952 : i64, first = 6 : i64, kind = "weights", last = 14 : i64, name = "m.snapshot@6.weights"
+// CHECK-NOT: m.snapshot@6.gradients
+hone.pipeline @frozen_bf16 attributes {hone.arena_bytes = 4096 : i64} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c5 = arith.constant 5 : index
+  %m = hone.model.init "m" : !m
+  %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %ref = hone.exec.snapshot %m {hone.models = ["m"], storage = "bf16"} : !m
+  %s0 = hone.exec.stage_begin "rl" steps 5
+  %out = scf.for %i = %s0 to %c5 step %c1 iter_args(%p = %m) -> (!m) {
+    %t:3 = hone.data.next prompts %d, %i : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+    %g:3 = hone.generate %p, %t#0, %t#1, %i {n = 4 : i64} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+    %l = hone.logprob %ref, %g#0 : !m, tensor<8x32xi32> -> tensor<8x32xf32>
+    hone.exec.step_end %i
+    scf.yield %p : !m
+  }
+  hone.exec.stage_end
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
 /// Per-stage buffers are freed at the stage end: the two stages' KV caches
 /// are never live together, so greedy-by-size packs them at one offset and
 /// the plan's peak is the liveness lower bound, below no reuse.

@@ -68,3 +68,37 @@ hone.pipeline @bad_loop {
     scf.yield %p : !m
   }
 }
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// precision bf16: the snapshot (the reference) and a loaded model only read
+/// by forward passes are stored in bf16; the trained model, and a loaded
+/// model that is also copied into a new head, stay fp32.
+// CHECK-LABEL: hone.pipeline @frozen_bf16
+// CHECK: %[[M:[a-z]+]] = hone.model.load "policy" from "p_dir" : !model
+// CHECK: hone.model.load "rm" from "rm_dir" {storage = "bf16"} : !model
+// CHECK: hone.model.load "body" from "body_dir" : !model
+// CHECK: hone.exec.snapshot %[[M]] {hone.models = ["policy"], storage = "bf16"}
+hone.pipeline @frozen_bf16 attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = bf16, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c5 = arith.constant 5 : index
+  %m = hone.model.load "policy" from "p_dir" : !m
+  %rm = hone.model.load "rm" from "rm_dir" : !m
+  %body = hone.model.load "body" from "body_dir" : !m
+  %head = hone.model.new_head "h" %body {seed = 1} : !m -> !s
+  %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
+  %out = scf.for %i = %c0 to %c5 step %c1 iter_args(%p = %m) -> (!m) {
+    %t:3 = hone.data.next sequences %d, %i : !hone.dataset<prompt_completion> -> tensor<2x8xi32>, tensor<2x8xf32>, tensor<2xi64>
+    %lref = hone.logprob %m, %t#0 : !m, tensor<2x8xi32> -> tensor<2x8xf32>
+    %lrm = hone.logprob %rm, %t#0 : !m, tensor<2x8xi32> -> tensor<2x8xf32>
+    scf.yield %p : !m
+  } loc(#stage2)
+  hone.save %out "trained" : !m
+  hone.save %head "head" : !s
+}
+#stage2 = loc("rl"("spec.textproto":3:1))
