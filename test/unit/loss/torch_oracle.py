@@ -7,7 +7,7 @@ wrote (per case: the method, an id, inputs and shapes by argument name,
 which arguments are differentiated) and writes, per case, "loss ID VALUE"
 and "grad ID ARG V0 V1 ..." lines.
 
-    /usr/bin/python3 torch_oracle.py cases.json results.txt
+    PYTHON torch_oracle.py cases.json results.txt   (any Python with torch)
 """
 import json
 import sys
