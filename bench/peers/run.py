@@ -472,7 +472,8 @@ def drive(a, py, work):
            "adam_eps": field("eps", 1e-8), "max_grad_norm": field("max_grad_norm", 1.0),
            "epsilon": field("epsilon", 0.2)}
     agg = re.search(r"aggregation:\s*(\w+)", text)
-    opt["loss_type"] = {"token_mean": "dapo", "seq_mean_token_mean": "grpo",
+    # Hone's aggregation (frontend/pipeline.proto) as TRL's loss_type.
+    opt["loss_type"] = {"token_mean": "dapo", "sequence_mean": "grpo",
                         "constant": "dr_grpo"}.get(agg.group(1) if agg else "", "grpo")
     print("shared settings: " + ", ".join(f"{k} {v}" for k, v in opt.items()))
 

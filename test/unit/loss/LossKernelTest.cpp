@@ -1222,7 +1222,9 @@ TEST_F(LossKernels, MatchPyTorchAutograd) {
   std::string inPath = stem + "-cases.json", outPath = stem + "-results.txt";
   {
     std::ofstream os(inPath);
+    // max_new_tokens as rlSettings() writes it (Dr. GRPO's constant).
     os << "{\"B\":" << kB << ",\"T\":" << kT << ",\"G\":" << kG
+       << ",\"max_new_tokens\":" << (kT - kT / 2)
        << ",\"cases\":[";
     std::vector<Method> ms = methods();
     kernels.reserve(ms.size());
