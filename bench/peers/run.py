@@ -201,8 +201,8 @@ def trl_grpo(cfg):
     with open(cfg["prompts"]) as f:
         for line in f:
             r = json.loads(line)
-            # Hone starts every sequence with <bos> (tokenizer chars).
-            rows.append({"prompt": "<bos>" + r["prompt"], "answer": r["answer"]})
+            # Hone's char tokenizer adds no <bos> (runtime/tokenizer).
+            rows.append({"prompt": r["prompt"], "answer": r["answer"]})
     ds = Dataset.from_list(rows)
     lengths = []
 
@@ -254,11 +254,11 @@ def torch_sft(cfg):
         x = ids[(s * B) % len(ids):(s * B) % len(ids) + B]
         w, c = time.perf_counter(), time.process_time()
         logits = model(input_ids=x).logits
-        # Hone's completion-only SFT loss: the rows are <bos>, a one-token
-        # prompt, the completion and <eos>; the targets are the completion
-        # and <eos>, the token mean over them.
+        # Hone's completion-only SFT loss: the rows are a one-token prompt,
+        # the completion and <eos> (no <bos>); the targets are the
+        # completion and <eos>, the token mean over them.
         loss = torch.nn.functional.cross_entropy(
-            logits[:, 1:-1].reshape(-1, logits.shape[-1]), x[:, 2:].reshape(-1))
+            logits[:, :-1].reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["max_grad_norm"])
         opt.step()
@@ -278,7 +278,7 @@ def hf_generate(cfg):
     prompts = []
     with open(cfg["prompts"]) as f:
         for line in f:
-            prompts.append("<bos>" + json.loads(line)["prompt"])
+            prompts.append(json.loads(line)["prompt"])
     B, steps = cfg["batch"], []
     with torch.inference_mode():
         for s in range(cfg["steps"]):
@@ -559,6 +559,10 @@ exports {{ model: "{export}" path: "model" }}
         model = init_model(name + "-init", arch, sft_steps,
                            "policy_sft" if sft_steps > 1 else "policy")
         job = b.compile(grpo_spec(name, model, prompts, new_tokens, steps))
+        # The same job with one step: CPU(steps) - CPU(1) over steps - 1 is
+        # the CPU of a steady-state step (start-up and step 1 cancel).
+        job1 = b.compile(grpo_spec(name + "-1", model, prompts, new_tokens, 1))
+        cpu1 = []
         cfg = dict(GRPO, **opt, model=model, prompts_per_step=prompts,
                    new_tokens=new_tokens, steps=steps,
                    prompts=os.path.join(data, "prompts.jsonl"))
@@ -568,7 +572,9 @@ exports {{ model: "{export}" path: "model" }}
             walls = b.hone_steps(out, "generate", steps, cpu)
             hw += steady(walls, skip)
             gen += steady(b.hone_op_times(out, "generate"), skip)
-            hc.append(cpu / steps)
+            hc.append(cpu)
+            if r == 0:
+                cpu1.append(b.run_job(job1, name + "-1", trace=False)[2])
             t = b.peer("trl-grpo", cfg)
             pw += [s[0] for s in steady(t["steps"], skip)]
             pc += [s[1] for s in steady(t["steps"], skip)]
@@ -576,7 +582,7 @@ exports {{ model: "{export}" path: "model" }}
             print(f"  {name} round {r + 1}: hone {median(steady(walls, skip)):.3f} s/step, "
                   f"trl {median([s[0] for s in steady(t['steps'], skip)]):.3f} s/step "
                   f"(load {load()})", flush=True)
-        return hw, hc, pw, pc, gen
+        return hw, [(median(hc) - cpu1[0]) / (steps - 1)], pw, pc, gen
 
     if "grpo-small" in only:
         arch = "family: gpt2 d_model: 64 layers: 2 heads: 4 ffn: 256 max_seq_len: 64"
@@ -613,17 +619,19 @@ exports {{ model: "{export}" path: "model" }}
         model = init_model("sft-init", arch, 1, "policy")
         # One row repeated: the batch is the same whatever the shuffle, so
         # the first step's loss must match PyTorch's (a check of the setup).
-        comp = "".join(ALPHABET[(i * 7) % len(ALPHABET)] for i in range(253))
+        comp = "".join(ALPHABET[(i * 7) % len(ALPHABET)] for i in range(254))
         with open(os.path.join(work, "sft.jsonl"), "w") as f:
             for _ in range(64):
                 f.write(json.dumps({"prompt": "a", "completion": comp}) + "\n")
-        ids = [1, 3 + ALPHABET.index("a")] + [3 + ALPHABET.index(c) for c in comp] + [2]
+        # 256 tokens: prompt, completion, <eos> (ids: specials first).
+        ids = [3 + ALPHABET.index("a")] + [3 + ALPHABET.index(c) for c in comp] + [2]
+        assert len(ids) == 256
         with open(os.path.join(work, "sft.ids.json"), "w") as f:
             json.dump([ids] * 64, f)
         steps, skip = 4, 1
-        jobs = {}
-        for prec in ("fp32", "bf16"):
-            spec = b.spec("sft-" + prec, f"""
+        jobs, jobs1, cpu1 = {}, {}, {}
+        for prec, n in [(p, n) for p in ("fp32", "bf16") for n in (steps, 1)]:
+            spec = b.spec(f"sft-{prec}-{n}", f"""
 models {{ name: "policy" load: "{model}" }}
 datasets {{ name: "train" path: "{work}/sft.jsonl" }}
 checkpointing {{ every_steps: 0 }}
@@ -631,10 +639,10 @@ hardware {{ threads: {a.threads} precision: {prec} }}
 stages {{
   name: "sft" dataset: "train"
   optimizer {{ lr: 1e-4 schedule: constant_lr }}
-  sft {{ loop {{ steps: {steps} batch_size: 4 max_length: 256 }} }}
+  sft {{ loop {{ steps: {n} batch_size: 4 max_length: 256 }} }}
 }}
 """)
-            jobs[prec] = b.compile(spec)
+            (jobs if n == steps else jobs1)[prec] = b.compile(spec)
         cfg = dict(opt, model=model, ids=os.path.join(work, "sft.ids.json"),
                    batch=4, steps=steps, lr=1e-4)
         hw = {"fp32": [], "bf16": []}
@@ -645,7 +653,9 @@ stages {{
                 out, wall, cpu = b.run_job(jobs[prec], "sft-" + prec)
                 walls = b.hone_steps(out, "train_step", steps, cpu)
                 hw[prec] += steady(walls, skip)
-                hc[prec].append(cpu / steps)
+                hc[prec].append(cpu)
+                if r == 0:
+                    cpu1[prec] = b.run_job(jobs1[prec], "sft1", trace=False)[2]
                 with open(os.path.join(out, "metrics.jsonl")) as f:
                     first = json.loads(f.readline())
                 losses["hone-" + prec] = first.get("loss")
@@ -658,6 +668,8 @@ stages {{
             print(f"  sft round {r + 1}: hone fp32 {median(steady(hw['fp32'], 0)):.3f} s/step, "
                   f"bf16 {median(hw['bf16']):.3f}, torch {median(pw):.3f} (load {load()})",
                   flush=True)
+        for prec in hc:
+            hc[prec] = [(median(hc[prec]) - cpu1[prec]) / (steps - 1)]
         print("first-step SFT loss: " + ", ".join(f"{k} {v:.6f}" for k, v in losses.items()))
         rows.append(("SFT step, GPT-2 d512 x 8, 4 x 256, vocab 8192",
                      median(hw["fp32"]), median(pw), median(hc["fp32"]), median(pc),
@@ -677,16 +689,20 @@ stages {{
         print(f"{name:48s} {h:8.3f} {p:8.3f} {ratio:8.2f}x {target:6.1f}x "
               f"{hcpu:9.3f} {pcpu:9.3f}  {ok}")
     print("(medians over steady-state steps of all rounds, wall seconds; "
-          "cpu: process CPU seconds per step, all threads; Hone's is the whole "
-          "job's CPU / steps, start-up included)")
+          "cpu: process CPU seconds per steady-state step, all threads; Hone's "
+          "is (CPU of the job - CPU of the same job with 1 step) / (steps - 1))")
     if sft_frac:
         flops, f32, b16, c32, c16 = sft_frac
         print(f"\nHone SFT step {flops * 1e-9:.1f} GFLOP (matmul, PaLM accounting): "
               f"fp32 {f32:.3f} s = {flops / f32 * 1e-9:.1f} GFLOP/s = "
               f"{flops / f32 * 1e-9 / peakN:.2f} of the {a.threads}-thread fp32 "
               f"peak ({peakN:.0f} GFLOP/s; target >= {TARGETS['peak']:.2f})")
+        print(f"by CPU time: fp32 {c32:.3f} CPU-s/step = {flops / c32 * 1e-9:.1f} GFLOP "
+              f"per CPU-second = {flops / c32 * 1e-9 / peak1:.2f} of one core's fp32 "
+              f"peak ({peak1:.0f} GFLOP/s); the contention-free view on a shared machine")
         print(f"bf16 GEMMs: {b16:.3f} s/step, fp32 / bf16 = {f32 / b16:.2f}x "
-              f"(target >= {TARGETS['bf16']:.1f}x; bf16 peak {bpeakN:.0f} GFLOP/s)")
+              f"(target >= {TARGETS['bf16']:.1f}x; bf16 peak {bpeakN:.0f} GFLOP/s); "
+              f"by CPU time {c32 / c16:.2f}x")
     for l in sorted(set(memory_check_failures)):
         print("hone memory check failed (job otherwise complete): " + l)
     return 0
