@@ -25,8 +25,9 @@ std::string oraclePython(const std::string &mods) {
   cands.push_back(HONE_BINARY_DIR "/pyvenv/bin/python");
   cands.push_back("python3");
   for (const std::string &c : cands)
-    if (std::system(("'" + c + "' -c 'import " + mods + "' >/dev/null 2>&1")
-                        .c_str()) == 0)
+    if (std::system(
+            ("'" + c + "' -c 'import " + mods + "' >/dev/null 2>&1").c_str()) ==
+        0)
       return "'" + c + "'";
   return {};
 }
@@ -52,7 +53,9 @@ t = {"w": np.arange(12, dtype=np.float32).reshape(3, 4) / 8,
 save_file(t, sys.argv[1], metadata={"format": "np", "who": "python"})
 )PY");
   std::string path = dir + "/py.safetensors";
-  ASSERT_EQ(std::system((safetensorsPython() + " " + dir + "/w.py " + path).c_str()), 0);
+  ASSERT_EQ(
+      std::system((safetensorsPython() + " " + dir + "/w.py " + path).c_str()),
+      0);
   Expected<SafetensorsFile> f = SafetensorsFile::open(path);
   ASSERT_TRUE(f.isOk()) << f.status().message();
   EXPECT_EQ(f->metadata().at("who"), "python");
@@ -99,7 +102,9 @@ assert t["i"].dtype == np.int32 and t["i"].tolist() == [1, -2, 3]
 assert index["metadata"]["total_size"] == 48
 print("python read ok")
 )PY");
-  EXPECT_EQ(std::system((safetensorsPython() + " " + dir + "/r.py " + dir).c_str()), 0);
+  EXPECT_EQ(
+      std::system((safetensorsPython() + " " + dir + "/r.py " + dir).c_str()),
+      0);
 }
 
 ModelConfig tiny(ModelFamily family, bool qkvBias, bool tied, HeadKind head) {

@@ -133,8 +133,9 @@ std::string oraclePython(const std::string &mods) {
   cands.push_back(HONE_BINARY_DIR "/pyvenv/bin/python");
   cands.push_back("python3");
   for (const std::string &c : cands)
-    if (std::system(("'" + c + "' -c 'import " + mods + "' >/dev/null 2>&1")
-                        .c_str()) == 0)
+    if (std::system(
+            ("'" + c + "' -c 'import " + mods + "' >/dev/null 2>&1").c_str()) ==
+        0)
       return "'" + c + "'";
   return {};
 }

@@ -1193,8 +1193,8 @@ std::string torchPython() {
   cands.push_back(HONE_BINARY_DIR "/pyvenv/bin/python");
   cands.push_back("/usr/bin/python3");
   for (const std::string &c : cands)
-    if (std::system(("'" + c + "' -c 'import torch' >/dev/null 2>&1").c_str()) ==
-        0)
+    if (std::system(
+            ("'" + c + "' -c 'import torch' >/dev/null 2>&1").c_str()) == 0)
       return c;
   return {};
 }
@@ -1224,8 +1224,7 @@ TEST_F(LossKernels, MatchPyTorchAutograd) {
     std::ofstream os(inPath);
     // max_new_tokens as rlSettings() writes it (Dr. GRPO's constant).
     os << "{\"B\":" << kB << ",\"T\":" << kT << ",\"G\":" << kG
-       << ",\"max_new_tokens\":" << (kT - kT / 2)
-       << ",\"cases\":[";
+       << ",\"max_new_tokens\":" << (kT - kT / 2) << ",\"cases\":[";
     std::vector<Method> ms = methods();
     kernels.reserve(ms.size());
     for (const Method &m : ms) {
@@ -1259,8 +1258,8 @@ TEST_F(LossKernels, MatchPyTorchAutograd) {
     }
     os << "]}";
   }
-  std::string cmd = "'" + python + "' " HONE_TORCH_ORACLE " " + inPath +
-                    " " + outPath;
+  std::string cmd =
+      "'" + python + "' " HONE_TORCH_ORACLE " " + inPath + " " + outPath;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (inputs kept)";
   std::ifstream in(outPath);
   TorchResults results = readResults(in);
