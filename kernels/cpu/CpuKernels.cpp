@@ -1044,15 +1044,18 @@ public:
   }
 
   // Parallel over (sequence, KV group): heads sharing K/V stay on one thread,
-  // so the K/V gradient sums run in a fixed order.
+  // so the K/V gradient sums run in a fixed order. Each task is computed the
+  // same way whichever thread runs it, so the threshold (on the total work
+  // of all tasks: short sequences in large batches, e.g. GRPO's rollouts,
+  // are worth the threads too) does not change results.
   void attentionFwd(const T *qkv, const AttentionShape &s, T *probs,
                     T *out) override {
     const int64_t Tn = s.seqLen, hd = s.headDim, ld = s.qkvStride();
     const int64_t group = s.nHeads / s.nKvHeads, ldo = s.nHeads * hd;
     const T scale = T(1) / std::sqrt(T(hd));
     const int64_t tasks = s.batch * s.nKvHeads;
-#pragma omp parallel for schedule(static) if (tasks > 1 &&                     \
-                                              Tn * Tn * hd >= kParallelMin)
+    const bool par = tasks > 1 && tasks * Tn * Tn * hd >= kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t task = 0; task < tasks; ++task) {
       int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
       for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
@@ -1076,7 +1079,8 @@ public:
     const T scale = T(1) / std::sqrt(T(hd));
     const int64_t tasks = s.batch * s.nKvHeads;
     prepareThreadScratch(Tn * Tn);
-#pragma omp parallel if (tasks > 1 && Tn * Tn * hd >= kParallelMin)
+    const bool par = tasks > 1 && tasks * Tn * Tn * hd >= kParallelMin;
+#pragma omp parallel if (par)
     {
       T *dP = threadScratch();
 #pragma omp for schedule(static)

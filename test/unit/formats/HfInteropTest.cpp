@@ -8,19 +8,38 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 using namespace hone;
 
 namespace {
 
-bool havePythonSafetensors() {
-  return std::system("python3 -c 'import safetensors.numpy, numpy' "
-                     ">/dev/null 2>&1") == 0;
+/// The first Python that imports `mods`: $HONE_ORACLE_PYTHON, the
+/// optional venv build/pyvenv (HONE_SETUP_EXTRAS=1 scripts/setup-deps),
+/// python3 on PATH; empty if none.
+std::string oraclePython(const std::string &mods) {
+  std::vector<std::string> cands;
+  if (const char *env = std::getenv("HONE_ORACLE_PYTHON"))
+    cands.push_back(env);
+  cands.push_back(HONE_BINARY_DIR "/pyvenv/bin/python");
+  cands.push_back("python3");
+  for (const std::string &c : cands)
+    if (std::system(
+            ("'" + c + "' -c 'import " + mods + "' >/dev/null 2>&1").c_str()) ==
+        0)
+      return "'" + c + "'";
+  return {};
 }
+const std::string &safetensorsPython() {
+  static const std::string py = oraclePython("safetensors.numpy, numpy");
+  return py;
+}
+bool havePythonSafetensors() { return !safetensorsPython().empty(); }
 
 TEST(HfInterop, ReadsFilesWrittenByPython) {
   if (!havePythonSafetensors())
-    GTEST_SKIP() << "python3 with safetensors and numpy is not available";
+    GTEST_SKIP() << "no Python with safetensors and numpy";
   std::string dir = hone::test::makeTempDir();
   hone::test::writeText(dir + "/w.py", R"PY(
 import sys, numpy as np
@@ -34,7 +53,9 @@ t = {"w": np.arange(12, dtype=np.float32).reshape(3, 4) / 8,
 save_file(t, sys.argv[1], metadata={"format": "np", "who": "python"})
 )PY");
   std::string path = dir + "/py.safetensors";
-  ASSERT_EQ(std::system(("python3 " + dir + "/w.py " + path).c_str()), 0);
+  ASSERT_EQ(
+      std::system((safetensorsPython() + " " + dir + "/w.py " + path).c_str()),
+      0);
   Expected<SafetensorsFile> f = SafetensorsFile::open(path);
   ASSERT_TRUE(f.isOk()) << f.status().message();
   EXPECT_EQ(f->metadata().at("who"), "python");
@@ -54,7 +75,7 @@ save_file(t, sys.argv[1], metadata={"format": "np", "who": "python"})
 
 TEST(HfInterop, PythonReadsFilesWrittenByHone) {
   if (!havePythonSafetensors())
-    GTEST_SKIP() << "python3 with safetensors and numpy is not available";
+    GTEST_SKIP() << "no Python with safetensors and numpy";
   std::string dir = hone::test::makeTempDir();
   std::vector<float> w = {0.5f, -1.0f, 2.0f, 3.0f, 4.0f, 5.0f};
   std::vector<uint16_t> h;
@@ -81,7 +102,9 @@ assert t["i"].dtype == np.int32 and t["i"].tolist() == [1, -2, 3]
 assert index["metadata"]["total_size"] == 48
 print("python read ok")
 )PY");
-  EXPECT_EQ(std::system(("python3 " + dir + "/r.py " + dir).c_str()), 0);
+  EXPECT_EQ(
+      std::system((safetensorsPython() + " " + dir + "/r.py " + dir).c_str()),
+      0);
 }
 
 ModelConfig tiny(ModelFamily family, bool qkvBias, bool tied, HeadKind head) {

@@ -3,7 +3,7 @@
 // Qwen2 styles on generated text, encodes generated strings (words, code,
 // whitespace runs, special tokens, random Unicode; NFD text for the Qwen2
 // style, whose normalizer is NFC) with Python, and compares.
-// Skips (does not fail) without python3 or the package.
+// Skips (does not fail) without a Python that has the package.
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include "TestUtil.h"
@@ -123,9 +123,27 @@ for style, prefix in [("gpt2", False), ("gpt2", True), ("llama3", False), ("qwen
 print("ok")
 )PY";
 
-bool havePythonTokenizers() {
-  return std::system("python3 -c 'import tokenizers' >/dev/null 2>&1") == 0;
+/// The first Python that imports `mods`: $HONE_ORACLE_PYTHON, the
+/// optional venv build/pyvenv (HONE_SETUP_EXTRAS=1 scripts/setup-deps),
+/// python3 on PATH; empty if none.
+std::string oraclePython(const std::string &mods) {
+  std::vector<std::string> cands;
+  if (const char *env = std::getenv("HONE_ORACLE_PYTHON"))
+    cands.push_back(env);
+  cands.push_back(HONE_BINARY_DIR "/pyvenv/bin/python");
+  cands.push_back("python3");
+  for (const std::string &c : cands)
+    if (std::system(
+            ("'" + c + "' -c 'import " + mods + "' >/dev/null 2>&1").c_str()) ==
+        0)
+      return "'" + c + "'";
+  return {};
 }
+const std::string &tokenizersPython() {
+  static const std::string py = oraclePython("tokenizers");
+  return py;
+}
+bool havePythonTokenizers() { return !tokenizersPython().empty(); }
 
 struct Result {
   size_t total = 0, matched = 0, roundTrips = 0;
@@ -170,11 +188,11 @@ Result compare(const Tokenizer &tok, const std::string &casesPath) {
 
 TEST(HfTokenizers, MatchesPythonTokenFortoken) {
   if (!havePythonTokenizers())
-    GTEST_SKIP() << "python3 with the `tokenizers` package is not available";
+    GTEST_SKIP() << "no Python with the `tokenizers` package";
   std::string dir = hone::test::makeTempDir();
   hone::test::writeText(dir + "/gen.py", kScript);
   const int perTokenizer = 3000;
-  std::string cmd = "python3 " + dir + "/gen.py " + dir + " " +
+  std::string cmd = tokenizersPython() + " " + dir + "/gen.py " + dir + " " +
                     std::to_string(perTokenizer) + " > " + dir +
                     "/gen.log 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0)

@@ -1183,10 +1183,27 @@ void bothBranches(Gen &g, Arrays &in) {
       in["use_rl"][i] = 1.0 - in["use_sft"][i / kG];
 }
 
+/// The first Python that imports torch: $HONE_ORACLE_PYTHON, the optional
+/// venv build/pyvenv (HONE_SETUP_EXTRAS=1 scripts/setup-deps), Debian's
+/// /usr/bin/python3 with python3-torch; empty if none.
+std::string torchPython() {
+  std::vector<std::string> cands;
+  if (const char *env = std::getenv("HONE_ORACLE_PYTHON"))
+    cands.push_back(env);
+  cands.push_back(HONE_BINARY_DIR "/pyvenv/bin/python");
+  cands.push_back("/usr/bin/python3");
+  for (const std::string &c : cands)
+    if (std::system(
+            ("'" + c + "' -c 'import torch' >/dev/null 2>&1").c_str()) == 0)
+      return c;
+  return {};
+}
+
 TEST_F(LossKernels, MatchPyTorchAutograd) {
-  const char *python = "/usr/bin/python3";
-  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "no torch for /usr/bin/python3 (Debian's python3-torch)";
+  const std::string python = torchPython();
+  if (python.empty())
+    GTEST_SKIP() << "no Python with torch ($HONE_ORACLE_PYTHON, "
+                    "build/pyvenv or Debian's python3-torch)";
 
   uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
   Gen g{std::mt19937_64(seed)};
@@ -1205,8 +1222,9 @@ TEST_F(LossKernels, MatchPyTorchAutograd) {
   std::string inPath = stem + "-cases.json", outPath = stem + "-results.txt";
   {
     std::ofstream os(inPath);
+    // max_new_tokens as rlSettings() writes it (Dr. GRPO's constant).
     os << "{\"B\":" << kB << ",\"T\":" << kT << ",\"G\":" << kG
-       << ",\"cases\":[";
+       << ",\"max_new_tokens\":" << (kT - kT / 2) << ",\"cases\":[";
     std::vector<Method> ms = methods();
     kernels.reserve(ms.size());
     for (const Method &m : ms) {
@@ -1240,8 +1258,8 @@ TEST_F(LossKernels, MatchPyTorchAutograd) {
     }
     os << "]}";
   }
-  std::string cmd = std::string(python) + " " HONE_TORCH_ORACLE " " + inPath +
-                    " " + outPath;
+  std::string cmd =
+      "'" + python + "' " HONE_TORCH_ORACLE " " + inPath + " " + outPath;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (inputs kept)";
   std::ifstream in(outPath);
   TorchResults results = readResults(in);

@@ -7,7 +7,7 @@ wrote (per case: the method, an id, inputs and shapes by argument name,
 which arguments are differentiated) and writes, per case, "loss ID VALUE"
 and "grad ID ARG V0 V1 ..." lines.
 
-    /usr/bin/python3 torch_oracle.py cases.json results.txt
+    PYTHON torch_oracle.py cases.json results.txt   (any Python with torch)
 """
 import json
 import sys
@@ -35,6 +35,7 @@ SAPO_TAU_POS, SAPO_TAU_NEG = 1.0, 1.05
 DUAL_CLIP = 1.5     # the dual-clip tests' c
 TIS_CAP = 2.0       # the TIS tests' cap
 ENT_COEF_GRPO = 0.01
+MAX_NEW_TOKENS = None  # from the cases file
 
 
 def token_mean(x, m):
@@ -181,9 +182,9 @@ def objective(name, a, B, T, G):
         return pg + VF_COEF * 0.5 * vl
     if name == "relift_rl":
         return grpo(a)
-    if name == "dr_grpo":  # no length normalisation: constant B·T
+    if name == "dr_grpo":  # no length normalisation: constant B·max_new_tokens
         x = clipped_pg(a["l"], a["l_old"], a["adv"][:, None])
-        return (a["mask"] * x).sum() / (B * T)
+        return (a["mask"] * x).sum() / (B * MAX_NEW_TOKENS)
     if name == "dapo":  # token mean over the kept groups, clip-higher
         m = a["mask"] * a["valid"][:, None]
         return token_mean(clipped_pg(a["l"], a["l_old"], a["adv"][:, None],
@@ -239,6 +240,9 @@ def objective(name, a, B, T, G):
 def main():
     data = json.load(open(sys.argv[1]))
     B, T, G = data["B"], data["T"], data["G"]
+    # Dr. GRPO's constant is B · generation.max_new_tokens (docs/methods.md).
+    global MAX_NEW_TOKENS
+    MAX_NEW_TOKENS = data["max_new_tokens"]
     out = []
     for case in data["cases"]:
         name, cid = case["method"], case["id"]
