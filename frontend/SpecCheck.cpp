@@ -8,6 +8,7 @@
 #include "frontend/Spec.h"
 
 #include "runtime/support/Json.h"
+#include "runtime/tokenizer/ChatTemplate.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -242,6 +243,7 @@ private:
   bool readHfConfig(const Model &m, Architecture &arch);
   void checkTokenizer();
   bool checkTokenizerFile(const Tokenizer &t, const std::string &text);
+  void checkModelChatTemplate(Tokenizer &t, const std::string &path);
   void checkDatasets();
   void checkRewards();
   void checkOptimizer(const Optimizer &o);
@@ -369,6 +371,11 @@ void Checker::checkTokenizer() {
     else if (t.chat_template() == Tokenizer::llama3)
       markers = {"<|begin_of_text|>", "<|start_header_id|>",
                  "<|end_header_id|>", "<|eot_id|>"};
+    else if (t.chat_template() == Tokenizer::from_model)
+      error(at(t, "chat_template"),
+            "a character vocabulary has no model chat template",
+            "from_model reads the template beside a tokenizer 'file'; name "
+            "one here: chatml, llama3");
     if (cv.special_size() == 0) {
       cv.add_special("<pad>");
       cv.add_special("<bos>");
@@ -463,6 +470,7 @@ void Checker::checkTokenizer() {
         if (const json::Value *id = a.find("id"); id && id->isInt())
           maxId = std::max<int64_t>(maxId, id->asInt());
     tokenizerVocab_ = maxId + 1;
+    checkModelChatTemplate(t, path);
     break;
   }
   case Tokenizer::KIND_NOT_SET:
@@ -470,6 +478,42 @@ void Checker::checkTokenizer() {
           "add 'chars { alphabet: \"...\" }' or 'file: \"tokenizer.json\"'");
     break;
   }
+}
+
+// The model's own chat template beside the tokenizer file: required by
+// `chat_template: from_model`, and chosen when `chat_template` is unset and
+// the directory has one (TRL renders with the tokenizer's template). It must
+// parse and render a probe conversation (runtime/tokenizer/ChatTemplate.h).
+void Checker::checkModelChatTemplate(Tokenizer &t, const std::string &path) {
+  bool asked = t.chat_template() == Tokenizer::from_model;
+  if (!asked && t.has_chat_template())
+    return;
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  Expected<std::string> where = hone::findModelChatTemplate(dir);
+  if (where && where->empty()) {
+    if (asked)
+      error(at(t, "chat_template"),
+            "the tokenizer's directory " + q(dir) + " has no chat template",
+            "from_model reads chat_template.jinja or the 'chat_template' of "
+            "tokenizer_config.json beside the tokenizer file; or name one: "
+            "chatml, llama3");
+    return;
+  }
+  Status st = where.status();
+  if (where) {
+    Expected<hone::ModelChatTemplate> m = hone::loadModelChatTemplate(dir);
+    st = m ? hone::checkModelChatTemplate(*m) : m.status();
+  }
+  if (!st.isOk()) {
+    error(at(t, asked ? "chat_template" : "file"),
+          "the model's chat template cannot be used: " + st.message(),
+          st.hint().empty() ? "docs/formats.md lists the Jinja subset Hone "
+                              "renders; or name a template: chatml, llama3"
+                            : st.hint());
+    return;
+  }
+  t.set_chat_template(Tokenizer::from_model);
 }
 
 bool Checker::checkTokenizerFile(const Tokenizer &t, const std::string &text) {
@@ -2259,7 +2303,9 @@ bool Checker::run() {
               "dataset " + q(s.dataset()) +
                   " holds conversations but the tokenizer has no chat "
                   "template",
-              "set 'chat_template: chatml' (or llama3) in the tokenizer");
+              "set 'chat_template: chatml' (or llama3) in the tokenizer, or "
+              "give a tokenizer file whose directory has the model's chat "
+              "template");
         break;
       }
     }

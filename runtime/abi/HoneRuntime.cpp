@@ -709,8 +709,16 @@ void setupTokenizer(hone_job *j) {
   }
   std::string chat = t.text("chat_template");
   j->fmt.tokenizer = &*j->tokenizer;
-  if (chat != "no_template")
+  if (chat == "from_model") {
+    // The model's own template, beside tokenizer.json (docs/formats.md).
+    std::string file = get(t.o, "file") ? t.text("file") : "";
+    size_t slash = file.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : file.substr(0, slash);
+    j->fmt.modelChat = std::make_shared<const ModelChatTemplate>(
+        take(j, loc, loadModelChatTemplate(dir)));
+  } else if (chat != "no_template") {
     j->fmt.chat = take(j, loc, chatTemplateFromName(chat));
+  }
   for (const char *e : {"<eos>", "</s>", "<|endoftext|>", "<|im_end|>",
                         "<|eot_id|>"})
     if (auto id = j->tokenizer->tokenToId(e)) {

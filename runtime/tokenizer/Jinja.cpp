@@ -6,14 +6,14 @@
 #include "runtime/tokenizer/Jinja.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cerrno>
-#include <optional>
 #include <ctime>
 #include <functional>
+#include <optional>
 #include <unordered_map>
 
 namespace hone::jinja {
@@ -30,7 +30,8 @@ struct Callable {
 };
 
 Value::Value(std::string s)
-    : kind_(Kind::String), s_(std::make_shared<const std::string>(std::move(s))) {}
+    : kind_(Kind::String),
+      s_(std::make_shared<const std::string>(std::move(s))) {}
 
 Value Value::list(List items) {
   Value v(Kind::List);
@@ -148,8 +149,7 @@ std::string floatRepr(double d) {
   if (exp >= -5 && exp < 16) {
     if (exp >= 0) {
       if (digits.size() <= size_t(exp) + 1) {
-        out = digits + std::string(size_t(exp) + 1 - digits.size(), '0') +
-              ".0";
+        out = digits + std::string(size_t(exp) + 1 - digits.size(), '0') + ".0";
       } else {
         out = digits.substr(0, size_t(exp) + 1) + "." +
               digits.substr(size_t(exp) + 1);
@@ -480,8 +480,19 @@ struct JError {
 
 // --------------------------------------------------------------- lexer --
 
-enum class T { Text, VarBegin, VarEnd, BlockBegin, BlockEnd, Name, Str, Int,
-               Float, Op, End };
+enum class T {
+  Text,
+  VarBegin,
+  VarEnd,
+  BlockBegin,
+  BlockEnd,
+  Name,
+  Str,
+  Int,
+  Float,
+  Op,
+  End
+};
 
 struct Tok {
   T t;
@@ -608,8 +619,9 @@ private:
     const size_t first = toks_.size();
     while (true) {
       if (toks_.size() - first > kMaxTagTokens)
-        fail(tagStart, "the tag has more than " +
-                           std::to_string(kMaxTagTokens) + " tokens",
+        fail(tagStart,
+             "the tag has more than " + std::to_string(kMaxTagTokens) +
+                 " tokens",
              "split the expression with {% set %}");
       while (pos < src_.size() && isWs(src_[pos]))
         ++pos;
@@ -617,8 +629,7 @@ private:
         fail(tagStart,
              std::string("the ") + (kind == '{' ? "'{{'" : "'{%'") +
                  " tag is not closed",
-             std::string("end it with '") + (kind == '{' ? "}}" : "%}") +
-                 "'");
+             std::string("end it with '") + (kind == '{' ? "}}" : "%}") + "'");
       // The tag's end: "-}}", "}}" (outside brackets), "-%}", "+%}", "%}".
       auto at = [&](const char *s) {
         return src_.compare(pos, std::strlen(s), s) == 0;
@@ -660,8 +671,7 @@ private:
           if (q < src_.size() && std::isdigit((unsigned char)src_[q])) {
             isFloat = true;
             pos = q;
-            while (pos < src_.size() &&
-                   std::isdigit((unsigned char)src_[pos]))
+            while (pos < src_.size() && std::isdigit((unsigned char)src_[pos]))
               ++pos;
           }
         }
@@ -741,11 +751,10 @@ private:
         }
         push(T::Str, s, start);
       } else {
-        static const char *ops[] = {"//", "**", "==", "!=", "<=", ">=",
-                                    "+",  "-",  "*",  "/",  "%",  "~",
-                                    "<",  ">",  "=",  "(",  ")",  "[",
-                                    "]",  "{",  "}",  ",",  ".",  ":",
-                                    "|"};
+        static const char *ops[] = {"//", "**", "==", "!=", "<=", ">=", "+",
+                                    "-",  "*",  "/",  "%",  "~",  "<",  ">",
+                                    "=",  "(",  ")",  "[",  "]",  "{",  "}",
+                                    ",",  ".",  ":",  "|"};
         const char *found = nullptr;
         for (const char *o : ops)
           if (at(o)) {
@@ -1034,14 +1043,12 @@ private:
       expectBlockEnd();
       return node;
     }
-    static const char *ends[] = {"endif",  "endfor",        "elif",
-                                 "else",   "endmacro",      "endset",
-                                 "endraw", "endgeneration", "endfilter",
-                                 "endcall"};
+    static const char *ends[] = {
+        "endif",  "endfor", "elif",          "else",      "endmacro",
+        "endset", "endraw", "endgeneration", "endfilter", "endcall"};
     for (const char *e : ends)
       if (n == e)
-        fail(t, "unexpected '{% " + n + " %}'",
-             "it closes no open block here");
+        fail(t, "unexpected '{% " + n + " %}'", "it closes no open block here");
     fail(t, "the '" + n + "' tag is not supported",
          "supported tags: if, for, set, macro, generation, break, continue "
          "(docs/formats.md)");
@@ -1237,6 +1244,8 @@ private:
       } else if (isOp("(")) {
         Tok t = next();
         NodeP n = make(Node::Call, t);
+        n->line = e->line; // errors point at the callee's name
+        n->col = e->col;
         n->a.push_back(e);
         parseArgs(n);
         e = n;
@@ -1416,16 +1425,18 @@ private:
 
   void step(const Node &n) {
     if (++steps_ > opt_.limits.maxSteps)
-      fail(n, "the template ran more than " +
-                  std::to_string(opt_.limits.maxSteps) + " steps",
+      fail(n,
+           "the template ran more than " +
+               std::to_string(opt_.limits.maxSteps) + " steps",
            "a loop does not end; templates render conversations in far "
            "fewer steps");
   }
 
   void checkSize(const Node &n, size_t bytes) {
     if (bytes > opt_.limits.maxOutputBytes)
-      fail(n, "the template produced more than " +
-                  std::to_string(opt_.limits.maxOutputBytes) + " bytes",
+      fail(n,
+           "the template produced more than " +
+               std::to_string(opt_.limits.maxOutputBytes) + " bytes",
            "Limits::maxOutputBytes bounds each render");
   }
 
@@ -1753,8 +1764,9 @@ private:
 
   Value getAttr(const Node &n, const Value &obj, const std::string &name) {
     if (obj.isUndefined())
-      fail(n, undefinedName(*n.a[0]) + " is undefined, so it has no '" +
-                  name + "'",
+      fail(n,
+           undefinedName(*n.a[0]) + " is undefined, so it has no '" + name +
+               "'",
            "test it first: {% if x is defined %}");
     if (Value m = method(obj, name); !m.isUndefined())
       return m;
@@ -1766,8 +1778,9 @@ private:
 
   Value getItem(const Node &n, const Value &obj, const Value &key) {
     if (obj.isUndefined())
-      fail(n, undefinedName(*n.a[0]) + " is undefined, so it cannot be "
-                                       "indexed",
+      fail(n,
+           undefinedName(*n.a[0]) + " is undefined, so it cannot be "
+                                    "indexed",
            "test it first: {% if x is defined %}");
     if (obj.isDict()) {
       if (key.isString()) {
@@ -1912,8 +1925,7 @@ private:
   bool contains(const Node &n, const Value &container, const Value &x) {
     if (container.isString()) {
       if (!x.isString())
-        fail(n, "'in <string>' needs a string on the left, not " +
-                    typeName(x));
+        fail(n, "'in <string>' needs a string on the left, not " + typeName(x));
       return container.str().find(x.str()) != std::string::npos;
     }
     if (container.isList()) {
@@ -1954,8 +1966,8 @@ private:
       const Value *k = s == &a ? &b : &a;
       if ((s->isString() || s->isList()) && k->isInt()) {
         int64_t times = std::max<int64_t>(0, k->asInt());
-        size_t unit = s->isString() ? s->str().size()
-                                    : s->items().size() * sizeof(Value);
+        size_t unit =
+            s->isString() ? s->str().size() : s->items().size() * sizeof(Value);
         if (unit && uint64_t(times) > opt_.limits.maxOutputBytes / unit)
           checkSize(n, opt_.limits.maxOutputBytes + 1);
         if (s->isString()) {
@@ -1975,8 +1987,9 @@ private:
       if (a.isUndefined() || b.isUndefined())
         fail(n, "'" + op + "' on an undefined value",
              "test it first: {% if x is defined %}");
-      fail(n, "unsupported operands for '" + op + "': " + typeName(a) +
-                  " and " + typeName(b),
+      fail(n,
+           "unsupported operands for '" + op + "': " + typeName(a) + " and " +
+               typeName(b),
            op == "+" ? "join strings with '~' or convert with |string" : "");
     }
     bool ints = !a.isFloat() && !b.isFloat();
@@ -2167,8 +2180,9 @@ private:
     // a macro: its parameters in a fresh scope over the globals
     const Node &m = *c.macro;
     if (++depth_ > opt_.limits.maxDepth)
-      fail(n, "macro calls nest more than " +
-                  std::to_string(opt_.limits.maxDepth) + " deep",
+      fail(n,
+           "macro calls nest more than " +
+               std::to_string(opt_.limits.maxDepth) + " deep",
            "a macro calls itself without end");
     if (args.size() > m.names.size())
       fail(n, "macro '" + m.s + "' takes " + std::to_string(m.names.size()) +
@@ -2275,8 +2289,8 @@ private:
       }
       if (!fromRight) {
         for (int64_t k = 0; k < maxsplit; ++k)
-          out.push_back(Value(s.substr(words[k].first,
-                                       words[k].second - words[k].first)));
+          out.push_back(Value(
+              s.substr(words[k].first, words[k].second - words[k].first)));
         std::string rest = s.substr(words[size_t(maxsplit)].first);
         out.push_back(Value(pyStrip(rest, nullptr, false, true)));
       } else {
@@ -2284,8 +2298,8 @@ private:
         std::string head = s.substr(0, words[keep - 1].second);
         out.push_back(Value(pyStrip(head, nullptr, true, false)));
         for (size_t k = keep; k < words.size(); ++k)
-          out.push_back(Value(s.substr(words[k].first,
-                                       words[k].second - words[k].first)));
+          out.push_back(Value(
+              s.substr(words[k].first, words[k].second - words[k].first)));
       }
       return out;
     }
@@ -2332,8 +2346,8 @@ private:
     };
     auto needStr = [this, name](const Value &v) {
       if (!v.isString())
-        fail(*cur_, "str." + name + "() needs a string argument, not " +
-                        typeName(v));
+        fail(*cur_,
+             "str." + name + "() needs a string argument, not " + typeName(v));
       return v.str();
     };
     if (name == "startswith" || name == "endswith") {
@@ -2364,8 +2378,8 @@ private:
       bool right = name == "rsplit";
       return mk([this, s, right](auto &args, auto &kw) {
         const Value *sep = args.empty() ? nullptr : &args[0];
-        int64_t maxsplit = args.size() > 1 && args[1].isInt() ? args[1].asInt()
-                                                               : -1;
+        int64_t maxsplit =
+            args.size() > 1 && args[1].isInt() ? args[1].asInt() : -1;
         for (auto &k : kw) {
           if (k.first == "sep")
             sep = &k.second;
@@ -2384,8 +2398,8 @@ private:
         if (args.size() < 2)
           fail(*cur_, "str.replace() takes two strings");
         std::string from = needStr(args[0]), to = needStr(args[1]);
-        int64_t count = args.size() > 2 && args[2].isInt() ? args[2].asInt()
-                                                            : -1;
+        int64_t count =
+            args.size() > 2 && args[2].isInt() ? args[2].asInt() : -1;
         std::string r;
         size_t pos = 0;
         int64_t n = 0;
@@ -2425,15 +2439,16 @@ private:
         return Value(r);
       });
     if (name == "title" || name == "capitalize")
-      return mk([s, name](auto &, auto &) { return Value(titleCase(s, name)); });
+      return mk(
+          [s, name](auto &, auto &) { return Value(titleCase(s, name)); });
     if (name == "find" || name == "count")
       return mk([s, name, needStr](auto &args, auto &) {
         std::string sub = args.empty() ? "" : needStr(args[0]);
         if (name == "find") {
           size_t f = s.find(sub);
-          return Value(f == std::string::npos ? int64_t(-1)
-                                              : int64_t(chars(s.substr(0, f))
-                                                            .size()));
+          return Value(f == std::string::npos
+                           ? int64_t(-1)
+                           : int64_t(chars(s.substr(0, f)).size()));
         }
         if (sub.empty())
           return Value(int64_t(chars(s).size() + 1));
@@ -2539,8 +2554,8 @@ private:
       } else if (cur.isList() && !part.empty() &&
                  std::all_of(part.begin(), part.end(), ::isdigit)) {
         int64_t i = std::atoll(part.c_str());
-        cur = normIndex(i, cur.items().size()) ? cur.items()[size_t(i)]
-                                               : Value();
+        cur =
+            normIndex(i, cur.items().size()) ? cur.items()[size_t(i)] : Value();
       } else {
         cur = Value();
       }
@@ -2557,8 +2572,8 @@ private:
     if (f == "trim") {
       if (!v.isString() && !v.isUndefined())
         return Value(pyStrip(str(v), nullptr, true, true));
-      return Value(pyStrip(str(v), args.empty() ? nullptr : &args[0], true,
-                           true));
+      return Value(
+          pyStrip(str(v), args.empty() ? nullptr : &args[0], true, true));
     }
     if (f == "length" || f == "count") {
       if (v.isString())
@@ -2950,7 +2965,7 @@ Expected<Template> Template::parse(std::string_view source, std::string name,
 }
 
 Expected<Rendered> Template::render(const Value &context,
-                                     const RenderOptions &options) const {
+                                    const RenderOptions &options) const {
   Renderer r(options);
   try {
     r.run(*root_, context);

@@ -47,8 +47,8 @@ Expected<std::optional<json::Value>> readConfig(const std::string &dir) {
   return std::optional<json::Value>(v.take());
 }
 
-const char *kSpecialKeys[] = {"bos_token", "eos_token",  "unk_token",
-                              "sep_token", "pad_token",  "cls_token",
+const char *kSpecialKeys[] = {"bos_token", "eos_token", "unk_token",
+                              "sep_token", "pad_token", "cls_token",
                               "mask_token"};
 
 Expected<std::shared_ptr<const jinja::Template>>
@@ -93,8 +93,8 @@ struct RenderInput {
   std::vector<const jinja::Dict *> assistants;
 };
 
-RenderInput makeContext(const ModelChatTemplate &t,
-                        const json::Value &messages, const ChatOptions &o) {
+RenderInput makeContext(const ModelChatTemplate &t, const json::Value &messages,
+                        const ChatOptions &o) {
   RenderInput in;
   jinja::Value msgs = messagesValue(messages);
   for (const jinja::Value &m : msgs.items())
@@ -104,8 +104,8 @@ RenderInput makeContext(const ModelChatTemplate &t,
         in.assistants.push_back(m.dictPtr());
   jinja::Value ctx = jinja::Value::dict();
   ctx.set("messages", msgs);
-  ctx.set("tools", o.tools.isNull() ? jinja::Value::none()
-                                    : jinja::fromJson(o.tools));
+  ctx.set("tools",
+          o.tools.isNull() ? jinja::Value::none() : jinja::fromJson(o.tools));
   ctx.set("documents", jinja::Value::none());
   ctx.set("add_generation_prompt", jinja::Value(o.addGenerationPrompt));
   for (const auto &[k, v] : t.specialTokens)
@@ -121,14 +121,11 @@ const jinja::Template &pick(const ModelChatTemplate &t, const ChatOptions &o) {
   return !o.tools.isNull() && t.toolUse ? *t.toolUse : *t.main;
 }
 
-bool isWs(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+bool isWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // The text the generation prompt adds (the assistant header), from a probe:
 // render([user]) with and without add_generation_prompt.
-std::string generationPrompt(const ModelChatTemplate &t,
-                             const ChatOptions &o) {
+std::string generationPrompt(const ModelChatTemplate &t, const ChatOptions &o) {
   json::Value probe = json::Value::array();
   json::Value m = json::Value::object();
   m.set("role", "user");
@@ -197,10 +194,9 @@ Expected<std::string> findModelChatTemplate(const std::string &dir) {
   return std::string();
 }
 
-Expected<ModelChatTemplate>
-modelChatTemplateFromText(std::string_view text, std::string source,
-                          std::vector<std::pair<std::string, std::string>>
-                              specialTokens) {
+Expected<ModelChatTemplate> modelChatTemplateFromText(
+    std::string_view text, std::string source,
+    std::vector<std::pair<std::string, std::string>> specialTokens) {
   auto t = parseTemplate(text, source);
   if (!t)
     return t.status();
@@ -262,8 +258,8 @@ Expected<ModelChatTemplate> loadModelChatTemplate(const std::string &dir) {
                                      "string 'name' and 'template'");
     if (name->asString() != "default" && name->asString() != "tool_use")
       continue;
-    auto t = parseTemplate(tmpl->asString(), where + "[" + name->asString() +
-                                                 "]");
+    auto t =
+        parseTemplate(tmpl->asString(), where + "[" + name->asString() + "]");
     if (!t)
       return t.status();
     (name->asString() == "default" ? m.main : m.toolUse) = t.take();
