@@ -13,6 +13,24 @@ the same settings is the oracle; without either, the test skips (exit 77).
 Usage: chat_template_oracle.py HONE_INSPECT TEMPLATE_DIR WORK"""
 import datetime, json, os, shutil, subprocess, sys
 
+def use_oracle_python(module):
+    """Re-runs this script with $HONE_ORACLE_PYTHON or the build's optional
+    venv (build/pyvenv) when the running Python lacks `module`."""
+    try:
+        __import__(module)
+        return
+    except ImportError:
+        pass
+    if os.environ.get("HONE_ORACLE_REEXEC"):
+        return
+    for cand in (os.environ.get("HONE_ORACLE_PYTHON"),
+                 os.path.join(os.environ.get("HONE_BINARY_DIR", ""), "pyvenv", "bin", "python")):
+        if cand and os.path.exists(cand):
+            os.environ["HONE_ORACLE_REEXEC"] = "1"
+            os.execv(cand, [cand] + sys.argv)
+
+
+use_oracle_python("jinja2")
 inspect, tdir, work = sys.argv[1:4]
 try:
     import jinja2  # noqa: F401
