@@ -488,13 +488,17 @@ void Checker::checkModelChatTemplate(Tokenizer &t, const std::string &path) {
   bool asked = t.chat_template() == Tokenizer::from_model;
   if (!asked && t.has_chat_template())
     return;
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  auto dirOf = [](const std::string &p) {
+    size_t slash = p.rfind('/');
+    return slash == std::string::npos ? std::string(".") : p.substr(0, slash);
+  };
+  std::string dir = dirOf(path);
   Expected<std::string> where = hone::findModelChatTemplate(dir);
   if (where && where->empty()) {
     if (asked)
       error(at(t, "chat_template"),
-            "the tokenizer's directory " + q(dir) + " has no chat template",
+            "the tokenizer's directory " + q(dirOf(t.file())) +
+                " has no chat template",
             "from_model reads chat_template.jinja or the 'chat_template' of "
             "tokenizer_config.json beside the tokenizer file; or name one: "
             "chatml, llama3");

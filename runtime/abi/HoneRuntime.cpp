@@ -725,6 +725,13 @@ void setupTokenizer(hone_job *j) {
       j->fmt.eosToken = *id;
       break;
     }
+  // A model template comes with tokenizer_config.json's eos_token: the
+  // token generation stops at and raw completions end with.
+  if (j->fmt.modelChat)
+    for (const auto &[k, v] : j->fmt.modelChat->specialTokens)
+      if (k == "eos_token")
+        if (auto id = j->tokenizer->tokenToId(v))
+          j->fmt.eosToken = *id;
   j->fmt.padToken = 0;
   if (auto id = j->tokenizer->tokenToId("<pad>"))
     j->fmt.padToken = *id;

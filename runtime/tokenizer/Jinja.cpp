@@ -793,6 +793,20 @@ private:
   int lcLine_ = 1, lcCol_ = 1;
 };
 
+const char *const kFilters[] = {
+    "trim",    "length",      "count",    "tojson",     "upper",  "lower",
+    "title",   "capitalize",  "default",  "d",          "join",   "first",
+    "last",    "string",      "list",     "items",      "reverse", "selectattr",
+    "rejectattr", "select",   "reject",   "map",        "unique", "replace",
+    "int",     "float",       "abs",      "safe",       "e",      "escape",
+    "forceescape", "indent",  "dictsort", "round",      "wordcount", "center"};
+const char *const kTests[] = {
+    "defined", "undefined", "none",    "string",      "mapping", "iterable",
+    "sequence", "number",   "integer", "float",       "boolean", "true",
+    "false",   "callable",  "lower",   "upper",       "odd",     "even",
+    "divisibleby", "equalto", "eq",    "sameas",      "ne",      "lt",
+    "lessthan", "gt",       "greaterthan", "le",      "ge",      "in"};
+
 // -------------------------------------------------------------- parser --
 
 class Parser {
@@ -1252,7 +1266,13 @@ private:
       } else if (isOp("|")) {
         Tok t = next();
         NodeP n = make(Node::Filter, t);
+        Tok nameTok = peek();
         n->s = expectName();
+        if (std::find_if(std::begin(kFilters), std::end(kFilters),
+                         [&](const char *f) { return n->s == f; }) ==
+            std::end(kFilters))
+          fail(nameTok, "unknown filter '" + n->s + "'",
+               "supported filters are listed in docs/formats.md");
         n->a.push_back(e);
         if (isOp("(")) {
           ++p_;
@@ -1266,7 +1286,13 @@ private:
           ++p_;
           n->flag = true;
         }
+        Tok nameTok = peek();
         n->s = expectName();
+        if (std::find_if(std::begin(kTests), std::end(kTests),
+                         [&](const char *f) { return n->s == f; }) ==
+            std::end(kTests))
+          fail(nameTok, "unknown test '" + n->s + "'",
+               "supported tests are listed in docs/formats.md");
         n->a.push_back(e);
         if (isOp("(")) {
           ++p_;

@@ -263,9 +263,9 @@ TEST(Jinja, ParseErrorsAreLocated) {
   EXPECT_EQ(err("{# never"),
             "ERROR: t.jinja:1:1: error: the comment is not closed");
   EXPECT_EQ(err("{{ x|nosuch }}"),
-            "ERROR: t.jinja:1:5: error: unknown filter 'nosuch'");
+            "ERROR: t.jinja:1:6: error: unknown filter 'nosuch'");
   EXPECT_EQ(err("{{ x is nosuch }}"),
-            "ERROR: t.jinja:1:6: error: unknown test 'nosuch'");
+            "ERROR: t.jinja:1:9: error: unknown test 'nosuch'");
   EXPECT_EQ(err("{{ u.v }}"),
             "ERROR: t.jinja:1:5: error: 'u' is undefined, so it has no 'v'");
   EXPECT_EQ(err("{{ 'a' + 1 }}"),
