@@ -1962,9 +1962,8 @@ private:
     }
     if (container.isDict())
       return x.isString() && container.get(x.str());
-    if (container.isUndefined())
-      fail(n, undefinedName(*n.a[1]) + " is undefined",
-           "test it first: {% if x is defined %}");
+    if (container.isUndefined()) // jinja2 iterates it: nothing is in it
+      return false;
     fail(n, "'in' needs a string, list or dict on the right, not " +
                 typeName(container));
   }
