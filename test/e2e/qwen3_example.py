@@ -11,7 +11,7 @@ honec, example, work = sys.argv[1:4]
 extra = sys.argv[4:]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
-for f in ("spec.textproto", "chats.jsonl", "prompts.jsonl"):
+for f in ("spec.textproto", "qwen3-chats.jsonl", "qwen3-prompts.jsonl"):
     shutil.copy(os.path.join(example, f), work)
 t0 = time.time()
 subprocess.run([sys.executable, os.path.join(example, "make_model.py"),
