@@ -244,6 +244,9 @@ private:
   void checkTokenizer();
   bool checkTokenizerFile(const Tokenizer &t, const std::string &text);
   void checkModelChatTemplate(Tokenizer &t, const std::string &path);
+  // Why the tokenizer directory's template was not taken as the default
+  // (reported if conversational data needs a template).
+  Status modelTemplateProblem_;
   void checkDatasets();
   void checkRewards();
   void checkOptimizer(const Optimizer &o);
@@ -510,11 +513,15 @@ void Checker::checkModelChatTemplate(Tokenizer &t, const std::string &path) {
     st = m ? hone::checkModelChatTemplate(*m) : m.status();
   }
   if (!st.isOk()) {
-    error(at(t, asked ? "chat_template" : "file"),
-          "the model's chat template cannot be used: " + st.message(),
-          st.hint().empty() ? "docs/formats.md lists the Jinja subset Hone "
-                              "renders; or name a template: chatml, llama3"
-                            : st.hint());
+    std::string hint = st.hint().empty()
+                           ? "docs/formats.md lists the Jinja subset Hone "
+                             "renders; or name a template: chatml, llama3"
+                           : st.hint();
+    if (asked)
+      error(at(t, "chat_template"),
+            "the model's chat template cannot be used: " + st.message(), hint);
+    else // an error only if conversations need it (Checker::run)
+      modelTemplateProblem_ = Status::error(st.message(), hint);
     return;
   }
   t.set_chat_template(Tokenizer::from_model);
@@ -2303,6 +2310,15 @@ bool Checker::run() {
     for (const Stage &s : p_.stages()) {
       if (conversational_.count(s.dataset()) &&
           t.chat_template() == Tokenizer::no_template) {
+        if (!modelTemplateProblem_.isOk()) {
+          error(at(t, "file"),
+                "dataset " + q(s.dataset()) +
+                    " holds conversations and the model's chat template "
+                    "cannot be used: " +
+                    modelTemplateProblem_.message(),
+                modelTemplateProblem_.hint());
+          break;
+        }
         error(at(s, "dataset"),
               "dataset " + q(s.dataset()) +
                   " holds conversations but the tokenizer has no chat "
