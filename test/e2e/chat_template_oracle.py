@@ -31,7 +31,7 @@ def use_oracle_python(module):
 
 
 use_oracle_python("jinja2")
-inspect, tdir, work = sys.argv[1:4]
+inspect, tdir, work = map(os.path.abspath, sys.argv[1:4])
 try:
     import jinja2  # noqa: F401
 except ImportError:

@@ -29,7 +29,7 @@ def use_oracle_python(module):
 
 
 use_oracle_python("transformers")
-honec, inspect, tdir, work = sys.argv[1:5]
+honec, inspect, tdir, work = map(os.path.abspath, sys.argv[1:5])
 shutil.rmtree(work, ignore_errors=True)
 tok = os.path.join(work, "model")
 os.makedirs(tok)

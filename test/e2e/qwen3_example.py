@@ -7,7 +7,7 @@ adapter save. Prints the training and GRPO tokens/s of the run.
 Usage: qwen3_example.py HONEC EXAMPLE_DIR WORK [make_model.py options]"""
 import json, os, shutil, subprocess, sys, time
 
-honec, example, work = sys.argv[1:4]
+honec, example, work = map(os.path.abspath, sys.argv[1:4])
 extra = sys.argv[4:]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
