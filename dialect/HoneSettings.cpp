@@ -385,9 +385,10 @@ LogicalResult CharVocabAttr::verify(function_ref<InFlightDiagnostic()> emitError
   return success();
 }
 
-LogicalResult TokenizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                    CharVocabAttr chars, StringRef file,
-                                    ChatTemplate chatTemplate) {
+LogicalResult
+TokenizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      CharVocabAttr chars, StringRef file,
+                      ChatTemplate chatTemplate) {
   if (bool(chars) == !file.empty())
     return emitError() << "#hone.tokenizer: give exactly one of chars and "
                           "file";

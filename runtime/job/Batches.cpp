@@ -65,10 +65,10 @@ Expected<Sequence> tokenizePair(const TextFormat &fmt, const Example &ex,
   bool conv = !compMsgs.empty() || !ex.promptMessages.empty();
   if (fmt.hasChat() || conv) {
     if (!fmt.hasChat())
-      return Status::error("error: batches: conversational record on line " +
-                               std::to_string(ex.line) +
-                               " needs a chat template",
-                           "set the spec's chat_template (chatml, llama3, from_model)");
+      return Status::error(
+          "error: batches: conversational record on line " +
+              std::to_string(ex.line) + " needs a chat template",
+          "set the spec's chat_template (chatml, llama3, from_model)");
     std::vector<ChatMessage> msgs = promptMessages(ex);
     if (compMsgs.empty())
       msgs.push_back({"assistant", completion});
@@ -97,10 +97,10 @@ Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex) {
   HONE_TRY(needTokenizer(fmt));
   if (!ex.messages.empty()) {
     if (!fmt.hasChat())
-      return Status::error("error: batches: messages record on line " +
-                               std::to_string(ex.line) +
-                               " needs a chat template",
-                           "set the spec's chat_template (chatml, llama3, from_model)");
+      return Status::error(
+          "error: batches: messages record on line " + std::to_string(ex.line) +
+              " needs a chat template",
+          "set the spec's chat_template (chatml, llama3, from_model)");
     auto s = chatSequence(fmt, ex.messages);
     if (s && !fmt.assistantOnlyLoss)
       s->mask.assign(s->ids.size(), 1);

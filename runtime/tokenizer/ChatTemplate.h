@@ -97,10 +97,9 @@ Expected<std::string> findModelChatTemplate(const std::string &dir);
 /// Loads and parses the directory's template (an error when it has none).
 Expected<ModelChatTemplate> loadModelChatTemplate(const std::string &dir);
 /// From template text (tests, tools); `source` names it in messages.
-Expected<ModelChatTemplate>
-modelChatTemplateFromText(std::string_view text, std::string source,
-                          std::vector<std::pair<std::string, std::string>>
-                              specialTokens = {});
+Expected<ModelChatTemplate> modelChatTemplateFromText(
+    std::string_view text, std::string source,
+    std::vector<std::pair<std::string, std::string>> specialTokens = {});
 
 struct ChatOptions {
   bool addGenerationPrompt = false;

@@ -794,18 +794,20 @@ private:
 };
 
 const char *const kFilters[] = {
-    "trim",    "length",      "count",    "tojson",     "upper",  "lower",
-    "title",   "capitalize",  "default",  "d",          "join",   "first",
-    "last",    "string",      "list",     "items",      "reverse", "selectattr",
-    "rejectattr", "select",   "reject",   "map",        "unique", "replace",
-    "int",     "float",       "abs",      "safe",       "e",      "escape",
-    "forceescape", "indent",  "dictsort", "round",      "wordcount", "center"};
+    "trim",        "length",  "count",      "tojson",     "upper",
+    "lower",       "title",   "capitalize", "default",    "d",
+    "join",        "first",   "last",       "string",     "list",
+    "items",       "reverse", "selectattr", "rejectattr", "select",
+    "reject",      "map",     "unique",     "replace",    "int",
+    "float",       "abs",     "safe",       "e",          "escape",
+    "forceescape", "indent",  "dictsort",   "round",      "wordcount",
+    "center"};
 const char *const kTests[] = {
-    "defined", "undefined", "none",    "string",      "mapping", "iterable",
-    "sequence", "number",   "integer", "float",       "boolean", "true",
-    "false",   "callable",  "lower",   "upper",       "odd",     "even",
-    "divisibleby", "equalto", "eq",    "sameas",      "ne",      "lt",
-    "lessthan", "gt",       "greaterthan", "le",      "ge",      "in"};
+    "defined",     "undefined", "none",        "string", "mapping", "iterable",
+    "sequence",    "number",    "integer",     "float",  "boolean", "true",
+    "false",       "callable",  "lower",       "upper",  "odd",     "even",
+    "divisibleby", "equalto",   "eq",          "sameas", "ne",      "lt",
+    "lessthan",    "gt",        "greaterthan", "le",     "ge",      "in"};
 
 // -------------------------------------------------------------- parser --
 

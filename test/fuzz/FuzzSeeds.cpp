@@ -75,9 +75,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   std::string dir = argv[1];
-  for (const char *sub :
-       {"", "/fuzz_safetensors", "/fuzz_tokenizer", "/fuzz_jsonl",
-        "/fuzz_jinja"})
+  for (const char *sub : {"", "/fuzz_safetensors", "/fuzz_tokenizer",
+                          "/fuzz_jsonl", "/fuzz_jinja"})
     ::mkdir((dir + sub).c_str(), 0755);
 
   float f[4] = {1, 2, 3, 4};

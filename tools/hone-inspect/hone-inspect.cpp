@@ -271,7 +271,8 @@ int renderChatRequest(const std::string &path, const std::string &request) {
   Expected<json::Value> req = json::parse(*text, po);
   if (!req)
     return fail(req.status());
-  const json::Value *messages = req->isObject() ? req->find("messages") : nullptr;
+  const json::Value *messages =
+      req->isObject() ? req->find("messages") : nullptr;
   if (!messages || !messages->isArray())
     return fail(Status::error(request + ": error: the request needs a "
                                         "'messages' list"));
