@@ -30,7 +30,7 @@ def use_oracle_python(module):
             os.execv(cand, [cand] + sys.argv)
 
 
-use_oracle_python("jinja2")
+use_oracle_python("transformers")  # else plain jinja2, below
 inspect, tdir, work = map(os.path.abspath, sys.argv[1:4])
 try:
     import jinja2  # noqa: F401
@@ -66,8 +66,19 @@ def py_render(template, req):
         return text[0], [list(g) for g in gen[0]]
     from jinja2.sandbox import ImmutableSandboxedEnvironment
     import jinja2.ext
+    import jinja2.nodes
+
+    class Generation(jinja2.ext.Extension):
+        # {% generation %} ... {% endgeneration %}: the body, untracked.
+        tags = {"generation"}
+
+        def parse(self, parser):
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+            return jinja2.nodes.Scope(body).set_lineno(lineno)
+
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=[jinja2.ext.loopcontrols])
+                                        extensions=[jinja2.ext.loopcontrols, Generation])
     def raise_exception(m):
         raise jinja2.exceptions.TemplateError(m)
     env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: json.dumps(
