@@ -385,12 +385,16 @@ LogicalResult CharVocabAttr::verify(function_ref<InFlightDiagnostic()> emitError
   return success();
 }
 
-LogicalResult TokenizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                    CharVocabAttr chars, StringRef file,
-                                    ChatTemplate) {
+LogicalResult
+TokenizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      CharVocabAttr chars, StringRef file,
+                      ChatTemplate chatTemplate) {
   if (bool(chars) == !file.empty())
     return emitError() << "#hone.tokenizer: give exactly one of chars and "
                           "file";
+  if (chatTemplate == ChatTemplate::from_model && file.empty())
+    return emitError() << "#hone.tokenizer: chat_template from_model needs "
+                          "a tokenizer file (the template is read beside it)";
   return success();
 }
 

@@ -99,6 +99,8 @@ def Hone_ChatTemplate : I32EnumAttr<"ChatTemplate", "how conversations become te
     I32EnumAttrCase<"no_template", 0>, // plain concatenation
     I32EnumAttrCase<"chatml", 1>,
     I32EnumAttrCase<"llama3", 2>,
+    // the model's own Jinja template, beside the tokenizer file
+    I32EnumAttrCase<"from_model", 3>,
   ]> {
   let cppNamespace = "::mlir::hone";
   let genSpecializedAttr = 0;

@@ -8,6 +8,7 @@
 #include "frontend/Spec.h"
 
 #include "runtime/support/Json.h"
+#include "runtime/tokenizer/ChatTemplate.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -242,6 +243,10 @@ private:
   bool readHfConfig(const Model &m, Architecture &arch);
   void checkTokenizer();
   bool checkTokenizerFile(const Tokenizer &t, const std::string &text);
+  void checkModelChatTemplate(Tokenizer &t, const std::string &path);
+  // Why the tokenizer directory's template was not taken as the default
+  // (reported if conversational data needs a template).
+  Status modelTemplateProblem_;
   void checkDatasets();
   void checkRewards();
   void checkOptimizer(const Optimizer &o);
@@ -369,6 +374,11 @@ void Checker::checkTokenizer() {
     else if (t.chat_template() == Tokenizer::llama3)
       markers = {"<|begin_of_text|>", "<|start_header_id|>",
                  "<|end_header_id|>", "<|eot_id|>"};
+    else if (t.chat_template() == Tokenizer::from_model)
+      error(at(t, "chat_template"),
+            "a character vocabulary has no model chat template",
+            "from_model reads the template beside a tokenizer 'file'; name "
+            "one here: chatml, llama3");
     if (cv.special_size() == 0) {
       cv.add_special("<pad>");
       cv.add_special("<bos>");
@@ -463,6 +473,7 @@ void Checker::checkTokenizer() {
         if (const json::Value *id = a.find("id"); id && id->isInt())
           maxId = std::max<int64_t>(maxId, id->asInt());
     tokenizerVocab_ = maxId + 1;
+    checkModelChatTemplate(t, path);
     break;
   }
   case Tokenizer::KIND_NOT_SET:
@@ -470,6 +481,50 @@ void Checker::checkTokenizer() {
           "add 'chars { alphabet: \"...\" }' or 'file: \"tokenizer.json\"'");
     break;
   }
+}
+
+// The model's own chat template beside the tokenizer file: required by
+// `chat_template: from_model`, and chosen when `chat_template` is unset and
+// the directory has one (TRL renders with the tokenizer's template). It must
+// parse and render a probe conversation (runtime/tokenizer/ChatTemplate.h).
+void Checker::checkModelChatTemplate(Tokenizer &t, const std::string &path) {
+  bool asked = t.chat_template() == Tokenizer::from_model;
+  if (!asked && t.has_chat_template())
+    return;
+  auto dirOf = [](const std::string &p) {
+    size_t slash = p.rfind('/');
+    return slash == std::string::npos ? std::string(".") : p.substr(0, slash);
+  };
+  std::string dir = dirOf(path);
+  Expected<std::string> where = hone::findModelChatTemplate(dir);
+  if (where && where->empty()) {
+    if (asked)
+      error(at(t, "chat_template"),
+            "the tokenizer's directory " + q(dirOf(t.file())) +
+                " has no chat template",
+            "from_model reads chat_template.jinja or the 'chat_template' of "
+            "tokenizer_config.json beside the tokenizer file; or name one: "
+            "chatml, llama3");
+    return;
+  }
+  Status st = where.status();
+  if (where) {
+    Expected<hone::ModelChatTemplate> m = hone::loadModelChatTemplate(dir);
+    st = m ? hone::checkModelChatTemplate(*m) : m.status();
+  }
+  if (!st.isOk()) {
+    std::string hint = st.hint().empty()
+                           ? "docs/formats.md lists the Jinja subset Hone "
+                             "renders; or name a template: chatml, llama3"
+                           : st.hint();
+    if (asked)
+      error(at(t, "chat_template"),
+            "the model's chat template cannot be used: " + st.message(), hint);
+    else // an error only if conversations need it (Checker::run)
+      modelTemplateProblem_ = Status::error(st.message(), hint);
+    return;
+  }
+  t.set_chat_template(Tokenizer::from_model);
 }
 
 bool Checker::checkTokenizerFile(const Tokenizer &t, const std::string &text) {
@@ -2273,11 +2328,22 @@ bool Checker::run() {
     for (const Stage &s : p_.stages()) {
       if (conversational_.count(s.dataset()) &&
           t.chat_template() == Tokenizer::no_template) {
+        if (!modelTemplateProblem_.isOk()) {
+          error(at(t, "file"),
+                "dataset " + q(s.dataset()) +
+                    " holds conversations and the model's chat template "
+                    "cannot be used: " +
+                    modelTemplateProblem_.message(),
+                modelTemplateProblem_.hint());
+          break;
+        }
         error(at(s, "dataset"),
               "dataset " + q(s.dataset()) +
                   " holds conversations but the tokenizer has no chat "
                   "template",
-              "set 'chat_template: chatml' (or llama3) in the tokenizer");
+              "set 'chat_template: chatml' (or llama3) in the tokenizer, or "
+              "give a tokenizer file whose directory has the model's chat "
+              "template");
         break;
       }
     }

@@ -725,14 +725,29 @@ void setupTokenizer(hone_job *j) {
   }
   std::string chat = t.text("chat_template");
   j->fmt.tokenizer = &*j->tokenizer;
-  if (chat != "no_template")
+  if (chat == "from_model") {
+    // The model's own template, beside tokenizer.json (docs/formats.md).
+    std::string file = get(t.o, "file") ? t.text("file") : "";
+    size_t slash = file.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : file.substr(0, slash);
+    j->fmt.modelChat = std::make_shared<const ModelChatTemplate>(
+        take(j, loc, loadModelChatTemplate(dir)));
+  } else if (chat != "no_template") {
     j->fmt.chat = take(j, loc, chatTemplateFromName(chat));
+  }
   for (const char *e : {"<eos>", "</s>", "<|endoftext|>", "<|im_end|>",
                         "<|eot_id|>"})
     if (auto id = j->tokenizer->tokenToId(e)) {
       j->fmt.eosToken = *id;
       break;
     }
+  // A model template comes with tokenizer_config.json's eos_token: the
+  // token generation stops at and raw completions end with.
+  if (j->fmt.modelChat)
+    for (const auto &[k, v] : j->fmt.modelChat->specialTokens)
+      if (k == "eos_token")
+        if (auto id = j->tokenizer->tokenToId(v))
+          j->fmt.eosToken = *id;
   j->fmt.padToken = 0;
   if (auto id = j->tokenizer->tokenToId("<pad>"))
     j->fmt.padToken = *id;

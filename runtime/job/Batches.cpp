@@ -31,9 +31,18 @@ void truncate(Sequence &s, int64_t maxLen) {
     s.mask[0] = 0;
 }
 
+Expected<TokenizedChat> chatTokens(const TextFormat &fmt,
+                                   const std::vector<ChatMessage> &msgs,
+                                   bool addGenerationPrompt) {
+  if (fmt.modelChat)
+    return tokenizeChat(*fmt.tokenizer, *fmt.modelChat, msgs,
+                        addGenerationPrompt);
+  return tokenizeChat(*fmt.tokenizer, *fmt.chat, msgs, addGenerationPrompt);
+}
+
 Expected<Sequence> chatSequence(const TextFormat &fmt,
                                 const std::vector<ChatMessage> &msgs) {
-  auto tc = tokenizeChat(*fmt.tokenizer, *fmt.chat, msgs, false);
+  auto tc = chatTokens(fmt, msgs, false);
   if (!tc)
     return tc.status();
   Sequence s{tc->ids, tc->assistantMask};
@@ -54,12 +63,12 @@ Expected<Sequence> tokenizePair(const TextFormat &fmt, const Example &ex,
                                 const std::vector<ChatMessage> &compMsgs) {
   HONE_TRY(needTokenizer(fmt));
   bool conv = !compMsgs.empty() || !ex.promptMessages.empty();
-  if (fmt.chat || conv) {
-    if (!fmt.chat)
-      return Status::error("error: batches: conversational record on line " +
-                               std::to_string(ex.line) +
-                               " needs a chat template",
-                           "set the spec's chat_template (chatml, llama3)");
+  if (fmt.hasChat() || conv) {
+    if (!fmt.hasChat())
+      return Status::error(
+          "error: batches: conversational record on line " +
+              std::to_string(ex.line) + " needs a chat template",
+          "set the spec's chat_template (chatml, llama3, from_model)");
     std::vector<ChatMessage> msgs = promptMessages(ex);
     if (compMsgs.empty())
       msgs.push_back({"assistant", completion});
@@ -87,11 +96,11 @@ Expected<Sequence> tokenizePair(const TextFormat &fmt, const Example &ex,
 Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex) {
   HONE_TRY(needTokenizer(fmt));
   if (!ex.messages.empty()) {
-    if (!fmt.chat)
-      return Status::error("error: batches: messages record on line " +
-                               std::to_string(ex.line) +
-                               " needs a chat template",
-                           "set the spec's chat_template (chatml, llama3)");
+    if (!fmt.hasChat())
+      return Status::error(
+          "error: batches: messages record on line " + std::to_string(ex.line) +
+              " needs a chat template",
+          "set the spec's chat_template (chatml, llama3, from_model)");
     auto s = chatSequence(fmt, ex.messages);
     if (s && !fmt.assistantOnlyLoss)
       s->mask.assign(s->ids.size(), 1);
@@ -124,11 +133,11 @@ Expected<std::vector<int32_t>> tokenizePrompt(const TextFormat &fmt,
                                               const Example &ex) {
   HONE_TRY(needTokenizer(fmt));
   std::vector<int32_t> ids;
-  if (fmt.chat || !ex.promptMessages.empty()) {
-    if (!fmt.chat)
+  if (fmt.hasChat() || !ex.promptMessages.empty()) {
+    if (!fmt.hasChat())
       return Status::error("error: batches: conversational prompt on line " +
                            std::to_string(ex.line) + " needs a chat template");
-    auto tc = tokenizeChat(*fmt.tokenizer, *fmt.chat, promptMessages(ex), true);
+    auto tc = chatTokens(fmt, promptMessages(ex), true);
     if (!tc)
       return tc.status();
     ids = tc->ids;

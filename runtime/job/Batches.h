@@ -15,6 +15,7 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ struct TextFormat {
   /// nullopt: raw concatenation prompt + completion (+ eos). Set: the
   /// prompt is a user turn, the completion the assistant turn.
   std::optional<ChatTemplate> chat;
+  /// The model's own template (the spec's `chat_template: from_model`);
+  /// used instead of `chat` when set.
+  std::shared_ptr<const ModelChatTemplate> modelChat;
+  bool hasChat() const { return chat || modelChat; }
   /// Appended after a completion in raw mode (and trained on); -1: none.
   int32_t eosToken = -1;
   int32_t padToken = 0;

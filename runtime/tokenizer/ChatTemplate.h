@@ -3,8 +3,12 @@
 // assistant content, so SFT can mask everything else out of the loss.
 #pragma once
 
+#include "runtime/support/Json.h"
 #include "runtime/support/Status.h"
+#include "runtime/tokenizer/Jinja.h"
 #include "runtime/tokenizer/Tokenizer.h"
+
+#include <memory>
 
 #include <string>
 #include <string_view>
@@ -66,5 +70,75 @@ Expected<TokenizedChat>
 tokenizePromptCompletion(const Tokenizer &tokenizer, std::string_view prompt,
                          std::string_view completion,
                          std::string_view eosToken = {});
+
+// ---- A model's own template (docs/formats.md, "Model chat templates") ----
+
+/// The `chat_template` of a Hugging Face model directory, rendered with the
+/// Jinja subset of runtime/tokenizer/Jinja.h as transformers'
+/// apply_chat_template does.
+struct ModelChatTemplate {
+  /// The file the template came from (for messages).
+  std::string source;
+  /// The template (the "default" one of the named-list form).
+  std::shared_ptr<const jinja::Template> main;
+  /// The named-list form's "tool_use" template, used when tools are given;
+  /// may be null.
+  std::shared_ptr<const jinja::Template> toolUse;
+  /// bos_token, eos_token, ... from tokenizer_config.json (strings), passed
+  /// to the template as transformers passes special_tokens_map.
+  std::vector<std::pair<std::string, std::string>> specialTokens;
+};
+
+/// Where a directory's template is: `chat_template.jinja` (which wins, as
+/// in transformers) or `tokenizer_config.json` holding `chat_template`; ""
+/// when neither has one. Errors only for an unreadable/invalid
+/// tokenizer_config.json.
+Expected<std::string> findModelChatTemplate(const std::string &dir);
+/// Loads and parses the directory's template (an error when it has none).
+Expected<ModelChatTemplate> loadModelChatTemplate(const std::string &dir);
+/// From template text (tests, tools); `source` names it in messages.
+Expected<ModelChatTemplate> modelChatTemplateFromText(
+    std::string_view text, std::string source,
+    std::vector<std::pair<std::string, std::string>> specialTokens = {});
+
+struct ChatOptions {
+  bool addGenerationPrompt = false;
+  /// JSON schemas of the tools (a list), or null: no tools (the template
+  /// sees `tools` = none, as transformers passes it).
+  json::Value tools;
+  /// More template variables (e.g. {"enable_thinking": false}).
+  json::Value kwargs = json::Value::object();
+  /// For `strftime_now` (seconds since the epoch); < 0: the clock, or
+  /// SOURCE_DATE_EPOCH when set.
+  int64_t now = -1;
+};
+
+/// Renders `messages` (a JSON list of message objects: role, content and
+/// any other fields the template reads, e.g. tool_calls,
+/// reasoning_content). Assistant spans: the template's `{% generation %}`
+/// blocks when it has them; otherwise the output of each loop iteration
+/// over an assistant message, less what the generation prompt would have
+/// written (the turn header) and trailing whitespace.
+Expected<RenderedChat> renderChat(const ModelChatTemplate &t,
+                                  const json::Value &messages,
+                                  const ChatOptions &options);
+Expected<RenderedChat> renderChat(const ModelChatTemplate &t,
+                                  const std::vector<ChatMessage> &messages,
+                                  bool addGenerationPrompt);
+/// Renders and tokenizes (special tokens parsed, no post-processor, as
+/// apply_chat_template(tokenize=True) does); the mask marks tokens that
+/// overlap an assistant span.
+Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer,
+                                     const ModelChatTemplate &t,
+                                     const json::Value &messages,
+                                     const ChatOptions &options);
+Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer,
+                                     const ModelChatTemplate &t,
+                                     const std::vector<ChatMessage> &messages,
+                                     bool addGenerationPrompt);
+/// The compile-time check: renders a probe conversation (system, user,
+/// assistant, user; with and without the generation prompt) and requires
+/// the assistant turn to be found.
+Status checkModelChatTemplate(const ModelChatTemplate &t);
 
 } // namespace hone

@@ -127,12 +127,17 @@
 
 // -----
 
+// expected-error@+1 {{#hone.tokenizer: chat_template from_model needs a tokenizer file}}
+"test.a"() {s = #hone.tokenizer<chars = <alphabet = "ab", special = []>, chat_template = from_model>} : () -> ()
+
+// -----
+
 // expected-error@+1 {{#hone.char_vocab: alphabet must not be empty}}
 "test.a"() {s = #hone.char_vocab<alphabet = "", special = []>} : () -> ()
 
 // -----
 
-// expected-error@+2 {{expected ::mlir::hone::ChatTemplate to be one of: no_template, chatml, llama3}}
+// expected-error@+2 {{expected ::mlir::hone::ChatTemplate to be one of: no_template, chatml, llama3, from_model}}
 // expected-error@+1 {{failed to parse Hone_TokenizerAttr parameter 'chat_template'}}
 "test.a"() {s = #hone.tokenizer<file = "/t.json", chat_template = zephyr>} : () -> ()
 

@@ -75,8 +75,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   std::string dir = argv[1];
-  for (const char *sub :
-       {"", "/fuzz_safetensors", "/fuzz_tokenizer", "/fuzz_jsonl"})
+  for (const char *sub : {"", "/fuzz_safetensors", "/fuzz_tokenizer",
+                          "/fuzz_jsonl", "/fuzz_jinja"})
     ::mkdir((dir + sub).c_str(), 0755);
 
   float f[4] = {1, 2, 3, 4};
@@ -136,6 +136,32 @@ int main(int argc, char **argv) {
        writeFile(jd + "sharegpt",
                  "{\"conversations\": [{\"from\": \"human\", \"value\": "
                  "\"a\"}, {\"from\": \"gpt\", \"value\": \"b\"}]}\n");
+  std::string gd = dir + "/fuzz_jinja/";
+  ok = ok &&
+       writeFile(gd + "chatml",
+                 "{%- for m in messages %}\n  {{- '<|im_start|>' + m.role + "
+                 "'\\n' + m.content|trim + '<|im_end|>\\n' }}\n{%- endfor "
+                 "%}\n{%- if add_generation_prompt %}{{ '<|im_start|>"
+                 "assistant\\n' }}{% endif %}\n") &&
+       writeFile(gd + "tools",
+                 "{% set ns = namespace(n=0) %}{% for t in tools %}{{ t|"
+                 "tojson(indent=2) }}{% set ns.n = ns.n + 1 %}{% endfor %}"
+                 "{{ ns.n }}{% for m in messages[::-1] if m.role != 'tool' "
+                 "%}{{ loop.index0 }}{{ m.content.split('</think>')[-1]"
+                 ".lstrip() }}{% endfor %}") &&
+       writeFile(gd + "generation",
+                 "{% macro h(r, x='') %}[{{ r|upper }}{{ x }}]{% endmacro %}"
+                 "{% for m in messages %}{{ h(m.role) }}{% if m.role == "
+                 "'assistant' %}{% generation %}{{ m.content }}{% "
+                 "endgeneration %}{% elif m.tool_calls is defined %}{{ "
+                 "raise_exception('no') }}{% else %}{{ m['content'] ~ "
+                 "bos_token }}{% endif %}{% endfor %}{{ strftime_now('%d') "
+                 "}}{# c #}") &&
+       writeFile(gd + "exprs",
+                 "{{ (1 + 2 * 3 // 2 % 5 ** 2) if 'a' in 'abc' and not none "
+                 "else [1, {'k': (1, 2)}][1].k }}{{ 'x' * 3 }}{{ [3,1]|"
+                 "reverse|list|join(',') }}{{ messages|selectattr('role', "
+                 "'equalto', 'user')|map(attribute='content')|first }}");
   if (!ok) {
     std::fprintf(stderr, "hone-fuzz-seeds: cannot write into %s\n",
                  dir.c_str());

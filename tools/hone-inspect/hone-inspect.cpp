@@ -10,6 +10,13 @@
 //   hone-inspect --dataset data.jsonl [--max-records N]
 //   hone-inspect --tokenizer tokenizer.json --chat chatml --messages JSON
 //                [--generation-prompt]
+//   hone-inspect --tokenizer tokenizer.json --chat MODEL_DIR|T.jinja
+//                --messages JSON [--generation-prompt]
+//   hone-inspect --render-chat MODEL_DIR|T.jinja --request REQUEST.json
+//     REQUEST: {"messages": [...], "tools": [...], "kwargs": {...},
+//               "agp": bool, "special": {"bos_token": ...}, "now": SECONDS}
+//     prints {"text": ..., "spans": [[begin, end], ...]} (byte offsets of
+//     the assistant spans)
 #include "runtime/data/Dataset.h"
 #include "runtime/formats/HfConfig.h"
 #include "runtime/formats/HfTensorNames.h"
@@ -50,8 +57,10 @@ int usage() {
       "       hone-inspect --chars CHARS [--special TOKEN]... (--encode TEXT | "
       "--decode 1,2,3)\n"
       "       hone-inspect --dataset data.jsonl [--max-records N]\n"
-      "       hone-inspect --tokenizer tokenizer.json --chat chatml|llama3 "
-      "--messages JSON [--generation-prompt]\n");
+      "       hone-inspect --tokenizer tokenizer.json --chat "
+      "chatml|llama3|MODEL_DIR|T.jinja --messages JSON [--generation-prompt]\n"
+      "       hone-inspect --render-chat MODEL_DIR|T.jinja --request "
+      "REQUEST.json\n");
   return 2;
 }
 
@@ -221,12 +230,100 @@ int inspectDatasetFile(const std::string &path, size_t maxRecords) {
   return 0;
 }
 
+bool isDir(const std::string &p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Expected<std::string> readText(const std::string &path) {
+  std::FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return Status::error("error: cannot open " + path + ": " +
+                         std::strerror(errno));
+  std::string s;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+    s.append(buf, n);
+  std::fclose(f);
+  return s;
+}
+
+/// A model directory's template, or a template file.
+Expected<ModelChatTemplate>
+openModelTemplate(const std::string &path,
+                  std::vector<std::pair<std::string, std::string>> special) {
+  if (isDir(path))
+    return loadModelChatTemplate(path);
+  Expected<std::string> text = readText(path);
+  if (!text)
+    return text.status();
+  return modelChatTemplateFromText(*text, path, std::move(special));
+}
+
+/// --render-chat: the rendered text and assistant spans as JSON.
+int renderChatRequest(const std::string &path, const std::string &request) {
+  Expected<std::string> text = readText(request);
+  if (!text)
+    return fail(text.status());
+  json::ParseOptions po;
+  po.sourceName = request;
+  Expected<json::Value> req = json::parse(*text, po);
+  if (!req)
+    return fail(req.status());
+  const json::Value *messages =
+      req->isObject() ? req->find("messages") : nullptr;
+  if (!messages || !messages->isArray())
+    return fail(Status::error(request + ": error: the request needs a "
+                                        "'messages' list"));
+  std::vector<std::pair<std::string, std::string>> special;
+  if (const json::Value *s = req->find("special"); s && s->isObject())
+    for (const auto &m : s->members())
+      if (m.second.isString())
+        special.emplace_back(m.first, m.second.asString());
+  Expected<ModelChatTemplate> t = openModelTemplate(path, special);
+  if (!t)
+    return fail(t.status());
+  ChatOptions o;
+  if (const json::Value *x = req->find("tools"))
+    o.tools = *x;
+  if (const json::Value *x = req->find("kwargs"); x && x->isObject())
+    o.kwargs = *x;
+  if (const json::Value *x = req->find("agp"); x && x->isBool())
+    o.addGenerationPrompt = x->asBool();
+  if (const json::Value *x = req->find("now"); x && x->isNumber())
+    o.now = int64_t(x->asDouble());
+  Expected<RenderedChat> r = renderChat(*t, *messages, o);
+  if (!r)
+    return fail(r.status());
+  json::Value out = json::Value::object();
+  out.set("text", r->text);
+  json::Value spans = json::Value::array();
+  for (auto [b, e] : r->assistantSpans) {
+    json::Value sp = json::Value::array();
+    sp.push(int64_t(b));
+    sp.push(int64_t(e));
+    spans.push(sp);
+  }
+  out.set("spans", spans);
+  std::printf("%s\n", json::serialize(out).c_str());
+  return 0;
+}
+
 /// Renders a chat, tokenizes it and marks the tokens SFT trains on.
 int showChat(const Tokenizer &tok, const std::string &name,
              const std::string &messagesJson, bool generationPrompt) {
+  std::optional<ModelChatTemplate> model;
   Expected<ChatTemplate> t = chatTemplateFromName(name);
-  if (!t)
+  if (!t && (isDir(name) || name.find('/') != std::string::npos ||
+             name.find(".jinja") != std::string::npos)) {
+    Expected<ModelChatTemplate> m = openModelTemplate(name, {});
+    if (!m)
+      return fail(m.status());
+    model = m.take();
+  } else if (!t) {
     return fail(t.status());
+  }
   json::ParseOptions po;
   po.sourceName = "--messages";
   Expected<json::Value> v = json::parse(messagesJson, po);
@@ -247,7 +344,8 @@ int showChat(const Tokenizer &tok, const std::string &name,
     messages.push_back({role->asString(), content->asString()});
   }
   Expected<TokenizedChat> chat =
-      tokenizeChat(tok, *t, messages, generationPrompt);
+      model ? tokenizeChat(tok, *model, messages, generationPrompt)
+            : tokenizeChat(tok, *t, messages, generationPrompt);
   if (!chat)
     return fail(chat.status());
   size_t trained = 0;
@@ -268,7 +366,7 @@ int main(int argc, char **argv) {
       chars, file;
   std::vector<std::string> specials;
   bool haveEncode = false, haveDecode = false, haveChars = false;
-  std::string chatName, messagesJson;
+  std::string chatName, messagesJson, renderChatPath, requestPath;
   bool generationPrompt = false;
   bool parseSpecial = true;
   size_t maxRecords = SIZE_MAX;
@@ -309,6 +407,12 @@ int main(int argc, char **argv) {
     } else if (a == "--chat") {
       if (!value(chatName))
         return usage();
+    } else if (a == "--render-chat") {
+      if (!value(renderChatPath))
+        return usage();
+    } else if (a == "--request") {
+      if (!value(requestPath))
+        return usage();
     } else if (a == "--messages") {
       if (!value(messagesJson))
         return usage();
@@ -347,6 +451,11 @@ int main(int argc, char **argv) {
     }
   }
 
+  if (!renderChatPath.empty()) {
+    if (requestPath.empty())
+      return usage();
+    return renderChatRequest(renderChatPath, requestPath);
+  }
   if (!datasetPath.empty())
     return inspectDatasetFile(datasetPath, maxRecords);
   if (!configPath.empty())
