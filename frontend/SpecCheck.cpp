@@ -7,7 +7,7 @@
 #include "dialect/ObjectiveExpr.h"
 #include "frontend/Spec.h"
 
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8

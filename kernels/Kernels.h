@@ -13,7 +13,7 @@
 //   number of threads.
 #pragma once
 
-#include "runtime/core/DType.h"
+#include "runtime/base/DType.h"
 
 #include <cmath>
 #include <cstddef>

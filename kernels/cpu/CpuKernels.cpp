@@ -3,7 +3,7 @@
 // the number of threads.
 #include "kernels/cpu/CpuKernels.h"
 #include "kernels/cpu/MathFns.h"
-#include "runtime/core/Philox.h"
+#include "runtime/base/Philox.h"
 
 #include <cblas.h>
 #include <dlfcn.h>

@@ -15,7 +15,7 @@
 #include "runtime/job/Steps.h"
 #include "runtime/formats/AtomicFile.h"
 #include "runtime/model/HfModel.h"
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 
 #include <algorithm>
 #include <chrono>

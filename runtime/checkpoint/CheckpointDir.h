@@ -18,8 +18,8 @@
 #pragma once
 
 #include "runtime/formats/Safetensors.h"
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <map>

@@ -19,7 +19,7 @@
 #pragma once
 
 #include "runtime/data/Jsonl.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 #include "runtime/tokenizer/ChatTemplate.h"
 
 #include <cstdint>

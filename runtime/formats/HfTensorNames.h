@@ -9,8 +9,8 @@
 #pragma once
 
 #include "runtime/formats/Safetensors.h"
-#include "runtime/model/ModelConfig.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/ModelConfig.h"
+#include "runtime/base/Status.h"
 
 #include <string>
 #include <string_view>

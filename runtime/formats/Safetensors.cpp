@@ -1,7 +1,7 @@
 #include "runtime/formats/Safetensors.h"
 
 #include "runtime/formats/AtomicFile.h"
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 
 #include <algorithm>
 #include <cerrno>

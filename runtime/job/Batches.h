@@ -9,8 +9,8 @@
 
 #include "runtime/data/Dataset.h"
 #include "runtime/model/Transformer.h"
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 #include "runtime/tokenizer/ChatTemplate.h"
 #include "runtime/tokenizer/Tokenizer.h"
 

@@ -23,7 +23,7 @@
 #include "runtime/observe/Progress.h"
 #include "runtime/observe/Report.h"
 #include "runtime/observe/Trace.h"
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 
 #include <functional>
 #include <memory>

@@ -15,7 +15,7 @@
 #pragma once
 
 #include "runtime/observe/Report.h"
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 
 #include <cstdint>
 #include <map>

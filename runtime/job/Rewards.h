@@ -4,8 +4,8 @@
 #pragma once
 
 #include "runtime/model/Transformer.h"
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 
 #include <memory>
 #include <optional>

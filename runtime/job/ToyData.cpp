@@ -1,6 +1,6 @@
 #include "runtime/job/ToyData.h"
 
-#include "runtime/core/Philox.h"
+#include "runtime/base/Philox.h"
 
 #include <algorithm>
 

@@ -5,8 +5,8 @@
 // in toyVocabulary(), so a character tokenizer over it covers the data.
 #pragma once
 
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <string>

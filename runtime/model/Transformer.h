@@ -16,8 +16,8 @@
 
 #include "kernels/Kernels.h"
 #include "runtime/core/Tensor.h"
-#include "runtime/model/ModelConfig.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/ModelConfig.h"
+#include "runtime/base/Status.h"
 
 #include <memory>
 #include <string>

@@ -10,7 +10,7 @@
 #pragma once
 
 #include "runtime/observe/TfEvents.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <optional>

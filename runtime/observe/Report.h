@@ -9,7 +9,7 @@
 
 #include "runtime/exec/Scheduler.h"
 #include "runtime/observe/Metrics.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <string>

@@ -3,7 +3,7 @@
 // assistant content, so SFT can mask everything else out of the loss.
 #pragma once
 
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <string>

@@ -1,7 +1,7 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
-#include "runtime/support/Json.h"
-#include "runtime/support/Utf8.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Utf8.h"
 #include "runtime/tokenizer/Nfc.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8

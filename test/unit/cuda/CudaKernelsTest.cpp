@@ -22,7 +22,7 @@
 //   such row per test).
 #include "CudaTestUtil.h"
 
-#include "runtime/core/Philox.h"
+#include "runtime/base/Philox.h"
 
 #include <cstdlib>
 #include <numeric>

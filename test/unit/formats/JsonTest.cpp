@@ -1,4 +1,4 @@
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include "TestUtil.h"
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 #include "runtime/tokenizer/Nfc.h"
 
 #include <gtest/gtest.h>

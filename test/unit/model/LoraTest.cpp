@@ -12,7 +12,7 @@
 #include "runtime/formats/Safetensors.h"
 #include "runtime/model/HfModel.h"
 #include "runtime/model/Optimizer.h"
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 
 #include <cstdlib>
 #include <fstream>

@@ -8,7 +8,7 @@
 #include "runtime/observe/Report.h"
 #include "runtime/observe/TfEvents.h"
 #include "runtime/observe/Trace.h"
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 // byte offset and follow the "SOURCE:LINE:COL: error: WHAT" form.
 #pragma once
 
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,5 +1,5 @@
-#include "runtime/support/Json.h"
-#include "runtime/support/Utf8.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Utf8.h"
 
 #include <charconv>
 #include <cmath>

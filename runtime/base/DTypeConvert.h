@@ -7,14 +7,14 @@
 #include <optional>
 #include <string_view>
 
-#include "runtime/core/DType.h"
+#include "runtime/base/DType.h"
 
 namespace hone {
 
 // The element types themselves (hone::DType, dtypeName, parseDType,
 // dtypeSize, isFloating) and the scalar conversions (f16ToFloat,
 // floatToF16, bf16ToFloat, floatToBf16, fp8 decoders) are the runtime's,
-// in runtime/core/DType.h.
+// in runtime/base/DType.h.
 
 /// Converts n elements of type `from` stored at src (any alignment,
 /// little-endian) to fp32.

@@ -1,4 +1,4 @@
-#include "runtime/formats/DType.h"
+#include "runtime/base/DTypeConvert.h"
 
 #include <cmath>
 #include <cstring>
