@@ -5,6 +5,7 @@
 #include "runtime/abi/AbiTable.h"
 #include "runtime/abi/Comm.h"
 #include "runtime/abi/hone_runtime.h"
+#include "kernels/backend/Backend.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/exec/Scheduler.h"
 
@@ -3012,7 +3013,7 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     j->cpuThreads = cpuThreads();
     j->sched = std::make_unique<exec::Scheduler>();
     for (auto &k : j->laneKernels)
-      k = makeCpuKernels<float>();
+      k = makeKernels("cpu").take(); // the CPU backend is always there
   }
   // Steps that gave a non-finite loss before a rollback are skipped now.
   if (j->args.resume)

@@ -71,8 +71,6 @@ constexpr int kMaxThreads = 1024;
 Expected<JobArgs> parseJobArgs(int argc, const char *const *argv);
 std::string jobUsage(const std::string &argv0);
 
-/// True when this runtime was built with a CUDA backend.
-bool haveCudaBackend();
 
 struct JobConfig {
   std::string name = "job";

@@ -2,6 +2,7 @@
 // --device cuda opens the CUDA backend or fails with one line saying why;
 // --device auto stays on the CPU until checkpoints handle device memory.
 #include "test/unit/TempDir.h"
+#include "kernels/backend/Backend.h"
 #include "runtime/job/Driver.h"
 
 #include "kernels/cuda/CudaKernels.h"

@@ -3,6 +3,7 @@
 // loss kernels (gradients against finite differences), the train step
 // (micro-batching, NaN handling), argument parsing and the driver.
 #include "test/unit/TempDir.h"
+#include "kernels/backend/Backend.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
