@@ -1,6 +1,7 @@
 // The job driver of a compiled executable (`./job`): command line, run
 // directory, resolved spec, metrics and progress, checkpoints with resume,
-// and the final report. Stages (runtime/job/Stages.h) run inside a Job:
+// and the final report. The C ABI (runtime/abi/HoneRuntime.cpp) runs stages
+// inside a Job:
 //
 //   auto job = Job::open(args, config);          // run dir, spec, metrics
 //   int64_t s0 = job->beginStage("sft", steps, objects);   // resume point
