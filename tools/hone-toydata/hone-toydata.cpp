@@ -6,7 +6,7 @@
 //                [--layout prompt_answer|prompt_completion]
 //                [--single-template] [--worked-steps] [--out FILE]
 //   hone-toydata --vocab          the characters a char tokenizer needs
-#include "runtime/job/ToyData.h"
+#include "tools/hone-toydata/ToyData.h"
 
 #include <cstdio>
 #include <cstdlib>

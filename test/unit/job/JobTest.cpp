@@ -9,7 +9,7 @@
 #include "runtime/job/Driver.h"
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
-#include "runtime/job/ToyData.h"
+#include "tools/hone-toydata/ToyData.h"
 
 #include <gtest/gtest.h>
 

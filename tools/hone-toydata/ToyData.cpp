@@ -1,4 +1,4 @@
-#include "runtime/job/ToyData.h"
+#include "tools/hone-toydata/ToyData.h"
 
 #include "runtime/base/Philox.h"
 
