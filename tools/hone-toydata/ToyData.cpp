@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-namespace hone::job {
+namespace hone::toydata {
 
 Expected<ToyTask> toyTaskFromName(std::string_view name) {
   if (name == "addition")
@@ -185,4 +185,4 @@ json::Value toyRecord(const ToyExample &e, bool promptCompletion) {
   return v;
 }
 
-} // namespace hone::job
+} // namespace hone::toydata

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-namespace hone::job {
+namespace hone::toydata {
 
 enum class ToyTask { Addition, Multiplication, Sorting, Parity };
 
@@ -53,4 +53,4 @@ std::vector<std::string> toySpecialTokens();
 /// (prompt_completion).
 json::Value toyRecord(const ToyExample &e, bool promptCompletion);
 
-} // namespace hone::job
+} // namespace hone::toydata

@@ -21,6 +21,7 @@
 
 using namespace hone;
 using namespace hone::job;
+using namespace hone::toydata;
 
 namespace {
 
