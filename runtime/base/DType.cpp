@@ -1,4 +1,4 @@
-#include "runtime/base/DTypeConvert.h"
+#include "runtime/base/DType.h"
 
 #include <cmath>
 #include <cstring>

@@ -2,6 +2,7 @@
 // the storage types checkpoints use (bf16, fp16) and the compute types.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -204,5 +205,9 @@ inline float fp8e4m3ToFloat(uint8_t v) {
     r = bitsFloat(((exp + 120) << 23) | (mant << 20));
   return neg ? -r : r;
 }
+
+/// Converts n elements of type `from` stored at src (any alignment,
+/// little-endian) to fp32 (DType.cpp).
+void convertToF32(DType from, const void *src, size_t n, float *dst);
 
 } // namespace hone

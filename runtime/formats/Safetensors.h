@@ -12,7 +12,7 @@
 // and the byte offset (or line:col inside the header).
 #pragma once
 
-#include "runtime/base/DTypeConvert.h"
+#include "runtime/base/DType.h"
 #include "runtime/base/Status.h"
 
 #include <cstdint>

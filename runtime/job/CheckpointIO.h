@@ -1,8 +1,6 @@
-// Checkpoint I/O for the job driver on plain float buffers. A separate
-// translation unit because runtime/base/DTypeConvert.h and runtime/base/DType.h
-// both define hone::DType and cannot be included together; this header
-// includes neither, so model code (core) and checkpoint code (formats) meet
-// here only through float pointers.
+// Checkpoint I/O for the job driver on plain float buffers: model and
+// checkpoint code (runtime/checkpoint) meet here only through float
+// pointers.
 #pragma once
 
 #include "runtime/base/Json.h"
