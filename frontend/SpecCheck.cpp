@@ -8,6 +8,7 @@
 #include "frontend/Spec.h"
 
 #include "runtime/base/Json.h"
+#include "runtime/base/Utf8.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -73,15 +74,15 @@ std::string fileKind(const std::string &p) {
   return "not a regular file";
 }
 
-/// Number of UTF-8 code points, or -1 when `s` is not valid UTF-8.
+/// The characters of `s`; ok is false (and the list empty) when `s` is not
+/// valid UTF-8.
 std::vector<std::string> utf8Chars(const std::string &s, bool &ok) {
   std::vector<std::string> out;
-  ok = json::isValidUtf8(s);
+  ok = isValidUtf8(s);
   if (!ok)
     return out;
   for (size_t i = 0; i < s.size();) {
-    unsigned char c = s[i];
-    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    size_t n = utf8SequenceLength(static_cast<unsigned char>(s[i]));
     out.push_back(s.substr(i, n));
     i += n;
   }

@@ -71,79 +71,6 @@ bool Value::operator==(const Value &o) const {
   return false;
 }
 
-// ---------------------------------------------------------------------------
-// UTF-8
-
-/// Decodes one UTF-8 sequence at s[i]; returns its length (0 when invalid).
-static size_t decodeUtf8(const unsigned char *s, size_t n, size_t i,
-                         uint32_t *cp) {
-  unsigned char c = s[i];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  size_t len;
-  uint32_t v, min;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    v = c & 0x1F;
-    min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    v = c & 0x0F;
-    min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    v = c & 0x07;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > n)
-    return 0;
-  for (size_t k = 1; k < len; ++k) {
-    unsigned char cc = s[i + k];
-    if ((cc & 0xC0) != 0x80)
-      return 0;
-    v = (v << 6) | (cc & 0x3F);
-  }
-  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-    return 0;
-  *cp = v;
-  return len;
-}
-
-bool isValidUtf8(std::string_view str, size_t *badOffset) {
-  const auto *s = reinterpret_cast<const unsigned char *>(str.data());
-  size_t n = str.size(), i = 0;
-  while (i < n) {
-    // Fast path over ASCII, 8 bytes at a time.
-    while (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, s + i, 8);
-      if (w & 0x8080808080808080ULL)
-        break;
-      i += 8;
-    }
-    if (i >= n)
-      break;
-    if (s[i] < 0x80) {
-      ++i;
-      continue;
-    }
-    uint32_t cp;
-    size_t len = decodeUtf8(s, n, i, &cp);
-    if (!len) {
-      if (badOffset)
-        *badOffset = i;
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
-
 Location locate(std::string_view text, size_t offset) {
   Location loc;
   loc.offset = offset;
@@ -378,7 +305,7 @@ private:
         return fail(pos_, "control character in string (must be escaped)");
       if (c >= 0x80) {
         uint32_t cp;
-        size_t len = decodeUtf8(u, n_, pos_, &cp);
+        size_t len = decodeUtf8(std::string_view(s_, n_), pos_, &cp);
         if (!len)
           return fail(pos_, "invalid UTF-8 in string");
         out.append(s_ + pos_, len);

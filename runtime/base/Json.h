@@ -147,8 +147,4 @@ void serializeTo(std::string &out, const Value &value, int indent = -1);
 /// Appends s as a quoted JSON string.
 void appendQuoted(std::string &out, std::string_view s);
 
-/// True when s is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates,
-/// nothing above U+10FFFF). When not, *badOffset gets the first bad byte.
-bool isValidUtf8(std::string_view s, size_t *badOffset = nullptr);
-
 } // namespace hone::json

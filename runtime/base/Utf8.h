@@ -1,6 +1,7 @@
-// UTF-8 helpers shared by the JSON parser, the tokenizer and its normaliser.
-// The decoders here are for text already known to be valid UTF-8 (validate
-// untrusted bytes first: json::isValidUtf8 / the JSON parser's strict check).
+// The runtime's one UTF-8 module (the JSON parser, the tokenizer and its
+// normaliser, the spec checker): a strict decoder for untrusted bytes
+// (decodeUtf8, isValidUtf8, utf8Lossy; Utf8.cpp) and, for text already
+// validated, a fast one (decodeUtf8At) and an encoder (appendUtf8).
 #pragma once
 
 #include <cstddef>
@@ -10,7 +11,24 @@
 
 namespace hone {
 
-/// Length of the sequence a lead byte starts (1 for ASCII and stray bytes).
+/// Decodes the sequence at s[i] strictly (Unicode Table 3-7: no overlong
+/// forms, surrogates or code points past U+10FFFF): returns its length and
+/// sets *cp. An ill-formed sequence returns 0 and sets *bad (when given) to
+/// the length of its maximal ill-formed subpart, at least 1: the bytes one
+/// U+FFFD replaces.
+size_t decodeUtf8(std::string_view s, size_t i, uint32_t *cp,
+                  size_t *bad = nullptr);
+
+/// True when `s` is well-formed UTF-8; else *badOffset (when given) is the
+/// offset of the first ill-formed sequence.
+bool isValidUtf8(std::string_view s, size_t *badOffset = nullptr);
+
+/// Rust's String::from_utf8_lossy: each maximal ill-formed subpart becomes
+/// U+FFFD.
+std::string utf8Lossy(std::string_view s);
+
+/// Length of the sequence a lead byte starts (1 for ASCII and stray bytes),
+/// for text already validated.
 inline size_t utf8SequenceLength(unsigned char lead) {
   if (lead < 0x80)
     return 1;

@@ -20,60 +20,7 @@ namespace hone {
 namespace {
 
 // ---------------------------------------------------------------------------
-// UTF-8 helpers
-
-
-/// Rust's String::from_utf8_lossy: each maximal invalid subpart -> U+FFFD.
-std::string utf8Lossy(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  size_t i = 0, n = s.size();
-  const auto *u = reinterpret_cast<const unsigned char *>(s.data());
-  while (i < n) {
-    unsigned char c = u[i];
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-      need = 1;
-    else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2;
-      if (c == 0xE0)
-        lo = 0xA0;
-      if (c == 0xED)
-        hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3;
-      if (c == 0xF0)
-        lo = 0x90;
-      if (c == 0xF4)
-        hi = 0x8F;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-      continue;
-    }
-    size_t j = i + 1, got = 0;
-    while (got < need && j < n) {
-      unsigned char cc = u[j];
-      bool ok = got == 0 ? (cc >= lo && cc <= hi) : (cc >= 0x80 && cc <= 0xBF);
-      if (!ok)
-        break;
-      ++j;
-      ++got;
-    }
-    if (got == need)
-      out.append(s.data() + i, j - i);
-    else
-      out += "\xEF\xBF\xBD";
-    i = j;
-  }
-  return out;
-}
+// UTF-8 helpers (the decoders are runtime/base/Utf8.h's)
 
 bool isUnicodeSpace(uint32_t c) {
   return (c >= 9 && c <= 13) || c == 32 || c == 0x85 || c == 0xA0 ||
@@ -804,7 +751,7 @@ Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
     return Status::error("error: input of " + std::to_string(text.size()) +
                          " bytes is too large to encode at once (limit 4 GiB)");
   size_t bad = 0;
-  if (!json::isValidUtf8(text, &bad))
+  if (!isValidUtf8(text, &bad))
     return Status::error("error: input is not valid UTF-8 (byte " +
                          std::to_string(bad) + ")");
   if (opt.addSpecialTokens) {
@@ -1300,7 +1247,7 @@ Expected<Tokenizer>
 Tokenizer::character(std::string_view chars,
                      const std::vector<std::string> &specials) {
   size_t bad = 0;
-  if (!json::isValidUtf8(chars, &bad))
+  if (!isValidUtf8(chars, &bad))
     return Status::error("error: character set is not valid UTF-8 (byte " +
                          std::to_string(bad) + ")");
   auto impl = std::make_shared<Impl>();
@@ -1315,7 +1262,7 @@ Tokenizer::character(std::string_view chars,
     return id;
   };
   for (const std::string &s : specials) {
-    if (s.empty() || !json::isValidUtf8(s))
+    if (s.empty() || !isValidUtf8(s))
       return Status::error("error: special tokens must be non-empty UTF-8");
     if (impl->vocab.count(s))
       return Status::error("error: special token '" + s + "' is repeated");

@@ -16,6 +16,7 @@
 #include "runtime/formats/Safetensors.h"
 #include "runtime/tokenizer/ChatTemplate.h"
 #include "runtime/tokenizer/Tokenizer.h"
+#include "runtime/base/Utf8.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -79,7 +80,7 @@ std::string printable(const std::string &bytes) {
     } else
       out += static_cast<char>(c);
   }
-  if (!json::isValidUtf8(out)) {
+  if (!isValidUtf8(out)) {
     std::string esc;
     for (unsigned char c : out) {
       if (c < 0x80) {

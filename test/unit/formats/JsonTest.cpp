@@ -1,4 +1,5 @@
 #include "runtime/base/Json.h"
+#include "runtime/base/Utf8.h"
 
 #include <gtest/gtest.h>
 
