@@ -8,11 +8,9 @@
 #include "frontend/Spec.h"
 
 #include "runtime/base/Json.h"
+#include "runtime/base/Regex.h"
 #include "runtime/base/Utf8.h"
 #include "runtime/tokenizer/Tokenizer.h"
-
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 
 #include <google/protobuf/descriptor.h>
 
@@ -89,22 +87,14 @@ std::vector<std::string> utf8Chars(const std::string &s, bool &ok) {
   return out;
 }
 
-/// PCRE2 compile error for `pattern`, or empty.
+/// PCRE2 compile error for `pattern`, or empty: the job compiles it the same
+/// way (runtime/base/Regex.h).
 std::string regexError(const std::string &pattern) {
-  int code = 0;
-  PCRE2_SIZE offset = 0;
-  pcre2_code *re = pcre2_compile(
-      reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-      PCRE2_UTF | PCRE2_UCP, // as the job compiles it (runtime/job/Rewards.cpp)
-      &code, &offset, nullptr);
-  if (re) {
-    pcre2_code_free(re);
+  size_t offset = 0;
+  auto re = Regex::compile(pattern, /*jit=*/false, &offset);
+  if (re)
     return {};
-  }
-  PCRE2_UCHAR buf[256];
-  pcre2_get_error_message(code, buf, sizeof buf);
-  return std::string(reinterpret_cast<char *>(buf)) + " at offset " +
-         std::to_string(offset);
+  return re.status().message() + " at offset " + std::to_string(offset);
 }
 
 const char *methodName(const Stage &s) {

@@ -1,11 +1,9 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include "runtime/base/Json.h"
+#include "runtime/base/Regex.h"
 #include "runtime/base/Utf8.h"
 #include "runtime/tokenizer/Nfc.h"
-
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 
 #include <algorithm>
 #include <cstring>
@@ -98,83 +96,38 @@ std::string rewriteWhitespace(std::string_view p) {
   return out;
 }
 
-struct Regex {
-  pcre2_code *code = nullptr;
+/// A compiled pre-tokenizer pattern and where tokenizer.json wrote it.
+struct PatternRegex {
+  Regex re;
   std::string source; // "tokenizer.json:LINE:COL" of the pattern
-
-  ~Regex() {
-    if (code)
-      pcre2_code_free(code);
-  }
 };
 
-struct MatchScratch {
-  pcre2_match_data *md = nullptr;
-  pcre2_match_context *mc = nullptr;
-  pcre2_jit_stack *js = nullptr;
-  MatchScratch() {
-    md = pcre2_match_data_create(64, nullptr);
-    mc = pcre2_match_context_create(nullptr);
-    js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
-    if (mc && js)
-      pcre2_jit_stack_assign(mc, nullptr, js);
-  }
-  ~MatchScratch() {
-    if (md)
-      pcre2_match_data_free(md);
-    if (mc)
-      pcre2_match_context_free(mc);
-    if (js)
-      pcre2_jit_stack_free(js);
-  }
-};
-MatchScratch &scratch() {
-  thread_local MatchScratch s;
-  return s;
-}
-
-std::string compileError(int code) {
-  PCRE2_UCHAR buf[256];
-  pcre2_get_error_message(code, buf, sizeof buf);
-  return reinterpret_cast<char *>(buf);
-}
-
-Expected<std::shared_ptr<Regex>> compileRegex(std::string_view pattern,
-                                              const std::string &where) {
+Expected<std::shared_ptr<PatternRegex>> compileRegex(std::string_view pattern,
+                                                     const std::string &where) {
   std::string p = rewriteWhitespace(pattern);
-  int err = 0;
-  PCRE2_SIZE errOff = 0;
-  auto re = std::make_shared<Regex>();
-  re->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.data()), p.size(),
-                           PCRE2_UTF | PCRE2_UCP, &err, &errOff, nullptr);
-  if (!re->code)
-    return Status::error(
-        where + "pre-tokenizer regex does not compile: " + compileError(err) +
-        " at pattern offset " + std::to_string(errOff));
-  pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); // falls back if no JIT
-  re->source = where.substr(0, where.rfind(": error: "));
-  return re;
+  size_t errOff = 0;
+  auto re = Regex::compile(p, /*jit=*/true, &errOff);
+  if (!re)
+    return Status::error(where + "pre-tokenizer regex does not compile: " +
+                         re.status().message() + " at pattern offset " +
+                         std::to_string(errOff));
+  return std::make_shared<PatternRegex>(
+      PatternRegex{re.take(), where.substr(0, where.rfind(": error: "))});
 }
 
 /// Appends the [start, end) ranges of all matches of re in s.
-Status findAll(const Regex &re, std::string_view s,
+Status findAll(const PatternRegex &re, std::string_view s,
                std::vector<std::pair<size_t, size_t>> &out) {
-  MatchScratch &sc = scratch();
-  if (!sc.md || !sc.mc)
-    return Status::error("error: out of memory for regex matching");
   size_t pos = 0;
-  auto subject = reinterpret_cast<PCRE2_SPTR>(s.data());
   while (pos <= s.size()) {
-    int rc = pcre2_match(re.code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK,
-                         sc.md, sc.mc);
-    if (rc == PCRE2_ERROR_NOMATCH)
-      break;
-    if (rc < 0) // a pathological pattern: match or stack limit
+    auto m = re.re.find(s, pos, /*whole=*/false, /*textIsValidUtf8=*/true);
+    if (!m) // a pathological pattern: match or stack limit
       return Status::error("error: pre-tokenizer regex" +
                            (re.source.empty() ? "" : " at " + re.source) +
-                           " failed: " + compileError(rc));
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc.md);
-    size_t b = ov[0], e = ov[1];
+                           " failed: " + m.status().message());
+    if (!m->has_value())
+      break;
+    size_t b = (*m)->begin, e = (*m)->end;
     if (e <= b) { // empty match: step over one character
       if (b >= s.size())
         break;
@@ -200,7 +153,8 @@ enum class SplitBehavior {
 
 struct PreStep {
   enum Kind { Split, ByteLevel } kind = Split;
-  std::shared_ptr<Regex> regex; // Split (regex) or ByteLevel with use_regex
+  // Split (regex) or ByteLevel with use_regex
+  std::shared_ptr<PatternRegex> regex;
   std::string literal;          // Split with a String pattern
   SplitBehavior behavior = SplitBehavior::Isolated;
   bool invert = false;
@@ -890,7 +844,7 @@ struct TokenizerBuilder {
       bool useRegex = true;
       HONE_TRY(getBool(p, "use_regex", &useRegex));
       if (useRegex) {
-        Expected<std::shared_ptr<Regex>> re =
+        Expected<std::shared_ptr<PatternRegex>> re =
             compileRegex(kGpt2Pattern, where(&p));
         if (!re)
           return re.status();
@@ -903,7 +857,7 @@ struct TokenizerBuilder {
       const json::Value *rx = pattern ? get(*pattern, "Regex") : nullptr;
       const json::Value *str = pattern ? get(*pattern, "String") : nullptr;
       if (rx && rx->isString()) {
-        Expected<std::shared_ptr<Regex>> re =
+        Expected<std::shared_ptr<PatternRegex>> re =
             compileRegex(rx->asString(), where(rx));
         if (!re)
           return re.status();
@@ -933,7 +887,7 @@ struct TokenizerBuilder {
     } else if (type == "Digits") {
       bool individual = false;
       HONE_TRY(getBool(p, "individual_digits", &individual));
-      Expected<std::shared_ptr<Regex>> re = compileRegex("\\p{N}", where(&p));
+      Expected<std::shared_ptr<PatternRegex>> re = compileRegex("\\p{N}", where(&p));
       if (!re)
         return re.status();
       step.regex = re.take();
