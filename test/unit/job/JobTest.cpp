@@ -481,7 +481,7 @@ Expected<double> sftStep(Transformer<float> &m, AdamW<float> &opt,
   double tokens = 0, loss = 0;
   for (float x : b.mask)
     tokens += x;
-  std::vector<float> d(size_t(n));
+  std::vector<float> d(static_cast<size_t>(n));
   for (size_t i = 0; i < d.size(); ++i) {
     loss -= b.mask[i] * lp[i] / tokens;
     d[i] = float(-b.mask[i] / tokens);
