@@ -1,6 +1,6 @@
 #include "runtime/formats/Safetensors.h"
 
-#include "TestUtil.h"
+#include "test/unit/TestUtil.h"
 #include "runtime/formats/AtomicFile.h"
 
 #include <gtest/gtest.h>

@@ -1120,7 +1120,7 @@ TEST_F(LossKernels, ObjectiveExpressionsOfOtherVariants) {
 
 //===----------------------------------------------------------------------===//
 // PyTorch: every objective written again with torch.autograd
-// (test/unit/loss/torch_oracle.py), run once for all methods.
+// (test/unit/passes/torch_oracle.py), run once for all methods.
 //===----------------------------------------------------------------------===//
 
 void writeArray(std::ostream &os, const std::vector<double> &v) {

@@ -19,7 +19,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "TestDirs.h"
+#include "test/unit/TestDirs.h"
 
 using namespace hone;
 using namespace hone::checkpoint;

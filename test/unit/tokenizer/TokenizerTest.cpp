@@ -1,6 +1,6 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
-#include "TestUtil.h"
+#include "test/unit/TestUtil.h"
 #include "runtime/base/Json.h"
 #include "runtime/tokenizer/Nfc.h"
 

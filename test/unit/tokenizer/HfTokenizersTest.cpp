@@ -6,7 +6,7 @@
 // Skips (does not fail) without python3 or the package.
 #include "runtime/tokenizer/Tokenizer.h"
 
-#include "TestUtil.h"
+#include "test/unit/TestUtil.h"
 #include "runtime/base/Json.h"
 #include "runtime/tokenizer/Nfc.h"
 

@@ -21,7 +21,7 @@
 #include <map>
 #include <unistd.h>
 
-#include "TestDirs.h"
+#include "test/unit/TestDirs.h"
 
 using namespace hone;
 using namespace hone::observe;
