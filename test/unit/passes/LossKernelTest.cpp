@@ -253,7 +253,7 @@ Arrays makeInputs(Gen &g, const Kernel &k) {
 }
 
 //===----------------------------------------------------------------------===//
-// Reference formulas (METHODS.md), written independently of the IR
+// Reference formulas (docs/methods.md), written independently of the IR
 //===----------------------------------------------------------------------===//
 
 struct R {

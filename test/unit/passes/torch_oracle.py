@@ -1,6 +1,6 @@
 """The PyTorch oracle for Hone's generated loss kernels.
 
-Every objective is written again from METHODS.md (and the defaults and
+Every objective is written again from docs/methods.md (and the defaults and
 aggregation choices docs/methods.md documents) with torch.autograd doing the
 differentiation; stop-gradient is .detach(). Reads the cases the C++ test
 wrote (per case: the method, an id, inputs and shapes by argument name,
