@@ -1,4 +1,5 @@
-//===- Defaults.h - every default of a spec setting, in one place -*- C++ -*-===//
+//===- Defaults.h - every default of a spec setting, in one place -*- C++
+//-*-===//
 //
 // The frontend is the only layer that decides a default (docs/spec.md): the
 // checker (frontend/check/) calls these while it resolves a spec, and

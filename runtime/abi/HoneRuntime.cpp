@@ -2,21 +2,21 @@
 // stages with checkpoints and resume, every step op, and the train step
 // around a generated loss kernel. Built on runtime/job (Job driver, batches,
 // rewards, step primitives). CPU, float32.
+#include "kernels/backend/Backend.h"
+#include "kernels/cpu/CpuKernels.h"
 #include "runtime/abi/AbiTable.h"
 #include "runtime/abi/Comm.h"
 #include "runtime/abi/hone_runtime.h"
-#include "kernels/backend/Backend.h"
-#include "kernels/cpu/CpuKernels.h"
 #include "runtime/exec/Scheduler.h"
 
+#include "runtime/base/Json.h"
+#include "runtime/formats/AtomicFile.h"
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
 #include "runtime/job/MemoryCheck.h"
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
-#include "runtime/formats/AtomicFile.h"
 #include "runtime/model/HfModel.h"
-#include "runtime/base/Json.h"
 
 #include <algorithm>
 #include <chrono>

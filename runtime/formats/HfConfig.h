@@ -2,8 +2,8 @@
 // Qwen2 and Qwen3.
 #pragma once
 
-#include "runtime/base/ModelConfig.h"
 #include "runtime/base/Json.h"
+#include "runtime/base/ModelConfig.h"
 #include "runtime/base/Status.h"
 
 #include <string>

@@ -1,8 +1,8 @@
 #include "runtime/formats/Safetensors.h"
 
-#include "runtime/formats/AtomicFile.h"
 #include "runtime/base/Json.h"
 #include "runtime/base/Utf8.h"
+#include "runtime/formats/AtomicFile.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -16,15 +16,15 @@
 #pragma once
 
 #include "kernels/Kernels.h"
-#include "runtime/job/CheckpointIO.h"
+#include "runtime/base/Json.h"
 #include "runtime/job/Batches.h"
+#include "runtime/job/CheckpointIO.h"
 #include "runtime/model/Optimizer.h"
 #include "runtime/model/Transformer.h"
 #include "runtime/observe/Metrics.h"
 #include "runtime/observe/Progress.h"
 #include "runtime/observe/Report.h"
 #include "runtime/observe/Trace.h"
-#include "runtime/base/Json.h"
 
 #include <functional>
 #include <memory>
@@ -71,7 +71,6 @@ constexpr int kMaxThreads = 1024;
 
 Expected<JobArgs> parseJobArgs(int argc, const char *const *argv);
 std::string jobUsage(const std::string &argv0);
-
 
 struct JobConfig {
   std::string name = "job";

@@ -3,10 +3,10 @@
 // process speaking JSON lines over stdin/stdout.
 #pragma once
 
-#include "runtime/model/Transformer.h"
 #include "runtime/base/Json.h"
 #include "runtime/base/Regex.h"
 #include "runtime/base/Status.h"
+#include "runtime/model/Transformer.h"
 
 #include <memory>
 #include <optional>

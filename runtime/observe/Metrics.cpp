@@ -1,7 +1,7 @@
 #include "runtime/observe/Metrics.h"
 
-#include "runtime/formats/AtomicFile.h"
 #include "runtime/base/Json.h"
+#include "runtime/formats/AtomicFile.h"
 
 #include <cerrno>
 #include <cmath>

@@ -9,8 +9,8 @@
 // (docs/runtime.md lists them).
 #pragma once
 
-#include "runtime/observe/TfEvents.h"
 #include "runtime/base/Status.h"
+#include "runtime/observe/TfEvents.h"
 
 #include <cstdint>
 #include <optional>

@@ -9,8 +9,8 @@
 // long run cannot fill the disk (docs/runtime.md).
 #pragma once
 
-#include "runtime/observe/Report.h"
 #include "runtime/base/Status.h"
+#include "runtime/observe/Report.h"
 
 #include <chrono>
 #include <cstdint>

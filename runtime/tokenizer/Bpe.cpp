@@ -110,7 +110,8 @@ void Tokenizer::Impl::bpeWord(std::string_view text, const Piece &p,
     std::string buf = p.prefix ? " " + std::string(body) : std::string(body);
     for (size_t i = 0; i < buf.size();) {
       size_t n =
-          std::min(utf8SequenceLength(static_cast<unsigned char>(buf[i])), buf.size() - i);
+          std::min(utf8SequenceLength(static_cast<unsigned char>(buf[i])),
+                   buf.size() - i);
       auto it = vocab.find(buf.substr(i, n));
       if (it != vocab.end())
         addSym(it->second, static_cast<uint32_t>(n));

@@ -143,7 +143,8 @@ struct TokenizerBuilder {
     } else if (type == "Digits") {
       bool individual = false;
       HONE_TRY(getBool(p, "individual_digits", &individual));
-      Expected<std::shared_ptr<PatternRegex>> re = compileRegex("\\p{N}", where(&p));
+      Expected<std::shared_ptr<PatternRegex>> re =
+          compileRegex("\\p{N}", where(&p));
       if (!re)
         return re.status();
       step.regex = re.take();

@@ -57,8 +57,9 @@ Expected<std::shared_ptr<PatternRegex>> compileRegex(std::string_view pattern,
 Status findAll(const PatternRegex &re, std::string_view s,
                std::vector<std::pair<size_t, size_t>> &out);
 
-inline constexpr char kGpt2Pattern[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| "
-                            "?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+inline constexpr char kGpt2Pattern[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| "
+    "?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 enum class SplitBehavior {
   Removed,
@@ -72,7 +73,7 @@ struct PreStep {
   enum Kind { Split, ByteLevel } kind = Split;
   // Split (regex) or ByteLevel with use_regex
   std::shared_ptr<PatternRegex> regex;
-  std::string literal;          // Split with a String pattern
+  std::string literal; // Split with a String pattern
   SplitBehavior behavior = SplitBehavior::Isolated;
   bool invert = false;
   bool addPrefixSpace = false;

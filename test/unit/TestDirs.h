@@ -14,7 +14,6 @@
 
 namespace hone::test {
 
-
 /// Entries of `dir` except "." and ".." (hidden ones included), sorted.
 inline std::vector<std::string> listDir(const std::string &dir) {
   std::vector<std::string> out;

@@ -10,13 +10,13 @@
 //   hone-inspect --dataset data.jsonl [--max-records N]
 //   hone-inspect --tokenizer tokenizer.json --chat chatml --messages JSON
 //                [--generation-prompt]
+#include "runtime/base/Utf8.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/formats/HfConfig.h"
 #include "runtime/formats/HfTensorNames.h"
 #include "runtime/formats/Safetensors.h"
 #include "runtime/tokenizer/ChatTemplate.h"
 #include "runtime/tokenizer/Tokenizer.h"
-#include "runtime/base/Utf8.h"
 
 #include <cerrno>
 #include <cstdio>

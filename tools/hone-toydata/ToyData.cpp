@@ -69,9 +69,8 @@ std::string number(Draws &d, int digits) {
 std::string addStrings(const std::string &a, const std::string &b) {
   std::string r;
   int carry = 0;
-  for (int i = int(a.size()) - 1, j = int(b.size()) - 1; i >= 0 || j >= 0 ||
-                                                         carry;
-       --i, --j) {
+  for (int i = int(a.size()) - 1, j = int(b.size()) - 1;
+       i >= 0 || j >= 0 || carry; --i, --j) {
     int s = carry + (i >= 0 ? a[i] - '0' : 0) + (j >= 0 ? b[j] - '0' : 0);
     r += char('0' + s % 10);
     carry = s / 10;

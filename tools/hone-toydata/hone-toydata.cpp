@@ -93,8 +93,8 @@ int main(int argc, char **argv) {
   if (!f)
     return fail(out + ": error: cannot open for writing");
   for (long long i = 0; i < n; ++i) {
-    std::string line =
-        json::serialize(toydata::toyRecord(toydata::toyExample(o, uint64_t(i)), pc));
+    std::string line = json::serialize(
+        toydata::toyRecord(toydata::toyExample(o, uint64_t(i)), pc));
     line += '\n';
     if (std::fwrite(line.data(), 1, line.size(), f) != line.size())
       return fail(out + ": error: write failed");

@@ -2,13 +2,13 @@
 // (verifiers, shaping, external process), advantages, KL estimators, the
 // loss kernels (gradients against finite differences), the train step
 // (micro-batching, NaN handling), argument parsing and the driver.
-#include "test/unit/TempDir.h"
 #include "kernels/backend/Backend.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
+#include "test/unit/TempDir.h"
 #include "tools/hone-toydata/ToyData.h"
 
 #include <gtest/gtest.h>

@@ -6,9 +6,9 @@
 // Skips (does not fail) without python3 or the package.
 #include "runtime/tokenizer/Tokenizer.h"
 
-#include "test/unit/TestUtil.h"
 #include "runtime/base/Json.h"
 #include "runtime/tokenizer/Nfc.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 

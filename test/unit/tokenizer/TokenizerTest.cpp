@@ -1,8 +1,8 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
-#include "test/unit/TestUtil.h"
 #include "runtime/base/Json.h"
 #include "runtime/tokenizer/Nfc.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
 // Device selection of the job driver with the CUDA backend linked:
 // --device cuda opens the CUDA backend or fails with one line saying why;
 // --device auto stays on the CPU until checkpoints handle device memory.
-#include "test/unit/TempDir.h"
 #include "kernels/backend/Backend.h"
 #include "runtime/job/Driver.h"
+#include "test/unit/TempDir.h"
 
 #include "kernels/cuda/CudaKernels.h"
 
