@@ -89,7 +89,9 @@ Expected<std::optional<Regex::Match>> Regex::find(std::string_view text,
   Match m;
   m.begin = ov[0];
   m.end = ov[1];
-  int g = rc >= 2 && ov[2] != PCRE2_UNSET ? 1 : 0;
+  // rc 0: more groups than the 64 pairs of match data hold; group 1 is
+  // still among them.
+  int g = (rc == 0 || rc >= 2) && ov[2] != PCRE2_UNSET ? 1 : 0;
   m.groupBegin = ov[2 * g];
   m.groupEnd = ov[2 * g + 1];
   return std::optional<Match>(m);

@@ -56,3 +56,16 @@ TEST(Regex, InvalidUtf8TextIsAnError) {
   EXPECT_FALSE(m.isOk());
   EXPECT_FALSE(m.status().message().empty());
 }
+
+TEST(Regex, GroupOneOfAPatternWithManyGroups) {
+  // More groups than the reused match data's 64 pairs: group 1 still counts.
+  std::string pattern = "a(x)";
+  for (int i = 0; i < 70; ++i)
+    pattern += "(y?)";
+  auto re = Regex::compile(pattern);
+  ASSERT_TRUE(re.isOk()) << re.status().message();
+  auto m = re->find("ax");
+  ASSERT_TRUE(m.isOk() && m->has_value());
+  EXPECT_EQ((*m)->groupBegin, 1u);
+  EXPECT_EQ((*m)->groupEnd, 2u);
+}
