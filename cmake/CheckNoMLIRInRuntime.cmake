@@ -1,5 +1,5 @@
 # Fails when a file under runtime/ or kernels/ includes an MLIR or LLVM header:
-# the runtime stays free of the compiler (DESIGN.md §2, the IREE rule).
+# the runtime stays free of the compiler (docs/design.md, "Layering"; the IREE rule).
 file(GLOB_RECURSE files ${ROOT}/runtime/*.h ${ROOT}/runtime/*.cpp
      ${ROOT}/kernels/*.h ${ROOT}/kernels/*.cpp ${ROOT}/kernels/*.cu ${ROOT}/kernels/*.cuh)
 set(bad "")

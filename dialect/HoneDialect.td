@@ -1,7 +1,7 @@
 //===- HoneDialect.td - the hone dialect -------------------*- tablegen -*-===//
 //
 // One dialect for every level of a post-training pipeline: stages, steps, the
-// loss algebra and the scheduled form (DESIGN.md §1).
+// loss algebra and the scheduled form (docs/design.md, "IR levels").
 //
 //===----------------------------------------------------------------------===//
 

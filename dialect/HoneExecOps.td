@@ -1,6 +1,6 @@
 //===- HoneExecOps.td - hone scheduled-level ops -----------*- tablegen -*-===//
 //
-// The scheduled level (DESIGN.md §1): what the runtime must do beyond the
+// The scheduled level (docs/design.md, "IR levels"): what the runtime must do beyond the
 // step ops' dataflow. Model states are mutable handles in the runtime, so a
 // state that is read after a train step updates it in place is copied first
 // (hone.exec.snapshot); every stage loop is bracketed by the runtime calls

@@ -2,7 +2,7 @@
 //
 // The objective inside a hone.train_step region: element-wise and masked
 // reduction ops on per-token / per-sequence tensors, differentiable by
-// hone-differentiate (DESIGN.md §1).
+// hone-differentiate (docs/design.md, "IR levels").
 //
 // Three shapes occur: per-token `tensor<BxTxf32|f64>`, per-sequence
 // `tensor<Bxf32|f64>` and scalars `tensor<f32|f64>`. Masks are tensors of

@@ -1,7 +1,7 @@
 //===- HoneSettings.cpp - typed spec settings: range checks ---------------===//
 //
 // The ranges of dialect/HoneSettings.td. The frontend checks the same
-// ranges at the spec's field locations (frontend/SpecCheck.cpp); these hold
+// ranges at the spec's field locations (frontend/check/); these hold
 // for IR from anywhere else (hand-written, rewritten by a plugin).
 //
 //===----------------------------------------------------------------------===//

@@ -1,7 +1,7 @@
 //===- HoneStepOps.td - hone step-level ops ----------------*- tablegen -*-===//
 //
 // The step level: one step's dataflow inside a stage loop, on statically
-// shaped tensors (DESIGN.md §1). `hone-expand-stages` writes it.
+// shaped tensors (docs/design.md, "IR levels"). `hone-expand-stages` writes it.
 //
 // Shapes: `B` sequences a step, `P = B / G` prompts with `G` samples each,
 // `T` tokens a sequence (prompt and response, padded; max lengths bound

@@ -2,7 +2,7 @@
 //
 // The one definition of the RL algorithm families, by the algorithms' names
 // (the spelling pipeline.proto's Rl.Algorithm and the dialect's RlAlgorithm
-// share; test/unit/dialect/EnumsTest.cpp checks they do). Plain C++ with no
+// share; test/unit/dialect/ContractTest.cpp checks they do). Plain C++ with no
 // MLIR, so the spec checker (frontend/, linked without MLIR by its fuzzer),
 // the frontend's defaults table and the dialect all use it.
 //

@@ -1,7 +1,7 @@
 #include "frontend/DatasetProbe.h"
 
+#include "runtime/base/Json.h"
 #include "runtime/data/Dataset.h"
-#include "runtime/support/Json.h"
 
 #include <algorithm>
 #include <cstdlib>

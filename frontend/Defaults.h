@@ -1,7 +1,8 @@
-//===- Defaults.h - every default of a spec setting, in one place -*- C++ -*-===//
+//===- Defaults.h - every default of a spec setting, in one place -*- C++
+//-*-===//
 //
 // The frontend is the only layer that decides a default (docs/spec.md): the
-// checker (frontend/SpecCheck.cpp) calls these while it resolves a spec, and
+// checker (frontend/check/) calls these while it resolves a spec, and
 // the resolved spec is then complete. The stage IR carries it as typed
 // attributes with every parameter present (dialect/HoneSettings.td); passes
 // and the runtime read those and have no defaults of their own.

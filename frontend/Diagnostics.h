@@ -3,7 +3,7 @@
 // them into MLIR diagnostics at FileLineColLocs (frontend/SpecDiagnostics.h).
 #pragma once
 
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <string>
 #include <utility>

@@ -13,7 +13,7 @@
 //   number of threads.
 #pragma once
 
-#include "runtime/core/DType.h"
+#include "runtime/base/DType.h"
 
 #include <cmath>
 #include <cstddef>
@@ -336,7 +336,7 @@ public:
 
   // --- weights stored in bf16 (frozen models) ------------------------------
   // A frozen model may keep its matrices as bf16 bits (uint16_t, the upper
-  // half of an IEEE float; runtime/core/DType.h) to halve their bytes
+  // half of an IEEE float; runtime/base/DType.h) to halve their bytes
   // (docs/runtime.md, "Frozen models in bf16"). These overloads take such a
   // weight in place of a T one; the defaults widen the weight to T in a
   // temporary buffer and call the T kernel (correct on every backend, and

@@ -1,6 +1,6 @@
 //===- ExpandStages.cpp - stage ops → loops of step ops -------------------===//
 //
-// Every method of METHODS.md is written here once, as step-level dataflow
+// Every method of docs/methods.md is written here once, as step-level dataflow
 // plus an objective in the loss algebra. Each objective is commented with
 // its formula; docs/methods.md repeats them with the settings they read.
 // Settings come from the stage ops' typed attributes (dialect/HoneSettings.td),

@@ -1,6 +1,6 @@
 //===- LossBuilder.h - building loss-algebra IR -----------------*- C++ -*-===//
 //
-// A thin builder that writes objectives the way METHODS.md writes them:
+// A thin builder that writes objectives the way docs/methods.md writes them:
 // `lb.mul(lb.bcast(adv, l), lb.ratio(l, lOld))`. Used by hone-expand-stages
 // (objectives), hone-differentiate (adjoints) and the decomposition of
 // composite ops.

@@ -2,7 +2,7 @@
 //
 // Bufferization models for the ops the loss algebra lowers to, and the
 // NVVM target and LLVM IR translations `gpu-module-to-binary` needs. Kept
-// in one translation unit: these headers are heavy (STYLE.md).
+// in one translation unit: these headers are heavy (docs/design.md, "Rules").
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,7 +1,8 @@
 //===- Pipelines.h - named pass pipelines -----------------------*- C++ -*-===//
 //
 // Every pipeline honec runs is built here and registered, so that
-// `hone-opt --pass-pipeline=…` reproduces it exactly (DESIGN.md §3).
+// `hone-opt --pass-pipeline=…` reproduces it exactly (docs/design.md, "IR
+// levels").
 //
 //===----------------------------------------------------------------------===//
 #pragma once

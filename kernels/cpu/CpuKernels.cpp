@@ -4,7 +4,7 @@
 #include "kernels/cpu/CpuKernels.h"
 #include "kernels/cpu/Bf16Gemm.h"
 #include "kernels/cpu/MathFns.h"
-#include "runtime/core/Philox.h"
+#include "runtime/base/Philox.h"
 
 #include <cblas.h>
 #include <dlfcn.h>

@@ -18,7 +18,7 @@
 // sum, i.e. when float rounding of the weights decides it.
 #include "kernels/cuda/CudaCommon.cuh"
 #include "kernels/cuda/CudaLaunch.h"
-#include "runtime/core/Philox.h"
+#include "runtime/base/Philox.h"
 
 #include <climits>
 #include <cmath>

@@ -2,20 +2,21 @@
 // stages with checkpoints and resume, every step op, and the train step
 // around a generated loss kernel. Built on runtime/job (Job driver, batches,
 // rewards, step primitives). CPU, float32.
+#include "kernels/backend/Backend.h"
+#include "kernels/cpu/CpuKernels.h"
 #include "runtime/abi/AbiTable.h"
 #include "runtime/abi/Comm.h"
 #include "runtime/abi/hone_runtime.h"
-#include "kernels/cpu/CpuKernels.h"
 #include "runtime/exec/Scheduler.h"
 
+#include "runtime/base/Json.h"
+#include "runtime/formats/AtomicFile.h"
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
 #include "runtime/job/MemoryCheck.h"
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
-#include "runtime/formats/AtomicFile.h"
 #include "runtime/model/HfModel.h"
-#include "runtime/support/Json.h"
 
 #include <algorithm>
 #include <chrono>
@@ -3241,7 +3242,7 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     j->cpuThreads = cpuThreads();
     j->sched = std::make_unique<exec::Scheduler>();
     for (auto &k : j->laneKernels)
-      k = makeCpuKernels<float>();
+      k = makeKernels("cpu").take(); // the CPU backend is always there
   }
   // Steps that gave a non-finite loss before a rollback are skipped now.
   if (j->args.resume)

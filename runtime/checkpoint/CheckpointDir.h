@@ -17,9 +17,9 @@
 // skipped with a one-line message and never loaded.
 #pragma once
 
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 #include "runtime/formats/Safetensors.h"
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
 
 #include <cstdint>
 #include <map>

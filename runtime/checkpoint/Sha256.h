@@ -1,7 +1,7 @@
 // SHA-256 (FIPS 180-4), streaming, for checkpoint manifests.
 #pragma once
 
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <array>
 #include <cstddef>

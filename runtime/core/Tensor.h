@@ -5,8 +5,8 @@
 // toDType().
 #pragma once
 
-#include "runtime/core/DType.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/DType.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <memory>

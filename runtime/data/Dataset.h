@@ -18,8 +18,8 @@
 // the error is "FILE:LINE:COL: error: ..." at the offending record/value.
 #pragma once
 
+#include "runtime/base/Status.h"
 #include "runtime/data/Jsonl.h"
-#include "runtime/support/Status.h"
 #include "runtime/tokenizer/ChatTemplate.h"
 
 #include <cstdint>

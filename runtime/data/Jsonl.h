@@ -3,8 +3,8 @@
 // "FILE:LINE:COL: error:". Blank lines are skipped; CRLF is accepted.
 #pragma once
 
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 
 #include <cstdio>
 #include <memory>

@@ -22,7 +22,7 @@
 // nanoseconds since the scheduler was created, for the report's Gantt chart.
 #pragma once
 
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <chrono>
 #include <condition_variable>

@@ -3,7 +3,7 @@
 // reader sees either the old file or the complete new one, never a torn one.
 #pragma once
 
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <string>
 #include <string_view>

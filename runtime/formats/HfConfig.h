@@ -2,9 +2,9 @@
 // Qwen2 and Qwen3.
 #pragma once
 
-#include "runtime/model/ModelConfig.h"
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/ModelConfig.h"
+#include "runtime/base/Status.h"
 
 #include <string>
 #include <string_view>

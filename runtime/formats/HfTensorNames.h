@@ -8,9 +8,9 @@
 // [in, out]. Llama/Qwen2 linear weights are [out, in].
 #pragma once
 
+#include "runtime/base/ModelConfig.h"
+#include "runtime/base/Status.h"
 #include "runtime/formats/Safetensors.h"
-#include "runtime/model/ModelConfig.h"
-#include "runtime/support/Status.h"
 
 #include <string>
 #include <string_view>

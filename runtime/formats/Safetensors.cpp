@@ -1,7 +1,8 @@
 #include "runtime/formats/Safetensors.h"
 
+#include "runtime/base/Json.h"
+#include "runtime/base/Utf8.h"
 #include "runtime/formats/AtomicFile.h"
-#include "runtime/support/Json.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -289,7 +290,7 @@ buildHeader(const std::vector<TensorWrite> &tensors,
   if (!metadata.empty()) {
     json::Value meta = json::Value::object();
     for (const auto &[k, v] : metadata) {
-      if (!json::isValidUtf8(k) || !json::isValidUtf8(v))
+      if (!isValidUtf8(k) || !isValidUtf8(v))
         return Status::error("error: metadata is not valid UTF-8");
       meta.members().emplace_back(k, json::Value(v));
     }
@@ -300,7 +301,7 @@ buildHeader(const std::vector<TensorWrite> &tensors,
   for (const TensorWrite &t : tensors) {
     if (t.name == "__metadata__")
       return Status::error("error: '__metadata__' is not a valid tensor name");
-    if (!json::isValidUtf8(t.name))
+    if (!isValidUtf8(t.name))
       return Status::error("error: tensor name is not valid UTF-8");
     uint64_t numel = 1;
     for (int64_t d : t.shape) {

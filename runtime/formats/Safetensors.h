@@ -12,8 +12,8 @@
 // and the byte offset (or line:col inside the header).
 #pragma once
 
-#include "runtime/formats/DType.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/DType.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <map>

@@ -3,7 +3,7 @@
 // arrays. Rows of a group are consecutive (row r is in group r / groupSize).
 #pragma once
 
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <vector>

@@ -1,6 +1,6 @@
 #include "runtime/job/Batches.h"
 
-#include "runtime/core/Philox.h"
+#include "runtime/base/Philox.h"
 
 #include <algorithm>
 #include <numeric>

@@ -7,10 +7,10 @@
 // Position 0 is never masked in (nothing predicts it).
 #pragma once
 
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/model/Transformer.h"
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
 #include "runtime/tokenizer/ChatTemplate.h"
 #include "runtime/tokenizer/Tokenizer.h"
 

@@ -1,12 +1,10 @@
-// Checkpoint I/O for the job driver on plain float buffers. A separate
-// translation unit because runtime/formats/DType.h and runtime/core/DType.h
-// both define hone::DType and cannot be included together; this header
-// includes neither, so model code (core) and checkpoint code (formats) meet
-// here only through float pointers.
+// Checkpoint I/O for the job driver on plain float buffers: model and
+// checkpoint code (runtime/checkpoint) meet here only through float
+// pointers.
 #pragma once
 
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <memory>

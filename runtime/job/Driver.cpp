@@ -1,9 +1,7 @@
 #include "runtime/job/Driver.h"
 
+#include "kernels/backend/Backend.h"
 #include "kernels/cpu/CpuKernels.h"
-#ifdef HONE_HAVE_CUDA_BACKEND
-#include "kernels/cuda/CudaKernels.h"
-#endif
 #include "runtime/formats/HfConfig.h"
 #include "runtime/model/HfModel.h"
 #include "runtime/observe/Report.h"
@@ -165,14 +163,6 @@ void requestStop() {
     gStopSignal = SIGTERM;
 }
 
-bool haveCudaBackend() {
-#ifdef HONE_HAVE_CUDA_BACKEND
-  return true;
-#else
-  return false;
-#endif
-}
-
 std::string jobUsage(const std::string &argv0) {
   return "usage: " + argv0 +
          " [--device cpu|cuda|auto] [--out DIR] [--resume]\n"
@@ -291,11 +281,6 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
   j->startTime_ = nowSec();
   if (args.trace)
     j->trace_ = std::make_unique<observe::TraceRecorder>();
-  if (args.device == "cuda" && !haveCudaBackend())
-    return Status::error("error: --device cuda: this executable was built "
-                         "without the CUDA backend",
-                         "rebuild with -DHONE_ENABLE_CUDA=ON or run with "
-                         "--device cpu");
   if (args.threads < 0 || args.threads > kMaxThreads)
     return Status::error("error: hardware.threads: " +
                              std::to_string(args.threads) +
@@ -304,21 +289,16 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
                          "use 0 for all cores");
   if (args.threads > 0)
     setCpuThreads(args.threads);
-#ifdef HONE_HAVE_CUDA_BACKEND
   // cuda: the CUDA backend on device 0. auto stays on the CPU until the job
   // is device-clean: checkpoint save/resume still read and write model and
   // optimizer memory from the host (flatParams, resume reads), which device
   // memory does not allow (docs/cuda.md).
-  if (args.device == "cuda") {
-    std::string why;
-    j->kernels_ = makeCudaKernels(0, &why);
-    if (!j->kernels_)
-      return Status::error("error: --device cuda: " + why,
-                           "run with --device cpu");
-  }
-#endif
-  if (!j->kernels_)
-    j->kernels_ = makeCpuKernels<float>();
+  auto kernels = makeKernels(args.device == "cuda" ? "cuda" : "cpu");
+  if (!kernels)
+    return Status::error("error: --device " + args.device + ": " +
+                             kernels.status().message(),
+                         kernels.status().hint());
+  j->kernels_ = kernels.take();
   j->runDir_ = args.outDir.empty() ? config.defaultOutDir : args.outDir;
   HONE_TRY(mkdirs(j->runDir_));
   auto lock = lockRunDir(j->runDir_);

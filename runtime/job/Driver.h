@@ -1,6 +1,7 @@
 // The job driver of a compiled executable (`./job`): command line, run
 // directory, resolved spec, metrics and progress, checkpoints with resume,
-// and the final report. Stages (runtime/job/Stages.h) run inside a Job:
+// and the final report. The C ABI (runtime/abi/HoneRuntime.cpp) runs stages
+// inside a Job:
 //
 //   auto job = Job::open(args, config);          // run dir, spec, metrics
 //   int64_t s0 = job->beginStage("sft", steps, objects);   // resume point
@@ -15,15 +16,15 @@
 #pragma once
 
 #include "kernels/Kernels.h"
-#include "runtime/job/CheckpointIO.h"
+#include "runtime/base/Json.h"
 #include "runtime/job/Batches.h"
+#include "runtime/job/CheckpointIO.h"
 #include "runtime/model/Optimizer.h"
 #include "runtime/model/Transformer.h"
 #include "runtime/observe/Metrics.h"
 #include "runtime/observe/Progress.h"
 #include "runtime/observe/Report.h"
 #include "runtime/observe/Trace.h"
-#include "runtime/support/Json.h"
 
 #include <functional>
 #include <memory>
@@ -70,9 +71,6 @@ constexpr int kMaxThreads = 1024;
 
 Expected<JobArgs> parseJobArgs(int argc, const char *const *argv);
 std::string jobUsage(const std::string &argv0);
-
-/// True when this runtime was built with a CUDA backend.
-bool haveCudaBackend();
 
 struct JobConfig {
   std::string name = "job";

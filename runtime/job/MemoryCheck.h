@@ -14,8 +14,8 @@
 // the unplanned excess.
 #pragma once
 
+#include "runtime/base/Json.h"
 #include "runtime/observe/Report.h"
-#include "runtime/support/Json.h"
 
 #include <cstdint>
 #include <map>

@@ -1,7 +1,4 @@
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "runtime/job/Rewards.h"
-
-#include <pcre2.h>
 
 #include <algorithm>
 #include <cctype>
@@ -106,64 +103,30 @@ double overlongPenalty(int64_t len, int64_t lMax, int64_t lCache) {
   return -1.0;
 }
 
-struct RegexReward::Code {
-  pcre2_code *code = nullptr;
-  ~Code() {
-    if (code)
-      pcre2_code_free(code);
-  }
-};
-
 Expected<RegexReward> RegexReward::compile(const std::string &pattern,
                                            bool fullMatch) {
-  int err = 0;
-  PCRE2_SIZE off = 0;
-  auto c = std::make_shared<Code>();
-  c->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()),
-                          pattern.size(), PCRE2_UTF | PCRE2_UCP, &err, &off,
-                          nullptr);
-  if (!c->code) {
-    PCRE2_UCHAR msg[256];
-    pcre2_get_error_message(err, msg, sizeof(msg));
+  size_t off = 0;
+  auto re = Regex::compile(pattern, /*jit=*/false, &off);
+  if (!re)
     return Status::error("error: reward regex '" + pattern + "' at offset " +
-                         std::to_string(off) + ": " +
-                         reinterpret_cast<char *>(msg));
-  }
+                         std::to_string(off) + ": " + re.status().message());
   RegexReward r;
-  r.code_ = std::move(c);
+  r.re_ = re.take();
   r.full_ = fullMatch;
   return r;
 }
 
 double RegexReward::operator()(std::string_view text) const {
-  pcre2_match_data *md =
-      pcre2_match_data_create_from_pattern(code_->code, nullptr);
-  if (!md)
-    return 0.0;
-  uint32_t opts = full_ ? (PCRE2_ANCHORED | PCRE2_ENDANCHORED) : 0;
-  int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()),
-                       text.size(), 0, opts, md,
-                       nullptr);
-  pcre2_match_data_free(md);
-  return rc >= 0 ? 1.0 : 0.0;
+  auto m = re_->find(text, 0, full_);
+  return m.isOk() && m->has_value() ? 1.0 : 0.0;
 }
 
 std::optional<std::string> RegexReward::capture(std::string_view text) const {
-  pcre2_match_data *md =
-      pcre2_match_data_create_from_pattern(code_->code, nullptr);
-  if (!md)
+  auto m = re_->find(text, 0, full_);
+  if (!m.isOk() || !m->has_value())
     return std::nullopt;
-  uint32_t opts = full_ ? (PCRE2_ANCHORED | PCRE2_ENDANCHORED) : 0;
-  int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()),
-                       text.size(), 0, opts, md, nullptr);
-  std::optional<std::string> out;
-  if (rc >= 0) {
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-    int g = rc >= 2 && ov[2] != PCRE2_UNSET ? 1 : 0;
-    out = std::string(text.substr(ov[2 * g], ov[2 * g + 1] - ov[2 * g]));
-  }
-  pcre2_match_data_free(md);
-  return out;
+  const Regex::Match &r = **m;
+  return std::string(text.substr(r.groupBegin, r.groupEnd - r.groupBegin));
 }
 
 Expected<Verifier> Verifier::create(const VerifierConfig &cfg) {

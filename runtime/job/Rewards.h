@@ -3,9 +3,10 @@
 // process speaking JSON lines over stdin/stdout.
 #pragma once
 
+#include "runtime/base/Json.h"
+#include "runtime/base/Regex.h"
+#include "runtime/base/Status.h"
 #include "runtime/model/Transformer.h"
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
 
 #include <memory>
 #include <optional>
@@ -34,8 +35,8 @@ double numericMatchReward(std::string_view completion, std::string_view answer,
 /// lMax, -1 beyond.
 double overlongPenalty(int64_t len, int64_t lMax, int64_t lCache);
 
-/// A PCRE2 pattern. regex reward: 1 when it matches anywhere; format
-/// reward: 1 when it matches the whole completion.
+/// A PCRE2 pattern (runtime/base/Regex.h). regex reward: 1 when it matches
+/// anywhere; format reward: 1 when it matches the whole completion.
 class RegexReward {
 public:
   static Expected<RegexReward> compile(const std::string &pattern,
@@ -46,8 +47,7 @@ public:
   std::optional<std::string> capture(std::string_view text) const;
 
 private:
-  struct Code;
-  std::shared_ptr<Code> code_;
+  std::optional<Regex> re_;
   bool full_ = false;
 };
 

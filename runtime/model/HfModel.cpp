@@ -5,7 +5,7 @@
 #include "runtime/formats/HfTensorNames.h"
 #include "runtime/formats/Safetensors.h"
 
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 
 #include <algorithm>
 #include <cerrno>

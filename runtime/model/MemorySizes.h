@@ -6,7 +6,7 @@
 // memory check. Plain C++: no MLIR, no kernels.
 #pragma once
 
-#include "runtime/model/ModelConfig.h"
+#include "runtime/base/ModelConfig.h"
 
 #include <cstdint>
 

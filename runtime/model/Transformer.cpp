@@ -1,5 +1,5 @@
 #include "runtime/model/Transformer.h"
-#include "runtime/core/Philox.h"
+#include "runtime/base/Philox.h"
 
 #include <algorithm>
 #include <cmath>

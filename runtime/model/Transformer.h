@@ -15,9 +15,9 @@
 #pragma once
 
 #include "kernels/Kernels.h"
+#include "runtime/base/ModelConfig.h"
+#include "runtime/base/Status.h"
 #include "runtime/core/Tensor.h"
-#include "runtime/model/ModelConfig.h"
-#include "runtime/support/Status.h"
 
 #include <memory>
 #include <string>

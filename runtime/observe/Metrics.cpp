@@ -1,7 +1,7 @@
 #include "runtime/observe/Metrics.h"
 
+#include "runtime/base/Json.h"
 #include "runtime/formats/AtomicFile.h"
-#include "runtime/support/Json.h"
 
 #include <cerrno>
 #include <cmath>

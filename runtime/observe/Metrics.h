@@ -9,8 +9,8 @@
 // (docs/runtime.md lists them).
 #pragma once
 
+#include "runtime/base/Status.h"
 #include "runtime/observe/TfEvents.h"
-#include "runtime/support/Status.h"
 
 #include <cstdint>
 #include <optional>

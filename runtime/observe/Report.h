@@ -7,9 +7,9 @@
 // as a Gantt chart and the memory plan as a timeline.
 #pragma once
 
+#include "runtime/base/Status.h"
 #include "runtime/exec/Scheduler.h"
 #include "runtime/observe/Metrics.h"
-#include "runtime/support/Status.h"
 
 #include <cstdint>
 #include <string>

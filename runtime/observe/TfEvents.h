@@ -5,7 +5,7 @@
 // one step's scalars as Summary values (tag, simple_value).
 #pragma once
 
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <memory>

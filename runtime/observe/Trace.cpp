@@ -1,6 +1,6 @@
 #include "runtime/observe/Trace.h"
 
-#include "runtime/support/Json.h"
+#include "runtime/base/Json.h"
 
 #include <algorithm>
 #include <map>

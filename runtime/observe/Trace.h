@@ -9,9 +9,9 @@
 // long run cannot fill the disk (docs/runtime.md).
 #pragma once
 
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 #include "runtime/observe/Report.h"
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
 
 #include <chrono>
 #include <cstdint>

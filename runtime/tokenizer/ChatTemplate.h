@@ -3,8 +3,8 @@
 // assistant content, so SFT can mask everything else out of the loss.
 #pragma once
 
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 #include "runtime/tokenizer/Jinja.h"
 #include "runtime/tokenizer/Tokenizer.h"
 

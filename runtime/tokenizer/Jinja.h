@@ -6,8 +6,8 @@
 // template fails with a located error instead of hanging.
 #pragma once
 
-#include "runtime/support/Json.h"
-#include "runtime/support/Status.h"
+#include "runtime/base/Json.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <map>

@@ -1,5 +1,5 @@
 #include "runtime/tokenizer/Nfc.h"
-#include "runtime/support/Utf8.h"
+#include "runtime/base/Utf8.h"
 
 #include <algorithm>
 

@@ -16,7 +16,7 @@
 //   decoder        ByteLevel, Sequence of ByteLevel, or none
 #pragma once
 
-#include "runtime/support/Status.h"
+#include "runtime/base/Status.h"
 
 #include <cstdint>
 #include <memory>

@@ -59,14 +59,14 @@ hone.pipeline @frozen_bf16 attributes {hone.arena_bytes = 4096 : i64} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
-  %m = hone.model.init "m" : !m
+  %m = hone.model.init "m" {seed = 0 : i64} : !m
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward
   %ref = hone.exec.snapshot %m {hone.models = ["m"], storage = "bf16"} : !m
   %s0 = hone.exec.stage_begin "rl" steps 5
   %out = scf.for %i = %s0 to %c5 step %c1 iter_args(%p = %m) -> (!m) {
-    %t:3 = hone.data.next prompts %d, %i : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
-    %g:3 = hone.generate %p, %t#0, %t#1, %i {n = 4 : i64} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
+    %t:3 = hone.data.next prompts %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
+    %g:3 = hone.generate %p, %t#0, %t#1, %i {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
     %l = hone.logprob %ref, %g#0 : !m, tensor<8x32xi32> -> tensor<8x32xf32>
     hone.exec.step_end %i
     scf.yield %p : !m

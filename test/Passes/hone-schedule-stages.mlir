@@ -93,7 +93,7 @@ hone.pipeline @frozen_bf16 attributes {run = #hone.run<seed = 42, output_dir = "
   %head = hone.model.new_head "h" %body {seed = 1} : !m -> !s
   %d = hone.dataset "p.jsonl" : !hone.dataset<prompt_completion>
   %out = scf.for %i = %c0 to %c5 step %c1 iter_args(%p = %m) -> (!m) {
-    %t:3 = hone.data.next sequences %d, %i : !hone.dataset<prompt_completion> -> tensor<2x8xi32>, tensor<2x8xf32>, tensor<2xi64>
+    %t:3 = hone.data.next sequences %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_completion> -> tensor<2x8xi32>, tensor<2x8xf32>, tensor<2xi64>
     %lref = hone.logprob %m, %t#0 : !m, tensor<2x8xi32> -> tensor<2x8xf32>
     %lrm = hone.logprob %rm, %t#0 : !m, tensor<2x8xi32> -> tensor<2x8xf32>
     scf.yield %p : !m

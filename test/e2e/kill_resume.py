@@ -4,24 +4,15 @@ writes), --resume it, and check that the final weights and the logged
 losses are bit-identical to an uninterrupted run (>= 5 kill cycles)."""
 import json, os, random, shutil, signal, subprocess, sys, time
 
-# kill_resume.py EXE WORK [--compiled]
-# EXE is hone-e2e-arith (the runtime's C++ API), or with --compiled a job
-# that honec compiled from a spec (checkpointing every few steps), whose
-# final weights are WORK/<run>/final/model.safetensors.
+# kill_resume.py JOB WORK --compiled
+# JOB is a job that honec compiled from a spec (checkpointing every few
+# steps, run long enough, about a second, that kills land mid-run whatever
+# the load), whose final weights are WORK/<run>/final/model.safetensors.
 exe, work = sys.argv[1], sys.argv[2]
-compiled = "--compiled" in sys.argv[3:]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
-# Long enough (about a second) that kills land mid-run whatever the load:
-# with the tiny preset's 20 steps a run took 0.13 s on an idle machine and
-# most kills came after it had finished.
-if compiled:
-    base = [exe, "--device", "cpu", "--progress", "off", "--threads", "1"]
-    weights = os.path.join("final", "model.safetensors")
-else:
-    base = [exe, "--preset", "tiny", "--progress", "off", "--threads", "1",
-            "--set", "sft_steps=60", "--set", "grpo_steps=40"]
-    weights = "final_weights.bin"
+base = [exe, "--device", "cpu", "--progress", "off", "--threads", "1"]
+weights = os.path.join("final", "model.safetensors")
 
 def metrics(d):
     rows = {}

@@ -1,7 +1,7 @@
 // Writes the seed corpora of the fuzz targets: valid files of each format
 // and a few near-misses, so mutation starts from the interesting shapes.
+#include "runtime/base/Json.h"
 #include "runtime/formats/Safetensors.h"
-#include "runtime/support/Json.h"
 
 #include <cstdio>
 #include <string>

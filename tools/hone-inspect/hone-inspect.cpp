@@ -17,6 +17,8 @@
 //               "agp": bool, "special": {"bos_token": ...}, "now": SECONDS}
 //     prints {"text": ..., "spans": [[begin, end], ...]} (byte offsets of
 //     the assistant spans)
+
+#include "runtime/base/Utf8.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/formats/HfConfig.h"
 #include "runtime/formats/HfTensorNames.h"
@@ -88,7 +90,7 @@ std::string printable(const std::string &bytes) {
     } else
       out += static_cast<char>(c);
   }
-  if (!json::isValidUtf8(out)) {
+  if (!isValidUtf8(out)) {
     std::string esc;
     for (unsigned char c : out) {
       if (c < 0x80) {

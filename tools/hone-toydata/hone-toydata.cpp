@@ -6,7 +6,7 @@
 //                [--layout prompt_answer|prompt_completion]
 //                [--single-template] [--worked-steps] [--out FILE]
 //   hone-toydata --vocab          the characters a char tokenizer needs
-#include "runtime/job/ToyData.h"
+#include "tools/hone-toydata/ToyData.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,7 +20,7 @@ static int fail(const std::string &msg) {
 }
 
 int main(int argc, char **argv) {
-  job::ToyOptions o;
+  toydata::ToyOptions o;
   long long n = 100;
   bool pc = false;
   std::string out;
@@ -46,13 +46,13 @@ int main(int argc, char **argv) {
                   "       hone-toydata --vocab\n");
       return 0;
     } else if (a == "--vocab") {
-      std::printf("%s\n", job::toyVocabulary().c_str());
+      std::printf("%s\n", toydata::toyVocabulary().c_str());
       return 0;
     } else if (a == "--task") {
       const char *v = val();
       if (!v)
         return fail("error: --task needs a value");
-      auto t = job::toyTaskFromName(v);
+      auto t = toydata::toyTaskFromName(v);
       if (!t)
         return fail(t.status().toString());
       o.task = *t;
@@ -93,8 +93,8 @@ int main(int argc, char **argv) {
   if (!f)
     return fail(out + ": error: cannot open for writing");
   for (long long i = 0; i < n; ++i) {
-    std::string line =
-        json::serialize(job::toyRecord(job::toyExample(o, uint64_t(i)), pc));
+    std::string line = json::serialize(
+        toydata::toyRecord(toydata::toyExample(o, uint64_t(i)), pc));
     line += '\n';
     if (std::fwrite(line.data(), 1, line.size(), f) != line.size())
       return fail(out + ": error: write failed");

@@ -1,7 +1,7 @@
 //===- Emit.cpp - LLVM IR, object files and linking for honec -------------===//
 //
 // The one translation unit with LLVM's target and translation registration
-// (STYLE.md: keep heavy registration headers in one place).
+// (docs/design.md, "Rules": heavy registration headers in one place).
 //
 //===----------------------------------------------------------------------===//
 

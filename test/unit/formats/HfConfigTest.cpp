@@ -1,6 +1,6 @@
 #include "runtime/formats/HfConfig.h"
 
-#include "TestUtil.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 

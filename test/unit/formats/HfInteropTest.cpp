@@ -3,7 +3,7 @@
 #include "runtime/formats/HfTensorNames.h"
 #include "runtime/formats/Safetensors.h"
 
-#include "TestUtil.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 

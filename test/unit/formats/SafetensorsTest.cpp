@@ -1,7 +1,7 @@
 #include "runtime/formats/Safetensors.h"
 
-#include "TestUtil.h"
 #include "runtime/formats/AtomicFile.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 

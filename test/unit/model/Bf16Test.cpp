@@ -8,8 +8,8 @@
 // within 1e-5 of that sum of the exact product of the bf16-rounded inputs.
 // A training step's gradients stay within a relative distance of 5e-2 (cosine
 // >= 0.998) of the fp32 step's, its log-probs within 5e-2 absolute.
-#include "runtime/core/Philox.h"
 #include "ModelTestUtil.h"
+#include "runtime/base/Philox.h"
 
 #include <cstring>
 

@@ -1,6 +1,6 @@
 // Tensors, dtype conversions, the arena and the Philox known-answer vectors.
+#include "runtime/base/Philox.h"
 #include "runtime/core/Arena.h"
-#include "runtime/core/Philox.h"
 #include "runtime/core/Tensor.h"
 
 #include <gtest/gtest.h>

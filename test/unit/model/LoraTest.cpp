@@ -6,13 +6,13 @@
 // the full forward; the base view reads the same weights; PEFT's file format
 // round trips, and where Python has peft, PeftModel loads Hone's adapter with
 // the same log-probs.
-#include "test/unit/TempDir.h"
 #include "ModelTestUtil.h"
+#include "runtime/base/Json.h"
 #include "runtime/formats/AtomicFile.h"
 #include "runtime/formats/Safetensors.h"
 #include "runtime/model/HfModel.h"
 #include "runtime/model/Optimizer.h"
-#include "runtime/support/Json.h"
+#include "test/unit/TempDir.h"
 
 #include <cstdlib>
 #include <fstream>

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "kernels/cpu/CpuKernels.h"
-#include "runtime/core/Philox.h"
+#include "runtime/base/Philox.h"
 #include "runtime/model/Transformer.h"
 
 #include <gtest/gtest.h>

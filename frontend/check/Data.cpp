@@ -1,0 +1,123 @@
+// datasets: files, layouts, columns (probed in the file) and splits.
+#include "frontend/check/Checker.h"
+
+namespace hone::spec::check {
+
+void Checker::checkDatasets() {
+  for (int i = 0; i < p_.datasets_size(); ++i) {
+    Dataset &d = *p_.mutable_datasets(i);
+    if (!d.has_name() || d.name().empty()) {
+      error(at(p_, "datasets", i), "the dataset has no name",
+            "add 'name: \"train\"'; stages refer to datasets by name");
+      continue;
+    }
+    if (datasets_.count(d.name())) {
+      diags_.error(at(d, "name"),
+                   "dataset " + q(d.name()) + " is declared twice")
+          .note(at(*datasets_[d.name()], "name"), "first declared here");
+      continue;
+    }
+    datasets_[d.name()] = &d;
+    fillDeclaredDefaults(d);
+    if (!d.has_shuffle_seed())
+      d.set_shuffle_seed(defaultShuffleSeed(p_.seed()));
+    nonNegative(d, "shuffle_seed", d.shuffle_seed());
+    nonNegative(d, "max_records", d.max_records(), "use 0 to read all records");
+    inRange(d, "eval_fraction", d.eval_fraction(), 0, 1, true,
+            "the fraction of records held out, e.g. 0.1");
+    if (d.has_eval_path() && d.eval_fraction() > 0)
+      error(at(d, "eval_fraction"),
+            "'eval_fraction' and 'eval_path' both give an eval split",
+            "keep one of them");
+    Columns &cols = *d.mutable_columns();
+    fillDeclaredDefaults(cols);
+    if (!d.has_path() || d.path().empty()) {
+      error(at(d, "name"), "dataset " + q(d.name()) + " has no 'path'",
+            "add 'path: \"train.jsonl\"' (relative to the spec)");
+      continue;
+    }
+    if (!opts_.checkFiles)
+      continue;
+    auto probeOne = [&](const char *field, const std::string &file,
+                        Dataset::Layout layout) -> Dataset::Layout {
+      std::string full = spec_.resolvePath(file);
+      if (!isFile(full)) {
+        std::string what = fileKind(full);
+        error(at(d, field),
+              "dataset file " + q(file) +
+                  (what.empty() ? " not found" : " is " + what +
+                                                     ", not a file"),
+              what.empty() ? "paths are relative to the spec's directory (" +
+                                 spec_.baseDir + ")"
+                           : std::string("give a JSONL file"));
+        return Dataset::auto_;
+      }
+      DatasetProbe probe =
+          probeDataset(full, layout, cols, opts_.recordsToCheck);
+      if (!probe.recordError.empty()) {
+        std::string where =
+            probe.recordLine ? file + ":" + std::to_string(probe.recordLine)
+                             : file;
+        std::string hint = probe.recordHint;
+        if (!hint.empty()) {
+        } else if (layout == Dataset::auto_ && !probe.firstKeys.empty()) {
+          std::string keys;
+          for (const std::string &k : probe.firstKeys)
+            keys += (keys.empty() ? "" : ", ") + k;
+          hint = "the record's columns are " + keys +
+                 "; set 'layout' and 'columns { ... }' to map them";
+        } else if (layout != Dataset::auto_) {
+          std::string need;
+          for (const std::string &k : requiredColumns(layout, cols))
+            need += (need.empty() ? "" : ", ") + k;
+          hint = "layout " + std::string(layoutName(layout)) + " needs " +
+                 need + "; set 'columns { ... }' when the file names them "
+                        "differently";
+        } else {
+          hint = "every line must be one JSON object with the columns of "
+                 "one layout (docs/spec.md); set 'layout' and 'columns' to "
+                 "say which";
+        }
+        error(at(d, field), "dataset " + q(d.name()) + ": " + where + ": " +
+                                probe.recordError,
+              hint);
+        return Dataset::auto_;
+      }
+      if (charTokenizer_)
+        if (auto bad = findUnencodableText(full, probe.layout, cols,
+                                           *charTokenizer_)) {
+          std::string more = bad->records > 1
+                                 ? " (" + std::to_string(bad->records) +
+                                       " records have such text)"
+                                 : "";
+          error(at(d, field),
+                "dataset " + q(d.name()) + ": " + file + ":" +
+                    std::to_string(bad->line) + ": " +
+                    (bad->column.empty() ? "" : q(bad->column) + ": ") +
+                    bad->why + more,
+                bad->column.empty()
+                    ? std::string("every record must have the columns of "
+                                  "the first")
+                    : "add the character to tokenizer.chars.alphabet, or "
+                      "remove it from the data");
+          return Dataset::auto_;
+        }
+      if (std::string(field) == "path") {
+        spec_.recordsOf[d.name()] = probe.records;
+        if (!probe.answerColumn.empty())
+          cols.set_answer(probe.answerColumn);
+        if (probe.conversational)
+          conversational_.insert(d.name());
+      }
+      return probe.layout;
+    };
+    Dataset::Layout got = probeOne("path", d.path(), d.layout());
+    if (got != Dataset::auto_) {
+      d.set_layout(got);
+      if (d.has_eval_path())
+        probeOne("eval_path", d.eval_path(), got);
+    }
+  }
+}
+
+} // namespace hone::spec::check

@@ -1,0 +1,130 @@
+// Run settings: evaluations, checkpointing, hardware and exports.
+#include "frontend/check/Checker.h"
+
+namespace hone::spec::check {
+
+void Checker::checkEvaluations() {
+  for (int i = 0; i < p_.evaluations_size(); ++i) {
+    Evaluation &e = *p_.mutable_evaluations(i);
+    const Dataset *d = nullptr;
+    if (!e.has_dataset())
+      error(at(p_, "evaluations", i), "the evaluation has no dataset",
+            "add 'dataset: \"...\"' naming prompts to generate from");
+    else
+      d = dataset(at(e, "dataset"), e.dataset());
+    if (!e.has_model())
+      e.set_model(lastTrained_);
+    const Binding *m =
+        e.model().empty() ? nullptr : model(at(e, "model"), e.model(), "model");
+    if (m && m->head != Model::lm && e.rewards_size() > 0)
+      error(at(e, "model"), "the evaluated model has a scalar head and cannot "
+                            "generate",
+            "evaluate a language model");
+    // Without rewards an evaluation reports the held-out loss, which needs
+    // completions to score.
+    bool completions =
+        d && (d->layout() == Dataset::text || d->layout() == Dataset::messages ||
+              d->layout() == Dataset::prompt_completion);
+    if (e.rewards_size() == 0 && d && !completions)
+      error(at(p_, "evaluations", i), "the evaluation has no reward",
+            "add 'rewards: \"...\"' naming the rewards to report (without "
+            "rewards an evaluation reports the held-out loss of text, "
+            "messages or prompt_completion data)");
+    bool answers = false;
+    for (int j = 0; j < e.rewards_size(); ++j)
+      if (const Reward *r = reward(at(e, "rewards", j), e.rewards(j)))
+        answers |= needsAnswers(*r);
+    if (d && e.rewards_size() > 0) {
+      bool fits = layoutFits(at(e, "dataset"), *d,
+                             {Dataset::prompt_only, Dataset::prompt_answer,
+                              Dataset::prompt_completion, Dataset::messages},
+                             "evaluation", "evaluation generates from prompts");
+      if (fits && answers)
+        layoutFits(at(e, "dataset"), *d,
+                   {Dataset::prompt_answer, Dataset::prompt_completion},
+                   "a reward that compares with a reference answer",
+                   "use prompt_answer data");
+    }
+    fillDeclaredDefaults(e);
+    nonNegative(e, "every_steps", e.every_steps(), "use 0 to evaluate at the "
+                                                   "end only");
+    if (e.every_steps() > 0 &&
+        (e.model().empty() ? p_.stages_size() == 0
+                           : outputs_.count(e.model()) == 0))
+      error(at(e, "every_steps"),
+            "every_steps: no stage trains " +
+                (e.model().empty() ? std::string("a model") : q(e.model())),
+            "every_steps evaluates during the stages that produce the model; "
+            "name a stage's output or use 0 to evaluate once");
+    nonNegative(e, "max_records", e.max_records(), "use 0 for all");
+    if (e.has_generation())
+      checkGeneration(e.generation());
+    *e.mutable_generation() =
+        evaluationGeneration(p_.generation(), e.generation());
+  }
+}
+
+void Checker::checkRest() {
+  Checkpointing &c = *p_.mutable_checkpointing();
+  fillDeclaredDefaults(c);
+  nonNegative(c, "every_steps", c.every_steps(), "use 0 to save at stage ends "
+                                                 "only");
+  nonNegative(c, "keep_last", c.keep_last(), "use 0 to keep all");
+  inRange(c, "max_skipped_fraction", c.max_skipped_fraction(), 0, 1, false,
+          "the share of a stage's steps that may be skipped; 1 for no limit");
+  nonNegative(c, "max_skipped_in_a_row", c.max_skipped_in_a_row(),
+              "use 0 for no limit");
+  if (!c.dir().empty() &&
+      (c.dir()[0] == '/' || ("/" + c.dir() + "/").find("/../") !=
+                                std::string::npos))
+    error(at(c, "dir"),
+          "checkpointing dir " + q(c.dir()) +
+              " must stay inside the run directory",
+          "use a relative path without '..', e.g. \"checkpoints\", or leave "
+          "it empty for the run directory itself");
+
+  Hardware &h = *p_.mutable_hardware();
+  fillDeclaredDefaults(h);
+  if (!h.memory_budget().empty() && parseByteSize(h.memory_budget()) <= 0)
+    error(at(h, "memory_budget"),
+          "cannot read memory_budget " + q(h.memory_budget()),
+          "write a size such as \"16GiB\", \"512MiB\" or \"2GB\"");
+  positive(h, "ranks", h.ranks(), "use 1 for a single process");
+  nonNegative(h, "rollout_staleness", h.rollout_staleness(),
+              "0 is exactly on-policy");
+  nonNegative(h, "threads", h.threads(), "use 0 for all cores");
+  inRange(h, "collective_timeout_s", h.collective_timeout_s(), 0.1, 86400,
+          false, "seconds; the default is 300");
+  // bf16 on the cpu is accepted: the job checks the CPU it runs on (AVX-512
+  // BF16 or AMX) and otherwise trains in fp32 with a note.
+
+  Optimizer &o = *p_.mutable_optimizer();
+  checkOptimizer(o);
+  Generation &g = *p_.mutable_generation();
+  checkGeneration(g);
+
+  std::set<std::string> paths;
+  if (p_.exports_size() == 0 && !lastTrained_.empty()) {
+    Export &e = *p_.add_exports();
+    e.set_model(lastTrained_);
+    e.set_path("final");
+  }
+  for (int i = 0; i < p_.exports_size(); ++i) {
+    Export &e = *p_.mutable_exports(i);
+    if (!e.has_model())
+      error(at(p_, "exports", i), "the export names no model",
+            "add 'model: \"...\"'");
+    else
+      model(at(e, "model"), e.model(), "model");
+    if (e.path().empty())
+      error(at(p_, "exports", i), "the export has no 'path'",
+            "add 'path: \"final\"' (below the output directory)");
+    else if (!staysInRunDir(e, "path", e.path()))
+      ;
+    else if (!paths.insert(e.path()).second)
+      error(at(e, "path"), "two exports write to " + q(e.path()),
+            "give each export its own directory");
+  }
+}
+
+} // namespace hone::spec::check

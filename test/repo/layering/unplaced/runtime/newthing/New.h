@@ -1,0 +1,2 @@
+// Fixture: a folder the layer table does not place.
+#pragma once

@@ -1,0 +1,2 @@
+// Fixture: an include within the component is allowed.
+#pragma once

@@ -1,0 +1,3 @@
+// Fixture: model includes base (downward: allowed).
+#pragma once
+#include "runtime/base/Ok.h"
