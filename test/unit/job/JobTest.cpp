@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <csignal>
 #include <unistd.h>
@@ -575,6 +576,29 @@ TEST(TrainStep, NonFiniteLossIsSkippedOrReported) {
                      failOpt);
   ASSERT_FALSE(f.isOk());
   EXPECT_NE(f.status().message().find("non-finite"), std::string::npos);
+}
+
+// hone.logprob and hone.value with a micro_batch (hone-plan-memory's
+// decision under a budget) run the forward in chunks of rows: every row's
+// result must be bit-identical to the one-forward result, whatever the chunk.
+TEST(Steps, MicroBatchedReadsAreBitIdentical) {
+  TinySetup a;
+  std::vector<float> entFull;
+  auto full = computeLogprobs(*a.model, a.batch.view(), 0, 0.7, &entFull);
+  ASSERT_TRUE(full.isOk());
+  for (int64_t mb : {1, 2, 3, 5, 8, 64}) {
+    std::vector<float> ent;
+    auto lp = computeLogprobs(*a.model, a.batch.view(), mb, 0.7, &ent);
+    ASSERT_TRUE(lp.isOk());
+    ASSERT_EQ(lp->size(), full->size());
+    ASSERT_EQ(ent.size(), entFull.size());
+    EXPECT_EQ(0, std::memcmp(lp->data(), full->data(),
+                             full->size() * sizeof(float)))
+        << "micro-batch " << mb;
+    EXPECT_EQ(0, std::memcmp(ent.data(), entFull.data(),
+                             ent.size() * sizeof(float)))
+        << "micro-batch " << mb;
+  }
 }
 
 TEST(Steps, GenerateLogprobsMatchScoring) {
