@@ -252,6 +252,14 @@ def Hone_LogprobOp : Hone_StepOp<"logprob", [Pure]> {
   let arguments = (ins Hone_ModelType:$model, Variadic<Hone_TokenTensor>:$tokens,
                        UnitAttr:$entropy, OptionalAttr<I64Attr>:$micro_batch);
   let results = (outs Variadic<Hone_FloatTensor>:$results);
+  // Passes create reads whole; only hone-plan-memory sets micro_batch.
+  let builders = [
+    OpBuilder<(ins "TypeRange":$results, "Value":$model, "ValueRange":$tokens,
+                   "UnitAttr":$entropy), [{
+      build($_builder, $_state, results, model, tokens, entropy,
+            IntegerAttr());
+    }]>
+  ];
   let assemblyFormat = [{
     $model `,` $tokens attr-dict `:` qualified(type($model)) `,` type($tokens) `->` type($results)
   }];
@@ -276,6 +284,12 @@ def Hone_ValueOp : Hone_StepOp<"value", [Pure]> {
                        Optional<Hone_FloatTensor>:$mask,
                        OptionalAttr<I64Attr>:$micro_batch);
   let results = (outs Hone_FloatTensor:$values);
+  let builders = [
+    OpBuilder<(ins "Type":$values, "Value":$model, "Value":$tokens,
+                   "Value":$mask), [{
+      build($_builder, $_state, values, model, tokens, mask, IntegerAttr());
+    }]>
+  ];
   let assemblyFormat = [{
     $model `,` $tokens (`last` $mask^)? attr-dict `:` qualified(type($model)) `,`
     type($tokens) (`,` type($mask)^)? `->` type($values)

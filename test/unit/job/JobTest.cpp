@@ -599,6 +599,23 @@ TEST(Steps, MicroBatchedReadsAreBitIdentical) {
                              ent.size() * sizeof(float)))
         << "micro-batch " << mb;
   }
+  // hone.value: a scalar-head model.
+  ModelConfig vc = tinyConfig(a.tok.vocabSize());
+  vc.head = HeadKind::Scalar;
+  auto critic = Transformer<float>::create(vc, a.k.get());
+  ASSERT_TRUE(critic.isOk());
+  auto c = critic.take();
+  c->initRandom(5);
+  auto vFull = computeValues(*c, a.batch.view(), 0);
+  ASSERT_TRUE(vFull.isOk());
+  for (int64_t mb : {1, 3, 8}) {
+    auto v = computeValues(*c, a.batch.view(), mb);
+    ASSERT_TRUE(v.isOk());
+    ASSERT_EQ(v->size(), vFull->size());
+    EXPECT_EQ(0, std::memcmp(v->data(), vFull->data(),
+                             v->size() * sizeof(float)))
+        << "micro-batch " << mb;
+  }
 }
 
 TEST(Steps, GenerateLogprobsMatchScoring) {
