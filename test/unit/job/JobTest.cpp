@@ -13,10 +13,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <csignal>
 #include <unistd.h>
 
 using namespace hone;
@@ -592,11 +592,11 @@ TEST(Steps, MicroBatchedReadsAreBitIdentical) {
     ASSERT_TRUE(lp.isOk());
     ASSERT_EQ(lp->size(), full->size());
     ASSERT_EQ(ent.size(), entFull.size());
-    EXPECT_EQ(0, std::memcmp(lp->data(), full->data(),
-                             full->size() * sizeof(float)))
+    EXPECT_EQ(
+        0, std::memcmp(lp->data(), full->data(), full->size() * sizeof(float)))
         << "micro-batch " << mb;
-    EXPECT_EQ(0, std::memcmp(ent.data(), entFull.data(),
-                             ent.size() * sizeof(float)))
+    EXPECT_EQ(
+        0, std::memcmp(ent.data(), entFull.data(), ent.size() * sizeof(float)))
         << "micro-batch " << mb;
   }
   // hone.value: a scalar-head model.
@@ -612,8 +612,8 @@ TEST(Steps, MicroBatchedReadsAreBitIdentical) {
     auto v = computeValues(*c, a.batch.view(), mb);
     ASSERT_TRUE(v.isOk());
     ASSERT_EQ(v->size(), vFull->size());
-    EXPECT_EQ(0, std::memcmp(v->data(), vFull->data(),
-                             v->size() * sizeof(float)))
+    EXPECT_EQ(0,
+              std::memcmp(v->data(), vFull->data(), v->size() * sizeof(float)))
         << "micro-batch " << mb;
   }
 }
