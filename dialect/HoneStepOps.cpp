@@ -187,6 +187,9 @@ LogicalResult GenerateOp::verify() {
 }
 
 LogicalResult LogprobOp::verify() {
+  if (getMicroBatch() && *getMicroBatch() < 1)
+    return emitOpError("micro_batch must be at least 1 row, got ")
+           << *getMicroBatch();
   if (!cast<ModelType>(getModel().getType()).hasLMHead())
     return emitOpError("log-probs need an LM head; use hone.value for a "
                        "scalar-head model");
@@ -212,6 +215,9 @@ LogicalResult LogprobOp::verify() {
 }
 
 LogicalResult ValueOp::verify() {
+  if (getMicroBatch() && *getMicroBatch() < 1)
+    return emitOpError("micro_batch must be at least 1 row, got ")
+           << *getMicroBatch();
   if (cast<ModelType>(getModel().getType()).hasLMHead())
     return emitOpError("values need a scalar-head model");
   auto tokens = tensorOf(getTokens());

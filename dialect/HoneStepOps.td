@@ -250,14 +250,28 @@ def Hone_LogprobOp : Hone_StepOp<"logprob", [Pure]> {
     forward over their rows concatenated; the results stay per batch (its
     log-probs, then its entropy when set), so consumers are unchanged.
 
+    `micro_batch` (set by hone-plan-memory when the memory budget needs it)
+    runs the forward over at most that many rows at a time, so the model
+    keeps activations for `micro_batch` rows instead of all of them. Each
+    row's result is bit-identical to the one-forward result (rows do not
+    interact in a forward; test/unit/job/JobTest.cpp checks it).
+
     ```mlir
     %l_ref = hone.logprob %ref, %tok : !hone.model<...>, tensor<8x32xi32> -> tensor<8x32xf32>
     %l_c, %l_r = hone.logprob %ref, %c, %r : !hone.model<...>, tensor<8x32xi32>, tensor<8x32xi32> -> tensor<8x32xf32>, tensor<8x32xf32>
     ```
   }];
   let arguments = (ins Hone_ModelType:$model, Variadic<Hone_TokenTensor>:$tokens,
-                       UnitAttr:$entropy);
+                       UnitAttr:$entropy, OptionalAttr<I64Attr>:$micro_batch);
   let results = (outs Variadic<Hone_FloatTensor>:$results);
+  // Passes create reads whole; only hone-plan-memory sets micro_batch.
+  let builders = [
+    OpBuilder<(ins "TypeRange":$results, "Value":$model, "ValueRange":$tokens,
+                   "UnitAttr":$entropy), [{
+      build($_builder, $_state, results, model, tokens, entropy,
+            IntegerAttr());
+    }]>
+  ];
   let assemblyFormat = [{
     $model `,` $tokens attr-dict `:` qualified(type($model)) `,` type($tokens) `->` type($results)
   }];
@@ -270,13 +284,24 @@ def Hone_ValueOp : Hone_StepOp<"value", [Pure]> {
     Values `[B,T]` of a critic, or with `last` the output at each sequence's
     last token `[B]` given its mask (a reward model's score).
 
+    `micro_batch` (set by hone-plan-memory under a memory budget) runs the
+    forward over at most that many rows at a time, with results
+    bit-identical to one forward.
+
     ```mlir
     %v = hone.value %critic, %tok : !hone.model<..., scalar>, tensor<8x32xi32> -> tensor<8x32xf32>
     ```
   }];
   let arguments = (ins Hone_ModelType:$model, Hone_TokenTensor:$tokens,
-                       Optional<Hone_FloatTensor>:$mask);
+                       Optional<Hone_FloatTensor>:$mask,
+                       OptionalAttr<I64Attr>:$micro_batch);
   let results = (outs Hone_FloatTensor:$values);
+  let builders = [
+    OpBuilder<(ins "Type":$values, "Value":$model, "Value":$tokens,
+                   "Value":$mask), [{
+      build($_builder, $_state, values, model, tokens, mask, IntegerAttr());
+    }]>
+  ];
   let assemblyFormat = [{
     $model `,` $tokens (`last` $mask^)? attr-dict `:` qualified(type($model)) `,`
     type($tokens) (`,` type($mask)^)? `->` type($values)

@@ -400,10 +400,14 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     `hardware.device: cuda` and no budget nothing is checked.
 
     Over the budget the pass decides, in this order, until the plan fits:
-    1. a smaller micro-batch: the `hone.train_step` whose activations are
-       the largest live at the peak takes twice its `mini_batches`
-       (gradient accumulation: the step's rows, its objective and its
-       optimiser steps are unchanged), repeated while it helps;
+    1. a smaller micro-batch for the forward whose activations are the
+       largest live at the peak: a `hone.train_step` takes twice its
+       `mini_batches` (gradient accumulation: the step's rows, its
+       objective and its optimiser steps are unchanged); a frozen read
+       (`hone.logprob`, `hone.value`) gets `micro_batch` = half the rows it
+       runs at once (the runtime runs one forward per chunk of rows;
+       results are bit-identical, test/unit/job/JobTest.cpp); repeated
+       while it helps;
     2. a smaller generation batch, activation recomputation per layer and
        offload of idle models or optimiser state to host memory are not
        implemented yet (the runtime generates a step's prompts in one call

@@ -387,13 +387,19 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
           }
       } else if (auto lp = dyn_cast<LogprobOp>(op)) {
         // Several batches run as one forward over their rows.
+        // With micro_batch, the runtime runs it over that many rows at a
+        // time.
         int64_t rows = 0;
         for (Value tok : lp.getTokens())
           rows += rowsOf(tok);
+        if (std::optional<uint64_t> mb = lp.getMicroBatch())
+          rows = std::min<int64_t>(rows, int64_t(*mb));
         forward(op, p, lp.getModel(), rows, colsOf(lp.getTokens().front()));
       } else if (auto v = dyn_cast<ValueOp>(op)) {
-        forward(op, p, v.getModel(), rowsOf(v.getTokens()),
-                colsOf(v.getTokens()));
+        int64_t rows = rowsOf(v.getTokens());
+        if (std::optional<uint64_t> mb = v.getMicroBatch())
+          rows = std::min<int64_t>(rows, int64_t(*mb));
+        forward(op, p, v.getModel(), rows, colsOf(v.getTokens()));
       } else if (auto gen = dyn_cast<GenerateOp>(op)) {
         // The runtime prefills every sample's copy of its prompt (one row
         // per result row), then decodes the rows.
@@ -502,29 +508,52 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     return fig;
   }
 
+  /// Whether the runtime can run the forward of `op` over fewer rows at a
+  /// time: a train step (mini_batches), hone.logprob and hone.value
+  /// (micro_batch).
+  static bool microBatchable(Operation *op) {
+    return isa_and_nonnull<TrainStepOp, LogprobOp, ValueOp>(op);
+  }
+
   /// The first decision that can shrink the peak: the largest activation
-  /// buffer live at the peak whose size comes from a train step that can
-  /// take twice the micro-batches (gradient accumulation keeps the
-  /// step's rows, so the global batch and the objective do not change).
-  /// Returns the remark, or "" when no decision is left.
+  /// buffer live at the peak whose size comes from a forward the runtime
+  /// can micro-batch. A train step takes twice the micro-batches (gradient
+  /// accumulation keeps the step's rows, so the global batch and the
+  /// objective do not change); a frozen read (hone.logprob, hone.value)
+  /// gets a micro_batch of half its rows (one forward per chunk of rows,
+  /// results bit-identical). Returns the remark, or "" when no decision is
+  /// left.
   std::string decide(const Figures &fig) {
     Buffer *best = nullptr;
     for (Buffer &b : buffers) {
       if (b.kind != Kind::Activations || b.rows < 2 ||
           !(b.first <= fig.peakPoint && fig.peakPoint <= b.last))
         continue;
-      if (!isa_and_nonnull<TrainStepOp>(b.source))
+      if (!microBatchable(b.source))
         continue;
       if (!best || b.bytes > best->bytes)
         best = &b;
     }
     if (!best)
       return "";
-    auto train = cast<TrainStepOp>(best->source);
-    int64_t mini = std::max<int64_t>(1, train.getMiniBatches());
     int64_t half = (best->rows + 1) / 2;
     int64_t smaller = ::hone::memsize::activationBytes(
         best->cfg, half, best->seqLen, kElemBytes);
+    if (!isa<TrainStepOp>(best->source)) {
+      if (auto lp = dyn_cast<LogprobOp>(best->source))
+        lp.setMicroBatch(uint64_t(half));
+      else
+        cast<ValueOp>(best->source).setMicroBatch(uint64_t(half));
+      return llvm::formatv("micro-batch {0} -> {1} rows for {2} ({3} "
+                           "micro_batch {1}: one forward per {1} rows, "
+                           "results bit-identical), saving {4}",
+                           best->rows, half, best->name,
+                           best->source->getName().getStringRef(),
+                           humanBytes(best->bytes - smaller))
+          .str();
+    }
+    auto train = cast<TrainStepOp>(best->source);
+    int64_t mini = std::max<int64_t>(1, train.getMiniBatches());
     train.setMiniBatches(uint64_t(mini * 2));
     return llvm::formatv("micro-batch {0} -> {1} rows for {2} (mini_batches "
                          "{3} -> {4}, gradient accumulation keeps the step's "
@@ -643,9 +672,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       if (!(buf.first <= peakPoint && peakPoint <= buf.last) || buf.rows < 2)
         continue;
       int64_t half = (buf.rows + 1) / 2, smaller = buf.bytes;
-      // Only a train step's forward is micro-batched by the runtime.
-      if (buf.kind == Kind::Activations &&
-          !isa_and_nonnull<TrainStepOp>(buf.source))
+      // Only these forwards are micro-batched by the runtime.
+      if (buf.kind == Kind::Activations && !microBatchable(buf.source))
         continue;
       if (buf.kind == Kind::Activations)
         smaller = ::hone::memsize::activationBytes(buf.cfg, half, buf.seqLen,

@@ -1521,7 +1521,12 @@ void opLogprob(OpCtx &c) {
                 n > 1 ? rows.data() : static_cast<const int32_t *>(tok.data),
                 len.data()};
   std::vector<float> h;
-  auto lp = computeLogprobs(*m->model, tb, 0, logprobTemperature(c),
+  // micro_batch (hone-plan-memory under a budget): the forward over that
+  // many rows at a time; results bit-identical (docs/passes.md).
+  int64_t micro = c.has("micro_batch") ? c.i64("micro_batch") : 0;
+  if (c.has("micro_batch") && micro < 1)
+    c.err("micro_batch must be at least 1 row, got " + std::to_string(micro));
+  auto lp = computeLogprobs(*m->model, tb, micro, logprobTemperature(c),
                             ent ? &h : nullptr);
   if (!lp)
     c.err(lp.status().message());
@@ -1544,7 +1549,10 @@ void opValue(OpCtx &c) {
   checkTokens(c, tok, m);
   auto len = rowLengths(j, static_cast<const int32_t *>(tok.data), B, T);
   TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
-  auto v = computeValues(*m->model, tb, 0);
+  int64_t micro = c.has("micro_batch") ? c.i64("micro_batch") : 0;
+  if (c.has("micro_batch") && micro < 1)
+    c.err("micro_batch must be at least 1 row, got " + std::to_string(micro));
+  auto v = computeValues(*m->model, tb, micro);
   if (!v)
     c.err(v.status().message());
   if (c.nIn == 1) {

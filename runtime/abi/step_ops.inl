@@ -158,8 +158,10 @@ HONE_ABI_ATTR(generate, "stop", STRS, OPT, ODS)
 HONE_ABI_STEP(logprob, "logprob", "model")
 HONE_ABI_ATTR(logprob, "entropy", UNIT, REQ, ODS)
 HONE_ABI_ATTR(logprob, "temperature", F64, REQ, LOWER)
+HONE_ABI_ATTR(logprob, "micro_batch", I64, OPT, ODS)
 
 HONE_ABI_STEP(value, "value", "model")
+HONE_ABI_ATTR(value, "micro_batch", I64, OPT, ODS)
 
 HONE_ABI_STEP(score, "score", "reward")
 

@@ -14,9 +14,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <unistd.h>
 
 using namespace hone;
@@ -497,6 +498,46 @@ Expected<double> sftStep(Transformer<float> &m, AdamW<float> &opt,
   return loss;
 }
 } // namespace
+
+// hone.logprob and hone.value with a micro_batch (hone-plan-memory's
+// decision under a budget) run the forward in chunks of rows: every row's
+// result must be bit-identical to the one-forward result, whatever the chunk.
+TEST(Steps, MicroBatchedReadsAreBitIdentical) {
+  TinySetup a;
+  std::vector<float> entFull;
+  auto full = computeLogprobs(*a.model, a.batch.view(), 0, 0.7, &entFull);
+  ASSERT_TRUE(full.isOk());
+  for (int64_t mb : {1, 2, 3, 5, 8, 64}) {
+    std::vector<float> ent;
+    auto lp = computeLogprobs(*a.model, a.batch.view(), mb, 0.7, &ent);
+    ASSERT_TRUE(lp.isOk());
+    ASSERT_EQ(lp->size(), full->size());
+    ASSERT_EQ(ent.size(), entFull.size());
+    EXPECT_EQ(
+        0, std::memcmp(lp->data(), full->data(), full->size() * sizeof(float)))
+        << "micro-batch " << mb;
+    EXPECT_EQ(
+        0, std::memcmp(ent.data(), entFull.data(), ent.size() * sizeof(float)))
+        << "micro-batch " << mb;
+  }
+  // hone.value: a scalar-head model.
+  ModelConfig vc = tinyConfig(a.tok.vocabSize());
+  vc.head = HeadKind::Scalar;
+  auto critic = Transformer<float>::create(vc, a.k.get());
+  ASSERT_TRUE(critic.isOk());
+  auto c = critic.take();
+  c->initRandom(5);
+  auto vFull = computeValues(*c, a.batch.view(), 0);
+  ASSERT_TRUE(vFull.isOk());
+  for (int64_t mb : {1, 3, 8}) {
+    auto v = computeValues(*c, a.batch.view(), mb);
+    ASSERT_TRUE(v.isOk());
+    ASSERT_EQ(v->size(), vFull->size());
+    EXPECT_EQ(0,
+              std::memcmp(v->data(), vFull->data(), v->size() * sizeof(float)))
+        << "micro-batch " << mb;
+  }
+}
 
 TEST(Steps, GenerateLogprobsMatchScoring) {
   TinySetup a;
