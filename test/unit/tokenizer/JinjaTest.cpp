@@ -4,7 +4,7 @@
 // templates under test/chat_templates.
 #include "runtime/tokenizer/Jinja.h"
 #include "runtime/tokenizer/ChatTemplate.h"
-#include "test/unit/formats/TestUtil.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
