@@ -18,8 +18,8 @@
 // CHECK: %[[C3:.+]] = arith.constant 3 : index
 // CHECK: %[[LOOP:.+]]:5 = scf.for %[[I:.+]] = %[[FIRST]] to %[[C3]] step %{{.+}} iter_args(%[[P:[^ ]+]] = %[[INIT]], %[[TOK:[^ ]+]] = %[[RES]]#0, %[[MASK:[^ ]+]] = %[[RES]]#1, %[[LOLD:[^ ]+]] = %[[RES]]#2, %[[SC:[^ ]+]] = %[[RES]]#3)
 // CHECK: %[[NEXT:.+]] = arith.addi %[[I]], %{{.+}} : index
-// CHECK: hone.data.next prompts %{{.+}}, %[[NEXT]] {hone.ahead = 1 : i64}
-// CHECK: %[[G:.+]]:3 = hone.generate %[[ROLL]], %{{.+}}, %{{.+}}, %[[NEXT]] {hone.ahead = 1 : i64
+// CHECK: hone.data.next prompts %{{.+}}, %[[NEXT]] {assistant_only_loss = true, completion_only_loss = true, hone.ahead = 1 : i64}
+// CHECK: %[[G:.+]]:3 = hone.generate %[[ROLL]], %{{.+}}, %{{.+}}, %[[NEXT]] {{{.*}}hone.ahead = 1 : i64
 // CHECK: %[[S:.+]] = hone.score %{{.+}}, %[[G]]#0, %[[G]]#1, %{{.+}} {hone.ahead = 1 : i64}
 // CHECK: %[[ADV:.+]] = hone.advantage group_norm %[[SC]]
 // CHECK: %[[T:.+]]:3 = hone.train_step(%[[P]]) tokens(%[[TOK]]) inputs(%[[MASK]], %[[LOLD]], %[[ADV]])
