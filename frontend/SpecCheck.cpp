@@ -250,7 +250,13 @@ private:
   void checkStages();
   void checkStage(Stage &s, int index);
   void checkLoop(Loop &loop, const Stage &s, const Binding *model,
-                 const std::string &datasetName);
+                 const std::string &datasetName, int64_t longestRow);
+  /// The dataset's longest rows (measured when a tokenizer was read), or
+  /// unknown (-1 each).
+  RowLengths lengthsOf(const std::string &dataset) const {
+    auto it = lengthsOf_.find(dataset);
+    return it == lengthsOf_.end() ? RowLengths() : it->second;
+  }
   void checkSft(Stage &s, Sft &sft, const Binding *model);
   void checkRewardModel(Stage &s, RewardModelTraining &rm,
                         const Binding *model);
@@ -313,6 +319,11 @@ private:
   /// A valid character tokenizer, which every dataset's text is checked
   /// against (cheap, unlike encoding whole datasets with a tokenizer.json).
   std::optional<::hone::Tokenizer> charTokenizer_;
+  /// A valid tokenizer.json: measures the datasets' rows (lengthsOf_).
+  std::optional<::hone::Tokenizer> fileTokenizer_;
+  /// Datasets' longest rows, path and eval_path together (docs/compiler.md
+  /// "Shapes from the data").
+  std::map<std::string, RowLengths> lengthsOf_;
   std::string lastTrained_;
 };
 
@@ -492,6 +503,7 @@ bool Checker::checkTokenizerFile(const Tokenizer &t, const std::string &text) {
           "Hone trains vocabularies of up to 2^24 tokens");
     return false;
   }
+  fileTokenizer_.emplace(tok.take());
   return true;
 }
 
@@ -983,6 +995,27 @@ void Checker::checkDatasets() {
                       "remove it from the data");
           return Dataset::auto_;
         }
+      // The rows' real lengths, with the job's own tokenization.
+      const ::hone::Tokenizer *tk = charTokenizer_   ? &*charTokenizer_
+                                    : fileTokenizer_ ? &*fileTokenizer_
+                                                     : nullptr;
+      auto format =
+          tk ? job::textFormatFor(*tk, Tokenizer::ChatTemplate_Name(
+                                           p_.tokenizer().chat_template()))
+             : Expected<job::TextFormat>(Status::error("none"));
+      if (format) {
+        RowLengths got = measureRowLengths(full, probe.layout, cols, *format);
+        auto [it, fresh] = lengthsOf_.emplace(d.name(), got);
+        if (!fresh) { // eval_path: the longest of both files
+          auto most = [](int64_t a, int64_t b) {
+            return a < 0 || b < 0 ? -1 : std::max(a, b);
+          };
+          it->second.sequence = most(it->second.sequence, got.sequence);
+          it->second.pair = most(it->second.pair, got.pair);
+          it->second.prompt = most(it->second.prompt, got.prompt);
+          it->second.rows += got.rows;
+        }
+      }
       if (std::string(field) == "path") {
         spec_.recordsOf[d.name()] = probe.records;
         if (!probe.answerColumn.empty())
@@ -1406,7 +1439,7 @@ void Checker::checkStage(Stage &s, int index) {
 }
 
 void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
-                        const std::string &datasetName) {
+                        const std::string &datasetName, int64_t longestRow) {
   fillDeclaredDefaults(loop);
   nonNegative(loop, "steps", loop.steps(),
               "use 0 to run 'epochs' passes over the data");
@@ -1423,7 +1456,9 @@ void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
                 ")",
             "the model has no positions beyond max_seq_len");
   } else if (maxSeq > 0) {
-    loop.set_max_length(maxSeq);
+    // Shapes from the data: the longest row rounded up, so that no row is
+    // cut that max_seq_len would keep (docs/compiler.md).
+    loop.set_max_length(lengthFromData(longestRow, maxSeq));
   }
   // Steps from epochs, when the data was read.
   auto rec = spec_.recordsOf.find(datasetName);
@@ -1454,7 +1489,8 @@ void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
 
 void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
   fillDeclaredDefaults(sft);
-  checkLoop(*sft.mutable_loop(), s, m, s.dataset());
+  checkLoop(*sft.mutable_loop(), s, m, s.dataset(),
+            lengthsOf(s.dataset()).sequence);
   if (m && m->head != Model::lm)
     error(at(s, "model"), "SFT trains a language model, but " + q(s.model()) +
                               " has a scalar head",
@@ -1486,7 +1522,7 @@ void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
 void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
                                const Binding *m) {
   fillDeclaredDefaults(rm);
-  checkLoop(*rm.mutable_loop(), s, m, s.dataset());
+  checkLoop(*rm.mutable_loop(), s, m, s.dataset(), lengthsOf(s.dataset()).pair);
   if (m && m->head != Model::scalar)
     error(at(s, "model"),
           "a reward model needs a scalar head, but " + q(s.model()) +
@@ -1514,7 +1550,10 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
           ? "desirable_weight"
           : "undesirable_weight";
   fillDeclaredDefaults(pref);
-  checkLoop(*pref.mutable_loop(), s, m, s.dataset());
+  // KTO's rows pair a prompt with another record's completion: not
+  // measured, max_seq_len.
+  checkLoop(*pref.mutable_loop(), s, m, s.dataset(),
+            pref.loss() == Preference::kto ? -1 : lengthsOf(s.dataset()).pair);
   std::string loss = Preference::Loss_Name(pref.loss());
   if (m && m->head != Model::lm)
     error(at(s, "model"), loss + " trains a language model, but " +
@@ -1560,6 +1599,7 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
 void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   Rl::Algorithm algo = rl.algorithm();
   std::string name = Rl::Algorithm_Name(algo);
+  bool promptFromData = !rl.has_max_prompt_length();
   // Method-dependent defaults (frontend/Defaults.cpp).
   resolveRlDefaults(rl, p_.hardware());
 
@@ -1594,6 +1634,11 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
            "completions per step: prompts per step x samples_per_prompt");
   positive(rl, "grad_accum", rl.grad_accum());
   positive(rl, "max_prompt_length", rl.max_prompt_length());
+  // Shapes from the data: the longest prompt rounded up, at most the
+  // default (docs/compiler.md).
+  if (promptFromData && rl.max_prompt_length() > 0)
+    rl.set_max_prompt_length(
+        lengthFromData(lengthsOf(s.dataset()).prompt, rl.max_prompt_length()));
   // The group-size rules (dialect/MethodFamilies.h, as the verifier).
   if (group > 0)
     if (auto p = methods::groupSizeProblem(name, rl.batch_size(), group,

@@ -544,6 +544,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   HONE_TRY(validateBatch(batch));
   if (!(opts.temperature > 0))
     return Status::error("model: temperature must be positive");
+  ++forwards_; // the kept activations change from here on
   const ModelConfig &c = cfg_;
   const int64_t B = batch.batch, Tn = batch.seqLen, N = B * Tn, D = c.dModel;
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;

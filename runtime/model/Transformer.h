@@ -161,6 +161,10 @@ public:
 
   int64_t batch() const { return B_; }
   int64_t seqLen() const { return T_; }
+  /// forward() calls so far: the kept activations are those of call
+  /// number forwardCount() (a train step that reuses a hone.value's forward
+  /// checks that none ran since: runtime/abi/HoneRuntime.cpp).
+  uint64_t forwardCount() const { return forwards_; }
   /// Device pointers, valid until the next forward: [batch, seqLen].
   const T *logprobs() const { return logprob_; }
   const T *entropy() const { return entropy_; }
@@ -252,6 +256,7 @@ private:
 
   std::unique_ptr<Acts> acts_;
   int64_t B_ = 0, T_ = 0;
+  uint64_t forwards_ = 0;
   std::vector<int32_t> lengths_;
   double invTemp_ = 1.0;
   T *logprob_ = nullptr, *entropy_ = nullptr, *values_ = nullptr,
