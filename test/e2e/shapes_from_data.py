@@ -3,10 +3,14 @@
 with its sequence length from the data (the default: the longest row
 rounded up to 8) and with the old padded length set in the spec (the
 model's max_seq_len; RL prompts: 16 as the example has it) trains on the
-same rows with a smaller static shape and logs the same metrics, bit for
-bit, and saves the same weights (float32 tolerance: the weight gradient
-sums over all positions, padding included, in blocks that may follow the
-padded length). The step IRs must differ (otherwise nothing is compared).
+same rows with a smaller static shape. Step 1's loss and the metrics of its
+forward are bit-identical (per-token outputs do not depend on the padded
+length: test/unit/model/PaddingTest.cpp); the weight gradient sums over
+all positions, padding rows (exact zeros) included, in blocks that BLAS may
+choose by the row count, so the gradient norm and later steps agree to
+float32 rounding carried by AdamW (often bit for bit: the count is
+printed), far below what a cut row or a shifted position changes. The step
+IRs must differ (otherwise nothing is compared).
 Covers SFT (sft), a preference loss and its frozen reference (dpo), the
 reward model (reward-model), and RL prompts (grpo, whose spec loses its
 max_prompt_length so that the data sets it).
@@ -82,18 +86,26 @@ for example in CASES:
     if len(m_data) != len(m_pad) or not m_data:
         sys.exit(f"error: {example}: {len(m_data)} steps from data, "
                  f"{len(m_pad)} padded")
-    compared = 0
+    compared = same = 0
     for step, (a, b) in enumerate(zip(m_data, m_pad)):
         keys = {k for k in a if not NOISE.search(k)}
         if keys != {k for k in b if not NOISE.search(k)}:
             sys.exit(f"error: {example}: step {step + 1} logs {sorted(keys)}"
                      f" from data, {sorted(b)} padded")
         for k in sorted(keys):
-            if a[k] != b[k]:
-                print(f"error: {example}: step {step + 1} {k}: from data "
-                      f"{a[k]!r}, padded {b[k]!r}")
-                failed = True
             compared += 1
+            if a[k] == b[k]:
+                same += 1
+                continue
+            x, y = a[k], b[k]
+            numeric = isinstance(x, (int, float)) and isinstance(y, (int, float))
+            # Step 1 before the backward: exact. Then float32 rounding.
+            rel, abs_ = ((1e-5, 0.0) if step == 0 and k == "grad_norm" else
+                         (2e-3, 2e-5) if step > 0 else (0.0, 0.0))
+            if not numeric or abs(x - y) > abs_ + rel * max(abs(x), abs(y)):
+                print(f"error: {example}: step {step + 1} {k}: from data "
+                      f"{x!r}, padded {y!r}")
+                failed = True
     if sorted(w_data) != sorted(w_pad):
         sys.exit(f"error: {example}: the saved tensors differ in names")
     d2 = sum((x - y) ** 2 for n in w_data for x, y in zip(w_data[n], w_pad[n]))
@@ -102,8 +114,9 @@ for example in CASES:
     if not math.isfinite(rel) or rel > 1e-4:
         print(f"error: {example}: weights differ by {rel:g} (relative norm)")
         failed = True
-    print(f"{example}: {len(m_data)} steps, {compared} metrics identical;"
-          f" weights differ by {rel:.3g} (relative norm)")
+    print(f"{example}: {len(m_data)} steps, {same} of {compared} metrics"
+          f" bit-identical, the rest within float32 rounding; weights differ"
+          f" by {rel:.3g} (relative norm)")
 if failed:
     sys.exit(1)
 shutil.rmtree(work, ignore_errors=True)
