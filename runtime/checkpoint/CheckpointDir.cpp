@@ -221,10 +221,9 @@ Expected<std::string> save(const std::string &runDir, const SaveRequest &req) {
   };
   // A safetensors file streamed from the tensors: its header, then each
   // tensor's bytes where they are (what serializeSafetensors would hold).
-  auto putTensors = [&](const std::string &name,
-                        const std::vector<TensorWrite> &tensors,
-                        const std::map<std::string, std::string> &meta)
-      -> Status {
+  auto putTensors =
+      [&](const std::string &name, const std::vector<TensorWrite> &tensors,
+          const std::map<std::string, std::string> &meta) -> Status {
     Expected<std::string> header = safetensorsHeader(tensors, meta);
     if (!header)
       return header.status();
@@ -265,13 +264,13 @@ Expected<std::string> save(const std::string &runDir, const SaveRequest &req) {
       std::string name = model + ".safetensors";
       for (const auto &[other, bytes] : req.extraFiles)
         if (other == name)
-          return Status::error(
-              err(finalDir, "extra model '" + model + "' clashes with an "
-                            "extra file"));
+          return Status::error(err(finalDir, "extra model '" + model +
+                                                 "' clashes with an "
+                                                 "extra file"));
       if (name == "model.safetensors" || name == "optimizer.safetensors")
-        return Status::error(
-            err(finalDir, "extra model '" + model + "' clashes with a "
-                          "checkpoint file"));
+        return Status::error(err(finalDir, "extra model '" + model +
+                                               "' clashes with a "
+                                               "checkpoint file"));
       HONE_TRY(putTensors(name, tensors, {{"format", "pt"}}));
     }
     json::Value manifest = json::Value::object();
