@@ -28,6 +28,30 @@ SmallVector<int64_t> hone::fusableReads(TrainStepOp step) {
   return leads;
 }
 
+SmallVector<int64_t> hone::keptForwards(TrainStepOp step) {
+  auto tokens = step.getTokens();
+  SmallVector<int64_t> kept(tokens.size(), -1);
+  if (step.getUpdates() != 1 || step.getMiniBatches() != 1)
+    return kept;
+  auto readers = step.getReaders();
+  auto reads = step.getReads().getValue();
+  for (int64_t i = 0, e = int64_t(tokens.size()); i < e; ++i) {
+    if (cast<StringAttr>(reads[i]).getValue() != "value" ||
+        llvm::count(readers, readers[i]) != 1)
+      continue;
+    Value model = step.getModels()[readers[i]];
+    for (auto [k, in] : llvm::enumerate(step.getInputs())) {
+      auto v = in.getDefiningOp<ValueOp>();
+      if (v && !v.getMask() && v.getModel() == model &&
+          v.getTokens() == tokens[i] && v->getBlock() == step->getBlock()) {
+        kept[i] = int64_t(k);
+        break;
+      }
+    }
+  }
+  return kept;
+}
+
 bool hone::mergesReads(ArrayRef<int64_t> leads) {
   for (auto [i, lead] : llvm::enumerate(leads))
     if (lead != int64_t(i))
@@ -126,6 +150,13 @@ SmallVector<ModelWork> hone::countModelWork(Region &iteration,
         int64_t count = passes * microBatches(i);
         w.forwards += count * (recompute ? 2 : 1);
         w.backwards += count;
+        // The first pass's forward is a hone.value's, counted there.
+        if (auto kept = step.getKeptForwards(); kept && honourFusion &&
+                                                size_t(i) < kept->size() &&
+                                                (*kept)[i] >= 0) {
+          w.forwards -= 1;
+          w.flops -= f;
+        }
       }
     }
   });
@@ -147,19 +178,28 @@ std::string stageLabel(Location loc, unsigned index) {
 }
 } // namespace
 
-void hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
+SmallVector<StageWork> hone::collectStageWork(PipelineOp pipeline) {
+  SmallVector<StageWork> stages;
   unsigned index = 0;
   for (Operation &op : pipeline.getBody().front()) {
     if (op.getNumRegions() != 1 || op.getRegion(0).empty())
       continue;
     Region &body = op.getRegion(0);
-    SmallVector<ModelWork> before = countModelWork(body, false);
-    SmallVector<ModelWork> after = countModelWork(body, true);
-    if (after.empty())
+    StageWork s;
+    s.before = countModelWork(body, false);
+    s.after = countModelWork(body, true);
+    if (s.after.empty())
       continue;
-    os << "stage " << stageLabel(op.getLoc(), index++)
-       << ", per iteration:\n";
-    for (auto [b, a] : llvm::zip(before, after)) {
+    s.stage = stageLabel(op.getLoc(), index++);
+    stages.push_back(std::move(s));
+  }
+  return stages;
+}
+
+void hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
+  for (const StageWork &s : collectStageWork(pipeline)) {
+    os << "stage " << s.stage << ", per iteration:\n";
+    for (auto [b, a] : llvm::zip(s.before, s.after)) {
       os << "  " << a.model << ": forwards " << b.forwards << " -> "
          << a.forwards << ", backwards " << b.backwards << " -> "
          << a.backwards;
@@ -173,4 +213,39 @@ void hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
       os << "\n";
     }
   }
+}
+
+std::string hone::workReportJson(PipelineOp pipeline) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  auto str = [&](StringRef text) {
+    os << '"';
+    for (char c : text) {
+      if (c == '"' || c == '\\')
+        os << '\\' << c;
+      else if (static_cast<unsigned char>(c) < 0x20)
+        os << llvm::format("\\u%04x", unsigned(c));
+      else
+        os << c;
+    }
+    os << '"';
+  };
+  os << '[';
+  bool first = true;
+  for (const StageWork &s : collectStageWork(pipeline))
+    for (auto [b, a] : llvm::zip(s.before, s.after)) {
+      os << (first ? "" : ",") << "{\"stage\":";
+      first = false;
+      str(s.stage);
+      os << ",\"model\":";
+      str(a.model);
+      os << ",\"forwards\":[" << b.forwards << ',' << a.forwards
+         << "],\"backwards\":[" << b.backwards << ',' << a.backwards
+         << "],\"generates\":" << a.generates
+         << ",\"generated_tokens\":" << a.generatedTokens
+         << llvm::format(",\"gflop\":[%.6g,%.6g]}", b.flops * 1e-9,
+                         a.flops * 1e-9);
+    }
+  os << ']';
+  return out;
 }

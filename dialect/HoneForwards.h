@@ -7,8 +7,9 @@
 // (`honec --report`, and plugin passes: docs/tutorial-pass-plugin.md).
 // The counts follow the runtime's train step (runtime/abi/HoneRuntime.cpp):
 // one forward per read and micro-batch (per fused group when `fused_reads`
-// is set), a second one before the backward when a model runs forward more
-// than once per optimiser step, one backward per read or group.
+// is set; none in the first pass for a read with `kept_forwards`), a second
+// one before the backward when a model runs forward more than once per
+// optimiser step, one backward per read or group.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -25,6 +26,14 @@ namespace mlir::hone {
 /// the same leader can run as one forward over their rows concatenated.
 /// Reads that share nothing lead themselves.
 SmallVector<int64_t> fusableReads(TrainStepOp step);
+
+/// For every read of `step`, the index of an input that a hone.value (no
+/// `last`) in the step's block computed from the read's model value on the
+/// read's tokens, or -1: a `value` read that is its model's only read, in a
+/// step with updates and mini_batches 1 (one forward over every row per
+/// optimiser step). The step's first forward of that read is then the one
+/// hone.value ran (PPO's v_old: `kept_forwards`).
+SmallVector<int64_t> keptForwards(TrainStepOp step);
 
 /// True when `leads` (as fusableReads returns) merges at least two reads.
 bool mergesReads(ArrayRef<int64_t> leads);
@@ -49,6 +58,23 @@ double forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen);
 /// order of first use. With `honourFusion` false, train steps are counted
 /// as if they had no `fused_reads` (the unfused program).
 SmallVector<ModelWork> countModelWork(Region &iteration, bool honourFusion);
+
+/// One stage loop's work per iteration, before fusion and as compiled
+/// (one entry per model in both, in the same order).
+struct StageWork {
+  std::string stage; // the stage's name, else "stage<N>"
+  SmallVector<ModelWork> before, after;
+};
+
+/// Every stage loop's work (an op with a region directly in the pipeline's
+/// body), in pipeline order.
+SmallVector<StageWork> collectStageWork(PipelineOp pipeline);
+
+/// collectStageWork as JSON, one object per stage and model:
+/// {"stage", "model", "forwards": [before, after], "backwards": [before,
+/// after], "generates", "generated_tokens", "gflop": [before, after]}; the
+/// job's report shows it (runtime/observe/Report.h).
+std::string workReportJson(PipelineOp pipeline);
 
 /// For every stage loop (an op with a region directly in the pipeline's
 /// body), one line per model: forwards, backwards, generated tokens and

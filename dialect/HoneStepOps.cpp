@@ -445,6 +445,32 @@ LogicalResult TrainStepOp::verify() {
                << " differ in model, read or token type";
     }
   }
+  if (std::optional<ArrayRef<int64_t>> kept = getKeptForwards()) {
+    if (kept->size() != getTokens().size())
+      return emitOpError("'kept_forwards' needs one entry per token batch");
+    auto reads = getReads().getValue();
+    for (auto [i, k] : llvm::enumerate(*kept)) {
+      if (k == -1)
+        continue;
+      if (k < 0 || k >= int64_t(getInputs().size()))
+        return emitOpError("kept_forwards[")
+               << i << "] = " << k << " names no input (-1: none)";
+      if (cast<StringAttr>(reads[i]).getValue() != "value")
+        return emitOpError("kept_forwards[")
+               << i << "]: only a value read reuses a hone.value's forward";
+      if (getUpdates() != 1 || getMiniBatches() != 1)
+        return emitOpError("kept_forwards[")
+               << i << "]: the kept forward covers every row; it needs "
+               << "updates and mini_batches 1";
+      for (auto [o, reader] : llvm::enumerate(getReaders()))
+        if (o != i && reader == getReaders()[i])
+          return emitOpError("kept_forwards[")
+                 << i << "]: read " << o
+                 << " runs the same model, whose kept activations would "
+                    "not be read "
+                 << i << "'s";
+    }
+  }
   for (Value v : llvm::concat<Value>(getTokens(), getInputs())) {
     auto t = cast<RankedTensorType>(v.getType());
     if (t.getRank() >= 1 && t.getDimSize(0) % getUpdates() != 0)

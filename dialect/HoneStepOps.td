@@ -549,6 +549,16 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
     micro-batch by micro-batch; the region still sees one argument per read (views of
     the concatenated output). Absent, every read runs on its own.
 
+    `kept_forwards` (set by `hone-fuse-forwards`) gives, for every token
+    batch, -1 or the index `k` of an `inputs` operand that a `hone.value`
+    computed from the read's model on the read's tokens (PPO's `v_old`):
+    the first pass's forward of that read is the one that op ran, its
+    activations kept by the model, so the step runs one forward of the
+    model fewer. Only a `value` read that runs as one forward per optimiser
+    step (`updates` and `mini_batches` 1, no other read of the model) may
+    have one; the runtime runs the forward itself when the model has run
+    another forward since.
+
     `arg_names` names the region's arguments (the generated kernel's
     parameters) for readers and the runtime. `kernel` names the fused loss-and-gradient function that
     `hone-outline-loss-kernels` generates for the step.
@@ -572,7 +582,8 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
                        I64Attr:$mini_batches,
                        Hone_OptimizerAttr:$optimizer,
                        I64Attr:$updates,
-                       OptionalAttr<DenseI64ArrayAttr>:$fused_reads);
+                       OptionalAttr<DenseI64ArrayAttr>:$fused_reads,
+                       OptionalAttr<DenseI64ArrayAttr>:$kept_forwards);
   // The updated models (one per trained model), the loss, the metrics.
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$objective, AnyRegion:$gradient);

@@ -187,4 +187,52 @@ findUnencodableText(const std::string &path, Dataset::Layout layout,
   }
 }
 
+RowLengths measureRowLengths(const std::string &path, Dataset::Layout layout,
+                             const Columns &columns,
+                             const job::TextFormat &format) {
+  RowLengths out;
+  auto options = runtimeOptions(layout, columns);
+  auto reader = options ? DatasetReader::open(path, *options)
+                        : Expected<DatasetReader>(options.status());
+  if (!reader)
+    return out;
+  job::TextFormat f = format;
+  f.maxSeqLen = 0; // measure, do not cut
+  bool seqOk = true, pairOk = true, promptOk = true;
+  int64_t seq = 0, pair = 0, prompt = 0;
+  Example ex;
+  for (;;) {
+    auto more = reader->next(ex);
+    if (!more)
+      return out; // the job reports the record
+    if (!*more)
+      break;
+    ++out.rows;
+    if (seqOk) {
+      auto s = job::tokenizeExample(f, ex);
+      seqOk = bool(s);
+      if (s)
+        seq = std::max<int64_t>(seq, int64_t(s->ids.size()));
+    }
+    if (pairOk) {
+      auto a = job::tokenizePair(f, ex, ex.chosen, ex.chosenMessages);
+      auto b = job::tokenizePair(f, ex, ex.rejected, ex.rejectedMessages);
+      pairOk = a && b;
+      if (pairOk)
+        pair = std::max<int64_t>(
+            pair, int64_t(std::max(a->ids.size(), b->ids.size())));
+    }
+    if (promptOk) {
+      auto p = job::tokenizePrompt(f, ex);
+      promptOk = bool(p);
+      if (p)
+        prompt = std::max<int64_t>(prompt, int64_t(p->size()));
+    }
+  }
+  out.sequence = seqOk ? seq : -1;
+  out.pair = pairOk ? pair : -1;
+  out.prompt = promptOk ? prompt : -1;
+  return out;
+}
+
 } // namespace hone::spec

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "frontend/pipeline.pb.h"
+#include "runtime/data/Sequences.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <optional>
@@ -57,6 +58,23 @@ struct UnencodableText {
 std::optional<UnencodableText>
 findUnencodableText(const std::string &path, Dataset::Layout layout,
                     const Columns &columns, const ::hone::Tokenizer &tokenizer);
+
+/// The longest rows of a dataset in tokens, as the job tokenizes them
+/// (runtime/data/Sequences.h, before any truncation). -1: some record
+/// cannot be read or tokenized that way (the compiler then keeps the
+/// model's max_seq_len, and the job reports the record).
+struct RowLengths {
+  int64_t sequence = -1; // an SFT row (tokenizeExample)
+  int64_t pair = -1;     // a chosen or rejected row (tokenizePair)
+  int64_t prompt = -1;   // a generation prompt (tokenizePrompt)
+  long long rows = 0;
+};
+
+/// Reads every record of `path` and measures its rows with `format` (the
+/// job's tokenizer, chat template and EOS; its maxSeqLen is ignored).
+RowLengths measureRowLengths(const std::string &path, Dataset::Layout layout,
+                             const Columns &columns,
+                             const job::TextFormat &format);
 
 /// The columns a layout needs, with the file's names (for messages).
 std::vector<std::string> requiredColumns(Dataset::Layout layout,

@@ -5,6 +5,8 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include <algorithm>
+
 namespace hone::spec {
 
 namespace pb = google::protobuf;
@@ -165,6 +167,12 @@ Generation evaluationGeneration(const Generation &pipeline,
   g.MergeFrom(evaluation);
   fillDeclaredDefaults(g);
   return g;
+}
+
+int64_t lengthFromData(int64_t longest, int64_t cap) {
+  if (longest < 1 || longest >= cap)
+    return cap;
+  return std::min(cap, (longest + 7) / 8 * 8);
 }
 
 } // namespace hone::spec

@@ -76,4 +76,11 @@ Schedule defaultUftHint();
 Generation evaluationGeneration(const Generation &pipeline,
                                 const Generation &evaluation);
 
+/// A sequence length from the data (docs/compiler.md "Shapes from the
+/// data"): the longest row rounded up to a multiple of 8, at most `cap`
+/// (the model's max_seq_len, or max_prompt_length's default); `cap` when the
+/// rows were not measured (longest < 1). No row fits `cap` that does not fit
+/// the result, so the padded program computes the same per-token values.
+int64_t lengthFromData(int64_t longest, int64_t cap);
+
 } // namespace hone::spec

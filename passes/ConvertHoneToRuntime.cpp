@@ -18,10 +18,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialect/HoneForwards.h"
 #include "passes/AttrToJson.h"
+#include "passes/Passes.h"
 #include "passes/RuntimeAbi.h"
 #include "runtime/abi/hone_runtime.h" // HONE_RT_ABI_VERSION only: plain C
-#include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -960,6 +961,11 @@ struct Lowering {
     // Stack slots go before everything else in the entry block.
     entry.setInsertionPoint(LLVM::ZeroOp::create(b, loc, ptr));
     std::string config = toJson(run);
+    // Forwards, backwards, generated tokens and FLOPs per stage iteration
+    // and model, before fusion and as compiled (dialect/HoneForwards.h):
+    // the job's report shows them.
+    config.pop_back(); // the closing brace of the run settings' object
+    config += ",\"model_work\":" + workReportJson(pipeline) + "}";
     // The memory plan (hone-plan-memory) travels with the run settings: the
     // job checks its measured peak against it.
     if (auto plan =

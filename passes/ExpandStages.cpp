@@ -137,10 +137,9 @@ public:
         b, loc, resultTypes, models, tokenBatches, inputs,
         b.getDenseI64ArrayAttr(readers), b.getArrayAttr(readAttrs),
         b.getArrayAttr(nameAttrs), b.getStringAttr(kernel),
-        b.getI64IntegerAttr(epochs),
-        b.getI64IntegerAttr(gradAccum), optimizer,
+        b.getI64IntegerAttr(epochs), b.getI64IntegerAttr(gradAccum), optimizer,
         b.getI64IntegerAttr(std::max<int64_t>(1, updates)),
-        /*fused_reads=*/nullptr);
+        /*fused_reads=*/nullptr, /*kept_forwards=*/nullptr);
     op.getObjective().takeBody(*region);
     return op;
   }

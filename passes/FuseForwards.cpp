@@ -7,6 +7,14 @@
 // runtime run one forward and one backward over the concatenated rows; the
 // objective keeps its per-read arguments.
 //
+// PPO's v_old is a hone.value of the critic on the rollout, just before the
+// train step that reads the critic on the same tokens: in the step's first
+// pass the critic's weights are still those v_old saw, so that forward is
+// the one hone.value ran. Marking it kept (kept_forwards) makes the step
+// back-propagate through the activations the critic kept from it (one
+// critic forward fewer per iteration), where the step runs the critic once
+// over the whole batch per optimiser step (updates and mini_batches 1).
+//
 //===----------------------------------------------------------------------===//
 
 #include "dialect/HoneForwards.h"
@@ -103,6 +111,13 @@ struct FuseForwards : public hone::impl::FuseForwardsBase<FuseForwards> {
       SmallVector<int64_t> leads = fusableReads(step);
       if (mergesReads(leads))
         step.setFusedReads(leads);
+    });
+    getOperation()->walk([&](TrainStepOp step) {
+      if (step.getKeptForwards())
+        return;
+      SmallVector<int64_t> kept = keptForwards(step);
+      if (llvm::any_of(kept, [](int64_t k) { return k >= 0; }))
+        step.setKeptForwards(kept);
     });
   }
 };

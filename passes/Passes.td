@@ -200,6 +200,18 @@ def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
     `hone.logprob` over all their token batches, which the runtime runs as
     one forward over the rows concatenated; each result keeps its uses.
 
+    Kept forwards (PPO's `v_old`): a `hone.value` (without `last`) of the
+    model value a train step reads, on the same tokens and in the same
+    block, that feeds the step as an input, computed the step's first
+    forward of that read already: the critic's weights are unchanged until
+    the step's first optimiser step. Where the step runs that model once
+    over the whole batch per optimiser step (its only read; `updates` and
+    `mini_batches` 1) the pass sets `kept_forwards`, and the runtime
+    back-propagates the first pass through the activations the model kept
+    from `hone.value`: one critic forward fewer per iteration, the same
+    activations, so the same results bit for bit. Other passes (epochs 2
+    and later) run their forward as before.
+
     ```mlir
     %lc = hone.logprob %ref, %chosen : !m, tensor<8x32xi32> -> tensor<8x32xf32>
     %lr = hone.logprob %ref, %rejected : !m, tensor<8x32xi32> -> tensor<8x32xf32>

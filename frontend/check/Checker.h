@@ -251,7 +251,13 @@ private:
   void checkStages();
   void checkStage(Stage &s, int index);
   void checkLoop(Loop &loop, const Stage &s, const Binding *model,
-                 const std::string &datasetName);
+                 const std::string &datasetName, int64_t longestRow);
+  /// The dataset's longest rows (measured when a tokenizer was read), or
+  /// unknown (-1 each).
+  RowLengths lengthsOf(const std::string &dataset) const {
+    auto it = lengthsOf_.find(dataset);
+    return it == lengthsOf_.end() ? RowLengths() : it->second;
+  }
   void checkSft(Stage &s, Sft &sft, const Binding *model);
   void checkRewardModel(Stage &s, RewardModelTraining &rm,
                         const Binding *model);
@@ -314,6 +320,11 @@ private:
   /// A valid character tokenizer, which every dataset's text is checked
   /// against (cheap, unlike encoding whole datasets with a tokenizer.json).
   std::optional<::hone::Tokenizer> charTokenizer_;
+  /// A valid tokenizer.json: measures the datasets' rows (lengthsOf_).
+  std::optional<::hone::Tokenizer> fileTokenizer_;
+  /// Datasets' longest rows, path and eval_path together (docs/compiler.md
+  /// "Shapes from the data").
+  std::map<std::string, RowLengths> lengthsOf_;
   std::string lastTrained_;
 };
 

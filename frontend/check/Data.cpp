@@ -102,6 +102,37 @@ void Checker::checkDatasets() {
                       "remove it from the data");
           return Dataset::auto_;
         }
+      // The rows' real lengths, with the job's own tokenization.
+      const ::hone::Tokenizer *tk = charTokenizer_   ? &*charTokenizer_
+                                    : fileTokenizer_ ? &*fileTokenizer_
+                                                     : nullptr;
+      // The template directory of `chat_template: from_model`: the
+      // tokenizer file's (frontend/check/Tokenizer.cpp).
+      std::string tokFile = p_.tokenizer().has_file()
+                                ? spec_.resolvePath(p_.tokenizer().file())
+                                : std::string();
+      size_t slash = tokFile.rfind('/');
+      std::string templateDir =
+          slash == std::string::npos ? "." : tokFile.substr(0, slash);
+      auto format =
+          tk ? job::textFormatFor(*tk,
+                                  Tokenizer::ChatTemplate_Name(
+                                      p_.tokenizer().chat_template()),
+                                  templateDir)
+             : Expected<job::TextFormat>(Status::error("none"));
+      if (format) {
+        RowLengths got = measureRowLengths(full, probe.layout, cols, *format);
+        auto [it, fresh] = lengthsOf_.emplace(d.name(), got);
+        if (!fresh) { // eval_path: the longest of both files
+          auto most = [](int64_t a, int64_t b) {
+            return a < 0 || b < 0 ? -1 : std::max(a, b);
+          };
+          it->second.sequence = most(it->second.sequence, got.sequence);
+          it->second.pair = most(it->second.pair, got.pair);
+          it->second.prompt = most(it->second.prompt, got.prompt);
+          it->second.rows += got.rows;
+        }
+      }
       if (std::string(field) == "path") {
         spec_.recordsOf[d.name()] = probe.records;
         if (!probe.answerColumn.empty())

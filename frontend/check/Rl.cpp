@@ -7,6 +7,7 @@ namespace hone::spec::check {
 void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   Rl::Algorithm algo = rl.algorithm();
   std::string name = Rl::Algorithm_Name(algo);
+  bool promptFromData = !rl.has_max_prompt_length();
   // Method-dependent defaults (frontend/Defaults.cpp).
   resolveRlDefaults(rl, p_.hardware());
 
@@ -41,6 +42,11 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
            "completions per step: prompts per step x samples_per_prompt");
   positive(rl, "grad_accum", rl.grad_accum());
   positive(rl, "max_prompt_length", rl.max_prompt_length());
+  // Shapes from the data: the longest prompt rounded up, at most the
+  // default (docs/compiler.md).
+  if (promptFromData && rl.max_prompt_length() > 0)
+    rl.set_max_prompt_length(
+        lengthFromData(lengthsOf(s.dataset()).prompt, rl.max_prompt_length()));
   // The group-size rules (dialect/MethodFamilies.h, as the verifier).
   if (group > 0)
     if (auto p = methods::groupSizeProblem(name, rl.batch_size(), group,

@@ -190,7 +190,7 @@ void Checker::checkStage(Stage &s, int index) {
 }
 
 void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
-                        const std::string &datasetName) {
+                        const std::string &datasetName, int64_t longestRow) {
   fillDeclaredDefaults(loop);
   nonNegative(loop, "steps", loop.steps(),
               "use 0 to run 'epochs' passes over the data");
@@ -207,7 +207,9 @@ void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
                 ")",
             "the model has no positions beyond max_seq_len");
   } else if (maxSeq > 0) {
-    loop.set_max_length(maxSeq);
+    // Shapes from the data: the longest row rounded up, so that no row is
+    // cut that max_seq_len would keep (docs/compiler.md).
+    loop.set_max_length(lengthFromData(longestRow, maxSeq));
   }
   // Steps from epochs, when the data was read.
   auto rec = spec_.recordsOf.find(datasetName);
@@ -238,7 +240,8 @@ void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
 
 void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
   fillDeclaredDefaults(sft);
-  checkLoop(*sft.mutable_loop(), s, m, s.dataset());
+  checkLoop(*sft.mutable_loop(), s, m, s.dataset(),
+            lengthsOf(s.dataset()).sequence);
   if (m && m->head != Model::lm)
     error(at(s, "model"), "SFT trains a language model, but " + q(s.model()) +
                               " has a scalar head",
@@ -270,7 +273,7 @@ void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
 void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
                                const Binding *m) {
   fillDeclaredDefaults(rm);
-  checkLoop(*rm.mutable_loop(), s, m, s.dataset());
+  checkLoop(*rm.mutable_loop(), s, m, s.dataset(), lengthsOf(s.dataset()).pair);
   if (m && m->head != Model::scalar)
     error(at(s, "model"),
           "a reward model needs a scalar head, but " + q(s.model()) +
@@ -298,7 +301,10 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
           ? "desirable_weight"
           : "undesirable_weight";
   fillDeclaredDefaults(pref);
-  checkLoop(*pref.mutable_loop(), s, m, s.dataset());
+  // KTO's rows pair a prompt with another record's completion: not
+  // measured, max_seq_len.
+  checkLoop(*pref.mutable_loop(), s, m, s.dataset(),
+            pref.loss() == Preference::kto ? -1 : lengthsOf(s.dataset()).pair);
   std::string loss = Preference::Loss_Name(pref.loss());
   if (m && m->head != Model::lm)
     error(at(s, "model"), loss + " trains a language model, but " +

@@ -192,6 +192,7 @@ bool Checker::checkTokenizerFile(const Tokenizer &t, const std::string &text) {
           "Hone trains vocabularies of up to 2^24 tokens");
     return false;
   }
+  fileTokenizer_.emplace(tok.take());
   return true;
 }
 

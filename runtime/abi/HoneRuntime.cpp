@@ -56,6 +56,10 @@ struct ModelObj : Object {
   std::unique_ptr<AdamW<float>> opt; // while a stage trains it
   std::string name;                  // "m<creation index>"
   bool mergeOnSave = false;          // LoRA: saves also write merged weights
+  // The tokens of the last hone.value forward whose activations the model
+  // keeps (forward number keptForward), for a train step's kept_forwards.
+  const void *keptTokens = nullptr;
+  uint64_t keptForward = 0;
 };
 
 struct DatasetObj : Object {
@@ -149,6 +153,8 @@ struct hone_job {
   /// A resumed checkpoint's rollouts in flight and deferred metrics.
   std::vector<std::string> resumedRollouts;
   json::Value resumedDeferred;
+  // Train-step forwards taken from a hone.value's (kept_forwards).
+  int64_t forwardsKept = 0;
   std::mutex mu; // stepMetrics, deferred, stepTokens, messages
   std::chrono::steady_clock::time_point stepStart;
   std::vector<exec::Event> events;
@@ -724,36 +730,14 @@ void setupTokenizer(hone_job *j) {
   } else {
     j->tokenizer.emplace(take(j, loc, Tokenizer::loadHfJson(t.text("file"))));
   }
-  std::string chat = t.text("chat_template");
-  j->fmt.tokenizer = &*j->tokenizer;
-  if (chat == "from_model") {
-    // The model's own template, beside tokenizer.json (docs/formats.md).
-    std::string file = get(t.o, "file") ? t.text("file") : "";
-    size_t slash = file.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : file.substr(0, slash);
-    j->fmt.modelChat = std::make_shared<const ModelChatTemplate>(
-        take(j, loc, loadModelChatTemplate(dir)));
-  } else if (chat != "no_template") {
-    j->fmt.chat = take(j, loc, chatTemplateFromName(chat));
-  }
-  for (const char *e : {"<eos>", "</s>", "<|endoftext|>", "<|im_end|>",
-                        "<|eot_id|>"})
-    if (auto id = j->tokenizer->tokenToId(e)) {
-      j->fmt.eosToken = *id;
-      break;
-    }
-  // A model template comes with tokenizer_config.json's eos_token: the
-  // token generation stops at and raw completions end with.
-  if (j->fmt.modelChat)
-    for (const auto &[k, v] : j->fmt.modelChat->specialTokens)
-      if (k == "eos_token")
-        if (auto id = j->tokenizer->tokenToId(v))
-          j->fmt.eosToken = *id;
-  j->fmt.padToken = 0;
-  if (auto id = j->tokenizer->tokenToId("<pad>"))
-    j->fmt.padToken = *id;
-  else if (j->fmt.eosToken >= 0)
-    j->fmt.padToken = j->fmt.eosToken;
+  // EOS, padding and the chat template as the compiler measured the rows
+  // with (runtime/data/Sequences.h); from_model reads the template beside
+  // tokenizer.json (docs/formats.md).
+  std::string file = get(t.o, "file") ? t.text("file") : "";
+  size_t slash = file.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : file.substr(0, slash);
+  j->fmt = take(j, loc,
+                textFormatFor(*j->tokenizer, t.text("chat_template"), dir));
 }
 
 std::string decodeResponse(hone_job *j, const int32_t *tok, const float *mask,
@@ -1555,6 +1539,10 @@ void opValue(OpCtx &c) {
   auto v = computeValues(*m->model, tb, micro);
   if (!v)
     c.err(v.status().message());
+  // One forward over every row: its activations may serve a train step's
+  // first forward on these tokens (kept_forwards).
+  m->keptTokens = tok.data;
+  m->keptForward = m->model->forwardCount();
   if (c.nIn == 1) {
     c.output(0, "values", -1, 2, B, T);
     fromF(c.out[0], *v);
@@ -2349,6 +2337,22 @@ void runTrainStep(OpCtx &c) {
       groups[size_t(groupOf[size_t(l)])].members.push_back(&r);
     }
   }
+  // kept_forwards[i] >= 0: the first pass's forward of read i is the one a
+  // hone.value ran on its tokens (PPO's v_old), when the model has run no
+  // other forward since; otherwise it runs here as usual.
+  std::vector<int64_t> kept(size_t(n_tokens), -1);
+  if (c.has("kept_forwards")) {
+    kept = c.i64s("kept_forwards");
+    if (int(kept.size()) != n_tokens)
+      c.err("kept_forwards needs one entry per token batch");
+    for (int i = 0; i < n_tokens; ++i)
+      if (kept[size_t(i)] != -1 &&
+          (kept[size_t(i)] < 0 || kept[size_t(i)] >= n_in - n_tokens ||
+           rs[size_t(i)].what != "value" || updates != 1 || mini != 1))
+        c.err("kept_forwards[" + std::to_string(i) +
+              "]: a value read of the whole batch, keeping an input's "
+              "forward, expected");
+  }
   // How often each model runs forward per optimiser step: more than once
   // means its kept activations are not those of the slice being
   // back-propagated.
@@ -2381,9 +2385,19 @@ void runTrainStep(OpCtx &c) {
         r->out1.assign(r->what == "logprob+entropy" ? size_t(rows * r->T) : 0,
                        0.f);
       }
+      size_t read0 = size_t(&r0 - rs.data());
+      bool reuse =
+          ep == 0 && u == 0 && g.members.size() == 1 && g.chunks == 1 &&
+          kept[read0] >= 0 && forwards[r0.model] == 1 &&
+          r0.model->keptTokens == r0.tokens->data &&
+          r0.model->keptForward == r0.model->model->forwardCount() &&
+          r0.model->model->batch() == r0.B && r0.model->model->seqLen() == r0.T;
+      if (reuse)
+        j->forwardsKept += 1;
       for (int64_t k = 0; k < g.chunks; ++k) {
         int64_t all = g.select(k, updates, mini);
-        check(j, loc, forwardGroup(g, temp));
+        if (!reuse)
+          check(j, loc, forwardGroup(g, temp));
         auto &tm = *r0.model->model;
         std::vector<float> v, h;
         if (r0.what == "logprob" || r0.what == "logprob+entropy") {
@@ -3324,6 +3338,42 @@ int32_t hone_rt_end(hone_job *j) {
         {"memory/unplanned_allocations", double(j->memory.unplanned())}};
     check(j, "job", j->job->metrics().log(j->job->globalStep(), mv));
   }
+  if (j->forwardsKept > 0)
+    summary.push_back({"train-step forwards kept from hone.value (PPO v_old)",
+                       std::to_string(j->forwardsKept)});
+  // The compiler's model work per stage iteration (config "model_work",
+  // dialect/HoneForwards.h), shown as a table.
+  std::vector<observe::ModelWorkRow> work;
+  if (const json::Value *w = get(j->config, "model_work"); w && w->isArray())
+    for (const json::Value &e : w->items()) {
+      const json::Value *st = get(e, "stage"), *mo = get(e, "model");
+      const json::Value *fw = get(e, "forwards"), *bw = get(e, "backwards");
+      const json::Value *gf = get(e, "gflop");
+      auto pair = [](const json::Value *v) {
+        return v && v->isArray() && v->size() == 2 &&
+               v->items()[0].isNumber() && v->items()[1].isNumber();
+      };
+      if (!st || !st->isString() || !mo || !mo->isString() || !pair(fw) ||
+          !pair(bw) || !pair(gf))
+        fail(j, "config",
+             "model_work: an entry without stage, model, "
+             "forwards, backwards and gflop");
+      observe::ModelWorkRow r;
+      r.stage = st->asString();
+      r.model = mo->asString();
+      r.forwardsBefore = int64_t(fw->items()[0].asDouble());
+      r.forwards = int64_t(fw->items()[1].asDouble());
+      r.backwardsBefore = int64_t(bw->items()[0].asDouble());
+      r.backwards = int64_t(bw->items()[1].asDouble());
+      r.gflopBefore = gf->items()[0].asDouble();
+      r.gflop = gf->items()[1].asDouble();
+      if (const json::Value *g = get(e, "generates"); g && g->isNumber())
+        r.generates = int64_t(g->asDouble());
+      if (const json::Value *g = get(e, "generated_tokens"); g && g->isNumber())
+        r.generatedTokens = int64_t(g->asDouble());
+      work.push_back(std::move(r));
+    }
+  j->job->setModelWork(std::move(work));
   if (j->comm.rank == 0)
     j->job->message(j->memory.summary());
   j->job->setMemoryReport(j->memory.buffers(), uint64_t(j->memory.plannedPeak()),

@@ -43,23 +43,27 @@ Status fsyncPath(const std::string &path, bool directory) {
   return Status::ok();
 }
 
-Status writeDurable(const std::string &path, std::string_view bytes) {
+/// Writes the parts in order to a new file, fsynced.
+Status writeDurableParts(const std::string &path,
+                         const std::vector<std::string_view> &parts) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     return Status::error(err(path, "cannot create: " + errnoText()));
-  const char *p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    ssize_t w = ::write(fd, p, std::min(left, size_t(1) << 30));
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      std::string e = errnoText();
-      ::close(fd);
-      return Status::error(err(path, "write failed: " + e));
+  for (std::string_view bytes : parts) {
+    const char *p = bytes.data();
+    size_t left = bytes.size();
+    while (left > 0) {
+      ssize_t w = ::write(fd, p, std::min(left, size_t(1) << 30));
+      if (w < 0) {
+        if (errno == EINTR)
+          continue;
+        std::string e = errnoText();
+        ::close(fd);
+        return Status::error(err(path, "write failed: " + e));
+      }
+      p += w;
+      left -= static_cast<size_t>(w);
     }
-    p += w;
-    left -= static_cast<size_t>(w);
   }
   if (::fsync(fd) != 0) {
     std::string e = errnoText();
@@ -69,6 +73,10 @@ Status writeDurable(const std::string &path, std::string_view bytes) {
   if (::close(fd) != 0)
     return Status::error(err(path, "close failed: " + errnoText()));
   return Status::ok();
+}
+
+Status writeDurable(const std::string &path, std::string_view bytes) {
+  return writeDurableParts(path, {bytes});
 }
 
 Status removeTree(const std::string &path) {
@@ -188,36 +196,52 @@ Expected<std::string> save(const std::string &runDir, const SaveRequest &req) {
     return Status::error(err(tmpDir, "cannot create: " + errnoText()));
 
   json::Value files = json::Value::array();
-  auto put = [&](const std::string &name, std::string_view bytes) -> Status {
+  // A file from parts written in order (its size and hash over all).
+  auto putParts = [&](const std::string &name,
+                      const std::vector<std::string_view> &parts) -> Status {
     if (!flatName(name) || name == "manifest.json")
       return Status::error(
           err(finalDir, "bad checkpoint file name '" + name + "'"));
-    HONE_TRY(writeDurable(tmpDir + "/" + name, bytes));
+    HONE_TRY(writeDurableParts(tmpDir + "/" + name, parts));
+    Sha256 h;
+    int64_t size = 0;
+    for (std::string_view p : parts) {
+      h.update(p);
+      size += static_cast<int64_t>(p.size());
+    }
     json::Value f = json::Value::object();
     f.set("name", name);
-    f.set("size", json::Value(static_cast<int64_t>(bytes.size())));
-    f.set("sha256", Sha256::hexOf(bytes));
+    f.set("size", json::Value(size));
+    f.set("sha256", Sha256::hex(h.finish()));
     files.push(std::move(f));
     return Status::ok();
+  };
+  auto put = [&](const std::string &name, std::string_view bytes) {
+    return putParts(name, {bytes});
+  };
+  // A safetensors file streamed from the tensors: its header, then each
+  // tensor's bytes where they are (what serializeSafetensors would hold).
+  auto putTensors =
+      [&](const std::string &name, const std::vector<TensorWrite> &tensors,
+          const std::map<std::string, std::string> &meta) -> Status {
+    Expected<std::string> header = safetensorsHeader(tensors, meta);
+    if (!header)
+      return header.status();
+    std::vector<std::string_view> parts = {*header};
+    for (const TensorWrite &t : tensors)
+      if (t.byteSize)
+        parts.push_back({static_cast<const char *>(t.data), t.byteSize});
+    return putParts(name, parts);
   };
   auto body = [&]() -> Status {
     std::map<std::string, std::string> meta = req.modelMetadata;
     if (meta.empty())
       meta["format"] = "pt";
-    {
-      Expected<std::string> st = serializeSafetensors(req.model, meta);
-      if (!st)
-        return st.status();
-      HONE_TRY(put("model.safetensors", *st));
-    }
+    HONE_TRY(putTensors("model.safetensors", req.model, meta));
     if (!req.config.isNull())
       HONE_TRY(put("config.json", json::serialize(req.config, 2) + "\n"));
-    if (!req.optimizer.empty()) {
-      Expected<std::string> st = serializeSafetensors(req.optimizer);
-      if (!st)
-        return st.status();
-      HONE_TRY(put("optimizer.safetensors", *st));
-    }
+    if (!req.optimizer.empty())
+      HONE_TRY(putTensors("optimizer.safetensors", req.optimizer, {}));
     json::Value state = req.state.isObject() ? req.state : json::Value::object();
     if (!req.state.isObject() && !req.state.isNull())
       return Status::error(err(finalDir, "state.json must be an object"));
@@ -235,6 +259,19 @@ Expected<std::string> save(const std::string &runDir, const SaveRequest &req) {
             err(finalDir, "extra file '" + name + "' clashes with a "
                           "checkpoint file"));
       HONE_TRY(put(name, bytes));
+    }
+    for (const auto &[model, tensors] : req.extraModels) {
+      std::string name = model + ".safetensors";
+      for (const auto &[other, bytes] : req.extraFiles)
+        if (other == name)
+          return Status::error(err(finalDir, "extra model '" + model +
+                                                 "' clashes with an "
+                                                 "extra file"));
+      if (name == "model.safetensors" || name == "optimizer.safetensors")
+        return Status::error(err(finalDir, "extra model '" + model +
+                                               "' clashes with a "
+                                               "checkpoint file"));
+      HONE_TRY(putTensors(name, tensors, {{"format", "pt"}}));
     }
     json::Value manifest = json::Value::object();
     manifest.set("format", kFormat);

@@ -46,6 +46,12 @@ struct SaveRequest {
   json::Value state;
   /// Further files (flat names, no '/'), name -> bytes.
   std::vector<std::pair<std::string, std::string>> extraFiles;
+  /// Further models, written after extraFiles as NAME.safetensors
+  /// ({"format": "pt"} metadata). Like model.safetensors and
+  /// optimizer.safetensors they are streamed from the tensors' memory: a
+  /// checkpoint holds no serialized copy of any tensor (the compiler's
+  /// memory plan counts none: passes/PlanMemory.cpp).
+  std::vector<std::pair<std::string, std::vector<TensorWrite>>> extraModels;
 };
 
 /// "checkpoint-<step>".

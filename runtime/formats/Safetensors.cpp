@@ -359,6 +359,12 @@ serializeSafetensors(const std::vector<TensorWrite> &tensors,
   return out;
 }
 
+Expected<std::string>
+safetensorsHeader(const std::vector<TensorWrite> &tensors,
+                  const std::map<std::string, std::string> &metadata) {
+  return buildHeader(tensors, metadata);
+}
+
 Status writeSafetensors(const std::string &path,
                         const std::vector<TensorWrite> &tensors,
                         const std::map<std::string, std::string> &metadata) {

@@ -92,6 +92,13 @@ Expected<std::string>
 serializeSafetensors(const std::vector<TensorWrite> &tensors,
                      const std::map<std::string, std::string> &metadata = {});
 
+/// The bytes serializeSafetensors writes before the tensors' data (the
+/// 8-byte length and the padded JSON header), validated: writers that
+/// stream the data after it (checkpoints) hold no copy of the tensors.
+Expected<std::string>
+safetensorsHeader(const std::vector<TensorWrite> &tensors,
+                  const std::map<std::string, std::string> &metadata = {});
+
 /// Writes a safetensors file atomically (temp file, fsync, rename).
 Status
 writeSafetensors(const std::string &path,

@@ -10,6 +10,7 @@
 #include "runtime/base/Json.h"
 #include "runtime/base/Status.h"
 #include "runtime/data/Dataset.h"
+#include "runtime/data/Sequences.h"
 #include "runtime/model/Transformer.h"
 #include "runtime/tokenizer/ChatTemplate.h"
 #include "runtime/tokenizer/Tokenizer.h"
@@ -21,47 +22,6 @@
 #include <vector>
 
 namespace hone::job {
-
-/// How records become token sequences.
-struct TextFormat {
-  const Tokenizer *tokenizer = nullptr;
-  /// nullopt: raw concatenation prompt + completion (+ eos). Set: the
-  /// prompt is a user turn, the completion the assistant turn.
-  std::optional<ChatTemplate> chat;
-  /// The model's own template (the spec's `chat_template: from_model`);
-  /// used instead of `chat` when set.
-  std::shared_ptr<const ModelChatTemplate> modelChat;
-  bool hasChat() const { return chat || modelChat; }
-  /// Appended after a completion in raw mode (and trained on); -1: none.
-  int32_t eosToken = -1;
-  int32_t padToken = 0;
-  /// Longer sequences are cut on the right (prompts: on the left).
-  int64_t maxSeqLen = 512;
-  /// SFT masks (TRL's options): prompt/completion records train on the
-  /// completion only, conversations on the assistant turns only; false:
-  /// on every token.
-  bool completionOnlyLoss = true;
-  bool assistantOnlyLoss = true;
-};
-
-/// One tokenized sequence with its token-aligned loss mask.
-struct Sequence {
-  std::vector<int32_t> ids;
-  std::vector<uint8_t> mask;
-};
-
-/// SFT sequence of a text / messages / sharegpt / prompt_completion record:
-/// text trains on every token, chat formats on assistant tokens, raw
-/// prompt_completion on the completion and eos (every token without
-/// assistantOnlyLoss / completionOnlyLoss respectively).
-Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex);
-/// prompt + given completion (preference/KTO rows), completion masked in.
-Expected<Sequence> tokenizePair(const TextFormat &fmt, const Example &ex,
-                                const std::string &completion,
-                                const std::vector<ChatMessage> &completionMsgs);
-/// A generation prompt (chat: ends with the assistant header).
-Expected<std::vector<int32_t>> tokenizePrompt(const TextFormat &fmt,
-                                              const Example &ex);
 
 /// A right-padded batch [batch, seqLen] with a float mask of the same shape.
 struct SeqBatch {

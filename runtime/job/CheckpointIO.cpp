@@ -30,12 +30,9 @@ Expected<std::string> writeCheckpointDir(const std::string &runDir,
   req.optimizer = writes(c.optimizer);
   req.state = c.state;
   req.extraFiles = c.extraFiles;
-  for (const auto &[name, ts] : c.extraModels) {
-    auto bytes = serializeSafetensors(writes(ts), {{"format", "pt"}});
-    if (!bytes)
-      return bytes.status();
-    req.extraFiles.push_back({name + ".safetensors", bytes.take()});
-  }
+  // Streamed from the models' memory (no serialized copy).
+  for (const auto &[name, ts] : c.extraModels)
+    req.extraModels.push_back({name, writes(ts)});
   auto path = checkpoint::save(runDir, req);
   if (!path)
     return path.status();

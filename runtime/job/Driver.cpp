@@ -675,6 +675,7 @@ Status Job::finish(
   rd.metrics = rows.take();
   rd.stageSettings = stageSettings_;
   rd.memory = memory_;
+  rd.work = work_;
   rd.arenaBytes = memoryPeak_;
   rd.memoryBudgetBytes = memoryBudget_;
   rd.measuredPeakBytes = memoryMeasured_;

@@ -168,6 +168,10 @@ public:
   void setLanePlan(std::vector<observe::PlannedStage> plan) {
     lanePlan_ = std::move(plan);
   }
+  /// The compiler's model work per stage iteration, for report.html.
+  void setModelWork(std::vector<observe::ModelWorkRow> rows) {
+    work_ = std::move(rows);
+  }
   /// Writes report.html (summary + curves, the trace's Gantt chart),
   /// RUN/trace.json with --trace, and a last line.
   Status finish(const std::vector<std::pair<std::string, std::string>>
@@ -196,6 +200,7 @@ private:
   StageObjects objects_;
   int64_t globalStep_ = 0;
   std::vector<observe::MemoryBuffer> memory_;
+  std::vector<observe::ModelWorkRow> work_;
   uint64_t memoryPeak_ = 0, memoryBudget_ = 0, memoryMeasured_ = 0;
   double startTime_ = 0;
   std::unique_ptr<observe::TraceRecorder> trace_;

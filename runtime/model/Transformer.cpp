@@ -139,8 +139,9 @@ Transformer<T>::create(const ModelConfig &cfg, Kernels<T> *kernels) {
   m->buildParams();
   m->w_ = std::make_shared<DeviceArray<T>>(kernels, m->nParams_);
   m->wp_ = m->w_->data();
-  m->g_ = DeviceArray<T>(kernels, m->nParams_);
-  if (!m->wp_ || !m->g_.data())
+  // Gradients come with the first zeroGrad()/backward(): a frozen model
+  // (a reference, a reward model) never holds them.
+  if (!m->wp_)
     return Status::error("model: out of memory allocating " +
                          std::to_string(m->nParams_) + " parameters");
   return m;
@@ -314,7 +315,8 @@ Expected<Tensor> Transformer<T>::getParam(const std::string &name, DType dtype,
     return Status::error("model: no parameter named '" + name + "'");
   if (gradient && !gbase)
     return Status::error("model: parameter '" + name +
-                         "' is frozen (LoRA base) and has no gradient");
+                         "' has no gradient (a LoRA base, or a model "
+                         "never trained)");
   if (hp_ && base == wp_) {
     const bool isVec = p->shape.size() == 1;
     auto t = Tensor::zeros(p->shape, isVec ? DTypeOf<T>::value : DType::BF16);
@@ -369,7 +371,18 @@ void Transformer<T>::initRandom(uint64_t seed, double stddev) {
   k_->copyToDevice(wp_, host.data(), host.size() * sizeof(T));
 }
 
+template <typename T> bool Transformer<T>::ensureGradients() {
+  if (!g_.data() && !hasLora()) {
+    g_ = DeviceArray<T>(k_, nParams_);
+    if (!g_.data())
+      return false;
+    k_->fill(g_.data(), nParams_, T(0));
+  }
+  return true;
+}
+
 template <typename T> void Transformer<T>::zeroGrad() {
+  ensureGradients();
   if (g_.data())
     k_->fill(g_.data(), nParams_, T(0));
   if (lg_.data())
@@ -654,6 +667,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   HONE_TRY(validateBatch(batch));
   if (!(opts.temperature > 0))
     return Status::error("model: temperature must be positive");
+  ++forwards_; // the kept activations change from here on
   const ModelConfig &c = cfg_;
   const int64_t B = batch.batch, Tn = batch.seqLen, N = B * Tn, D = c.dModel;
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
@@ -772,6 +786,9 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
                          "is stored without fp32 weights or gradients)");
   if (!acts_ || !lnf_ || B_ == 0)
     return Status::error("model: backward() without a forward()");
+  if (!ensureGradients())
+    return Status::error("model: out of memory allocating the gradients of " +
+                         std::to_string(nParams_) + " parameters");
   const ModelConfig &c = cfg_;
   Acts &a = *acts_;
   const int64_t B = B_, Tn = T_, N = B * Tn, D = c.dModel;

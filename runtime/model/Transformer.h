@@ -90,7 +90,8 @@ std::vector<std::string> loraTargetsOf(const ModelConfig &cfg);
 template <typename T> class Transformer {
 public:
   /// Validates the config (head counts, dimensions) and allocates
-  /// zero-initialised parameters and gradients on `kernels`' device.
+  /// zero-initialised parameters on `kernels`' device; the gradients come
+  /// with the first zeroGrad() or backward() (a frozen model holds none).
   static Expected<std::unique_ptr<Transformer>> create(const ModelConfig &cfg,
                                                        Kernels<T> *kernels);
   /// A frozen model stored in bf16 (docs/runtime.md, "Frozen models in
@@ -122,7 +123,9 @@ public:
   const ParamInfo *findParam(const std::string &hfName) const;
   int64_t numParams() const { return nParams_; }
   T *paramData() const { return wp_; }
-  /// Null for a LoRA model (frozen base): see trainableGrad().
+  /// Null before the first zeroGrad()/backward() (a model never trained
+  /// holds no gradients) and for a LoRA model (frozen base): see
+  /// trainableGrad().
   T *gradData() const { return g_.data(); }
   T *param(const ParamInfo &p) const { return wp_ + p.offset; }
   T *grad(const ParamInfo &p) const { return g_.data() + p.offset; }
@@ -179,6 +182,10 @@ public:
 
   int64_t batch() const { return B_; }
   int64_t seqLen() const { return T_; }
+  /// forward() calls so far: the kept activations are those of call
+  /// number forwardCount() (a train step that reuses a hone.value's forward
+  /// checks that none ran since: runtime/abi/HoneRuntime.cpp).
+  uint64_t forwardCount() const { return forwards_; }
   /// Device pointers, valid until the next forward: [batch, seqLen].
   const T *logprobs() const { return logprob_; }
   const T *entropy() const { return entropy_; }
@@ -290,6 +297,10 @@ private:
 
   std::unique_ptr<Acts> acts_;
   int64_t B_ = 0, T_ = 0;
+  uint64_t forwards_ = 0;
+  /// Allocates zeroed gradients where none are (not for a LoRA model);
+  /// false when out of memory.
+  bool ensureGradients();
   std::vector<int32_t> lengths_;
   double invTemp_ = 1.0;
   T *logprob_ = nullptr, *entropy_ = nullptr, *values_ = nullptr,

@@ -678,6 +678,43 @@ std::string renderStageSettings(const std::vector<StageSettings> &stages) {
   return h + "</div>\n";
 }
 
+std::string renderModelWork(const std::vector<ModelWorkRow> &rows) {
+  if (rows.empty())
+    return "";
+  auto arrow = [](const std::string &b, const std::string &a) {
+    return b == a ? a : b + " &rarr; " + a;
+  };
+  auto gflop = [](double g) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.4g", g);
+    return std::string(buf);
+  };
+  std::string h =
+      "<h2>Model work per stage iteration</h2>\n<p>Per model, before "
+      "fusion &rarr; as compiled (hone-fuse-forwards; the compiler's "
+      "estimate, as <code>honec --report</code> prints it): forward and "
+      "backward passes, generated tokens (rows &times; positions) and "
+      "GFLOPs.</p>\n<table class=\"work\"><tr><th>stage</th><th>model</th>"
+      "<th>forwards</th><th>backwards</th><th>generated tokens</th>"
+      "<th>GFLOP</th></tr>";
+  for (const ModelWorkRow &r : rows) {
+    std::string ratio;
+    if (r.gflop > 0 && r.gflopBefore != r.gflop) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), " (%.2fx)", r.gflopBefore / r.gflop);
+      ratio = buf;
+    }
+    h += "<tr><td>" + esc(r.stage) + "</td><td>" + esc(r.model) + "</td><td>" +
+         arrow(std::to_string(r.forwardsBefore), std::to_string(r.forwards)) +
+         "</td><td>" +
+         arrow(std::to_string(r.backwardsBefore), std::to_string(r.backwards)) +
+         "</td><td>" + (r.generates ? std::to_string(r.generatedTokens) : "") +
+         "</td><td>" + arrow(gflop(r.gflopBefore), gflop(r.gflop)) + ratio +
+         "</td></tr>";
+  }
+  return h + "</table>\n";
+}
+
 std::string renderReportHtml(const ReportData &d) {
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
@@ -746,6 +783,7 @@ std::string renderReportHtml(const ReportData &d) {
     h += "<p>No training curves were logged.</p>\n";
   if (stages.empty()) // no curves to hang them on: one section for all
     h += renderStageSettings(d.stageSettings);
+  h += renderModelWork(d.work);
   h += "<h2>Schedule</h2>\n";
   for (const auto &[stage, spans] : d.planned) {
     double step = 0, work = 0;

@@ -3,8 +3,10 @@
 // boundaries and evaluation points, the evaluations as a table (before and
 // after each stage), one section per stage with its effective settings and
 // its own curves (inline SVG, x = step; smoothed, raw values faint behind;
-// no chart for the stage index or a constant series), the schedule trace
-// as a Gantt chart and the memory plan as a timeline.
+// no chart for the stage index or a constant series), the model work per
+// stage iteration (forwards, backwards, generated tokens and FLOPs before
+// and after fusion), the schedule trace as a Gantt chart and the memory
+// plan as a timeline.
 #pragma once
 
 #include "runtime/base/Status.h"
@@ -43,6 +45,17 @@ struct StageSettings {
   std::vector<std::pair<std::string, std::string>> rows;
 };
 
+/// One model's work per iteration of one stage, before fusion and as
+/// compiled (the compiler's counts: dialect/HoneForwards.h, `honec
+/// --report`).
+struct ModelWorkRow {
+  std::string stage, model;
+  int64_t forwardsBefore = 0, forwards = 0;
+  int64_t backwardsBefore = 0, backwards = 0;
+  int64_t generates = 0, generatedTokens = 0;
+  double gflopBefore = 0, gflop = 0;
+};
+
 struct ReportData {
   std::string title = "Hone run report";
   /// Key/value rows shown first (spec, device, steps, wall time, ...).
@@ -55,6 +68,8 @@ struct ReportData {
   /// 0), drawn before the measured one.
   std::vector<std::pair<std::string, std::vector<ReportSpan>>> planned;
   std::vector<MemoryBuffer> memory;
+  /// Model work per stage iteration (empty: the program carried none).
+  std::vector<ModelWorkRow> work;
   /// Arena size for the timeline's y axis (0: the highest buffer end).
   uint64_t arenaBytes = 0;
   /// The plan's budget and the job's measured peak (0: none), drawn as
@@ -102,6 +117,8 @@ std::string renderEvaluations(const std::vector<MetricsRow> &rows,
 /// The "Effective settings" section (empty when there are none).
 std::string renderStageSettings(const std::vector<StageSettings> &stages);
 
+/// The "Model work per stage iteration" section (empty when there is none).
+std::string renderModelWork(const std::vector<ModelWorkRow> &rows);
 std::string renderReportHtml(const ReportData &data);
 /// Writes report.html atomically.
 Status writeReport(const std::string &path, const ReportData &data);

@@ -162,3 +162,115 @@ hone.pipeline @temperatures {
   %l2 = hone.logprob %ref, %t2 : !m, tensor<4x8xi32> -> tensor<4x8xf32>
   %l3 = hone.logprob %ref, %t3 : !m, tensor<4x8xi32> -> tensor<4x8xf32>
 }
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// PPO's v_old: a hone.value of the critic the step reads, on the same
+/// tokens, feeding the step as input 0: the step's first critic forward is
+/// that op's (kept_forwards). The policy read keeps none.
+// CHECK-LABEL: hone.pipeline @v_old
+hone.pipeline @v_old {
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %v = hone.model.init "critic" {seed = 0 : i64} : !s
+  %a = arith.constant dense<1> : tensor<4x8xi32>
+  %vold = hone.value %v, %a : !s, tensor<4x8xi32> -> tensor<4x8xf32>
+  // CHECK: hone.train_step
+  // CHECK-SAME: kept_forwards = array<i64: -1, 0>
+  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a) inputs(%vold) {readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %vo: tensor<4x8xf32>):
+    %d = hone.loss.sub %val, %vo : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// No kept forward where the value is of another model value or other
+/// tokens, or where the step splits the rows (mini-batches: the kept forward
+/// is over every row).
+// CHECK-LABEL: hone.pipeline @v_old_apart
+hone.pipeline @v_old_apart {
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %v = hone.model.init "critic" {seed = 0 : i64} : !s
+  %w = hone.model.init "other" {seed = 0 : i64} : !s
+  %a = arith.constant dense<1> : tensor<4x8xi32>
+  %b = arith.constant dense<2> : tensor<4x8xi32>
+  %vold = hone.value %w, %a : !s, tensor<4x8xi32> -> tensor<4x8xf32>
+  %vb = hone.value %v, %b : !s, tensor<4x8xi32> -> tensor<4x8xf32>
+  // CHECK: hone.train_step
+  // CHECK-NOT: kept_forwards
+  // CHECK-SAME: readers
+  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a) inputs(%vold) {readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %vo: tensor<4x8xf32>):
+    %d = hone.loss.sub %val, %vo : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+  // CHECK: hone.train_step
+  // CHECK-NOT: kept_forwards
+  // CHECK-SAME: readers
+  %p2, %v2, %loss2 = hone.train_step (%p, %v) tokens(%a, %a) inputs(%vb) {readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %vo: tensor<4x8xf32>):
+    %d = hone.loss.sub %val, %vo : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+  %va = hone.value %v, %a : !s, tensor<4x8xi32> -> tensor<4x8xf32>
+  // CHECK: hone.train_step
+  // CHECK-NOT: kept_forwards
+  // CHECK-SAME: readers
+  %p3, %v3, %loss3 = hone.train_step (%p, %v) tokens(%a, %a) inputs(%va) {mini_batches = 2, readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, updates = 1 : i64} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %vo: tensor<4x8xf32>):
+    %d = hone.loss.sub %val, %vo : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// kept_forwards on a read that is not a value read is refused.
+hone.pipeline @bad_kept {
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %v = hone.model.init "critic" {seed = 0 : i64} : !s
+  %a = arith.constant dense<1> : tensor<4x8xi32>
+  %vold = hone.value %v, %a : !s, tensor<4x8xi32> -> tensor<4x8xf32>
+  // expected-error@+1 {{kept_forwards[0]: only a value read reuses a hone.value's forward}}
+  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a) inputs(%vold) {kept_forwards = array<i64: 0, -1>, readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %vo: tensor<4x8xf32>):
+    %d = hone.loss.sub %val, %vo : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// kept_forwards with mini-batches is refused: the kept forward is over
+/// every row.
+hone.pipeline @bad_kept_mini {
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %v = hone.model.init "critic" {seed = 0 : i64} : !s
+  %a = arith.constant dense<1> : tensor<4x8xi32>
+  %vold = hone.value %v, %a : !s, tensor<4x8xi32> -> tensor<4x8xf32>
+  // expected-error@+1 {{kept_forwards[1]: the kept forward covers every row; it needs updates and mini_batches 1}}
+  %p1, %v1, %loss = hone.train_step (%p, %v) tokens(%a, %a) inputs(%vold) {kept_forwards = array<i64: -1, 0>, mini_batches = 2, readers = array<i64: 0, 1>, reads = ["logprob", "value"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, updates = 1 : i64} : (!m, !s, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>) -> (!m, !s, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %vo: tensor<4x8xf32>):
+    %d = hone.loss.sub %val, %vo : tensor<4x8xf32>
+    %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}

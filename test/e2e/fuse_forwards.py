@@ -11,6 +11,12 @@ the weight gradient: float32 tolerance, far below what a wrong row mapping
 frozen reference's log-probs of chosen and rejected are one hone.logprob
 (one forward over both batches' rows) fused, two unfused: the reference
 log-probs enter every step's loss, so a wrong row split shows at step 1.
+PPO: the train step's first critic forward is the one hone.value ran for
+v_old (kept_forwards): the same activations, so every metric and weight is
+bit-identical to the unfused program, and the report counts one critic
+forward fewer per iteration and the forwards kept.
+Each job's report.html shows the model work per stage iteration (forwards
+before -> after fusion, as honec --report).
 Usage: fuse_forwards.py HONEC EXAMPLES WORK"""
 import array, json, math, os, re, shutil, struct, subprocess, sys
 
@@ -42,8 +48,9 @@ def run(example, fused):
     ir = subprocess.run([honec, spec, *flags, "--compile-to=step"],
                         check=True, capture_output=True, text=True).stdout
     # The two programs differ: otherwise this test compares nothing.
-    if ("fused_reads" in ir) != fused:
-        sys.exit(f"error: {example}: fused_reads {'missing' if fused else 'present'}"
+    marker = "kept_forwards" if example == "ppo" else "fused_reads"
+    if (marker in ir) != fused:
+        sys.exit(f"error: {example}: {marker} {'missing' if fused else 'present'}"
                  " in the step IR")
     # DPO: the reference reads chosen and rejected in one hone.logprob.
     if example == "dpo" and (re.search(r"hone\.logprob %\w+, %[\w#]+, %", ir)
@@ -57,6 +64,18 @@ def run(example, fused):
                    stdout=subprocess.DEVNULL)
     rows = [json.loads(l) for l in open(os.path.join(d, "run", "metrics.jsonl"))]
     rows = [r for r in rows if "stage" in r]
+    # The report's model work: the counts honec --report prints.
+    html = open(os.path.join(d, "run", "report.html")).read()
+    want = {"dpo": ("policy", "6 &rarr; 2" if fused else "6"),
+            "reward-model": ("rm", "4 &rarr; 1" if fused else "4"),
+            "ppo": ("critic", "5 &rarr; 4" if fused else "5")}[example]
+    row = f"<td>{want[0]}</td><td>{want[1]}</td>"
+    if "Model work per stage iteration" not in html or row not in html:
+        sys.exit(f"error: {example}: report.html has no model work row {row!r}")
+    kept = "train-step forwards kept from hone.value" in html
+    if kept != (fused and example == "ppo"):
+        sys.exit(f"error: {example}: report.html {'lacks' if not kept else 'has'}"
+                 " the kept-forward count")
     return rows, weights(os.path.join(d, "run", "final", "model.safetensors"))
 
 
@@ -65,7 +84,7 @@ def close(a, b, rel, abs_):
 
 
 failed = False
-for example in ("dpo", "reward-model"):
+for example in ("dpo", "reward-model", "ppo"):
     (m_on, w_on), (m_off, w_off) = run(example, True), run(example, False)
     if len(m_on) != len(m_off) or not m_on:
         sys.exit(f"error: {example}: {len(m_on)} fused steps, {len(m_off)} unfused")
@@ -81,7 +100,8 @@ for example in ("dpo", "reward-model"):
             # Step 1: the forward alone; later: float32 rounding of the
             # gradient, carried through AdamW.
             # Step 1's grad_norm: the first gradient, before any drift.
-            rel, abs_ = ((1e-6, 1e-7) if step == 0 and k != "grad_norm" else
+            rel, abs_ = ((0.0, 0.0) if example == "ppo" else
+                         (1e-6, 1e-7) if step == 0 and k != "grad_norm" else
                          (1e-5, 0.0) if step == 0 else (2e-3, 2e-5))
             if not close(a[k], b[k], rel, abs_):
                 print(f"error: {example}: step {step + 1} {k}: fused {a[k]!r}"
@@ -97,7 +117,7 @@ for example in ("dpo", "reward-model"):
     d2 = sum((x - y) ** 2 for name in w_on for x, y in zip(w_on[name], w_off[name]))
     n2 = sum(y * y for name in w_off for y in w_off[name])
     worst = math.sqrt(d2 / n2)
-    if not math.isfinite(worst) or worst > 1e-4:
+    if not math.isfinite(worst) or worst > (0.0 if example == "ppo" else 1e-4):
         print(f"error: {example}: weights differ by {worst:g} (relative norm)")
         failed = True
     print(f"{example}: {len(m_on)} steps, metrics agree; weights differ"

@@ -13,6 +13,7 @@ TEST(AdamW, MatchesClosedFormSteps) {
   ASSERT_TRUE(mOr);
   auto &m = **mOr;
   randomizeParams(m, 1);
+  m.zeroGrad(); // gradients come with the first zeroGrad()
   AdamWConfig cfg;
   cfg.lr = 0.01;
   cfg.beta1 = 0.8;

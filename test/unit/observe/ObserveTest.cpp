@@ -737,3 +737,39 @@ TEST(Trace, PlannedSpansFollowLanesAndEvents) {
   }
 }
 } // namespace
+
+// The compiler's model work per stage iteration (config.model_work) as one
+// table: before -> after where fusion changed a count, the value alone where
+// not, generated tokens only for models that generate, names escaped; no
+// section without rows.
+TEST(Report, ModelWorkTable) {
+  EXPECT_EQ(renderModelWork({}), "");
+  ModelWorkRow a;
+  a.stage = "preference_0";
+  a.model = "policy<&>";
+  a.forwardsBefore = 6, a.forwards = 2, a.backwardsBefore = 2,
+  a.backwards = 1;
+  a.gflopBefore = 0.2603, a.gflop = 0.2083;
+  ModelWorkRow b;
+  b.stage = "rl_0";
+  b.model = "critic";
+  b.forwardsBefore = b.forwards = 5, b.backwardsBefore = b.backwards = 4;
+  b.generates = 1, b.generatedTokens = 192;
+  b.gflopBefore = b.gflop = 0.4974;
+  std::string h = renderModelWork({a, b});
+  EXPECT_NE(h.find("<h2>Model work per stage iteration</h2>"),
+            std::string::npos);
+  EXPECT_NE(h.find("<td>preference_0</td><td>policy&lt;&amp;&gt;</td>"
+                   "<td>6 &rarr; 2</td><td>2 &rarr; 1</td><td></td>"
+                   "<td>0.2603 &rarr; 0.2083 (1.25x)</td>"),
+            std::string::npos)
+      << h;
+  EXPECT_NE(h.find("<td>rl_0</td><td>critic</td><td>5</td><td>4</td>"
+                   "<td>192</td><td>0.4974</td>"),
+            std::string::npos)
+      << h;
+  ReportData d;
+  d.work = {a};
+  EXPECT_NE(renderReportHtml(d).find("Model work per stage iteration"),
+            std::string::npos);
+}

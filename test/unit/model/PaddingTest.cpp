@@ -1,0 +1,112 @@
+// Shapes from the data (docs/compiler.md) rely on this: a right-padded row's
+// per-token outputs do not depend on how far it is padded. The same rows
+// padded to their longest (5) and to the model's max_seq_len (8) give
+// bit-identical log-probs, entropies, values and rewards, in float64 and
+// float32, for every family; the parameter gradients (sums over all
+// positions, whose blocking may follow the padded length) agree to rounding.
+#include "ModelTestUtil.h"
+
+using namespace hone;
+using namespace hone::test;
+
+namespace {
+
+struct Outputs {
+  std::vector<std::vector<double>> perToken; // [output][b * T + t], t < len
+  std::vector<double> rewards;
+  std::vector<double> grad;
+};
+
+template <typename T> Outputs run(const ModelConfig &cfg, int64_t padTo) {
+  auto k = makeCpuKernels<T>();
+  auto mOr = Transformer<T>::create(cfg, k.get());
+  EXPECT_TRUE(mOr) << mOr.status().toString();
+  auto &m = **mOr;
+  randomizeParams(m, 23);
+  const std::vector<int32_t> len = {5, 3, 4};
+  Batch b = randomBatch(cfg.vocabSize, len, padTo, 7);
+  Status s = m.forward(b.view());
+  EXPECT_TRUE(s) << s.toString();
+  const int64_t n = b.B * b.T;
+  Outputs out;
+  auto realTokens = [&](const T *p) {
+    std::vector<T> h = m.toHost(p, n);
+    std::vector<double> v;
+    for (int64_t r = 0; r < b.B; ++r)
+      for (int64_t t = 0; t < len[size_t(r)]; ++t)
+        v.push_back(double(h[size_t(r * b.T + t)]));
+    return v;
+  };
+  // Upstream gradients on the real tokens only (the loss masks padding).
+  std::vector<T> up(size_t(n), T(0));
+  for (int64_t r = 0; r < b.B; ++r)
+    for (int64_t t = 0; t < len[size_t(r)]; ++t)
+      up[size_t(r * b.T + t)] = T(0.1 * double(1 + r) - 0.03 * double(t));
+  OutputGrads<T> g;
+  if (cfg.head == HeadKind::LM) {
+    out.perToken = {realTokens(m.logprobs()), realTokens(m.entropy())};
+    g.dlogprob = up.data();
+  } else {
+    out.perToken = {realTokens(m.values())};
+    std::vector<T> r = m.toHost(m.rewards(), b.B);
+    out.rewards.assign(r.begin(), r.end());
+    g.dvalue = up.data();
+  }
+  m.zeroGrad();
+  s = m.backward(g);
+  EXPECT_TRUE(s) << s.toString();
+  std::vector<T> gr = m.toHost(m.gradData(), m.numParams());
+  out.grad.assign(gr.begin(), gr.end());
+  return out;
+}
+
+template <typename T> void checkPadding(const ModelConfig &cfg, double gTol) {
+  Outputs tight = run<T>(cfg, 5), padded = run<T>(cfg, cfg.maxSeqLen);
+  ASSERT_EQ(tight.perToken.size(), padded.perToken.size());
+  for (size_t o = 0; o < tight.perToken.size(); ++o) {
+    ASSERT_EQ(tight.perToken[o].size(), padded.perToken[o].size());
+    for (size_t i = 0; i < tight.perToken[o].size(); ++i)
+      EXPECT_EQ(tight.perToken[o][i], padded.perToken[o][i])
+          << "output " << o << " token " << i;
+  }
+  EXPECT_EQ(tight.rewards, padded.rewards);
+  ASSERT_EQ(tight.grad.size(), padded.grad.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < tight.grad.size(); ++i) {
+    worst = std::max(worst, std::abs(tight.grad[i] - padded.grad[i]));
+    scale = std::max(scale, std::abs(padded.grad[i]));
+  }
+  EXPECT_GT(scale, 0.0);
+  EXPECT_LE(worst, gTol * scale);
+}
+
+struct Family {
+  const char *name;
+  ModelConfig (*make)(HeadKind);
+};
+
+const Family kFamilies[] = {{"gpt2", tinyGpt2},
+                            {"qwen2", tinyQwen2},
+                            {"llama", tinyLlama},
+                            {"qwen3", tinyQwen3},
+                            {"llama3", tinyLlama3}};
+
+TEST(ShapesFromData, PaddedLengthChangesNoTokenFloat64) {
+  for (const Family &f : kFamilies)
+    for (HeadKind h : {HeadKind::LM, HeadKind::Scalar}) {
+      SCOPED_TRACE(std::string(f.name) +
+                   (h == HeadKind::LM ? " lm" : " scalar"));
+      checkPadding<double>(f.make(h), 1e-13);
+    }
+}
+
+TEST(ShapesFromData, PaddedLengthChangesNoTokenFloat32) {
+  for (const Family &f : kFamilies)
+    for (HeadKind h : {HeadKind::LM, HeadKind::Scalar}) {
+      SCOPED_TRACE(std::string(f.name) +
+                   (h == HeadKind::LM ? " lm" : " scalar"));
+      checkPadding<float>(f.make(h), 1e-5);
+    }
+}
+
+} // namespace
