@@ -15,24 +15,8 @@ using namespace hone;
 
 namespace {
 
-/// The first Python that imports `mods`: $HONE_ORACLE_PYTHON, the
-/// optional venv build/pyvenv (HONE_SETUP_EXTRAS=1 scripts/setup-deps),
-/// python3 on PATH; empty if none.
-std::string oraclePython(const std::string &mods) {
-  std::vector<std::string> cands;
-  if (const char *env = std::getenv("HONE_ORACLE_PYTHON"))
-    cands.push_back(env);
-  cands.push_back(HONE_BINARY_DIR "/pyvenv/bin/python");
-  cands.push_back("python3");
-  for (const std::string &c : cands)
-    if (std::system(
-            ("'" + c + "' -c 'import " + mods + "' >/dev/null 2>&1").c_str()) ==
-        0)
-      return "'" + c + "'";
-  return {};
-}
 const std::string &safetensorsPython() {
-  static const std::string py = oraclePython("safetensors.numpy, numpy");
+  static const std::string py = hone::test::oraclePython("safetensors.numpy, numpy");
   return py;
 }
 bool havePythonSafetensors() { return !safetensorsPython().empty(); }

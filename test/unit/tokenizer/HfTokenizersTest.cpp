@@ -123,24 +123,8 @@ for style, prefix in [("gpt2", False), ("gpt2", True), ("llama3", False), ("qwen
 print("ok")
 )PY";
 
-/// The first Python that imports `mods`: $HONE_ORACLE_PYTHON, the
-/// optional venv build/pyvenv (HONE_SETUP_EXTRAS=1 scripts/setup-deps),
-/// python3 on PATH; empty if none.
-std::string oraclePython(const std::string &mods) {
-  std::vector<std::string> cands;
-  if (const char *env = std::getenv("HONE_ORACLE_PYTHON"))
-    cands.push_back(env);
-  cands.push_back(HONE_BINARY_DIR "/pyvenv/bin/python");
-  cands.push_back("python3");
-  for (const std::string &c : cands)
-    if (std::system(
-            ("'" + c + "' -c 'import " + mods + "' >/dev/null 2>&1").c_str()) ==
-        0)
-      return "'" + c + "'";
-  return {};
-}
 const std::string &tokenizersPython() {
-  static const std::string py = oraclePython("tokenizers");
+  static const std::string py = hone::test::oraclePython("tokenizers");
   return py;
 }
 bool havePythonTokenizers() { return !tokenizersPython().empty(); }
