@@ -9,6 +9,7 @@
 #include "dialect/HoneAttrs.h"
 #include "dialect/MethodFamilies.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/Support/JSON.h"
 
 #include <cmath>
 #include <cstdio>
@@ -105,7 +106,7 @@ LogicalResult LoraAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       .atLeast("rank", double(rank), 1)
       .above("alpha", d(alpha), 0)
       .finite("alpha", d(alpha))
-      .within("dropout", d(dropout), 0, 0)
+      .within("dropout", d(dropout), 0, 1, /*hiOpen=*/true)
       .result();
 }
 
@@ -388,20 +389,39 @@ LogicalResult CharVocabAttr::verify(function_ref<InFlightDiagnostic()> emitError
 LogicalResult
 TokenizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       CharVocabAttr chars, StringRef file,
-                      ChatTemplate chatTemplate) {
+                      ChatTemplate chatTemplate, StringRef templateKwargs) {
   if (bool(chars) == !file.empty())
     return emitError() << "#hone.tokenizer: give exactly one of chars and "
                           "file";
   if (chatTemplate == ChatTemplate::from_model && file.empty())
     return emitError() << "#hone.tokenizer: chat_template from_model needs "
                           "a tokenizer file (the template is read beside it)";
+  llvm::Expected<llvm::json::Value> kw = llvm::json::parse(templateKwargs);
+  if (!kw) {
+    std::string why = llvm::toString(kw.takeError());
+    return emitError() << "#hone.tokenizer: chat_template_kwargs is not "
+                          "JSON: "
+                       << why;
+  }
+  const llvm::json::Object *obj = kw->getAsObject();
+  if (!obj)
+    return emitError() << "#hone.tokenizer: chat_template_kwargs must be a "
+                          "JSON object";
+  if (!obj->empty() && chatTemplate != ChatTemplate::from_model)
+    return emitError() << "#hone.tokenizer: chat_template_kwargs are "
+                          "variables of the model's own template; they need "
+                          "chat_template = from_model";
   return success();
 }
 
 LogicalResult HardwareAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                    Device, int64_t memoryBudget, int64_t ranks,
                                    int64_t rolloutStaleness, Precision,
-                                   int64_t threads, APFloat collectiveTimeoutS) {
+                                   Precision frozenPrecision, int64_t threads,
+                                   APFloat collectiveTimeoutS) {
+  if (frozenPrecision == Precision::auto_precision)
+    return emitError() << "#hone.hardware: frozen_precision must be fp32 or "
+                          "bf16 (the frontend resolves the spec's auto)";
   return Ranges(emitError, "hardware")
       .atLeast("memory_budget", double(memoryBudget), 0)
       .atLeast("ranks", double(ranks), 1)

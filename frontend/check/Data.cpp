@@ -118,10 +118,19 @@ void Checker::checkDatasets() {
           tk ? job::textFormatFor(*tk,
                                   Tokenizer::ChatTemplate_Name(
                                       p_.tokenizer().chat_template()),
-                                  templateDir)
+                                  templateDir,
+                                  p_.tokenizer().chat_template_kwargs())
              : Expected<job::TextFormat>(Status::error("none"));
       if (format) {
         RowLengths got = measureRowLengths(full, probe.layout, cols, *format);
+        if (!got.chatError.empty()) {
+          error(at(d, field),
+                "dataset " + q(d.name()) + ": " + file + ": " + got.chatError,
+                got.chatHint.empty()
+                    ? std::string("docs/formats.md, \"Model chat templates\"")
+                    : got.chatHint);
+          return Dataset::auto_;
+        }
         auto [it, fresh] = lengthsOf_.emplace(d.name(), got);
         if (!fresh) { // eval_path: the longest of both files
           auto most = [](int64_t a, int64_t b) {
