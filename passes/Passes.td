@@ -13,7 +13,8 @@ def EstimateMemory : Pass<"hone-estimate-memory", "::mlir::hone::PipelineOp"> {
     fp32 weights, gradients and both AdamW moments (16 bytes a parameter)
     for each model the stage trains (the policy; PPO's critic too), and fp32
     weights (4 bytes a parameter) for each frozen model it reads (reference,
-    reward model; 2 bytes a parameter with `hardware.precision: bf16`, where
+    reward model; 2 bytes a parameter with `hardware.frozen_precision: bf16`
+    (the default with `precision: bf16`), where
     such models are stored in bf16, LoRA bases excepted). The figure is attached as `hone.state_bytes` to the stage
     and the maximum as `hone.peak_state_bytes` to the pipeline.
 
@@ -239,7 +240,8 @@ def ScheduleStages : Pass<"hone-schedule-stages", "::mlir::hone::PipelineOp"> {
     `hone.exec.stage_begin` (whose result becomes the loop's lower bound, so
     `--resume` skips finished steps), `hone.exec.step_end` at the end of each
     iteration and `hone.exec.stage_end`; the stage's name comes from the
-    loop's location. With `hardware.precision: bf16`, every snapshot and
+    loop's location. With `hardware.frozen_precision: bf16` (the default
+    with `precision: bf16`), every snapshot and
     every `hone.model.load` that only forward-pass readers use (no loop
     trains it, no LoRA or copy is made of it) gets the discardable
     attribute `storage = "bf16"`: the runtime keeps it in bf16 and

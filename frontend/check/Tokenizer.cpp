@@ -140,6 +140,8 @@ void Checker::checkTemplateKwargs(const Tokenizer &t) {
                         "'{\"enable_thinking\": false}'";
   if (!v) {
     std::string m = v.status().message();
+    if (size_t e = m.find("error: "); e != std::string::npos)
+      m.erase(e, 7); // "chat_template_kwargs:1:2: expected ..."
     error(at(t, "chat_template_kwargs"),
           "'chat_template_kwargs' is not JSON: " + m, example);
     return;

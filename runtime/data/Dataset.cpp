@@ -372,12 +372,15 @@ Status DatasetReader::templateInputs(const JsonlRecord &rec,
       json::ParseOptions po;
       po.sourceName = "'tools'";
       Expected<json::Value> v = json::parse(t->asString(), po);
-      if (!v)
+      if (!v) {
+        std::string m = v.status().message();
+        if (size_t e = m.find("error: "); e != std::string::npos)
+          m.erase(e, 7); // "'tools':1:2: expected ..."
         return Status::error(reader_.where(rec, t) +
-                                 "'tools' is a string that is not JSON: " +
-                                 v.status().message(),
+                                 "'tools' is a string that is not JSON: " + m,
                              "give the list of tool schemas, or that list "
                              "as a JSON string");
+      }
       tools = v.take();
     }
     if (!tools.isArray())

@@ -164,7 +164,7 @@ std::pair<int64_t, int> moduleOf(const std::string &name) {
 
 TEST(Lora, DropoutIsPeftsOnTheAdapterInput) {
   // PEFT: y = W x + s B A (m x / (1 - p)), each module its own mask m.
-  // The log-prob at position 0 of a sequence depends on its first token's
+  // The log-prob of a sequence's second token depends on its first token's
   // row only, whose mask is the first `in` elements of each adapter's
   // input: an eval-mode model whose A columns are scaled by m / (1 - p)
   // (drawn with loraDropped) must give the same log-prob as the dropout
@@ -176,9 +176,10 @@ TEST(Lora, DropoutIsPeftsOnTheAdapterInput) {
   Batch one = randomBatch(cfg.vocabSize, {4}, 4, 11);
   const ForwardOptions fo = trainKey(3);
   ASSERT_TRUE(st.m->forward(one.view(), fo));
-  const double trained = st.m->logprobs()[0];
+  // logprobs()[1] = log p(token 1 | token 0): row 0's activations only.
+  const double trained = st.m->logprobs()[1];
   ASSERT_TRUE(st.m->forward(one.view())); // eval mode: no dropout
-  const double eval = st.m->logprobs()[0];
+  const double eval = st.m->logprobs()[1];
   // The reference: same base, adapters with masked columns, eval mode.
   auto ref = st.m->baseView();
   ASSERT_TRUE(ref) << ref.status().toString();
@@ -207,7 +208,7 @@ TEST(Lora, DropoutIsPeftsOnTheAdapterInput) {
   }
   st.k->copyToDevice((*ref)->loraData(), w.data(), w.size() * sizeof(double));
   ASSERT_TRUE((*ref)->forward(one.view()));
-  EXPECT_NEAR(trained, (*ref)->logprobs()[0], 1e-12);
+  EXPECT_NEAR(trained, (*ref)->logprobs()[1], 1e-12);
   EXPECT_GT(std::abs(trained - eval), 1e-6); // dropout changed something
   EXPECT_GT(dropped, 0);
   EXPECT_LT(dropped, total);
