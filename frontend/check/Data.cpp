@@ -115,11 +115,10 @@ void Checker::checkDatasets() {
       std::string templateDir =
           slash == std::string::npos ? "." : tokFile.substr(0, slash);
       auto format =
-          tk ? job::textFormatFor(*tk,
-                                  Tokenizer::ChatTemplate_Name(
-                                      p_.tokenizer().chat_template()),
-                                  templateDir,
-                                  p_.tokenizer().chat_template_kwargs())
+          tk ? job::textFormatFor(
+                   *tk,
+                   Tokenizer::ChatTemplate_Name(p_.tokenizer().chat_template()),
+                   templateDir, p_.tokenizer().chat_template_kwargs())
              : Expected<job::TextFormat>(Status::error("none"));
       if (format) {
         RowLengths got = measureRowLengths(full, probe.layout, cols, *format);

@@ -148,7 +148,8 @@ void Checker::checkTemplateKwargs(const Tokenizer &t) {
   }
   if (!v->isObject()) {
     error(at(t, "chat_template_kwargs"),
-          "'chat_template_kwargs' is " + std::string(json::kindName(v->kind())) +
+          "'chat_template_kwargs' is " +
+              std::string(json::kindName(v->kind())) +
               ", expected a JSON object of template variables",
           example);
     return;

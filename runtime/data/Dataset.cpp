@@ -260,8 +260,8 @@ Status DatasetReader::messageList(const JsonlRecord &rec, const json::Value &v,
     bool contentNull = (!content || content->isNull()) && callsTools;
     if (!contentNull && (!content || !content->isString()))
       return Status::error(
-          reader_.where(rec, content ? content : &m) + "message needs a string '" +
-              contentKey + "'",
+          reader_.where(rec, content ? content : &m) +
+              "message needs a string '" + contentKey + "'",
           callsTools ? "" : "only a message with tool_calls may have none");
     if (callsTools) {
       if (!calls->isArray())
@@ -392,8 +392,8 @@ Status DatasetReader::templateInputs(const JsonlRecord &rec,
     for (const json::Value &x : tools.items())
       if (!x.isObject())
         return Status::error(reader_.where(rec, t) + "a tool in 'tools' is " +
-                                 json::kindName(x.kind()) +
-                                 ", expected an object (a JSON schema)");
+                             json::kindName(x.kind()) +
+                             ", expected an object (a JSON schema)");
     // TRL passes `tools or None`: an empty list is no tools (Llama's
     // template would otherwise write its tool preamble).
     if (!tools.items().empty())
@@ -402,12 +402,11 @@ Status DatasetReader::templateInputs(const JsonlRecord &rec,
   if (const json::Value *k = rec.value.find("chat_template_kwargs");
       k && !k->isNull()) {
     if (!k->isObject())
-      return Status::error(reader_.where(rec, k) +
-                               "'chat_template_kwargs' is " +
-                               json::kindName(k->kind()) +
-                               ", expected an object",
-                           "template variables by name, e.g. "
-                           "{\"enable_thinking\": false}");
+      return Status::error(
+          reader_.where(rec, k) + "'chat_template_kwargs' is " +
+              json::kindName(k->kind()) + ", expected an object",
+          "template variables by name, e.g. "
+          "{\"enable_thinking\": false}");
     out.templateKwargs = *k;
   }
   return Status::ok();

@@ -31,9 +31,8 @@ Status atRecord(const Example &ex, const Status &st) {
   std::string m = st.message();
   if (m.rfind("error: ", 0) == 0)
     m = m.substr(7);
-  return Status::error("error: record on line " + std::to_string(ex.line) +
-                           ": " + m,
-                       st.hint());
+  return Status::error(
+      "error: record on line " + std::to_string(ex.line) + ": " + m, st.hint());
 }
 
 bool nonEmpty(const json::Value &v) {
@@ -56,8 +55,8 @@ Expected<TokenizedChat> chatTokens(const TextFormat &fmt, const Example &ex,
     if (ex.templateKwargs.isObject())
       for (const auto &m : ex.templateKwargs.members())
         o.kwargs.set(m.first, m.second);
-    auto tc = tokenizeChat(*fmt.tokenizer, *fmt.modelChat,
-                           chatMessagesJson(msgs), o);
+    auto tc =
+        tokenizeChat(*fmt.tokenizer, *fmt.modelChat, chatMessagesJson(msgs), o);
     if (!tc)
       return atRecord(ex, tc.status());
     return tc;
@@ -72,7 +71,9 @@ Expected<TokenizedChat> chatTokens(const TextFormat &fmt, const Example &ex,
         "template (tokenizer chat_template: from_model)");
   auto tc = tokenizeChat(*fmt.tokenizer, *fmt.chat, msgs, addGenerationPrompt,
                          continueFinal);
-  if (!tc)
+  // A tokenizer without the template's markers is the spec's fault (the
+  // spec check reports it), not the record's.
+  if (!tc && tc.status().message().rfind("error: the tokenizer has no", 0) != 0)
     return atRecord(ex, tc.status());
   return tc;
 }
@@ -81,14 +82,13 @@ Expected<TokenizedChat> chatTokens(const TextFormat &fmt, const Example &ex,
 Status noChatInputs(const Example &ex) {
   if (ex.tools.isNull() && !nonEmpty(ex.templateKwargs))
     return Status::ok();
-  return Status::error("error: record on line " + std::to_string(ex.line) +
-                           " has " +
-                           (ex.tools.isNull() ? "chat_template_kwargs"
-                                              : "tools") +
-                           " but its text is not a conversation",
-                       "tools and template variables go to the chat "
-                       "template: give messages (or prompt/completion "
-                       "message lists)");
+  return Status::error(
+      "error: record on line " + std::to_string(ex.line) + " has " +
+          (ex.tools.isNull() ? "chat_template_kwargs" : "tools") +
+          " but its text is not a conversation",
+      "tools and template variables go to the chat "
+      "template: give messages (or prompt/completion "
+      "message lists)");
 }
 
 Expected<Sequence> chatSequence(const TextFormat &fmt, const Example &ex,

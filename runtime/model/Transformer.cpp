@@ -714,8 +714,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
     linearFwd(a.ln1[l], N, D, Q, L.wqkv, L.bqkv, gpt2,
               c.qkNorm ? a.qkPre[l] : a.qkv[l]);
     if (const LoraGroup *G = loraGroup(l, kQkv))
-      loraFwd(*G, a.ln1[l], N,
-              c.qkNorm ? a.qkPre[l] : a.qkv[l], Q,
+      loraFwd(*G, a.ln1[l], N, c.qkNorm ? a.qkPre[l] : a.qkv[l], Q,
               a.loraU[l * kGroups + kQkv], l, dropNow_);
     if (c.qkNorm)
       qkNormFwd(L, a.qkPre[l], N, a.qkv[l], a.qkRstd[l]);
@@ -740,8 +739,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                      a.rstd2[l]);
       linearFwd(a.ln2[l], N, D, 2 * F, L.wfc, -1, false, a.ffPre[l]);
       if (const LoraGroup *G = loraGroup(l, kGateUp))
-        loraFwd(*G, a.ln2[l], N, a.ffPre[l],
-                2 * F, a.loraU[l * kGroups + kGateUp], l, dropNow_);
+        loraFwd(*G, a.ln2[l], N, a.ffPre[l], 2 * F,
+                a.loraU[l * kGroups + kGateUp], l, dropNow_);
       k_->swigluFwd(a.ffPre[l], N, F, a.ffAct[l]);
     }
     k_->copy(a.res[l + 1], a.mid[l], N * D);
@@ -750,8 +749,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
     gemmW(!gpt2, N, D, F, a.ffAct[l], F, L.wproj, gpt2 ? D : F, T(1),
           a.res[l + 1], D);
     if (const LoraGroup *G = loraGroup(l, kDown))
-      loraFwd(*G, a.ffAct[l], N, a.res[l + 1], D,
-              a.loraU[l * kGroups + kDown], l, dropNow_);
+      loraFwd(*G, a.ffAct[l], N, a.res[l + 1], D, a.loraU[l * kGroups + kDown],
+              l, dropNow_);
   }
   const T *xL = a.res[layers_.size()];
   if (gpt2)
@@ -868,8 +867,8 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     } else {
       linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, -1, false, a.dAct);
       if (const LoraGroup *G = loraGroup(l, kDown))
-        loraBwd(l, *G, a.ffAct[l], a.dA, N, D,
-                a.loraU[l * kGroups + kDown], a.dAct);
+        loraBwd(l, *G, a.ffAct[l], a.dA, N, D, a.loraU[l * kGroups + kDown],
+                a.dAct);
       k_->swigluBwd(a.ffPre[l], a.dAct, N, F, a.dPre);
       linearBwd(a.ln2[l], a.dPre, N, D, 2 * F, L.wfc, -1, false, a.dLn);
       if (const LoraGroup *G = loraGroup(l, kGateUp))
@@ -881,8 +880,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     // Attention: dA holds d(mid[l]).
     linearBwd(a.att[l], a.dA, N, A, D, L.wo, L.bo, gpt2, a.dAtt);
     if (const LoraGroup *G = loraGroup(l, kO))
-      loraBwd(l, *G, a.att[l], a.dA, N, D, a.loraU[l * kGroups + kO],
-              a.dAtt);
+      loraBwd(l, *G, a.att[l], a.dA, N, D, a.loraU[l * kGroups + kO], a.dAtt);
     k_->attentionBwd(a.qkv[l], a.probs[l], a.dAtt, as, a.dqkv);
     if (!gpt2)
       k_->rope(a.dqkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
@@ -900,8 +898,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     }
     linearBwd(a.ln1[l], dqkv, N, D, Q, L.wqkv, L.bqkv, gpt2, a.dLn);
     if (const LoraGroup *G = loraGroup(l, kQkv))
-      loraBwd(l, *G, a.ln1[l], dqkv, N, Q, a.loraU[l * kGroups + kQkv],
-              a.dLn);
+      loraBwd(l, *G, a.ln1[l], dqkv, N, Q, a.loraU[l * kGroups + kQkv], a.dLn);
     if (gpt2)
       k_->layerNormBwd(a.dLn, a.res[l], w + L.ln1w, a.mean1[l], a.rstd1[l], N,
                        D, a.dA, gg(L.ln1w), gg(L.ln1b));
@@ -1164,8 +1161,8 @@ void Transformer<T>::dropoutMask(const T *x, int64_t n, size_t layer,
   const double p = lora_.dropout, keep = 1.0 / (1.0 - p);
   std::vector<T> h(size_t(n), T(0));
   k_->copyToHost(h.data(), x, size_t(n) * sizeof(T));
-  PhiloxStream rng = dropoutStream(dropSeed_, dropStep_, dropRank_,
-                                   int64_t(layer), module);
+  PhiloxStream rng =
+      dropoutStream(dropSeed_, dropStep_, dropRank_, int64_t(layer), module);
   for (int64_t e = 0; e < n; e += 2) {
     PhiloxCounter b = rng.block(uint32_t(e / 2));
     h[size_t(e)] =
@@ -1178,9 +1175,8 @@ void Transformer<T>::dropoutMask(const T *x, int64_t n, size_t layer,
 }
 
 template <typename T>
-void Transformer<T>::loraFwd(const LoraGroup &G, const T *x, int64_t rows,
-                             T *y, int64_t ldy, T *u, size_t layer,
-                             bool drop) {
+void Transformer<T>::loraFwd(const LoraGroup &G, const T *x, int64_t rows, T *y,
+                             int64_t ldy, T *u, size_t layer, bool drop) {
   const int64_t r = lora_.rank;
   const T *la = la_.data();
   if (!drop) {
@@ -1191,8 +1187,8 @@ void Transformer<T>::loraFwd(const LoraGroup &G, const T *x, int64_t rows,
     for (size_t m = 0; m < G.mods.size(); ++m) {
       dropoutMask(x, rows * G.in, layer, G.mods[m].id, acts_->loraX);
       k_->gemm(false, true, rows, r, G.in, T(1), acts_->loraX, G.in,
-               la + G.a + int64_t(m) * r * G.in, G.in, T(0),
-               u + int64_t(m) * r, G.cols);
+               la + G.a + int64_t(m) * r * G.in, G.in, T(0), u + int64_t(m) * r,
+               G.cols);
     }
   }
   // y[:, col..col+out) += s u_m B_m^T, in place in the projection's output.
@@ -1204,8 +1200,8 @@ void Transformer<T>::loraFwd(const LoraGroup &G, const T *x, int64_t rows,
 
 template <typename T>
 void Transformer<T>::loraBwd(size_t layer, const LoraGroup &G, const T *x,
-                             const T *dy, int64_t rows, int64_t ldy,
-                             const T *u, T *dx) {
+                             const T *dy, int64_t rows, int64_t ldy, const T *u,
+                             T *dx) {
   const int64_t r = lora_.rank;
   const T s = T(lora_.scale());
   const T *la = la_.data();
@@ -1222,8 +1218,8 @@ void Transformer<T>::loraBwd(size_t layer, const LoraGroup &G, const T *x,
     // dA += du^T x;  dx += du A (the stacked A of the group at once)
     k_->gemm(true, false, G.cols, G.in, rows, T(1), du, G.cols, x, G.in, T(1),
              lg + G.a, G.in);
-    k_->gemm(false, false, rows, G.in, G.cols, T(1), du, G.cols, la + G.a,
-             G.in, T(1), dx, G.in);
+    k_->gemm(false, false, rows, G.in, G.cols, T(1), du, G.cols, la + G.a, G.in,
+             T(1), dx, G.in);
     return;
   }
   // With dropout, per module: the forward's dropped input drawn again

@@ -260,8 +260,8 @@ private:
   /// training forward's key (n elements; out may be x).
   void dropoutMask(const T *x, int64_t n, size_t layer, int module, T *out);
   /// drop: LoRA dropout on the adapters' input (a training forward).
-  void loraFwd(const LoraGroup &G, const T *x, int64_t rows, T *y,
-               int64_t ldy, T *u, size_t layer = 0, bool drop = false);
+  void loraFwd(const LoraGroup &G, const T *x, int64_t rows, T *y, int64_t ldy,
+               T *u, size_t layer = 0, bool drop = false);
   void loraBwd(size_t layer, const LoraGroup &G, const T *x, const T *dy,
                int64_t rows, int64_t ldy, const T *u, T *dx);
   const LoraGroup *loraGroup(size_t layer, int g) const;

@@ -61,8 +61,7 @@ Expected<RenderedChat> renderChat(ChatTemplate t,
           "error: message " + std::to_string(i) + " has " +
               (m.contentNull ? std::string("no content")
                              : "field '" + m.fields.members()[0].first + "'") +
-              ", which the " + chatTemplateName(t) +
-              " template cannot render",
+              ", which the " + chatTemplateName(t) + " template cannot render",
           "tool calls, tool-call ids and reasoning are rendered by the "
           "model's own template (tokenizer chat_template: from_model)");
     bool assistant = m.role == "assistant";

@@ -331,8 +331,8 @@ int showSequences(const Tokenizer &tok, const std::string &tokenizerPath,
   size_t slash = tokenizerPath.rfind('/');
   std::string dir =
       slash == std::string::npos ? "." : tokenizerPath.substr(0, slash);
-  Expected<job::TextFormat> fmt = job::textFormatFor(
-      tok, chat.empty() ? "no_template" : chat, dir, kwargs);
+  Expected<job::TextFormat> fmt =
+      job::textFormatFor(tok, chat.empty() ? "no_template" : chat, dir, kwargs);
   if (!fmt)
     return fail(fmt.status());
   fmt->maxSeqLen = 0; // as measured: not cut
