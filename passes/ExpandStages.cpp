@@ -1173,9 +1173,11 @@ LogicalResult Expander::expand(RlOp op) {
                    : ArrayRef<StringRef>{"l_demo"});
     ts.input(mask, "mask");
     // REINFORCE (rloo, remax) reads the behaviour log-probs only when its
-    // rollouts are generated ahead (rlPerTokenLoss).
+    // rollouts are generated ahead (rlPerTokenLoss) or a hybrid's objective
+    // takes the ratio (LUFFY's on-policy tokens, SRFT's incorrect samples).
     if ((alg != RlAlgorithm::rloo && alg != RlAlgorithm::remax) ||
-        settings.getStaleness() > 0)
+        settings.getStaleness() > 0 || hybrid == Hybrid::luffy ||
+        hybrid == Hybrid::srft)
       ts.input(lOld, "l_old");
     ts.input(adv, "adv");
     // LUFFY and SRFT have objectives of their own without a KL term.
