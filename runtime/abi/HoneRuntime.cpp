@@ -2648,6 +2648,7 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
     drainLanes(j, c.loc);
     uint64_t t0 = tr ? tr->nowUs() : 0;
     body(c);
+    j->memory.sample(); // the op's buffers, before a later op frees them
     if (tr)
       tr->record("host", c.op, t0, tr->nowUs(), bytes);
     return;
@@ -3324,6 +3325,7 @@ int32_t hone_rt_end(hone_job *j) {
     hone_rt_stage_end(j);
   // Planned vs measured peak: printed, logged, in the report; a peak past
   // the plan's tolerance ends the job with an error once all is written.
+  j->memory.stop(); // the sampling thread's last sample
   std::string verdict = j->memory.verdict();
   std::vector<std::pair<std::string, std::string>> summary = {
       {"measured memory peak", formatBytes(j->memory.measuredPeak())}};
@@ -3335,6 +3337,7 @@ int32_t hone_rt_end(hone_job *j) {
     observe::MetricValues mv = {
         {"memory/planned_peak_bytes", double(j->memory.plannedPeak())},
         {"memory/measured_peak_bytes", double(j->memory.measuredPeak())},
+        {"memory/resident_peak_bytes", double(j->memory.residentPeak())},
         {"memory/unplanned_allocations", double(j->memory.unplanned())}};
     check(j, "job", j->job->metrics().log(j->job->globalStep(), mv));
   }
@@ -3550,14 +3553,17 @@ void hone_rt_stage_end(hone_job *j) {
   j->inFlight.clear();
   // The plan frees each model's per-stage buffers here: check them against
   // it, then free them (the next stage sizes its own).
+  j->memory.sample();
   for (ModelObj *m : j->models) {
     Transformer<float> &t = *m->model;
     if (!t.hasLora()) // a LoRA model's base is its base model's
       j->memory.noteHeld(m->name, "weights", t.weightBytesHeld());
+    j->memory.noteHeld(m->name, "gradients", t.gradientBytesHeld());
     j->memory.noteHeld(m->name, "activations", t.activationBytesHeld());
     j->memory.noteHeld(m->name, "kv_cache", t.kvCacheBytesHeld());
     j->memory.noteHeld(m->name, "workspace", t.decodeWorkspaceBytesHeld());
     t.releaseWorkspaces();
+    t.releaseGradients(); // planned per stage, like the moments
     m->opt.reset();
   }
   // Fault injection for tests: an allocation outside the plan, touched.
