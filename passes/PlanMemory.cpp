@@ -304,10 +304,10 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       return;
     ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
     ::hone::memsize::LoraShape lora = loraShapeOf(root);
-    perStage(root, Kind::Activations, p,
-             ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes,
-                                              &lora),
-             rows, seqLen);
+    perStage(
+        root, Kind::Activations, p,
+        ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes, &lora),
+        rows, seqLen);
     if (c.head == ::hone::HeadKind::LM)
       lmScratch(op, p,
                 llvm::SaturatingMultiply<uint64_t>(rows, seqLen) >
@@ -673,10 +673,11 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       what += (what.empty() ? "" : "; ") + one;
     }
     int64_t rows = uses.front().rows;
-    return {best->name, best->first, llvm::formatv("micro-batch {0} -> {1} rows for {2} "
-                                      "({3})",
-                                      rows, (rows + 1) / 2, best->name, what)
-                            .str()};
+    return {best->name, best->first,
+            llvm::formatv("micro-batch {0} -> {1} rows for {2} "
+                          "({3})",
+                          rows, (rows + 1) / 2, best->name, what)
+                .str()};
   }
 
   /// Bytes of the buffer named `name` first live at `first` in the current
@@ -723,11 +724,10 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       Figures next = plan(pipeline);
       // The saving as planned after the change (the buffer is the largest
       // of its uses: a forward not halved may still size it).
-      std::string text = what + ", saving " +
-                         humanBytes(before - bytesOf(name, first)) + ": peak " +
-                         humanBytes(fig.planned) + " -> " +
-                         humanBytes(next.planned) + " (budget " +
-                         humanBytes(budget) + ")";
+      std::string text =
+          what + ", saving " + humanBytes(before - bytesOf(name, first)) +
+          ": peak " + humanBytes(fig.planned) + " -> " +
+          humanBytes(next.planned) + " (budget " + humanBytes(budget) + ")";
       at->emitRemark() << "hone-plan-memory: " << text;
       decisions.push_back(b.getStringAttr(text));
       fig = next;
@@ -810,14 +810,13 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
           continue;
         smaller = 0;
         for (const Source &s : buf.sources)
-          smaller = std::max(
-              smaller, s.bytes < buf.bytes
-                           ? s.bytes
-                           : ::hone::memsize::activationBytes(
-                                 buf.cfg, (s.rows + 1) / 2, s.seqLen,
-                                 kElemBytes, &buf.lora));
-      }
-      else if (buf.kind == Kind::KvCache)
+          smaller =
+              std::max(smaller, s.bytes < buf.bytes
+                                    ? s.bytes
+                                    : ::hone::memsize::activationBytes(
+                                          buf.cfg, (s.rows + 1) / 2, s.seqLen,
+                                          kElemBytes, &buf.lora));
+      } else if (buf.kind == Kind::KvCache)
         smaller = ::hone::memsize::kvCacheBytes(buf.cfg, half, buf.seqLen,
                                                 kElemBytes);
       else

@@ -191,11 +191,12 @@ std::string MemoryCheck::verdict() const {
 }
 
 std::string MemoryCheck::summary() const {
-  std::string s = "memory: measured peak " + formatBytes(measuredPeak()) +
-                  " (anonymous resident memory above the " +
-                  formatBytes(anonBaseline_) + " at start; whole resident "
-                  "set " + formatBytes(residentPeak()) + " above " +
-                  formatBytes(baseline_) + ")";
+  std::string s =
+      "memory: measured peak " + formatBytes(measuredPeak()) +
+      " (anonymous resident memory above the " + formatBytes(anonBaseline_) +
+      " at start; whole resident "
+      "set " +
+      formatBytes(residentPeak()) + " above " + formatBytes(baseline_) + ")";
   if (planned())
     s += ", planned peak " + formatBytes(plannedPeak_) + ", " +
          std::to_string(unplanned_.size()) + " unplanned allocation(s)" +

@@ -230,8 +230,8 @@ int64_t kvCacheBytes(const ModelConfig &c, int64_t rows, int64_t cacheLen,
 // Mirrors Transformer::forwardCached's workspace after a prefill of
 // prompts x promptLen rows and decode steps of up to `rows` sequences.
 int64_t decodeWorkspaceBytes(const ModelConfig &c, int64_t prompts,
-                             int64_t promptLen, int64_t rows,
-                             int64_t elemBytes, const LoraShape *lora) {
+                             int64_t promptLen, int64_t rows, int64_t elemBytes,
+                             const LoraShape *lora) {
   const Big capB = std::max<Big>(std::max<Big>(prompts, rows), 1);
   const Big capN = std::max<Big>(Big(prompts) * promptLen, rows);
   const Big NR = capB * ((capN + capB - 1) / capB);

@@ -54,8 +54,7 @@ int64_t kvCacheBytes(const ModelConfig &cfg, int64_t rows, int64_t cacheLen,
 /// call: `prompts` prompts of promptLen tokens prefilled, then decoded as
 /// `rows` sequences (prompts x samples).
 int64_t decodeWorkspaceBytes(const ModelConfig &cfg, int64_t prompts,
-                             int64_t promptLen, int64_t rows,
-                             int64_t elemBytes,
+                             int64_t promptLen, int64_t rows, int64_t elemBytes,
                              const LoraShape *lora = nullptr);
 /// generate()'s transient buffers during a call: last hidden states and
 /// logits of every row.

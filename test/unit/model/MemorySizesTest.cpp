@@ -109,8 +109,7 @@ TEST(MemorySizes, LoraMatchesTheRuntime) {
         auto m = Transformer<float>::create(cfg, k.get());
         ASSERT_TRUE(m);
         ASSERT_TRUE((*m)->addLora(lc, 3));
-        EXPECT_EQ(memsize::loraParameters(cfg, shape, 4),
-                  (*m)->numTrainable());
+        EXPECT_EQ(memsize::loraParameters(cfg, shape, 4), (*m)->numTrainable());
         EXPECT_EQ(memsize::loraBytes(cfg, shape, 4), (*m)->loraBytesHeld());
         EXPECT_EQ(memsize::loraOptimizerBytes(cfg, shape, 4),
                   2 * memsize::allocation((*m)->numTrainable() * 4));
@@ -118,7 +117,8 @@ TEST(MemorySizes, LoraMatchesTheRuntime) {
         const int64_t B = 3, T = std::min<int64_t>(7, cfg.maxSeqLen);
         EXPECT_EQ(memsize::activationBytes(cfg, B, T, 4, &shape),
                   (*m)->workspaceBytes(B, T));
-        std::vector<int32_t> lengths(static_cast<size_t>(B), static_cast<int32_t>(T));
+        std::vector<int32_t> lengths(static_cast<size_t>(B),
+                                     static_cast<int32_t>(T));
         Batch b = randomBatch(cfg.vocabSize, lengths, T, 5);
         ASSERT_TRUE((*m)->forward(b.view()));
         EXPECT_EQ(memsize::activationBytes(cfg, B, T, 4, &shape),
