@@ -145,12 +145,17 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   llvm::DenseMap<Operation *, unsigned> pointOf;
   // Points of each stage's end (the runtime frees per-stage state there).
   SmallVector<unsigned> stageEnds;
+  // Per point: the point of the outermost scf.for around it (the point
+  // itself when none).
+  SmallVector<unsigned> loopStart;
   std::vector<Buffer> buffers;
   // Model objects: the op that creates each, its buffer name, its config.
   llvm::MapVector<Operation *, std::string> modelNames;
   // Per (model, kind, release point): the buffer index.
   std::map<std::tuple<Operation *, int, unsigned>, size_t> perModel;
   std::map<std::string, size_t> laneScratch;
+  // Per stage end: the model objects a train step of that stage trains.
+  std::map<unsigned, llvm::SmallPtrSet<Operation *, 4>> trainedBy;
 
   /// The op that creates the runtime model object `v` is a state of.
   Operation *rootOf(Value v) {
@@ -243,11 +248,15 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         if (auto t = dyn_cast<ModelType>(root->getResult(0).getType()))
           b.cfg = configOf(t);
       b.lora = loraShapeOf(root);
+      b.first = loopStart[p];
       it = perModel.emplace(key, buffers.size()).first;
       buffers.push_back(b);
     }
     Buffer &b = buffers[it->second];
-    b.first = std::min(b.first, p);
+    // A buffer the runtime keeps across a stage loop's iterations is live
+    // in the whole loop body from the second iteration on, also before
+    // its first use in the body.
+    b.first = std::min(b.first, loopStart[p]);
     b.sources.push_back({sourceOp, rows, seqLen, bytes});
     if (bytes > b.bytes) {
       b.bytes = bytes;
@@ -296,18 +305,35 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     buffers[it->second].bytes = std::max(buffers[it->second].bytes, bytes);
   }
 
-  /// A forward of `model` over rows x seqLen tokens at point p.
+  /// A forward of `model` over rows x seqLen tokens at point p. With
+  /// `transient`, its activations live at p alone (the runtime frees them
+  /// after the op: release_activations); else to the stage end.
   void forward(Operation *op, unsigned p, Value model, int64_t rows,
-               int64_t seqLen) {
+               int64_t seqLen, bool transient = false) {
     Operation *root = rootOf(model);
     if (!root)
       return;
     ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
     ::hone::memsize::LoraShape lora = loraShapeOf(root);
-    perStage(
-        root, Kind::Activations, p,
-        ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes, &lora),
-        rows, seqLen);
+    int64_t bytes =
+        ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes, &lora);
+    if (transient) {
+      Buffer b;
+      b.name = modelName(root) + ".activations@" + std::to_string(p);
+      b.kind = Kind::Activations;
+      b.bytes = bytes;
+      b.first = b.last = p;
+      b.stage = stageAt[p];
+      b.cfg = c;
+      b.lora = lora;
+      b.rows = rows;
+      b.seqLen = seqLen;
+      b.source = op;
+      b.sources.push_back({op, rows, seqLen, bytes});
+      buffers.push_back(b);
+    } else {
+      perStage(root, Kind::Activations, p, bytes, rows, seqLen);
+    }
     if (c.head == ::hone::HeadKind::LM)
       lmScratch(op, p,
                 llvm::SaturatingMultiply<uint64_t>(rows, seqLen) >
@@ -347,6 +373,12 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       if (auto begin = dyn_cast<ExecStageBeginOp>(op))
         stage = begin.getName().str();
       pointOf[op] = points.size();
+      unsigned start = points.size();
+      for (Operation *at = op->getParentOp(); at && !isa<PipelineOp>(at);
+           at = at->getParentOp())
+        if (isa<scf::ForOp>(at) && pointOf.count(at))
+          start = pointOf[at];
+      loopStart.push_back(start);
       points.push_back(op);
       stageAt.push_back(stage);
       if (isa<ExecStageEndOp>(op)) {
@@ -359,8 +391,26 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       op.walk<WalkOrder::PreOrder>(visit);
   }
 
+  /// Whether a frozen read of `model` at point p can release the model's
+  /// activations after it: no train step of its stage trains that model
+  /// object (its activations serve nothing after the read). Marks the op
+  /// (release_activations, read by the runtime) when so.
+  bool releasable(Operation *op, unsigned p, Value model) {
+    Operation *root = rootOf(model);
+    if (!root || trainedBy[releaseAfter(p)].count(root))
+      return false;
+    op->setAttr("release_activations", UnitAttr::get(op->getContext()));
+    return true;
+  }
+
   void size(PipelineOp pipeline) {
     unsigned end = points.size() - 1;
+    trainedBy.clear();
+    for (unsigned p = 0; p <= end; ++p)
+      if (auto train = dyn_cast<TrainStepOp>(points[p]))
+        for (Value model : train.getModels())
+          if (Operation *root = rootOf(model))
+            trainedBy[releaseAfter(p)].insert(root);
     if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
       if (arena.getInt() > 0) {
         Buffer b;
@@ -462,12 +512,14 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
           rows += rowsOf(tok);
         if (std::optional<uint64_t> mb = lp.getMicroBatch())
           rows = std::min<int64_t>(rows, int64_t(*mb));
-        forward(op, p, lp.getModel(), rows, colsOf(lp.getTokens().front()));
+        forward(op, p, lp.getModel(), rows, colsOf(lp.getTokens().front()),
+                releasable(op, p, lp.getModel()));
       } else if (auto v = dyn_cast<ValueOp>(op)) {
         int64_t rows = rowsOf(v.getTokens());
         if (std::optional<uint64_t> mb = v.getMicroBatch())
           rows = std::min<int64_t>(rows, int64_t(*mb));
-        forward(op, p, v.getModel(), rows, colsOf(v.getTokens()));
+        forward(op, p, v.getModel(), rows, colsOf(v.getTokens()),
+                releasable(op, p, v.getModel()));
       } else if (auto gen = dyn_cast<GenerateOp>(op)) {
         // The runtime prefills every sample's copy of its prompt (one row
         // per result row), then decodes the rows.
@@ -535,6 +587,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   /// Collects, sizes and packs the buffers of the pipeline as it is now.
   Figures plan(PipelineOp pipeline) {
     points.clear(), stageAt.clear(), pointOf.clear(), stageEnds.clear();
+    loopStart.clear();
     buffers.clear(), modelNames.clear(), perModel.clear(), laneScratch.clear();
     Figures fig;
     collect(pipeline);

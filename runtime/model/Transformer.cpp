@@ -1371,6 +1371,9 @@ template <typename T> int64_t Transformer<T>::loraBytesHeld() const {
       n += (a->size() * int64_t(sizeof(T)) + 63) / 64 * 64;
   return n;
 }
+template <typename T> void Transformer<T>::releaseActivations() {
+  acts_.reset();
+}
 template <typename T> void Transformer<T>::releaseWorkspaces() {
   acts_.reset();
   inf_.reset();

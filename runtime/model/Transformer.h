@@ -218,6 +218,9 @@ public:
   int64_t loraBytesHeld() const;
   /// Frees all three (a stage that no longer runs the model).
   void releaseWorkspaces();
+  /// Frees the kept activations alone (a frozen read whose model runs no
+  /// backward in the stage: hone-plan-memory's release_activations).
+  void releaseActivations();
   /// Frees the base's gradients (a stage's end: the next backward
   /// allocates them again, zeroed; a LoRA model keeps its adapters').
   void releaseGradients() { g_ = DeviceArray<T>(); }
