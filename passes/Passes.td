@@ -396,7 +396,13 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
       (micro-batch rows x sequence length of `hone.logprob`, `hone.value`,
       reward-model scoring and `hone.train_step`), its KV cache and
       incremental-forward workspace (`hone.generate`, `hone.eval_step`);
-      the runtime frees them at `hone.exec.stage_end`;
+      the runtime frees them at `hone.exec.stage_end`. Such a buffer used
+      inside a stage loop that may run twice is live from the loop's start:
+      from the second iteration on it exists before its first use;
+    - a frozen read (`hone.logprob`, `hone.value` of a model no train step
+      of the stage trains) gets the discardable `release_activations`: the
+      runtime frees that model's activations after the op, and the plan
+      holds them at that op alone (`NAME.activations@POINT`);
     - generation's logits while `hone.generate` runs, the CPU kernels'
       LM-head scratch per lane, and the step-tensor arena
       (`hone.arena_bytes` of `hone-plan-arena`).

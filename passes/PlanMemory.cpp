@@ -367,6 +367,13 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     buffers.push_back(t);
   }
 
+  /// Whether a loop may run more than one iteration (a stage of one step
+  /// has no second iteration to keep buffers for).
+  static bool runsTwice(scf::ForOp loop) {
+    std::optional<int64_t> hi = getConstantIntValue(loop.getUpperBound());
+    return !hi || *hi > 1;
+  }
+
   void collect(PipelineOp pipeline) {
     std::string stage = "(setup)";
     auto visit = [&](Operation *op) {
@@ -376,7 +383,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       unsigned start = points.size();
       for (Operation *at = op->getParentOp(); at && !isa<PipelineOp>(at);
            at = at->getParentOp())
-        if (isa<scf::ForOp>(at) && pointOf.count(at))
+        if (auto loop = dyn_cast<scf::ForOp>(at);
+            loop && pointOf.count(at) && runsTwice(loop))
           start = pointOf[at];
       loopStart.push_back(start);
       points.push_back(op);
