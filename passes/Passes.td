@@ -390,15 +390,27 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     The job's whole memory plan. Over the scheduled program (ops in program
     order, one stage-loop iteration standing for all) every buffer the
     runtime will hold gets a size and a live interval:
-    - weights and gradients of every model object the runtime creates
+    - weights of every model object the runtime creates
       (`hone.model.init`/`load`/`new_head`, and each `hone.exec.snapshot`,
-      the frozen copy of a reference equal to the policy), alive to the end;
-    - AdamW moments of the models a stage trains, for that stage;
+      the frozen copy of a reference equal to the policy; bf16 for those
+      `storage = "bf16"` marks), alive to the end; a LoRA model
+      (`hone.model.lora`, or the snapshot of one) shares its base's weights
+      and holds its adapters, their gradients and a norm-gain gradient
+      scratch (`memsize::loraBytes`) to the end;
+    - gradients and AdamW moments of the models a stage trains, for that
+      stage (the runtime allocates gradients at the first backward and
+      frees both at the stage end; adapter-sized for a LoRA model);
     - per model and stage, the kept activations of its largest forward
       (micro-batch rows x sequence length of `hone.logprob`, `hone.value`,
       reward-model scoring and `hone.train_step`), its KV cache and
       incremental-forward workspace (`hone.generate`, `hone.eval_step`);
-      the runtime frees them at `hone.exec.stage_end`;
+      the runtime frees them at `hone.exec.stage_end`. Such a buffer used
+      inside a stage loop that may run twice is live from the loop's start:
+      from the second iteration on it exists before its first use;
+    - a frozen read (`hone.logprob`, `hone.value` of a model no train step
+      of the stage trains) gets the discardable `release_activations`: the
+      runtime frees that model's activations after the op, and the plan
+      holds them at that op alone (`NAME.activations@POINT`);
     - generation's logits while `hone.generate` runs, the CPU kernels'
       LM-head scratch per lane, and the step-tensor arena
       (`hone.arena_bytes` of `hone-plan-arena`).
@@ -420,14 +432,19 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     `hardware.device: cuda` and no budget nothing is checked.
 
     Over the budget the pass decides, in this order, until the plan fits:
-    1. a smaller micro-batch for the forward whose activations are the
-       largest live at the peak: a `hone.train_step` takes twice its
+    1. a smaller micro-batch for the largest activation buffer live at the
+       peak, halving every forward that sizes it (a model's per-stage
+       activations are the largest of its forwards: PPO's critic buffer is
+       sized by `hone.value` and by the train step alike, and halving one
+       alone would save nothing): a `hone.train_step` takes twice its
        `mini_batches` (gradient accumulation: the step's rows, its
        objective and its optimiser steps are unchanged); a frozen read
        (`hone.logprob`, `hone.value`) gets `micro_batch` = half the rows it
        runs at once (the runtime runs one forward per chunk of rows;
-       results are bit-identical, test/unit/job/JobTest.cpp); repeated
-       while it helps;
+       results are bit-identical, test/unit/job/JobTest.cpp); a
+       `kept_forwards` entry of `hone-fuse-forwards` on either is dropped
+       (the step runs that forward itself); repeated while it helps; the
+       remark gives the buffer's saving as replanned;
     2. a smaller generation batch, activation recomputation per layer and
        offload of idle models or optimiser state to host memory are not
        implemented yet (the runtime generates a step's prompts in one call

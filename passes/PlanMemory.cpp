@@ -54,6 +54,13 @@ constexpr const char *kKindNames[] = {"weights",     "gradients", "optimizer",
                                       "activations", "kv_cache",  "workspace",
                                       "step_tensors"};
 
+/// One forward (or generation) that sizes a per-stage buffer: the op, the
+/// rows and sequence length it runs over, and the bytes it needs.
+struct Source {
+  Operation *op = nullptr;
+  int64_t rows = 0, seqLen = 0, bytes = 0;
+};
+
 struct Buffer {
   std::string name;
   Kind kind;
@@ -67,6 +74,11 @@ struct Buffer {
   ::hone::ModelConfig cfg;
   /// The op whose use made it this big.
   Operation *source = nullptr;
+  /// Adapters of the model (activations and decode workspace include their
+  /// products); rank 0 when none.
+  ::hone::memsize::LoraShape lora;
+  /// Every use that sizes it (a per-stage buffer is the largest of them).
+  SmallVector<Source> sources;
 };
 
 ::hone::ModelConfig configOf(ModelType t) {
@@ -133,12 +145,17 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   llvm::DenseMap<Operation *, unsigned> pointOf;
   // Points of each stage's end (the runtime frees per-stage state there).
   SmallVector<unsigned> stageEnds;
-  SmallVector<Buffer> buffers;
+  // Per point: the point of the outermost scf.for around it (the point
+  // itself when none).
+  SmallVector<unsigned> loopStart;
+  std::vector<Buffer> buffers;
   // Model objects: the op that creates each, its buffer name, its config.
   llvm::MapVector<Operation *, std::string> modelNames;
   // Per (model, kind, release point): the buffer index.
   std::map<std::tuple<Operation *, int, unsigned>, size_t> perModel;
   std::map<std::string, size_t> laneScratch;
+  // Per stage end: the model objects a train step of that stage trains.
+  std::map<unsigned, llvm::SmallPtrSet<Operation *, 4>> trainedBy;
 
   /// The op that creates the runtime model object `v` is a state of.
   Operation *rootOf(Value v) {
@@ -190,6 +207,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       name = load.getName().str();
     else if (auto head = dyn_cast<ModelNewHeadOp>(root))
       name = head.getName().str();
+    else if (auto lora = dyn_cast<ModelLoraOp>(root))
+      name = lora.getName().str() + ".lora";
     else if (isa<ExecSnapshotOp>(root))
       name = (name.empty() ? std::string("model") : name) + ".snapshot@" +
              std::to_string(pointOf.lookup(root));
@@ -211,6 +230,10 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   /// Grows (or creates) a model's per-stage buffer of `kind` live from `p`.
   void perStage(Operation *root, Kind kind, unsigned p, int64_t bytes,
                 int64_t rows, int64_t seqLen) {
+    perStageFrom(root, kind, p, bytes, rows, seqLen, points[p]);
+  }
+  void perStageFrom(Operation *root, Kind kind, unsigned p, int64_t bytes,
+                    int64_t rows, int64_t seqLen, Operation *sourceOp) {
     unsigned end = releaseAfter(p);
     auto key = std::make_tuple(root, int(kind), end);
     auto it = perModel.find(key);
@@ -224,17 +247,43 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       if (root->getNumResults())
         if (auto t = dyn_cast<ModelType>(root->getResult(0).getType()))
           b.cfg = configOf(t);
+      b.lora = loraShapeOf(root);
+      b.first = loopStart[p];
       it = perModel.emplace(key, buffers.size()).first;
       buffers.push_back(b);
     }
     Buffer &b = buffers[it->second];
-    b.first = std::min(b.first, p);
+    // A buffer the runtime keeps across a stage loop's iterations is live
+    // in the whole loop body from the second iteration on, also before
+    // its first use in the body.
+    b.first = std::min(b.first, loopStart[p]);
+    b.sources.push_back({sourceOp, rows, seqLen, bytes});
     if (bytes > b.bytes) {
       b.bytes = bytes;
       b.rows = rows;
       b.seqLen = seqLen;
-      b.source = points[p];
+      b.source = sourceOp;
     }
+  }
+
+  /// The adapters a model object carries: those of its hone.model.lora, or
+  /// of the LoRA model it snapshots (objSnapshot copies the adapters and
+  /// shares the base); none for other models.
+  ::hone::memsize::LoraShape loraShapeOf(Operation *root) {
+    ::hone::memsize::LoraShape shape;
+    for (int guard = 0; root && guard < 1000; ++guard) {
+      if (auto lora = dyn_cast<ModelLoraOp>(root)) {
+        shape.rank = lora.getLora().getRank();
+        for (Attribute t : lora.getLora().getTargetModules())
+          if (auto s = dyn_cast<StringAttr>(t))
+            shape.targets.push_back(s.str());
+        return shape;
+      }
+      if (!isa<ExecSnapshotOp>(root))
+        break;
+      root = rootOf(root->getOperand(0));
+    }
+    return shape;
   }
 
   void lmScratch(Operation *op, unsigned p, int64_t rows, int64_t vocab) {
@@ -256,16 +305,35 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     buffers[it->second].bytes = std::max(buffers[it->second].bytes, bytes);
   }
 
-  /// A forward of `model` over rows x seqLen tokens at point p.
+  /// A forward of `model` over rows x seqLen tokens at point p. With
+  /// `transient`, its activations live at p alone (the runtime frees them
+  /// after the op: release_activations); else to the stage end.
   void forward(Operation *op, unsigned p, Value model, int64_t rows,
-               int64_t seqLen) {
+               int64_t seqLen, bool transient = false) {
     Operation *root = rootOf(model);
     if (!root)
       return;
     ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
-    perStage(root, Kind::Activations, p,
-             ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes),
-             rows, seqLen);
+    ::hone::memsize::LoraShape lora = loraShapeOf(root);
+    int64_t bytes =
+        ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes, &lora);
+    if (transient) {
+      Buffer b;
+      b.name = modelName(root) + ".activations@" + std::to_string(p);
+      b.kind = Kind::Activations;
+      b.bytes = bytes;
+      b.first = b.last = p;
+      b.stage = stageAt[p];
+      b.cfg = c;
+      b.lora = lora;
+      b.rows = rows;
+      b.seqLen = seqLen;
+      b.source = op;
+      b.sources.push_back({op, rows, seqLen, bytes});
+      buffers.push_back(b);
+    } else {
+      perStage(root, Kind::Activations, p, bytes, rows, seqLen);
+    }
     if (c.head == ::hone::HeadKind::LM)
       lmScratch(op, p,
                 llvm::SaturatingMultiply<uint64_t>(rows, seqLen) >
@@ -285,9 +353,10 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     perStage(root, Kind::KvCache, p,
              ::hone::memsize::kvCacheBytes(c, rows, cacheLen, kElemBytes), rows,
              cacheLen);
+    ::hone::memsize::LoraShape lora = loraShapeOf(root);
     perStage(root, Kind::Workspace, p,
              ::hone::memsize::decodeWorkspaceBytes(c, prompts, promptLen, rows,
-                                                   kElemBytes),
+                                                   kElemBytes, &lora),
              rows, cacheLen);
     Buffer t;
     t.name = modelName(root) + ".logits@" + std::to_string(p);
@@ -298,12 +367,26 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     buffers.push_back(t);
   }
 
+  /// Whether a loop may run more than one iteration (a stage of one step
+  /// has no second iteration to keep buffers for).
+  static bool runsTwice(scf::ForOp loop) {
+    std::optional<int64_t> hi = getConstantIntValue(loop.getUpperBound());
+    return !hi || *hi > 1;
+  }
+
   void collect(PipelineOp pipeline) {
     std::string stage = "(setup)";
     auto visit = [&](Operation *op) {
       if (auto begin = dyn_cast<ExecStageBeginOp>(op))
         stage = begin.getName().str();
       pointOf[op] = points.size();
+      unsigned start = points.size();
+      for (Operation *at = op->getParentOp(); at && !isa<PipelineOp>(at);
+           at = at->getParentOp())
+        if (auto loop = dyn_cast<scf::ForOp>(at);
+            loop && pointOf.count(at) && runsTwice(loop))
+          start = pointOf[at];
+      loopStart.push_back(start);
       points.push_back(op);
       stageAt.push_back(stage);
       if (isa<ExecStageEndOp>(op)) {
@@ -316,8 +399,26 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       op.walk<WalkOrder::PreOrder>(visit);
   }
 
+  /// Whether a frozen read of `model` at point p can release the model's
+  /// activations after it: no train step of its stage trains that model
+  /// object (its activations serve nothing after the read). Marks the op
+  /// (release_activations, read by the runtime) when so.
+  bool releasable(Operation *op, unsigned p, Value model) {
+    Operation *root = rootOf(model);
+    if (!root || trainedBy[releaseAfter(p)].count(root))
+      return false;
+    op->setAttr("release_activations", UnitAttr::get(op->getContext()));
+    return true;
+  }
+
   void size(PipelineOp pipeline) {
     unsigned end = points.size() - 1;
+    trainedBy.clear();
+    for (unsigned p = 0; p <= end; ++p)
+      if (auto train = dyn_cast<TrainStepOp>(points[p]))
+        for (Value model : train.getModels())
+          if (Operation *root = rootOf(model))
+            trainedBy[releaseAfter(p)].insert(root);
     if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
       if (arena.getInt() > 0) {
         Buffer b;
@@ -331,27 +432,43 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       }
     for (unsigned p = 0; p <= end; ++p) {
       Operation *op = points[p];
-      if (isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, ExecSnapshotOp>(op)) {
+      if (isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, ExecSnapshotOp,
+              ModelLoraOp>(op)) {
         auto type = cast<ModelType>(op->getResult(0).getType());
         ::hone::ModelConfig c = configOf(type);
-        int64_t bytes = ::hone::memsize::parameterBytes(c, kElemBytes);
         std::string name = modelName(op);
         // A frozen model kept in bf16 (hone-schedule-stages' "storage"):
-        // bf16 matrices, fp32 vectors, no gradients.
+        // bf16 matrices, fp32 vectors. A LoRA model (or the snapshot of
+        // one) shares its base's weights and holds its adapters, their
+        // gradients and a norm-gain gradient scratch from the start
+        // (Transformer::addLora). Other models' gradients come with their
+        // first backward and go at its stage's end: planned per stage at
+        // the train steps below.
         auto storage = op->getAttrOfType<StringAttr>("storage");
         bool bf16 = storage && storage.getValue() == "bf16";
-        for (Kind k : {Kind::Weights, Kind::Gradients}) {
-          if (bf16 && k == Kind::Gradients)
-            continue;
+        ::hone::memsize::LoraShape lora = loraShapeOf(op);
+        auto add = [&](Kind k, const char *what, int64_t bytes) {
           Buffer b;
-          b.name = name + "." + kKindNames[int(k)];
+          b.name = name + "." + what;
           b.kind = k;
-          b.bytes = bf16 ? ::hone::memsize::frozenBf16Bytes(c) : bytes;
+          b.bytes = bytes;
           b.first = p;
           b.last = end; // model objects live to the end of the job
           b.stage = stageAt[p];
           b.cfg = c;
+          b.lora = lora;
           buffers.push_back(b);
+        };
+        if (lora.any()) {
+          int64_t grads =
+              ::hone::memsize::loraOptimizerBytes(c, lora, kElemBytes) / 2;
+          add(Kind::Weights, "adapters",
+              ::hone::memsize::loraBytes(c, lora, kElemBytes) - grads);
+          add(Kind::Gradients, "adapter_gradients", grads);
+        } else {
+          add(Kind::Weights, "weights",
+              bf16 ? ::hone::memsize::frozenBf16Bytes(c)
+                   : ::hone::memsize::parameterBytes(c, kElemBytes));
         }
       } else if (auto train = dyn_cast<TrainStepOp>(op)) {
         int64_t updates = std::max<int64_t>(1, train.getUpdates());
@@ -382,8 +499,17 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         for (Value model : train.getModels())
           if (Operation *root = rootOf(model)) {
             ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
+            ::hone::memsize::LoraShape lora = loraShapeOf(root);
+            if (lora.any()) {
+              perStage(root, Kind::Optimizer, p,
+                       ::hone::memsize::loraOptimizerBytes(c, lora, kElemBytes),
+                       0, 0);
+              continue;
+            }
             perStage(root, Kind::Optimizer, p,
                      ::hone::memsize::optimizerBytes(c, kElemBytes), 0, 0);
+            perStage(root, Kind::Gradients, p,
+                     ::hone::memsize::parameterBytes(c, kElemBytes), 0, 0);
           }
       } else if (auto lp = dyn_cast<LogprobOp>(op)) {
         // Several batches run as one forward over their rows.
@@ -394,12 +520,14 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
           rows += rowsOf(tok);
         if (std::optional<uint64_t> mb = lp.getMicroBatch())
           rows = std::min<int64_t>(rows, int64_t(*mb));
-        forward(op, p, lp.getModel(), rows, colsOf(lp.getTokens().front()));
+        forward(op, p, lp.getModel(), rows, colsOf(lp.getTokens().front()),
+                releasable(op, p, lp.getModel()));
       } else if (auto v = dyn_cast<ValueOp>(op)) {
         int64_t rows = rowsOf(v.getTokens());
         if (std::optional<uint64_t> mb = v.getMicroBatch())
           rows = std::min<int64_t>(rows, int64_t(*mb));
-        forward(op, p, v.getModel(), rows, colsOf(v.getTokens()));
+        forward(op, p, v.getModel(), rows, colsOf(v.getTokens()),
+                releasable(op, p, v.getModel()));
       } else if (auto gen = dyn_cast<GenerateOp>(op)) {
         // The runtime prefills every sample's copy of its prompt (one row
         // per result row), then decodes the rows.
@@ -436,7 +564,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   /// Offsets, packed as placed in `order`: each buffer at the lowest offset
   /// free of every placed buffer whose interval overlaps its own. Returns
   /// the arena's end.
-  static int64_t pack(SmallVectorImpl<Buffer> &bs, ArrayRef<size_t> order) {
+  static int64_t pack(std::vector<Buffer> &bs, ArrayRef<size_t> order) {
     int64_t top = 0;
     SmallVector<size_t> placed;
     for (size_t i : order) {
@@ -467,6 +595,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   /// Collects, sizes and packs the buffers of the pipeline as it is now.
   Figures plan(PipelineOp pipeline) {
     points.clear(), stageAt.clear(), pointOf.clear(), stageEnds.clear();
+    loopStart.clear();
     buffers.clear(), modelNames.clear(), perModel.clear(), laneScratch.clear();
     Figures fig;
     collect(pipeline);
@@ -515,52 +644,110 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     return isa_and_nonnull<TrainStepOp, LogprobOp, ValueOp>(op);
   }
 
+  /// The uses that size activation buffer `b` (its largest forwards), or
+  /// none when one of them cannot be micro-batched: halving only some of
+  /// them would leave the buffer as large as before.
+  static SmallVector<Source> largestUses(const Buffer &b) {
+    SmallVector<Source> at;
+    for (const Source &s : b.sources)
+      if (s.bytes == b.bytes) {
+        if (!microBatchable(s.op) || s.rows < 2)
+          return {};
+        if (!llvm::any_of(at, [&](const Source &o) { return o.op == s.op; }))
+          at.push_back(s);
+      }
+    return at;
+  }
+
+  /// hone-fuse-forwards' kept_forwards hold only while the train step runs
+  /// the read whole and the hone.value ran one forward over every row: a
+  /// micro-batch decision on either drops those entries (the step then
+  /// runs that forward itself, as without fusion). Returns whether any was
+  /// dropped.
+  bool dropKeptForwards(Operation *changed) {
+    bool dropped = false;
+    getOperation().walk([&](TrainStepOp step) {
+      std::optional<ArrayRef<int64_t>> kept = step.getKeptForwards();
+      if (!kept)
+        return;
+      SmallVector<int64_t> now(kept->begin(), kept->end());
+      for (int64_t &k : now)
+        if (k >= 0 && (step.getOperation() == changed ||
+                       (size_t(k) < step.getInputs().size() &&
+                        step.getInputs()[k].getDefiningOp() == changed)))
+          k = -1, dropped = true;
+      if (llvm::all_of(now, [](int64_t k) { return k < 0; }))
+        step.removeKeptForwardsAttr();
+      else
+        step.setKeptForwards(now);
+    });
+    return dropped;
+  }
+
   /// The first decision that can shrink the peak: the largest activation
-  /// buffer live at the peak whose size comes from a forward the runtime
-  /// can micro-batch. A train step takes twice the micro-batches (gradient
-  /// accumulation keeps the step's rows, so the global batch and the
-  /// objective do not change); a frozen read (hone.logprob, hone.value)
-  /// gets a micro_batch of half its rows (one forward per chunk of rows,
-  /// results bit-identical). Returns the remark, or "" when no decision is
-  /// left.
-  std::string decide(const Figures &fig) {
+  /// buffer live at the peak whose every largest forward the runtime can
+  /// micro-batch, each of them halved. A train step takes twice the
+  /// micro-batches (gradient accumulation keeps the step's rows, so the
+  /// global batch and the objective do not change); a frozen read
+  /// (hone.logprob, hone.value) gets a micro_batch of half its rows (one
+  /// forward per chunk of rows, results bit-identical). Returns the
+  /// buffer (its name and first point) and what was changed, or an empty
+  /// name when no decision is left.
+  std::tuple<std::string, unsigned, std::string> decide(const Figures &fig) {
     Buffer *best = nullptr;
+    SmallVector<Source> uses;
     for (Buffer &b : buffers) {
-      if (b.kind != Kind::Activations || b.rows < 2 ||
+      if (b.kind != Kind::Activations ||
           !(b.first <= fig.peakPoint && fig.peakPoint <= b.last))
         continue;
-      if (!microBatchable(b.source))
+      SmallVector<Source> u = largestUses(b);
+      if (u.empty())
         continue;
       if (!best || b.bytes > best->bytes)
-        best = &b;
+        best = &b, uses = std::move(u);
     }
     if (!best)
-      return "";
-    int64_t half = (best->rows + 1) / 2;
-    int64_t smaller = ::hone::memsize::activationBytes(
-        best->cfg, half, best->seqLen, kElemBytes);
-    if (!isa<TrainStepOp>(best->source)) {
-      if (auto lp = dyn_cast<LogprobOp>(best->source))
-        lp.setMicroBatch(uint64_t(half));
-      else
-        cast<ValueOp>(best->source).setMicroBatch(uint64_t(half));
-      return llvm::formatv("micro-batch {0} -> {1} rows for {2} ({3} "
-                           "micro_batch {1}: one forward per {1} rows, "
-                           "results bit-identical), saving {4}",
-                           best->rows, half, best->name,
-                           best->source->getName().getStringRef(),
-                           humanBytes(best->bytes - smaller))
-          .str();
+      return {};
+    std::string what;
+    for (const Source &u : uses) {
+      int64_t half = (u.rows + 1) / 2;
+      std::string one;
+      if (auto train = dyn_cast<TrainStepOp>(u.op)) {
+        int64_t mini = std::max<int64_t>(1, train.getMiniBatches());
+        train.setMiniBatches(uint64_t(mini * 2));
+        one = llvm::formatv("hone.train_step mini_batches {0} -> {1}, "
+                            "gradient accumulation keeps the step's batch",
+                            mini, mini * 2)
+                  .str();
+      } else {
+        if (auto lp = dyn_cast<LogprobOp>(u.op))
+          lp.setMicroBatch(uint64_t(half));
+        else
+          cast<ValueOp>(u.op).setMicroBatch(uint64_t(half));
+        one = llvm::formatv("{0} micro_batch {1}: one forward per {1} rows, "
+                            "results bit-identical",
+                            u.op->getName().getStringRef(), half)
+                  .str();
+      }
+      if (dropKeptForwards(u.op))
+        one += " (the train step runs the critic forward hone.value kept)";
+      what += (what.empty() ? "" : "; ") + one;
     }
-    auto train = cast<TrainStepOp>(best->source);
-    int64_t mini = std::max<int64_t>(1, train.getMiniBatches());
-    train.setMiniBatches(uint64_t(mini * 2));
-    return llvm::formatv("micro-batch {0} -> {1} rows for {2} (mini_batches "
-                         "{3} -> {4}, gradient accumulation keeps the step's "
-                         "batch), saving {5}",
-                         best->rows, half, best->name, mini, mini * 2,
-                         humanBytes(best->bytes - smaller))
-        .str();
+    int64_t rows = uses.front().rows;
+    return {best->name, best->first,
+            llvm::formatv("micro-batch {0} -> {1} rows for {2} "
+                          "({3})",
+                          rows, (rows + 1) / 2, best->name, what)
+                .str()};
+  }
+
+  /// Bytes of the buffer named `name` first live at `first` in the current
+  /// plan (0: none); names repeat across stages.
+  int64_t bytesOf(StringRef name, unsigned first) const {
+    for (const Buffer &b : buffers)
+      if (b.name == name && b.first == first)
+        return b.bytes;
+    return 0;
   }
 
   void runOnOperation() override {
@@ -591,13 +778,17 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     for (int round = 0; round < 16 && budget > 0 && fig.planned > budget;
          ++round) {
       Operation *at = points[fig.peakPoint];
-      std::string what = decide(fig);
-      if (what.empty())
+      auto [name, first, what] = decide(fig);
+      if (name.empty())
         break;
+      int64_t before = bytesOf(name, first);
       Figures next = plan(pipeline);
-      std::string text = what + ": peak " + humanBytes(fig.planned) + " -> " +
-                         humanBytes(next.planned) + " (budget " +
-                         humanBytes(budget) + ")";
+      // The saving as planned after the change (the buffer is the largest
+      // of its uses: a forward not halved may still size it).
+      std::string text =
+          what + ", saving " + humanBytes(before - bytesOf(name, first)) +
+          ": peak " + humanBytes(fig.planned) + " -> " +
+          humanBytes(next.planned) + " (budget " + humanBytes(budget) + ")";
       at->emitRemark() << "hone-plan-memory: " << text;
       decisions.push_back(b.getStringAttr(text));
       fig = next;
@@ -672,13 +863,21 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
       if (!(buf.first <= peakPoint && peakPoint <= buf.last) || buf.rows < 2)
         continue;
       int64_t half = (buf.rows + 1) / 2, smaller = buf.bytes;
-      // Only these forwards are micro-batched by the runtime.
-      if (buf.kind == Kind::Activations && !microBatchable(buf.source))
-        continue;
-      if (buf.kind == Kind::Activations)
-        smaller = ::hone::memsize::activationBytes(buf.cfg, half, buf.seqLen,
-                                                   kElemBytes);
-      else if (buf.kind == Kind::KvCache)
+      // Only these forwards are micro-batched by the runtime; the buffer
+      // shrinks only when every use that sizes it does, to the largest of
+      // those halved and the others.
+      if (buf.kind == Kind::Activations) {
+        if (largestUses(buf).empty())
+          continue;
+        smaller = 0;
+        for (const Source &s : buf.sources)
+          smaller =
+              std::max(smaller, s.bytes < buf.bytes
+                                    ? s.bytes
+                                    : ::hone::memsize::activationBytes(
+                                          buf.cfg, (s.rows + 1) / 2, s.seqLen,
+                                          kElemBytes, &buf.lora));
+      } else if (buf.kind == Kind::KvCache)
         smaller = ::hone::memsize::kvCacheBytes(buf.cfg, half, buf.seqLen,
                                                 kElemBytes);
       else

@@ -12,7 +12,7 @@ hardware.memory_budget = floor(FRACTION * P) bytes: hone-plan-memory must
 fit it by its decisions (remarks, printed). Builds and runs both jobs as
 compiled and prints, per run, the planned and measured peak
 (memory/planned_peak_bytes, memory/measured_peak_bytes of metrics.jsonl:
-the resident high-water mark above the process baseline) and the held-out
+the anonymous resident peak above the job's start) and the held-out
 evaluations' accuracy (every */accuracy metric of the last evaluation).
 
 With --check (the e2e test), exits 1 unless: the budgeted compile succeeds

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Memory plan per example: the planned peak (greedy-by-size offsets) against
 the liveness lower bound, first-fit packing and no reuse, then the job's
-measured peak (resident set above its start) against the plan.
+measured peak (anonymous resident memory above its start, docs/runtime.md
+"Memory check") against the plan.
 
   bench/memory/run.py [--honec build/bin/honec] [--no-run]
                       [example ...]

@@ -1,11 +1,17 @@
 // The job's memory check: the compiler's plan (hone-plan-memory, handed over
 // as config.memory_plan) against what the process really holds. The
-// measured peak is the resident set's high-water mark (VmHWM of
-// /proc/self/status) above the resident set when the job began (after the
-// runtime's own start-up: libraries, tokenizer, run directory); model
-// buffers the runtime holds at each stage end are compared with the plan's
-// buffers of their kind, and each one larger than every planned buffer of
-// its kind counts as an unplanned allocation.
+// measured peak is the high-water mark of the process's anonymous resident
+// memory (resident minus file-backed and shared pages, /proc/self/statm)
+// above what it was when the job began (after the runtime's own start-up:
+// libraries, tokenizer, run directory): a sampling thread reads it every
+// millisecond, and sample() reads it at the runtime's own points (every
+// step op's end, each stage's end). File-backed pages (the program's and
+// its libraries' code, paged in as new code runs) are not the job's
+// allocations: the resident set's own high-water mark (VmHWM) above its
+// start, which includes them, is reported beside it (residentPeak()).
+// Model buffers the runtime holds at each stage end are compared with the
+// plan's buffers of their kind, and each one larger than every planned
+// buffer of its kind counts as an unplanned allocation.
 //
 // Tolerance: the measured peak may exceed the planned one by 10 % plus
 // kSlackBytes (memory outside the plan: thread stacks, the BLAS library's
@@ -17,9 +23,11 @@
 #include "runtime/base/Json.h"
 #include "runtime/observe/Report.h"
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace hone::job {
@@ -33,16 +41,34 @@ public:
   /// /proc/self/status cannot be read).
   static int64_t residentBytes();
   static int64_t residentPeakBytes();
+  /// Anonymous resident bytes now (resident minus shared/file pages of
+  /// /proc/self/statm; 0 where it cannot be read).
+  static int64_t anonymousBytes();
 
-  /// Reads config.memory_plan (absent: nothing is checked, only measured)
-  /// and takes the baseline. Returns an error for a malformed plan (a
-  /// buffer outside the plan's schedule points, negative sizes).
+  MemoryCheck() = default;
+  MemoryCheck(const MemoryCheck &) = delete;
+  MemoryCheck &operator=(const MemoryCheck &) = delete;
+  /// Stops the sampling thread.
+  ~MemoryCheck();
+
+  /// Reads config.memory_plan (absent: nothing is checked, only measured),
+  /// starts the sampling thread and takes the baseline. Returns an error
+  /// for a malformed plan (a buffer outside the plan's schedule points,
+  /// negative sizes).
   std::string begin(const json::Value *plan);
+  /// Reads the anonymous resident set now into the peak (cheap: one read
+  /// of /proc/self/statm).
+  void sample();
+  /// Stops the sampling thread after a last sample (idempotent).
+  void stop();
   bool planned() const { return plannedPeak_ > 0; }
   int64_t plannedPeak() const { return plannedPeak_; }
   int64_t baseline() const { return baseline_; }
-  /// The resident peak above the baseline so far.
+  /// The anonymous resident peak above its baseline so far.
   int64_t measuredPeak() const;
+  /// The whole resident set's peak (VmHWM) above the resident set at the
+  /// start: measuredPeak() plus the code and file pages paged in since.
+  int64_t residentPeak() const;
 
   /// A buffer the runtime holds now, `kind` as the plan names kinds
   /// (weights, gradients, optimizer, activations, kv_cache, workspace):
@@ -65,7 +91,11 @@ public:
 
 private:
   int64_t plannedPeak_ = 0;
-  int64_t baseline_ = 0;
+  int64_t baseline_ = 0, anonBaseline_ = 0;
+  std::atomic<int64_t> anonPeak_{0};
+  std::atomic<bool> stop_{false};
+  std::thread sampler_;
+  int statmFd_ = -1;
   int64_t budget_ = 0;
   std::vector<observe::MemoryBuffer> buffers_;
   std::vector<std::string> decisions_;

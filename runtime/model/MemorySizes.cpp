@@ -69,7 +69,86 @@ Big paramCount(const ModelConfig &c, int64_t elemBytes,
   }
   return n;
 }
+/// Targeted modules per adapter group of a layer (Transformer::addLora's
+/// kQkv, kO, kGateUp, kDown): their inputs, and each module's output width.
+struct LoraGroupShape {
+  Big in = 0;
+  std::vector<Big> outs;
+};
+std::vector<LoraGroupShape> loraGroups(const ModelConfig &c,
+                                       const LoraShape &lora) {
+  const Big D = c.dModel, F = c.dFf, hd = c.headDim();
+  const Big qd = Big(c.nHeads) * hd, kvd = kvHeads(c) * hd;
+  auto targeted = [&](const char *m) {
+    return std::find(lora.targets.begin(), lora.targets.end(), m) !=
+           lora.targets.end();
+  };
+  struct Mod {
+    const char *name;
+    Big out;
+  };
+  const std::vector<std::pair<Big, std::vector<Mod>>> groups = {
+      {D, {{"q_proj", qd}, {"k_proj", kvd}, {"v_proj", kvd}}},
+      {qd, {{"o_proj", D}}},
+      {D, {{"gate_proj", F}, {"up_proj", F}}},
+      {F, {{"down_proj", D}}}};
+  std::vector<LoraGroupShape> out;
+  if (!lora.any())
+    return out;
+  for (const auto &[in, mods] : groups) {
+    LoraGroupShape g;
+    g.in = in;
+    for (const Mod &m : mods)
+      if (targeted(m.name))
+        g.outs.push_back(m.out);
+    if (!g.outs.empty())
+      out.push_back(std::move(g));
+  }
+  return out;
+}
+
+Big loraCount(const ModelConfig &c, const LoraShape &lora, int64_t elemBytes) {
+  const Big align = 64 / elemBytes, r = lora.rank;
+  Big n = 0;
+  for (int64_t l = 0; l < c.nLayers; ++l)
+    for (const LoraGroupShape &g : loraGroups(c, lora)) {
+      for (Big out : g.outs)
+        n += r * g.in + out * r;
+      n = roundUp(n, align);
+    }
+  return n;
+}
+
+/// Columns of a group's x A^T product: rank per targeted module; the
+/// largest is the backward's scratch width.
+Big loraMaxCols(const ModelConfig &c, const LoraShape &lora) {
+  Big m = 0;
+  for (const LoraGroupShape &g : loraGroups(c, lora))
+    m = std::max<Big>(m, Big(lora.rank) * Big(g.outs.size()));
+  return m;
+}
 } // namespace
+
+int64_t loraParameters(const ModelConfig &c, const LoraShape &lora,
+                       int64_t elemBytes) {
+  return clampBytes(loraCount(c, lora, elemBytes));
+}
+
+int64_t loraBytes(const ModelConfig &c, const LoraShape &lora,
+                  int64_t elemBytes) {
+  if (!lora.any())
+    return 0;
+  const Big n = loraCount(c, lora, elemBytes);
+  const Big scratch = std::max<Big>(c.dModel, c.headDim());
+  return clampBytes(2 * alloc(n * elemBytes) + alloc(scratch * elemBytes));
+}
+
+int64_t loraOptimizerBytes(const ModelConfig &c, const LoraShape &lora,
+                           int64_t elemBytes) {
+  if (!lora.any())
+    return 0;
+  return clampBytes(2 * alloc(loraCount(c, lora, elemBytes) * elemBytes));
+}
 
 int64_t allocation(int64_t bytes) { return clampBytes(alloc(bytes)); }
 
@@ -92,7 +171,7 @@ int64_t optimizerBytes(const ModelConfig &c, int64_t elemBytes) {
 
 // Mirrors Transformer::planActs (counts only; 16-element padding each).
 int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
-                        int64_t elemBytes) {
+                        int64_t elemBytes, const LoraShape *lora) {
   const Big B = batch, Tn = seqLen;
   const Big N = B * Tn, D = c.dModel, L = c.nLayers;
   const Big hd = c.headDim(), Q = (c.nHeads + 2 * kvHeads(c)) * hd;
@@ -132,6 +211,11 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   take(N, 2);     // dRow dEntRow
   take(N * D);    // dLnf
   take(N);        // dVals
+  if (lora && lora->any()) {
+    for (const LoraGroupShape &g : loraGroups(c, *lora))
+      take(N * lora->rank * Big(g.outs.size()), L); // loraU
+    take(N * loraMaxCols(c, *lora));                // loraDu
+  }
   Big in =
       3 * roundUp(N, 16) + roundUp(B, 16); // tokens positions targets start
   return clampBytes(alloc(tn * elemBytes) + alloc(in * 4));
@@ -146,8 +230,8 @@ int64_t kvCacheBytes(const ModelConfig &c, int64_t rows, int64_t cacheLen,
 // Mirrors Transformer::forwardCached's workspace after a prefill of
 // prompts x promptLen rows and decode steps of up to `rows` sequences.
 int64_t decodeWorkspaceBytes(const ModelConfig &c, int64_t prompts,
-                             int64_t promptLen, int64_t rows,
-                             int64_t elemBytes) {
+                             int64_t promptLen, int64_t rows, int64_t elemBytes,
+                             const LoraShape *lora) {
   const Big capB = std::max<Big>(std::max<Big>(prompts, rows), 1);
   const Big capN = std::max<Big>(Big(prompts) * promptLen, rows);
   const Big NR = capB * ((capN + capB - 1) / capB);
@@ -161,6 +245,8 @@ int64_t decodeWorkspaceBytes(const ModelConfig &c, int64_t prompts,
   take(NR * D);
   if (c.qkNorm)
     take(NR * Q);
+  if (lora && lora->any())
+    take(NR * loraMaxCols(c, *lora)); // LoRA's x A^T
   Big in = 2 * roundUp(NR, 16) + 2 * roundUp(capB, 16);
   return clampBytes(alloc(tn * elemBytes) + alloc(in * 4));
 }

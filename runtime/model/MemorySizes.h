@@ -9,8 +9,18 @@
 #include "runtime/base/ModelConfig.h"
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace hone::memsize {
+
+/// LoRA adapters as Transformer::addLora lays them out: the rank and the
+/// targeted Hugging Face module names (LoraConfig's rank and targets).
+struct LoraShape {
+  int64_t rank = 0;
+  std::vector<std::string> targets;
+  bool any() const { return rank > 0 && !targets.empty(); }
+};
 
 /// Sizes saturate at 64 PiB (absurd shapes never wrap).
 /// Bytes of one device allocation of `bytes` (the CPU backend rounds every
@@ -32,8 +42,10 @@ int64_t optimizerBytes(const ModelConfig &cfg, int64_t elemBytes);
 
 /// Activations and scratch one forward()+backward() of a batch x seqLen
 /// micro-batch keeps (Transformer::workspaceBytes).
+/// With adapters (`lora`, not null), their per-layer products and the
+/// backward's x A^T scratch too.
 int64_t activationBytes(const ModelConfig &cfg, int64_t batch, int64_t seqLen,
-                        int64_t elemBytes);
+                        int64_t elemBytes, const LoraShape *lora = nullptr);
 
 /// The KV cache generate() keeps for `rows` sequences of cacheLen tokens.
 int64_t kvCacheBytes(const ModelConfig &cfg, int64_t rows, int64_t cacheLen,
@@ -42,8 +54,8 @@ int64_t kvCacheBytes(const ModelConfig &cfg, int64_t rows, int64_t cacheLen,
 /// call: `prompts` prompts of promptLen tokens prefilled, then decoded as
 /// `rows` sequences (prompts x samples).
 int64_t decodeWorkspaceBytes(const ModelConfig &cfg, int64_t prompts,
-                             int64_t promptLen, int64_t rows,
-                             int64_t elemBytes);
+                             int64_t promptLen, int64_t rows, int64_t elemBytes,
+                             const LoraShape *lora = nullptr);
 /// generate()'s transient buffers during a call: last hidden states and
 /// logits of every row.
 int64_t generateTransientBytes(const ModelConfig &cfg, int64_t rows,
@@ -52,5 +64,20 @@ int64_t generateTransientBytes(const ModelConfig &cfg, int64_t rows,
 /// The CPU kernels' LM-head scratch for a forward or backward over `rows`
 /// rows (vocabulary-chunked logits; kept by the kernels object).
 int64_t lmHeadScratchBytes(int64_t rows, int64_t vocab, int64_t elemBytes);
+
+/// Elements of a model's adapter buffer (Transformer::numTrainable() of a
+/// LoRA model): A [rank, in] and B [out, rank] of every targeted
+/// projection, each layer's group (q/k/v, o, gate/up, down) padded to 64
+/// bytes.
+int64_t loraParameters(const ModelConfig &cfg, const LoraShape &lora,
+                       int64_t elemBytes);
+/// What a LoRA model (hone.model.lora, or the snapshot of one) allocates
+/// beside the base it shares: adapter weights, their gradients and the
+/// frozen norm gains' gradient scratch.
+int64_t loraBytes(const ModelConfig &cfg, const LoraShape &lora,
+                  int64_t elemBytes);
+/// AdamW's moments of a LoRA model: adapter-sized.
+int64_t loraOptimizerBytes(const ModelConfig &cfg, const LoraShape &lora,
+                           int64_t elemBytes);
 
 } // namespace hone::memsize

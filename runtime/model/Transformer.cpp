@@ -1445,6 +1445,19 @@ template <typename T> int64_t Transformer<T>::kvCacheBytesHeld() const {
         n += (e * int64_t(sizeof(T)) + 63) / 64 * 64;
   return n;
 }
+template <typename T> int64_t Transformer<T>::gradientBytesHeld() const {
+  return g_.data() ? (g_.size() * int64_t(sizeof(T)) + 63) / 64 * 64 : 0;
+}
+template <typename T> int64_t Transformer<T>::loraBytesHeld() const {
+  int64_t n = 0;
+  for (const DeviceArray<T> *a : {&la_, &lg_, &gScratch_})
+    if (a->data())
+      n += (a->size() * int64_t(sizeof(T)) + 63) / 64 * 64;
+  return n;
+}
+template <typename T> void Transformer<T>::releaseActivations() {
+  acts_.reset();
+}
 template <typename T> void Transformer<T>::releaseWorkspaces() {
   acts_.reset();
   inf_.reset();

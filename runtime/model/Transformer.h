@@ -230,8 +230,19 @@ public:
   int64_t activationBytesHeld() const;
   int64_t decodeWorkspaceBytesHeld() const;
   int64_t kvCacheBytesHeld() const;
+  /// Bytes of the base's gradients (0 before the first backward, after
+  /// releaseGradients() and for a LoRA model) and of the adapters with
+  /// their gradients and scratch (memsize::loraBytes; 0 without adapters).
+  int64_t gradientBytesHeld() const;
+  int64_t loraBytesHeld() const;
   /// Frees all three (a stage that no longer runs the model).
   void releaseWorkspaces();
+  /// Frees the kept activations alone (a frozen read whose model runs no
+  /// backward in the stage: hone-plan-memory's release_activations).
+  void releaseActivations();
+  /// Frees the base's gradients (a stage's end: the next backward
+  /// allocates them again, zeroed; a LoRA model keeps its adapters').
+  void releaseGradients() { g_ = DeviceArray<T>(); }
   /// Incremental forward: for each of `batch` sequences, newLen new tokens
   /// (host, [batch, newLen]) at positions start[b] .. start[b]+newLen-1
   /// (host). Appends their K/V to the cache and returns the final-norm

@@ -93,6 +93,7 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
     drainLanes(j, c.loc);
     uint64_t t0 = tr ? tr->nowUs() : 0;
     body(c);
+    j->memory.sample(); // the op's buffers, before a later op frees them
     if (tr)
       tr->record("host", c.op, t0, tr->nowUs(), bytes);
     return;

@@ -210,6 +210,16 @@ void opGenerate(OpCtx &c) {
 /// hone.generate that sampled the tokens (1 for data).
 double logprobTemperature(const OpCtx &c) { return c.f64("temperature"); }
 
+/// hone-plan-memory's release_activations on a frozen read (its model
+/// runs no backward in the stage): the activations go after the op, as the
+/// plan assumes (docs/passes.md).
+static void releaseIfPlanned(OpCtx &c, ModelObj &m) {
+  if (c.has("release_activations") && c.boolean("release_activations")) {
+    c.j->memory.sample(); // the forward's peak, before the release
+    m.model->releaseActivations();
+  }
+}
+
 void opLogprob(OpCtx &c) {
   auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
   // Several token batches of one shape (hone-fuse-forwards merged reads of
@@ -259,6 +269,7 @@ void opLogprob(OpCtx &c) {
       if (ent)
         wr(c.out[per * k + 1], i, h[size_t(k * B * T + i)]);
     }
+  releaseIfPlanned(c, *m);
 }
 
 void opValue(OpCtx &c) {
@@ -296,6 +307,7 @@ void opValue(OpCtx &c) {
       wr(c.out[0], b, (*v)[size_t(b * T + last)]);
     }
   }
+  releaseIfPlanned(c, *m);
 }
 
 } // namespace hone::ops

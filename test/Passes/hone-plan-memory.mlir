@@ -9,9 +9,15 @@
 !m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 
 /// Every model object the runtime creates is counted, the frozen snapshot
-/// of the policy included (weights and gradients, live to the end); the
-/// policy's KV cache (8 rows x 32) and decode workspace live from generate
-/// to the stage end, the snapshot's activations from its logprob; the step
+/// of the policy included (weights, live to the end; no gradients: no
+/// stage here trains, and the runtime allocates them at a first backward,
+/// test/unit/model/MemorySizesTest.cpp); the
+/// policy's KV cache (8 rows x 32) and decode workspace, kept across the
+/// stage loop's iterations, live from the loop's start (point 8: from the
+/// second iteration on they exist before generate) to the stage end; the
+/// snapshot's activations live at its logprob alone
+/// (no train step of the stage trains the snapshot: the op is marked
+/// release_activations and the runtime frees them after it); the step
 /// arena lives throughout. Without a budget in the spec the CPU budget is
 /// the physical memory (here the pass option standing for the machine's).
 // CHECK-LABEL: hone.pipeline @rollout
@@ -19,11 +25,12 @@
 // CHECK-SAME: budget_bytes = 1000000000 : i64, budget_source = "physical memory"
 // CHECK-SAME: {bytes = 4096 : i64, first = 0 : i64, kind = "step_tensors", last = 14 : i64, name = "step_tensors"
 // CHECK-SAME: {bytes = 40576 : i64, first = 3 : i64, kind = "weights", last = 14 : i64, name = "m.weights"
-// CHECK-SAME: {bytes = 40576 : i64, first = 3 : i64, kind = "gradients", last = 14 : i64, name = "m.gradients"
+// CHECK-NOT: gradients
 // CHECK-SAME: {bytes = 40576 : i64, first = 6 : i64, kind = "weights", last = 14 : i64, name = "m.snapshot@6.weights"
-// CHECK-SAME: {bytes = 65536 : i64, first = 10 : i64, kind = "kv_cache", last = 14 : i64, name = "m.kv_cache"
-// CHECK-SAME: first = 11 : i64, kind = "activations", last = 14 : i64, name = "m.snapshot@6.activations"
+// CHECK-SAME: {bytes = 65536 : i64, first = 8 : i64, kind = "kv_cache", last = 14 : i64, name = "m.kv_cache"
+// CHECK-SAME: first = 11 : i64, kind = "activations", last = 11 : i64, name = "m.snapshot@6.activations@11"
 // CHECK-SAME: peak_op = "hone.logprob", peak_point = 11 : i64, peak_stage = "rl"
+// CHECK: hone.logprob {{.*}}{release_activations}
 hone.pipeline @rollout attributes {hone.arena_bytes = 4096 : i64} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -52,7 +59,7 @@ hone.pipeline @rollout attributes {hone.arena_bytes = 4096 : i64} {
 /// in fp32 (1664 bytes) = 21952 bytes (memsize::frozenBf16Bytes), and it
 /// has no gradients.
 // CHECK-LABEL: hone.pipeline @frozen_bf16
-// CHECK-SAME: {bytes = 40576 : i64, first = 3 : i64, kind = "gradients", last = 14 : i64, name = "m.gradients"
+// CHECK-SAME: {bytes = 40576 : i64, first = 3 : i64, kind = "weights", last = 14 : i64, name = "m.weights"
 // CHECK-SAME: {bytes = 21952 : i64, first = 6 : i64, kind = "weights", last = 14 : i64, name = "m.snapshot@6.weights"
 // CHECK-NOT: m.snapshot@6.gradients
 hone.pipeline @frozen_bf16 attributes {hone.arena_bytes = 4096 : i64} {
@@ -82,9 +89,9 @@ hone.pipeline @frozen_bf16 attributes {hone.arena_bytes = 4096 : i64} {
 /// are never live together, so greedy-by-size packs them at one offset and
 /// the plan's peak is the liveness lower bound, below no reuse.
 // CHECK-LABEL: hone.pipeline @two_stages
-// CHECK-SAME: {bytes = 65536 : i64, first = 9 : i64, kind = "kv_cache", last = 11 : i64, name = "a.kv_cache", offset = [[OFF:[0-9]+]] : i64}
-// CHECK-SAME: {bytes = 65536 : i64, first = 15 : i64, kind = "kv_cache", last = 17 : i64, name = "b.kv_cache", offset = [[OFF]] : i64}
-// CHECK-SAME: lower_bound_bytes = [[LB:[0-9]+]] : i64, no_reuse_bytes = 726784 : i64, peak_bytes = [[LB]] : i64
+// CHECK-SAME: {bytes = 65536 : i64, first = 7 : i64, kind = "kv_cache", last = 11 : i64, name = "a.kv_cache", offset = [[OFF:[0-9]+]] : i64}
+// CHECK-SAME: {bytes = 65536 : i64, first = 13 : i64, kind = "kv_cache", last = 17 : i64, name = "b.kv_cache", offset = [[OFF]] : i64}
+// CHECK-SAME: lower_bound_bytes = [[LB:[0-9]+]] : i64, no_reuse_bytes = 645632 : i64, peak_bytes = [[LB]] : i64
 hone.pipeline @two_stages {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index

@@ -66,7 +66,7 @@ if "chart memstack" not in open(os.path.join(out, "report.html")).read():
 p, mem, out = run("leak", {"HONE_INJECT_UNPLANNED_BYTES": str(512 << 20)})
 if p.returncode != 1:
     fail(f"over the plan: exit code {p.returncode}, expected 1")
-if not re.search(r"job: error: memory: the job's resident peak .* exceeds the "
+if not re.search(r"job: error: memory: the job's anonymous resident peak .* exceeds the "
                  r"compiled plan's .*unplanned: injected workspace", p.stdout):
     fail("the error does not name the unplanned buffer")
 if len(mem) != 1 or mem[0]["memory/unplanned_allocations"] < 1:
@@ -75,14 +75,14 @@ if len(mem) != 1 or mem[0]["memory/unplanned_allocations"] < 1:
 # A budget over the model state (hone-estimate-memory passes) but under the
 # whole plan even after the micro-batch decisions: a compile error at the
 # peak's op, after the decisions' remarks.
-p = subprocess.run([honec, spec, "hardware.memory_budget=5MiB",
+p = subprocess.run([honec, spec, "hardware.memory_budget=4MiB",
                     "--compile-to=scheduled", "-o", os.devnull],
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 print(p.stdout)
 if p.returncode != 1:
     fail(f"over budget: honec exit code {p.returncode}, expected 1")
 if not re.search(r"spec\.textproto:\d+:\d+: error: hone-plan-memory: the job "
-                 r"needs .* at its peak, over the memory budget of 5\.0 MiB "
+                 r"needs .* at its peak, over the memory budget of 4\.0 MiB "
                  r"\(spec\); the peak is in stage '[^']+' at hone\.\w+",
                  p.stdout):
     fail("the over-budget error is not located or does not name the peak")

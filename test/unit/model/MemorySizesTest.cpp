@@ -87,6 +87,69 @@ TEST(MemorySizes, GenerationMatchesTheRuntime) {
   }
 }
 
+TEST(MemorySizes, LoraMatchesTheRuntime) {
+  // Adapters (weights, gradients, scratch), their moments, and the
+  // activations and decode workspace of a LoRA model, for several target
+  // sets: what hone-plan-memory plans for hone.model.lora.
+  const std::vector<std::vector<std::string>> targetSets = {
+      {"q_proj", "v_proj"},
+      {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+       "down_proj"},
+      {"down_proj"},
+      {"o_proj", "up_proj"}};
+  for (const ModelConfig &cfg : {tinyLlama(), tinyQwen3(), tinyQwen2()})
+    for (const std::vector<std::string> &targets : targetSets)
+      for (int64_t rank : {1, 4}) {
+        LoraConfig lc;
+        lc.rank = rank;
+        lc.alpha = 8;
+        lc.targets = targets;
+        memsize::LoraShape shape{rank, targets};
+        auto k = makeCpuKernels<float>();
+        auto m = Transformer<float>::create(cfg, k.get());
+        ASSERT_TRUE(m);
+        ASSERT_TRUE((*m)->addLora(lc, 3));
+        EXPECT_EQ(memsize::loraParameters(cfg, shape, 4), (*m)->numTrainable());
+        EXPECT_EQ(memsize::loraBytes(cfg, shape, 4), (*m)->loraBytesHeld());
+        EXPECT_EQ(memsize::loraOptimizerBytes(cfg, shape, 4),
+                  2 * memsize::allocation((*m)->numTrainable() * 4));
+        EXPECT_EQ((*m)->gradientBytesHeld(), 0); // the base is frozen
+        const int64_t B = 3, T = std::min<int64_t>(7, cfg.maxSeqLen);
+        EXPECT_EQ(memsize::activationBytes(cfg, B, T, 4, &shape),
+                  (*m)->workspaceBytes(B, T));
+        std::vector<int32_t> lengths(static_cast<size_t>(B),
+                                     static_cast<int32_t>(T));
+        Batch b = randomBatch(cfg.vocabSize, lengths, T, 5);
+        ASSERT_TRUE((*m)->forward(b.view()));
+        EXPECT_EQ(memsize::activationBytes(cfg, B, T, 4, &shape),
+                  (*m)->activationBytesHeld());
+        std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {4, 5}};
+        SamplingConfig sc;
+        sc.samplesPerPrompt = 2;
+        sc.maxNewTokens = 3;
+        sc.seed = 7;
+        ASSERT_TRUE(generate(**m, prompts, sc));
+        EXPECT_EQ(memsize::decodeWorkspaceBytes(cfg, 2, 3, 4, 4, &shape),
+                  (*m)->decodeWorkspaceBytesHeld());
+      }
+}
+
+TEST(MemorySizes, GradientsComeWithTheFirstBackwardAndGoWhenReleased) {
+  // hone-plan-memory plans a model's gradients only in the stages that
+  // train it: the runtime allocates them at the first backward and the job
+  // frees them at each stage end (Transformer::releaseGradients).
+  const ModelConfig cfg = tinyLlama();
+  auto k = makeCpuKernels<float>();
+  auto m = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  EXPECT_EQ((*m)->gradientBytesHeld(), 0);
+  (*m)->zeroGrad();
+  EXPECT_EQ((*m)->gradientBytesHeld(), memsize::parameterBytes(cfg, 4));
+  (*m)->releaseGradients();
+  EXPECT_EQ((*m)->gradientBytesHeld(), 0);
+  EXPECT_EQ((*m)->gradData(), nullptr);
+}
+
 TEST(MemorySizes, LmHeadScratchIsChunked) {
   // Vocabulary chunks of at most 4096 columns and row blocks of 1024: the
   // scratch never holds [rows, vocab] logits whole.
