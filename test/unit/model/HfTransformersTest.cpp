@@ -112,10 +112,8 @@ struct FamilyCase {
 void fromTransformers(const FamilyCase &fc) {
   if (!haveTransformers())
     GTEST_SKIP() << "no Python here can build transformers models";
-  namespace fs = std::filesystem;
-  const std::string base = ::testing::TempDir() + "hone-hf-family-" + fc.tag;
-  fs::remove_all(base);
-  fs::create_directories(base);
+  // A fresh directory per run: tests of two builds may run at once.
+  const std::string base = hone::test::makeTempDir("hf-family-" + fc.tag);
   struct Cleanup {
     std::string dir;
     ~Cleanup() { std::filesystem::remove_all(dir); }
