@@ -91,6 +91,9 @@ TEST(Contract, EnumsMatchTheSpecSchema) {
   expectSameCases(protoNames(spec::Schedule::Shape_descriptor()),
                   dialectNames(stringifyScheduleKind,
                                getMaxEnumValForScheduleKind()));
+  expectSameCases(protoNames(spec::Architecture::Family_descriptor()),
+                  dialectNames(stringifyModelFamily,
+                               getMaxEnumValForModelFamily()));
   // The hybrids are the Rl message's `guidance` oneof.
   std::set<std::string> guidance;
   const pb::OneofDescriptor *g =
