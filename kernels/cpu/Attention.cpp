@@ -266,6 +266,7 @@ template <typename T> struct DecodeQueries {
 /// Softmax of row `s` over its first `n` entries (in place), rest zeroed.
 template <typename T> void causalSoftmaxRow(T *s, int64_t n, int64_t total) {
   T m = s[0];
+#pragma omp simd reduction(max : m)
   for (int64_t j = 1; j < n; ++j)
     m = std::max(m, s[j]);
   T sum = 0;

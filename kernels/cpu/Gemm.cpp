@@ -150,6 +150,37 @@ void bf16Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
   dnnlGemm(ta, tb, m, n, k, alpha, ab.data(), ac, bb.data(), bc, beta, C, ldc);
 }
 
+/// Which library runs the fp32 GEMM of a slice: oneDNN's dnnl_sgemm where
+/// it measured faster per core (bench/RESULTS.md, "GEMM libraries on the
+/// model's GEMM shapes": shapes with m or k of at least 512, i.e. training,
+/// LM-head and d_model-512 decoding GEMMs), OpenBLAS elsewhere (a few
+/// hundred rows over a short k: a small model's decoding, where OpenBLAS was
+/// as fast). A function of the whole GEMM's shape, decided before slicing,
+/// so results stay independent of the thread count. HONE_CPU_SGEMM=openblas
+/// (or onednn) forces one library for every shape (A/B measurements).
+enum class SgemmLib { OpenBlas, OneDnn };
+SgemmLib sgemmLib(int64_t m, int64_t k) {
+#if HONE_HAVE_DNNL
+  static const int forced = [] {
+    const char *e = std::getenv("HONE_CPU_SGEMM");
+    if (!e)
+      return 0;
+    if (std::strcmp(e, "openblas") == 0)
+      return 1;
+    if (std::strcmp(e, "onednn") == 0)
+      return 2;
+    return 0;
+  }();
+  if (forced)
+    return forced == 2 ? SgemmLib::OneDnn : SgemmLib::OpenBlas;
+  return std::max(m, k) >= 512 ? SgemmLib::OneDnn : SgemmLib::OpenBlas;
+#else
+  (void)m;
+  (void)k;
+  return SgemmLib::OpenBlas;
+#endif
+}
+
 } // namespace
 
 GemmSlicing gemmSlicing(int64_t m, int64_t n, int64_t k) {
@@ -194,6 +225,20 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
       bf16Gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
       return;
     }
+#if HONE_HAVE_DNNL
+  if constexpr (std::is_same_v<T, float>)
+    if (sgemmLib(m, k) == SgemmLib::OneDnn) {
+      const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
+      slicedGemm(ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
+                 [&](int64_t mm, int64_t nn, const float *a, const float *b,
+                     float *c) {
+                   OneOmpThread one;
+                   dnnl_sgemm(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c,
+                              ldc);
+                 });
+      return;
+    }
+#endif
   slicedGemm(ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
              [&](int64_t mm, int64_t nn, const T *a, const T *b, T *c) {
                blasGemm(ta, tb, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -104,38 +104,50 @@ void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
                  const float *W, const float *b, const float *res, bool gelu,
                  float *y, ThreadScratch<float> &ts) {
   const int64_t panels = (n + 63) / 64;
-  ts.prepare(kLinKc * 64 + m * 64);
+  // Fewer than four panels (a small model's d_model 64 outputs) are also cut
+  // into row blocks of at least 32 rows, so that every core has work; each
+  // block packs its own copy of the panel. A row's sums are the same
+  // whichever block holds it, so this changes no bit.
+  const int64_t rowBlocks =
+      panels >= 4
+          ? 1
+          : std::max<int64_t>(
+                1, std::min<int64_t>((4 + panels - 1) / panels, m / 32));
+  const int64_t rb = (m + rowBlocks - 1) / rowBlocks;
+  ts.prepare(kLinKc * 64 + rb * 64);
   const bool par = 2.0 * double(m) * double(n) * double(k) >= 2e6;
-#pragma omp parallel if (par && panels > 1)
+#pragma omp parallel if (par && panels * rowBlocks > 1)
   {
     float *pack = ts.get();
     float *part = pack + kLinKc * 64;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t jb = 0; jb < panels; ++jb) {
+    for (int64_t task = 0; task < panels * rowBlocks; ++task) {
+      const int64_t jb = task / rowBlocks, r0 = task % rowBlocks * rb;
+      const int64_t mr = std::min(rb, m - r0);
       const int64_t j0 = jb * 64, w = std::min<int64_t>(64, n - j0);
       for (int64_t k0 = 0; k0 < k; k0 += kLinKc) {
         const int64_t kc = std::min(kLinKc, k - k0);
-        const float *a = x + k0, *bp = W + k0 * n + j0;
+        const float *a = x + r0 * k + k0, *bp = W + k0 * n + j0;
         switch (w / 16) {
         case 4:
-          linearPanel<4>(m, kc, a, k, bp, n, part, k0 == 0, pack);
+          linearPanel<4>(mr, kc, a, k, bp, n, part, k0 == 0, pack);
           break;
         case 3:
-          linearPanel<3>(m, kc, a, k, bp, n, part, k0 == 0, pack);
+          linearPanel<3>(mr, kc, a, k, bp, n, part, k0 == 0, pack);
           break;
         case 2:
-          linearPanel<2>(m, kc, a, k, bp, n, part, k0 == 0, pack);
+          linearPanel<2>(mr, kc, a, k, bp, n, part, k0 == 0, pack);
           break;
         default:
-          linearPanel<1>(m, kc, a, k, bp, n, part, k0 == 0, pack);
+          linearPanel<1>(mr, kc, a, k, bp, n, part, k0 == 0, pack);
           break;
         }
       }
       // As the separate kernels round: (residual + b) + xW, then GELU.
-      for (int64_t r = 0; r < m; ++r) {
+      for (int64_t r = 0; r < mr; ++r) {
         const float *pr = part + r * 64;
-        float *yr = y + r * n + j0;
-        const float *rr = res ? res + r * n + j0 : nullptr;
+        float *yr = y + (r0 + r) * n + j0;
+        const float *rr = res ? res + (r0 + r) * n + j0 : nullptr;
         const float *br = b ? b + j0 : nullptr;
         if (rr && br) {
 #pragma omp simd

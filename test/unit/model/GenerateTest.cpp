@@ -528,7 +528,7 @@ TEST(Kernels, LinearRowsMatchesReference) {
   };
   const int before = cpuThreads();
   for (S s : {S{1, 32, 16}, S{7, 1100, 208}, S{13, 64, 64}, S{200, 96, 80},
-              S{300, 40, 48}}) {
+              S{300, 40, 48}, S{250, 64, 64}}) {
     auto x = randomVector<float>(size_t(s.rows * s.in), 31, 0);
     auto W = randomVector<float>(size_t(s.in * s.out), 32, 0);
     auto b = randomVector<float>(size_t(s.out), 33, 0);
