@@ -132,8 +132,8 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   take(N, 2);     // dRow dEntRow
   take(N * D);    // dLnf
   take(N);        // dVals
-  Big in =
-      3 * roundUp(N, 16) + roundUp(B, 16); // tokens positions targets start
+  // tokens positions targets, offsets (packed batches)
+  Big in = 3 * roundUp(N, 16) + roundUp(B + 1, 16);
   return clampBytes(alloc(tn * elemBytes) + alloc(in * 4));
 }
 

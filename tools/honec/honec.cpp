@@ -4,7 +4,7 @@
 //       scheduled|llvm|object|exe] [--timings] [--load-pass-plugin=LIB]
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
-//       [--no-fuse-forwards]
+//       [--no-fuse-forwards] [--no-pack-sequences]
 //
 // Like every compiler, honec makes the final artifact (the job executable,
 // `a.out` without -o) unless --compile-to stops it early. Phases (the target
@@ -117,6 +117,11 @@ cl::opt<bool> noFuseForwards(
     "no-fuse-forwards",
     cl::desc("Leave out hone-fuse-forwards (one forward per read, as "
              "unfused; for benchmarks)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> noPackSequences(
+    "no-pack-sequences",
+    cl::desc("Leave out hone-pack-sequences (every train-step forward over "
+             "the padded rows; for benchmarks)"),
     cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> report(
     "report",
@@ -302,6 +307,7 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
                         mlir::hone::buildStagePipeline(pm, {});
                         mlir::hone::StepPipelineOptions step;
                         step.fuseForwards = !noFuseForwards;
+                        step.packSequences = !noPackSequences;
                         mlir::hone::buildStepPipeline(pm, step);
                         return success();
                       })))
