@@ -67,12 +67,22 @@ Value reducingMask(Operation *op, Value x,
   return Value();
 }
 
-/// The one mask through which every use of `arg` (transitively through
-/// element-wise ops) is reduced, or null with `why` set: a use that reaches
-/// the yield or a reduction unmasked, or two different masks.
-Value onlyMask(BlockArgument arg, const llvm::SmallPtrSetImpl<Value> &masks,
-               std::string &why) {
-  Value mask;
+/// The block arguments whose zeros `mask` has: the mask itself, or the
+/// factors of a product of masks (DAPO's loss mask times its row filter).
+void maskFactors(Value mask, llvm::SmallPtrSetImpl<Value> &out) {
+  if (isa<BlockArgument>(mask)) {
+    out.insert(mask);
+  } else if (auto mul = mask.getDefiningOp<LossMulOp>()) {
+    maskFactors(mul.getA(), out);
+    maskFactors(mul.getB(), out);
+  }
+}
+
+/// Collects in `sinks` the masks under which every use of `arg`
+/// (transitively through element-wise ops) is reduced; false with `why`
+/// set where a use reaches the yield or a reduction unmasked.
+bool maskedUses(BlockArgument arg, const llvm::SmallPtrSetImpl<Value> &masks,
+                llvm::SetVector<Value> &sinks, std::string &why) {
   SmallVector<Value> work{arg};
   llvm::SmallPtrSet<Value, 16> seen{arg};
   while (!work.empty()) {
@@ -80,34 +90,66 @@ Value onlyMask(BlockArgument arg, const llvm::SmallPtrSetImpl<Value> &masks,
     for (OpOperand &use : v.getUses()) {
       Operation *user = use.getOwner();
       if (Value m = reducingMask(user, v, masks)) {
-        if (mask && mask != m) {
-          why = "reduced under two different masks";
-          return Value();
-        }
-        mask = m;
+        sinks.insert(m);
         continue;
       }
       if (user->getNumRegions() || user->hasTrait<OpTrait::IsTerminator>() ||
           user->getNumResults() == 0) {
         why = "read outside a masked reduction ('" +
               user->getName().getStringRef().str() + "')";
-        return Value();
+        return false;
       }
       // A reduction without the mask would see the padding positions.
       if (isa<LossSumOp, LossMeanOp, LossSeqSumOp, LossSeqMeanOp,
               LossMaskedReduceOp>(user)) {
         why = "reduced without a mask ('" +
               user->getName().getStringRef().str() + "')";
-        return Value();
+        return false;
       }
       for (Value r : user->getResults())
         if (seen.insert(r).second)
           work.push_back(r);
     }
   }
-  if (!mask)
+  if (sinks.empty())
     why = "never reduced";
-  return mask;
+  return !sinks.empty();
+}
+
+/// The first input of `step` (block argument at or after `nDiff`) shaped
+/// `[B, T]` like the read's tokens whose zeros every mask in `sinks` has,
+/// as an index into the inputs; -1 with `why` set where none is.
+int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
+                        RankedTensorType tokType,
+                        const llvm::SetVector<Value> &sinks, std::string &why) {
+  std::optional<llvm::SmallPtrSet<Value, 4>> common;
+  for (Value m : sinks) {
+    llvm::SmallPtrSet<Value, 4> f;
+    maskFactors(m, f);
+    if (!common) {
+      common = f;
+      continue;
+    }
+    llvm::SmallPtrSet<Value, 4> both;
+    for (Value v : *common)
+      if (f.contains(v))
+        both.insert(v);
+    common = both;
+  }
+  int64_t best = -1;
+  for (Value v : *common) {
+    auto arg = cast<BlockArgument>(v);
+    if (arg.getArgNumber() < nDiff)
+      continue;
+    int64_t k = arg.getArgNumber() - nDiff;
+    auto t = dyn_cast<RankedTensorType>(step.getInputs()[k].getType());
+    if (t && t.getShape() == tokType.getShape() && (best < 0 || k < best))
+      best = k;
+  }
+  if (best < 0)
+    why = sinks.size() > 1 ? "reduced under masks with no common input mask"
+                           : "its mask is not an input of the step";
+  return best;
 }
 
 struct PackSequences : public hone::impl::PackSequencesBase<PackSequences> {
@@ -119,8 +161,7 @@ struct PackSequences : public hone::impl::PackSequencesBase<PackSequences> {
       llvm::SmallPtrSet<Value, 4> masks;
       body.walk([&](Operation *op) {
         if (Value m = maskOperand(op))
-          if (isa<BlockArgument>(m))
-            masks.insert(m);
+          maskFactors(m, masks);
       });
       auto reads = step.getReads().getAsValueRange<StringAttr>();
       const unsigned nDiff = step.getNumDiffArgs();
@@ -135,24 +176,12 @@ struct PackSequences : public hone::impl::PackSequencesBase<PackSequences> {
         if (read == "reward") {
           entry = -2;
         } else {
-          Value mask;
-          for (unsigned k = 0; k < n && why.empty(); ++k) {
-            Value m = onlyMask(body.getArgument(arg + k), masks, why);
-            if (m && mask && m != mask)
-              why = "its outputs are reduced under different masks";
-            mask = m ? m : mask;
-          }
-          auto barg = dyn_cast_or_null<BlockArgument>(mask);
-          if (why.empty() && (!barg || barg.getArgNumber() < nDiff))
-            why = "its mask is not an input of the step";
-          if (why.empty()) {
-            int64_t k = barg.getArgNumber() - nDiff;
-            auto mt = dyn_cast<RankedTensorType>(step.getInputs()[k].getType());
-            if (!mt || mt.getShape() != tokType.getShape())
-              why = "its mask's shape is not its tokens'";
-            else
-              entry = k;
-          }
+          llvm::SetVector<Value> sinks;
+          bool ok = true;
+          for (unsigned k = 0; k < n && ok; ++k)
+            ok = maskedUses(body.getArgument(arg + k), masks, sinks, why);
+          if (ok)
+            entry = commonMaskInput(step, nDiff, tokType, sinks, why);
         }
         arg += n;
         packed.push_back(entry);
