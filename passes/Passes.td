@@ -246,13 +246,16 @@ def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {
     The mark is exact, and so on by default: a read is packed only where
     the objective reads each of its per-token outputs solely through masked
     reductions (`seq_sum` with a mask, `seq_mean`, `masked_reduce`) under
-    one mask that is an input of the step with the tokens' shape, possibly
-    after element-wise ops. Positions after a row's last masked token then
-    change nothing the objective sees (the model is causal), so the loss,
-    the metrics and the gradients are those of the padded program to float
-    rounding (GEMMs over fewer rows). Every built-in objective (SFT,
-    preference, RL) qualifies. A read used otherwise (an unmasked mean, a
-    second mask) stays padded, and the remark says why: one remark per
+    one mask that is an input of the step with the tokens' shape, or under
+    products of masks that all have such an input as a factor (DAPO's loss
+    mask times its row filter), possibly after element-wise ops; a product
+    with such a mask counts as masking (the objective expression's
+    `token_sum`). Positions after a row's last masked token then change
+    nothing the objective sees (the model is causal), so the loss, the
+    metrics and the gradients are those of the padded program to float
+    rounding (GEMMs over fewer rows). Every example method qualifies but
+    UFT (two masks without a common factor). A read used otherwise (an
+    unmasked mean, masks without a common input factor) stays padded, and the remark says why: one remark per
     train step lists each read's decision. A step that already has
     `packed` is left as it is. `honec --no-pack-sequences` leaves the pass
     out. Not yet: `hone.logprob` and `hone.value` (reference, critic and
