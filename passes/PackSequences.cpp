@@ -200,7 +200,10 @@ struct PackSequences : public hone::impl::PackSequencesBase<PackSequences> {
       }
       if (llvm::any_of(packed, [](int64_t e) { return e != -1; }))
         step->setAttr("packed", DenseI64ArrayAttr::get(&getContext(), packed));
-      step->emitRemark() << "hone-pack-sequences: " << said;
+      // Fully packed steps say nothing (honec --report lists them); a read
+      // left padded is worth a line saying why.
+      if (llvm::is_contained(packed, -1))
+        step->emitRemark() << "hone-pack-sequences: " << said;
     });
   }
 };

@@ -255,8 +255,9 @@ def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {
     metrics and the gradients are those of the padded program to float
     rounding (GEMMs over fewer rows). Every example method qualifies but
     UFT (two masks without a common factor). A read used otherwise (an
-    unmasked mean, masks without a common input factor) stays padded, and the remark says why: one remark per
-    train step lists each read's decision. A step that already has
+    unmasked mean, masks without a common input factor) stays padded, and a remark on its step lists each
+    read's decision and why (`honec --report` lists the packed reads of
+    every step). A step that already has
     `packed` is left as it is. `honec --no-pack-sequences` leaves the pass
     out. Not yet: `hone.logprob` and `hone.value` (reference, critic and
     reward-model forwards outside train steps), bins of several rows
@@ -268,8 +269,7 @@ def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {
         objective { ^bb0(%l: tensor<8x64xf32>, %m: tensor<8x64xf32>):
           %nl = hone.loss.neg %l : tensor<8x64xf32>
           %loss = hone.loss.masked_reduce token_mean %nl, %m : ... }
-    // becomes (remark: read 0 (logprob, 8x64) packed to each row's last
-    // token of loss mask input 0)
+    // becomes
     %p1, %loss = hone.train_step (%p0) tokens(%tok) inputs(%mask) {packed = array<i64: 0>, reads = ["logprob"], ...}
     ```
   }];

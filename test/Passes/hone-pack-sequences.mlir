@@ -4,7 +4,7 @@
 
 /// SFT: the log-probs are read only through a token mean under the loss
 /// mask (input 0): the read runs padding-free up to each row's last masked
-/// token.
+/// token. A step whose reads are all packed has no remark.
 // CHECK-LABEL: hone.pipeline @sft
 hone.pipeline @sft {
   %p = hone.model.init "policy" {seed = 0 : i64} : !m
@@ -12,7 +12,6 @@ hone.pipeline @sft {
   %mask = arith.constant dense<1.0> : tensor<4x8xf32>
   // CHECK: hone.train_step
   // CHECK-SAME: packed = array<i64: 0>
-  // expected-remark@+1 {{hone-pack-sequences: read 0 (logprob, 4x8) packed to each row's last token of loss mask input 0}}
   %p1, %loss = hone.train_step (%p) tokens(%t) inputs(%mask) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xf32>) -> (!m, tensor<f32>) objective {
   ^bb0(%l: tensor<4x8xf32>, %m: tensor<4x8xf32>):
     %nl = hone.loss.neg %l : tensor<4x8xf32>
@@ -37,7 +36,6 @@ hone.pipeline @pair {
   %mr = arith.constant dense<0.0> : tensor<4x8xf32>
   // CHECK: hone.train_step
   // CHECK-SAME: packed = array<i64: 1, 0, 1>
-  // expected-remark@+1 {{read 0 (logprob, 4x8) packed to each row's last token of loss mask input 1; read 1 (logprob, 4x8) packed to each row's last token of loss mask input 0; read 2 (logprob+entropy, 4x8) packed to each row's last token of loss mask input 1}}
   %p1, %loss = hone.train_step (%p) tokens(%c, %r, %c) inputs(%mr, %mc) {readers = array<i64: 0, 0, 0>, reads = ["logprob", "logprob", "logprob+entropy"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>) -> (!m, tensor<f32>) objective {
   ^bb0(%lc: tensor<4x8xf32>, %lr: tensor<4x8xf32>, %l3: tensor<4x8xf32>, %h3: tensor<4x8xf32>, %m0: tensor<4x8xf32>, %m1: tensor<4x8xf32>):
     %e = hone.loss.exp %lc : tensor<4x8xf32>
@@ -88,7 +86,6 @@ hone.pipeline @padded {
   }
   // CHECK: hone.train_step
   // CHECK-SAME: packed = array<i64: -2, -2>
-  // expected-remark@+1 {{read 0 (reward, 4x8) packed to each row's last token; read 1 (reward, 4x8) packed to each row's last token}}
   %v1, %loss2 = hone.train_step (%v) tokens(%t, %t) {readers = array<i64: 0, 0>, reads = ["reward", "reward"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!s, tensor<4x8xi32>, tensor<4x8xi32>) -> (!s, tensor<f32>) objective {
   ^bb0(%rc: tensor<4xf32>, %rr: tensor<4xf32>):
     %d = hone.loss.sub %rc, %rr : tensor<4xf32>

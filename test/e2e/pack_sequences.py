@@ -5,8 +5,8 @@ trains on the same batches, the packed program's train-step forwards over
 the rows' real tokens only. Both must log the same metrics and end with the
 same weights to float32 rounding (GEMMs over fewer rows: step 1's loss to
 1e-5, later steps within what AdamW carries of it). The packed step IR
-must carry `packed` on every train step (with a remark saying so), the
-padded one none. Covers SFT (sft), a preference loss (dpo), the reward
+must carry `packed` on every train step (`honec --report` listing every
+read packed), the padded one none. Covers SFT (sft), a preference loss (dpo), the reward
 model (reward-model: reward reads) and RL with a critic (ppo). RL compounds
 rounding through AdamW and the critic: ppo's metrics are compared over its
 first 12 steps (step 1 exact; later grad norms drift by up to a few
@@ -41,14 +41,19 @@ def run(example, packed):
     d = os.path.join(work, example + ("-packed" if packed else "-padded"))
     shutil.copytree(os.path.join(examples, example), d)
     flags = [] if packed else ["--no-pack-sequences"]
-    p = subprocess.run([honec, "spec.textproto", *flags, "--compile-to=step"],
+    p = subprocess.run([honec, "spec.textproto", *flags, "--compile-to=step",
+                        "--report"],
                        cwd=d, check=True, capture_output=True, text=True)
     steps = len(re.findall(r"hone\.train_step", p.stdout))
     marked = len(re.findall(r"packed = array<i64: [-0-9, ]*[0-9]", p.stdout))
-    said = len(re.findall(r"remark: hone-pack-sequences: .*packed to", p.stderr))
-    if packed and (steps == 0 or marked != steps or said != steps):
+    # honec --report: one line per train step, every read packed.
+    said = [l for l in p.stderr.splitlines() if l.startswith("train step")]
+    allPacked = [l for l in said if "padded" not in l and "packed" in l]
+    if packed and (steps == 0 or marked != steps or len(allPacked) != steps):
         sys.exit(f"error: {example}: {marked} of {steps} train steps packed, "
-                 f"{said} remarks:\n{p.stderr}")
+                 f"report:\n{p.stderr}")
+    if not packed and (len(said) != steps or len(allPacked) != 0):
+        sys.exit(f"error: {example}: the padded report says:\n{p.stderr}")
     if not packed and "packed = array" in p.stdout:
         sys.exit(f"error: {example}: --no-pack-sequences still packs")
     subprocess.run([honec, "spec.textproto", *flags, "--compile-to=exe", "-o",
