@@ -4,7 +4,10 @@
 # prints one located error per upward include and fails, or one status line.
 #
 # A component is a folder of the table below; a file belongs to the longest
-# entry that is a prefix of its path (frontend/fuzz/ is frontend). A product
+# entry that is a prefix of its path (frontend/fuzz/ is frontend). An entry
+# "PATH=LEVEL=NAME" puts PATH (a file or folder) in the component NAME, so
+# files of one folder can sit on different layers (the C ABI's contract
+# headers below the op bodies that implement it). A product
 # folder that holds sources but has no entry is an error too, so a new folder
 # is placed in the table when it is added.
 
@@ -22,12 +25,19 @@ set(HONE_LAYERS
   "kernels/backend=3"
   # the job: batches, rewards, advantages, the driver
   "runtime/job=4"
-  # the C ABI a compiled job calls; its op table is the compiler's contract
-  "runtime/abi=5"
+  # the C ABI's contract, header-only: its types and the op table, which the
+  # op bodies implement and the compiler reads
+  "runtime/abi/hone_runtime.h=5=runtime/abi contract"
+  "runtime/abi/AbiTable.h=5=runtime/abi contract"
+  "runtime/abi/step_ops.inl=5=runtime/abi contract"
+  # the op bodies (one file per op family) and the data-parallel ranks
+  "runtime/ops=6"
+  # the C ABI a compiled job calls: the shim that dispatches to runtime/ops
+  "runtime/abi=7"
   # the compiler, which may read the runtime's contract headers
-  "dialect=6"
-  "frontend=7" "passes=7"
-  "tools=8")
+  "dialect=8"
+  "frontend=9" "passes=9"
+  "tools=10")
 # Folders of the tree that product code never includes.
 set(HONE_NOT_PRODUCT test bench examples docs scripts cmake)
 set(HONE_PRODUCT runtime kernels dialect frontend passes tools)
@@ -40,19 +50,26 @@ endif()
 # no entry matches).
 function(hone_component path out_comp out_level)
   set(best "")
+  set(best_name "")
   set(best_level "")
   foreach(entry ${HONE_LAYERS})
     string(REPLACE "=" ";" kv "${entry}")
     list(GET kv 0 key)
     list(GET kv 1 level)
+    set(name "${key}")
+    list(LENGTH kv nkv)
+    if(nkv GREATER 2)
+      list(GET kv 2 name)
+    endif()
     string(LENGTH "${key}" klen)
     string(LENGTH "${best}" blen)
     if((path STREQUAL key OR path MATCHES "^${key}/") AND klen GREATER blen)
       set(best "${key}")
+      set(best_name "${name}")
       set(best_level "${level}")
     endif()
   endforeach()
-  set(${out_comp} "${best}" PARENT_SCOPE)
+  set(${out_comp} "${best_name}" PARENT_SCOPE)
   set(${out_level} "${best_level}" PARENT_SCOPE)
 endfunction()
 

@@ -2,6 +2,7 @@
 
 #include "dialect/HoneAttrs.h"
 #include "dialect/HoneDialect.h"
+#include "dialect/RangeVerifier.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -50,17 +51,17 @@ LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                int64_t ropeOriginalMax) {
   double normEps = normEpsAttr.convertToDouble();
   double ropeTheta = ropeThetaAttr.convertToDouble();
-  struct Size {
-    const char *name;
-    int64_t value;
-  };
-  for (Size s : {Size{"vocab", vocab}, Size{"d_model", dModel},
-                 Size{"layers", layers}, Size{"heads", heads},
-                 Size{"kv_heads", kvHeads}, Size{"ffn", ffn},
-                 Size{"max_seq", maxSeq}})
-    if (s.value <= 0)
-      return emitError() << "architecture field '" << s.name
-                         << "' must be positive, got " << s.value;
+  if (failed(RangeCheck(emitError, "arch")
+                 .rule("vocab", double(vocab))
+                 .rule("d_model", double(dModel))
+                 .rule("layers", double(layers))
+                 .rule("heads", double(heads))
+                 .rule("kv_heads", double(kvHeads))
+                 .rule("ffn", double(ffn))
+                 .rule("max_seq", double(maxSeq))
+                 .rule("norm_eps", normEps)
+                 .result()))
+    return failure();
   if (headDim < 0)
     return emitError() << "head_dim must be positive (or 0: d_model / heads), "
                           "got "
@@ -71,8 +72,6 @@ LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (heads % kvHeads != 0)
     return emitError() << "kv_heads (" << kvHeads << ") must divide heads ("
                        << heads << ")";
-  if (!(normEps > 0.0) || normEps >= 1.0)
-    return emitError() << "norm_eps must be in (0, 1), got " << normEps;
   if (family == ModelFamily::gpt2) {
     if (kvHeads != heads)
       return emitError() << "gpt2 has no grouped-query attention: kv_heads ("

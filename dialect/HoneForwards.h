@@ -5,7 +5,7 @@
 // this to merge them), and how many forward and backward passes, over how
 // many rows, and how many FLOPs each model runs per iteration
 // (`honec --report`, and plugin passes: docs/tutorial-pass-plugin.md).
-// The counts follow the runtime's train step (runtime/abi/HoneRuntime.cpp):
+// The counts follow the runtime's train step (runtime/ops/TrainStep.cpp):
 // one forward per read and micro-batch (per fused group when `fused_reads`
 // is set; none in the first pass for a read with `kept_forwards`), a second
 // one before the backward when a model runs forward more than once per

@@ -8,6 +8,7 @@
 
 #include "dialect/HoneAttrs.h"
 #include "dialect/MethodFamilies.h"
+#include "dialect/RangeVerifier.h"
 #include "llvm/ADT/DenseSet.h"
 
 #include <cmath>
@@ -17,49 +18,6 @@ using namespace mlir;
 using namespace mlir::hone;
 
 namespace {
-/// Checks `name`'s value against a range and reports the first violation.
-class Ranges {
-public:
-  Ranges(function_ref<InFlightDiagnostic()> emitError, StringRef attr)
-      : emitError(emitError), attr(attr) {}
-
-  Ranges &atLeast(StringRef name, double v, double lo) {
-    return check(v >= lo, name, v, ">= " + num(lo));
-  }
-  Ranges &above(StringRef name, double v, double lo) {
-    return check(v > lo, name, v, "> " + num(lo));
-  }
-  /// lo <= v < hi (hiOpen) or lo <= v <= hi.
-  Ranges &within(StringRef name, double v, double lo, double hi,
-                 bool hiOpen = false) {
-    bool ok = v >= lo && (hiOpen ? v < hi : v <= hi);
-    return check(ok, name, v,
-                 "in [" + num(lo) + ", " + num(hi) + (hiOpen ? ")" : "]"));
-  }
-  Ranges &finite(StringRef name, double v) {
-    return check(std::isfinite(v), name, v, "finite");
-  }
-  LogicalResult result() const { return failure(failed); }
-
-private:
-  static std::string num(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-  }
-  Ranges &check(bool ok, StringRef name, double v, const std::string &want) {
-    if (!failed && (!ok || std::isnan(v))) {
-      failed = true;
-      emitError() << "#hone." << attr << ": " << name << " = " << num(v)
-                  << " must be " << want;
-    }
-    return *this;
-  }
-  function_ref<InFlightDiagnostic()> emitError;
-  StringRef attr;
-  bool failed = false;
-};
-
 double d(const APFloat &v) { return v.convertToDouble(); }
 } // namespace
 
@@ -68,16 +26,15 @@ LogicalResult OptimizerAttr::verify(function_ref<InFlightDiagnostic()> emitError
                                     APFloat eps, APFloat weightDecay,
                                     LrSchedule, int64_t warmupSteps,
                                     APFloat minLrRatio, APFloat maxGradNorm) {
-  return Ranges(emitError, "optimizer")
-      .above("lr", d(lr), 0)
-      .finite("lr", d(lr))
-      .within("beta1", d(beta1), 0, 1, /*hiOpen=*/true)
-      .within("beta2", d(beta2), 0, 1, /*hiOpen=*/true)
-      .above("eps", d(eps), 0)
-      .atLeast("weight_decay", d(weightDecay), 0)
-      .atLeast("warmup_steps", double(warmupSteps), 0)
-      .within("min_lr_ratio", d(minLrRatio), 0, 1)
-      .atLeast("max_grad_norm", d(maxGradNorm), 0)
+  return RangeCheck(emitError, "optimizer")
+      .rule("lr", d(lr))
+      .rule("beta1", d(beta1))
+      .rule("beta2", d(beta2))
+      .rule("eps", d(eps))
+      .rule("weight_decay", d(weightDecay))
+      .rule("warmup_steps", double(warmupSteps))
+      .rule("min_lr_ratio", d(minLrRatio))
+      .rule("max_grad_norm", d(maxGradNorm))
       .result();
 }
 
@@ -101,11 +58,10 @@ LogicalResult LoraAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "#hone.lora: target module " << a
                          << " is named twice";
   }
-  return Ranges(emitError, "lora")
-      .atLeast("rank", double(rank), 1)
-      .above("alpha", d(alpha), 0)
-      .finite("alpha", d(alpha))
-      .within("dropout", d(dropout), 0, 0)
+  return RangeCheck(emitError, "lora")
+      .rule("rank", double(rank))
+      .rule("alpha", d(alpha))
+      .within("dropout", d(dropout), 0, 0) // not yet (frontend/check/Training.cpp)
       .result();
 }
 
@@ -137,45 +93,43 @@ GenerationAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       }))
     return emitError() << "#hone.generation: stop must be an array of "
                           "non-empty strings";
-  return Ranges(emitError, "generation")
-      .atLeast("max_new_tokens", double(maxNewTokens), 1)
-      .atLeast("temperature", d(temperature), 0)
-      .finite("temperature", d(temperature))
-      .atLeast("top_k", double(topK), 0)
-      .above("top_p", d(topP), 0)
-      .within("top_p", d(topP), 0, 1)
+  return RangeCheck(emitError, "generation")
+      .rule("max_new_tokens", double(maxNewTokens))
+      .rule("temperature", d(temperature))
+      .rule("top_k", double(topK))
+      .rule("top_p", d(topP))
       .result();
 }
 
 LogicalResult LoopAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                int64_t gradAccum, int64_t maxLength) {
-  return Ranges(emitError, "loop")
-      .atLeast("grad_accum", double(gradAccum), 1)
-      .atLeast("max_length", double(maxLength), 1)
+  return RangeCheck(emitError, "loop")
+      .rule("grad_accum", double(gradAccum))
+      .rule("max_length", double(maxLength))
       .result();
 }
 
 LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                    ScheduleKind, APFloat start, APFloat end,
                                    int64_t steps, int64_t warmupSteps) {
-  return Ranges(emitError, "schedule")
+  return RangeCheck(emitError, "schedule")
       .finite("start", d(start))
       .finite("end", d(end))
-      .atLeast("steps", double(steps), 0)
-      .atLeast("warmup_steps", double(warmupSteps), 0)
+      .rule("steps", double(steps))
+      .rule("warmup_steps", double(warmupSteps))
       .result();
 }
 
 LogicalResult
 SftSettingsAttr::verify(function_ref<InFlightDiagnostic()> emitError, bool,
                         bool, APFloat iwClip) {
-  return Ranges(emitError, "sft_settings").above("iw_clip", d(iwClip), 0).result();
+  return RangeCheck(emitError, "sft_settings").rule("iw_clip", d(iwClip)).result();
 }
 
 LogicalResult RewardModelSettingsAttr::verify(
     function_ref<InFlightDiagnostic()> emitError, APFloat centerRewards) {
-  return Ranges(emitError, "reward_model_settings")
-      .atLeast("center_rewards", d(centerRewards), 0)
+  return RangeCheck(emitError, "reward_model_settings")
+      .rule("center_rewards", d(centerRewards))
       .result();
 }
 
@@ -183,12 +137,11 @@ LogicalResult PreferenceSettingsAttr::verify(
     function_ref<InFlightDiagnostic()> emitError, APFloat beta,
     APFloat labelSmoothing, APFloat desirableWeight, APFloat undesirableWeight,
     APFloat simpoGamma) {
-  return Ranges(emitError, "preference_settings")
-      .above("beta", d(beta), 0)
-      .finite("beta", d(beta))
-      .within("label_smoothing", d(labelSmoothing), 0, 0.5, /*hiOpen=*/true)
-      .atLeast("desirable_weight", d(desirableWeight), 0)
-      .atLeast("undesirable_weight", d(undesirableWeight), 0)
+  return RangeCheck(emitError, "preference_settings")
+      .rule("beta", d(beta))
+      .rule("label_smoothing", d(labelSmoothing))
+      .rule("desirable_weight", d(desirableWeight))
+      .rule("undesirable_weight", d(undesirableWeight))
       .finite("simpo_gamma", d(simpoGamma))
       .result();
 }
@@ -199,38 +152,36 @@ LogicalResult RlSettingsAttr::verify(
     APFloat epsilonHigh, int64_t ppoEpochs, int64_t miniBatches, Aggregation,
     bool, bool, int64_t maxResampleRounds, bool, APFloat gamma, APFloat lam,
     APFloat valueClip, APFloat vfCoef, APFloat entropyCoef, int64_t staleness) {
-  return Ranges(emitError, "rl_settings")
-      .atLeast("grad_accum", double(gradAccum), 1)
-      .atLeast("max_prompt_length", double(maxPromptLength), 1)
-      .atLeast("epsilon", d(epsilon), 0)
-      .atLeast("epsilon_high", d(epsilonHigh), 0)
-      .atLeast("ppo_epochs", double(ppoEpochs), 1)
-      .atLeast("mini_batches", double(miniBatches), 1)
-      .atLeast("max_resample_rounds", double(maxResampleRounds), 0)
-      .within("gamma", d(gamma), 0, 1)
-      .within("lam", d(lam), 0, 1)
-      .atLeast("value_clip", d(valueClip), 0)
-      .atLeast("vf_coef", d(vfCoef), 0)
-      .atLeast("entropy_coef", d(entropyCoef), 0)
-      .atLeast("staleness", double(staleness), 0)
+  if (std::string p = ::hone::ranges::clipHigherProblem(d(epsilon),
+                                                       d(epsilonHigh));
+      !p.empty())
+    return emitError() << "#hone.rl_settings: " << p << " ("
+                       << ::hone::ranges::kClipHigherHint << ")";
+  return RangeCheck(emitError, "rl_settings")
+      .rule("grad_accum", double(gradAccum))
+      .rule("max_prompt_length", double(maxPromptLength))
+      .rule("epsilon", d(epsilon))
+      .rule("epsilon_high", d(epsilonHigh))
+      .rule("ppo_epochs", double(ppoEpochs))
+      .rule("mini_batches", double(miniBatches))
+      .rule("max_resample_rounds", double(maxResampleRounds))
+      .rule("gamma", d(gamma))
+      .rule("lam", d(lam))
+      .rule("value_clip", d(valueClip))
+      .rule("vf_coef", d(vfCoef))
+      .rule("entropy_coef", d(entropyCoef))
+      .rule("staleness", double(staleness))
       .result();
 }
 
 LogicalResult PolicyLossAttr::verify(
     function_ref<InFlightDiagnostic()> emitError, PolicyLossKind,
     APFloat dualClip, APFloat tisCap, APFloat tauPos, APFloat tauNeg) {
-  Ranges r(emitError, "policy_loss");
-  // 0 switches dual clip and truncated IS off.
-  if (d(dualClip) != 0.0)
-    r.above("dual_clip", d(dualClip), 1);
-  if (d(tisCap) != 0.0)
-    r.atLeast("tis_cap", d(tisCap), 1);
-  return r.finite("dual_clip", d(dualClip))
-      .finite("tis_cap", d(tisCap))
-      .above("tau_pos", d(tauPos), 0)
-      .above("tau_neg", d(tauNeg), 0)
-      .finite("tau_pos", d(tauPos))
-      .finite("tau_neg", d(tauNeg))
+  return RangeCheck(emitError, "policy_loss")
+      .rule("dual_clip", d(dualClip))
+      .rule("tis_cap", d(tisCap))
+      .rule("tau_pos", d(tauPos))
+      .rule("tau_neg", d(tauNeg))
       .result();
 }
 
@@ -238,42 +189,42 @@ LogicalResult ChordAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                 ScheduleAttr mu, bool, int64_t sftBatchSize) {
   if (!mu)
     return emitError() << "#hone.chord: mu must be a #hone.schedule";
-  return Ranges(emitError, "chord")
+  return RangeCheck(emitError, "chord")
       .within("mu.start", mu.getStart().convertToDouble(), 0, 1)
       .within("mu.end", mu.getEnd().convertToDouble(), 0, 1)
-      .atLeast("sft_batch_size", double(sftBatchSize), 1)
+      .rule("sft_batch_size", double(sftBatchSize))
       .result();
 }
 
 LogicalResult SrftAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                APFloat sftCoef, APFloat positiveCoef) {
-  return Ranges(emitError, "srft")
-      .atLeast("sft_coef", d(sftCoef), 0)
-      .atLeast("positive_coef", d(positiveCoef), 0)
+  return RangeCheck(emitError, "srft")
+      .rule("sft_coef", d(sftCoef))
+      .rule("positive_coef", d(positiveCoef))
       .result();
 }
 
 LogicalResult LuffyAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                 int64_t offPolicyPerGroup,
                                 APFloat shapingGamma) {
-  return Ranges(emitError, "luffy")
-      .atLeast("off_policy_per_group", double(offPolicyPerGroup), 1)
-      .above("shaping_gamma", d(shapingGamma), 0)
+  return RangeCheck(emitError, "luffy")
+      .rule("off_policy_per_group", double(offPolicyPerGroup))
+      .rule("shaping_gamma", d(shapingGamma))
       .result();
 }
 
 LogicalResult ReliftAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t bufferSize, int64_t sftSteps) {
-  return Ranges(emitError, "relift")
-      .atLeast("buffer_size", double(bufferSize), 1)
-      .atLeast("sft_steps", double(sftSteps), 1)
+  return RangeCheck(emitError, "relift")
+      .rule("buffer_size", double(bufferSize))
+      .rule("sft_steps", double(sftSteps))
       .result();
 }
 
 LogicalResult HptAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                               APFloat threshold) {
-  return Ranges(emitError, "hpt")
-      .within("threshold", d(threshold), 0, 1, /*hiOpen=*/true)
+  return RangeCheck(emitError, "hpt")
+      .rule("threshold", d(threshold))
       .result();
 }
 
@@ -281,10 +232,10 @@ LogicalResult UftAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                               ScheduleAttr hintFraction, APFloat sftCoef) {
   if (!hintFraction)
     return emitError() << "#hone.uft: hint_fraction must be a #hone.schedule";
-  return Ranges(emitError, "uft")
+  return RangeCheck(emitError, "uft")
       .within("hint_fraction.start", hintFraction.getStart().convertToDouble(), 0, 1)
       .within("hint_fraction.end", hintFraction.getEnd().convertToDouble(), 0, 1)
-      .atLeast("sft_coef", d(sftCoef), 0)
+      .rule("sft_coef", d(sftCoef))
       .result();
 }
 
@@ -295,16 +246,16 @@ EvalSettingsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!generation)
     return emitError() << "#hone.eval_settings: generation must be a "
                           "#hone.generation";
-  return Ranges(emitError, "eval_settings")
-      .atLeast("every_steps", double(everySteps), 0)
-      .atLeast("max_records", double(maxRecords), 0)
+  return RangeCheck(emitError, "eval_settings")
+      .rule("every_steps", double(everySteps))
+      .rule("max_records", double(maxRecords))
       .result();
 }
 
 LogicalResult ExactMatchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                      StringRef, bool, bool, APFloat correct,
                                      APFloat incorrect) {
-  return Ranges(emitError, "exact_match")
+  return RangeCheck(emitError, "exact_match")
       .finite("correct", d(correct))
       .finite("incorrect", d(incorrect))
       .result();
@@ -314,9 +265,8 @@ LogicalResult
 NumericMatchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          StringRef, APFloat relTolerance, APFloat correct,
                          APFloat incorrect) {
-  return Ranges(emitError, "numeric_match")
-      .atLeast("rel_tolerance", d(relTolerance), 0)
-      .finite("rel_tolerance", d(relTolerance))
+  return RangeCheck(emitError, "numeric_match")
+      .rule("rel_tolerance", d(relTolerance))
       .finite("correct", d(correct))
       .finite("incorrect", d(incorrect))
       .result();
@@ -325,7 +275,7 @@ NumericMatchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 LogicalResult
 PatternRewardAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           APFloat match, APFloat noMatch) {
-  return Ranges(emitError, "pattern_reward")
+  return RangeCheck(emitError, "pattern_reward")
       .finite("match", d(match))
       .finite("no_match", d(noMatch))
       .result();
@@ -334,9 +284,8 @@ PatternRewardAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 LogicalResult
 LengthShapingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           APFloat penalty) {
-  return Ranges(emitError, "length_shaping")
-      .atLeast("penalty", d(penalty), 0)
-      .finite("penalty", d(penalty))
+  return RangeCheck(emitError, "length_shaping")
+      .rule("penalty", d(penalty))
       .result();
 }
 
@@ -366,10 +315,10 @@ DatasetSettingsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!columns)
     return emitError() << "#hone.dataset_settings: columns must be a "
                           "#hone.columns";
-  return Ranges(emitError, "dataset_settings")
-      .within("eval_fraction", d(evalFraction), 0, 1, /*hiOpen=*/true)
-      .atLeast("shuffle_seed", double(shuffleSeed), 0)
-      .atLeast("max_records", double(maxRecords), 0)
+  return RangeCheck(emitError, "dataset_settings")
+      .rule("eval_fraction", d(evalFraction))
+      .rule("shuffle_seed", double(shuffleSeed))
+      .rule("max_records", double(maxRecords))
       .result();
 }
 
@@ -402,12 +351,14 @@ LogicalResult HardwareAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                    Device, int64_t memoryBudget, int64_t ranks,
                                    int64_t rolloutStaleness, Precision,
                                    int64_t threads, APFloat collectiveTimeoutS) {
-  return Ranges(emitError, "hardware")
-      .atLeast("memory_budget", double(memoryBudget), 0)
-      .atLeast("ranks", double(ranks), 1)
-      .atLeast("rollout_staleness", double(rolloutStaleness), 0)
-      .within("threads", double(threads), 0, 1024)
-      .within("collective_timeout_s", d(collectiveTimeoutS), 0.1, 86400)
+  if (memoryBudget < 0)
+    return emitError() << "#hone.hardware: memory_budget = " << memoryBudget
+                       << " must not be negative (0: no budget)";
+  return RangeCheck(emitError, "hardware")
+      .rule("ranks", double(ranks))
+      .rule("rollout_staleness", double(rolloutStaleness))
+      .rule("threads", double(threads))
+      .rule("collective_timeout_s", d(collectiveTimeoutS))
       .result();
 }
 
@@ -416,11 +367,11 @@ CheckpointingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           int64_t everySteps, int64_t keepLast, OnNan,
                           APFloat maxSkippedFraction, int64_t maxSkippedInARow,
                           StringRef) {
-  return Ranges(emitError, "checkpointing")
-      .atLeast("every_steps", double(everySteps), 0)
-      .atLeast("keep_last", double(keepLast), 0)
-      .within("max_skipped_fraction", d(maxSkippedFraction), 0, 1)
-      .atLeast("max_skipped_in_a_row", double(maxSkippedInARow), 0)
+  return RangeCheck(emitError, "checkpointing")
+      .rule("every_steps", double(everySteps))
+      .rule("keep_last", double(keepLast))
+      .rule("max_skipped_fraction", d(maxSkippedFraction))
+      .rule("max_skipped_in_a_row", double(maxSkippedInARow))
       .result();
 }
 

@@ -360,7 +360,7 @@ public:
   // weight in place of a T one; the defaults widen the weight to T in a
   // temporary buffer and call the T kernel (correct on every backend, and
   // as slow as a copy); the CPU backend overrides them without a full copy
-  // (kernels/cpu/Bf16Gemm.h).
+  // (kernels/cpu/Gemm.h).
 
   /// dst[i] = float(src[i]) (n elements, device memory). The default goes
   /// through host memory.

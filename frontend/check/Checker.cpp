@@ -1,8 +1,55 @@
 // The checker's top level (the pipeline's own settings), the order of the
 // checks, and the frontend's entry points (frontend/Spec.h).
 #include "frontend/check/Checker.h"
+#include "dialect/SettingRanges.h"
 
 namespace hone::spec::check {
+
+bool Checker::range(const Message &m, const char *field) {
+  const ranges::Row *row = ranges::specRow(m.GetDescriptor()->name(), field);
+  const FieldDescriptor *fd = m.GetDescriptor()->FindFieldByName(field);
+  if (!row || !fd) {
+    error(at(m), "internal: " + m.GetDescriptor()->name() + "." + field +
+                     " has no row in dialect/SettingRanges.def",
+          "report this as a bug in Hone");
+    return false;
+  }
+  const auto *r = m.GetReflection();
+  double v = 0;
+  std::string shown;
+  switch (fd->cpp_type()) {
+  case FieldDescriptor::CPPTYPE_INT32:
+    v = r->GetInt32(m, fd), shown = std::to_string(r->GetInt32(m, fd));
+    break;
+  case FieldDescriptor::CPPTYPE_INT64:
+    v = double(r->GetInt64(m, fd)), shown = std::to_string(r->GetInt64(m, fd));
+    break;
+  case FieldDescriptor::CPPTYPE_UINT32:
+    v = r->GetUInt32(m, fd), shown = std::to_string(r->GetUInt32(m, fd));
+    break;
+  case FieldDescriptor::CPPTYPE_UINT64:
+    v = double(r->GetUInt64(m, fd)), shown = std::to_string(r->GetUInt64(m, fd));
+    break;
+  case FieldDescriptor::CPPTYPE_DOUBLE:
+    v = r->GetDouble(m, fd), shown = fmt(v);
+    break;
+  case FieldDescriptor::CPPTYPE_FLOAT:
+    v = r->GetFloat(m, fd), shown = fmt(v);
+    break;
+  default:
+    error(at(m, field), "internal: " + q(field) + " is not a number",
+          "report this as a bug in Hone");
+    return false;
+  }
+  if (ranges::admits(*row, v))
+    return true;
+  error(at(m, field),
+        q(field) + " must " +
+            (std::isfinite(v) ? ranges::requirement(*row) : "be finite") +
+            ", got " + shown,
+        ranges::hint(*row));
+  return false;
+}
 
 
 void Checker::checkTop() {
@@ -22,7 +69,7 @@ void Checker::checkTop() {
     error(file, "the spec has no tokenizer",
           "add 'tokenizer { chars { alphabet: \"0123456789+=\" } }' or "
           "'tokenizer { file: \"tokenizer.json\" }'");
-  nonNegative(p_, "seed", p_.seed());
+  range(p_, "seed");
   if (p_.has_name()) {
     const std::string &n = p_.name();
     bool ok = !n.empty();

@@ -138,7 +138,7 @@ inline int64_t countLimit(const std::string &field) {
       {"max_prompt_length", int64_t(1) << 20},
       {"max_new_tokens", int64_t(1) << 20}, {"top_k", int64_t(1) << 24},
       {"workers", 1024},               {"ranks", int64_t(1) << 16},
-      {"threads", 1024},               {"rollout_staleness", int64_t(1) << 16}};
+      {"rollout_staleness", int64_t(1) << 16}};
   auto it = limits.find(field);
   return it == limits.end() ? 0 : it->second;
 }
@@ -178,6 +178,9 @@ private:
              const std::string &hint) {
     diags_.error(loc, msg).note("hint: " + hint);
   }
+  /// `field` of `m` against its row of dialect/SettingRanges.def (the rows
+  /// the dialect's verifiers read too); false after reporting a violation.
+  bool range(const Message &m, const char *field);
   template <typename T>
   void positive(const Message &m, const char *field, T v,
                 const std::string &hint = "") {
@@ -185,14 +188,6 @@ private:
       return;
     error(at(m, field), q(field) + " must be positive, got " + fmt(v),
           hint.empty() ? std::string("use a value of at least 1") : hint);
-  }
-  template <typename T>
-  void nonNegative(const Message &m, const char *field, T v,
-                   const std::string &hint = "") {
-    if (v >= 0)
-      return;
-    error(at(m, field), q(field) + " must not be negative, got " + fmt(v),
-          hint.empty() ? std::string("use 0 or more") : hint);
   }
   void inRange(const Message &m, const char *field, double v, double lo,
                double hi, bool hiOpen, const std::string &hint) {

@@ -21,10 +21,9 @@ void Checker::checkDatasets() {
     fillDeclaredDefaults(d);
     if (!d.has_shuffle_seed())
       d.set_shuffle_seed(defaultShuffleSeed(p_.seed()));
-    nonNegative(d, "shuffle_seed", d.shuffle_seed());
-    nonNegative(d, "max_records", d.max_records(), "use 0 to read all records");
-    inRange(d, "eval_fraction", d.eval_fraction(), 0, 1, true,
-            "the fraction of records held out, e.g. 0.1");
+    range(d, "shuffle_seed");
+    range(d, "max_records");
+    range(d, "eval_fraction");
     if (d.has_eval_path() && d.eval_fraction() > 0)
       error(at(d, "eval_fraction"),
             "'eval_fraction' and 'eval_path' both give an eval split",

@@ -18,9 +18,9 @@ bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
   }
   if (!ok)
     return false;
-  positive(a, "d_model", a.d_model());
-  positive(a, "layers", a.layers());
-  positive(a, "heads", a.heads());
+  range(a, "d_model");
+  range(a, "layers");
+  range(a, "heads");
   if (!checkArchitectureLimits(a))
     return false;
   if (!a.has_kv_heads())
@@ -31,15 +31,12 @@ bool Checker::checkArchitecture(Architecture &a, const Message &owner) {
     a.set_ffn(a.family() == Architecture::gpt2
                   ? 4 * a.d_model()
                   : (8 * a.d_model() / 3 + 7) / 8 * 8);
-  positive(a, "kv_heads", a.kv_heads());
-  positive(a, "ffn", a.ffn());
-  positive(a, "max_seq_len", a.max_seq_len());
+  range(a, "kv_heads");
+  range(a, "ffn");
+  range(a, "max_seq_len");
   if (a.has_vocab())
-    positive(a, "vocab", a.vocab());
-  if (!(a.norm_eps() > 0))
-    error(at(a, "norm_eps"), "'norm_eps' must be positive, got " +
-                                 fmt(a.norm_eps()),
-          "the usual value is 1e-5");
+    range(a, "vocab");
+  range(a, "norm_eps");
   if (!(a.rope_theta() > 0))
     error(at(a, "rope_theta"),
           "'rope_theta' must be positive, got " + fmt(a.rope_theta()),
@@ -310,7 +307,7 @@ void Checker::checkModels() {
     models_[m.name()] = &m;
     if (!m.has_seed())
       m.set_seed(defaultModelSeed(p_.seed(), i));
-    nonNegative(m, "seed", m.seed());
+    range(m, "seed");
     Architecture arch;
     switch (m.source_case()) {
     case Model::kInit:

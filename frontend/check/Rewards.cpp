@@ -37,10 +37,8 @@ void Checker::checkRewards() {
       const NumericMatch &n = r.numeric_match();
       if (n.has_extract())
         checkRegex(n, "extract", n.extract());
-      nonNegative(n, "abs_tolerance", n.abs_tolerance(),
-                  "use 0 for an exact comparison");
-      nonNegative(n, "rel_tolerance", n.rel_tolerance(),
-                  "use 0 for an exact comparison");
+      range(n, "abs_tolerance");
+      range(n, "rel_tolerance");
       break;
     }
     case Reward::kRegex:
@@ -62,8 +60,7 @@ void Checker::checkRewards() {
       LengthShaping &l = *r.mutable_length();
       if (!l.has_max_length())
         l.set_max_length(maxNew);
-      positive(l, "max_length", l.max_length(),
-               "the longest completion without penalty plus the cache");
+      range(l, "max_length");
       if (!l.has_cache_length())
         l.set_cache_length(l.max_length() / 4);
       if (l.cache_length() < 0 || l.cache_length() >= l.max_length())
@@ -71,7 +68,7 @@ void Checker::checkRewards() {
               "'cache_length' must be in [0, max_length), got " +
                   fmt(long(l.cache_length())),
               "DAPO uses a quarter of max_length");
-      nonNegative(l, "penalty", l.penalty());
+      range(l, "penalty");
       break;
     }
     case Reward::kModel:
@@ -106,7 +103,7 @@ void Checker::checkRewards() {
           !isFile(spec_.resolvePath(prog)))
         error(at(e, "command", 0), "reward program " + q(prog) + " not found",
               "a program path with '/' is relative to the spec's directory");
-      positive(e, "timeout_s", e.timeout_s(), "seconds per request, e.g. 30");
+      range(e, "timeout_s");
       positive(e, "workers", e.workers());
       break;
     }

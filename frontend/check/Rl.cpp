@@ -1,6 +1,7 @@
 // RL stages: algorithms, policy losses, objectives written in the spec and
 // SFT+RL hybrid guidance.
 #include "frontend/check/Checker.h"
+#include "dialect/SettingRanges.h"
 
 namespace hone::spec::check {
 
@@ -36,12 +37,10 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   int64_t group = g.samples_per_prompt();
 
   // Loop sizes.
-  nonNegative(rl, "steps", rl.steps(),
-              "use 0 for one pass over the prompts");
-  positive(rl, "batch_size", rl.batch_size(),
-           "completions per step: prompts per step x samples_per_prompt");
-  positive(rl, "grad_accum", rl.grad_accum());
-  positive(rl, "max_prompt_length", rl.max_prompt_length());
+  range(rl, "steps");
+  range(rl, "batch_size");
+  range(rl, "grad_accum");
+  range(rl, "max_prompt_length");
   // Shapes from the data: the longest prompt rounded up, at most the
   // default (docs/compiler.md).
   if (promptFromData && rl.max_prompt_length() > 0)
@@ -60,8 +59,8 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
               ") must be a multiple of mini_batches (" +
               fmt(long(rl.mini_batches())) + ")",
           "each pass splits the batch into equal mini-batches");
-  positive(rl, "mini_batches", rl.mini_batches());
-  positive(rl, "ppo_epochs", rl.ppo_epochs());
+  range(rl, "mini_batches");
+  range(rl, "ppo_epochs");
   int64_t maxSeq = maxSeqOf(m);
   if (maxSeq > 0 && rl.max_prompt_length() > 0 &&
       rl.max_prompt_length() + g.max_new_tokens() > maxSeq)
@@ -82,7 +81,7 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
     error(at(rl, "dynamic_sampling"),
           "dynamic sampling filters groups, but " + name + " has none",
           "use it with grpo, dr_grpo, dapo or rloo");
-  nonNegative(rl, "max_resample_rounds", rl.max_resample_rounds());
+  range(rl, "max_resample_rounds");
   if (rl.staleness() > 0) {
     // hone-pipeline-rollouts (passes/PipelineRollouts.cpp) pipelines the
     // GRPO family without hybrids; the rest is not yet.
@@ -113,22 +112,19 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
   }
 
   // Objective numbers.
-  if (!(rl.epsilon() > 0 && rl.epsilon() < 1))
-    error(at(rl, "epsilon"),
-          "'epsilon' must be in (0, 1), got " + fmt(rl.epsilon()),
-          "the usual clip range is 0.2");
-  if (!(rl.epsilon_high() >= rl.epsilon()))
-    error(at(rl, "epsilon_high"),
-          "'epsilon_high' (" + fmt(rl.epsilon_high()) +
-              ") is below 'epsilon' (" + fmt(rl.epsilon()) + ")",
-          "clip-higher raises the upper bound: DAPO uses 0.28 with 0.2");
-  nonNegative(rl, "beta", rl.beta(), "use 0 to train without a KL penalty");
-  inRange(rl, "gamma", rl.gamma(), 0, 1, false, "the discount, usually 1");
-  inRange(rl, "lam", rl.lam(), 0, 1, false, "GAE lambda, usually 0.95");
-  positive(rl, "value_clip", rl.value_clip(), "the usual value is 0.2");
-  nonNegative(rl, "vf_coef", rl.vf_coef());
-  nonNegative(rl, "entropy_coef", rl.entropy_coef());
-  nonNegative(rl, "staleness", rl.staleness(), "0 is exactly on-policy");
+  range(rl, "epsilon");
+  if (range(rl, "epsilon_high"))
+    if (std::string p =
+            ranges::clipHigherProblem(rl.epsilon(), rl.epsilon_high());
+        !p.empty())
+      error(at(rl, "epsilon_high"), p, ranges::kClipHigherHint);
+  range(rl, "beta");
+  range(rl, "gamma");
+  range(rl, "lam");
+  range(rl, "value_clip");
+  range(rl, "vf_coef");
+  range(rl, "entropy_coef");
+  range(rl, "staleness");
   if (rl.has_policy_loss())
     checkPolicyLoss(rl, name);
   if (rl.has_objective())
@@ -249,27 +245,16 @@ void Checker::checkPolicyLoss(Rl &rl, const std::string &name) {
               " hybrid has an objective of its own; 'policy_loss' would "
               "not change it",
           "remove 'policy_loss', or use chord, hpt, relift or uft");
-  if (pl.dual_clip() != 0 &&
-      !(std::isfinite(pl.dual_clip()) && pl.dual_clip() > 1))
-    error(at(pl, "dual_clip"),
-          "'dual_clip' must be above 1 (or 0: off), got " +
-              fmt(pl.dual_clip()),
-          "dual-clip PPO bounds the loss of A < 0 at -c A; Ye et al. use "
-          "c = 3");
+  range(pl, "dual_clip");
   if (pl.dual_clip() != 0 && pl.kind() != PolicyLoss::clip)
     error(at(pl, "dual_clip"),
           "'dual_clip' bounds the clipped surrogate, but kind is " + kind,
           "use 'kind: clip' with dual_clip");
-  if (pl.tis_cap() != 0 && !(std::isfinite(pl.tis_cap()) && pl.tis_cap() >= 1))
-    error(at(pl, "tis_cap"),
-          "'tis_cap' must be at least 1 (or 0: off), got " + fmt(pl.tis_cap()),
-          "truncated importance sampling caps the weight; 2 is usual (ms-swift's default)");
+  range(pl, "tis_cap");
   for (const char *f : {"tau_pos", "tau_neg"}) {
-    double v = f[4] == 'p' ? pl.tau_pos() : pl.tau_neg();
-    if (!(std::isfinite(v) && v > 0))
-      error(at(pl, f), q(f) + " must be positive, got " + fmt(v),
-            "SAPO's paper uses tau_pos 1 and tau_neg 1.05");
-    else if (pl.kind() != PolicyLoss::sapo && spec_.locs.has(pl, f) &&
+    if (!range(pl, f))
+      continue;
+    if (pl.kind() != PolicyLoss::sapo && spec_.locs.has(pl, f) &&
              !atDeclaredDefault(pl, f))
       error(at(pl, f), q(f) + " is a SAPO setting; kind is " + kind,
             "remove it, or use 'kind: sapo'");
@@ -362,8 +347,8 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
             "a weight in [" + fmt(lo) + ", " + fmt(hi) + "]");
     inRange(sc, "end", sc.end(), lo, hi, false,
             "a weight in [" + fmt(lo) + ", " + fmt(hi) + "]");
-    nonNegative(sc, "steps", sc.steps());
-    nonNegative(sc, "warmup_steps", sc.warmup_steps());
+    range(sc, "steps");
+    range(sc, "warmup_steps");
   };
   switch (rl.guidance_case()) {
   case Rl::kChord: {
@@ -384,7 +369,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
             "leave it unset (or set it to batch_size / samples_per_prompt)");
     if (!c.has_sft_batch_size())
       c.set_sft_batch_size(prompts);
-    positive(c, "sft_batch_size", c.sft_batch_size());
+    range(c, "sft_batch_size");
     break;
   }
   case Rl::kSrft: {
@@ -392,8 +377,8 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     if (need(c, c.has_dataset(), "SRFT"))
       demos(c, "dataset", c.dataset(), "SRFT");
     fillDeclaredDefaults(c);
-    nonNegative(c, "sft_coef", c.sft_coef());
-    nonNegative(c, "positive_coef", c.positive_coef());
+    range(c, "sft_coef");
+    range(c, "positive_coef");
     break;
   }
   case Rl::kLuffy: {
@@ -401,14 +386,14 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     if (need(c, c.has_dataset(), "LUFFY"))
       demos(c, "dataset", c.dataset(), "LUFFY");
     fillDeclaredDefaults(c);
-    positive(c, "off_policy_per_group", c.off_policy_per_group());
+    range(c, "off_policy_per_group");
     if (group > 0 && c.off_policy_per_group() >= group)
       error(at(c, "off_policy_per_group"),
             "off_policy_per_group (" + fmt(long(c.off_policy_per_group())) +
                 ") leaves no on-policy sample in groups of " +
                 fmt(long(group)),
             "use fewer off-policy traces than samples_per_prompt");
-    positive(c, "shaping_gamma", c.shaping_gamma(), "LUFFY uses 0.1");
+    range(c, "shaping_gamma");
     break;
   }
   case Rl::kRelift: {
@@ -420,8 +405,8 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     if (!c.has_buffer_size())
       c.set_buffer_size(std::max<int64_t>(1, rl.batch_size() /
                                                  std::max<int64_t>(1, group)));
-    positive(c, "buffer_size", c.buffer_size());
-    positive(c, "sft_steps", c.sft_steps());
+    range(c, "buffer_size");
+    range(c, "sft_steps");
     break;
   }
   case Rl::kHpt: {
@@ -429,8 +414,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
     if (need(c, c.has_dataset(), "HPT"))
       demos(c, "dataset", c.dataset(), "HPT");
     fillDeclaredDefaults(c);
-    inRange(c, "threshold", c.threshold(), 0, 1, true,
-            "a rollout accuracy: RL above it, SFT at or below");
+    range(c, "threshold");
     break;
   }
   case Rl::kUft: {
@@ -441,7 +425,7 @@ void Checker::checkGuidance(Stage &s, Rl &rl, int64_t group) {
       *c.mutable_hint_fraction() = defaultUftHint();
     schedule(*c.mutable_hint_fraction(), 0, 1);
     fillDeclaredDefaults(c);
-    nonNegative(c, "sft_coef", c.sft_coef());
+    range(c, "sft_coef");
     break;
   }
   case Rl::GUIDANCE_NOT_SET:

@@ -46,8 +46,7 @@ void Checker::checkEvaluations() {
                    "use prompt_answer data");
     }
     fillDeclaredDefaults(e);
-    nonNegative(e, "every_steps", e.every_steps(), "use 0 to evaluate at the "
-                                                   "end only");
+    range(e, "every_steps");
     if (e.every_steps() > 0 &&
         (e.model().empty() ? p_.stages_size() == 0
                            : outputs_.count(e.model()) == 0))
@@ -56,7 +55,7 @@ void Checker::checkEvaluations() {
                 (e.model().empty() ? std::string("a model") : q(e.model())),
             "every_steps evaluates during the stages that produce the model; "
             "name a stage's output or use 0 to evaluate once");
-    nonNegative(e, "max_records", e.max_records(), "use 0 for all");
+    range(e, "max_records");
     if (e.has_generation())
       checkGeneration(e.generation());
     *e.mutable_generation() =
@@ -67,13 +66,10 @@ void Checker::checkEvaluations() {
 void Checker::checkRest() {
   Checkpointing &c = *p_.mutable_checkpointing();
   fillDeclaredDefaults(c);
-  nonNegative(c, "every_steps", c.every_steps(), "use 0 to save at stage ends "
-                                                 "only");
-  nonNegative(c, "keep_last", c.keep_last(), "use 0 to keep all");
-  inRange(c, "max_skipped_fraction", c.max_skipped_fraction(), 0, 1, false,
-          "the share of a stage's steps that may be skipped; 1 for no limit");
-  nonNegative(c, "max_skipped_in_a_row", c.max_skipped_in_a_row(),
-              "use 0 for no limit");
+  range(c, "every_steps");
+  range(c, "keep_last");
+  range(c, "max_skipped_fraction");
+  range(c, "max_skipped_in_a_row");
   if (!c.dir().empty() &&
       (c.dir()[0] == '/' || ("/" + c.dir() + "/").find("/../") !=
                                 std::string::npos))
@@ -89,12 +85,10 @@ void Checker::checkRest() {
     error(at(h, "memory_budget"),
           "cannot read memory_budget " + q(h.memory_budget()),
           "write a size such as \"16GiB\", \"512MiB\" or \"2GB\"");
-  positive(h, "ranks", h.ranks(), "use 1 for a single process");
-  nonNegative(h, "rollout_staleness", h.rollout_staleness(),
-              "0 is exactly on-policy");
-  nonNegative(h, "threads", h.threads(), "use 0 for all cores");
-  inRange(h, "collective_timeout_s", h.collective_timeout_s(), 0.1, 86400,
-          false, "seconds; the default is 300");
+  range(h, "ranks");
+  range(h, "rollout_staleness");
+  range(h, "threads");
+  range(h, "collective_timeout_s");
   // bf16 on the cpu is accepted: the job checks the CPU it runs on (AVX-512
   // BF16 or AMX) and otherwise trains in fp32 with a note.
 

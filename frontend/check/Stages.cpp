@@ -192,14 +192,13 @@ void Checker::checkStage(Stage &s, int index) {
 void Checker::checkLoop(Loop &loop, const Stage &s, const Binding *model,
                         const std::string &datasetName, int64_t longestRow) {
   fillDeclaredDefaults(loop);
-  nonNegative(loop, "steps", loop.steps(),
-              "use 0 to run 'epochs' passes over the data");
-  positive(loop, "epochs", loop.epochs(), "passes over the data, e.g. 1");
-  positive(loop, "batch_size", loop.batch_size());
-  positive(loop, "grad_accum", loop.grad_accum());
+  range(loop, "steps");
+  range(loop, "epochs");
+  range(loop, "batch_size");
+  range(loop, "grad_accum");
   int64_t maxSeq = maxSeqOf(model);
   if (loop.has_max_length()) {
-    positive(loop, "max_length", loop.max_length());
+    range(loop, "max_length");
     if (maxSeq > 0 && loop.max_length() > maxSeq)
       error(at(loop, "max_length"),
             "'max_length' (" + fmt(long(loop.max_length())) +
@@ -267,7 +266,7 @@ void Checker::checkSft(Stage &s, Sft &sft, const Binding *m) {
           "'reference' is only used by variant iw_sft",
           "remove it, or set 'variant: iw_sft'");
   }
-  positive(sft, "iw_clip", sft.iw_clip(), "the paper clips at 16");
+  range(sft, "iw_clip");
 }
 
 void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
@@ -285,7 +284,7 @@ void Checker::checkRewardModel(Stage &s, RewardModelTraining &rm,
     layoutFits(at(s, "dataset"), *d, {Dataset::preference},
                "a Bradley-Terry reward model",
                "use data with prompt/chosen/rejected columns");
-  nonNegative(rm, "center_rewards", rm.center_rewards());
+  range(rm, "center_rewards");
 }
 
 void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
@@ -320,11 +319,10 @@ void Checker::checkPreference(Stage &s, Preference &pref, const Binding *m) {
       layoutFits(at(s, "dataset"), *d, {Dataset::preference}, loss,
                  "use data with prompt/chosen/rejected columns");
   }
-  positive(pref, "beta", pref.beta(), "TRL's default is 0.1");
-  inRange(pref, "label_smoothing", pref.label_smoothing(), 0, 0.5, true,
-          "the probability that a preference label is flipped; 0 for none");
-  nonNegative(pref, "desirable_weight", pref.desirable_weight());
-  nonNegative(pref, "undesirable_weight", pref.undesirable_weight());
+  range(pref, "beta");
+  range(pref, "label_smoothing");
+  range(pref, "desirable_weight");
+  range(pref, "undesirable_weight");
   bool refFree =
       pref.loss() == Preference::orpo || pref.loss() == Preference::simpo;
   if (refFree) {

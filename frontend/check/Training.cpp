@@ -5,17 +5,14 @@ namespace hone::spec::check {
 
 void Checker::checkOptimizer(const Optimizer &o) {
   if (o.has_lr())
-    positive(o, "lr", o.lr(), "a learning rate such as 1e-3 (tiny models) "
-                              "or 1e-5 (pretrained ones)");
-  inRange(o, "beta1", o.beta1(), 0, 1, true, "the usual value is 0.9");
-  inRange(o, "beta2", o.beta2(), 0, 1, true, "the usual value is 0.999");
-  positive(o, "eps", o.eps(), "the usual value is 1e-8");
-  nonNegative(o, "weight_decay", o.weight_decay());
-  nonNegative(o, "warmup_steps", o.warmup_steps());
-  inRange(o, "min_lr_ratio", o.min_lr_ratio(), 0, 1, false,
-          "a fraction of the peak learning rate");
-  nonNegative(o, "max_grad_norm", o.max_grad_norm(),
-              "use 0 to disable clipping");
+    range(o, "lr");
+  range(o, "beta1");
+  range(o, "beta2");
+  range(o, "eps");
+  range(o, "weight_decay");
+  range(o, "warmup_steps");
+  range(o, "min_lr_ratio");
+  range(o, "max_grad_norm");
 }
 
 void Checker::checkLora(Stage &s, int index, const Binding *m) {
@@ -31,8 +28,8 @@ void Checker::checkLora(Stage &s, int index, const Binding *m) {
   }
   Lora &l = *s.mutable_lora();
   resolveLoraDefaults(l);
-  positive(l, "rank", l.rank(), "PEFT's default is 8");
-  positive(l, "alpha", l.alpha(), "PEFT's default lora_alpha is 8");
+  range(l, "rank");
+  range(l, "alpha");
   if (!(l.dropout() >= 0 && l.dropout() < 1))
     error(at(l, "dropout"),
           "'dropout' must be in [0, 1), got " + fmt(l.dropout()),
@@ -83,15 +80,12 @@ void Checker::checkLora(Stage &s, int index, const Binding *m) {
 }
 
 void Checker::checkGeneration(const Generation &g) {
-  positive(g, "max_new_tokens", g.max_new_tokens());
-  nonNegative(g, "temperature", g.temperature(),
-              "use 0 for greedy decoding, 1 to sample from the model");
-  nonNegative(g, "top_k", g.top_k(), "use 0 to disable top-k");
-  if (!(g.top_p() > 0 && g.top_p() <= 1))
-    error(at(g, "top_p"), "'top_p' must be in (0, 1], got " + fmt(g.top_p()),
-          "use 1 to disable nucleus sampling");
+  range(g, "max_new_tokens");
+  range(g, "temperature");
+  range(g, "top_k");
+  range(g, "top_p");
   if (g.has_samples_per_prompt())
-    positive(g, "samples_per_prompt", g.samples_per_prompt());
+    range(g, "samples_per_prompt");
   for (int i = 0; i < g.stop_size(); ++i)
     if (g.stop(i).empty())
       error(at(g, "stop", i), "a stop string is empty",

@@ -1,3 +1,9 @@
+// Over 800 lines: the backend class launches the element-wise, reduction,
+// norm, rotary, embedding and AdamW kernels with <<<>>> from its methods, so
+// they share this translation unit. Not yet: by family into files with
+// host-side launch functions (as Attention.cu and LmHead.cu are, declared
+// in CudaLaunch.h), which needs a GPU to check the moved launches.
+//
 // The CUDA backend object: memory, copies, cuBLAS GEMM, element-wise and
 // row kernels, norms, embeddings, RoPE, AdamW, sumSquares, and the chunked LM
 // head (cuBLAS per vocabulary chunk + the row kernels of LmHead.cu).

@@ -1,6 +1,6 @@
 // Step primitives of a compiled pipeline: generate, log-probs of a frozen
 // model and values (the train step around a generated loss kernel is the C
-// ABI's, runtime/abi/HoneRuntime.cpp). Host vectors in and out, [rows, T]
+// ABI's, runtime/ops/TrainStep.cpp). Host vectors in and out, [rows, T]
 // per-token arrays token-aligned as Transformer's log-prob convention.
 #pragma once
 

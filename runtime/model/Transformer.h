@@ -195,7 +195,7 @@ public:
   int64_t rowsRun() const { return N_; }
   /// forward() calls so far: the kept activations are those of call
   /// number forwardCount() (a train step that reuses a hone.value's forward
-  /// checks that none ran since: runtime/abi/HoneRuntime.cpp).
+  /// checks that none ran since: runtime/ops/TrainStep.cpp).
   uint64_t forwardCount() const { return forwards_; }
   /// Device pointers, valid until the next forward: [batch, seqLen].
   const T *logprobs() const { return logprob_; }

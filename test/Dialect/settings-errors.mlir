@@ -3,7 +3,7 @@
 /// Each typed settings attribute rejects what no spec can mean, a missing
 /// parameter (no defaults below the frontend) and a wrong type.
 
-// expected-error@+1 {{#hone.optimizer: lr = -0.001 must be > 0}}
+// expected-error@+1 {{#hone.optimizer: lr = -0.001 must be positive}}
 "test.a"() {s = #hone.optimizer<lr = -1.0e-3, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-8, weight_decay = 0.0, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0, max_grad_norm = 1.0>} : () -> ()
 
 // -----
@@ -32,12 +32,12 @@
 
 // -----
 
-// expected-error@+1 {{#hone.generation: top_p = 1.5 must be in [0, 1]}}
+// expected-error@+1 {{#hone.generation: top_p = 1.5 must be in (0, 1]}}
 "test.g"() {s = #hone.generation<max_new_tokens = 8, temperature = 1.0, top_k = 0, top_p = 1.5, stop = []>} : () -> ()
 
 // -----
 
-// expected-error@+1 {{#hone.generation: max_new_tokens = 0 must be >= 1}}
+// expected-error@+1 {{#hone.generation: max_new_tokens = 0 must be positive}}
 "test.g"() {s = #hone.generation<max_new_tokens = 0, temperature = 1.0, top_k = 0, top_p = 1.0, stop = []>} : () -> ()
 
 // -----
@@ -47,22 +47,22 @@
 
 // -----
 
-// expected-error@+1 {{#hone.loop: grad_accum = 0 must be >= 1}}
+// expected-error@+1 {{#hone.loop: grad_accum = 0 must be positive}}
 "test.l"() {s = #hone.loop<grad_accum = 0, max_length = 8>} : () -> ()
 
 // -----
 
-// expected-error@+1 {{#hone.schedule: warmup_steps = -1 must be >= 0}}
+// expected-error@+1 {{#hone.schedule: warmup_steps = -1 must not be negative}}
 "test.s"() {s = #hone.schedule<shape = cosine, start = 1.0, end = 0.0, steps = 10, warmup_steps = -1>} : () -> ()
 
 // -----
 
-// expected-error@+1 {{#hone.sft_settings: iw_clip = 0 must be > 0}}
+// expected-error@+1 {{#hone.sft_settings: iw_clip = 0 must be positive}}
 "test.s"() {s = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 0.0>} : () -> ()
 
 // -----
 
-// expected-error@+1 {{#hone.reward_model_settings: center_rewards = -1 must be >= 0}}
+// expected-error@+1 {{#hone.reward_model_settings: center_rewards = -1 must not be negative}}
 "test.s"() {s = #hone.reward_model_settings<center_rewards = -1.0>} : () -> ()
 
 // -----
@@ -77,7 +77,7 @@
 
 // -----
 
-// expected-error@+1 {{#hone.rl_settings: mini_batches = 0 must be >= 1}}
+// expected-error@+1 {{#hone.rl_settings: mini_batches = 0 must be positive}}
 "test.r"() {s = #hone.rl_settings<grad_accum = 1, max_prompt_length = 64, kl_estimator = k3, kl_placement = in_loss, epsilon = 0.2, epsilon_high = 0.2, ppo_epochs = 1, mini_batches = 0, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0, lam = 0.95, value_clip = 0.2, vf_coef = 0.1, entropy_coef = 0.0, staleness = 0>} : () -> ()
 
 // -----
@@ -87,17 +87,17 @@
 
 // -----
 
-// expected-error@+1 {{#hone.srft: positive_coef = -0.1 must be >= 0}}
+// expected-error@+1 {{#hone.srft: positive_coef = -0.1 must not be negative}}
 "test.c"() {s = #hone.srft<sft_coef = 0.5, positive_coef = -0.1>} : () -> ()
 
 // -----
 
-// expected-error@+1 {{#hone.luffy: shaping_gamma = 0 must be > 0}}
+// expected-error@+1 {{#hone.luffy: shaping_gamma = 0 must be positive}}
 "test.c"() {s = #hone.luffy<off_policy_per_group = 1, shaping_gamma = 0.0>} : () -> ()
 
 // -----
 
-// expected-error@+1 {{#hone.relift: sft_steps = 0 must be >= 1}}
+// expected-error@+1 {{#hone.relift: sft_steps = 0 must be positive}}
 "test.c"() {s = #hone.relift<buffer_size = 4, sft_steps = 0>} : () -> ()
 
 // -----
@@ -112,7 +112,7 @@
 
 // -----
 
-// expected-error@+1 {{#hone.eval_settings: max_records = -1 must be >= 0}}
+// expected-error@+1 {{#hone.eval_settings: max_records = -1 must not be negative}}
 "test.e"() {s = #hone.eval_settings<every_steps = 0, max_records = -1, generation = <max_new_tokens = 8, temperature = 0.0, top_k = 0, top_p = 1.0, stop = []>>} : () -> ()
 
 // -----
@@ -148,12 +148,12 @@
 
 // -----
 
-// expected-error@+1 {{#hone.hardware: ranks = 0 must be >= 1}}
+// expected-error@+1 {{#hone.hardware: ranks = 0 must be positive}}
 "test.a"() {s = #hone.hardware<device = cpu, memory_budget = 0, ranks = 0, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>} : () -> ()
 
 // -----
 
-// expected-error@+1 {{#hone.hardware: memory_budget = -1 must be >= 0}}
+// expected-error@+1 {{#hone.hardware: memory_budget = -1 must not be negative}}
 "test.a"() {s = #hone.hardware<device = cpu, memory_budget = -1, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>} : () -> ()
 
 // -----
@@ -171,7 +171,7 @@
 
 /// LoRA: a rank of at least 1, dropout 0 (the only one computed), known
 /// and distinct target modules.
-// expected-error@+1 {{#hone.lora: rank = 0 must be >= 1}}
+// expected-error@+1 {{#hone.lora: rank = 0 must be positive}}
 "test.lora"() {s = #hone.lora<rank = 0, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj"], merge_on_save = false>} : () -> ()
 
 // -----
@@ -194,3 +194,15 @@
 // #hone.arch has no defaults either: the frontend writes every parameter.
 // expected-error@+1 {{expected ','}}
 "test.a"() {s = #hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32>} : () -> ()
+
+// -----
+
+// A cross-field rule (dialect/SettingRanges.h), the spec checker's too.
+// expected-error@+1 {{#hone.rl_settings: 'epsilon_high' (0.1) is below 'epsilon' (0.2)}}
+"test.r"() {s = #hone.rl_settings<grad_accum = 1, max_prompt_length = 64, kl_estimator = k3, kl_placement = in_loss, epsilon = 0.2, epsilon_high = 0.1, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0, lam = 0.95, value_clip = 0.2, vf_coef = 0.1, entropy_coef = 0.0, staleness = 0>} : () -> ()
+
+// -----
+
+// Every ranged value must be finite (dialect/SettingRanges.def).
+// expected-error@+1 {{#hone.optimizer: max_grad_norm = inf must be finite}}
+"test.a"() {s = #hone.optimizer<lr = 1.0e-3, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-8, weight_decay = 0.0, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0, max_grad_norm = 0x7FF0000000000000>} : () -> ()

@@ -3,7 +3,7 @@
 /// a size must be positive
 
 hone.pipeline @p0 {
-  // expected-error@+1 {{architecture field 'vocab' must be positive, got 0}}
+  // expected-error@+1 {{#hone.arch: vocab = 0 must be positive}}
   %m = hone.model.init "m" {seed = 0 : i64} : !hone.model<#hone.arch<gpt2, vocab = 0, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 }
 // -----
@@ -11,7 +11,7 @@ hone.pipeline @p0 {
 /// layers must be positive
 
 hone.pipeline @p1 {
-  // expected-error@+1 {{architecture field 'layers' must be positive}}
+  // expected-error@+1 {{#hone.arch: layers = -1 must be positive}}
   %m = hone.model.init "m" {seed = 0 : i64} : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = -1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 }
 // -----
@@ -35,7 +35,7 @@ hone.pipeline @p3 {
 /// norm eps in (0,1)
 
 hone.pipeline @p4 {
-  // expected-error@+1 {{norm_eps must be in (0, 1)}}
+  // expected-error@+1 {{#hone.arch: norm_eps = 0 must be in (0, 1)}}
   %m = hone.model.init "m" {seed = 0 : i64} : !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 4, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 0.0, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 }
 // -----
@@ -664,7 +664,7 @@ hone.pipeline @p45 {
   %text = hone.dataset "t.jsonl" : !hone.dataset<text>
   %msgs = hone.dataset "m.jsonl" : !hone.dataset<messages>
   %r = hone.reward.verifier exact_match : !hone.reward
-  // expected-error@+1 {{#hone.preference_settings: beta = 0 must be > 0}}
+  // expected-error@+1 {{#hone.preference_settings: beta = 0 must be positive}}
   %1 = hone.preference dpo %m, %pref ref %m {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.preference_settings<beta = 0.0, label_smoothing = 0.0e+00, desirable_weight = 1.0e+00, undesirable_weight = 1.0e+00, simpo_gamma = 5.0e-01>} : (!m, !hone.dataset<preference>, !m) -> !m
 }
 // -----

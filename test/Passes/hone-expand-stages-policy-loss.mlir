@@ -105,6 +105,6 @@ hone.pipeline @bad_range {
   %0 = hone.model.init "policy" {seed = 0 : i64} : !m
   %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
   %r = hone.reward.verifier exact_match : !hone.reward
-  // expected-error@+1 {{#hone.policy_loss: tau_neg = 0 must be > 0}}
+  // expected-error@+1 {{#hone.policy_loss: tau_neg = 0 must be positive}}
   %x = hone.rl grpo %0, %pr reward %r ref %0 {batch_size = 4 : i64, group_size = 2 : i64, steps = 2 : i64, kl_coef = 0.04 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>, policy_loss = #hone.policy_loss<kind = sapo, dual_clip = 0.0, tis_cap = 0.0, tau_pos = 1.0, tau_neg = 0.0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> !m
 }

@@ -11,6 +11,7 @@
 #include "dialect/HoneDialect.h"
 #include "dialect/HoneOps.h"
 #include "dialect/MethodFamilies.h"
+#include "dialect/SettingRanges.h"
 #include "frontend/ToStageIR.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -21,6 +22,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cmath>
+#include <limits>
 #include <set>
 
 using namespace mlir;
@@ -266,6 +269,57 @@ TEST(Contract, SettingsAttributesMirrorTheSpecSchema) {
   }
   for (auto &[name, _] : expected)
     EXPECT_TRUE(seen.count(name)) << "no example uses #hone." << name;
+}
+
+
+/// dialect/SettingRanges.def names real settings, once each: every row's
+/// field is a number of its pipeline.proto message, and no setting has two
+/// rows. (A row whose attribute parameter is misspelt, or that a verifier
+/// does not check, fails every verification of that attribute.)
+TEST(Contract, SettingRangesNameSpecFieldsOnce) {
+  std::set<std::pair<std::string, std::string>> specKeys, attrKeys;
+  for (const ::hone::ranges::Row &r : ::hone::ranges::kRows) {
+    const pb::Descriptor *d = pb::DescriptorPool::generated_pool()
+                                  ->FindMessageTypeByName(
+                                      std::string("hone.spec.") + r.message);
+    ASSERT_NE(d, nullptr) << r.message;
+    const pb::FieldDescriptor *f = d->FindFieldByName(r.field);
+    ASSERT_NE(f, nullptr) << r.message << "." << r.field;
+    EXPECT_TRUE(f->cpp_type() == pb::FieldDescriptor::CPPTYPE_DOUBLE ||
+                f->cpp_type() == pb::FieldDescriptor::CPPTYPE_FLOAT ||
+                f->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT32 ||
+                f->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT64 ||
+                f->cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT32 ||
+                f->cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT64)
+        << r.message << "." << r.field;
+    EXPECT_TRUE(specKeys.insert({r.message, r.field}).second)
+        << r.message << "." << r.field << " has two rows";
+    EXPECT_EQ(*r.attr == 0, *r.param == 0) << r.message << "." << r.field;
+    if (*r.attr)
+      EXPECT_TRUE(attrKeys.insert({r.attr, r.param}).second)
+          << "#hone." << r.attr << " " << r.param << " has two rows";
+  }
+}
+
+/// The rules read as the table says, NaN and infinities refused.
+TEST(Contract, SettingRangeRules) {
+  using ::hone::ranges::admits;
+  const auto *lr = ::hone::ranges::specRow("Optimizer", "lr");
+  const auto *beta1 = ::hone::ranges::specRow("Optimizer", "beta1");
+  const auto *dual = ::hone::ranges::specRow("PolicyLoss", "dual_clip");
+  ASSERT_TRUE(lr && beta1 && dual);
+  EXPECT_TRUE(admits(*lr, 1e-5));
+  EXPECT_FALSE(admits(*lr, 0));
+  EXPECT_FALSE(admits(*lr, std::numeric_limits<double>::infinity()));
+  EXPECT_FALSE(admits(*lr, std::nan("")));
+  EXPECT_TRUE(admits(*beta1, 0));
+  EXPECT_FALSE(admits(*beta1, 1));
+  EXPECT_TRUE(admits(*dual, 0));
+  EXPECT_FALSE(admits(*dual, 1));
+  EXPECT_TRUE(admits(*dual, 3));
+  EXPECT_EQ(::hone::ranges::requirement(*beta1), "be in [0, 1)");
+  EXPECT_EQ(::hone::ranges::attrRow("arch", "max_seq"),
+            ::hone::ranges::specRow("Architecture", "max_seq_len"));
 }
 
 } // namespace

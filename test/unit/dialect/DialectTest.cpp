@@ -139,12 +139,15 @@ TEST_F(HoneDialectTest, SettingsVerifierRejectsRanges) {
       [&] { return emitError(loc); }, &context, F(-1.0), F(0.9), F(0.999),
       F(1e-8), F(0.0), LrSchedule::constant_lr, int64_t(0), F(0.0), F(1.0));
   EXPECT_FALSE(bad);
-  EXPECT_EQ(message, "#hone.optimizer: lr = -1 must be > 0");
+  EXPECT_EQ(message, "#hone.optimizer: lr = -1 must be positive (a learning "
+                     "rate such as 1e-3 (tiny models) or 1e-5 (pretrained "
+                     "ones))");
   auto badTopP = GenerationAttr::getChecked(
       [&] { return emitError(loc); }, &context, int64_t(8), F(1.0), int64_t(0), F(1.5),
       ArrayAttr::get(&context, {}));
   EXPECT_FALSE(badTopP);
-  EXPECT_EQ(message, "#hone.generation: top_p = 1.5 must be in [0, 1]");
+  EXPECT_EQ(message, "#hone.generation: top_p = 1.5 must be in (0, 1] (use 1 "
+                     "to disable nucleus sampling)");
   EXPECT_TRUE(bool(optimizer(context)));
 }
 

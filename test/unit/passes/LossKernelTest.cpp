@@ -1,5 +1,9 @@
 //===- LossKernelTest.cpp - generated loss kernels vs references ----------===//
 //
+// Over 800 lines: one parameterised test over a table with one reference
+// formula per method (most of the file), its JIT harness and its input
+// generator; not yet split into harness, method tables and tests.
+//
 // For every method: stage IR → hone-step-pipeline → hone-loss-to-llvm →
 // JIT (MLIR ExecutionEngine), on random inputs drawn fresh each run (seed
 // printed). The generated loss must equal a hand-written formula of the

@@ -1,4 +1,4 @@
-#include "runtime/abi/Comm.h"
+#include "runtime/ops/Comm.h"
 
 #include <chrono>
 #include <cstdio>

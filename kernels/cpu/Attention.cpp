@@ -1,0 +1,513 @@
+// Attention kernels of the CPU backend: causal self-attention forward
+// (writing the softmax probabilities the interface keeps for the backward),
+// its backward, and attention of new rows against a KV cache (decoding).
+// Parallelism is over independent (sequence, KV head) tasks, never over a
+// reduction, so results do not depend on the number of threads.
+#include "kernels/cpu/CpuOps.h"
+#include "kernels/cpu/MathFns.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace hone {
+namespace cpu {
+namespace {
+
+// --- decode attention over the KV cache --------------------------------------
+//
+// Cache layout of one (sequence, KV head) slot of cacheLen * headDim values:
+// V is [cacheLen, headDim]; K is cut into tiles of kKTile positions, each
+// tile [headDim, width] (width kKTile, less for a last partial tile), so the
+// scores of a position range are a contiguous read. Decoding reads the whole
+// cache once per token and is bound by memory bandwidth: contiguous reads
+// run at stream speed where the former [headDim, cacheLen] rows, read a
+// slice at a time, ran at less than half.
+
+constexpr int64_t kKTile = 64;
+
+inline int64_t kTileWidth(int64_t t, int64_t cacheLen) {
+  return std::min(kKTile, cacheLen - t * kKTile);
+}
+
+/// Scores of NC queries (pre-scaled, [NC][64]) at the 64 positions of a full
+/// K tile ([64, 64], head dim 64) into 4 x NC vector registers.
+template <int NC>
+inline void scoreTile64(const float (*qs)[64], const float *k,
+                        float (*dst)[64]) {
+  v16f a[NC][4] = {};
+  for (int d = 0; d < 64; ++d, k += 64) {
+    const v16f k0 = *reinterpret_cast<const v16f *>(k);
+    const v16f k1 = *reinterpret_cast<const v16f *>(k + 16);
+    const v16f k2 = *reinterpret_cast<const v16f *>(k + 32);
+    const v16f k3 = *reinterpret_cast<const v16f *>(k + 48);
+    for (int q = 0; q < NC; ++q) {
+      const float qd = qs[q][d];
+      a[q][0] += qd * k0;
+      a[q][1] += qd * k1;
+      a[q][2] += qd * k2;
+      a[q][3] += qd * k3;
+    }
+  }
+  for (int q = 0; q < NC; ++q)
+    for (int i = 0; i < 4; ++i)
+      *reinterpret_cast<v16f *>(dst[q] + 16 * i) = a[q][i];
+}
+
+/// acc[q] += sum over positions [j0, j1) of w[q][j] * V[j] for NC queries
+/// (head dim 64), the accumulators in 4 x NC vector registers.
+template <int NC>
+inline void valueRows64(const float *const *w, const float *V, int64_t j0,
+                        int64_t j1, float *const *acc) {
+  v16f a[NC][4];
+  for (int q = 0; q < NC; ++q)
+    for (int i = 0; i < 4; ++i)
+      a[q][i] = *reinterpret_cast<const v16f *>(acc[q] + 16 * i);
+  const float *v = V + j0 * 64;
+  for (int64_t j = j0; j < j1; ++j, v += 64) {
+    const v16f v0 = *reinterpret_cast<const v16f *>(v);
+    const v16f v1 = *reinterpret_cast<const v16f *>(v + 16);
+    const v16f v2 = *reinterpret_cast<const v16f *>(v + 32);
+    const v16f v3 = *reinterpret_cast<const v16f *>(v + 48);
+    for (int q = 0; q < NC; ++q) {
+      const float wq = w[q][j];
+      a[q][0] += wq * v0;
+      a[q][1] += wq * v1;
+      a[q][2] += wq * v2;
+      a[q][3] += wq * v3;
+    }
+  }
+  for (int q = 0; q < NC; ++q)
+    for (int i = 0; i < 4; ++i)
+      *reinterpret_cast<v16f *>(acc[q] + 16 * i) = a[q][i];
+}
+
+/// The decode queries of one KV head: query i is head (i % group) of query
+/// row (i / group). Scores, softmax and the weighted sum of V run in phases
+/// over position ranges, so that a range can be read from another
+/// sequence's cache holding the same K/V. Each score is summed over d in
+/// order and each output element over positions in order, however the
+/// ranges are cut and whichever path runs, so sharing never changes a bit.
+template <typename T> struct DecodeQueries {
+  static constexpr int64_t kMaxQueries = 16;
+  const T *q;
+  int64_t qStride;
+  T *out;
+  int64_t oStride;
+  int64_t group, nq, hd, ldsc;
+  T scale;
+  T *sc;  // [nq, ldsc] scores, then unnormalised probabilities
+  T *acc; // [nq, hd] output accumulators, then [nq] 1 / softmax sums
+
+  const T *query(int64_t i) const {
+    return q + (i / group) * qStride + (i % group) * hd;
+  }
+
+  /// Scores of queries [i0, i0+cnt) at positions [j0, j1) of the K slot Kt.
+  void scores(int64_t i0, int64_t cnt, const T *Kt, int64_t cacheLen,
+              int64_t j0, int64_t j1) {
+    if (j1 <= j0)
+      return;
+    for (int64_t t = j0 / kKTile; t * kKTile < j1; ++t) {
+      const int64_t base = t * kKTile, w = kTileWidth(t, cacheLen);
+      const int64_t lo = std::max(j0, base) - base;
+      const int64_t hi = std::min(j1, base + w) - base;
+      const T *tile = Kt + base * hd;
+      if constexpr (std::is_same<T, float>::value) {
+        if (hd == 64 && w == 64) {
+          scoreTileF(i0, cnt, tile, base, lo, hi);
+          continue;
+        }
+      }
+      for (int64_t i = i0; i < i0 + cnt; ++i)
+        std::fill(sc + i * ldsc + base + lo, sc + i * ldsc + base + hi, T(0));
+      for (int64_t d = 0; d < hd; ++d) {
+        const T *kr = tile + d * w;
+        for (int64_t i = i0; i < i0 + cnt; ++i) {
+          const T qd = query(i)[d] * scale;
+          T *s = sc + i * ldsc + base;
+#pragma omp simd
+          for (int64_t j = lo; j < hi; ++j)
+            s[j] += qd * kr[j];
+        }
+      }
+    }
+  }
+  /// A full fp32 tile of head dim 64, four queries per sweep.
+  void scoreTileF(int64_t i0, int64_t cnt, const float *tile, int64_t base,
+                  int64_t lo, int64_t hi) {
+    for (int64_t c0 = i0; c0 < i0 + cnt; c0 += 4) {
+      const int nc = int(std::min<int64_t>(4, i0 + cnt - c0));
+      float qs[4][64], res[4][64];
+      for (int c = 0; c < nc; ++c) {
+        const float *qc = reinterpret_cast<const float *>(query(c0 + c));
+        for (int d = 0; d < 64; ++d)
+          qs[c][d] = qc[d] * float(scale);
+      }
+      switch (nc) {
+      case 1:
+        scoreTile64<1>(qs, tile, res);
+        break;
+      case 2:
+        scoreTile64<2>(qs, tile, res);
+        break;
+      case 3:
+        scoreTile64<3>(qs, tile, res);
+        break;
+      default:
+        scoreTile64<4>(qs, tile, res);
+        break;
+      }
+      for (int c = 0; c < nc; ++c)
+        std::memcpy(sc + (c0 + c) * ldsc + base + lo, res[c] + lo,
+                    size_t(hi - lo) * sizeof(float));
+    }
+  }
+  /// The score at position j from a K vector k [hd] not yet in the cache,
+  /// with the fused multiply-adds the vectorised sweeps use (written out:
+  /// GCC would vectorise the products and round each before adding).
+  void scoreNew(int64_t i0, int64_t cnt, const T *k, int64_t j) {
+    for (int64_t i = i0; i < i0 + cnt; ++i) {
+      const T *qi = query(i);
+      T s = 0;
+      for (int64_t d = 0; d < hd; ++d)
+        s = std::fma(qi[d] * scale, k[d], s);
+      sc[i * ldsc + j] = s;
+    }
+  }
+  void softmax(int64_t i0, int64_t cnt, int64_t n) {
+    T *inv = acc + nq * hd;
+    for (int64_t i = i0; i < i0 + cnt; ++i) {
+      T *s = sc + i * ldsc, m = s[0];
+#pragma omp simd reduction(max : m)
+      for (int64_t j = 0; j < n; ++j)
+        m = std::max(m, s[j]);
+      T sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < n; ++j) {
+        T e = vexp<T>(s[j] - m);
+        s[j] = e;
+        sum += e;
+      }
+      inv[i] = T(1) / sum;
+    }
+  }
+  /// acc += sum over positions [j0, j1) of p * V[j] (V: [positions, hd]);
+  /// `init` clears the accumulators first.
+  void values(int64_t i0, int64_t cnt, const T *V, int64_t j0, int64_t j1,
+              bool init) {
+    if (init)
+      std::fill(acc + i0 * hd, acc + (i0 + cnt) * hd, T(0));
+    if constexpr (std::is_same<T, float>::value) {
+      if (hd == 64) {
+        for (int64_t c0 = i0; c0 < i0 + cnt; c0 += 4) {
+          const int nc = int(std::min<int64_t>(4, i0 + cnt - c0));
+          const float *w[4];
+          float *a[4];
+          for (int c = 0; c < nc; ++c) {
+            w[c] = sc + (c0 + c) * ldsc;
+            a[c] = acc + (c0 + c) * 64;
+          }
+          switch (nc) {
+          case 1:
+            valueRows64<1>(w, V, j0, j1, a);
+            break;
+          case 2:
+            valueRows64<2>(w, V, j0, j1, a);
+            break;
+          case 3:
+            valueRows64<3>(w, V, j0, j1, a);
+            break;
+          default:
+            valueRows64<4>(w, V, j0, j1, a);
+            break;
+          }
+        }
+        return;
+      }
+    }
+    for (int64_t j = j0; j < j1; ++j) {
+      const T *v = V + j * hd;
+      for (int64_t i = i0; i < i0 + cnt; ++i) {
+        const T w = sc[i * ldsc + j];
+        T *a = acc + i * hd;
+#pragma omp simd
+        for (int64_t d = 0; d < hd; ++d)
+          a[d] += w * v[d];
+      }
+    }
+  }
+  /// values() at position j from a V row v [hd] not yet in the cache.
+  void valueNew(int64_t i0, int64_t cnt, const T *v, int64_t j) {
+    for (int64_t i = i0; i < i0 + cnt; ++i) {
+      const T w = sc[i * ldsc + j];
+      T *a = acc + i * hd;
+#pragma omp simd
+      for (int64_t d = 0; d < hd; ++d)
+        a[d] += w * v[d];
+    }
+  }
+  void finish() {
+    const T *inv = acc + nq * hd;
+    for (int64_t i = 0; i < nq; ++i) {
+      T *o = out + (i / group) * oStride + (i % group) * hd;
+      const T *a = acc + i * hd;
+#pragma omp simd
+      for (int64_t d = 0; d < hd; ++d)
+        o[d] = a[d] * inv[i];
+    }
+  }
+};
+
+/// Softmax of row `s` over its first `n` entries (in place), rest zeroed.
+template <typename T> void causalSoftmaxRow(T *s, int64_t n, int64_t total) {
+  T m = s[0];
+  for (int64_t j = 1; j < n; ++j)
+    m = std::max(m, s[j]);
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) {
+    T e = vexp<T>(s[j] - m);
+    s[j] = e;
+    sum += e;
+  }
+  T inv = T(1) / sum;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j)
+    s[j] *= inv;
+  for (int64_t j = n; j < total; ++j)
+    s[j] = 0;
+}
+
+} // namespace
+
+// Parallel over (sequence, KV group): heads sharing K/V stay on one thread,
+// so the K/V gradient sums run in a fixed order. Each task is computed the
+// same way whichever thread runs it, so the threshold (on the total work
+// of all tasks: short sequences in large batches, e.g. GRPO's rollouts,
+// are worth the threads too) does not change results.
+template <typename T>
+void attentionFwd(const T *qkv, const AttentionShape &s, T *probs, T *out) {
+  const int64_t Tn = s.seqLen, hd = s.headDim, ld = s.qkvStride();
+  const int64_t group = s.nHeads / s.nKvHeads, ldo = s.nHeads * hd;
+  const T scale = T(1) / std::sqrt(T(hd));
+  const int64_t tasks = s.batch * s.nKvHeads;
+  const bool par = tasks > 1 && tasks * Tn * Tn * hd >= kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t task = 0; task < tasks; ++task) {
+    int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
+    // A packed batch's sequence b is rows r0 .. r0+n-1 (Kernels.h); its
+    // probabilities fill the n x n corner of its padded slot.
+    const int64_t r0 = s.firstRow(b), n = s.lenOf(b);
+    if (n <= 0)
+      continue;
+    for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+      const T *Q = qkv + r0 * ld + h * hd;
+      const T *K = qkv + r0 * ld + (s.nHeads + kvh) * hd;
+      const T *V = qkv + r0 * ld + (s.nHeads + s.nKvHeads + kvh) * hd;
+      T *P = probs + (b * s.nHeads + h) * Tn * Tn;
+      blasGemm(false, true, n, n, hd, scale, Q, ld, K, ld, T(0), P, Tn);
+      for (int64_t i = 0; i < n; ++i)
+        causalSoftmaxRow<T>(P + i * Tn, i + 1, n);
+      blasGemm(false, false, n, hd, n, T(1), P, Tn, V, ld, T(0),
+               out + r0 * ldo + h * hd, ldo);
+    }
+  }
+}
+
+template <typename T>
+void attentionBwd(const T *qkv, const T *probs, const T *dout,
+                  const AttentionShape &s, T *dqkv, ThreadScratch<T> &ts) {
+  const int64_t Tn = s.seqLen, hd = s.headDim, ld = s.qkvStride();
+  const int64_t group = s.nHeads / s.nKvHeads, ldo = s.nHeads * hd;
+  const T scale = T(1) / std::sqrt(T(hd));
+  const int64_t tasks = s.batch * s.nKvHeads;
+  ts.prepare(Tn * Tn);
+  const bool par = tasks > 1 && tasks * Tn * Tn * hd >= kParallelMin;
+#pragma omp parallel if (par)
+  {
+    T *dP = ts.get();
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
+      const int64_t r0 = s.firstRow(b), len = s.lenOf(b);
+      if (len <= 0)
+        continue;
+      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+        int64_t base = r0 * ld;
+        const T *Q = qkv + base + h * hd;
+        const T *K = qkv + base + (s.nHeads + kvh) * hd;
+        const T *V = qkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
+        T *dQ = dqkv + base + h * hd;
+        T *dK = dqkv + base + (s.nHeads + kvh) * hd;
+        T *dV = dqkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
+        const T *P = probs + (b * s.nHeads + h) * Tn * Tn;
+        const T *dO = dout + r0 * ldo + h * hd;
+        blasGemm(false, true, len, len, hd, T(1), dO, ldo, V, ld, T(0), dP, Tn);
+        // The group's first head writes dK/dV, later heads accumulate.
+        const T beta = h == kvh * group ? T(0) : T(1);
+        blasGemm(true, false, len, hd, len, T(1), P, Tn, dO, ldo, beta, dV, ld);
+        for (int64_t i = 0; i < len; ++i) {
+          const T *p = P + i * Tn;
+          T *d = dP + i * Tn;
+          int64_t n = i + 1;
+          T acc = 0;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t j = 0; j < n; ++j)
+            acc += p[j] * d[j];
+#pragma omp simd
+          for (int64_t j = 0; j < n; ++j)
+            d[j] = p[j] * (d[j] - acc);
+          for (int64_t j = n; j < len; ++j)
+            d[j] = 0;
+        }
+        blasGemm(false, false, len, hd, len, scale, dP, Tn, K, ld, T(0), dQ,
+                 ld);
+        blasGemm(true, false, len, hd, len, scale, dP, Tn, Q, ld, beta, dK, ld);
+      }
+    }
+  }
+}
+
+// Cache layout and summation order: see DecodeQueries. Parallel over
+// (run of rows, KV head); the queries that read the same K/V (the heads
+// of a KV group, and with sharedLen the samples of one prompt over the
+// prompt) are served by one read of it.
+template <typename T>
+void attentionCachedShared(const T *qkv, int64_t batch, int64_t newLen,
+                           int64_t nH, int64_t nKv, int64_t hd,
+                           const int32_t *start, const int32_t *sharedLen,
+                           int64_t cacheLen, T *kCache, T *vCache, T *out,
+                           ThreadScratch<T> &ts, std::vector<int64_t> &runs,
+                           std::vector<int64_t> &shared) {
+  const int64_t ld = (nH + 2 * nKv) * hd, ldo = nH * hd, group = nH / nKv;
+  const T scale = T(1) / std::sqrt(T(hd));
+  // Runs of rows that share a prefix (decoding only), at most kMaxQueries
+  // queries per run so that the score rows of a sweep stay in L1.
+  runs.clear();
+  shared.clear();
+  const int64_t maxRows =
+      std::max<int64_t>(1, DecodeQueries<T>::kMaxQueries / group);
+  for (int64_t b = 0; b < batch;) {
+    int64_t e = b + 1, s = start[b];
+    if (sharedLen && newLen == 1)
+      while (e < batch && e - b < maxRows && sharedLen[e] > 0) {
+        s = std::min<int64_t>({s, sharedLen[e], start[e]});
+        ++e;
+      }
+    runs.push_back(b);
+    shared.push_back(e - b > 1 ? s : 0);
+    b = e;
+  }
+  runs.push_back(batch);
+  const int64_t nRuns = int64_t(shared.size());
+  int64_t maxN = 0, maxRun = 1;
+  for (int64_t b = 0; b < batch; ++b)
+    maxN = std::max<int64_t>(maxN, start[b] + newLen);
+  for (int64_t r = 0; r < nRuns; ++r)
+    maxRun = std::max(maxRun, runs[size_t(r + 1)] - runs[size_t(r)]);
+  const int64_t maxQ = maxRun * group;
+  ts.prepare(maxQ * (maxN + hd + 1));
+  const int64_t tasks = nRuns * nKv;
+  int64_t work = batch * nKv * group * newLen * maxN * hd;
+#pragma omp parallel if (work >= kParallelMin && tasks > 1)
+  {
+    T *sc = ts.get();
+    T *acc = sc + maxQ * maxN;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t run = task / nKv, g = task % nKv;
+      const int64_t b0 = runs[size_t(run)], b1 = runs[size_t(run + 1)];
+      auto Kt = [&](int64_t b) {
+        return kCache + (b * nKv + g) * hd * cacheLen;
+      };
+      auto Vc = [&](int64_t b) {
+        return vCache + (b * nKv + g) * cacheLen * hd;
+      };
+      auto store = [&](int64_t b, int64_t i) {
+        const int64_t p = start[b] + i;
+        const T *row = qkv + (b * newLen + i) * ld;
+        const int64_t t = p / kKTile, w = kTileWidth(t, cacheLen);
+        T *kt = Kt(b) + t * kKTile * hd + p % kKTile;
+        for (int64_t d = 0; d < hd; ++d)
+          kt[d * w] = row[(nH + g) * hd + d];
+        std::memcpy(Vc(b) + p * hd, row + (nH + nKv + g) * hd,
+                    size_t(hd) * sizeof(T));
+      };
+      if (newLen == 1) {
+        // The new position is scored from the qkv row and stored last:
+        // by then its K cache lines are mostly in cache (stored first,
+        // 64 scattered cache misses would stall every task).
+        DecodeQueries<T> dq{qkv + b0 * ld + g * group * hd,
+                            ld,
+                            out + b0 * ldo + g * group * hd,
+                            ldo,
+                            group,
+                            (b1 - b0) * group,
+                            hd,
+                            maxN,
+                            scale,
+                            sc,
+                            acc};
+        const int64_t s = shared[size_t(run)];
+        dq.scores(0, dq.nq, Kt(b0), cacheLen, 0, s);
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t i0 = (b - b0) * group, p = start[b];
+          dq.scores(i0, group, Kt(b), cacheLen, s, p);
+          dq.scoreNew(i0, group, qkv + b * ld + (nH + g) * hd, p);
+          dq.softmax(i0, group, p + 1);
+        }
+        dq.values(0, dq.nq, Vc(b0), 0, s, true);
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t i0 = (b - b0) * group, p = start[b];
+          dq.values(i0, group, Vc(b), s, p, false);
+          dq.valueNew(i0, group, qkv + b * ld + (nH + nKv + g) * hd, p);
+        }
+        dq.finish();
+        for (int64_t b = b0; b < b1; ++b)
+          store(b, 0);
+        continue;
+      }
+      for (int64_t i = 0; i < newLen; ++i)
+        store(b0, i);
+      for (int64_t i = 0; i < newLen; ++i) {
+        const int64_t n = start[b0] + i + 1;
+        DecodeQueries<T> dq{qkv + (b0 * newLen + i) * ld + g * group * hd,
+                            ld,
+                            out + (b0 * newLen + i) * ldo + g * group * hd,
+                            ldo,
+                            group,
+                            group,
+                            hd,
+                            maxN,
+                            scale,
+                            sc,
+                            acc};
+        dq.scores(0, group, Kt(b0), cacheLen, 0, n);
+        dq.softmax(0, group, n);
+        dq.values(0, group, Vc(b0), 0, n, true);
+        dq.finish();
+      }
+    }
+  }
+}
+
+#define HONE_CPU_ATTENTION(T)                                                  \
+  template void attentionFwd<T>(const T *, const AttentionShape &, T *, T *);  \
+  template void attentionBwd<T>(const T *, const T *, const T *,               \
+                                const AttentionShape &, T *,                   \
+                                ThreadScratch<T> &);                           \
+  template void attentionCachedShared<T>(                                      \
+      const T *, int64_t, int64_t, int64_t, int64_t, int64_t, const int32_t *, \
+      const int32_t *, int64_t, T *, T *, T *, ThreadScratch<T> &,             \
+      std::vector<int64_t> &, std::vector<int64_t> &);
+HONE_CPU_ATTENTION(float)
+HONE_CPU_ATTENTION(double)
+#undef HONE_CPU_ATTENTION
+
+} // namespace cpu
+} // namespace hone

@@ -1,0 +1,265 @@
+// The CPU backend's GEMMs: fp32/fp64 through OpenBLAS, bf16 through oneDNN,
+// bf16-stored weights (see kernels/cpu/Gemm.h).
+#include "kernels/cpu/Gemm.h"
+#include "kernels/cpu/CpuCommon.h"
+#include "kernels/cpu/CpuKernels.h"
+
+#include <dlfcn.h>
+#include <omp.h>
+#if HONE_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace hone {
+
+// --- bf16 GEMMs ------------------------------------------------------------
+//
+// oneDNN's bf16 GEMM (bf16 inputs, fp32 accumulation and output), resolved
+// at run time: it is exported by libdnnl for its own tests (and used so by
+// other frameworks) but not declared in its headers, so a libdnnl without it
+// leaves the fp32 path in place instead of failing to load.
+namespace {
+using Bf16GemmFn = int (*)(char, char, int64_t, int64_t, int64_t, float,
+                           const uint16_t *, int64_t, const uint16_t *, int64_t,
+                           float, float *, int64_t);
+std::atomic<bool> gBf16{false};
+Bf16GemmFn bf16GemmFn() {
+#if HONE_HAVE_DNNL
+  static Bf16GemmFn f =
+      Bf16GemmFn(dlsym(RTLD_DEFAULT, "dnnl_gemm_bf16bf16f32"));
+  return f;
+#else
+  return nullptr;
+#endif
+}
+} // namespace
+
+std::string cpuBf16Unsupported() {
+  const char *noIsa = "this CPU has neither AVX-512 BF16 nor AMX";
+  // Turns the detection off (a CPU without it, in tests; a user's choice).
+  if (const char *e = std::getenv("HONE_CPU_BF16"))
+    if (std::strcmp(e, "off") == 0 || std::strcmp(e, "0") == 0)
+      return std::string("disabled by HONE_CPU_BF16=") + e;
+#if !HONE_HAVE_DNNL
+  if (!__builtin_cpu_supports("avx512bf16") &&
+      !__builtin_cpu_supports("amx-bf16"))
+    return noIsa;
+  return "this build has no oneDNN (install libdnnl-dev and rebuild)";
+#else
+  // What oneDNN will dispatch to on this CPU (AMX includes the bf16 bits).
+  int isa = int(dnnl_get_effective_cpu_isa());
+  if ((isa & dnnl_cpu_isa_avx512_core_bf16) != dnnl_cpu_isa_avx512_core_bf16)
+    return noIsa;
+  if (!bf16GemmFn())
+    return "the installed oneDNN exports no dnnl_gemm_bf16bf16f32";
+  return "";
+#endif
+}
+bool setCpuBf16Gemm(bool on) {
+  gBf16 = on && cpuBf16Unsupported().empty();
+  return gBf16;
+}
+bool cpuBf16Gemm() { return gBf16; }
+
+namespace cpu {
+namespace {
+
+/// The rows x cols matrix at `src` (leading dimension ld) as packed bf16.
+void packBf16(int64_t rows, int64_t cols, const float *src, int64_t ld,
+              uint16_t *dst) {
+#pragma omp parallel for schedule(                                             \
+    static) if (rows * cols >= kParallelMin * 4 && !omp_in_parallel())
+  for (int64_t i = 0; i < rows; ++i) {
+    const float *s = src + i * ld;
+    uint16_t *d = dst + i * cols;
+#pragma omp simd
+    for (int64_t j = 0; j < cols; ++j)
+      d[j] = toBf16(s[j]);
+  }
+}
+
+/// Keeps oneDNN on the calling thread (it would otherwise split a GEMM over
+/// all OpenMP threads, possibly along k, and results would depend on the
+/// thread count).
+struct OneOmpThread {
+  int saved = omp_get_max_threads();
+  OneOmpThread() { omp_set_num_threads(1); }
+  ~OneOmpThread() { omp_set_num_threads(saved); }
+};
+
+/// The one slicing loop of every GEMM here: gemm(m', n', A', B', C') on each
+/// slice of `sl` (M rows or N columns, in multiples of 16), on the OpenMP
+/// threads; a function of the shape only, so the thread count never matters.
+template <typename TA, typename TB, typename TC, typename G>
+void slicedGemm(bool ta, bool tb, int64_t m, int64_t n, const TA *A,
+                int64_t lda, const TB *B, int64_t ldb, TC *C, int64_t ldc,
+                GemmSlicing sl, G gemm) {
+  if (sl.cnt == 1) {
+    gemm(m, n, A, B, C);
+    return;
+  }
+  const int64_t e = sl.sliceM ? m : n;
+  const int64_t chunk = ((e + sl.cnt - 1) / sl.cnt + 15) / 16 * 16;
+  const int64_t cnt = (e + chunk - 1) / chunk;
+  const bool sliceM = sl.sliceM;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+  for (int64_t c = 0; c < cnt; ++c) {
+    int64_t s0 = c * chunk, len = std::min(chunk, e - s0);
+    if (sliceM)
+      gemm(len, n, ta ? A + s0 : A + s0 * lda, B, C + s0 * ldc);
+    else
+      gemm(m, len, A, tb ? B + s0 * ldb : B + s0, C + s0);
+  }
+}
+
+/// oneDNN's bf16 GEMM on bf16 operands, sliced.
+void dnnlGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+              const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
+              float beta, float *C, int64_t ldc) {
+  Bf16GemmFn f = bf16GemmFn();
+  const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
+  slicedGemm(ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
+             [&](int64_t mm, int64_t nn, const uint16_t *a, const uint16_t *b,
+                 float *c) {
+               OneOmpThread one;
+               f(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);
+             });
+}
+
+/// C = alpha op(A) op(B) + beta C with A and B rounded to bf16, products
+/// summed in fp32.
+void bf16Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb,
+              float beta, float *C, int64_t ldc) {
+  thread_local std::vector<uint16_t> ab, bb;
+  int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+  if (int64_t(ab.size()) < ar * ac)
+    ab.resize(size_t(ar * ac));
+  if (int64_t(bb.size()) < br * bc)
+    bb.resize(size_t(br * bc));
+  packBf16(ar, ac, A, lda, ab.data());
+  packBf16(br, bc, B, ldb, bb.data());
+  dnnlGemm(ta, tb, m, n, k, alpha, ab.data(), ac, bb.data(), bc, beta, C, ldc);
+}
+
+} // namespace
+
+GemmSlicing gemmSlicing(int64_t m, int64_t n, int64_t k) {
+  // Each slice repacks the shared operand, so M slices are large (two for
+  // 1024 rows); N slices (few rows, decoding) are narrower for balance.
+  auto sliceCount = [](int64_t e, int64_t target) {
+    int64_t c = (e + target / 2) / target;
+    if (c > 1 && (c & 1))
+      ++c;
+    return std::max<int64_t>(c, 1);
+  };
+  const double work = 2.0 * double(m) * double(n) * double(k);
+  GemmSlicing s;
+  s.sliceM = m >= 256;
+  s.cnt = work < 2e6 ? 1 : sliceCount(s.sliceM ? m : n, s.sliceM ? 512 : 256);
+  // Mid-sized GEMMs (a small model's training step: 512 tokens x 256) still
+  // get two slices, one per core of a small machine; still a function of
+  // the shape only.
+  if (s.cnt == 1 && work >= 3.2e7) {
+    if (m >= 128)
+      s.sliceM = true, s.cnt = 2;
+    else if (n >= 128)
+      s.sliceM = false, s.cnt = 2;
+  }
+  return s;
+}
+
+template <typename T>
+void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
+             const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,
+             int64_t ldc) {
+  if (m <= 0 || n <= 0)
+    return;
+  if (k <= 0) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>)
+    if (m >= kCpuBf16MinRows && gBf16.load(std::memory_order_relaxed)) {
+      bf16Gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+  slicedGemm(ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
+             [&](int64_t mm, int64_t nn, const T *a, const T *b, T *c) {
+               blasGemm(ta, tb, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);
+             });
+}
+template void parGemm<float>(bool, bool, int64_t, int64_t, int64_t, float,
+                             const float *, int64_t, const float *, int64_t,
+                             float, float *, int64_t);
+template void parGemm<double>(bool, bool, int64_t, int64_t, int64_t, double,
+                              const double *, int64_t, const double *, int64_t,
+                              double, double *, int64_t);
+
+void widenBf16(const uint16_t *src, float *dst, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u = uint32_t(src[i]) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    dst[i] = f;
+  }
+}
+
+void gemmBf16Weights(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *A, int64_t lda,
+                     const uint16_t *B, int64_t ldb, float beta, float *C,
+                     int64_t ldc) {
+  if (m <= 0 || n <= 0)
+    return;
+  if (k > 0 && m >= kCpuBf16MinRows && cpuBf16Gemm() && bf16GemmFn()) {
+    // bf16 compute: A rounded to bf16 (packed, leading dimension = its
+    // columns), B read in place.
+    thread_local std::vector<uint16_t> ab;
+    const int64_t ar = ta ? k : m, ac = ta ? m : k;
+    if (int64_t(ab.size()) < ar * ac)
+      ab.resize(size_t(ar * ac));
+    packBf16(ar, ac, A, lda, ab.data());
+    dnnlGemm(ta, tb, m, n, k, alpha, ab.data(), ac, B, ldb, beta, C, ldc);
+    return;
+  }
+  if (k <= 0) { // C = beta C, as the fp32 GEMM does
+    parGemm(ta, tb, m, n, k, alpha, A, lda, (const float *)nullptr, 1, beta, C,
+            ldc);
+    return;
+  }
+  // Widen panels of op(B)'s columns (a function of k only) and multiply.
+  thread_local std::vector<float> wide;
+  const int64_t panel = std::max<int64_t>(16, kWidenPanelElems / k / 16 * 16);
+  const int64_t width = std::min(panel, n);
+  if (int64_t(wide.size()) < width * k)
+    wide.resize(size_t(width * k));
+  float *w = wide.data();
+  for (int64_t n0 = 0; n0 < n; n0 += panel) {
+    const int64_t cols = std::min(panel, n - n0);
+    if (tb) { // B [n, k]: rows n0 .. n0+cols
+      for (int64_t j = 0; j < cols; ++j)
+        widenBf16(B + (n0 + j) * ldb, w + j * k, k);
+      parGemm(ta, true, m, cols, k, alpha, A, lda, (const float *)w, k, beta,
+              C + n0, ldc);
+    } else { // B [k, n]: columns n0 .. n0+cols of every row
+      for (int64_t r = 0; r < k; ++r)
+        widenBf16(B + r * ldb + n0, w + r * cols, cols);
+      parGemm(ta, false, m, cols, k, alpha, A, lda, (const float *)w, cols,
+              beta, C + n0, ldc);
+    }
+  }
+}
+
+} // namespace cpu
+} // namespace hone

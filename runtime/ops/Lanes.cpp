@@ -1,0 +1,135 @@
+// Lanes (hone_rt_event): an op runs on the lane its attributes name, with
+// the lane's own kernels object, or inline after every lane drained.
+#include "runtime/ops/Ops.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace hone::ops {
+
+// --- lanes -------------------------------------------------------------------
+
+/// Waits until every lane is idle (the host's view is then complete).
+void drainLanes(hone_job *j, const char *loc) {
+  if (!j->sched)
+    return;
+  Status s = j->sched->drain();
+  if (!s.isOk())
+    fail(j, loc, s.message());
+}
+
+std::optional<exec::Lane> laneByName(const std::string &name) {
+  for (int l = 0; l < exec::kNumLanes; ++l)
+    if (name == exec::laneName(exec::Lane(l)))
+      return exec::Lane(l);
+  return std::nullopt;
+}
+
+namespace {
+
+/// Models an op reaches through its objects (a learned reward's too).
+void modelsOf(Object *o, std::vector<ModelObj *> &out) {
+  if (!o)
+    return;
+  if (o->kind == ObjKind::Model)
+    out.push_back(static_cast<ModelObj *>(o));
+  if (o->kind == ObjKind::Reward) {
+    auto *r = static_cast<RewardObj *>(o);
+    if (r->model)
+      out.push_back(r->model);
+    for (RewardObj *p : r->parts)
+      modelsOf(p, out);
+  }
+}
+
+/// Bytes of an op's results (the trace's "bytes").
+int64_t outputBytes(const OpCtx &c) {
+  static const int64_t kDtypeBytes[] = {4, 8, 4, 8, 1}; // enum hone_dtype
+  int64_t total = 0;
+  for (int i = 0; i < c.nOut; ++i) {
+    const hone_tensor &t = c.out[i];
+    int64_t n = 1;
+    for (int d = 0; d < t.rank && d < 2; ++d)
+      n *= t.shape[d];
+    if (t.dtype >= 0 && t.dtype < 5)
+      total += n * kDtypeBytes[t.dtype];
+  }
+  return total;
+}
+
+} // namespace
+
+/// Runs `body(c)` on the lane the op's attributes name, or inline after
+/// draining every lane. On a lane the call's arrays are copied (generated
+/// code reuses its stack) and the op's models compute with the lane's own
+/// kernels object (a CPU kernels object keeps scratch memory and is not
+/// shared between threads); events order the op against other lanes.
+void submit(OpCtx c, void (*body)(OpCtx &)) {
+  hone_job *j = c.j;
+  if (j->skipStage || (j->skipPrologue && c.op != "exec.rollouts_resume"))
+    return;
+  c.seq = j->calls++;
+  std::optional<exec::Lane> lane;
+  if (j->sched)
+    lane = laneByName(c.has("lane") ? c.text("lane") : "host");
+  observe::TraceRecorder *tr = j->job->trace(); // --trace, else null
+  int64_t bytes = tr ? outputBytes(c) : 0;
+  if (!lane) {
+    drainLanes(j, c.loc);
+    uint64_t t0 = tr ? tr->nowUs() : 0;
+    body(c);
+    if (tr)
+      tr->record("host", c.op, t0, tr->nowUs(), bytes);
+    return;
+  }
+  struct Call {
+    OpCtx c;
+    std::vector<void *> objs;
+    std::vector<hone_tensor> in, out;
+  };
+  auto call = std::make_shared<Call>();
+  call->objs.assign(c.objs, c.objs + c.nObjs);
+  call->in.assign(c.in, c.in + c.nIn);
+  call->out.assign(c.out, c.out + c.nOut);
+  call->c = std::move(c);
+  call->c.objs = call->objs.data();
+  call->c.in = call->in.data();
+  call->c.out = call->out.data();
+  Kernels<float> *k = j->laneKernels[int(*lane)].get();
+  int threads = j->cpuThreads;
+  const char *laneName = exec::laneName(*lane);
+  j->sched->enqueue(*lane, "hone." + call->c.op, [=] {
+    uint64_t t0 = tr ? tr->nowUs() : 0;
+    thread_local int laneThreads = 0; // OpenMP settings are per thread
+    if (laneThreads != threads) {
+      setCpuThreads(threads);
+      laneThreads = threads;
+    }
+    std::vector<ModelObj *> ms;
+    for (void *o : call->objs)
+      modelsOf(static_cast<Object *>(o), ms);
+    for (ModelObj *m : ms)
+      m->model->setKernels(k);
+    body(call->c);
+    if (tr)
+      tr->record(laneName, call->c.op, t0, tr->nowUs(), bytes);
+    return Status::ok();
+  });
+}
+
+} // namespace hone::ops

@@ -1,0 +1,472 @@
+// Internal to the runtime: what the op bodies in runtime/ops/ share, and
+// the op bodies runtime/abi/HoneRuntime.cpp (the C ABI shim) dispatches to
+// (one handler per row of runtime/abi/step_ops.inl). The job's state
+// (hone_job), the runtime objects, an op call's context (OpCtx) and the
+// helpers, each defined in the file named above its declarations.
+#pragma once
+
+#include "kernels/backend/Backend.h"
+#include "kernels/cpu/CpuKernels.h"
+#include "runtime/abi/AbiTable.h"
+#include "runtime/abi/hone_runtime.h"
+#include "runtime/base/Json.h"
+#include "runtime/exec/Scheduler.h"
+#include "runtime/formats/AtomicFile.h"
+#include "runtime/job/Advantages.h"
+#include "runtime/job/Driver.h"
+#include "runtime/job/MemoryCheck.h"
+#include "runtime/job/Rewards.h"
+#include "runtime/job/Steps.h"
+#include "runtime/model/HfModel.h"
+#include "runtime/ops/Comm.h"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hone::ops {
+
+using namespace hone::job;
+
+// --- objects -------------------------------------------------------------
+
+enum class ObjKind { Model, Dataset, Reward, Buffer };
+
+struct Object {
+  ObjKind kind;
+  explicit Object(ObjKind k) : kind(k) {}
+  virtual ~Object() = default;
+};
+
+struct ModelObj : Object {
+  ModelObj() : Object(ObjKind::Model) {}
+  std::unique_ptr<Transformer<float>> model;
+  std::unique_ptr<AdamW<float>> opt; // while a stage trains it
+  std::string name;                  // "m<creation index>"
+  bool mergeOnSave = false;          // LoRA: saves also write merged weights
+  // The tokens of the last hone.value forward whose activations the model
+  // keeps (forward number keptForward), for a train step's kept_forwards.
+  const void *keptTokens = nullptr;
+  uint64_t keptForward = 0;
+};
+
+struct DatasetObj : Object {
+  DatasetObj() : Object(ObjKind::Dataset) {}
+  std::unique_ptr<DataLoader> data;
+  /// The evaluation split (eval_path, or the eval_fraction tail of the
+  /// file); evaluations read it when present.
+  std::unique_ptr<DataLoader> evalData;
+  std::string name; // "d<creation index>"
+  std::string path;
+  int64_t index = 0;
+  // Training rows read, and those left without a trainable token (a prompt
+  // that fills the sequence): reported with counts at the stage's end.
+  int64_t rowsRead = 0, rowsUntrained = 0;
+  size_t firstUntrainedLine = 0;
+};
+
+struct RewardObj : Object {
+  RewardObj() : Object(ObjKind::Reward) {}
+  enum class Kind { Verifier, Length, Model, External, Combine } kind;
+  std::optional<Verifier> verifier;
+  int64_t maxLength = 0, cacheLength = 0;
+  double penalty = 1.0; // length: the penalty at and beyond max_length
+  ModelObj *model = nullptr;
+  std::unique_ptr<ExternalReward> external;
+  std::vector<RewardObj *> parts;
+  std::vector<double> weights;
+};
+
+struct BufferObj : Object {
+  BufferObj() : Object(ObjKind::Buffer) {}
+  std::deque<int64_t> ids;
+  int64_t capacity = 0; // 0: unbounded
+};
+
+// Record ids crossing the ABI name their dataset: (dataset << 40) | record.
+constexpr int kIdShift = 40;
+constexpr int64_t kIdMask = (int64_t(1) << kIdShift) - 1;
+
+} // namespace hone::ops
+
+struct hone_job {
+  hone::job::JobArgs args;
+  hone::json::Value config;
+  std::unique_ptr<hone::job::Job> job;
+  std::optional<hone::Tokenizer> tokenizer;
+  hone::job::TextFormat fmt;
+  uint64_t seed = 0;
+  bool rollback = false; // on_nan
+  bool abortOnNan = false; // on_nan = abort
+  // Skipped steps that end the job (checkpointing.max_skipped_*), and the
+  // counts of the open stage.
+  double maxSkippedFraction = 0.1;
+  int64_t maxSkippedInARow = 20;
+  int64_t stageSkipped = 0, skippedInARow = 0;
+  std::vector<std::string> argv;  // to restart the job for a rollback
+  std::set<int64_t> nanSteps;     // steps that failed before a rollback: skipped
+  std::set<int64_t> injectNan;    // HONE_INJECT_NAN_STEPS (fault injection)
+  // Lanes (hone_rt_event): null when every step runs inline. Declared
+  // before the objects: models compute with the lane kernels, which must
+  // outlive them.
+  std::unique_ptr<hone::exec::Scheduler> sched;
+  std::unique_ptr<hone::Kernels<float>> laneKernels[hone::exec::kNumLanes];
+  std::vector<std::unique_ptr<hone::ops::Object>> objects;
+  std::vector<hone::ops::ModelObj *> models;
+  std::vector<hone::ops::DatasetObj *> datasets;
+  std::vector<hone::ops::BufferObj *> buffers;
+  bool inStage = false;
+  std::string stageName;
+  int64_t stageSteps = 0;
+  hone::json::Value stageOptimizer; // attrs "optimizer" of the open stage
+  /// The step's metrics, each with the call sequence number of the op that
+  /// logged it: lanes log concurrently, step_end sorts them into program
+  /// order (so metrics.jsonl does not depend on the interleaving).
+  std::vector<std::pair<uint64_t, hone::observe::MetricValues::value_type>>
+      stepMetrics;
+  int64_t stepTokens = 0;
+  /// Metrics of ops that ran ahead of their step (the "ahead" attribute of
+  /// a pipelined rollout), with the stepEnds count of the step they belong to.
+  std::vector<std::pair<int64_t, decltype(stepMetrics)::value_type>> deferred;
+  int64_t stepEnds = 0; // hone_rt_step_end calls so far
+  /// A pipelined stage that a resumed run finished before: its prologue
+  /// and epilogue (outside the stage loop) run nothing.
+  bool skipStage = false;
+  /// A pipelined stage resumed inside: its prologue is skipped up to
+  /// hone.exec.rollouts_resume, which takes the checkpoint's rollouts.
+  bool skipPrologue = false;
+  /// The rollouts in flight (hone.exec.rollouts_in_flight) for the next
+  /// checkpoint: buffers and their bytes.
+  std::vector<std::pair<const void *, size_t>> inFlight;
+  /// A resumed checkpoint's rollouts in flight and deferred metrics.
+  std::vector<std::string> resumedRollouts;
+  hone::json::Value resumedDeferred;
+  // Train-step forwards taken from a hone.value's (kept_forwards).
+  int64_t forwardsKept = 0;
+  std::mutex mu; // stepMetrics, deferred, stepTokens, messages
+  std::chrono::steady_clock::time_point stepStart;
+  std::vector<hone::exec::Event> events;
+  std::vector<uint64_t> recorded; // records of each event so far
+  uint64_t calls = 0;             // step calls so far (metric order)
+  int cpuThreads = 1;
+  std::thread::id mainThread;
+  hone::dist::Comm comm; // data-parallel ranks (mpirun); one rank otherwise
+  void *arenaBlock = nullptr; // hone_rt_arena's allocation (freed at the end)
+  hone::job::MemoryCheck memory;           // the compiled plan vs the resident peak
+  std::vector<char> injected;   // HONE_INJECT_UNPLANNED_BYTES (tests)
+};
+
+namespace hone::ops {
+
+// --- errors, JSON, tensors (runtime/ops/Common.cpp) --------------------------
+
+/// fail()'s `loc` for a message that is located already ("FILE: error: ...").
+inline constexpr char kLocated[] = "";
+
+[[noreturn]] void fail(hone_job *j, const char *loc, const std::string &what);
+[[noreturn]] void rollbackAndRestart(hone_job *j, const char *loc,
+                                     int64_t step, const std::string &why);
+void check(hone_job *j, const char *loc, const Status &s);
+template <typename T> T take(hone_job *j, const char *loc, Expected<T> e) {
+  if (!e)
+    check(j, loc, e.status());
+  return e.take();
+}
+json::Value parseJson(hone_job *j, const char *loc, const char *text,
+                      const char *what);
+const json::Value *get(const json::Value &o, const char *key);
+/// Quoted input in a message, cut to a readable length.
+std::string clip(const std::string &s, size_t max = 200);
+double num(const json::Value &o, const char *key, double def);
+int64_t integer(const json::Value &o, const char *key, int64_t def);
+std::string str(const json::Value &o, const char *key,
+                const std::string &def = "");
+bool flag(const json::Value &o, const char *key);
+const char *dtypeName(int32_t d);
+size_t dtypeSize(int32_t d);
+std::string shapeStr(const hone_tensor &t);
+int64_t numel(const hone_tensor &t);
+double asF64(const json::Value &v);
+
+/// A typed settings object (dialect/HoneSettings.td) as JSON: the compiler
+/// writes every setting, so a missing or mistyped one is an error naming
+/// it, never a default.
+struct Settings {
+  hone_job *j;
+  std::string loc;
+  const char *what;
+  const json::Value &o;
+  const json::Value &need(const char *key) const;
+  double f64(const char *key) const { return asF64(need(key)); }
+  int64_t i64(const char *key) const;
+  std::string text(const char *key) const;
+  bool boolean(const char *key) const;
+  const json::Value &object(const char *key) const;
+};
+
+bool isKind(const json::Value &v, abi::Kind k);
+std::string checkAttrs(const abi::OpRow &row, const json::Value &attrs);
+
+struct OpCtx {
+  hone_job *j;
+  const char *loc;
+  std::string op;
+  json::Value attrs;
+  int32_t nObjs;
+  void **objs;
+  int32_t nIn;
+  const hone_tensor *in;
+  int32_t nOut;
+  hone_tensor *out;
+  uint64_t seq = 0; // call order (metrics are sorted by it)
+  hone_loss_fn kernel = nullptr; // train_step
+  int32_t nTokens = 0;           // train_step
+  const abi::OpRow *row = nullptr; // the op's row (attributes checked)
+  void *made = nullptr;            // an object op's result
+
+  [[noreturn]] void err(const std::string &m) const {
+    fail(j, loc, "hone." + op + ": " + m);
+  }
+
+  // Attributes, as the op's row lists them. The call's JSON was checked
+  // against the row before the handler ran; these getters have no default:
+  // reading an attribute the row does not list, or a required read of an
+  // optional one that is absent, is an error naming it.
+  const abi::AttrRow &listed(const char *name, abi::Kind k) const {
+    const abi::AttrRow *a = row ? abi::findAttr(*row, name) : nullptr;
+    if (!a || a->kind != k)
+      err(std::string("the runtime reads attribute '") + name + "' as " +
+          abi::kindName(k) +
+          ", which runtime/abi/step_ops.inl does not list for this op");
+    return *a;
+  }
+  /// The attribute's value if the call has it (an OPT attribute).
+  const json::Value *opt(const char *name, abi::Kind k) const {
+    listed(name, k);
+    return get(attrs, name);
+  }
+  bool has(const char *name) const {
+    return row && abi::findAttr(*row, name) && get(attrs, name);
+  }
+  const json::Value &need(const char *name, abi::Kind k) const {
+    listed(name, k);
+    const json::Value *v = get(attrs, name);
+    if (!v)
+      err(std::string("missing attribute '") + name + "' (" +
+          abi::kindName(k) + ")");
+    return *v;
+  }
+  int64_t i64(const char *name) const {
+    return need(name, abi::Kind::I64).asInt();
+  }
+  double f64(const char *name) const {
+    return asF64(need(name, abi::Kind::F64));
+  }
+  /// A BOOL or UNIT attribute.
+  bool boolean(const char *name) const {
+    const abi::AttrRow *a = row ? abi::findAttr(*row, name) : nullptr;
+    return need(name, a && a->kind == abi::Kind::Unit ? abi::Kind::Unit
+                                                      : abi::Kind::Bool)
+        .asBool();
+  }
+  std::string text(const char *name) const {
+    return need(name, abi::Kind::Str).asString();
+  }
+  std::vector<std::string> texts(const char *name) const {
+    std::vector<std::string> out;
+    for (const json::Value &x : need(name, abi::Kind::Strs).items())
+      out.push_back(x.asString());
+    return out;
+  }
+  std::vector<int64_t> i64s(const char *name) const {
+    std::vector<int64_t> out;
+    for (const json::Value &x : need(name, abi::Kind::I64s).items())
+      out.push_back(x.asInt());
+    return out;
+  }
+  std::vector<double> f64s(const char *name) const {
+    std::vector<double> out;
+    const json::Value &a = need(name, abi::Kind::F64s);
+    for (const json::Value &x : a.items())
+      out.push_back(asF64(x));
+    return out;
+  }
+  const json::Value &object(const char *name) const {
+    return need(name, abi::Kind::Obj);
+  }
+  /// The call's counts and arrays agree (a count > 0 has an array).
+  void checkArrays() const {
+    if (nObjs < 0 || nIn < 0 || nOut < 0 || (nObjs && !objs) ||
+        (nIn && !in) || (nOut && !out))
+      err("bad operand arrays");
+  }
+  void counts(int objsLo, int objsHi, int inLo, int inHi, int outLo,
+              int outHi) const {
+    auto one = [&](const char *what, int n, int lo, int hi) {
+      if (n < lo || n > hi)
+        err(std::string("expected ") +
+            (lo == hi ? std::to_string(lo)
+                      : std::to_string(lo) + ".." + std::to_string(hi)) +
+            " " + what + ", got " + std::to_string(n));
+    };
+    one("objects", nObjs, objsLo, objsHi);
+    one("inputs", nIn, inLo, inHi);
+    one("results", nOut, outLo, outHi);
+  }
+  // Checks a tensor: dtype (-1: f32 or f64), rank, dims (-1: any).
+  const hone_tensor &tensor(const hone_tensor *ts, int i, const char *role,
+                            const char *name, int dtype, int rank,
+                            int64_t d0 = -1, int64_t d1 = -1) const {
+    const hone_tensor &t = ts[i];
+    std::string what = std::string(role) + " " + std::to_string(i) + " (" +
+                       name + ")";
+    if (!t.data && numel(t) > 0)
+      err(what + ": null data");
+    bool dtOk = dtype >= 0 ? t.dtype == dtype
+                           : (t.dtype == HONE_F32 || t.dtype == HONE_F64);
+    if (!dtOk)
+      err(what + ": expected element type " +
+          (dtype >= 0 ? std::string(dtypeName(dtype)) : "f32 or f64") +
+          ", got " + shapeStr(t));
+    if (t.rank != rank)
+      err(what + ": expected rank " + std::to_string(rank) + ", got " +
+          shapeStr(t));
+    if ((rank >= 1 && d0 >= 0 && t.shape[0] != d0) ||
+        (rank >= 2 && d1 >= 0 && t.shape[1] != d1)) {
+      std::string want = "tensor<";
+      want += (d0 >= 0 ? std::to_string(d0) : "?");
+      if (rank == 2)
+        want += "x" + (d1 >= 0 ? std::to_string(d1) : std::string("?"));
+      err(what + ": expected shape " + want + "x...>, got " + shapeStr(t));
+    }
+    for (int k = 0; k < rank; ++k)
+      if (t.shape[k] < 0)
+        err(what + ": negative dimension");
+    return t;
+  }
+  const hone_tensor &input(int i, const char *name, int dtype, int rank,
+                           int64_t d0 = -1, int64_t d1 = -1) const {
+    return tensor(in, i, "input", name, dtype, rank, d0, d1);
+  }
+  const hone_tensor &output(int i, const char *name, int dtype, int rank,
+                            int64_t d0 = -1, int64_t d1 = -1) const {
+    return tensor(out, i, "result", name, dtype, rank, d0, d1);
+  }
+  template <typename O> O *obj(int i, ObjKind k, const char *name) const {
+    if (i >= nObjs || !objs[i])
+      err(std::string("object ") + std::to_string(i) + " (" + name +
+          ") is missing");
+    auto *o = static_cast<Object *>(objs[i]);
+    if (o->kind != k)
+      err(std::string("object ") + std::to_string(i) + " is not a " + name);
+    return static_cast<O *>(o);
+  }
+};
+
+double rd(const hone_tensor &t, int64_t i);
+void wr(hone_tensor &t, int64_t i, double v);
+std::vector<float> toF(const hone_tensor &t);
+void fromF(hone_tensor &t, const std::vector<float> &v);
+int64_t i64At(const hone_tensor &t, int64_t i);
+std::vector<int32_t> rowLengths(const hone_job *j, const int32_t *tok,
+                                int64_t B, int64_t T);
+void checkTokens(const OpCtx &c, const hone_tensor &t, const ModelObj *m);
+
+void setupTokenizer(hone_job *j);
+std::string decodeResponse(hone_job *j, const int32_t *tok, const float *mask,
+                           int64_t T, int64_t *ntok);
+
+AdamWConfig optimizerConfig(hone_job *j, const std::string &loc,
+                            const json::Value &o, int64_t steps);
+void addMetric(const OpCtx &c, std::string name, double v);
+void addTokens(hone_job *j, int64_t n, bool onlyIfNone = false);
+void say(hone_job *j, const std::string &line);
+void warn(hone_job *j, const std::string &line);
+void checkSkipLimits(hone_job *j, const char *loc, int64_t stepNo,
+                     const std::string &why);
+
+// --- data (runtime/ops/DataOps.cpp) ------------------------------------------
+
+/// Which tokens of a sequence a loss trains on (TRL's completion_only_loss
+/// and assistant_only_loss).
+struct LossMasks {
+  bool completionOnly, assistantOnly;
+};
+/// The evaluation's NLL (eval_step) is over completions and assistant
+/// turns, what the preference and RL stages train on.
+inline constexpr LossMasks kEvalMasks{true, true};
+
+Sequence seqOf(hone_job *j, const OpCtx &c, const DataLoader &dl,
+               const Example &ex, int64_t T, LossMasks masks);
+void opDataNext(OpCtx &c);
+void opDataFetch(OpCtx &c);
+
+// --- model reads (runtime/ops/ReadOps.cpp) -----------------------------------
+
+void setStopStrings(hone_job *j, SamplingConfig &sc, const json::Value *stop);
+double logprobTemperature(const OpCtx &c);
+void opGenerate(OpCtx &c);
+void opLogprob(OpCtx &c);
+void opValue(OpCtx &c);
+
+// --- rewards (runtime/ops/RewardOps.cpp) -------------------------------------
+
+struct ScoreRow {
+  RewardInput in;
+  const int32_t *tokens;
+  const float *mask;
+};
+
+std::vector<double> scoreRows(hone_job *j, const OpCtx &c, RewardObj *r,
+                              const std::vector<ScoreRow> &rows, int64_t T);
+void opScore(OpCtx &c);
+void opShapeReward(OpCtx &c);
+void opAdvantage(OpCtx &c);
+void opGroupAccuracy(OpCtx &c);
+void opIndicator(OpCtx &c);
+void opGroupFilter(OpCtx &c);
+
+// --- the stage's state and periodic ops (runtime/ops/StageOps.cpp) -----------
+
+StageObjects stageObjects(hone_job *j);
+void opBufferPush(OpCtx &c);
+void opBufferPop(OpCtx &c);
+void opSchedule(OpCtx &c);
+void opSave(OpCtx &c);
+void opEvalStep(OpCtx &c);
+void opSyncWeights(OpCtx &c);
+void opRolloutsInFlight(OpCtx &c);
+void opRolloutsResume(OpCtx &c);
+
+// --- the train step (runtime/ops/TrainStep.cpp) ------------------------------
+
+void runTrainStep(OpCtx &c);
+
+// --- lanes (runtime/ops/Lanes.cpp) -------------------------------------------
+
+void drainLanes(hone_job *j, const char *loc);
+std::optional<exec::Lane> laneByName(const std::string &name);
+void submit(OpCtx c, void (*body)(OpCtx &));
+
+// --- object ops (runtime/ops/Objects.cpp) ------------------------------------
+
+void objModelInit(OpCtx &c);
+void objModelLoad(OpCtx &c);
+void objModelNewHead(OpCtx &c);
+void objModelLora(OpCtx &c);
+void objSnapshot(OpCtx &c);
+void objDataset(OpCtx &c);
+void objBufferInit(OpCtx &c);
+void objRewardVerifier(OpCtx &c);
+void objRewardModel(OpCtx &c);
+void objRewardExternal(OpCtx &c);
+void objRewardCombine(OpCtx &c);
+
+} // namespace hone::ops

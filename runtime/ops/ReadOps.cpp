@@ -1,0 +1,301 @@
+// Model reads: hone.generate (sampling with the spec's stop strings),
+// hone.logprob and hone.value.
+#include "runtime/ops/Ops.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace hone::ops {
+
+/// The spec's generation `stop` strings (a JSON array), matched on the
+/// completion's bytes through the job's tokenizer.
+void setStopStrings(hone_job *j, SamplingConfig &sc, const json::Value *stop) {
+  if (!stop || !stop->isArray() || !j->tokenizer)
+    return;
+  for (const json::Value &s : stop->items())
+    if (s.isString() && !s.asString().empty())
+      sc.stopStrings.push_back(s.asString());
+  const Tokenizer *tok = &*j->tokenizer;
+  if (!sc.stopStrings.empty())
+    sc.tokenBytes = [tok](int32_t id) { return tok->tokenBytes(id); };
+}
+
+void opGenerate(OpCtx &c) {
+  hone_job *j = c.j;
+  auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  c.counts(1, 1, 3, 6, 3, 4);
+  const hone_tensor &pt = c.input(0, "prompts", HONE_I32, 2);
+  int64_t P = pt.shape[0], Tp = pt.shape[1];
+  const hone_tensor &pm = c.input(1, "prompt mask", -1, 2, P, Tp);
+  c.input(2, "step", HONE_I64, 0);
+  int64_t n = c.i64("n");
+  if (n < 1)
+    c.err("n must be at least 1");
+  const hone_tensor &tok = c.output(0, "tokens", HONE_I32, 2, n * P);
+  int64_t B = n * P, T = tok.shape[1];
+  if (T <= Tp)
+    c.err("result length " + std::to_string(T) +
+          " leaves no room after prompts of " + std::to_string(Tp));
+  c.output(1, "mask", -1, 2, B, T);
+  c.output(2, "logprobs", -1, 2, B, T);
+  int64_t offPolicy = c.i64("off_policy");
+  const hone_tensor *demo = nullptr, *demoMask = nullptr;
+  int64_t hint = -1;
+  double hintFraction = -1; // hint_is_fraction: the hint as a fraction
+  if (c.nIn >= 5) {
+    demo = &c.input(3, "demos", HONE_I32, 2, P);
+    demoMask = &c.input(4, "demo mask", -1, 2, P, demo->shape[1]);
+  }
+  if (c.nIn == 6) {
+    c.input(5, "hint_len", -1, 0);
+    double v = std::max(0.0, rd(c.in[5], 0));
+    if (c.boolean("hint_is_fraction")) {
+      hintFraction = std::min(v, 1.0);
+      hint = 0;
+    } else {
+      hint = int64_t(std::llround(v));
+    }
+  } else if (c.nIn == 4) {
+    c.err("demos need a demo mask");
+  }
+  bool luffy = demo && hint < 0 && offPolicy > 0;
+  bool uft = demo && hint >= 0;
+  if (c.nOut == 4) {
+    if (!luffy && !uft)
+      c.err("a 4th result needs demos with off_policy (LUFFY) or a hint");
+    if (luffy)
+      c.output(3, "off-policy flag", -1, 1, B);
+    else
+      c.output(3, "hint mask", -1, 2, B, T);
+  } else if (luffy || uft) {
+    c.err("demos with off_policy or a hint yield a 4th result");
+  }
+  if (offPolicy > n)
+    c.err("off_policy exceeds n");
+  checkTokens(c, pt, m);
+
+  // Demo completions: the masked tokens of each demo row.
+  std::vector<std::vector<int32_t>> demoResp(static_cast<size_t>(P)), demoFull(static_cast<size_t>(P));
+  if (demo) {
+    int64_t Td = demo->shape[1];
+    const int32_t *dp = static_cast<const int32_t *>(demo->data);
+    for (int64_t p = 0; p < P; ++p) {
+      int32_t len = rowLengths(j, dp + p * Td, 1, Td)[0];
+      for (int64_t t = 0; t < len; ++t) {
+        demoFull[size_t(p)].push_back(dp[p * Td + t]);
+        if (rd(*demoMask, p * Td + t) > 0)
+          demoResp[size_t(p)].push_back(dp[p * Td + t]);
+      }
+    }
+  }
+  // Prompts without padding, each repeated n times.
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<int64_t> hintLen;
+  const int32_t *pp = static_cast<const int32_t *>(pt.data);
+  for (int64_t p = 0; p < P; ++p) {
+    std::vector<int32_t> ids;
+    for (int64_t t = 0; t < Tp; ++t)
+      if (rd(pm, p * Tp + t) > 0)
+        ids.push_back(pp[p * Tp + t]);
+    if (ids.empty())
+      ids.push_back(j->fmt.eosToken >= 0 ? j->fmt.eosToken : 0);
+    int64_t h = 0;
+    if (uft) {
+      h = hintFraction >= 0
+              ? int64_t(std::llround(hintFraction *
+                                     double(demoResp[size_t(p)].size())))
+              : hint;
+      h = std::min<int64_t>(h, int64_t(demoResp[size_t(p)].size()));
+      h = std::min<int64_t>(h, T - int64_t(ids.size()) - 1);
+      h = std::max<int64_t>(h, 0);
+      ids.insert(ids.end(), demoResp[size_t(p)].begin(),
+                 demoResp[size_t(p)].begin() + h);
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      prompts.push_back(ids);
+      hintLen.push_back(h);
+    }
+  }
+  int64_t maxPrompt = 0;
+  for (auto &p : prompts)
+    maxPrompt = std::max<int64_t>(maxPrompt, int64_t(p.size()));
+  SamplingConfig sc;
+  sc.samplesPerPrompt = 1;
+  sc.maxNewTokens = std::max<int64_t>(T - std::max(Tp, maxPrompt), 1);
+  sc.temperature = c.f64("temperature");
+  sc.topK = c.i64("top_k");
+  sc.topP = c.f64("top_p");
+  sc.greedy = c.boolean("greedy") || sc.temperature <= 0;
+  if (sc.temperature <= 0)
+    sc.temperature = 1.0;
+  if (j->fmt.eosToken >= 0)
+    sc.stopTokens = {j->fmt.eosToken};
+  setStopStrings(j, sc, c.opt("stop", abi::Kind::Strs));
+  sc.padToken = j->fmt.padToken;
+  sc.seed = j->seed;
+  // A rollout generated ahead (hone-pipeline-rollouts) draws the numbers of
+  // the step that learns from it, as it would on-policy.
+  sc.step =
+      uint32_t(j->job->globalStep() + (c.has("ahead") ? c.i64("ahead") : 0));
+  sc.rank = uint32_t(j->comm.rank); // each rank draws its own samples
+  auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc);
+  if (!ro)
+    c.err(ro.status().message());
+  const auto &g = ro->gen;
+  auto *op = static_cast<int32_t *>(c.out[0].data);
+  bool maskTruncated = c.boolean("mask_truncated");
+  double lenSum = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    bool demoRow = luffy && (b % n) >= n - offPolicy;
+    int64_t plen = g.promptLengths[size_t(b)];
+    // mask_truncated: a sample that ran out of room without end-of-sequence
+    // gets no loss.
+    int64_t glen = g.lengths[size_t(b)];
+    bool truncated =
+        maskTruncated && !demoRow &&
+        (j->fmt.eosToken < 0 || glen <= plen ||
+         g.tokens[size_t(b * g.seqLen + glen - 1)] != j->fmt.eosToken);
+    for (int64_t t = 0; t < T; ++t) {
+      int32_t id = j->fmt.padToken;
+      double mk = 0, lp = 0;
+      if (demoRow) {
+        const auto &f = demoFull[size_t(b / n)];
+        if (t < int64_t(f.size())) {
+          id = f[size_t(t)];
+          mk = rd(*demoMask, (b / n) * demo->shape[1] + t) > 0;
+        }
+      } else if (t < g.seqLen && t < g.lengths[size_t(b)]) {
+        id = g.tokens[size_t(b * g.seqLen + t)];
+        mk = truncated ? 0.0 : g.mask[size_t(b * g.seqLen + t)];
+        lp = mk ? g.logprobs[size_t(b * g.seqLen + t)] : 0.0;
+      }
+      op[b * T + t] = id;
+      wr(c.out[1], b * T + t, mk);
+      wr(c.out[2], b * T + t, lp);
+      if (uft)
+        wr(c.out[3], b * T + t,
+           (t >= plen - hintLen[size_t(b)] && t < plen) ? 1.0 : 0.0);
+      lenSum += truncated ? double(t >= plen && t < glen) : mk;
+    }
+    if (luffy)
+      wr(c.out[3], b, demoRow ? 1.0 : 0.0);
+  }
+  addMetric(c, "completions/mean_length", lenSum / double(B));
+  int64_t tokens = 0;
+  for (int64_t b = 0; b < B; ++b)
+    tokens += g.lengths[size_t(b)];
+  addTokens(j, tokens);
+}
+
+/// The temperature log-probs are computed at (logprob, train_step): the
+/// sampling temperature where hone-expand-stages set one; absent, log-probs
+/// are plain (temperature 1). Not yet an attribute every such op carries
+/// (issue 12 item 5 moves temperature to one place).
+/// The temperature log-probs are taken at: the lowering writes that of the
+/// hone.generate that sampled the tokens (1 for data).
+double logprobTemperature(const OpCtx &c) { return c.f64("temperature"); }
+
+void opLogprob(OpCtx &c) {
+  auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  // Several token batches of one shape (hone-fuse-forwards merged reads of
+  // one frozen model): one forward over their rows concatenated, results
+  // per batch (its log-probs, then its entropy when set).
+  bool ent = c.boolean("entropy");
+  int n = std::max(1, c.nIn), per = ent ? 2 : 1;
+  c.counts(1, 1, 1, n, per * n, per * n);
+  const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
+  int64_t B = tok.shape[0], T = tok.shape[1];
+  for (int k = 0; k < n; ++k) {
+    c.input(k, "tokens", HONE_I32, 2, B, T);
+    c.output(per * k, "logprobs", -1, 2, B, T);
+    if (ent)
+      c.output(per * k + 1, "entropy", -1, 2, B, T);
+  }
+  if (m->model->config().head != HeadKind::LM)
+    c.err("log-probs need a model with an LM head");
+  std::vector<int32_t> rows;
+  for (int k = 0; k < n; ++k) {
+    checkTokens(c, c.in[k], m);
+    if (n > 1) {
+      auto *p = static_cast<const int32_t *>(c.in[k].data);
+      rows.insert(rows.end(), p, p + B * T);
+    }
+  }
+  // Full rows: the model is causal, so padding after a sequence changes
+  // nothing before it (and a sampled pad id inside a response stays scored).
+  int64_t all = B * n;
+  std::vector<int32_t> len(static_cast<size_t>(all), static_cast<int32_t>(T));
+  TokenBatch tb{all, T,
+                n > 1 ? rows.data() : static_cast<const int32_t *>(tok.data),
+                len.data()};
+  std::vector<float> h;
+  // micro_batch (hone-plan-memory under a budget): the forward over that
+  // many rows at a time; results bit-identical (docs/passes.md).
+  int64_t micro = c.has("micro_batch") ? c.i64("micro_batch") : 0;
+  if (c.has("micro_batch") && micro < 1)
+    c.err("micro_batch must be at least 1 row, got " + std::to_string(micro));
+  auto lp = computeLogprobs(*m->model, tb, micro, logprobTemperature(c),
+                            ent ? &h : nullptr);
+  if (!lp)
+    c.err(lp.status().message());
+  for (int k = 0; k < n; ++k)
+    for (int64_t i = 0; i < B * T; ++i) {
+      wr(c.out[per * k], i, (*lp)[size_t(k * B * T + i)]);
+      if (ent)
+        wr(c.out[per * k + 1], i, h[size_t(k * B * T + i)]);
+    }
+}
+
+void opValue(OpCtx &c) {
+  hone_job *j = c.j;
+  auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  c.counts(1, 1, 1, 2, 1, 1);
+  const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
+  int64_t B = tok.shape[0], T = tok.shape[1];
+  if (m->model->config().head != HeadKind::Scalar)
+    c.err("values need a model with a scalar head");
+  checkTokens(c, tok, m);
+  auto len = rowLengths(j, static_cast<const int32_t *>(tok.data), B, T);
+  TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
+  int64_t micro = c.has("micro_batch") ? c.i64("micro_batch") : 0;
+  if (c.has("micro_batch") && micro < 1)
+    c.err("micro_batch must be at least 1 row, got " + std::to_string(micro));
+  auto v = computeValues(*m->model, tb, micro);
+  if (!v)
+    c.err(v.status().message());
+  // One forward over every row: its activations may serve a train step's
+  // first forward on these tokens (kept_forwards).
+  m->keptTokens = tok.data;
+  m->keptForward = m->model->forwardCount();
+  if (c.nIn == 1) {
+    c.output(0, "values", -1, 2, B, T);
+    fromF(c.out[0], *v);
+  } else {
+    const hone_tensor &mk = c.input(1, "mask", -1, 2, B, T);
+    c.output(0, "values", -1, 1, B);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t last = len[size_t(b)] - 1;
+      for (int64_t t = 0; t < T; ++t)
+        if (rd(mk, b * T + t) > 0)
+          last = t;
+      wr(c.out[0], b, (*v)[size_t(b * T + last)]);
+    }
+  }
+}
+
+} // namespace hone::ops

@@ -1,0 +1,528 @@
+// hone.train_step: the reads it recomputes (fused into one forward where
+// hone-fuse-forwards grouped them), the generated loss kernel, backward and
+// the optimizer step, with the on_nan policy.
+#include "runtime/ops/Ops.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace hone::ops {
+
+namespace {
+
+// --- the train step ---------------------------------------------------------
+
+struct Read {
+  ModelObj *model;
+  std::string what; // logprob | logprob+entropy | value | reward
+  const hone_tensor *tokens;
+  std::vector<int32_t> lengths;
+  int64_t B, T;
+  /// Padding-free forwards over `lengths` (hone-pack-sequences' `packed`).
+  bool packed = false;
+  std::vector<float> out0, out1; // l/V/r, H
+  std::vector<float> grad0, grad1;
+};
+
+Status forwardRows(Read &r, int64_t b0, int64_t n, double temp) {
+  TokenBatch tb{n, r.T, static_cast<const int32_t *>(r.tokens->data) + b0 * r.T,
+                r.lengths.data() + b0};
+  ForwardOptions fo;
+  fo.temperature = temp;
+  fo.pack = r.packed;
+  return r.model->model->forward(tb, fo);
+}
+
+/// Reads that run as one forward and one backward (hone-fuse-forwards'
+/// fused_reads): micro-batch k of every member (its own rows split into
+/// `mini_batches` as alone), concatenated in member order. A group of one
+/// is the read alone, without a copy.
+struct ReadGroup {
+  std::vector<Read *> members;
+  std::vector<int32_t> tokens, lengths; // the concatenation (2+ members)
+  /// Member q's rows in the current micro-batch: [first[q], first[q] + n[q])
+  /// of its mini-batch (which starts at row lo[q] of its tokens).
+  std::vector<int64_t> lo, first, n;
+  /// Micro-batches per optimiser step: the most any member needs.
+  int64_t chunks = 0;
+
+  void plan(int64_t updates, int64_t mini, int64_t u) {
+    lo.assign(members.size(), 0);
+    chunks = 0;
+    for (size_t q = 0; q < members.size(); ++q) {
+      int64_t rows = members[q]->B / updates, mb = (rows + mini - 1) / mini;
+      lo[q] = u * rows;
+      chunks = std::max(chunks, (rows + mb - 1) / mb);
+    }
+  }
+  /// Selects micro-batch k; returns the rows of all members together.
+  int64_t select(int64_t k, int64_t updates, int64_t mini) {
+    first.assign(members.size(), 0);
+    n.assign(members.size(), 0);
+    int64_t all = 0;
+    for (size_t q = 0; q < members.size(); ++q) {
+      int64_t rows = members[q]->B / updates, mb = (rows + mini - 1) / mini;
+      first[q] = std::min(rows, k * mb);
+      n[q] = std::min(rows, first[q] + mb) - first[q];
+      all += n[q];
+    }
+    return all;
+  }
+};
+
+Status forwardGroup(ReadGroup &g, double temp) {
+  Read &r0 = *g.members[0];
+  if (g.members.size() == 1)
+    return forwardRows(r0, g.lo[0] + g.first[0], g.n[0], temp);
+  g.tokens.clear();
+  g.lengths.clear();
+  for (size_t q = 0; q < g.members.size(); ++q) {
+    Read *r = g.members[q];
+    int64_t b0 = g.lo[q] + g.first[q], n = g.n[q];
+    const int32_t *t = static_cast<const int32_t *>(r->tokens->data);
+    g.tokens.insert(g.tokens.end(), t + b0 * r->T, t + (b0 + n) * r->T);
+    g.lengths.insert(g.lengths.end(), r->lengths.begin() + b0,
+                     r->lengths.begin() + b0 + n);
+  }
+  TokenBatch tb{int64_t(g.lengths.size()), r0.T, g.tokens.data(),
+                g.lengths.data()};
+  ForwardOptions fo;
+  fo.temperature = temp;
+  // Packed when every member is; a padded forward over shorter lengths is
+  // exact as well (positions past a row's length are read nowhere).
+  fo.pack = std::all_of(g.members.begin(), g.members.end(),
+                        [](const Read *r) { return r->packed; });
+  return r0.model->model->forward(tb, fo);
+}
+
+} // namespace
+
+/// hone.train_step (hone_rt_train_step's body), on a lane or inline.
+void runTrainStep(OpCtx &c) {
+  hone_job *j = c.j;
+  const char *loc = c.loc;
+  const int32_t n_models = c.nObjs, n_tokens = c.nTokens, n_in = c.nIn,
+                n_out = c.nOut;
+  void **models = c.objs;
+  hone_loss_fn kernel = c.kernel;
+  const hone_tensor *in = c.in;
+  hone_tensor *out = c.out;
+  (void)models;
+  const int64_t stepNo = j->job->globalStep() + 1; // as logged
+  if (!kernel)
+    c.err("no loss kernel");
+  if (n_models < 1)
+    c.err("no models");
+  if (n_tokens < 1 || n_tokens > n_in)
+    c.err("expected 1.." + std::to_string(n_in) + " token batches, got " +
+          std::to_string(n_tokens));
+  std::vector<ModelObj *> ms;
+  for (int i = 0; i < n_models; ++i)
+    ms.push_back(c.obj<ModelObj>(i, ObjKind::Model, "model"));
+  std::vector<std::string> reads = c.texts("reads");
+  std::vector<int64_t> readers = c.i64s("readers");
+  if (int(reads.size()) != n_tokens || int(readers.size()) != n_tokens)
+    c.err("reads and readers need one entry per token batch (" +
+          std::to_string(n_tokens) + ")");
+  std::vector<Read> rs(static_cast<size_t>(n_tokens));
+  int nOutputs = 0;
+  for (int i = 0; i < n_tokens; ++i) {
+    Read &r = rs[size_t(i)];
+    if (readers[size_t(i)] < 0 || readers[size_t(i)] >= n_models)
+      c.err("readers[" + std::to_string(i) + "] names no model");
+    r.model = ms[size_t(readers[size_t(i)])];
+    r.what = reads[size_t(i)];
+    r.tokens = &c.input(i, "tokens", HONE_I32, 2);
+    r.B = r.tokens->shape[0];
+    r.T = r.tokens->shape[1];
+    checkTokens(c, *r.tokens, r.model);
+    // Full rows (causal model) except where the last token is read.
+    r.lengths = r.what == "reward"
+                    ? rowLengths(j, static_cast<const int32_t *>(r.tokens->data),
+                                 r.B, r.T)
+                    : std::vector<int32_t>(static_cast<size_t>(r.B),
+                                           static_cast<int32_t>(r.T));
+    HeadKind h = r.model->model->config().head;
+    if (r.what == "logprob" || r.what == "logprob+entropy") {
+      if (h != HeadKind::LM)
+        c.err("reads[" + std::to_string(i) + "] = " + r.what +
+              " needs an LM head");
+      nOutputs += r.what == "logprob" ? 1 : 2;
+    } else if (r.what == "value" || r.what == "reward") {
+      if (h != HeadKind::Scalar)
+        c.err("reads[" + std::to_string(i) + "] = " + r.what +
+              " needs a scalar head");
+      nOutputs += 1;
+    } else {
+      c.err("unknown read '" + r.what +
+            "' (logprob, logprob+entropy, value, reward)");
+    }
+  }
+  for (int i = n_tokens; i < n_in; ++i) {
+    c.input(i, "input", HONE_F32, in[i].rank);
+    if (in[i].rank < 0 || in[i].rank > 2)
+      c.err("input " + std::to_string(i) + ": bad rank");
+  }
+  std::vector<std::string> metricNames = c.texts("metric_names");
+  if (n_out < 1)
+    c.err("expected the loss result");
+  c.output(0, "loss", HONE_F32, 0);
+  for (int i = 1; i < n_out; ++i)
+    c.output(i, "metric", HONE_F32, 0);
+  if (!metricNames.empty() && int(metricNames.size()) != n_out - 1)
+    c.err("metric_names has " + std::to_string(metricNames.size()) +
+          " names for " + std::to_string(n_out - 1) + " metric results");
+  int64_t mini = std::max<int64_t>(1, c.i64("mini_batches"));
+  int64_t epochs = std::max<int64_t>(1, c.i64("epochs"));
+  double temp = logprobTemperature(c);
+  for (ModelObj *m : ms)
+    if (!m->opt)
+      m->opt = std::make_unique<AdamW<float>>(
+          *m->model,
+          optimizerConfig(j, c.loc, c.object("optimizer"), j->stageSteps));
+  // updates > 1: each pass takes one optimiser step per consecutive
+  // 1/updates of the rows (PPO mini-batches); the kernel was compiled for
+  // one such mini-batch.
+  int64_t updates = std::max<int64_t>(1, c.i64("updates"));
+  for (Read &r : rs)
+    if (r.B % updates != 0)
+      c.err("updates = " + std::to_string(updates) + " does not divide the " +
+            std::to_string(r.B) + " rows of a token batch");
+  for (int i = n_tokens; i < n_in; ++i)
+    if (in[i].rank >= 1 && in[i].shape[0] % updates != 0)
+      c.err("updates = " + std::to_string(updates) + " does not divide the " +
+            std::to_string(in[i].shape[0]) + " rows of input " +
+            std::to_string(i));
+  // fused_reads[i]: the read whose forward also computes read i.
+  std::vector<ReadGroup> groups;
+  {
+    std::vector<int64_t> lead(static_cast<size_t>(n_tokens));
+    for (int i = 0; i < n_tokens; ++i)
+      lead[size_t(i)] = i;
+    if (c.has("fused_reads")) {
+      lead = c.i64s("fused_reads");
+      if (int(lead.size()) != n_tokens)
+        c.err("fused_reads needs one entry per token batch");
+    }
+    std::vector<int> groupOf(size_t(n_tokens), -1);
+    for (int i = 0; i < n_tokens; ++i) {
+      int64_t l = lead[size_t(i)];
+      Read &r = rs[size_t(i)];
+      if (l == i) {
+        groupOf[size_t(i)] = int(groups.size());
+        groups.push_back({{&r}, {}, {}});
+        continue;
+      }
+      if (l < 0 || l > i || lead[size_t(l)] != l)
+        c.err("fused_reads[" + std::to_string(i) + "] = " + std::to_string(l) +
+              " is not an earlier leading read");
+      Read &r0 = rs[size_t(l)];
+      if (r0.model != r.model || r0.what != r.what || r0.B != r.B ||
+          r0.T != r.T)
+        c.err("fused_reads[" + std::to_string(i) +
+              "]: read of another model, kind or shape than read " +
+              std::to_string(l));
+      groups[size_t(groupOf[size_t(l)])].members.push_back(&r);
+    }
+  }
+  // kept_forwards[i] >= 0: the first pass's forward of read i is the one a
+  // hone.value ran on its tokens (PPO's v_old), when the model has run no
+  // other forward since; otherwise it runs here as usual.
+  std::vector<int64_t> kept(size_t(n_tokens), -1);
+  if (c.has("kept_forwards")) {
+    kept = c.i64s("kept_forwards");
+    if (int(kept.size()) != n_tokens)
+      c.err("kept_forwards needs one entry per token batch");
+    for (int i = 0; i < n_tokens; ++i)
+      if (kept[size_t(i)] != -1 &&
+          (kept[size_t(i)] < 0 || kept[size_t(i)] >= n_in - n_tokens ||
+           rs[size_t(i)].what != "value" || updates != 1 || mini != 1))
+        c.err("kept_forwards[" + std::to_string(i) +
+              "]: a value read of the whole batch, keeping an input's "
+              "forward, expected");
+  }
+  // packed[i] (hone-pack-sequences, docs/passes.md): -1, read i runs padded;
+  // k >= 0, it runs padding-free over each row's tokens up to the last
+  // nonzero of input k (the loss mask through which alone the objective
+  // reads it: later positions change nothing it reads, the model being
+  // causal); -2, a reward read, up to the row's last token (where the
+  // reward is read).
+  if (c.has("packed")) {
+    std::vector<int64_t> pk = c.i64s("packed");
+    if (int(pk.size()) != n_tokens)
+      c.err("packed needs one entry per token batch");
+    for (int i = 0; i < n_tokens; ++i) {
+      Read &r = rs[size_t(i)];
+      int64_t k = pk[size_t(i)];
+      std::string at =
+          "packed[" + std::to_string(i) + "] = " + std::to_string(k) + ": ";
+      if (k == -1)
+        continue;
+      if (k == -2) {
+        if (r.what != "reward")
+          c.err(at + "-2 (up to the last token) is for reward reads only");
+        r.packed = true;
+        continue;
+      }
+      if (k < 0 || k >= n_in - n_tokens)
+        c.err(at + "names no input (0.." + std::to_string(n_in - n_tokens - 1) +
+              ")");
+      if (r.what == "reward")
+        c.err(at + "a reward read packs to its rows' last tokens (-2)");
+      const hone_tensor &m = in[n_tokens + k];
+      if (m.rank != 2 || m.shape[0] != r.B || m.shape[1] != r.T)
+        c.err(at + "the mask must be [" + std::to_string(r.B) + ", " +
+              std::to_string(r.T) + "] like the read's tokens");
+      for (int64_t b = 0; b < r.B; ++b) {
+        int64_t n = r.T;
+        while (n > 1 && rd(m, b * r.T + n - 1) == 0.0)
+          --n;
+        r.lengths[size_t(b)] = int32_t(n);
+      }
+      r.packed = true;
+    }
+  }
+  // How often each model runs forward per optimiser step: more than once
+  // means its kept activations are not those of the slice being
+  // back-propagated.
+  std::map<ModelObj *, int64_t> forwards;
+  for (ReadGroup &g : groups) {
+    g.plan(updates, mini, 0);
+    forwards[g.members[0]->model] += g.chunks;
+  }
+
+  double lossSum = 0;
+  std::vector<double> metricSums(size_t(n_out - 1), 0.0);
+  StepStats st0;
+  bool skipped = false;
+  std::string why;
+  for (int64_t ep = 0; ep < epochs && !skipped; ++ep)
+  for (int64_t u = 0; u < updates && !skipped; ++u) {
+    for (ModelObj *m : ms)
+      m->model->zeroGrad();
+    // Forward over the mini-batch's rows [lo, lo + rows), micro-batched,
+    // into host outputs of the mini-batch.
+    // A fused group's forward output holds its members' rows in member
+    // order.
+    for (ReadGroup &g : groups) {
+      Read &r0 = *g.members[0];
+      g.plan(updates, mini, u);
+      const int64_t per = r0.what == "reward" ? 1 : r0.T; // values per row
+      for (Read *r : g.members) {
+        int64_t rows = r->B / updates;
+        r->out0.assign(size_t(rows * per), 0.f);
+        r->out1.assign(r->what == "logprob+entropy" ? size_t(rows * r->T) : 0,
+                       0.f);
+      }
+      size_t read0 = size_t(&r0 - rs.data());
+      bool reuse =
+          ep == 0 && u == 0 && g.members.size() == 1 && g.chunks == 1 &&
+          kept[read0] >= 0 && forwards[r0.model] == 1 &&
+          r0.model->keptTokens == r0.tokens->data &&
+          r0.model->keptForward == r0.model->model->forwardCount() &&
+          r0.model->model->batch() == r0.B && r0.model->model->seqLen() == r0.T;
+      if (reuse)
+        j->forwardsKept += 1;
+      for (int64_t k = 0; k < g.chunks; ++k) {
+        int64_t all = g.select(k, updates, mini);
+        if (!reuse)
+          check(j, loc, forwardGroup(g, temp));
+        auto &tm = *r0.model->model;
+        std::vector<float> v, h;
+        if (r0.what == "logprob" || r0.what == "logprob+entropy") {
+          v = tm.toHost(tm.logprobs(), all * per);
+          if (r0.what == "logprob+entropy") {
+            if (!tm.entropy())
+              c.err("the model yields no entropy");
+            h = tm.toHost(tm.entropy(), all * per);
+          }
+        } else if (r0.what == "value") {
+          v = tm.toHost(tm.values(), all * per);
+        } else {
+          v = tm.toHost(tm.rewards(), all);
+        }
+        int64_t from = 0;
+        for (size_t q = 0; q < g.members.size(); ++q) {
+          Read &r = *g.members[q];
+          int64_t len = g.n[q] * per;
+          std::copy(v.begin() + from, v.begin() + from + len,
+                    r.out0.begin() + g.first[q] * per);
+          if (!h.empty())
+            std::copy(h.begin() + from, h.begin() + from + len,
+                      r.out1.begin() + g.first[q] * per);
+          from += len;
+        }
+      }
+      for (Read *r : g.members) {
+        r->grad0.assign(r->out0.size(), 0.f);
+        r->grad1.assign(r->out1.size(), 0.f);
+      }
+    }
+    // The kernel, once per optimiser step, on the mini-batch (the inputs'
+    // rows of this mini-batch; scalars as they are).
+    std::vector<void *> args;
+    for (Read &r : rs) {
+      args.push_back(r.out0.data());
+      if (r.what == "logprob+entropy")
+        args.push_back(r.out1.data());
+    }
+    for (int i = n_tokens; i < n_in; ++i) {
+      int64_t row = in[i].rank == 2 ? in[i].shape[1] : 1;
+      int64_t first = in[i].rank >= 1 ? u * (in[i].shape[0] / updates) : 0;
+      args.push_back(static_cast<float *>(in[i].data) + first * row);
+    }
+    float loss = 0;
+    std::vector<float> metrics(size_t(n_out - 1), 0.f);
+    args.push_back(&loss);
+    for (float &m : metrics)
+      args.push_back(&m);
+    for (Read &r : rs) {
+      args.push_back(r.grad0.data());
+      if (r.what == "logprob+entropy")
+        args.push_back(r.grad1.data());
+    }
+    kernel(args.data());
+    if (j->injectNan.count(stepNo))
+      loss = NAN;
+    if (j->comm.size > 1) {
+      // The ranks' mean loss and metrics: every rank logs, and skips a
+      // non-finite step, alike.
+      std::vector<double> lm(1 + metrics.size());
+      lm[0] = loss;
+      for (size_t k = 0; k < metrics.size(); ++k)
+        lm[k + 1] = metrics[k];
+      j->comm.sum(lm.data(), lm.size());
+      loss = float(lm[0] / j->comm.size);
+      for (size_t k = 0; k < metrics.size(); ++k)
+        metrics[k] = float(lm[k + 1] / j->comm.size);
+    }
+    lossSum += loss;
+    for (size_t k = 0; k < metrics.size(); ++k)
+      metricSums[k] += metrics[k];
+    if (!std::isfinite(loss)) {
+      skipped = true;
+      why = "non-finite loss";
+      break;
+    }
+    // Backward per micro-batch from its slice of the gradients.
+    for (ReadGroup &grp : groups) {
+      Read &r = *grp.members[0];
+      bool recompute = forwards[r.model] > 1;
+      auto &tm = *r.model->model;
+      Kernels<float> &k = tm.kernels();
+      const int64_t per = r.what == "reward" ? 1 : r.T;
+      grp.plan(updates, mini, u);
+      for (int64_t chunk = 0; chunk < grp.chunks; ++chunk) {
+        int64_t all = grp.select(chunk, updates, mini);
+        if (recompute)
+          check(j, loc, forwardGroup(grp, temp));
+        // The members' gradient slices, concatenated as their rows were.
+        DeviceArray<float> d0(&k, all * per), d1;
+        if (r.what == "logprob+entropy")
+          d1 = DeviceArray<float>(&k, all * r.T);
+        int64_t at = 0;
+        for (size_t q = 0; q < grp.members.size(); ++q) {
+          Read &m = *grp.members[q];
+          size_t len = size_t(grp.n[q] * per);
+          k.copyToDevice(d0.data() + at, m.grad0.data() + grp.first[q] * per,
+                         len * sizeof(float));
+          if (r.what == "logprob+entropy")
+            k.copyToDevice(d1.data() + at, m.grad1.data() + grp.first[q] * r.T,
+                           len * sizeof(float));
+          at += int64_t(len);
+        }
+        OutputGrads<float> g;
+        if (r.what == "logprob" || r.what == "logprob+entropy")
+          g.dlogprob = d0.data();
+        else if (r.what == "value")
+          g.dvalue = d0.data();
+        else
+          g.dreward = d0.data();
+        if (r.what == "logprob+entropy")
+          g.dentropy = d1.data();
+        check(j, loc, tm.backward(g));
+      }
+    }
+    if (j->comm.size > 1) // data parallel: the ranks' mean gradient
+      for (ModelObj *m : ms) {
+        float *g = m->model->trainableGrad();
+        size_t n = size_t(m->model->numTrainable());
+        j->comm.sum(g, n);
+        const float inv = 1.0f / float(j->comm.size);
+        for (size_t i = 0; i < n; ++i)
+          g[i] *= inv;
+      }
+    double sq = 0;
+    for (ModelObj *m : ms)
+      sq += m->model->kernels().sumSquares(m->model->trainableGrad(),
+                                            m->model->numTrainable());
+    if (!std::isfinite(sq)) {
+      skipped = true;
+      why = "non-finite gradient";
+      break;
+    }
+    for (size_t i = 0; i < ms.size(); ++i) {
+      auto s = ms[i]->opt->step();
+      if (!s) {
+        skipped = true;
+        why = s.status().message();
+        break;
+      }
+      if (i == 0 && ep == 0 && u == 0)
+        st0 = *s;
+    }
+  }
+  if (skipped) {
+    for (ModelObj *m : ms)
+      m->model->zeroGrad();
+    if (j->abortOnNan)
+      fail(j, loc, "hone.train_step: " + why + " at step " +
+                       std::to_string(stepNo) +
+                       " (on_nan = abort); the run stops without exporting");
+    if (j->rollback && !j->nanSteps.count(stepNo))
+      rollbackAndRestart(j, loc, stepNo, why);
+    warn(j, j->stageName + ": step " + std::to_string(stepNo) +
+                " skipped: " + why +
+                (j->nanSteps.count(stepNo) ? " (again, after the rollback)"
+                                           : ""));
+    addMetric(c, "skipped", 1);
+    checkSkipLimits(j, loc, stepNo, why);
+  } else {
+    j->skippedInARow = 0;
+  }
+  double loss = lossSum / double(epochs * updates);
+  wr(out[0], 0, loss);
+  addMetric(c, "loss", loss);
+  addMetric(c, "grad_norm", skipped ? NAN : st0.gradNorm);
+  addMetric(c, "learning_rate", st0.lr);
+  for (int i = 1; i < n_out; ++i) {
+    double v = metricSums[size_t(i - 1)] / double(epochs * updates);
+    wr(out[i], 0, v);
+    addMetric(c,
+              metricNames.empty() ? "metric" + std::to_string(i - 1)
+                                  : metricNames[size_t(i - 1)],
+              v);
+  }
+  int64_t tokens = 0; // when no generation counted the step's tokens
+  for (Read &r : rs)
+    for (int32_t l : r.lengths)
+      tokens += l;
+  addTokens(j, tokens, /*onlyIfNone=*/true);
+}
+
+} // namespace hone::ops

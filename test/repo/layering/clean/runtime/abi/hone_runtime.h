@@ -1,0 +1,2 @@
+// Fixture: the contract: header-only, below the op bodies.
+#pragma once
