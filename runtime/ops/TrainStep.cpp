@@ -256,6 +256,13 @@ void runTrainStep(OpCtx &c) {
               "]: a value read of the whole batch, keeping an input's "
               "forward, expected");
   }
+  // The step's tokens as logged (tokens_per_sec when no generation counted
+  // them): every row's full length, packed or not, so that the rate
+  // compares across --no-pack-sequences.
+  int64_t tokens = 0;
+  for (Read &r : rs)
+    for (int32_t l : r.lengths)
+      tokens += l;
   // packed[i] (hone-pack-sequences, docs/passes.md): -1, read i runs padded;
   // k >= 0, it runs padding-free over each row's tokens up to the last
   // nonzero of input k (the loss mask through which alone the objective
@@ -518,10 +525,6 @@ void runTrainStep(OpCtx &c) {
                                   : metricNames[size_t(i - 1)],
               v);
   }
-  int64_t tokens = 0; // when no generation counted the step's tokens
-  for (Read &r : rs)
-    for (int32_t l : r.lengths)
-      tokens += l;
   addTokens(j, tokens, /*onlyIfNone=*/true);
 }
 
