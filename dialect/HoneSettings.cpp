@@ -10,6 +10,7 @@
 #include "dialect/MethodFamilies.h"
 #include "dialect/RangeVerifier.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/Support/JSON.h"
 
 #include <cmath>
 #include <cstdio>
@@ -58,10 +59,15 @@ LogicalResult LoraAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "#hone.lora: target module " << a
                          << " is named twice";
   }
+  // LoRA dropout: in [0, 1) (PEFT's lora_dropout; frontend/check/Training.cpp
+  // says the same at the spec's field).
+  if (!(d(dropout) >= 0 && d(dropout) < 1))
+    return emitError() << "#hone.lora: dropout = "
+                       << ::hone::ranges::number(d(dropout))
+                       << " must be in [0, 1)";
   return RangeCheck(emitError, "lora")
       .rule("rank", double(rank))
       .rule("alpha", d(alpha))
-      .within("dropout", d(dropout), 0, 0) // not yet (frontend/check/Training.cpp)
       .result();
 }
 
@@ -337,20 +343,39 @@ LogicalResult CharVocabAttr::verify(function_ref<InFlightDiagnostic()> emitError
 LogicalResult
 TokenizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       CharVocabAttr chars, StringRef file,
-                      ChatTemplate chatTemplate) {
+                      ChatTemplate chatTemplate, StringRef templateKwargs) {
   if (bool(chars) == !file.empty())
     return emitError() << "#hone.tokenizer: give exactly one of chars and "
                           "file";
   if (chatTemplate == ChatTemplate::from_model && file.empty())
     return emitError() << "#hone.tokenizer: chat_template from_model needs "
                           "a tokenizer file (the template is read beside it)";
+  llvm::Expected<llvm::json::Value> kw = llvm::json::parse(templateKwargs);
+  if (!kw) {
+    std::string why = llvm::toString(kw.takeError());
+    return emitError() << "#hone.tokenizer: chat_template_kwargs is not "
+                          "JSON: "
+                       << why;
+  }
+  const llvm::json::Object *obj = kw->getAsObject();
+  if (!obj)
+    return emitError() << "#hone.tokenizer: chat_template_kwargs must be a "
+                          "JSON object";
+  if (!obj->empty() && chatTemplate != ChatTemplate::from_model)
+    return emitError() << "#hone.tokenizer: chat_template_kwargs are "
+                          "variables of the model's own template; they need "
+                          "chat_template = from_model";
   return success();
 }
 
 LogicalResult HardwareAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                    Device, int64_t memoryBudget, int64_t ranks,
                                    int64_t rolloutStaleness, Precision,
-                                   int64_t threads, APFloat collectiveTimeoutS) {
+                                   Precision frozenPrecision, int64_t threads,
+                                   APFloat collectiveTimeoutS) {
+  if (frozenPrecision == Precision::auto_precision)
+    return emitError() << "#hone.hardware: frozen_precision must be fp32 or "
+                          "bf16 (the frontend resolves the spec's auto)";
   if (memoryBudget < 0)
     return emitError() << "#hone.hardware: memory_budget = " << memoryBudget
                        << " must not be negative (0: no budget)";

@@ -209,7 +209,7 @@ def Hone_LoraAttr : Hone_SettingsAttr<"Lora", "lora"> {
   let parameters = (ins
     Hone_I64<"rank of B A, >= 1">:$rank,
     Hone_F64<"scale numerator (PEFT lora_alpha), > 0">:$alpha,
-    Hone_F64<"dropout on the adapters' input; only 0 is computed">:$dropout,
+    Hone_F64<"dropout on the adapters' input in training forwards, in [0, 1)">:$dropout,
     AttrParameter<"::mlir::ArrayAttr", "targeted module names">:$target_modules,
     Hone_Bool<"saves also write the merged weights">:$merge_on_save
   );
@@ -657,14 +657,19 @@ def Hone_TokenizerAttr : Hone_SettingsAttr<"Tokenizer", "tokenizer"> {
 
     ```mlir
     #hone.tokenizer<chars = <alphabet = "0123456789+=", special = ["<pad>"]>,
-                    chat_template = no_template>
-    #hone.tokenizer<file = "/models/qwen/tokenizer.json", chat_template = chatml>
+                    chat_template = no_template, chat_template_kwargs = "{}">
+    #hone.tokenizer<file = "/models/qwen/tokenizer.json", chat_template = from_model,
+                    chat_template_kwargs = "{\22enable_thinking\22: false}">
     ```
+
+    `chat_template_kwargs` is the text of a JSON object (the template's
+    variables by name; `"{}"`: none), only with `from_model`.
   }];
   let parameters = (ins
     OptionalParameter<"CharVocabAttr", "a character vocabulary (oneof with file)">:$chars,
     StringRefParameter<"tokenizer.json path (oneof with chars; absent is empty)", [{""}]>:$file,
-    EnumParameter<Hone_ChatTemplate>:$chat_template
+    EnumParameter<Hone_ChatTemplate>:$chat_template,
+    StringRefParameter<"template variables, a JSON object's text">:$chat_template_kwargs
   );
 }
 
@@ -672,13 +677,17 @@ def Hone_HardwareAttr : Hone_SettingsAttr<"Hardware", "hardware"> {
   let summary = "where and how the job runs";
   let description = [{
     pipeline.proto `Hardware`. `memory_budget` is in bytes (the frontend
-    parses the spec's "4GiB"); 0 means the spec set none. C++:
+    parses the spec's "4GiB"); 0 means the spec set none.
+    `frozen_precision` (fp32 or bf16, never auto_precision: the frontend
+    resolves the spec's auto) is how models that are never trained are
+    stored (hone-schedule-stages marks them). C++:
     `HardwareAttr`; the enums are `Device` and `Precision`.
 
     ```mlir
     #hone.hardware<device = auto_device, memory_budget = 0, ranks = 1,
                    rollout_staleness = 0, precision = auto_precision,
-                   threads = 0, collective_timeout_s = 300.0>
+                   frozen_precision = fp32, threads = 0,
+                   collective_timeout_s = 300.0>
     ```
   }];
   let parameters = (ins
@@ -687,6 +696,7 @@ def Hone_HardwareAttr : Hone_SettingsAttr<"Hardware", "hardware"> {
     Hone_I64<"data-parallel ranks, >= 1">:$ranks,
     Hone_I64<"iterations generation may run ahead, >= 0">:$rollout_staleness,
     EnumParameter<Hone_Precision>:$precision,
+    EnumParameter<Hone_Precision>:$frozen_precision, // fp32 or bf16 (resolved)
     Hone_I64<"threads per rank, 0 all cores, in [0, 1024]">:$threads,
     Hone_F64<"seconds a collective may wait, in [0.1, 86400]">:$collective_timeout_s
   );

@@ -208,11 +208,27 @@ RowLengths measureRowLengths(const std::string &path, Dataset::Layout layout,
     if (!*more)
       break;
     ++out.rows;
+    // A chat rendering error (runtime/data/Sequences.cpp: "record on line
+    // N: ...") of a row kind this layout feeds is the data's fault.
+    auto chatError = [&](const Status &st, bool applies) {
+      if (applies && out.chatError.empty() &&
+          st.message().rfind("error: record on line", 0) == 0) {
+        out.chatError = st.message().substr(7);
+        out.chatHint = st.hint();
+      }
+    };
+    using L = Dataset;
+    bool sftRows = layout == L::messages || layout == L::prompt_completion ||
+                   !ex.messages.empty();
+    bool pairRows = layout == L::preference || layout == L::unpaired_preference;
+    bool promptRows = !ex.prompt.empty() || !ex.promptMessages.empty();
     if (seqOk) {
       auto s = job::tokenizeExample(f, ex);
       seqOk = bool(s);
       if (s)
         seq = std::max<int64_t>(seq, int64_t(s->ids.size()));
+      else
+        chatError(s.status(), sftRows);
     }
     if (pairOk) {
       auto a = job::tokenizePair(f, ex, ex.chosen, ex.chosenMessages);
@@ -221,12 +237,16 @@ RowLengths measureRowLengths(const std::string &path, Dataset::Layout layout,
       if (pairOk)
         pair = std::max<int64_t>(
             pair, int64_t(std::max(a->ids.size(), b->ids.size())));
+      else
+        chatError(a ? b.status() : a.status(), pairRows);
     }
     if (promptOk) {
       auto p = job::tokenizePrompt(f, ex);
       promptOk = bool(p);
       if (p)
         prompt = std::max<int64_t>(prompt, int64_t(p->size()));
+      else
+        chatError(p.status(), promptRows);
     }
   }
   out.sequence = seqOk ? seq : -1;

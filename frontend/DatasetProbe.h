@@ -68,6 +68,11 @@ struct RowLengths {
   int64_t pair = -1;     // a chosen or rejected row (tokenizePair)
   int64_t prompt = -1;   // a generation prompt (tokenizePrompt)
   long long rows = 0;
+  /// The first record whose conversation the chat template cannot render
+  /// (its tools, tool calls, template variables, a template's
+  /// raise_exception, a final message it cannot continue), as the job
+  /// would report it; "" when none.
+  std::string chatError, chatHint;
 };
 
 /// Reads every record of `path` and measures its rows with `format` (the

@@ -761,7 +761,8 @@ RunAttr Lowering::runSettings() {
   auto tokenizer = TokenizerAttr::getChecked(
       emit, &ctx_, chars, StringRef(file),
       byName(symbolizeChatTemplate,
-             Tokenizer::ChatTemplate_Name(t.chat_template())));
+             Tokenizer::ChatTemplate_Name(t.chat_template())),
+      StringRef(t.chat_template_kwargs()));
   long long budget = h.memory_budget().empty()
                          ? 0
                          : ::hone::spec::parseByteSize(h.memory_budget());
@@ -769,6 +770,8 @@ RunAttr Lowering::runSettings() {
       emit, &ctx_, byName(symbolizeDevice, Hardware::Device_Name(h.device())),
       int64_t(budget), h.ranks(), h.rollout_staleness(),
       byName(symbolizePrecision, Hardware::Precision_Name(h.precision())),
+      byName(symbolizePrecision,
+             Hardware::Precision_Name(h.frozen_precision())),
       h.threads(), F(h.collective_timeout_s()));
   auto checkpointing = CheckpointingAttr::getChecked(
       emit, &ctx_, c.every_steps(), c.keep_last(),

@@ -307,7 +307,8 @@ bool printSettings(llvm::raw_ostream &os, Attribute attr) {
       o.a("chars", x.getChars());
     else
       o.s("file", x.getFile());
-    o.s("chat_template", stringifyChatTemplate(x.getChatTemplate()));
+    o.s("chat_template", stringifyChatTemplate(x.getChatTemplate()))
+        .s("chat_template_kwargs", x.getChatTemplateKwargs());
     return true;
   }
   if (auto x = dyn_cast<HardwareAttr>(attr)) {
@@ -317,6 +318,7 @@ bool printSettings(llvm::raw_ostream &os, Attribute attr) {
         .i("ranks", x.getRanks())
         .i("rollout_staleness", x.getRolloutStaleness())
         .s("precision", stringifyPrecision(x.getPrecision()))
+        .s("frozen_precision", stringifyPrecision(x.getFrozenPrecision()))
         .i("threads", x.getThreads())
         .f("collective_timeout_s", x.getCollectiveTimeoutS());
     return true;

@@ -35,8 +35,9 @@ namespace {
 
 constexpr int64_t kTrainedBytesPerParam = 16; // weights, grads, 2 moments
 constexpr int64_t kFrozenBytesPerParam = 4;   // fp32 weights
-// hardware.precision bf16: frozen models other than LoRA bases are stored in
-// bf16 (hone-schedule-stages; docs/runtime.md, "Frozen models in bf16").
+// hardware.frozen_precision bf16: frozen models other than LoRA bases are
+// stored in bf16 (hone-schedule-stages; docs/runtime.md, "Frozen models in
+// bf16").
 constexpr int64_t kFrozenBf16BytesPerParam = 2;
 
 int64_t numParams(Value model) {
@@ -78,8 +79,8 @@ struct EstimateMemory
       if (RunAttr run = pipeline.getRunAttr())
         budget = run.getHardware().getMemoryBudget();
     RunAttr runAttr = pipeline.getRunAttr();
-    const bool bf16 =
-        runAttr && runAttr.getHardware().getPrecision() == Precision::bf16;
+    const bool bf16 = runAttr && runAttr.getHardware().getFrozenPrecision() ==
+                                     Precision::bf16;
 
     int64_t peak = 0;
     bool overBudget = false;

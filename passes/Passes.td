@@ -13,7 +13,8 @@ def EstimateMemory : Pass<"hone-estimate-memory", "::mlir::hone::PipelineOp"> {
     fp32 weights, gradients and both AdamW moments (16 bytes a parameter)
     for each model the stage trains (the policy; PPO's critic too), and fp32
     weights (4 bytes a parameter) for each frozen model it reads (reference,
-    reward model; 2 bytes a parameter with `hardware.precision: bf16`, where
+    reward model; 2 bytes a parameter with `hardware.frozen_precision: bf16`
+    (the default with `precision: bf16`), where
     such models are stored in bf16, LoRA bases excepted). The figure is attached as `hone.state_bytes` to the stage
     and the maximum as `hone.peak_state_bytes` to the pipeline.
 
@@ -287,7 +288,8 @@ def ScheduleStages : Pass<"hone-schedule-stages", "::mlir::hone::PipelineOp"> {
     `hone.exec.stage_begin` (whose result becomes the loop's lower bound, so
     `--resume` skips finished steps), `hone.exec.step_end` at the end of each
     iteration and `hone.exec.stage_end`; the stage's name comes from the
-    loop's location. With `hardware.precision: bf16`, every snapshot and
+    loop's location. With `hardware.frozen_precision: bf16` (the default
+    with `precision: bf16`), every snapshot and
     every `hone.model.load` that only forward-pass readers use (no loop
     trains it, no LoRA or copy is made of it) gets the discardable
     attribute `storage = "bf16"`: the runtime keeps it in bf16 and
@@ -318,12 +320,16 @@ def PipelineRollouts : Pass<"hone-pipeline-rollouts", "::mlir::hone::PipelineOp"
     An RL stage loop whose `#hone.rl_settings` has `staleness = k > 0`
     (the stage's `hone.stage_settings`) is rewritten so that generation and
     scoring of step i + k run while step i learns. The rollout part of the
-    body (`hone.data.next` of prompts, `hone.generate`, `hone.score`,
-    `hone.group_filter` and the scalar `arith` ops they need) reads a copy of
-    the policy's weights, a `hone.exec.snapshot` marked
-    `hone.rollout_weights` and taken at the stage's start; the learning part
-    ends with `hone.sync_weights %p to %roll`, which copies the new weights
-    into it (on the copy lane). Every rollout value the learning part reads
+    body (`hone.data.next` of prompts, every `hone.generate` of the policy,
+    `hone.score`, `hone.group_filter`, a hybrid's `hone.data.fetch` and the
+    pure ops without regions they need, such as `arith` on the step or
+    UFT's `hone.schedule`) reads a copy of the policy's weights, a
+    `hone.exec.snapshot` marked `hone.rollout_weights` and taken at the
+    stage's start; a pure op learning also reads is computed again there.
+    The learning part (PPO's critic, reference log-probs, advantages, the
+    train step, ReLIFT's SFT steps) ends with `hone.sync_weights %p to
+    %roll`, which copies the policy the step yields into it (on the copy
+    lane). Every rollout value the learning part reads
     gets k loop-carried slots, so hone-plan-arena holds each rollout buffer
     k + 1 times (the slots, which are the loop's results, and the batch being
     generated).
@@ -354,8 +360,10 @@ def PipelineRollouts : Pass<"hone-pipeline-rollouts", "::mlir::hone::PipelineOp"
     `l_old` and the generator's are `l_rollout`, weighting each token by
     `sg(min(exp(l_old - l_rollout), cap))`. `hone.exec.stage_begin` gets
     `staleness = k`. Errors (at the loop): a staleness not below the stage's
-    steps, a loop without exactly one generate of its policy or without a
-    `hone.sync_weights`, a rollout op that reads what learning produces.
+    steps, a loop without a generate or with a generate of anything but its
+    policy, a loop without a `hone.sync_weights`, a yielded policy not
+    computed before the step end, a rollout op that reads what learning
+    produces.
     Runs after hone-schedule-stages and before hone-plan-arena; a stage with
     staleness 0 is left alone.
 

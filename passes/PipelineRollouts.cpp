@@ -56,11 +56,19 @@ int64_t stalenessOf(scf::ForOp loop) {
 }
 
 /// Ops that produce a rollout: they read the data, the copy of the weights
-/// and the reward, never the learner's state.
+/// and the reward, never the learner's state. A hybrid's demonstrations
+/// (hone.data.fetch of the prompts' ids) are data too: LUFFY and UFT feed
+/// them to generation.
 bool isRolloutSeed(Operation *op) {
   if (auto next = dyn_cast<DataNextOp>(op))
     return next.getPart() == DataPart::prompts;
-  return isa<GenerateOp, ScoreOp, GroupFilterOp>(op);
+  return isa<GenerateOp, ScoreOp, GroupFilterOp, DataFetchOp>(op);
+}
+
+/// An op a rollout may recompute from its operands: no memory effects and
+/// no regions (arith on the step, UFT's hint schedule).
+bool isPureHelper(Operation *op) {
+  return op->getNumRegions() == 0 && isMemoryEffectFree(op);
 }
 
 struct PipelineRollouts
@@ -99,6 +107,7 @@ struct PipelineRollouts
         !isa<ModelType>(loop.getRegionIterArgs()[0].getType()))
       return fail("the stage loop carries no policy");
     Block *body = loop.getBody();
+    auto yield = cast<scf::YieldOp>(body->getTerminator());
     BlockArgument policyArg = loop.getRegionIterArgs()[0];
 
     // The rollout part: the seeds and the pure scalar ops they need.
@@ -110,9 +119,14 @@ struct PipelineRollouts
     for (Operation *op : rollout)
       if (auto g = dyn_cast<GenerateOp>(op))
         gens.push_back(g);
-    if (gens.size() != 1 || gens[0].getPolicy() != policyArg)
-      return fail("expected one hone.generate of the stage's policy in the "
-                  "loop; pipelining other rollouts is not supported yet");
+    // Several generates of the policy are one rollout (ReMax's sampled and
+    // greedy decodes); a generate of anything else is not.
+    if (gens.empty() || llvm::any_of(gens, [&](GenerateOp g) {
+          return g.getPolicy() != policyArg;
+        }))
+      return fail("expected the loop's hone.generate ops to sample the "
+                  "stage's policy (its first loop-carried value); pipelining "
+                  "other rollouts is not supported yet");
     for (bool grew = true; grew;) {
       grew = false;
       for (Operation *op : llvm::to_vector(rollout))
@@ -130,9 +144,7 @@ struct PipelineRollouts
           }
           if (rollout.contains(def))
             continue;
-          if (def->getDialect() &&
-              def->getDialect()->getNamespace() == "arith" &&
-              def->getNumRegions() == 0) {
+          if (isPureHelper(def)) {
             rollout.insert(def);
             grew = true;
             continue;
@@ -148,13 +160,34 @@ struct PipelineRollouts
     for (Operation &op : body->without_terminator())
       if (rollout.contains(&op))
         rolloutOps.push_back(&op);
+    // Ops learning runs: every op but the seeds and the pure helpers only
+    // rollouts use. A helper learning also reads (CHORD's μ, a constant) is
+    // computed again there from learning's step and slots, so that only the
+    // seeds' results are carried (users follow their definitions in the
+    // block: one backward walk decides).
+    llvm::SmallPtrSet<Operation *, 32> inLearn;
+    for (Operation &op : llvm::reverse(body->without_terminator())) {
+      if (isRolloutSeed(&op))
+        continue;
+      bool used = !rollout.contains(&op) ||
+                  llvm::any_of(op.getUsers(), [&](Operation *u) {
+                    Operation *anc = body->findAncestorOpInBlock(*u);
+                    return anc && (inLearn.contains(anc) ||
+                                   anc == body->getTerminator());
+                  });
+      if (used)
+        inLearn.insert(&op);
+    }
     // The values the learning part reads: one slot set each.
     SmallVector<Value> carried;
-    for (Operation *op : rolloutOps)
+    for (Operation *op : rolloutOps) {
+      if (inLearn.contains(op))
+        continue;
       for (Value r : op->getResults())
         if (llvm::any_of(r.getUsers(), [&](Operation *u) {
               Operation *anc = body->findAncestorOpInBlock(*u);
-              return anc && !rollout.contains(anc);
+              return anc &&
+                     (inLearn.contains(anc) || anc == body->getTerminator());
             })) {
           if (!isa<RankedTensorType>(r.getType()))
             return op->emitError("hone-pipeline-rollouts: result #")
@@ -163,10 +196,11 @@ struct PipelineRollouts
                       "step";
           carried.push_back(r);
         }
+    }
     SmallVector<Operation *> learnOps;
     SyncWeightsOp sync;
     for (Operation &op : body->without_terminator())
-      if (!rollout.contains(&op)) {
+      if (inLearn.contains(&op)) {
         learnOps.push_back(&op);
         if (auto s = dyn_cast<SyncWeightsOp>(op))
           if (s.getModel().getParentBlock() == body && !s.getTarget())
@@ -175,6 +209,17 @@ struct PipelineRollouts
     if (!sync)
       return fail("the loop has no hone.sync_weights after its learning step "
                   "(the point where the rollout weights are refreshed)");
+    // The copy is refreshed with the policy the step yields, which must
+    // exist before the step ends (where the next rollouts are recorded).
+    Operation *policyDef = yield.getOperand(0).getDefiningOp();
+    ExecStepEndOp stepEnd;
+    for (Operation &op : body->without_terminator())
+      if (auto e = dyn_cast<ExecStepEndOp>(op))
+        stepEnd = e;
+    if (!policyDef || policyDef->getBlock() != body ||
+        (stepEnd && !policyDef->isBeforeInBlock(stepEnd)))
+      return fail("the policy the loop yields is not computed in the loop "
+                  "before its hone.exec.step_end");
 
     Location loc = loop.getLoc();
     OpBuilder b(loop);
@@ -215,7 +260,6 @@ struct PipelineRollouts
     SmallVector<Value> inits(loop.getInitArgs());
     unsigned nOrig = inits.size(), nCarried = carried.size();
     llvm::append_range(inits, resumed.getResults());
-    auto yield = cast<scf::YieldOp>(body->getTerminator());
 
     // The learning part of one step, from slot set 0 of `it` (the loop's
     // iteration arguments laid out as [stage state, slot 0, ..., slot k-1]),
@@ -229,19 +273,30 @@ struct PipelineRollouts
         learn.map(loop.getRegionIterArgs()[i], it[i]);
       for (auto [c, v] : llvm::enumerate(carried))
         learn.map(v, it[nOrig + c]);
+      // The copy gets the policy the step yields: after ReLIFT's SFT steps
+      // (which follow the RL update and its sync) as well, so it is placed
+      // where that value exists, at the sync or after it.
+      Value finalPolicy = yield.getOperand(0);
+      bool syncPending = false;
+      auto emitSync = [&] {
+        auto s = SyncWeightsOp::create(
+            b, sync.getLoc(), learn.lookup(finalPolicy), roll.getResult());
+        s->setAttrs(sync->getDiscardableAttrDictionary());
+        syncPending = false;
+      };
       for (Operation *op : learnOps) {
         if (op == sync.getOperation()) {
-          if (!syncRollout)
-            continue; // nothing generates after the last steps
-          auto s = SyncWeightsOp::create(b, sync.getLoc(),
-                                         learn.lookup(sync.getModel()),
-                                         roll.getResult());
-          s->setAttrs(sync->getDiscardableAttrDictionary());
+          // Nothing generates after the last steps: no sync there.
+          syncPending = syncRollout;
+          if (syncPending && learn.contains(finalPolicy))
+            emitSync();
           continue;
         }
         if (isa<ExecStepEndOp>(op))
           ExecRolloutsInFlightOp::create(b, op->getLoc(), inFlight);
         b.clone(*op, learn);
+        if (syncPending && learn.contains(finalPolicy))
+          emitSync();
       }
       SmallVector<Value> state;
       for (Value v : yield.getOperands())

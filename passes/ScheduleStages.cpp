@@ -82,7 +82,8 @@ struct ScheduleStages : public hone::impl::ScheduleStagesBase<ScheduleStages> {
     return false;
   }
 
-  /// hardware.precision bf16: a model no stage trains or copies (a snapshot,
+  /// hardware.frozen_precision bf16 (the frontend's default when
+  /// `precision` is bf16): a model no stage trains or copies (a snapshot,
   /// or a loaded model that is only read: reference, reward model) is kept
   /// in bf16 (docs/runtime.md, "Frozen models in bf16"). The discardable
   /// attribute "storage" = "bf16" tells the runtime (runtime/abi/
@@ -91,7 +92,7 @@ struct ScheduleStages : public hone::impl::ScheduleStagesBase<ScheduleStages> {
   /// copy) keeps the model in fp32.
   void markFrozenStorage(PipelineOp pipeline) {
     RunAttr run = pipeline.getRunAttr();
-    if (!run || run.getHardware().getPrecision() != Precision::bf16)
+    if (!run || run.getHardware().getFrozenPrecision() != Precision::bf16)
       return;
     pipeline.walk([&](Operation *op) {
       if (!isa<ModelLoadOp, ExecSnapshotOp>(op))

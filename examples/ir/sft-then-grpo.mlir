@@ -8,8 +8,8 @@
 
 hone.pipeline @sft_then_grpo attributes {
     run = #hone.run<seed = 42, output_dir = "runs/sft_then_grpo",
-        tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>", "<eos>"]>, chat_template = no_template>,
-        hardware = <device = cpu, memory_budget = 1073741824, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 300.0>,
+        tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>", "<eos>"]>, chat_template = no_template, chat_template_kwargs = "{}">,
+        hardware = <device = cpu, memory_budget = 1073741824, ranks = 1, rollout_staleness = 0, precision = auto_precision, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>,
         checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
   %base = hone.model.init "base" {seed = 1} : !model
   %demos = hone.dataset "addition/train.jsonl" : !hone.dataset<prompt_completion>

@@ -235,6 +235,7 @@ private:
   void checkTokenizer();
   bool checkTokenizerFile(const Tokenizer &t, const std::string &text);
   void checkModelChatTemplate(Tokenizer &t, const std::string &path);
+  void checkTemplateKwargs(const Tokenizer &t);
   // Why the tokenizer directory's template was not taken as the default
   // (reported if conversational data needs a template).
   Status modelTemplateProblem_;

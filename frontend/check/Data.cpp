@@ -114,13 +114,21 @@ void Checker::checkDatasets() {
       std::string templateDir =
           slash == std::string::npos ? "." : tokFile.substr(0, slash);
       auto format =
-          tk ? job::textFormatFor(*tk,
-                                  Tokenizer::ChatTemplate_Name(
-                                      p_.tokenizer().chat_template()),
-                                  templateDir)
+          tk ? job::textFormatFor(
+                   *tk,
+                   Tokenizer::ChatTemplate_Name(p_.tokenizer().chat_template()),
+                   templateDir, p_.tokenizer().chat_template_kwargs())
              : Expected<job::TextFormat>(Status::error("none"));
       if (format) {
         RowLengths got = measureRowLengths(full, probe.layout, cols, *format);
+        if (!got.chatError.empty()) {
+          error(at(d, field),
+                "dataset " + q(d.name()) + ": " + file + ": " + got.chatError,
+                got.chatHint.empty()
+                    ? std::string("docs/formats.md, \"Model chat templates\"")
+                    : got.chatHint);
+          return Dataset::auto_;
+        }
         auto [it, fresh] = lengthsOf_.emplace(d.name(), got);
         if (!fresh) { // eval_path: the longest of both files
           auto most = [](int64_t a, int64_t b) {

@@ -82,33 +82,18 @@ void Checker::checkRl(Stage &s, Rl &rl, const Binding *m) {
           "dynamic sampling filters groups, but " + name + " has none",
           "use it with grpo, dr_grpo, dapo or rloo");
   range(rl, "max_resample_rounds");
-  if (rl.staleness() > 0) {
-    // hone-pipeline-rollouts (passes/PipelineRollouts.cpp) pipelines the
-    // GRPO family without hybrids; the rest is not yet.
+  if (rl.staleness() > 0 && rl.steps() > 0 && rl.staleness() >= rl.steps()) {
+    // hone-pipeline-rollouts (passes/PipelineRollouts.cpp) pipelines every
+    // algorithm and hybrid; it needs a step that learns while generating.
     SourceLoc where = spec_.locs.has(rl, "staleness")
                           ? at(rl, "staleness")
                           : at(p_.hardware(), "rollout_staleness");
-    bool grpoFamily =
-        algo == Rl::grpo || algo == Rl::dr_grpo || algo == Rl::dapo;
-    if (!grpoFamily)
-      error(where,
-            "staleness > 0 (generation running ahead of learning) is not "
-            "supported for " +
-                name + " yet",
-            "pipelined rollouts run grpo, dr_grpo and dapo; use staleness 0 "
-            "here");
-    else if (rl.guidance_case() != Rl::GUIDANCE_NOT_SET)
-      error(where,
-            "staleness > 0 with a hybrid (demonstrations in the rollout) is "
-            "not supported yet",
-            "use staleness 0, or drop the hybrid");
-    else if (rl.steps() > 0 && rl.staleness() >= rl.steps())
-      error(where,
-            "staleness " + fmt(long(rl.staleness())) +
-                " leaves no step that learns while generating: the stage "
-                "has " +
-                fmt(long(rl.steps())) + " steps",
-            "use a staleness below the stage's steps (1 is usual)");
+    error(where,
+          "staleness " + fmt(long(rl.staleness())) +
+              " leaves no step that learns while generating: the stage "
+              "has " +
+              fmt(long(rl.steps())) + " steps",
+          "use a staleness below the stage's steps (1 is usual)");
   }
 
   // Objective numbers.

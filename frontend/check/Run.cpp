@@ -91,6 +91,11 @@ void Checker::checkRest() {
   range(h, "collective_timeout_s");
   // bf16 on the cpu is accepted: the job checks the CPU it runs on (AVX-512
   // BF16 or AMX) and otherwise trains in fp32 with a note.
+  // Frozen models follow `precision` unless the spec says otherwise
+  // (bf16 storage needs no particular CPU: widened per GEMM panel).
+  if (h.frozen_precision() == Hardware::auto_precision)
+    h.set_frozen_precision(h.precision() == Hardware::bf16 ? Hardware::bf16
+                                                           : Hardware::fp32);
 
   Optimizer &o = *p_.mutable_optimizer();
   checkOptimizer(o);

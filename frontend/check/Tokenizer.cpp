@@ -126,6 +126,44 @@ void Checker::checkTokenizer() {
           "add 'chars { alphabet: \"...\" }' or 'file: \"tokenizer.json\"'");
     break;
   }
+  checkTemplateKwargs(t);
+}
+
+// `chat_template_kwargs`: a JSON object, for the model's own template.
+void Checker::checkTemplateKwargs(const Tokenizer &t) {
+  if (!t.has_chat_template_kwargs())
+    return;
+  json::ParseOptions po;
+  po.sourceName = "chat_template_kwargs";
+  Expected<json::Value> v = json::parse(t.chat_template_kwargs(), po);
+  const char *example = "e.g. chat_template_kwargs: "
+                        "'{\"enable_thinking\": false}'";
+  if (!v) {
+    std::string m = v.status().message();
+    if (size_t e = m.find("error: "); e != std::string::npos)
+      m.erase(e, 7); // "chat_template_kwargs:1:2: expected ..."
+    error(at(t, "chat_template_kwargs"),
+          "'chat_template_kwargs' is not JSON: " + m, example);
+    return;
+  }
+  if (!v->isObject()) {
+    error(at(t, "chat_template_kwargs"),
+          "'chat_template_kwargs' is " +
+              std::string(json::kindName(v->kind())) +
+              ", expected a JSON object of template variables",
+          example);
+    return;
+  }
+  // Unset chat_template was resolved above when files are read.
+  bool resolved = t.has_chat_template() || opts_.checkFiles || t.has_chars();
+  if (!v->members().empty() && resolved &&
+      t.chat_template() != Tokenizer::from_model)
+    error(at(t, "chat_template_kwargs"),
+          "'chat_template_kwargs' are variables of the model's own template, "
+          "but the chat template is " +
+              std::string(Tokenizer::ChatTemplate_Name(t.chat_template())),
+          "use chat_template: from_model (the template beside the "
+          "tokenizer file), or remove chat_template_kwargs");
 }
 
 // The model's own chat template beside the tokenizer file: required by

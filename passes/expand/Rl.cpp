@@ -216,8 +216,14 @@ Value rlPerTokenLoss(LossBuilder &lb, RlAlgorithm alg, const RlObjective &rs,
   Value adv = lb.bcastLike(a["adv"], l);
   mode = rs.mode;
   if (alg == RlAlgorithm::rloo || alg == RlAlgorithm::remax) {
-    // REINFORCE: −(1/B) Σ_i A_i Σ_t m l
+    // REINFORCE: −(1/B) Σ_i A_i Σ_t m l. With rollouts generated ahead
+    // (staleness > 0, hone-pipeline-rollouts) the samples come from the
+    // behaviour policy, and the gradient is importance-weighted:
+    // −(1/B) Σ_i A_i Σ_t m ρ_t, ρ = exp(l − l_old), whose gradient is
+    // ρ·A·∇l (no clip: REINFORCE has none; ρ = 1 on-policy).
     mode = ReduceMode::seq_mean_token_sum;
+    if (a.count("l_old"))
+      return lb.neg(lb.mul(adv, lb.ratio(l, a["l_old"])));
     return lb.neg(lb.mul(adv, l));
   }
   // The policy loss [+ β·KL(l, l_ref)]
@@ -578,7 +584,12 @@ LogicalResult Expander::expand(RlOp op) {
               srft ? ArrayRef<StringRef>{"l_demo", "entropy_demo"}
                    : ArrayRef<StringRef>{"l_demo"});
     ts.input(mask, "mask");
-    if (alg != RlAlgorithm::rloo && alg != RlAlgorithm::remax)
+    // REINFORCE (rloo, remax) reads the behaviour log-probs only when its
+    // rollouts are generated ahead (rlPerTokenLoss) or a hybrid's objective
+    // takes the ratio (LUFFY's on-policy tokens, SRFT's incorrect samples).
+    if ((alg != RlAlgorithm::rloo && alg != RlAlgorithm::remax) ||
+        settings.getStaleness() > 0 || hybrid == Hybrid::luffy ||
+        hybrid == Hybrid::srft)
       ts.input(lOld, "l_old");
     ts.input(adv, "adv");
     // LUFFY and SRFT have objectives of their own without a KL term.

@@ -253,9 +253,42 @@ Status DatasetReader::messageList(const JsonlRecord &rec, const json::Value &v,
     if (!role || !role->isString())
       return Status::error(reader_.where(rec, role ? role : &m) +
                            "message needs a string '" + roleKey + "'");
-    if (!content || !content->isString())
-      return Status::error(reader_.where(rec, content ? content : &m) +
-                           "message needs a string '" + contentKey + "'");
+    // An assistant turn that only calls tools may have no text (OpenAI's
+    // and TRL's null content).
+    const json::Value *calls = m.find("tool_calls");
+    bool callsTools = calls && !calls->isNull();
+    bool contentNull = (!content || content->isNull()) && callsTools;
+    if (!contentNull && (!content || !content->isString()))
+      return Status::error(
+          reader_.where(rec, content ? content : &m) +
+              "message needs a string '" + contentKey + "'",
+          callsTools ? "" : "only a message with tool_calls may have none");
+    if (callsTools) {
+      if (!calls->isArray())
+        return Status::error(reader_.where(rec, calls) + "'tool_calls' is " +
+                                 json::kindName(calls->kind()) +
+                                 ", expected a list of calls",
+                             "each call: {\"type\": \"function\", "
+                             "\"function\": {\"name\": ..., "
+                             "\"arguments\": {...}}}");
+      for (const json::Value &c : calls->items())
+        if (!c.isObject())
+          return Status::error(reader_.where(rec, &c) + "a tool call is " +
+                                   json::kindName(c.kind()) +
+                                   ", expected an object",
+                               "each call: {\"type\": \"function\", "
+                               "\"function\": {\"name\": ..., "
+                               "\"arguments\": {...}}}");
+    }
+    // Every other field goes to the chat template as it is.
+    json::Value fields;
+    for (const auto &f : m.members())
+      if (f.first != roleKey && f.first != contentKey && f.first != "role" &&
+          f.first != "content") {
+        if (fields.isNull())
+          fields = json::Value::object();
+        fields.set(f.first, f.second);
+      }
     std::string r = role->asString();
     auto renamed = cols_.roleNames.find(r);
     if (renamed != cols_.roleNames.end())
@@ -283,7 +316,13 @@ Status DatasetReader::messageList(const JsonlRecord &rec, const json::Value &v,
                                "'",
                            "roles are system, user, assistant, tool");
     }
-    out.push_back({std::move(r), content->asString()});
+    ChatMessage cm;
+    cm.role = std::move(r);
+    if (!contentNull)
+      cm.content = content->asString();
+    cm.contentNull = contentNull;
+    cm.fields = std::move(fields);
+    out.push_back(std::move(cm));
   }
   return Status::ok();
 }
@@ -322,6 +361,57 @@ Status DatasetReader::textOrMessages(const JsonlRecord &rec, const char *column,
   return Status::ok();
 }
 
+/// TRL's per-record chat inputs: `tools` (a list of function schemas, or
+/// that list as a JSON string, as TRL accepts) and `chat_template_kwargs`
+/// (an object); null or absent: none.
+Status DatasetReader::templateInputs(const JsonlRecord &rec,
+                                     Example &out) const {
+  if (const json::Value *t = rec.value.find("tools"); t && !t->isNull()) {
+    json::Value tools = *t;
+    if (t->isString()) {
+      json::ParseOptions po;
+      po.sourceName = "'tools'";
+      Expected<json::Value> v = json::parse(t->asString(), po);
+      if (!v) {
+        std::string m = v.status().message();
+        if (size_t e = m.find("error: "); e != std::string::npos)
+          m.erase(e, 7); // "'tools':1:2: expected ..."
+        return Status::error(reader_.where(rec, t) +
+                                 "'tools' is a string that is not JSON: " + m,
+                             "give the list of tool schemas, or that list "
+                             "as a JSON string");
+      }
+      tools = v.take();
+    }
+    if (!tools.isArray())
+      return Status::error(reader_.where(rec, t) + "'tools' is " +
+                               json::kindName(tools.kind()) +
+                               ", expected a list of tool schemas",
+                           "e.g. [{\"type\": \"function\", \"function\": "
+                           "{\"name\": ..., \"parameters\": {...}}}]");
+    for (const json::Value &x : tools.items())
+      if (!x.isObject())
+        return Status::error(reader_.where(rec, t) + "a tool in 'tools' is " +
+                             json::kindName(x.kind()) +
+                             ", expected an object (a JSON schema)");
+    // TRL passes `tools or None`: an empty list is no tools (Llama's
+    // template would otherwise write its tool preamble).
+    if (!tools.items().empty())
+      out.tools = std::move(tools);
+  }
+  if (const json::Value *k = rec.value.find("chat_template_kwargs");
+      k && !k->isNull()) {
+    if (!k->isObject())
+      return Status::error(
+          reader_.where(rec, k) + "'chat_template_kwargs' is " +
+              json::kindName(k->kind()) + ", expected an object",
+          "template variables by name, e.g. "
+          "{\"enable_thinking\": false}");
+    out.templateKwargs = *k;
+  }
+  return Status::ok();
+}
+
 Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
   out = Example();
   out.line = rec.line;
@@ -329,6 +419,7 @@ Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
     return Status::error(reader_.where(rec, &rec.value) + "record is " +
                          json::kindName(rec.value.kind()) +
                          ", expected an object");
+  HONE_TRY(templateInputs(rec, out));
   auto need = [&](const char *column) -> Expected<const json::Value *> {
     const json::Value *v = rec.value.find(column);
     if (!v)

@@ -13,6 +13,13 @@
 //   prompt             prompt only (RL with a reward model or process)
 //   sharegpt           conversations: [{from, value}]
 //
+// Conversational records may also hold TRL's `tools` (a list of function
+// schemas, or that list as a JSON string) and `chat_template_kwargs` (an
+// object of template variables); messages keep their other fields
+// (tool_calls, tool_call_id, name, reasoning_content, ...) for the chat
+// template, and an assistant message that calls tools may have a null
+// content.
+//
 // The layout is detected from the first record (or imposed by the caller);
 // every later record must have the same fields with the same types, else
 // the error is "FILE:LINE:COL: error: ..." at the offending record/value.
@@ -63,6 +70,13 @@ struct Example {
       rejectedMessages;
   bool label = false;
   std::string answer; // numbers are kept as written in the file
+  /// The record's `tools` (TRL: JSON schemas of the functions the
+  /// conversation may call; a list, also when the file holds it as a JSON
+  /// string), or null. Passed to the chat template.
+  json::Value tools;
+  /// The record's `chat_template_kwargs` (an object: more template
+  /// variables, e.g. {"enable_thinking": false}), or null.
+  json::Value templateKwargs;
 };
 
 /// Column names, for datasets whose keys differ from the conventions (the
@@ -151,6 +165,7 @@ private:
   Status messageList(const JsonlRecord &rec, const json::Value &v,
                      const char *column, bool shareGpt,
                      std::vector<ChatMessage> &out) const;
+  Status templateInputs(const JsonlRecord &rec, Example &out) const;
   Status textOrMessages(const JsonlRecord &rec, const char *column,
                         std::string &text, std::vector<ChatMessage> &msgs,
                         bool optional = false) const;

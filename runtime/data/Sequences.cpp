@@ -26,18 +26,74 @@ void truncate(Sequence &s, int64_t maxLen) {
     s.mask[0] = 0;
 }
 
-Expected<TokenizedChat> chatTokens(const TextFormat &fmt,
-                                   const std::vector<ChatMessage> &msgs,
-                                   bool addGenerationPrompt) {
-  if (fmt.modelChat)
-    return tokenizeChat(*fmt.tokenizer, *fmt.modelChat, msgs,
-                        addGenerationPrompt);
-  return tokenizeChat(*fmt.tokenizer, *fmt.chat, msgs, addGenerationPrompt);
+/// A rendering error located at the record.
+Status atRecord(const Example &ex, const Status &st) {
+  std::string m = st.message();
+  if (m.rfind("error: ", 0) == 0)
+    m = m.substr(7);
+  return Status::error(
+      "error: record on line " + std::to_string(ex.line) + ": " + m, st.hint());
 }
 
-Expected<Sequence> chatSequence(const TextFormat &fmt,
+bool nonEmpty(const json::Value &v) {
+  return v.isObject() && !v.members().empty();
+}
+
+/// Renders and tokenizes a record's conversation with its tools and
+/// template variables (the spec's, then the record's).
+Expected<TokenizedChat> chatTokens(const TextFormat &fmt, const Example &ex,
+                                   const std::vector<ChatMessage> &msgs,
+                                   bool addGenerationPrompt,
+                                   bool continueFinal = false) {
+  if (fmt.modelChat) {
+    ChatOptions o;
+    o.addGenerationPrompt = addGenerationPrompt;
+    o.continueFinalMessage = continueFinal;
+    o.tools = ex.tools;
+    o.kwargs = fmt.templateKwargs.isObject() ? fmt.templateKwargs
+                                             : json::Value::object();
+    if (ex.templateKwargs.isObject())
+      for (const auto &m : ex.templateKwargs.members())
+        o.kwargs.set(m.first, m.second);
+    auto tc =
+        tokenizeChat(*fmt.tokenizer, *fmt.modelChat, chatMessagesJson(msgs), o);
+    if (!tc)
+      return atRecord(ex, tc.status());
+    return tc;
+  }
+  const char *named = chatTemplateName(*fmt.chat);
+  if (!ex.tools.isNull() || nonEmpty(ex.templateKwargs))
+    return Status::error(
+        "error: record on line " + std::to_string(ex.line) + " has " +
+            (ex.tools.isNull() ? "chat_template_kwargs" : "tools") +
+            ", which the " + named + " template cannot render",
+        "tools and template variables are rendered by the model's own "
+        "template (tokenizer chat_template: from_model)");
+  auto tc = tokenizeChat(*fmt.tokenizer, *fmt.chat, msgs, addGenerationPrompt,
+                         continueFinal);
+  // A tokenizer without the template's markers is the spec's fault (the
+  // spec check reports it), not the record's.
+  if (!tc && tc.status().message().rfind("error: the tokenizer has no", 0) != 0)
+    return atRecord(ex, tc.status());
+  return tc;
+}
+
+/// Tools and template variables belong to conversations.
+Status noChatInputs(const Example &ex) {
+  if (ex.tools.isNull() && !nonEmpty(ex.templateKwargs))
+    return Status::ok();
+  return Status::error(
+      "error: record on line " + std::to_string(ex.line) + " has " +
+          (ex.tools.isNull() ? "chat_template_kwargs" : "tools") +
+          " but its text is not a conversation",
+      "tools and template variables go to the chat "
+      "template: give messages (or prompt/completion "
+      "message lists)");
+}
+
+Expected<Sequence> chatSequence(const TextFormat &fmt, const Example &ex,
                                 const std::vector<ChatMessage> &msgs) {
-  auto tc = chatTokens(fmt, msgs, false);
+  auto tc = chatTokens(fmt, ex, msgs, false);
   if (!tc)
     return tc.status();
   Sequence s{tc->ids, tc->assistantMask};
@@ -69,8 +125,9 @@ Expected<Sequence> tokenizePair(const TextFormat &fmt, const Example &ex,
       msgs.push_back({"assistant", completion});
     else
       msgs.insert(msgs.end(), compMsgs.begin(), compMsgs.end());
-    return chatSequence(fmt, msgs);
+    return chatSequence(fmt, ex, msgs);
   }
+  HONE_TRY(noChatInputs(ex));
   auto p = enc(fmt, ex.prompt);
   if (!p)
     return p.status();
@@ -96,7 +153,7 @@ Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex) {
           "error: batches: messages record on line " + std::to_string(ex.line) +
               " needs a chat template",
           "set the spec's chat_template (chatml, llama3, from_model)");
-    auto s = chatSequence(fmt, ex.messages);
+    auto s = chatSequence(fmt, ex, ex.messages);
     if (s && !fmt.assistantOnlyLoss)
       s->mask.assign(s->ids.size(), 1);
     return s;
@@ -112,6 +169,7 @@ Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex) {
     return s;
   }
   // text layout: every token
+  HONE_TRY(noChatInputs(ex));
   auto t = enc(fmt, ex.text);
   if (!t)
     return t.status();
@@ -132,11 +190,16 @@ Expected<std::vector<int32_t>> tokenizePrompt(const TextFormat &fmt,
     if (!fmt.hasChat())
       return Status::error("error: batches: conversational prompt on line " +
                            std::to_string(ex.line) + " needs a chat template");
-    auto tc = chatTokens(fmt, promptMessages(ex), true);
+    // TRL (data_utils.apply_chat_template): a prompt that ends with the
+    // assistant's message is continued, not followed by a new turn.
+    std::vector<ChatMessage> msgs = promptMessages(ex);
+    bool cont = !msgs.empty() && msgs.back().role == "assistant";
+    auto tc = chatTokens(fmt, ex, msgs, !cont, cont);
     if (!tc)
       return tc.status();
     ids = tc->ids;
   } else {
+    HONE_TRY(noChatInputs(ex));
     auto p = enc(fmt, ex.prompt);
     if (!p)
       return p.status();
@@ -152,9 +215,27 @@ Expected<std::vector<int32_t>> tokenizePrompt(const TextFormat &fmt,
 
 Expected<TextFormat> textFormatFor(const Tokenizer &tokenizer,
                                    const std::string &chatTemplate,
-                                   const std::string &templateDir) {
+                                   const std::string &templateDir,
+                                   const std::string &templateKwargs) {
   TextFormat f;
   f.tokenizer = &tokenizer;
+  if (!templateKwargs.empty()) {
+    json::ParseOptions po;
+    po.sourceName = "chat_template_kwargs";
+    auto k = json::parse(templateKwargs, po);
+    if (!k)
+      return k.status();
+    if (!k->isObject())
+      return Status::error("error: chat_template_kwargs is not a JSON object",
+                           "e.g. {\"enable_thinking\": false}");
+    if (!k->members().empty() && chatTemplate != "from_model")
+      return Status::error("error: chat_template_kwargs are given but the "
+                           "chat template is '" +
+                               chatTemplate + "'",
+                           "they are variables of the model's own template "
+                           "(chat_template: from_model)");
+    f.templateKwargs = k.take();
+  }
   if (chatTemplate == "from_model") {
     auto m = loadModelChatTemplate(templateDir);
     if (!m)

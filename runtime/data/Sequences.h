@@ -33,6 +33,10 @@ struct TextFormat {
   /// used instead of `chat` when set.
   std::shared_ptr<const ModelChatTemplate> modelChat;
   bool hasChat() const { return chat || modelChat; }
+  /// The spec's `chat_template_kwargs` (a JSON object of template
+  /// variables) for the model's template; a record's own
+  /// `chat_template_kwargs` override them name by name.
+  json::Value templateKwargs = json::Value::object();
   /// Appended after a completion in raw mode (and trained on); -1: none.
   int32_t eosToken = -1;
   int32_t padToken = 0;
@@ -60,7 +64,9 @@ Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex);
 Expected<Sequence> tokenizePair(const TextFormat &fmt, const Example &ex,
                                 const std::string &completion,
                                 const std::vector<ChatMessage> &completionMsgs);
-/// A generation prompt (chat: ends with the assistant header).
+/// A generation prompt (chat: ends with the assistant header; a prompt
+/// whose last message is the assistant's ends inside that message instead,
+/// continue_final_message, as TRL renders it).
 Expected<std::vector<int32_t>> tokenizePrompt(const TextFormat &fmt,
                                               const Example &ex);
 
@@ -72,8 +78,11 @@ Expected<std::vector<int32_t>> tokenizePrompt(const TextFormat &fmt,
 /// `chatTemplate` "from_model" reads the model's own template from
 /// `templateDir` (the tokenizer file's directory; ChatTemplate.h), and its
 /// tokenizer_config.json's eos_token becomes the EOS.
+/// `templateKwargs`: the spec's chat_template_kwargs (JSON object text;
+/// "" or "{}": none), for the model's template only.
 Expected<TextFormat> textFormatFor(const Tokenizer &tokenizer,
                                    const std::string &chatTemplate,
-                                   const std::string &templateDir);
+                                   const std::string &templateDir,
+                                   const std::string &templateKwargs = "");
 
 } // namespace hone::job

@@ -121,7 +121,7 @@ loraAdapterFiles(const Transformer<float> &model,
   c.set("base_model_name_or_path", baseModel);
   c.set("r", lc.rank);
   c.set("lora_alpha", lc.alpha);
-  c.set("lora_dropout", 0.0);
+  c.set("lora_dropout", lc.dropout);
   c.set("target_modules", std::move(targets));
   c.set("bias", "none");
   c.set("fan_in_fan_out", false);
@@ -197,6 +197,8 @@ Status loadLoraAdapter(Transformer<float> &model, const std::string &dir) {
   LoraConfig lc;
   lc.rank = r->asInt();
   lc.alpha = alpha->asDouble();
+  if (const json::Value *d = c.find("lora_dropout"); d && d->isNumber())
+    lc.dropout = d->asDouble(); // training forwards only
   for (const json::Value &t : targets->items()) {
     if (!t.isString())
       return bad("target_modules must hold strings");

@@ -62,6 +62,7 @@ template <typename T> struct Transformer<T>::LoraGroup {
   int64_t a = -1;           // offset of the stacked A in the adapter buffer
   struct Mod {
     int64_t b = -1, col = 0, out = 0;
+    int id = 0; // q k v o gate up down = 0..6 (LoRA dropout's key)
   };
   std::vector<Mod> mods;
 };
@@ -88,6 +89,7 @@ template <typename T> struct Transformer<T>::Acts {
   // LoRA: u = x A^T per (layer, group) for backward; du scratch.
   std::vector<T *> loraU;
   T *loraDu = nullptr;
+  T *loraX = nullptr; // LoRA dropout: one module's dropped-out input
   T *lnf = nullptr, *meanF = nullptr, *rstdF = nullptr, *lpRow = nullptr,
     *entRow = nullptr, *lse = nullptr, *logprob = nullptr, *entropy = nullptr,
     *values = nullptr, *rewards = nullptr;
@@ -589,6 +591,8 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
       pl.take(a->loraU[i], N * loraGroups_[size_t(loraIndex_[i])].cols);
   if (loraMaxCols_)
     pl.take(a->loraDu, N * loraMaxCols_);
+  if (lora_.dropout > 0)
+    pl.take(a->loraX, N * loraMaxIn_);
   pl.takeI(a->tokens, N);
   pl.takeI(a->positions, N);
   pl.takeI(a->targets, N);
@@ -680,6 +684,10 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   B_ = B;
   T_ = Tn;
   invTemp_ = 1.0 / opts.temperature;
+  dropNow_ = opts.train && hasLora() && lora_.dropout > 0;
+  dropSeed_ = opts.dropoutSeed;
+  dropStep_ = opts.dropoutStep;
+  dropRank_ = opts.dropoutRank;
   lengths_.assign(batch.lengths, batch.lengths + B);
   // Packed: sequence b is rows offsets_[b] .. offsets_[b+1]-1 of one stream
   // (no padding rows); padded: rows b*Tn .. b*Tn+Tn-1.
@@ -727,7 +735,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
               c.qkNorm ? a.qkPre[l] : a.qkv[l]);
     if (const LoraGroup *G = loraGroup(l, kQkv))
       loraFwd(*G, a.ln1[l], N, c.qkNorm ? a.qkPre[l] : a.qkv[l], Q,
-              a.loraU[l * kGroups + kQkv]);
+              a.loraU[l * kGroups + kQkv], l, dropNow_);
     if (c.qkNorm)
       qkNormFwd(L, a.qkPre[l], N, a.qkv[l], a.qkRstd[l]);
     if (!gpt2)
@@ -739,7 +747,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
       k_->addRows(a.mid[l], vec(L.bo), N, D);
     gemmW(!gpt2, N, D, A, a.att[l], A, L.wo, gpt2 ? D : A, T(1), a.mid[l], D);
     if (const LoraGroup *G = loraGroup(l, kO))
-      loraFwd(*G, a.att[l], N, a.mid[l], D, a.loraU[l * kGroups + kO]);
+      loraFwd(*G, a.att[l], N, a.mid[l], D, a.loraU[l * kGroups + kO], l,
+              dropNow_);
     if (gpt2) {
       k_->layerNormFwd(a.mid[l], vec(L.ln2w), vec(L.ln2b), N, D, c.normEps,
                        a.ln2[l], a.mean2[l], a.rstd2[l]);
@@ -751,7 +760,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
       linearFwd(a.ln2[l], N, D, 2 * F, L.wfc, -1, false, a.ffPre[l]);
       if (const LoraGroup *G = loraGroup(l, kGateUp))
         loraFwd(*G, a.ln2[l], N, a.ffPre[l], 2 * F,
-                a.loraU[l * kGroups + kGateUp]);
+                a.loraU[l * kGroups + kGateUp], l, dropNow_);
       k_->swigluFwd(a.ffPre[l], N, F, a.ffAct[l]);
     }
     k_->copy(a.res[l + 1], a.mid[l], N * D);
@@ -760,8 +769,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
     gemmW(!gpt2, N, D, F, a.ffAct[l], F, L.wproj, gpt2 ? D : F, T(1),
           a.res[l + 1], D);
     if (const LoraGroup *G = loraGroup(l, kDown))
-      loraFwd(*G, a.ffAct[l], N, a.res[l + 1], D,
-              a.loraU[l * kGroups + kDown]);
+      loraFwd(*G, a.ffAct[l], N, a.res[l + 1], D, a.loraU[l * kGroups + kDown],
+              l, dropNow_);
   }
   const T *xL = a.res[layers_.size()];
   if (gpt2)
@@ -909,12 +918,12 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     } else {
       linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, -1, false, a.dAct);
       if (const LoraGroup *G = loraGroup(l, kDown))
-        loraBwd(*G, a.ffAct[l], a.dA, N, D, a.loraU[l * kGroups + kDown],
+        loraBwd(l, *G, a.ffAct[l], a.dA, N, D, a.loraU[l * kGroups + kDown],
                 a.dAct);
       k_->swigluBwd(a.ffPre[l], a.dAct, N, F, a.dPre);
       linearBwd(a.ln2[l], a.dPre, N, D, 2 * F, L.wfc, -1, false, a.dLn);
       if (const LoraGroup *G = loraGroup(l, kGateUp))
-        loraBwd(*G, a.ln2[l], a.dPre, N, 2 * F,
+        loraBwd(l, *G, a.ln2[l], a.dPre, N, 2 * F,
                 a.loraU[l * kGroups + kGateUp], a.dLn);
       k_->rmsNormBwd(a.dLn, a.mid[l], w + L.ln2w, a.rstd2[l], N, D, a.dA,
                      gg(L.ln2w));
@@ -922,7 +931,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     // Attention: dA holds d(mid[l]).
     linearBwd(a.att[l], a.dA, N, A, D, L.wo, L.bo, gpt2, a.dAtt);
     if (const LoraGroup *G = loraGroup(l, kO))
-      loraBwd(*G, a.att[l], a.dA, N, D, a.loraU[l * kGroups + kO], a.dAtt);
+      loraBwd(l, *G, a.att[l], a.dA, N, D, a.loraU[l * kGroups + kO], a.dAtt);
     k_->attentionBwd(a.qkv[l], a.probs[l], a.dAtt, as, a.dqkv);
     if (!gpt2)
       k_->rope(a.dqkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
@@ -940,7 +949,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     }
     linearBwd(a.ln1[l], dqkv, N, D, Q, L.wqkv, L.bqkv, gpt2, a.dLn);
     if (const LoraGroup *G = loraGroup(l, kQkv))
-      loraBwd(*G, a.ln1[l], dqkv, N, Q, a.loraU[l * kGroups + kQkv], a.dLn);
+      loraBwd(l, *G, a.ln1[l], dqkv, N, Q, a.loraU[l * kGroups + kQkv], a.dLn);
     if (gpt2)
       k_->layerNormBwd(a.dLn, a.res[l], w + L.ln1w, a.mean1[l], a.rstd1[l], N,
                        D, a.dA, gg(L.ln1w), gg(L.ln1b));
@@ -1174,13 +1183,65 @@ Transformer<T>::loraGroup(size_t layer, int g) const {
   return i < 0 ? nullptr : &loraGroups_[size_t(i)];
 }
 
+namespace {
+// LoRA dropout's Philox stream of one adapter: the sample slot of the key
+// (runtime/base/Philox.h) names the layer and module, the seed is marked so
+// that dropout never shares a stream with sampling or initialisation.
+PhiloxStream dropoutStream(uint64_t seed, uint32_t step, uint32_t rank,
+                           int64_t layer, int module) {
+  return PhiloxStream(seed ^ 0xD0D0D0D0D0D0D0D0ull, step, rank,
+                      uint32_t(layer * 7 + module));
+}
+} // namespace
+
 template <typename T>
-void Transformer<T>::loraFwd(const LoraGroup &G, const T *x, int64_t rows,
-                             T *y, int64_t ldy, T *u) {
+bool Transformer<T>::loraDropped(uint64_t seed, uint32_t step, uint32_t rank,
+                                 int64_t layer, int module, int64_t element,
+                                 double p) {
+  PhiloxCounter b = dropoutStream(seed, step, rank, layer, module)
+                        .block(uint32_t(element / 2));
+  bool odd = element & 1;
+  return uniformDouble(b[odd ? 2 : 0], b[odd ? 3 : 1]) < p;
+}
+
+template <typename T>
+void Transformer<T>::dropoutMask(const T *x, int64_t n, size_t layer,
+                                 int module, T *out) {
+  // Masks are drawn and applied on the host (Philox, two elements a block):
+  // the input is copied out and back (free on the CPU backend).
+  const double p = lora_.dropout, keep = 1.0 / (1.0 - p);
+  std::vector<T> h(size_t(n), T(0));
+  k_->copyToHost(h.data(), x, size_t(n) * sizeof(T));
+  PhiloxStream rng =
+      dropoutStream(dropSeed_, dropStep_, dropRank_, int64_t(layer), module);
+  for (int64_t e = 0; e < n; e += 2) {
+    PhiloxCounter b = rng.block(uint32_t(e / 2));
+    h[size_t(e)] =
+        uniformDouble(b[0], b[1]) < p ? T(0) : T(h[size_t(e)] * keep);
+    if (e + 1 < n)
+      h[size_t(e + 1)] =
+          uniformDouble(b[2], b[3]) < p ? T(0) : T(h[size_t(e + 1)] * keep);
+  }
+  k_->copyToDevice(out, h.data(), size_t(n) * sizeof(T));
+}
+
+template <typename T>
+void Transformer<T>::loraFwd(const LoraGroup &G, const T *x, int64_t rows, T *y,
+                             int64_t ldy, T *u, size_t layer, bool drop) {
   const int64_t r = lora_.rank;
   const T *la = la_.data();
-  k_->gemm(false, true, rows, G.cols, G.in, T(1), x, G.in, la + G.a, G.in,
-           T(0), u, G.cols);
+  if (!drop) {
+    k_->gemm(false, true, rows, G.cols, G.in, T(1), x, G.in, la + G.a, G.in,
+             T(0), u, G.cols);
+  } else {
+    // PEFT: each module's own dropout on its input, u_m = (m_m x) A_m^T.
+    for (size_t m = 0; m < G.mods.size(); ++m) {
+      dropoutMask(x, rows * G.in, layer, G.mods[m].id, acts_->loraX);
+      k_->gemm(false, true, rows, r, G.in, T(1), acts_->loraX, G.in,
+               la + G.a + int64_t(m) * r * G.in, G.in, T(0), u + int64_t(m) * r,
+               G.cols);
+    }
+  }
   // y[:, col..col+out) += s u_m B_m^T, in place in the projection's output.
   for (size_t m = 0; m < G.mods.size(); ++m)
     k_->gemm(false, true, rows, G.mods[m].out, r, T(lora_.scale()),
@@ -1189,8 +1250,9 @@ void Transformer<T>::loraFwd(const LoraGroup &G, const T *x, int64_t rows,
 }
 
 template <typename T>
-void Transformer<T>::loraBwd(const LoraGroup &G, const T *x, const T *dy,
-                             int64_t rows, int64_t ldy, const T *u, T *dx) {
+void Transformer<T>::loraBwd(size_t layer, const LoraGroup &G, const T *x,
+                             const T *dy, int64_t rows, int64_t ldy, const T *u,
+                             T *dx) {
   const int64_t r = lora_.rank;
   const T s = T(lora_.scale());
   const T *la = la_.data();
@@ -1203,11 +1265,27 @@ void Transformer<T>::loraBwd(const LoraGroup &G, const T *x, const T *dy,
     k_->gemm(false, false, rows, r, M.out, s, dy + M.col, ldy, la + M.b, r,
              T(0), du + int64_t(m) * r, G.cols);
   }
-  // dA += du^T x;  dx += du A (the stacked A of the group at once)
-  k_->gemm(true, false, G.cols, G.in, rows, T(1), du, G.cols, x, G.in, T(1),
-           lg + G.a, G.in);
-  k_->gemm(false, false, rows, G.in, G.cols, T(1), du, G.cols, la + G.a, G.in,
-           T(1), dx, G.in);
+  if (!dropNow_) {
+    // dA += du^T x;  dx += du A (the stacked A of the group at once)
+    k_->gemm(true, false, G.cols, G.in, rows, T(1), du, G.cols, x, G.in, T(1),
+             lg + G.a, G.in);
+    k_->gemm(false, false, rows, G.in, G.cols, T(1), du, G.cols, la + G.a, G.in,
+             T(1), dx, G.in);
+    return;
+  }
+  // With dropout, per module: the forward's dropped input drawn again
+  // (same key), dA_m += du_m^T (m_m x), dx += m_m (du_m A_m) / (1 - p).
+  T *t = acts_->loraX;
+  for (size_t m = 0; m < G.mods.size(); ++m) {
+    const int64_t aOff = G.a + int64_t(m) * r * G.in;
+    dropoutMask(x, rows * G.in, layer, G.mods[m].id, t);
+    k_->gemm(true, false, r, G.in, rows, T(1), du + int64_t(m) * r, G.cols, t,
+             G.in, T(1), lg + aOff, G.in);
+    k_->gemm(false, false, rows, G.in, r, T(1), du + int64_t(m) * r, G.cols,
+             la + aOff, G.in, T(0), t, G.in);
+    dropoutMask(t, rows * G.in, layer, G.mods[m].id, t);
+    k_->axpy(rows * G.in, T(1), t, dx);
+  }
 }
 
 template <typename T>
@@ -1231,6 +1309,8 @@ Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
     return bad("rank must be in [1, 4096], got " + std::to_string(lc.rank));
   if (!(lc.alpha > 0) || !std::isfinite(lc.alpha))
     return bad("alpha must be positive");
+  if (!(lc.dropout >= 0 && lc.dropout < 1))
+    return bad("dropout must be in [0, 1)");
   if (lc.targets.empty())
     return bad("no target modules");
   const std::vector<std::string> known = loraTargetsOf(c);
@@ -1247,19 +1327,20 @@ Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
   struct Spec {
     const char *mod, *path;
     int64_t col, out;
+    int id;
   };
   const std::vector<std::pair<int64_t, std::vector<Spec>>> groups = {
       {D,
-       {{"q_proj", "self_attn", 0, qd},
-        {"k_proj", "self_attn", qd, kvd},
-        {"v_proj", "self_attn", qd + kvd, kvd}}},
-      {qd, {{"o_proj", "self_attn", 0, D}}},
-      {D, {{"gate_proj", "mlp", 0, F}, {"up_proj", "mlp", F, F}}},
-      {F, {{"down_proj", "mlp", 0, D}}}};
+       {{"q_proj", "self_attn", 0, qd, 0},
+        {"k_proj", "self_attn", qd, kvd, 1},
+        {"v_proj", "self_attn", qd + kvd, kvd, 2}}},
+      {qd, {{"o_proj", "self_attn", 0, D, 3}}},
+      {D, {{"gate_proj", "mlp", 0, F, 4}, {"up_proj", "mlp", F, F, 5}}},
+      {F, {{"down_proj", "mlp", 0, D, 6}}}};
   std::vector<ParamInfo> ps;
   std::vector<LoraGroup> gs;
   std::vector<int64_t> index(size_t(c.nLayers) * kGroups, -1);
-  int64_t n = 0, maxCols = 0;
+  int64_t n = 0, maxCols = 0, maxIn = 0;
   auto add = [&](const std::string &name, Shape shape) {
     ParamInfo p;
     p.name = name;
@@ -1295,11 +1376,13 @@ Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
         M.b = add(prefix(sp) + "lora_B.weight", {sp.out, r});
         M.col = sp.col;
         M.out = sp.out;
+        M.id = sp.id;
         G.mods.push_back(M);
       }
       n = (n + align - 1) / align * align;
       G.cols = r * int64_t(mods.size());
       maxCols = std::max(maxCols, G.cols);
+      maxIn = std::max(maxIn, G.in);
       index[size_t(l) * kGroups + size_t(g)] = int64_t(gs.size());
       gs.push_back(std::move(G));
     }
@@ -1331,6 +1414,7 @@ Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
   loraIndex_ = std::move(index);
   nLora_ = n;
   loraMaxCols_ = maxCols;
+  loraMaxIn_ = maxIn;
   la_ = std::move(la);
   lg_ = std::move(lg);
   gScratch_ = std::move(scratch);

@@ -58,6 +58,14 @@ struct ForwardOptions {
   /// equal the padded forward's to float rounding. hidden() is then the
   /// packed stream [sum(lengths), dModel].
   bool pack = false;
+  /// A training forward (a backward follows: PyTorch's train mode): LoRA
+  /// dropout applies, with masks drawn from Philox keyed by
+  /// (dropoutSeed, dropoutStep, dropoutRank) and the adapter's place
+  /// (Transformer::loraDropped), so a run is reproducible. Other forwards
+  /// (log-probs, generation, evaluation) are in eval mode: no dropout.
+  bool train = false;
+  uint64_t dropoutSeed = 0;
+  uint32_t dropoutStep = 0, dropoutRank = 0;
 };
 
 /// Upstream gradients of one forward's outputs, device pointers, all
@@ -90,6 +98,10 @@ struct LoraConfig {
   /// Hugging Face module names: q_proj k_proj v_proj o_proj gate_proj
   /// up_proj down_proj (Llama family).
   std::vector<std::string> targets;
+  /// PEFT's lora_dropout: in training forwards each adapter's input is
+  /// x * m / (1 - dropout), m ~ Bernoulli(1 - dropout) per element, so the
+  /// update is s B A (m x / (1 - p)); the base projection sees x unchanged.
+  double dropout = 0;
   double scale() const { return rank ? alpha / double(rank) : 0.0; }
 };
 
@@ -157,6 +169,13 @@ public:
   /// "model.layers.0.self_attn.q_proj.lora_A.weight" [rank, in].
   Status addLora(const LoraConfig &cfg, uint64_t seed);
   bool hasLora() const { return lora_.rank > 0; }
+  /// Whether LoRA dropout drops element `element` (row-major in the
+  /// [rows, in] input) of the input of `layer`'s adapter on `module` (q k v
+  /// o gate up down = 0..6; each module its own mask, as PEFT's own
+  /// nn.Dropout per module) in the training forward keyed by (seed, step,
+  /// rank): Philox's uniform for that element below p.
+  static bool loraDropped(uint64_t seed, uint32_t step, uint32_t rank,
+                          int64_t layer, int module, int64_t element, double p);
   const LoraConfig &lora() const { return lora_; }
   const std::vector<ParamInfo> &loraParams() const { return loraParams_; }
   T *loraData() const { return la_.data(); }
@@ -248,10 +267,14 @@ private:
   /// Locates a base parameter or adapter by name; *data = its buffer.
   const ParamInfo *locate(const std::string &name, T **data,
                           T **gradBuf) const;
-  void loraFwd(const LoraGroup &G, const T *x, int64_t rows, T *y,
-               int64_t ldy, T *u);
-  void loraBwd(const LoraGroup &G, const T *x, const T *dy, int64_t rows,
-               int64_t ldy, const T *u, T *dx);
+  /// out = m x / (1 - p) for the mask of (layer, module) under the current
+  /// training forward's key (n elements; out may be x).
+  void dropoutMask(const T *x, int64_t n, size_t layer, int module, T *out);
+  /// drop: LoRA dropout on the adapters' input (a training forward).
+  void loraFwd(const LoraGroup &G, const T *x, int64_t rows, T *y, int64_t ldy,
+               T *u, size_t layer = 0, bool drop = false);
+  void loraBwd(size_t layer, const LoraGroup &G, const T *x, const T *dy,
+               int64_t rows, int64_t ldy, const T *u, T *dx);
   const LoraGroup *loraGroup(size_t layer, int g) const;
   Status validateBatch(const TokenBatch &b) const;
   void buildParams();
@@ -303,7 +326,12 @@ private:
   std::vector<ParamInfo> loraParams_;
   std::vector<LoraGroup> loraGroups_;
   std::vector<int64_t> loraIndex_;
-  int64_t nLora_ = 0, loraMaxCols_ = 0;
+  int64_t nLora_ = 0, loraMaxCols_ = 0, loraMaxIn_ = 0;
+  // The training forward's dropout key (ForwardOptions); dropNow_ while the
+  // kept activations are from a training forward with LoRA dropout.
+  bool dropNow_ = false;
+  uint64_t dropSeed_ = 0;
+  uint32_t dropStep_ = 0, dropRank_ = 0;
   DeviceArray<T> la_, lg_, gScratch_;
 
   std::unique_ptr<Acts> acts_;

@@ -345,7 +345,8 @@ void setupTokenizer(hone_job *j) {
   size_t slash = file.rfind('/');
   std::string dir = slash == std::string::npos ? "." : file.substr(0, slash);
   j->fmt = take(j, loc,
-                textFormatFor(*j->tokenizer, t.text("chat_template"), dir));
+                textFormatFor(*j->tokenizer, t.text("chat_template"), dir,
+                              t.text("chat_template_kwargs")));
 }
 
 std::string decodeResponse(hone_job *j, const int32_t *tok, const float *mask,

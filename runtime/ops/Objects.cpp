@@ -184,8 +184,7 @@ void objModelLora(OpCtx &c) {
   LoraConfig lc;
   lc.rank = s.i64("rank");
   lc.alpha = s.f64("alpha");
-  if (s.f64("dropout") != 0)
-    c.err("LoRA dropout is not supported yet");
+  lc.dropout = s.f64("dropout"); // in training forwards only (trainForward)
   const json::Value &targets = s.need("target_modules");
   for (const json::Value &t : targets.items())
     lc.targets.push_back(t.isString() ? t.asString() : std::string());

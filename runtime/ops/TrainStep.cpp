@@ -39,13 +39,29 @@ struct Read {
   std::vector<float> grad0, grad1;
 };
 
-Status forwardRows(Read &r, int64_t b0, int64_t n, double temp) {
+Status forwardRows(Read &r, int64_t b0, int64_t n, const ForwardOptions &fo) {
   TokenBatch tb{n, r.T, static_cast<const int32_t *>(r.tokens->data) + b0 * r.T,
                 r.lengths.data() + b0};
+  ForwardOptions o = fo;
+  o.pack = r.packed;
+  return r.model->model->forward(tb, o);
+}
+
+/// The train step's forwards run in training mode (LoRA dropout), keyed by
+/// the job's seed, rank, step, epoch, mini-batch and micro-batch: the
+/// forward a backward re-runs draws the masks of the first.
+ForwardOptions trainForward(hone_job *j, double temp, int64_t stepNo,
+                            int64_t ep, int64_t u, int64_t k) {
   ForwardOptions fo;
   fo.temperature = temp;
-  fo.pack = r.packed;
-  return r.model->model->forward(tb, fo);
+  fo.train = true;
+  fo.dropoutSeed = j->seed;
+  fo.dropoutRank = uint32_t(j->comm.rank);
+  uint64_t h = uint64_t(stepNo);
+  for (int64_t x : {ep, u, k})
+    h = h * 0x9E3779B97F4A7C15ull + uint64_t(x) + 1;
+  fo.dropoutStep = uint32_t(h ^ (h >> 32));
+  return fo;
 }
 
 /// Reads that run as one forward and one backward (hone-fuse-forwards'
@@ -85,10 +101,10 @@ struct ReadGroup {
   }
 };
 
-Status forwardGroup(ReadGroup &g, double temp) {
+Status forwardGroup(ReadGroup &g, const ForwardOptions &fo) {
   Read &r0 = *g.members[0];
   if (g.members.size() == 1)
-    return forwardRows(r0, g.lo[0] + g.first[0], g.n[0], temp);
+    return forwardRows(r0, g.lo[0] + g.first[0], g.n[0], fo);
   g.tokens.clear();
   g.lengths.clear();
   for (size_t q = 0; q < g.members.size(); ++q) {
@@ -101,13 +117,12 @@ Status forwardGroup(ReadGroup &g, double temp) {
   }
   TokenBatch tb{int64_t(g.lengths.size()), r0.T, g.tokens.data(),
                 g.lengths.data()};
-  ForwardOptions fo;
-  fo.temperature = temp;
+  ForwardOptions packedFo = fo;
   // Packed when every member is; a padded forward over shorter lengths is
   // exact as well (positions past a row's length are read nowhere).
-  fo.pack = std::all_of(g.members.begin(), g.members.end(),
-                        [](const Read *r) { return r->packed; });
-  return r0.model->model->forward(tb, fo);
+  packedFo.pack = std::all_of(g.members.begin(), g.members.end(),
+                              [](const Read *r) { return r->packed; });
+  return r0.model->model->forward(tb, packedFo);
 }
 
 } // namespace
@@ -348,7 +363,8 @@ void runTrainStep(OpCtx &c) {
       for (int64_t k = 0; k < g.chunks; ++k) {
         int64_t all = g.select(k, updates, mini);
         if (!reuse)
-          check(j, loc, forwardGroup(g, temp));
+          check(j, loc,
+                forwardGroup(g, trainForward(j, temp, stepNo, ep, u, k)));
         auto &tm = *r0.model->model;
         std::vector<float> v, h;
         if (r0.what == "logprob" || r0.what == "logprob+entropy") {
@@ -437,7 +453,8 @@ void runTrainStep(OpCtx &c) {
       for (int64_t chunk = 0; chunk < grp.chunks; ++chunk) {
         int64_t all = grp.select(chunk, updates, mini);
         if (recompute)
-          check(j, loc, forwardGroup(grp, temp));
+          check(j, loc,
+                forwardGroup(grp, trainForward(j, temp, stepNo, ep, u, chunk)));
         // The members' gradient slices, concatenated as their rows were.
         DeviceArray<float> d0(&k, all * per), d1;
         if (r.what == "logprob+entropy")

@@ -38,7 +38,14 @@ static std::string_view trim(std::string_view s) {
 
 Expected<RenderedChat> renderChat(ChatTemplate t,
                                   const std::vector<ChatMessage> &messages,
-                                  bool addGenerationPrompt) {
+                                  bool addGenerationPrompt,
+                                  bool continueFinal) {
+  if (continueFinal && addGenerationPrompt)
+    return Status::error("error: continue_final_message and "
+                         "add_generation_prompt exclude each other");
+  if (continueFinal && messages.empty())
+    return Status::error("error: continue_final_message on an empty "
+                         "conversation");
   RenderedChat out;
   if (t == ChatTemplate::Llama3)
     out.text = "<|begin_of_text|>";
@@ -49,12 +56,26 @@ Expected<RenderedChat> renderChat(ChatTemplate t,
       return Status::error("error: message " + std::to_string(i) +
                                " has role '" + m.role + "'",
                            "roles are system, user, assistant, tool");
+    if (m.contentNull || (m.fields.isObject() && !m.fields.members().empty()))
+      return Status::error(
+          "error: message " + std::to_string(i) + " has " +
+              (m.contentNull ? std::string("no content")
+                             : "field '" + m.fields.members()[0].first + "'") +
+              ", which the " + chatTemplateName(t) + " template cannot render",
+          "tool calls, tool-call ids and reasoning are rendered by the "
+          "model's own template (tokenizer chat_template: from_model)");
     bool assistant = m.role == "assistant";
+    bool last = continueFinal && i + 1 == messages.size();
     size_t begin;
     if (t == ChatTemplate::ChatML) {
       out.text += "<|im_start|>" + m.role + "\n";
       begin = out.text.size();
       out.text += m.content;
+      if (last) { // the turn stays open: no end token
+        if (assistant)
+          out.assistantSpans.emplace_back(begin, out.text.size());
+        break;
+      }
       out.text += "<|im_end|>";
       if (assistant)
         out.assistantSpans.emplace_back(begin, out.text.size());
@@ -63,6 +84,11 @@ Expected<RenderedChat> renderChat(ChatTemplate t,
       out.text += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n";
       begin = out.text.size();
       out.text += trim(m.content);
+      if (last) { // the turn stays open: no end token
+        if (assistant)
+          out.assistantSpans.emplace_back(begin, out.text.size());
+        break;
+      }
       out.text += "<|eot_id|>";
       if (assistant)
         out.assistantSpans.emplace_back(begin, out.text.size());
@@ -77,7 +103,8 @@ Expected<RenderedChat> renderChat(ChatTemplate t,
 
 Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
                                      const std::vector<ChatMessage> &messages,
-                                     bool addGenerationPrompt) {
+                                     bool addGenerationPrompt,
+                                     bool continueFinal) {
   for (const std::string &s : chatTemplateSpecialTokens(t)) {
     std::optional<int32_t> id = tokenizer.tokenToId(s);
     if (!id)
@@ -86,7 +113,8 @@ Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
                                " chat template",
                            "pick the template that matches the tokenizer");
   }
-  Expected<RenderedChat> r = renderChat(t, messages, addGenerationPrompt);
+  Expected<RenderedChat> r =
+      renderChat(t, messages, addGenerationPrompt, continueFinal);
   if (!r)
     return r.status();
   Expected<Encoding> enc = tokenizer.encodeWithOffsets(r->text);

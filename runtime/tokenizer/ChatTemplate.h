@@ -20,6 +20,13 @@ namespace hone {
 struct ChatMessage {
   std::string role; // "system", "user", "assistant", "tool"
   std::string content;
+  /// The message's other fields as the data has them (tool_calls,
+  /// tool_call_id, name, reasoning_content, ...): a JSON object, or null
+  /// when it has none. A model's own template sees them; the named
+  /// templates refuse a message that has any (they cannot render them).
+  json::Value fields;
+  /// `content` was null (an assistant turn that only calls tools).
+  bool contentNull = false;
 };
 
 enum class ChatTemplate {
@@ -42,11 +49,15 @@ struct RenderedChat {
 };
 
 /// Renders messages; with addGenerationPrompt the text ends with the header
-/// of a new assistant turn. Roles other than system/user/assistant/tool are
-/// an error naming the message index.
+/// of a new assistant turn; with continueFinal it ends right after the last
+/// message's content (no end-of-turn token: the model continues that
+/// message, transformers' continue_final_message). Roles other than
+/// system/user/assistant/tool, and messages with `fields` (tool calls,
+/// reasoning), are errors naming the message index.
 Expected<RenderedChat> renderChat(ChatTemplate t,
                                   const std::vector<ChatMessage> &messages,
-                                  bool addGenerationPrompt);
+                                  bool addGenerationPrompt,
+                                  bool continueFinal = false);
 
 struct TokenizedChat {
   std::vector<int32_t> ids;
@@ -59,7 +70,8 @@ struct TokenizedChat {
 /// the template's special tokens.
 Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
                                      const std::vector<ChatMessage> &messages,
-                                     bool addGenerationPrompt);
+                                     bool addGenerationPrompt,
+                                     bool continueFinal = false);
 
 /// Plain (non-chat) prompt/completion: the prompt and the completion are
 /// encoded separately and concatenated, so the boundary is exact and the
@@ -108,6 +120,11 @@ struct ChatOptions {
   json::Value tools;
   /// More template variables (e.g. {"enable_thinking": false}).
   json::Value kwargs = json::Value::object();
+  /// transformers' continue_final_message: the text ends inside the last
+  /// message, right after its content, so that generation continues it
+  /// (TRL renders a prompt whose last message is the assistant's so). Not
+  /// together with addGenerationPrompt.
+  bool continueFinalMessage = false;
   /// For `strftime_now` (seconds since the epoch); < 0: the clock, or
   /// SOURCE_DATE_EPOCH when set.
   int64_t now = -1;
@@ -125,6 +142,8 @@ Expected<RenderedChat> renderChat(const ModelChatTemplate &t,
 Expected<RenderedChat> renderChat(const ModelChatTemplate &t,
                                   const std::vector<ChatMessage> &messages,
                                   bool addGenerationPrompt);
+/// Messages as the template sees them: {role, content, ...fields}.
+json::Value chatMessagesJson(const std::vector<ChatMessage> &messages);
 /// Renders and tokenizes (special tokens parsed, no post-processor, as
 /// apply_chat_template(tokenize=True) does); the mask marks tokens that
 /// overlap an assistant span.

@@ -169,18 +169,22 @@ Expected<TokenizedChat> tokenizeRendered(const Tokenizer &tokenizer,
   return out;
 }
 
-json::Value messagesJson(const std::vector<ChatMessage> &messages) {
+} // namespace
+
+json::Value chatMessagesJson(const std::vector<ChatMessage> &messages) {
   json::Value l = json::Value::array();
   for (const ChatMessage &m : messages) {
     json::Value o = json::Value::object();
     o.set("role", m.role);
-    o.set("content", m.content);
+    o.set("content", m.contentNull ? json::Value() : json::Value(m.content));
+    if (m.fields.isObject())
+      for (const auto &f : m.fields.members())
+        if (f.first != "role" && f.first != "content")
+          o.set(f.first, f.second);
     l.push(o);
   }
   return l;
 }
-
-} // namespace
 
 Expected<std::string> findModelChatTemplate(const std::string &dir) {
   std::string jinjaPath = joinPath(dir, "chat_template.jinja"), text;
@@ -273,10 +277,37 @@ Expected<ModelChatTemplate> loadModelChatTemplate(const std::string &dir) {
 }
 
 Expected<RenderedChat> renderChat(const ModelChatTemplate &t,
-                                  const json::Value &messages,
+                                  const json::Value &messagesIn,
                                   const ChatOptions &options) {
-  if (!messages.isArray())
+  if (!messagesIn.isArray())
     return Status::error("error: messages must be a list of objects");
+  // continue_final_message as transformers does it
+  // (chat_template_utils.render_jinja_template): a tag appended to the last
+  // message's content marks where its text ends in the output; the output
+  // is cut there (and right-stripped when the template trimmed the tag's
+  // trailing space).
+  static const std::string kTag = "CONTINUE_FINAL_MESSAGE_TAG ";
+  const json::Value *msgs = &messagesIn;
+  json::Value tagged;
+  std::string finalContent;
+  if (options.continueFinalMessage) {
+    if (options.addGenerationPrompt)
+      return Status::error("error: continue_final_message and "
+                           "add_generation_prompt exclude each other");
+    if (messagesIn.items().empty())
+      return Status::error("error: continue_final_message on an empty "
+                           "conversation");
+    tagged = messagesIn;
+    json::Value &last = tagged.items().back();
+    json::Value *content = last.isObject() ? last.find("content") : nullptr;
+    if (!content || !content->isString())
+      return Status::error("error: continue_final_message: the final message "
+                           "has no text content to continue");
+    finalContent = content->asString();
+    content->asString() += kTag;
+    msgs = &tagged;
+  }
+  const json::Value &messages = *msgs;
   const jinja::Template &tmpl = pick(t, options);
   RenderInput in = makeContext(t, messages, options);
   jinja::RenderOptions ro;
@@ -287,6 +318,42 @@ Expected<RenderedChat> renderChat(const ModelChatTemplate &t,
     return r.status();
   RenderedChat out;
   out.text = std::move(r->text);
+  if (options.continueFinalMessage) {
+    std::string_view tag(kTag.data(), kTag.size() - 1);
+    size_t at = out.text.rfind(tag);
+    auto strip = [](std::string_view v) {
+      while (!v.empty() && isWs(v.front()))
+        v.remove_prefix(1);
+      while (!v.empty() && isWs(v.back()))
+        v.remove_suffix(1);
+      return v;
+    };
+    if (at == std::string::npos ||
+        out.text.find(strip(finalContent)) == std::string::npos)
+      return Status::error(
+          "error: " + t.source +
+              ": continue_final_message: the final message does not appear "
+              "in the template's output",
+          "the template rewrites or drops the last message's content; end "
+          "the prompt with a user turn instead");
+    bool exact = out.text.compare(at, kTag.size(), kTag) == 0;
+    out.text.resize(at);
+    if (!exact)
+      while (!out.text.empty() && isWs(out.text.back()))
+        out.text.pop_back();
+    // Spans reach at most to the cut.
+    auto clip = [&](std::vector<std::pair<size_t, size_t>> &v) {
+      for (auto &[b, e] : v) {
+        b = std::min(b, out.text.size());
+        e = std::min(e, out.text.size());
+      }
+    };
+    clip(r->generation);
+    for (auto &sp : r->itemSpans) {
+      sp.begin = std::min(sp.begin, out.text.size());
+      sp.end = std::min(sp.end, out.text.size());
+    }
+  }
   if (tmpl.hasGeneration()) {
     for (auto [b, e] : r->generation)
       if (e > b)
@@ -316,7 +383,7 @@ Expected<RenderedChat> renderChat(const ModelChatTemplate &t,
                                   bool addGenerationPrompt) {
   ChatOptions o;
   o.addGenerationPrompt = addGenerationPrompt;
-  return renderChat(t, messagesJson(messages), o);
+  return renderChat(t, chatMessagesJson(messages), o);
 }
 
 Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer,
@@ -335,7 +402,7 @@ Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer,
                                      bool addGenerationPrompt) {
   ChatOptions o;
   o.addGenerationPrompt = addGenerationPrompt;
-  return tokenizeChat(tokenizer, t, messagesJson(messages), o);
+  return tokenizeChat(tokenizer, t, chatMessagesJson(messages), o);
 }
 
 Status checkModelChatTemplate(const ModelChatTemplate &t) {

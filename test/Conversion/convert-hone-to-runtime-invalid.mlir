@@ -30,7 +30,7 @@ hone.pipeline @no_plan {
 
 /// An attribute the runtime table (runtime/abi/step_ops.inl) does not list
 /// for the op is an error at the op, not silently dropped or sent.
-hone.pipeline @unlisted_attribute attributes {hone.arena_bytes = 0 : i64, run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <file = "/t.json", chat_template = no_template>, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+hone.pipeline @unlisted_attribute attributes {hone.arena_bytes = 0 : i64, run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <file = "/t.json", chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
   // expected-error@+1 {{attribute 'frob' of hone.dataset has no entry in the runtime table (runtime/abi/step_ops.inl)}}
   %d = hone.dataset "p.jsonl" {frob = 1 : i64, settings = #hone.dataset_settings<columns = <text = "text", messages = "messages", role = "role", content = "content", prompt = "prompt", completion = "completion", chosen = "chosen", rejected = "rejected", label = "label", answer = "answer", role_names = {}>, eval_fraction = 0.0, shuffle = true, shuffle_seed = 0, max_records = 0>} : !hone.dataset<prompt_completion>
 }
@@ -38,7 +38,7 @@ hone.pipeline @unlisted_attribute attributes {hone.arena_bytes = 0 : i64, run = 
 // -----
 
 /// An attribute of another kind than the table's is an error at the op.
-hone.pipeline @wrong_kind attributes {hone.arena_bytes = 0 : i64, run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <file = "/t.json", chat_template = no_template>, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+hone.pipeline @wrong_kind attributes {hone.arena_bytes = 0 : i64, run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <file = "/t.json", chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
   // expected-error@+1 {{attribute 'name' is 3 : i64, but the runtime reads hone.dataset's 'name' as a string}}
   %d = hone.dataset "p.jsonl" {name = 3 : i64, settings = #hone.dataset_settings<columns = <text = "text", messages = "messages", role = "role", content = "content", prompt = "prompt", completion = "completion", chosen = "chosen", rejected = "rejected", label = "label", answer = "answer", role_names = {}>, eval_fraction = 0.0, shuffle = true, shuffle_seed = 0, max_records = 0>} : !hone.dataset<prompt_completion>
 }

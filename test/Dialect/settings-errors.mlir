@@ -118,17 +118,37 @@
 // -----
 
 // expected-error@+1 {{#hone.tokenizer: give exactly one of chars and file}}
-"test.a"() {s = #hone.tokenizer<chat_template = chatml>} : () -> ()
+"test.a"() {s = #hone.tokenizer<chat_template = chatml, chat_template_kwargs = "{}">} : () -> ()
 
 // -----
 
 // expected-error@+1 {{#hone.tokenizer: give exactly one of chars and file}}
-"test.a"() {s = #hone.tokenizer<chars = <alphabet = "ab", special = []>, file = "/t.json", chat_template = chatml>} : () -> ()
+"test.a"() {s = #hone.tokenizer<chars = <alphabet = "ab", special = []>, file = "/t.json", chat_template = chatml, chat_template_kwargs = "{}">} : () -> ()
 
 // -----
 
 // expected-error@+1 {{#hone.tokenizer: chat_template from_model needs a tokenizer file}}
-"test.a"() {s = #hone.tokenizer<chars = <alphabet = "ab", special = []>, chat_template = from_model>} : () -> ()
+"test.a"() {s = #hone.tokenizer<chars = <alphabet = "ab", special = []>, chat_template = from_model, chat_template_kwargs = "{}">} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.tokenizer: chat_template_kwargs is not JSON}}
+"test.a"() {s = #hone.tokenizer<file = "/t.json", chat_template = from_model, chat_template_kwargs = "{oops">} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.tokenizer: chat_template_kwargs must be a JSON object}}
+"test.a"() {s = #hone.tokenizer<file = "/t.json", chat_template = from_model, chat_template_kwargs = "[1]">} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.tokenizer: chat_template_kwargs are variables of the model's own template; they need chat_template = from_model}}
+"test.a"() {s = #hone.tokenizer<file = "/t.json", chat_template = chatml, chat_template_kwargs = "{\22a\22: 1}">} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.hardware: frozen_precision must be fp32 or bf16}}
+"test.a"() {s = #hone.hardware<device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = bf16, frozen_precision = auto_precision, threads = 0, collective_timeout_s = 300.0>} : () -> ()
 
 // -----
 
@@ -139,22 +159,22 @@
 
 // expected-error@+2 {{expected ::mlir::hone::ChatTemplate to be one of: no_template, chatml, llama3, from_model}}
 // expected-error@+1 {{failed to parse Hone_TokenizerAttr parameter 'chat_template'}}
-"test.a"() {s = #hone.tokenizer<file = "/t.json", chat_template = zephyr>} : () -> ()
+"test.a"() {s = #hone.tokenizer<file = "/t.json", chat_template = zephyr, chat_template_kwargs = "{}">} : () -> ()
 
 // -----
 
 // expected-error@+1 {{#hone.hardware: threads = 100000 must be in [0, 1024]}}
-"test.a"() {s = #hone.hardware<device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 100000, collective_timeout_s = 300.0>} : () -> ()
+"test.a"() {s = #hone.hardware<device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = fp32, threads = 100000, collective_timeout_s = 300.0>} : () -> ()
 
 // -----
 
 // expected-error@+1 {{#hone.hardware: ranks = 0 must be positive}}
-"test.a"() {s = #hone.hardware<device = cpu, memory_budget = 0, ranks = 0, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>} : () -> ()
+"test.a"() {s = #hone.hardware<device = cpu, memory_budget = 0, ranks = 0, rollout_staleness = 0, precision = fp32, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>} : () -> ()
 
 // -----
 
 // expected-error@+1 {{#hone.hardware: memory_budget = -1 must not be negative}}
-"test.a"() {s = #hone.hardware<device = cpu, memory_budget = -1, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>} : () -> ()
+"test.a"() {s = #hone.hardware<device = cpu, memory_budget = -1, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>} : () -> ()
 
 // -----
 
@@ -165,19 +185,19 @@
 
 // A missing parameter (no seed): there is no default to fall back on.
 // expected-error@+1 {{expected ','}}
-"test.a"() {s = #hone.run<output_dir = "runs/x", tokenizer = <file = "/t.json", chat_template = chatml>, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} : () -> ()
+"test.a"() {s = #hone.run<output_dir = "runs/x", tokenizer = <file = "/t.json", chat_template = chatml, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} : () -> ()
 
 // -----
 
-/// LoRA: a rank of at least 1, dropout 0 (the only one computed), known
+/// LoRA: a rank of at least 1, dropout in [0, 1), known
 /// and distinct target modules.
 // expected-error@+1 {{#hone.lora: rank = 0 must be positive}}
 "test.lora"() {s = #hone.lora<rank = 0, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj"], merge_on_save = false>} : () -> ()
 
 // -----
 
-// expected-error@+1 {{#hone.lora: dropout = 0.1 must be in [0, 0]}}
-"test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 0.1, target_modules = ["q_proj"], merge_on_save = false>} : () -> ()
+// expected-error@+1 {{#hone.lora: dropout = 1 must be in [0, 1)}}
+"test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 1.0, target_modules = ["q_proj"], merge_on_save = false>} : () -> ()
 
 // -----
 

@@ -43,7 +43,7 @@ hone.pipeline @stages {
 
 /// Over budget: an error that names the figure and the budget, at the stage.
 /// The budget can also come from the pipeline's run settings.
-hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = auto_device, memory_budget = 100000, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 3.0e+02>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 1.0e-01, max_skipped_in_a_row = 20, dir = "">>} {
+hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = auto_device, memory_budget = 100000, ranks = 1, rollout_staleness = 0, precision = auto_precision, frozen_precision = fp32, threads = 0, collective_timeout_s = 3.0e+02>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 1.0e-01, max_skipped_in_a_row = 20, dir = "">>} {
   %m = hone.model.init "m" {seed = 0 : i64} : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   // expected-error@+2 {{stage needs 158.5 KiB of model state (weights, gradients, AdamW moments), over the memory budget of 97.7 KiB (m 158.5 KiB trained)}}
@@ -57,7 +57,7 @@ hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x"
 
 /// 2^62 layers: the count saturates instead of wrapping to a size under a
 /// 1 GiB budget (it was accepted before).
-hone.pipeline @overflow attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = auto_device, memory_budget = 1073741824, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 3.0e+02>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 1.0e-01, max_skipped_in_a_row = 20, dir = "">>} {
+hone.pipeline @overflow attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = auto_device, memory_budget = 1073741824, ranks = 1, rollout_staleness = 0, precision = auto_precision, frozen_precision = fp32, threads = 0, collective_timeout_s = 3.0e+02>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 1.0e-01, max_skipped_in_a_row = 20, dir = "">>} {
   %m = hone.model.init "m" {seed = 0 : i64} : !m
   %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
   // expected-error@+2 {{stage needs more than 8 EiB of model state (weights, gradients, AdamW moments), over the memory budget of 1.0 GiB}}

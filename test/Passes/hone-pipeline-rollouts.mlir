@@ -108,3 +108,124 @@ hone.pipeline @on_policy {
   %r = hone.reward.verifier exact_match : !hone.reward
   %g = hone.rl grpo %0, %pr reward %r {batch_size = 4 : i64, group_size = 2 : i64, steps = 3 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
 }
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// PPO with staleness 1: the critic stays on the learning side (its value
+/// pass reads the carried tokens), the generate reads the rollout copy and
+/// its log-probs are the ratio's l_old; the copy gets the new actor.
+// CHECK-LABEL: hone.pipeline @ppo_staleness_1
+// CHECK: %[[ROLL:.+]] = hone.exec.snapshot {{.*}}hone.rollout_weights
+// CHECK: %[[G0:.+]]:3 = hone.generate %[[ROLL]]{{.*}}hone.stage_part = "prologue"
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[P:[^ ]+]] = %{{[^,]+}}, %[[C:[^ ]+]] = %{{[^,]+}}, %[[TOK:[^ ]+]] = %{{[^,]+}}, %[[MASK:[^ ]+]] = %{{[^,]+}}, %[[LOLD:[^ ]+]] = %{{[^,]+}}, %{{[^ ]+}} = %{{[^)]+}})
+// CHECK: %[[G:.+]]:3 = hone.generate %[[ROLL]]{{.*}}hone.ahead = 1 : i64
+// CHECK: hone.value %[[C]], %[[TOK]]
+// CHECK: %[[T:[^ ]+]]:7 = hone.train_step(%[[P]], %[[C]]) tokens(%[[TOK]], %[[TOK]]) inputs(%[[MASK]], %[[LOLD]],
+// CHECK: hone.sync_weights %[[T]]#0 to %[[ROLL]]
+// CHECK: scf.yield %[[T]]#0, %[[T]]#1, %[[G]]#0, %[[G]]#1, %[[G]]#2
+hone.pipeline @ppo_staleness_1 {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %sd = hone.dataset "sft.jsonl" : !hone.dataset<prompt_completion>
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %c = hone.model.new_head "c" %0 {seed = 0 : i64} : !m -> !s
+  %ppo:2 = hone.rl ppo %0, %pr reward %r ref %0 critic %c {batch_size = 4 : i64, steps = 3 : i64, kl_coef = 0.05 : f64, group_size = 1 : i64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 4, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 1>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m, !s) -> (!m, !s)
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// RLOO with staleness 1: REINFORCE weighted by the importance ratio
+/// against the behaviour policy (l_old, the generator's log-probs), no clip.
+// CHECK-LABEL: hone.pipeline @rloo_staleness_1
+// CHECK: scf.for %{{.+}} iter_args(%[[P:[^ ]+]] = %{{[^,]+}}, %[[TOK:[^ ]+]] = %{{[^,]+}}, %[[MASK:[^ ]+]] = %{{[^,]+}}, %[[LOLD:[^ ]+]] = %{{[^,]+}},
+// CHECK: hone.train_step(%[[P]]) tokens(%[[TOK]]) inputs(%[[MASK]], %[[LOLD]],
+// CHECK-SAME: arg_names = ["l", "mask", "l_old", "adv"]
+// CHECK: hone.loss.ratio
+// CHECK-NOT: hone.loss.clamp
+// CHECK: hone.sync_weights
+hone.pipeline @rloo_staleness_1 {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %sd = hone.dataset "sft.jsonl" : !hone.dataset<prompt_completion>
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %rloo = hone.rl rloo %0, %pr reward %r ref %0 {batch_size = 4 : i64, group_size = 2 : i64, steps = 3 : i64, kl_coef = 0.05 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 1>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// ReMax with staleness 1: the sampled and the greedy decode (the baseline)
+/// both run ahead on the rollout copy; both scores are carried.
+// CHECK-LABEL: hone.pipeline @remax_staleness_1
+// CHECK: %[[ROLL:.+]] = hone.exec.snapshot {{.*}}hone.rollout_weights
+// CHECK: hone.generate %[[ROLL]]{{.*}}greedy = false{{.*}}hone.stage_part = "prologue"
+// CHECK: hone.generate %[[ROLL]]{{.*}}greedy = true{{.*}}hone.stage_part = "prologue"
+// CHECK: scf.for
+// CHECK: hone.generate %[[ROLL]]{{.*}}greedy = false{{.*}}hone.ahead = 1 : i64
+// CHECK: hone.generate %[[ROLL]]{{.*}}greedy = true{{.*}}hone.ahead = 1 : i64
+// CHECK: hone.advantage greedy_baseline
+// CHECK: hone.sync_weights %{{.+}} to %[[ROLL]]
+hone.pipeline @remax_staleness_1 {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %sd = hone.dataset "sft.jsonl" : !hone.dataset<prompt_completion>
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %remax = hone.rl remax %0, %pr reward %r {batch_size = 4 : i64, steps = 3 : i64, group_size = 1 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k1, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 1>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// UFT with staleness 1: the demonstrations are fetched with the prompts and
+/// the hint schedule is evaluated at the step being generated (i + 1), on
+/// the rollout side; learning reads the carried hint mask.
+// CHECK-LABEL: hone.pipeline @uft_staleness_1
+// CHECK: scf.for %[[I:[^ ]+]] =
+// CHECK: %[[NEXT:.+]] = arith.addi %[[I]], %{{.+}} : index
+// CHECK: hone.data.next prompts %{{.+}}, %[[NEXT]]
+// CHECK: hone.data.fetch {{.*}}hone.ahead = 1 : i64
+// CHECK: hone.schedule cosine %[[NEXT]]
+// CHECK: hone.generate {{.*}}hone.ahead = 1 : i64
+// CHECK: hone.train_step
+// CHECK-SAME: "mask_hint"
+hone.pipeline @uft_staleness_1 {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %sd = hone.dataset "sft.jsonl" : !hone.dataset<prompt_completion>
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %uft = hone.rl grpo hybrid(uft) %0, %pr reward %r demos %sd {batch_size = 4 : i64, group_size = 2 : i64, steps = 3 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 1>, guidance = #hone.uft<hint_fraction = <shape = cosine, start = 1.0e+00, end = 0.0e+00, steps = 2, warmup_steps = 0>, sft_coef = 1.0e+00>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<prompt_completion>) -> !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// ReLIFT with staleness 1: the copy is refreshed with the policy after the
+/// buffered SFT steps (the scf.if's result), not the RL update's.
+// CHECK-LABEL: hone.pipeline @relift_staleness_1
+// CHECK: %[[ROLL:.+]] = hone.exec.snapshot {{.*}}hone.rollout_weights
+// CHECK: scf.for
+// CHECK: hone.train_step
+// CHECK-NOT: hone.sync_weights
+// CHECK: %[[IF:.+]] = scf.if
+// CHECK: hone.sync_weights %[[IF]] to %[[ROLL]]
+// CHECK-NEXT: hone.exec.rollouts_in_flight
+// CHECK: hone.pipelined = 1
+hone.pipeline @relift_staleness_1 {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %sd = hone.dataset "sft.jsonl" : !hone.dataset<prompt_completion>
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %relift = hone.rl grpo hybrid(relift) %0, %pr reward %r demos %sd {batch_size = 4 : i64, group_size = 2 : i64, steps = 3 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 1>, guidance = #hone.relift<buffer_size = 2, sft_steps = 1>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<prompt_completion>) -> !m
+}

@@ -113,7 +113,7 @@ hone.pipeline @two_stages {
 /// A budget in the spec under the peak is an error at the op of the peak,
 /// naming the stage, what is live by kind, and what halving the batches
 /// would save.
-hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = cpu, memory_budget = 200000, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 200000, ranks = 1, rollout_staleness = 0, precision = auto_precision, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
@@ -137,6 +137,6 @@ hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x"
 /// time: nothing is checked.
 // CHECK-LABEL: hone.pipeline @cuda
 // CHECK-SAME: budget_bytes = 0 : i64, budget_source = "none"
-hone.pipeline @cuda attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = cuda, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = auto_precision, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+hone.pipeline @cuda attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cuda, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = auto_precision, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
   %m = hone.model.init "m" {seed = 0 : i64} : !m
 }

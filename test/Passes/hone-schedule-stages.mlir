@@ -83,7 +83,7 @@ hone.pipeline @bad_loop {
 // CHECK: hone.model.load "rm" from "rm_dir" {storage = "bf16"} : !model
 // CHECK: hone.model.load "body" from "body_dir" : !model
 // CHECK: hone.exec.snapshot %[[M]] {hone.models = ["policy"], storage = "bf16"}
-hone.pipeline @frozen_bf16 attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template>, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = bf16, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+hone.pipeline @frozen_bf16 attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = bf16, frozen_precision = bf16, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c5 = arith.constant 5 : index
@@ -102,3 +102,25 @@ hone.pipeline @frozen_bf16 attributes {run = #hone.run<seed = 42, output_dir = "
   hone.save %head "head" : !s
 }
 #stage2 = loc("rl"("spec.textproto":3:1))
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// frozen_precision is its own setting: an fp32 policy with a bf16
+/// reference (precision fp32, frozen_precision bf16) stores the reference
+/// in bf16; precision bf16 with frozen_precision fp32 keeps it in fp32.
+// CHECK-LABEL: hone.pipeline @fp32_policy_bf16_reference
+// CHECK: hone.model.load "ref" from "ref_dir" {storage = "bf16"} : !model
+hone.pipeline @fp32_policy_bf16_reference attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = bf16, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+  %ref = hone.model.load "ref" from "ref_dir" : !m
+  %t = arith.constant dense<1> : tensor<2x8xi32>
+  %l = hone.logprob %ref, %t : !m, tensor<2x8xi32> -> tensor<2x8xf32>
+}
+// CHECK-LABEL: hone.pipeline @bf16_policy_fp32_reference
+// CHECK: hone.model.load "ref" from "ref_dir" : !model
+hone.pipeline @bf16_policy_fp32_reference attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = bf16, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+  %ref = hone.model.load "ref" from "ref_dir" : !m
+  %t = arith.constant dense<1> : tensor<2x8xi32>
+  %l = hone.logprob %ref, %t : !m, tensor<2x8xi32> -> tensor<2x8xf32>
+}

@@ -16,10 +16,18 @@
 //     REQUEST: {"messages": [...], "tools": [...], "kwargs": {...},
 //               "agp": bool, "special": {"bos_token": ...}, "now": SECONDS}
 //     prints {"text": ..., "spans": [[begin, end], ...]} (byte offsets of
-//     the assistant spans)
+//     the assistant spans); "continue": true renders with
+//     continue_final_message
+//   hone-inspect --tokenizer tokenizer.json --dataset data.jsonl --sequences
+//                [--chat chatml|llama3|from_model] [--kwargs JSON]
+//     the job's token sequences (runtime/data/Sequences.h), one JSON line a
+//     record: {"line", "ids", "mask", "prompt"} ("prompt": the generation
+//     prompt's ids, null when the record has none); from_model reads the
+//     template beside the tokenizer file
 
 #include "runtime/base/Utf8.h"
 #include "runtime/data/Dataset.h"
+#include "runtime/data/Sequences.h"
 #include "runtime/formats/HfConfig.h"
 #include "runtime/formats/HfTensorNames.h"
 #include "runtime/formats/Safetensors.h"
@@ -62,7 +70,9 @@ int usage() {
       "       hone-inspect --tokenizer tokenizer.json --chat "
       "chatml|llama3|MODEL_DIR|T.jinja --messages JSON [--generation-prompt]\n"
       "       hone-inspect --render-chat MODEL_DIR|T.jinja --request "
-      "REQUEST.json\n");
+      "REQUEST.json\n"
+      "       hone-inspect --tokenizer tokenizer.json --dataset data.jsonl "
+      "--sequences [--chat chatml|llama3|from_model] [--kwargs JSON]\n");
   return 2;
 }
 
@@ -295,6 +305,8 @@ int renderChatRequest(const std::string &path, const std::string &request) {
     o.addGenerationPrompt = x->asBool();
   if (const json::Value *x = req->find("now"); x && x->isNumber())
     o.now = int64_t(x->asDouble());
+  if (const json::Value *x = req->find("continue"); x && x->isBool())
+    o.continueFinalMessage = x->asBool();
   Expected<RenderedChat> r = renderChat(*t, *messages, o);
   if (!r)
     return fail(r.status());
@@ -309,6 +321,59 @@ int renderChatRequest(const std::string &path, const std::string &request) {
   }
   out.set("spans", spans);
   std::printf("%s\n", json::serialize(out).c_str());
+  return 0;
+}
+
+/// --sequences: every record as the job tokenizes it.
+int showSequences(const Tokenizer &tok, const std::string &tokenizerPath,
+                  const std::string &datasetPath, const std::string &chat,
+                  const std::string &kwargs) {
+  size_t slash = tokenizerPath.rfind('/');
+  std::string dir =
+      slash == std::string::npos ? "." : tokenizerPath.substr(0, slash);
+  Expected<job::TextFormat> fmt =
+      job::textFormatFor(tok, chat.empty() ? "no_template" : chat, dir, kwargs);
+  if (!fmt)
+    return fail(fmt.status());
+  fmt->maxSeqLen = 0; // as measured: not cut
+  Expected<DatasetReader> r = DatasetReader::open(datasetPath);
+  if (!r)
+    return fail(r.status());
+  auto ids = [](const std::vector<int32_t> &v) {
+    json::Value a = json::Value::array();
+    for (int32_t x : v)
+      a.push(int64_t(x));
+    return a;
+  };
+  Example ex;
+  for (;;) {
+    Expected<bool> more = r->next(ex);
+    if (!more)
+      return fail(more.status());
+    if (!*more)
+      break;
+    json::Value o = json::Value::object();
+    o.set("line", int64_t(ex.line));
+    Expected<job::Sequence> s = job::tokenizeExample(*fmt, ex);
+    if (!s)
+      return fail(Status::error(datasetPath + ": " + s.status().message(),
+                                s.status().hint()));
+    o.set("ids", ids(s->ids));
+    json::Value mask = json::Value::array();
+    for (uint8_t m : s->mask)
+      mask.push(int64_t(m));
+    o.set("mask", mask);
+    if (!ex.prompt.empty() || !ex.promptMessages.empty()) {
+      Expected<std::vector<int32_t>> p = job::tokenizePrompt(*fmt, ex);
+      if (!p)
+        return fail(Status::error(datasetPath + ": " + p.status().message(),
+                                  p.status().hint()));
+      o.set("prompt", ids(*p));
+    } else {
+      o.set("prompt", json::Value());
+    }
+    std::printf("%s\n", json::serialize(o).c_str());
+  }
   return 0;
 }
 
@@ -369,7 +434,8 @@ int main(int argc, char **argv) {
   std::vector<std::string> specials;
   bool haveEncode = false, haveDecode = false, haveChars = false;
   std::string chatName, messagesJson, renderChatPath, requestPath;
-  bool generationPrompt = false;
+  bool generationPrompt = false, sequences = false;
+  std::string kwargs;
   bool parseSpecial = true;
   size_t maxRecords = SIZE_MAX;
   for (int i = 1; i < argc; ++i) {
@@ -418,6 +484,11 @@ int main(int argc, char **argv) {
     } else if (a == "--messages") {
       if (!value(messagesJson))
         return usage();
+    } else if (a == "--sequences") {
+      sequences = true;
+    } else if (a == "--kwargs") {
+      if (!value(kwargs))
+        return usage();
     } else if (a == "--generation-prompt") {
       generationPrompt = true;
     } else if (a == "--no-special") {
@@ -457,6 +528,14 @@ int main(int argc, char **argv) {
     if (requestPath.empty())
       return usage();
     return renderChatRequest(renderChatPath, requestPath);
+  }
+  if (sequences) {
+    if (tokenizerPath.empty() || datasetPath.empty())
+      return usage();
+    Expected<Tokenizer> tok = Tokenizer::loadHfJson(tokenizerPath);
+    if (!tok)
+      return fail(tok.status());
+    return showSequences(*tok, tokenizerPath, datasetPath, chatName, kwargs);
   }
   if (!datasetPath.empty())
     return inspectDatasetFile(datasetPath, maxRecords);

@@ -55,7 +55,7 @@ const char *kConfig =
     R"("max_skipped_fraction":0.1,"max_skipped_in_a_row":20},)"
     R"("hardware":{"device":"auto_device","threads":1,"ranks":1,"precision":"auto_precision",)"
     R"("collective_timeout_s":300.0},"output_dir":"runs/x","seed":1,)"
-    R"("tokenizer":{"chars":{"alphabet":"0123456789+= ","special":["<pad>","<bos>","<eos>"]},"chat_template":"no_template"}})";
+    R"("tokenizer":{"chars":{"alphabet":"0123456789+= ","special":["<pad>","<bos>","<eos>"]},"chat_template":"no_template","chat_template_kwargs":"{}"}})";
 
 const char *kModel =
     R"({"name":"policy","seed":2,"arch":{"family":"llama","vocab":16,"d_model":32,"layers":1,"heads":2,"kv_heads":1,"ffn":64,"max_seq":16,"norm_eps":1e-5,"rope_theta":10000.0,"tied":true,"qkv_bias":false,"head_dim":0,"qk_norm":false,"rope_scaling":"none","rope_factor":1.0,"rope_low_freq":1.0,"rope_high_freq":4.0,"rope_original_max":8192},"head":"lm"})";

@@ -45,8 +45,9 @@ void randomizeAdapters(Transformer<T> &m, uint64_t seed, double scale) {
 }
 
 double lossOf(Transformer<double> &m, const Batch &b,
-              const std::vector<double> &c, const std::vector<double> &e) {
-  Status s = m.forward(b.view());
+              const std::vector<double> &c, const std::vector<double> &e,
+              const ForwardOptions &fo = {}) {
+  Status s = m.forward(b.view(), fo);
   EXPECT_TRUE(s) << s.toString();
   double L = 0;
   for (int64_t i = 0; i < b.B * b.T; ++i)
@@ -71,9 +72,10 @@ struct LoraSetup {
     c = randomVector<double>(size_t(b.B * b.T), 9, 0);
     e = randomVector<double>(size_t(b.B * b.T), 9, 1);
   }
+  ForwardOptions fo; // train + dropout key for the dropout tests
   void backward() {
     m->zeroGrad();
-    lossOf(*m, b, c, e);
+    lossOf(*m, b, c, e, fo);
     OutputGrads<double> g;
     g.dlogprob = c.data();
     g.dentropy = e.data();
@@ -83,8 +85,9 @@ struct LoraSetup {
 };
 
 void adapterGradCheck(const ModelConfig &cfg, const LoraConfig &lc,
-                      const char *tag) {
+                      const char *tag, const ForwardOptions &fo = {}) {
   LoraSetup st(cfg, lc);
+  st.fo = fo;
   ASSERT_TRUE(st.m->hasLora());
   st.backward();
   const double h = 1e-5;
@@ -95,9 +98,9 @@ void adapterGradCheck(const ModelConfig &cfg, const LoraConfig &lc,
       double *w = st.m->loraData() + p.offset + j;
       double w0 = *w;
       *w = w0 + h;
-      double lp = lossOf(*st.m, st.b, st.c, st.e);
+      double lp = lossOf(*st.m, st.b, st.c, st.e, st.fo);
       *w = w0 - h;
-      double lm = lossOf(*st.m, st.b, st.c, st.e);
+      double lm = lossOf(*st.m, st.b, st.c, st.e, st.fo);
       *w = w0;
       double fd = (lp - lm) / (2 * h);
       double an = st.m->trainableGrad()[p.offset + j];
@@ -126,6 +129,126 @@ TEST(Lora, AdapterGradientsMatchFiniteDifferencesQwen2Subset) {
   lc.alpha = 1.5;
   lc.targets = {"k_proj", "v_proj", "up_proj"}; // not every module of a group
   adapterGradCheck(tinyQwen2(), lc, "qwen2-subset");
+}
+
+// ---- LoRA dropout (PEFT's lora_dropout) ----
+
+ForwardOptions trainKey(uint32_t step) {
+  ForwardOptions fo;
+  fo.train = true;
+  fo.dropoutSeed = 1234;
+  fo.dropoutStep = step;
+  fo.dropoutRank = 0;
+  return fo;
+}
+
+TEST(Lora, DropoutGradientsMatchFiniteDifferences) {
+  // One training forward's masks held fixed (the same key): the adapters'
+  // gradients, through dA (dropped input) and dx (masked), against float64
+  // finite differences.
+  LoraConfig lc = allTargets(2, 3.0);
+  lc.dropout = 0.3;
+  adapterGradCheck(tinyQwen3(), lc, "qwen3-dropout", trainKey(7));
+}
+
+/// The layer and module (q k v o gate up down = 0..6) of an adapter.
+std::pair<int64_t, int> moduleOf(const std::string &name) {
+  int64_t layer = std::stoll(name.substr(std::string("model.layers.").size()));
+  static const char *mods[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                               "gate_proj", "up_proj", "down_proj"};
+  for (int i = 0; i < 7; ++i)
+    if (name.find(mods[i]) != std::string::npos)
+      return {layer, i};
+  return {layer, -1};
+}
+
+TEST(Lora, DropoutIsPeftsOnTheAdapterInput) {
+  // PEFT: y = W x + s B A (m x / (1 - p)), each module its own mask m.
+  // The log-prob of a sequence's second token depends on its first token's
+  // row only, whose mask is the first `in` elements of each adapter's
+  // input: an eval-mode model whose A columns are scaled by m / (1 - p)
+  // (drawn with loraDropped) must give the same log-prob as the dropout
+  // model in training mode.
+  const ModelConfig cfg = tinyQwen3();
+  LoraConfig lc = allTargets(2, 3.0);
+  lc.dropout = 0.4;
+  LoraSetup st(cfg, lc);
+  Batch one = randomBatch(cfg.vocabSize, {4}, 4, 11);
+  const ForwardOptions fo = trainKey(3);
+  ASSERT_TRUE(st.m->forward(one.view(), fo));
+  // logprobs()[1] = log p(token 1 | token 0): row 0's activations only.
+  const double trained = st.m->logprobs()[1];
+  ASSERT_TRUE(st.m->forward(one.view())); // eval mode: no dropout
+  const double eval = st.m->logprobs()[1];
+  // The reference: same base, adapters with masked columns, eval mode.
+  auto ref = st.m->baseView();
+  ASSERT_TRUE(ref) << ref.status().toString();
+  LoraConfig plain = lc;
+  plain.dropout = 0;
+  ASSERT_TRUE((*ref)->addLora(plain, 3));
+  int64_t n = 0;
+  for (const ParamInfo &p : st.m->loraParams())
+    n = std::max(n, p.offset + p.numel);
+  std::vector<double> w(st.m->loraData(), st.m->loraData() + n);
+  int64_t dropped = 0, total = 0;
+  for (const ParamInfo &p : st.m->loraParams()) {
+    if (p.name.find("lora_A") == std::string::npos)
+      continue;
+    auto [layer, g] = moduleOf(p.name);
+    const int64_t r = p.shape[0], in = p.shape[1];
+    for (int64_t j = 0; j < in; ++j) {
+      bool d = Transformer<double>::loraDropped(fo.dropoutSeed, fo.dropoutStep,
+                                                fo.dropoutRank, layer, g, j,
+                                                lc.dropout);
+      dropped += d;
+      ++total;
+      for (int64_t q = 0; q < r; ++q)
+        w[size_t(p.offset + q * in + j)] *= d ? 0.0 : 1.0 / (1.0 - lc.dropout);
+    }
+  }
+  st.k->copyToDevice((*ref)->loraData(), w.data(), w.size() * sizeof(double));
+  ASSERT_TRUE((*ref)->forward(one.view()));
+  EXPECT_NEAR(trained, (*ref)->logprobs()[1], 1e-12);
+  EXPECT_GT(std::abs(trained - eval), 1e-6); // dropout changed something
+  EXPECT_GT(dropped, 0);
+  EXPECT_LT(dropped, total);
+}
+
+TEST(Lora, DropoutOnlyInTrainingForwardsAndKeyed) {
+  const ModelConfig cfg = tinyQwen3();
+  LoraConfig lc = allTargets(2, 3.0);
+  lc.dropout = 0.25;
+  LoraSetup st(cfg, lc);
+  LoraConfig none = lc;
+  none.dropout = 0;
+  LoraSetup plain(cfg, none); // same seeds: the same weights
+  const int64_t N = st.b.B * st.b.T;
+  auto lp = [&](Transformer<double> &m, const ForwardOptions &fo) {
+    EXPECT_TRUE(m.forward(st.b.view(), fo));
+    return std::vector<double>(m.logprobs(), m.logprobs() + N);
+  };
+  // Eval-mode forwards, and training forwards without dropout, are the
+  // model without dropout, bit for bit.
+  EXPECT_EQ(lp(*st.m, {}), lp(*plain.m, {}));
+  EXPECT_EQ(lp(*plain.m, trainKey(1)), lp(*plain.m, {}));
+  // The same key draws the same masks; another step other masks.
+  std::vector<double> a = lp(*st.m, trainKey(1)), b = lp(*st.m, trainKey(1)),
+                      c = lp(*st.m, trainKey(2));
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_NE(a, lp(*st.m, {}));
+  // The drop rate is p.
+  int64_t dropped = 0, n = 200000;
+  for (int64_t e = 0; e < n; ++e)
+    dropped += Transformer<double>::loraDropped(9, 4, 0, 1, 2, e, 0.25);
+  EXPECT_NEAR(double(dropped) / double(n), 0.25, 0.005);
+  // The adapter config records it (PEFT's lora_dropout).
+  EXPECT_EQ(st.m->lora().dropout, 0.25);
+  LoraConfig bad = lc;
+  bad.dropout = 1.0;
+  auto fresh = Transformer<double>::create(cfg, st.k.get());
+  ASSERT_TRUE(fresh);
+  EXPECT_FALSE((*fresh)->addLora(bad, 1));
 }
 
 TEST(Lora, MatchesFullFineTuningInAdapterSubspace) {

@@ -807,6 +807,21 @@ std::vector<Method> methods() {
   };
   ms.push_back({"rloo", rlStage("rloo", 0.05), reinforce});
   ms.push_back({"remax", rlStage("remax", 0.0), reinforce});
+  // Rollouts generated ahead (staleness > 0, hone-pipeline-rollouts):
+  // REINFORCE weighted by ρ = exp(l − l_old) against the generating weights.
+  auto reinforceIs = [](Arrays &a) {
+    R r{a};
+    double s = 0;
+    for (int64_t i = 0; i < kB; ++i)
+      for (int64_t t = 0; t < kT; ++t)
+        s -= a["adv"][i] * r.at("mask", i, t) *
+             std::exp(r.at("l", i, t) - r.at("l_old", i, t));
+    return s / kB;
+  };
+  ms.push_back(
+      {"rloo_stale", rlStage("rloo", 0.05, "", {"staleness = 1"}), reinforceIs});
+  ms.push_back({"remax_stale", rlStage("remax", 0.0, "", {"staleness = 1"}),
+                reinforceIs});
   ms.push_back({"reinforce_pp", rlStage("reinforce_pp", 0.05), [](Arrays &a) {
                   R r{a};
                   return r.tokenMean("mask", [&](int64_t i, int64_t t) {

@@ -191,6 +191,9 @@ def objective(name, a, B, T, G):
                                      CLIP, DAPO_HIGH), m)
     if name in ("rloo", "remax"):  # REINFORCE, sequence log-prob sums
         return (-a["adv"] * seq_sum(a["l"], a["mask"])).mean()
+    if name in ("rloo_stale", "remax_stale"):  # importance-weighted REINFORCE
+        rho = torch.exp(a["l"] - a["l_old"])
+        return (-a["adv"] * seq_sum(rho, a["mask"])).mean()
     if name == "reinforce_pp":
         return token_mean(clipped_pg(a["l"], a["l_old"], a["adv"]), a["mask"])
     if name in ("ppo", "ppo_kl_in_loss"):

@@ -66,6 +66,42 @@ TEST(ChatTemplate, BadRole) {
             std::string::npos);
 }
 
+TEST(ChatTemplate, ContinueFinalMessage) {
+  // transformers' continue_final_message: the last turn stays open.
+  Expected<RenderedChat> r = renderChat(
+      ChatTemplate::ChatML, {{"user", "Count."}, {"assistant", "One, two"}},
+      false, /*continueFinal=*/true);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->text, "<|im_start|>user\nCount.<|im_end|>\n"
+                     "<|im_start|>assistant\nOne, two");
+  r = renderChat(ChatTemplate::Llama3,
+                 {{"user", "Count."}, {"assistant", " One, two \n"}}, false,
+                 true);
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->text, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>"
+                     "\n\nCount.<|eot_id|><|start_header_id|>assistant"
+                     "<|end_header_id|>\n\nOne, two");
+  EXPECT_FALSE(
+      renderChat(ChatTemplate::ChatML, {{"user", "a"}}, true, true).isOk());
+  EXPECT_FALSE(renderChat(ChatTemplate::ChatML, {}, false, true).isOk());
+}
+
+TEST(ChatTemplate, NamedTemplatesRefuseToolCalls) {
+  ChatMessage call{"assistant", "", json::Value::object(), false};
+  call.fields.set("tool_calls", json::Value::array());
+  Expected<RenderedChat> r =
+      renderChat(ChatTemplate::ChatML, {{"user", "a"}, call}, false);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("message 1 has field 'tool_calls'"),
+            std::string::npos)
+      << r.status().message();
+  ChatMessage noText{"assistant", "", json::Value(), true};
+  r = renderChat(ChatTemplate::Llama3, {{"user", "a"}, noText}, false);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("message 1 has no content"),
+            std::string::npos);
+}
+
 TEST(ChatTemplate, TokenizedAssistantMask) {
   Expected<Tokenizer> tok =
       Tokenizer::character("abcdefghijklmnopqrstuvwxyz0123456789+?. \n",
