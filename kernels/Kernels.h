@@ -25,12 +25,31 @@ namespace hone {
 
 /// Shapes of one attention call over a fused qkv buffer [B*T, qkvStride]
 /// holding Q (nHeads*headDim columns), then K, then V (nKvHeads*headDim each).
+///
+/// Packed (padding-free) batches: with `offsets` set (device memory,
+/// [batch + 1], offsets[0] = 0, nondecreasing), sequence b is rows
+/// offsets[b] .. offsets[b+1]-1 of qkv, out, dout and dqkv (its length
+/// offsets[b+1] - offsets[b] is at most seqLen), its positions restart at 0
+/// and its queries attend only its own keys (block-diagonal causal
+/// attention); rows after offsets[batch] are not touched. The kept
+/// probabilities keep the padded layout [batch, nHeads, seqLen, seqLen]:
+/// sequence b's are the leading len x len corner of its slots (row stride
+/// seqLen), the rest of the slot is left as it was.
 struct AttentionShape {
   int64_t batch = 0;
   int64_t seqLen = 0;
   int64_t nHeads = 0;
   int64_t nKvHeads = 0;
   int64_t headDim = 0;
+  const int32_t *offsets = nullptr;
+  /// First row and length of sequence b (host-readable offsets only: the
+  /// CPU backend's).
+  int64_t firstRow(int64_t b) const {
+    return offsets ? offsets[b] : b * seqLen;
+  }
+  int64_t lenOf(int64_t b) const {
+    return offsets ? offsets[b + 1] - offsets[b] : seqLen;
+  }
   int64_t qkvStride() const { return (nHeads + 2 * nKvHeads) * headDim; }
 };
 

@@ -228,6 +228,54 @@ def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
   }];
 }
 
+def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {
+  let summary = "padding-free train-step forwards where exact";
+  let description = [{
+    Token batches are padded to the stage's sequence length; the padding
+    rows cost the model as much as real tokens (and attention more). This
+    pass marks the reads of a `hone.train_step` that the runtime may run
+    padding-free, in the discardable attribute `packed` (one entry per
+    token batch): `k >= 0` runs the read over each row's tokens up to the
+    last nonzero of input `k` (its loss mask), `-2` (reward reads) up to
+    the row's last token, `-1` padded. The runtime concatenates the rows'
+    real tokens into one stream with positions restarting at 0 per row
+    and block-diagonal causal attention (kernels/Kernels.h,
+    `AttentionShape::offsets`, CPU and CUDA), as TRL's `padding_free`,
+    and scatters the outputs back to the padded layout, 0 at positions
+    past a row's length.
+
+    The mark is exact, and so on by default: a read is packed only where
+    the objective reads each of its per-token outputs solely through masked
+    reductions (`seq_sum` with a mask, `seq_mean`, `masked_reduce`) under
+    one mask that is an input of the step with the tokens' shape, or under
+    products of masks that all have such an input as a factor (DAPO's loss
+    mask times its row filter), possibly after element-wise ops; a product
+    with such a mask counts as masking (the objective expression's
+    `token_sum`). Positions after a row's last masked token then change
+    nothing the objective sees (the model is causal), so the loss, the
+    metrics and the gradients are those of the padded program to float
+    rounding (GEMMs over fewer rows). Every example method qualifies but
+    UFT (two masks without a common factor). A read used otherwise (an
+    unmasked mean, masks without a common input factor) stays padded, and a remark on its step lists each
+    read's decision and why (`honec --report` lists the packed reads of
+    every step). A step that already has
+    `packed` is left as it is. `honec --no-pack-sequences` leaves the pass
+    out. Not yet: `hone.logprob` and `hone.value` (reference, critic and
+    reward-model forwards outside train steps), bins of several rows
+    (one stream per micro-batch), shrinking the step's activation memory
+    to the packed rows.
+
+    ```mlir
+    %p1, %loss = hone.train_step (%p0) tokens(%tok) inputs(%mask) {reads = ["logprob"], ...}
+        objective { ^bb0(%l: tensor<8x64xf32>, %m: tensor<8x64xf32>):
+          %nl = hone.loss.neg %l : tensor<8x64xf32>
+          %loss = hone.loss.masked_reduce token_mean %nl, %m : ... }
+    // becomes
+    %p1, %loss = hone.train_step (%p0) tokens(%tok) inputs(%mask) {packed = array<i64: 0>, reads = ["logprob"], ...}
+    ```
+  }];
+}
+
 def ScheduleStages : Pass<"hone-schedule-stages", "::mlir::hone::PipelineOp"> {
   let summary = "step IR → scheduled IR: snapshots of frozen models, stage brackets";
   let description = [{

@@ -59,6 +59,8 @@ void hone::buildStepPipeline(OpPassManager &pm,
   pm.addPass(createDifferentiate());
   if (options.fuseForwards)
     pm.addNestedPass<PipelineOp>(createFuseForwards());
+  if (options.packSequences)
+    pm.addNestedPass<PipelineOp>(createPackSequences());
 }
 
 void hone::buildScheduledPipeline(OpPassManager &pm) {
@@ -133,6 +135,9 @@ struct StepPipelineCLOptions
   Option<bool> fuseForwards{*this, "fuse-forwards",
                             llvm::cl::desc("run hone-fuse-forwards"),
                             llvm::cl::init(true)};
+  Option<bool> packSequences{*this, "pack-sequences",
+                             llvm::cl::desc("run hone-pack-sequences"),
+                             llvm::cl::init(true)};
 };
 struct NVVMPipelineCLOptions
     : public PassPipelineOptions<NVVMPipelineCLOptions> {
@@ -148,11 +153,12 @@ void hone::registerPipelines() {
   PassPipelineRegistration<StepPipelineCLOptions>(
       "hone-step-pipeline",
       "Stage IR to step IR: expand stages, CSE, differentiate objectives, "
-      "fuse forwards",
+      "fuse forwards, pack sequences",
       [](OpPassManager &pm, const StepPipelineCLOptions &cl) {
         StepPipelineOptions options;
         options.useF64 = cl.useF64;
         options.fuseForwards = cl.fuseForwards;
+        options.packSequences = cl.packSequences;
         buildStepPipeline(pm, options);
       });
   PassPipelineRegistration<>(

@@ -31,11 +31,13 @@ struct StepPipelineOptions {
   bool useF64 = false;
   /// hone-fuse-forwards (off: the unfused program, for benchmarks).
   bool fuseForwards = true;
+  /// hone-pack-sequences (off: padded forwards, for benchmarks).
+  bool packSequences = true;
 };
 
 /// Stage IR → step IR with differentiated train steps: hone-expand-stages
-/// on every pipeline, CSE, hone-differentiate, hone-fuse-forwards
-/// (`hone-step-pipeline`).
+/// on every pipeline, CSE, hone-differentiate, hone-fuse-forwards,
+/// hone-pack-sequences (`hone-step-pipeline`).
 void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 
 /// Step IR → scheduled IR (`hone-scheduled-pipeline`): snapshots of models

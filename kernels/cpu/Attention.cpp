@@ -301,16 +301,21 @@ void attentionFwd(const T *qkv, const AttentionShape &s, T *probs, T *out) {
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t task = 0; task < tasks; ++task) {
     int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
+    // A packed batch's sequence b is rows r0 .. r0+n-1 (Kernels.h); its
+    // probabilities fill the n x n corner of its padded slot.
+    const int64_t r0 = s.firstRow(b), n = s.lenOf(b);
+    if (n <= 0)
+      continue;
     for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-      const T *Q = qkv + b * Tn * ld + h * hd;
-      const T *K = qkv + b * Tn * ld + (s.nHeads + kvh) * hd;
-      const T *V = qkv + b * Tn * ld + (s.nHeads + s.nKvHeads + kvh) * hd;
+      const T *Q = qkv + r0 * ld + h * hd;
+      const T *K = qkv + r0 * ld + (s.nHeads + kvh) * hd;
+      const T *V = qkv + r0 * ld + (s.nHeads + s.nKvHeads + kvh) * hd;
       T *P = probs + (b * s.nHeads + h) * Tn * Tn;
-      blasGemm(false, true, Tn, Tn, hd, scale, Q, ld, K, ld, T(0), P, Tn);
-      for (int64_t i = 0; i < Tn; ++i)
-        causalSoftmaxRow<T>(P + i * Tn, i + 1, Tn);
-      blasGemm(false, false, Tn, hd, Tn, T(1), P, Tn, V, ld, T(0),
-               out + b * Tn * ldo + h * hd, ldo);
+      blasGemm(false, true, n, n, hd, scale, Q, ld, K, ld, T(0), P, Tn);
+      for (int64_t i = 0; i < n; ++i)
+        causalSoftmaxRow<T>(P + i * Tn, i + 1, n);
+      blasGemm(false, false, n, hd, n, T(1), P, Tn, V, ld, T(0),
+               out + r0 * ldo + h * hd, ldo);
     }
   }
 }
@@ -330,8 +335,11 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
+      const int64_t r0 = s.firstRow(b), len = s.lenOf(b);
+      if (len <= 0)
+        continue;
       for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-        int64_t base = b * Tn * ld;
+        int64_t base = r0 * ld;
         const T *Q = qkv + base + h * hd;
         const T *K = qkv + base + (s.nHeads + kvh) * hd;
         const T *V = qkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
@@ -339,12 +347,12 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
         T *dK = dqkv + base + (s.nHeads + kvh) * hd;
         T *dV = dqkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
         const T *P = probs + (b * s.nHeads + h) * Tn * Tn;
-        const T *dO = dout + b * Tn * ldo + h * hd;
-        blasGemm(false, true, Tn, Tn, hd, T(1), dO, ldo, V, ld, T(0), dP, Tn);
+        const T *dO = dout + r0 * ldo + h * hd;
+        blasGemm(false, true, len, len, hd, T(1), dO, ldo, V, ld, T(0), dP, Tn);
         // The group's first head writes dK/dV, later heads accumulate.
         const T beta = h == kvh * group ? T(0) : T(1);
-        blasGemm(true, false, Tn, hd, Tn, T(1), P, Tn, dO, ldo, beta, dV, ld);
-        for (int64_t i = 0; i < Tn; ++i) {
+        blasGemm(true, false, len, hd, len, T(1), P, Tn, dO, ldo, beta, dV, ld);
+        for (int64_t i = 0; i < len; ++i) {
           const T *p = P + i * Tn;
           T *d = dP + i * Tn;
           int64_t n = i + 1;
@@ -355,11 +363,12 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
 #pragma omp simd
           for (int64_t j = 0; j < n; ++j)
             d[j] = p[j] * (d[j] - acc);
-          for (int64_t j = n; j < Tn; ++j)
+          for (int64_t j = n; j < len; ++j)
             d[j] = 0;
         }
-        blasGemm(false, false, Tn, hd, Tn, scale, dP, Tn, K, ld, T(0), dQ, ld);
-        blasGemm(true, false, Tn, hd, Tn, scale, dP, Tn, Q, ld, beta, dK, ld);
+        blasGemm(false, false, len, hd, len, scale, dP, Tn, K, ld, T(0), dQ,
+                 ld);
+        blasGemm(true, false, len, hd, len, scale, dP, Tn, Q, ld, beta, dK, ld);
       }
     }
   }

@@ -22,6 +22,12 @@
 // stored probabilities: kernel 1 computes D_i = sum_j P_ij dP_ij and dQ per
 // query row, kernel 2 dK and dV per key row, summing the heads of a KV group
 // in head order (GQA) so that dqkv is written, not accumulated.
+//
+// Packed (padding-free) batches (kernels/Kernels.h, AttentionShape::offsets):
+// with `offsets` non-null, blockIdx.z's sequence is rows offsets[b] ..
+// offsets[b+1]-1 of qkv/out/dout/dqkv, of length T <= TP (the padded length
+// the grid and the probabilities' slots [b, h, TP, TP] are sized for); blocks
+// whose rows lie past its end return before any barrier.
 #include "kernels/cuda/CudaCommon.cuh"
 #include "kernels/cuda/CudaLaunch.h"
 
@@ -112,8 +118,9 @@ __device__ __forceinline__ void accumulateRows(const float *W, const float *M,
 
 template <int HDMAX, int R, int BK>
 __global__ void __launch_bounds__(kAttnThreads)
-    attnForwardKernel(const float *__restrict__ qkv, int T, int nH, int nKv,
-                      int hd, float scale, float *__restrict__ probs,
+    attnForwardKernel(const float *__restrict__ qkv,
+                      const int32_t *__restrict__ offsets, int TP, int nH,
+                      int nKv, int hd, float scale, float *__restrict__ probs,
                       float *__restrict__ out) {
   constexpr int BQ = kAttnWarps * R, C = HDMAX / 32;
   extern __shared__ float4 smem4[];
@@ -122,15 +129,19 @@ __global__ void __launch_bounds__(kAttnThreads)
   float *Qs = sm, *Ks = Qs + BQ * HDP, *Vs = Ks + BK * KSTR,
         *Ps = Vs + BK * HDP;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int nQT = (T + BQ - 1) / BQ;
+  const int nQT = (TP + BQ - 1) / BQ;
   const int q0 = (nQT - 1 - int(blockIdx.x)) * BQ; // longest rows first
   const int h = blockIdx.y, b = blockIdx.z, kvh = h / (nH / nKv);
+  const int64_t row0 = offsets ? int64_t(offsets[b]) : int64_t(b) * TP;
+  const int T = offsets ? offsets[b + 1] - offsets[b] : TP;
+  if (q0 >= T) // past a packed sequence's end: the whole block
+    return;
   const int64_t ld = int64_t(nH + 2 * nKv) * hd, ldo = int64_t(nH) * hd;
-  const float *seq = qkv + int64_t(b) * T * ld;
+  const float *seq = qkv + row0 * ld;
   const float *Qg = seq + int64_t(h) * hd;
   const float *Kg = seq + int64_t(nH + kvh) * hd;
   const float *Vg = seq + int64_t(nH + nKv + kvh) * hd;
-  float *P = probs + (int64_t(b) * nH + h) * int64_t(T) * T;
+  float *P = probs + (int64_t(b) * nH + h) * int64_t(TP) * TP;
 
   loadRows(Qs, HDP, Qg + int64_t(q0) * ld, ld, BQ, min(BQ, T - q0), hd, HDP);
   const int nKT = (min(q0 + BQ, T) - 1) / BK + 1; // tiles up to the diagonal
@@ -191,7 +202,7 @@ __global__ void __launch_bounds__(kAttnThreads)
       if (lane < BK) {
         Pw[r * BK + lane] = p;
         if (qi[r] < T && j < T)
-          P[int64_t(qi[r]) * T + j] = p;
+          P[int64_t(qi[r]) * TP + j] = p;
       }
     }
     __syncwarp();
@@ -203,8 +214,8 @@ __global__ void __launch_bounds__(kAttnThreads)
     if (qi[r] >= T)
       continue;
     for (int j = nKT * BK + lane; j < T; j += 32) // above the diagonal
-      P[int64_t(qi[r]) * T + j] = 0.f;
-    float *o = out + (int64_t(b) * T + qi[r]) * ldo + int64_t(h) * hd;
+      P[int64_t(qi[r]) * TP + j] = 0.f;
+    float *o = out + (row0 + qi[r]) * ldo + int64_t(h) * hd;
 #pragma unroll
     for (int c = 0; c < C; ++c) {
       const int d = lane + 32 * c;
@@ -222,8 +233,9 @@ template <int HDMAX, int R, int BK>
 __global__ void __launch_bounds__(kAttnThreads)
     attnBackwardQKernel(const float *__restrict__ qkv,
                         const float *__restrict__ probs,
-                        const float *__restrict__ dout, int T, int nH, int nKv,
-                        int hd, float scale, float *__restrict__ dqkv,
+                        const float *__restrict__ dout,
+                        const int32_t *__restrict__ offsets, int TP, int nH,
+                        int nKv, int hd, float scale, float *__restrict__ dqkv,
                         float *__restrict__ Dbuf) {
   constexpr int BQ = kAttnWarps * R, C = HDMAX / 32;
   extern __shared__ float4 smem4[];
@@ -232,17 +244,21 @@ __global__ void __launch_bounds__(kAttnThreads)
   float *dOs = sm, *Vs = dOs + BQ * HDP, *Ks = Vs + BK * KSTR,
         *dSs = Ks + BK * HDP;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int nQT = (T + BQ - 1) / BQ;
+  const int nQT = (TP + BQ - 1) / BQ;
   const int q0 = (nQT - 1 - int(blockIdx.x)) * BQ;
   const int h = blockIdx.y, b = blockIdx.z, kvh = h / (nH / nKv);
+  const int64_t row0 = offsets ? int64_t(offsets[b]) : int64_t(b) * TP;
+  const int T = offsets ? offsets[b + 1] - offsets[b] : TP;
+  if (q0 >= T)
+    return;
   const int64_t ld = int64_t(nH + 2 * nKv) * hd, ldo = int64_t(nH) * hd;
-  const float *seq = qkv + int64_t(b) * T * ld;
+  const float *seq = qkv + row0 * ld;
   const float *Kg = seq + int64_t(nH + kvh) * hd;
   const float *Vg = seq + int64_t(nH + nKv + kvh) * hd;
-  const float *P = probs + (int64_t(b) * nH + h) * int64_t(T) * T;
+  const float *P = probs + (int64_t(b) * nH + h) * int64_t(TP) * TP;
 
-  loadRows(dOs, HDP, dout + (int64_t(b) * T + q0) * ldo + int64_t(h) * hd,
-           ldo, BQ, min(BQ, T - q0), hd, HDP);
+  loadRows(dOs, HDP, dout + (row0 + q0) * ldo + int64_t(h) * hd, ldo, BQ,
+           min(BQ, T - q0), hd, HDP);
   const int nKT = (min(q0 + BQ, T) - 1) / BK + 1;
   const float *dOw = dOs + warp * R * HDP;
   float *dSw = dSs + warp * R * BK;
@@ -267,7 +283,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     for (int r = 0; r < R; ++r) {
       const bool valid = lane < BK && qi[r] < T && j <= qi[r];
       if (valid)
-        D[r] = fmaf(P[int64_t(qi[r]) * T + j], dp[r], D[r]);
+        D[r] = fmaf(P[int64_t(qi[r]) * TP + j], dp[r], D[r]);
     }
   }
 #pragma unroll
@@ -292,7 +308,7 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const bool valid = lane < BK && qi[r] < T && j <= qi[r];
-      const float p = valid ? P[int64_t(qi[r]) * T + j] : 0.f;
+      const float p = valid ? P[int64_t(qi[r]) * TP + j] : 0.f;
       if (lane < BK)
         dSw[r * BK + lane] = valid ? p * (dp[r] - D[r]) : 0.f;
     }
@@ -304,7 +320,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   for (int r = 0; r < R; ++r) {
     if (qi[r] >= T)
       continue;
-    float *dq = dqkv + (int64_t(b) * T + qi[r]) * ld + int64_t(h) * hd;
+    float *dq = dqkv + (row0 + qi[r]) * ld + int64_t(h) * hd;
 #pragma unroll
     for (int c = 0; c < C; ++c) {
       const int d = lane + 32 * c;
@@ -312,7 +328,7 @@ __global__ void __launch_bounds__(kAttnThreads)
         dq[d] = scale * acc[r][c];
     }
     if (lane == 0)
-      Dbuf[(int64_t(b) * nH + h) * T + qi[r]] = D[r];
+      Dbuf[(int64_t(b) * nH + h) * TP + qi[r]] = D[r];
   }
 }
 
@@ -324,8 +340,10 @@ __global__ void __launch_bounds__(kAttnThreads)
     attnBackwardKVKernel(const float *__restrict__ qkv,
                          const float *__restrict__ probs,
                          const float *__restrict__ dout,
-                         const float *__restrict__ Dbuf, int T, int nH, int nKv,
-                         int hd, float scale, float *__restrict__ dqkv) {
+                         const float *__restrict__ Dbuf,
+                         const int32_t *__restrict__ offsets, int TP, int nH,
+                         int nKv, int hd, float scale,
+                         float *__restrict__ dqkv) {
   constexpr int BKV = kAttnWarps * R, C = HDMAX / 32;
   extern __shared__ float4 smem4[];
   float *sm = reinterpret_cast<float *>(smem4);
@@ -335,8 +353,12 @@ __global__ void __launch_bounds__(kAttnThreads)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int k0 = int(blockIdx.x) * BKV, g = blockIdx.y, b = blockIdx.z;
   const int group = nH / nKv;
+  const int64_t row0 = offsets ? int64_t(offsets[b]) : int64_t(b) * TP;
+  const int T = offsets ? offsets[b + 1] - offsets[b] : TP;
+  if (k0 >= T)
+    return;
   const int64_t ld = int64_t(nH + 2 * nKv) * hd, ldo = int64_t(nH) * hd;
-  const float *seq = qkv + int64_t(b) * T * ld;
+  const float *seq = qkv + row0 * ld;
 
   loadRows(Vk, HDP, seq + int64_t(k0) * ld + int64_t(nH + nKv + g) * hd, ld,
            BKV, min(BKV, T - k0), hd, HDP);
@@ -354,13 +376,13 @@ __global__ void __launch_bounds__(kAttnThreads)
   }
   for (int hh = 0; hh < group; ++hh) {
     const int h = g * group + hh;
-    const float *P = probs + (int64_t(b) * nH + h) * int64_t(T) * T;
-    const float *Drow = Dbuf + (int64_t(b) * nH + h) * T;
+    const float *P = probs + (int64_t(b) * nH + h) * int64_t(TP) * TP;
+    const float *Drow = Dbuf + (int64_t(b) * nH + h) * TP;
     for (int i0 = k0 / BK * BK; i0 < T; i0 += BK) {
       const int i = i0 + lane, nv = min(BK, T - i0);
       __syncthreads();
-      loadRows(dOs, KSTR, dout + (int64_t(b) * T + i0) * ldo + int64_t(h) * hd,
-               ldo, BK, nv, hd, HDP);
+      loadRows(dOs, KSTR, dout + (row0 + i0) * ldo + int64_t(h) * hd, ldo, BK,
+               nv, hd, HDP);
       loadRows(Qs, HDP, seq + int64_t(i0) * ld + int64_t(h) * hd, ld, BK, nv,
                hd, HDP);
       __syncthreads();
@@ -371,7 +393,7 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         const bool valid = rowOk && kj[r] <= i;
-        const float p = valid ? P[int64_t(i) * T + kj[r]] : 0.f;
+        const float p = valid ? P[int64_t(i) * TP + kj[r]] : 0.f;
         if (lane < BK) {
           Ww[r * BK + lane] = p;
           dSw[r * BK + lane] = valid ? p * (dp[r] - Di) : 0.f;
@@ -387,7 +409,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   for (int r = 0; r < R; ++r) {
     if (kj[r] >= T)
       continue;
-    float *row = dqkv + (int64_t(b) * T + kj[r]) * ld;
+    float *row = dqkv + (row0 + kj[r]) * ld;
     float *dK = row + int64_t(nH + g) * hd, *dV = row + int64_t(nH + nKv + g) * hd;
 #pragma unroll
     for (int c = 0; c < C; ++c) {
@@ -578,7 +600,7 @@ size_t sharedFloats(int BQ, int BK, int HDP, int extraRows) {
 
 void attentionForward(cudaStream_t stream, const float *qkv, int64_t B,
                       int64_t T, int64_t nH, int64_t nKv, int64_t hd,
-                      float *probs, float *out) {
+                      const int32_t *offsets, float *probs, float *out) {
   if (B <= 0 || T <= 0 || nH <= 0 || hd <= 0)
     return;
   checkShape(B, T, nH, nKv, hd);
@@ -591,9 +613,8 @@ void attentionForward(cudaStream_t stream, const float *qkv, int64_t B,
     const size_t bytes = sizeof(float) * sharedFloats(BQ, Cfg::BK, HDP, 0);
     allowSmem(kernel, bytes);
     dim3 grid(unsigned((T + BQ - 1) / BQ), unsigned(nH), unsigned(B));
-    kernel<<<grid, kAttnThreads, bytes, stream>>>(qkv, int(T), int(nH),
-                                                   int(nKv), int(hd), scale,
-                                                   probs, out);
+    kernel<<<grid, kAttnThreads, bytes, stream>>>(
+        qkv, offsets, int(T), int(nH), int(nKv), int(hd), scale, probs, out);
     HONE_CUDA_LAUNCH_CHECK("attnForwardKernel");
   });
 }
@@ -601,7 +622,7 @@ void attentionForward(cudaStream_t stream, const float *qkv, int64_t B,
 void attentionBackward(cudaStream_t stream, const float *qkv,
                        const float *probs, const float *dout, int64_t B,
                        int64_t T, int64_t nH, int64_t nKv, int64_t hd,
-                       float *dqkv, float *rowScratch) {
+                       const int32_t *offsets, float *dqkv, float *rowScratch) {
   if (B <= 0 || T <= 0 || nH <= 0 || hd <= 0)
     return;
   checkShape(B, T, nH, nKv, hd);
@@ -614,9 +635,9 @@ void attentionBackward(cudaStream_t stream, const float *qkv,
     const size_t bq = sizeof(float) * sharedFloats(BQ, BK, HDP, 0);
     allowSmem(kq, bq);
     dim3 gq(unsigned((T + BQ - 1) / BQ), unsigned(nH), unsigned(B));
-    kq<<<gq, kAttnThreads, bq, stream>>>(qkv, probs, dout, int(T), int(nH),
-                                         int(nKv), int(hd), scale, dqkv,
-                                         rowScratch);
+    kq<<<gq, kAttnThreads, bq, stream>>>(qkv, probs, dout, offsets, int(T),
+                                         int(nH), int(nKv), int(hd), scale,
+                                         dqkv, rowScratch);
     HONE_CUDA_LAUNCH_CHECK("attnBackwardQKernel");
 
     // Kernel 2: BKV key rows (HDP), a BK-row dO tile (HDP+4), a BK-row Q
@@ -628,8 +649,8 @@ void attentionBackward(cudaStream_t stream, const float *qkv,
     allowSmem(kkv, bkv);
     dim3 gkv(unsigned((T + BQ - 1) / BQ), unsigned(nKv), unsigned(B));
     kkv<<<gkv, kAttnThreads, bkv, stream>>>(qkv, probs, dout, rowScratch,
-                                            int(T), int(nH), int(nKv), int(hd),
-                                            scale, dqkv);
+                                            offsets, int(T), int(nH), int(nKv),
+                                            int(hd), scale, dqkv);
     HONE_CUDA_LAUNCH_CHECK("attnBackwardKVKernel");
   });
 }

@@ -788,7 +788,7 @@ public:
                     float *out) override {
     use();
     attentionForward(stream_, qkv, s.batch, s.seqLen, s.nHeads, s.nKvHeads,
-                     s.headDim, probs, out);
+                     s.headDim, s.offsets, probs, out);
   }
   void attentionBwd(const float *qkv, const float *probs, const float *dout,
                     const AttentionShape &s, float *dqkv) override {
@@ -796,7 +796,7 @@ public:
     float *dScratch = static_cast<float *>(
         workspace(size_t(s.batch * s.nHeads * s.seqLen) * sizeof(float)));
     attentionBackward(stream_, qkv, probs, dout, s.batch, s.seqLen, s.nHeads,
-                      s.nKvHeads, s.headDim, dqkv, dScratch);
+                      s.nKvHeads, s.headDim, s.offsets, dqkv, dScratch);
   }
   void attentionCached(const float *qkv, int64_t batch, int64_t newLen,
                        int64_t nHeads, int64_t nKvHeads, int64_t headDim,

@@ -14,15 +14,17 @@ namespace cuda {
 
 // --- Attention.cu ------------------------------------------------------------
 /// Causal attention forward; writes probs [B, nH, T, T] (zeros above the
-/// diagonal) and out [B*T, nH*hd].
+/// diagonal) and out [B*T, nH*hd]. `offsets` (device, [B+1], nullable): a
+/// packed batch (kernels/Kernels.h, AttentionShape::offsets).
 void attentionForward(cudaStream_t stream, const float *qkv, int64_t B,
                       int64_t T, int64_t nH, int64_t nKv, int64_t hd,
-                      float *probs, float *out);
-/// Overwrites dqkv [B*T, (nH+2nKv)*hd]; `rowScratch` holds B*nH*T floats.
+                      const int32_t *offsets, float *probs, float *out);
+/// Overwrites dqkv [B*T, (nH+2nKv)*hd] (a packed batch's rows only);
+/// `rowScratch` holds B*nH*T floats.
 void attentionBackward(cudaStream_t stream, const float *qkv,
                        const float *probs, const float *dout, int64_t B,
                        int64_t T, int64_t nH, int64_t nKv, int64_t hd,
-                       float *dqkv, float *rowScratch);
+                       const int32_t *offsets, float *dqkv, float *rowScratch);
 /// KV-cache attention (see Kernels::attentionCached).
 void attentionDecode(cudaStream_t stream, const float *qkv, int64_t batch,
                      int64_t newLen, int64_t nH, int64_t nKv, int64_t hd,

@@ -221,6 +221,7 @@ HONE_ABI_ATTR(train_step, "optimizer", OBJ, REQ, ODS)
 HONE_ABI_ATTR(train_step, "updates", I64, REQ, ODS)
 HONE_ABI_ATTR(train_step, "fused_reads", I64S, OPT, ODS)
 HONE_ABI_ATTR(train_step, "kept_forwards", I64S, OPT, ODS)
+HONE_ABI_ATTR(train_step, "packed", I64S, OPT, DISC)
 HONE_ABI_ATTR(train_step, "temperature", F64, REQ, LOWER)
 HONE_ABI_ATTR(train_step, "metric_names", STRS, REQ, LOWER)
 

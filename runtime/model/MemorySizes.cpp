@@ -216,8 +216,8 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
       take(N * lora->rank * Big(g.outs.size()), L); // loraU
     take(N * loraMaxCols(c, *lora));                // loraDu
   }
-  Big in =
-      3 * roundUp(N, 16) + roundUp(B, 16); // tokens positions targets start
+  // tokens positions targets, offsets (packed batches)
+  Big in = 3 * roundUp(N, 16) + roundUp(B + 1, 16);
   return clampBytes(alloc(tn * elemBytes) + alloc(in * 4));
 }
 

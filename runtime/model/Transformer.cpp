@@ -98,6 +98,8 @@ template <typename T> struct Transformer<T>::Acts {
     *dLnf = nullptr, *dVals = nullptr;
   int32_t *tokens = nullptr, *positions = nullptr, *targets = nullptr,
           *start = nullptr, *shared = nullptr;
+  // A packed forward's sequence offsets [B + 1] (Kernels.h, AttentionShape).
+  int32_t *offsets = nullptr;
 };
 
 template <typename T>
@@ -594,7 +596,7 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
   pl.takeI(a->tokens, N);
   pl.takeI(a->positions, N);
   pl.takeI(a->targets, N);
-  pl.takeI(a->start, B);
+  pl.takeI(a->offsets, B + 1);
 }
 
 template <typename T>
@@ -673,7 +675,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
     return Status::error("model: temperature must be positive");
   ++forwards_; // the kept activations change from here on
   const ModelConfig &c = cfg_;
-  const int64_t B = batch.batch, Tn = batch.seqLen, N = B * Tn, D = c.dModel;
+  const int64_t B = batch.batch, Tn = batch.seqLen, D = c.dModel;
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd, F = c.dFf;
   const bool gpt2 = c.family == ModelFamily::GPT2;
@@ -687,22 +689,40 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   dropStep_ = opts.dropoutStep;
   dropRank_ = opts.dropoutRank;
   lengths_.assign(batch.lengths, batch.lengths + B);
+  // Packed: sequence b is rows offsets_[b] .. offsets_[b+1]-1 of one stream
+  // (no padding rows); padded: rows b*Tn .. b*Tn+Tn-1.
+  offsets_.clear();
+  if (opts.pack) {
+    offsets_.assign(size_t(B + 1), 0);
+    for (int64_t b = 0; b < B; ++b)
+      offsets_[size_t(b + 1)] = offsets_[size_t(b)] + batch.lengths[b];
+  }
+  const int64_t N = opts.pack ? int64_t(offsets_.back()) : B * Tn;
+  N_ = N;
 
   std::vector<int32_t> tok(static_cast<size_t>(N)), pos(tok.size()),
       tgt(tok.size());
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < Tn; ++t) {
-      int64_t r = b * Tn + t, len = batch.lengths[b];
-      tok[size_t(r)] = t < len ? batch.tokens[r] : 0;
-      pos[size_t(r)] = int32_t(t);
-      tgt[size_t(r)] = t + 1 < len ? batch.tokens[r + 1] : -1;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = batch.lengths[b];
+    const int64_t r0 = opts.pack ? offsets_[size_t(b)] : b * Tn;
+    const int64_t n = opts.pack ? len : Tn;
+    const int32_t *src = batch.tokens + b * Tn;
+    for (int64_t t = 0; t < n; ++t) {
+      size_t r = size_t(r0 + t);
+      tok[r] = t < len ? src[t] : 0;
+      pos[r] = int32_t(t);
+      tgt[r] = t + 1 < len ? src[t + 1] : -1;
     }
+  }
   k_->copyToDevice(a.tokens, tok.data(), size_t(N) * 4);
   k_->copyToDevice(a.positions, pos.data(), size_t(N) * 4);
   k_->copyToDevice(a.targets, tgt.data(), size_t(N) * 4);
+  if (opts.pack)
+    k_->copyToDevice(a.offsets, offsets_.data(), size_t(B + 1) * 4);
 
   embed(a.tokens, a.positions, N, a.res[0]);
   AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
+  as.offsets = opts.pack ? a.offsets : nullptr;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer &L = layers_[l];
     if (gpt2)
@@ -767,18 +787,37 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                         a.lse);
     else
       k_->lmHeadFwd(a.lnf, lmWeight(), a.targets, hs, a.lpRow, a.entRow, a.lse);
-    // Row (b, t) predicts token t+1: shift into the token-aligned layout.
+    // Row (b, t) predicts token t+1: shift into the token-aligned layout
+    // (a packed stream's rows scatter back to their padded places).
+    if (opts.pack) {
+      k_->fill(a.logprob, B * Tn, T(0));
+      k_->fill(a.entropy, B * Tn, T(0));
+    }
     for (int64_t b = 0; b < B; ++b) {
-      k_->fill(a.logprob + b * Tn, 1, T(0));
-      k_->fill(a.entropy + b * Tn, 1, T(0));
-      k_->copy(a.logprob + b * Tn + 1, a.lpRow + b * Tn, Tn - 1);
-      k_->copy(a.entropy + b * Tn + 1, a.entRow + b * Tn, Tn - 1);
+      const int64_t r0 = opts.pack ? offsets_[size_t(b)] : b * Tn;
+      const int64_t n = (opts.pack ? batch.lengths[b] : Tn) - 1;
+      if (!opts.pack) {
+        k_->fill(a.logprob + b * Tn, 1, T(0));
+        k_->fill(a.entropy + b * Tn, 1, T(0));
+      }
+      if (n > 0) {
+        k_->copy(a.logprob + b * Tn + 1, a.lpRow + r0, n);
+        k_->copy(a.entropy + b * Tn + 1, a.entRow + r0, n);
+      }
     }
     logprob_ = a.logprob;
     entropy_ = a.entropy;
     values_ = rewards_ = nullptr;
   } else {
-    gemmW(true, N, 1, D, a.lnf, D, score_, D, T(0), a.values, 1);
+    if (opts.pack) { // values of the stream (lpRow is free), then scattered
+      gemmW(true, N, 1, D, a.lnf, D, score_, D, T(0), a.lpRow, 1);
+      k_->fill(a.values, B * Tn, T(0));
+      for (int64_t b = 0; b < B; ++b)
+        k_->copy(a.values + b * Tn, a.lpRow + offsets_[size_t(b)],
+                 batch.lengths[b]);
+    } else {
+      gemmW(true, N, 1, D, a.lnf, D, score_, D, T(0), a.values, 1);
+    }
     for (int64_t b = 0; b < B; ++b)
       k_->copy(a.rewards + b, a.values + b * Tn + lengths_[size_t(b)] - 1, 1);
     values_ = a.values;
@@ -800,10 +839,14 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
                          std::to_string(nParams_) + " parameters");
   const ModelConfig &c = cfg_;
   Acts &a = *acts_;
-  const int64_t B = B_, Tn = T_, N = B * Tn, D = c.dModel;
+  const int64_t B = B_, Tn = T_, N = N_, D = c.dModel;
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd, F = c.dFf;
   const bool gpt2 = c.family == ModelFamily::GPT2;
+  const bool pack = !offsets_.empty();
+  // Sequence b's first stream row and the rows of it that carry outputs.
+  auto row0 = [&](int64_t b) { return pack ? offsets_[size_t(b)] : b * Tn; };
+  auto rowsOf = [&](int64_t b) { return pack ? lengths_[size_t(b)] : Tn; };
   const T *w = wp_;
   T *g = g_.data(); // null: frozen base (LoRA), only adapters get gradients
   // The norm kernels always accumulate their gains' gradients: a frozen
@@ -818,10 +861,13 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
       k_->fill(a.dRow, N, T(0));
       k_->fill(a.dEntRow, N, T(0));
       for (int64_t b = 0; b < B; ++b) {
+        const int64_t n = rowsOf(b) - 1;
+        if (n <= 0)
+          continue;
         if (og.dlogprob)
-          k_->copy(a.dRow + b * Tn, og.dlogprob + b * Tn + 1, Tn - 1);
+          k_->copy(a.dRow + row0(b), og.dlogprob + b * Tn + 1, n);
         if (og.dentropy)
-          k_->copy(a.dEntRow + b * Tn, og.dentropy + b * Tn + 1, Tn - 1);
+          k_->copy(a.dEntRow + row0(b), og.dentropy + b * Tn + 1, n);
       }
       LmHeadShape hs{N, D, c.vocabSize, invTemp_};
       k_->lmHeadBwd(a.lnf, lmWeight(), a.targets, hs, a.lse, a.entRow, a.dRow,
@@ -830,14 +876,18 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
   } else {
     if (og.dlogprob || og.dentropy)
       return Status::error("model: log-prob gradients given to a scalar head");
-    if (og.dvalue)
+    if (og.dvalue && !pack) {
       k_->copy(a.dVals, og.dvalue, N);
-    else
+    } else {
       k_->fill(a.dVals, N, T(0));
+      if (og.dvalue) // the packed stream's rows from their padded places
+        for (int64_t b = 0; b < B; ++b)
+          k_->copy(a.dVals + row0(b), og.dvalue + b * Tn, rowsOf(b));
+    }
     if (og.dreward)
       for (int64_t b = 0; b < B; ++b)
         k_->axpy(1, T(1), og.dreward + b,
-                 a.dVals + b * Tn + lengths_[size_t(b)] - 1);
+                 a.dVals + row0(b) + lengths_[size_t(b)] - 1);
     k_->gemm(false, false, N, D, 1, T(1), a.dVals, 1, w + score_, D, T(0),
              a.dLnf, D);
     if (g)
@@ -855,6 +905,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
                    gg(lnfW_));
 
   AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
+  as.offsets = pack ? a.offsets : nullptr;
   for (size_t l = nl; l-- > 0;) {
     const Layer &L = layers_[l];
     // MLP: dA holds d(res[l+1]).

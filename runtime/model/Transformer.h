@@ -49,6 +49,15 @@ struct ForwardOptions {
   /// Logits are divided by this before the log-softmax (1 = the model's own
   /// distribution). Generation records log-probs at its sampling temperature.
   double temperature = 1.0;
+  /// Padding-free forward (docs/runtime.md, "Packed sequences"): the
+  /// batch's sequences run as one stream of sum(lengths) rows, each with
+  /// positions from 0 and attention within itself (Kernels.h,
+  /// AttentionShape::offsets), so no work is spent on padding. The outputs
+  /// keep the padded [batch, seqLen] layout (0 at padding, scalar heads
+  /// included) and backward() takes gradients in it; per-token results
+  /// equal the padded forward's to float rounding. hidden() is then the
+  /// packed stream [sum(lengths), dModel].
+  bool pack = false;
   /// A training forward (a backward follows: PyTorch's train mode): LoRA
   /// dropout applies, with masks drawn from Philox keyed by
   /// (dropoutSeed, dropoutStep, dropoutRank) and the adapter's place
@@ -201,6 +210,8 @@ public:
 
   int64_t batch() const { return B_; }
   int64_t seqLen() const { return T_; }
+  /// Rows the last forward ran: sum(lengths) when packed, batch*seqLen not.
+  int64_t rowsRun() const { return N_; }
   /// forward() calls so far: the kept activations are those of call
   /// number forwardCount() (a train step that reuses a hone.value's forward
   /// checks that none ran since: runtime/ops/TrainStep.cpp).
@@ -335,7 +346,10 @@ private:
   DeviceArray<T> la_, lg_, gScratch_;
 
   std::unique_ptr<Acts> acts_;
-  int64_t B_ = 0, T_ = 0;
+  int64_t B_ = 0, T_ = 0, N_ = 0;
+  /// Packed forward: sequence b's first row (host), [B_ + 1]; empty when
+  /// the last forward was padded.
+  std::vector<int32_t> offsets_;
   uint64_t forwards_ = 0;
   /// Allocates zeroed gradients where none are (not for a LoRA model);
   /// false when out of memory.

@@ -33,6 +33,8 @@ struct Read {
   const hone_tensor *tokens;
   std::vector<int32_t> lengths;
   int64_t B, T;
+  /// Padding-free forwards over `lengths` (hone-pack-sequences' `packed`).
+  bool packed = false;
   std::vector<float> out0, out1; // l/V/r, H
   std::vector<float> grad0, grad1;
 };
@@ -40,7 +42,9 @@ struct Read {
 Status forwardRows(Read &r, int64_t b0, int64_t n, const ForwardOptions &fo) {
   TokenBatch tb{n, r.T, static_cast<const int32_t *>(r.tokens->data) + b0 * r.T,
                 r.lengths.data() + b0};
-  return r.model->model->forward(tb, fo);
+  ForwardOptions o = fo;
+  o.pack = r.packed;
+  return r.model->model->forward(tb, o);
 }
 
 /// The train step's forwards run in training mode (LoRA dropout), keyed by
@@ -113,7 +117,12 @@ Status forwardGroup(ReadGroup &g, const ForwardOptions &fo) {
   }
   TokenBatch tb{int64_t(g.lengths.size()), r0.T, g.tokens.data(),
                 g.lengths.data()};
-  return r0.model->model->forward(tb, fo);
+  ForwardOptions packedFo = fo;
+  // Packed when every member is; a padded forward over shorter lengths is
+  // exact as well (positions past a row's length are read nowhere).
+  packedFo.pack = std::all_of(g.members.begin(), g.members.end(),
+                              [](const Read *r) { return r->packed; });
+  return r0.model->model->forward(tb, packedFo);
 }
 
 } // namespace
@@ -261,6 +270,54 @@ void runTrainStep(OpCtx &c) {
         c.err("kept_forwards[" + std::to_string(i) +
               "]: a value read of the whole batch, keeping an input's "
               "forward, expected");
+  }
+  // The step's tokens as logged (tokens_per_sec when no generation counted
+  // them): every row's full length, packed or not, so that the rate
+  // compares across --no-pack-sequences.
+  int64_t tokens = 0;
+  for (Read &r : rs)
+    for (int32_t l : r.lengths)
+      tokens += l;
+  // packed[i] (hone-pack-sequences, docs/passes.md): -1, read i runs padded;
+  // k >= 0, it runs padding-free over each row's tokens up to the last
+  // nonzero of input k (the loss mask through which alone the objective
+  // reads it: later positions change nothing it reads, the model being
+  // causal); -2, a reward read, up to the row's last token (where the
+  // reward is read).
+  if (c.has("packed")) {
+    std::vector<int64_t> pk = c.i64s("packed");
+    if (int(pk.size()) != n_tokens)
+      c.err("packed needs one entry per token batch");
+    for (int i = 0; i < n_tokens; ++i) {
+      Read &r = rs[size_t(i)];
+      int64_t k = pk[size_t(i)];
+      std::string at =
+          "packed[" + std::to_string(i) + "] = " + std::to_string(k) + ": ";
+      if (k == -1)
+        continue;
+      if (k == -2) {
+        if (r.what != "reward")
+          c.err(at + "-2 (up to the last token) is for reward reads only");
+        r.packed = true;
+        continue;
+      }
+      if (k < 0 || k >= n_in - n_tokens)
+        c.err(at + "names no input (0.." + std::to_string(n_in - n_tokens - 1) +
+              ")");
+      if (r.what == "reward")
+        c.err(at + "a reward read packs to its rows' last tokens (-2)");
+      const hone_tensor &m = in[n_tokens + k];
+      if (m.rank != 2 || m.shape[0] != r.B || m.shape[1] != r.T)
+        c.err(at + "the mask must be [" + std::to_string(r.B) + ", " +
+              std::to_string(r.T) + "] like the read's tokens");
+      for (int64_t b = 0; b < r.B; ++b) {
+        int64_t n = r.T;
+        while (n > 1 && rd(m, b * r.T + n - 1) == 0.0)
+          --n;
+        r.lengths[size_t(b)] = int32_t(n);
+      }
+      r.packed = true;
+    }
   }
   // How often each model runs forward per optimiser step: more than once
   // means its kept activations are not those of the slice being
@@ -485,10 +542,6 @@ void runTrainStep(OpCtx &c) {
                                   : metricNames[size_t(i - 1)],
               v);
   }
-  int64_t tokens = 0; // when no generation counted the step's tokens
-  for (Read &r : rs)
-    for (int32_t l : r.lengths)
-      tokens += l;
   addTokens(j, tokens, /*onlyIfNone=*/true);
 }
 

@@ -4,7 +4,7 @@
 //       scheduled|llvm|object|exe] [--timings] [--load-pass-plugin=LIB]
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
-//       [--no-fuse-forwards]
+//       [--no-fuse-forwards] [--no-pack-sequences]
 //
 // Like every compiler, honec makes the final artifact (the job executable,
 // `a.out` without -o) unless --compile-to stops it early. Phases (the target
@@ -118,6 +118,11 @@ cl::opt<bool> noFuseForwards(
     cl::desc("Leave out hone-fuse-forwards (one forward per read, as "
              "unfused; for benchmarks)"),
     cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> noPackSequences(
+    "no-pack-sequences",
+    cl::desc("Leave out hone-pack-sequences (every train-step forward over "
+             "the padded rows; for benchmarks)"),
+    cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> report(
     "report",
     cl::desc("Print to stderr, per stage iteration and per model, the "
@@ -222,6 +227,31 @@ LogicalResult parseExtra(OpPassManager &pm, llvm::StringRef passes) {
   return success();
 }
 
+/// honec --report: each train step's reads and hone-pack-sequences'
+/// decision for them (docs/compiler.md "Packed sequences"), by the step's
+/// location in the spec.
+void printPackingReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
+  p->walk([&](mlir::hone::TrainStepOp step) {
+    auto packed = step->getAttrOfType<DenseI64ArrayAttr>("packed");
+    os << "train step";
+    if (auto name = step.getLoc()->findInstanceOf<NameLoc>())
+      os << " of " << name.getName().getValue();
+    if (auto fl = step.getLoc()->findInstanceOf<FileLineColLoc>())
+      os << " at " << llvm::sys::path::filename(fl.getFilename().getValue())
+         << ":" << fl.getLine();
+    os << ":";
+    for (auto [i, read] :
+         llvm::enumerate(step.getReads().getAsValueRange<StringAttr>())) {
+      int64_t e = packed && i < packed.size() ? packed[i] : -1;
+      os << (i ? "," : "") << " " << read << " "
+         << (e == -2  ? std::string("packed (to the last token)")
+             : e >= 0 ? "packed (loss mask input " + std::to_string(e) + ")"
+                      : std::string("padded"));
+    }
+    os << "\n";
+  });
+}
+
 /// honec --report: the memory plan hone-plan-memory attached to the
 /// pipeline (passes/PlanMemory.cpp): the peak and where it is, the packing
 /// against its bounds, the budget, what is live at the peak per model (by
@@ -302,6 +332,7 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
                         mlir::hone::buildStagePipeline(pm, {});
                         mlir::hone::StepPipelineOptions step;
                         step.fuseForwards = !noFuseForwards;
+                        step.packSequences = !noPackSequences;
                         mlir::hone::buildStepPipeline(pm, step);
                         return success();
                       })))
@@ -314,6 +345,7 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
   if (report)
     module->walk([](mlir::hone::PipelineOp p) {
       mlir::hone::printWorkReport(p, llvm::errs());
+      printPackingReport(p, llvm::errs());
     });
   if (target == CompileTo::Step)
     return success();

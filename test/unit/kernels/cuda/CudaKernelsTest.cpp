@@ -436,6 +436,56 @@ TEST_F(CudaKernelTest, AttentionBackwardMatchesCpuAndIsDeterministic) {
   }
 }
 
+/// Packed batches (AttentionShape::offsets): sequences of lengths below T
+/// concatenated; the GPU's outputs on the packed rows, its probabilities in
+/// each slot's len x len corner and its backward equal the CPU's.
+TEST_F(CudaKernelTest, PackedAttentionMatchesCpu) {
+  struct C {
+    int64_t T, nH, nKv, hd;
+    std::vector<int32_t> lens;
+  };
+  const C cases[] = {{8, 2, 1, 6, {5, 1, 8, 3}},
+                     {37, 4, 2, 16, {37, 20, 1, 33}},
+                     {65, 2, 2, 64, {17, 65, 40}},
+                     {20, 2, 1, 200, {9, 20}}};
+  for (const C &c : cases) {
+    const int64_t B = int64_t(c.lens.size());
+    std::vector<int32_t> off(size_t(B + 1), 0);
+    for (int64_t b = 0; b < B; ++b)
+      off[size_t(b + 1)] = off[size_t(b)] + c.lens[size_t(b)];
+    const int64_t N = off.back();
+    AttentionShape s{B, c.T, c.nH, c.nKv, c.hd};
+    const int64_t ld = s.qkvStride();
+    auto qkv = randn(size_t(N * ld), 61, 1.2f);
+    auto dout = randn(size_t(N * c.nH * c.hd), 62);
+    std::vector<float> probs(size_t(B * c.nH * c.T * c.T), 0.f),
+        out(size_t(N * c.nH * c.hd)), dqkv(size_t(N * ld), 0.f);
+    s.offsets = off.data(); // host offsets for the CPU backend
+    cpu().attentionFwd(qkv.data(), s, probs.data(), out.data());
+    cpu().attentionBwd(qkv.data(), probs.data(), dout.data(), s, dqkv.data());
+    Dev<float> dq(gpu(), qkv), dp(gpu(), probs), dO(gpu(), out),
+        gdo(gpu(), dout), gdq(gpu(), randn(dqkv.size(), 63));
+    Dev<int32_t> doff(gpu(), off);
+    s.offsets = doff.get();
+    gpu().attentionFwd(dq.get(), s, dp.get(), dO.get());
+    std::vector<float> gp = dp.host();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < c.nH; ++h)
+        for (int64_t i = 0; i < c.lens[size_t(b)]; ++i)
+          for (int64_t j = 0; j < c.lens[size_t(b)]; ++j) {
+            size_t k = size_t(((b * c.nH + h) * c.T + i) * c.T + j);
+            EXPECT_NEAR(gp[k], probs[k], 2e-6 + 1e-5 * std::abs(probs[k]))
+                << "T=" << c.T << " b=" << b << " h=" << h << " i=" << i;
+          }
+    EXPECT_TRUE(allClose(dO.host(), out, 2e-5, 1e-5)) << "T=" << c.T;
+    // The backward from the CPU's probabilities, alone.
+    Dev<float> cp(gpu(), probs);
+    gpu().attentionBwd(dq.get(), cp.get(), gdo.get(), s, gdq.get());
+    double scale = std::max(1.0, maxAbs(dqkv));
+    EXPECT_TRUE(allClose(gdq.host(), dqkv, 1e-4 * scale, 1e-4)) << "T=" << c.T;
+  }
+}
+
 TEST_F(CudaKernelTest, AttentionCachedMatchesCpuForPrefillAndDecode) {
   struct C {
     int64_t batch, nH, nKv, hd, cacheLen;

@@ -1,0 +1,211 @@
+//===- PackSequences.cpp - padding-free train-step forwards ---------------===//
+//
+// A train step's token batches are padded to the stage's sequence length
+// (the longest row of the data, rounded up to 8): a batch whose rows are
+// uniform between a quarter of and the full length spends about 40 % of
+// its rows' work, and more of its attention, on padding. The runtime can
+// run a read's forward and backward padding-free (runtime/model/
+// Transformer.h, ForwardOptions::pack: the rows concatenated into one
+// stream, positions restarting per sequence, block-diagonal causal
+// attention), given each row's length.
+//
+// Exactness decides where: the padded program computes log-probs, entropies
+// and values at the padding positions too, and the packed one yields 0
+// there. They are the same program where the objective reads a read's
+// per-token outputs only through masked reductions by one loss mask (an
+// input of the step): positions after a row's last masked token change
+// nothing the objective sees, the model being causal, and the runtime takes
+// each row's length up to that token. A reward read exposes only the last
+// token (its row's length already). This pass proves that from the
+// objective region and marks the reads in `packed`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "llvm/ADT/SetVector.h"
+
+namespace mlir::hone {
+#define GEN_PASS_DEF_PACKSEQUENCES
+#include "passes/Passes.h.inc"
+} // namespace mlir::hone
+
+using namespace mlir;
+using namespace mlir::hone;
+
+namespace {
+
+/// The mask operand of a masked reduction (seq_sum with a mask, seq_mean,
+/// masked_reduce), or null.
+Value maskOperand(Operation *op) {
+  if (auto s = dyn_cast<LossSeqSumOp>(op))
+    return s.getMask();
+  if (auto s = dyn_cast<LossSeqMeanOp>(op))
+    return s.getMask();
+  if (auto s = dyn_cast<LossMaskedReduceOp>(op))
+    return s.getMask();
+  return Value();
+}
+
+/// The mask operand of a loss op that reduces its `x` over masked
+/// positions only (Σ m·x: seq_sum with a mask, seq_mean, masked_reduce) or
+/// zeroes it outside them (x·m with m one of `masks`, the block arguments
+/// some masked reduction uses: the objective expression's token_sum), or
+/// null.
+Value reducingMask(Operation *op, Value x,
+                   const llvm::SmallPtrSetImpl<Value> &masks) {
+  if (auto s = dyn_cast<LossMulOp>(op)) {
+    Value other = s.getA() == x ? s.getB() : s.getA();
+    return other != x && masks.contains(other) ? other : Value();
+  }
+  if (auto s = dyn_cast<LossSeqSumOp>(op))
+    return s.getX() == x && s.getMask() != x ? s.getMask() : Value();
+  if (auto s = dyn_cast<LossSeqMeanOp>(op))
+    return s.getX() == x && s.getMask() != x ? s.getMask() : Value();
+  if (auto s = dyn_cast<LossMaskedReduceOp>(op))
+    return s.getX() == x && s.getMask() != x ? s.getMask() : Value();
+  return Value();
+}
+
+/// The block arguments whose zeros `mask` has: the mask itself, or the
+/// factors of a product of masks (DAPO's loss mask times its row filter).
+void maskFactors(Value mask, llvm::SmallPtrSetImpl<Value> &out) {
+  if (isa<BlockArgument>(mask)) {
+    out.insert(mask);
+  } else if (auto mul = mask.getDefiningOp<LossMulOp>()) {
+    maskFactors(mul.getA(), out);
+    maskFactors(mul.getB(), out);
+  }
+}
+
+/// Collects in `sinks` the masks under which every use of `arg`
+/// (transitively through element-wise ops) is reduced; false with `why`
+/// set where a use reaches the yield or a reduction unmasked.
+bool maskedUses(BlockArgument arg, const llvm::SmallPtrSetImpl<Value> &masks,
+                llvm::SetVector<Value> &sinks, std::string &why) {
+  SmallVector<Value> work{arg};
+  llvm::SmallPtrSet<Value, 16> seen{arg};
+  while (!work.empty()) {
+    Value v = work.pop_back_val();
+    for (OpOperand &use : v.getUses()) {
+      Operation *user = use.getOwner();
+      if (Value m = reducingMask(user, v, masks)) {
+        sinks.insert(m);
+        continue;
+      }
+      if (user->getNumRegions() || user->hasTrait<OpTrait::IsTerminator>() ||
+          user->getNumResults() == 0) {
+        why = "read outside a masked reduction ('" +
+              user->getName().getStringRef().str() + "')";
+        return false;
+      }
+      // A reduction without the mask would see the padding positions.
+      if (isa<LossSumOp, LossMeanOp, LossSeqSumOp, LossSeqMeanOp,
+              LossMaskedReduceOp>(user)) {
+        why = "reduced without a mask ('" +
+              user->getName().getStringRef().str() + "')";
+        return false;
+      }
+      for (Value r : user->getResults())
+        if (seen.insert(r).second)
+          work.push_back(r);
+    }
+  }
+  if (sinks.empty())
+    why = "never reduced";
+  return !sinks.empty();
+}
+
+/// The first input of `step` (block argument at or after `nDiff`) shaped
+/// `[B, T]` like the read's tokens whose zeros every mask in `sinks` has,
+/// as an index into the inputs; -1 with `why` set where none is.
+int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
+                        RankedTensorType tokType,
+                        const llvm::SetVector<Value> &sinks, std::string &why) {
+  std::optional<llvm::SmallPtrSet<Value, 4>> common;
+  for (Value m : sinks) {
+    llvm::SmallPtrSet<Value, 4> f;
+    maskFactors(m, f);
+    if (!common) {
+      common = f;
+      continue;
+    }
+    llvm::SmallPtrSet<Value, 4> both;
+    for (Value v : *common)
+      if (f.contains(v))
+        both.insert(v);
+    common = both;
+  }
+  int64_t best = -1;
+  for (Value v : *common) {
+    auto arg = cast<BlockArgument>(v);
+    if (arg.getArgNumber() < nDiff)
+      continue;
+    int64_t k = arg.getArgNumber() - nDiff;
+    auto t = dyn_cast<RankedTensorType>(step.getInputs()[k].getType());
+    if (t && t.getShape() == tokType.getShape() && (best < 0 || k < best))
+      best = k;
+  }
+  if (best < 0)
+    why = sinks.size() > 1 ? "reduced under masks with no common input mask"
+                           : "its mask is not an input of the step";
+  return best;
+}
+
+struct PackSequences : public hone::impl::PackSequencesBase<PackSequences> {
+  void runOnOperation() override {
+    getOperation()->walk([&](TrainStepOp step) {
+      if (step->hasAttr("packed")) // a user's pass or a second run decided
+        return;
+      Block &body = step.getObjective().front();
+      llvm::SmallPtrSet<Value, 4> masks;
+      body.walk([&](Operation *op) {
+        if (Value m = maskOperand(op))
+          maskFactors(m, masks);
+      });
+      auto reads = step.getReads().getAsValueRange<StringAttr>();
+      const unsigned nDiff = step.getNumDiffArgs();
+      SmallVector<int64_t> packed;
+      std::string said;
+      unsigned arg = 0;
+      for (auto [i, read] : llvm::enumerate(reads)) {
+        unsigned n = read == "logprob+entropy" ? 2 : 1;
+        auto tokType = cast<RankedTensorType>(step.getTokens()[i].getType());
+        int64_t entry = -1;
+        std::string why;
+        if (read == "reward") {
+          entry = -2;
+        } else {
+          llvm::SetVector<Value> sinks;
+          bool ok = true;
+          for (unsigned k = 0; k < n && ok; ++k)
+            ok = maskedUses(body.getArgument(arg + k), masks, sinks, why);
+          if (ok)
+            entry = commonMaskInput(step, nDiff, tokType, sinks, why);
+        }
+        arg += n;
+        packed.push_back(entry);
+        if (!said.empty())
+          said += "; ";
+        said += "read " + std::to_string(i) + " (" + read.str() + ", " +
+                std::to_string(tokType.getDimSize(0)) + "x" +
+                std::to_string(tokType.getDimSize(1)) + ") ";
+        if (entry == -2)
+          said += "packed to each row's last token";
+        else if (entry >= 0)
+          said += "packed to each row's last token of loss mask input " +
+                  std::to_string(entry);
+        else
+          said += "padded: " + why;
+      }
+      if (llvm::any_of(packed, [](int64_t e) { return e != -1; }))
+        step->setAttr("packed", DenseI64ArrayAttr::get(&getContext(), packed));
+      // Fully packed steps say nothing (honec --report lists them); a read
+      // left padded is worth a line saying why.
+      if (llvm::is_contained(packed, -1))
+        step->emitRemark() << "hone-pack-sequences: " << said;
+    });
+  }
+};
+
+} // namespace

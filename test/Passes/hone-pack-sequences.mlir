@@ -1,0 +1,113 @@
+// RUN: hone-opt %s -split-input-file -verify-diagnostics --pass-pipeline='builtin.module(hone.pipeline(hone-pack-sequences))' | FileCheck %s
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// SFT: the log-probs are read only through a token mean under the loss
+/// mask (input 0): the read runs padding-free up to each row's last masked
+/// token. A step whose reads are all packed has no remark.
+// CHECK-LABEL: hone.pipeline @sft
+hone.pipeline @sft {
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %t = arith.constant dense<1> : tensor<4x8xi32>
+  %mask = arith.constant dense<1.0> : tensor<4x8xf32>
+  // CHECK: hone.train_step
+  // CHECK-SAME: packed = array<i64: 0>
+  %p1, %loss = hone.train_step (%p) tokens(%t) inputs(%mask) {readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xf32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %m: tensor<4x8xf32>):
+    %nl = hone.loss.neg %l : tensor<4x8xf32>
+    %out = hone.loss.masked_reduce token_mean %nl, %m : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// A preference pair: each read's log-probs summed per sequence under its
+/// own mask (inputs 1 and 0), after element-wise ops; the entropy of a
+/// third read under the same mask as its log-probs.
+// CHECK-LABEL: hone.pipeline @pair
+hone.pipeline @pair {
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %c = arith.constant dense<1> : tensor<4x8xi32>
+  %r = arith.constant dense<2> : tensor<4x8xi32>
+  %mc = arith.constant dense<1.0> : tensor<4x8xf32>
+  %mr = arith.constant dense<0.0> : tensor<4x8xf32>
+  // CHECK: hone.train_step
+  // CHECK-SAME: packed = array<i64: 1, 0, 1>
+  %p1, %loss = hone.train_step (%p) tokens(%c, %r, %c) inputs(%mr, %mc) {readers = array<i64: 0, 0, 0>, reads = ["logprob", "logprob", "logprob+entropy"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%lc: tensor<4x8xf32>, %lr: tensor<4x8xf32>, %l3: tensor<4x8xf32>, %h3: tensor<4x8xf32>, %m0: tensor<4x8xf32>, %m1: tensor<4x8xf32>):
+    %e = hone.loss.exp %lc : tensor<4x8xf32>
+    %sc = hone.loss.seq_sum %e mask %m1 : tensor<4x8xf32> -> tensor<4xf32>
+    %sr = hone.loss.seq_sum %lr mask %m0 : tensor<4x8xf32> -> tensor<4xf32>
+    %d = hone.loss.sub %sc, %sr : tensor<4xf32>
+    %a = hone.loss.add %l3, %h3 : tensor<4x8xf32>
+    %s3 = hone.loss.seq_mean %a mask %m1 : tensor<4x8xf32> -> tensor<4xf32>
+    %d2 = hone.loss.add %d, %s3 : tensor<4xf32>
+    %out = hone.loss.mean %d2 : tensor<4xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// Reads that see padding positions stay padded, and the remark says why:
+/// an unmasked mean, two masks without a common factor, a mask computed in
+/// the objective otherwise than as a product. A product of masks (DAPO's
+/// loss mask times its row filter) packs to a factor that is an input. A
+/// reward read exposes only each row's last token (-2).
+// CHECK-LABEL: hone.pipeline @padded
+hone.pipeline @padded {
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %v = hone.model.init "rm" {seed = 0 : i64} : !s
+  %t = arith.constant dense<1> : tensor<4x8xi32>
+  %mask = arith.constant dense<1.0> : tensor<4x8xf32>
+  // CHECK: hone.train_step
+  // CHECK-SAME: packed = array<i64: -1, -1, 1, -1>
+  // expected-remark@+1 {{read 0 (logprob, 4x8) padded: reduced without a mask ('hone.loss.mean'); read 1 (logprob, 4x8) padded: reduced under masks with no common input mask; read 2 (logprob, 4x8) packed to each row's last token of loss mask input 1; read 3 (logprob, 4x8) padded: its mask is not an input of the step}}
+  %p1, %loss = hone.train_step (%p) tokens(%t, %t, %t, %t) inputs(%mask, %mask) {readers = array<i64: 0, 0, 0, 0>, reads = ["logprob", "logprob", "logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%l0: tensor<4x8xf32>, %l1: tensor<4x8xf32>, %l2: tensor<4x8xf32>, %l3: tensor<4x8xf32>, %m0: tensor<4x8xf32>, %m1: tensor<4x8xf32>):
+    %a = hone.loss.mean %l0 : tensor<4x8xf32> -> tensor<f32>
+    %b0 = hone.loss.masked_reduce token_mean %l1, %m0 : tensor<4x8xf32> -> tensor<f32>
+    %b1 = hone.loss.masked_reduce token_mean %l1, %m1 : tensor<4x8xf32> -> tensor<f32>
+    %e = hone.loss.exp %m0 : tensor<4x8xf32>
+    %mm = hone.loss.mul %e, %m1 : tensor<4x8xf32>
+    %c = hone.loss.masked_reduce token_mean %l2, %mm : tensor<4x8xf32> -> tensor<f32>
+    %d = hone.loss.masked_reduce token_mean %l3, %e : tensor<4x8xf32> -> tensor<f32>
+    %s1 = hone.loss.add %a, %b0 : tensor<f32>
+    %s2 = hone.loss.add %s1, %b1 : tensor<f32>
+    %s3 = hone.loss.add %s2, %c : tensor<f32>
+    %s4 = hone.loss.add %s3, %d : tensor<f32>
+    hone.loss.yield %s4 : tensor<f32>
+  }
+  // CHECK: hone.train_step
+  // CHECK-SAME: packed = array<i64: -2, -2>
+  %v1, %loss2 = hone.train_step (%v) tokens(%t, %t) {readers = array<i64: 0, 0>, reads = ["reward", "reward"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!s, tensor<4x8xi32>, tensor<4x8xi32>) -> (!s, tensor<f32>) objective {
+  ^bb0(%rc: tensor<4xf32>, %rr: tensor<4xf32>):
+    %d = hone.loss.sub %rc, %rr : tensor<4xf32>
+    %out = hone.loss.mean %d : tensor<4xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// A step that already has `packed` (a user's pass, a second run) keeps it.
+// CHECK-LABEL: hone.pipeline @kept
+hone.pipeline @kept {
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %t = arith.constant dense<1> : tensor<4x8xi32>
+  %mask = arith.constant dense<1.0> : tensor<4x8xf32>
+  // CHECK: packed = array<i64: -1>
+  %p1, %loss = hone.train_step (%p) tokens(%t) inputs(%mask) {packed = array<i64: -1>, readers = array<i64: 0>, reads = ["logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xf32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%l: tensor<4x8xf32>, %m: tensor<4x8xf32>):
+    %out = hone.loss.masked_reduce token_mean %l, %m : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
