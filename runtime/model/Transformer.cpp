@@ -1,3 +1,8 @@
+// The transformer's forward, backward, decode and LoRA paths for every
+// family (runtime/model/Transformer.h). Over 800 lines: a split by concern
+// (forward, decode, LoRA; the layout2 branch has one) waits until the branches
+// that edit this file (packing, memory, LoRA dropout) have landed together;
+// docs/design.md lists it under "not yet".
 #include "runtime/model/Transformer.h"
 #include "runtime/base/Philox.h"
 
