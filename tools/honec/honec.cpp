@@ -39,6 +39,8 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Tools/Plugins/PassPlugin.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -389,7 +391,15 @@ LogicalResult emit(ModuleOp module, llvm::raw_ostream &os) {
       return emitError(module.getLoc())
              << "cannot create a temporary object file: " << ec.message();
     object = std::string(temp);
+    // Gone however honec ends: a failed emit or link, or a signal.
+    llvm::sys::RemoveFileOnSignal(temp);
   }
+  auto removeTemp = llvm::make_scope_exit([&] {
+    if (!temp.empty()) {
+      llvm::sys::fs::remove(temp);
+      llvm::sys::DontRemoveFileOnSignal(temp);
+    }
+  });
   llvm::Timer *t = phaseTimer->start("object (LLVM O2, codegen)");
   LogicalResult r = honec::emitObject(module, object);
   phaseTimer->stop(t);
@@ -399,7 +409,6 @@ LogicalResult emit(ModuleOp module, llvm::raw_ostream &os) {
   r = honec::linkExecutable(*module.getContext(), honecPath, object,
                             outputFile);
   phaseTimer->stop(t);
-  llvm::sys::fs::remove(object);
   return r;
 }
 

@@ -1239,6 +1239,17 @@ TEST_F(LossKernels, MatchPyTorchAutograd) {
   std::string stem = ::testing::TempDir() + "hone-torch-" +
                      std::to_string(getpid()) + "-" + std::to_string(seed);
   std::string inPath = stem + "-cases.json", outPath = stem + "-results.txt";
+  // Removed however the test ends (a failed assertion returns early); set
+  // HONE_KEEP_TEST_FILES to keep them for debugging.
+  struct RemoveAtEnd {
+    std::string a, b;
+    ~RemoveAtEnd() {
+      if (!std::getenv("HONE_KEEP_TEST_FILES")) {
+        std::remove(a.c_str());
+        std::remove(b.c_str());
+      }
+    }
+  } removeAtEnd{inPath, outPath};
   {
     std::ofstream os(inPath);
     // max_new_tokens as rlSettings() writes it (Dr. GRPO's constant).
@@ -1279,7 +1290,7 @@ TEST_F(LossKernels, MatchPyTorchAutograd) {
   }
   std::string cmd =
       "'" + python + "' " HONE_TORCH_ORACLE " " + inPath + " " + outPath;
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (inputs kept)";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (HONE_KEEP_TEST_FILES=1 keeps its inputs)";
   std::ifstream in(outPath);
   TorchResults results = readResults(in);
 
@@ -1311,10 +1322,6 @@ TEST_F(LossKernels, MatchPyTorchAutograd) {
   for (const std::string &m : order)
     std::printf("[ torch %-16s] %d draws  loss %.2e  grads %.2e\n", m.c_str(),
                 kDraws, worst[m].first, worst[m].second);
-  if (!HasFailure()) {
-    std::remove(inPath.c_str());
-    std::remove(outPath.c_str());
-  }
 }
 
 } // namespace
