@@ -11,22 +11,8 @@ templates are compile errors located in the template.
 Usage: chat_template_sft.py HONEC HONE_INSPECT TEMPLATES WORK"""
 import json, os, re, shutil, subprocess, sys
 
-def use_oracle_python(module):
-    """Re-runs this script with $HONE_ORACLE_PYTHON or the build's optional
-    venv (build/pyvenv) when the running Python lacks `module`."""
-    try:
-        __import__(module)
-        return
-    except ImportError:
-        pass
-    if os.environ.get("HONE_ORACLE_REEXEC"):
-        return
-    for cand in (os.environ.get("HONE_ORACLE_PYTHON"),
-                 os.path.join(os.environ.get("HONE_BINARY_DIR", ""), "pyvenv", "bin", "python")):
-        if cand and os.path.exists(cand):
-            os.environ["HONE_ORACLE_REEXEC"] = "1"
-            os.execv(cand, [cand] + sys.argv)
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle_python import use_oracle_python  # noqa: E402
 
 use_oracle_python("transformers")
 honec, inspect, tdir, work = map(os.path.abspath, sys.argv[1:5])
