@@ -59,15 +59,10 @@ LogicalResult LoraAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "#hone.lora: target module " << a
                          << " is named twice";
   }
-  // LoRA dropout: in [0, 1) (PEFT's lora_dropout; frontend/check/Training.cpp
-  // says the same at the spec's field).
-  if (!(d(dropout) >= 0 && d(dropout) < 1))
-    return emitError() << "#hone.lora: dropout = "
-                       << ::hone::ranges::number(d(dropout))
-                       << " must be in [0, 1)";
   return RangeCheck(emitError, "lora")
       .rule("rank", double(rank))
       .rule("alpha", d(alpha))
+      .rule("dropout", d(dropout))
       .result();
 }
 

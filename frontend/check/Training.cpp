@@ -30,10 +30,7 @@ void Checker::checkLora(Stage &s, int index, const Binding *m) {
   resolveLoraDefaults(l);
   range(l, "rank");
   range(l, "alpha");
-  if (!(l.dropout() >= 0 && l.dropout() < 1))
-    error(at(l, "dropout"),
-          "'dropout' must be in [0, 1), got " + fmt(l.dropout()),
-          "use 0 (no dropout) or PEFT's usual 0.05");
+  range(l, "dropout");
   static const char *known[] = {"q_proj",    "k_proj",  "v_proj",
                                 "o_proj",    "gate_proj", "up_proj",
                                 "down_proj"};

@@ -196,7 +196,7 @@
 
 // -----
 
-// expected-error@+1 {{#hone.lora: dropout = 1 must be in [0, 1)}}
+// expected-error@+1 {{#hone.lora: dropout = 1 must be in [0, 1) (use 0 (no dropout) or PEFT's usual 0.05)}}
 "test.lora"() {s = #hone.lora<rank = 8, alpha = 8.0, dropout = 1.0, target_modules = ["q_proj"], merge_on_save = false>} : () -> ()
 
 // -----
