@@ -9,6 +9,7 @@
 // tests, methods) is one class of ~1,500 lines. Not yet: one file per part
 // over an internal header, as runtime/tokenizer/ is split by stage.
 #include "runtime/tokenizer/Jinja.h"
+#include "runtime/base/Json.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -267,64 +268,36 @@ uint32_t decodeUtf8(const std::string &s, size_t &i) {
   return cp;
 }
 
+/// A JSON string as Python's json.dumps writes it: the escapes of
+/// json::appendQuoted (runtime/base/Json.cpp), and with ensure_ascii every
+/// character above U+007F as \uXXXX (surrogate pairs above U+FFFF).
 void jsonString(std::string &out, const std::string &s,
                 bool ensureAscii = false) {
-  out += '"';
-  if (ensureAscii) {
-    for (size_t i = 0; i < s.size();) {
-      if ((unsigned char)s[i] < 0x80) {
-        std::string one;
-        jsonString(one, std::string(1, s[i]));
-        out.append(one, 1, one.size() - 2);
-        ++i;
-        continue;
-      }
-      uint32_t cp = decodeUtf8(s, i);
-      char b[16];
-      if (cp >= 0x10000) {
-        cp -= 0x10000;
-        std::snprintf(b, sizeof b, "\\u%04x\\u%04x", 0xD800 + (cp >> 10),
-                      0xDC00 + (cp & 0x3FF));
-      } else {
-        std::snprintf(b, sizeof b, "\\u%04x", cp);
-      }
-      out += b;
-    }
-    out += '"';
+  if (!ensureAscii) {
+    json::appendQuoted(out, s);
     return;
   }
-  for (unsigned char c : s) {
-    switch (c) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    case '\b':
-      out += "\\b";
-      break;
-    case '\f':
-      out += "\\f";
-      break;
-    default:
-      if (c < 0x20) {
-        char b[8];
-        std::snprintf(b, sizeof b, "\\u%04x", c);
-        out += b;
-      } else {
-        out += char(c);
-      }
+  out += '"';
+  for (size_t i = 0; i < s.size();) {
+    size_t run = i;
+    while (i < s.size() && (unsigned char)s[i] < 0x80)
+      ++i;
+    if (i > run) {
+      std::string ascii;
+      json::appendQuoted(ascii, std::string_view(s).substr(run, i - run));
+      out.append(ascii, 1, ascii.size() - 2);
+      continue;
     }
+    uint32_t cp = decodeUtf8(s, i);
+    char b[16];
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      std::snprintf(b, sizeof b, "\\u%04x\\u%04x", 0xD800 + (cp >> 10),
+                    0xDC00 + (cp & 0x3FF));
+    } else {
+      std::snprintf(b, sizeof b, "\\u%04x", cp);
+    }
+    out += b;
   }
   out += '"';
 }
