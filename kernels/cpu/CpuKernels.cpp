@@ -474,8 +474,24 @@ public:
         linearRowsF(x, rows, in, out, W, b, residual, gelu, y, threadScratch_);
         return;
       }
+      if (transW && rows <= kLinNtMaxRows && in > 0 && rows > 0) {
+        linearRowsNT(x, rows, in, out, W, 1.0f, b, residual, gelu, y);
+        return;
+      }
     }
     Kernels<T>::linearRows(x, rows, in, out, W, transW, b, residual, gelu, y);
+  }
+  void linearRowsBf16(const T *x, int64_t rows, int64_t in, int64_t out,
+                      const uint16_t *W, bool transW, const T *b,
+                      const T *residual, bool gelu, T *y) override {
+    if constexpr (std::is_same<T, float>::value) {
+      if (transW && rows <= kLinNtMaxRowsBf16 && in > 0 && rows > 0) {
+        linearRowsNT(x, rows, in, out, W, 1.0f, b, residual, gelu, y);
+        return;
+      }
+    }
+    Kernels<T>::linearRowsBf16(x, rows, in, out, W, transW, b, residual, gelu,
+                               y);
   }
 
   void lmHeadFwd(const T *hidden, const T *W, const int32_t *targets,
@@ -493,10 +509,14 @@ public:
   }
   void logitsBf16(const T *hidden, const uint16_t *W, const LmHeadShape &s,
                   T *out) override {
-    if constexpr (std::is_same<T, float>::value)
-      weightGemm(false, true, s.rows, s.vocab, s.dModel, T(s.invTemperature),
-                 hidden, s.dModel, W, s.dModel, T(0), out, s.vocab);
-    else
+    if constexpr (std::is_same<T, float>::value) {
+      if (s.rows <= kLinNtMaxRowsBf16 && s.rows > 0 && s.dModel > 0)
+        linearRowsNT(hidden, s.rows, s.dModel, s.vocab, W,
+                     float(s.invTemperature), nullptr, nullptr, false, out);
+      else
+        weightGemm(false, true, s.rows, s.vocab, s.dModel, T(s.invTemperature),
+                   hidden, s.dModel, W, s.dModel, T(0), out, s.vocab);
+    } else
       Kernels<T>::logitsBf16(hidden, W, s, out);
   }
   void gemmBf16B(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
@@ -542,6 +562,12 @@ public:
 
   void logits(const T *hidden, const T *W, const LmHeadShape &s,
               T *out) override {
+    if constexpr (std::is_same<T, float>::value)
+      if (s.rows <= kLinNtMaxRows && s.rows > 0 && s.dModel > 0) {
+        linearRowsNT(hidden, s.rows, s.dModel, s.vocab, W,
+                     float(s.invTemperature), nullptr, nullptr, false, out);
+        return;
+      }
     parGemm(false, true, s.rows, s.vocab, s.dModel, T(s.invTemperature), hidden,
             s.dModel, W, s.dModel, T(0), out, s.vocab);
   }

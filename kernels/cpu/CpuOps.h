@@ -38,14 +38,27 @@ void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
                  const float *W, const float *b, const float *res, bool gelu,
                  float *y, ThreadScratch<float> &ts);
 
+/// linearRowsNT: y = act(residual + b + alpha x W^T) with W [n, k] (fp32,
+/// or bf16 bits as uint16_t), k, m > 0: serves Kernels::linearRows with
+/// transW and the decode logits at most kLinNtMaxRows rows (beyond, the
+/// fp32 GEMM was faster), linearRowsBf16 and logitsBf16 at most
+/// kLinNtMaxRowsBf16 (the GEMM path widens W first).
+constexpr int64_t kLinNtMaxRows = 16;
+constexpr int64_t kLinNtMaxRowsBf16 = 32;
+template <typename WT>
+void linearRowsNT(const float *x, int64_t m, int64_t k, int64_t n,
+                  const WT *W, float alpha, const float *b, const float *res,
+                  bool gelu, float *y);
+
 // --- LmHead.cpp --------------------------------------------------------------
 /// WT: T, or uint16_t (bf16 bits) for T = float. `z` is reusable scratch.
 template <typename T, typename WT>
 void lmHeadFwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, T *logprob, T *entropy, T *lse,
                std::vector<T> &z);
-template <typename T>
-void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
+/// WT as lmHeadFwd's; dW must be null for bf16 bits (a frozen head).
+template <typename T, typename WT>
+void lmHeadBwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, const T *lse, const T *entropy,
                const T *dlogprob, const T *dentropy, T *dhidden, T *dW,
                std::vector<T> &z);

@@ -1,6 +1,8 @@
-// Decode dense layers of the CPU backend (Kernels::linearRows for float):
-// a small-row fp32 GEMM with a fused epilogue.
+// Decode dense layers of the CPU backend (Kernels::linearRows for float,
+// linearRowsBf16, and the decode logits): small-row GEMMs with a fused
+// epilogue.
 //
+// W [in, out] (GPT-2's Conv1D), linearRowsF:
 // Decoding multiplies a few hundred rows by every weight matrix each step.
 // OpenBLAS repacks the weights on every call, and bias, residual and GELU
 // were separate passes over the output; here each thread takes 64-column
@@ -8,9 +10,24 @@
 // rows read the packed copy from L2), keeps 6 x 64 accumulators in
 // registers, and finishes the panel in one epilogue. Each output element
 // is summed over k in order, whatever the thread count.
+//
+// W [out, in] (Linear layers of the Llama family, the LM head), fp32 or
+// bf16 bits, linearRowsNT: at a few rows (2-16 completions decoding) the
+// product is a set of dot products of each x row with each W row, and W
+// is read once from memory per call. OpenBLAS and oneDNN repacked the
+// transposed W of every call (about 6 GFLOP/s at 16 rows against
+// training's 30: bench/RESULTS.md, "Decode at a few rows"); here each
+// thread takes blocks of W rows, and a tile of 4 x rows by 3 W rows keeps
+// 12 vector accumulators along k, W's rows widened from bf16 as they are
+// loaded (a shift: exact). Each output's sum has one fixed order (8
+// lanes along k, lanes added pairwise, then the k % 8 tail), whatever the
+// thread count or row count.
 #include "kernels/cpu/CpuOps.h"
 #include "kernels/cpu/MathFns.h"
 
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <omp.h>
 
 #include <algorithm>
@@ -98,7 +115,160 @@ void linearPanel(int64_t m, int64_t kc, const float *A, int64_t lda,
   }
 }
 
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef uint16_t v8h __attribute__((vector_size(16), aligned(2)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+
+inline v8f load8(const float *p) { return *reinterpret_cast<const v8f *>(p); }
+inline v8f load8(const uint16_t *p) {
+  v8u u = __builtin_convertvector(*reinterpret_cast<const v8h *>(p), v8u)
+          << 16;
+  return (v8f)u; // a bit cast (same size)
+}
+inline float elem(const float *p) { return *p; }
+inline float elem(const uint16_t *p) {
+  return __builtin_bit_cast(float, uint32_t(*p) << 16);
+}
+// Explicit fused multiply-adds: left to the compiler, contraction differed
+// between tile shapes (a 1 x 1 tile's sums were not a 4 x 3 tile's), and a
+// row's result must not depend on the tile it fell in.
+inline v8f fma8(v8f a, v8f b, v8f c) {
+#if defined(__FMA__)
+  return (v8f)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+  return a * b + c; // no FMA instructions: nothing to contract into
+#endif
+}
+inline float fma1(float a, float b, float c) {
+#if defined(__FMA__)
+  return __builtin_fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+inline float hsum(v8f v) {
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+/// s[r * NO + o] = x row r . W row o over k (MR rows of x ldx apart, NO
+/// rows of W ldw apart).
+template <int MR, int NO, typename WT>
+inline void ntTile(int64_t k, const float *x, int64_t ldx, const WT *W,
+                   int64_t ldw, float *s) {
+  v8f acc[MR][NO];
+  for (int r = 0; r < MR; ++r)
+    for (int o = 0; o < NO; ++o)
+      acc[r][o] = v8f{};
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    v8f w[NO];
+    for (int o = 0; o < NO; ++o)
+      w[o] = load8(W + o * ldw + p);
+    for (int r = 0; r < MR; ++r) {
+      const v8f xv = load8(x + r * ldx + p);
+      for (int o = 0; o < NO; ++o)
+        acc[r][o] = fma8(xv, w[o], acc[r][o]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int o = 0; o < NO; ++o) {
+      float t = hsum(acc[r][o]);
+      for (int64_t q = p; q < k; ++q)
+        t = fma1(x[r * ldx + q], elem(W + o * ldw + q), t);
+      s[r * NO + o] = t;
+    }
+}
+
+/// Dot products of m rows of x with NO rows of W: s [m, NO], in tiles of
+/// MR rows (the rest in one smaller tile).
+template <int MR, int NO, typename WT>
+void ntRows(int64_t m, int64_t k, const float *x, const WT *W, int64_t ldw,
+            float *s) {
+  int64_t r = 0;
+  for (; r + MR <= m; r += MR)
+    ntTile<MR, NO>(k, x + r * k, k, W, ldw, s + r * NO);
+  switch (m - r) {
+  case 3:
+    if constexpr (MR > 3)
+      ntTile<3, NO>(k, x + r * k, k, W, ldw, s + r * NO);
+    break;
+  case 2:
+    if constexpr (MR > 2)
+      ntTile<2, NO>(k, x + r * k, k, W, ldw, s + r * NO);
+    break;
+  case 1:
+    ntTile<1, NO>(k, x + r * k, k, W, ldw, s + r * NO);
+    break;
+  default:
+    break;
+  }
+}
+
+/// s [m, no] for the no <= NO rows of W at W: a full block of NO, or the
+/// last few outputs.
+template <int MR, int NO, typename WT>
+void ntBlock(int64_t m, int64_t k, const float *x, const WT *W, int64_t no,
+             float *s) {
+  if (no == NO)
+    ntRows<MR, NO>(m, k, x, W, k, s);
+  else if (no == 3)
+    ntRows<MR, 3>(m, k, x, W, k, s);
+  else if (no == 2)
+    ntRows<MR, 2>(m, k, x, W, k, s);
+  else
+    ntRows<MR, 1>(m, k, x, W, k, s);
+}
+
 } // namespace
+
+template <typename WT>
+void linearRowsNT(const float *x, int64_t m, int64_t k, int64_t n,
+                  const WT *W, float alpha, const float *b, const float *res,
+                  bool gelu, float *y) {
+  // Tiles: 4 x rows by 3 W rows (12 accumulators), or below 4 rows all
+  // of them by 4 W rows (measured best on Zen 2: bench/RESULTS.md). Tasks
+  // of 60 outputs (W rows), a function of n only.
+  const int64_t NO = m < 4 ? 4 : 3;
+  const int64_t kTask = 60;
+  const int64_t tasks = (n + kTask - 1) / kTask;
+  const bool par = 2.0 * double(m) * double(n) * double(k) >= 2e6;
+#pragma omp parallel for schedule(dynamic, 1) if (par && tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    float s[kLinNtMaxRowsBf16 * 4];
+    const int64_t o1 = std::min(n, (t + 1) * kTask);
+    for (int64_t o0 = t * kTask; o0 < o1; o0 += NO) {
+      const int64_t no = std::min<int64_t>(NO, o1 - o0);
+      if (m < 4)
+        ntBlock<3, 4>(m, k, x, W + o0 * k, no, s);
+      else
+        ntBlock<4, 3>(m, k, x, W + o0 * k, no, s);
+      // As the separate kernels round: (residual + b) + alpha xW^T, GELU.
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t o = 0; o < no; ++o) {
+          float v = alpha * s[r * no + o];
+          const int64_t j = o0 + o;
+          if (res && b)
+            v = (res[r * n + j] + b[j]) + v;
+          else if (res)
+            v = res[r * n + j] + v;
+          else if (b)
+            v = b[j] + v;
+          if (gelu) { // geluFwd's formula
+            const float th =
+                vtanh<float>(float(kGeluK) * (v + 0.044715f * v * v * v));
+            v = 0.5f * v * (1.0f + th);
+          }
+          y[r * n + j] = v;
+        }
+    }
+  }
+}
+template void linearRowsNT<float>(const float *, int64_t, int64_t, int64_t,
+                                  const float *, float, const float *,
+                                  const float *, bool, float *);
+template void linearRowsNT<uint16_t>(const float *, int64_t, int64_t, int64_t,
+                                     const uint16_t *, float, const float *,
+                                     const float *, bool, float *);
 
 void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
                  const float *W, const float *b, const float *res, bool gelu,

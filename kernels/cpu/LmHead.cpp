@@ -86,8 +86,8 @@ void lmHeadFwd(const T *hidden, const WT *W, const int32_t *targets,
   }
 }
 
-template <typename T>
-void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
+template <typename T, typename WT>
+void lmHeadBwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, const T *lse, const T *entropy,
                const T *dlogprob, const T *dentropy, T *dhidden, T *dW,
                std::vector<T> &zbuf) {
@@ -99,8 +99,8 @@ void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
     T *z = grow(zbuf, R * C);
     for (int64_t v0 = 0; v0 < V; v0 += C) {
       int64_t c = std::min(C, V - v0);
-      parGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
-              T(0), z, c);
+      weightGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
+                 T(0), z, c);
 #pragma omp parallel for schedule(static) if (R * c >= kParallelMin)
       for (int64_t r = 0; r < R; ++r) {
         T *zr = z + r * c;
@@ -122,9 +122,9 @@ void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
         if (t >= v0 && t < v0 + c)
           zr[t - v0] += invT * gl;
       }
-      parGemm(false, false, R, D, c, T(1), z, c, W + v0 * D, D, T(1),
-              dhidden + r0 * D, D);
-      if (dW) // null: a frozen head (LoRA base)
+      weightGemm(false, false, R, D, c, T(1), z, c, W + v0 * D, D, T(1),
+                 dhidden + r0 * D, D);
+      if (dW) // null: a frozen head (LoRA base; always for a bf16 W)
         parGemm(true, false, c, D, R, T(1), z, c, hidden + r0 * D, D, T(1),
                 dW + v0 * D, D);
     }
@@ -229,7 +229,7 @@ void sample(const T *logits, int64_t rows, int64_t V, const SamplerParams &sp,
   template void lmHeadFwd<T, T>(const T *, const T *, const int32_t *,         \
                                 const LmHeadShape &, T *, T *, T *,            \
                                 std::vector<T> &);                             \
-  template void lmHeadBwd<T>(                                                  \
+  template void lmHeadBwd<T, T>(                                               \
       const T *, const T *, const int32_t *, const LmHeadShape &, const T *,   \
       const T *, const T *, const T *, T *, T *, std::vector<T> &);            \
   template void sample<T>(const T *, int64_t, int64_t, const SamplerParams &,  \
@@ -242,6 +242,11 @@ template void lmHeadFwd<float, uint16_t>(const float *, const uint16_t *,
                                          const int32_t *, const LmHeadShape &,
                                          float *, float *, float *,
                                          std::vector<float> &);
+template void lmHeadBwd<float, uint16_t>(const float *, const uint16_t *,
+                                         const int32_t *, const LmHeadShape &,
+                                         const float *, const float *,
+                                         const float *, const float *, float *,
+                                         float *, std::vector<float> &);
 
 } // namespace cpu
 } // namespace hone

@@ -568,6 +568,109 @@ TEST(Kernels, LinearRowsMatchesReference) {
   setCpuThreads(before);
 }
 
+/// Kernels::linearRows with W [out, in] (transW: the Llama family's
+/// projections) and linearRowsBf16 with the same W rounded to bf16, and the
+/// decode logits (W [vocab, dModel] scaled by 1/temperature): the CPU's
+/// small-row dot-product kernel against a float64 reference, at row counts
+/// around its tiles and its limits (16 rows fp32, 32 bf16; beyond them
+/// the GEMM paths), k
+/// not a multiple of 8 and outputs not a multiple of 4, every epilogue;
+/// one and two threads bit-identical, and each row's result bit-identical
+/// whatever the number of rows beside it (a decode batch shrinks as rows
+/// finish).
+TEST(Kernels, LinearRowsTransposedMatchesReference) {
+  auto k = makeCpuKernels<float>();
+  const int before = cpuThreads();
+  struct S {
+    int64_t rows, in, out;
+  };
+  for (S s : {S{1, 37, 9}, S{2, 1100, 130}, S{3, 64, 64}, S{7, 200, 67},
+              S{16, 1024, 260}, S{17, 72, 128}, S{32, 72, 128},
+              S{33, 40, 48}}) {
+    auto x = randomVector<float>(size_t(s.rows * s.in), 51, 0);
+    auto W = randomVector<float>(size_t(s.out * s.in), 52, 0);
+    auto b = randomVector<float>(size_t(s.out), 53, 0);
+    auto res = randomVector<float>(size_t(s.rows * s.out), 54, 0);
+    std::vector<uint16_t> Wh(W.size());
+    std::vector<float> Wr(W.size()); // the bf16 values
+    for (size_t i = 0; i < W.size(); ++i) {
+      Wh[i] = floatToBf16(W[i]);
+      Wr[i] = bf16ToFloat(Wh[i]);
+    }
+    for (int bf = 0; bf < 2; ++bf)
+      for (int mode = 0; mode < 8; ++mode) {
+        const bool useB = mode & 1, useR = mode & 2, gelu = mode & 4;
+        const float *pb = useB ? b.data() : nullptr;
+        const float *pr = useR ? res.data() : nullptr;
+        auto run = [&](int threads, int64_t rows, std::vector<float> &y) {
+          setCpuThreads(threads);
+          y.assign(size_t(rows * s.out), 0.0f);
+          if (bf)
+            k->linearRowsBf16(x.data(), rows, s.in, s.out, Wh.data(), true, pb,
+                              pr, gelu, y.data());
+          else
+            k->linearRows(x.data(), rows, s.in, s.out, W.data(), true, pb, pr,
+                          gelu, y.data());
+        };
+        std::vector<float> y1, y2, y3;
+        run(2, s.rows, y1);
+        run(1, s.rows, y2);
+        EXPECT_EQ(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)),
+                  0);
+        if (s.rows <= (bf ? 32 : 16)) { // the first row alone: same bits
+          run(2, 1, y3);
+          EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y3.size() * 4), 0)
+              << s.rows << "x" << s.in << "x" << s.out << " mode " << mode;
+        }
+        const std::vector<float> &w = bf ? Wr : W;
+        double worst = 0;
+        for (int64_t r = 0; r < s.rows; ++r)
+          for (int64_t j = 0; j < s.out; ++j) {
+            double v = (useR ? res[size_t(r * s.out + j)] : 0.0) +
+                       (useB ? b[size_t(j)] : 0.0);
+            for (int64_t p = 0; p < s.in; ++p)
+              v += double(x[size_t(r * s.in + p)]) *
+                   double(w[size_t(j * s.in + p)]);
+            if (gelu)
+              v = 0.5 * v *
+                  (1 + std::tanh(std::sqrt(2 / M_PI) *
+                                 (v + 0.044715 * v * v * v)));
+            worst = std::max(worst, std::fabs(v - y1[size_t(r * s.out + j)]) /
+                                        (1 + std::fabs(v)));
+          }
+        EXPECT_LT(worst, 2e-5 * std::sqrt(double(s.in)))
+            << s.rows << "x" << s.in << "x" << s.out << " mode " << mode
+            << " bf16 " << bf;
+      }
+    // The decode logits: hidden [rows, in] against W as [vocab = out, in].
+    LmHeadShape hs{s.rows, s.in, s.out, 1.0 / 0.7};
+    std::vector<float> z(size_t(s.rows * s.out)), zh(z.size());
+    setCpuThreads(2);
+    k->logits(x.data(), W.data(), hs, z.data());
+    k->logitsBf16(x.data(), Wh.data(), hs, zh.data());
+    double worst = 0;
+    for (int64_t r = 0; r < s.rows; ++r)
+      for (int64_t j = 0; j < s.out; ++j) {
+        double v = 0, vh = 0;
+        for (int64_t p = 0; p < s.in; ++p) {
+          v += double(x[size_t(r * s.in + p)]) * double(W[size_t(j * s.in + p)]);
+          vh +=
+              double(x[size_t(r * s.in + p)]) * double(Wr[size_t(j * s.in + p)]);
+        }
+        v /= 0.7;
+        vh /= 0.7;
+        worst = std::max({worst,
+                          std::fabs(v - z[size_t(r * s.out + j)]) /
+                              (1 + std::fabs(v)),
+                          std::fabs(vh - zh[size_t(r * s.out + j)]) /
+                              (1 + std::fabs(vh))});
+      }
+    EXPECT_LT(worst, 2e-5 * std::sqrt(double(s.in)))
+        << "logits " << s.rows << "x" << s.in << "x" << s.out;
+  }
+  setCpuThreads(before);
+}
+
 namespace hone {
 namespace {
 // The CPU's fused per-head RMSNorm (Qwen3 q/k norms) equals the interface's
