@@ -401,6 +401,17 @@ public:
     DeviceArray<T> w = widened(W, s.vocab, s.dModel, s.dModel);
     lmHeadFwd(hidden, w.data(), targets, s, logprob, entropy, lse);
   }
+  /// lmHeadBwd with a bf16 head W [vocab, dModel]: dhidden += dz W. A
+  /// bf16 head is frozen (a LoRA model on a bf16 base), so there is no dW.
+  virtual void lmHeadBwdBf16(const T *hidden, const uint16_t *W,
+                             const int32_t *targets, const LmHeadShape &s,
+                             const T *lse, const T *entropy,
+                             const T *dlogprob, const T *dentropy,
+                             T *dhidden) {
+    DeviceArray<T> w = widened(W, s.vocab, s.dModel, s.dModel);
+    lmHeadBwd(hidden, w.data(), targets, s, lse, entropy, dlogprob, dentropy,
+              dhidden, nullptr);
+  }
   /// logits with a bf16 head W [vocab, dModel].
   virtual void logitsBf16(const T *hidden, const uint16_t *W,
                           const LmHeadShape &s, T *out) {

@@ -88,8 +88,9 @@ struct ScheduleStages : public hone::impl::ScheduleStagesBase<ScheduleStages> {
   /// in bf16 (docs/runtime.md, "Frozen models in bf16"). The discardable
   /// attribute "storage" = "bf16" tells the runtime (runtime/abi/
   /// step_ops.inl) and hone-plan-memory. Only readers that run forward
-  /// passes qualify; any other use (a loop that trains it, a LoRA base, a
-  /// copy) keeps the model in fp32.
+  /// passes and LoRA adapters on it (hone.model.lora: the base stays
+  /// frozen, the adapters train in fp32) qualify; any other use (a loop
+  /// that trains it, a copy) keeps the model in fp32.
   void markFrozenStorage(PipelineOp pipeline) {
     RunAttr run = pipeline.getRunAttr();
     if (!run || run.getHardware().getFrozenPrecision() != Precision::bf16)
@@ -102,7 +103,7 @@ struct ScheduleStages : public hone::impl::ScheduleStagesBase<ScheduleStages> {
         return;
       for (Operation *user : op->getResult(0).getUsers())
         if (!isa<LogprobOp, ValueOp, ScoreOp, GenerateOp, RewardModelOp, SaveOp,
-                 EvalStepOp>(user))
+                 EvalStepOp, ModelLoraOp>(user))
           return;
       op->setAttr("storage", StringAttr::get(op->getContext(), "bf16"));
     });

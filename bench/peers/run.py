@@ -31,8 +31,10 @@ Workloads:
              Hone's SFT step (fp32 and hardware.precision bf16) vs a plain
              PyTorch loop (AdamW, clipping); Hone's step as a fraction of
              the fp32 peak measured in the same run.
-  gen        Hone's generation (the generate op of the grpo-512 job: 64
-             rows, 32 new tokens) vs transformers' generate, batch 64.
+  gen        Hone's generation (hone_bench_generate: generate() on a GPT-2
+             d_model 512 x 8, 64 prompts, 32 new tokens, in its own
+             process) vs transformers' generate on the same model and
+             prompts, batch 64, interleaved, wall and CPU seconds per call.
 
 The peer side needs torch, transformers, trl and datasets: the script uses
 --python, else BUILD/pyvenv/bin/python, else the running interpreter; where
@@ -591,26 +593,55 @@ exports {{ model: "{export}" path: "model" }}
                      median(hw), median(pw), median(hc), median(pc),
                      TARGETS["grpo-small"]))
 
-    if "grpo-512" in only or "gen" in only:
-        arch = "family: gpt2 d_model: 512 layers: 8 heads: 8 ffn: 2048 max_seq_len: 64"
-        hw, hc, pw, pc, gen = grpo("grpo-512", arch, 1, 8, 32, 4, 1)
-        if "grpo-512" in only:
-            rows.append(("GRPO step, GPT-2 d512 x 8, 8 x 8, 32 new",
-                         median(hw), median(pw), median(hc), median(pc),
-                         TARGETS["grpo-512"]))
-        if "gen" in only:
-            model = os.path.join(work, "run-grpo-512-init", "model")
-            cfg = {"model": model, "batch": 64, "new_tokens": 32,
-                   "temperature": GRPO["temperature"], "steps": 4,
-                   "prompts": os.path.join(data, "prompts.jsonl")}
-            gw, gc = [], []
-            for r in range(a.rounds):
-                t = b.peer("hf-generate", cfg)
-                gw += [s[0] for s in steady(t["steps"], 1)]
-                gc += [s[1] for s in steady(t["steps"], 1)]
-            rows.append(("generation, d512 x 8, batch 64, 32 new (op)",
-                         median(gen), median(gw), float("nan"), median(gc),
-                         TARGETS["gen"]))
+    arch512 = "family: gpt2 d_model: 512 layers: 8 heads: 8 ffn: 2048 max_seq_len: 64"
+    if "grpo-512" in only:
+        hw, hc, pw, pc, gen = grpo("grpo-512", arch512, 1, 8, 32, 4, 1)
+        rows.append(("GRPO step, GPT-2 d512 x 8, 8 x 8, 32 new",
+                     median(hw), median(pw), median(hc), median(pc),
+                     TARGETS["grpo-512"]))
+    if "gen" in only:
+        # Both sides in their own processes, interleaved (Hone, peer, ...),
+        # each call timed in wall and process CPU seconds around the
+        # generate call: Hone's hone_bench_generate (bench/model/
+        # GenerateBench.cpp) runs runtime/model/Generate's generate() on
+        # the same 64 prompts per batch as the peer's model.generate, one
+        # sample each, exactly 32 new tokens, temperature 0.7.
+        model = init_model("gen-init", arch512, 1, "policy")
+        prompts = os.path.join(data, "prompts.jsonl")
+        ids = []
+        with open(prompts) as f:
+            for line in f:
+                # The char tokenizer: specials first, no <bos>.
+                ids.append([len(SPECIALS) + ALPHABET.index(c)
+                            for c in json.loads(line)["prompt"]])
+        ids_path = os.path.join(work, "gen.ids.json")
+        with open(ids_path, "w") as f:
+            json.dump(ids, f)
+        cfg = {"model": model, "batch": 64, "new_tokens": 32,
+               "temperature": GRPO["temperature"], "steps": 4,
+               "prompts": prompts}
+        gen_tool = os.path.join(a.build, "bin", "hone_bench_generate")
+        hw, hc, gw, gc = [], [], [], []
+        for r in range(a.rounds):
+            res = os.path.join(work, "gen.hone.json")
+            run_timed([gen_tool, model, ids_path, "--batch", "64",
+                       "--new-tokens", "32", "--temperature",
+                       str(GRPO["temperature"]), "--steps", "4",
+                       "--threads", str(a.threads), "--out", res])
+            with open(res) as f:
+                h = json.load(f)["steps"]
+            hw += [s[0] for s in steady(h, 1)]
+            hc += [s[1] for s in steady(h, 1)]
+            t = b.peer("hf-generate", cfg)
+            gw += [s[0] for s in steady(t["steps"], 1)]
+            gc += [s[1] for s in steady(t["steps"], 1)]
+            loads.append(load())
+            print(f"  gen round {r + 1}: hone {median([s[0] for s in steady(h, 1)]):.3f} s, "
+                  f"transformers {median([s[0] for s in steady(t['steps'], 1)]):.3f} s "
+                  f"(load {load()})", flush=True)
+        rows.append(("generation, d512 x 8, batch 64, 32 new",
+                     median(hw), median(gw), median(hc), median(gc),
+                     TARGETS["gen"]))
 
     sft_frac = None
     if "sft" in only:

@@ -560,6 +560,18 @@ public:
                    dhidden, dW, scratch_);
   }
 
+  void lmHeadBwdBf16(const T *hidden, const uint16_t *W,
+                     const int32_t *targets, const LmHeadShape &s, const T *lse,
+                     const T *entropy, const T *dlogprob, const T *dentropy,
+                     T *dhidden) override {
+    if constexpr (std::is_same<T, float>::value)
+      cpu::lmHeadBwd(hidden, W, targets, s, lse, entropy, dlogprob, dentropy,
+                     dhidden, (T *)nullptr, scratch_);
+    else
+      Kernels<T>::lmHeadBwdBf16(hidden, W, targets, s, lse, entropy, dlogprob,
+                                dentropy, dhidden);
+  }
+
   void logits(const T *hidden, const T *W, const LmHeadShape &s,
               T *out) override {
     if constexpr (std::is_same<T, float>::value)

@@ -87,3 +87,18 @@ hone.pipeline @lora {
   // CHECK: hone.rl grpo {{.*}}hone.state_bytes = 51584 : i64
   %g = hone.rl grpo %sft, %pa reward %r ref %m {steps = 1, batch_size = 8, group_size = 4, kl_coef = 0.04 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 16, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 16, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!l, !hone.dataset<prompt_answer>, !hone.reward, !l) -> !l
 }
+
+// -----
+
+// frozen_precision bf16: a loaded LoRA base is kept in bf16 (2 B per
+// parameter: 2 * 10848 = 21696 B) beside the adapters' 8192 B.
+!l = !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+// CHECK-LABEL: hone.pipeline @lora_bf16_base
+// CHECK-SAME: hone.peak_state_bytes = 29888 : i64
+hone.pipeline @lora_bf16_base attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = auto_device, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = bf16, threads = 0, collective_timeout_s = 3.0e+02>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 1.0e-01, max_skipped_in_a_row = 20, dir = "">>} {
+  %m = hone.model.load "m" from "m_dir" : !l
+  %a = hone.model.lora "m" %m {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"], merge_on_save = false>, seed = 1} : !l -> !l
+  %pc = hone.dataset "pc.jsonl" : !hone.dataset<prompt_completion>
+  // CHECK: hone.sft plain {{.*}}hone.state_bytes = 29888 : i64
+  %sft = hone.sft plain %a, %pc {steps = 1, batch_size = 8, loop = #hone.loop<grad_accum = 1, max_length = 32>, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, settings = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 1.6e+01>} : (!l, !hone.dataset<prompt_completion>) -> !l
+}

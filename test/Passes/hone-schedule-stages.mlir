@@ -124,3 +124,29 @@ hone.pipeline @bf16_policy_fp32_reference attributes {run = #hone.run<seed = 42,
   %t = arith.constant dense<1> : tensor<2x8xi32>
   %l = hone.logprob %ref, %t : !m, tensor<2x8xi32> -> tensor<2x8xf32>
 }
+
+// -----
+
+!l = !hone.model<#hone.arch<llama, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// frozen_precision bf16 with LoRA: a loaded base that only carries
+/// adapters and is read (the reference) stays frozen, so it is stored in
+/// bf16 (the adapters train in fp32 on it); with frozen_precision fp32 it
+/// stays fp32.
+// CHECK-LABEL: hone.pipeline @lora_base_bf16
+// CHECK: hone.model.load "base" from "b_dir" {storage = "bf16"} : !model
+hone.pipeline @lora_base_bf16 attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = bf16, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+  %m = hone.model.load "base" from "b_dir" : !l
+  %a = hone.model.lora "base" %m {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"], merge_on_save = false>, seed = 1} : !l -> !l
+  %t = arith.constant dense<1> : tensor<2x8xi32>
+  %lref = hone.logprob %m, %t : !l, tensor<2x8xi32> -> tensor<2x8xf32>
+  %lpol = hone.logprob %a, %t : !l, tensor<2x8xi32> -> tensor<2x8xf32>
+}
+// CHECK-LABEL: hone.pipeline @lora_base_fp32
+// CHECK: hone.model.load "base" from "b_dir" : !model
+hone.pipeline @lora_base_fp32 attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+  %m = hone.model.load "base" from "b_dir" : !l
+  %a = hone.model.lora "base" %m {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"], merge_on_save = false>, seed = 1} : !l -> !l
+  %t = arith.constant dense<1> : tensor<2x8xi32>
+  %lpol = hone.logprob %a, %t : !l, tensor<2x8xi32> -> tensor<2x8xf32>
+}
