@@ -165,8 +165,10 @@ int main(int argc, char **argv) {
 
   const int64_t maxRows = *std::max_element(rowCounts.begin(), rowCounts.end());
   std::vector<float> logits(size_t(maxRows * V));
-  std::vector<int32_t> tokens(static_cast<size_t>(maxRows)), start(static_cast<size_t>(maxRows));
-  std::vector<uint32_t> ids(static_cast<size_t>(maxRows)), draw(static_cast<size_t>(maxRows));
+  std::vector<int32_t> tokens(static_cast<size_t>(maxRows)),
+      start(static_cast<size_t>(maxRows));
+  std::vector<uint32_t> ids(static_cast<size_t>(maxRows)),
+      draw(static_cast<size_t>(maxRows));
   std::vector<uint8_t> active(size_t(maxRows), 1);
   std::vector<float> lp(static_cast<size_t>(maxRows));
   SamplerParams sp;
@@ -223,8 +225,8 @@ int main(int argc, char **argv) {
         if (timed) {
           a.samp.stop();
           const double ctx = double(context + s + 1);
-          a.flopsFwd += double(R) * (2 * pLinear + 4.0 * double(layers) * ctx *
-                                                       double(A));
+          a.flopsFwd += double(R) *
+                        (2 * pLinear + 4.0 * double(layers) * ctx * double(A));
           a.flopsHead += double(R) * 2.0 * double(V) * double(D);
         }
       }

@@ -560,9 +560,9 @@ public:
                    dhidden, dW, scratch_);
   }
 
-  void lmHeadBwdBf16(const T *hidden, const uint16_t *W,
-                     const int32_t *targets, const LmHeadShape &s, const T *lse,
-                     const T *entropy, const T *dlogprob, const T *dentropy,
+  void lmHeadBwdBf16(const T *hidden, const uint16_t *W, const int32_t *targets,
+                     const LmHeadShape &s, const T *lse, const T *entropy,
+                     const T *dlogprob, const T *dentropy,
                      T *dhidden) override {
     if constexpr (std::is_same<T, float>::value)
       cpu::lmHeadBwd(hidden, W, targets, s, lse, entropy, dlogprob, dentropy,

@@ -46,9 +46,9 @@ void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
 constexpr int64_t kLinNtMaxRows = 16;
 constexpr int64_t kLinNtMaxRowsBf16 = 32;
 template <typename WT>
-void linearRowsNT(const float *x, int64_t m, int64_t k, int64_t n,
-                  const WT *W, float alpha, const float *b, const float *res,
-                  bool gelu, float *y);
+void linearRowsNT(const float *x, int64_t m, int64_t k, int64_t n, const WT *W,
+                  float alpha, const float *b, const float *res, bool gelu,
+                  float *y);
 
 // --- LmHead.cpp --------------------------------------------------------------
 /// WT: T, or uint16_t (bf16 bits) for T = float. `z` is reusable scratch.

@@ -121,8 +121,7 @@ typedef uint32_t v8u __attribute__((vector_size(32)));
 
 inline v8f load8(const float *p) { return *reinterpret_cast<const v8f *>(p); }
 inline v8f load8(const uint16_t *p) {
-  v8u u = __builtin_convertvector(*reinterpret_cast<const v8h *>(p), v8u)
-          << 16;
+  v8u u = __builtin_convertvector(*reinterpret_cast<const v8h *>(p), v8u) << 16;
   return (v8f)u; // a bit cast (same size)
 }
 inline float elem(const float *p) { return *p; }
@@ -222,9 +221,9 @@ void ntBlock(int64_t m, int64_t k, const float *x, const WT *W, int64_t no,
 } // namespace
 
 template <typename WT>
-void linearRowsNT(const float *x, int64_t m, int64_t k, int64_t n,
-                  const WT *W, float alpha, const float *b, const float *res,
-                  bool gelu, float *y) {
+void linearRowsNT(const float *x, int64_t m, int64_t k, int64_t n, const WT *W,
+                  float alpha, const float *b, const float *res, bool gelu,
+                  float *y) {
   // Tiles: 4 x rows by 3 W rows (12 accumulators), or below 4 rows all
   // of them by 4 W rows (measured best on Zen 2: bench/RESULTS.md). Tasks
   // of 60 outputs (W rows), a function of n only.

@@ -320,7 +320,7 @@ void Transformer<T>::initRandom(uint64_t seed, double stddev) {
 }
 
 template <typename T> bool Transformer<T>::ensureGradients() {
-  if (!g_.data() && !hasLora()) {
+  if (!g_.data() && !hasLora() && !hp_) {
     g_ = DeviceArray<T>(k_, nParams_);
     if (!g_.data())
       return false;

@@ -118,10 +118,10 @@ public:
   /// A frozen model stored in bf16 (docs/runtime.md, "Frozen models in
   /// bf16"): matrices (embeddings, projections, heads) as bf16 bits at the
   /// fp32 layout's offsets, norm gains and biases in fp32, no gradients.
-  /// forward() and forwardCached() run on them (Kernels::gemmBf16B and
-  /// friends); backward(), addLora(), baseView() and paramData() do not
-  /// exist for it (errors; paramData() is null). setParam rounds to bf16
-  /// (round to nearest even); getParam widens.
+  /// forward(), forwardCached() run on them (Kernels::gemmBf16B...); baseView()
+  /// shares the storage; addLora() puts fp32 adapters on it, and backward()
+  /// then gives their gradients only (an error without them). paramData()
+  /// is null; setParam rounds to bf16 (nearest even), getParam widens.
   static Expected<std::unique_ptr<Transformer>>
   createFrozenBf16(const ModelConfig &cfg, Kernels<T> *kernels);
   ~Transformer();

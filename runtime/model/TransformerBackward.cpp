@@ -13,16 +13,17 @@ template <typename T>
 void Transformer<T>::linearBwd(const T *x, const T *dy, int64_t rows,
                                int64_t in, int64_t out, int64_t wOff,
                                int64_t bOff, bool conv1d, T *dx) {
-  const T *W = wp_ + wOff;
-  T *dW = g_.data() ? g_.data() + wOff : nullptr; // null: frozen (LoRA base)
+  // dW null: a frozen base (LoRA), fp32 or bf16; dx = dy W reads the
+  // weight in either storage (a bf16 base: Kernels::gemmBf16B).
+  T *dW = g_.data() ? g_.data() + wOff : nullptr;
   if (conv1d) { // W [in, out]
     if (dW)
       k_->gemm(true, false, in, out, rows, T(1), x, in, dy, out, T(1), dW, out);
-    k_->gemm(false, true, rows, in, out, T(1), dy, out, W, out, T(0), dx, in);
+    gemmW(true, rows, in, out, dy, out, wOff, out, T(0), dx, in);
   } else { // W [out, in]
     if (dW)
       k_->gemm(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dW, in);
-    k_->gemm(false, false, rows, in, out, T(1), dy, out, W, in, T(0), dx, in);
+    gemmW(false, rows, in, out, dy, out, wOff, in, T(0), dx, in);
   }
   if (bOff >= 0 && dW)
     k_->sumRows(dy, rows, out, g_.data() + bOff);
@@ -30,9 +31,10 @@ void Transformer<T>::linearBwd(const T *x, const T *dy, int64_t rows,
 
 template <typename T>
 Status Transformer<T>::backward(const OutputGrads<T> &og) {
-  if (hp_)
-    return Status::error("model: a frozen bf16 model has no backward (it "
-                         "is stored without fp32 weights or gradients)");
+  if (hp_ && !hasLora())
+    return Status::error("model: a frozen bf16 model has no backward without "
+                         "LoRA adapters (it is stored without fp32 weights or "
+                         "gradients)");
   if (!acts_ || !lnf_ || B_ == 0)
     return Status::error("model: backward() without a forward()");
   if (!ensureGradients())
@@ -48,7 +50,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
   // Sequence b's first stream row and the rows of it that carry outputs.
   auto row0 = [&](int64_t b) { return pack ? offsets_[size_t(b)] : b * Tn; };
   auto rowsOf = [&](int64_t b) { return pack ? lengths_[size_t(b)] : Tn; };
-  const T *w = wp_;
+  // Norm gains through vec(): fp32 in both storages.
   T *g = g_.data(); // null: frozen base (LoRA), only adapters get gradients
   // The norm kernels always accumulate their gains' gradients: a frozen
   // base's go to a scratch row nobody reads.
@@ -71,8 +73,13 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
           k_->copy(a.dEntRow + row0(b), og.dentropy + b * Tn + 1, n);
       }
       LmHeadShape hs{N, D, c.vocabSize, invTemp_};
-      k_->lmHeadBwd(a.lnf, lmWeight(), a.targets, hs, a.lse, a.entRow, a.dRow,
-                    og.dentropy ? a.dEntRow : nullptr, a.dLnf, lmWeightGrad());
+      if (hp_) // a frozen bf16 head (LoRA base): no head gradient
+        k_->lmHeadBwdBf16(a.lnf, hp_ + lm_, a.targets, hs, a.lse, a.entRow,
+                          a.dRow, og.dentropy ? a.dEntRow : nullptr, a.dLnf);
+      else
+        k_->lmHeadBwd(a.lnf, lmWeight(), a.targets, hs, a.lse, a.entRow, a.dRow,
+                      og.dentropy ? a.dEntRow : nullptr, a.dLnf,
+                      lmWeightGrad());
     }
   } else {
     if (og.dlogprob || og.dentropy)
@@ -89,8 +96,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
       for (int64_t b = 0; b < B; ++b)
         k_->axpy(1, T(1), og.dreward + b,
                  a.dVals + row0(b) + lengths_[size_t(b)] - 1);
-    k_->gemm(false, false, N, D, 1, T(1), a.dVals, 1, w + score_, D, T(0),
-             a.dLnf, D);
+    gemmW(false, N, D, 1, a.dVals, 1, score_, D, T(0), a.dLnf, D);
     if (g)
       k_->gemm(true, false, 1, D, N, T(1), a.dVals, 1, a.lnf, D, T(1),
                g + score_, D);
@@ -99,10 +105,10 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
   const size_t nl = layers_.size();
   k_->fill(a.dA, N * D, T(0));
   if (gpt2)
-    k_->layerNormBwd(a.dLnf, a.res[nl], w + lnfW_, a.meanF, a.rstdF, N, D, a.dA,
-                     gg(lnfW_), gg(lnfB_));
+    k_->layerNormBwd(a.dLnf, a.res[nl], vec(lnfW_), a.meanF, a.rstdF, N, D,
+                     a.dA, gg(lnfW_), gg(lnfB_));
   else
-    k_->rmsNormBwd(a.dLnf, a.res[nl], w + lnfW_, a.rstdF, N, D, a.dA,
+    k_->rmsNormBwd(a.dLnf, a.res[nl], vec(lnfW_), a.rstdF, N, D, a.dA,
                    gg(lnfW_));
 
   AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
@@ -114,7 +120,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
       linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, L.bproj, true, a.dAct);
       k_->geluBwd(a.ffPre[l], a.dAct, a.dPre, N * F);
       linearBwd(a.ln2[l], a.dPre, N, D, F, L.wfc, L.bfc, true, a.dLn);
-      k_->layerNormBwd(a.dLn, a.mid[l], w + L.ln2w, a.mean2[l], a.rstd2[l], N,
+      k_->layerNormBwd(a.dLn, a.mid[l], vec(L.ln2w), a.mean2[l], a.rstd2[l], N,
                        D, a.dA, gg(L.ln2w), gg(L.ln2b));
     } else {
       linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, -1, false, a.dAct);
@@ -126,7 +132,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
       if (const LoraGroup *G = loraGroup(l, kGateUp))
         loraBwd(l, *G, a.ln2[l], a.dPre, N, 2 * F,
                 a.loraU[l * kGroups + kGateUp], a.dLn);
-      k_->rmsNormBwd(a.dLn, a.mid[l], w + L.ln2w, a.rstd2[l], N, D, a.dA,
+      k_->rmsNormBwd(a.dLn, a.mid[l], vec(L.ln2w), a.rstd2[l], N, D, a.dA,
                      gg(L.ln2w));
     }
     // Attention: dA holds d(mid[l]).
@@ -141,21 +147,21 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     if (c.qkNorm) {
       const int64_t H = c.nHeads, Hk = c.nKvHeads;
       k_->copy(a.dqkPre, a.dqkv, N * Q); // the v part passes through
-      k_->headRmsNormBwd(a.dqkv, a.qkPre[l], w + L.qn, a.qkRstd[l], N, Q, H,
+      k_->headRmsNormBwd(a.dqkv, a.qkPre[l], vec(L.qn), a.qkRstd[l], N, Q, H,
                          hd, a.dqkPre, gg(L.qn));
-      k_->headRmsNormBwd(a.dqkv + H * hd, a.qkPre[l] + H * hd, w + L.kn,
-                         a.qkRstd[l] + N * H, N, Q, Hk, hd,
-                         a.dqkPre + H * hd, gg(L.kn));
+      k_->headRmsNormBwd(a.dqkv + H * hd, a.qkPre[l] + H * hd, vec(L.kn),
+                         a.qkRstd[l] + N * H, N, Q, Hk, hd, a.dqkPre + H * hd,
+                         gg(L.kn));
       dqkv = a.dqkPre;
     }
     linearBwd(a.ln1[l], dqkv, N, D, Q, L.wqkv, L.bqkv, gpt2, a.dLn);
     if (const LoraGroup *G = loraGroup(l, kQkv))
       loraBwd(l, *G, a.ln1[l], dqkv, N, Q, a.loraU[l * kGroups + kQkv], a.dLn);
     if (gpt2)
-      k_->layerNormBwd(a.dLn, a.res[l], w + L.ln1w, a.mean1[l], a.rstd1[l], N,
+      k_->layerNormBwd(a.dLn, a.res[l], vec(L.ln1w), a.mean1[l], a.rstd1[l], N,
                        D, a.dA, gg(L.ln1w), gg(L.ln1b));
     else
-      k_->rmsNormBwd(a.dLn, a.res[l], w + L.ln1w, a.rstd1[l], N, D, a.dA,
+      k_->rmsNormBwd(a.dLn, a.res[l], vec(L.ln1w), a.rstd1[l], N, D, a.dA,
                      gg(L.ln1w));
   }
   if (g)

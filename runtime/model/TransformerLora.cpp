@@ -134,9 +134,6 @@ void Transformer<T>::loraBwd(size_t layer, const LoraGroup &G, const T *x,
 
 template <typename T>
 Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
-  if (hp_)
-    return Status::error("model: LoRA adapters on a frozen bf16 model are "
-                         "not supported yet");
   const ModelConfig &c = cfg_;
   auto bad = [](const std::string &what) {
     return Status::error("lora: " + what);
@@ -270,12 +267,14 @@ Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
 
 template <typename T>
 Expected<std::unique_ptr<Transformer<T>>> Transformer<T>::baseView() const {
-  if (hp_)
-    return Status::error("model: a frozen bf16 model has no base view");
   std::unique_ptr<Transformer<T>> m(new Transformer<T>(cfg_, k_));
   m->buildParams();
   m->w_ = w_;
   m->wp_ = wp_;
+  m->h_ = h_; // a bf16 base: its bf16 matrices and fp32 vectors
+  m->hp_ = hp_;
+  m->v_ = v_;
+  m->vecAt_ = vecAt_;
   return m;
 }
 

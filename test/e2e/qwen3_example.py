@@ -4,11 +4,16 @@ model offline (make_model.py, random weights), print the memory plan
 (`honec --report`), compile, run SFT with LoRA (2 steps) then GRPO with the
 same adapters (1 step) on the CPU, and check the metrics and the PEFT
 adapter save. Prints the training and GRPO tokens/s of the run.
-Usage: qwen3_example.py HONEC EXAMPLE_DIR WORK [make_model.py options]"""
+Usage: qwen3_example.py HONEC EXAMPLE_DIR WORK [make_model.py options]
+                        [hone:KEY=VALUE ...]
+hone:KEY=VALUE arguments are honec's spec overrides; with
+hone:hardware.frozen_precision=bf16 the scheduled IR must keep the loaded
+base in bf16 (storage = "bf16": LoRA on a bf16 base)."""
 import json, os, shutil, subprocess, sys, time
 
 honec, example, work = map(os.path.abspath, sys.argv[1:4])
-extra = sys.argv[4:]
+extra = [a for a in sys.argv[4:] if not a.startswith("hone:")]
+overrides = [a[len("hone:"):] for a in sys.argv[4:] if a.startswith("hone:")]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 for f in ("spec.textproto", "qwen3-chats.jsonl", "qwen3-prompts.jsonl"):
@@ -17,11 +22,21 @@ t0 = time.time()
 subprocess.run([sys.executable, os.path.join(example, "make_model.py"),
                 os.path.join(work, "model")] + extra, check=True)
 print(f"model written in {time.time() - t0:.0f} s")
-p = subprocess.run([honec, "spec.textproto", "--report", "-o", "job"], cwd=work,
-                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+p = subprocess.run([honec, "spec.textproto", *overrides, "--report", "-o", "job"],
+                   cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                   text=True)
 print(p.stdout)
 if p.returncode != 0:
     sys.exit(f"FAIL: honec exited {p.returncode}")
+if "hardware.frozen_precision=bf16" in overrides:
+    ir = subprocess.run([honec, "spec.textproto", *overrides,
+                         "--compile-to=scheduled"], cwd=work,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        text=True)
+    load = [l for l in ir.stdout.splitlines() if "hone.model.load" in l]
+    if ir.returncode != 0 or not load or 'storage = "bf16"' not in load[0]:
+        sys.exit("FAIL: the LoRA base is not kept in bf16: " + "\n".join(load))
+    print("scheduled IR: " + load[0].strip())
 if "peak" not in p.stdout.lower():
     sys.exit("FAIL: no memory plan in honec --report")
 t0 = time.time()

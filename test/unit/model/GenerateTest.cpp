@@ -584,9 +584,9 @@ TEST(Kernels, LinearRowsTransposedMatchesReference) {
   struct S {
     int64_t rows, in, out;
   };
-  for (S s : {S{1, 37, 9}, S{2, 1100, 130}, S{3, 64, 64}, S{7, 200, 67},
-              S{16, 1024, 260}, S{17, 72, 128}, S{32, 72, 128},
-              S{33, 40, 48}}) {
+  for (S s :
+       {S{1, 37, 9}, S{2, 1100, 130}, S{3, 64, 64}, S{7, 200, 67},
+        S{16, 1024, 260}, S{17, 72, 128}, S{32, 72, 128}, S{33, 40, 48}}) {
     auto x = randomVector<float>(size_t(s.rows * s.in), 51, 0);
     auto W = randomVector<float>(size_t(s.out * s.in), 52, 0);
     auto b = randomVector<float>(size_t(s.out), 53, 0);
@@ -633,8 +633,8 @@ TEST(Kernels, LinearRowsTransposedMatchesReference) {
                    double(w[size_t(j * s.in + p)]);
             if (gelu)
               v = 0.5 * v *
-                  (1 + std::tanh(std::sqrt(2 / M_PI) *
-                                 (v + 0.044715 * v * v * v)));
+                  (1 +
+                   std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
             worst = std::max(worst, std::fabs(v - y1[size_t(r * s.out + j)]) /
                                         (1 + std::fabs(v)));
           }
@@ -653,17 +653,17 @@ TEST(Kernels, LinearRowsTransposedMatchesReference) {
       for (int64_t j = 0; j < s.out; ++j) {
         double v = 0, vh = 0;
         for (int64_t p = 0; p < s.in; ++p) {
-          v += double(x[size_t(r * s.in + p)]) * double(W[size_t(j * s.in + p)]);
-          vh +=
-              double(x[size_t(r * s.in + p)]) * double(Wr[size_t(j * s.in + p)]);
+          v +=
+              double(x[size_t(r * s.in + p)]) * double(W[size_t(j * s.in + p)]);
+          vh += double(x[size_t(r * s.in + p)]) *
+                double(Wr[size_t(j * s.in + p)]);
         }
         v /= 0.7;
         vh /= 0.7;
-        worst = std::max({worst,
-                          std::fabs(v - z[size_t(r * s.out + j)]) /
-                              (1 + std::fabs(v)),
-                          std::fabs(vh - zh[size_t(r * s.out + j)]) /
-                              (1 + std::fabs(vh))});
+        worst = std::max(
+            {worst,
+             std::fabs(v - z[size_t(r * s.out + j)]) / (1 + std::fabs(v)),
+             std::fabs(vh - zh[size_t(r * s.out + j)]) / (1 + std::fabs(vh))});
       }
     EXPECT_LT(worst, 2e-5 * std::sqrt(double(s.in)))
         << "logits " << s.rows << "x" << s.in << "x" << s.out;
