@@ -721,7 +721,8 @@ stages {{
               f"{hcpu:9.3f} {pcpu:9.3f}  {ok}")
     print("(medians over steady-state steps of all rounds, wall seconds; "
           "cpu: process CPU seconds per steady-state step, all threads; Hone's "
-          "is (CPU of the job - CPU of the same job with 1 step) / (steps - 1))")
+          "is (CPU of the job - CPU of the same job with 1 step) / (steps - 1); "
+          "gen: both sides' CPU seconds around each generate call)")
     if sft_frac:
         flops, f32, b16, c32, c16 = sft_frac
         print(f"\nHone SFT step {flops * 1e-9:.1f} GFLOP (matmul, PaLM accounting): "
