@@ -106,10 +106,11 @@ struct hone_job {
   uint64_t seed = 0;
   bool rollback = false; // on_nan
   bool abortOnNan = false; // on_nan = abort
-  // Skipped steps that end the job (checkpointing.max_skipped_*), and the
-  // counts of the open stage.
-  double maxSkippedFraction = 0.1;
-  int64_t maxSkippedInARow = 20;
+  // Skipped steps that end the job (checkpointing.max_skipped_*: set from
+  // the config by hone_rt_begin, no default here), and the counts of the
+  // open stage.
+  double maxSkippedFraction = 0;
+  int64_t maxSkippedInARow = 0;
   int64_t stageSkipped = 0, skippedInARow = 0;
   std::vector<std::string> argv;  // to restart the job for a rollback
   std::set<int64_t> nanSteps;     // steps that failed before a rollback: skipped
