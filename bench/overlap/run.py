@@ -121,7 +121,9 @@ def metrics_text(run):
         for line in f:
             r = json.loads(line)
             r.pop("tokens_per_sec", None)
+            # The measured resident set varies by run (thread stacks).
             r.pop("memory/measured_peak_bytes", None)
+            r.pop("memory/resident_peak_bytes", None)
             rows.append(json.dumps(r, sort_keys=True))
     return "\n".join(rows)
 
