@@ -5,6 +5,10 @@ example's regex reward, summed with it), compiled with the pass (the
 generate marked stream_rows, the score stream) and with --no-stream-scores,
 run with --lanes on (streamed) and --lanes off (inline: nothing streams),
 logs the same metrics and saves bit-identical weights; staleness 1 as well.
+With such a process, `--lanes auto` runs on lanes (and streams) whatever
+the core count: the job's configuration says "lanes_pay". The grpo example
+as written (verifiers, scored in place as rows finish): the same metrics
+and weights streamed and not.
 The streamed run's trace shows rows handed to scoring while the batch
 still decoded (a step whose first finished row was published before its
 generate ended: rows of this example end at different lengths), and the
@@ -91,8 +95,29 @@ try:
             fail(f"{name}: exit {p.returncode}\n{p.stdout[-3000:]}")
         weights = open(os.path.join(out, "final", "model.safetensors"),
                        "rb").read()
-        asked = [json.loads(l) for l in open(log)]
+        asked = ([json.loads(l) for l in open(log)]
+                 if os.path.exists(log) else [])
         return out, metrics(out), weights, asked
+
+    # --lanes auto: the lowering tells the job that lanes pay (a score
+    # waits for an external process beside decoding) whatever the core
+    # count; the grpo example's verifiers leave the default.
+    for path, want in ((spec, True),
+                       (os.path.join(examples, "grpo", "spec.textproto"),
+                        False)):
+        ll = subprocess.run([honec, path, "--compile-to=llvm"], check=True,
+                            capture_output=True, text=True).stdout
+        if ('lanes_pay' in ll) != want:
+            fail(f"{path}: lanes_pay {'missing from' if want else 'in'} the "
+                 "job's configuration")
+    auto_job, _ = compile_job("auto-job", "stages[0].rl.steps=2")
+    auto_out = run(auto_job, "auto", "auto")[0]
+    with open(os.path.join(auto_out, "trace.json")) as f:
+        lanes = {e["args"]["lane"] for e in json.load(f)["traceEvents"]
+                 if e["ph"] == "X"}
+    if "rollout" not in lanes or "stream" not in lanes:
+        fail(f"--lanes auto ran on lanes {sorted(lanes)}: expected the "
+             "rollout lane and streamed scores")
 
     results = {}
     for stale in (0, 1):
@@ -151,6 +176,24 @@ try:
               f"(streamed, inline, unstreamed), weights identical; "
               f"{early} of {len(firsts)} scores got a row during decoding, "
               f"{scored_early} had scored it before the batch ended")
+
+    # Verifiers only (the grpo example as written): rows scored in place on
+    # the generating thread; the same metrics and weights.
+    grpo = os.path.join(examples, "grpo", "spec.textproto")
+    jobs = {}
+    for mode, flags in (("on", []), ("off", ["--no-stream-scores"])):
+        job = os.path.join(work, f"verifiers-{mode}")
+        subprocess.run([honec, grpo, "stages[0].rl.steps=12", *flags,
+                        "--compile-to=exe", "-o", job], check=True)
+        jobs[mode] = run(job, f"verifiers-{mode}-run", "on")
+    if jobs["on"][1] != jobs["off"][1] or jobs["on"][2] != jobs["off"][2]:
+        fail("verifiers: streamed and unstreamed metrics or weights differ")
+    with open(os.path.join(jobs["on"][0], "trace.json")) as f:
+        names = {e["name"] for e in json.load(f)["traceEvents"]}
+    if "score.first_row" not in names:
+        fail("verifiers: nothing streamed (no score.first_row in the trace)")
+    print(f"verifiers: {len(jobs['on'][1])} metric rows identical, weights "
+          "identical")
 finally:
     if not os.environ.get("HONE_KEEP_TEST_FILES"):
         shutil.rmtree(work, ignore_errors=True)
