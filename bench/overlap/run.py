@@ -223,7 +223,7 @@ def scenario(a, work, name, spec, stalenesses, steps):
     return ok, p0
 
 
-def stream(a, work, spec, stalenesses, steps):
+def stream(a, work, spec, stalenesses, steps, name):
     """Streaming scores (hone-stream-scores) on and off, interleaved, at
     each staleness: RL stage time, the ratio off / on, the first finished
     row's wait for its score as a share of its batch's generation, and
@@ -231,7 +231,7 @@ def stream(a, work, spec, stalenesses, steps):
     jobs = {}
     for k in stalenesses:
         for mode in ("on", "off"):
-            job = os.path.join(work, f"stream-{mode}-s{k}", "job")
+            job = os.path.join(work, f"stream-{name}-{mode}-s{k}", "job")
             os.makedirs(os.path.dirname(job), exist_ok=True)
             compile_job(a.honec, spec, SIZE + [f"stages[0].rl.staleness={k}"]
                         + a.overrides, job,
@@ -249,8 +249,8 @@ def stream(a, work, spec, stalenesses, steps):
             res[key].append(run_job(job, out, a.threads,
                                     "off" if key[1] == "inline" else "on"))
             texts[key[0]].add(metrics_text(out))
-    print(f"\n== streaming scores: {steps} steps, {a.runs} runs each, "
-          "interleaved ==")
+    print(f"\n== streaming scores, {name}: {steps} steps, {a.runs} runs "
+          "each, interleaved ==")
     print("staleness | streamed (median s) | unstreamed (median s) | "
           "it/s on / off | first row's wait / generation | "
           "on = off = inline metrics")
@@ -376,7 +376,11 @@ def main():
                   f"({p0['learn']:.3f} s per batch of 16)")
             lat = os.path.join(ROOT, "bench", "overlap", "latency.textproto")
             if a.scenario == "stream":
-                ok &= stream(a, work, lat, ks, steps)
+                ok &= stream(a, work, grpo, ks, steps,
+                             "verifiers (scored in place)")
+                ok &= stream(a, work, lat, ks, steps,
+                             f"external reward, {delay * 1000:.1f} ms per "
+                             "completion (worker thread)")
             else:
                 good, _ = scenario(a, work, "latency", lat, ks, steps)
                 ok &= good
