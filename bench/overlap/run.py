@@ -45,6 +45,7 @@ log the same metrics every time (determinism with lanes on).
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -149,9 +150,17 @@ def run_job(job, out, threads, lanes="on"):
            "--progress", "off"]
     if threads:
         cmd += ["--threads", str(threads)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, cwd=os.path.dirname(job),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return trace_stats(out)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    st = trace_stats(out)
+    # CPU seconds of the whole job (and the reward process it reaped):
+    # unlike wall time, hardly affected by other processes' load, so the
+    # lanes' own cost shows as CPU over the inline run's.
+    st["cpu_s"] = (after.ru_utime - before.ru_utime +
+                   after.ru_stime - before.ru_stime)
+    return st
 
 
 def scenario(a, work, name, spec, stalenesses, steps):
@@ -183,9 +192,10 @@ def scenario(a, work, name, spec, stalenesses, steps):
                                for s in st)
         both = statistics.median(s["both_s"] / s["stage_s"] for s in st)
         each = ", ".join("%.2f" % s["stage_s"] for s in st)
+        cpu = statistics.median(s["cpu_s"] for s in st)
         print(f"{k} | {med:.2f} ({each}) "
               f"| {base / med:.3f} | {rb:.0%} | {lb:.0%} | {both:.0%} | "
-              f"{'yes' if len(texts[k]) == 1 else 'NO'}")
+              f"{'yes' if len(texts[k]) == 1 else 'NO'} | job CPU {cpu:.2f} s")
     p0 = {ph: statistics.median(s["phase_s"][ph] for s in results[stalenesses[0]]) / steps
           for ph in ("rollout", "learn")}
     print(f"phases at staleness 0, per step: rollout {p0['rollout']:.3f} s, "
@@ -268,6 +278,13 @@ def stream(a, work, spec, stalenesses, steps, name):
               f"{statistics.median(off) / statistics.median(on):.3f} | "
               f"{statistics.median(fr):.1%} | {'yes' if same else 'NO'}"
               if fr else f"{k}: no score.first_row events (nothing streamed)")
+    for k in stalenesses:
+        cpu = {m: statistics.median(x["cpu_s"] for x in res[k, m])
+               for m in ("on", "off", "inline")}
+        print(f"staleness {k}, job CPU seconds (median): streamed "
+              f"{cpu['on']:.2f}, unstreamed {cpu['off']:.2f}, lanes off "
+              f"{cpu['inline']:.2f}; lanes on / off = "
+              f"{cpu['off'] / cpu['inline']:.3f} (unstreamed)")
     for k in stalenesses:
         inl = [x["stage_s"] for x in res[k, "inline"]]
         on = statistics.median(x["stage_s"] for x in res[k, "on"])
