@@ -86,7 +86,7 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
   c.seq = j->calls++;
   std::optional<exec::Lane> lane;
   if (j->sched) {
-    lane = laneByName(c.has("lane") ? c.text("lane") : "host");
+    lane = laneByName(c.lane ? *c.lane : "host");
     // Streaming scores pair up here, on the host, in program order
     // (runtime/ops/Streams.cpp); inline without lanes nothing streams.
     openStreams(c);

@@ -166,8 +166,10 @@ struct RowStream {
 
 void openStreams(OpCtx &c) {
   hone_job *j = c.j;
-  if (c.op == "generate" && c.has("stream_rows") &&
-      c.boolean("stream_rows") && c.nOut > 0 && c.nIn == 3) {
+  bool isGenerate = c.row && c.row->id == abi::OpId::generate;
+  bool isScore = c.row && c.row->id == abi::OpId::score;
+  if (isGenerate && c.typed<abi::OpId::generate>().stream_rows &&
+      c.nOut > 0 && c.nIn == 3) {
     auto s = std::make_shared<RowStream>();
     s->j = j;
     s->trace = j->job->trace();
@@ -175,14 +177,14 @@ void openStreams(OpCtx &c) {
     c.stream = s;
     return;
   }
-  if (c.op == "generate" && c.nOut > 0) {
+  if (isGenerate && c.nOut > 0) {
     // An unmarked generate reusing a marked one's tokens buffer: a score
     // on that buffer must not take the old stream.
     j->streams.erase(c.out[0].data);
     return;
   }
-  if (c.op != "score" || !c.has("stream") || !c.boolean("stream") ||
-      c.nIn != 3 || c.nObjs != 1 || c.in[0].rank != 2)
+  if (!isScore || !c.typed<abi::OpId::score>().stream || c.nIn != 3 ||
+      c.nObjs != 1 || c.in[0].rank != 2)
     return;
   auto it = j->streams.find(c.in[0].data);
   if (it == j->streams.end())
