@@ -542,13 +542,8 @@ public:
                   bool transW, const T *b, const T *residual, bool gelu,
                   T *y) override {
     if constexpr (std::is_same<T, float>::value) {
-      // linearRowsF's 64-byte vector tiles are AVX-512's registers: without
-      // AVX-512 (Zen 2) GCC lowers them through memory and the kernel ran
-      // at 3.4-4.4 GFLOP per CPU-second against the GEMM's 25-76
-      // (bench/RESULTS.md, "Decode at a few rows"), so there the GEMM runs.
-      static const bool wideVectors = linearRowsFHasItsIsa();
-      if (wideVectors && !transW && rows <= kLinMaxRows && out % 16 == 0 &&
-          in > 0 && rows > 0) {
+      if (!transW && rows <= kLinMaxRows && out % 16 == 0 && in > 0 &&
+          rows > 0) {
         linearRowsF(x, rows, in, out, W, b, residual, gelu, y, threadScratch_);
         return;
       }

@@ -34,15 +34,6 @@ void attentionCachedShared(const T *qkv, int64_t batch, int64_t newLen,
 /// linearRowsF serves Kernels::linearRows for float, W not transposed, at
 /// most this many rows, out a multiple of 16 and in, rows > 0.
 constexpr int64_t kLinMaxRows = 256;
-/// Whether linearRowsF was compiled for and runs on AVX-512 (its tiles are
-/// 64-byte vectors); elsewhere Kernels::linearRows takes the GEMM.
-inline bool linearRowsFHasItsIsa() {
-#if defined(__AVX512F__)
-  return __builtin_cpu_supports("avx512f");
-#else
-  return false;
-#endif
-}
 void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
                  const float *W, const float *b, const float *res, bool gelu,
                  float *y, ThreadScratch<float> &ts);
