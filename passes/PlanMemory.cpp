@@ -274,6 +274,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     for (int guard = 0; root && guard < 1000; ++guard) {
       if (auto lora = dyn_cast<ModelLoraOp>(root)) {
         shape.rank = lora.getLora().getRank();
+        shape.dropout = !lora.getLora().getDropout().isZero();
         for (Attribute t : lora.getLora().getTargetModules())
           if (auto s = dyn_cast<StringAttr>(t))
             shape.targets.push_back(s.str());

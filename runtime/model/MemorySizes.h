@@ -15,10 +15,13 @@
 namespace hone::memsize {
 
 /// LoRA adapters as Transformer::addLora lays them out: the rank and the
-/// targeted Hugging Face module names (LoraConfig's rank and targets).
+/// targeted Hugging Face module names (LoraConfig's rank and targets), and
+/// whether dropout is on (LoraConfig's dropout > 0: the activations then
+/// hold one dropped-out adapter input as scratch).
 struct LoraShape {
   int64_t rank = 0;
   std::vector<std::string> targets;
+  bool dropout = false;
   bool any() const { return rank > 0 && !targets.empty(); }
 };
 
@@ -43,7 +46,8 @@ int64_t optimizerBytes(const ModelConfig &cfg, int64_t elemBytes);
 /// Activations and scratch one forward()+backward() of a batch x seqLen
 /// micro-batch keeps (Transformer::workspaceBytes).
 /// With adapters (`lora`, not null), their per-layer products and the
-/// backward's x A^T scratch too.
+/// backward's x A^T scratch too, and with dropout the dropped-out input of
+/// the widest targeted module's group.
 int64_t activationBytes(const ModelConfig &cfg, int64_t batch, int64_t seqLen,
                         int64_t elemBytes, const LoraShape *lora = nullptr);
 
