@@ -48,11 +48,13 @@ enum class Kind {
   Activations,
   KvCache,
   Workspace,
-  StepTensors
+  StepTensors,
+  Runtime
 };
-constexpr const char *kKindNames[] = {"weights",     "gradients", "optimizer",
-                                      "activations", "kv_cache",  "workspace",
-                                      "step_tensors"};
+constexpr const char *kKindNames[] = {
+    "weights",   "gradients",    "optimizer", "activations", "kv_cache",
+    "workspace", "step_tensors", "runtime"};
+constexpr int kKinds = sizeof(kKindNames) / sizeof(kKindNames[0]);
 
 /// One forward (or generation) that sizes a per-stage buffer: the op, the
 /// rows and sequence length it runs over, and the bytes it needs.
@@ -420,6 +422,18 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         for (Value model : train.getModels())
           if (Operation *root = rootOf(model))
             trainedBy[releaseAfter(p)].insert(root);
+    {
+      // The runtime's own threads, library buffers and host-side heap: a
+      // fixed row for the whole job (memsize::runtimeBytes).
+      Buffer b;
+      b.name = "runtime";
+      b.kind = Kind::Runtime;
+      b.bytes = ::hone::memsize::runtimeBytes();
+      b.first = 0;
+      b.last = end;
+      b.stage = stageAt[0];
+      buffers.push_back(b);
+    }
     if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
       if (arena.getInt() > 0) {
         Buffer b;
@@ -840,12 +854,12 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   void reportOverBudget(Operation *peakOp, unsigned peakPoint, int64_t planned,
                         int64_t budget, const std::string &source) {
     // What is live at the peak, by kind.
-    int64_t byKind[7] = {0};
+    int64_t byKind[kKinds] = {0};
     for (const Buffer &buf : buffers)
       if (buf.first <= peakPoint && peakPoint <= buf.last)
         byKind[int(buf.kind)] += buf.bytes;
     std::string parts;
-    for (int k = 0; k < 7; ++k)
+    for (int k = 0; k < kKinds; ++k)
       if (byKind[k])
         parts += std::string(parts.empty() ? "" : ", ") + kKindNames[k] + " " +
                  humanBytes(byKind[k]);

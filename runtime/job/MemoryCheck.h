@@ -56,6 +56,20 @@ public:
   /// for a malformed plan (a buffer outside the plan's schedule points,
   /// negative sizes).
   std::string begin(const json::Value *plan);
+  /// The runtime's own memory, measured once at start-up after begin():
+  /// runs `warmUp` (which brings up the OpenMP team and the BLAS
+  /// libraries' threads and buffers) and records the anonymous bytes it
+  /// added (they stay, and count in the measured peak). Checked like a held
+  /// buffer against the plan's "runtime" row (memsize::runtimeBytes).
+  template <typename F> void measureStartup(F &&warmUp) {
+    int64_t before = anonymousFrom(statmFd_);
+    warmUp();
+    sample();
+    startup_ = std::max<int64_t>(0, anonymousFrom(statmFd_) - before);
+    noteHeld("runtime (threads, library buffers)", "runtime", startup_);
+  }
+  /// What measureStartup() measured (0 before it ran).
+  int64_t startupBytes() const { return startup_; }
   /// Reads the anonymous resident set now into the peak (cheap: one read
   /// of /proc/self/statm).
   void sample();
@@ -71,7 +85,8 @@ public:
   int64_t residentPeak() const;
 
   /// A buffer the runtime holds now, `kind` as the plan names kinds
-  /// (weights, gradients, optimizer, activations, kv_cache, workspace):
+  /// (weights, gradients, optimizer, activations, kv_cache, workspace,
+  /// runtime):
   /// counted as unplanned, and remembered, when larger than every planned
   /// buffer of its kind.
   void noteHeld(const std::string &name, const std::string &kind,
@@ -90,6 +105,10 @@ public:
   std::string summary() const;
 
 private:
+  /// Anonymous resident bytes from an open /proc/self/statm (0 when it
+  /// cannot be read).
+  static int64_t anonymousFrom(int fd);
+  int64_t startup_ = 0;
   int64_t plannedPeak_ = 0;
   int64_t baseline_ = 0, anonBaseline_ = 0;
   std::atomic<int64_t> anonPeak_{0};

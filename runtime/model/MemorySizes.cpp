@@ -160,6 +160,8 @@ int64_t loraOptimizerBytes(const ModelConfig &c, const LoraShape &lora,
 
 int64_t allocation(int64_t bytes) { return clampBytes(alloc(bytes)); }
 
+int64_t runtimeBytes() { return int64_t(512) << 10; }
+
 int64_t parameters(const ModelConfig &c, int64_t elemBytes) {
   return clampBytes(paramCount(c, elemBytes));
 }
