@@ -396,6 +396,7 @@ void *hone_rt_arena(hone_job *j, int64_t bytes) {
   std::free(j->arenaBlock);
   j->arenaBlock = p;
   uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kAlign - 1) & ~(kAlign - 1);
+  j->memory.setStepArena(reinterpret_cast<void *>(a), bytes);
   return reinterpret_cast<void *>(a);
 }
 
@@ -656,6 +657,30 @@ void hone_rt_stage_end(hone_job *j) {
   }
 }
 
+/// Every tensor (rank 1 or 2) of a step call lies in the planned step-tensor arena
+/// (hone-plan-arena's offsets in hone_rt_arena's block): one outside it is
+/// memory the plan does not hold, an error at the op.
+static void checkInArena(OpCtx &c, const char *what, int32_t n,
+                         const hone_tensor *ts) {
+  static constexpr int64_t kSize[] = {4, 8, 4, 8, 1}; // enum hone_dtype
+  for (int i = 0; i < n; ++i) {
+    const hone_tensor &t = ts[i];
+    // Scalars (rank 0) travel in the caller's stack slots; a bad
+    // descriptor is reported by the op's own checks.
+    if (t.rank < 1 || t.rank > 2 || t.dtype < 0 || t.dtype > 4)
+      continue;
+    int64_t numel = 1;
+    for (int d = 0; d < t.rank; ++d)
+      numel = t.shape[d] < 0 || t.shape[d] > (int64_t(1) << 40)
+                  ? int64_t(1) << 40
+                  : numel * t.shape[d];
+    if (!c.j->memory.inStepArena(t.data, numel * kSize[t.dtype]))
+      c.err(std::string(what) + " " + std::to_string(i) +
+            ": its data lies outside the step-tensor arena (hone-plan-arena, "
+            "hone_rt_arena): memory the plan does not hold");
+  }
+}
+
 void hone_rt_step(hone_job *j, const char *loc, const char *op,
                   const char *attrs_json, int32_t n_objs, void **objs,
                   int32_t n_in, const hone_tensor *in, int32_t n_out,
@@ -670,6 +695,8 @@ void hone_rt_step(hone_job *j, const char *loc, const char *op,
     if (out[i].rank < 0 || out[i].rank > 2 || out[i].dtype < 0 ||
         out[i].dtype > 4)
       c.err("result " + std::to_string(i) + ": bad descriptor");
+  checkInArena(c, "input", n_in, in);
+  checkInArena(c, "result", n_out, out);
   submit(std::move(c), handler);
 }
 
@@ -682,6 +709,8 @@ void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
   void (*handler)(OpCtx &) = lookUp(c, attrs_json, abi::Call::Train);
   c.kernel = kernel;
   c.nTokens = n_tokens;
+  checkInArena(c, "input", n_in, in);
+  checkInArena(c, "result", n_out, out);
   submit(std::move(c), handler);
 }
 

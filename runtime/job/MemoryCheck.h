@@ -68,6 +68,22 @@ public:
     startup_ = std::max<int64_t>(0, anonymousFrom(statmFd_) - before);
     noteHeld("runtime (threads, library buffers)", "runtime", startup_);
   }
+  /// The block of step tensors hone_rt_arena allocated: hone-plan-arena's
+  /// offsets index it, and every step op's tensors must lie inside it.
+  void setStepArena(const void *base, int64_t bytes) {
+    stepBase_ = static_cast<const char *>(base);
+    stepBytes_ = bytes;
+  }
+  /// Whether `bytes` at `p` lie inside the step-tensor block (an empty
+  /// range always does; anything does while there is no block: a program
+  /// with no step tensors, or a test driving the ABI by hand).
+  bool inStepArena(const void *p, int64_t bytes) const {
+    if (bytes <= 0 || !stepBase_)
+      return true;
+    const char *q = static_cast<const char *>(p);
+    return q >= stepBase_ && bytes <= stepBytes_ &&
+           q - stepBase_ <= stepBytes_ - bytes;
+  }
   /// What measureStartup() measured (0 before it ran).
   int64_t startupBytes() const { return startup_; }
   /// Reads the anonymous resident set now into the peak (cheap: one read
@@ -109,6 +125,8 @@ private:
   /// cannot be read).
   static int64_t anonymousFrom(int fd);
   int64_t startup_ = 0;
+  const char *stepBase_ = nullptr;
+  int64_t stepBytes_ = 0;
   int64_t plannedPeak_ = 0;
   int64_t baseline_ = 0, anonBaseline_ = 0;
   std::atomic<int64_t> anonPeak_{0};
