@@ -557,6 +557,14 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
   drainLanes(j, "step_end");
   if (!j->inStage)
     fail(j, "step_end", "hone.exec.step_end outside a stage");
+  // hone-plan-memory's release_at_step_end: this stage's models free their
+  // activations, KV caches and decode workspaces now (every lane is
+  // drained) and allocate them again next step, as the plan assumes.
+  if (j->memory.releasesAtStepEnd(j->stageName)) {
+    j->memory.sample();
+    for (ModelObj *m : j->models)
+      m->model->releaseWorkspaces();
+  }
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                              j->stepStart)
                    .count();

@@ -115,6 +115,11 @@ std::string MemoryCheck::begin(const json::Value *plan) {
     const json::Value *v = o.find(key);
     return v && v->isInt() ? v->asInt() : -1; // missing or not whole: bad
   };
+  if (const json::Value *rs = plan->find("release_at_step_end");
+      rs && rs->isArray())
+    for (const json::Value &r : rs->items())
+      if (r.isString())
+        releaseAtStepEnd_.push_back(r.asString());
   if (const json::Value *ds = plan->find("decisions"); ds && ds->isArray())
     for (const json::Value &d : ds->items())
       if (d.isString())

@@ -111,6 +111,15 @@ public:
   /// The plan's buffers (for the report) and its budget (0: none).
   const std::vector<observe::MemoryBuffer> &buffers() const { return buffers_; }
   int64_t budget() const { return budget_; }
+  /// Whether the plan has stage `stage`'s models free their activations,
+  /// KV caches and decode workspaces at each step's end (the plan's
+  /// release_at_step_end, a decision under the budget).
+  bool releasesAtStepEnd(const std::string &stage) const {
+    for (const std::string &s : releaseAtStepEnd_)
+      if (s == stage)
+        return true;
+    return false;
+  }
   /// What the compiler changed to fit the budget (remarks, in order).
   const std::vector<std::string> &decisions() const { return decisions_; }
 
@@ -136,6 +145,7 @@ private:
   int64_t budget_ = 0;
   std::vector<observe::MemoryBuffer> buffers_;
   std::vector<std::string> decisions_;
+  std::vector<std::string> releaseAtStepEnd_;
   std::map<std::string, int64_t> largestPlanned_; // per kind
   std::vector<std::string> unplanned_;            // "name (kind): held vs plan"
 };
