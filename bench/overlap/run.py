@@ -103,6 +103,7 @@ def metrics_text(run):
             r = json.loads(line)
             r.pop("tokens_per_sec", None)
             r.pop("memory/measured_peak_bytes", None)
+            r.pop("memory/runtime_startup_bytes", None)
             rows.append(json.dumps(r, sort_keys=True))
     return "\n".join(rows)
 
