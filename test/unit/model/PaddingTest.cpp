@@ -7,6 +7,7 @@
 // below); the parameter gradients (sums over all positions, whose blocking
 // may follow the padded length) agree to rounding.
 #include "ModelTestUtil.h"
+#include "test/unit/GemmRows.h"
 
 using namespace hone;
 using namespace hone::test;
@@ -75,6 +76,12 @@ double worstRelative(const std::vector<double> &a,
 template <typename T>
 void checkPadding(const ModelConfig &cfg, double tokTol, double gTol) {
   Outputs tight = run<T>(cfg, 5), padded = run<T>(cfg, cfg.maxSeqLen);
+  // Bit for bit where the GEMMs allow it (test/unit/GemmRows.h), in float32.
+  // Float64 keeps its bound: on Zen 2 one case (llama3, scalar head) differs
+  // by one ulp although the probe finds the float64 GEMMs row-invariant
+  // (not traced to its kernel yet).
+  if (sizeof(T) == sizeof(float) && gemmRowsInvariant(*makeCpuKernels<T>()))
+    tokTol = 0;
   ASSERT_EQ(tight.perToken.size(), padded.perToken.size());
   for (size_t o = 0; o < tight.perToken.size(); ++o) {
     ASSERT_EQ(tight.perToken[o].size(), padded.perToken[o].size());
