@@ -493,7 +493,13 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
       holds them at that op alone (`NAME.activations@POINT`);
     - generation's logits while `hone.generate` runs, the CPU kernels'
       LM-head scratch per lane, and the step-tensor arena
-      (`hone.arena_bytes` of `hone-plan-arena`).
+      (`hone.arena_bytes` of `hone-plan-arena`);
+    - the runtime's own memory, a fixed row `runtime` for the whole job
+      (`memsize::runtimeBytes`, 512 KiB: thread stacks, the BLAS library's
+      packing buffers for small GEMMs, the heap of small host-side vectors;
+      the job measures the part it brings up at start-up against it,
+      docs/runtime.md "Memory check"); a LoRA model's activations include
+      the dropout scratch when its `dropout` is above 0.
     Sizes come from the runtime's own sizing functions
     (`runtime/model/MemorySizes.h`, linked by the compiler), fp32.
 
@@ -512,7 +518,16 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     `hardware.device: cuda` and no budget nothing is checked.
 
     Over the budget the pass decides, in this order, until the plan fits:
-    1. a smaller micro-batch for the largest activation buffer live at the
+    1. when the peak is inside a stage loop, that stage's models free their
+       activations, KV caches and decode workspaces at each step's end
+       instead of keeping them for the next iteration (`release_at_step_end`
+       in the plan, read by the job at `hone.exec.step_end`; results are
+       unchanged, the runtime allocates and pages the buffers in again each
+       step: about 1.2 ms per MiB on the loaded 2-core machine), if that
+       lowers the peak: the planned live interval of those buffers is then
+       from their first use to the loop body's end (SFT->GRPO: the policy's
+       activations no longer live at the reference's read, 7.6 -> 5.2 MiB);
+    2. a smaller micro-batch for the largest activation buffer live at the
        peak, halving every forward that sizes it (a model's per-stage
        activations are the largest of its forwards: PPO's critic buffer is
        sized by `hone.value` and by the train step alike, and halving one
@@ -525,7 +540,7 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        `kept_forwards` entry of `hone-fuse-forwards` on either is dropped
        (the step runs that forward itself); repeated while it helps; the
        remark gives the buffer's saving as replanned;
-    2. a smaller generation batch, activation recomputation per layer and
+    3. a smaller generation batch, activation recomputation per layer and
        offload of idle models or optimiser state to host memory are not
        implemented yet (the runtime generates a step's prompts in one call
        and keeps every model resident).

@@ -23,6 +23,7 @@
 #include "passes/Passes.h"
 
 #include <optional>
+#include <set>
 #include "runtime/model/MemorySizes.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -53,11 +54,13 @@ enum class Kind {
   Activations,
   KvCache,
   Workspace,
-  StepTensors
+  StepTensors,
+  Runtime
 };
-constexpr const char *kKindNames[] = {"weights",     "gradients", "optimizer",
-                                      "activations", "kv_cache",  "workspace",
-                                      "step_tensors"};
+constexpr const char *kKindNames[] = {
+    "weights",   "gradients",    "optimizer", "activations", "kv_cache",
+    "workspace", "step_tensors", "runtime"};
+constexpr int kKinds = sizeof(kKindNames) / sizeof(kKindNames[0]);
 
 /// One forward (or generation) that sizes a per-stage buffer: the op, the
 /// rows and sequence length it runs over, and the bytes it needs.
@@ -153,6 +156,13 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   // Per point: the point of the outermost scf.for around it (the point
   // itself when none).
   SmallVector<unsigned> loopStart;
+  // Per point: the last point of the loop loopStart names (the point itself
+  // when none).
+  SmallVector<unsigned> loopEnd;
+  // Stages whose models' activations, KV caches and decode workspaces the
+  // runtime frees at each step's end (a decision under the budget; kept
+  // across re-planning).
+  std::set<std::string> releasing;
   std::vector<Buffer> buffers;
   // Model objects: the op that creates each, its buffer name, its config.
   llvm::MapVector<Operation *, std::string> modelNames;
@@ -239,7 +249,12 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   }
   void perStageFrom(Operation *root, Kind kind, unsigned p, int64_t bytes,
                     int64_t rows, int64_t seqLen, Operation *sourceOp) {
-    unsigned end = releaseAfter(p);
+    // Freed at each step's end in a releasing stage: live from its first
+    // use in the loop body to the body's end, not across iterations.
+    bool perStep = loopStart[p] != p && releasing.count(stageAt[p]) &&
+                   (kind == Kind::Activations || kind == Kind::KvCache ||
+                    kind == Kind::Workspace);
+    unsigned end = perStep ? loopEnd[p] : releaseAfter(p);
     auto key = std::make_tuple(root, int(kind), end);
     auto it = perModel.find(key);
     if (it == perModel.end()) {
@@ -253,7 +268,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         if (auto t = dyn_cast<ModelType>(root->getResult(0).getType()))
           b.cfg = configOf(t);
       b.lora = loraShapeOf(root);
-      b.first = loopStart[p];
+      b.first = perStep ? p : loopStart[p];
       it = perModel.emplace(key, buffers.size()).first;
       buffers.push_back(b);
     }
@@ -261,7 +276,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     // A buffer the runtime keeps across a stage loop's iterations is live
     // in the whole loop body from the second iteration on, also before
     // its first use in the body.
-    b.first = std::min(b.first, loopStart[p]);
+    b.first = std::min(b.first, perStep ? p : loopStart[p]);
     b.sources.push_back({sourceOp, rows, seqLen, bytes});
     if (bytes > b.bytes) {
       b.bytes = bytes;
@@ -279,6 +294,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     for (int guard = 0; root && guard < 1000; ++guard) {
       if (auto lora = dyn_cast<ModelLoraOp>(root)) {
         shape.rank = lora.getLora().getRank();
+        shape.dropout = !lora.getLora().getDropout().isZero();
         for (Attribute t : lora.getLora().getTargetModules())
           if (auto s = dyn_cast<StringAttr>(t))
             shape.targets.push_back(s.str());
@@ -424,6 +440,18 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         for (Value model : train.getModels())
           if (Operation *root = rootOf(model))
             trainedBy[releaseAfter(p)].insert(root);
+    {
+      // The runtime's own threads, library buffers and host-side heap: a
+      // fixed row for the whole job (memsize::runtimeBytes).
+      Buffer b;
+      b.name = "runtime";
+      b.kind = Kind::Runtime;
+      b.bytes = ::hone::memsize::runtimeBytes();
+      b.first = 0;
+      b.last = end;
+      b.stage = stageAt[0];
+      buffers.push_back(b);
+    }
     if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
       if (arena.getInt() > 0) {
         Buffer b;
@@ -600,12 +628,18 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   /// Collects, sizes and packs the buffers of the pipeline as it is now.
   Figures plan(PipelineOp pipeline) {
     points.clear(), stageAt.clear(), pointOf.clear(), stageEnds.clear();
-    loopStart.clear();
+    loopStart.clear(), loopEnd.clear();
     buffers.clear(), modelNames.clear(), perModel.clear(), laneScratch.clear();
     Figures fig;
     collect(pipeline);
     if (points.empty())
       return fig;
+    loopEnd.assign(points.size(), 0);
+    for (unsigned p = 0; p < points.size(); ++p)
+      loopEnd[loopStart[p]] = std::max(loopEnd[loopStart[p]], p);
+    for (unsigned p = 0; p < points.size(); ++p)
+      loopEnd[p] = loopStart[p] == p ? std::max(loopEnd[p], p)
+                                     : loopEnd[loopStart[p]];
     size(pipeline);
     llvm::erase_if(buffers, [](const Buffer &b) { return b.bytes <= 0; });
 
@@ -783,6 +817,32 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
     for (int round = 0; round < 16 && budget > 0 && fig.planned > budget;
          ++round) {
       Operation *at = points[fig.peakPoint];
+      // First, when the peak is inside a stage loop: that stage's models
+      // free their activations, KV caches and decode workspaces at each
+      // step's end instead of keeping them for the next iteration (the
+      // results are those of the unconstrained job; the runtime allocates
+      // them again each step), if that lowers the peak.
+      std::string st = stageAt[fig.peakPoint];
+      if (loopStart[fig.peakPoint] != fig.peakPoint && !releasing.count(st)) {
+        releasing.insert(st);
+        Figures next = plan(pipeline);
+        if (next.planned < fig.planned) {
+          std::string text =
+              "stage '" + st +
+              "' frees its models' activations, KV caches and decode "
+              "workspaces at each step's end (allocated again each step), "
+              "saving " +
+              humanBytes(fig.planned - next.planned) + ": peak " +
+              humanBytes(fig.planned) + " -> " + humanBytes(next.planned) +
+              " (budget " + humanBytes(budget) + ")";
+          at->emitRemark() << "hone-plan-memory: " << text;
+          decisions.push_back(b.getStringAttr(text));
+          fig = next;
+          continue;
+        }
+        releasing.erase(st);
+        fig = plan(pipeline);
+      }
       auto [name, first, what] = decide(fig);
       if (name.empty())
         break;
@@ -833,6 +893,13 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
         b.getNamedAttr("buffers", b.getArrayAttr(list))};
     if (!decisions.empty())
       entries.push_back(b.getNamedAttr("decisions", b.getArrayAttr(decisions)));
+    if (!releasing.empty()) {
+      SmallVector<Attribute> names;
+      for (const std::string &st : releasing)
+        names.push_back(b.getStringAttr(st));
+      entries.push_back(
+          b.getNamedAttr("release_at_step_end", b.getArrayAttr(names)));
+    }
     pipeline->setAttr("hone.memory_plan", b.getDictionaryAttr(entries));
 
     if (budget <= 0 || fig.planned <= budget)
@@ -844,12 +911,12 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory> {
   void reportOverBudget(Operation *peakOp, unsigned peakPoint, int64_t planned,
                         int64_t budget, const std::string &source) {
     // What is live at the peak, by kind.
-    int64_t byKind[7] = {0};
+    int64_t byKind[kKinds] = {0};
     for (const Buffer &buf : buffers)
       if (buf.first <= peakPoint && peakPoint <= buf.last)
         byKind[int(buf.kind)] += buf.bytes;
     std::string parts;
-    for (int k = 0; k < 7; ++k)
+    for (int k = 0; k < kKinds; ++k)
       if (byKind[k])
         parts += std::string(parts.empty() ? "" : ", ") + kKindNames[k] + " " +
                  humanBytes(byKind[k]);

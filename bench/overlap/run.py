@@ -125,6 +125,7 @@ def metrics_text(run):
             # The measured resident set varies by run (thread stacks).
             r.pop("memory/measured_peak_bytes", None)
             r.pop("memory/resident_peak_bytes", None)
+            r.pop("memory/runtime_startup_bytes", None)
             rows.append(json.dumps(r, sort_keys=True))
     return "\n".join(rows)
 

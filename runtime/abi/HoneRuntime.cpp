@@ -138,6 +138,23 @@ void (*lookUp(OpCtx &c, const char *attrsJson, abi::Call call))(OpCtx &) {
 
 } // namespace
 
+/// Brings up what the CPU backend keeps for the whole job, so that the
+/// memory check measures it at start-up: the OpenMP team (a parallel
+/// region), OpenBLAS's threads and packing buffers (a small GEMM) and
+/// oneDNN's state and generated GEMM kernels (a GEMM with m >= 512, the
+/// shape class it takes: docs/job.md). Nothing for another backend.
+static void warmUpCpuLibraries(Kernels<float> &k) {
+  if (k.device() != Device::CPU)
+    return;
+  for (int64_t m : {int64_t(64)}) {
+    const int64_t n = 64, kk = 64;
+    DeviceArray<float> a(&k, m * kk), b(&k, kk * n), c(&k, m * n);
+    if (a.data() && b.data() && c.data())
+      k.gemm(false, false, m, n, kk, 1.f, a.data(), kk, b.data(), n, 0.f,
+             c.data(), n);
+  }
+}
+
 extern "C" {
 
 hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
@@ -358,6 +375,9 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   if (std::string bad = j->memory.begin(cfg.memory_plan);
       !bad.empty())
     fail(j, "config", bad);
+  // The runtime's own memory above it, measured now: the plan's fixed
+  // "runtime" row (memsize::runtimeBytes) is checked against it.
+  j->memory.measureStartup([&] { warmUpCpuLibraries(j->job->kernels()); });
   // The compiled IR next to the spec.
   std::string irPath = j->job->runDir() + "/program.mlir";
   if (FILE *f = std::fopen(irPath.c_str(), "w")) {
@@ -385,6 +405,7 @@ void *hone_rt_arena(hone_job *j, int64_t bytes) {
   std::free(j->arenaBlock);
   j->arenaBlock = p;
   uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kAlign - 1) & ~(kAlign - 1);
+  j->memory.setStepArena(reinterpret_cast<void *>(a), bytes);
   return reinterpret_cast<void *>(a);
 }
 
@@ -409,6 +430,7 @@ int32_t hone_rt_end(hone_job *j) {
         {"memory/planned_peak_bytes", double(j->memory.plannedPeak())},
         {"memory/measured_peak_bytes", double(j->memory.measuredPeak())},
         {"memory/resident_peak_bytes", double(j->memory.residentPeak())},
+        {"memory/runtime_startup_bytes", double(j->memory.startupBytes())},
         {"memory/unplanned_allocations", double(j->memory.unplanned())}};
     check(j, "job", j->job->metrics().log(j->job->globalStep(), mv));
   }
@@ -546,6 +568,14 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
   drainLanes(j, "step_end");
   if (!j->inStage)
     fail(j, "step_end", "hone.exec.step_end outside a stage");
+  // hone-plan-memory's release_at_step_end: this stage's models free their
+  // activations, KV caches and decode workspaces now (every lane is
+  // drained) and allocate them again next step, as the plan assumes.
+  if (j->memory.releasesAtStepEnd(j->stageName)) {
+    j->memory.sample();
+    for (ModelObj *m : j->models)
+      m->model->releaseWorkspaces();
+  }
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                              j->stepStart)
                    .count();
@@ -646,6 +676,30 @@ void hone_rt_stage_end(hone_job *j) {
   }
 }
 
+/// Every tensor (rank 1 or 2) of a step call lies in the planned step-tensor arena
+/// (hone-plan-arena's offsets in hone_rt_arena's block): one outside it is
+/// memory the plan does not hold, an error at the op.
+static void checkInArena(OpCtx &c, const char *what, int32_t n,
+                         const hone_tensor *ts) {
+  static constexpr int64_t kSize[] = {4, 8, 4, 8, 1}; // enum hone_dtype
+  for (int i = 0; i < n; ++i) {
+    const hone_tensor &t = ts[i];
+    // Scalars (rank 0) travel in the caller's stack slots; a bad
+    // descriptor is reported by the op's own checks.
+    if (t.rank < 1 || t.rank > 2 || t.dtype < 0 || t.dtype > 4)
+      continue;
+    int64_t numel = 1;
+    for (int d = 0; d < t.rank; ++d)
+      numel = t.shape[d] < 0 || t.shape[d] > (int64_t(1) << 40)
+                  ? int64_t(1) << 40
+                  : numel * t.shape[d];
+    if (!c.j->memory.inStepArena(t.data, numel * kSize[t.dtype]))
+      c.err(std::string(what) + " " + std::to_string(i) +
+            ": its data lies outside the step-tensor arena (hone-plan-arena, "
+            "hone_rt_arena): memory the plan does not hold");
+  }
+}
+
 void hone_rt_step(hone_job *j, const char *loc, const char *op,
                   const char *attrs_json, int32_t n_objs, void **objs,
                   int32_t n_in, const hone_tensor *in, int32_t n_out,
@@ -660,6 +714,8 @@ void hone_rt_step(hone_job *j, const char *loc, const char *op,
     if (out[i].rank < 0 || out[i].rank > 2 || out[i].dtype < 0 ||
         out[i].dtype > 4)
       c.err("result " + std::to_string(i) + ": bad descriptor");
+  checkInArena(c, "input", n_in, in);
+  checkInArena(c, "result", n_out, out);
   submit(std::move(c), handler);
 }
 
@@ -672,6 +728,8 @@ void hone_rt_train_step(hone_job *j, const char *loc, const char *attrs_json,
   void (*handler)(OpCtx &) = lookUp(c, attrs_json, abi::Call::Train);
   c.kernel = kernel;
   c.nTokens = n_tokens;
+  checkInArena(c, "input", n_in, in);
+  checkInArena(c, "result", n_out, out);
   submit(std::move(c), handler);
 }
 

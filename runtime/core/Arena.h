@@ -1,10 +1,10 @@
 // An arena: one allocation, tensors at byte offsets inside it (at()) or
 // bump-allocated (allocate(), mark()/release()); it records the highest end
 // handed out. Not used by compiled jobs yet: their step tensors live in the
-// block hone_rt_arena allocates (offsets from hone-plan-arena) and models,
-// activations and KV caches come from the kernels' allocator; the job checks
-// its resident peak against hone-plan-memory's plan instead
-// (runtime/job/MemoryCheck.h).
+// block hone_rt_arena allocates (offsets from hone-plan-arena; every step
+// call's tensors are checked to lie inside it) and models, activations and
+// KV caches come from the kernels' allocator; the job checks its resident
+// peak against hone-plan-memory's plan instead (runtime/job/MemoryCheck.h).
 #pragma once
 
 #include "runtime/core/Tensor.h"

@@ -28,9 +28,11 @@ int64_t statusField(const char *field) {
   std::fclose(f);
   return kb * 1024;
 }
+} // namespace
+
 /// Anonymous resident bytes from an open /proc/self/statm: its second field
 /// (resident pages) minus its third (shared: file-backed and shmem pages).
-int64_t anonymousFrom(int fd) {
+int64_t MemoryCheck::anonymousFrom(int fd) {
   char buf[128];
   ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
   if (n <= 0)
@@ -42,7 +44,6 @@ int64_t anonymousFrom(int fd) {
   static const long page = sysconf(_SC_PAGESIZE);
   return std::max<int64_t>(0, int64_t(resident - shared)) * int64_t(page);
 }
-} // namespace
 
 int64_t MemoryCheck::anonymousBytes() {
   int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -114,6 +115,11 @@ std::string MemoryCheck::begin(const json::Value *plan) {
     const json::Value *v = o.find(key);
     return v && v->isInt() ? v->asInt() : -1; // missing or not whole: bad
   };
+  if (const json::Value *rs = plan->find("release_at_step_end");
+      rs && rs->isArray())
+    for (const json::Value &r : rs->items())
+      if (r.isString())
+        releaseAtStepEnd_.push_back(r.asString());
   if (const json::Value *ds = plan->find("decisions"); ds && ds->isArray())
     for (const json::Value &d : ds->items())
       if (d.isString())
@@ -196,7 +202,9 @@ std::string MemoryCheck::summary() const {
       " (anonymous resident memory above the " + formatBytes(anonBaseline_) +
       " at start; whole resident "
       "set " +
-      formatBytes(residentPeak()) + " above " + formatBytes(baseline_) + ")";
+      formatBytes(residentPeak()) + " above " + formatBytes(baseline_) +
+      "; the runtime's threads and library buffers " + formatBytes(startup_) +
+      " of it from start-up)";
   if (planned())
     s += ", planned peak " + formatBytes(plannedPeak_) + ", " +
          std::to_string(unplanned_.size()) + " unplanned allocation(s)" +

@@ -56,6 +56,36 @@ public:
   /// for a malformed plan (a buffer outside the plan's schedule points,
   /// negative sizes).
   std::string begin(const json::Value *plan);
+  /// The runtime's own memory, measured once at start-up after begin():
+  /// runs `warmUp` (which brings up the OpenMP team and the BLAS
+  /// libraries' threads and buffers) and records the anonymous bytes it
+  /// added (they stay, and count in the measured peak). Checked like a held
+  /// buffer against the plan's "runtime" row (memsize::runtimeBytes).
+  template <typename F> void measureStartup(F &&warmUp) {
+    int64_t before = anonymousFrom(statmFd_);
+    warmUp();
+    sample();
+    startup_ = std::max<int64_t>(0, anonymousFrom(statmFd_) - before);
+    noteHeld("runtime (threads, library buffers)", "runtime", startup_);
+  }
+  /// The block of step tensors hone_rt_arena allocated: hone-plan-arena's
+  /// offsets index it, and every step op's tensors must lie inside it.
+  void setStepArena(const void *base, int64_t bytes) {
+    stepBase_ = static_cast<const char *>(base);
+    stepBytes_ = bytes;
+  }
+  /// Whether `bytes` at `p` lie inside the step-tensor block (an empty
+  /// range always does; anything does while there is no block: a program
+  /// with no step tensors, or a test driving the ABI by hand).
+  bool inStepArena(const void *p, int64_t bytes) const {
+    if (bytes <= 0 || !stepBase_)
+      return true;
+    const char *q = static_cast<const char *>(p);
+    return q >= stepBase_ && bytes <= stepBytes_ &&
+           q - stepBase_ <= stepBytes_ - bytes;
+  }
+  /// What measureStartup() measured (0 before it ran).
+  int64_t startupBytes() const { return startup_; }
   /// Reads the anonymous resident set now into the peak (cheap: one read
   /// of /proc/self/statm).
   void sample();
@@ -71,7 +101,8 @@ public:
   int64_t residentPeak() const;
 
   /// A buffer the runtime holds now, `kind` as the plan names kinds
-  /// (weights, gradients, optimizer, activations, kv_cache, workspace):
+  /// (weights, gradients, optimizer, activations, kv_cache, workspace,
+  /// runtime):
   /// counted as unplanned, and remembered, when larger than every planned
   /// buffer of its kind.
   void noteHeld(const std::string &name, const std::string &kind,
@@ -80,6 +111,15 @@ public:
   /// The plan's buffers (for the report) and its budget (0: none).
   const std::vector<observe::MemoryBuffer> &buffers() const { return buffers_; }
   int64_t budget() const { return budget_; }
+  /// Whether the plan has stage `stage`'s models free their activations,
+  /// KV caches and decode workspaces at each step's end (the plan's
+  /// release_at_step_end, a decision under the budget).
+  bool releasesAtStepEnd(const std::string &stage) const {
+    for (const std::string &s : releaseAtStepEnd_)
+      if (s == stage)
+        return true;
+    return false;
+  }
   /// What the compiler changed to fit the budget (remarks, in order).
   const std::vector<std::string> &decisions() const { return decisions_; }
 
@@ -90,6 +130,12 @@ public:
   std::string summary() const;
 
 private:
+  /// Anonymous resident bytes from an open /proc/self/statm (0 when it
+  /// cannot be read).
+  static int64_t anonymousFrom(int fd);
+  int64_t startup_ = 0;
+  const char *stepBase_ = nullptr;
+  int64_t stepBytes_ = 0;
   int64_t plannedPeak_ = 0;
   int64_t baseline_ = 0, anonBaseline_ = 0;
   std::atomic<int64_t> anonPeak_{0};
@@ -99,6 +145,7 @@ private:
   int64_t budget_ = 0;
   std::vector<observe::MemoryBuffer> buffers_;
   std::vector<std::string> decisions_;
+  std::vector<std::string> releaseAtStepEnd_;
   std::map<std::string, int64_t> largestPlanned_; // per kind
   std::vector<std::string> unplanned_;            // "name (kind): held vs plan"
 };

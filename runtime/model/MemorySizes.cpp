@@ -127,6 +127,14 @@ Big loraMaxCols(const ModelConfig &c, const LoraShape &lora) {
     m = std::max<Big>(m, Big(lora.rank) * Big(g.outs.size()));
   return m;
 }
+
+/// The widest input of a targeted group: LoRA dropout's scratch width.
+Big loraMaxIn(const ModelConfig &c, const LoraShape &lora) {
+  Big m = 0;
+  for (const LoraGroupShape &g : loraGroups(c, lora))
+    m = std::max<Big>(m, g.in);
+  return m;
+}
 } // namespace
 
 int64_t loraParameters(const ModelConfig &c, const LoraShape &lora,
@@ -151,6 +159,8 @@ int64_t loraOptimizerBytes(const ModelConfig &c, const LoraShape &lora,
 }
 
 int64_t allocation(int64_t bytes) { return clampBytes(alloc(bytes)); }
+
+int64_t runtimeBytes() { return int64_t(512) << 10; }
 
 int64_t parameters(const ModelConfig &c, int64_t elemBytes) {
   return clampBytes(paramCount(c, elemBytes));
@@ -215,6 +225,8 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
     for (const LoraGroupShape &g : loraGroups(c, *lora))
       take(N * lora->rank * Big(g.outs.size()), L); // loraU
     take(N * loraMaxCols(c, *lora));                // loraDu
+    if (lora->dropout)
+      take(N * loraMaxIn(c, *lora)); // loraX
   }
   // tokens positions targets, offsets (packed batches)
   Big in = 3 * roundUp(N, 16) + roundUp(B + 1, 16);

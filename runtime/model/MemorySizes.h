@@ -15,10 +15,13 @@
 namespace hone::memsize {
 
 /// LoRA adapters as Transformer::addLora lays them out: the rank and the
-/// targeted Hugging Face module names (LoraConfig's rank and targets).
+/// targeted Hugging Face module names (LoraConfig's rank and targets), and
+/// whether dropout is on (LoraConfig's dropout > 0: the activations then
+/// hold one dropped-out adapter input as scratch).
 struct LoraShape {
   int64_t rank = 0;
   std::vector<std::string> targets;
+  bool dropout = false;
   bool any() const { return rank > 0 && !targets.empty(); }
 };
 
@@ -43,7 +46,8 @@ int64_t optimizerBytes(const ModelConfig &cfg, int64_t elemBytes);
 /// Activations and scratch one forward()+backward() of a batch x seqLen
 /// micro-batch keeps (Transformer::workspaceBytes).
 /// With adapters (`lora`, not null), their per-layer products and the
-/// backward's x A^T scratch too.
+/// backward's x A^T scratch too, and with dropout the dropped-out input of
+/// the widest targeted module's group.
 int64_t activationBytes(const ModelConfig &cfg, int64_t batch, int64_t seqLen,
                         int64_t elemBytes, const LoraShape *lora = nullptr);
 
@@ -64,6 +68,18 @@ int64_t generateTransientBytes(const ModelConfig &cfg, int64_t rows,
 /// The CPU kernels' LM-head scratch for a forward or backward over `rows`
 /// rows (vocabulary-chunked logits; kept by the kernels object).
 int64_t lmHeadScratchBytes(int64_t rows, int64_t vocab, int64_t elemBytes);
+
+/// The runtime's own memory for the whole job, outside every model and
+/// step buffer: the OpenMP team's and BLAS threads' stacks, OpenBLAS's
+/// packing buffers for the small GEMMs, the heap of small host-side
+/// vectors (a step's outputs and gradients on the host, dataset rows,
+/// metrics). A fixed allowance from measurement: 0.25-0.4 MiB above the
+/// plan on the toy examples (bench/RESULTS.md "Memory plan", Zen 2 and
+/// Zen 4, 2 threads); the part the job brings up at start-up is measured
+/// there and checked against it (job::MemoryCheck::measureStartup). Not
+/// yet sized by the model's GEMM shapes (larger models' packing buffers
+/// and oneDNN's generated kernels: ~6 MiB on examples/arith).
+int64_t runtimeBytes();
 
 /// Elements of a model's adapter buffer (Transformer::numTrainable() of a
 /// LoRA model): A [rank, in] and B [out, rank] of every targeted

@@ -247,6 +247,14 @@ Status Transformer<T>::setParam(const std::string &name, const Tensor &src) {
     k_->copyToDevice(h_->data() + p->offset, host->raw(), host->nbytes());
     return Status::ok();
   }
+  if (src.dtype() == DTypeOf<T>::value && src.device() == Device::CPU &&
+      src.isContiguous()) {
+    // Already as stored: straight to the device, no host copy (loading a
+    // model staged every tensor twice, 1.2 GiB at Qwen3-0.6B's embedding,
+    // outside the memory plan).
+    k_->copyToDevice(base + p->offset, src.raw(), size_t(p->numel) * sizeof(T));
+    return Status::ok();
+  }
   auto host = src.toDType(DTypeOf<T>::value);
   if (!host)
     return host.status();

@@ -410,9 +410,9 @@ std::string renderMemoryStack(const std::vector<MemoryBuffer> &bufs,
                               uint64_t budget, uint64_t measured) {
   static const char *kinds[] = {"weights",     "gradients", "optimizer",
                                 "activations", "kv_cache",  "workspace",
-                                "step_tensors"};
+                                "step_tensors", "runtime"};
   static const char *colors[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
-                                 "#59a14f", "#edc948", "#b07aa1"};
+                                 "#59a14f", "#edc948", "#b07aa1", "#9c755f"};
   constexpr size_t K = sizeof(kinds) / sizeof(kinds[0]);
   // Positions past 2^20 are not drawn (a plan has far fewer).
   constexpr int64_t kMaxUse = int64_t(1) << 20;

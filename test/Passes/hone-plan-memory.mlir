@@ -23,6 +23,7 @@
 // CHECK-LABEL: hone.pipeline @rollout
 // CHECK-SAME: hone.memory_plan = {
 // CHECK-SAME: budget_bytes = 1000000000 : i64, budget_source = "physical memory"
+// CHECK-SAME: {bytes = 524288 : i64, first = 0 : i64, kind = "runtime", last = 14 : i64, name = "runtime"
 // CHECK-SAME: {bytes = 4096 : i64, first = 0 : i64, kind = "step_tensors", last = 14 : i64, name = "step_tensors"
 // CHECK-SAME: {bytes = 40576 : i64, first = 3 : i64, kind = "weights", last = 14 : i64, name = "m.weights"
 // CHECK-NOT: gradients
@@ -91,7 +92,7 @@ hone.pipeline @frozen_bf16 attributes {hone.arena_bytes = 4096 : i64} {
 // CHECK-LABEL: hone.pipeline @two_stages
 // CHECK-SAME: {bytes = 65536 : i64, first = 7 : i64, kind = "kv_cache", last = 11 : i64, name = "a.kv_cache", offset = [[OFF:[0-9]+]] : i64}
 // CHECK-SAME: {bytes = 65536 : i64, first = 13 : i64, kind = "kv_cache", last = 17 : i64, name = "b.kv_cache", offset = [[OFF]] : i64}
-// CHECK-SAME: lower_bound_bytes = [[LB:[0-9]+]] : i64, no_reuse_bytes = 645632 : i64, peak_bytes = [[LB]] : i64
+// CHECK-SAME: lower_bound_bytes = [[LB:[0-9]+]] : i64, no_reuse_bytes = 1169920 : i64, peak_bytes = [[LB]] : i64
 hone.pipeline @two_stages {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index

@@ -498,6 +498,41 @@ TEST(AbiDeath, SettingsHaveNoDefaults) {
       "number\\)\n$");
 }
 
+// Step tensors live in the planned arena (hone_rt_arena's block at
+// hone-plan-arena's offsets): a tensor outside it is memory the plan does
+// not hold, an error at the op; one inside it runs.
+TEST(AbiDeath, StepTensorsOutsideTheArena) {
+  std::vector<float> scores(B), adv(B);
+  const char *attrs =
+      R"({"kind":"group_norm","group_size":4,"gamma":1.0,"lambda":0.95,"eps":1e-6})";
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("arena1");
+        auto *arena = static_cast<float *>(
+            hone_rt_arena(f.job, int64_t(2 * B * sizeof(float))));
+        hone_tensor in[1] = {tensor(arena, HONE_F32, 1, B)};
+        hone_tensor out[1] = {tensor(arena + B, HONE_F32, 1, B)};
+        hone_rt_step(f.job, "spec:8:1", "advantage", attrs, 0, nullptr, 1, in,
+                     1, out); // inside: runs
+        hone_tensor late[1] = {tensor(arena + B + 1, HONE_F32, 1, B)};
+        hone_rt_step(f.job, "spec:8:2", "advantage", attrs, 0, nullptr, 1, in,
+                     1, late); // one element past the block's end
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:8:2: error: hone.advantage: result 0: its data lies outside the "
+      "step-tensor arena \\(hone-plan-arena, hone_rt_arena\\): memory the "
+      "plan does not hold\n$");
+  EXPECT_EXIT(([&] {
+        Fixture f = setup("arena2");
+        hone_rt_arena(f.job, int64_t(2 * B * sizeof(float)));
+        hone_tensor in[1] = {tensor(scores.data(), HONE_F32, 1, B)};
+        hone_tensor out[1] = {tensor(adv.data(), HONE_F32, 1, B)};
+        hone_rt_step(f.job, "spec:8:3", "advantage", attrs, 0, nullptr, 1, in,
+                     1, out);
+      }()),
+      ::testing::ExitedWithCode(1),
+      "spec:8:3: error: hone.advantage: input 0: its data lies outside");
+}
+
 TEST(AbiDeath, UnknownOps) {
   EXPECT_EXIT(([&] {
         Fixture f = setup("e1");

@@ -99,12 +99,15 @@ TEST(MemorySizes, LoraMatchesTheRuntime) {
       {"o_proj", "up_proj"}};
   for (const ModelConfig &cfg : {tinyLlama(), tinyQwen3(), tinyQwen2()})
     for (const std::vector<std::string> &targets : targetSets)
-      for (int64_t rank : {1, 4}) {
+      for (auto [rank, dropout] : {std::pair<int64_t, double>{1, 0.0},
+                                   {4, 0.0},
+                                   {4, 0.25}}) {
         LoraConfig lc;
         lc.rank = rank;
         lc.alpha = 8;
+        lc.dropout = dropout;
         lc.targets = targets;
-        memsize::LoraShape shape{rank, targets};
+        memsize::LoraShape shape{rank, targets, dropout > 0};
         auto k = makeCpuKernels<float>();
         auto m = Transformer<float>::create(cfg, k.get());
         ASSERT_TRUE(m);
