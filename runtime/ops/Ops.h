@@ -55,6 +55,8 @@ struct ModelObj : Object {
   // keeps (forward number keptForward), for a train step's kept_forwards.
   const void *keptTokens = nullptr;
   uint64_t keptForward = 0;
+  // Its rows' lengths when that forward was packed (empty: padded).
+  std::vector<int32_t> keptLengths;
 };
 
 struct DatasetObj : Object {

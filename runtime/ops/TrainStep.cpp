@@ -357,7 +357,11 @@ void runTrainStep(OpCtx &c) {
           kept[read0] >= 0 && forwards[r0.model] == 1 &&
           r0.model->keptTokens == r0.tokens->data &&
           r0.model->keptForward == r0.model->model->forwardCount() &&
-          r0.model->model->batch() == r0.B && r0.model->model->seqLen() == r0.T;
+          r0.model->model->batch() == r0.B && r0.model->model->seqLen() == r0.T &&
+          // A packed forward yields nothing past its lengths: it serves a
+          // read packed to the same lengths only.
+          (r0.model->keptLengths.empty() ||
+           (r0.packed && r0.model->keptLengths == r0.lengths));
       if (reuse)
         j->forwardsKept += 1;
       for (int64_t k = 0; k < g.chunks; ++k) {
