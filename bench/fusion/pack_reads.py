@@ -18,13 +18,16 @@ compiled twice: with the pass (the default: the reference read carries
 (both padded). The two jobs run alternately (interleaved), RUNS times each,
 with --trace; printed: the median duration of the reference's
 hone.logprob op (steps 2 and later, from trace.json) and of a whole step,
-their ratios padded/packed, and the largest relative difference between
-the two programs' loss curves (float rounding).
+the jobs' wall and CPU time per step (the CPU time is the steadier figure
+on a loaded machine; it covers the train step's packing too), their ratios
+padded/packed, and the largest relative difference between the two
+programs' loss curves (float rounding).
 """
 import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -70,17 +73,20 @@ def write_data(path, seq, n, seed=7):
 def run_job(job, out, cwd):
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run([job, "--device", "cpu", "--out", out, "--progress",
                         "off", "--trace"], cwd=cwd, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if p.returncode != 0:
         sys.exit(f"error: {job} failed ({p.returncode}):\n{p.stderr}")
     rows = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl"))]
     trace = json.load(open(os.path.join(out, "trace.json")))["traceEvents"]
     reads = [e["dur"] for e in trace if e.get("ph") == "X" and e["name"] == "logprob"]
     steps = [e["dur"] for e in trace if e.get("ph") == "X" and e["name"] == "train_step"]
-    return dt, [r for r in rows if "stage" in r], reads, steps
+    return dt, cpu, [r for r in rows if "stage" in r], reads, steps
 
 
 def main():
@@ -117,10 +123,11 @@ def main():
         reads = {"packed": [], "padded": []}
         steps = {"packed": [], "padded": []}
         walls = {"packed": [], "padded": []}
+        cpus = {"packed": [], "padded": []}
         losses = {}
         for _ in range(a.runs):
             for mode in ("packed", "padded"):
-                dt, train, r, s = run_job(jobs[mode],
+                dt, cpu, train, r, s = run_job(jobs[mode],
                                           os.path.join(work, "run-" + mode), work)
                 if len(r) != len(train) or len(s) != len(train):
                     sys.exit(f"error: {mode}: {len(r)} reference reads and "
@@ -128,17 +135,21 @@ def main():
                 reads[mode] += r[1:]
                 steps[mode] += s[1:]
                 walls[mode].append(dt / len(train))
+                cpus[mode].append(cpu / len(train))
                 losses[mode] = [x.get("loss") for x in train]
         med = {k: {m: statistics.median(v[m]) for m in v}
-               for k, v in (("read", reads), ("step", steps), ("wall", walls))}
+               for k, v in (("read", reads), ("step", steps), ("wall", walls),
+                            ("cpu", cpus))}
         worst = max(abs(x - y) / max(abs(y), 1e-12)
                     for x, y in zip(losses["packed"], losses["padded"]))
         print(f"DPO reference read, pair lengths uniform in [{a.seq // 4}, {a.seq}], "
               f"batch {a.batch} pairs, llama d_model {a.d_model} x {a.layers} layers, "
               f"{a.steps} steps, {a.runs} runs each, interleaved")
-        for k, what in (("read", "reference hone.logprob (chosen + rejected)"),
-                        ("step", "train step"), ("wall", "job wall per step")):
-            scale = 1e-3 if k != "wall" else 1e3
+        for k, what in (("read", "reference hone.logprob (chosen + rejected), wall"),
+                        ("step", "train step, wall"),
+                        ("wall", "job wall per step (start-up included)"),
+                        ("cpu", "job CPU time per step (start-up included)")):
+            scale = 1e-3 if k in ("read", "step") else 1e3
             pk, pd = med[k]["packed"] * scale, med[k]["padded"] * scale
             print(f"  {what}: packed {pk:.1f} ms, padded {pd:.1f} ms; "
                   f"ratio {pd / pk:.2f}x")
