@@ -10,10 +10,13 @@
 
 #include "runtime/abi/AbiTable.h" // plain C++
 
+#include "mlir/IR/Attributes.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/Twine.h"
+
+#include <string>
 
 namespace mlir::hone {
 namespace abi = ::hone::abi;
@@ -35,5 +38,18 @@ bool lowersThroughAbiTable(llvm::StringRef opName);
 unsigned checkAbiTable(MLIRContext *ctx, llvm::ArrayRef<abi::OpRow> ops,
                        llvm::ArrayRef<abi::AttrRow> attrs,
                        llvm::function_ref<void(const llvm::Twine &)> complain);
+
+/// The row of runtime/abi/settings.inl that settings attribute `a` is
+/// written by (found by the attribute's name, "#hone.arch"), or null for an
+/// attribute the runtime reads no members of.
+const abi::SettingsRow *settingsRowOf(Attribute a);
+
+/// Checks `json`, a settings object as passes/AttrToJson.cpp writes it,
+/// against row `id` of runtime/abi/settings.inl and, for members that are
+/// settings objects themselves, against theirs: every required member
+/// present with its kind, nothing unlisted. The runtime decodes the object
+/// by the same rows. Returns the first disagreement, naming the member by
+/// its path ("missing setting 'generation.top_k' (an integer)"), or "".
+std::string checkSettingsJson(abi::SettingsId id, llvm::StringRef json);
 
 } // namespace mlir::hone

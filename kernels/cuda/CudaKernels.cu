@@ -1,12 +1,8 @@
-// Over 800 lines: the backend class launches the element-wise, reduction,
-// norm, rotary, embedding and AdamW kernels with <<<>>> from its methods, so
-// they share this translation unit. Not yet: by family into files with
-// host-side launch functions (as Attention.cu and LmHead.cu are, declared
-// in CudaLaunch.h), which needs a GPU to check the moved launches.
-//
-// The CUDA backend object: memory, copies, cuBLAS GEMM, element-wise and
-// row kernels, norms, embeddings, RoPE, AdamW, sumSquares, and the chunked LM
-// head (cuBLAS per vocabulary chunk + the row kernels of LmHead.cu).
+// The CUDA backend object: memory, copies, cuBLAS GEMM and the chunked LM
+// head (cuBLAS per vocabulary chunk + the row kernels of LmHead.cu); the
+// other kernel families live beside it, one file each, as host-side launch
+// functions (CudaLaunch.h): Elementwise.cu, Reduce.cu, Embedding.cu,
+// Norms.cu, Rope.cu, Adamw.cu, Attention.cu, LmHead.cu.
 //
 // Reductions over rows (bias and norm-gain gradients) run in two passes:
 // fixed row chunks summed into a partial buffer, then the chunks summed in
@@ -132,330 +128,6 @@ void failShape(const char *what, const char *file, int line) {
 
 namespace {
 
-// --- element-wise ---------------------------------------------------------------
-
-__global__ void fillKernel(float *x, int64_t n, float v) {
-  HONE_GRID_STRIDE(i, n) x[i] = v;
-}
-
-__global__ void broadcastRowsKernel(float *y, const float *b, int64_t rows,
-                                    int64_t cols) {
-  HONE_GRID_STRIDE(i, rows * cols) y[i] = b[i % cols];
-}
-
-__global__ void addRowsKernel(float *y, const float *b, int64_t rows,
-                              int64_t cols) {
-  HONE_GRID_STRIDE(i, rows * cols) y[i] += b[i % cols];
-}
-
-__global__ void axpyKernel(int64_t n, float alpha, const float *x, float *y) {
-  HONE_GRID_STRIDE(i, n) y[i] += alpha * x[i];
-}
-
-__global__ void scaleKernel(float *x, int64_t n, float alpha) {
-  HONE_GRID_STRIDE(i, n) x[i] *= alpha;
-}
-
-/// C[i, j] = beta * C[i, j] (0 when beta == 0): a GEMM with k == 0.
-__global__ void scaleMatrixKernel(float *C, int64_t m, int64_t n, int64_t ldc,
-                                  float beta) {
-  HONE_GRID_STRIDE(i, m * n) {
-    float *c = C + (i / n) * ldc + i % n;
-    *c = beta == 0.f ? 0.f : beta * *c;
-  }
-}
-
-constexpr float kGeluK = 0.7978845608028654f; // sqrt(2/pi)
-
-__global__ void geluFwdKernel(const float *x, float *y, int64_t n) {
-  HONE_GRID_STRIDE(i, n) {
-    const float v = x[i];
-    const float t = tanhf(kGeluK * (v + 0.044715f * v * v * v));
-    y[i] = 0.5f * v * (1.f + t);
-  }
-}
-
-__global__ void geluBwdKernel(const float *x, const float *dy, float *dx,
-                              int64_t n) {
-  HONE_GRID_STRIDE(i, n) {
-    const float v = x[i];
-    const float t = tanhf(kGeluK * (v + 0.044715f * v * v * v));
-    const float dt = kGeluK * (1.f + float(3 * 0.044715) * v * v);
-    dx[i] = dy[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * dt);
-  }
-}
-
-__device__ __forceinline__ float sigmoidf(float x) {
-  return 1.f / (1.f + expf(-x));
-}
-
-__global__ void swigluFwdKernel(const float *gu, int64_t rows, int64_t ff,
-                                float *y) {
-  HONE_GRID_STRIDE(i, rows * ff) {
-    const int64_t r = i / ff, c = i - r * ff;
-    const float g = gu[r * 2 * ff + c], u = gu[r * 2 * ff + ff + c];
-    y[i] = g * sigmoidf(g) * u;
-  }
-}
-
-__global__ void swigluBwdKernel(const float *gu, const float *dy, int64_t rows,
-                                int64_t ff, float *dgu) {
-  HONE_GRID_STRIDE(i, rows * ff) {
-    const int64_t r = i / ff, c = i - r * ff;
-    const float g = gu[r * 2 * ff + c], u = gu[r * 2 * ff + ff + c];
-    const float d = dy[i], s = sigmoidf(g);
-    dgu[r * 2 * ff + c] = d * u * s * (1.f + g * (1.f - s));
-    dgu[r * 2 * ff + ff + c] = d * (g * s);
-  }
-}
-
-// --- reductions over rows (deterministic, two passes) ------------------------------
-
-/// Rows per chunk of the two-pass column reductions: a function of the row
-/// count only.
-int64_t rowsPerChunk(int64_t rows) {
-  return std::max<int64_t>(32, (rows + 511) / 512);
-}
-
-struct SumRowsF {
-  const float *dy;
-  int64_t cols;
-  __device__ float operator()(int64_t r, int64_t c) const {
-    return dy[r * cols + c];
-  }
-};
-struct LnGammaF {
-  const float *dy, *x, *mean, *rstd;
-  int64_t cols;
-  __device__ float operator()(int64_t r, int64_t c) const {
-    return dy[r * cols + c] * (x[r * cols + c] - mean[r]) * rstd[r];
-  }
-};
-struct RmsGammaF {
-  const float *dy, *x, *rstd;
-  int64_t cols;
-  __device__ float operator()(int64_t r, int64_t c) const {
-    return dy[r * cols + c] * x[r * cols + c] * rstd[r];
-  }
-};
-
-/// partial[chunk, c] = sum over the chunk's rows of f(r, c). Block (32, 8):
-/// x over 32 columns, y over row slices; the 8 slice sums are added in order.
-template <typename F>
-__global__ void colPartialKernel(int64_t rows, int64_t cols, int64_t perChunk,
-                                 F f, float *partial) {
-  __shared__ float sh[8][33];
-  const int64_t c = int64_t(blockIdx.x) * 32 + threadIdx.x;
-  const int64_t chunk = blockIdx.y;
-  const int64_t r0 = chunk * perChunk, r1 = min(rows, r0 + perChunk);
-  float acc = 0.f;
-  if (c < cols)
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += 8)
-      acc += f(r, c);
-  sh[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  if (threadIdx.y == 0 && c < cols) {
-    float s = 0.f;
-#pragma unroll
-    for (int k = 0; k < 8; ++k)
-      s += sh[k][threadIdx.x];
-    partial[chunk * cols + c] = s;
-  }
-}
-
-__global__ void colFinishKernel(int64_t cols, int64_t nChunks,
-                                const float *partial, float *out) {
-  HONE_GRID_STRIDE(c, cols) {
-    float s = 0.f;
-    for (int64_t k = 0; k < nChunks; ++k)
-      s += partial[k * cols + c];
-    out[c] += s;
-  }
-}
-
-/// sumSquares, pass 1: fixed 64 Ki-element blocks, summed in double.
-constexpr int64_t kSqChunk = int64_t(1) << 16;
-__global__ void sumSquaresPartialKernel(const float *x, int64_t n,
-                                        double *partial) {
-  const int64_t i0 = int64_t(blockIdx.x) * kSqChunk;
-  const int64_t i1 = min(n, i0 + kSqChunk);
-  double s = 0;
-  for (int64_t i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
-    const double v = x[i];
-    s += v * v;
-  }
-  s = blockSum(s);
-  if (threadIdx.x == 0)
-    partial[blockIdx.x] = s;
-}
-__global__ void sumSquaresFinishKernel(const double *partial, int64_t nb,
-                                       double *out) {
-  double s = 0;
-  for (int64_t i = threadIdx.x; i < nb; i += blockDim.x)
-    s += partial[i];
-  s = blockSum(s);
-  if (threadIdx.x == 0)
-    *out = s;
-}
-
-// --- embeddings ---------------------------------------------------------------------
-
-__global__ void embeddingFwdKernel(const int32_t *tokens,
-                                   const int32_t *positions, int64_t rows,
-                                   int64_t d, const float *wte,
-                                   const float *wpe, float *x) {
-  HONE_GRID_STRIDE(i, rows * d) {
-    const int64_t r = i / d, c = i - r * d;
-    float v = wte[int64_t(tokens[r]) * d + c];
-    if (wpe)
-      v += wpe[int64_t(positions[r]) * d + c];
-    x[i] = v;
-  }
-}
-
-/// out[ids[r], c] += dx[r, c], rows in order. Thread (c, p) owns column c of
-/// the ids with id % parts == p, so no two threads touch one element and each
-/// element's sum runs in row order (the CPU's order).
-__global__ void scatterRowsKernel(const int32_t *__restrict__ ids,
-                                  int64_t rows, int64_t d, int parts,
-                                  const float *__restrict__ dx,
-                                  float *__restrict__ out) {
-  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int p = blockIdx.y;
-  if (c >= d)
-    return;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int32_t id = ids[r];
-    if (id % parts != p)
-      continue;
-    out[int64_t(id) * d + c] += dx[r * d + c];
-  }
-}
-
-// --- norms ----------------------------------------------------------------------------
-
-__global__ void layerNormFwdKernel(const float *x, const float *gamma,
-                                   const float *beta, int64_t cols, float eps,
-                                   float *y, float *mean, float *rstd) {
-  const int64_t r = blockIdx.x;
-  const float *xr = x + r * cols;
-  float s = 0.f;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    s += xr[c];
-  const float mu = blockSum(s) / float(cols);
-  float v = 0.f;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-    const float d = xr[c] - mu;
-    v += d * d;
-  }
-  const float rs = 1.f / sqrtf(blockSum(v) / float(cols) + eps);
-  float *yr = y + r * cols;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
-  if (threadIdx.x == 0) {
-    if (mean)
-      mean[r] = mu;
-    if (rstd)
-      rstd[r] = rs;
-  }
-}
-
-__global__ void layerNormBwdKernel(const float *dy, const float *x,
-                                   const float *gamma, const float *mean,
-                                   const float *rstd, int64_t cols,
-                                   float *dx) {
-  const int64_t r = blockIdx.x;
-  const float *xr = x + r * cols, *g = dy + r * cols;
-  const float mu = mean[r], rs = rstd[r];
-  float a = 0.f, b = 0.f;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-    const float dxh = g[c] * gamma[c];
-    a += dxh;
-    b += dxh * (xr[c] - mu) * rs;
-  }
-  a = blockSum(a) / float(cols);
-  b = blockSum(b) / float(cols);
-  float *o = dx + r * cols;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-    const float xh = (xr[c] - mu) * rs;
-    o[c] += rs * (g[c] * gamma[c] - a - xh * b);
-  }
-}
-
-__global__ void rmsNormFwdKernel(const float *x, const float *gamma,
-                                 int64_t cols, float eps, float *y,
-                                 float *rstd) {
-  const int64_t r = blockIdx.x;
-  const float *xr = x + r * cols;
-  float s = 0.f;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    s += xr[c] * xr[c];
-  const float rs = 1.f / sqrtf(blockSum(s) / float(cols) + eps);
-  float *yr = y + r * cols;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    yr[c] = xr[c] * rs * gamma[c];
-  if (threadIdx.x == 0 && rstd)
-    rstd[r] = rs;
-}
-
-__global__ void rmsNormBwdKernel(const float *dy, const float *x,
-                                 const float *gamma, const float *rstd,
-                                 int64_t cols, float *dx) {
-  const int64_t r = blockIdx.x;
-  const float *xr = x + r * cols, *g = dy + r * cols;
-  const float rs = rstd[r];
-  float b = 0.f;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    b += g[c] * gamma[c] * xr[c];
-  b = blockSum(b) * (rs * rs / float(cols));
-  float *o = dx + r * cols;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    o[c] += rs * (g[c] * gamma[c] - xr[c] * b);
-}
-
-// --- rotary -----------------------------------------------------------------------------
-
-/// One thread per (row, frequency i): cos/sin of position * invFreq[i] in
-/// double (as the CPU's table), rounded to float, applied to every head.
-__global__ void ropeKernel(float *x, int64_t rows, int64_t ld, int nRotHeads,
-                           int hd, const int32_t *positions,
-                           const double *invFreq, float sgn) {
-  const int half = hd / 2;
-  HONE_GRID_STRIDE(t, rows * half) {
-    const int64_t r = t / half;
-    const int i = int(t - r * half);
-    double sd, cd;
-    sincos(double(positions[r]) * invFreq[i], &sd, &cd);
-    const float cs = float(cd), si = sgn * float(sd);
-    float *row = x + r * ld;
-    for (int h = 0; h < nRotHeads; ++h) {
-      float *v = row + int64_t(h) * hd;
-      const float a = v[i], b = v[i + half];
-      v[i] = a * cs - b * si;
-      v[i + half] = b * cs + a * si;
-    }
-  }
-}
-
-// --- AdamW ------------------------------------------------------------------------------
-
-template <bool Zero>
-__global__ void adamwKernel(float *param, float *grad, float *m, float *v,
-                            int64_t n, float b1, float b2, float gs,
-                            float decay, float stepSize, float rbc2,
-                            float eps) {
-  HONE_GRID_STRIDE(i, n) {
-    const float g = grad[i] * gs;
-    const float mi = b1 * m[i] + (1.f - b1) * g;
-    const float vi = b2 * v[i] + (1.f - b2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    param[i] = param[i] * decay - stepSize * mi / (sqrtf(vi) * rbc2 + eps);
-    if (Zero)
-      grad[i] = 0.f;
-  }
-}
-
 // --- the backend --------------------------------------------------------------------------
 
 cublasComputeType_t computeType(CudaGemmMath m) {
@@ -547,8 +219,7 @@ public:
     if (n <= 0)
       return;
     use();
-    fillKernel<<<gridFor(n), kThreads, 0, stream_>>>(x, n, v);
-    HONE_CUDA_LAUNCH_CHECK("fillKernel");
+    cuda::fill(stream_, x, n, v);
   }
   void synchronize() override {
     use();
@@ -565,9 +236,7 @@ public:
       return;
     use();
     if (k <= 0) {
-      scaleMatrixKernel<<<gridFor(m * n), kThreads, 0, stream_>>>(C, m, n, ldc,
-                                                                  beta);
-      HONE_CUDA_LAUNCH_CHECK("scaleMatrixKernel");
+      cuda::scaleMatrix(stream_, C, m, n, ldc, beta);
       return;
     }
     for (int64_t v : {m, n, k, lda, ldb, ldc})
@@ -585,35 +254,32 @@ public:
     if (rows <= 0 || cols <= 0)
       return;
     use();
-    broadcastRowsKernel<<<gridFor(rows * cols), kThreads, 0, stream_>>>(
-        y, b, rows, cols);
-    HONE_CUDA_LAUNCH_CHECK("broadcastRowsKernel");
+    cuda::broadcastRows(stream_, y, b, rows, cols);
   }
   void addRows(float *y, const float *b, int64_t rows, int64_t cols) override {
     if (rows <= 0 || cols <= 0)
       return;
     use();
-    addRowsKernel<<<gridFor(rows * cols), kThreads, 0, stream_>>>(y, b, rows,
-                                                                  cols);
-    HONE_CUDA_LAUNCH_CHECK("addRowsKernel");
+    cuda::addRows(stream_, y, b, rows, cols);
   }
   void sumRows(const float *dy, int64_t rows, int64_t cols,
                float *db) override {
-    columnSums(rows, cols, SumRowsF{dy, cols}, db);
+    if (rows <= 0 || cols <= 0)
+      return;
+    use();
+    cuda::sumRowsInto(stream_, dy, rows, cols, columnScratch(rows, cols), db);
   }
   void axpy(int64_t n, float alpha, const float *x, float *y) override {
     if (n <= 0)
       return;
     use();
-    axpyKernel<<<gridFor(n), kThreads, 0, stream_>>>(n, alpha, x, y);
-    HONE_CUDA_LAUNCH_CHECK("axpyKernel");
+    cuda::axpy(stream_, n, alpha, x, y);
   }
   void scale(float *x, int64_t n, float alpha) override {
     if (n <= 0)
       return;
     use();
-    scaleKernel<<<gridFor(n), kThreads, 0, stream_>>>(x, n, alpha);
-    HONE_CUDA_LAUNCH_CHECK("scaleKernel");
+    cuda::scale(stream_, x, n, alpha);
   }
   double sumSquares(const float *x, int64_t n) override {
     if (n <= 0)
@@ -630,10 +296,7 @@ public:
       sqPartialN_ = nb + 1;
     }
     double *part = static_cast<double *>(sqPartial_);
-    sumSquaresPartialKernel<<<unsigned(nb), kThreads, 0, stream_>>>(x, n, part);
-    HONE_CUDA_LAUNCH_CHECK("sumSquaresPartialKernel");
-    sumSquaresFinishKernel<<<1, 1024, 0, stream_>>>(part, nb, part + nb);
-    HONE_CUDA_LAUNCH_CHECK("sumSquaresFinishKernel");
+    cuda::sumSquares(stream_, x, n, nb, part);
     double s = 0;
     HONE_CUDA_CHECK(cudaMemcpyAsync(&s, part + nb, sizeof(double),
                                     cudaMemcpyDeviceToHost, stream_));
@@ -648,18 +311,17 @@ public:
     if (rows <= 0 || d <= 0)
       return;
     use();
-    embeddingFwdKernel<<<gridFor(rows * d), kThreads, 0, stream_>>>(
-        tokens, positions, rows, d, wte, wpe, x);
-    HONE_CUDA_LAUNCH_CHECK("embeddingFwdKernel");
+    cuda::embeddingForward(stream_, tokens, positions, rows, d, wte, wpe, x);
   }
   void embeddingBwd(const int32_t *tokens, const int32_t *positions,
                     int64_t rows, int64_t d, const float *dx, float *dwte,
                     float *dwpe) override {
     if (rows <= 0 || d <= 0)
       return;
-    scatterRows(tokens, rows, d, dx, dwte);
+    use();
+    cuda::scatterRows(stream_, tokens, rows, d, dx, dwte);
     if (dwpe)
-      scatterRows(positions, rows, d, dx, dwpe);
+      cuda::scatterRows(stream_, positions, rows, d, dx, dwpe);
   }
 
   // --- normalisation ------------------------------------------------------
@@ -670,9 +332,8 @@ public:
       return;
     use();
     checkRows(rows);
-    layerNormFwdKernel<<<unsigned(rows), rowThreads(cols), 0, stream_>>>(
-        x, gamma, beta, cols, float(eps), y, mean, rstd);
-    HONE_CUDA_LAUNCH_CHECK("layerNormFwdKernel");
+    cuda::layerNormForward(stream_, x, gamma, beta, rows, cols, eps, y, mean,
+                           rstd);
   }
   void layerNormBwd(const float *dy, const float *x, const float *gamma,
                     const float *mean, const float *rstd, int64_t rows,
@@ -682,13 +343,13 @@ public:
       return;
     use();
     checkRows(rows);
-    layerNormBwdKernel<<<unsigned(rows), rowThreads(cols), 0, stream_>>>(
-        dy, x, gamma, mean, rstd, cols, dx);
-    HONE_CUDA_LAUNCH_CHECK("layerNormBwdKernel");
+    cuda::layerNormBackward(stream_, dy, x, gamma, mean, rstd, rows, cols, dx);
     if (dgamma)
-      columnSums(rows, cols, LnGammaF{dy, x, mean, rstd, cols}, dgamma);
+      cuda::layerNormGammaGrad(stream_, dy, x, mean, rstd, rows, cols,
+                               columnScratch(rows, cols), dgamma);
     if (dbeta)
-      columnSums(rows, cols, SumRowsF{dy, cols}, dbeta);
+      cuda::sumRowsInto(stream_, dy, rows, cols, columnScratch(rows, cols),
+                        dbeta);
   }
   void rmsNormFwd(const float *x, const float *gamma, int64_t rows,
                   int64_t cols, double eps, float *y, float *rstd) override {
@@ -696,9 +357,7 @@ public:
       return;
     use();
     checkRows(rows);
-    rmsNormFwdKernel<<<unsigned(rows), rowThreads(cols), 0, stream_>>>(
-        x, gamma, cols, float(eps), y, rstd);
-    HONE_CUDA_LAUNCH_CHECK("rmsNormFwdKernel");
+    cuda::rmsNormForward(stream_, x, gamma, rows, cols, eps, y, rstd);
   }
   void rmsNormBwd(const float *dy, const float *x, const float *gamma,
                   const float *rstd, int64_t rows, int64_t cols, float *dx,
@@ -707,11 +366,10 @@ public:
       return;
     use();
     checkRows(rows);
-    rmsNormBwdKernel<<<unsigned(rows), rowThreads(cols), 0, stream_>>>(
-        dy, x, gamma, rstd, cols, dx);
-    HONE_CUDA_LAUNCH_CHECK("rmsNormBwdKernel");
+    cuda::rmsNormBackward(stream_, dy, x, gamma, rstd, rows, cols, dx);
     if (dgamma)
-      columnSums(rows, cols, RmsGammaF{dy, x, rstd, cols}, dgamma);
+      cuda::rmsNormGammaGrad(stream_, dy, x, rstd, rows, cols,
+                             columnScratch(rows, cols), dgamma);
   }
 
   // --- activations --------------------------------------------------------
@@ -719,32 +377,26 @@ public:
     if (n <= 0)
       return;
     use();
-    geluFwdKernel<<<gridFor(n), kThreads, 0, stream_>>>(x, y, n);
-    HONE_CUDA_LAUNCH_CHECK("geluFwdKernel");
+    cuda::geluForward(stream_, x, y, n);
   }
   void geluBwd(const float *x, const float *dy, float *dx, int64_t n) override {
     if (n <= 0)
       return;
     use();
-    geluBwdKernel<<<gridFor(n), kThreads, 0, stream_>>>(x, dy, dx, n);
-    HONE_CUDA_LAUNCH_CHECK("geluBwdKernel");
+    cuda::geluBackward(stream_, x, dy, dx, n);
   }
   void swigluFwd(const float *gu, int64_t rows, int64_t ff, float *y) override {
     if (rows <= 0 || ff <= 0)
       return;
     use();
-    swigluFwdKernel<<<gridFor(rows * ff), kThreads, 0, stream_>>>(gu, rows, ff,
-                                                                  y);
-    HONE_CUDA_LAUNCH_CHECK("swigluFwdKernel");
+    cuda::swigluForward(stream_, gu, rows, ff, y);
   }
   void swigluBwd(const float *gu, const float *dy, int64_t rows, int64_t ff,
                  float *dgu) override {
     if (rows <= 0 || ff <= 0)
       return;
     use();
-    swigluBwdKernel<<<gridFor(rows * ff), kThreads, 0, stream_>>>(gu, dy, rows,
-                                                                  ff, dgu);
-    HONE_CUDA_LAUNCH_CHECK("swigluBwdKernel");
+    cuda::swigluBackward(stream_, gu, dy, rows, ff, dgu);
   }
 
   // --- rotary -------------------------------------------------------------
@@ -777,10 +429,8 @@ public:
     if (hd > INT_MAX || nRotHeads > INT_MAX)
       failShape("rope: head dimension or head count exceeds INT_MAX", __FILE__,
                 __LINE__);
-    ropeKernel<<<gridFor(rows * half), kThreads, 0, stream_>>>(
-        x, rows, ld, int(nRotHeads), int(hd), positions,
-        static_cast<const double *>(ropeFreq_), inverse ? -1.f : 1.f);
-    HONE_CUDA_LAUNCH_CHECK("ropeKernel");
+    cuda::rope(stream_, x, rows, ld, nRotHeads, hd, positions,
+               static_cast<const double *>(ropeFreq_), inverse);
   }
 
   // --- attention ----------------------------------------------------------
@@ -901,13 +551,8 @@ public:
     const float b1 = float(beta1), b2 = float(beta2), gs = float(gradScale);
     const float decay = float(1 - lr * wd), stepSize = float(lr / bc1);
     const float rbc2 = float(1 / std::sqrt(bc2)), e = float(eps);
-    if (zeroGrad)
-      adamwKernel<true><<<gridFor(n), kThreads, 0, stream_>>>(
-          param, grad, m, v, n, b1, b2, gs, decay, stepSize, rbc2, e);
-    else
-      adamwKernel<false><<<gridFor(n), kThreads, 0, stream_>>>(
-          param, grad, m, v, n, b1, b2, gs, decay, stepSize, rbc2, e);
-    HONE_CUDA_LAUNCH_CHECK("adamwKernel");
+    cuda::adamw(stream_, param, grad, m, v, n, b1, b2, gs, decay, stepSize,
+                rbc2, e, zeroGrad);
   }
 
 private:
@@ -936,39 +581,10 @@ private:
     return workspace_;
   }
 
-  template <typename F>
-  void columnSums(int64_t rows, int64_t cols, F f, float *out) {
-    if (rows <= 0 || cols <= 0)
-      return;
-    use();
-    const int64_t per = rowsPerChunk(rows);
-    const int64_t nChunks = (rows + per - 1) / per; // <= 512
-    float *partial = static_cast<float *>(
-        workspace(size_t(nChunks * cols) * sizeof(float)));
-    const int64_t colBlocks = (cols + 31) / 32;
-    if (colBlocks > INT_MAX)
-      failShape("column reduction: too many columns", __FILE__, __LINE__);
-    colPartialKernel<<<dim3(unsigned(colBlocks), unsigned(nChunks)),
-                       dim3(32, 8), 0, stream_>>>(rows, cols, per, f, partial);
-    HONE_CUDA_LAUNCH_CHECK("colPartialKernel");
-    colFinishKernel<<<gridFor(cols), kThreads, 0, stream_>>>(cols, nChunks,
-                                                             partial, out);
-    HONE_CUDA_LAUNCH_CHECK("colFinishKernel");
-  }
-
-  void scatterRows(const int32_t *ids, int64_t rows, int64_t d,
-                   const float *dx, float *out) {
-    use();
-    // Enough (column, partition) threads to fill the GPU; the partition
-    // count changes who adds, never the order of the additions.
-    const int parts = int(std::min<int64_t>(
-        64, std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(d, 1))));
-    const int64_t colBlocks = (d + 127) / 128;
-    if (colBlocks > INT_MAX)
-      failShape("embedding backward: dModel too large", __FILE__, __LINE__);
-    scatterRowsKernel<<<dim3(unsigned(colBlocks), unsigned(parts)), 128, 0,
-                        stream_>>>(ids, rows, d, parts, dx, out);
-    HONE_CUDA_LAUNCH_CHECK("scatterRowsKernel");
+  /// Scratch for a column sum over rows x cols (Reduce.cu).
+  float *columnScratch(int64_t rows, int64_t cols) {
+    return static_cast<float *>(
+        workspace(size_t(columnSumsScratch(rows, cols)) * sizeof(float)));
   }
 
   int dev_;

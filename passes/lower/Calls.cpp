@@ -75,6 +75,12 @@ Lowering::attrsJson(Operation *op, const abi::OpRow &row,
                      << ", but the runtime reads " << opName << "'s '"
                      << a.name << "' as " << abi::kindName(a.kind)
                      << " (runtime/abi/step_ops.inl)";
+    if (a.kind == abi::Kind::Obj)
+      if (const abi::SettingsRow *r = settingsRowOf(v))
+        if (std::string bad = checkSettingsJson(r->id, toJson(v));
+            !bad.empty())
+          return table() << "attribute '" << a.name << "' (" << r->attr
+                         << "): " << bad << " (runtime/abi/settings.inl)";
     out.push_back({a.name, v});
     return success();
   };

@@ -199,6 +199,15 @@ LogicalResult Lowering::lowerPipeline(PipelineOp pipeline) {
     config.pop_back();
     config += ",\"lane_plan\":" + plan + "}";
   }
+  // The runtime decodes the configuration by runtime/abi/settings.inl's
+  // rows (#hone.run and what is added above): checked here as written.
+  if (std::string bad = checkSettingsJson(abi::SettingsId::run, config);
+      !bad.empty()) {
+    pipeline->emitOpError("convert-hone-to-runtime: the run configuration "
+                          "disagrees with runtime/abi/settings.inl: ")
+        << bad;
+    return failure();
+  }
   job = LLVM::CallOp::create(
             b, loc, rtBegin(),
             ValueRange{constI32(b, loc, kAbiVersion),

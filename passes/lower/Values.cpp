@@ -81,9 +81,12 @@ bool abiKindMatches(Attribute a, abi::Kind k) {
     return isa<DenseF64ArrayAttr>(a);
   case abi::Kind::Obj:
     // Dictionaries and the dialect's struct attributes (#hone.arch, ...),
-    // which AttrToJson prints as objects; their keys are not checked here.
+    // which AttrToJson prints as objects; a settings attribute's members
+    // are checked against runtime/abi/settings.inl by the caller.
     return isa<DictionaryAttr>(a) ||
            (a.getDialect().getNamespace() == "hone" && !isEnumKeyword(a));
+  case abi::Kind::Json:
+    return true;
   }
   return false;
 }

@@ -126,6 +126,10 @@ void (*lookUp(OpCtx &c, const char *attrsJson, abi::Call call))(OpCtx &) {
   std::string bad = checkAttrs(*row, c.attrs);
   if (!bad.empty())
     c.err(bad);
+  StepAttrs common; // lane and ahead (checked above: absent on object rows)
+  attrs_detail::common(c.attrs, common);
+  c.lane = common.lane;
+  c.ahead = common.ahead ? *common.ahead : 0;
   for (const Handler &h : kHandlers)
     if (h.op == row->id)
       return h.run;
@@ -218,10 +222,11 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   jc.specText = spec_text ? spec_text : "";
   // The run's settings as the frontend resolved them (every one present:
   // frontend/Defaults.cpp); a missing one is an error, never a default.
-  Settings cfg{j, "config", "config", j->config};
-  Settings hw{j, "config", "hardware", cfg.object("hardware")};
-  Settings ck{j, "config", "checkpointing", cfg.object("checkpointing")};
-  jc.defaultOutDir = cfg.text("output_dir");
+  auto cfg = settingsOf<abi::SettingsId::run>(j, "config", &j->config);
+  auto hw = settingsOf<abi::SettingsId::hardware>(j, "config", cfg.hardware);
+  auto ck =
+      settingsOf<abi::SettingsId::checkpointing>(j, "config", cfg.checkpointing);
+  jc.defaultOutDir = cfg.output_dir;
   // Data-parallel ranks: the spec's hardware.ranks processes, started by
   // mpirun. Each rank trains on its own share of every batch; gradients are
   // averaged over the ranks before each optimiser step, so the weights stay
@@ -231,8 +236,8 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     const char *why = nullptr;
     if (!j->comm.init(&argc, &argv, &why))
       fail(j, "job", why);
-    int64_t ranks = hw.i64("ranks");
-    j->comm.timeoutSec = hw.f64("collective_timeout_s");
+    int64_t ranks = hw.ranks;
+    j->comm.timeoutSec = hw.collective_timeout_s;
     if (ranks != j->comm.size)
       fail(j, "job",
            "the spec asks for " + std::to_string(ranks) +
@@ -250,20 +255,20 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
       }
     }
   }
-  jc.seed = uint64_t(cfg.i64("seed"));
+  jc.seed = uint64_t(cfg.seed);
   j->seed = jc.seed;
   {
-    jc.checkpointEvery = ck.i64("every_steps");
-    jc.keepLast = int(ck.i64("keep_last"));
-    jc.checkpointSubdir = ck.text("dir");
-    std::string nan = ck.text("on_nan");
+    jc.checkpointEvery = ck.every_steps;
+    jc.keepLast = int(ck.keep_last);
+    jc.checkpointSubdir = ck.dir;
+    const std::string &nan = ck.on_nan;
     if (nan != "skip" && nan != "rollback" && nan != "abort")
       fail(j, "config", "checkpointing.on_nan: unknown policy '" + nan +
                             "' (skip, rollback, abort)");
     j->rollback = nan == "rollback";
     j->abortOnNan = nan == "abort";
-    j->maxSkippedFraction = ck.f64("max_skipped_fraction");
-    j->maxSkippedInARow = ck.i64("max_skipped_in_a_row");
+    j->maxSkippedFraction = ck.max_skipped_fraction;
+    j->maxSkippedInARow = ck.max_skipped_in_a_row;
     if (j->rollback && j->comm.size > 1)
       fail(j, "config",
            "checkpointing.on_nan: rollback restarts the process, which "
@@ -271,15 +276,15 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   }
   {
     if (j->args.threads == 0)
-      j->args.threads = int(std::clamp<int64_t>(hw.i64("threads"), -1,
+      j->args.threads = int(std::clamp<int64_t>(hw.threads, -1,
                                                 kMaxThreads + 1));
     // The spec's device unless --device names one (auto defers to it).
-    std::string d = hw.text("device");
+    const std::string &d = hw.device;
     if (j->args.device == "auto" && (d == "cpu" || d == "cuda"))
       j->args.device = d;
     // precision bf16 on the CPU: bf16 GEMMs where this CPU (not the one
     // that compiled the job) has AVX-512 BF16 or AMX, else fp32 and a note.
-    if (hw.text("precision") == "bf16" &&
+    if (hw.precision == "bf16" &&
         j->args.device != "cuda" && !setCpuBf16Gemm(true))
       std::fprintf(stderr,
                    "note: hardware.precision bf16: %s; training in fp32 "
@@ -339,14 +344,14 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
             j->nanSteps.insert(e.asInt());
     }
   // The compiled lane plan, drawn next to the measured schedule.
-  if (const json::Value *lp = get(j->config, "lane_plan")) {
+  if (const json::Value *lp = cfg.lane_plan) {
     auto plan = observe::parseLanePlan(*lp);
     if (!plan)
       fail(j, "config", plan.status().message());
     j->job->setLanePlan(plan.take());
   }
   // The memory plan's baseline: the resident set after start-up.
-  if (std::string bad = j->memory.begin(get(j->config, "memory_plan"));
+  if (std::string bad = j->memory.begin(cfg.memory_plan);
       !bad.empty())
     fail(j, "config", bad);
   // The compiled IR next to the spec.
@@ -409,7 +414,9 @@ int32_t hone_rt_end(hone_job *j) {
   // The compiler's model work per stage iteration (config "model_work",
   // dialect/HoneForwards.h), shown as a table.
   std::vector<observe::ModelWorkRow> work;
-  if (const json::Value *w = get(j->config, "model_work"); w && w->isArray())
+  const json::Value *w =
+      settingsOf<abi::SettingsId::run>(j, "config", &j->config).model_work;
+  if (w->isArray())
     for (const json::Value &e : w->items()) {
       const json::Value *st = get(e, "stage"), *mo = get(e, "model");
       const json::Value *fw = get(e, "forwards"), *bw = get(e, "backwards");
@@ -481,13 +488,13 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   c.attrs = parseJson(j, loc, attrs_json, "hone.exec.stage_begin");
   if (std::string bad = checkAttrs(*c.row, c.attrs); !bad.empty())
     c.err(bad);
+  const auto a = c.typed<abi::OpId::exec_stage_begin>();
   j->stageName = name ? name : "stage";
   j->stageSteps = steps;
   j->stageSkipped = j->skippedInARow = 0;
   // A stage without an optimizer trains nothing (its train steps carry
   // their own).
-  j->stageOptimizer =
-      c.has("optimizer") ? c.object("optimizer") : json::Value::object();
+  j->stageOptimizer = a.optimizer ? *a.optimizer : json::Value::object();
   for (ModelObj *m : j->models)
     m->opt.reset();
   for (int i = 0; i < n_models; ++i) {
@@ -498,7 +505,7 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
     auto *m = static_cast<ModelObj *>(o);
     // The stage's optimizer (its train steps'); a stage without train
     // steps has none and trains nothing.
-    if (!m->opt && c.has("optimizer"))
+    if (!m->opt && a.optimizer)
       m->opt = std::make_unique<AdamW<float>>(
           *m->model, optimizerConfig(j, loc, j->stageOptimizer, steps));
   }
@@ -509,7 +516,7 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   // ahead in flight, which checkpoints do not keep yet: it resumes from
   // its start or not at all. Done before the checkpoint: its prologue and
   // epilogue ops are skipped.
-  int64_t staleness = c.has("staleness") ? c.i64("staleness") : 0;
+  int64_t staleness = a.staleness ? *a.staleness : 0;
   j->skipStage = staleness > 0 && *first >= steps;
   j->skipPrologue = staleness > 0 && *first > 0 && *first < steps;
   if (j->skipPrologue && j->resumedRollouts.empty())
@@ -521,7 +528,7 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
              "holds no rollouts in flight (written by a program without "
              "staleness?); resume with the program that wrote it");
   j->job->noteStageSettings(j->stageName, c.attrs);
-  j->job->setStageModels(c.texts("models"));
+  j->job->setStageModels(a.models);
   j->inStage = true;
   j->stepMetrics.clear();
   j->stepTokens = 0;

@@ -3,8 +3,8 @@
  * Every op that generated code hands to the runtime through hone_rt_object,
  * hone_rt_step, hone_rt_train_step or hone_rt_stage_begin has one row here,
  * followed by one line per attribute its JSON carries. The compiler's
- * lowering (passes/ConvertHoneToRuntime.cpp) emits exactly these attributes
- * and the runtime (runtime/abi/HoneRuntime.cpp) accepts exactly these; a unit
+ * lowering (passes/lower/Calls.cpp) emits exactly these attributes and the
+ * runtime (runtime/abi/HoneRuntime.cpp, runtime/ops/) accepts exactly these; a unit
  * test (test/unit/abi/AbiTableTest.cpp) checks the table against the
  * registered hone dialect. Plain C preprocessor: no MLIR here.
  *
@@ -12,7 +12,7 @@
  *   HONE_ABI_STEP(ID, "op", "objects")     hone_rt_step
  *   HONE_ABI_TRAIN(ID, "op", "objects")    hone_rt_train_step
  *   HONE_ABI_STAGE(ID, "op", "objects")    hone_rt_stage_begin
- *   HONE_ABI_ATTR(ID, "name", KIND, NEED, FROM)   an attribute of row ID
+ *   HONE_ABI_ATTR(ID, NAME, KIND, NEED, FROM)     an attribute of row ID
  *
  * ID: a C identifier naming the row; "op": the op name without "hone.".
  * "objects": the object operands in order, space-separated, each one of
@@ -20,7 +20,7 @@
  * KIND: I64, F64 (JSON number, or "nan"/"inf"/"-inf"), BOOL, UNIT (a unit
  * attribute: true when set, false when not; always sent), STR (strings and
  * enum keywords), STRS (array of strings), I64S, F64S (arrays), OBJ (a
- * nested JSON object; its keys are not checked here).
+ * nested JSON object: a settings object, whose members settings.inl lists).
  * NEED: REQ (always sent; a compile error when the op lacks it) or OPT
  * (sent when the op has it; absence has the meaning the op's documentation
  * gives, never a substituted value).
@@ -28,13 +28,18 @@
  * discardable attribute a pass sets), LOWER (computed by the lowering from
  * the result type, the objective region or the stage).
  * Every step and train row also accepts "lane" (STR, OPT, LOWER: the lane
- * hone-assign-lanes chose; AbiTable.h kLaneAttr), not repeated below.
+ * hone-assign-lanes chose; AbiTable.h kLaneAttr), and every step row "ahead"
+ * (I64, OPT, LOWER; kAheadAttr), not repeated below.
  *
- * A new attribute: add its HONE_ABI_ATTR line, read it in the op's runtime
- * handler with a required getter (c.i64("name"), c.f64, c.boolean, c.str,
- * c.strs, c.object; c.has for OPT), and, if FROM is LOWER, pass it from the
- * lowering. A new op: add its row and a handler (the runtime's handler list
- * must name every row).
+ * NAME is a C identifier: runtime/ops/Attrs.h makes each row a struct with
+ * one field per attribute (c.typed<abi::OpId::ID>().NAME in the op's body),
+ * so a read of an unlisted or mistyped attribute does not compile.
+ *
+ * A new attribute: add its HONE_ABI_ATTR line directly below its row (a
+ * static_assert in Attrs.h checks that), read it as a field in the op's
+ * runtime handler and, if FROM is LOWER, pass it from the lowering. A new
+ * op: add its row and a handler (the runtime's handler list must name
+ * every row). Settings objects carried as OBJ are rows of settings.inl.
  */
 #ifndef HONE_ABI_OBJECT
 #define HONE_ABI_OBJECT(id, op, objects)
@@ -55,77 +60,77 @@
 /* --- objects -------------------------------------------------------------- */
 
 HONE_ABI_OBJECT(model_init, "model.init", "")
-HONE_ABI_ATTR(model_init, "name", STR, REQ, ODS)
-HONE_ABI_ATTR(model_init, "seed", I64, REQ, ODS)
-HONE_ABI_ATTR(model_init, "arch", OBJ, REQ, LOWER)
-HONE_ABI_ATTR(model_init, "head", STR, REQ, LOWER)
+HONE_ABI_ATTR(model_init, name, STR, REQ, ODS)
+HONE_ABI_ATTR(model_init, seed, I64, REQ, ODS)
+HONE_ABI_ATTR(model_init, arch, OBJ, REQ, LOWER)
+HONE_ABI_ATTR(model_init, head, STR, REQ, LOWER)
 
 HONE_ABI_OBJECT(model_load, "model.load", "")
-HONE_ABI_ATTR(model_load, "name", STR, REQ, ODS)
-HONE_ABI_ATTR(model_load, "path", STR, REQ, ODS)
-HONE_ABI_ATTR(model_load, "arch", OBJ, REQ, LOWER)
-HONE_ABI_ATTR(model_load, "head", STR, REQ, LOWER)
-HONE_ABI_ATTR(model_load, "storage", STR, OPT, DISC)
+HONE_ABI_ATTR(model_load, name, STR, REQ, ODS)
+HONE_ABI_ATTR(model_load, path, STR, REQ, ODS)
+HONE_ABI_ATTR(model_load, arch, OBJ, REQ, LOWER)
+HONE_ABI_ATTR(model_load, head, STR, REQ, LOWER)
+HONE_ABI_ATTR(model_load, storage, STR, OPT, DISC)
 
 HONE_ABI_OBJECT(model_new_head, "model.new_head", "model")
-HONE_ABI_ATTR(model_new_head, "name", STR, REQ, ODS)
-HONE_ABI_ATTR(model_new_head, "seed", I64, REQ, ODS)
-HONE_ABI_ATTR(model_new_head, "arch", OBJ, REQ, LOWER)
-HONE_ABI_ATTR(model_new_head, "head", STR, REQ, LOWER)
+HONE_ABI_ATTR(model_new_head, name, STR, REQ, ODS)
+HONE_ABI_ATTR(model_new_head, seed, I64, REQ, ODS)
+HONE_ABI_ATTR(model_new_head, arch, OBJ, REQ, LOWER)
+HONE_ABI_ATTR(model_new_head, head, STR, REQ, LOWER)
 
 HONE_ABI_OBJECT(model_lora, "model.lora", "model")
-HONE_ABI_ATTR(model_lora, "name", STR, REQ, ODS)
-HONE_ABI_ATTR(model_lora, "lora", OBJ, REQ, ODS)
-HONE_ABI_ATTR(model_lora, "seed", I64, REQ, ODS)
-HONE_ABI_ATTR(model_lora, "arch", OBJ, REQ, LOWER)
-HONE_ABI_ATTR(model_lora, "head", STR, REQ, LOWER)
+HONE_ABI_ATTR(model_lora, name, STR, REQ, ODS)
+HONE_ABI_ATTR(model_lora, lora, OBJ, REQ, ODS)
+HONE_ABI_ATTR(model_lora, seed, I64, REQ, ODS)
+HONE_ABI_ATTR(model_lora, arch, OBJ, REQ, LOWER)
+HONE_ABI_ATTR(model_lora, head, STR, REQ, LOWER)
 
 HONE_ABI_OBJECT(exec_snapshot, "exec.snapshot", "model")
-HONE_ABI_ATTR(exec_snapshot, "arch", OBJ, REQ, LOWER)
-HONE_ABI_ATTR(exec_snapshot, "head", STR, REQ, LOWER)
-HONE_ABI_ATTR(exec_snapshot, "storage", STR, OPT, DISC)
+HONE_ABI_ATTR(exec_snapshot, arch, OBJ, REQ, LOWER)
+HONE_ABI_ATTR(exec_snapshot, head, STR, REQ, LOWER)
+HONE_ABI_ATTR(exec_snapshot, storage, STR, OPT, DISC)
 
 HONE_ABI_OBJECT(dataset, "dataset", "")
-HONE_ABI_ATTR(dataset, "path", STR, REQ, ODS)
-HONE_ABI_ATTR(dataset, "eval_path", STR, OPT, ODS)
-HONE_ABI_ATTR(dataset, "settings", OBJ, REQ, ODS)
-HONE_ABI_ATTR(dataset, "name", STR, OPT, DISC)
-HONE_ABI_ATTR(dataset, "layout", STR, REQ, LOWER)
+HONE_ABI_ATTR(dataset, path, STR, REQ, ODS)
+HONE_ABI_ATTR(dataset, eval_path, STR, OPT, ODS)
+HONE_ABI_ATTR(dataset, settings, OBJ, REQ, ODS)
+HONE_ABI_ATTR(dataset, name, STR, OPT, DISC)
+HONE_ABI_ATTR(dataset, layout, STR, REQ, LOWER)
 
 HONE_ABI_OBJECT(reward_verifier, "reward.verifier", "")
-HONE_ABI_ATTR(reward_verifier, "kind", STR, REQ, ODS)
-HONE_ABI_ATTR(reward_verifier, "pattern", STR, OPT, ODS)
-HONE_ABI_ATTR(reward_verifier, "tolerance", F64, OPT, ODS)
-HONE_ABI_ATTR(reward_verifier, "max_length", I64, OPT, ODS)
-HONE_ABI_ATTR(reward_verifier, "cache_length", I64, OPT, ODS)
-HONE_ABI_ATTR(reward_verifier, "settings", OBJ, REQ, ODS)
-HONE_ABI_ATTR(reward_verifier, "name", STR, OPT, DISC)
+HONE_ABI_ATTR(reward_verifier, kind, STR, REQ, ODS)
+HONE_ABI_ATTR(reward_verifier, pattern, STR, OPT, ODS)
+HONE_ABI_ATTR(reward_verifier, tolerance, F64, OPT, ODS)
+HONE_ABI_ATTR(reward_verifier, max_length, I64, OPT, ODS)
+HONE_ABI_ATTR(reward_verifier, cache_length, I64, OPT, ODS)
+HONE_ABI_ATTR(reward_verifier, settings, OBJ, REQ, ODS)
+HONE_ABI_ATTR(reward_verifier, name, STR, OPT, DISC)
 
 HONE_ABI_OBJECT(reward_model, "reward.model", "model")
-HONE_ABI_ATTR(reward_model, "name", STR, OPT, DISC)
+HONE_ABI_ATTR(reward_model, name, STR, OPT, DISC)
 
 HONE_ABI_OBJECT(reward_external, "reward.external", "")
-HONE_ABI_ATTR(reward_external, "command", STRS, REQ, ODS)
-HONE_ABI_ATTR(reward_external, "timeout_s", F64, REQ, ODS)
-HONE_ABI_ATTR(reward_external, "name", STR, OPT, DISC)
-HONE_ABI_ATTR(reward_external, "workers", I64, OPT, DISC)
+HONE_ABI_ATTR(reward_external, command, STRS, REQ, ODS)
+HONE_ABI_ATTR(reward_external, timeout_s, F64, REQ, ODS)
+HONE_ABI_ATTR(reward_external, name, STR, OPT, DISC)
+HONE_ABI_ATTR(reward_external, workers, I64, REQ, DISC)
 
 HONE_ABI_OBJECT(reward_combine, "reward.combine", "reward*")
-HONE_ABI_ATTR(reward_combine, "weights", F64S, REQ, ODS)
-HONE_ABI_ATTR(reward_combine, "name", STR, OPT, DISC)
+HONE_ABI_ATTR(reward_combine, weights, F64S, REQ, ODS)
+HONE_ABI_ATTR(reward_combine, name, STR, OPT, DISC)
 
 HONE_ABI_OBJECT(buffer_init, "buffer.init", "")
-HONE_ABI_ATTR(buffer_init, "capacity", I64, REQ, LOWER)
+HONE_ABI_ATTR(buffer_init, capacity, I64, REQ, LOWER)
 
 /* --- stages --------------------------------------------------------------- */
 
 HONE_ABI_STAGE(exec_stage_begin, "exec.stage_begin", "model*")
-HONE_ABI_ATTR(exec_stage_begin, "name", STR, REQ, ODS)
-HONE_ABI_ATTR(exec_stage_begin, "steps", I64, REQ, ODS)
-HONE_ABI_ATTR(exec_stage_begin, "optimizer", OBJ, OPT, LOWER)
-HONE_ABI_ATTR(exec_stage_begin, "models", STRS, REQ, LOWER)
-HONE_ABI_ATTR(exec_stage_begin, "settings", OBJ, OPT, LOWER)
-HONE_ABI_ATTR(exec_stage_begin, "staleness", I64, OPT, DISC)
+HONE_ABI_ATTR(exec_stage_begin, name, STR, REQ, ODS)
+HONE_ABI_ATTR(exec_stage_begin, steps, I64, REQ, ODS)
+HONE_ABI_ATTR(exec_stage_begin, optimizer, OBJ, OPT, LOWER)
+HONE_ABI_ATTR(exec_stage_begin, models, STRS, REQ, LOWER)
+HONE_ABI_ATTR(exec_stage_begin, settings, OBJ, OPT, LOWER)
+HONE_ABI_ATTR(exec_stage_begin, staleness, I64, OPT, DISC)
 
 /* A pipelined RL stage's rollouts (hone-pipeline-rollouts): the ones it
  * starts with (fresh, or a resumed checkpoint's) and the ones in flight at
@@ -136,96 +141,96 @@ HONE_ABI_STEP(exec_rollouts_in_flight, "exec.rollouts_in_flight", "")
 /* --- steps ---------------------------------------------------------------- */
 
 HONE_ABI_STEP(data_next, "data.next", "dataset")
-HONE_ABI_ATTR(data_next, "part", STR, REQ, ODS)
-HONE_ABI_ATTR(data_next, "completion_only_loss", BOOL, REQ, ODS)
-HONE_ABI_ATTR(data_next, "assistant_only_loss", BOOL, REQ, ODS)
+HONE_ABI_ATTR(data_next, part, STR, REQ, ODS)
+HONE_ABI_ATTR(data_next, completion_only_loss, BOOL, REQ, ODS)
+HONE_ABI_ATTR(data_next, assistant_only_loss, BOOL, REQ, ODS)
 
 HONE_ABI_STEP(data_fetch, "data.fetch", "dataset")
-HONE_ABI_ATTR(data_fetch, "completion_only_loss", BOOL, REQ, ODS)
-HONE_ABI_ATTR(data_fetch, "assistant_only_loss", BOOL, REQ, ODS)
+HONE_ABI_ATTR(data_fetch, completion_only_loss, BOOL, REQ, ODS)
+HONE_ABI_ATTR(data_fetch, assistant_only_loss, BOOL, REQ, ODS)
 
 HONE_ABI_STEP(generate, "generate", "model")
-HONE_ABI_ATTR(generate, "n", I64, REQ, ODS)
-HONE_ABI_ATTR(generate, "temperature", F64, REQ, ODS)
-HONE_ABI_ATTR(generate, "top_k", I64, REQ, ODS)
-HONE_ABI_ATTR(generate, "top_p", F64, REQ, ODS)
-HONE_ABI_ATTR(generate, "greedy", BOOL, REQ, ODS)
-HONE_ABI_ATTR(generate, "off_policy", I64, REQ, ODS)
-HONE_ABI_ATTR(generate, "hint_is_fraction", BOOL, REQ, ODS)
-HONE_ABI_ATTR(generate, "mask_truncated", BOOL, REQ, ODS)
-HONE_ABI_ATTR(generate, "stop", STRS, OPT, ODS)
+HONE_ABI_ATTR(generate, n, I64, REQ, ODS)
+HONE_ABI_ATTR(generate, temperature, F64, REQ, ODS)
+HONE_ABI_ATTR(generate, top_k, I64, REQ, ODS)
+HONE_ABI_ATTR(generate, top_p, F64, REQ, ODS)
+HONE_ABI_ATTR(generate, greedy, BOOL, REQ, ODS)
+HONE_ABI_ATTR(generate, off_policy, I64, REQ, ODS)
+HONE_ABI_ATTR(generate, hint_is_fraction, BOOL, REQ, ODS)
+HONE_ABI_ATTR(generate, mask_truncated, BOOL, REQ, ODS)
+HONE_ABI_ATTR(generate, stop, STRS, OPT, ODS)
 
 HONE_ABI_STEP(logprob, "logprob", "model")
-HONE_ABI_ATTR(logprob, "entropy", UNIT, REQ, ODS)
-HONE_ABI_ATTR(logprob, "temperature", F64, REQ, LOWER)
-HONE_ABI_ATTR(logprob, "micro_batch", I64, OPT, ODS)
-HONE_ABI_ATTR(logprob, "release_activations", UNIT, OPT, DISC)
-HONE_ABI_ATTR(logprob, "packed", UNIT, REQ, LOWER)
+HONE_ABI_ATTR(logprob, entropy, UNIT, REQ, ODS)
+HONE_ABI_ATTR(logprob, temperature, F64, REQ, LOWER)
+HONE_ABI_ATTR(logprob, micro_batch, I64, OPT, ODS)
+HONE_ABI_ATTR(logprob, release_activations, UNIT, OPT, DISC)
+HONE_ABI_ATTR(logprob, packed, UNIT, REQ, LOWER)
 
 HONE_ABI_STEP(value, "value", "model")
-HONE_ABI_ATTR(value, "micro_batch", I64, OPT, ODS)
-HONE_ABI_ATTR(value, "release_activations", UNIT, OPT, DISC)
-HONE_ABI_ATTR(value, "packed", UNIT, REQ, LOWER)
+HONE_ABI_ATTR(value, micro_batch, I64, OPT, ODS)
+HONE_ABI_ATTR(value, release_activations, UNIT, OPT, DISC)
+HONE_ABI_ATTR(value, packed, UNIT, REQ, LOWER)
 
 HONE_ABI_STEP(score, "score", "reward")
 
 HONE_ABI_STEP(shape_reward, "shape_reward", "")
-HONE_ABI_ATTR(shape_reward, "kind", STR, REQ, ODS)
-HONE_ABI_ATTR(shape_reward, "kl_coef", F64, REQ, ODS)
+HONE_ABI_ATTR(shape_reward, kind, STR, REQ, ODS)
+HONE_ABI_ATTR(shape_reward, kl_coef, F64, REQ, ODS)
 
 HONE_ABI_STEP(advantage, "advantage", "")
-HONE_ABI_ATTR(advantage, "kind", STR, REQ, ODS)
-HONE_ABI_ATTR(advantage, "group_size", I64, REQ, ODS)
-HONE_ABI_ATTR(advantage, "gamma", F64, REQ, ODS)
-HONE_ABI_ATTR(advantage, "lambda", F64, REQ, ODS)
-HONE_ABI_ATTR(advantage, "eps", F64, REQ, ODS)
+HONE_ABI_ATTR(advantage, kind, STR, REQ, ODS)
+HONE_ABI_ATTR(advantage, group_size, I64, REQ, ODS)
+HONE_ABI_ATTR(advantage, gamma, F64, REQ, ODS)
+HONE_ABI_ATTR(advantage, lambda, F64, REQ, ODS)
+HONE_ABI_ATTR(advantage, eps, F64, REQ, ODS)
 
 HONE_ABI_STEP(group_accuracy, "group_accuracy", "")
-HONE_ABI_ATTR(group_accuracy, "group_size", I64, REQ, ODS)
-HONE_ABI_ATTR(group_accuracy, "threshold", F64, REQ, ODS)
+HONE_ABI_ATTR(group_accuracy, group_size, I64, REQ, ODS)
+HONE_ABI_ATTR(group_accuracy, threshold, F64, REQ, ODS)
 
 HONE_ABI_STEP(indicator, "indicator", "")
-HONE_ABI_ATTR(indicator, "predicate", STR, REQ, ODS)
-HONE_ABI_ATTR(indicator, "value", F64, REQ, ODS)
+HONE_ABI_ATTR(indicator, predicate, STR, REQ, ODS)
+HONE_ABI_ATTR(indicator, value, F64, REQ, ODS)
 
 HONE_ABI_STEP(group_filter, "group_filter", "")
-HONE_ABI_ATTR(group_filter, "group_size", I64, REQ, ODS)
-HONE_ABI_ATTR(group_filter, "threshold", F64, REQ, ODS)
+HONE_ABI_ATTR(group_filter, group_size, I64, REQ, ODS)
+HONE_ABI_ATTR(group_filter, threshold, F64, REQ, ODS)
 
 HONE_ABI_STEP(buffer_push, "buffer.push", "buffer")
 
 HONE_ABI_STEP(buffer_pop, "buffer.pop", "buffer")
 
 HONE_ABI_STEP(schedule, "schedule", "")
-HONE_ABI_ATTR(schedule, "kind", STR, REQ, ODS)
-HONE_ABI_ATTR(schedule, "start", F64, REQ, ODS)
-HONE_ABI_ATTR(schedule, "end", F64, REQ, ODS)
-HONE_ABI_ATTR(schedule, "warmup", I64, REQ, ODS)
-HONE_ABI_ATTR(schedule, "total", I64, REQ, ODS)
+HONE_ABI_ATTR(schedule, kind, STR, REQ, ODS)
+HONE_ABI_ATTR(schedule, start, F64, REQ, ODS)
+HONE_ABI_ATTR(schedule, end, F64, REQ, ODS)
+HONE_ABI_ATTR(schedule, warmup, I64, REQ, ODS)
+HONE_ABI_ATTR(schedule, total, I64, REQ, ODS)
 
 HONE_ABI_STEP(sync_weights, "sync_weights", "model model?")
 
 HONE_ABI_STEP(eval_step, "eval_step", "model dataset reward?")
-HONE_ABI_ATTR(eval_step, "name", STR, REQ, ODS)
-HONE_ABI_ATTR(eval_step, "settings", OBJ, REQ, ODS)
+HONE_ABI_ATTR(eval_step, name, STR, REQ, ODS)
+HONE_ABI_ATTR(eval_step, settings, OBJ, REQ, ODS)
 
 HONE_ABI_STEP(save, "save", "model")
-HONE_ABI_ATTR(save, "path", STR, REQ, ODS)
+HONE_ABI_ATTR(save, path, STR, REQ, ODS)
 
 HONE_ABI_TRAIN(train_step, "train_step", "model*")
-HONE_ABI_ATTR(train_step, "readers", I64S, REQ, ODS)
-HONE_ABI_ATTR(train_step, "reads", STRS, REQ, ODS)
-HONE_ABI_ATTR(train_step, "arg_names", STRS, OPT, ODS)
-HONE_ABI_ATTR(train_step, "kernel", STR, OPT, ODS)
-HONE_ABI_ATTR(train_step, "epochs", I64, REQ, ODS)
-HONE_ABI_ATTR(train_step, "mini_batches", I64, REQ, ODS)
-HONE_ABI_ATTR(train_step, "optimizer", OBJ, REQ, ODS)
-HONE_ABI_ATTR(train_step, "updates", I64, REQ, ODS)
-HONE_ABI_ATTR(train_step, "fused_reads", I64S, OPT, ODS)
-HONE_ABI_ATTR(train_step, "kept_forwards", I64S, OPT, ODS)
-HONE_ABI_ATTR(train_step, "packed", I64S, OPT, DISC)
-HONE_ABI_ATTR(train_step, "temperature", F64, REQ, LOWER)
-HONE_ABI_ATTR(train_step, "metric_names", STRS, REQ, LOWER)
+HONE_ABI_ATTR(train_step, readers, I64S, REQ, ODS)
+HONE_ABI_ATTR(train_step, reads, STRS, REQ, ODS)
+HONE_ABI_ATTR(train_step, arg_names, STRS, OPT, ODS)
+HONE_ABI_ATTR(train_step, kernel, STR, OPT, ODS)
+HONE_ABI_ATTR(train_step, epochs, I64, REQ, ODS)
+HONE_ABI_ATTR(train_step, mini_batches, I64, REQ, ODS)
+HONE_ABI_ATTR(train_step, optimizer, OBJ, REQ, ODS)
+HONE_ABI_ATTR(train_step, updates, I64, REQ, ODS)
+HONE_ABI_ATTR(train_step, fused_reads, I64S, OPT, ODS)
+HONE_ABI_ATTR(train_step, kept_forwards, I64S, OPT, ODS)
+HONE_ABI_ATTR(train_step, packed, I64S, OPT, DISC)
+HONE_ABI_ATTR(train_step, temperature, F64, REQ, LOWER)
+HONE_ABI_ATTR(train_step, metric_names, STRS, REQ, LOWER)
 
 #undef HONE_ABI_OBJECT
 #undef HONE_ABI_STEP

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace hone {
 
@@ -11,6 +13,29 @@ enum class ModelFamily : uint8_t {
   GPT2,  // LayerNorm, GELU, learned positions, biases everywhere
   Llama, // RMSNorm, RoPE, SwiGLU, grouped-query attention (Llama/Qwen2)
 };
+
+/// Each family's keyword (#hone.arch's `family` in the IR and the runtime
+/// ABI; the spec's Architecture.Family): one list, checked against the
+/// dialect's and the spec's enums by test/unit/dialect/ContractTest.cpp.
+struct ModelFamilyKeyword {
+  ModelFamily family;
+  const char *keyword;
+};
+inline constexpr ModelFamilyKeyword kModelFamilies[] = {
+    {ModelFamily::GPT2, "gpt2"}, {ModelFamily::Llama, "llama"}};
+
+inline const char *familyKeyword(ModelFamily f) {
+  for (const ModelFamilyKeyword &k : kModelFamilies)
+    if (k.family == f)
+      return k.keyword;
+  return "?";
+}
+inline std::optional<ModelFamily> familyFromKeyword(std::string_view s) {
+  for (const ModelFamilyKeyword &k : kModelFamilies)
+    if (s == k.keyword)
+      return k.family;
+  return std::nullopt;
+}
 
 /// What a model's head computes on top of the final hidden state.
 enum class HeadKind : uint8_t {

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 namespace hone::job {
@@ -205,9 +206,25 @@ Expected<std::vector<float>> rewardModelScores(Transformer<float> &rm,
 // --- external process ------------------------------------------------------
 
 Expected<std::unique_ptr<ExternalReward>>
-ExternalReward::start(const std::vector<std::string> &argv, int timeoutMs) {
+ExternalReward::start(const std::vector<std::string> &argv, int timeoutMs,
+                      int workers) {
   if (argv.empty())
     return Status::error("error: reward process: empty command");
+  if (workers < 1 || workers > 1024)
+    return Status::error("error: reward process: workers must be in [1, "
+                         "1024], got " + std::to_string(workers));
+  if (workers > 1) {
+    auto first = start(argv, timeoutMs, 1);
+    if (!first)
+      return first.status();
+    for (int w = 1; w < workers; ++w) {
+      auto more = start(argv, timeoutMs, 1);
+      if (!more)
+        return more.status(); // the copies started so far stop with `first`
+      (*first)->more_.push_back(more.take());
+    }
+    return first;
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return Status::error(std::string("error: reward process: socketpair: ") +
@@ -387,14 +404,34 @@ Expected<double> ExternalReward::scoreOne(const RewardInput &in) {
 
 Expected<std::vector<double>>
 ExternalReward::score(const std::vector<RewardInput> &inputs) {
-  std::vector<double> out;
-  out.reserve(inputs.size());
-  for (const RewardInput &in : inputs) {
-    auto r = scoreOne(in);
-    if (!r)
-      return r.status();
-    out.push_back(*r);
+  const size_t n = inputs.size(), w = size_t(workers());
+  std::vector<double> out(n, 0.0);
+  // Copy k answers rows k, k + w, ...; the first failing row (in row
+  // order) is the error, and a failed copy answers no further rows.
+  std::vector<Status> err(n, Status::ok());
+  auto run = [&](ExternalReward &p, size_t k) {
+    for (size_t i = k; i < n; i += w) {
+      auto r = p.scoreOne(inputs[i]);
+      if (!r) {
+        err[i] = r.status();
+        return;
+      }
+      out[i] = *r;
+    }
+  };
+  if (w == 1 || n <= 1) {
+    run(*this, 0);
+  } else {
+    std::vector<std::thread> threads;
+    for (size_t k = 1; k < w && k < n; ++k)
+      threads.emplace_back(run, std::ref(*more_[k - 1]), k);
+    run(*this, 0);
+    for (std::thread &t : threads)
+      t.join();
   }
+  for (const Status &s : err)
+    if (!s.isOk())
+      return s;
   return out;
 }
 

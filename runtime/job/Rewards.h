@@ -101,11 +101,16 @@ Expected<std::vector<float>> rewardModelScores(Transformer<float> &rm,
 /// nothing hangs, nothing crashes.
 class ExternalReward {
 public:
+  /// Starts `workers` copies of the program (spec `workers`): score()
+  /// sends them requests in parallel, row i to copy i mod workers, so the
+  /// rewards do not depend on the count.
   static Expected<std::unique_ptr<ExternalReward>>
-  start(const std::vector<std::string> &argv, int timeoutMs = 30000);
+  start(const std::vector<std::string> &argv, int timeoutMs, int workers);
   ~ExternalReward();
   Expected<std::vector<double>> score(const std::vector<RewardInput> &inputs);
+  /// One request to the first copy.
   Expected<double> scoreOne(const RewardInput &in);
+  int workers() const { return 1 + int(more_.size()); }
 
 private:
   ExternalReward() = default;
@@ -116,9 +121,10 @@ private:
   std::string name_;
   pid_t pid_ = -1;
   int fd_ = -1;
-  int timeoutMs_ = 30000;
+  int timeoutMs_ = 0;
   std::string buf_;
   bool dead_ = false;
+  std::vector<std::unique_ptr<ExternalReward>> more_; // copies 2..workers
 };
 
 } // namespace hone::job

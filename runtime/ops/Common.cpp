@@ -118,41 +118,6 @@ std::string clip(const std::string &s, size_t max) {
   return s.substr(0, max) + "... (" + std::to_string(s.size()) + " bytes)";
 }
 
-double num(const json::Value &o, const char *key, double def) {
-  const json::Value *v = get(o, key);
-  if (v && v->isNumber())
-    return v->asDouble();
-  if (v && v->isString()) { // "inf"/"-inf"/"nan" as honec writes them
-    const std::string &s = v->asString();
-    if (s == "inf")
-      return INFINITY;
-    if (s == "-inf")
-      return -INFINITY;
-    if (s == "nan")
-      return NAN;
-  }
-  return def;
-}
-int64_t integer(const json::Value &o, const char *key, int64_t def) {
-  const json::Value *v = get(o, key);
-  if (v && v->isNumber())
-    return v->isInt() ? v->asInt() : int64_t(v->asDouble());
-  return def;
-}
-std::string str(const json::Value &o, const char *key,
-                const std::string &def) {
-  const json::Value *v = get(o, key);
-  return v && v->isString() ? v->asString() : def;
-}
-bool flag(const json::Value &o, const char *key) {
-  const json::Value *v = get(o, key);
-  if (!v)
-    return false;
-  if (v->isBool())
-    return v->asBool();
-  return !v->isNumber() || v->asDouble() != 0; // unit attributes
-}
-
 // --- tensors ---------------------------------------------------------------
 
 const char *dtypeName(int32_t d) {
@@ -220,6 +185,7 @@ bool isKind(const json::Value &v, abi::Kind k) {
     return all([](const json::Value &x) { return x.isInt(); });
   case abi::Kind::F64s: return all(isF64);
   case abi::Kind::Obj: return v.isObject();
+  case abi::Kind::Json: return true;
   }
   return false;
 }
@@ -323,30 +289,27 @@ void setupTokenizer(hone_job *j) {
   const char *loc = "config";
   // `#hone.tokenizer` (dialect/HoneSettings.td): exactly one of chars and
   // file, and a chat template; nothing here has a default.
-  Settings cfg{j, loc, "config", j->config};
-  Settings t{j, loc, "tokenizer", cfg.object("tokenizer")};
-  if (get(t.o, "chars")) {
-    Settings chars{j, loc, "tokenizer.chars", t.object("chars")};
-    std::vector<std::string> specials;
-    const json::Value &s = chars.need("special");
-    if (!isKind(s, abi::Kind::Strs))
-      fail(j, loc, "tokenizer.chars.special is not a list of strings");
-    for (const json::Value &x : s.items())
-      specials.push_back(x.asString());
-    j->tokenizer.emplace(take(j, loc, Tokenizer::character(
-                                          chars.text("alphabet"), specials)));
+  auto cfg = settingsOf<abi::SettingsId::run>(j, loc, &j->config);
+  auto t = settingsOf<abi::SettingsId::tokenizer>(j, loc, cfg.tokenizer);
+  if ((t.chars != nullptr) == t.file.has_value())
+    fail(j, loc, "tokenizer: expected exactly one of 'chars' and 'file'");
+  if (t.chars) {
+    auto chars = settingsOf<abi::SettingsId::char_vocab>(j, loc, t.chars);
+    j->tokenizer.emplace(take(
+        j, loc, Tokenizer::character(chars.alphabet, chars.special)));
   } else {
-    j->tokenizer.emplace(take(j, loc, Tokenizer::loadHfJson(t.text("file"))));
+    j->tokenizer.emplace(take(j, loc, Tokenizer::loadHfJson(*t.file)));
   }
   // EOS, padding and the chat template as the compiler measured the rows
   // with (runtime/data/Sequences.h); from_model reads the template beside
   // tokenizer.json (docs/formats.md).
-  std::string file = get(t.o, "file") ? t.text("file") : "";
-  size_t slash = file.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : file.substr(0, slash);
+  std::string dir = ".";
+  if (t.file)
+    if (size_t slash = t.file->rfind('/'); slash != std::string::npos)
+      dir = t.file->substr(0, slash);
   j->fmt = take(j, loc,
-                textFormatFor(*j->tokenizer, t.text("chat_template"), dir,
-                              t.text("chat_template_kwargs")));
+                textFormatFor(*j->tokenizer, t.chat_template, dir,
+                              t.chat_template_kwargs));
 }
 
 std::string decodeResponse(hone_job *j, const int32_t *tok, const float *mask,
@@ -366,53 +329,46 @@ std::string decodeResponse(hone_job *j, const int32_t *tok, const float *mask,
 
 // --- the open stage ---------------------------------------------------------
 
-const json::Value &Settings::need(const char *key) const {
-  const json::Value *v = o.isObject() ? o.find(key) : nullptr;
-  if (!v || v->isNull())
-    fail(j, loc.c_str(), std::string(what) + ": missing setting '" + key +
-                     "' (the compiler writes every setting)");
-  return *v;
-}
-int64_t Settings::i64(const char *key) const {
-  const json::Value &v = need(key);
-  if (!v.isNumber() || !v.isInt())
-    fail(j, loc.c_str(), std::string(what) + ": setting '" + key +
-                     "' is not an integer");
-  return v.asInt();
-}
-std::string Settings::text(const char *key) const {
-  const json::Value &v = need(key);
-  if (!v.isString())
-    fail(j, loc.c_str(), std::string(what) + ": setting '" + key +
-                     "' is not a string");
-  return v.asString();
-}
-bool Settings::boolean(const char *key) const {
-  const json::Value &v = need(key);
-  if (!v.isBool())
-    fail(j, loc.c_str(), std::string(what) + ": setting '" + key +
-                     "' is not true or false");
-  return v.asBool();
-}
-const json::Value &Settings::object(const char *key) const {
-  const json::Value &v = need(key);
-  if (!v.isObject())
-    fail(j, loc.c_str(), std::string(what) + ": setting '" + key +
-                     "' is not an object");
-  return v;
+std::string checkSettings(abi::SettingsId id, const json::Value &o,
+                          const std::string &path) {
+  if (!o.isObject())
+    return "setting '" + path.substr(0, path.size() - 1) +
+           "' must be an object";
+  std::string bad = abi::checkSettingNames(
+      id, path, [&](const char *name) { return get(o, name) != nullptr; },
+      [&](auto f) {
+        for (const auto &[k, v] : o.members())
+          f(k);
+      });
+  if (!bad.empty())
+    return bad;
+  for (const abi::SettingRow &f : abi::kSettingFields) {
+    const json::Value *v = f.of == id ? get(o, f.name) : nullptr;
+    if (!v)
+      continue;
+    if (!isKind(*v, f.kind))
+      return "setting '" + path + f.name + "' must be " +
+             abi::kindName(f.kind) + ", got " + clip(json::serialize(*v), 40);
+    if (f.object >= 0) // a settings object itself
+      if (std::string in = checkSettings(abi::SettingsId(f.object), *v,
+                                         path + f.name + ".");
+          !in.empty())
+        return in;
+  }
+  return "";
 }
 
 AdamWConfig optimizerConfig(hone_job *j, const std::string &loc,
                             const json::Value &o, int64_t steps) {
-  Settings opt{j, loc, "optimizer", o};
+  auto opt = settingsOf<abi::SettingsId::optimizer>(j, loc, &o);
   AdamWConfig c;
-  c.lr = opt.f64("lr");
-  c.beta1 = opt.f64("beta1");
-  c.beta2 = opt.f64("beta2");
-  c.eps = opt.f64("eps");
-  c.weightDecay = opt.f64("weight_decay");
-  c.maxGradNorm = opt.f64("max_grad_norm");
-  std::string s = opt.text("schedule");
+  c.lr = opt.lr;
+  c.beta1 = opt.beta1;
+  c.beta2 = opt.beta2;
+  c.eps = opt.eps;
+  c.weightDecay = opt.weight_decay;
+  c.maxGradNorm = opt.max_grad_norm;
+  const std::string &s = opt.schedule;
   if (s == "linear_decay")
     c.schedule.kind = LrSchedule::Kind::Linear;
   else if (s == "cosine_decay")
@@ -422,8 +378,8 @@ AdamWConfig optimizerConfig(hone_job *j, const std::string &loc,
   else
     fail(j, loc.c_str(), "optimizer: unknown schedule '" + s +
                      "' (constant_lr, linear_decay, cosine_decay)");
-  c.schedule.warmupSteps = opt.i64("warmup_steps");
-  c.schedule.minLrRatio = opt.f64("min_lr_ratio");
+  c.schedule.warmupSteps = opt.warmup_steps;
+  c.schedule.minLrRatio = opt.min_lr_ratio;
   c.schedule.totalSteps = std::max<int64_t>(steps, 1);
   return c;
 }
@@ -432,7 +388,7 @@ AdamWConfig optimizerConfig(hone_job *j, const std::string &loc,
 
 /// Lanes log concurrently: metrics carry their op's call order.
 void addMetric(const OpCtx &c, std::string name, double v) {
-  int64_t ahead = c.has("ahead") ? c.i64("ahead") : 0;
+  int64_t ahead = c.ahead;
   std::lock_guard<std::mutex> g(c.j->mu);
   if (ahead > 0)
     c.j->deferred.push_back(

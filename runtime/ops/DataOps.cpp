@@ -46,8 +46,8 @@ void putSeqs(hone_job *j, const std::vector<Sequence> &seqs, hone_tensor &tok,
 
 /// A data.next / data.fetch op's masks: an SFT stage's spec settings, true
 /// for both in preference and RL stages; always sent (runtime/abi/step_ops.inl).
-LossMasks masksOf(const OpCtx &c) {
-  return {c.boolean("completion_only_loss"), c.boolean("assistant_only_loss")};
+template <typename A> LossMasks masksOf(const A &a) {
+  return {a.completion_only_loss, a.assistant_only_loss};
 }
 
 } // namespace
@@ -116,7 +116,8 @@ void opDataNext(OpCtx &c) {
   auto *d = c.obj<DatasetObj>(0, ObjKind::Dataset, "dataset");
   c.counts(1, 1, 1, 1, 3, 6);
   c.input(0, "step", HONE_I64, 0);
-  std::string part = c.text("part");
+  const auto a = c.typed<abi::OpId::data_next>();
+  const std::string &part = a.part;
   DataLoader &dl = *d->data;
   auto ids = [&](int i, const std::vector<size_t> &idx) {
     hone_tensor &t = c.out[i];
@@ -134,7 +135,7 @@ void opDataNext(OpCtx &c) {
     auto idx = takeRows(j, dl, size_t(B));
     std::vector<Sequence> seqs;
     for (size_t i : idx)
-      seqs.push_back(seqOf(j, c, dl, dl.example(i), T, masksOf(c)));
+      seqs.push_back(seqOf(j, c, dl, dl.example(i), T, masksOf(a)));
     countUntrained(c, *d, idx, seqs, T);
     putSeqs(j, seqs, c.out[0], c.out[1]);
     ids(2, idx);
@@ -210,7 +211,7 @@ void opDataNext(OpCtx &c) {
     for (size_t k = 0; k < idx.size(); ++k) {
       const Example &ex = dl.example(idx[k]);
       const Example &nx = dl.example(idx[(k + 1) % idx.size()]);
-      s.push_back(seqOf(j, c, dl, ex, T, masksOf(c)));
+      s.push_back(seqOf(j, c, dl, ex, T, masksOf(a)));
       auto m = tokenizePair(f, ex, nx.completion, nx.completionMessages);
       if (!m)
         recordErr(c, dl, nx, m.status());
@@ -237,6 +238,7 @@ void opDataFetch(OpCtx &c) {
   int64_t n = ids.shape[0];
   const hone_tensor &tok = c.output(0, "tokens", HONE_I32, 2, n);
   c.output(1, "mask", -1, 2, n, tok.shape[1]);
+  const auto a = c.typed<abi::OpId::data_fetch>();
   std::vector<Sequence> seqs;
   for (int64_t i = 0; i < n; ++i) {
     int64_t r = i64At(ids, i) & kIdMask; // aligned datasets: same record
@@ -244,7 +246,7 @@ void opDataFetch(OpCtx &c) {
       c.err("record id " + std::to_string(i64At(ids, i)) + " out of range");
     seqs.push_back(
         seqOf(c.j, c, *d->data, d->data->example(size_t(r)), tok.shape[1],
-              masksOf(c)));
+              masksOf(a)));
   }
   putSeqs(c.j, seqs, c.out[0], c.out[1]);
 }

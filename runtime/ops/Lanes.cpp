@@ -86,7 +86,7 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
   c.seq = j->calls++;
   std::optional<exec::Lane> lane;
   if (j->sched)
-    lane = laneByName(c.has("lane") ? c.text("lane") : "host");
+    lane = laneByName(c.lane ? *c.lane : "host");
   observe::TraceRecorder *tr = j->job->trace(); // --trace, else null
   int64_t bytes = tr ? outputBytes(c) : 0;
   if (!lane) {

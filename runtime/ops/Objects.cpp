@@ -26,50 +26,44 @@ namespace {
 
 // --- model configuration ------------------------------------------------------
 
-ModelConfig archConfig(hone_job *j, const char *loc, const json::Value &attrs) {
-  const json::Value *a = get(attrs, "arch");
-  if (!a || !a->isObject())
-    fail(j, loc, "model op without an \"arch\" object in its attributes");
+ModelConfig archConfig(hone_job *j, const char *loc, const json::Value *arch,
+                       const std::string &head) {
   // #hone.arch (dialect/HoneAttrs.td) with every field: none is defaulted
   // here (passes/AttrToJson.cpp writes them all).
-  Settings s{j, loc, "arch", *a};
+  auto s = settingsOf<abi::SettingsId::arch>(j, loc, arch);
   ModelConfig c;
-  std::string fam = s.text("family");
-  if (fam == "gpt2")
-    c.family = ModelFamily::GPT2;
-  else if (fam == "llama" || fam == "qwen2")
-    c.family = ModelFamily::Llama;
+  if (std::optional<ModelFamily> f = familyFromKeyword(s.family))
+    c.family = *f;
   else
-    fail(j, loc, "unknown model family '" + fam + "' (gpt2, llama)");
-  c.vocabSize = s.i64("vocab");
-  c.dModel = s.i64("d_model");
-  c.nLayers = s.i64("layers");
-  c.nHeads = s.i64("heads");
-  c.nKvHeads = s.i64("kv_heads");
-  c.dFf = s.i64("ffn");
-  c.maxSeqLen = s.i64("max_seq");
-  c.normEps = s.f64("norm_eps");
-  c.ropeTheta = s.f64("rope_theta");
+    fail(j, loc, "unknown model family '" + s.family + "' (gpt2, llama)");
+  c.vocabSize = s.vocab;
+  c.dModel = s.d_model;
+  c.nLayers = s.layers;
+  c.nHeads = s.heads;
+  c.nKvHeads = s.kv_heads;
+  c.dFf = s.ffn;
+  c.maxSeqLen = s.max_seq;
+  c.normEps = s.norm_eps;
+  c.ropeTheta = s.rope_theta;
   if (!(c.normEps > 0) || !(c.ropeTheta > 0))
     fail(j, loc, "arch: norm_eps and rope_theta must be positive");
-  c.tieEmbeddings = s.boolean("tied");
-  c.qkvBias = s.boolean("qkv_bias");
-  c.headDimension = s.i64("head_dim");
-  c.qkNorm = s.boolean("qk_norm");
-  std::string scaling = s.text("rope_scaling");
+  c.tieEmbeddings = s.tied;
+  c.qkvBias = s.qkv_bias;
+  c.headDimension = s.head_dim;
+  c.qkNorm = s.qk_norm;
+  const std::string &scaling = s.rope_scaling;
   if (scaling == "llama3")
     c.ropeScaling = ModelConfig::RopeScaling::Llama3;
   else if (scaling == "linear")
     c.ropeScaling = ModelConfig::RopeScaling::Linear;
   else if (scaling != "none")
     fail(j, loc, "unknown rope_scaling '" + scaling + "' (linear, llama3)");
-  c.ropeFactor = s.f64("rope_factor");
-  c.ropeLowFreqFactor = s.f64("rope_low_freq");
-  c.ropeHighFreqFactor = s.f64("rope_high_freq");
-  c.ropeOriginalMaxPos = s.i64("rope_original_max");
+  c.ropeFactor = s.rope_factor;
+  c.ropeLowFreqFactor = s.rope_low_freq;
+  c.ropeHighFreqFactor = s.rope_high_freq;
+  c.ropeOriginalMaxPos = s.rope_original_max;
   if (c.family == ModelFamily::GPT2)
     c.nKvHeads = c.nHeads;
-  std::string head = str(attrs, "head", "lm");
   if (head == "scalar")
     c.head = HeadKind::Scalar;
   else if (head == "lm")
@@ -110,9 +104,10 @@ void wantObjs(const OpCtx &c, int lo, int hi) {
 void objModelInit(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 0, 0);
-  ModelConfig cfg = archConfig(j, c.loc, c.attrs);
+  const auto a = c.typed<abi::OpId::model_init>();
+  ModelConfig cfg = archConfig(j, c.loc, a.arch, a.head);
   auto m = take(j, c.loc, Transformer<float>::create(cfg, &j->job->kernels()));
-  m->initRandom(uint64_t(c.i64("seed")));
+  m->initRandom(uint64_t(a.seed));
   c.made = newModel(j, std::move(m));
 }
 
@@ -121,10 +116,11 @@ namespace {
 /// The discardable "storage" attribute hone-schedule-stages sets on a model
 /// that is never trained: "bf16" keeps it in bf16 (Transformer::
 /// createFrozenBf16; docs/runtime.md, "Frozen models in bf16").
-bool frozenBf16Storage(const OpCtx &c) {
-  if (!c.has("storage"))
+bool frozenBf16Storage(const OpCtx &c,
+                       const std::optional<std::string> &storage) {
+  if (!storage)
     return false;
-  std::string s = c.text("storage");
+  const std::string &s = *storage;
   if (s != "bf16" && s != "fp32")
     c.err("storage '" + s + "' is neither bf16 nor fp32");
   // The CUDA backend runs bf16 weights only through a widened copy per call
@@ -137,12 +133,14 @@ bool frozenBf16Storage(const OpCtx &c) {
 void objModelLoad(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 0, 0);
-  std::string path = c.text("path");
+  const auto a = c.typed<abi::OpId::model_load>();
+  const std::string &path = a.path;
   if (path.empty())
     c.err("no path");
   auto m = take(j, c.loc,
-                loadHfModel(path, &j->job->kernels(), frozenBf16Storage(c)));
-  ModelConfig want = archConfig(j, c.loc, c.attrs);
+                loadHfModel(path, &j->job->kernels(),
+                            frozenBf16Storage(c, a.storage)));
+  ModelConfig want = archConfig(j, c.loc, a.arch, a.head);
   const ModelConfig &got = m->config();
   if (want.vocabSize != got.vocabSize || want.dModel != got.dModel ||
       want.nLayers != got.nLayers || want.nHeads != got.nHeads ||
@@ -156,9 +154,10 @@ void objModelNewHead(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 1, 1);
   ModelObj *base = modelArg(c, 0);
-  ModelConfig cfg = archConfig(j, c.loc, c.attrs);
+  const auto a = c.typed<abi::OpId::model_new_head>();
+  ModelConfig cfg = archConfig(j, c.loc, a.arch, a.head);
   auto m = take(j, c.loc, Transformer<float>::create(cfg, &j->job->kernels()));
-  m->initRandom(uint64_t(c.i64("seed")));
+  m->initRandom(uint64_t(a.seed));
   for (const ParamInfo &p : m->params()) // the body, copied
     if (const ParamInfo *q = base->model->findParam(p.name))
       if (q->numel == p.numel) {
@@ -180,21 +179,19 @@ void objModelLora(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 1, 1);
   ModelObj *base = modelArg(c, 0);
-  Settings s{j, c.loc, "hone.model.lora", c.need("lora", abi::Kind::Obj)};
+  const auto a = c.typed<abi::OpId::model_lora>();
+  auto s = settingsOf<abi::SettingsId::lora>(j, c.loc, a.lora);
   LoraConfig lc;
-  lc.rank = s.i64("rank");
-  lc.alpha = s.f64("alpha");
-  lc.dropout = s.f64("dropout"); // in training forwards only (trainForward)
-  const json::Value &targets = s.need("target_modules");
-  for (const json::Value &t : targets.items())
-    lc.targets.push_back(t.isString() ? t.asString() : std::string());
+  lc.rank = s.rank;
+  lc.alpha = s.alpha;
+  lc.dropout = s.dropout; // in training forwards only (trainForward)
+  lc.targets = s.target_modules;
   if (base->model->hasLora())
     c.err("the base model already carries adapters");
   auto m = take(j, c.loc, base->model->baseView());
-  check(j, c.loc, m->addLora(lc, uint64_t(c.i64("seed"))));
+  check(j, c.loc, m->addLora(lc, uint64_t(a.seed)));
   ModelObj *o = newModel(j, std::move(m));
-  const json::Value *merge = s.o.find("merge_on_save");
-  o->mergeOnSave = merge && merge->isBool() && merge->asBool();
+  o->mergeOnSave = s.merge_on_save;
   c.made = o;
 }
 
@@ -202,6 +199,7 @@ void objSnapshot(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 1, 1);
   ModelObj *base = modelArg(c, 0);
+  const auto a = c.typed<abi::OpId::exec_snapshot>();
   if (base->model->hasLora()) {
     // The base never changes: share it, copy the adapters only.
     const Transformer<float> &src = *base->model;
@@ -214,7 +212,7 @@ void objSnapshot(OpCtx &c) {
     return;
   }
   auto m = take(j, c.loc,
-                frozenBf16Storage(c)
+                frozenBf16Storage(c, a.storage)
                     ? Transformer<float>::createFrozenBf16(
                           base->model->config(), &j->job->kernels())
                     : Transformer<float>::create(base->model->config(),
@@ -226,41 +224,45 @@ void objSnapshot(OpCtx &c) {
 void objDataset(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 0, 0);
-  std::string path = c.text("path");
+  const auto a = c.typed<abi::OpId::dataset>();
+  const std::string &path = a.path;
   if (path.empty())
     c.err("no path");
   // #hone.dataset_settings (dialect/HoneSettings.td): every column name,
   // the shuffle, its seed, the record cap and the held-out fraction.
-  Settings s{j, c.loc, "dataset settings", c.object("settings")};
-  Settings cols{j, c.loc, "dataset columns", s.object("columns")};
-  bool shuffle = s.boolean("shuffle");
-  std::map<std::string, std::string> columns, roles;
-  for (const char *k : {"text", "messages", "role", "content", "prompt",
-                        "completion", "chosen", "rejected", "label", "answer"})
-    columns[k] = cols.text(k);
-  for (const auto &[from, to] : cols.object("role_names").members()) {
+  auto s = settingsOf<abi::SettingsId::dataset_settings>(j, c.loc, a.settings);
+  auto cols = settingsOf<abi::SettingsId::columns>(j, c.loc, s.columns);
+  bool shuffle = s.shuffle;
+  std::map<std::string, std::string> columns{
+      {"text", cols.text},         {"messages", cols.messages},
+      {"role", cols.role},         {"content", cols.content},
+      {"prompt", cols.prompt},     {"completion", cols.completion},
+      {"chosen", cols.chosen},     {"rejected", cols.rejected},
+      {"label", cols.label},       {"answer", cols.answer}};
+  std::map<std::string, std::string> roles;
+  for (const auto &[from, to] : cols.role_names->members()) {
     if (!to.isString())
       c.err("dataset columns: role_names." + from + " is not a string");
     roles[from] = to.asString();
   }
-  auto options = datasetOptionsFromSpec(c.text("layout"), columns, roles);
+  auto options = datasetOptionsFromSpec(a.layout, columns, roles);
   if (!options)
     c.err(options.status().message());
-  auto dl = DataLoader::open(path, *options, uint64_t(s.i64("shuffle_seed")),
+  auto dl = DataLoader::open(path, *options, uint64_t(s.shuffle_seed),
                              shuffle);
   if (!dl)
     c.err(dl.status().message());
   auto o = std::make_unique<DatasetObj>();
   o->data = std::make_unique<DataLoader>(dl.take());
-  if (int64_t cap = s.i64("max_records"); cap > 0)
+  if (int64_t cap = s.max_records; cap > 0)
     o->data->keepFirst(size_t(cap));
-  if (c.has("eval_path")) {
-    std::string ev = c.text("eval_path");
+  if (a.eval_path) {
+    const std::string &ev = *a.eval_path;
     auto e = DataLoader::open(ev, *options, 0, false);
     if (!e)
       c.err(e.status().message());
     o->evalData = std::make_unique<DataLoader>(e.take());
-  } else if (double frac = s.f64("eval_fraction"); frac > 0) {
+  } else if (double frac = s.eval_fraction; frac > 0) {
     size_t all = o->data->size();
     size_t held = size_t(std::floor(double(all) * frac));
     if (held == 0 || held == all)
@@ -282,7 +284,7 @@ void objDataset(OpCtx &c) {
 void objBufferInit(OpCtx &c) {
   wantObjs(c, 0, 0);
   auto o = std::make_unique<BufferObj>();
-  o->capacity = c.i64("capacity");
+  o->capacity = c.typed<abi::OpId::buffer_init>().capacity;
   BufferObj *p = o.get();
   c.j->buffers.push_back(p);
   c.j->objects.push_back(std::move(o));
@@ -301,41 +303,57 @@ void keepReward(OpCtx &c, std::unique_ptr<RewardObj> o) {
 void objRewardVerifier(OpCtx &c) {
   wantObjs(c, 0, 0);
   auto o = std::make_unique<RewardObj>();
-  std::string vk = c.text("kind");
+  const auto a = c.typed<abi::OpId::reward_verifier>();
+  const std::string &vk = a.kind;
   // The spec message's other fields, typed per kind in the dialect
   // (#hone.exact_match, #hone.numeric_match, #hone.pattern_reward,
   // #hone.length_shaping); every one present, none defaulted here.
-  Settings s{c.j, c.loc, "settings", c.object("settings")};
+  // An attribute the kind needs and the op lacks is an error naming it.
+  auto need = [&](const auto &v, const char *name) -> const auto & {
+    if (!v)
+      c.err("a " + vk + " verifier needs attribute '" + name + "'");
+    return *v;
+  };
   if (vk == "length") {
+    auto s = settingsOf<abi::SettingsId::length_shaping>(c.j, c.loc,
+                                                         a.settings);
     o->kind = RewardObj::Kind::Length;
-    o->maxLength = c.i64("max_length");
-    o->cacheLength = c.i64("cache_length");
-    o->penalty = s.f64("penalty");
+    o->maxLength = need(a.max_length, "max_length");
+    o->cacheLength = need(a.cache_length, "cache_length");
+    o->penalty = s.penalty;
     if (o->maxLength <= 0)
       c.err("length needs max_length > 0");
   } else {
     VerifierConfig vc;
     if (vk == "exact_match") {
+      auto s =
+          settingsOf<abi::SettingsId::exact_match>(c.j, c.loc, a.settings);
       vc.kind = VerifierConfig::Kind::ExactMatch;
-      vc.extract = s.text("extract");
-      vc.strip = s.boolean("strip");
-      vc.caseSensitive = s.boolean("case_sensitive");
+      vc.extract = s.extract;
+      vc.strip = s.strip;
+      vc.caseSensitive = s.case_sensitive;
+      vc.onTrue = s.correct;
+      vc.onFalse = s.incorrect;
     } else if (vk == "numeric_match") {
+      auto s =
+          settingsOf<abi::SettingsId::numeric_match>(c.j, c.loc, a.settings);
       vc.kind = VerifierConfig::Kind::NumericMatch;
-      vc.absTol = c.f64("tolerance");
-      vc.relTol = s.f64("rel_tolerance");
-      vc.extract = s.text("extract");
+      vc.absTol = need(a.tolerance, "tolerance");
+      vc.relTol = s.rel_tolerance;
+      vc.extract = s.extract;
+      vc.onTrue = s.correct;
+      vc.onFalse = s.incorrect;
     } else if (vk == "regex" || vk == "format") {
+      auto s =
+          settingsOf<abi::SettingsId::pattern_reward>(c.j, c.loc, a.settings);
       vc.kind = vk == "regex" ? VerifierConfig::Kind::Regex
                               : VerifierConfig::Kind::Format;
-      vc.pattern = c.text("pattern");
+      vc.pattern = need(a.pattern, "pattern");
+      vc.onTrue = s.match;
+      vc.onFalse = s.no_match;
     } else
       c.err("unknown verifier '" + vk +
             "' (exact_match, numeric_match, regex, format, length)");
-    bool isRegex = vc.kind == VerifierConfig::Kind::Regex ||
-                   vc.kind == VerifierConfig::Kind::Format;
-    vc.onTrue = s.f64(isRegex ? "match" : "correct");
-    vc.onFalse = s.f64(isRegex ? "no_match" : "incorrect");
     auto v = Verifier::create(vc);
     if (!v)
       c.err(v.status().message());
@@ -359,18 +377,20 @@ void objRewardExternal(OpCtx &c) {
   wantObjs(c, 0, 0);
   auto o = std::make_unique<RewardObj>();
   o->kind = RewardObj::Kind::External;
-  std::vector<std::string> argv = c.texts("command");
-  if (argv.empty())
+  const auto a = c.typed<abi::OpId::reward_external>();
+  if (a.command.empty())
     c.err("empty command");
-  o->external = take(c.j, c.loc,
-                     ExternalReward::start(argv, int(c.f64("timeout_s") * 1000)));
+  o->external =
+      take(c.j, c.loc,
+           ExternalReward::start(a.command, int(a.timeout_s * 1000),
+                                 int(std::clamp<int64_t>(a.workers, 0, 1025))));
   keepReward(c, std::move(o));
 }
 
 void objRewardCombine(OpCtx &c) {
   auto o = std::make_unique<RewardObj>();
   o->kind = RewardObj::Kind::Combine;
-  std::vector<double> w = c.f64s("weights");
+  std::vector<double> w = c.typed<abi::OpId::reward_combine>().weights;
   for (int i = 0; i < c.nObjs; ++i) {
     auto *p = static_cast<Object *>(c.objs[i]);
     if (!p || p->kind != ObjKind::Reward)

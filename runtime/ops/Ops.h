@@ -8,6 +8,7 @@
 #include "kernels/backend/Backend.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/abi/AbiTable.h"
+#include "runtime/ops/Attrs.h"
 #include "runtime/abi/hone_runtime.h"
 #include "runtime/base/Json.h"
 #include "runtime/exec/Scheduler.h"
@@ -186,32 +187,34 @@ json::Value parseJson(hone_job *j, const char *loc, const char *text,
 const json::Value *get(const json::Value &o, const char *key);
 /// Quoted input in a message, cut to a readable length.
 std::string clip(const std::string &s, size_t max = 200);
-double num(const json::Value &o, const char *key, double def);
-int64_t integer(const json::Value &o, const char *key, int64_t def);
-std::string str(const json::Value &o, const char *key,
-                const std::string &def = "");
-bool flag(const json::Value &o, const char *key);
 const char *dtypeName(int32_t d);
 size_t dtypeSize(int32_t d);
 std::string shapeStr(const hone_tensor &t);
 int64_t numel(const hone_tensor &t);
 double asF64(const json::Value &v);
 
-/// A typed settings object (dialect/HoneSettings.td) as JSON: the compiler
-/// writes every setting, so a missing or mistyped one is an error naming
-/// it, never a default.
-struct Settings {
-  hone_job *j;
-  std::string loc;
-  const char *what;
-  const json::Value &o;
-  const json::Value &need(const char *key) const;
-  double f64(const char *key) const { return asF64(need(key)); }
-  int64_t i64(const char *key) const;
-  std::string text(const char *key) const;
-  bool boolean(const char *key) const;
-  const json::Value &object(const char *key) const;
-};
+/// Checks settings object `o` against its rows of runtime/abi/settings.inl:
+/// every required member present with its kind, optional ones of their
+/// kind, nothing the rows do not list. Returns the first disagreement, or "".
+/// Nested objects are checked by their own rows; `path` names the object
+/// in messages ("tokenizer.chars.").
+std::string checkSettings(abi::SettingsId id, const json::Value &o,
+                          const std::string &path = "");
+
+/// A settings object (a typed attribute of dialect/HoneSettings.td as JSON)
+/// as its struct (runtime/ops/Attrs.h). The compiler writes every member, so
+/// a missing, mistyped or unlisted one fails the job at `loc`, never a
+/// default.
+template <abi::SettingsId Id>
+Setting<Id> settingsOf(hone_job *j, const std::string &loc,
+                       const json::Value *o) {
+  const char *attr = abi::settingsRow(Id).attr;
+  if (!o || !o->isObject())
+    fail(j, loc.c_str(), std::string(attr) + ": expected an object");
+  if (std::string bad = checkSettings(Id, *o); !bad.empty())
+    fail(j, loc.c_str(), std::string(attr) + ": " + bad);
+  return decodeSetting<Id>(*o);
+}
 
 bool isKind(const json::Value &v, abi::Kind k);
 std::string checkAttrs(const abi::OpRow &row, const json::Value &attrs);
@@ -231,77 +234,26 @@ struct OpCtx {
   hone_loss_fn kernel = nullptr; // train_step
   int32_t nTokens = 0;           // train_step
   const abi::OpRow *row = nullptr; // the op's row (attributes checked)
+  // The attributes every step row accepts (AbiTable.h kLaneAttr,
+  // kAheadAttr), decoded with the row's: the lane hone-assign-lanes chose
+  // (absent: the host lane) and the steps ahead of the current one whose
+  // row the op's metrics belong to (absent: 0).
+  std::optional<std::string> lane;
+  int64_t ahead = 0;
   void *made = nullptr;            // an object op's result
 
   [[noreturn]] void err(const std::string &m) const {
     fail(j, loc, "hone." + op + ": " + m);
   }
 
-  // Attributes, as the op's row lists them. The call's JSON was checked
-  // against the row before the handler ran; these getters have no default:
-  // reading an attribute the row does not list, or a required read of an
-  // optional one that is absent, is an error naming it.
-  const abi::AttrRow &listed(const char *name, abi::Kind k) const {
-    const abi::AttrRow *a = row ? abi::findAttr(*row, name) : nullptr;
-    if (!a || a->kind != k)
-      err(std::string("the runtime reads attribute '") + name + "' as " +
-          abi::kindName(k) +
-          ", which runtime/abi/step_ops.inl does not list for this op");
-    return *a;
-  }
-  /// The attribute's value if the call has it (an OPT attribute).
-  const json::Value *opt(const char *name, abi::Kind k) const {
-    listed(name, k);
-    return get(attrs, name);
-  }
-  bool has(const char *name) const {
-    return row && abi::findAttr(*row, name) && get(attrs, name);
-  }
-  const json::Value &need(const char *name, abi::Kind k) const {
-    listed(name, k);
-    const json::Value *v = get(attrs, name);
-    if (!v)
-      err(std::string("missing attribute '") + name + "' (" +
-          abi::kindName(k) + ")");
-    return *v;
-  }
-  int64_t i64(const char *name) const {
-    return need(name, abi::Kind::I64).asInt();
-  }
-  double f64(const char *name) const {
-    return asF64(need(name, abi::Kind::F64));
-  }
-  /// A BOOL or UNIT attribute.
-  bool boolean(const char *name) const {
-    const abi::AttrRow *a = row ? abi::findAttr(*row, name) : nullptr;
-    return need(name, a && a->kind == abi::Kind::Unit ? abi::Kind::Unit
-                                                      : abi::Kind::Bool)
-        .asBool();
-  }
-  std::string text(const char *name) const {
-    return need(name, abi::Kind::Str).asString();
-  }
-  std::vector<std::string> texts(const char *name) const {
-    std::vector<std::string> out;
-    for (const json::Value &x : need(name, abi::Kind::Strs).items())
-      out.push_back(x.asString());
-    return out;
-  }
-  std::vector<int64_t> i64s(const char *name) const {
-    std::vector<int64_t> out;
-    for (const json::Value &x : need(name, abi::Kind::I64s).items())
-      out.push_back(x.asInt());
-    return out;
-  }
-  std::vector<double> f64s(const char *name) const {
-    std::vector<double> out;
-    const json::Value &a = need(name, abi::Kind::F64s);
-    for (const json::Value &x : a.items())
-      out.push_back(asF64(x));
-    return out;
-  }
-  const json::Value &object(const char *name) const {
-    return need(name, abi::Kind::Obj);
+  /// The op's attributes as its row of runtime/abi/step_ops.inl types them
+  /// (runtime/ops/Attrs.h). The call's JSON was checked against the row
+  /// before the handler ran.
+  template <abi::OpId Id> Attrs<Id> typed() const {
+    if (!row || row->id != Id)
+      err(std::string("the runtime reads the attributes of hone.") +
+          abi::row(Id).name + " from this op");
+    return decodeAttrs<Id>(attrs);
   }
   /// The call's counts and arrays agree (a count > 0 has an array).
   void checkArrays() const {
@@ -412,8 +364,8 @@ void opDataFetch(OpCtx &c);
 
 // --- model reads (runtime/ops/ReadOps.cpp) -----------------------------------
 
-void setStopStrings(hone_job *j, SamplingConfig &sc, const json::Value *stop);
-double logprobTemperature(const OpCtx &c);
+void setStopStrings(hone_job *j, SamplingConfig &sc,
+                    const std::vector<std::string> &stop);
 void opGenerate(OpCtx &c);
 void opLogprob(OpCtx &c);
 void opValue(OpCtx &c);

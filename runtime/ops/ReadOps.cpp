@@ -22,14 +22,15 @@
 
 namespace hone::ops {
 
-/// The spec's generation `stop` strings (a JSON array), matched on the
-/// completion's bytes through the job's tokenizer.
-void setStopStrings(hone_job *j, SamplingConfig &sc, const json::Value *stop) {
-  if (!stop || !stop->isArray() || !j->tokenizer)
+/// The spec's generation `stop` strings, matched on the completion's bytes
+/// through the job's tokenizer.
+void setStopStrings(hone_job *j, SamplingConfig &sc,
+                    const std::vector<std::string> &stop) {
+  if (!j->tokenizer)
     return;
-  for (const json::Value &s : stop->items())
-    if (s.isString() && !s.asString().empty())
-      sc.stopStrings.push_back(s.asString());
+  for (const std::string &s : stop)
+    if (!s.empty())
+      sc.stopStrings.push_back(s);
   const Tokenizer *tok = &*j->tokenizer;
   if (!sc.stopStrings.empty())
     sc.tokenBytes = [tok](int32_t id) { return tok->tokenBytes(id); };
@@ -43,7 +44,8 @@ void opGenerate(OpCtx &c) {
   int64_t P = pt.shape[0], Tp = pt.shape[1];
   const hone_tensor &pm = c.input(1, "prompt mask", -1, 2, P, Tp);
   c.input(2, "step", HONE_I64, 0);
-  int64_t n = c.i64("n");
+  const auto a = c.typed<abi::OpId::generate>();
+  int64_t n = a.n;
   if (n < 1)
     c.err("n must be at least 1");
   const hone_tensor &tok = c.output(0, "tokens", HONE_I32, 2, n * P);
@@ -53,7 +55,7 @@ void opGenerate(OpCtx &c) {
           " leaves no room after prompts of " + std::to_string(Tp));
   c.output(1, "mask", -1, 2, B, T);
   c.output(2, "logprobs", -1, 2, B, T);
-  int64_t offPolicy = c.i64("off_policy");
+  int64_t offPolicy = a.off_policy;
   const hone_tensor *demo = nullptr, *demoMask = nullptr;
   int64_t hint = -1;
   double hintFraction = -1; // hint_is_fraction: the hint as a fraction
@@ -64,7 +66,7 @@ void opGenerate(OpCtx &c) {
   if (c.nIn == 6) {
     c.input(5, "hint_len", -1, 0);
     double v = std::max(0.0, rd(c.in[5], 0));
-    if (c.boolean("hint_is_fraction")) {
+    if (a.hint_is_fraction) {
       hintFraction = std::min(v, 1.0);
       hint = 0;
     } else {
@@ -137,28 +139,28 @@ void opGenerate(OpCtx &c) {
   SamplingConfig sc;
   sc.samplesPerPrompt = 1;
   sc.maxNewTokens = std::max<int64_t>(T - std::max(Tp, maxPrompt), 1);
-  sc.temperature = c.f64("temperature");
-  sc.topK = c.i64("top_k");
-  sc.topP = c.f64("top_p");
-  sc.greedy = c.boolean("greedy") || sc.temperature <= 0;
+  sc.temperature = a.temperature;
+  sc.topK = a.top_k;
+  sc.topP = a.top_p;
+  sc.greedy = a.greedy || sc.temperature <= 0;
   if (sc.temperature <= 0)
     sc.temperature = 1.0;
   if (j->fmt.eosToken >= 0)
     sc.stopTokens = {j->fmt.eosToken};
-  setStopStrings(j, sc, c.opt("stop", abi::Kind::Strs));
+  if (a.stop)
+    setStopStrings(j, sc, *a.stop);
   sc.padToken = j->fmt.padToken;
   sc.seed = j->seed;
   // A rollout generated ahead (hone-pipeline-rollouts) draws the numbers of
   // the step that learns from it, as it would on-policy.
-  sc.step =
-      uint32_t(j->job->globalStep() + (c.has("ahead") ? c.i64("ahead") : 0));
+  sc.step = uint32_t(j->job->globalStep() + c.ahead);
   sc.rank = uint32_t(j->comm.rank); // each rank draws its own samples
   auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc);
   if (!ro)
     c.err(ro.status().message());
   const auto &g = ro->gen;
   auto *op = static_cast<int32_t *>(c.out[0].data);
-  bool maskTruncated = c.boolean("mask_truncated");
+  bool maskTruncated = a.mask_truncated;
   double lenSum = 0;
   for (int64_t b = 0; b < B; ++b) {
     bool demoRow = luffy && (b % n) >= n - offPolicy;
@@ -202,19 +204,19 @@ void opGenerate(OpCtx &c) {
   addTokens(j, tokens);
 }
 
-/// The temperature log-probs are computed at (logprob, train_step): the
-/// sampling temperature where hone-expand-stages set one; absent, log-probs
-/// are plain (temperature 1). Not yet an attribute every such op carries
-/// (issue 12 item 5 moves temperature to one place).
-/// The temperature log-probs are taken at: the lowering writes that of the
-/// hone.generate that sampled the tokens (1 for data).
-double logprobTemperature(const OpCtx &c) { return c.f64("temperature"); }
-
 /// hone-plan-memory's release_activations on a frozen read (its model
 /// runs no backward in the stage): the activations go after the op, as the
 /// plan assumes (docs/passes.md).
-static void releaseIfPlanned(OpCtx &c, ModelObj &m) {
-  if (c.has("release_activations") && c.boolean("release_activations")) {
+/// micro_batch (hone-plan-memory under a budget): the forward over that many
+/// rows at a time; absent, all rows at once (0).
+static int64_t microBatch(const OpCtx &c, std::optional<int64_t> micro) {
+  if (micro && *micro < 1)
+    c.err("micro_batch must be at least 1 row, got " + std::to_string(*micro));
+  return micro ? *micro : 0;
+}
+
+static void releaseIfPlanned(OpCtx &c, ModelObj &m, bool release) {
+  if (release) {
     c.j->memory.sample(); // the forward's peak, before the release
     m.model->releaseActivations();
   }
@@ -237,9 +239,10 @@ void opLogprob(OpCtx &c) {
   // Several token batches of one shape (hone-fuse-forwards merged reads of
   // one frozen model): one forward over their rows concatenated, results
   // per batch (its log-probs, then its entropy when set).
+  const auto a = c.typed<abi::OpId::logprob>();
   // packed (hone-pack-sequences): a mask per batch follows the batches;
   // each row runs padding-free up to its mask's last nonzero position.
-  bool ent = c.boolean("entropy"), packed = c.boolean("packed");
+  bool ent = a.entropy, packed = a.packed;
   int n = std::max(1, packed ? c.nIn / 2 : c.nIn), per = ent ? 2 : 1;
   if (packed && c.nIn % 2)
     c.err("packed needs one mask per token batch, got " +
@@ -279,10 +282,10 @@ void opLogprob(OpCtx &c) {
   std::vector<float> h;
   // micro_batch (hone-plan-memory under a budget): the forward over that
   // many rows at a time; results bit-identical (docs/passes.md).
-  int64_t micro = c.has("micro_batch") ? c.i64("micro_batch") : 0;
-  if (c.has("micro_batch") && micro < 1)
-    c.err("micro_batch must be at least 1 row, got " + std::to_string(micro));
-  auto lp = computeLogprobs(*m->model, tb, micro, logprobTemperature(c),
+  // The temperature is that of the hone.generate that sampled the tokens
+  // (1 for data): the lowering writes it.
+  int64_t micro = microBatch(c, a.micro_batch);
+  auto lp = computeLogprobs(*m->model, tb, micro, a.temperature,
                             ent ? &h : nullptr, packed);
   if (!lp)
     c.err(lp.status().message());
@@ -292,15 +295,16 @@ void opLogprob(OpCtx &c) {
       if (ent)
         wr(c.out[per * k + 1], i, h[size_t(k * B * T + i)]);
     }
-  releaseIfPlanned(c, *m);
+  releaseIfPlanned(c, *m, a.release_activations);
 }
 
 void opValue(OpCtx &c) {
   hone_job *j = c.j;
   auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  const auto a = c.typed<abi::OpId::value>();
   // packed (hone-pack-sequences): the last input is a mask; each row runs
   // padding-free up to its last nonzero position.
-  bool packed = c.boolean("packed");
+  bool packed = a.packed;
   c.counts(1, 1, packed ? 2 : 1, packed ? 3 : 2, 1, 1);
   const int nIn = packed ? c.nIn - 1 : c.nIn; // tokens [, last mask]
   const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
@@ -312,9 +316,7 @@ void opValue(OpCtx &c) {
   if (packed)
     maskedLengths(c.input(nIn, "packed mask", -1, 2, B, T), len.data());
   TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
-  int64_t micro = c.has("micro_batch") ? c.i64("micro_batch") : 0;
-  if (c.has("micro_batch") && micro < 1)
-    c.err("micro_batch must be at least 1 row, got " + std::to_string(micro));
+  int64_t micro = microBatch(c, a.micro_batch);
   auto v = computeValues(*m->model, tb, micro, packed);
   if (!v)
     c.err(v.status().message());
@@ -338,7 +340,7 @@ void opValue(OpCtx &c) {
       wr(c.out[0], b, (*v)[size_t(b * T + last)]);
     }
   }
-  releaseIfPlanned(c, *m);
+  releaseIfPlanned(c, *m, a.release_activations);
 }
 
 } // namespace hone::ops

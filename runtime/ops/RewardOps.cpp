@@ -136,8 +136,9 @@ void opScore(OpCtx &c) {
 
 void opShapeReward(OpCtx &c) {
   c.counts(0, 0, 4, 4, 1, 1);
-  std::string kind = c.text("kind");
-  double beta = c.f64("kl_coef");
+  const auto a = c.typed<abi::OpId::shape_reward>();
+  const std::string &kind = a.kind;
+  double beta = a.kl_coef;
   const hone_tensor &sc = c.input(0, "score", -1, 1);
   int64_t B = sc.shape[0];
   const hone_tensor &mk = c.input(1, "mask", -1, 2, B);
@@ -172,9 +173,10 @@ void opShapeReward(OpCtx &c) {
 }
 
 void opAdvantage(OpCtx &c) {
-  std::string kind = c.text("kind");
-  int64_t G = c.i64("group_size");
-  double eps = c.f64("eps");
+  const auto a = c.typed<abi::OpId::advantage>();
+  const std::string &kind = a.kind;
+  int64_t G = a.group_size;
+  double eps = a.eps;
   auto groups = [&](int64_t B) {
     if (G < 1 || B % G != 0)
       c.err("group_size " + std::to_string(G) + " does not divide " +
@@ -224,7 +226,7 @@ void opAdvantage(OpCtx &c) {
     const hone_tensor &v = c.input(2, "values", -1, 2, B, T);
     c.output(0, "advantages", -1, 2, B, T);
     c.output(1, "returns", -1, 2, B, T);
-    double gamma = c.f64("gamma"), lam = c.f64("lambda");
+    double gamma = a.gamma, lam = a.lambda;
     for (int64_t b = 0; b < B; ++b) {
       double nextV = 0, nextA = 0;
       for (int64_t t = T - 1; t >= 0; --t) {
@@ -279,8 +281,9 @@ void opAdvantage(OpCtx &c) {
 
 void opGroupAccuracy(OpCtx &c) {
   c.counts(0, 0, 1, 1, 2, 2);
-  int64_t G = c.i64("group_size");
-  double th = c.f64("threshold");
+  const auto a = c.typed<abi::OpId::group_accuracy>();
+  int64_t G = a.group_size;
+  double th = a.threshold;
   const hone_tensor &r = c.input(0, "rewards", -1, 1);
   int64_t B = r.shape[0];
   if (G < 1 || B % G)
@@ -305,8 +308,9 @@ void opIndicator(OpCtx &c) {
     c.err("expected a tensor of rank 0 to 2");
   c.output(0, "result", x.dtype, x.rank, x.rank >= 1 ? x.shape[0] : -1,
            x.rank >= 2 ? x.shape[1] : -1);
-  std::string pred = c.text("predicate");
-  double v = c.f64("value");
+  const auto attrs = c.typed<abi::OpId::indicator>();
+  const std::string &pred = attrs.predicate;
+  double v = attrs.value;
   int64_t n = numel(x);
   for (int64_t i = 0; i < n; ++i) {
     double a = rd(x, i);
@@ -327,8 +331,9 @@ void opGroupFilter(OpCtx &c) {
           "got " + std::to_string(c.nIn) + " inputs and " +
           std::to_string(c.nOut) + " results");
   c.counts(0, 0, 1, 64, 1, 64);
-  int64_t G = c.i64("group_size");
-  double th = c.f64("threshold");
+  const auto a = c.typed<abi::OpId::group_filter>();
+  int64_t G = a.group_size;
+  double th = a.threshold;
   const hone_tensor &r = c.input(0, "rewards", -1, 1);
   int64_t Bp = r.shape[0];
   if (G < 1 || Bp % G)

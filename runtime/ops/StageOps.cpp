@@ -174,9 +174,10 @@ void opSchedule(OpCtx &c) {
   c.counts(0, 0, 1, 1, 1, 1);
   c.input(0, "step", HONE_I64, 0);
   c.output(0, "value", -1, 0);
-  std::string kind = c.text("kind");
-  double start = c.f64("start"), end = c.f64("end");
-  int64_t warm = c.i64("warmup"), total = c.i64("total");
+  const auto a = c.typed<abi::OpId::schedule>();
+  const std::string &kind = a.kind;
+  double start = a.start, end = a.end;
+  int64_t warm = a.warmup, total = a.total;
   double step = double(i64At(c.in[0], 0));
   double v;
   auto frac = [&](double s, double tot) {
@@ -207,7 +208,7 @@ void opSave(OpCtx &c) {
   c.counts(1, 1, 0, 0, 0, 0);
   if (skipOutsideStage(c.j))
     return;
-  std::string path = c.text("path");
+  std::string path = c.typed<abi::OpId::save>().path;
   if (path.empty() || path[0] == '/' ||
       ("/" + path + "/").find("/../") != std::string::npos)
     c.err("path '" + clip(path) + "' leaves the run directory (use a "
@@ -235,25 +236,22 @@ void opEvalStep(OpCtx &c) {
     return;
   if (j->comm.rank > 0) // rank 0 evaluates and logs for the job
     return;
-  std::string name = c.text("name");
-  json::Value gen = json::Value::object();
+  const auto a = c.typed<abi::OpId::eval_step>();
+  const std::string &name = a.name;
   // The evaluation's settings (#hone.eval_settings): every one present.
-  const json::Value &settings = c.object("settings");
-  Settings es{j, c.loc, "eval_settings", settings};
-  gen = es.object("generation");
+  auto es = settingsOf<abi::SettingsId::eval_settings>(j, c.loc, a.settings);
+  auto gs = settingsOf<abi::SettingsId::generation>(j, c.loc, es.generation);
   // The dataset's evaluation split when it has one, else its records.
   const DataLoader &dl = d->evalData ? *d->evalData : *d->data;
   // max_records: at most that many prompts; 0 all of them.
-  int64_t limit = 0;
-  limit = es.i64("max_records");
+  int64_t limit = es.max_records;
   size_t n = limit > 0 ? std::min<size_t>(dl.size(), size_t(limit)) : dl.size();
   observe::MetricValues mv;
   std::string line = name + ":";
   if (r && m->model->config().head == HeadKind::LM && n > 0) {
     double sum = 0, correct = 0;
     const int64_t bs = 16;
-    Settings gs{j, c.loc, "eval_settings.generation", gen};
-    int64_t maxNew = gs.i64("max_new_tokens");
+    int64_t maxNew = gs.max_new_tokens;
     for (size_t i0 = 0; i0 < n; i0 += bs) {
       std::vector<size_t> idx;
       for (size_t i = i0; i < std::min(n, i0 + size_t(bs)); ++i)
@@ -262,16 +260,16 @@ void opEvalStep(OpCtx &c) {
       if (!pb)
         c.err(pb.status().message());
       SamplingConfig sc;
-      double temp = gs.f64("temperature");
-      sc.topK = gs.i64("top_k");
-      sc.topP = gs.f64("top_p");
+      double temp = gs.temperature;
+      sc.topK = gs.top_k;
+      sc.topP = gs.top_p;
       sc.greedy = temp <= 0;
       sc.temperature = temp > 0 ? temp : 1.0;
       sc.maxNewTokens = maxNew;
       sc.seed = j->seed;
       if (j->fmt.eosToken >= 0)
         sc.stopTokens = {j->fmt.eosToken};
-      setStopStrings(j, sc, get(gen, "stop"));
+      setStopStrings(j, sc, gs.stop);
       sc.padToken = j->fmt.padToken;
       for (auto &p : pb->prompts) // keep room for the answer
         if (int64_t(p.size()) + maxNew > m->model->config().maxSeqLen)

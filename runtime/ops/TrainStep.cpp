@@ -149,8 +149,9 @@ void runTrainStep(OpCtx &c) {
   std::vector<ModelObj *> ms;
   for (int i = 0; i < n_models; ++i)
     ms.push_back(c.obj<ModelObj>(i, ObjKind::Model, "model"));
-  std::vector<std::string> reads = c.texts("reads");
-  std::vector<int64_t> readers = c.i64s("readers");
+  const auto a = c.typed<abi::OpId::train_step>();
+  const std::vector<std::string> &reads = a.reads;
+  const std::vector<int64_t> &readers = a.readers;
   if (int(reads.size()) != n_tokens || int(readers.size()) != n_tokens)
     c.err("reads and readers need one entry per token batch (" +
           std::to_string(n_tokens) + ")");
@@ -193,7 +194,7 @@ void runTrainStep(OpCtx &c) {
     if (in[i].rank < 0 || in[i].rank > 2)
       c.err("input " + std::to_string(i) + ": bad rank");
   }
-  std::vector<std::string> metricNames = c.texts("metric_names");
+  const std::vector<std::string> &metricNames = a.metric_names;
   if (n_out < 1)
     c.err("expected the loss result");
   c.output(0, "loss", HONE_F32, 0);
@@ -202,18 +203,26 @@ void runTrainStep(OpCtx &c) {
   if (!metricNames.empty() && int(metricNames.size()) != n_out - 1)
     c.err("metric_names has " + std::to_string(metricNames.size()) +
           " names for " + std::to_string(n_out - 1) + " metric results");
-  int64_t mini = std::max<int64_t>(1, c.i64("mini_batches"));
-  int64_t epochs = std::max<int64_t>(1, c.i64("epochs"));
-  double temp = logprobTemperature(c);
+  for (auto [name, v] : {std::pair<const char *, int64_t>{"mini_batches",
+                                                          a.mini_batches},
+                         {"epochs", a.epochs},
+                         {"updates", a.updates}})
+    if (v < 1)
+      c.err(std::string(name) + " must be at least 1, got " +
+            std::to_string(v));
+  int64_t mini = a.mini_batches, epochs = a.epochs;
+  // Log-probs at the temperature of the hone.generate that sampled the
+  // tokens (1 for data): the lowering writes it.
+  double temp = a.temperature;
   for (ModelObj *m : ms)
     if (!m->opt)
       m->opt = std::make_unique<AdamW<float>>(
           *m->model,
-          optimizerConfig(j, c.loc, c.object("optimizer"), j->stageSteps));
+          optimizerConfig(j, c.loc, *a.optimizer, j->stageSteps));
   // updates > 1: each pass takes one optimiser step per consecutive
   // 1/updates of the rows (PPO mini-batches); the kernel was compiled for
   // one such mini-batch.
-  int64_t updates = std::max<int64_t>(1, c.i64("updates"));
+  int64_t updates = a.updates;
   for (Read &r : rs)
     if (r.B % updates != 0)
       c.err("updates = " + std::to_string(updates) + " does not divide the " +
@@ -229,8 +238,8 @@ void runTrainStep(OpCtx &c) {
     std::vector<int64_t> lead(static_cast<size_t>(n_tokens));
     for (int i = 0; i < n_tokens; ++i)
       lead[size_t(i)] = i;
-    if (c.has("fused_reads")) {
-      lead = c.i64s("fused_reads");
+    if (a.fused_reads) {
+      lead = *a.fused_reads;
       if (int(lead.size()) != n_tokens)
         c.err("fused_reads needs one entry per token batch");
     }
@@ -259,8 +268,8 @@ void runTrainStep(OpCtx &c) {
   // hone.value ran on its tokens (PPO's v_old), when the model has run no
   // other forward since; otherwise it runs here as usual.
   std::vector<int64_t> kept(size_t(n_tokens), -1);
-  if (c.has("kept_forwards")) {
-    kept = c.i64s("kept_forwards");
+  if (a.kept_forwards) {
+    kept = *a.kept_forwards;
     if (int(kept.size()) != n_tokens)
       c.err("kept_forwards needs one entry per token batch");
     for (int i = 0; i < n_tokens; ++i)
@@ -284,8 +293,8 @@ void runTrainStep(OpCtx &c) {
   // reads it: later positions change nothing it reads, the model being
   // causal); -2, a reward read, up to the row's last token (where the
   // reward is read).
-  if (c.has("packed")) {
-    std::vector<int64_t> pk = c.i64s("packed");
+  if (a.packed) {
+    const std::vector<int64_t> &pk = *a.packed;
     if (int(pk.size()) != n_tokens)
       c.err("packed needs one entry per token batch");
     for (int i = 0; i < n_tokens; ++i) {

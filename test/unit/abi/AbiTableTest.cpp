@@ -12,6 +12,7 @@
 #include "dialect/HoneOps.h"
 #include "passes/RuntimeAbi.h"
 
+#include "mlir/IR/AttributeSupport.h"
 #include "mlir/IR/MLIRContext.h"
 
 #include <gtest/gtest.h>
@@ -135,3 +136,51 @@ TEST_F(AbiTable, StageLevelOpIsCaught) {
 }
 
 } // namespace
+
+// --- runtime/abi/settings.inl ------------------------------------------------
+
+/// Every settings row names a registered hone attribute.
+TEST_F(AbiTable, SettingsRowsNameRegisteredAttributes) {
+  for (const habi::SettingsRow &r : habi::kSettings) {
+    std::string name = std::string(r.attr).substr(1); // "hone.arch"
+    EXPECT_TRUE(AbstractAttribute::lookup(name, &context).has_value())
+        << r.attr << " is not a registered attribute";
+  }
+  EXPECT_EQ(habi::findSettings("#hone.optimizer")->id,
+            habi::SettingsId::optimizer);
+  EXPECT_EQ(habi::findSettings("#hone.rl_settings"), nullptr);
+}
+
+/// The writer-side check (convert-hone-to-runtime runs it on every settings
+/// object it emits) accepts what the rows list and names each disagreement.
+TEST_F(AbiTable, SettingsJsonAgainstTheRows) {
+  using mlir::hone::checkSettingsJson;
+  const std::string gen = R"({"max_new_tokens":8,"temperature":"inf",)"
+                          R"("top_k":0,"top_p":1.0,"stop":["\n"]})";
+  EXPECT_EQ(checkSettingsJson(habi::SettingsId::generation, gen), "");
+  auto eval = [&](const std::string &g) {
+    return checkSettingsJson(habi::SettingsId::eval_settings,
+                             R"({"every_steps":5,"max_records":0,)"
+                             R"("generation":)" +
+                                 g + "}");
+  };
+  EXPECT_EQ(eval(gen), "");
+  // A nested object is checked by its own rows, named by its path.
+  std::string noTopK = R"({"max_new_tokens":8,"temperature":1.0,)"
+                       R"("top_p":1.0,"stop":[]})";
+  EXPECT_EQ(eval(noTopK), "missing setting 'generation.top_k' (an integer)");
+  std::string extra = gen.substr(0, gen.size() - 1) + R"(,"seed":1})";
+  EXPECT_NE(eval(extra).find("unknown setting 'generation.seed'"),
+            std::string::npos)
+      << eval(extra);
+  std::string badKind = R"({"max_new_tokens":"8","temperature":1.0,)"
+                        R"("top_k":0,"top_p":1.0,"stop":[]})";
+  EXPECT_EQ(eval(badKind),
+            "setting 'generation.max_new_tokens' is not an integer");
+  // An optional member may be absent; a free-form object is not looked into.
+  EXPECT_EQ(checkSettingsJson(habi::SettingsId::tokenizer,
+                              R"({"file":"t.json","chat_template":"chatml",)"
+                              R"("chat_template_kwargs":"{}"})"),
+            "");
+  EXPECT_NE(checkSettingsJson(habi::SettingsId::generation, "[1]"), "");
+}

@@ -54,7 +54,8 @@ const char *kConfig =
     R"({"checkpointing":{"dir":"checkpoints","every_steps":2,"keep_last":2,"on_nan":"skip",)"
     R"("max_skipped_fraction":0.1,"max_skipped_in_a_row":20},)"
     R"("hardware":{"device":"auto_device","threads":1,"ranks":1,"precision":"auto_precision",)"
-    R"("collective_timeout_s":300.0},"output_dir":"runs/x","seed":1,)"
+    R"("frozen_precision":"auto_precision","memory_budget":0,"rollout_staleness":0,)"
+    R"("collective_timeout_s":300.0},"output_dir":"runs/x","seed":1,"model_work":[],)"
     R"("tokenizer":{"chars":{"alphabet":"0123456789+= ","special":["<pad>","<bos>","<eos>"]},"chat_template":"no_template","chat_template_kwargs":"{}"}})";
 
 const char *kModel =
@@ -493,8 +494,8 @@ TEST(AbiDeath, SettingsHaveNoDefaults) {
                             models);
       }()),
       ::testing::ExitedWithCode(1),
-      "spec:3:1: error: optimizer: missing setting 'lr' \\(the compiler "
-      "writes every setting\\)\n$");
+      "spec:3:1: error: #hone.optimizer: missing setting 'lr' \\(a "
+      "number\\)\n$");
 }
 
 TEST(AbiDeath, UnknownOps) {
@@ -717,6 +718,34 @@ TEST(AbiDeath, Bf16SnapshotAndHeadOnIt) {
         std::exit(0);
       }()),
       ::testing::ExitedWithCode(0), "made 1\n$");
+}
+
+/// The job config and every settings object are decoded by the rows of
+/// runtime/abi/settings.inl: a missing, mistyped or unlisted member (also in
+/// a nested object) is a one-line error naming it, never a default.
+TEST(AbiDeath, SettingsAgainstTheTable) {
+  auto begin = [](const std::string &tag, std::string cfg) {
+    std::string out = tmpDir(tag) + "/run";
+    char a0[] = "job", a1[] = "--out";
+    char *argv[] = {a0, a1, out.data()};
+    hone_rt_begin(HONE_RT_ABI_VERSION, 3, argv, "x", cfg.c_str(), "", "");
+    std::exit(0);
+  };
+  std::string noThreads = kConfig;
+  noThreads.erase(noThreads.find(R"("threads":1,)"), 12);
+  EXPECT_EXIT(begin("s1", noThreads), ::testing::ExitedWithCode(1),
+              "config: error: #hone.run: missing setting 'hardware.threads' "
+              "\\(an integer\\)\n$");
+  std::string extra = kConfig;
+  extra.insert(extra.find(R"("seed":1)"), R"("seeds":2,)");
+  EXPECT_EXIT(begin("s2", extra), ::testing::ExitedWithCode(1),
+              "config: error: #hone.run: unknown setting 'seeds' "
+              "\\(runtime/abi/settings.inl lists the members of #hone.run\\)\n$");
+  std::string badAlphabet = kConfig;
+  badAlphabet.replace(badAlphabet.find(R"("0123456789+= ")"), 15, "7");
+  EXPECT_EXIT(begin("s3", badAlphabet), ::testing::ExitedWithCode(1),
+              "config: error: #hone.run: setting 'tokenizer.chars.alphabet' "
+              "must be a string, got 7\n$");
 }
 
 TEST(Abi, HelpReturnsNull) {

@@ -13,6 +13,7 @@
 #include "dialect/MethodFamilies.h"
 #include "dialect/SettingRanges.h"
 #include "frontend/ToStageIR.h"
+#include "runtime/base/ModelConfig.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/StringSet.h"
@@ -103,6 +104,20 @@ TEST(Contract, EnumsMatchTheSpecSchema) {
     guidance.insert(g->field(i)->name());
   expectSameCases(guidance,
                   dialectNames(stringifyHybrid, getMaxEnumValForHybrid()));
+}
+
+/// The runtime's model families (runtime/base/ModelConfig.h
+/// kModelFamilies) are the dialect's, keyword for keyword, both ways.
+TEST(Contract, RuntimeModelFamiliesAreTheDialects) {
+  std::set<std::string> runtime;
+  for (const ::hone::ModelFamilyKeyword &k : ::hone::kModelFamilies) {
+    runtime.insert(k.keyword);
+    EXPECT_EQ(::hone::familyFromKeyword(k.keyword), k.family);
+    EXPECT_STREQ(::hone::familyKeyword(k.family), k.keyword);
+  }
+  expectSameCases(runtime, dialectNames(stringifyModelFamily,
+                                        getMaxEnumValForModelFamily()));
+  EXPECT_FALSE(::hone::familyFromKeyword("qwen2").has_value());
 }
 
 /// The one definition of the algorithm families (dialect/MethodFamilies.h)

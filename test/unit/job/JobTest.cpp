@@ -19,6 +19,7 @@
 #include <cstring>
 #include <numeric>
 #include <fstream>
+#include <set>
 #include <unistd.h>
 
 using namespace hone;
@@ -330,7 +331,7 @@ TEST(Rewards, ExternalProcess) {
        "  r = json.loads(l)\n"
        "  print(json.dumps({'reward': float(r['completion'] == r['answer']) "
        "+ r.get('bonus', 0)}), flush=True)\n"},
-      10000);
+      10000, 1);
   ASSERT_TRUE(ok.isOk()) << ok.status().toString();
   json::Value rec = json::Value::object();
   rec.set("bonus", 0.5);
@@ -338,13 +339,13 @@ TEST(Rewards, ExternalProcess) {
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   EXPECT_EQ(*r, (std::vector<double>{1.5, 0.5}));
 
-  auto garbage = ExternalReward::start({"sh", "-c", "read l; echo hello"});
+  auto garbage = ExternalReward::start({"sh", "-c", "read l; echo hello"}, 10000, 1);
   ASSERT_TRUE(garbage.isOk());
   auto g = (*garbage)->scoreOne({"p", "c", "a", 1, nullptr});
   ASSERT_FALSE(g.isOk());
   EXPECT_NE(g.status().message().find("hello"), std::string::npos);
 
-  auto dies = ExternalReward::start({"sh", "-c", "exit 3"});
+  auto dies = ExternalReward::start({"sh", "-c", "exit 3"}, 10000, 1);
   ASSERT_TRUE(dies.isOk());
   auto d = (*dies)->scoreOne({"p", "c", "a", 1, nullptr});
   ASSERT_FALSE(d.isOk());
@@ -352,16 +353,61 @@ TEST(Rewards, ExternalProcess) {
   // a dead process stays an error, never a hang
   EXPECT_FALSE((*dies)->scoreOne({"p", "c", "a", 1, nullptr}).isOk());
 
-  auto slow = ExternalReward::start({"sh", "-c", "sleep 30"}, 200);
+  auto slow = ExternalReward::start({"sh", "-c", "sleep 30"}, 200, 1);
   ASSERT_TRUE(slow.isOk());
   auto s = (*slow)->scoreOne({"p", "c", "a", 1, nullptr});
   ASSERT_FALSE(s.isOk());
   EXPECT_NE(s.status().message().find("no reply within"), std::string::npos);
 
-  auto missing = ExternalReward::start({"/nonexistent/scorer"});
+  auto missing = ExternalReward::start({"/nonexistent/scorer"}, 10000, 1);
   ASSERT_FALSE(missing.isOk());
   EXPECT_NE(missing.status().message().find("cannot execute"),
             std::string::npos);
+}
+
+/// `workers` copies answer in parallel, row i by copy i mod workers: each
+/// copy answers with its own process id, so the rewards show which copy
+/// scored which row. A copy that fails is the error of its first row.
+TEST(Rewards, ExternalWorkersShareTheRows) {
+  const char *pidScorer = "while read l; do echo \"{\\\"reward\\\": $$}\"; done";
+  auto three = ExternalReward::start({"sh", "-c", pidScorer}, 10000, 3);
+  ASSERT_TRUE(three.isOk()) << three.status().toString();
+  EXPECT_EQ((*three)->workers(), 3);
+  std::vector<RewardInput> rows(7, RewardInput{"p", "c", "a", 1, nullptr});
+  auto r = (*three)->score(rows);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  std::set<double> pids(r->begin(), r->end());
+  EXPECT_EQ(pids.size(), 3u);
+  for (size_t i = 0; i < r->size(); ++i)
+    EXPECT_EQ((*r)[i], (*r)[i % 3]) << "row " << i;
+  EXPECT_NE((*r)[0], double(getpid()));
+
+  // One copy answers once, then dies (whichever loses the race for the
+  // marker directory): its second row fails, after the other copy's rows.
+  std::string once = "read l; echo '{\"reward\": 1}'";
+  std::string marker =
+      "/tmp/hone_job_test_" + std::to_string(getpid()) + "_first";
+  auto two = ExternalReward::start(
+      {"sh", "-c",
+       "if mkdir \"$0\" 2>/dev/null; then " + std::string(pidScorer) +
+           "; else " + once + "; fi",
+       marker},
+      10000, 2);
+  ASSERT_TRUE(two.isOk()) << two.status().toString();
+  auto bad = (*two)->score(std::vector<RewardInput>(
+      6, RewardInput{"p", "c", "a", 1, nullptr}));
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_NE(bad.status().message().find("died"), std::string::npos)
+      << bad.status().toString();
+  (*two).reset();
+  ::rmdir(marker.c_str());
+
+  for (int w : {0, 1025}) {
+    auto wrong = ExternalReward::start({"true"}, 1000, w);
+    ASSERT_FALSE(wrong.isOk());
+    EXPECT_NE(wrong.status().message().find("workers must be in [1, 1024]"),
+              std::string::npos);
+  }
 }
 
 /// A scorer that times out is killed with everything it started (its
@@ -370,7 +416,7 @@ TEST(Rewards, TimedOutScorerChildrenAreKilled) {
   std::string pidFile = "/tmp/hone_job_test_" + std::to_string(getpid()) +
                         "_child.pid";
   auto slow = ExternalReward::start(
-      {"sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"}, 300);
+      {"sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"}, 300, 1);
   ASSERT_TRUE(slow.isOk());
   auto s = (*slow)->scoreOne({"p", "c", "a", 1, nullptr});
   ASSERT_FALSE(s.isOk());

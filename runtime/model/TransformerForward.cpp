@@ -1,0 +1,353 @@
+// The transformer's full forward over a batch, padded or packed, and the
+// activations it keeps for backward (runtime/model/Transformer.h).
+#include "runtime/model/TransformerImpl.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+namespace hone {
+
+template <typename T>
+void Transformer<T>::qkNormFwd(const Layer &L, const T *pre, int64_t N, T *qkv,
+                               T *rstd) {
+  const ModelConfig &c = cfg_;
+  const int64_t hd = c.headDim(), H = c.nHeads, Hk = c.nKvHeads;
+  const int64_t Q = (H + 2 * Hk) * hd;
+  k_->copy(qkv, pre, N * Q); // v is not normalised
+  k_->headRmsNormFwd(pre, vec(L.qn), N, Q, H, hd, c.normEps, qkv, rstd);
+  k_->headRmsNormFwd(pre + H * hd, vec(L.kn), N, Q, Hk, hd, c.normEps,
+                     qkv + H * hd, rstd ? rstd + N * H : nullptr);
+}
+
+template <typename T>
+Status Transformer<T>::validateBatch(const TokenBatch &b) const {
+  if (b.batch <= 0 || b.seqLen <= 0)
+    return Status::error("model: empty batch (" + std::to_string(b.batch) +
+                         " x " + std::to_string(b.seqLen) + ")");
+  if (b.seqLen > cfg_.maxSeqLen)
+    return Status::error("model: sequence length " + std::to_string(b.seqLen) +
+                         " exceeds the model's maximum " +
+                         std::to_string(cfg_.maxSeqLen));
+  if (!b.tokens || !b.lengths)
+    return Status::error("model: batch without tokens or lengths");
+  for (int64_t i = 0; i < b.batch; ++i) {
+    int32_t len = b.lengths[i];
+    if (len < 1 || len > b.seqLen)
+      return Status::error("model: sequence " + std::to_string(i) +
+                           " has length " + std::to_string(len) +
+                           ", outside [1, " + std::to_string(b.seqLen) + "]");
+    for (int64_t t = 0; t < len; ++t) {
+      int32_t tok = b.tokens[i * b.seqLen + t];
+      if (tok < 0 || tok >= cfg_.vocabSize)
+        return Status::error("model: token " + std::to_string(tok) + " at [" +
+                             std::to_string(i) + ", " + std::to_string(t) +
+                             "] is outside the vocabulary "
+                             "of " +
+                             std::to_string(cfg_.vocabSize));
+    }
+  }
+  return Status::ok();
+}
+
+template <typename T>
+void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
+                              int64_t Tn) const {
+  a->B = B;
+  a->S = Tn;
+  a->training = true;
+  const ModelConfig &c = cfg_;
+  const int64_t N = B * Tn, D = c.dModel, L = c.nLayers;
+  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
+  const int64_t A = c.nHeads * hd;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  const int64_t Fpre = gpt2 ? c.dFf : 2 * c.dFf;
+  auto vec = [&](std::vector<T *> &v, int64_t n, int64_t count) {
+    v.assign(size_t(count), nullptr);
+    for (auto &p : v)
+      pl.take(p, n);
+  };
+  vec(a->res, N * D, L + 1);
+  vec(a->ln1, N * D, L);
+  vec(a->mean1, N, gpt2 ? L : 0);
+  vec(a->rstd1, N, L);
+  vec(a->qkv, N * Q, L);
+  vec(a->probs, B * c.nHeads * Tn * Tn, L);
+  vec(a->att, N * A, L);
+  vec(a->mid, N * D, L);
+  vec(a->ln2, N * D, L);
+  vec(a->mean2, N, gpt2 ? L : 0);
+  vec(a->rstd2, N, L);
+  vec(a->ffPre, N * Fpre, L);
+  vec(a->ffAct, N * c.dFf, L);
+  vec(a->qkPre, N * Q, c.qkNorm ? L : 0);
+  vec(a->qkRstd, N * (c.nHeads + c.nKvHeads), c.qkNorm ? L : 0);
+  if (c.qkNorm)
+    pl.take(a->dqkPre, N * Q);
+  if (!gpt2) {
+    a->mean1.assign(size_t(L), nullptr);
+    a->mean2.assign(size_t(L), nullptr);
+  }
+  pl.take(a->lnf, N * D);
+  if (gpt2)
+    pl.take(a->meanF, N);
+  pl.take(a->rstdF, N);
+  pl.take(a->lpRow, N);
+  pl.take(a->entRow, N);
+  pl.take(a->lse, N);
+  pl.take(a->logprob, N);
+  pl.take(a->entropy, N);
+  pl.take(a->values, N);
+  pl.take(a->rewards, B);
+  pl.take(a->dA, N * D);
+  pl.take(a->dLn, N * D);
+  pl.take(a->dAct, N * c.dFf);
+  pl.take(a->dPre, N * Fpre);
+  pl.take(a->dAtt, N * A);
+  pl.take(a->dqkv, N * Q);
+  pl.take(a->dRow, N);
+  pl.take(a->dEntRow, N);
+  pl.take(a->dLnf, N * D);
+  pl.take(a->dVals, N);
+  a->loraU.assign(loraIndex_.size(), nullptr);
+  for (size_t i = 0; i < loraIndex_.size(); ++i)
+    if (loraIndex_[i] >= 0)
+      pl.take(a->loraU[i], N * loraGroups_[size_t(loraIndex_[i])].cols);
+  if (loraMaxCols_)
+    pl.take(a->loraDu, N * loraMaxCols_);
+  if (lora_.dropout > 0)
+    pl.take(a->loraX, N * loraMaxIn_);
+  pl.takeI(a->tokens, N);
+  pl.takeI(a->positions, N);
+  pl.takeI(a->targets, N);
+  pl.takeI(a->offsets, B + 1);
+}
+
+template <typename T>
+int64_t Transformer<T>::workspaceBytes(int64_t batch, int64_t seqLen) const {
+  Acts a;
+  Planner<T> pl;
+  planActs(&a, pl, batch, seqLen);
+  return pl.tn * int64_t(sizeof(T)) + pl.in * 4;
+}
+
+template <typename T> Status Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
+  if (acts_ && acts_->B == B && acts_->S == Tn)
+    return Status::ok();
+  // Re-plan for the new shape; keep the allocation when it is big enough
+  // (micro-batches of varying size do not reallocate).
+  std::unique_ptr<Acts> a = std::make_unique<Acts>();
+  Planner<T> pl;
+  planActs(a.get(), pl, B, Tn);
+  if (acts_ && acts_->block.size() >= pl.tn && acts_->ints.size() >= pl.in) {
+    a->block = std::move(acts_->block);
+    a->ints = std::move(acts_->ints);
+  } else {
+    acts_.reset();
+    a->block = DeviceArray<T>(k_, pl.tn);
+    a->ints = DeviceArray<T, int32_t>(k_, pl.in);
+    if (!a->block.data() || !a->ints.data())
+      return Status::error("model: out of memory allocating " +
+                               std::to_string(workspaceBytes(B, Tn)) +
+                               " bytes of activations for a " +
+                               std::to_string(B) + " x " + std::to_string(Tn) +
+                               " batch",
+                           "use smaller micro-batches");
+  }
+  for (auto &pr : pl.tp)
+    *pr.first = a->block.data() + pr.second;
+  for (auto &pr : pl.ip)
+    *pr.first = a->ints.data() + pr.second;
+  acts_ = std::move(a);
+  return Status::ok();
+}
+
+template <typename T>
+void Transformer<T>::linearFwd(const T *x, int64_t rows, int64_t in,
+                               int64_t out, int64_t wOff, int64_t bOff,
+                               bool conv1d, T *y) {
+  if (bOff >= 0)
+    k_->broadcastRows(y, vec(bOff), rows, out);
+  gemmW(!conv1d, rows, out, in, x, in, wOff, conv1d ? out : in,
+        bOff >= 0 ? T(1) : T(0), y, out);
+}
+
+template <typename T>
+Status Transformer<T>::forward(const TokenBatch &batch,
+                               const ForwardOptions &opts) {
+  HONE_TRY(validateBatch(batch));
+  if (!(opts.temperature > 0))
+    return Status::error("model: temperature must be positive");
+  ++forwards_; // the kept activations change from here on
+  const ModelConfig &c = cfg_;
+  const int64_t B = batch.batch, Tn = batch.seqLen, D = c.dModel;
+  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
+  const int64_t A = c.nHeads * hd, F = c.dFf;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  HONE_TRY(ensureActs(B, Tn));
+  Acts &a = *acts_;
+  B_ = B;
+  T_ = Tn;
+  invTemp_ = 1.0 / opts.temperature;
+  dropNow_ = opts.train && hasLora() && lora_.dropout > 0;
+  dropSeed_ = opts.dropoutSeed;
+  dropStep_ = opts.dropoutStep;
+  dropRank_ = opts.dropoutRank;
+  lengths_.assign(batch.lengths, batch.lengths + B);
+  // Packed: sequence b is rows offsets_[b] .. offsets_[b+1]-1 of one stream
+  // (no padding rows); padded: rows b*Tn .. b*Tn+Tn-1.
+  offsets_.clear();
+  if (opts.pack) {
+    offsets_.assign(size_t(B + 1), 0);
+    for (int64_t b = 0; b < B; ++b)
+      offsets_[size_t(b + 1)] = offsets_[size_t(b)] + batch.lengths[b];
+  }
+  const int64_t N = opts.pack ? int64_t(offsets_.back()) : B * Tn;
+  N_ = N;
+
+  std::vector<int32_t> tok(static_cast<size_t>(N)), pos(tok.size()),
+      tgt(tok.size());
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = batch.lengths[b];
+    const int64_t r0 = opts.pack ? offsets_[size_t(b)] : b * Tn;
+    const int64_t n = opts.pack ? len : Tn;
+    const int32_t *src = batch.tokens + b * Tn;
+    for (int64_t t = 0; t < n; ++t) {
+      size_t r = size_t(r0 + t);
+      tok[r] = t < len ? src[t] : 0;
+      pos[r] = int32_t(t);
+      tgt[r] = t + 1 < len ? src[t + 1] : -1;
+    }
+  }
+  k_->copyToDevice(a.tokens, tok.data(), size_t(N) * 4);
+  k_->copyToDevice(a.positions, pos.data(), size_t(N) * 4);
+  k_->copyToDevice(a.targets, tgt.data(), size_t(N) * 4);
+  if (opts.pack)
+    k_->copyToDevice(a.offsets, offsets_.data(), size_t(B + 1) * 4);
+
+  embed(a.tokens, a.positions, N, a.res[0]);
+  AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
+  as.offsets = opts.pack ? a.offsets : nullptr;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer &L = layers_[l];
+    if (gpt2)
+      k_->layerNormFwd(a.res[l], vec(L.ln1w), vec(L.ln1b), N, D, c.normEps,
+                       a.ln1[l], a.mean1[l], a.rstd1[l]);
+    else
+      k_->rmsNormFwd(a.res[l], vec(L.ln1w), N, D, c.normEps, a.ln1[l],
+                     a.rstd1[l]);
+    linearFwd(a.ln1[l], N, D, Q, L.wqkv, L.bqkv, gpt2,
+              c.qkNorm ? a.qkPre[l] : a.qkv[l]);
+    if (const LoraGroup *G = loraGroup(l, kQkv))
+      loraFwd(*G, a.ln1[l], N, c.qkNorm ? a.qkPre[l] : a.qkv[l], Q,
+              a.loraU[l * kGroups + kQkv], l, dropNow_);
+    if (c.qkNorm)
+      qkNormFwd(L, a.qkPre[l], N, a.qkv[l], a.qkRstd[l]);
+    if (!gpt2)
+      k_->rope(a.qkv[l], N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
+               false);
+    k_->attentionFwd(a.qkv[l], as, a.probs[l], a.att[l]);
+    k_->copy(a.mid[l], a.res[l], N * D);
+    if (L.bo >= 0)
+      k_->addRows(a.mid[l], vec(L.bo), N, D);
+    gemmW(!gpt2, N, D, A, a.att[l], A, L.wo, gpt2 ? D : A, T(1), a.mid[l], D);
+    if (const LoraGroup *G = loraGroup(l, kO))
+      loraFwd(*G, a.att[l], N, a.mid[l], D, a.loraU[l * kGroups + kO], l,
+              dropNow_);
+    if (gpt2) {
+      k_->layerNormFwd(a.mid[l], vec(L.ln2w), vec(L.ln2b), N, D, c.normEps,
+                       a.ln2[l], a.mean2[l], a.rstd2[l]);
+      linearFwd(a.ln2[l], N, D, F, L.wfc, L.bfc, true, a.ffPre[l]);
+      k_->geluFwd(a.ffPre[l], a.ffAct[l], N * F);
+    } else {
+      k_->rmsNormFwd(a.mid[l], vec(L.ln2w), N, D, c.normEps, a.ln2[l],
+                     a.rstd2[l]);
+      linearFwd(a.ln2[l], N, D, 2 * F, L.wfc, -1, false, a.ffPre[l]);
+      if (const LoraGroup *G = loraGroup(l, kGateUp))
+        loraFwd(*G, a.ln2[l], N, a.ffPre[l], 2 * F,
+                a.loraU[l * kGroups + kGateUp], l, dropNow_);
+      k_->swigluFwd(a.ffPre[l], N, F, a.ffAct[l]);
+    }
+    k_->copy(a.res[l + 1], a.mid[l], N * D);
+    if (L.bproj >= 0)
+      k_->addRows(a.res[l + 1], vec(L.bproj), N, D);
+    gemmW(!gpt2, N, D, F, a.ffAct[l], F, L.wproj, gpt2 ? D : F, T(1),
+          a.res[l + 1], D);
+    if (const LoraGroup *G = loraGroup(l, kDown))
+      loraFwd(*G, a.ffAct[l], N, a.res[l + 1], D, a.loraU[l * kGroups + kDown],
+              l, dropNow_);
+  }
+  const T *xL = a.res[layers_.size()];
+  if (gpt2)
+    k_->layerNormFwd(xL, vec(lnfW_), vec(lnfB_), N, D, c.normEps, a.lnf,
+                     a.meanF, a.rstdF);
+  else
+    k_->rmsNormFwd(xL, vec(lnfW_), N, D, c.normEps, a.lnf, a.rstdF);
+  lnf_ = a.lnf;
+
+  if (c.head == HeadKind::LM) {
+    LmHeadShape hs{N, D, c.vocabSize, invTemp_};
+    if (hp_)
+      k_->lmHeadFwdBf16(a.lnf, hp_ + lm_, a.targets, hs, a.lpRow, a.entRow,
+                        a.lse);
+    else
+      k_->lmHeadFwd(a.lnf, lmWeight(), a.targets, hs, a.lpRow, a.entRow, a.lse);
+    // Row (b, t) predicts token t+1: shift into the token-aligned layout
+    // (a packed stream's rows scatter back to their padded places).
+    if (opts.pack) {
+      k_->fill(a.logprob, B * Tn, T(0));
+      k_->fill(a.entropy, B * Tn, T(0));
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t r0 = opts.pack ? offsets_[size_t(b)] : b * Tn;
+      const int64_t n = (opts.pack ? batch.lengths[b] : Tn) - 1;
+      if (!opts.pack) {
+        k_->fill(a.logprob + b * Tn, 1, T(0));
+        k_->fill(a.entropy + b * Tn, 1, T(0));
+      }
+      if (n > 0) {
+        k_->copy(a.logprob + b * Tn + 1, a.lpRow + r0, n);
+        k_->copy(a.entropy + b * Tn + 1, a.entRow + r0, n);
+      }
+    }
+    logprob_ = a.logprob;
+    entropy_ = a.entropy;
+    values_ = rewards_ = nullptr;
+  } else {
+    if (opts.pack) { // values of the stream (lpRow is free), then scattered
+      gemmW(true, N, 1, D, a.lnf, D, score_, D, T(0), a.lpRow, 1);
+      k_->fill(a.values, B * Tn, T(0));
+      for (int64_t b = 0; b < B; ++b)
+        k_->copy(a.values + b * Tn, a.lpRow + offsets_[size_t(b)],
+                 batch.lengths[b]);
+    } else {
+      gemmW(true, N, 1, D, a.lnf, D, score_, D, T(0), a.values, 1);
+    }
+    for (int64_t b = 0; b < B; ++b)
+      k_->copy(a.rewards + b, a.values + b * Tn + lengths_[size_t(b)] - 1, 1);
+    values_ = a.values;
+    rewards_ = a.rewards;
+    logprob_ = entropy_ = nullptr;
+  }
+  return Status::ok();
+}
+
+// Explicit instantiations of the members defined in this file.
+#define HONE_INSTANTIATE(T)                                                    \
+  template void Transformer<T>::qkNormFwd(const Layer &, const T *, int64_t,   \
+                                          T *, T *);                           \
+  template Status Transformer<T>::validateBatch(const TokenBatch &) const;     \
+  template void Transformer<T>::planActs(Acts *, Planner<T> &, int64_t,        \
+                                         int64_t) const;                       \
+  template int64_t Transformer<T>::workspaceBytes(int64_t, int64_t) const;     \
+  template Status Transformer<T>::ensureActs(int64_t, int64_t);                \
+  template void Transformer<T>::linearFwd(                                     \
+      const T *, int64_t, int64_t, int64_t, int64_t, int64_t, bool, T *);      \
+  template Status Transformer<T>::forward(const TokenBatch &,                  \
+                                          const ForwardOptions &);
+HONE_INSTANTIATE(float)
+HONE_INSTANTIATE(double)
+#undef HONE_INSTANTIATE
+
+} // namespace hone
