@@ -222,18 +222,6 @@ static void releaseIfPlanned(OpCtx &c, ModelObj &m, bool release) {
   }
 }
 
-/// Each row's length up to its last nonzero of `mask` [B, T] (at least 1),
-/// into len[0..B): a packed read's rows (hone-pack-sequences).
-static void maskedLengths(const hone_tensor &mask, int32_t *len) {
-  const int64_t B = mask.shape[0], T = mask.shape[1];
-  for (int64_t b = 0; b < B; ++b) {
-    int64_t n = T;
-    while (n > 1 && rd(mask, b * T + n - 1) == 0.0)
-      --n;
-    len[b] = int32_t(n);
-  }
-}
-
 void opLogprob(OpCtx &c) {
   auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
   // Several token batches of one shape (hone-fuse-forwards merged reads of

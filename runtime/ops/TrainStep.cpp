@@ -319,12 +319,7 @@ void runTrainStep(OpCtx &c) {
       if (m.rank != 2 || m.shape[0] != r.B || m.shape[1] != r.T)
         c.err(at + "the mask must be [" + std::to_string(r.B) + ", " +
               std::to_string(r.T) + "] like the read's tokens");
-      for (int64_t b = 0; b < r.B; ++b) {
-        int64_t n = r.T;
-        while (n > 1 && rd(m, b * r.T + n - 1) == 0.0)
-          --n;
-        r.lengths[size_t(b)] = int32_t(n);
-      }
+      maskedLengths(m, r.lengths.data());
       r.packed = true;
     }
   }
