@@ -30,6 +30,7 @@ set(HONE_LAYERS
   "runtime/abi/hone_runtime.h=5=runtime/abi contract"
   "runtime/abi/AbiTable.h=5=runtime/abi contract"
   "runtime/abi/step_ops.inl=5=runtime/abi contract"
+  "runtime/abi/settings.inl=5=runtime/abi contract"
   # the op bodies (one file per op family) and the data-parallel ranks
   "runtime/ops=6"
   # the C ABI a compiled job calls: the shim that dispatches to runtime/ops

@@ -35,6 +35,15 @@ public:
              << (std::isfinite(v) ? ::hone::ranges::requirement(*r)
                                   : std::string("be finite"))
              << " (" << ::hone::ranges::hint(*r) << ")";
+    // The size bound of the row's spec field (HONE_COUNT_LIMIT).
+    if (long long lim = ::hone::ranges::countLimit(r->field);
+        !failed && lim > 0 && v > double(lim))
+      fail() << "#hone." << attr << ": " << param << " = "
+             << (v < 9.2e18 ? std::to_string((long long)v)
+                            : ::hone::ranges::number(v))
+             << " is more than " << lim
+             << ", the largest " << r->field
+             << " Hone accepts (dialect/SettingRanges.def)";
     return *this;
   }
   /// Settings without a row: only finite values (their ranges depend on

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -46,6 +47,24 @@ inline constexpr Row kRows[] = {
 };
 
 /// The row of `message`'s `field`, or null.
+struct CountLimit {
+  const char *field;
+  long long limit;
+};
+inline constexpr CountLimit kCountLimits[] = {
+#define HONE_RANGE(Message, field, attr, param, rule, lo, hi, hint)
+#define HONE_COUNT_LIMIT(field, limit) CountLimit{#field, (long long)(limit)},
+#include "dialect/SettingRanges.def"
+};
+
+/// The largest value of an integer field named `field` (0: no limit).
+inline long long countLimit(std::string_view field) {
+  for (const CountLimit &c : kCountLimits)
+    if (field == c.field)
+      return c.limit;
+  return 0;
+}
+
 inline const Row *specRow(std::string_view message, std::string_view field) {
   for (const Row &r : kRows)
     if (message == r.message && field == r.field)

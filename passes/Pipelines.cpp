@@ -61,6 +61,8 @@ void hone::buildStepPipeline(OpPassManager &pm,
     pm.addNestedPass<PipelineOp>(createFuseForwards());
   if (options.packSequences)
     pm.addNestedPass<PipelineOp>(createPackSequences());
+  if (options.streamScores)
+    pm.addNestedPass<PipelineOp>(createStreamScores());
 }
 
 void hone::buildScheduledPipeline(OpPassManager &pm) {
@@ -138,6 +140,9 @@ struct StepPipelineCLOptions
   Option<bool> packSequences{*this, "pack-sequences",
                              llvm::cl::desc("run hone-pack-sequences"),
                              llvm::cl::init(true)};
+  Option<bool> streamScores{*this, "stream-scores",
+                            llvm::cl::desc("run hone-stream-scores"),
+                            llvm::cl::init(true)};
 };
 struct NVVMPipelineCLOptions
     : public PassPipelineOptions<NVVMPipelineCLOptions> {
@@ -153,12 +158,13 @@ void hone::registerPipelines() {
   PassPipelineRegistration<StepPipelineCLOptions>(
       "hone-step-pipeline",
       "Stage IR to step IR: expand stages, CSE, differentiate objectives, "
-      "fuse forwards, pack sequences",
+      "fuse forwards, pack sequences, stream scores",
       [](OpPassManager &pm, const StepPipelineCLOptions &cl) {
         StepPipelineOptions options;
         options.useF64 = cl.useF64;
         options.fuseForwards = cl.fuseForwards;
         options.packSequences = cl.packSequences;
+        options.streamScores = cl.streamScores;
         buildStepPipeline(pm, options);
       });
   PassPipelineRegistration<>(

@@ -33,11 +33,13 @@ struct StepPipelineOptions {
   bool fuseForwards = true;
   /// hone-pack-sequences (off: padded forwards, for benchmarks).
   bool packSequences = true;
+  /// hone-stream-scores (off: every score waits for its whole batch).
+  bool streamScores = true;
 };
 
 /// Stage IR → step IR with differentiated train steps: hone-expand-stages
 /// on every pipeline, CSE, hone-differentiate, hone-fuse-forwards,
-/// hone-pack-sequences (`hone-step-pipeline`).
+/// hone-pack-sequences, hone-stream-scores (`hone-step-pipeline`).
 void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 
 /// Step IR → scheduled IR (`hone-scheduled-pipeline`): snapshots of models

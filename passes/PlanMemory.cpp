@@ -13,6 +13,11 @@
 // are recorded beside it for bench/memory. A peak over the budget is a
 // compile error at the op where it occurs.
 //
+// Over 800 lines: one pass whose buffer collection, placement and
+// micro-batch search share one state (the PlanMemory struct); its split by
+// those three waits until the memory and fusion branches that change it
+// this session (2026-12-06) have landed (docs/design.md, "Not yet").
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"

@@ -4,8 +4,8 @@ and 2 compiled from one spec, run interleaved with --lanes on --trace.
 
   bench/overlap/run.py [--honec build/bin/honec] [--runs 3]
                        [--stalenesses 0,1,2]
-                       [--scenario compute|latency|both|readme|all]
-                       [--threads N] [override ...]
+                       [--scenario compute|latency|both|readme|stream|all]
+                       [--threads N] [--no-stream] [override ...]
 
 compute  the grpo example sized up so that generation dominates (d_model
          128, 4 layers, 16 completions of 24 new tokens, 12 steps): both
@@ -15,6 +15,12 @@ latency  the same with an external reward process (bench/overlap/slow_reward.py)
          batch takes about as long as a learning step at staleness 0 (a
          verifier service or a code sandbox): the rollout lane waits, the
          cores are free for learning.
+
+stream   the latency scenario with streaming scores (hone-stream-scores)
+         on and off at each staleness, interleaved: the speed-up, and the
+         first finished row's wait for its score as a share of the batch's
+         generation time (target under 10 %).
+--no-stream compiles every other scenario with --no-stream-scores.
 
 readme   the README example (examples/arith: SFT then GRPO, 600 steps of 256
          completions) as written, staleness 0 and 1 of its GRPO stage, one
@@ -39,6 +45,7 @@ log the same metrics every time (determinism with lanes on).
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,8 +64,20 @@ ROLLOUT_OPS = {"data.next", "generate", "score", "group_filter"}
 
 def trace_stats(run):
     with open(os.path.join(run, "trace.json")) as f:
-        ev = [e for e in json.load(f)["traceEvents"]
-              if e.get("ph") == "X" and e["name"] != "eval_step"]
+        allev = [e for e in json.load(f)["traceEvents"]
+                 if e.get("ph") == "X" and e["name"] != "eval_step"]
+    # The "stream" lane: spans of rows scored while their batch decoded
+    # (hone-stream-scores), not ops of a lane.
+    ev = [e for e in allev if e["args"]["lane"] != "stream"]
+    gens = [(e["ts"], e["ts"] + e["dur"]) for e in ev if e["name"] == "generate"]
+    first_row = []  # first finished row's wait for its score / generate time
+    for e in allev:
+        if e["name"] != "score.first_row":
+            continue
+        for g0, g1 in gens:
+            if g0 <= e["ts"] <= g1 and g1 > g0:
+                first_row.append(e["dur"] / (g1 - g0))
+                break
     t0 = min(e["ts"] for e in ev)
     t1 = max(e["ts"] + e["dur"] for e in ev)
     busy = {}
@@ -93,7 +112,8 @@ def trace_stats(run):
         sum_max /= 1e6
     return {"stage_s": (t1 - t0) / 1e6, "busy": busy, "both_s": both / 1e6,
             "phase_s": {k: v / 1e6 for k, v in phase.items()},
-            "sum_max_s": sum_max}
+            "sum_max_s": sum_max,
+            "first_row": statistics.median(first_row) if first_row else None}
 
 
 def metrics_text(run):
@@ -102,7 +122,9 @@ def metrics_text(run):
         for line in f:
             r = json.loads(line)
             r.pop("tokens_per_sec", None)
+            # The measured resident set varies by run (thread stacks).
             r.pop("memory/measured_peak_bytes", None)
+            r.pop("memory/resident_peak_bytes", None)
             rows.append(json.dumps(r, sort_keys=True))
     return "\n".join(rows)
 
@@ -117,20 +139,28 @@ def rewards(run):
     return out
 
 
-def compile_job(honec, spec, overrides, out):
-    subprocess.run([honec, spec, *overrides, "--compile-to=exe", "-o", out],
-                   check=True, stdout=subprocess.DEVNULL)
+def compile_job(honec, spec, overrides, out, flags=()):
+    subprocess.run([honec, spec, *overrides, *flags, "--compile-to=exe", "-o",
+                    out], check=True, stdout=subprocess.DEVNULL)
 
 
-def run_job(job, out, threads):
+def run_job(job, out, threads, lanes="on"):
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [job, "--device", "cpu", "--out", out, "--lanes", "on", "--trace",
+    cmd = [job, "--device", "cpu", "--out", out, "--lanes", lanes, "--trace",
            "--progress", "off"]
     if threads:
         cmd += ["--threads", str(threads)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, check=True, cwd=os.path.dirname(job),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return trace_stats(out)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    st = trace_stats(out)
+    # CPU seconds of the whole job (and the reward process it reaped):
+    # unlike wall time, hardly affected by other processes' load, so the
+    # lanes' own cost shows as CPU over the inline run's.
+    st["cpu_s"] = (after.ru_utime - before.ru_utime +
+                   after.ru_stime - before.ru_stime)
+    return st
 
 
 def scenario(a, work, name, spec, stalenesses, steps):
@@ -140,7 +170,8 @@ def scenario(a, work, name, spec, stalenesses, steps):
         os.makedirs(os.path.dirname(jobs[k]), exist_ok=True)
         compile_job(a.honec, spec,
                     SIZE + [f"stages[0].rl.staleness={k}"] +
-                    a.overrides, jobs[k])
+                    a.overrides, jobs[k],
+                    ["--no-stream-scores"] if a.no_stream else [])
     results = {k: [] for k in stalenesses}
     texts = {k: set() for k in stalenesses}
     for r in range(a.runs):
@@ -161,9 +192,10 @@ def scenario(a, work, name, spec, stalenesses, steps):
                                for s in st)
         both = statistics.median(s["both_s"] / s["stage_s"] for s in st)
         each = ", ".join("%.2f" % s["stage_s"] for s in st)
+        cpu = statistics.median(s["cpu_s"] for s in st)
         print(f"{k} | {med:.2f} ({each}) "
               f"| {base / med:.3f} | {rb:.0%} | {lb:.0%} | {both:.0%} | "
-              f"{'yes' if len(texts[k]) == 1 else 'NO'}")
+              f"{'yes' if len(texts[k]) == 1 else 'NO'} | job CPU {cpu:.2f} s")
     p0 = {ph: statistics.median(s["phase_s"][ph] for s in results[stalenesses[0]]) / steps
           for ph in ("rollout", "learn")}
     print(f"phases at staleness 0, per step: rollout {p0['rollout']:.3f} s, "
@@ -199,6 +231,74 @@ def scenario(a, work, name, spec, stalenesses, steps):
               f"last quarter {statistics.mean(rw[-q:]):.3f}")
     ok = all(len(texts[k]) == 1 for k in stalenesses)
     return ok, p0
+
+
+def stream(a, work, spec, stalenesses, steps, name):
+    """Streaming scores (hone-stream-scores) on and off, interleaved, at
+    each staleness: RL stage time, the ratio off / on, the first finished
+    row's wait for its score as a share of its batch's generation, and
+    whether on and off logged the same metrics."""
+    jobs = {}
+    for k in stalenesses:
+        for mode in ("on", "off"):
+            job = os.path.join(work, f"stream-{name}-{mode}-s{k}", "job")
+            os.makedirs(os.path.dirname(job), exist_ok=True)
+            compile_job(a.honec, spec, SIZE + [f"stages[0].rl.staleness={k}"]
+                        + a.overrides, job,
+                        [] if mode == "on" else ["--no-stream-scores"])
+            jobs[k, mode] = job
+    # Lanes off as well: nothing streams inline (the default on a 2-core
+    # machine before `--lanes auto` looked at the program).
+    for k in stalenesses:
+        jobs[k, "inline"] = jobs[k, "on"]
+    res = {key: [] for key in jobs}
+    texts = {k: set() for k in stalenesses}
+    for r in range(a.runs):
+        for key, job in jobs.items():
+            out = os.path.join(os.path.dirname(job), f"run{r}-{key[1]}")
+            res[key].append(run_job(job, out, a.threads,
+                                    "off" if key[1] == "inline" else "on"))
+            texts[key[0]].add(metrics_text(out))
+    print(f"\n== streaming scores, {name}: {steps} steps, {a.runs} runs "
+          "each, interleaved ==")
+    print("staleness | streamed (median s) | unstreamed (median s) | "
+          "it/s on / off | first row's wait / generation | "
+          "on = off = inline metrics")
+    ok = True
+    for k in stalenesses:
+        on = [x["stage_s"] for x in res[k, "on"]]
+        off = [x["stage_s"] for x in res[k, "off"]]
+        fr = [x["first_row"] for x in res[k, "on"] if x["first_row"] is not None]
+        same = len(texts[k]) == 1
+        ok &= same
+        print(f"{k} | {statistics.median(on):.2f} "
+              f"({', '.join('%.2f' % x for x in on)}) | "
+              f"{statistics.median(off):.2f} "
+              f"({', '.join('%.2f' % x for x in off)}) | "
+              f"{statistics.median(off) / statistics.median(on):.3f} | "
+              f"{statistics.median(fr):.1%} | {'yes' if same else 'NO'}"
+              if fr else f"{k}: no score.first_row events (nothing streamed)")
+    for k in stalenesses:
+        cpu = {m: statistics.median(x["cpu_s"] for x in res[k, m])
+               for m in ("on", "off", "inline")}
+        print(f"staleness {k}, job CPU seconds (median): streamed "
+              f"{cpu['on']:.2f}, unstreamed {cpu['off']:.2f}, lanes off "
+              f"{cpu['inline']:.2f}; lanes on / off = "
+              f"{cpu['off'] / cpu['inline']:.3f} (unstreamed)")
+    for k in stalenesses:
+        inl = [x["stage_s"] for x in res[k, "inline"]]
+        on = statistics.median(x["stage_s"] for x in res[k, "on"])
+        print(f"staleness {k}, lanes off (inline, nothing streams or "
+              f"overlaps): {statistics.median(inl):.2f} s "
+              f"({', '.join('%.2f' % x for x in inl)}); lanes on and "
+              f"streamed / lanes off = {statistics.median(inl) / on:.3f}x")
+    if len(stalenesses) > 1 and 0 in stalenesses:
+        for k in stalenesses[1:]:
+            for mode in ("on", "off"):
+                r0 = statistics.median(x["stage_s"] for x in res[0, mode])
+                rk = statistics.median(x["stage_s"] for x in res[k, mode])
+                print(f"streaming {mode}: staleness {k} / 0 = {r0 / rk:.3f}x")
+    return ok
 
 
 def readme(a, work):
@@ -258,8 +358,11 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--stalenesses", default="0,1,2")
     ap.add_argument("--scenario", default="both",
-                    choices=["compute", "latency", "both", "readme", "all"])
+                    choices=["compute", "latency", "both", "readme", "stream",
+                             "all"])
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--no-stream", action="store_true",
+                    help="compile with --no-stream-scores")
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args()
     ks = [int(x) for x in a.stalenesses.split(",")]
@@ -279,7 +382,7 @@ def main():
         if a.scenario in ("compute", "both", "all"):
             good, p0 = scenario(a, work, "compute", grpo, ks, steps)
             ok &= good
-        if a.scenario in ("latency", "both", "all"):
+        if a.scenario in ("latency", "both", "stream", "all"):
             if p0 is None:
                 _, p0 = scenario(a, work, "calibrate", grpo, [0], steps)
             # One request per completion (16 a step): spread a learning
@@ -288,10 +391,16 @@ def main():
             os.environ["HONE_BENCH_REWARD_DELAY"] = f"{delay:.6f}"
             print(f"\nexternal reward: {delay * 1000:.1f} ms per completion "
                   f"({p0['learn']:.3f} s per batch of 16)")
-            good, _ = scenario(a, work, "latency",
-                               os.path.join(ROOT, "bench", "overlap",
-                                            "latency.textproto"), ks, steps)
-            ok &= good
+            lat = os.path.join(ROOT, "bench", "overlap", "latency.textproto")
+            if a.scenario == "stream":
+                ok &= stream(a, work, grpo, ks, steps,
+                             "verifiers (scored in place)")
+                ok &= stream(a, work, lat, ks, steps,
+                             f"external reward, {delay * 1000:.1f} ms per "
+                             "completion (worker thread)")
+            else:
+                good, _ = scenario(a, work, "latency", lat, ks, steps)
+                ok &= good
         if a.scenario == "all":
             ok &= readme(a, work)
     finally:

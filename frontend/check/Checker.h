@@ -8,6 +8,7 @@
 #include "frontend/DatasetProbe.h"
 #include "frontend/Defaults.h"
 #include "dialect/MethodFamilies.h"
+#include "dialect/SettingRanges.h"
 #include "dialect/ObjectiveExpr.h"
 #include "frontend/Spec.h"
 
@@ -119,28 +120,11 @@ inline bool isGroupAlgorithm(Rl::Algorithm a) {
   return methods::isGroupAlgorithm(Rl::Algorithm_Name(a));
 }
 
-/// The largest value of an integer field, by field name (0: no limit).
+/// The largest value of an integer field, by field name (0: no limit):
+/// dialect/SettingRanges.def's HONE_COUNT_LIMIT rows, which the dialect's
+/// verifiers read too.
 inline int64_t countLimit(const std::string &field) {
-  static const std::map<std::string, int64_t> limits = {
-      {"d_model", int64_t(1) << 16},   {"layers", 4096},
-      {"heads", 4096},                 {"kv_heads", 4096},
-      {"ffn", int64_t(1) << 20},       {"max_seq_len", int64_t(1) << 20},
-      {"vocab", int64_t(1) << 24},     {"steps", int64_t(1) << 40},
-      {"warmup_steps", int64_t(1) << 40}, {"sft_steps", int64_t(1) << 40},
-      {"every_steps", int64_t(1) << 40}, {"keep_last", int64_t(1) << 20},
-      {"batch_size", int64_t(1) << 20}, {"sft_batch_size", int64_t(1) << 20},
-      {"buffer_size", int64_t(1) << 24}, {"grad_accum", int64_t(1) << 16},
-      {"mini_batches", int64_t(1) << 16}, {"ppo_epochs", int64_t(1) << 16},
-      {"max_resample_rounds", int64_t(1) << 16},
-      {"staleness", int64_t(1) << 16}, {"off_policy_per_group", int64_t(1) << 16},
-      {"samples_per_prompt", int64_t(1) << 16},
-      {"max_length", int64_t(1) << 20}, {"cache_length", int64_t(1) << 20},
-      {"max_prompt_length", int64_t(1) << 20},
-      {"max_new_tokens", int64_t(1) << 20}, {"top_k", int64_t(1) << 24},
-      {"workers", 1024},               {"ranks", int64_t(1) << 16},
-      {"rollout_staleness", int64_t(1) << 16}};
-  auto it = limits.find(field);
-  return it == limits.end() ? 0 : it->second;
+  return ::hone::ranges::countLimit(field);
 }
 
 inline std::string countLimitText(int64_t v) {

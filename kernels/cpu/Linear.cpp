@@ -59,7 +59,21 @@ template <int NV>
 void linearPanel(int64_t m, int64_t kc, const float *A, int64_t lda,
                  const float *B, int64_t ldb, float *part, bool init,
                  float *pack) {
+#if !defined(__AVX512F__)
+  // Without AVX-512 (16 vector registers of 8 floats: Zen 2, Haswell) a
+  // 6 x 64 tile's 48 accumulator registers would spill: take the panel one
+  // 16-column strip at a time (6 x 16 tiles, 12 registers), each strip
+  // packed on its own. Every element is still summed over k in order.
+  if constexpr (NV > 1) {
+    for (int v = 0; v < NV; ++v)
+      linearPanel<1>(m, kc, A, lda, B + 16 * v, ldb, part + 16 * v, init,
+                     pack + v * kc * 16);
+    return;
+  }
+  constexpr int MR = 6;
+#else
   constexpr int MR = NV == 4 ? 6 : 8;
+#endif
   auto tile = [&](auto mr, int64_t r) {
     constexpr int R = decltype(mr)::value;
     if (r == 0)

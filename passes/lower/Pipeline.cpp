@@ -12,6 +12,34 @@ using namespace mlir::hone;
 
 namespace mlir::hone::lower {
 
+namespace {
+/// Whether a reward asks an external process (itself or through a sum).
+bool asksProcess(Value reward) {
+  Operation *def = reward.getDefiningOp();
+  if (isa_and_nonnull<RewardExternalOp>(def))
+    return true;
+  if (auto combine = dyn_cast_or_null<RewardCombineOp>(def))
+    return llvm::any_of(combine.getInputs(), asksProcess);
+  return false;
+}
+} // namespace
+
+/// Lanes pay whatever the core count where a score waits for an external
+/// process (a verifier service, a sandbox) while other work can run: rows
+/// scored as they finish (hone-stream-scores) or a rollout generated ahead
+/// of its learning step (hone-pipeline-rollouts). The waiting leaves cores
+/// idle; `--lanes auto` turns lanes on for such a program even with fewer
+/// than 4 hardware threads (bench/RESULTS.md, "Streaming scores").
+bool Lowering::lanesPay(PipelineOp pipeline) {
+  bool pay = false;
+  pipeline.walk([&](ScoreOp score) {
+    if ((score->hasAttr("stream") || score->hasAttr("hone.ahead")) &&
+        asksProcess(score.getReward()))
+      pay = true;
+  });
+  return pay;
+}
+
 /// One step of each stage loop as hone-assign-lanes planned it:
 /// {"stages": [{"stage", "ops": [{"op", "lane", "after": [i...]}]}]}, the
 /// loop body's step ops in program order with their lane ("host": after
@@ -192,6 +220,10 @@ LogicalResult Lowering::lowerPipeline(PipelineOp pipeline) {
           pipeline->getAttrOfType<DictionaryAttr>("hone.memory_plan")) {
     config.pop_back(); // the closing brace of the run settings' object
     config += ",\"memory_plan\":" + toJson(plan) + "}";
+  }
+  if (lanesPay(pipeline)) {
+    config.pop_back();
+    config += ",\"lanes_pay\":true}";
   }
   // The lane plan (hone-assign-lanes): the job draws it next to the
   // measured schedule.

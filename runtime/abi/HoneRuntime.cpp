@@ -322,12 +322,16 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   // Lanes as worker threads on the CPU; the CUDA backend (and --lanes off)
   // runs every step inline for now. auto: on with 4 or more hardware
   // threads. With 2, two busy lanes' OpenMP teams contend for the same two
-  // cores and the job ran 5-10 % slower than inline (bench/lanes).
+  // cores and the job ran 5-10 % slower than inline (bench/lanes), unless
+  // the compiler found a score that waits for an external process beside
+  // other work ("lanes_pay": streamed or generated ahead), which leaves
+  // the cores idle (bench/RESULTS.md, "Streaming scores").
   // With ranks > 1, every step runs on the thread that joined MPI.
   bool lanes = j->comm.size == 1 &&
                (j->args.lanes == "on" ||
                 (j->args.lanes == "auto" &&
-                 std::thread::hardware_concurrency() >= 4));
+                 (std::thread::hardware_concurrency() >= 4 ||
+                  cfg.lanes_pay.value_or(false))));
   if (lanes && j->args.device != "cuda") {
     j->cpuThreads = cpuThreads();
     j->sched = std::make_unique<exec::Scheduler>();

@@ -160,6 +160,7 @@ HONE_SETTING_OBJ(run, checkpointing, REQ, checkpointing)
 HONE_SETTING(run, model_work, JSON, REQ) /* the work report (an array) */
 HONE_SETTING_OBJ(run, memory_plan, OPT, free) /* hone-plan-memory */
 HONE_SETTING_OBJ(run, lane_plan, OPT, free) /* hone-assign-lanes */
+HONE_SETTING(run, lanes_pay, BOOL, OPT) /* --lanes auto: a score waits on a process */
 
 #undef HONE_SETTINGS
 #undef HONE_SETTING

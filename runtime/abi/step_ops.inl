@@ -159,6 +159,7 @@ HONE_ABI_ATTR(generate, off_policy, I64, REQ, ODS)
 HONE_ABI_ATTR(generate, hint_is_fraction, BOOL, REQ, ODS)
 HONE_ABI_ATTR(generate, mask_truncated, BOOL, REQ, ODS)
 HONE_ABI_ATTR(generate, stop, STRS, OPT, ODS)
+HONE_ABI_ATTR(generate, stream_rows, UNIT, OPT, DISC)
 
 HONE_ABI_STEP(logprob, "logprob", "model")
 HONE_ABI_ATTR(logprob, entropy, UNIT, REQ, ODS)
@@ -173,6 +174,7 @@ HONE_ABI_ATTR(value, release_activations, UNIT, OPT, DISC)
 HONE_ABI_ATTR(value, packed, UNIT, REQ, LOWER)
 
 HONE_ABI_STEP(score, "score", "reward")
+HONE_ABI_ATTR(score, stream, UNIT, OPT, DISC)
 
 HONE_ABI_STEP(shape_reward, "shape_reward", "")
 HONE_ABI_ATTR(shape_reward, kind, STR, REQ, ODS)

@@ -8,8 +8,8 @@ namespace hone::job {
 Expected<Rollout>
 generateRollout(Transformer<float> &model, const Tokenizer &tokenizer,
                 const std::vector<std::vector<int32_t>> &prompts,
-                const SamplingConfig &cfg) {
-  auto g = generate(model, prompts, cfg);
+                const SamplingConfig &cfg, const RowDone<float> &onRowDone) {
+  auto g = generate(model, prompts, cfg, onRowDone);
   if (!g)
     return g.status();
   Rollout r;

@@ -35,7 +35,8 @@ struct Rollout {
 Expected<Rollout> generateRollout(Transformer<float> &model,
                                   const Tokenizer &tokenizer,
                                   const std::vector<std::vector<int32_t>> &prompts,
-                                  const SamplingConfig &cfg);
+                                  const SamplingConfig &cfg,
+                                  const RowDone<float> &onRowDone = {});
 
 // --- scoring passes of a frozen model ------------------------------------------
 

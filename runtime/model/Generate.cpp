@@ -10,7 +10,7 @@ template <typename T>
 Expected<GenerationResult<T>>
 generate(Transformer<T> &model,
          const std::vector<std::vector<int32_t>> &prompts,
-         const SamplingConfig &cfg) {
+         const SamplingConfig &cfg, const RowDone<T> &onRowDone) {
   const ModelConfig &mc = model.config();
   Kernels<T> &k = model.kernels();
   if (mc.head != HeadKind::LM)
@@ -162,6 +162,8 @@ generate(Transformer<T> &model,
         live[size_t(i)] = 0;
       else
         ++nLive;
+      if (onRowDone && (!live[size_t(i)] || s + 1 == cfg.maxNewTokens))
+        onRowDone(r, res, maxLen);
       slotStart[size_t(i)] = int32_t(pos);
     }
     if (s + 1 == cfg.maxNewTokens || nLive == 0)
@@ -225,10 +227,10 @@ generate(Transformer<T> &model,
 
 template Expected<GenerationResult<float>>
 generate<float>(Transformer<float> &, const std::vector<std::vector<int32_t>> &,
-                const SamplingConfig &);
+                const SamplingConfig &, const RowDone<float> &);
 template Expected<GenerationResult<double>>
 generate<double>(Transformer<double> &,
                  const std::vector<std::vector<int32_t>> &,
-                 const SamplingConfig &);
+                 const SamplingConfig &, const RowDone<double> &);
 
 } // namespace hone

@@ -48,10 +48,21 @@ template <typename T> struct GenerationResult {
   std::vector<uint8_t> stopped; // ended on a stop token or stop string
 };
 
+/// Called once per row, on the generating thread, as soon as the row's last
+/// token is sampled (rows that finish early first, the rest at the last
+/// step): `partial` holds the row's final tokens, log-probs and mask at
+/// `partial.tokens[row * stride ...]` (its `lengths[row]` and
+/// `promptLengths[row]` are final; other rows may still grow). Streaming
+/// consumers (runtime/ops/Streams.cpp) start scoring a row from here.
+template <typename T>
+using RowDone = std::function<void(int64_t row,
+                                   const GenerationResult<T> &partial,
+                                   int64_t stride)>;
+
 template <typename T>
 Expected<GenerationResult<T>>
 generate(Transformer<T> &model,
          const std::vector<std::vector<int32_t>> &prompts,
-         const SamplingConfig &cfg);
+         const SamplingConfig &cfg, const RowDone<T> &onRowDone = {});
 
 } // namespace hone

@@ -85,8 +85,12 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
     return;
   c.seq = j->calls++;
   std::optional<exec::Lane> lane;
-  if (j->sched)
+  if (j->sched) {
     lane = laneByName(c.lane ? *c.lane : "host");
+    // Streaming scores pair up here, on the host, in program order
+    // (runtime/ops/Streams.cpp); inline without lanes nothing streams.
+    openStreams(c);
+  }
   observe::TraceRecorder *tr = j->job->trace(); // --trace, else null
   int64_t bytes = tr ? outputBytes(c) : 0;
   if (!lane) {

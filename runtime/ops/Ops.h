@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -93,6 +94,10 @@ struct BufferObj : Object {
   int64_t capacity = 0; // 0: unbounded
 };
 
+/// Rows of one hone.generate handed to scoring as they finish
+/// (runtime/ops/Streams.cpp).
+struct RowStream;
+
 // Record ids crossing the ABI name their dataset: (dataset << 40) | record.
 constexpr int kIdShift = 40;
 constexpr int64_t kIdMask = (int64_t(1) << kIdShift) - 1;
@@ -108,10 +113,11 @@ struct hone_job {
   uint64_t seed = 0;
   bool rollback = false; // on_nan
   bool abortOnNan = false; // on_nan = abort
-  // Skipped steps that end the job (checkpointing.max_skipped_*), and the
-  // counts of the open stage.
-  double maxSkippedFraction = 0.1;
-  int64_t maxSkippedInARow = 20;
+  // Skipped steps that end the job (checkpointing.max_skipped_*: set from
+  // the config by hone_rt_begin, no default here), and the counts of the
+  // open stage.
+  double maxSkippedFraction = 0;
+  int64_t maxSkippedInARow = 0;
   int64_t stageSkipped = 0, skippedInARow = 0;
   std::vector<std::string> argv;  // to restart the job for a rollback
   std::set<int64_t> nanSteps;     // steps that failed before a rollback: skipped
@@ -164,6 +170,15 @@ struct hone_job {
   void *arenaBlock = nullptr; // hone_rt_arena's allocation (freed at the end)
   hone::job::MemoryCheck memory;           // the compiled plan vs the resident peak
   std::vector<char> injected;   // HONE_INJECT_UNPLANNED_BYTES (tests)
+  /// Held while a reward object scores (lanes and stream workers may
+  /// share one: an external process answers one request at a time).
+  std::mutex scoreMu;
+  /// Streaming scores (hone-stream-scores): the stream of the latest
+  /// hone.generate submitted with `stream_rows`, by its tokens buffer; a
+  /// hone.score with `stream` submitted after it on those tokens consumes
+  /// it (runtime/ops/Streams.cpp). Declared last: its workers are joined
+  /// before the objects they score with go.
+  std::map<const void *, std::shared_ptr<hone::ops::RowStream>> streams;
 };
 
 namespace hone::ops {
@@ -241,6 +256,10 @@ struct OpCtx {
   std::optional<std::string> lane;
   int64_t ahead = 0;
   void *made = nullptr;            // an object op's result
+  /// hone.generate with `stream_rows`: the stream its rows go to as they
+  /// finish; hone.score with `stream`: the stream it consumes (null: the
+  /// op runs unstreamed, e.g. inline without lanes).
+  std::shared_ptr<hone::ops::RowStream> stream;
 
   [[noreturn]] void err(const std::string &m) const {
     fail(j, loc, "hone." + op + ": " + m);
@@ -384,6 +403,12 @@ struct ScoreRow {
 
 std::vector<double> scoreRows(hone_job *j, const OpCtx &c, RewardObj *r,
                               const std::vector<ScoreRow> &rows, int64_t T);
+/// Row b of a hone.score's batch (B sequences of T tokens, `mask` that
+/// row's T mask values): its prompt, answer and record (from ids, one per
+/// sequence or per group) and the decoded response.
+ScoreRow scoreRowOf(hone_job *j, const OpCtx &c, const int32_t *tokens,
+                    const float *mask, int64_t b, int64_t B, int64_t T,
+                    const hone_tensor &ids);
 void opScore(OpCtx &c);
 void opShapeReward(OpCtx &c);
 void opAdvantage(OpCtx &c);
@@ -406,6 +431,23 @@ void opRolloutsResume(OpCtx &c);
 // --- the train step (runtime/ops/TrainStep.cpp) ------------------------------
 
 void runTrainStep(OpCtx &c);
+
+// --- streaming scores (runtime/ops/Streams.cpp) ------------------------------
+
+/// At submission, in program order (hone-stream-scores marked the pair): a
+/// hone.generate with `stream_rows` opens a stream on its tokens buffer; a
+/// hone.score with `stream` whose tokens are that buffer attaches to it and
+/// starts a worker that scores each row as generate publishes it. Either op
+/// without its partner runs unstreamed.
+void openStreams(OpCtx &c);
+/// hone.generate: row `row` of its results is written (tokens, mask).
+void publishRow(RowStream &s, int64_t row);
+/// hone.generate: every row is published (or it failed).
+void closeStream(RowStream &s);
+/// hone.score: waits for its worker and returns the row scores, in row
+/// order, each computed by scoreRows on that row alone (so equal to the
+/// unstreamed scores for rewards that score rows independently).
+std::vector<double> streamedScores(OpCtx &c, int64_t B);
 
 // --- lanes (runtime/ops/Lanes.cpp) -------------------------------------------
 

@@ -155,14 +155,14 @@ void opGenerate(OpCtx &c) {
   // the step that learns from it, as it would on-policy.
   sc.step = uint32_t(j->job->globalStep() + c.ahead);
   sc.rank = uint32_t(j->comm.rank); // each rank draws its own samples
-  auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc);
-  if (!ro)
-    c.err(ro.status().message());
-  const auto &g = ro->gen;
   auto *op = static_cast<int32_t *>(c.out[0].data);
   bool maskTruncated = a.mask_truncated;
-  double lenSum = 0;
-  for (int64_t b = 0; b < B; ++b) {
+  // Row b's results from a generation result whose row stride is `stride`
+  // (the final result, or the partial one a finished row is published
+  // from); returns the row's share of completions/mean_length.
+  auto writeRow = [&](int64_t b, const GenerationResult<float> &g,
+                      int64_t stride) {
+    double rowLen = 0;
     bool demoRow = luffy && (b % n) >= n - offPolicy;
     int64_t plen = g.promptLengths[size_t(b)];
     // mask_truncated: a sample that ran out of room without end-of-sequence
@@ -171,7 +171,7 @@ void opGenerate(OpCtx &c) {
     bool truncated =
         maskTruncated && !demoRow &&
         (j->fmt.eosToken < 0 || glen <= plen ||
-         g.tokens[size_t(b * g.seqLen + glen - 1)] != j->fmt.eosToken);
+         g.tokens[size_t(b * stride + glen - 1)] != j->fmt.eosToken);
     for (int64_t t = 0; t < T; ++t) {
       int32_t id = j->fmt.padToken;
       double mk = 0, lp = 0;
@@ -181,10 +181,10 @@ void opGenerate(OpCtx &c) {
           id = f[size_t(t)];
           mk = rd(*demoMask, (b / n) * demo->shape[1] + t) > 0;
         }
-      } else if (t < g.seqLen && t < g.lengths[size_t(b)]) {
-        id = g.tokens[size_t(b * g.seqLen + t)];
-        mk = truncated ? 0.0 : g.mask[size_t(b * g.seqLen + t)];
-        lp = mk ? g.logprobs[size_t(b * g.seqLen + t)] : 0.0;
+      } else if (t < glen) {
+        id = g.tokens[size_t(b * stride + t)];
+        mk = truncated ? 0.0 : g.mask[size_t(b * stride + t)];
+        lp = mk ? g.logprobs[size_t(b * stride + t)] : 0.0;
       }
       op[b * T + t] = id;
       wr(c.out[1], b * T + t, mk);
@@ -192,11 +192,34 @@ void opGenerate(OpCtx &c) {
       if (uft)
         wr(c.out[3], b * T + t,
            (t >= plen - hintLen[size_t(b)] && t < plen) ? 1.0 : 0.0);
-      lenSum += truncated ? double(t >= plen && t < glen) : mk;
+      rowLen += truncated ? double(t >= plen && t < glen) : mk;
     }
     if (luffy)
       wr(c.out[3], b, demoRow ? 1.0 : 0.0);
-  }
+    return rowLen;
+  };
+  // Streaming (hone-stream-scores): each row's results are written as soon
+  // as it finishes, and scoring workers take it from there
+  // (runtime/ops/Streams.cpp); the values are those written otherwise.
+  std::vector<double> rowLens(static_cast<size_t>(B), 0.0);
+  RowDone<float> onRow;
+  if (c.stream && !demo)
+    onRow = [&](int64_t b, const GenerationResult<float> &g, int64_t stride) {
+      rowLens[size_t(b)] = writeRow(b, g, stride);
+      publishRow(*c.stream, b);
+    };
+  auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc, onRow);
+  if (c.stream)
+    closeStream(*c.stream);
+  if (!ro)
+    c.err(ro.status().message());
+  const auto &g = ro->gen;
+  if (!onRow)
+    for (int64_t b = 0; b < B; ++b)
+      rowLens[size_t(b)] = writeRow(b, g, g.seqLen);
+  double lenSum = 0; // counts of tokens: exact in any order
+  for (double x : rowLens)
+    lenSum += x;
   addMetric(c, "completions/mean_length", lenSum / double(B));
   int64_t tokens = 0;
   for (int64_t b = 0; b < B; ++b)

@@ -91,6 +91,23 @@ const DataLoader *datasetOfId(hone_job *j, const OpCtx &c, int64_t id,
 
 } // namespace
 
+ScoreRow scoreRowOf(hone_job *j, const OpCtx &c, const int32_t *tokens,
+                    const float *mask, int64_t b, int64_t B, int64_t T,
+                    const hone_tensor &ids) {
+  int64_t rows = ids.shape[0];
+  size_t rec = 0;
+  const DataLoader *dl = datasetOfId(j, c, i64At(ids, b / (B / rows)), &rec);
+  const Example &ex = dl->example(rec);
+  ScoreRow s;
+  s.tokens = tokens;
+  s.mask = mask;
+  s.in.prompt = ex.prompt;
+  s.in.answer = !ex.answer.empty() ? ex.answer : ex.completion;
+  s.in.completion = decodeResponse(j, tokens, mask, T, &s.in.completionTokens);
+  s.in.record = &dl->record(rec);
+  return s;
+}
+
 void opScore(OpCtx &c) {
   hone_job *j = c.j;
   auto *r = c.obj<RewardObj>(0, ObjKind::Reward, "reward");
@@ -104,23 +121,22 @@ void opScore(OpCtx &c) {
     c.err("ids has " + std::to_string(rows) + " rows, which do not divide " +
           std::to_string(B) + " sequences");
   c.output(0, "scores", -1, 1, B);
-  std::vector<float> mask = toF(mk);
-  const int32_t *tp = static_cast<const int32_t *>(tok.data);
-  std::vector<ScoreRow> sr(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) {
-    size_t rec = 0;
-    const DataLoader *dl = datasetOfId(j, c, i64At(ids, b / (B / rows)), &rec);
-    const Example &ex = dl->example(rec);
-    ScoreRow &s = sr[size_t(b)];
-    s.tokens = tp + b * T;
-    s.mask = mask.data() + b * T;
-    s.in.prompt = ex.prompt;
-    s.in.answer = !ex.answer.empty() ? ex.answer : ex.completion;
-    s.in.completion = decodeResponse(j, s.tokens, s.mask, T,
-                                     &s.in.completionTokens);
-    s.in.record = &dl->record(rec);
+  std::vector<double> v;
+  if (c.stream) {
+    // Streamed (hone-stream-scores): a worker scored each row with the
+    // same function as it finished generating (runtime/ops/Streams.cpp).
+    v = streamedScores(c, B);
+  } else {
+    std::vector<float> mask = toF(mk);
+    const int32_t *tp = static_cast<const int32_t *>(tok.data);
+    std::vector<ScoreRow> sr;
+    sr.reserve(size_t(B));
+    for (int64_t b = 0; b < B; ++b)
+      sr.push_back(scoreRowOf(j, c, tp + b * T, mask.data() + b * T, b, B, T,
+                              ids));
+    std::lock_guard<std::mutex> g(j->scoreMu);
+    v = scoreRows(j, c, r, sr, T);
   }
-  auto v = scoreRows(j, c, r, sr, T);
   double mean = 0, sd = 0;
   for (int64_t b = 0; b < B; ++b) {
     wr(c.out[0], b, v[size_t(b)]);

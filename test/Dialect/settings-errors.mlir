@@ -42,6 +42,18 @@
 
 // -----
 
+// A size past its count limit (dialect/SettingRanges.def HONE_COUNT_LIMIT),
+// which the spec checker applies to the same field.
+// expected-error@+1 {{#hone.generation: max_new_tokens = 2097152 is more than 1048576, the largest max_new_tokens Hone accepts (dialect/SettingRanges.def)}}
+"test.g"() {s = #hone.generation<max_new_tokens = 2097152, temperature = 1.0, top_k = 0, top_p = 1.0, stop = []>} : () -> ()
+
+// -----
+
+// expected-error@+1 {{#hone.arch: layers = 1000000000000 is more than 4096, the largest layers Hone accepts (dialect/SettingRanges.def)}}
+"test.a"() {s = #hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1000000000000, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>} : () -> ()
+
+// -----
+
 // expected-error@+1 {{#hone.generation: stop must be an array of non-empty strings}}
 "test.g"() {s = #hone.generation<max_new_tokens = 8, temperature = 1.0, top_k = 0, top_p = 1.0, stop = [""]>} : () -> ()
 

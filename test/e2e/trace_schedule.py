@@ -14,7 +14,8 @@ import json, os, shutil, signal, subprocess, sys, time
 honec, spec, work = sys.argv[1:4]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
-KNOWN_LANES = {"host", "rollout", "learn", "copy", "comm"}
+# "stream": rows scored while their batch decodes (hone-stream-scores).
+KNOWN_LANES = {"host", "rollout", "learn", "copy", "comm", "stream"}
 
 
 def fail(msg):

@@ -4,7 +4,7 @@
 //       scheduled|llvm|object|exe] [--timings] [--load-pass-plugin=LIB]
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
-//       [--no-fuse-forwards] [--no-pack-sequences]
+//       [--no-fuse-forwards] [--no-pack-sequences] [--no-stream-scores]
 //
 // Like every compiler, honec makes the final artifact (the job executable,
 // `a.out` without -o) unless --compile-to stops it early. Phases (the target
@@ -124,6 +124,11 @@ cl::opt<bool> noPackSequences(
     "no-pack-sequences",
     cl::desc("Leave out hone-pack-sequences (every train-step forward over "
              "the padded rows; for benchmarks)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> noStreamScores(
+    "no-stream-scores",
+    cl::desc("Leave out hone-stream-scores (every score waits for its whole "
+             "batch to finish generating; for benchmarks)"),
     cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> report(
     "report",
@@ -355,6 +360,7 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
                         mlir::hone::StepPipelineOptions step;
                         step.fuseForwards = !noFuseForwards;
                         step.packSequences = !noPackSequences;
+                        step.streamScores = !noStreamScores;
                         mlir::hone::buildStepPipeline(pm, step);
                         return success();
                       })))

@@ -8,6 +8,7 @@
 #include "runtime/job/Driver.h"
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
+#include "test/unit/GemmRows.h"
 #include "test/unit/TempDir.h"
 #include "tools/hone-toydata/ToyData.h"
 
@@ -546,11 +547,35 @@ Expected<double> sftStep(Transformer<float> &m, AdamW<float> &opt,
 }
 } // namespace
 
+/// `got` equals `want` bit for bit when `exact`, else within `rel`
+/// (relative to max(1, |want|)); the worst difference otherwise.
+::testing::AssertionResult sameFloats(const std::vector<float> &got,
+                                      const std::vector<float> &want,
+                                      bool exact, double rel) {
+  if (got.size() != want.size())
+    return ::testing::AssertionFailure() << "sizes differ";
+  if (exact)
+    return std::memcmp(got.data(), want.data(), got.size() * sizeof(float))
+               ? ::testing::AssertionFailure() << "bits differ"
+               : ::testing::AssertionSuccess();
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::abs(double(got[i]) - double(want[i])) /
+                                std::max(1.0, std::abs(double(want[i]))));
+  if (worst <= rel)
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "worst relative difference "
+                                       << worst;
+}
+
 // hone.logprob and hone.value with a micro_batch (hone-plan-memory's
 // decision under a budget) run the forward in chunks of rows: every row's
-// result must be bit-identical to the one-forward result, whatever the chunk.
+// result must be the one-forward result, whatever the chunk: bit for bit
+// where the CPU's GEMMs give a row the same bits whatever the row count
+// (test/unit/GemmRows.h), to a few ulp otherwise (Zen 2: measured < 1e-6).
 TEST(Steps, MicroBatchedReadsAreBitIdentical) {
   TinySetup a;
+  const bool exact = hone::test::gemmRowsInvariant(*a.k);
   std::vector<float> entFull;
   auto full = computeLogprobs(*a.model, a.batch.view(), 0, 0.7, &entFull);
   ASSERT_TRUE(full.isOk());
@@ -560,12 +585,8 @@ TEST(Steps, MicroBatchedReadsAreBitIdentical) {
     ASSERT_TRUE(lp.isOk());
     ASSERT_EQ(lp->size(), full->size());
     ASSERT_EQ(ent.size(), entFull.size());
-    EXPECT_EQ(
-        0, std::memcmp(lp->data(), full->data(), full->size() * sizeof(float)))
-        << "micro-batch " << mb;
-    EXPECT_EQ(
-        0, std::memcmp(ent.data(), entFull.data(), ent.size() * sizeof(float)))
-        << "micro-batch " << mb;
+    EXPECT_TRUE(sameFloats(*lp, *full, exact, 1e-5)) << "micro-batch " << mb;
+    EXPECT_TRUE(sameFloats(ent, entFull, exact, 1e-5)) << "micro-batch " << mb;
   }
   // hone.value: a scalar-head model.
   ModelConfig vc = tinyConfig(a.tok.vocabSize());
@@ -580,9 +601,7 @@ TEST(Steps, MicroBatchedReadsAreBitIdentical) {
     auto v = computeValues(*c, a.batch.view(), mb);
     ASSERT_TRUE(v.isOk());
     ASSERT_EQ(v->size(), vFull->size());
-    EXPECT_EQ(0,
-              std::memcmp(v->data(), vFull->data(), v->size() * sizeof(float)))
-        << "micro-batch " << mb;
+    EXPECT_TRUE(sameFloats(*v, *vFull, exact, 1e-5)) << "micro-batch " << mb;
   }
 }
 

@@ -606,3 +606,67 @@ TEST(Kernels, HeadRmsNormMatchesRowByRowDefault) {
 }
 } // namespace
 } // namespace hone
+
+// Streaming (RowDone, runtime/ops/Streams.cpp): every row is reported
+// once, when its last token is sampled, with its final tokens, log-probs
+// and mask already in place; rows that stop early are reported before the
+// rows that run to the end, and the result equals one generated without
+// the callback.
+TEST(Generate, RowDoneReportsEachFinishedRowOnceWithItsFinalValues) {
+  auto k = makeCpuKernels<float>();
+  auto m = samplingModel(k.get());
+  ASSERT_TRUE(m);
+  auto plain = generate(**m, kPrompts, sampling());
+  ASSERT_TRUE(plain);
+  std::vector<int64_t> order;
+  std::vector<std::vector<int32_t>> tokens;
+  std::vector<std::vector<float>> logprobs;
+  std::vector<std::vector<uint8_t>> masks;
+  std::vector<int32_t> lengths;
+  RowDone<float> onRow = [&](int64_t row, const GenerationResult<float> &g,
+                             int64_t stride) {
+    order.push_back(row);
+    int32_t len = g.lengths[size_t(row)];
+    lengths.push_back(len);
+    tokens.emplace_back(g.tokens.begin() + row * stride,
+                        g.tokens.begin() + row * stride + len);
+    logprobs.emplace_back(g.logprobs.begin() + row * stride,
+                          g.logprobs.begin() + row * stride + len);
+    masks.emplace_back(g.mask.begin() + row * stride,
+                       g.mask.begin() + row * stride + len);
+  };
+  auto streamed = generate(**m, kPrompts, sampling(), onRow);
+  ASSERT_TRUE(streamed);
+  EXPECT_TRUE(sameResult(*plain, *streamed));
+  const GenerationResult<float> &r = *plain;
+  ASSERT_EQ(int64_t(order.size()), r.batch);
+  EXPECT_EQ(std::set<int64_t>(order.begin(), order.end()).size(),
+            size_t(r.batch));
+  int32_t longest = 0;
+  for (int32_t l : r.lengths)
+    longest = std::max(longest, l);
+  bool earlyFirst = false, sawLongest = false;
+  for (size_t i = 0; i < order.size(); ++i) {
+    int64_t row = order[i];
+    ASSERT_EQ(lengths[i], r.lengths[size_t(row)]) << "row " << row;
+    for (int32_t t = 0; t < lengths[i]; ++t) {
+      size_t at = size_t(row * r.seqLen + t);
+      EXPECT_EQ(tokens[i][size_t(t)], r.tokens[at]) << "row " << row;
+      EXPECT_EQ(logprobs[i][size_t(t)], r.logprobs[at]) << "row " << row;
+      EXPECT_EQ(masks[i][size_t(t)], r.mask[at]) << "row " << row;
+    }
+    // Reported in the order rows end: a row is reported at the decode
+    // step of its last token, so the generated counts never decrease.
+    if (lengths[i] == longest)
+      sawLongest = true;
+    else if (!sawLongest)
+      earlyFirst = true;
+    if (i > 0) {
+      int64_t prev = order[i - 1];
+      EXPECT_LE(r.lengths[size_t(prev)] - r.promptLengths[size_t(prev)],
+                r.lengths[size_t(row)] - r.promptLengths[size_t(row)])
+          << "row " << row << " reported after a row that generated more";
+    }
+  }
+  EXPECT_TRUE(earlyFirst) << "no row stopped early: the test checks nothing";
+}

@@ -1,0 +1,54 @@
+//===- StreamScores.cpp - score rows as they finish generating -------------===//
+//
+// Issue 21 item 3 (RLHFuse-style streaming within an iteration): marks a
+// hone.generate and the hone.score ops that read its tokens and mask with a
+// reward that scores each row on its own, so that the runtime scores rows
+// while the rest of the batch decodes (runtime/ops/Streams.cpp). The mark
+// changes no value: the runtime computes each row's score with the same
+// function as the unstreamed op, so results are identical.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+namespace mlir::hone {
+#define GEN_PASS_DEF_STREAMSCORES
+#include "passes/Passes.h.inc"
+} // namespace mlir::hone
+
+using namespace mlir;
+using namespace mlir::hone;
+
+namespace {
+
+/// A reward whose score of a row depends on that row alone, and exactly:
+/// verifiers (exact, numeric, regex, format, length shaping), external
+/// processes (asked one completion at a time either way) and weighted
+/// sums of those. Reward models are not: a forward over some of the rows
+/// may round differently from one over the whole batch.
+bool scoresRowsAlone(Value reward) {
+  Operation *def = reward.getDefiningOp();
+  if (isa_and_nonnull<RewardVerifierOp, RewardExternalOp>(def))
+    return true;
+  if (auto combine = dyn_cast_or_null<RewardCombineOp>(def))
+    return llvm::all_of(combine.getInputs(), scoresRowsAlone);
+  return false;
+}
+
+struct StreamScores : public hone::impl::StreamScoresBase<StreamScores> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    getOperation()->walk([&](ScoreOp score) {
+      auto gen = score.getTokens().getDefiningOp<GenerateOp>();
+      if (!gen || gen.getDemos() || gen.getHintLen() ||
+          score.getMask() != gen->getResult(1) ||
+          score.getTokens() != gen->getResult(0) ||
+          !scoresRowsAlone(score.getReward()))
+        return;
+      gen->setAttr("stream_rows", UnitAttr::get(ctx));
+      score->setAttr("stream", UnitAttr::get(ctx));
+    });
+  }
+};
+
+} // namespace
