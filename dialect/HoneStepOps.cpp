@@ -211,6 +211,17 @@ LogicalResult LogprobOp::verify() {
         tensorOf(r).getShape() != tensorOf(getTokens().front()).getShape())
       return emitOpError("results must be float tensors of the tokens' shape ")
              << tokens << ", got " << r.getType();
+  // packed: one mask per token batch, of its shape.
+  if (!getPackMasks().empty() &&
+      getPackMasks().size() != getTokens().size())
+    return emitOpError("packed needs one mask per token batch (")
+           << getTokens().size() << "), got " << getPackMasks().size();
+  for (Value m : getPackMasks())
+    if (!isFloatTensor(m.getType(), 2) ||
+        tensorOf(m).getShape() != tensorOf(getTokens().front()).getShape())
+      return emitOpError("packed masks must be float tensors of the tokens' "
+                         "shape ")
+             << tokens << ", got " << m.getType();
   return success();
 }
 
@@ -221,6 +232,12 @@ LogicalResult ValueOp::verify() {
   if (cast<ModelType>(getModel().getType()).hasLMHead())
     return emitOpError("values need a scalar-head model");
   auto tokens = tensorOf(getTokens());
+  if (Value m = getPackMask())
+    if (!isFloatTensor(m.getType(), 2) ||
+        tensorOf(m).getShape() != tokens.getShape())
+      return emitOpError("the packed mask must be a float tensor of the "
+                         "tokens' shape ")
+             << getTokens().getType() << ", got " << m.getType();
   if (getMask()) {
     if (tensorOf(getMask()).getShape() != tokens.getShape())
       return emitOpError("mask must have the tokens' shape");

@@ -238,7 +238,7 @@ def Hone_GenerateOp : Hone_StepOp<"generate", [Pure, AttrSizedOperandSegments]> 
 // Model reads
 //===----------------------------------------------------------------------===//
 
-def Hone_LogprobOp : Hone_StepOp<"logprob", [Pure]> {
+def Hone_LogprobOp : Hone_StepOp<"logprob", [Pure, AttrSizedOperandSegments]> {
   let summary = "per-token log-probabilities (and entropy) of a model over sequences";
   let description = [{
     `l_t = log π(y_t | y_<t)` at every position (0 at the first), with the
@@ -250,6 +250,13 @@ def Hone_LogprobOp : Hone_StepOp<"logprob", [Pure]> {
     forward over their rows concatenated; the results stay per batch (its
     log-probs, then its entropy when set), so consumers are unchanged.
 
+    With `packed` masks, one per token batch (set by hone-pack-sequences
+    where every consumer reads the results only at that mask's nonzero
+    positions), the forward runs padding-free: each row's tokens up to its
+    mask's last nonzero position (at least one token) as one stream,
+    positions restarting per row, attention within each row. Results up to
+    there are the padded forward's to float rounding, 0 after it.
+
     `micro_batch` (set by hone-plan-memory when the memory budget needs it)
     runs the forward over at most that many rows at a time, so the model
     keeps activations for `micro_batch` rows instead of all of them. Each
@@ -259,30 +266,40 @@ def Hone_LogprobOp : Hone_StepOp<"logprob", [Pure]> {
     ```mlir
     %l_ref = hone.logprob %ref, %tok : !hone.model<...>, tensor<8x32xi32> -> tensor<8x32xf32>
     %l_c, %l_r = hone.logprob %ref, %c, %r : !hone.model<...>, tensor<8x32xi32>, tensor<8x32xi32> -> tensor<8x32xf32>, tensor<8x32xf32>
+    %l = hone.logprob %ref, %tok packed(%m : tensor<8x32xf32>) : !hone.model<...>, tensor<8x32xi32> -> tensor<8x32xf32>
     ```
   }];
   let arguments = (ins Hone_ModelType:$model, Variadic<Hone_TokenTensor>:$tokens,
+                       Variadic<Hone_FloatTensor>:$pack_masks,
                        UnitAttr:$entropy, OptionalAttr<I64Attr>:$micro_batch);
   let results = (outs Variadic<Hone_FloatTensor>:$results);
-  // Passes create reads whole; only hone-plan-memory sets micro_batch.
+  // Passes create reads whole and padded; hone-pack-sequences adds the
+  // masks, hone-plan-memory sets micro_batch.
   let builders = [
     OpBuilder<(ins "TypeRange":$results, "Value":$model, "ValueRange":$tokens,
                    "UnitAttr":$entropy), [{
-      build($_builder, $_state, results, model, tokens, entropy,
+      build($_builder, $_state, results, model, tokens, ValueRange(), entropy,
             IntegerAttr());
     }]>
   ];
   let assemblyFormat = [{
-    $model `,` $tokens attr-dict `:` qualified(type($model)) `,` type($tokens) `->` type($results)
+    $model `,` $tokens (`packed` `(` $pack_masks^ `:` type($pack_masks) `)`)?
+    attr-dict `:` qualified(type($model)) `,` type($tokens) `->` type($results)
   }];
   let hasVerifier = 1;
 }
 
-def Hone_ValueOp : Hone_StepOp<"value", [Pure]> {
+def Hone_ValueOp : Hone_StepOp<"value", [Pure, AttrSizedOperandSegments]> {
   let summary = "a scalar-head model's output at every position, or at the last";
   let description = [{
     Values `[B,T]` of a critic, or with `last` the output at each sequence's
     last token `[B]` given its mask (a reward model's score).
+
+    With a `packed` mask (set by hone-pack-sequences where every consumer
+    reads the values only at that mask's nonzero positions: PPO's `v_old`
+    in GAE and the value loss), the forward runs padding-free over each
+    row's tokens up to the mask's last nonzero position (at least one);
+    values there are the padded forward's to float rounding, 0 after it.
 
     `micro_batch` (set by hone-plan-memory under a memory budget) runs the
     forward over at most that many rows at a time, with results
@@ -290,20 +307,25 @@ def Hone_ValueOp : Hone_StepOp<"value", [Pure]> {
 
     ```mlir
     %v = hone.value %critic, %tok : !hone.model<..., scalar>, tensor<8x32xi32> -> tensor<8x32xf32>
+    %v = hone.value %critic, %tok packed(%m : tensor<8x32xf32>) : !hone.model<..., scalar>, tensor<8x32xi32> -> tensor<8x32xf32>
     ```
   }];
   let arguments = (ins Hone_ModelType:$model, Hone_TokenTensor:$tokens,
                        Optional<Hone_FloatTensor>:$mask,
+                       Optional<Hone_FloatTensor>:$pack_mask,
                        OptionalAttr<I64Attr>:$micro_batch);
   let results = (outs Hone_FloatTensor:$values);
   let builders = [
     OpBuilder<(ins "Type":$values, "Value":$model, "Value":$tokens,
                    "Value":$mask), [{
-      build($_builder, $_state, values, model, tokens, mask, IntegerAttr());
+      build($_builder, $_state, values, model, tokens, mask, Value(),
+            IntegerAttr());
     }]>
   ];
   let assemblyFormat = [{
-    $model `,` $tokens (`last` $mask^)? attr-dict `:` qualified(type($model)) `,`
+    $model `,` $tokens (`last` $mask^)?
+    (`packed` `(` $pack_mask^ `:` type($pack_mask) `)`)?
+    attr-dict `:` qualified(type($model)) `,`
     type($tokens) (`,` type($mask)^)? `->` type($values)
   }];
   let hasVerifier = 1;

@@ -41,11 +41,12 @@ double temperatureOf(LogprobOp lp) {
 
 /// True when `a` and `b` compute the same function of their tokens: one
 /// model value (one frozen state), entropy alike, one token type, one
-/// temperature.
+/// temperature, both packed (hone-pack-sequences' masks) or neither.
 bool sameForward(LogprobOp a, LogprobOp b) {
   return a.getModel() == b.getModel() && a.getEntropy() == b.getEntropy() &&
          a.getTokens().front().getType() == b.getTokens().front().getType() &&
-         temperatureOf(a) == temperatureOf(b);
+         temperatureOf(a) == temperatureOf(b) &&
+         a.getPackMasks().empty() == b.getPackMasks().empty();
 }
 
 /// Merges `first` and its later same-block twin `second` into one
@@ -75,9 +76,12 @@ bool mergeLogprobs(LogprobOp first, LogprobOp second, DominanceInfo &dom) {
   llvm::append_range(tokens, second.getTokens());
   SmallVector<Type> types(first->getResultTypes());
   llvm::append_range(types, second->getResultTypes());
+  SmallVector<Value> masks(first.getPackMasks());
+  llvm::append_range(masks, second.getPackMasks());
   auto fused = LogprobOp::create(
       b, FusedLoc::get(b.getContext(), {first.getLoc(), second.getLoc()}),
-      types, first.getModel(), tokens, first.getEntropyAttr());
+      types, first.getModel(), tokens, masks, first.getEntropyAttr(),
+      IntegerAttr());
   // Discardable attributes (hone.models: the model's spec name) are those
   // of both: one model value.
   fused->setDiscardableAttrs(first->getDiscardableAttrDictionary());

@@ -19,10 +19,18 @@
 // token (its row's length already). This pass proves that from the
 // objective region and marks the reads in `packed`.
 //
+// Frozen reads outside train steps (hone.logprob: the reference's
+// log-probs; hone.value: PPO's v_old) are packed the same way when every
+// consumer of their results reads them only under one mask: a train step's
+// input under that mask (as above), a KL penalty shaped into the reward,
+// GAE's values. The mask becomes the read's `packed` operand; the runtime
+// takes each row's length up to its last nonzero.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
 
+#include "mlir/IR/Dominance.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace mlir::hone {
@@ -116,12 +124,9 @@ bool maskedUses(BlockArgument arg, const llvm::SmallPtrSetImpl<Value> &masks,
   return !sinks.empty();
 }
 
-/// The first input of `step` (block argument at or after `nDiff`) shaped
-/// `[B, T]` like the read's tokens whose zeros every mask in `sinks` has,
-/// as an index into the inputs; -1 with `why` set where none is.
-int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
-                        RankedTensorType tokType,
-                        const llvm::SetVector<Value> &sinks, std::string &why) {
+/// The block arguments that are factors of every mask in `sinks` (each
+/// has their zeros).
+llvm::SmallPtrSet<Value, 4> commonFactors(const llvm::SetVector<Value> &sinks) {
   std::optional<llvm::SmallPtrSet<Value, 4>> common;
   for (Value m : sinks) {
     llvm::SmallPtrSet<Value, 4> f;
@@ -136,8 +141,18 @@ int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
         both.insert(v);
     common = both;
   }
+  return common ? *common : llvm::SmallPtrSet<Value, 4>();
+}
+
+/// The first input of `step` (block argument at or after `nDiff`) shaped
+/// `[B, T]` like the read's tokens whose zeros every mask in `sinks` has,
+/// as an index into the inputs; -1 with `why` set where none is.
+int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
+                        RankedTensorType tokType,
+                        const llvm::SetVector<Value> &sinks, std::string &why) {
+  llvm::SmallPtrSet<Value, 4> common = commonFactors(sinks);
   int64_t best = -1;
-  for (Value v : *common) {
+  for (Value v : common) {
     auto arg = cast<BlockArgument>(v);
     if (arg.getArgNumber() < nDiff)
       continue;
@@ -152,17 +167,160 @@ int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
   return best;
 }
 
+/// The masks of the objective's masked reductions: the block arguments
+/// they are products of.
+llvm::SmallPtrSet<Value, 4> objectiveMasks(TrainStepOp step) {
+  llvm::SmallPtrSet<Value, 4> masks;
+  step.getObjective().front().walk([&](Operation *op) {
+    if (Value m = maskOperand(op))
+      maskFactors(m, masks);
+  });
+  return masks;
+}
+
+/// The values `use` of a frozen read's result (hone.logprob, hone.value
+/// outside a train step) is seen under: masks such that the consumer reads
+/// the result only where each of them is nonzero. A train step's input
+/// read through masked reductions only: its inputs of the tokens' shape
+/// that are factors of every mask (like the step's own reads); a KL
+/// penalty shaped into the reward (l_old, l_ref under its mask); GAE's
+/// values (under its mask). Empty with `why` set otherwise.
+SmallVector<Value> consumerMasks(OpOperand &use, RankedTensorType tokType,
+                                 std::string &why) {
+  Operation *user = use.getOwner();
+  unsigned n = use.getOperandNumber();
+  if (auto step = dyn_cast<TrainStepOp>(user)) {
+    auto inputs = step.getInputs();
+    unsigned first = inputs.getBeginOperandIndex();
+    if (n < first || n - first >= inputs.size()) {
+      why = "read by a train step as tokens";
+      return {};
+    }
+    Block &body = step.getObjective().front();
+    unsigned nDiff = step.getNumDiffArgs();
+    llvm::SmallPtrSet<Value, 4> masks = objectiveMasks(step);
+    llvm::SetVector<Value> sinks;
+    if (!maskedUses(body.getArgument(nDiff + (n - first)), masks, sinks, why)) {
+      why = "a train step's input " + why;
+      return {};
+    }
+    // Every input whose zeros each sink has (a factor of all of them).
+    llvm::SmallPtrSet<Value, 4> common = commonFactors(sinks);
+    SmallVector<Value> out;
+    for (auto [k, in] : llvm::enumerate(inputs)) {
+      auto t = dyn_cast<RankedTensorType>(in.getType());
+      if (t && t.getShape() == tokType.getShape() &&
+          common.contains(body.getArgument(nDiff + k)))
+        out.push_back(in);
+    }
+    if (out.empty())
+      why = "a train step's input reduced under masks with no common input "
+            "mask";
+    return out;
+  }
+  if (auto shape = dyn_cast<ShapeRewardOp>(user)) {
+    if (use.get() == shape.getLOld() || use.get() == shape.getLRef())
+      return {shape.getMask()};
+  }
+  if (auto adv = dyn_cast<AdvantageOp>(user)) {
+    if (adv.getKind() == AdvantageKind::gae && adv.getInputs().size() == 3 &&
+        n == adv.getInputs().getBeginOperandIndex() + 2)
+      return {adv.getInputs()[1]};
+  }
+  why = "read by '" + user->getName().getStringRef().str() + "'";
+  return {};
+}
+
+/// The one mask under which every use of `results` is read, defined before
+/// `op`; null with `why` set where there is none.
+Value commonConsumerMask(Operation *op, ValueRange results,
+                         RankedTensorType tokType, DominanceInfo &dom,
+                         std::string &why) {
+  std::optional<SmallVector<Value>> common;
+  for (Value r : results)
+    for (OpOperand &use : r.getUses()) {
+      SmallVector<Value> ms = consumerMasks(use, tokType, why);
+      if (ms.empty())
+        return Value();
+      if (!common) {
+        common = ms;
+        continue;
+      }
+      llvm::erase_if(*common,
+                     [&](Value v) { return !llvm::is_contained(ms, v); });
+      if (common->empty()) {
+        why = "read under different masks";
+        return Value();
+      }
+    }
+  if (!common) {
+    why = "never read";
+    return Value();
+  }
+  for (Value m : *common)
+    if (dom.properlyDominates(m, op))
+      return m;
+  why = "its mask is computed after it";
+  return Value();
+}
+
+std::string shapeText(Value tokens) {
+  auto t = cast<RankedTensorType>(tokens.getType());
+  return std::to_string(t.getDimSize(0)) + "x" + std::to_string(t.getDimSize(1));
+}
+
+/// Frozen reads outside train steps (reference log-probs, PPO's v_old):
+/// packed to the mask every consumer reads them under.
+void packFrozenReads(Operation *root) {
+  DominanceInfo dom(root);
+  root->walk([&](LogprobOp lp) {
+    if (!lp.getPackMasks().empty() || lp->getParentOfType<TrainStepOp>())
+      return;
+    unsigned per = lp.getEntropy() ? 2 : 1;
+    SmallVector<Value> masks;
+    std::string said;
+    for (auto [i, tok] : llvm::enumerate(lp.getTokens())) {
+      std::string why;
+      Value m = commonConsumerMask(
+          lp, lp->getResults().slice(per * i, per),
+          cast<RankedTensorType>(tok.getType()), dom, why);
+      if (!m) {
+        said += (said.empty() ? "" : "; ") + std::string("batch ") +
+                std::to_string(i) + " (" + shapeText(tok) + ") " + why;
+        continue;
+      }
+      masks.push_back(m);
+    }
+    // One forward over every batch: packed when all of them are.
+    if (said.empty())
+      lp.getPackMasksMutable().assign(masks);
+    else
+      lp->emitRemark() << "hone-pack-sequences: hone.logprob padded: "
+                       << said;
+  });
+  root->walk([&](ValueOp v) {
+    if (v.getPackMask() || v.getMask() || v->getParentOfType<TrainStepOp>())
+      return;
+    std::string why;
+    Value m = commonConsumerMask(
+        v, v->getResults(), cast<RankedTensorType>(v.getTokens().getType()),
+        dom, why);
+    if (m)
+      v.getPackMaskMutable().assign(m);
+    else
+      v->emitRemark() << "hone-pack-sequences: hone.value ("
+                      << shapeText(v.getTokens()) << ") padded: " << why;
+  });
+}
+
 struct PackSequences : public hone::impl::PackSequencesBase<PackSequences> {
   void runOnOperation() override {
+    packFrozenReads(getOperation());
     getOperation()->walk([&](TrainStepOp step) {
       if (step->hasAttr("packed")) // a user's pass or a second run decided
         return;
       Block &body = step.getObjective().front();
-      llvm::SmallPtrSet<Value, 4> masks;
-      body.walk([&](Operation *op) {
-        if (Value m = maskOperand(op))
-          maskFactors(m, masks);
-      });
+      llvm::SmallPtrSet<Value, 4> masks = objectiveMasks(step);
       auto reads = step.getReads().getAsValueRange<StringAttr>();
       const unsigned nDiff = step.getNumDiffArgs();
       SmallVector<int64_t> packed;

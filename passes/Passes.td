@@ -261,7 +261,7 @@ def StreamScores : Pass<"hone-stream-scores", "::mlir::hone::PipelineOp"> {
 }
 
 def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {
-  let summary = "padding-free train-step forwards where exact";
+  let summary = "padding-free forwards (train steps, frozen reads) where exact";
   let description = [{
     Token batches are padded to the stage's sequence length; the padding
     rows cost the model as much as real tokens (and attention more). This
@@ -291,11 +291,26 @@ def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {
     unmasked mean, masks without a common input factor) stays padded, and a remark on its step lists each
     read's decision and why (`honec --report` lists the packed reads of
     every step). A step that already has
-    `packed` is left as it is. `honec --no-pack-sequences` leaves the pass
-    out. Not yet: `hone.logprob` and `hone.value` (reference, critic and
-    reward-model forwards outside train steps), bins of several rows
-    (one stream per micro-batch), shrinking the step's activation memory
-    to the packed rows.
+    `packed` is left as it is.
+
+    Frozen reads outside train steps (`hone.logprob`: the reference's
+    log-probs, the policy's own with truncated importance sampling;
+    `hone.value` without `last`: PPO's `v_old`) get `packed` mask operands,
+    one per token batch, where every use of the batch's results is read
+    only where that mask is nonzero: a train step's input that the
+    objective reads as above (under a mask input that is one of the step's
+    operands), a KL penalty shaped into the reward (`hone.shape_reward`'s
+    `l_old` and `l_ref`, under its mask) or GAE's values (under its mask).
+    The mask must be defined before the read; a read with several batches
+    (hone-fuse-forwards' reference on chosen and rejected) packs when all of
+    them do. Otherwise the read stays padded with a remark saying why.
+    PPO's `v_old` and the critic's read in the train step then pack to the
+    same response mask, so the kept forward (`kept_forwards`) is a packed
+    one that serves the packed read.
+
+    `honec --no-pack-sequences` leaves the pass out. Not yet: bins of
+    several rows (one stream per micro-batch), shrinking the step's
+    activation memory to the packed rows.
 
     ```mlir
     %p1, %loss = hone.train_step (%p0) tokens(%tok) inputs(%mask) {reads = ["logprob"], ...}
@@ -304,6 +319,10 @@ def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {
           %loss = hone.loss.masked_reduce token_mean %nl, %m : ... }
     // becomes
     %p1, %loss = hone.train_step (%p0) tokens(%tok) inputs(%mask) {packed = array<i64: 0>, reads = ["logprob"], ...}
+    // and a reference read whose results only such a step reads
+    %l_ref = hone.logprob %ref, %tok : !hone.model<...>, tensor<8x64xi32> -> tensor<8x64xf32>
+    // becomes
+    %l_ref = hone.logprob %ref, %tok packed(%mask : tensor<8x64xf32>) : !hone.model<...>, tensor<8x64xi32> -> tensor<8x64xf32>
     ```
   }];
 }

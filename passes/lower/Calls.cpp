@@ -189,12 +189,18 @@ LogicalResult Lowering::forwardObjects(Operation *op, ValueRange results,
   return success();
 }
 
-/// hone.logprob's temperature (see the walk before lowering).
+/// The LOWER attributes of a model read: hone.logprob's temperature (see
+/// the walk before lowering) and, of hone.logprob and hone.value, whether
+/// the read is packed (hone-pack-sequences' masks: the inputs after the
+/// tokens).
 SmallVector<std::pair<StringRef, Attribute>>
-Lowering::logprobTemperature(OpBuilder &b, Operation *op) {
-  if (!isa<LogprobOp>(op))
-    return {};
-  return {{"temperature", b.getF64FloatAttr(temperature.lookup(op))}};
+Lowering::readAttrs(OpBuilder &b, Operation *op) {
+  if (auto lp = dyn_cast<LogprobOp>(op))
+    return {{"temperature", b.getF64FloatAttr(temperature.lookup(op))},
+            {"packed", b.getBoolAttr(!lp.getPackMasks().empty())}};
+  if (auto v = dyn_cast<ValueOp>(op))
+    return {{"packed", b.getBoolAttr(bool(v.getPackMask()))}};
+  return {};
 }
 
 LogicalResult Lowering::lowerStep(Operation *op, const abi::OpRow &row) {
@@ -214,7 +220,7 @@ LogicalResult Lowering::lowerStep(Operation *op, const abi::OpRow &row) {
   if (failed(inDesc) || failed(outDesc))
     return failure();
   std::string name = op->getName().getStringRef().drop_front(5).str();
-  FailureOr<std::string> json = attrsJson(op, row, logprobTemperature(b, op));
+  FailureOr<std::string> json = attrsJson(op, row, readAttrs(b, op));
   if (failed(json))
     return failure();
   LLVM::CallOp::create(

@@ -128,7 +128,7 @@ struct Lowering {
   LogicalResult forwardObjects(Operation *op, ValueRange results,
                                ValueRange objects);
   SmallVector<std::pair<StringRef, Attribute>>
-  logprobTemperature(OpBuilder &b, Operation *op);
+  readAttrs(OpBuilder &b, Operation *op);
   LogicalResult lowerStep(Operation *op, const abi::OpRow &row);
   void finishResults(OpBuilder &b, Location loc, Operation *op,
                      ArrayRef<Value> outSlots);

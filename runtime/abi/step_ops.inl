@@ -166,10 +166,12 @@ HONE_ABI_ATTR(logprob, entropy, UNIT, REQ, ODS)
 HONE_ABI_ATTR(logprob, temperature, F64, REQ, LOWER)
 HONE_ABI_ATTR(logprob, micro_batch, I64, OPT, ODS)
 HONE_ABI_ATTR(logprob, release_activations, UNIT, OPT, DISC)
+HONE_ABI_ATTR(logprob, packed, UNIT, REQ, LOWER)
 
 HONE_ABI_STEP(value, "value", "model")
 HONE_ABI_ATTR(value, micro_batch, I64, OPT, ODS)
 HONE_ABI_ATTR(value, release_activations, UNIT, OPT, DISC)
+HONE_ABI_ATTR(value, packed, UNIT, REQ, LOWER)
 
 HONE_ABI_STEP(score, "score", "reward")
 HONE_ABI_ATTR(score, stream, UNIT, OPT, DISC)

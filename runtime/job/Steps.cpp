@@ -43,7 +43,8 @@ Expected<std::vector<float>> computeLogprobs(Transformer<float> &model,
                                              const TokenBatch &batch,
                                              int64_t microBatch,
                                              double temperature,
-                                             std::vector<float> *entropy) {
+                                             std::vector<float> *entropy,
+                                             bool pack) {
   if (model.config().head != HeadKind::LM)
     return Status::error("error: log-probs need a model with an LM head");
   if (microBatch <= 0)
@@ -54,6 +55,7 @@ Expected<std::vector<float>> computeLogprobs(Transformer<float> &model,
     entropy->clear();
   ForwardOptions fo;
   fo.temperature = temperature;
+  fo.pack = pack;
   for (int64_t b0 = 0; b0 < batch.batch; b0 += microBatch) {
     int64_t n = std::min(microBatch, batch.batch - b0);
     TokenBatch mb{n, batch.seqLen, batch.tokens + b0 * batch.seqLen,
@@ -71,7 +73,7 @@ Expected<std::vector<float>> computeLogprobs(Transformer<float> &model,
 
 Expected<std::vector<float>> computeValues(Transformer<float> &model,
                                            const TokenBatch &batch,
-                                           int64_t microBatch) {
+                                           int64_t microBatch, bool pack) {
   if (model.config().head != HeadKind::Scalar)
     return Status::error("error: values need a model with a scalar head");
   if (microBatch <= 0)
@@ -81,7 +83,9 @@ Expected<std::vector<float>> computeValues(Transformer<float> &model,
     int64_t n = std::min(microBatch, batch.batch - b0);
     TokenBatch mb{n, batch.seqLen, batch.tokens + b0 * batch.seqLen,
                   batch.lengths + b0};
-    HONE_TRY(model.forward(mb));
+    ForwardOptions fo;
+    fo.pack = pack;
+    HONE_TRY(model.forward(mb, fo));
     std::vector<float> v = model.toHost(model.values(), n * batch.seqLen);
     out.insert(out.end(), v.begin(), v.end());
   }

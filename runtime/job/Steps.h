@@ -41,15 +41,21 @@ Expected<Rollout> generateRollout(Transformer<float> &model,
 // --- scoring passes of a frozen model ------------------------------------------
 
 /// Per-token log-probs [B, T] (and entropies when `entropy` is given) of
-/// `batch` under the model at `temperature`, in micro-batches.
+/// `batch` under the model at `temperature`, in micro-batches. With `pack`,
+/// each micro-batch runs padding-free over each row's `lengths` tokens
+/// (ForwardOptions::pack): results there equal the padded forward's to
+/// float rounding, 0 after them.
 Expected<std::vector<float>> computeLogprobs(Transformer<float> &model,
                                              const TokenBatch &batch,
                                              int64_t microBatch = 0,
                                              double temperature = 1.0,
-                                             std::vector<float> *entropy = nullptr);
-/// Per-position values [B, T] of a scalar-head model (critic).
+                                             std::vector<float> *entropy = nullptr,
+                                             bool pack = false);
+/// Per-position values [B, T] of a scalar-head model (critic); `pack` as
+/// computeLogprobs.
 Expected<std::vector<float>> computeValues(Transformer<float> &model,
                                            const TokenBatch &batch,
-                                           int64_t microBatch = 0);
+                                           int64_t microBatch = 0,
+                                           bool pack = false);
 
 } // namespace hone::job

@@ -257,6 +257,16 @@ int64_t i64At(const hone_tensor &t, int64_t i) {
                              : int64_t(rd(t, i));
 }
 
+void maskedLengths(const hone_tensor &mask, int32_t *len) {
+  const int64_t B = mask.shape[0], T = mask.shape[1];
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t n = T;
+    while (n > 1 && rd(mask, b * T + n - 1) == 0.0)
+      --n;
+    len[b] = int32_t(n);
+  }
+}
+
 // Lengths of right-padded token rows: the last non-pad token + 1 (>= 1).
 std::vector<int32_t> rowLengths(const hone_job *j, const int32_t *tok,
                                 int64_t B, int64_t T) {

@@ -57,6 +57,8 @@ struct ModelObj : Object {
   // keeps (forward number keptForward), for a train step's kept_forwards.
   const void *keptTokens = nullptr;
   uint64_t keptForward = 0;
+  // Its rows' lengths when that forward was packed (empty: padded).
+  std::vector<int32_t> keptLengths;
 };
 
 struct DatasetObj : Object {
@@ -348,6 +350,10 @@ void fromF(hone_tensor &t, const std::vector<float> &v);
 int64_t i64At(const hone_tensor &t, int64_t i);
 std::vector<int32_t> rowLengths(const hone_job *j, const int32_t *tok,
                                 int64_t B, int64_t T);
+/// Each row's length up to its last nonzero of `mask` [B, T] (at least 1),
+/// into len[0..B): the rows of a read hone-pack-sequences packed to a loss
+/// mask (train-step reads, hone.logprob, hone.value).
+void maskedLengths(const hone_tensor &mask, int32_t *len);
 void checkTokens(const OpCtx &c, const hone_tensor &t, const ModelObj *m);
 
 void setupTokenizer(hone_job *j);

@@ -251,13 +251,20 @@ void opLogprob(OpCtx &c) {
   // one frozen model): one forward over their rows concatenated, results
   // per batch (its log-probs, then its entropy when set).
   const auto a = c.typed<abi::OpId::logprob>();
-  bool ent = a.entropy;
-  int n = std::max(1, c.nIn), per = ent ? 2 : 1;
-  c.counts(1, 1, 1, n, per * n, per * n);
+  // packed (hone-pack-sequences): a mask per batch follows the batches;
+  // each row runs padding-free up to its mask's last nonzero position.
+  bool ent = a.entropy, packed = a.packed;
+  int n = std::max(1, packed ? c.nIn / 2 : c.nIn), per = ent ? 2 : 1;
+  if (packed && c.nIn % 2)
+    c.err("packed needs one mask per token batch, got " +
+          std::to_string(c.nIn) + " inputs");
+  c.counts(1, 1, 1, packed ? 2 * n : n, per * n, per * n);
   const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
   int64_t B = tok.shape[0], T = tok.shape[1];
   for (int k = 0; k < n; ++k) {
     c.input(k, "tokens", HONE_I32, 2, B, T);
+    if (packed)
+      c.input(n + k, "packed mask", -1, 2, B, T);
     c.output(per * k, "logprobs", -1, 2, B, T);
     if (ent)
       c.output(per * k + 1, "entropy", -1, 2, B, T);
@@ -274,8 +281,12 @@ void opLogprob(OpCtx &c) {
   }
   // Full rows: the model is causal, so padding after a sequence changes
   // nothing before it (and a sampled pad id inside a response stays scored).
+  // Packed: up to each row's last masked token.
   int64_t all = B * n;
   std::vector<int32_t> len(static_cast<size_t>(all), static_cast<int32_t>(T));
+  if (packed)
+    for (int k = 0; k < n; ++k)
+      maskedLengths(c.in[n + k], len.data() + k * B);
   TokenBatch tb{all, T,
                 n > 1 ? rows.data() : static_cast<const int32_t *>(tok.data),
                 len.data()};
@@ -286,7 +297,7 @@ void opLogprob(OpCtx &c) {
   // (1 for data): the lowering writes it.
   int64_t micro = microBatch(c, a.micro_batch);
   auto lp = computeLogprobs(*m->model, tb, micro, a.temperature,
-                            ent ? &h : nullptr);
+                            ent ? &h : nullptr, packed);
   if (!lp)
     c.err(lp.status().message());
   for (int k = 0; k < n; ++k)
@@ -301,24 +312,32 @@ void opLogprob(OpCtx &c) {
 void opValue(OpCtx &c) {
   hone_job *j = c.j;
   auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
-  c.counts(1, 1, 1, 2, 1, 1);
+  const auto a = c.typed<abi::OpId::value>();
+  // packed (hone-pack-sequences): the last input is a mask; each row runs
+  // padding-free up to its last nonzero position.
+  bool packed = a.packed;
+  c.counts(1, 1, packed ? 2 : 1, packed ? 3 : 2, 1, 1);
+  const int nIn = packed ? c.nIn - 1 : c.nIn; // tokens [, last mask]
   const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
   int64_t B = tok.shape[0], T = tok.shape[1];
   if (m->model->config().head != HeadKind::Scalar)
     c.err("values need a model with a scalar head");
   checkTokens(c, tok, m);
   auto len = rowLengths(j, static_cast<const int32_t *>(tok.data), B, T);
+  if (packed)
+    maskedLengths(c.input(nIn, "packed mask", -1, 2, B, T), len.data());
   TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
-  const auto a = c.typed<abi::OpId::value>();
   int64_t micro = microBatch(c, a.micro_batch);
-  auto v = computeValues(*m->model, tb, micro);
+  auto v = computeValues(*m->model, tb, micro, packed);
   if (!v)
     c.err(v.status().message());
   // One forward over every row: its activations may serve a train step's
-  // first forward on these tokens (kept_forwards).
+  // first forward on these tokens (kept_forwards), packed over these
+  // lengths or padded.
   m->keptTokens = tok.data;
   m->keptForward = m->model->forwardCount();
-  if (c.nIn == 1) {
+  m->keptLengths = packed ? len : std::vector<int32_t>();
+  if (nIn == 1) {
     c.output(0, "values", -1, 2, B, T);
     fromF(c.out[0], *v);
   } else {

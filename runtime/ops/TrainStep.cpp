@@ -319,12 +319,7 @@ void runTrainStep(OpCtx &c) {
       if (m.rank != 2 || m.shape[0] != r.B || m.shape[1] != r.T)
         c.err(at + "the mask must be [" + std::to_string(r.B) + ", " +
               std::to_string(r.T) + "] like the read's tokens");
-      for (int64_t b = 0; b < r.B; ++b) {
-        int64_t n = r.T;
-        while (n > 1 && rd(m, b * r.T + n - 1) == 0.0)
-          --n;
-        r.lengths[size_t(b)] = int32_t(n);
-      }
+      maskedLengths(m, r.lengths.data());
       r.packed = true;
     }
   }
@@ -366,7 +361,11 @@ void runTrainStep(OpCtx &c) {
           kept[read0] >= 0 && forwards[r0.model] == 1 &&
           r0.model->keptTokens == r0.tokens->data &&
           r0.model->keptForward == r0.model->model->forwardCount() &&
-          r0.model->model->batch() == r0.B && r0.model->model->seqLen() == r0.T;
+          r0.model->model->batch() == r0.B && r0.model->model->seqLen() == r0.T &&
+          // A packed forward yields nothing past its lengths: it serves a
+          // read packed to the same lengths only.
+          (r0.model->keptLengths.empty() ||
+           (r0.packed && r0.model->keptLengths == r0.lengths));
       if (reuse)
         j->forwardsKept += 1;
       for (int64_t k = 0; k < g.chunks; ++k) {

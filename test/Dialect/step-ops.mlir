@@ -42,6 +42,11 @@ hone.pipeline @steps {
   %v = hone.value %critic, %gt : !s, tensor<4x8xi32> -> tensor<4x8xf32>
   // CHECK: hone.value %{{.+}}, %{{.+}} last %{{.+}} : !scalar_model, tensor<4x8xi32>, tensor<4x8xf32> -> tensor<4xf32>
   %vl = hone.value %critic, %gt last %gm : !s, tensor<4x8xi32>, tensor<4x8xf32> -> tensor<4xf32>
+  // Packed (hone-pack-sequences): a mask per token batch.
+  // CHECK: hone.logprob %{{.+}}, %{{.+}}, %{{.+}} packed(%{{.+}}, %{{.+}} : tensor<4x8xf32>, tensor<4x8xf32>) : !model, tensor<4x8xi32>, tensor<4x8xi32> -> tensor<4x8xf32>, tensor<4x8xf32>
+  %lp3:2 = hone.logprob %p, %gt, %lt packed(%gm, %gm : tensor<4x8xf32>, tensor<4x8xf32>) : !m, tensor<4x8xi32>, tensor<4x8xi32> -> tensor<4x8xf32>, tensor<4x8xf32>
+  // CHECK: hone.value %{{.+}}, %{{.+}} packed(%{{.+}} : tensor<4x8xf32>) : !scalar_model, tensor<4x8xi32> -> tensor<4x8xf32>
+  %vp = hone.value %critic, %gt packed(%gm : tensor<4x8xf32>) : !s, tensor<4x8xi32> -> tensor<4x8xf32>
   %gids = "test.ids"() : () -> tensor<4xi64>
   // CHECK: hone.score %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} : tensor<4x8xi32>, tensor<4x8xf32>, tensor<4xi64> -> tensor<4xf32>
   %score = hone.score %r, %gt, %gm, %gids : tensor<4x8xi32>, tensor<4x8xf32>, tensor<4xi64> -> tensor<4xf32>

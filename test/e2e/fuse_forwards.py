@@ -14,7 +14,9 @@ log-probs enter every step's loss, so a wrong row split shows at step 1.
 PPO: the train step's first critic forward is the one hone.value ran for
 v_old (kept_forwards): the same activations, so every metric and weight is
 bit-identical to the unfused program, and the report counts one critic
-forward fewer per iteration and the forwards kept.
+forward fewer per iteration and the forwards kept; likewise with both
+programs packed (v_old's forward and the critic's read packed to the same
+response mask).
 Each job's report.html shows the model work per stage iteration (forwards
 before -> after fusion, as honec --report).
 Usage: fuse_forwards.py HONEC EXAMPLES WORK"""
@@ -40,16 +42,21 @@ def weights(path):
     return out
 
 
-def run(example, fused):
-    d = os.path.join(work, example + ("-fused" if fused else "-unfused"))
+def run(example, fused, packed=False):
+    d = os.path.join(work, example + ("-packed" if packed else "") +
+                     ("-fused" if fused else "-unfused"))
     os.makedirs(d)
     spec = os.path.join(examples, example, "spec.textproto")
-    # Both padded: PPO's kept forward (hone.value's, which runs padded)
-    # is bit-identical to a padded train-step forward only; packing is
-    # checked on its own (pack_sequences.py).
-    flags = ["--no-pack-sequences"] + ([] if fused else ["--no-fuse-forwards"])
+    # Padded, except PPO once packed: hone-pack-sequences packs v_old's
+    # hone.value and the critic's train-step read to the same response
+    # mask, so the kept forward is the packed one the step would run.
+    # Packing against padding is checked on its own (pack_sequences.py).
+    flags = ([] if packed else ["--no-pack-sequences"]) + \
+        ([] if fused else ["--no-fuse-forwards"])
     ir = subprocess.run([honec, spec, *flags, "--compile-to=step"],
                         check=True, capture_output=True, text=True).stdout
+    if packed and not re.search(r"hone\.value %\w+, %[\w#]+ packed\(", ir):
+        sys.exit(f"error: {example}: v_old's hone.value is not packed")
     # The two programs differ: otherwise this test compares nothing.
     marker = "kept_forwards" if example == "ppo" else "fused_reads"
     if (marker in ir) != fused:
@@ -87,8 +94,10 @@ def close(a, b, rel, abs_):
 
 
 failed = False
-for example in ("dpo", "reward-model", "ppo"):
-    (m_on, w_on), (m_off, w_off) = run(example, True), run(example, False)
+for example, packed in (("dpo", False), ("reward-model", False),
+                        ("ppo", False), ("ppo", True)):
+    (m_on, w_on), (m_off, w_off) = (run(example, True, packed),
+                                    run(example, False, packed))
     if len(m_on) != len(m_off) or not m_on:
         sys.exit(f"error: {example}: {len(m_on)} fused steps, {len(m_off)} unfused")
     worst = 0.0
@@ -123,7 +132,8 @@ for example in ("dpo", "reward-model", "ppo"):
     if not math.isfinite(worst) or worst > (0.0 if example == "ppo" else 1e-4):
         print(f"error: {example}: weights differ by {worst:g} (relative norm)")
         failed = True
-    print(f"{example}: {len(m_on)} steps, metrics agree; weights differ"
+    print(f"{example}{' (packed)' if packed else ''}: {len(m_on)} steps, "
+          f"metrics agree; weights differ"
           f" by {worst:.3g} (relative norm)")
 if failed:
     sys.exit(1)

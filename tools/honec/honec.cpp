@@ -236,7 +236,8 @@ LogicalResult parseExtra(OpPassManager &pm, llvm::StringRef passes) {
 
 /// honec --report: each train step's reads and hone-pack-sequences'
 /// decision for them (docs/compiler.md "Packed sequences"), by the step's
-/// location in the spec.
+/// location in the spec; then each hone.logprob and hone.value outside
+/// train steps, packed or padded.
 void printPackingReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
   p->walk([&](mlir::hone::TrainStepOp step) {
     auto packed = step->getAttrOfType<DenseI64ArrayAttr>("packed");
@@ -256,6 +257,25 @@ void printPackingReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
                       : std::string("padded"));
     }
     os << "\n";
+  });
+  // Frozen reads outside train steps: packed to a mask operand or padded.
+  p->walk([&](Operation *op) {
+    size_t batches, masks;
+    if (auto lp = dyn_cast<mlir::hone::LogprobOp>(op)) {
+      batches = lp.getTokens().size();
+      masks = lp.getPackMasks().size();
+    } else if (auto v = dyn_cast<mlir::hone::ValueOp>(op)) {
+      batches = 1;
+      masks = v.getPackMask() ? 1 : 0;
+    } else {
+      return;
+    }
+    os << op->getName().getStringRef().drop_front(5);
+    if (auto fl = op->getLoc()->findInstanceOf<FileLineColLoc>())
+      os << " at " << llvm::sys::path::filename(fl.getFilename().getValue())
+         << ":" << fl.getLine();
+    os << ": " << batches << (batches == 1 ? " batch " : " batches ")
+       << (masks ? "packed (to its mask operand)" : "padded") << "\n";
   });
 }
 

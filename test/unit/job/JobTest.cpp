@@ -18,6 +18,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <numeric>
 #include <fstream>
 #include <set>
 #include <unistd.h>
@@ -601,6 +602,59 @@ TEST(Steps, MicroBatchedReadsAreBitIdentical) {
     ASSERT_TRUE(v.isOk());
     ASSERT_EQ(v->size(), vFull->size());
     EXPECT_TRUE(sameFloats(*v, *vFull, exact, 1e-5)) << "micro-batch " << mb;
+  }
+}
+
+// hone.logprob and hone.value packed by hone-pack-sequences run padding-free
+// over each row's first lengths[b] tokens: there they equal the padded
+// forward's results to float rounding, after them they are 0, whatever the
+// micro-batch.
+TEST(Steps, PackedReadsMatchPadded) {
+  TinySetup a;
+  const TokenBatch full = a.batch.view();
+  const int64_t B = full.batch, T = full.seqLen;
+  // Rows cut short of their padding, as a loss mask's last token does.
+  std::vector<int32_t> len(full.lengths, full.lengths + B);
+  for (int64_t b = 0; b < B; ++b)
+    len[size_t(b)] = std::max<int32_t>(1, len[size_t(b)] - int32_t(b % 3));
+  TokenBatch cut{B, T, full.tokens, len.data()};
+  ASSERT_LT(std::accumulate(len.begin(), len.end(), int64_t(0)), B * T);
+  auto expectPacked = [&](const std::vector<float> &padded,
+                          const std::vector<float> &packed, double tol,
+                          const std::string &what) {
+    ASSERT_EQ(padded.size(), packed.size()) << what;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t) {
+        size_t i = size_t(b * T + t);
+        if (t < len[size_t(b)])
+          EXPECT_NEAR(packed[i], padded[i], tol)
+              << what << " row " << b << " position " << t;
+        else
+          EXPECT_EQ(packed[i], 0.f) << what << " row " << b << " position " << t;
+      }
+  };
+  std::vector<float> entPadded;
+  auto padded = computeLogprobs(*a.model, full, 0, 0.7, &entPadded);
+  ASSERT_TRUE(padded.isOk());
+  for (int64_t mb : {0, 3}) {
+    std::vector<float> ent;
+    auto lp = computeLogprobs(*a.model, cut, mb, 0.7, &ent, /*pack=*/true);
+    ASSERT_TRUE(lp.isOk()) << lp.status().toString();
+    expectPacked(*padded, *lp, 2e-5, "log-probs, micro-batch " + std::to_string(mb));
+    expectPacked(entPadded, ent, 2e-5, "entropy, micro-batch " + std::to_string(mb));
+  }
+  ModelConfig vc = tinyConfig(a.tok.vocabSize());
+  vc.head = HeadKind::Scalar;
+  auto critic = Transformer<float>::create(vc, a.k.get());
+  ASSERT_TRUE(critic.isOk());
+  auto c = critic.take();
+  c->initRandom(5);
+  auto vPadded = computeValues(*c, full, 0);
+  ASSERT_TRUE(vPadded.isOk());
+  for (int64_t mb : {0, 5}) {
+    auto v = computeValues(*c, cut, mb, /*pack=*/true);
+    ASSERT_TRUE(v.isOk()) << v.status().toString();
+    expectPacked(*vPadded, *v, 2e-5, "values, micro-batch " + std::to_string(mb));
   }
 }
 
