@@ -16,6 +16,7 @@
 // --storage bf16 runs a frozen bf16 model (Transformer::createFrozenBf16),
 // --lora R adds rank-R adapters on every module (generation of a LoRA
 // policy).
+#include "bench/model/BenchClock.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/model/Transformer.h"
 
@@ -34,17 +35,8 @@ using namespace hone;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double cpuNow() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
+using bench::cpuNow;
+using bench::now;
 
 struct Clock {
   double wall = 0, cpu = 0;

@@ -12,6 +12,7 @@
 // IDS_JSON: a JSON list of prompts, each a list of token ids. Batch s
 // takes prompts s*batch .. s*batch+batch-1 (cyclically). RESULT_JSON:
 // {"steps": [[wall, cpu], ...], "new_tokens": N}.
+#include "bench/model/BenchClock.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/base/Json.h"
 #include "runtime/model/Generate.h"
@@ -32,17 +33,8 @@ using namespace hone;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double cpuNow() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
+using bench::cpuNow;
+using bench::now;
 
 [[noreturn]] void die(const std::string &m) {
   std::fprintf(stderr, "hone_bench_generate: error: %s\n", m.c_str());

@@ -15,6 +15,7 @@
 //          [--bf16 on] [--only train|gen]
 // --bf16 on adds fp32 and bf16-GEMM training steps (kernels/cpu
 // setCpuBf16Gemm) alternating in one loop, and prints their ratio.
+#include "bench/model/BenchClock.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/model/Generate.h"
 #include "runtime/model/Optimizer.h"
@@ -36,17 +37,8 @@ using namespace hone;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double cpuNow() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
+using bench::cpuNow;
+using bench::now;
 
 /// Best-of sgemm rate (FLOP/s) on an M x N x K problem.
 double sgemmRate(int64_t M, int64_t N, int64_t K, int reps) {
