@@ -60,7 +60,8 @@ def metrics(run):
         r = json.loads(line)
         # Speed and the measured resident set (thread stacks) vary by run.
         for k in ("tokens_per_sec", "memory/measured_peak_bytes",
-                  "memory/resident_peak_bytes"):
+                  "memory/resident_peak_bytes",
+                  "memory/runtime_startup_bytes"):
             r.pop(k, None)
         rows.append(r)
     return rows

@@ -432,7 +432,7 @@ TEST(Abi, GrpoRewardRises) {
       mean += x / R;
     rewards.push_back(mean);
     hone_tensor lout[1] = {tensor(lref.data(), HONE_F32, 2, R, T)};
-    hone_rt_step(job, "spec:8:1", "logprob", R"({"entropy":false,"temperature":1.0})", 1, &ref,
+    hone_rt_step(job, "spec:8:1", "logprob", R"({"entropy":false,"packed":false,"temperature":1.0})", 1, &ref,
                  1, &gout[0], 1, lout);
     hone_tensor aout[1] = {tensor(adv.data(), HONE_F32, 1, R)};
     hone_rt_step(job, "spec:9:1", "advantage",
@@ -675,7 +675,7 @@ TEST(AbiDeath, WrongDtypeShapeCount) {
   EXPECT_EXIT(([&] {
         Fixture f = setup("e5");
         hone_tensor out[1] = {tensor(fl.data(), HONE_F32, 2, B, T)};
-        hone_rt_step(f.job, "spec:4:3", "logprob", R"({"entropy":false,"temperature":1.0})", 1,
+        hone_rt_step(f.job, "spec:4:3", "logprob", R"({"entropy":false,"packed":false,"temperature":1.0})", 1,
                      &f.model, 0, nullptr, 1, out);
       }()),
       ::testing::ExitedWithCode(1),
@@ -685,7 +685,7 @@ TEST(AbiDeath, WrongDtypeShapeCount) {
         Fixture f = setup("e6");
         hone_tensor in[1] = {tensor(tok.data(), HONE_I32, 2, B, T)};
         hone_tensor out[1] = {tensor(fl.data(), HONE_F32, 2, B, T)};
-        hone_rt_step(f.job, "spec:4:4", "logprob", R"({"entropy":false,"temperature":1.0})", 1,
+        hone_rt_step(f.job, "spec:4:4", "logprob", R"({"entropy":false,"packed":false,"temperature":1.0})", 1,
                      &f.data, 1, in, 1, out);
       }()),
       ::testing::ExitedWithCode(1),
