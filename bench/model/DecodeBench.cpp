@@ -16,7 +16,7 @@
 // --storage bf16 runs a frozen bf16 model (Transformer::createFrozenBf16),
 // --lora R adds rank-R adapters on every module (generation of a LoRA
 // policy).
-#include "bench/model/BenchClock.h"
+#include "bench/model/BenchUtil.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/model/Transformer.h"
 
@@ -72,11 +72,7 @@ void die(const Status &s) {
 } // namespace
 
 int main(int argc, char **argv) {
-  // Idle OpenMP threads sleep (bench/model/ModelBench.cpp says why).
-  if (!std::getenv("OMP_WAIT_POLICY")) {
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-  }
+  bench::passiveOmpThreads(argv); // bench/model/BenchUtil.h says why
   std::string rowsArg = "2,4,16", storage = "fp32";
   int64_t layers = 8, steps = 16, context = 64, lora = 0, topK = 0;
   int reps = 3, threads = 0;

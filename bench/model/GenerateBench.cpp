@@ -12,7 +12,7 @@
 // IDS_JSON: a JSON list of prompts, each a list of token ids. Batch s
 // takes prompts s*batch .. s*batch+batch-1 (cyclically). RESULT_JSON:
 // {"steps": [[wall, cpu], ...], "new_tokens": N}.
-#include "bench/model/BenchClock.h"
+#include "bench/model/BenchUtil.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/base/Json.h"
 #include "runtime/model/Generate.h"
@@ -44,12 +44,7 @@ using bench::now;
 } // namespace
 
 int main(int argc, char **argv) {
-  // Idle OpenMP threads sleep (bench/model/ModelBench.cpp says why), as
-  // Hone's jobs set it.
-  if (!std::getenv("OMP_WAIT_POLICY")) {
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-  }
+  bench::passiveOmpThreads(argv); // bench/model/BenchUtil.h says why
   if (argc < 3)
     die("usage: hone_bench_generate MODEL_DIR IDS_JSON [--batch B] "
         "[--new-tokens N] [--temperature T] [--steps S] [--threads n] "

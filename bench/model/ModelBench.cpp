@@ -15,7 +15,7 @@
 //          [--bf16 on] [--only train|gen]
 // --bf16 on adds fp32 and bf16-GEMM training steps (kernels/cpu
 // setCpuBf16Gemm) alternating in one loop, and prints their ratio.
-#include "bench/model/BenchClock.h"
+#include "bench/model/BenchUtil.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/model/Generate.h"
 #include "runtime/model/Optimizer.h"
@@ -69,13 +69,7 @@ struct Args {
 extern "C" void openblas_set_num_threads(int);
 
 int main(int argc, char **argv) {
-  // Idle OpenMP threads must sleep, not spin: on a small shared machine a
-  // spinning thread steals the core its partner needs (measured 7x slower
-  // generation). libgomp reads this only at start-up, hence the re-exec.
-  if (!std::getenv("OMP_WAIT_POLICY")) {
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-  }
+  bench::passiveOmpThreads(argv); // bench/model/BenchUtil.h says why
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
