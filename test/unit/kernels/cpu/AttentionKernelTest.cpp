@@ -3,13 +3,17 @@
 // GQA, the head dims of the direct small-head loops (16, 32, 64) and one
 // the BLAS path takes (8), sequence lengths that are not a multiple of the
 // four-row blocks; one and two threads bit-identical.
-#include "ModelTestUtil.h"
+#include "kernels/cpu/CpuKernels.h"
+#include "test/unit/model/ModelTestUtil.h" // randomVector
+
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 using namespace hone;
-using namespace hone::test;
+using hone::test::randomVector;
 
 namespace {
 
