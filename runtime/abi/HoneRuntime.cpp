@@ -239,7 +239,8 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   jc.specText = spec_text ? spec_text : "";
   // The run's settings as the frontend resolved them (every one present:
   // frontend/Defaults.cpp); a missing one is an error, never a default.
-  auto cfg = settingsOf<abi::SettingsId::run>(j, "config", &j->config);
+  j->run = settingsOf<abi::SettingsId::run>(j, "config", &j->config);
+  const auto &cfg = j->run;
   auto hw = settingsOf<abi::SettingsId::hardware>(j, "config", cfg.hardware);
   auto ck =
       settingsOf<abi::SettingsId::checkpointing>(j, "config", cfg.checkpointing);
@@ -440,8 +441,7 @@ int32_t hone_rt_end(hone_job *j) {
   // The compiler's model work per stage iteration (config "model_work",
   // dialect/HoneForwards.h), shown as a table.
   std::vector<observe::ModelWorkRow> work;
-  const json::Value *w =
-      settingsOf<abi::SettingsId::run>(j, "config", &j->config).model_work;
+  const json::Value *w = j->run.model_work;
   if (w->isArray())
     for (const json::Value &e : w->items()) {
       const json::Value *st = get(e, "stage"), *mo = get(e, "model");

@@ -299,8 +299,7 @@ void setupTokenizer(hone_job *j) {
   const char *loc = "config";
   // `#hone.tokenizer` (dialect/HoneSettings.td): exactly one of chars and
   // file, and a chat template; nothing here has a default.
-  auto cfg = settingsOf<abi::SettingsId::run>(j, loc, &j->config);
-  auto t = settingsOf<abi::SettingsId::tokenizer>(j, loc, cfg.tokenizer);
+  auto t = settingsOf<abi::SettingsId::tokenizer>(j, loc, j->run.tokenizer);
   if ((t.chars != nullptr) == t.file.has_value())
     fail(j, loc, "tokenizer: expected exactly one of 'chars' and 'file'");
   if (t.chars) {

@@ -107,6 +107,9 @@ constexpr int64_t kIdMask = (int64_t(1) << kIdShift) - 1;
 struct hone_job {
   hone::job::JobArgs args;
   hone::json::Value config;
+  /// `config` decoded and checked once by hone_rt_begin
+  /// (runtime/abi/settings.inl's `run` row; its pointers point into config).
+  hone::ops::Setting<hone::abi::SettingsId::run> run;
   std::unique_ptr<hone::job::Job> job;
   std::optional<hone::Tokenizer> tokenizer;
   hone::job::TextFormat fmt;
