@@ -10,7 +10,7 @@
 using namespace mlir;
 using namespace mlir::hone;
 
-SmallVector<int64_t> hone::fusableReads(TrainStepOp step) {
+SmallVector<int64_t> mlir::hone::fusableReads(TrainStepOp step) {
   SmallVector<int64_t> leads;
   auto readers = step.getReaders();
   auto reads = step.getReads().getValue();
@@ -28,7 +28,7 @@ SmallVector<int64_t> hone::fusableReads(TrainStepOp step) {
   return leads;
 }
 
-SmallVector<int64_t> hone::keptForwards(TrainStepOp step) {
+SmallVector<int64_t> mlir::hone::keptForwards(TrainStepOp step) {
   auto tokens = step.getTokens();
   SmallVector<int64_t> kept(tokens.size(), -1);
   if (step.getUpdates() != 1 || step.getMiniBatches() != 1)
@@ -52,14 +52,14 @@ SmallVector<int64_t> hone::keptForwards(TrainStepOp step) {
   return kept;
 }
 
-bool hone::mergesReads(ArrayRef<int64_t> leads) {
+bool mlir::hone::mergesReads(ArrayRef<int64_t> leads) {
   for (auto [i, lead] : llvm::enumerate(leads))
     if (lead != int64_t(i))
       return true;
   return false;
 }
 
-double hone::forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen) {
+double mlir::hone::forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen) {
   int64_t headDim = arch.getHeadDim() ? arch.getHeadDim()
                                       : arch.getDModel() / arch.getHeads();
   double perToken = 2.0 * double(arch.getNumParameters()) +
@@ -79,8 +79,8 @@ ArchAttr archOf(Value model) {
 }
 } // namespace
 
-SmallVector<ModelWork> hone::countModelWork(Region &iteration,
-                                            bool honourFusion) {
+SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
+                                                  bool honourFusion) {
   SmallVector<ModelWork> work;
   auto at = [&](StringRef name) -> ModelWork & {
     for (ModelWork &w : work)
@@ -178,7 +178,7 @@ std::string stageLabel(Location loc, unsigned index) {
 }
 } // namespace
 
-SmallVector<StageWork> hone::collectStageWork(PipelineOp pipeline) {
+SmallVector<StageWork> mlir::hone::collectStageWork(PipelineOp pipeline) {
   SmallVector<StageWork> stages;
   unsigned index = 0;
   for (Operation &op : pipeline.getBody().front()) {
@@ -196,7 +196,7 @@ SmallVector<StageWork> hone::collectStageWork(PipelineOp pipeline) {
   return stages;
 }
 
-void hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
+void mlir::hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
   for (const StageWork &s : collectStageWork(pipeline)) {
     os << "stage " << s.stage << ", per iteration:\n";
     for (auto [b, a] : llvm::zip(s.before, s.after)) {
@@ -215,7 +215,7 @@ void hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
   }
 }
 
-std::string hone::workReportJson(PipelineOp pipeline) {
+std::string mlir::hone::workReportJson(PipelineOp pipeline) {
   std::string out;
   llvm::raw_string_ostream os(out);
   auto str = [&](StringRef text) {

@@ -35,7 +35,7 @@ bool scoresRowsAlone(Value reward) {
   return false;
 }
 
-struct StreamScores : public hone::impl::StreamScoresBase<StreamScores> {
+struct StreamScores : public mlir::hone::impl::StreamScoresBase<StreamScores> {
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     getOperation()->walk([&](ScoreOp score) {
