@@ -557,7 +557,7 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        runs at once (the runtime runs one forward per chunk of rows;
        results are bit-identical where the CPU's GEMMs give a row the same
        bits whatever the row count, to a few ulp otherwise, e.g. on Zen 2:
-       test/unit/job/JobTest.cpp, test/unit/GemmRows.h); a
+       test/unit/job/StepsTest.cpp, test/unit/GemmRows.h); a
        `kept_forwards` entry of `hone-fuse-forwards` on either is dropped
        (the step runs that forward itself); repeated while it helps; the
        remark gives the buffer's saving as replanned;
