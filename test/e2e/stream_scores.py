@@ -3,13 +3,14 @@
 exact-match verifier replaced by an external reward process (plus the
 example's regex reward, summed with it), compiled with the pass (the
 generate marked stream_rows, the score stream) and with --no-stream-scores,
-run with --lanes on (streamed) and --lanes off (inline: nothing streams),
-logs the same metrics and saves bit-identical weights; staleness 1 as well.
+run with --lanes on (streamed on the lanes) and --lanes off (streamed
+inline: the host holds the generate until its score attached), logs the
+same metrics and saves bit-identical weights; staleness 1 as well.
 With such a process, `--lanes auto` runs on lanes (and streams) whatever
 the core count: the job's configuration says "lanes_pay". The grpo example
 as written (verifiers, scored in place as rows finish): the same metrics
 and weights streamed and not.
-The streamed run's trace shows rows handed to scoring while the batch
+Both streamed runs' traces show rows handed to scoring while the batch
 still decoded (a step whose first finished row was published before its
 generate ended: rows of this example end at different lengths), and the
 external process, which logs the order it was asked in, was asked in the
@@ -149,34 +150,40 @@ try:
             if sorted(map(tuple, r[3])) != sorted(map(tuple, base[3])):
                 fail(f"staleness {stale}: {name}: the external process was "
                      "asked other completions")
-        # Streamed: some step scored its first finished row while the
-        # batch still decoded, and asked in finishing order, not row order.
-        with open(os.path.join(runs["streamed"][0], "trace.json")) as f:
-            ev = [e for e in json.load(f)["traceEvents"] if e["ph"] == "X"]
-        gens = sorted((e["ts"], e["ts"] + e["dur"]) for e in ev
-                      if e["name"] == "generate")
-        firsts = [e for e in ev if e["name"] == "score.first_row"]
-        if not firsts:
-            fail(f"staleness {stale}: no score.first_row event in the trace")
-        # A row handed over before its generate ended (deterministic: rows
-        # end early here); how many were also scored by then depends on
-        # the machine's load, so it is printed, not asserted.
-        early = scored_early = 0
-        for e in firsts:
-            for g0, g1 in gens:
-                if g0 <= e["ts"] < g1:
-                    early += 1
-                    scored_early += e["ts"] + e["dur"] < g1
-        if early == 0:
-            fail(f"staleness {stale}: no row was handed to its score before "
-                 "its generate ended")
-        if runs["streamed"][3] == base[3]:
-            fail(f"staleness {stale}: the streamed run asked in the "
-                 "unstreamed order (nothing streamed)")
+        # Streamed, on lanes and inline (--lanes off: the host holds the
+        # generate until its score attached): some step scored its first
+        # finished row while the batch still decoded, and asked in
+        # finishing order, not row order.
+        for mode in ("streamed", "inline"):
+            with open(os.path.join(runs[mode][0], "trace.json")) as f:
+                ev = [e for e in json.load(f)["traceEvents"]
+                      if e["ph"] == "X"]
+            gens = sorted((e["ts"], e["ts"] + e["dur"]) for e in ev
+                          if e["name"] == "generate")
+            firsts = [e for e in ev if e["name"] == "score.first_row"]
+            if not firsts:
+                fail(f"staleness {stale}: {mode}: no score.first_row event "
+                     "in the trace")
+            # A row handed over before its generate ended (deterministic:
+            # rows end early here); how many were also scored by then
+            # depends on the machine's load, so it is printed, not asserted.
+            early = scored_early = 0
+            for e in firsts:
+                for g0, g1 in gens:
+                    if g0 <= e["ts"] < g1:
+                        early += 1
+                        scored_early += e["ts"] + e["dur"] < g1
+            if early == 0:
+                fail(f"staleness {stale}: {mode}: no row was handed to its "
+                     "score before its generate ended")
+            if runs[mode][3] == base[3]:
+                fail(f"staleness {stale}: {mode}: asked in the unstreamed "
+                     "order (nothing streamed)")
+            print(f"staleness {stale}, {mode}: {early} of {len(firsts)} "
+                  f"scores got a row during decoding, {scored_early} had "
+                  "scored it before the batch ended")
         print(f"staleness {stale}: {len(base[1])} metric rows identical "
-              f"(streamed, inline, unstreamed), weights identical; "
-              f"{early} of {len(firsts)} scores got a row during decoding, "
-              f"{scored_early} had scored it before the batch ended")
+              f"(streamed, inline, unstreamed), weights identical")
 
     # Verifiers only (the grpo example as written): rows scored in place on
     # the generating thread; the same metrics and weights.
@@ -187,12 +194,17 @@ try:
         subprocess.run([honec, grpo, "stages[0].rl.steps=12", *flags,
                         "--compile-to=exe", "-o", job], check=True)
         jobs[mode] = run(job, f"verifiers-{mode}-run", "on")
-    if jobs["on"][1] != jobs["off"][1] or jobs["on"][2] != jobs["off"][2]:
-        fail("verifiers: streamed and unstreamed metrics or weights differ")
-    with open(os.path.join(jobs["on"][0], "trace.json")) as f:
-        names = {e["name"] for e in json.load(f)["traceEvents"]}
-    if "score.first_row" not in names:
-        fail("verifiers: nothing streamed (no score.first_row in the trace)")
+    jobs["inline"] = run(os.path.join(work, "verifiers-on"),
+                         "verifiers-inline-run", "off")
+    for mode in ("on", "inline"):
+        if jobs[mode][1] != jobs["off"][1] or jobs[mode][2] != jobs["off"][2]:
+            fail(f"verifiers: streamed ({mode}) and unstreamed metrics or "
+                 "weights differ")
+        with open(os.path.join(jobs[mode][0], "trace.json")) as f:
+            names = {e["name"] for e in json.load(f)["traceEvents"]}
+        if "score.first_row" not in names:
+            fail(f"verifiers ({mode}): nothing streamed (no score.first_row "
+                 "in the trace)")
     print(f"verifiers: {len(jobs['on'][1])} metric rows identical, weights "
           "identical")
 finally:
