@@ -8,8 +8,9 @@ inline: the host holds the generate until its score attached), logs the
 same metrics and saves bit-identical weights; staleness 1 as well.
 With such a process, `--lanes auto` runs on lanes (and streams) whatever
 the core count: the job's configuration says "lanes_pay". The grpo example
-as written (verifiers, scored in place as rows finish): the same metrics
-and weights streamed and not.
+as written (verifiers, scored in place as rows finish), and with a reward
+model (scored by fixed groups of rows as each group finishes): the same
+metrics and weights streamed (lanes on and off) and not.
 Both streamed runs' traces show rows handed to scoring while the batch
 still decoded (a step whose first finished row was published before its
 generate ended: rows of this example end at different lengths), and the
@@ -207,6 +208,53 @@ try:
                  "in the trace)")
     print(f"verifiers: {len(jobs['on'][1])} metric rows identical, weights "
           "identical")
+    # A reward model (a scalar-head copy of the initial policy) summed with
+    # the regex reward: scored by fixed groups of rows, each group's forward
+    # when its last row finished, streamed or not: the same metrics and
+    # weights streamed (lanes on and inline) and unstreamed.
+    g = open(grpo).read()
+    g = g.replace('path: "prompts.jsonl"',
+                  f'path: "{os.path.join(examples, "grpo", "prompts.jsonl")}"')
+    g = g.replace('path: "test.jsonl"',
+                  f'path: "{os.path.join(examples, "grpo", "test.jsonl")}"')
+    if 'rewards: ["correct", "digits"]' not in g:
+        fail("examples/grpo no longer scores with [\"correct\", \"digits\"]")
+    g = g.replace('rewards: ["correct", "digits"]',
+                  'rewards: ["rm_score", "digits"]')
+    g = g.replace('datasets {', 'models { name: "rm" from: "policy" '
+                  'head: scalar }\nrewards { name: "rm_score" model: "rm" }'
+                  '\ndatasets {', 1)
+    rm_spec = os.path.join(work, "rm.textproto")
+    with open(rm_spec, "w") as f:
+        f.write(g)
+    jobs = {}
+    for mode, flags in (("on", []), ("off", ["--no-stream-scores"])):
+        job = os.path.join(work, f"rm-{mode}")
+        ir = subprocess.run([honec, rm_spec, "stages[0].rl.steps=6", *flags,
+                             "--compile-to=step"], check=True,
+                            capture_output=True, text=True).stdout
+        if ("stream_rows" in ir) != (mode == "on"):
+            fail(f"reward model ({mode}): stream_rows marks wrong")
+        subprocess.run([honec, rm_spec, "stages[0].rl.steps=6", *flags,
+                        "--compile-to=exe", "-o", job], check=True)
+        jobs[mode] = run(job, f"rm-{mode}-run", "on")
+    jobs["inline"] = run(os.path.join(work, "rm-on"), "rm-inline-run", "off")
+    if not any(r.get("reward") for r in jobs["off"][1]):
+        fail("reward model: no nonzero reward logged")
+    for mode in ("on", "inline"):
+        if jobs[mode][1] != jobs["off"][1] or jobs[mode][2] != jobs["off"][2]:
+            for a, b in zip(jobs[mode][1], jobs["off"][1]):
+                if a != b:
+                    fail(f"reward model ({mode}): logged {a}, unstreamed {b}")
+            fail(f"reward model: streamed ({mode}) and unstreamed weights "
+                 "differ")
+        with open(os.path.join(jobs[mode][0], "trace.json")) as f:
+            names = {e["name"] for e in json.load(f)["traceEvents"]}
+        if "score.first_row" not in names:
+            fail(f"reward model ({mode}): nothing streamed (no "
+                 "score.first_row in the trace)")
+    print(f"reward model: {len(jobs['on'][1])} metric rows identical, "
+          "weights identical (lanes on, inline, unstreamed)")
 finally:
     if not os.environ.get("HONE_KEEP_TEST_FILES"):
         shutil.rmtree(work, ignore_errors=True)
