@@ -7,7 +7,8 @@ run with --lanes on (streamed on the lanes) and --lanes off (streamed
 inline: the host holds the generate until its score attached), logs the
 same metrics and saves bit-identical weights; staleness 1 as well.
 With such a process, `--lanes auto` runs on lanes (and streams) whatever
-the core count: the job's configuration says "lanes_pay". The grpo example
+the core count: the job's configuration says "lanes_pay" (as for any
+pipelined stage, staleness 1; not for the grpo example as written). The grpo example
 as written (verifiers, scored in place as rows finish), and with a reward
 model (scored by fixed groups of rows as each group finishes): the same
 metrics and weights streamed (lanes on and off) and not.
@@ -105,14 +106,17 @@ try:
     # --lanes auto: the lowering tells the job that lanes pay (a score
     # waits for an external process beside decoding) whatever the core
     # count; the grpo example's verifiers leave the default.
-    for path, want in ((spec, True),
-                       (os.path.join(examples, "grpo", "spec.textproto"),
-                        False)):
-        ll = subprocess.run([honec, path, "--compile-to=llvm"], check=True,
-                            capture_output=True, text=True).stdout
+    # A pipelined stage (staleness 1) generates beside learning: lanes
+    # pay too.
+    grpo_spec = os.path.join(examples, "grpo", "spec.textproto")
+    for path, over, want in ((spec, [], True), (grpo_spec, [], False),
+                             (grpo_spec, ["stages[0].rl.staleness=1"],
+                              True)):
+        ll = subprocess.run([honec, path, *over, "--compile-to=llvm"],
+                            check=True, capture_output=True, text=True).stdout
         if ('lanes_pay' in ll) != want:
-            fail(f"{path}: lanes_pay {'missing from' if want else 'in'} the "
-                 "job's configuration")
+            fail(f"{path} {over}: lanes_pay "
+                 f"{'missing from' if want else 'in'} the job's configuration")
     auto_job, _ = compile_job("auto-job", "stages[0].rl.steps=2")
     auto_out = run(auto_job, "auto", "auto")[0]
     with open(os.path.join(auto_out, "trace.json")) as f:
