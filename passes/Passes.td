@@ -246,9 +246,9 @@ def StreamScores : Pass<"hone-stream-scores", "::mlir::hone::PipelineOp"> {
     or a `hone.reward.combine` of those. The runtime (runtime/ops/Streams.cpp)
     then writes each row's results when it ends and scores it with the
     unstreamed op's function: a verifier or a process on that row alone, a
-    reward model by fixed groups of 8 consecutive rows (one forward each,
-    computed on the score's worker when the group's last row ends; the
-    unstreamed op runs the same groups), so scores and everything after
+    reward model one row per forward on the CPU (computed on the score's
+    worker as the row ends; the unstreamed op runs the same forwards), so
+    scores and everything after
     them are those of the unstreamed order, with lanes or inline (the host
     holds the generate until the score has attached). Not streamed yet:
     reference log-probs (`hone.logprob`); `honec --no-stream-scores`

@@ -535,7 +535,7 @@ def main():
                              f"external reward, {delay * 1000:.1f} ms per "
                              "completion (worker thread)")
                 ok &= stream(a, work, rm_spec(work, grpo), ks, steps,
-                             "reward model + regex (groups of 8 rows, "
+                             "reward model + regex (a forward per row, "
                              "worker thread)")
             else:
                 good, _ = scenario(a, work, "latency", lat, ks, steps)

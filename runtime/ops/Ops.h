@@ -450,9 +450,14 @@ void runTrainStep(OpCtx &c);
 // --- streaming scores (runtime/ops/Streams.cpp) ------------------------------
 
 /// A reward model scores a batch in groups of this many consecutive rows
-/// (one forward each), streamed or not: a streamed score computes a group
-/// when its last row is published, so both orders run the same forwards.
-constexpr int64_t kModelScoreRows = 8;
+/// (one forward each; 1 by default), streamed or not: a streamed score
+/// computes a group when its last row is published, so both orders run the
+/// same forwards. HONE_RM_SCORE_ROWS=N sets it for a job (A/B measurements,
+/// bench/overlap; the scores change by float rounding with it). One row:
+/// the first finished row's score waits for one forward, not for the rest
+/// of its group (10 % of a generation against 87 % with 8 rows, and the
+/// same step time, on 2 cores: bench/RESULTS.md).
+int64_t modelScoreRows();
 
 /// At submission, in program order (hone-stream-scores marked the pair): a
 /// hone.generate with `stream_rows` opens a stream on its tokens buffer; a

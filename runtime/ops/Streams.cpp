@@ -18,7 +18,8 @@
 // unstreamed order. The score op itself then only waits for the worker.
 //
 // A reward model (alone or in a sum) scores in fixed groups of
-// kModelScoreRows consecutive batch rows, streamed or not (scoreRows): a
+// modelScoreRows() consecutive batch rows (one by default), streamed or not
+// (scoreRows): a
 // streamed score computes a group's forward as soon as the group's last row
 // is published, on its worker thread with a kernels object of its own, so
 // the forwards, and the scores, are those of the unstreamed op by
@@ -27,9 +28,19 @@
 #include "runtime/ops/Ops.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <condition_variable>
 
 namespace hone::ops {
+
+int64_t modelScoreRows() {
+  static const int64_t rows = [] {
+    const char *v = std::getenv("HONE_RM_SCORE_ROWS");
+    long n = v ? std::atol(v) : 0;
+    return n >= 1 && n <= 4096 ? int64_t(n) : int64_t(1);
+  }();
+  return rows;
+}
 
 namespace {
 
@@ -45,7 +56,7 @@ struct Consumer {
   /// that decoding goes on while the process answers.
   bool inPlace = false;
   size_t next = 0; // in-place: published rows scored so far
-  /// A reward model inside: rows are scored by groups of kModelScoreRows
+  /// A reward model inside: rows are scored by groups of modelScoreRows()
   /// consecutive batch rows, each when its last row is published, with
   /// this kernels object and `threads` OpenMP threads.
   bool grouped = false;
@@ -163,7 +174,7 @@ struct RowStream {
   void run(Consumer *k) {
     setCpuThreads(k->threads);
     size_t next = 0;
-    int64_t G = kModelScoreRows;
+    int64_t G = modelScoreRows();
     std::vector<uint64_t> groupAt(k->groupLeft.size(), 0);
     for (;;) {
       int64_t row;
@@ -264,7 +275,7 @@ void openStreams(OpCtx &c) {
     k->models = models;
     k->kernels = makeKernels("cpu").take();
     k->threads = std::max(1, cpuThreads() / 2);
-    int64_t G = kModelScoreRows;
+    int64_t G = modelScoreRows();
     k->groupLeft.assign(size_t((B + G - 1) / G), G);
     if (B % G)
       k->groupLeft.back() = B % G;

@@ -10,7 +10,7 @@ With such a process, `--lanes auto` runs on lanes (and streams) whatever
 the core count: the job's configuration says "lanes_pay" (as for any
 pipelined stage, staleness 1; not for the grpo example as written). The grpo example
 as written (verifiers, scored in place as rows finish), and with a reward
-model (scored by fixed groups of rows as each group finishes): the same
+model (a forward per row as each row finishes, as unstreamed): the same
 metrics and weights streamed (lanes on and off) and not.
 Both streamed runs' traces show rows handed to scoring while the batch
 still decoded (a step whose first finished row was published before its
@@ -87,10 +87,10 @@ try:
                        check=True)
         return job, ("stream_rows" in ir, marked)
 
-    def run(job, name, lanes):
+    def run(job, name, lanes, extra_env=None):
         out = os.path.join(work, name)
         log = os.path.join(work, name + ".asked")
-        env = dict(os.environ, STREAM_TEST_LOG=log)
+        env = dict(os.environ, STREAM_TEST_LOG=log, **(extra_env or {}))
         p = subprocess.run([job, "--device", "cpu", "--progress", "off",
                             "--out", out, "--lanes", lanes, "--trace"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -213,7 +213,8 @@ try:
     print(f"verifiers: {len(jobs['on'][1])} metric rows identical, weights "
           "identical")
     # A reward model (a scalar-head copy of the initial policy) summed with
-    # the regex reward: scored by fixed groups of rows, each group's forward
+    # the regex reward: scored by fixed groups of rows (one by default; 3
+    # here, so that a group waits for rows of others), each group's forward
     # when its last row finished, streamed or not: the same metrics and
     # weights streamed (lanes on and inline) and unstreamed.
     g = open(grpo).read()
@@ -241,24 +242,30 @@ try:
             fail(f"reward model ({mode}): stream_rows marks wrong")
         subprocess.run([honec, rm_spec, "stages[0].rl.steps=6", *flags,
                         "--compile-to=exe", "-o", job], check=True)
-        jobs[mode] = run(job, f"rm-{mode}-run", "on")
-    jobs["inline"] = run(os.path.join(work, "rm-on"), "rm-inline-run", "off")
-    if not any(r.get("reward") for r in jobs["off"][1]):
-        fail("reward model: no nonzero reward logged")
-    for mode in ("on", "inline"):
-        if jobs[mode][1] != jobs["off"][1] or jobs[mode][2] != jobs["off"][2]:
-            for a, b in zip(jobs[mode][1], jobs["off"][1]):
-                if a != b:
-                    fail(f"reward model ({mode}): logged {a}, unstreamed {b}")
-            fail(f"reward model: streamed ({mode}) and unstreamed weights "
-                 "differ")
-        with open(os.path.join(jobs[mode][0], "trace.json")) as f:
-            names = {e["name"] for e in json.load(f)["traceEvents"]}
-        if "score.first_row" not in names:
-            fail(f"reward model ({mode}): nothing streamed (no "
-                 "score.first_row in the trace)")
-    print(f"reward model: {len(jobs['on'][1])} metric rows identical, "
-          "weights identical (lanes on, inline, unstreamed)")
+        jobs[mode] = job
+    for rows in ("1", "3"):
+        env = {"HONE_RM_SCORE_ROWS": rows}
+        res = {m: run(jobs[m], f"rm-{m}-run-{rows}", "on", env)
+               for m in ("on", "off")}
+        res["inline"] = run(jobs["on"], f"rm-inline-run-{rows}", "off", env)
+        if not any(r.get("reward") for r in res["off"][1]):
+            fail("reward model: no nonzero reward logged")
+        for mode in ("on", "inline"):
+            if res[mode][1] != res["off"][1] or res[mode][2] != res["off"][2]:
+                for a, b in zip(res[mode][1], res["off"][1]):
+                    if a != b:
+                        fail(f"reward model, {rows} rows a forward ({mode}): "
+                             f"logged {a}, unstreamed {b}")
+                fail(f"reward model, {rows} rows a forward: streamed "
+                     f"({mode}) and unstreamed weights differ")
+            with open(os.path.join(res[mode][0], "trace.json")) as f:
+                names = {e["name"] for e in json.load(f)["traceEvents"]}
+            if "score.first_row" not in names:
+                fail(f"reward model ({mode}): nothing streamed (no "
+                     "score.first_row in the trace)")
+        print(f"reward model, {rows} rows a forward: {len(res['on'][1])} "
+              "metric rows identical, weights identical (lanes on, inline, "
+              "unstreamed)")
 finally:
     if not os.environ.get("HONE_KEEP_TEST_FILES"):
         shutil.rmtree(work, ignore_errors=True)
