@@ -325,6 +325,10 @@ def scenario(a, work, name, spec, stalenesses, steps):
             per.append((x["stage_s"] / y["stage_s"]) / ideal_r)
         print(f"measured / ideal per round (each round's own phases): "
               f"{spread(per)}")
+    # Separate devices: each phase on a device of its own (the step is the
+    # longer phase), from staleness 0's trace.
+    print(f"separate devices (projection from staleness 0's phases): "
+          f"{(p0['rollout'] + p0['learn']) / max(p0.values()):.3f}x")
     for k in stalenesses:
         rw = rewards(os.path.join(work, f"{name}-s{k}", "run0"))
         q = max(1, len(rw) // 4)
