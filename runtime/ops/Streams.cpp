@@ -172,7 +172,8 @@ struct RowStream {
   /// the stream is closed and every row is scored (a reward model's by
   /// groups, each when its last row is published).
   void run(Consumer *k) {
-    setCpuThreads(k->threads);
+    if (k->grouped) // a reward model's forwards: half the cores
+      setCpuThreads(k->threads);
     size_t next = 0;
     int64_t G = modelScoreRows();
     std::vector<uint64_t> groupAt(k->groupLeft.size(), 0);
