@@ -69,8 +69,8 @@ double mlir::hone::forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen) {
   return perToken * double(rows) * double(seqLen);
 }
 
-double hone::packedForwardFlops(ArchAttr arch, int64_t rows,
-                                double meanLength, double meanSquare) {
+double mlir::hone::packedForwardFlops(ArchAttr arch, int64_t rows,
+                                      double meanLength, double meanSquare) {
   int64_t headDim = arch.getHeadDim() ? arch.getHeadDim()
                                       : arch.getDModel() / arch.getHeads();
   return double(rows) *
@@ -79,29 +79,29 @@ double hone::packedForwardFlops(ArchAttr arch, int64_t rows,
               meanSquare);
 }
 
-int64_t hone::RowLengths::rows() const {
+int64_t mlir::hone::RowLengths::rows() const {
   int64_t n = 0;
   for (auto [len, count] : counts)
     n += count;
   return n;
 }
 
-double hone::RowLengths::meanLength() const {
+double mlir::hone::RowLengths::meanLength() const {
   double sum = 0;
   for (auto [len, count] : counts)
     sum += double(len) * double(count);
   return rows() ? sum / double(rows()) : 0;
 }
 
-double hone::RowLengths::meanSquare() const {
+double mlir::hone::RowLengths::meanSquare() const {
   double sum = 0;
   for (auto [len, count] : counts)
     sum += double(len) * double(len) * double(count);
   return rows() ? sum / double(rows()) : 0;
 }
 
-std::pair<int64_t, int64_t> hone::RowLengths::mostTokens(int64_t m,
-                                                         int64_t repeats) const {
+std::pair<int64_t, int64_t>
+mlir::hone::RowLengths::mostTokens(int64_t m, int64_t repeats) const {
   SmallVector<std::pair<int64_t, int64_t>> byLength(counts);
   llvm::sort(byLength, [](auto a, auto b) { return a.first > b.first; });
   int64_t tokens = 0, squares = 0;
@@ -120,8 +120,8 @@ std::pair<int64_t, int64_t> hone::RowLengths::mostTokens(int64_t m,
   return {tokens, squares};
 }
 
-std::optional<hone::RowLengths> hone::dataRowLengths(Value tokens,
-                                                     Value mask) {
+std::optional<mlir::hone::RowLengths> mlir::hone::dataRowLengths(Value tokens,
+                                                                 Value mask) {
   auto next = tokens.getDefiningOp<DataNextOp>();
   if (!next)
     return std::nullopt;
@@ -152,8 +152,8 @@ std::optional<hone::RowLengths> hone::dataRowLengths(Value tokens,
 }
 
 std::optional<std::pair<int64_t, int64_t>>
-hone::packedRowsBound(ArrayRef<std::pair<Value, Value>> reads, int64_t rows,
-                      int64_t ranks) {
+mlir::hone::packedRowsBound(ArrayRef<std::pair<Value, Value>> reads,
+                            int64_t rows, int64_t ranks) {
   if (reads.empty())
     return std::nullopt;
   Operation *source = nullptr;
