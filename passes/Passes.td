@@ -502,7 +502,10 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
       frees both at the stage end; adapter-sized for a LoRA model);
     - per model and stage, the kept activations of its largest forward
       (micro-batch rows x sequence length of `hone.logprob`, `hone.value`,
-      reward-model scoring and `hone.train_step`), its KV cache and
+      reward-model scoring and `hone.train_step`; a packed read of dataset
+      rows, at most its rows' longest training rows' tokens and squared
+      lengths: `hone.pair_lengths` / `hone.sequence_lengths` on
+      `hone.dataset`, docs/compiler.md "Packed sequences"), its KV cache and
       incremental-forward workspace (`hone.generate`, `hone.eval_step`);
       the runtime frees them at `hone.exec.stage_end`. Such a buffer used
       inside a stage loop that may run twice is live from the loop's start:

@@ -16,7 +16,7 @@ wall time divided by its training steps (start-up is included: a few ms);
 its CPU time (user + system, from the job's rusage) per step and that ratio
 are printed too, the steadier figure on a loaded machine. Both include the
 job's start-up, the final save and the first steps' warm-up (oneDNN
-prepares its kernels for new GEMM shapes), which fusion does not change;
+GEMMs' first calls are slow), which fusion does not change;
 so each job is also compiled with twice the steps (--steps S sets S,
 default 12; preference and reward-model examples), and the steady step's
 CPU time is the difference of the two jobs' CPU times over the S extra
