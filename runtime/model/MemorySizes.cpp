@@ -181,16 +181,21 @@ int64_t optimizerBytes(const ModelConfig &c, int64_t elemBytes) {
 
 // Mirrors Transformer::planActs (counts only; 16-element padding each).
 int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
-                        int64_t elemBytes, const LoraShape *lora) {
+                        int64_t elemBytes, const LoraShape *lora,
+                        int64_t recomputeLayers) {
   const Big B = batch, Tn = seqLen;
-  const Big N = B * Tn, D = c.dModel, L = c.nLayers;
+  const Big N = B * Tn, D = c.dModel;
+  // Layers with their own working buffers: the kept ones and, when any is
+  // recomputed, the one set the recomputed layers share. res: all L + 1.
+  const Big R = std::clamp<Big>(recomputeLayers, 0, c.nLayers);
+  const Big L = c.nLayers - std::max<Big>(R - 1, 0), Lres = c.nLayers;
   const Big hd = c.headDim(), Q = (c.nHeads + 2 * kvHeads(c)) * hd;
   const Big A = Big(c.nHeads) * hd, H = c.nHeads, Hk = kvHeads(c);
   const bool gpt2 = c.family == ModelFamily::GPT2;
   const Big Fpre = gpt2 ? c.dFf : 2 * Big(c.dFf), F = c.dFf;
   Big tn = 0;
   auto take = [&](Big n, Big count = 1) { tn += count * roundUp(n, 16); };
-  take(N * D, L + 1);                   // res
+  take(N * D, Lres + 1);                // res
   take(N * D, L);                       // ln1
   take(N, gpt2 ? L : 0);                // mean1
   take(N, L);                           // rstd1

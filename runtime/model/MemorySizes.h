@@ -47,9 +47,12 @@ int64_t optimizerBytes(const ModelConfig &cfg, int64_t elemBytes);
 /// micro-batch keeps (Transformer::workspaceBytes).
 /// With adapters (`lora`, not null), their per-layer products and the
 /// backward's x A^T scratch too, and with dropout the dropped-out input of
-/// the widest targeted module's group.
+/// the widest targeted module's group. `recomputeLayers`: the model's
+/// Transformer::setRecomputeLayers (layers 0..r-1 share one layer's working
+/// buffers; clamped to [0, layers]).
 int64_t activationBytes(const ModelConfig &cfg, int64_t batch, int64_t seqLen,
-                        int64_t elemBytes, const LoraShape *lora = nullptr);
+                        int64_t elemBytes, const LoraShape *lora = nullptr,
+                        int64_t recomputeLayers = 0);
 
 /// The KV cache generate() keeps for `rows` sequences of cacheLen tokens.
 int64_t kvCacheBytes(const ModelConfig &cfg, int64_t rows, int64_t cacheLen,
