@@ -138,10 +138,11 @@ void expectIdentical(const ModelConfig &cfg, const char *tag,
         shape = {lora->rank, lora->targets, lora->dropout > 0};
       EXPECT_EQ(re.heldBytes,
                 memsize::activationBytes(cfg, 4, T, 4, &shape, R));
-      if (R >= 2)
+      if (R >= 2) {
         EXPECT_LT(re.heldBytes, keep.heldBytes);
-      else
+      } else {
         EXPECT_EQ(re.heldBytes, keep.heldBytes);
+      }
     }
   }
 }
@@ -181,14 +182,15 @@ TEST(Recompute, SizesMatchTheRuntimeAndShrinkPerLayer) {
       (*m)->setRecomputeLayers(R);
       const int64_t bytes = (*m)->workspaceBytes(3, 8);
       EXPECT_EQ(bytes, memsize::activationBytes(cfg, 3, 8, 4, nullptr, R));
-      if (R == 1)
+      if (R == 1) {
         EXPECT_EQ(bytes, prev);
-      if (R == 2)
+      } else if (R == 2) {
         step = prev - bytes;
-      if (R >= 3 && R <= cfg.nLayers)
+      } else if (R >= 3 && R <= cfg.nLayers) {
         EXPECT_NEAR(double(prev - bytes), double(step), 64.0);
-      if (R > cfg.nLayers) // clamped
+      } else if (R > cfg.nLayers) { // clamped
         EXPECT_EQ(bytes, prev);
+      }
       prev = bytes;
     }
     EXPECT_GT(step, 0);
