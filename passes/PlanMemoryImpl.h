@@ -145,6 +145,14 @@ public:
   /// the peak can recompute more layers.
   std::string recomputeDecision(PipelineOp pipeline, Figures &fig,
                                 int64_t budget);
+  /// One candidate buffer (its sizing forwards `uses`, their recompute
+  /// counts now `previous`): the fewest layers that fit, kept (and its
+  /// remark returned) when the peak falls, else undone ("").
+  std::string tryRecompute(PipelineOp pipeline, Figures &fig, int64_t budget,
+                           const std::string &name, unsigned first,
+                           int64_t layers, int64_t before, bool backward,
+                           ArrayRef<std::pair<Operation *, Value>> uses,
+                           ArrayRef<int64_t> previous);
 
   // Micro-batching and the over-budget error (PlanMemoryReport.cpp).
   static bool microBatchable(Operation *op);

@@ -76,30 +76,50 @@ static bool trains(const Buffer &b) {
 std::string Planner::recomputeDecision(PipelineOp pipeline, Figures &fig,
                                        int64_t budget) {
   // The candidates live at the peak: a frozen read's buffer first (nothing
-  // is recomputed), then the largest.
-  const Buffer *best = nullptr;
+  // is recomputed), then the largest; the first that lowers the peak is
+  // taken.
+  struct Candidate {
+    std::string name;
+    unsigned first;
+    int64_t layers, bytes;
+    bool backward;
+    SmallVector<std::pair<Operation *, Value>> uses;
+    SmallVector<int64_t> previous;
+  };
+  std::vector<Candidate> cands;
   for (const Buffer &b : buffers) {
     if (!(b.first <= fig.peakPoint && fig.peakPoint <= b.last) ||
         !recomputable(b))
       continue;
-    if (!best || (trains(*best) && !trains(b)) ||
-        (trains(*best) == trains(b) && b.bytes > best->bytes))
-      best = &b;
+    Candidate c{b.name, b.first, b.cfg.nLayers, b.bytes, trains(b), {}, {}};
+    for (const Source &s : b.sources) {
+      c.uses.push_back({s.op, s.model});
+      c.previous.push_back(s.recompute);
+    }
+    cands.push_back(std::move(c));
   }
-  if (!best)
-    return "";
-  const std::string name = best->name;
-  const unsigned first = best->first;
-  const int64_t layers = best->cfg.nLayers, before = best->bytes;
-  const bool backward = trains(*best);
-  SmallVector<std::pair<Operation *, Value>> uses;
+  llvm::stable_sort(cands, [](const Candidate &a, const Candidate &b) {
+    if (a.backward != b.backward)
+      return !a.backward;
+    return a.bytes > b.bytes;
+  });
+  for (const Candidate &c : cands) {
+    std::string text = tryRecompute(pipeline, fig, budget, c.name, c.first,
+                                    c.layers, c.bytes, c.backward, c.uses,
+                                    c.previous);
+    if (!text.empty())
+      return text;
+  }
+  return "";
+}
+
+std::string Planner::tryRecompute(
+    PipelineOp pipeline, Figures &fig, int64_t budget, const std::string &name,
+    unsigned first, int64_t layers, int64_t before, bool backward,
+    ArrayRef<std::pair<Operation *, Value>> uses, ArrayRef<int64_t> previous) {
   int64_t from = layers;
-  SmallVector<int64_t> previous;
-  for (const Source &s : best->sources) {
-    uses.push_back({s.op, s.model});
-    previous.push_back(s.recompute);
-    from = std::min(from, s.recompute);
-  }
+  for (int64_t p : previous)
+    from = std::min(from, p);
   // The fewest layers that make the plan fit (R = 1 saves nothing: the
   // shared set is one layer's), else all of them.
   Figures next = fig;
@@ -113,7 +133,7 @@ std::string Planner::recomputeDecision(PipelineOp pipeline, Figures &fig,
   }
   r = std::min(r, layers);
   if (next.planned >= fig.planned) {
-    // The peak did not move (other buffers set it): undone, no decision.
+    // The peak did not move (other buffers set it): undone.
     for (auto [i, use] : llvm::enumerate(uses))
       setRecompute(use.first, use.second, previous[i]);
     fig = plan(pipeline);
@@ -129,13 +149,13 @@ std::string Planner::recomputeDecision(PipelineOp pipeline, Figures &fig,
       backward
           ? llvm::formatv("{0}: recompute {1} of {2} layers in backward "
                           "({3} recompute_layers {1}: each backward re-runs "
-                          "{4} layer forwards, results bit-identical)",
-                          name, r, layers, ops, r - 1)
+                          "{4} layer forward{5}, results bit-identical)",
+                          name, r, layers, ops, r - 1, r - 1 == 1 ? "" : "s")
                 .str()
-          : llvm::formatv("{0}: a frozen read keeps one layer's working set "
-                          "({1} recompute_layers {2}: no backward, nothing "
-                          "re-runs)",
-                          name, ops, r)
+          : llvm::formatv("{0}: a frozen read's {1} of {2} layers share one "
+                          "working set ({3} recompute_layers {1}: no "
+                          "backward, nothing re-runs)",
+                          name, r, layers, ops)
                 .str();
   text += ", saving " + humanBytes(before - bytesOf(name, first)) + ": peak " +
           humanBytes(fig.planned) + " -> " + humanBytes(next.planned) +
