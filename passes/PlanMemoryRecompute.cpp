@@ -45,10 +45,17 @@ void Planner::setRecompute(Operation *op, Value model, int64_t layers) {
     for (auto [i, m] : llvm::enumerate(train.getModels()))
       if (m == model)
         r[i] = layers;
-    train->setAttr("recompute_layers", b.getDenseI64ArrayAttr(r));
+    // All kept: no attribute (a trial undone leaves the op as it was).
+    if (llvm::all_of(r, [](int64_t n) { return n == 0; }))
+      train->removeAttr("recompute_layers");
+    else
+      train->setAttr("recompute_layers", b.getDenseI64ArrayAttr(r));
     return;
   }
-  op->setAttr("recompute_layers", b.getI64IntegerAttr(layers));
+  if (layers == 0)
+    op->removeAttr("recompute_layers");
+  else
+    op->setAttr("recompute_layers", b.getI64IntegerAttr(layers));
 }
 
 /// Whether every forward that sizes activation buffer `b` can run in
