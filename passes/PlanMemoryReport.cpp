@@ -69,9 +69,7 @@ void Planner::reportOverBudget(Operation *peakOp, unsigned peakPoint,
       continue;
     int64_t smaller = 0;
     for (const Source &s : buf.sources)
-      smaller = std::max(smaller, ::hone::memsize::activationBytes(
-                                      buf.cfg, s.rows, s.seqLen, kElemBytes,
-                                      &buf.lora, buf.cfg.nLayers));
+      smaller = std::max(smaller, s.allRecomputed);
     if (smaller >= buf.bytes)
       continue;
     saved += buf.bytes - smaller;
@@ -97,7 +95,7 @@ void Planner::reportOverBudget(Operation *peakOp, unsigned peakPoint,
                                         : ::hone::memsize::activationBytes(
                                               buf.cfg, (s.rows + 1) / 2,
                                               s.seqLen, kElemBytes, &buf.lora,
-                                              s.recompute));
+                                              nullptr, s.recompute));
     } else if (buf.kind == Kind::KvCache)
       smaller =
           ::hone::memsize::kvCacheBytes(buf.cfg, half, buf.seqLen, kElemBytes);

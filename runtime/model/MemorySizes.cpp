@@ -179,18 +179,28 @@ int64_t optimizerBytes(const ModelConfig &c, int64_t elemBytes) {
   return clampBytes(2 * alloc(paramCount(c, elemBytes) * elemBytes));
 }
 
+PackedRows packedRows(const int32_t *lengths, int64_t batch) {
+  PackedRows r;
+  for (int64_t b = 0; b < batch; ++b) {
+    r.tokens += lengths[b];
+    r.squares += int64_t(lengths[b]) * lengths[b];
+  }
+  return r;
+}
+
 // Mirrors Transformer::planActs (counts only; 16-element padding each).
 int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
                         int64_t elemBytes, const LoraShape *lora,
-                        int64_t recomputeLayers) {
-  const Big B = batch, Tn = seqLen;
-  const Big N = B * Tn, D = c.dModel;
+                        const PackedRows *packed, int64_t recomputeLayers) {
+  const Big B = batch, Tn = seqLen, BT = B * Tn;
+  const Big N = packed ? Big(packed->tokens) : BT, D = c.dModel;
   // Layers with their own working buffers: the kept ones and, when any is
   // recomputed, the one set the recomputed layers share. res: all L + 1.
   const Big R = std::clamp<Big>(recomputeLayers, 0, c.nLayers);
   const Big L = c.nLayers - std::max<Big>(R - 1, 0), Lres = c.nLayers;
   const Big hd = c.headDim(), Q = (c.nHeads + 2 * kvHeads(c)) * hd;
   const Big A = Big(c.nHeads) * hd, H = c.nHeads, Hk = kvHeads(c);
+  const Big P = packed ? H * Big(packed->squares) : B * H * Tn * Tn;
   const bool gpt2 = c.family == ModelFamily::GPT2;
   const Big Fpre = gpt2 ? c.dFf : 2 * Big(c.dFf), F = c.dFf;
   Big tn = 0;
@@ -200,7 +210,7 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   take(N, gpt2 ? L : 0);                // mean1
   take(N, L);                           // rstd1
   take(N * Q, L);                       // qkv
-  take(B * H * Tn * Tn, L);             // probs
+  take(P, L);                           // probs
   take(N * A, L);                       // att
   take(N * D, L);                       // mid
   take(N * D, L);                       // ln2
@@ -215,8 +225,9 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   take(N * D);   // lnf
   if (gpt2)
     take(N);      // meanF
-  take(N, 6);     // rstdF lpRow entRow lse logprob entropy
-  take(N);        // values
+  take(N, 4);     // rstdF lpRow entRow lse
+  take(BT, 2);    // logprob entropy (token-aligned)
+  take(BT);       // values (token-aligned)
   take(B);        // rewards
   take(N * D, 2); // dA dLn
   take(N * F);    // dAct

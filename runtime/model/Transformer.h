@@ -205,9 +205,13 @@ public:
 
   /// Bytes of activations and scratch forward()+backward() use for a
   /// batch x seqLen micro-batch in the current recomputation mode (for
-  /// memory planning: memsize::activationBytes); parameters, gradients and
-  /// optimiser moments are 4 more arrays of numParams().
-  int64_t workspaceBytes(int64_t batch, int64_t seqLen) const;
+  /// memory planning); parameters,
+  /// gradients and optimiser moments are 4 more arrays of numParams().
+  /// With `lengths` (batch of them), for it packed (ForwardOptions::pack):
+  /// sum(lengths) rows and nHeads * sum(lengths^2) attention probabilities
+  /// (memsize::activationBytes with memsize::packedRows).
+  int64_t workspaceBytes(int64_t batch, int64_t seqLen,
+                         const int32_t *lengths = nullptr) const;
 
   /// Activation recomputation per layer (docs/runtime.md, "Activation
   /// recomputation"): the full forwards from now on keep every layer's
@@ -306,8 +310,11 @@ private:
   const LoraGroup *loraGroup(size_t layer, int g) const;
   Status validateBatch(const TokenBatch &b) const;
   void buildParams();
-  void planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t seqLen) const;
-  Status ensureActs(int64_t B, int64_t seqLen);
+  /// N rows of the stream, P attention probabilities (padded: B * seqLen
+  /// and B * nHeads * seqLen^2; packed: sum len and nHeads * sum len^2).
+  void planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t seqLen, int64_t N,
+                int64_t P) const;
+  Status ensureActs(int64_t B, int64_t seqLen, int64_t N, int64_t P);
   /// Layer l's forward over the last forward()'s N_ rows (redo: a
   /// recomputation in backward(), res[l+1] not written).
   void layerFwd(size_t l, const AttentionShape &as, bool redo);
