@@ -550,7 +550,23 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        lowers the peak: the planned live interval of those buffers is then
        from their first use to the loop body's end (SFT->GRPO: the policy's
        activations no longer live at the reference's read, 7.6 -> 5.2 MiB);
-    2. a smaller micro-batch for the largest activation buffer live at the
+    2. activation recomputation per layer for the activation buffers live
+       at the peak whose every sizing forward is a `hone.train_step`,
+       `hone.logprob` or `hone.value` (a frozen read's buffer first: no
+       backward follows it, so nothing is re-run; then the largest): the
+       fewest layers R (2 .. the model's layers; R = 1 saves nothing) that
+       make the plan fit, else all of them, written as the discardable
+       `recompute_layers` on each of those ops (`hone.train_step`: one
+       entry per model operand, 0 for a model kept) and read by the runtime
+       (`Transformer::setRecomputeLayers`, docs/runtime.md "Activation
+       recomputation"): the forward keeps every layer's input and one
+       shared set of working buffers for layers 0 .. R-1, and backward
+       re-runs R-1 of those layers' forwards. Results are bit-identical
+       (test/unit/model/RecomputeTest.cpp), so it comes before the
+       micro-batch, whose gradient accumulation changes float rounding; a
+       recomputation that would not lower the peak is not taken. Sizes are
+       `memsize::activationBytes` with the count;
+    3. a smaller micro-batch for the largest activation buffer live at the
        peak, halving every forward that sizes it (a model's per-stage
        activations are the largest of its forwards: PPO's critic buffer is
        sized by `hone.value` and by the train step alike, and halving one
@@ -565,15 +581,15 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        `kept_forwards` entry of `hone-fuse-forwards` on either is dropped
        (the step runs that forward itself); repeated while it helps; the
        remark gives the buffer's saving as replanned;
-    3. a smaller generation batch, activation recomputation per layer and
-       offload of idle models or optimiser state to host memory are not
-       implemented yet (the runtime generates a step's prompts in one call
-       and keeps every model resident).
+    4. a smaller generation batch and offload of idle models or optimiser
+       state to host memory are not implemented yet (the runtime generates
+       a step's prompts in one call and keeps every model resident).
     Each decision is a remark at the peak's op and is listed in the plan's
     `decisions` (the job's report shows them). A peak still over the budget
     is an error at the op where it occurs, naming the stage, the bytes live
-    by kind, and what halving the micro-batch or generation batch of each
-    live buffer would save:
+    by kind, and what recomputing every layer of a live activation buffer
+    (when the decisions stopped before) and halving the micro-batch or
+    generation batch of each live buffer would save:
 
     ```mlir
     // hone-opt --hone-plan-memory=budget-bytes=1000000

@@ -208,6 +208,16 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
         releasing.erase(st);
         fig = plan(pipeline);
       }
+      // Second: activation recomputation per layer for the activation
+      // buffers live at the peak (a frozen read's first, then the largest),
+      // the fewest layers that fit (results bit-identical, like the first).
+      if (std::string text = recomputeDecision(pipeline, fig, budget);
+          !text.empty()) {
+        at->emitRemark() << "hone-plan-memory: " << text;
+        decisions.push_back(b.getStringAttr(text));
+        continue;
+      }
+      // Third: a smaller micro-batch.
       auto [name, first, what] = decide(fig);
       if (name.empty())
         break;

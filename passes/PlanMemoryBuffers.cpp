@@ -122,13 +122,13 @@ unsigned Planner::releaseAfter(unsigned p) {
 }
 
 /// Grows (or creates) a model's per-stage buffer of `kind` live from `p`.
-void Planner::perStage(Operation *root, Kind kind, unsigned p, int64_t bytes,
-                       int64_t rows, int64_t seqLen) {
-  perStageFrom(root, kind, p, bytes, rows, seqLen, points[p]);
+size_t Planner::perStage(Operation *root, Kind kind, unsigned p,
+                         int64_t bytes, int64_t rows, int64_t seqLen) {
+  return perStageFrom(root, kind, p, bytes, rows, seqLen, points[p]);
 }
-void Planner::perStageFrom(Operation *root, Kind kind, unsigned p,
-                           int64_t bytes, int64_t rows, int64_t seqLen,
-                           Operation *sourceOp) {
+size_t Planner::perStageFrom(Operation *root, Kind kind, unsigned p,
+                             int64_t bytes, int64_t rows, int64_t seqLen,
+                             Operation *sourceOp) {
   // Freed at each step's end in a releasing stage: live from its first
   // use in the loop body to the body's end, not across iterations.
   bool perStep = loopStart[p] != p && releasing.count(stageAt[p]) &&
@@ -164,6 +164,7 @@ void Planner::perStageFrom(Operation *root, Kind kind, unsigned p,
     b.seqLen = seqLen;
     b.source = sourceOp;
   }
+  return it->second;
 }
 
 /// The adapters a model object carries: those of its hone.model.lora, or
@@ -232,8 +233,12 @@ void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
   ::hone::memsize::PackedRows pr;
   if (packed)
     pr.tokens = packed->first, pr.squares = packed->second;
+  // hone-plan-memory's own recompute decision (recompute_layers), if any.
+  const int64_t recompute = recomputeOf(op, model);
   int64_t bytes = ::hone::memsize::activationBytes(
-      c, rows, seqLen, kElemBytes, &lora, packed ? &pr : nullptr);
+      c, rows, seqLen, kElemBytes, &lora, packed ? &pr : nullptr, recompute);
+  const int64_t allRecomputed = ::hone::memsize::activationBytes(
+      c, rows, seqLen, kElemBytes, &lora, packed ? &pr : nullptr, c.nLayers);
   if (transient) {
     Buffer b;
     b.name = modelName(root) + ".activations@" + std::to_string(p);
@@ -246,10 +251,16 @@ void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
     b.rows = rows;
     b.seqLen = seqLen;
     b.source = op;
-    b.sources.push_back({op, rows, seqLen, bytes});
+    b.sources.push_back(
+        {op, rows, seqLen, bytes, model, recompute, allRecomputed});
     buffers.push_back(b);
   } else {
-    perStage(root, Kind::Activations, p, bytes, rows, seqLen);
+    Source &s = buffers[perStage(root, Kind::Activations, p, bytes, rows,
+                                 seqLen)]
+                    .sources.back();
+    s.model = model;
+    s.recompute = recompute;
+    s.allRecomputed = allRecomputed;
   }
   if (c.head == ::hone::HeadKind::LM)
     lmScratch(op, p,

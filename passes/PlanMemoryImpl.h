@@ -46,6 +46,12 @@ constexpr int kKinds = sizeof(kKindNames) / sizeof(kKindNames[0]);
 struct Source {
   Operation *op = nullptr;
   int64_t rows = 0, seqLen = 0, bytes = 0;
+  /// A forward's: the model operand it runs, and the layers it recomputes
+  /// (its op's recompute_layers for that model; 0: all kept).
+  Value model = {};
+  int64_t recompute = 0;
+  /// Its bytes with every layer recomputed (the over-budget hint).
+  int64_t allRecomputed = 0;
 };
 
 struct Buffer {
@@ -110,9 +116,10 @@ public:
   Operation *rootOfState(Value v);
   std::string modelName(Operation *root);
   unsigned releaseAfter(unsigned p);
-  void perStage(Operation *root, Kind kind, unsigned p, int64_t bytes,
-                int64_t rows, int64_t seqLen);
-  void perStageFrom(Operation *root, Kind kind, unsigned p, int64_t bytes,
+  /// Returns the buffer's index.
+  size_t perStage(Operation *root, Kind kind, unsigned p, int64_t bytes,
+                  int64_t rows, int64_t seqLen);
+  size_t perStageFrom(Operation *root, Kind kind, unsigned p, int64_t bytes,
                     int64_t rows, int64_t seqLen, Operation *sourceOp);
   ::hone::memsize::LoraShape loraShapeOf(Operation *root);
   void lmScratch(Operation *op, unsigned p, int64_t rows, int64_t vocab);
@@ -133,6 +140,28 @@ public:
   static int64_t pack(std::vector<Buffer> &bs, ArrayRef<size_t> order);
   Figures plan(PipelineOp pipeline);
   int64_t bytesOf(StringRef name, unsigned first) const;
+
+  // Keep or recompute activations per layer (PlanMemoryRecompute.cpp).
+  /// The layers `op`'s forward of `model` recomputes (its
+  /// recompute_layers; 0 when none).
+  static int64_t recomputeOf(Operation *op, Value model);
+  static void setRecompute(Operation *op, Value model, int64_t layers);
+  /// Whether every forward sizing activation buffer `b` can run in
+  /// recompute mode and one of them keeps more than one layer's set.
+  static bool recomputable(const Buffer &b);
+  /// The recomputation decision under `budget` for the plan `fig` (replanned
+  /// into it): the remark's text, empty when no activation buffer live at
+  /// the peak can recompute more layers.
+  std::string recomputeDecision(PipelineOp pipeline, Figures &fig,
+                                int64_t budget);
+  /// One candidate buffer (its sizing forwards `uses`, their recompute
+  /// counts now `previous`): the fewest layers that fit, kept (and its
+  /// remark returned) when the peak falls, else undone ("").
+  std::string tryRecompute(PipelineOp pipeline, Figures &fig, int64_t budget,
+                           const std::string &name, unsigned first,
+                           int64_t layers, int64_t before, bool backward,
+                           ArrayRef<std::pair<Operation *, Value>> uses,
+                           ArrayRef<int64_t> previous);
 
   // Micro-batching and the over-budget error (PlanMemoryReport.cpp).
   static bool microBatchable(Operation *op);

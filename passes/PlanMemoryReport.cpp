@@ -61,6 +61,23 @@ void Planner::reportOverBudget(Operation *peakOp, unsigned peakPoint,
   // of the live KV caches (generation batch), each saving, in that order.
   std::string hint;
   int64_t saved = 0;
+  // Recomputing every layer of a live activation buffer (when the rounds
+  // of decisions ran out before it did).
+  for (const Buffer &buf : buffers) {
+    if (!(buf.first <= peakPoint && peakPoint <= buf.last) ||
+        !recomputable(buf))
+      continue;
+    int64_t smaller = 0;
+    for (const Source &s : buf.sources)
+      smaller = std::max(smaller, s.allRecomputed);
+    if (smaller >= buf.bytes)
+      continue;
+    saved += buf.bytes - smaller;
+    hint += llvm::formatv("{0}recompute {1} layers ({2}) saves {3}",
+                          hint.empty() ? "" : "; ", buf.cfg.nLayers, buf.name,
+                          humanBytes(buf.bytes - smaller))
+                .str();
+  }
   for (const Buffer &buf : buffers) {
     if (!(buf.first <= peakPoint && peakPoint <= buf.last) || buf.rows < 2)
       continue;
@@ -77,7 +94,8 @@ void Planner::reportOverBudget(Operation *peakOp, unsigned peakPoint,
                                         ? s.bytes
                                         : ::hone::memsize::activationBytes(
                                               buf.cfg, (s.rows + 1) / 2,
-                                              s.seqLen, kElemBytes, &buf.lora));
+                                              s.seqLen, kElemBytes, &buf.lora,
+                                              nullptr, s.recompute));
     } else if (buf.kind == Kind::KvCache)
       smaller =
           ::hone::memsize::kvCacheBytes(buf.cfg, half, buf.seqLen, kElemBytes);

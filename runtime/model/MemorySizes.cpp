@@ -191,9 +191,13 @@ PackedRows packedRows(const int32_t *lengths, int64_t batch) {
 // Mirrors Transformer::planActs (counts only; 16-element padding each).
 int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
                         int64_t elemBytes, const LoraShape *lora,
-                        const PackedRows *packed) {
+                        const PackedRows *packed, int64_t recomputeLayers) {
   const Big B = batch, Tn = seqLen, BT = B * Tn;
-  const Big N = packed ? Big(packed->tokens) : BT, D = c.dModel, L = c.nLayers;
+  const Big N = packed ? Big(packed->tokens) : BT, D = c.dModel;
+  // Layers with their own working buffers: the kept ones and, when any is
+  // recomputed, the one set the recomputed layers share. res: all L + 1.
+  const Big R = std::clamp<Big>(recomputeLayers, 0, c.nLayers);
+  const Big L = c.nLayers - std::max<Big>(R - 1, 0), Lres = c.nLayers;
   const Big hd = c.headDim(), Q = (c.nHeads + 2 * kvHeads(c)) * hd;
   const Big A = Big(c.nHeads) * hd, H = c.nHeads, Hk = kvHeads(c);
   const Big P = packed ? H * Big(packed->squares) : B * H * Tn * Tn;
@@ -201,7 +205,7 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   const Big Fpre = gpt2 ? c.dFf : 2 * Big(c.dFf), F = c.dFf;
   Big tn = 0;
   auto take = [&](Big n, Big count = 1) { tn += count * roundUp(n, 16); };
-  take(N * D, L + 1);                   // res
+  take(N * D, Lres + 1);                // res
   take(N * D, L);                       // ln1
   take(N, gpt2 ? L : 0);                // mean1
   take(N, L);                           // rstd1

@@ -59,9 +59,12 @@ PackedRows packedRows(const int32_t *lengths, int64_t batch);
 /// the widest targeted module's group. With `packed` (not null), for the
 /// batch run packed: packed->tokens rows, nHeads * packed->squares
 /// attention probabilities; the per-token outputs keep batch x seqLen.
+/// `recomputeLayers`: the model's Transformer::setRecomputeLayers (layers
+/// 0..r-1 share one layer's working buffers; clamped to [0, layers]).
 int64_t activationBytes(const ModelConfig &cfg, int64_t batch, int64_t seqLen,
                         int64_t elemBytes, const LoraShape *lora = nullptr,
-                        const PackedRows *packed = nullptr);
+                        const PackedRows *packed = nullptr,
+                        int64_t recomputeLayers = 0);
 
 /// The KV cache generate() keeps for `rows` sequences of cacheLen tokens.
 int64_t kvCacheBytes(const ModelConfig &cfg, int64_t rows, int64_t cacheLen,

@@ -204,13 +204,30 @@ public:
   Status backward(const OutputGrads<T> &grads);
 
   /// Bytes of activations and scratch forward()+backward() use for a
-  /// batch x seqLen micro-batch (for memory planning); parameters,
+  /// batch x seqLen micro-batch in the current recomputation mode (for
+  /// memory planning); parameters,
   /// gradients and optimiser moments are 4 more arrays of numParams().
   /// With `lengths` (batch of them), for it packed (ForwardOptions::pack):
   /// sum(lengths) rows and nHeads * sum(lengths^2) attention probabilities
   /// (memsize::activationBytes with memsize::packedRows).
   int64_t workspaceBytes(int64_t batch, int64_t seqLen,
                          const int32_t *lengths = nullptr) const;
+
+  /// Activation recomputation per layer (docs/runtime.md, "Activation
+  /// recomputation"): the full forwards from now on keep every layer's
+  /// input (the residual stream res[l]) but give layers 0..layers-1 one
+  /// shared set of working buffers (norms, q/k/v, attention probabilities,
+  /// MLP, adapter products) instead of one each; backward() re-runs such a
+  /// layer's forward from res[l] just before its backward (not the last
+  /// one the forward ran, whose buffers are still there). Same kernels on
+  /// the same inputs: gradients bit-identical to keeping (layers = 0),
+  /// for (layers - 1) x one layer's buffers less memory. Clamped to
+  /// [0, nLayers]; 1 saves nothing. A forward() before the change keeps
+  /// its own layout for its backward().
+  void setRecomputeLayers(int64_t layers) { recompute_ = layers; }
+  int64_t recomputeLayers() const { return recompute_; }
+  /// Layer forwards backward() has re-run so far (tests, the report).
+  uint64_t recomputedLayers() const { return recomputed_; }
 
   int64_t batch() const { return B_; }
   int64_t seqLen() const { return T_; }
@@ -298,6 +315,9 @@ private:
   void planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t seqLen, int64_t N,
                 int64_t P) const;
   Status ensureActs(int64_t B, int64_t seqLen, int64_t N, int64_t P);
+  /// Layer l's forward over the last forward()'s N_ rows (redo: a
+  /// recomputation in backward(), res[l+1] not written).
+  void layerFwd(size_t l, const AttentionShape &as, bool redo);
   void linearFwd(const T *x, int64_t rows, int64_t in, int64_t out,
                  int64_t wOff, int64_t bOff, bool conv1d, T *y);
   void linearBwd(const T *x, const T *dy, int64_t rows, int64_t in, int64_t out,
@@ -354,6 +374,10 @@ private:
 
   std::unique_ptr<Acts> acts_;
   int64_t B_ = 0, T_ = 0, N_ = 0;
+  // setRecomputeLayers; the layer whose buffers the shared working set
+  // holds now (-1: none); layer forwards backward() re-ran.
+  int64_t recompute_ = 0, actsLayer_ = -1;
+  uint64_t recomputed_ = 0;
   /// Packed forward: sequence b's first row (host), [B_ + 1]; empty when
   /// the last forward was padded.
   std::vector<int32_t> offsets_;

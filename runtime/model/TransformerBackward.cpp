@@ -115,6 +115,13 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
   as.offsets = pack ? a.offsets : nullptr;
   for (size_t l = nl; l-- > 0;) {
     const Layer &L = layers_[l];
+    // A recomputed layer: its forward again from res[l] into the shared
+    // working set, unless that holds this layer already.
+    if (int64_t(l) < a.recompute && actsLayer_ != int64_t(l)) {
+      layerFwd(l, as, true);
+      actsLayer_ = int64_t(l);
+      ++recomputed_;
+    }
     // MLP: dA holds d(res[l+1]).
     if (gpt2) {
       linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, L.bproj, true, a.dAct);

@@ -69,26 +69,38 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t Tn,
   const int64_t A = c.nHeads * hd;
   const bool gpt2 = c.family == ModelFamily::GPT2;
   const int64_t Fpre = gpt2 ? c.dFf : 2 * c.dFf;
+  // Recomputed layers 0..R-1 (setRecomputeLayers) share layer 0's working
+  // buffers; layers R..L-1 keep their own. res keeps every layer's input.
+  const int64_t R = std::clamp<int64_t>(recompute_, 0, L);
+  a->recompute = R;
   auto vec = [&](std::vector<T *> &v, int64_t n, int64_t count) {
     v.assign(size_t(count), nullptr);
     for (auto &p : v)
       pl.take(p, n);
   };
+  auto perLayer = [&](std::vector<T *> &v, int64_t n, bool on) {
+    v.assign(size_t(on ? L : 0), nullptr);
+    for (int64_t l = 0; l < int64_t(v.size()); ++l)
+      if (l > 0 && l < R)
+        pl.alias(v[size_t(l)], v[0]);
+      else
+        pl.take(v[size_t(l)], n);
+  };
   vec(a->res, N * D, L + 1);
-  vec(a->ln1, N * D, L);
-  vec(a->mean1, N, gpt2 ? L : 0);
-  vec(a->rstd1, N, L);
-  vec(a->qkv, N * Q, L);
-  vec(a->probs, P, L);
-  vec(a->att, N * A, L);
-  vec(a->mid, N * D, L);
-  vec(a->ln2, N * D, L);
-  vec(a->mean2, N, gpt2 ? L : 0);
-  vec(a->rstd2, N, L);
-  vec(a->ffPre, N * Fpre, L);
-  vec(a->ffAct, N * c.dFf, L);
-  vec(a->qkPre, N * Q, c.qkNorm ? L : 0);
-  vec(a->qkRstd, N * (c.nHeads + c.nKvHeads), c.qkNorm ? L : 0);
+  perLayer(a->ln1, N * D, true);
+  perLayer(a->mean1, N, gpt2);
+  perLayer(a->rstd1, N, true);
+  perLayer(a->qkv, N * Q, true);
+  perLayer(a->probs, P, true);
+  perLayer(a->att, N * A, true);
+  perLayer(a->mid, N * D, true);
+  perLayer(a->ln2, N * D, true);
+  perLayer(a->mean2, N, gpt2);
+  perLayer(a->rstd2, N, true);
+  perLayer(a->ffPre, N * Fpre, true);
+  perLayer(a->ffAct, N * c.dFf, true);
+  perLayer(a->qkPre, N * Q, c.qkNorm);
+  perLayer(a->qkRstd, N * (c.nHeads + c.nKvHeads), c.qkNorm);
   if (c.qkNorm)
     pl.take(a->dqkPre, N * Q);
   if (!gpt2) {
@@ -118,8 +130,17 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t Tn,
   pl.take(a->dVals, N);
   a->loraU.assign(loraIndex_.size(), nullptr);
   for (size_t i = 0; i < loraIndex_.size(); ++i)
-    if (loraIndex_[i] >= 0)
-      pl.take(a->loraU[i], N * loraGroups_[size_t(loraIndex_[i])].cols);
+    if (loraIndex_[i] >= 0) {
+      // A recomputed layer's group shares layer 0's (every layer has the
+      // same targets, so the same groups and widths).
+      const size_t l = i / kGroups, g = i % kGroups;
+      if (l > 0 && int64_t(l) < R && loraIndex_[g] >= 0 &&
+          loraGroups_[size_t(loraIndex_[g])].cols ==
+              loraGroups_[size_t(loraIndex_[i])].cols)
+        pl.alias(a->loraU[i], a->loraU[g]);
+      else
+        pl.take(a->loraU[i], N * loraGroups_[size_t(loraIndex_[i])].cols);
+    }
   if (loraMaxCols_)
     pl.take(a->loraDu, N * loraMaxCols_);
   if (lora_.dropout > 0)
@@ -149,7 +170,8 @@ template <typename T>
 Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
                                   int64_t P) {
   if (acts_ && acts_->B == B && acts_->S == Tn && acts_->N == N &&
-      acts_->P == P)
+      acts_->P == P &&
+      acts_->recompute == std::clamp<int64_t>(recompute_, 0, cfg_.nLayers))
     return Status::ok();
   // Re-plan for the new shape; keep the allocation when it is big enough
   // (micro-batches of varying size, packed batches of varying tokens do not
@@ -177,7 +199,10 @@ Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
     *pr.first = a->block.data() + pr.second;
   for (auto &pr : pl.ip)
     *pr.first = a->ints.data() + pr.second;
+  for (auto &pr : pl.same)
+    *pr.first = *pr.second;
   acts_ = std::move(a);
+  actsLayer_ = -1;
   return Status::ok();
 }
 
@@ -190,6 +215,72 @@ void Transformer<T>::linearFwd(const T *x, int64_t rows, int64_t in,
   gemmW(!conv1d, rows, out, in, x, in, wOff, conv1d ? out : in,
         bOff >= 0 ? T(1) : T(0), y, out);
 }
+
+// One layer's forward from its input res[l] into its buffers and its output
+// res[l+1]. redo: backward() recomputing a layer whose buffers are the
+// shared working set (setRecomputeLayers): the same kernels on the same
+// input give the same bits; res[l+1] is not written again.
+template <typename T>
+void Transformer<T>::layerFwd(size_t l, const AttentionShape &as, bool redo) {
+  const ModelConfig &c = cfg_;
+  Acts &a = *acts_;
+  const int64_t N = N_, D = c.dModel;
+  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
+  const int64_t A = c.nHeads * hd, F = c.dFf;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  const Layer &L = layers_[l];
+  if (gpt2)
+    k_->layerNormFwd(a.res[l], vec(L.ln1w), vec(L.ln1b), N, D, c.normEps,
+                     a.ln1[l], a.mean1[l], a.rstd1[l]);
+  else
+    k_->rmsNormFwd(a.res[l], vec(L.ln1w), N, D, c.normEps, a.ln1[l],
+                   a.rstd1[l]);
+  linearFwd(a.ln1[l], N, D, Q, L.wqkv, L.bqkv, gpt2,
+            c.qkNorm ? a.qkPre[l] : a.qkv[l]);
+  if (const LoraGroup *G = loraGroup(l, kQkv))
+    loraFwd(*G, a.ln1[l], N, c.qkNorm ? a.qkPre[l] : a.qkv[l], Q,
+            a.loraU[l * kGroups + kQkv], l, dropNow_);
+  if (c.qkNorm)
+    qkNormFwd(L, a.qkPre[l], N, a.qkv[l], a.qkRstd[l]);
+  if (!gpt2)
+    k_->rope(a.qkv[l], N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
+             false);
+  k_->attentionFwd(a.qkv[l], as, a.probs[l], a.att[l]);
+  k_->copy(a.mid[l], a.res[l], N * D);
+  if (L.bo >= 0)
+    k_->addRows(a.mid[l], vec(L.bo), N, D);
+  gemmW(!gpt2, N, D, A, a.att[l], A, L.wo, gpt2 ? D : A, T(1), a.mid[l], D);
+  if (const LoraGroup *G = loraGroup(l, kO))
+    loraFwd(*G, a.att[l], N, a.mid[l], D, a.loraU[l * kGroups + kO], l,
+            dropNow_);
+  if (gpt2) {
+    k_->layerNormFwd(a.mid[l], vec(L.ln2w), vec(L.ln2b), N, D, c.normEps,
+                     a.ln2[l], a.mean2[l], a.rstd2[l]);
+    linearFwd(a.ln2[l], N, D, F, L.wfc, L.bfc, true, a.ffPre[l]);
+    k_->geluFwd(a.ffPre[l], a.ffAct[l], N * F);
+  } else {
+    k_->rmsNormFwd(a.mid[l], vec(L.ln2w), N, D, c.normEps, a.ln2[l],
+                   a.rstd2[l]);
+    linearFwd(a.ln2[l], N, D, 2 * F, L.wfc, -1, false, a.ffPre[l]);
+    if (const LoraGroup *G = loraGroup(l, kGateUp))
+      loraFwd(*G, a.ln2[l], N, a.ffPre[l], 2 * F,
+              a.loraU[l * kGroups + kGateUp], l, dropNow_);
+    k_->swigluFwd(a.ffPre[l], N, F, a.ffAct[l]);
+  }
+  // The layer's output res[l+1] is kept: a recomputation (redo) needs only
+  // the down projection's adapter product u, not the projection.
+  if (!redo) {
+    k_->copy(a.res[l + 1], a.mid[l], N * D);
+    if (L.bproj >= 0)
+      k_->addRows(a.res[l + 1], vec(L.bproj), N, D);
+    gemmW(!gpt2, N, D, F, a.ffAct[l], F, L.wproj, gpt2 ? D : F, T(1),
+          a.res[l + 1], D);
+  }
+  if (const LoraGroup *G = loraGroup(l, kDown))
+    loraFwd(*G, a.ffAct[l], N, redo ? nullptr : a.res[l + 1], D,
+            a.loraU[l * kGroups + kDown], l, dropNow_);
+}
+
 
 template <typename T>
 Status Transformer<T>::forward(const TokenBatch &batch,
@@ -250,55 +341,11 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   embed(a.tokens, a.positions, N, a.res[0]);
   AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
   as.offsets = opts.pack ? a.offsets : nullptr;
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const Layer &L = layers_[l];
-    if (gpt2)
-      k_->layerNormFwd(a.res[l], vec(L.ln1w), vec(L.ln1b), N, D, c.normEps,
-                       a.ln1[l], a.mean1[l], a.rstd1[l]);
-    else
-      k_->rmsNormFwd(a.res[l], vec(L.ln1w), N, D, c.normEps, a.ln1[l],
-                     a.rstd1[l]);
-    linearFwd(a.ln1[l], N, D, Q, L.wqkv, L.bqkv, gpt2,
-              c.qkNorm ? a.qkPre[l] : a.qkv[l]);
-    if (const LoraGroup *G = loraGroup(l, kQkv))
-      loraFwd(*G, a.ln1[l], N, c.qkNorm ? a.qkPre[l] : a.qkv[l], Q,
-              a.loraU[l * kGroups + kQkv], l, dropNow_);
-    if (c.qkNorm)
-      qkNormFwd(L, a.qkPre[l], N, a.qkv[l], a.qkRstd[l]);
-    if (!gpt2)
-      k_->rope(a.qkv[l], N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
-               false);
-    k_->attentionFwd(a.qkv[l], as, a.probs[l], a.att[l]);
-    k_->copy(a.mid[l], a.res[l], N * D);
-    if (L.bo >= 0)
-      k_->addRows(a.mid[l], vec(L.bo), N, D);
-    gemmW(!gpt2, N, D, A, a.att[l], A, L.wo, gpt2 ? D : A, T(1), a.mid[l], D);
-    if (const LoraGroup *G = loraGroup(l, kO))
-      loraFwd(*G, a.att[l], N, a.mid[l], D, a.loraU[l * kGroups + kO], l,
-              dropNow_);
-    if (gpt2) {
-      k_->layerNormFwd(a.mid[l], vec(L.ln2w), vec(L.ln2b), N, D, c.normEps,
-                       a.ln2[l], a.mean2[l], a.rstd2[l]);
-      linearFwd(a.ln2[l], N, D, F, L.wfc, L.bfc, true, a.ffPre[l]);
-      k_->geluFwd(a.ffPre[l], a.ffAct[l], N * F);
-    } else {
-      k_->rmsNormFwd(a.mid[l], vec(L.ln2w), N, D, c.normEps, a.ln2[l],
-                     a.rstd2[l]);
-      linearFwd(a.ln2[l], N, D, 2 * F, L.wfc, -1, false, a.ffPre[l]);
-      if (const LoraGroup *G = loraGroup(l, kGateUp))
-        loraFwd(*G, a.ln2[l], N, a.ffPre[l], 2 * F,
-                a.loraU[l * kGroups + kGateUp], l, dropNow_);
-      k_->swigluFwd(a.ffPre[l], N, F, a.ffAct[l]);
-    }
-    k_->copy(a.res[l + 1], a.mid[l], N * D);
-    if (L.bproj >= 0)
-      k_->addRows(a.res[l + 1], vec(L.bproj), N, D);
-    gemmW(!gpt2, N, D, F, a.ffAct[l], F, L.wproj, gpt2 ? D : F, T(1),
-          a.res[l + 1], D);
-    if (const LoraGroup *G = loraGroup(l, kDown))
-      loraFwd(*G, a.ffAct[l], N, a.res[l + 1], D, a.loraU[l * kGroups + kDown],
-              l, dropNow_);
-  }
+  for (size_t l = 0; l < layers_.size(); ++l)
+    layerFwd(l, as, false);
+  // The shared working set holds the last recomputed layer's buffers: its
+  // backward needs no recomputation.
+  actsLayer_ = a.recompute - 1;
   const T *xL = a.res[layers_.size()];
   if (gpt2)
     k_->layerNormFwd(xL, vec(lnfW_), vec(lnfB_), N, D, c.normEps, a.lnf,
@@ -365,6 +412,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                                                   const int32_t *) const;      \
   template Status Transformer<T>::ensureActs(int64_t, int64_t, int64_t,        \
                                              int64_t);                         \
+  template void Transformer<T>::layerFwd(size_t, const AttentionShape &,     \
+                                         bool);                                \
   template void Transformer<T>::linearFwd(                                     \
       const T *, int64_t, int64_t, int64_t, int64_t, int64_t, bool, T *);      \
   template Status Transformer<T>::forward(const TokenBatch &,                  \

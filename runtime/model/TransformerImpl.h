@@ -32,11 +32,14 @@ template <typename T> struct Transformer<T>::Layer {
 };
 
 /// Activation and scratch buffers for one (rows, seqLen) shape. Training
-/// keeps one set per layer; the incremental forward shares one set.
+/// keeps one set per layer, except that the first `recompute` layers
+/// (Transformer::setRecomputeLayers) share one set and keep only their
+/// input res[l]; the incremental forward shares one set.
 template <typename T> struct Transformer<T>::Acts {
   // Batch and sequence length; rows of the stream (B * S padded, sum of the
   // lengths packed) and attention probabilities kept (AttentionShape).
   int64_t B = 0, S = 0, N = 0, P = 0;
+  int64_t recompute = 0;
   bool training = false;
   DeviceArray<T> block;
   DeviceArray<T, int32_t> ints;
@@ -66,11 +69,15 @@ template <typename T> struct Transformer<T>::Acts {
 template <typename T> struct Planner {
   std::vector<std::pair<T **, int64_t>> tp;
   std::vector<std::pair<int32_t **, int64_t>> ip;
+  /// Pointers set to another's once that is assigned (a recomputed
+  /// layer's buffers are the shared working set's): {alias, of}.
+  std::vector<std::pair<T **, T **>> same;
   int64_t tn = 0, in = 0;
   void take(T *&p, int64_t n) {
     tp.push_back({&p, tn});
     tn += (n + 15) / 16 * 16;
   }
+  void alias(T *&p, T *&of) { same.push_back({&p, &of}); }
   void takeI(int32_t *&p, int64_t n) {
     ip.push_back({&p, in});
     in += (n + 15) / 16 * 16;

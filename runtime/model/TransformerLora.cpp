@@ -86,8 +86,9 @@ void Transformer<T>::loraFwd(const LoraGroup &G, const T *x, int64_t rows, T *y,
                G.cols);
     }
   }
-  // y[:, col..col+out) += s u_m B_m^T, in place in the projection's output.
-  for (size_t m = 0; m < G.mods.size(); ++m)
+  // y[:, col..col+out) += s u_m B_m^T, in place in the projection's output
+  // (no y: u alone, a recomputed layer's product for backward).
+  for (size_t m = 0; y && m < G.mods.size(); ++m)
     k_->gemm(false, true, rows, G.mods[m].out, r, T(lora_.scale()),
              u + int64_t(m) * r, G.cols, la + G.mods[m].b, r, T(1),
              y + G.mods[m].col, ldy);

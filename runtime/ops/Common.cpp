@@ -280,6 +280,15 @@ std::vector<int32_t> rowLengths(const hone_job *j, const int32_t *tok,
   return len;
 }
 
+void setRecompute(const OpCtx &c, ModelObj &m, std::optional<int64_t> layers,
+                  const std::string &what) {
+  const int64_t L = m.model->config().nLayers, r = layers.value_or(0);
+  if (r < 0 || r > L)
+    c.err(what + " = " + std::to_string(r) + " is outside [0, " +
+          std::to_string(L) + "] (the model's layers)");
+  m.model->setRecomputeLayers(r);
+}
+
 void checkTokens(const OpCtx &c, const hone_tensor &t, const ModelObj *m) {
   const int32_t *p = static_cast<const int32_t *>(t.data);
   int64_t V = m->model->config().vocabSize;

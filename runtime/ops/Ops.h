@@ -370,6 +370,11 @@ std::vector<int32_t> rowLengths(const hone_job *j, const int32_t *tok,
 /// mask (train-step reads, hone.logprob, hone.value).
 void maskedLengths(const hone_tensor &mask, int32_t *len);
 void checkTokens(const OpCtx &c, const hone_tensor &t, const ModelObj *m);
+/// hone-plan-memory's recompute_layers for model m's forwards in this op
+/// (Transformer::setRecomputeLayers; absent: 0, every layer kept); an error
+/// naming `what` outside [0, layers].
+void setRecompute(const OpCtx &c, ModelObj &m, std::optional<int64_t> layers,
+                  const std::string &what = "recompute_layers");
 
 void setupTokenizer(hone_job *j);
 std::string decodeResponse(hone_job *j, const int32_t *tok, const float *mask,

@@ -296,6 +296,7 @@ void opLogprob(OpCtx &c) {
   // The temperature is that of the hone.generate that sampled the tokens
   // (1 for data): the lowering writes it.
   int64_t micro = microBatch(c, a.micro_batch);
+  setRecompute(c, *m, a.recompute_layers);
   auto lp = computeLogprobs(*m->model, tb, micro, a.temperature,
                             ent ? &h : nullptr, packed);
   if (!lp)
@@ -328,6 +329,7 @@ void opValue(OpCtx &c) {
     maskedLengths(c.input(nIn, "packed mask", -1, 2, B, T), len.data());
   TokenBatch tb{B, T, static_cast<const int32_t *>(tok.data), len.data()};
   int64_t micro = microBatch(c, a.micro_batch);
+  setRecompute(c, *m, a.recompute_layers);
   auto v = computeValues(*m->model, tb, micro, packed);
   if (!v)
     c.err(v.status().message());

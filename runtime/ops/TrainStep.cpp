@@ -280,6 +280,20 @@ void runTrainStep(OpCtx &c) {
               "]: a value read of the whole batch, keeping an input's "
               "forward, expected");
   }
+  // recompute_layers[m] (hone-plan-memory under a budget): model m's
+  // forwards here keep only their recomputed layers' inputs and backward
+  // re-runs those layers (Transformer::setRecomputeLayers; results
+  // bit-identical); absent, every layer is kept. A kept forward
+  // (kept_forwards) back-propagates in the layout it ran with.
+  if (a.recompute_layers && int(a.recompute_layers->size()) != n_models)
+    c.err("recompute_layers needs one entry per model (" +
+          std::to_string(n_models) + ")");
+  for (int i = 0; i < n_models; ++i)
+    setRecompute(c, *ms[size_t(i)],
+                 a.recompute_layers
+                     ? std::optional<int64_t>((*a.recompute_layers)[size_t(i)])
+                     : std::nullopt,
+                 "recompute_layers[" + std::to_string(i) + "]");
   // The step's tokens as logged (tokens_per_sec when no generation counted
   // them): every row's full length, packed or not, so that the rate
   // compares across --no-pack-sequences.

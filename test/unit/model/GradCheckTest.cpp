@@ -11,6 +11,8 @@ struct Case {
   const char *name;
   ModelConfig cfg;
   double temperature;
+  /// Transformer::setRecomputeLayers: backward() re-runs these layers.
+  int64_t recompute = 0;
 };
 
 /// L = sum c*logprob + sum e*entropy (LM) or sum c*value + sum r*reward.
@@ -39,6 +41,7 @@ void gradCheck(const Case &tc) {
   ASSERT_TRUE(mOr) << mOr.status().toString();
   auto &m = **mOr;
   randomizeParams(m, 17);
+  m.setRecomputeLayers(tc.recompute);
   Batch b = randomBatch(tc.cfg.vocabSize, {6, 4, 2}, 6, 5);
   ForwardOptions o;
   o.temperature = tc.temperature;
@@ -59,6 +62,8 @@ void gradCheck(const Case &tc) {
   }
   Status s = m.backward(g);
   ASSERT_TRUE(s) << s.toString();
+  // Recompute mode really re-ran layers 0..R-2 (R-1's are the forward's).
+  EXPECT_EQ(m.recomputedLayers(), uint64_t(std::max<int64_t>(tc.recompute - 1, 0)));
 
   const double h = 1e-5;
   double worst = 0;
@@ -115,6 +120,23 @@ TEST(GradCheck, Gpt2ScalarHead) {
 }
 TEST(GradCheck, LlamaScalarHead) {
   gradCheck({"qwen2-value", tinyQwen2(HeadKind::Scalar), 1.0});
+}
+
+// Activation recomputation (Transformer::setRecomputeLayers) on three
+// layers: two of them re-run in backward.
+ModelConfig threeLayers(ModelConfig c) {
+  c.nLayers = 3;
+  return c;
+}
+TEST(GradCheck, Gpt2Recompute) {
+  gradCheck({"gpt2-recompute", threeLayers(tinyGpt2()), 1.0, 3});
+}
+TEST(GradCheck, Qwen3QkNormRecompute) {
+  gradCheck({"qwen3-recompute", threeLayers(tinyQwen3()), 1.0, 3});
+}
+TEST(GradCheck, LlamaScalarHeadRecomputeSome) {
+  gradCheck({"llama-value-recompute-2",
+             threeLayers(tinyLlama(HeadKind::Scalar)), 1.0, 2});
 }
 
 TEST(Model, EnumeratesHuggingFaceNames) {

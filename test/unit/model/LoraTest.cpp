@@ -85,11 +85,15 @@ struct LoraSetup {
 };
 
 void adapterGradCheck(const ModelConfig &cfg, const LoraConfig &lc,
-                      const char *tag, const ForwardOptions &fo = {}) {
+                      const char *tag, const ForwardOptions &fo = {},
+                      int64_t recompute = 0) {
   LoraSetup st(cfg, lc);
   st.fo = fo;
+  st.m->setRecomputeLayers(recompute); // re-runs layers 0..recompute-2
   ASSERT_TRUE(st.m->hasLora());
   st.backward();
+  EXPECT_EQ(st.m->recomputedLayers(),
+            uint64_t(std::max<int64_t>(recompute - 1, 0)));
   const double h = 1e-5;
   double worst = 0;
   for (const ParamInfo &p : st.m->loraParams()) {
@@ -149,6 +153,16 @@ TEST(Lora, DropoutGradientsMatchFiniteDifferences) {
   LoraConfig lc = allTargets(2, 3.0);
   lc.dropout = 0.3;
   adapterGradCheck(tinyQwen3(), lc, "qwen3-dropout", trainKey(7));
+}
+
+TEST(Lora, DropoutGradientsMatchFiniteDifferencesRecomputed) {
+  // The same with activation recomputation: backward re-runs layer 0's
+  // forward, its dropout masks from the same key.
+  LoraConfig lc = allTargets(2, 3.0);
+  lc.dropout = 0.3;
+  ModelConfig cfg = tinyQwen3();
+  cfg.nLayers = 3;
+  adapterGradCheck(cfg, lc, "qwen3-dropout-recompute", trainKey(7), 3);
 }
 
 /// The layer and module (q k v o gate up down = 0..6) of an adapter.
