@@ -582,7 +582,12 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
            "memory budget in bytes (0: the spec's, else physical memory)">,
     Option<"physicalMemory", "physical-memory-bytes", "int64_t",
            /*default=*/"0",
-           "physical memory to assume (0: this machine's; for tests)">
+           "physical memory to assume (0: this machine's; for tests)">,
+    Option<"releaseAtStepEnd", "release-at-step-end", "bool",
+           /*default=*/"true",
+           "without a budget too, free a stage's models' work buffers at "
+           "each step's end where that lowers the peak (off: only under "
+           "the budget; for benchmarks)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }

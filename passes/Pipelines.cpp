@@ -65,12 +65,14 @@ void hone::buildStepPipeline(OpPassManager &pm,
     pm.addNestedPass<PipelineOp>(createStreamScores());
 }
 
-void hone::buildScheduledPipeline(OpPassManager &pm) {
+void hone::buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
   pm.addNestedPass<PipelineOp>(createPipelineRollouts());
   pm.addNestedPass<PipelineOp>(createPlanArena());
   pm.addNestedPass<PipelineOp>(createAssignLanes());
-  pm.addNestedPass<PipelineOp>(createPlanMemory());
+  PlanMemoryOptions memory;
+  memory.releaseAtStepEnd = releaseAtStepEnd;
+  pm.addNestedPass<PipelineOp>(createPlanMemory(memory));
 }
 
 void hone::buildToLLVMPipeline(OpPassManager &pm) {

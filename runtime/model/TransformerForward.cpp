@@ -132,22 +132,52 @@ int64_t Transformer<T>::workspaceBytes(int64_t batch, int64_t seqLen) const {
   return pl.tn * int64_t(sizeof(T)) + pl.in * 4;
 }
 
+template <typename T>
+bool Transformer<T>::allocBlock(WorkPlacer::Kind kind,
+                                const WorkPlacer::Slot &slot, int64_t n,
+                                int64_t ni, DeviceArray<T> &block,
+                                DeviceArray<T, int32_t> &ints) {
+  const int64_t tb = (n * int64_t(sizeof(T)) + 63) / 64 * 64;
+  const int64_t ib = (ni * 4 + 63) / 64 * 64;
+  if (slot.p && placer_) {
+    bool fresh = true;
+    if (std::shared_ptr<void> lease = placer_->take(kind, slot, tb + ib,
+                                                    &fresh)) {
+      char *p = static_cast<char *>(slot.p);
+      if (fresh) // as the kernels' zeroed allocation would be
+        k_->fill(reinterpret_cast<T *>(p), (tb + ib) / int64_t(sizeof(T)),
+                 T(0));
+      block = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), n, lease);
+      ints = DeviceArray<T, int32_t>::borrow(reinterpret_cast<int32_t *>(p + tb),
+                                             ni, std::move(lease));
+      return true;
+    }
+  }
+  block = DeviceArray<T>(k_, n);
+  ints = DeviceArray<T, int32_t>(k_, ni);
+  return (block.data() || n == 0) && (ints.data() || ni == 0);
+}
+
 template <typename T> Status Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
-  if (acts_ && acts_->B == B && acts_->S == Tn)
+  // The plan may put this op's activations elsewhere than the kept ones
+  // (another stage's slot, a transient read's): they move there.
+  const WorkPlacer::Slot slot = slotOf(WorkPlacer::Activations);
+  const bool moved = slot.p && acts_ && acts_->block.data() != slot.p;
+  if (acts_ && !moved && acts_->B == B && acts_->S == Tn)
     return Status::ok();
   // Re-plan for the new shape; keep the allocation when it is big enough
   // (micro-batches of varying size do not reallocate).
   std::unique_ptr<Acts> a = std::make_unique<Acts>();
   Planner<T> pl;
   planActs(a.get(), pl, B, Tn);
-  if (acts_ && acts_->block.size() >= pl.tn && acts_->ints.size() >= pl.in) {
+  if (acts_ && !moved && acts_->block.size() >= pl.tn &&
+      acts_->ints.size() >= pl.in) {
     a->block = std::move(acts_->block);
     a->ints = std::move(acts_->ints);
   } else {
     acts_.reset();
-    a->block = DeviceArray<T>(k_, pl.tn);
-    a->ints = DeviceArray<T, int32_t>(k_, pl.in);
-    if (!a->block.data() || !a->ints.data())
+    if (!allocBlock(WorkPlacer::Activations, slot, pl.tn, pl.in, a->block,
+                    a->ints))
       return Status::error("model: out of memory allocating " +
                                std::to_string(workspaceBytes(B, Tn)) +
                                " bytes of activations for a " +
@@ -342,6 +372,9 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                                          int64_t) const;                       \
   template int64_t Transformer<T>::workspaceBytes(int64_t, int64_t) const;     \
   template Status Transformer<T>::ensureActs(int64_t, int64_t);                \
+  template bool Transformer<T>::allocBlock(                                    \
+      WorkPlacer::Kind, const WorkPlacer::Slot &, int64_t, int64_t,            \
+      DeviceArray<T> &, DeviceArray<T, int32_t> &);                            \
   template void Transformer<T>::linearFwd(                                     \
       const T *, int64_t, int64_t, int64_t, int64_t, int64_t, bool, T *);      \
   template Status Transformer<T>::forward(const TokenBatch &,                  \
