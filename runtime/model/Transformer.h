@@ -109,7 +109,8 @@ public:
   /// buffer lives, or null when they do not fit the slot or another buffer
   /// holds them now (the model then allocates its own; the placer counts
   /// the miss). *fresh: the bytes held another buffer since this one last
-  /// had them (the model zeroes them, as a fresh allocation would be).
+  /// had them (their contents are not this buffer's; the model writes
+  /// every buffer before reading it, so it does not clear them).
   virtual std::shared_ptr<void> take(Kind kind, Slot s, int64_t bytes,
                                      bool *fresh) = 0;
 };
@@ -332,7 +333,7 @@ private:
     return placer_ ? placer_->slot(kind) : WorkPlacer::Slot{};
   }
   /// A block of n elements and ni int32s for a buffer of `kind`: at `slot`
-  /// when the placer lends it (zeroed when fresh), else from the kernels.
+  /// when the placer lends it (not cleared), else from the kernels.
   /// False when out of memory.
   bool allocBlock(WorkPlacer::Kind kind, const WorkPlacer::Slot &slot,
                   int64_t n, int64_t ni, DeviceArray<T> &block,

@@ -48,11 +48,9 @@ Expected<KvCache<T> *> Transformer<T>::reusableKvCache(int64_t batch,
     if (slot.p && batch > 0 && cacheLen > 0 && cacheLen <= cfg_.maxSeqLen)
       lease = placer_->take(WorkPlacer::KvCache, slot,
                             2 * cfg_.nLayers * per, &fresh);
-    if (lease) {
+    if (lease) { // not cleared, like a kept cache (attention reads only
+                 // the positions written)
       char *p = static_cast<char *>(slot.p);
-      if (fresh)
-        k_->fill(reinterpret_cast<T *>(p),
-                 2 * cfg_.nLayers * per / int64_t(sizeof(T)), T(0));
       auto c = std::make_unique<KvCache<T>>();
       for (int64_t l = 0; l < cfg_.nLayers; ++l) {
         c->k.push_back(DeviceArray<T>::borrow(

@@ -140,13 +140,15 @@ bool Transformer<T>::allocBlock(WorkPlacer::Kind kind,
   const int64_t tb = (n * int64_t(sizeof(T)) + 63) / 64 * 64;
   const int64_t ib = (ni * 4 + 63) / 64 * 64;
   if (slot.p && placer_) {
+    // Not zeroed: every buffer is written before it is read (as when a
+    // kept block is re-planned for another shape), whatever another buffer
+    // left in the bytes (JobArena.ActivationsAtThePlannedOffset runs on
+    // NaN bytes); clearing them would cost a memset each time buffers of
+    // different models take turns in the same bytes.
     bool fresh = true;
     if (std::shared_ptr<void> lease = placer_->take(kind, slot, tb + ib,
                                                     &fresh)) {
       char *p = static_cast<char *>(slot.p);
-      if (fresh) // as the kernels' zeroed allocation would be
-        k_->fill(reinterpret_cast<T *>(p), (tb + ib) / int64_t(sizeof(T)),
-                 T(0));
       block = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), n, lease);
       ints = DeviceArray<T, int32_t>::borrow(reinterpret_cast<int32_t *>(p + tb),
                                              ni, std::move(lease));

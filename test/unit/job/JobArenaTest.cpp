@@ -43,8 +43,8 @@ TEST(JobArena, ActivationsAtThePlannedOffset) {
 
   auto arena = std::make_shared<job::JobArena>();
   ASSERT_EQ(arena->create(int64_t(1) << 20), "");
-  // Garbage where the activations go: a fresh placement is zeroed, as a
-  // fresh allocation is.
+  // NaN bytes where the activations go: placed buffers are not cleared,
+  // and every one is written before it is read.
   std::memset(arena->base(), 0xff, size_t(1) << 20);
   const int64_t bytes = memsize::activationBytes(tinyLlama(), kB, kT, 4);
   const int64_t off = 4096;
