@@ -12,6 +12,11 @@ namespace {
 thread_local const std::vector<int64_t> *tPlacements = nullptr;
 
 constexpr const char *kKindNames[] = {"activations", "kv_cache", "workspace"};
+#ifdef MADV_POPULATE_WRITE
+constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kPopulateWrite = 23; // Linux 5.14
+#endif
 
 bool hugePagesOn() {
   const char *e = std::getenv("HONE_CPU_HUGEPAGES");
@@ -127,6 +132,18 @@ std::shared_ptr<void> JobArena::lease(int64_t offset, int64_t bytes,
     uintptr_t hi = reinterpret_cast<uintptr_t>(s.base + end) / kHuge * kHuge;
     if (hi > lo)
       madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_HUGEPAGE);
+  }
+  // Resident from the lease on, like the kernels' allocations (populated
+  // or cleared when allocated): the plan counts a placed buffer whole, and
+  // the faults come here once, not inside the model's first use. Bytes a
+  // buffer of the same tag had last are resident already. Kernels before
+  // Linux 5.14 (no MADV_POPULATE_WRITE) fault them in on first touch.
+  if (*fresh) {
+    const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    uintptr_t lo = reinterpret_cast<uintptr_t>(s.base + offset) / page * page;
+    uintptr_t hi = (reinterpret_cast<uintptr_t>(s.base + end) + page - 1) /
+                   page * page;
+    madvise(reinterpret_cast<void *>(lo), hi - lo, kPopulateWrite);
   }
   std::shared_ptr<State> keep = st_;
   return std::shared_ptr<void>(s.base + offset, [keep, offset](void *) {

@@ -6,11 +6,12 @@
 // do not overlap share bytes, so reusing them costs no allocation and no
 // page fault: the pages stay resident from one use to the next.
 //
-// Pages are touched lazily (a mapping reads as zero until written), so
-// bytes the plan reserves for buffers the runtime still allocates on its
-// own (weights, gradients, optimiser moments: not placed yet) never become
-// resident here. At a stage's end dropFree() hands back the pages no lease
-// holds, so one stage's placements do not stay resident into the next.
+// Only leased bytes become resident (populated when leased, as the
+// kernels' own allocations are), so bytes the plan reserves for buffers the
+// runtime still allocates on its own (weights, gradients, optimiser
+// moments: not placed yet) never do here. At a stage's end dropFree() hands
+// back the pages no lease holds, so one stage's placements do not stay
+// resident into the next.
 //
 // Every placement is a lease on [offset, offset + bytes): one that overlaps
 // a lease held now (the runtime keeping a buffer longer than the plan's
