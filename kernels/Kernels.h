@@ -136,12 +136,24 @@ struct SamplerParams {
 
 template <typename T> class Kernels;
 
-/// A device allocation owned through its backend.
+/// A device allocation owned through its backend, or borrowed memory owned
+/// elsewhere (borrow(): a view into the job's planned arena, which it keeps
+/// a lease on until it is reset or destroyed).
 template <typename T, typename E = T> class DeviceArray {
 public:
   DeviceArray() = default;
   DeviceArray(Kernels<T> *k, int64_t n) : k_(k), n_(n) {
     p_ = n ? static_cast<E *>(k->allocBytes(size_t(n) * sizeof(E))) : nullptr;
+  }
+  /// n elements at p, not freed by the array; `lease` (any object the
+  /// lender uses to know the bytes are taken) is dropped with the array.
+  static DeviceArray borrow(E *p, int64_t n,
+                            std::shared_ptr<void> lease = nullptr) {
+    DeviceArray a;
+    a.p_ = n ? p : nullptr;
+    a.n_ = n;
+    a.lease_ = std::move(lease);
+    return a;
   }
   DeviceArray(const DeviceArray &) = delete;
   DeviceArray &operator=(const DeviceArray &) = delete;
@@ -152,6 +164,7 @@ public:
       k_ = o.k_;
       p_ = o.p_;
       n_ = o.n_;
+      lease_ = std::move(o.lease_);
       o.p_ = nullptr;
       o.n_ = 0;
     }
@@ -159,18 +172,22 @@ public:
   }
   ~DeviceArray() { reset(); }
   void reset() {
-    if (p_)
+    if (p_ && k_)
       k_->freeBytes(p_);
     p_ = nullptr;
     n_ = 0;
+    lease_.reset();
   }
   E *data() const { return p_; }
   int64_t size() const { return n_; }
+  /// Whether the memory is borrowed (borrow()), not the backend's.
+  bool borrowed() const { return p_ && !k_; }
 
 private:
   Kernels<T> *k_ = nullptr;
   E *p_ = nullptr;
   int64_t n_ = 0;
+  std::shared_ptr<void> lease_;
 };
 
 template <typename T> class Kernels {

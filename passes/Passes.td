@@ -527,13 +527,32 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     (`runtime/model/MemorySizes.h`, linked by the compiler), fp32.
 
     Offsets are packed greedy-by-size (largest buffer first, each at the
-    lowest offset free of the buffers live at the same time). The pass
-    records `hone.memory_plan` on the pipeline: `peak_bytes` (the packed
-    arena's end), `lower_bound_bytes` (most bytes live at one point),
-    `first_fit_bytes` (first-fit in order of first use, for comparison),
-    `no_reuse_bytes`, the budget and its source, the stage and op of the
-    peak, and every buffer with its kind, size, offset and interval. The
-    job reads the plan to check its measured peak (docs/runtime.md).
+    lowest 64-byte-aligned offset free of the buffers live at the same
+    time). The pass records `hone.memory_plan` on the pipeline:
+    `peak_bytes` (the packed arena's end), `lower_bound_bytes` (most bytes
+    live at one point), `first_fit_bytes` (first-fit in order of first use,
+    for comparison), `no_reuse_bytes`, the budget and its source, the stage
+    and op of the peak, and every buffer with its kind, size, offset and
+    interval. The job reads the plan to check its measured peak and maps
+    one arena of `peak_bytes` (docs/runtime.md), in which it places the
+    step tensors and the buffers the pass gives placements: each model
+    object gets the discardable `plan_model` (its plan id), each op that
+    runs a model (`hone.generate`, `hone.logprob`, `hone.value`,
+    `hone.score`, `hone.eval_step`, `hone.train_step`) `arena`, an i64
+    array of quadruples (plan id, kind 0 activations / 1 KV cache / 2
+    decode workspace, offset, bytes) for the buffers it uses. Weights,
+    gradients, moments, generation's logits and the LM-head scratch get
+    no placement yet (the runtime allocates them itself).
+
+    Work buffers freed at each step's end: with placement a buffer freed
+    and taken again costs no allocation and no page fault, so by default
+    (option `release-at-step-end`, honec `--no-release-at-step-end` turns
+    it off) every stage whose models freeing their activations, KV caches
+    and decode workspaces at each step's end lowers the planned peak does
+    so (`release_at_step_end` in the plan, read by the job at
+    `hone.exec.step_end`): their live intervals then run from their first
+    use in the loop body to its end, so the buffers of different models
+    in one step share bytes.
 
     The budget is the pass option, else the spec's `hardware.memory_budget`,
     else on the CPU the machine's physical memory (`sysconf(_SC_PHYS_PAGES)`
@@ -541,12 +560,13 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     `hardware.device: cuda` and no budget nothing is checked.
 
     Over the budget the pass decides, in this order, until the plan fits:
-    1. when the peak is inside a stage loop, that stage's models free their
+    1. when the peak is inside a stage loop (and the default above has not
+       already done so), that stage's models free their
        activations, KV caches and decode workspaces at each step's end
        instead of keeping them for the next iteration (`release_at_step_end`
        in the plan, read by the job at `hone.exec.step_end`; results are
-       unchanged, the runtime allocates and pages the buffers in again each
-       step: about 1.2 ms per MiB on the loaded 2-core machine), if that
+       unchanged, the buffers come back to their arena bytes each step),
+       if that
        lowers the peak: the planned live interval of those buffers is then
        from their first use to the loop body's end (SFT->GRPO: the policy's
        activations no longer live at the reference's read, 7.6 -> 5.2 MiB);
@@ -602,7 +622,12 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
            "memory budget in bytes (0: the spec's, else physical memory)">,
     Option<"physicalMemory", "physical-memory-bytes", "int64_t",
            /*default=*/"0",
-           "physical memory to assume (0: this machine's; for tests)">
+           "physical memory to assume (0: this machine's; for tests)">,
+    Option<"releaseAtStepEnd", "release-at-step-end", "bool",
+           /*default=*/"true",
+           "without a budget too, free a stage's models' work buffers at "
+           "each step's end where that lowers the peak (off: only under "
+           "the budget; for benchmarks)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }

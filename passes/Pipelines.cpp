@@ -65,12 +65,14 @@ void mlir::hone::buildStepPipeline(OpPassManager &pm,
     pm.addNestedPass<PipelineOp>(createStreamScores());
 }
 
-void mlir::hone::buildScheduledPipeline(OpPassManager &pm) {
+void mlir::hone::buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
   pm.addNestedPass<PipelineOp>(createPipelineRollouts());
   pm.addNestedPass<PipelineOp>(createPlanArena());
   pm.addNestedPass<PipelineOp>(createAssignLanes());
-  pm.addNestedPass<PipelineOp>(createPlanMemory());
+  PlanMemoryOptions memory;
+  memory.releaseAtStepEnd = releaseAtStepEnd;
+  pm.addNestedPass<PipelineOp>(createPlanMemory(memory));
 }
 
 void mlir::hone::buildToLLVMPipeline(OpPassManager &pm) {

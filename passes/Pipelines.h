@@ -45,7 +45,10 @@ void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 /// Step IR → scheduled IR (`hone-scheduled-pipeline`): snapshots of models
 /// read after in-place training, stage brackets for resume and checkpoints,
 /// static arena offsets for every step tensor (hone-plan-arena).
-void buildScheduledPipeline(OpPassManager &pm);
+/// releaseAtStepEnd: hone-plan-memory's release-at-step-end option (off:
+/// work buffers kept across a stage's steps unless the budget needs it;
+/// honec --no-release-at-step-end, for benchmarks).
+void buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd = true);
 
 /// Scheduled IR → LLVM dialect (`hone-to-llvm`): loss kernels and their
 /// packed entry points (hone-build-loss-kernels), main() calling the

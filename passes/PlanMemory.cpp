@@ -25,6 +25,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <optional>
+#include <set>
 
 #include <unistd.h>
 
@@ -154,11 +155,76 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
                 .str()};
   }
 
+  /// The plan's placements, for the runtime (runtime/job/JobArena.h): each
+  /// model object its plan id (`plan_model`, its index among the models),
+  /// each op that runs a model the offsets of the activations, KV cache
+  /// and decode workspace it uses (`arena`: quadruples plan id, kind 0 / 1
+  /// / 2, offset, bytes). Buffers the runtime does not place (weights,
+  /// gradients, moments, logits, LM-head scratch) get none.
+  void placeBuffers(Builder &b) {
+    llvm::DenseMap<Operation *, int64_t> ids;
+    for (auto &entry : modelNames) {
+      int64_t id = int64_t(ids.size());
+      ids[entry.first] = id;
+      entry.first->setAttr("plan_model", b.getI64IntegerAttr(id));
+    }
+    llvm::MapVector<Operation *, SmallVector<int64_t>> at;
+    for (const Buffer &buf : buffers) {
+      int64_t kind = buf.kind == Kind::Activations ? 0
+                     : buf.kind == Kind::KvCache   ? 1
+                     : buf.kind == Kind::Workspace ? 2
+                                                   : -1;
+      auto id = ids.find(buf.root);
+      if (kind < 0 || !buf.root || id == ids.end())
+        continue;
+      for (const Source &s : buf.sources) {
+        SmallVector<int64_t> &v = at[s.op];
+        bool have = false;
+        for (size_t i = 0; i + 3 < v.size(); i += 4)
+          have |= v[i] == id->second && v[i + 1] == kind;
+        if (!have)
+          v.append({id->second, kind, buf.offset, buf.bytes});
+      }
+    }
+    for (auto &[op, v] : at)
+      op->setAttr("arena", b.getDenseI64ArrayAttr(v));
+  }
+
   void runOnOperation() override {
     PipelineOp pipeline = getOperation();
     Figures fig = plan(pipeline);
     if (points.empty())
       return;
+
+    // The runtime places work buffers at the plan's offsets in one arena
+    // (runtime/job/JobArena.h): a buffer freed at a step's end comes back
+    // next step to pages still resident, with no allocation and no page
+    // fault. So a stage's models free their activations, KV caches and
+    // decode workspaces at each step's end by default wherever that lowers
+    // the peak (release-at-step-end; the first decision under a budget
+    // otherwise). Stages are tried in order, again while any helps (one
+    // stage's release can move the peak to another's).
+    if (releaseAtStepEnd)
+      for (bool changed = true; changed;) {
+        changed = false;
+        std::set<std::string> looped;
+        for (unsigned p = 0; p < points.size(); ++p)
+          if (loopStart[p] != p)
+            looped.insert(stageAt[p]);
+        for (const std::string &st : looped) {
+          if (releasing.count(st))
+            continue;
+          releasing.insert(st);
+          Figures next = plan(pipeline);
+          if (next.planned < fig.planned) {
+            fig = next;
+            changed = true;
+          } else {
+            releasing.erase(st);
+            fig = plan(pipeline);
+          }
+        }
+      }
 
     // The budget: the spec's, else this machine's physical memory on the
     // CPU; a CUDA device's capacity is not known at compile time.
@@ -233,6 +299,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       decisions.push_back(b.getStringAttr(text));
       fig = next;
     }
+
+    placeBuffers(b);
 
     SmallVector<Attribute> list;
     for (const Buffer &buf : buffers)

@@ -148,6 +148,7 @@ size_t Planner::perStageFrom(Operation *root, Kind kind, unsigned p,
       if (auto t = dyn_cast<ModelType>(root->getResult(0).getType()))
         b.cfg = configOf(t);
     b.lora = loraShapeOf(root);
+    b.root = root;
     b.first = perStep ? p : loopStart[p];
     it = perModel.emplace(key, buffers.size()).first;
     buffers.push_back(b);
@@ -243,6 +244,7 @@ void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
     Buffer b;
     b.name = modelName(root) + ".activations@" + std::to_string(p);
     b.kind = Kind::Activations;
+    b.root = root;
     b.bytes = bytes;
     b.first = b.last = p;
     b.stage = stageAt[p];

@@ -67,6 +67,9 @@ struct Buffer {
   ::hone::ModelConfig cfg;
   /// The op whose use made it this big.
   Operation *source = nullptr;
+  /// The model object it belongs to (activations, KV cache, decode
+  /// workspace): the runtime places it for that model's ops.
+  Operation *root = nullptr;
   /// Adapters of the model (activations and decode workspace include their
   /// products); rank 0 when none.
   ::hone::memsize::LoraShape lora;

@@ -25,12 +25,16 @@ int64_t Planner::pack(std::vector<Buffer> &bs, ArrayRef<size_t> order) {
       if (bs[j].first <= b.last && b.first <= bs[j].last)
         busy.push_back({bs[j].offset, bs[j].offset + bs[j].bytes});
     llvm::sort(busy);
+    // 64-byte aligned offsets: the runtime places buffers there
+    // (runtime/job/JobArena.h), and the CPU kernels want that alignment.
+    auto align = [](int64_t x) { return (x + 63) / 64 * 64; };
     int64_t offset = 0;
     for (auto [lo, hi] : busy) {
-      if (offset + b.bytes <= lo)
+      if (align(offset) + b.bytes <= lo)
         break;
       offset = std::max(offset, hi);
     }
+    offset = align(offset);
     b.offset = offset;
     top = std::max(top, offset + b.bytes);
     placed.push_back(i);

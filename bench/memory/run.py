@@ -5,7 +5,7 @@ measured peak (anonymous resident memory above its start, docs/runtime.md
 "Memory check") against the plan.
 
   bench/memory/run.py [--honec build/bin/honec] [--no-run]
-                      [example ...]
+                      [--no-release-at-step-end] [example ...]
 
 Compiles examples/EXAMPLE/spec.textproto (all examples by default) to
 scheduled IR and reads its hone.memory_plan; unless --no-run, compiles the
@@ -25,9 +25,12 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+FLAGS = []  # extra honec flags (--no-release-at-step-end)
+
+
 def plan_of(honec, spec, work):
     out = os.path.join(work, "scheduled.mlir")
-    subprocess.run([honec, spec, "--compile-to=scheduled", "-o", out],
+    subprocess.run([honec, spec, *FLAGS, "--compile-to=scheduled", "-o", out],
                    check=True, stdout=subprocess.DEVNULL)
     text = open(out).read()
     m = re.search(r"hone\.memory_plan = \{(.*?)\bbuffers = ", text)
@@ -43,7 +46,7 @@ def plan_of(honec, spec, work):
 
 def measure(honec, spec, work):
     job = os.path.join(work, "job")
-    subprocess.run([honec, spec, "-o", job], check=True,
+    subprocess.run([honec, spec, *FLAGS, "-o", job], check=True,
                    stdout=subprocess.DEVNULL)
     out = os.path.join(work, "run")
     r = subprocess.run([job, "--device", "cpu", "--out", out, "--progress",
@@ -68,6 +71,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--honec", default=os.path.join(ROOT, "build/bin/honec"))
     ap.add_argument("--no-run", action="store_true")
+    ap.add_argument("--no-release-at-step-end", action="store_true",
+                    help="compile with honec --no-release-at-step-end")
     ap.add_argument("examples", nargs="*")
     a = ap.parse_args()
     examples = a.examples or sorted(
@@ -80,6 +85,8 @@ def main():
         spec = os.path.join(ROOT, "examples", ex, "spec.textproto")
         work = tempfile.mkdtemp(prefix="hone-bench-memory-")
         try:
+            if a.no_release_at_step_end:
+                FLAGS[:] = ["--no-release-at-step-end"]
             p = plan_of(a.honec, spec, work)
             row = (f"{ex:14} {mib(p['peak_bytes'])} {mib(p['lower_bound_bytes'])} "
                    f"{mib(p['first_fit_bytes'])} {mib(p['no_reuse_bytes'])}  "

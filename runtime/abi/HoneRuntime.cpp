@@ -378,6 +378,12 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   if (std::string bad = j->memory.begin(cfg.memory_plan);
       !bad.empty())
     fail(j, "config", bad);
+  // The plan's one arena: the step tensors and the models' placed work
+  // buffers at the plan's offsets (mapped, resident only where touched).
+  if (j->memory.planned())
+    if (std::string bad = j->arena->create(j->memory.plannedPeak());
+        !bad.empty())
+      fail(j, "job", bad);
   // The runtime's own memory above it, measured now: the plan's fixed
   // "runtime" row (memsize::runtimeBytes) is checked against it.
   j->memory.measureStartup([&] { warmUpCpuLibraries(j->job->kernels()); });
@@ -396,6 +402,22 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
 
 void *hone_rt_arena(hone_job *j, int64_t bytes) {
   constexpr size_t kAlign = 64;
+  // Planned: the plan's step_tensors buffer in the job's arena, held for
+  // the whole job.
+  if (j->arena->active() && bytes > 0)
+    for (const observe::MemoryBuffer &b : j->memory.buffers())
+      if (b.kind == "step_tensors" && int64_t(b.size) >= bytes &&
+          b.offset % kAlign == 0) {
+        bool fresh = true;
+        j->stepLease = j->arena->lease(int64_t(b.offset), bytes, ~uint64_t(0),
+                                       "step tensors", &fresh);
+        if (!j->stepLease)
+          break;
+        std::free(j->arenaBlock);
+        j->arenaBlock = nullptr;
+        j->memory.setStepArena(j->stepLease.get(), bytes);
+        return j->stepLease.get();
+      }
   // calloc: large blocks come zeroed from the kernel and take memory only as
   // pages are touched, like a static zero-initialised arena.
   void *p = bytes > 0 && uint64_t(bytes) < (uint64_t(1) << 41)
@@ -421,6 +443,14 @@ int32_t hone_rt_end(hone_job *j) {
   // Planned vs measured peak: printed, logged, in the report; a peak past
   // the plan's tolerance ends the job with an error once all is written.
   j->memory.stop(); // the sampling thread's last sample
+  // Work buffers that could not go where the plan put them (another buffer
+  // held the bytes, or they outgrew their slot) are unplanned allocations.
+  if (j->arena->misses() > 0)
+    j->memory.noteUnplanned(std::to_string(j->arena->misses()) +
+                            " placement(s) outside the plan's arena, "
+                            "first: " + j->arena->firstMiss());
+  j->memory.setPlacements(j->arena->placements(), j->arena->misses(),
+                          j->arena->firstMiss());
   std::string verdict = j->memory.verdict();
   std::vector<std::pair<std::string, std::string>> summary = {
       {"measured memory peak", formatBytes(j->memory.measuredPeak())}};
@@ -671,6 +701,9 @@ void hone_rt_stage_end(hone_job *j) {
     t.releaseGradients(); // planned per stage, like the moments
     m->opt.reset();
   }
+  // What this stage touched in the arena and no buffer holds now goes
+  // back: the next stage's buffers fault their pages in again.
+  j->arena->dropFree();
   // Fault injection for tests: an allocation outside the plan, touched.
   if (const char *inj = std::getenv("HONE_INJECT_UNPLANNED_BYTES")) {
     j->injected.assign(size_t(std::max<long long>(0, std::atoll(inj))), 1);

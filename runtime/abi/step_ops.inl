@@ -27,6 +27,10 @@
  * FROM: ODS (an attribute the op declares: getInherentAttr), DISC (a
  * discardable attribute a pass sets), LOWER (computed by the lowering from
  * the result type, the objective region or the stage).
+ * hone-plan-memory's placements: `plan_model` on the model objects (the
+ * plan's id of the model) and `arena` on the ops that run models
+ * (quadruples: plan model id, kind 0 activations / 1 KV cache / 2 decode
+ * workspace, offset in the job's arena, bytes; runtime/job/JobArena.h).
  * Every step and train row also accepts "lane" (STR, OPT, LOWER: the lane
  * hone-assign-lanes chose; AbiTable.h kLaneAttr), and every step row "ahead"
  * (I64, OPT, LOWER; kAheadAttr), not repeated below.
@@ -64,6 +68,7 @@ HONE_ABI_ATTR(model_init, name, STR, REQ, ODS)
 HONE_ABI_ATTR(model_init, seed, I64, REQ, ODS)
 HONE_ABI_ATTR(model_init, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_init, head, STR, REQ, LOWER)
+HONE_ABI_ATTR(model_init, plan_model, I64, OPT, DISC)
 
 HONE_ABI_OBJECT(model_load, "model.load", "")
 HONE_ABI_ATTR(model_load, name, STR, REQ, ODS)
@@ -71,12 +76,14 @@ HONE_ABI_ATTR(model_load, path, STR, REQ, ODS)
 HONE_ABI_ATTR(model_load, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_load, head, STR, REQ, LOWER)
 HONE_ABI_ATTR(model_load, storage, STR, OPT, DISC)
+HONE_ABI_ATTR(model_load, plan_model, I64, OPT, DISC)
 
 HONE_ABI_OBJECT(model_new_head, "model.new_head", "model")
 HONE_ABI_ATTR(model_new_head, name, STR, REQ, ODS)
 HONE_ABI_ATTR(model_new_head, seed, I64, REQ, ODS)
 HONE_ABI_ATTR(model_new_head, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_new_head, head, STR, REQ, LOWER)
+HONE_ABI_ATTR(model_new_head, plan_model, I64, OPT, DISC)
 
 HONE_ABI_OBJECT(model_lora, "model.lora", "model")
 HONE_ABI_ATTR(model_lora, name, STR, REQ, ODS)
@@ -84,11 +91,13 @@ HONE_ABI_ATTR(model_lora, lora, OBJ, REQ, ODS)
 HONE_ABI_ATTR(model_lora, seed, I64, REQ, ODS)
 HONE_ABI_ATTR(model_lora, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_lora, head, STR, REQ, LOWER)
+HONE_ABI_ATTR(model_lora, plan_model, I64, OPT, DISC)
 
 HONE_ABI_OBJECT(exec_snapshot, "exec.snapshot", "model")
 HONE_ABI_ATTR(exec_snapshot, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(exec_snapshot, head, STR, REQ, LOWER)
 HONE_ABI_ATTR(exec_snapshot, storage, STR, OPT, DISC)
+HONE_ABI_ATTR(exec_snapshot, plan_model, I64, OPT, DISC)
 
 HONE_ABI_OBJECT(dataset, "dataset", "")
 HONE_ABI_ATTR(dataset, path, STR, REQ, ODS)
@@ -160,6 +169,7 @@ HONE_ABI_ATTR(generate, hint_is_fraction, BOOL, REQ, ODS)
 HONE_ABI_ATTR(generate, mask_truncated, BOOL, REQ, ODS)
 HONE_ABI_ATTR(generate, stop, STRS, OPT, ODS)
 HONE_ABI_ATTR(generate, stream_rows, UNIT, OPT, DISC)
+HONE_ABI_ATTR(generate, arena, I64S, OPT, DISC)
 
 HONE_ABI_STEP(logprob, "logprob", "model")
 HONE_ABI_ATTR(logprob, entropy, UNIT, REQ, ODS)
@@ -168,15 +178,18 @@ HONE_ABI_ATTR(logprob, micro_batch, I64, OPT, ODS)
 HONE_ABI_ATTR(logprob, release_activations, UNIT, OPT, DISC)
 HONE_ABI_ATTR(logprob, recompute_layers, I64, OPT, DISC)
 HONE_ABI_ATTR(logprob, packed, UNIT, REQ, LOWER)
+HONE_ABI_ATTR(logprob, arena, I64S, OPT, DISC)
 
 HONE_ABI_STEP(value, "value", "model")
 HONE_ABI_ATTR(value, micro_batch, I64, OPT, ODS)
 HONE_ABI_ATTR(value, release_activations, UNIT, OPT, DISC)
 HONE_ABI_ATTR(value, recompute_layers, I64, OPT, DISC)
 HONE_ABI_ATTR(value, packed, UNIT, REQ, LOWER)
+HONE_ABI_ATTR(value, arena, I64S, OPT, DISC)
 
 HONE_ABI_STEP(score, "score", "reward")
 HONE_ABI_ATTR(score, stream, UNIT, OPT, DISC)
+HONE_ABI_ATTR(score, arena, I64S, OPT, DISC)
 
 HONE_ABI_STEP(shape_reward, "shape_reward", "")
 HONE_ABI_ATTR(shape_reward, kind, STR, REQ, ODS)
@@ -217,6 +230,7 @@ HONE_ABI_STEP(sync_weights, "sync_weights", "model model?")
 HONE_ABI_STEP(eval_step, "eval_step", "model dataset reward?")
 HONE_ABI_ATTR(eval_step, name, STR, REQ, ODS)
 HONE_ABI_ATTR(eval_step, settings, OBJ, REQ, ODS)
+HONE_ABI_ATTR(eval_step, arena, I64S, OPT, DISC)
 
 HONE_ABI_STEP(save, "save", "model")
 HONE_ABI_ATTR(save, path, STR, REQ, ODS)
@@ -236,6 +250,7 @@ HONE_ABI_ATTR(train_step, packed, I64S, OPT, DISC)
 HONE_ABI_ATTR(train_step, recompute_layers, I64S, OPT, DISC)
 HONE_ABI_ATTR(train_step, temperature, F64, REQ, LOWER)
 HONE_ABI_ATTR(train_step, metric_names, STRS, REQ, LOWER)
+HONE_ABI_ATTR(train_step, arena, I64S, OPT, DISC)
 
 #undef HONE_ABI_OBJECT
 #undef HONE_ABI_STEP

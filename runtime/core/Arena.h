@@ -1,10 +1,9 @@
 // An arena: one allocation, tensors at byte offsets inside it (at()) or
 // bump-allocated (allocate(), mark()/release()); it records the highest end
-// handed out. Not used by compiled jobs yet: their step tensors live in the
-// block hone_rt_arena allocates (offsets from hone-plan-arena; every step
-// call's tensors are checked to lie inside it) and models, activations and
-// KV caches come from the kernels' allocator; the job checks its resident
-// peak against hone-plan-memory's plan instead (runtime/job/MemoryCheck.h).
+// handed out. Not used by compiled jobs: they place their step tensors and
+// the models' activations, KV caches and decode workspaces at
+// hone-plan-memory's offsets in runtime/job/JobArena.h's block, and check
+// their resident peak against the plan (runtime/job/MemoryCheck.h).
 #pragma once
 
 #include "runtime/core/Tensor.h"

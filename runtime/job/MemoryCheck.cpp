@@ -177,6 +177,12 @@ void MemoryCheck::noteHeld(const std::string &name, const std::string &kind,
 std::string MemoryCheck::verdict() const {
   if (!planned())
     return "";
+  if (misses_ > 0)
+    return "memory: " + std::to_string(misses_) +
+           " work buffer(s) could not go where the compiled plan put them "
+           "(first: " + firstMiss_ +
+           "): memory the plan does not hold; the plan and the runtime "
+           "disagree on a buffer's size or live range";
   int64_t measured = measuredPeak();
   double limit = double(plannedPeak_) * (1 + kTolerance) + double(kSlackBytes);
   if (double(measured) <= limit)
@@ -207,6 +213,7 @@ std::string MemoryCheck::summary() const {
       " of it from start-up)";
   if (planned())
     s += ", planned peak " + formatBytes(plannedPeak_) + ", " +
+         std::to_string(placements_) + " buffer(s) placed in its arena, " +
          std::to_string(unplanned_.size()) + " unplanned allocation(s)" +
          (unplanned_.empty() ? "" : " (first: " + unplanned_.front() + ")");
   else

@@ -108,6 +108,19 @@ public:
   void noteHeld(const std::string &name, const std::string &kind,
                 int64_t bytes);
   int64_t unplanned() const { return int64_t(unplanned_.size()); }
+  /// An allocation outside the plan, described (counted as unplanned).
+  void noteUnplanned(const std::string &what) {
+    if (planned())
+      unplanned_.push_back(what);
+  }
+  /// Work buffers placed in the plan's arena and those that missed
+  /// (runtime/job/JobArena.h), for the summary.
+  void setPlacements(int64_t placed, int64_t missed,
+                     const std::string &firstMiss) {
+    placements_ = placed;
+    misses_ = missed;
+    firstMiss_ = firstMiss;
+  }
   /// The plan's buffers (for the report) and its budget (0: none).
   const std::vector<observe::MemoryBuffer> &buffers() const { return buffers_; }
   int64_t budget() const { return budget_; }
@@ -124,7 +137,8 @@ public:
   const std::vector<std::string> &decisions() const { return decisions_; }
 
   /// An empty string when the measured peak is within the tolerance of the
-  /// plan (or there is no plan), else the one-line reason.
+  /// plan (or there is no plan) and every work buffer went where the plan
+  /// put it, else the one-line reason.
   std::string verdict() const;
   /// "memory: planned peak ..., measured ..." for the end of the job.
   std::string summary() const;
@@ -134,6 +148,8 @@ private:
   /// cannot be read).
   static int64_t anonymousFrom(int fd);
   int64_t startup_ = 0;
+  int64_t placements_ = 0, misses_ = 0;
+  std::string firstMiss_;
   const char *stepBase_ = nullptr;
   int64_t stepBytes_ = 0;
   int64_t plannedPeak_ = 0;

@@ -467,6 +467,12 @@ template <typename T> int64_t Transformer<T>::loraBytesHeld() const {
       n += (a->size() * int64_t(sizeof(T)) + 63) / 64 * 64;
   return n;
 }
+template <typename T> bool Transformer<T>::activationsPlaced() const {
+  return acts_ && acts_->block.borrowed();
+}
+template <typename T> bool Transformer<T>::kvCachePlaced() const {
+  return kvCache_ && !kvCache_->k.empty() && kvCache_->k[0].borrowed();
+}
 template <typename T> void Transformer<T>::releaseActivations() {
   acts_.reset();
 }

@@ -88,6 +88,33 @@ template <typename T> struct KvCache {
 
 template <typename T> struct Planner;
 
+/// Where a model's activations, KV cache and incremental-forward workspace
+/// live when the job planned them: hone-plan-memory's offsets in the job's
+/// one arena (runtime/job/JobArena.h). Without a placer, or where it has no
+/// slot for the op running now, the model allocates them from its kernels,
+/// as before.
+class WorkPlacer {
+public:
+  enum Kind { Activations, KvCache, Workspace };
+  /// A planned slot: its address and size (p null: none).
+  struct Slot {
+    void *p = nullptr;
+    int64_t bytes = 0;
+  };
+  virtual ~WorkPlacer() = default;
+  /// The slot the plan gives this model's buffer of `kind` for the op
+  /// running now on this thread.
+  virtual Slot slot(Kind kind) = 0;
+  /// Takes the first `bytes` of `s` for this model: a lease held while the
+  /// buffer lives, or null when they do not fit the slot or another buffer
+  /// holds them now (the model then allocates its own; the placer counts
+  /// the miss). *fresh: the bytes held another buffer since this one last
+  /// had them (their contents are not this buffer's; the model writes
+  /// every buffer before reading it, so it does not clear them).
+  virtual std::shared_ptr<void> take(Kind kind, Slot s, int64_t bytes,
+                                     bool *fresh) = 0;
+};
+
 /// LoRA adapters on a frozen base (PEFT's LoraLayer): each targeted
 /// projection computes W x + (alpha / rank) B A x with A [rank, in] and
 /// B [out, rank]; A starts like PEFT's default (uniform(-1/sqrt(in),
@@ -269,6 +296,16 @@ public:
   int64_t loraBytesHeld() const;
   /// Frees all three (a stage that no longer runs the model).
   void releaseWorkspaces();
+  /// Places the activations, KV cache and incremental-forward workspace
+  /// where `placer` says (null: the kernels' allocator). Buffers held now
+  /// move at their next use.
+  void setPlacer(std::shared_ptr<WorkPlacer> placer) {
+    placer_ = std::move(placer);
+  }
+  /// Whether the kept activations, the workspace or the KV cache lie in
+  /// memory a placer lent (tests).
+  bool activationsPlaced() const;
+  bool kvCachePlaced() const;
   /// Frees the kept activations alone (a frozen read whose model runs no
   /// backward in the stage: hone-plan-memory's release_activations).
   void releaseActivations();
@@ -318,6 +355,16 @@ private:
   /// Layer l's forward over the last forward()'s N_ rows (redo: a
   /// recomputation in backward(), res[l+1] not written).
   void layerFwd(size_t l, const AttentionShape &as, bool redo);
+  /// The placer's slot of `kind` (none without a placer).
+  WorkPlacer::Slot slotOf(WorkPlacer::Kind kind) const {
+    return placer_ ? placer_->slot(kind) : WorkPlacer::Slot{};
+  }
+  /// A block of n elements and ni int32s for a buffer of `kind`: at `slot`
+  /// when the placer lends it (not cleared), else from the kernels.
+  /// False when out of memory.
+  bool allocBlock(WorkPlacer::Kind kind, const WorkPlacer::Slot &slot,
+                  int64_t n, int64_t ni, DeviceArray<T> &block,
+                  DeviceArray<T, int32_t> &ints);
   void linearFwd(const T *x, int64_t rows, int64_t in, int64_t out,
                  int64_t wOff, int64_t bOff, bool conv1d, T *y);
   void linearBwd(const T *x, const T *dy, int64_t rows, int64_t in, int64_t out,
@@ -392,6 +439,7 @@ private:
 
   std::unique_ptr<Acts> inf_;           // incremental-forward workspace
   std::unique_ptr<KvCache<T>> kvCache_; // reusableKvCache()
+  std::shared_ptr<WorkPlacer> placer_;
 };
 
 extern template class Transformer<float>;

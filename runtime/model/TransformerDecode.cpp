@@ -34,12 +34,37 @@ template <typename T>
 Expected<KvCache<T> *> Transformer<T>::reusableKvCache(int64_t batch,
                                                        int64_t cacheLen) {
   const int64_t n = batch * cfg_.nKvHeads * cacheLen * cfg_.headDim();
-  if (!kvCache_ || kvCache_->k.empty() || kvCache_->k[0].size() < n) {
+  // Planned: the cache lies in the placer's slot, each layer's K then V at
+  // 64-byte-rounded strides (memsize::kvCacheBytes); it moves when the op
+  // now running has it elsewhere.
+  const WorkPlacer::Slot slot = slotOf(WorkPlacer::KvCache);
+  const bool moved = slot.p && kvCache_ && !kvCache_->k.empty() &&
+                     kvCache_->k[0].data() != slot.p;
+  if (!kvCache_ || kvCache_->k.empty() || kvCache_->k[0].size() < n || moved) {
     kvCache_.reset(); // free the old one before allocating the larger
-    auto c = makeKvCache(batch, cacheLen);
-    if (!c)
-      return c.status();
-    kvCache_ = std::make_unique<KvCache<T>>(c.take());
+    const int64_t per = (n * int64_t(sizeof(T)) + 63) / 64 * 64;
+    bool fresh = true;
+    std::shared_ptr<void> lease;
+    if (slot.p && batch > 0 && cacheLen > 0 && cacheLen <= cfg_.maxSeqLen)
+      lease = placer_->take(WorkPlacer::KvCache, slot,
+                            2 * cfg_.nLayers * per, &fresh);
+    if (lease) { // not cleared, like a kept cache (attention reads only
+                 // the positions written)
+      char *p = static_cast<char *>(slot.p);
+      auto c = std::make_unique<KvCache<T>>();
+      for (int64_t l = 0; l < cfg_.nLayers; ++l) {
+        c->k.push_back(DeviceArray<T>::borrow(
+            reinterpret_cast<T *>(p + 2 * l * per), n, lease));
+        c->v.push_back(DeviceArray<T>::borrow(
+            reinterpret_cast<T *>(p + (2 * l + 1) * per), n, lease));
+      }
+      kvCache_ = std::move(c);
+    } else {
+      auto c = makeKvCache(batch, cacheLen);
+      if (!c)
+        return c.status();
+      kvCache_ = std::make_unique<KvCache<T>>(c.take());
+    }
   } else if (cacheLen > cfg_.maxSeqLen || batch <= 0 || cacheLen <= 0) {
     return Status::error("model: KV cache of " + std::to_string(batch) + " x " +
                          std::to_string(cacheLen) + " (maximum length " +
@@ -82,11 +107,16 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
   const int64_t A = c.nHeads * hd, F = c.dFf;
   const bool gpt2 = c.family == ModelFamily::GPT2;
   const int64_t Fpre = gpt2 ? F : 2 * F;
-  if (!inf_ || inf_->B * inf_->S < N || inf_->B < B) {
+  // Planned: in the placer's slot for the op now running (moved there,
+  // sized afresh, when the kept workspace lies elsewhere).
+  const WorkPlacer::Slot slot = slotOf(WorkPlacer::Workspace);
+  const bool moved = slot.p && inf_ && inf_->block.data() != slot.p;
+  if (!inf_ || inf_->B * inf_->S < N || inf_->B < B || moved) {
     // Grow to the largest shape seen (prefill rows, decode batch) so that
     // alternating prefill and decode calls do not reallocate.
-    const int64_t capN = std::max(N, inf_ ? inf_->B * inf_->S : 0);
-    const int64_t capB = std::max(B, inf_ ? inf_->B : 0);
+    const bool keep = inf_ && !moved;
+    const int64_t capN = std::max(N, keep ? inf_->B * inf_->S : 0);
+    const int64_t capB = std::max(B, keep ? inf_->B : 0);
     inf_.reset();
     auto a = std::make_unique<Acts>();
     a->B = capB;
@@ -113,9 +143,8 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
     pl.takeI(a->positions, NR);
     pl.takeI(a->start, capB);
     pl.takeI(a->shared, capB);
-    a->block = DeviceArray<T>(k_, pl.tn);
-    a->ints = DeviceArray<T, int32_t>(k_, pl.in);
-    if (!a->block.data() || !a->ints.data())
+    if (!allocBlock(WorkPlacer::Workspace, slot, pl.tn, pl.in, a->block,
+                    a->ints))
       return Status::error("model: out of memory allocating the "
                            "incremental-forward workspace for " +
                            std::to_string(N) + " rows");

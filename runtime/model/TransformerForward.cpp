@@ -167,9 +167,41 @@ int64_t Transformer<T>::workspaceBytes(int64_t batch, int64_t seqLen,
 }
 
 template <typename T>
+bool Transformer<T>::allocBlock(WorkPlacer::Kind kind,
+                                const WorkPlacer::Slot &slot, int64_t n,
+                                int64_t ni, DeviceArray<T> &block,
+                                DeviceArray<T, int32_t> &ints) {
+  const int64_t tb = (n * int64_t(sizeof(T)) + 63) / 64 * 64;
+  const int64_t ib = (ni * 4 + 63) / 64 * 64;
+  if (slot.p && placer_) {
+    // Not zeroed: every buffer is written before it is read (as when a
+    // kept block is re-planned for another shape), whatever another buffer
+    // left in the bytes (JobArena.ActivationsAtThePlannedOffset runs on
+    // NaN bytes); clearing them would cost a memset each time buffers of
+    // different models take turns in the same bytes.
+    bool fresh = true;
+    if (std::shared_ptr<void> lease = placer_->take(kind, slot, tb + ib,
+                                                    &fresh)) {
+      char *p = static_cast<char *>(slot.p);
+      block = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), n, lease);
+      ints = DeviceArray<T, int32_t>::borrow(reinterpret_cast<int32_t *>(p + tb),
+                                             ni, std::move(lease));
+      return true;
+    }
+  }
+  block = DeviceArray<T>(k_, n);
+  ints = DeviceArray<T, int32_t>(k_, ni);
+  return (block.data() || n == 0) && (ints.data() || ni == 0);
+}
+
+template <typename T>
 Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
                                   int64_t P) {
-  if (acts_ && acts_->B == B && acts_->S == Tn && acts_->N == N &&
+  // The plan may put this op's activations elsewhere than the kept ones
+  // (another stage's slot, a transient read's): they move there.
+  const WorkPlacer::Slot slot = slotOf(WorkPlacer::Activations);
+  const bool moved = slot.p && acts_ && acts_->block.data() != slot.p;
+  if (acts_ && !moved && acts_->B == B && acts_->S == Tn && acts_->N == N &&
       acts_->P == P &&
       acts_->recompute == std::clamp<int64_t>(recompute_, 0, cfg_.nLayers))
     return Status::ok();
@@ -179,14 +211,14 @@ Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
   std::unique_ptr<Acts> a = std::make_unique<Acts>();
   Planner<T> pl;
   planActs(a.get(), pl, B, Tn, N, P);
-  if (acts_ && acts_->block.size() >= pl.tn && acts_->ints.size() >= pl.in) {
+  if (acts_ && !moved && acts_->block.size() >= pl.tn &&
+      acts_->ints.size() >= pl.in) {
     a->block = std::move(acts_->block);
     a->ints = std::move(acts_->ints);
   } else {
     acts_.reset();
-    a->block = DeviceArray<T>(k_, pl.tn);
-    a->ints = DeviceArray<T, int32_t>(k_, pl.in);
-    if (!a->block.data() || !a->ints.data())
+    if (!allocBlock(WorkPlacer::Activations, slot, pl.tn, pl.in, a->block,
+                    a->ints))
       return Status::error("model: out of memory allocating " +
                                std::to_string(pl.tn * int64_t(sizeof(T)) +
                                               pl.in * 4) +
@@ -414,6 +446,9 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                                              int64_t);                         \
   template void Transformer<T>::layerFwd(size_t, const AttentionShape &,     \
                                          bool);                                \
+  template bool Transformer<T>::allocBlock(                                    \
+      WorkPlacer::Kind, const WorkPlacer::Slot &, int64_t, int64_t,            \
+      DeviceArray<T> &, DeviceArray<T, int32_t> &);                            \
   template void Transformer<T>::linearFwd(                                     \
       const T *, int64_t, int64_t, int64_t, int64_t, int64_t, bool, T *);      \
   template Status Transformer<T>::forward(const TokenBatch &,                  \

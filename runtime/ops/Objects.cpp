@@ -74,10 +74,16 @@ ModelConfig archConfig(hone_job *j, const char *loc, const json::Value *arch,
   return c;
 }
 
-ModelObj *newModel(hone_job *j, std::unique_ptr<Transformer<float>> m) {
+/// planId: the memory plan's id of the model (`plan_model`): its
+/// activations, KV cache and decode workspace go where the plan puts them.
+ModelObj *newModel(hone_job *j, std::unique_ptr<Transformer<float>> m,
+                   std::optional<int64_t> planId) {
   auto o = std::make_unique<ModelObj>();
   o->model = std::move(m);
   o->name = "m" + std::to_string(j->models.size());
+  if (planId)
+    o->model->setPlacer(
+        std::make_shared<ModelPlacer>(j->arena, *planId, o->name));
   ModelObj *p = o.get();
   j->models.push_back(p);
   j->objects.push_back(std::move(o));
@@ -108,7 +114,7 @@ void objModelInit(OpCtx &c) {
   ModelConfig cfg = archConfig(j, c.loc, a.arch, a.head);
   auto m = take(j, c.loc, Transformer<float>::create(cfg, &j->job->kernels()));
   m->initRandom(uint64_t(a.seed));
-  c.made = newModel(j, std::move(m));
+  c.made = newModel(j, std::move(m), a.plan_model);
 }
 
 namespace {
@@ -147,7 +153,7 @@ void objModelLoad(OpCtx &c) {
         want.headDim() != got.headDim() || want.qkNorm != got.qkNorm ||
         want.ropeScaling != got.ropeScaling)
     c.err(path + ": the model's config.json differs from the compiled arch");
-  c.made = newModel(j, std::move(m));
+  c.made = newModel(j, std::move(m), a.plan_model);
 }
 
 void objModelNewHead(OpCtx &c) {
@@ -170,7 +176,7 @@ void objModelNewHead(OpCtx &c) {
         std::memcpy(m->param(p), base->model->param(*q),
                     size_t(p.numel) * sizeof(float));
       }
-  c.made = newModel(j, std::move(m));
+  c.made = newModel(j, std::move(m), a.plan_model);
 }
 
 /// hone.model.lora: a model reading base's weights (no copy) with fresh
@@ -190,7 +196,7 @@ void objModelLora(OpCtx &c) {
     c.err("the base model already carries adapters");
   auto m = take(j, c.loc, base->model->baseView());
   check(j, c.loc, m->addLora(lc, uint64_t(a.seed)));
-  ModelObj *o = newModel(j, std::move(m));
+  ModelObj *o = newModel(j, std::move(m), a.plan_model);
   o->mergeOnSave = s.merge_on_save;
   c.made = o;
 }
@@ -206,7 +212,7 @@ void objSnapshot(OpCtx &c) {
     auto m = take(j, c.loc, src.baseView());
     check(j, c.loc, m->addLora(src.lora(), 0));
     src.kernels().copy(m->loraData(), src.loraData(), src.numTrainable());
-    ModelObj *o = newModel(j, std::move(m));
+    ModelObj *o = newModel(j, std::move(m), a.plan_model);
     o->mergeOnSave = base->mergeOnSave;
     c.made = o;
     return;
@@ -218,7 +224,7 @@ void objSnapshot(OpCtx &c) {
                     : Transformer<float>::create(base->model->config(),
                                                  &j->job->kernels()));
   check(j, c.loc, copyWeights(*base->model, *m));
-  c.made = newModel(j, std::move(m));
+  c.made = newModel(j, std::move(m), a.plan_model);
 }
 
 void objDataset(OpCtx &c) {

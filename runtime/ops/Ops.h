@@ -15,6 +15,7 @@
 #include "runtime/formats/AtomicFile.h"
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
+#include "runtime/job/JobArena.h"
 #include "runtime/job/MemoryCheck.h"
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
@@ -47,6 +48,13 @@ struct Object {
   ObjKind kind;
   explicit Object(ObjKind k) : kind(k) {}
   virtual ~Object() = default;
+};
+
+/// The op's hone-plan-memory placements (its `arena` attribute) for the
+/// models it runs, while the scope lives (runtime/job/JobArena.h).
+struct ArenaScope : hone::job::PlacementScope {
+  explicit ArenaScope(const std::optional<std::vector<int64_t>> &arena)
+      : PlacementScope(arena ? &*arena : nullptr) {}
 };
 
 struct ModelObj : Object {
@@ -183,6 +191,11 @@ struct hone_job {
   std::thread::id mainThread;
   hone::dist::Comm comm; // data-parallel ranks (mpirun); one rank otherwise
   void *arenaBlock = nullptr; // hone_rt_arena's allocation (freed at the end)
+  /// The memory plan's one arena (mapped by hone_rt_begin when the job has
+  /// a plan): step tensors and the models' placed work buffers.
+  std::shared_ptr<hone::job::JobArena> arena =
+      std::make_shared<hone::job::JobArena>();
+  std::shared_ptr<void> stepLease; // the step tensors' bytes in `arena`
   hone::job::MemoryCheck memory;           // the compiled plan vs the resident peak
   std::vector<char> injected;   // HONE_INJECT_UNPLANNED_BYTES (tests)
   /// Held while a reward object scores (lanes and stream workers may

@@ -45,6 +45,7 @@ void opGenerate(OpCtx &c) {
   const hone_tensor &pm = c.input(1, "prompt mask", -1, 2, P, Tp);
   c.input(2, "step", HONE_I64, 0);
   const auto a = c.typed<abi::OpId::generate>();
+  ArenaScope placed(a.arena); // the KV cache and workspace where planned
   int64_t n = a.n;
   if (n < 1)
     c.err("n must be at least 1");
@@ -251,6 +252,7 @@ void opLogprob(OpCtx &c) {
   // one frozen model): one forward over their rows concatenated, results
   // per batch (its log-probs, then its entropy when set).
   const auto a = c.typed<abi::OpId::logprob>();
+  ArenaScope placed(a.arena); // the activations where planned
   // packed (hone-pack-sequences): a mask per batch follows the batches;
   // each row runs padding-free up to its mask's last nonzero position.
   bool ent = a.entropy, packed = a.packed;
@@ -314,6 +316,7 @@ void opValue(OpCtx &c) {
   hone_job *j = c.j;
   auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
   const auto a = c.typed<abi::OpId::value>();
+  ArenaScope placed(a.arena); // the activations where planned
   // packed (hone-pack-sequences): the last input is a mask; each row runs
   // padding-free up to its last nonzero position.
   bool packed = a.packed;

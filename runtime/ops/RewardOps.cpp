@@ -116,6 +116,8 @@ void opScore(OpCtx &c) {
   hone_job *j = c.j;
   auto *r = c.obj<RewardObj>(0, ObjKind::Reward, "reward");
   c.counts(1, 1, 3, 3, 1, 1);
+  const auto a = c.typed<abi::OpId::score>();
+  ArenaScope placed(a.arena); // reward models' activations where planned
   const hone_tensor &tok = c.input(0, "tokens", HONE_I32, 2);
   int64_t B = tok.shape[0], T = tok.shape[1];
   const hone_tensor &mk = c.input(1, "mask", -1, 2, B, T);

@@ -237,6 +237,7 @@ void opEvalStep(OpCtx &c) {
   if (j->comm.rank > 0) // rank 0 evaluates and logs for the job
     return;
   const auto a = c.typed<abi::OpId::eval_step>();
+  ArenaScope placed(a.arena); // the KV cache and workspace where planned
   const std::string &name = a.name;
   // The evaluation's settings (#hone.eval_settings): every one present.
   auto es = settingsOf<abi::SettingsId::eval_settings>(j, c.loc, a.settings);

@@ -150,6 +150,7 @@ void runTrainStep(OpCtx &c) {
   for (int i = 0; i < n_models; ++i)
     ms.push_back(c.obj<ModelObj>(i, ObjKind::Model, "model"));
   const auto a = c.typed<abi::OpId::train_step>();
+  ArenaScope placed(a.arena); // the models' activations where planned
   const std::vector<std::string> &reads = a.reads;
   const std::vector<int64_t> &readers = a.readers;
   if (int(reads.size()) != n_tokens || int(readers.size()) != n_tokens)

@@ -31,7 +31,7 @@
 // CHECK-SAME: {bytes = 65536 : i64, first = 8 : i64, kind = "kv_cache", last = 14 : i64, name = "m.kv_cache"
 // CHECK-SAME: first = 11 : i64, kind = "activations", last = 11 : i64, name = "m.snapshot@6.activations@11"
 // CHECK-SAME: peak_op = "hone.logprob", peak_point = 11 : i64, peak_stage = "rl"
-// CHECK: hone.logprob {{.*}}{release_activations}
+// CHECK: hone.logprob {{.*}}release_activations}
 hone.pipeline @rollout attributes {hone.arena_bytes = 4096 : i64} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index

@@ -3,7 +3,8 @@
 check, docs/runtime.md "Memory check"):
   - the job prints planned and measured peak, logs both in metrics.jsonl
     (the planned one equal to the compiled plan's peak_bytes) with no
-    unplanned allocation, and draws the plan stacked by kind in report.html;
+    unplanned allocation, places its models' work buffers in the plan's
+    arena, and draws the plan stacked by kind in report.html;
   - a job holding memory outside the plan (HONE_INJECT_UNPLANNED_BYTES)
     fails with exit code 1 naming the buffer, after writing its metrics;
   - a spec budget under the plan's peak is a located compile error that
@@ -47,9 +48,14 @@ def run(name, env=None):
 p, mem, out = run("ok")
 if p.returncode != 0:
     fail(f"exit code {p.returncode}")
-if not re.search(r"memory: measured peak .*, planned peak .*, 0 unplanned",
-                 p.stdout):
+m = re.search(r"memory: measured peak .*, planned peak .*, (\d+) buffer\(s\) "
+              r"placed in its arena, 0 unplanned", p.stdout)
+if not m:
     fail("no planned vs measured line")
+# The models' activations, KV caches and decode workspaces went to the
+# plan's offsets in the job's arena (a miss fails the job at its end).
+if int(m.group(1)) < 1:
+    fail("no work buffer was placed at the plan's offsets")
 if len(mem) != 1:
     fail(f"expected one memory line in metrics.jsonl, got {len(mem)}")
 if mem[0]["memory/planned_peak_bytes"] != planned:

@@ -5,6 +5,7 @@
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
 //       [--no-fuse-forwards] [--no-pack-sequences] [--no-stream-scores]
+//       [--no-release-at-step-end]
 //
 // Like every compiler, honec makes the final artifact (the job executable,
 // `a.out` without -o) unless --compile-to stops it early. Phases (the target
@@ -129,6 +130,13 @@ cl::opt<bool> noStreamScores(
     "no-stream-scores",
     cl::desc("Leave out hone-stream-scores (every score waits for its whole "
              "batch to finish generating; for benchmarks)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> noReleaseAtStepEnd(
+    "no-release-at-step-end",
+    cl::desc("Keep every stage's work buffers across its steps unless the "
+             "memory budget needs them freed (hone-plan-memory frees them "
+             "at each step's end where that lowers the peak; for "
+             "benchmarks)"),
     cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> report(
     "report",
@@ -379,7 +387,7 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
     return success();
   if (failed(runPhase(module, "scheduled (hone-scheduled-pipeline)",
                       [](OpPassManager &pm) {
-                        mlir::hone::buildScheduledPipeline(pm);
+                        mlir::hone::buildScheduledPipeline(pm, !noReleaseAtStepEnd);
                         return success();
                       })))
     return failure();

@@ -5,6 +5,7 @@
 // validation error is one line and exit 1.
 #include "test/unit/TempDir.h"
 #include "runtime/abi/hone_runtime.h"
+#include "runtime/model/MemorySizes.h"
 
 #include <gtest/gtest.h>
 
@@ -531,6 +532,56 @@ TEST(AbiDeath, StepTensorsOutsideTheArena) {
       }()),
       ::testing::ExitedWithCode(1),
       "spec:8:3: error: hone.advantage: input 0: its data lies outside");
+}
+
+// A model's activations go where the compiled memory plan puts them (the
+// op's `arena` placement, in the job's one arena): exactly the planned size
+// runs; a slot 64 bytes too small is memory the plan does not hold, and the
+// job fails at its end naming the buffer.
+TEST(AbiDeath, WorkBuffersOutsideThePlan) {
+  hone::ModelConfig cfg;
+  cfg.family = hone::ModelFamily::Llama;
+  cfg.vocabSize = 16, cfg.dModel = 32, cfg.nLayers = 1, cfg.nHeads = 2;
+  cfg.nKvHeads = 1, cfg.dFf = 64, cfg.maxSeqLen = 16, cfg.tieEmbeddings = true;
+  const int64_t acts = hone::memsize::activationBytes(cfg, B, T, 4);
+  auto run = [&](const std::string &tag, int64_t slot) {
+    std::string dir = tmpDir(tag);
+    std::string config(kConfig);
+    config.pop_back(); // the closing brace
+    config += R"(,"memory_plan":{"peak_bytes":1048576,"points":4,"buffers":[)"
+              R"({"name":"policy.activations","kind":"activations","bytes":)" +
+              std::to_string(slot) +
+              R"(,"offset":4096,"first":0,"last":3}]}})";
+    std::vector<std::string> a = {"job", "--out", dir + "/run", "--progress",
+                                  "off"};
+    std::vector<char *> argv;
+    for (auto &s : a)
+      argv.push_back(s.data());
+    hone_job *job = hone_rt_begin(HONE_RT_ABI_VERSION, int32_t(argv.size()),
+                                  argv.data(), "abi-test", config.c_str(),
+                                  "# spec", "// ir");
+    std::string model(kModel);
+    model.pop_back();
+    model += R"(,"plan_model":0})";
+    void *policy = hone_rt_object(job, "spec:1:1", "model.init", model.c_str(),
+                                  0, nullptr);
+    std::vector<int32_t> tok(B * T, 1);
+    std::vector<float> lp(B * T);
+    hone_tensor in[1] = {tensor(tok.data(), HONE_I32, 2, B, T)};
+    hone_tensor out[1] = {tensor(lp.data(), HONE_F32, 2, B, T)};
+    std::string attrs =
+        R"({"entropy":false,"packed":false,"temperature":1.0,"arena":[0,0,4096,)" +
+        std::to_string(slot) + "]}";
+    hone_rt_step(job, "spec:2:1", "logprob", attrs.c_str(), 1, &policy, 1, in,
+                 1, out);
+    return hone_rt_end(job);
+  };
+  EXPECT_EQ(run("place1", acts), 0);
+  EXPECT_EXIT(run("place2", acts - 64), ::testing::ExitedWithCode(1),
+              "memory: 1 work buffer\\(s\\) could not go where the compiled "
+              "plan put them \\(first: m0 activations: needs " +
+                  std::to_string(acts) + " bytes, its planned slot holds " +
+                  std::to_string(acts - 64));
 }
 
 TEST(AbiDeath, UnknownOps) {
