@@ -71,7 +71,8 @@ inline void linearTile(int64_t kc, const float *A, int64_t lda, const float *B,
 }
 
 /// part [m, 64] (+)= A[m, kc] B[kc, 16 NV]: the first row block reads B
-/// (rows ldb apart) and packs it, the others read the pack.
+/// (rows ldb apart) and packs it, the others read the pack (pack null: B
+/// is a pack already, every row block reads it).
 template <int NV>
 void linearPanel(int64_t m, int64_t kc, const float *A, int64_t lda,
                  const float *B, int64_t ldb, float *part, bool init,
@@ -79,12 +80,26 @@ void linearPanel(int64_t m, int64_t kc, const float *A, int64_t lda,
 #if !defined(__AVX512F__)
   // Without AVX-512 (16 vector registers of 8 floats: Zen 2, Haswell) a
   // 6 x 64 tile's 48 accumulator registers would spill: take the panel one
-  // 16-column strip at a time (6 x 16 tiles, 12 registers), each strip
-  // packed on its own. Every element is still summed over k in order.
+  // 16-column strip at a time (6 x 16 tiles, 12 registers). The whole
+  // panel is packed first, strip by strip ([NV][kc][16]), reading each W
+  // row's 64 columns as one contiguous run: packing one 16-column strip
+  // at a time read a single cache line per W row (rows n floats apart,
+  // each on its own page for n >= 1024) and stalled the first tile of
+  // every strip on memory (a quarter of decode's dense-layer time on Zen
+  // 2; 6 % faster per CPU-second packed this way, bench/RESULTS.md).
+  // Every element is still summed over k in order.
   if constexpr (NV > 1) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const float *src = B + p * ldb;
+      for (int v = 0; v < NV; ++v) {
+        __builtin_prefetch(src + 8 * ldb + 16 * v, 0, 0);
+        *reinterpret_cast<v16f *>(pack + v * kc * 16 + p * 16) =
+            *reinterpret_cast<const v16f *>(src + 16 * v);
+      }
+    }
     for (int v = 0; v < NV; ++v)
-      linearPanel<1>(m, kc, A, lda, B + 16 * v, ldb, part + 16 * v, init,
-                     pack + v * kc * 16);
+      linearPanel<1>(m, kc, A, lda, pack + v * kc * 16, 16, part + 16 * v,
+                     init, nullptr);
     return;
   }
   constexpr int MR = 6;
@@ -93,7 +108,10 @@ void linearPanel(int64_t m, int64_t kc, const float *A, int64_t lda,
 #endif
   auto tile = [&](auto mr, int64_t r) {
     constexpr int R = decltype(mr)::value;
-    if (r == 0)
+    if (!pack) // B is packed already
+      linearTile<R, NV>(kc, A + r * lda, lda, B, ldb, part + r * 64, init,
+                        nullptr);
+    else if (r == 0)
       linearTile<R, NV>(kc, A, lda, B, ldb, part, init, pack);
     else
       linearTile<R, NV>(kc, A + r * lda, lda, pack, 16 * NV, part + r * 64,
