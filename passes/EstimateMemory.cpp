@@ -36,7 +36,7 @@ namespace {
 constexpr int64_t kTrainedBytesPerParam = 16; // weights, grads, 2 moments
 constexpr int64_t kFrozenBytesPerParam = 4;   // fp32 weights
 // hardware.frozen_precision bf16: frozen models (references, reward models,
-// loaded LoRA bases) are stored in bf16 (hone-schedule-stages; docs/
+// LoRA bases) are stored in bf16 (hone-schedule-stages; docs/
 // runtime.md, "Frozen models in bf16").
 constexpr int64_t kFrozenBf16BytesPerParam = 2;
 
@@ -148,14 +148,15 @@ struct EstimateMemory
       for (Value v : trainedModels)
         if (seen.insert(v.getAsOpaquePointer()).second)
           add(v, kTrainedBytesPerParam, numParams(v), "trained");
-      // A LoRA base is stored in bf16 when it is loaded (hone-schedule-
-      // stages marks a hone.model.load that only carries adapters and is
-      // read); an initialised one stays fp32.
+      // A LoRA base is stored in bf16 when it is loaded or initialised
+      // (hone-schedule-stages marks a hone.model.load or hone.model.init
+      // that only carries adapters and is read).
       for (Value v : frozen)
         if (seenFrozen.insert(v.getAsOpaquePointer()).second)
           add(v,
               bf16 && (!loraBases.count(v.getAsOpaquePointer()) ||
-                       v.getDefiningOp<ModelLoadOp>())
+                       v.getDefiningOp<ModelLoadOp>() ||
+                       v.getDefiningOp<ModelInitOp>())
                   ? kFrozenBf16BytesPerParam
                   : kFrozenBytesPerParam,
               numParams(v), "frozen");

@@ -85,7 +85,8 @@ struct ScheduleStages
 
   /// hardware.frozen_precision bf16 (the frontend's default when
   /// `precision` is bf16): a model no stage trains or copies (a snapshot,
-  /// or a loaded model that is only read: reference, reward model) is kept
+  /// or a loaded or initialised model that is only read: reference, reward
+  /// model, a LoRA base) is kept
   /// in bf16 (docs/runtime.md, "Frozen models in bf16"). The discardable
   /// attribute "storage" = "bf16" tells the runtime (runtime/abi/
   /// step_ops.inl) and hone-plan-memory. Only readers that run forward
@@ -97,7 +98,7 @@ struct ScheduleStages
     if (!run || run.getHardware().getFrozenPrecision() != Precision::bf16)
       return;
     pipeline.walk([&](Operation *op) {
-      if (!isa<ModelLoadOp, ExecSnapshotOp>(op))
+      if (!isa<ModelLoadOp, ModelInitOp, ExecSnapshotOp>(op))
         return;
       // A LoRA model's snapshot copies its adapters and shares its base.
       if (isa<ExecSnapshotOp>(op) && fromLora(op->getOperand(0)))

@@ -6,6 +6,9 @@
 #include "kernels/cpu/CpuOps.h"
 #include "kernels/cpu/MathFns.h"
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <omp.h>
 
 #include <algorithm>
@@ -87,6 +90,64 @@ inline void valueRows64(const float *const *w, const float *V, int64_t j0,
       *reinterpret_cast<v16f *>(acc[q] + 16 * i) = a[q][i];
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+/// Scores of NC queries (pre-scaled, [NC][64]) at positions [j, j + n) of
+/// a K tile of width w ([64, w], head dim 64), n <= 8 NV, in NC x NV
+/// registers of 8 lanes; the last vector is loaded and stored under a
+/// mask (it may end past the tile). Each lane's sum runs over d in order
+/// with one fused multiply-add a step, as scoreTile64 and the generic loop.
+template <int NC, int NV>
+inline void scoreRange64(const float (*qs)[64], const float *k, int64_t w,
+                         int64_t j, int64_t n, float *const *dst) {
+  const __m256i mask =
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n - 8 * (NV - 1))),
+                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256 a[NC][NV];
+  for (int q = 0; q < NC; ++q)
+    for (int v = 0; v < NV; ++v)
+      a[q][v] = _mm256_setzero_ps();
+  const float *kr = k + j;
+  for (int d = 0; d < 64; ++d, kr += w) {
+    __m256 kv[NV];
+    for (int v = 0; v < NV - 1; ++v)
+      kv[v] = _mm256_loadu_ps(kr + 8 * v);
+    kv[NV - 1] = _mm256_maskload_ps(kr + 8 * (NV - 1), mask);
+    for (int q = 0; q < NC; ++q) {
+      const __m256 qd = _mm256_set1_ps(qs[q][d]);
+      for (int v = 0; v < NV; ++v)
+        a[q][v] = _mm256_fmadd_ps(qd, kv[v], a[q][v]);
+    }
+  }
+  for (int q = 0; q < NC; ++q) {
+    for (int v = 0; v < NV - 1; ++v)
+      _mm256_storeu_ps(dst[q] + j + 8 * v, a[q][v]);
+    _mm256_maskstore_ps(dst[q] + j + 8 * (NV - 1), mask, a[q][NV - 1]);
+  }
+}
+
+template <int NC>
+inline void scoreRange64(const float (*qs)[64], const float *k, int64_t w,
+                         int64_t lo, int64_t hi, float *const *dst) {
+  for (int64_t j = lo; j < hi; j += 32) {
+    const int64_t n = std::min<int64_t>(32, hi - j);
+    switch ((n + 7) / 8) {
+    case 1:
+      scoreRange64<NC, 1>(qs, k, w, j, n, dst);
+      break;
+    case 2:
+      scoreRange64<NC, 2>(qs, k, w, j, n, dst);
+      break;
+    case 3:
+      scoreRange64<NC, 3>(qs, k, w, j, n, dst);
+      break;
+    default:
+      scoreRange64<NC, 4>(qs, k, w, j, n, dst);
+      break;
+    }
+  }
+}
+#endif
+
 /// The decode queries of one KV head: query i is head (i % group) of query
 /// row (i / group). Scores, softmax and the weighted sum of V run in phases
 /// over position ranges, so that a range can be read from another
@@ -123,6 +184,12 @@ template <typename T> struct DecodeQueries {
           scoreTileF(i0, cnt, tile, base, lo, hi);
           continue;
         }
+#if defined(__AVX2__) && defined(__FMA__)
+        if (hd == 64) { // a partial tile (the cache's last, or a short one)
+          scorePartialF(i0, cnt, tile, w, base, lo, hi);
+          continue;
+        }
+#endif
       }
       for (int64_t i = i0; i < i0 + cnt; ++i)
         std::fill(sc + i * ldsc + base + lo, sc + i * ldsc + base + hi, T(0));
@@ -168,6 +235,30 @@ template <typename T> struct DecodeQueries {
                     size_t(hi - lo) * sizeof(float));
     }
   }
+#if defined(__AVX2__) && defined(__FMA__)
+  /// A partial fp32 tile (width w < 64) of head dim 64, two queries per
+  /// sweep, the scores in registers (the generic loop below re-read and
+  /// re-wrote each score row once per d: 5 GFLOP/s, a tenth of
+  /// generation's time at d_model 512 with a 52-position cache on Zen 2).
+  void scorePartialF(int64_t i0, int64_t cnt, const float *tile, int64_t w,
+                     int64_t base, int64_t lo, int64_t hi) {
+    for (int64_t c0 = i0; c0 < i0 + cnt; c0 += 2) {
+      const int nc = int(std::min<int64_t>(2, i0 + cnt - c0));
+      float qs[2][64];
+      float *dst[2];
+      for (int c = 0; c < nc; ++c) {
+        const float *qc = reinterpret_cast<const float *>(query(c0 + c));
+        for (int d = 0; d < 64; ++d)
+          qs[c][d] = qc[d] * float(scale);
+        dst[c] = reinterpret_cast<float *>(sc) + (c0 + c) * ldsc + base;
+      }
+      if (nc == 1)
+        scoreRange64<1>(qs, tile, w, lo, hi, dst);
+      else
+        scoreRange64<2>(qs, tile, w, lo, hi, dst);
+    }
+  }
+#endif
   /// The score at position j from a K vector k [hd] not yet in the cache,
   /// with the fused multiply-adds the vectorised sweeps use (written out:
   /// GCC would vectorise the products and round each before adding).

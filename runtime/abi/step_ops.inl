@@ -69,6 +69,7 @@ HONE_ABI_ATTR(model_init, seed, I64, REQ, ODS)
 HONE_ABI_ATTR(model_init, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_init, head, STR, REQ, LOWER)
 HONE_ABI_ATTR(model_init, plan_model, I64, OPT, DISC)
+HONE_ABI_ATTR(model_init, storage, STR, OPT, DISC)
 
 HONE_ABI_OBJECT(model_load, "model.load", "")
 HONE_ABI_ATTR(model_load, name, STR, REQ, ODS)

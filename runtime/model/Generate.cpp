@@ -44,22 +44,26 @@ generate(Transformer<T> &model,
     return cacheOr.status();
   KvCache<T> &cache = **cacheOr;
 
-  // Prefill once per prompt, then copy each prompt's cache to its samples.
-  std::vector<int32_t> tok(size_t(P * maxPrompt), 0), start(size_t(R), 0);
-  for (int64_t i = 0; i < P; ++i)
-    std::copy(prompts[size_t(i)].begin(), prompts[size_t(i)].end(),
-              tok.begin() + i * maxPrompt);
-  auto hid = model.forwardCached(cache, tok.data(), start.data(), P, maxPrompt);
+  // Prefill once per prompt, packed (no padding rows: each prompt's tokens
+  // after the previous one's), then copy each prompt's cache to its samples.
+  std::vector<int32_t> tok, start(size_t(R), 0), lens(size_t(P), 0);
+  for (int64_t i = 0; i < P; ++i) {
+    const std::vector<int32_t> &p = prompts[size_t(i)];
+    tok.insert(tok.end(), p.begin(), p.end());
+    lens[size_t(i)] = int32_t(p.size());
+  }
+  auto hid = model.forwardCached(cache, tok.data(), start.data(), P, maxPrompt,
+                                 nullptr, lens.data());
   if (!hid)
     return hid.status();
   DeviceArray<T> last(&k, R * D), logitsDev(&k, R * V);
   if (!last.data() || !logitsDev.data())
     return Status::error("generate: out of memory allocating logits for " +
                          std::to_string(R) + " rows");
-  for (int64_t i = 0; i < P; ++i)
-    k.copy(last.data() + i * D,
-           *hid + (i * maxPrompt + int64_t(prompts[size_t(i)].size()) - 1) * D,
-           D);
+  for (int64_t i = 0, row = 0; i < P; ++i) {
+    row += lens[size_t(i)];
+    k.copy(last.data() + i * D, *hid + (row - 1) * D, D);
+  }
   HONE_TRY(model.logits(last.data(), P, cfg.temperature, logitsDev.data()));
   if (n > 1) {
     const int64_t rowElems = mc.nKvHeads * cacheLen * mc.headDim();

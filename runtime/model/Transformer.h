@@ -320,10 +320,15 @@ public:
   /// positions of sequence b hold the same K/V as sequence b-1's (samples of
   /// one prompt); a hint that lets the backend read them once
   /// (Kernels::attentionCachedShared), never a change in results.
+  /// lens (host, [batch], optional; not with sharedLen): sequence b brings
+  /// lens[b] new tokens (1 <= lens[b] <= newLen), packed: tokens and hidden
+  /// states [sum lens, ...], sequence b's rows after sequence b-1's (a
+  /// prefill of prompts of different lengths computes no padding rows).
   Expected<const T *> forwardCached(KvCache<T> &cache, const int32_t *tokens,
                                     const int32_t *start, int64_t batch,
                                     int64_t newLen,
-                                    const int32_t *sharedLen = nullptr);
+                                    const int32_t *sharedLen = nullptr,
+                                    const int32_t *lens = nullptr);
   /// Logits [rows, vocab] = hidden W_lm^T / temperature (device).
   Status logits(const T *hidden, int64_t rows, double temperature, T *out);
 

@@ -79,16 +79,24 @@ template <typename T>
 Expected<const T *>
 Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
                               const int32_t *start, int64_t B, int64_t newLen,
-                              const int32_t *sharedLen) {
+                              const int32_t *sharedLen, const int32_t *lens) {
   const ModelConfig &c = cfg_;
   if (B <= 0 || B > cache.batch || newLen <= 0)
     return Status::error("model: incremental forward of " + std::to_string(B) +
                          " x " + std::to_string(newLen) + " on a cache for " +
                          std::to_string(cache.batch));
+  if (lens && sharedLen)
+    return Status::error("model: packed new tokens with a shared-prefix hint");
+  int64_t N = 0; // rows: the new tokens of all sequences
   for (int64_t b = 0; b < B; ++b) {
-    if (start[b] < 0 || start[b] + newLen > cache.cacheLen)
+    const int64_t len = lens ? lens[b] : newLen;
+    if (len < 1 || len > newLen)
+      return Status::error("model: sequence " + std::to_string(b) + " brings " +
+                           std::to_string(len) + " new tokens (1.." +
+                           std::to_string(newLen) + ")");
+    if (start[b] < 0 || start[b] + len > cache.cacheLen)
       return Status::error("model: positions " + std::to_string(start[b]) +
-                           ".." + std::to_string(start[b] + newLen - 1) +
+                           ".." + std::to_string(start[b] + len - 1) +
                            " exceed the KV cache length " +
                            std::to_string(cache.cacheLen));
     if (sharedLen && (sharedLen[b] < 0 || sharedLen[b] > start[b] ||
@@ -96,13 +104,13 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
       return Status::error("model: shared prefix " +
                            std::to_string(sharedLen[b]) + " of sequence " +
                            std::to_string(b) + " outside [0, start]");
-    for (int64_t i = 0; i < newLen; ++i)
-      if (tokens[b * newLen + i] < 0 || tokens[b * newLen + i] >= c.vocabSize)
-        return Status::error("model: token " +
-                             std::to_string(tokens[b * newLen + i]) +
+    for (int64_t i = N; i < N + len; ++i)
+      if (tokens[i] < 0 || tokens[i] >= c.vocabSize)
+        return Status::error("model: token " + std::to_string(tokens[i]) +
                              " outside the vocabulary");
+    N += len;
   }
-  const int64_t N = B * newLen, D = c.dModel;
+  const int64_t D = c.dModel;
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd, F = c.dFf;
   const bool gpt2 = c.family == ModelFamily::GPT2;
@@ -165,9 +173,9 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
   }
   Acts &a = *inf_;
   std::vector<int32_t> pos(static_cast<size_t>(N));
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t i = 0; i < newLen; ++i)
-      pos[size_t(b * newLen + i)] = start[b] + int32_t(i);
+  for (int64_t b = 0, r = 0; b < B; ++b)
+    for (int64_t i = 0; i < (lens ? lens[b] : newLen); ++i)
+      pos[size_t(r++)] = start[b] + int32_t(i);
   k_->copyToDevice(a.tokens, tokens, size_t(N) * 4);
   k_->copyToDevice(a.positions, pos.data(), size_t(N) * 4);
   k_->copyToDevice(a.start, start, size_t(B) * 4);
@@ -197,9 +205,27 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
     if (!gpt2)
       k_->rope(qkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
                false);
-    k_->attentionCachedShared(qkv, B, newLen, c.nHeads, c.nKvHeads, hd, a.start,
-                              sharedLen ? a.shared : nullptr, cache.cacheLen,
-                              cache.k[l].data(), cache.v[l].data(), att);
+    if (lens) {
+      // Packed: one call per run of sequences of equal length, at their
+      // rows and cache slots (each sequence's attention is independent).
+      const int64_t slot = c.nKvHeads * cache.cacheLen * hd;
+      for (int64_t b0 = 0, r0 = 0; b0 < B;) {
+        int64_t b1 = b0 + 1;
+        while (b1 < B && lens[b1] == lens[b0])
+          ++b1;
+        k_->attentionCached(qkv + r0 * Q, b1 - b0, lens[b0], c.nHeads,
+                            c.nKvHeads, hd, a.start + b0, cache.cacheLen,
+                            cache.k[l].data() + b0 * slot,
+                            cache.v[l].data() + b0 * slot, att + r0 * A);
+        r0 += (b1 - b0) * lens[b0];
+        b0 = b1;
+      }
+    } else {
+      k_->attentionCachedShared(qkv, B, newLen, c.nHeads, c.nKvHeads, hd,
+                                a.start, sharedLen ? a.shared : nullptr,
+                                cache.cacheLen, cache.k[l].data(),
+                                cache.v[l].data(), att);
+    }
     linearRowsW(att, N, A, D, L.wo, !gpt2, bias(L.bo), x, false, mid);
     if (const LoraGroup *G = loraGroup(l, kO))
       loraFwd(*G, att, N, mid, D, a.loraDu);
@@ -249,7 +275,7 @@ Status Transformer<T>::logits(const T *hidden, int64_t rows, double temperature,
                                                                   int64_t);    \
   template Expected<const T *> Transformer<T>::forwardCached(                  \
       KvCache<T> &, const int32_t *, const int32_t *, int64_t, int64_t,        \
-      const int32_t *);                                                        \
+      const int32_t *, const int32_t *);                                       \
   template Status Transformer<T>::logits(const T *, int64_t, double, T *);
 HONE_INSTANTIATE(float)
 HONE_INSTANTIATE(double)

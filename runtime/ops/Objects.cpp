@@ -107,16 +107,6 @@ void wantObjs(const OpCtx &c, int lo, int hi) {
 
 } // namespace
 
-void objModelInit(OpCtx &c) {
-  hone_job *j = c.j;
-  wantObjs(c, 0, 0);
-  const auto a = c.typed<abi::OpId::model_init>();
-  ModelConfig cfg = archConfig(j, c.loc, a.arch, a.head);
-  auto m = take(j, c.loc, Transformer<float>::create(cfg, &j->job->kernels()));
-  m->initRandom(uint64_t(a.seed));
-  c.made = newModel(j, std::move(m), a.plan_model);
-}
-
 namespace {
 
 /// The discardable "storage" attribute hone-schedule-stages sets on a model
@@ -135,6 +125,23 @@ bool frozenBf16Storage(const OpCtx &c,
 }
 
 } // namespace
+
+/// A model initialised that no stage trains (a LoRA base, or a model only
+/// read) is created in bf16 under "storage" = "bf16": the same random fp32
+/// values rounded to bf16 (Transformer::initRandom on a frozen bf16 model).
+void objModelInit(OpCtx &c) {
+  hone_job *j = c.j;
+  wantObjs(c, 0, 0);
+  const auto a = c.typed<abi::OpId::model_init>();
+  ModelConfig cfg = archConfig(j, c.loc, a.arch, a.head);
+  auto m = take(j, c.loc,
+                frozenBf16Storage(c, a.storage)
+                    ? Transformer<float>::createFrozenBf16(cfg,
+                                                           &j->job->kernels())
+                    : Transformer<float>::create(cfg, &j->job->kernels()));
+  m->initRandom(uint64_t(a.seed));
+  c.made = newModel(j, std::move(m), a.plan_model);
+}
 
 void objModelLoad(OpCtx &c) {
   hone_job *j = c.j;

@@ -142,6 +142,17 @@ hone.pipeline @lora_base_bf16 attributes {run = #hone.run<seed = 42, output_dir 
   %lref = hone.logprob %m, %t : !l, tensor<2x8xi32> -> tensor<2x8xf32>
   %lpol = hone.logprob %a, %t : !l, tensor<2x8xi32> -> tensor<2x8xf32>
 }
+// An initialised base (hone.model.init) that only carries adapters and is
+// read is stored in bf16 as a loaded one.
+// CHECK-LABEL: hone.pipeline @lora_init_base_bf16
+// CHECK: hone.model.init "base" {seed = 3 : i64, storage = "bf16"} : !model
+hone.pipeline @lora_init_base_bf16 attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = bf16, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
+  %m = hone.model.init "base" {seed = 3 : i64} : !l
+  %a = hone.model.lora "base" %m {lora = #hone.lora<rank = 4, alpha = 8.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"], merge_on_save = false>, seed = 1} : !l -> !l
+  %t = arith.constant dense<1> : tensor<2x8xi32>
+  %lref = hone.logprob %m, %t : !l, tensor<2x8xi32> -> tensor<2x8xf32>
+  %lpol = hone.logprob %a, %t : !l, tensor<2x8xi32> -> tensor<2x8xf32>
+}
 // CHECK-LABEL: hone.pipeline @lora_base_fp32
 // CHECK: hone.model.load "base" from "b_dir" : !model
 hone.pipeline @lora_base_fp32 attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 0, ranks = 1, rollout_staleness = 0, precision = fp32, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {

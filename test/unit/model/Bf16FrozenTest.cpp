@@ -149,6 +149,34 @@ TEST(FrozenBf16, CachedForwardAndLogits) {
 
 /// What a frozen bf16 model refuses, with a message: a backward without
 /// adapters, gradients (LoRA on it: test/unit/model/LoraBf16Test.cpp).
+/// An initialised frozen bf16 model (the job's hone.model.init with
+/// storage "bf16": a LoRA base nothing else trains) holds the fp32 init's
+/// values rounded to bf16, norm gains and biases exactly.
+TEST(FrozenBf16, InitRandomRoundsTheFp32Init) {
+  auto k = makeCpuKernels<float>();
+  for (ModelConfig cfg : {mid(tinyGpt2()), mid(tinyQwen3())}) {
+    auto fp = Transformer<float>::create(cfg, k.get());
+    auto bf = Transformer<float>::createFrozenBf16(cfg, k.get());
+    ASSERT_TRUE(fp && bf);
+    (*fp)->initRandom(5);
+    (*bf)->initRandom(5);
+    ASSERT_TRUE((*bf)->frozenBf16());
+    int64_t rounded = 0;
+    for (const ParamInfo &p : (*fp)->params()) {
+      const DType dt = p.shape.size() == 1 ? DType::F32 : DType::BF16;
+      auto want = (*fp)->getParam(p.name, dt);
+      auto got = (*bf)->getParam(p.name, dt);
+      ASSERT_TRUE(want && got);
+      ASSERT_EQ(want->nbytes(), got->nbytes()) << p.name;
+      EXPECT_EQ(std::memcmp(want->raw(), got->raw(), want->nbytes()), 0)
+          << p.name;
+      rounded += dt == DType::BF16;
+    }
+    EXPECT_GT(rounded, 0);
+    EXPECT_LT((*bf)->weightBytesHeld(), (*fp)->weightBytesHeld());
+  }
+}
+
 TEST(FrozenBf16, NoBackwardWithoutAdapters) {
   auto k = makeCpuKernels<float>();
   auto m = Transformer<float>::createFrozenBf16(mid(tinyQwen2()), k.get());

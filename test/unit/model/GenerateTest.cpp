@@ -133,6 +133,83 @@ TEST(KvCache, MatchesFullForwardHeadDim64And128) {
   }
 }
 
+/// A packed prefill (forwardCached's lens: prompts of different lengths,
+/// no padding rows) gives every prompt position the full forward's logits,
+/// and decoding continues from its cache; bad lengths are errors.
+TEST(KvCache, PackedPrefillMatchesFullForward) {
+  for (const ModelConfig &cfg : {tinyGpt2(), tinyQwen2()}) {
+    auto k = makeCpuKernels<double>();
+    auto mOr = Transformer<double>::create(cfg, k.get());
+    ASSERT_TRUE(mOr);
+    auto &m = **mOr;
+    randomizeParams(m, 3, 0.4);
+    const int64_t V = cfg.vocabSize, Tn = 7;
+    const std::vector<int32_t> lens = {5, 2, 2, 7, 1};
+    const int64_t B = int64_t(lens.size());
+    Batch b = randomBatch(V, lens, Tn, 11);
+    ASSERT_TRUE(m.forward(b.view()));
+    std::vector<double> full(size_t(B * Tn * V));
+    ASSERT_TRUE(m.logits(m.hidden(), B * Tn, 1.0, full.data()));
+    auto cache = m.makeKvCache(B, Tn + 1);
+    ASSERT_TRUE(cache);
+    std::vector<int32_t> tok, start(size_t(B), 0);
+    for (int64_t r = 0; r < B; ++r)
+      for (int32_t i = 0; i < lens[size_t(r)]; ++i)
+        tok.push_back(b.tokens[size_t(r * Tn + i)]);
+    auto h = m.forwardCached(*cache, tok.data(), start.data(), B, Tn, nullptr,
+                             lens.data());
+    ASSERT_TRUE(h) << h.status().toString();
+    std::vector<double> got(tok.size() * size_t(V));
+    ASSERT_TRUE(m.logits(*h, int64_t(tok.size()), 1.0, got.data()));
+    double worst = 0;
+    for (int64_t r = 0, row = 0; r < B; ++r)
+      for (int64_t i = 0; i < lens[size_t(r)]; ++i, ++row)
+        for (int64_t v = 0; v < V; ++v)
+          worst = std::max(worst,
+                           std::abs(got[size_t(row * V + v)] -
+                                    full[size_t((r * Tn + i) * V + v)]));
+    EXPECT_LT(worst, 1e-11);
+    // One decode step after it: each row's next position, as the full
+    // forward of the prompt plus the token (position lens[r]).
+    std::vector<int32_t> next(size_t(B), 0), st(size_t(B), 0);
+    Batch b2 = b;
+    for (int64_t r = 0; r < B; ++r) {
+      next[size_t(r)] = int32_t((r * 7 + 3) % V);
+      st[size_t(r)] = lens[size_t(r)];
+      if (lens[size_t(r)] < Tn)
+        b2.tokens[size_t(r * Tn + lens[size_t(r)])] = next[size_t(r)];
+    }
+    auto h1 = m.forwardCached(*cache, next.data(), st.data(), B, 1);
+    ASSERT_TRUE(h1);
+    std::vector<double> step(size_t(B * V));
+    ASSERT_TRUE(m.logits(*h1, B, 1.0, step.data()));
+    for (int64_t r = 0; r < B; ++r)
+      b2.lengths[size_t(r)] =
+          std::min<int32_t>(int32_t(Tn), lens[size_t(r)] + 1);
+    ASSERT_TRUE(m.forward(b2.view()));
+    ASSERT_TRUE(m.logits(m.hidden(), B * Tn, 1.0, full.data()));
+    worst = 0;
+    for (int64_t r = 0; r < B; ++r)
+      if (lens[size_t(r)] < Tn)
+        for (int64_t v = 0; v < V; ++v)
+          worst = std::max(
+              worst, std::abs(step[size_t(r * V + v)] -
+                              full[size_t((r * Tn + lens[size_t(r)]) * V + v)]));
+    EXPECT_LT(worst, 1e-11);
+    // Errors, not crashes: a length of 0, one past newLen, with sharedLen.
+    std::vector<int32_t> bad = lens;
+    bad[1] = 0;
+    EXPECT_FALSE(m.forwardCached(*cache, tok.data(), start.data(), B, Tn,
+                                 nullptr, bad.data()));
+    bad[1] = int32_t(Tn + 1);
+    EXPECT_FALSE(m.forwardCached(*cache, tok.data(), start.data(), B, Tn,
+                                 nullptr, bad.data()));
+    std::vector<int32_t> shared(size_t(B), 0);
+    EXPECT_FALSE(m.forwardCached(*cache, tok.data(), start.data(), B, Tn,
+                                 shared.data(), lens.data()));
+  }
+}
+
 /// The shared-prefix hint of attentionCachedShared only saves reads: with
 /// runs of rows whose caches hold the same prompt K/V, every output and
 /// every cache element equals attentionCached's, bit for bit. Prompts of 70
@@ -185,6 +262,74 @@ template <typename T> void sharedPrefixChangesNoBit() {
 TEST(KvCache, SharedPrefixHintChangesNoBit) {
   sharedPrefixChangesNoBit<float>();
   sharedPrefixChangesNoBit<double>();
+}
+
+/// A score's bits do not depend on the K tile it lies in: decoding into a
+/// cache of 64 positions (one full tile: the fp32 register path of head
+/// dim 64) and into one of 40 (a partial tile: its masked register path)
+/// gives the same outputs for every position both hold, bit for bit, and
+/// both match a float64 recomputation of the softmax-weighted sum.
+TEST(KvCache, PartialTileScoresEqualFullTile) {
+  auto k = makeCpuKernels<float>();
+  const int64_t nH = 4, nKv = 2, hd = 64, B = 3, pre = 9, steps = 30;
+  const int64_t ld = (nH + 2 * nKv) * hd, ldo = nH * hd;
+  auto prompt = randomVector<float>(size_t(B * pre * ld), 31, 0);
+  std::vector<float> kFull(size_t(B * nKv * 64 * hd)), vFull(kFull.size());
+  std::vector<float> kPart(size_t(B * nKv * 40 * hd)), vPart(kPart.size());
+  std::vector<float> o1(size_t(B * pre * ldo)), o2(o1.size());
+  std::vector<int32_t> start(size_t(B), 0);
+  k->attentionCached(prompt.data(), B, pre, nH, nKv, hd, start.data(), 64,
+                     kFull.data(), vFull.data(), o1.data());
+  k->attentionCached(prompt.data(), B, pre, nH, nKv, hd, start.data(), 40,
+                     kPart.data(), vPart.data(), o2.data());
+  EXPECT_EQ(std::memcmp(o1.data(), o2.data(), o1.size() * 4), 0);
+  // Every row's q/k/v so far, for the float64 recomputation.
+  std::vector<std::vector<float>> rows(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b)
+    rows[size_t(b)].assign(prompt.begin() + b * pre * ld,
+                           prompt.begin() + (b + 1) * pre * ld);
+  int64_t diffs = 0;
+  double worst = 0;
+  for (int64_t s = 0; s < steps; ++s) {
+    auto q = randomVector<float>(size_t(B * ld), 32, uint32_t(s));
+    for (int64_t b = 0; b < B; ++b)
+      start[size_t(b)] = int32_t(pre + s);
+    k->attentionCached(q.data(), B, 1, nH, nKv, hd, start.data(), 64,
+                       kFull.data(), vFull.data(), o1.data());
+    k->attentionCached(q.data(), B, 1, nH, nKv, hd, start.data(), 40,
+                       kPart.data(), vPart.data(), o2.data());
+    diffs += std::memcmp(o1.data(), o2.data(), size_t(B * ldo) * 4) != 0;
+    for (int64_t b = 0; b < B; ++b) {
+      auto &r = rows[size_t(b)];
+      r.insert(r.end(), q.begin() + b * ld, q.begin() + (b + 1) * ld);
+      const int64_t n = int64_t(r.size()) / ld;
+      for (int64_t h = 0; h < nH; ++h) {
+        const int64_t g = h / (nH / nKv);
+        std::vector<double> p(static_cast<size_t>(n));
+        double mx = -1e300, sum = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          double d = 0;
+          for (int64_t e = 0; e < hd; ++e)
+            d += double(q[size_t(b * ld + h * hd + e)]) *
+                 double(r[size_t(j * ld + (nH + g) * hd + e)]);
+          p[size_t(j)] = d / 8.0; // 1 / sqrt(64)
+          mx = std::max(mx, p[size_t(j)]);
+        }
+        for (double &x : p)
+          sum += (x = std::exp(x - mx));
+        for (int64_t e = 0; e < hd; ++e) {
+          double o = 0;
+          for (int64_t j = 0; j < n; ++j)
+            o += p[size_t(j)] / sum *
+                 double(r[size_t(j * ld + (nH + nKv + g) * hd + e)]);
+          worst = std::max(
+              worst, std::abs(o - double(o2[size_t(b * ldo + h * hd + e)])));
+        }
+      }
+    }
+  }
+  EXPECT_EQ(diffs, 0);
+  EXPECT_LT(worst, 1e-5);
 }
 
 /// The tiny Qwen2 the sampling tests draw from (16 positions, seeded).
