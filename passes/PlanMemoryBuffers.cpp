@@ -1,0 +1,474 @@
+//===- PlanMemoryBuffers.cpp - hone-plan-memory: buffers and sizes --------===//
+//
+// The buffers of the memory plan (passes/PlanMemory.cpp): program points in
+// the scheduled pipeline, the model objects and their per-stage buffers, and
+// each op's bytes from the runtime's sizing functions
+// (runtime/model/MemorySizes.h). Shared declarations: PlanMemoryImpl.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/PlanMemoryImpl.h"
+
+#include "llvm/Support/MathExtras.h"
+
+#include <optional>
+
+using namespace mlir;
+using namespace mlir::hone;
+using namespace mlir::hone::plan_memory;
+
+namespace {
+
+::hone::ModelConfig configOf(ModelType t) {
+  ArchAttr a = t.getArch();
+  ::hone::ModelConfig c;
+  c.family = a.getFamily() == ModelFamily::gpt2 ? ::hone::ModelFamily::GPT2
+                                                : ::hone::ModelFamily::Llama;
+  c.vocabSize = a.getVocab();
+  c.dModel = a.getDModel();
+  c.nLayers = a.getLayers();
+  c.nHeads = a.getHeads();
+  c.nKvHeads = a.getKvHeads();
+  c.dFf = a.getFfn();
+  c.maxSeqLen = a.getMaxSeq();
+  c.tieEmbeddings = a.getTied();
+  c.qkvBias = a.getQkvBias();
+  c.headDimension = a.getHeadDim();
+  c.qkNorm = a.getQkNorm();
+  c.head = t.hasLMHead() ? ::hone::HeadKind::LM : ::hone::HeadKind::Scalar;
+  return c;
+}
+
+int64_t rowsOf(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && t.getRank() >= 1 ? t.getDimSize(0) : 0;
+}
+int64_t colsOf(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && t.getRank() >= 2 ? t.getDimSize(1) : 1;
+}
+
+} // namespace
+
+/// The op that creates the runtime model object `v` is a state of.
+Operation *Planner::rootOf(Value v) {
+  Operation *root = rootOfState(v);
+  if (!root || root->getNumResults() == 0 ||
+      !isa<ModelType>(root->getResult(0).getType()))
+    return nullptr;
+  return root;
+}
+
+Operation *Planner::rootOfState(Value v) {
+  for (int guard = 0; guard < 1000; ++guard) {
+    if (auto arg = dyn_cast<BlockArgument>(v)) {
+      auto loop = dyn_cast<scf::ForOp>(arg.getOwner()->getParentOp());
+      if (!loop || arg.getArgNumber() == 0)
+        return nullptr;
+      v = loop.getInitArgs()[arg.getArgNumber() - 1];
+      continue;
+    }
+    Operation *def = v.getDefiningOp();
+    unsigned idx = cast<OpResult>(v).getResultNumber();
+    if (auto loop = dyn_cast<scf::ForOp>(def)) {
+      v = loop.getInitArgs()[idx];
+      continue;
+    }
+    if (auto train = dyn_cast<TrainStepOp>(def)) {
+      if (idx >= train.getModels().size())
+        return nullptr;
+      v = train.getModels()[idx];
+      continue;
+    }
+    return def;
+  }
+  return nullptr;
+}
+
+std::string Planner::modelName(Operation *root) {
+  auto it = modelNames.find(root);
+  if (it != modelNames.end())
+    return it->second;
+  std::string name;
+  if (auto names = root->getAttrOfType<ArrayAttr>("hone.models"))
+    if (names.size() == 1)
+      if (auto s = dyn_cast<StringAttr>(names[0]))
+        name = s.str();
+  if (auto init = dyn_cast<ModelInitOp>(root))
+    name = init.getName().str();
+  else if (auto load = dyn_cast<ModelLoadOp>(root))
+    name = load.getName().str();
+  else if (auto head = dyn_cast<ModelNewHeadOp>(root))
+    name = head.getName().str();
+  else if (auto lora = dyn_cast<ModelLoraOp>(root))
+    name = lora.getName().str() + ".lora";
+  else if (isa<ExecSnapshotOp>(root))
+    name = (name.empty() ? std::string("model") : name) + ".snapshot@" +
+           std::to_string(pointOf.lookup(root));
+  if (name.empty())
+    name = "model@" + std::to_string(pointOf.lookup(root));
+  modelNames[root] = name;
+  return name;
+}
+
+/// The point where the runtime frees per-stage state live at `p`: the
+/// next stage end, or the end of the job.
+unsigned Planner::releaseAfter(unsigned p) {
+  for (unsigned e : stageEnds)
+    if (e >= p)
+      return e;
+  return points.size() - 1;
+}
+
+/// Grows (or creates) a model's per-stage buffer of `kind` live from `p`.
+void Planner::perStage(Operation *root, Kind kind, unsigned p, int64_t bytes,
+                       int64_t rows, int64_t seqLen) {
+  perStageFrom(root, kind, p, bytes, rows, seqLen, points[p]);
+}
+void Planner::perStageFrom(Operation *root, Kind kind, unsigned p,
+                           int64_t bytes, int64_t rows, int64_t seqLen,
+                           Operation *sourceOp) {
+  // Freed at each step's end in a releasing stage: live from its first
+  // use in the loop body to the body's end, not across iterations.
+  bool perStep = loopStart[p] != p && releasing.count(stageAt[p]) &&
+                 (kind == Kind::Activations || kind == Kind::KvCache ||
+                  kind == Kind::Workspace);
+  unsigned end = perStep ? loopEnd[p] : releaseAfter(p);
+  auto key = std::make_tuple(root, int(kind), end);
+  auto it = perModel.find(key);
+  if (it == perModel.end()) {
+    Buffer b;
+    b.name = modelName(root) + "." + kKindNames[int(kind)];
+    b.kind = kind;
+    b.first = p;
+    b.last = end;
+    b.stage = stageAt[p];
+    if (root->getNumResults())
+      if (auto t = dyn_cast<ModelType>(root->getResult(0).getType()))
+        b.cfg = configOf(t);
+    b.lora = loraShapeOf(root);
+    b.first = perStep ? p : loopStart[p];
+    it = perModel.emplace(key, buffers.size()).first;
+    buffers.push_back(b);
+  }
+  Buffer &b = buffers[it->second];
+  // A buffer the runtime keeps across a stage loop's iterations is live
+  // in the whole loop body from the second iteration on, also before
+  // its first use in the body.
+  b.first = std::min(b.first, perStep ? p : loopStart[p]);
+  b.sources.push_back({sourceOp, rows, seqLen, bytes});
+  if (bytes > b.bytes) {
+    b.bytes = bytes;
+    b.rows = rows;
+    b.seqLen = seqLen;
+    b.source = sourceOp;
+  }
+}
+
+/// The adapters a model object carries: those of its hone.model.lora, or
+/// of the LoRA model it snapshots (objSnapshot copies the adapters and
+/// shares the base); none for other models.
+::hone::memsize::LoraShape Planner::loraShapeOf(Operation *root) {
+  ::hone::memsize::LoraShape shape;
+  for (int guard = 0; root && guard < 1000; ++guard) {
+    if (auto lora = dyn_cast<ModelLoraOp>(root)) {
+      shape.rank = lora.getLora().getRank();
+      shape.dropout = !lora.getLora().getDropout().isZero();
+      for (Attribute t : lora.getLora().getTargetModules())
+        if (auto s = dyn_cast<StringAttr>(t))
+          shape.targets.push_back(s.str());
+      return shape;
+    }
+    if (!isa<ExecSnapshotOp>(root))
+      break;
+    root = rootOf(root->getOperand(0));
+  }
+  return shape;
+}
+
+void Planner::lmScratch(Operation *op, unsigned p, int64_t rows,
+                        int64_t vocab) {
+  std::string lane = "host";
+  if (auto l = op->getAttrOfType<StringAttr>("hone.lane"))
+    lane = l.str();
+  int64_t bytes = ::hone::memsize::lmHeadScratchBytes(rows, vocab, kElemBytes);
+  auto [it, fresh] = laneScratch.try_emplace(lane, buffers.size());
+  if (fresh) {
+    Buffer b;
+    b.name = "lm_head_scratch." + lane;
+    b.kind = Kind::Workspace;
+    b.first = p;
+    b.last = points.size() - 1; // the kernels keep it
+    b.stage = stageAt[p];
+    buffers.push_back(b);
+  }
+  buffers[it->second].bytes = std::max(buffers[it->second].bytes, bytes);
+}
+
+/// A forward of `model` over rows x seqLen tokens at point p. With
+/// `transient`, its activations live at p alone (the runtime frees them
+/// after the op: release_activations); else to the stage end.
+void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
+                      int64_t seqLen, bool transient) {
+  Operation *root = rootOf(model);
+  if (!root)
+    return;
+  ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
+  ::hone::memsize::LoraShape lora = loraShapeOf(root);
+  int64_t bytes =
+      ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes, &lora);
+  if (transient) {
+    Buffer b;
+    b.name = modelName(root) + ".activations@" + std::to_string(p);
+    b.kind = Kind::Activations;
+    b.bytes = bytes;
+    b.first = b.last = p;
+    b.stage = stageAt[p];
+    b.cfg = c;
+    b.lora = lora;
+    b.rows = rows;
+    b.seqLen = seqLen;
+    b.source = op;
+    b.sources.push_back({op, rows, seqLen, bytes});
+    buffers.push_back(b);
+  } else {
+    perStage(root, Kind::Activations, p, bytes, rows, seqLen);
+  }
+  if (c.head == ::hone::HeadKind::LM)
+    lmScratch(op, p,
+              llvm::SaturatingMultiply<uint64_t>(rows, seqLen) >
+                      (uint64_t(1) << 40)
+                  ? int64_t(1) << 40
+                  : rows * seqLen,
+              c.vocabSize);
+}
+
+void Planner::generation(Operation *op, unsigned p, Value model,
+                         int64_t prompts, int64_t promptLen, int64_t rows,
+                         int64_t cacheLen) {
+  Operation *root = rootOf(model);
+  if (!root)
+    return;
+  ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
+  cacheLen = std::min(cacheLen, c.maxSeqLen);
+  perStage(root, Kind::KvCache, p,
+           ::hone::memsize::kvCacheBytes(c, rows, cacheLen, kElemBytes), rows,
+           cacheLen);
+  ::hone::memsize::LoraShape lora = loraShapeOf(root);
+  perStage(root, Kind::Workspace, p,
+           ::hone::memsize::decodeWorkspaceBytes(c, prompts, promptLen, rows,
+                                                 kElemBytes, &lora),
+           rows, cacheLen);
+  Buffer t;
+  t.name = modelName(root) + ".logits@" + std::to_string(p);
+  t.kind = Kind::Workspace;
+  t.bytes = ::hone::memsize::generateTransientBytes(c, rows, kElemBytes);
+  t.first = t.last = p;
+  t.stage = stageAt[p];
+  buffers.push_back(t);
+}
+
+/// Whether a loop may run more than one iteration (a stage of one step
+/// has no second iteration to keep buffers for).
+bool Planner::runsTwice(scf::ForOp loop) {
+  std::optional<int64_t> hi = getConstantIntValue(loop.getUpperBound());
+  return !hi || *hi > 1;
+}
+
+void Planner::collect(PipelineOp pipeline) {
+  std::string stage = "(setup)";
+  auto visit = [&](Operation *op) {
+    if (auto begin = dyn_cast<ExecStageBeginOp>(op))
+      stage = begin.getName().str();
+    pointOf[op] = points.size();
+    unsigned start = points.size();
+    for (Operation *at = op->getParentOp(); at && !isa<PipelineOp>(at);
+         at = at->getParentOp())
+      if (auto loop = dyn_cast<scf::ForOp>(at);
+          loop && pointOf.count(at) && runsTwice(loop))
+        start = pointOf[at];
+    loopStart.push_back(start);
+    points.push_back(op);
+    stageAt.push_back(stage);
+    if (isa<ExecStageEndOp>(op)) {
+      stageEnds.push_back(points.size() - 1);
+      stage = "(between stages)";
+    }
+    return isa<TrainStepOp>(op) ? WalkResult::skip() : WalkResult::advance();
+  };
+  for (Operation &op : pipeline.getBody().front())
+    op.walk<WalkOrder::PreOrder>(visit);
+}
+
+/// Whether a frozen read of `model` at point p can release the model's
+/// activations after it: no train step of its stage trains that model
+/// object (its activations serve nothing after the read). Marks the op
+/// (release_activations, read by the runtime) when so.
+bool Planner::releasable(Operation *op, unsigned p, Value model) {
+  Operation *root = rootOf(model);
+  if (!root || trainedBy[releaseAfter(p)].count(root))
+    return false;
+  op->setAttr("release_activations", UnitAttr::get(op->getContext()));
+  return true;
+}
+
+void Planner::size(PipelineOp pipeline) {
+  unsigned end = points.size() - 1;
+  trainedBy.clear();
+  for (unsigned p = 0; p <= end; ++p)
+    if (auto train = dyn_cast<TrainStepOp>(points[p]))
+      for (Value model : train.getModels())
+        if (Operation *root = rootOf(model))
+          trainedBy[releaseAfter(p)].insert(root);
+  {
+    // The runtime's own threads, library buffers and host-side heap: a
+    // fixed row for the whole job (memsize::runtimeBytes).
+    Buffer b;
+    b.name = "runtime";
+    b.kind = Kind::Runtime;
+    b.bytes = ::hone::memsize::runtimeBytes();
+    b.first = 0;
+    b.last = end;
+    b.stage = stageAt[0];
+    buffers.push_back(b);
+  }
+  if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
+    if (arena.getInt() > 0) {
+      Buffer b;
+      b.name = "step_tensors";
+      b.kind = Kind::StepTensors;
+      b.bytes = arena.getInt();
+      b.first = 0;
+      b.last = end;
+      b.stage = stageAt[0];
+      buffers.push_back(b);
+    }
+  for (unsigned p = 0; p <= end; ++p) {
+    Operation *op = points[p];
+    if (isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, ExecSnapshotOp,
+            ModelLoraOp>(op)) {
+      auto type = cast<ModelType>(op->getResult(0).getType());
+      ::hone::ModelConfig c = configOf(type);
+      std::string name = modelName(op);
+      // A frozen model kept in bf16 (hone-schedule-stages' "storage"):
+      // bf16 matrices, fp32 vectors. A LoRA model (or the snapshot of
+      // one) shares its base's weights and holds its adapters, their
+      // gradients and a norm-gain gradient scratch from the start
+      // (Transformer::addLora). Other models' gradients come with their
+      // first backward and go at its stage's end: planned per stage at
+      // the train steps below.
+      auto storage = op->getAttrOfType<StringAttr>("storage");
+      bool bf16 = storage && storage.getValue() == "bf16";
+      ::hone::memsize::LoraShape lora = loraShapeOf(op);
+      auto add = [&](Kind k, const char *what, int64_t bytes) {
+        Buffer b;
+        b.name = name + "." + what;
+        b.kind = k;
+        b.bytes = bytes;
+        b.first = p;
+        b.last = end; // model objects live to the end of the job
+        b.stage = stageAt[p];
+        b.cfg = c;
+        b.lora = lora;
+        buffers.push_back(b);
+      };
+      if (lora.any()) {
+        int64_t grads =
+            ::hone::memsize::loraOptimizerBytes(c, lora, kElemBytes) / 2;
+        add(Kind::Weights, "adapters",
+            ::hone::memsize::loraBytes(c, lora, kElemBytes) - grads);
+        add(Kind::Gradients, "adapter_gradients", grads);
+      } else {
+        add(Kind::Weights, "weights",
+            bf16 ? ::hone::memsize::frozenBf16Bytes(c)
+                 : ::hone::memsize::parameterBytes(c, kElemBytes));
+      }
+    } else if (auto train = dyn_cast<TrainStepOp>(op)) {
+      int64_t updates = std::max<int64_t>(1, train.getUpdates());
+      int64_t mini = std::max<int64_t>(1, train.getMiniBatches());
+      ArrayRef<int64_t> readers = train.getReaders();
+      // Reads fused by hone-fuse-forwards run as one forward over their
+      // rows concatenated: the leading read's activations hold them all.
+      std::optional<ArrayRef<int64_t>> fused = train.getFusedReads();
+      auto tokenList = train.getTokens();
+      SmallVector<int64_t> groupRows(tokenList.size(), 0);
+      for (auto [i, tokens] : llvm::enumerate(tokenList)) {
+        size_t lead = fused && i < fused->size() && (*fused)[i] >= 0 &&
+                              size_t((*fused)[i]) < tokenList.size()
+                          ? size_t((*fused)[i])
+                          : i;
+        int64_t rows = rowsOf(tokens) / updates;
+        groupRows[lead] += (rows + mini - 1) / mini;
+      }
+      for (auto [i, tokens] : llvm::enumerate(tokenList)) {
+        if (i >= readers.size())
+          break;
+        if (groupRows[i] == 0)
+          continue; // computed by an earlier read's forward
+        Value model = train.getModels()[readers[i]];
+        forward(op, p, model, groupRows[i], colsOf(tokens));
+      }
+      for (Value model : train.getModels())
+        if (Operation *root = rootOf(model)) {
+          ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
+          ::hone::memsize::LoraShape lora = loraShapeOf(root);
+          if (lora.any()) {
+            perStage(root, Kind::Optimizer, p,
+                     ::hone::memsize::loraOptimizerBytes(c, lora, kElemBytes),
+                     0, 0);
+            continue;
+          }
+          perStage(root, Kind::Optimizer, p,
+                   ::hone::memsize::optimizerBytes(c, kElemBytes), 0, 0);
+          perStage(root, Kind::Gradients, p,
+                   ::hone::memsize::parameterBytes(c, kElemBytes), 0, 0);
+        }
+    } else if (auto lp = dyn_cast<LogprobOp>(op)) {
+      // Several batches run as one forward over their rows.
+      // With micro_batch, the runtime runs it over that many rows at a
+      // time.
+      int64_t rows = 0;
+      for (Value tok : lp.getTokens())
+        rows += rowsOf(tok);
+      if (std::optional<uint64_t> mb = lp.getMicroBatch())
+        rows = std::min<int64_t>(rows, int64_t(*mb));
+      forward(op, p, lp.getModel(), rows, colsOf(lp.getTokens().front()),
+              releasable(op, p, lp.getModel()));
+    } else if (auto v = dyn_cast<ValueOp>(op)) {
+      int64_t rows = rowsOf(v.getTokens());
+      if (std::optional<uint64_t> mb = v.getMicroBatch())
+        rows = std::min<int64_t>(rows, int64_t(*mb));
+      forward(op, p, v.getModel(), rows, colsOf(v.getTokens()),
+              releasable(op, p, v.getModel()));
+    } else if (auto gen = dyn_cast<GenerateOp>(op)) {
+      // The runtime prefills every sample's copy of its prompt (one row
+      // per result row), then decodes the rows.
+      int64_t promptLen = colsOf(gen.getPrompts());
+      Value tokens = gen.getResults().front();
+      generation(op, p, gen.getPolicy(), rowsOf(tokens), promptLen,
+                 rowsOf(tokens), colsOf(tokens));
+    } else if (auto score = dyn_cast<ScoreOp>(op)) {
+      scoreWith(op, p, score.getReward(), score->getOperand(1));
+    } else if (auto eval = dyn_cast<EvalStepOp>(op)) {
+      // The runtime evaluates 16 prompts at a time, each cut to leave
+      // max_new_tokens of room: bound by the longest such prompt.
+      auto type = cast<ModelType>(eval.getModel().getType());
+      if (type.hasLMHead() && eval.getReward()) {
+        int64_t maxSeq = type.getArch().getMaxSeq();
+        int64_t maxNew = eval.getSettings().getGeneration().getMaxNewTokens();
+        int64_t promptLen = std::max<int64_t>(1, maxSeq - maxNew);
+        generation(op, p, eval.getModel(), 16, promptLen, 16, maxSeq);
+      }
+    }
+  }
+}
+
+/// Scoring with a learned reward model runs its forward.
+void Planner::scoreWith(Operation *op, unsigned p, Value reward, Value tokens) {
+  Operation *def = reward.getDefiningOp();
+  if (auto rm = dyn_cast_or_null<RewardModelOp>(def))
+    forward(op, p, rm.getModel(), rowsOf(tokens), colsOf(tokens));
+  else if (auto combine = dyn_cast_or_null<RewardCombineOp>(def))
+    for (Value in : combine.getInputs())
+      scoreWith(op, p, in, tokens);
+}

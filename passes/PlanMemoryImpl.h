@@ -1,0 +1,137 @@
+//===- PlanMemoryImpl.h - hone-plan-memory's shared state -------*- C++ -*-===//
+//
+// What the files of hone-plan-memory share: the buffer kinds, a buffer and
+// the uses that size it, the plan's figures, and the planner state the pass
+// (passes/PlanMemory.cpp) derives from. Not part of any interface: the pass
+// is created through passes/Passes.h.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "passes/Passes.h"
+#include "runtime/model/MemorySizes.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "llvm/ADT/MapVector.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace mlir::hone::plan_memory {
+
+/// The runtime computes in fp32 on the CPU.
+constexpr int64_t kElemBytes = 4;
+
+enum class Kind {
+  Weights,
+  Gradients,
+  Optimizer,
+  Activations,
+  KvCache,
+  Workspace,
+  StepTensors,
+  Runtime
+};
+constexpr const char *kKindNames[] = {"weights",      "gradients", "optimizer",
+                                      "activations",  "kv_cache",  "workspace",
+                                      "step_tensors", "runtime"};
+constexpr int kKinds = sizeof(kKindNames) / sizeof(kKindNames[0]);
+
+/// One forward (or generation) that sizes a per-stage buffer: the op, the
+/// rows and sequence length it runs over, and the bytes it needs.
+struct Source {
+  Operation *op = nullptr;
+  int64_t rows = 0, seqLen = 0, bytes = 0;
+};
+
+struct Buffer {
+  std::string name;
+  Kind kind;
+  int64_t bytes = 0;
+  unsigned first = 0, last = 0;
+  int64_t offset = 0;
+  /// What made it this big (for hints): rows x seqLen of the activations or
+  /// rows of a KV cache; 0 when not batch-shaped.
+  int64_t rows = 0, seqLen = 0;
+  std::string stage;
+  ::hone::ModelConfig cfg;
+  /// The op whose use made it this big.
+  Operation *source = nullptr;
+  /// Adapters of the model (activations and decode workspace include their
+  /// products); rank 0 when none.
+  ::hone::memsize::LoraShape lora;
+  /// Every use that sizes it (a per-stage buffer is the largest of them).
+  SmallVector<Source> sources;
+};
+
+struct Figures {
+  int64_t planned = 0, lowerBound = 0, firstFit = 0, noReuse = 0;
+  unsigned peakPoint = 0;
+};
+
+/// The planner's state: program points, buffers, and per-model bookkeeping,
+/// rebuilt by each plan().
+class Planner {
+public:
+  // Program points: ops of the pipeline in pre-order, loss regions skipped.
+  SmallVector<Operation *> points;
+  SmallVector<std::string> stageAt;
+  llvm::DenseMap<Operation *, unsigned> pointOf;
+  // Points of each stage's end (the runtime frees per-stage state there).
+  SmallVector<unsigned> stageEnds;
+  // Per point: the point of the outermost scf.for around it (the point
+  // itself when none).
+  SmallVector<unsigned> loopStart;
+  // Per point: the last point of the loop loopStart names (the point itself
+  // when none).
+  SmallVector<unsigned> loopEnd;
+  // Stages whose models' activations, KV caches and decode workspaces the
+  // runtime frees at each step's end (a decision under the budget; kept
+  // across re-planning).
+  std::set<std::string> releasing;
+  std::vector<Buffer> buffers;
+  // Model objects: the op that creates each, its buffer name, its config.
+  llvm::MapVector<Operation *, std::string> modelNames;
+  // Per (model, kind, release point): the buffer index.
+  std::map<std::tuple<Operation *, int, unsigned>, size_t> perModel;
+  std::map<std::string, size_t> laneScratch;
+  // Per stage end: the model objects a train step of that stage trains.
+  std::map<unsigned, llvm::SmallPtrSet<Operation *, 4>> trainedBy;
+
+  // Buffers and sizes (PlanMemoryBuffers.cpp).
+  Operation *rootOf(Value v);
+  Operation *rootOfState(Value v);
+  std::string modelName(Operation *root);
+  unsigned releaseAfter(unsigned p);
+  void perStage(Operation *root, Kind kind, unsigned p, int64_t bytes,
+                int64_t rows, int64_t seqLen);
+  void perStageFrom(Operation *root, Kind kind, unsigned p, int64_t bytes,
+                    int64_t rows, int64_t seqLen, Operation *sourceOp);
+  ::hone::memsize::LoraShape loraShapeOf(Operation *root);
+  void lmScratch(Operation *op, unsigned p, int64_t rows, int64_t vocab);
+  void forward(Operation *op, unsigned p, Value model, int64_t rows,
+               int64_t seqLen, bool transient = false);
+  void generation(Operation *op, unsigned p, Value model, int64_t prompts,
+                  int64_t promptLen, int64_t rows, int64_t cacheLen);
+  static bool runsTwice(scf::ForOp loop);
+  void collect(PipelineOp pipeline);
+  bool releasable(Operation *op, unsigned p, Value model);
+  void size(PipelineOp pipeline);
+  void scoreWith(Operation *op, unsigned p, Value reward, Value tokens);
+
+  // Liveness and offsets (PlanMemoryPacking.cpp).
+  static int64_t pack(std::vector<Buffer> &bs, ArrayRef<size_t> order);
+  Figures plan(PipelineOp pipeline);
+  int64_t bytesOf(StringRef name, unsigned first) const;
+
+  // Micro-batching and the over-budget error (PlanMemoryReport.cpp).
+  static bool microBatchable(Operation *op);
+  static SmallVector<Source> largestUses(const Buffer &b);
+  void reportOverBudget(Operation *peakOp, unsigned peakPoint, int64_t planned,
+                        int64_t budget, const std::string &source);
+};
+
+} // namespace mlir::hone::plan_memory
