@@ -6,6 +6,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::hone;
@@ -68,6 +69,130 @@ double hone::forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen) {
   return perToken * double(rows) * double(seqLen);
 }
 
+double hone::packedForwardFlops(ArchAttr arch, int64_t rows,
+                                double meanLength, double meanSquare) {
+  int64_t headDim = arch.getHeadDim() ? arch.getHeadDim()
+                                      : arch.getDModel() / arch.getHeads();
+  return double(rows) *
+         (2.0 * double(arch.getNumParameters()) * meanLength +
+          4.0 * double(arch.getLayers()) * double(arch.getHeads() * headDim) *
+              meanSquare);
+}
+
+int64_t hone::RowLengths::rows() const {
+  int64_t n = 0;
+  for (auto [len, count] : counts)
+    n += count;
+  return n;
+}
+
+double hone::RowLengths::meanLength() const {
+  double sum = 0;
+  for (auto [len, count] : counts)
+    sum += double(len) * double(count);
+  return rows() ? sum / double(rows()) : 0;
+}
+
+double hone::RowLengths::meanSquare() const {
+  double sum = 0;
+  for (auto [len, count] : counts)
+    sum += double(len) * double(len) * double(count);
+  return rows() ? sum / double(rows()) : 0;
+}
+
+std::pair<int64_t, int64_t> hone::RowLengths::mostTokens(int64_t m,
+                                                         int64_t repeats) const {
+  SmallVector<std::pair<int64_t, int64_t>> byLength(counts);
+  llvm::sort(byLength, [](auto a, auto b) { return a.first > b.first; });
+  int64_t tokens = 0, squares = 0;
+  for (auto [len, count] : byLength) {
+    if (m <= 0)
+      break;
+    int64_t take = std::min(m, count * std::max<int64_t>(1, repeats));
+    tokens += take * len;
+    squares += take * len * len;
+    m -= take;
+  }
+  if (m > 0 && !byLength.empty()) { // more rows than that: the longest again
+    tokens += m * byLength.front().first;
+    squares += m * byLength.front().first * byLength.front().first;
+  }
+  return {tokens, squares};
+}
+
+std::optional<hone::RowLengths> hone::dataRowLengths(Value tokens,
+                                                     Value mask) {
+  auto next = tokens.getDefiningOp<DataNextOp>();
+  if (!next)
+    return std::nullopt;
+  unsigned at = cast<OpResult>(tokens).getResultNumber();
+  const char *attr = nullptr;
+  if (next.getPart() == DataPart::sequences && at == 0)
+    attr = "hone.sequence_lengths";
+  else if (next.getPart() == DataPart::pairs && (at == 0 || at == 2))
+    attr = "hone.pair_lengths";
+  if (!attr)
+    return std::nullopt;
+  if (mask && mask.getDefiningOp() != next.getOperation())
+    return std::nullopt;
+  auto data = next.getData().getDefiningOp<DatasetOp>();
+  auto pairs = data ? data->getAttrOfType<DenseI64ArrayAttr>(attr) : nullptr;
+  if (!pairs || pairs.size() < 2 || pairs.size() % 2)
+    return std::nullopt;
+  int64_t T = cast<RankedTensorType>(tokens.getType()).getDimSize(1);
+  RowLengths out;
+  for (int64_t i = 0; i + 1 < pairs.size(); i += 2) {
+    int64_t len = std::min(std::max<int64_t>(pairs[i], 1), T);
+    if (pairs[i + 1] > 0)
+      out.counts.push_back({len, pairs[i + 1]});
+  }
+  if (out.counts.empty())
+    return std::nullopt;
+  return out;
+}
+
+std::optional<std::pair<int64_t, int64_t>>
+hone::packedRowsBound(ArrayRef<std::pair<Value, Value>> reads, int64_t rows,
+                      int64_t ranks) {
+  if (reads.empty())
+    return std::nullopt;
+  Operation *source = nullptr;
+  std::optional<RowLengths> lengths;
+  int64_t batch = 0, T = 0;
+  for (auto [tokens, mask] : reads) {
+    auto next = tokens.getDefiningOp<DataNextOp>();
+    std::optional<RowLengths> l = dataRowLengths(tokens, mask);
+    if (!next || !l || (source && source != next.getOperation()))
+      return std::nullopt;
+    source = next;
+    lengths = l;
+    auto t = cast<RankedTensorType>(tokens.getType());
+    batch = t.getDimSize(0);
+    T = std::max<int64_t>(T, t.getDimSize(1));
+  }
+  auto next = cast<DataNextOp>(source);
+  auto data = next.getData().getDefiningOp<DatasetOp>();
+  // Records of the training split: the file's rows (a pair holds two),
+  // cut to max_records, less the eval_fraction split (as the job splits).
+  int64_t records = lengths->rows();
+  if (next.getPart() == DataPart::pairs)
+    records /= 2;
+  if (auto settings = data.getSettingsAttr()) {
+    if (settings.getMaxRecords() > 0)
+      records = std::min<int64_t>(records, settings.getMaxRecords());
+    records -= int64_t(
+        std::floor(double(records) * settings.getEvalFraction().convertToDouble()));
+  }
+  if (records <= 0)
+    return std::nullopt;
+  int64_t repeats =
+      (batch * std::max<int64_t>(1, ranks) + records - 1) / records + 1;
+  auto [tokens, squares] = lengths->mostTokens(rows, repeats);
+  // Never above the padded batch (rows x T: no row is longer).
+  return std::make_pair(std::min(tokens, rows * T),
+                        std::min(squares, rows * T * T));
+}
+
 namespace {
 std::pair<int64_t, int64_t> rowsAndLength(Value tokens) {
   auto t = cast<RankedTensorType>(tokens.getType());
@@ -93,6 +218,16 @@ SmallVector<ModelWork> hone::countModelWork(Region &iteration,
     SmallVector<StringRef> names = modelNamesOf(op);
     return i < names.size() && !names[i].empty() ? names[i] : StringRef("?");
   };
+  // A read's forward FLOPs: padded, or packed over dataset rows' mean
+  // lengths (dataRowLengths; other rows: padded, the bound).
+  auto flopsOf = [](Value model, Value tokens, Value mask, bool packed) {
+    auto [rows, len] = rowsAndLength(tokens);
+    if (packed)
+      if (auto lengths = dataRowLengths(tokens, mask))
+        return packedForwardFlops(archOf(model), rows, lengths->meanLength(),
+                                  lengths->meanSquare());
+    return forwardFlops(archOf(model), rows, len);
+  };
   iteration.walk([&](Operation *op) {
     if (auto gen = dyn_cast<GenerateOp>(op)) {
       auto [rows, len] = rowsAndLength(gen->getResult(0));
@@ -107,15 +242,15 @@ SmallVector<ModelWork> hone::countModelWork(Region &iteration,
       // hone-fuse-forwards), one per batch unfused.
       ModelWork &w = at(nameOf(op, 0));
       w.forwards += honourFusion ? 1 : int64_t(lp.getTokens().size());
-      for (Value tok : lp.getTokens()) {
-        auto [rows, len] = rowsAndLength(tok);
-        w.flops += forwardFlops(archOf(lp.getModel()), rows, len);
-      }
+      bool packed = honourFusion && !lp.getPackMasks().empty();
+      for (auto [i, tok] : llvm::enumerate(lp.getTokens()))
+        w.flops += flopsOf(lp.getModel(), tok,
+                           packed ? lp.getPackMasks()[i] : Value(), packed);
     } else if (auto v = dyn_cast<ValueOp>(op)) {
-      auto [rows, len] = rowsAndLength(v.getTokens());
       ModelWork &w = at(nameOf(op, 0));
       w.forwards += 1;
-      w.flops += forwardFlops(archOf(v.getModel()), rows, len);
+      bool packed = honourFusion && v.getPackMask();
+      w.flops += flopsOf(v.getModel(), v.getTokens(), v.getPackMask(), packed);
     } else if (auto step = dyn_cast<TrainStepOp>(op)) {
       int64_t n = int64_t(step.getTokens().size());
       SmallVector<int64_t> leads;
@@ -137,11 +272,19 @@ SmallVector<ModelWork> hone::countModelWork(Region &iteration,
       for (int64_t i = 0; i < n; ++i)
         if (leads[i] == i)
           perStep[step.getReaders()[i]] += microBatches(i);
+      // packed[i]: k >= 0 packed to input k's mask, -2 to the last token.
+      auto packedAttr = step->getAttrOfType<DenseI64ArrayAttr>("packed");
       for (int64_t i = 0; i < n; ++i) {
         int64_t reader = step.getReaders()[i];
         ModelWork &w = at(nameOf(op, unsigned(reader)));
-        auto [rows, len] = rowsAndLength(step.getTokens()[i]);
-        double f = forwardFlops(archOf(step.getModels()[reader]), rows, len);
+        int64_t k = honourFusion && packedAttr && i < packedAttr.size()
+                        ? packedAttr[i]
+                        : -1;
+        Value mask = k >= 0 && k < int64_t(step.getInputs().size())
+                         ? step.getInputs()[k]
+                         : Value();
+        double f = flopsOf(step.getModels()[reader], step.getTokens()[i], mask,
+                           k >= 0 || k == -2);
         bool recompute = perStep[reader] > 1;
         // FLOPs follow the rows, whoever leads them.
         w.flops += double(std::max<int64_t>(1, step.getEpochs())) * f * (recompute ? 4.0 : 3.0);

@@ -17,6 +17,7 @@
 #include "dialect/HoneOps.h"
 #include "llvm/ADT/SmallVector.h"
 
+#include <optional>
 #include <string>
 
 namespace mlir::hone {
@@ -54,9 +55,52 @@ struct ModelWork {
 /// is counted as twice its forward.
 double forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen);
 
+/// The lengths of the rows a token batch holds when it comes straight from
+/// a dataset measured at compile time: `tokens` a hone.data.next result
+/// (`sequences` tokens, `pairs` chosen or rejected tokens) of a
+/// hone.dataset carrying `hone.sequence_lengths` / `hone.pair_lengths`
+/// (the frontend's [length, rows, ...] counts, docs/compiler.md), and
+/// `mask` (when given) a mask of the same hone.data.next, so that a row
+/// packed to its mask's last nonzero has at most its tokens. Every length
+/// is cut to the batch's length T, as the job cuts rows.
+struct RowLengths {
+  SmallVector<std::pair<int64_t, int64_t>> counts; // (length, rows), any order
+  int64_t rows() const;
+  /// Means over the rows: tokens, and tokens squared (attention's work).
+  double meanLength() const;
+  double meanSquare() const;
+  /// The most tokens, and the most sum of squared lengths, that any m rows
+  /// can have when each row appears at most `repeats` times (a batch taken
+  /// across an epoch's end may hold a row twice).
+  std::pair<int64_t, int64_t> mostTokens(int64_t m, int64_t repeats) const;
+};
+std::optional<RowLengths> dataRowLengths(Value tokens, Value mask = Value());
+
+/// The most tokens and the most sum of squared lengths one packed forward
+/// over `rows` rows of the token batches `reads` (each with the mask it is
+/// packed to) can run, when every batch's rows are dataset rows of one
+/// dataset (dataRowLengths): the `rows` longest of its training file's
+/// rows, each counted as often as a batch may repeat a record (a batch
+/// taken across an epoch's end: ceil(batch x ranks / training records) +
+/// 1 times). None otherwise, or when the file holds no training record.
+std::optional<std::pair<int64_t, int64_t>>
+packedRowsBound(ArrayRef<std::pair<Value, Value>> reads, int64_t rows,
+                int64_t ranks);
+
+/// Forward FLOPs of `arch` over `rows` sequences run packed whose lengths
+/// have mean `meanLength` and mean square `meanSquare` (forwardFlops per
+/// sequence of the real tokens).
+double packedForwardFlops(ArchAttr arch, int64_t rows, double meanLength,
+                          double meanSquare);
+
 /// The work of the ops under `iteration` (a stage loop's body), per model in
-/// order of first use. With `honourFusion` false, train steps are counted
-/// as if they had no `fused_reads` (the unfused program).
+/// order of first use. With `honourFusion` false, the program without
+/// hone-fuse-forwards and hone-pack-sequences: train steps counted as if
+/// they had no `fused_reads`, `kept_forwards` or `packed`, and every read
+/// padded. With it, as compiled: a packed read of dataset rows
+/// (dataRowLengths) counts the FLOPs of its rows' mean real length and
+/// mean squared length (what runs on average); a packed read of other
+/// rows (rollouts) counts padded FLOPs, its bound.
 SmallVector<ModelWork> countModelWork(Region &iteration, bool honourFusion);
 
 /// One stage loop's work per iteration, before fusion and as compiled

@@ -187,6 +187,14 @@ findUnencodableText(const std::string &path, Dataset::Layout layout,
   }
 }
 
+namespace {
+void countRow(std::vector<int64_t> &counts, size_t len) {
+  if (counts.size() <= len)
+    counts.resize(len + 1, 0);
+  counts[len] += 1;
+}
+} // namespace
+
 RowLengths measureRowLengths(const std::string &path, Dataset::Layout layout,
                              const Columns &columns,
                              const job::TextFormat &format) {
@@ -225,8 +233,10 @@ RowLengths measureRowLengths(const std::string &path, Dataset::Layout layout,
     if (seqOk) {
       auto s = job::tokenizeExample(f, ex);
       seqOk = bool(s);
-      if (s)
+      if (s) {
         seq = std::max<int64_t>(seq, int64_t(s->ids.size()));
+        countRow(out.sequenceCounts, s->ids.size());
+      }
       else
         chatError(s.status(), sftRows);
     }
@@ -234,9 +244,12 @@ RowLengths measureRowLengths(const std::string &path, Dataset::Layout layout,
       auto a = job::tokenizePair(f, ex, ex.chosen, ex.chosenMessages);
       auto b = job::tokenizePair(f, ex, ex.rejected, ex.rejectedMessages);
       pairOk = a && b;
-      if (pairOk)
+      if (pairOk) {
         pair = std::max<int64_t>(
             pair, int64_t(std::max(a->ids.size(), b->ids.size())));
+        countRow(out.pairCounts, a->ids.size());
+        countRow(out.pairCounts, b->ids.size());
+      }
       else
         chatError(a ? b.status() : a.status(), pairRows);
     }
@@ -251,6 +264,10 @@ RowLengths measureRowLengths(const std::string &path, Dataset::Layout layout,
   }
   out.sequence = seqOk ? seq : -1;
   out.pair = pairOk ? pair : -1;
+  if (!seqOk)
+    out.sequenceCounts.clear();
+  if (!pairOk)
+    out.pairCounts.clear();
   out.prompt = promptOk ? prompt : -1;
   return out;
 }

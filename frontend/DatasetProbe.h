@@ -68,6 +68,10 @@ struct RowLengths {
   int64_t pair = -1;     // a chosen or rejected row (tokenizePair)
   int64_t prompt = -1;   // a generation prompt (tokenizePrompt)
   long long rows = 0;
+  /// How many rows have each length (index: tokens), SFT rows and pairs'
+  /// rows (chosen and rejected both); empty where the length is -1. The
+  /// memory plan bounds a packed batch's tokens by them (docs/compiler.md).
+  std::vector<int64_t> sequenceCounts, pairCounts;
   /// The first record whose conversation the chat template cannot render
   /// (its tools, tool calls, template variables, a template's
   /// raise_exception, a final message it cannot continue), as the job

@@ -67,6 +67,10 @@ struct LoadedSpec {
   std::map<std::string, Architecture> archOf;
   /// Records in each dataset's training file (when files were checked).
   std::map<std::string, long long> recordsOf;
+  /// Rows per length (index: tokens as the job tokenizes them) of each
+  /// dataset's training file, when measured: SFT rows, and preference
+  /// pairs' chosen and rejected rows (RowLengths).
+  std::map<std::string, std::vector<int64_t>> sequenceCountsOf, pairCountsOf;
 };
 
 struct LoadOptions {

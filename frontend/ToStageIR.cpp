@@ -457,6 +457,25 @@ LogicalResult Lowering::declare() {
                           : StringAttr(),
         settings);
     op->setAttr("name", b_.getStringAttr(d.name()));
+    // The rows' lengths as the job tokenizes them, for the memory plan's
+    // bound on a packed batch (docs/compiler.md "Shapes from the data"):
+    // [length, rows, length, rows, ...] over the lengths some row has.
+    auto lengths = [&](const std::map<std::string, std::vector<int64_t>> &of,
+                       StringRef attr) {
+      auto it = of.find(d.name());
+      if (it == of.end() || it->second.empty())
+        return;
+      SmallVector<int64_t> pairs;
+      for (size_t len = 0; len < it->second.size(); ++len)
+        if (it->second[len] > 0)
+          pairs.append({int64_t(len), it->second[len]});
+      op->setAttr(attr, b_.getDenseI64ArrayAttr(pairs));
+    };
+    if (d.layout() == Dataset::preference)
+      lengths(spec_.pairCountsOf, "hone.pair_lengths");
+    else if (d.layout() == Dataset::text || d.layout() == Dataset::messages ||
+             d.layout() == Dataset::prompt_completion)
+      lengths(spec_.sequenceCountsOf, "hone.sequence_lengths");
     datasets_[d.name()] = op.getResult();
   }
 

@@ -32,9 +32,11 @@ namespace hone {
 /// offsets[b+1] - offsets[b] is at most seqLen), its positions restart at 0
 /// and its queries attend only its own keys (block-diagonal causal
 /// attention); rows after offsets[batch] are not touched. The kept
-/// probabilities keep the padded layout [batch, nHeads, seqLen, seqLen]:
-/// sequence b's are the leading len x len corner of its slots (row stride
-/// seqLen), the rest of the slot is left as it was.
+/// probabilities are packed too: sequence b's are nHeads blocks of len x len
+/// (row stride len) from element nHeads * sum_{b' < b} len_b'^2 on, so a
+/// packed batch keeps nHeads * sum len^2 of them (probsElems) where a
+/// padded one keeps batch * nHeads * seqLen^2 ([batch, nHeads, seqLen,
+/// seqLen]).
 struct AttentionShape {
   int64_t batch = 0;
   int64_t seqLen = 0;
@@ -51,6 +53,19 @@ struct AttentionShape {
     return offsets ? offsets[b + 1] - offsets[b] : seqLen;
   }
   int64_t qkvStride() const { return (nHeads + 2 * nKvHeads) * headDim; }
+  /// Row stride of sequence b's probabilities, and where its head 0 block
+  /// starts (host-readable offsets only).
+  int64_t probsStride(int64_t b) const { return offsets ? lenOf(b) : seqLen; }
+  int64_t probsBase(int64_t b) const {
+    if (!offsets)
+      return b * nHeads * seqLen * seqLen;
+    int64_t n = 0;
+    for (int64_t i = 0; i < b; ++i)
+      n += lenOf(i) * lenOf(i);
+    return n * nHeads;
+  }
+  /// Elements of the kept probabilities (host-readable offsets only).
+  int64_t probsElems() const { return probsBase(batch); }
 };
 
 /// Rotary-embedding frequencies: theta^(-2i/headDim), optionally rescaled

@@ -9,6 +9,8 @@
 
 #include "passes/PlanMemoryImpl.h"
 
+#include "dialect/HoneForwards.h"
+
 #include "llvm/Support/MathExtras.h"
 
 #include <optional>
@@ -205,18 +207,34 @@ void Planner::lmScratch(Operation *op, unsigned p, int64_t rows,
   buffers[it->second].bytes = std::max(buffers[it->second].bytes, bytes);
 }
 
+/// The most tokens and squared lengths a packed forward over `rows` rows of
+/// `reads` (token batch, the mask it packs to) can run, when they are rows
+/// of a dataset measured at compile time (hone::packedRowsBound); none
+/// otherwise (the padded batch is the bound).
+std::optional<std::pair<int64_t, int64_t>>
+Planner::packedBound(ArrayRef<std::pair<Value, Value>> reads,
+                     int64_t rows) const {
+  return packedRowsBound(reads, rows, ranks);
+}
+
 /// A forward of `model` over rows x seqLen tokens at point p. With
 /// `transient`, its activations live at p alone (the runtime frees them
-/// after the op: release_activations); else to the stage end.
+/// after the op: release_activations); else to the stage end. With
+/// `packed` (a packed forward's most tokens and squared lengths), the
+/// activations of what it runs (memsize::PackedRows).
 void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
-                      int64_t seqLen, bool transient) {
+                      int64_t seqLen, bool transient,
+                      std::optional<std::pair<int64_t, int64_t>> packed) {
   Operation *root = rootOf(model);
   if (!root)
     return;
   ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
   ::hone::memsize::LoraShape lora = loraShapeOf(root);
-  int64_t bytes =
-      ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes, &lora);
+  ::hone::memsize::PackedRows pr;
+  if (packed)
+    pr.tokens = packed->first, pr.squares = packed->second;
+  int64_t bytes = ::hone::memsize::activationBytes(
+      c, rows, seqLen, kElemBytes, &lora, packed ? &pr : nullptr);
   if (transient) {
     Buffer b;
     b.name = modelName(root) + ".activations@" + std::to_string(p);
@@ -276,6 +294,8 @@ bool Planner::runsTwice(scf::ForOp loop) {
 }
 
 void Planner::collect(PipelineOp pipeline) {
+  if (RunAttr run = pipeline.getRunAttr())
+    ranks = std::max<int64_t>(1, run.getHardware().getRanks());
   std::string stage = "(setup)";
   auto visit = [&](Operation *op) {
     if (auto begin = dyn_cast<ExecStageBeginOp>(op))
@@ -400,13 +420,43 @@ void Planner::size(PipelineOp pipeline) {
         int64_t rows = rowsOf(tokens) / updates;
         groupRows[lead] += (rows + mini - 1) / mini;
       }
+      // hone-pack-sequences' packed[i]: k >= 0, read i runs packed to
+      // input k's mask; -2, to its rows' last tokens; -1 padded.
+      auto packedAttr = op->getAttrOfType<DenseI64ArrayAttr>("packed");
+      auto packedRead = [&](size_t i) -> std::optional<std::pair<Value, Value>> {
+        if (!packedAttr || int64_t(i) >= packedAttr.size())
+          return std::nullopt;
+        int64_t k = packedAttr[i];
+        if (k == -2)
+          return std::make_pair(Value(tokenList[i]), Value());
+        if (k < 0 || k >= int64_t(train.getInputs().size()))
+          return std::nullopt;
+        return std::make_pair(Value(tokenList[i]), train.getInputs()[k]);
+      };
       for (auto [i, tokens] : llvm::enumerate(tokenList)) {
         if (i >= readers.size())
           break;
         if (groupRows[i] == 0)
           continue; // computed by an earlier read's forward
+        // A group runs packed when every member does (runtime/ops/
+        // TrainStep.cpp): then its dataset rows bound its tokens.
+        SmallVector<std::pair<Value, Value>> reads;
+        bool allPacked = true;
+        for (size_t j = 0; j < tokenList.size(); ++j) {
+          size_t lead = fused && j < fused->size() && (*fused)[j] >= 0 &&
+                                size_t((*fused)[j]) < tokenList.size()
+                            ? size_t((*fused)[j])
+                            : j;
+          if (lead != i)
+            continue;
+          auto r = packedRead(j);
+          allPacked = allPacked && r.has_value();
+          if (r)
+            reads.push_back(*r);
+        }
         Value model = train.getModels()[readers[i]];
-        forward(op, p, model, groupRows[i], colsOf(tokens));
+        forward(op, p, model, groupRows[i], colsOf(tokens), false,
+                allPacked ? packedBound(reads, groupRows[i]) : std::nullopt);
       }
       for (Value model : train.getModels())
         if (Operation *root = rootOf(model)) {
@@ -432,14 +482,22 @@ void Planner::size(PipelineOp pipeline) {
         rows += rowsOf(tok);
       if (std::optional<uint64_t> mb = lp.getMicroBatch())
         rows = std::min<int64_t>(rows, int64_t(*mb));
+      SmallVector<std::pair<Value, Value>> reads;
+      for (auto [tok, mask] : llvm::zip(lp.getTokens(), lp.getPackMasks()))
+        reads.push_back({tok, mask});
       forward(op, p, lp.getModel(), rows, colsOf(lp.getTokens().front()),
-              releasable(op, p, lp.getModel()));
+              releasable(op, p, lp.getModel()),
+              lp.getPackMasks().empty() ? std::nullopt
+                                        : packedBound(reads, rows));
     } else if (auto v = dyn_cast<ValueOp>(op)) {
       int64_t rows = rowsOf(v.getTokens());
       if (std::optional<uint64_t> mb = v.getMicroBatch())
         rows = std::min<int64_t>(rows, int64_t(*mb));
       forward(op, p, v.getModel(), rows, colsOf(v.getTokens()),
-              releasable(op, p, v.getModel()));
+              releasable(op, p, v.getModel()),
+              v.getPackMask()
+                  ? packedBound({{v.getTokens(), v.getPackMask()}}, rows)
+                  : std::nullopt);
     } else if (auto gen = dyn_cast<GenerateOp>(op)) {
       // The runtime prefills every sample's copy of its prompt (one row
       // per result row), then decodes the rows.

@@ -15,6 +15,7 @@
 #include "llvm/ADT/MapVector.h"
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -98,6 +99,9 @@ public:
   // Per (model, kind, release point): the buffer index.
   std::map<std::tuple<Operation *, int, unsigned>, size_t> perModel;
   std::map<std::string, size_t> laneScratch;
+  /// Data-parallel ranks (#hone.run's hardware.ranks; 1 without it): a
+  /// batch of each rank is cut from one window of the data.
+  int64_t ranks = 1;
   // Per stage end: the model objects a train step of that stage trains.
   std::map<unsigned, llvm::SmallPtrSet<Operation *, 4>> trainedBy;
 
@@ -113,7 +117,10 @@ public:
   ::hone::memsize::LoraShape loraShapeOf(Operation *root);
   void lmScratch(Operation *op, unsigned p, int64_t rows, int64_t vocab);
   void forward(Operation *op, unsigned p, Value model, int64_t rows,
-               int64_t seqLen, bool transient = false);
+               int64_t seqLen, bool transient = false,
+               std::optional<std::pair<int64_t, int64_t>> packed = {});
+  std::optional<std::pair<int64_t, int64_t>>
+  packedBound(ArrayRef<std::pair<Value, Value>> reads, int64_t rows) const;
   void generation(Operation *op, unsigned p, Value model, int64_t prompts,
                   int64_t promptLen, int64_t rows, int64_t cacheLen);
   static bool runsTwice(scf::ForOp loop);

@@ -12,12 +12,15 @@ positions, batch 8, so that the model's work dominates), then runs the two
 jobs alternately, RUNS times each, and prints the median wall time per
 training step of each and the ratio unfused/fused (> 1: fusion is faster),
 beside the FLOP ratio honec --report states. The step time is the job's
-wall time divided by its training steps (start-up is included: a few ms).
-It also checks that both jobs logged the same number of steps.
-
-Then (unless --no-table) it prints, for every example, honec --report's
-forwards and backwards per stage iteration and per model, before and after
-fusion, as a Markdown table (bench/RESULTS.md).
+wall time divided by its training steps (start-up is included: a few ms);
+its CPU time (user + system, from the job's rusage) per step and that ratio
+are printed too, the steadier figure on a loaded machine. Both include the
+job's start-up, the final save and the first steps' warm-up (oneDNN
+prepares its kernels for new GEMM shapes), which fusion does not change;
+so each job is also compiled with twice the steps (--steps S sets S,
+default 12; preference and reward-model examples), and the steady step's
+CPU time is the difference of the two jobs' CPU times over the S extra
+steps (start-up, save and warm-up cancel), median over the runs.
 """
 import argparse
 import json
@@ -33,8 +36,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = ["models[0].init.d_model=256", "models[0].init.layers=4",
         "models[0].init.max_seq_len=64"]
-BATCH = {"dpo": "stages[0].preference.loop.batch_size=8",
-         "reward-model": "stages[0].reward_model.loop.batch_size=8"}
+BATCH = {ex: "stages[0].preference.loop.batch_size=8"
+         for ex in ("dpo", "ipo", "kto", "orpo", "simpo")}
+BATCH["reward-model"] = "stages[0].reward_model.loop.batch_size=8"
 
 
 def report(honec, spec, *args):
@@ -49,6 +53,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--examples", default="dpo,reward-model")
     ap.add_argument("--no-table", action="store_true")
+    ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="hone-bench-fusion-")
@@ -56,36 +61,68 @@ def main():
         for ex in a.examples.split(","):
             spec = os.path.join(ROOT, "examples", ex, "spec.textproto")
             ovr = a.overrides or SIZE + ([BATCH[ex]] if ex in BATCH else [])
+            steps_at = (lambda n: [BATCH[ex].replace("batch_size=8",
+                                                      f"steps={n}")]
+                        ) if ex in BATCH and a.steps else (lambda n: [])
             flops = re.search(r"\(([0-9.]+)x\)", report(a.honec, spec, *ovr))
             jobs = {}
-            for mode, flags in (("fused", []), ("unfused", ["--no-fuse-forwards"])):
+            modes = ("fused", "unfused")
+            if ex in BATCH and a.steps:
+                modes += ("fused2", "unfused2")
+            for mode in modes:
+                flags = ["--no-fuse-forwards"] if "unfused" in mode else []
+                n = a.steps * (2 if mode.endswith("2") else 1)
                 jobs[mode] = os.path.join(work, f"{ex}-{mode}")
-                subprocess.run([a.honec, spec, *ovr, *flags, "--compile-to=exe",
-                                "-o", jobs[mode]], check=True)
-            times = {"fused": [], "unfused": []}
+                subprocess.run([a.honec, spec, *ovr, *steps_at(n), *flags,
+                                "--compile-to=exe", "-o", jobs[mode]],
+                               check=True)
+            times = {m: [] for m in modes}
+            cpu = {m: [] for m in modes}
+            total = {m: [] for m in modes}
             steps = {}
             for _ in range(a.runs):
-                for mode in ("fused", "unfused"):
+                for mode in modes:
                     out = os.path.join(work, f"run-{mode}")
                     shutil.rmtree(out, ignore_errors=True)
                     t0 = time.perf_counter()
-                    subprocess.run([jobs[mode], "--device", "cpu", "--out", out,
-                                    "--progress", "off"], check=True, cwd=work,
-                                   stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+                    p = subprocess.Popen([jobs[mode], "--device", "cpu", "--out",
+                                          out, "--progress", "off"], cwd=work,
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+                    _, status, ru = os.wait4(p.pid, 0)
+                    p.returncode = os.waitstatus_to_exitcode(status)
                     dt = time.perf_counter() - t0
+                    if p.returncode:
+                        sys.exit(f"error: {ex} {mode}: job exit {p.returncode}")
                     rows = [json.loads(l) for l in
                             open(os.path.join(out, "metrics.jsonl"))]
                     steps[mode] = sum(1 for r in rows if "stage" in r)
                     times[mode].append(dt / steps[mode])
+                    total[mode].append(ru.ru_utime + ru.ru_stime)
+                    cpu[mode].append(total[mode][-1] / steps[mode])
             if steps["fused"] != steps["unfused"]:
                 sys.exit(f"error: {ex}: {steps} steps")
             on = statistics.median(times["fused"])
             off = statistics.median(times["unfused"])
+            # Steady step: CPU of 2S steps less CPU of S steps, per step.
+            st = {}
+            if "fused2" in modes:
+                for m in ("fused", "unfused"):
+                    st[m] = statistics.median(
+                        (b - x) / (steps[m + "2"] - steps[m])
+                        for x, b in zip(total[m], total[m + "2"]))
+            con = statistics.median(cpu["fused"])
+            coff = statistics.median(cpu["unfused"])
             print(f"{ex}: {steps['fused']} steps, {a.runs} runs each: "
                   f"fused {on * 1e3:.1f} ms/step, unfused {off * 1e3:.1f} "
-                  f"ms/step, ratio unfused/fused {off / on:.2f} "
-                  f"(FLOP ratio {flops.group(1) if flops else '1.00'})")
+                  f"ms/step, ratio unfused/fused {off / on:.2f}; CPU "
+                  f"{con * 1e3:.1f} / {coff * 1e3:.1f} ms/step, ratio "
+                  f"{coff / con:.2f}" + (
+                      f"; steady step CPU {st['fused'] * 1e3:.1f} / "
+                      f"{st['unfused'] * 1e3:.1f} ms, ratio "
+                      f"{st['unfused'] / st['fused']:.2f}"
+                      if st else "") + " (FLOP ratio "
+                  f"{flops.group(1) if flops else '1.00'})", flush=True)
         if a.no_table:
             return
         print("\n| example | stage | model | forwards before -> after | backwards before -> after | GFLOP before -> after |")

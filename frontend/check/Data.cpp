@@ -129,6 +129,13 @@ void Checker::checkDatasets() {
                     : got.chatHint);
           return Dataset::auto_;
         }
+        // Rows per length of the training file (every batch a train step
+        // draws is made of its rows): the memory plan's bound on a packed
+        // batch and the report's packed FLOPs (docs/compiler.md).
+        if (std::string(field) == "path") {
+          spec_.sequenceCountsOf[d.name()] = got.sequenceCounts;
+          spec_.pairCountsOf[d.name()] = got.pairCounts;
+        }
         auto [it, fresh] = lengthsOf_.emplace(d.name(), got);
         if (!fresh) { // eval_path: the longest of both files
           auto most = [](int64_t a, int64_t b) {

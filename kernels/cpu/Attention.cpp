@@ -627,10 +627,11 @@ void attentionFwd(const T *qkv, const AttentionShape &s, T *probs, T *out) {
   for (int64_t task = 0; task < tasks; ++task) {
     int64_t b = task / s.nKvHeads, kvh = task % s.nKvHeads;
     // A packed batch's sequence b is rows r0 .. r0+n-1 (Kernels.h); its
-    // probabilities fill the n x n corner of its padded slot.
+    // probabilities are n x n blocks (row stride ps) from pb on.
     const int64_t r0 = s.firstRow(b), n = s.lenOf(b);
     if (n <= 0)
       continue;
+    const int64_t pb = s.probsBase(b), ps = s.probsStride(b);
     thread_local std::vector<T> scratch;
     if (direct && int64_t(scratch.size()) < smallHeadScratch(Tn, hd))
       scratch.resize(size_t(smallHeadScratch(Tn, hd)));
@@ -638,9 +639,9 @@ void attentionFwd(const T *qkv, const AttentionShape &s, T *probs, T *out) {
       const T *Q = qkv + r0 * ld + h * hd;
       const T *K = qkv + r0 * ld + (s.nHeads + kvh) * hd;
       const T *V = qkv + r0 * ld + (s.nHeads + s.nKvHeads + kvh) * hd;
-      T *P = probs + (b * s.nHeads + h) * Tn * Tn;
+      T *P = probs + pb + h * ps * ps;
       if (direct) {
-        smallHeadFwdAny(hd, Q, K, V, ld, n, scale, P, Tn,
+        smallHeadFwdAny(hd, Q, K, V, ld, n, scale, P, ps,
                         out + r0 * ldo + h * hd, ldo, scratch.data());
         continue;
       }
@@ -649,10 +650,10 @@ void attentionFwd(const T *qkv, const AttentionShape &s, T *probs, T *out) {
       for (int64_t i0 = 0; i0 < n; i0 += kTriRows) {
         const int64_t rows = std::min(kTriRows, n - i0), cols = i0 + rows;
         blasGemm(false, true, rows, cols, hd, scale, Q + i0 * ld, ld, K, ld,
-                 T(0), P + i0 * Tn, Tn);
+                 T(0), P + i0 * ps, ps);
         for (int64_t i = i0; i < i0 + rows; ++i)
-          causalSoftmaxRow<T>(P + i * Tn, i + 1, n);
-        blasGemm(false, false, rows, hd, cols, T(1), P + i0 * Tn, Tn, V, ld,
+          causalSoftmaxRow<T>(P + i * ps, i + 1, n);
+        blasGemm(false, false, rows, hd, cols, T(1), P + i0 * ps, ps, V, ld,
                  T(0), out + (r0 + i0) * ldo + h * hd, ldo);
       }
     }
@@ -678,6 +679,7 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
       const int64_t r0 = s.firstRow(b), len = s.lenOf(b);
       if (len <= 0)
         continue;
+      const int64_t pb = s.probsBase(b), ps = s.probsStride(b);
       for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
         int64_t base = r0 * ld;
         const T *Q = qkv + base + h * hd;
@@ -686,10 +688,10 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
         T *dQ = dqkv + base + h * hd;
         T *dK = dqkv + base + (s.nHeads + kvh) * hd;
         T *dV = dqkv + base + (s.nHeads + s.nKvHeads + kvh) * hd;
-        const T *P = probs + (b * s.nHeads + h) * Tn * Tn;
+        const T *P = probs + pb + h * ps * ps;
         const T *dO = dout + r0 * ldo + h * hd;
         if (direct) {
-          smallHeadBwdAny(hd, Q, K, V, P, Tn, dO, ldo, ld, len, scale,
+          smallHeadBwdAny(hd, Q, K, V, P, ps, dO, ldo, ld, len, scale,
                           h == kvh * group, dQ, dK, dV, dP, dP + Tn * Tn);
           continue;
         }
@@ -704,11 +706,11 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
         const T beta = h == kvh * group ? T(0) : T(1);
         for (int64_t j0 = 0; j0 < len; j0 += kTriRows) {
           const int64_t cj = std::min(kTriRows, len - j0);
-          blasGemm(true, false, cj, hd, len - j0, T(1), P + j0 * Tn + j0, Tn,
+          blasGemm(true, false, cj, hd, len - j0, T(1), P + j0 * ps + j0, ps,
                    dO + j0 * ldo, ldo, beta, dV + j0 * ld, ld);
         }
         for (int64_t i = 0; i < len; ++i) {
-          const T *p = P + i * Tn;
+          const T *p = P + i * ps;
           T *d = dP + i * Tn;
           int64_t n = i + 1;
           T acc = 0;

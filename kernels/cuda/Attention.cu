@@ -26,8 +26,9 @@
 // Packed (padding-free) batches (kernels/Kernels.h, AttentionShape::offsets):
 // with `offsets` non-null, blockIdx.z's sequence is rows offsets[b] ..
 // offsets[b+1]-1 of qkv/out/dout/dqkv, of length T <= TP (the padded length
-// the grid and the probabilities' slots [b, h, TP, TP] are sized for); blocks
-// whose rows lie past its end return before any barrier.
+// the grid is sized for); blocks whose rows lie past its end return before
+// any barrier. Its probabilities are nH blocks of T x T (row stride T) from
+// element nH * sum_{b' < b} T_b'^2 on (probsAt); padded, slots [b, h, TP, TP].
 #include "kernels/cuda/CudaCommon.cuh"
 #include "kernels/cuda/CudaLaunch.h"
 
@@ -46,6 +47,20 @@ template <int HDMAX_, int R_, int BK_> struct AttnCfg {
 };
 
 __device__ __forceinline__ int padHd(int hd) { return (hd + 3) & ~3; }
+
+/// Where head h of sequence b keeps its probabilities (row stride: T packed,
+/// TP padded; kernels/Kernels.h AttentionShape::probsBase).
+__device__ __forceinline__ int64_t probsAt(const int32_t *offsets, int b,
+                                           int h, int nH, int TP, int T) {
+  if (!offsets)
+    return (int64_t(b) * nH + h) * int64_t(TP) * TP;
+  int64_t n = 0;
+  for (int i = 0; i < b; ++i) {
+    const int64_t l = offsets[i + 1] - offsets[i];
+    n += l * l;
+  }
+  return n * nH + int64_t(h) * T * T;
+}
 
 /// dst[row * dstStride + d] = src[row * srcStride + d] for row < nValid and
 /// d < hd, else 0; rows < nRows, d < HDP. All threads of the block take part.
@@ -134,6 +149,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   const int h = blockIdx.y, b = blockIdx.z, kvh = h / (nH / nKv);
   const int64_t row0 = offsets ? int64_t(offsets[b]) : int64_t(b) * TP;
   const int T = offsets ? offsets[b + 1] - offsets[b] : TP;
+  const int PS = offsets ? T : TP; // the probabilities' row stride
   if (q0 >= T) // past a packed sequence's end: the whole block
     return;
   const int64_t ld = int64_t(nH + 2 * nKv) * hd, ldo = int64_t(nH) * hd;
@@ -141,7 +157,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   const float *Qg = seq + int64_t(h) * hd;
   const float *Kg = seq + int64_t(nH + kvh) * hd;
   const float *Vg = seq + int64_t(nH + nKv + kvh) * hd;
-  float *P = probs + (int64_t(b) * nH + h) * int64_t(TP) * TP;
+  float *P = probs + probsAt(offsets, b, h, nH, TP, T);
 
   loadRows(Qs, HDP, Qg + int64_t(q0) * ld, ld, BQ, min(BQ, T - q0), hd, HDP);
   const int nKT = (min(q0 + BQ, T) - 1) / BK + 1; // tiles up to the diagonal
@@ -202,7 +218,7 @@ __global__ void __launch_bounds__(kAttnThreads)
       if (lane < BK) {
         Pw[r * BK + lane] = p;
         if (qi[r] < T && j < T)
-          P[int64_t(qi[r]) * TP + j] = p;
+          P[int64_t(qi[r]) * PS + j] = p;
       }
     }
     __syncwarp();
@@ -214,7 +230,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     if (qi[r] >= T)
       continue;
     for (int j = nKT * BK + lane; j < T; j += 32) // above the diagonal
-      P[int64_t(qi[r]) * TP + j] = 0.f;
+      P[int64_t(qi[r]) * PS + j] = 0.f;
     float *o = out + (row0 + qi[r]) * ldo + int64_t(h) * hd;
 #pragma unroll
     for (int c = 0; c < C; ++c) {
@@ -249,13 +265,14 @@ __global__ void __launch_bounds__(kAttnThreads)
   const int h = blockIdx.y, b = blockIdx.z, kvh = h / (nH / nKv);
   const int64_t row0 = offsets ? int64_t(offsets[b]) : int64_t(b) * TP;
   const int T = offsets ? offsets[b + 1] - offsets[b] : TP;
+  const int PS = offsets ? T : TP; // the probabilities' row stride
   if (q0 >= T)
     return;
   const int64_t ld = int64_t(nH + 2 * nKv) * hd, ldo = int64_t(nH) * hd;
   const float *seq = qkv + row0 * ld;
   const float *Kg = seq + int64_t(nH + kvh) * hd;
   const float *Vg = seq + int64_t(nH + nKv + kvh) * hd;
-  const float *P = probs + (int64_t(b) * nH + h) * int64_t(TP) * TP;
+  const float *P = probs + probsAt(offsets, b, h, nH, TP, T);
 
   loadRows(dOs, HDP, dout + (row0 + q0) * ldo + int64_t(h) * hd, ldo, BQ,
            min(BQ, T - q0), hd, HDP);
@@ -283,7 +300,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     for (int r = 0; r < R; ++r) {
       const bool valid = lane < BK && qi[r] < T && j <= qi[r];
       if (valid)
-        D[r] = fmaf(P[int64_t(qi[r]) * TP + j], dp[r], D[r]);
+        D[r] = fmaf(P[int64_t(qi[r]) * PS + j], dp[r], D[r]);
     }
   }
 #pragma unroll
@@ -308,7 +325,7 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const bool valid = lane < BK && qi[r] < T && j <= qi[r];
-      const float p = valid ? P[int64_t(qi[r]) * TP + j] : 0.f;
+      const float p = valid ? P[int64_t(qi[r]) * PS + j] : 0.f;
       if (lane < BK)
         dSw[r * BK + lane] = valid ? p * (dp[r] - D[r]) : 0.f;
     }
@@ -355,6 +372,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   const int group = nH / nKv;
   const int64_t row0 = offsets ? int64_t(offsets[b]) : int64_t(b) * TP;
   const int T = offsets ? offsets[b + 1] - offsets[b] : TP;
+  const int PS = offsets ? T : TP; // the probabilities' row stride
   if (k0 >= T)
     return;
   const int64_t ld = int64_t(nH + 2 * nKv) * hd, ldo = int64_t(nH) * hd;
@@ -376,7 +394,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   }
   for (int hh = 0; hh < group; ++hh) {
     const int h = g * group + hh;
-    const float *P = probs + (int64_t(b) * nH + h) * int64_t(TP) * TP;
+    const float *P = probs + probsAt(offsets, b, h, nH, TP, T);
     const float *Drow = Dbuf + (int64_t(b) * nH + h) * TP;
     for (int i0 = k0 / BK * BK; i0 < T; i0 += BK) {
       const int i = i0 + lane, nv = min(BK, T - i0);
@@ -393,7 +411,7 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         const bool valid = rowOk && kj[r] <= i;
-        const float p = valid ? P[int64_t(i) * TP + kj[r]] : 0.f;
+        const float p = valid ? P[int64_t(i) * PS + kj[r]] : 0.f;
         if (lane < BK) {
           Ww[r * BK + lane] = p;
           dSw[r * BK + lane] = valid ? p * (dp[r] - Di) : 0.f;

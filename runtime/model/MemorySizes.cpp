@@ -179,13 +179,24 @@ int64_t optimizerBytes(const ModelConfig &c, int64_t elemBytes) {
   return clampBytes(2 * alloc(paramCount(c, elemBytes) * elemBytes));
 }
 
+PackedRows packedRows(const int32_t *lengths, int64_t batch) {
+  PackedRows r;
+  for (int64_t b = 0; b < batch; ++b) {
+    r.tokens += lengths[b];
+    r.squares += int64_t(lengths[b]) * lengths[b];
+  }
+  return r;
+}
+
 // Mirrors Transformer::planActs (counts only; 16-element padding each).
 int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
-                        int64_t elemBytes, const LoraShape *lora) {
-  const Big B = batch, Tn = seqLen;
-  const Big N = B * Tn, D = c.dModel, L = c.nLayers;
+                        int64_t elemBytes, const LoraShape *lora,
+                        const PackedRows *packed) {
+  const Big B = batch, Tn = seqLen, BT = B * Tn;
+  const Big N = packed ? Big(packed->tokens) : BT, D = c.dModel, L = c.nLayers;
   const Big hd = c.headDim(), Q = (c.nHeads + 2 * kvHeads(c)) * hd;
   const Big A = Big(c.nHeads) * hd, H = c.nHeads, Hk = kvHeads(c);
+  const Big P = packed ? H * Big(packed->squares) : B * H * Tn * Tn;
   const bool gpt2 = c.family == ModelFamily::GPT2;
   const Big Fpre = gpt2 ? c.dFf : 2 * Big(c.dFf), F = c.dFf;
   Big tn = 0;
@@ -195,7 +206,7 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   take(N, gpt2 ? L : 0);                // mean1
   take(N, L);                           // rstd1
   take(N * Q, L);                       // qkv
-  take(B * H * Tn * Tn, L);             // probs
+  take(P, L);                           // probs
   take(N * A, L);                       // att
   take(N * D, L);                       // mid
   take(N * D, L);                       // ln2
@@ -210,8 +221,9 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   take(N * D);   // lnf
   if (gpt2)
     take(N);      // meanF
-  take(N, 6);     // rstdF lpRow entRow lse logprob entropy
-  take(N);        // values
+  take(N, 4);     // rstdF lpRow entRow lse
+  take(BT, 2);    // logprob entropy (token-aligned)
+  take(BT);       // values (token-aligned)
   take(B);        // rewards
   take(N * D, 2); // dA dLn
   take(N * F);    // dAct

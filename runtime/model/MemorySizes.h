@@ -43,13 +43,25 @@ int64_t frozenBf16Bytes(const ModelConfig &cfg);
 /// AdamW's first and second moments.
 int64_t optimizerBytes(const ModelConfig &cfg, int64_t elemBytes);
 
+/// A packed (padding-free) batch's size: its tokens (sum of the rows'
+/// lengths, the stream's rows) and the sum of their squares (attention
+/// probabilities per head: each row's len x len).
+struct PackedRows {
+  int64_t tokens = 0;
+  int64_t squares = 0;
+};
+PackedRows packedRows(const int32_t *lengths, int64_t batch);
+
 /// Activations and scratch one forward()+backward() of a batch x seqLen
 /// micro-batch keeps (Transformer::workspaceBytes).
 /// With adapters (`lora`, not null), their per-layer products and the
 /// backward's x A^T scratch too, and with dropout the dropped-out input of
-/// the widest targeted module's group.
+/// the widest targeted module's group. With `packed` (not null), for the
+/// batch run packed: packed->tokens rows, nHeads * packed->squares
+/// attention probabilities; the per-token outputs keep batch x seqLen.
 int64_t activationBytes(const ModelConfig &cfg, int64_t batch, int64_t seqLen,
-                        int64_t elemBytes, const LoraShape *lora = nullptr);
+                        int64_t elemBytes, const LoraShape *lora = nullptr,
+                        const PackedRows *packed = nullptr);
 
 /// The KV cache generate() keeps for `rows` sequences of cacheLen tokens.
 int64_t kvCacheBytes(const ModelConfig &cfg, int64_t rows, int64_t cacheLen,

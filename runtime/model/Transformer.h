@@ -206,7 +206,11 @@ public:
   /// Bytes of activations and scratch forward()+backward() use for a
   /// batch x seqLen micro-batch (for memory planning); parameters,
   /// gradients and optimiser moments are 4 more arrays of numParams().
-  int64_t workspaceBytes(int64_t batch, int64_t seqLen) const;
+  /// With `lengths` (batch of them), for it packed (ForwardOptions::pack):
+  /// sum(lengths) rows and nHeads * sum(lengths^2) attention probabilities
+  /// (memsize::activationBytes with memsize::packedRows).
+  int64_t workspaceBytes(int64_t batch, int64_t seqLen,
+                         const int32_t *lengths = nullptr) const;
 
   int64_t batch() const { return B_; }
   int64_t seqLen() const { return T_; }
@@ -289,8 +293,11 @@ private:
   const LoraGroup *loraGroup(size_t layer, int g) const;
   Status validateBatch(const TokenBatch &b) const;
   void buildParams();
-  void planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t seqLen) const;
-  Status ensureActs(int64_t B, int64_t seqLen);
+  /// N rows of the stream, P attention probabilities (padded: B * seqLen
+  /// and B * nHeads * seqLen^2; packed: sum len and nHeads * sum len^2).
+  void planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t seqLen, int64_t N,
+                int64_t P) const;
+  Status ensureActs(int64_t B, int64_t seqLen, int64_t N, int64_t P);
   void linearFwd(const T *x, int64_t rows, int64_t in, int64_t out,
                  int64_t wOff, int64_t bOff, bool conv1d, T *y);
   void linearBwd(const T *x, const T *dy, int64_t rows, int64_t in, int64_t out,

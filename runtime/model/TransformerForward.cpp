@@ -2,6 +2,8 @@
 // activations it keeps for backward (runtime/model/Transformer.h).
 #include "runtime/model/TransformerImpl.h"
 
+#include "runtime/model/MemorySizes.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -52,13 +54,17 @@ Status Transformer<T>::validateBatch(const TokenBatch &b) const {
 }
 
 template <typename T>
-void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
-                              int64_t Tn) const {
+void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t Tn,
+                              int64_t N, int64_t P) const {
   a->B = B;
   a->S = Tn;
+  a->N = N;
+  a->P = P;
   a->training = true;
   const ModelConfig &c = cfg_;
-  const int64_t N = B * Tn, D = c.dModel, L = c.nLayers;
+  // N: the stream's rows; outputs in the token-aligned layout (logprob,
+  // entropy, values) keep B * Tn.
+  const int64_t D = c.dModel, L = c.nLayers, BT = B * Tn;
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd;
   const bool gpt2 = c.family == ModelFamily::GPT2;
@@ -73,7 +79,7 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
   vec(a->mean1, N, gpt2 ? L : 0);
   vec(a->rstd1, N, L);
   vec(a->qkv, N * Q, L);
-  vec(a->probs, B * c.nHeads * Tn * Tn, L);
+  vec(a->probs, P, L);
   vec(a->att, N * A, L);
   vec(a->mid, N * D, L);
   vec(a->ln2, N * D, L);
@@ -96,9 +102,9 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
   pl.take(a->lpRow, N);
   pl.take(a->entRow, N);
   pl.take(a->lse, N);
-  pl.take(a->logprob, N);
-  pl.take(a->entropy, N);
-  pl.take(a->values, N);
+  pl.take(a->logprob, BT);
+  pl.take(a->entropy, BT);
+  pl.take(a->values, BT);
   pl.take(a->rewards, B);
   pl.take(a->dA, N * D);
   pl.take(a->dLn, N * D);
@@ -125,21 +131,32 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B,
 }
 
 template <typename T>
-int64_t Transformer<T>::workspaceBytes(int64_t batch, int64_t seqLen) const {
+int64_t Transformer<T>::workspaceBytes(int64_t batch, int64_t seqLen,
+                                       const int32_t *lengths) const {
   Acts a;
   Planner<T> pl;
-  planActs(&a, pl, batch, seqLen);
+  int64_t N = batch * seqLen, P = batch * cfg_.nHeads * seqLen * seqLen;
+  if (lengths) {
+    memsize::PackedRows r = memsize::packedRows(lengths, batch);
+    N = r.tokens;
+    P = cfg_.nHeads * r.squares;
+  }
+  planActs(&a, pl, batch, seqLen, N, P);
   return pl.tn * int64_t(sizeof(T)) + pl.in * 4;
 }
 
-template <typename T> Status Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
-  if (acts_ && acts_->B == B && acts_->S == Tn)
+template <typename T>
+Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
+                                  int64_t P) {
+  if (acts_ && acts_->B == B && acts_->S == Tn && acts_->N == N &&
+      acts_->P == P)
     return Status::ok();
   // Re-plan for the new shape; keep the allocation when it is big enough
-  // (micro-batches of varying size do not reallocate).
+  // (micro-batches of varying size, packed batches of varying tokens do not
+  // reallocate).
   std::unique_ptr<Acts> a = std::make_unique<Acts>();
   Planner<T> pl;
-  planActs(a.get(), pl, B, Tn);
+  planActs(a.get(), pl, B, Tn, N, P);
   if (acts_ && acts_->block.size() >= pl.tn && acts_->ints.size() >= pl.in) {
     a->block = std::move(acts_->block);
     a->ints = std::move(acts_->ints);
@@ -149,7 +166,8 @@ template <typename T> Status Transformer<T>::ensureActs(int64_t B, int64_t Tn) {
     a->ints = DeviceArray<T, int32_t>(k_, pl.in);
     if (!a->block.data() || !a->ints.data())
       return Status::error("model: out of memory allocating " +
-                               std::to_string(workspaceBytes(B, Tn)) +
+                               std::to_string(pl.tn * int64_t(sizeof(T)) +
+                                              pl.in * 4) +
                                " bytes of activations for a " +
                                std::to_string(B) + " x " + std::to_string(Tn) +
                                " batch",
@@ -185,7 +203,19 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd, F = c.dFf;
   const bool gpt2 = c.family == ModelFamily::GPT2;
-  HONE_TRY(ensureActs(B, Tn));
+  // Packed: sequence b is rows offsets_[b] .. offsets_[b+1]-1 of one stream
+  // (no padding rows); padded: rows b*Tn .. b*Tn+Tn-1. The activations are
+  // sized for the rows and the attention probabilities the batch has.
+  offsets_.clear();
+  int64_t probsKept = B * c.nHeads * Tn * Tn;
+  if (opts.pack) {
+    offsets_.assign(size_t(B + 1), 0);
+    for (int64_t b = 0; b < B; ++b)
+      offsets_[size_t(b + 1)] = offsets_[size_t(b)] + batch.lengths[b];
+    probsKept = c.nHeads * memsize::packedRows(batch.lengths, B).squares;
+  }
+  const int64_t N = opts.pack ? int64_t(offsets_.back()) : B * Tn;
+  HONE_TRY(ensureActs(B, Tn, N, probsKept));
   Acts &a = *acts_;
   B_ = B;
   T_ = Tn;
@@ -195,15 +225,6 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   dropStep_ = opts.dropoutStep;
   dropRank_ = opts.dropoutRank;
   lengths_.assign(batch.lengths, batch.lengths + B);
-  // Packed: sequence b is rows offsets_[b] .. offsets_[b+1]-1 of one stream
-  // (no padding rows); padded: rows b*Tn .. b*Tn+Tn-1.
-  offsets_.clear();
-  if (opts.pack) {
-    offsets_.assign(size_t(B + 1), 0);
-    for (int64_t b = 0; b < B; ++b)
-      offsets_[size_t(b + 1)] = offsets_[size_t(b)] + batch.lengths[b];
-  }
-  const int64_t N = opts.pack ? int64_t(offsets_.back()) : B * Tn;
   N_ = N;
 
   std::vector<int32_t> tok(static_cast<size_t>(N)), pos(tok.size()),
@@ -339,9 +360,11 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                                           T *, T *);                           \
   template Status Transformer<T>::validateBatch(const TokenBatch &) const;     \
   template void Transformer<T>::planActs(Acts *, Planner<T> &, int64_t,        \
-                                         int64_t) const;                       \
-  template int64_t Transformer<T>::workspaceBytes(int64_t, int64_t) const;     \
-  template Status Transformer<T>::ensureActs(int64_t, int64_t);                \
+                                         int64_t, int64_t, int64_t) const;     \
+  template int64_t Transformer<T>::workspaceBytes(int64_t, int64_t,            \
+                                                  const int32_t *) const;      \
+  template Status Transformer<T>::ensureActs(int64_t, int64_t, int64_t,        \
+                                             int64_t);                         \
   template void Transformer<T>::linearFwd(                                     \
       const T *, int64_t, int64_t, int64_t, int64_t, int64_t, bool, T *);      \
   template Status Transformer<T>::forward(const TokenBatch &,                  \

@@ -34,7 +34,9 @@ template <typename T> struct Transformer<T>::Layer {
 /// Activation and scratch buffers for one (rows, seqLen) shape. Training
 /// keeps one set per layer; the incremental forward shares one set.
 template <typename T> struct Transformer<T>::Acts {
-  int64_t B = 0, S = 0;
+  // Batch and sequence length; rows of the stream (B * S padded, sum of the
+  // lengths packed) and attention probabilities kept (AttentionShape).
+  int64_t B = 0, S = 0, N = 0, P = 0;
   bool training = false;
   DeviceArray<T> block;
   DeviceArray<T, int32_t> ints;

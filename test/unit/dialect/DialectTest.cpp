@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialect/HoneForwards.h"
 #include "dialect/HoneOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -13,6 +14,8 @@
 #include "mlir/IR/Verifier.h"
 
 #include <gtest/gtest.h>
+
+#include <functional>
 
 using namespace mlir;
 using namespace mlir::hone;
@@ -204,6 +207,55 @@ TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
   messages.clear();
   EXPECT_TRUE(succeeded(verify(*module)));
   EXPECT_TRUE(messages.empty());
+}
+
+/// The memory plan's bound on a packed batch (hone::RowLengths::mostTokens)
+/// against every way of taking m rows from the counts, each row at most
+/// `repeats` times: the bound is the largest sum of tokens and of squared
+/// lengths any of them has.
+TEST(RowLengths, MostTokensIsTheLargestOfEveryChoice) {
+  struct Case {
+    std::vector<std::pair<int64_t, int64_t>> counts;
+  };
+  const std::vector<Case> cases = {
+      {{{9, 7}, {10, 17}}},         // the DPO example's pairs
+      {{{3, 1}, {17, 2}, {5, 4}}},  // unsorted, a long tail
+      {{{1, 3}}},                   // one length
+      {{{4, 1}, {8, 1}, {2, 5}}}};
+  for (const Case &c : cases)
+    for (int64_t repeats : {1, 2, 3}) {
+      int64_t total = 0;
+      for (auto [len, n] : c.counts)
+        total += n * repeats;
+      for (int64_t m = 1; m <= total; ++m) {
+        // Every (x_0, x_1, ...) with x_i <= n_i * repeats and sum m.
+        int64_t bestT = 0, bestS = 0;
+        std::vector<int64_t> x(c.counts.size(), 0);
+        std::function<void(size_t, int64_t, int64_t, int64_t)> go =
+            [&](size_t i, int64_t left, int64_t t, int64_t sq) {
+              if (i == c.counts.size()) {
+                if (left == 0)
+                  bestT = std::max(bestT, t), bestS = std::max(bestS, sq);
+                return;
+              }
+              auto [len, n] = c.counts[i];
+              for (int64_t k = 0; k <= std::min(left, n * repeats); ++k)
+                go(i + 1, left - k, t + k * len, sq + k * len * len);
+            };
+        go(0, m, 0, 0);
+        RowLengths r;
+        for (auto pr : c.counts)
+          r.counts.push_back(pr);
+        auto [t, sq] = r.mostTokens(m, repeats);
+        EXPECT_EQ(t, bestT) << "m " << m << " repeats " << repeats;
+        EXPECT_EQ(sq, bestS) << "m " << m << " repeats " << repeats;
+      }
+    }
+  RowLengths r;
+  r.counts = {{9, 7}, {10, 17}};
+  EXPECT_EQ(r.rows(), 24);
+  EXPECT_DOUBLE_EQ(r.meanLength(), (9.0 * 7 + 10.0 * 17) / 24);
+  EXPECT_DOUBLE_EQ(r.meanSquare(), (81.0 * 7 + 100.0 * 17) / 24);
 }
 
 } // namespace

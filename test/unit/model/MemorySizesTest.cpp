@@ -60,6 +60,39 @@ TEST(MemorySizes, ActivationsMatchTheRuntime) {
     }
 }
 
+// A packed batch (ForwardOptions::pack) holds activations for its tokens
+// and its rows' len x len attention probabilities, not for batch x T: the
+// runtime allocates what memsize says, less than the padded batch, and a
+// padded forward after it grows the block to the padded size.
+TEST(MemorySizes, PackedActivationsMatchTheRuntime) {
+  for (const ModelConfig &cfg : families()) {
+    const int64_t T = std::min<int64_t>(16, cfg.maxSeqLen);
+    std::vector<int32_t> lengths = {int32_t(T), 3, int32_t(T / 2), 1};
+    const int64_t B = int64_t(lengths.size());
+    memsize::PackedRows rows = memsize::packedRows(lengths.data(), B);
+    ASSERT_EQ(rows.tokens, T + 3 + T / 2 + 1);
+    ASSERT_EQ(rows.squares, T * T + 9 + (T / 2) * (T / 2) + 1);
+    auto k = makeCpuKernels<float>();
+    auto m = Transformer<float>::create(cfg, k.get());
+    ASSERT_TRUE(m);
+    const int64_t packed =
+        memsize::activationBytes(cfg, B, T, 4, nullptr, &rows);
+    EXPECT_EQ(packed, (*m)->workspaceBytes(B, T, lengths.data()));
+    EXPECT_LT(packed, memsize::activationBytes(cfg, B, T, 4));
+    Batch b = randomBatch(cfg.vocabSize, lengths, T, 5);
+    ForwardOptions o;
+    o.pack = true;
+    Status st = (*m)->forward(b.view(), o);
+    ASSERT_TRUE(st) << st.toString();
+    EXPECT_EQ(packed, (*m)->activationBytesHeld()) << "T=" << T;
+    st = (*m)->forward(b.view());
+    ASSERT_TRUE(st) << st.toString();
+    EXPECT_EQ(memsize::activationBytes(cfg, B, T, 4),
+              (*m)->activationBytesHeld());
+    (*m)->releaseWorkspaces();
+  }
+}
+
 TEST(MemorySizes, GenerationMatchesTheRuntime) {
   for (const ModelConfig &cfg : families()) {
     if (cfg.head != HeadKind::LM)

@@ -24,7 +24,9 @@ struct Case {
 };
 
 /// Reference forward and backward of one case in float64: probabilities
-/// (padded layout), output and dqkv for the upstream gradient dout.
+/// (padded layout [batch, heads, T, T]; packed, each sequence's heads'
+/// len x len blocks one after another), output and dqkv for the upstream
+/// gradient dout.
 struct Reference {
   std::vector<double> probs, out, dqkv;
 };
@@ -37,11 +39,22 @@ Reference reference(const Case &c, const AttentionShape &s,
   const double scale = 1 / std::sqrt(double(hd));
   Reference r;
   const int64_t rows = s.firstRow(c.batch - 1) + s.lenOf(c.batch - 1);
-  r.probs.assign(size_t(c.batch * c.nHeads * Tn * Tn), 0);
+  const bool packed = !c.lengths.empty();
+  int64_t probs = c.batch * c.nHeads * Tn * Tn;
+  if (packed) {
+    probs = 0;
+    for (int32_t l : c.lengths)
+      probs += c.nHeads * int64_t(l) * l;
+  }
+  r.probs.assign(size_t(probs), 0);
   r.out.assign(size_t(rows * ldo), 0);
   r.dqkv.assign(size_t(rows * ld), 0);
+  int64_t pNext = 0; // the next sequence's first probability
   for (int64_t b = 0; b < c.batch; ++b) {
     const int64_t r0 = s.firstRow(b), n = s.lenOf(b);
+    const int64_t Tp = packed ? n : Tn; // row stride of its probabilities
+    const int64_t p0 = pNext;
+    pNext += c.nHeads * Tp * Tp;
     for (int64_t h = 0; h < c.nHeads; ++h) {
       const int64_t kvh = h / group;
       auto Q = [&](int64_t i, int64_t d) {
@@ -54,25 +67,25 @@ Reference reference(const Case &c, const AttentionShape &s,
         return qkv[size_t((r0 + i) * ld + (c.nHeads + c.nKvHeads + kvh) * hd +
                           d)];
       };
-      double *P = r.probs.data() + (b * c.nHeads + h) * Tn * Tn;
+      double *P = r.probs.data() + p0 + h * Tp * Tp;
       for (int64_t i = 0; i < n; ++i) {
         double m = -1e300;
         for (int64_t j = 0; j <= i; ++j) {
           double v = 0;
           for (int64_t d = 0; d < hd; ++d)
             v += Q(i, d) * K(j, d);
-          P[i * Tn + j] = v * scale;
+          P[i * Tp + j] = v * scale;
           m = std::max(m, v * scale);
         }
         double sum = 0;
         for (int64_t j = 0; j <= i; ++j)
-          sum += P[i * Tn + j] = std::exp(P[i * Tn + j] - m);
+          sum += P[i * Tp + j] = std::exp(P[i * Tp + j] - m);
         for (int64_t j = 0; j <= i; ++j)
-          P[i * Tn + j] /= sum;
+          P[i * Tp + j] /= sum;
         for (int64_t d = 0; d < hd; ++d) {
           double o = 0;
           for (int64_t j = 0; j <= i; ++j)
-            o += P[i * Tn + j] * V(j, d);
+            o += P[i * Tp + j] * V(j, d);
           r.out[size_t((r0 + i) * ldo + h * hd + d)] = o;
         }
       }
@@ -90,10 +103,10 @@ Reference reference(const Case &c, const AttentionShape &s,
           for (int64_t d = 0; d < hd; ++d)
             dp += dO(i, d) * V(j, d);
           dS[size_t(j)] = dp;
-          dot += P[i * Tn + j] * dp;
+          dot += P[i * Tp + j] * dp;
         }
         for (int64_t j = 0; j <= i; ++j) {
-          const double p = P[i * Tn + j], ds = p * (dS[size_t(j)] - dot);
+          const double p = P[i * Tp + j], ds = p * (dS[size_t(j)] - dot);
           for (int64_t d = 0; d < hd; ++d) {
             dq(j, (c.nHeads + c.nKvHeads + kvh) * hd + d) += p * dO(i, d);
             dq(i, h * hd + d) += scale * ds * K(j, d);
@@ -158,8 +171,11 @@ template <typename T> void checkCase(const Case &c, double tol) {
       w = std::max(w, std::fabs(double(a[i]) - b[i]) / (1 + std::fabs(b[i])));
     return w;
   };
-  // Packed batches leave the probabilities outside each sequence's corner
-  // as they were (zero here, as in the reference).
+  // Packed batches keep exactly nHeads * sum len^2 probabilities.
+  EXPECT_EQ(int64_t(ref.probs.size()),
+            c.lengths.empty() ? c.batch * c.nHeads * c.seqLen * c.seqLen
+                              : s.probsElems())
+      << what;
   EXPECT_LT(worst(probs[0], ref.probs), tol) << what << ": probabilities";
   EXPECT_LT(worst(out[0], ref.out), tol) << what << ": output";
   EXPECT_LT(worst(dqkv[0], ref.dqkv), tol) << what << ": dqkv";

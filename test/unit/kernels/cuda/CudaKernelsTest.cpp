@@ -437,8 +437,9 @@ TEST_F(CudaKernelTest, AttentionBackwardMatchesCpuAndIsDeterministic) {
 }
 
 /// Packed batches (AttentionShape::offsets): sequences of lengths below T
-/// concatenated; the GPU's outputs on the packed rows, its probabilities in
-/// each slot's len x len corner and its backward equal the CPU's.
+/// concatenated; the GPU's outputs on the packed rows, its probabilities
+/// (each sequence's heads' len x len blocks one after another) and its
+/// backward equal the CPU's.
 TEST_F(CudaKernelTest, PackedAttentionMatchesCpu) {
   struct C {
     int64_t T, nH, nKv, hd;
@@ -458,7 +459,10 @@ TEST_F(CudaKernelTest, PackedAttentionMatchesCpu) {
     const int64_t ld = s.qkvStride();
     auto qkv = randn(size_t(N * ld), 61, 1.2f);
     auto dout = randn(size_t(N * c.nH * c.hd), 62);
-    std::vector<float> probs(size_t(B * c.nH * c.T * c.T), 0.f),
+    int64_t P = 0;
+    for (int32_t l : c.lens)
+      P += c.nH * int64_t(l) * l;
+    std::vector<float> probs(size_t(P), 0.f),
         out(size_t(N * c.nH * c.hd)), dqkv(size_t(N * ld), 0.f);
     s.offsets = off.data(); // host offsets for the CPU backend
     cpu().attentionFwd(qkv.data(), s, probs.data(), out.data());
@@ -469,14 +473,17 @@ TEST_F(CudaKernelTest, PackedAttentionMatchesCpu) {
     s.offsets = doff.get();
     gpu().attentionFwd(dq.get(), s, dp.get(), dO.get());
     std::vector<float> gp = dp.host();
-    for (int64_t b = 0; b < B; ++b)
+    for (int64_t b = 0, p0 = 0; b < B; ++b) {
+      const int64_t n = c.lens[size_t(b)];
       for (int64_t h = 0; h < c.nH; ++h)
-        for (int64_t i = 0; i < c.lens[size_t(b)]; ++i)
-          for (int64_t j = 0; j < c.lens[size_t(b)]; ++j) {
-            size_t k = size_t(((b * c.nH + h) * c.T + i) * c.T + j);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            size_t k = size_t(p0 + (h * n + i) * n + j);
             EXPECT_NEAR(gp[k], probs[k], 2e-6 + 1e-5 * std::abs(probs[k]))
                 << "T=" << c.T << " b=" << b << " h=" << h << " i=" << i;
           }
+      p0 += c.nH * n * n;
+    }
     EXPECT_TRUE(allClose(dO.host(), out, 2e-5, 1e-5)) << "T=" << c.T;
     // The backward from the CPU's probabilities, alone.
     Dev<float> cp(gpu(), probs);
