@@ -9,7 +9,7 @@
 # (`!hone.model<..., head>`, derived from the stage, `lm` unless it says).
 set(allowed
   "DefaultValuedAttr<I64Attr, \"1\">:$correction"
-  "DefaultValuedParameter<\"HeadKind\", \"HeadKind::lm\", \"head\">:$head")
+  "DefaultValuedParameter<\"::hone::HeadKind\", \"::hone::HeadKind::LM\",")
 if(NOT FILES)
   file(GLOB FILES ${ROOT}/dialect/*.td)
 endif()

@@ -37,18 +37,42 @@ void mlir::hone::printF64Param(AsmPrinter &printer,
   printer << buf;
 }
 
-LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                               ModelFamily family, int64_t vocab,
-                               int64_t dModel, int64_t layers, int64_t heads,
-                               int64_t kvHeads, int64_t ffn, int64_t maxSeq,
-                               llvm::APFloat normEpsAttr,
-                               llvm::APFloat ropeThetaAttr, bool tied,
-                               bool qkvBias, int64_t headDim, bool qkNorm,
-                               RopeScaling ropeScaling,
-                               llvm::APFloat ropeFactorAttr,
-                               llvm::APFloat ropeLowAttr,
-                               llvm::APFloat ropeHighAttr,
-                               int64_t ropeOriginalMax) {
+/// A keyword of one of the runtime's enum tables (runtime/base/ModelConfig.h).
+template <typename E, size_t N>
+static FailureOr<E>
+parseRuntimeKeyword(AsmParser &parser, const ::hone::EnumKeyword<E> (&table)[N],
+                    StringRef what) {
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (parser.parseKeyword(&keyword))
+    return failure();
+  if (std::optional<E> value = ::hone::enumFromKeyword(table, keyword))
+    return *value;
+  InFlightDiagnostic diag = parser.emitError(loc)
+                            << "unknown " << what << " '" << keyword
+                            << "', expected one of:";
+  for (size_t k = 0; k < N; ++k)
+    diag << (k ? ", " : " ") << table[k].keyword;
+  return failure();
+}
+
+FailureOr<::hone::ModelFamily> mlir::hone::parseModelFamily(AsmParser &parser) {
+  return parseRuntimeKeyword(parser, ::hone::kModelFamilies, "model family");
+}
+
+FailureOr<::hone::RopeScaling> mlir::hone::parseRopeScaling(AsmParser &parser) {
+  return parseRuntimeKeyword(parser, ::hone::kRopeScalings, "rope_scaling");
+}
+
+LogicalResult
+ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                 ::hone::ModelFamily family, int64_t vocab, int64_t dModel,
+                 int64_t layers, int64_t heads, int64_t kvHeads, int64_t ffn,
+                 int64_t maxSeq, llvm::APFloat normEpsAttr,
+                 llvm::APFloat ropeThetaAttr, bool tied, bool qkvBias,
+                 int64_t headDim, bool qkNorm, ::hone::RopeScaling ropeScaling,
+                 llvm::APFloat ropeFactorAttr, llvm::APFloat ropeLowAttr,
+                 llvm::APFloat ropeHighAttr, int64_t ropeOriginalMax) {
   double normEps = normEpsAttr.convertToDouble();
   double ropeTheta = ropeThetaAttr.convertToDouble();
   if (failed(RangeCheck(emitError, "arch")
@@ -72,14 +96,14 @@ LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (heads % kvHeads != 0)
     return emitError() << "kv_heads (" << kvHeads << ") must divide heads ("
                        << heads << ")";
-  if (family == ModelFamily::gpt2) {
+  if (family == ::hone::ModelFamily::GPT2) {
     if (kvHeads != heads)
       return emitError() << "gpt2 has no grouped-query attention: kv_heads ("
                          << kvHeads << ") must equal heads (" << heads << ")";
     if (qkvBias)
       return emitError()
              << "qkv_bias is a llama-family option; gpt2 always has biases";
-    if (headDim || qkNorm || ropeScaling != RopeScaling::none)
+    if (headDim || qkNorm || ropeScaling != ::hone::RopeScaling::None)
       return emitError() << "head_dim, qk_norm and rope_scaling are "
                             "llama-family options";
   } else {
@@ -94,9 +118,9 @@ LogicalResult ArchAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     double factor = ropeFactorAttr.convertToDouble();
     double low = ropeLowAttr.convertToDouble();
     double high = ropeHighAttr.convertToDouble();
-    if (ropeScaling != RopeScaling::none && !(factor > 0.0))
+    if (ropeScaling != ::hone::RopeScaling::None && !(factor > 0.0))
       return emitError() << "rope_factor must be positive, got " << factor;
-    if (ropeScaling == RopeScaling::llama3 &&
+    if (ropeScaling == ::hone::RopeScaling::Llama3 &&
         !(low > 0.0 && high > low && ropeOriginalMax > 0))
       return emitError() << "llama3 rope scaling needs 0 < rope_low_freq < "
                             "rope_high_freq and a positive rope_original_max";
@@ -115,7 +139,7 @@ int64_t ArchAttr::getNumParameters() const {
     T kvDim = T(getKvHeads()) * T(getHeadDimension());
     T qDim = T(getHeads()) * T(getHeadDimension());
     T perLayer, extra;
-    if (getFamily() == ModelFamily::gpt2) {
+    if (getFamily() == ::hone::ModelFamily::GPT2) {
       // ln1, qkv, proj, ln2, fc, fc_proj (weights and biases).
       perLayer = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d +
                  (d * f + f) + (f * d + d);

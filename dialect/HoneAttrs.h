@@ -5,6 +5,8 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectImplementation.h"
 
+#include "runtime/base/ModelConfig.h"
+
 #include "dialect/HoneEnums.h.inc"
 
 namespace mlir::hone {
@@ -12,6 +14,10 @@ namespace mlir::hone {
 FailureOr<llvm::APFloat> parseF64Param(AsmParser &parser);
 /// Prints the shortest float literal that parses back to the same double.
 void printF64Param(AsmPrinter &printer, const llvm::APFloat &value);
+/// Parse a transformer family and a RoPE scaling by their keywords
+/// (runtime/base/ModelConfig.h).
+FailureOr<::hone::ModelFamily> parseModelFamily(AsmParser &parser);
+FailureOr<::hone::RopeScaling> parseRopeScaling(AsmParser &parser);
 } // namespace mlir::hone
 
 #define GET_ATTRDEF_CLASSES

@@ -11,31 +11,6 @@ include "mlir/IR/EnumAttr.td"
 // Enums
 //===----------------------------------------------------------------------===//
 
-def Hone_ModelFamily : I32EnumAttr<"ModelFamily", "transformer family", [
-    I32EnumAttrCase<"gpt2", 0>,  // LayerNorm, GELU, learned positions
-    I32EnumAttrCase<"llama", 1>, // RMSNorm, RoPE, SwiGLU, GQA (Llama, Qwen2)
-  ]> {
-  let cppNamespace = "::mlir::hone";
-  let genSpecializedAttr = 0;
-}
-
-def Hone_RopeScaling : I32EnumAttr<"RopeScaling", "RoPE frequency scaling", [
-    I32EnumAttrCase<"none", 0>,   // theta^(-2i/head_dim)
-    I32EnumAttrCase<"linear", 1>, // every frequency / rope_factor
-    I32EnumAttrCase<"llama3", 2>, // Llama 3.1's three bands
-  ]> {
-  let cppNamespace = "::mlir::hone";
-  let genSpecializedAttr = 0;
-}
-
-def Hone_HeadKind : I32EnumAttr<"HeadKind", "what the model's head computes", [
-    I32EnumAttrCase<"lm", 0>,     // next-token distribution over the vocabulary
-    I32EnumAttrCase<"scalar", 1>, // one value per position (reward, value)
-  ]> {
-  let cppNamespace = "::mlir::hone";
-  let genSpecializedAttr = 0;
-}
-
 def Hone_DataLayout : I32EnumAttr<"ColumnLayout", "column layout of a dataset", [
     I32EnumAttrCase<"text", 0>,                // {"text"}
     I32EnumAttrCase<"messages", 1>,            // {"messages": [{role, content}]}
@@ -127,6 +102,23 @@ class Hone_F64Param<string desc>
   let printer = "::mlir::hone::printF64Param($_printer, $_self)";
 }
 
+// The runtime's enums of a model's configuration (runtime/base/ModelConfig.h:
+// HONE_MODEL_FAMILIES, HONE_ROPE_SCALINGS), not second ones: parsed and
+// printed by their keywords from the runtime's tables, as EnumParameter does
+// for a TableGen enum.
+def Hone_ModelFamilyParam
+    : AttrParameter<"::hone::ModelFamily",
+                    "transformer family (runtime/base/ModelConfig.h)"> {
+  let parser = "::mlir::hone::parseModelFamily($_parser)";
+  let printer = "$_printer << ::hone::keywordOf(::hone::kModelFamilies, $_self)";
+}
+def Hone_RopeScalingParam
+    : AttrParameter<"::hone::RopeScaling",
+                    "RoPE scaling (runtime/base/ModelConfig.h)"> {
+  let parser = "::mlir::hone::parseRopeScaling($_parser)";
+  let printer = "$_printer << ::hone::keywordOf(::hone::kRopeScalings, $_self)";
+}
+
 def Hone_ArchAttr : Hone_Attr<"Arch", "arch"> {
   let summary = "architecture of a decoder-only transformer";
   let description = [{
@@ -149,7 +141,7 @@ def Hone_ArchAttr : Hone_Attr<"Arch", "arch"> {
     ```
   }];
   let parameters = (ins
-    EnumParameter<Hone_ModelFamily>:$family,
+    Hone_ModelFamilyParam:$family,
     "int64_t":$vocab,
     "int64_t":$d_model,
     "int64_t":$layers,
@@ -163,7 +155,7 @@ def Hone_ArchAttr : Hone_Attr<"Arch", "arch"> {
     AttrParameter<"bool", "bias on q/k/v (Qwen2)">:$qkv_bias,
     AttrParameter<"int64_t", "head dimension (0: d_model / heads)">:$head_dim,
     AttrParameter<"bool", "per-head q/k RMSNorm (Qwen3)">:$qk_norm,
-    AttrParameter<"::mlir::hone::RopeScaling", "RoPE scaling">:$rope_scaling,
+    Hone_RopeScalingParam:$rope_scaling,
     Hone_F64Param<"RoPE scaling factor">:$rope_factor,
     Hone_F64Param<"llama3 low_freq_factor">:$rope_low_freq,
     Hone_F64Param<"llama3 high_freq_factor">:$rope_high_freq,

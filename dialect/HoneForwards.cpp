@@ -11,7 +11,7 @@
 using namespace mlir;
 using namespace mlir::hone;
 
-SmallVector<int64_t> hone::fusableReads(TrainStepOp step) {
+SmallVector<int64_t> mlir::hone::fusableReads(TrainStepOp step) {
   SmallVector<int64_t> leads;
   auto readers = step.getReaders();
   auto reads = step.getReads().getValue();
@@ -29,7 +29,7 @@ SmallVector<int64_t> hone::fusableReads(TrainStepOp step) {
   return leads;
 }
 
-SmallVector<int64_t> hone::keptForwards(TrainStepOp step) {
+SmallVector<int64_t> mlir::hone::keptForwards(TrainStepOp step) {
   auto tokens = step.getTokens();
   SmallVector<int64_t> kept(tokens.size(), -1);
   if (step.getUpdates() != 1 || step.getMiniBatches() != 1)
@@ -53,14 +53,14 @@ SmallVector<int64_t> hone::keptForwards(TrainStepOp step) {
   return kept;
 }
 
-bool hone::mergesReads(ArrayRef<int64_t> leads) {
+bool mlir::hone::mergesReads(ArrayRef<int64_t> leads) {
   for (auto [i, lead] : llvm::enumerate(leads))
     if (lead != int64_t(i))
       return true;
   return false;
 }
 
-double hone::forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen) {
+double mlir::hone::forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen) {
   int64_t headDim = arch.getHeadDim() ? arch.getHeadDim()
                                       : arch.getDModel() / arch.getHeads();
   double perToken = 2.0 * double(arch.getNumParameters()) +
@@ -69,8 +69,8 @@ double hone::forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen) {
   return perToken * double(rows) * double(seqLen);
 }
 
-double hone::packedForwardFlops(ArchAttr arch, int64_t rows,
-                                double meanLength, double meanSquare) {
+double mlir::hone::packedForwardFlops(ArchAttr arch, int64_t rows,
+                                      double meanLength, double meanSquare) {
   int64_t headDim = arch.getHeadDim() ? arch.getHeadDim()
                                       : arch.getDModel() / arch.getHeads();
   return double(rows) *
@@ -79,29 +79,29 @@ double hone::packedForwardFlops(ArchAttr arch, int64_t rows,
               meanSquare);
 }
 
-int64_t hone::RowLengths::rows() const {
+int64_t mlir::hone::RowLengths::rows() const {
   int64_t n = 0;
   for (auto [len, count] : counts)
     n += count;
   return n;
 }
 
-double hone::RowLengths::meanLength() const {
+double mlir::hone::RowLengths::meanLength() const {
   double sum = 0;
   for (auto [len, count] : counts)
     sum += double(len) * double(count);
   return rows() ? sum / double(rows()) : 0;
 }
 
-double hone::RowLengths::meanSquare() const {
+double mlir::hone::RowLengths::meanSquare() const {
   double sum = 0;
   for (auto [len, count] : counts)
     sum += double(len) * double(len) * double(count);
   return rows() ? sum / double(rows()) : 0;
 }
 
-std::pair<int64_t, int64_t> hone::RowLengths::mostTokens(int64_t m,
-                                                         int64_t repeats) const {
+std::pair<int64_t, int64_t>
+mlir::hone::RowLengths::mostTokens(int64_t m, int64_t repeats) const {
   SmallVector<std::pair<int64_t, int64_t>> byLength(counts);
   llvm::sort(byLength, [](auto a, auto b) { return a.first > b.first; });
   int64_t tokens = 0, squares = 0;
@@ -120,8 +120,8 @@ std::pair<int64_t, int64_t> hone::RowLengths::mostTokens(int64_t m,
   return {tokens, squares};
 }
 
-std::optional<hone::RowLengths> hone::dataRowLengths(Value tokens,
-                                                     Value mask) {
+std::optional<mlir::hone::RowLengths> mlir::hone::dataRowLengths(Value tokens,
+                                                                 Value mask) {
   auto next = tokens.getDefiningOp<DataNextOp>();
   if (!next)
     return std::nullopt;
@@ -152,8 +152,8 @@ std::optional<hone::RowLengths> hone::dataRowLengths(Value tokens,
 }
 
 std::optional<std::pair<int64_t, int64_t>>
-hone::packedRowsBound(ArrayRef<std::pair<Value, Value>> reads, int64_t rows,
-                      int64_t ranks) {
+mlir::hone::packedRowsBound(ArrayRef<std::pair<Value, Value>> reads,
+                            int64_t rows, int64_t ranks) {
   if (reads.empty())
     return std::nullopt;
   Operation *source = nullptr;
@@ -204,8 +204,8 @@ ArchAttr archOf(Value model) {
 }
 } // namespace
 
-SmallVector<ModelWork> hone::countModelWork(Region &iteration,
-                                            bool honourFusion) {
+SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
+                                                  bool honourFusion) {
   SmallVector<ModelWork> work;
   auto at = [&](StringRef name) -> ModelWork & {
     for (ModelWork &w : work)
@@ -321,7 +321,7 @@ std::string stageLabel(Location loc, unsigned index) {
 }
 } // namespace
 
-SmallVector<StageWork> hone::collectStageWork(PipelineOp pipeline) {
+SmallVector<StageWork> mlir::hone::collectStageWork(PipelineOp pipeline) {
   SmallVector<StageWork> stages;
   unsigned index = 0;
   for (Operation &op : pipeline.getBody().front()) {
@@ -339,7 +339,7 @@ SmallVector<StageWork> hone::collectStageWork(PipelineOp pipeline) {
   return stages;
 }
 
-void hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
+void mlir::hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
   for (const StageWork &s : collectStageWork(pipeline)) {
     os << "stage " << s.stage << ", per iteration:\n";
     for (auto [b, a] : llvm::zip(s.before, s.after)) {
@@ -358,7 +358,7 @@ void hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
   }
 }
 
-std::string hone::workReportJson(PipelineOp pipeline) {
+std::string mlir::hone::workReportJson(PipelineOp pipeline) {
   std::string out;
   llvm::raw_string_ostream os(out);
   auto str = [&](StringRef text) {

@@ -156,10 +156,10 @@ LogicalResult ModelLoraOp::verify() {
   if (from != getModel().getType())
     return fail(*this, "adapters keep the model's type",
                 "give the result the operand's type");
-  if (from.getArch().getFamily() == ModelFamily::gpt2)
+  if (from.getArch().getFamily() == ::hone::ModelFamily::GPT2)
     return fail(*this, "LoRA applies to the llama family, not gpt2",
                 "train all weights, or use a llama-family model");
-  if (from.getHead() != HeadKind::lm)
+  if (from.getHead() != ::hone::HeadKind::LM)
     return fail(*this, "LoRA on a scalar-head model is not supported",
                 "adapt an LM-head model");
   if (getBase().getDefiningOp<ModelLoraOp>())

@@ -260,8 +260,10 @@ def Hone_LogprobOp : Hone_StepOp<"logprob", [Pure, AttrSizedOperandSegments]> {
     `micro_batch` (set by hone-plan-memory when the memory budget needs it)
     runs the forward over at most that many rows at a time, so the model
     keeps activations for `micro_batch` rows instead of all of them. Each
-    row's result is bit-identical to the one-forward result (rows do not
-    interact in a forward; test/unit/job/JobTest.cpp checks it).
+    row's result is the one-forward result (rows do not interact in a
+    forward): bit-identical where the CPU's GEMMs give a row the same bits
+    whatever the row count, within a few ulp otherwise
+    (test/unit/job/StepsTest.cpp, test/unit/GemmRows.h).
 
     ```mlir
     %l_ref = hone.logprob %ref, %tok : !hone.model<...>, tensor<8x32xi32> -> tensor<8x32xf32>
@@ -303,7 +305,8 @@ def Hone_ValueOp : Hone_StepOp<"value", [Pure, AttrSizedOperandSegments]> {
 
     `micro_batch` (set by hone-plan-memory under a memory budget) runs the
     forward over at most that many rows at a time, with results
-    bit-identical to one forward.
+    bit-identical to one forward where the CPU's GEMMs give a row the same
+    bits whatever the row count, within a few ulp otherwise.
 
     ```mlir
     %v = hone.value %critic, %tok : !hone.model<..., scalar>, tensor<8x32xi32> -> tensor<8x32xf32>

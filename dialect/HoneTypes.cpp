@@ -23,13 +23,14 @@ Type ModelType::parse(AsmParser &parser) {
     parser.emitError(loc, "expected a #hone.arch<…> attribute");
     return {};
   }
-  HeadKind head = HeadKind::lm;
+  ::hone::HeadKind head = ::hone::HeadKind::LM;
   if (succeeded(parser.parseOptionalComma())) {
     SMLoc headLoc = parser.getCurrentLocation();
     StringRef keyword;
     if (parser.parseKeyword(&keyword))
       return {};
-    std::optional<HeadKind> parsed = symbolizeHeadKind(keyword);
+    std::optional<::hone::HeadKind> parsed =
+        ::hone::enumFromKeyword(::hone::kHeadKinds, keyword);
     if (!parsed) {
       parser.emitError(headLoc, "expected head 'lm' or 'scalar'");
       return {};
@@ -43,8 +44,8 @@ Type ModelType::parse(AsmParser &parser) {
 
 void ModelType::print(AsmPrinter &printer) const {
   printer << '<' << getArch();
-  if (getHead() != HeadKind::lm)
-    printer << ", " << stringifyHeadKind(getHead());
+  if (getHead() != ::hone::HeadKind::LM)
+    printer << ", " << ::hone::keywordOf(::hone::kHeadKinds, getHead());
   printer << '>';
 }
 

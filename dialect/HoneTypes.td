@@ -23,14 +23,16 @@ def Hone_ModelType : Hone_Type<"Model", "model"> {
   }];
   let parameters = (ins
     "ArchAttr":$arch,
-    DefaultValuedParameter<"HeadKind", "HeadKind::lm", "head">:$head
+    // The runtime's enum (runtime/base/ModelConfig.h, HONE_HEAD_KINDS).
+    DefaultValuedParameter<"::hone::HeadKind", "::hone::HeadKind::LM",
+                           "head (runtime/base/ModelConfig.h)">:$head
   );
   // Hand-written so that an invalid #hone.arch reports only its own error.
   let hasCustomAssemblyFormat = 1;
   let extraClassDeclaration = [{
-    bool hasLMHead() const { return getHead() == HeadKind::lm; }
+    bool hasLMHead() const { return getHead() == ::hone::HeadKind::LM; }
     /// The same architecture with another head.
-    ModelType withHead(HeadKind head) const {
+    ModelType withHead(::hone::HeadKind head) const {
       return ModelType::get(getContext(), getArch(), head);
     }
   }];

@@ -1,7 +1,7 @@
 // Spec → stage IR. The spec was checked and resolved (defaults filled in), so
 // this is a straight walk: declarations first, then stages in order with
 // model names bound to SSA values, then evaluations and exports. Over 800
-// lines (865): one walk, one class (Lowering) whose parts each build one
+// lines: one walk, one class (Lowering) whose parts each build one
 // declaration or stage kind.
 #include "frontend/ToStageIR.h"
 #include "frontend/SpecDiagnostics.h"
@@ -21,7 +21,9 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include <cassert>
 #include <map>
+#include <optional>
 
 namespace mlir::hone {
 
@@ -153,24 +155,27 @@ private:
 
 ModelType Lowering::modelType(const std::string &declared, Model::Head head) {
   const Architecture &a = spec_.archOf.at(declared);
+  // The spec's families are named by the runtime's keywords
+  // (test/unit/dialect/ContractTest.cpp checks both lists are the same).
+  std::optional<::hone::ModelFamily> family =
+      ::hone::familyFromKeyword(Architecture::Family_Name(a.family()));
+  assert(family && "a spec family the runtime does not know");
   auto arch = ArchAttr::get(
-      &ctx_,
-      a.family() == Architecture::gpt2 ? ModelFamily::gpt2 : ModelFamily::llama,
-      a.vocab(), a.d_model(), a.layers(), a.heads(), a.kv_heads(), a.ffn(),
-      a.max_seq_len(), llvm::APFloat(a.norm_eps()),
+      &ctx_, *family, a.vocab(), a.d_model(), a.layers(), a.heads(),
+      a.kv_heads(), a.ffn(), a.max_seq_len(), llvm::APFloat(a.norm_eps()),
       llvm::APFloat(a.rope_theta()), a.tie_embeddings(), a.qkv_bias(),
       a.head_dim(), a.qk_norm(),
-      !a.has_rope_scaling() ? RopeScaling::none
+      !a.has_rope_scaling() ? ::hone::RopeScaling::None
       : a.rope_scaling().type() == Architecture::RopeScaling::linear
-          ? RopeScaling::linear
-          : RopeScaling::llama3,
+          ? ::hone::RopeScaling::Linear
+          : ::hone::RopeScaling::Llama3,
       llvm::APFloat(a.has_rope_scaling() ? a.rope_scaling().factor() : 1.0),
       llvm::APFloat(a.rope_scaling().low_freq_factor()),
       llvm::APFloat(a.rope_scaling().high_freq_factor()),
       a.rope_scaling().original_max_seq_len());
   return ModelType::get(&ctx_, arch,
-                        head == Model::scalar ? HeadKind::scalar
-                                              : HeadKind::lm);
+                        head == Model::scalar ? ::hone::HeadKind::Scalar
+                                              : ::hone::HeadKind::LM);
 }
 
 /// The current state bound to `name`; a model copied `from` another is

@@ -110,7 +110,7 @@ struct Queued {
   int64_t event = -1; // recorded right after it, once some op needs it
 };
 
-struct AssignLanes : public hone::impl::AssignLanesBase<AssignLanes> {
+struct AssignLanes : public mlir::hone::impl::AssignLanesBase<AssignLanes> {
   int64_t nextEvent = 0;
 
   void runOnOperation() override {

@@ -53,7 +53,7 @@ void printDouble(llvm::raw_ostream &os, double v) {
 
 void printArch(llvm::raw_ostream &os, ArchAttr a) {
   os << "{\"family\":";
-  printString(os, stringifyEnum(a.getFamily()));
+  printString(os, ::hone::keywordOf(::hone::kModelFamilies, a.getFamily()));
   os << ",\"vocab\":" << a.getVocab() << ",\"d_model\":" << a.getDModel()
      << ",\"layers\":" << a.getLayers() << ",\"heads\":" << a.getHeads()
      << ",\"kv_heads\":" << a.getKvHeads() << ",\"ffn\":" << a.getFfn()
@@ -68,7 +68,7 @@ void printArch(llvm::raw_ostream &os, ArchAttr a) {
   os << ",\"head_dim\":" << a.getHeadDim()
      << ",\"qk_norm\":" << (a.getQkNorm() ? "true" : "false")
      << ",\"rope_scaling\":";
-  printString(os, stringifyEnum(a.getRopeScaling()));
+  printString(os, ::hone::keywordOf(::hone::kRopeScalings, a.getRopeScaling()));
   os << ",\"rope_factor\":";
   printDouble(os, a.getRopeFactor().convertToDouble());
   os << ",\"rope_low_freq\":";
@@ -106,7 +106,7 @@ public:
   }
   Obj &a(StringRef k, Attribute v) {
     key(k);
-    hone::printJson(os, v);
+    mlir::hone::printJson(os, v);
     return *this;
   }
 
@@ -346,7 +346,7 @@ bool printSettings(llvm::raw_ostream &os, Attribute attr) {
 }
 } // namespace
 
-void hone::printJson(llvm::raw_ostream &os, Attribute attr) {
+void mlir::hone::printJson(llvm::raw_ostream &os, Attribute attr) {
   if (!attr) {
     os << "null";
     return;
@@ -442,15 +442,16 @@ void hone::printJson(llvm::raw_ostream &os, Attribute attr) {
   printString(os, text);
 }
 
-std::string hone::toJson(Attribute attr) {
+std::string mlir::hone::toJson(Attribute attr) {
   std::string s;
   llvm::raw_string_ostream os(s);
   printJson(os, attr);
   return s;
 }
 
-std::string hone::toJson(DictionaryAttr dict,
-                         ArrayRef<std::pair<StringRef, Attribute>> extra) {
+std::string
+mlir::hone::toJson(DictionaryAttr dict,
+                   ArrayRef<std::pair<StringRef, Attribute>> extra) {
   std::string s;
   llvm::raw_string_ostream os(s);
   os << '{';

@@ -28,7 +28,7 @@ using namespace mlir::hone;
 
 namespace {
 struct BuildLossKernels
-    : public hone::impl::BuildLossKernelsBase<BuildLossKernels> {
+    : public mlir::hone::impl::BuildLossKernelsBase<BuildLossKernels> {
   void getDependentDialects(DialectRegistry &registry) const override {
     registry.insert<LLVM::LLVMDialect>();
     OpPassManager pm(ModuleOp::getOperationName());

@@ -274,7 +274,8 @@ Value lower(OpBuilder &b, Operation *op) {
 }
 
 struct ConvertHoneLossToLinalg
-    : public hone::impl::ConvertHoneLossToLinalgBase<ConvertHoneLossToLinalg> {
+    : public mlir::hone::impl::ConvertHoneLossToLinalgBase<
+          ConvertHoneLossToLinalg> {
   void getDependentDialects(DialectRegistry &registry) const override {
     ConvertHoneLossToLinalgBase::getDependentDialects(registry);
     registerLossLoweringInterfaces(registry);

@@ -16,7 +16,7 @@ namespace mlir::hone {
 using namespace mlir;
 using namespace mlir::hone;
 
-bool hone::isCompositeLossOp(Operation *op) {
+bool mlir::hone::isCompositeLossOp(Operation *op) {
   if (auto seqSum = dyn_cast<LossSeqSumOp>(op))
     return bool(seqSum.getMask());
   return isa<LossRatioOp, LossKlOp, LossSeqMeanOp, LossMaskedReduceOp,
@@ -84,7 +84,7 @@ static Value decompose(LossBuilder &lb, Operation *op) {
 
 static void decomposeAll(ArrayRef<Operation *> worklist);
 
-void hone::decomposeLossOps(Operation *root) {
+void mlir::hone::decomposeLossOps(Operation *root) {
   SmallVector<Operation *> worklist;
   root->walk([&](Operation *op) {
     if (isCompositeLossOp(op))
@@ -93,7 +93,7 @@ void hone::decomposeLossOps(Operation *root) {
   decomposeAll(worklist);
 }
 
-void hone::decomposeLossOps(Block &block) {
+void mlir::hone::decomposeLossOps(Block &block) {
   SmallVector<Operation *> worklist;
   for (Operation &top : block)
     top.walk([&](Operation *op) {
@@ -114,7 +114,8 @@ static void decomposeAll(ArrayRef<Operation *> worklist) {
 }
 
 namespace {
-struct DecomposeLoss : public hone::impl::DecomposeLossBase<DecomposeLoss> {
+struct DecomposeLoss
+    : public mlir::hone::impl::DecomposeLossBase<DecomposeLoss> {
   void runOnOperation() override { decomposeLossOps(getOperation()); }
 };
 } // namespace

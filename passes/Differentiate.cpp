@@ -196,7 +196,8 @@ LogicalResult differentiate(TrainStepOp step) {
   return success();
 }
 
-struct Differentiate : public hone::impl::DifferentiateBase<Differentiate> {
+struct Differentiate
+    : public mlir::hone::impl::DifferentiateBase<Differentiate> {
   void runOnOperation() override {
     SmallVector<TrainStepOp> steps;
     getOperation()->walk([&](TrainStepOp op) { steps.push_back(op); });

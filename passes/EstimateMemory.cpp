@@ -69,7 +69,7 @@ void collectFrozen(Value reward, SmallVectorImpl<Value> &frozen) {
 }
 
 struct EstimateMemory
-    : public hone::impl::EstimateMemoryBase<EstimateMemory> {
+    : public mlir::hone::impl::EstimateMemoryBase<EstimateMemory> {
   using Base::Base;
 
   void runOnOperation() override {

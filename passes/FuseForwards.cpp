@@ -93,7 +93,7 @@ bool mergeLogprobs(LogprobOp first, LogprobOp second, DominanceInfo &dom) {
   return true;
 }
 
-struct FuseForwards : public hone::impl::FuseForwardsBase<FuseForwards> {
+struct FuseForwards : public mlir::hone::impl::FuseForwardsBase<FuseForwards> {
   void runOnOperation() override {
     // Frozen-model reads: hone.logprob twins in one block become one op.
     DominanceInfo dom(getOperation());

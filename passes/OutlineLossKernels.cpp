@@ -15,7 +15,7 @@ using namespace mlir::hone;
 
 namespace {
 struct OutlineLossKernels
-    : public hone::impl::OutlineLossKernelsBase<OutlineLossKernels> {
+    : public mlir::hone::impl::OutlineLossKernelsBase<OutlineLossKernels> {
   using OutlineLossKernelsBase::OutlineLossKernelsBase;
 
   void runOnOperation() override {

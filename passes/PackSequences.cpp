@@ -313,7 +313,8 @@ void packFrozenReads(Operation *root) {
   });
 }
 
-struct PackSequences : public hone::impl::PackSequencesBase<PackSequences> {
+struct PackSequences
+    : public mlir::hone::impl::PackSequencesBase<PackSequences> {
   void runOnOperation() override {
     packFrozenReads(getOperation());
     getOperation()->walk([&](TrainStepOp step) {

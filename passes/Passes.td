@@ -233,25 +233,26 @@ def StreamScores : Pass<"hone-stream-scores", "::mlir::hone::PipelineOp"> {
   let description = [{
     Rows of a `hone.generate` batch finish at different steps (a stop
     token, a stop string); the rest of the batch decodes on. A
-    `hone.score` whose reward scores each row on its own can take a row as
-    soon as it ends, overlapping scoring with decoding (RLHFuse's stage
-    fusion within an iteration): with an external reward process (a
-    verifier service, a code sandbox) its latency then hides behind the
-    decode instead of following it.
+    `hone.score` can take a row as soon as it ends, overlapping scoring
+    with decoding (RLHFuse's stage fusion within an iteration): with an
+    external reward process (a verifier service, a code sandbox) its
+    latency then hides behind the decode instead of following it.
 
     This pass marks such pairs with discardable unit attributes:
     `stream_rows` on the `hone.generate` and `stream` on each `hone.score`
     whose tokens and mask are that generate's results 0 and 1, when the
     generate has no demonstrations (LUFFY, UFT) and the reward is a
-    `hone.reward.verifier`, a `hone.reward.external` or a
-    `hone.reward.combine` of those. The runtime (runtime/ops/Streams.cpp)
-    then writes each row's results when it ends and a worker scores it
-    with the same function, on that row alone, so scores and everything
-    after them are those of the unstreamed order (`./job --lanes on`; inline
-    without lanes nothing streams). Not streamed: reward models (a forward
-    over some rows may round differently from the whole batch's) and
-    reference log-probs (the same); `honec --no-stream-scores` leaves the
-    pass out.
+    `hone.reward.verifier`, a `hone.reward.external`, a `hone.reward.model`
+    or a `hone.reward.combine` of those. The runtime (runtime/ops/Streams.cpp)
+    then writes each row's results when it ends and scores it with the
+    unstreamed op's function: a verifier or a process on that row alone, a
+    reward model one row per forward on the CPU (computed on the score's
+    worker as the row ends; the unstreamed op runs the same forwards), so
+    scores and everything after
+    them are those of the unstreamed order, with lanes or inline (the host
+    holds the generate until the score has attached). Not streamed yet:
+    reference log-probs (`hone.logprob`); `honec --no-stream-scores`
+    leaves the pass out.
 
     ```mlir
     %tok, %m, %l_old = hone.generate %policy, %ptok, %pmask, %step {..., stream_rows} : ...
@@ -557,7 +558,7 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        runs at once (the runtime runs one forward per chunk of rows;
        results are bit-identical where the CPU's GEMMs give a row the same
        bits whatever the row count, to a few ulp otherwise, e.g. on Zen 2:
-       test/unit/job/JobTest.cpp, test/unit/GemmRows.h); a
+       test/unit/job/StepsTest.cpp, test/unit/GemmRows.h); a
        `kept_forwards` entry of `hone-fuse-forwards` on either is dropped
        (the step runs that forward itself); repeated while it helps; the
        remark gives the buffer's saving as replanned;

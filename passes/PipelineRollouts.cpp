@@ -72,7 +72,7 @@ bool isPureHelper(Operation *op) {
 }
 
 struct PipelineRollouts
-    : public hone::impl::PipelineRolloutsBase<PipelineRollouts> {
+    : public mlir::hone::impl::PipelineRolloutsBase<PipelineRollouts> {
   void runOnOperation() override {
     PipelineOp pipeline = getOperation();
     SmallVector<scf::ForOp> loops;

@@ -31,7 +31,7 @@ void registerUpstreamPasses() {
     bufferization::registerBufferizationPipelines();
     memref::registerMemRefPasses();
     registerGPUPasses();
-    hone::registerHonePasses();
+    mlir::hone::registerHonePasses();
   });
 }
 
@@ -50,8 +50,8 @@ constexpr const char *kLossToBuffers =
     "buffer-deallocation-pipeline,convert-bufferization-to-memref";
 } // namespace
 
-void hone::buildStepPipeline(OpPassManager &pm,
-                             const StepPipelineOptions &options) {
+void mlir::hone::buildStepPipeline(OpPassManager &pm,
+                                   const StepPipelineOptions &options) {
   ExpandStagesOptions expand;
   expand.useF64 = options.useF64;
   pm.addNestedPass<PipelineOp>(createExpandStages(expand));
@@ -65,7 +65,7 @@ void hone::buildStepPipeline(OpPassManager &pm,
     pm.addNestedPass<PipelineOp>(createStreamScores());
 }
 
-void hone::buildScheduledPipeline(OpPassManager &pm) {
+void mlir::hone::buildScheduledPipeline(OpPassManager &pm) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
   pm.addNestedPass<PipelineOp>(createPipelineRollouts());
   pm.addNestedPass<PipelineOp>(createPlanArena());
@@ -73,7 +73,7 @@ void hone::buildScheduledPipeline(OpPassManager &pm) {
   pm.addNestedPass<PipelineOp>(createPlanMemory());
 }
 
-void hone::buildToLLVMPipeline(OpPassManager &pm) {
+void mlir::hone::buildToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createBuildLossKernels());
   pm.addPass(createConvertHoneToRuntime());
   addTextual(pm, "convert-scf-to-cf,convert-arith-to-llvm,"
@@ -81,7 +81,7 @@ void hone::buildToLLVMPipeline(OpPassManager &pm) {
                  "convert-func-to-llvm,reconcile-unrealized-casts");
 }
 
-void hone::buildLossToLLVMPipeline(OpPassManager &pm) {
+void mlir::hone::buildLossToLLVMPipeline(OpPassManager &pm) {
   OutlineLossKernelsOptions outline;
   outline.kernelsOnly = true;
   pm.addPass(createOutlineLossKernels(outline));
@@ -95,8 +95,8 @@ void hone::buildLossToLLVMPipeline(OpPassManager &pm) {
                      "reconcile-unrealized-casts");
 }
 
-void hone::buildLossToNVVMPipeline(OpPassManager &pm,
-                                   const std::string &chip) {
+void mlir::hone::buildLossToNVVMPipeline(OpPassManager &pm,
+                                         const std::string &chip) {
   OutlineLossKernelsOptions outline;
   outline.kernelsOnly = true;
   pm.addPass(createOutlineLossKernels(outline));
@@ -109,8 +109,8 @@ void hone::buildLossToNVVMPipeline(OpPassManager &pm,
                      "reconcile-unrealized-casts");
 }
 
-void hone::buildStagePipeline(OpPassManager &pm,
-                              const StagePipelineOptions &options) {
+void mlir::hone::buildStagePipeline(OpPassManager &pm,
+                                    const StagePipelineOptions &options) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   EstimateMemoryOptions memory;
@@ -151,7 +151,7 @@ struct NVVMPipelineCLOptions
 };
 } // namespace
 
-void hone::registerPipelines() {
+void mlir::hone::registerPipelines() {
   // The loss pipelines' upstream passes, so that their stages can be run
   // one by one from hone-opt.
   registerUpstreamPasses();

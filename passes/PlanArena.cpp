@@ -50,7 +50,7 @@ struct Interval {
   int64_t size, offset = 0;
 };
 
-struct PlanArena : public hone::impl::PlanArenaBase<PlanArena> {
+struct PlanArena : public mlir::hone::impl::PlanArenaBase<PlanArena> {
   void runOnOperation() override {
     PipelineOp pipeline = getOperation();
     int64_t peak = 0;

@@ -24,8 +24,7 @@ namespace {
 ::hone::ModelConfig configOf(ModelType t) {
   ArchAttr a = t.getArch();
   ::hone::ModelConfig c;
-  c.family = a.getFamily() == ModelFamily::gpt2 ? ::hone::ModelFamily::GPT2
-                                                : ::hone::ModelFamily::Llama;
+  c.family = a.getFamily();
   c.vocabSize = a.getVocab();
   c.dModel = a.getDModel();
   c.nLayers = a.getLayers();
@@ -37,7 +36,7 @@ namespace {
   c.qkvBias = a.getQkvBias();
   c.headDimension = a.getHeadDim();
   c.qkNorm = a.getQkNorm();
-  c.head = t.hasLMHead() ? ::hone::HeadKind::LM : ::hone::HeadKind::Scalar;
+  c.head = t.getHead();
   return c;
 }
 

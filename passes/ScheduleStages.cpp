@@ -26,7 +26,8 @@ std::string stageName(Location loc, unsigned index) {
   return "stage" + std::to_string(index);
 }
 
-struct ScheduleStages : public hone::impl::ScheduleStagesBase<ScheduleStages> {
+struct ScheduleStages
+    : public mlir::hone::impl::ScheduleStagesBase<ScheduleStages> {
   void runOnOperation() override {
     PipelineOp pipeline = getOperation();
     Block &body = pipeline.getBody().front();

@@ -46,8 +46,8 @@ struct CapSteps : example::impl::ExampleCapStepsBase<CapSteps> {
     // (docs/dialect.md lists each op's accessors).
     getOperation().walk([&](Operation *op) {
       llvm::TypeSwitch<Operation *>(op)
-          .Case<hone::SftOp, hone::RewardModelTrainOp, hone::PreferenceOp,
-                hone::RlOp>([&](auto stage) {
+          .Case<mlir::hone::SftOp, mlir::hone::RewardModelTrainOp,
+                mlir::hone::PreferenceOp, mlir::hone::RlOp>([&](auto stage) {
             uint64_t steps = stage.getSteps();
             if (steps <= static_cast<uint64_t>(max))
               return;

@@ -33,7 +33,8 @@ struct Count {
 };
 
 struct ForwardReportPass
-    : public PassWrapper<ForwardReportPass, OperationPass<hone::PipelineOp>> {
+    : public PassWrapper<ForwardReportPass,
+                         OperationPass<mlir::hone::PipelineOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ForwardReportPass)
 
   StringRef getArgument() const final { return "example-forward-report"; }
@@ -62,24 +63,24 @@ struct ForwardReportPass
     // The temperature log-probs of `tokens` are taken at: the generate that
     // sampled them, or 1 for data.
     auto temperatureOf = [](Value tokens) {
-      hone::GenerateOp gen = hone::producingGenerate(tokens);
+      mlir::hone::GenerateOp gen = mlir::hone::producingGenerate(tokens);
       return gen ? gen.getTemperature().convertToDouble() : 1.0;
     };
     loop.getBody()->walk([&](Operation *op) {
-      SmallVector<StringRef> models = hone::modelNamesOf(op);
+      SmallVector<StringRef> models = mlir::hone::modelNamesOf(op);
       auto name = [&](unsigned i) {
         return i < models.size() && !models[i].empty() ? models[i]
                                                          : StringRef("?");
       };
-      if (auto gen = dyn_cast<hone::GenerateOp>(op)) {
+      if (auto gen = dyn_cast<mlir::hone::GenerateOp>(op)) {
         add(name(0), gen.getGreedy() ? "generate (greedy)" : "generate",
             gen.getGreedy() ? 0.0 : gen.getTemperature().convertToDouble(),
             1);
-      } else if (auto lp = dyn_cast<hone::LogprobOp>(op)) {
+      } else if (auto lp = dyn_cast<mlir::hone::LogprobOp>(op)) {
         add(name(0), "logprob", temperatureOf(lp.getTokens().front()), 1);
-      } else if (auto v = dyn_cast<hone::ValueOp>(op)) {
+      } else if (auto v = dyn_cast<mlir::hone::ValueOp>(op)) {
         add(name(0), "value", 1.0, 1);
-      } else if (auto ts = dyn_cast<hone::TrainStepOp>(op)) {
+      } else if (auto ts = dyn_cast<mlir::hone::TrainStepOp>(op)) {
         // One forward per read per pass over the batch (PPO epochs); the
         // backward re-runs it (hone-differentiate's recomputation).
         for (auto [i, reader] : llvm::enumerate(ts.getReaders()))

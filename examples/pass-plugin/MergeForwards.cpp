@@ -6,11 +6,11 @@
 // kept activations grow with the rows of one forward). It uses the helpers
 // hone-fuse-forwards uses (dialect/HoneForwards.h):
 //
-//   hone::fusableReads(step)   per read, the first read it can share a
+//   mlir::hone::fusableReads(step)   per read, the first read it can share a
 //                              forward with (same model, read, token type)
-//   hone::mergesReads(leads)   whether that merges anything
+//   mlir::hone::mergesReads(leads)   whether that merges anything
 //   step.setFusedReads(leads)  the typed attribute the runtime follows
-//   hone::countModelWork(...)  forwards, backwards and FLOPs per model
+//   mlir::hone::countModelWork(...)  forwards, backwards and FLOPs per model
 //
 // and says what it did as a remark at the stage. Run it instead of the
 // built-in pass:
@@ -32,7 +32,8 @@ using namespace mlir;
 namespace {
 
 struct MergeForwardsPass
-    : public PassWrapper<MergeForwardsPass, OperationPass<hone::PipelineOp>> {
+    : public PassWrapper<MergeForwardsPass,
+                         OperationPass<mlir::hone::PipelineOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(MergeForwardsPass)
   MergeForwardsPass() = default;
   MergeForwardsPass(const MergeForwardsPass &other) : PassWrapper(other) {}
@@ -51,10 +52,10 @@ struct MergeForwardsPass
       if (op.getNumRegions() != 1 || op.getRegion(0).empty())
         continue; // stage loops are the ops with a body
       bool changed = false;
-      op.getRegion(0).walk([&](hone::TrainStepOp step) {
+      op.getRegion(0).walk([&](mlir::hone::TrainStepOp step) {
         if (step.getFusedReads())
           return; // someone decided already
-        SmallVector<int64_t> leads = hone::fusableReads(step);
+        SmallVector<int64_t> leads = mlir::hone::fusableReads(step);
         // Rows per group; a group past the limit runs read by read.
         SmallVector<int64_t> rows(leads.size(), 0);
         for (auto [i, lead] : llvm::enumerate(leads))
@@ -63,15 +64,15 @@ struct MergeForwardsPass
         for (size_t i = 0; i < leads.size(); ++i)
           if (rows[leads[i]] > maxRows)
             leads[i] = int64_t(i);
-        if (!hone::mergesReads(leads))
+        if (!mlir::hone::mergesReads(leads))
           return;
         step.setFusedReads(leads);
         changed = true;
       });
       if (!changed)
         continue;
-      auto before = hone::countModelWork(op.getRegion(0), false);
-      auto after = hone::countModelWork(op.getRegion(0), true);
+      auto before = mlir::hone::countModelWork(op.getRegion(0), false);
+      auto after = mlir::hone::countModelWork(op.getRegion(0), true);
       std::string text = "merged forwards per iteration:";
       for (auto [b, a] : llvm::zip(before, after))
         text += llvm::formatv(" {0} {1} -> {2};", a.model, b.forwards,

@@ -137,8 +137,8 @@ LogicalResult Lowering::lowerObject(Operation *op, const abi::OpRow &row) {
   if (op->getNumResults() == 1)
     if (auto model = dyn_cast<ModelType>(op->getResult(0).getType())) {
       extra.push_back({"arch", model.getArch()});
-      extra.push_back(
-          {"head", b.getStringAttr(stringifyEnum(model.getHead()))});
+      extra.push_back({"head", b.getStringAttr(::hone::keywordOf(
+                                   ::hone::kHeadKinds, model.getHead()))});
     }
   // A buffer's capacity lives in its type.
   if (op->getNumResults() == 1)

@@ -139,7 +139,8 @@ struct Lowering {
   // passes/lower/Pipeline.cpp: the pipeline as main(): begin, stages, lanes, end.
   static std::string lanePlanJson(PipelineOp pipeline);
   /// True when a score waits for an external process beside other work
-  /// (streamed, or generated ahead): config "lanes_pay", read by
+  /// (streamed, or generated ahead), or a rollout is generated ahead of its
+  /// learning step (staleness > 0): config "lanes_pay", read by
   /// `--lanes auto` (runtime/abi/HoneRuntime.cpp).
   static bool lanesPay(PipelineOp pipeline);
   void loadScalars(OpBuilder &b, Location loc, ValueRange results,

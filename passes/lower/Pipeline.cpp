@@ -29,12 +29,20 @@ bool asksProcess(Value reward) {
 /// scored as they finish (hone-stream-scores) or a rollout generated ahead
 /// of its learning step (hone-pipeline-rollouts). The waiting leaves cores
 /// idle; `--lanes auto` turns lanes on for such a program even with fewer
-/// than 4 hardware threads (bench/RESULTS.md, "Streaming scores").
+/// than 4 hardware threads (bench/RESULTS.md, "Streaming scores"). So does
+/// any rollout generated ahead (staleness > 0): decoding a batch leaves
+/// part of 2 cores idle that the learning step beside it takes (a pipelined
+/// GRPO stage 1.5x lanes on over off on 2 cores, compute only;
+/// bench/RESULTS.md, "Rollout/learn overlap").
 bool Lowering::lanesPay(PipelineOp pipeline) {
   bool pay = false;
   pipeline.walk([&](ScoreOp score) {
     if ((score->hasAttr("stream") || score->hasAttr("hone.ahead")) &&
         asksProcess(score.getReward()))
+      pay = true;
+  });
+  pipeline.walk([&](GenerateOp gen) {
+    if (gen->hasAttr("hone.ahead"))
       pay = true;
   });
   return pay;

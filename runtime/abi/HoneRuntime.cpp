@@ -352,6 +352,8 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
                   cfg.lanes_pay.value_or(false))));
   if (lanes && j->args.device != "cuda") {
     j->cpuThreads = cpuThreads();
+    if (const char *v = std::getenv("HONE_LANE_CORES"))
+      j->splitLaneCores = std::string(v) != "shared";
     j->sched = std::make_unique<exec::Scheduler>();
     for (auto &k : j->laneKernels)
       k = makeKernels("cpu").take(); // the CPU backend is always there

@@ -1,4 +1,4 @@
-// report.html (runtime/observe/Report.h). Over 800 lines (837): one
+// report.html (runtime/observe/Report.h). Over 800 lines: one
 // self-contained page, its CSS inline and its SVG charts (metrics, the
 // lanes' Gantt chart) drawn here without a library.
 #include "runtime/observe/Report.h"

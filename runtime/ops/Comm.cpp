@@ -1,5 +1,6 @@
 #include "runtime/ops/Comm.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -227,6 +228,24 @@ void Comm::sum(double *x, size_t n) {
 #ifdef HONE_HAVE_MPI
   if (size > 1 && n > 0)
     reduceBcast(x, n, MPI_DOUBLE, *this);
+#endif
+}
+
+void Comm::broadcast(float *x, size_t n) {
+#ifdef HONE_HAVE_MPI
+  if (size <= 1)
+    return;
+  constexpr size_t kPiece = size_t(1) << 30;
+  for (size_t at = 0; at < n; at += kPiece) {
+    double deadline = now() + timeoutSec + (rank > 0 ? 3.0 : 0.0);
+    MPI_Request req;
+    MPI_Ibcast(x + at, int(std::min(kPiece, n - at)), MPI_FLOAT, 0,
+               MPI_COMM_WORLD, &req);
+    waitFor(req, *this, deadline);
+  }
+#else
+  (void)x;
+  (void)n;
 #endif
 }
 

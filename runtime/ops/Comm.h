@@ -27,6 +27,8 @@ struct Comm {
   /// Sums over the ranks, in place; every rank gets rank 0's result.
   void sum(float *x, size_t n);
   void sum(double *x, size_t n);
+  /// Every rank gets rank 0's `x` (in pieces of at most 2^30 values).
+  void broadcast(float *x, size_t n);
   /// Whether every rank passed the same `v` (compares the sums of v and v²).
   bool same(double v);
 };

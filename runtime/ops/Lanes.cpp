@@ -24,8 +24,21 @@ namespace hone::ops {
 
 // --- lanes -------------------------------------------------------------------
 
-/// Waits until every lane is idle (the host's view is then complete).
+namespace {
+/// Runs the held inline op, if any.
+void runHeld(hone_job *j) {
+  if (!j->heldInline)
+    return;
+  std::function<void()> f = std::move(j->heldInline);
+  j->heldInline = nullptr;
+  f();
+}
+} // namespace
+
+/// Runs a held inline op, then waits until every lane is idle (the host's
+/// view is then complete).
 void drainLanes(hone_job *j, const char *loc) {
+  runHeld(j);
   if (!j->sched)
     return;
   Status s = j->sched->drain();
@@ -85,21 +98,49 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
     return;
   c.seq = j->calls++;
   std::optional<exec::Lane> lane;
-  if (j->sched) {
+  if (j->sched)
     lane = laneByName(c.lane ? *c.lane : "host");
-    // Streaming scores pair up here, on the host, in program order
-    // (runtime/ops/Streams.cpp); inline without lanes nothing streams.
-    openStreams(c);
-  }
+  // Streaming scores pair up here, on the host, in program order
+  // (runtime/ops/Streams.cpp), with lanes or without: a score attaches to
+  // the stream of the generate before the generate runs.
+  openStreams(c);
+  // Without lanes (or on the host lane) a generate that streams its rows
+  // is held until the next call: when that is the score reading its rows,
+  // the score has attached by the time the generate runs, and scores each
+  // row as it finishes (in place for verifiers, an external process on the
+  // score's worker thread while decoding goes on). Anything else that
+  // reads the buffers runs after it: the next call, or drainLanes (every
+  // host-side read drains first).
+  runHeld(j);
   observe::TraceRecorder *tr = j->job->trace(); // --trace, else null
   int64_t bytes = tr ? outputBytes(c) : 0;
   if (!lane) {
     drainLanes(j, c.loc);
-    uint64_t t0 = tr ? tr->nowUs() : 0;
-    body(c);
-    j->memory.sample(); // the op's buffers, before a later op frees them
-    if (tr)
-      tr->record("host", c.op, t0, tr->nowUs(), bytes);
+    auto inlineRun = [j, tr, bytes](OpCtx &x, void (*f)(OpCtx &)) {
+      uint64_t t0 = tr ? tr->nowUs() : 0;
+      f(x);
+      j->memory.sample(); // the op's buffers, before a later op frees them
+      if (tr)
+        tr->record("host", x.op, t0, tr->nowUs(), bytes);
+    };
+    if (c.stream && c.row && c.row->id == abi::OpId::generate) {
+      struct Held {
+        OpCtx c;
+        std::vector<void *> objs;
+        std::vector<hone_tensor> in, out;
+      };
+      auto h = std::make_shared<Held>();
+      h->objs.assign(c.objs, c.objs + c.nObjs);
+      h->in.assign(c.in, c.in + c.nIn);
+      h->out.assign(c.out, c.out + c.nOut);
+      h->c = std::move(c);
+      h->c.objs = h->objs.data();
+      h->c.in = h->in.data();
+      h->c.out = h->out.data();
+      j->heldInline = [h, body, inlineRun] { inlineRun(h->c, body); };
+      return;
+    }
+    inlineRun(c, body);
     return;
   }
   struct Call {
@@ -118,16 +159,38 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
   Kernels<float> *k = j->laneKernels[int(*lane)].get();
   int threads = j->cpuThreads;
   const char *laneName = exec::laneName(*lane);
-  j->sched->enqueue(*lane, "hone." + call->c.op, [=] {
-    uint64_t t0 = tr ? tr->nowUs() : 0;
-    thread_local int laneThreads = 0; // OpenMP settings are per thread
-    if (laneThreads != threads) {
-      setCpuThreads(threads);
-      laneThreads = threads;
-    }
-    std::vector<ModelObj *> ms;
+  std::vector<ModelObj *> ms;
+  // A streamed score's reward model runs on the stream's worker, with its
+  // own kernels (runtime/ops/Streams.cpp); the op itself only waits.
+  bool streamedScore = call->c.stream && call->c.row &&
+                       call->c.row->id == abi::OpId::score;
+  if (!streamedScore)
     for (void *o : call->objs)
       modelsOf(static_cast<Object *>(o), ms);
+  // A task that runs a model computes on the cores; one that waits (an
+  // external reward, data, advantages) or copies weights does not.
+  bool computes = j->splitLaneCores && !ms.empty() &&
+                  call->c.op != "sync_weights";
+  j->sched->enqueue(*lane, "hone." + call->c.op, [=] {
+    uint64_t t0 = tr ? tr->nowUs() : 0;
+    // Split the cores between the lanes that compute now (item 5): the
+    // team size is chosen as the task starts and kept for the task.
+    int n = threads;
+    if (computes)
+      n = std::max(1, threads / (j->lanesComputing.fetch_add(1) + 1));
+    struct Done { // also when the body throws (the scheduler's error)
+      hone_job *j;
+      bool on;
+      ~Done() {
+        if (on)
+          j->lanesComputing.fetch_sub(1);
+      }
+    } done{j, computes};
+    thread_local int laneThreads = 0; // OpenMP settings are per thread
+    if (laneThreads != n) {
+      setCpuThreads(n);
+      laneThreads = n;
+    }
     for (ModelObj *m : ms)
       m->model->setKernels(k);
     body(call->c);

@@ -21,9 +21,11 @@
 #include "runtime/model/HfModel.h"
 #include "runtime/ops/Comm.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -168,6 +170,16 @@ struct hone_job {
   std::vector<uint64_t> recorded; // records of each event so far
   uint64_t calls = 0;             // step calls so far (metric order)
   int cpuThreads = 1;
+  /// Lanes split the cores (issue 21 item 5): a lane task that runs a
+  /// model takes cpuThreads / (lanes running a model now, itself included)
+  /// OpenMP threads, so two busy lanes' teams do not over-subscribe the
+  /// cores; results do not depend on the thread count (kernels/cpu slice
+  /// by shape). HONE_LANE_CORES=shared gives every task cpuThreads (A/B).
+  bool splitLaneCores = true;
+  std::atomic<int> lanesComputing{0};
+  /// An inline hone.generate with `stream_rows`, held until the next call
+  /// (runtime/ops/Lanes.cpp, submit): run by drainLanes or the next submit.
+  std::function<void()> heldInline;
   std::thread::id mainThread;
   hone::dist::Comm comm; // data-parallel ranks (mpirun); one rank otherwise
   void *arenaBlock = nullptr; // hone_rt_arena's allocation (freed at the end)
@@ -437,6 +449,16 @@ void runTrainStep(OpCtx &c);
 
 // --- streaming scores (runtime/ops/Streams.cpp) ------------------------------
 
+/// A reward model scores a batch in groups of this many consecutive rows
+/// (one forward each; 1 by default), streamed or not: a streamed score
+/// computes a group when its last row is published, so both orders run the
+/// same forwards. HONE_RM_SCORE_ROWS=N sets it for a job (A/B measurements,
+/// bench/overlap; the scores change by float rounding with it). One row:
+/// the first finished row's score waits for one forward, not for the rest
+/// of its group (10 % of a generation against 87 % with 8 rows, and the
+/// same step time, on 2 cores: bench/RESULTS.md).
+int64_t modelScoreRows();
+
 /// At submission, in program order (hone-stream-scores marked the pair): a
 /// hone.generate with `stream_rows` opens a stream on its tokens buffer; a
 /// hone.score with `stream` whose tokens are that buffer attaches to it and
@@ -454,6 +476,8 @@ std::vector<double> streamedScores(OpCtx &c, int64_t B);
 
 // --- lanes (runtime/ops/Lanes.cpp) -------------------------------------------
 
+/// Runs a held inline op (a streaming generate, see submit), then waits
+/// until every lane is idle: the host's view of every buffer is complete.
 void drainLanes(hone_job *j, const char *loc);
 std::optional<exec::Lane> laneByName(const std::string &name);
 void submit(OpCtx c, void (*body)(OpCtx &));

@@ -47,7 +47,11 @@ std::vector<double> scoreRows(hone_job *j, const OpCtx &c, RewardObj *r,
       len.push_back(int32_t(std::max<int64_t>(last + 1, 1)));
     }
     TokenBatch tb{int64_t(rows.size()), T, tok.data(), len.data()};
-    auto v = rewardModelScores(m, tb);
+    // In groups of modelScoreRows() rows, as a streamed score computes
+    // them (runtime/ops/Streams.cpp): the same forwards either way.
+    // On CUDA (never streamed) the whole batch at once.
+    auto v = rewardModelScores(
+        m, tb, j->args.device == "cuda" ? int64_t(0) : modelScoreRows());
     if (!v)
       c.err(v.status().message());
     for (size_t i = 0; i < rows.size(); ++i)

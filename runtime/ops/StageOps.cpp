@@ -363,13 +363,32 @@ void opSyncWeights(OpCtx &c) {
   Transformer<float> &src = *from->model, &dst = *to->model;
   if (src.hasLora() != dst.hasLora())
     c.err("sync_weights: the policy and the rollout weights differ in LoRA");
+  float *w = nullptr; // the refreshed snapshot's values
+  size_t n = 0;
   if (src.hasLora()) {
     if (src.numTrainable() != dst.numTrainable())
       c.err("sync_weights: the LoRA adapters differ in size");
     src.kernels().copy(dst.loraData(), src.loraData(), src.numTrainable());
-    return;
+    w = dst.loraData();
+    n = size_t(dst.numTrainable());
+  } else {
+    check(c.j, c.loc, copyWeights(src, dst));
+    w = dst.paramData();
+    n = size_t(dst.numParams());
   }
-  check(c.j, c.loc, copyWeights(src, dst));
+  // On several ranks (mpirun, the CPU) the rollout weights are rank 0's:
+  // a broadcast, so every rank generates from the same snapshot (data-
+  // parallel ranks hold the same policy bits already; this keeps them so
+  // when they would not, and is where separate rollout ranks will receive
+  // their weights). HONE_INJECT_SNAPSHOT_RANK=R perturbs rank R's copy
+  // first (tests: the broadcast must undo it).
+  hone_job *j = c.j;
+  if (j->comm.size > 1 && w && n > 0) {
+    if (const char *r = std::getenv("HONE_INJECT_SNAPSHOT_RANK");
+        r && std::atoi(r) == j->comm.rank)
+      w[0] += 1e-3f;
+    j->comm.broadcast(w, n);
+  }
 }
 
 namespace {

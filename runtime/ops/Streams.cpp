@@ -8,7 +8,8 @@
 // external processes, and weighted sums of those) `stream`. The host
 // submits ops in program order, so when such a score is submitted, the
 // stream opened by the latest generate on its tokens buffer is its
-// producer's, whatever the lanes are doing. Each row is scored as generate
+// producer's, whatever the lanes are doing (inline, without lanes, the host
+// holds the generate until the next call: runtime/ops/Lanes.cpp). Each row is scored as generate
 // publishes it (in place on the generating thread for verifiers, on the
 // score's worker thread for an external process, whose latency decoding
 // then hides), calling scoreRows on that row alone: for these rewards a row's score does not depend on the other rows
@@ -16,14 +17,30 @@
 // the scores, and everything computed from them, are those of the
 // unstreamed order. The score op itself then only waits for the worker.
 //
-// Reward models are not streamed: their forward over a subset of rows may
-// round differently from the whole batch's (the GEMM kernel is chosen by
-// shape), so streaming them would not be exact (docs/runtime.md).
+// A reward model (alone or in a sum) scores in fixed groups of
+// modelScoreRows() consecutive batch rows (one by default), streamed or not
+// (scoreRows): a
+// streamed score computes a group's forward as soon as the group's last row
+// is published, on its worker thread with a kernels object of its own, so
+// the forwards, and the scores, are those of the unstreamed op by
+// construction (a forward over other rows could round differently: the
+// GEMM kernel is chosen by shape, test/unit/GemmRows.h). On the CPU only.
 #include "runtime/ops/Ops.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <condition_variable>
 
 namespace hone::ops {
+
+int64_t modelScoreRows() {
+  static const int64_t rows = [] {
+    const char *v = std::getenv("HONE_RM_SCORE_ROWS");
+    long n = v ? std::atol(v) : 0;
+    return n >= 1 && n <= 4096 ? int64_t(n) : int64_t(1);
+  }();
+  return rows;
+}
 
 namespace {
 
@@ -39,6 +56,14 @@ struct Consumer {
   /// that decoding goes on while the process answers.
   bool inPlace = false;
   size_t next = 0; // in-place: published rows scored so far
+  /// A reward model inside: rows are scored by groups of modelScoreRows()
+  /// consecutive batch rows, each when its last row is published, with
+  /// this kernels object and `threads` OpenMP threads.
+  bool grouped = false;
+  std::vector<int64_t> groupLeft; // rows of each group not yet published
+  std::unique_ptr<Kernels<float>> kernels;
+  std::vector<ModelObj *> models;
+  int threads = 1;
   std::thread worker;
   // Trace clock (µs): when the first published row was published and
   // scored, and when the last row was scored.
@@ -56,14 +81,12 @@ bool asksProcess(const RewardObj *r) {
   return false;
 }
 
-/// True when `r` scores each row on its own (no reward model inside).
-bool rowwise(const RewardObj *r) {
-  if (r->kind == RewardObj::Kind::Model)
-    return false;
-  for (const RewardObj *p : r->parts)
-    if (!rowwise(p))
-      return false;
-  return true;
+/// The reward models inside `r` (none: it scores each row on its own).
+void rewardModels(RewardObj *r, std::vector<ModelObj *> &out) {
+  if (r->kind == RewardObj::Kind::Model && r->model)
+    out.push_back(r->model);
+  for (RewardObj *p : r->parts)
+    rewardModels(p, out);
 }
 
 } // namespace
@@ -80,26 +103,43 @@ struct RowStream {
 
   uint64_t now() const { return trace ? trace->nowUs() : 0; }
 
-  /// Scores published row `row` (published at `at`) for consumer `k`.
-  void score(Consumer *k, int64_t row, uint64_t at) {
+  /// Scores batch rows `rs` (ascending) for consumer `k` in one call of
+  /// scoreRows; `at` is when the earliest of them was published.
+  void score(Consumer *k, const std::vector<int64_t> &rs, uint64_t at) {
     const hone_tensor &tok = k->in[0], &mk = k->in[1], &ids = k->in[2];
     int64_t B = tok.shape[0], T = tok.shape[1], rows = ids.shape[0];
     // A malformed call is reported by the score op itself (its checks run
     // before it takes these scores).
-    if (rows <= 0 || B % rows != 0 || row < 0 || row >= B)
+    if (rows <= 0 || B % rows != 0)
       return;
-    std::vector<float> mask(static_cast<size_t>(T));
-    for (int64_t t = 0; t < T; ++t)
-      mask[size_t(t)] = float(rd(mk, row * T + t));
-    const int32_t *tp = static_cast<const int32_t *>(tok.data) + row * T;
-    std::vector<ScoreRow> one{
-        scoreRowOf(j, k->c, tp, mask.data(), row, B, T, ids)};
-    double v;
+    std::vector<float> mask(rs.size() * size_t(T));
+    std::vector<ScoreRow> sr;
+    for (size_t i = 0; i < rs.size(); ++i) {
+      int64_t row = rs[i];
+      if (row < 0 || row >= B)
+        return;
+      for (int64_t t = 0; t < T; ++t)
+        mask[i * size_t(T) + size_t(t)] = float(rd(mk, row * T + t));
+      const int32_t *tp = static_cast<const int32_t *>(tok.data) + row * T;
+      sr.push_back(scoreRowOf(j, k->c, tp, mask.data() + i * size_t(T), row,
+                              B, T, ids));
+    }
+    std::vector<double> v;
     {
       std::lock_guard<std::mutex> g(j->scoreMu);
-      v = scoreRows(j, k->c, k->reward, one, T)[0];
+      // This worker's scratch, for this call only (the kernels object
+      // ends with the stream; other ops set their own).
+      std::vector<Kernels<float> *> saved;
+      for (ModelObj *m : k->models) {
+        saved.push_back(&m->model->kernels());
+        m->model->setKernels(k->kernels.get());
+      }
+      v = scoreRows(j, k->c, k->reward, sr, T);
+      for (size_t i = 0; i < k->models.size(); ++i)
+        k->models[i]->model->setKernels(saved[i]);
     }
-    k->scores[size_t(row)] = v;
+    for (size_t i = 0; i < rs.size(); ++i)
+      k->scores[size_t(rs[i])] = v[i];
     uint64_t done = now();
     if (!k->any) {
       k->any = true;
@@ -124,14 +164,19 @@ struct RowStream {
         at = readyUs[k->next];
         ++k->next;
       }
-      score(k, row, at);
+      score(k, {row}, at);
     }
   }
 
   /// A worker consumer's thread: scores rows as they are published until
-  /// the stream is closed and every row is scored.
+  /// the stream is closed and every row is scored (a reward model's by
+  /// groups, each when its last row is published).
   void run(Consumer *k) {
+    if (k->grouped) // a reward model's forwards: half the cores
+      setCpuThreads(k->threads);
     size_t next = 0;
+    int64_t G = modelScoreRows();
+    std::vector<uint64_t> groupAt(k->groupLeft.size(), 0);
     for (;;) {
       int64_t row;
       uint64_t at;
@@ -144,7 +189,23 @@ struct RowStream {
         at = readyUs[next];
         ++next;
       }
-      score(k, row, at);
+      if (!k->grouped) {
+        score(k, {row}, at);
+        continue;
+      }
+      size_t g = size_t(row / G);
+      if (g >= k->groupLeft.size())
+        continue; // the score op reports the bad shape
+      if (!groupAt[g])
+        groupAt[g] = at ? at : 1;
+      if (--k->groupLeft[g] > 0)
+        continue;
+      std::vector<int64_t> rs;
+      int64_t B = int64_t(k->scores.size());
+      for (int64_t r = int64_t(g) * G; r < std::min(B, int64_t(g + 1) * G);
+           ++r)
+        rs.push_back(r);
+      score(k, rs, groupAt[g]);
     }
   }
 
@@ -190,9 +251,12 @@ void openStreams(OpCtx &c) {
   if (it == j->streams.end())
     return;
   auto *r = static_cast<Object *>(c.objs[0]);
-  if (!r || r->kind != ObjKind::Reward ||
-      !rowwise(static_cast<RewardObj *>(r)))
+  if (!r || r->kind != ObjKind::Reward)
     return;
+  std::vector<ModelObj *> models;
+  rewardModels(static_cast<RewardObj *>(r), models);
+  if (!models.empty() && j->args.device == "cuda")
+    return; // a worker's kernels object is the CPU's
   std::shared_ptr<RowStream> s = it->second;
   auto k = std::make_unique<Consumer>();
   k->c = c;
@@ -203,8 +267,20 @@ void openStreams(OpCtx &c) {
   k->c.nOut = 0;
   k->c.out = nullptr;
   k->reward = static_cast<RewardObj *>(r);
-  k->scores.assign(size_t(c.in[0].shape[0]), 0.0);
-  k->inPlace = !asksProcess(k->reward);
+  int64_t B = c.in[0].shape[0];
+  k->scores.assign(size_t(B), 0.0);
+  k->inPlace = models.empty() && !asksProcess(k->reward);
+  if (!models.empty()) {
+    // A forward per group beside decoding: half the cores each.
+    k->grouped = true;
+    k->models = models;
+    k->kernels = makeKernels("cpu").take();
+    k->threads = std::max(1, cpuThreads() / 2);
+    int64_t G = modelScoreRows();
+    k->groupLeft.assign(size_t((B + G - 1) / G), G);
+    if (B % G)
+      k->groupLeft.back() = B % G;
+  }
   Consumer *raw = k.get();
   if (!raw->inPlace)
     raw->worker = std::thread([s = s.get(), raw] { s->run(raw); });

@@ -2,6 +2,8 @@
 // with trim_blocks and lstrip_blocks.
 #include "runtime/tokenizer/JinjaImpl.h"
 
+#include "runtime/base/Utf8.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -286,19 +288,6 @@ private:
         pos += o.size();
         push(T::Op, o, start);
       }
-    }
-  }
-
-  static void appendUtf8(std::string &s, uint32_t cp) {
-    if (cp < 0x80) {
-      s += char(cp);
-    } else if (cp < 0x800) {
-      s += char(0xC0 | (cp >> 6));
-      s += char(0x80 | (cp & 0x3F));
-    } else {
-      s += char(0xE0 | (cp >> 12));
-      s += char(0x80 | ((cp >> 6) & 0x3F));
-      s += char(0x80 | (cp & 0x3F));
     }
   }
 

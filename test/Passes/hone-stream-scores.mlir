@@ -42,10 +42,11 @@ hone.pipeline @external_combined {
 !m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
 
-/// A reward model is not streamed: its forward over some rows may round
-/// differently from one over the whole batch; nor a sum that holds one.
+/// A reward model streams too: the runtime scores it by fixed groups of
+/// rows, streamed or not (the same forwards); so does a sum that holds one.
 // CHECK-LABEL: hone.pipeline @reward_model
-// CHECK-NOT: stream
+// CHECK: %[[G:.+]]:3 = hone.generate {{.*}}stream_rows
+// CHECK: hone.score %{{.+}}, %[[G]]#0, %[[G]]#1, %{{[^ ]+}} {{.*}}stream
 // CHECK: hone.save
 hone.pipeline @reward_model {
   %0 = hone.model.init "policy" {seed = 0 : i64} : !m
@@ -62,7 +63,8 @@ hone.pipeline @reward_model {
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
 
 // CHECK-LABEL: hone.pipeline @combined_with_model
-// CHECK-NOT: stream
+// CHECK: hone.generate {{.*}}stream_rows
+// CHECK: hone.score {{.*}}stream
 // CHECK: hone.save
 hone.pipeline @combined_with_model {
   %0 = hone.model.init "policy" {seed = 0 : i64} : !m
@@ -93,4 +95,23 @@ hone.pipeline @pipelined {
   %r = hone.reward.verifier exact_match : !hone.reward
   %g = hone.rl grpo %0, %pr reward %r {batch_size = 4 : i64, group_size = 2 : i64, steps = 4 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 1>} : (!m, !hone.dataset<prompt_answer>, !hone.reward) -> !m
   hone.save %g "out" : !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// A generate with demonstrations (LUFFY's off-policy rows) is not marked:
+/// its rows are not all decoded.
+// CHECK-LABEL: hone.pipeline @demonstrations
+// CHECK-NOT: stream
+// CHECK: hone.save
+hone.pipeline @demonstrations {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %sd = hone.dataset "sft.jsonl" : !hone.dataset<prompt_completion>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %luffy = hone.rl grpo hybrid(luffy) %0, %pr reward %r demos %sd {batch_size = 4 : i64, group_size = 2 : i64, steps = 2 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>, guidance = #hone.luffy<off_policy_per_group = 1, shaping_gamma = 1.0e-01>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<prompt_completion>) -> !m
+  hone.save %luffy "out" : !m
 }

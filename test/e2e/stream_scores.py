@@ -3,13 +3,16 @@
 exact-match verifier replaced by an external reward process (plus the
 example's regex reward, summed with it), compiled with the pass (the
 generate marked stream_rows, the score stream) and with --no-stream-scores,
-run with --lanes on (streamed) and --lanes off (inline: nothing streams),
-logs the same metrics and saves bit-identical weights; staleness 1 as well.
+run with --lanes on (streamed on the lanes) and --lanes off (streamed
+inline: the host holds the generate until its score attached), logs the
+same metrics and saves bit-identical weights; staleness 1 as well.
 With such a process, `--lanes auto` runs on lanes (and streams) whatever
-the core count: the job's configuration says "lanes_pay". The grpo example
-as written (verifiers, scored in place as rows finish): the same metrics
-and weights streamed and not.
-The streamed run's trace shows rows handed to scoring while the batch
+the core count: the job's configuration says "lanes_pay" (as for any
+pipelined stage, staleness 1; not for the grpo example as written). The grpo example
+as written (verifiers, scored in place as rows finish), and with a reward
+model (a forward per row as each row finishes, as unstreamed): the same
+metrics and weights streamed (lanes on and off) and not.
+Both streamed runs' traces show rows handed to scoring while the batch
 still decoded (a step whose first finished row was published before its
 generate ended: rows of this example end at different lengths), and the
 external process, which logs the order it was asked in, was asked in the
@@ -84,10 +87,10 @@ try:
                        check=True)
         return job, ("stream_rows" in ir, marked)
 
-    def run(job, name, lanes):
+    def run(job, name, lanes, extra_env=None):
         out = os.path.join(work, name)
         log = os.path.join(work, name + ".asked")
-        env = dict(os.environ, STREAM_TEST_LOG=log)
+        env = dict(os.environ, STREAM_TEST_LOG=log, **(extra_env or {}))
         p = subprocess.run([job, "--device", "cpu", "--progress", "off",
                             "--out", out, "--lanes", lanes, "--trace"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -103,14 +106,17 @@ try:
     # --lanes auto: the lowering tells the job that lanes pay (a score
     # waits for an external process beside decoding) whatever the core
     # count; the grpo example's verifiers leave the default.
-    for path, want in ((spec, True),
-                       (os.path.join(examples, "grpo", "spec.textproto"),
-                        False)):
-        ll = subprocess.run([honec, path, "--compile-to=llvm"], check=True,
-                            capture_output=True, text=True).stdout
+    # A pipelined stage (staleness 1) generates beside learning: lanes
+    # pay too.
+    grpo_spec = os.path.join(examples, "grpo", "spec.textproto")
+    for path, over, want in ((spec, [], True), (grpo_spec, [], False),
+                             (grpo_spec, ["stages[0].rl.staleness=1"],
+                              True)):
+        ll = subprocess.run([honec, path, *over, "--compile-to=llvm"],
+                            check=True, capture_output=True, text=True).stdout
         if ('lanes_pay' in ll) != want:
-            fail(f"{path}: lanes_pay {'missing from' if want else 'in'} the "
-                 "job's configuration")
+            fail(f"{path} {over}: lanes_pay "
+                 f"{'missing from' if want else 'in'} the job's configuration")
     auto_job, _ = compile_job("auto-job", "stages[0].rl.steps=2")
     auto_out = run(auto_job, "auto", "auto")[0]
     with open(os.path.join(auto_out, "trace.json")) as f:
@@ -149,34 +155,40 @@ try:
             if sorted(map(tuple, r[3])) != sorted(map(tuple, base[3])):
                 fail(f"staleness {stale}: {name}: the external process was "
                      "asked other completions")
-        # Streamed: some step scored its first finished row while the
-        # batch still decoded, and asked in finishing order, not row order.
-        with open(os.path.join(runs["streamed"][0], "trace.json")) as f:
-            ev = [e for e in json.load(f)["traceEvents"] if e["ph"] == "X"]
-        gens = sorted((e["ts"], e["ts"] + e["dur"]) for e in ev
-                      if e["name"] == "generate")
-        firsts = [e for e in ev if e["name"] == "score.first_row"]
-        if not firsts:
-            fail(f"staleness {stale}: no score.first_row event in the trace")
-        # A row handed over before its generate ended (deterministic: rows
-        # end early here); how many were also scored by then depends on
-        # the machine's load, so it is printed, not asserted.
-        early = scored_early = 0
-        for e in firsts:
-            for g0, g1 in gens:
-                if g0 <= e["ts"] < g1:
-                    early += 1
-                    scored_early += e["ts"] + e["dur"] < g1
-        if early == 0:
-            fail(f"staleness {stale}: no row was handed to its score before "
-                 "its generate ended")
-        if runs["streamed"][3] == base[3]:
-            fail(f"staleness {stale}: the streamed run asked in the "
-                 "unstreamed order (nothing streamed)")
+        # Streamed, on lanes and inline (--lanes off: the host holds the
+        # generate until its score attached): some step scored its first
+        # finished row while the batch still decoded, and asked in
+        # finishing order, not row order.
+        for mode in ("streamed", "inline"):
+            with open(os.path.join(runs[mode][0], "trace.json")) as f:
+                ev = [e for e in json.load(f)["traceEvents"]
+                      if e["ph"] == "X"]
+            gens = sorted((e["ts"], e["ts"] + e["dur"]) for e in ev
+                          if e["name"] == "generate")
+            firsts = [e for e in ev if e["name"] == "score.first_row"]
+            if not firsts:
+                fail(f"staleness {stale}: {mode}: no score.first_row event "
+                     "in the trace")
+            # A row handed over before its generate ended (deterministic:
+            # rows end early here); how many were also scored by then
+            # depends on the machine's load, so it is printed, not asserted.
+            early = scored_early = 0
+            for e in firsts:
+                for g0, g1 in gens:
+                    if g0 <= e["ts"] < g1:
+                        early += 1
+                        scored_early += e["ts"] + e["dur"] < g1
+            if early == 0:
+                fail(f"staleness {stale}: {mode}: no row was handed to its "
+                     "score before its generate ended")
+            if runs[mode][3] == base[3]:
+                fail(f"staleness {stale}: {mode}: asked in the unstreamed "
+                     "order (nothing streamed)")
+            print(f"staleness {stale}, {mode}: {early} of {len(firsts)} "
+                  f"scores got a row during decoding, {scored_early} had "
+                  "scored it before the batch ended")
         print(f"staleness {stale}: {len(base[1])} metric rows identical "
-              f"(streamed, inline, unstreamed), weights identical; "
-              f"{early} of {len(firsts)} scores got a row during decoding, "
-              f"{scored_early} had scored it before the batch ended")
+              f"(streamed, inline, unstreamed), weights identical")
 
     # Verifiers only (the grpo example as written): rows scored in place on
     # the generating thread; the same metrics and weights.
@@ -187,14 +199,78 @@ try:
         subprocess.run([honec, grpo, "stages[0].rl.steps=12", *flags,
                         "--compile-to=exe", "-o", job], check=True)
         jobs[mode] = run(job, f"verifiers-{mode}-run", "on")
-    if jobs["on"][1] != jobs["off"][1] or jobs["on"][2] != jobs["off"][2]:
-        fail("verifiers: streamed and unstreamed metrics or weights differ")
-    with open(os.path.join(jobs["on"][0], "trace.json")) as f:
-        names = {e["name"] for e in json.load(f)["traceEvents"]}
-    if "score.first_row" not in names:
-        fail("verifiers: nothing streamed (no score.first_row in the trace)")
+    jobs["inline"] = run(os.path.join(work, "verifiers-on"),
+                         "verifiers-inline-run", "off")
+    for mode in ("on", "inline"):
+        if jobs[mode][1] != jobs["off"][1] or jobs[mode][2] != jobs["off"][2]:
+            fail(f"verifiers: streamed ({mode}) and unstreamed metrics or "
+                 "weights differ")
+        with open(os.path.join(jobs[mode][0], "trace.json")) as f:
+            names = {e["name"] for e in json.load(f)["traceEvents"]}
+        if "score.first_row" not in names:
+            fail(f"verifiers ({mode}): nothing streamed (no score.first_row "
+                 "in the trace)")
     print(f"verifiers: {len(jobs['on'][1])} metric rows identical, weights "
           "identical")
+    # A reward model (a scalar-head copy of the initial policy) summed with
+    # the regex reward: scored by fixed groups of rows (one by default; 3
+    # here, so that a group waits for rows of others), each group's forward
+    # when its last row finished, streamed or not: the same metrics and
+    # weights streamed (lanes on and inline) and unstreamed.
+    g = open(grpo).read()
+    g = g.replace('path: "prompts.jsonl"',
+                  f'path: "{os.path.join(examples, "grpo", "prompts.jsonl")}"')
+    g = g.replace('path: "test.jsonl"',
+                  f'path: "{os.path.join(examples, "grpo", "test.jsonl")}"')
+    if 'rewards: ["correct", "digits"]' not in g:
+        fail("examples/grpo no longer scores with [\"correct\", \"digits\"]")
+    g = g.replace('rewards: ["correct", "digits"]',
+                  'rewards: ["rm_score", "digits"]')
+    g = g.replace('datasets {', 'models { name: "rm" from: "policy" '
+                  'head: scalar }\nrewards { name: "rm_score" model: "rm" }'
+                  '\ndatasets {', 1)
+    rm_spec = os.path.join(work, "rm.textproto")
+    with open(rm_spec, "w") as f:
+        f.write(g)
+    # Rows of 25 tokens (16 of prompt, 9 generated): a forward over one
+    # row and one over several then end their GEMMs' rows at different
+    # places in the kernels' row blocks, so on a CPU whose GEMM tail rows
+    # round differently (test/unit/GemmRows.h) other groups would show.
+    rm_over = ["stages[0].rl.steps=6", "generation.max_new_tokens=9"]
+    jobs = {}
+    for mode, flags in (("on", []), ("off", ["--no-stream-scores"])):
+        job = os.path.join(work, f"rm-{mode}")
+        ir = subprocess.run([honec, rm_spec, *rm_over, *flags,
+                             "--compile-to=step"], check=True,
+                            capture_output=True, text=True).stdout
+        if ("stream_rows" in ir) != (mode == "on"):
+            fail(f"reward model ({mode}): stream_rows marks wrong")
+        subprocess.run([honec, rm_spec, *rm_over, *flags,
+                        "--compile-to=exe", "-o", job], check=True)
+        jobs[mode] = job
+    for rows in ("1", "3"):
+        env = {"HONE_RM_SCORE_ROWS": rows}
+        res = {m: run(jobs[m], f"rm-{m}-run-{rows}", "on", env)
+               for m in ("on", "off")}
+        res["inline"] = run(jobs["on"], f"rm-inline-run-{rows}", "off", env)
+        if not any(r.get("reward") for r in res["off"][1]):
+            fail("reward model: no nonzero reward logged")
+        for mode in ("on", "inline"):
+            if res[mode][1] != res["off"][1] or res[mode][2] != res["off"][2]:
+                for a, b in zip(res[mode][1], res["off"][1]):
+                    if a != b:
+                        fail(f"reward model, {rows} rows a forward ({mode}): "
+                             f"logged {a}, unstreamed {b}")
+                fail(f"reward model, {rows} rows a forward: streamed "
+                     f"({mode}) and unstreamed weights differ")
+            with open(os.path.join(res[mode][0], "trace.json")) as f:
+                names = {e["name"] for e in json.load(f)["traceEvents"]}
+            if "score.first_row" not in names:
+                fail(f"reward model ({mode}): nothing streamed (no "
+                     "score.first_row in the trace)")
+        print(f"reward model, {rows} rows a forward: {len(res['on'][1])} "
+              "metric rows identical, weights identical (lanes on, inline, "
+              "unstreamed)")
 finally:
     if not os.environ.get("HONE_KEEP_TEST_FILES"):
         shutil.rmtree(work, ignore_errors=True)

@@ -33,12 +33,9 @@ TEST_P(ArchMatchesRuntime, ParameterCounts) {
   mlir::MLIRContext context;
   context.loadDialect<mlir::hone::HoneDialect>();
   auto arch = mlir::hone::ArchAttr::get(
-      &context,
-      c.family == ::hone::ModelFamily::GPT2 ? mlir::hone::ModelFamily::gpt2
-                                          : mlir::hone::ModelFamily::llama,
-      c.vocab, c.d, c.layers, c.heads, c.kvHeads, c.ffn, c.maxSeq,
-      llvm::APFloat(1e-5), llvm::APFloat(1e4), c.tied, c.qkvBias, c.headDim,
-      c.qkNorm, mlir::hone::RopeScaling::none, llvm::APFloat(1.0),
+      &context, c.family, c.vocab, c.d, c.layers, c.heads, c.kvHeads, c.ffn,
+      c.maxSeq, llvm::APFloat(1e-5), llvm::APFloat(1e4), c.tied, c.qkvBias,
+      c.headDim, c.qkNorm, ::hone::RopeScaling::None, llvm::APFloat(1.0),
       llvm::APFloat(1.0), llvm::APFloat(4.0), 8192);
 
   ::hone::ModelConfig cfg;

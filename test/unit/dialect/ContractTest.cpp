@@ -1,7 +1,9 @@
 //===- ContractTest.cpp - the spec schema and the dialect cannot drift ----===//
 //
 // pipeline.proto and the dialect spell every enum alike (the frontend maps
-// them by name), and every typed settings attribute (dialect/HoneSettings.td)
+// them by name), the enums of a model's configuration have one definition
+// (runtime/base/ModelConfig.h) that the dialect holds and the spec's names
+// match, and every typed settings attribute (dialect/HoneSettings.td)
 // holds exactly its proto message's fields, minus the ones its description
 // says live elsewhere. Adding an algorithm, a loss or a setting to one side
 // only fails here.
@@ -15,6 +17,7 @@
 #include "frontend/ToStageIR.h"
 #include "runtime/base/ModelConfig.h"
 
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
@@ -92,9 +95,6 @@ TEST(Contract, EnumsMatchTheSpecSchema) {
   expectSameCases(protoNames(spec::Schedule::Shape_descriptor()),
                   dialectNames(stringifyScheduleKind,
                                getMaxEnumValForScheduleKind()));
-  expectSameCases(protoNames(spec::Architecture::Family_descriptor()),
-                  dialectNames(stringifyModelFamily,
-                               getMaxEnumValForModelFamily()));
   // The hybrids are the Rl message's `guidance` oneof.
   std::set<std::string> guidance;
   const pb::OneofDescriptor *g =
@@ -106,18 +106,71 @@ TEST(Contract, EnumsMatchTheSpecSchema) {
                   dialectNames(stringifyHybrid, getMaxEnumValForHybrid()));
 }
 
-/// The runtime's model families (runtime/base/ModelConfig.h
-/// kModelFamilies) are the dialect's, keyword for keyword, both ways.
-TEST(Contract, RuntimeModelFamiliesAreTheDialects) {
-  std::set<std::string> runtime;
-  for (const ::hone::ModelFamilyKeyword &k : ::hone::kModelFamilies) {
-    runtime.insert(k.keyword);
-    EXPECT_EQ(::hone::familyFromKeyword(k.keyword), k.family);
-    EXPECT_STREQ(::hone::familyKeyword(k.family), k.keyword);
+/// Each table's keywords name one enumerator each, both ways.
+template <typename E, size_t N>
+std::set<std::string> keywords(const ::hone::EnumKeyword<E> (&table)[N]) {
+  std::set<std::string> names;
+  for (const ::hone::EnumKeyword<E> &k : table) {
+    names.insert(k.keyword);
+    EXPECT_EQ(::hone::enumFromKeyword(table, k.keyword), k.value);
+    EXPECT_STREQ(::hone::keywordOf(table, k.value), k.keyword);
   }
-  expectSameCases(runtime, dialectNames(stringifyModelFamily,
-                                        getMaxEnumValForModelFamily()));
+  EXPECT_EQ(names.size(), N);
+  return names;
+}
+
+/// The enums of a model's configuration have one definition
+/// (runtime/base/ModelConfig.h), which #hone.arch and !hone.model hold:
+/// the spec's protobuf enums have the same names (the frontend maps the
+/// family by name; a spec without rope_scaling means "none"), and the IR
+/// parses and prints every value by its keyword.
+TEST(Contract, ModelConfigEnumsHaveOneDefinition) {
+  std::set<std::string> families = keywords(::hone::kModelFamilies);
+  std::set<std::string> heads = keywords(::hone::kHeadKinds);
+  std::set<std::string> scalings = keywords(::hone::kRopeScalings);
+  expectSameCases(protoNames(spec::Architecture::Family_descriptor()),
+                  families);
+  expectSameCases(protoNames(spec::Model::Head_descriptor()), heads);
+  std::set<std::string> specScalings =
+      protoNames(spec::Architecture::RopeScaling::Type_descriptor());
+  specScalings.insert("none");
+  expectSameCases(specScalings, scalings);
   EXPECT_FALSE(::hone::familyFromKeyword("qwen2").has_value());
+
+  MLIRContext context;
+  context.loadDialect<HoneDialect>();
+  auto roundTrip = [&](const std::string &family, const std::string &scaling,
+                       const std::string &head) {
+    std::string arch = "#hone.arch<" + family +
+                       ", vocab = 16, d_model = 32, layers = 1, heads = 2, "
+                       "kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = "
+                       "1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias "
+                       "= false, head_dim = 0, qk_norm = false, rope_scaling "
+                       "= " +
+                       scaling +
+                       ", rope_factor = 2.0e+00, rope_low_freq = 1.0e+00, "
+                       "rope_high_freq = 4.0e+00, rope_original_max = 16>";
+    std::string text = "!hone.model<" + arch +
+                       (head == "lm" ? std::string() : ", " + head) + ">";
+    auto type = dyn_cast_or_null<ModelType>(parseType(text, &context));
+    ASSERT_TRUE(type) << text;
+    EXPECT_EQ(type.getArch().getFamily(), ::hone::familyFromKeyword(family));
+    EXPECT_EQ(type.getArch().getRopeScaling(),
+              ::hone::enumFromKeyword(::hone::kRopeScalings, scaling));
+    EXPECT_EQ(type.getHead(),
+              ::hone::enumFromKeyword(::hone::kHeadKinds, head));
+    std::string printed;
+    llvm::raw_string_ostream os(printed);
+    os << Type(type);
+    EXPECT_EQ(printed, text);
+  };
+  for (const std::string &family : families)
+    roundTrip(family, "none", "lm");
+  // RoPE scaling is a llama-family option.
+  for (const std::string &scaling : scalings)
+    roundTrip("llama", scaling, "lm");
+  for (const std::string &head : heads)
+    roundTrip("llama", "none", head);
 }
 
 /// The one definition of the algorithm families (dialect/MethodFamilies.h)

@@ -30,15 +30,15 @@ protected:
     loc = FileLineColLoc::get(&context, "spec.textproto", 7, 3);
   }
 
-  ArchAttr arch(ModelFamily family, int64_t vocab, int64_t d, int64_t layers,
-                int64_t heads, int64_t kvHeads, int64_t ffn, int64_t maxSeq,
-                bool tied = true, bool qkvBias = false, int64_t headDim = 0,
-                bool qkNorm = false) {
+  ArchAttr arch(::hone::ModelFamily family, int64_t vocab, int64_t d,
+                int64_t layers, int64_t heads, int64_t kvHeads, int64_t ffn,
+                int64_t maxSeq, bool tied = true, bool qkvBias = false,
+                int64_t headDim = 0, bool qkNorm = false) {
     return ArchAttr::get(&context, family, vocab, d, layers, heads, kvHeads,
                          ffn, maxSeq, llvm::APFloat(1e-5), llvm::APFloat(1e4),
-                         tied, qkvBias, headDim, qkNorm, RopeScaling::none,
-                         llvm::APFloat(1.0), llvm::APFloat(1.0),
-                         llvm::APFloat(4.0), 8192);
+                         tied, qkvBias, headDim, qkNorm,
+                         ::hone::RopeScaling::None, llvm::APFloat(1.0),
+                         llvm::APFloat(1.0), llvm::APFloat(4.0), 8192);
   }
 
   MLIRContext context;
@@ -49,19 +49,20 @@ protected:
 /// Parameter counts follow the Hugging Face layouts, counted tensor by tensor.
 TEST_F(HoneDialectTest, GPT2ParameterCountMatchesTensorShapes) {
   // GPT-2 small: 124,439,808 parameters in Hugging Face's model card.
-  ArchAttr gpt2 = arch(ModelFamily::gpt2, 50257, 768, 12, 12, 12, 3072, 1024);
+  ArchAttr gpt2 =
+      arch(::hone::ModelFamily::GPT2, 50257, 768, 12, 12, 12, 3072, 1024);
   EXPECT_EQ(gpt2.getNumParameters(), 124439808);
 }
 
 TEST_F(HoneDialectTest, LlamaParameterCountMatchesTensorShapes) {
   // Qwen2-0.5B: vocab 151936, d 896, 24 layers, 14 heads, 2 kv heads,
   // ffn 4864, tied, qkv bias: 494,032,768 parameters.
-  ArchAttr qwen = arch(ModelFamily::llama, 151936, 896, 24, 14, 2, 4864,
+  ArchAttr qwen = arch(::hone::ModelFamily::Llama, 151936, 896, 24, 14, 2, 4864,
                        32768, /*tied=*/true, /*qkvBias=*/true);
   EXPECT_EQ(qwen.getNumParameters(), 494032768);
   // Untying adds exactly one vocab × d matrix.
-  ArchAttr untied = arch(ModelFamily::llama, 151936, 896, 24, 14, 2, 4864,
-                         32768, /*tied=*/false, /*qkvBias=*/true);
+  ArchAttr untied = arch(::hone::ModelFamily::Llama, 151936, 896, 24, 14, 2,
+                         4864, 32768, /*tied=*/false, /*qkvBias=*/true);
   EXPECT_EQ(untied.getNumParameters() - qwen.getNumParameters(),
             151936 * 896);
 }
@@ -71,8 +72,8 @@ TEST_F(HoneDialectTest, Qwen3ParameterCountMatchesTensorShapes) {
   // 2048 wide), 8 kv heads, ffn 3072, tied, q/k norms: 596,049,920
   // parameters, 440,466,432 outside the embedding (the model card's
   // "0.6B, 0.44B non-embedding").
-  ArchAttr qwen3 = arch(ModelFamily::llama, 151936, 1024, 28, 16, 8, 3072,
-                        40960, /*tied=*/true, /*qkvBias=*/false,
+  ArchAttr qwen3 = arch(::hone::ModelFamily::Llama, 151936, 1024, 28, 16, 8,
+                        3072, 40960, /*tied=*/true, /*qkvBias=*/false,
                         /*headDim=*/128, /*qkNorm=*/true);
   EXPECT_EQ(qwen3.getNumParameters(), 596049920);
   EXPECT_EQ(qwen3.getNumParameters() - 151936 * 1024 - 1024, 440466432);
@@ -86,26 +87,26 @@ TEST_F(HoneDialectTest, ArchVerifierRejectsContradictions) {
     return success();
   });
   auto bad = ArchAttr::getChecked(
-      [&] { return emitError(loc); }, &context, ModelFamily::llama,
-      int64_t(16), int64_t(30), int64_t(1), int64_t(4), int64_t(4),
-      int64_t(64), int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true,
-      false, int64_t(0), false, RopeScaling::none, llvm::APFloat(1.0),
+      [&] { return emitError(loc); }, &context, ::hone::ModelFamily::Llama,
+      int64_t(16), int64_t(30), int64_t(1), int64_t(4), int64_t(4), int64_t(64),
+      int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true, false,
+      int64_t(0), false, ::hone::RopeScaling::None, llvm::APFloat(1.0),
       llvm::APFloat(1.0), llvm::APFloat(4.0), int64_t(8192));
   EXPECT_FALSE(bad);
   EXPECT_EQ(message, "heads (4) must divide d_model (30)");
   // With a head_dim, d_model need not be a multiple of heads (Qwen3).
   auto wide = ArchAttr::getChecked(
-      [&] { return emitError(loc); }, &context, ModelFamily::llama,
-      int64_t(16), int64_t(30), int64_t(1), int64_t(4), int64_t(4),
-      int64_t(64), int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true,
-      false, int64_t(8), true, RopeScaling::none, llvm::APFloat(1.0),
+      [&] { return emitError(loc); }, &context, ::hone::ModelFamily::Llama,
+      int64_t(16), int64_t(30), int64_t(1), int64_t(4), int64_t(4), int64_t(64),
+      int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true, false,
+      int64_t(8), true, ::hone::RopeScaling::None, llvm::APFloat(1.0),
       llvm::APFloat(1.0), llvm::APFloat(4.0), int64_t(8192));
   EXPECT_TRUE(wide);
   auto scaled = ArchAttr::getChecked(
-      [&] { return emitError(loc); }, &context, ModelFamily::llama,
-      int64_t(16), int64_t(32), int64_t(1), int64_t(4), int64_t(4),
-      int64_t(64), int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true,
-      false, int64_t(0), false, RopeScaling::llama3, llvm::APFloat(8.0),
+      [&] { return emitError(loc); }, &context, ::hone::ModelFamily::Llama,
+      int64_t(16), int64_t(32), int64_t(1), int64_t(4), int64_t(4), int64_t(64),
+      int64_t(32), llvm::APFloat(1e-5), llvm::APFloat(1e4), true, false,
+      int64_t(0), false, ::hone::RopeScaling::Llama3, llvm::APFloat(8.0),
       llvm::APFloat(4.0), llvm::APFloat(1.0), int64_t(8192));
   EXPECT_FALSE(scaled);
   EXPECT_EQ(message, "llama3 rope scaling needs 0 < rope_low_freq < "
@@ -163,7 +164,8 @@ TEST_F(HoneDialectTest, BuildPipelineAndVerify) {
   builder.setInsertionPointToEnd(&pipeline.getBody().front());
 
   auto modelType = ModelType::get(
-      &context, arch(ModelFamily::gpt2, 16, 32, 1, 2, 2, 64, 32), HeadKind::lm);
+      &context, arch(::hone::ModelFamily::GPT2, 16, 32, 1, 2, 2, 64, 32),
+      ::hone::HeadKind::LM);
   Value model =
       ModelInitOp::create(builder, loc, modelType, "policy", uint64_t(1));
   Value prompts =

@@ -1,4 +1,5 @@
-// Tiny models and batches shared by the model tests.
+// Tiny models and batches shared by the model tests (and the kernels'
+// tests, test/unit/kernels/cpu), and the bf16 GEMM switch's scope.
 #pragma once
 
 #include "kernels/cpu/CpuKernels.h"
@@ -129,6 +130,20 @@ std::vector<T> randomVector(size_t n, uint64_t seed, uint32_t stream) {
     v[i] = T(rng.uniform(uint32_t(i)) * 2 - 1);
   return v;
 }
+
+/// Restores fp32 GEMMs and the thread count however a test ends.
+struct Bf16Scope {
+  int threads = cpuThreads();
+  Bf16Scope() { setCpuBf16Gemm(true); }
+  ~Bf16Scope() {
+    setCpuBf16Gemm(false);
+    setCpuThreads(threads);
+  }
+};
+
+#define SKIP_WITHOUT_BF16()                                                    \
+  if (std::string why = cpuBf16Unsupported(); !why.empty())                    \
+  GTEST_SKIP() << why
 
 } // namespace test
 } // namespace hone

@@ -66,16 +66,16 @@ Kernel compile(MLIRContext &ctx, const std::string &body, bool f64,
     return {};
   }
   PassManager pm(&ctx);
-  hone::StepPipelineOptions options;
+  mlir::hone::StepPipelineOptions options;
   options.useF64 = f64;
-  hone::buildStepPipeline(pm, options);
+  mlir::hone::buildStepPipeline(pm, options);
   if (failed(pm.run(*module))) {
     ADD_FAILURE() << "step pipeline failed";
     return {};
   }
   Kernel k;
   unsigned seen = 0;
-  module->walk([&](hone::TrainStepOp step) {
+  module->walk([&](mlir::hone::TrainStepOp step) {
     if (seen++ != index)
       return;
     k.name = step.getKernel()->str();
@@ -92,7 +92,7 @@ Kernel compile(MLIRContext &ctx, const std::string &body, bool f64,
     k.numMetrics = step.getMetrics().size();
   });
   PassManager lower(&ctx);
-  hone::buildLossToLLVMPipeline(lower);
+  mlir::hone::buildLossToLLVMPipeline(lower);
   if (failed(lower.run(*module))) {
     ADD_FAILURE() << "loss-to-llvm failed";
     return {};

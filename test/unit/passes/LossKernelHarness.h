@@ -184,8 +184,8 @@ protected:
   }
   void SetUp() override {
     DialectRegistry registry;
-    registry.insert<hone::HoneDialect, arith::ArithDialect, scf::SCFDialect,
-                    func::FuncDialect>();
+    registry.insert<mlir::hone::HoneDialect, arith::ArithDialect,
+                    scf::SCFDialect, func::FuncDialect>();
     registerBuiltinDialectTranslation(registry);
     registerLLVMDialectTranslation(registry);
     ctx = std::make_unique<MLIRContext>(registry);
