@@ -3,12 +3,16 @@
 
   bench/gemm/jobs_ab.py [--build build] [--rounds R] [--threads 2]
                         [--only grpo-small,sft-512] [--env NAME=A,B]
+                        [--builds DIR_A,DIR_B]
 
 Runs the same compiled job (same binary, same spec) alternately with the
 environment variable NAME set to A and to B (default: HONE_CPU_SGEMM=
 openblas,auto: every fp32 GEMM on OpenBLAS against the per-shape choice of
 kernels/cpu/Gemm.cpp; "auto" leaves it unset), R rounds of A, B, A, B, ...
-so load from other work on a shared machine hits both alike. Per-step wall
+so load from other work on a shared machine hits both alike. With
+--builds, the two settings are two build directories instead (the same
+spec compiled by each one's honec, so each job links that build's
+kernels: before/after a kernel change), run alternately the same way. Per-step wall
 times come from `./job --trace` (one step's first op to the next one's;
 the first step of each run is dropped); CPU seconds per steady-state step
 as bench/peers does it: (process CPU of the job - CPU of the same job
@@ -46,30 +50,52 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default="grpo-small,sft-512")
     ap.add_argument("--env", default="HONE_CPU_SGEMM=openblas,auto")
+    ap.add_argument("--builds", default="",
+                    help="DIR_A,DIR_B: compare two builds instead of --env")
     a = ap.parse_args()
     name, vals = a.env.split("=", 1)
     settings = vals.split(",")
-    if not os.path.exists(os.path.join(a.build, "bin", "honec")):
-        print(f"bench/gemm/jobs_ab: no {a.build}/bin/honec (build first)")
-        return 0
+    builds = {}
+    if a.builds:
+        dirs = [os.path.abspath(d) for d in a.builds.split(",")]
+        if len(dirs) != 2:
+            print("bench/gemm/jobs_ab: --builds takes two build directories")
+            return 1
+        name, settings = "", ["A", "B"]
+        builds = dict(zip(settings, dirs))
+    for d in builds.values() or [a.build]:
+        if not os.path.exists(os.path.join(d, "bin", "honec")):
+            print(f"bench/gemm/jobs_ab: no {d}/bin/honec (build first)")
+            return 0
     work = tempfile.mkdtemp(prefix="hone-jobs-ab-")
     try:
-        return drive(a, name, settings, work)
+        return drive(a, name, settings, work, builds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def drive(a, name, settings, work):
+def drive(a, name, settings, work, builds):
     b = peers.Bench(a, None, work)
     data = os.path.join(ROOT, "examples", "arith")
+    what = (f"builds A={builds['A']} B={builds['B']}" if builds
+            else f"{name} in {settings}")
     print(f"bench/gemm/jobs_ab {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-          f"{name} in {settings}, {a.rounds} interleaved rounds, {a.threads} threads")
+          f"{what}, {a.rounds} interleaved rounds, {a.threads} threads")
     print(f"machine: {peers.machine()}; load average at start: {peers.load()}")
     jobs = {}
     only = a.only.split(",")
+    def compiled(spec, s):
+        if not builds:
+            return b.compile(spec)
+        job = spec[:-len(".textproto")] + "-" + s + ".job"
+        subprocess.run([os.path.join(builds[s], "bin", "honec"), spec, "-o", job],
+                       check=True)
+        return job
+
     def both(w, make, op, steps):
-        jobs[w] = (b.compile(make(w, steps)), b.compile(make(w + "-1", 1)), op,
-                   steps)
+        full, one = make(w, steps), make(w + "-1", 1)
+        jobs[w] = ({s: compiled(full, s) for s in settings},
+                   {s: compiled(one, s) for s in settings}, op, steps)
 
     if "grpo-small" in only:
         g = peers.GRPO
@@ -113,9 +139,10 @@ stages {{
 
     def run(job, w, s):
         env = dict(os.environ)
-        env.pop(name, None)
-        if s != "auto":
-            env[name] = s
+        if name:
+            env.pop(name, None)
+            if s != "auto":
+                env[name] = s
         out = os.path.join(work, f"run-{w}-{s}")
         shutil.rmtree(out, ignore_errors=True)
         cmd = [job, "--device", "cpu", "--out", out, "--progress", "off",
@@ -126,12 +153,12 @@ stages {{
     for r in range(a.rounds):
         for w, (job, job1, op, nsteps) in jobs.items():
             for s in settings:
-                out, cpu = run(job, w, s)
+                out, cpu = run(job[s], w, s)
                 x = res[(w, s)]
                 x["step"] += peers.steady(b.hone_steps(out, op, 0, cpu), 1)
                 x["cpu"].append(cpu)
                 if r == 0:
-                    x["cpu1"].append(run(job1, w, s)[1])
+                    x["cpu1"].append(run(job1[s], w, s)[1])
                 with open(os.path.join(out, "metrics.jsonl")) as f:
                     x["loss"] = json.loads(f.readline()).get("loss")
         print(f"  round {r + 1} done (load {peers.load()})", flush=True)

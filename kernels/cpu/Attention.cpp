@@ -635,6 +635,13 @@ void smallHeadBwdAny(int64_t hd, const T *Q, const T *K, const T *V,
   }
 }
 
+/// Row (column) block of the BLAS path's causal products: rows i0 ..
+/// i0+127 need positions up to i0+127 only (75 % of the square's products
+/// at 256 positions). Per core on Zen 2 at 4 x 256 positions x 8 heads of
+/// 64 (thread CPU time, best of 5): forward 1.05x, backward 1.15x against
+/// the whole square; blocks of 64 rows measured no better, 32 slower.
+constexpr int64_t kTriRows = 128;
+
 } // namespace
 
 // Parallel over (sequence, KV group): heads sharing K/V stay on one thread,
@@ -672,11 +679,17 @@ void attentionFwd(const T *qkv, const AttentionShape &s, T *probs, T *out) {
                         out + r0 * ldo + h * hd, ldo, scratch.data());
         continue;
       }
-      blasGemm(false, true, n, n, hd, scale, Q, ld, K, ld, T(0), P, ps);
-      for (int64_t i = 0; i < n; ++i)
-        causalSoftmaxRow<T>(P + i * ps, i + 1, n);
-      blasGemm(false, false, n, hd, n, T(1), P, ps, V, ld, T(0),
-               out + r0 * ldo + h * hd, ldo);
+      // Row blocks of kTriRows: a block's rows attend positions up to its
+      // last row only, so the products skip the masked upper triangle.
+      for (int64_t i0 = 0; i0 < n; i0 += kTriRows) {
+        const int64_t rows = std::min(kTriRows, n - i0), cols = i0 + rows;
+        blasGemm(false, true, rows, cols, hd, scale, Q + i0 * ld, ld, K, ld,
+                 T(0), P + i0 * ps, ps);
+        for (int64_t i = i0; i < i0 + rows; ++i)
+          causalSoftmaxRow<T>(P + i * ps, i + 1, n);
+        blasGemm(false, false, rows, hd, cols, T(1), P + i0 * ps, ps, V, ld,
+                 T(0), out + (r0 + i0) * ldo + h * hd, ldo);
+      }
     }
   }
 }
@@ -716,10 +729,20 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
                           h == kvh * group, dQ, dK, dV, dP, dP + Tn * Tn);
           continue;
         }
-        blasGemm(false, true, len, len, hd, T(1), dO, ldo, V, ld, T(0), dP, Tn);
+        // Blocks of kTriRows rows (dP, dQ) or columns (dV, dK) skip the
+        // masked upper triangle, where P and dS are zero.
+        for (int64_t i0 = 0; i0 < len; i0 += kTriRows) {
+          const int64_t rows = std::min(kTriRows, len - i0);
+          blasGemm(false, true, rows, i0 + rows, hd, T(1), dO + i0 * ldo, ldo,
+                   V, ld, T(0), dP + i0 * Tn, Tn);
+        }
         // The group's first head writes dK/dV, later heads accumulate.
         const T beta = h == kvh * group ? T(0) : T(1);
-        blasGemm(true, false, len, hd, len, T(1), P, ps, dO, ldo, beta, dV, ld);
+        for (int64_t j0 = 0; j0 < len; j0 += kTriRows) {
+          const int64_t cj = std::min(kTriRows, len - j0);
+          blasGemm(true, false, cj, hd, len - j0, T(1), P + j0 * ps + j0, ps,
+                   dO + j0 * ldo, ldo, beta, dV + j0 * ld, ld);
+        }
         for (int64_t i = 0; i < len; ++i) {
           const T *p = P + i * ps;
           T *d = dP + i * Tn;
@@ -734,9 +757,16 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
           for (int64_t j = n; j < len; ++j)
             d[j] = 0;
         }
-        blasGemm(false, false, len, hd, len, scale, dP, Tn, K, ld, T(0), dQ,
-                 ld);
-        blasGemm(true, false, len, hd, len, scale, dP, Tn, Q, ld, beta, dK, ld);
+        for (int64_t i0 = 0; i0 < len; i0 += kTriRows) {
+          const int64_t rows = std::min(kTriRows, len - i0);
+          blasGemm(false, false, rows, hd, i0 + rows, scale, dP + i0 * Tn, Tn,
+                   K, ld, T(0), dQ + i0 * ld, ld);
+        }
+        for (int64_t j0 = 0; j0 < len; j0 += kTriRows) {
+          const int64_t cj = std::min(kTriRows, len - j0);
+          blasGemm(true, false, cj, hd, len - j0, scale, dP + j0 * Tn + j0, Tn,
+                   Q + j0 * ld, ld, beta, dK + j0 * ld, ld);
+        }
       }
     }
   }

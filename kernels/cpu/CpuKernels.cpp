@@ -415,7 +415,18 @@ public:
                   });
   }
 
+  // float: MathFns.h's geluRowF / geluGradRowF, in blocks of kGeluBlock
+  // values (each value's result is independent of the blocking).
+  static constexpr int64_t kGeluBlock = 4096;
   void geluFwd(const T *x, T *y, int64_t n) override {
+    if constexpr (std::is_same<T, float>::value) {
+      const int64_t nb = (n + kGeluBlock - 1) / kGeluBlock;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+      for (int64_t b = 0; b < nb; ++b)
+        geluRowF(x + b * kGeluBlock, y + b * kGeluBlock,
+                 std::min(kGeluBlock, n - b * kGeluBlock));
+      return;
+    }
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) {
       T v = x[i];
@@ -424,6 +435,15 @@ public:
     }
   }
   void geluBwd(const T *x, const T *dy, T *dx, int64_t n) override {
+    if constexpr (std::is_same<T, float>::value) {
+      const int64_t nb = (n + kGeluBlock - 1) / kGeluBlock;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+      for (int64_t b = 0; b < nb; ++b)
+        geluGradRowF(x + b * kGeluBlock, dy + b * kGeluBlock,
+                     dx + b * kGeluBlock,
+                     std::min(kGeluBlock, n - b * kGeluBlock));
+      return;
+    }
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) {
       T v = x[i];

@@ -150,16 +150,23 @@ void bf16Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
   dnnlGemm(ta, tb, m, n, k, alpha, ab.data(), ac, bb.data(), bc, beta, C, ldc);
 }
 
-/// Which library runs the fp32 GEMM of a slice: oneDNN's dnnl_sgemm where
-/// it measured faster per core (bench/RESULTS.md, "GEMM libraries on the
-/// model's GEMM shapes": shapes with m or k of at least 512, i.e. training,
-/// LM-head and d_model-512 decoding GEMMs), OpenBLAS elsewhere (a few
-/// hundred rows over a short k: a small model's decoding, where OpenBLAS was
-/// as fast). A function of the whole GEMM's shape, decided before slicing,
+/// Which library runs the fp32 GEMM of a slice, by measurement per core
+/// (bench/RESULTS.md, "GEMM libraries on the model's GEMM shapes"):
+/// - oneDNN's JIT with AVX-512 (Zen 4, Xeon): dnnl_sgemm for shapes with m
+///   or k of at least 512 (training, LM-head and d_model-512 decoding GEMMs:
+///   3-12 % faster there), OpenBLAS elsewhere (a few hundred rows over a
+///   short k: a small model's decoding, where OpenBLAS was as fast);
+/// - oneDNN's JIT with AVX2 only (Zen 2) runs op(A)^T op(B) products with
+///   m and n of 256 or more (weight gradients: 36-45 GFLOP/s per core where
+///   OpenBLAS ran 83-90) and products over k >= 512 of 256 rows or more
+///   (0.8-1.0 of OpenBLAS's rate) slower than OpenBLAS: those run on
+///   OpenBLAS there; a d_model-64 model's GEMMs (k or n of 64-256) stay on
+///   oneDNN, 1.1-1.4x faster than OpenBLAS on them.
+/// A function of the whole GEMM's shape and the CPU, decided before slicing,
 /// so results stay independent of the thread count. HONE_CPU_SGEMM=openblas
 /// (or onednn) forces one library for every shape (A/B measurements).
 enum class SgemmLib { OpenBlas, OneDnn };
-SgemmLib sgemmLib(int64_t m, int64_t k) {
+SgemmLib sgemmLib(bool ta, int64_t m, int64_t n, int64_t k) {
 #if HONE_HAVE_DNNL
   static const int forced = [] {
     const char *e = std::getenv("HONE_CPU_SGEMM");
@@ -173,9 +180,16 @@ SgemmLib sgemmLib(int64_t m, int64_t k) {
   }();
   if (forced)
     return forced == 2 ? SgemmLib::OneDnn : SgemmLib::OpenBlas;
+  static const bool avx512 = (int(dnnl_get_effective_cpu_isa()) &
+                               int(dnnl_cpu_isa_avx512_core)) ==
+                              int(dnnl_cpu_isa_avx512_core);
+  if (!avx512 && (ta ? m >= 256 && n >= 256 : m >= 256 && k >= 512))
+    return SgemmLib::OpenBlas;
   return std::max(m, k) >= 512 ? SgemmLib::OneDnn : SgemmLib::OpenBlas;
 #else
+  (void)ta;
   (void)m;
+  (void)n;
   (void)k;
   return SgemmLib::OpenBlas;
 #endif
@@ -227,7 +241,7 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
     }
 #if HONE_HAVE_DNNL
   if constexpr (std::is_same_v<T, float>)
-    if (sgemmLib(m, k) == SgemmLib::OneDnn) {
+    if (sgemmLib(ta, m, n, k) == SgemmLib::OneDnn) {
       const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
       slicedGemm(ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
                  [&](int64_t mm, int64_t nn, const float *a, const float *b,

@@ -306,13 +306,11 @@ void linearRowsNT(const float *x, int64_t m, int64_t k, int64_t n, const WT *W,
             v = res[r * n + j] + v;
           else if (b)
             v = b[j] + v;
-          if (gelu) { // geluFwd's formula
-            const float th =
-                vtanh<float>(float(kGeluK) * (v + 0.044715f * v * v * v));
-            v = 0.5f * v * (1.0f + th);
-          }
           y[r * n + j] = v;
         }
+      if (gelu) // geluFwd's function
+        for (int64_t r = 0; r < m; ++r)
+          geluRowF(y + r * n + o0, y + r * n + o0, no);
     }
   }
 }
@@ -407,15 +405,8 @@ void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
           for (int64_t j = 0; j < w; ++j)
             yr[j] = pr[j];
         }
-        if (gelu) {
-#pragma omp simd
-          for (int64_t j = 0; j < w; ++j) { // geluFwd's formula
-            const float v = yr[j];
-            const float t =
-                vtanh<float>(float(kGeluK) * (v + 0.044715f * v * v * v));
-            yr[j] = 0.5f * v * (1.0f + t);
-          }
-        }
+        if (gelu) // geluFwd's function
+          geluRowF(yr, yr, w);
       }
       task = after;
     }

@@ -41,11 +41,24 @@ __global__ void scaleMatrixKernel(float *C, int64_t m, int64_t n, int64_t ldc,
 
 constexpr float kGeluK = 0.7978845608028654f; // sqrt(2/pi)
 
+// As the CPU kernels compute it (kernels/cpu/MathFns.h, geluRowF): v s with
+// s = 0.5 (1 + tanh(u)) = e r, e = exp(2u), r = 1 / (1 + e), and gelu' =
+// s + 2 v s r u' (1 - tanh^2 = 4 s r): no cancellation where tanh(u) is
+// near -1 (1 + tanh(u) and 1 - t*t lost every digit below |gelu| ~ 1e-7).
+__device__ __forceinline__ void geluSr(float v, float &s, float &r) {
+  const float u2 =
+      fminf(fmaxf((2.f * kGeluK) * v * (1.f + 0.044715f * v * v), -87.f), 80.f);
+  const float e = expf(u2);
+  r = 1.f / (1.f + e);
+  s = e * r;
+}
+
 __global__ void geluFwdKernel(const float *x, float *y, int64_t n) {
   HONE_GRID_STRIDE(i, n) {
     const float v = x[i];
-    const float t = tanhf(kGeluK * (v + 0.044715f * v * v * v));
-    y[i] = 0.5f * v * (1.f + t);
+    float s, r;
+    geluSr(v, s, r);
+    y[i] = v * s;
   }
 }
 
@@ -53,9 +66,10 @@ __global__ void geluBwdKernel(const float *x, const float *dy, float *dx,
                               int64_t n) {
   HONE_GRID_STRIDE(i, n) {
     const float v = x[i];
-    const float t = tanhf(kGeluK * (v + 0.044715f * v * v * v));
+    float s, r;
+    geluSr(v, s, r);
     const float dt = kGeluK * (1.f + float(3 * 0.044715) * v * v);
-    dx[i] = dy[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * dt);
+    dx[i] = dy[i] * (s + (2.f * v * s * r) * dt);
   }
 }
 

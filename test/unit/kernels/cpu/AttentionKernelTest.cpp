@@ -2,7 +2,8 @@
 // float64 reference written out here: padded and packed batches, MHA and
 // GQA, the head dims of the direct small-head loops (16, 32, 64) and one
 // the BLAS path takes (8), sequence lengths that are not a multiple of the
-// four-row blocks; one and two threads bit-identical.
+// four-row blocks, and past the BLAS path's 128-row triangle blocks; one
+// and two threads bit-identical.
 #include "kernels/cpu/CpuKernels.h"
 #include "test/unit/model/ModelTestUtil.h" // randomVector
 
@@ -188,6 +189,9 @@ const std::vector<Case> &cases() {
       {2, 37, 2, 1, 64, {}},         // MQA, head dim 64
       {2, 19, 2, 2, 8, {}},          // head dim 8: the BLAS path
       {1, 150, 2, 2, 16, {}},        // longer than the direct loops take
+      // The BLAS path's 128-row triangle blocks, GQA heads accumulating
+      // dK/dV block by block, packed lengths past one block.
+      {2, 140, 4, 2, 8, {131, 140}},
   };
   return c;
 }
