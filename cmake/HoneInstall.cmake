@@ -45,6 +45,11 @@ foreach(_dir dialect passes)
           FILES_MATCHING PATTERN "*.inc"
           PATTERN "CMakeFiles" EXCLUDE)
 endforeach()
+# The dialect's attributes hold the runtime's model enums, whose one
+# definition (header-only) is runtime/base/ModelConfig.h: dialect/HoneAttrs.h
+# includes it, so a plugin needs it too.
+install(FILES ${PROJECT_SOURCE_DIR}/runtime/base/ModelConfig.h
+        DESTINATION ${HONE_INSTALL_INCLUDEDIR}/runtime/base)
 
 file(STRINGS ${PROJECT_SOURCE_DIR}/dialect/HoneVersion.h _v
      REGEX "^#define HONE_DIALECT_VERSION [0-9]+")

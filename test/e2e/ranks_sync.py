@@ -21,16 +21,10 @@ import shutil
 import subprocess
 import sys
 
+import mpi_job
+
 honec, spec, work = sys.argv[1:4]
-link = os.path.join(os.path.dirname(honec), "..", "lib", "hone-link.txt")
-if not shutil.which("mpirun") or not os.path.exists(link) or \
-        "mpi" not in open(link).read():
-    print("skip: no mpirun or no MPI in the runtime")
-    sys.exit(77)
-shutil.rmtree(work, ignore_errors=True)
-os.makedirs(work)
-env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
-           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_WAIT_POLICY="passive")
+env = mpi_job.setup(honec, work)
 env.pop("HONE_INJECT_SNAPSHOT_RANK", None)
 
 
