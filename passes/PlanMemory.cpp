@@ -104,9 +104,10 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
   /// micro-batches (gradient accumulation keeps the step's rows, so the
   /// global batch and the objective do not change); a frozen read
   /// (hone.logprob, hone.value) gets a micro_batch of half its rows (one
-  /// forward per chunk of rows, results bit-identical). Returns the
-  /// buffer (its name and first point) and what was changed, or an empty
-  /// name when no decision is left.
+  /// forward per chunk of rows, bit-identical where the GEMMs are
+  /// row-invariant: test/unit/GemmRows.h). Returns the buffer (its name and
+  /// first point) and what was changed, or an empty name when no decision
+  /// is left.
   std::tuple<std::string, unsigned, std::string> decide(const Figures &fig) {
     Buffer *best = nullptr;
     SmallVector<Source> uses;
@@ -139,7 +140,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
         else
           cast<ValueOp>(u.op).setMicroBatch(uint64_t(half));
         one = llvm::formatv("{0} micro_batch {1}: one forward per {1} rows, "
-                            "results bit-identical",
+                            "results bit-identical where the CPU's GEMMs "
+                            "are row-invariant, else within a few ulp",
                             u.op->getName().getStringRef(), half)
                   .str();
       }
