@@ -51,23 +51,20 @@ ModelConfig archConfig(hone_job *j, const char *loc, const json::Value *arch,
   c.qkvBias = s.qkv_bias;
   c.headDimension = s.head_dim;
   c.qkNorm = s.qk_norm;
-  const std::string &scaling = s.rope_scaling;
-  if (scaling == "llama3")
-    c.ropeScaling = ModelConfig::RopeScaling::Llama3;
-  else if (scaling == "linear")
-    c.ropeScaling = ModelConfig::RopeScaling::Linear;
-  else if (scaling != "none")
-    fail(j, loc, "unknown rope_scaling '" + scaling + "' (linear, llama3)");
+  if (std::optional<RopeScaling> r =
+          enumFromKeyword(kRopeScalings, s.rope_scaling))
+    c.ropeScaling = *r;
+  else
+    fail(j, loc,
+         "unknown rope_scaling '" + s.rope_scaling + "' (linear, llama3)");
   c.ropeFactor = s.rope_factor;
   c.ropeLowFreqFactor = s.rope_low_freq;
   c.ropeHighFreqFactor = s.rope_high_freq;
   c.ropeOriginalMaxPos = s.rope_original_max;
   if (c.family == ModelFamily::GPT2)
     c.nKvHeads = c.nHeads;
-  if (head == "scalar")
-    c.head = HeadKind::Scalar;
-  else if (head == "lm")
-    c.head = HeadKind::LM;
+  if (std::optional<HeadKind> h = enumFromKeyword(kHeadKinds, head))
+    c.head = *h;
   else
     fail(j, loc, "unknown head '" + head + "' (lm, scalar)");
   check(j, loc, validateModelConfig(c));
