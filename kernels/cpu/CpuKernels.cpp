@@ -9,6 +9,7 @@
 #include "kernels/cpu/CpuOps.h"
 #include "kernels/cpu/Gemm.h"
 #include "kernels/cpu/MathFns.h"
+#include "runtime/base/HugePages.h"
 
 #include <omp.h>
 #include <sys/mman.h>
@@ -49,20 +50,11 @@ namespace {
 // fifth of that job's CPU time was page faults). Fresh mappings read as
 // zero. Where the kernel ignores the advice this is an ordinary mapping.
 // HONE_CPU_HUGEPAGES=off keeps every buffer on malloc (A/B measurements).
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 // Linux 5.14
-#endif
-constexpr size_t kBigAlloc = size_t(4) << 20, kHuge = size_t(2) << 20;
+// The sizes and the switch: runtime/base/HugePages.h (the job's arena
+// follows the same policy).
+constexpr size_t kBigAlloc = kBigBufferBytes, kHuge = kHugePageBytes;
 std::mutex gBigMu;
 std::unordered_map<void *, std::pair<void *, size_t>> gBig; // ptr -> map
-
-bool hugePagesOn() {
-  static const bool on = [] {
-    const char *e = std::getenv("HONE_CPU_HUGEPAGES");
-    return !(e && (std::strcmp(e, "off") == 0 || std::strcmp(e, "0") == 0));
-  }();
-  return on;
-}
 
 void *bigAlloc(size_t bytes) {
   if (bytes < kBigAlloc || !hugePagesOn())
@@ -80,7 +72,7 @@ void *bigAlloc(size_t bytes) {
   // and its checks count allocated buffers as resident): populated in one
   // call, in huge pages where the kernel has them; a kernel without
   // MADV_POPULATE_WRITE (before Linux 5.14) gets the memset.
-  if (madvise(p, used, MADV_POPULATE_WRITE) != 0)
+  if (madvise(p, used, kMadvPopulateWrite) != 0)
     std::memset(p, 0, bytes);
   std::lock_guard<std::mutex> g(gBigMu);
   gBig[p] = {m, len};

@@ -1,7 +1,6 @@
 #include "runtime/job/JobArena.h"
 
-#include <cstdlib>
-#include <cstring>
+#include "runtime/base/HugePages.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,16 +11,6 @@ namespace {
 thread_local const std::vector<int64_t> *tPlacements = nullptr;
 
 constexpr const char *kKindNames[] = {"activations", "kv_cache", "workspace"};
-#ifdef MADV_POPULATE_WRITE
-constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
-#else
-constexpr int kPopulateWrite = 23; // Linux 5.14
-#endif
-
-bool hugePagesOn() {
-  const char *e = std::getenv("HONE_CPU_HUGEPAGES");
-  return !(e && (std::strcmp(e, "off") == 0 || std::strcmp(e, "0") == 0));
-}
 } // namespace
 
 struct JobArena::State {
@@ -125,7 +114,8 @@ std::shared_ptr<void> JobArena::lease(int64_t offset, int64_t bytes,
   s.placements.fetch_add(1);
   // Large buffers on transparent huge pages, as the CPU backend's own
   // (kernels/cpu/CpuKernels.cpp): faulted 2 MiB at a time the first time.
-  constexpr int64_t kBig = int64_t(4) << 20, kHuge = int64_t(2) << 20;
+  constexpr int64_t kBig = int64_t(kBigBufferBytes);
+  constexpr int64_t kHuge = int64_t(kHugePageBytes);
   if (*fresh && s.huge && bytes >= kBig) {
     uintptr_t lo = (reinterpret_cast<uintptr_t>(s.base + offset) + kHuge - 1) /
                    kHuge * kHuge;
@@ -143,7 +133,7 @@ std::shared_ptr<void> JobArena::lease(int64_t offset, int64_t bytes,
     uintptr_t lo = reinterpret_cast<uintptr_t>(s.base + offset) / page * page;
     uintptr_t hi = (reinterpret_cast<uintptr_t>(s.base + end) + page - 1) /
                    page * page;
-    madvise(reinterpret_cast<void *>(lo), hi - lo, kPopulateWrite);
+    madvise(reinterpret_cast<void *>(lo), hi - lo, kMadvPopulateWrite);
   }
   std::shared_ptr<State> keep = st_;
   return std::shared_ptr<void>(s.base + offset, [keep, offset](void *) {
