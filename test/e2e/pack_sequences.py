@@ -7,8 +7,10 @@ same weights to float32 rounding (GEMMs over fewer rows: step 1's loss to
 1e-5, later steps within what AdamW carries of it). The packed step IR
 must carry `packed` on every train step (`honec --report` listing every
 read packed), the padded one none. Covers SFT (sft), a preference loss (dpo), the reward
-model (reward-model: reward reads) and RL with a critic (ppo). RL compounds
-rounding through AdamW and the critic: ppo's metrics are compared over its
+model (reward-model: reward reads), RL with a critic (ppo) and UFT (its
+policy read reduced under two masks, the response's and the hint's, packed
+to the last nonzero of either: packed_also). RL compounds
+rounding through AdamW and the critic: ppo's and uft's metrics are compared over their
 first 12 steps (step 1 exact; later grad norms drift by up to a few
 percent by step 80 while the rewards stay equal). Its weights' bound is
 measured, not guessed: the padded job run again with another, equally
@@ -27,11 +29,12 @@ honec, examples, work = sys.argv[1:4]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 
-CASES = ["sft", "dpo", "reward-model", "ppo"]
-STEPS = {"ppo": 12}       # steps whose metrics are compared (default all)
+CASES = ["sft", "dpo", "reward-model", "ppo", "uft"]
+STEPS = {"ppo": 12, "uft": 12}  # steps whose metrics are compared (default all)
 # Relative weight difference allowed: 1e-4, or for these examples twice the
 # drift of the padded job's rounding twins (the same job, other kernels).
-TWINS = {"ppo": [{"HONE_CPU_ATTENTION": "blas"}]}
+TWINS = {"ppo": [{"HONE_CPU_ATTENTION": "blas"}],
+         "uft": [{"HONE_CPU_ATTENTION": "blas"}]}
 
 
 def weights(path):
