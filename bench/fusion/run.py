@@ -138,7 +138,14 @@ def main():
             if not os.path.exists(spec):
                 continue
             stage = "?"
-            for line in report(a.honec, spec).splitlines():
+            try:
+                said = report(a.honec, spec)
+            except subprocess.CalledProcessError as e:
+                last = (e.stderr or "").strip().splitlines()
+                print(f"| {ex} | (not compiled here: "
+                      f"{last[-1][:90] if last else 'honec failed'}) |")
+                continue
+            for line in said.splitlines():
                 st = re.match(r"stage (\S+), per iteration:", line)
                 if st:
                     stage = st.group(1)

@@ -263,7 +263,7 @@ TEST(PackedSequences, WorkCounts) {
   const double perPair = 4.0 * double(cfg.nLayers) * double(cfg.nHeads) *
                          double(cfg.headDim());
   const double rows = sum + B * kT + 2 * sum + 6;
-  const double pairs = sq + B * kT * kT + 2 * sq + 15;
+  const double pairs = sq + B * kT * kT + 2 * sq + 18;
   EXPECT_DOUBLE_EQ(m.flopsOf(w), 2.0 * double(m.numParams()) * rows +
                                      perPair * pairs);
 }
