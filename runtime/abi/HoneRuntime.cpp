@@ -608,6 +608,9 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   for (ModelObj *m : j->models)
     j->workAtStart[m] = {m->model->workDone(), m->generatedTokens};
   j->stepEndsAtStart = j->stepEnds;
+  j->stageModelNames.clear();
+  for (int i = 0; i < n_models && size_t(i) < a.models.size(); ++i)
+    j->stageModelNames[static_cast<ModelObj *>(models[i])] = a.models[size_t(i)];
   j->inStage = true;
   j->stepMetrics.clear();
   j->stepTokens = 0;
@@ -686,6 +689,27 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
   j->stepStart = std::chrono::steady_clock::now();
 }
 
+namespace {
+/// The name the report gives `m`'s measured work in the open stage: the
+/// stage's name for a model of its lineage (snapshots and LoRA views of one
+/// model, linked by ModelObj::source; a frozen reference is counted with
+/// the model it was taken from, as honec --report counts it), else its
+/// spec name.
+std::string measuredName(const hone_job *j, const ModelObj *m) {
+  auto root = [](const ModelObj *x) {
+    while (x->source)
+      x = x->source;
+    return x;
+  };
+  if (auto it = j->stageModelNames.find(m); it != j->stageModelNames.end())
+    return it->second;
+  for (const auto &[o, name] : j->stageModelNames)
+    if (root(o) == root(m))
+      return name;
+  return m->specName.empty() ? m->name : m->specName;
+}
+} // namespace
+
 void hone_rt_stage_end(hone_job *j) {
   drainLanes(j, "stage_end");
   if (!j->inStage)
@@ -727,7 +751,7 @@ void hone_rt_stage_end(hone_job *j) {
       const double gen = m->generatedTokens - gen0;
       if (d.forwards == 0 && d.backwards == 0 && d.cachedRows == 0)
         continue;
-      const std::string name = m->specName.empty() ? m->name : m->specName;
+      const std::string name = measuredName(j, m);
       auto it = std::find_if(rows.begin(), rows.end(),
                              [&](const auto &r) { return r.model == name; });
       if (it == rows.end()) {

@@ -202,6 +202,7 @@ void objModelLora(OpCtx &c) {
   auto m = take(j, c.loc, base->model->baseView());
   check(j, c.loc, m->addLora(lc, uint64_t(a.seed)));
   ModelObj *o = newModel(j, std::move(m), a.plan_model, a.name);
+  o->source = base;
   o->mergeOnSave = s.merge_on_save;
   c.made = o;
 }
@@ -218,6 +219,7 @@ void objSnapshot(OpCtx &c) {
     check(j, c.loc, m->addLora(src.lora(), 0));
     src.kernels().copy(m->loraData(), src.loraData(), src.numTrainable());
     ModelObj *o = newModel(j, std::move(m), a.plan_model, base->specName);
+    o->source = base;
     o->mergeOnSave = base->mergeOnSave;
     c.made = o;
     return;
@@ -229,7 +231,9 @@ void objSnapshot(OpCtx &c) {
                     : Transformer<float>::create(base->model->config(),
                                                  &j->job->kernels()));
   check(j, c.loc, copyWeights(*base->model, *m));
-  c.made = newModel(j, std::move(m), a.plan_model, base->specName);
+  ModelObj *o = newModel(j, std::move(m), a.plan_model, base->specName);
+  o->source = base;
+  c.made = o;
 }
 
 void objDataset(OpCtx &c) {

@@ -63,8 +63,11 @@ struct ModelObj : Object {
   std::unique_ptr<AdamW<float>> opt; // while a stage trains it
   std::string name;                  // "m<creation index>"
   /// The spec's model name (hone.model.init/load/new_head/lora's `name`; a
-  /// snapshot takes its source's): the report's measured work is by it.
+  /// snapshot takes its source's), and the model it is a snapshot or LoRA
+  /// view of (null: none): the report's measured work is by lineage, named
+  /// as the stage names one of its models (hone_rt_stage_begin's `models`).
   std::string specName;
+  ModelObj *source = nullptr;
   bool mergeOnSave = false;          // LoRA: saves also write merged weights
   // The tokens of the last hone.value forward whose activations the model
   // keeps (forward number keptForward), for a train step's kept_forwards.
@@ -187,6 +190,8 @@ struct hone_job {
     double generatedTokens = 0;
   };
   std::map<const hone::ops::ModelObj *, WorkAtStart> workAtStart;
+  /// The open stage's models and the spec names its `models` gives them.
+  std::map<const hone::ops::ModelObj *, std::string> stageModelNames;
   int64_t stepEndsAtStart = 0;
   std::vector<hone::observe::ModelWorkRow> measuredWork;
   std::mutex mu; // stepMetrics, deferred, stepTokens, messages
