@@ -331,7 +331,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       if (isa<ExecStageBeginOp>(points[p]))
         stageMarks.push_back(b.getDictionaryAttr(
             {b.getNamedAttr("name", b.getStringAttr(stageAt[p])),
-             b.getNamedAttr("point", b.getI64IntegerAttr(p))}));
+             b.getNamedAttr("point", b.getI64IntegerAttr(p)),
+             b.getNamedAttr("end", b.getI64IntegerAttr(releaseAfter(p)))}));
     Operation *peakOp = points[fig.peakPoint];
     std::string peakOpName = peakOp->getName().getStringRef().str();
     SmallVector<NamedAttribute> entries = {

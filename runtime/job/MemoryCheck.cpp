@@ -114,8 +114,10 @@ std::string MemoryCheck::begin(const json::Value *plan) {
     for (const json::Value &e : st->items()) {
       const json::Value *n = e.isObject() ? e.find("name") : nullptr;
       const json::Value *at = e.isObject() ? e.find("point") : nullptr;
+      const json::Value *end = e.isObject() ? e.find("end") : nullptr;
       if (n && n->isString() && whole(at))
-        stageBegins_.push_back({n->asString(), at->asInt()});
+        stages_.push_back({n->asString(), at->asInt(),
+                           whole(end) ? end->asInt() : points_ - 1});
     }
   if (const json::Value *p = plan->find("budget_bytes"); p && p->isNumber())
     budget_ = p->asInt();
@@ -164,14 +166,12 @@ std::string MemoryCheck::begin(const json::Value *plan) {
 std::vector<std::pair<int64_t, int64_t>>
 MemoryCheck::placedInStage(const std::string &stage) const {
   std::vector<std::pair<int64_t, int64_t>> out;
-  for (size_t i = 0; i < stageBegins_.size(); ++i) {
-    if (stageBegins_[i].first != stage)
+  for (const StagePoints &st : stages_) {
+    if (st.name != stage)
       continue;
-    // The stage's points: from its begin to the next stage's.
-    const int64_t lo = stageBegins_[i].second;
-    const int64_t hi = i + 1 < stageBegins_.size()
-                           ? stageBegins_[i + 1].second - 1
-                           : points_ - 1;
+    // Live at one of the stage's points, its begin to its end (buffers
+    // of ops between stages lease their bytes when they run).
+    const int64_t lo = st.begin, hi = st.end;
     for (const observe::MemoryBuffer &b : buffers_)
       if (b.placed && b.size > 0 && b.firstUse <= hi && b.lastUse >= lo)
         out.push_back({int64_t(b.offset), int64_t(b.size)});

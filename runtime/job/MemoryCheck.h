@@ -169,8 +169,13 @@ private:
   std::vector<observe::MemoryBuffer> buffers_;
   std::vector<std::string> decisions_;
   std::vector<std::string> releaseAtStepEnd_;
-  // Each stage's first point (the plan's `stages`) and the plan's points.
-  std::vector<std::pair<std::string, int64_t>> stageBegins_;
+  // Each stage's first and last points (the plan's `stages`: point, end)
+  // and the plan's points.
+  struct StagePoints {
+    std::string name;
+    int64_t begin = 0, end = -1;
+  };
+  std::vector<StagePoints> stages_;
   int64_t points_ = 0;
   std::map<std::string, int64_t> largestPlanned_; // per kind
   std::vector<std::string> unplanned_;            // "name (kind): held vs plan"
