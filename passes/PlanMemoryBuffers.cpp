@@ -257,8 +257,8 @@ void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
         {op, rows, seqLen, bytes, model, recompute, allRecomputed});
     buffers.push_back(b);
   } else {
-    Source &s = buffers[perStage(root, Kind::Activations, p, bytes, rows,
-                                 seqLen)]
+    Source &s = buffers[perStageFrom(root, Kind::Activations, p, bytes,
+                                     rows, seqLen, op)]
                     .sources.back();
     s.model = model;
     s.recompute = recompute;
@@ -552,7 +552,17 @@ void Planner::size(PipelineOp pipeline) {
       generation(op, p, gen.getPolicy(), rowsOf(tokens), promptLen,
                  rowsOf(tokens), colsOf(tokens));
     } else if (auto score = dyn_cast<ScoreOp>(op)) {
-      scoreWith(op, p, score.getReward(), score->getOperand(1));
+      // A streamed score (hone-stream-scores) runs its reward models'
+      // forwards on a worker while its tokens' hone.generate still
+      // decodes: their activations are live from the generate's point.
+      unsigned from = p;
+      if (op->hasAttr("stream"))
+        if (Operation *gen = score->getOperand(1).getDefiningOp())
+          if (isa<GenerateOp>(gen) && pointOf.count(gen) &&
+              pointOf.lookup(gen) < p &&
+              stageAt[pointOf.lookup(gen)] == stageAt[p])
+            from = pointOf.lookup(gen);
+      scoreWith(op, from, score.getReward(), score->getOperand(1));
     } else if (auto eval = dyn_cast<EvalStepOp>(op)) {
       // The runtime evaluates 16 prompts at a time, each cut to leave
       // max_new_tokens of room: bound by the longest such prompt.
