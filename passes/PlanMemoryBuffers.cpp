@@ -289,9 +289,11 @@ void Planner::generation(Operation *op, unsigned p, Value model,
   // In a stage that frees its work buffers at each step's end, a rollout's
   // KV cache and decode workspace serve that hone.generate alone: the
   // runtime frees them after the call (release_decode), so they are live
-  // at its point only, not through the step's train step.
+  // at its point only, not through the step's train step. Not where
+  // rollouts run ahead (the generate then runs beside the step's other
+  // ops on its lane).
   if (isa<GenerateOp>(op) && loopStart[p] != p &&
-      releasing.count(stageAt[p])) {
+      releasing.count(stageAt[p]) && !pipelined.count(stageAt[p])) {
     op->setAttr("release_decode", UnitAttr::get(op->getContext()));
     auto add = [&](Kind kind, const char *what, int64_t bytes) {
       Buffer b;
@@ -337,8 +339,12 @@ void Planner::collect(PipelineOp pipeline) {
     ranks = std::max<int64_t>(1, run.getHardware().getRanks());
   std::string stage = "(setup)";
   auto visit = [&](Operation *op) {
-    if (auto begin = dyn_cast<ExecStageBeginOp>(op))
+    if (auto begin = dyn_cast<ExecStageBeginOp>(op)) {
       stage = begin.getName().str();
+      if (auto st = op->getAttrOfType<IntegerAttr>("staleness");
+          st && st.getInt() > 0)
+        pipelined.insert(stage);
+    }
     pointOf[op] = points.size();
     unsigned start = points.size();
     for (Operation *at = op->getParentOp(); at && !isa<PipelineOp>(at);
