@@ -159,10 +159,13 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
 
   /// The plan's placements, for the runtime (runtime/job/JobArena.h): each
   /// model object its plan id (`plan_model`, its index among the models),
-  /// each op that runs a model the offsets of the activations, KV cache
-  /// and decode workspace it uses (`arena`: quadruples plan id, kind 0 / 1
-  /// / 2, offset, bytes). Buffers the runtime does not place (weights,
-  /// gradients, moments, logits, LM-head scratch) get none.
+  /// each op that creates or runs a model the offsets of the buffers it
+  /// allocates (`arena`: quadruples plan id, kind, offset, bytes; kind 0
+  /// activations, 1 KV cache, 2 decode workspace, 3 weights, 4 gradients,
+  /// 5 optimiser moments): the model-creating op its weights (a LoRA
+  /// model's adapters and their gradients), the train step the gradients
+  /// and moments, the stage begin the moments. Buffers the runtime does not
+  /// place (logits, LM-head scratch) get none.
   void placeBuffers(Builder &b) {
     llvm::DenseMap<Operation *, int64_t> ids;
     for (auto &entry : modelNames) {
@@ -175,6 +178,9 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       int64_t kind = buf.kind == Kind::Activations ? 0
                      : buf.kind == Kind::KvCache   ? 1
                      : buf.kind == Kind::Workspace ? 2
+                     : buf.kind == Kind::Weights   ? 3
+                     : buf.kind == Kind::Gradients ? 4
+                     : buf.kind == Kind::Optimizer ? 5
                                                    : -1;
       auto id = ids.find(buf.root);
       if (kind < 0 || !buf.root || id == ids.end())

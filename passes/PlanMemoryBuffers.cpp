@@ -375,8 +375,15 @@ void Planner::size(PipelineOp pipeline) {
       b.stage = stageAt[0];
       buffers.push_back(b);
     }
+  // The point of the stage begin whose stage is open at p (none between
+  // stages).
+  std::optional<unsigned> stageBegin;
   for (unsigned p = 0; p <= end; ++p) {
     Operation *op = points[p];
+    if (isa<ExecStageBeginOp>(op))
+      stageBegin = p;
+    else if (isa<ExecStageEndOp>(op))
+      stageBegin.reset();
     if (isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, ExecSnapshotOp,
             ModelLoraOp>(op)) {
       auto type = cast<ModelType>(op->getResult(0).getType());
@@ -402,6 +409,10 @@ void Planner::size(PipelineOp pipeline) {
         b.stage = stageAt[p];
         b.cfg = c;
         b.lora = lora;
+        // The runtime places it when it creates the model (the op's
+        // `arena` placement: runtime/job/JobArena.h).
+        b.root = op;
+        b.sources.push_back({op, 0, 0, bytes});
         buffers.push_back(b);
       };
       if (lora.any()) {
@@ -474,14 +485,24 @@ void Planner::size(PipelineOp pipeline) {
         if (Operation *root = rootOf(model)) {
           ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
           ::hone::memsize::LoraShape lora = loraShapeOf(root);
+          // The runtime creates the moments when the stage begins
+          // (hone_rt_stage_begin): live from there, placed there too.
+          auto moments = [&](int64_t bytes) {
+            Buffer &b = buffers[perStage(root, Kind::Optimizer, p, bytes, 0,
+                                         0)];
+            if (stageBegin) {
+              b.first = std::min(b.first, *stageBegin);
+              if (!llvm::any_of(b.sources, [&](const Source &s) {
+                    return s.op == points[*stageBegin];
+                  }))
+                b.sources.push_back({points[*stageBegin], 0, 0, bytes});
+            }
+          };
           if (lora.any()) {
-            perStage(root, Kind::Optimizer, p,
-                     ::hone::memsize::loraOptimizerBytes(c, lora, kElemBytes),
-                     0, 0);
+            moments(::hone::memsize::loraOptimizerBytes(c, lora, kElemBytes));
             continue;
           }
-          perStage(root, Kind::Optimizer, p,
-                   ::hone::memsize::optimizerBytes(c, kElemBytes), 0, 0);
+          moments(::hone::memsize::optimizerBytes(c, kElemBytes));
           perStage(root, Kind::Gradients, p,
                    ::hone::memsize::parameterBytes(c, kElemBytes), 0, 0);
         }

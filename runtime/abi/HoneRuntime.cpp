@@ -555,6 +555,7 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   j->stageOptimizer = a.optimizer ? *a.optimizer : json::Value::object();
   for (ModelObj *m : j->models)
     m->opt.reset();
+  ArenaScope placed(a.arena); // the optimiser moments where planned
   for (int i = 0; i < n_models; ++i) {
     auto *o = static_cast<Object *>(models[i]);
     if (!o || o->kind != ObjKind::Model)

@@ -10,7 +10,10 @@ namespace hone::job {
 namespace {
 thread_local const std::vector<int64_t> *tPlacements = nullptr;
 
-constexpr const char *kKindNames[] = {"activations", "kv_cache", "workspace"};
+constexpr const char *kKindNames[] = {"activations", "kv_cache",  "workspace",
+                                      "weights",     "gradients", "moments"};
+static_assert(sizeof(kKindNames) / sizeof(kKindNames[0]) ==
+              size_t(WorkPlacer::kKinds));
 } // namespace
 
 struct JobArena::State {
@@ -217,7 +220,18 @@ std::shared_ptr<void> ModelPlacer::take(Kind kind, Slot s, int64_t bytes,
     return nullptr;
   }
   return arena_->lease(static_cast<char *>(s.p) - arena_->base(), bytes,
-                       uint64_t(id_) * 4 + uint64_t(kind), what, fresh);
+                       uint64_t(id_) * uint64_t(kKinds) + uint64_t(kind), what,
+                       fresh);
+}
+
+void ModelPlacer::unplaced(Kind kind, int64_t bytes) {
+  // A planned model's state outside the plan: the op running now has no
+  // slot for it (work buffers without one are the model's own, as before).
+  if (!arena_->active() || kind < Weights)
+    return;
+  arena_->noteMiss(name_ + " " + kKindNames[kind] + ": " +
+                   std::to_string(bytes) +
+                   " bytes with no planned slot at this op");
 }
 
 } // namespace hone::job
