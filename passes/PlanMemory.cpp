@@ -162,10 +162,10 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
   /// each op that creates or runs a model the offsets of the buffers it
   /// allocates (`arena`: quadruples plan id, kind, offset, bytes; kind 0
   /// activations, 1 KV cache, 2 decode workspace, 3 weights, 4 gradients,
-  /// 5 optimiser moments): the model-creating op its weights (a LoRA
-  /// model's adapters and their gradients), the train step the gradients
-  /// and moments, the stage begin the moments. Buffers the runtime does not
-  /// place (logits, LM-head scratch) get none.
+  /// 5 optimiser moments, 6 generation's logits): the model-creating op its
+  /// weights (a LoRA model's adapters and their gradients), the train step
+  /// the gradients and moments, the stage begin the moments. The LM-head
+  /// scratch (the kernels') gets none.
   void placeBuffers(Builder &b) {
     llvm::DenseMap<Operation *, int64_t> ids;
     for (auto &entry : modelNames) {
@@ -177,6 +177,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
     for (const Buffer &buf : buffers) {
       int64_t kind = buf.kind == Kind::Activations ? 0
                      : buf.kind == Kind::KvCache   ? 1
+                     : buf.logits                  ? 6
                      : buf.kind == Kind::Workspace ? 2
                      : buf.kind == Kind::Weights   ? 3
                      : buf.kind == Kind::Gradients ? 4

@@ -295,6 +295,11 @@ void Planner::generation(Operation *op, unsigned p, Value model,
   t.bytes = ::hone::memsize::generateTransientBytes(c, rows, kElemBytes);
   t.first = t.last = p;
   t.stage = stageAt[p];
+  // Placed by the runtime for this op (hone::generate's last hidden rows
+  // and logits).
+  t.root = root;
+  t.logits = true;
+  t.sources.push_back({op, rows, 0, t.bytes});
   buffers.push_back(t);
 }
 

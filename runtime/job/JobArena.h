@@ -47,6 +47,11 @@ public:
   /// the CPU backend does, unless HONE_CPU_HUGEPAGES=off). An error string
   /// when the mapping fails.
   std::string create(int64_t bytes);
+  /// The arena in `k`'s device memory (a CUDA job): one allocation of
+  /// `bytes` from its allocator (one cudaMalloc, zeroed), given back with
+  /// the arena; no page advice, and dropFree() keeps the bytes. `k` must
+  /// outlive every lease (the job's kernels do).
+  std::string createOnDevice(Kernels<float> *k, int64_t bytes);
   bool active() const;
   char *base() const;
   int64_t size() const;

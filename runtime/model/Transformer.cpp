@@ -337,7 +337,8 @@ void Transformer<T>::initRandom(uint64_t seed, double stddev) {
 
 template <typename T>
 char *Transformer<T>::placeState(WorkPlacer::Kind kind, int64_t bytes,
-                                 std::shared_ptr<void> *lease) const {
+                                 std::shared_ptr<void> *lease,
+                                 bool zero) const {
   if (!placer_ || bytes <= 0)
     return nullptr;
   WorkPlacer::Slot s = placer_->slot(kind);
@@ -349,11 +350,14 @@ char *Transformer<T>::placeState(WorkPlacer::Kind kind, int64_t bytes,
   *lease = placer_->take(kind, s, bytes, &fresh);
   if (!*lease)
     return nullptr;
+  if (!zero)
+    return static_cast<char *>(s.p);
   // Zeroed like the kernels' allocations: the bytes may hold another
   // buffer's values (and a fresh model's padding must read as zero).
-  k_->fill(static_cast<T *>(s.p), bytes / int64_t(sizeof(T)), T(0));
-  if (int64_t tail = bytes % int64_t(sizeof(T)))
-    std::memset(static_cast<char *>(s.p) + bytes - tail, 0, size_t(tail));
+  // Through the kernels: the arena may be device memory. Callers ask for
+  // whole elements.
+  k_->fill(static_cast<T *>(s.p), (bytes + int64_t(sizeof(T)) - 1) /
+                                      int64_t(sizeof(T)), T(0));
   return static_cast<char *>(s.p);
 }
 

@@ -108,6 +108,9 @@ public:
     Gradients,
     /// AdamW's first and second moments.
     Moments,
+    /// Generation's last hidden rows and logits (memsize::
+    /// generateTransientBytes), for one hone::generate call.
+    Logits,
     kKinds
   };
   /// A planned slot: its address and size (p null: none).
@@ -127,8 +130,9 @@ public:
   /// every buffer before reading it, so it does not clear them).
   virtual std::shared_ptr<void> take(Kind kind, Slot s, int64_t bytes,
                                      bool *fresh) = 0;
-  /// A state buffer (Weights, Gradients, Moments) of `bytes` for which
-  /// slot() gave none: the job's placer counts it as unplanned.
+  /// A state buffer (Weights, Gradients, Moments) or generation's logits
+  /// of `bytes` for which slot() gave none: the job's placer counts it as
+  /// unplanned.
   virtual void unplaced(Kind kind, int64_t bytes) {
     (void)kind;
     (void)bytes;
@@ -327,13 +331,14 @@ public:
     placer_ = std::move(placer);
   }
   std::shared_ptr<WorkPlacer> placer() const { return placer_; }
-  /// State of `kind` (Weights, Gradients, Moments) of `bytes`: the bytes of
-  /// the placer's slot for the op running now, leased (*lease holds them)
-  /// and zeroed, as the kernels' allocations are. Null without a placer, or
-  /// when it has no slot or the slot cannot take them (the placer counts
-  /// that); the caller then allocates from the kernels.
+  /// A buffer of `kind` (Weights, Gradients, Moments, Logits) of `bytes`:
+  /// the bytes of the placer's slot for the op running now, leased (*lease
+  /// holds them) and, with `zero`, zeroed, as the kernels' allocations are.
+  /// Null without a placer, or when it has no slot or the slot cannot take
+  /// them (the placer counts that); the caller then allocates from the
+  /// kernels.
   char *placeState(WorkPlacer::Kind kind, int64_t bytes,
-                   std::shared_ptr<void> *lease) const;
+                   std::shared_ptr<void> *lease, bool zero = true) const;
   /// Whether the weights / the gradients lie in memory a placer lent.
   bool weightsPlaced() const;
   bool gradientsPlaced() const;

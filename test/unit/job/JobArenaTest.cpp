@@ -6,6 +6,7 @@
 // then allocates its own) that names the buffer; buffers whose lives do
 // not overlap share bytes.
 #include "runtime/job/JobArena.h"
+#include "runtime/model/Generate.h"
 #include "runtime/model/MemorySizes.h"
 #include "runtime/model/Optimizer.h"
 #include "test/unit/model/ModelTestUtil.h"
@@ -326,6 +327,59 @@ TEST(JobArena, StateOutsideThePlanIsAMiss) {
   EXPECT_TRUE(m->weightsPlaced());
   EXPECT_FALSE(m->gradientsPlaced());
   EXPECT_EQ(arena->misses(), 2);
+}
+
+// Generation's last hidden rows and logits in the op's Logits slot
+// (memsize::generateTransientBytes for the call's rows), with the KV cache
+// and decode workspace in theirs: tokens and log-probs identical to an
+// unplaced model's, on bytes that held NaNs; the slot is free again after.
+TEST(JobArena, GenerationLogitsAtThePlannedOffset) {
+  auto k = makeCpuKernels<float>();
+  const ModelConfig cfg = tinyLlama();
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {4, 5}};
+  SamplingConfig sc;
+  sc.samplesPerPrompt = 2;
+  sc.maxNewTokens = 4;
+  sc.seed = 7;
+  const int64_t rows = 4, len = 3 + 4;
+  auto own = model(k.get());
+  auto want = generate(*own, prompts, sc);
+  ASSERT_TRUE(want) << want.status().toString();
+
+  const int64_t arenaBytes = int64_t(4) << 20;
+  auto arena = std::make_shared<job::JobArena>();
+  ASSERT_EQ(arena->create(arenaBytes), "");
+  std::memset(arena->base(), 0xff, size_t(arenaBytes));
+  memsize::LoraShape none;
+  const int64_t kv = memsize::kvCacheBytes(cfg, rows, len, 4);
+  const int64_t ws =
+      memsize::decodeWorkspaceBytes(cfg, 2, 3, rows, 4, &none);
+  const int64_t lg = memsize::generateTransientBytes(cfg, rows, 4);
+  const int64_t lOff = (kv + ws + 127) / 64 * 64;
+  std::vector<int64_t> placements = {3, WorkPlacer::KvCache,   0,    kv,
+                                     3, WorkPlacer::Workspace, (kv + 63) / 64 * 64, ws,
+                                     3, WorkPlacer::Logits,    lOff, lg};
+  auto m = model(k.get());
+  m->setPlacer(std::make_shared<job::ModelPlacer>(arena, 3, "m3"));
+  job::PlacementScope scope(&placements);
+  auto got = generate(*m, prompts, sc);
+  ASSERT_TRUE(got) << got.status().toString();
+  EXPECT_EQ(got->tokens, want->tokens);
+  EXPECT_EQ(got->logprobs, want->logprobs);
+  EXPECT_EQ(arena->misses(), 0) << arena->firstMiss();
+  // The KV cache, the workspace (prefill, then decode) and the logits.
+  EXPECT_GE(arena->placements(), 3);
+  // The logits went with the call; the KV cache and workspace stay.
+  m->releaseWorkspaces();
+  EXPECT_EQ(arena->heldBytes(), 0);
+  // A slot for one row is a miss naming the logits.
+  placements.back() = memsize::generateTransientBytes(cfg, 1, 4);
+  auto again = generate(*m, prompts, sc);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->tokens, want->tokens);
+  EXPECT_EQ(arena->misses(), 1);
+  EXPECT_NE(arena->firstMiss().find("m3 logits: needs"), std::string::npos)
+      << arena->firstMiss();
 }
 
 } // namespace
