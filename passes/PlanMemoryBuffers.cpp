@@ -294,6 +294,14 @@ void Planner::generation(Operation *op, unsigned p, Value model,
   t.kind = Kind::Workspace;
   t.bytes = ::hone::memsize::generateTransientBytes(c, rows, kElemBytes);
   t.first = t.last = p;
+  // A generation that runs ahead of its step (hone-pipeline-rollouts'
+  // hone.ahead) runs on its lane beside the previous step's learning: its
+  // logits may be live anywhere in the loop body.
+  if (auto ahead = op->getAttrOfType<IntegerAttr>("hone.ahead");
+      ahead && ahead.getInt() > 0 && loopStart[p] != p) {
+    t.first = loopStart[p];
+    t.last = loopEnd[p];
+  }
   t.stage = stageAt[p];
   // Placed by the runtime for this op (hone::generate's last hidden rows
   // and logits).
