@@ -5,14 +5,15 @@
 // state: weights (bf16 storage, LoRA adapters), gradients and AdamW moments
 // (the op's `arena` placements, through ModelPlacer: the model-creating op
 // places the weights, the train step the gradients, the stage begin the
-// moments). Buffers whose live ranges do not overlap share bytes, so
+// moments), and each generation's logits. On CUDA the arena is one device
+// allocation (createOnDevice). Buffers whose live ranges do not overlap share bytes, so
 // reusing them costs no allocation and no page fault: the pages stay
 // resident from one use to the next.
 //
 // Only leased bytes become resident (populated when leased, as the
 // kernels' own allocations are), so bytes the plan reserves for buffers the
-// runtime still allocates on its own (generation's logits, the LM-head
-// scratch: not placed yet) never do here. At a stage's end dropFree() hands
+// runtime still allocates on its own (the CPU kernels' LM-head scratch:
+// not placed yet) never do here. At a stage's end dropFree() hands
 // back the pages no lease holds, so one stage's placements do not stay
 // resident into the next. A planned model's state allocated where the op
 // has no slot for it is counted as a miss (ModelPlacer::unplaced).
