@@ -548,12 +548,17 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     one arena of `peak_bytes` (docs/runtime.md), in which it places the
     step tensors and the buffers the pass gives placements: each model
     object gets the discardable `plan_model` (its plan id), each op that
-    runs a model (`hone.generate`, `hone.logprob`, `hone.value`,
-    `hone.score`, `hone.eval_step`, `hone.train_step`) `arena`, an i64
-    array of quadruples (plan id, kind 0 activations / 1 KV cache / 2
-    decode workspace, offset, bytes) for the buffers it uses. Weights,
-    gradients, moments, generation's logits and the LM-head scratch get
-    no placement yet (the runtime allocates them itself).
+    creates or runs a model (the model objects, `hone.exec.stage_begin`,
+    `hone.generate`, `hone.logprob`, `hone.value`, `hone.score`,
+    `hone.eval_step`, `hone.train_step`) `arena`, an i64 array of
+    quadruples (plan id, kind 0 activations / 1 KV cache / 2 decode
+    workspace / 3 weights / 4 gradients / 5 optimiser moments / 6
+    generation's logits, offset, bytes) for the buffers it allocates: a
+    model object its weights (a LoRA model its adapters and their
+    gradients), a train step the gradients, a stage begin the moments
+    (live from the stage's begin, where the runtime creates them), a
+    generation its logits. The LM-head scratch (the CPU kernels' own)
+    gets no placement yet.
 
     Work buffers freed at each step's end: with placement a buffer freed
     and taken again costs no allocation and no page fault, so by default

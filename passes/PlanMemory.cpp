@@ -159,13 +159,16 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
 
   /// The plan's placements, for the runtime (runtime/job/JobArena.h): each
   /// model object its plan id (`plan_model`, its index among the models),
-  /// each op that runs a model the offsets of the activations, KV cache
-  /// and decode workspace it uses (`arena`: quadruples plan id, kind 0 / 1
-  /// / 2, offset, bytes). Buffers the runtime does not place (weights,
-  /// gradients, moments, logits, LM-head scratch) get none.
+  /// each op that creates or runs a model the offsets of the buffers it
+  /// allocates (`arena`: quadruples plan id, kind, offset, bytes; kind 0
+  /// activations, 1 KV cache, 2 decode workspace, 3 weights, 4 gradients,
+  /// 5 optimiser moments, 6 generation's logits): the model-creating op its
+  /// weights (a LoRA model's adapters and their gradients), the train step
+  /// the gradients and moments, the stage begin the moments. The LM-head
+  /// scratch (the kernels') gets none.
   /// Returns, per buffer, whether the runtime places it in the arena (the
-  /// step tensors and the models' work buffers given to ops): the job
-  /// populates those bytes when their stage begins.
+  /// step tensors and every buffer given to an op): the job populates those
+  /// bytes when their stage begins.
   std::vector<bool> placeBuffers(Builder &b) {
     std::vector<bool> placed(buffers.size(), false);
     llvm::DenseMap<Operation *, int64_t> ids;
@@ -179,7 +182,11 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       placed[i] = buf.kind == Kind::StepTensors;
       int64_t kind = buf.kind == Kind::Activations ? 0
                      : buf.kind == Kind::KvCache   ? 1
+                     : buf.logits                  ? 6
                      : buf.kind == Kind::Workspace ? 2
+                     : buf.kind == Kind::Weights   ? 3
+                     : buf.kind == Kind::Gradients ? 4
+                     : buf.kind == Kind::Optimizer ? 5
                                                    : -1;
       auto id = ids.find(buf.root);
       if (kind < 0 || !buf.root || id == ids.end())

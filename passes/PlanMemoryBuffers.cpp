@@ -323,7 +323,20 @@ void Planner::generation(Operation *op, unsigned p, Value model,
   t.kind = Kind::Workspace;
   t.bytes = ::hone::memsize::generateTransientBytes(c, rows, kElemBytes);
   t.first = t.last = p;
+  // A generation that runs ahead of its step (hone-pipeline-rollouts'
+  // hone.ahead) runs on its lane beside the previous step's learning: its
+  // logits may be live anywhere in the loop body.
+  if (auto ahead = op->getAttrOfType<IntegerAttr>("hone.ahead");
+      ahead && ahead.getInt() > 0 && loopStart[p] != p) {
+    t.first = loopStart[p];
+    t.last = loopEnd[p];
+  }
   t.stage = stageAt[p];
+  // Placed by the runtime for this op (hone::generate's last hidden rows
+  // and logits).
+  t.root = root;
+  t.logits = true;
+  t.sources.push_back({op, rows, 0, t.bytes});
   buffers.push_back(t);
 }
 
@@ -415,8 +428,15 @@ void Planner::size(PipelineOp pipeline) {
       b.stage = stageAt[0];
       buffers.push_back(b);
     }
+  // The point of the stage begin whose stage is open at p (none between
+  // stages).
+  std::optional<unsigned> stageBegin;
   for (unsigned p = 0; p <= end; ++p) {
     Operation *op = points[p];
+    if (isa<ExecStageBeginOp>(op))
+      stageBegin = p;
+    else if (isa<ExecStageEndOp>(op))
+      stageBegin.reset();
     if (isa<ModelInitOp, ModelLoadOp, ModelNewHeadOp, ExecSnapshotOp,
             ModelLoraOp>(op)) {
       auto type = cast<ModelType>(op->getResult(0).getType());
@@ -442,6 +462,10 @@ void Planner::size(PipelineOp pipeline) {
         b.stage = stageAt[p];
         b.cfg = c;
         b.lora = lora;
+        // The runtime places it when it creates the model (the op's
+        // `arena` placement: runtime/job/JobArena.h).
+        b.root = op;
+        b.sources.push_back({op, 0, 0, bytes});
         buffers.push_back(b);
       };
       if (lora.any()) {
@@ -520,14 +544,24 @@ void Planner::size(PipelineOp pipeline) {
         if (Operation *root = rootOf(model)) {
           ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
           ::hone::memsize::LoraShape lora = loraShapeOf(root);
+          // The runtime creates the moments when the stage begins
+          // (hone_rt_stage_begin): live from there, placed there too.
+          auto moments = [&](int64_t bytes) {
+            Buffer &b = buffers[perStage(root, Kind::Optimizer, p, bytes, 0,
+                                         0)];
+            if (stageBegin) {
+              b.first = std::min(b.first, *stageBegin);
+              if (!llvm::any_of(b.sources, [&](const Source &s) {
+                    return s.op == points[*stageBegin];
+                  }))
+                b.sources.push_back({points[*stageBegin], 0, 0, bytes});
+            }
+          };
           if (lora.any()) {
-            perStage(root, Kind::Optimizer, p,
-                     ::hone::memsize::loraOptimizerBytes(c, lora, kElemBytes),
-                     0, 0);
+            moments(::hone::memsize::loraOptimizerBytes(c, lora, kElemBytes));
             continue;
           }
-          perStage(root, Kind::Optimizer, p,
-                   ::hone::memsize::optimizerBytes(c, kElemBytes), 0, 0);
+          moments(::hone::memsize::optimizerBytes(c, kElemBytes));
           perStage(root, Kind::Gradients, p,
                    ::hone::memsize::parameterBytes(c, kElemBytes), 0, 0);
         }

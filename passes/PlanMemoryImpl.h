@@ -75,6 +75,8 @@ struct Buffer {
   ::hone::memsize::LoraShape lora;
   /// Every use that sizes it (a per-stage buffer is the largest of them).
   SmallVector<Source> sources;
+  /// Generation's logits (a Workspace buffer the runtime places as kind 6).
+  bool logits = false;
 };
 
 struct Figures {

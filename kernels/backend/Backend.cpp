@@ -17,6 +17,14 @@ bool haveCudaBackend() {
 #endif
 }
 
+int64_t deviceAllocatorPeakBytes() {
+#ifdef HONE_HAVE_CUDA_BACKEND
+  return cudaAllocatorPeakBytes();
+#else
+  return -1;
+#endif
+}
+
 Expected<std::unique_ptr<Kernels<float>>> makeKernels(std::string_view device) {
   if (device == "cpu")
     return makeCpuKernels<float>();

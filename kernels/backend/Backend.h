@@ -20,4 +20,8 @@ bool haveCudaBackend();
 /// says why, with a hint.
 Expected<std::unique_ptr<Kernels<float>>> makeKernels(std::string_view device);
 
+/// The device allocator's peak (bytes the CUDA backends held at once:
+/// cudaAllocatorPeakBytes); -1 in a build without the CUDA backend.
+int64_t deviceAllocatorPeakBytes();
+
 } // namespace hone

@@ -21,12 +21,15 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace hone {
@@ -128,6 +131,17 @@ void failShape(const char *what, const char *file, int line) {
 
 namespace {
 
+// Device bytes the backends' allocations hold now and at most, over every
+// CudaKernels object of the process (cudaAllocatorPeakBytes): each
+// allocBytes block and each object's growing workspace.
+std::atomic<int64_t> gDeviceLive{0}, gDevicePeak{0};
+void noteDeviceBytes(int64_t delta) {
+  int64_t now = gDeviceLive.fetch_add(delta) + delta;
+  int64_t peak = gDevicePeak.load();
+  while (now > peak && !gDevicePeak.compare_exchange_weak(peak, now)) {
+  }
+}
+
 // --- the backend --------------------------------------------------------------------------
 
 cublasComputeType_t computeType(CudaGemmMath m) {
@@ -161,6 +175,7 @@ public:
     for (void *p : {workspace_, ropeFreq_, sqPartial_})
       if (p)
         cudaFree(p);
+    noteDeviceBytes(-int64_t(workspaceBytes_));
     cb_.destroy(blas_);
     cudaStreamDestroy(stream_);
   }
@@ -183,6 +198,11 @@ public:
     HONE_CUDA_CHECK(e);
     HONE_CUDA_CHECK(cudaMemsetAsync(p, 0, r, stream_));
     HONE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    {
+      std::lock_guard<std::mutex> g(sizesMu_);
+      sizes_[p] = r;
+    }
+    noteDeviceBytes(int64_t(r));
     return p;
   }
   void freeBytes(void *p) override {
@@ -190,6 +210,12 @@ public:
       return;
     use();
     HONE_CUDA_CHECK(cudaFree(p)); // synchronises the device
+    std::lock_guard<std::mutex> g(sizesMu_);
+    auto it = sizes_.find(p);
+    if (it != sizes_.end()) {
+      noteDeviceBytes(-int64_t(it->second));
+      sizes_.erase(it);
+    }
   }
   // Host buffers may be pageable or freed right after the call: copies wait.
   void copyToDevice(void *dst, const void *hostSrc, size_t bytes) override {
@@ -570,13 +596,17 @@ private:
   /// growing frees the old buffer (cudaFree waits for the kernels using it).
   void *workspace(size_t bytes) {
     if (bytes > workspaceBytes_) {
-      if (workspace_)
-        HONE_CUDA_CHECK(cudaFree(workspace_));
-      workspace_ = nullptr;
       size_t grow = std::max(bytes, workspaceBytes_ + workspaceBytes_ / 2);
       grow = (grow + 255) / 256 * 256;
+      if (workspace_) {
+        HONE_CUDA_CHECK(cudaFree(workspace_));
+        noteDeviceBytes(-int64_t(workspaceBytes_));
+      }
+      workspace_ = nullptr;
+      workspaceBytes_ = 0;
       HONE_CUDA_CHECK(cudaMalloc(&workspace_, grow));
       workspaceBytes_ = grow;
+      noteDeviceBytes(int64_t(grow));
     }
     return workspace_;
   }
@@ -594,6 +624,9 @@ private:
   cublasHandle_t blas_ = nullptr;
   void *workspace_ = nullptr;
   size_t workspaceBytes_ = 0;
+  // Sizes of the allocBytes blocks held now (the device-byte counters).
+  std::mutex sizesMu_;
+  std::unordered_map<void *, size_t> sizes_;
   void *ropeFreq_ = nullptr;
   int64_t ropeFreqN_ = 0;
   RopeSpec ropeTheta_{0.0};
@@ -677,6 +710,8 @@ std::string cudaDeviceSummary(int ordinal) {
                 (drv % 1000) / 10, rt / 1000, (rt % 1000) / 10);
   return buf;
 }
+
+int64_t cudaAllocatorPeakBytes() { return cuda::gDevicePeak.load(); }
 
 std::unique_ptr<Kernels<float>> makeCudaKernels(int deviceOrdinal,
                                                 std::string *whyNot) {

@@ -60,6 +60,11 @@ std::unique_ptr<Kernels<float>> makeCudaKernels(int deviceOrdinal = 0,
 std::unique_ptr<Kernels<float>>
 makeCudaKernels(const CudaKernelOptions &opts, std::string *whyNot = nullptr);
 
+/// The most device bytes the CUDA backends of this process held at once
+/// through their allocations (allocBytes blocks, the GEMM workspace;
+/// cuBLAS's and the context's own memory not counted); 0 before any.
+int64_t cudaAllocatorPeakBytes();
+
 /// Loads cuBLAS (makeCudaKernels does it on first use; no GPU needed):
 /// false with a one-line reason when the library cannot be loaded.
 bool cudaLoadBlas(std::string *whyNot = nullptr);

@@ -380,8 +380,13 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
     fail(j, "config", bad);
   // The plan's one arena: the step tensors and the models' placed work
   // buffers at the plan's offsets (mapped, resident only where touched).
+  // On CUDA: one device allocation (cudaMalloc) of the peak.
   if (j->memory.planned())
-    if (std::string bad = j->arena->create(j->memory.plannedPeak());
+    if (std::string bad =
+            j->job->kernels().device() == Device::CUDA
+                ? j->arena->createOnDevice(&j->job->kernels(),
+                                           j->memory.plannedPeak())
+                : j->arena->create(j->memory.plannedPeak());
         !bad.empty())
       fail(j, "job", bad);
   // The runtime's own memory above it, measured now: the plan's fixed
@@ -468,6 +473,15 @@ int32_t hone_rt_end(hone_job *j) {
         {"memory/arena_populate_seconds", j->arenaPopulateSeconds},
         {"memory/unplanned_allocations", double(j->memory.unplanned())}};
     check(j, "job", j->job->metrics().log(j->job->globalStep(), mv));
+  }
+  // On CUDA, the device allocator's peak (every CUDA backend of the job:
+  // the arena, lanes' kernels, what the models allocate outside it).
+  if (j->job->kernels().device() == Device::CUDA) {
+    int64_t dev = deviceAllocatorPeakBytes();
+    summary.push_back({"device allocator peak", formatBytes(dev)});
+    observe::MetricValues dv = {
+        {"memory/device_allocator_peak_bytes", double(dev)}};
+    check(j, "job", j->job->metrics().log(j->job->globalStep(), dv));
   }
   if (j->forwardsKept > 0)
     summary.push_back({"train-step forwards kept from hone.value (PPO v_old)",
@@ -572,6 +586,7 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   j->stageOptimizer = a.optimizer ? *a.optimizer : json::Value::object();
   for (ModelObj *m : j->models)
     m->opt.reset();
+  ArenaScope placed(a.arena); // the optimiser moments where planned
   for (int i = 0; i < n_models; ++i) {
     auto *o = static_cast<Object *>(models[i]);
     if (!o || o->kind != ObjKind::Model)

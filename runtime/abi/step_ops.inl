@@ -28,9 +28,10 @@
  * discardable attribute a pass sets), LOWER (computed by the lowering from
  * the result type, the objective region or the stage).
  * hone-plan-memory's placements: `plan_model` on the model objects (the
- * plan's id of the model) and `arena` on the ops that run models
- * (quadruples: plan model id, kind 0 activations / 1 KV cache / 2 decode
- * workspace, offset in the job's arena, bytes; runtime/job/JobArena.h).
+ * plan's id of the model) and `arena` on the ops that create or run models
+ * and on stage begins (quadruples: plan model id, kind 0 activations / 1 KV
+ * cache / 2 decode workspace / 3 weights / 4 gradients / 5 optimiser
+ * moments, offset in the job's arena, bytes; runtime/job/JobArena.h).
  * Every step and train row also accepts "lane" (STR, OPT, LOWER: the lane
  * hone-assign-lanes chose; AbiTable.h kLaneAttr), and every step row "ahead"
  * (I64, OPT, LOWER; kAheadAttr), not repeated below.
@@ -69,6 +70,7 @@ HONE_ABI_ATTR(model_init, seed, I64, REQ, ODS)
 HONE_ABI_ATTR(model_init, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_init, head, STR, REQ, LOWER)
 HONE_ABI_ATTR(model_init, plan_model, I64, OPT, DISC)
+HONE_ABI_ATTR(model_init, arena, I64S, OPT, DISC)
 HONE_ABI_ATTR(model_init, storage, STR, OPT, DISC)
 
 HONE_ABI_OBJECT(model_load, "model.load", "")
@@ -78,6 +80,7 @@ HONE_ABI_ATTR(model_load, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_load, head, STR, REQ, LOWER)
 HONE_ABI_ATTR(model_load, storage, STR, OPT, DISC)
 HONE_ABI_ATTR(model_load, plan_model, I64, OPT, DISC)
+HONE_ABI_ATTR(model_load, arena, I64S, OPT, DISC)
 
 HONE_ABI_OBJECT(model_new_head, "model.new_head", "model")
 HONE_ABI_ATTR(model_new_head, name, STR, REQ, ODS)
@@ -85,6 +88,7 @@ HONE_ABI_ATTR(model_new_head, seed, I64, REQ, ODS)
 HONE_ABI_ATTR(model_new_head, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_new_head, head, STR, REQ, LOWER)
 HONE_ABI_ATTR(model_new_head, plan_model, I64, OPT, DISC)
+HONE_ABI_ATTR(model_new_head, arena, I64S, OPT, DISC)
 
 HONE_ABI_OBJECT(model_lora, "model.lora", "model")
 HONE_ABI_ATTR(model_lora, name, STR, REQ, ODS)
@@ -93,12 +97,14 @@ HONE_ABI_ATTR(model_lora, seed, I64, REQ, ODS)
 HONE_ABI_ATTR(model_lora, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(model_lora, head, STR, REQ, LOWER)
 HONE_ABI_ATTR(model_lora, plan_model, I64, OPT, DISC)
+HONE_ABI_ATTR(model_lora, arena, I64S, OPT, DISC)
 
 HONE_ABI_OBJECT(exec_snapshot, "exec.snapshot", "model")
 HONE_ABI_ATTR(exec_snapshot, arch, OBJ, REQ, LOWER)
 HONE_ABI_ATTR(exec_snapshot, head, STR, REQ, LOWER)
 HONE_ABI_ATTR(exec_snapshot, storage, STR, OPT, DISC)
 HONE_ABI_ATTR(exec_snapshot, plan_model, I64, OPT, DISC)
+HONE_ABI_ATTR(exec_snapshot, arena, I64S, OPT, DISC)
 
 HONE_ABI_OBJECT(dataset, "dataset", "")
 HONE_ABI_ATTR(dataset, path, STR, REQ, ODS)
@@ -141,6 +147,7 @@ HONE_ABI_ATTR(exec_stage_begin, optimizer, OBJ, OPT, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, models, STRS, REQ, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, settings, OBJ, OPT, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, staleness, I64, OPT, DISC)
+HONE_ABI_ATTR(exec_stage_begin, arena, I64S, OPT, DISC)
 
 /* A pipelined RL stage's rollouts (hone-pipeline-rollouts): the ones it
  * starts with (fresh, or a resumed checkpoint's) and the ones in flight at

@@ -10,7 +10,11 @@ namespace hone::job {
 namespace {
 thread_local const std::vector<int64_t> *tPlacements = nullptr;
 
-constexpr const char *kKindNames[] = {"activations", "kv_cache", "workspace"};
+constexpr const char *kKindNames[] = {"activations", "kv_cache",  "workspace",
+                                      "weights",     "gradients", "moments",
+                                      "logits"};
+static_assert(sizeof(kKindNames) / sizeof(kKindNames[0]) ==
+              size_t(WorkPlacer::kKinds));
 } // namespace
 
 struct JobArena::State {
@@ -29,8 +33,12 @@ struct JobArena::State {
   std::atomic<int64_t> placements{0}, misses{0};
   std::string firstMiss;
 
+  Kernels<float> *device = nullptr; // createOnDevice: the allocator
+
   ~State() {
-    if (base)
+    if (base && device)
+      device->freeBytes(base);
+    else if (base)
       munmap(base, mapped);
   }
   void release(int64_t off) {
@@ -62,6 +70,23 @@ std::string JobArena::create(int64_t bytes) {
   st_->mapped = len;
   st_->size = bytes;
   st_->huge = hugePagesOn();
+  return "";
+}
+
+std::string JobArena::createOnDevice(Kernels<float> *k, int64_t bytes) {
+  if (!k || bytes <= 0 || uint64_t(bytes) >= (uint64_t(1) << 46))
+    return "the memory plan's arena of " + std::to_string(bytes) +
+           " bytes cannot be allocated on the device";
+  void *m = k->allocBytes(size_t(bytes));
+  if (!m)
+    return "cannot allocate the memory plan's arena (" +
+           std::to_string(bytes) + " bytes) on the " + k->name() +
+           " device: lower the batch size or set a memory budget";
+  std::lock_guard<std::mutex> g(st_->mu);
+  st_->base = static_cast<char *>(m);
+  st_->mapped = size_t(bytes);
+  st_->size = bytes;
+  st_->device = k;
   return "";
 }
 
@@ -115,6 +140,12 @@ std::shared_ptr<void> JobArena::lease(int64_t offset, int64_t bytes,
   s.placements.fetch_add(1);
   // Large buffers on transparent huge pages, as the CPU backend's own
   // (kernels/cpu/CpuKernels.cpp): faulted 2 MiB at a time the first time.
+  if (s.device) { // device memory: no page advice
+    std::shared_ptr<State> keep = st_;
+    return std::shared_ptr<void>(s.base + offset, [keep, offset](void *) {
+      keep->release(offset);
+    });
+  }
   constexpr int64_t kBig = int64_t(kBigBufferBytes);
   constexpr int64_t kHuge = int64_t(kHugePageBytes);
   if (*fresh && s.huge && bytes >= kBig) {
@@ -177,7 +208,7 @@ void JobArena::populate(int64_t offset, int64_t bytes) {
 
 void JobArena::dropFree() {
   State &s = *st_;
-  if (!s.base)
+  if (!s.base || s.device)
     return;
   std::lock_guard<std::mutex> g(s.mu);
   const int64_t page = int64_t(sysconf(_SC_PAGESIZE));
@@ -248,7 +279,19 @@ std::shared_ptr<void> ModelPlacer::take(Kind kind, Slot s, int64_t bytes,
     return nullptr;
   }
   return arena_->lease(static_cast<char *>(s.p) - arena_->base(), bytes,
-                       uint64_t(id_) * 4 + uint64_t(kind), what, fresh);
+                       uint64_t(id_) * uint64_t(kKinds) + uint64_t(kind), what,
+                       fresh);
+}
+
+void ModelPlacer::unplaced(Kind kind, int64_t bytes) {
+  // A planned model's state (or generation's logits) outside the plan: the
+  // op running now has no slot for it (work buffers without one are the
+  // model's own, as before).
+  if (!arena_->active() || kind < Weights)
+    return;
+  arena_->noteMiss(name_ + " " + kKindNames[kind] + ": " +
+                   std::to_string(bytes) +
+                   " bytes with no planned slot at this op");
 }
 
 } // namespace hone::job

@@ -1,17 +1,22 @@
 // The job's one arena: a single mapping of the memory plan's peak
 // (hone-plan-memory's peak_bytes) in which the runtime places the buffers
-// the plan gives offsets to: the step tensors (hone_rt_arena) and each
-// model's activations, KV cache and incremental-forward workspace (the
-// op's `arena` placements, through ModelPlacer). Buffers whose live ranges
-// do not overlap share bytes, so reusing them costs no allocation and no
-// page fault: the pages stay resident from one use to the next.
+// the plan gives offsets to: the step tensors (hone_rt_arena), each
+// model's activations, KV cache and incremental-forward workspace, and its
+// state: weights (bf16 storage, LoRA adapters), gradients and AdamW moments
+// (the op's `arena` placements, through ModelPlacer: the model-creating op
+// places the weights, the train step the gradients, the stage begin the
+// moments), and each generation's logits. On CUDA the arena is one device
+// allocation (createOnDevice). Buffers whose live ranges do not overlap share bytes, so
+// reusing them costs no allocation and no page fault: the pages stay
+// resident from one use to the next.
 //
 // Only leased bytes become resident (populated when leased, as the
 // kernels' own allocations are), so bytes the plan reserves for buffers the
-// runtime still allocates on its own (weights, gradients, optimiser
-// moments: not placed yet) never do here. At a stage's end dropFree() hands
+// runtime still allocates on its own (the CPU kernels' LM-head scratch:
+// not placed yet) never do here. At a stage's end dropFree() hands
 // back the pages no lease holds, so one stage's placements do not stay
-// resident into the next.
+// resident into the next. A planned model's state allocated where the op
+// has no slot for it is counted as a miss (ModelPlacer::unplaced).
 //
 // Every placement is a lease on [offset, offset + bytes): one that overlaps
 // a lease held now (the runtime keeping a buffer longer than the plan's
@@ -43,6 +48,11 @@ public:
   /// the CPU backend does, unless HONE_CPU_HUGEPAGES=off). An error string
   /// when the mapping fails.
   std::string create(int64_t bytes);
+  /// The arena in `k`'s device memory (a CUDA job): one allocation of
+  /// `bytes` from its allocator (one cudaMalloc, zeroed), given back with
+  /// the arena; no page advice, and dropFree() keeps the bytes. `k` must
+  /// outlive every lease (the job's kernels do).
+  std::string createOnDevice(Kernels<float> *k, int64_t bytes);
   bool active() const;
   char *base() const;
   int64_t size() const;
@@ -80,9 +90,9 @@ private:
 };
 
 /// The placements of the op running on this thread: quadruples (plan model
-/// id, kind, offset, bytes), kind 0 activations, 1 KV cache, 2 workspace
-/// (WorkPlacer::Kind), from the op's `arena` attribute. Set for the op's
-/// body by a scope.
+/// id, kind, offset, bytes), kind 0 activations, 1 KV cache, 2 workspace,
+/// 3 weights, 4 gradients, 5 optimiser moments (WorkPlacer::Kind), from the
+/// op's `arena` attribute. Set for the op's body by a scope.
 class PlacementScope {
 public:
   explicit PlacementScope(const std::vector<int64_t> *placements);
@@ -105,6 +115,7 @@ public:
   Slot slot(Kind kind) override;
   std::shared_ptr<void> take(Kind kind, Slot s, int64_t bytes,
                              bool *fresh) override;
+  void unplaced(Kind kind, int64_t bytes) override;
 
 private:
   std::shared_ptr<JobArena> arena_;

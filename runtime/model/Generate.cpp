@@ -56,7 +56,21 @@ generate(Transformer<T> &model,
                                  nullptr, lens.data());
   if (!hid)
     return hid.status();
-  DeviceArray<T> last(&k, R * D), logitsDev(&k, R * V);
+  // Where the job's plan puts them (the op's Logits slot; not cleared:
+  // rows are written before they are read), else from the kernels.
+  DeviceArray<T> last, logitsDev;
+  const int64_t lastBytes = (R * D * int64_t(sizeof(T)) + 63) / 64 * 64;
+  std::shared_ptr<void> lease;
+  if (char *p = model.placeState(WorkPlacer::Logits,
+                                 lastBytes + R * V * int64_t(sizeof(T)),
+                                 &lease, /*zero=*/false)) {
+    last = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), R * D, lease);
+    logitsDev = DeviceArray<T>::borrow(reinterpret_cast<T *>(p + lastBytes),
+                                       R * V, std::move(lease));
+  } else {
+    last = DeviceArray<T>(&k, R * D);
+    logitsDev = DeviceArray<T>(&k, R * V);
+  }
   if (!last.data() || !logitsDev.data())
     return Status::error("generate: out of memory allocating logits for " +
                          std::to_string(R) + " rows");

@@ -48,7 +48,8 @@ Status saveHfModel(const Transformer<float> &model, const std::string &dir,
 }
 
 Expected<std::unique_ptr<Transformer<float>>>
-loadHfModel(const std::string &dir, Kernels<float> *kernels, bool frozenBf16) {
+loadHfModel(const std::string &dir, Kernels<float> *kernels, bool frozenBf16,
+            std::shared_ptr<WorkPlacer> placer) {
   auto cfg = loadHfConfig(dir);
   if (!cfg)
     return cfg.status();
@@ -56,8 +57,10 @@ loadHfModel(const std::string &dir, Kernels<float> *kernels, bool frozenBf16) {
   if (!ck)
     return ck.status();
   HONE_TRY(checkCheckpointLayout(*ck, *cfg));
-  auto model = frozenBf16 ? Transformer<float>::createFrozenBf16(*cfg, kernels)
-                          : Transformer<float>::create(*cfg, kernels);
+  auto model =
+      frozenBf16
+          ? Transformer<float>::createFrozenBf16(*cfg, kernels, std::move(placer))
+          : Transformer<float>::create(*cfg, kernels, std::move(placer));
   if (!model)
     return model.status();
   // Hone names GPT-2 tensors as GPT2Model does; GPT2LMHeadModel checkpoints

@@ -46,6 +46,7 @@ Status loadLoraAdapter(Transformer<float> &model, const std::string &dir);
 /// never through an fp32 copy of the model.
 Expected<std::unique_ptr<Transformer<float>>>
 loadHfModel(const std::string &dir, Kernels<float> *kernels,
-            bool frozenBf16 = false);
+            bool frozenBf16 = false,
+            std::shared_ptr<WorkPlacer> placer = nullptr);
 
 } // namespace hone

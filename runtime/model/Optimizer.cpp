@@ -25,8 +25,21 @@ double LrSchedule::multiplier(int64_t t) const {
 
 template <typename T>
 AdamW<T>::AdamW(Transformer<T> &model, const AdamWConfig &cfg)
-    : model_(model), cfg_(cfg), m_(&model.kernels(), model.numTrainable()),
-      v_(&model.kernels(), model.numTrainable()) {}
+    : model_(model), cfg_(cfg) {
+  // Both moments in the model's Moments slot for the op running now, when
+  // the job planned it (memsize::optimizerBytes: two padded arrays).
+  const int64_t n = model.numTrainable();
+  const int64_t mb = (n * int64_t(sizeof(T)) + 63) / 64 * 64;
+  std::shared_ptr<void> lease;
+  if (char *p = model.placeState(WorkPlacer::Moments, 2 * mb, &lease)) {
+    m_ = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), n, lease);
+    v_ = DeviceArray<T>::borrow(reinterpret_cast<T *>(p + mb), n,
+                                std::move(lease));
+    return;
+  }
+  m_ = DeviceArray<T>(&model.kernels(), n);
+  v_ = DeviceArray<T>(&model.kernels(), n);
+}
 
 template <typename T> Expected<StepStats> AdamW<T>::step(bool zeroGrads) {
   Kernels<T> &k = model_.kernels();

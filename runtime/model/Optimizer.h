@@ -54,6 +54,8 @@ public:
   /// adapters only), and the step count.
   T *firstMoment() const { return m_.data(); }
   T *secondMoment() const { return v_.data(); }
+  /// Whether the moments lie in memory the model's placer lent.
+  bool momentsPlaced() const { return m_.borrowed(); }
   void setStepCount(int64_t t) { t_ = t; }
 
 private:

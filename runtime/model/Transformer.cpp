@@ -79,13 +79,21 @@ template <typename T> Transformer<T>::~Transformer() = default;
 
 template <typename T>
 Expected<std::unique_ptr<Transformer<T>>>
-Transformer<T>::create(const ModelConfig &cfg, Kernels<T> *kernels) {
+Transformer<T>::create(const ModelConfig &cfg, Kernels<T> *kernels,
+                       std::shared_ptr<WorkPlacer> placer) {
   HONE_TRY(validateModelConfig(cfg));
   if (!kernels)
     return Status::error("model: no kernel backend");
   std::unique_ptr<Transformer<T>> m(new Transformer<T>(cfg, kernels));
   m->buildParams();
-  m->w_ = std::make_shared<DeviceArray<T>>(kernels, m->nParams_);
+  m->placer_ = std::move(placer);
+  std::shared_ptr<void> lease;
+  if (char *p = m->placeState(WorkPlacer::Weights,
+                              m->nParams_ * int64_t(sizeof(T)), &lease))
+    m->w_ = std::make_shared<DeviceArray<T>>(DeviceArray<T>::borrow(
+        reinterpret_cast<T *>(p), m->nParams_, std::move(lease)));
+  else
+    m->w_ = std::make_shared<DeviceArray<T>>(kernels, m->nParams_);
   m->wp_ = m->w_->data();
   // Gradients come with the first zeroGrad()/backward(): a frozen model
   // (a reference, a reward model) never holds them.
@@ -327,8 +335,48 @@ void Transformer<T>::initRandom(uint64_t seed, double stddev) {
   k_->copyToDevice(wp_, host.data(), host.size() * sizeof(T));
 }
 
+template <typename T>
+char *Transformer<T>::placeState(WorkPlacer::Kind kind, int64_t bytes,
+                                 std::shared_ptr<void> *lease,
+                                 bool zero) const {
+  if (!placer_ || bytes <= 0)
+    return nullptr;
+  WorkPlacer::Slot s = placer_->slot(kind);
+  if (!s.p) {
+    placer_->unplaced(kind, bytes);
+    return nullptr;
+  }
+  bool fresh = true;
+  *lease = placer_->take(kind, s, bytes, &fresh);
+  if (!*lease)
+    return nullptr;
+  if (!zero)
+    return static_cast<char *>(s.p);
+  // Zeroed like the kernels' allocations: the bytes may hold another
+  // buffer's values (and a fresh model's padding must read as zero).
+  // Through the kernels: the arena may be device memory. Callers ask for
+  // whole elements.
+  k_->fill(static_cast<T *>(s.p), (bytes + int64_t(sizeof(T)) - 1) /
+                                      int64_t(sizeof(T)), T(0));
+  return static_cast<char *>(s.p);
+}
+
+template <typename T> bool Transformer<T>::weightsPlaced() const {
+  return hp_ ? h_->borrowed() : (w_ && w_->borrowed());
+}
+template <typename T> bool Transformer<T>::gradientsPlaced() const {
+  return hasLora() ? lg_.borrowed() : g_.borrowed();
+}
+
 template <typename T> bool Transformer<T>::ensureGradients() {
   if (!g_.data() && !hasLora() && !hp_) {
+    std::shared_ptr<void> lease;
+    if (char *p = placeState(WorkPlacer::Gradients,
+                             nParams_ * int64_t(sizeof(T)), &lease)) {
+      g_ = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), nParams_,
+                                  std::move(lease));
+      return true;
+    }
     g_ = DeviceArray<T>(k_, nParams_);
     if (!g_.data())
       return false;
@@ -398,7 +446,8 @@ void Transformer<T>::embed(const int32_t *tokens, const int32_t *positions,
 
 template <typename T>
 Expected<std::unique_ptr<Transformer<T>>>
-Transformer<T>::createFrozenBf16(const ModelConfig &cfg, Kernels<T> *kernels) {
+Transformer<T>::createFrozenBf16(const ModelConfig &cfg, Kernels<T> *kernels,
+                                 std::shared_ptr<WorkPlacer> placer) {
   HONE_TRY(validateModelConfig(cfg));
   if (!kernels)
     return Status::error("model: no kernel backend");
@@ -417,9 +466,24 @@ Transformer<T>::createFrozenBf16(const ModelConfig &cfg, Kernels<T> *kernels) {
     nv += p.numel;
     groupEnd = p.offset + p.numel;
   }
-  m->h_ = std::make_shared<DeviceArray<T, uint16_t>>(kernels, m->nParams_);
+  // With a placer: both in its Weights slot, the vectors after the
+  // matrices (memsize::frozenBf16Bytes, each part 64-byte padded).
+  m->placer_ = std::move(placer);
+  nv = std::max<int64_t>(nv, 1);
+  const int64_t hb = (m->nParams_ * 2 + 63) / 64 * 64;
+  std::shared_ptr<void> lease;
+  if (char *p = m->placeState(WorkPlacer::Weights,
+                              hb + nv * int64_t(sizeof(T)), &lease)) {
+    m->h_ = std::make_shared<DeviceArray<T, uint16_t>>(
+        DeviceArray<T, uint16_t>::borrow(reinterpret_cast<uint16_t *>(p),
+                                         m->nParams_, lease));
+    m->v_ = std::make_shared<DeviceArray<T>>(DeviceArray<T>::borrow(
+        reinterpret_cast<T *>(p + hb), nv, std::move(lease)));
+  } else {
+    m->h_ = std::make_shared<DeviceArray<T, uint16_t>>(kernels, m->nParams_);
+    m->v_ = std::make_shared<DeviceArray<T>>(kernels, nv);
+  }
   m->hp_ = m->h_->data();
-  m->v_ = std::make_shared<DeviceArray<T>>(kernels, std::max<int64_t>(nv, 1));
   if (!m->hp_ || !m->v_->data())
     return Status::error("model: out of memory allocating " +
                          std::to_string(m->nParams_) + " bf16 parameters");

@@ -88,14 +88,31 @@ template <typename T> struct KvCache {
 
 template <typename T> struct Planner;
 
-/// Where a model's activations, KV cache and incremental-forward workspace
-/// live when the job planned them: hone-plan-memory's offsets in the job's
-/// one arena (runtime/job/JobArena.h). Without a placer, or where it has no
-/// slot for the op running now, the model allocates them from its kernels,
-/// as before.
+/// Where a model's buffers live when the job planned them: hone-plan-memory's
+/// offsets in the job's one arena (runtime/job/JobArena.h). Work buffers
+/// (activations, KV cache, incremental-forward workspace) and the model's
+/// state (weights, gradients, optimiser moments: Transformer::placeState).
+/// Without a placer, or where it has no slot for the op running now, the
+/// model allocates them from its kernels, as before (the job's placer counts
+/// a state buffer with no slot as a miss).
 class WorkPlacer {
 public:
-  enum Kind { Activations, KvCache, Workspace };
+  enum Kind {
+    Activations,
+    KvCache,
+    Workspace,
+    /// The weights (fp32, or bf16 storage with its fp32 vectors), or a LoRA
+    /// model's adapters with their norm-gain gradient scratch.
+    Weights,
+    /// The base's gradients, or a LoRA model's adapter gradients.
+    Gradients,
+    /// AdamW's first and second moments.
+    Moments,
+    /// Generation's last hidden rows and logits (memsize::
+    /// generateTransientBytes), for one hone::generate call.
+    Logits,
+    kKinds
+  };
   /// A planned slot: its address and size (p null: none).
   struct Slot {
     void *p = nullptr;
@@ -113,6 +130,13 @@ public:
   /// every buffer before reading it, so it does not clear them).
   virtual std::shared_ptr<void> take(Kind kind, Slot s, int64_t bytes,
                                      bool *fresh) = 0;
+  /// A state buffer (Weights, Gradients, Moments) or generation's logits
+  /// of `bytes` for which slot() gave none: the job's placer counts it as
+  /// unplanned.
+  virtual void unplaced(Kind kind, int64_t bytes) {
+    (void)kind;
+    (void)bytes;
+  }
 };
 
 /// LoRA adapters on a frozen base (PEFT's LoraLayer): each targeted
@@ -140,8 +164,11 @@ public:
   /// Validates the config (head counts, dimensions) and allocates
   /// zero-initialised parameters on `kernels`' device; the gradients come
   /// with the first zeroGrad() or backward() (a frozen model holds none).
-  static Expected<std::unique_ptr<Transformer>> create(const ModelConfig &cfg,
-                                                       Kernels<T> *kernels);
+  /// With `placer`, the weights go to its Weights slot for the op running
+  /// now (Transformer::placeState); it becomes the model's placer.
+  static Expected<std::unique_ptr<Transformer>>
+  create(const ModelConfig &cfg, Kernels<T> *kernels,
+         std::shared_ptr<WorkPlacer> placer = nullptr);
   /// A frozen model stored in bf16 (docs/runtime.md, "Frozen models in
   /// bf16"): matrices (embeddings, projections, heads) as bf16 bits at the
   /// fp32 layout's offsets, norm gains and biases in fp32, no gradients.
@@ -150,7 +177,8 @@ public:
   /// then gives their gradients only (an error without them). paramData()
   /// is null; setParam rounds to bf16 (nearest even), getParam widens.
   static Expected<std::unique_ptr<Transformer>>
-  createFrozenBf16(const ModelConfig &cfg, Kernels<T> *kernels);
+  createFrozenBf16(const ModelConfig &cfg, Kernels<T> *kernels,
+                   std::shared_ptr<WorkPlacer> placer = nullptr);
   ~Transformer();
   bool frozenBf16() const { return hp_ != nullptr; }
   /// Host-readable storage of a frozen bf16 model's matrix / vector (CPU).
@@ -329,6 +357,18 @@ public:
   void setPlacer(std::shared_ptr<WorkPlacer> placer) {
     placer_ = std::move(placer);
   }
+  std::shared_ptr<WorkPlacer> placer() const { return placer_; }
+  /// A buffer of `kind` (Weights, Gradients, Moments, Logits) of `bytes`:
+  /// the bytes of the placer's slot for the op running now, leased (*lease
+  /// holds them) and, with `zero`, zeroed, as the kernels' allocations are.
+  /// Null without a placer, or when it has no slot or the slot cannot take
+  /// them (the placer counts that); the caller then allocates from the
+  /// kernels.
+  char *placeState(WorkPlacer::Kind kind, int64_t bytes,
+                   std::shared_ptr<void> *lease, bool zero = true) const;
+  /// Whether the weights / the gradients lie in memory a placer lent.
+  bool weightsPlaced() const;
+  bool gradientsPlaced() const;
   /// Whether the kept activations, the workspace or the KV cache lie in
   /// memory a placer lent (tests).
   bool activationsPlaced() const;

@@ -228,7 +228,26 @@ Status Transformer<T>::addLora(const LoraConfig &lc, uint64_t seed) {
       index[size_t(l) * kGroups + size_t(g)] = int64_t(gs.size());
       gs.push_back(std::move(G));
     }
-  DeviceArray<T> la(k_, n), lg(k_, n), scratch(k_, std::max(D, hd));
+  // With a placer: the adapters and the norm-gain scratch in its Weights
+  // slot, their gradients in its Gradients slot (memsize::loraBytes).
+  DeviceArray<T> la, lg, scratch;
+  const int64_t ns = std::max(D, hd);
+  const int64_t ab = (n * int64_t(sizeof(T)) + 63) / 64 * 64;
+  std::shared_ptr<void> lease;
+  if (char *p = placeState(WorkPlacer::Weights,
+                           ab + ns * int64_t(sizeof(T)), &lease)) {
+    la = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), n, lease);
+    scratch = DeviceArray<T>::borrow(reinterpret_cast<T *>(p + ab), ns,
+                                     std::move(lease));
+  } else {
+    la = DeviceArray<T>(k_, n);
+    scratch = DeviceArray<T>(k_, ns);
+  }
+  if (char *p = placeState(WorkPlacer::Gradients, n * int64_t(sizeof(T)),
+                           &lease))
+    lg = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), n, std::move(lease));
+  else
+    lg = DeviceArray<T>(k_, n);
   if (!la.data() || !lg.data() || !scratch.data())
     return Status::error("model: out of memory allocating " +
                          std::to_string(n) + " adapter parameters");

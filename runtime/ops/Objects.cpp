@@ -71,15 +71,27 @@ ModelConfig archConfig(hone_job *j, const char *loc, const json::Value *arch,
   return c;
 }
 
-/// planId: the memory plan's id of the model (`plan_model`): its
-/// activations, KV cache and decode workspace go where the plan puts them.
+/// The placer of the model newModel() is about to register, for the
+/// memory plan's id `planId` (`plan_model`): its weights, gradients,
+/// moments, activations, KV cache and decode workspace go where the plan
+/// puts them. Null without a plan id.
+std::shared_ptr<WorkPlacer> placerFor(hone_job *j,
+                                      std::optional<int64_t> planId) {
+  if (!planId)
+    return nullptr;
+  return std::make_shared<ModelPlacer>(j->arena, *planId,
+                                       "m" + std::to_string(j->models.size()));
+}
+
+/// planId: the memory plan's id of the model (`plan_model`), as for
+/// placerFor (a model created with that placer keeps it).
 ModelObj *newModel(hone_job *j, std::unique_ptr<Transformer<float>> m,
                    std::optional<int64_t> planId, std::string specName) {
   auto o = std::make_unique<ModelObj>();
   o->model = std::move(m);
   o->specName = std::move(specName);
   o->name = "m" + std::to_string(j->models.size());
-  if (planId)
+  if (planId && !o->model->placer())
     o->model->setPlacer(
         std::make_shared<ModelPlacer>(j->arena, *planId, o->name));
   ModelObj *p = o.get();
@@ -131,12 +143,14 @@ void objModelInit(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 0, 0);
   const auto a = c.typed<abi::OpId::model_init>();
+  ArenaScope placed(a.arena); // the weights where planned
   ModelConfig cfg = archConfig(j, c.loc, a.arch, a.head);
   auto m = take(j, c.loc,
                 frozenBf16Storage(c, a.storage)
-                    ? Transformer<float>::createFrozenBf16(cfg,
-                                                           &j->job->kernels())
-                    : Transformer<float>::create(cfg, &j->job->kernels()));
+                    ? Transformer<float>::createFrozenBf16(
+                          cfg, &j->job->kernels(), placerFor(j, a.plan_model))
+                    : Transformer<float>::create(cfg, &j->job->kernels(),
+                                                 placerFor(j, a.plan_model)));
   m->initRandom(uint64_t(a.seed));
   c.made = newModel(j, std::move(m), a.plan_model, a.name);
 }
@@ -145,12 +159,14 @@ void objModelLoad(OpCtx &c) {
   hone_job *j = c.j;
   wantObjs(c, 0, 0);
   const auto a = c.typed<abi::OpId::model_load>();
+  ArenaScope placed(a.arena); // the weights where planned
   const std::string &path = a.path;
   if (path.empty())
     c.err("no path");
   auto m = take(j, c.loc,
                 loadHfModel(path, &j->job->kernels(),
-                            frozenBf16Storage(c, a.storage)));
+                            frozenBf16Storage(c, a.storage),
+                            placerFor(j, a.plan_model)));
   ModelConfig want = archConfig(j, c.loc, a.arch, a.head);
   const ModelConfig &got = m->config();
   if (want.vocabSize != got.vocabSize || want.dModel != got.dModel ||
@@ -166,8 +182,11 @@ void objModelNewHead(OpCtx &c) {
   wantObjs(c, 1, 1);
   ModelObj *base = modelArg(c, 0);
   const auto a = c.typed<abi::OpId::model_new_head>();
+  ArenaScope placed(a.arena); // the weights where planned
   ModelConfig cfg = archConfig(j, c.loc, a.arch, a.head);
-  auto m = take(j, c.loc, Transformer<float>::create(cfg, &j->job->kernels()));
+  auto m = take(j, c.loc,
+                Transformer<float>::create(cfg, &j->job->kernels(),
+                                           placerFor(j, a.plan_model)));
   m->initRandom(uint64_t(a.seed));
   for (const ParamInfo &p : m->params()) // the body, copied
     if (const ParamInfo *q = base->model->findParam(p.name))
@@ -199,7 +218,9 @@ void objModelLora(OpCtx &c) {
   lc.targets = s.target_modules;
   if (base->model->hasLora())
     c.err("the base model already carries adapters");
+  ArenaScope placed(a.arena); // the adapters where planned
   auto m = take(j, c.loc, base->model->baseView());
+  m->setPlacer(placerFor(j, a.plan_model));
   check(j, c.loc, m->addLora(lc, uint64_t(a.seed)));
   ModelObj *o = newModel(j, std::move(m), a.plan_model, a.name);
   o->source = base;
@@ -212,10 +233,12 @@ void objSnapshot(OpCtx &c) {
   wantObjs(c, 1, 1);
   ModelObj *base = modelArg(c, 0);
   const auto a = c.typed<abi::OpId::exec_snapshot>();
+  ArenaScope placed(a.arena); // the weights (adapters) where planned
   if (base->model->hasLora()) {
     // The base never changes: share it, copy the adapters only.
     const Transformer<float> &src = *base->model;
     auto m = take(j, c.loc, src.baseView());
+    m->setPlacer(placerFor(j, a.plan_model));
     check(j, c.loc, m->addLora(src.lora(), 0));
     src.kernels().copy(m->loraData(), src.loraData(), src.numTrainable());
     ModelObj *o = newModel(j, std::move(m), a.plan_model, base->specName);
@@ -227,9 +250,11 @@ void objSnapshot(OpCtx &c) {
   auto m = take(j, c.loc,
                 frozenBf16Storage(c, a.storage)
                     ? Transformer<float>::createFrozenBf16(
-                          base->model->config(), &j->job->kernels())
+                          base->model->config(), &j->job->kernels(),
+                          placerFor(j, a.plan_model))
                     : Transformer<float>::create(base->model->config(),
-                                                 &j->job->kernels()));
+                                                 &j->job->kernels(),
+                                                 placerFor(j, a.plan_model)));
   check(j, c.loc, copyWeights(*base->model, *m));
   ModelObj *o = newModel(j, std::move(m), a.plan_model, base->specName);
   o->source = base;

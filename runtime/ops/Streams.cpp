@@ -331,6 +331,17 @@ std::vector<double> streamedScores(OpCtx &c, int64_t B) {
   // in-place consumer attached late scores what it has not.
   if (k->worker.joinable())
     k->worker.join();
+  // The worker ran the reward models on its own kernels object, which ends
+  // with the stream: activations it allocated there (not placed: the worker
+  // carries no placements) go now, while it lives, not at the stage's end
+  // through a freed kernels object (a use after free that crashed
+  // e2e.compiled.stream_scores_exact once the models' state left the heap).
+  if (!k->models.empty()) {
+    std::lock_guard<std::mutex> g(c.j->scoreMu);
+    for (ModelObj *m : k->models)
+      if (!m->model->activationsPlaced())
+        m->model->releaseActivations();
+  }
   if (k->inPlace)
     s.catchUp(k);
   if (int64_t(k->scores.size()) != B)

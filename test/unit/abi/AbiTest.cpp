@@ -534,17 +534,18 @@ TEST(AbiDeath, StepTensorsOutsideTheArena) {
       "spec:8:3: error: hone.advantage: input 0: its data lies outside");
 }
 
-// A model's activations go where the compiled memory plan puts them (the
-// op's `arena` placement, in the job's one arena): exactly the planned size
-// runs; a slot 64 bytes too small is memory the plan does not hold, and the
-// job fails at its end naming the buffer.
+// A model's activations and weights go where the compiled memory plan puts
+// them (the ops' `arena` placements, in the job's one arena): exactly the
+// planned sizes run; a slot 64 bytes too small is memory the plan does not
+// hold, and the job fails at its end naming the buffer.
 TEST(AbiDeath, WorkBuffersOutsideThePlan) {
   hone::ModelConfig cfg;
   cfg.family = hone::ModelFamily::Llama;
   cfg.vocabSize = 16, cfg.dModel = 32, cfg.nLayers = 1, cfg.nHeads = 2;
   cfg.nKvHeads = 1, cfg.dFf = 64, cfg.maxSeqLen = 16, cfg.tieEmbeddings = true;
   const int64_t acts = hone::memsize::activationBytes(cfg, B, T, 4);
-  auto run = [&](const std::string &tag, int64_t slot) {
+  const int64_t weights = hone::memsize::parameterBytes(cfg, 4);
+  auto run = [&](const std::string &tag, int64_t slot, int64_t wslot) {
     std::string dir = tmpDir(tag);
     std::string config(kConfig);
     config.pop_back(); // the closing brace
@@ -562,7 +563,8 @@ TEST(AbiDeath, WorkBuffersOutsideThePlan) {
                                   "# spec", "// ir");
     std::string model(kModel);
     model.pop_back();
-    model += R"(,"plan_model":0})";
+    model += R"(,"plan_model":0,"arena":[0,3,524288,)" +
+             std::to_string(wslot) + "]}";
     void *policy = hone_rt_object(job, "spec:1:1", "model.init", model.c_str(),
                                   0, nullptr);
     std::vector<int32_t> tok(B * T, 1);
@@ -576,12 +578,18 @@ TEST(AbiDeath, WorkBuffersOutsideThePlan) {
                  1, out);
     return hone_rt_end(job);
   };
-  EXPECT_EQ(run("place1", acts), 0);
-  EXPECT_EXIT(run("place2", acts - 64), ::testing::ExitedWithCode(1),
+  EXPECT_EQ(run("place1", acts, weights), 0);
+  EXPECT_EXIT(run("place2", acts - 64, weights), ::testing::ExitedWithCode(1),
               "memory: 1 work buffer\\(s\\) could not go where the compiled "
               "plan put them \\(first: m0 activations: needs " +
                   std::to_string(acts) + " bytes, its planned slot holds " +
                   std::to_string(acts - 64));
+  // The model's weights too (its state: weights, gradients, moments).
+  EXPECT_EXIT(run("place3", acts, weights - 64), ::testing::ExitedWithCode(1),
+              "memory: 1 work buffer\\(s\\) could not go where the compiled "
+              "plan put them \\(first: m0 weights: needs " +
+                  std::to_string(weights) + " bytes, its planned slot holds " +
+                  std::to_string(weights - 64));
 }
 
 TEST(AbiDeath, UnknownOps) {

@@ -1,5 +1,6 @@
-// The job's one arena (runtime/job/JobArena.h): a model's activations and
-// KV cache go to the slot the op's placement names, at the plan's offset,
+// The job's one arena (runtime/job/JobArena.h): a model's activations, KV
+// cache, weights, gradients and optimiser moments go to the slot the op's
+// placement names, at the plan's offset,
 // with results bit-identical to the kernels' own allocation; a slot too
 // small, or bytes another buffer holds now, is a counted miss (the model
 // then allocates its own) that names the buffer; buffers whose lives do
@@ -7,7 +8,9 @@
 #include "runtime/job/JobArena.h"
 #include "runtime/base/Json.h"
 #include "runtime/job/MemoryCheck.h"
+#include "runtime/model/Generate.h"
 #include "runtime/model/MemorySizes.h"
+#include "runtime/model/Optimizer.h"
 #include "test/unit/model/ModelTestUtil.h"
 
 #include <cstring>
@@ -50,7 +53,12 @@ TEST(JobArena, ActivationsAtThePlannedOffset) {
   std::memset(arena->base(), 0xff, size_t(1) << 20);
   const int64_t bytes = memsize::activationBytes(tinyLlama(), kB, kT, 4);
   const int64_t off = 4096;
-  std::vector<int64_t> placements = {7, WorkPlacer::Activations, off, bytes};
+  // The backward's gradients have their slot too (a planned model's state
+  // without one is a miss: StateOutsideThePlanIsAMiss).
+  const int64_t gOff = off + (bytes + 63) / 64 * 64;
+  const int64_t gBytes = memsize::parameterBytes(tinyLlama(), 4);
+  std::vector<int64_t> placements = {7, WorkPlacer::Activations, off, bytes,
+                                     7, WorkPlacer::Gradients, gOff, gBytes};
   auto m = model(k.get());
   m->setPlacer(std::make_shared<job::ModelPlacer>(arena, 7, "m0"));
   {
@@ -65,9 +73,11 @@ TEST(JobArena, ActivationsAtThePlannedOffset) {
     g.dlogprob = d.data();
     EXPECT_TRUE(m->backward(g));
   }
-  EXPECT_EQ(arena->misses(), 0);
-  EXPECT_EQ(arena->placements(), 1);
+  EXPECT_EQ(arena->misses(), 0) << arena->firstMiss();
+  EXPECT_EQ(arena->placements(), 2);
+  EXPECT_TRUE(m->gradientsPlaced());
   m->releaseActivations();
+  m->releaseGradients();
   EXPECT_EQ(arena->heldBytes(), 0);
   // Without a placement for the op, the model allocates its own.
   EXPECT_EQ(logprobsOf(*m, b), want);
@@ -160,6 +170,218 @@ TEST(JobArena, KvCacheAtThePlannedOffset) {
   m->releaseWorkspaces();
   EXPECT_EQ(arena->heldBytes(), 0);
   EXPECT_EQ(arena->misses(), 0);
+}
+
+// A model's state at the plan's offsets: weights (fp32, bf16 storage, LoRA
+// adapters), gradients and AdamW moments in their slots (sized by
+// memsize, as hone-plan-memory sizes them), on bytes that held other
+// values, with a training step bit-identical to the kernels' allocation.
+TEST(JobArena, ModelStateAtThePlannedOffsets) {
+  auto k = makeCpuKernels<float>();
+  const ModelConfig cfg = tinyLlama();
+  Batch b = randomBatch(cfg.vocabSize, {7, 5, 2}, kT, 5);
+  const int64_t arenaBytes = int64_t(8) << 20;
+  auto arena = std::make_shared<job::JobArena>();
+  ASSERT_EQ(arena->create(arenaBytes), "");
+  std::memset(arena->base(), 0xff, size_t(arenaBytes)); // NaN bytes
+  const int64_t wb = memsize::parameterBytes(cfg, 4);
+  const int64_t ob = memsize::optimizerBytes(cfg, 4);
+  const int64_t wOff = 0, gOff = wb, mOff = 2 * wb;
+  std::vector<int64_t> create = {4, WorkPlacer::Weights, wOff, wb};
+  std::vector<int64_t> train = {4, WorkPlacer::Gradients, gOff, wb,
+                                4, WorkPlacer::Moments, mOff, ob};
+  auto step = [&](Transformer<float> &m, AdamW<float> &opt) {
+    EXPECT_TRUE(m.forward(b.view()));
+    std::vector<float> d(size_t(kB * kT), 0.5f);
+    OutputGrads<float> g;
+    g.dlogprob = d.data();
+    EXPECT_TRUE(m.backward(g));
+    EXPECT_TRUE(opt.step());
+  };
+  AdamWConfig oc;
+  oc.lr = 1e-2;
+  oc.weightDecay = 0.1;
+  auto own = model(k.get());
+  AdamW<float> ownOpt(*own, oc);
+  step(*own, ownOpt);
+
+  std::unique_ptr<Transformer<float>> m;
+  {
+    job::PlacementScope scope(&create);
+    auto made = Transformer<float>::create(
+        cfg, k.get(), std::make_shared<job::ModelPlacer>(arena, 4, "m4"));
+    ASSERT_TRUE(made) << made.status().toString();
+    m = made.take();
+  }
+  randomizeParams(*m, 3, 0.4);
+  EXPECT_TRUE(m->weightsPlaced());
+  EXPECT_EQ(static_cast<void *>(m->paramData()), arena->base() + wOff);
+  {
+    job::PlacementScope scope(&train);
+    AdamW<float> opt(*m, oc);
+    EXPECT_TRUE(opt.momentsPlaced());
+    EXPECT_EQ(static_cast<void *>(opt.firstMoment()), arena->base() + mOff);
+    EXPECT_TRUE(inside(opt.secondMoment() + m->numTrainable() - 1,
+                       arena->base() + mOff, ob));
+    step(*m, opt);
+    EXPECT_TRUE(m->gradientsPlaced());
+    EXPECT_EQ(static_cast<void *>(m->gradData()), arena->base() + gOff);
+    // Bit-identical to the kernels' (zeroed) allocations.
+    EXPECT_EQ(m->toHost(m->paramData(), m->numParams()),
+              own->toHost(own->paramData(), own->numParams()));
+    EXPECT_EQ(m->toHost(m->gradData(), m->numParams()),
+              own->toHost(own->gradData(), own->numParams()));
+    EXPECT_EQ(m->toHost(opt.secondMoment(), m->numParams()),
+              own->toHost(ownOpt.secondMoment(), own->numParams()));
+  }
+  EXPECT_EQ(arena->misses(), 0) << arena->firstMiss();
+  // The moments went with their optimiser; the gradients go at the stage's
+  // end, the weights with the model.
+  EXPECT_EQ(arena->heldBytes(), 2 * wb);
+  m->releaseGradients();
+  EXPECT_EQ(arena->heldBytes(), wb);
+
+  // LoRA adapters over m's weights (a view), and their gradients.
+  memsize::LoraShape shape;
+  shape.rank = 4;
+  shape.targets = {"q_proj", "v_proj"};
+  LoraConfig lc;
+  lc.rank = 4;
+  lc.alpha = 8;
+  lc.targets = shape.targets;
+  const int64_t gb = memsize::loraOptimizerBytes(cfg, shape, 4) / 2;
+  const int64_t ab = memsize::loraBytes(cfg, shape, 4) - gb;
+  std::vector<int64_t> lora = {6, WorkPlacer::Weights, wb, ab,
+                               6, WorkPlacer::Gradients, wb + ab, gb};
+  auto ownView = own->baseView();
+  ASSERT_TRUE(ownView);
+  ASSERT_TRUE((*ownView)->addLora(lc, 9));
+  auto view = m->baseView();
+  ASSERT_TRUE(view);
+  (*view)->setPlacer(std::make_shared<job::ModelPlacer>(arena, 6, "m6"));
+  {
+    job::PlacementScope scope(&lora);
+    ASSERT_TRUE((*view)->addLora(lc, 9));
+  }
+  EXPECT_TRUE((*view)->weightsPlaced() && (*view)->gradientsPlaced());
+  EXPECT_EQ(static_cast<void *>((*view)->loraData()), arena->base() + wb);
+  EXPECT_EQ(logprobsOf(**view, b), logprobsOf(**ownView, b));
+  EXPECT_EQ((*view)->toHost((*view)->loraData(), (*view)->numTrainable()),
+            (*ownView)->toHost((*ownView)->loraData(),
+                               (*ownView)->numTrainable()));
+  EXPECT_EQ(arena->misses(), 0) << arena->firstMiss();
+  view->reset();
+  EXPECT_EQ(arena->heldBytes(), wb);
+
+  // A frozen model in bf16 storage, in the frozenBf16Bytes slot.
+  const int64_t hb = memsize::frozenBf16Bytes(cfg);
+  std::vector<int64_t> frozen = {8, WorkPlacer::Weights, wb, hb};
+  auto ownBf16 = Transformer<float>::createFrozenBf16(cfg, k.get());
+  ASSERT_TRUE(ownBf16);
+  (*ownBf16)->initRandom(11);
+  std::unique_ptr<Transformer<float>> f;
+  {
+    job::PlacementScope scope(&frozen);
+    auto made = Transformer<float>::createFrozenBf16(
+        cfg, k.get(), std::make_shared<job::ModelPlacer>(arena, 8, "m8"));
+    ASSERT_TRUE(made);
+    f = made.take();
+  }
+  f->initRandom(11);
+  EXPECT_TRUE(f->weightsPlaced());
+  EXPECT_EQ(f->weightBytesHeld(), hb);
+  EXPECT_EQ(logprobsOf(*f, b), logprobsOf(**ownBf16, b));
+  EXPECT_EQ(arena->misses(), 0) << arena->firstMiss();
+}
+
+// A planned model's state with no slot at the op that allocates it, or a
+// slot too small, leaves the plan: a counted miss naming it (the model
+// then allocates its own, and the job fails at its end).
+TEST(JobArena, StateOutsideThePlanIsAMiss) {
+  auto k = makeCpuKernels<float>();
+  const ModelConfig cfg = tinyLlama();
+  auto arena = std::make_shared<job::JobArena>();
+  ASSERT_EQ(arena->create(int64_t(1) << 20), "");
+  const int64_t wb = memsize::parameterBytes(cfg, 4);
+  std::vector<int64_t> small = {1, WorkPlacer::Weights, 0, wb - 64};
+  {
+    job::PlacementScope scope(&small);
+    auto m = Transformer<float>::create(
+        cfg, k.get(), std::make_shared<job::ModelPlacer>(arena, 1, "m1"));
+    ASSERT_TRUE(m);
+    EXPECT_FALSE((*m)->weightsPlaced());
+  }
+  EXPECT_EQ(arena->misses(), 1);
+  EXPECT_NE(arena->firstMiss().find("m1 weights: needs " + std::to_string(wb)),
+            std::string::npos)
+      << arena->firstMiss();
+  // No slot for its gradients at the op running its backward.
+  std::vector<int64_t> weights = {2, WorkPlacer::Weights, 0, wb};
+  std::unique_ptr<Transformer<float>> m;
+  {
+    job::PlacementScope scope(&weights);
+    auto made = Transformer<float>::create(
+        cfg, k.get(), std::make_shared<job::ModelPlacer>(arena, 2, "m2"));
+    ASSERT_TRUE(made);
+    m = made.take();
+    m->zeroGrad();
+  }
+  EXPECT_TRUE(m->weightsPlaced());
+  EXPECT_FALSE(m->gradientsPlaced());
+  EXPECT_EQ(arena->misses(), 2);
+}
+
+// Generation's last hidden rows and logits in the op's Logits slot
+// (memsize::generateTransientBytes for the call's rows), with the KV cache
+// and decode workspace in theirs: tokens and log-probs identical to an
+// unplaced model's, on bytes that held NaNs; the slot is free again after.
+TEST(JobArena, GenerationLogitsAtThePlannedOffset) {
+  auto k = makeCpuKernels<float>();
+  const ModelConfig cfg = tinyLlama();
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {4, 5}};
+  SamplingConfig sc;
+  sc.samplesPerPrompt = 2;
+  sc.maxNewTokens = 4;
+  sc.seed = 7;
+  const int64_t rows = 4, len = 3 + 4;
+  auto own = model(k.get());
+  auto want = generate(*own, prompts, sc);
+  ASSERT_TRUE(want) << want.status().toString();
+
+  const int64_t arenaBytes = int64_t(4) << 20;
+  auto arena = std::make_shared<job::JobArena>();
+  ASSERT_EQ(arena->create(arenaBytes), "");
+  std::memset(arena->base(), 0xff, size_t(arenaBytes));
+  memsize::LoraShape none;
+  const int64_t kv = memsize::kvCacheBytes(cfg, rows, len, 4);
+  const int64_t ws =
+      memsize::decodeWorkspaceBytes(cfg, 2, 3, rows, 4, &none);
+  const int64_t lg = memsize::generateTransientBytes(cfg, rows, 4);
+  const int64_t lOff = (kv + ws + 127) / 64 * 64;
+  std::vector<int64_t> placements = {3, WorkPlacer::KvCache,   0,    kv,
+                                     3, WorkPlacer::Workspace, (kv + 63) / 64 * 64, ws,
+                                     3, WorkPlacer::Logits,    lOff, lg};
+  auto m = model(k.get());
+  m->setPlacer(std::make_shared<job::ModelPlacer>(arena, 3, "m3"));
+  job::PlacementScope scope(&placements);
+  auto got = generate(*m, prompts, sc);
+  ASSERT_TRUE(got) << got.status().toString();
+  EXPECT_EQ(got->tokens, want->tokens);
+  EXPECT_EQ(got->logprobs, want->logprobs);
+  EXPECT_EQ(arena->misses(), 0) << arena->firstMiss();
+  // The KV cache, the workspace (prefill, then decode) and the logits.
+  EXPECT_GE(arena->placements(), 3);
+  // The logits went with the call; the KV cache and workspace stay.
+  m->releaseWorkspaces();
+  EXPECT_EQ(arena->heldBytes(), 0);
+  // A slot for one row is a miss naming the logits.
+  placements.back() = memsize::generateTransientBytes(cfg, 1, 4);
+  auto again = generate(*m, prompts, sc);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->tokens, want->tokens);
+  EXPECT_EQ(arena->misses(), 1);
+  EXPECT_NE(arena->firstMiss().find("m3 logits: needs"), std::string::npos)
+      << arena->firstMiss();
 }
 
 // generate()'s KV cache and decode workspace go with releaseDecodeState
