@@ -464,6 +464,8 @@ int32_t hone_rt_end(hone_job *j) {
         {"memory/measured_peak_bytes", double(j->memory.measuredPeak())},
         {"memory/resident_peak_bytes", double(j->memory.residentPeak())},
         {"memory/runtime_startup_bytes", double(j->memory.startupBytes())},
+        {"memory/arena_touched_bytes", double(j->arena->peakHeldBytes())},
+        {"memory/arena_populate_seconds", j->arenaPopulateSeconds},
         {"memory/unplanned_allocations", double(j->memory.unplanned())}};
     check(j, "job", j->job->metrics().log(j->job->globalStep(), mv));
   }
@@ -581,6 +583,18 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
     if (!m->opt && a.optimizer)
       m->opt = std::make_unique<AdamW<float>>(
           *m->model, optimizerConfig(j, loc, j->stageOptimizer, steps));
+  }
+  // The plan's placed buffers of this stage (runtime/job/JobArena.h):
+  // resident from here on, so the arena holds the plan's bytes and their
+  // page faults come now, not inside the first step's ops.
+  if (j->arena->active()) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (auto [offset, bytes] : j->memory.placedInStage(j->stageName))
+      j->arena->populate(offset, bytes);
+    j->arenaPopulateSeconds += std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - t0)
+                                   .count();
+    j->memory.sample();
   }
   auto first = j->job->beginStage(j->stageName, steps, stageObjects(j));
   if (!first)

@@ -476,6 +476,10 @@ template <typename T> bool Transformer<T>::kvCachePlaced() const {
 template <typename T> void Transformer<T>::releaseActivations() {
   acts_.reset();
 }
+template <typename T> void Transformer<T>::releaseDecodeState() {
+  inf_.reset();
+  kvCache_.reset();
+}
 template <typename T> void Transformer<T>::releaseWorkspaces() {
   acts_.reset();
   inf_.reset();

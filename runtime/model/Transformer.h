@@ -306,6 +306,10 @@ public:
   /// It grows to the largest request; releaseKvCache() frees it.
   Expected<KvCache<T> *> reusableKvCache(int64_t batch, int64_t cacheLen);
   void releaseKvCache() { kvCache_.reset(); }
+  /// Frees the KV cache and the incremental-forward workspace (a
+  /// generation whose stage frees them after the call:
+  /// hone-plan-memory's release_decode).
+  void releaseDecodeState();
   /// Bytes held now by the kept activations, the incremental-forward
   /// workspace and the reusable KV cache (the job's memory check compares
   /// them with the plan: runtime/model/MemorySizes.h).

@@ -36,6 +36,9 @@ struct MemoryBuffer {
   /// weights, gradients, optimizer, activations, kv_cache, workspace,
   /// step_tensors (hone-plan-memory's kinds); empty: not stacked.
   std::string kind;
+  /// Placed in the job's arena (hone-plan-memory's `placed`): its bytes are
+  /// populated when a stage it is live in begins.
+  bool placed = false;
 };
 
 /// The effective settings of one stage: what the compiled code handed the

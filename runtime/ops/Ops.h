@@ -219,6 +219,7 @@ struct hone_job {
   std::shared_ptr<hone::job::JobArena> arena =
       std::make_shared<hone::job::JobArena>();
   std::shared_ptr<void> stepLease; // the step tensors' bytes in `arena`
+  double arenaPopulateSeconds = 0;  // populating stages' placed buffers
   hone::job::MemoryCheck memory;           // the compiled plan vs the resident peak
   std::vector<char> injected;   // HONE_INJECT_UNPLANNED_BYTES (tests)
   /// Held while a reward object scores (lanes and stream workers may

@@ -64,6 +64,10 @@ struct Consumer {
   std::unique_ptr<Kernels<float>> kernels;
   std::vector<ModelObj *> models;
   int threads = 1;
+  /// The score op's `arena` placements (hone-plan-memory): the reward
+  /// models' activations go where the plan put them, on this worker's
+  /// thread as on the op's.
+  std::optional<std::vector<int64_t>> arena;
   std::thread worker;
   // Trace clock (µs): when the first published row was published and
   // scored, and when the last row was scored.
@@ -134,6 +138,7 @@ struct RowStream {
         saved.push_back(&m->model->kernels());
         m->model->setKernels(k->kernels.get());
       }
+      ArenaScope placed(k->arena); // this thread's placements
       v = scoreRows(j, k->c, k->reward, sr, T);
       for (size_t i = 0; i < k->models.size(); ++i)
         k->models[i]->model->setKernels(saved[i]);
@@ -277,6 +282,7 @@ void openStreams(OpCtx &c) {
     k->kernels = makeKernels("cpu").take();
     k->threads = std::max(1, cpuThreads() / 2);
     int64_t G = modelScoreRows();
+    k->arena = c.typed<abi::OpId::score>().arena;
     k->groupLeft.assign(size_t((B + G - 1) / G), G);
     if (B % G)
       k->groupLeft.back() = B % G;
