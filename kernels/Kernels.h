@@ -385,6 +385,43 @@ public:
       geluFwd(y, y, n);
   }
 
+  // --- fused layers (training) -------------------------------------------
+  /// The training forward's dense layer, keeping its pre-activation:
+  /// pre [rows, out] = (residual + b) + x W, rounded as copy/addRows (or
+  /// broadcastRows) then gemm with beta 1 round it, and, when act is not
+  /// null, act = gelu_tanh(pre) (geluFwd's function). W as linearRows's;
+  /// b, residual and act nullable; none may alias pre. The default runs
+  /// the separate kernels; a backend may fuse them with the same results
+  /// (the CPU backend fills, multiplies and activates each slice of rows
+  /// on one thread: bit for bit the separate kernels' results).
+  virtual void denseFwd(const T *x, int64_t rows, int64_t in, int64_t out,
+                        const T *W, bool transW, const T *b,
+                        const T *residual, T *pre, T *act) {
+    const int64_t n = rows * out;
+    if (residual) {
+      copy(pre, residual, n);
+      if (b)
+        addRows(pre, b, rows, out);
+    } else if (b) {
+      broadcastRows(pre, b, rows, out);
+    }
+    gemm(false, transW, rows, out, in, T(1), x, in, W, transW ? in : out,
+         residual || b ? T(1) : T(0), pre, out);
+    if (act)
+      geluFwd(pre, act, n);
+  }
+  /// The GELU layer's backward through the next dense layer: C [m, n]
+  /// (leading dimension n) = (A op(B)) * gelu'(pre), pre [m, n], as gemm
+  /// with beta 0 then geluBwd(pre, C, C) round it. The default runs those
+  /// two kernels; the CPU backend applies gelu' to each slice of C on the
+  /// thread that multiplied it (same bits).
+  virtual void gemmGeluBwd(bool transB, int64_t m, int64_t n, int64_t k,
+                           const T *A, int64_t lda, const T *B, int64_t ldb,
+                           const T *pre, T *C) {
+    gemm(false, transB, m, n, k, T(1), A, lda, B, ldb, T(0), C, n);
+    geluBwd(pre, C, C, m * n);
+  }
+
   // --- weights stored in bf16 (frozen models) ------------------------------
   // A frozen model may keep its matrices as bf16 bits (uint16_t, the upper
   // half of an IEEE float; runtime/base/DType.h) to halve their bytes

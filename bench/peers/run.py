@@ -493,8 +493,10 @@ def drive(a, py, work):
 
     # --- peak and kernels ----------------------------------------------------
     peak1 = peakN = bpeakN = float("nan")
-    if "peak" in only or "sft" in only:
-        gemm = os.path.join(a.build, "bin", "hone_bench_gemm")
+    gemm = os.path.join(a.build, "bin", "hone_bench_gemm")
+    if ("peak" in only or "sft" in only) and not os.path.exists(gemm):
+        print(f"bench/peers: no {gemm} (build hone_bench_gemm): no peak measured")
+    elif "peak" in only or "sft" in only:
         r = subprocess.run([gemm, "--rounds", "0", "--threads", str(a.threads)],
                            capture_output=True, text=True, check=True)
         for l in r.stdout.splitlines():

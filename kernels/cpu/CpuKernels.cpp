@@ -38,6 +38,16 @@ void setCpuThreads(int n) {
 int cpuThreads() { return gThreads ? gThreads : omp_get_max_threads(); }
 
 namespace cpu {
+
+/// f(r) for r < rows: on the calling thread inside a parallel region (a
+/// GEMM slice's hooks), else over the OpenMP threads when the work is big
+/// (an unsliced GEMM's hooks see all of C). Rows are independent.
+template <typename F> inline void forRows(int64_t rows, int64_t cols, F f) {
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() &&            \
+                                                  rows * cols >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r)
+    f(r);
+}
 namespace {
 
 // --- large buffers on transparent huge pages ----------------------------------
@@ -577,6 +587,68 @@ public:
     }
     Kernels<T>::linearRowsBf16(x, rows, in, out, W, transW, b, residual, gelu,
                                y);
+  }
+
+  // The training forward's dense layers with their bias (and residual) and
+  // GELU in the GEMM's slices (Gemm.h, SliceHooks): each slice of rows is
+  // filled just before its GEMM and activated just after it, by the thread
+  // that multiplies it, instead of three passes over the whole matrix
+  // (GELU's alone was memory-bound: bench/RESULTS.md). The same GEMM calls
+  // and the same per-element functions as the separate kernels, so the
+  // same bits whatever the slicing or the thread count. float only (double
+  // serves the references: the separate kernels).
+  void denseFwd(const T *x, int64_t rows, int64_t in, int64_t out, const T *W,
+                bool transW, const T *b, const T *residual, T *pre,
+                T *act) override {
+    if constexpr (std::is_same<T, float>::value) {
+      const SliceFn pro = [&](int64_t r0, int64_t nr, int64_t c0,
+                              int64_t nc) {
+        forRows(nr, nc, [&](int64_t r) {
+          float *y = pre + (r0 + r) * out + c0;
+          const float *rr = residual ? residual + (r0 + r) * out + c0 : nullptr;
+          const float *br = b ? b + c0 : nullptr;
+          if (rr && br) {
+#pragma omp simd
+            for (int64_t j = 0; j < nc; ++j)
+              y[j] = rr[j] + br[j];
+          } else {
+            std::memcpy(y, rr ? rr : br, size_t(nc) * sizeof(float));
+          }
+        });
+      };
+      const SliceFn epi = [&](int64_t r0, int64_t nr, int64_t c0,
+                              int64_t nc) {
+        forRows(nr, nc, [&](int64_t r) {
+          const int64_t o = (r0 + r) * out + c0;
+          geluRowF(pre + o, act + o, nc);
+        });
+      };
+      SliceHooks h;
+      h.pro = residual || b ? &pro : nullptr;
+      h.epi = act ? &epi : nullptr;
+      parGemm(false, transW, rows, out, in, 1.0f, x, in, W, transW ? in : out,
+              residual || b ? 1.0f : 0.0f, pre, out, &h);
+      return;
+    }
+    Kernels<T>::denseFwd(x, rows, in, out, W, transW, b, residual, pre, act);
+  }
+  void gemmGeluBwd(bool transB, int64_t m, int64_t n, int64_t k, const T *A,
+                   int64_t lda, const T *B, int64_t ldb, const T *pre,
+                   T *C) override {
+    if constexpr (std::is_same<T, float>::value) {
+      const SliceFn epi = [&](int64_t r0, int64_t nr, int64_t c0,
+                              int64_t nc) {
+        forRows(nr, nc, [&](int64_t r) {
+          const int64_t o = (r0 + r) * n + c0;
+          geluGradRowF(pre + o, C + o, C + o, nc);
+        });
+      };
+      SliceHooks h;
+      h.epi = &epi;
+      parGemm(false, transB, m, n, k, 1.0f, A, lda, B, ldb, 0.0f, C, n, &h);
+      return;
+    }
+    Kernels<T>::gemmGeluBwd(transB, m, n, k, A, lda, B, ldb, pre, C);
   }
 
   void lmHeadFwd(const T *hidden, const T *W, const int32_t *targets,

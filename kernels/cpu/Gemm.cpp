@@ -98,12 +98,20 @@ struct OneOmpThread {
 /// The one slicing loop of every GEMM here: gemm(m', n', A', B', C') on each
 /// slice of `sl` (M rows or N columns, in multiples of 16), on the OpenMP
 /// threads; a function of the shape only, so the thread count never matters.
+/// Hooks (nullable) run on each slice of C by the thread that multiplies it:
+/// before and after its GEMM.
 template <typename TA, typename TB, typename TC, typename G>
 void slicedGemm(bool ta, bool tb, int64_t m, int64_t n, const TA *A,
                 int64_t lda, const TB *B, int64_t ldb, TC *C, int64_t ldc,
-                GemmSlicing sl, G gemm) {
+                GemmSlicing sl, G gemm, const SliceHooks *hooks = nullptr) {
+  const SliceFn *pro = hooks ? hooks->pro : nullptr;
+  const SliceFn *epi = hooks ? hooks->epi : nullptr;
   if (sl.cnt == 1) {
+    if (pro)
+      (*pro)(0, m, 0, n);
     gemm(m, n, A, B, C);
+    if (epi)
+      (*epi)(0, m, 0, n);
     return;
   }
   const int64_t e = sl.sliceM ? m : n;
@@ -113,17 +121,24 @@ void slicedGemm(bool ta, bool tb, int64_t m, int64_t n, const TA *A,
 #pragma omp parallel for schedule(static) if (!omp_in_parallel())
   for (int64_t c = 0; c < cnt; ++c) {
     int64_t s0 = c * chunk, len = std::min(chunk, e - s0);
+    const int64_t r0 = sliceM ? s0 : 0, rows = sliceM ? len : m;
+    const int64_t c0 = sliceM ? 0 : s0, cols = sliceM ? n : len;
+    if (pro)
+      (*pro)(r0, rows, c0, cols);
     if (sliceM)
       gemm(len, n, ta ? A + s0 : A + s0 * lda, B, C + s0 * ldc);
     else
       gemm(m, len, A, tb ? B + s0 * ldb : B + s0, C + s0);
+    if (epi)
+      (*epi)(r0, rows, c0, cols);
   }
 }
 
 /// oneDNN's bf16 GEMM on bf16 operands, sliced.
 void dnnlGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
               const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
-              float beta, float *C, int64_t ldc) {
+              float beta, float *C, int64_t ldc,
+              const SliceHooks *hooks = nullptr) {
   Bf16GemmFn f = bf16GemmFn();
   const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
   slicedGemm(ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
@@ -131,14 +146,15 @@ void dnnlGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                  float *c) {
                OneOmpThread one;
                f(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);
-             });
+             },
+             hooks);
 }
 
 /// C = alpha op(A) op(B) + beta C with A and B rounded to bf16, products
 /// summed in fp32.
 void bf16Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb,
-              float beta, float *C, int64_t ldc) {
+              float beta, float *C, int64_t ldc, const SliceHooks *hooks) {
   thread_local std::vector<uint16_t> ab, bb;
   int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
   if (int64_t(ab.size()) < ar * ac)
@@ -147,7 +163,8 @@ void bf16Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
     bb.resize(size_t(br * bc));
   packBf16(ar, ac, A, lda, ab.data());
   packBf16(br, bc, B, ldb, bb.data());
-  dnnlGemm(ta, tb, m, n, k, alpha, ab.data(), ac, bb.data(), bc, beta, C, ldc);
+  dnnlGemm(ta, tb, m, n, k, alpha, ab.data(), ac, bb.data(), bc, beta, C, ldc,
+           hooks);
 }
 
 /// Which library runs the fp32 GEMM of a slice, by measurement per core
@@ -225,18 +242,22 @@ GemmSlicing gemmSlicing(int64_t m, int64_t n, int64_t k) {
 template <typename T>
 void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
              const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,
-             int64_t ldc) {
+             int64_t ldc, const SliceHooks *hooks) {
   if (m <= 0 || n <= 0)
     return;
   if (k <= 0) {
+    if (hooks && hooks->pro)
+      (*hooks->pro)(0, m, 0, n);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j)
         C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    if (hooks && hooks->epi)
+      (*hooks->epi)(0, m, 0, n);
     return;
   }
   if constexpr (std::is_same_v<T, float>)
     if (m >= kCpuBf16MinRows && gBf16.load(std::memory_order_relaxed)) {
-      bf16Gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+      bf16Gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, hooks);
       return;
     }
 #if HONE_HAVE_DNNL
@@ -249,21 +270,23 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
                    OneOmpThread one;
                    dnnl_sgemm(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c,
                               ldc);
-                 });
+                 },
+                 hooks);
       return;
     }
 #endif
   slicedGemm(ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
              [&](int64_t mm, int64_t nn, const T *a, const T *b, T *c) {
                blasGemm(ta, tb, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);
-             });
+             },
+             hooks);
 }
 template void parGemm<float>(bool, bool, int64_t, int64_t, int64_t, float,
                              const float *, int64_t, const float *, int64_t,
-                             float, float *, int64_t);
+                             float, float *, int64_t, const SliceHooks *);
 template void parGemm<double>(bool, bool, int64_t, int64_t, int64_t, double,
                               const double *, int64_t, const double *, int64_t,
-                              double, double *, int64_t);
+                              double, double *, int64_t, const SliceHooks *);
 
 void widenBf16(const uint16_t *src, float *dst, int64_t n) {
 #pragma omp simd

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace hone::cpu {
 
@@ -30,12 +31,27 @@ struct GemmSlicing {
 };
 GemmSlicing gemmSlicing(int64_t m, int64_t n, int64_t k);
 
+/// Work on one slice of C: rows [r0, r0 + rows), columns [c0, c0 + cols).
+using SliceFn = std::function<void(int64_t r0, int64_t rows, int64_t c0,
+                                   int64_t cols)>;
+/// A GEMM's prologue and epilogue (each nullable), run on every slice of C
+/// by the thread that multiplies it, just before and just after the slice's
+/// GEMM (while the slice is in that core's cache): the training forward
+/// fills a slice with its bias before a GEMM with beta 1 and applies GELU
+/// after it. The GEMM calls are parGemm's own (same library, same slices),
+/// so C's bits are those of parGemm without hooks. When the GEMM is not
+/// sliced (small shapes) the hooks see all of C from the calling thread.
+struct SliceHooks {
+  const SliceFn *pro = nullptr;
+  const SliceFn *epi = nullptr;
+};
+
 /// C[m,n] = alpha op(A) op(B) + beta C, row-major (instantiated for float
-/// and double).
+/// and double), with optional per-slice hooks.
 template <typename T>
 void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
              const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,
-             int64_t ldc);
+             int64_t ldc, const SliceHooks *hooks = nullptr);
 
 /// Scratch bound of the widening path, in floats per calling thread.
 constexpr int64_t kWidenPanelElems = int64_t(1) << 20;

@@ -437,10 +437,17 @@ private:
   bool allocBlock(WorkPlacer::Kind kind, const WorkPlacer::Slot &slot,
                   int64_t n, int64_t ni, DeviceArray<T> &block,
                   DeviceArray<T, int32_t> &ints);
+  /// y = (residual + b) + x W and, when act is not null, act = gelu(y)
+  /// (Kernels::denseFwd; residual nullable).
   void linearFwd(const T *x, int64_t rows, int64_t in, int64_t out,
-                 int64_t wOff, int64_t bOff, bool conv1d, T *y);
+                 int64_t wOff, int64_t bOff, bool conv1d, T *y,
+                 const T *residual = nullptr, T *act = nullptr);
+  /// dW += x^T dy, db += sum dy, dx = dy W^T; with geluPre, dx is the
+  /// gradient of GELU's input whose output was x: dx = (dy W^T) gelu'(pre)
+  /// (Kernels::gemmGeluBwd).
   void linearBwd(const T *x, const T *dy, int64_t rows, int64_t in, int64_t out,
-                 int64_t wOff, int64_t bOff, bool conv1d, T *dx);
+                 int64_t wOff, int64_t bOff, bool conv1d, T *dx,
+                 const T *geluPre = nullptr);
   /// Qwen3: qkv = pre with per-head RMSNorm on the q and k heads.
   void qkNormFwd(const Layer &L, const T *pre, int64_t rows, T *qkv, T *rstd);
   const T *lmWeight() const;

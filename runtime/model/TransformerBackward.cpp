@@ -12,18 +12,26 @@ namespace hone {
 template <typename T>
 void Transformer<T>::linearBwd(const T *x, const T *dy, int64_t rows,
                                int64_t in, int64_t out, int64_t wOff,
-                               int64_t bOff, bool conv1d, T *dx) {
+                               int64_t bOff, bool conv1d, T *dx,
+                               const T *geluPre) {
   // dW null: a frozen base (LoRA), fp32 or bf16; dx = dy W reads the
   // weight in either storage (a bf16 base: Kernels::gemmBf16B).
   T *dW = g_.data() ? g_.data() + wOff : nullptr;
   if (conv1d) { // W [in, out]
     if (dW)
       k_->gemm(true, false, in, out, rows, T(1), x, in, dy, out, T(1), dW, out);
-    gemmW(true, rows, in, out, dy, out, wOff, out, T(0), dx, in);
   } else { // W [out, in]
     if (dW)
       k_->gemm(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dW, in);
-    gemmW(false, rows, in, out, dy, out, wOff, in, T(0), dx, in);
+  }
+  const int64_t ldw = conv1d ? out : in;
+  if (geluPre && !hp_) {
+    k_->gemmGeluBwd(conv1d, rows, in, out, dy, out, wp_ + wOff, ldw, geluPre,
+                    dx);
+  } else {
+    gemmW(conv1d, rows, in, out, dy, out, wOff, ldw, T(0), dx, in);
+    if (geluPre)
+      k_->geluBwd(geluPre, dx, dx, rows * in);
   }
   if (bOff >= 0 && dW)
     k_->sumRows(dy, rows, out, g_.data() + bOff);
@@ -129,8 +137,8 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     }
     // MLP: dA holds d(res[l+1]).
     if (gpt2) {
-      linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, L.bproj, true, a.dAct);
-      k_->geluBwd(a.ffPre[l], a.dAct, a.dPre, N * F);
+      linearBwd(a.ffAct[l], a.dA, N, F, D, L.wproj, L.bproj, true, a.dPre,
+                a.ffPre[l]);
       linearBwd(a.ln2[l], a.dPre, N, D, F, L.wfc, L.bfc, true, a.dLn);
       k_->layerNormBwd(a.dLn, a.mid[l], vec(L.ln2w), a.mean2[l], a.rstd2[l], N,
                        D, a.dA, gg(L.ln2w), gg(L.ln2b));
@@ -186,7 +194,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
 #define HONE_INSTANTIATE(T)                                                    \
   template void Transformer<T>::linearBwd(const T *, const T *, int64_t,       \
                                           int64_t, int64_t, int64_t, int64_t,  \
-                                          bool, T *);                          \
+                                          bool, T *, const T *);               \
   template Status Transformer<T>::backward(const OutputGrads<T> &);
 HONE_INSTANTIATE(float)
 HONE_INSTANTIATE(double)

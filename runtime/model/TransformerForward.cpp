@@ -241,11 +241,23 @@ Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
 template <typename T>
 void Transformer<T>::linearFwd(const T *x, int64_t rows, int64_t in,
                                int64_t out, int64_t wOff, int64_t bOff,
-                               bool conv1d, T *y) {
-  if (bOff >= 0)
-    k_->broadcastRows(y, vec(bOff), rows, out);
+                               bool conv1d, T *y, const T *residual, T *act) {
+  const T *b = bOff >= 0 ? vec(bOff) : nullptr;
+  if (!hp_) {
+    k_->denseFwd(x, rows, in, out, wp_ + wOff, !conv1d, b, residual, y, act);
+    return;
+  }
+  if (residual) {
+    k_->copy(y, residual, rows * out);
+    if (b)
+      k_->addRows(y, b, rows, out);
+  } else if (b) {
+    k_->broadcastRows(y, b, rows, out);
+  }
   gemmW(!conv1d, rows, out, in, x, in, wOff, conv1d ? out : in,
-        bOff >= 0 ? T(1) : T(0), y, out);
+        residual || b ? T(1) : T(0), y, out);
+  if (act)
+    k_->geluFwd(y, act, rows * out);
 }
 
 // One layer's forward from its input res[l] into its buffers and its output
@@ -278,18 +290,15 @@ void Transformer<T>::layerFwd(size_t l, const AttentionShape &as, bool redo) {
     k_->rope(a.qkv[l], N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
              false);
   k_->attentionFwd(a.qkv[l], as, a.probs[l], a.att[l]);
-  k_->copy(a.mid[l], a.res[l], N * D);
-  if (L.bo >= 0)
-    k_->addRows(a.mid[l], vec(L.bo), N, D);
-  gemmW(!gpt2, N, D, A, a.att[l], A, L.wo, gpt2 ? D : A, T(1), a.mid[l], D);
+  linearFwd(a.att[l], N, A, D, L.wo, L.bo, gpt2, a.mid[l], a.res[l]);
   if (const LoraGroup *G = loraGroup(l, kO))
     loraFwd(*G, a.att[l], N, a.mid[l], D, a.loraU[l * kGroups + kO], l,
             dropNow_);
   if (gpt2) {
     k_->layerNormFwd(a.mid[l], vec(L.ln2w), vec(L.ln2b), N, D, c.normEps,
                      a.ln2[l], a.mean2[l], a.rstd2[l]);
-    linearFwd(a.ln2[l], N, D, F, L.wfc, L.bfc, true, a.ffPre[l]);
-    k_->geluFwd(a.ffPre[l], a.ffAct[l], N * F);
+    linearFwd(a.ln2[l], N, D, F, L.wfc, L.bfc, true, a.ffPre[l], nullptr,
+              a.ffAct[l]);
   } else {
     k_->rmsNormFwd(a.mid[l], vec(L.ln2w), N, D, c.normEps, a.ln2[l],
                    a.rstd2[l]);
@@ -301,13 +310,9 @@ void Transformer<T>::layerFwd(size_t l, const AttentionShape &as, bool redo) {
   }
   // The layer's output res[l+1] is kept: a recomputation (redo) needs only
   // the down projection's adapter product u, not the projection.
-  if (!redo) {
-    k_->copy(a.res[l + 1], a.mid[l], N * D);
-    if (L.bproj >= 0)
-      k_->addRows(a.res[l + 1], vec(L.bproj), N, D);
-    gemmW(!gpt2, N, D, F, a.ffAct[l], F, L.wproj, gpt2 ? D : F, T(1),
-          a.res[l + 1], D);
-  }
+  if (!redo)
+    linearFwd(a.ffAct[l], N, F, D, L.wproj, L.bproj, gpt2, a.res[l + 1],
+              a.mid[l]);
   if (const LoraGroup *G = loraGroup(l, kDown))
     loraFwd(*G, a.ffAct[l], N, redo ? nullptr : a.res[l + 1], D,
             a.loraU[l * kGroups + kDown], l, dropNow_);
@@ -455,8 +460,9 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   template bool Transformer<T>::allocBlock(                                    \
       WorkPlacer::Kind, const WorkPlacer::Slot &, int64_t, int64_t,            \
       DeviceArray<T> &, DeviceArray<T, int32_t> &);                            \
-  template void Transformer<T>::linearFwd(                                     \
-      const T *, int64_t, int64_t, int64_t, int64_t, int64_t, bool, T *);      \
+  template void Transformer<T>::linearFwd(const T *, int64_t, int64_t,       \
+                                          int64_t, int64_t, int64_t, bool,     \
+                                          T *, const T *, T *);                \
   template Status Transformer<T>::forward(const TokenBatch &,                  \
                                           const ForwardOptions &);
 HONE_INSTANTIATE(float)

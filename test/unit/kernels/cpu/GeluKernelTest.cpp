@@ -3,7 +3,10 @@
 // from -12 to 12, random values and special ones; every value's result the
 // same bits whatever its offset in the array, the thread count, in place or
 // not, and in decode's fused linear layers (linearRows with gelu) as in the
-// separate kernel.
+// separate kernel; the training forward's and backward's dense layers with
+// bias, residual and GELU in the GEMM's slices (denseFwd, gemmGeluBwd) bit
+// for bit the separate kernels, on sliced and unsliced shapes and 1 or 2
+// threads.
 #include "kernels/cpu/CpuKernels.h"
 #include "test/unit/model/ModelTestUtil.h" // randomVector
 
@@ -11,6 +14,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 using namespace hone;
@@ -147,6 +151,63 @@ TEST(GeluKernels, FusedLinearRowsMatchSeparateKernels) {
       EXPECT_TRUE(sameBits(fused, plain))
           << "rows " << rows << (transW ? " transposed" : "");
     }
+}
+
+/// The CPU backend's fused dense layers against Kernels' defaults (the
+/// separate kernels: broadcastRows/copy/addRows, gemm, geluFwd/geluBwd) on
+/// the same object: same bits. Shapes: slices of rows (>= 256 rows), of
+/// columns (fewer rows, enough work) and none (little work).
+TEST(GeluKernels, FusedDenseLayersMatchSeparateKernels) {
+  const int before = cpuThreads();
+  struct Shape {
+    int64_t rows, in, out;
+  };
+  for (int t = 1; t <= 2; ++t) {
+    setCpuThreads(t);
+    auto k = makeCpuKernels<float>();
+    Kernels<float> &base = *k;
+    for (Shape sh : {Shape{1100, 64, 256}, Shape{100, 200, 600},
+                     Shape{20, 16, 24}})
+      for (bool transW : {false, true})
+        for (int variant = 0; variant < 4; ++variant) {
+          // 0: bias + GELU, 1: residual + bias, 2: residual, 3: neither.
+          const int64_t R = sh.rows, I = sh.in, O = sh.out;
+          const auto x = randomVector<float>(size_t(R * I), 31, 0);
+          const auto W = randomVector<float>(size_t(I * O), 32, 0);
+          const auto b = randomVector<float>(size_t(O), 33, 0);
+          const auto res = randomVector<float>(size_t(R * O), 34, 0);
+          const float *bp = variant <= 1 ? b.data() : nullptr;
+          const float *rp = variant == 1 || variant == 2 ? res.data() : nullptr;
+          const bool act = variant == 0;
+          std::vector<float> pre(size_t(R * O)), y(pre.size());
+          std::vector<float> pre0(pre.size()), y0(pre.size());
+          k->denseFwd(x.data(), R, I, O, W.data(), transW, bp, rp, pre.data(),
+                      act ? y.data() : nullptr);
+          base.Kernels<float>::denseFwd(x.data(), R, I, O, W.data(), transW,
+                                        bp, rp, pre0.data(),
+                                        act ? y0.data() : nullptr);
+          const std::string what = std::to_string(R) + "x" +
+                                   std::to_string(I) + "->" +
+                                   std::to_string(O) + " variant " +
+                                   std::to_string(variant) +
+                                   (transW ? " W^T" : "") + ", " +
+                                   std::to_string(t) + " threads";
+          EXPECT_TRUE(sameBits(pre, pre0)) << "pre, " << what;
+          if (act)
+            EXPECT_TRUE(sameBits(y, y0)) << "act, " << what;
+          // Backward: dPre [R, O] = (dy [R, I'] op(W')) gelu'(pre), with
+          // W' [O, I] (transB false) or [I, O] (transB true), k = I.
+          const auto dy = randomVector<float>(size_t(R * I), 35, 0);
+          std::vector<float> d(pre.size()), d0(pre.size(), 7.0f);
+          k->gemmGeluBwd(transW, R, O, I, dy.data(), I, W.data(),
+                         transW ? I : O, pre0.data(), d.data());
+          base.Kernels<float>::gemmGeluBwd(transW, R, O, I, dy.data(), I,
+                                           W.data(), transW ? I : O,
+                                           pre0.data(), d0.data());
+          EXPECT_TRUE(sameBits(d, d0)) << "backward, " << what;
+        }
+  }
+  setCpuThreads(before);
 }
 
 } // namespace
