@@ -8,8 +8,11 @@
 // were separate passes over the output; here each thread takes 64-column
 // panels of W, packs a panel while the first rows consume it (the later
 // rows read the packed copy from L2), keeps 6 x 64 accumulators in
-// registers, and finishes the panel in one epilogue. Each output element
-// is summed over k in order, whatever the thread count.
+// registers, and finishes the panel in one epilogue. Without AVX-512, at
+// up to 128 rows and 256 or more outputs (decode's dense layers),
+// linearRowsStrips takes 64-column blocks 128 k rows at a time instead
+// (faster on Zen 2; same bits). Each output element is summed over k in
+// order, whatever the thread count or path.
 //
 // W [out, in] (Linear layers of the Llama family, the LM head), fp32 or
 // bf16 bits, linearRowsNT: at a few rows (2-16 completions decoding) the
@@ -42,13 +45,12 @@ namespace {
 constexpr int64_t kLinKc = 512; // k rows of a packed panel (128 KB)
 
 #if !defined(__AVX512F__) && defined(__FMA__)
-/// The AVX2 tile: MR rows x 16 columns in 2 MR ymm accumulators, one
-/// broadcast register reused, k unrolled by 4. Written with intrinsics
-/// because GCC's allocation of the generic v16f tile (two v8f halves) at
-/// MR = 6 spent register moves every k step and ran the loop at 0.58 of
-/// the FMA peak on Zen 2 (bench/RESULTS.md, "Generation at batch 64").
-/// Same arithmetic as the generic tile: each element one fused
-/// multiply-add per k, in order.
+/// The AVX2 tile: MR rows x 16 columns in 2 MR ymm accumulators and one
+/// broadcast register. Written with intrinsics and named accumulators:
+/// GCC spent register moves on the generic v16f tile (two v8f halves) at
+/// MR = 6 every k step, and kept an array of __m256 accumulators in memory
+/// (storing all of them each step). Same arithmetic as the generic tile:
+/// each element one fused multiply-add per k, in order.
 template <int MR>
 inline void linearTileAvx2(int64_t kc, const float *A, int64_t lda,
                            const float *B, int64_t ldb, float *part, bool init,
@@ -273,11 +275,12 @@ constexpr int64_t kStripMaxRows = 128; // above: linearPanel's path
 /// 16 columns, [strip][kc][16], each L1-resident while the 6-row tiles
 /// of linearTileAvx2 sweep it), partial sums in `part` [m][64] between
 /// k blocks; the next block is prefetched into L2 across the current
-/// one's tiles. Against linearPanel's 512-row panels (128 KB, larger than
-/// what stayed cached beside the rows of x) this ran decode's dense layers
-/// at 68-70 instead of 61-63 GFLOP per CPU-second at 64 rows on Zen 2
-/// (one thread, 8 GPT-2 d_model 512 layers, bench/RESULTS.md "Generation
-/// at batch 64"), and better at 8 and 24 rows; at 256 rows it was slower.
+/// one's tiles. Against linearPanel's 512-row panels (128 KB) this ran
+/// decode's dense layers at 68-70 instead of 61-63 GFLOP per CPU-second at
+/// 64 rows on Zen 2 (one thread, 8 GPT-2 d_model 512 layers;
+/// hone_bench_linear_rows, bench/RESULTS.md "decode's dense layers in
+/// 64-column blocks"), also faster at 8 and 24 rows, equal at 128, slower
+/// at 256 (hence kStripMaxRows).
 /// Each element is still one fused multiply-add per k, in order from
 /// zero, then the same epilogue: the bits equal linearPanel's
 /// (Kernels.LinearRowsStripsEqualPanels).
