@@ -443,6 +443,12 @@ void Planner::size(PipelineOp pipeline) {
           return std::make_pair(Value(tokenList[i]), Value());
         if (k < 0 || k >= int64_t(train.getInputs().size()))
           return std::nullopt;
+        // Packed to several masks (packed_also): bounded by its rows'
+        // last tokens, as a reward read.
+        if (auto also = op->getAttrOfType<DenseI64ArrayAttr>("packed_also"))
+          for (int64_t p = 0; p + 1 < also.size(); p += 2)
+            if (also[p] == int64_t(i))
+              return std::make_pair(Value(tokenList[i]), Value());
         return std::make_pair(Value(tokenList[i]), train.getInputs()[k]);
       };
       for (auto [i, tokens] : llvm::enumerate(tokenList)) {

@@ -54,6 +54,16 @@ struct ModelWorkRow {
   int64_t backwardsBefore = 0, backwards = 0;
   int64_t generates = 0, generatedTokens = 0;
   double gflopBefore = 0, gflop = 0;
+  /// Measured by the job, per iteration of the stage (its steps run): full
+  /// forwards and backwards, rows those forwards ran (packed: real tokens),
+  /// tokens generated (each row up to its stop) and GFLOP by the same
+  /// estimate from the shapes that ran. False: the stage ran no step.
+  bool measured = false;
+  /// The compiler's counts above are there (false: a row the job measured
+  /// that the compiler's table lacks).
+  bool estimated = true;
+  double runForwards = 0, runBackwards = 0, runRows = 0, runGenerated = 0,
+         runGflop = 0;
 };
 
 struct ReportData {

@@ -215,6 +215,9 @@ void opGenerate(OpCtx &c) {
   if (!ro)
     c.err(ro.status().message());
   const auto &g = ro->gen;
+  m->generates += 1;
+  for (int64_t b = 0; b < B; ++b)
+    m->generatedTokens += g.lengths[size_t(b)] - g.promptLengths[size_t(b)];
   if (!onRow)
     for (int64_t b = 0; b < B; ++b)
       rowLens[size_t(b)] = writeRow(b, g, g.seqLen);
