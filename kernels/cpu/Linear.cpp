@@ -8,8 +8,11 @@
 // were separate passes over the output; here each thread takes 64-column
 // panels of W, packs a panel while the first rows consume it (the later
 // rows read the packed copy from L2), keeps 6 x 64 accumulators in
-// registers, and finishes the panel in one epilogue. Each output element
-// is summed over k in order, whatever the thread count.
+// registers, and finishes the panel in one epilogue. Without AVX-512, at
+// up to 128 rows and 256 or more outputs (decode's dense layers),
+// linearRowsStrips takes 64-column blocks 128 k rows at a time instead
+// (faster on Zen 2; same bits). Each output element is summed over k in
+// order, whatever the thread count or path.
 //
 // W [out, in] (Linear layers of the Llama family, the LM head), fp32 or
 // bf16 bits, linearRowsNT: at a few rows (2-16 completions decoding) the
@@ -32,6 +35,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <type_traits>
 
 namespace hone {
@@ -40,9 +44,72 @@ namespace {
 
 constexpr int64_t kLinKc = 512; // k rows of a packed panel (128 KB)
 
+#if !defined(__AVX512F__) && defined(__FMA__)
+/// The AVX2 tile: MR rows x 16 columns in 2 MR ymm accumulators and one
+/// broadcast register. Written with intrinsics and named accumulators:
+/// GCC spent register moves on the generic v16f tile (two v8f halves) at
+/// MR = 6 every k step, and kept an array of __m256 accumulators in memory
+/// (storing all of them each step). Same arithmetic as the generic tile:
+/// each element one fused multiply-add per k, in order.
+template <int MR>
+inline void linearTileAvx2(int64_t kc, const float *A, int64_t lda,
+                           const float *B, int64_t ldb, float *part, bool init,
+                           float *pack, int64_t ldp = 64) {
+  static_assert(MR >= 1 && MR <= 6, "1-6 rows");
+  // Named accumulators, not arrays: GCC kept __m256 arrays in memory and
+  // stored every accumulator back on each k step.
+  __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+#define HONE_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define HONE_INIT(r)                                                           \
+  if constexpr (MR > r) {                                                      \
+    c##r##0 = init ? _mm256_setzero_ps() : _mm256_loadu_ps(part + r * ldp);    \
+    c##r##1 =                                                                  \
+        init ? _mm256_setzero_ps() : _mm256_loadu_ps(part + r * ldp + 8);      \
+  }
+#define HONE_FMA(r)                                                            \
+  if constexpr (MR > r) {                                                      \
+    const __m256 a = _mm256_broadcast_ss(A + r * lda + p);                     \
+    c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                                 \
+    c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                                 \
+  }
+#define HONE_STORE(r)                                                          \
+  if constexpr (MR > r) {                                                      \
+    _mm256_storeu_ps(part + r * ldp, c##r##0);                                 \
+    _mm256_storeu_ps(part + r * ldp + 8, c##r##1);                             \
+  }
+  HONE_ROWS(HONE_INIT)
+  const float *b = B;
+  if (pack) {
+    for (int64_t p = 0; p < kc; ++p, b += ldb) {
+      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+      __builtin_prefetch(b + 12 * ldb, 0, 3);
+      _mm256_storeu_ps(pack + p * 16, b0);
+      _mm256_storeu_ps(pack + p * 16 + 8, b1);
+      HONE_ROWS(HONE_FMA)
+    }
+  } else {
+    for (int64_t p = 0; p < kc; ++p, b += ldb) {
+      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+      HONE_ROWS(HONE_FMA)
+    }
+  }
+  HONE_ROWS(HONE_STORE)
+#undef HONE_ROWS
+#undef HONE_INIT
+#undef HONE_FMA
+#undef HONE_STORE
+}
+#endif
+
 template <int MR, int NV>
 inline void linearTile(int64_t kc, const float *A, int64_t lda, const float *B,
                        int64_t ldb, float *part, bool init, float *pack) {
+#if !defined(__AVX512F__) && defined(__FMA__)
+  if constexpr (NV == 1 && MR <= 6) {
+    linearTileAvx2<MR>(kc, A, lda, B, ldb, part, init, pack);
+    return;
+  }
+#endif
   v16f acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v)
@@ -168,6 +235,144 @@ void linearPanel(int64_t m, int64_t kc, const float *A, int64_t lda,
     break;
   }
 }
+
+/// As the separate kernels round: (residual + b) + xW, then GELU; rows of
+/// `part` ldp apart, w columns from column j0 of y (rows n apart).
+inline void finishRows(const float *part, int64_t ldp, int64_t mr, int64_t r0,
+                       int64_t j0, int64_t w, int64_t n, const float *b,
+                       const float *res, bool gelu, float *y) {
+  for (int64_t r = 0; r < mr; ++r) {
+    const float *pr = part + r * ldp;
+    float *yr = y + (r0 + r) * n + j0;
+    const float *rr = res ? res + (r0 + r) * n + j0 : nullptr;
+    const float *br = b ? b + j0 : nullptr;
+    if (rr && br) {
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j)
+        yr[j] = (rr[j] + br[j]) + pr[j];
+    } else if (rr || br) {
+      const float *cr = rr ? rr : br;
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j)
+        yr[j] = cr[j] + pr[j];
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j)
+        yr[j] = pr[j];
+    }
+    if (gelu) // geluFwd's function
+      geluRowF(yr, yr, w);
+  }
+}
+
+#if !defined(__AVX512F__) && defined(__FMA__)
+constexpr int64_t kStripKc = 128; // k rows of a packed block
+constexpr int64_t kStripMaxRows = 128; // above: linearPanel's path
+
+/// linearRowsF without AVX-512 at up to kStripMaxRows rows and 256 or more
+/// outputs (decode's dense layers): each task is a 64-column block of W
+/// over all k, taken kStripKc rows at a time (32 KB: four 8 KB strips of
+/// 16 columns, [strip][kc][16], each L1-resident while the 6-row tiles
+/// of linearTileAvx2 sweep it), partial sums in `part` [m][64] between
+/// k blocks; the next block is prefetched into L2 across the current
+/// one's tiles. Against linearPanel's 512-row panels (128 KB) this ran
+/// decode's dense layers at 68-70 instead of 61-63 GFLOP per CPU-second at
+/// 64 rows on Zen 2 (one thread, 8 GPT-2 d_model 512 layers;
+/// hone_bench_linear_rows, bench/RESULTS.md "decode's dense layers in
+/// 64-column blocks"), also faster at 8 and 24 rows, equal at 128, slower
+/// at 256 (hence kStripMaxRows).
+/// Each element is still one fused multiply-add per k, in order from
+/// zero, then the same epilogue: the bits equal linearPanel's
+/// (Kernels.LinearRowsStripsEqualPanels).
+void linearRowsStrips(const float *x, int64_t m, int64_t k, int64_t n,
+                      const float *W, const float *b, const float *res,
+                      bool gelu, float *y, ThreadScratch<float> &ts) {
+  constexpr int64_t NB = 64;
+  const int64_t tasks = (n + NB - 1) / NB;
+  ts.prepare(kStripKc * NB + m * NB);
+  const bool par = 2.0 * double(m) * double(n) * double(k) >= 2e6;
+  // Dynamic scheduling by hand, as linearRowsF's panels: a thread claims
+  // its next task before running this one, to prefetch it.
+  std::atomic<int64_t> counter{0};
+#pragma omp parallel if (par && tasks > 1)
+  {
+    float *pack = ts.get();
+    float *part = pack + kStripKc * NB;
+    int64_t t = counter.fetch_add(1);
+    while (t < tasks) {
+      const int64_t after = counter.fetch_add(1);
+      const int64_t j0 = t * NB, w = std::min(NB, n - j0), strips = w / 16;
+      for (int64_t k0 = 0; k0 < k; k0 += kStripKc) {
+        const int64_t kc = std::min(kStripKc, k - k0);
+        const float *src = W + k0 * n + j0;
+        for (int64_t p = 0; p < kc; ++p, src += n)
+          for (int64_t s = 0; s < strips; ++s) {
+            _mm256_storeu_ps(pack + (s * kc + p) * 16,
+                             _mm256_loadu_ps(src + 16 * s));
+            _mm256_storeu_ps(pack + (s * kc + p) * 16 + 8,
+                             _mm256_loadu_ps(src + 16 * s + 8));
+          }
+        // The block after this one (this task's next k rows, else the
+        // next task's first), prefetched into L2 a few rows per tile.
+        NextBlock nb;
+        if (k0 + kc < k) {
+          nb.B = src;
+          nb.rows = std::min(kStripKc, k - k0 - kc);
+          nb.lines = w / 16;
+        } else if (after < tasks) {
+          nb.B = W + after * NB;
+          nb.rows = std::min(kStripKc, k);
+          nb.lines = std::min(NB, n - after * NB) / 16;
+        }
+        nb.ldb = n;
+        const int64_t tiles = strips * ((m + 5) / 6);
+        nb.perTile = (nb.rows + tiles - 1) / tiles;
+        const float *a = x + k0;
+        for (int64_t s = 0; s < strips; ++s) {
+          const float *bs = pack + s * kc * 16;
+          float *ps = part + 16 * s;
+          const bool init = k0 == 0;
+          int64_t r = 0;
+          for (; r + 6 <= m; r += 6) {
+            if (nb.B)
+              nb.step();
+            linearTileAvx2<6>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
+                              nullptr, NB);
+          }
+          if (nb.B)
+            nb.step();
+          switch (m - r) {
+          case 5:
+            linearTileAvx2<5>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
+                              nullptr, NB);
+            break;
+          case 4:
+            linearTileAvx2<4>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
+                              nullptr, NB);
+            break;
+          case 3:
+            linearTileAvx2<3>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
+                              nullptr, NB);
+            break;
+          case 2:
+            linearTileAvx2<2>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
+                              nullptr, NB);
+            break;
+          case 1:
+            linearTileAvx2<1>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
+                              nullptr, NB);
+            break;
+          default:
+            break;
+          }
+        }
+      }
+      finishRows(part, NB, m, 0, j0, w, n, b, res, gelu, y);
+      t = after;
+    }
+  }
+}
+#endif
 
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
 typedef uint16_t v8h __attribute__((vector_size(16), aligned(2)));
@@ -324,6 +529,14 @@ template void linearRowsNT<uint16_t>(const float *, int64_t, int64_t, int64_t,
 void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
                  const float *W, const float *b, const float *res, bool gelu,
                  float *y, ThreadScratch<float> &ts) {
+#if !defined(__AVX512F__) && defined(__FMA__)
+  // HONE_LINEAR_PANELS=1: linearPanel's path at every shape (A/B runs and
+  // the test that both paths give the same bits).
+  if (n >= 256 && m <= kStripMaxRows && !std::getenv("HONE_LINEAR_PANELS")) {
+    linearRowsStrips(x, m, k, n, W, b, res, gelu, y, ts);
+    return;
+  }
+#endif
   const int64_t panels = (n + 63) / 64;
   // Fewer than four panels (a small model's d_model 64 outputs) are also cut
   // into row blocks of at least 32 rows, so that every core has work; each
@@ -385,29 +598,7 @@ void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
           break;
         }
       }
-      // As the separate kernels round: (residual + b) + xW, then GELU.
-      for (int64_t r = 0; r < mr; ++r) {
-        const float *pr = part + r * 64;
-        float *yr = y + (r0 + r) * n + j0;
-        const float *rr = res ? res + (r0 + r) * n + j0 : nullptr;
-        const float *br = b ? b + j0 : nullptr;
-        if (rr && br) {
-#pragma omp simd
-          for (int64_t j = 0; j < w; ++j)
-            yr[j] = (rr[j] + br[j]) + pr[j];
-        } else if (rr || br) {
-          const float *cr = rr ? rr : br;
-#pragma omp simd
-          for (int64_t j = 0; j < w; ++j)
-            yr[j] = cr[j] + pr[j];
-        } else {
-#pragma omp simd
-          for (int64_t j = 0; j < w; ++j)
-            yr[j] = pr[j];
-        }
-        if (gelu) // geluFwd's function
-          geluRowF(yr, yr, w);
-      }
+      finishRows(part, 64, mr, r0, j0, w, n, b, res, gelu, y);
       task = after;
     }
   }

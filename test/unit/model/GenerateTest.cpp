@@ -3,6 +3,7 @@
 #include "runtime/model/Generate.h"
 #include "ModelTestUtil.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -673,7 +674,8 @@ TEST(Kernels, LinearRowsMatchesReference) {
   };
   const int before = cpuThreads();
   for (S s : {S{1, 32, 16}, S{7, 1100, 208}, S{13, 64, 64}, S{200, 96, 80},
-              S{300, 40, 48}, S{250, 64, 64}}) {
+              S{300, 40, 48}, S{250, 64, 64}, S{64, 300, 256},
+              S{5, 260, 320}}) {
     auto x = randomVector<float>(size_t(s.rows * s.in), 31, 0);
     auto W = randomVector<float>(size_t(s.in * s.out), 32, 0);
     auto b = randomVector<float>(size_t(s.out), 33, 0);
@@ -707,6 +709,48 @@ TEST(Kernels, LinearRowsMatchesReference) {
                                       (1 + std::fabs(v)));
         }
       EXPECT_LT(worst, 2e-5 * std::sqrt(double(s.in)))
+          << s.rows << "x" << s.in << "x" << s.out << " mode " << mode;
+    }
+  }
+  setCpuThreads(before);
+}
+
+/// Without AVX-512 the CPU backend runs linearRows at up to 128 rows and
+/// 256 or more outputs in 64-column blocks of 128 k rows
+/// (linearRowsStrips), elsewhere in 512-row panels (linearPanel;
+/// HONE_LINEAR_PANELS=1 forces them): the two must give the same bits,
+/// since a decode batch's rows change paths as the batch changes size and
+/// results must not depend on it. Shapes: k over several blocks and with a
+/// short last block, rows around the 6-row tile, every epilogue, one and
+/// two threads. (With AVX-512 both runs take linearPanel.)
+TEST(Kernels, LinearRowsStripsEqualPanels) {
+  auto k = makeCpuKernels<float>();
+  struct S {
+    int64_t rows, in, out;
+  };
+  const int before = cpuThreads();
+  for (S s : {S{64, 512, 256}, S{7, 300, 320}, S{128, 2048, 512},
+              S{1, 130, 256}, S{65, 64, 384}}) {
+    auto x = randomVector<float>(size_t(s.rows * s.in), 41, 0);
+    auto W = randomVector<float>(size_t(s.in * s.out), 42, 0);
+    auto b = randomVector<float>(size_t(s.out), 43, 0);
+    auto res = randomVector<float>(size_t(s.rows * s.out), 44, 0);
+    for (int mode = 0; mode < 8; ++mode) {
+      const bool useB = mode & 1, useR = mode & 2, gelu = mode & 4;
+      std::vector<float> y[2];
+      for (int panels = 0; panels < 2; ++panels) {
+        if (panels)
+          setenv("HONE_LINEAR_PANELS", "1", 1);
+        setCpuThreads(2 - mode % 2); // one and two threads
+        y[panels].assign(res.size(), 0.0f);
+        k->linearRows(x.data(), s.rows, s.in, s.out, W.data(), false,
+                      useB ? b.data() : nullptr, useR ? res.data() : nullptr,
+                      gelu, y[panels].data());
+        unsetenv("HONE_LINEAR_PANELS");
+      }
+      EXPECT_EQ(std::memcmp(y[0].data(), y[1].data(),
+                            y[0].size() * sizeof(float)),
+                0)
           << s.rows << "x" << s.in << "x" << s.out << " mode " << mode;
     }
   }
