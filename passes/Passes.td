@@ -250,15 +250,33 @@ def StreamScores : Pass<"hone-stream-scores", "::mlir::hone::PipelineOp"> {
     worker as the row ends; the unstreamed op runs the same forwards), so
     scores and everything after
     them are those of the unstreamed order, with lanes or inline (the host
-    holds the generate until the score has attached). Not streamed yet:
-    reference log-probs (`hone.logprob`); `honec --no-stream-scores`
-    leaves the pass out.
+    holds the generate until its scores have attached).
+
+    Reference log-probs stream too: a `hone.logprob` of one token batch,
+    the generate's result 0 (packed to its result 1 or padded), by a model
+    defined outside the read's region (frozen: the loop does not change
+    it), without entropy, gets `row_group = N` (`logprob-rows`, at most
+    the batch's rows), the rows of each forward, and `stream`. The runtime
+    computes each group's forward on the read's worker as soon as the
+    group's last row ends (its own kernels object, half the cores beside
+    decoding), and the unstreamed read runs the same groups, so results
+    are bit-identical. With `stream=false` (`honec --no-stream-scores`)
+    the pass sets only `row_group`: the unstreamed program computes the
+    same forwards after decoding.
 
     ```mlir
     %tok, %m, %l_old = hone.generate %policy, %ptok, %pmask, %step {..., stream_rows} : ...
     %s = hone.score %verifier, %tok, %m, %ids {stream} : ...
+    %l_ref = hone.logprob %ref, %tok packed(%m : tensor<8x24xf32>) {row_group = 8 : i64, stream} : ...
     ```
   }];
+  let options = [
+    Option<"stream", "stream", "bool", /*default=*/"true",
+           "mark streams (false: only fix reference reads' row groups, "
+           "as honec --no-stream-scores)">,
+    Option<"logprobRows", "logprob-rows", "int64_t", /*default=*/"8",
+           "rows per forward of a streamable reference read">,
+  ];
 }
 
 def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {
