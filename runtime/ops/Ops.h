@@ -69,6 +69,10 @@ struct ModelObj : Object {
   uint64_t keptForward = 0;
   // Its rows' lengths when that forward was packed (empty: padded).
   std::vector<int32_t> keptLengths;
+  /// Held by a stream worker's forward (a streamed reference read,
+  /// runtime/ops/Streams.cpp): two steps' workers may overlap where
+  /// rollouts run ahead, and a model computes one forward at a time.
+  std::mutex streamMu;
 };
 
 struct DatasetObj : Object {

@@ -207,7 +207,10 @@ struct RowStream {
     Transformer<float> &m = *k->models[0]->model;
     Expected<std::vector<float>> lp = std::vector<float>();
     {
-      std::lock_guard<std::mutex> g(j->scoreMu); // one forward at a time
+      // One forward of the model at a time (another step's worker may be
+      // reading where rollouts run ahead); not scoreMu: a reward model's
+      // forward for a first finished row does not wait behind it.
+      std::lock_guard<std::mutex> g(k->models[0]->streamMu);
       Kernels<float> *saved = &m.kernels();
       m.setKernels(k->kernels.get());
       lp = computeLogprobs(m, tb, 0, k->temperature, nullptr, k->packed);

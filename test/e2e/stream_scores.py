@@ -282,6 +282,7 @@ try:
     # by the call's row count (test/unit/GemmRows.h: Zen 2), an unstreamed
     # read over the whole batch would differ.
     ref_over = ["stages[0].rl.steps=6", "stages[0].rl.beta=0.04",
+                "stages[0].rl.batch_size=32",
                 "generation.max_new_tokens=9"]
     jobs = {}
     for mode, flags in (("on", []), ("off", ["--no-stream-scores"])):
