@@ -144,6 +144,8 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
     drainLanes(j, c.loc);
     auto inlineRun = [j, tr, bytes](OpCtx &x, void (*f)(OpCtx &)) {
       uint64_t t0 = tr ? tr->nowUs() : 0;
+      if (x.stream && x.row && x.row->id == abi::OpId::generate)
+        noteDecodeThreads(*x.stream, j->cpuThreads);
       f(x);
       j->memory.sample(); // the op's buffers, before a later op frees them
       if (tr)
@@ -199,6 +201,9 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
     }
     for (ModelObj *m : ms)
       m->model->setKernels(k);
+    if (call->c.stream && call->c.row &&
+        call->c.row->id == abi::OpId::generate)
+      noteDecodeThreads(*call->c.stream, n);
     body(call->c);
     if (tr)
       tr->record(laneName, call->c.op, t0, tr->nowUs(), bytes);

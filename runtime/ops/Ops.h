@@ -505,6 +505,8 @@ void openStreams(OpCtx &c);
 void publishRow(RowStream &s, int64_t row);
 /// hone.generate: every row is published (or it failed).
 void closeStream(RowStream &s);
+/// hone.generate: the OpenMP threads it decodes with (before it runs).
+void noteDecodeThreads(RowStream &s, int threads);
 /// hone.score: waits for its worker and returns the row scores, in row
 /// order, each computed by scoreRows on that row alone (so equal to the
 /// unstreamed scores for rewards that score rows independently).

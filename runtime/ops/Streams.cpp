@@ -80,7 +80,7 @@ struct Consumer {
   std::string error;
   std::unique_ptr<Kernels<float>> kernels;
   std::vector<ModelObj *> models;
-  int threads = 1;
+  int threads = 1, allThreads = 1;
   std::thread worker;
   ~Consumer() { // the kernels object serves the next stream's worker
     if (kernels && c.j) {
@@ -138,6 +138,8 @@ struct RowStream {
   bool closed = false;
   std::vector<std::unique_ptr<Consumer>> consumers;
   const void *maskData = nullptr; // the generate's mask result
+  /// Threads of the team that decodes (noteDecodeThreads).
+  std::atomic<int> decodeThreads{0};
 
   uint64_t now() const { return trace ? trace->nowUs() : 0; }
 
@@ -251,26 +253,61 @@ struct RowStream {
   }
 
   /// A worker consumer's thread: scores rows as they are published until
-  /// the stream is closed and every row is scored (a reward model's by
-  /// groups, each when its last row is published).
+  /// the stream is closed and every row is scored (a model's by groups,
+  /// each when its last row is published).
   void run(Consumer *k) {
-    if (k->grouped) // a model's forwards: half the cores
-      setCpuThreads(k->threads);
+    // A model's forwards: half the cores while the batch decodes beside
+    // them; once decoding has ended, the groups left take every core (the
+    // op waiting for them has nothing else to do; results do not depend
+    // on the thread count). A reference read, which nothing waits for
+    // before the batch ends, computes while decoding only where cores are
+    // idle (decoding's team and this worker's fit in the job's threads and
+    // no other lane computes); otherwise its groups wait for the end of
+    // decoding, where they run on every core as the unstreamed read would,
+    // instead of slowing decoding down (bench/RESULTS.md).
+    int threads = k->grouped ? k->threads : 0;
+    if (threads)
+      setCpuThreads(threads);
     size_t next = 0;
-    const int64_t G = k->G;
+    const int64_t G = k->G, B = k->in[0].shape[0];
     std::vector<uint64_t> groupAt(k->groupLeft.size(), 0);
+    std::vector<size_t> deferred;
+    auto compute = [&](size_t g) {
+      std::vector<int64_t> rs;
+      for (int64_t r = int64_t(g) * G; r < std::min(B, int64_t(g + 1) * G);
+           ++r)
+        rs.push_back(r);
+      if (k->logprob)
+        read(k, rs, groupAt[g]);
+      else
+        score(k, rs, groupAt[g]);
+    };
+    auto allCores = [&] {
+      if (threads && threads < k->allThreads)
+        setCpuThreads(threads = k->allThreads);
+      for (size_t g : deferred)
+        compute(g);
+      deferred.clear();
+    };
     for (;;) {
       int64_t row;
       uint64_t at;
+      bool decoded;
       {
         std::unique_lock<std::mutex> l(mu);
         cv.wait(l, [&] { return next < ready.size() || closed; });
-        if (next == ready.size())
-          return; // closed, every published row scored
+        if (next == ready.size()) {
+          l.unlock();
+          allCores(); // closed: the groups that waited for the end
+          return;     // every published row scored
+        }
         row = ready[next];
         at = readyUs[next];
+        decoded = closed;
         ++next;
       }
+      if (decoded)
+        allCores();
       if (!k->grouped) {
         score(k, {row}, at);
         continue;
@@ -282,15 +319,13 @@ struct RowStream {
         groupAt[g] = at ? at : 1;
       if (--k->groupLeft[g] > 0)
         continue;
-      std::vector<int64_t> rs;
-      int64_t B = k->in[0].shape[0];
-      for (int64_t r = int64_t(g) * G; r < std::min(B, int64_t(g + 1) * G);
-           ++r)
-        rs.push_back(r);
-      if (k->logprob)
-        read(k, rs, groupAt[g]);
-      else
-        score(k, rs, groupAt[g]);
+      if (k->logprob && !decoded &&
+          (decodeThreads.load() + threads > k->allThreads ||
+           j->lanesComputing.load() > 1)) {
+        deferred.push_back(g);
+        continue;
+      }
+      compute(g);
     }
   }
 
@@ -375,6 +410,7 @@ void openLogprob(OpCtx &c, const std::shared_ptr<RowStream> &s) {
   k->models = {m};
   k->kernels = workerKernels(c.j);
   k->threads = std::max(1, cpuThreads() / 2);
+    k->allThreads = std::max(1, c.j->cpuThreads);
   k->logprobs.assign(size_t(B * T), 0.0f);
   int64_t G = logprobRowGroup(c);
   k->G = G >= 1 ? G : B;
@@ -438,6 +474,7 @@ void openStreams(OpCtx &c) {
     k->models = models;
     k->kernels = workerKernels(c.j);
     k->threads = std::max(1, cpuThreads() / 2);
+    k->allThreads = std::max(1, c.j->cpuThreads);
     int64_t G = k->G = modelScoreRows();
     k->groupLeft.assign(size_t((B + G - 1) / G), G);
     if (B % G)
@@ -463,6 +500,10 @@ void publishRow(RowStream &s, int64_t row) {
 }
 
 void closeStream(RowStream &s) { s.close(); }
+
+void noteDecodeThreads(RowStream &s, int threads) {
+  s.decodeThreads.store(threads);
+}
 
 namespace {
 /// The call's consumer of its stream (attached at its submission).
