@@ -257,10 +257,10 @@ def StreamScores : Pass<"hone-stream-scores", "::mlir::hone::PipelineOp"> {
     defined outside the read's region (frozen: the loop does not change
     it), without entropy, gets `row_group = N` (`logprob-rows`, at most
     the batch's rows), the rows of each forward, and `stream`. The runtime
-    computes each group's forward on the read's worker as soon as the
-    group's last row ends (its own kernels object, half the cores beside
-    decoding), and the unstreamed read runs the same groups, so results
-    are bit-identical. With `stream=false` (`honec --no-stream-scores`)
+    computes each group's forward on the read's worker once the group's
+    last row ends, where cores are idle beside decoding, else after it
+    (docs/runtime.md), and the unstreamed read runs the same groups, so
+    results are bit-identical. With `stream=false` (`honec --no-stream-scores`)
     the pass sets only `row_group`: the unstreamed program computes the
     same forwards after decoding.
 
