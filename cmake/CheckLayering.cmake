@@ -29,6 +29,7 @@ set(HONE_LAYERS
   # op bodies implement and the compiler reads
   "runtime/abi/hone_runtime.h=5=runtime/abi contract"
   "runtime/abi/AbiTable.h=5=runtime/abi contract"
+  "runtime/abi/SettingsCheck.h=5=runtime/abi contract"
   "runtime/abi/step_ops.inl=5=runtime/abi contract"
   "runtime/abi/settings.inl=5=runtime/abi contract"
   # the op bodies (one file per op family) and the data-parallel ranks

@@ -21,9 +21,9 @@
 #include "passes/Passes.h"
 #include "passes/RuntimeAbi.h"
 #include "passes/lower/Lowering.h"
+#include "runtime/abi/SettingsCheck.h"
 
 #include "mlir/IR/Builders.h"
-#include "llvm/Support/JSON.h"
 
 namespace mlir::hone {
 #define GEN_PASS_DEF_CONVERTHONETORUNTIME
@@ -148,77 +148,8 @@ const abi::SettingsRow *mlir::hone::settingsRowOf(Attribute a) {
   return abi::findSettings(("#" + a.getAbstractAttribute().getName()).str());
 }
 
-namespace {
-bool jsonKindMatches(const llvm::json::Value &v, abi::Kind k) {
-  auto isF64 = [](const llvm::json::Value &x) {
-    if (x.getAsNumber())
-      return true;
-    std::optional<StringRef> s = x.getAsString();
-    return s && (*s == "nan" || *s == "inf" || *s == "-inf");
-  };
-  auto all = [&](auto pred) {
-    const llvm::json::Array *a = v.getAsArray();
-    return a && llvm::all_of(*a, pred);
-  };
-  switch (k) {
-  case abi::Kind::I64: return v.getAsInteger().has_value();
-  case abi::Kind::F64: return isF64(v);
-  case abi::Kind::Bool:
-  case abi::Kind::Unit: return v.getAsBoolean().has_value();
-  case abi::Kind::Str: return v.getAsString().has_value();
-  case abi::Kind::Strs:
-    return all([](const llvm::json::Value &x) {
-      return x.getAsString().has_value();
-    });
-  case abi::Kind::I64s:
-    return all([](const llvm::json::Value &x) {
-      return x.getAsInteger().has_value();
-    });
-  case abi::Kind::F64s: return all(isF64);
-  case abi::Kind::Obj: return v.getAsObject() != nullptr;
-  case abi::Kind::Json: return true;
-  }
-  return false;
-}
-
-std::string checkSettingsObject(abi::SettingsId id,
-                                const llvm::json::Object &o,
-                                const std::string &path) {
-  std::string bad = abi::checkSettingNames(
-      id, path, [&](const char *name) { return o.get(name) != nullptr; },
-      [&](auto f) {
-        for (const auto &kv : o)
-          f(std::string_view(kv.first.str()));
-      });
-  if (!bad.empty())
-    return bad;
-  for (const abi::SettingRow &f : abi::kSettingFields) {
-    if (f.of != id)
-      continue;
-    const llvm::json::Value *v = o.get(f.name);
-    if (!v)
-      continue;
-    if (!jsonKindMatches(*v, f.kind))
-      return "setting '" + path + f.name + "' is not " +
-             abi::kindName(f.kind);
-    if (f.object >= 0)
-      if (std::string in =
-              checkSettingsObject(abi::SettingsId(f.object), *v->getAsObject(),
-                                  path + f.name + ".");
-          !in.empty())
-        return in;
-  }
-  return "";
-}
-} // namespace
 
 std::string mlir::hone::checkSettingsJson(abi::SettingsId id,
                                           StringRef json) {
-  llvm::Expected<llvm::json::Value> v = llvm::json::parse(json);
-  if (!v)
-    return "not JSON: " + llvm::toString(v.takeError());
-  const llvm::json::Object *o = v->getAsObject();
-  if (!o)
-    return "not a JSON object";
-  return checkSettingsObject(id, *o, "");
+  return abi::checkSettingsText(id, std::string_view(json.data(), json.size()));
 }

@@ -30,13 +30,13 @@ std::string utf8Lossy(std::string_view s);
 /// Length of the sequence a lead byte starts (1 for ASCII and stray bytes),
 /// for text already validated.
 inline size_t utf8SequenceLength(unsigned char lead) {
-  if (lead < 0x80)
-    return 1;
   if ((lead >> 5) == 6)
     return 2;
   if ((lead >> 4) == 14)
     return 3;
-  return 4;
+  if ((lead >> 3) == 30)
+    return 4;
+  return 1; // ASCII, a stray continuation byte, 0xF8-0xFF
 }
 
 /// The code point starting at s[i] and its length in bytes (*len). A

@@ -158,37 +158,6 @@ double asF64(const json::Value &v) {
   return s == "inf" ? INFINITY : s == "-inf" ? -INFINITY : NAN;
 }
 
-/// Whether `v` is a JSON value of kind `k`.
-bool isKind(const json::Value &v, abi::Kind k) {
-  auto isF64 = [](const json::Value &x) {
-    return x.isNumber() ||
-           (x.isString() && (x.asString() == "nan" || x.asString() == "inf" ||
-                             x.asString() == "-inf"));
-  };
-  auto all = [&](auto pred) {
-    if (!v.isArray())
-      return false;
-    for (const json::Value &x : v.items())
-      if (!pred(x))
-        return false;
-    return true;
-  };
-  switch (k) {
-  case abi::Kind::I64: return v.isInt();
-  case abi::Kind::F64: return isF64(v);
-  case abi::Kind::Bool:
-  case abi::Kind::Unit: return v.isBool();
-  case abi::Kind::Str: return v.isString();
-  case abi::Kind::Strs:
-    return all([](const json::Value &x) { return x.isString(); });
-  case abi::Kind::I64s:
-    return all([](const json::Value &x) { return x.isInt(); });
-  case abi::Kind::F64s: return all(isF64);
-  case abi::Kind::Obj: return v.isObject();
-  case abi::Kind::Json: return true;
-  }
-  return false;
-}
 
 /// Checks `attrs` against the op's row of runtime/abi/step_ops.inl: every
 /// required attribute present with its kind, optional ones of their kind,
@@ -204,7 +173,7 @@ std::string checkAttrs(const abi::OpRow &row, const json::Value &attrs) {
                abi::kindName(a.kind) + ")";
       continue;
     }
-    if (!isKind(*v, a.kind)) {
+    if (!abi::isKind(*v, a.kind)) {
       std::string got = json::serialize(*v);
       if (got.size() > 40)
         got = got.substr(0, 37) + "...";
@@ -217,7 +186,7 @@ std::string checkAttrs(const abi::OpRow &row, const json::Value &attrs) {
     if (!a)
       return "unknown attribute '" + k +
              "' (runtime/abi/step_ops.inl lists the op's attributes)";
-    if (a == &abi::kLaneAttr && !v.isNull() && !isKind(v, a->kind))
+    if (a == &abi::kLaneAttr && !v.isNull() && !abi::isKind(v, a->kind))
       return "attribute 'lane' must be a string";
   }
   return "";
@@ -347,34 +316,6 @@ std::string decodeResponse(hone_job *j, const int32_t *tok, const float *mask,
 
 // --- the open stage ---------------------------------------------------------
 
-std::string checkSettings(abi::SettingsId id, const json::Value &o,
-                          const std::string &path) {
-  if (!o.isObject())
-    return "setting '" + path.substr(0, path.size() - 1) +
-           "' must be an object";
-  std::string bad = abi::checkSettingNames(
-      id, path, [&](const char *name) { return get(o, name) != nullptr; },
-      [&](auto f) {
-        for (const auto &[k, v] : o.members())
-          f(k);
-      });
-  if (!bad.empty())
-    return bad;
-  for (const abi::SettingRow &f : abi::kSettingFields) {
-    const json::Value *v = f.of == id ? get(o, f.name) : nullptr;
-    if (!v)
-      continue;
-    if (!isKind(*v, f.kind))
-      return "setting '" + path + f.name + "' must be " +
-             abi::kindName(f.kind) + ", got " + clip(json::serialize(*v), 40);
-    if (f.object >= 0) // a settings object itself
-      if (std::string in = checkSettings(abi::SettingsId(f.object), *v,
-                                         path + f.name + ".");
-          !in.empty())
-        return in;
-  }
-  return "";
-}
 
 AdamWConfig optimizerConfig(hone_job *j, const std::string &loc,
                             const json::Value &o, int64_t steps) {

@@ -8,6 +8,7 @@
 #include "kernels/backend/Backend.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/abi/AbiTable.h"
+#include "runtime/abi/SettingsCheck.h"
 #include "runtime/ops/Attrs.h"
 #include "runtime/abi/hone_runtime.h"
 #include "runtime/base/Json.h"
@@ -248,14 +249,6 @@ std::string shapeStr(const hone_tensor &t);
 int64_t numel(const hone_tensor &t);
 double asF64(const json::Value &v);
 
-/// Checks settings object `o` against its rows of runtime/abi/settings.inl:
-/// every required member present with its kind, optional ones of their
-/// kind, nothing the rows do not list. Returns the first disagreement, or "".
-/// Nested objects are checked by their own rows; `path` names the object
-/// in messages ("tokenizer.chars.").
-std::string checkSettings(abi::SettingsId id, const json::Value &o,
-                          const std::string &path = "");
-
 /// A settings object (a typed attribute of dialect/HoneSettings.td as JSON)
 /// as its struct (runtime/ops/Attrs.h). The compiler writes every member, so
 /// a missing, mistyped or unlisted one fails the job at `loc`, never a
@@ -266,12 +259,11 @@ Setting<Id> settingsOf(hone_job *j, const std::string &loc,
   const char *attr = abi::settingsRow(Id).attr;
   if (!o || !o->isObject())
     fail(j, loc.c_str(), std::string(attr) + ": expected an object");
-  if (std::string bad = checkSettings(Id, *o); !bad.empty())
+  if (std::string bad = abi::checkSettings(Id, *o); !bad.empty())
     fail(j, loc.c_str(), std::string(attr) + ": " + bad);
   return decodeSetting<Id>(*o);
 }
 
-bool isKind(const json::Value &v, abi::Kind k);
 std::string checkAttrs(const abi::OpRow &row, const json::Value &attrs);
 
 struct OpCtx {

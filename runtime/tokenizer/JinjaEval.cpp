@@ -1,6 +1,7 @@
 // The Jinja renderer's expressions: names, attributes, items and slices,
 // comparison and arithmetic with Python's semantics, calls (JinjaImpl.h).
 #include "runtime/tokenizer/JinjaImpl.h"
+#include "runtime/base/Utf8.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -43,19 +44,11 @@ std::string Renderer::typeName(const Value &v) {
 }
 
 Value::List Renderer::chars(const std::string &s) {
+  // Python's list(str): one item per code point (a stray byte is its own).
   Value::List l;
-  for (size_t i = 0; i < s.size();) {
-    size_t n = 1;
-    unsigned char c = s[i];
-    if (c >= 0xF0)
-      n = 4;
-    else if (c >= 0xE0)
-      n = 3;
-    else if (c >= 0xC0)
-      n = 2;
-    n = std::min(n, s.size() - i);
+  for (size_t i = 0, n = 0; i < s.size(); i += n) {
+    decodeUtf8At(s, i, &n);
     l.push_back(Value(s.substr(i, n)));
-    i += n;
   }
   return l;
 }

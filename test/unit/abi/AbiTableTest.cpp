@@ -176,7 +176,7 @@ TEST_F(AbiTable, SettingsJsonAgainstTheRows) {
   std::string badKind = R"({"max_new_tokens":"8","temperature":1.0,)"
                         R"("top_k":0,"top_p":1.0,"stop":[]})";
   EXPECT_EQ(eval(badKind),
-            "setting 'generation.max_new_tokens' is not an integer");
+            "setting 'generation.max_new_tokens' must be an integer, got \"8\"");
   // An optional member may be absent; a free-form object is not looked into.
   EXPECT_EQ(checkSettingsJson(habi::SettingsId::tokenizer,
                               R"({"file":"t.json","chat_template":"chatml",)"

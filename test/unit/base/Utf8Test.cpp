@@ -28,6 +28,20 @@ TEST(Utf8, DecodesEveryScalarValueTheEncoderWrites) {
   }
 }
 
+TEST(Utf8, StrayBytesAreOneByteLong) {
+  // Continuation bytes and 0xF8-0xFF start no sequence: the fast reader
+  // steps over them one at a time instead of swallowing what follows.
+  for (unsigned c = 0x80; c < 0xC0; ++c)
+    EXPECT_EQ(utf8SequenceLength(static_cast<unsigned char>(c)), 1u) << c;
+  for (unsigned c = 0xF8; c <= 0xFF; ++c)
+    EXPECT_EQ(utf8SequenceLength(static_cast<unsigned char>(c)), 1u) << c;
+  size_t n = 0;
+  EXPECT_EQ(decodeUtf8At("\x80" "abc", 0, &n), 0x80u);
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(decodeUtf8At("\xF0\x9F", 0, &n), 0xF0u); // cut off by the end
+  EXPECT_EQ(n, 1u);
+}
+
 TEST(Utf8, RejectsSurrogatesOverlongsAndPastTheLastCodePoint) {
   struct Case {
     const char *bytes;

@@ -175,6 +175,9 @@ TEST(Jinja, Filters) {
   EXPECT_EQ(render("{{ d|items|list }} {{ [3,1]|reverse|list }}",
                    R"({"d": {"a": 1}})"),
             "[['a', 1]] [1, 3]");
+  // One item per code point, of every UTF-8 length (Python's list(str)).
+  EXPECT_EQ(render("{{ 'a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80'|list|length }}"),
+            "4");
   EXPECT_EQ(render("{{ ms|selectattr('role', 'equalto', 'user')|map("
                    "attribute='c')|join }} {{ ms|rejectattr('role', "
                    "'equalto', 'user')|list|length }}",
