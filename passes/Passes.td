@@ -256,11 +256,12 @@ def StreamScores : Pass<"hone-stream-scores", "::mlir::hone::PipelineOp"> {
     the generate's result 0 (packed to its result 1 or padded), by a model
     defined outside the read's region (frozen: the loop does not change
     it), without entropy, gets `row_group = N` (`logprob-rows`, at most
-    the batch's rows), the rows of each forward, and `stream`. The runtime
-    computes each group's forward on the read's worker once the group's
-    last row ends, where cores are idle beside decoding, else after it
-    (docs/runtime.md), and the unstreamed read runs the same groups, so
-    results are bit-identical. With `stream=false` (`honec --no-stream-scores`)
+    the batch's rows), the rows of each forward, and `stream`. With
+    `HONE_STREAM_LOGPROBS=1` (off by default: on 2 cores it cost more than
+    it overlapped) the runtime computes each group's forward on the read's
+    worker once the group's last row ends, where cores are idle beside
+    decoding, else after it (docs/runtime.md); the unstreamed read runs the
+    same groups, so results are bit-identical either way. With `stream=false` (`honec --no-stream-scores`)
     the pass sets only `row_group`: the unstreamed program computes the
     same forwards after decoding.
 

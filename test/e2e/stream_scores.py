@@ -300,8 +300,21 @@ try:
         subprocess.run([honec, grpo, *ref_over, *flags, "--compile-to=exe",
                         "-o", job], check=True)
         jobs[mode] = job
-    res = {m: run(jobs[m], f"ref-{m}-run", "on") for m in ("on", "off")}
-    res["inline"] = run(jobs["on"], "ref-inline-run", "off")
+    # Streamed reference reads are opt-in at run time (HONE_STREAM_LOGPROBS=1,
+    # docs/runtime.md); unstreamed (the default, and the --no-stream-scores
+    # job) the read runs the same groups.
+    env = {"HONE_STREAM_LOGPROBS": "1"}
+    res = {"on": run(jobs["on"], "ref-on-run", "on", env),
+           "off": run(jobs["off"], "ref-off-run", "on"),
+           "default": run(jobs["on"], "ref-default-run", "on")}
+    res["inline"] = run(jobs["on"], "ref-inline-run", "off", env)
+    if res["default"][1] != res["off"][1] or res["default"][2] != res["off"][2]:
+        fail("reference log-probs: the marked job without "
+             "HONE_STREAM_LOGPROBS and the unstreamed job differ")
+    with open(os.path.join(res["default"][0], "trace.json")) as f:
+        if any(e.get("name") == "logprob.first_group"
+               for e in json.load(f)["traceEvents"]):
+            fail("reference log-probs streamed without HONE_STREAM_LOGPROBS=1")
     if not any(r.get("kl") for r in res["off"][1]):
         fail("reference log-probs: no nonzero kl logged")
     for mode in ("on", "inline"):
