@@ -233,6 +233,7 @@ SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
       auto [rows, len] = rowsAndLength(gen->getResult(0));
       ModelWork &w = at(nameOf(op, 0));
       w.generates += 1;
+      w.rolloutBound = true;
       w.generatedTokens += rows * len;
       // Decoding with a KV cache does the work of one forward over the
       // generated rows.
@@ -243,14 +244,17 @@ SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
       ModelWork &w = at(nameOf(op, 0));
       w.forwards += honourFusion ? 1 : int64_t(lp.getTokens().size());
       bool packed = honourFusion && !lp.getPackMasks().empty();
-      for (auto [i, tok] : llvm::enumerate(lp.getTokens()))
+      for (auto [i, tok] : llvm::enumerate(lp.getTokens())) {
         w.flops += flopsOf(lp.getModel(), tok,
                            packed ? lp.getPackMasks()[i] : Value(), packed);
+        w.rolloutBound |= bool(producingGenerate(tok));
+      }
     } else if (auto v = dyn_cast<ValueOp>(op)) {
       ModelWork &w = at(nameOf(op, 0));
       w.forwards += 1;
       bool packed = honourFusion && v.getPackMask();
       w.flops += flopsOf(v.getModel(), v.getTokens(), v.getPackMask(), packed);
+      w.rolloutBound |= bool(producingGenerate(v.getTokens()));
     } else if (auto step = dyn_cast<TrainStepOp>(op)) {
       int64_t n = int64_t(step.getTokens().size());
       SmallVector<int64_t> leads;
@@ -283,8 +287,14 @@ SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
         Value mask = k >= 0 && k < int64_t(step.getInputs().size())
                          ? step.getInputs()[k]
                          : Value();
+        // Packed to several masks (packed_also): its rows' lengths bound it.
+        if (auto also = step->getAttrOfType<DenseI64ArrayAttr>("packed_also"))
+          for (int64_t p = 0; p + 1 < also.size(); p += 2)
+            if (also[p] == i)
+              mask = Value();
         double f = flopsOf(step.getModels()[reader], step.getTokens()[i], mask,
                            k >= 0 || k == -2);
+        w.rolloutBound |= bool(producingGenerate(step.getTokens()[i]));
         bool recompute = perStep[reader] > 1;
         // FLOPs follow the rows, whoever leads them.
         w.flops += double(std::max<int64_t>(1, step.getEpochs())) * f * (recompute ? 4.0 : 3.0);
@@ -353,6 +363,9 @@ void mlir::hone::printWorkReport(PipelineOp pipeline, llvm::raw_ostream &os) {
                          a.flops * 1e-9);
       if (a.flops > 0 && b.flops != a.flops)
         os << llvm::format(" (%.2fx)", b.flops / a.flops);
+      if (a.rolloutBound)
+        os << "; generated rows at max_new_tokens: a bound (the job's "
+              "report.html measures them)";
       os << "\n";
     }
   }

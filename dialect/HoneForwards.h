@@ -47,6 +47,10 @@ struct ModelWork {
   int64_t generates = 0; // hone.generate ops
   int64_t generatedTokens = 0; // rows x positions of generated batches
   double flops = 0;      // forward + backward + generation, estimated
+  /// It generates or reads generated rows: counted at max_new_tokens
+  /// (the padded shape), a bound on what runs (the job's report.html has
+  /// the measured counts).
+  bool rolloutBound = false;
 };
 
 /// Forward FLOPs of `arch` over `rows` sequences of `seqLen` tokens: two per

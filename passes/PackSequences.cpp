@@ -167,6 +167,36 @@ int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
   return best;
 }
 
+/// Where no input is a factor of every mask in `sinks`: for each sink, its
+/// first input factor shaped like the read's tokens, as input indices in
+/// increasing order (positions past the last nonzero of all of them are
+/// zero in every sink); empty where some sink has none.
+SmallVector<int64_t> eachSinkMaskInputs(TrainStepOp step, unsigned nDiff,
+                                        RankedTensorType tokType,
+                                        const llvm::SetVector<Value> &sinks) {
+  SmallVector<int64_t> out;
+  for (Value m : sinks) {
+    llvm::SmallPtrSet<Value, 4> f;
+    maskFactors(m, f);
+    int64_t best = -1;
+    for (Value v : f) {
+      auto arg = cast<BlockArgument>(v);
+      if (arg.getArgNumber() < nDiff)
+        continue;
+      int64_t k = arg.getArgNumber() - nDiff;
+      auto t = dyn_cast<RankedTensorType>(step.getInputs()[k].getType());
+      if (t && t.getShape() == tokType.getShape() && (best < 0 || k < best))
+        best = k;
+    }
+    if (best < 0)
+      return {};
+    if (!llvm::is_contained(out, best))
+      out.push_back(best);
+  }
+  llvm::sort(out);
+  return out;
+}
+
 /// The masks of the objective's masked reductions: the block arguments
 /// they are products of.
 llvm::SmallPtrSet<Value, 4> objectiveMasks(TrainStepOp step) {
@@ -324,7 +354,14 @@ struct PackSequences
       llvm::SmallPtrSet<Value, 4> masks = objectiveMasks(step);
       auto reads = step.getReads().getAsValueRange<StringAttr>();
       const unsigned nDiff = step.getNumDiffArgs();
-      SmallVector<int64_t> packed;
+      SmallVector<int64_t> packed, also; // also: (read, input) pairs
+      auto alsoOf = [&](size_t read) {
+        SmallVector<int64_t> ks;
+        for (size_t p = 0; p + 1 < also.size(); p += 2)
+          if (also[p] == int64_t(read))
+            ks.push_back(also[p + 1]);
+        return ks;
+      };
       std::string said;
       unsigned arg = 0;
       for (auto [i, read] : llvm::enumerate(reads)) {
@@ -339,8 +376,21 @@ struct PackSequences
           bool ok = true;
           for (unsigned k = 0; k < n && ok; ++k)
             ok = maskedUses(body.getArgument(arg + k), masks, sinks, why);
+          std::string whyNone;
           if (ok)
-            entry = commonMaskInput(step, nDiff, tokType, sinks, why);
+            entry = commonMaskInput(step, nDiff, tokType, sinks, whyNone);
+          // Several masks, each with an input factor (UFT: the response
+          // mask and the hint's): up to the last nonzero of any of them.
+          SmallVector<int64_t> each;
+          if (ok && entry < 0)
+            each = eachSinkMaskInputs(step, nDiff, tokType, sinks);
+          if (each.size() > 1) {
+            entry = each.front();
+            for (int64_t k : ArrayRef(each).drop_front())
+              also.append({int64_t(i), k});
+          }
+          if (ok && entry < 0)
+            why = whyNone;
         }
         arg += n;
         packed.push_back(entry);
@@ -351,7 +401,13 @@ struct PackSequences
                 std::to_string(tokType.getDimSize(1)) + ") ";
         if (entry == -2)
           said += "packed to each row's last token";
-        else if (entry >= 0)
+        else if (entry >= 0 && !alsoOf(i).empty()) {
+          said += "packed to each row's last token of loss mask inputs " +
+                  std::to_string(entry);
+          for (int64_t k : alsoOf(i))
+            said += ", " + std::to_string(k);
+          said += " (the last of any)";
+        } else if (entry >= 0)
           said += "packed to each row's last token of loss mask input " +
                   std::to_string(entry);
         else
@@ -359,6 +415,9 @@ struct PackSequences
       }
       if (llvm::any_of(packed, [](int64_t e) { return e != -1; }))
         step->setAttr("packed", DenseI64ArrayAttr::get(&getContext(), packed));
+      if (!also.empty())
+        step->setAttr("packed_also",
+                      DenseI64ArrayAttr::get(&getContext(), also));
       // Fully packed steps say nothing (honec --report lists them); a read
       // left padded is worth a line saying why.
       if (llvm::is_contained(packed, -1))

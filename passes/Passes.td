@@ -532,7 +532,16 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     - a frozen read (`hone.logprob`, `hone.value` of a model no train step
       of the stage trains) gets the discardable `release_activations`: the
       runtime frees that model's activations after the op, and the plan
-      holds them at that op alone (`NAME.activations@POINT`);
+      holds them at that op alone (`NAME.activations@POINT`); with no
+      backward to follow, its layers share one working set
+      (`recompute_layers` = the model's layers, `Transformer::
+      setRecomputeLayers`: nothing is recomputed, results bit-identical);
+    - in a stage that frees its work buffers at each step's end
+      (`release_at_step_end`), a `hone.generate`'s KV cache and decode
+      workspace serve that call alone: it gets the discardable
+      `release_decode`, the runtime frees them after the call, and the plan
+      holds them at that op alone (`NAME.kv_cache@POINT`,
+      `NAME.workspace@POINT`);
     - generation's logits while `hone.generate` runs, the CPU kernels'
       LM-head scratch per lane, and the step-tensor arena
       (`hone.arena_bytes` of `hone-plan-arena`);
@@ -551,8 +560,10 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     `peak_bytes` (the packed arena's end), `lower_bound_bytes` (most bytes
     live at one point), `first_fit_bytes` (first-fit in order of first use,
     for comparison), `no_reuse_bytes`, the budget and its source, the stage
-    and op of the peak, and every buffer with its kind, size, offset and
-    interval. The job reads the plan to check its measured peak and maps
+    and op of the peak, each stage's first and last points (`stages`:
+    `point`, `end`), and every buffer with its kind, size, offset and
+    interval, `placed` on those the runtime places in its arena (the job
+    populates them when their stage begins). The job reads the plan to check its measured peak and maps
     one arena of `peak_bytes` (docs/runtime.md), in which it places the
     step tensors and the buffers the pass gives placements: each model
     object gets the discardable `plan_model` (its plan id), each op that

@@ -163,7 +163,11 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
   /// and decode workspace it uses (`arena`: quadruples plan id, kind 0 / 1
   /// / 2, offset, bytes). Buffers the runtime does not place (weights,
   /// gradients, moments, logits, LM-head scratch) get none.
-  void placeBuffers(Builder &b) {
+  /// Returns, per buffer, whether the runtime places it in the arena (the
+  /// step tensors and the models' work buffers given to ops): the job
+  /// populates those bytes when their stage begins.
+  std::vector<bool> placeBuffers(Builder &b) {
+    std::vector<bool> placed(buffers.size(), false);
     llvm::DenseMap<Operation *, int64_t> ids;
     for (auto &entry : modelNames) {
       int64_t id = int64_t(ids.size());
@@ -171,7 +175,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       entry.first->setAttr("plan_model", b.getI64IntegerAttr(id));
     }
     llvm::MapVector<Operation *, SmallVector<int64_t>> at;
-    for (const Buffer &buf : buffers) {
+    for (auto [i, buf] : llvm::enumerate(buffers)) {
+      placed[i] = buf.kind == Kind::StepTensors;
       int64_t kind = buf.kind == Kind::Activations ? 0
                      : buf.kind == Kind::KvCache   ? 1
                      : buf.kind == Kind::Workspace ? 2
@@ -179,6 +184,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       auto id = ids.find(buf.root);
       if (kind < 0 || !buf.root || id == ids.end())
         continue;
+      placed[i] = !buf.sources.empty();
       for (const Source &s : buf.sources) {
         SmallVector<int64_t> &v = at[s.op];
         bool have = false;
@@ -190,6 +196,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
     }
     for (auto &[op, v] : at)
       op->setAttr("arena", b.getDenseI64ArrayAttr(v));
+    return placed;
   }
 
   void runOnOperation() override {
@@ -302,24 +309,30 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       fig = next;
     }
 
-    placeBuffers(b);
+    std::vector<bool> placed = placeBuffers(b);
 
     SmallVector<Attribute> list;
-    for (const Buffer &buf : buffers)
-      list.push_back(b.getDictionaryAttr({
+    for (auto [i, buf] : llvm::enumerate(buffers)) {
+      SmallVector<NamedAttribute> fields = {
           b.getNamedAttr("name", b.getStringAttr(buf.name)),
           b.getNamedAttr("kind", b.getStringAttr(kKindNames[int(buf.kind)])),
           b.getNamedAttr("bytes", b.getI64IntegerAttr(buf.bytes)),
           b.getNamedAttr("offset", b.getI64IntegerAttr(buf.offset)),
           b.getNamedAttr("first", b.getI64IntegerAttr(buf.first)),
-          b.getNamedAttr("last", b.getI64IntegerAttr(buf.last)),
-      }));
+          b.getNamedAttr("last", b.getI64IntegerAttr(buf.last))};
+      // In the job's arena (runtime/job/JobArena.h): populated whole when
+      // its stage begins.
+      if (placed[i])
+        fields.push_back(b.getNamedAttr("placed", b.getBoolAttr(true)));
+      list.push_back(b.getDictionaryAttr(fields));
+    }
     SmallVector<Attribute> stageMarks;
     for (unsigned p = 0; p < points.size(); ++p)
       if (isa<ExecStageBeginOp>(points[p]))
         stageMarks.push_back(b.getDictionaryAttr(
             {b.getNamedAttr("name", b.getStringAttr(stageAt[p])),
-             b.getNamedAttr("point", b.getI64IntegerAttr(p))}));
+             b.getNamedAttr("point", b.getI64IntegerAttr(p)),
+             b.getNamedAttr("end", b.getI64IntegerAttr(releaseAfter(p)))}));
     Operation *peakOp = points[fig.peakPoint];
     std::string peakOpName = peakOp->getName().getStringRef().str();
     SmallVector<NamedAttribute> entries = {

@@ -257,8 +257,8 @@ void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
         {op, rows, seqLen, bytes, model, recompute, allRecomputed});
     buffers.push_back(b);
   } else {
-    Source &s = buffers[perStage(root, Kind::Activations, p, bytes, rows,
-                                 seqLen)]
+    Source &s = buffers[perStageFrom(root, Kind::Activations, p, bytes,
+                                     rows, seqLen, op)]
                     .sources.back();
     s.model = model;
     s.recompute = recompute;
@@ -281,14 +281,43 @@ void Planner::generation(Operation *op, unsigned p, Value model,
     return;
   ::hone::ModelConfig c = configOf(cast<ModelType>(model.getType()));
   cacheLen = std::min(cacheLen, c.maxSeqLen);
-  perStage(root, Kind::KvCache, p,
-           ::hone::memsize::kvCacheBytes(c, rows, cacheLen, kElemBytes), rows,
-           cacheLen);
   ::hone::memsize::LoraShape lora = loraShapeOf(root);
-  perStage(root, Kind::Workspace, p,
-           ::hone::memsize::decodeWorkspaceBytes(c, prompts, promptLen, rows,
-                                                 kElemBytes, &lora),
-           rows, cacheLen);
+  const int64_t kv = ::hone::memsize::kvCacheBytes(c, rows, cacheLen,
+                                                   kElemBytes);
+  const int64_t ws = ::hone::memsize::decodeWorkspaceBytes(
+      c, prompts, promptLen, rows, kElemBytes, &lora);
+  // In a stage that frees its work buffers at each step's end, a rollout's
+  // KV cache and decode workspace serve that hone.generate alone: the
+  // runtime frees them after the call (release_decode), so they are live
+  // at its point only, not through the step's train step. Not where
+  // rollouts run ahead (the generate then runs beside the step's other
+  // ops on its lane).
+  if (isa<GenerateOp>(op) && loopStart[p] != p &&
+      releasing.count(stageAt[p]) && !pipelined.count(stageAt[p])) {
+    op->setAttr("release_decode", UnitAttr::get(op->getContext()));
+    auto add = [&](Kind kind, const char *what, int64_t bytes) {
+      Buffer b;
+      b.name = modelName(root) + "." + what + "@" + std::to_string(p);
+      b.kind = kind;
+      b.root = root;
+      b.bytes = bytes;
+      b.first = b.last = p;
+      b.stage = stageAt[p];
+      b.cfg = c;
+      b.lora = lora;
+      b.rows = rows;
+      b.seqLen = cacheLen;
+      b.source = op;
+      b.sources.push_back({op, rows, cacheLen, bytes});
+      buffers.push_back(b);
+    };
+    add(Kind::KvCache, "kv_cache", kv);
+    add(Kind::Workspace, "workspace", ws);
+  } else {
+    op->removeAttr("release_decode");
+    perStage(root, Kind::KvCache, p, kv, rows, cacheLen);
+    perStage(root, Kind::Workspace, p, ws, rows, cacheLen);
+  }
   Buffer t;
   t.name = modelName(root) + ".logits@" + std::to_string(p);
   t.kind = Kind::Workspace;
@@ -310,8 +339,12 @@ void Planner::collect(PipelineOp pipeline) {
     ranks = std::max<int64_t>(1, run.getHardware().getRanks());
   std::string stage = "(setup)";
   auto visit = [&](Operation *op) {
-    if (auto begin = dyn_cast<ExecStageBeginOp>(op))
+    if (auto begin = dyn_cast<ExecStageBeginOp>(op)) {
       stage = begin.getName().str();
+      if (auto st = op->getAttrOfType<IntegerAttr>("staleness");
+          st && st.getInt() > 0)
+        pipelined.insert(stage);
+    }
     pointOf[op] = points.size();
     unsigned start = points.size();
     for (Operation *at = op->getParentOp(); at && !isa<PipelineOp>(at);
@@ -341,6 +374,13 @@ bool Planner::releasable(Operation *op, unsigned p, Value model) {
   if (!root || trainedBy[releaseAfter(p)].count(root))
     return false;
   op->setAttr("release_activations", UnitAttr::get(op->getContext()));
+  // No backward follows the read: its layers need no buffers of their own,
+  // so all of them share one working set (Transformer::setRecomputeLayers;
+  // with no backward nothing is recomputed, and the forward runs the same
+  // kernels on the same inputs: bit-identical results).
+  const int64_t layers = cast<ModelType>(model.getType()).getArch().getLayers();
+  if (layers >= 2 && recomputeOf(op, model) < layers)
+    setRecompute(op, model, layers);
   return true;
 }
 
@@ -443,6 +483,12 @@ void Planner::size(PipelineOp pipeline) {
           return std::make_pair(Value(tokenList[i]), Value());
         if (k < 0 || k >= int64_t(train.getInputs().size()))
           return std::nullopt;
+        // Packed to several masks (packed_also): bounded by its rows'
+        // last tokens, as a reward read.
+        if (auto also = op->getAttrOfType<DenseI64ArrayAttr>("packed_also"))
+          for (int64_t p = 0; p + 1 < also.size(); p += 2)
+            if (also[p] == int64_t(i))
+              return std::make_pair(Value(tokenList[i]), Value());
         return std::make_pair(Value(tokenList[i]), train.getInputs()[k]);
       };
       for (auto [i, tokens] : llvm::enumerate(tokenList)) {
@@ -518,7 +564,17 @@ void Planner::size(PipelineOp pipeline) {
       generation(op, p, gen.getPolicy(), rowsOf(tokens), promptLen,
                  rowsOf(tokens), colsOf(tokens));
     } else if (auto score = dyn_cast<ScoreOp>(op)) {
-      scoreWith(op, p, score.getReward(), score->getOperand(1));
+      // A streamed score (hone-stream-scores) runs its reward models'
+      // forwards on a worker while its tokens' hone.generate still
+      // decodes: their activations are live from the generate's point.
+      unsigned from = p;
+      if (op->hasAttr("stream"))
+        if (Operation *gen = score->getOperand(1).getDefiningOp())
+          if (isa<GenerateOp>(gen) && pointOf.count(gen) &&
+              pointOf.lookup(gen) < p &&
+              stageAt[pointOf.lookup(gen)] == stageAt[p])
+            from = pointOf.lookup(gen);
+      scoreWith(op, from, score.getReward(), score->getOperand(1));
     } else if (auto eval = dyn_cast<EvalStepOp>(op)) {
       // The runtime evaluates 16 prompts at a time, each cut to leave
       // max_new_tokens of room: bound by the longest such prompt.

@@ -102,6 +102,10 @@ public:
   // runtime frees at each step's end (a decision under the budget; kept
   // across re-planning).
   std::set<std::string> releasing;
+  // Stages whose rollouts run ahead of learning (hone-pipeline-rollouts'
+  // `staleness` on hone.exec.stage_begin): a generate there runs beside
+  // other ops of the step, so its buffers are not freed after the call.
+  std::set<std::string> pipelined;
   std::vector<Buffer> buffers;
   // Model objects: the op that creates each, its buffer name, its config.
   llvm::MapVector<Operation *, std::string> modelNames;

@@ -4,7 +4,11 @@ and with --no-fuse-forwards, and forwards per iteration of every example.
 
   bench/fusion/run.py [--honec build/bin/honec] [--runs 5]
                       [--examples dpo,reward-model] [--no-table]
-                      [override ...]
+                      [--off FLAG] [override ...]
+
+--off names the honec flag of the "off" program (default
+--no-fuse-forwards; e.g. --off=--no-pack-sequences compares packing on/off
+the same way: "fused" then reads "on", "unfused" "off").
 
 For each example it compiles examples/EXAMPLE/spec.textproto twice (same
 overrides; default: the model sized up to d_model 256, 4 layers, 64
@@ -15,9 +19,10 @@ beside the FLOP ratio honec --report states. The step time is the job's
 wall time divided by its training steps (start-up is included: a few ms);
 its CPU time (user + system, from the job's rusage) per step and that ratio
 are printed too, the steadier figure on a loaded machine. Both include the
-job's start-up, the final save and the first steps' warm-up (oneDNN
-GEMMs' first calls are slow), which fusion does not change;
-so each job is also compiled with twice the steps (--steps S sets S,
+job's start-up (model initialisation, the arena's pages), the checkpoint
+and final save (SHA-256 of every file) and the first step, which fusion
+does not change (bench/RESULTS.md: a 1-step DPO job's CPU is ~0.4 s, a
+steady step ~0.06 s at the default size); so each job is also compiled with twice the steps (--steps S sets S,
 default 12; preference and reward-model examples), and the steady step's
 CPU time is the difference of the two jobs' CPU times over the S extra
 steps (start-up, save and warm-up cancel), median over the runs.
@@ -54,6 +59,7 @@ def main():
     ap.add_argument("--examples", default="dpo,reward-model")
     ap.add_argument("--no-table", action="store_true")
     ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--off", default="--no-fuse-forwards")
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="hone-bench-fusion-")
@@ -70,7 +76,7 @@ def main():
             if ex in BATCH and a.steps:
                 modes += ("fused2", "unfused2")
             for mode in modes:
-                flags = ["--no-fuse-forwards"] if "unfused" in mode else []
+                flags = [a.off] if "unfused" in mode else []
                 n = a.steps * (2 if mode.endswith("2") else 1)
                 jobs[mode] = os.path.join(work, f"{ex}-{mode}")
                 subprocess.run([a.honec, spec, *ovr, *steps_at(n), *flags,
@@ -132,7 +138,14 @@ def main():
             if not os.path.exists(spec):
                 continue
             stage = "?"
-            for line in report(a.honec, spec).splitlines():
+            try:
+                said = report(a.honec, spec)
+            except subprocess.CalledProcessError as e:
+                last = (e.stderr or "").strip().splitlines()
+                print(f"| {ex} | (not compiled here: "
+                      f"{last[-1][:90] if last else 'honec failed'}) |")
+                continue
+            for line in said.splitlines():
                 st = re.match(r"stage (\S+), per iteration:", line)
                 if st:
                     stage = st.group(1)

@@ -464,6 +464,8 @@ int32_t hone_rt_end(hone_job *j) {
         {"memory/measured_peak_bytes", double(j->memory.measuredPeak())},
         {"memory/resident_peak_bytes", double(j->memory.residentPeak())},
         {"memory/runtime_startup_bytes", double(j->memory.startupBytes())},
+        {"memory/arena_touched_bytes", double(j->arena->peakHeldBytes())},
+        {"memory/arena_populate_seconds", j->arenaPopulateSeconds},
         {"memory/unplanned_allocations", double(j->memory.unplanned())}};
     check(j, "job", j->job->metrics().log(j->job->globalStep(), mv));
   }
@@ -503,6 +505,21 @@ int32_t hone_rt_end(hone_job *j) {
         r.generatedTokens = int64_t(g->asDouble());
       work.push_back(std::move(r));
     }
+  // What the job measured, beside the compiler's rows of the same stage
+  // and model (a stage run twice, e.g. resumed: its last run).
+  for (const observe::ModelWorkRow &m : j->measuredWork) {
+    auto it = std::find_if(work.begin(), work.end(), [&](const auto &r) {
+      return r.stage == m.stage && r.model == m.model;
+    });
+    if (it == work.end())
+      it = work.insert(work.end(), m);
+    it->measured = true;
+    it->runForwards = m.runForwards;
+    it->runBackwards = m.runBackwards;
+    it->runRows = m.runRows;
+    it->runGenerated = m.runGenerated;
+    it->runGflop = m.runGflop;
+  }
   j->job->setModelWork(std::move(work));
   if (j->comm.rank == 0)
     j->job->message(j->memory.summary());
@@ -567,6 +584,18 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
       m->opt = std::make_unique<AdamW<float>>(
           *m->model, optimizerConfig(j, loc, j->stageOptimizer, steps));
   }
+  // The plan's placed buffers of this stage (runtime/job/JobArena.h):
+  // resident from here on, so the arena holds the plan's bytes and their
+  // page faults come now, not inside the first step's ops.
+  if (j->arena->active()) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (auto [offset, bytes] : j->memory.placedInStage(j->stageName))
+      j->arena->populate(offset, bytes);
+    j->arenaPopulateSeconds += std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - t0)
+                                   .count();
+    j->memory.sample();
+  }
   auto first = j->job->beginStage(j->stageName, steps, stageObjects(j));
   if (!first)
     fail(j, loc, first.status().toString());
@@ -587,6 +616,15 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
              "staleness?); resume with the program that wrote it");
   j->job->noteStageSettings(j->stageName, c.attrs);
   j->job->setStageModels(a.models);
+  // Every model's work so far (the stage's measured work is what it adds;
+  // frozen references included, by their source's spec name).
+  j->workAtStart.clear();
+  for (ModelObj *m : j->models)
+    j->workAtStart[m] = {m->model->workDone(), m->generatedTokens};
+  j->stepEndsAtStart = j->stepEnds;
+  j->stageModelNames.clear();
+  for (int i = 0; i < n_models && size_t(i) < a.models.size(); ++i)
+    j->stageModelNames[static_cast<ModelObj *>(models[i])] = a.models[size_t(i)];
   j->inStage = true;
   j->stepMetrics.clear();
   j->stepTokens = 0;
@@ -665,6 +703,27 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
   j->stepStart = std::chrono::steady_clock::now();
 }
 
+namespace {
+/// The name the report gives `m`'s measured work in the open stage: the
+/// stage's name for a model of its lineage (snapshots and LoRA views of one
+/// model, linked by ModelObj::source; a frozen reference is counted with
+/// the model it was taken from, as honec --report counts it), else its
+/// spec name.
+std::string measuredName(const hone_job *j, const ModelObj *m) {
+  auto root = [](const ModelObj *x) {
+    while (x->source)
+      x = x->source;
+    return x;
+  };
+  if (auto it = j->stageModelNames.find(m); it != j->stageModelNames.end())
+    return it->second;
+  for (const auto &[o, name] : j->stageModelNames)
+    if (root(o) == root(m))
+      return name;
+  return m->specName.empty() ? m->name : m->specName;
+}
+} // namespace
+
 void hone_rt_stage_end(hone_job *j) {
   drainLanes(j, "stage_end");
   if (!j->inStage)
@@ -681,6 +740,52 @@ void hone_rt_stage_end(hone_job *j) {
           "or shorten the prompts)");
     d->rowsRead = d->rowsUntrained = 0;
   }
+  // The stage's measured model work per step run, per spec name (a
+  // model and its frozen snapshots together, as the compiler counts them;
+  // a model created in the stage from nothing). None: a resumed stage
+  // that had finished, or 0 steps.
+  if (int64_t ran = j->stepEnds - j->stepEndsAtStart; ran > 0) {
+    std::vector<observe::ModelWorkRow> rows;
+    for (ModelObj *m : j->models) {
+      const Transformer<float> &t = *m->model;
+      Transformer<float>::WorkDone d = t.workDone(), s;
+      double gen0 = 0;
+      if (auto it = j->workAtStart.find(m); it != j->workAtStart.end())
+        s = it->second.done, gen0 = it->second.generatedTokens;
+      d.forwards -= s.forwards;
+      d.backwards -= s.backwards;
+      d.rows -= s.rows;
+      d.squares -= s.squares;
+      d.backwardRows -= s.backwardRows;
+      d.backwardSquares -= s.backwardSquares;
+      d.recomputedRows -= s.recomputedRows;
+      d.recomputedSquares -= s.recomputedSquares;
+      d.cachedRows -= s.cachedRows;
+      d.cachedAttended -= s.cachedAttended;
+      const double gen = m->generatedTokens - gen0;
+      if (d.forwards == 0 && d.backwards == 0 && d.cachedRows == 0)
+        continue;
+      const std::string name = measuredName(j, m);
+      auto it = std::find_if(rows.begin(), rows.end(),
+                             [&](const auto &r) { return r.model == name; });
+      if (it == rows.end()) {
+        it = rows.insert(rows.end(), observe::ModelWorkRow{});
+        it->stage = j->stageName;
+        it->model = name;
+        it->measured = true;
+        it->estimated = false;
+      }
+      const double n = double(ran);
+      it->runForwards += double(d.forwards) / n;
+      it->runBackwards += double(d.backwards) / n;
+      it->runRows += d.rows / n;
+      it->runGenerated += gen / n;
+      it->runGflop += t.flopsOf(d) * 1e-9 / n;
+    }
+    for (auto &r : rows)
+      j->measuredWork.push_back(std::move(r));
+  }
+  j->workAtStart.clear();
   j->job->endStage();
   j->inStage = false;
   j->skipStage = j->skipPrologue = false;

@@ -1,10 +1,17 @@
 #include "runtime/checkpoint/Sha256.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 #include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define HONE_SHA_NI 1
+#endif
 
 namespace hone::checkpoint {
 
@@ -23,13 +30,9 @@ constexpr uint32_t K[64] = {
     0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-} // namespace
 
-Sha256::Sha256()
-    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f,
-         0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
-
-void Sha256::block(const uint8_t *p) {
+/// FIPS 180-4's compression of one 64-byte block into `h`, portable.
+void blockGeneric(uint32_t h_[8], const uint8_t *p) {
   uint32_t w[64];
   for (int i = 0; i < 16; ++i)
     w[i] = uint32_t(p[4 * i]) << 24 | uint32_t(p[4 * i + 1]) << 16 |
@@ -67,6 +70,92 @@ void Sha256::block(const uint8_t *p) {
   h_[7] += h;
 }
 
+#if HONE_SHA_NI
+/// The same compression of `n` consecutive blocks with the SHA extensions:
+/// each sha256rnds2 runs two rounds on the state held as (A,B,E,F) and
+/// (C,D,G,H); sha256msg1/msg2 extend the message schedule four words at a
+/// time.
+__attribute__((target("sha,sse4.1,ssse3"))) void
+blocksShaNi(uint32_t h[8], const uint8_t *p, size_t n) {
+  const __m128i bswap =
+      _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i *>(h));
+  __m128i s1 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(h + 4));
+  t = _mm_shuffle_epi32(t, 0xB1);           // C D A B
+  s1 = _mm_shuffle_epi32(s1, 0x1B);         // E F G H
+  __m128i s0 = _mm_alignr_epi8(t, s1, 8);   // A B E F
+  s1 = _mm_blend_epi16(s1, t, 0xF0);        // C D G H
+  for (; n > 0; --n, p += 64) {
+    const __m128i save0 = s0, save1 = s1;
+    __m128i w[4];
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; ++g) {
+      if (g < 4)
+        w[g] = _mm_shuffle_epi8(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 16 * g)),
+            bswap);
+      else // W[g] from W[g-4], W[g-3], W[g-2], W[g-1]
+        w[g & 3] = _mm_sha256msg2_epu32(
+            _mm_add_epi32(_mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]),
+                          _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4)),
+            w[(g + 3) & 3]);
+      __m128i m = _mm_add_epi32(
+          w[g & 3], _mm_loadu_si128(reinterpret_cast<const __m128i *>(K + 4 * g)));
+      s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+      s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));
+    }
+    s0 = _mm_add_epi32(s0, save0);
+    s1 = _mm_add_epi32(s1, save1);
+  }
+  t = _mm_shuffle_epi32(s0, 0x1B);          // F E B A
+  s1 = _mm_shuffle_epi32(s1, 0xB1);         // D C H G
+  s0 = _mm_blend_epi16(t, s1, 0xF0);        // D C B A
+  s1 = _mm_alignr_epi8(s1, t, 8);           // H G F E
+  _mm_storeu_si128(reinterpret_cast<__m128i *>(h), s0);
+  _mm_storeu_si128(reinterpret_cast<__m128i *>(h + 4), s1);
+}
+
+bool cpuHasShaNi() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) ||
+      !(c & bit_SSSE3))
+    return false;
+  return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+}
+#else
+bool cpuHasShaNi() { return false; }
+#endif
+
+// HONE_SHA256=portable keeps the portable code (A/B measurements).
+bool gUseShaNi = [] {
+  const char *e = std::getenv("HONE_SHA256");
+  return !(e && std::strcmp(e, "portable") == 0) && cpuHasShaNi();
+}();
+} // namespace
+
+bool Sha256::accelerated() { return gUseShaNi; }
+
+bool Sha256::setAccelerated(bool on) {
+  bool was = gUseShaNi;
+  gUseShaNi = on && cpuHasShaNi();
+  return was;
+}
+
+Sha256::Sha256()
+    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f,
+         0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+void Sha256::blocks(const uint8_t *p, size_t n) {
+#if HONE_SHA_NI
+  if (gUseShaNi) {
+    blocksShaNi(h_, p, n);
+    return;
+  }
+#endif
+  for (; n > 0; --n, p += 64)
+    blockGeneric(h_, p);
+}
+
 void Sha256::update(const void *data, size_t size) {
   const uint8_t *p = static_cast<const uint8_t *>(data);
   total_ += size;
@@ -77,14 +166,14 @@ void Sha256::update(const void *data, size_t size) {
     p += take;
     size -= take;
     if (bufLen_ == 64) {
-      block(buf_);
+      blocks(buf_, 1);
       bufLen_ = 0;
     }
   }
-  while (size >= 64) {
-    block(p);
-    p += 64;
-    size -= 64;
+  if (size >= 64) {
+    blocks(p, size / 64);
+    p += size / 64 * 64;
+    size %= 64;
   }
   if (size > 0) {
     std::memcpy(buf_, p, size);

@@ -24,8 +24,19 @@ public:
   static std::string hex(const Digest &d);
   static std::string hexOf(std::string_view s) { return hex(hash(s)); }
 
+  /// Whether blocks are compressed with the CPU's SHA extensions (x86
+  /// SHA-NI, detected at run time: Zen and Ice Lake or later; ~5x the
+  /// portable code's rate) rather than the portable code. The digest is the
+  /// same either way; tests turn it off to compare the two, and
+  /// HONE_SHA256=portable keeps the portable code for a process.
+  static bool accelerated();
+  /// Turns the SHA extensions off (false) or back on where the CPU has
+  /// them; returns the previous setting. Process-wide, not thread-safe
+  /// against running hashes.
+  static bool setAccelerated(bool on);
+
 private:
-  void block(const uint8_t *p);
+  void blocks(const uint8_t *p, size_t n);
   uint32_t h_[8];
   uint8_t buf_[64];
   size_t bufLen_ = 0;

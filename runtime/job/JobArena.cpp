@@ -25,7 +25,7 @@ struct JobArena::State {
   };
   std::map<int64_t, Range> held; // by offset: leases held now
   std::map<int64_t, Range> last; // by offset: the last holder of bytes
-  int64_t heldBytes = 0;
+  int64_t heldBytes = 0, peakHeld = 0;
   std::atomic<int64_t> placements{0}, misses{0};
   std::string firstMiss;
 
@@ -110,6 +110,7 @@ std::shared_ptr<void> JobArena::lease(int64_t offset, int64_t bytes,
     }
     s.held[offset] = {end, tag};
     s.heldBytes += end - offset;
+    s.peakHeld = std::max(s.peakHeld, s.heldBytes);
   }
   s.placements.fetch_add(1);
   // Large buffers on transparent huge pages, as the CPU backend's own
@@ -148,6 +149,32 @@ void JobArena::noteMiss(const std::string &why) {
     st_->firstMiss = why;
 }
 
+void JobArena::populate(int64_t offset, int64_t bytes) {
+  State &s = *st_;
+  if (!s.base || offset < 0 || bytes <= 0 || offset >= s.size)
+    return;
+  const int64_t end = offset + std::min(bytes, s.size - offset);
+  constexpr int64_t kHuge = int64_t(kHugePageBytes);
+  if (s.huge && end - offset >= int64_t(kBigBufferBytes)) {
+    uintptr_t lo = (reinterpret_cast<uintptr_t>(s.base + offset) + kHuge - 1) /
+                   kHuge * kHuge;
+    uintptr_t hi = reinterpret_cast<uintptr_t>(s.base + end) / kHuge * kHuge;
+    if (hi > lo)
+      madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_HUGEPAGE);
+  }
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  uintptr_t lo = reinterpret_cast<uintptr_t>(s.base + offset) / page * page;
+  uintptr_t hi =
+      (reinterpret_cast<uintptr_t>(s.base + end) + page - 1) / page * page;
+  // Kernels before Linux 5.14 (no MADV_POPULATE_WRITE): write each page's
+  // first byte back to itself (a held lease's contents stay).
+  if (madvise(reinterpret_cast<void *>(lo), hi - lo, kMadvPopulateWrite) != 0)
+    for (uintptr_t p = lo; p < hi; p += page) {
+      volatile char *q = reinterpret_cast<volatile char *>(p);
+      *q = *q;
+    }
+}
+
 void JobArena::dropFree() {
   State &s = *st_;
   if (!s.base)
@@ -176,6 +203,10 @@ int64_t JobArena::misses() const { return st_->misses.load(); }
 std::string JobArena::firstMiss() const {
   std::lock_guard<std::mutex> g(st_->mu);
   return st_->firstMiss;
+}
+int64_t JobArena::peakHeldBytes() const {
+  std::lock_guard<std::mutex> g(st_->mu);
+  return st_->peakHeld;
 }
 int64_t JobArena::heldBytes() const {
   std::lock_guard<std::mutex> g(st_->mu);

@@ -56,8 +56,16 @@ public:
                               const std::string &what, bool *fresh);
   /// Counts a placement that could not be made (`why` names it).
   void noteMiss(const std::string &why);
+  /// Makes [offset, offset + bytes) resident now (a stage's placed
+  /// buffers, when it begins: their page faults move to the stage's
+  /// start, and the arena holds the plan's bytes whatever the buffers
+  /// touch). Ranges outside the arena are ignored.
+  void populate(int64_t offset, int64_t bytes);
   /// Gives the pages no lease holds back to the system.
   void dropFree();
+  /// The most bytes leases held at once (what the placed buffers touched;
+  /// the plan's slots are upper bounds).
+  int64_t peakHeldBytes() const;
 
   /// Leases taken, placements missed, and the first miss ("" if none).
   int64_t placements() const;

@@ -109,6 +109,16 @@ std::string MemoryCheck::begin(const json::Value *plan) {
     return "memory_plan: peak_bytes and points must be integers >= 0 "
            "(points at most 2^20)";
   plannedPeak_ = peak->asInt();
+  points_ = points->asInt();
+  if (const json::Value *st = plan->find("stages"); st && st->isArray())
+    for (const json::Value &e : st->items()) {
+      const json::Value *n = e.isObject() ? e.find("name") : nullptr;
+      const json::Value *at = e.isObject() ? e.find("point") : nullptr;
+      const json::Value *end = e.isObject() ? e.find("end") : nullptr;
+      if (n && n->isString() && whole(at))
+        stages_.push_back({n->asString(), at->asInt(),
+                           whole(end) ? end->asInt() : points_ - 1});
+    }
   if (const json::Value *p = plan->find("budget_bytes"); p && p->isNumber())
     budget_ = p->asInt();
   auto num = [](const json::Value &o, const char *key) -> int64_t {
@@ -146,9 +156,28 @@ std::string MemoryCheck::begin(const json::Value *plan) {
       mb.offset = uint64_t(offset);
       mb.firstUse = first;
       mb.lastUse = last;
+      if (const json::Value *pl = b.find("placed"); pl && pl->isBool())
+        mb.placed = pl->asBool();
       buffers_.push_back(mb);
     }
   return "";
+}
+
+std::vector<std::pair<int64_t, int64_t>>
+MemoryCheck::placedInStage(const std::string &stage) const {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const StagePoints &st : stages_) {
+    if (st.name != stage)
+      continue;
+    // Live at one of the stage's points, its begin to its end (buffers
+    // of ops between stages lease their bytes when they run).
+    const int64_t lo = st.begin, hi = st.end;
+    for (const observe::MemoryBuffer &b : buffers_)
+      if (b.placed && b.size > 0 && b.firstUse <= hi && b.lastUse >= lo)
+        out.push_back({int64_t(b.offset), int64_t(b.size)});
+    break;
+  }
+  return out;
 }
 
 int64_t MemoryCheck::measuredPeak() const {

@@ -133,6 +133,13 @@ public:
         return true;
     return false;
   }
+  /// The placed buffers (hone-plan-memory's `placed`: the runtime puts
+  /// them in the job's arena) live in stage `stage`, as (offset, bytes):
+  /// the job populates them when the stage begins, so the arena's resident
+  /// bytes are the plan's, whatever the buffers touch (docs/runtime.md
+  /// "Memory check"). Empty for a stage the plan does not name.
+  std::vector<std::pair<int64_t, int64_t>>
+  placedInStage(const std::string &stage) const;
   /// What the compiler changed to fit the budget (remarks, in order).
   const std::vector<std::string> &decisions() const { return decisions_; }
 
@@ -162,6 +169,14 @@ private:
   std::vector<observe::MemoryBuffer> buffers_;
   std::vector<std::string> decisions_;
   std::vector<std::string> releaseAtStepEnd_;
+  // Each stage's first and last points (the plan's `stages`: point, end)
+  // and the plan's points.
+  struct StagePoints {
+    std::string name;
+    int64_t begin = 0, end = -1;
+  };
+  std::vector<StagePoints> stages_;
+  int64_t points_ = 0;
   std::map<std::string, int64_t> largestPlanned_; // per kind
   std::vector<std::string> unplanned_;            // "name (kind): held vs plan"
 };

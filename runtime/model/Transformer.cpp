@@ -476,10 +476,26 @@ template <typename T> bool Transformer<T>::kvCachePlaced() const {
 template <typename T> void Transformer<T>::releaseActivations() {
   acts_.reset();
 }
+template <typename T> void Transformer<T>::releaseDecodeState() {
+  inf_.reset();
+  kvCache_.reset();
+}
 template <typename T> void Transformer<T>::releaseWorkspaces() {
   acts_.reset();
   inf_.reset();
   kvCache_.reset();
+}
+
+template <typename T>
+double Transformer<T>::flopsOf(const WorkDone &w) const {
+  const ModelConfig &c = cfg_;
+  const double perRow = 2.0 * double(nParams_);
+  const double perPair = 4.0 * double(c.nLayers) * double(c.nHeads) *
+                         double(c.headDim());
+  return perRow * (w.rows + 2 * w.backwardRows + w.recomputedRows +
+                   w.cachedRows) +
+         perPair * (w.squares + 2 * w.backwardSquares + w.recomputedSquares +
+                    w.cachedAttended);
 }
 
 template class Transformer<float>;

@@ -256,6 +256,29 @@ public:
   /// Layer forwards backward() has re-run so far (tests, the report).
   uint64_t recomputedLayers() const { return recomputed_; }
 
+  /// Model work done so far (the job's report: measured forwards,
+  /// backwards, tokens and FLOPs per stage iteration and model).
+  struct WorkDone {
+    /// forward() and backward() calls.
+    uint64_t forwards = 0, backwards = 0;
+    /// Rows forward() ran (sum(lengths) packed, batch x seqLen padded) and
+    /// the attention's sum over sequences of rows^2; the same of the
+    /// forwards backward() differentiated.
+    double rows = 0, squares = 0, backwardRows = 0, backwardSquares = 0;
+    /// Layer forwards backward() re-ran, as rows and squares (each one
+    /// 1/layers of its forward's).
+    double recomputedRows = 0, recomputedSquares = 0;
+    /// forwardCached(): new rows (prompt prefill and decoded tokens) and
+    /// the cache positions they attended (a token at position p: p + 1).
+    double cachedRows = 0, cachedAttended = 0;
+  };
+  const WorkDone &workDone() const { return work_; }
+  /// FLOPs of `w` by the compiler's estimate (dialect/HoneForwards.h,
+  /// forwardFlops): 2 per parameter and row, 4 x layers x heads x headDim
+  /// per attended pair (a full forward's rows attend to the whole
+  /// sequence, as there), a backward twice its forward.
+  double flopsOf(const WorkDone &w) const;
+
   int64_t batch() const { return B_; }
   int64_t seqLen() const { return T_; }
   /// Rows the last forward ran: sum(lengths) when packed, batch*seqLen not.
@@ -283,6 +306,10 @@ public:
   /// It grows to the largest request; releaseKvCache() frees it.
   Expected<KvCache<T> *> reusableKvCache(int64_t batch, int64_t cacheLen);
   void releaseKvCache() { kvCache_.reset(); }
+  /// Frees the KV cache and the incremental-forward workspace (a
+  /// generation whose stage frees them after the call:
+  /// hone-plan-memory's release_decode).
+  void releaseDecodeState();
   /// Bytes held now by the kept activations, the incremental-forward
   /// workspace and the reusable KV cache (the job's memory check compares
   /// them with the plan: runtime/model/MemorySizes.h).
@@ -434,6 +461,9 @@ private:
   /// the last forward was padded.
   std::vector<int32_t> offsets_;
   uint64_t forwards_ = 0;
+  WorkDone work_;
+  // Rows and squares of the last forward(), for backward()'s counts.
+  double lastRows_ = 0, lastSquares_ = 0;
   /// Allocates zeroed gradients where none are (not for a LoRA model);
   /// false when out of memory.
   bool ensureGradients();

@@ -111,6 +111,9 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     k_->rmsNormBwd(a.dLnf, a.res[nl], vec(lnfW_), a.rstdF, N, D, a.dA,
                    gg(lnfW_));
 
+  work_.backwards += 1;
+  work_.backwardRows += lastRows_;
+  work_.backwardSquares += lastSquares_;
   AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
   as.offsets = pack ? a.offsets : nullptr;
   for (size_t l = nl; l-- > 0;) {
@@ -121,6 +124,8 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
       layerFwd(l, as, true);
       actsLayer_ = int64_t(l);
       ++recomputed_;
+      work_.recomputedRows += lastRows_ / double(nl);
+      work_.recomputedSquares += lastSquares_ / double(nl);
     }
     // MLP: dA holds d(res[l+1]).
     if (gpt2) {

@@ -110,6 +110,11 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
                              " outside the vocabulary");
     N += len;
   }
+  for (int64_t b = 0; b < B; ++b) { // positions start..start+len-1 attend
+    const double len = double(lens ? lens[b] : newLen);
+    work_.cachedAttended += len * double(start[b]) + len * (len + 1) / 2;
+  }
+  work_.cachedRows += double(N);
   const int64_t D = c.dModel;
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd, F = c.dFf;

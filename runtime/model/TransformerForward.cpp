@@ -349,6 +349,12 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   dropRank_ = opts.dropoutRank;
   lengths_.assign(batch.lengths, batch.lengths + B);
   N_ = N;
+  lastRows_ = double(N);
+  lastSquares_ = opts.pack ? double(memsize::packedRows(batch.lengths, B).squares)
+                           : double(B) * double(Tn) * double(Tn);
+  work_.forwards += 1;
+  work_.rows += lastRows_;
+  work_.squares += lastSquares_;
 
   std::vector<int32_t> tok(static_cast<size_t>(N)), pos(tok.size()),
       tgt(tok.size());

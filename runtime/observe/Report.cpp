@@ -687,19 +687,36 @@ std::string renderModelWork(const std::vector<ModelWorkRow> &rows) {
   auto arrow = [](const std::string &b, const std::string &a) {
     return b == a ? a : b + " &rarr; " + a;
   };
-  auto gflop = [](double g) {
+  auto num = [](double g) {
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%.4g", g);
     return std::string(buf);
   };
+  bool measured = false;
+  for (const ModelWorkRow &r : rows)
+    measured |= r.measured;
   std::string h =
       "<h2>Model work per stage iteration</h2>\n<p>Per model, before "
-      "fusion &rarr; as compiled (hone-fuse-forwards; the compiler's "
-      "estimate, as <code>honec --report</code> prints it): forward and "
-      "backward passes, generated tokens (rows &times; positions) and "
-      "GFLOPs.</p>\n<table class=\"work\"><tr><th>stage</th><th>model</th>"
-      "<th>forwards</th><th>backwards</th><th>generated tokens</th>"
-      "<th>GFLOP</th></tr>";
+      "fusion &rarr; as compiled (hone-fuse-forwards, hone-pack-sequences; "
+      "the compiler's estimate, as <code>honec --report</code> prints it): "
+      "forward and backward passes, generated tokens (rows &times; "
+      "positions) and GFLOPs. The estimate counts packed reads of dataset "
+      "rows at their mean length and every other read, rollouts included, "
+      "at its padded shape (rollouts at <code>max_new_tokens</code>): a "
+      "bound.";
+  if (measured)
+    h += " <b>Measured</b>: what this job ran per step of the stage: full "
+         "forwards and backwards, the rows they ran (packed: real tokens, "
+         "no padding), tokens generated (each row up to its stop) and GFLOP "
+         "by the same estimate from the shapes that ran (decoding: each "
+         "token over the positions it attends).";
+  h += "</p>\n<table class=\"work\"><tr><th>stage</th><th>model</th>"
+       "<th>forwards</th><th>backwards</th><th>generated tokens</th>"
+       "<th>GFLOP</th>";
+  if (measured)
+    h += "<th>measured forwards</th><th>backwards</th><th>rows run</th>"
+         "<th>generated tokens</th><th>GFLOP</th>";
+  h += "</tr>";
   for (const ModelWorkRow &r : rows) {
     std::string ratio;
     if (r.gflop > 0 && r.gflopBefore != r.gflop) {
@@ -707,13 +724,28 @@ std::string renderModelWork(const std::vector<ModelWorkRow> &rows) {
       std::snprintf(buf, sizeof(buf), " (%.2fx)", r.gflopBefore / r.gflop);
       ratio = buf;
     }
-    h += "<tr><td>" + esc(r.stage) + "</td><td>" + esc(r.model) + "</td><td>" +
-         arrow(std::to_string(r.forwardsBefore), std::to_string(r.forwards)) +
-         "</td><td>" +
-         arrow(std::to_string(r.backwardsBefore), std::to_string(r.backwards)) +
-         "</td><td>" + (r.generates ? std::to_string(r.generatedTokens) : "") +
-         "</td><td>" + arrow(gflop(r.gflopBefore), gflop(r.gflop)) + ratio +
-         "</td></tr>";
+    h += "<tr><td>" + esc(r.stage) + "</td><td>" + esc(r.model) + "</td>";
+    if (r.estimated)
+      h += "<td>" +
+           arrow(std::to_string(r.forwardsBefore), std::to_string(r.forwards)) +
+           "</td><td>" +
+           arrow(std::to_string(r.backwardsBefore),
+                 std::to_string(r.backwards)) +
+           "</td><td>" + (r.generates ? std::to_string(r.generatedTokens) : "") +
+           "</td><td>" + arrow(num(r.gflopBefore), num(r.gflop)) + ratio +
+           "</td>";
+    else
+      h += "<td></td><td></td><td></td><td></td>";
+    if (measured) {
+      if (r.measured)
+        h += "<td>" + num(r.runForwards) + "</td><td>" + num(r.runBackwards) +
+             "</td><td>" + num(r.runRows) + "</td><td>" +
+             (r.runGenerated > 0 ? num(r.runGenerated) : "") + "</td><td>" +
+             num(r.runGflop) + "</td>";
+      else
+        h += "<td></td><td></td><td></td><td></td><td></td>";
+    }
+    h += "</tr>";
   }
   return h + "</table>\n";
 }

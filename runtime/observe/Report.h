@@ -36,6 +36,9 @@ struct MemoryBuffer {
   /// weights, gradients, optimizer, activations, kv_cache, workspace,
   /// step_tensors (hone-plan-memory's kinds); empty: not stacked.
   std::string kind;
+  /// Placed in the job's arena (hone-plan-memory's `placed`): its bytes are
+  /// populated when a stage it is live in begins.
+  bool placed = false;
 };
 
 /// The effective settings of one stage: what the compiled code handed the
@@ -54,6 +57,16 @@ struct ModelWorkRow {
   int64_t backwardsBefore = 0, backwards = 0;
   int64_t generates = 0, generatedTokens = 0;
   double gflopBefore = 0, gflop = 0;
+  /// Measured by the job, per iteration of the stage (its steps run): full
+  /// forwards and backwards, rows those forwards ran (packed: real tokens),
+  /// tokens generated (each row up to its stop) and GFLOP by the same
+  /// estimate from the shapes that ran. False: the stage ran no step.
+  bool measured = false;
+  /// The compiler's counts above are there (false: a row the job measured
+  /// that the compiler's table lacks).
+  bool estimated = true;
+  double runForwards = 0, runBackwards = 0, runRows = 0, runGenerated = 0,
+         runGflop = 0;
 };
 
 struct ReportData {

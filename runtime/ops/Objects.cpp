@@ -74,9 +74,10 @@ ModelConfig archConfig(hone_job *j, const char *loc, const json::Value *arch,
 /// planId: the memory plan's id of the model (`plan_model`): its
 /// activations, KV cache and decode workspace go where the plan puts them.
 ModelObj *newModel(hone_job *j, std::unique_ptr<Transformer<float>> m,
-                   std::optional<int64_t> planId) {
+                   std::optional<int64_t> planId, std::string specName) {
   auto o = std::make_unique<ModelObj>();
   o->model = std::move(m);
+  o->specName = std::move(specName);
   o->name = "m" + std::to_string(j->models.size());
   if (planId)
     o->model->setPlacer(
@@ -137,7 +138,7 @@ void objModelInit(OpCtx &c) {
                                                            &j->job->kernels())
                     : Transformer<float>::create(cfg, &j->job->kernels()));
   m->initRandom(uint64_t(a.seed));
-  c.made = newModel(j, std::move(m), a.plan_model);
+  c.made = newModel(j, std::move(m), a.plan_model, a.name);
 }
 
 void objModelLoad(OpCtx &c) {
@@ -157,7 +158,7 @@ void objModelLoad(OpCtx &c) {
         want.headDim() != got.headDim() || want.qkNorm != got.qkNorm ||
         want.ropeScaling != got.ropeScaling)
     c.err(path + ": the model's config.json differs from the compiled arch");
-  c.made = newModel(j, std::move(m), a.plan_model);
+  c.made = newModel(j, std::move(m), a.plan_model, a.name);
 }
 
 void objModelNewHead(OpCtx &c) {
@@ -180,7 +181,7 @@ void objModelNewHead(OpCtx &c) {
         std::memcpy(m->param(p), base->model->param(*q),
                     size_t(p.numel) * sizeof(float));
       }
-  c.made = newModel(j, std::move(m), a.plan_model);
+  c.made = newModel(j, std::move(m), a.plan_model, a.name);
 }
 
 /// hone.model.lora: a model reading base's weights (no copy) with fresh
@@ -200,7 +201,8 @@ void objModelLora(OpCtx &c) {
     c.err("the base model already carries adapters");
   auto m = take(j, c.loc, base->model->baseView());
   check(j, c.loc, m->addLora(lc, uint64_t(a.seed)));
-  ModelObj *o = newModel(j, std::move(m), a.plan_model);
+  ModelObj *o = newModel(j, std::move(m), a.plan_model, a.name);
+  o->source = base;
   o->mergeOnSave = s.merge_on_save;
   c.made = o;
 }
@@ -216,7 +218,8 @@ void objSnapshot(OpCtx &c) {
     auto m = take(j, c.loc, src.baseView());
     check(j, c.loc, m->addLora(src.lora(), 0));
     src.kernels().copy(m->loraData(), src.loraData(), src.numTrainable());
-    ModelObj *o = newModel(j, std::move(m), a.plan_model);
+    ModelObj *o = newModel(j, std::move(m), a.plan_model, base->specName);
+    o->source = base;
     o->mergeOnSave = base->mergeOnSave;
     c.made = o;
     return;
@@ -228,7 +231,9 @@ void objSnapshot(OpCtx &c) {
                     : Transformer<float>::create(base->model->config(),
                                                  &j->job->kernels()));
   check(j, c.loc, copyWeights(*base->model, *m));
-  c.made = newModel(j, std::move(m), a.plan_model);
+  ModelObj *o = newModel(j, std::move(m), a.plan_model, base->specName);
+  o->source = base;
+  c.made = o;
 }
 
 void objDataset(OpCtx &c) {

@@ -63,6 +63,12 @@ struct ModelObj : Object {
   std::unique_ptr<Transformer<float>> model;
   std::unique_ptr<AdamW<float>> opt; // while a stage trains it
   std::string name;                  // "m<creation index>"
+  /// The spec's model name (hone.model.init/load/new_head/lora's `name`; a
+  /// snapshot takes its source's), and the model it is a snapshot or LoRA
+  /// view of (null: none): the report's measured work is by lineage, named
+  /// as the stage names one of its models (hone_rt_stage_begin's `models`).
+  std::string specName;
+  ModelObj *source = nullptr;
   bool mergeOnSave = false;          // LoRA: saves also write merged weights
   // The tokens of the last hone.value forward whose activations the model
   // keeps (forward number keptForward), for a train step's kept_forwards.
@@ -74,6 +80,10 @@ struct ModelObj : Object {
   /// runtime/ops/Streams.cpp): two steps' workers may overlap where
   /// rollouts run ahead, and a model computes one forward at a time.
   std::mutex streamMu;
+  // hone.generate calls on it and the tokens they generated (prompts
+  // excluded; each row up to its stop), for the report's measured work.
+  int64_t generates = 0;
+  double generatedTokens = 0;
 };
 
 struct DatasetObj : Object {
@@ -177,6 +187,18 @@ struct hone_job {
   hone::json::Value resumedDeferred;
   // Train-step forwards taken from a hone.value's (kept_forwards).
   int64_t forwardsKept = 0;
+  /// The open stage's models (spec names) and their work counts when it
+  /// began, and hone_rt_step_end's count then: at its end the difference
+  /// per step is the report's measured work (observe::ModelWorkRow).
+  struct WorkAtStart {
+    hone::Transformer<float>::WorkDone done;
+    double generatedTokens = 0;
+  };
+  std::map<const hone::ops::ModelObj *, WorkAtStart> workAtStart;
+  /// The open stage's models and the spec names its `models` gives them.
+  std::map<const hone::ops::ModelObj *, std::string> stageModelNames;
+  int64_t stepEndsAtStart = 0;
+  std::vector<hone::observe::ModelWorkRow> measuredWork;
   std::mutex mu; // stepMetrics, deferred, stepTokens, messages
   std::chrono::steady_clock::time_point stepStart;
   std::vector<hone::exec::Event> events;
@@ -204,6 +226,7 @@ struct hone_job {
   std::shared_ptr<hone::job::JobArena> arena =
       std::make_shared<hone::job::JobArena>();
   std::shared_ptr<void> stepLease; // the step tensors' bytes in `arena`
+  double arenaPopulateSeconds = 0;  // populating stages' placed buffers
   hone::job::MemoryCheck memory;           // the compiled plan vs the resident peak
   std::vector<char> injected;   // HONE_INJECT_UNPLANNED_BYTES (tests)
   /// Held while a reward object scores (lanes and stream workers may

@@ -212,9 +212,19 @@ void opGenerate(OpCtx &c) {
   auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc, onRow);
   if (c.stream)
     closeStream(*c.stream);
+  // hone-plan-memory's release_decode: the KV cache and the decode
+  // workspace are planned for this call alone (a stage freeing its work
+  // buffers each step): they go now, before the step's other forwards.
+  if (a.release_decode) {
+    j->memory.sample(); // the generation's peak, before the release
+    m->model->releaseDecodeState();
+  }
   if (!ro)
     c.err(ro.status().message());
   const auto &g = ro->gen;
+  m->generates += 1;
+  for (int64_t b = 0; b < B; ++b)
+    m->generatedTokens += g.lengths[size_t(b)] - g.promptLengths[size_t(b)];
   if (!onRow)
     for (int64_t b = 0; b < B; ++b)
       rowLens[size_t(b)] = writeRow(b, g, g.seqLen);

@@ -81,6 +81,10 @@ struct Consumer {
   std::unique_ptr<Kernels<float>> kernels;
   std::vector<ModelObj *> models;
   int threads = 1, allThreads = 1;
+  /// The score op's `arena` placements (hone-plan-memory): the reward
+  /// models' activations go where the plan put them, on this worker's
+  /// thread as on the op's.
+  std::optional<std::vector<int64_t>> arena;
   std::thread worker;
   ~Consumer() { // the kernels object serves the next stream's worker
     if (kernels && c.j) {
@@ -174,6 +178,7 @@ struct RowStream {
         saved.push_back(&m->model->kernels());
         m->model->setKernels(k->kernels.get());
       }
+      ArenaScope placed(k->arena); // this thread's placements
       v = scoreRows(j, k->c, k->reward, sr, T);
       for (size_t i = 0; i < k->models.size(); ++i)
         k->models[i]->model->setKernels(saved[i]);
@@ -486,6 +491,7 @@ void openStreams(OpCtx &c) {
     k->threads = std::max(1, cpuThreads() / 2);
     k->allThreads = std::max(1, c.j->cpuThreads);
     int64_t G = k->G = modelScoreRows();
+    k->arena = c.typed<abi::OpId::score>().arena;
     k->groupLeft.assign(size_t((B + G - 1) / G), G);
     if (B % G)
       k->groupLeft.back() = B % G;

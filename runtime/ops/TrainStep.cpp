@@ -338,6 +338,34 @@ void runTrainStep(OpCtx &c) {
       r.packed = true;
     }
   }
+  // packed_also (pairs i, k): read i, packed to an input mask, runs up to
+  // the last nonzero of input k too where that comes later (an objective
+  // reading it under several masks: UFT's response and hint masks).
+  if (a.packed_also) {
+    const std::vector<int64_t> &pa = *a.packed_also;
+    if (pa.size() % 2)
+      c.err("packed_also needs (read, input) pairs");
+    for (size_t p = 0; p < pa.size(); p += 2) {
+      int64_t i = pa[p], k = pa[p + 1];
+      std::string at = "packed_also (" + std::to_string(i) + ", " +
+                       std::to_string(k) + "): ";
+      if (i < 0 || i >= n_tokens || !a.packed || (*a.packed)[size_t(i)] < 0)
+        c.err(at + "read " + std::to_string(i) +
+              " is not packed to an input mask");
+      if (k < 0 || k >= n_in - n_tokens)
+        c.err(at + "names no input (0.." + std::to_string(n_in - n_tokens - 1) +
+              ")");
+      Read &r = rs[size_t(i)];
+      const hone_tensor &m = in[n_tokens + k];
+      if (m.rank != 2 || m.shape[0] != r.B || m.shape[1] != r.T)
+        c.err(at + "the mask must be [" + std::to_string(r.B) + ", " +
+              std::to_string(r.T) + "] like the read's tokens");
+      std::vector<int32_t> more(r.lengths.size());
+      maskedLengths(m, more.data());
+      for (size_t b = 0; b < more.size(); ++b)
+        r.lengths[b] = std::max(r.lengths[b], more[b]);
+    }
+  }
   // How often each model runs forward per optimiser step: more than once
   // means its kept activations are not those of the slice being
   // back-propagated.

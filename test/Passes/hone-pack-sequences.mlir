@@ -56,10 +56,13 @@ hone.pipeline @pair {
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
 
 /// Reads that see padding positions stay padded, and the remark says why:
-/// an unmasked mean, two masks without a common factor, a mask computed in
-/// the objective otherwise than as a product. A product of masks (DAPO's
-/// loss mask times its row filter) packs to a factor that is an input. A
-/// reward read exposes only each row's last token (-2).
+/// an unmasked mean, a mask computed in the objective otherwise than as a
+/// product, two masks of which one has no input factor. Two masks that are
+/// both inputs without a common factor (UFT's response and hint masks)
+/// pack to the last nonzero of either (packed_also: read 1 with input 1).
+/// A product of masks (DAPO's loss mask times its row filter) packs to a
+/// factor that is an input. A reward read exposes only each row's last
+/// token (-2).
 // CHECK-LABEL: hone.pipeline @padded
 hone.pipeline @padded {
   %p = hone.model.init "policy" {seed = 0 : i64} : !m
@@ -67,10 +70,11 @@ hone.pipeline @padded {
   %t = arith.constant dense<1> : tensor<4x8xi32>
   %mask = arith.constant dense<1.0> : tensor<4x8xf32>
   // CHECK: hone.train_step
-  // CHECK-SAME: packed = array<i64: -1, -1, 1, -1>
-  // expected-remark@+1 {{read 0 (logprob, 4x8) padded: reduced without a mask ('hone.loss.mean'); read 1 (logprob, 4x8) padded: reduced under masks with no common input mask; read 2 (logprob, 4x8) packed to each row's last token of loss mask input 1; read 3 (logprob, 4x8) padded: its mask is not an input of the step}}
-  %p1, %loss = hone.train_step (%p) tokens(%t, %t, %t, %t) inputs(%mask, %mask) {readers = array<i64: 0, 0, 0, 0>, reads = ["logprob", "logprob", "logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>) -> (!m, tensor<f32>) objective {
-  ^bb0(%l0: tensor<4x8xf32>, %l1: tensor<4x8xf32>, %l2: tensor<4x8xf32>, %l3: tensor<4x8xf32>, %m0: tensor<4x8xf32>, %m1: tensor<4x8xf32>):
+  // CHECK-SAME: packed = array<i64: -1, 0, 1, -1, -1>
+  // CHECK-SAME: packed_also = array<i64: 1, 1>
+  // expected-remark@+1 {{read 0 (logprob, 4x8) padded: reduced without a mask ('hone.loss.mean'); read 1 (logprob, 4x8) packed to each row's last token of loss mask inputs 0, 1 (the last of any); read 2 (logprob, 4x8) packed to each row's last token of loss mask input 1; read 3 (logprob, 4x8) padded: its mask is not an input of the step; read 4 (logprob, 4x8) padded: reduced under masks with no common input mask}}
+  %p1, %loss = hone.train_step (%p) tokens(%t, %t, %t, %t, %t) inputs(%mask, %mask) {readers = array<i64: 0, 0, 0, 0, 0>, reads = ["logprob", "logprob", "logprob", "logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xi32>, tensor<4x8xf32>, tensor<4x8xf32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%l0: tensor<4x8xf32>, %l1: tensor<4x8xf32>, %l2: tensor<4x8xf32>, %l3: tensor<4x8xf32>, %l4: tensor<4x8xf32>, %m0: tensor<4x8xf32>, %m1: tensor<4x8xf32>):
     %a = hone.loss.mean %l0 : tensor<4x8xf32> -> tensor<f32>
     %b0 = hone.loss.masked_reduce token_mean %l1, %m0 : tensor<4x8xf32> -> tensor<f32>
     %b1 = hone.loss.masked_reduce token_mean %l1, %m1 : tensor<4x8xf32> -> tensor<f32>
@@ -78,11 +82,15 @@ hone.pipeline @padded {
     %mm = hone.loss.mul %e, %m1 : tensor<4x8xf32>
     %c = hone.loss.masked_reduce token_mean %l2, %mm : tensor<4x8xf32> -> tensor<f32>
     %d = hone.loss.masked_reduce token_mean %l3, %e : tensor<4x8xf32> -> tensor<f32>
+    %f0 = hone.loss.masked_reduce token_mean %l4, %m0 : tensor<4x8xf32> -> tensor<f32>
+    %f1 = hone.loss.masked_reduce token_mean %l4, %e : tensor<4x8xf32> -> tensor<f32>
     %s1 = hone.loss.add %a, %b0 : tensor<f32>
     %s2 = hone.loss.add %s1, %b1 : tensor<f32>
     %s3 = hone.loss.add %s2, %c : tensor<f32>
     %s4 = hone.loss.add %s3, %d : tensor<f32>
-    hone.loss.yield %s4 : tensor<f32>
+    %s5 = hone.loss.add %s4, %f0 : tensor<f32>
+    %s6 = hone.loss.add %s5, %f1 : tensor<f32>
+    hone.loss.yield %s6 : tensor<f32>
   }
   // CHECK: hone.train_step
   // CHECK-SAME: packed = array<i64: -2, -2>

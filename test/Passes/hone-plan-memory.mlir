@@ -12,9 +12,11 @@
 /// of the policy included (weights, live to the end; no gradients: no
 /// stage here trains, and the runtime allocates them at a first backward,
 /// test/unit/model/MemorySizesTest.cpp); the
-/// policy's KV cache (8 rows x 32) and decode workspace, kept across the
-/// stage loop's iterations, live from the loop's start (point 8: from the
-/// second iteration on they exist before generate) to the stage end; the
+/// policy's KV cache (8 rows x 32) and decode workspace live at its
+/// generate alone (point 10): the stage frees its work buffers at each
+/// step's end (release_at_step_end, chosen as it lowers the peak), so the
+/// generate is marked release_decode and the runtime frees them after the
+/// call; both are placed in the arena (placed = true); the
 /// snapshot's activations live at its logprob alone
 /// (no train step of the stage trains the snapshot: the op is marked
 /// release_activations and the runtime frees them after it); the step
@@ -28,9 +30,11 @@
 // CHECK-SAME: {bytes = 40576 : i64, first = 3 : i64, kind = "weights", last = 14 : i64, name = "m.weights"
 // CHECK-NOT: gradients
 // CHECK-SAME: {bytes = 40576 : i64, first = 6 : i64, kind = "weights", last = 14 : i64, name = "m.snapshot@6.weights"
-// CHECK-SAME: {bytes = 65536 : i64, first = 8 : i64, kind = "kv_cache", last = 14 : i64, name = "m.kv_cache"
-// CHECK-SAME: first = 11 : i64, kind = "activations", last = 11 : i64, name = "m.snapshot@6.activations@11"
+// CHECK-SAME: {bytes = 65536 : i64, first = 10 : i64, kind = "kv_cache", last = 10 : i64, name = "m.kv_cache@10", offset = {{[0-9]+}} : i64, placed = true}
+// CHECK-SAME: first = 11 : i64, kind = "activations", last = 11 : i64, name = "m.snapshot@6.activations@11", offset = {{[0-9]+}} : i64, placed = true}
 // CHECK-SAME: peak_op = "hone.logprob", peak_point = 11 : i64, peak_stage = "rl"
+// CHECK-SAME: release_at_step_end = ["rl"]
+// CHECK: hone.generate {{.*}}release_decode
 // CHECK: hone.logprob {{.*}}release_activations}
 hone.pipeline @rollout attributes {hone.arena_bytes = 4096 : i64} {
   %c0 = arith.constant 0 : index
@@ -90,8 +94,8 @@ hone.pipeline @frozen_bf16 attributes {hone.arena_bytes = 4096 : i64} {
 /// are never live together, so greedy-by-size packs them at one offset and
 /// the plan's peak is the liveness lower bound, below no reuse.
 // CHECK-LABEL: hone.pipeline @two_stages
-// CHECK-SAME: {bytes = 65536 : i64, first = 7 : i64, kind = "kv_cache", last = 11 : i64, name = "a.kv_cache", offset = [[OFF:[0-9]+]] : i64}
-// CHECK-SAME: {bytes = 65536 : i64, first = 13 : i64, kind = "kv_cache", last = 17 : i64, name = "b.kv_cache", offset = [[OFF]] : i64}
+// CHECK-SAME: {bytes = 65536 : i64, first = 7 : i64, kind = "kv_cache", last = 11 : i64, name = "a.kv_cache", offset = [[OFF:[0-9]+]] : i64, placed = true}
+// CHECK-SAME: {bytes = 65536 : i64, first = 13 : i64, kind = "kv_cache", last = 17 : i64, name = "b.kv_cache", offset = [[OFF]] : i64, placed = true}
 // CHECK-SAME: lower_bound_bytes = [[LB:[0-9]+]] : i64, no_reuse_bytes = 1169920 : i64, peak_bytes = [[LB]] : i64
 hone.pipeline @two_stages {
   %c0 = arith.constant 0 : index

@@ -7,8 +7,10 @@ same weights to float32 rounding (GEMMs over fewer rows: step 1's loss to
 1e-5, later steps within what AdamW carries of it). The packed step IR
 must carry `packed` on every train step (`honec --report` listing every
 read packed), the padded one none. Covers SFT (sft), a preference loss (dpo), the reward
-model (reward-model: reward reads) and RL with a critic (ppo). RL compounds
-rounding through AdamW and the critic: ppo's metrics are compared over its
+model (reward-model: reward reads), RL with a critic (ppo) and UFT (its
+policy read reduced under two masks, the response's and the hint's, packed
+to the last nonzero of either: packed_also). RL compounds
+rounding through AdamW and the critic: ppo's and uft's metrics are compared over their
 first 12 steps (step 1 exact; later grad norms drift by up to a few
 percent by step 80 while the rewards stay equal). Its weights' bound is
 measured, not guessed: the padded job run again with another, equally
@@ -20,6 +22,8 @@ that day and 1.69e-3 once before; HONE_CPU_SGEMM=onednn, the other GEMM
 library, gave 1.9e-5 but holds buffers outside the memory plan); packed vs
 padded must stay within max(1e-4, 2 D), i.e. no further from the padded
 program than float rounding alone takes it.
+Each job's report.html must also show the model work it measured agreeing
+with honec --report's (measured()).
 Usage: pack_sequences.py HONEC EXAMPLES WORK"""
 import array, json, math, os, re, shutil, struct, subprocess, sys
 
@@ -27,11 +31,13 @@ honec, examples, work = sys.argv[1:4]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 
-CASES = ["sft", "dpo", "reward-model", "ppo"]
-STEPS = {"ppo": 12}       # steps whose metrics are compared (default all)
+CASES = ["sft", "dpo", "reward-model", "ppo", "uft"]
+STEPS = {"ppo": 12, "uft": 12}  # steps whose metrics are compared (default all)
 # Relative weight difference allowed: 1e-4, or for these examples twice the
 # drift of the padded job's rounding twins (the same job, other kernels).
-TWINS = {"ppo": [{"HONE_CPU_ATTENTION": "blas"}]}
+ROLLOUTS = {"ppo", "uft"}  # reads of generated rows: compiled GFLOP a bound
+TWINS = {"ppo": [{"HONE_CPU_ATTENTION": "blas"}],
+         "uft": [{"HONE_CPU_ATTENTION": "blas"}]}
 
 
 def weights(path):
@@ -69,7 +75,40 @@ def run(example, packed):
         sys.exit(f"error: {example}: --no-pack-sequences still packs")
     subprocess.run([honec, "spec.textproto", *flags, "--compile-to=exe", "-o",
                     "job"], cwd=d, check=True, stderr=subprocess.DEVNULL)
-    return d, job(d, "run")
+    out = job(d, "run")
+    measured(example, d, packed)
+    return d, out
+
+
+def measured(example, d, packed):
+    """report.html's model work: the job's measured forwards and backwards
+    per step equal the compiler's as compiled where every step runs the
+    same reads (not ReLIFT's buffer), its GFLOP equal the compiler's where
+    the reads are dataset rows (the compiler counts their mean lengths;
+    padded, the shapes), and stay within the compiler's bound where rows
+    are generated (counted at max_new_tokens)."""
+    h = open(os.path.join(d, "run", "report.html")).read()
+    t = h[h.find("Model work per stage iteration"):]
+    t = t[:t.find("</table>")]
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in
+            re.findall(r"<tr>(.*?)</tr>", t)[1:]]
+    if not rows or any(len(c) != 11 or not c[6] for c in rows):
+        sys.exit(f"error: {example}: report.html's model work has no measured "
+                 f"columns:\n{t}")
+    last = lambda cell: float(cell.split("&rarr;")[-1].split("(")[0])
+    for c in rows:
+        fw, bw, gf, mfw, mbw, mgf = (last(c[2]), last(c[3]), last(c[5]),
+                                     float(c[6]), float(c[7]), float(c[10]))
+        if (mfw, mbw) != (fw, bw):
+            print(f"error: {example}: {c[1]} measured {mfw:g} forwards, "
+                  f"{mbw:g} backwards per step; compiled {fw:g}, {bw:g}")
+            sys.exit(1)
+        rl = example in ROLLOUTS
+        ok = mgf <= gf * (1 + 1e-3) if rl else abs(mgf - gf) <= 1e-3 * gf
+        if not ok:
+            print(f"error: {example}: {c[1]} measured {mgf:g} GFLOP per step; "
+                  f"compiled {gf:g}" + (" (a bound)" if rl else ""))
+            sys.exit(1)
 
 
 def job(d, out, env=None):

@@ -63,10 +63,12 @@ def metrics(run):
     rows = []
     for line in open(os.path.join(run, "metrics.jsonl")):
         r = json.loads(line)
-        # Speed and the measured resident set (thread stacks) vary by run.
+        # Speed, the measured resident set (thread stacks) and the time
+        # populating the arena vary by run.
         for k in ("tokens_per_sec", "memory/measured_peak_bytes",
                   "memory/resident_peak_bytes",
-                  "memory/runtime_startup_bytes"):
+                  "memory/runtime_startup_bytes",
+                  "memory/arena_populate_seconds"):
             r.pop(k, None)
         rows.append(r)
     return rows

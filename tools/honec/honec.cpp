@@ -259,8 +259,17 @@ void printPackingReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
     for (auto [i, read] :
          llvm::enumerate(step.getReads().getAsValueRange<StringAttr>())) {
       int64_t e = packed && i < packed.size() ? packed[i] : -1;
+      // packed_also: further masks of the read (the last nonzero of any).
+      std::string more;
+      if (auto also = step->getAttrOfType<DenseI64ArrayAttr>("packed_also"))
+        for (int64_t p = 0; p + 1 < also.size(); p += 2)
+          if (also[p] == int64_t(i))
+            more += ", " + std::to_string(also[p + 1]);
       os << (i ? "," : "") << " " << read << " "
-         << (e == -2  ? std::string("packed (to the last token)")
+         << (e == -2 ? std::string("packed (to the last token)")
+             : e >= 0 && !more.empty()
+                 ? "packed (loss mask inputs " + std::to_string(e) + more +
+                       ": the last of any)"
              : e >= 0 ? "packed (loss mask input " + std::to_string(e) + ")"
                       : std::string("padded"));
     }

@@ -5,6 +5,8 @@
 // then allocates its own) that names the buffer; buffers whose lives do
 // not overlap share bytes.
 #include "runtime/job/JobArena.h"
+#include "runtime/base/Json.h"
+#include "runtime/job/MemoryCheck.h"
 #include "runtime/model/MemorySizes.h"
 #include "test/unit/model/ModelTestUtil.h"
 
@@ -158,6 +160,75 @@ TEST(JobArena, KvCacheAtThePlannedOffset) {
   m->releaseWorkspaces();
   EXPECT_EQ(arena->heldBytes(), 0);
   EXPECT_EQ(arena->misses(), 0);
+}
+
+// generate()'s KV cache and decode workspace go with releaseDecodeState
+// (hone.generate's release_decode), the kept activations stay.
+TEST(JobArena, ReleaseDecodeStateFreesTheKvCacheLease) {
+  auto k = makeCpuKernels<float>();
+  const ModelConfig cfg = tinyLlama();
+  auto arena = std::make_shared<job::JobArena>();
+  ASSERT_EQ(arena->create(int64_t(1) << 20), "");
+  const int64_t bytes = memsize::kvCacheBytes(cfg, 2, cfg.maxSeqLen, 4);
+  std::vector<int64_t> placements = {0, WorkPlacer::KvCache, 0, bytes};
+  auto m = model(k.get());
+  m->setPlacer(std::make_shared<job::ModelPlacer>(arena, 0, "m0"));
+  job::PlacementScope scope(&placements);
+  Batch b = randomBatch(cfg.vocabSize, {7, 5, 2}, kT, 5);
+  logprobsOf(*m, b); // activations from the kernels' allocator
+  ASSERT_TRUE(m->reusableKvCache(2, cfg.maxSeqLen));
+  EXPECT_EQ(arena->heldBytes(), bytes);
+  m->releaseDecodeState();
+  EXPECT_EQ(m->kvCacheBytesHeld(), 0);
+  EXPECT_EQ(arena->heldBytes(), 0);
+  EXPECT_GT(m->activationBytesHeld(), 0);
+}
+
+// A stage's placed buffers are populated when it begins: the bytes become
+// resident (anonymous memory grows by them), a held lease keeps its
+// contents, and ranges past the arena are ignored.
+TEST(JobArena, PopulateMakesThePlannedBytesResident) {
+  auto arena = std::make_shared<job::JobArena>();
+  const int64_t size = int64_t(8) << 20;
+  ASSERT_EQ(arena->create(size), "");
+  bool fresh = true;
+  auto held = arena->lease(0, 4096, 1, "held", &fresh);
+  ASSERT_TRUE(held);
+  std::memset(held.get(), 0x5a, 4096);
+  const int64_t before = job::MemoryCheck::anonymousBytes();
+  arena->populate(0, size);
+  arena->populate(size - 4096, int64_t(1) << 30); // clipped to the arena
+  arena->populate(size + 4096, 4096);             // outside: ignored
+  const int64_t after = job::MemoryCheck::anonymousBytes();
+  if (before > 0) // /proc/self/statm readable
+    EXPECT_GE(after - before, size - 4096 - (int64_t(1) << 20));
+  EXPECT_EQ(static_cast<unsigned char *>(held.get())[4095], 0x5a);
+  EXPECT_EQ(arena->peakHeldBytes(), 4096);
+}
+
+// The plan's placed buffers live in a stage: between its point and end,
+// `placed` only (an evaluation's buffers after the stage are not).
+TEST(JobArena, PlacedBuffersOfAStage) {
+  auto plan = json::parse(R"({"peak_bytes": 4096, "points": 20,
+    "stages": [{"name": "a", "point": 2, "end": 8},
+               {"name": "b", "point": 10, "end": 16}],
+    "buffers": [
+      {"name": "step_tensors", "kind": "step_tensors", "bytes": 64,
+       "offset": 0, "first": 0, "last": 19, "placed": true},
+      {"name": "m.weights", "kind": "weights", "bytes": 128, "offset": 64,
+       "first": 1, "last": 19},
+      {"name": "m.activations", "kind": "activations", "bytes": 256,
+       "offset": 192, "first": 3, "last": 8, "placed": true},
+      {"name": "m.kv_cache@17", "kind": "kv_cache", "bytes": 512,
+       "offset": 192, "first": 17, "last": 17, "placed": true}]})");
+  ASSERT_TRUE(plan) << plan.status().toString();
+  job::MemoryCheck check;
+  ASSERT_EQ(check.begin(&*plan), "");
+  using R = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(check.placedInStage("a"), (R{{0, 64}, {192, 256}}));
+  EXPECT_EQ(check.placedInStage("b"), (R{{0, 64}}));
+  EXPECT_EQ(check.placedInStage("c"), R{});
+  check.stop();
 }
 
 } // namespace

@@ -211,4 +211,61 @@ TEST(PackedSequences, GradientMatchesFiniteDifferences) {
     }
 }
 
+/// The work counts the job's report reads (Transformer::WorkDone): a
+/// packed forward runs sum(len) rows and sum(len^2) attention pairs, a
+/// padded one B*T and B*T^2; a backward counts its forward's; an
+/// incremental forward its new rows and the positions they attend; FLOPs
+/// by the compiler's estimate (2 per parameter and row, 4 x layers x
+/// heads x headDim per pair, a backward twice its forward).
+TEST(PackedSequences, WorkCounts) {
+  ModelConfig cfg = kFamilies[1].make(HeadKind::LM);
+  auto k = makeCpuKernels<float>();
+  auto mOr = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(mOr);
+  auto &m = **mOr;
+  randomizeParams(m, 4);
+  Batch b = randomBatch(cfg.vocabSize, kLengths, kT, 9);
+  for (auto &t : b.tokens)
+    if (t < 0)
+      t = 1;
+  ForwardOptions o;
+  o.pack = true;
+  ASSERT_TRUE(m.forward(b.view(), o));
+  double sum = 0, sq = 0;
+  for (int32_t l : kLengths)
+    sum += l, sq += double(l) * l;
+  Transformer<float>::WorkDone w = m.workDone();
+  EXPECT_EQ(w.forwards, 1u);
+  EXPECT_EQ(w.backwards, 0u);
+  EXPECT_EQ(w.rows, sum);
+  EXPECT_EQ(w.squares, sq);
+  m.zeroGrad();
+  std::vector<float> up = upstream<float>(false);
+  OutputGrads<float> g;
+  g.dlogprob = up.data();
+  ASSERT_TRUE(m.backward(g));
+  ASSERT_TRUE(m.forward(b.view())); // padded
+  const double B = double(kLengths.size());
+  w = m.workDone();
+  EXPECT_EQ(w.forwards, 2u);
+  EXPECT_EQ(w.backwards, 1u);
+  EXPECT_EQ(w.rows, sum + B * kT);
+  EXPECT_EQ(w.squares, sq + B * kT * kT);
+  EXPECT_EQ(w.backwardRows, sum);
+  EXPECT_EQ(w.backwardSquares, sq);
+  auto cache = m.makeKvCache(2, kT);
+  ASSERT_TRUE(cache);
+  std::vector<int32_t> tok = {1, 2, 3, 4, 5, 6}, start = {0, 2};
+  ASSERT_TRUE(m.forwardCached(*cache, tok.data(), start.data(), 2, 3));
+  w = m.workDone();
+  EXPECT_EQ(w.cachedRows, 6);
+  EXPECT_EQ(w.cachedAttended, (1 + 2 + 3) + (3 + 4 + 5));
+  const double perPair = 4.0 * double(cfg.nLayers) * double(cfg.nHeads) *
+                         double(cfg.headDim());
+  const double rows = sum + B * kT + 2 * sum + 6;
+  const double pairs = sq + B * kT * kT + 2 * sq + 18;
+  EXPECT_DOUBLE_EQ(m.flopsOf(w), 2.0 * double(m.numParams()) * rows +
+                                     perPair * pairs);
+}
+
 } // namespace

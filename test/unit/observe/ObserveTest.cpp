@@ -768,6 +768,32 @@ TEST(Report, ModelWorkTable) {
                    "<td>192</td><td>0.4974</td>"),
             std::string::npos)
       << h;
+  EXPECT_EQ(h.find("measured forwards"), std::string::npos) << h;
+  // The job's measured columns: beside the estimate, empty for a row not
+  // measured, the estimate's cells empty for a row only measured.
+  a.measured = true;
+  a.runForwards = 2, a.runBackwards = 1, a.runRows = 118.5, a.runGflop = 0.05;
+  ModelWorkRow c;
+  c.stage = "rl_0";
+  c.model = "policy";
+  c.estimated = false, c.measured = true;
+  c.runForwards = 3, c.runBackwards = 1, c.runRows = 310, c.runGenerated = 97.5;
+  c.runGflop = 0.125;
+  h = renderModelWork({a, b, c});
+  EXPECT_NE(h.find("<th>measured forwards</th>"), std::string::npos) << h;
+  EXPECT_NE(h.find("(1.25x)</td><td>2</td><td>1</td><td>118.5</td><td></td>"
+                   "<td>0.05</td></tr>"),
+            std::string::npos)
+      << h;
+  EXPECT_NE(h.find("<td>0.4974</td><td></td><td></td><td></td><td></td>"
+                   "<td></td></tr>"),
+            std::string::npos)
+      << h;
+  EXPECT_NE(h.find("<td>rl_0</td><td>policy</td><td></td><td></td><td></td>"
+                   "<td></td><td>3</td><td>1</td><td>310</td><td>97.5</td>"
+                   "<td>0.125</td></tr>"),
+            std::string::npos)
+      << h;
   ReportData d;
   d.work = {a};
   EXPECT_NE(renderReportHtml(d).find("Model work per stage iteration"),
