@@ -250,15 +250,34 @@ def StreamScores : Pass<"hone-stream-scores", "::mlir::hone::PipelineOp"> {
     worker as the row ends; the unstreamed op runs the same forwards), so
     scores and everything after
     them are those of the unstreamed order, with lanes or inline (the host
-    holds the generate until the score has attached). Not streamed yet:
-    reference log-probs (`hone.logprob`); `honec --no-stream-scores`
-    leaves the pass out.
+    holds the generate until its scores have attached).
+
+    Reference log-probs stream too: a `hone.logprob` of one token batch,
+    the generate's result 0 (packed to its result 1 or padded), by a model
+    defined outside the read's region (frozen: the loop does not change
+    it), without entropy, gets `row_group = N` (`logprob-rows`, at most
+    the batch's rows), the rows of each forward, and `stream`. With
+    `HONE_STREAM_LOGPROBS=1` (off by default: on 2 cores it cost more than
+    it overlapped) the runtime computes each group's forward on the read's
+    worker once the group's last row ends, where cores are idle beside
+    decoding, else after it (docs/runtime.md); the unstreamed read runs the
+    same groups, so results are bit-identical either way. With `stream=false` (`honec --no-stream-scores`)
+    the pass sets only `row_group`: the unstreamed program computes the
+    same forwards after decoding.
 
     ```mlir
     %tok, %m, %l_old = hone.generate %policy, %ptok, %pmask, %step {..., stream_rows} : ...
     %s = hone.score %verifier, %tok, %m, %ids {stream} : ...
+    %l_ref = hone.logprob %ref, %tok packed(%m : tensor<8x24xf32>) {row_group = 8 : i64, stream} : ...
     ```
   }];
+  let options = [
+    Option<"stream", "stream", "bool", /*default=*/"true",
+           "mark streams (false: only fix reference reads' row groups, "
+           "as honec --no-stream-scores)">,
+    Option<"logprobRows", "logprob-rows", "int64_t", /*default=*/"8",
+           "rows per forward of a streamable reference read">,
+  ];
 }
 
 def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {

@@ -61,8 +61,11 @@ void mlir::hone::buildStepPipeline(OpPassManager &pm,
     pm.addNestedPass<PipelineOp>(createFuseForwards());
   if (options.packSequences)
     pm.addNestedPass<PipelineOp>(createPackSequences());
-  if (options.streamScores)
-    pm.addNestedPass<PipelineOp>(createStreamScores());
+  // Without streaming the pass still fixes reference reads' rows per
+  // forward, so both programs compute the same forwards.
+  StreamScoresOptions stream;
+  stream.stream = options.streamScores;
+  pm.addNestedPass<PipelineOp>(createStreamScores(stream));
 }
 
 void mlir::hone::buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd) {

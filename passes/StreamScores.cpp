@@ -8,6 +8,14 @@
 // (verifiers, external processes), and a reward model's in the same fixed
 // groups of rows, so results are identical.
 //
+// A frozen model's hone.logprob of the generate's tokens (the reference
+// log-probs) streams the same way: the pass fixes its rows per forward
+// (`row_group`, streamed or not: with `stream=false`, as honec
+// --no-stream-scores runs it, the pass sets only that), and marks it
+// `stream`; the runtime computes each group's forward when the group's last
+// row is published. The same forwards either way, so the same bits (a
+// forward over other rows could round differently: test/unit/GemmRows.h).
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
@@ -37,15 +45,52 @@ bool streamable(Value reward) {
   return false;
 }
 
+/// The generate whose rows a read of `tokens` (and `mask`, if any) can
+/// take as they finish: its results 0 (and 1), without demonstrations or
+/// hints (whose rows the runtime writes after decoding).
+GenerateOp streamingGenerate(Value tokens, Value mask) {
+  auto gen = tokens.getDefiningOp<GenerateOp>();
+  if (!gen || gen.getDemos() || gen.getHintLen() ||
+      tokens != gen->getResult(0) || (mask && mask != gen->getResult(1)))
+    return GenerateOp();
+  return gen;
+}
+
 struct StreamScores : public mlir::hone::impl::StreamScoresBase<StreamScores> {
+  using StreamScoresBase::StreamScoresBase;
+
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
+    // Reference log-probs: a read of one token batch (packed to the
+    // generate's mask or padded) by a model the loop does not change (a
+    // value defined outside the read's region: frozen, since a model state
+    // is an SSA value), outside train steps.
+    getOperation()->walk([&](LogprobOp lp) {
+      if (lp.getTokens().size() != 1 || lp.getEntropy() ||
+          lp.getPackMasks().size() > 1 || lp->getParentOfType<TrainStepOp>())
+        return;
+      Value mask = lp.getPackMasks().empty() ? Value() : lp.getPackMasks()[0];
+      GenerateOp gen = streamingGenerate(lp.getTokens()[0], mask);
+      if (!gen || lp.getModel() == gen.getPolicy() ||
+          !lp.getModel().getParentRegion()->isProperAncestor(
+              lp->getParentRegion()))
+        return;
+      int64_t rows = cast<RankedTensorType>(lp.getTokens()[0].getType())
+                         .getDimSize(0);
+      lp->setAttr("row_group",
+                  IntegerAttr::get(IntegerType::get(ctx, 64),
+                                   std::max<int64_t>(
+                                       1, std::min<int64_t>(logprobRows, rows))));
+      if (!stream)
+        return;
+      gen->setAttr("stream_rows", UnitAttr::get(ctx));
+      lp->setAttr("stream", UnitAttr::get(ctx));
+    });
+    if (!stream)
+      return;
     getOperation()->walk([&](ScoreOp score) {
-      auto gen = score.getTokens().getDefiningOp<GenerateOp>();
-      if (!gen || gen.getDemos() || gen.getHintLen() ||
-          score.getMask() != gen->getResult(1) ||
-          score.getTokens() != gen->getResult(0) ||
-          !streamable(score.getReward()))
+      GenerateOp gen = streamingGenerate(score.getTokens(), score.getMask());
+      if (!gen || !streamable(score.getReward()))
         return;
       gen->setAttr("stream_rows", UnitAttr::get(ctx));
       score->setAttr("stream", UnitAttr::get(ctx));

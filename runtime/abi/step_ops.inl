@@ -188,6 +188,8 @@ HONE_ABI_ATTR(logprob, release_activations, UNIT, OPT, DISC)
 HONE_ABI_ATTR(logprob, recompute_layers, I64, OPT, DISC)
 HONE_ABI_ATTR(logprob, packed, UNIT, REQ, LOWER)
 HONE_ABI_ATTR(logprob, arena, I64S, OPT, DISC)
+HONE_ABI_ATTR(logprob, row_group, I64, OPT, DISC)
+HONE_ABI_ATTR(logprob, stream, UNIT, OPT, DISC)
 
 HONE_ABI_STEP(value, "value", "model")
 HONE_ABI_ATTR(value, micro_batch, I64, OPT, ODS)

@@ -25,13 +25,33 @@ namespace hone::ops {
 // --- lanes -------------------------------------------------------------------
 
 namespace {
-/// Runs the held inline op, if any.
+/// Runs the held inline ops, if any, in order.
 void runHeld(hone_job *j) {
-  if (!j->heldInline)
+  if (j->heldInline.empty())
     return;
-  std::function<void()> f = std::move(j->heldInline);
-  j->heldInline = nullptr;
-  f();
+  std::vector<std::function<void()>> fs = std::move(j->heldInline);
+  j->heldInline.clear();
+  j->heldStream = nullptr;
+  for (auto &f : fs)
+    f();
+}
+
+/// A copy of a call that outlives the generated code's stack (its arrays).
+struct Call {
+  OpCtx c;
+  std::vector<void *> objs;
+  std::vector<hone_tensor> in, out;
+};
+std::shared_ptr<Call> copyCall(OpCtx c) {
+  auto call = std::make_shared<Call>();
+  call->objs.assign(c.objs, c.objs + c.nObjs);
+  call->in.assign(c.in, c.in + c.nIn);
+  call->out.assign(c.out, c.out + c.nOut);
+  call->c = std::move(c);
+  call->c.objs = call->objs.data();
+  call->c.in = call->in.data();
+  call->c.out = call->out.data();
+  return call;
 }
 } // namespace
 
@@ -105,66 +125,54 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
   // the stream of the generate before the generate runs.
   openStreams(c);
   // Without lanes (or on the host lane) a generate that streams its rows
-  // is held until the next call: when that is the score reading its rows,
-  // the score has attached by the time the generate runs, and scores each
-  // row as it finishes (in place for verifiers, an external process on the
-  // score's worker thread while decoding goes on). Anything else that
-  // reads the buffers runs after it: the next call, or drainLanes (every
-  // host-side read drains first).
-  runHeld(j);
+  // is held, with the calls right after it that consume its stream (its
+  // scores, reference log-probs), until another call: every consumer has
+  // then attached by the time the generate runs, and scores (or reads)
+  // each row as it finishes (in place for verifiers, an external process
+  // or a model's forward on the consumer's worker thread while decoding
+  // goes on); the consumers' ops then run after it, in order. Anything
+  // else runs after them: the next call, or drainLanes (every host-side
+  // read drains first).
+  bool isGenerate = c.row && c.row->id == abi::OpId::generate;
+  bool joinsHeld = !lane && !isGenerate && c.stream &&
+                   c.stream.get() == j->heldStream;
+  if (!joinsHeld)
+    runHeld(j);
   observe::TraceRecorder *tr = j->job->trace(); // --trace, else null
   int64_t bytes = tr ? outputBytes(c) : 0;
   if (!lane) {
     drainLanes(j, c.loc);
     auto inlineRun = [j, tr, bytes](OpCtx &x, void (*f)(OpCtx &)) {
       uint64_t t0 = tr ? tr->nowUs() : 0;
+      if (x.stream && x.row && x.row->id == abi::OpId::generate)
+        noteDecodeThreads(*x.stream, j->cpuThreads);
       f(x);
       j->memory.sample(); // the op's buffers, before a later op frees them
       if (tr)
         tr->record("host", x.op, t0, tr->nowUs(), bytes);
     };
-    if (c.stream && c.row && c.row->id == abi::OpId::generate) {
-      struct Held {
-        OpCtx c;
-        std::vector<void *> objs;
-        std::vector<hone_tensor> in, out;
-      };
-      auto h = std::make_shared<Held>();
-      h->objs.assign(c.objs, c.objs + c.nObjs);
-      h->in.assign(c.in, c.in + c.nIn);
-      h->out.assign(c.out, c.out + c.nOut);
-      h->c = std::move(c);
-      h->c.objs = h->objs.data();
-      h->c.in = h->in.data();
-      h->c.out = h->out.data();
-      j->heldInline = [h, body, inlineRun] { inlineRun(h->c, body); };
+    if (c.stream && (isGenerate || joinsHeld)) {
+      if (isGenerate)
+        j->heldStream = c.stream.get();
+      auto h = copyCall(std::move(c));
+      j->heldInline.push_back(
+          [h, body, inlineRun] { inlineRun(h->c, body); });
       return;
     }
     inlineRun(c, body);
     return;
   }
-  struct Call {
-    OpCtx c;
-    std::vector<void *> objs;
-    std::vector<hone_tensor> in, out;
-  };
-  auto call = std::make_shared<Call>();
-  call->objs.assign(c.objs, c.objs + c.nObjs);
-  call->in.assign(c.in, c.in + c.nIn);
-  call->out.assign(c.out, c.out + c.nOut);
-  call->c = std::move(c);
-  call->c.objs = call->objs.data();
-  call->c.in = call->in.data();
-  call->c.out = call->out.data();
+  auto call = copyCall(std::move(c));
   Kernels<float> *k = j->laneKernels[int(*lane)].get();
   int threads = j->cpuThreads;
   const char *laneName = exec::laneName(*lane);
   std::vector<ModelObj *> ms;
-  // A streamed score's reward model runs on the stream's worker, with its
-  // own kernels (runtime/ops/Streams.cpp); the op itself only waits.
-  bool streamedScore = call->c.stream && call->c.row &&
-                       call->c.row->id == abi::OpId::score;
-  if (!streamedScore)
+  // A streamed score's reward model, or a streamed read's model, runs on
+  // the stream's worker, with its own kernels (runtime/ops/Streams.cpp);
+  // the op itself only waits.
+  bool streamedConsumer = call->c.stream && call->c.row &&
+                          call->c.row->id != abi::OpId::generate;
+  if (!streamedConsumer)
     for (void *o : call->objs)
       modelsOf(static_cast<Object *>(o), ms);
   // A task that runs a model computes on the cores; one that waits (an
@@ -193,6 +201,9 @@ void submit(OpCtx c, void (*body)(OpCtx &)) {
     }
     for (ModelObj *m : ms)
       m->model->setKernels(k);
+    if (call->c.stream && call->c.row &&
+        call->c.row->id == abi::OpId::generate)
+      noteDecodeThreads(*call->c.stream, n);
     body(call->c);
     if (tr)
       tr->record(laneName, call->c.op, t0, tr->nowUs(), bytes);

@@ -76,6 +76,10 @@ struct ModelObj : Object {
   uint64_t keptForward = 0;
   // Its rows' lengths when that forward was packed (empty: padded).
   std::vector<int32_t> keptLengths;
+  /// Held by a stream worker's forward (a streamed reference read,
+  /// runtime/ops/Streams.cpp): two steps' workers may overlap where
+  /// rollouts run ahead, and a model computes one forward at a time.
+  std::mutex streamMu;
   // hone.generate calls on it and the tokens they generated (prompts
   // excluded; each row up to its stop), for the report's measured work.
   int64_t generates = 0;
@@ -208,9 +212,12 @@ struct hone_job {
   /// by shape). HONE_LANE_CORES=shared gives every task cpuThreads (A/B).
   bool splitLaneCores = true;
   std::atomic<int> lanesComputing{0};
-  /// An inline hone.generate with `stream_rows`, held until the next call
-  /// (runtime/ops/Lanes.cpp, submit): run by drainLanes or the next submit.
-  std::function<void()> heldInline;
+  /// An inline hone.generate with `stream_rows` and the ops consuming its
+  /// stream submitted right after it, held until another call
+  /// (runtime/ops/Lanes.cpp, submit): run in order by drainLanes or the
+  /// next submit that is not such a consumer.
+  std::vector<std::function<void()>> heldInline;
+  const hone::ops::RowStream *heldStream = nullptr;
   std::thread::id mainThread;
   hone::dist::Comm comm; // data-parallel ranks (mpirun); one rank otherwise
   void *arenaBlock = nullptr; // hone_rt_arena's allocation (freed at the end)
@@ -225,6 +232,11 @@ struct hone_job {
   /// Held while a reward object scores (lanes and stream workers may
   /// share one: an external process answers one request at a time).
   std::mutex scoreMu;
+  /// CPU kernels objects of finished stream workers, for the next ones:
+  /// a fresh one allocates its scratch and warms up on its first forward,
+  /// which would fall on a step's first finished row (Streams.cpp).
+  std::mutex streamKernelsMu;
+  std::vector<std::unique_ptr<hone::Kernels<float>>> streamKernels;
   /// Streaming scores (hone-stream-scores): the stream of the latest
   /// hone.generate submitted with `stream_rows`, by its tokens buffer; a
   /// hone.score with `stream` submitted after it on those tokens consumes
@@ -300,8 +312,8 @@ struct OpCtx {
   int64_t ahead = 0;
   void *made = nullptr;            // an object op's result
   /// hone.generate with `stream_rows`: the stream its rows go to as they
-  /// finish; hone.score with `stream`: the stream it consumes (null: the
-  /// op runs unstreamed, e.g. inline without lanes).
+  /// finish; hone.score or hone.logprob with `stream`: the stream it
+  /// consumes (null: the op runs unstreamed).
   std::shared_ptr<hone::ops::RowStream> stream;
 
   [[noreturn]] void err(const std::string &m) const {
@@ -492,20 +504,32 @@ void runTrainStep(OpCtx &c);
 /// same step time, on 2 cores: bench/RESULTS.md).
 int64_t modelScoreRows();
 
-/// At submission, in program order (hone-stream-scores marked the pair): a
+/// The rows of each forward of a hone.logprob: its `row_group` (set by
+/// hone-stream-scores on reference reads, streamed or not), at most its
+/// `micro_batch`; 0 (all rows at once) without either.
+int64_t logprobRowGroup(const OpCtx &c);
+
+/// At submission, in program order (hone-stream-scores marked them): a
 /// hone.generate with `stream_rows` opens a stream on its tokens buffer; a
-/// hone.score with `stream` whose tokens are that buffer attaches to it and
-/// starts a worker that scores each row as generate publishes it. Either op
-/// without its partner runs unstreamed.
+/// hone.score or hone.logprob with `stream` whose tokens are that buffer
+/// attaches to it and starts a worker that scores (or reads) rows as
+/// generate publishes them. Either side without its partner runs
+/// unstreamed.
 void openStreams(OpCtx &c);
 /// hone.generate: row `row` of its results is written (tokens, mask).
 void publishRow(RowStream &s, int64_t row);
 /// hone.generate: every row is published (or it failed).
 void closeStream(RowStream &s);
+/// hone.generate: the OpenMP threads it decodes with (before it runs).
+void noteDecodeThreads(RowStream &s, int threads);
 /// hone.score: waits for its worker and returns the row scores, in row
 /// order, each computed by scoreRows on that row alone (so equal to the
 /// unstreamed scores for rewards that score rows independently).
 std::vector<double> streamedScores(OpCtx &c, int64_t B);
+/// hone.logprob: waits for its worker and returns the log-probs [B, T],
+/// each group of logprobRowGroup(c) rows from one forward, as the
+/// unstreamed op computes them.
+std::vector<float> streamedLogprobs(OpCtx &c, int64_t B, int64_t T);
 
 // --- lanes (runtime/ops/Lanes.cpp) -------------------------------------------
 

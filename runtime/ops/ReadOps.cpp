@@ -305,12 +305,24 @@ void opLogprob(OpCtx &c) {
   std::vector<float> h;
   // micro_batch (hone-plan-memory under a budget): the forward over that
   // many rows at a time; results bit-identical (docs/passes.md).
+  // row_group (hone-stream-scores, reference log-probs of a generate's
+  // rows): that many rows a forward, streamed or not, so that a streamed
+  // read (its worker computed each group as its rows finished decoding,
+  // runtime/ops/Streams.cpp) and this one are the same forwards.
   // The temperature is that of the hone.generate that sampled the tokens
   // (1 for data): the lowering writes it.
-  int64_t micro = microBatch(c, a.micro_batch);
+  microBatch(c, a.micro_batch);
+  if (a.row_group && *a.row_group < 1)
+    c.err("row_group must be at least 1 row, got " +
+          std::to_string(*a.row_group));
+  int64_t micro = logprobRowGroup(c);
   setRecompute(c, *m, a.recompute_layers);
-  auto lp = computeLogprobs(*m->model, tb, micro, a.temperature,
-                            ent ? &h : nullptr, packed);
+  Expected<std::vector<float>> lp = std::vector<float>();
+  if (c.stream && n == 1 && !ent)
+    lp = streamedLogprobs(c, B, T);
+  else
+    lp = computeLogprobs(*m->model, tb, micro, a.temperature,
+                         ent ? &h : nullptr, packed);
   if (!lp)
     c.err(lp.status().message());
   for (int k = 0; k < n; ++k)

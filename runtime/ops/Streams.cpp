@@ -25,6 +25,15 @@
 // the forwards, and the scores, are those of the unstreamed op by
 // construction (a forward over other rows could round differently: the
 // GEMM kernel is chosen by shape, test/unit/GemmRows.h). On the CPU only.
+//
+// Reference log-probs (a frozen model's hone.logprob of the generate's
+// tokens, marked `stream` with its `row_group` by hone-stream-scores) go
+// the same way: the read's worker runs the forward of each group of
+// logprobRowGroup() consecutive rows as soon as the group's last row is
+// published, into a buffer of its own (the op's result buffer may hold
+// other live values until the op runs: hone-plan-arena lays it out from
+// the op on), and the op copies the results when it runs. The unstreamed
+// op runs the same groups (opLogprob), so the results are the same bits.
 #include "runtime/ops/Ops.h"
 
 #include <algorithm>
@@ -60,20 +69,48 @@ struct Consumer {
   /// consecutive batch rows, each when its last row is published, with
   /// this kernels object and `threads` OpenMP threads.
   bool grouped = false;
+  int64_t G = 1;                  // rows a group
   std::vector<int64_t> groupLeft; // rows of each group not yet published
+  /// A hone.logprob (reference log-probs): each group's forward writes its
+  /// rows of `logprobs` [B, T]; an error is kept for the op to report.
+  bool logprob = false;
+  bool packed = false;
+  double temperature = 1.0;
+  std::vector<float> logprobs;
+  std::string error;
   std::unique_ptr<Kernels<float>> kernels;
   std::vector<ModelObj *> models;
-  int threads = 1;
+  int threads = 1, allThreads = 1;
   /// The score op's `arena` placements (hone-plan-memory): the reward
   /// models' activations go where the plan put them, on this worker's
   /// thread as on the op's.
   std::optional<std::vector<int64_t>> arena;
   std::thread worker;
+  ~Consumer() { // the kernels object serves the next stream's worker
+    if (kernels && c.j) {
+      std::lock_guard<std::mutex> g(c.j->streamKernelsMu);
+      c.j->streamKernels.push_back(std::move(kernels));
+    }
+  }
   // Trace clock (µs): when the first published row was published and
   // scored, and when the last row was scored.
   uint64_t firstReadyUs = 0, firstScoredUs = 0, lastScoredUs = 0;
   bool any = false;
 };
+
+/// A CPU kernels object for a stream worker: one a finished worker left
+/// (its scratch allocated, warm), or a new one.
+std::unique_ptr<Kernels<float>> workerKernels(hone_job *j) {
+  {
+    std::lock_guard<std::mutex> g(j->streamKernelsMu);
+    if (!j->streamKernels.empty()) {
+      auto k = std::move(j->streamKernels.back());
+      j->streamKernels.pop_back();
+      return k;
+    }
+  }
+  return makeKernels("cpu").take();
+}
 
 /// True when `r` asks an external process (itself or through a sum).
 bool asksProcess(const RewardObj *r) {
@@ -104,6 +141,9 @@ struct RowStream {
   std::vector<uint64_t> readyUs; // and when (trace clock; 0 without --trace)
   bool closed = false;
   std::vector<std::unique_ptr<Consumer>> consumers;
+  const void *maskData = nullptr; // the generate's mask result
+  /// Threads of the team that decodes (noteDecodeThreads).
+  std::atomic<int> decodeThreads{0};
 
   uint64_t now() const { return trace ? trace->nowUs() : 0; }
 
@@ -154,6 +194,50 @@ struct RowStream {
     k->lastScoredUs = done;
   }
 
+  /// A hone.logprob consumer: the forward over batch rows `rs` (ascending,
+  /// consecutive: one group) as the unstreamed op computes that group.
+  void read(Consumer *k, const std::vector<int64_t> &rs, uint64_t at) {
+    const hone_tensor &tok = k->in[0];
+    int64_t B = tok.shape[0], T = tok.shape[1], n = int64_t(rs.size());
+    if (rs.empty() || rs.front() < 0 || rs.back() >= B || !k->error.empty())
+      return;
+    std::vector<int32_t> len(static_cast<size_t>(n), static_cast<int32_t>(T));
+    if (k->packed) // up to each row's last masked token, as maskedLengths
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t m = T;
+        while (m > 1 && rd(k->in[1], (rs[0] + i) * T + m - 1) == 0.0)
+          --m;
+        len[size_t(i)] = int32_t(m);
+      }
+    TokenBatch tb{n, T, static_cast<const int32_t *>(tok.data) + rs[0] * T,
+                  len.data()};
+    Transformer<float> &m = *k->models[0]->model;
+    Expected<std::vector<float>> lp = std::vector<float>();
+    {
+      // One forward of the model at a time (another step's worker may be
+      // reading where rollouts run ahead); not scoreMu: a reward model's
+      // forward for a first finished row does not wait behind it.
+      std::lock_guard<std::mutex> g(k->models[0]->streamMu);
+      Kernels<float> *saved = &m.kernels();
+      m.setKernels(k->kernels.get());
+      lp = computeLogprobs(m, tb, 0, k->temperature, nullptr, k->packed);
+      m.setKernels(saved);
+    }
+    if (!lp) {
+      k->error = lp.status().message();
+      return;
+    }
+    std::copy(lp->begin(), lp->end(),
+              k->logprobs.begin() + size_t(rs[0] * T));
+    uint64_t done = now();
+    if (!k->any) {
+      k->any = true;
+      k->firstReadyUs = at;
+      k->firstScoredUs = done;
+    }
+    k->lastScoredUs = done;
+  }
+
   /// An in-place consumer: scores the rows published so far that it has
   /// not. Only one thread at a time runs this for a consumer: the
   /// generating one while it publishes, the score op's after it closed.
@@ -174,26 +258,61 @@ struct RowStream {
   }
 
   /// A worker consumer's thread: scores rows as they are published until
-  /// the stream is closed and every row is scored (a reward model's by
-  /// groups, each when its last row is published).
+  /// the stream is closed and every row is scored (a model's by groups,
+  /// each when its last row is published).
   void run(Consumer *k) {
-    if (k->grouped) // a reward model's forwards: half the cores
-      setCpuThreads(k->threads);
+    // A model's forwards: half the cores while the batch decodes beside
+    // them; once decoding has ended, the groups left take every core (the
+    // op waiting for them has nothing else to do; results do not depend
+    // on the thread count). A reference read, which nothing waits for
+    // before the batch ends, computes while decoding only where cores are
+    // idle (decoding's team and this worker's fit in the job's threads and
+    // no other lane computes); otherwise its groups wait for the end of
+    // decoding, where they run on every core as the unstreamed read would,
+    // instead of slowing decoding down (bench/RESULTS.md).
+    int threads = k->grouped ? k->threads : 0;
+    if (threads)
+      setCpuThreads(threads);
     size_t next = 0;
-    int64_t G = modelScoreRows();
+    const int64_t G = k->G, B = k->in[0].shape[0];
     std::vector<uint64_t> groupAt(k->groupLeft.size(), 0);
+    std::vector<size_t> deferred;
+    auto compute = [&](size_t g) {
+      std::vector<int64_t> rs;
+      for (int64_t r = int64_t(g) * G; r < std::min(B, int64_t(g + 1) * G);
+           ++r)
+        rs.push_back(r);
+      if (k->logprob)
+        read(k, rs, groupAt[g]);
+      else
+        score(k, rs, groupAt[g]);
+    };
+    auto allCores = [&] {
+      if (threads && threads < k->allThreads)
+        setCpuThreads(threads = k->allThreads);
+      for (size_t g : deferred)
+        compute(g);
+      deferred.clear();
+    };
     for (;;) {
       int64_t row;
       uint64_t at;
+      bool decoded;
       {
         std::unique_lock<std::mutex> l(mu);
         cv.wait(l, [&] { return next < ready.size() || closed; });
-        if (next == ready.size())
-          return; // closed, every published row scored
+        if (next == ready.size()) {
+          l.unlock();
+          allCores(); // closed: the groups that waited for the end
+          return;     // every published row scored
+        }
         row = ready[next];
         at = readyUs[next];
+        decoded = closed;
         ++next;
       }
+      if (decoded)
+        allCores();
       if (!k->grouped) {
         score(k, {row}, at);
         continue;
@@ -205,12 +324,13 @@ struct RowStream {
         groupAt[g] = at ? at : 1;
       if (--k->groupLeft[g] > 0)
         continue;
-      std::vector<int64_t> rs;
-      int64_t B = int64_t(k->scores.size());
-      for (int64_t r = int64_t(g) * G; r < std::min(B, int64_t(g + 1) * G);
-           ++r)
-        rs.push_back(r);
-      score(k, rs, groupAt[g]);
+      if (k->logprob && !decoded &&
+          (decodeThreads.load() + threads > k->allThreads ||
+           j->lanesComputing.load() > 1)) {
+        deferred.push_back(g);
+        continue;
+      }
+      compute(g);
     }
   }
 
@@ -230,15 +350,110 @@ struct RowStream {
   }
 };
 
+int64_t logprobRowGroup(const OpCtx &c) {
+  const auto a = c.typed<abi::OpId::logprob>();
+  int64_t g = a.row_group ? std::max<int64_t>(1, *a.row_group) : 0;
+  if (a.micro_batch && *a.micro_batch >= 1)
+    g = g ? std::min(g, *a.micro_batch) : *a.micro_batch;
+  return g;
+}
+
+namespace {
+
+/// Starts consumer `k`'s worker (unless it scores in place) and attaches
+/// it to stream `s`.
+void attach(OpCtx &c, const std::shared_ptr<RowStream> &s,
+            std::unique_ptr<Consumer> k) {
+  Consumer *raw = k.get();
+  if (!raw->inPlace)
+    raw->worker = std::thread([s = s.get(), raw] { s->run(raw); });
+  {
+    std::lock_guard<std::mutex> l(s->mu);
+    s->consumers.push_back(std::move(k));
+  }
+  c.stream = s;
+}
+
+/// A copy of the call's arrays that the consumer keeps (generated code
+/// reuses its stack); no results (the op writes them when it runs).
+std::unique_ptr<Consumer> consumerOf(const OpCtx &c) {
+  auto k = std::make_unique<Consumer>();
+  k->c = c;
+  k->objs.assign(c.objs, c.objs + c.nObjs);
+  k->in.assign(c.in, c.in + c.nIn);
+  k->c.objs = k->objs.data();
+  k->c.in = k->in.data();
+  k->c.nOut = 0;
+  k->c.out = nullptr;
+  return k;
+}
+
+/// A streamed hone.logprob: one token batch (and its packed mask), a
+/// frozen model with an LM head, on the CPU; anything else runs
+/// unstreamed (and the op reports what is wrong with it).
+void openLogprob(OpCtx &c, const std::shared_ptr<RowStream> &s) {
+  const auto a = c.typed<abi::OpId::logprob>();
+  if (a.entropy || c.nObjs != 1 || c.nIn != (a.packed ? 2 : 1) ||
+      c.in[0].rank != 2 || c.in[0].dtype != HONE_I32 ||
+      c.j->args.device == "cuda")
+    return;
+  auto *o = static_cast<Object *>(c.objs[0]);
+  if (!o || o->kind != ObjKind::Model)
+    return;
+  auto *m = static_cast<ModelObj *>(o);
+  if (!m->model || m->model->config().head != HeadKind::LM)
+    return;
+  int64_t B = c.in[0].shape[0], T = c.in[0].shape[1];
+  if (a.packed && (c.in[1].rank != 2 || c.in[1].shape[0] != B ||
+                   c.in[1].shape[1] != T || c.in[1].data != s->maskData))
+    return;
+  auto k = consumerOf(c);
+  k->logprob = true;
+  k->grouped = true;
+  k->packed = a.packed;
+  k->temperature = a.temperature;
+  k->models = {m};
+  k->kernels = workerKernels(c.j);
+  k->threads = std::max(1, cpuThreads() / 2);
+    k->allThreads = std::max(1, c.j->cpuThreads);
+  k->logprobs.assign(size_t(B * T), 0.0f);
+  int64_t G = logprobRowGroup(c);
+  k->G = G >= 1 ? G : B;
+  k->groupLeft.assign(size_t((B + k->G - 1) / k->G), k->G);
+  if (B % k->G)
+    k->groupLeft.back() = B % k->G;
+  attach(c, s, std::move(k));
+}
+
+} // namespace
+
 void openStreams(OpCtx &c) {
   hone_job *j = c.j;
   bool isGenerate = c.row && c.row->id == abi::OpId::generate;
   bool isScore = c.row && c.row->id == abi::OpId::score;
+  bool isLogprob = c.row && c.row->id == abi::OpId::logprob;
+  // Reference reads stream only with HONE_STREAM_LOGPROBS=1: on 2 cores
+  // the worker's reads cost more than they overlap (the README example's
+  // read took 53 ms a step streamed against 25 ms unstreamed,
+  // bench/RESULTS.md). Unstreamed, the read runs the same row groups, so
+  // the results do not depend on it.
+  static const bool streamLogprobs = [] {
+    const char *v = std::getenv("HONE_STREAM_LOGPROBS");
+    return v && std::string(v) == "1";
+  }();
+  if (isLogprob && streamLogprobs &&
+      c.typed<abi::OpId::logprob>().stream && c.nIn >= 1) {
+    auto it = j->streams.find(c.in[0].data);
+    if (it != j->streams.end())
+      openLogprob(c, it->second);
+    return;
+  }
   if (isGenerate && c.typed<abi::OpId::generate>().stream_rows &&
       c.nOut > 0 && c.nIn == 3) {
     auto s = std::make_shared<RowStream>();
     s->j = j;
     s->trace = j->job->trace();
+    s->maskData = c.nOut > 1 ? c.out[1].data : nullptr;
     j->streams[c.out[0].data] = s;
     c.stream = s;
     return;
@@ -263,14 +478,7 @@ void openStreams(OpCtx &c) {
   if (!models.empty() && j->args.device == "cuda")
     return; // a worker's kernels object is the CPU's
   std::shared_ptr<RowStream> s = it->second;
-  auto k = std::make_unique<Consumer>();
-  k->c = c;
-  k->objs.assign(c.objs, c.objs + c.nObjs);
-  k->in.assign(c.in, c.in + c.nIn);
-  k->c.objs = k->objs.data();
-  k->c.in = k->in.data();
-  k->c.nOut = 0;
-  k->c.out = nullptr;
+  auto k = consumerOf(c);
   k->reward = static_cast<RewardObj *>(r);
   int64_t B = c.in[0].shape[0];
   k->scores.assign(size_t(B), 0.0);
@@ -279,22 +487,16 @@ void openStreams(OpCtx &c) {
     // A forward per group beside decoding: half the cores each.
     k->grouped = true;
     k->models = models;
-    k->kernels = makeKernels("cpu").take();
+    k->kernels = workerKernels(c.j);
     k->threads = std::max(1, cpuThreads() / 2);
-    int64_t G = modelScoreRows();
+    k->allThreads = std::max(1, c.j->cpuThreads);
+    int64_t G = k->G = modelScoreRows();
     k->arena = c.typed<abi::OpId::score>().arena;
     k->groupLeft.assign(size_t((B + G - 1) / G), G);
     if (B % G)
       k->groupLeft.back() = B % G;
   }
-  Consumer *raw = k.get();
-  if (!raw->inPlace)
-    raw->worker = std::thread([s = s.get(), raw] { s->run(raw); });
-  {
-    std::lock_guard<std::mutex> l(s->mu);
-    s->consumers.push_back(std::move(k));
-  }
-  c.stream = s;
+  attach(c, s, std::move(k));
 }
 
 void publishRow(RowStream &s, int64_t row) {
@@ -315,15 +517,53 @@ void publishRow(RowStream &s, int64_t row) {
 
 void closeStream(RowStream &s) { s.close(); }
 
+void noteDecodeThreads(RowStream &s, int threads) {
+  s.decodeThreads.store(threads);
+}
+
+namespace {
+/// The call's consumer of its stream (attached at its submission).
+Consumer *consumerFor(OpCtx &c) {
+  RowStream &s = *c.stream;
+  std::lock_guard<std::mutex> l(s.mu);
+  for (auto &x : s.consumers)
+    if (x->c.seq == c.seq)
+      return x.get();
+  return nullptr;
+}
+} // namespace
+
+std::vector<float> streamedLogprobs(OpCtx &c, int64_t B, int64_t T) {
+  RowStream &s = *c.stream;
+  Consumer *k = consumerFor(c);
+  if (!k || !k->logprob)
+    c.err("streamed log-probs without their worker "
+          "(runtime/ops/Streams.cpp)");
+  // The producing generate ran before this op (on its lane, or held
+  // inline before it), so the stream is closed and the worker ends after
+  // the last group.
+  if (k->worker.joinable())
+    k->worker.join();
+  if (!k->error.empty())
+    c.err(k->error);
+  if (int64_t(k->logprobs.size()) != B * T)
+    c.err("streamed log-probs: " + std::to_string(k->logprobs.size()) +
+          " values, " + std::to_string(B * T) + " expected");
+  for (int64_t left : k->groupLeft)
+    if (left > 0)
+      c.err("streamed log-probs: the generate did not publish every row");
+  if (s.trace && k->any) {
+    s.trace->record("stream", "logprob.first_group", k->firstReadyUs,
+                    k->firstScoredUs);
+    s.trace->record("stream", "logprob.rows", k->firstReadyUs,
+                    k->lastScoredUs);
+  }
+  return std::move(k->logprobs);
+}
+
 std::vector<double> streamedScores(OpCtx &c, int64_t B) {
   RowStream &s = *c.stream;
-  Consumer *k = nullptr;
-  {
-    std::lock_guard<std::mutex> l(s.mu);
-    for (auto &x : s.consumers)
-      if (x->c.seq == c.seq)
-        k = x.get();
-  }
+  Consumer *k = consumerFor(c);
   if (!k)
     c.err("streamed score without its worker (runtime/ops/Streams.cpp)");
   // The producing generate ran before this op on its lane (or inline), so

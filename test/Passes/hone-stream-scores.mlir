@@ -1,5 +1,6 @@
 // RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-stream-scores))' | FileCheck %s
 // RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-stream-scores,hone-schedule-stages,hone-pipeline-rollouts))' | FileCheck %s --check-prefix=PIPE
+// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-stream-scores{stream=false logprob-rows=3}))' | FileCheck %s --check-prefix=OFF
 
 !m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
@@ -114,4 +115,71 @@ hone.pipeline @demonstrations {
   %r = hone.reward.verifier exact_match : !hone.reward
   %luffy = hone.rl grpo hybrid(luffy) %0, %pr reward %r demos %sd {batch_size = 4 : i64, group_size = 2 : i64, steps = 2 : i64, kl_coef = 0.0 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>, guidance = #hone.luffy<off_policy_per_group = 1, shaping_gamma = 1.0e-01>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !hone.dataset<prompt_completion>) -> !m
   hone.save %luffy "out" : !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// Reference log-probs stream: the reference (the initial model, defined
+/// outside the loop) reads the generate's tokens, packed or padded, in
+/// fixed groups of rows (`row_group`, at most the batch's 4 rows), each
+/// group's forward as soon as its rows finished. Without streaming
+/// (stream=false, honec --no-stream-scores) only the groups are set, so
+/// both programs run the same forwards.
+// CHECK-LABEL: hone.pipeline @reference
+// CHECK: %[[G:.+]]:3 = hone.generate {{.*}}stream_rows
+// CHECK: hone.score %{{.+}}, %[[G]]#0, %[[G]]#1, %{{[^ ]+}} {{.*}}stream
+// CHECK: hone.logprob %{{.+}}, %[[G]]#0 {{.*}}row_group = 4 : i64, stream}
+// CHECK: hone.train_step
+// OFF-LABEL: hone.pipeline @reference
+// OFF-NOT: stream
+// OFF: hone.logprob %{{.+}}, %{{.+}}#0 {{.*}}row_group = 3 : i64}
+// OFF-NOT: stream
+// OFF: hone.save
+hone.pipeline @reference {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %g = hone.rl grpo %0, %pr reward %r ref %0 {batch_size = 4 : i64, group_size = 2 : i64, steps = 4 : i64, kl_coef = 4.0e-02 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> !m
+  hone.save %g "out" : !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// DAPO's dynamic sampling reads the kept rows (hone.group_filter's), not
+/// the generate's: the reference read is left whole.
+// CHECK-LABEL: hone.pipeline @filtered
+// CHECK: hone.group_filter
+// CHECK-NOT: row_group
+// CHECK: hone.save
+// OFF-LABEL: hone.pipeline @filtered
+// OFF-NOT: row_group
+// OFF: hone.save
+hone.pipeline @filtered {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %g = hone.rl grpo %0, %pr reward %r ref %0 {batch_size = 4 : i64, group_size = 2 : i64, steps = 4 : i64, kl_coef = 4.0e-02 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = true, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 0>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> !m
+  hone.save %g "out" : !m
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+
+/// Pipelined (staleness 1) with a reference: the read stays with learning
+/// (one step behind its generate), marked; the runtime streams it when it
+/// attaches while its generate still decodes, and reads what has finished.
+// PIPE-LABEL: hone.pipeline @pipelined_reference
+// PIPE: hone.generate {{.*}}hone.ahead = 1 : i64{{.*}}stream_rows
+// PIPE: hone.logprob {{.*}}row_group = 4 : i64, stream}
+hone.pipeline @pipelined_reference {
+  %0 = hone.model.init "policy" {seed = 0 : i64} : !m
+  %pr = hone.dataset "prompts.jsonl" : !hone.dataset<prompt_answer>
+  %r = hone.reward.verifier exact_match : !hone.reward
+  %g = hone.rl grpo %0, %pr reward %r ref %0 {batch_size = 4 : i64, group_size = 2 : i64, steps = 4 : i64, kl_coef = 4.0e-02 : f64, optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, generation = #hone.generation<max_new_tokens = 4, temperature = 1.0e+00, top_k = 0, top_p = 1.0e+00, stop = []>, settings = #hone.rl_settings<grad_accum = 1, max_prompt_length = 4, kl_estimator = k3, kl_placement = in_loss, epsilon = 2.0e-01, epsilon_high = 2.0e-01, ppo_epochs = 1, mini_batches = 1, aggregation = sequence_mean, scale_rewards = true, dynamic_sampling = false, max_resample_rounds = 1, mask_truncated = false, gamma = 1.0e+00, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 0.0e+00, staleness = 1>} : (!m, !hone.dataset<prompt_answer>, !hone.reward, !m) -> !m
+  hone.save %g "out" : !m
 }

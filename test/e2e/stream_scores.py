@@ -16,7 +16,9 @@ Both streamed runs' traces show rows handed to scoring while the batch
 still decoded (a step whose first finished row was published before its
 generate ended: rows of this example end at different lengths), and the
 external process, which logs the order it was asked in, was asked in the
-order rows finished, not in the batch's row order. Never asserts timings.
+order rows finished, not in the batch's row order. Reference log-probs
+(the example with a KL term) stream by fixed row groups: the same metrics
+and weights streamed (lanes on and off) and not. Never asserts timings.
 Usage: stream_scores.py HONEC EXAMPLES WORK"""
 import json, os, re, shutil, subprocess, sys
 
@@ -273,6 +275,72 @@ try:
         print(f"reward model, {rows} rows a forward: {len(res['on'][1])} "
               "metric rows identical, weights identical (lanes on, inline, "
               "unstreamed)")
+    # Reference log-probs (the grpo example with a KL term: the initial
+    # model as frozen reference): hone-stream-scores gives the reference's
+    # hone.logprob row groups (8 rows a forward, streamed or not) and, with
+    # streaming, `stream`; the streamed read computes each group's forward
+    # as its rows finish. The same metrics and weights streamed (lanes on,
+    # inline) and unstreamed; on a CPU whose GEMMs round a row differently
+    # by the call's row count (test/unit/GemmRows.h: Zen 2), an unstreamed
+    # read over the whole batch would differ.
+    ref_over = ["stages[0].rl.steps=6", "stages[0].rl.beta=0.04",
+                "stages[0].rl.batch_size=32",
+                "generation.max_new_tokens=9"]
+    jobs = {}
+    for mode, flags in (("on", []), ("off", ["--no-stream-scores"])):
+        job = os.path.join(work, f"ref-{mode}")
+        ir = subprocess.run([honec, grpo, *ref_over, *flags,
+                             "--compile-to=step"], check=True,
+                            capture_output=True, text=True).stdout
+        reads = [l for l in ir.splitlines() if "hone.logprob" in l]
+        if not reads or not all("row_group = 8" in l for l in reads):
+            fail(f"reference log-probs ({mode}): no row_group = 8 on the "
+                 f"reference read: {reads}")
+        if any(re.search(r"\bstream\b(?!_)", l) for l in reads) != \
+                (mode == "on"):
+            fail(f"reference log-probs ({mode}): stream mark wrong")
+        subprocess.run([honec, grpo, *ref_over, *flags, "--compile-to=exe",
+                        "-o", job], check=True)
+        jobs[mode] = job
+    # Streamed reference reads are opt-in at run time (HONE_STREAM_LOGPROBS=1,
+    # docs/runtime.md); unstreamed (the default, and the --no-stream-scores
+    # job) the read runs the same groups.
+    env = {"HONE_STREAM_LOGPROBS": "1"}
+    res = {"on": run(jobs["on"], "ref-on-run", "on", env),
+           "off": run(jobs["off"], "ref-off-run", "on"),
+           "default": run(jobs["on"], "ref-default-run", "on")}
+    res["inline"] = run(jobs["on"], "ref-inline-run", "off", env)
+    if res["default"][1] != res["off"][1] or res["default"][2] != res["off"][2]:
+        fail("reference log-probs: the marked job without "
+             "HONE_STREAM_LOGPROBS and the unstreamed job differ")
+    with open(os.path.join(res["default"][0], "trace.json")) as f:
+        if any(e.get("name") == "logprob.first_group"
+               for e in json.load(f)["traceEvents"]):
+            fail("reference log-probs streamed without HONE_STREAM_LOGPROBS=1")
+    if not any(r.get("kl") for r in res["off"][1]):
+        fail("reference log-probs: no nonzero kl logged")
+    for mode in ("on", "inline"):
+        if res[mode][1] != res["off"][1] or res[mode][2] != res["off"][2]:
+            for a, b in zip(res[mode][1], res["off"][1]):
+                if a != b:
+                    fail(f"reference log-probs ({mode}): logged {a}, "
+                         f"unstreamed {b}")
+            fail(f"reference log-probs: streamed ({mode}) and unstreamed "
+                 "weights differ")
+        with open(os.path.join(res[mode][0], "trace.json")) as f:
+            ev = [e for e in json.load(f)["traceEvents"] if e["ph"] == "X"]
+        firsts = [e for e in ev if e["name"] == "logprob.first_group"]
+        if len(firsts) != 6:
+            fail(f"reference log-probs ({mode}): {len(firsts)} streamed "
+                 "reads in the trace, expected one a step (6)")
+        gens = [(e["ts"], e["ts"] + e["dur"]) for e in ev
+                if e["name"] == "generate"]
+        early = sum(1 for e in firsts for g0, g1 in gens
+                    if g0 <= e["ts"] < g1 and e["ts"] + e["dur"] < g1)
+        print(f"reference log-probs ({mode}): {early} of {len(firsts)} "
+              "steps read a group before their batch finished decoding")
+    print(f"reference log-probs: {len(res['on'][1])} metric rows identical, "
+          "weights identical (lanes on, inline, unstreamed)")
 finally:
     if not os.environ.get("HONE_KEEP_TEST_FILES"):
         shutil.rmtree(work, ignore_errors=True)
