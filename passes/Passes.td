@@ -252,22 +252,24 @@ def StreamScores : Pass<"hone-stream-scores", "::mlir::hone::PipelineOp"> {
     them are those of the unstreamed order, with lanes or inline (the host
     holds the generate until its scores have attached).
 
-    Reference log-probs stream too: a `hone.logprob` of one token batch,
-    the generate's result 0 (packed to its result 1 or padded), by a model
-    defined outside the read's region (frozen: the loop does not change
-    it), without entropy, gets `row_group = N` (`logprob-rows`, at most
-    the batch's rows), the rows of each forward, and `stream`. With
-    `HONE_STREAM_LOGPROBS=1` (off by default: on 2 cores it cost more than
-    it overlapped) the runtime computes each group's forward on the read's
+    Reference log-probs can stream too, when asked (`logprob-rows=N`,
+    `honec --stream-logprobs` for N = 8; off by default: on 2 cores the
+    grouped reads cost more than they overlapped, bench/RESULTS.md): a
+    `hone.logprob` of one token batch, the generate's result 0 (packed to
+    its result 1 or padded), by a model defined outside the read's region
+    (frozen: the loop does not change it), without entropy, gets
+    `row_group = N` (at most the batch's rows), the rows of each forward,
+    and `stream`. The runtime computes each group's forward on the read's
     worker once the group's last row ends, where cores are idle beside
-    decoding, else after it (docs/runtime.md); the unstreamed read runs the
-    same groups, so results are bit-identical either way. With `stream=false` (`honec --no-stream-scores`)
-    the pass sets only `row_group`: the unstreamed program computes the
-    same forwards after decoding.
+    decoding, else after it (docs/runtime.md). With `stream=false`
+    (`honec --no-stream-scores`) the pass sets only `row_group`: the
+    unstreamed program computes the same forwards after decoding, so
+    results are bit-identical either way.
 
     ```mlir
     %tok, %m, %l_old = hone.generate %policy, %ptok, %pmask, %step {..., stream_rows} : ...
     %s = hone.score %verifier, %tok, %m, %ids {stream} : ...
+    // with logprob-rows=8:
     %l_ref = hone.logprob %ref, %tok packed(%m : tensor<8x24xf32>) {row_group = 8 : i64, stream} : ...
     ```
   }];
@@ -275,8 +277,10 @@ def StreamScores : Pass<"hone-stream-scores", "::mlir::hone::PipelineOp"> {
     Option<"stream", "stream", "bool", /*default=*/"true",
            "mark streams (false: only fix reference reads' row groups, "
            "as honec --no-stream-scores)">,
-    Option<"logprobRows", "logprob-rows", "int64_t", /*default=*/"8",
-           "rows per forward of a streamable reference read">,
+    Option<"logprobRows", "logprob-rows", "int64_t", /*default=*/"0",
+           "rows per forward of a streamable reference read (0: reference "
+           "reads are left whole and unstreamed; honec --stream-logprobs "
+           "sets 8)">,
   ];
 }
 

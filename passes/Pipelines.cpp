@@ -65,6 +65,7 @@ void mlir::hone::buildStepPipeline(OpPassManager &pm,
   // forward, so both programs compute the same forwards.
   StreamScoresOptions stream;
   stream.stream = options.streamScores;
+  stream.logprobRows = options.streamLogprobRows;
   pm.addNestedPass<PipelineOp>(createStreamScores(stream));
 }
 
@@ -148,6 +149,10 @@ struct StepPipelineCLOptions
   Option<bool> streamScores{*this, "stream-scores",
                             llvm::cl::desc("run hone-stream-scores"),
                             llvm::cl::init(true)};
+  Option<int64_t> streamLogprobRows{
+      *this, "stream-logprob-rows",
+      llvm::cl::desc("rows per forward of streamed reference reads (0: off)"),
+      llvm::cl::init(0)};
 };
 struct NVVMPipelineCLOptions
     : public PassPipelineOptions<NVVMPipelineCLOptions> {
@@ -170,6 +175,7 @@ void mlir::hone::registerPipelines() {
         options.fuseForwards = cl.fuseForwards;
         options.packSequences = cl.packSequences;
         options.streamScores = cl.streamScores;
+        options.streamLogprobRows = cl.streamLogprobRows;
         buildStepPipeline(pm, options);
       });
   PassPipelineRegistration<>(

@@ -35,6 +35,9 @@ struct StepPipelineOptions {
   bool packSequences = true;
   /// hone-stream-scores (off: every score waits for its whole batch).
   bool streamScores = true;
+  /// Rows per forward of a streamed reference read (hone-stream-scores'
+  /// logprob-rows; 0: reference reads are left whole).
+  int64_t streamLogprobRows = 0;
 };
 
 /// Stage IR → step IR with differentiated train steps: hone-expand-stages

@@ -8,8 +8,9 @@
 // (verifiers, external processes), and a reward model's in the same fixed
 // groups of rows, so results are identical.
 //
-// A frozen model's hone.logprob of the generate's tokens (the reference
-// log-probs) streams the same way: the pass fixes its rows per forward
+// Asked to (`logprob-rows` > 0, honec --stream-logprobs), a frozen model's
+// hone.logprob of the generate's tokens (the reference log-probs) streams
+// the same way: the pass fixes its rows per forward
 // (`row_group`, streamed or not: with `stream=false`, as honec
 // --no-stream-scores runs it, the pass sets only that), and marks it
 // `stream`; the runtime computes each group's forward when the group's last
@@ -66,7 +67,7 @@ struct StreamScores : public mlir::hone::impl::StreamScoresBase<StreamScores> {
     // value defined outside the read's region: frozen, since a model state
     // is an SSA value), outside train steps.
     getOperation()->walk([&](LogprobOp lp) {
-      if (lp.getTokens().size() != 1 || lp.getEntropy() ||
+      if (logprobRows <= 0 || lp.getTokens().size() != 1 || lp.getEntropy() ||
           lp.getPackMasks().size() > 1 || lp->getParentOfType<TrainStepOp>())
         return;
       Value mask = lp.getPackMasks().empty() ? Value() : lp.getPackMasks()[0];

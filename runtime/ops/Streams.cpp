@@ -432,17 +432,12 @@ void openStreams(OpCtx &c) {
   bool isGenerate = c.row && c.row->id == abi::OpId::generate;
   bool isScore = c.row && c.row->id == abi::OpId::score;
   bool isLogprob = c.row && c.row->id == abi::OpId::logprob;
-  // Reference reads stream only with HONE_STREAM_LOGPROBS=1: on 2 cores
-  // the worker's reads cost more than they overlap (the README example's
-  // read took 53 ms a step streamed against 25 ms unstreamed,
+  // Reference reads are marked only under honec --stream-logprobs: on 2
+  // cores the worker's reads cost more than they overlap (the README
+  // example's read took 53 ms a step streamed against 25 ms unstreamed,
   // bench/RESULTS.md). Unstreamed, the read runs the same row groups, so
   // the results do not depend on it.
-  static const bool streamLogprobs = [] {
-    const char *v = std::getenv("HONE_STREAM_LOGPROBS");
-    return v && std::string(v) == "1";
-  }();
-  if (isLogprob && streamLogprobs &&
-      c.typed<abi::OpId::logprob>().stream && c.nIn >= 1) {
+  if (isLogprob && c.typed<abi::OpId::logprob>().stream && c.nIn >= 1) {
     auto it = j->streams.find(c.in[0].data);
     if (it != j->streams.end())
       openLogprob(c, it->second);

@@ -1,6 +1,7 @@
-// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-stream-scores))' | FileCheck %s
-// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-stream-scores,hone-schedule-stages,hone-pipeline-rollouts))' | FileCheck %s --check-prefix=PIPE
+// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-stream-scores{logprob-rows=8}))' | FileCheck %s
+// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-stream-scores{logprob-rows=8},hone-schedule-stages,hone-pipeline-rollouts))' | FileCheck %s --check-prefix=PIPE
 // RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-stream-scores{stream=false logprob-rows=3}))' | FileCheck %s --check-prefix=OFF
+// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone.pipeline(hone-expand-stages,hone-stream-scores))' | FileCheck %s --check-prefix=DEF
 
 !m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 8, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
@@ -132,6 +133,12 @@ hone.pipeline @demonstrations {
 // CHECK: hone.score %{{.+}}, %[[G]]#0, %[[G]]#1, %{{[^ ]+}} {{.*}}stream
 // CHECK: hone.logprob %{{.+}}, %[[G]]#0 {{.*}}row_group = 4 : i64, stream}
 // CHECK: hone.train_step
+// Not asked (the default, logprob-rows=0), the reference read is left
+// whole; the score still streams.
+// DEF-LABEL: hone.pipeline @reference
+// DEF: hone.score {{.*}}stream
+// DEF-NOT: row_group
+// DEF: hone.save
 // OFF-LABEL: hone.pipeline @reference
 // OFF-NOT: stream
 // OFF: hone.logprob %{{.+}}, %{{.+}}#0 {{.*}}row_group = 3 : i64}

@@ -287,7 +287,13 @@ try:
                 "stages[0].rl.batch_size=32",
                 "generation.max_new_tokens=9"]
     jobs = {}
-    for mode, flags in (("on", []), ("off", ["--no-stream-scores"])):
+    plain = subprocess.run([honec, grpo, *ref_over, "--compile-to=step"],
+                           check=True, capture_output=True,
+                           text=True).stdout
+    if "row_group" in plain:
+        fail("reference log-probs grouped without --stream-logprobs")
+    for mode, flags in (("on", ["--stream-logprobs"]),
+                        ("off", ["--stream-logprobs", "--no-stream-scores"])):
         job = os.path.join(work, f"ref-{mode}")
         ir = subprocess.run([honec, grpo, *ref_over, *flags,
                              "--compile-to=step"], check=True,
@@ -302,21 +308,17 @@ try:
         subprocess.run([honec, grpo, *ref_over, *flags, "--compile-to=exe",
                         "-o", job], check=True)
         jobs[mode] = job
-    # Streamed reference reads are opt-in at run time (HONE_STREAM_LOGPROBS=1,
-    # docs/runtime.md); unstreamed (the default, and the --no-stream-scores
-    # job) the read runs the same groups.
-    env = {"HONE_STREAM_LOGPROBS": "1"}
-    res = {"on": run(jobs["on"], "ref-on-run", "on", env),
-           "off": run(jobs["off"], "ref-off-run", "on"),
-           "default": run(jobs["on"], "ref-default-run", "on")}
-    res["inline"] = run(jobs["on"], "ref-inline-run", "off", env)
-    if res["default"][1] != res["off"][1] or res["default"][2] != res["off"][2]:
-        fail("reference log-probs: the marked job without "
-             "HONE_STREAM_LOGPROBS and the unstreamed job differ")
-    with open(os.path.join(res["default"][0], "trace.json")) as f:
-        if any(e.get("name") == "logprob.first_group"
-               for e in json.load(f)["traceEvents"]):
-            fail("reference log-probs streamed without HONE_STREAM_LOGPROBS=1")
+    # Streamed (honec --stream-logprobs) the read computes each group as its
+    # rows finish; unstreamed (--no-stream-scores as well) the same groups
+    # after decoding.
+    res = {"on": run(jobs["on"], "ref-on-run", "on"),
+           "off": run(jobs["off"], "ref-off-run", "on")}
+    res["inline"] = run(jobs["on"], "ref-inline-run", "off")
+    with open(os.path.join(res["on"][0], "trace.json")) as f:
+        if not any(e.get("name") == "logprob.first_group"
+                   for e in json.load(f)["traceEvents"]):
+            fail("reference log-probs: the --stream-logprobs job did not "
+                 "stream its reference read")
     if not any(r.get("kl") for r in res["off"][1]):
         fail("reference log-probs: no nonzero kl logged")
     for mode in ("on", "inline"):

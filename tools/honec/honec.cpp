@@ -4,7 +4,7 @@
 //       scheduled|llvm|object|exe] [--timings] [--load-pass-plugin=LIB]
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
-//       [--no-fuse-forwards] [--no-pack-sequences] [--no-stream-scores]
+//       [--no-fuse-forwards] [--no-pack-sequences] [--no-stream-scores] [--stream-logprobs]
 //       [--no-release-at-step-end]
 //
 // Like every compiler, honec makes the final artifact (the job executable,
@@ -130,6 +130,12 @@ cl::opt<bool> noStreamScores(
     "no-stream-scores",
     cl::desc("Leave out hone-stream-scores (every score waits for its whole "
              "batch to finish generating; for benchmarks)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> streamLogprobs(
+    "stream-logprobs",
+    cl::desc("Stream reference log-probs: read them in groups of 8 rows, "
+             "each group as its rows finish generating (off by default: on "
+             "2 cores it cost more than it overlapped)"),
     cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> noReleaseAtStepEnd(
     "no-release-at-step-end",
@@ -378,6 +384,7 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
                         step.fuseForwards = !noFuseForwards;
                         step.packSequences = !noPackSequences;
                         step.streamScores = !noStreamScores;
+                        step.streamLogprobRows = streamLogprobs ? 8 : 0;
                         mlir::hone::buildStepPipeline(pm, step);
                         return success();
                       })))
