@@ -144,15 +144,13 @@ llvm::SmallPtrSet<Value, 4> commonFactors(const llvm::SetVector<Value> &sinks) {
   return common ? *common : llvm::SmallPtrSet<Value, 4>();
 }
 
-/// The first input of `step` (block argument at or after `nDiff`) shaped
-/// `[B, T]` like the read's tokens whose zeros every mask in `sinks` has,
-/// as an index into the inputs; -1 with `why` set where none is.
-int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
-                        RankedTensorType tokType,
-                        const llvm::SetVector<Value> &sinks, std::string &why) {
-  llvm::SmallPtrSet<Value, 4> common = commonFactors(sinks);
+/// The lowest-numbered step input among mask factors `factors` (block
+/// arguments of the objective) shaped like the read's tokens, or -1.
+int64_t firstTokenShapedInput(TrainStepOp step, unsigned nDiff,
+                              RankedTensorType tokType,
+                              const llvm::SmallPtrSetImpl<Value> &factors) {
   int64_t best = -1;
-  for (Value v : common) {
+  for (Value v : factors) {
     auto arg = cast<BlockArgument>(v);
     if (arg.getArgNumber() < nDiff)
       continue;
@@ -161,6 +159,17 @@ int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
     if (t && t.getShape() == tokType.getShape() && (best < 0 || k < best))
       best = k;
   }
+  return best;
+}
+
+/// The first input of `step` (block argument at or after `nDiff`) shaped
+/// `[B, T]` like the read's tokens whose zeros every mask in `sinks` has,
+/// as an index into the inputs; -1 with `why` set where none is.
+int64_t commonMaskInput(TrainStepOp step, unsigned nDiff,
+                        RankedTensorType tokType,
+                        const llvm::SetVector<Value> &sinks, std::string &why) {
+  int64_t best =
+      firstTokenShapedInput(step, nDiff, tokType, commonFactors(sinks));
   if (best < 0)
     why = sinks.size() > 1 ? "reduced under masks with no common input mask"
                            : "its mask is not an input of the step";
@@ -178,16 +187,7 @@ SmallVector<int64_t> eachSinkMaskInputs(TrainStepOp step, unsigned nDiff,
   for (Value m : sinks) {
     llvm::SmallPtrSet<Value, 4> f;
     maskFactors(m, f);
-    int64_t best = -1;
-    for (Value v : f) {
-      auto arg = cast<BlockArgument>(v);
-      if (arg.getArgNumber() < nDiff)
-        continue;
-      int64_t k = arg.getArgNumber() - nDiff;
-      auto t = dyn_cast<RankedTensorType>(step.getInputs()[k].getType());
-      if (t && t.getShape() == tokType.getShape() && (best < 0 || k < best))
-        best = k;
-    }
+    int64_t best = firstTokenShapedInput(step, nDiff, tokType, f);
     if (best < 0)
       return {};
     if (!llvm::is_contained(out, best))
