@@ -26,16 +26,20 @@
 
 namespace hone {
 
-static int gThreads = 0;
+// Per thread, like OpenMP's own thread count (nthreads-var is a per-thread
+// setting): each lane thread sets its share of the cores
+// (runtime/ops/Lanes.cpp) while the others run, so one process-wide count
+// would be written by several threads at once and read back wrong.
+static thread_local int tThreads = 0;
 
 // OpenBLAS runs single-threaded inside our OpenMP threads: two thread pools
 // spinning against each other on the same cores cost more than they gain.
 void setCpuThreads(int n) {
-  gThreads = n > 0 ? n : 1;
-  omp_set_num_threads(gThreads);
+  tThreads = n > 0 ? n : 1;
+  omp_set_num_threads(tThreads);
   openblas_set_num_threads(1);
 }
-int cpuThreads() { return gThreads ? gThreads : omp_get_max_threads(); }
+int cpuThreads() { return tThreads ? tThreads : omp_get_max_threads(); }
 
 namespace cpu {
 

@@ -15,7 +15,9 @@ template <typename T> std::unique_ptr<Kernels<T>> makeCpuKernels();
 extern template std::unique_ptr<Kernels<float>> makeCpuKernels<float>();
 extern template std::unique_ptr<Kernels<double>> makeCpuKernels<double>();
 
-/// Threads the CPU kernels use (OpenMP) and OpenBLAS uses.
+/// Threads the CPU kernels use (OpenMP) and OpenBLAS uses, for the calling
+/// thread (as OpenMP's own count is): a lane thread sets its share without
+/// changing the others'. A thread that never set it reads OpenMP's default.
 void setCpuThreads(int n);
 int cpuThreads();
 
@@ -25,7 +27,7 @@ std::string cpuBf16Unsupported();
 /// The float kernels' GEMMs (linear layers, LM head; not the attention
 /// score products) in bf16 with fp32 accumulation when `on` and supported;
 /// weights, activations and gradients stay fp32 in memory. Returns whether
-/// bf16 is now on. Process-wide, like setCpuThreads.
+/// bf16 is now on. Process-wide.
 bool setCpuBf16Gemm(bool on);
 bool cpuBf16Gemm();
 /// GEMMs with fewer rows (m) than this stay in fp32 even with bf16 on:

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace hone;
@@ -211,3 +212,19 @@ TEST(GeluKernels, FusedDenseLayersMatchSeparateKernels) {
 }
 
 } // namespace
+
+// The kernels' thread count is per thread, as OpenMP's is: a lane thread
+// setting its share leaves the others' (runtime/ops/Lanes.cpp).
+TEST(CpuThreads, EachThreadKeepsItsOwnCount) {
+  const int before = cpuThreads();
+  setCpuThreads(2);
+  int seen = 0;
+  std::thread lane([&] {
+    setCpuThreads(1);
+    seen = cpuThreads();
+  });
+  lane.join();
+  EXPECT_EQ(seen, 1);
+  EXPECT_EQ(cpuThreads(), 2);
+  setCpuThreads(before);
+}
