@@ -126,6 +126,28 @@ size_t Planner::perStage(Operation *root, Kind kind, unsigned p,
                          int64_t bytes, int64_t rows, int64_t seqLen) {
   return perStageFrom(root, kind, p, bytes, rows, seqLen, points[p]);
 }
+Buffer &Planner::atPoint(Operation *root, Kind kind, const char *what,
+                         unsigned p, int64_t bytes,
+                         const ::hone::ModelConfig &cfg,
+                         const ::hone::memsize::LoraShape &lora, int64_t rows,
+                         int64_t seqLen, Operation *op) {
+  Buffer b;
+  b.name = modelName(root) + "." + what + "@" + std::to_string(p);
+  b.kind = kind;
+  b.root = root;
+  b.bytes = bytes;
+  b.first = b.last = p;
+  b.stage = stageAt[p];
+  b.cfg = cfg;
+  b.lora = lora;
+  b.rows = rows;
+  b.seqLen = seqLen;
+  b.source = op;
+  b.sources.push_back({op, rows, seqLen, bytes});
+  buffers.push_back(b);
+  return buffers.back();
+}
+
 size_t Planner::perStageFrom(Operation *root, Kind kind, unsigned p,
                              int64_t bytes, int64_t rows, int64_t seqLen,
                              Operation *sourceOp) {
@@ -241,21 +263,12 @@ void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
   const int64_t allRecomputed = ::hone::memsize::activationBytes(
       c, rows, seqLen, kElemBytes, &lora, packed ? &pr : nullptr, c.nLayers);
   if (transient) {
-    Buffer b;
-    b.name = modelName(root) + ".activations@" + std::to_string(p);
-    b.kind = Kind::Activations;
-    b.root = root;
-    b.bytes = bytes;
-    b.first = b.last = p;
-    b.stage = stageAt[p];
-    b.cfg = c;
-    b.lora = lora;
-    b.rows = rows;
-    b.seqLen = seqLen;
-    b.source = op;
-    b.sources.push_back(
-        {op, rows, seqLen, bytes, model, recompute, allRecomputed});
-    buffers.push_back(b);
+    Source &s = atPoint(root, Kind::Activations, "activations", p, bytes, c,
+                        lora, rows, seqLen, op)
+                    .sources.back();
+    s.model = model;
+    s.recompute = recompute;
+    s.allRecomputed = allRecomputed;
   } else {
     Source &s = buffers[perStageFrom(root, Kind::Activations, p, bytes,
                                      rows, seqLen, op)]
@@ -295,24 +308,10 @@ void Planner::generation(Operation *op, unsigned p, Value model,
   if (isa<GenerateOp>(op) && loopStart[p] != p &&
       releasing.count(stageAt[p]) && !pipelined.count(stageAt[p])) {
     op->setAttr("release_decode", UnitAttr::get(op->getContext()));
-    auto add = [&](Kind kind, const char *what, int64_t bytes) {
-      Buffer b;
-      b.name = modelName(root) + "." + what + "@" + std::to_string(p);
-      b.kind = kind;
-      b.root = root;
-      b.bytes = bytes;
-      b.first = b.last = p;
-      b.stage = stageAt[p];
-      b.cfg = c;
-      b.lora = lora;
-      b.rows = rows;
-      b.seqLen = cacheLen;
-      b.source = op;
-      b.sources.push_back({op, rows, cacheLen, bytes});
-      buffers.push_back(b);
-    };
-    add(Kind::KvCache, "kv_cache", kv);
-    add(Kind::Workspace, "workspace", ws);
+    atPoint(root, Kind::KvCache, "kv_cache", p, kv, c, lora, rows, cacheLen,
+            op);
+    atPoint(root, Kind::Workspace, "workspace", p, ws, c, lora, rows,
+            cacheLen, op);
   } else {
     op->removeAttr("release_decode");
     perStage(root, Kind::KvCache, p, kv, rows, cacheLen);

@@ -125,6 +125,12 @@ public:
   Operation *rootOfState(Value v);
   std::string modelName(Operation *root);
   unsigned releaseAfter(unsigned p);
+  /// A model's buffer live at point `p` only ("<model>.<what>@p"), with
+  /// one source, `op`.
+  Buffer &atPoint(Operation *root, Kind kind, const char *what, unsigned p,
+                  int64_t bytes, const ::hone::ModelConfig &cfg,
+                  const ::hone::memsize::LoraShape &lora, int64_t rows,
+                  int64_t seqLen, Operation *op);
   /// Returns the buffer's index.
   size_t perStage(Operation *root, Kind kind, unsigned p, int64_t bytes,
                   int64_t rows, int64_t seqLen);

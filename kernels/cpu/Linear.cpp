@@ -333,37 +333,27 @@ void linearRowsStrips(const float *x, int64_t m, int64_t k, int64_t n,
           float *ps = part + 16 * s;
           const bool init = k0 == 0;
           int64_t r = 0;
+          // Rows r.. of this strip through the MR-row tile.
+          auto tile = [&](auto mr) {
+            linearTileAvx2<decltype(mr)::value>(kc, a + r * k, k, bs, 16,
+                                                ps + r * NB, init, nullptr,
+                                                NB);
+          };
+          using std::integral_constant;
           for (; r + 6 <= m; r += 6) {
             if (nb.B)
               nb.step();
-            linearTileAvx2<6>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
-                              nullptr, NB);
+            tile(integral_constant<int, 6>());
           }
           if (nb.B)
             nb.step();
           switch (m - r) {
-          case 5:
-            linearTileAvx2<5>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
-                              nullptr, NB);
-            break;
-          case 4:
-            linearTileAvx2<4>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
-                              nullptr, NB);
-            break;
-          case 3:
-            linearTileAvx2<3>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
-                              nullptr, NB);
-            break;
-          case 2:
-            linearTileAvx2<2>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
-                              nullptr, NB);
-            break;
-          case 1:
-            linearTileAvx2<1>(kc, a + r * k, k, bs, 16, ps + r * NB, init,
-                              nullptr, NB);
-            break;
-          default:
-            break;
+          case 5: tile(integral_constant<int, 5>()); break;
+          case 4: tile(integral_constant<int, 4>()); break;
+          case 3: tile(integral_constant<int, 3>()); break;
+          case 2: tile(integral_constant<int, 2>()); break;
+          case 1: tile(integral_constant<int, 1>()); break;
+          default: break;
           }
         }
       }

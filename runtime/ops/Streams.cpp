@@ -95,6 +95,16 @@ struct Consumer {
   // Trace clock (µs): when the first published row was published and
   // scored, and when the last row was scored.
   uint64_t firstReadyUs = 0, firstScoredUs = 0, lastScoredUs = 0;
+  /// Records rows that were ready at `readyUs` as scored at `doneUs` (the
+  /// trace's first-row latency and scoring span).
+  void scored(uint64_t readyUs, uint64_t doneUs) {
+    if (!any) {
+      any = true;
+      firstReadyUs = readyUs;
+      firstScoredUs = doneUs;
+    }
+    lastScoredUs = doneUs;
+  }
   bool any = false;
 };
 
@@ -185,13 +195,7 @@ struct RowStream {
     }
     for (size_t i = 0; i < rs.size(); ++i)
       k->scores[size_t(rs[i])] = v[i];
-    uint64_t done = now();
-    if (!k->any) {
-      k->any = true;
-      k->firstReadyUs = at;
-      k->firstScoredUs = done;
-    }
-    k->lastScoredUs = done;
+    k->scored(at, now());
   }
 
   /// A hone.logprob consumer: the forward over batch rows `rs` (ascending,
@@ -229,13 +233,7 @@ struct RowStream {
     }
     std::copy(lp->begin(), lp->end(),
               k->logprobs.begin() + size_t(rs[0] * T));
-    uint64_t done = now();
-    if (!k->any) {
-      k->any = true;
-      k->firstReadyUs = at;
-      k->firstScoredUs = done;
-    }
-    k->lastScoredUs = done;
+    k->scored(at, now());
   }
 
   /// An in-place consumer: scores the rows published so far that it has
