@@ -12,16 +12,31 @@ policy read reduced under two masks, the response's and the hint's, packed
 to the last nonzero of either: packed_also). RL compounds
 rounding through AdamW and the critic: ppo's and uft's metrics are compared over their
 first 12 steps (step 1 exact; later grad norms drift by up to a few
-percent by step 80 while the rewards stay equal). Its weights' bound is
-measured, not guessed: the padded job run again with another, equally
-valid float rounding (a rounding twin: HONE_CPU_ATTENTION=blas, the
-attention kernels' BLAS path instead of the direct loops, the same
-products summed in another order) drifts from the padded run by D over the
-80 steps (Zen 2, 2026-12-07: D = 1.7e-3, while packed vs padded was 7.4e-5
-that day and 1.69e-3 once before; HONE_CPU_SGEMM=onednn, the other GEMM
-library, gave 1.9e-5 but holds buffers outside the memory plan); packed vs
-padded must stay within max(1e-4, 2 D), i.e. no further from the padded
-program than float rounding alone takes it.
+percent by step 80 while the rewards stay equal). Their weights are
+compared where float rounding alone separates the runs: a sampled token that
+flips (a Philox draw landing within rounding of a boundary between two
+tokens' cumulative probabilities) gives the runs different training data
+from then on, and their weights part by far more than rounding, by luck
+(Zen 2, 2026-12-07: ppo's packed run flipped one at step 28, weights
+1.74e-3 apart, while its rounding twin drifted 7.8e-5). So every RL job
+here checkpoints every CKPT_EVERY steps, the first step at which any of the
+runs' rollouts differ from the padded run's is found from the metric
+completions/digest (a hash of the step's rollout tokens), and the weights
+are compared at the last checkpoint before it (the final weights when the
+rollouts never part). The bound there is measured, not guessed: the padded
+job run again with other, equally valid float roundings (rounding twins:
+HONE_CPU_ATTENTION=blas, the attention kernels' BLAS path instead of the
+direct loops; HONE_CPU_SGEMM=onednn, the other GEMM library; both) drifts
+from the padded run by D_i at that checkpoint. Such drift is chaotic (PPO's
+clip switches a token's gradient on or off as its ratio crosses 1 +- eps):
+each twin is one draw of it, and packing rounds in more places than any one
+twin (other GEMM row counts, block-diagonal attention). Zen 2, 2026-12-07,
+ppo's checkpoints 4-16 before its rollouts part at step 18: packed vs padded
+1.5e-6, 2.4e-6, 5.1e-6, 9.3e-5 with the AVX2 softmax rows (2.8e-5 at 16
+without), the largest twin 1.6e-6, 2.0e-6, 3.1e-6, 5.2e-5: 0.5-1.8x. So
+packed vs padded must stay within max(1e-4, 4 max D_i), i.e. within a few
+times what float rounding alone does over the same steps of the same data;
+a packing mistake moves step 1's metrics, which are compared to 1e-5.
 Each job's report.html must also show the model work it measured agreeing
 with honec --report's (measured()).
 Usage: pack_sequences.py HONEC EXAMPLES WORK"""
@@ -36,8 +51,10 @@ STEPS = {"ppo": 12, "uft": 12}  # steps whose metrics are compared (default all)
 # Relative weight difference allowed: 1e-4, or for these examples twice the
 # drift of the padded job's rounding twins (the same job, other kernels).
 ROLLOUTS = {"ppo", "uft"}  # reads of generated rows: compiled GFLOP a bound
-TWINS = {"ppo": [{"HONE_CPU_ATTENTION": "blas"}],
-         "uft": [{"HONE_CPU_ATTENTION": "blas"}]}
+TWIN_ENVS = [{"HONE_CPU_ATTENTION": "blas"}, {"HONE_CPU_SGEMM": "onednn"},
+             {"HONE_CPU_ATTENTION": "blas", "HONE_CPU_SGEMM": "onednn"}]
+TWINS = {"ppo": TWIN_ENVS, "uft": TWIN_ENVS}
+CKPT_EVERY = 4  # RL jobs' checkpoint interval (weights compared at one)
 
 
 def weights(path):
@@ -58,6 +75,9 @@ def run(example, packed):
     d = os.path.join(work, example + ("-packed" if packed else "-padded"))
     shutil.copytree(os.path.join(examples, example), d)
     flags = [] if packed else ["--no-pack-sequences"]
+    if example in ROLLOUTS:  # keep every CKPT_EVERY-th step's weights
+        flags += [f"checkpointing.every_steps={CKPT_EVERY}",
+                  "checkpointing.keep_last=0"]
     p = subprocess.run([honec, "spec.textproto", *flags, "--compile-to=step",
                         "--report"],
                        cwd=d, check=True, capture_output=True, text=True)
@@ -117,14 +137,28 @@ def job(d, out, env=None):
                    env=dict(os.environ, **(env or {})))
     rows = [json.loads(l) for l in open(os.path.join(d, out, "metrics.jsonl"))]
     rows = [r for r in rows if "stage" in r]
-    final = os.path.join(d, out, "final")
+    return rows, saved(os.path.join(d, out, "final"))
+
+
+def saved(top):
+    """The models' weights under a final/ or checkpoint-N/ directory (a
+    checkpoint's optimizer state left out)."""
     ws = {}
-    for root, _, files in os.walk(final):
+    for root, _, files in os.walk(top):
         for f in files:
-            if f.endswith(".safetensors"):
+            if f.endswith(".safetensors") and f != "optimizer.safetensors":
                 for k, v in weights(os.path.join(root, f)).items():
-                    ws[os.path.relpath(root, final) + "/" + k] = v
-    return rows, ws
+                    ws[os.path.relpath(os.path.join(root, f), top) + "/" + k] = v
+    return ws
+
+
+def parting(rows, ref):
+    """The first step (1-based) whose rollouts differ between two runs'
+    metrics (completions/digest), or None."""
+    for step, (a, b) in enumerate(zip(rows, ref)):
+        if a.get("completions/digest") != b.get("completions/digest"):
+            return step + 1
+    return None
 
 
 def relative(w, ref):
@@ -137,7 +171,7 @@ def relative(w, ref):
 NOISE = re.compile(r"per_sec|time|seconds|_ms$|^elapsed")
 failed = False
 for example in CASES:
-    (_, (m_pk, w_pk)), (d_pd, (m_pd, w_pd)) = run(example, True), run(example, False)
+    (d_pk, (m_pk, w_pk)), (d_pd, (m_pd, w_pd)) = run(example, True), run(example, False)
     if len(m_pk) != len(m_pd) or not m_pk:
         sys.exit(f"error: {example}: {len(m_pk)} steps packed, {len(m_pd)} padded")
     compared = same = 0
@@ -159,17 +193,46 @@ for example in CASES:
                 failed = True
     if sorted(w_pk) != sorted(w_pd) or not w_pk:
         sys.exit(f"error: {example}: the saved tensors differ in names")
-    rel = relative(w_pk, w_pd)
-    drift = [relative(job(d_pd, f"twin{i}", env)[1], w_pd)
+    twins = [job(d_pd, f"twin{i}", env)
              for i, env in enumerate(TWINS.get(example, []))]
-    bound = max([1e-4] + [2 * x for x in drift])
+    # Where rollouts are sampled, the last checkpoint before any run's
+    # rollouts part from the padded run's (the final weights if none do).
+    where, parted = "final", None
+    if example in ROLLOUTS:
+        if not all("completions/digest" in r for r in m_pd):
+            sys.exit(f"error: {example}: metrics without completions/digest")
+        each = [parting(m_pk, m_pd)] + [parting(t[0], m_pd) for t in twins]
+        parts = [p for p in each if p is not None]
+        if parts:
+            parted = min(parts)
+            partedAt = ", ".join(f"{n} {p or 'never'}" for n, p in zip(
+                ["packed"] + [f"twin {i}" for i in range(len(twins))], each))
+            ck = (parted - 1) // CKPT_EVERY * CKPT_EVERY
+            if ck == 0:  # nothing trained on the same data to compare
+                print(f"error: {example}: rollouts part at step {parted}, "
+                      f"before the first checkpoint")
+                failed = True
+                continue
+            where = f"checkpoint-{ck}"
+            w_pk = saved(os.path.join(d_pk, "run", where))
+            w_pd = saved(os.path.join(d_pd, "run", where))
+            twins = [(t[0], saved(os.path.join(d_pd, f"twin{i}", where)))
+                     for i, t in enumerate(twins)]
+            if not w_pk or sorted(w_pk) != sorted(w_pd):
+                sys.exit(f"error: {example}: {where} missing or different")
+    rel = relative(w_pk, w_pd)
+    drift = [relative(t[1], w_pd) for t in twins]
+    bound = max([1e-4] + [4 * x for x in drift])
     if not math.isfinite(rel) or rel > bound:
-        print(f"error: {example}: weights differ by {rel:g} (relative norm), "
-              f"over {bound:g} (rounding twins drift "
+        print(f"error: {example}: weights ({where}) differ by {rel:g} "
+              f"(relative norm), over {bound:g} (rounding twins drift "
               f"{', '.join(f'{x:.3g}' for x in drift) or 'not run'})")
         failed = True
     print(f"{example}: {len(m_pk)} steps, {same} of {compared} metrics "
-          f"bit-identical, the rest within float32 rounding; weights differ by "
+          f"bit-identical, the rest within float32 rounding; "
+          + (f"rollouts part at step {parted} ({partedAt}), " if parted else
+             ("rollouts never part, " if example in ROLLOUTS else ""))
+          + f"weights ({where}) differ by "
           f"{rel:.3g} (relative norm; bound {bound:.3g}"
           + (f", rounding twins {', '.join(f'{x:.3g}' for x in drift)}"
              if drift else "") + ")")
