@@ -376,6 +376,62 @@ template <typename T> void causalSoftmaxRow(T *s, int64_t n, int64_t total) {
     s[j] = 0;
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+/// float rows 8 at a time (the n % 8 last entries through masked loads and
+/// stores, so no lane reads past the row): the generic loops above spent
+/// more on their remainder handling than on the arithmetic at the short
+/// rows of a small model's rollouts (1-29 entries). exp is MathFns.h's
+/// expPoly (expApprox's reduction and polynomial with explicit FMAs). The
+/// sum runs over fixed lanes, then lane 0 .. 7 in order: the same for every
+/// thread count.
+template <> void causalSoftmaxRow<float>(float *s, int64_t n, int64_t total) {
+  const int64_t nf = n / 8 * 8;
+  const int rem = int(n - nf);
+  const __m256i mask = _mm256_cmpgt_epi32(
+      _mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  __m256 mx = ninf;
+  for (int64_t j = 0; j < nf; j += 8)
+    mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + j));
+  if (rem)
+    mx = _mm256_max_ps(mx, _mm256_blendv_ps(ninf,
+                                             _mm256_maskload_ps(s + nf, mask),
+                                             _mm256_castsi256_ps(mask)));
+  alignas(32) float lane[8];
+  _mm256_store_ps(lane, mx);
+  float m = lane[0];
+  for (int i = 1; i < 8; ++i)
+    m = std::max(m, lane[i]);
+  const __m256 mv = _mm256_set1_ps(m), lo = _mm256_set1_ps(-87.0f);
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t j = 0; j < nf; j += 8) {
+    const __m256 e = avx2::expPoly(
+        _mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv), lo));
+    _mm256_storeu_ps(s + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  if (rem) {
+    __m256 e = avx2::expPoly(_mm256_max_ps(
+        _mm256_sub_ps(_mm256_maskload_ps(s + nf, mask), mv), lo));
+    e = _mm256_and_ps(e, _mm256_castsi256_ps(mask));
+    _mm256_maskstore_ps(s + nf, mask, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  _mm256_store_ps(lane, sum);
+  float total8 = lane[0];
+  for (int i = 1; i < 8; ++i)
+    total8 += lane[i];
+  const __m256 inv = _mm256_set1_ps(1.0f / total8);
+  for (int64_t j = 0; j < nf; j += 8)
+    _mm256_storeu_ps(s + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), inv));
+  if (rem)
+    _mm256_maskstore_ps(
+        s + nf, mask, _mm256_mul_ps(_mm256_maskload_ps(s + nf, mask), inv));
+  if (total > n)
+    std::memset(s + n, 0, size_t(total - n) * sizeof(float));
+}
+#endif
+
 // --- small heads without BLAS -------------------------------------------------
 //
 // One (sequence, head) of a short sequence with a small head (a small
