@@ -172,7 +172,7 @@ stages {{
             x = res[(w, s)]
             st = statistics.median(x["step"])
             cp = (statistics.median(x["cpu"]) - x["cpu1"][0]) / (nsteps - 1)
-            print(f"{w:12s} {s:10s} {st:8.3f} {cp:10.2f} {x['loss']:12.6f}")
+            print(f"{w:12s} {s:10s} {st:8.3f} {cp:10.3f} {x['loss']:12.6f}")
             if base is None:
                 base = (st, cp)
             else:

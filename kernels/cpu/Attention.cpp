@@ -376,6 +376,17 @@ template <typename T> void causalSoftmaxRow(T *s, int64_t n, int64_t total) {
     s[j] = 0;
 }
 
+/// causalSoftmaxRow of the row src[j] * scale, written to s (the direct
+/// loops' rows: the scaled scores are not stored first and read back).
+template <typename T>
+void causalSoftmaxRowScaled(const T *src, T scale, T *s, int64_t n,
+                            int64_t total) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j)
+    s[j] = src[j] * scale;
+  causalSoftmaxRow<T>(s, n, total);
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 /// float rows 8 at a time (the n % 8 last entries through masked loads and
 /// stores, so no lane reads past the row): the generic loops above spent
@@ -384,7 +395,11 @@ template <typename T> void causalSoftmaxRow(T *s, int64_t n, int64_t total) {
 /// expPoly (expApprox's reduction and polynomial with explicit FMAs). The
 /// sum runs over fixed lanes, then lane 0 .. 7 in order: the same for every
 /// thread count.
-template <> void causalSoftmaxRow<float>(float *s, int64_t n, int64_t total) {
+/// The rows read src * scale (the product each score would have been stored
+/// as; scale 1 is exact) and write s, which may be src.
+void softmaxRowAvx2(const float *src, float scale, float *s, int64_t n,
+                    int64_t total) {
+  const __m256 sc = _mm256_set1_ps(scale);
   const int64_t nf = n / 8 * 8;
   const int rem = int(n - nf);
   const __m256i mask = _mm256_cmpgt_epi32(
@@ -392,11 +407,12 @@ template <> void causalSoftmaxRow<float>(float *s, int64_t n, int64_t total) {
   const __m256 ninf = _mm256_set1_ps(-INFINITY);
   __m256 mx = ninf;
   for (int64_t j = 0; j < nf; j += 8)
-    mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + j));
+    mx = _mm256_max_ps(mx, _mm256_mul_ps(_mm256_loadu_ps(src + j), sc));
   if (rem)
-    mx = _mm256_max_ps(mx, _mm256_blendv_ps(ninf,
-                                             _mm256_maskload_ps(s + nf, mask),
-                                             _mm256_castsi256_ps(mask)));
+    mx = _mm256_max_ps(
+        mx, _mm256_blendv_ps(
+                ninf, _mm256_mul_ps(_mm256_maskload_ps(src + nf, mask), sc),
+                _mm256_castsi256_ps(mask)));
   alignas(32) float lane[8];
   _mm256_store_ps(lane, mx);
   float m = lane[0];
@@ -405,14 +421,16 @@ template <> void causalSoftmaxRow<float>(float *s, int64_t n, int64_t total) {
   const __m256 mv = _mm256_set1_ps(m), lo = _mm256_set1_ps(-87.0f);
   __m256 sum = _mm256_setzero_ps();
   for (int64_t j = 0; j < nf; j += 8) {
-    const __m256 e = avx2::expPoly(
-        _mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv), lo));
+    const __m256 e = avx2::expPoly(_mm256_max_ps(
+        _mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(src + j), sc), mv), lo));
     _mm256_storeu_ps(s + j, e);
     sum = _mm256_add_ps(sum, e);
   }
   if (rem) {
     __m256 e = avx2::expPoly(_mm256_max_ps(
-        _mm256_sub_ps(_mm256_maskload_ps(s + nf, mask), mv), lo));
+        _mm256_sub_ps(_mm256_mul_ps(_mm256_maskload_ps(src + nf, mask), sc),
+                      mv),
+        lo));
     e = _mm256_and_ps(e, _mm256_castsi256_ps(mask));
     _mm256_maskstore_ps(s + nf, mask, e);
     sum = _mm256_add_ps(sum, e);
@@ -429,6 +447,14 @@ template <> void causalSoftmaxRow<float>(float *s, int64_t n, int64_t total) {
         s + nf, mask, _mm256_mul_ps(_mm256_maskload_ps(s + nf, mask), inv));
   if (total > n)
     std::memset(s + n, 0, size_t(total - n) * sizeof(float));
+}
+template <> void causalSoftmaxRow<float>(float *s, int64_t n, int64_t total) {
+  softmaxRowAvx2(s, 1.0f, s, n, total);
+}
+template <>
+void causalSoftmaxRowScaled<float>(const float *src, float scale, float *s,
+                                   int64_t n, int64_t total) {
+  softmaxRowAvx2(src, scale, s, n, total);
 }
 #endif
 
@@ -560,10 +586,7 @@ void smallHeadFwd(const T *Q, const T *K, const T *V, int64_t ld, int64_t n,
       T *p = P + (i0 + r) * ldp;
       const T *sr = S + r * n8;
       const int64_t i = i0 + r;
-#pragma omp simd
-      for (int64_t j = 0; j <= i; ++j)
-        p[j] = sr[j] * scale;
-      causalSoftmaxRow<T>(p, i + 1, n);
+      causalSoftmaxRowScaled<T>(sr, scale, p, i + 1, n);
       w[r] = p;
     }
     T acc[kRB][HD];
