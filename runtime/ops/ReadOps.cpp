@@ -232,16 +232,25 @@ void opGenerate(OpCtx &c) {
   for (double x : rowLens)
     lenSum += x;
   addMetric(c, "completions/mean_length", lenSum / double(B));
-  // completions/digest: FNV-1a over the rollout's token ids (padding
-  // included), folded to 24 bits so TensorBoard's float32 scalars hold it
+  // completions/digest: FNV-1a over each row's tokens up to its last one
+  // that is not padding, and that count (so the tensor's padded width does
+  // not matter), folded to 24 bits so TensorBoard's float32 scalars hold it
   // exactly. Two runs log the same digest at a step when their rollouts
   // there are the same: how a test finds the first step at which two runs
   // that differ only in float rounding sample different tokens.
   uint32_t h = 2166136261u;
-  for (int64_t i = 0; i < B * T; ++i) {
-    uint32_t v = uint32_t(op[i]);
+  auto mix = [&h](uint32_t v) {
     for (int k = 0; k < 4; ++k, v >>= 8)
       h = (h ^ (v & 0xffu)) * 16777619u;
+  };
+  for (int64_t b = 0; b < B; ++b) {
+    const int32_t *row = op + b * T;
+    int64_t n = T;
+    while (n > 0 && row[n - 1] == j->fmt.padToken)
+      --n;
+    for (int64_t t = 0; t < n; ++t)
+      mix(uint32_t(row[t]));
+    mix(uint32_t(n));
   }
   addMetric(c, "completions/digest", double((h >> 24) ^ (h & 0xffffffu)));
   int64_t tokens = 0;
