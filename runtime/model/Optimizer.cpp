@@ -42,10 +42,13 @@ AdamW<T>::AdamW(Transformer<T> &model, const AdamWConfig &cfg)
 }
 
 template <typename T>
-Expected<StepStats> AdamW<T>::step(bool zeroGrads, int64_t scheduleAt) {
+Expected<StepStats> AdamW<T>::step(bool zeroGrads, int64_t scheduleAt,
+                                   double gradSumSquares) {
   Kernels<T> &k = model_.kernels();
-  double norm =
-      std::sqrt(k.sumSquares(model_.trainableGrad(), model_.numTrainable()));
+  double norm = std::sqrt(
+      gradSumSquares >= 0
+          ? gradSumSquares
+          : k.sumSquares(model_.trainableGrad(), model_.numTrainable()));
   if (!std::isfinite(norm))
     return Status::error("optimizer: gradient norm is not finite (" +
                              std::to_string(norm) + "); update skipped",

@@ -51,7 +51,13 @@ public:
   /// RL iteration (PPO epochs, mini-batches, a hybrid's extra SFT step)
   /// uses that iteration's rate and the schedule spans the stage's steps,
   /// as TRL's PPO trainer steps its scheduler once per batch.
-  Expected<StepStats> step(bool zeroGrads = false, int64_t scheduleAt = 0);
+  /// gradSumSquares >= 0: the sum of squares of the model's gradients as
+  /// Kernels::sumSquares returned it for them (the caller's finite check
+  /// computed it already); the step then does not read the gradients a
+  /// second time for the norm (same value, so the same bits). < 0: computed
+  /// here.
+  Expected<StepStats> step(bool zeroGrads = false, int64_t scheduleAt = 0,
+                           double gradSumSquares = -1);
 
   const AdamWConfig &config() const { return cfg_; }
   int64_t stepCount() const { return t_; }

@@ -542,10 +542,16 @@ void runTrainStep(OpCtx &c) {
         for (size_t i = 0; i < n; ++i)
           g[i] *= inv;
       }
+    // Each model's sum of squares, read once: the finite check here and
+    // its optimiser's norm (AdamW::step) use the same value.
     double sq = 0;
-    for (ModelObj *m : ms)
-      sq += m->model->kernels().sumSquares(m->model->trainableGrad(),
-                                            m->model->numTrainable());
+    std::vector<double> sqs(ms.size());
+    for (size_t i = 0; i < ms.size(); ++i) {
+      ModelObj *m = ms[i];
+      sqs[i] = m->model->kernels().sumSquares(m->model->trainableGrad(),
+                                               m->model->numTrainable());
+      sq += sqs[i];
+    }
     if (!std::isfinite(sq)) {
       skipped = true;
       why = "non-finite gradient";
@@ -556,7 +562,8 @@ void runTrainStep(OpCtx &c) {
       // (runtime/model/Optimizer.h): the schedule spans the stage's steps
       // whatever the epochs and mini-batches (before, PPO's 4 epochs
       // ended its linear decay at a quarter of the stage).
-      auto s = ms[i]->opt->step(false, j->job->stageStepsDone() + 1);
+      auto s = ms[i]->opt->step(false, j->job->stageStepsDone() + 1,
+                                sqs[i]);
       if (!s) {
         skipped = true;
         why = s.status().message();

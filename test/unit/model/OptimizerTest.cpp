@@ -1,6 +1,8 @@
 // AdamW against an independent per-element formula, schedules, clipping and
 // micro-batch gradient accumulation.
 #include "runtime/model/Optimizer.h"
+#include <cstring>
+#include <memory>
 #include "ModelTestUtil.h"
 #include "runtime/model/Train.h"
 
@@ -75,6 +77,48 @@ TEST(AdamW, MatchesClosedFormSteps) {
   ASSERT_TRUE(st);
   for (int64_t i = 0; i < n; ++i)
     ASSERT_EQ(m.gradData()[i], 0.0) << i;
+}
+
+// The runtime's train step hands AdamW the gradients' sum of squares it
+// computed for its finite check: the update must be the one step() makes
+// reading the gradients itself, bit for bit (float, the CPU kernels), and a
+// different sum must change it (the value is used, not ignored).
+TEST(AdamW, GivenSumOfSquaresUpdatesBitIdentically) {
+  auto k = makeCpuKernels<float>();
+  auto aOr = Transformer<float>::create(tinyGpt2(), k.get());
+  auto bOr = Transformer<float>::create(tinyGpt2(), k.get());
+  auto cOr = Transformer<float>::create(tinyGpt2(), k.get());
+  ASSERT_TRUE(aOr && bOr && cOr);
+  Transformer<float> *ms[3] = {aOr->get(), bOr->get(), cOr->get()};
+  AdamWConfig cfg;
+  cfg.lr = 0.01;
+  cfg.weightDecay = 0.1;
+  cfg.maxGradNorm = 0.5; // clipping: the norm scales the update
+  std::vector<std::unique_ptr<AdamW<float>>> opts;
+  for (Transformer<float> *m : ms) {
+    randomizeParams(*m, 5);
+    m->zeroGrad();
+    opts.push_back(std::make_unique<AdamW<float>>(*m, cfg));
+  }
+  const int64_t n = ms[0]->numTrainable();
+  for (int t = 1; t <= 3; ++t) {
+    auto g = randomVector<float>(size_t(n), 4, uint32_t(10 + t));
+    for (Transformer<float> *m : ms)
+      std::copy(g.begin(), g.end(), m->trainableGrad());
+    const double sq = k->sumSquares(ms[1]->trainableGrad(), n);
+    auto sa = opts[0]->step();
+    auto sb = opts[1]->step(false, 0, sq);
+    auto sc = opts[2]->step(false, 0, sq * 4);
+    ASSERT_TRUE(sa && sb && sc);
+    EXPECT_EQ(sa->gradNorm, sb->gradNorm);
+    EXPECT_EQ(sc->gradNorm, 2 * sb->gradNorm);
+    EXPECT_EQ(0, std::memcmp(ms[0]->trainableData(), ms[1]->trainableData(),
+                             size_t(n) * sizeof(float)))
+        << "step " << t;
+    EXPECT_NE(0, std::memcmp(ms[0]->trainableData(), ms[2]->trainableData(),
+                             size_t(n) * sizeof(float)))
+        << "step " << t;
+  }
 }
 
 TEST(AdamW, Schedules) {
