@@ -593,6 +593,29 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     use in the loop body to its end, so the buffers of different models
     in one step share bytes.
 
+    Train steps run model by model: a `hone.train_step` of several models
+    whose objective separates, each model's gradients (the gradient
+    region's `grads`) depending on the outputs of that model's reads alone
+    and on constant inputs (found from the region's def-use, not from the
+    method: PPO's policy term reads the log-probs, its value term the
+    values), in a stage that frees its work buffers at each step's end,
+    gets the discardable `phases` (one entry per model operand; the
+    models whose gradients read each other's outputs share a phase, and a
+    phase with a `kept_forwards` read comes first). The runtime then runs
+    each optimiser step phase by phase: the phase's forwards, the loss
+    kernel (once per phase; a later phase's outputs are zeros until their
+    forward, which the phase's gradients do not read, so they are the bits
+    of the whole step's), its backwards, and frees its models' activations
+    (runtime/ops/TrainStep.cpp). Gradients, updates, loss and metrics (the
+    last phase's call, on every output) are those of the whole step. The
+    plan gives the step one point per phase: a model's per-step
+    activations end at its phase (when no later op in the step runs the
+    model), so one phase's activations are live at a time (PPO: the
+    critic's, then the policy's, in the same bytes). The plan lists each
+    such step in `split_train_steps` with the peak the plan would have
+    with every step run whole (honec `--report` prints them). Option
+    `split-train-steps` (honec `--no-split-train-steps` turns it off).
+
     The budget is the pass option, else the spec's `hardware.memory_budget`,
     else on the CPU the machine's physical memory (`sysconf(_SC_PHYS_PAGES)`
     times the page size, on the machine that compiles); with
@@ -666,7 +689,13 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
            /*default=*/"true",
            "without a budget too, free a stage's models' work buffers at "
            "each step's end where that lowers the peak (off: only under "
-           "the budget; for benchmarks)">
+           "the budget; for benchmarks)">,
+    Option<"splitTrainSteps", "split-train-steps", "bool",
+           /*default=*/"true",
+           "run a train step whose objective separates by model model by "
+           "model where that stage frees its work buffers at each step's "
+           "end (off: every model's forward, then the kernel, then every "
+           "backward; for benchmarks)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }
