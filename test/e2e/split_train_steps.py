@@ -10,7 +10,7 @@ Usage: split_train_steps.py HONEC SPEC WORK [STEPS]"""
 import json, os, re, shutil, subprocess, sys
 
 honec, spec, work = sys.argv[1:4]
-steps = sys.argv[4] if len(sys.argv) > 4 else "20"
+steps = sys.argv[4] if len(sys.argv) > 4 else "80"
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 VOLATILE = ("time", "sec", "memory/", "elapsed", "wall")
