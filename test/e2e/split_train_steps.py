@@ -4,7 +4,8 @@
 objective separates, `phases` on the step) and with --no-split-train-steps
 (every forward, the kernel, every backward) logs bit-identical metrics
 (every row of metrics.jsonl but timings and memory) and saves bit-identical
-weights; the split plan's peak is lower by the critic's activations.
+weights (the export, and the stage-end checkpoint's: both models' weights and
+the AdamW moments); the split plan's peak is lower by the critic's activations.
 
 Usage: split_train_steps.py HONEC SPEC WORK [STEPS]"""
 import json, os, re, shutil, subprocess, sys
@@ -43,9 +44,15 @@ def run(name, flags):
             mem = r
         rows.append({k: v for k, v in r.items()
                      if not any(s in k for s in VOLATILE)})
-    final = os.path.join(d, "run", "final")
-    weights = {f: open(os.path.join(final, f), "rb").read()
-               for f in sorted(os.listdir(final)) if f.endswith(".safetensors")}
+    # The exported policy and every checkpoint's files: every model's
+    # weights (the critic's too) and the AdamW moments.
+    weights = {}
+    for sub in ["final"] + sorted(x for x in os.listdir(os.path.join(d, "run"))
+                                  if x.startswith("checkpoint-")):
+        where = os.path.join(d, "run", sub)
+        for f in sorted(os.listdir(where)):
+            if f.endswith(".safetensors"):
+                weights[sub + "/" + f] = open(os.path.join(where, f), "rb").read()
     return peak, split, rows, weights, mem
 
 
@@ -66,16 +73,18 @@ for i, (a, b) in enumerate(zip(rows_on, rows_off)):
     if a != b:
         keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         fail(f"row {i}: {[(k, a.get(k), b.get(k)) for k in keys]}")
-if not w_on or sorted(w_on) != sorted(w_off):
+if (not any(f.startswith("checkpoint-") for f in w_on)
+        or "final/model.safetensors" not in w_on or sorted(w_on) != sorted(w_off)):
     fail(f"saved files differ: {sorted(w_on)} vs {sorted(w_off)}")
 for f in w_on:
     if w_on[f] != w_off[f]:
-        fail(f"final/{f} differs")
+        fail(f"{f} differs")
 for name, mem in (("split", mem_on), ("whole", mem_off)):
     if not mem or mem.get("memory/unplanned_allocations", 1) != 0:
         fail(f"{name}: unplanned allocations: {mem}")
 print(f"ppo, {steps} steps: {len(rows_on)} metrics rows and "
-      f"{len(w_on)} weight files bit-identical; planned peak "
+      f"{len(w_on)} safetensors files (export, checkpoint: both models, "
+      f"optimiser moments) bit-identical; planned peak "
       f"{peak_on} B split, {peak_off} B whole ({peak_on / peak_off:.3f}); "
       f"measured {mem_on['memory/measured_peak_bytes']} B split, "
       f"{mem_off['memory/measured_peak_bytes']} B whole")
