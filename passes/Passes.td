@@ -516,7 +516,11 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     - weights of every model object the runtime creates
       (`hone.model.init`/`load`/`new_head`, and each `hone.exec.snapshot`,
       the frozen copy of a reference equal to the policy; bf16 for those
-      `storage = "bf16"` marks), alive to the end; a LoRA model
+      `storage = "bf16"` marks), alive to the end (the runtime keeps
+      every model object to the job's end; not yet: a model no later op
+      reads giving its bytes to later stages, which would lower no
+      example's peak today: each multi-stage example reads all its models
+      in its last stage); a LoRA model
       (`hone.model.lora`, or the snapshot of one) shares its base's weights
       and holds its adapters, their gradients and a norm-gain gradient
       scratch (`memsize::loraBytes`) to the end;
