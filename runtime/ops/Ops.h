@@ -13,6 +13,7 @@
 #include "runtime/abi/hone_runtime.h"
 #include "runtime/base/Json.h"
 #include "runtime/exec/Scheduler.h"
+#include "runtime/exec/WorkerPool.h"
 #include "runtime/formats/AtomicFile.h"
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
@@ -25,7 +26,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -127,34 +127,6 @@ struct RowStream;
 // Record ids crossing the ABI name their dataset: (dataset << 40) | record.
 constexpr int kIdShift = 40;
 constexpr int64_t kIdMask = (int64_t(1) << kIdShift) - 1;
-
-/// The threads that run streamed consumers (runtime/ops/Streams.cpp),
-/// kept for the whole job: a consumer goes to an idle one, or to a new one
-/// when every one is busy (two steps' streams are open at once where
-/// rollouts run ahead). A thread that stays keeps its OpenMP team and its
-/// warm stack between steps; one started per stream (as before) paid for
-/// both each step, on its first finished row.
-class StreamWorkers {
-public:
-  StreamWorkers() = default;
-  StreamWorkers(const StreamWorkers &) = delete;
-  StreamWorkers &operator=(const StreamWorkers &) = delete;
-  /// Joins the threads once the queued work has run.
-  ~StreamWorkers();
-  /// Runs `f` on an idle worker thread (a new one if none is idle).
-  void run(std::function<void()> f);
-  /// Threads started so far.
-  int threads() const;
-
-private:
-  void loop();
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  int idle_ = 0;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
-};
 
 } // namespace hone::ops
 
@@ -266,9 +238,10 @@ struct hone_job {
   /// which would fall on a step's first finished row (Streams.cpp).
   std::mutex streamKernelsMu;
   std::vector<std::unique_ptr<hone::Kernels<float>>> streamKernels;
-  /// Their threads (declared before `streams`, whose consumers they run:
-  /// they go after every stream has waited for its consumers).
-  hone::ops::StreamWorkers streamWorkers;
+  /// The threads that run streamed consumers, kept for the whole job
+  /// (runtime/ops/Streams.cpp). Declared before `streams`, whose consumers
+  /// they run: they go after every stream has waited for its consumers.
+  hone::exec::WorkerPool streamWorkers;
   /// Streaming scores (hone-stream-scores): the stream of the latest
   /// hone.generate submitted with `stream_rows`, by its tokens buffer; a
   /// hone.score with `stream` submitted after it on those tokens consumes

@@ -85,7 +85,7 @@ struct Consumer {
   /// models' activations go where the plan put them, on this worker's
   /// thread as on the op's.
   std::optional<std::vector<int64_t>> arena;
-  /// Scored on a worker thread (runtime/ops/Ops.h's StreamWorkers) until
+  /// Scored on a worker thread (the job's streamWorkers, runtime/exec/WorkerPool.h) until
   /// it sets `finished` (under the stream's mutex).
   bool onWorker = false, finished = false;
   ~Consumer() { // the kernels object serves the next stream's worker
@@ -509,49 +509,6 @@ void openStreams(OpCtx &c) {
       k->groupLeft.back() = B % G;
   }
   attach(c, s, std::move(k));
-}
-
-StreamWorkers::~StreamWorkers() {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  for (std::thread &t : threads_)
-    t.join();
-}
-
-void StreamWorkers::run(std::function<void()> f) {
-  std::lock_guard<std::mutex> l(mu_);
-  tasks_.push_back(std::move(f));
-  // Each idle thread takes one task: start one more where the tasks
-  // queued outnumber them.
-  if (size_t(idle_) < tasks_.size())
-    threads_.emplace_back([this] { loop(); });
-  else
-    cv_.notify_one();
-}
-
-int StreamWorkers::threads() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return int(threads_.size());
-}
-
-void StreamWorkers::loop() {
-  std::unique_lock<std::mutex> l(mu_);
-  for (;;) {
-    ++idle_;
-    cv_.wait(l, [&] { return stop_ || !tasks_.empty(); });
-    --idle_;
-    if (tasks_.empty())
-      return; // stop_, nothing left to run
-    std::function<void()> f = std::move(tasks_.front());
-    tasks_.pop_front();
-    l.unlock();
-    f();
-    f = nullptr;
-    l.lock();
-  }
 }
 
 void publishRow(RowStream &s, int64_t row) {
