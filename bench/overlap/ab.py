@@ -75,6 +75,9 @@ def lanes(a, work):
             print(f"{scen}: staleness 1 lanes on over staleness 0 lanes "
                   f"{base[1]}, per round "
                   f"{ov.spread([x / y for x, y in zip(res[base], res[1, 'on'])])}")
+        print(f"{scen}: staleness 0, lanes off over on (the lanes' own "
+              f"cost where nothing overlaps), per round "
+              f"{ov.spread([x / y for x, y in zip(res[0, 'off'], res[0, 'on'])])}")
         print(f"{scen}: staleness 1, lanes on over off, per round "
               f"{ov.spread([x / y for x, y in zip(res[1, 'off'], res[1, 'on'])])}")
 
