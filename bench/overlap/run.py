@@ -57,8 +57,12 @@ step (rollout = data, generate, score; learn = everything else) and two
 bounds: 'ideal on these cores' = (rollout + learn) / max(rollout', learn'),
 with rollout' and learn' the phases' times measured in the staleness-1 runs
 (each lane's op times while the other lane competes for the cores), and
-'separate devices' = (rollout + learn) / max(rollout, learn), the speed-up
-if each phase had a device of its own. It checks that the staleness-1 runs
+'separate devices' = (rollout + learn) / max(rollout, learn), the
+steady-state speed-up if each phase had a device of its own; and the same
+projected step by step from each staleness-0 trace at staleness 0, 1 and 2
+(bench/overlap/project.py: each step's own op times, the weights sent to
+the rollout device and the rollouts to the learner over a link of 25 GB/s,
+PCIe 4.0 x16, and of 1.25 GB/s, 10 Gbit Ethernet). It checks that the staleness-1 runs
 log the same metrics every time (determinism with lanes on).
 """
 import argparse
@@ -71,6 +75,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import project  # bench/overlap/project.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = [
@@ -353,9 +359,24 @@ def scenario(a, work, name, spec, stalenesses, steps, runs=None):
             per.append((x["stage_s"] / y["stage_s"]) / ideal_r)
         print(f"measured / ideal per round (each round's own phases): "
               f"{spread(per)}")
-    # Separate devices: each phase on a device of its own (the step is the
-    # longer phase), from staleness 0's trace.
-    print(f"separate devices (projection from staleness 0's phases): "
+    # Separate devices: each phase on a device of its own, from staleness
+    # 0's traces (bench/overlap/project.py: every step replayed with its own
+    # op times, weights and rollouts over a link), and the steady-state
+    # bound from the mean phases.
+    for link in (25.0, 1.25):
+        proj = {}
+        for r in range(runs):
+            res, _, _, _ = project.project(
+                os.path.join(work, f"{name}-s{k0}", f"run{r}", "trace.json"),
+                [0, 1, 2], link)
+            for k, v in res.items():
+                proj.setdefault(k, []).append(v[0])
+        print(f"separate devices, projected from staleness {k0}'s traces "
+              f"(link {link:g} GB/s; median of {runs}, range): " + "; ".join(
+                  f"staleness {k} {statistics.median(v):.3f}x "
+                  f"({min(v):.3f}-{max(v):.3f})" for k, v in proj.items()))
+    print(f"separate devices, steady-state bound from the mean phases "
+          f"(rollout + learn) / max: "
           f"{(p0['rollout'] + p0['learn']) / max(p0.values()):.3f}x")
     for k in stalenesses:
         rw = rewards(os.path.join(work, f"{name}-s{k}", "run0"))
