@@ -7,6 +7,7 @@ in rounds of alternating order, ratios per round (median, range, IQR).
   bench/overlap/ab.py cores [--rounds 9] [--steps 36] [--delay 0.0021]
   bench/overlap/ab.py rm-rows [--rounds 5] [--rows 1,2,4,8]
   bench/overlap/ab.py logprobs [--rounds 5] [--steps 12] [--staleness 0]
+                               [--scenario compute|latency]
                                [--honec-b OTHER/bin/honec]
 
 lanes    staleness 0 and 1, each with --lanes on and off, for the compute
@@ -26,7 +27,9 @@ logprobs the grpo example with a KL term (stages[0].rl.beta=0.04, a
          without honec --stream-logprobs (reference reads streamed in groups
          of 8 rows as the rows finish, or read after generation in the same
          groups), and the unstreamed read of one whole-batch forward
-         (honec's default); with --honec-b, each of them built by a second
+         (honec's default), for the compute scenario or the latency one
+         (--scenario latency: the external reward waiting DELAY s a
+         completion); with --honec-b, each of them built by a second
          honec too (another build: A/B of the runtimes). Stage time, the
          reference read's op time per step and the generate's, per round.
 """
@@ -130,7 +133,7 @@ def rm_rows(a, work):
 
 
 def logprobs(a, work):
-    sp = SCENARIOS[0][1]
+    sp = dict(SCENARIOS)[a.scenario]
     builds = [("", a.honec)] + ([("b ", a.honec_b)] if a.honec_b else [])
     modes = (("streamed", ["--stream-logprobs"]),
              ("grouped", ["--stream-logprobs", "--no-stream-scores"]),
@@ -189,6 +192,8 @@ def main():
                     help="the external reward's seconds per completion")
     ap.add_argument("--rows", default="1,2,4,8")
     ap.add_argument("--staleness", type=int, default=0)
+    ap.add_argument("--scenario", choices=[n for n, _ in SCENARIOS],
+                    default="compute", help="logprobs: the spec")
     ap.add_argument("--honec-b", default="",
                     help="logprobs: a second build's honec (A/B)")
     ap.add_argument("--no-boost", action="store_true")
