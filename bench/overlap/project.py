@@ -138,8 +138,13 @@ def project(trace_path, stalenesses, link_gbs, rollout_speed=1.0,
     """{staleness: (speed-up, total s, speed-up with a free link)} and the
     serial time, from one trace."""
     with open(trace_path) as f:
-        events = json.load(f)["traceEvents"]
-    steps, wbytes = steps_of(events)
+        doc = json.load(f)
+    dropped = doc.get("otherData", {}).get("dropped_events", 0)
+    if dropped:
+        print(f"{trace_path}: {dropped} events past the trace's cap were "
+              "not recorded: the projection covers the steps before them",
+              file=sys.stderr)
+    steps, wbytes = steps_of(doc["traceEvents"])
     serial = sum(r + l for r, l, _ in steps)
     out = {}
     for k in stalenesses:
