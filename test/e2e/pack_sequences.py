@@ -11,8 +11,12 @@ model (reward-model: reward reads), RL with a critic (ppo) and UFT (its
 policy read reduced under two masks, the response's and the hint's, packed
 to the last nonzero of either: packed_also). RL compounds
 rounding through AdamW and the critic: ppo's and uft's metrics are compared over their
-first 12 steps (step 1 exact; later grad norms drift by up to a few
-percent by step 80 while the rewards stay equal). Their weights are
+first 12 steps, or fewer where the rollouts part sooner (below), step 1
+to 1e-5, later steps to 2e-3 of their value or 4x the largest difference
+a rounding twin (below) shows on the same metric at that step: a PPO loss
+near 0 moves by more than 2e-3 of itself from rounding alone (main's
+bd001ca, whose LR no longer reaches 0 at step 21: step 12's loss
+0.0016679 packed, 0.0016395 padded). Their weights are
 compared where float rounding alone separates the runs: a sampled token that
 flips (a Philox draw landing within rounding of a boundary between two
 tokens' cumulative probabilities) gives the runs different training data
@@ -174,23 +178,6 @@ for example in CASES:
     (d_pk, (m_pk, w_pk)), (d_pd, (m_pd, w_pd)) = run(example, True), run(example, False)
     if len(m_pk) != len(m_pd) or not m_pk:
         sys.exit(f"error: {example}: {len(m_pk)} steps packed, {len(m_pd)} padded")
-    compared = same = 0
-    for step, (a, b) in enumerate(zip(m_pk, m_pd)):
-        if step >= STEPS.get(example, len(m_pk)):
-            break
-        keys = {k for k in a if not NOISE.search(k)}
-        for k in sorted(keys):
-            x, y = a[k], b.get(k)
-            compared += 1
-            if x == y:
-                same += 1
-                continue
-            numeric = isinstance(x, (int, float)) and isinstance(y, (int, float))
-            rel, abs_ = (1e-5, 1e-6) if step == 0 else (2e-3, 2e-5)
-            if not numeric or abs(x - y) > abs_ + rel * max(abs(x), abs(y)):
-                print(f"error: {example}: step {step + 1} {k}: packed {x!r}, "
-                      f"padded {y!r}")
-                failed = True
     if sorted(w_pk) != sorted(w_pd) or not w_pk:
         sys.exit(f"error: {example}: the saved tensors differ in names")
     twins = [job(d_pd, f"twin{i}", env)
@@ -220,6 +207,40 @@ for example in CASES:
                      for i, t in enumerate(twins)]
             if not w_pk or sorted(w_pk) != sorted(w_pd):
                 sys.exit(f"error: {example}: {where} missing or different")
+    # Metrics: step 1 to 1e-5; later steps to 2e-3 (relative) or, for the
+    # RL jobs, 4x the largest difference a rounding twin shows on the same
+    # metric at the same step (a PPO loss near 0 differs by more than 2e-3
+    # of itself from rounding alone), and only while every run trains on
+    # the padded run's rollouts (before `parted`).
+    last = STEPS.get(example, len(m_pk))
+    if parted:
+        last = min(last, parted - 1)
+    compared = same = 0
+    worst = 0.0  # largest |packed - padded| / allowed among those compared
+    for step, (a, b) in enumerate(zip(m_pk, m_pd)):
+        if step >= last:
+            break
+        keys = {k for k in a if not NOISE.search(k)}
+        for k in sorted(keys):
+            x, y = a[k], b.get(k)
+            compared += 1
+            if x == y:
+                same += 1
+                continue
+            numeric = isinstance(x, (int, float)) and isinstance(y, (int, float))
+            rel, abs_ = (1e-5, 1e-6) if step == 0 else (2e-3, 2e-5)
+            allowed = abs_ + rel * max(abs(x), abs(y)) if numeric else 0
+            if numeric and step > 0:
+                for t in twins:
+                    z = t[0][step].get(k) if step < len(t[0]) else None
+                    if isinstance(z, (int, float)):
+                        allowed = max(allowed, 4 * abs(z - y))
+            if not numeric or abs(x - y) > allowed:
+                print(f"error: {example}: step {step + 1} {k}: packed {x!r}, "
+                      f"padded {y!r} (allowed difference {allowed:.3g})")
+                failed = True
+            else:
+                worst = max(worst, abs(x - y) / allowed)
     rel = relative(w_pk, w_pd)
     drift = [relative(t[1], w_pd) for t in twins]
     bound = max([1e-4] + [4 * x for x in drift])
@@ -229,7 +250,8 @@ for example in CASES:
               f"{', '.join(f'{x:.3g}' for x in drift) or 'not run'})")
         failed = True
     print(f"{example}: {len(m_pk)} steps, {same} of {compared} metrics "
-          f"bit-identical, the rest within float32 rounding; "
+          f"(steps 1-{min(last, len(m_pk))}) bit-identical, the rest within "
+          f"{worst:.2f} of their bound; "
           + (f"rollouts part at step {parted} ({partedAt}), " if parted else
              ("rollouts never part, " if example in ROLLOUTS else ""))
           + f"weights ({where}) differ by "
