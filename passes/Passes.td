@@ -553,7 +553,11 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
       (`memsize::runtimeBytes`, 512 KiB: thread stacks, the BLAS library's
       packing buffers for small GEMMs, the heap of small host-side vectors;
       the job measures the part it brings up at start-up against it,
-      docs/runtime.md "Memory check"); a LoRA model's activations include
+      docs/runtime.md "Memory check"), and one row per dataset,
+      `dataset.NAME`, the bytes the job's loader holds for its records
+      (`hone.held_bytes` of the `hone.dataset`, counted by the frontend with
+      the runtime's own reader and count, runtime/data/HeldBytes.h; datasets
+      not read at compile time get none); a LoRA model's activations include
       the dropout scratch when its `dropout` is above 0.
     Sizes come from the runtime's own sizing functions
     (`runtime/model/MemorySizes.h`, linked by the compiler), fp32.
@@ -567,7 +571,9 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     and op of the peak, each stage's first and last points (`stages`:
     `point`, `end`), and every buffer with its kind, size, offset and
     interval, `placed` on those the runtime places in its arena (the job
-    populates them when their stage begins). The job reads the plan to check its measured peak and maps
+    populates them when their stage begins), and `lanes`, how many lanes
+    the ops name (the plan is for steps run inline; a job that runs them
+    on lanes adds its lane threads' row, docs/runtime.md "Memory check"). The job reads the plan to check its measured peak and maps
     one arena of `peak_bytes` (docs/runtime.md), in which it places the
     step tensors and the buffers the pass gives placements: each model
     object gets the discardable `plan_model` (its plan id), each op that

@@ -416,6 +416,23 @@ void Planner::size(PipelineOp pipeline) {
     b.stage = stageAt[0];
     buffers.push_back(b);
   }
+  // Each dataset's records as the job's loader holds them, for the whole
+  // job (the frontend counted the files with the runtime's own code,
+  // runtime/data/HeldBytes.h; the job checks what it loaded against it).
+  pipeline.walk([&](DatasetOp d) {
+    auto held = d->getAttrOfType<IntegerAttr>("hone.held_bytes");
+    if (!held || held.getInt() <= 0)
+      return;
+    Buffer b;
+    auto name = d->getAttrOfType<StringAttr>("name");
+    b.name = "dataset." + (name ? name.str() : std::string("?"));
+    b.kind = Kind::Runtime;
+    b.bytes = held.getInt();
+    b.first = 0;
+    b.last = end;
+    b.stage = stageAt[0];
+    buffers.push_back(b);
+  });
   if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
     if (arena.getInt() > 0) {
       Buffer b;

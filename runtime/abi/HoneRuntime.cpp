@@ -7,6 +7,8 @@
 #include "runtime/abi/hone_runtime.h"
 #include "runtime/ops/Ops.h"
 
+#include "runtime/model/RuntimeSizes.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -374,19 +376,51 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
       fail(j, "config", plan.status().message());
     j->job->setLanePlan(plan.take());
   }
+  // The plan is for steps run inline; a job that runs them on lanes holds
+  // its lane threads' own memory too (malloc arenas, OpenMP teams' stacks):
+  // a row `runtime.lanes` for the plan's lanes at this run's thread count
+  // (memsize::laneRuntimeBytes), live for the whole job, so the planned
+  // peak grows by it. The arena keeps the compiled size (its offsets).
+  const json::Value *plan = cfg.memory_plan;
+  json::Value withLanes;
+  int64_t arenaBytes = 0;
+  if (plan && plan->isObject()) {
+    const json::Value *pk = plan->find("peak_bytes");
+    const json::Value *pts = plan->find("points");
+    const json::Value *nl = plan->find("lanes");
+    if (pk && pk->isInt())
+      arenaBytes = pk->asInt();
+    int64_t bytes =
+        j->sched && nl && nl->isInt()
+            ? memsize::laneRuntimeBytes(nl->asInt(), cpuThreads())
+            : 0;
+    const json::Value *bufs = plan->find("buffers");
+    if (bytes > 0 && arenaBytes > 0 && pts && pts->isInt() &&
+        pts->asInt() > 0 && bufs && bufs->isArray()) {
+      withLanes = *plan;
+      json::Value row = json::Value::object();
+      row.set("name", json::Value("runtime.lanes"));
+      row.set("kind", json::Value("runtime"));
+      row.set("bytes", json::Value(bytes));
+      row.set("offset", json::Value(arenaBytes)); // outside the arena
+      row.set("first", json::Value(int64_t(0)));
+      row.set("last", json::Value(pts->asInt() - 1));
+      withLanes.find("buffers")->push(std::move(row));
+      withLanes.set("peak_bytes", json::Value(arenaBytes + bytes));
+      plan = &withLanes;
+    }
+  }
   // The memory plan's baseline: the resident set after start-up.
-  if (std::string bad = j->memory.begin(cfg.memory_plan);
-      !bad.empty())
+  if (std::string bad = j->memory.begin(plan); !bad.empty())
     fail(j, "config", bad);
   // The plan's one arena: the step tensors and the models' placed work
   // buffers at the plan's offsets (mapped, resident only where touched).
   // On CUDA: one device allocation (cudaMalloc) of the peak.
-  if (j->memory.planned())
+  if (j->memory.planned() && arenaBytes > 0)
     if (std::string bad =
             j->job->kernels().device() == Device::CUDA
-                ? j->arena->createOnDevice(&j->job->kernels(),
-                                           j->memory.plannedPeak())
-                : j->arena->create(j->memory.plannedPeak());
+                ? j->arena->createOnDevice(&j->job->kernels(), arenaBytes)
+                : j->arena->create(arenaBytes);
         !bad.empty())
       fail(j, "job", bad);
   // The runtime's own memory above it, measured now: the plan's fixed

@@ -72,6 +72,11 @@ Expected<DataLoader> DataLoader::build(DatasetReader reader, JsonlReader raw,
   d.info_ = reader.info();
   if (d.examples_.empty())
     return Status::error(raw.name() + ": error: dataset has no records");
+  // Exactly as long as the records, as the memory plan counts them
+  // (runtime/data/HeldBytes.h): growth by doubling left up to half again
+  // unused.
+  d.examples_.shrink_to_fit();
+  d.records_.shrink_to_fit();
   d.order_.resize(d.examples_.size());
   return d;
 }
@@ -106,6 +111,9 @@ void DataLoader::keepFirst(size_t n) {
   examples_.resize(n);
   records_.resize(n);
   order_.resize(n);
+  examples_.shrink_to_fit(); // the bytes of the records dropped go back
+  records_.shrink_to_fit();
+  order_.shrink_to_fit();
   permEpoch_ = ~uint64_t(0);
   cursor_ = Cursor();
 }
