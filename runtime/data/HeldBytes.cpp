@@ -68,15 +68,15 @@ Expected<int64_t> datasetFileHeldBytes(const std::string &path,
   auto raw = JsonlReader::open(path);
   if (!raw)
     return raw.status();
-  // Held as DataLoader::build holds them (each example with the raw
-  // record of its line, both pushed into arrays that then shrink to fit):
-  // a vector's growth copies or moves its elements, and copies keep no
-  // spare capacity, so the count is of the arrays as built.
-  std::vector<Example> examples;
-  std::vector<json::Value> records;
+  // Held as DataLoader::build holds them: each example with the raw
+  // record of its line, both as copies (the loader copies its arrays once
+  // read, so every string and array in them is exactly as long as its
+  // contents), in arrays of exactly `records` elements. Counted record by
+  // record: nothing is kept.
+  int64_t records = 0, bytes = 0;
   Example ex;
   JsonlRecord rec;
-  for (;;) {
+  while (maxRecords <= 0 || records < maxRecords) {
     auto more = reader->next(ex);
     if (!more)
       return more.status();
@@ -91,23 +91,13 @@ Expected<int64_t> datasetFileHeldBytes(const std::string &path,
       if (rec.line == ex.line)
         break;
     }
-    examples.push_back(std::move(ex));
-    records.push_back(std::move(rec.value));
+    const Example held = ex;
+    const json::Value heldRecord = rec.value;
+    bytes += heapBytes(held) + heapBytes(heldRecord);
+    ++records;
     ex = Example();
   }
-  examples.shrink_to_fit();
-  records.shrink_to_fit();
-  // max_records: the head, cut after reading as DataLoader::keepFirst cuts.
-  if (maxRecords > 0 && size_t(maxRecords) < examples.size()) {
-    examples.resize(size_t(maxRecords));
-    records.resize(size_t(maxRecords));
-    examples.shrink_to_fit();
-    records.shrink_to_fit();
-  }
-  int64_t bytes = loaderArrayBytes(int64_t(examples.size()));
-  for (size_t i = 0; i < examples.size(); ++i)
-    bytes += heapBytes(examples[i]) + heapBytes(records[i]);
-  return bytes;
+  return bytes + loaderArrayBytes(records);
 }
 
 } // namespace hone

@@ -5,9 +5,11 @@
 // threshold hone_rt_begin fixes, rounded to pages). The compiler counts a
 // dataset file with datasetFileHeldBytes (the job's own reader, record by
 // record) and plans the result as the dataset's `runtime` row
-// (hone-plan-memory: dataset.NAME); the job counts what it loaded with
-// heldBytes() and checks it against that row. Same code on both sides, so
-// they agree to the byte.
+// (hone-plan-memory: dataset.NAME); the job counts what its loaders hold
+// with heapBytes() and loaderArrayBytes() (runtime/ops/Objects.cpp) and
+// checks it against the plan. Same code on both sides, so they agree to
+// the byte (test: Batches.HeldBytesAreWhatTheLoaderAllocates, which also
+// checks the count against what malloc handed out).
 #pragma once
 
 #include "runtime/base/Json.h"

@@ -72,11 +72,15 @@ Expected<DataLoader> DataLoader::build(DatasetReader reader, JsonlReader raw,
   d.info_ = reader.info();
   if (d.examples_.empty())
     return Status::error(raw.name() + ": error: dataset has no records");
-  // Exactly as long as the records, as the memory plan counts them
-  // (runtime/data/HeldBytes.h): growth by doubling left up to half again
-  // unused.
-  d.examples_.shrink_to_fit();
-  d.records_.shrink_to_fit();
+  // Copied once read: the arrays exactly as long as the records, and every
+  // string and array in them exactly as long as its contents, which is
+  // what the memory plan counts (runtime/data/HeldBytes.h; growth by
+  // doubling left up to half again unused, and which elements the growth
+  // had copied depended on the count).
+  std::vector<Example>(d.examples_.begin(), d.examples_.end())
+      .swap(d.examples_);
+  std::vector<json::Value>(d.records_.begin(), d.records_.end())
+      .swap(d.records_);
   d.order_.resize(d.examples_.size());
   return d;
 }
