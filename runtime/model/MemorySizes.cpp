@@ -161,7 +161,10 @@ int64_t loraOptimizerBytes(const ModelConfig &c, const LoraShape &lora,
 
 int64_t allocation(int64_t bytes) { return clampBytes(alloc(bytes)); }
 
-int64_t runtimeBytes() { return int64_t(512) << 10; }
+int64_t runtimeBytes(int64_t threads) {
+  threads = std::max<int64_t>(1, std::min<int64_t>(threads, 1024));
+  return clampBytes((Big(416) << 10) + Big(threads) * (Big(96) << 10));
+}
 
 int64_t laneRuntimeBytes(int64_t lanes, int64_t threads) {
   if (lanes <= 0)
