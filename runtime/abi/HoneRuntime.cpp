@@ -485,8 +485,8 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
                             int64_t(b->size / sizeof(float)));
     }
   }
-  // The runtime's own memory above it, measured now: the plan's fixed
-  // "runtime" row (memsize::runtimeBytes) is checked against it.
+  // The runtime's own memory above it, measured now: the plan's "runtime"
+  // row (memsize::runtimeBytes) is checked against it.
   j->memory.measureStartup([&] { warmUpCpuLibraries(j->job->kernels()); });
   // The compiled IR next to the spec.
   std::string irPath = j->job->runDir() + "/program.mlir";
