@@ -373,6 +373,21 @@ TEST(FrozenBf16, LoadingStagesNoWholeTensor) {
               grew / 1048576, weights / 1048576, file / 1048576);
   // A staged fp32 copy of the embedding alone would add weights * 0.9.
   EXPECT_LE(grew, 1.1 * (weights + file) + double(2 << 20));
+  // Converted chunk by chunk (64 of them here): the file's values widened.
+  {
+    auto f = SafetensorsFile::open(dir + "/model.safetensors");
+    ASSERT_TRUE(f);
+    const ParamInfo *p = (*w)->findParam("model.embed_tokens.weight");
+    ASSERT_TRUE(p);
+    const TensorInfo *ti = f->find(p->name);
+    ASSERT_TRUE(ti);
+    auto want = Tensor::view(const_cast<uint8_t *>(f->data(*ti)), p->shape,
+                             DType::BF16)
+                    .toDType(DType::F32);
+    auto got = (*w)->getParam(p->name, DType::F32);
+    ASSERT_TRUE(want && got);
+    EXPECT_EQ(std::memcmp(want->raw(), got->raw(), want->nbytes()), 0);
+  }
   std::filesystem::remove_all(dir);
 }
 
