@@ -2,6 +2,7 @@
 
 #include "runtime/base/Json.h"
 #include "runtime/data/Dataset.h"
+#include "runtime/data/HeldBytes.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -185,6 +186,15 @@ findUnencodableText(const std::string &path, Dataset::Layout layout,
     if (!ok)
       bad->records += 1;
   }
+}
+
+int64_t datasetHeldBytes(const std::string &path, Dataset::Layout layout,
+                         const Columns &columns, int64_t maxRecords) {
+  auto options = runtimeOptions(layout, columns);
+  if (!options)
+    return -1;
+  auto held = datasetFileHeldBytes(path, *options, maxRecords);
+  return held ? *held : -1;
 }
 
 namespace {

@@ -59,6 +59,14 @@ std::optional<UnencodableText>
 findUnencodableText(const std::string &path, Dataset::Layout layout,
                     const Columns &columns, const ::hone::Tokenizer &tokenizer);
 
+/// The bytes the job's loader holds for `path` read with this layout and
+/// these columns (its first `maxRecords` records; 0: all), counted by the
+/// runtime's own code (runtime/data/HeldBytes.h): the memory plan's row for
+/// the dataset. -1 when the file cannot be read that way (the probe or the
+/// job reports it).
+int64_t datasetHeldBytes(const std::string &path, Dataset::Layout layout,
+                         const Columns &columns, int64_t maxRecords);
+
 /// The longest rows of a dataset in tokens, as the job tokenizes them
 /// (runtime/data/Sequences.h, before any truncation). -1: some record
 /// cannot be read or tokenized that way (the compiler then keeps the

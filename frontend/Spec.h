@@ -71,6 +71,9 @@ struct LoadedSpec {
   /// dataset's training file, when measured: SFT rows, and preference
   /// pairs' chosen and rejected rows (RowLengths).
   std::map<std::string, std::vector<int64_t>> sequenceCountsOf, pairCountsOf;
+  /// Bytes the job's loader holds for each dataset (training and
+  /// evaluation files; runtime/data/HeldBytes.h), when the files were read.
+  std::map<std::string, int64_t> heldBytesOf;
 };
 
 struct LoadOptions {

@@ -481,6 +481,10 @@ LogicalResult Lowering::declare() {
     else if (d.layout() == Dataset::text || d.layout() == Dataset::messages ||
              d.layout() == Dataset::prompt_completion)
       lengths(spec_.sequenceCountsOf, "hone.sequence_lengths");
+    // What the job's loader holds for it: the memory plan's dataset row.
+    if (auto it = spec_.heldBytesOf.find(d.name());
+        it != spec_.heldBytesOf.end() && it->second > 0)
+      op->setAttr("hone.held_bytes", b_.getI64IntegerAttr(it->second));
     datasets_[d.name()] = op.getResult();
   }
 

@@ -553,11 +553,17 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     - generation's logits while `hone.generate` runs, the CPU kernels'
       LM-head scratch per lane, and the step-tensor arena
       (`hone.arena_bytes` of `hone-plan-arena`);
-    - the runtime's own memory, a fixed row `runtime` for the whole job
-      (`memsize::runtimeBytes`, 512 KiB: thread stacks, the BLAS library's
-      packing buffers for small GEMMs, the heap of small host-side vectors;
-      the job measures the part it brings up at start-up against it,
-      docs/runtime.md "Memory check"); a LoRA model's activations include
+    - the runtime's own memory, a row `runtime` for the whole job
+      (`memsize::runtimeBytes` at the spec's `hardware.threads`, 1 when
+      unset: 416 KiB for the heap of small host-side vectors and the BLAS
+      library's packing buffers, 96 KiB a thread for its stack and scratch,
+      512 KiB at one thread; a job running more threads adds the
+      difference, `runtime.threads`; the job measures the part it brings up at start-up against it,
+      docs/runtime.md "Memory check"), and one row per dataset,
+      `dataset.NAME`, the bytes the job's loader holds for its records
+      (`hone.held_bytes` of the `hone.dataset`, counted by the frontend with
+      the runtime's own reader and count, runtime/data/HeldBytes.h; datasets
+      not read at compile time get none); a LoRA model's activations include
       the dropout scratch when its `dropout` is above 0.
     Sizes come from the runtime's own sizing functions
     (`runtime/model/MemorySizes.h`, linked by the compiler), fp32.
@@ -571,7 +577,9 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     and op of the peak, each stage's first and last points (`stages`:
     `point`, `end`), and every buffer with its kind, size, offset and
     interval, `placed` on those the runtime places in its arena (the job
-    populates them when their stage begins). The job reads the plan to check its measured peak and maps
+    populates them when their stage begins), and `lanes`, how many lanes
+    the ops name (the plan is for steps run inline; a job that runs them
+    on lanes adds its lane threads' row, docs/runtime.md "Memory check"). The job reads the plan to check its measured peak and maps
     one arena of `peak_bytes` (docs/runtime.md), in which it places the
     step tensors and the buffers the pass gives placements: each model
     object gets the discardable `plan_model` (its plan id), each op that
@@ -584,8 +592,9 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     model object its weights (a LoRA model its adapters and their
     gradients), a train step the gradients, a stage begin the moments
     (live from the stage's begin, where the runtime creates them), a
-    generation its logits. The LM-head scratch (the CPU kernels' own)
-    gets no placement yet.
+    generation its logits. The LM-head scratch per lane is live for the
+    whole job: the job hands each lane's CPU kernels its slot at the start
+    (steps run inline: the job's kernels take the largest).
 
     Work buffers freed at each step's end: with placement a buffer freed
     and taken again costs no allocation and no page fault, so by default

@@ -22,6 +22,7 @@
 #include "passes/PlanMemoryImpl.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <optional>
@@ -410,6 +411,17 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
         b.getNamedAttr("buffers", b.getArrayAttr(list))};
     if (!decisions.empty())
       entries.push_back(b.getNamedAttr("decisions", b.getArrayAttr(decisions)));
+    // The lanes the ops run on: the plan is for steps run inline, and a job
+    // that runs them on lanes adds its lane threads' own memory
+    // (memsize::laneRuntimeBytes for this many lanes, hone_rt_begin).
+    llvm::StringSet<> lanes;
+    pipeline.walk([&](Operation *op) {
+      if (auto l = op->getAttrOfType<StringAttr>("hone.lane"))
+        lanes.insert(l.getValue());
+    });
+    if (!lanes.empty())
+      entries.push_back(
+          b.getNamedAttr("lanes", b.getI64IntegerAttr(int64_t(lanes.size()))));
     if (!split.empty())
       entries.push_back(
           b.getNamedAttr("split_train_steps", b.getArrayAttr(split)));

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/PlanMemoryImpl.h"
+#include "runtime/model/RuntimeSizes.h"
 
 #include "dialect/HoneForwards.h"
 
@@ -222,8 +223,10 @@ void Planner::lmScratch(Operation *op, unsigned p, int64_t rows,
     Buffer b;
     b.name = "lm_head_scratch." + lane;
     b.kind = Kind::Workspace;
-    b.first = p;
-    b.last = points.size() - 1; // the kernels keep it
+    // The job hands it to the lane's kernels at its start, and they keep
+    // it (hone_rt_begin): live for the whole job.
+    b.first = 0;
+    b.last = points.size() - 1;
     b.stage = stageAt[p];
     buffers.push_back(b);
   }
@@ -415,16 +418,38 @@ void Planner::size(PipelineOp pipeline) {
           trainedBy[releaseAfter(p)].insert(root);
   {
     // The runtime's own threads, library buffers and host-side heap: a
-    // fixed row for the whole job (memsize::runtimeBytes).
+    // row for the whole job (memsize::runtimeBytes) at the spec's thread
+    // count, 1 when unset (a job running more threads adds the difference:
+    // hone_rt_begin).
+    int64_t threads = 1;
+    if (auto run = pipeline.getRunAttr())
+      threads = std::max<int64_t>(1, run.getHardware().getThreads());
     Buffer b;
     b.name = "runtime";
     b.kind = Kind::Runtime;
-    b.bytes = ::hone::memsize::runtimeBytes();
+    b.bytes = ::hone::memsize::runtimeBytes(threads);
     b.first = 0;
     b.last = end;
     b.stage = stageAt[0];
     buffers.push_back(b);
   }
+  // Each dataset's records as the job's loader holds them, for the whole
+  // job (the frontend counted the files with the runtime's own code,
+  // runtime/data/HeldBytes.h; the job checks what it loaded against it).
+  pipeline.walk([&](DatasetOp d) {
+    auto held = d->getAttrOfType<IntegerAttr>("hone.held_bytes");
+    if (!held || held.getInt() <= 0)
+      return;
+    Buffer b;
+    auto name = d->getAttrOfType<StringAttr>("name");
+    b.name = "dataset." + (name ? name.str() : std::string("?"));
+    b.kind = Kind::Runtime;
+    b.bytes = held.getInt();
+    b.first = 0;
+    b.last = end;
+    b.stage = stageAt[0];
+    buffers.push_back(b);
+  });
   if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
     if (arena.getInt() > 0) {
       Buffer b;

@@ -28,8 +28,8 @@ NOISE (0.15, absolute) of the unconstrained run's (held-out evaluation
 metrics and the RL stage's mean training reward), its first stage's loss
 falls by a third, and its measured peak (the anonymous resident memory
 above the job's start) is within the budget: the plan holds the runtime's own
-threads, library buffers and host heap as a fixed row
-(memsize::runtimeBytes), so what the job really holds must fit.
+threads, library buffers and host heap as a row (memsize::runtimeBytes,
+by the thread count), so what the job really holds must fit.
 
 The plan sizes a packed forward over rollouts for the longest rows the
 generation can give (every row at max_new_tokens): it bounds, and a job whose

@@ -5,7 +5,8 @@ measured peak (anonymous resident memory above its start, docs/runtime.md
 "Memory check") against the plan.
 
   bench/memory/run.py [--honec build/bin/honec] [--no-run]
-                      [--no-release-at-step-end] [example ...]
+                      [--no-release-at-step-end] [--lanes on|off|auto]
+                      [example ...]
 
 Compiles examples/EXAMPLE/spec.textproto (all examples by default) to
 scheduled IR and reads its hone.memory_plan; unless --no-run, compiles the
@@ -26,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 FLAGS = []  # extra honec flags (--no-release-at-step-end)
+JOB_FLAGS = []  # extra job flags (--lanes on)
 
 
 def plan_of(honec, spec, work):
@@ -50,7 +52,7 @@ def measure(honec, spec, work):
                    stdout=subprocess.DEVNULL)
     out = os.path.join(work, "run")
     r = subprocess.run([job, "--device", "cpu", "--out", out, "--progress",
-                        "off"], cwd=work,
+                        "off", *JOB_FLAGS], cwd=work,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                        text=True)
     planned = measured = None
@@ -73,8 +75,12 @@ def main():
     ap.add_argument("--no-run", action="store_true")
     ap.add_argument("--no-release-at-step-end", action="store_true",
                     help="compile with honec --no-release-at-step-end")
+    ap.add_argument("--lanes", choices=["on", "off", "auto"],
+                    help="run the jobs with --lanes (default: the job's auto)")
     ap.add_argument("examples", nargs="*")
     a = ap.parse_args()
+    if a.lanes:
+        JOB_FLAGS[:] = ["--lanes", a.lanes]
     examples = a.examples or sorted(
         e for e in os.listdir(os.path.join(ROOT, "examples"))
         if os.path.exists(os.path.join(ROOT, "examples", e, "spec.textproto")))

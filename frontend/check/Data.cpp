@@ -154,6 +154,16 @@ void Checker::checkDatasets() {
         if (probe.conversational)
           conversational_.insert(d.name());
       }
+      // What the job's loader will hold for the file (the memory plan's
+      // dataset row), with the columns as the job gets them (the answer
+      // column detected above).
+      if (probe.layout != Dataset::auto_) {
+        int64_t held = datasetHeldBytes(
+            full, probe.layout, cols,
+            std::string(field) == "path" ? d.max_records() : 0);
+        if (held > 0)
+          spec_.heldBytesOf[d.name()] += held;
+      }
       return probe.layout;
     };
     Dataset::Layout got = probeOne("path", d.path(), d.layout());

@@ -5,6 +5,7 @@
 // blocks for reductions over rows), never over a reduction, so results do
 // not depend on the number of threads.
 #include "kernels/cpu/CpuKernels.h"
+#include "kernels/cpu/LmHeadScratch.h"
 #include "kernels/cpu/CpuCommon.h"
 #include "kernels/cpu/CpuOps.h"
 #include "kernels/cpu/Gemm.h"
@@ -111,12 +112,20 @@ bool bigFree(void *p) {
 
 /// Not thread-safe: one CpuKernels object per concurrently running lane.
 template <typename T> class CpuKernels final : public Kernels<T> {
-  std::vector<T> scratch_; // LM head logits of one chunk
+  LmScratch<T> scratch_; // LM head logits of one chunk
+  std::shared_ptr<void> lmBlock_; // holds scratch_.ext
   ThreadScratch<T> threadScratch_;
   std::vector<int64_t> runStarts_, runShared_; // decode attention's runs
 
 public:
   CpuKernels() { openblas_set_num_threads(1); }
+  /// setCpuLmHeadScratch: the plan's block for the LM head's logits.
+  void setLmHeadScratch(std::shared_ptr<void> block, int64_t elems) {
+    lmBlock_ = std::move(block);
+    scratch_.ext = lmBlock_ && elems > 0 ? static_cast<T *>(lmBlock_.get())
+                                         : nullptr;
+    scratch_.extElems = scratch_.ext ? elems : 0;
+  }
   Device device() const override { return Device::CPU; }
   const char *name() const override { return "cpu"; }
 
@@ -790,6 +799,16 @@ public:
 
 template <typename T> std::unique_ptr<Kernels<T>> makeCpuKernels() {
   return std::make_unique<cpu::CpuKernels<T>>();
+}
+
+bool setCpuLmHeadScratch(Kernels<float> *k, std::shared_ptr<void> block,
+                         int64_t elems) {
+  // The only CPU Kernels<float> is CpuKernels<float> (makeCpuKernels).
+  if (!k || k->device() != Device::CPU)
+    return false;
+  static_cast<cpu::CpuKernels<float> *>(k)->setLmHeadScratch(std::move(block),
+                                                             elems);
+  return true;
 }
 template std::unique_ptr<Kernels<float>> makeCpuKernels<float>();
 template std::unique_ptr<Kernels<double>> makeCpuKernels<double>();

@@ -51,17 +51,32 @@ void linearRowsNT(const float *x, int64_t m, int64_t k, int64_t n, const WT *W,
                   float *y);
 
 // --- LmHead.cpp --------------------------------------------------------------
+/// The LM head's chunk of logits: a block the job gave the kernels (the
+/// memory plan's lm_head_scratch slot in the job's arena) when it is large
+/// enough, else the kernels' own vector, grown as needed.
+template <typename T> struct LmScratch {
+  std::vector<T> own;
+  T *ext = nullptr;
+  int64_t extElems = 0;
+  T *get(int64_t n) {
+    if (ext && n <= extElems)
+      return ext;
+    if (int64_t(own.size()) < n)
+      own.resize(size_t(n));
+    return own.data();
+  }
+};
 /// WT: T, or uint16_t (bf16 bits) for T = float. `z` is reusable scratch.
 template <typename T, typename WT>
 void lmHeadFwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, T *logprob, T *entropy, T *lse,
-               std::vector<T> &z);
+               LmScratch<T> &z);
 /// WT as lmHeadFwd's; dW must be null for bf16 bits (a frozen head).
 template <typename T, typename WT>
 void lmHeadBwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, const T *lse, const T *entropy,
                const T *dlogprob, const T *dentropy, T *dhidden, T *dW,
-               std::vector<T> &z);
+               LmScratch<T> &z);
 template <typename T>
 void sample(const T *logits, int64_t rows, int64_t V, const SamplerParams &sp,
             const uint32_t *sampleId, const uint32_t *drawIndex,

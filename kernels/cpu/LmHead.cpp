@@ -18,12 +18,6 @@ namespace hone {
 namespace cpu {
 namespace {
 
-template <typename T> T *grow(std::vector<T> &v, int64_t n) {
-  if (int64_t(v.size()) < n)
-    v.resize(size_t(n));
-  return v.data();
-}
-
 /// Vocabulary chunk: rows x chunk logits stay within ~8 MB.
 int64_t vocabChunk(int64_t rows, int64_t vocab) {
   int64_t c = (int64_t(2) << 20) / std::max<int64_t>(rows, 1);
@@ -38,13 +32,13 @@ constexpr int64_t kRowBlock = 1024;
 template <typename T, typename WT>
 void lmHeadFwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, T *logprob, T *entropy, T *lse,
-               std::vector<T> &zbuf) {
+               LmScratch<T> &zbuf) {
   const int64_t D = s.dModel, V = s.vocab;
   const T invT = T(s.invTemperature);
   for (int64_t r0 = 0; r0 < s.rows; r0 += kRowBlock) {
     int64_t R = std::min(kRowBlock, s.rows - r0);
     int64_t C = vocabChunk(R, V);
-    T *z = grow(zbuf, R * C);
+    T *z = zbuf.get(R * C);
     // Running max, sum exp(z - m), sum exp(z - m) * z, target logit.
     std::vector<T> m(size_t(R), -INFINITY), se(size_t(R), 0), sz(size_t(R), 0),
         zt(size_t(R), 0);
@@ -90,13 +84,13 @@ template <typename T, typename WT>
 void lmHeadBwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, const T *lse, const T *entropy,
                const T *dlogprob, const T *dentropy, T *dhidden, T *dW,
-               std::vector<T> &zbuf) {
+               LmScratch<T> &zbuf) {
   const int64_t D = s.dModel, V = s.vocab;
   const T invT = T(s.invTemperature);
   for (int64_t r0 = 0; r0 < s.rows; r0 += kRowBlock) {
     int64_t R = std::min(kRowBlock, s.rows - r0);
     int64_t C = vocabChunk(R, V);
-    T *z = grow(zbuf, R * C);
+    T *z = zbuf.get(R * C);
     for (int64_t v0 = 0; v0 < V; v0 += C) {
       int64_t c = std::min(C, V - v0);
       weightGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
@@ -228,10 +222,10 @@ void sample(const T *logits, int64_t rows, int64_t V, const SamplerParams &sp,
 #define HONE_CPU_LMHEAD(T)                                                     \
   template void lmHeadFwd<T, T>(const T *, const T *, const int32_t *,         \
                                 const LmHeadShape &, T *, T *, T *,            \
-                                std::vector<T> &);                             \
+                                LmScratch<T> &);                               \
   template void lmHeadBwd<T, T>(                                               \
       const T *, const T *, const int32_t *, const LmHeadShape &, const T *,   \
-      const T *, const T *, const T *, T *, T *, std::vector<T> &);            \
+      const T *, const T *, const T *, T *, T *, LmScratch<T> &);              \
   template void sample<T>(const T *, int64_t, int64_t, const SamplerParams &,  \
                           const uint32_t *, const uint32_t *, const uint8_t *, \
                           int32_t *, T *);
@@ -241,12 +235,12 @@ HONE_CPU_LMHEAD(double)
 template void lmHeadFwd<float, uint16_t>(const float *, const uint16_t *,
                                          const int32_t *, const LmHeadShape &,
                                          float *, float *, float *,
-                                         std::vector<float> &);
+                                         LmScratch<float> &);
 template void lmHeadBwd<float, uint16_t>(const float *, const uint16_t *,
                                          const int32_t *, const LmHeadShape &,
                                          const float *, const float *,
                                          const float *, const float *, float *,
-                                         float *, std::vector<float> &);
+                                         float *, LmScratch<float> &);
 
 } // namespace cpu
 } // namespace hone

@@ -6,6 +6,9 @@
 #include "runtime/abi/AbiTable.h"
 #include "runtime/abi/hone_runtime.h"
 #include "runtime/ops/Ops.h"
+#include "kernels/cpu/LmHeadScratch.h"
+
+#include "runtime/model/RuntimeSizes.h"
 
 #include <algorithm>
 #include <chrono>
@@ -374,23 +377,116 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
       fail(j, "config", plan.status().message());
     j->job->setLanePlan(plan.take());
   }
+  // The plan is for steps run inline at the spec's thread count (1 when
+  // unset). A job that runs them on lanes holds its lane threads' own
+  // memory too (malloc arenas, OpenMP teams' stacks): a row
+  // `runtime.lanes` for the plan's lanes at this run's thread count
+  // (memsize::laneRuntimeBytes). A job running more OpenMP threads than
+  // the plan's `runtime` row was sized for adds the difference
+  // (memsize::runtimeBytes): a row `runtime.threads`. Both live for the
+  // whole job, outside the arena, so the planned peak grows by them. The
+  // arena keeps the compiled size (its offsets).
+  const json::Value *plan = cfg.memory_plan;
+  json::Value withRuntime;
+  int64_t arenaBytes = 0;
+  if (plan && plan->isObject()) {
+    const json::Value *pk = plan->find("peak_bytes");
+    const json::Value *pts = plan->find("points");
+    const json::Value *nl = plan->find("lanes");
+    const json::Value *bufs = plan->find("buffers");
+    if (pk && pk->isInt())
+      arenaBytes = pk->asInt();
+    std::vector<std::pair<std::string, int64_t>> rows;
+    if (j->sched && nl && nl->isInt())
+      rows.push_back({"runtime.lanes",
+                      memsize::laneRuntimeBytes(nl->asInt(), cpuThreads())});
+    if (bufs && bufs->isArray())
+      for (const json::Value &b : bufs->items()) {
+        const json::Value *n = b.isObject() ? b.find("name") : nullptr;
+        const json::Value *by = b.isObject() ? b.find("bytes") : nullptr;
+        if (n && n->isString() && n->asString() == "runtime" && by &&
+            by->isInt()) {
+          rows.push_back({"runtime.threads",
+                          memsize::runtimeBytes(cpuThreads()) - by->asInt()});
+          break;
+        }
+      }
+    if (arenaBytes > 0 && pts && pts->isInt() && pts->asInt() > 0 && bufs &&
+        bufs->isArray()) {
+      int64_t added = 0;
+      for (auto &[name, bytes] : rows) {
+        if (bytes <= 0)
+          continue;
+        if (!added)
+          withRuntime = *plan;
+        json::Value row = json::Value::object();
+        row.set("name", json::Value(name));
+        row.set("kind", json::Value("runtime"));
+        row.set("bytes", json::Value(bytes));
+        row.set("offset", json::Value(arenaBytes + added)); // outside the arena
+        row.set("first", json::Value(int64_t(0)));
+        row.set("last", json::Value(pts->asInt() - 1));
+        withRuntime.find("buffers")->push(std::move(row));
+        added += bytes;
+      }
+      if (added) {
+        withRuntime.set("peak_bytes", json::Value(arenaBytes + added));
+        plan = &withRuntime;
+      }
+    }
+  }
   // The memory plan's baseline: the resident set after start-up.
-  if (std::string bad = j->memory.begin(cfg.memory_plan);
-      !bad.empty())
+  if (std::string bad = j->memory.begin(plan); !bad.empty())
     fail(j, "config", bad);
   // The plan's one arena: the step tensors and the models' placed work
   // buffers at the plan's offsets (mapped, resident only where touched).
   // On CUDA: one device allocation (cudaMalloc) of the peak.
-  if (j->memory.planned())
+  if (j->memory.planned() && arenaBytes > 0)
     if (std::string bad =
             j->job->kernels().device() == Device::CUDA
-                ? j->arena->createOnDevice(&j->job->kernels(),
-                                           j->memory.plannedPeak())
-                : j->arena->create(j->memory.plannedPeak());
+                ? j->arena->createOnDevice(&j->job->kernels(), arenaBytes)
+                : j->arena->create(arenaBytes);
         !bad.empty())
       fail(j, "job", bad);
-  // The runtime's own memory above it, measured now: the plan's fixed
-  // "runtime" row (memsize::runtimeBytes) is checked against it.
+  // The fused LM head's chunk of logits: each lane's kernels take the
+  // plan's lm_head_scratch.LANE slot, held for the whole job ("host": the
+  // job's own kernels). Steps run inline all use the job's kernels: they
+  // take the largest slot. A chunk larger than its slot (none should be:
+  // memsize::lmHeadScratchBytes mirrors the kernels) uses the kernels' own
+  // vector, as without a plan.
+  if (j->arena->active() && j->job->kernels().device() == Device::CPU) {
+    const std::string pre = "lm_head_scratch.";
+    std::vector<std::pair<const observe::MemoryBuffer *, Kernels<float> *>>
+        give;
+    for (const observe::MemoryBuffer &b : j->memory.buffers()) {
+      if (b.kind != "workspace" || b.name.rfind(pre, 0) != 0 ||
+          b.size < sizeof(float) || b.offset % 64 != 0)
+        continue;
+      if (!j->sched) {
+        if (give.empty())
+          give.push_back({&b, &j->job->kernels()});
+        else if (b.size > give[0].first->size)
+          give[0].first = &b;
+        continue;
+      }
+      std::string lane = b.name.substr(pre.size());
+      Kernels<float> *k = lane == "host" ? &j->job->kernels() : nullptr;
+      for (int l = 0; l < exec::kNumLanes; ++l)
+        if (lane == exec::laneName(exec::Lane(l)))
+          k = j->laneKernels[l].get();
+      if (k)
+        give.push_back({&b, k});
+    }
+    for (auto [b, k] : give) {
+      bool fresh = true;
+      if (auto lease = j->arena->lease(int64_t(b->offset), int64_t(b->size),
+                                       ~uint64_t(0) - 1, b->name, &fresh))
+        setCpuLmHeadScratch(k, std::move(lease),
+                            int64_t(b->size / sizeof(float)));
+    }
+  }
+  // The runtime's own memory above it, measured now: the plan's "runtime"
+  // row (memsize::runtimeBytes) is checked against it.
   j->memory.measureStartup([&] { warmUpCpuLibraries(j->job->kernels()); });
   // The compiled IR next to the spec.
   std::string irPath = j->job->runDir() + "/program.mlir";

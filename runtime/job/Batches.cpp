@@ -72,6 +72,15 @@ Expected<DataLoader> DataLoader::build(DatasetReader reader, JsonlReader raw,
   d.info_ = reader.info();
   if (d.examples_.empty())
     return Status::error(raw.name() + ": error: dataset has no records");
+  // Copied once read: the arrays exactly as long as the records, and every
+  // string and array in them exactly as long as its contents, which is
+  // what the memory plan counts (runtime/data/HeldBytes.h; growth by
+  // doubling left up to half again unused, and which elements the growth
+  // had copied depended on the count).
+  std::vector<Example>(d.examples_.begin(), d.examples_.end())
+      .swap(d.examples_);
+  std::vector<json::Value>(d.records_.begin(), d.records_.end())
+      .swap(d.records_);
   d.order_.resize(d.examples_.size());
   return d;
 }
@@ -106,6 +115,9 @@ void DataLoader::keepFirst(size_t n) {
   examples_.resize(n);
   records_.resize(n);
   order_.resize(n);
+  examples_.shrink_to_fit(); // the bytes of the records dropped go back
+  records_.shrink_to_fit();
+  order_.shrink_to_fit();
   permEpoch_ = ~uint64_t(0);
   cursor_ = Cursor();
 }

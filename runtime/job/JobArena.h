@@ -12,8 +12,9 @@
 //
 // Only leased bytes become resident (populated when leased, as the
 // kernels' own allocations are), so bytes the plan reserves for buffers the
-// runtime still allocates on its own (the CPU kernels' LM-head scratch:
-// not placed yet) never do here. At a stage's end dropFree() hands
+// runtime does not place (the `runtime` row, or a CUDA job's LM-head
+// scratch slots) never do here. The CPU kernels' LM-head scratch is each
+// lane's lm_head_scratch slot, leased for the whole job (hone_rt_begin). At a stage's end dropFree() hands
 // back the pages no lease holds, so one stage's placements do not stay
 // resident into the next. A planned model's state allocated where the op
 // has no slot for it is counted as a miss (ModelPlacer::unplaced).

@@ -219,7 +219,7 @@ std::string MemoryCheck::verdict() const {
   std::string what =
       unplanned_.empty()
           ? "no planned buffer grew past its plan: the excess is memory "
-            "outside the plan (datasets, thread stacks, library buffers)"
+            "outside the plan (thread stacks, library buffers)"
           : "unplanned: " + unplanned_.front() +
                 (unplanned_.size() > 1
                      ? " (and " + std::to_string(unplanned_.size() - 1) +

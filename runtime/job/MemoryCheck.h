@@ -15,7 +15,7 @@
 //
 // Tolerance: the measured peak may exceed the planned one by 10 % plus
 // kSlackBytes (memory outside the plan: thread stacks, the BLAS library's
-// buffers, datasets and tokenizer tables, allocator overhead); beyond that
+// buffers, tokenizer tables, allocator overhead); beyond that
 // the job fails, naming the buffer that grew past its plan or, if none did,
 // the unplanned excess.
 #pragma once

@@ -74,9 +74,11 @@ loadHfModel(const std::string &dir, Kernels<float> *kernels, bool frozenBf16,
       continue; // buffers such as GPT-2's attn.bias; a tied lm_head
     const SafetensorsFile *file = nullptr;
     const TensorInfo *info = ck->find(name, &file);
-    if (frozenBf16 && info && file && isFloating(info->dtype) &&
+    if (info && file && isFloating(info->dtype) &&
         info->numel() == p->numel) {
-      // Straight from the mapped file into bf16 storage: no fp32 copy.
+      // Straight from the mapped file into the model's storage (setParam
+      // converts a chunk at a time): no host copy of the tensor, which
+      // the memory plan does not hold.
       Tensor view = Tensor::view(const_cast<uint8_t *>(file->data(*info)),
                                  p->shape, info->dtype);
       HONE_TRY((*model)->setParam(p->name, view));

@@ -1,4 +1,5 @@
 #include "runtime/model/MemorySizes.h"
+#include "runtime/model/RuntimeSizes.h"
 
 #include <algorithm>
 
@@ -160,7 +161,18 @@ int64_t loraOptimizerBytes(const ModelConfig &c, const LoraShape &lora,
 
 int64_t allocation(int64_t bytes) { return clampBytes(alloc(bytes)); }
 
-int64_t runtimeBytes() { return int64_t(512) << 10; }
+int64_t runtimeBytes(int64_t threads) {
+  threads = std::max<int64_t>(1, std::min<int64_t>(threads, 1024));
+  return clampBytes((Big(416) << 10) + Big(threads) * (Big(96) << 10));
+}
+
+int64_t laneRuntimeBytes(int64_t lanes, int64_t threads) {
+  if (lanes <= 0)
+    return 0;
+  threads = std::max<int64_t>(1, std::min<int64_t>(threads, 1024));
+  return clampBytes(Big(std::min<int64_t>(lanes, 64)) *
+                    ((Big(128) << 10) + Big(threads) * (Big(64) << 10)));
+}
 
 int64_t parameters(const ModelConfig &c, int64_t elemBytes) {
   return clampBytes(paramCount(c, elemBytes));
@@ -230,7 +242,7 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   take(BT);       // values (token-aligned)
   take(B);        // rewards
   take(N * D, 2); // dA dLn
-  take(N * F);    // dAct
+  take(N * F, gpt2 ? 0 : 1); // dAct (SwiGLU's backward; GPT-2 fuses GELU's)
   take(N * Fpre); // dPre
   take(N * A);    // dAtt
   take(N * Q);    // dqkv

@@ -81,20 +81,13 @@ int64_t generateTransientBytes(const ModelConfig &cfg, int64_t rows,
                                int64_t elemBytes);
 
 /// The CPU kernels' LM-head scratch for a forward or backward over `rows`
-/// rows (vocabulary-chunked logits; kept by the kernels object).
+/// rows (vocabulary-chunked logits; the plan's lm_head_scratch slot, which
+/// the job hands the kernels: setCpuLmHeadScratch).
 int64_t lmHeadScratchBytes(int64_t rows, int64_t vocab, int64_t elemBytes);
 
-/// The runtime's own memory for the whole job, outside every model and
-/// step buffer: the OpenMP team's and BLAS threads' stacks, OpenBLAS's
-/// packing buffers for the small GEMMs, the heap of small host-side
-/// vectors (a step's outputs and gradients on the host, dataset rows,
-/// metrics). A fixed allowance from measurement: 0.25-0.4 MiB above the
-/// plan on the toy examples (bench/RESULTS.md "Memory plan", Zen 2 and
-/// Zen 4, 2 threads); the part the job brings up at start-up is measured
-/// there and checked against it (job::MemoryCheck::measureStartup). Not
-/// yet sized by the model's GEMM shapes (larger models' packing buffers
-/// and oneDNN's generated kernels: ~6 MiB on examples/arith).
-int64_t runtimeBytes();
+// The runtime's own memory (memsize::runtimeBytes, laneRuntimeBytes):
+// runtime/model/RuntimeSizes.h.
+
 
 /// Elements of a model's adapter buffer (Transformer::numTrainable() of a
 /// LoRA model): A [rank, in] and B [out, rank] of every targeted

@@ -120,7 +120,8 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t Tn,
   pl.take(a->rewards, B);
   pl.take(a->dA, N * D);
   pl.take(a->dLn, N * D);
-  pl.take(a->dAct, N * c.dFf);
+  if (!gpt2) // GPT-2's fused GELU backward writes d(ffPre) directly
+    pl.take(a->dAct, N * c.dFf);
   pl.take(a->dPre, N * Fpre);
   pl.take(a->dAtt, N * A);
   pl.take(a->dqkv, N * Q);

@@ -2,6 +2,8 @@
 // snapshot), datasets, buffers and rewards.
 #include "runtime/ops/Ops.h"
 
+#include "runtime/data/HeldBytes.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -312,6 +314,17 @@ void objDataset(OpCtx &c) {
             " (hint: change eval_fraction, or give eval_path)");
     o->evalData = std::make_unique<DataLoader>(o->data->splitTail(held));
   }
+  // What the loaders hold (runtime/data/HeldBytes.h), against the plan's
+  // rows: the compiler counted the files with the same code (a dataset
+  // row of kind runtime, dataset.NAME).
+  int64_t held = 0;
+  for (const DataLoader *d : {o->data.get(), o->evalData.get()})
+    if (d) {
+      held += loaderArrayBytes(int64_t(d->size()));
+      for (size_t i = 0; i < d->size(); ++i)
+        held += heapBytes(d->example(i)) + heapBytes(d->record(i));
+    }
+  j->memory.noteHeld("dataset " + path, "runtime", held);
   o->index = int64_t(j->datasets.size());
   o->name = "d" + std::to_string(o->index);
   o->path = path;

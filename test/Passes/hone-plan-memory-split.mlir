@@ -12,20 +12,22 @@
 // critic's activations, from its hone.value (point 10) on, end at the
 // first; the policy's live at the second alone; the two share bytes
 // (offset 0 both). The runtime reads `phases` (one entry per model
-// operand).
+// operand). The peak is the same bytes from the critic's hone.value
+// (point 10) through both phases (the LM-head scratch is live from the
+// job's start), reported at its first point.
 // CHECK-LABEL: hone.pipeline @separates
 // CHECK-SAME: first = 10 : i64, kind = "activations", last = 11 : i64, name = "critic.activations", offset = [[OFF:[0-9]+]] : i64
 // CHECK-SAME: first = 12 : i64, kind = "activations", last = 12 : i64, name = "policy.activations", offset = [[OFF]] : i64
-// CHECK-SAME: peak_point = 12 : i64
+// CHECK-SAME: peak_point = 10 : i64
 // CHECK-SAME: points = 16 : i64
-// CHECK-SAME: split_train_steps = ["stage 'rl': hone.train_step runs model by model (critic, then policy; {{.*}}peak 2.6 MiB run whole -> 1.7 MiB"]
+// CHECK-SAME: split_train_steps = ["stage 'rl': hone.train_step runs model by model (critic, then policy; {{.*}}peak 2.4 MiB run whole -> 1.6 MiB"]
 // CHECK: hone.train_step{{.*}}phases = array<i64: 1, 0>
 // The option off: the step runs whole at one point (11), both models'
 // activations live there and to the loop body's end, in different bytes.
 // WHOLE-LABEL: hone.pipeline @separates
 // WHOLE-SAME: first = 10 : i64, kind = "activations", last = 13 : i64, name = "critic.activations", offset = 0 : i64
-// WHOLE-SAME: first = 11 : i64, kind = "activations", last = 13 : i64, name = "policy.activations", offset = 903296 : i64
-// WHOLE-SAME: peak_bytes = 2676480 : i64
+// WHOLE-SAME: first = 11 : i64, kind = "activations", last = 13 : i64, name = "policy.activations", offset = 837760 : i64
+// WHOLE-SAME: peak_bytes = 2545408 : i64
 // WHOLE-SAME: points = 15 : i64
 // WHOLE-NOT: split_train_steps
 // WHOLE-NOT: phases =

@@ -64,11 +64,13 @@ def metrics(run):
     for line in open(os.path.join(run, "metrics.jsonl")):
         r = json.loads(line)
         # Speed, the measured resident set (thread stacks) and the time
-        # populating the arena vary by run.
+        # populating the arena vary by run; the planned peak holds the
+        # lane threads' row (runtime.lanes) only when steps run on lanes.
         for k in ("tokens_per_sec", "memory/measured_peak_bytes",
                   "memory/resident_peak_bytes",
                   "memory/runtime_startup_bytes",
-                  "memory/arena_populate_seconds"):
+                  "memory/arena_populate_seconds",
+                  "memory/planned_peak_bytes"):
             r.pop(k, None)
         rows.append(r)
     return rows

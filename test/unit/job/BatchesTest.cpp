@@ -3,6 +3,10 @@
 // cursor, dataset options from the spec.
 #include "test/unit/job/JobTestUtil.h"
 
+#include "runtime/data/HeldBytes.h"
+
+#include <malloc.h>
+
 using namespace hone;
 using namespace hone::job;
 using namespace hone::test;
@@ -197,5 +201,61 @@ TEST(Batches, SpecColumnsAndEvalSplit) {
   EXPECT_FALSE(datasetOptionsFromSpec("prompt_completion", {{"prompts", "q"}})
                    .isOk());
   EXPECT_FALSE(datasetOptionsFromSpec("pairs", {}).isOk());
+  std::remove(path.c_str());
+}
+
+namespace {
+/// Bytes malloc has handed out and not had back, chunk headers included
+/// (glibc: in-use chunks of every arena plus mmap'd blocks).
+int64_t mallocInUse() {
+  struct mallinfo2 m = mallinfo2();
+  return int64_t(m.uordblks + m.hblkhd);
+}
+/// What a loader holds, as the job counts it for the memory check
+/// (runtime/ops/Objects.cpp, objDataset).
+int64_t loaderHeld(const DataLoader &d) {
+  int64_t n = loaderArrayBytes(int64_t(d.size()));
+  for (size_t i = 0; i < d.size(); ++i)
+    n += heapBytes(d.example(i)) + heapBytes(d.record(i));
+  return n;
+}
+} // namespace
+
+/// The memory plan's dataset row (the compiler's count of the file,
+/// datasetFileHeldBytes) equals what the job's loader holds by the same
+/// count, whole and cut by max_records, and that count is what malloc
+/// really handed out for the loader (mallinfo2, within 2 %): a field the
+/// count forgets, or a loader array left longer than its records, fails.
+TEST(Batches, HeldBytesAreWhatTheLoaderAllocates) {
+  std::string path = tmpDir("held") + ".jsonl";
+  {
+    std::ofstream f(path);
+    for (int i = 0; i < 3000; ++i) {
+      f << "{\"prompt\":\"what is " << i << " plus " << i % 7
+        << "? and a longer tail to leave the small-string buffer\","
+        << "\"completion\":\"" << i + i % 7 << "\",\"id\":" << i
+        << ",\"meta\":{\"tags\":[\"a\",\"b\",\"" << std::string(i % 40, 'x')
+        << "\"],\"score\":" << i * 0.5 << "}}\n";
+    }
+  }
+  auto opts = datasetOptionsFromSpec("prompt_completion", {});
+  ASSERT_TRUE(opts.isOk()) << opts.status().toString();
+  auto planned = datasetFileHeldBytes(path, *opts);
+  ASSERT_TRUE(planned.isOk()) << planned.status().toString();
+  int64_t before = mallocInUse();
+  auto dl = DataLoader::open(path, *opts, 3, true);
+  ASSERT_TRUE(dl.isOk()) << dl.status().toString();
+  int64_t allocated = mallocInUse() - before;
+  EXPECT_EQ(loaderHeld(*dl), *planned);
+  EXPECT_NEAR(double(allocated), double(*planned), 0.02 * double(*planned))
+      << "malloc handed out " << allocated << " bytes, the count says "
+      << *planned;
+  EXPECT_GT(*planned, 3000 * int64_t(sizeof(Example)));
+  // max_records: the head of the file, exactly as the compiler counts it.
+  dl->keepFirst(1000);
+  auto head = datasetFileHeldBytes(path, *opts, 1000);
+  ASSERT_TRUE(head.isOk());
+  EXPECT_EQ(loaderHeld(*dl), *head);
+  EXPECT_LT(*head, *planned / 2);
   std::remove(path.c_str());
 }

@@ -323,6 +323,74 @@ TEST(FrozenBf16, LoadsHalfCheckpointsWithoutFp32Copy) {
   }
 }
 
+/// Loading an fp32 model from a bf16 checkpoint converts each tensor a
+/// chunk at a time into the model (Transformer::setParam): the resident
+/// peak while loading is the model's weights and the mapped file, with no
+/// converted copy of the largest tensor (the embedding, 16 MiB in fp32
+/// here; loadHfModel used to read each tensor into an fp32 vector first,
+/// outside the memory plan).
+TEST(FrozenBf16, LoadingStagesNoWholeTensor) {
+  auto k = makeCpuKernels<float>();
+  ModelConfig cfg = tinyQwen3();
+  cfg.vocabSize = 32768;
+  cfg.dModel = 128;
+  cfg.tieEmbeddings = true;
+  auto base = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(base);
+  (*base)->initRandom(3, 0.05);
+  std::string dir = writeDir(**base, DType::BF16, "staging");
+  base->reset();
+  const double weights = double(memsize::parameterBytes(cfg, 4));
+  const double file =
+      double(std::filesystem::file_size(dir + "/model.safetensors"));
+  {
+    // VmHWM from now on (Linux: "5" to clear_refs resets it).
+    std::ofstream c("/proc/self/clear_refs");
+    c << "5";
+    c.flush();
+    if (!c || residentBytes() == 0) {
+      std::filesystem::remove_all(dir);
+      GTEST_SKIP() << "cannot reset the resident peak";
+    }
+  }
+  auto hwm = [] {
+    std::ifstream f("/proc/self/status");
+    std::string key;
+    int64_t kb = 0;
+    while (f >> key)
+      if (key == "VmHWM:") {
+        f >> kb;
+        break;
+      }
+    return kb * 1024;
+  };
+  const int64_t r0 = residentBytes(), h0 = hwm();
+  auto w = loadHfModel(dir, k.get(), false);
+  ASSERT_TRUE(w) << w.status().message();
+  const double grew = double(std::max(hwm(), h0) - r0);
+  std::printf("load: resident peak +%.1f MiB (weights %.1f MiB, file %.1f "
+              "MiB)\n",
+              grew / 1048576, weights / 1048576, file / 1048576);
+  // A staged fp32 copy of the embedding alone would add weights * 0.9.
+  EXPECT_LE(grew, 1.1 * (weights + file) + double(2 << 20));
+  // Converted chunk by chunk (64 of them here): the file's values widened.
+  {
+    auto f = SafetensorsFile::open(dir + "/model.safetensors");
+    ASSERT_TRUE(f);
+    const ParamInfo *p = (*w)->findParam("model.embed_tokens.weight");
+    ASSERT_TRUE(p);
+    const TensorInfo *ti = f->find(p->name);
+    ASSERT_TRUE(ti);
+    auto want = Tensor::view(const_cast<uint8_t *>(f->data(*ti)), p->shape,
+                             DType::BF16)
+                    .toDType(DType::F32);
+    auto got = (*w)->getParam(p->name, DType::F32);
+    ASSERT_TRUE(want && got);
+    EXPECT_EQ(std::memcmp(want->raw(), got->raw(), want->nbytes()), 0);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 /// HONE_CPU_BF16=off turns the detection off as on a CPU without AVX-512
 /// BF16: bf16 compute is refused with the reason, and frozen bf16 models
 /// still run (widening path).
