@@ -329,8 +329,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   ++forwards_; // the kept activations change from here on
   const ModelConfig &c = cfg_;
   const int64_t B = batch.batch, Tn = batch.seqLen, D = c.dModel;
-  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
-  const int64_t A = c.nHeads * hd, F = c.dFf;
+  const int64_t hd = c.headDim();
   const bool gpt2 = c.family == ModelFamily::GPT2;
   // Packed: sequence b is rows offsets_[b] .. offsets_[b+1]-1 of one stream
   // (no padding rows); padded: rows b*Tn .. b*Tn+Tn-1. The activations are
