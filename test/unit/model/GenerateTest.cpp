@@ -757,6 +757,103 @@ TEST(Kernels, LinearRowsStripsEqualPanels) {
   setCpuThreads(before);
 }
 
+/// A generate call packs its decode weights once (Kernels::packLinearRows;
+/// without AVX-512, matrices of 2^18 or more elements and 256 or more
+/// outputs at up to 128 rows) and the dense layers read the pack in place:
+/// the same bits as linearRows reading W. Shapes: k over several 128-row
+/// blocks with a short last one, 64-column tasks with a 16-column last one,
+/// rows around the 6-row tile, every epilogue, one and two threads. Where
+/// the kernels pack nothing (AVX-512), linearRowsPacked must still be
+/// linearRows.
+TEST(Kernels, LinearRowsPackedEqualUnpacked) {
+  auto k = makeCpuKernels<float>();
+  struct S {
+    int64_t rows, in, out;
+  };
+  const int before = cpuThreads();
+  for (S s : {S{64, 512, 512}, S{7, 1100, 400}, S{128, 2048, 512},
+              S{1, 256, 1024}, S{13, 1024, 272}}) {
+    auto x = randomVector<float>(size_t(s.rows * s.in), 61, 0);
+    auto W = randomVector<float>(size_t(s.in * s.out), 62, 0);
+    auto b = randomVector<float>(size_t(s.out), 63, 0);
+    auto res = randomVector<float>(size_t(s.rows * s.out), 64, 0);
+    const int64_t n = k->linearRowsPackSize(s.rows, s.in, s.out, false);
+    EXPECT_TRUE(n == 0 || n == s.in * s.out);
+    // Poisoned where nothing is written: a pack read out of place fails.
+    std::vector<float> packed(size_t(std::max<int64_t>(n, 1)), 1e30f);
+    if (n)
+      k->packLinearRows(W.data(), s.in, s.out, false, packed.data());
+    // A copy of W changed after packing: the packed runs must read the
+    // pack, not W (the run over W reads the original).
+    std::vector<float> Wc = W;
+    for (int mode = 0; mode < 8; ++mode) {
+      const bool useB = mode & 1, useR = mode & 2, gelu = mode & 4;
+      std::vector<float> y[2];
+      for (int pk = 0; pk < 2; ++pk) {
+        setCpuThreads(2 - mode % 2); // one and two threads
+        y[pk].assign(res.size(), 0.0f);
+        if (pk) {
+          if (n)
+            std::fill(Wc.begin(), Wc.end(), 0.0f);
+          k->linearRowsPacked(x.data(), s.rows, s.in, s.out,
+                              n ? Wc.data() : W.data(),
+                              n ? packed.data() : nullptr, false,
+                              useB ? b.data() : nullptr,
+                              useR ? res.data() : nullptr, gelu,
+                              y[pk].data());
+        } else {
+          k->linearRows(x.data(), s.rows, s.in, s.out, W.data(), false,
+                        useB ? b.data() : nullptr, useR ? res.data() : nullptr,
+                        gelu, y[pk].data());
+        }
+      }
+      EXPECT_EQ(std::memcmp(y[0].data(), y[1].data(),
+                            y[0].size() * sizeof(float)),
+                0)
+          << s.rows << "x" << s.in << "x" << s.out << " mode " << mode;
+    }
+  }
+#if !defined(__AVX512F__) && defined(__FMA__)
+  // This build reads packed weights: the decode shapes must pack, and a
+  // small model's matrices (under 2^18 elements) and 129 rows must not.
+  EXPECT_EQ(k->linearRowsPackSize(64, 512, 1536, false), 512 * 1536);
+  EXPECT_EQ(k->linearRowsPackSize(64, 64, 256, false), 0);
+  EXPECT_EQ(k->linearRowsPackSize(129, 512, 1536, false), 0);
+  EXPECT_EQ(k->linearRowsPackSize(64, 512, 1536, true), 0);
+#endif
+  setCpuThreads(before);
+}
+
+/// generate() with the decode weights packed for the call (the default)
+/// gives the bits of generate() without (HONE_DECODE_PACK=0), and its
+/// dense layers were given the pack where the kernels read one; a model
+/// big enough for it (d_model 256, ffn 1024: the fc and proj matrices).
+TEST(Generate, PackedDecodeWeightsChangeNoBit) {
+  auto k = makeCpuKernels<float>();
+  ModelConfig cfg = tinyGpt2();
+  cfg.dModel = 256;
+  cfg.dFf = 1024;
+  cfg.nHeads = cfg.nKvHeads = 4;
+  cfg.maxSeqLen = 16;
+  auto m = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  randomizeParams(**m, 71, 0.1);
+  const uint64_t c0 = (*m)->packedLinearCalls();
+  auto a = generate(**m, kPrompts, sampling());
+  const uint64_t c1 = (*m)->packedLinearCalls();
+  setenv("HONE_DECODE_PACK", "0", 1);
+  auto b = generate(**m, kPrompts, sampling());
+  unsetenv("HONE_DECODE_PACK");
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(sameResult(*a, *b));
+  EXPECT_EQ((*m)->packedLinearCalls(), c1); // none without the pack
+  const bool packs = k->linearRowsPackSize(9, 256, 1024, false) > 0;
+  EXPECT_EQ(c1 > c0, packs);
+  if (packs) // 2 matrices x 2 layers per decode step
+    EXPECT_EQ((c1 - c0) % 4, 0u);
+  EXPECT_EQ((*m)->decodePackElems(9), packs ? 2 * 2 * 256 * 1024 : 0);
+}
+
 /// Kernels::linearRows with W [out, in] (transW: the Llama family's
 /// projections) and linearRowsBf16 with the same W rounded to bf16, and the
 /// decode logits (W [vocab, dModel] scaled by 1/temperature): the CPU's
