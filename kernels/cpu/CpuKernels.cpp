@@ -577,6 +577,19 @@ public:
         linearRowsNT(x, rows, in, out, W, 1.0f, b, residual, gelu, y);
         return;
       }
+      // Elsewhere (a prefill's hundreds of rows): the separate kernels'
+      // GEMM, with the bias/residual fill and GELU done slice by slice by
+      // the thread that multiplies each slice (denseFwd; GELU in place,
+      // each element read then written by one call) instead of two more
+      // passes over y: the same functions on the same values, so the
+      // bits of Kernels::linearRows's default
+      // (Kernels.LinearRowsManyRowsEqualSeparateKernels).
+      if (in > 0 && rows > 0 && out > 0 &&
+          !std::getenv("HONE_LINEAR_SEPARATE")) {
+        denseFwd(x, rows, in, out, W, transW, b, residual, y,
+                 gelu ? y : nullptr);
+        return;
+      }
     }
     Kernels<T>::linearRows(x, rows, in, out, W, transW, b, residual, gelu, y);
   }

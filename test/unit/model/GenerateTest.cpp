@@ -824,6 +824,51 @@ TEST(Kernels, LinearRowsPackedEqualUnpacked) {
   setCpuThreads(before);
 }
 
+/// Above the fused paths' rows (a prefill's hundreds of rows) the CPU
+/// backend's linearRows fills, multiplies and activates y slice by slice
+/// (denseFwd): the bits of Kernels::linearRows's default (the separate
+/// kernels: copy/addRows or broadcastRows, gemm, geluFwd over the whole of
+/// y), with W either way round, every epilogue, one and two threads.
+TEST(Kernels, LinearRowsManyRowsEqualSeparateKernels) {
+  auto k = makeCpuKernels<float>();
+  struct S {
+    int64_t rows, in, out;
+    bool transW;
+  };
+  const int before = cpuThreads();
+  for (S s : {S{300, 512, 2048, false}, S{257, 2048, 512, false},
+              S{700, 130, 96, false}, S{300, 256, 512, true},
+              S{40, 96, 200, true}}) {
+    auto x = randomVector<float>(size_t(s.rows * s.in), 71, 0);
+    auto W = randomVector<float>(size_t(s.in * s.out), 72, 0);
+    auto b = randomVector<float>(size_t(s.out), 73, 0);
+    auto res = randomVector<float>(size_t(s.rows * s.out), 74, 0);
+    for (int mode = 0; mode < 8; ++mode) {
+      const bool useB = mode & 1, useR = mode & 2, gelu = mode & 4;
+      std::vector<float> y[2];
+      for (int sep = 0; sep < 2; ++sep) {
+        setCpuThreads(sep ? 2 - mode % 2 : 1 + mode % 2);
+        y[sep].assign(res.size(), 0.0f);
+        const float *bp = useB ? b.data() : nullptr;
+        const float *rp = useR ? res.data() : nullptr;
+        if (sep)
+          k->Kernels<float>::linearRows(x.data(), s.rows, s.in, s.out,
+                                        W.data(), s.transW, bp, rp, gelu,
+                                        y[sep].data());
+        else
+          k->linearRows(x.data(), s.rows, s.in, s.out, W.data(), s.transW,
+                        bp, rp, gelu, y[sep].data());
+      }
+      EXPECT_EQ(std::memcmp(y[0].data(), y[1].data(),
+                            y[0].size() * sizeof(float)),
+                0)
+          << s.rows << "x" << s.in << "x" << s.out << " transW " << s.transW
+          << " mode " << mode;
+    }
+  }
+  setCpuThreads(before);
+}
+
 /// generate() with the decode weights packed for the call (the default)
 /// gives the bits of generate() without (HONE_DECODE_PACK=0), and its
 /// dense layers were given the pack where the kernels read one; a model
