@@ -391,11 +391,18 @@ public:
   /// lens[b] new tokens (1 <= lens[b] <= newLen), packed: tokens and hidden
   /// states [sum lens, ...], sequence b's rows after sequence b-1's (a
   /// prefill of prompts of different lengths computes no padding rows).
+  /// lastRowsOnly: the hidden states are each sequence's last new row's
+  /// only, [batch, dModel] (a prefill whose next token is all that is
+  /// read): the last layer's output projection, MLP and the final norm
+  /// run on those rows alone (every row's K/V still enter the cache). Its
+  /// rows' values are the full forward's up to the dense layers' rounding
+  /// at fewer rows (another kernel path may run: not bit-identical).
   Expected<const T *> forwardCached(KvCache<T> &cache, const int32_t *tokens,
                                     const int32_t *start, int64_t batch,
                                     int64_t newLen,
                                     const int32_t *sharedLen = nullptr,
-                                    const int32_t *lens = nullptr);
+                                    const int32_t *lens = nullptr,
+                                    bool lastRowsOnly = false);
   /// Decode's dense layers with their weights packed once for a generate
   /// call (Kernels::packLinearRows): decodePackElems is the elements the
   /// packed copies of every layer's matrices take for decode steps of up

@@ -899,6 +899,119 @@ TEST(Generate, PackedDecodeWeightsChangeNoBit) {
   EXPECT_EQ((*m)->decodePackElems(9), packs ? 2 * 2 * 256 * 1024 : 0);
 }
 
+/// forwardCached's lastRowsOnly (a prefill whose next tokens are all that
+/// is read): the returned rows are each sequence's last row of the
+/// all-rows forward, up to the dense layers' rounding at fewer rows
+/// (bit-identical where both row counts take the same row-independent
+/// kernels), and the cache it leaves is the all-rows forward's (the next
+/// decode step from either cache gives the same bits). GPT-2 in float with
+/// a prefill of 300 rows (over the 256 where the CPU's linearRows changes
+/// path) and of 27, Qwen2 (W [out, in], RMSNorm, SwiGLU) in double; and
+/// generate(), whose prefill uses it, against HONE_PREFILL_ALL_ROWS=1.
+template <typename T>
+void checkLastRowsOnly(const ModelConfig &cfg, const std::vector<int32_t> &lens,
+                       double tol, bool sameBits) {
+  auto k = [] {
+    if constexpr (std::is_same<T, float>::value)
+      return makeCpuKernels<float>();
+    else
+      return makeCpuKernels<double>();
+  }();
+  auto mOr = Transformer<T>::create(cfg, k.get());
+  ASSERT_TRUE(mOr);
+  auto &m = **mOr;
+  randomizeParams(m, 81, 0.1);
+  const int64_t B = int64_t(lens.size()), D = cfg.dModel;
+  int64_t Tn = 0;
+  std::vector<int32_t> tok, start(size_t(B), 0), next(size_t(B), 0),
+      st(size_t(B), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    Tn = std::max<int64_t>(Tn, lens[size_t(b)]);
+    for (int32_t i = 0; i < lens[size_t(b)]; ++i)
+      tok.push_back(int32_t((b * 13 + i * 7 + 1) % cfg.vocabSize));
+    next[size_t(b)] = int32_t((b * 5 + 2) % cfg.vocabSize);
+    st[size_t(b)] = lens[size_t(b)];
+  }
+  std::vector<T> hid[2], step[2];
+  for (int last = 0; last < 2; ++last) {
+    auto cache = m.makeKvCache(B, Tn + 1);
+    ASSERT_TRUE(cache);
+    auto h = m.forwardCached(*cache, tok.data(), start.data(), B, Tn, nullptr,
+                             lens.data(), last == 1);
+    ASSERT_TRUE(h) << h.status().toString();
+    hid[last].resize(size_t(B * D));
+    for (int64_t b = 0, end = 0; b < B; ++b) {
+      end += lens[size_t(b)];
+      const int64_t row = last ? b : end - 1;
+      k->copyToHost(hid[last].data() + b * D, *h + row * D,
+                    size_t(D) * sizeof(T));
+    }
+    auto h1 = m.forwardCached(*cache, next.data(), st.data(), B, 1);
+    ASSERT_TRUE(h1);
+    step[last].resize(size_t(B * D));
+    k->copyToHost(step[last].data(), *h1, step[last].size() * sizeof(T));
+  }
+  double worst = 0;
+  for (size_t i = 0; i < hid[0].size(); ++i)
+    worst = std::max(worst, std::abs(double(hid[0][i]) - double(hid[1][i])) /
+                                (1 + std::abs(double(hid[0][i]))));
+  EXPECT_LE(worst, tol) << cfg.dModel << " x " << tok.size() << " rows";
+  if (sameBits)
+    EXPECT_EQ(std::memcmp(hid[0].data(), hid[1].data(),
+                          hid[0].size() * sizeof(T)),
+              0);
+  EXPECT_EQ(
+      std::memcmp(step[0].data(), step[1].data(), step[0].size() * sizeof(T)),
+      0);
+}
+
+TEST(Generate, PrefillLastRowsOnly) {
+  ModelConfig g = tinyGpt2();
+  g.dModel = 256;
+  g.dFf = 1024;
+  g.nHeads = g.nKvHeads = 4;
+  g.maxSeqLen = 24;
+  std::vector<int32_t> many, few = {5, 1, 9, 3, 9};
+  for (int i = 0; i < 30; ++i)
+    many.push_back(5 + (i * 7) % 11); // 300 rows, lengths 5..15
+  checkLastRowsOnly<float>(g, many, 1e-5, false);
+  checkLastRowsOnly<float>(g, few, 0, true);
+  checkLastRowsOnly<double>(tinyQwen2(), {5, 1, 7, 3, 7}, 1e-13, false);
+  // generate(): the same tokens; the first token's logprobs (the prefill's
+  // logits) within rounding, the later ones' bit-identical where the
+  // prefill took the same kernels.
+  auto k = makeCpuKernels<float>();
+  auto m = Transformer<float>::create(g, k.get());
+  ASSERT_TRUE(m);
+  randomizeParams(**m, 82, 0.1);
+  for (int big = 0; big < 2; ++big) {
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < (big ? 30 : 3); ++i) {
+      std::vector<int32_t> p;
+      for (int j = 0; j < 5 + (i * 7) % 11; ++j)
+        p.push_back(int32_t((i * 13 + j * 7 + 1) % g.vocabSize));
+      prompts.push_back(p);
+    }
+    SamplingConfig sc = sampling();
+    sc.samplesPerPrompt = 2;
+    auto a = generate(**m, prompts, sc);
+    setenv("HONE_PREFILL_ALL_ROWS", "1", 1);
+    auto b = generate(**m, prompts, sc);
+    unsetenv("HONE_PREFILL_ALL_ROWS");
+    ASSERT_TRUE(a && b);
+    if (!big) {
+      EXPECT_TRUE(sameResult(*a, *b));
+      continue;
+    }
+    EXPECT_EQ(a->tokens, b->tokens);
+    EXPECT_EQ(a->lengths, b->lengths);
+    double worst = 0;
+    for (size_t i = 0; i < a->logprobs.size(); ++i)
+      worst = std::max(worst, double(std::abs(a->logprobs[i] - b->logprobs[i])));
+    EXPECT_LE(worst, 1e-4);
+  }
+}
+
 /// Kernels::linearRows with W [out, in] (transW: the Llama family's
 /// projections) and linearRowsBf16 with the same W rounded to bf16, and the
 /// decode logits (W [vocab, dModel] scaled by 1/temperature): the CPU's
