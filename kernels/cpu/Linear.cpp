@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 namespace hone {
@@ -51,7 +52,8 @@ constexpr int64_t kLinKc = 512; // k rows of a packed panel (128 KB)
 /// MR = 6 every k step, and kept an array of __m256 accumulators in memory
 /// (storing all of them each step). Same arithmetic as the generic tile:
 /// each element one fused multiply-add per k, in order.
-template <int MR>
+/// Tiled: A holds the tile's rows interleaved, [kc][MR] (lda unused).
+template <int MR, bool Tiled = false>
 inline void linearTileAvx2(int64_t kc, const float *A, int64_t lda,
                            const float *B, int64_t ldb, float *part, bool init,
                            float *pack, int64_t ldp = 64) {
@@ -68,7 +70,8 @@ inline void linearTileAvx2(int64_t kc, const float *A, int64_t lda,
   }
 #define HONE_FMA(r)                                                            \
   if constexpr (MR > r) {                                                      \
-    const __m256 a = _mm256_broadcast_ss(A + r * lda + p);                     \
+    const __m256 a = _mm256_broadcast_ss(Tiled ? A + p * MR + r                \
+                                               : A + r * lda + p);             \
     c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                                 \
     c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                                 \
   }
@@ -296,6 +299,32 @@ void linearRowsStrips(const float *x, int64_t m, int64_t k, int64_t n,
   const int64_t tasks = (n + NB - 1) / NB;
   ts.prepare(kStripKc * NB + m * NB);
   const bool par = 2.0 * double(m) * double(n) * double(k) >= 2e6;
+  // x copied once per call into the tiles' order: each 128-row k block
+  // [m][kc] as 6-row tiles [kc][6] (the last one [kc][m % 6]), so that a
+  // tile's broadcasts read one contiguous run instead of 6 rows k floats
+  // apart (which map to a few L1 sets). Same values, same FMAs.
+  const char *xEnv = std::getenv("HONE_LINEAR_XTILES");
+  const bool xTiles = !(xEnv && std::strcmp(xEnv, "0") == 0);
+  float *xt = nullptr;
+  if (xTiles) {
+    auto &b0 = ts.bufs[0];
+    const size_t base = size_t(kStripKc * NB + m * NB);
+    if (b0.size() < base + size_t(m * k))
+      b0.resize(base + size_t(m * k));
+    xt = b0.data() + base;
+    const int64_t kbs = (k + kStripKc - 1) / kStripKc;
+#pragma omp parallel for schedule(static) if (par && m * k >= (1 << 14))
+    for (int64_t kb = 0; kb < kbs; ++kb) {
+      const int64_t k0 = kb * kStripKc, kc = std::min(kStripKc, k - k0);
+      float *dst = xt + k0 * m;
+      for (int64_t r0 = 0; r0 < m; r0 += 6) {
+        const int64_t mr = std::min<int64_t>(6, m - r0);
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t r = 0; r < mr; ++r)
+            dst[r0 * kc + p * mr + r] = x[(r0 + r) * k + k0 + p];
+      }
+    }
+  }
   // Dynamic scheduling by hand, as linearRowsF's panels: a thread claims
   // its next task before running this one, to prefetch it.
   std::atomic<int64_t> counter{0};
@@ -358,9 +387,14 @@ void linearRowsStrips(const float *x, int64_t m, int64_t k, int64_t n,
           int64_t r = 0;
           // Rows r.. of this strip through the MR-row tile.
           auto tile = [&](auto mr) {
-            linearTileAvx2<decltype(mr)::value>(kc, a + r * k, k, bs, 16,
-                                                ps + r * NB, init, nullptr,
-                                                NB);
+            if (xt)
+              linearTileAvx2<decltype(mr)::value, true>(
+                  kc, xt + k0 * m + r * kc, 0, bs, 16, ps + r * NB, init,
+                  nullptr, NB);
+            else
+              linearTileAvx2<decltype(mr)::value>(kc, a + r * k, k, bs, 16,
+                                                  ps + r * NB, init, nullptr,
+                                                  NB);
           };
           using std::integral_constant;
           for (; r + 6 <= m; r += 6) {

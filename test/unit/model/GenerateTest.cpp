@@ -720,9 +720,11 @@ TEST(Kernels, LinearRowsMatchesReference) {
 /// (linearRowsStrips), elsewhere in 512-row panels (linearPanel;
 /// HONE_LINEAR_PANELS=1 forces them): the two must give the same bits,
 /// since a decode batch's rows change paths as the batch changes size and
-/// results must not depend on it. Shapes: k over several blocks and with a
-/// short last block, rows around the 6-row tile, every epilogue, one and
-/// two threads. (With AVX-512 both runs take linearPanel.)
+/// results must not depend on it; nor on the strips path's copy of x in
+/// the tiles' order (HONE_LINEAR_XTILES=0 reads x in place). Shapes: k over
+/// several blocks and with a short last block, rows around the 6-row tile,
+/// every epilogue, one and two threads. (With AVX-512 all runs take
+/// linearPanel.)
 TEST(Kernels, LinearRowsStripsEqualPanels) {
   auto k = makeCpuKernels<float>();
   struct S {
@@ -737,21 +739,26 @@ TEST(Kernels, LinearRowsStripsEqualPanels) {
     auto res = randomVector<float>(size_t(s.rows * s.out), 44, 0);
     for (int mode = 0; mode < 8; ++mode) {
       const bool useB = mode & 1, useR = mode & 2, gelu = mode & 4;
-      std::vector<float> y[2];
-      for (int panels = 0; panels < 2; ++panels) {
-        if (panels)
+      std::vector<float> y[3];
+      for (int panels = 0; panels < 3; ++panels) {
+        if (panels == 1)
           setenv("HONE_LINEAR_PANELS", "1", 1);
+        if (panels == 2)
+          setenv("HONE_LINEAR_XTILES", "0", 1);
         setCpuThreads(2 - mode % 2); // one and two threads
         y[panels].assign(res.size(), 0.0f);
         k->linearRows(x.data(), s.rows, s.in, s.out, W.data(), false,
                       useB ? b.data() : nullptr, useR ? res.data() : nullptr,
                       gelu, y[panels].data());
         unsetenv("HONE_LINEAR_PANELS");
+        unsetenv("HONE_LINEAR_XTILES");
       }
-      EXPECT_EQ(std::memcmp(y[0].data(), y[1].data(),
-                            y[0].size() * sizeof(float)),
-                0)
-          << s.rows << "x" << s.in << "x" << s.out << " mode " << mode;
+      for (int v = 1; v < 3; ++v)
+        EXPECT_EQ(std::memcmp(y[0].data(), y[v].data(),
+                              y[0].size() * sizeof(float)),
+                  0)
+            << s.rows << "x" << s.in << "x" << s.out << " mode " << mode
+            << " variant " << v;
     }
   }
   setCpuThreads(before);
