@@ -385,6 +385,37 @@ public:
       geluFwd(y, y, n);
   }
 
+  /// W packed once for many linearRows calls (a generate call's decode
+  /// steps, over weights that do not change meanwhile):
+  /// linearRowsPackSize is the elements a packed copy of W [in, out] (or
+  /// [out, in] when transW) takes for calls of up to `rows` rows, 0 where
+  /// this backend reads W as it is there; packLinearRows writes that copy
+  /// to `packed`; linearRowsPacked is linearRows reading W's packed copy
+  /// where it can (W stays valid, and the results are linearRows's bits).
+  virtual int64_t linearRowsPackSize(int64_t rows, int64_t in, int64_t out,
+                                     bool transW) {
+    (void)rows;
+    (void)in;
+    (void)out;
+    (void)transW;
+    return 0;
+  }
+  virtual void packLinearRows(const T *W, int64_t in, int64_t out,
+                              bool transW, T *packed) {
+    (void)W;
+    (void)in;
+    (void)out;
+    (void)transW;
+    (void)packed;
+  }
+  virtual void linearRowsPacked(const T *x, int64_t rows, int64_t in,
+                                int64_t out, const T *W, const T *packed,
+                                bool transW, const T *b, const T *residual,
+                                bool gelu, T *y) {
+    (void)packed;
+    linearRows(x, rows, in, out, W, transW, b, residual, gelu, y);
+  }
+
   // --- fused layers (training) -------------------------------------------
   /// The training forward's dense layer, keeping its pre-activation:
   /// pre [rows, out] = (residual + b) + x W, rounded as copy/addRows (or

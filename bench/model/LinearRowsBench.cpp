@@ -4,8 +4,10 @@
 // and per wall second. Each round runs the default path and then the one
 // HONE_LINEAR_PANELS=1 forces (without AVX-512: linearPanel's 512-row
 // panels instead of linearRowsStrips' 64-column blocks; with AVX-512 both
-// are the same), interleaved so that load hits both alike, and checks that
-// both give the same bits.
+// are the same) and then with every W packed beforehand
+// (Kernels::packLinearRows, as a generate call packs its decode weights),
+// interleaved so that load hits all alike, and checks that all give the
+// same bits.
 //
 // Usage: hone_bench_linear_rows [--rows 64] [--d 512] [--layers 8]
 //          [--reps 10] [--rounds 3] [--threads 1]
@@ -83,16 +85,53 @@ int main(int argc, char **argv) {
     v = rnd();
   const double flops = 2.0 * double(rows) * double(layers) *
                        (3.0 * D * D + D * D + 2.0 * D * F) * double(reps);
-  std::vector<float> out[2];
-  double cpu[2] = {0, 0}, wall[2] = {0, 0};
+  // Path 2: every W packed once beforehand (Kernels::packLinearRows, as a
+  // generate call packs its model's decode weights), read in place.
+  struct Packed {
+    std::vector<float> qkv, o, fc, proj;
+  };
+  std::vector<Packed> P(L.size());
+  auto pack = [&](const std::vector<float> &w, int64_t in, int64_t out,
+                  std::vector<float> &dst) {
+    dst.resize(size_t(k->linearRowsPackSize(rows, in, out, false)));
+    if (!dst.empty())
+      k->packLinearRows(w.data(), in, out, false, dst.data());
+  };
+  for (size_t i = 0; i < L.size(); ++i) {
+    pack(L[i].qkv, D, 3 * D, P[i].qkv);
+    pack(L[i].o, D, D, P[i].o);
+    pack(L[i].fc, D, F, P[i].fc);
+    pack(L[i].proj, F, D, P[i].proj);
+  }
+  auto ptr = [](const std::vector<float> &v) {
+    return v.empty() ? nullptr : v.data();
+  };
+  constexpr int kPaths = 3;
+  std::vector<float> out[kPaths];
+  double cpu[kPaths] = {0, 0, 0}, wall[kPaths] = {0, 0, 0};
   for (int64_t r = 0; r < rounds; ++r)
-    for (int path = 0; path < 2; ++path) {
-      if (path)
+    for (int path = 0; path < kPaths; ++path) {
+      if (path == 1)
         setenv("HONE_LINEAR_PANELS", "1", 1);
       std::vector<float> qkv(size_t(rows * 3 * D)), mid(size_t(rows * D)),
           act(size_t(rows * F)), y(size_t(rows * D));
       const double w0 = bench::now(), c0 = bench::cpuNow();
-      for (int64_t rep = 0; rep < reps; ++rep)
+      for (int64_t rep = 0; rep < reps && path == 2; ++rep)
+        for (size_t i = 0; i < L.size(); ++i) {
+          Layer &l = L[i];
+          k->linearRowsPacked(x.data(), rows, D, 3 * D, l.qkv.data(),
+                              ptr(P[i].qkv), false, l.bq.data(), nullptr,
+                              false, qkv.data());
+          k->linearRowsPacked(x.data(), rows, D, D, l.o.data(), ptr(P[i].o),
+                              false, l.bo.data(), res.data(), false,
+                              mid.data());
+          k->linearRowsPacked(x.data(), rows, D, F, l.fc.data(), ptr(P[i].fc),
+                              false, l.bf.data(), nullptr, true, act.data());
+          k->linearRowsPacked(act.data(), rows, F, D, l.proj.data(),
+                              ptr(P[i].proj), false, l.bp.data(), mid.data(),
+                              false, y.data());
+        }
+      for (int64_t rep = 0; rep < reps && path < 2; ++rep)
         for (Layer &l : L) {
           k->linearRows(x.data(), rows, D, 3 * D, l.qkv.data(), false,
                         l.bq.data(), nullptr, false, qkv.data());
@@ -109,14 +148,17 @@ int main(int argc, char **argv) {
       y.insert(y.end(), qkv.begin(), qkv.end());
       out[path] = std::move(y);
     }
-  const bool same = std::memcmp(out[0].data(), out[1].data(),
-                                out[0].size() * sizeof(float)) == 0;
+  bool same = true;
+  for (int p = 1; p < kPaths; ++p)
+    same = same && std::memcmp(out[0].data(), out[p].data(),
+                               out[0].size() * sizeof(float)) == 0;
   std::printf("linearRows, %lld rows, d_model %lld x %lld layers, %lld "
               "thread(s), %lld interleaved rounds:\n",
               (long long)rows, (long long)D, (long long)layers,
               (long long)threads, (long long)rounds);
-  const char *name[2] = {"default", "HONE_LINEAR_PANELS=1"};
-  for (int p = 0; p < 2; ++p)
+  const char *name[kPaths] = {"default", "HONE_LINEAR_PANELS=1",
+                              "W packed beforehand"};
+  for (int p = 0; p < kPaths; ++p)
     std::printf("  %-21s %6.1f GFLOP per CPU-second, %6.1f GFLOP/s wall\n",
                 name[p], flops * double(rounds) / cpu[p] * 1e-9,
                 flops * double(rounds) / wall[p] * 1e-9);

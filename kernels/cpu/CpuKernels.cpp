@@ -586,8 +586,46 @@ public:
         linearRowsNT(x, rows, in, out, W, 1.0f, b, residual, gelu, y);
         return;
       }
+      // Elsewhere (a prefill's hundreds of rows): the separate kernels'
+      // GEMM, with the bias/residual fill and GELU done slice by slice by
+      // the thread that multiplies each slice (denseFwd; GELU in place,
+      // each element read then written by one call) instead of two more
+      // passes over y: the same functions on the same values, so the
+      // bits of Kernels::linearRows's default
+      // (Kernels.LinearRowsManyRowsEqualSeparateKernels).
+      if (in > 0 && rows > 0 && out > 0 &&
+          !std::getenv("HONE_LINEAR_SEPARATE")) {
+        denseFwd(x, rows, in, out, W, transW, b, residual, y,
+                 gelu ? y : nullptr);
+        return;
+      }
     }
     Kernels<T>::linearRows(x, rows, in, out, W, transW, b, residual, gelu, y);
+  }
+  int64_t linearRowsPackSize(int64_t rows, int64_t in, int64_t out,
+                             bool transW) override {
+    if constexpr (std::is_same<T, float>::value)
+      if (!transW && linearRowsPackable(rows, in, out))
+        return in * out;
+    return 0;
+  }
+  void packLinearRows(const T *W, int64_t in, int64_t out, bool transW,
+                      T *packed) override {
+    if constexpr (std::is_same<T, float>::value)
+      if (!transW && linearRowsPackable(1, in, out))
+        packLinearRowsF(W, in, out, packed);
+  }
+  void linearRowsPacked(const T *x, int64_t rows, int64_t in, int64_t out,
+                        const T *W, const T *packed, bool transW, const T *b,
+                        const T *residual, bool gelu, T *y) override {
+    if constexpr (std::is_same<T, float>::value) {
+      if (packed && !transW && linearRowsPackable(rows, in, out)) {
+        linearRowsF(x, rows, in, out, W, b, residual, gelu, y, threadScratch_,
+                    packed);
+        return;
+      }
+    }
+    linearRows(x, rows, in, out, W, transW, b, residual, gelu, y);
   }
   void linearRowsBf16(const T *x, int64_t rows, int64_t in, int64_t out,
                       const uint16_t *W, bool transW, const T *b,

@@ -34,9 +34,20 @@ void attentionCachedShared(const T *qkv, int64_t batch, int64_t newLen,
 /// linearRowsF serves Kernels::linearRows for float, W not transposed, at
 /// most this many rows, out a multiple of 16 and in, rows > 0.
 constexpr int64_t kLinMaxRows = 256;
+/// `packed` (nullable): W as packLinearRowsF wrote it, read in place of W
+/// where the strips path runs (same bits; elsewhere ignored).
 void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
                  const float *W, const float *b, const float *res, bool gelu,
-                 float *y, ThreadScratch<float> &ts);
+                 float *y, ThreadScratch<float> &ts,
+                 const float *packed = nullptr);
+/// Whether this build's linearRowsF reads a packed W [k, n] at m rows
+/// (the strips path: without AVX-512, m <= 128, n >= 256 and a multiple
+/// of 16; and k n >= 2^18, where packing pays: memsize::
+/// generateTransientBytes mirrors this); packLinearRowsF then writes its
+/// k x n floats in the order the strips path's blocks read them (64-column
+/// tasks, 128-row k blocks, 16-column strips).
+bool linearRowsPackable(int64_t m, int64_t k, int64_t n);
+void packLinearRowsF(const float *W, int64_t k, int64_t n, float *dst);
 
 /// linearRowsNT: y = act(residual + b + alpha x W^T) with W [n, k] (fp32,
 /// or bf16 bits as uint16_t), k, m > 0: serves Kernels::linearRows with

@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 namespace hone {
@@ -51,7 +52,8 @@ constexpr int64_t kLinKc = 512; // k rows of a packed panel (128 KB)
 /// MR = 6 every k step, and kept an array of __m256 accumulators in memory
 /// (storing all of them each step). Same arithmetic as the generic tile:
 /// each element one fused multiply-add per k, in order.
-template <int MR>
+/// Tiled: A holds the tile's rows interleaved, [kc][MR] (lda unused).
+template <int MR, bool Tiled = false>
 inline void linearTileAvx2(int64_t kc, const float *A, int64_t lda,
                            const float *B, int64_t ldb, float *part, bool init,
                            float *pack, int64_t ldp = 64) {
@@ -68,7 +70,8 @@ inline void linearTileAvx2(int64_t kc, const float *A, int64_t lda,
   }
 #define HONE_FMA(r)                                                            \
   if constexpr (MR > r) {                                                      \
-    const __m256 a = _mm256_broadcast_ss(A + r * lda + p);                     \
+    const __m256 a = _mm256_broadcast_ss(Tiled ? A + p * MR + r                \
+                                               : A + r * lda + p);             \
     c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                                 \
     c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                                 \
   }
@@ -284,13 +287,44 @@ constexpr int64_t kStripMaxRows = 128; // above: linearPanel's path
 /// Each element is still one fused multiply-add per k, in order from
 /// zero, then the same epilogue: the bits equal linearPanel's
 /// (Kernels.LinearRowsStripsEqualPanels).
+///
+/// `packed` (nullable): W already in the blocks' order (packLinearRowsF),
+/// as a generate call keeps it for its decode steps; the tiles read it in
+/// place and no block is copied (same tiles, same bits).
 void linearRowsStrips(const float *x, int64_t m, int64_t k, int64_t n,
-                      const float *W, const float *b, const float *res,
-                      bool gelu, float *y, ThreadScratch<float> &ts) {
+                      const float *W, const float *packed, const float *b,
+                      const float *res, bool gelu, float *y,
+                      ThreadScratch<float> &ts) {
   constexpr int64_t NB = 64;
   const int64_t tasks = (n + NB - 1) / NB;
   ts.prepare(kStripKc * NB + m * NB);
   const bool par = 2.0 * double(m) * double(n) * double(k) >= 2e6;
+  // x copied once per call into the tiles' order: each 128-row k block
+  // [m][kc] as 6-row tiles [kc][6] (the last one [kc][m % 6]), so that a
+  // tile's broadcasts read one contiguous run instead of 6 rows k floats
+  // apart (which map to a few L1 sets). Same values, same FMAs.
+  const char *xEnv = std::getenv("HONE_LINEAR_XTILES");
+  const bool xTiles = !(xEnv && std::strcmp(xEnv, "0") == 0);
+  float *xt = nullptr;
+  if (xTiles) {
+    auto &b0 = ts.bufs[0];
+    const size_t base = size_t(kStripKc * NB + m * NB);
+    if (b0.size() < base + size_t(m * k))
+      b0.resize(base + size_t(m * k));
+    xt = b0.data() + base;
+    const int64_t kbs = (k + kStripKc - 1) / kStripKc;
+#pragma omp parallel for schedule(static) if (par && m * k >= (1 << 14))
+    for (int64_t kb = 0; kb < kbs; ++kb) {
+      const int64_t k0 = kb * kStripKc, kc = std::min(kStripKc, k - k0);
+      float *dst = xt + k0 * m;
+      for (int64_t r0 = 0; r0 < m; r0 += 6) {
+        const int64_t mr = std::min<int64_t>(6, m - r0);
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t r = 0; r < mr; ++r)
+            dst[r0 * kc + p * mr + r] = x[(r0 + r) * k + k0 + p];
+      }
+    }
+  }
   // Dynamic scheduling by hand, as linearRowsF's panels: a thread claims
   // its next task before running this one, to prefetch it.
   std::atomic<int64_t> counter{0};
@@ -305,39 +339,62 @@ void linearRowsStrips(const float *x, int64_t m, int64_t k, int64_t n,
       for (int64_t k0 = 0; k0 < k; k0 += kStripKc) {
         const int64_t kc = std::min(kStripKc, k - k0);
         const float *src = W + k0 * n + j0;
-        for (int64_t p = 0; p < kc; ++p, src += n)
-          for (int64_t s = 0; s < strips; ++s) {
-            _mm256_storeu_ps(pack + (s * kc + p) * 16,
-                             _mm256_loadu_ps(src + 16 * s));
-            _mm256_storeu_ps(pack + (s * kc + p) * 16 + 8,
-                             _mm256_loadu_ps(src + 16 * s + 8));
-          }
-        // The block after this one (this task's next k rows, else the
-        // next task's first), prefetched into L2 a few rows per tile.
+        const float *blk = pack; // this block, [strip][kc][16]
         NextBlock nb;
-        if (k0 + kc < k) {
-          nb.B = src;
-          nb.rows = std::min(kStripKc, k - k0 - kc);
-          nb.lines = w / 16;
-        } else if (after < tasks) {
-          nb.B = W + after * NB;
-          nb.rows = std::min(kStripKc, k);
-          nb.lines = std::min(NB, n - after * NB) / 16;
+        if (packed) {
+          // Task t's blocks start at column j0's k x 64 floats; block k0
+          // at k0 x w within it. The next block (this task's next k rows,
+          // else the next task's first) is contiguous after or at its
+          // own task's start: prefetched as lines, a few per tile.
+          blk = packed + j0 * k + k0 * w;
+          if (k0 + kc < k) {
+            nb.B = blk + kc * w;
+            nb.rows = std::min(kStripKc, k - k0 - kc) * (w / 16);
+          } else if (after < tasks) {
+            nb.B = packed + after * NB * k;
+            nb.rows = std::min(kStripKc, k) * (std::min(NB, n - after * NB) / 16);
+          }
+          nb.lines = 1;
+          nb.ldb = 16;
+        } else {
+          for (int64_t p = 0; p < kc; ++p, src += n)
+            for (int64_t s = 0; s < strips; ++s) {
+              _mm256_storeu_ps(pack + (s * kc + p) * 16,
+                               _mm256_loadu_ps(src + 16 * s));
+              _mm256_storeu_ps(pack + (s * kc + p) * 16 + 8,
+                               _mm256_loadu_ps(src + 16 * s + 8));
+            }
+          // The block after this one (this task's next k rows, else the
+          // next task's first), prefetched into L2 a few rows per tile.
+          if (k0 + kc < k) {
+            nb.B = src;
+            nb.rows = std::min(kStripKc, k - k0 - kc);
+            nb.lines = w / 16;
+          } else if (after < tasks) {
+            nb.B = W + after * NB;
+            nb.rows = std::min(kStripKc, k);
+            nb.lines = std::min(NB, n - after * NB) / 16;
+          }
+          nb.ldb = n;
         }
-        nb.ldb = n;
         const int64_t tiles = strips * ((m + 5) / 6);
         nb.perTile = (nb.rows + tiles - 1) / tiles;
         const float *a = x + k0;
         for (int64_t s = 0; s < strips; ++s) {
-          const float *bs = pack + s * kc * 16;
+          const float *bs = blk + s * kc * 16;
           float *ps = part + 16 * s;
           const bool init = k0 == 0;
           int64_t r = 0;
           // Rows r.. of this strip through the MR-row tile.
           auto tile = [&](auto mr) {
-            linearTileAvx2<decltype(mr)::value>(kc, a + r * k, k, bs, 16,
-                                                ps + r * NB, init, nullptr,
-                                                NB);
+            if (xt)
+              linearTileAvx2<decltype(mr)::value, true>(
+                  kc, xt + k0 * m + r * kc, 0, bs, 16, ps + r * NB, init,
+                  nullptr, NB);
+            else
+              linearTileAvx2<decltype(mr)::value>(kc, a + r * k, k, bs, 16,
+                                                  ps + r * NB, init, nullptr,
+                                                  NB);
           };
           using std::integral_constant;
           for (; r + 6 <= m; r += 6) {
@@ -516,16 +573,58 @@ template void linearRowsNT<uint16_t>(const float *, int64_t, int64_t, int64_t,
                                      const uint16_t *, float, const float *,
                                      const float *, bool, float *);
 
+bool linearRowsPackable(int64_t m, int64_t k, int64_t n) {
+#if !defined(__AVX512F__) && defined(__FMA__)
+  // Below 2^18 elements (1 MB: a small model's matrices) W stays in cache
+  // between steps and its packing costs little.
+  return m > 0 && m <= kStripMaxRows && k > 0 && n >= 256 && n % 16 == 0 &&
+         k * n >= (int64_t(1) << 18) && !std::getenv("HONE_LINEAR_PANELS");
+#else
+  (void)m;
+  (void)k;
+  (void)n;
+  return false;
+#endif
+}
+
+void packLinearRowsF(const float *W, int64_t k, int64_t n, float *dst) {
+#if !defined(__AVX512F__) && defined(__FMA__)
+  constexpr int64_t NB = 64;
+  const int64_t tasks = (n + NB - 1) / NB;
+  // Tasks are independent and each writes its own k x w floats.
+#pragma omp parallel for schedule(static) if (k * n >= (1 << 16))
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t j0 = t * NB, w = std::min(NB, n - j0), strips = w / 16;
+    for (int64_t k0 = 0; k0 < k; k0 += kStripKc) {
+      const int64_t kc = std::min(kStripKc, k - k0);
+      float *blk = dst + j0 * k + k0 * w;
+      const float *src = W + k0 * n + j0;
+      for (int64_t p = 0; p < kc; ++p, src += n)
+        for (int64_t s = 0; s < strips; ++s)
+          std::copy(src + 16 * s, src + 16 * s + 16,
+                    blk + (s * kc + p) * 16);
+    }
+  }
+#else
+  (void)W;
+  (void)k;
+  (void)n;
+  (void)dst;
+#endif
+}
+
 void linearRowsF(const float *x, int64_t m, int64_t k, int64_t n,
                  const float *W, const float *b, const float *res, bool gelu,
-                 float *y, ThreadScratch<float> &ts) {
+                 float *y, ThreadScratch<float> &ts, const float *packed) {
 #if !defined(__AVX512F__) && defined(__FMA__)
   // HONE_LINEAR_PANELS=1: linearPanel's path at every shape (A/B runs and
   // the test that both paths give the same bits).
   if (n >= 256 && m <= kStripMaxRows && !std::getenv("HONE_LINEAR_PANELS")) {
-    linearRowsStrips(x, m, k, n, W, b, res, gelu, y, ts);
+    linearRowsStrips(x, m, k, n, W, packed, b, res, gelu, y, ts);
     return;
   }
+#else
+  (void)packed;
 #endif
   const int64_t panels = (n + 63) / 64;
   // Fewer than four panels (a small model's d_model 64 outputs) are also cut

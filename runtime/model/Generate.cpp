@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <numeric>
 
 namespace hone {
@@ -52,32 +54,66 @@ generate(Transformer<T> &model,
     tok.insert(tok.end(), p.begin(), p.end());
     lens[size_t(i)] = int32_t(p.size());
   }
+  // Only each prompt's last row's hidden state is read (its next token's
+  // logits): the last layer's output projection, MLP and final norm run
+  // on those P rows alone (9 % of a GPT-2 d_model 512 x 8 prefill's
+  // dense-layer work; the values equal the all-rows prefill's up to the
+  // dense layers' rounding at fewer rows: Generate.PrefillLastRowsOnly).
+  // HONE_PREFILL_ALL_ROWS=1 runs them on every row (A/B runs, tests).
+  const char *allEnv = std::getenv("HONE_PREFILL_ALL_ROWS");
+  const bool lastOnly = !(allEnv && std::strcmp(allEnv, "1") == 0);
   auto hid = model.forwardCached(cache, tok.data(), start.data(), P, maxPrompt,
-                                 nullptr, lens.data());
+                                 nullptr, lens.data(), lastOnly);
   if (!hid)
     return hid.status();
   // Where the job's plan puts them (the op's Logits slot; not cleared:
-  // rows are written before they are read), else from the kernels.
-  DeviceArray<T> last, logitsDev;
+  // rows are written before they are read), else from the kernels. After
+  // them, the decode steps' weights packed once for this call where the
+  // kernels read them packed (Transformer::packDecodeWeights; the weights
+  // do not change during a call): decode reads every weight each step,
+  // and packing it each time cost 13 % of the dense layers' time on Zen 2
+  // (bench/RESULTS.md). Without room for them, decode packs as before;
+  // HONE_DECODE_PACK=0 never packs them (A/B runs, tests).
+  DeviceArray<T> last, logitsDev, packDev;
   const int64_t lastBytes = (R * D * int64_t(sizeof(T)) + 63) / 64 * 64;
+  const int64_t logitBytes = (R * V * int64_t(sizeof(T)) + 63) / 64 * 64;
+  const char *packEnv = std::getenv("HONE_DECODE_PACK");
+  const int64_t packElems = packEnv && std::strcmp(packEnv, "0") == 0
+                                ? 0
+                                : model.decodePackElems(R);
   std::shared_ptr<void> lease;
-  if (char *p = model.placeState(WorkPlacer::Logits,
-                                 lastBytes + R * V * int64_t(sizeof(T)),
-                                 &lease, /*zero=*/false)) {
+  if (char *p = model.placeState(
+          WorkPlacer::Logits,
+          lastBytes + logitBytes + packElems * int64_t(sizeof(T)), &lease,
+          /*zero=*/false)) {
     last = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), R * D, lease);
+    if (packElems > 0)
+      packDev = DeviceArray<T>::borrow(
+          reinterpret_cast<T *>(p + lastBytes + logitBytes), packElems, lease);
     logitsDev = DeviceArray<T>::borrow(reinterpret_cast<T *>(p + lastBytes),
                                        R * V, std::move(lease));
   } else {
     last = DeviceArray<T>(&k, R * D);
     logitsDev = DeviceArray<T>(&k, R * V);
+    if (packElems > 0)
+      packDev = DeviceArray<T>(&k, packElems);
   }
   if (!last.data() || !logitsDev.data())
     return Status::error("generate: out of memory allocating logits for " +
                          std::to_string(R) + " rows");
-  for (int64_t i = 0, row = 0; i < P; ++i) {
-    row += lens[size_t(i)];
-    k.copy(last.data() + i * D, *hid + (row - 1) * D, D);
-  }
+  struct DropPack {
+    Transformer<T> &m;
+    ~DropPack() { m.dropDecodePack(); }
+  } dropPack{model};
+  if (packDev.data())
+    model.packDecodeWeights(R, packDev.data());
+  if (lastOnly)
+    k.copy(last.data(), *hid, P * D);
+  else
+    for (int64_t i = 0, row = 0; i < P; ++i) {
+      row += lens[size_t(i)];
+      k.copy(last.data() + i * D, *hid + (row - 1) * D, D);
+    }
   HONE_TRY(model.logits(last.data(), P, cfg.temperature, logitsDev.data()));
   if (n > 1) {
     const int64_t rowElems = mc.nKvHeads * cacheLen * mc.headDim();

@@ -293,8 +293,24 @@ int64_t decodeWorkspaceBytes(const ModelConfig &c, int64_t prompts,
 
 int64_t generateTransientBytes(const ModelConfig &c, int64_t rows,
                                int64_t elemBytes) {
+  // The decode steps' packed weights (Transformer::packDecodeWeights),
+  // where the CPU kernels read them packed (cpu::linearRowsPackable, which
+  // this mirrors: fp32 GPT-2 Conv1D matrices of 2^18 or more elements, 256
+  // or more outputs, at most 128 rows; counted on every CPU).
+  Big pack = 0;
+  if (c.family == ModelFamily::GPT2 && elemBytes == 4 && rows > 0 &&
+      rows <= 128) {
+    const Big D = c.dModel, F = c.dFf, hd = c.headDim();
+    const Big Q = (c.nHeads + 2 * kvHeads(c)) * hd, A = Big(c.nHeads) * hd;
+    const Big shapes[4][2] = {{D, Q}, {A, D}, {D, F}, {F, D}};
+    for (const auto &m : shapes)
+      if (m[1] >= 256 && m[1] % 16 == 0 && m[0] > 0 &&
+          m[0] * m[1] >= (Big(1) << 18))
+        pack += roundUp(m[0] * m[1], 16) * elemBytes;
+    pack *= c.nLayers;
+  }
   return clampBytes(alloc(Big(rows) * c.dModel * elemBytes) +
-                    alloc(Big(rows) * c.vocabSize * elemBytes));
+                    alloc(Big(rows) * c.vocabSize * elemBytes) + pack);
 }
 
 // Mirrors CpuKernels::vocabChunk and its row blocks of 1024.

@@ -76,7 +76,7 @@ int64_t decodeWorkspaceBytes(const ModelConfig &cfg, int64_t prompts,
                              int64_t promptLen, int64_t rows, int64_t elemBytes,
                              const LoraShape *lora = nullptr);
 /// generate()'s transient buffers during a call: last hidden states and
-/// logits of every row.
+/// logits of every row, and the decode steps' packed weights.
 int64_t generateTransientBytes(const ModelConfig &cfg, int64_t rows,
                                int64_t elemBytes);
 

@@ -430,11 +430,62 @@ void Transformer<T>::linearRowsW(const T *x, int64_t rows, int64_t in,
                                  int64_t out, int64_t off, bool transW,
                                  const T *b, const T *residual, bool gelu,
                                  T *y) {
-  if (hp_)
+  if (hp_) {
     k_->linearRowsBf16(x, rows, in, out, hp_ + off, transW, b, residual, gelu,
                        y);
-  else
-    k_->linearRows(x, rows, in, out, wp_ + off, transW, b, residual, gelu, y);
+    return;
+  }
+  for (const auto &pk : packAt_)
+    if (pk.first == off) {
+      ++packedCalls_;
+      k_->linearRowsPacked(x, rows, in, out, wp_ + off, pk.second, transW, b,
+                           residual, gelu, y);
+      return;
+    }
+  k_->linearRows(x, rows, in, out, wp_ + off, transW, b, residual, gelu, y);
+}
+
+// forwardCached's four dense layers per layer, as it calls linearRowsW.
+template <typename T>
+std::vector<typename Transformer<T>::PackedMatrix>
+Transformer<T>::decodeMatrices() const {
+  const ModelConfig &c = cfg_;
+  const bool gpt2 = c.family == ModelFamily::GPT2;
+  const int64_t D = c.dModel, F = c.dFf, hd = c.headDim();
+  const int64_t Q = (c.nHeads + 2 * c.nKvHeads) * hd, A = c.nHeads * hd;
+  std::vector<PackedMatrix> m;
+  for (const Layer &L : layers_) {
+    m.push_back({L.wqkv, D, Q, !gpt2});
+    m.push_back({L.wo, A, D, !gpt2});
+    m.push_back({L.wfc, D, gpt2 ? F : 2 * F, !gpt2});
+    m.push_back({L.wproj, F, D, !gpt2});
+  }
+  return m;
+}
+
+template <typename T>
+int64_t Transformer<T>::decodePackElems(int64_t rows) const {
+  if (hp_ || !wp_)
+    return 0;
+  int64_t n = 0;
+  for (const PackedMatrix &m : decodeMatrices())
+    n += (k_->linearRowsPackSize(rows, m.in, m.out, m.transW) + 15) / 16 * 16;
+  return n;
+}
+
+template <typename T>
+void Transformer<T>::packDecodeWeights(int64_t rows, T *dst) {
+  packAt_.clear();
+  if (hp_ || !wp_ || !dst)
+    return;
+  for (const PackedMatrix &m : decodeMatrices()) {
+    const int64_t e = k_->linearRowsPackSize(rows, m.in, m.out, m.transW);
+    if (e <= 0)
+      continue;
+    k_->packLinearRows(wp_ + m.off, m.in, m.out, m.transW, dst);
+    packAt_.push_back({m.off, dst});
+    dst += (e + 15) / 16 * 16;
+  }
 }
 
 template <typename T>

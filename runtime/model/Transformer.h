@@ -391,11 +391,30 @@ public:
   /// lens[b] new tokens (1 <= lens[b] <= newLen), packed: tokens and hidden
   /// states [sum lens, ...], sequence b's rows after sequence b-1's (a
   /// prefill of prompts of different lengths computes no padding rows).
+  /// lastRowsOnly: the hidden states are each sequence's last new row's
+  /// only, [batch, dModel] (a prefill whose next token is all that is
+  /// read): the last layer's output projection, MLP and the final norm
+  /// run on those rows alone (every row's K/V still enter the cache). Its
+  /// rows' values are the full forward's up to the dense layers' rounding
+  /// at fewer rows (another kernel path may run: not bit-identical).
   Expected<const T *> forwardCached(KvCache<T> &cache, const int32_t *tokens,
                                     const int32_t *start, int64_t batch,
                                     int64_t newLen,
                                     const int32_t *sharedLen = nullptr,
-                                    const int32_t *lens = nullptr);
+                                    const int32_t *lens = nullptr,
+                                    bool lastRowsOnly = false);
+  /// Decode's dense layers with their weights packed once for a generate
+  /// call (Kernels::packLinearRows): decodePackElems is the elements the
+  /// packed copies of every layer's matrices take for decode steps of up
+  /// to `rows` rows (0: the kernels read none packed, or bf16 storage);
+  /// packDecodeWeights writes them to `dst` (held by the caller) and makes
+  /// forwardCached's dense layers read them, with the same results, until
+  /// dropDecodePack(). The weights must not change meanwhile.
+  int64_t decodePackElems(int64_t rows) const;
+  void packDecodeWeights(int64_t rows, T *dst);
+  void dropDecodePack() { packAt_.clear(); }
+  /// Dense-layer calls that were given a packed W so far (tests).
+  uint64_t packedLinearCalls() const { return packedCalls_; }
   /// Logits [rows, vocab] = hidden W_lm^T / temperature (device).
   Status logits(const T *hidden, int64_t rows, double temperature, T *out);
 
@@ -519,6 +538,14 @@ private:
   T *logprob_ = nullptr, *entropy_ = nullptr, *values_ = nullptr,
     *rewards_ = nullptr, *lnf_ = nullptr;
 
+  // packDecodeWeights: (weight offset, its packed copy), in layer order.
+  std::vector<std::pair<int64_t, const T *>> packAt_;
+  uint64_t packedCalls_ = 0;
+  struct PackedMatrix {
+    int64_t off, in, out;
+    bool transW;
+  };
+  std::vector<PackedMatrix> decodeMatrices() const;
   std::unique_ptr<Acts> inf_;           // incremental-forward workspace
   std::unique_ptr<KvCache<T>> kvCache_; // reusableKvCache()
   std::shared_ptr<WorkPlacer> placer_;

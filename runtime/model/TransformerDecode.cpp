@@ -79,7 +79,8 @@ template <typename T>
 Expected<const T *>
 Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
                               const int32_t *start, int64_t B, int64_t newLen,
-                              const int32_t *sharedLen, const int32_t *lens) {
+                              const int32_t *sharedLen, const int32_t *lens,
+                              bool lastRowsOnly) {
   const ModelConfig &c = cfg_;
   if (B <= 0 || B > cache.batch || newLen <= 0)
     return Status::error("model: incremental forward of " + std::to_string(B) +
@@ -190,6 +191,10 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
   T *ln = a.ln1[0], *qkv = a.qkv[0], *att = a.att[0], *mid = a.mid[0];
   T *pre = a.ffPre[0], *act = a.ffAct[0];
   embed(a.tokens, a.positions, N, a.res[0]);
+  // Rows past the attention: all N, or with lastRowsOnly, in the last
+  // layer, each sequence's last row only (B rows; the K/V of every row are
+  // in the cache by then, and no other row's output is read).
+  int64_t M = N;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer &L = layers_[l];
     T *x = a.res[l % 2], *y = a.res[(l + 1) % 2];
@@ -231,30 +236,43 @@ Transformer<T>::forwardCached(KvCache<T> &cache, const int32_t *tokens,
                                 cache.cacheLen, cache.k[l].data(),
                                 cache.v[l].data(), att);
     }
-    linearRowsW(att, N, A, D, L.wo, !gpt2, bias(L.bo), x, false, mid);
-    if (const LoraGroup *G = loraGroup(l, kO))
-      loraFwd(*G, att, N, mid, D, a.loraDu);
-    if (gpt2) {
-      k_->layerNormFwd(mid, vec(L.ln2w), vec(L.ln2b), N, D, c.normEps, ln,
-                       nullptr, nullptr);
-      linearRowsW(ln, N, D, F, L.wfc, false, bias(L.bfc), nullptr, true, act);
-    } else {
-      k_->rmsNormFwd(mid, vec(L.ln2w), N, D, c.normEps, ln, nullptr);
-      linearRowsW(ln, N, D, 2 * F, L.wfc, true, nullptr, nullptr, false, pre);
-      if (const LoraGroup *G = loraGroup(l, kGateUp))
-        loraFwd(*G, ln, N, pre, 2 * F, a.loraDu);
-      k_->swigluFwd(pre, N, F, act);
+    if (lastRowsOnly && l + 1 == layers_.size() && N > B) {
+      // Each sequence's last row of att and x to row b, in order of b
+      // (its source row is at or after b, and after every row already
+      // moved: nothing is overwritten before it is read).
+      for (int64_t b = 0, end = 0; b < B; ++b) {
+        end += lens ? lens[b] : newLen;
+        if (end - 1 != b) {
+          k_->copy(att + b * A, att + (end - 1) * A, A);
+          k_->copy(x + b * D, x + (end - 1) * D, D);
+        }
+      }
+      M = B;
     }
-    linearRowsW(act, N, F, D, L.wproj, !gpt2, bias(L.bproj), mid, false, y);
+    linearRowsW(att, M, A, D, L.wo, !gpt2, bias(L.bo), x, false, mid);
+    if (const LoraGroup *G = loraGroup(l, kO))
+      loraFwd(*G, att, M, mid, D, a.loraDu);
+    if (gpt2) {
+      k_->layerNormFwd(mid, vec(L.ln2w), vec(L.ln2b), M, D, c.normEps, ln,
+                       nullptr, nullptr);
+      linearRowsW(ln, M, D, F, L.wfc, false, bias(L.bfc), nullptr, true, act);
+    } else {
+      k_->rmsNormFwd(mid, vec(L.ln2w), M, D, c.normEps, ln, nullptr);
+      linearRowsW(ln, M, D, 2 * F, L.wfc, true, nullptr, nullptr, false, pre);
+      if (const LoraGroup *G = loraGroup(l, kGateUp))
+        loraFwd(*G, ln, M, pre, 2 * F, a.loraDu);
+      k_->swigluFwd(pre, M, F, act);
+    }
+    linearRowsW(act, M, F, D, L.wproj, !gpt2, bias(L.bproj), mid, false, y);
     if (const LoraGroup *G = loraGroup(l, kDown))
-      loraFwd(*G, act, N, y, D, a.loraDu);
+      loraFwd(*G, act, M, y, D, a.loraDu);
   }
   const T *xL = a.res[layers_.size() % 2];
   if (gpt2)
-    k_->layerNormFwd(xL, vec(lnfW_), vec(lnfB_), N, D, c.normEps, a.lnf,
+    k_->layerNormFwd(xL, vec(lnfW_), vec(lnfB_), M, D, c.normEps, a.lnf,
                      nullptr, nullptr);
   else
-    k_->rmsNormFwd(xL, vec(lnfW_), N, D, c.normEps, a.lnf, nullptr);
+    k_->rmsNormFwd(xL, vec(lnfW_), M, D, c.normEps, a.lnf, nullptr);
   return static_cast<const T *>(a.lnf);
 }
 
@@ -280,7 +298,7 @@ Status Transformer<T>::logits(const T *hidden, int64_t rows, double temperature,
                                                                   int64_t);    \
   template Expected<const T *> Transformer<T>::forwardCached(                  \
       KvCache<T> &, const int32_t *, const int32_t *, int64_t, int64_t,        \
-      const int32_t *, const int32_t *);                                       \
+      const int32_t *, const int32_t *, bool);                                 \
   template Status Transformer<T>::logits(const T *, int64_t, double, T *);
 HONE_INSTANTIATE(float)
 HONE_INSTANTIATE(double)

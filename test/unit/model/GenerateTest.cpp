@@ -720,9 +720,11 @@ TEST(Kernels, LinearRowsMatchesReference) {
 /// (linearRowsStrips), elsewhere in 512-row panels (linearPanel;
 /// HONE_LINEAR_PANELS=1 forces them): the two must give the same bits,
 /// since a decode batch's rows change paths as the batch changes size and
-/// results must not depend on it. Shapes: k over several blocks and with a
-/// short last block, rows around the 6-row tile, every epilogue, one and
-/// two threads. (With AVX-512 both runs take linearPanel.)
+/// results must not depend on it; nor on the strips path's copy of x in
+/// the tiles' order (HONE_LINEAR_XTILES=0 reads x in place). Shapes: k over
+/// several blocks and with a short last block, rows around the 6-row tile,
+/// every epilogue, one and two threads. (With AVX-512 all runs take
+/// linearPanel.)
 TEST(Kernels, LinearRowsStripsEqualPanels) {
   auto k = makeCpuKernels<float>();
   struct S {
@@ -737,16 +739,80 @@ TEST(Kernels, LinearRowsStripsEqualPanels) {
     auto res = randomVector<float>(size_t(s.rows * s.out), 44, 0);
     for (int mode = 0; mode < 8; ++mode) {
       const bool useB = mode & 1, useR = mode & 2, gelu = mode & 4;
-      std::vector<float> y[2];
-      for (int panels = 0; panels < 2; ++panels) {
-        if (panels)
+      std::vector<float> y[3];
+      for (int panels = 0; panels < 3; ++panels) {
+        if (panels == 1)
           setenv("HONE_LINEAR_PANELS", "1", 1);
+        if (panels == 2)
+          setenv("HONE_LINEAR_XTILES", "0", 1);
         setCpuThreads(2 - mode % 2); // one and two threads
         y[panels].assign(res.size(), 0.0f);
         k->linearRows(x.data(), s.rows, s.in, s.out, W.data(), false,
                       useB ? b.data() : nullptr, useR ? res.data() : nullptr,
                       gelu, y[panels].data());
         unsetenv("HONE_LINEAR_PANELS");
+        unsetenv("HONE_LINEAR_XTILES");
+      }
+      for (int v = 1; v < 3; ++v)
+        EXPECT_EQ(std::memcmp(y[0].data(), y[v].data(),
+                              y[0].size() * sizeof(float)),
+                  0)
+            << s.rows << "x" << s.in << "x" << s.out << " mode " << mode
+            << " variant " << v;
+    }
+  }
+  setCpuThreads(before);
+}
+
+/// A generate call packs its decode weights once (Kernels::packLinearRows;
+/// without AVX-512, matrices of 2^18 or more elements and 256 or more
+/// outputs at up to 128 rows) and the dense layers read the pack in place:
+/// the same bits as linearRows reading W. Shapes: k over several 128-row
+/// blocks with a short last one, 64-column tasks with a 16-column last one,
+/// rows around the 6-row tile, every epilogue, one and two threads. Where
+/// the kernels pack nothing (AVX-512), linearRowsPacked must still be
+/// linearRows.
+TEST(Kernels, LinearRowsPackedEqualUnpacked) {
+  auto k = makeCpuKernels<float>();
+  struct S {
+    int64_t rows, in, out;
+  };
+  const int before = cpuThreads();
+  for (S s : {S{64, 512, 512}, S{7, 1100, 400}, S{128, 2048, 512},
+              S{1, 256, 1024}, S{13, 1024, 272}}) {
+    auto x = randomVector<float>(size_t(s.rows * s.in), 61, 0);
+    auto W = randomVector<float>(size_t(s.in * s.out), 62, 0);
+    auto b = randomVector<float>(size_t(s.out), 63, 0);
+    auto res = randomVector<float>(size_t(s.rows * s.out), 64, 0);
+    const int64_t n = k->linearRowsPackSize(s.rows, s.in, s.out, false);
+    EXPECT_TRUE(n == 0 || n == s.in * s.out);
+    // Poisoned where nothing is written: a pack read out of place fails.
+    std::vector<float> packed(size_t(std::max<int64_t>(n, 1)), 1e30f);
+    if (n)
+      k->packLinearRows(W.data(), s.in, s.out, false, packed.data());
+    // A copy of W changed after packing: the packed runs must read the
+    // pack, not W (the run over W reads the original).
+    std::vector<float> Wc = W;
+    for (int mode = 0; mode < 8; ++mode) {
+      const bool useB = mode & 1, useR = mode & 2, gelu = mode & 4;
+      std::vector<float> y[2];
+      for (int pk = 0; pk < 2; ++pk) {
+        setCpuThreads(2 - mode % 2); // one and two threads
+        y[pk].assign(res.size(), 0.0f);
+        if (pk) {
+          if (n)
+            std::fill(Wc.begin(), Wc.end(), 0.0f);
+          k->linearRowsPacked(x.data(), s.rows, s.in, s.out,
+                              n ? Wc.data() : W.data(),
+                              n ? packed.data() : nullptr, false,
+                              useB ? b.data() : nullptr,
+                              useR ? res.data() : nullptr, gelu,
+                              y[pk].data());
+        } else {
+          k->linearRows(x.data(), s.rows, s.in, s.out, W.data(), false,
+                        useB ? b.data() : nullptr, useR ? res.data() : nullptr,
+                        gelu, y[pk].data());
+        }
       }
       EXPECT_EQ(std::memcmp(y[0].data(), y[1].data(),
                             y[0].size() * sizeof(float)),
@@ -754,7 +820,203 @@ TEST(Kernels, LinearRowsStripsEqualPanels) {
           << s.rows << "x" << s.in << "x" << s.out << " mode " << mode;
     }
   }
+#if !defined(__AVX512F__) && defined(__FMA__)
+  // This build reads packed weights: the decode shapes must pack, and a
+  // small model's matrices (under 2^18 elements) and 129 rows must not.
+  EXPECT_EQ(k->linearRowsPackSize(64, 512, 1536, false), 512 * 1536);
+  EXPECT_EQ(k->linearRowsPackSize(64, 64, 256, false), 0);
+  EXPECT_EQ(k->linearRowsPackSize(129, 512, 1536, false), 0);
+  EXPECT_EQ(k->linearRowsPackSize(64, 512, 1536, true), 0);
+#endif
   setCpuThreads(before);
+}
+
+/// Above the fused paths' rows (a prefill's hundreds of rows) the CPU
+/// backend's linearRows fills, multiplies and activates y slice by slice
+/// (denseFwd): the bits of Kernels::linearRows's default (the separate
+/// kernels: copy/addRows or broadcastRows, gemm, geluFwd over the whole of
+/// y), with W either way round, every epilogue, one and two threads.
+TEST(Kernels, LinearRowsManyRowsEqualSeparateKernels) {
+  auto k = makeCpuKernels<float>();
+  struct S {
+    int64_t rows, in, out;
+    bool transW;
+  };
+  const int before = cpuThreads();
+  for (S s : {S{300, 512, 2048, false}, S{257, 2048, 512, false},
+              S{700, 130, 96, false}, S{300, 256, 512, true},
+              S{40, 96, 200, true}}) {
+    auto x = randomVector<float>(size_t(s.rows * s.in), 71, 0);
+    auto W = randomVector<float>(size_t(s.in * s.out), 72, 0);
+    auto b = randomVector<float>(size_t(s.out), 73, 0);
+    auto res = randomVector<float>(size_t(s.rows * s.out), 74, 0);
+    for (int mode = 0; mode < 8; ++mode) {
+      const bool useB = mode & 1, useR = mode & 2, gelu = mode & 4;
+      std::vector<float> y[2];
+      for (int sep = 0; sep < 2; ++sep) {
+        setCpuThreads(sep ? 2 - mode % 2 : 1 + mode % 2);
+        y[sep].assign(res.size(), 0.0f);
+        const float *bp = useB ? b.data() : nullptr;
+        const float *rp = useR ? res.data() : nullptr;
+        if (sep)
+          k->Kernels<float>::linearRows(x.data(), s.rows, s.in, s.out,
+                                        W.data(), s.transW, bp, rp, gelu,
+                                        y[sep].data());
+        else
+          k->linearRows(x.data(), s.rows, s.in, s.out, W.data(), s.transW,
+                        bp, rp, gelu, y[sep].data());
+      }
+      EXPECT_EQ(std::memcmp(y[0].data(), y[1].data(),
+                            y[0].size() * sizeof(float)),
+                0)
+          << s.rows << "x" << s.in << "x" << s.out << " transW " << s.transW
+          << " mode " << mode;
+    }
+  }
+  setCpuThreads(before);
+}
+
+/// generate() with the decode weights packed for the call (the default)
+/// gives the bits of generate() without (HONE_DECODE_PACK=0), and its
+/// dense layers were given the pack where the kernels read one; a model
+/// big enough for it (d_model 256, ffn 1024: the fc and proj matrices).
+TEST(Generate, PackedDecodeWeightsChangeNoBit) {
+  auto k = makeCpuKernels<float>();
+  ModelConfig cfg = tinyGpt2();
+  cfg.dModel = 256;
+  cfg.dFf = 1024;
+  cfg.nHeads = cfg.nKvHeads = 4;
+  cfg.maxSeqLen = 16;
+  auto m = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  randomizeParams(**m, 71, 0.1);
+  const uint64_t c0 = (*m)->packedLinearCalls();
+  auto a = generate(**m, kPrompts, sampling());
+  const uint64_t c1 = (*m)->packedLinearCalls();
+  setenv("HONE_DECODE_PACK", "0", 1);
+  auto b = generate(**m, kPrompts, sampling());
+  unsetenv("HONE_DECODE_PACK");
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(sameResult(*a, *b));
+  EXPECT_EQ((*m)->packedLinearCalls(), c1); // none without the pack
+  const bool packs = k->linearRowsPackSize(9, 256, 1024, false) > 0;
+  EXPECT_EQ(c1 > c0, packs);
+  if (packs) // 2 matrices x 2 layers per decode step
+    EXPECT_EQ((c1 - c0) % 4, 0u);
+  EXPECT_EQ((*m)->decodePackElems(9), packs ? 2 * 2 * 256 * 1024 : 0);
+}
+
+/// forwardCached's lastRowsOnly (a prefill whose next tokens are all that
+/// is read): the returned rows are each sequence's last row of the
+/// all-rows forward, up to the dense layers' rounding at fewer rows
+/// (bit-identical where both row counts take the same row-independent
+/// kernels), and the cache it leaves is the all-rows forward's (the next
+/// decode step from either cache gives the same bits). GPT-2 in float with
+/// a prefill of 300 rows (over the 256 where the CPU's linearRows changes
+/// path) and of 27, Qwen2 (W [out, in], RMSNorm, SwiGLU) in double; and
+/// generate(), whose prefill uses it, against HONE_PREFILL_ALL_ROWS=1.
+template <typename T>
+void checkLastRowsOnly(const ModelConfig &cfg, const std::vector<int32_t> &lens,
+                       double tol, bool sameBits) {
+  auto k = [] {
+    if constexpr (std::is_same<T, float>::value)
+      return makeCpuKernels<float>();
+    else
+      return makeCpuKernels<double>();
+  }();
+  auto mOr = Transformer<T>::create(cfg, k.get());
+  ASSERT_TRUE(mOr);
+  auto &m = **mOr;
+  randomizeParams(m, 81, 0.1);
+  const int64_t B = int64_t(lens.size()), D = cfg.dModel;
+  int64_t Tn = 0;
+  std::vector<int32_t> tok, start(size_t(B), 0), next(size_t(B), 0),
+      st(size_t(B), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    Tn = std::max<int64_t>(Tn, lens[size_t(b)]);
+    for (int32_t i = 0; i < lens[size_t(b)]; ++i)
+      tok.push_back(int32_t((b * 13 + i * 7 + 1) % cfg.vocabSize));
+    next[size_t(b)] = int32_t((b * 5 + 2) % cfg.vocabSize);
+    st[size_t(b)] = lens[size_t(b)];
+  }
+  std::vector<T> hid[2], step[2];
+  for (int last = 0; last < 2; ++last) {
+    auto cache = m.makeKvCache(B, Tn + 1);
+    ASSERT_TRUE(cache);
+    auto h = m.forwardCached(*cache, tok.data(), start.data(), B, Tn, nullptr,
+                             lens.data(), last == 1);
+    ASSERT_TRUE(h) << h.status().toString();
+    hid[last].resize(size_t(B * D));
+    for (int64_t b = 0, end = 0; b < B; ++b) {
+      end += lens[size_t(b)];
+      const int64_t row = last ? b : end - 1;
+      k->copyToHost(hid[last].data() + b * D, *h + row * D,
+                    size_t(D) * sizeof(T));
+    }
+    auto h1 = m.forwardCached(*cache, next.data(), st.data(), B, 1);
+    ASSERT_TRUE(h1);
+    step[last].resize(size_t(B * D));
+    k->copyToHost(step[last].data(), *h1, step[last].size() * sizeof(T));
+  }
+  double worst = 0;
+  for (size_t i = 0; i < hid[0].size(); ++i)
+    worst = std::max(worst, std::abs(double(hid[0][i]) - double(hid[1][i])) /
+                                (1 + std::abs(double(hid[0][i]))));
+  EXPECT_LE(worst, tol) << cfg.dModel << " x " << tok.size() << " rows";
+  if (sameBits)
+    EXPECT_EQ(std::memcmp(hid[0].data(), hid[1].data(),
+                          hid[0].size() * sizeof(T)),
+              0);
+  EXPECT_EQ(
+      std::memcmp(step[0].data(), step[1].data(), step[0].size() * sizeof(T)),
+      0);
+}
+
+TEST(Generate, PrefillLastRowsOnly) {
+  ModelConfig g = tinyGpt2();
+  g.dModel = 256;
+  g.dFf = 1024;
+  g.nHeads = g.nKvHeads = 4;
+  g.maxSeqLen = 24;
+  std::vector<int32_t> many, few = {5, 1, 9, 3, 9};
+  for (int i = 0; i < 30; ++i)
+    many.push_back(5 + (i * 7) % 11); // 300 rows, lengths 5..15
+  checkLastRowsOnly<float>(g, many, 1e-5, false);
+  checkLastRowsOnly<float>(g, few, 0, true);
+  checkLastRowsOnly<double>(tinyQwen2(), {5, 1, 7, 3, 7}, 1e-13, false);
+  // generate(): the same tokens; the first token's logprobs (the prefill's
+  // logits) within rounding, the later ones' bit-identical where the
+  // prefill took the same kernels.
+  auto k = makeCpuKernels<float>();
+  auto m = Transformer<float>::create(g, k.get());
+  ASSERT_TRUE(m);
+  randomizeParams(**m, 82, 0.1);
+  for (int big = 0; big < 2; ++big) {
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < (big ? 30 : 3); ++i) {
+      std::vector<int32_t> p;
+      for (int j = 0; j < 5 + (i * 7) % 11; ++j)
+        p.push_back(int32_t((i * 13 + j * 7 + 1) % g.vocabSize));
+      prompts.push_back(p);
+    }
+    SamplingConfig sc = sampling();
+    sc.samplesPerPrompt = 2;
+    auto a = generate(**m, prompts, sc);
+    setenv("HONE_PREFILL_ALL_ROWS", "1", 1);
+    auto b = generate(**m, prompts, sc);
+    unsetenv("HONE_PREFILL_ALL_ROWS");
+    ASSERT_TRUE(a && b);
+    if (!big) {
+      EXPECT_TRUE(sameResult(*a, *b));
+      continue;
+    }
+    EXPECT_EQ(a->tokens, b->tokens);
+    EXPECT_EQ(a->lengths, b->lengths);
+    double worst = 0;
+    for (size_t i = 0; i < a->logprobs.size(); ++i)
+      worst = std::max(worst, double(std::abs(a->logprobs[i] - b->logprobs[i])));
+    EXPECT_LE(worst, 1e-4);
+  }
 }
 
 /// Kernels::linearRows with W [out, in] (transW: the Llama family's

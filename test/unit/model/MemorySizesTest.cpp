@@ -93,6 +93,39 @@ TEST(MemorySizes, PackedActivationsMatchTheRuntime) {
   }
 }
 
+/// generate()'s transient bytes: the last hidden rows, the logits and,
+/// where this CPU's kernels read decode weights packed, the packed copies
+/// (Transformer::decodePackElems). The plan counts the copies on every CPU
+/// (fp32 GPT-2, matrices of 2^18 or more elements, at most 128 rows).
+TEST(MemorySizes, GenerateTransientCountsThePackedWeights) {
+  ModelConfig cfg = families()[0];
+  ASSERT_EQ(cfg.family, ModelFamily::GPT2);
+  cfg.dModel = 256;
+  cfg.dFf = 1024;
+  cfg.nHeads = cfg.nKvHeads = 4;
+  cfg.nLayers = 3;
+  cfg.maxSeqLen = 16;
+  auto k = makeCpuKernels<float>();
+  auto m = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  const int64_t V = cfg.vocabSize, D = cfg.dModel;
+  auto base = [&](int64_t rows) {
+    return (rows * D * 4 + 63) / 64 * 64 + (rows * V * 4 + 63) / 64 * 64;
+  };
+  // fc [256, 1024] and proj [1024, 256] per layer; qkv and out are smaller
+  // than 2^18 elements.
+  const int64_t pack = 3 * 2 * 256 * 1024 * 4;
+  EXPECT_EQ(memsize::generateTransientBytes(cfg, 64, 4), base(64) + pack);
+  EXPECT_EQ(memsize::generateTransientBytes(cfg, 129, 4), base(129));
+  const int64_t held = (*m)->decodePackElems(64) * 4;
+  EXPECT_TRUE(held == 0 || held == pack) << held;
+  EXPECT_EQ((*m)->decodePackElems(129), 0);
+  ModelConfig small = families()[0]; // nothing to pack
+  EXPECT_EQ(memsize::generateTransientBytes(small, 8, 4),
+            (8 * small.dModel * 4 + 63) / 64 * 64 +
+                (8 * small.vocabSize * 4 + 63) / 64 * 64);
+}
+
 TEST(MemorySizes, GenerationMatchesTheRuntime) {
   for (const ModelConfig &cfg : families()) {
     if (cfg.head != HeadKind::LM)
