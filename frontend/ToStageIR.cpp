@@ -479,7 +479,8 @@ LogicalResult Lowering::declare() {
     if (d.layout() == Dataset::preference)
       lengths(spec_.pairCountsOf, "hone.pair_lengths");
     else if (d.layout() == Dataset::text || d.layout() == Dataset::messages ||
-             d.layout() == Dataset::prompt_completion)
+             d.layout() == Dataset::prompt_completion ||
+             d.layout() == Dataset::unpaired_preference) // KTO's rows
       lengths(spec_.sequenceCountsOf, "hone.sequence_lengths");
     datasets_[d.name()] = op.getResult();
   }
