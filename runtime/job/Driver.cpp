@@ -521,12 +521,14 @@ Expected<int64_t> Job::beginStage(const std::string &name, int64_t steps,
             : args_.progress == "off"   ? observe::ProgressOptions::Mode::Off
                                         : observe::ProgressOptions::Mode::Auto;
   progress_ = std::make_unique<observe::Progress>(po);
-  return std::min(start, steps);
+  stageDone_ = std::min(start, steps);
+  return stageDone_;
 }
 
 Status Job::endStep(int64_t stageStep, const observe::MetricValues &values,
                     int64_t tokens) {
   ++globalStep_;
+  stageDone_ = stageStep;
   observe::MetricValues v = values;
   v.push_back({"stage", double(stage_)});
   HONE_TRY(metrics_->log(globalStep_, v, {stageName_, stageModels_}));

@@ -117,8 +117,11 @@ public:
   observe::TraceRecorder *trace() { return trace_.get(); }
   /// Steps of a stage after --steps-override.
   int64_t stageSteps(const std::string &stage, int64_t steps) const;
-  /// Global step: optimiser steps done over all stages (the RNG step).
+  /// Global step: stage steps done over all stages (the RNG step).
   int64_t globalStep() const { return globalStep_; }
+  /// Steps of the running stage done so far (its first step to run is
+  /// this + 1; a resumed stage starts at the checkpoint's).
+  int64_t stageStepsDone() const { return stageDone_; }
   /// The resume checkpoint's step, if resuming.
   std::optional<int64_t> resumedStep() const;
   /// Index of the stage the resume checkpoint was taken in; -1 if none.
@@ -196,7 +199,7 @@ private:
   std::string stageName_;
   std::vector<std::string> stageModels_;
   std::vector<observe::StageSettings> stageSettings_;
-  int64_t stageTotal_ = 0;
+  int64_t stageTotal_ = 0, stageDone_ = 0;
   StageObjects objects_;
   int64_t globalStep_ = 0;
   std::vector<observe::MemoryBuffer> memory_;

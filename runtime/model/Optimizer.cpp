@@ -41,7 +41,8 @@ AdamW<T>::AdamW(Transformer<T> &model, const AdamWConfig &cfg)
   v_ = DeviceArray<T>(&model.kernels(), n);
 }
 
-template <typename T> Expected<StepStats> AdamW<T>::step(bool zeroGrads) {
+template <typename T>
+Expected<StepStats> AdamW<T>::step(bool zeroGrads, int64_t scheduleAt) {
   Kernels<T> &k = model_.kernels();
   double norm =
       std::sqrt(k.sumSquares(model_.trainableGrad(), model_.numTrainable()));
@@ -54,7 +55,7 @@ template <typename T> Expected<StepStats> AdamW<T>::step(bool zeroGrads) {
   if (cfg_.maxGradNorm > 0 && norm > cfg_.maxGradNorm)
     scale = cfg_.maxGradNorm / (norm + 1e-6);
   int64_t t = t_ + 1;
-  double lr = cfg_.lr * cfg_.schedule.multiplier(t);
+  double lr = cfg_.lr * cfg_.schedule.multiplier(scheduleAt > 0 ? scheduleAt : t);
   double bc1 = 1.0 - std::pow(cfg_.beta1, double(t));
   double bc2 = 1.0 - std::pow(cfg_.beta2, double(t));
   T *w = model_.trainableData(), *g = model_.trainableGrad();

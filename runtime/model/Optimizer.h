@@ -45,7 +45,13 @@ public:
   /// One update from the model's accumulated gradients. zeroGrads clears
   /// them in the same pass (as Transformer::zeroGrad() would). Fails, without
   /// updating (or clearing), when the gradient norm is not finite.
-  Expected<StepStats> step(bool zeroGrads = false);
+  /// scheduleAt > 0: the learning rate is the schedule's at that point
+  /// instead of at this update's count (bias correction still counts
+  /// updates). The runtime passes the stage's step, so every update of one
+  /// RL iteration (PPO epochs, mini-batches, a hybrid's extra SFT step)
+  /// uses that iteration's rate and the schedule spans the stage's steps,
+  /// as TRL's PPO trainer steps its scheduler once per batch.
+  Expected<StepStats> step(bool zeroGrads = false, int64_t scheduleAt = 0);
 
   const AdamWConfig &config() const { return cfg_; }
   int64_t stepCount() const { return t_; }

@@ -598,7 +598,11 @@ void runTrainStep(OpCtx &c) {
       break;
     }
     for (size_t i = 0; i < ms.size(); ++i) {
-      auto s = ms[i]->opt->step();
+      // The learning rate of this stage step for every update in it
+      // (runtime/model/Optimizer.h): the schedule spans the stage's steps
+      // whatever the epochs and mini-batches (before, PPO's 4 epochs
+      // ended its linear decay at a quarter of the stage).
+      auto s = ms[i]->opt->step(false, j->job->stageStepsDone() + 1);
       if (!s) {
         skipped = true;
         why = s.status().message();
