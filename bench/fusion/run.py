@@ -71,7 +71,8 @@ def main():
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="hone-bench-fusion-")
     try:
-        for ex in a.examples.split(","):
+        # --examples= (none): the forwards table only.
+        for ex in filter(None, a.examples.split(",")):
             spec = os.path.join(ROOT, "examples", ex, "spec.textproto")
             ovr = a.overrides or SIZE + ([BATCH[ex]] if ex in BATCH else [])
             steps_at = (lambda n: [STEPS[ex].format(n)]
