@@ -528,7 +528,11 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     - weights of every model object the runtime creates
       (`hone.model.init`/`load`/`new_head`, and each `hone.exec.snapshot`,
       the frozen copy of a reference equal to the policy; bf16 for those
-      `storage = "bf16"` marks), alive to the end; a LoRA model
+      `storage = "bf16"` marks), alive to the end (the runtime keeps
+      every model object to the job's end; not yet: a model no later op
+      reads giving its bytes to later stages, which would lower no
+      example's peak today: each multi-stage example reads all its models
+      in its last stage); a LoRA model
       (`hone.model.lora`, or the snapshot of one) shares its base's weights
       and holds its adapters, their gradients and a norm-gain gradient
       scratch (`memsize::loraBytes`) to the end;
@@ -605,6 +609,29 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     use in the loop body to its end, so the buffers of different models
     in one step share bytes.
 
+    Train steps run model by model: a `hone.train_step` of several models
+    whose objective separates, each model's gradients (the gradient
+    region's `grads`) depending on the outputs of that model's reads alone
+    and on constant inputs (found from the region's def-use, not from the
+    method: PPO's policy term reads the log-probs, its value term the
+    values), in a stage that frees its work buffers at each step's end,
+    gets the discardable `phases` (one entry per model operand; the
+    models whose gradients read each other's outputs share a phase, and a
+    phase with a `kept_forwards` read comes first). The runtime then runs
+    each optimiser step phase by phase: the phase's forwards, the loss
+    kernel (once per phase; a later phase's outputs are zeros until their
+    forward, which the phase's gradients do not read, so they are the bits
+    of the whole step's), its backwards, and frees its models' activations
+    (runtime/ops/TrainStep.cpp). Gradients, updates, loss and metrics (the
+    last phase's call, on every output) are those of the whole step. The
+    plan gives the step one point per phase: a model's per-step
+    activations end at its phase (when no later op in the step runs the
+    model), so one phase's activations are live at a time (PPO: the
+    critic's, then the policy's, in the same bytes). The plan lists each
+    such step in `split_train_steps` with the peak the plan would have
+    with every step run whole (honec `--report` prints them). Option
+    `split-train-steps` (honec `--no-split-train-steps` turns it off).
+
     The budget is the pass option, else the spec's `hardware.memory_budget`,
     else on the CPU the machine's physical memory (`sysconf(_SC_PHYS_PAGES)`
     times the page size, on the machine that compiles); with
@@ -635,7 +662,12 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        re-runs R-1 of those layers' forwards. Results are bit-identical
        (test/unit/model/RecomputeTest.cpp), so it comes before the
        micro-batch, whose gradient accumulation changes float rounding; a
-       recomputation that would not lower the peak is not taken. Sizes are
+       recomputation that would not lower the peak is not taken. Where the
+       peak ties at several points and no one buffer lowers it (a train
+       step run model by model: each phase holds its own model's
+       activations), the candidates live at any of those points recompute
+       all their layers together, one decision, kept when the peak falls
+       (PPO under 5.5 MiB: critic and policy, 6.1 -> 5.3 MiB). Sizes are
        `memsize::activationBytes` with the count;
     3. a smaller micro-batch for the largest activation buffer live at the
        peak, halving every forward that sizes it (a model's per-stage
@@ -678,7 +710,13 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
            /*default=*/"true",
            "without a budget too, free a stage's models' work buffers at "
            "each step's end where that lowers the peak (off: only under "
-           "the budget; for benchmarks)">
+           "the budget; for benchmarks)">,
+    Option<"splitTrainSteps", "split-train-steps", "bool",
+           /*default=*/"true",
+           "run a train step whose objective separates by model model by "
+           "model where that stage frees its work buffers at each step's "
+           "end (off: every model's forward, then the kernel, then every "
+           "backward; for benchmarks)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }

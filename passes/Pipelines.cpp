@@ -69,13 +69,15 @@ void mlir::hone::buildStepPipeline(OpPassManager &pm,
   pm.addNestedPass<PipelineOp>(createStreamScores(stream));
 }
 
-void mlir::hone::buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd) {
+void mlir::hone::buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd,
+                                        bool splitTrainSteps) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
   pm.addNestedPass<PipelineOp>(createPipelineRollouts());
   pm.addNestedPass<PipelineOp>(createPlanArena());
   pm.addNestedPass<PipelineOp>(createAssignLanes());
   PlanMemoryOptions memory;
   memory.releaseAtStepEnd = releaseAtStepEnd;
+  memory.splitTrainSteps = splitTrainSteps;
   pm.addNestedPass<PipelineOp>(createPlanMemory(memory));
 }
 

@@ -50,8 +50,12 @@ void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 /// static arena offsets for every step tensor (hone-plan-arena).
 /// releaseAtStepEnd: hone-plan-memory's release-at-step-end option (off:
 /// work buffers kept across a stage's steps unless the budget needs it;
-/// honec --no-release-at-step-end, for benchmarks).
-void buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd = true);
+/// honec --no-release-at-step-end, for benchmarks). splitTrainSteps: its
+/// split-train-steps option (off: a train step whose objective separates
+/// by model still runs every forward, then every backward; honec
+/// --no-split-train-steps, for benchmarks).
+void buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd = true,
+                            bool splitTrainSteps = true);
 
 /// Scheduled IR → LLVM dialect (`hone-to-llvm`): loss kernels and their
 /// packed entry points (hone-build-loss-kernels), main() calling the

@@ -208,6 +208,16 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
 
   void runOnOperation() override {
     PipelineOp pipeline = getOperation();
+    // Train steps whose objective separates by model may run model by
+    // model (PlanMemoryPhases.cpp): where their stage frees its work
+    // buffers at each step's end, the plan gives each phase a point.
+    separable.clear();
+    if (splitTrainSteps)
+      pipeline.walk([&](TrainStepOp step) {
+        SmallVector<int64_t> phases = separablePhases(step);
+        if (!phases.empty())
+          separable[step] = std::move(phases);
+      });
     Figures fig = plan(pipeline);
     if (points.empty())
       return;
@@ -316,6 +326,48 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       fig = next;
     }
 
+    // The train steps run model by model: `phases` for the runtime (one
+    // entry per model operand), and a line each in the plan (honec
+    // --report) with what it saves, against the same plan with every
+    // step run whole.
+    SmallVector<Attribute> split;
+    SmallVector<std::pair<TrainStepOp, unsigned>> phased;
+    pipeline.walk([&](TrainStepOp step) {
+      unsigned p = pointOf.lookup(step);
+      if (phasesOf(step, stageAt[p]))
+        phased.push_back({step, p});
+      else
+        step->removeAttr("phases");
+    });
+    if (!phased.empty()) {
+      auto kept = std::move(separable);
+      separable.clear();
+      Figures whole = plan(pipeline);
+      separable = std::move(kept);
+      fig = plan(pipeline);
+      for (auto [step, p] : phased) {
+        const SmallVector<int64_t> &phases = *phasesOf(step, stageAt[p]);
+        step->setAttr("phases", b.getDenseI64ArrayAttr(phases));
+        std::string order;
+        for (unsigned k = 0; k < phaseCount(phases); ++k) {
+          std::string names;
+          for (auto [m, model] : llvm::enumerate(step.getModels()))
+            if (phases[m] == int64_t(k))
+              if (Operation *root = rootOf(model))
+                names += (names.empty() ? "" : " and ") + modelName(root);
+          order += (order.empty() ? "" : ", then ") + names;
+        }
+        split.push_back(b.getStringAttr(
+            "stage '" + stageAt[p] + "': hone.train_step runs model by model (" +
+            order +
+            "; forward, loss kernel and backward each, its activations freed "
+            "after): the objective separates, each model's gradients read "
+            "only its own outputs; peak " +
+            humanBytes(whole.planned) + " run whole -> " +
+            humanBytes(fig.planned)));
+      }
+    }
+
     std::vector<bool> placed = placeBuffers(b);
 
     SmallVector<Attribute> list;
@@ -358,6 +410,9 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
         b.getNamedAttr("buffers", b.getArrayAttr(list))};
     if (!decisions.empty())
       entries.push_back(b.getNamedAttr("decisions", b.getArrayAttr(decisions)));
+    if (!split.empty())
+      entries.push_back(
+          b.getNamedAttr("split_train_steps", b.getArrayAttr(split)));
     if (!releasing.empty()) {
       SmallVector<Attribute> names;
       for (const std::string &st : releasing)

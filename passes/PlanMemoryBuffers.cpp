@@ -367,6 +367,15 @@ void Planner::collect(PipelineOp pipeline) {
     loopStart.push_back(start);
     points.push_back(op);
     stageAt.push_back(stage);
+    // A train step run model by model: one more point per phase after the
+    // first (pointOf names the first).
+    if (isa<TrainStepOp>(op))
+      if (const SmallVector<int64_t> *phases = phasesOf(op, stage))
+        for (unsigned k = 1; k < phaseCount(*phases); ++k) {
+          loopStart.push_back(start);
+          points.push_back(op);
+          stageAt.push_back(stage);
+        }
     if (isa<ExecStageEndOp>(op)) {
       stageEnds.push_back(points.size() - 1);
       stage = "(between stages)";
@@ -432,6 +441,8 @@ void Planner::size(PipelineOp pipeline) {
   std::optional<unsigned> stageBegin;
   for (unsigned p = 0; p <= end; ++p) {
     Operation *op = points[p];
+    if (pointOf.lookup(op) != p)
+      continue; // a later phase's point of a train step
     if (isa<ExecStageBeginOp>(op))
       stageBegin = p;
     else if (isa<ExecStageEndOp>(op))
@@ -540,7 +551,11 @@ void Planner::size(PipelineOp pipeline) {
             reads.push_back(*r);
         }
         Value model = train.getModels()[readers[i]];
-        forward(op, p, model, groupRows[i], groupCols[i], false,
+        // Run model by model: the read's forward at its model's phase.
+        unsigned at = p;
+        if (const SmallVector<int64_t> *phases = phasesOf(op, stageAt[p]))
+          at += unsigned((*phases)[readers[i]]);
+        forward(op, at, model, groupRows[i], groupCols[i], false,
                 allPacked ? packedBound(reads, groupRows[i]) : std::nullopt);
       }
       for (Value model : train.getModels())

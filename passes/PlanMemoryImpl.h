@@ -119,6 +119,38 @@ public:
   int64_t ranks = 1;
   // Per stage end: the model objects a train step of that stage trains.
   std::map<unsigned, llvm::SmallPtrSet<Operation *, 4>> trainedBy;
+  /// Train steps whose objective separates by model (separablePhases), with
+  /// each model operand's phase; filled once by the pass when the option
+  /// split-train-steps is on (kept across re-planning).
+  llvm::DenseMap<Operation *, SmallVector<int64_t>> separable;
+  /// A separable train step runs model by model (one point per phase, its
+  /// models' activations freed after their phase) in a stage that frees
+  /// its work buffers at each step's end: elsewhere a model's activations
+  /// are kept across steps and splitting saves nothing. Null when not.
+  const SmallVector<int64_t> *phasesOf(Operation *op,
+                                       const std::string &stage) const {
+    auto it = separable.find(op);
+    return it != separable.end() && releasing.count(stage) ? &it->second
+                                                           : nullptr;
+  }
+  /// Points of a train step run model by model: one per phase.
+  static unsigned phaseCount(ArrayRef<int64_t> phases) {
+    int64_t n = 0;
+    for (int64_t p : phases)
+      n = std::max(n, p + 1);
+    return unsigned(n);
+  }
+
+  // Train steps by model (PlanMemoryPhases.cpp).
+  /// Each model operand's phase when `step`'s gradient separates: every
+  /// model's gradients read the outputs of models of its own phase only
+  /// (found from the gradient region's def-use), with 2 or more phases; a
+  /// phase with a kept forward (kept_forwards) first. Empty otherwise.
+  static SmallVector<int64_t> separablePhases(TrainStepOp step);
+  /// The runtime frees a model's activations after its phase of a train
+  /// step run model by model: a per-step activation buffer with no use
+  /// later in the step ends at that phase's point.
+  void endPhasedActivations();
 
   // Buffers and sizes (PlanMemoryBuffers.cpp).
   Operation *rootOf(Value v);

@@ -58,6 +58,7 @@ Figures Planner::plan(PipelineOp pipeline) {
     loopEnd[p] =
         loopStart[p] == p ? std::max(loopEnd[p], p) : loopEnd[loopStart[p]];
   size(pipeline);
+  endPhasedActivations();
   llvm::erase_if(buffers, [](const Buffer &b) { return b.bytes <= 0; });
 
   // Liveness: bytes live at each point; the lower bound is the maximum.

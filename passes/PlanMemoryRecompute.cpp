@@ -14,6 +14,7 @@
 #include "passes/PlanMemoryImpl.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/BitVector.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
@@ -94,9 +95,25 @@ std::string Planner::recomputeDecision(PipelineOp pipeline, Figures &fig,
     SmallVector<int64_t> previous;
   };
   std::vector<Candidate> cands;
+  // The points where the live bytes reach the peak: more than one where
+  // the peak ties (a train step run model by model: one per phase, each
+  // with its own model's activations).
+  SmallVector<int64_t> delta(points.size() + 1, 0);
   for (const Buffer &b : buffers) {
-    if (!(b.first <= fig.peakPoint && fig.peakPoint <= b.last) ||
-        !recomputable(b))
+    delta[b.first] += b.bytes;
+    delta[b.last + 1] -= b.bytes;
+  }
+  llvm::BitVector atPeak(points.size(), false);
+  int64_t running = 0;
+  for (unsigned p = 0; p < points.size(); ++p) {
+    running += delta[p];
+    atPeak[p] = running >= fig.lowerBound || p == fig.peakPoint;
+  }
+  for (const Buffer &b : buffers) {
+    bool live = false;
+    for (unsigned p = b.first; p <= b.last && p < points.size() && !live; ++p)
+      live = atPeak[p];
+    if (!live || !recomputable(b))
       continue;
     Candidate c{b.name, b.first, b.cfg.nLayers, b.bytes, trains(b), {}, {}};
     for (const Source &s : b.sources) {
@@ -117,7 +134,43 @@ std::string Planner::recomputeDecision(PipelineOp pipeline, Figures &fig,
     if (!text.empty())
       return text;
   }
-  return "";
+  // No one buffer lowers a tied peak: every candidate's layers recomputed
+  // together (each phase of a split train step then falls), kept when the
+  // peak falls.
+  if (cands.size() < 2)
+    return "";
+  for (const Candidate &c : cands)
+    for (auto [op, model] : c.uses)
+      setRecompute(op, model, c.layers);
+  Figures next = plan(pipeline);
+  if (next.planned >= fig.planned) {
+    for (const Candidate &c : cands)
+      for (auto [i, use] : llvm::enumerate(c.uses))
+        setRecompute(use.first, use.second, c.previous[i]);
+    fig = plan(pipeline);
+    return "";
+  }
+  std::string names, ops;
+  int64_t saved = 0;
+  for (const Candidate &c : cands) {
+    names += (names.empty() ? "" : ", ") + c.name;
+    saved += c.bytes - bytesOf(c.name, c.first);
+    for (auto [op, model] : c.uses) {
+      std::string n = op->getName().getStringRef().str();
+      if (ops.find(n) == std::string::npos)
+        ops += (ops.empty() ? "" : ", ") + n;
+    }
+  }
+  std::string text =
+      llvm::formatv("{0}: recompute all their layers in backward, together "
+                    "(the peak ties at their points; {1} recompute_layers: "
+                    "results bit-identical), saving {2} of activations: peak {3} -> {4} "
+                    "(budget {5})",
+                    names, ops, humanBytes(saved), humanBytes(fig.planned),
+                    humanBytes(next.planned), humanBytes(budget))
+          .str();
+  fig = next;
+  return text;
 }
 
 std::string Planner::tryRecompute(

@@ -376,6 +376,32 @@ void runTrainStep(OpCtx &c) {
         r.lengths[b] = std::max(r.lengths[b], more[b]);
     }
   }
+  // phases[m] (hone-plan-memory, where the objective separates by model:
+  // each model's gradients read only the outputs of models of its own
+  // phase): each optimiser step runs phase by phase, its models' forwards,
+  // the kernel and their backwards, then frees their activations, so one
+  // phase's activations are live at a time. The kernel runs once per
+  // phase: a phase's gradients do not depend on a later phase's outputs
+  // (zeros until their forward), so they are the bits a whole step's
+  // kernel gives; the loss and metrics come from the last call, on every
+  // output. Absent, one phase.
+  std::vector<int64_t> phaseOf(size_t(n_models), 0);
+  int64_t nPhases = 1;
+  if (a.phases) {
+    if (int(a.phases->size()) != n_models)
+      c.err("phases needs one entry per model (" + std::to_string(n_models) +
+            ")");
+    phaseOf = *a.phases;
+    for (int64_t ph : phaseOf) {
+      if (ph < 0 || ph >= n_models)
+        c.err("phases: " + std::to_string(ph) + " is not a phase (0.." +
+              std::to_string(n_models - 1) + ")");
+      nPhases = std::max(nPhases, ph + 1);
+    }
+  }
+  auto phaseOfGroup = [&](const ReadGroup &g) {
+    return phaseOf[size_t(readers[size_t(g.members[0] - rs.data())])];
+  };
   // How often each model runs forward per optimiser step: more than once
   // means its kept activations are not those of the slice being
   // back-propagated.
@@ -394,13 +420,9 @@ void runTrainStep(OpCtx &c) {
   for (int64_t u = 0; u < updates && !skipped; ++u) {
     for (ModelObj *m : ms)
       m->model->zeroGrad();
-    // Forward over the mini-batch's rows [lo, lo + rows), micro-batched,
-    // into host outputs of the mini-batch.
-    // A fused group's forward output holds its members' rows in member
-    // order.
+    // Host outputs of the mini-batch's rows [lo, lo + rows) for every read
+    // (a later phase's stay zero until its forward).
     for (ReadGroup &g : groups) {
-      Read &r0 = *g.members[0];
-      g.plan(updates, mini, u);
       for (Read *r : g.members) {
         const int64_t per = r->what == "reward" ? 1 : r->T; // values per row
         int64_t rows = r->B / updates;
@@ -408,6 +430,16 @@ void runTrainStep(OpCtx &c) {
         r->out1.assign(r->what == "logprob+entropy" ? size_t(rows * r->T) : 0,
                        0.f);
       }
+    }
+    for (int64_t phase = 0; phase < nPhases && !skipped; ++phase) {
+    // Forward over the mini-batch's rows, micro-batched, into the host
+    // outputs. A fused group's forward output holds its members' rows in
+    // member order.
+    for (ReadGroup &g : groups) {
+      if (phaseOfGroup(g) != phase)
+        continue;
+      Read &r0 = *g.members[0];
+      g.plan(updates, mini, u);
       size_t read0 = size_t(&r0 - rs.data());
       // Values per forward row: the group's width (members' rows padded
       // to it), one for a reward.
@@ -458,13 +490,13 @@ void runTrainStep(OpCtx &c) {
           }
         }
       }
-      for (Read *r : g.members) {
-        r->grad0.assign(r->out0.size(), 0.f);
-        r->grad1.assign(r->out1.size(), 0.f);
-      }
     }
-    // The kernel, once per optimiser step, on the mini-batch (the inputs'
-    // rows of this mini-batch; scalars as they are).
+    for (Read &r : rs) {
+      r.grad0.assign(r.out0.size(), 0.f);
+      r.grad1.assign(r.out1.size(), 0.f);
+    }
+    // The kernel, once per optimiser step (per phase), on the mini-batch
+    // (the inputs' rows of this mini-batch; scalars as they are).
     std::vector<void *> args;
     for (Read &r : rs) {
       args.push_back(r.out0.data());
@@ -487,6 +519,7 @@ void runTrainStep(OpCtx &c) {
         args.push_back(r.grad1.data());
     }
     kernel(args.data());
+    if (phase == nPhases - 1) {
     if (j->injectNan.count(stepNo))
       loss = NAN;
     if (j->comm.size > 1) {
@@ -509,8 +542,11 @@ void runTrainStep(OpCtx &c) {
       why = "non-finite loss";
       break;
     }
+    }
     // Backward per micro-batch from its slice of the gradients.
     for (ReadGroup &grp : groups) {
+      if (phaseOfGroup(grp) != phase)
+        continue;
       Read &r = *grp.members[0];
       bool recompute = forwards[r.model] > 1;
       auto &tm = *r.model->model;
@@ -579,6 +615,18 @@ void runTrainStep(OpCtx &c) {
         check(j, loc, tm.backward(g));
       }
     }
+    // Run by phase: the phase's models free their activations (the plan
+    // gives a later phase's the same bytes); a later read runs its own
+    // forward.
+    if (nPhases > 1)
+      for (int i = 0; i < n_models; ++i)
+        if (phaseOf[size_t(i)] == phase) {
+          ms[size_t(i)]->model->releaseActivations();
+          ms[size_t(i)]->keptTokens = nullptr;
+        }
+    }
+    if (skipped)
+      break;
     if (j->comm.size > 1) // data parallel: the ranks' mean gradient
       for (ModelObj *m : ms) {
         float *g = m->model->trainableGrad();

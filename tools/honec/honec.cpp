@@ -5,7 +5,7 @@
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
 //       [--no-fuse-forwards] [--no-pack-sequences] [--no-stream-scores] [--stream-logprobs]
-//       [--no-release-at-step-end]
+//       [--no-release-at-step-end] [--no-split-train-steps]
 //
 // Like every compiler, honec makes the final artifact (the job executable,
 // `a.out` without -o) unless --compile-to stops it early. Phases (the target
@@ -143,6 +143,13 @@ cl::opt<bool> noReleaseAtStepEnd(
              "memory budget needs them freed (hone-plan-memory frees them "
              "at each step's end where that lowers the peak; for "
              "benchmarks)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> noSplitTrainSteps(
+    "no-split-train-steps",
+    cl::desc("Run every train step whole (every model's forward, the loss "
+             "kernel, every backward) even where its objective separates by "
+             "model (hone-plan-memory runs those model by model, one "
+             "model's activations live at a time; for benchmarks)"),
     cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> report(
     "report",
@@ -357,6 +364,9 @@ void printMemoryReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
   if (auto decisions = plan.getAs<ArrayAttr>("decisions"))
     for (auto d : decisions.getAsRange<StringAttr>())
       os << "  decision: " << d.getValue() << "\n";
+  if (auto split = plan.getAs<ArrayAttr>("split_train_steps"))
+    for (auto d : split.getAsRange<StringAttr>())
+      os << "  split: " << d.getValue() << "\n";
 }
 
 /// Runs the named pipelines of passes/Pipelines.h up to `target`, so that
@@ -403,7 +413,8 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
     return success();
   if (failed(runPhase(module, "scheduled (hone-scheduled-pipeline)",
                       [](OpPassManager &pm) {
-                        mlir::hone::buildScheduledPipeline(pm, !noReleaseAtStepEnd);
+                        mlir::hone::buildScheduledPipeline(pm, !noReleaseAtStepEnd,
+                                                           !noSplitTrainSteps);
                         return success();
                       })))
     return failure();
