@@ -6,6 +6,9 @@ in rounds of alternating order, ratios per round (median, range, IQR).
   bench/overlap/ab.py lanes [--rounds 7] [--steps 36] [--delay 0.0021]
   bench/overlap/ab.py cores [--rounds 9] [--steps 36] [--delay 0.0021]
   bench/overlap/ab.py rm-rows [--rounds 5] [--rows 1,2,4,8]
+  bench/overlap/ab.py logprobs [--rounds 5] [--steps 12] [--staleness 0]
+                               [--scenario compute|latency]
+                               [--honec-b OTHER/bin/honec]
 
 lanes    staleness 0 and 1, each with --lanes on and off, for the compute
          scenario (the grpo example sized up) and the latency one (an
@@ -19,6 +22,16 @@ rm-rows  the grpo example scored by a reward model plus its regex reward,
          streamed and not, at several HONE_RM_SCORE_ROWS (rows a forward):
          stage time and the first finished row's wait for its score over
          its generation.
+logprobs the grpo example with a KL term (stages[0].rl.beta=0.04, a
+         frozen reference's log-probs of each batch) compiled with and
+         without honec --stream-logprobs (reference reads streamed in groups
+         of 8 rows as the rows finish, or read after generation in the same
+         groups), and the unstreamed read of one whole-batch forward
+         (honec's default), for the compute scenario or the latency one
+         (--scenario latency: the external reward waiting DELAY s a
+         completion); with --honec-b, each of them built by a second
+         honec too (another build: A/B of the runtimes). Stage time, the
+         reference read's op time per step and the generate's, per round.
 """
 import argparse
 import importlib.util
@@ -65,6 +78,9 @@ def lanes(a, work):
             print(f"{scen}: staleness 1 lanes on over staleness 0 lanes "
                   f"{base[1]}, per round "
                   f"{ov.spread([x / y for x, y in zip(res[base], res[1, 'on'])])}")
+        print(f"{scen}: staleness 0, lanes off over on (the lanes' own "
+              f"cost where nothing overlaps), per round "
+              f"{ov.spread([x / y for x, y in zip(res[0, 'off'], res[0, 'on'])])}")
         print(f"{scen}: staleness 1, lanes on over off, per round "
               f"{ov.spread([x / y for x, y in zip(res[1, 'off'], res[1, 'on'])])}")
 
@@ -116,15 +132,70 @@ def rm_rows(a, work):
               f"wait / generation {statistics.median(fr):.1%}")
 
 
+def logprobs(a, work):
+    sp = dict(SCENARIOS)[a.scenario]
+    builds = [("", a.honec)] + ([("b ", a.honec_b)] if a.honec_b else [])
+    modes = (("streamed", ["--stream-logprobs"]),
+             ("grouped", ["--stream-logprobs", "--no-stream-scores"]),
+             ("one forward", []))
+    jobs = {}
+    for tag, honec in builds:
+        for mode, flags in modes:
+            key = tag + mode
+            jobs[key] = os.path.join(work, key.replace(" ", "-"), "job")
+            os.makedirs(os.path.dirname(jobs[key]), exist_ok=True)
+            ov.compile_job(honec, sp, ov.SIZE + [
+                f"stages[0].rl.steps={a.steps}", "stages[0].rl.beta=0.04",
+                f"stages[0].rl.staleness={a.staleness}"], jobs[key], flags)
+    res, ops = {}, {}
+    keys = list(jobs)
+    for r in range(a.rounds):
+        for key in (keys if r % 2 == 0 else keys[::-1]):
+            out = os.path.join(os.path.dirname(jobs[key]), "run")
+            st = ov.run_job(jobs[key], out, 0)
+            res.setdefault(key, []).append(st["stage_s"])
+            with open(os.path.join(out, "trace.json")) as f:
+                ev = [e for e in ov.json.load(f)["traceEvents"]
+                      if e.get("ph") == "X"]
+            per = {}
+            for e in ev:
+                if e["name"] in ("logprob", "generate") and \
+                        e["args"]["lane"] != "stream":
+                    per.setdefault(e["name"], []).append(e["dur"] / 1000)
+            for name, v in per.items():
+                ops.setdefault((key, name), []).append(statistics.median(v))
+    for key in keys:
+        lp = ops.get((key, "logprob"), [float("nan")])
+        gen = ops.get((key, "generate"), [float("nan")])
+        print(f"{key}: stage {series(res[key])}; reference read op "
+              f"{statistics.median(lp):.2f} ms a step (runs' medians "
+              f"{min(lp):.2f}-{max(lp):.2f}); generate "
+              f"{statistics.median(gen):.2f} ms")
+    for tag, _ in builds:
+        base = res[tag + "one forward"]
+        for mode, _ in modes[:2]:
+            print(f"{tag}one forward over {tag}{mode}, per round "
+                  f"{ov.spread([x / y for x, y in zip(base, res[tag + mode])])}")
+    if a.honec_b:
+        for mode, _ in modes:
+            print(f"b {mode} over {mode}, per round "
+                  f"{ov.spread([x / y for x, y in zip(res['b ' + mode], res[mode])])}")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["lanes", "cores", "rm-rows"])
+    ap.add_argument("what", choices=["lanes", "cores", "rm-rows", "logprobs"])
     ap.add_argument("--honec", default=os.path.join(ROOT, "build/bin/honec"))
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--steps", type=int, default=36)
     ap.add_argument("--delay", type=float, default=0.0021,
                     help="the external reward's seconds per completion")
     ap.add_argument("--rows", default="1,2,4,8")
+    ap.add_argument("--staleness", type=int, default=0)
+    ap.add_argument("--scenario", choices=[n for n, _ in SCENARIOS],
+                    default="compute", help="logprobs: the spec")
+    ap.add_argument("--honec-b", default="",
+                    help="logprobs: a second build's honec (A/B)")
     ap.add_argument("--no-boost", action="store_true")
     a = ap.parse_args()
     ov.BOOST = not a.no_boost
@@ -133,7 +204,8 @@ def main():
     print(f"{'boosted' if ov.BOOST else 'not boosted'}; {a.rounds} rounds; "
           f"{' '.join(ov.SIZE)} stages[0].rl.steps={a.steps}")
     try:
-        {"lanes": lanes, "cores": cores, "rm-rows": rm_rows}[a.what](a, work)
+        {"lanes": lanes, "cores": cores, "rm-rows": rm_rows,
+         "logprobs": logprobs}[a.what](a, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -32,8 +32,8 @@ Scheduler::~Scheduler() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
+    notifyLocked();
   }
-  cv_.notify_all();
   for (LaneState &lane : lanes_)
     if (lane.thread.joinable())
       lane.thread.join();
@@ -66,19 +66,19 @@ void Scheduler::enqueue(Lane lane, std::string name, Task task,
       if (!w.event.valid() || w.event.id >= events_.size()) {
         failLocked(Status::error("scheduler: error: task '" + name +
                                  "' waits for an unknown event"));
-        cv_.notify_all();
+        notifyLocked();
         return;
       }
     if (signal.event.valid() && signal.event.id >= events_.size()) {
       failLocked(Status::error("scheduler: error: task '" + name +
                                "' signals an unknown event"));
-      cv_.notify_all();
+      notifyLocked();
       return;
     }
     lanes_[static_cast<int>(lane)].queue.push_back(
         Item{std::move(name), std::move(task), std::move(waits), signal});
+    notifyLocked();
   }
-  cv_.notify_all();
 }
 
 void Scheduler::signal(EventValue ev) {
@@ -88,8 +88,8 @@ void Scheduler::signal(EventValue ev) {
       return;
     uint64_t &v = events_[ev.event.id].value;
     v = std::max(v, ev.value);
+    notifyLocked();
   }
-  cv_.notify_all();
 }
 
 uint64_t Scheduler::value(Event event) const {
@@ -159,23 +159,36 @@ void Scheduler::failLocked(Status status) {
   }
 }
 
+void Scheduler::notifyLocked() {
+  // Notified under the lock: a waiter cannot miss it, and the scheduler
+  // (and its condition variables) cannot be destroyed in between.
+  hostCv_.notify_all();
+  for (LaneState &lane : lanes_)
+    if (lane.sleeping &&
+        (stop_ || failed_ ||
+         (lane.queue.empty() ? stop_ : headReadyLocked(lane))))
+      lane.cv.notify_one();
+}
+
 void Scheduler::workerLoop(int laneIndex) {
   LaneState &lane = lanes_[laneIndex];
   Lane laneId = static_cast<Lane>(laneIndex);
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    cv_.wait(lk, [&] {
+    lane.sleeping = true;
+    lane.cv.wait(lk, [&] {
       if (lane.queue.empty())
         return stop_;
       return failed_ || headReadyLocked(lane);
     });
+    lane.sleeping = false;
     if (lane.queue.empty())
       return; // stop_
     Item item = std::move(lane.queue.front());
     lane.queue.pop_front();
     if (failed_) {
       // Dropped: a task failed earlier; drain() reports that error.
-      cv_.notify_all();
+      notifyLocked();
       continue;
     }
     lane.running = true;
@@ -210,7 +223,7 @@ void Scheduler::workerLoop(int laneIndex) {
       uint64_t &v = events_[item.signal.event.id].value;
       v = std::max(v, item.signal.value);
     }
-    cv_.notify_all();
+    notifyLocked();
   }
 }
 
@@ -219,7 +232,7 @@ Status Scheduler::wait(EventValue ev) {
   if (!ev.event.valid() || ev.event.id >= events_.size())
     return Status::error("scheduler: error: wait for an unknown event");
   auto reached = [&] { return events_[ev.event.id].value >= ev.value; };
-  cv_.wait(lk, [&] {
+  hostCv_.wait(lk, [&] {
     return reached() || failed_ || idleLocked() || stuckLocked();
   });
   if (reached())
@@ -235,11 +248,11 @@ Status Scheduler::wait(EventValue ev) {
 
 Status Scheduler::drain() {
   std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait(lk, [&] { return idleLocked() || failed_ || stuckLocked(); });
+  hostCv_.wait(lk, [&] { return idleLocked() || failed_ || stuckLocked(); });
   if (!idleLocked() && !failed_)
     failLocked(Status::error(describeStuckLocked()));
-  cv_.notify_all();
-  cv_.wait(lk, [&] { return idleLocked(); });
+  notifyLocked();
+  hostCv_.wait(lk, [&] { return idleLocked(); });
   Status result = std::move(error_);
   error_ = Status::ok();
   failed_ = false;

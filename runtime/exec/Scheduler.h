@@ -122,6 +122,8 @@ private:
   struct LaneState {
     std::deque<Item> queue;
     bool running = false;
+    bool sleeping = false; // waiting on cv for its head task
+    std::condition_variable cv;
     std::thread thread;
   };
 
@@ -131,12 +133,19 @@ private:
   bool stuckLocked() const;
   std::string describeStuckLocked() const;
   void failLocked(Status status);
+  /// Wakes the host and every sleeping lane whose head task can start now
+  /// (or every lane after a failure or at stop).
+  void notifyLocked();
   std::string eventNameLocked(Event e) const;
 
   Options options_;
   std::chrono::steady_clock::time_point epoch_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  /// The host's waits (wait, drain) and each lane's thread sleep on their
+  /// own condition variables, and a change wakes only those it may
+  /// concern (notifyLocked): on a 2-core machine every spurious wake-up of
+  /// a lane thread is a context switch beside the lanes' OpenMP teams.
+  std::condition_variable hostCv_;
   LaneState lanes_[kNumLanes];
   std::vector<EventState> events_;
   std::vector<TraceEntry> trace_;

@@ -185,7 +185,8 @@ double Verifier::score(const RewardInput &in) const {
 
 Expected<std::vector<float>> rewardModelScores(Transformer<float> &rm,
                                                const TokenBatch &batch,
-                                               int64_t microBatch) {
+                                               int64_t microBatch,
+                                               bool pack) {
   if (rm.config().head != HeadKind::Scalar)
     return Status::error("error: reward model: the model has an LM head, "
                          "not a scalar head");
@@ -196,7 +197,9 @@ Expected<std::vector<float>> rewardModelScores(Transformer<float> &rm,
     int64_t n = std::min(microBatch, batch.batch - b0);
     TokenBatch mb{n, batch.seqLen, batch.tokens + b0 * batch.seqLen,
                   batch.lengths + b0};
-    HONE_TRY(rm.forward(mb));
+    ForwardOptions fo;
+    fo.pack = pack;
+    HONE_TRY(rm.forward(mb, fo));
     std::vector<float> r = rm.toHost(rm.rewards(), n);
     out.insert(out.end(), r.begin(), r.end());
   }

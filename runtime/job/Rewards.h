@@ -88,10 +88,14 @@ private:
 };
 
 /// Learned reward: a scalar-head Transformer read at the last token of each
-/// row of a batch (prompt + completion).
+/// row of a batch (prompt + completion), `microBatch` rows a forward (0:
+/// all). `pack`: each forward runs its rows' tokens only, no padding
+/// (ForwardOptions::pack): a row that finished early costs its own length,
+/// not the batch's (the streamed first finished row's wait, issue 21).
 Expected<std::vector<float>> rewardModelScores(Transformer<float> &rm,
                                                const TokenBatch &batch,
-                                               int64_t microBatch = 0);
+                                               int64_t microBatch = 0,
+                                               bool pack = false);
 
 /// An external process, started once (fork/exec, no shell) and kept. For
 /// each completion it gets one line {"prompt":…, "completion":…, "answer":…,

@@ -90,8 +90,20 @@ void modelsOf(Object *o, std::vector<ModelObj *> &out) {
   }
 }
 
-/// Bytes of an op's results (the trace's "bytes").
+/// Bytes of an op's results (the trace's "bytes"). sync_weights has none:
+/// its bytes are the policy's weights a rollout copy receives (its
+/// parameters, or its LoRA adapters), whether this job copies them (a
+/// pipelined stage's rollout weights) or not (generation reads the policy
+/// in place): what a rollout device of its own would be sent each step
+/// (bench/overlap/project.py).
 int64_t outputBytes(const OpCtx &c) {
+  if (c.op == "sync_weights") {
+    auto *o = c.nObjs > 0 ? static_cast<Object *>(c.objs[0]) : nullptr;
+    auto *m = o && o->kind == ObjKind::Model ? static_cast<ModelObj *>(o)
+                                             : nullptr;
+    return m && m->model ? m->model->numTrainable() * int64_t(sizeof(float))
+                         : 0;
+  }
   static const int64_t kDtypeBytes[] = {4, 8, 4, 8, 1}; // enum hone_dtype
   int64_t total = 0;
   for (int i = 0; i < c.nOut; ++i) {

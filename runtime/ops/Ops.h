@@ -13,6 +13,7 @@
 #include "runtime/abi/hone_runtime.h"
 #include "runtime/base/Json.h"
 #include "runtime/exec/Scheduler.h"
+#include "runtime/exec/WorkerPool.h"
 #include "runtime/formats/AtomicFile.h"
 #include "runtime/job/Advantages.h"
 #include "runtime/job/Driver.h"
@@ -237,6 +238,10 @@ struct hone_job {
   /// which would fall on a step's first finished row (Streams.cpp).
   std::mutex streamKernelsMu;
   std::vector<std::unique_ptr<hone::Kernels<float>>> streamKernels;
+  /// The threads that run streamed consumers, kept for the whole job
+  /// (runtime/ops/Streams.cpp). Declared before `streams`, whose consumers
+  /// they run: they go after every stream has waited for its consumers.
+  hone::exec::WorkerPool streamWorkers;
   /// Streaming scores (hone-stream-scores): the stream of the latest
   /// hone.generate submitted with `stream_rows`, by its tokens buffer; a
   /// hone.score with `stream` submitted after it on those tokens consumes

@@ -48,10 +48,13 @@ std::vector<double> scoreRows(hone_job *j, const OpCtx &c, RewardObj *r,
     }
     TokenBatch tb{int64_t(rows.size()), T, tok.data(), len.data()};
     // In groups of modelScoreRows() rows, as a streamed score computes
-    // them (runtime/ops/Streams.cpp): the same forwards either way.
-    // On CUDA (never streamed) the whole batch at once.
-    auto v = rewardModelScores(
-        m, tb, j->args.device == "cuda" ? int64_t(0) : modelScoreRows());
+    // them (runtime/ops/Streams.cpp): the same forwards either way, each
+    // over its rows' tokens only (packed: a row that finished early costs
+    // its own length, which is what the first finished row waits for).
+    // On CUDA (never streamed) the whole batch at once, padded.
+    bool cuda = j->args.device == "cuda";
+    auto v = rewardModelScores(m, tb, cuda ? int64_t(0) : modelScoreRows(),
+                               !cuda);
     if (!v)
       c.err(v.status().message());
     for (size_t i = 0; i < rows.size(); ++i)

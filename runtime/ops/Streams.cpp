@@ -85,7 +85,9 @@ struct Consumer {
   /// models' activations go where the plan put them, on this worker's
   /// thread as on the op's.
   std::optional<std::vector<int64_t>> arena;
-  std::thread worker;
+  /// Scored on a worker thread (the job's streamWorkers, runtime/exec/WorkerPool.h) until
+  /// it sets `finished` (under the stream's mutex).
+  bool onWorker = false, finished = false;
   ~Consumer() { // the kernels object serves the next stream's worker
     if (kernels && c.j) {
       std::lock_guard<std::mutex> g(c.j->streamKernelsMu);
@@ -340,11 +342,27 @@ struct RowStream {
     cv.notify_all();
   }
 
+  /// The worker thread's task for consumer `k`: run, then say so. The
+  /// notification is sent under the lock, so the stream (and this
+  /// condition variable) outlives it even when a waiter destroys the
+  /// stream right after.
+  void work(Consumer *k) {
+    run(k);
+    std::lock_guard<std::mutex> l(mu);
+    k->finished = true;
+    cv.notify_all();
+  }
+
+  /// Waits until consumer `k`'s worker has scored every row.
+  void waitFor(Consumer *k) {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return !k->onWorker || k->finished; });
+  }
+
   ~RowStream() {
     close();
     for (auto &k : consumers)
-      if (k->worker.joinable())
-        k->worker.join();
+      waitFor(k.get());
   }
 };
 
@@ -363,12 +381,13 @@ namespace {
 void attach(OpCtx &c, const std::shared_ptr<RowStream> &s,
             std::unique_ptr<Consumer> k) {
   Consumer *raw = k.get();
-  if (!raw->inPlace)
-    raw->worker = std::thread([s = s.get(), raw] { s->run(raw); });
+  raw->onWorker = !raw->inPlace;
   {
     std::lock_guard<std::mutex> l(s->mu);
     s->consumers.push_back(std::move(k));
   }
+  if (raw->onWorker)
+    c.j->streamWorkers.run([s = s.get(), raw] { s->work(raw); });
   c.stream = s;
 }
 
@@ -535,8 +554,7 @@ std::vector<float> streamedLogprobs(OpCtx &c, int64_t B, int64_t T) {
   // The producing generate ran before this op (on its lane, or held
   // inline before it), so the stream is closed and the worker ends after
   // the last group.
-  if (k->worker.joinable())
-    k->worker.join();
+  s.waitFor(k);
   if (!k->error.empty())
     c.err(k->error);
   if (int64_t(k->logprobs.size()) != B * T)
@@ -562,8 +580,7 @@ std::vector<double> streamedScores(OpCtx &c, int64_t B) {
   // The producing generate ran before this op on its lane (or inline), so
   // the stream is closed and the worker ends after the last row; an
   // in-place consumer attached late scores what it has not.
-  if (k->worker.joinable())
-    k->worker.join();
+  s.waitFor(k);
   // The worker ran the reward models on its own kernels object, which ends
   // with the stream: activations it allocated there (not placed: the worker
   // carries no placements) go now, while it lives, not at the stage's end

@@ -3,13 +3,19 @@
 --trace writes RUN/trace.json in the Chrome trace-event format (loads in
 Perfetto / chrome://tracing): every event is complete ("X") or metadata
 ("M"), times are non-negative numbers, every thread is named after a lane,
-and the ops include generate and train_step; report.html draws it as a
+and the ops include generate and train_step; each sync_weights event's
+bytes are the policy's parameters' (what a rollout device would be sent);
+bench/overlap/project.py reads its steps; report.html draws it as a
 Gantt chart. With --lanes on the steps run on the rollout and learn lanes,
 with --lanes off on the host; a job stopped by SIGTERM writes the trace
 of the steps it ran; without --trace nothing is written and the report
 says so. Never asserts timings.
 Usage: trace_schedule.py HONEC SPEC WORK"""
-import json, os, shutil, signal, subprocess, sys, time
+import json, math, os, shutil, signal, struct, subprocess, sys, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "bench", "overlap"))
+import project  # noqa: E402  (bench/overlap/project.py)
 
 honec, spec, work = sys.argv[1:4]
 shutil.rmtree(work, ignore_errors=True)
@@ -80,6 +86,31 @@ try:
         for op in ("generate", "train_step"):
             if op not in ops:
                 fail(f"{path}: no {op} event (ops: {sorted(ops)})")
+        # sync_weights' bytes: the policy's weights a rollout copy would
+        # receive, here every parameter, as the checkpoint counts them.
+        ck = sorted(d for d in os.listdir(out) if d.startswith("checkpoint-"))
+        with open(os.path.join(out, ck[-1], "model.safetensors"), "rb") as f:
+            head = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        head.pop("__metadata__", None)
+        want = sum(4 * math.prod(t["shape"]) for t in head.values())
+        syncs = [e["args"]["bytes"] for e in events
+                 if e["ph"] == "X" and e["name"] == "sync_weights"]
+        if not syncs or any(b != want for b in syncs):
+            fail(f"{path}: sync_weights bytes {syncs}, expected {want} "
+                 f"(the checkpoint's parameters in fp32)")
+        # bench/overlap/project.py reads the RL stage's steps from it: one
+        # per step run, and its two-device schedule at staleness 0 with a
+        # free link is the serial time exactly (rollout i waits for learn
+        # i-1, learn i for rollout i); at staleness 1 between 1x and 2x.
+        steps, wb = project.steps_of(events)
+        if len(steps) != 2 or wb != want or any(r <= 0 or l <= 0
+                                                for r, l, _ in steps):
+            fail(f"{path}: project.py read {steps} (weights {wb})")
+        serial = sum(r + l for r, l, _ in steps)
+        s0 = project.schedule(steps, wb, 0)[0]
+        s1 = project.schedule(steps, wb, 1)[0]
+        if abs(s0 - serial) > 1e-9 * serial or not serial / 2 <= s1 <= serial:
+            fail(f"{path}: projected {s0} and {s1} s, serial {serial} s")
         with open(os.path.join(out, "report.html")) as f:
             html = f.read()
         if 'class="chart gantt"' not in html:

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <random>
 #include <stdexcept>
@@ -360,4 +362,46 @@ TEST(Scheduler, RandomDagStress) {
       ASSERT_EQ(out[i], expect[i]) << i;
     EXPECT_EQ(s.trace().size(), size_t(kTasks));
   }
+}
+
+// A chain that hops lane to lane at every task (each lane's head waits for
+// the lane before it), with some links from the host: every hand-off
+// depends on waking exactly the lane whose head became ready (a lost
+// wake-up hangs, caught by the watchdog).
+TEST(Scheduler, ChainAcrossLanesWakesEachNextLane) {
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&finished] {
+    for (int i = 0; i < 1200 && !finished; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!finished) {
+      std::fprintf(stderr, "ChainAcrossLanesWakesEachNextLane: no progress "
+                           "in 60 s (a lost wake-up)\n");
+      std::abort();
+    }
+  });
+  Scheduler s;
+  Event chain = s.createEvent("chain"), host = s.createEvent("host");
+  constexpr int kTasks = 4000;
+  std::vector<int> order; // written by one task at a time (the chain)
+  for (int i = 0; i < kTasks; ++i) {
+    std::vector<EventValue> waits{{chain, uint64_t(i)}};
+    if (i % 100 == 50)
+      waits.push_back({host, uint64_t(i / 100 + 1)});
+    s.enqueue(Lane(i % kNumLanes), "link" + std::to_string(i),
+              [&order, i] {
+                order.push_back(i);
+                return Status::ok();
+              },
+              waits, {chain, uint64_t(i + 1)});
+  }
+  for (int h = 1; h <= kTasks / 100; ++h) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    s.signal({host, uint64_t(h)});
+  }
+  ASSERT_TRUE(s.drain().isOk());
+  finished = true;
+  watchdog.join();
+  ASSERT_EQ(order.size(), size_t(kTasks));
+  for (int i = 0; i < kTasks; ++i)
+    ASSERT_EQ(order[i], i);
 }
