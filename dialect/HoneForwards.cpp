@@ -11,20 +11,69 @@
 using namespace mlir;
 using namespace mlir::hone;
 
+namespace {
+/// Rows and length of a rank-2 token batch; {0, 0} otherwise.
+std::pair<int64_t, int64_t> tokenShape(Value tokens) {
+  auto t = dyn_cast<RankedTensorType>(tokens.getType());
+  if (!t || t.getRank() != 2 || !t.hasStaticShape())
+    return {0, 0};
+  return {t.getDimSize(0), t.getDimSize(1)};
+}
+} // namespace
+
 SmallVector<int64_t> mlir::hone::fusableReads(TrainStepOp step) {
   SmallVector<int64_t> leads;
   auto readers = step.getReaders();
   auto reads = step.getReads().getValue();
   auto tokens = step.getTokens();
+  int64_t updates = std::max<int64_t>(1, step.getUpdates());
+  int64_t mini = std::max<int64_t>(1, step.getMiniBatches());
+  // Per leading read: its group's rows and longest length, and what its
+  // members' forwards cost run apart (each recomputed before its
+  // backward, as a model read more than once per optimiser step is).
+  llvm::SmallDenseMap<int64_t, std::pair<int64_t, int64_t>> shape;
+  llvm::SmallDenseMap<int64_t, double> apart;
+  auto archOfRead = [&](int64_t i) {
+    return cast<ModelType>(step.getModels()[readers[i]].getType()).getArch();
+  };
   for (int64_t i = 0, e = int64_t(tokens.size()); i < e; ++i) {
     int64_t lead = i;
-    for (int64_t k = 0; k < i; ++k)
-      if (leads[k] == k && readers[k] == readers[i] && reads[k] == reads[i] &&
-          tokens[k].getType() == tokens[i].getType()) {
+    auto [rows, len] = tokenShape(tokens[i]);
+    for (int64_t k = 0; k < i; ++k) {
+      if (leads[k] != k || readers[k] != readers[i] || reads[k] != reads[i])
+        continue;
+      if (tokens[k].getType() == tokens[i].getType()) {
         lead = k;
         break;
       }
+      // Other rows or lengths (CHORD, SRFT, HPT: rollouts and
+      // demonstrations): concatenated on the longer length, each row
+      // padded past its own. Joined where that forward and its one
+      // backward (3 forward-equivalents; 4 when micro-batched) cost no
+      // more than separate ones (4 each), counted padded: packed, the
+      // stream holds the same tokens either way.
+      auto [groupRows, groupLen] = shape[k];
+      if (rows == 0 || groupRows == 0 ||
+          cast<RankedTensorType>(tokens[k].getType()).getElementType() !=
+              cast<RankedTensorType>(tokens[i].getType()).getElementType())
+        continue;
+      ArchAttr arch = archOfRead(i);
+      double together =
+          (mini > 1 ? 4.0 : 3.0) *
+          forwardFlops(arch, (groupRows + rows) / updates,
+                       std::max(groupLen, len));
+      if (together <= apart[k] + 4.0 * forwardFlops(arch, rows / updates, len)) {
+        lead = k;
+        break;
+      }
+    }
     leads.push_back(lead);
+    if (rows == 0)
+      continue;
+    auto &[groupRows, groupLen] = shape[lead];
+    groupRows += rows;
+    groupLen = std::max(groupLen, len);
+    apart[lead] += 4.0 * forwardFlops(archOfRead(i), rows / updates, len);
   }
   return leads;
 }
@@ -120,8 +169,8 @@ mlir::hone::RowLengths::mostTokens(int64_t m, int64_t repeats) const {
   return {tokens, squares};
 }
 
-std::optional<mlir::hone::RowLengths> mlir::hone::dataRowLengths(Value tokens,
-                                                                 Value mask) {
+std::optional<mlir::hone::RowLengths>
+mlir::hone::dataRowLengths(Value tokens, Value mask, bool mismatched) {
   auto next = tokens.getDefiningOp<DataNextOp>();
   if (!next)
     return std::nullopt;
@@ -131,6 +180,9 @@ std::optional<mlir::hone::RowLengths> mlir::hone::dataRowLengths(Value tokens,
     attr = "hone.sequence_lengths";
   else if (next.getPart() == DataPart::pairs && (at == 0 || at == 2))
     attr = "hone.pair_lengths";
+  else if (next.getPart() == DataPart::labelled &&
+           (at == 0 || (at == 3 && mismatched)))
+    attr = "hone.sequence_lengths";
   if (!attr)
     return std::nullopt;
   if (mask && mask.getDefiningOp() != next.getOperation())
@@ -223,7 +275,7 @@ SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
   auto flopsOf = [](Value model, Value tokens, Value mask, bool packed) {
     auto [rows, len] = rowsAndLength(tokens);
     if (packed)
-      if (auto lengths = dataRowLengths(tokens, mask))
+      if (auto lengths = dataRowLengths(tokens, mask, /*mismatched=*/true))
         return packedForwardFlops(archOf(model), rows, lengths->meanLength(),
                                   lengths->meanSquare());
     return forwardFlops(archOf(model), rows, len);
@@ -273,17 +325,35 @@ SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
         int64_t mb = (rows + mini - 1) / mini;
         return (rows + mb - 1) / mb;
       };
+      // A group's micro-batches: the most any member needs.
+      llvm::SmallDenseMap<int64_t, int64_t> chunks;
+      for (int64_t i = 0; i < n; ++i)
+        chunks[leads[i]] = std::max(chunks[leads[i]], microBatches(i));
       for (int64_t i = 0; i < n; ++i)
         if (leads[i] == i)
-          perStep[step.getReaders()[i]] += microBatches(i);
+          perStep[step.getReaders()[i]] += chunks[i];
       // packed[i]: k >= 0 packed to input k's mask, -2 to the last token.
       auto packedAttr = step->getAttrOfType<DenseI64ArrayAttr>("packed");
+      auto packedAt = [&](int64_t i) {
+        return honourFusion && packedAttr && i < packedAttr.size()
+                   ? packedAttr[i]
+                   : -1;
+      };
+      // A group runs packed when every member does; otherwise padded on
+      // its longest member's length (runtime/ops/TrainStep.cpp).
+      llvm::SmallDenseMap<int64_t, int64_t> groupWidth;
+      llvm::SmallDenseMap<int64_t, bool> groupPacked;
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t &w = groupWidth[leads[i]];
+        w = std::max(w, rowsAndLength(step.getTokens()[i]).second);
+        int64_t k = packedAt(i);
+        auto [it, fresh] = groupPacked.try_emplace(leads[i], true);
+        it->second = it->second && (k >= 0 || k == -2);
+      }
       for (int64_t i = 0; i < n; ++i) {
         int64_t reader = step.getReaders()[i];
         ModelWork &w = at(nameOf(op, unsigned(reader)));
-        int64_t k = honourFusion && packedAttr && i < packedAttr.size()
-                        ? packedAttr[i]
-                        : -1;
+        int64_t k = packedAt(i);
         Value mask = k >= 0 && k < int64_t(step.getInputs().size())
                          ? step.getInputs()[k]
                          : Value();
@@ -294,13 +364,19 @@ SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
               mask = Value();
         double f = flopsOf(step.getModels()[reader], step.getTokens()[i], mask,
                            k >= 0 || k == -2);
+        // Padded in a group of a longer member: its rows at that length.
+        if (!groupPacked[leads[i]] &&
+            groupWidth[leads[i]] > rowsAndLength(step.getTokens()[i]).second)
+          f = forwardFlops(archOf(step.getModels()[reader]),
+                           rowsAndLength(step.getTokens()[i]).first,
+                           groupWidth[leads[i]]);
         w.rolloutBound |= bool(producingGenerate(step.getTokens()[i]));
         bool recompute = perStep[reader] > 1;
         // FLOPs follow the rows, whoever leads them.
         w.flops += double(std::max<int64_t>(1, step.getEpochs())) * f * (recompute ? 4.0 : 3.0);
         if (leads[i] != i)
           continue;
-        int64_t count = passes * microBatches(i);
+        int64_t count = passes * chunks[i];
         w.forwards += count * (recompute ? 2 : 1);
         w.backwards += count;
         // The first pass's forward is a hone.value's, counted there.

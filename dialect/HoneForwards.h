@@ -23,7 +23,12 @@
 namespace mlir::hone {
 
 /// For every read (token batch) of `step`, the index of the first read with
-/// the same reader, read kind and token type (rows and length): reads with
+/// the same reader and read kind that it can share one forward with: one
+/// with the same token type (rows and length), or, for batches of other
+/// rows or lengths (CHORD, SRFT, HPT: rollouts and demonstrations), one
+/// whose group concatenated with it on the longer length (each row padded
+/// past its own) costs no more padded FLOPs in one forward and one backward
+/// than separate forwards, each recomputed before its backward. Reads with
 /// the same leader can run as one forward over their rows concatenated.
 /// Reads that share nothing lead themselves.
 SmallVector<int64_t> fusableReads(TrainStepOp step);
@@ -65,8 +70,16 @@ double forwardFlops(ArchAttr arch, int64_t rows, int64_t seqLen);
 /// hone.dataset carrying `hone.sequence_lengths` / `hone.pair_lengths`
 /// (the frontend's [length, rows, ...] counts, docs/compiler.md), and
 /// `mask` (when given) a mask of the same hone.data.next, so that a row
-/// packed to its mask's last nonzero has at most its tokens. Every length
+/// packed to its mask's last nonzero has at most its tokens; KTO's
+/// `labelled` tokens are SFT rows (`hone.sequence_lengths`). Every length
 /// is cut to the batch's length T, as the job cuts rows.
+///
+/// With `mismatched`, KTO's mismatched tokens (result 3: row k's prompt
+/// with row k+1's completion, runtime/ops/DataOps.cpp) count as the
+/// dataset's rows too: over a batch they hold the same tokens in all, so
+/// the mean length is theirs (to the template's tokens between prompt and
+/// completion), the mean square an estimate. Not a bound on any one row
+/// (a long prompt with a long completion): the memory plan asks without it.
 struct RowLengths {
   SmallVector<std::pair<int64_t, int64_t>> counts; // (length, rows), any order
   int64_t rows() const;
@@ -78,7 +91,8 @@ struct RowLengths {
   /// across an epoch's end may hold a row twice).
   std::pair<int64_t, int64_t> mostTokens(int64_t m, int64_t repeats) const;
 };
-std::optional<RowLengths> dataRowLengths(Value tokens, Value mask = Value());
+std::optional<RowLengths> dataRowLengths(Value tokens, Value mask = Value(),
+                                         bool mismatched = false);
 
 /// The most tokens and the most sum of squared lengths one packed forward
 /// over `rows` rows of the token batches `reads` (each with the mask it is

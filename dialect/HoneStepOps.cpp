@@ -455,8 +455,14 @@ LogicalResult TrainStepOp::verify() {
       if (lead < 0 || lead > int64_t(i) || (*fused)[lead] != lead)
         return emitOpError("fused_reads[")
                << i << "] = " << lead << " is not an earlier leading read";
+      // Batches of other rows or lengths run concatenated on the longer
+      // length (runtime/ops/TrainStep.cpp): token batches of one element
+      // type and rank 2.
+      auto lt = cast<RankedTensorType>(getTokens()[lead].getType());
+      auto it = cast<RankedTensorType>(getTokens()[i].getType());
       if (getReaders()[lead] != getReaders()[i] || reads[lead] != reads[i] ||
-          getTokens()[lead].getType() != getTokens()[i].getType())
+          (lt != it && (lt.getElementType() != it.getElementType() ||
+                        lt.getRank() != 2 || it.getRank() != 2)))
         return emitOpError("fused_reads[")
                << i << "]: read " << i << " and read " << lead
                << " differ in model, read or token type";

@@ -569,10 +569,14 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
 
     `fused_reads` (set by `hone-fuse-forwards`) gives, for every token
     batch, the index of the read whose forward also computes it: reads
-    that share one (the same model, read and token type) run as one
-    forward and one backward over their rows concatenated in read order,
-    micro-batch by micro-batch; the region still sees one argument per read (views of
-    the concatenated output). Absent, every read runs on its own.
+    that share one (the same model and read) run as one forward and one
+    backward over their rows concatenated in read order, micro-batch by
+    micro-batch; the region still sees one argument per read (views of
+    the concatenated output). Batches of other rows or lengths (CHORD's
+    rollouts and demonstrations) are concatenated on the longest length,
+    each row padded past its own (a causal model: positions before a
+    row's length are those of the row alone; packed, its tokens only).
+    Absent, every read runs on its own.
 
     `kept_forwards` (set by `hone-fuse-forwards`) gives, for every token
     batch, -1 or the index `k` of an `inputs` operand that a `hone.value`

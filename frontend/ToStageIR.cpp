@@ -479,7 +479,8 @@ LogicalResult Lowering::declare() {
     if (d.layout() == Dataset::preference)
       lengths(spec_.pairCountsOf, "hone.pair_lengths");
     else if (d.layout() == Dataset::text || d.layout() == Dataset::messages ||
-             d.layout() == Dataset::prompt_completion)
+             d.layout() == Dataset::prompt_completion ||
+             d.layout() == Dataset::unpaired_preference) // KTO's rows
       lengths(spec_.sequenceCountsOf, "hone.sequence_lengths");
     // What the job's loader holds for it: the memory plan's dataset row.
     if (auto it = spec_.heldBytesOf.find(d.name());

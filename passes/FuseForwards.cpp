@@ -1,10 +1,12 @@
 //===- FuseForwards.cpp - one forward per model and train step ------------===//
 //
-// A train step that reads one model on several token batches of one type
-// (DPO's chosen and rejected, a reward model's pair) ran that model forward
-// once per batch and, since the model then ran more than once per optimiser
-// step, again before each backward. Marking the reads fused makes the
-// runtime run one forward and one backward over the concatenated rows; the
+// A train step that reads one model on several token batches (DPO's chosen
+// and rejected, a reward model's pair; CHORD's, SRFT's and HPT's rollouts
+// and demonstrations, of other lengths) ran that model forward once per
+// batch and, since the model then ran more than once per optimiser step,
+// again before each backward. Marking the reads fused makes the runtime run
+// one forward and one backward over the concatenated rows (on the longest
+// length, where lengths differ and that costs no more: fusableReads); the
 // objective keeps its per-read arguments.
 //
 // PPO's v_old is a hone.value of the critic on the rollout, just before the

@@ -176,24 +176,36 @@ def ConvertHoneLossToLinalg : Pass<"convert-hone-loss-to-linalg"> {
 def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
   let summary = "one forward and one backward per model and train step";
   let description = [{
-    A `hone.train_step` that reads one model on several token batches of
-    the same type (DPO, IPO, KTO, ORPO, SimPO: chosen and
-    rejected; the reward model: the pair) ran that model forward once per batch and, because the model
-    then ran more than once per optimiser step, once more before each
-    backward: 4 forwards and 2 backwards for a pair. This pass sets the
-    step's `fused_reads` (the first read with the same reader, read kind and
-    token type, per read), and the runtime runs one forward and one backward
-    over the reads' rows concatenated, micro-batch by micro-batch: 1 and 1
-    over twice the rows, 6 forward-equivalents of model FLOPs instead of 8.
-    The objective region is unchanged; its arguments are views of the
-    concatenated output. Every row is computed by the same kernels as
-    before: forward outputs, and so the loss and metrics of a step, are
-    the same; the weight gradient sums the rows in another order (float
-    rounding). Reads of different models, kinds or token types stay apart
-    (CHORD, SRFT, HPT: rollouts of prompt + max_new_tokens positions and
-    demonstrations of max_seq_len positions; not fused yet); a
-    step that already has `fused_reads` is left as it is. `honec
-    --no-fuse-forwards` leaves the pass out.
+    A `hone.train_step` that reads one model on several token batches
+    (DPO, IPO, KTO, ORPO, SimPO: chosen and rejected; the reward model:
+    the pair; CHORD, SRFT, HPT: the rollouts and the demonstrations) ran
+    that model forward once per batch and, because the model then ran
+    more than once per optimiser step, once more before each backward: 4
+    forwards and 2 backwards for two batches. This pass sets the step's
+    `fused_reads` (per read, the first read it shares a forward with), and
+    the runtime runs one forward and one backward over the reads' rows
+    concatenated, micro-batch by micro-batch: 1 and 1 over the rows of
+    both, 6 forward-equivalents of model FLOPs instead of 8 for batches of
+    one shape. The objective region is unchanged; its arguments are views
+    of the concatenated output. Every row is computed by the same kernels
+    as before: forward outputs, and so the loss and metrics of a step, are
+    the same to float rounding; the weight gradient sums the rows in
+    another order.
+
+    Reads of one model and read kind with the same token type always
+    share a forward. Batches of other rows or lengths (CHORD's rollouts,
+    prompt + max_new_tokens positions, and demonstrations of the stage's
+    sequence length) are concatenated on the longer length, each row
+    padded with 0 past its own: the model is causal, so a row's positions
+    are computed as alone and those past it yield 0 (unit test
+    ShapesFromData); packed (`hone-pack-sequences` on every member), the
+    stream holds each row's tokens only. Such reads share a forward where
+    that forward and its backward, counted padded (3 forward-equivalents
+    over the longer length; 4 when micro-batched), cost no more than
+    separate forwards (4 each): CHORD's 8 x 24 rollouts and 2 x 32
+    demonstrations do, 4 x 8 and 2 x 16 batches do not. Reads of different
+    models or kinds stay apart; a step that already has `fused_reads` is
+    left as it is. `honec --no-fuse-forwards` leaves the pass out.
 
     Frozen-model reads: `hone.logprob` ops in one block on the same model
     value, with the same `entropy`, token type and sampling temperature

@@ -522,7 +522,10 @@ void Planner::size(PipelineOp pipeline) {
       // rows concatenated: the leading read's activations hold them all.
       std::optional<ArrayRef<int64_t>> fused = train.getFusedReads();
       auto tokenList = train.getTokens();
-      SmallVector<int64_t> groupRows(tokenList.size(), 0);
+      // Members of other lengths run concatenated on the longest
+      // (groupCols; runtime/ops/TrainStep.cpp, ReadGroup).
+      SmallVector<int64_t> groupRows(tokenList.size(), 0),
+          groupCols(tokenList.size(), 0);
       for (auto [i, tokens] : llvm::enumerate(tokenList)) {
         size_t lead = fused && i < fused->size() && (*fused)[i] >= 0 &&
                               size_t((*fused)[i]) < tokenList.size()
@@ -530,6 +533,7 @@ void Planner::size(PipelineOp pipeline) {
                           : i;
         int64_t rows = rowsOf(tokens) / updates;
         groupRows[lead] += (rows + mini - 1) / mini;
+        groupCols[lead] = std::max(groupCols[lead], colsOf(tokens));
       }
       // hone-pack-sequences' packed[i]: k >= 0, read i runs packed to
       // input k's mask; -2, to its rows' last tokens; -1 padded.
@@ -576,7 +580,7 @@ void Planner::size(PipelineOp pipeline) {
         unsigned at = p;
         if (const SmallVector<int64_t> *phases = phasesOf(op, stageAt[p]))
           at += unsigned((*phases)[readers[i]]);
-        forward(op, at, model, groupRows[i], colsOf(tokens), false,
+        forward(op, at, model, groupRows[i], groupCols[i], false,
                 allPacked ? packedBound(reads, groupRows[i]) : std::nullopt);
       }
       for (Value model : train.getModels())

@@ -23,7 +23,7 @@ job's start-up (model initialisation, the arena's pages), the checkpoint
 and final save (SHA-256 of every file) and the first step, which fusion
 does not change (bench/RESULTS.md: a 1-step DPO job's CPU is ~0.4 s, a
 steady step ~0.06 s at the default size); so each job is also compiled with twice the steps (--steps S sets S,
-default 12; preference and reward-model examples), and the steady step's
+default 12; preference, reward-model, chord, srft and hpt), and the steady step's
 CPU time is the difference of the two jobs' CPU times over the S extra
 steps (start-up, save and warm-up cancel), median over the runs.
 """
@@ -44,6 +44,13 @@ SIZE = ["models[0].init.d_model=256", "models[0].init.layers=4",
 BATCH = {ex: "stages[0].preference.loop.batch_size=8"
          for ex in ("dpo", "ipo", "kto", "orpo", "simpo")}
 BATCH["reward-model"] = "stages[0].reward_model.loop.batch_size=8"
+# The steps setting of each example's stage (the steady-step difference).
+STEPS = {ex: b.replace("batch_size=8", "steps={}") for ex, b in BATCH.items()}
+# SFT+RL hybrids (CHORD, SRFT, HPT): their rollouts and demonstrations
+# fused (hone-fuse-forwards); the example's own batch (8 rollouts of 2
+# prompts, 2 demonstrations). A step includes generation, which fusion
+# does not change.
+STEPS.update({ex: "stages[0].rl.steps={}" for ex in ("chord", "srft", "hpt")})
 
 
 def report(honec, spec, *args):
@@ -64,16 +71,16 @@ def main():
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="hone-bench-fusion-")
     try:
-        for ex in a.examples.split(","):
+        # --examples= (none): the forwards table only.
+        for ex in filter(None, a.examples.split(",")):
             spec = os.path.join(ROOT, "examples", ex, "spec.textproto")
             ovr = a.overrides or SIZE + ([BATCH[ex]] if ex in BATCH else [])
-            steps_at = (lambda n: [BATCH[ex].replace("batch_size=8",
-                                                      f"steps={n}")]
-                        ) if ex in BATCH and a.steps else (lambda n: [])
+            steps_at = (lambda n: [STEPS[ex].format(n)]
+                        ) if ex in STEPS and a.steps else (lambda n: [])
             flops = re.search(r"\(([0-9.]+)x\)", report(a.honec, spec, *ovr))
             jobs = {}
             modes = ("fused", "unfused")
-            if ex in BATCH and a.steps:
+            if ex in STEPS and a.steps:
                 modes += ("fused2", "unfused2")
             for mode in modes:
                 flags = [a.off] if "unfused" in mode else []

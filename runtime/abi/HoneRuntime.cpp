@@ -613,6 +613,17 @@ int32_t hone_rt_end(hone_job *j) {
         r.generates = int64_t(g->asDouble());
       if (const json::Value *g = get(e, "generated_tokens"); g && g->isNumber())
         r.generatedTokens = int64_t(g->asDouble());
+      // One rank's program: all ranks' work, as measured below.
+      r.ranks = j->comm.size;
+      const int64_t n = r.ranks;
+      r.forwardsBefore *= n;
+      r.forwards *= n;
+      r.backwardsBefore *= n;
+      r.backwards *= n;
+      r.generates *= n;
+      r.generatedTokens *= n;
+      r.gflopBefore *= double(n);
+      r.gflop *= double(n);
       work.push_back(std::move(r));
     }
   // What the job measured, beside the compiler's rows of the same stage
@@ -624,6 +635,7 @@ int32_t hone_rt_end(hone_job *j) {
     if (it == work.end())
       it = work.insert(work.end(), m);
     it->measured = true;
+    it->ranks = m.ranks;
     it->runForwards = m.runForwards;
     it->runBackwards = m.runBackwards;
     it->runRows = m.runRows;
@@ -856,8 +868,14 @@ void hone_rt_stage_end(hone_job *j) {
   // a model created in the stage from nothing). None: a resumed stage
   // that had finished, or 0 steps.
   if (int64_t ran = j->stepEnds - j->stepEndsAtStart; ran > 0) {
-    std::vector<observe::ModelWorkRow> rows;
-    for (ModelObj *m : j->models) {
+    // Per model (in j->models' order, the same on every rank): forwards,
+    // backwards, rows, generated tokens, GFLOP, and whether it ran at all;
+    // summed over the ranks (each runs its own rows: the job's work is
+    // theirs together), so that every rank holds the totals.
+    constexpr size_t kVals = 6;
+    std::vector<double> vals(j->models.size() * kVals, 0.0);
+    for (size_t i = 0; i < j->models.size(); ++i) {
+      ModelObj *m = j->models[i];
       const Transformer<float> &t = *m->model;
       Transformer<float>::WorkDone d = t.workDone(), s;
       double gen0 = 0;
@@ -873,10 +891,22 @@ void hone_rt_stage_end(hone_job *j) {
       d.recomputedSquares -= s.recomputedSquares;
       d.cachedRows -= s.cachedRows;
       d.cachedAttended -= s.cachedAttended;
-      const double gen = m->generatedTokens - gen0;
-      if (d.forwards == 0 && d.backwards == 0 && d.cachedRows == 0)
+      double *v = vals.data() + i * kVals;
+      v[0] = double(d.forwards);
+      v[1] = double(d.backwards);
+      v[2] = d.rows;
+      v[3] = m->generatedTokens - gen0;
+      v[4] = t.flopsOf(d) * 1e-9;
+      v[5] = d.forwards == 0 && d.backwards == 0 && d.cachedRows == 0 ? 0 : 1;
+    }
+    if (j->comm.size > 1)
+      j->comm.sum(vals.data(), vals.size());
+    std::vector<observe::ModelWorkRow> rows;
+    for (size_t i = 0; i < j->models.size(); ++i) {
+      const double *v = vals.data() + i * kVals;
+      if (v[5] == 0)
         continue;
-      const std::string name = measuredName(j, m);
+      const std::string name = measuredName(j, j->models[i]);
       auto it = std::find_if(rows.begin(), rows.end(),
                              [&](const auto &r) { return r.model == name; });
       if (it == rows.end()) {
@@ -885,13 +915,14 @@ void hone_rt_stage_end(hone_job *j) {
         it->model = name;
         it->measured = true;
         it->estimated = false;
+        it->ranks = j->comm.size;
       }
       const double n = double(ran);
-      it->runForwards += double(d.forwards) / n;
-      it->runBackwards += double(d.backwards) / n;
-      it->runRows += d.rows / n;
-      it->runGenerated += gen / n;
-      it->runGflop += t.flopsOf(d) * 1e-9 / n;
+      it->runForwards += v[0] / n;
+      it->runBackwards += v[1] / n;
+      it->runRows += v[2] / n;
+      it->runGenerated += v[3] / n;
+      it->runGflop += v[4] / n;
     }
     for (auto &r : rows)
       j->measuredWork.push_back(std::move(r));

@@ -710,6 +710,14 @@ std::string renderModelWork(const std::vector<ModelWorkRow> &rows) {
          "no padding), tokens generated (each row up to its stop) and GFLOP "
          "by the same estimate from the shapes that ran (decoding: each "
          "token over the positions it attends).";
+  int ranks = 1;
+  for (const ModelWorkRow &r : rows)
+    ranks = std::max(ranks, r.ranks);
+  if (ranks > 1)
+    h += " All " + std::to_string(ranks) +
+         " data-parallel ranks together: the compiler's counts (one rank's "
+         "program) times " + std::to_string(ranks) +
+         ", the measured ones summed over the ranks.";
   h += "</p>\n<table class=\"work\"><tr><th>stage</th><th>model</th>"
        "<th>forwards</th><th>backwards</th><th>generated tokens</th>"
        "<th>GFLOP</th>";

@@ -67,6 +67,10 @@ struct ModelWorkRow {
   bool estimated = true;
   double runForwards = 0, runBackwards = 0, runRows = 0, runGenerated = 0,
          runGflop = 0;
+  /// Data-parallel ranks the job ran on: with more than one, both the
+  /// compiler's counts (one rank's program, times ranks) and the measured
+  /// ones are all ranks' work together.
+  int ranks = 1;
 };
 
 struct ReportData {

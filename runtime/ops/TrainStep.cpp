@@ -66,11 +66,16 @@ ForwardOptions trainForward(hone_job *j, double temp, int64_t stepNo,
 
 /// Reads that run as one forward and one backward (hone-fuse-forwards'
 /// fused_reads): micro-batch k of every member (its own rows split into
-/// `mini_batches` as alone), concatenated in member order. A group of one
-/// is the read alone, without a copy.
+/// `mini_batches` as alone), concatenated in member order. Members of other
+/// lengths (CHORD's rollouts and demonstrations) are concatenated on the
+/// longest, `width`: each row padded with 0 past its own length T, which
+/// bounds its `lengths`, so that the model (causal) computes its positions
+/// as alone and yields 0 past them; packed, only its tokens run. A group of
+/// one is the read alone, without a copy.
 struct ReadGroup {
   std::vector<Read *> members;
   std::vector<int32_t> tokens, lengths; // the concatenation (2+ members)
+  int64_t width = 0; // the longest member's T: positions per forward row
   /// Member q's rows in the current micro-batch: [first[q], first[q] + n[q])
   /// of its mini-batch (which starts at row lo[q] of its tokens).
   std::vector<int64_t> lo, first, n;
@@ -80,7 +85,9 @@ struct ReadGroup {
   void plan(int64_t updates, int64_t mini, int64_t u) {
     lo.assign(members.size(), 0);
     chunks = 0;
+    width = 0;
     for (size_t q = 0; q < members.size(); ++q) {
+      width = std::max(width, members[q]->T);
       int64_t rows = members[q]->B / updates, mb = (rows + mini - 1) / mini;
       lo[q] = u * rows;
       chunks = std::max(chunks, (rows + mb - 1) / mb);
@@ -111,11 +118,14 @@ Status forwardGroup(ReadGroup &g, const ForwardOptions &fo) {
     Read *r = g.members[q];
     int64_t b0 = g.lo[q] + g.first[q], n = g.n[q];
     const int32_t *t = static_cast<const int32_t *>(r->tokens->data);
-    g.tokens.insert(g.tokens.end(), t + b0 * r->T, t + (b0 + n) * r->T);
+    for (int64_t b = b0; b < b0 + n; ++b) {
+      g.tokens.insert(g.tokens.end(), t + b * r->T, t + (b + 1) * r->T);
+      g.tokens.insert(g.tokens.end(), size_t(g.width - r->T), 0);
+    }
     g.lengths.insert(g.lengths.end(), r->lengths.begin() + b0,
                      r->lengths.begin() + b0 + n);
   }
-  TokenBatch tb{int64_t(g.lengths.size()), r0.T, g.tokens.data(),
+  TokenBatch tb{int64_t(g.lengths.size()), g.width, g.tokens.data(),
                 g.lengths.data()};
   ForwardOptions packedFo = fo;
   // Packed when every member is; a padded forward over shorter lengths is
@@ -257,10 +267,10 @@ void runTrainStep(OpCtx &c) {
         c.err("fused_reads[" + std::to_string(i) + "] = " + std::to_string(l) +
               " is not an earlier leading read");
       Read &r0 = rs[size_t(l)];
-      if (r0.model != r.model || r0.what != r.what || r0.B != r.B ||
-          r0.T != r.T)
+      // Other rows or lengths: concatenated on the longest (ReadGroup).
+      if (r0.model != r.model || r0.what != r.what)
         c.err("fused_reads[" + std::to_string(i) +
-              "]: read of another model, kind or shape than read " +
+              "]: read of another model or kind than read " +
               std::to_string(l));
       groups[size_t(groupOf[size_t(l)])].members.push_back(&r);
     }
@@ -413,9 +423,8 @@ void runTrainStep(OpCtx &c) {
     // Host outputs of the mini-batch's rows [lo, lo + rows) for every read
     // (a later phase's stay zero until its forward).
     for (ReadGroup &g : groups) {
-      Read &r0 = *g.members[0];
-      const int64_t per = r0.what == "reward" ? 1 : r0.T; // values per row
       for (Read *r : g.members) {
+        const int64_t per = r->what == "reward" ? 1 : r->T; // values per row
         int64_t rows = r->B / updates;
         r->out0.assign(size_t(rows * per), 0.f);
         r->out1.assign(r->what == "logprob+entropy" ? size_t(rows * r->T) : 0,
@@ -431,8 +440,10 @@ void runTrainStep(OpCtx &c) {
         continue;
       Read &r0 = *g.members[0];
       g.plan(updates, mini, u);
-      const int64_t per = r0.what == "reward" ? 1 : r0.T; // values per row
       size_t read0 = size_t(&r0 - rs.data());
+      // Values per forward row: the group's width (members' rows padded
+      // to it), one for a reward.
+      const int64_t wide = r0.what == "reward" ? 1 : g.width;
       bool reuse =
           ep == 0 && u == 0 && g.members.size() == 1 && g.chunks == 1 &&
           kept[read0] >= 0 && forwards[r0.model] == 1 &&
@@ -453,27 +464,30 @@ void runTrainStep(OpCtx &c) {
         auto &tm = *r0.model->model;
         std::vector<float> v, h;
         if (r0.what == "logprob" || r0.what == "logprob+entropy") {
-          v = tm.toHost(tm.logprobs(), all * per);
+          v = tm.toHost(tm.logprobs(), all * wide);
           if (r0.what == "logprob+entropy") {
             if (!tm.entropy())
               c.err("the model yields no entropy");
-            h = tm.toHost(tm.entropy(), all * per);
+            h = tm.toHost(tm.entropy(), all * wide);
           }
         } else if (r0.what == "value") {
-          v = tm.toHost(tm.values(), all * per);
+          v = tm.toHost(tm.values(), all * wide);
         } else {
           v = tm.toHost(tm.rewards(), all);
         }
+        // Member rows in order, each its own first `per` values of a
+        // forward row of `wide`.
         int64_t from = 0;
         for (size_t q = 0; q < g.members.size(); ++q) {
           Read &r = *g.members[q];
-          int64_t len = g.n[q] * per;
-          std::copy(v.begin() + from, v.begin() + from + len,
-                    r.out0.begin() + g.first[q] * per);
-          if (!h.empty())
-            std::copy(h.begin() + from, h.begin() + from + len,
-                      r.out1.begin() + g.first[q] * per);
-          from += len;
+          const int64_t own = r.what == "reward" ? 1 : r.T;
+          for (int64_t b = 0; b < g.n[q]; ++b, from += wide) {
+            std::copy(v.begin() + from, v.begin() + from + own,
+                      r.out0.begin() + (g.first[q] + b) * own);
+            if (!h.empty())
+              std::copy(h.begin() + from, h.begin() + from + own,
+                        r.out1.begin() + (g.first[q] + b) * own);
+          }
         }
       }
     }
@@ -537,27 +551,57 @@ void runTrainStep(OpCtx &c) {
       bool recompute = forwards[r.model] > 1;
       auto &tm = *r.model->model;
       Kernels<float> &k = tm.kernels();
-      const int64_t per = r.what == "reward" ? 1 : r.T;
       grp.plan(updates, mini, u);
+      const int64_t wide = r.what == "reward" ? 1 : grp.width;
       for (int64_t chunk = 0; chunk < grp.chunks; ++chunk) {
         int64_t all = grp.select(chunk, updates, mini);
         if (recompute)
           check(j, loc,
                 forwardGroup(grp, trainForward(j, temp, stepNo, ep, u, chunk)));
-        // The members' gradient slices, concatenated as their rows were.
-        DeviceArray<float> d0(&k, all * per), d1;
-        if (r.what == "logprob+entropy")
-          d1 = DeviceArray<float>(&k, all * r.T);
-        int64_t at = 0;
-        for (size_t q = 0; q < grp.members.size(); ++q) {
-          Read &m = *grp.members[q];
-          size_t len = size_t(grp.n[q] * per);
-          k.copyToDevice(d0.data() + at, m.grad0.data() + grp.first[q] * per,
-                         len * sizeof(float));
-          if (r.what == "logprob+entropy")
-            k.copyToDevice(d1.data() + at, m.grad1.data() + grp.first[q] * r.T,
+        // The members' gradient slices, concatenated as their rows were:
+        // one member, or members of one width, copied as they are; rows
+        // narrower than the group's padded with 0 (positions past the
+        // row, which the forward yielded as 0).
+        DeviceArray<float> d0(&k, all * wide), d1;
+        const bool entropy = r.what == "logprob+entropy";
+        if (entropy)
+          d1 = DeviceArray<float>(&k, all * wide);
+        bool sameWidth = std::all_of(
+            grp.members.begin(), grp.members.end(), [&](const Read *m) {
+              return m->what == "reward" || m->T == grp.width;
+            });
+        if (sameWidth) {
+          int64_t at = 0;
+          for (size_t q = 0; q < grp.members.size(); ++q) {
+            Read &m = *grp.members[q];
+            size_t len = size_t(grp.n[q] * wide);
+            k.copyToDevice(d0.data() + at, m.grad0.data() + grp.first[q] * wide,
                            len * sizeof(float));
-          at += int64_t(len);
+            if (entropy)
+              k.copyToDevice(d1.data() + at,
+                             m.grad1.data() + grp.first[q] * wide,
+                             len * sizeof(float));
+            at += int64_t(len);
+          }
+        } else {
+          std::vector<float> h0(size_t(all * wide), 0.f), h1;
+          if (entropy)
+            h1.assign(h0.size(), 0.f);
+          int64_t at = 0;
+          for (size_t q = 0; q < grp.members.size(); ++q) {
+            Read &m = *grp.members[q];
+            for (int64_t b = 0; b < grp.n[q]; ++b, at += wide) {
+              const int64_t row = (grp.first[q] + b) * m.T;
+              std::copy(m.grad0.begin() + row, m.grad0.begin() + row + m.T,
+                        h0.begin() + at);
+              if (entropy)
+                std::copy(m.grad1.begin() + row, m.grad1.begin() + row + m.T,
+                          h1.begin() + at);
+            }
+          }
+          k.copyToDevice(d0.data(), h0.data(), h0.size() * sizeof(float));
+          if (entropy)
+            k.copyToDevice(d1.data(), h1.data(), h1.size() * sizeof(float));
         }
         OutputGrads<float> g;
         if (r.what == "logprob" || r.what == "logprob+entropy")

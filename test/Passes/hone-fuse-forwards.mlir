@@ -29,8 +29,10 @@ hone.pipeline @pair {
 !s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
 
 /// Reads of different models (PPO's policy and critic), of different kinds,
-/// or of different sequence lengths stay apart: no fused_reads. A third read
-/// of the policy with the first one's token type joins it.
+/// or of other rows and lengths whose concatenation on the longer length
+/// would cost more (4x8 and 2x16: 3 x 6 x 16 against 4 x (4 x 8 + 2 x 16)
+/// row-positions) stay apart: no fused_reads. A third read of the policy
+/// with the first one's token type joins it.
 // CHECK-LABEL: hone.pipeline @apart
 hone.pipeline @apart {
   %p = hone.model.init "policy" {seed = 0 : i64} : !m
@@ -53,6 +55,32 @@ hone.pipeline @apart {
   ^bb0(%l: tensor<4x8xf32>, %val: tensor<4x8xf32>, %l2: tensor<4x8xf32>):
     %d = hone.loss.sub %l, %l2 : tensor<4x8xf32>
     %out = hone.loss.mean %d : tensor<4x8xf32> -> tensor<f32>
+    hone.loss.yield %out : tensor<f32>
+  }
+}
+
+// -----
+
+!m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
+!s = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>, scalar>
+
+/// CHORD, SRFT, HPT: the policy's rollouts (8 x 24) and demonstrations
+/// (2 x 32) share one forward, concatenated on 32 positions: 3 x 10 x 32
+/// row-positions against 4 x (8 x 24 + 2 x 32) apart. Each read keeps its
+/// own argument type.
+// CHECK-LABEL: hone.pipeline @rollouts_and_demos
+hone.pipeline @rollouts_and_demos {
+  %p = hone.model.init "policy" {seed = 0 : i64} : !m
+  %r = arith.constant dense<1> : tensor<8x24xi32>
+  %d = arith.constant dense<2> : tensor<2x32xi32>
+  // CHECK: hone.train_step
+  // CHECK-SAME: fused_reads = array<i64: 0, 0>
+  // CHECK: ^bb0(%{{.+}}: tensor<8x24xf32>, %{{.+}}: tensor<2x32xf32>):
+  %p1, %loss = hone.train_step (%p) tokens(%r, %d) {readers = array<i64: 0, 0>, reads = ["logprob", "logprob"], optimizer = #hone.optimizer<lr = 1.0e-03, beta1 = 9.0e-01, beta2 = 9.99e-01, eps = 1.0e-08, weight_decay = 0.0e+00, schedule = constant_lr, warmup_steps = 0, min_lr_ratio = 0.0e+00, max_grad_norm = 1.0e+00>, epochs = 1 : i64, mini_batches = 1 : i64, updates = 1 : i64} : (!m, tensor<8x24xi32>, tensor<2x32xi32>) -> (!m, tensor<f32>) objective {
+  ^bb0(%lr: tensor<8x24xf32>, %ld: tensor<2x32xf32>):
+    %a = hone.loss.mean %lr : tensor<8x24xf32> -> tensor<f32>
+    %b = hone.loss.mean %ld : tensor<2x32xf32> -> tensor<f32>
+    %out = hone.loss.add %a, %b : tensor<f32>
     hone.loss.yield %out : tensor<f32>
   }
 }

@@ -17,6 +17,12 @@ bit-identical to the unfused program, and the report counts one critic
 forward fewer per iteration and the forwards kept; likewise with both
 programs packed (v_old's forward and the critic's read packed to the same
 response mask).
+CHORD, SRFT and HPT: the policy's rollouts (prompt + max_new_tokens
+positions) and demonstrations (longer) run as one forward and one backward,
+concatenated on the longer length, padded (each rollout row padded past its
+length) and packed (one stream of both batches' real tokens): the first
+step's loss and metrics from the forward alone to 1e-6, later steps and the
+weights to float32 tolerance, 4 -> 1 policy forwards per iteration.
 Each job's report.html shows the model work per stage iteration (forwards
 before -> after fusion, as honec --report).
 Usage: fuse_forwards.py HONEC EXAMPLES WORK"""
@@ -47,16 +53,25 @@ def run(example, fused, packed=False):
                      ("-fused" if fused else "-unfused"))
     os.makedirs(d)
     spec = os.path.join(examples, example, "spec.textproto")
+    # The hybrids: a few steps (each generates rollouts first).
+    over = ["stages[0].rl.steps=4"] if example in HYBRIDS else []
     # Padded, except PPO once packed: hone-pack-sequences packs v_old's
     # hone.value and the critic's train-step read to the same response
     # mask, so the kept forward is the packed one the step would run.
     # Packing against padding is checked on its own (pack_sequences.py).
     flags = ([] if packed else ["--no-pack-sequences"]) + \
         ([] if fused else ["--no-fuse-forwards"])
-    ir = subprocess.run([honec, spec, *flags, "--compile-to=step"],
+    ir = subprocess.run([honec, spec, *over, *flags, "--compile-to=step"],
                         check=True, capture_output=True, text=True).stdout
-    if packed and not re.search(r"hone\.value %\w+, %[\w#]+ packed\(", ir):
+    if packed and example == "ppo" and \
+            not re.search(r"hone\.value %\w+, %[\w#]+ packed\(", ir):
         sys.exit(f"error: {example}: v_old's hone.value is not packed")
+    # The hybrids packed: both policy reads of the train step (rollouts to
+    # their response mask, demonstrations to theirs), as one stream fused.
+    if packed and example in HYBRIDS and \
+            not re.search(r"hone\.train_step.*packed = array<i64: \d+, \d+>",
+                          ir):
+        sys.exit(f"error: {example}: the train step's reads are not packed")
     # The two programs differ: otherwise this test compares nothing.
     marker = "kept_forwards" if example == "ppo" else "fused_reads"
     if (marker in ir) != fused:
@@ -67,7 +82,17 @@ def run(example, fused, packed=False):
                              is not None) != fused:
         sys.exit(f"error: {example}: a two-batch hone.logprob"
                  f" {'missing' if fused else 'present'} in the step IR")
-    subprocess.run([honec, spec, *flags, "--compile-to=exe", "-o",
+    if example in HYBRIDS:
+        # Rollouts and demonstrations of different lengths, fused.
+        shapes = re.search(r"hone\.train_step.*?tokens\(%[\w#]+, %[\w#]+\).*?"
+                           r": \(!\w+, tensor<(\d+)x(\d+)xi32>, "
+                           r"tensor<(\d+)x(\d+)xi32>", ir)
+        if not shapes or shapes.group(2) == shapes.group(4):
+            sys.exit(f"error: {example}: no train step over two token batches"
+                     " of different lengths")
+        if fused and "fused_reads = array<i64: 0, 0>" not in ir:
+            sys.exit(f"error: {example}: rollouts and demonstrations not fused")
+    subprocess.run([honec, spec, *over, *flags, "--compile-to=exe", "-o",
                     os.path.join(d, "job")], check=True)
     subprocess.run(["./job", "--device", "cpu", "--out", "run",
                     "--progress", "off"], cwd=d, check=True,
@@ -78,7 +103,9 @@ def run(example, fused, packed=False):
     html = open(os.path.join(d, "run", "report.html")).read()
     want = {"dpo": ("policy", "6 &rarr; 2" if fused else "6"),
             "reward-model": ("rm", "4 &rarr; 1" if fused else "4"),
-            "ppo": ("critic", "5 &rarr; 4" if fused else "5")}[example]
+            "ppo": ("critic", "5 &rarr; 4" if fused else "5"),
+            **{h: ("policy", "4 &rarr; 1" if fused else "4")
+               for h in HYBRIDS}}[example]
     row = f"<td>{want[0]}</td><td>{want[1]}</td>"
     if "Model work per stage iteration" not in html or row not in html:
         sys.exit(f"error: {example}: report.html has no model work row {row!r}")
@@ -89,13 +116,18 @@ def run(example, fused, packed=False):
     return rows, weights(os.path.join(d, "run", "final", "model.safetensors"))
 
 
+HYBRIDS = ("chord", "srft", "hpt")
+
+
 def close(a, b, rel, abs_):
     return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
 
 
 failed = False
 for example, packed in (("dpo", False), ("reward-model", False),
-                        ("ppo", False), ("ppo", True)):
+                        ("ppo", False), ("ppo", True),
+                        ("chord", False), ("chord", True),
+                        ("srft", True), ("hpt", False)):
     (m_on, w_on), (m_off, w_off) = (run(example, True, packed),
                                     run(example, False, packed))
     if len(m_on) != len(m_off) or not m_on:

@@ -69,3 +69,30 @@ print(f"steps {len(b)}; first-quarter loss {sum(b[:q]) / q:.4f}, last "
       f"{worst:.3f}; rank weights identical")
 assert worst < 0.15, worst
 assert sum(b[-q:]) < sum(b[:q]), "loss does not fall"
+
+
+# The report's model work counts all ranks: the measured rows (real tokens,
+# packed) of the two ranks together are those of the one-rank run with
+# twice the batch (the same records), their forwards twice its (one per
+# rank), and the compiler's one-rank counts are doubled likewise.
+def work_row(run, model="policy"):
+    html = open(os.path.join(run, "report.html")).read()
+    m = re.search(r"<tr><td>[^<]*</td><td>" + model + r"</td>((?:<td>[^<]*</td>)+)</tr>",
+                  html)
+    assert m, f"{run}: no model work row for {model}"
+    cells = re.findall(r"<td>([^<]*)</td>", m.group(1))
+    return cells, html
+
+
+(c2, html2), (c1, html1) = work_row(run2), work_row(run1)
+assert "All 2 data-parallel ranks together" in html2, "report: no ranks note"
+assert "data-parallel ranks" not in html1
+# cells: forwards, backwards, generated, GFLOP, measured forwards,
+# backwards, rows run, generated, GFLOP
+fw2, fw1 = float(c2[4]), float(c1[4])
+rows2, rows1 = float(c2[6]), float(c1[6])
+assert fw2 == 2 * fw1, (fw2, fw1)
+assert abs(rows2 - rows1) <= 1e-3 * rows1, (rows2, rows1)
+assert c2[0].split()[-1] == str(2 * int(c1[0].split()[-1])), (c2[0], c1[0])
+print(f"report: 2 ranks ran {rows2:g} rows and {fw2:g} forwards per step in all"
+      f" (one rank, twice the batch: {rows1:g}, {fw1:g})")
