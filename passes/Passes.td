@@ -693,9 +693,23 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        `kept_forwards` entry of `hone-fuse-forwards` on either is dropped
        (the step runs that forward itself); repeated while it helps; the
        remark gives the buffer's saving as replanned;
-    4. a smaller generation batch and offload of idle models or optimiser
-       state to host memory are not implemented yet (the runtime generates
-       a step's prompts in one call and keeps every model resident).
+    4. a smaller generation batch, in place of 3 in a round where a
+       `hone.generate`'s KV cache, decode workspace and logits (sized at
+       the rows it generates at once: `memsize::kvCacheBytes`,
+       `decodeWorkspaceBytes`, `generateTransientBytes`) hold more bytes at
+       the peak than the largest activation buffer 3 would halve, and
+       after it when 3 has nothing left: the generate gets the discardable
+       `micro_batch` = half the rows it generates at once (the runtime
+       generates its prompts that many rows at a time, each chunk a call
+       with its own KV cache and decode workspace:
+       `generateInChunks` in runtime/model/Generate.h; every row draws the
+       Philox samples it draws in one call, decode's kernels give a row
+       the same bits at any row count, and so tokens and log-probs equal
+       the unchunked call's where the prefill's GEMMs are row-invariant:
+       test/unit/model/GenerateTest.cpp `ChunkedEqualsWhole`); kept only
+       when it lowers the peak, repeated while it helps;
+    5. offload of idle models or optimiser state to host memory is not
+       implemented yet (the runtime keeps every model resident).
     Each decision is a remark at the peak's op and is listed in the plan's
     `decisions` (the job's report shows them). A peak still over the budget
     is an error at the op where it occurs, naming the stage, the bytes live

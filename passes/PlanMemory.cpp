@@ -158,6 +158,90 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
                 .str()};
   }
 
+  /// The generation batch: the hone.generate whose KV cache, decode
+  /// workspace and logits live at the peak (sized at its rows) hold the
+  /// most bytes there, with at least 2 rows. Returns the op, those bytes
+  /// and its rows now (its micro_batch, else every row); a null op when
+  /// none.
+  std::tuple<GenerateOp, int64_t, int64_t>
+  generationAtPeak(const Figures &fig) {
+    llvm::MapVector<Operation *, int64_t> held;
+    for (const Buffer &b : buffers) {
+      if ((b.kind != Kind::KvCache && b.kind != Kind::Workspace) ||
+          !(b.first <= fig.peakPoint && fig.peakPoint <= b.last))
+        continue;
+      for (const Source &s : b.sources)
+        if (isa<GenerateOp>(s.op) && s.bytes == b.bytes && s.rows >= 2) {
+          held[s.op] += b.bytes;
+          break;
+        }
+    }
+    GenerateOp best;
+    int64_t bytes = 0;
+    for (auto &[op, n] : held)
+      if (n > bytes)
+        best = cast<GenerateOp>(op), bytes = n;
+    if (!best)
+      return {};
+    int64_t rows =
+        cast<RankedTensorType>(best.getResults().front().getType())
+            .getDimSize(0);
+    if (auto mb = best->getAttrOfType<IntegerAttr>("micro_batch"))
+      rows = std::min<int64_t>(rows, mb.getInt());
+    return {best, bytes, rows};
+  }
+
+  /// The largest activation buffer live at the peak that a micro-batch
+  /// decision can shrink (decide's choice), in bytes; 0 when none.
+  int64_t largestMicroBatchable(const Figures &fig) {
+    int64_t bytes = 0;
+    for (Buffer &b : buffers)
+      if (b.kind == Kind::Activations && b.first <= fig.peakPoint &&
+          fig.peakPoint <= b.last && b.bytes > bytes &&
+          !largestUses(b).empty())
+        bytes = b.bytes;
+    return bytes;
+  }
+
+  /// A smaller generation batch: the hone.generate of generationAtPeak gets
+  /// `micro_batch` = half its rows (the runtime generates its prompts that
+  /// many rows at a time, each chunk's KV cache and decode workspace sized
+  /// for its rows: runtime/model/Generate.h generateInChunks). Kept when it
+  /// lowers the peak; returns the remark's text, or "" (nothing changed).
+  std::string decideGeneration(PipelineOp pipeline, Figures &fig,
+                               int64_t budget) {
+    auto [gen, bytes, rows] = generationAtPeak(fig);
+    if (!gen || rows < 2)
+      return "";
+    Attribute old = gen->getAttr("micro_batch");
+    int64_t half = (rows + 1) / 2;
+    gen->setAttr("micro_batch",
+                 IntegerAttr::get(IntegerType::get(gen->getContext(), 64),
+                                  half));
+    Figures next = plan(pipeline);
+    if (next.planned >= fig.planned) {
+      if (old)
+        gen->setAttr("micro_batch", old);
+      else
+        gen->removeAttr("micro_batch");
+      fig = plan(pipeline);
+      return "";
+    }
+    std::string text =
+        llvm::formatv(
+            "generation batch {0} -> {1} rows for hone.generate (micro_batch "
+            "{1}: its prompts generated {1} rows at a time, each row drawing "
+            "what it draws in one call; KV cache, decode workspace and "
+            "logits {2} at its peak), saving {3}: peak {4} -> {5} (budget "
+            "{6})",
+            rows, half, humanBytes(bytes),
+            humanBytes(fig.planned - next.planned), humanBytes(fig.planned),
+            humanBytes(next.planned), humanBytes(budget))
+            .str();
+    fig = next;
+    return text;
+  }
+
   /// The plan's placements, for the runtime (runtime/job/JobArena.h): each
   /// model object its plan id (`plan_model`, its index among the models),
   /// each op that creates or runs a model the offsets of the buffers it
@@ -310,10 +394,30 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
         decisions.push_back(b.getStringAttr(text));
         continue;
       }
-      // Third: a smaller micro-batch.
+      // Third: a smaller micro-batch, or a smaller generation batch where
+      // a hone.generate's KV cache, decode workspace and logits hold more
+      // bytes at the peak than the largest activation buffer a micro-batch
+      // would shrink (also when no micro-batch is left).
+      {
+        auto [gen, genBytes, genRows] = generationAtPeak(fig);
+        if (gen && genRows >= 2 && genBytes > largestMicroBatchable(fig))
+          if (std::string text = decideGeneration(pipeline, fig, budget);
+              !text.empty()) {
+            at->emitRemark() << "hone-plan-memory: " << text;
+            decisions.push_back(b.getStringAttr(text));
+            continue;
+          }
+      }
       auto [name, first, what] = decide(fig);
-      if (name.empty())
+      if (name.empty()) {
+        if (std::string text = decideGeneration(pipeline, fig, budget);
+            !text.empty()) {
+          at->emitRemark() << "hone-plan-memory: " << text;
+          decisions.push_back(b.getStringAttr(text));
+          continue;
+        }
         break;
+      }
       int64_t before = bytesOf(name, first);
       Figures next = plan(pipeline);
       // The saving as planned after the change (the buffer is the largest

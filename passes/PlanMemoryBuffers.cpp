@@ -636,10 +636,16 @@ void Planner::size(PipelineOp pipeline) {
     } else if (auto gen = dyn_cast<GenerateOp>(op)) {
       // The runtime prefills every sample's copy of its prompt (one row
       // per result row), then decodes the rows.
+      // With micro_batch (a generation batch decision), that many rows at a
+      // time (runtime/model/Generate.h generateInChunks).
       int64_t promptLen = colsOf(gen.getPrompts());
       Value tokens = gen.getResults().front();
-      generation(op, p, gen.getPolicy(), rowsOf(tokens), promptLen,
-                 rowsOf(tokens), colsOf(tokens));
+      int64_t rows = rowsOf(tokens);
+      if (auto mb = op->getAttrOfType<IntegerAttr>("micro_batch");
+          mb && mb.getInt() >= 1)
+        rows = std::min<int64_t>(rows, mb.getInt());
+      generation(op, p, gen.getPolicy(), rows, promptLen, rows,
+                 colsOf(tokens));
     } else if (auto score = dyn_cast<ScoreOp>(op)) {
       // A streamed score (hone-stream-scores) runs its reward models'
       // forwards on a worker while its tokens' hone.generate still

@@ -179,6 +179,7 @@ HONE_ABI_ATTR(generate, stop, STRS, OPT, ODS)
 HONE_ABI_ATTR(generate, stream_rows, UNIT, OPT, DISC)
 HONE_ABI_ATTR(generate, arena, I64S, OPT, DISC)
 HONE_ABI_ATTR(generate, release_decode, UNIT, OPT, DISC)
+HONE_ABI_ATTR(generate, micro_batch, I64, OPT, DISC)
 
 HONE_ABI_STEP(logprob, "logprob", "model")
 HONE_ABI_ATTR(logprob, entropy, UNIT, REQ, ODS)

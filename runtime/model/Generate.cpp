@@ -279,6 +279,82 @@ generate(Transformer<T> &model,
   return res;
 }
 
+template <typename T>
+Expected<GenerationResult<T>>
+generateInChunks(Transformer<T> &model,
+                 const std::vector<std::vector<int32_t>> &prompts,
+                 const SamplingConfig &cfg, int64_t rowsPerChunk,
+                 const ChunkRowDone<T> &onRowDone) {
+  const int64_t P = int64_t(prompts.size());
+  const int64_t n = std::max<int64_t>(cfg.samplesPerPrompt, 1);
+  const int64_t per =
+      rowsPerChunk <= 0 ? P : std::max<int64_t>(1, rowsPerChunk / n);
+  if (per >= P)
+    return generate(model, prompts, cfg,
+                    onRowDone ? RowDone<T>([&](int64_t r,
+                                               const GenerationResult<T> &g,
+                                               int64_t stride) {
+                      onRowDone(r, g, r, stride);
+                    })
+                              : RowDone<T>());
+  std::vector<GenerationResult<T>> parts;
+  for (int64_t p0 = 0; p0 < P; p0 += per) {
+    const int64_t p1 = std::min(P, p0 + per);
+    std::vector<std::vector<int32_t>> some(prompts.begin() + p0,
+                                           prompts.begin() + p1);
+    SamplingConfig c = cfg;
+    // Every row draws the Philox sample it draws in one call: its row of
+    // the whole batch.
+    c.sampleBase = cfg.sampleBase + uint32_t(p0 * n);
+    RowDone<T> done;
+    if (onRowDone)
+      done = [&, base = p0 * n](int64_t r, const GenerationResult<T> &g,
+                                int64_t stride) {
+        onRowDone(base + r, g, r, stride);
+      };
+    auto g = generate(model, some, c, done);
+    if (!g)
+      return g.status();
+    parts.push_back(g.take());
+  }
+  GenerationResult<T> res;
+  for (const auto &g : parts) {
+    res.batch += g.batch;
+    res.seqLen = std::max(res.seqLen, g.seqLen);
+  }
+  const int64_t L = res.seqLen;
+  res.tokens.assign(size_t(res.batch * L), cfg.padToken);
+  res.logprobs.assign(size_t(res.batch * L), T(0));
+  res.mask.assign(size_t(res.batch * L), 0);
+  int64_t row = 0;
+  for (const auto &g : parts) {
+    for (int64_t r = 0; r < g.batch; ++r, ++row) {
+      std::copy_n(g.tokens.begin() + r * g.seqLen, g.seqLen,
+                  res.tokens.begin() + row * L);
+      std::copy_n(g.logprobs.begin() + r * g.seqLen, g.seqLen,
+                  res.logprobs.begin() + row * L);
+      std::copy_n(g.mask.begin() + r * g.seqLen, g.seqLen,
+                  res.mask.begin() + row * L);
+    }
+    res.lengths.insert(res.lengths.end(), g.lengths.begin(), g.lengths.end());
+    res.promptLengths.insert(res.promptLengths.end(), g.promptLengths.begin(),
+                             g.promptLengths.end());
+    res.stopped.insert(res.stopped.end(), g.stopped.begin(), g.stopped.end());
+  }
+  return res;
+}
+
+template Expected<GenerationResult<float>>
+generateInChunks<float>(Transformer<float> &,
+                        const std::vector<std::vector<int32_t>> &,
+                        const SamplingConfig &, int64_t,
+                        const ChunkRowDone<float> &);
+template Expected<GenerationResult<double>>
+generateInChunks<double>(Transformer<double> &,
+                         const std::vector<std::vector<int32_t>> &,
+                         const SamplingConfig &, int64_t,
+                         const ChunkRowDone<double> &);
+
 template Expected<GenerationResult<float>>
 generate<float>(Transformer<float> &, const std::vector<std::vector<int32_t>> &,
                 const SamplingConfig &, const RowDone<float> &);

@@ -65,4 +65,29 @@ generate(Transformer<T> &model,
          const std::vector<std::vector<int32_t>> &prompts,
          const SamplingConfig &cfg, const RowDone<T> &onRowDone = {});
 
+/// Called for chunked generation (generateInChunks) as RowDone is for one
+/// call: `row` is the row of the whole batch, `chunk` the partial result of
+/// the chunk holding it, at `chunk.tokens[local * stride ...]`.
+template <typename T>
+using ChunkRowDone = std::function<void(int64_t row,
+                                        const GenerationResult<T> &chunk,
+                                        int64_t local, int64_t stride)>;
+
+/// generate() over the prompts `rowsPerChunk` rows at a time (rounded down
+/// to whole prompts, at least one), each chunk a call of its own with its
+/// KV cache and decode workspace sized for its rows (hone-plan-memory's
+/// generation batch, `micro_batch` on hone.generate). A chunk's rows draw
+/// the Philox samples they draw in one call over every row (its
+/// sampleBase is offset by the rows before it), and decode's kernels give a
+/// row the same bits at any row count; so the result equals generate()'s
+/// wherever the prefill's GEMMs are row-invariant at both row counts
+/// (Generate.ChunkedEqualsWhole). rowsPerChunk <= 0 or >= every row: one
+/// call. The result's seqLen is the longest row's, as generate()'s.
+template <typename T>
+Expected<GenerationResult<T>>
+generateInChunks(Transformer<T> &model,
+                 const std::vector<std::vector<int32_t>> &prompts,
+                 const SamplingConfig &cfg, int64_t rowsPerChunk,
+                 const ChunkRowDone<T> &onRowDone = {});
+
 } // namespace hone

@@ -158,21 +158,22 @@ void opGenerate(OpCtx &c) {
   sc.rank = uint32_t(j->comm.rank); // each rank draws its own samples
   auto *op = static_cast<int32_t *>(c.out[0].data);
   bool maskTruncated = a.mask_truncated;
-  // Row b's results from a generation result whose row stride is `stride`
-  // (the final result, or the partial one a finished row is published
-  // from); returns the row's share of completions/mean_length.
+  // Row b's results from row gb of a generation result whose row stride is
+  // `stride` (the final result, or the partial one of the call or chunk a
+  // finished row is published from); returns the row's share of
+  // completions/mean_length.
   auto writeRow = [&](int64_t b, const GenerationResult<float> &g,
-                      int64_t stride) {
+                      int64_t gb, int64_t stride) {
     double rowLen = 0;
     bool demoRow = luffy && (b % n) >= n - offPolicy;
-    int64_t plen = g.promptLengths[size_t(b)];
+    int64_t plen = g.promptLengths[size_t(gb)];
     // mask_truncated: a sample that ran out of room without end-of-sequence
     // gets no loss.
-    int64_t glen = g.lengths[size_t(b)];
+    int64_t glen = g.lengths[size_t(gb)];
     bool truncated =
         maskTruncated && !demoRow &&
         (j->fmt.eosToken < 0 || glen <= plen ||
-         g.tokens[size_t(b * stride + glen - 1)] != j->fmt.eosToken);
+         g.tokens[size_t(gb * stride + glen - 1)] != j->fmt.eosToken);
     for (int64_t t = 0; t < T; ++t) {
       int32_t id = j->fmt.padToken;
       double mk = 0, lp = 0;
@@ -183,9 +184,9 @@ void opGenerate(OpCtx &c) {
           mk = rd(*demoMask, (b / n) * demo->shape[1] + t) > 0;
         }
       } else if (t < glen) {
-        id = g.tokens[size_t(b * stride + t)];
-        mk = truncated ? 0.0 : g.mask[size_t(b * stride + t)];
-        lp = mk ? g.logprobs[size_t(b * stride + t)] : 0.0;
+        id = g.tokens[size_t(gb * stride + t)];
+        mk = truncated ? 0.0 : g.mask[size_t(gb * stride + t)];
+        lp = mk ? g.logprobs[size_t(gb * stride + t)] : 0.0;
       }
       op[b * T + t] = id;
       wr(c.out[1], b * T + t, mk);
@@ -203,13 +204,25 @@ void opGenerate(OpCtx &c) {
   // as it finishes, and scoring workers take it from there
   // (runtime/ops/Streams.cpp); the values are those written otherwise.
   std::vector<double> rowLens(static_cast<size_t>(B), 0.0);
-  RowDone<float> onRow;
+  ChunkRowDone<float> onRow;
   if (c.stream && !demo)
-    onRow = [&](int64_t b, const GenerationResult<float> &g, int64_t stride) {
-      rowLens[size_t(b)] = writeRow(b, g, stride);
+    onRow = [&](int64_t b, const GenerationResult<float> &g, int64_t gb,
+                int64_t stride) {
+      rowLens[size_t(b)] = writeRow(b, g, gb, stride);
       publishRow(*c.stream, b);
     };
-  auto ro = generateRollout(*m->model, *j->tokenizer, prompts, sc, onRow);
+  // micro_batch (hone-plan-memory's generation batch under a budget): the
+  // rows generated that many at a time, each chunk with a KV cache and
+  // decode workspace for its rows; every row draws what it draws in one
+  // call (generateInChunks).
+  int64_t chunk = 0;
+  if (a.micro_batch) {
+    if (*a.micro_batch < 1)
+      c.err("micro_batch must be at least 1 row, got " +
+            std::to_string(*a.micro_batch));
+    chunk = *a.micro_batch;
+  }
+  auto ro = generateInChunks(*m->model, prompts, sc, chunk, onRow);
   if (c.stream)
     closeStream(*c.stream);
   // hone-plan-memory's release_decode: the KV cache and the decode
@@ -221,13 +234,13 @@ void opGenerate(OpCtx &c) {
   }
   if (!ro)
     c.err(ro.status().message());
-  const auto &g = ro->gen;
+  const auto &g = *ro;
   m->generates += 1;
   for (int64_t b = 0; b < B; ++b)
     m->generatedTokens += g.lengths[size_t(b)] - g.promptLengths[size_t(b)];
   if (!onRow)
     for (int64_t b = 0; b < B; ++b)
-      rowLens[size_t(b)] = writeRow(b, g, g.seqLen);
+      rowLens[size_t(b)] = writeRow(b, g, b, g.seqLen);
   double lenSum = 0; // counts of tokens: exact in any order
   for (double x : rowLens)
     lenSum += x;

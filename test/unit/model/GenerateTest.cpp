@@ -1224,3 +1224,176 @@ TEST(Generate, RowDoneReportsEachFinishedRowOnceWithItsFinalValues) {
   }
   EXPECT_TRUE(earlyFirst) << "no row stopped early: the test checks nothing";
 }
+
+// hone-plan-memory's generation batch (micro_batch on hone.generate): the
+// prompts generated a few rows at a time against one call over every row.
+// Every row draws the Philox sample of its row in the whole batch
+// (sampleBase offset per chunk) and decode's kernels give a row the same
+// bits at any row count, but the packed prefill's GEMMs run over the chunk's
+// prompt tokens, and on this CPU their rows' bits depend on the row count
+// (the first generated token's log-prob already differs, by up to 4.3e-6 on
+// the tiny model): so tokens, lengths and masks are compared exactly and
+// log-probs within 2e-5 here (measured 6.7e-6; 2.3e-4 with a long prefill:
+// ChunkedEqualsWholeLongPrefill). Chunks of whole prompts (samples of one prompt together) came out
+// bit-identical here and are compared bit for bit. A chunked call whose rows
+// are not offset draws other tokens: the comparison sees it.
+template <typename T>
+GenerationResult<T> chunksNotOffset(Transformer<T> &m,
+                                    const std::vector<std::vector<int32_t>> &p,
+                                    const SamplingConfig &s, int64_t per) {
+  GenerationResult<T> all;
+  std::vector<GenerationResult<T>> parts;
+  for (size_t i = 0; i < p.size(); i += size_t(per)) {
+    std::vector<std::vector<int32_t>> some(
+        p.begin() + i, p.begin() + std::min(p.size(), i + size_t(per)));
+    auto g = generate(m, some, s); // sampleBase left at 0: the mistake
+    EXPECT_TRUE(g);
+    if (!g)
+      return all;
+    parts.push_back(g.take());
+    all.seqLen = std::max(all.seqLen, parts.back().seqLen);
+  }
+  for (auto &g : parts)
+    for (int64_t r = 0; r < g.batch; ++r) {
+      for (int64_t t = 0; t < all.seqLen; ++t) {
+        bool in = t < g.seqLen;
+        all.tokens.push_back(in ? g.tokens[size_t(r * g.seqLen + t)]
+                                : s.padToken);
+        all.logprobs.push_back(in ? g.logprobs[size_t(r * g.seqLen + t)]
+                                  : T(0));
+        all.mask.push_back(in ? g.mask[size_t(r * g.seqLen + t)] : 0);
+      }
+      all.lengths.push_back(g.lengths[size_t(r)]);
+      all.batch += 1;
+    }
+  return all;
+}
+
+/// Same tokens, lengths and masks, log-probs within `tol`; `worst` gets the
+/// largest log-prob difference.
+template <typename T>
+bool closeResult(const GenerationResult<T> &a, const GenerationResult<T> &b,
+                 double tol, double *worst = nullptr) {
+  if (!(a.tokens == b.tokens && a.lengths == b.lengths && a.mask == b.mask &&
+        a.logprobs.size() == b.logprobs.size()))
+    return false;
+  double w = 0;
+  for (size_t i = 0; i < a.logprobs.size(); ++i)
+    w = std::max(w, std::abs(double(a.logprobs[i]) - double(b.logprobs[i])));
+  if (worst)
+    *worst = w;
+  return w <= tol;
+}
+
+TEST(Generate, ChunkedEqualsWhole) {
+  auto k = makeCpuKernels<float>();
+  auto m = samplingModel(k.get());
+  ASSERT_TRUE(m);
+  SamplingConfig s = sampling();
+  auto whole = generate(**m, kPrompts, s);
+  ASSERT_TRUE(whole);
+  // Whole prompts: 3 rows (one prompt's samples) a chunk; 4 rows round
+  // down to 3.
+  for (int64_t rows : {3, 4, 6}) {
+    auto c = generateInChunks(**m, kPrompts, s, rows);
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(sameResult(*whole, *c)) << rows << " rows a chunk";
+    EXPECT_EQ(c->promptLengths, whole->promptLengths);
+    EXPECT_EQ(c->stopped, whole->stopped);
+    EXPECT_EQ(c->seqLen, whole->seqLen);
+  }
+  // Rows of repeated prompts, as hone.generate calls it (one sample each).
+  std::vector<std::vector<int32_t>> rows;
+  for (const auto &p : kPrompts)
+    for (int j = 0; j < 3; ++j)
+      rows.push_back(p);
+  SamplingConfig one = s;
+  one.samplesPerPrompt = 1;
+  auto flat = generate(**m, rows, one);
+  ASSERT_TRUE(flat);
+  for (int64_t per : {1, 2, 4, 5, 8}) {
+    auto c = generateInChunks(**m, rows, one, per);
+    ASSERT_TRUE(c);
+    double worst = 0;
+    EXPECT_TRUE(closeResult(*flat, *c, 2e-5, &worst))
+        << per << " rows a chunk: worst log-prob difference " << worst;
+    EXPECT_EQ(c->promptLengths, flat->promptLengths);
+    EXPECT_EQ(c->stopped, flat->stopped);
+  }
+  // Streamed rows: each reported once, with its final values, by its row
+  // in the whole batch.
+  auto chunked = generateInChunks(**m, rows, one, 4);
+  ASSERT_TRUE(chunked);
+  std::map<int64_t, int> seen;
+  auto c = generateInChunks<float>(
+      **m, rows, one, 4,
+      [&](int64_t row, const GenerationResult<float> &g, int64_t local,
+          int64_t stride) {
+        seen[row] += 1;
+        int32_t len = g.lengths[size_t(local)];
+        EXPECT_EQ(len, chunked->lengths[size_t(row)]) << row;
+        for (int32_t t = 0; t < len && t < chunked->seqLen; ++t) {
+          EXPECT_EQ(g.tokens[size_t(local * stride + t)],
+                    chunked->tokens[size_t(row * chunked->seqLen + t)]);
+          EXPECT_EQ(g.logprobs[size_t(local * stride + t)],
+                    chunked->logprobs[size_t(row * chunked->seqLen + t)]);
+        }
+      });
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(sameResult(*chunked, *c));
+  EXPECT_EQ(seen.size(), size_t(9));
+  for (auto &[row, n] : seen)
+    EXPECT_EQ(n, 1) << row;
+  // The planted mistake: chunks whose rows draw from sample 0 again.
+  EXPECT_FALSE(closeResult(*flat, chunksNotOffset(**m, rows, one, 4), 2e-5));
+}
+
+// A larger prefill: 32 rows of prompts of 30 to 79 tokens (1744 prefill rows
+// in one call; chunks of 8, 5 and 1 rows), decoded 12 tokens, as
+// hone.generate calls it (each prompt repeated 4 times). Tokens are the
+// same; log-probs differ by up to 2.3e-4 on Zen 2 (the prefill's GEMMs over
+// 1744 against at most 424 rows, the difference carried through the KV
+// cache): bounded at 5e-4.
+TEST(Generate, ChunkedEqualsWholeLongPrefill) {
+  ModelConfig cfg;
+  cfg.family = ModelFamily::Llama;
+  cfg.vocabSize = 512;
+  cfg.dModel = 128;
+  cfg.nLayers = 2;
+  cfg.nHeads = 4;
+  cfg.nKvHeads = 2;
+  cfg.dFf = 256;
+  cfg.maxSeqLen = 96;
+  auto k = makeCpuKernels<float>();
+  auto m = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m);
+  (*m)->initRandom(9, 0.5);
+  std::vector<std::vector<int32_t>> rows;
+  for (int p = 0; p < 8; ++p) {
+    std::vector<int32_t> v;
+    for (int t = 0; t < 30 + 7 * p; ++t)
+      v.push_back((p * 131 + t * 17) % 512);
+    for (int j = 0; j < 4; ++j)
+      rows.push_back(v);
+  }
+  SamplingConfig s;
+  s.samplesPerPrompt = 1;
+  s.maxNewTokens = 12;
+  s.topP = 0.9;
+  s.seed = 77;
+  auto whole = generate(**m, rows, s);
+  ASSERT_TRUE(whole);
+  for (int64_t per : {8, 5, 1}) {
+    auto c = generateInChunks(**m, rows, s, per);
+    ASSERT_TRUE(c);
+    double worst = 0;
+    EXPECT_TRUE(closeResult(*whole, *c, 5e-4, &worst))
+        << per << " rows a chunk: worst log-prob difference " << worst;
+    if (std::getenv("HONE_CHUNK_PROBE"))
+      std::printf("long prefill, %lld rows a chunk: %s, worst %g\n",
+                  (long long)per,
+                  sameResult(*whole, *c) ? "bit-identical" : "not identical",
+                  worst);
+  }
+  EXPECT_FALSE(closeResult(*whole, chunksNotOffset(**m, rows, s, 8), 5e-4));
+}
