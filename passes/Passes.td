@@ -734,6 +734,11 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
            "without a budget too, free a stage's models' work buffers at "
            "each step's end where that lowers the peak (off: only under "
            "the budget; for benchmarks)">,
+    Option<"generationBatch", "generation-batch", "bool",
+           /*default=*/"true",
+           "under a budget, halve a hone.generate's rows generated at once "
+           "(micro_batch) where its KV cache, decode workspace and logits "
+           "are the largest at the peak (decision 4; false: never)">,
     Option<"splitTrainSteps", "split-train-steps", "bool",
            /*default=*/"true",
            "run a train step whose objective separates by model model by "

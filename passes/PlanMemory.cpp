@@ -211,7 +211,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
   std::string decideGeneration(PipelineOp pipeline, Figures &fig,
                                int64_t budget) {
     auto [gen, bytes, rows] = generationAtPeak(fig);
-    if (!gen || rows < 2)
+    if (!generationBatch || !gen || rows < 2)
       return "";
     Attribute old = gen->getAttr("micro_batch");
     int64_t half = (rows + 1) / 2;
@@ -400,7 +400,8 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       // would shrink (also when no micro-batch is left).
       {
         auto [gen, genBytes, genRows] = generationAtPeak(fig);
-        if (gen && genRows >= 2 && genBytes > largestMicroBatchable(fig))
+        if (generationBatch && gen && genRows >= 2 &&
+            genBytes > largestMicroBatchable(fig))
           if (std::string text = decideGeneration(pipeline, fig, budget);
               !text.empty()) {
             at->emitRemark() << "hone-plan-memory: " << text;

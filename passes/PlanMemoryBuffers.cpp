@@ -324,6 +324,8 @@ void Planner::generation(Operation *op, unsigned p, Value model,
   t.name = modelName(root) + ".logits@" + std::to_string(p);
   t.kind = Kind::Workspace;
   t.bytes = ::hone::memsize::generateTransientBytes(c, rows, kElemBytes);
+  t.cfg = c;
+  t.rows = rows;
   t.first = t.last = p;
   // A generation that runs ahead of its step (hone-pipeline-rollouts'
   // hone.ahead) runs on its lane beside the previous step's learning: its

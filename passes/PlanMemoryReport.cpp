@@ -8,6 +8,7 @@
 
 #include "passes/PlanMemoryImpl.h"
 
+#include "llvm/ADT/MapVector.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
@@ -61,6 +62,11 @@ void Planner::reportOverBudget(Operation *peakOp, unsigned peakPoint,
   // of the live KV caches (generation batch), each saving, in that order.
   std::string hint;
   int64_t saved = 0;
+  struct Generation {
+    int64_t rows = 0, saves = 0;
+    std::string names;
+  };
+  llvm::MapVector<Operation *, Generation> generations;
   // Recomputing every layer of a live activation buffer (when the rounds
   // of decisions ran out before it did).
   for (const Buffer &buf : buffers) {
@@ -96,10 +102,38 @@ void Planner::reportOverBudget(Operation *peakOp, unsigned peakPoint,
                                               buf.cfg, (s.rows + 1) / 2,
                                               s.seqLen, kElemBytes, &buf.lora,
                                               nullptr, s.recompute));
-    } else if (buf.kind == Kind::KvCache)
-      smaller =
-          ::hone::memsize::kvCacheBytes(buf.cfg, half, buf.seqLen, kElemBytes);
-    else
+    } else if (buf.kind == Kind::KvCache || buf.kind == Kind::Workspace) {
+      // A hone.generate's KV cache, decode workspace and logits, sized at
+      // the rows it generates at once: its generation batch (micro_batch),
+      // one hint for the three.
+      GenerateOp gen;
+      for (const Source &s : buf.sources)
+        if (s.bytes == buf.bytes)
+          gen = dyn_cast_or_null<GenerateOp>(s.op);
+      if (!gen)
+        continue;
+      int64_t less =
+          buf.bytes -
+          (buf.kind == Kind::KvCache
+               ? ::hone::memsize::kvCacheBytes(buf.cfg, half, buf.seqLen,
+                                               kElemBytes)
+           : buf.logits
+               ? ::hone::memsize::generateTransientBytes(buf.cfg, half,
+                                                         kElemBytes)
+               : ::hone::memsize::decodeWorkspaceBytes(
+                     buf.cfg, half,
+                     cast<RankedTensorType>(gen.getPrompts().getType())
+                         .getDimSize(1),
+                     half,
+                     kElemBytes, &buf.lora));
+      if (less <= 0)
+        continue;
+      auto &g = generations[gen.getOperation()];
+      g.rows = buf.rows;
+      g.saves += less;
+      g.names += (g.names.empty() ? "" : ", ") + buf.name;
+      continue;
+    } else
       continue;
     if (smaller >= buf.bytes)
       continue;
@@ -110,6 +144,13 @@ void Planner::reportOverBudget(Operation *peakOp, unsigned peakPoint,
             buf.kind == Kind::Activations ? "micro-batch" : "generation batch",
             buf.rows, half, buf.name, humanBytes(buf.bytes - smaller))
             .str();
+  }
+  for (auto &[op, g] : generations) {
+    saved += g.saves;
+    hint += llvm::formatv("{0}generation batch {1} -> {2} ({3}) saves {4}",
+                          hint.empty() ? "" : "; ", g.rows, (g.rows + 1) / 2,
+                          g.names, humanBytes(g.saves))
+                .str();
   }
   auto &note = diag.attachNote();
   if (!hint.empty())

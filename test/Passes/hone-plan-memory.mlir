@@ -123,8 +123,10 @@ hone.pipeline @two_stages {
 !m = !hone.model<#hone.arch<gpt2, vocab = 16, d_model = 32, layers = 1, heads = 2, kv_heads = 2, ffn = 64, max_seq = 32, norm_eps = 1.0e-05, rope_theta = 1.0e+04, tied = true, qkv_bias = false, head_dim = 0, qk_norm = false, rope_scaling = none, rope_factor = 1.0e+00, rope_low_freq = 1.0e+00, rope_high_freq = 4.0e+00, rope_original_max = 8192>>
 
 /// A budget in the spec under the peak is an error at the op of the peak,
-/// naming the stage, what is live by kind, and what halving the batches
-/// would save.
+/// naming the stage, what is live by kind, and what would make it fit.
+/// First the generate's rows generated at once are halved (decision 4, a
+/// remark each) down to one row; the error follows, its hint left with the
+/// budget (hone-plan-memory-generate.mlir has the generation batch's hint).
 hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x", tokenizer = <chars = <alphabet = "0123456789+=", special = ["<pad>"]>, chat_template = no_template, chat_template_kwargs = "{}">, hardware = <device = cpu, memory_budget = 200000, ranks = 1, rollout_staleness = 0, precision = auto_precision, frozen_precision = fp32, threads = 0, collective_timeout_s = 300.0>, checkpointing = <every_steps = 0, keep_last = 2, on_nan = skip, max_skipped_fraction = 0.1, max_skipped_in_a_row = 20, dir = "">>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -134,8 +136,11 @@ hone.pipeline @over attributes {run = #hone.run<seed = 42, output_dir = "runs/x"
   %s0 = hone.exec.stage_begin "rl" steps 5
   scf.for %i = %s0 to %c5 step %c1 {
     %t:3 = hone.data.next prompts %d, %i {assistant_only_loss = true, completion_only_loss = true} : !hone.dataset<prompt_answer> -> tensor<2x16xi32>, tensor<2x16xf32>, tensor<2xi64>
-    // expected-error@+2 {{hone-plan-memory: the job needs}}
-    // expected-note@+1 {{hint: generation batch 8 -> 4 (m.kv_cache) saves 32.0 KiB}}
+    // expected-remark@+5 {{hone-plan-memory: generation batch 8 -> 4 rows for hone.generate (micro_batch 4: }}
+    // expected-remark@+4 {{hone-plan-memory: generation batch 4 -> 2 rows}}
+    // expected-remark@+3 {{hone-plan-memory: generation batch 2 -> 1 rows}}
+    // expected-error@+2 {{hone-plan-memory: the job needs 586.2 KiB}}
+    // expected-note@+1 {{hint: raise hardware.memory_budget to at least 586.2 KiB}}
     %g:3 = hone.generate %m, %t#0, %t#1, %i {n = 4 : i64, temperature = 1.000000e+00 : f64, top_k = 0 : i64, top_p = 1.000000e+00 : f64, greedy = false, off_policy = 0 : i64, hint_is_fraction = false, mask_truncated = false} : (!m, tensor<2x16xi32>, tensor<2x16xf32>, index) -> (tensor<8x32xi32>, tensor<8x32xf32>, tensor<8x32xf32>)
   }
   hone.exec.stage_end
