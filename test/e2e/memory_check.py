@@ -120,16 +120,17 @@ if len(mem) != 1 or mem[0]["memory/unplanned_allocations"] < 1:
     fail("metrics.jsonl does not count the unplanned allocation")
 
 # A budget over the model state (hone-estimate-memory passes) but under the
-# whole plan even after the micro-batch decisions: a compile error at the
-# peak's op, after the decisions' remarks.
-p = subprocess.run([honec, spec, "hardware.memory_budget=4MiB",
+# whole plan even after the micro-batch and generation-batch decisions (4 MiB
+# fits since the generation batch: PPO's generate 8 -> 4 -> 2 rows): a
+# compile error at the peak's op, after the decisions' remarks.
+p = subprocess.run([honec, spec, "hardware.memory_budget=3.5MiB",
                     "--compile-to=scheduled", "-o", os.devnull],
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 print(p.stdout)
 if p.returncode != 1:
     fail(f"over budget: honec exit code {p.returncode}, expected 1")
 if not re.search(r"spec\.textproto:\d+:\d+: error: hone-plan-memory: the job "
-                 r"needs .* at its peak, over the memory budget of 4\.0 MiB "
+                 r"needs .* at its peak, over the memory budget of 3\.5 MiB "
                  r"\(spec\); the peak is in stage '[^']+' at hone\.\w+",
                  p.stdout):
     fail("the over-budget error is not located or does not name the peak")
@@ -137,6 +138,9 @@ if "raise hardware.memory_budget to at least" not in p.stdout:
     fail("no hint")
 if not re.search(r"remark: hone-plan-memory: micro-batch 8 -> 4 rows", p.stdout):
     fail("no micro-batch decision before the refusal")
+if not re.search(r"remark: hone-plan-memory: generation batch 8 -> 4 rows "
+                 r"for hone\.generate \(micro_batch 4", p.stdout):
+    fail("no generation-batch decision before the refusal")
 
 # A train step whose reads hone-fuse-forwards fused (DPO: chosen and
 # rejected in one forward) keeps activations for both reads' rows: the plan
