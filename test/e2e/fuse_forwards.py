@@ -106,6 +106,11 @@ def run(example, fused, packed=False, seq=None):
                     "--progress", "off"], cwd=d, check=True,
                    stdout=subprocess.DEVNULL)
     rows = [json.loads(l) for l in open(os.path.join(d, "run", "metrics.jsonl"))]
+    # Every buffer where the memory plan put it: a fused packed group's
+    # activations are planned as the sum of its members' bounds.
+    mem = [r for r in rows if "memory/unplanned_allocations" in r]
+    if not mem or mem[0]["memory/unplanned_allocations"] != 0:
+        sys.exit(f"error: {d}: unplanned allocations {mem[:1]!r}")
     rows = [r for r in rows if "stage" in r]
     # The report's model work: the counts honec --report prints.
     html = open(os.path.join(d, "run", "report.html")).read()
