@@ -556,7 +556,10 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
       reward-model scoring and `hone.train_step`; a packed read of dataset
       rows, at most its rows' longest training rows' tokens and squared
       lengths: `hone.pair_lengths` / `hone.sequence_lengths` on
-      `hone.dataset`, docs/compiler.md "Packed sequences"), its KV cache and
+      `hone.dataset`, docs/compiler.md "Packed sequences"; a fused packed
+      group of other token types, CHORD's rollouts and demonstrations, the
+      sum of its members' bounds, each its dataset rows' or its padded
+      rows'), its KV cache and
       incremental-forward workspace (`hone.generate`, `hone.eval_step`);
       the runtime frees them at `hone.exec.stage_end`. Such a buffer used
       inside a stage loop that may run twice is live from the loop's start:
