@@ -19,6 +19,38 @@ std::pair<int64_t, int64_t> tokenShape(Value tokens) {
     return {0, 0};
   return {t.getDimSize(0), t.getDimSize(1)};
 }
+
+/// hone-pack-sequences' decision for read `i` of `step` (its `packed`
+/// attribute): true where the runtime runs that read padding-free.
+bool readPacked(TrainStepOp step, int64_t i) {
+  auto packed = step->getAttrOfType<DenseI64ArrayAttr>("packed");
+  return packed && i < packed.size() && (packed[i] >= 0 || packed[i] == -2);
+}
+
+/// Forward FLOPs of read `i` of `step` over `rows` of its rows run packed:
+/// dataset rows (dataRowLengths, to the loss mask the read is packed to)
+/// at their mean real length and mean squared length, other rows
+/// (rollouts) at their padded length, the bound.
+double packedReadFlops(TrainStepOp step, int64_t i, int64_t rows) {
+  Value tokens = step.getTokens()[i];
+  auto arch =
+      cast<ModelType>(step.getModels()[step.getReaders()[i]].getType())
+          .getArch();
+  auto packed = step->getAttrOfType<DenseI64ArrayAttr>("packed");
+  Value mask;
+  if (packed && i < packed.size() && packed[i] >= 0 &&
+      packed[i] < int64_t(step.getInputs().size()))
+    mask = step.getInputs()[packed[i]];
+  // Packed to several masks (packed_also): its rows' lengths bound it.
+  if (auto also = step->getAttrOfType<DenseI64ArrayAttr>("packed_also"))
+    for (int64_t p = 0; p + 1 < also.size(); p += 2)
+      if (also[p] == i)
+        mask = Value();
+  if (auto lengths = dataRowLengths(tokens, mask, /*mismatched=*/true))
+    return packedForwardFlops(arch, rows, lengths->meanLength(),
+                              lengths->meanSquare());
+  return forwardFlops(arch, rows, tokenShape(tokens).second);
+}
 } // namespace
 
 SmallVector<int64_t> mlir::hone::fusableReads(TrainStepOp step) {
@@ -28,17 +60,27 @@ SmallVector<int64_t> mlir::hone::fusableReads(TrainStepOp step) {
   auto tokens = step.getTokens();
   int64_t updates = std::max<int64_t>(1, step.getUpdates());
   int64_t mini = std::max<int64_t>(1, step.getMiniBatches());
-  // Per leading read: its group's rows and longest length, and what its
-  // members' forwards cost run apart (each recomputed before its
-  // backward, as a model read more than once per optimiser step is).
+  // Per leading read: its group's rows and longest length, whether every
+  // member runs packed (hone-pack-sequences' `packed`) and the group's
+  // packed forward FLOPs, and what its members' forwards cost run apart
+  // (each recomputed before its backward, as a model read more than once
+  // per optimiser step is), each packed or padded as it will run.
   llvm::SmallDenseMap<int64_t, std::pair<int64_t, int64_t>> shape;
-  llvm::SmallDenseMap<int64_t, double> apart;
+  llvm::SmallDenseMap<int64_t, bool> allPacked;
+  llvm::SmallDenseMap<int64_t, double> packedSum, apart;
   auto archOfRead = [&](int64_t i) {
     return cast<ModelType>(step.getModels()[readers[i]].getType()).getArch();
   };
   for (int64_t i = 0, e = int64_t(tokens.size()); i < e; ++i) {
     int64_t lead = i;
     auto [rows, len] = tokenShape(tokens[i]);
+    bool packed = readPacked(step, i);
+    double packedCost =
+        rows ? packedReadFlops(step, i, rows / updates) : 0.0;
+    double aloneCost = packed ? packedCost
+                              : (rows ? forwardFlops(archOfRead(i),
+                                                     rows / updates, len)
+                                      : 0.0);
     for (int64_t k = 0; k < i; ++k) {
       if (leads[k] != k || readers[k] != readers[i] || reads[k] != reads[i])
         continue;
@@ -47,22 +89,25 @@ SmallVector<int64_t> mlir::hone::fusableReads(TrainStepOp step) {
         break;
       }
       // Other rows or lengths (CHORD, SRFT, HPT: rollouts and
-      // demonstrations): concatenated on the longer length, each row
-      // padded past its own. Joined where that forward and its one
-      // backward (3 forward-equivalents; 4 when micro-batched) cost no
-      // more than separate ones (4 each), counted padded: packed, the
-      // stream holds the same tokens either way.
+      // demonstrations). Joined where that forward and its one backward
+      // (3 forward-equivalents; 4 when micro-batched) cost no more than
+      // separate ones (4 each), each counted as it will run: where every
+      // member is packed, one stream of all their real tokens (the sum of
+      // their packed FLOPs); otherwise padded, concatenated on the longer
+      // length (each row padded past its own).
       auto [groupRows, groupLen] = shape[k];
       if (rows == 0 || groupRows == 0 ||
           cast<RankedTensorType>(tokens[k].getType()).getElementType() !=
               cast<RankedTensorType>(tokens[i].getType()).getElementType())
         continue;
-      ArchAttr arch = archOfRead(i);
+      double factor = mini > 1 ? 4.0 : 3.0;
       double together =
-          (mini > 1 ? 4.0 : 3.0) *
-          forwardFlops(arch, (groupRows + rows) / updates,
-                       std::max(groupLen, len));
-      if (together <= apart[k] + 4.0 * forwardFlops(arch, rows / updates, len)) {
+          allPacked[k] && packed
+              ? factor * (packedSum[k] + packedCost)
+              : factor * forwardFlops(archOfRead(i),
+                                      (groupRows + rows) / updates,
+                                      std::max(groupLen, len));
+      if (together <= apart[k] + 4.0 * aloneCost) {
         lead = k;
         break;
       }
@@ -73,7 +118,10 @@ SmallVector<int64_t> mlir::hone::fusableReads(TrainStepOp step) {
     auto &[groupRows, groupLen] = shape[lead];
     groupRows += rows;
     groupLen = std::max(groupLen, len);
-    apart[lead] += 4.0 * forwardFlops(archOfRead(i), rows / updates, len);
+    auto [it, fresh] = allPacked.try_emplace(lead, true);
+    it->second = it->second && packed;
+    packedSum[lead] += packedCost;
+    apart[lead] += 4.0 * aloneCost;
   }
   return leads;
 }

@@ -26,9 +26,13 @@ namespace mlir::hone {
 /// the same reader and read kind that it can share one forward with: one
 /// with the same token type (rows and length), or, for batches of other
 /// rows or lengths (CHORD, SRFT, HPT: rollouts and demonstrations), one
-/// whose group concatenated with it on the longer length (each row padded
-/// past its own) costs no more padded FLOPs in one forward and one backward
-/// than separate forwards, each recomputed before its backward. Reads with
+/// whose group joined with it costs no more FLOPs in one forward and one
+/// backward than separate forwards, each recomputed before its backward,
+/// each counted as it will run: where hone-pack-sequences marked every
+/// member `packed`, one stream of their real tokens (dataset rows at their
+/// mean lengths, rollouts at their padded length, the bound: the sum of
+/// their packed forwards); otherwise padded, concatenated on the longer
+/// length (each row padded past its own). Reads with
 /// the same leader can run as one forward over their rows concatenated.
 /// Reads that share nothing lead themselves.
 SmallVector<int64_t> fusableReads(TrainStepOp step);

@@ -200,10 +200,19 @@ def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
     are computed as alone and those past it yield 0 (unit test
     ShapesFromData); packed (`hone-pack-sequences` on every member), the
     stream holds each row's tokens only. Such reads share a forward where
-    that forward and its backward, counted padded (3 forward-equivalents
-    over the longer length; 4 when micro-batched), cost no more than
-    separate forwards (4 each): CHORD's 8 x 24 rollouts and 2 x 32
-    demonstrations do, 4 x 8 and 2 x 16 batches do not. Reads of different
+    that forward and its backward (3 forward-equivalents; 4 when
+    micro-batched) cost no more than separate forwards (4 each), each
+    counted as it will run. honec runs `hone-pack-sequences` first, so the
+    pass reads its decision (the step's `packed`): where every member is
+    packed, the fused forward costs the sum of the members' packed
+    forwards (one stream of their real tokens: dataset rows at their mean
+    lengths, rollouts at their padded length, the bound), and the reads
+    share it; otherwise (`--no-pack-sequences`, or a member left padded)
+    the cost is counted padded, over the longer length: CHORD's 8 x 24
+    rollouts and 2 x 32 demonstrations share it, 4 x 8 and 2 x 16 batches
+    do not, nor 8 x 24 and 2 x 64 (CHORD at `max_seq_len` 64: 3 x 10 x 64
+    row-positions against 4 x (8 x 24 + 2 x 64)), which share it packed.
+    Reads of different
     models or kinds stay apart; a step that already has `fused_reads` is
     left as it is. `honec --no-fuse-forwards` leaves the pass out.
 
@@ -338,8 +347,11 @@ def PackSequences : Pass<"hone-pack-sequences", "::mlir::hone::PipelineOp"> {
     operands), a KL penalty shaped into the reward (`hone.shape_reward`'s
     `l_old` and `l_ref`, under its mask) or GAE's values (under its mask).
     The mask must be defined before the read; a read with several batches
-    (hone-fuse-forwards' reference on chosen and rejected) packs when all of
-    them do. Otherwise the read stays padded with a remark saying why.
+    packs when all of them do. Otherwise the read stays padded with a
+    remark saying why. honec runs this pass before `hone-fuse-forwards`,
+    which then decides on the reads' packed cost and merges frozen reads
+    packed alike (DPO's reference on chosen and rejected: one
+    `hone.logprob` with both masks).
     PPO's `v_old` and the critic's read in the train step then pack to the
     same response mask, so the kept forward (`kept_forwards`) is a packed
     one that serves the packed read.
@@ -544,7 +556,10 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
       reward-model scoring and `hone.train_step`; a packed read of dataset
       rows, at most its rows' longest training rows' tokens and squared
       lengths: `hone.pair_lengths` / `hone.sequence_lengths` on
-      `hone.dataset`, docs/compiler.md "Packed sequences"), its KV cache and
+      `hone.dataset`, docs/compiler.md "Packed sequences"; a fused packed
+      group of other token types, CHORD's rollouts and demonstrations, the
+      sum of its members' bounds, each its dataset rows' or its padded
+      rows'), its KV cache and
       incremental-forward workspace (`hone.generate`, `hone.eval_step`);
       the runtime frees them at `hone.exec.stage_end`. Such a buffer used
       inside a stage loop that may run twice is live from the loop's start:

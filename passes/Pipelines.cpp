@@ -57,10 +57,12 @@ void mlir::hone::buildStepPipeline(OpPassManager &pm,
   pm.addNestedPass<PipelineOp>(createExpandStages(expand));
   pm.addPass(createCSEPass());
   pm.addPass(createDifferentiate());
-  if (options.fuseForwards)
-    pm.addNestedPass<PipelineOp>(createFuseForwards());
+  // Packing first: hone-fuse-forwards decides on the cost the reads will
+  // have, packed (the step's `packed`) or padded.
   if (options.packSequences)
     pm.addNestedPass<PipelineOp>(createPackSequences());
+  if (options.fuseForwards)
+    pm.addNestedPass<PipelineOp>(createFuseForwards());
   // Without streaming the pass still fixes reference reads' rows per
   // forward, so both programs compute the same forwards.
   StreamScoresOptions stream;

@@ -565,6 +565,12 @@ void Planner::size(PipelineOp pipeline) {
         // TrainStep.cpp): then its dataset rows bound its tokens.
         SmallVector<std::pair<Value, Value>> reads;
         bool allPacked = true;
+        // Members of other types (CHORD's rollouts and demonstrations):
+        // the stream holds each member's tokens, so the sum of the
+        // members' bounds (their dataset rows', else their padded rows')
+        // bounds the group.
+        bool mixed = false;
+        std::pair<int64_t, int64_t> summed{0, 0};
         for (size_t j = 0; j < tokenList.size(); ++j) {
           size_t lead = fused && j < fused->size() && (*fused)[j] >= 0 &&
                                 size_t((*fused)[j]) < tokenList.size()
@@ -574,16 +580,26 @@ void Planner::size(PipelineOp pipeline) {
             continue;
           auto r = packedRead(j);
           allPacked = allPacked && r.has_value();
-          if (r)
-            reads.push_back(*r);
+          mixed |= tokenList[j].getType() != tokenList[i].getType();
+          if (!r)
+            continue;
+          reads.push_back(*r);
+          int64_t rows = (rowsOf(tokenList[j]) / updates + mini - 1) / mini;
+          int64_t cols = colsOf(tokenList[j]);
+          auto own = packedBound({*r}, rows);
+          summed.first += own ? own->first : rows * cols;
+          summed.second += own ? own->second : rows * cols * cols;
         }
+        std::optional<std::pair<int64_t, int64_t>> bound;
+        if (allPacked)
+          bound = mixed ? std::optional(summed)
+                        : packedBound(reads, groupRows[i]);
         Value model = train.getModels()[readers[i]];
         // Run model by model: the read's forward at its model's phase.
         unsigned at = p;
         if (const SmallVector<int64_t> *phases = phasesOf(op, stageAt[p]))
           at += unsigned((*phases)[readers[i]]);
-        forward(op, at, model, groupRows[i], groupCols[i], false,
-                allPacked ? packedBound(reads, groupRows[i]) : std::nullopt);
+        forward(op, at, model, groupRows[i], groupCols[i], false, bound);
       }
       for (Value model : train.getModels())
         if (Operation *root = rootOf(model)) {

@@ -13,10 +13,10 @@
 //   mlir::hone::countModelWork(...)  forwards, backwards and FLOPs per model
 //
 // and says what it did as a remark at the stage. Run it instead of the
-// built-in pass:
+// built-in pass (one command line):
 //
-//   honec spec.textproto --no-fuse-forwards \
-//     --load-pass-plugin=./HoneExamplePlugin.so \
+//   honec spec.textproto --no-fuse-forwards
+//     --load-pass-plugin=./HoneExamplePlugin.so
 //     --step-passes='hone.pipeline(example-merge-forwards{max-rows=8})'
 //
 // docs/tutorial-pass-plugin.md §7 walks through this file.

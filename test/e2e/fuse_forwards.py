@@ -23,6 +23,11 @@ concatenated on the longer length, padded (each rollout row padded past its
 length) and packed (one stream of both batches' real tokens): the first
 step's loss and metrics from the forward alone to 1e-6, later steps and the
 weights to float32 tolerance, 4 -> 1 policy forwards per iteration.
+CHORD again at max_seq_len 64 (demonstrations 2 x 64, rollouts 8 x 24),
+packed: concatenated on 64 positions the fused forward would cost more
+padded FLOPs than separate ones, but packed it is one stream of the same
+real tokens, and hone-fuse-forwards (after hone-pack-sequences) decides on
+that: fused, and exact like the others.
 Each job's report.html shows the model work per stage iteration (forwards
 before -> after fusion, as honec --report).
 Usage: fuse_forwards.py HONEC EXAMPLES WORK"""
@@ -48,13 +53,16 @@ def weights(path):
     return out
 
 
-def run(example, fused, packed=False):
+def run(example, fused, packed=False, seq=None):
     d = os.path.join(work, example + ("-packed" if packed else "") +
+                     (f"-{seq}" if seq else "") +
                      ("-fused" if fused else "-unfused"))
     os.makedirs(d)
     spec = os.path.join(examples, example, "spec.textproto")
     # The hybrids: a few steps (each generates rollouts first).
     over = ["stages[0].rl.steps=4"] if example in HYBRIDS else []
+    if seq:
+        over.append(f"models[0].init.max_seq_len={seq}")
     # Padded, except PPO once packed: hone-pack-sequences packs v_old's
     # hone.value and the critic's train-step read to the same response
     # mask, so the kept forward is the packed one the step would run.
@@ -98,6 +106,11 @@ def run(example, fused, packed=False):
                     "--progress", "off"], cwd=d, check=True,
                    stdout=subprocess.DEVNULL)
     rows = [json.loads(l) for l in open(os.path.join(d, "run", "metrics.jsonl"))]
+    # Every buffer where the memory plan put it: a fused packed group's
+    # activations are planned as the sum of its members' bounds.
+    mem = [r for r in rows if "memory/unplanned_allocations" in r]
+    if not mem or mem[0]["memory/unplanned_allocations"] != 0:
+        sys.exit(f"error: {d}: unplanned allocations {mem[:1]!r}")
     rows = [r for r in rows if "stage" in r]
     # The report's model work: the counts honec --report prints.
     html = open(os.path.join(d, "run", "report.html")).read()
@@ -124,12 +137,14 @@ def close(a, b, rel, abs_):
 
 
 failed = False
-for example, packed in (("dpo", False), ("reward-model", False),
-                        ("ppo", False), ("ppo", True),
-                        ("chord", False), ("chord", True),
-                        ("srft", True), ("hpt", False)):
-    (m_on, w_on), (m_off, w_off) = (run(example, True, packed),
-                                    run(example, False, packed))
+for example, packed, seq in (("dpo", False, None),
+                             ("reward-model", False, None),
+                             ("ppo", False, None), ("ppo", True, None),
+                             ("chord", False, None), ("chord", True, None),
+                             ("chord", True, 64),
+                             ("srft", True, None), ("hpt", False, None)):
+    (m_on, w_on), (m_off, w_off) = (run(example, True, packed, seq),
+                                    run(example, False, packed, seq))
     if len(m_on) != len(m_off) or not m_on:
         sys.exit(f"error: {example}: {len(m_on)} fused steps, {len(m_off)} unfused")
     worst = 0.0
@@ -164,7 +179,8 @@ for example, packed in (("dpo", False), ("reward-model", False),
     if not math.isfinite(worst) or worst > (0.0 if example == "ppo" else 1e-4):
         print(f"error: {example}: weights differ by {worst:g} (relative norm)")
         failed = True
-    print(f"{example}{' (packed)' if packed else ''}: {len(m_on)} steps, "
+    print(f"{example}{' (packed)' if packed else ''}"
+          f"{f' (max_seq_len {seq})' if seq else ''}: {len(m_on)} steps, "
           f"metrics agree; weights differ"
           f" by {worst:.3g} (relative norm)")
 if failed:

@@ -271,7 +271,7 @@ void printPackingReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
     os << ":";
     for (auto [i, read] :
          llvm::enumerate(step.getReads().getAsValueRange<StringAttr>())) {
-      int64_t e = packed && i < packed.size() ? packed[i] : -1;
+      int64_t e = packed && i < size_t(packed.size()) ? packed[i] : -1;
       // packed_also: further masks of the read (the last nonzero of any).
       std::string more;
       if (auto also = step->getAttrOfType<DenseI64ArrayAttr>("packed_also"))
@@ -455,7 +455,7 @@ LogicalResult emit(ModuleOp module, llvm::raw_ostream &os) {
     // Gone however honec ends: a failed emit or link, or a signal.
     llvm::sys::RemoveFileOnSignal(temp);
   }
-  auto removeTemp = llvm::make_scope_exit([&] {
+  llvm::scope_exit removeTemp([&] {
     if (!temp.empty()) {
       llvm::sys::fs::remove(temp);
       llvm::sys::DontRemoveFileOnSignal(temp);

@@ -366,9 +366,10 @@ TEST(Contract, SettingRangesNameSpecFieldsOnce) {
     EXPECT_TRUE(specKeys.insert({r.message, r.field}).second)
         << r.message << "." << r.field << " has two rows";
     EXPECT_EQ(*r.attr == 0, *r.param == 0) << r.message << "." << r.field;
-    if (*r.attr)
+    if (*r.attr) {
       EXPECT_TRUE(attrKeys.insert({r.attr, r.param}).second)
           << "#hone." << r.attr << " " << r.param << " has two rows";
+    }
   }
 }
 

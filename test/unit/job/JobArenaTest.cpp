@@ -422,8 +422,9 @@ TEST(JobArena, PopulateMakesThePlannedBytesResident) {
   arena->populate(size - 4096, int64_t(1) << 30); // clipped to the arena
   arena->populate(size + 4096, 4096);             // outside: ignored
   const int64_t after = job::MemoryCheck::anonymousBytes();
-  if (before > 0) // /proc/self/statm readable
+  if (before > 0) { // /proc/self/statm readable
     EXPECT_GE(after - before, size - 4096 - (int64_t(1) << 20));
+  }
   EXPECT_EQ(static_cast<unsigned char *>(held.get())[4095], 0x5a);
   EXPECT_EQ(arena->peakHeldBytes(), 4096);
 }

@@ -194,8 +194,9 @@ TEST(GeluKernels, FusedDenseLayersMatchSeparateKernels) {
                                    (transW ? " W^T" : "") + ", " +
                                    std::to_string(t) + " threads";
           EXPECT_TRUE(sameBits(pre, pre0)) << "pre, " << what;
-          if (act)
+          if (act) {
             EXPECT_TRUE(sameBits(y, y0)) << "act, " << what;
+          }
           // Backward: dPre [R, O] = (dy [R, I'] op(W')) gelu'(pre), with
           // W' [O, I] (transB false) or [I, O] (transB true), k = I.
           const auto dy = randomVector<float>(size_t(R * I), 35, 0);
