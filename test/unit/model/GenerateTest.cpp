@@ -901,8 +901,9 @@ TEST(Generate, PackedDecodeWeightsChangeNoBit) {
   EXPECT_EQ((*m)->packedLinearCalls(), c1); // none without the pack
   const bool packs = k->linearRowsPackSize(9, 256, 1024, false) > 0;
   EXPECT_EQ(c1 > c0, packs);
-  if (packs) // 2 matrices x 2 layers per decode step
+  if (packs) { // 2 matrices x 2 layers per decode step
     EXPECT_EQ((c1 - c0) % 4, 0u);
+  }
   EXPECT_EQ((*m)->decodePackElems(9), packs ? 2 * 2 * 256 * 1024 : 0);
 }
 
@@ -963,10 +964,11 @@ void checkLastRowsOnly(const ModelConfig &cfg, const std::vector<int32_t> &lens,
     worst = std::max(worst, std::abs(double(hid[0][i]) - double(hid[1][i])) /
                                 (1 + std::abs(double(hid[0][i]))));
   EXPECT_LE(worst, tol) << cfg.dModel << " x " << tok.size() << " rows";
-  if (sameBits)
+  if (sameBits) {
     EXPECT_EQ(std::memcmp(hid[0].data(), hid[1].data(),
                           hid[0].size() * sizeof(T)),
               0);
+  }
   EXPECT_EQ(
       std::memcmp(step[0].data(), step[1].data(), step[0].size() * sizeof(T)),
       0);
