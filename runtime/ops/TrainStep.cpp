@@ -432,198 +432,201 @@ void runTrainStep(OpCtx &c) {
       }
     }
     for (int64_t phase = 0; phase < nPhases && !skipped; ++phase) {
-    // Forward over the mini-batch's rows, micro-batched, into the host
-    // outputs. A fused group's forward output holds its members' rows in
-    // member order.
-    for (ReadGroup &g : groups) {
-      if (phaseOfGroup(g) != phase)
-        continue;
-      Read &r0 = *g.members[0];
-      g.plan(updates, mini, u);
-      size_t read0 = size_t(&r0 - rs.data());
-      // Values per forward row: the group's width (members' rows padded
-      // to it), one for a reward.
-      const int64_t wide = r0.what == "reward" ? 1 : g.width;
-      bool reuse =
-          ep == 0 && u == 0 && g.members.size() == 1 && g.chunks == 1 &&
-          kept[read0] >= 0 && forwards[r0.model] == 1 &&
-          r0.model->keptTokens == r0.tokens->data &&
-          r0.model->keptForward == r0.model->model->forwardCount() &&
-          r0.model->model->batch() == r0.B && r0.model->model->seqLen() == r0.T &&
-          // A packed forward yields nothing past its lengths: it serves a
-          // read packed to the same lengths only.
-          (r0.model->keptLengths.empty() ||
-           (r0.packed && r0.model->keptLengths == r0.lengths));
-      if (reuse)
-        j->forwardsKept += 1;
-      for (int64_t k = 0; k < g.chunks; ++k) {
-        int64_t all = g.select(k, updates, mini);
-        if (!reuse)
-          check(j, loc,
-                forwardGroup(g, trainForward(j, temp, stepNo, ep, u, k)));
-        auto &tm = *r0.model->model;
-        std::vector<float> v, h;
-        if (r0.what == "logprob" || r0.what == "logprob+entropy") {
-          v = tm.toHost(tm.logprobs(), all * wide);
-          if (r0.what == "logprob+entropy") {
-            if (!tm.entropy())
-              c.err("the model yields no entropy");
-            h = tm.toHost(tm.entropy(), all * wide);
+      // Forward over the mini-batch's rows, micro-batched, into the host
+      // outputs. A fused group's forward output holds its members' rows in
+      // member order.
+      for (ReadGroup &g : groups) {
+        if (phaseOfGroup(g) != phase)
+          continue;
+        Read &r0 = *g.members[0];
+        g.plan(updates, mini, u);
+        size_t read0 = size_t(&r0 - rs.data());
+        // Values per forward row: the group's width (members' rows padded
+        // to it), one for a reward.
+        const int64_t wide = r0.what == "reward" ? 1 : g.width;
+        bool reuse = ep == 0 && u == 0 && g.members.size() == 1 &&
+                     g.chunks == 1 && kept[read0] >= 0 &&
+                     forwards[r0.model] == 1 &&
+                     r0.model->keptTokens == r0.tokens->data &&
+                     r0.model->keptForward == r0.model->model->forwardCount() &&
+                     r0.model->model->batch() == r0.B &&
+                     r0.model->model->seqLen() == r0.T &&
+                     // A packed forward yields nothing past its lengths: it
+                     // serves a read packed to the same lengths only.
+                     (r0.model->keptLengths.empty() ||
+                      (r0.packed && r0.model->keptLengths == r0.lengths));
+        if (reuse)
+          j->forwardsKept += 1;
+        for (int64_t k = 0; k < g.chunks; ++k) {
+          int64_t all = g.select(k, updates, mini);
+          if (!reuse)
+            check(j, loc,
+                  forwardGroup(g, trainForward(j, temp, stepNo, ep, u, k)));
+          auto &tm = *r0.model->model;
+          std::vector<float> v, h;
+          if (r0.what == "logprob" || r0.what == "logprob+entropy") {
+            v = tm.toHost(tm.logprobs(), all * wide);
+            if (r0.what == "logprob+entropy") {
+              if (!tm.entropy())
+                c.err("the model yields no entropy");
+              h = tm.toHost(tm.entropy(), all * wide);
+            }
+          } else if (r0.what == "value") {
+            v = tm.toHost(tm.values(), all * wide);
+          } else {
+            v = tm.toHost(tm.rewards(), all);
           }
-        } else if (r0.what == "value") {
-          v = tm.toHost(tm.values(), all * wide);
-        } else {
-          v = tm.toHost(tm.rewards(), all);
-        }
-        // Member rows in order, each its own first `per` values of a
-        // forward row of `wide`.
-        int64_t from = 0;
-        for (size_t q = 0; q < g.members.size(); ++q) {
-          Read &r = *g.members[q];
-          const int64_t own = r.what == "reward" ? 1 : r.T;
-          for (int64_t b = 0; b < g.n[q]; ++b, from += wide) {
-            std::copy(v.begin() + from, v.begin() + from + own,
-                      r.out0.begin() + (g.first[q] + b) * own);
-            if (!h.empty())
-              std::copy(h.begin() + from, h.begin() + from + own,
-                        r.out1.begin() + (g.first[q] + b) * own);
-          }
-        }
-      }
-    }
-    for (Read &r : rs) {
-      r.grad0.assign(r.out0.size(), 0.f);
-      r.grad1.assign(r.out1.size(), 0.f);
-    }
-    // The kernel, once per optimiser step (per phase), on the mini-batch
-    // (the inputs' rows of this mini-batch; scalars as they are).
-    std::vector<void *> args;
-    for (Read &r : rs) {
-      args.push_back(r.out0.data());
-      if (r.what == "logprob+entropy")
-        args.push_back(r.out1.data());
-    }
-    for (int i = n_tokens; i < n_in; ++i) {
-      int64_t row = in[i].rank == 2 ? in[i].shape[1] : 1;
-      int64_t first = in[i].rank >= 1 ? u * (in[i].shape[0] / updates) : 0;
-      args.push_back(static_cast<float *>(in[i].data) + first * row);
-    }
-    float loss = 0;
-    std::vector<float> metrics(size_t(n_out - 1), 0.f);
-    args.push_back(&loss);
-    for (float &m : metrics)
-      args.push_back(&m);
-    for (Read &r : rs) {
-      args.push_back(r.grad0.data());
-      if (r.what == "logprob+entropy")
-        args.push_back(r.grad1.data());
-    }
-    kernel(args.data());
-    if (phase == nPhases - 1) {
-    if (j->injectNan.count(stepNo))
-      loss = NAN;
-    if (j->comm.size > 1) {
-      // The ranks' mean loss and metrics: every rank logs, and skips a
-      // non-finite step, alike.
-      std::vector<double> lm(1 + metrics.size());
-      lm[0] = loss;
-      for (size_t k = 0; k < metrics.size(); ++k)
-        lm[k + 1] = metrics[k];
-      j->comm.sum(lm.data(), lm.size());
-      loss = float(lm[0] / j->comm.size);
-      for (size_t k = 0; k < metrics.size(); ++k)
-        metrics[k] = float(lm[k + 1] / j->comm.size);
-    }
-    lossSum += loss;
-    for (size_t k = 0; k < metrics.size(); ++k)
-      metricSums[k] += metrics[k];
-    if (!std::isfinite(loss)) {
-      skipped = true;
-      why = "non-finite loss";
-      break;
-    }
-    }
-    // Backward per micro-batch from its slice of the gradients.
-    for (ReadGroup &grp : groups) {
-      if (phaseOfGroup(grp) != phase)
-        continue;
-      Read &r = *grp.members[0];
-      bool recompute = forwards[r.model] > 1;
-      auto &tm = *r.model->model;
-      Kernels<float> &k = tm.kernels();
-      grp.plan(updates, mini, u);
-      const int64_t wide = r.what == "reward" ? 1 : grp.width;
-      for (int64_t chunk = 0; chunk < grp.chunks; ++chunk) {
-        int64_t all = grp.select(chunk, updates, mini);
-        if (recompute)
-          check(j, loc,
-                forwardGroup(grp, trainForward(j, temp, stepNo, ep, u, chunk)));
-        // The members' gradient slices, concatenated as their rows were:
-        // one member, or members of one width, copied as they are; rows
-        // narrower than the group's padded with 0 (positions past the
-        // row, which the forward yielded as 0).
-        DeviceArray<float> d0(&k, all * wide), d1;
-        const bool entropy = r.what == "logprob+entropy";
-        if (entropy)
-          d1 = DeviceArray<float>(&k, all * wide);
-        bool sameWidth = std::all_of(
-            grp.members.begin(), grp.members.end(), [&](const Read *m) {
-              return m->what == "reward" || m->T == grp.width;
-            });
-        if (sameWidth) {
-          int64_t at = 0;
-          for (size_t q = 0; q < grp.members.size(); ++q) {
-            Read &m = *grp.members[q];
-            size_t len = size_t(grp.n[q] * wide);
-            k.copyToDevice(d0.data() + at, m.grad0.data() + grp.first[q] * wide,
-                           len * sizeof(float));
-            if (entropy)
-              k.copyToDevice(d1.data() + at,
-                             m.grad1.data() + grp.first[q] * wide,
-                             len * sizeof(float));
-            at += int64_t(len);
-          }
-        } else {
-          std::vector<float> h0(size_t(all * wide), 0.f), h1;
-          if (entropy)
-            h1.assign(h0.size(), 0.f);
-          int64_t at = 0;
-          for (size_t q = 0; q < grp.members.size(); ++q) {
-            Read &m = *grp.members[q];
-            for (int64_t b = 0; b < grp.n[q]; ++b, at += wide) {
-              const int64_t row = (grp.first[q] + b) * m.T;
-              std::copy(m.grad0.begin() + row, m.grad0.begin() + row + m.T,
-                        h0.begin() + at);
-              if (entropy)
-                std::copy(m.grad1.begin() + row, m.grad1.begin() + row + m.T,
-                          h1.begin() + at);
+          // Member rows in order, each its own first `per` values of a
+          // forward row of `wide`.
+          int64_t from = 0;
+          for (size_t q = 0; q < g.members.size(); ++q) {
+            Read &r = *g.members[q];
+            const int64_t own = r.what == "reward" ? 1 : r.T;
+            for (int64_t b = 0; b < g.n[q]; ++b, from += wide) {
+              std::copy(v.begin() + from, v.begin() + from + own,
+                        r.out0.begin() + (g.first[q] + b) * own);
+              if (!h.empty())
+                std::copy(h.begin() + from, h.begin() + from + own,
+                          r.out1.begin() + (g.first[q] + b) * own);
             }
           }
-          k.copyToDevice(d0.data(), h0.data(), h0.size() * sizeof(float));
-          if (entropy)
-            k.copyToDevice(d1.data(), h1.data(), h1.size() * sizeof(float));
         }
-        OutputGrads<float> g;
-        if (r.what == "logprob" || r.what == "logprob+entropy")
-          g.dlogprob = d0.data();
-        else if (r.what == "value")
-          g.dvalue = d0.data();
-        else
-          g.dreward = d0.data();
-        if (r.what == "logprob+entropy")
-          g.dentropy = d1.data();
-        check(j, loc, tm.backward(g));
       }
-    }
-    // Run by phase: the phase's models free their activations (the plan
-    // gives a later phase's the same bytes); a later read runs its own
-    // forward.
-    if (nPhases > 1)
-      for (int i = 0; i < n_models; ++i)
-        if (phaseOf[size_t(i)] == phase) {
-          ms[size_t(i)]->model->releaseActivations();
-          ms[size_t(i)]->keptTokens = nullptr;
+      for (Read &r : rs) {
+        r.grad0.assign(r.out0.size(), 0.f);
+        r.grad1.assign(r.out1.size(), 0.f);
+      }
+      // The kernel, once per optimiser step (per phase), on the mini-batch
+      // (the inputs' rows of this mini-batch; scalars as they are).
+      std::vector<void *> args;
+      for (Read &r : rs) {
+        args.push_back(r.out0.data());
+        if (r.what == "logprob+entropy")
+          args.push_back(r.out1.data());
+      }
+      for (int i = n_tokens; i < n_in; ++i) {
+        int64_t row = in[i].rank == 2 ? in[i].shape[1] : 1;
+        int64_t first = in[i].rank >= 1 ? u * (in[i].shape[0] / updates) : 0;
+        args.push_back(static_cast<float *>(in[i].data) + first * row);
+      }
+      float loss = 0;
+      std::vector<float> metrics(size_t(n_out - 1), 0.f);
+      args.push_back(&loss);
+      for (float &m : metrics)
+        args.push_back(&m);
+      for (Read &r : rs) {
+        args.push_back(r.grad0.data());
+        if (r.what == "logprob+entropy")
+          args.push_back(r.grad1.data());
+      }
+      kernel(args.data());
+      if (phase == nPhases - 1) {
+        if (j->injectNan.count(stepNo))
+          loss = NAN;
+        if (j->comm.size > 1) {
+          // The ranks' mean loss and metrics: every rank logs, and skips a
+          // non-finite step, alike.
+          std::vector<double> lm(1 + metrics.size());
+          lm[0] = loss;
+          for (size_t k = 0; k < metrics.size(); ++k)
+            lm[k + 1] = metrics[k];
+          j->comm.sum(lm.data(), lm.size());
+          loss = float(lm[0] / j->comm.size);
+          for (size_t k = 0; k < metrics.size(); ++k)
+            metrics[k] = float(lm[k + 1] / j->comm.size);
         }
+        lossSum += loss;
+        for (size_t k = 0; k < metrics.size(); ++k)
+          metricSums[k] += metrics[k];
+        if (!std::isfinite(loss)) {
+          skipped = true;
+          why = "non-finite loss";
+          break;
+        }
+      }
+      // Backward per micro-batch from its slice of the gradients.
+      for (ReadGroup &grp : groups) {
+        if (phaseOfGroup(grp) != phase)
+          continue;
+        Read &r = *grp.members[0];
+        bool recompute = forwards[r.model] > 1;
+        auto &tm = *r.model->model;
+        Kernels<float> &k = tm.kernels();
+        grp.plan(updates, mini, u);
+        const int64_t wide = r.what == "reward" ? 1 : grp.width;
+        for (int64_t chunk = 0; chunk < grp.chunks; ++chunk) {
+          int64_t all = grp.select(chunk, updates, mini);
+          if (recompute)
+            check(
+                j, loc,
+                forwardGroup(grp, trainForward(j, temp, stepNo, ep, u, chunk)));
+          // The members' gradient slices, concatenated as their rows were:
+          // one member, or members of one width, copied as they are; rows
+          // narrower than the group's padded with 0 (positions past the
+          // row, which the forward yielded as 0).
+          DeviceArray<float> d0(&k, all * wide), d1;
+          const bool entropy = r.what == "logprob+entropy";
+          if (entropy)
+            d1 = DeviceArray<float>(&k, all * wide);
+          bool sameWidth = std::all_of(
+              grp.members.begin(), grp.members.end(), [&](const Read *m) {
+                return m->what == "reward" || m->T == grp.width;
+              });
+          if (sameWidth) {
+            int64_t at = 0;
+            for (size_t q = 0; q < grp.members.size(); ++q) {
+              Read &m = *grp.members[q];
+              size_t len = size_t(grp.n[q] * wide);
+              k.copyToDevice(d0.data() + at,
+                             m.grad0.data() + grp.first[q] * wide,
+                             len * sizeof(float));
+              if (entropy)
+                k.copyToDevice(d1.data() + at,
+                               m.grad1.data() + grp.first[q] * wide,
+                               len * sizeof(float));
+              at += int64_t(len);
+            }
+          } else {
+            std::vector<float> h0(size_t(all * wide), 0.f), h1;
+            if (entropy)
+              h1.assign(h0.size(), 0.f);
+            int64_t at = 0;
+            for (size_t q = 0; q < grp.members.size(); ++q) {
+              Read &m = *grp.members[q];
+              for (int64_t b = 0; b < grp.n[q]; ++b, at += wide) {
+                const int64_t row = (grp.first[q] + b) * m.T;
+                std::copy(m.grad0.begin() + row, m.grad0.begin() + row + m.T,
+                          h0.begin() + at);
+                if (entropy)
+                  std::copy(m.grad1.begin() + row, m.grad1.begin() + row + m.T,
+                            h1.begin() + at);
+              }
+            }
+            k.copyToDevice(d0.data(), h0.data(), h0.size() * sizeof(float));
+            if (entropy)
+              k.copyToDevice(d1.data(), h1.data(), h1.size() * sizeof(float));
+          }
+          OutputGrads<float> g;
+          if (r.what == "logprob" || r.what == "logprob+entropy")
+            g.dlogprob = d0.data();
+          else if (r.what == "value")
+            g.dvalue = d0.data();
+          else
+            g.dreward = d0.data();
+          if (r.what == "logprob+entropy")
+            g.dentropy = d1.data();
+          check(j, loc, tm.backward(g));
+        }
+      }
+      // Run by phase: the phase's models free their activations (the plan
+      // gives a later phase's the same bytes); a later read runs its own
+      // forward.
+      if (nPhases > 1)
+        for (int i = 0; i < n_models; ++i)
+          if (phaseOf[size_t(i)] == phase) {
+            ms[size_t(i)]->model->releaseActivations();
+            ms[size_t(i)]->keptTokens = nullptr;
+          }
     }
     if (skipped)
       break;
