@@ -1,6 +1,6 @@
 // The job driver of a compiled executable (`./job`): command line, run
 // directory, resolved spec, metrics and progress, checkpoints with resume,
-// and the final report. The C ABI (runtime/abi/HoneRuntime.cpp) runs stages
+// and the final report. The C ABI (runtime/abi/Stages.cpp) runs stages
 // inside a Job:
 //
 //   auto job = Job::open(args, config);          // run dir, spec, metrics
