@@ -418,6 +418,17 @@ void Planner::size(PipelineOp pipeline) {
       for (Value model : train.getModels())
         if (Operation *root = rootOf(model))
           trainedBy[releaseAfter(p)].insert(root);
+  // A buffer held from the job's start to its end.
+  auto wholeJob = [&](std::string name, Kind kind, int64_t bytes) {
+    Buffer b;
+    b.name = std::move(name);
+    b.kind = kind;
+    b.bytes = bytes;
+    b.first = 0;
+    b.last = end;
+    b.stage = stageAt[0];
+    buffers.push_back(b);
+  };
   {
     // The runtime's own threads, library buffers and host-side heap: a
     // row for the whole job (memsize::runtimeBytes) at the spec's thread
@@ -426,14 +437,7 @@ void Planner::size(PipelineOp pipeline) {
     int64_t threads = 1;
     if (auto run = pipeline.getRunAttr())
       threads = std::max<int64_t>(1, run.getHardware().getThreads());
-    Buffer b;
-    b.name = "runtime";
-    b.kind = Kind::Runtime;
-    b.bytes = ::hone::memsize::runtimeBytes(threads);
-    b.first = 0;
-    b.last = end;
-    b.stage = stageAt[0];
-    buffers.push_back(b);
+    wholeJob("runtime", Kind::Runtime, ::hone::memsize::runtimeBytes(threads));
   }
   // Each dataset's records as the job's loader holds them, for the whole
   // job (the frontend counted the files with the runtime's own code,
@@ -442,27 +446,13 @@ void Planner::size(PipelineOp pipeline) {
     auto held = d->getAttrOfType<IntegerAttr>("hone.held_bytes");
     if (!held || held.getInt() <= 0)
       return;
-    Buffer b;
     auto name = d->getAttrOfType<StringAttr>("name");
-    b.name = "dataset." + (name ? name.str() : std::string("?"));
-    b.kind = Kind::Runtime;
-    b.bytes = held.getInt();
-    b.first = 0;
-    b.last = end;
-    b.stage = stageAt[0];
-    buffers.push_back(b);
+    wholeJob("dataset." + (name ? name.str() : std::string("?")),
+             Kind::Runtime, held.getInt());
   });
   if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
-    if (arena.getInt() > 0) {
-      Buffer b;
-      b.name = "step_tensors";
-      b.kind = Kind::StepTensors;
-      b.bytes = arena.getInt();
-      b.first = 0;
-      b.last = end;
-      b.stage = stageAt[0];
-      buffers.push_back(b);
-    }
+    if (arena.getInt() > 0)
+      wholeJob("step_tensors", Kind::StepTensors, arena.getInt());
   // The point of the stage begin whose stage is open at p (none between
   // stages).
   std::optional<unsigned> stageBegin;
