@@ -723,8 +723,36 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        the unchunked call's where the prefill's GEMMs are row-invariant:
        test/unit/model/GenerateTest.cpp `ChunkedEqualsWhole`); kept only
        when it lowers the peak, repeated while it helps;
-    5. offload of idle models or optimiser state to host memory is not
-       implemented yet (the runtime keeps every model resident).
+    5. when 1-4 have nothing left and the peak is still over: offload of
+       idle optimiser state. A trained model's AdamW moments are read and
+       written only by its optimiser updates, inside `hone.train_step`;
+       between updates (generation, the reference's and reward models'
+       reads, the next step's data) they are idle. The largest moments
+       live at the peak (of a model the stage begin hands the runtime)
+       are offloaded when that lowers the peak: their per-stage buffer
+       (`NAME.optimizer`, live from the stage's begin to its end) becomes
+       one buffer per train step of the stage, live at that step's point
+       alone (its last phase's, when run model by model; the updates come
+       after every phase), page-aligned and page-rounded
+       (`NAME.optimizer@POINT`, 4096 bytes: the runtime's direct I/O), so
+       the bytes they held are packed with the other buffers and serve
+       e.g. the rollout's KV cache at the peak. The stage begin gets the
+       discardable `offload_moments` (the positions, among the models it
+       hands the runtime, of those offloaded) and places no moments; the
+       train step's `arena` places them for its updates. The runtime keeps
+       them in the host tier between updates, reads them back before the
+       step's first update and writes them after its last (CPU: a file in
+       the run directory, docs/runtime.md "Offloaded optimiser moments"):
+       the remark and the `decisions` line give the moments' size, the
+       bytes moved per step (read and written, over the stage's train
+       steps) and the saving at the peak. Results are bit-identical (the
+       bytes round-trip exactly). Repeated while it helps (another
+       model's moments, e.g. PPO's critic). Option `offload` (default on).
+       Not on a CUDA job (`hardware.device: cuda`) yet: a remark says what
+       it would save, and the plan stays over (no pinned-host copies
+       tested on a GPU yet, #17). Not yet either: offloading an idle frozen
+       model's weights (a reference snapshot between its reads, a reward
+       model between scores).
     Each decision is a remark at the peak's op and is listed in the plan's
     `decisions` (the job's report shows them). A peak still over the budget
     is an error at the op where it occurs, naming the stage, the bytes live
@@ -754,6 +782,10 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
            "under a budget, halve a hone.generate's rows generated at once "
            "(micro_batch) where its KV cache, decode workspace and logits "
            "are the largest at the peak (decision 4; false: never)">,
+    Option<"offload", "offload", "bool", /*default=*/"true",
+           "under a budget, when decisions 1-4 leave the peak over it, keep "
+           "a trained model's AdamW moments in the host tier between its "
+           "optimiser updates (decision 5; false: never)">,
     Option<"splitTrainSteps", "split-train-steps", "bool",
            /*default=*/"true",
            "run a train step whose objective separates by model model by "

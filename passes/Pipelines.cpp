@@ -72,7 +72,8 @@ void mlir::hone::buildStepPipeline(OpPassManager &pm,
 }
 
 void mlir::hone::buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd,
-                                        bool splitTrainSteps) {
+                                        bool splitTrainSteps, bool offload,
+                                        bool generationBatch) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
   pm.addNestedPass<PipelineOp>(createPipelineRollouts());
   pm.addNestedPass<PipelineOp>(createPlanArena());
@@ -80,6 +81,8 @@ void mlir::hone::buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd
   PlanMemoryOptions memory;
   memory.releaseAtStepEnd = releaseAtStepEnd;
   memory.splitTrainSteps = splitTrainSteps;
+  memory.offload = offload;
+  memory.generationBatch = generationBatch;
   pm.addNestedPass<PipelineOp>(createPlanMemory(memory));
 }
 

@@ -417,6 +417,21 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
           decisions.push_back(b.getStringAttr(text));
           continue;
         }
+        // Fifth, when nothing else is left: the AdamW moments live at the
+        // peak offloaded between optimiser updates (PlanMemoryOffload.cpp;
+        // not on a CUDA device yet: a remark says what it would save).
+        std::string cudaNote;
+        if (offload)
+          if (std::string text =
+                  offloadDecision(pipeline, fig, budget,
+                                  specDevice(pipeline) == "cuda", &cudaNote);
+              !text.empty()) {
+            at->emitRemark() << "hone-plan-memory: " << text;
+            decisions.push_back(b.getStringAttr(text));
+            continue;
+          }
+        if (!cudaNote.empty())
+          at->emitRemark() << "hone-plan-memory: " << cudaNote;
         break;
       }
       int64_t before = bytesOf(name, first);
@@ -475,6 +490,22 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
     }
 
     std::vector<bool> placed = placeBuffers(b);
+
+    // Decision 5 for the runtime: each stage begin lists its model operands
+    // whose AdamW moments wait in the host tier between updates
+    // (`offload_moments`; the train steps' `arena` places them for the
+    // updates, the stage begin places none).
+    pipeline.walk([&](ExecStageBeginOp begin) {
+      SmallVector<int64_t> which;
+      SmallVector<Operation *> models = stageModels(begin);
+      for (auto [i, root] : llvm::enumerate(models))
+        if (root && offloaded.count({root, begin.getName().str()}))
+          which.push_back(int64_t(i));
+      if (which.empty())
+        begin->removeAttr("offload_moments");
+      else
+        begin->setAttr("offload_moments", b.getDenseI64ArrayAttr(which));
+    });
 
     SmallVector<Attribute> list;
     for (auto [i, buf] : llvm::enumerate(buffers)) {

@@ -598,6 +598,17 @@ void Planner::size(PipelineOp pipeline) {
           // The runtime creates the moments when the stage begins
           // (hone_rt_stage_begin): live from there, placed there too.
           auto moments = [&](int64_t bytes) {
+            // Offloaded (decision 5): in memory for this step's updates
+            // alone, read back from the host tier before and written to it
+            // after; page-aligned for the runtime's direct I/O.
+            if (offloaded.count({root, stageAt[p]})) {
+              const int64_t paged =
+                  (bytes + kOffloadAlign - 1) / kOffloadAlign * kOffloadAlign;
+              atPoint(root, Kind::Optimizer, "optimizer", updatePoint(op, p),
+                      paged, c, lora, 0, 0, op)
+                  .align = kOffloadAlign;
+              return;
+            }
             Buffer &b = buffers[perStage(root, Kind::Optimizer, p, bytes, 0,
                                          0)];
             if (stageBegin) {

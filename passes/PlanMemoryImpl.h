@@ -77,7 +77,14 @@ struct Buffer {
   SmallVector<Source> sources;
   /// Generation's logits (a Workspace buffer the runtime places as kind 6).
   bool logits = false;
+  /// Its offset's alignment (64 bytes; a page for AdamW moments offloaded
+  /// to the host tier, which the runtime reads and writes with O_DIRECT).
+  int64_t align = 64;
 };
+
+/// The page the offloaded moments' offsets and sizes are rounded to (the
+/// runtime's direct I/O needs page-aligned memory and lengths).
+constexpr int64_t kOffloadAlign = 4096;
 
 struct Figures {
   int64_t planned = 0, lowerBound = 0, firstFit = 0, noReuse = 0;
@@ -108,6 +115,11 @@ public:
   // `staleness` on hone.exec.stage_begin): a generate there runs beside
   // other ops of the step, so its buffers are not freed after the call.
   std::set<std::string> pipelined;
+  // Decision 5 under the budget (PlanMemoryOffload.cpp): the model objects
+  // whose AdamW moments the stage named keeps in the host tier between
+  // optimiser updates (kept across re-planning). Their moments are planned
+  // at each train step of the stage alone, page-aligned.
+  std::set<std::pair<Operation *, std::string>> offloaded;
   std::vector<Buffer> buffers;
   // Model objects: the op that creates each, its buffer name, its config.
   llvm::MapVector<Operation *, std::string> modelNames;
@@ -209,6 +221,23 @@ public:
                            int64_t layers, int64_t before, bool backward,
                            ArrayRef<std::pair<Operation *, Value>> uses,
                            ArrayRef<int64_t> previous);
+
+  // Offload of idle optimiser state (PlanMemoryOffload.cpp).
+  /// Decision 5: the largest AdamW moments live at the peak (a stage's
+  /// per-stage moments of a model it trains) offloaded between updates,
+  /// kept when the peak falls. The remark's text, "" when none helps.
+  /// `cuda`: never chosen; `*cudaNote` says what it would have saved.
+  std::string offloadDecision(PipelineOp pipeline, Figures &fig,
+                              int64_t budget, bool cuda,
+                              std::string *cudaNote);
+  /// The model objects a stage begin hands the runtime, in the order of
+  /// its `models` (the stage loop's model iteration arguments, as the
+  /// lowering passes them: passes/lower/Calls.cpp lowerStageBegin); the
+  /// runtime creates their optimisers there.
+  SmallVector<Operation *> stageModels(ExecStageBeginOp begin);
+  /// The offloaded moments' point in a train step at `p`: its last phase's
+  /// (the optimiser updates after every phase).
+  unsigned updatePoint(Operation *step, unsigned p) const;
 
   // Micro-batching and the over-budget error (PlanMemoryReport.cpp).
   static bool microBatchable(Operation *op);

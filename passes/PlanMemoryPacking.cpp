@@ -26,8 +26,10 @@ int64_t Planner::pack(std::vector<Buffer> &bs, ArrayRef<size_t> order) {
         busy.push_back({bs[j].offset, bs[j].offset + bs[j].bytes});
     llvm::sort(busy);
     // 64-byte aligned offsets: the runtime places buffers there
-    // (runtime/job/JobArena.h), and the CPU kernels want that alignment.
-    auto align = [](int64_t x) { return (x + 63) / 64 * 64; };
+    // (runtime/job/JobArena.h), and the CPU kernels want that alignment
+    // (a page for offloaded moments: direct I/O).
+    const int64_t a = std::max<int64_t>(64, b.align);
+    auto align = [a](int64_t x) { return (x + a - 1) / a * a; };
     int64_t offset = 0;
     for (auto [lo, hi] : busy) {
       if (align(offset) + b.bytes <= lo)

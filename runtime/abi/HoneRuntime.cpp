@@ -580,6 +580,11 @@ int32_t hone_rt_end(hone_job *j) {
         {"memory/device_allocator_peak_bytes", double(dev)}};
     check(j, "job", j->job->metrics().log(j->job->globalStep(), dv));
   }
+  if (j->offloadWritten > 0)
+    summary.push_back(
+        {"optimiser moments offloaded (run directory's offload/)",
+         formatBytes(j->offloadRead) + " read back, " +
+             formatBytes(j->offloadWritten) + " written, " + j->offloadMode});
   if (j->forwardsKept > 0)
     summary.push_back({"train-step forwards kept from hone.value (PPO v_old)",
                        std::to_string(j->forwardsKept)});

@@ -48,6 +48,26 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   for (ModelObj *m : j->models)
     m->opt.reset();
   ArenaScope placed(a.arena); // the optimiser moments where planned
+  // hone-plan-memory's offload (decision 5): these models' moments wait in
+  // the host tier between updates, a file in the run directory on the CPU
+  // (runtime/job/Offload.h), zeros from here; the train steps read them
+  // back for their updates.
+  std::set<int64_t> offloaded;
+  if (a.offload_moments)
+    for (int64_t i : *a.offload_moments) {
+      if (i < 0 || i >= n_models)
+        fail(j, loc, "hone.exec.stage_begin: offload_moments names model " +
+                         std::to_string(i) + " of " +
+                         std::to_string(n_models));
+      offloaded.insert(i);
+    }
+  if (!offloaded.empty() && j->job->kernels().device() != Device::CPU)
+    fail(j, loc,
+         "hone.exec.stage_begin: the memory plan offloads optimiser moments "
+         "to host memory, which is not yet done on a " +
+             std::string(j->job->kernels().name()) +
+             " device; compile with hardware.device: cuda (the compiler then "
+             "never offloads) or raise hardware.memory_budget");
   for (int i = 0; i < n_models; ++i) {
     auto *o = static_cast<Object *>(models[i]);
     if (!o || o->kind != ObjKind::Model)
@@ -56,9 +76,20 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
     auto *m = static_cast<ModelObj *>(o);
     // The stage's optimizer (its train steps'); a stage without train
     // steps has none and trains nothing.
-    if (!m->opt && a.optimizer)
+    if (!m->opt && a.optimizer) {
+      const bool off = offloaded.count(i) > 0;
       m->opt = std::make_unique<AdamW<float>>(
-          *m->model, optimizerConfig(j, loc, j->stageOptimizer, steps));
+          *m->model, optimizerConfig(j, loc, j->stageOptimizer, steps), !off);
+      if (off) {
+        auto file = OffloadFile::create(j->job->runDir() + "/offload",
+                                        m->name, 2 * m->opt->momentBytes(),
+                                        j->arena);
+        if (!file)
+          fail(j, loc, file.status().toString());
+        m->offload = *file;
+        m->opt->setStore(m->offload);
+      }
+    }
   }
   // The plan's placed buffers of this stage (runtime/job/JobArena.h):
   // resident from here on, so the arena holds the plan's bytes and their
@@ -170,6 +201,7 @@ void hone_rt_step_end(hone_job *j, int64_t step) {
     mv.push_back({"tokens_per_sec", double(j->stepTokens) / sec});
   check(j, "step_end", j->job->endStep(step + 1, mv, j->stepTokens));
   if (j->job->stopped()) { // a stop signal: the checkpoint is written
+    removeAllOffloadFiles();
     j->comm.finalize();
     std::fflush(nullptr);
     std::_Exit(0);
@@ -300,6 +332,14 @@ void hone_rt_stage_end(hone_job *j) {
     t.releaseWorkspaces();
     t.releaseGradients(); // planned per stage, like the moments
     m->opt.reset();
+    if (m->offload) { // the file goes with the stage's moments
+      j->offloadRead += m->offload->bytesRead();
+      j->offloadWritten += m->offload->bytesWritten();
+      j->offloadMode = j->offloadMode.empty() || j->offloadMode == m->offload->mode()
+                           ? m->offload->mode()
+                           : "mixed";
+      m->offload.reset();
+    }
   }
   // What this stage touched in the arena and no buffer holds now goes
   // back: the next stage's buffers fault their pages in again.

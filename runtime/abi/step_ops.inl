@@ -148,6 +148,7 @@ HONE_ABI_ATTR(exec_stage_begin, models, STRS, REQ, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, settings, OBJ, OPT, LOWER)
 HONE_ABI_ATTR(exec_stage_begin, staleness, I64, OPT, DISC)
 HONE_ABI_ATTR(exec_stage_begin, arena, I64S, OPT, DISC)
+HONE_ABI_ATTR(exec_stage_begin, offload_moments, I64S, OPT, DISC)
 
 /* A pipelined RL stage's rollouts (hone-pipeline-rollouts): the ones it
  * starts with (fresh, or a resumed checkpoint's) and the ones in flight at

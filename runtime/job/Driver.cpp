@@ -503,11 +503,16 @@ Expected<int64_t> Job::beginStage(const std::string &name, int64_t steps,
       if (!model)
         return Status::error("error: optimizer '" + oname +
                              "' has no model of the same name");
+      // Offloaded moments are read into their file, mapped.
+      std::shared_ptr<void> hold;
+      auto mv = opt->momentsForIO(true, &hold);
+      if (!mv)
+        return mv.status();
       for (const ParamInfo &p : model->trainableParams()) {
         HONE_TRY(resume_->read("optimizer", oname + ".m." + p.name, p.shape,
-                               opt->firstMoment() + p.offset));
+                               mv->first + p.offset));
         HONE_TRY(resume_->read("optimizer", oname + ".v." + p.name, p.shape,
-                               opt->secondMoment() + p.offset));
+                               mv->second + p.offset));
       }
     }
     start = resumeStageStep_;
@@ -576,11 +581,17 @@ Status Job::saveCheckpoint(int64_t stageStep) {
     }
   }
   json::Value opts = json::Value::object();
+  // Offloaded moments: their file mapped while the checkpoint is written.
+  std::vector<std::shared_ptr<void>> holds;
   for (const auto &[oname, opt] : objects_.optimizers) {
     for (const auto &[mname, m] : objects_.models)
       if (mname == oname) {
-        auto mt = flatParams(*m, oname + ".m.", opt->firstMoment());
-        auto vt = flatParams(*m, oname + ".v.", opt->secondMoment());
+        holds.emplace_back();
+        auto mv = opt->momentsForIO(false, &holds.back());
+        if (!mv)
+          return mv.status();
+        auto mt = flatParams(*m, oname + ".m.", mv->first);
+        auto vt = flatParams(*m, oname + ".v.", mv->second);
         c.optimizer.insert(c.optimizer.end(), mt.begin(), mt.end());
         c.optimizer.insert(c.optimizer.end(), vt.begin(), vt.end());
       }

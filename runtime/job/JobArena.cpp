@@ -229,6 +229,38 @@ void JobArena::dropFree() {
     it = s.held.count(it->first) ? std::next(it) : s.last.erase(it);
 }
 
+int64_t JobArena::dropRange(int64_t offset, int64_t bytes) {
+  State &s = *st_;
+  if (!s.base || s.device || offset < 0 || bytes <= 0 || offset >= s.size)
+    return 0;
+  std::lock_guard<std::mutex> g(s.mu);
+  const int64_t page = int64_t(sysconf(_SC_PAGESIZE));
+  const int64_t end = std::min(offset + bytes, s.size);
+  int64_t dropped = 0;
+  auto drop = [&](int64_t lo, int64_t hi) {
+    lo = (std::max(lo, offset) + page - 1) / page * page;
+    hi = std::min<int64_t>(std::min(hi, end) / page * page,
+                           int64_t(s.mapped));
+    if (hi > lo && madvise(s.base + lo, size_t(hi - lo), MADV_DONTNEED) == 0)
+      dropped += hi - lo;
+  };
+  int64_t at = offset;
+  for (const auto &[off, r] : s.held) {
+    if (r.end <= offset || off >= end)
+      continue;
+    drop(at, off);
+    at = std::max(at, r.end);
+  }
+  drop(at, end);
+  // Dropped pages read as zero: the holders of these bytes are gone.
+  for (auto it = s.last.begin(); it != s.last.end();)
+    it = !s.held.count(it->first) && it->first < end &&
+                 it->second.end > offset
+             ? s.last.erase(it)
+             : std::next(it);
+  return dropped;
+}
+
 int64_t JobArena::placements() const { return st_->placements.load(); }
 int64_t JobArena::misses() const { return st_->misses.load(); }
 std::string JobArena::firstMiss() const {

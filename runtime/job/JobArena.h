@@ -74,6 +74,10 @@ public:
   void populate(int64_t offset, int64_t bytes);
   /// Gives the pages no lease holds back to the system.
   void dropFree();
+  /// Gives back the whole pages inside [offset, offset + bytes) that no
+  /// lease holds now (a buffer handed back for good: offloaded moments).
+  /// Returns the bytes dropped.
+  int64_t dropRange(int64_t offset, int64_t bytes);
   /// The most bytes leases held at once (what the placed buffers touched;
   /// the plan's slots are upper bounds).
   int64_t peakHeldBytes() const;

@@ -24,27 +24,95 @@ double LrSchedule::multiplier(int64_t t) const {
 }
 
 template <typename T>
-AdamW<T>::AdamW(Transformer<T> &model, const AdamWConfig &cfg)
+AdamW<T>::AdamW(Transformer<T> &model, const AdamWConfig &cfg, bool resident)
     : model_(model), cfg_(cfg) {
+  if (resident)
+    allocate();
+}
+
+template <typename T> void AdamW<T>::allocate() {
   // Both moments in the model's Moments slot for the op running now, when
-  // the job planned it (memsize::optimizerBytes: two padded arrays).
-  const int64_t n = model.numTrainable();
-  const int64_t mb = (n * int64_t(sizeof(T)) + 63) / 64 * 64;
+  // the job planned it (memsize::optimizerBytes: two padded arrays; an
+  // offloaded pair's slot is page-rounded, for direct I/O of the whole).
+  const int64_t n = numel();
+  const int64_t mb = momentBytes();
+  const int64_t page = 4096;
+  const int64_t bytes = store_ ? (2 * mb + page - 1) / page * page : 2 * mb;
   std::shared_ptr<void> lease;
-  if (char *p = model.placeState(WorkPlacer::Moments, 2 * mb, &lease)) {
+  if (char *p = model_.placeState(WorkPlacer::Moments, bytes, &lease)) {
     m_ = DeviceArray<T>::borrow(reinterpret_cast<T *>(p), n, lease);
     v_ = DeviceArray<T>::borrow(reinterpret_cast<T *>(p + mb), n,
                                 std::move(lease));
     return;
   }
-  m_ = DeviceArray<T>(&model.kernels(), n);
-  v_ = DeviceArray<T>(&model.kernels(), n);
+  m_ = DeviceArray<T>(&model_.kernels(), n);
+  v_ = DeviceArray<T>(&model_.kernels(), n);
+}
+
+template <typename T> Status AdamW<T>::fetch() {
+  if (resident())
+    return Status::ok();
+  allocate();
+  if (!store_)
+    return Status::ok(); // zeros
+  const int64_t mb = momentBytes();
+  const int64_t n = numel() * int64_t(sizeof(T));
+  char *m = reinterpret_cast<char *>(m_.data());
+  if (reinterpret_cast<char *>(v_.data()) == m + mb) {
+    // Placed together: one read of the whole page-rounded image.
+    const int64_t page = 4096;
+    HONE_TRY(store_->load(0, m, (2 * mb + page - 1) / page * page));
+    return Status::ok();
+  }
+  HONE_TRY(store_->load(0, m_.data(), n));
+  HONE_TRY(store_->load(mb, v_.data(), n));
+  return Status::ok();
+}
+
+template <typename T> Status AdamW<T>::evict() {
+  if (!store_ || !m_.data())
+    return Status::ok();
+  const int64_t mb = momentBytes();
+  const int64_t n = numel() * int64_t(sizeof(T));
+  char *m = reinterpret_cast<char *>(m_.data());
+  bool together = reinterpret_cast<char *>(v_.data()) == m + mb;
+  const int64_t page = 4096;
+  const int64_t whole = (2 * mb + page - 1) / page * page;
+  if (together) {
+    HONE_TRY(store_->save(0, m, whole));
+  } else {
+    HONE_TRY(store_->save(0, m_.data(), n));
+    HONE_TRY(store_->save(mb, v_.data(), n));
+  }
+  bool placed = m_.borrowed();
+  m_.reset();
+  v_.reset();
+  if (placed && together)
+    store_->released(m, whole);
+  return Status::ok();
+}
+
+template <typename T>
+Expected<std::pair<T *, T *>>
+AdamW<T>::momentsForIO(bool write, std::shared_ptr<void> *hold) {
+  if (resident() || !store_)
+    return std::make_pair(m_.data(), v_.data());
+  auto mapped = store_->map(write);
+  if (!mapped)
+    return mapped.status();
+  char *base = mapped->get();
+  *hold = *mapped;
+  return std::make_pair(reinterpret_cast<T *>(base),
+                        reinterpret_cast<T *>(base + momentBytes()));
 }
 
 template <typename T>
 Expected<StepStats> AdamW<T>::step(bool zeroGrads, int64_t scheduleAt,
                                    double gradSumSquares) {
   Kernels<T> &k = model_.kernels();
+  if (!resident())
+    return Status::error("optimizer: the moments are offloaded (fetch() "
+                         "them before an update)");
   double norm = std::sqrt(
       gradSumSquares >= 0
           ? gradSumSquares

@@ -38,9 +38,34 @@ struct StepStats {
   int64_t step = 0;    // number of updates done, this one included
 };
 
+/// Where an AdamW's moments wait between updates when they are offloaded
+/// (hone-plan-memory's decision 5; the job's offload file,
+/// runtime/job/Offload.h). The stored image: first moment at byte 0, second
+/// at momentBytes(), zeros where never written.
+class MomentStore {
+public:
+  virtual ~MomentStore() = default;
+  /// Reads [at, at + bytes) of the stored image into `dst`.
+  virtual Status load(int64_t at, void *dst, int64_t bytes) = 0;
+  /// Writes `bytes` from `src` at `at`, out of memory when this returns
+  /// (not left in the page cache).
+  virtual Status save(int64_t at, const void *src, int64_t bytes) = 0;
+  /// The stored image mapped (read-only, or shared writable with `write`),
+  /// for a checkpoint's write or resume's read; unmapped (and written
+  /// back) when the holder is dropped.
+  virtual Expected<std::shared_ptr<char>> map(bool write) = 0;
+  /// The moments' memory [p, p + bytes) was handed back.
+  virtual void released(void *p, int64_t bytes) {
+    (void)p;
+    (void)bytes;
+  }
+};
+
 template <typename T> class AdamW {
 public:
-  AdamW(Transformer<T> &model, const AdamWConfig &cfg);
+  /// `resident` false: the moments are not allocated (offloaded from the
+  /// start: setStore() gives their store, zeros).
+  AdamW(Transformer<T> &model, const AdamWConfig &cfg, bool resident = true);
 
   /// One update from the model's accumulated gradients. zeroGrads clears
   /// them in the same pass (as Transformer::zeroGrad() would). Fails, without
@@ -70,11 +95,40 @@ public:
   bool momentsPlaced() const { return m_.borrowed(); }
   void setStepCount(int64_t t) { t_ = t; }
 
+  // Offload (hone-plan-memory's decision 5): between updates the moments
+  // wait in `store`, and step() needs them resident.
+  void setStore(std::shared_ptr<MomentStore> store) {
+    store_ = std::move(store);
+  }
+  bool offloaded() const { return store_ != nullptr; }
+  bool resident() const { return m_.data() != nullptr || numel() == 0; }
+  /// Bytes of one moment in the stored image (64-byte padded).
+  int64_t momentBytes() const {
+    return (numel() * int64_t(sizeof(T)) + 63) / 64 * 64;
+  }
+  /// Makes the moments resident: placed in the current op's Moments slot
+  /// (else allocated), read back from the store. No-op when resident.
+  Status fetch();
+  /// Writes the moments to the store and hands their memory back
+  /// (MomentStore::released). No-op when not resident or no store.
+  Status evict();
+  /// The moments for a checkpoint: resident ones, else the store's image
+  /// mapped (`write` for resume's read into them); `hold` keeps the
+  /// mapping until dropped.
+  Expected<std::pair<T *, T *>> momentsForIO(bool write,
+                                             std::shared_ptr<void> *hold);
+
 private:
+  int64_t numel() const { return model_.numTrainable(); }
+  /// The moments in the model's Moments slot for the op running now, else
+  /// the kernels' memory.
+  void allocate();
+
   Transformer<T> &model_;
   AdamWConfig cfg_;
   DeviceArray<T> m_, v_;
   int64_t t_ = 0;
+  std::shared_ptr<MomentStore> store_;
 };
 
 extern template class AdamW<float>;

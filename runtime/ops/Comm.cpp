@@ -1,4 +1,5 @@
 #include "runtime/ops/Comm.h"
+#include "runtime/job/Offload.h"
 
 #include <algorithm>
 #include <chrono>
@@ -78,6 +79,7 @@ void Comm::finalize() {
 }
 
 void Comm::abort(int code) {
+  hone::job::removeAllOffloadFiles(); // no exit handlers run
 #ifdef HONE_HAVE_MPI
   if (mpi && size > 1)
     MPI_Abort(MPI_COMM_WORLD, code);
@@ -102,6 +104,7 @@ double now() {
 [[noreturn]] void watchdogFail(int rank, const std::string &what) {
   std::fprintf(stderr, "error: rank %d: %s\n", rank, what.c_str());
   std::fflush(nullptr);
+  hone::job::removeAllOffloadFiles();
   MPI_Abort(MPI_COMM_WORLD, 1);
   std::_Exit(1);
 }

@@ -42,6 +42,7 @@ namespace hone::ops {
   }
   if (j && std::this_thread::get_id() != j->mainThread) {
     std::fflush(nullptr);
+    hone::job::removeAllOffloadFiles(); // no exit handlers run
     std::_Exit(1);
   }
   std::exit(1);

@@ -19,6 +19,7 @@
 #include "runtime/job/Driver.h"
 #include "runtime/job/JobArena.h"
 #include "runtime/job/MemoryCheck.h"
+#include "runtime/job/Offload.h"
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
 #include "runtime/model/HfModel.h"
@@ -63,6 +64,9 @@ struct ModelObj : Object {
   ModelObj() : Object(ObjKind::Model) {}
   std::unique_ptr<Transformer<float>> model;
   std::unique_ptr<AdamW<float>> opt; // while a stage trains it
+  /// Where opt's moments wait between updates when the stage offloads them
+  /// (hone.exec.stage_begin's offload_moments): RUN/offload/NAME.moments.
+  std::shared_ptr<hone::job::OffloadFile> offload;
   std::string name;                  // "m<creation index>"
   /// The spec's model name (hone.model.init/load/new_head/lora's `name`; a
   /// snapshot takes its source's), and the model it is a snapshot or LoRA
@@ -228,6 +232,10 @@ struct hone_job {
       std::make_shared<hone::job::JobArena>();
   std::shared_ptr<void> stepLease; // the step tensors' bytes in `arena`
   double arenaPopulateSeconds = 0;  // populating stages' placed buffers
+  // Offloaded AdamW moments (hone-plan-memory's decision 5): bytes read
+  // back and written out over the job, and how (OffloadFile::mode).
+  int64_t offloadRead = 0, offloadWritten = 0;
+  std::string offloadMode;
   hone::job::MemoryCheck memory;           // the compiled plan vs the resident peak
   std::vector<char> injected;   // HONE_INJECT_UNPLANNED_BYTES (tests)
   /// Held while a reward object scores (lanes and stream workers may

@@ -659,6 +659,10 @@ void runTrainStep(OpCtx &c) {
       // (runtime/model/Optimizer.h): the schedule spans the stage's steps
       // whatever the epochs and mini-batches (before, PPO's 4 epochs
       // ended its linear decay at a quarter of the stage).
+      // Offloaded moments (hone-plan-memory's decision 5) come back for
+      // this step's updates, into the slot the plan gives them here.
+      if (ms[i]->opt->offloaded())
+        check(j, loc, ms[i]->opt->fetch());
       auto s = ms[i]->opt->step(false, j->job->stageStepsDone() + 1,
                                 sqs[i]);
       if (!s) {
@@ -670,6 +674,11 @@ void runTrainStep(OpCtx &c) {
         st0 = *s;
     }
   }
+  // ...and go back to the host tier after the step's last update, their
+  // bytes handed back (the plan gives them to other buffers).
+  for (ModelObj *m : ms)
+    if (m->opt->offloaded())
+      check(j, loc, m->opt->evict());
   if (skipped) {
     for (ModelObj *m : ms)
       m->model->zeroGrad();

@@ -6,6 +6,7 @@
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
 //       [--no-fuse-forwards] [--no-pack-sequences] [--no-stream-scores] [--stream-logprobs]
 //       [--no-release-at-step-end] [--no-split-train-steps]
+//       [--no-offload] [--no-generation-batch]
 //
 // Like every compiler, honec makes the final artifact (the job executable,
 // `a.out` without -o) unless --compile-to stops it early. Phases (the target
@@ -150,6 +151,17 @@ cl::opt<bool> noSplitTrainSteps(
              "kernel, every backward) even where its objective separates by "
              "model (hone-plan-memory runs those model by model, one "
              "model's activations live at a time; for benchmarks)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> noOffload(
+    "no-offload",
+    cl::desc("Never offload optimiser moments to the host tier under the "
+             "memory budget (hone-plan-memory's decision 5; the plan may "
+             "then stay over the budget)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> noGenerationBatch(
+    "no-generation-batch",
+    cl::desc("Never halve a hone.generate's rows generated at once under "
+             "the memory budget (hone-plan-memory's decision 4)"),
     cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> report(
     "report",
@@ -413,8 +425,9 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
     return success();
   if (failed(runPhase(module, "scheduled (hone-scheduled-pipeline)",
                       [](OpPassManager &pm) {
-                        mlir::hone::buildScheduledPipeline(pm, !noReleaseAtStepEnd,
-                                                           !noSplitTrainSteps);
+                        mlir::hone::buildScheduledPipeline(
+                            pm, !noReleaseAtStepEnd, !noSplitTrainSteps,
+                            !noOffload, !noGenerationBatch);
                         return success();
                       })))
     return failure();
