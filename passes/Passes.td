@@ -707,7 +707,9 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        test/unit/job/StepsTest.cpp, test/unit/GemmRows.h); a
        `kept_forwards` entry of `hone-fuse-forwards` on either is dropped
        (the step runs that forward itself); repeated while it helps; the
-       remark gives the buffer's saving as replanned;
+       remark gives the buffer's saving as replanned (option
+       `micro-batch`, honec `--no-micro-batch` turns it off: the decisions
+       left, 1, 2 and 5, keep results bit-identical);
     4. a smaller generation batch, in place of 3 in a round where a
        `hone.generate`'s KV cache, decode workspace and logits (sized at
        the rows it generates at once: `memsize::kvCacheBytes`,
@@ -722,7 +724,8 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        the same bits at any row count, and so tokens and log-probs equal
        the unchunked call's where the prefill's GEMMs are row-invariant:
        test/unit/model/GenerateTest.cpp `ChunkedEqualsWhole`); kept only
-       when it lowers the peak, repeated while it helps;
+       when it lowers the peak, repeated while it helps (honec
+       `--no-generation-batch` turns it off);
     5. when 1-4 have nothing left and the peak is still over: offload of
        idle optimiser state. A trained model's AdamW moments are read and
        written only by its optimiser updates, inside `hone.train_step`;
@@ -747,7 +750,8 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        bytes moved per step (read and written, over the stage's train
        steps) and the saving at the peak. Results are bit-identical (the
        bytes round-trip exactly). Repeated while it helps (another
-       model's moments, e.g. PPO's critic). Option `offload` (default on).
+       model's moments, e.g. PPO's critic). Option `offload` (default on;
+       honec `--no-offload` turns it off).
        Not on a CUDA job (`hardware.device: cuda`) yet: a remark says what
        it would save, and the plan stays over (no pinned-host copies
        tested on a GPU yet, #17). Not yet either: offloading an idle frozen
@@ -782,6 +786,10 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
            "under a budget, halve a hone.generate's rows generated at once "
            "(micro_batch) where its KV cache, decode workspace and logits "
            "are the largest at the peak (decision 4; false: never)">,
+    Option<"microBatch", "micro-batch", "bool", /*default=*/"true",
+           "under a budget, halve the rows of the largest activation "
+           "buffer's forwards at the peak (decision 3; false: never, e.g. "
+           "to keep results bit-identical to the unconstrained job)">,
     Option<"offload", "offload", "bool", /*default=*/"true",
            "under a budget, when decisions 1-4 leave the peak over it, keep "
            "a trained model's AdamW moments in the host tier between its "

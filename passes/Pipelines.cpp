@@ -73,7 +73,7 @@ void mlir::hone::buildStepPipeline(OpPassManager &pm,
 
 void mlir::hone::buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd,
                                         bool splitTrainSteps, bool offload,
-                                        bool generationBatch) {
+                                        bool generationBatch, bool microBatch) {
   pm.addNestedPass<PipelineOp>(createScheduleStages());
   pm.addNestedPass<PipelineOp>(createPipelineRollouts());
   pm.addNestedPass<PipelineOp>(createPlanArena());
@@ -83,6 +83,7 @@ void mlir::hone::buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd
   memory.splitTrainSteps = splitTrainSteps;
   memory.offload = offload;
   memory.generationBatch = generationBatch;
+  memory.microBatch = microBatch;
   pm.addNestedPass<PipelineOp>(createPlanMemory(memory));
 }
 

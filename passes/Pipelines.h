@@ -53,12 +53,14 @@ void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 /// honec --no-release-at-step-end, for benchmarks). splitTrainSteps: its
 /// split-train-steps option (off: a train step whose objective separates
 /// by model still runs every forward, then every backward; honec
-/// --no-split-train-steps, for benchmarks). offload, generationBatch: its
-/// options of those names (decisions 5 and 4 under a budget; off: honec
-/// --no-offload, --no-generation-batch).
+/// --no-split-train-steps, for benchmarks). offload, generationBatch,
+/// microBatch: its options of those names (decisions 5, 4 and 3 under a
+/// budget; off: honec --no-offload, --no-generation-batch,
+/// --no-micro-batch).
 void buildScheduledPipeline(OpPassManager &pm, bool releaseAtStepEnd = true,
                             bool splitTrainSteps = true, bool offload = true,
-                            bool generationBatch = true);
+                            bool generationBatch = true,
+                            bool microBatch = true);
 
 /// Scheduled IR → LLVM dialect (`hone-to-llvm`): loss kernels and their
 /// packed entry points (hone-build-loss-kernels), main() calling the

@@ -401,7 +401,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
       {
         auto [gen, genBytes, genRows] = generationAtPeak(fig);
         if (generationBatch && gen && genRows >= 2 &&
-            genBytes > largestMicroBatchable(fig))
+            (!microBatch || genBytes > largestMicroBatchable(fig)))
           if (std::string text = decideGeneration(pipeline, fig, budget);
               !text.empty()) {
             at->emitRemark() << "hone-plan-memory: " << text;
@@ -409,7 +409,9 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
             continue;
           }
       }
-      auto [name, first, what] = decide(fig);
+      auto [name, first, what] =
+          microBatch ? decide(fig)
+                     : std::tuple<std::string, unsigned, std::string>{};
       if (name.empty()) {
         if (std::string text = decideGeneration(pipeline, fig, budget);
             !text.empty()) {

@@ -374,13 +374,20 @@ void Planner::collect(PipelineOp pipeline) {
     stageAt.push_back(stage);
     // A train step run model by model: one more point per phase after the
     // first (pointOf names the first).
-    if (isa<TrainStepOp>(op))
+    if (isa<TrainStepOp>(op)) {
       if (const SmallVector<int64_t> *phases = phasesOf(op, stage))
         for (unsigned k = 1; k < phaseCount(*phases); ++k) {
           loopStart.push_back(start);
           points.push_back(op);
           stageAt.push_back(stage);
         }
+      // Offloaded moments (decision 5): one more point, the update.
+      if (updatesOffloaded(op, stage)) {
+        loopStart.push_back(start);
+        points.push_back(op);
+        stageAt.push_back(stage);
+      }
+    }
     if (isa<ExecStageEndOp>(op)) {
       stageEnds.push_back(points.size() - 1);
       stage = "(between stages)";

@@ -235,9 +235,18 @@ public:
   /// lowering passes them: passes/lower/Calls.cpp lowerStageBegin); the
   /// runtime creates their optimisers there.
   SmallVector<Operation *> stageModels(ExecStageBeginOp begin);
-  /// The offloaded moments' point in a train step at `p`: its last phase's
-  /// (the optimiser updates after every phase).
+  /// Whether a train step of `stage` trains a model whose moments are
+  /// offloaded there: the step then has one more point, its optimiser
+  /// update, after its (phases') forward and backward.
+  bool updatesOffloaded(Operation *step, const std::string &stage);
+  /// The offloaded moments' point in a train step at `p`: its update
+  /// point, after every phase.
   unsigned updatePoint(Operation *step, unsigned p) const;
+  /// In a stage that frees its work buffers at each step's end, a train
+  /// step with an update point frees its models' activations before the
+  /// update (the runtime: runtime/ops/TrainStep.cpp): their per-step
+  /// buffers end at its last phase's point.
+  void endActivationsBeforeUpdate();
 
   // Micro-batching and the over-budget error (PlanMemoryReport.cpp).
   static bool microBatchable(Operation *op);

@@ -22,10 +22,46 @@ using namespace mlir;
 using namespace mlir::hone;
 using namespace mlir::hone::plan_memory;
 
+bool Planner::updatesOffloaded(Operation *step, const std::string &stage) {
+  auto train = dyn_cast<TrainStepOp>(step);
+  if (!train || offloaded.empty())
+    return false;
+  for (Value model : train.getModels())
+    if (Operation *root = rootOf(model))
+      if (offloaded.count({root, stage}))
+        return true;
+  return false;
+}
+
 unsigned Planner::updatePoint(Operation *step, unsigned p) const {
+  unsigned n = 1;
   if (const SmallVector<int64_t> *phases = phasesOf(step, stageAt[p]))
-    return p + phaseCount(*phases) - 1;
-  return p;
+    n = phaseCount(*phases);
+  return p + n; // the point after the last phase's
+}
+
+void Planner::endActivationsBeforeUpdate() {
+  for (unsigned p = 0; p < points.size(); ++p) {
+    auto step = dyn_cast<TrainStepOp>(points[p]);
+    if (!step || pointOf.lookup(step) != p || !releasing.count(stageAt[p]) ||
+        !updatesOffloaded(step, stageAt[p]))
+      continue;
+    const unsigned update = updatePoint(step, p);
+    for (Value model : step.getModels()) {
+      Operation *root = rootOf(model);
+      for (Buffer &b : buffers) {
+        if (b.kind != Kind::Activations || !root || b.root != root ||
+            b.first >= update || b.last < update)
+          continue;
+        // A forward of the model later in the step needs the buffer on.
+        if (llvm::any_of(b.sources, [&](const Source &s) {
+              return pointOf.lookup(s.op) > p;
+            }))
+          continue;
+        b.last = update - 1;
+      }
+    }
+  }
 }
 
 SmallVector<Operation *> Planner::stageModels(ExecStageBeginOp begin) {
@@ -74,7 +110,12 @@ std::string Planner::offloadDecision(PipelineOp pipeline, Figures &fig,
     for (const Buffer &b : buffers)
       if (b.kind == Kind::Optimizer && b.root == key.first &&
           b.stage == key.second && b.first == b.last)
-        moved += 2 * b.bytes, ++steps;
+        if (auto train = dyn_cast_or_null<TrainStepOp>(b.source)) {
+          const int64_t updates =
+              std::max<int64_t>(1, train.getEpochs()) *
+              std::max<int64_t>(1, train.getUpdates());
+          moved += 2 * b.bytes * updates, steps += updates;
+        }
     if (cuda) {
       // Not on a CUDA device until it is tested on one (#17).
       offloaded.erase(key);
@@ -93,11 +134,11 @@ std::string Planner::offloadDecision(PipelineOp pipeline, Figures &fig,
     std::string text =
         llvm::formatv(
             "stage '{0}': {1}'s AdamW moments ({2}) offloaded to the host "
-            "tier between optimiser updates (read back before each train "
-            "step's first update and written after its last: {3} moved per "
-            "step over {4} train step(s); the CPU job's host tier is a file "
-            "in its run directory), saving {5}: peak {6} -> {7} (budget "
-            "{8})",
+            "tier between optimiser updates (read back before each update, "
+            "after the step's forward and backward have freed their "
+            "activations, and written after it: {3} moved per step over {4} "
+            "update(s); the CPU job's host tier is a file in its run "
+            "directory), saving {5}: peak {6} -> {7} (budget {8})",
             key.second, model, humanBytes(bytes), humanBytes(moved), steps,
             humanBytes(fig.planned - next.planned), humanBytes(fig.planned),
             humanBytes(next.planned), humanBytes(budget))

@@ -61,6 +61,7 @@ Figures Planner::plan(PipelineOp pipeline) {
         loopStart[p] == p ? std::max(loopEnd[p], p) : loopEnd[loopStart[p]];
   size(pipeline);
   endPhasedActivations();
+  endActivationsBeforeUpdate();
   llvm::erase_if(buffers, [](const Buffer &b) { return b.bytes <= 0; });
 
   // Liveness: bytes live at each point; the lower bound is the maximum.

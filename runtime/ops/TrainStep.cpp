@@ -654,17 +654,30 @@ void runTrainStep(OpCtx &c) {
       why = "non-finite gradient";
       break;
     }
+    // Offloaded moments (hone-plan-memory's decision 5) are planned at the
+    // update alone: in a stage that frees its work buffers at each step's
+    // end the step's activations go first (the plan ends them at the last
+    // phase; the next forward leases them again), and each update reads
+    // its model's moments back into their slot and writes them out after.
+    bool offloading = false;
+    for (ModelObj *m : ms)
+      offloading |= m->opt->offloaded();
+    if (offloading && j->memory.releasesAtStepEnd(j->stageName))
+      for (ModelObj *m : ms) {
+        m->model->releaseActivations();
+        m->keptTokens = nullptr;
+      }
     for (size_t i = 0; i < ms.size(); ++i) {
       // The learning rate of this stage step for every update in it
       // (runtime/model/Optimizer.h): the schedule spans the stage's steps
       // whatever the epochs and mini-batches (before, PPO's 4 epochs
       // ended its linear decay at a quarter of the stage).
-      // Offloaded moments (hone-plan-memory's decision 5) come back for
-      // this step's updates, into the slot the plan gives them here.
       if (ms[i]->opt->offloaded())
         check(j, loc, ms[i]->opt->fetch());
       auto s = ms[i]->opt->step(false, j->job->stageStepsDone() + 1,
                                 sqs[i]);
+      if (ms[i]->opt->offloaded())
+        check(j, loc, ms[i]->opt->evict());
       if (!s) {
         skipped = true;
         why = s.status().message();
@@ -674,8 +687,7 @@ void runTrainStep(OpCtx &c) {
         st0 = *s;
     }
   }
-  // ...and go back to the host tier after the step's last update, their
-  // bytes handed back (the plan gives them to other buffers).
+  // Offloaded moments still resident (an update that failed) go back.
   for (ModelObj *m : ms)
     if (m->opt->offloaded())
       check(j, loc, m->opt->evict());

@@ -11,17 +11,20 @@
 // gradients and moments, held from the stage's begin. With generation-batch
 // off no decision 1-4 is left there (the stage already frees its work
 // buffers at each step's end; no activation buffer is live at the
-// generate), so under 1200000 bytes the moments are offloaded: planned at
-// the train step alone (point 9), page-aligned and page-rounded (81920
-// bytes), their bytes reused at the generate: the peak falls by the
-// moments' size, to 1177984. The stage begin lists the policy
+// generate), so under 1200000 bytes the moments are offloaded: the train
+// step (point 9) gets one more point, its update (point 10), where the
+// moments alone are planned, page-aligned and page-rounded (81920 bytes);
+// the step's activations end before it (the runtime frees them before the
+// update), so the moments take the activations' bytes and theirs serve the
+// generate: the peak falls by the moments' size, to 1177984. The stage begin lists the policy
 // (offload_moments, its position among the stage's models) and places no
 // moments; the train step's `arena` places them (kind 5).
-// CHECK: remark: hone-plan-memory: stage 'rl': policy's AdamW moments (79.2 KiB) offloaded to the host tier between optimiser updates (read back before each train step's first update and written after its last: 160.0 KiB moved per step over 1 train step(s); {{.*}}), saving 79.2 KiB: peak 1.2 MiB -> 1.1 MiB (budget 1.1 MiB)
+// CHECK: remark: hone-plan-memory: stage 'rl': policy's AdamW moments (79.2 KiB) offloaded to the host tier between optimiser updates ({{.*}}: 160.0 KiB moved per step over 1 update(s); {{.*}}), saving 79.2 KiB: peak 1.2 MiB -> 1.1 MiB (budget 1.1 MiB)
 // CHECK-NOT: remark
 // CHECK-LABEL: hone.pipeline @offload
 // CHECK-NOT: name = "policy.optimizer",
-// CHECK-SAME: {bytes = 81920 : i64, first = 9 : i64, kind = "optimizer", last = 9 : i64, name = "policy.optimizer@9", offset = [[MOFF:[0-9]+]] : i64, placed = true}
+// CHECK-SAME: {bytes = 209536 : i64, first = 9 : i64, kind = "activations", last = 9 : i64, name = "policy.activations", offset = [[MOFF:[0-9]+]] : i64, placed = true}
+// CHECK-SAME: {bytes = 81920 : i64, first = 10 : i64, kind = "optimizer", last = 10 : i64, name = "policy.optimizer@10", offset = [[MOFF]] : i64, placed = true}
 // CHECK-SAME: decisions = ["stage 'rl': policy's AdamW moments (79.2 KiB) offloaded {{[^"]*}}"]
 // CHECK-SAME: peak_bytes = 1177984 : i64, peak_op = "hone.generate"
 // CHECK: hone.exec.stage_begin "rl" steps 5 {offload_moments = array<i64: 0>}

@@ -6,7 +6,7 @@
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
 //       [--no-fuse-forwards] [--no-pack-sequences] [--no-stream-scores] [--stream-logprobs]
 //       [--no-release-at-step-end] [--no-split-train-steps]
-//       [--no-offload] [--no-generation-batch]
+//       [--no-offload] [--no-generation-batch] [--no-micro-batch]
 //
 // Like every compiler, honec makes the final artifact (the job executable,
 // `a.out` without -o) unless --compile-to stops it early. Phases (the target
@@ -162,6 +162,14 @@ cl::opt<bool> noGenerationBatch(
     "no-generation-batch",
     cl::desc("Never halve a hone.generate's rows generated at once under "
              "the memory budget (hone-plan-memory's decision 4)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> noMicroBatch(
+    "no-micro-batch",
+    cl::desc("Never halve a forward's rows (train-step mini-batches, "
+             "frozen reads' micro_batch) under the memory budget "
+             "(hone-plan-memory's decision 3, whose gradient accumulation "
+             "and chunked GEMMs change float rounding): the decisions left "
+             "keep results bit-identical"),
     cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> report(
     "report",
@@ -427,7 +435,7 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
                       [](OpPassManager &pm) {
                         mlir::hone::buildScheduledPipeline(
                             pm, !noReleaseAtStepEnd, !noSplitTrainSteps,
-                            !noOffload, !noGenerationBatch);
+                            !noOffload, !noGenerationBatch, !noMicroBatch);
                         return success();
                       })))
     return failure();
