@@ -732,23 +732,28 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        between updates (generation, the reference's and reward models'
        reads, the next step's data) they are idle. The largest moments
        live at the peak (of a model the stage begin hands the runtime)
-       are offloaded when that lowers the peak: their per-stage buffer
+       are offloaded when that lowers the peak: each train step of the
+       stage that trains the model gets one more program point, its
+       optimiser update, after its forward and backward (after every
+       phase, when run model by model); the per-stage buffer
        (`NAME.optimizer`, live from the stage's begin to its end) becomes
-       one buffer per train step of the stage, live at that step's point
-       alone (its last phase's, when run model by model; the updates come
-       after every phase), page-aligned and page-rounded
-       (`NAME.optimizer@POINT`, 4096 bytes: the runtime's direct I/O), so
-       the bytes they held are packed with the other buffers and serve
-       e.g. the rollout's KV cache at the peak. The stage begin gets the
+       one buffer per such step, live at its update point alone,
+       page-aligned and page-rounded (`NAME.optimizer@POINT`, 4096 bytes:
+       the runtime's direct I/O). In a stage that frees its work buffers
+       at each step's end the step's models' activations end before the
+       update point (the runtime frees them before the update), so the
+       moments take the activations' bytes and the bytes they held from
+       the stage's begin serve the peak (SFT->GRPO: the reference's read,
+       3.9 -> 3.2 MiB). The stage begin gets the
        discardable `offload_moments` (the positions, among the models it
        hands the runtime, of those offloaded) and places no moments; the
        train step's `arena` places them for its updates. The runtime keeps
-       them in the host tier between updates, reads them back before the
-       step's first update and writes them after its last (CPU: a file in
-       the run directory, docs/runtime.md "Offloaded optimiser moments"):
+       them in the host tier between updates, reads them back before each
+       update and writes them after it (CPU: a file in the run directory,
+       docs/runtime.md "Offloaded optimiser moments"):
        the remark and the `decisions` line give the moments' size, the
-       bytes moved per step (read and written, over the stage's train
-       steps) and the saving at the peak. Results are bit-identical (the
+       bytes moved per step (read and written, over the stage's updates:
+       epochs x updates per train step) and the saving at the peak. Results are bit-identical (the
        bytes round-trip exactly). Repeated while it helps (another
        model's moments, e.g. PPO's critic). Option `offload` (default on;
        honec `--no-offload` turns it off).

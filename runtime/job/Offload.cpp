@@ -53,7 +53,7 @@ void unregisterPath(const std::string &path) {
 std::string errnoText() { return std::strerror(errno); }
 
 Status ioError(const std::string &path, const std::string &what) {
-  return Status::error(path + ": error: offloaded optimiser moments: " + what,
+  return Status::error(path + ": offloaded optimiser moments: " + what,
                        "the job keeps its AdamW moments in this file "
                        "between updates (hone-plan-memory's offload under "
                        "the memory budget): leave the run directory's "

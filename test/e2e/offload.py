@@ -121,9 +121,17 @@ p = run("off", "run-off")
 print(p.stdout[-1500:])
 if p.returncode != 0:
     fail(f"offload job: exit code {p.returncode}")
-m = re.search(r"optimiser moments offloaded[^\n]*", p.stdout)
-if not m or not re.search(r"O_DIRECT|write\+fdatasync\+fadvise", m.group(0)):
-    fail("the job's summary names no offload transfers")
+def summary(out):
+    h = open(os.path.join(d, out, "report.html")).read()
+    m = re.search(r"optimiser moments offloaded.*?</td><td>([^<]*)", h)
+    return m.group(1) if m else ""
+
+
+said = summary("run-off")
+print("report:", said)
+if not re.search(r"MiB read back, .* written, (O_DIRECT|write\+fdatasync"
+                 r"\+fadvise)$", said):
+    fail("the job's report names no offload transfers")
 off = results("run-off")
 same(whole, off, "offload vs unconstrained")
 if off[2] is None or off[2].get("memory/unplanned_allocations", 1) != 0:
@@ -135,7 +143,8 @@ if os.path.exists(os.path.join(d, "run-off", "offload")):
 # Buffered I/O (a file system without O_DIRECT) gives the same bits.
 env = dict(os.environ, HONE_OFFLOAD_DIRECT="off")
 p = run("off", "run-buffered", env=env)
-if p.returncode != 0 or "write+fdatasync+fadvise" not in p.stdout:
+if p.returncode != 0 or not summary("run-buffered").endswith(
+        "write+fdatasync+fadvise"):
     fail(f"buffered offload: exit {p.returncode}: {p.stdout[-800:]}")
 same(whole, results("run-buffered"), "buffered offload vs unconstrained")
 
@@ -195,6 +204,7 @@ for how in ("removed", "truncated"):
     errs = [l for l in text.splitlines() if "error:" in l]
     if not errs or f"was {how}" not in errs[0] or ".moments" not in errs[0]:
         fail(f"{how}: no located error naming the file: {text[-800:]}")
+    print(f"{how}: {errs[0]}")
     if os.path.exists(folder) and os.listdir(folder):
         fail(f"{how}: the failed job left {os.listdir(folder)}")
 
