@@ -618,7 +618,8 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     generation's logits, offset, bytes) for the buffers it allocates: a
     model object its weights (a LoRA model its adapters and their
     gradients), a train step the gradients, a stage begin the moments
-    (live from the stage's begin, where the runtime creates them), a
+    (live from the stage's begin, where the runtime creates them; moments
+    offloaded by decision 5 below: the train step, for its updates), a
     generation its logits. The LM-head scratch per lane is live for the
     whole job: the job hands each lane's CPU kernels its slot at the start
     (steps run inline: the job's kernels take the largest).

@@ -81,8 +81,12 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
       m->opt = std::make_unique<AdamW<float>>(
           *m->model, optimizerConfig(j, loc, j->stageOptimizer, steps), !off);
       if (off) {
+        // One file per rank (ranks may share a run directory).
+        std::string file_name = m->name;
+        if (j->comm.size > 1)
+          file_name += ".rank" + std::to_string(j->comm.rank);
         auto file = OffloadFile::create(j->job->runDir() + "/offload",
-                                        m->name, 2 * m->opt->momentBytes(),
+                                        file_name, 2 * m->opt->momentBytes(),
                                         j->arena);
         if (!file)
           fail(j, loc, file.status().toString());
