@@ -210,6 +210,13 @@ public:
                            ArrayRef<std::pair<Operation *, Value>> uses,
                            ArrayRef<int64_t> previous);
 
+  // Fused reads under the budget (passes/FuseForwardsBudget.cpp):
+  /// hone-fuse-forwards' group at the peak kept apart or kept fused with
+  /// recomputed layers, whichever fits with fewer FLOPs; the remark's text,
+  /// empty when nothing changed.
+  std::string fusionDecision(PipelineOp pipeline, Figures &fig,
+                             int64_t budget);
+
   // Micro-batching and the over-budget error (PlanMemoryReport.cpp).
   static bool microBatchable(Operation *op);
   static SmallVector<Source> largestUses(const Buffer &b);
