@@ -6,7 +6,8 @@
 // lengths (CHORD's rollouts 3 x 5 and demonstrations 2 x 8: concatenated on
 // the longer length, each row padded past its own) and of one length
 // (DPO's chosen and rejected), padded and packed, for an LM head
-// (log-probs and entropies) and a scalar head (values), on a float64
+// (log-probs and entropies) and a scalar head (values, and a reward a row:
+// the reward model's reads), on a float64
 // model: the per-token outputs split back to each read equal the read's
 // own forward's, and the parameter gradient of the one backward equals the
 // sum of the separate backwards', both to 1e-12 relative.
@@ -62,7 +63,8 @@ struct Result {
 
 /// Each member alone: a forward over its rows and a backward, the
 /// gradients accumulating (as one optimiser step's backwards do).
-Result separate(const ModelConfig &cfg, std::vector<Member> &ms, bool pack) {
+Result separate(const ModelConfig &cfg, std::vector<Member> &ms, bool pack,
+                bool reward) {
   auto k = makeCpuKernels<double>();
   auto m = std::move(*Transformer<double>::create(cfg, k.get()));
   randomizeParams(*m, 29);
@@ -77,6 +79,18 @@ Result separate(const ModelConfig &cfg, std::vector<Member> &ms, bool pack) {
     Status s = m->forward(tb, o);
     EXPECT_TRUE(s) << s.toString();
     std::vector<double> o0(size_t(x.batch.B * T), 0), o1(o0.size(), 0);
+    if (reward) {
+      // One reward a row (the reward model's reads): at row b0 + b.
+      std::vector<double> h = m->toHost(m->rewards(), x.n);
+      std::copy(h.begin(), h.end(), o0.begin() + x.b0);
+      OutputGrads<double> g;
+      g.dreward = x.up0.data() + x.b0;
+      s = m->backward(g);
+      EXPECT_TRUE(s) << s.toString();
+      r.out0.push_back(o0);
+      r.out1.push_back(o1);
+      continue;
+    }
     const double *v = cfg.head == HeadKind::LM ? m->logprobs() : m->values();
     std::vector<double> h = m->toHost(v, x.n * T);
     std::copy(h.begin(), h.end(), o0.begin() + x.b0 * T);
@@ -101,7 +115,8 @@ Result separate(const ModelConfig &cfg, std::vector<Member> &ms, bool pack) {
 
 /// The members as one group: concatenated, one forward, outputs split
 /// back, upstream gradients gathered, one backward.
-Result fused(const ModelConfig &cfg, std::vector<Member> &ms, bool pack) {
+Result fused(const ModelConfig &cfg, std::vector<Member> &ms, bool pack,
+             bool reward) {
   auto k = makeCpuKernels<double>();
   auto m = std::move(*Transformer<double>::create(cfg, k.get()));
   randomizeParams(*m, 29);
@@ -110,7 +125,7 @@ Result fused(const ModelConfig &cfg, std::vector<Member> &ms, bool pack) {
   int64_t width = 0, all = 0;
   for (Member &x : ms) {
     rows.push_back({x.batch.tokens.data(), x.batch.lengths.data(), x.batch.T,
-                    x.b0, x.n, x.b0, x.batch.T});
+                    x.b0, x.n, x.b0, reward ? 1 : x.batch.T});
     width = std::max(width, x.batch.T);
     all += x.n;
   }
@@ -134,6 +149,20 @@ Result fused(const ModelConfig &cfg, std::vector<Member> &ms, bool pack) {
   for (size_t q = 0; q < ms.size(); ++q) {
     p0.push_back(r.out0[q].data());
     p1.push_back(r.out1[q].data());
+  }
+  if (reward) {
+    // One value a forward row (wide 1), split back and gathered.
+    std::vector<double> v = m->toHost(m->rewards(), all);
+    ops::scatterGroupRows(v.data(), 1, rows, p0);
+    std::vector<double> d(static_cast<size_t>(all), 0.0);
+    ops::gatherGroupRows(d.data(), 1, rows, u0);
+    OutputGrads<double> g;
+    g.dreward = d.data();
+    s = m->backward(g);
+    EXPECT_TRUE(s) << s.toString();
+    std::vector<double> gr = m->toHost(m->gradData(), m->numParams());
+    r.grad.assign(gr.begin(), gr.end());
+    return r;
   }
   const bool lm = cfg.head == HeadKind::LM;
   std::vector<double> v = m->toHost(lm ? m->logprobs() : m->values(),
@@ -169,32 +198,39 @@ double relative(const std::vector<double> &a, const std::vector<double> &b) {
 }
 
 void check(const char *family, const ModelConfig &cfg, bool pack,
-           bool sameLength) {
+           bool sameLength, bool reward = false) {
   // A: three rows of 5 (or 8), of which rows 1..2 run (a second
   // micro-batch: its rows start past the first); B: two rows of 8.
   std::vector<Member> ms;
   ms.push_back(member(cfg, {5, 2, 4}, sameLength ? 8 : 5, 1, 2, 11));
   ms.push_back(member(cfg, {8, 6}, 8, 0, 2, 13));
-  Result a = separate(cfg, ms, pack), f = fused(cfg, ms, pack);
+  Result a = separate(cfg, ms, pack, reward), f = fused(cfg, ms, pack, reward);
   double worst = 0, scale = 0;
   for (size_t q = 0; q < ms.size(); ++q) {
     worst = std::max(worst, relative(f.out0[q], a.out0[q]));
     if (cfg.head == HeadKind::LM)
       worst = std::max(worst, relative(f.out1[q], a.out1[q]));
     // Rows outside the forward's stay 0 in both; past a row's length, 0.
-    for (int64_t b = 0; b < ms[q].batch.B; ++b)
-      for (int64_t t = 0; t < ms[q].batch.T; ++t)
-        if (b < ms[q].b0 || b >= ms[q].b0 + ms[q].n ||
-            (pack && t >= ms[q].batch.lengths[size_t(b)]))
-          EXPECT_EQ(f.out0[q][size_t(b * ms[q].batch.T + t)], 0.0)
+    // Rewards: one a row, at index b.
+    const Member &x = ms[q];
+    for (int64_t b = 0; b < x.batch.B; ++b)
+      for (int64_t t = 0; t < x.batch.T; ++t) {
+        int64_t i = b * x.batch.T + t;
+        bool ran = reward ? i >= x.b0 && i < x.b0 + x.n
+                          : b >= x.b0 && b < x.b0 + x.n &&
+                                !(pack && t >= x.batch.lengths[size_t(b)]);
+        if (!ran)
+          EXPECT_EQ(f.out0[q][size_t(i)], 0.0)
               << "member " << q << " row " << b << " position " << t;
+      }
   }
   for (double x : a.grad)
     scale = std::max(scale, std::abs(x));
   EXPECT_GT(scale, 0.0);
   double grad = relative(f.grad, a.grad);
   std::printf("  %s %s%s%s: outputs %.2g, gradient %.2g (relative)\n",
-              family, cfg.head == HeadKind::LM ? "lm" : "scalar",
+              family,
+              reward ? "reward" : cfg.head == HeadKind::LM ? "lm" : "scalar",
               pack ? " packed" : " padded",
               sameLength ? " one length" : " two lengths", worst, grad);
   EXPECT_LE(worst, 1e-12);
@@ -216,6 +252,8 @@ TEST(FusedReads, OneForwardEqualsSeparateForwardsFloat64) {
                        (pack ? " packed" : " padded") +
                        (same ? " one length" : " two lengths"));
           check(f.name, cfg, pack, same);
+          if (h == HeadKind::Scalar) // the reward model's reads
+            check(f.name, cfg, pack, same, /*reward=*/true);
         }
 }
 
