@@ -56,6 +56,13 @@ def compile_and_run(name, extra):
     steps = [x for x in rows if "stage" in x]
     if len(steps) != 4:
         fail(f"{name}: {len(steps)} steps logged")
+    # The job's report counts the policy's forwards as compiled: 4 kept
+    # apart, 4 -> 1 fused.
+    html = open(os.path.join(d, "run", "report.html")).read()
+    want = "<td>policy</td><td>4</td>" if name == "apart" else \
+        "<td>policy</td><td>4 &rarr; 1</td>"
+    if want not in html:
+        fail(f"{name}: report.html has no model work row {want!r}")
     return p.stdout, ir, steps, mem[0]
 
 
