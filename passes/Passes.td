@@ -791,7 +791,9 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        model's moments, e.g. PPO's critic). Option `offload` (default on;
        honec `--no-offload` turns it off).
        Not on a CUDA job (`hardware.device: cuda`) yet: a remark says what
-       it would save, and the plan stays over (no pinned-host copies
+       it would save, and the plan stays over (`auto` is planned as the
+       CPU; such a job run on a GPU stops at the stage begin with a
+       located error) (no pinned-host copies
        tested on a GPU yet, #17). Not yet either: offloading an idle frozen
        model's weights (a reference snapshot between its reads, a reward
        model between scores).
