@@ -409,6 +409,12 @@ Expected<std::optional<Found>> latestComplete(const std::string &runDir,
   return std::optional<Found>();
 }
 
+Expected<int64_t> countCheckpointDirs(const std::string &runDir) {
+  std::vector<Entry> ckpts;
+  HONE_TRY(scan(runDir, &ckpts, nullptr));
+  return int64_t(ckpts.size());
+}
+
 Expected<Loaded> load(const std::string &dir) {
   HONE_TRY(verify(dir));
   Loaded out;

@@ -83,6 +83,10 @@ latestComplete(const std::string &runDir,
                std::vector<std::string> *skipped = nullptr,
                int64_t maxStep = INT64_MAX);
 
+/// How many checkpoint-<step> directories runDir holds, whether or not
+/// they verify (0 when runDir does not exist).
+Expected<int64_t> countCheckpointDirs(const std::string &runDir);
+
 struct Loaded {
   int64_t step = 0;
   std::string path;

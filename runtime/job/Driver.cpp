@@ -2,6 +2,7 @@
 
 #include "kernels/backend/Backend.h"
 #include "kernels/cpu/CpuKernels.h"
+#include "runtime/checkpoint/CheckpointDir.h"
 #include "runtime/formats/HfConfig.h"
 #include "runtime/model/HfModel.h"
 #include "runtime/observe/Report.h"
@@ -384,6 +385,21 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
                                differ.size() - differ.find('(') - 2)
                        .c_str());
     } else {
+      // Every checkpoint there failed to verify: starting fresh would
+      // overwrite the run's metrics and exports with a new run's, so the
+      // user decides (a directory without checkpoints, or with only an
+      // interrupted first save, starts fresh).
+      auto dirs = checkpoint::countCheckpointDirs(j->checkpointDir_);
+      if (!dirs)
+        return dirs.status();
+      if (*dirs > 0 && !config.allRanks)
+        return Status::error(
+            "error: " + j->checkpointDir_ + ": none of its " +
+                std::to_string(*dirs) +
+                " checkpoint(s) can be resumed (each is damaged: see the "
+                "lines above)",
+            "remove the damaged checkpoint-<step> directories to start "
+            "this run afresh in it, or --out NEWDIR");
       std::fprintf(stderr, "no complete checkpoint in %s: starting fresh\n",
                    j->checkpointDir_.c_str());
     }

@@ -5,7 +5,9 @@ refused on --resume with one located line and exit 1. A checkpoint of a
 stage the pipeline does not have used to skip every stage and export and
 end with "done", exit 0, nothing written; one of another stage's name
 resumed into the wrong stage. An edit that leaves the manifest stale is
-skipped with a message, and the job resumes from the checkpoint before.
+skipped with a message, and the job resumes from the checkpoint before;
+when every checkpoint is damaged --resume stops (it used to start fresh over
+the old run's metrics and exports).
 Usage: hostile_checkpoints.py HONEC SPEC WORK"""
 import hashlib, json, os, shutil, subprocess, sys
 
@@ -70,5 +72,33 @@ for name, change, fix, code, want in cases:
         assert os.path.exists(os.path.join(run, "final")), name
     print(f"{name}: exit {p.returncode}: "
           f"{(errors or p.stderr.splitlines())[0][-150:]}")
+
+# Every checkpoint damaged: --resume used to start fresh, exit 0, and
+# overwrite the run's metrics and exports; now one located line, exit 1,
+# nothing touched. A directory holding only an interrupted save's
+# temporary directory still starts fresh.
+run = os.path.join(work, "run")
+shutil.rmtree(run, ignore_errors=True)
+shutil.copytree(clean, run)
+for d in ("checkpoint-2", "checkpoint-4"):
+    with open(os.path.join(run, d, "model.safetensors"), "r+b") as f:
+        f.truncate(100)
+metrics = open(os.path.join(run, "metrics.jsonl")).read()
+p = subprocess.run([job, "--out", run, "--resume", "--progress", "off"],
+                   capture_output=True, text=True, timeout=120)
+errors = [l for l in p.stderr.splitlines() if "error:" in l]
+assert p.returncode == 1, ("all damaged", p.returncode, p.stderr)
+assert len(errors) == 1 and "none of its 2 checkpoint(s) can be resumed" \
+    in errors[0] and "hint: remove the damaged" in p.stderr, p.stderr
+assert p.stderr.count("skipping ") == 2, p.stderr
+assert open(os.path.join(run, "metrics.jsonl")).read() == metrics
+print(f"all damaged: exit 1: {errors[0][-150:]}")
+fresh = os.path.join(work, "fresh")
+os.makedirs(os.path.join(fresh, ".checkpoint-2.tmp-123"))
+p = subprocess.run([job, "--out", fresh, "--resume", "--progress", "off"],
+                   capture_output=True, text=True, timeout=120)
+assert p.returncode == 0 and "starting fresh" in p.stderr, p.stderr
+assert os.path.exists(os.path.join(fresh, "final")), p.stderr
+print("only an interrupted save: starts fresh")
 shutil.rmtree(work)
 print("OK: hand-edited checkpoints refused or skipped")
