@@ -570,8 +570,10 @@ template <typename T> int64_t Transformer<T>::activationBytesHeld() const {
   return actsBytes<T>(acts_.get());
 }
 template <typename T> int64_t Transformer<T>::decodeWorkspaceBytesHeld() const {
-  return actsBytes<T>(inf_.get()) +
-         (packKeep_.size() * int64_t(sizeof(T)) + 63) / 64 * 64;
+  return actsBytes<T>(inf_.get());
+}
+template <typename T> int64_t Transformer<T>::decodePackBytesHeld() const {
+  return (packKeep_.size() * int64_t(sizeof(T)) + 63) / 64 * 64;
 }
 template <typename T> int64_t Transformer<T>::kvCacheBytesHeld() const {
   int64_t n = 0;

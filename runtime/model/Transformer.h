@@ -421,10 +421,13 @@ public:
   /// against ~2 CPU-s of generation. Null with a placer (the plan places
   /// the pack in the op's Logits slot, and a pack it left unplaced stays
   /// per call) or with HONE_DECODE_PACK_KEEP=0 (A/B runs). It grows to the
-  /// largest request; counted in decodeWorkspaceBytesHeld(), freed by
-  /// releaseDecodeState() and releaseWorkspaces(). Only where the pack
-  /// lies changes: the same values are packed on every call.
+  /// largest request; freed by releaseDecodeState() and
+  /// releaseWorkspaces(). Only where the pack lies changes: the same values
+  /// are packed on every call.
   T *keptDecodePack(int64_t elems);
+  /// Bytes of that kept buffer (0 with a placer: what a job's plan counts
+  /// as the generate op's transient, memsize::generateTransientBytes).
+  int64_t decodePackBytesHeld() const;
   /// Dense-layer calls that were given a packed W so far (tests).
   uint64_t packedLinearCalls() const { return packedCalls_; }
   /// Logits [rows, vocab] = hidden W_lm^T / temperature (device).
