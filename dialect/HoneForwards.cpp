@@ -126,6 +126,35 @@ SmallVector<int64_t> mlir::hone::fusableReads(TrainStepOp step) {
   return leads;
 }
 
+std::pair<double, double>
+mlir::hone::readGroupFlops(TrainStepOp step, ArrayRef<int64_t> members) {
+  int64_t updates = std::max<int64_t>(1, step.getUpdates());
+  auto tokens = step.getTokens();
+  double packedSum = 0, apart = 0;
+  int64_t groupRows = 0, groupLen = 0;
+  bool allPacked = true;
+  ArchAttr arch;
+  for (int64_t i : members) {
+    auto [rows, len] = tokenShape(tokens[i]);
+    if (rows == 0)
+      continue;
+    arch = cast<ModelType>(step.getModels()[step.getReaders()[i]].getType())
+               .getArch();
+    bool packed = readPacked(step, i);
+    double packedCost = packedReadFlops(step, i, rows / updates);
+    packedSum += packedCost;
+    apart += packed ? packedCost : forwardFlops(arch, rows / updates, len);
+    allPacked = allPacked && packed;
+    groupRows += rows;
+    groupLen = std::max(groupLen, len);
+  }
+  if (!arch)
+    return {0.0, 0.0};
+  double together =
+      allPacked ? packedSum : forwardFlops(arch, groupRows / updates, groupLen);
+  return {together, apart};
+}
+
 SmallVector<int64_t> mlir::hone::keptForwards(TrainStepOp step) {
   auto tokens = step.getTokens();
   SmallVector<int64_t> kept(tokens.size(), -1);
@@ -421,7 +450,15 @@ SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
         w.rolloutBound |= bool(producingGenerate(step.getTokens()[i]));
         bool recompute = perStep[reader] > 1;
         // FLOPs follow the rows, whoever leads them.
-        w.flops += double(std::max<int64_t>(1, step.getEpochs())) * f * (recompute ? 4.0 : 3.0);
+        // hone-plan-memory's recompute_layers R of L (under a budget):
+        // each backward re-runs R - 1 layers' forwards.
+        double rerun = 0;
+        if (auto r = step->getAttrOfType<DenseI64ArrayAttr>("recompute_layers");
+            r && honourFusion && reader < r.size() && r[reader] >= 2)
+          rerun = double(r[reader] - 1) /
+                  double(archOf(step.getModels()[reader]).getLayers());
+        w.flops += double(std::max<int64_t>(1, step.getEpochs())) * f *
+                   ((recompute ? 4.0 : 3.0) + rerun);
         if (leads[i] != i)
           continue;
         int64_t count = passes * chunks[i];

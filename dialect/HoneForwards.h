@@ -37,6 +37,17 @@ namespace mlir::hone {
 /// Reads that share nothing lead themselves.
 SmallVector<int64_t> fusableReads(TrainStepOp step);
 
+/// Forward FLOPs per optimiser step of the reads `members` of `step` (all
+/// of one model): {as one forward over their rows (the sum of their packed
+/// forwards where every member is packed, else padded on the longest
+/// length), as a forward each}, each read packed or padded as it will run
+/// (fusableReads' costs). hone-plan-memory's fusion decision under the
+/// budget compares keeping them apart (each forward re-run before its
+/// backward) with fusing them and recomputing layers
+/// (passes/FuseForwardsBudget.cpp).
+std::pair<double, double> readGroupFlops(TrainStepOp step,
+                                         ArrayRef<int64_t> members);
+
 /// For every read of `step`, the index of an input that a hone.value (no
 /// `last`) in the step's block computed from the read's model value on the
 /// read's tokens, or -1: a `value` read that is its model's only read, in a

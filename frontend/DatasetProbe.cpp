@@ -198,7 +198,12 @@ int64_t datasetHeldBytes(const std::string &path, Dataset::Layout layout,
 }
 
 namespace {
+/// Rows per length, indexed by length. Lengths past 2^20 (the longest
+/// max_seq_len a spec may give) count as 2^20 + 1: every reader cuts a
+/// length to its stage's (dialect/HoneForwards.cpp dataRowLengths), and a
+/// 50-million-token row no longer costs a 400 MB table.
 void countRow(std::vector<int64_t> &counts, size_t len) {
+  len = std::min<size_t>(len, (size_t(1) << 20) + 1);
   if (counts.size() <= len)
     counts.resize(len + 1, 0);
   counts[len] += 1;

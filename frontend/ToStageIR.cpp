@@ -486,6 +486,12 @@ LogicalResult Lowering::declare() {
     if (auto it = spec_.heldBytesOf.find(d.name());
         it != spec_.heldBytesOf.end() && it->second > 0)
       op->setAttr("hone.held_bytes", b_.getI64IntegerAttr(it->second));
+    // The files' contents as read here: the job refuses them changed.
+    if (auto it = spec_.sha256Of.find(d.name()); it != spec_.sha256Of.end())
+      op->setAttr("sha256", b_.getStringAttr(it->second));
+    if (auto it = spec_.evalSha256Of.find(d.name());
+        it != spec_.evalSha256Of.end())
+      op->setAttr("eval_sha256", b_.getStringAttr(it->second));
     datasets_[d.name()] = op.getResult();
   }
 

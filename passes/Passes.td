@@ -216,6 +216,33 @@ def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
     models or kinds stay apart; a step that already has `fused_reads` is
     left as it is. `honec --no-fuse-forwards` leaves the pass out.
 
+    Under a memory budget fusion is a trade: the fused forward keeps every
+    member's activations until its one backward, where the unfused step
+    re-runs each read's forward before its backward and keeps one read's
+    activations at a time. The pass decides on FLOPs at step level; the
+    memory side is decided where the budget is known, by the memory plan
+    (`hone-plan-memory`, its decisions below), with code of this pass
+    (passes/FuseForwardsBudget.cpp): when the plan is over the budget and a
+    fused group's activation buffer is live at its peak, the group is
+    planned both ways, apart (`fused_reads` undone for that model) and
+    fused with per-layer recomputation (`recompute_layers` R), each with
+    the fewest recomputed layers (none, then 2 .. L) that fits, and of
+    those that fit the one with fewer FLOPs per train step is kept: apart
+    costs 4 forward-equivalents of each read (+ (R-1)/L), fused 3 of the
+    group's forward (4 when micro-batched; + (R-1)/L); a tie stays fused.
+    When neither fits, the step stays fused and the plan's own decisions go
+    on. The choice is a remark and a line of the plan's `decisions`
+    (`honec --report`), with both variants' peaks and GFLOP, e.g. CHORD at
+    `max_seq_len` 64 (fused 6.1 MiB, fused recomputing both layers 4.7 MiB,
+    apart 4.3 MiB): under 4.5 MiB kept apart ("fused does not fit"), under
+    5 MB kept fused with `recompute_layers` 2 (0.2324 against 0.2656 GFLOP
+    per train step). `honec --report` counts the model work after the plan,
+    so it shows what runs (4 -> 4 forwards kept apart; a recomputed layer's
+    re-run forward in the GFLOP). Tests: `test/Pipelines/honec-fuse-budget.test`,
+    `e2e.compiled.fuse_forwards_budget` (both jobs within their plans; fused
+    with recomputed layers bit-identical to the unconstrained job, apart
+    within float32 rounding of it).
+
     Frozen-model reads: `hone.logprob` ops in one block on the same model
     value, with the same `entropy`, token type and sampling temperature
     (DPO's, IPO's reference on chosen and rejected) become one
@@ -672,7 +699,12 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        lowers the peak: the planned live interval of those buffers is then
        from their first use to the loop body's end (SFT->GRPO: the policy's
        activations no longer live at the reference's read, 7.6 -> 5.2 MiB);
-    2. activation recomputation per layer for the activation buffers live
+    2. fusion's own decision, once, before any other recomputation: a
+       `hone-fuse-forwards` group of a train step whose activations are live
+       at the peak is kept apart or kept fused with recomputed layers,
+       whichever fits with fewer FLOPs (`-hone-fuse-forwards` above;
+       passes/FuseForwardsBudget.cpp); nothing when neither fits;
+       then activation recomputation per layer for the activation buffers live
        at the peak whose every sizing forward is a `hone.train_step`,
        `hone.logprob` or `hone.value` (a frozen read's buffer first: no
        backward follows it, so nothing is re-run; then the largest): the

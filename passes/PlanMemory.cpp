@@ -356,6 +356,7 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
     // until the plan fits or none is left.
     Builder b(&getContext());
     SmallVector<Attribute> decisions;
+    bool fusionDecided = false;
     for (int round = 0; round < 16 && budget > 0 && fig.planned > budget;
          ++round) {
       Operation *at = points[fig.peakPoint];
@@ -384,6 +385,17 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
         }
         releasing.erase(st);
         fig = plan(pipeline);
+      }
+      // Fusion's own decision, once: a fused train step's group at the
+      // peak kept apart or fused with recomputed layers (FuseForwardsBudget).
+      if (!fusionDecided) {
+        fusionDecided = true;
+        if (std::string text = fusionDecision(pipeline, fig, budget);
+            !text.empty()) {
+          at->emitRemark() << text;
+          decisions.push_back(b.getStringAttr(text));
+          continue;
+        }
       }
       // Second: activation recomputation per layer for the activation
       // buffers live at the peak (a frozen read's first, then the largest),

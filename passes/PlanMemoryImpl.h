@@ -188,6 +188,13 @@ public:
   Figures plan(PipelineOp pipeline);
   int64_t bytesOf(StringRef name, unsigned first) const;
 
+  // Fused reads under the budget (passes/FuseForwardsBudget.cpp):
+  /// hone-fuse-forwards' group at the peak kept apart or kept fused with
+  /// recomputed layers, whichever fits with fewer FLOPs; the remark's text,
+  /// empty when nothing changed.
+  std::string fusionDecision(PipelineOp pipeline, Figures &fig,
+                             int64_t budget);
+
   // Keep or recompute activations per layer (PlanMemoryRecompute.cpp).
   /// The layers `op`'s forward of `model` recomputes (its
   /// recompute_layers; 0 when none).

@@ -1,5 +1,6 @@
 // datasets: files, layouts, columns (probed in the file) and splits.
 #include "frontend/check/Checker.h"
+#include "runtime/checkpoint/Sha256.h"
 
 namespace hone::spec::check {
 
@@ -147,6 +148,11 @@ void Checker::checkDatasets() {
           it->second.rows += got.rows;
         }
       }
+      // The contents every compile-time decision above came from.
+      if (auto digest = checkpoint::digestFile(full))
+        (std::string(field) == "path" ? spec_.sha256Of
+                                      : spec_.evalSha256Of)[d.name()] =
+            digest->sha256;
       if (std::string(field) == "path") {
         spec_.recordsOf[d.name()] = probe.records;
         if (!probe.answerColumn.empty())

@@ -212,6 +212,8 @@ void hone_rt_stage_end(hone_job *j) {
           " read in stage '" + j->stageName +
           "' had no trainable token after truncation (first: line " +
           std::to_string(d->firstUntrainedLine) +
+          (d->untrainedPairs ? "; a pair counts when either side has none"
+                             : "") +
           "); they add nothing to the loss (raise max_seq_len or max_length, "
           "or shorten the prompts)");
     d->rowsRead = d->rowsUntrained = 0;

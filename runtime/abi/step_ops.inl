@@ -112,6 +112,8 @@ HONE_ABI_ATTR(dataset, eval_path, STR, OPT, ODS)
 HONE_ABI_ATTR(dataset, settings, OBJ, REQ, ODS)
 HONE_ABI_ATTR(dataset, name, STR, OPT, DISC)
 HONE_ABI_ATTR(dataset, layout, STR, REQ, LOWER)
+HONE_ABI_ATTR(dataset, sha256, STR, OPT, DISC)
+HONE_ABI_ATTR(dataset, eval_sha256, STR, OPT, DISC)
 
 HONE_ABI_OBJECT(reward_verifier, "reward.verifier", "")
 HONE_ABI_ATTR(reward_verifier, kind, STR, REQ, ODS)

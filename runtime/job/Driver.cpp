@@ -326,9 +326,31 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
           j->checkpointDir_, first.empty() ? &skipped : nullptr, bound);
       if (!mine)
         return mine.status();
+      // -2: this rank has checkpoints and every one is damaged (the first
+      // round only), which every rank then refuses alike.
+      if (first.empty() && *mine < 0) {
+        auto dirs = checkpoint::countCheckpointDirs(j->checkpointDir_);
+        if (!dirs)
+          return dirs.status();
+        if (*dirs > 0)
+          mine = int64_t(-2);
+      }
       std::vector<int64_t> all = config.allRanks(*mine);
-      if (first.empty())
+      if (first.empty()) {
         first = all;
+        for (size_t r = 0; r < all.size(); ++r)
+          if (all[r] == -2) {
+            for (const std::string &s : skipped)
+              std::fprintf(stderr, "%s\n", s.c_str());
+            return Status::error(
+                "error: rank " + std::to_string(r) +
+                    ": none of its checkpoints can be resumed (each is "
+                    "damaged; that rank's lines above say why)",
+                "remove the damaged checkpoint-<step> directories of "
+                "every rank to start this run afresh in it, or --out "
+                "NEWDIR");
+          }
+      }
       bound = *std::min_element(all.begin(), all.end());
       if (bound == *std::max_element(all.begin(), all.end()))
         break;
@@ -392,7 +414,7 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
       auto dirs = checkpoint::countCheckpointDirs(j->checkpointDir_);
       if (!dirs)
         return dirs.status();
-      if (*dirs > 0 && !config.allRanks)
+      if (*dirs > 0)
         return Status::error(
             "error: " + j->checkpointDir_ + ": none of its " +
                 std::to_string(*dirs) +

@@ -71,29 +71,39 @@ Sequence seqOf(hone_job *j, const OpCtx &c, const DataLoader &dl,
 
 namespace {
 
-/// Rows whose mask is empty after truncation to T tokens (the first token
-/// is never predicted) train nothing. Counted for the stage's end; a first
-/// batch with no trainable token at all ends the job, which would otherwise
-/// train on nothing with loss 0 and exit 0.
+/// Whether a row keeps a trainable token after truncation (the first token
+/// is never predicted).
+bool trainable(const Sequence &s) {
+  for (size_t t = 1; t < s.mask.size(); ++t)
+    if (s.mask[t] > 0)
+      return true;
+  return false;
+}
+
+/// Rows that train nothing after truncation to T tokens (an SFT row with an
+/// empty mask; a preference pair with either side empty, whose loss would
+/// then see only the other side; a KTO row with an empty mask) are counted
+/// for the stage's end. A first batch with no trainable row at all ends
+/// the job, which would otherwise train on nothing with loss 0 (DPO:
+/// log 2, gradient 0) and exit 0.
 void countUntrained(const OpCtx &c, DatasetObj &d,
                     const std::vector<size_t> &idx,
-                    const std::vector<Sequence> &seqs, int64_t T) {
+                    const std::vector<bool> &trained, int64_t T,
+                    const char *what) {
   int64_t none = 0;
-  for (size_t k = 0; k < seqs.size(); ++k) {
-    bool any = false;
-    for (size_t t = 1; t < seqs[k].mask.size() && !any; ++t)
-      any = seqs[k].mask[t] > 0;
-    if (any)
+  for (size_t k = 0; k < trained.size(); ++k) {
+    if (trained[k])
       continue;
     ++none;
     if (d.rowsUntrained++ == 0)
       d.firstUntrainedLine = d.data->example(idx[k]).line;
   }
   bool first = d.rowsRead == 0;
-  d.rowsRead += int64_t(seqs.size());
-  if (first && none == int64_t(seqs.size()) && none > 0)
-    c.err(d.path + ":" + std::to_string(d.firstUntrainedLine) +
-          ": no row of the first batch (" + std::to_string(none) +
+  d.rowsRead += int64_t(trained.size());
+  d.untrainedPairs = std::string(what) == "pair";
+  if (first && none == int64_t(trained.size()) && none > 0)
+    c.err(d.path + ":" + std::to_string(d.firstUntrainedLine) + ": no " +
+          what + " of the first batch (" + std::to_string(none) +
           ") has a trainable token within " + std::to_string(T) +
           " tokens: the prompts fill the sequence (hint: raise max_seq_len "
           "or max_length, or shorten the prompts)");
@@ -136,7 +146,10 @@ void opDataNext(OpCtx &c) {
     std::vector<Sequence> seqs;
     for (size_t i : idx)
       seqs.push_back(seqOf(j, c, dl, dl.example(i), T, masksOf(a)));
-    countUntrained(c, *d, idx, seqs, T);
+    std::vector<bool> trained;
+    for (const Sequence &q : seqs)
+      trained.push_back(trainable(q));
+    countUntrained(c, *d, idx, trained, T, "row");
     putSeqs(j, seqs, c.out[0], c.out[1]);
     ids(2, idx);
   } else if (part == "prompts") {
@@ -191,6 +204,10 @@ void opDataNext(OpCtx &c) {
           s.ids.resize(size_t(T));
           s.mask.resize(size_t(T));
         }
+    std::vector<bool> trained;
+    for (size_t k = 0; k < ch.size(); ++k)
+      trained.push_back(trainable(ch[k]) && trainable(rj[k]));
+    countUntrained(c, *d, idx, trained, T, "pair");
     putSeqs(j, ch, c.out[0], c.out[1]);
     putSeqs(j, rj, c.out[2], c.out[3]);
     ids(4, idx);
@@ -223,6 +240,10 @@ void opDataNext(OpCtx &c) {
       mm.push_back(q);
       wr(c.out[2], int64_t(k), ex.label ? 1.0 : 0.0);
     }
+    std::vector<bool> trained;
+    for (const Sequence &q : s)
+      trained.push_back(trainable(q));
+    countUntrained(c, *d, idx, trained, T, "row");
     putSeqs(j, s, c.out[0], c.out[1]);
     putSeqs(j, mm, c.out[3], c.out[4]);
     ids(5, idx);

@@ -2,6 +2,7 @@
 // snapshot), datasets, buffers and rewards.
 #include "runtime/ops/Ops.h"
 
+#include "runtime/checkpoint/Sha256.h"
 #include "runtime/data/HeldBytes.h"
 
 #include <algorithm>
@@ -287,6 +288,28 @@ void objDataset(OpCtx &c) {
       c.err("dataset columns: role_names." + from + " is not a string");
     roles[from] = to.asString();
   }
+  // honec read the files when it compiled the job and took its steps,
+  // sequence lengths and memory plan from their contents: a file changed
+  // since would run under those (rows cut at a length from the old data).
+  auto unchanged = [&](const std::string &file,
+                       const std::optional<std::string> &compiled) {
+    if (!compiled)
+      return; // compiled without reading the files (--no-file-checks)
+    auto now = checkpoint::digestFile(file);
+    if (!now)
+      c.err(now.status().message());
+    if (now->sha256 != *compiled)
+      c.err(file + ": the dataset changed since honec compiled this job "
+                   "(SHA-256 " +
+            compiled->substr(0, 12) + "... then, " +
+            now->sha256.substr(0, 12) +
+            "... now); its steps, sequence lengths and memory plan came "
+            "from the old contents (hint: compile the spec again with "
+            "honec, or restore the file)");
+  };
+  unchanged(path, a.sha256);
+  if (a.eval_path)
+    unchanged(*a.eval_path, a.eval_sha256);
   auto options = datasetOptionsFromSpec(a.layout, columns, roles);
   if (!options)
     c.err(options.status().message());

@@ -100,6 +100,7 @@ struct DatasetObj : Object {
   // that fills the sequence): reported with counts at the stage's end.
   int64_t rowsRead = 0, rowsUntrained = 0;
   size_t firstUntrainedLine = 0;
+  bool untrainedPairs = false; // the rows counted are preference pairs
 };
 
 struct RewardObj : Object {

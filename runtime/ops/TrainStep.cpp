@@ -2,6 +2,7 @@
 // hone-fuse-forwards grouped them), the generated loss kernel, backward and
 // the optimizer step, with the on_nan policy.
 #include "runtime/ops/Ops.h"
+#include "runtime/ops/ReadGroupRows.h"
 
 #include <algorithm>
 #include <chrono>
@@ -106,25 +107,24 @@ struct ReadGroup {
     }
     return all;
   }
+  /// The members' rows of the current micro-batch (ReadGroupRows.h).
+  std::vector<GroupMember> rows() const {
+    std::vector<GroupMember> v;
+    for (size_t q = 0; q < members.size(); ++q) {
+      const Read *r = members[q];
+      v.push_back({static_cast<const int32_t *>(r->tokens->data),
+                   r->lengths.data(), r->T, lo[q] + first[q], n[q], first[q],
+                   r->what == "reward" ? 1 : r->T});
+    }
+    return v;
+  }
 };
 
 Status forwardGroup(ReadGroup &g, const ForwardOptions &fo) {
   Read &r0 = *g.members[0];
   if (g.members.size() == 1)
     return forwardRows(r0, g.lo[0] + g.first[0], g.n[0], fo);
-  g.tokens.clear();
-  g.lengths.clear();
-  for (size_t q = 0; q < g.members.size(); ++q) {
-    Read *r = g.members[q];
-    int64_t b0 = g.lo[q] + g.first[q], n = g.n[q];
-    const int32_t *t = static_cast<const int32_t *>(r->tokens->data);
-    for (int64_t b = b0; b < b0 + n; ++b) {
-      g.tokens.insert(g.tokens.end(), t + b * r->T, t + (b + 1) * r->T);
-      g.tokens.insert(g.tokens.end(), size_t(g.width - r->T), 0);
-    }
-    g.lengths.insert(g.lengths.end(), r->lengths.begin() + b0,
-                     r->lengths.begin() + b0 + n);
-  }
+  concatGroupRows(g.rows(), g.width, g.tokens, g.lengths);
   TokenBatch tb{int64_t(g.lengths.size()), g.width, g.tokens.data(),
                 g.lengths.data()};
   ForwardOptions packedFo = fo;
@@ -478,18 +478,15 @@ void runTrainStep(OpCtx &c) {
           }
           // Member rows in order, each its own first `per` values of a
           // forward row of `wide`.
-          int64_t from = 0;
-          for (size_t q = 0; q < g.members.size(); ++q) {
-            Read &r = *g.members[q];
-            const int64_t own = r.what == "reward" ? 1 : r.T;
-            for (int64_t b = 0; b < g.n[q]; ++b, from += wide) {
-              std::copy(v.begin() + from, v.begin() + from + own,
-                        r.out0.begin() + (g.first[q] + b) * own);
-              if (!h.empty())
-                std::copy(h.begin() + from, h.begin() + from + own,
-                          r.out1.begin() + (g.first[q] + b) * own);
-            }
+          std::vector<GroupMember> rows = g.rows();
+          std::vector<float *> o0, o1;
+          for (Read *r : g.members) {
+            o0.push_back(r->out0.data());
+            o1.push_back(r->out1.data());
           }
+          scatterGroupRows(v.data(), wide, rows, o0);
+          if (!h.empty())
+            scatterGroupRows(h.data(), wide, rows, o1);
         }
       }
       for (Read &r : rs) {
@@ -561,50 +558,36 @@ void runTrainStep(OpCtx &c) {
                 j, loc,
                 forwardGroup(grp, trainForward(j, temp, stepNo, ep, u, chunk)));
           // The members' gradient slices, concatenated as their rows were:
-          // one member, or members of one width, copied as they are; rows
-          // narrower than the group's padded with 0 (positions past the
-          // row, which the forward yielded as 0).
+          // one member copied as it is; a group's rows gathered
+          // (ReadGroupRows.h), rows narrower than the group's padded with 0
+          // (positions past the row, which the forward yielded as 0).
           DeviceArray<float> d0(&k, all * wide), d1;
           const bool entropy = r.what == "logprob+entropy";
           if (entropy)
             d1 = DeviceArray<float>(&k, all * wide);
-          bool sameWidth = std::all_of(
-              grp.members.begin(), grp.members.end(), [&](const Read *m) {
-                return m->what == "reward" || m->T == grp.width;
-              });
-          if (sameWidth) {
-            int64_t at = 0;
-            for (size_t q = 0; q < grp.members.size(); ++q) {
-              Read &m = *grp.members[q];
-              size_t len = size_t(grp.n[q] * wide);
-              k.copyToDevice(d0.data() + at,
-                             m.grad0.data() + grp.first[q] * wide,
+          if (grp.members.size() == 1) {
+            Read &m = *grp.members[0];
+            size_t len = size_t(grp.n[0] * wide);
+            k.copyToDevice(d0.data(), m.grad0.data() + grp.first[0] * wide,
+                           len * sizeof(float));
+            if (entropy)
+              k.copyToDevice(d1.data(), m.grad1.data() + grp.first[0] * wide,
                              len * sizeof(float));
-              if (entropy)
-                k.copyToDevice(d1.data() + at,
-                               m.grad1.data() + grp.first[q] * wide,
-                               len * sizeof(float));
-              at += int64_t(len);
-            }
           } else {
-            std::vector<float> h0(size_t(all * wide), 0.f), h1;
-            if (entropy)
-              h1.assign(h0.size(), 0.f);
-            int64_t at = 0;
-            for (size_t q = 0; q < grp.members.size(); ++q) {
-              Read &m = *grp.members[q];
-              for (int64_t b = 0; b < grp.n[q]; ++b, at += wide) {
-                const int64_t row = (grp.first[q] + b) * m.T;
-                std::copy(m.grad0.begin() + row, m.grad0.begin() + row + m.T,
-                          h0.begin() + at);
-                if (entropy)
-                  std::copy(m.grad1.begin() + row, m.grad1.begin() + row + m.T,
-                            h1.begin() + at);
-              }
+            std::vector<GroupMember> rows = grp.rows();
+            std::vector<const float *> i0, i1;
+            for (Read *m : grp.members) {
+              i0.push_back(m->grad0.data());
+              i1.push_back(m->grad1.data());
             }
+            std::vector<float> h0(size_t(all * wide)), h1;
+            gatherGroupRows(h0.data(), wide, rows, i0);
             k.copyToDevice(d0.data(), h0.data(), h0.size() * sizeof(float));
-            if (entropy)
+            if (entropy) {
+              h1.resize(h0.size());
+              gatherGroupRows(h1.data(), wide, rows, i1);
               k.copyToDevice(d1.data(), h1.data(), h1.size() * sizeof(float));
+            }
           }
           OutputGrads<float> g;
           if (r.what == "logprob" || r.what == "logprob+entropy")

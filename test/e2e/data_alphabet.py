@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """A character outside the tokenizer's alphabet. honec reads every record
 and refuses the spec at the dataset's path with FILE:LINE (it used to be
-found mid-run). A file changed after compiling is refused by the job at the
-record, with FILE:LINE (it used to name only the op), as one line, exit 1.
+found mid-run). A file the job reads unchecked (compiled with
+--no-file-checks: a file changed after a checked compile is refused whole,
+test/e2e/changed_data.py) is refused by the job at the record, with
+FILE:LINE (it used to name only the op), as one line, exit 1.
 Usage: data_alphabet.py HONEC SPEC WORK"""
 import json, os, shutil, subprocess, sys
 
@@ -19,10 +21,10 @@ def write(rows):
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def compile(job):
+def compile(job, *extra):
     return subprocess.run([honec, spec, f"datasets[0].path={data}",
                            "stages[0].sft.loop.steps=4", "--compile-to=exe",
-                           "-o", job], capture_output=True, text=True)
+                           *extra, "-o", job], capture_output=True, text=True)
 
 
 # Record 19 (past the 16 records the layout check reads) has an 'é', record
@@ -39,7 +41,7 @@ assert want in err[0], err[0]
 print(err[0])
 
 write(good[:4]) # one batch: every record
-r = compile(job)
+r = compile(job, "--no-file-checks")
 assert r.returncode == 0, r
 write(good[:2] + [{"prompt": "1+2=", "completion": "3\n"}] + good[3:4])
 p = subprocess.run([job, "--device", "cpu", "--progress", "off", "--out",

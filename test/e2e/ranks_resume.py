@@ -8,7 +8,8 @@ checkpoints".
   ranks_resume.py HONEC SPEC WORKDIR
 
 Rank 0 keeps checkpoints 2, 6 and 8, rank 1 keeps 2 and 4: the ranks agree
-on step 2 (rank 0 has no 4, rank 1 no 6 or 8). Skipped (77) without mpirun
+on step 2 (rank 0 has no 4, rank 1 no 6 or 8). Then rank 1's checkpoints
+are all damaged: both ranks stop, naming it. Skipped (77) without mpirun
 or MPI in the runtime.
 """
 import os
@@ -64,5 +65,22 @@ for a, b in ((whole, cut), (os.path.join(whole, "rank-1"),
     assert weights(a) == weights(b), f"{b}: final weights differ"
     assert rows(a) == rows(b), f"{b}: metrics differ"
 print(said[0])
+
+# Rank 1's checkpoints all damaged: every rank stops, naming rank 1 (they
+# used to agree on no step and start fresh over the run's metrics).
+damaged = [d for d in os.listdir(os.path.join(cut, "rank-1"))
+           if d.startswith("checkpoint-")]
+assert len(damaged) >= 2, damaged
+for d in damaged:
+    with open(os.path.join(cut, "rank-1", d, "model.safetensors"),
+              "r+b") as f:
+        f.truncate(64)
+before = rows(cut)
+r = run(cut, "--resume")
+refused = [l for l in r.stderr.splitlines()
+           if "rank 1: none of its checkpoints can be resumed" in l]
+assert r.returncode != 0 and len(refused) == 2, r
+assert rows(cut) == before, "metrics changed"
+print(refused[0])
 print("resumed from the shared step 2: weights and metrics bit-identical")
 shutil.rmtree(work)

@@ -404,13 +404,20 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
         return parseExtra(pm, stepPasses);
       })))
     return failure();
-  if (report)
-    module->walk([](mlir::hone::PipelineOp p) {
-      mlir::hone::printWorkReport(p, llvm::errs());
-      printPackingReport(p, llvm::errs());
-    });
-  if (target == CompileTo::Step)
+  // The model work as compiled: after the memory plan when honec goes on
+  // (its decisions under the budget change it: fused reads kept apart,
+  // recomputed layers, micro-batches), else of the step IR.
+  auto printWork = [&] {
+    if (report)
+      module->walk([](mlir::hone::PipelineOp p) {
+        mlir::hone::printWorkReport(p, llvm::errs());
+        printPackingReport(p, llvm::errs());
+      });
+  };
+  if (target == CompileTo::Step) {
+    printWork();
     return success();
+  }
   if (failed(runPhase(module, "scheduled (hone-scheduled-pipeline)",
                       [](OpPassManager &pm) {
                         mlir::hone::buildScheduledPipeline(pm, !noReleaseAtStepEnd,
@@ -418,6 +425,7 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
                         return success();
                       })))
     return failure();
+  printWork();
   if (report)
     module->walk([](mlir::hone::PipelineOp p) {
       printMemoryReport(p, llvm::errs());
