@@ -564,9 +564,15 @@ exports {{ model: "{export}" path: "model" }}
                            "policy_sft" if sft_steps > 1 else "policy")
         job = b.compile(grpo_spec(name, model, prompts, new_tokens, steps))
         # The same job with one step: CPU(steps) - CPU(1) over steps - 1 is
-        # the CPU of a steady-state step (start-up and step 1 cancel).
+        # the CPU of a steady-state step (start-up and step 1 cancel). Both
+        # run in every round, one after the other: the start-up's CPU
+        # (populating the arena, 2 MiB pages where the kernel has them)
+        # varied by 2 s between runs of the d_model 512 job on a shared
+        # machine, 0.7 s a step over its 3 steady steps, so a step is
+        # counted from a pair run close in time, never from round 1's
+        # one-step run alone.
         job1 = b.compile(grpo_spec(name + "-1", model, prompts, new_tokens, 1))
-        cpu1 = []
+        per_step = []
         cfg = dict(GRPO, **opt, model=model, prompts_per_step=prompts,
                    new_tokens=new_tokens, steps=steps,
                    prompts=os.path.join(data, "prompts.jsonl"))
@@ -577,16 +583,18 @@ exports {{ model: "{export}" path: "model" }}
             hw += steady(walls, skip)
             gen += steady(b.hone_op_times(out, "generate"), skip)
             hc.append(cpu)
-            if r == 0:
-                cpu1.append(b.run_job(job1, name + "-1", trace=False)[2])
+            cpu1 = b.run_job(job1, name + "-1", trace=False)[2]
+            per_step.append((cpu - cpu1) / (steps - 1))
             t = b.peer("trl-grpo", cfg)
             pw += [s[0] for s in steady(t["steps"], skip)]
             pc += [s[1] for s in steady(t["steps"], skip)]
             loads.append(load())
-            print(f"  {name} round {r + 1}: hone {median(steady(walls, skip)):.3f} s/step, "
+            print(f"  {name} round {r + 1}: hone {median(steady(walls, skip)):.3f} s/step "
+                  f"({per_step[-1]:.3f} CPU-s), "
                   f"trl {median([s[0] for s in steady(t['steps'], skip)]):.3f} s/step "
+                  f"({median([s[1] for s in steady(t['steps'], skip)]):.3f} CPU-s) "
                   f"(load {load()})", flush=True)
-        return hw, [(median(hc) - cpu1[0]) / (steps - 1)], pw, pc, gen
+        return hw, per_step, pw, pc, gen
 
     if "grpo-small" in only:
         arch = "family: gpt2 d_model: 64 layers: 2 heads: 4 ffn: 256 max_seq_len: 64"
@@ -728,7 +736,8 @@ stages {{
               f"{hcpu:9.3f} {pcpu:9.3f}  {ok}")
     print("(medians over steady-state steps of all rounds, wall seconds; "
           "cpu: process CPU seconds per steady-state step, all threads; Hone's "
-          "is (CPU of the job - CPU of the same job with 1 step) / (steps - 1); "
+          "is (CPU of the job - CPU of the same job with 1 step) / (steps - 1), "
+          "the GRPO jobs' median over rounds of each round's pair; "
           "gen: both sides' CPU seconds around each generate call)")
     if sft_frac:
         flops, f32, b16, c32, c16 = sft_frac

@@ -95,7 +95,9 @@ generate(Transformer<T> &model,
   } else {
     last = DeviceArray<T>(&k, R * D);
     logitsDev = DeviceArray<T>(&k, R * V);
-    if (packElems > 0)
+    if (T *kept = packElems > 0 ? model.keptDecodePack(packElems) : nullptr)
+      packDev = DeviceArray<T>::borrow(kept, packElems);
+    else if (packElems > 0)
       packDev = DeviceArray<T>(&k, packElems);
   }
   if (!last.data() || !logitsDev.data())

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -571,6 +572,9 @@ template <typename T> int64_t Transformer<T>::activationBytesHeld() const {
 template <typename T> int64_t Transformer<T>::decodeWorkspaceBytesHeld() const {
   return actsBytes<T>(inf_.get());
 }
+template <typename T> int64_t Transformer<T>::decodePackBytesHeld() const {
+  return (packKeep_.size() * int64_t(sizeof(T)) + 63) / 64 * 64;
+}
 template <typename T> int64_t Transformer<T>::kvCacheBytesHeld() const {
   int64_t n = 0;
   if (kvCache_)
@@ -601,11 +605,24 @@ template <typename T> void Transformer<T>::releaseActivations() {
 template <typename T> void Transformer<T>::releaseDecodeState() {
   inf_.reset();
   kvCache_.reset();
+  packKeep_.reset();
 }
 template <typename T> void Transformer<T>::releaseWorkspaces() {
   acts_.reset();
   inf_.reset();
   kvCache_.reset();
+  packKeep_.reset();
+}
+template <typename T> T *Transformer<T>::keptDecodePack(int64_t elems) {
+  const char *e = std::getenv("HONE_DECODE_PACK_KEEP");
+  const bool off = e && std::strcmp(e, "0") == 0;
+  if (placer_ || off || elems <= 0)
+    return nullptr;
+  if (packKeep_.size() < elems) {
+    packKeep_.reset(); // free the smaller one before allocating
+    packKeep_ = DeviceArray<T>(k_, elems);
+  }
+  return packKeep_.data();
 }
 
 template <typename T>

@@ -413,6 +413,21 @@ public:
   int64_t decodePackElems(int64_t rows) const;
   void packDecodeWeights(int64_t rows, T *dst);
   void dropDecodePack() { packAt_.clear(); }
+  /// Room for `elems` elements of decode pack that the model keeps between
+  /// generate calls, as it keeps the KV cache: a model without a placer
+  /// (generation outside a job's memory plan: hone_bench_generate, a
+  /// library caller) had the 96 MiB pack of a GPT-2 d_model 512 x 8 mapped,
+  /// populated and unmapped on every call, 0.1-0.5 s of page clearing
+  /// against ~2 CPU-s of generation. Null with a placer (the plan places
+  /// the pack in the op's Logits slot, and a pack it left unplaced stays
+  /// per call) or with HONE_DECODE_PACK_KEEP=0 (A/B runs). It grows to the
+  /// largest request; freed by releaseDecodeState() and
+  /// releaseWorkspaces(). Only where the pack lies changes: the same values
+  /// are packed on every call.
+  T *keptDecodePack(int64_t elems);
+  /// Bytes of that kept buffer (0 with a placer: what a job's plan counts
+  /// as the generate op's transient, memsize::generateTransientBytes).
+  int64_t decodePackBytesHeld() const;
   /// Dense-layer calls that were given a packed W so far (tests).
   uint64_t packedLinearCalls() const { return packedCalls_; }
   /// Logits [rows, vocab] = hidden W_lm^T / temperature (device).
@@ -548,6 +563,7 @@ private:
   std::vector<PackedMatrix> decodeMatrices() const;
   std::unique_ptr<Acts> inf_;           // incremental-forward workspace
   std::unique_ptr<KvCache<T>> kvCache_; // reusableKvCache()
+  DeviceArray<T> packKeep_;             // keptDecodePack()
   std::shared_ptr<WorkPlacer> placer_;
 };
 

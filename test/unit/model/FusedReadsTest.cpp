@@ -219,9 +219,10 @@ void check(const char *family, const ModelConfig &cfg, bool pack,
         bool ran = reward ? i >= x.b0 && i < x.b0 + x.n
                           : b >= x.b0 && b < x.b0 + x.n &&
                                 !(pack && t >= x.batch.lengths[size_t(b)]);
-        if (!ran)
+        if (!ran) {
           EXPECT_EQ(f.out0[q][size_t(i)], 0.0)
               << "member " << q << " row " << b << " position " << t;
+        }
       }
   }
   for (double x : a.grad)

@@ -907,6 +907,50 @@ TEST(Generate, PackedDecodeWeightsChangeNoBit) {
   EXPECT_EQ((*m)->decodePackElems(9), packs ? 2 * 2 * 256 * 1024 : 0);
 }
 
+/// Outside a job's plan (no placer) the decode pack lies in a buffer the
+/// model keeps between generate calls (Transformer::keptDecodePack): the
+/// call after a weight update packs the new weights into it and gives the
+/// bits of a fresh model holding them; the buffer is held after the call
+/// and freed with the decode state; with HONE_DECODE_PACK_KEEP=0 each call
+/// has its own pack again (none held after it).
+TEST(Generate, KeptDecodePackRepackedEveryCall) {
+  auto k = makeCpuKernels<float>();
+  ModelConfig cfg = tinyGpt2();
+  cfg.dModel = 256;
+  cfg.dFf = 1024;
+  cfg.nHeads = cfg.nKvHeads = 4;
+  cfg.maxSeqLen = 16;
+  auto m = Transformer<float>::create(cfg, k.get());
+  auto fresh = Transformer<float>::create(cfg, k.get());
+  ASSERT_TRUE(m && fresh);
+  const int64_t elems = (*m)->decodePackElems(9);
+  randomizeParams(**m, 71, 0.1);
+  auto a = generate(**m, kPrompts, sampling());
+  ASSERT_TRUE(a);
+  {
+    setenv("HONE_DECODE_PACK_KEEP", "0", 1);
+    auto m2 = Transformer<float>::create(cfg, k.get());
+    randomizeParams(**m2, 71, 0.1);
+    auto g = generate(**m2, kPrompts, sampling());
+    unsetenv("HONE_DECODE_PACK_KEEP");
+    EXPECT_TRUE(g && sameResult(*a, *g));
+    EXPECT_EQ((*m2)->decodePackBytesHeld(), 0);
+  }
+  const int64_t packBytes = (elems * 4 + 63) / 64 * 64;
+  EXPECT_EQ((*m)->decodePackBytesHeld(), packBytes);
+  // New weights: the kept buffer gets them.
+  randomizeParams(**m, 72, 0.1);
+  randomizeParams(**fresh, 72, 0.1);
+  auto b = generate(**m, kPrompts, sampling());
+  auto c = generate(**fresh, kPrompts, sampling());
+  ASSERT_TRUE(b && c);
+  EXPECT_TRUE(sameResult(*b, *c));
+  EXPECT_FALSE(sameResult(*a, *b)); // the weights did change the output
+  EXPECT_EQ((*m)->decodePackBytesHeld(), packBytes);
+  (*m)->releaseDecodeState();
+  EXPECT_EQ((*m)->decodePackBytesHeld(), 0);
+}
+
 /// forwardCached's lastRowsOnly (a prefill whose next tokens are all that
 /// is read): the returned rows are each sequence's last row of the
 /// all-rows forward, up to the dense layers' rounding at fewer rows

@@ -136,9 +136,10 @@ void expectIdentical(const ModelConfig &cfg, const char *tag,
       memsize::LoraShape shape;
       if (lora)
         shape = {lora->rank, lora->targets, lora->dropout > 0};
-      if (!pack) // packed: the rows of the largest batch run so far
+      if (!pack) { // packed: the rows of the largest batch run so far
         EXPECT_EQ(re.heldBytes,
                   memsize::activationBytes(cfg, 4, T, 4, &shape, nullptr, R));
+      }
       if (R >= 2) {
         EXPECT_LT(re.heldBytes, keep.heldBytes);
       } else {
