@@ -55,8 +55,9 @@ std::vector<float> train(Kernels<float> *k, int updates,
     float *g = m->trainableGrad();
     for (int64_t i = 0; i < n; ++i)
       g[i] = float(((i * 7919 + u * 104729) % 2003) - 1001) * 1e-4f;
-    if (store)
+    if (store) {
       EXPECT_TRUE(opt.fetch());
+    }
     EXPECT_TRUE(opt.step());
     if (store) {
       Status st = opt.evict();
