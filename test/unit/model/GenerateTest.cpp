@@ -876,17 +876,24 @@ TEST(Kernels, LinearRowsManyRowsEqualSeparateKernels) {
   setCpuThreads(before);
 }
 
+/// A model big enough for the decode pack (d_model 256, ffn 1024: the fc
+/// and proj matrices).
+static ModelConfig packableGpt2() {
+  ModelConfig cfg = tinyGpt2();
+  cfg.dModel = 256;
+  cfg.dFf = 1024;
+  cfg.nHeads = cfg.nKvHeads = 4;
+  cfg.maxSeqLen = 16;
+  return cfg;
+}
+
 /// generate() with the decode weights packed for the call (the default)
 /// gives the bits of generate() without (HONE_DECODE_PACK=0), and its
 /// dense layers were given the pack where the kernels read one; a model
 /// big enough for it (d_model 256, ffn 1024: the fc and proj matrices).
 TEST(Generate, PackedDecodeWeightsChangeNoBit) {
   auto k = makeCpuKernels<float>();
-  ModelConfig cfg = tinyGpt2();
-  cfg.dModel = 256;
-  cfg.dFf = 1024;
-  cfg.nHeads = cfg.nKvHeads = 4;
-  cfg.maxSeqLen = 16;
+  ModelConfig cfg = packableGpt2();
   auto m = Transformer<float>::create(cfg, k.get());
   ASSERT_TRUE(m);
   randomizeParams(**m, 71, 0.1);
@@ -915,11 +922,7 @@ TEST(Generate, PackedDecodeWeightsChangeNoBit) {
 /// has its own pack again (none held after it).
 TEST(Generate, KeptDecodePackRepackedEveryCall) {
   auto k = makeCpuKernels<float>();
-  ModelConfig cfg = tinyGpt2();
-  cfg.dModel = 256;
-  cfg.dFf = 1024;
-  cfg.nHeads = cfg.nKvHeads = 4;
-  cfg.maxSeqLen = 16;
+  ModelConfig cfg = packableGpt2();
   auto m = Transformer<float>::create(cfg, k.get());
   auto fresh = Transformer<float>::create(cfg, k.get());
   ASSERT_TRUE(m && fresh);
