@@ -433,8 +433,12 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
   HONE_TRY(writeFileAtomic(j->runDir_ + "/spec.resolved.textproto",
                            config.specText));
   observe::MetricsOptions mo;
-  if (resumeStep)
+  if (resumeStep) {
     mo.resumeStep = *resumeStep;
+    if (const json::Value *b = j->resume_->state().find("metrics_bytes");
+        b && b->isInt())
+      mo.resumeBytes = b->asInt();
+  }
   else
     mo.resumeStep = 0; // a fresh run keeps nothing of an old file
   auto m = observe::MetricsLogger::open(j->runDir_, mo);
@@ -643,6 +647,11 @@ Status Job::saveCheckpoint(int64_t stageStep) {
   st.set("stage_name", stageName_);
   st.set("stage_step", stageStep);
   st.set("global_step", globalStep_);
+  // The metrics rows up to this checkpoint: a resume keeps these and drops
+  // rows of this step written after it, which it writes again.
+  if (metrics_)
+    if (int64_t bytes = metrics_->jsonlBytes(); bytes >= 0)
+      st.set("metrics_bytes", bytes);
   st.set("optimizers", std::move(opts));
   st.set("data", std::move(data));
   if (objects_.saveExtra)

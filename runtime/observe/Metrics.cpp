@@ -113,9 +113,15 @@ Expected<MetricsLogger> MetricsLogger::open(const std::string &dir,
         Expected<std::string> text = readFile(m.jsonlPath_);
         if (!text)
           return text.status();
-        // Keep complete lines whose step <= resumeStep, byte for byte.
+        // Keep complete lines whose step <= resumeStep, byte for byte,
+        // within the file's length at the checkpoint where that is known.
         std::string kept;
         std::string_view all = *text;
+        if (options.resumeBytes && *options.resumeBytes >= 0 &&
+            size_t(*options.resumeBytes) <= all.size() &&
+            (*options.resumeBytes == 0 ||
+             all[size_t(*options.resumeBytes) - 1] == '\n'))
+          all = all.substr(0, size_t(*options.resumeBytes));
         size_t pos = 0;
         while (pos < all.size()) {
           size_t nl = all.find('\n', pos);
@@ -149,6 +155,13 @@ Expected<MetricsLogger> MetricsLogger::open(const std::string &dir,
     m.events_.emplace(w.take());
   }
   return m;
+}
+
+int64_t MetricsLogger::jsonlBytes() const {
+  struct stat st;
+  if (fd_ < 0 || ::fstat(fd_, &st) != 0)
+    return -1;
+  return int64_t(st.st_size);
 }
 
 MetricsLogger::MetricsLogger(MetricsLogger &&o) noexcept

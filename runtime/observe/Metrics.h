@@ -48,6 +48,13 @@ struct MetricsOptions {
   /// an uninterrupted run's. Without it an existing metrics.jsonl is
   /// truncated.
   std::optional<int64_t> resumeStep;
+  /// With resumeStep: the file's length when the checkpoint was written
+  /// (its state.json's metrics_bytes). Only rows within it are kept, so rows
+  /// of the checkpoint's step written after it (a stage's final evaluation,
+  /// the memory summary), which the resumed run writes again, are not kept
+  /// twice. Ignored when the file is shorter or the length does not end a
+  /// line (a file edited since): then the step rule alone.
+  std::optional<int64_t> resumeBytes;
 };
 
 class MetricsLogger {
@@ -65,6 +72,9 @@ public:
              const MetricsTags &tags = {});
 
   const std::string &jsonlPath() const { return jsonlPath_; }
+  /// Bytes metrics.jsonl holds now (-1 without it): a checkpoint's
+  /// metrics_bytes.
+  int64_t jsonlBytes() const;
   /// Empty when TensorBoard output is off.
   std::string eventFilePath() const;
 

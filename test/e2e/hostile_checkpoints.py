@@ -73,6 +73,31 @@ for name, change, fix, code, want in cases:
     print(f"{name}: exit {p.returncode}: "
           f"{(errors or p.stderr.splitlines())[0][-150:]}")
 
+# Resumed from the last checkpoint of a finished run (as after a kill during
+# the final evaluation or export): the rows of that step written after the
+# checkpoint (the memory summary) were kept and written again, twice in
+# metrics.jsonl; the checkpoint's metrics_bytes bounds what is kept.
+run = os.path.join(work, "run")
+shutil.rmtree(run, ignore_errors=True)
+shutil.copytree(clean, run)
+shutil.rmtree(os.path.join(run, "final"))
+p = subprocess.run([job, "--out", run, "--resume", "--progress", "off"],
+                   capture_output=True, text=True, timeout=120)
+assert p.returncode == 0 and "resuming from" in p.stderr, p.stderr
+
+
+def keys(path):
+    return [sorted(json.loads(l)) + [json.loads(l)["step"]]
+            for l in open(path)]
+
+
+want, got = keys(os.path.join(clean, "metrics.jsonl")), \
+    keys(os.path.join(run, "metrics.jsonl"))
+assert got == want, f"resumed rows {got} != {want}"
+assert json.load(open(os.path.join(run, "checkpoint-4", "state.json")))[
+    "metrics_bytes"] > 0
+print(f"resumed at the last checkpoint: {len(got)} rows, as the run wrote")
+
 # Every checkpoint damaged: --resume used to start fresh, exit 0, and
 # overwrite the run's metrics and exports; now one located line, exit 1,
 # nothing touched. A directory holding only an interrupted save's
