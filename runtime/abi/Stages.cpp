@@ -56,9 +56,9 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
   if (a.offload_moments)
     for (int64_t i : *a.offload_moments) {
       if (i < 0 || i >= n_models)
-        fail(j, loc, "hone.exec.stage_begin: offload_moments names model " +
-                         std::to_string(i) + " of " +
-                         std::to_string(n_models));
+        fail(j, loc,
+             "hone.exec.stage_begin: offload_moments names model " +
+                 std::to_string(i) + " of " + std::to_string(n_models));
       offloaded.insert(i);
     }
   if (!offloaded.empty() && j->job->kernels().device() != Device::CPU)
@@ -85,9 +85,9 @@ int64_t hone_rt_stage_begin(hone_job *j, const char *loc, const char *name,
         std::string file_name = m->name;
         if (j->comm.size > 1)
           file_name += ".rank" + std::to_string(j->comm.rank);
-        auto file = OffloadFile::create(j->job->runDir() + "/offload",
-                                        file_name, 2 * m->opt->momentBytes(),
-                                        j->arena);
+        auto file =
+            OffloadFile::create(j->job->runDir() + "/offload", file_name,
+                                2 * m->opt->momentBytes(), j->arena);
         if (!file)
           fail(j, loc, file.status().toString());
         m->offload = *file;
@@ -341,9 +341,10 @@ void hone_rt_stage_end(hone_job *j) {
     if (m->offload) { // the file goes with the stage's moments
       j->offloadRead += m->offload->bytesRead();
       j->offloadWritten += m->offload->bytesWritten();
-      j->offloadMode = j->offloadMode.empty() || j->offloadMode == m->offload->mode()
-                           ? m->offload->mode()
-                           : "mixed";
+      j->offloadMode =
+          j->offloadMode.empty() || j->offloadMode == m->offload->mode()
+              ? m->offload->mode()
+              : "mixed";
       m->offload.reset();
     }
   }

@@ -438,9 +438,9 @@ Expected<std::unique_ptr<Job>> Job::open(const JobArgs &args,
     if (const json::Value *b = j->resume_->state().find("metrics_bytes");
         b && b->isInt())
       mo.resumeBytes = b->asInt();
-  }
-  else
+  } else {
     mo.resumeStep = 0; // a fresh run keeps nothing of an old file
+  }
   auto m = observe::MetricsLogger::open(j->runDir_, mo);
   if (!m)
     return m.status();

@@ -102,8 +102,8 @@ void countUntrained(const OpCtx &c, DatasetObj &d,
   d.rowsRead += int64_t(trained.size());
   d.untrainedPairs = std::string(what) == "pair";
   if (first && none == int64_t(trained.size()) && none > 0)
-    c.err(d.path + ":" + std::to_string(d.firstUntrainedLine) + ": no " +
-          what + " of the first batch (" + std::to_string(none) +
+    c.err(d.path + ":" + std::to_string(d.firstUntrainedLine) + ": no " + what +
+          " of the first batch (" + std::to_string(none) +
           ") has a trainable token within " + std::to_string(T) +
           " tokens: the prompts fill the sequence (hint: raise max_seq_len "
           "or max_length, or shorten the prompts)");

@@ -299,10 +299,10 @@ void objDataset(OpCtx &c) {
     if (!now)
       c.err(now.status().message());
     if (now->sha256 != *compiled)
-      c.err(file + ": the dataset changed since honec compiled this job "
-                   "(SHA-256 " +
-            compiled->substr(0, 12) + "... then, " +
-            now->sha256.substr(0, 12) +
+      c.err(file +
+            ": the dataset changed since honec compiled this job "
+            "(SHA-256 " +
+            compiled->substr(0, 12) + "... then, " + now->sha256.substr(0, 12) +
             "... now); its steps, sequence lengths and memory plan came "
             "from the old contents (hint: compile the spec again with "
             "honec, or restore the file)");

@@ -9,7 +9,6 @@
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/abi/AbiTable.h"
 #include "runtime/abi/SettingsCheck.h"
-#include "runtime/ops/Attrs.h"
 #include "runtime/abi/hone_runtime.h"
 #include "runtime/base/Json.h"
 #include "runtime/exec/Scheduler.h"
@@ -23,6 +22,7 @@
 #include "runtime/job/Rewards.h"
 #include "runtime/job/Steps.h"
 #include "runtime/model/HfModel.h"
+#include "runtime/ops/Attrs.h"
 #include "runtime/ops/Comm.h"
 
 #include <atomic>
