@@ -97,6 +97,40 @@ bool sameResult(const GenerationResult<T> &a, const GenerationResult<T> &b) {
                      a.logprobs.size() * sizeof(T)) == 0;
 }
 
+/// A model big enough for the decode pack (d_model 256, ffn 1024: the fc
+/// and proj matrices).
+ModelConfig packableGpt2() {
+  ModelConfig cfg = tinyGpt2();
+  cfg.dModel = 256;
+  cfg.dFf = 1024;
+  cfg.nHeads = cfg.nKvHeads = 4;
+  cfg.maxSeqLen = 16;
+  return cfg;
+}
+
+/// A Llama large enough that every OpenMP and OpenBLAS path runs
+/// multi-threaded (vocabulary 512, d_model 128, 2 layers, GQA 4/2).
+ModelConfig mediumLlama() {
+  ModelConfig cfg;
+  cfg.family = ModelFamily::Llama;
+  cfg.vocabSize = 512;
+  cfg.dModel = 128;
+  cfg.nLayers = 2;
+  cfg.nHeads = 4;
+  cfg.nKvHeads = 2;
+  cfg.dFf = 256;
+  cfg.maxSeqLen = 96;
+  return cfg;
+}
+
+/// Prompt p of mediumLlama's tests: 30 + 7p tokens of a fixed pattern.
+std::vector<int32_t> patternPrompt(int p) {
+  std::vector<int32_t> v;
+  for (int t = 0; t < 30 + 7 * p; ++t)
+    v.push_back((p * 131 + t * 17) % 512);
+  return v;
+}
+
 } // namespace
 
 TEST(KvCache, MatchesFullForwardGpt2) {
@@ -595,26 +629,14 @@ TEST(Generate, RejectsBadRequests) {
 
 // Large enough that every OpenMP and OpenBLAS path runs multi-threaded.
 TEST(Generate, BitIdenticalAcrossThreadCountsMediumModel) {
-  ModelConfig cfg;
-  cfg.family = ModelFamily::Llama;
-  cfg.vocabSize = 512;
-  cfg.dModel = 128;
-  cfg.nLayers = 2;
-  cfg.nHeads = 4;
-  cfg.nKvHeads = 2;
-  cfg.dFf = 256;
-  cfg.maxSeqLen = 96;
+  ModelConfig cfg = mediumLlama();
   auto k = makeCpuKernels<float>();
   auto m = Transformer<float>::create(cfg, k.get());
   ASSERT_TRUE(m);
   (*m)->initRandom(9, 0.5);
   std::vector<std::vector<int32_t>> prompts;
-  for (int p = 0; p < 3; ++p) {
-    std::vector<int32_t> v;
-    for (int t = 0; t < 30 + 7 * p; ++t)
-      v.push_back((p * 131 + t * 17) % 512);
-    prompts.push_back(v);
-  }
+  for (int p = 0; p < 3; ++p)
+    prompts.push_back(patternPrompt(p));
   SamplingConfig s;
   s.samplesPerPrompt = 4;
   s.maxNewTokens = 24;
@@ -874,17 +896,6 @@ TEST(Kernels, LinearRowsManyRowsEqualSeparateKernels) {
     }
   }
   setCpuThreads(before);
-}
-
-/// A model big enough for the decode pack (d_model 256, ffn 1024: the fc
-/// and proj matrices).
-static ModelConfig packableGpt2() {
-  ModelConfig cfg = tinyGpt2();
-  cfg.dModel = 256;
-  cfg.dFf = 1024;
-  cfg.nHeads = cfg.nKvHeads = 4;
-  cfg.maxSeqLen = 16;
-  return cfg;
 }
 
 /// generate() with the decode weights packed for the call (the default)
@@ -1404,24 +1415,14 @@ TEST(Generate, ChunkedEqualsWhole) {
 // 1744 against at most 424 rows, the difference carried through the KV
 // cache): bounded at 5e-4.
 TEST(Generate, ChunkedEqualsWholeLongPrefill) {
-  ModelConfig cfg;
-  cfg.family = ModelFamily::Llama;
-  cfg.vocabSize = 512;
-  cfg.dModel = 128;
-  cfg.nLayers = 2;
-  cfg.nHeads = 4;
-  cfg.nKvHeads = 2;
-  cfg.dFf = 256;
-  cfg.maxSeqLen = 96;
+  ModelConfig cfg = mediumLlama();
   auto k = makeCpuKernels<float>();
   auto m = Transformer<float>::create(cfg, k.get());
   ASSERT_TRUE(m);
   (*m)->initRandom(9, 0.5);
   std::vector<std::vector<int32_t>> rows;
   for (int p = 0; p < 8; ++p) {
-    std::vector<int32_t> v;
-    for (int t = 0; t < 30 + 7 * p; ++t)
-      v.push_back((p * 131 + t * 17) % 512);
+    std::vector<int32_t> v = patternPrompt(p);
     for (int j = 0; j < 4; ++j)
       rows.push_back(v);
   }
