@@ -136,6 +136,36 @@ LogicalResult DataFetchOp::verify() {
   return checkPattern(*this, types, "itm", "fetch");
 }
 
+LogicalResult ReferenceTableOp::verify() {
+  if (!cast<ModelType>(getModel().getType()).hasLMHead())
+    return emitOpError("log-probs need a model with an LM head");
+  if (cast<DatasetType>(getData().getType()).getLayout() !=
+      ColumnLayout::preference)
+    return emitOpError("reads preference pairs: the dataset's layout must be "
+                       "preference");
+  if (getMaxLength() < 2 || getRows() < 1)
+    return emitOpError("'max_length' must be at least 2 and 'rows' at least 1");
+  auto t = cast<RankedTensorType>(getTable().getType());
+  if (t.getRank() != 2 || t.getDimSize(1) != 2 || t.getDimSize(0) < 1)
+    return emitOpError("the table is tensor<Nx2>, one row per record");
+  return success();
+}
+
+LogicalResult ReferenceRowsOp::verify() {
+  auto t = cast<RankedTensorType>(getTable().getType());
+  if (t.getRank() != 2 || t.getDimSize(1) != 2)
+    return emitOpError("the table is tensor<Nx2>");
+  int64_t b = cast<RankedTensorType>(getIds().getType()).getDimSize(0);
+  for (Value r : {getChosen(), getRejected()}) {
+    auto rt = cast<RankedTensorType>(r.getType());
+    if (rt.getRank() != 1 || rt.getDimSize(0) != b ||
+        rt.getElementType() != t.getElementType())
+      return emitOpError("results are tensor<") << b << "x"
+             << t.getElementType() << ">, one per id";
+  }
+  return success();
+}
+
 LogicalResult GenerateOp::verify() {
   if (!cast<ModelType>(getPolicy().getType()).hasLMHead())
     return emitOpError("generates with a scalar-head model");

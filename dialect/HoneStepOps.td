@@ -238,6 +238,54 @@ def Hone_GenerateOp : Hone_StepOp<"generate", [Pure, AttrSizedOperandSegments]> 
 // Model reads
 //===----------------------------------------------------------------------===//
 
+def Hone_ReferenceTableOp : Hone_StepOp<"reference_table", [Pure]> {
+  let summary = "a frozen model's masked log-prob sums over every preference pair of a dataset";
+  let description = [{
+    One pass of `model` (a frozen reference) over every training pair of
+    `data` in file order, each pair once: `table[i] = (Σ_t m_c·l_c,
+    Σ_t m_r·l_r)` for record `i`, the chosen and rejected completions'
+    log-probs summed under their loss masks, tokenized as
+    `hone.data.next pairs` tokenizes them (cut to `max_length`). The
+    forwards run packed (each row to its mask's last nonzero), `rows`
+    pairs (2 × `rows` sequences) at a time. Rows past the dataset's
+    training rows (an `eval_fraction` tail) stay 0. With data-parallel
+    ranks each rank computes every `ranks`-th pair and the table is summed
+    over the ranks, so every rank holds all of it. The table is kept in
+    the stage's checkpoints: a resumed job reads it back instead of
+    running the reference again. Made by `hone-precompute-reference`.
+
+    ```mlir
+    %t = hone.reference_table %ref, %d {max_length = 16 : i64, rows = 4 : i64} : !hone.model<...>, !hone.dataset<preference> -> tensor<12x2xf32>
+    ```
+  }];
+  let arguments = (ins Hone_ModelType:$model, Hone_DatasetType:$data,
+                       I64Attr:$max_length, I64Attr:$rows);
+  let results = (outs Hone_FloatTensor:$table);
+  let assemblyFormat = [{
+    $model `,` $data attr-dict `:` qualified(type($model)) `,` qualified(type($data)) `->` type($table)
+  }];
+  let hasVerifier = 1;
+}
+
+def Hone_ReferenceRowsOp : Hone_StepOp<"reference_rows", [Pure]> {
+  let summary = "a batch's rows of a hone.reference_table";
+  let description = [{
+    The chosen and rejected sums of `table` (`[N,2]`) at the batch's record
+    ids (`hone.data.next`'s ids: the record in the low bits); an id past
+    the table is an error.
+
+    ```mlir
+    %sc, %sr = hone.reference_rows %t[%ids] : tensor<12x2xf32>, tensor<4xi64> -> tensor<4xf32>, tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Hone_FloatTensor:$table, Hone_IdTensor:$ids);
+  let results = (outs Hone_FloatTensor:$chosen, Hone_FloatTensor:$rejected);
+  let assemblyFormat = [{
+    $table `[` $ids `]` attr-dict `:` type($table) `,` type($ids) `->` type($chosen) `,` type($rejected)
+  }];
+  let hasVerifier = 1;
+}
+
 def Hone_LogprobOp : Hone_StepOp<"logprob", [Pure, AttrSizedOperandSegments]> {
   let summary = "per-token log-probabilities (and entropy) of a model over sequences";
   let description = [{

@@ -173,6 +173,57 @@ def ConvertHoneLossToLinalg : Pass<"convert-hone-loss-to-linalg"> {
                            "::mlir::math::MathDialect"];
 }
 
+def PrecomputeReference : Pass<"hone-precompute-reference", "::mlir::hone::PipelineOp"> {
+  let summary = "a preference stage's reference log-probs computed once per dataset record";
+  let description = [{
+    DPO and IPO read their frozen reference only through each pair's
+    masked log-prob sums `Σ_t m·l_ref` (chosen and rejected), constants of
+    the dataset's records. A stage loop whose train step reads a model
+    defined outside the loop only that way (every read a `hone.logprob` of
+    one `hone.data.next pairs` token batch, used by the objective only as
+    `seq_sum(x − l_ref, mask)` with that batch's own loss mask) gets a
+    `hone.reference_table` before the loop (one pass of the reference over
+    every training pair, each once whatever the epochs, `rows` = the
+    stage's batch of pairs a forward, packed) and reads the batch's rows of
+    it by record id (`hone.reference_rows`); the objective becomes
+    `seq_sum(x, mask) − s_ref`, equal up to float rounding, and the step's
+    argument names get `_sum`. The reference is then read before the stage
+    only: no snapshot of the starting policy is made, and the train phase's
+    memory plan no longer holds its weights.
+
+    Applied where it lowers the reference's FLOPs (the loop reads at least
+    as many pairs per rank as the dataset holds, i.e. one epoch or more) or
+    the train phase's peak (nothing in or after the loop reads the
+    reference); a remark on the table says what it replaced (pairs,
+    GFLOP, residency), and `honec --report` prints a line per table. Not
+    applied (a remark says why) when the dataset's records are not known
+    at compile time (`--no-file-checks`). KTO does not qualify: its
+    mismatched rows pair a record's prompt with the next record of the
+    shuffled batch, no function of one record. `enabled=false` (honec
+    `--no-precompute-reference`) leaves the loops as expanded.
+
+    ```mlir
+    scf.for ... {
+      %d:5 = hone.data.next pairs %data, %i ...
+      %lc = hone.logprob %ref, %d#0 ...
+      %lr = hone.logprob %ref, %d#2 ...
+      hone.train_step(...) inputs(%d#1, %d#3, %lc, %lr) ...
+    }
+    // becomes
+    %t = hone.reference_table %ref, %data {max_length = 16 : i64, rows = 4 : i64} ... -> tensor<12x2xf32>
+    scf.for ... {
+      %d:5 = hone.data.next pairs %data, %i ...
+      %sc, %sr = hone.reference_rows %t[%d#4] ...
+      hone.train_step(...) inputs(%d#1, %d#3, %sc, %sr) ...
+    }
+    ```
+  }];
+  let options = [
+    Option<"enabled", "enabled", "bool", "true",
+           "precompute the reference's log-prob sums where it pays">,
+  ];
+}
+
 def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
   let summary = "one forward and one backward per model and train step";
   let description = [{

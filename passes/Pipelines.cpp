@@ -55,6 +55,10 @@ void mlir::hone::buildStepPipeline(OpPassManager &pm,
   ExpandStagesOptions expand;
   expand.useF64 = options.useF64;
   pm.addNestedPass<PipelineOp>(createExpandStages(expand));
+  // Before differentiation: it rewrites the objectives it applies to.
+  PrecomputeReferenceOptions precompute;
+  precompute.enabled = options.precomputeReference;
+  pm.addNestedPass<PipelineOp>(createPrecomputeReference(precompute));
   pm.addPass(createCSEPass());
   pm.addPass(createDifferentiate());
   // Packing first: hone-fuse-forwards decides on the cost the reads will
@@ -151,6 +155,9 @@ struct StepPipelineCLOptions
   Option<bool> fuseForwards{*this, "fuse-forwards",
                             llvm::cl::desc("run hone-fuse-forwards"),
                             llvm::cl::init(true)};
+  Option<bool> precomputeReference{
+      *this, "precompute-reference",
+      llvm::cl::desc("run hone-precompute-reference"), llvm::cl::init(true)};
   Option<bool> packSequences{*this, "pack-sequences",
                              llvm::cl::desc("run hone-pack-sequences"),
                              llvm::cl::init(true)};
@@ -181,6 +188,7 @@ void mlir::hone::registerPipelines() {
         StepPipelineOptions options;
         options.useF64 = cl.useF64;
         options.fuseForwards = cl.fuseForwards;
+        options.precomputeReference = cl.precomputeReference;
         options.packSequences = cl.packSequences;
         options.streamScores = cl.streamScores;
         options.streamLogprobRows = cl.streamLogprobRows;

@@ -31,6 +31,8 @@ struct StepPipelineOptions {
   bool useF64 = false;
   /// hone-fuse-forwards (off: the unfused program, for benchmarks).
   bool fuseForwards = true;
+  /// hone-precompute-reference (off: the reference runs in every step).
+  bool precomputeReference = true;
   /// hone-pack-sequences (off: padded forwards, for benchmarks).
   bool packSequences = true;
   /// hone-stream-scores (off: every score waits for its whole batch).

@@ -650,6 +650,14 @@ void Planner::size(PipelineOp pipeline) {
               releasable(op, p, lp.getModel()),
               lp.getPackMasks().empty() ? std::nullopt
                                         : packedBound(reads, rows));
+    } else if (auto rt = dyn_cast<ReferenceTableOp>(op)) {
+      // hone-precompute-reference's pass over the dataset: `rows` pairs
+      // (chosen and rejected rows) a forward of max_length tokens, before
+      // the stage (a phase of its own: the policy's weights and this
+      // forward's activations, no gradients or moments yet). Bound padded;
+      // the runtime runs it packed.
+      forward(op, p, rt.getModel(), 2 * int64_t(rt.getRows()),
+              int64_t(rt.getMaxLength()), releasable(op, p, rt.getModel()));
     } else if (auto v = dyn_cast<ValueOp>(op)) {
       int64_t rows = rowsOf(v.getTokens());
       if (std::optional<uint64_t> mb = v.getMicroBatch())

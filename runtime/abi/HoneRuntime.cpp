@@ -57,6 +57,8 @@ constexpr Handler kHandlers[] = {
     {abi::OpId::data_fetch, opDataFetch},
     {abi::OpId::generate, opGenerate},
     {abi::OpId::logprob, opLogprob},
+    {abi::OpId::reference_table, opReferenceTable},
+    {abi::OpId::reference_rows, opReferenceRows},
     {abi::OpId::value, opValue},
     {abi::OpId::score, opScore},
     {abi::OpId::shape_reward, opShapeReward},

@@ -69,6 +69,24 @@ Sequence seqOf(hone_job *j, const OpCtx &c, const DataLoader &dl,
   return q;
 }
 
+std::pair<Sequence, Sequence> pairOf(hone_job *j, const OpCtx &c,
+                                     const DataLoader &dl, const Example &ex,
+                                     int64_t T) {
+  TextFormat f = j->fmt;
+  f.maxSeqLen = T;
+  auto a = tokenizePair(f, ex, ex.chosen, ex.chosenMessages);
+  auto b = tokenizePair(f, ex, ex.rejected, ex.rejectedMessages);
+  if (!a || !b)
+    recordErr(c, dl, ex, !a ? a.status() : b.status());
+  std::pair<Sequence, Sequence> r{a.take(), b.take()};
+  for (Sequence *s : {&r.first, &r.second})
+    if (int64_t(s->ids.size()) > T) {
+      s->ids.resize(size_t(T));
+      s->mask.resize(size_t(T));
+    }
+  return r;
+}
+
 namespace {
 
 /// Whether a row keeps a trainable token after truncation (the first token
@@ -187,23 +205,11 @@ void opDataNext(OpCtx &c) {
     c.output(4, "ids", HONE_I64, 1, B);
     auto idx = takeRows(j, dl, size_t(B));
     std::vector<Sequence> ch, rj;
-    TextFormat f = j->fmt;
-    f.maxSeqLen = T;
     for (size_t i : idx) {
-      const Example &ex = dl.example(i);
-      auto a = tokenizePair(f, ex, ex.chosen, ex.chosenMessages);
-      auto b = tokenizePair(f, ex, ex.rejected, ex.rejectedMessages);
-      if (!a || !b)
-        recordErr(c, dl, ex, !a ? a.status() : b.status());
-      ch.push_back(a.take());
-      rj.push_back(b.take());
+      auto [a, b] = pairOf(j, c, dl, dl.example(i), T);
+      ch.push_back(std::move(a));
+      rj.push_back(std::move(b));
     }
-    for (auto *v : {&ch, &rj})
-      for (Sequence &s : *v)
-        if (int64_t(s.ids.size()) > T) {
-          s.ids.resize(size_t(T));
-          s.mask.resize(size_t(T));
-        }
     std::vector<bool> trained;
     for (size_t k = 0; k < ch.size(); ++k)
       trained.push_back(trainable(ch[k]) && trainable(rj[k]));
@@ -270,6 +276,27 @@ void opDataFetch(OpCtx &c) {
               masksOf(a)));
   }
   putSeqs(c.j, seqs, c.out[0], c.out[1]);
+}
+
+/// hone.reference_rows: the batch's rows of a hone.reference_table.
+void opReferenceRows(OpCtx &c) {
+  c.counts(0, 0, 2, 2, 2, 2);
+  const hone_tensor &table = c.input(0, "table", -1, 2);
+  const hone_tensor &ids = c.input(1, "ids", HONE_I64, 1);
+  int64_t N = table.shape[0], B = ids.shape[0];
+  if (table.shape[1] != 2)
+    c.err("the table is [N, 2], got [" + std::to_string(N) + ", " +
+          std::to_string(table.shape[1]) + "]");
+  c.output(0, "chosen", -1, 1, B);
+  c.output(1, "rejected", -1, 1, B);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t id = i64At(ids, b), r = id & kIdMask;
+    if (id < 0 || r >= N)
+      c.err("record id " + std::to_string(id) + " past the table's " +
+            std::to_string(N) + " rows");
+    wr(c.out[0], b, rd(table, 2 * r));
+    wr(c.out[1], b, rd(table, 2 * r + 1));
+  }
 }
 
 } // namespace hone::ops

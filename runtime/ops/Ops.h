@@ -191,6 +191,17 @@ struct hone_job {
   /// A resumed checkpoint's rollouts in flight and deferred metrics.
   std::vector<std::string> resumedRollouts;
   hone::json::Value resumedDeferred;
+  /// hone.reference_table results (precomputed reference log-probs): kept
+  /// in the checkpoints of their stage (`stage`: the index it runs in); on
+  /// a resume into that stage the op computes nothing and the checkpoint's
+  /// bytes fill it (`pending` until then).
+  struct ReferenceTable {
+    void *data;
+    size_t bytes;
+    int stage;
+    bool pending;
+  };
+  std::vector<ReferenceTable> referenceTables;
   // Train-step forwards taken from a hone.value's (kept_forwards).
   int64_t forwardsKept = 0;
   /// The open stage's models (spec names) and their work counts when it
@@ -456,6 +467,11 @@ inline constexpr LossMasks kEvalMasks{true, true};
 
 Sequence seqOf(hone_job *j, const OpCtx &c, const DataLoader &dl,
                const Example &ex, int64_t T, LossMasks masks);
+/// A preference record's chosen and rejected sequences as hone.data.next
+/// `pairs` tokenizes them, cut to T tokens.
+std::pair<Sequence, Sequence> pairOf(hone_job *j, const OpCtx &c,
+                                     const DataLoader &dl, const Example &ex,
+                                     int64_t T);
 void opDataNext(OpCtx &c);
 void opDataFetch(OpCtx &c);
 
@@ -465,6 +481,8 @@ void setStopStrings(hone_job *j, SamplingConfig &sc,
                     const std::vector<std::string> &stop);
 void opGenerate(OpCtx &c);
 void opLogprob(OpCtx &c);
+void opReferenceTable(OpCtx &c);
+void opReferenceRows(OpCtx &c);
 void opValue(OpCtx &c);
 
 // --- rewards (runtime/ops/RewardOps.cpp) -------------------------------------

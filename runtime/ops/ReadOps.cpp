@@ -368,6 +368,102 @@ void opLogprob(OpCtx &c) {
   releaseIfPlanned(c, *m, a.release_activations);
 }
 
+/// hone.reference_table (hone-precompute-reference): the reference's
+/// masked log-prob sums of every training pair, once, before the stage.
+void opReferenceTable(OpCtx &c) {
+  hone_job *j = c.j;
+  auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");
+  auto *d = c.obj<DatasetObj>(1, ObjKind::Dataset, "dataset");
+  c.counts(2, 2, 0, 0, 1, 1);
+  const auto a = c.typed<abi::OpId::reference_table>();
+  hone_tensor &table = c.out[0];
+  c.output(0, "table", -1, 2);
+  const int64_t N = table.shape[0], T = a.max_length, R = a.rows;
+  if (table.shape[1] != 2)
+    c.err("the table is [N, 2]");
+  if (T < 2 || R < 1)
+    c.err("max_length must be at least 2 and rows at least 1");
+  if (m->model->config().head != HeadKind::LM)
+    c.err("log-probs need a model with an LM head");
+  if (T > m->model->config().maxSeqLen)
+    c.err("sequence length " + std::to_string(T) +
+          " exceeds the model's max_seq " +
+          std::to_string(m->model->config().maxSeqLen));
+  const DataLoader &dl = *d->data;
+  const size_t rows = dl.size();
+  if (int64_t(rows) > N)
+    c.err("the dataset has " + std::to_string(rows) +
+          " training records, the compiled table " + std::to_string(N) +
+          " (hint: recompile the spec against this dataset)");
+  const size_t bytes = size_t(numel(table)) * (table.dtype == HONE_F64 ? 8 : 4);
+  std::memset(table.data, 0, bytes);
+  // A resumed job whose checkpoint is in this stage (or a later one): the
+  // model may not be the reference any more (an earlier stage is skipped);
+  // the checkpoint's table fills this one when the stage begins.
+  const int stage = j->job->stagesBegun();
+  const bool resumed = !j->inStage && j->job->resumeStage() >= stage;
+  j->referenceTables.push_back(
+      {table.data, bytes, stage, resumed && j->job->resumeStage() == stage});
+  if (resumed)
+    return;
+  ArenaScope placed(a.arena); // the activations where planned
+  setRecompute(c, *m, a.recompute_layers);
+  const int64_t V = m->model->config().vocabSize;
+  // This rank's records: every ranks-th, from its rank on.
+  std::vector<size_t> mine;
+  for (size_t i = size_t(j->comm.rank); i < rows; i += size_t(j->comm.size))
+    mine.push_back(i);
+  std::vector<int32_t> tok, len;
+  std::vector<float> mask;
+  for (size_t first = 0; first < mine.size(); first += size_t(R)) {
+    const int64_t n = std::min<int64_t>(R, int64_t(mine.size() - first));
+    tok.assign(size_t(2 * n * T), j->fmt.padToken);
+    mask.assign(size_t(2 * n * T), 0.0f);
+    len.assign(size_t(2 * n), 1);
+    for (int64_t k = 0; k < n; ++k) {
+      auto [ch, rj] = pairOf(j, c, dl, dl.example(mine[first + size_t(k)]), T);
+      for (int side = 0; side < 2; ++side) {
+        const Sequence &q = side ? rj : ch;
+        const int64_t row = side * n + k;
+        for (size_t t = 0; t < q.ids.size(); ++t) {
+          if (q.ids[t] < 0 || q.ids[t] >= V)
+            c.err("token id " + std::to_string(q.ids[t]) +
+                  " out of the vocabulary [0," + std::to_string(V) + ")");
+          tok[size_t(row * T) + t] = q.ids[t];
+          mask[size_t(row * T) + t] = q.mask[t];
+          if (q.mask[t] != 0)
+            len[size_t(row)] = int32_t(t + 1);
+        }
+      }
+    }
+    // Packed as hone-pack-sequences packs the reference's reads: each row
+    // up to its loss mask's last nonzero.
+    TokenBatch tb{2 * n, T, tok.data(), len.data()};
+    auto lp = computeLogprobs(*m->model, tb, 0, 1.0, nullptr, true);
+    if (!lp)
+      c.err(lp.status().message());
+    for (int64_t k = 0; k < n; ++k)
+      for (int side = 0; side < 2; ++side) {
+        const int64_t row = side * n + k;
+        double sum = 0;
+        for (int64_t t = 0; t < T; ++t)
+          if (mask[size_t(row * T + t)] != 0)
+            sum += double(mask[size_t(row * T + t)]) *
+                   double((*lp)[size_t(row * T + t)]);
+        wr(table, 2 * int64_t(mine[first + size_t(k)]) + side, sum);
+      }
+  }
+  releaseIfPlanned(c, *m, a.release_activations);
+  // Every rank's records: the others' entries are 0 here, so the sum is
+  // exact and every rank holds rank 0's bits.
+  if (j->comm.size > 1) {
+    if (table.dtype == HONE_F64)
+      j->comm.sum(static_cast<double *>(table.data), size_t(numel(table)));
+    else
+      j->comm.sum(static_cast<float *>(table.data), size_t(numel(table)));
+  }
+}
+
 void opValue(OpCtx &c) {
   hone_job *j = c.j;
   auto *m = c.obj<ModelObj>(0, ObjKind::Model, "model");

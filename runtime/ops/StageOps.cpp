@@ -68,10 +68,17 @@ json::Value saveBuffers(hone_job *j) {
       ids.push(json::Value(id));
     a.push(std::move(ids));
   }
-  if (j->inFlight.empty())
+  // The open stage's reference tables (hone.reference_table).
+  json::Value tables = json::Value::array();
+  for (const auto &t : j->referenceTables)
+    if (t.stage == j->job->stagesBegun() - 1)
+      tables.push(json::Value(toHex(t.data, t.bytes)));
+  if (j->inFlight.empty() && tables.size() == 0)
     return a;
   json::Value o = json::Value::object();
   o.set("buffers", std::move(a));
+  if (tables.size() > 0)
+    o.set("reference_tables", std::move(tables));
   json::Value r = json::Value::array();
   for (auto [p, n] : j->inFlight)
     r.push(json::Value(toHex(p, n)));
@@ -97,6 +104,9 @@ Status restoreBuffers(hone_job *j, const json::Value &saved) {
     buffers = saved.find("buffers");
     const json::Value *r = saved.find("rollouts");
     const json::Value *d = saved.find("deferred");
+    json::Value none = json::Value::array();
+    if (!r && !d && saved.find("reference_tables"))
+      r = d = &none; // reference tables without rollouts in flight
     if (!buffers || !r || !r->isArray() || !d || !d->isArray())
       return Status::error("error: checkpoint: malformed rollouts in flight");
     for (const json::Value &x : r->items()) {
@@ -106,6 +116,29 @@ Status restoreBuffers(hone_job *j, const json::Value &saved) {
       j->resumedRollouts.push_back(std::move(bytes));
     }
     j->resumedDeferred = *d;
+  }
+  // The reference tables of the stage resumed in, computed by no op of
+  // this process (runtime/ops/ReadOps.cpp opReferenceTable).
+  std::vector<hone_job::ReferenceTable *> pending;
+  for (auto &t : j->referenceTables)
+    if (t.pending)
+      pending.push_back(&t);
+  const json::Value *tables =
+      saved.isObject() ? saved.find("reference_tables") : nullptr;
+  size_t have = tables && tables->isArray() ? tables->size() : 0;
+  if (have != pending.size())
+    return Status::error("error: checkpoint: " + std::to_string(have) +
+                         " reference tables, the program's stage has " +
+                         std::to_string(pending.size()) +
+                         " (hint: resume with the binary that wrote it)");
+  for (size_t i = 0; i < pending.size(); ++i) {
+    std::string bytes;
+    const json::Value &x = tables->items()[i];
+    if (!x.isString() || !fromHex(x.asString(), bytes) ||
+        bytes.size() != pending[i]->bytes)
+      return Status::error("error: checkpoint: malformed reference table");
+    std::memcpy(pending[i]->data, bytes.data(), bytes.size());
+    pending[i]->pending = false;
   }
   const json::Value &v = *buffers;
   if (!v.isArray() || v.size() != j->buffers.size())

@@ -4,7 +4,7 @@
 //       scheduled|llvm|object|exe] [--timings] [--load-pass-plugin=LIB]
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
-//       [--no-fuse-forwards] [--no-pack-sequences] [--no-stream-scores] [--stream-logprobs]
+//       [--no-fuse-forwards] [--no-precompute-reference] [--no-pack-sequences] [--no-stream-scores] [--stream-logprobs]
 //       [--no-release-at-step-end] [--no-split-train-steps]
 //       [--no-offload] [--no-generation-batch] [--no-micro-batch]
 //
@@ -121,6 +121,13 @@ cl::opt<bool> noFuseForwards(
     "no-fuse-forwards",
     cl::desc("Leave out hone-fuse-forwards (one forward per read, as "
              "unfused; for benchmarks)"),
+    cl::init(false), cl::cat(honecCategory));
+cl::opt<bool> noPrecomputeReference(
+    "no-precompute-reference",
+    cl::desc("Leave out hone-precompute-reference (DPO and IPO run the "
+             "reference forward in every step and keep its weights "
+             "resident for the stage, as TRL without "
+             "precompute_ref_log_probs)"),
     cl::init(false), cl::cat(honecCategory));
 cl::opt<bool> noPackSequences(
     "no-pack-sequences",
@@ -308,6 +315,22 @@ void printPackingReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
     }
     os << "\n";
   });
+  // Reference log-probs precomputed once per record
+  // (hone-precompute-reference).
+  p->walk([&](mlir::hone::ReferenceTableOp t) {
+    int64_t n = cast<RankedTensorType>(t.getTable().getType()).getDimSize(0);
+    os << "reference_table";
+    if (auto fl = t->getLoc()->findInstanceOf<FileLineColLoc>())
+      os << " at " << llvm::sys::path::filename(fl.getFilename().getValue())
+         << ":" << fl.getLine();
+    os << ": " << n << " pairs (" << 2 * n
+       << " rows) once before the stage, " << t.getRows()
+       << " pairs a forward";
+    if (auto loopRows = t->getAttrOfType<IntegerAttr>("hone.loop_rows"))
+      os << ", instead of " << loopRows.getInt()
+         << " reference rows over the stage's steps";
+    os << "\n";
+  });
   // Frozen reads outside train steps: packed to a mask operand or padded.
   p->walk([&](Operation *op) {
     size_t batches, masks;
@@ -412,6 +435,7 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
                         mlir::hone::buildStagePipeline(pm, {});
                         mlir::hone::StepPipelineOptions step;
                         step.fuseForwards = !noFuseForwards;
+                        step.precomputeReference = !noPrecomputeReference;
                         step.packSequences = !noPackSequences;
                         step.streamScores = !noStreamScores;
                         step.streamLogprobRows = streamLogprobs ? 8 : 0;
