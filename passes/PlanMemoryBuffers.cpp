@@ -655,9 +655,17 @@ void Planner::size(PipelineOp pipeline) {
       // (chosen and rejected rows) a forward of max_length tokens, before
       // the stage (a phase of its own: the policy's weights and this
       // forward's activations, no gradients or moments yet). Bound padded;
-      // the runtime runs it packed.
+      // the runtime runs it packed. No backward follows: its activations go
+      // after the op (release_activations) and its layers share one working
+      // set (recompute_layers = layers), as a frozen read's (releasable),
+      // also when the stage then trains the model.
+      op->setAttr("release_activations", UnitAttr::get(op->getContext()));
+      const int64_t layers =
+          cast<ModelType>(rt.getModel().getType()).getArch().getLayers();
+      if (layers >= 2 && recomputeOf(op, rt.getModel()) < layers)
+        setRecompute(op, rt.getModel(), layers);
       forward(op, p, rt.getModel(), 2 * int64_t(rt.getRows()),
-              int64_t(rt.getMaxLength()), releasable(op, p, rt.getModel()));
+              int64_t(rt.getMaxLength()), /*transient=*/true);
     } else if (auto v = dyn_cast<ValueOp>(op)) {
       int64_t rows = rowsOf(v.getTokens());
       if (std::optional<uint64_t> mb = v.getMicroBatch())
