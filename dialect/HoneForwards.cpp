@@ -378,6 +378,40 @@ SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
                            packed ? lp.getPackMasks()[i] : Value(), packed);
         w.rolloutBound |= bool(producingGenerate(tok));
       }
+    } else if (auto rows = dyn_cast<ReferenceRowsOp>(op)) {
+      // hone-precompute-reference: before, the reference's reads of the
+      // batch's chosen and rejected rows (2 forwards, padded); as compiled,
+      // the table's one pass over the records (this rank's share), spread
+      // over the stage's steps, and no forward in the iteration.
+      auto table = rows.getTable().getDefiningOp<ReferenceTableOp>();
+      auto data = rows.getIds().getDefiningOp<DataNextOp>();
+      if (!table || !data || data->getNumResults() != 5)
+        return;
+      ModelWork &w = at(nameOf(table, 0));
+      ArchAttr arch = archOf(table.getModel());
+      if (!honourFusion) {
+        w.forwards += 2;
+        auto [b, len] = rowsAndLength(data.getResult(0));
+        w.flops += 2 * forwardFlops(arch, b, len);
+        return;
+      }
+      // The stage's steps: hone.loop_rows = steps x 2 x batch.
+      auto loopRows = table->getAttrOfType<IntegerAttr>("hone.loop_rows");
+      int64_t b = rowsAndLength(data.getResult(0)).first;
+      int64_t steps = loopRows && b > 0 ? loopRows.getInt() / (2 * b) : 0;
+      auto lengths = dataRowLengths(data.getResult(0), data.getResult(1));
+      if (steps < 1 || !lengths)
+        return;
+      int64_t ranks = 1;
+      if (auto pipeline = op->getParentOfType<PipelineOp>())
+        if (RunAttr run = pipeline.getRunAttr())
+          ranks = std::max<int64_t>(1, run.getHardware().getRanks());
+      int64_t records =
+          cast<RankedTensorType>(table.getTable().getType()).getDimSize(0);
+      int64_t perRank = (records + ranks - 1) / ranks;
+      w.flops += packedForwardFlops(arch, 2 * perRank, lengths->meanLength(),
+                                    lengths->meanSquare()) /
+                 double(steps);
     } else if (auto v = dyn_cast<ValueOp>(op)) {
       ModelWork &w = at(nameOf(op, 0));
       w.forwards += 1;

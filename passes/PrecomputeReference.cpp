@@ -75,6 +75,8 @@ struct PrecomputeReference
         loops.push_back(loop);
     for (scf::ForOp loop : loops)
       precompute(loop, ranks);
+    // The tables read the reference: name it (reports, remarks).
+    annotateModelNames(pipeline);
   }
 
   /// The sites of `step`'s reads of `ref`, or failure when one read does

@@ -9,7 +9,7 @@
 /// the objective sums the policy's log-probs under the mask and subtracts
 /// the table's sums. Without the pass (OFF) the reads stay.
 // CHECK-LABEL: hone.pipeline @dpo
-// CHECK: %[[T:.+]] = hone.reference_table %policy, %0 {hone.loop_rows = 72 : i64, max_length = 16 : i64, rows = 4 : i64} : !model, !hone.dataset<preference> -> tensor<12x2xf32>
+// CHECK: %[[T:.+]] = hone.reference_table %policy, %0 {hone.loop_rows = 72 : i64, hone.models = ["policy"], max_length = 16 : i64, rows = 4 : i64} : !model, !hone.dataset<preference> -> tensor<12x2xf32>
 // CHECK: scf.for
 // CHECK: %[[D:.+]]:5 = hone.data.next pairs
 // CHECK-NEXT: %[[C:.+]], %[[R:.+]] = hone.reference_rows %[[T]][%[[D]]#4] : tensor<12x2xf32>, tensor<4xi64> -> tensor<4xf32>, tensor<4xf32>
