@@ -381,37 +381,17 @@ SmallVector<ModelWork> mlir::hone::countModelWork(Region &iteration,
     } else if (auto rows = dyn_cast<ReferenceRowsOp>(op)) {
       // hone-precompute-reference: before, the reference's reads of the
       // batch's chosen and rejected rows (2 forwards, padded); as compiled,
-      // the table's one pass over the records (this rank's share), spread
-      // over the stage's steps, and no forward in the iteration.
+      // none in the iteration (the table's one pass over the records runs
+      // before the stage: referenceTableFlops, a line of its own in honec
+      // --report).
       auto table = rows.getTable().getDefiningOp<ReferenceTableOp>();
       auto data = rows.getIds().getDefiningOp<DataNextOp>();
-      if (!table || !data || data->getNumResults() != 5)
+      if (!table || !data || data->getNumResults() != 5 || honourFusion)
         return;
       ModelWork &w = at(nameOf(table, 0));
-      ArchAttr arch = archOf(table.getModel());
-      if (!honourFusion) {
-        w.forwards += 2;
-        auto [b, len] = rowsAndLength(data.getResult(0));
-        w.flops += 2 * forwardFlops(arch, b, len);
-        return;
-      }
-      // The stage's steps: hone.loop_rows = steps x 2 x batch.
-      auto loopRows = table->getAttrOfType<IntegerAttr>("hone.loop_rows");
-      int64_t b = rowsAndLength(data.getResult(0)).first;
-      int64_t steps = loopRows && b > 0 ? loopRows.getInt() / (2 * b) : 0;
-      auto lengths = dataRowLengths(data.getResult(0), data.getResult(1));
-      if (steps < 1 || !lengths)
-        return;
-      int64_t ranks = 1;
-      if (auto pipeline = op->getParentOfType<PipelineOp>())
-        if (RunAttr run = pipeline.getRunAttr())
-          ranks = std::max<int64_t>(1, run.getHardware().getRanks());
-      int64_t records =
-          cast<RankedTensorType>(table.getTable().getType()).getDimSize(0);
-      int64_t perRank = (records + ranks - 1) / ranks;
-      w.flops += packedForwardFlops(arch, 2 * perRank, lengths->meanLength(),
-                                    lengths->meanSquare()) /
-                 double(steps);
+      w.forwards += 2;
+      auto [b, len] = rowsAndLength(data.getResult(0));
+      w.flops += 2 * forwardFlops(archOf(table.getModel()), b, len);
     } else if (auto v = dyn_cast<ValueOp>(op)) {
       ModelWork &w = at(nameOf(op, 0));
       w.forwards += 1;
@@ -599,4 +579,25 @@ std::string mlir::hone::workReportJson(PipelineOp pipeline) {
     }
   os << ']';
   return out;
+}
+
+std::optional<double> mlir::hone::referenceTableFlops(ReferenceTableOp table) {
+  for (Operation *user : table->getUsers())
+    if (auto rows = dyn_cast<ReferenceRowsOp>(user))
+      if (auto data = rows.getIds().getDefiningOp<DataNextOp>())
+        if (data->getNumResults() == 5)
+          if (auto lengths =
+                  dataRowLengths(data.getResult(0), data.getResult(1))) {
+            int64_t ranks = 1;
+            if (auto pipeline = table->getParentOfType<PipelineOp>())
+              if (RunAttr run = pipeline.getRunAttr())
+                ranks = std::max<int64_t>(1, run.getHardware().getRanks());
+            int64_t records = cast<RankedTensorType>(table.getType())
+                                  .getDimSize(0);
+            int64_t perRank = (records + ranks - 1) / ranks;
+            return packedForwardFlops(
+                cast<ModelType>(table.getModel().getType()).getArch(),
+                2 * perRank, lengths->meanLength(), lengths->meanSquare());
+          }
+  return std::nullopt;
 }

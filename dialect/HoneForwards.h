@@ -136,6 +136,11 @@ double packedForwardFlops(ArchAttr arch, int64_t rows, double meanLength,
 /// rows (rollouts) counts padded FLOPs, its bound.
 SmallVector<ModelWork> countModelWork(Region &iteration, bool honourFusion);
 
+/// The forward FLOPs of a hone.reference_table's pass over its records (one
+/// rank's share, packed at the dataset's mean lengths), once before its
+/// stage; none when its rows' lengths are unknown.
+std::optional<double> referenceTableFlops(ReferenceTableOp table);
+
 /// One stage loop's work per iteration, before fusion and as compiled
 /// (one entry per model in both, in the same order).
 struct StageWork {

@@ -67,8 +67,11 @@ def run(example, fused, packed=False, seq=None):
     # hone.value and the critic's train-step read to the same response
     # mask, so the kept forward is the packed one the step would run.
     # Packing against padding is checked on its own (pack_sequences.py).
+    # The reference read in the loop (hone-precompute-reference off), so
+    # that its reads are fused or not like the policy's.
     flags = ([] if packed else ["--no-pack-sequences"]) + \
-        ([] if fused else ["--no-fuse-forwards"])
+        ([] if fused else ["--no-fuse-forwards"]) + \
+        ["--no-precompute-reference"]
     ir = subprocess.run([honec, spec, *over, *flags, "--compile-to=step"],
                         check=True, capture_output=True, text=True).stdout
     if packed and example == "ppo" and \

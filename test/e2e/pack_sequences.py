@@ -79,6 +79,11 @@ def run(example, packed):
     d = os.path.join(work, example + ("-packed" if packed else "-padded"))
     shutil.copytree(os.path.join(examples, example), d)
     flags = [] if packed else ["--no-pack-sequences"]
+    # DPO's reference read in the loop, packed or padded like the policy's
+    # (hone-precompute-reference would read it once, packed, before the
+    # stage: at DPO's first step, policy = reference, the accuracy then
+    # compares two sums of rounding noise, packed or padded alike).
+    flags.append("--no-precompute-reference")
     if example in ROLLOUTS:  # keep every CKPT_EVERY-th step's weights
         flags += [f"checkpointing.every_steps={CKPT_EVERY}",
                   "checkpointing.keep_last=0"]

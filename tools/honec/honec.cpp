@@ -326,6 +326,8 @@ void printPackingReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
     os << ": " << n << " pairs (" << 2 * n
        << " rows) once before the stage, " << t.getRows()
        << " pairs a forward";
+    if (auto flops = mlir::hone::referenceTableFlops(t))
+      os << llvm::format(", %.4g GFLOP", *flops * 1e-9);
     if (auto loopRows = t->getAttrOfType<IntegerAttr>("hone.loop_rows"))
       os << ", instead of " << loopRows.getInt()
          << " reference rows over the stage's steps";
