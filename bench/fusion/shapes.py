@@ -2,8 +2,9 @@
 """Shapes from the data on/off: step time and peak memory of one spec
 compiled with its sequence length from the data (the default) and with the
 padded length the model allows (`max_length` = max_seq_len set in the spec)
-and, with --unpacked-baseline, without hone-pack-sequences too (the padded
-program the issue started from: padded to max_seq_len, no packing).
+and, with --unpacked-baseline, without hone-pack-sequences and
+hone-precompute-reference too (the padded program the issue started from:
+padded to max_seq_len, no packing, the reference run in every step).
 
   bench/fusion/shapes.py [--honec build/bin/honec] [--runs 3]
                          [--example dpo] [--steps 6] [override ...]
@@ -78,7 +79,10 @@ def main():
     try:
         jobs, shapes = {}, {}
         if a.unpacked_baseline:
-            padded = padded + ["--no-pack-sequences"]
+            # The issue's starting program: padded, unpacked, and the
+            # reference read in every step (resident for the stage).
+            padded = padded + ["--no-pack-sequences",
+                               "--no-precompute-reference"]
         for mode, extra in (("data", []), ("padded", padded)):
             ir = subprocess.run([a.honec, spec, *ovr, *extra,
                                  "--compile-to=step"], check=True,
