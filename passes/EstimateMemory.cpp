@@ -95,7 +95,9 @@ struct EstimateMemory
         trained.push_back(rm.getBase());
       } else if (auto pref = dyn_cast<PreferenceOp>(op)) {
         trained.push_back(pref.getPolicy());
-        if (pref.getRef())
+        // hone-precompute-reference reads it once before the stage: not
+        // resident while training.
+        if (pref.getRef() && !(precomputeReference && precomputesReference(pref)))
           frozen.push_back(pref.getRef());
       } else if (auto rl = dyn_cast<RlOp>(op)) {
         trained.push_back(rl.getPolicy());

@@ -21,4 +21,10 @@ bool isRuntimeObjectOp(Operation *op);
 /// decimal ("15.1 MiB"); INT64_MAX (a saturated count) is "more than 8 EiB".
 /// Used by the memory passes' messages and honec --report.
 std::string humanBytes(int64_t bytes);
+
+/// Whether hone-precompute-reference takes `op`'s reference out of its
+/// stage loop (a DPO or IPO stage whose records are known at compile time,
+/// where that lowers the FLOPs or the peak): hone-estimate-memory then
+/// counts no frozen reference for the stage.
+bool precomputesReference(PreferenceOp op);
 } // namespace mlir::hone

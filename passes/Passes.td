@@ -35,6 +35,9 @@ def EstimateMemory : Pass<"hone-estimate-memory", "::mlir::hone::PipelineOp"> {
     `hone-plan-memory` on the scheduled IR.
   }];
   let options = [
+    Option<"precomputeReference", "precompute-reference", "bool", "true",
+           "count no frozen reference for a DPO/IPO stage that "
+           "hone-precompute-reference takes out of its loop">,
     Option<"budgetBytes", "budget-bytes", "int64_t", /*default=*/"0",
            "memory budget in bytes (0: the pipeline's hardware.memory_budget, if set)">
   ];

@@ -133,6 +133,7 @@ void mlir::hone::buildStagePipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
   EstimateMemoryOptions memory;
   memory.budgetBytes = options.memoryBudgetBytes;
+  memory.precomputeReference = options.precomputeReference;
   pm.addNestedPass<PipelineOp>(createEstimateMemory(memory));
 }
 

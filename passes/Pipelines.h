@@ -19,6 +19,9 @@ namespace mlir::hone {
 struct StagePipelineOptions {
   /// Memory budget in bytes; 0 takes the pipeline's config, if any.
   int64_t memoryBudgetBytes = 0;
+  /// As StepPipelineOptions::precomputeReference (hone-estimate-memory
+  /// counts no reference that the step pipeline precomputes).
+  bool precomputeReference = true;
 };
 
 /// Stage IR → checked, simplified stage IR: canonicalize, CSE (removes

@@ -135,6 +135,15 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
                             "gradient accumulation keeps the step's batch",
                             mini, mini * 2)
                   .str();
+      } else if (auto table = dyn_cast<ReferenceTableOp>(u.op)) {
+        // Each record's sums come from its own rows' forward: fewer pairs
+        // a forward change no result beyond the GEMMs' row count.
+        int64_t pairs = int64_t(table.getRows());
+        table.setRows(uint64_t((pairs + 1) / 2));
+        one = llvm::formatv("hone.reference_table rows {0} -> {1} pairs a "
+                            "forward",
+                            pairs, (pairs + 1) / 2)
+                  .str();
       } else {
         if (auto lp = dyn_cast<LogprobOp>(u.op))
           lp.setMicroBatch(uint64_t(half));

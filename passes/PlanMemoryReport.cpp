@@ -17,8 +17,11 @@ using namespace mlir::hone::plan_memory;
 
 /// Whether the runtime can run the forward of `op` over fewer rows at a
 /// time: a train step (mini_batches), hone.logprob and hone.value
-/// (micro_batch).
+/// (micro_batch), a hone.reference_table of 2 pairs a forward or more
+/// (rows).
 bool Planner::microBatchable(Operation *op) {
+  if (auto table = dyn_cast_or_null<ReferenceTableOp>(op))
+    return table.getRows() >= 2;
   return isa_and_nonnull<TrainStepOp, LogprobOp, ValueOp>(op);
 }
 

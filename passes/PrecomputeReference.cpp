@@ -268,3 +268,38 @@ struct PrecomputeReference
 };
 
 } // namespace
+
+bool mlir::hone::precomputesReference(PreferenceOp op) {
+  if (!op.getRef() || (op.getLoss() != PreferenceLoss::dpo &&
+                       op.getLoss() != PreferenceLoss::ipo))
+    return false;
+  auto data = op.getData().getDefiningOp<DatasetOp>();
+  auto counts = data ? data->getAttrOfType<DenseI64ArrayAttr>("hone.pair_lengths")
+                     : DenseI64ArrayAttr();
+  if (!counts)
+    return false;
+  int64_t rows = 0;
+  for (int64_t i = 1; i < counts.size(); i += 2)
+    rows += counts[i];
+  if (rows < 1)
+    return false;
+  int64_t ranks = 1;
+  if (auto pipeline = op->getParentOfType<PipelineOp>())
+    if (RunAttr run = pipeline.getRunAttr())
+      ranks = std::max<int64_t>(1, run.getHardware().getRanks());
+  const int64_t records = (rows + 1) / 2, perRank = (records + ranks - 1) / ranks;
+  const int64_t pairs =
+      op.getSteps() * op.getBatchSize() * op.getLoop().getGradAccum();
+  if (perRank < pairs)
+    return true;
+  // Else only where the reference is read nowhere after the stage.
+  for (Operation *user : op.getRef().getUsers()) {
+    if (user == op.getOperation())
+      continue;
+    Operation *anc = op->getBlock()->findAncestorOpInBlock(*user);
+    if (anc && op->isBeforeInBlock(anc))
+      return false;
+  }
+  return true;
+}
+

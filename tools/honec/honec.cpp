@@ -434,7 +434,9 @@ LogicalResult runPhases(ModuleOp module, CompileTo target) {
   }
   if (failed(runPhase(module, "step (hone-stage-pipeline, hone-step-pipeline)",
                       [](OpPassManager &pm) {
-                        mlir::hone::buildStagePipeline(pm, {});
+                        mlir::hone::StagePipelineOptions stage;
+                        stage.precomputeReference = !noPrecomputeReference;
+                        mlir::hone::buildStagePipeline(pm, stage);
                         mlir::hone::StepPipelineOptions step;
                         step.fuseForwards = !noFuseForwards;
                         step.precomputeReference = !noPrecomputeReference;
