@@ -46,7 +46,7 @@ struct StepPipelineOptions {
 };
 
 /// Stage IR → step IR with differentiated train steps: hone-expand-stages
-/// on every pipeline, CSE, hone-differentiate, hone-fuse-forwards,
+/// on every pipeline, hone-precompute-reference, CSE, hone-differentiate, hone-fuse-forwards,
 /// hone-pack-sequences, hone-stream-scores (`hone-step-pipeline`).
 void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 
