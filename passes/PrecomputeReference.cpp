@@ -138,6 +138,10 @@ struct PrecomputeReference
   }
 
   void precompute(scf::ForOp loop, int64_t ranks) {
+    // The spec's precompute_ref_log_probs: false.
+    if (auto on = loop->getAttrOfType<BoolAttr>("hone.precompute_reference");
+        on && !on.getValue())
+      return;
     Block *body = loop.getBody();
     SmallVector<TrainStepOp> steps(body->getOps<TrainStepOp>());
     SmallVector<DataNextOp> datas(body->getOps<DataNextOp>());
@@ -272,6 +276,9 @@ struct PrecomputeReference
 bool mlir::hone::precomputesReference(PreferenceOp op) {
   if (!op.getRef() || (op.getLoss() != PreferenceLoss::dpo &&
                        op.getLoss() != PreferenceLoss::ipo))
+    return false;
+  if (auto on = op->getAttrOfType<BoolAttr>("hone.precompute_reference");
+      on && !on.getValue())
     return false;
   auto data = op.getData().getDefiningOp<DatasetOp>();
   auto counts = data ? data->getAttrOfType<DenseI64ArrayAttr>("hone.pair_lengths")

@@ -155,6 +155,10 @@ LogicalResult Expander::expand(PreferenceOp op) {
     });
     return SmallVector<Value>{train.getResult(0)};
   });
+  // The spec's precompute_ref_log_probs: false, for
+  // hone-precompute-reference.
+  if (Attribute off = op->getAttr("hone.precompute_reference"))
+    forOp->setAttr("hone.precompute_reference", off);
   op.getResult().replaceAllUsesWith(forOp.getResult(0));
   nameOutputs(op, forOp);
   return success();
