@@ -137,7 +137,7 @@ LogicalResult RewardModelSettingsAttr::verify(
 LogicalResult PreferenceSettingsAttr::verify(
     function_ref<InFlightDiagnostic()> emitError, APFloat beta,
     APFloat labelSmoothing, APFloat desirableWeight, APFloat undesirableWeight,
-    APFloat simpoGamma) {
+    APFloat simpoGamma, bool /*precomputeRefLogProbs*/) {
   return RangeCheck(emitError, "preference_settings")
       .rule("beta", d(beta))
       .rule("label_smoothing", d(labelSmoothing))

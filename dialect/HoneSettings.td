@@ -304,7 +304,8 @@ def Hone_PreferenceSettingsAttr
 
     ```mlir
     #hone.preference_settings<beta = 0.1, label_smoothing = 0.0,
-        desirable_weight = 1.0, undesirable_weight = 1.0, simpo_gamma = 0.5>
+        desirable_weight = 1.0, undesirable_weight = 1.0, simpo_gamma = 0.5,
+        precompute_ref_log_probs = true>
     ```
   }];
   let parameters = (ins
@@ -312,7 +313,8 @@ def Hone_PreferenceSettingsAttr
     Hone_F64<"conservative DPO label smoothing, in [0, 0.5)">:$label_smoothing,
     Hone_F64<"kto: weight of desirable examples, >= 0">:$desirable_weight,
     Hone_F64<"kto: weight of undesirable examples, >= 0">:$undesirable_weight,
-    Hone_F64<"simpo: target reward margin">:$simpo_gamma
+    Hone_F64<"simpo: target reward margin">:$simpo_gamma,
+    Hone_Bool<"dpo, ipo: the reference's log-probs computed once per record before the stage where that pays (hone-precompute-reference); false: in every step">:$precompute_ref_log_probs
   );
 }
 

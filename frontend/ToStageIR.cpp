@@ -662,19 +662,15 @@ LogicalResult Lowering::lowerStage(const Stage &s) {
     auto settings = PreferenceSettingsAttr::getChecked(
         [&] { return emitError(loc(m)); }, &ctx_, F(m.beta()),
         F(m.label_smoothing()), F(m.desirable_weight()),
-        F(m.undesirable_weight()), F(m.simpo_gamma()));
+        F(m.undesirable_weight()), F(m.simpo_gamma()),
+        m.precompute_ref_log_probs());
     if (!settings)
       return failure();
-    auto pref = PreferenceOp::create(
-        b_, l, policy.getType(), PreferenceLossAttr::get(&ctx_, loss), policy,
-        data, ref, i64(m.loop().steps()), i64(m.loop().batch_size()),
-        loopSettings, optimizer, settings);
-    // precompute_ref_log_probs: false keeps the reference in every step
-    // (read by hone-estimate-memory here and, on the stage loop,
-    // hone-precompute-reference).
-    if (!m.precompute_ref_log_probs())
-      pref->setAttr("hone.precompute_reference", b_.getBoolAttr(false));
-    result = pref.getResult();
+    result = PreferenceOp::create(
+                 b_, l, policy.getType(), PreferenceLossAttr::get(&ctx_, loss),
+                 policy, data, ref, i64(m.loop().steps()),
+                 i64(m.loop().batch_size()), loopSettings, optimizer, settings)
+                 .getResult();
     break;
   }
   case Stage::kRl: {

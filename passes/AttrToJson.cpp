@@ -193,7 +193,8 @@ bool printSettings(llvm::raw_ostream &os, Attribute attr) {
         .f("label_smoothing", x.getLabelSmoothing())
         .f("desirable_weight", x.getDesirableWeight())
         .f("undesirable_weight", x.getUndesirableWeight())
-        .f("simpo_gamma", x.getSimpoGamma());
+        .f("simpo_gamma", x.getSimpoGamma())
+        .b("precompute_ref_log_probs", x.getPrecomputeRefLogProbs());
     return true;
   }
   if (auto x = dyn_cast<RlSettingsAttr>(attr)) {

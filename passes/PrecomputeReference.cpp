@@ -277,8 +277,7 @@ bool mlir::hone::precomputesReference(PreferenceOp op) {
   if (!op.getRef() || (op.getLoss() != PreferenceLoss::dpo &&
                        op.getLoss() != PreferenceLoss::ipo))
     return false;
-  if (auto on = op->getAttrOfType<BoolAttr>("hone.precompute_reference");
-      on && !on.getValue())
+  if (!op.getSettings().getPrecomputeRefLogProbs())
     return false;
   auto data = op.getData().getDefiningOp<DatasetOp>();
   auto counts = data ? data->getAttrOfType<DenseI64ArrayAttr>("hone.pair_lengths")

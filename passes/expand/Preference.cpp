@@ -156,9 +156,9 @@ LogicalResult Expander::expand(PreferenceOp op) {
     return SmallVector<Value>{train.getResult(0)};
   });
   // The spec's precompute_ref_log_probs: false, for
-  // hone-precompute-reference.
-  if (Attribute off = op->getAttr("hone.precompute_reference"))
-    forOp->setAttr("hone.precompute_reference", off);
+  // hone-precompute-reference (which sees the loop, not the settings).
+  if (!settings.getPrecomputeRefLogProbs())
+    forOp->setAttr("hone.precompute_reference", b.getBoolAttr(false));
   op.getResult().replaceAllUsesWith(forOp.getResult(0));
   nameOutputs(op, forOp);
   return success();

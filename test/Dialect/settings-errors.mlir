@@ -80,7 +80,7 @@
 // -----
 
 // expected-error@+1 {{#hone.preference_settings: label_smoothing = 0.5 must be in [0, 0.5)}}
-"test.p"() {s = #hone.preference_settings<beta = 0.1, label_smoothing = 0.5, desirable_weight = 1.0, undesirable_weight = 1.0, simpo_gamma = 0.5>} : () -> ()
+"test.p"() {s = #hone.preference_settings<beta = 0.1, label_smoothing = 0.5, desirable_weight = 1.0, undesirable_weight = 1.0, simpo_gamma = 0.5, precompute_ref_log_probs = true>} : () -> ()
 
 // -----
 

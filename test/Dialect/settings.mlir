@@ -17,8 +17,8 @@
 "test.sft"() {s = #hone.sft_settings<completion_only_loss = true, assistant_only_loss = false, iw_clip = 16.0>} : () -> ()
 // CHECK: "test.rm"() {s = #hone.reward_model_settings<center_rewards = 1.0e-02>}
 "test.rm"() {s = #hone.reward_model_settings<center_rewards = 0.01>} : () -> ()
-// CHECK: "test.pref"() {s = #hone.preference_settings<beta = 2.0e+00, label_smoothing = 1.0e-01, desirable_weight = 1.0e+00, undesirable_weight = 1.5e+00, simpo_gamma = 5.0e-01>}
-"test.pref"() {s = #hone.preference_settings<beta = 2.0, label_smoothing = 0.1, desirable_weight = 1.0, undesirable_weight = 1.5, simpo_gamma = 0.5>} : () -> ()
+// CHECK: "test.pref"() {s = #hone.preference_settings<beta = 2.0e+00, label_smoothing = 1.0e-01, desirable_weight = 1.0e+00, undesirable_weight = 1.5e+00, simpo_gamma = 5.0e-01, precompute_ref_log_probs = true>}
+"test.pref"() {s = #hone.preference_settings<beta = 2.0, label_smoothing = 0.1, desirable_weight = 1.0, undesirable_weight = 1.5, simpo_gamma = 0.5, precompute_ref_log_probs = true>} : () -> ()
 // CHECK: "test.rl"() {s = #hone.rl_settings<grad_accum = 1, max_prompt_length = 64, kl_estimator = k2, kl_placement = in_reward, epsilon = 2.0e-01, epsilon_high = 2.8e-01, ppo_epochs = 4, mini_batches = 2, aggregation = constant, scale_rewards = false, dynamic_sampling = true, max_resample_rounds = 3, mask_truncated = true, gamma = 9.9e-01, lam = 9.5e-01, value_clip = 2.0e-01, vf_coef = 1.0e-01, entropy_coef = 1.0e-03, staleness = 0>}
 "test.rl"() {s = #hone.rl_settings<grad_accum = 1, max_prompt_length = 64, kl_estimator = k2, kl_placement = in_reward, epsilon = 0.2, epsilon_high = 0.28, ppo_epochs = 4, mini_batches = 2, aggregation = constant, scale_rewards = false, dynamic_sampling = true, max_resample_rounds = 3, mask_truncated = true, gamma = 0.99, lam = 0.95, value_clip = 0.2, vf_coef = 0.1, entropy_coef = 0.001, staleness = 0>} : () -> ()
 // CHECK: "test.chord"() {s = #hone.chord<mu = <shape = warmup_cosine, start = 9.0e-01, end = 5.0e-02, steps = 10, warmup_steps = 1>, token_weighting = true, sft_batch_size = 4>}

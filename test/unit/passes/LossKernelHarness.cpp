@@ -329,7 +329,7 @@ std::string prefStage(const std::string &loss, bool ref,
          " : i64, steps = 2 : i64" + offlineSettings() + ", settings = " +
          withOverrides("#hone.preference_settings<beta = 0.3, "
                        "label_smoothing = 0.0, desirable_weight = 1.0, "
-                       "undesirable_weight = 1.0, simpo_gamma = 0.5>",
+                       "undesirable_weight = 1.0, simpo_gamma = 0.5, precompute_ref_log_probs = true>",
                        overrides) +
          "} : (!m, !hone.dataset<" + layout + ">" + (ref ? ", !m" : "") +
          ") -> !m";
