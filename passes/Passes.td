@@ -203,7 +203,11 @@ def PrecomputeReference : Pass<"hone-precompute-reference", "::mlir::hone::Pipel
     at compile time (`--no-file-checks`). KTO does not qualify: its
     mismatched rows pair a record's prompt with the next record of the
     shuffled batch, no function of one record. `enabled=false` (honec
-    `--no-precompute-reference`) leaves the loops as expanded;
+    `--no-precompute-reference`) leaves the loops as expanded, and the
+    spec's `preference.precompute_ref_log_probs: false` (TRL's option of
+    that name; `#hone.preference_settings`, which hone-expand-stages
+    copies onto the loop as `hone.precompute_reference = false`) leaves its
+    stage's loop;
     `hone-estimate-memory` applies the same decision
     (`precomputesReference`) and counts no frozen reference for such a
     stage.
