@@ -15,8 +15,7 @@ Status needTokenizer(const TextFormat &fmt) {
 /// 50 MB row costs its stage's length in memory, not 12 bytes a character
 /// (docs/formats.md, "Long records").
 Expected<std::vector<int32_t>> enc(const TextFormat &fmt,
-                                   const std::string &text,
-                                   int64_t limit = 0) {
+                                   const std::string &text, int64_t limit = 0) {
   EncodeOptions o;
   o.parseSpecialTokens = false;
   o.maxTokens = limit > 0 ? size_t(limit) : 0;

@@ -111,9 +111,10 @@ using namespace tok;
 // the walk holds one piece (the current one) and passes it on when the
 // next begins: Hugging Face's MergedWithNext (a match joins the gap after
 // it) is read forwards as "a gap after a match extends the match's piece".
-Status Tokenizer::Impl::splitPieces(
-    size_t step, std::string_view text, Piece p,
-    const std::function<bool(const Piece &)> &sink, bool &stopped) const {
+Status
+Tokenizer::Impl::splitPieces(size_t step, std::string_view text, Piece p,
+                             const std::function<bool(const Piece &)> &sink,
+                             bool &stopped) const {
   // Steps that only mark the piece (ByteLevel without its regex), then
   // the next one that splits, if any.
   for (; step < steps.size(); ++step) {
@@ -210,9 +211,8 @@ Status Tokenizer::Impl::splitPieces(
   };
   bool go = true;
   if (st.regex) {
-    HONE_TRY(forEachMatch(*st.regex, s, [&](size_t b, size_t e) {
-      return go = match(b, e);
-    }));
+    HONE_TRY(forEachMatch(
+        *st.regex, s, [&](size_t b, size_t e) { return go = match(b, e); }));
   } else if (!st.literal.empty()) {
     for (size_t at = s.find(st.literal); go && at != std::string_view::npos;
          at = s.find(st.literal, at + st.literal.size()))

@@ -110,8 +110,7 @@ Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
     // The normalized text's own offsets map back to the input's.
     Encoding part;
     EncodeOut partOut{part, true,
-                      out.limit == SIZE_MAX ? SIZE_MAX
-                                            : out.limit - out.count};
+                      out.limit == SIZE_MAX ? SIZE_MAX : out.limit - out.count};
     HONE_TRY(encodeGap(normalized, 0, opt, partOut));
     for (size_t i = 0; i < part.ids.size(); ++i) {
       auto [a, b] = part.offsets[i];

@@ -9,8 +9,8 @@
 #include "runtime/base/Status.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -173,10 +173,10 @@ struct EncodeOut {
 
 namespace hone {
 
+using tok::EncodeOut;
 using tok::PairMap;
 using tok::Piece;
 using tok::PreStep;
-using tok::EncodeOut;
 
 struct Tokenizer::Impl {
   bool charLevel = false;

@@ -192,8 +192,8 @@ Result compare(const Tokenizer &tok, const std::string &casesPath) {
     }
     // A limit gives the whole encoding's first ids and offsets.
     Expected<Encoding> whole = tok.encodeWithOffsets(s);
-    for (size_t k : {size_t(1), want.size() / 2, want.size() - 1,
-                     want.size() + 3}) {
+    for (size_t k :
+         {size_t(1), want.size() / 2, want.size() - 1, want.size() + 3}) {
       if (k == 0 || k > want.size() + 3 || !whole)
         continue;
       EncodeOptions o;
@@ -202,8 +202,8 @@ Result compare(const Tokenizer &tok, const std::string &casesPath) {
       Expected<Encoding> enc = tok.encodeWithOffsets(s, o);
       size_t n = std::min(k, want.size());
       ++r.limited;
-      if (ids && enc && *ids == std::vector<int32_t>(want.begin(),
-                                                     want.begin() + n) &&
+      if (ids && enc &&
+          *ids == std::vector<int32_t>(want.begin(), want.begin() + n) &&
           enc->ids == *ids &&
           enc->offsets == decltype(enc->offsets)(whole->offsets.begin(),
                                                  whole->offsets.begin() + n))
