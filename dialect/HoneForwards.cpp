@@ -592,8 +592,8 @@ std::optional<double> mlir::hone::referenceTableFlops(ReferenceTableOp table) {
             if (auto pipeline = table->getParentOfType<PipelineOp>())
               if (RunAttr run = pipeline.getRunAttr())
                 ranks = std::max<int64_t>(1, run.getHardware().getRanks());
-            int64_t records = cast<RankedTensorType>(table.getType())
-                                  .getDimSize(0);
+            int64_t records =
+                cast<RankedTensorType>(table.getType()).getDimSize(0);
             int64_t perRank = (records + ranks - 1) / ranks;
             return packedForwardFlops(
                 cast<ModelType>(table.getModel().getType()).getArch(),

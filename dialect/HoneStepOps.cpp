@@ -160,8 +160,8 @@ LogicalResult ReferenceRowsOp::verify() {
     auto rt = cast<RankedTensorType>(r.getType());
     if (rt.getRank() != 1 || rt.getDimSize(0) != b ||
         rt.getElementType() != t.getElementType())
-      return emitOpError("results are tensor<") << b << "x"
-             << t.getElementType() << ">, one per id";
+      return emitOpError("results are tensor<")
+             << b << "x" << t.getElementType() << ">, one per id";
   }
   return success();
 }

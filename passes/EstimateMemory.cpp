@@ -97,7 +97,8 @@ struct EstimateMemory
         trained.push_back(pref.getPolicy());
         // hone-precompute-reference reads it once before the stage: not
         // resident while training.
-        if (pref.getRef() && !(precomputeReference && precomputesReference(pref)))
+        if (pref.getRef() &&
+            !(precomputeReference && precomputesReference(pref)))
           frozen.push_back(pref.getRef());
       } else if (auto rl = dyn_cast<RlOp>(op)) {
         trained.push_back(rl.getPolicy());

@@ -46,8 +46,9 @@ struct StepPipelineOptions {
 };
 
 /// Stage IR → step IR with differentiated train steps: hone-expand-stages
-/// on every pipeline, hone-precompute-reference, CSE, hone-differentiate, hone-fuse-forwards,
-/// hone-pack-sequences, hone-stream-scores (`hone-step-pipeline`).
+/// on every pipeline, hone-precompute-reference, CSE, hone-differentiate,
+/// hone-fuse-forwards, hone-pack-sequences, hone-stream-scores
+/// (`hone-step-pipeline`).
 void buildStepPipeline(OpPassManager &pm, const StepPipelineOptions &options);
 
 /// Step IR → scheduled IR (`hone-scheduled-pipeline`): snapshots of models

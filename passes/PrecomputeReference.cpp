@@ -193,7 +193,8 @@ struct PrecomputeReference
       Operation *user = use.getOwner();
       if (llvm::any_of(*sites, [&](const Site &s) { return s.read == user; }))
         continue;
-      if (user == loop && use.getOperandNumber() >= loop.getNumControlOperands())
+      if (user == loop &&
+          use.getOperandNumber() >= loop.getNumControlOperands())
         continue; // the loop trains it from here: read before, as the table
       Operation *anc = loop->getBlock()->findAncestorOpInBlock(*user);
       if (anc && (anc == loop || loop->isBeforeInBlock(anc)))
@@ -204,11 +205,11 @@ struct PrecomputeReference
                           packedForwardFlops(arch, B, lengths->meanLength(),
                                              lengths->meanSquare()) /
                           1e9,
-                 after = 2.0 *
-                         packedForwardFlops(arch, perRank,
-                                            lengths->meanLength(),
-                                            lengths->meanSquare()) /
-                         1e9;
+                 after =
+                     2.0 *
+                     packedForwardFlops(arch, perRank, lengths->meanLength(),
+                                        lengths->meanSquare()) /
+                     1e9;
     if (!fewerFlops && readLater) {
       (*sites)[0].read.emitRemark() << llvm::formatv(
           "hone-precompute-reference: not applied: the table would read {0} "
@@ -244,8 +245,8 @@ struct PrecomputeReference
         OpBuilder ob(sum);
         auto seq = LossSeqSumOp::create(ob, sum.getLoc(), sum.getType(),
                                         sub.getOperand(0), sum.getMask());
-        auto diff = LossSubOp::create(ob, sum.getLoc(), sum.getType(), seq,
-                                      arg);
+        auto diff =
+            LossSubOp::create(ob, sum.getLoc(), sum.getType(), seq, arg);
         sum.replaceAllUsesWith(diff.getResult());
         sum.erase();
         sub.erase();
@@ -263,8 +264,8 @@ struct PrecomputeReference
         "read by record id in each of {3} steps instead of a reference "
         "forward over {4} rows a step: {5:F3} -> {6:F3} GFLOP of reference "
         "forwards per rank; {7}",
-        N, B, ranks > 1 ? llvm::formatv(", {0} a rank", perRank).str() : "",
-        S, 2 * B, before, after,
+        N, B, ranks > 1 ? llvm::formatv(", {0} a rank", perRank).str() : "", S,
+        2 * B, before, after,
         readLater ? "the reference stays resident (read after the stage)"
                   : "the reference's weights are not resident while "
                     "training");
@@ -280,8 +281,9 @@ bool mlir::hone::precomputesReference(PreferenceOp op) {
   if (!op.getSettings().getPrecomputeRefLogProbs())
     return false;
   auto data = op.getData().getDefiningOp<DatasetOp>();
-  auto counts = data ? data->getAttrOfType<DenseI64ArrayAttr>("hone.pair_lengths")
-                     : DenseI64ArrayAttr();
+  auto counts =
+      data ? data->getAttrOfType<DenseI64ArrayAttr>("hone.pair_lengths")
+           : DenseI64ArrayAttr();
   if (!counts)
     return false;
   int64_t rows = 0;
@@ -293,7 +295,8 @@ bool mlir::hone::precomputesReference(PreferenceOp op) {
   if (auto pipeline = op->getParentOfType<PipelineOp>())
     if (RunAttr run = pipeline.getRunAttr())
       ranks = std::max<int64_t>(1, run.getHardware().getRanks());
-  const int64_t records = (rows + 1) / 2, perRank = (records + ranks - 1) / ranks;
+  const int64_t records = (rows + 1) / 2,
+                perRank = (records + ranks - 1) / ranks;
   const int64_t pairs =
       op.getSteps() * op.getBatchSize() * op.getLoop().getGradAccum();
   if (perRank < pairs)
@@ -308,4 +311,3 @@ bool mlir::hone::precomputesReference(PreferenceOp op) {
   }
   return true;
 }
-

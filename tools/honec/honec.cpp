@@ -4,7 +4,8 @@
 //       scheduled|llvm|object|exe] [--timings] [--load-pass-plugin=LIB]
 //       [--stage-passes=PIPELINE] [--step-passes=PIPELINE]
 //       [--emit-resolved-spec=FILE] [--verify-diagnostics] [--report]
-//       [--no-fuse-forwards] [--no-precompute-reference] [--no-pack-sequences] [--no-stream-scores] [--stream-logprobs]
+//       [--no-fuse-forwards] [--no-precompute-reference] [--no-pack-sequences]
+//       [--no-stream-scores] [--stream-logprobs]
 //       [--no-release-at-step-end] [--no-split-train-steps]
 //       [--no-offload] [--no-generation-batch] [--no-micro-batch]
 //
@@ -323,9 +324,8 @@ void printPackingReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
     if (auto fl = t->getLoc()->findInstanceOf<FileLineColLoc>())
       os << " at " << llvm::sys::path::filename(fl.getFilename().getValue())
          << ":" << fl.getLine();
-    os << ": " << n << " pairs (" << 2 * n
-       << " rows) once before the stage, " << t.getRows()
-       << " pairs a forward";
+    os << ": " << n << " pairs (" << 2 * n << " rows) once before the stage, "
+       << t.getRows() << " pairs a forward";
     if (auto flops = mlir::hone::referenceTableFlops(t))
       os << llvm::format(", %.4g GFLOP", *flops * 1e-9);
     if (auto loopRows = t->getAttrOfType<IntegerAttr>("hone.loop_rows"))

@@ -323,13 +323,17 @@ std::string prefStage(const std::string &loss, bool ref,
                       const std::string &layout,
                       const std::vector<std::string> &overrides) {
   return "%0 = hone.model.init \"policy\" {seed = 0 : i64} : !m\n"
-         "%d = hone.dataset \"d.jsonl\" : !hone.dataset<" + layout + ">\n"
-         "%1 = hone.preference " + loss + " %0, %d" + (ref ? " ref %0" : "") +
-         " {batch_size = " + std::to_string(kB) +
-         " : i64, steps = 2 : i64" + offlineSettings() + ", settings = " +
+         "%d = hone.dataset \"d.jsonl\" : !hone.dataset<" +
+         layout +
+         ">\n"
+         "%1 = hone.preference " +
+         loss + " %0, %d" + (ref ? " ref %0" : "") +
+         " {batch_size = " + std::to_string(kB) + " : i64, steps = 2 : i64" +
+         offlineSettings() + ", settings = " +
          withOverrides("#hone.preference_settings<beta = 0.3, "
                        "label_smoothing = 0.0, desirable_weight = 1.0, "
-                       "undesirable_weight = 1.0, simpo_gamma = 0.5, precompute_ref_log_probs = true>",
+                       "undesirable_weight = 1.0, simpo_gamma = 0.5, "
+                       "precompute_ref_log_probs = true>",
                        overrides) +
          "} : (!m, !hone.dataset<" + layout + ">" + (ref ? ", !m" : "") +
          ") -> !m";
