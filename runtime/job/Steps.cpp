@@ -56,6 +56,8 @@ Expected<std::vector<float>> computeLogprobs(Transformer<float> &model,
   ForwardOptions fo;
   fo.temperature = temperature;
   fo.pack = pack;
+  // The samples of a prompt run its rows once (Transformer.h).
+  fo.sharePrefix = prefixSharingEnabled();
   for (int64_t b0 = 0; b0 < batch.batch; b0 += microBatch) {
     int64_t n = std::min(microBatch, batch.batch - b0);
     TokenBatch mb{n, batch.seqLen, batch.tokens + b0 * batch.seqLen,
