@@ -98,6 +98,10 @@ Result run(const Case &cs, const Batch &batch, int64_t b0, int64_t n,
   o.dropoutSeed = 3;
   Status s = m->forward(tb, o);
   EXPECT_TRUE(s) << s.toString();
+  // The layout's activations stay within the per-sequence packed bound the
+  // memory plan sizes (Transformer::workspaceBytes with the lengths).
+  EXPECT_LE(m->activationBytesHeld(),
+            m->workspaceBytes(n, kT, batch.lengths.data() + b0));
   Result r;
   r.rows = m->rowsRun();
   r.sharedRows = m->workDone().sharedRows;
