@@ -283,7 +283,8 @@ public:
   /// gradients and optimiser moments are 4 more arrays of numParams().
   /// With `lengths` (batch of them), for it packed (ForwardOptions::pack):
   /// sum(lengths) rows and nHeads * sum(lengths^2) attention probabilities
-  /// (memsize::activationBytes with memsize::packedRows).
+  /// (memsize::activationBytes with memsize::packedRows). A shared-prefix
+  /// forward (ForwardOptions::sharePrefix) holds no more than that.
   int64_t workspaceBytes(int64_t batch, int64_t seqLen,
                          const int32_t *lengths = nullptr) const;
 
