@@ -87,6 +87,9 @@ Expected<std::vector<float>> computeValues(Transformer<float> &model,
                   batch.lengths + b0};
     ForwardOptions fo;
     fo.pack = pack;
+    // As the train step's value reads (a PPO step back-propagates the
+    // forward hone.value ran: kept_forwards, the same layout).
+    fo.sharePrefix = prefixSharingEnabled();
     HONE_TRY(model.forward(mb, fo));
     std::vector<float> v = model.toHost(model.values(), n * batch.seqLen);
     out.insert(out.end(), v.begin(), v.end());

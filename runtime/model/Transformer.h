@@ -62,7 +62,7 @@ struct ForwardOptions {
   /// (the samples of one prompt in a rollout batch: GRPO, RLOO, DAPO, ...)
   /// run that common prefix once (docs/runtime.md, "Shared prompt rows").
   /// Found at run time by comparing the rows' tokens: a group of
-  /// consecutive sequences whose first S + 1 tokens are equal (S >= 2)
+  /// consecutive sequences whose first S + 1 tokens are equal (S >= 4)
   /// runs rows 0..S-1 once, then each sequence's rows S.. with positions
   /// continuing after the prefix; attention reads the prefix and the
   /// sequence's own rows causally, and backward sums the prefix rows'

@@ -329,11 +329,15 @@ void Transformer<T>::layerFwd(size_t l, const AttentionShape &as, bool redo) {
 
 
 template <typename T> int64_t Transformer<T>::planShare(const TokenBatch &bt) {
-  // Groups of consecutive sequences whose first S + 1 tokens equal those of
-  // the group's first (S >= kMinShared): of the runs that qualify, the one
-  // that saves the most rows ((members - 1) x S); scanned at most kScan
-  // sequences ahead.
-  constexpr int64_t kMinShared = 2, kScan = 256;
+  // Groups of consecutive sequences whose first S + 1 tokens equal the
+  // group's first's, S >= kMinShared (a shorter common prefix, e.g. the
+  // first digits of two dataset rows, is left alone: copies and another
+  // attention call for little), chosen to save the most rows in all:
+  // saved[b] = the most rows sequences b.. can save, a group [b, e) saving
+  // (e - b - 1) x S (so the samples of each prompt, not a chat template
+  // common to every prompt, make the groups); members scanned at most
+  // kScan ahead.
+  constexpr int64_t kMinShared = 4, kScan = 256;
   const int64_t B = bt.batch, Tn = bt.seqLen;
   auto lcp = [&](int64_t x, int64_t y) {
     const int64_t n = std::min(bt.lengths[x], bt.lengths[y]);
@@ -343,43 +347,41 @@ template <typename T> int64_t Transformer<T>::planShare(const TokenBatch &bt) {
       ++i;
     return i;
   };
-  shareS_.assign(size_t(B), 0);
-  sharePre_.assign(size_t(B), 0);
-  shareOwn_.assign(size_t(B), 0);
-  shareLead_.assign(size_t(B), 1);
-  bool any = false;
-  int64_t row = 0;
-  for (int64_t b0 = 0; b0 < B;) {
-    int64_t end = b0 + 1, S = 0, best = 0;
+  std::vector<int64_t> saved(size_t(B + 1), 0), end(size_t(B), 0),
+      shared(size_t(B), 0);
+  for (int64_t b0 = B - 1; b0 >= 0; --b0) {
+    saved[size_t(b0)] = saved[size_t(b0 + 1)];
+    end[size_t(b0)] = b0 + 1;
     int64_t s = std::numeric_limits<int64_t>::max();
     for (int64_t e = b0 + 1; e < B && e - b0 <= kScan; ++e) {
       s = std::min(s, lcp(b0, e) - 1);
       if (s < kMinShared)
         break;
-      if ((e - b0) * s > best) {
-        best = (e - b0) * s;
-        end = e + 1;
-        S = s;
+      const int64_t v = (e - b0) * s + saved[size_t(e + 1)];
+      if (v > saved[size_t(b0)]) {
+        saved[size_t(b0)] = v;
+        end[size_t(b0)] = e + 1;
+        shared[size_t(b0)] = s;
       }
     }
-    any = any || end - b0 > 1;
-    const int64_t pre = row;
+  }
+  if (saved[0] == 0)
+    return 0;
+  shareS_.assign(size_t(B), 0);
+  sharePre_.assign(size_t(B), 0);
+  shareOwn_.assign(size_t(B), 0);
+  shareLead_.assign(size_t(B), 1);
+  int64_t row = 0;
+  for (int64_t b0 = 0; b0 < B; b0 = end[size_t(b0)]) {
+    const int64_t S = shared[size_t(b0)], pre = row;
     row += S;
-    for (int64_t b = b0; b < end; ++b) {
+    for (int64_t b = b0; b < end[size_t(b0)]; ++b) {
       shareS_[size_t(b)] = int32_t(S);
       sharePre_[size_t(b)] = int32_t(pre);
       shareOwn_[size_t(b)] = int32_t(row);
       shareLead_[size_t(b)] = b == b0;
       row += bt.lengths[b] - S;
     }
-    b0 = end;
-  }
-  if (!any) {
-    shareS_.clear();
-    sharePre_.clear();
-    shareOwn_.clear();
-    shareLead_.clear();
-    return 0;
   }
   return row;
 }
