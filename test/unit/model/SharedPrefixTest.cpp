@@ -6,7 +6,8 @@
 // rewards for a scalar head) and every parameter (or adapter) gradient to
 // 1e-12 relative, for GPT-2, Llama (MQA), Qwen3 (q/k norms, GQA), LoRA on
 // Llama and Qwen3, a micro-batch that splits groups, recomputed layers and
-// groups of one (nothing shared: bit-identical).
+// groups of one (nothing shared: bit-identical), and groups chosen as each
+// prompt's samples where a shorter prefix (a chat template) is common to all.
 //
 // Why not 0: the function is the same, but the dense layers' GEMMs run on
 // fewer rows (other micro-kernel tails, another order of the weight
@@ -182,6 +183,27 @@ TEST(SharedPrefix, Qwen3LoraTrain) {
 }
 TEST(SharedPrefix, ScalarHead) {
   checkCase({longer(tinyQwen2(HeadKind::Scalar))}, "qwen2 scalar head");
+}
+
+TEST(SharedPrefix, EachPromptsSamplesNotACommonTemplate) {
+  // Eight rows that all begin with the same 5 tokens (a chat template),
+  // two prompts of 10 tokens with four samples each: the groups are the
+  // prompts' (3 x 9 rows saved each), not one group of all eight over the
+  // template (7 x 4).
+  Case cs{longer(tinyLlama())};
+  Batch batch = randomBatch(cs.cfg.vocabSize, {13, 12, 14, 11, 14, 12, 13, 12},
+                            kT, 53);
+  for (auto &t : batch.tokens)
+    if (t < 0)
+      t = 1;
+  for (int64_t b = 1; b < batch.B; ++b)
+    for (int64_t t = 0; t < 10; ++t)
+      if (t < 5 || b % 4)
+        batch.tokens[size_t(b * kT + t)] =
+            batch.tokens[size_t((t < 5 ? 0 : b - b % 4) * kT + t)];
+  Result got = run(cs, batch, 0, batch.B, true);
+  EXPECT_GE(got.sharedRows, 2 * 3 * 9);
+  expectClose(got, run(cs, batch, 0, batch.B, false), "llama, template");
 }
 
 TEST(SharedPrefix, RecomputedLayers) {
