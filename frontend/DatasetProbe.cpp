@@ -154,14 +154,14 @@ findUnencodableText(const std::string &path, Dataset::Layout layout,
     auto check = [&](const std::string &column, const std::string &text) {
       if (text.empty())
         return true;
-      auto ids = tokenizer.encode(text, eo);
-      if (ids)
+      Status ids = tokenizer.check(text, eo);
+      if (ids.isOk())
         return true;
       if (!bad) {
         bad.emplace();
         bad->line = int(ex.line);
         bad->column = column;
-        std::string m = ids.status().message();
+        std::string m = ids.message();
         bad->why = m.rfind("error: ", 0) == 0 ? m.substr(7) : m;
       }
       return false;
@@ -220,7 +220,9 @@ RowLengths measureRowLengths(const std::string &path, Dataset::Layout layout,
   if (!reader)
     return out;
   job::TextFormat f = format;
-  f.maxSeqLen = 0; // measure, do not cut
+  // Measure, cutting only past 2^20 + 1 tokens (countRow's last bucket), so
+  // a huge record is not tokenized whole (runtime/data/Sequences.cpp).
+  f.maxSeqLen = (int64_t(1) << 20) + 1;
   bool seqOk = true, pairOk = true, promptOk = true;
   int64_t seq = 0, pair = 0, prompt = 0;
   Example ex;

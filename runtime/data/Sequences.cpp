@@ -10,10 +10,15 @@ Status needTokenizer(const TextFormat &fmt) {
   return Status::ok();
 }
 
+/// Record text's ids; `limit` > 0: only the first `limit` (the rest would
+/// be cut on the right anyway), found without tokenizing the rest, so a
+/// 50 MB row costs its stage's length in memory, not 12 bytes a character
+/// (docs/formats.md, "Long records").
 Expected<std::vector<int32_t>> enc(const TextFormat &fmt,
-                                   const std::string &text) {
+                                   const std::string &text, int64_t limit = 0) {
   EncodeOptions o;
   o.parseSpecialTokens = false;
+  o.maxTokens = limit > 0 ? size_t(limit) : 0;
   return fmt.tokenizer->encode(text, o);
 }
 
@@ -128,10 +133,14 @@ Expected<Sequence> tokenizePair(const TextFormat &fmt, const Example &ex,
     return chatSequence(fmt, ex, msgs);
   }
   HONE_TRY(noChatInputs(ex));
-  auto p = enc(fmt, ex.prompt);
+  // Cut on the right: neither part needs more than the sequence's length.
+  auto p = enc(fmt, ex.prompt, fmt.maxSeqLen);
   if (!p)
     return p.status();
-  auto c = enc(fmt, completion);
+  int64_t room = fmt.maxSeqLen - int64_t(p->size());
+  auto c = fmt.maxSeqLen > 0 && room <= 0
+               ? Expected<std::vector<int32_t>>(std::vector<int32_t>())
+               : enc(fmt, completion, room);
   if (!c)
     return c.status();
   Sequence s;
@@ -170,7 +179,7 @@ Expected<Sequence> tokenizeExample(const TextFormat &fmt, const Example &ex) {
   }
   // text layout: every token
   HONE_TRY(noChatInputs(ex));
-  auto t = enc(fmt, ex.text);
+  auto t = enc(fmt, ex.text, fmt.maxSeqLen);
   if (!t)
     return t.status();
   Sequence s;

@@ -27,16 +27,14 @@ struct MergeCand {
 } // namespace
 
 void Tokenizer::Impl::bpeWord(std::string_view text, const Piece &p,
-                              Encoding &out) const {
+                              size_t base, EncodeOut &out) const {
   const ByteTable &bt = byteTable();
   std::string_view body = text.substr(p.start, p.end - p.start);
   auto emit = [&](int32_t id, size_t a, size_t b) {
     // a, b in piece coordinates (including the virtual prefix byte).
     size_t shift = p.prefix ? 1 : 0;
     size_t s = a > shift ? a - shift : 0, e = b > shift ? b - shift : 0;
-    out.ids.push_back(id);
-    out.offsets.emplace_back(static_cast<uint32_t>(p.start + s),
-                             static_cast<uint32_t>(p.start + e));
+    out.push(id, base + p.start + s, base + p.start + e);
   };
   // The word as the model's vocabulary spells it.
   if (ignoreMerges) {

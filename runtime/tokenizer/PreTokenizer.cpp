@@ -74,9 +74,8 @@ Expected<std::shared_ptr<PatternRegex>> compileRegex(std::string_view pattern,
       PatternRegex{re.take(), where.substr(0, where.rfind(": error: "))});
 }
 
-/// Appends the [start, end) ranges of all matches of re in s.
-Status findAll(const PatternRegex &re, std::string_view s,
-               std::vector<std::pair<size_t, size_t>> &out) {
+Status forEachMatch(const PatternRegex &re, std::string_view s,
+                    const std::function<bool(size_t, size_t)> &f) {
   size_t pos = 0;
   while (pos <= s.size()) {
     auto m = re.re.find(s, pos, /*whole=*/false, /*textIsValidUtf8=*/true);
@@ -93,7 +92,8 @@ Status findAll(const PatternRegex &re, std::string_view s,
       pos = b + utf8SequenceLength(static_cast<unsigned char>(s[b]));
       continue;
     }
-    out.emplace_back(b, e);
+    if (!f(b, e))
+      break;
     pos = e;
   }
   return Status::ok();
@@ -105,110 +105,124 @@ namespace hone {
 
 using namespace tok;
 
-Status Tokenizer::Impl::applyStep(const PreStep &step, std::string_view text,
-                                  std::vector<Piece> &pieces) const {
-  std::vector<Piece> next;
-  next.reserve(pieces.size() * 2);
-  std::vector<std::pair<size_t, size_t>> found;
-  std::string buf;
-  for (Piece p : pieces) {
-    if (step.kind == PreStep::ByteLevel && step.addPrefixSpace && !p.prefix &&
+// A step splits a piece into segments (the matches and the gaps between
+// them, in order) and joins them into pieces by its behavior. Every
+// behavior decides a segment's fate from the segment before it only, so
+// the walk holds one piece (the current one) and passes it on when the
+// next begins: Hugging Face's MergedWithNext (a match joins the gap after
+// it) is read forwards as "a gap after a match extends the match's piece".
+Status
+Tokenizer::Impl::splitPieces(size_t step, std::string_view text, Piece p,
+                             const std::function<bool(const Piece &)> &sink,
+                             bool &stopped) const {
+  // Steps that only mark the piece (ByteLevel without its regex), then
+  // the next one that splits, if any.
+  for (; step < steps.size(); ++step) {
+    const PreStep &mark = steps[step];
+    if (mark.kind == PreStep::ByteLevel && mark.addPrefixSpace && !p.prefix &&
         !(p.end > p.start && text[p.start] == ' '))
       p.prefix = true;
-    bool useRegex = step.kind == PreStep::Split || step.regex;
-    if (!useRegex) {
-      next.push_back(p);
-      continue;
+    if (mark.kind == PreStep::Split || mark.regex)
+      break;
+  }
+  if (step == steps.size()) {
+    if (!sink(p))
+      stopped = true;
+    return Status::ok();
+  }
+  const PreStep &st = steps[step];
+  // The piece's text, with its virtual space when it has one.
+  std::string_view s = text.substr(p.start, p.end - p.start);
+  std::string buf;
+  size_t shift = 0;
+  if (p.prefix) {
+    buf.assign(1, ' ');
+    buf.append(s);
+    s = buf;
+    shift = 1;
+  }
+  Status failed = Status::ok();
+  bool have = false, prevMatch = false;
+  size_t curB = 0, curE = 0;
+  auto pass = [&]() { // the current piece to the next step; false: stop
+    if (!have)
+      return true;
+    have = false;
+    if (curE <= curB)
+      return true;
+    Piece q;
+    q.prefix = shift && curB == 0;
+    q.start = p.start + (curB > shift ? curB - shift : 0);
+    q.end = p.start + (curE - shift);
+    Status next = splitPieces(step + 1, text, q, sink, stopped);
+    if (!next.isOk()) {
+      failed = std::move(next);
+      return false;
     }
-    // The piece's text, with its virtual space when it has one.
-    std::string_view s = text.substr(p.start, p.end - p.start);
-    size_t shift = 0;
-    if (p.prefix) {
-      buf.assign(1, ' ');
-      buf.append(s);
-      s = buf;
-      shift = 1;
-    }
-    found.clear();
-    if (step.regex) {
-      HONE_TRY(findAll(*step.regex, s, found));
-    } else if (!step.literal.empty()) {
-      for (size_t at = s.find(step.literal); at != std::string_view::npos;
-           at = s.find(step.literal, at + step.literal.size()))
-        found.emplace_back(at, at + step.literal.size());
-    }
-    // Segments covering s: (start, end, isMatch).
-    struct Seg {
-      size_t b, e;
-      bool m;
-    };
-    std::vector<Seg> segs;
-    size_t prev = 0;
-    for (auto [b, e] : found) {
-      if (prev != b)
-        segs.push_back({prev, b, false});
-      segs.push_back({b, e, true});
-      prev = e;
-    }
-    if (prev != s.size() || s.empty())
-      segs.push_back({prev, s.size(), false});
-    if (step.invert)
-      for (Seg &g : segs)
-        g.m = !g.m;
-    std::vector<std::pair<size_t, size_t>> out;
-    bool prevMatch = false;
-    switch (step.behavior) {
+    return !stopped;
+  };
+  auto begin = [&](size_t b, size_t e) {
+    bool go = pass();
+    curB = b;
+    curE = e;
+    have = true;
+    return go;
+  };
+  auto segment = [&](size_t b, size_t e, bool m) {
+    if (st.invert)
+      m = !m;
+    bool go = true;
+    switch (st.behavior) {
     case SplitBehavior::Isolated:
-      for (const Seg &g : segs)
-        out.emplace_back(g.b, g.e);
+      go = begin(b, e);
       break;
     case SplitBehavior::Removed:
-      for (const Seg &g : segs)
-        if (!g.m)
-          out.emplace_back(g.b, g.e);
+      if (!m)
+        go = begin(b, e);
       break;
     case SplitBehavior::Contiguous:
-      for (const Seg &g : segs) {
-        if (g.m == prevMatch && !out.empty())
-          out.back().second = g.e;
-        else
-          out.emplace_back(g.b, g.e);
-        prevMatch = g.m;
-      }
+      if (m == prevMatch && have)
+        curE = e;
+      else
+        go = begin(b, e);
       break;
     case SplitBehavior::MergedWithPrevious:
-      for (const Seg &g : segs) {
-        if (g.m && !prevMatch && !out.empty())
-          out.back().second = g.e;
-        else
-          out.emplace_back(g.b, g.e);
-        prevMatch = g.m;
-      }
+      if (m && !prevMatch && have)
+        curE = e;
+      else
+        go = begin(b, e);
       break;
     case SplitBehavior::MergedWithNext:
-      for (size_t k = segs.size(); k-- > 0;) {
-        const Seg &g = segs[k];
-        if (g.m && !prevMatch && !out.empty())
-          out.back().first = g.b;
-        else
-          out.emplace_back(g.b, g.e);
-        prevMatch = g.m;
-      }
-      std::reverse(out.begin(), out.end());
+      if (!m && prevMatch && have)
+        curE = e;
+      else
+        go = begin(b, e);
       break;
     }
-    for (auto [b, e] : out) {
-      if (e <= b)
-        continue;
-      Piece q;
-      q.prefix = shift && b == 0;
-      q.start = p.start + (b > shift ? b - shift : 0);
-      q.end = p.start + (e - shift);
-      next.push_back(q);
-    }
+    prevMatch = m;
+    return go;
+  };
+  size_t prev = 0;
+  auto match = [&](size_t b, size_t e) {
+    if (prev != b && !segment(prev, b, false))
+      return false;
+    prev = e;
+    return segment(b, e, true);
+  };
+  bool go = true;
+  if (st.regex) {
+    HONE_TRY(forEachMatch(
+        *st.regex, s, [&](size_t b, size_t e) { return go = match(b, e); }));
+  } else if (!st.literal.empty()) {
+    for (size_t at = s.find(st.literal); go && at != std::string_view::npos;
+         at = s.find(st.literal, at + st.literal.size()))
+      go = match(at, at + st.literal.size());
   }
-  pieces.swap(next);
-  return Status::ok();
+  if (go && (prev != s.size() || s.empty()))
+    go = segment(prev, s.size(), false);
+  if (go)
+    pass();
+  return failed;
 }
 
 } // namespace hone

@@ -15,28 +15,25 @@ namespace hone {
 using namespace tok;
 
 Status Tokenizer::Impl::encodePlain(std::string_view text, size_t base,
-                                    Encoding &out) const {
+                                    EncodeOut &out) const {
   if (text.empty())
     return Status::ok();
   if (charLevel)
     return encodeChars(text, base, out);
-  std::vector<Piece> pieces{{0, text.size(), false}};
-  for (const PreStep &step : steps)
-    HONE_TRY(applyStep(step, text, pieces));
-  size_t first = out.ids.size();
-  for (const Piece &p : pieces)
-    if (p.end > p.start || p.prefix)
-      bpeWord(text, p, out);
-  for (size_t i = first; i < out.offsets.size(); ++i) {
-    out.offsets[i].first += static_cast<uint32_t>(base);
-    out.offsets[i].second += static_cast<uint32_t>(base);
-  }
-  return Status::ok();
+  bool stopped = false;
+  return splitPieces(
+      0, text, Piece{0, text.size(), false},
+      [&](const Piece &p) {
+        if (p.end > p.start || p.prefix)
+          bpeWord(text, p, base, out);
+        return !out.full();
+      },
+      stopped);
 }
 
 Status Tokenizer::Impl::encodeChars(std::string_view text, size_t base,
-                                    Encoding &out) const {
-  for (size_t i = 0; i < text.size();) {
+                                    EncodeOut &out) const {
+  for (size_t i = 0; i < text.size() && !out.full();) {
     size_t n;
     uint32_t cp = decodeUtf8At(text, i, &n);
     auto it = charIds.find(cp);
@@ -52,9 +49,7 @@ Status Tokenizer::Impl::encodeChars(std::string_view text, size_t base,
           " at byte " + std::to_string(base + i) +
           " is not in the character vocabulary");
     }
-    out.ids.push_back(it->second);
-    out.offsets.emplace_back(static_cast<uint32_t>(base + i),
-                             static_cast<uint32_t>(base + i + n));
+    out.push(it->second, base + i, base + i + n);
     i += n;
   }
   return Status::ok();
@@ -62,14 +57,14 @@ Status Tokenizer::Impl::encodeChars(std::string_view text, size_t base,
 
 Status Tokenizer::Impl::encodeGap(std::string_view gap, size_t base,
                                   const EncodeOptions &opt,
-                                  Encoding &out) const {
+                                  EncodeOut &out) const {
   std::vector<std::pair<Piece, int32_t>> parts;
   splitAdded(gap, 0, /*normalizedPass=*/true, opt, parts);
   for (const auto &[p, id] : parts) {
+    if (out.full())
+      break;
     if (id >= 0) {
-      out.ids.push_back(id);
-      out.offsets.emplace_back(static_cast<uint32_t>(base + p.start),
-                               static_cast<uint32_t>(base + p.end));
+      out.push(id, base + p.start, base + p.end);
       continue;
     }
     HONE_TRY(
@@ -79,7 +74,7 @@ Status Tokenizer::Impl::encodeGap(std::string_view gap, size_t base,
 }
 
 Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
-                               Encoding &out) const {
+                               EncodeOut &out) const {
   if (text.size() >= (size_t(1) << 32))
     return Status::error("error: input of " + std::to_string(text.size()) +
                          " bytes is too large to encode at once (limit 4 GiB)");
@@ -90,20 +85,18 @@ Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
   if (opt.addSpecialTokens) {
     if (!postProcessorError.empty())
       return Status::error(postProcessorError);
-    for (int32_t id : prefixIds) {
-      out.ids.push_back(id);
-      out.offsets.emplace_back(0, 0);
-    }
+    for (int32_t id : prefixIds)
+      out.push(id, 0, 0);
   }
   // Added tokens that match the raw text first, then the normalizer on
   // what lies between them, then normalized added tokens, then the model.
   std::vector<std::pair<Piece, int32_t>> first;
   splitAdded(text, 0, /*normalizedPass=*/false, opt, first);
   for (const auto &[p, id] : first) {
+    if (out.full())
+      break;
     if (id >= 0) {
-      out.ids.push_back(id);
-      out.offsets.emplace_back(static_cast<uint32_t>(p.start),
-                               static_cast<uint32_t>(p.end));
+      out.push(id, p.start, p.end);
       continue;
     }
     std::string_view gap = text.substr(p.start, p.end - p.start);
@@ -114,24 +107,28 @@ Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
     std::string normalized;
     std::vector<std::pair<uint32_t, uint32_t>> map;
     nfcNormalize(gap, normalized, &map);
+    // The normalized text's own offsets map back to the input's.
     Encoding part;
-    HONE_TRY(encodeGap(normalized, 0, opt, part));
+    EncodeOut partOut{part, true,
+                      out.limit == SIZE_MAX ? SIZE_MAX : out.limit - out.count};
+    HONE_TRY(encodeGap(normalized, 0, opt, partOut));
     for (size_t i = 0; i < part.ids.size(); ++i) {
       auto [a, b] = part.offsets[i];
       uint32_t s =
           a < map.size() ? map[a].first : static_cast<uint32_t>(gap.size());
       uint32_t e = b > a && b - 1 < map.size() ? map[b - 1].second : s;
-      out.ids.push_back(part.ids[i]);
-      out.offsets.emplace_back(static_cast<uint32_t>(p.start + s),
-                               static_cast<uint32_t>(p.start + std::max(s, e)));
+      out.push(part.ids[i], p.start + s, p.start + std::max(s, e));
     }
   }
   if (opt.addSpecialTokens)
-    for (int32_t id : suffixIds) {
-      out.ids.push_back(id);
-      auto end = static_cast<uint32_t>(text.size());
-      out.offsets.emplace_back(end, end);
-    }
+    for (int32_t id : suffixIds)
+      out.push(id, text.size(), text.size());
+  // A pre-token's BPE or the post-processor may pass the limit.
+  if (out.enc.ids.size() > out.limit) {
+    out.enc.ids.resize(out.limit);
+    if (out.offsets)
+      out.enc.offsets.resize(out.limit);
+  }
   return Status::ok();
 }
 
@@ -188,15 +185,28 @@ Tokenizer::character(std::string_view chars,
 Expected<std::vector<int32_t>>
 Tokenizer::encode(std::string_view text, const EncodeOptions &options) const {
   Encoding enc;
-  HONE_TRY(impl_->encode(text, options, enc));
+  EncodeOut out{enc, /*offsets=*/false,
+                options.maxTokens ? options.maxTokens : SIZE_MAX};
+  HONE_TRY(impl_->encode(text, options, out));
   return std::move(enc.ids);
+}
+
+Status Tokenizer::check(std::string_view text,
+                        const EncodeOptions &options) const {
+  Encoding none;
+  EncodeOut out{none, /*offsets=*/false,
+                options.maxTokens ? options.maxTokens : SIZE_MAX};
+  out.keep = false;
+  return impl_->encode(text, options, out);
 }
 
 Expected<Encoding>
 Tokenizer::encodeWithOffsets(std::string_view text,
                              const EncodeOptions &options) const {
   Encoding enc;
-  HONE_TRY(impl_->encode(text, options, enc));
+  EncodeOut out{enc, /*offsets=*/true,
+                options.maxTokens ? options.maxTokens : SIZE_MAX};
+  HONE_TRY(impl_->encode(text, options, out));
   return enc;
 }
 

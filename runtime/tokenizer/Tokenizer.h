@@ -44,6 +44,13 @@ struct EncodeOptions {
   bool parseSpecialTokens = true;
   /// Apply the post-processor (e.g. Llama-3's leading <|begin_of_text|>).
   bool addSpecialTokens = false;
+  /// At most this many ids (0: no limit): the first ones of the whole
+  /// text's encoding, exactly, found without encoding the rest (a sequence
+  /// cut on the right at its stage's length: runtime/data/Sequences.cpp).
+  /// Pre-tokenization runs piece by piece and stops with the piece that
+  /// fills the limit, so the work and memory follow the limit, not the
+  /// text (the text is still checked to be valid UTF-8 whole).
+  size_t maxTokens = 0;
 };
 
 /// Token ids with the byte range [first, second) of the input each covers.
@@ -73,6 +80,10 @@ public:
   encode(std::string_view text, const EncodeOptions &options = {}) const;
   Expected<Encoding> encodeWithOffsets(std::string_view text,
                                        const EncodeOptions &options = {}) const;
+  /// encode()'s errors without its ids: whether the text encodes (a
+  /// character vocabulary's missing character, invalid UTF-8), in memory
+  /// that does not grow with the text's tokens (the compiler's data check).
+  Status check(std::string_view text, const EncodeOptions &options = {}) const;
   /// Decodes ids to text; byte sequences that are not valid UTF-8 become
   /// U+FFFD (as Hugging Face does). Unknown ids are an error.
   Expected<std::string> decode(const std::vector<int32_t> &ids,

@@ -9,7 +9,9 @@
 #include "runtime/base/Status.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,9 +55,10 @@ struct PatternRegex {
 Expected<std::shared_ptr<PatternRegex>> compileRegex(std::string_view pattern,
                                                      const std::string &where);
 
-/// Appends the [start, end) ranges of all matches of re in s.
-Status findAll(const PatternRegex &re, std::string_view s,
-               std::vector<std::pair<size_t, size_t>> &out);
+/// Calls f(start, end) for the matches of re in s in order (empty matches
+/// skipped) until f returns false.
+Status forEachMatch(const PatternRegex &re, std::string_view s,
+                    const std::function<bool(size_t, size_t)> &f);
 
 inline constexpr char kGpt2Pattern[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| "
@@ -144,10 +147,33 @@ struct Piece {
   bool prefix;
 };
 
+/// Where encoding writes: ids (none kept when only checking: Tokenizer::
+/// check), their byte offsets when wanted (encode() keeps none), and the
+/// limit after which it stops (EncodeOptions::maxTokens; the caller cuts
+/// the ids to it).
+struct EncodeOut {
+  Encoding &enc;
+  bool offsets = true;
+  size_t limit = SIZE_MAX;
+  bool keep = true;
+  size_t count = 0; // ids produced, kept or not
+  bool full() const { return count >= limit; }
+  void push(int32_t id, size_t a, size_t b) {
+    ++count;
+    if (!keep)
+      return;
+    enc.ids.push_back(id);
+    if (offsets)
+      enc.offsets.emplace_back(static_cast<uint32_t>(a),
+                               static_cast<uint32_t>(b));
+  }
+};
+
 } // namespace hone::tok
 
 namespace hone {
 
+using tok::EncodeOut;
 using tok::PairMap;
 using tok::Piece;
 using tok::PreStep;
@@ -189,17 +215,24 @@ struct Tokenizer::Impl {
 
   // -- encoding --
   Status encode(std::string_view text, const EncodeOptions &opt,
-                Encoding &out) const;
+                EncodeOut &out) const;
   void splitAdded(std::string_view text, size_t base, bool normalizedPass,
                   const EncodeOptions &opt,
                   std::vector<std::pair<Piece, int32_t>> &out) const;
-  Status encodePlain(std::string_view text, size_t base, Encoding &out) const;
+  Status encodePlain(std::string_view text, size_t base, EncodeOut &out) const;
   Status encodeGap(std::string_view gap, size_t base, const EncodeOptions &opt,
-                   Encoding &out) const;
-  Status encodeChars(std::string_view text, size_t base, Encoding &out) const;
-  void bpeWord(std::string_view text, const Piece &p, Encoding &out) const;
-  Status applyStep(const PreStep &step, std::string_view text,
-                   std::vector<Piece> &pieces) const;
+                   EncodeOut &out) const;
+  Status encodeChars(std::string_view text, size_t base, EncodeOut &out) const;
+  /// BPE of one pre-token of `text`; offsets shifted by `base`.
+  void bpeWord(std::string_view text, const Piece &p, size_t base,
+               EncodeOut &out) const;
+  /// Pre-tokenizer steps from `step` on applied to `p`, each piece passed
+  /// to `sink` in order as soon as it is final (the next step's piece
+  /// begins); `sink` returning false stops the walk (*stopped set). One
+  /// piece per step is held, not the text's list (EncodeOptions::maxTokens).
+  Status splitPieces(size_t step, std::string_view text, Piece p,
+                     const std::function<bool(const Piece &)> &sink,
+                     bool &stopped) const;
 };
 
 } // namespace hone

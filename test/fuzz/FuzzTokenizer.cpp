@@ -1,7 +1,9 @@
 // libFuzzer target: the tokenizer.json loader, then encode/decode with
-// whatever tokenizer it accepted.
+// whatever tokenizer it accepted; an encoding with a token limit must be
+// the whole encoding's first ids (EncodeOptions::maxTokens).
 #include "runtime/tokenizer/Tokenizer.h"
 
+#include <cstdlib>
 #include <string_view>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -21,6 +23,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hone::Expected<hone::Encoding> e = tok->encodeWithOffsets(s, opt);
     if (!e)
       continue;
+    for (size_t k = 1; k <= e->ids.size(); k += 1 + k / 2) {
+      opt.maxTokens = k;
+      hone::Expected<std::vector<int32_t>> head = tok->encode(s, opt);
+      if (!head || *head != std::vector<int32_t>(e->ids.begin(),
+                                                 e->ids.begin() + k))
+        std::abort();
+    }
+    opt.maxTokens = 0;
     (void)tok->decode(e->ids);
     (void)tok->decode(e->ids, true);
   }

@@ -1,8 +1,12 @@
 // Checks the BPE encoder against the Python `tokenizers` package, token for
 // token: trains small byte-level BPE tokenizers in the GPT-2, Llama-3 and
-// Qwen2 styles on generated text, encodes generated strings (words, code,
-// whitespace runs, special tokens, random Unicode; NFD text for the Qwen2
-// style, whose normalizer is NFC) with Python, and compares.
+// Qwen2 styles, and with every Split behavior (inverted or not, and a
+// literal pattern) before GPT-2's regex, on generated text, encodes
+// generated strings (words, code, whitespace runs, special tokens, random
+// Unicode; NFD text for the Qwen2 style, whose normalizer is NFC) with
+// Python, and compares; every case is also encoded with a token limit
+// (EncodeOptions::maxTokens), which must give the full encoding's first ids
+// and offsets.
 // Skips (does not fail) without a Python that has the package.
 #include "runtime/tokenizer/Tokenizer.h"
 
@@ -80,7 +84,17 @@ corpus = [sentence() for _ in range(3000)]
 
 def build(style, prefix=False):
     tok = Tokenizer(models.BPE())
-    if style == "gpt2":
+    if style.startswith("split_"):
+        # Every Split behavior, inverted or not, before GPT-2's regex.
+        behavior = style[len("split_"):].replace("_inv", "")
+        literal = behavior == "literal"
+        split = (pre_tokenizers.Split("  ", behavior="merged_with_previous")
+                 if literal else
+                 pre_tokenizers.Split(Regex(r"\p{N}+|[.,!?]+|\n"), behavior=behavior,
+                                      invert=style.endswith("_inv")))
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    elif style == "gpt2":
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix, use_regex=True)
     else:
         pat = LLAMA3 if style == "llama3" else QWEN2
@@ -100,17 +114,27 @@ def build(style, prefix=False):
         tok = Tokenizer.from_str(json.dumps(spec))
     return tok, spec
 
-for style, prefix in [("gpt2", False), ("gpt2", True), ("llama3", False), ("qwen2", False)]:
+SPLITS = ["split_" + b + inv for b in ["removed", "isolated", "merged_with_previous",
+                                       "merged_with_next", "contiguous"]
+          for inv in ["", "_inv"]] + ["split_literal"]
+for style, prefix in [("gpt2", False), ("gpt2", True), ("llama3", False), ("qwen2", False)] + [(s, False) for s in SPLITS]:
     name = style + ("_prefix" if prefix else "")
+    count = N if not style.startswith("split_") else N // 5
     tok, spec = build(style, prefix)
     with open(f"{out}/{name}.json", "w") as f:
         f.write(tok.to_str())
+    strings = [test_string(i) for i in range(count)]
+    if style.startswith("split_"):
+        encs = tok.encode_batch(strings, add_special_tokens=False)
+        with open(f"{out}/{name}.cases.jsonl", "w") as f:
+            for s, e in zip(strings, encs):
+                f.write(json.dumps({"s": s, "n": s, "ids": e.ids}) + "\n")
+        continue
     # The same tokenizer with merges written as "a b" strings.
     if all(" " not in a and " " not in b for a, b in spec["model"]["merges"]):
         spec["model"]["merges"] = [a + " " + b for a, b in spec["model"]["merges"]]
         with open(f"{out}/{name}_strmerges.json", "w") as f:
             json.dump(spec, f)
-    strings = [test_string(i) for i in range(N)]
     if style == "qwen2":  # NFC normalizer: feed it decomposed text too
         strings = [unicodedata.normalize("NFD", s) if i % 3 == 0 else s
                    for i, s in enumerate(strings)]
@@ -130,7 +154,7 @@ const std::string &tokenizersPython() {
 bool havePythonTokenizers() { return !tokenizersPython().empty(); }
 
 struct Result {
-  size_t total = 0, matched = 0, roundTrips = 0;
+  size_t total = 0, matched = 0, roundTrips = 0, limited = 0, limitedOk = 0;
   std::vector<std::string> firstMismatches;
 };
 
@@ -166,6 +190,28 @@ Result compare(const Tokenizer &tok, const std::string &casesPath) {
       if (back && *back == normalized)
         ++r.roundTrips;
     }
+    // A limit gives the whole encoding's first ids and offsets.
+    Expected<Encoding> whole = tok.encodeWithOffsets(s);
+    for (size_t k :
+         {size_t(1), want.size() / 2, want.size() - 1, want.size() + 3}) {
+      if (k == 0 || k > want.size() + 3 || !whole)
+        continue;
+      EncodeOptions o;
+      o.maxTokens = k;
+      Expected<std::vector<int32_t>> ids = tok.encode(s, o);
+      Expected<Encoding> enc = tok.encodeWithOffsets(s, o);
+      size_t n = std::min(k, want.size());
+      ++r.limited;
+      if (ids && enc &&
+          *ids == std::vector<int32_t>(want.begin(), want.begin() + n) &&
+          enc->ids == *ids &&
+          enc->offsets == decltype(enc->offsets)(whole->offsets.begin(),
+                                                 whole->offsets.begin() + n))
+        ++r.limitedOk;
+      else if (r.firstMismatches.size() < 5)
+        r.firstMismatches.push_back("limit " + std::to_string(k) + ": " +
+                                    json::serialize(json::Value(s)));
+    }
   }
   return r;
 }
@@ -183,7 +229,12 @@ TEST(HfTokenizers, MatchesPythonTokenFortoken) {
       << hone::test::readText(dir + "/gen.log");
 
   size_t total = 0;
-  for (const char *name : {"gpt2", "gpt2_prefix", "llama3", "qwen2"}) {
+  for (const char *name :
+       {"gpt2", "gpt2_prefix", "llama3", "qwen2", "split_removed",
+        "split_removed_inv", "split_isolated", "split_isolated_inv",
+        "split_merged_with_previous", "split_merged_with_previous_inv",
+        "split_merged_with_next", "split_merged_with_next_inv",
+        "split_contiguous", "split_contiguous_inv", "split_literal"}) {
     for (const char *variant : {"", "_strmerges"}) {
       std::string path = dir + "/" + name + variant + ".json";
       if (std::string(variant) == "_strmerges" &&
@@ -197,13 +248,19 @@ TEST(HfTokenizers, MatchesPythonTokenFortoken) {
         examples += "\n  " + m;
       EXPECT_EQ(r.matched, r.total)
           << name << variant << ": mismatches, e.g." << examples;
-      // add_prefix_space adds a space that decoding keeps (as in Python).
-      if (std::string(name) != "gpt2_prefix") {
+      EXPECT_EQ(r.limitedOk, r.limited)
+          << name << variant << ": limited encodings differ, e.g." << examples;
+      EXPECT_GT(r.limited, r.total);
+      // add_prefix_space adds a space that decoding keeps (as in Python);
+      // the Removed behavior drops text.
+      if (std::string(name) != "gpt2_prefix" &&
+          std::string(name).rfind("split_removed", 0) != 0) {
         EXPECT_EQ(r.roundTrips, r.total) << name << variant;
       }
       std::printf("[ hf match ] %s%s: %zu/%zu identical, %zu/%zu "
-                  "decode(encode(s)) == s\n",
-                  name, variant, r.matched, r.total, r.roundTrips, r.total);
+                  "decode(encode(s)) == s, %zu/%zu limited encodings\n",
+                  name, variant, r.matched, r.total, r.roundTrips, r.total,
+                  r.limitedOk, r.limited);
       if (!*variant)
         total += r.total;
     }
@@ -226,6 +283,19 @@ TEST(HfTokenizers, MatchesPythonTokenFortoken) {
   std::printf("[ hf match ] encode throughput: %.1f MB/s, %.2f M tokens/s "
               "(%zu tokens)\n",
               big.size() / secs / 1e6, ids->size() / secs / 1e6, ids->size());
+  // The first 512 tokens of the 4 MB text, and what they cost.
+  EncodeOptions first;
+  first.maxTokens = 512;
+  t0 = std::chrono::steady_clock::now();
+  Expected<std::vector<int32_t>> head = tok->encode(big, first);
+  double headSecs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  ASSERT_TRUE(head.isOk());
+  EXPECT_EQ(*head, std::vector<int32_t>(ids->begin(), ids->begin() + 512));
+  std::printf("[ hf match ] first 512 tokens of it: %.3f ms (the whole: "
+              "%.0f ms)\n",
+              headSecs * 1e3, secs * 1e3);
 }
 
 TEST(HfTokenizers, NfcMatchesPythonUnicodedata) {

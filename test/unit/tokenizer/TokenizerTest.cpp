@@ -363,6 +363,9 @@ TEST(Tokenizer, TemplatePostProcessor) {
   ASSERT_EQ(ids.size(), 2u);
   EXPECT_EQ(ids[0], 400);
   EXPECT_EQ(t->encode("he")->size(), 1u);
+  // A limit counts the post-processor's ids too.
+  o.maxTokens = 1;
+  EXPECT_EQ(*t->encode("he", o), (std::vector<int32_t>{400}));
 }
 
 TEST(Tokenizer, NfcNormalization) {
@@ -420,6 +423,40 @@ TEST(Tokenizer, CharacterTokenizer) {
   EXPECT_FALSE(Tokenizer::character("aba").isOk());
   EXPECT_FALSE(Tokenizer::character("").isOk());
   EXPECT_FALSE(Tokenizer::character("a", {"a"}).isOk());
+  // check(): the same errors, no ids kept.
+  EXPECT_TRUE(t->check("12+3=15<eos>").isOk());
+  Status checked = t->check("1a");
+  ASSERT_FALSE(checked.isOk());
+  EXPECT_EQ(checked.message(), bad.status().message());
+}
+
+// EncodeOptions::maxTokens: the first ids of the whole encoding, specials
+// included, without reading past them (a character outside the vocabulary
+// after the limit is not found; invalid UTF-8 anywhere still is).
+TEST(Tokenizer, CharacterTokenizerLimit) {
+  Expected<Tokenizer> t = Tokenizer::character("0123456789+=", {"<eos>"});
+  ASSERT_TRUE(t.isOk());
+  std::string text = "12<eos>+3=15";
+  std::vector<int32_t> whole = *t->encode(text);
+  for (size_t k = 1; k <= whole.size() + 2; ++k) {
+    EncodeOptions o;
+    o.maxTokens = k;
+    std::vector<int32_t> want(whole.begin(),
+                              whole.begin() + std::min(k, whole.size()));
+    EXPECT_EQ(*t->encode(text, o), want) << k;
+    Expected<Encoding> e = t->encodeWithOffsets(text, o);
+    ASSERT_TRUE(e.isOk());
+    EXPECT_EQ(e->ids, want);
+    EXPECT_EQ(e->offsets.size(), want.size());
+  }
+  EncodeOptions two;
+  two.maxTokens = 2;
+  EXPECT_EQ(*t->encode("12a", two), (std::vector<int32_t>{2, 3}));
+  EXPECT_FALSE(t->encode("12a", {}).isOk());
+  EXPECT_FALSE(t->encode("12\xFF", two).isOk());
+  // A long text costs the limit, not its length: 20 MB to 2 ids.
+  std::string longText(size_t(20) << 20, '7');
+  EXPECT_EQ(*t->encode(longText, two), (std::vector<int32_t>{8, 8}));
 }
 
 } // namespace
