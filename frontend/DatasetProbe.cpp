@@ -189,11 +189,12 @@ findUnencodableText(const std::string &path, Dataset::Layout layout,
 }
 
 int64_t datasetHeldBytes(const std::string &path, Dataset::Layout layout,
-                         const Columns &columns, int64_t maxRecords) {
+                         const Columns &columns, int64_t maxRecords,
+                         int64_t *longestRecord) {
   auto options = runtimeOptions(layout, columns);
   if (!options)
     return -1;
-  auto held = datasetFileHeldBytes(path, *options, maxRecords);
+  auto held = datasetFileHeldBytes(path, *options, maxRecords, longestRecord);
   return held ? *held : -1;
 }
 

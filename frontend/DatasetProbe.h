@@ -65,7 +65,8 @@ findUnencodableText(const std::string &path, Dataset::Layout layout,
 /// the dataset. -1 when the file cannot be read that way (the probe or the
 /// job reports it).
 int64_t datasetHeldBytes(const std::string &path, Dataset::Layout layout,
-                         const Columns &columns, int64_t maxRecords);
+                         const Columns &columns, int64_t maxRecords,
+                         int64_t *longestRecord = nullptr);
 
 /// The longest rows of a dataset in tokens, as the job tokenizes them
 /// (runtime/data/Sequences.h, before any truncation). -1: some record

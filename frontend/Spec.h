@@ -74,6 +74,9 @@ struct LoadedSpec {
   /// Bytes the job's loader holds for each dataset (training and
   /// evaluation files; runtime/data/HeldBytes.h), when the files were read.
   std::map<std::string, int64_t> heldBytesOf;
+  /// The most heap bytes one record of the dataset holds (its files; the
+  /// plan's `dataset.NAME.record` row: two working copies).
+  std::map<std::string, int64_t> recordBytesOf;
   /// SHA-256 of each dataset's training and evaluation files as read here:
   /// the job refuses files that changed since (its steps, lengths and
   /// memory plan came from these contents).

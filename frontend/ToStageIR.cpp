@@ -486,6 +486,9 @@ LogicalResult Lowering::declare() {
     if (auto it = spec_.heldBytesOf.find(d.name());
         it != spec_.heldBytesOf.end() && it->second > 0)
       op->setAttr("hone.held_bytes", b_.getI64IntegerAttr(it->second));
+    if (auto it = spec_.recordBytesOf.find(d.name());
+        it != spec_.recordBytesOf.end() && it->second > 0)
+      op->setAttr("hone.record_bytes", b_.getI64IntegerAttr(it->second));
     // The files' contents as read here: the job refuses them changed.
     if (auto it = spec_.sha256Of.find(d.name()); it != spec_.sha256Of.end())
       op->setAttr("sha256", b_.getStringAttr(it->second));

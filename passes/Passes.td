@@ -694,7 +694,10 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
       `dataset.NAME`, the bytes the job's loader holds for its records
       (`hone.held_bytes` of the `hone.dataset`, counted by the frontend with
       the runtime's own reader and count, runtime/data/HeldBytes.h; datasets
-      not read at compile time get none); a LoRA model's activations include
+      not read at compile time get none) and `dataset.NAME.record`, two
+      working copies of its longest record (`hone.record_bytes`: the line
+      being parsed and its example, a rendered conversation and its
+      tokens; docs/formats.md "Long records"); a LoRA model's activations include
       the dropout scratch when its `dropout` is above 0.
     Sizes come from the runtime's own sizing functions
     (`runtime/model/MemorySizes.h`, linked by the compiler), fp32.

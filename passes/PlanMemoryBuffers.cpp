@@ -454,8 +454,14 @@ void Planner::size(PipelineOp pipeline) {
     if (!held || held.getInt() <= 0)
       return;
     auto name = d->getAttrOfType<StringAttr>("name");
-    wholeJob("dataset." + (name ? name.str() : std::string("?")),
-             Kind::Runtime, held.getInt());
+    std::string row = "dataset." + (name ? name.str() : std::string("?"));
+    wholeJob(row, Kind::Runtime, held.getInt());
+    // Two working copies of its longest record (the line being parsed and
+    // the example; the rendered conversation and its tokens), whenever a
+    // batch is built (docs/formats.md "Long records").
+    if (auto record = d->getAttrOfType<IntegerAttr>("hone.record_bytes"))
+      if (record.getInt() > 0)
+        wholeJob(row + ".record", Kind::Runtime, 2 * record.getInt());
   });
   if (auto arena = pipeline->getAttrOfType<IntegerAttr>("hone.arena_bytes"))
     if (arena.getInt() > 0)

@@ -4,6 +4,7 @@
   bench/peers/run.py [--build build] [--python PY] [--install] [--rounds R]
                      [--only peak,grpo-small,grpo-512,sft,gen]
                      [--threads 2] [--sft-steps 600] [--keep DIR]
+                     [--share-prefix-ab]
 
 Every comparison runs the same model architecture with the same starting
 weights (Hone writes them as a Hugging Face directory; both sides load it),
@@ -381,14 +382,14 @@ class Bench:
         subprocess.run([self.honec, spec, *overrides, "-o", job], check=True)
         return job
 
-    def run_job(self, job, tag, trace=True):
+    def run_job(self, job, tag, trace=True, env=None):
         out = os.path.join(self.work, "run-" + tag)
         shutil.rmtree(out, ignore_errors=True)
         cmd = [job, "--device", "cpu", "--out", out, "--progress", "off",
                "--threads", str(self.a.threads)]
         if trace:
             cmd.append("--trace")
-        wall, cpu, _ = run_timed(cmd, cwd=self.work)
+        wall, cpu, _ = run_timed(cmd, env=env, cwd=self.work)
         return out, wall, cpu
 
     @staticmethod
@@ -518,6 +519,7 @@ def drive(a, py, work):
             print("torch kernels: " + l)
 
     rows = []  # (workload, hone, peer, ratio, target, note)
+    share_ab = []  # --share-prefix-ab: GRPO on vs off
     data = os.path.join(ROOT, "examples", "arith")
 
     def grpo_spec(name, model_dir, prompts, new_tokens, steps):
@@ -577,6 +579,8 @@ exports {{ model: "{export}" path: "model" }}
                    new_tokens=new_tokens, steps=steps,
                    prompts=os.path.join(data, "prompts.jsonl"))
         hw, hc, pw, pc, gen = [], [], [], [], []
+        off_w, off_c = [], []
+        off_env = dict(os.environ, HONE_SHARE_PREFIX="0")
         for r in range(a.rounds):
             out, wall, cpu = b.run_job(job, name)
             walls = b.hone_steps(out, "generate", steps, cpu)
@@ -585,6 +589,17 @@ exports {{ model: "{export}" path: "model" }}
             hc.append(cpu)
             cpu1 = b.run_job(job1, name + "-1", trace=False)[2]
             per_step.append((cpu - cpu1) / (steps - 1))
+            if a.share_prefix_ab:
+                # The same jobs with the prompts' rows run once per sample
+                # (HONE_SHARE_PREFIX=0), interleaved with the default.
+                out, wall, cpu = b.run_job(job, name + "-off", env=off_env)
+                off_w += steady(b.hone_steps(out, "generate", steps, cpu), skip)
+                cpu1 = b.run_job(job1, name + "-1-off", trace=False,
+                                 env=off_env)[2]
+                off_c.append((cpu - cpu1) / (steps - 1))
+                print(f"  {name} round {r + 1}: prefix sharing off "
+                      f"{median(steady(b.hone_steps(out, 'generate', steps, cpu), skip)):.3f} s/step "
+                      f"({off_c[-1]:.3f} CPU-s)", flush=True)
             t = b.peer("trl-grpo", cfg)
             pw += [s[0] for s in steady(t["steps"], skip)]
             pc += [s[1] for s in steady(t["steps"], skip)]
@@ -594,6 +609,10 @@ exports {{ model: "{export}" path: "model" }}
                   f"trl {median([s[0] for s in steady(t['steps'], skip)]):.3f} s/step "
                   f"({median([s[1] for s in steady(t['steps'], skip)]):.3f} CPU-s) "
                   f"(load {load()})", flush=True)
+        if off_c:
+            share_ab.append((name, median(hw), median(per_step),
+                             median(off_w), median(off_c), median(pw),
+                             median(pc)))
         return hw, per_step, pw, pc, gen
 
     if "grpo-small" in only:
@@ -693,14 +712,21 @@ stages {{
         hw = {"fp32": [], "bf16": []}
         hc = {"fp32": [], "bf16": []}
         pw, pc, losses = [], [], {}
+        # The repeated row would run once per batch with prompt rows shared
+        # (docs/runtime.md, "Shared prompt rows": 255 of its 256 rows are a
+        # prefix of the others), which no real dataset allows: the SFT step
+        # is measured doing every row's work, as the peer does.
+        every_row = dict(os.environ, HONE_SHARE_PREFIX="0")
         for r in range(a.rounds):
             for prec in precs:
-                out, wall, cpu = b.run_job(jobs[prec], "sft-" + prec)
+                out, wall, cpu = b.run_job(jobs[prec], "sft-" + prec,
+                                           env=every_row)
                 walls = b.hone_steps(out, "train_step", steps, cpu)
                 hw[prec] += steady(walls, skip)
                 hc[prec].append(cpu)
                 if r == 0:
-                    cpu1[prec] = b.run_job(jobs1[prec], "sft1", trace=False)[2]
+                    cpu1[prec] = b.run_job(jobs1[prec], "sft1", trace=False,
+                                           env=every_row)[2]
                 with open(os.path.join(out, "metrics.jsonl")) as f:
                     first = json.loads(f.readline())
                 losses["hone-" + prec] = first.get("loss")
@@ -755,6 +781,12 @@ stages {{
         else:
             print("bf16 GEMMs: not run (this CPU has neither AVX-512 BF16 nor AMX: "
                   "a bf16 job trains in fp32 here)")
+    if share_ab:
+        print("\nprompt rows shared (default) vs HONE_SHARE_PREFIX=0, same rounds:")
+        for name, w, c, ow, oc, pw, pc in share_ab:
+            print(f"  {name}: on {w:.3f} s ({c:.3f} CPU-s), off {ow:.3f} s "
+                  f"({oc:.3f} CPU-s): off/on {ow / w:.2f}x wall, {oc / c:.2f}x CPU; "
+                  f"peer/Hone CPU on {pc / c:.2f}x, off {pc / oc:.2f}x")
     for l in sorted(set(memory_check_failures)):
         print("hone memory check failed (job otherwise complete): " + l)
     return 0
@@ -771,6 +803,9 @@ def main():
     ap.add_argument("--sft-steps", type=int, default=600,
                     help="SFT steps that make the README example's model")
     ap.add_argument("--keep", default=None)
+    ap.add_argument("--share-prefix-ab", action="store_true",
+                    help="GRPO: also run Hone's jobs with HONE_SHARE_PREFIX=0 "
+                         "(prompt rows once per sample) in every round")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "CONFIG"),
                     help=argparse.SUPPRESS)
     a = ap.parse_args()

@@ -164,11 +164,14 @@ void Checker::checkDatasets() {
       // dataset row), with the columns as the job gets them (the answer
       // column detected above).
       if (probe.layout != Dataset::auto_) {
+        int64_t longest = 0;
         int64_t held = datasetHeldBytes(
             full, probe.layout, cols,
-            std::string(field) == "path" ? d.max_records() : 0);
+            std::string(field) == "path" ? d.max_records() : 0, &longest);
         if (held > 0)
           spec_.heldBytesOf[d.name()] += held;
+        int64_t &record = spec_.recordBytesOf[d.name()];
+        record = std::max(record, longest);
       }
       return probe.layout;
     };

@@ -61,7 +61,8 @@ int64_t loaderArrayBytes(int64_t records) {
 
 Expected<int64_t> datasetFileHeldBytes(const std::string &path,
                                        const DatasetOptions &options,
-                                       int64_t maxRecords) {
+                                       int64_t maxRecords,
+                                       int64_t *longestRecord) {
   auto reader = DatasetReader::open(path, options);
   if (!reader)
     return reader.status();
@@ -94,6 +95,8 @@ Expected<int64_t> datasetFileHeldBytes(const std::string &path,
     const Example held = ex;
     const json::Value heldRecord = rec.value;
     bytes += heapBytes(held) + heapBytes(heldRecord);
+    if (longestRecord)
+      *longestRecord = std::max(*longestRecord, heapBytes(held));
     ++records;
     ex = Example();
   }

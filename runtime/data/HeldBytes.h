@@ -37,9 +37,13 @@ int64_t loaderArrayBytes(int64_t records);
 /// Reads `path` as DataLoader::open does (DatasetReader with `options`,
 /// the raw JSONL records beside it) and counts what a loader of its first
 /// `maxRecords` records (0: all) holds. An error when the file cannot be
-/// read as the job would.
+/// read as the job would. `longestRecord` (when given): the most heap
+/// bytes one record's example holds (the size of the working copies the
+/// job makes of a record while it reads, renders and tokenizes it:
+/// docs/formats.md "Long records").
 Expected<int64_t> datasetFileHeldBytes(const std::string &path,
                                        const DatasetOptions &options,
-                                       int64_t maxRecords = 0);
+                                       int64_t maxRecords = 0,
+                                       int64_t *longestRecord = nullptr);
 
 } // namespace hone

@@ -15,11 +15,22 @@ Status needTokenizer(const TextFormat &fmt) {
 /// 50 MB row costs its stage's length in memory, not 12 bytes a character
 /// (docs/formats.md, "Long records").
 Expected<std::vector<int32_t>> enc(const TextFormat &fmt,
-                                   const std::string &text, int64_t limit = 0) {
+                                   const std::string &text, int64_t limit = 0,
+                                   bool keepLast = false) {
   EncodeOptions o;
   o.parseSpecialTokens = false;
   o.maxTokens = limit > 0 ? size_t(limit) : 0;
+  o.keepLast = keepLast;
   return fmt.tokenizer->encode(text, o);
+}
+
+/// The token limit of a sequence cut at `maxSeqLen` (0: none): its first
+/// tokens, or its last (prompts).
+EncodeOptions cutAt(int64_t maxSeqLen, bool keepLast = false) {
+  EncodeOptions o;
+  o.maxTokens = maxSeqLen > 0 ? size_t(maxSeqLen) : 0;
+  o.keepLast = keepLast;
+  return o;
 }
 
 void truncate(Sequence &s, int64_t maxLen) {
@@ -48,12 +59,13 @@ bool nonEmpty(const json::Value &v) {
 /// template variables (the spec's, then the record's).
 Expected<TokenizedChat> chatTokens(const TextFormat &fmt, const Example &ex,
                                    const std::vector<ChatMessage> &msgs,
-                                   bool addGenerationPrompt,
-                                   bool continueFinal = false) {
+                                   bool addGenerationPrompt, bool continueFinal,
+                                   const EncodeOptions &limit) {
   if (fmt.modelChat) {
     ChatOptions o;
     o.addGenerationPrompt = addGenerationPrompt;
     o.continueFinalMessage = continueFinal;
+    o.limit = limit;
     o.tools = ex.tools;
     o.kwargs = fmt.templateKwargs.isObject() ? fmt.templateKwargs
                                              : json::Value::object();
@@ -75,7 +87,7 @@ Expected<TokenizedChat> chatTokens(const TextFormat &fmt, const Example &ex,
         "tools and template variables are rendered by the model's own "
         "template (tokenizer chat_template: from_model)");
   auto tc = tokenizeChat(*fmt.tokenizer, *fmt.chat, msgs, addGenerationPrompt,
-                         continueFinal);
+                         continueFinal, limit);
   // A tokenizer without the template's markers is the spec's fault (the
   // spec check reports it), not the record's.
   if (!tc && tc.status().message().rfind("error: the tokenizer has no", 0) != 0)
@@ -98,7 +110,7 @@ Status noChatInputs(const Example &ex) {
 
 Expected<Sequence> chatSequence(const TextFormat &fmt, const Example &ex,
                                 const std::vector<ChatMessage> &msgs) {
-  auto tc = chatTokens(fmt, ex, msgs, false);
+  auto tc = chatTokens(fmt, ex, msgs, false, false, cutAt(fmt.maxSeqLen));
   if (!tc)
     return tc.status();
   Sequence s{tc->ids, tc->assistantMask};
@@ -203,13 +215,14 @@ Expected<std::vector<int32_t>> tokenizePrompt(const TextFormat &fmt,
     // assistant's message is continued, not followed by a new turn.
     std::vector<ChatMessage> msgs = promptMessages(ex);
     bool cont = !msgs.empty() && msgs.back().role == "assistant";
-    auto tc = chatTokens(fmt, ex, msgs, !cont, cont);
+    auto tc = chatTokens(fmt, ex, msgs, !cont, cont,
+                         cutAt(fmt.maxSeqLen, /*keepLast=*/true));
     if (!tc)
       return tc.status();
     ids = tc->ids;
   } else {
     HONE_TRY(noChatInputs(ex));
-    auto p = enc(fmt, ex.prompt);
+    auto p = enc(fmt, ex.prompt, fmt.maxSeqLen, /*keepLast=*/true);
     if (!p)
       return p.status();
     ids = *p;

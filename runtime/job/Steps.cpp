@@ -56,6 +56,8 @@ Expected<std::vector<float>> computeLogprobs(Transformer<float> &model,
   ForwardOptions fo;
   fo.temperature = temperature;
   fo.pack = pack;
+  // The samples of a prompt run its rows once (Transformer.h).
+  fo.sharePrefix = prefixSharingEnabled();
   for (int64_t b0 = 0; b0 < batch.batch; b0 += microBatch) {
     int64_t n = std::min(microBatch, batch.batch - b0);
     TokenBatch mb{n, batch.seqLen, batch.tokens + b0 * batch.seqLen,
@@ -85,6 +87,9 @@ Expected<std::vector<float>> computeValues(Transformer<float> &model,
                   batch.lengths + b0};
     ForwardOptions fo;
     fo.pack = pack;
+    // As the train step's value reads (a PPO step back-propagates the
+    // forward hone.value ran: kept_forwards, the same layout).
+    fo.sharePrefix = prefixSharingEnabled();
     HONE_TRY(model.forward(mb, fo));
     std::vector<float> v = model.toHost(model.values(), n * batch.seqLen);
     out.insert(out.end(), v.begin(), v.end());

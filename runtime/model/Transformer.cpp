@@ -14,6 +14,11 @@
 
 namespace hone {
 
+bool prefixSharingEnabled() {
+  const char *e = std::getenv("HONE_SHARE_PREFIX");
+  return !(e && std::strcmp(e, "0") == 0);
+}
+
 Status validateModelConfig(const ModelConfig &c) {
   auto bad = [](const std::string &what) {
     return Status::error("model config: " + what);

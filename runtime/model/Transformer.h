@@ -58,6 +58,21 @@ struct ForwardOptions {
   /// equal the padded forward's to float rounding. hidden() is then the
   /// packed stream [sum(lengths), dModel].
   bool pack = false;
+  /// With pack: consecutive sequences that begin with the same tokens
+  /// (the samples of one prompt in a rollout batch: GRPO, RLOO, DAPO, ...)
+  /// run that common prefix once (docs/runtime.md, "Shared prompt rows").
+  /// Found at run time by comparing the rows' tokens: a group of
+  /// consecutive sequences whose first S + 1 tokens are equal (S >= 4)
+  /// runs rows 0..S-1 once, then each sequence's rows S.. with positions
+  /// continuing after the prefix; attention reads the prefix and the
+  /// sequence's own rows causally, and backward sums the prefix rows'
+  /// gradients over the group. Exact (the same function; float rounding
+  /// differs: fewer rows in the GEMMs); outputs and backward()'s gradients
+  /// keep the padded layout; hidden() is then the shared stream. Not with
+  /// LoRA dropout in a training forward (its masks are per row), nor where
+  /// the layout would need more activation memory than the per-sequence
+  /// packed one (Transformer::workspaceBytes with lengths stays the bound).
+  bool sharePrefix = false;
   /// A training forward (a backward follows: PyTorch's train mode): LoRA
   /// dropout applies, with masks drawn from Philox keyed by
   /// (dropoutSeed, dropoutStep, dropoutRank) and the adapter's place
@@ -158,6 +173,10 @@ struct LoraConfig {
 
 /// The module names LoRA can target in `cfg`'s family, in a fixed order.
 std::vector<std::string> loraTargetsOf(const ModelConfig &cfg);
+
+/// Whether the runtime's packed forwards share common prefixes
+/// (ForwardOptions::sharePrefix): on unless HONE_SHARE_PREFIX=0 (A/B runs).
+bool prefixSharingEnabled();
 
 template <typename T> class Transformer {
 public:
@@ -264,7 +283,8 @@ public:
   /// gradients and optimiser moments are 4 more arrays of numParams().
   /// With `lengths` (batch of them), for it packed (ForwardOptions::pack):
   /// sum(lengths) rows and nHeads * sum(lengths^2) attention probabilities
-  /// (memsize::activationBytes with memsize::packedRows).
+  /// (memsize::activationBytes with memsize::packedRows). A shared-prefix
+  /// forward (ForwardOptions::sharePrefix) holds no more than that.
   int64_t workspaceBytes(int64_t batch, int64_t seqLen,
                          const int32_t *lengths = nullptr) const;
 
@@ -299,6 +319,9 @@ public:
     /// forwardCached(): new rows (prompt prefill and decoded tokens) and
     /// the cache positions they attended (a token at position p: p + 1).
     double cachedRows = 0, cachedAttended = 0;
+    /// Rows forward() did not run because sequences shared a prefix
+    /// (ForwardOptions::sharePrefix): per-sequence packed rows minus rows.
+    double sharedRows = 0;
   };
   const WorkDone &workDone() const { return work_; }
   /// FLOPs of `w` by the compiler's estimate (dialect/HoneForwards.h,
@@ -455,9 +478,36 @@ private:
   void buildParams();
   /// N rows of the stream, P attention probabilities (padded: B * seqLen
   /// and B * nHeads * seqLen^2; packed: sum len and nHeads * sum len^2).
+  /// NX: with a shared-prefix forward, the rows of the per-sequence layout
+  /// attention runs on at a time (a chunk of sequences; 0: none).
   void planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t seqLen, int64_t N,
-                int64_t P) const;
-  Status ensureActs(int64_t B, int64_t seqLen, int64_t N, int64_t P);
+                int64_t P, int64_t NX = 0) const;
+  Status ensureActs(int64_t B, int64_t seqLen, int64_t N, int64_t P,
+                    int64_t NX = 0);
+  /// Finds the groups of a packed batch that share a prefix (sharePrefix);
+  /// fills shareS_/sharePre_/shareOwn_/shareLead_ and returns the stream's
+  /// rows (0: nothing to share).
+  int64_t planShare(const TokenBatch &b);
+  /// Rows of width w between the shared stream (src/dst `s`) and the
+  /// per-sequence layout attention runs on (offsets_): expand copies each
+  /// sequence's prefix and own rows (zeroRepeats: a group's later members
+  /// get zeros for the prefix); compress copies them back, a prefix from
+  /// the group's first member or (sum) summed over the members in order.
+  /// Over sequences [b0, b1), x holding the first's row at 0.
+  void expandRows(int64_t b0, int64_t b1, const T *s, int64_t w, T *x,
+                  bool zeroRepeats);
+  void compressRows(int64_t b0, int64_t b1, const T *x, int64_t w, T *s,
+                    bool sum);
+  /// Cuts the shared layout's sequences into chunks of whole groups whose
+  /// per-sequence rows fit `rows` (at least the largest group's); returns
+  /// the most rows a chunk that needs the per-sequence copy has.
+  int64_t planChunks(int64_t rows);
+  /// Sequence b's runs of rows in the stream: (first t, row, count).
+  template <typename F> void forEachRun(int64_t b, F &&f) const;
+  /// Layer l's attention forward / backward (the shared layout's through
+  /// expandRows/compressRows).
+  void attentionFwdAt(size_t l, const AttentionShape &as);
+  void attentionBwdAt(size_t l, const AttentionShape &as);
   /// Layer l's forward over the last forward()'s N_ rows (redo: a
   /// recomputation in backward(), res[l+1] not written).
   void layerFwd(size_t l, const AttentionShape &as, bool redo);
@@ -541,6 +591,20 @@ private:
   /// Packed forward: sequence b's first row (host), [B_ + 1]; empty when
   /// the last forward was padded.
   std::vector<int32_t> offsets_;
+  /// A shared-prefix forward (empty otherwise): per sequence, the shared
+  /// rows S of its group, the group's prefix start row, its own first row
+  /// in the stream, and whether it leads its group.
+  std::vector<int32_t> shareS_, sharePre_, shareOwn_;
+  std::vector<char> shareLead_;
+  /// Its attention chunks: sequences [first, end), where the chunk's
+  /// offsets start in Acts::xOffsets, and whether it runs in place on the
+  /// stream (no group in it shares: the stream is its per-sequence layout).
+  struct Chunk {
+    int64_t b0, b1, off;
+    bool direct;
+  };
+  std::vector<Chunk> chunks_;
+  std::vector<int32_t> xOffsets_;
   uint64_t forwards_ = 0;
   WorkDone work_;
   // Rows and squares of the last forward(), for backward()'s counts.

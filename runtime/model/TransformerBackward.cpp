@@ -55,9 +55,28 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
   const int64_t A = c.nHeads * hd, F = c.dFf;
   const bool gpt2 = c.family == ModelFamily::GPT2;
   const bool pack = !offsets_.empty();
-  // Sequence b's first stream row and the rows of it that carry outputs.
-  auto row0 = [&](int64_t b) { return pack ? offsets_[size_t(b)] : b * Tn; };
-  auto rowsOf = [&](int64_t b) { return pack ? lengths_[size_t(b)] : Tn; };
+  // Sequence b's last row that carries a log-prob, and whether a run of
+  // its rows is a later member's copy of its group's shared prefix (whose
+  // gradients add to the lead's).
+  auto lastOf = [&](int64_t b) { return (pack ? lengths_[size_t(b)] : Tn) - 1; };
+  auto repeat = [&](int64_t b, int64_t t0) {
+    return t0 == 0 && !shareS_.empty() && shareS_[size_t(b)] > 0 &&
+           !shareLead_[size_t(b)];
+  };
+  // dst[row] (+)= src[b * Tn + t + shift] over sequence b's runs of rows,
+  // at most up to t = last.
+  auto gather = [&](T *dst, const T *src, int64_t b, int64_t shift,
+                    int64_t last) {
+    forEachRun(b, [&](int64_t t0, int64_t r0, int64_t cnt) {
+      const int64_t n = std::min(cnt, last + 1 - t0);
+      if (n <= 0)
+        return;
+      if (repeat(b, t0))
+        k_->axpy(n, T(1), src + b * Tn + t0 + shift, dst + r0);
+      else
+        k_->copy(dst + r0, src + b * Tn + t0 + shift, n);
+    });
+  };
   // Norm gains through vec(): fp32 in both storages.
   T *g = g_.data(); // null: frozen base (LoRA), only adapters get gradients
   // The norm kernels always accumulate their gains' gradients: a frozen
@@ -72,13 +91,10 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
       k_->fill(a.dRow, N, T(0));
       k_->fill(a.dEntRow, N, T(0));
       for (int64_t b = 0; b < B; ++b) {
-        const int64_t n = rowsOf(b) - 1;
-        if (n <= 0)
-          continue;
         if (og.dlogprob)
-          k_->copy(a.dRow + row0(b), og.dlogprob + b * Tn + 1, n);
+          gather(a.dRow, og.dlogprob, b, 1, lastOf(b) - 1);
         if (og.dentropy)
-          k_->copy(a.dEntRow + row0(b), og.dentropy + b * Tn + 1, n);
+          gather(a.dEntRow, og.dentropy, b, 1, lastOf(b) - 1);
       }
       LmHeadShape hs{N, D, c.vocabSize, invTemp_};
       if (hp_) // a frozen bf16 head (LoRA base): no head gradient
@@ -98,12 +114,17 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
       k_->fill(a.dVals, N, T(0));
       if (og.dvalue) // the packed stream's rows from their padded places
         for (int64_t b = 0; b < B; ++b)
-          k_->copy(a.dVals + row0(b), og.dvalue + b * Tn, rowsOf(b));
+          gather(a.dVals, og.dvalue, b, 0, lastOf(b));
     }
     if (og.dreward)
-      for (int64_t b = 0; b < B; ++b)
-        k_->axpy(1, T(1), og.dreward + b,
-                 a.dVals + row0(b) + lengths_[size_t(b)] - 1);
+      for (int64_t b = 0; b < B; ++b) {
+        // The row of position len - 1: in the sequence's own rows.
+        const int64_t t = lengths_[size_t(b)] - 1;
+        forEachRun(b, [&](int64_t t0, int64_t r0, int64_t cnt) {
+          if (t >= t0 && t < t0 + cnt)
+            k_->axpy(1, T(1), og.dreward + b, a.dVals + r0 + t - t0);
+        });
+      }
     gemmW(false, N, D, 1, a.dVals, 1, score_, D, T(0), a.dLnf, D);
     if (g)
       k_->gemm(true, false, 1, D, N, T(1), a.dVals, 1, a.lnf, D, T(1),
@@ -159,7 +180,7 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
     linearBwd(a.att[l], a.dA, N, A, D, L.wo, L.bo, gpt2, a.dAtt);
     if (const LoraGroup *G = loraGroup(l, kO))
       loraBwd(l, *G, a.att[l], a.dA, N, D, a.loraU[l * kGroups + kO], a.dAtt);
-    k_->attentionBwd(a.qkv[l], a.probs[l], a.dAtt, as, a.dqkv);
+    attentionBwdAt(l, as);
     if (!gpt2)
       k_->rope(a.dqkv, N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
                true);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 namespace hone {
@@ -55,7 +56,8 @@ Status Transformer<T>::validateBatch(const TokenBatch &b) const {
 
 template <typename T>
 void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t Tn,
-                              int64_t N, int64_t P) const {
+                              int64_t N, int64_t P, int64_t NX) const {
+  a->NX = NX;
   a->B = B;
   a->S = Tn;
   a->N = N;
@@ -150,6 +152,12 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t Tn,
   pl.takeI(a->positions, N);
   pl.takeI(a->targets, N);
   pl.takeI(a->offsets, B + 1);
+  if (NX > 0) {
+    pl.take(a->qkvX, NX * Q);
+    pl.take(a->attX, NX * A);
+    pl.take(a->dqkvX, NX * Q);
+    pl.takeI(a->xOffsets, 2 * B + 1);
+  }
 }
 
 template <typename T>
@@ -197,13 +205,13 @@ bool Transformer<T>::allocBlock(WorkPlacer::Kind kind,
 
 template <typename T>
 Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
-                                  int64_t P) {
+                                  int64_t P, int64_t NX) {
   // The plan may put this op's activations elsewhere than the kept ones
   // (another stage's slot, a transient read's): they move there.
   const WorkPlacer::Slot slot = slotOf(WorkPlacer::Activations);
   const bool moved = slot.p && acts_ && acts_->block.data() != slot.p;
   if (acts_ && !moved && acts_->B == B && acts_->S == Tn && acts_->N == N &&
-      acts_->P == P &&
+      acts_->P == P && acts_->NX == NX &&
       acts_->recompute == std::clamp<int64_t>(recompute_, 0, cfg_.nLayers))
     return Status::ok();
   // Re-plan for the new shape; keep the allocation when it is big enough
@@ -211,7 +219,7 @@ Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
   // reallocate).
   std::unique_ptr<Acts> a = std::make_unique<Acts>();
   Planner<T> pl;
-  planActs(a.get(), pl, B, Tn, N, P);
+  planActs(a.get(), pl, B, Tn, N, P, NX);
   if (acts_ && !moved && acts_->block.size() >= pl.tn &&
       acts_->ints.size() >= pl.in) {
     a->block = std::move(acts_->block);
@@ -290,7 +298,7 @@ void Transformer<T>::layerFwd(size_t l, const AttentionShape &as, bool redo) {
   if (!gpt2)
     k_->rope(a.qkv[l], N, Q, c.nHeads + c.nKvHeads, hd, a.positions, rope_,
              false);
-  k_->attentionFwd(a.qkv[l], as, a.probs[l], a.att[l]);
+  attentionFwdAt(l, as);
   linearFwd(a.att[l], N, A, D, L.wo, L.bo, gpt2, a.mid[l], a.res[l]);
   if (const LoraGroup *G = loraGroup(l, kO))
     loraFwd(*G, a.att[l], N, a.mid[l], D, a.loraU[l * kGroups + kO], l,
@@ -320,6 +328,206 @@ void Transformer<T>::layerFwd(size_t l, const AttentionShape &as, bool redo) {
 }
 
 
+template <typename T> int64_t Transformer<T>::planShare(const TokenBatch &bt) {
+  // Groups of consecutive sequences whose first S + 1 tokens equal the
+  // group's first's, S >= kMinShared (a shorter common prefix, e.g. the
+  // first digits of two dataset rows, is left alone: copies and another
+  // attention call for little), chosen to save the most rows in all:
+  // saved[b] = the most rows sequences b.. can save, a group [b, e) saving
+  // (e - b - 1) x S (so the samples of each prompt, not a chat template
+  // common to every prompt, make the groups); members scanned at most
+  // kScan ahead.
+  constexpr int64_t kMinShared = 4, kScan = 256;
+  const int64_t B = bt.batch, Tn = bt.seqLen;
+  auto lcp = [&](int64_t x, int64_t y) {
+    const int64_t n = std::min(bt.lengths[x], bt.lengths[y]);
+    const int32_t *p = bt.tokens + x * Tn, *q = bt.tokens + y * Tn;
+    int64_t i = 0;
+    while (i < n && p[i] == q[i])
+      ++i;
+    return i;
+  };
+  std::vector<int64_t> saved(size_t(B + 1), 0), end(size_t(B), 0),
+      shared(size_t(B), 0);
+  for (int64_t b0 = B - 1; b0 >= 0; --b0) {
+    saved[size_t(b0)] = saved[size_t(b0 + 1)];
+    end[size_t(b0)] = b0 + 1;
+    int64_t s = std::numeric_limits<int64_t>::max();
+    for (int64_t e = b0 + 1; e < B && e - b0 <= kScan; ++e) {
+      s = std::min(s, lcp(b0, e) - 1);
+      if (s < kMinShared)
+        break;
+      const int64_t v = (e - b0) * s + saved[size_t(e + 1)];
+      if (v > saved[size_t(b0)]) {
+        saved[size_t(b0)] = v;
+        end[size_t(b0)] = e + 1;
+        shared[size_t(b0)] = s;
+      }
+    }
+  }
+  if (saved[0] == 0)
+    return 0;
+  shareS_.assign(size_t(B), 0);
+  sharePre_.assign(size_t(B), 0);
+  shareOwn_.assign(size_t(B), 0);
+  shareLead_.assign(size_t(B), 1);
+  int64_t row = 0;
+  for (int64_t b0 = 0; b0 < B; b0 = end[size_t(b0)]) {
+    const int64_t S = shared[size_t(b0)], pre = row;
+    row += S;
+    for (int64_t b = b0; b < end[size_t(b0)]; ++b) {
+      shareS_[size_t(b)] = int32_t(S);
+      sharePre_[size_t(b)] = int32_t(pre);
+      shareOwn_[size_t(b)] = int32_t(row);
+      shareLead_[size_t(b)] = b == b0;
+      row += bt.lengths[b] - S;
+    }
+  }
+  return row;
+}
+
+template <typename T> int64_t Transformer<T>::planChunks(int64_t rows) {
+  chunks_.clear();
+  xOffsets_.clear();
+  int64_t most = 0;
+  const int64_t B = B_;
+  for (int64_t b0 = 0; b0 < B;) {
+    Chunk ch{b0, b0, int64_t(xOffsets_.size()), true};
+    int64_t n = 0;
+    while (ch.b1 < B) {
+      // The next group: its lead and members.
+      int64_t e = ch.b1 + 1;
+      while (e < B && !shareLead_[size_t(e)])
+        ++e;
+      const int64_t g = offsets_[size_t(e)] - offsets_[size_t(ch.b1)];
+      if (n > 0 && n + g > rows)
+        break;
+      n += g;
+      ch.direct = ch.direct && shareS_[size_t(ch.b1)] == 0;
+      ch.b1 = e;
+    }
+    for (int64_t b = ch.b0; b <= ch.b1; ++b)
+      xOffsets_.push_back(offsets_[size_t(b)] - offsets_[size_t(ch.b0)]);
+    if (!ch.direct)
+      most = std::max(most, n);
+    chunks_.push_back(ch);
+    b0 = ch.b1;
+  }
+  return most;
+}
+
+template <typename T>
+void Transformer<T>::expandRows(int64_t b0, int64_t b1, const T *s, int64_t w,
+                                T *x, bool zeroRepeats) {
+  const int64_t base = offsets_[size_t(b0)];
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t e = offsets_[size_t(b)] - base, len = lengths_[size_t(b)];
+    const int64_t S = shareS_[size_t(b)];
+    if (S > 0) {
+      if (zeroRepeats && !shareLead_[size_t(b)])
+        k_->fill(x + e * w, S * w, T(0));
+      else
+        k_->copy(x + e * w, s + int64_t(sharePre_[size_t(b)]) * w, S * w);
+    }
+    k_->copy(x + (e + S) * w, s + int64_t(shareOwn_[size_t(b)]) * w,
+             (len - S) * w);
+  }
+}
+
+template <typename T>
+void Transformer<T>::compressRows(int64_t b0, int64_t b1, const T *x,
+                                  int64_t w, T *s, bool sum) {
+  const int64_t base = offsets_[size_t(b0)];
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t e = offsets_[size_t(b)] - base, len = lengths_[size_t(b)];
+    const int64_t S = shareS_[size_t(b)];
+    // The group's lead comes first: its copy, then the others' sums in
+    // order (the same order whatever the threads).
+    if (S > 0) {
+      T *pre = s + int64_t(sharePre_[size_t(b)]) * w;
+      if (shareLead_[size_t(b)])
+        k_->copy(pre, x + e * w, S * w);
+      else if (sum)
+        k_->axpy(S * w, T(1), x + e * w, pre);
+    }
+    k_->copy(s + int64_t(shareOwn_[size_t(b)]) * w, x + (e + S) * w,
+             (len - S) * w);
+  }
+}
+
+// Each sequence attends its group's prefix and its own rows: attention runs
+// on the per-sequence layout of the shared rows, a chunk of whole groups at
+// a time (Kernels.h's packed attention; each (sequence, KV head) task gives
+// the same bits in any call). A later member's prefix rows are computed
+// again there and dropped (their output is the lead's); in the backward
+// the prefix rows' d(output) enters through the lead's copy alone and every
+// member's prefix K/V gradients are summed.
+template <typename T>
+void Transformer<T>::attentionFwdAt(size_t l, const AttentionShape &as) {
+  Acts &a = *acts_;
+  if (shareS_.empty()) {
+    k_->attentionFwd(a.qkv[l], as, a.probs[l], a.att[l]);
+    return;
+  }
+  const ModelConfig &c = cfg_;
+  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
+  const int64_t A = c.nHeads * hd;
+  auto probsBefore = [&](int64_t b0) {
+    int64_t n = 0;
+    for (int64_t b = 0; b < b0; ++b)
+      n += int64_t(lengths_[size_t(b)]) * lengths_[size_t(b)];
+    return n * c.nHeads;
+  };
+  for (const Chunk &ch : chunks_) {
+    AttentionShape cs = as;
+    cs.batch = ch.b1 - ch.b0;
+    cs.offsets = a.xOffsets + ch.off;
+    T *P = a.probs[l] + probsBefore(ch.b0);
+    if (ch.direct) {
+      const int64_t r = shareOwn_[size_t(ch.b0)];
+      k_->attentionFwd(a.qkv[l] + r * Q, cs, P, a.att[l] + r * A);
+      continue;
+    }
+    expandRows(ch.b0, ch.b1, a.qkv[l], Q, a.qkvX, false);
+    k_->attentionFwd(a.qkvX, cs, P, a.attX);
+    compressRows(ch.b0, ch.b1, a.attX, A, a.att[l], false);
+  }
+}
+
+template <typename T>
+void Transformer<T>::attentionBwdAt(size_t l, const AttentionShape &as) {
+  Acts &a = *acts_;
+  if (shareS_.empty()) {
+    k_->attentionBwd(a.qkv[l], a.probs[l], a.dAtt, as, a.dqkv);
+    return;
+  }
+  const ModelConfig &c = cfg_;
+  const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
+  const int64_t A = c.nHeads * hd;
+  auto probsBefore = [&](int64_t b0) {
+    int64_t n = 0;
+    for (int64_t b = 0; b < b0; ++b)
+      n += int64_t(lengths_[size_t(b)]) * lengths_[size_t(b)];
+    return n * c.nHeads;
+  };
+  for (const Chunk &ch : chunks_) {
+    AttentionShape cs = as;
+    cs.batch = ch.b1 - ch.b0;
+    cs.offsets = a.xOffsets + ch.off;
+    const T *P = a.probs[l] + probsBefore(ch.b0);
+    if (ch.direct) {
+      const int64_t r = shareOwn_[size_t(ch.b0)];
+      k_->attentionBwd(a.qkv[l] + r * Q, P, a.dAtt + r * A, cs,
+                       a.dqkv + r * Q);
+      continue;
+    }
+    expandRows(ch.b0, ch.b1, a.qkv[l], Q, a.qkvX, false);
+    expandRows(ch.b0, ch.b1, a.dAtt, A, a.attX, true);
+    k_->attentionBwd(a.qkvX, P, a.attX, cs, a.dqkvX);
+    compressRows(ch.b0, ch.b1, a.dqkvX, Q, a.dqkv, true);
+  }
+}
+
 template <typename T>
 Status Transformer<T>::forward(const TokenBatch &batch,
                                const ForwardOptions &opts) {
@@ -334,25 +542,66 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   // Packed: sequence b is rows offsets_[b] .. offsets_[b+1]-1 of one stream
   // (no padding rows); padded: rows b*Tn .. b*Tn+Tn-1. The activations are
   // sized for the rows and the attention probabilities the batch has.
+  // Shared prefixes (sharePrefix): the stream holds a group's prefix once
+  // (forEachRun), and attention runs on the per-sequence layout of
+  // offsets_ (NX rows) that expandRows builds.
   offsets_.clear();
+  shareS_.clear();
+  sharePre_.clear();
+  shareOwn_.clear();
+  shareLead_.clear();
+  lengths_.assign(batch.lengths, batch.lengths + B);
+  B_ = B;
+  T_ = Tn;
   int64_t probsKept = B * c.nHeads * Tn * Tn;
+  int64_t N = B * Tn, NX = 0, NS = 0;
   if (opts.pack) {
     offsets_.assign(size_t(B + 1), 0);
     for (int64_t b = 0; b < B; ++b)
       offsets_[size_t(b + 1)] = offsets_[size_t(b)] + batch.lengths[b];
     probsKept = c.nHeads * memsize::packedRows(batch.lengths, B).squares;
+    N = int64_t(offsets_.back());
+    const bool drop = opts.train && hasLora() && lora_.dropout > 0;
+    if (opts.sharePrefix && !drop) {
+      if ((NS = planShare(batch))) {
+        // Within the activation memory of the per-sequence packed forward
+        // (the bound the plan and workspaceBytes give): attention's
+        // per-sequence copy takes a chunk of groups at a time, as many
+        // rows as the room the shared stream leaves (at least the largest
+        // group), else nothing is shared.
+        Acts xs, xp;
+        Planner<T> ps, pp;
+        planActs(&xs, ps, B, Tn, NS, probsKept, 1);
+        planActs(&xp, pp, B, Tn, N, probsKept);
+        const int64_t hd = c.headDim();
+        const int64_t perRow = ((c.nHeads + 2 * c.nKvHeads) * 2 + c.nHeads) *
+                               hd * int64_t(sizeof(T));
+        const int64_t room = (pp.tn - ps.tn) * int64_t(sizeof(T)) +
+                             (pp.in - ps.in) * 4 - 48 * int64_t(sizeof(T));
+        const int64_t rows = room > 0 ? room / perRow : 0;
+        const int64_t most = rows > 0 ? planChunks(std::min(rows, N)) : 0;
+        if (rows > 0 && most <= rows) {
+          NX = std::max<int64_t>(most, 1);
+        } else {
+          shareS_.clear();
+          sharePre_.clear();
+          shareOwn_.clear();
+          shareLead_.clear();
+          chunks_.clear();
+        }
+      }
+    }
   }
-  const int64_t N = opts.pack ? int64_t(offsets_.back()) : B * Tn;
-  HONE_TRY(ensureActs(B, Tn, N, probsKept));
+  const int64_t NP = N; // the per-sequence packed rows
+  if (NX)
+    N = NS;
+  HONE_TRY(ensureActs(B, Tn, N, probsKept, NX));
   Acts &a = *acts_;
-  B_ = B;
-  T_ = Tn;
   invTemp_ = 1.0 / opts.temperature;
   dropNow_ = opts.train && hasLora() && lora_.dropout > 0;
   dropSeed_ = opts.dropoutSeed;
   dropStep_ = opts.dropoutStep;
   dropRank_ = opts.dropoutRank;
-  lengths_.assign(batch.lengths, batch.lengths + B);
   N_ = N;
   lastRows_ = double(N);
   lastSquares_ = opts.pack ? double(memsize::packedRows(batch.lengths, B).squares)
@@ -360,26 +609,37 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   work_.forwards += 1;
   work_.rows += lastRows_;
   work_.squares += lastSquares_;
+  if (NX)
+    work_.sharedRows += double(NP - N);
+  // A later member's run of its group's prefix: the lead's rows.
+  auto repeat = [&](int64_t b, int64_t t0) {
+    return t0 == 0 && !shareS_.empty() && shareS_[size_t(b)] > 0 &&
+           !shareLead_[size_t(b)];
+  };
 
   std::vector<int32_t> tok(static_cast<size_t>(N)), pos(tok.size()),
       tgt(tok.size());
   for (int64_t b = 0; b < B; ++b) {
     const int64_t len = batch.lengths[b];
-    const int64_t r0 = opts.pack ? offsets_[size_t(b)] : b * Tn;
-    const int64_t n = opts.pack ? len : Tn;
     const int32_t *src = batch.tokens + b * Tn;
-    for (int64_t t = 0; t < n; ++t) {
-      size_t r = size_t(r0 + t);
-      tok[r] = t < len ? src[t] : 0;
-      pos[r] = int32_t(t);
-      tgt[r] = t + 1 < len ? src[t + 1] : -1;
-    }
+    forEachRun(b, [&](int64_t t0, int64_t r0, int64_t n) {
+      if (repeat(b, t0))
+        return;
+      for (int64_t t = t0; t < t0 + n; ++t) {
+        size_t r = size_t(r0 + t - t0);
+        tok[r] = t < len ? src[t] : 0;
+        pos[r] = int32_t(t);
+        tgt[r] = t + 1 < len ? src[t + 1] : -1;
+      }
+    });
   }
   k_->copyToDevice(a.tokens, tok.data(), size_t(N) * 4);
   k_->copyToDevice(a.positions, pos.data(), size_t(N) * 4);
   k_->copyToDevice(a.targets, tgt.data(), size_t(N) * 4);
   if (opts.pack)
     k_->copyToDevice(a.offsets, offsets_.data(), size_t(B + 1) * 4);
+  if (NX)
+    k_->copyToDevice(a.xOffsets, xOffsets_.data(), xOffsets_.size() * 4);
 
   embed(a.tokens, a.positions, N, a.res[0]);
   AttentionShape as{B, Tn, c.nHeads, c.nKvHeads, hd};
@@ -411,16 +671,18 @@ Status Transformer<T>::forward(const TokenBatch &batch,
       k_->fill(a.entropy, B * Tn, T(0));
     }
     for (int64_t b = 0; b < B; ++b) {
-      const int64_t r0 = opts.pack ? offsets_[size_t(b)] : b * Tn;
-      const int64_t n = (opts.pack ? batch.lengths[b] : Tn) - 1;
+      const int64_t last = (opts.pack ? batch.lengths[b] : Tn) - 1;
       if (!opts.pack) {
         k_->fill(a.logprob + b * Tn, 1, T(0));
         k_->fill(a.entropy + b * Tn, 1, T(0));
       }
-      if (n > 0) {
-        k_->copy(a.logprob + b * Tn + 1, a.lpRow + r0, n);
-        k_->copy(a.entropy + b * Tn + 1, a.entRow + r0, n);
-      }
+      forEachRun(b, [&](int64_t t0, int64_t r0, int64_t cnt) {
+        const int64_t n = std::min(cnt, last - t0);
+        if (n > 0) {
+          k_->copy(a.logprob + b * Tn + t0 + 1, a.lpRow + r0, n);
+          k_->copy(a.entropy + b * Tn + t0 + 1, a.entRow + r0, n);
+        }
+      });
     }
     logprob_ = a.logprob;
     entropy_ = a.entropy;
@@ -430,8 +692,9 @@ Status Transformer<T>::forward(const TokenBatch &batch,
       gemmW(true, N, 1, D, a.lnf, D, score_, D, T(0), a.lpRow, 1);
       k_->fill(a.values, B * Tn, T(0));
       for (int64_t b = 0; b < B; ++b)
-        k_->copy(a.values + b * Tn, a.lpRow + offsets_[size_t(b)],
-                 batch.lengths[b]);
+        forEachRun(b, [&](int64_t t0, int64_t r0, int64_t cnt) {
+          k_->copy(a.values + b * Tn + t0, a.lpRow + r0, cnt);
+        });
     } else {
       gemmW(true, N, 1, D, a.lnf, D, score_, D, T(0), a.values, 1);
     }
@@ -450,11 +713,22 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                                           T *, T *);                           \
   template Status Transformer<T>::validateBatch(const TokenBatch &) const;     \
   template void Transformer<T>::planActs(Acts *, Planner<T> &, int64_t,        \
-                                         int64_t, int64_t, int64_t) const;     \
+                                         int64_t, int64_t, int64_t, int64_t)   \
+      const;                                                                   \
+  template int64_t Transformer<T>::planShare(const TokenBatch &);              \
+  template int64_t Transformer<T>::planChunks(int64_t);                        \
+  template void Transformer<T>::expandRows(int64_t, int64_t, const T *,        \
+                                           int64_t, T *, bool);                \
+  template void Transformer<T>::compressRows(int64_t, int64_t, const T *,      \
+                                             int64_t, T *, bool);              \
+  template void Transformer<T>::attentionFwdAt(size_t,                         \
+                                               const AttentionShape &);        \
+  template void Transformer<T>::attentionBwdAt(size_t,                         \
+                                               const AttentionShape &);        \
   template int64_t Transformer<T>::workspaceBytes(int64_t, int64_t,            \
                                                   const int32_t *) const;      \
   template Status Transformer<T>::ensureActs(int64_t, int64_t, int64_t,        \
-                                             int64_t);                         \
+                                             int64_t, int64_t);                \
   template void Transformer<T>::layerFwd(size_t, const AttentionShape &,     \
                                          bool);                                \
   template bool Transformer<T>::allocBlock(                                    \

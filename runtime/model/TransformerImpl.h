@@ -39,6 +39,13 @@ template <typename T> struct Transformer<T>::Acts {
   // Batch and sequence length; rows of the stream (B * S padded, sum of the
   // lengths packed) and attention probabilities kept (AttentionShape).
   int64_t B = 0, S = 0, N = 0, P = 0;
+  // A shared-prefix forward: rows of the per-sequence layout attention
+  // runs on, one chunk of sequences at a time (0: none), its q/k/v and
+  // output (the backward's d(output) in the same buffer) and its d(q/k/v);
+  // each chunk's sequence offsets relative to its first (2B + 1 at most).
+  int64_t NX = 0;
+  T *qkvX = nullptr, *attX = nullptr, *dqkvX = nullptr;
+  int32_t *xOffsets = nullptr;
   int64_t recompute = 0;
   bool training = false;
   DeviceArray<T> block;
@@ -64,6 +71,24 @@ template <typename T> struct Transformer<T>::Acts {
   // A packed forward's sequence offsets [B + 1] (Kernels.h, AttentionShape).
   int32_t *offsets = nullptr;
 };
+
+template <typename T>
+template <typename F>
+void Transformer<T>::forEachRun(int64_t b, F &&f) const {
+  const int64_t len = lengths_[size_t(b)];
+  if (offsets_.empty()) { // padded
+    f(int64_t(0), b * T_, T_);
+    return;
+  }
+  if (shareS_.empty()) {
+    f(int64_t(0), int64_t(offsets_[size_t(b)]), len);
+    return;
+  }
+  const int64_t S = shareS_[size_t(b)];
+  if (S > 0)
+    f(int64_t(0), int64_t(sharePre_[size_t(b)]), S);
+  f(S, int64_t(shareOwn_[size_t(b)]), len - S);
+}
 
 /// Lays buffers out in one block: first counts, then assigns.
 template <typename T> struct Planner {

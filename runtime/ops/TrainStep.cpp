@@ -45,6 +45,8 @@ Status forwardRows(Read &r, int64_t b0, int64_t n, const ForwardOptions &fo) {
                 r.lengths.data() + b0};
   ForwardOptions o = fo;
   o.pack = r.packed;
+  // The samples of a prompt run its rows once (Transformer.h).
+  o.sharePrefix = prefixSharingEnabled();
   return r.model->model->forward(tb, o);
 }
 
@@ -132,6 +134,7 @@ Status forwardGroup(ReadGroup &g, const ForwardOptions &fo) {
   // exact as well (positions past a row's length are read nowhere).
   packedFo.pack = std::all_of(g.members.begin(), g.members.end(),
                               [](const Read *r) { return r->packed; });
+  packedFo.sharePrefix = prefixSharingEnabled();
   return r0.model->model->forward(tb, packedFo);
 }
 

@@ -104,7 +104,8 @@ Expected<RenderedChat> renderChat(ChatTemplate t,
 Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
                                      const std::vector<ChatMessage> &messages,
                                      bool addGenerationPrompt,
-                                     bool continueFinal) {
+                                     bool continueFinal,
+                                     const EncodeOptions &limit) {
   for (const std::string &s : chatTemplateSpecialTokens(t)) {
     std::optional<int32_t> id = tokenizer.tokenToId(s);
     if (!id)
@@ -117,14 +118,23 @@ Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
       renderChat(t, messages, addGenerationPrompt, continueFinal);
   if (!r)
     return r.status();
-  Expected<Encoding> enc = tokenizer.encodeWithOffsets(r->text);
+  return tokenizeRendered(tokenizer, *r, limit);
+}
+
+Expected<TokenizedChat> tokenizeRendered(const Tokenizer &tokenizer,
+                                         const RenderedChat &rendered,
+                                         const EncodeOptions &limit) {
+  EncodeOptions o;
+  o.maxTokens = limit.maxTokens;
+  o.keepLast = limit.keepLast;
+  Expected<Encoding> enc = tokenizer.encodeWithOffsets(rendered.text, o);
   if (!enc)
     return enc.status();
   TokenizedChat out;
   out.ids = std::move(enc->ids);
   out.assistantMask.assign(out.ids.size(), 0);
   size_t span = 0;
-  const auto &spans = r->assistantSpans;
+  const auto &spans = rendered.assistantSpans;
   for (size_t i = 0; i < out.ids.size(); ++i) {
     auto [b, e] = enc->offsets[i];
     while (span < spans.size() && spans[span].second <= b)

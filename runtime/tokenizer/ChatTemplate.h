@@ -65,13 +65,23 @@ struct TokenizedChat {
   std::vector<uint8_t> assistantMask;
 };
 
-/// Renders and tokenizes (special tokens parsed, no post-processor: the
-/// templates write their own BOS). Errors when the tokenizer lacks one of
-/// the template's special tokens.
+/// Tokenizes a rendered conversation with `limit`'s maxTokens and keepLast
+/// (special tokens are parsed, no post-processor: the templates write
+/// their own BOS); the mask marks tokens that overlap an assistant span.
+/// Shared by both kinds of template.
+Expected<TokenizedChat> tokenizeRendered(const Tokenizer &tokenizer,
+                                         const RenderedChat &rendered,
+                                         const EncodeOptions &limit = {});
+
+/// Renders and tokenizes (tokenizeRendered). Errors when the tokenizer
+/// lacks one of the template's special tokens. `limit`: the first (or with
+/// keepLast the last) maxTokens ids only, in memory that follows the limit
+/// (runtime/data/Sequences.cpp cuts rows so).
 Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer, ChatTemplate t,
                                      const std::vector<ChatMessage> &messages,
                                      bool addGenerationPrompt,
-                                     bool continueFinal = false);
+                                     bool continueFinal = false,
+                                     const EncodeOptions &limit = {});
 
 /// Plain (non-chat) prompt/completion: the prompt and the completion are
 /// encoded separately and concatenated, so the boundary is exact and the
@@ -128,6 +138,9 @@ struct ChatOptions {
   /// For `strftime_now` (seconds since the epoch); < 0: the clock, or
   /// SOURCE_DATE_EPOCH when set.
   int64_t now = -1;
+  /// The token limit of tokenizeChat (tokenizeRendered): maxTokens and
+  /// keepLast are read.
+  EncodeOptions limit;
 };
 
 /// Renders `messages` (a JSON list of message objects: role, content and

@@ -149,26 +149,6 @@ std::string generationPrompt(const ModelChatTemplate &t, const ChatOptions &o) {
   return with->substr(without->size());
 }
 
-Expected<TokenizedChat> tokenizeRendered(const Tokenizer &tokenizer,
-                                         const RenderedChat &r) {
-  Expected<Encoding> enc = tokenizer.encodeWithOffsets(r.text);
-  if (!enc)
-    return enc.status();
-  TokenizedChat out;
-  out.ids = std::move(enc->ids);
-  out.assistantMask.assign(out.ids.size(), 0);
-  size_t span = 0;
-  const auto &spans = r.assistantSpans;
-  for (size_t i = 0; i < out.ids.size(); ++i) {
-    auto [b, e] = enc->offsets[i];
-    while (span < spans.size() && spans[span].second <= b)
-      ++span;
-    if (span < spans.size() && b < spans[span].second && e > spans[span].first)
-      out.assistantMask[i] = 1;
-  }
-  return out;
-}
-
 } // namespace
 
 json::Value chatMessagesJson(const std::vector<ChatMessage> &messages) {
@@ -393,7 +373,7 @@ Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer,
   Expected<RenderedChat> r = renderChat(t, messages, options);
   if (!r)
     return r.status();
-  return tokenizeRendered(tokenizer, *r);
+  return tokenizeRendered(tokenizer, *r, options.limit);
 }
 
 Expected<TokenizedChat> tokenizeChat(const Tokenizer &tokenizer,

@@ -110,7 +110,10 @@ Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
     // The normalized text's own offsets map back to the input's.
     Encoding part;
     EncodeOut partOut{part, true,
-                      out.limit == SIZE_MAX ? SIZE_MAX : out.limit - out.count};
+                      out.limit == SIZE_MAX || out.keepLast
+                          ? out.limit
+                          : out.limit - out.count};
+    partOut.keepLast = out.keepLast;
     HONE_TRY(encodeGap(normalized, 0, opt, partOut));
     for (size_t i = 0; i < part.ids.size(); ++i) {
       auto [a, b] = part.offsets[i];
@@ -124,7 +127,9 @@ Status Tokenizer::Impl::encode(std::string_view text, const EncodeOptions &opt,
     for (int32_t id : suffixIds)
       out.push(id, text.size(), text.size());
   // A pre-token's BPE or the post-processor may pass the limit.
-  if (out.enc.ids.size() > out.limit) {
+  if (out.keepLast) {
+    out.keepOnly(out.limit);
+  } else if (out.enc.ids.size() > out.limit) {
     out.enc.ids.resize(out.limit);
     if (out.offsets)
       out.enc.offsets.resize(out.limit);
@@ -182,11 +187,18 @@ Tokenizer::character(std::string_view chars,
   return Tokenizer(impl);
 }
 
+namespace {
+EncodeOut outFor(Encoding &enc, const EncodeOptions &options, bool offsets) {
+  EncodeOut out{enc, offsets, options.maxTokens ? options.maxTokens : SIZE_MAX};
+  out.keepLast = options.maxTokens && options.keepLast;
+  return out;
+}
+} // namespace
+
 Expected<std::vector<int32_t>>
 Tokenizer::encode(std::string_view text, const EncodeOptions &options) const {
   Encoding enc;
-  EncodeOut out{enc, /*offsets=*/false,
-                options.maxTokens ? options.maxTokens : SIZE_MAX};
+  EncodeOut out = outFor(enc, options, /*offsets=*/false);
   HONE_TRY(impl_->encode(text, options, out));
   return std::move(enc.ids);
 }
@@ -194,8 +206,7 @@ Tokenizer::encode(std::string_view text, const EncodeOptions &options) const {
 Status Tokenizer::check(std::string_view text,
                         const EncodeOptions &options) const {
   Encoding none;
-  EncodeOut out{none, /*offsets=*/false,
-                options.maxTokens ? options.maxTokens : SIZE_MAX};
+  EncodeOut out = outFor(none, options, /*offsets=*/false);
   out.keep = false;
   return impl_->encode(text, options, out);
 }
@@ -204,8 +215,7 @@ Expected<Encoding>
 Tokenizer::encodeWithOffsets(std::string_view text,
                              const EncodeOptions &options) const {
   Encoding enc;
-  EncodeOut out{enc, /*offsets=*/true,
-                options.maxTokens ? options.maxTokens : SIZE_MAX};
+  EncodeOut out = outFor(enc, options, /*offsets=*/true);
   HONE_TRY(impl_->encode(text, options, out));
   return enc;
 }

@@ -51,6 +51,10 @@ struct EncodeOptions {
   /// fills the limit, so the work and memory follow the limit, not the
   /// text (the text is still checked to be valid UTF-8 whole).
   size_t maxTokens = 0;
+  /// With maxTokens: the last maxTokens ids instead (a prompt cut on the
+  /// left), exactly; the whole text is encoded, in memory that follows
+  /// the limit (at most twice its ids at a time).
+  bool keepLast = false;
 };
 
 /// Token ids with the byte range [first, second) of the input each covers.

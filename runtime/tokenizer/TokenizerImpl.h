@@ -149,15 +149,17 @@ struct Piece {
 
 /// Where encoding writes: ids (none kept when only checking: Tokenizer::
 /// check), their byte offsets when wanted (encode() keeps none), and the
-/// limit after which it stops (EncodeOptions::maxTokens; the caller cuts
-/// the ids to it).
+/// limit: encoding stops once it is reached (EncodeOptions::maxTokens; the
+/// caller cuts the ids to it), or, with keepLast, runs to the end keeping
+/// at most twice the limit's last ids (the caller keeps the limit's).
 struct EncodeOut {
   Encoding &enc;
   bool offsets = true;
   size_t limit = SIZE_MAX;
   bool keep = true;
+  bool keepLast = false;
   size_t count = 0; // ids produced, kept or not
-  bool full() const { return count >= limit; }
+  bool full() const { return !keepLast && count >= limit; }
   void push(int32_t id, size_t a, size_t b) {
     ++count;
     if (!keep)
@@ -166,6 +168,17 @@ struct EncodeOut {
     if (offsets)
       enc.offsets.emplace_back(static_cast<uint32_t>(a),
                                static_cast<uint32_t>(b));
+    if (keepLast && enc.ids.size() >= 2 * limit)
+      keepOnly(limit);
+  }
+  /// Drops all but the last n ids (and offsets).
+  void keepOnly(size_t n) {
+    if (enc.ids.size() <= n)
+      return;
+    size_t drop = enc.ids.size() - n;
+    enc.ids.erase(enc.ids.begin(), enc.ids.begin() + drop);
+    if (offsets)
+      enc.offsets.erase(enc.offsets.begin(), enc.offsets.begin() + drop);
   }
 };
 

@@ -1,6 +1,6 @@
 // libFuzzer target: the tokenizer.json loader, then encode/decode with
 // whatever tokenizer it accepted; an encoding with a token limit must be
-// the whole encoding's first ids (EncodeOptions::maxTokens).
+// the whole encoding's first ids, or last ones (EncodeOptions::maxTokens).
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <cstdlib>
@@ -25,12 +25,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       continue;
     for (size_t k = 1; k <= e->ids.size(); k += 1 + k / 2) {
       opt.maxTokens = k;
+      opt.keepLast = false;
       hone::Expected<std::vector<int32_t>> head = tok->encode(s, opt);
       if (!head || *head != std::vector<int32_t>(e->ids.begin(),
                                                  e->ids.begin() + k))
         std::abort();
+      opt.keepLast = true;
+      hone::Expected<std::vector<int32_t>> tail = tok->encode(s, opt);
+      if (!tail ||
+          *tail != std::vector<int32_t>(e->ids.end() - k, e->ids.end()))
+        std::abort();
     }
     opt.maxTokens = 0;
+    opt.keepLast = false;
     (void)tok->decode(e->ids);
     (void)tok->decode(e->ids, true);
   }

@@ -4,9 +4,9 @@
 // literal pattern) before GPT-2's regex, on generated text, encodes
 // generated strings (words, code, whitespace runs, special tokens, random
 // Unicode; NFD text for the Qwen2 style, whose normalizer is NFC) with
-// Python, and compares; every case is also encoded with a token limit
+// Python, and compares; every case is also encoded with token limits
 // (EncodeOptions::maxTokens), which must give the full encoding's first ids
-// and offsets.
+// and offsets, or with keepLast its last ones.
 // Skips (does not fail) without a Python that has the package.
 #include "runtime/tokenizer/Tokenizer.h"
 
@@ -190,27 +190,34 @@ Result compare(const Tokenizer &tok, const std::string &casesPath) {
       if (back && *back == normalized)
         ++r.roundTrips;
     }
-    // A limit gives the whole encoding's first ids and offsets.
+    // A limit gives the whole encoding's first ids and offsets, or with
+    // keepLast its last ones.
     Expected<Encoding> whole = tok.encodeWithOffsets(s);
     for (size_t k :
          {size_t(1), want.size() / 2, want.size() - 1, want.size() + 3}) {
       if (k == 0 || k > want.size() + 3 || !whole)
         continue;
-      EncodeOptions o;
-      o.maxTokens = k;
-      Expected<std::vector<int32_t>> ids = tok.encode(s, o);
-      Expected<Encoding> enc = tok.encodeWithOffsets(s, o);
-      size_t n = std::min(k, want.size());
-      ++r.limited;
-      if (ids && enc &&
-          *ids == std::vector<int32_t>(want.begin(), want.begin() + n) &&
-          enc->ids == *ids &&
-          enc->offsets == decltype(enc->offsets)(whole->offsets.begin(),
-                                                 whole->offsets.begin() + n))
-        ++r.limitedOk;
-      else if (r.firstMismatches.size() < 5)
-        r.firstMismatches.push_back("limit " + std::to_string(k) + ": " +
-                                    json::serialize(json::Value(s)));
+      for (bool last : {false, true}) {
+        EncodeOptions o;
+        o.maxTokens = k;
+        o.keepLast = last;
+        Expected<std::vector<int32_t>> ids = tok.encode(s, o);
+        Expected<Encoding> enc = tok.encodeWithOffsets(s, o);
+        size_t n = std::min(k, want.size()), from = last ? want.size() - n : 0;
+        ++r.limited;
+        if (ids && enc &&
+            *ids == std::vector<int32_t>(want.begin() + from,
+                                         want.begin() + from + n) &&
+            enc->ids == *ids &&
+            enc->offsets ==
+                decltype(enc->offsets)(whole->offsets.begin() + from,
+                                       whole->offsets.begin() + from + n))
+          ++r.limitedOk;
+        else if (r.firstMismatches.size() < 5)
+          r.firstMismatches.push_back(std::string(last ? "last " : "first ") +
+                                      std::to_string(k) + ": " +
+                                      json::serialize(json::Value(s)));
+      }
     }
   }
   return r;

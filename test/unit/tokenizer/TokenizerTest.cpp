@@ -448,15 +448,29 @@ TEST(Tokenizer, CharacterTokenizerLimit) {
     ASSERT_TRUE(e.isOk());
     EXPECT_EQ(e->ids, want);
     EXPECT_EQ(e->offsets.size(), want.size());
+    o.keepLast = true;
+    std::vector<int32_t> tail(whole.end() - std::min(k, whole.size()),
+                              whole.end());
+    EXPECT_EQ(*t->encode(text, o), tail) << k;
+    e = t->encodeWithOffsets(text, o);
+    ASSERT_TRUE(e.isOk());
+    EXPECT_EQ(e->ids, tail);
+    ASSERT_FALSE(e->offsets.empty());
+    EXPECT_EQ(e->offsets.back().second, text.size());
   }
   EncodeOptions two;
   two.maxTokens = 2;
   EXPECT_EQ(*t->encode("12a", two), (std::vector<int32_t>{2, 3}));
   EXPECT_FALSE(t->encode("12a", {}).isOk());
   EXPECT_FALSE(t->encode("12\xFF", two).isOk());
-  // A long text costs the limit, not its length: 20 MB to 2 ids.
+  // A long text costs the limit, not its length: 20 MB to 2 ids. Kept
+  // from the end, the whole text is read (its errors found).
   std::string longText(size_t(20) << 20, '7');
+  longText.back() = '9';
   EXPECT_EQ(*t->encode(longText, two), (std::vector<int32_t>{8, 8}));
+  two.keepLast = true;
+  EXPECT_EQ(*t->encode(longText, two), (std::vector<int32_t>{8, 10}));
+  EXPECT_FALSE(t->encode("a12", two).isOk());
 }
 
 } // namespace
