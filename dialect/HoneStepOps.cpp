@@ -193,7 +193,7 @@ LogicalResult GenerateOp::verify() {
   if (failed(checkPattern(*this, getResultTypes(), pattern, "generate")))
     return failure();
   auto tokens = cast<RankedTensorType>(getResult(0).getType());
-  if (tokens.getDimSize(0) != prompts.getDimSize(0) * getN())
+  if (tokens.getDimSize(0) != prompts.getDimSize(0) * int64_t(getN()))
     return emitOpError("generates n = ")
            << getN() << " samples for each of " << prompts.getDimSize(0)
            << " prompts, so " << prompts.getDimSize(0) * getN()

@@ -4,9 +4,11 @@
 // loop, how many forward passes one iteration runs, of which model and at
 // which sampling temperature, as a remark at the stage:
 //
-//   honec spec.textproto --compile-to=step \
-//     --load-pass-plugin=./HoneExamplePlugin.so \
+//   honec spec.textproto --compile-to=step
+//     --load-pass-plugin=./HoneExamplePlugin.so
 //     --step-passes=example-forward-report
+//
+// (one command line)
 //
 // It uses typed accessors only: the generated getters of the step ops,
 // `modelNamesOf` (which model an op runs) and `producingGenerate` (the
