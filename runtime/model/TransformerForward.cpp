@@ -455,6 +455,13 @@ void Transformer<T>::compressRows(int64_t b0, int64_t b1, const T *x,
   }
 }
 
+template <typename T> int64_t Transformer<T>::probsBefore(int64_t b0) const {
+  int64_t n = 0;
+  for (int64_t b = 0; b < b0; ++b)
+    n += int64_t(lengths_[size_t(b)]) * lengths_[size_t(b)];
+  return n * cfg_.nHeads;
+}
+
 // Each sequence attends its group's prefix and its own rows: attention runs
 // on the per-sequence layout of the shared rows, a chunk of whole groups at
 // a time (Kernels.h's packed attention; each (sequence, KV head) task gives
@@ -472,12 +479,6 @@ void Transformer<T>::attentionFwdAt(size_t l, const AttentionShape &as) {
   const ModelConfig &c = cfg_;
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd;
-  auto probsBefore = [&](int64_t b0) {
-    int64_t n = 0;
-    for (int64_t b = 0; b < b0; ++b)
-      n += int64_t(lengths_[size_t(b)]) * lengths_[size_t(b)];
-    return n * c.nHeads;
-  };
   for (const Chunk &ch : chunks_) {
     AttentionShape cs = as;
     cs.batch = ch.b1 - ch.b0;
@@ -504,12 +505,6 @@ void Transformer<T>::attentionBwdAt(size_t l, const AttentionShape &as) {
   const ModelConfig &c = cfg_;
   const int64_t hd = c.headDim(), Q = (c.nHeads + 2 * c.nKvHeads) * hd;
   const int64_t A = c.nHeads * hd;
-  auto probsBefore = [&](int64_t b0) {
-    int64_t n = 0;
-    for (int64_t b = 0; b < b0; ++b)
-      n += int64_t(lengths_[size_t(b)]) * lengths_[size_t(b)];
-    return n * c.nHeads;
-  };
   for (const Chunk &ch : chunks_) {
     AttentionShape cs = as;
     cs.batch = ch.b1 - ch.b0;
@@ -721,6 +716,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                                            int64_t, T *, bool);                \
   template void Transformer<T>::compressRows(int64_t, int64_t, const T *,      \
                                              int64_t, T *, bool);              \
+  template int64_t Transformer<T>::probsBefore(int64_t) const;                 \
   template void Transformer<T>::attentionFwdAt(size_t,                         \
                                                const AttentionShape &);        \
   template void Transformer<T>::attentionBwdAt(size_t,                         \
@@ -729,12 +725,12 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                                                   const int32_t *) const;      \
   template Status Transformer<T>::ensureActs(int64_t, int64_t, int64_t,        \
                                              int64_t, int64_t);                \
-  template void Transformer<T>::layerFwd(size_t, const AttentionShape &,     \
+  template void Transformer<T>::layerFwd(size_t, const AttentionShape &,       \
                                          bool);                                \
   template bool Transformer<T>::allocBlock(                                    \
       WorkPlacer::Kind, const WorkPlacer::Slot &, int64_t, int64_t,            \
       DeviceArray<T> &, DeviceArray<T, int32_t> &);                            \
-  template void Transformer<T>::linearFwd(const T *, int64_t, int64_t,       \
+  template void Transformer<T>::linearFwd(const T *, int64_t, int64_t,         \
                                           int64_t, int64_t, int64_t, bool,     \
                                           T *, const T *, T *);                \
   template Status Transformer<T>::forward(const TokenBatch &,                  \
