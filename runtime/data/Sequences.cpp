@@ -10,27 +10,24 @@ Status needTokenizer(const TextFormat &fmt) {
   return Status::ok();
 }
 
-/// Record text's ids; `limit` > 0: only the first `limit` (the rest would
-/// be cut on the right anyway), found without tokenizing the rest, so a
-/// 50 MB row costs its stage's length in memory, not 12 bytes a character
-/// (docs/formats.md, "Long records").
-Expected<std::vector<int32_t>> enc(const TextFormat &fmt,
-                                   const std::string &text, int64_t limit = 0,
-                                   bool keepLast = false) {
-  EncodeOptions o;
-  o.parseSpecialTokens = false;
-  o.maxTokens = limit > 0 ? size_t(limit) : 0;
-  o.keepLast = keepLast;
-  return fmt.tokenizer->encode(text, o);
-}
-
 /// The token limit of a sequence cut at `maxSeqLen` (0: none): its first
-/// tokens, or its last (prompts).
+/// tokens, or with keepLast its last (prompts). Only those are found (the
+/// rest would be cut anyway), so a 50 MB row costs its stage's length in
+/// memory, not 12 bytes a character (docs/formats.md, "Long records").
 EncodeOptions cutAt(int64_t maxSeqLen, bool keepLast = false) {
   EncodeOptions o;
   o.maxTokens = maxSeqLen > 0 ? size_t(maxSeqLen) : 0;
   o.keepLast = keepLast;
   return o;
+}
+
+/// Record text's ids, cut as cutAt says.
+Expected<std::vector<int32_t>> enc(const TextFormat &fmt,
+                                   const std::string &text, int64_t limit = 0,
+                                   bool keepLast = false) {
+  EncodeOptions o = cutAt(limit, keepLast);
+  o.parseSpecialTokens = false;
+  return fmt.tokenizer->encode(text, o);
 }
 
 void truncate(Sequence &s, int64_t maxLen) {
