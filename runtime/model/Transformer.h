@@ -508,9 +508,6 @@ private:
   /// expandRows/compressRows).
   void attentionFwdAt(size_t l, const AttentionShape &as);
   void attentionBwdAt(size_t l, const AttentionShape &as);
-  /// Where sequence b0's attention probabilities begin in a layer's
-  /// buffer (per-sequence layout: nHeads x len^2 each before it).
-  int64_t probsBefore(int64_t b0) const;
   /// Layer l's forward over the last forward()'s N_ rows (redo: a
   /// recomputation in backward(), res[l+1] not written).
   void layerFwd(size_t l, const AttentionShape &as, bool redo);
@@ -605,6 +602,9 @@ private:
   struct Chunk {
     int64_t b0, b1, off;
     bool direct;
+    /// Where sequence b0's attention probabilities begin in a layer's
+    /// buffer (per-sequence layout: nHeads x len^2 each before it).
+    int64_t probs = 0;
   };
   std::vector<Chunk> chunks_;
   std::vector<int32_t> xOffsets_;

@@ -389,10 +389,10 @@ template <typename T> int64_t Transformer<T>::planShare(const TokenBatch &bt) {
 template <typename T> int64_t Transformer<T>::planChunks(int64_t rows) {
   chunks_.clear();
   xOffsets_.clear();
-  int64_t most = 0;
+  int64_t most = 0, probs = 0;
   const int64_t B = B_;
   for (int64_t b0 = 0; b0 < B;) {
-    Chunk ch{b0, b0, int64_t(xOffsets_.size()), true};
+    Chunk ch{b0, b0, int64_t(xOffsets_.size()), true, probs};
     int64_t n = 0;
     while (ch.b1 < B) {
       // The next group: its lead and members.
@@ -408,6 +408,8 @@ template <typename T> int64_t Transformer<T>::planChunks(int64_t rows) {
     }
     for (int64_t b = ch.b0; b <= ch.b1; ++b)
       xOffsets_.push_back(offsets_[size_t(b)] - offsets_[size_t(ch.b0)]);
+    for (int64_t b = ch.b0; b < ch.b1; ++b)
+      probs += int64_t(lengths_[size_t(b)]) * lengths_[size_t(b)] * cfg_.nHeads;
     if (!ch.direct)
       most = std::max(most, n);
     chunks_.push_back(ch);
@@ -455,13 +457,6 @@ void Transformer<T>::compressRows(int64_t b0, int64_t b1, const T *x,
   }
 }
 
-template <typename T> int64_t Transformer<T>::probsBefore(int64_t b0) const {
-  int64_t n = 0;
-  for (int64_t b = 0; b < b0; ++b)
-    n += int64_t(lengths_[size_t(b)]) * lengths_[size_t(b)];
-  return n * cfg_.nHeads;
-}
-
 // Each sequence attends its group's prefix and its own rows: attention runs
 // on the per-sequence layout of the shared rows, a chunk of whole groups at
 // a time (Kernels.h's packed attention; each (sequence, KV head) task gives
@@ -483,7 +478,7 @@ void Transformer<T>::attentionFwdAt(size_t l, const AttentionShape &as) {
     AttentionShape cs = as;
     cs.batch = ch.b1 - ch.b0;
     cs.offsets = a.xOffsets + ch.off;
-    T *P = a.probs[l] + probsBefore(ch.b0);
+    T *P = a.probs[l] + ch.probs;
     if (ch.direct) {
       const int64_t r = shareOwn_[size_t(ch.b0)];
       k_->attentionFwd(a.qkv[l] + r * Q, cs, P, a.att[l] + r * A);
@@ -509,7 +504,7 @@ void Transformer<T>::attentionBwdAt(size_t l, const AttentionShape &as) {
     AttentionShape cs = as;
     cs.batch = ch.b1 - ch.b0;
     cs.offsets = a.xOffsets + ch.off;
-    const T *P = a.probs[l] + probsBefore(ch.b0);
+    const T *P = a.probs[l] + ch.probs;
     if (ch.direct) {
       const int64_t r = shareOwn_[size_t(ch.b0)];
       k_->attentionBwd(a.qkv[l] + r * Q, P, a.dAtt + r * A, cs,
@@ -716,7 +711,6 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                                            int64_t, T *, bool);                \
   template void Transformer<T>::compressRows(int64_t, int64_t, const T *,      \
                                              int64_t, T *, bool);              \
-  template int64_t Transformer<T>::probsBefore(int64_t) const;                 \
   template void Transformer<T>::attentionFwdAt(size_t,                         \
                                                const AttentionShape &);        \
   template void Transformer<T>::attentionBwdAt(size_t,                         \
