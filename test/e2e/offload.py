@@ -188,7 +188,9 @@ for how in ("removed", "truncated"):
     folder = os.path.join(d, out, "offload")
     done = False
     deadline = time.time() + 300
-    while not done and time.time() < deadline and proc.poll() is None:
+    # Until the job exits: one removal or truncation could fall inside one of
+    # the job's own writes of the file, which would restore it.
+    while time.time() < deadline and proc.poll() is None:
         if os.path.isdir(folder):
             for f in os.listdir(folder):
                 path = os.path.join(folder, f)
