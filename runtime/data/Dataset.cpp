@@ -501,7 +501,7 @@ Status DatasetReader::convert(const JsonlRecord &rec, Example &out) {
   return Status::ok();
 }
 
-Expected<bool> DatasetReader::next(Example &out) {
+Expected<bool> DatasetReader::next(Example &out, JsonlRecord *record) {
   JsonlRecord rec;
   if (pending_) {
     rec = std::move(*pending_);
@@ -515,6 +515,8 @@ Expected<bool> DatasetReader::next(Example &out) {
   }
   HONE_TRY(convert(rec, out));
   ++info_.records;
+  if (record)
+    *record = std::move(rec);
   return true;
 }
 

@@ -151,9 +151,13 @@ public:
 
   const DatasetInfo &info() const { return info_; }
   DatasetLayout layout() const { return info_.layout; }
+  /// The file's path (or a string source's name), as errors name it.
+  const std::string &name() const { return reader_.name(); }
 
   /// Next example: true, false at the end, or an error with FILE:LINE:COL.
-  Expected<bool> next(Example &out);
+  /// `record` (when given) receives the JSON record it was read from (the
+  /// loader keeps both, without parsing the line twice).
+  Expected<bool> next(Example &out, JsonlRecord *record = nullptr);
 
   /// Position of the next example (for resuming); seek() returns to it.
   JsonlPosition position() const;

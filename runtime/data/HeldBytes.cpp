@@ -103,37 +103,24 @@ Expected<int64_t> datasetFileHeldBytes(const std::string &path,
   auto reader = DatasetReader::open(path, options);
   if (!reader)
     return reader.status();
-  auto raw = JsonlReader::open(path);
-  if (!raw)
-    return raw.status();
-  // Held as DataLoader::build holds them: each example with the raw
-  // record of its line, both as copies (the loader copies its arrays once
-  // read, so every string and array in them is exactly as long as its
-  // contents), in arrays of exactly `records` elements. Counted record by
-  // record: nothing is kept.
+  // Held as DataLoader::build holds them: each example with the raw record
+  // of its line, every string and array in them exactly as long as its
+  // contents (shrinkHeld, as the loader does), in arrays of exactly
+  // `records` elements. Counted record by record: nothing is kept.
   int64_t records = 0, bytes = 0;
   Example ex;
   JsonlRecord rec;
   while (maxRecords <= 0 || records < maxRecords) {
-    auto more = reader->next(ex);
+    auto more = reader->next(ex, &rec);
     if (!more)
       return more.status();
     if (!*more)
       break;
-    for (;;) {
-      auto r = raw->next(rec);
-      if (!r)
-        return r.status();
-      if (!*r)
-        return Status::error(path + ": error: record stream ended early");
-      if (rec.line == ex.line)
-        break;
-    }
-    const Example held = ex;
-    const json::Value heldRecord = rec.value;
-    bytes += heapBytes(held) + heapBytes(heldRecord);
+    shrinkHeld(ex);
+    shrinkHeld(rec.value);
+    bytes += heapBytes(ex) + heapBytes(rec.value);
     if (longestRecord)
-      *longestRecord = std::max(*longestRecord, heapBytes(held));
+      *longestRecord = std::max(*longestRecord, heapBytes(ex));
     ++records;
     ex = Example();
   }

@@ -44,9 +44,9 @@ void shrinkHeld(Example &ex);
 int64_t loaderArrayBytes(int64_t records);
 
 /// Reads `path` as DataLoader::open does (DatasetReader with `options`,
-/// the raw JSONL records beside it) and counts what a loader of its first
-/// `maxRecords` records (0: all) holds. An error when the file cannot be
-/// read as the job would. `longestRecord` (when given): the most heap
+/// each example with the JSON record it was read from) and counts what a loader
+/// of its first `maxRecords` records (0: all) holds. An error when the file
+/// cannot be read as the job would. `longestRecord` (when given): the most heap
 /// bytes one record's example holds (the size of the working copies the
 /// job makes of a record while it reads, renders and tokenizes it:
 /// docs/formats.md "Long records").

@@ -42,13 +42,12 @@ Expected<SeqBatch> SeqBatch::fromSequences(const std::vector<Sequence> &seqs,
 
 // --- DataLoader ------------------------------------------------------------
 
-Expected<DataLoader> DataLoader::build(DatasetReader reader, JsonlReader raw,
-                                       uint64_t seed, bool shuffle,
-                                       size_t records) {
+Expected<DataLoader> DataLoader::build(DatasetReader reader, uint64_t seed,
+                                       bool shuffle, size_t records) {
   DataLoader d;
   d.seed_ = seed;
   d.shuffle_ = shuffle;
-  d.path_ = raw.name();
+  d.path_ = reader.name();
   // The arrays exactly as long as the records (JsonlReader::countRecords),
   // and each record's strings and arrays exactly as long as their contents
   // (shrinkHeld, as read): what the memory plan counts
@@ -61,21 +60,12 @@ Expected<DataLoader> DataLoader::build(DatasetReader reader, JsonlReader raw,
   Example ex;
   JsonlRecord rec;
   for (;;) {
-    auto more = reader.next(ex);
+    // The example and the raw record of its line from one parse.
+    auto more = reader.next(ex, &rec);
     if (!more)
       return more.status();
     if (!*more)
       break;
-    // the raw record of the same line (blank lines are skipped by both)
-    for (;;) {
-      auto r = raw.next(rec);
-      if (!r)
-        return r.status();
-      if (!*r)
-        return Status::error(raw.name() + ": error: record stream ended early");
-      if (rec.line == ex.line)
-        break;
-    }
     shrinkHeld(ex);
     shrinkHeld(rec.value);
     d.examples_.push_back(std::move(ex));
@@ -84,7 +74,7 @@ Expected<DataLoader> DataLoader::build(DatasetReader reader, JsonlReader raw,
   }
   d.info_ = reader.info();
   if (d.examples_.empty())
-    return Status::error(raw.name() + ": error: dataset has no records");
+    return Status::error(d.path_ + ": error: dataset has no records");
   // A file that changed between the count and the read: exact again (the
   // elements move, their strings stay where they are).
   d.examples_.shrink_to_fit();
@@ -96,16 +86,9 @@ Expected<DataLoader> DataLoader::build(DatasetReader reader, JsonlReader raw,
 Expected<DataLoader> DataLoader::open(const std::string &path,
                                       std::optional<DatasetLayout> layout,
                                       uint64_t seed, bool shuffle) {
-  auto r = DatasetReader::open(path, layout);
-  if (!r)
-    return r.status();
-  auto raw = JsonlReader::open(path);
-  if (!raw)
-    return raw.status();
-  auto records = JsonlReader::countRecords(path);
-  if (!records)
-    return records.status();
-  return build(r.take(), raw.take(), seed, shuffle, *records);
+  DatasetOptions o;
+  o.layout = layout;
+  return open(path, o, seed, shuffle);
 }
 
 Expected<DataLoader> DataLoader::open(const std::string &path,
@@ -114,13 +97,10 @@ Expected<DataLoader> DataLoader::open(const std::string &path,
   auto r = DatasetReader::open(path, options);
   if (!r)
     return r.status();
-  auto raw = JsonlReader::open(path);
-  if (!raw)
-    return raw.status();
   auto records = JsonlReader::countRecords(path);
   if (!records)
     return records.status();
-  return build(r.take(), raw.take(), seed, shuffle, *records);
+  return build(r.take(), seed, shuffle, *records);
 }
 
 void DataLoader::keepFirst(size_t n) {
@@ -159,8 +139,7 @@ Expected<DataLoader> DataLoader::fromJsonl(const std::string &name,
   if (!r)
     return r.status();
   // Not counted first (test data): the arrays grow, then shrink to fit.
-  return build(r.take(), JsonlReader::fromString(name, contents), seed,
-               shuffle, 0);
+  return build(r.take(), seed, shuffle, 0);
 }
 
 void DataLoader::permute() {

@@ -113,9 +113,8 @@ private:
   DataLoader() = default;
   /// `records`: how many the file holds (JsonlReader::countRecords), for
   /// arrays of exactly that length.
-  static Expected<DataLoader> build(DatasetReader reader, JsonlReader raw,
-                                    uint64_t seed, bool shuffle,
-                                    size_t records);
+  static Expected<DataLoader> build(DatasetReader reader, uint64_t seed,
+                                    bool shuffle, size_t records);
   void permute();
 
   DatasetInfo info_;
