@@ -23,8 +23,8 @@ have run: the training stage's measured GFLOP per step (report.html,
 log-probs read as another record's or as the rejected row's) moves step 1's
 loss by far more than 1e-5. Cases: dpo (reference precomputed, the table's
 forwards paired), dpo with --no-precompute-reference (the per-step
-reference hone.logprob over both batches), ipo, orpo, simpo, kto and
-reward-model (reward reads). Never asserts timings.
+reference hone.logprob over both batches), dpo with label_smoothing 0.2,
+ipo, orpo, simpo, kto and reward-model (reward reads). Never asserts timings.
 Usage: share_prefix_pairs.py HONEC EXAMPLES WORK"""
 import array, json, math, os, re, shutil, struct, subprocess, sys
 
@@ -32,7 +32,8 @@ honec, examples, work = map(os.path.abspath, sys.argv[1:4])
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 
-CASES = [("dpo", []), ("dpo", ["--no-precompute-reference"]), ("ipo", []),
+CASES = [("dpo", []), ("dpo", ["--no-precompute-reference"]),
+         ("dpo", ["stages[0].preference.label_smoothing=0.2"]), ("ipo", []),
          ("orpo", []), ("simpo", []), ("kto", []), ("reward-model", [])]
 NOISE = re.compile(r"per_sec|time|seconds|_ms$|^elapsed")
 
@@ -94,8 +95,8 @@ def relative(w, ref):
 
 failed = False
 for example, flags in CASES:
-    name = example + "".join(flags)
-    d = os.path.join(work, name.replace("--", "-"))
+    name = " ".join([example, *flags])
+    d = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", name))
     shutil.copytree(os.path.join(examples, example), d)
     subprocess.run([honec, "spec.textproto", *flags, "--compile-to=exe", "-o",
                     "job"], cwd=d, check=True, stderr=subprocess.DEVNULL)
