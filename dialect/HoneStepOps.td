@@ -618,9 +618,10 @@ def Hone_TrainStepOp : Hone_StepOp<"train_step", [
     `fused_reads` (set by `hone-fuse-forwards`) gives, for every token
     batch, the index of the read whose forward also computes it: reads
     that share one (the same model and read) run as one forward and one
-    backward over their rows concatenated in read order, micro-batch by
-    micro-batch; the region still sees one argument per read (views of
-    the concatenated output). Batches of other rows or lengths (CHORD's
+    backward over their rows concatenated in read order (or, where shared
+    prompt rows save more, row b of every read together: docs/runtime.md
+    "Shared prompt rows"), micro-batch by micro-batch; the region still
+    sees one argument per read (views of the concatenated output). Batches of other rows or lengths (CHORD's
     rollouts and demonstrations) are concatenated on the longest length,
     each row padded past its own (a causal model: positions before a
     row's length are those of the row alone; packed, its tokens only).

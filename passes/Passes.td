@@ -267,7 +267,10 @@ def FuseForwards : Pass<"hone-fuse-forwards", "::mlir::hone::PipelineOp"> {
     of the concatenated output. Every row is computed by the same kernels
     as before: forward outputs, and so the loss and metrics of a step, are
     the same to float rounding; the weight gradient sums the rows in
-    another order.
+    another order. The runtime may interleave the reads' rows (a record's
+    chosen and rejected side by side) where shared prompt rows save more
+    that way (docs/runtime.md "Shared prompt rows"): a forward over DPO's
+    pairs then runs each record's prompt once.
 
     Reads of one model and read kind with the same token type always
     share a forward. Batches of other rows or lengths (CHORD's rollouts,

@@ -178,6 +178,11 @@ std::vector<std::string> loraTargetsOf(const ModelConfig &cfg);
 /// (ForwardOptions::sharePrefix): on unless HONE_SHARE_PREFIX=0 (A/B runs).
 bool prefixSharingEnabled();
 
+/// The rows a shared-prefix forward of the packed batch `b` would save
+/// (the groups Transformer::planShare finds; 0: nothing shared). A caller
+/// that may order its rows (runtime/ops/ReadGroupRows.h) compares orders.
+int64_t sharedPrefixRows(const TokenBatch &b);
+
 template <typename T> class Transformer {
 public:
   /// Validates the config (head counts, dimensions) and allocates

@@ -328,7 +328,13 @@ void Transformer<T>::layerFwd(size_t l, const AttentionShape &as, bool redo) {
 }
 
 
-template <typename T> int64_t Transformer<T>::planShare(const TokenBatch &bt) {
+namespace {
+
+/// planShare's groups: end[b0] (one past the last member of the group
+/// sequence b0 leads) and shared[b0] (its prefix S) for every lead b0 from
+/// 0; returns the rows they save in all.
+int64_t shareGroups(const TokenBatch &bt, std::vector<int64_t> &end,
+                    std::vector<int64_t> &shared) {
   // Groups of consecutive sequences whose first S + 1 tokens equal the
   // group's first's, S >= kMinShared (a shorter common prefix, e.g. the
   // first digits of two dataset rows, is left alone: copies and another
@@ -347,8 +353,9 @@ template <typename T> int64_t Transformer<T>::planShare(const TokenBatch &bt) {
       ++i;
     return i;
   };
-  std::vector<int64_t> saved(size_t(B + 1), 0), end(size_t(B), 0),
-      shared(size_t(B), 0);
+  std::vector<int64_t> saved(size_t(B + 1), 0);
+  end.assign(size_t(B), 0);
+  shared.assign(size_t(B), 0);
   for (int64_t b0 = B - 1; b0 >= 0; --b0) {
     saved[size_t(b0)] = saved[size_t(b0 + 1)];
     end[size_t(b0)] = b0 + 1;
@@ -365,7 +372,20 @@ template <typename T> int64_t Transformer<T>::planShare(const TokenBatch &bt) {
       }
     }
   }
-  if (saved[0] == 0)
+  return saved[0];
+}
+
+} // namespace
+
+int64_t sharedPrefixRows(const TokenBatch &b) {
+  std::vector<int64_t> end, shared;
+  return b.batch > 0 ? shareGroups(b, end, shared) : 0;
+}
+
+template <typename T> int64_t Transformer<T>::planShare(const TokenBatch &bt) {
+  const int64_t B = bt.batch;
+  std::vector<int64_t> end, shared;
+  if (shareGroups(bt, end, shared) == 0)
     return 0;
   shareS_.assign(size_t(B), 0);
   sharePre_.assign(size_t(B), 0);

@@ -1,6 +1,7 @@
 // Model reads: hone.generate (sampling with the spec's stop strings),
 // hone.logprob and hone.value.
 #include "runtime/ops/Ops.h"
+#include "runtime/ops/ReadGroupRows.h"
 
 #include <algorithm>
 #include <chrono>
@@ -317,14 +318,8 @@ void opLogprob(OpCtx &c) {
   }
   if (m->model->config().head != HeadKind::LM)
     c.err("log-probs need a model with an LM head");
-  std::vector<int32_t> rows;
-  for (int k = 0; k < n; ++k) {
+  for (int k = 0; k < n; ++k)
     checkTokens(c, c.in[k], m);
-    if (n > 1) {
-      auto *p = static_cast<const int32_t *>(c.in[k].data);
-      rows.insert(rows.end(), p, p + B * T);
-    }
-  }
   // Full rows: the model is causal, so padding after a sequence changes
   // nothing before it (and a sampled pad id inside a response stays scored).
   // Packed: up to each row's last masked token.
@@ -333,9 +328,22 @@ void opLogprob(OpCtx &c) {
   if (packed)
     for (int k = 0; k < n; ++k)
       maskedLengths(c.in[n + k], len.data() + k * B);
+  // Several batches: one forward over their rows, batch after batch or,
+  // where shared prompt rows save more that way, paired (row b of every
+  // batch together: DPO's reference on a record's chosen and rejected
+  // rows; ReadGroupRows.h).
+  std::vector<GroupMember> batches;
+  for (int k = 0; k < n; ++k)
+    batches.push_back({static_cast<const int32_t *>(c.in[k].data),
+                       len.data() + k * B, T, 0, B, 0, T});
+  std::vector<int32_t> rows, rowLen;
+  std::vector<GroupRow> order;
+  if (n > 1)
+    order = chooseGroupOrder(batches, T, packed && prefixSharingEnabled(),
+                             sharedPrefixRows, rows, rowLen);
   TokenBatch tb{all, T,
                 n > 1 ? rows.data() : static_cast<const int32_t *>(tok.data),
-                len.data()};
+                n > 1 ? rowLen.data() : len.data()};
   std::vector<float> h;
   // micro_batch (hone-plan-memory under a budget): the forward over that
   // many rows at a time; results bit-identical (docs/passes.md).
@@ -359,6 +367,20 @@ void opLogprob(OpCtx &c) {
                          ent ? &h : nullptr, packed);
   if (!lp)
     c.err(lp.status().message());
+  // Each batch's rows back in its own order.
+  auto split = [&](std::vector<float> &v) {
+    if (n == 1)
+      return;
+    std::vector<float> byBatch(v.size());
+    std::vector<float *> out;
+    for (int k = 0; k < n; ++k)
+      out.push_back(byBatch.data() + k * B * T);
+    scatterGroupRows(v.data(), T, batches, order, out);
+    v.swap(byBatch);
+  };
+  split(*lp);
+  if (ent)
+    split(h);
   for (int k = 0; k < n; ++k)
     for (int64_t i = 0; i < B * T; ++i) {
       wr(c.out[per * k], i, (*lp)[size_t(k * B * T + i)]);
@@ -437,11 +459,25 @@ void opReferenceTable(OpCtx &c) {
       }
     }
     // Packed as hone-pack-sequences packs the reference's reads: each row
-    // up to its loss mask's last nonzero.
-    TokenBatch tb{2 * n, T, tok.data(), len.data()};
+    // up to its loss mask's last nonzero; a record's chosen and rejected
+    // rows side by side where their shared prompt rows save more that way
+    // (ReadGroupRows.h), as in the train step's and hone.logprob's forwards.
+    std::vector<GroupMember> sides;
+    for (int side = 0; side < 2; ++side)
+      sides.push_back({tok.data() + side * n * T, len.data() + side * n, T, 0,
+                       n, 0, T});
+    std::vector<int32_t> rowTok, rowLen;
+    std::vector<GroupRow> order =
+        chooseGroupOrder(sides, T, prefixSharingEnabled(), sharedPrefixRows,
+                         rowTok, rowLen);
+    TokenBatch tb{2 * n, T, rowTok.data(), rowLen.data()};
     auto lp = computeLogprobs(*m->model, tb, 0, 1.0, nullptr, true);
     if (!lp)
       c.err(lp.status().message());
+    std::vector<float> bySide(lp->size());
+    scatterGroupRows(lp->data(), T, sides, order,
+                     std::vector<float *>{bySide.data(), bySide.data() + n * T});
+    lp->swap(bySide);
     for (int64_t k = 0; k < n; ++k)
       for (int side = 0; side < 2; ++side) {
         const int64_t row = side * n + k;

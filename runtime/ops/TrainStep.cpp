@@ -69,7 +69,9 @@ ForwardOptions trainForward(hone_job *j, double temp, int64_t stepNo,
 
 /// Reads that run as one forward and one backward (hone-fuse-forwards'
 /// fused_reads): micro-batch k of every member (its own rows split into
-/// `mini_batches` as alone), concatenated in member order. Members of other
+/// `mini_batches` as alone), concatenated in member order or, where shared
+/// prompt rows save more that way, paired (`order`, chooseGroupOrder: DPO's
+/// chosen and rejected rows of a record side by side). Members of other
 /// lengths (CHORD's rollouts and demonstrations) are concatenated on the
 /// longest, `width`: each row padded with 0 past its own length T, which
 /// bounds its `lengths`, so that the model (causal) computes its positions
@@ -78,6 +80,9 @@ ForwardOptions trainForward(hone_job *j, double temp, int64_t stepNo,
 struct ReadGroup {
   std::vector<Read *> members;
   std::vector<int32_t> tokens, lengths; // the concatenation (2+ members)
+  /// The forward's rows (2+ members): set by the forward of the current
+  /// micro-batch, read by its scatter and gather.
+  std::vector<GroupRow> order;
   int64_t width = 0; // the longest member's T: positions per forward row
   /// Member q's rows in the current micro-batch: [first[q], first[q] + n[q])
   /// of its mini-batch (which starts at row lo[q] of its tokens).
@@ -126,15 +131,20 @@ Status forwardGroup(ReadGroup &g, const ForwardOptions &fo) {
   Read &r0 = *g.members[0];
   if (g.members.size() == 1)
     return forwardRows(r0, g.lo[0] + g.first[0], g.n[0], fo);
-  concatGroupRows(g.rows(), g.width, g.tokens, g.lengths);
-  TokenBatch tb{int64_t(g.lengths.size()), g.width, g.tokens.data(),
-                g.lengths.data()};
   ForwardOptions packedFo = fo;
   // Packed when every member is; a padded forward over shorter lengths is
   // exact as well (positions past a row's length are read nowhere).
   packedFo.pack = std::all_of(g.members.begin(), g.members.end(),
                               [](const Read *r) { return r->packed; });
   packedFo.sharePrefix = prefixSharingEnabled();
+  // Shared prompt rows need a pair's rows side by side (ReadGroupRows.h).
+  const bool drop = fo.train && r0.model->model->hasLora() &&
+                    r0.model->model->lora().dropout > 0;
+  g.order = chooseGroupOrder(g.rows(), g.width,
+                             packedFo.pack && packedFo.sharePrefix && !drop,
+                             sharedPrefixRows, g.tokens, g.lengths);
+  TokenBatch tb{int64_t(g.lengths.size()), g.width, g.tokens.data(),
+                g.lengths.data()};
   return r0.model->model->forward(tb, packedFo);
 }
 
@@ -487,9 +497,15 @@ void runTrainStep(OpCtx &c) {
             o0.push_back(r->out0.data());
             o1.push_back(r->out1.data());
           }
-          scatterGroupRows(v.data(), wide, rows, o0);
-          if (!h.empty())
-            scatterGroupRows(h.data(), wide, rows, o1);
+          if (g.members.size() == 1) {
+            scatterGroupRows(v.data(), wide, rows, o0);
+            if (!h.empty())
+              scatterGroupRows(h.data(), wide, rows, o1);
+          } else {
+            scatterGroupRows(v.data(), wide, rows, g.order, o0);
+            if (!h.empty())
+              scatterGroupRows(h.data(), wide, rows, g.order, o1);
+          }
         }
       }
       for (Read &r : rs) {
@@ -584,11 +600,11 @@ void runTrainStep(OpCtx &c) {
               i1.push_back(m->grad1.data());
             }
             std::vector<float> h0(size_t(all * wide)), h1;
-            gatherGroupRows(h0.data(), wide, rows, i0);
+            gatherGroupRows(h0.data(), wide, rows, grp.order, i0);
             k.copyToDevice(d0.data(), h0.data(), h0.size() * sizeof(float));
             if (entropy) {
               h1.resize(h0.size());
-              gatherGroupRows(h1.data(), wide, rows, i1);
+              gatherGroupRows(h1.data(), wide, rows, grp.order, i1);
               k.copyToDevice(d1.data(), h1.data(), h1.size() * sizeof(float));
             }
           }

@@ -141,9 +141,16 @@ def measured(example, d, packed):
 
 
 def job(d, out, env=None):
+    # Dataset rows, every row's work: with shared prompt rows
+    # (docs/runtime.md, "Shared prompt rows": DPO's and the reward model's
+    # pairs side by side) the measured GFLOP fall below the compiler's
+    # count, which measured() checks to 1e-3 (share_prefix_pairs.py checks
+    # sharing against this layout); rollouts (a bound) keep it.
+    share = {} if os.path.basename(d).rsplit("-", 1)[0] in ROLLOUTS else {
+        "HONE_SHARE_PREFIX": "0"}
     subprocess.run(["./job", "--device", "cpu", "--out", out, "--progress",
                     "off"], cwd=d, check=True, stdout=subprocess.DEVNULL,
-                   env=dict(os.environ, **(env or {})))
+                   env=dict(os.environ, **share, **(env or {})))
     rows = [json.loads(l) for l in open(os.path.join(d, out, "metrics.jsonl"))]
     rows = [r for r in rows if "stage" in r]
     return rows, saved(os.path.join(d, out, "final"))

@@ -259,3 +259,237 @@ TEST(FusedReads, OneForwardEqualsSeparateForwardsFloat64) {
 }
 
 } // namespace
+
+// --- paired rows: a DPO step with shared prompt rows --------------------
+//
+// A preference batch's chosen and rejected rows of one record begin with
+// the same prompt. chooseGroupOrder (ReadGroupRows.h) puts row b of both
+// reads side by side when that lets the shared-prefix forward
+// (ForwardOptions::sharePrefix) save more rows than member order, so each
+// record's prompt runs once. A float64 DPO step on that layout (loss from
+// the split-back log-probs, upstream gradients gathered, one backward)
+// must equal the step without sharing, each read's rows alone (no group
+// code): loss, log-probs and parameter gradient to 1e-12 relative (why not
+// 0: as SharedPrefixTest, GEMMs on fewer rows and a prefix row's gradient
+// summed over the pair outside the GEMM). Rows whose pairing is wrong
+// change the results at order 1: planted, chosen and rejected swapped in
+// scatterGroupRows' paired order fails every case (log-probs 0.72-0.92,
+// gradients 0.86-1 relative apart); each chosen row paired with the next
+// record's rejected row in groupRowOrder (consistent, so still exact)
+// fails the order and shared-rows checks (18 rows saved of 24).
+
+namespace paired {
+
+constexpr int64_t kT = 14, kPrompt = 7;
+constexpr double kBeta = 0.7;
+
+/// One read of a preference batch: `rows` records, record r's row being
+/// its prompt (kPrompt tokens, drawn from `prompts`' row r) and a
+/// completion drawn from `seed`; the loss mask covers the completion.
+struct Side {
+  Batch batch;
+  std::vector<double> mask;
+};
+
+Side side(int64_t vocab, const Batch &prompts, std::vector<int32_t> lengths,
+          uint64_t seed) {
+  Side s{randomBatch(vocab, lengths, kT, seed), {}};
+  s.mask.assign(size_t(s.batch.B * kT), 0.0);
+  for (int64_t b = 0; b < s.batch.B; ++b) {
+    for (int64_t t = 0; t < kPrompt; ++t)
+      s.batch.tokens[size_t(b * kT + t)] = prompts.tokens[size_t(b * kT + t)];
+    for (int64_t t = kPrompt; t < lengths[size_t(b)]; ++t)
+      s.mask[size_t(b * kT + t)] = 1.0;
+  }
+  for (auto &t : s.batch.tokens)
+    if (t < 0)
+      t = 1;
+  return s;
+}
+
+struct Step {
+  double loss = 0;
+  std::vector<std::vector<double>> lp; // per side [B, kT]
+  std::vector<double> grad;
+  std::vector<ops::GroupRow> order;
+  double sharedRows = 0;
+};
+
+/// DPO on rows [b0, b0 + n) of both sides (a micro-batch): reference sums
+/// `ref` ([B][2]), loss mean_b -log sigmoid(beta (dw - dl)). `grouped`:
+/// one forward and one backward of both sides' rows (ReadGroupRows.h, the
+/// order chooseGroupOrder picks with sharing); otherwise each side alone
+/// without sharing (a forward per side for the loss, then a forward and a
+/// backward per side, the gradients accumulating), independent of the
+/// group code.
+Step step(const ModelConfig &cfg, std::vector<Side> &sides,
+          const std::vector<double> &ref, int64_t b0, int64_t n,
+          bool grouped) {
+  auto k = makeCpuKernels<double>();
+  auto m = std::move(*Transformer<double>::create(cfg, k.get()));
+  randomizeParams(*m, 29);
+  m->zeroGrad();
+  std::vector<GroupMember> rows;
+  for (Side &s : sides)
+    rows.push_back({s.batch.tokens.data(), s.batch.lengths.data(), kT, b0, n,
+                    b0, kT});
+  std::vector<int32_t> tokens, lengths;
+  Step r;
+  const int64_t B = sides[0].batch.B;
+  r.lp.assign(2, std::vector<double>(size_t(B * kT), 0.0));
+  ForwardOptions o;
+  o.pack = true;
+  o.sharePrefix = grouped;
+  auto alone = [&](int q) {
+    TokenBatch tb{n, kT, sides[size_t(q)].batch.tokens.data() + b0 * kT,
+                  sides[size_t(q)].batch.lengths.data() + b0};
+    ForwardOptions plain;
+    plain.pack = true;
+    Status s = m->forward(tb, plain);
+    EXPECT_TRUE(s) << s.toString();
+  };
+  TokenBatch tb{n * 2, kT, nullptr, nullptr};
+  if (grouped) {
+    r.order = ops::chooseGroupOrder(rows, kT, true, sharedPrefixRows, tokens,
+                                    lengths);
+    tb = {int64_t(lengths.size()), kT, tokens.data(), lengths.data()};
+    Status s = m->forward(tb, o);
+    EXPECT_TRUE(s) << s.toString();
+    r.sharedRows = m->workDone().sharedRows;
+    std::vector<double> v = m->toHost(m->logprobs(), tb.batch * kT);
+    ops::scatterGroupRows(
+        v.data(), kT, rows, r.order,
+        std::vector<double *>{r.lp[0].data(), r.lp[1].data()});
+  } else {
+    for (int q = 0; q < 2; ++q) {
+      alone(q);
+      std::vector<double> v = m->toHost(m->logprobs(), n * kT);
+      std::copy(v.begin(), v.end(), r.lp[size_t(q)].begin() + b0 * kT);
+    }
+  }
+  // The loss and its upstream gradients on the split-back rows.
+  std::vector<std::vector<double>> up(2, std::vector<double>(size_t(B * kT)));
+  for (int64_t b = b0; b < b0 + n; ++b) {
+    double d[2];
+    for (int q = 0; q < 2; ++q) {
+      d[q] = -ref[size_t(2 * b + q)];
+      for (int64_t t = 0; t < kT; ++t)
+        d[q] += sides[size_t(q)].mask[size_t(b * kT + t)] *
+                r.lp[size_t(q)][size_t(b * kT + t)];
+    }
+    const double z = kBeta * (d[0] - d[1]);
+    r.loss += std::log1p(std::exp(-z)) / double(n);
+    const double g = -kBeta / (1 + std::exp(z)) / double(n); // dloss/d dw
+    for (int q = 0; q < 2; ++q)
+      for (int64_t t = 0; t < kT; ++t)
+        up[size_t(q)][size_t(b * kT + t)] =
+            (q ? -g : g) * sides[size_t(q)].mask[size_t(b * kT + t)];
+  }
+  if (grouped) {
+    std::vector<double> d0(size_t(tb.batch * kT));
+    ops::gatherGroupRows(
+        d0.data(), kT, rows, r.order,
+        std::vector<const double *>{up[0].data(), up[1].data()});
+    OutputGrads<double> g;
+    g.dlogprob = d0.data();
+    Status s = m->backward(g);
+    EXPECT_TRUE(s) << s.toString();
+  } else {
+    for (int q = 0; q < 2; ++q) {
+      alone(q);
+      OutputGrads<double> g;
+      g.dlogprob = up[size_t(q)].data() + b0 * kT;
+      Status s = m->backward(g);
+      EXPECT_TRUE(s) << s.toString();
+    }
+  }
+  r.grad = m->toHost(m->gradData(), m->numParams());
+  return r;
+}
+
+bool isPaired(const std::vector<ops::GroupRow> &order) {
+  for (size_t i = 0; i < order.size(); ++i)
+    if (order[i].q != i % 2 || order[i].b != int64_t(i / 2))
+      return false;
+  return !order.empty();
+}
+
+} // namespace paired
+
+TEST(FusedReads, PairedRowsShareTheirPromptDpoStepFloat64) {
+  using namespace paired;
+  struct Family {
+    const char *name;
+    ModelConfig (*make)(HeadKind);
+  };
+  for (Family f : {Family{"llama", tinyLlama}, Family{"gpt2", tinyGpt2},
+                   Family{"qwen3", tinyQwen3}}) {
+    ModelConfig cfg = f.make(HeadKind::LM);
+    cfg.maxSeqLen = 16;
+    // Four records: prompts drawn apart, completions of 2-7 tokens.
+    Batch prompts = randomBatch(cfg.vocabSize, {kT, kT, kT, kT}, kT, 41);
+    std::vector<Side> sides;
+    sides.push_back(side(cfg.vocabSize, prompts, {12, 14, 9, 13}, 43));
+    sides.push_back(side(cfg.vocabSize, prompts, {10, 11, 14, 13}, 47));
+    std::vector<double> ref = randomVector<double>(8, 53, 0);
+    for (double &x : ref)
+      x *= 4;
+    // The whole batch, then a second micro-batch (rows 1..3).
+    for (auto [b0, n] : {std::pair<int64_t, int64_t>{0, 4}, {1, 3}}) {
+      SCOPED_TRACE(std::string(f.name) + " rows " + std::to_string(b0) +
+                   ".." + std::to_string(b0 + n - 1));
+      Step off = step(cfg, sides, ref, b0, n, false);
+      Step on = step(cfg, sides, ref, b0, n, true);
+      EXPECT_TRUE(isPaired(on.order));
+      // Each record's prompt ran once: kPrompt - 1 rows saved a pair at
+      // least (more where the completions begin alike).
+      EXPECT_GE(on.sharedRows, double(n * (kPrompt - 1)));
+      EXPECT_EQ(off.sharedRows, 0.0);
+      double worst = std::abs(on.loss - off.loss) / std::abs(off.loss);
+      for (int q = 0; q < 2; ++q)
+        worst = std::max(worst, relative(on.lp[size_t(q)], off.lp[size_t(q)]));
+      double grad = relative(on.grad, off.grad);
+      std::printf("  %s paired rows %lld..%lld: loss %.6f, loss and "
+                  "log-probs %.2g, gradient %.2g (relative)\n",
+                  f.name, (long long)b0, (long long)(b0 + n - 1), off.loss,
+                  worst, grad);
+      EXPECT_LE(worst, 1e-12);
+      EXPECT_LE(grad, 1e-12);
+    }
+  }
+}
+
+TEST(FusedReads, PairsOnlyWhereThatSharesMore) {
+  // Two reads of rollouts (each prompt's 3 samples together in either
+  // read, row b of one read and row b of the other of different prompts):
+  // member order shares more, so it stays; as it does for two reads with
+  // nothing in common, or of unequal row counts.
+  ModelConfig cfg = tinyLlama(HeadKind::LM);
+  Batch a = randomBatch(cfg.vocabSize, std::vector<int32_t>(6, 12), 12, 61);
+  Batch b = randomBatch(cfg.vocabSize, std::vector<int32_t>(6, 12), 12, 67);
+  for (Batch *x : {&a, &b})
+    for (int64_t r = 0; r < 6; ++r)
+      for (int64_t t = 0; t < 8; ++t) // rows 0-2 and 3-5: one prompt each
+        x->tokens[size_t(r * 12 + t)] = x->tokens[size_t((r / 3) * 3 * 12 + t)];
+  auto order = [&](const Batch &x, const Batch &y, int64_t ny,
+                   bool share = true) {
+    std::vector<GroupMember> m = {
+        {x.tokens.data(), x.lengths.data(), 12, 0, 6, 0, 12},
+        {y.tokens.data(), y.lengths.data(), 12, 0, ny, 0, 12}};
+    std::vector<int32_t> t, l;
+    auto o = ops::chooseGroupOrder(m, 12, share, sharedPrefixRows, t, l);
+    EXPECT_EQ(int64_t(l.size()), 6 + ny);
+    return paired::isPaired(o);
+  };
+  EXPECT_FALSE(order(a, b, 6)); // rollouts: their groups kept
+  Batch c = randomBatch(cfg.vocabSize, std::vector<int32_t>(6, 12), 12, 71);
+  Batch d = randomBatch(cfg.vocabSize, std::vector<int32_t>(6, 12), 12, 73);
+  EXPECT_FALSE(order(c, d, 6)); // nothing shared either way
+  // c's row r begins like d's row r: pairs.
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t t = 0; t < 7; ++t)
+      d.tokens[size_t(r * 12 + t)] = c.tokens[size_t(r * 12 + t)];
+  EXPECT_TRUE(order(c, d, 6));
+  EXPECT_FALSE(order(c, d, 6, false)); // no sharing (HONE_SHARE_PREFIX=0)
+  EXPECT_FALSE(order(c, d, 5)); // unequal row counts: member order
+}
