@@ -919,7 +919,13 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
            "run a train step whose objective separates by model model by "
            "model where that stage frees its work buffers at each step's "
            "end (off: every model's forward, then the kernel, then every "
-           "backward; for benchmarks)">
+           "backward; for benchmarks)">,
+    Option<"keepLogits", "keep-logits", "bool", /*default=*/"true",
+           "a train step's forwards keep the LM head's logits for the "
+           "backward (keep_logits) where they are no larger than the rest "
+           "of those activations, recomputed again under the budget before "
+           "any other decision that costs compute (false: always "
+           "recomputed)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }
