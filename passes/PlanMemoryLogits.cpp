@@ -162,9 +162,11 @@ std::string Planner::logitsDecision(PipelineOp pipeline, Figures &fig,
 
 SmallVector<std::string> Planner::logitsLines() {
   SmallVector<std::string> lines;
+  llvm::SmallPtrSet<Operation *, 8> seen; // a step run model by model has
+                                          // a point per phase
   for (unsigned p = 0; p < points.size(); ++p) {
     auto step = dyn_cast<TrainStepOp>(points[p]);
-    if (!step)
+    if (!step || !seen.insert(step).second)
       continue;
     for (auto [i, model] : llvm::enumerate(step.getModels())) {
       auto it = logitsChoice.find({step.getOperation(), int64_t(i)});
