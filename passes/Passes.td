@@ -769,12 +769,17 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     floats, in that model's activations: `memsize::activationBytes` with
     `keepLogits`) so that its backward reads them instead of running the
     logits GEMM again (docs/runtime.md "Kept logits"; results
-    bit-identical), by default wherever they are no larger than the rest of
-    that forward's activations (the cap, with or without a budget: at most
-    doubling the buffer they join; GPT-2 d512 x 8 at 4 x 256 rows and
-    vocabulary 8192 keeps 32 MiB beside 346 MiB; Qwen3's vocabulary of
-    151936, about 152 k floats a row, is kept beside Qwen3-0.6B's 28 layers
-    of d_model 1024 but not beside d_model 512 x 8, about 89 k a row). Written as the discardable
+    bit-identical). On the CPU they are kept by default: with a memory
+    budget set (option `budget-bytes` or the spec's
+    `hardware.memory_budget`) wherever the plan fits it (decision 2 below
+    recomputes them where it does not); without one, only where they are
+    no larger than the rest of that forward's activations (at most doubling
+    the buffer they join; GPT-2 d512 x 8 at 4 x 256 rows and vocabulary
+    8192 keeps 32 MiB beside 346 MiB; Qwen3's vocabulary of 151936, about
+    152 k floats a row, is kept beside Qwen3-0.6B's 28 layers of d_model
+    1024, but beside d_model 512 x 8, about 89 k a row, only with a
+    budget). With `hardware.device: cuda` they are not kept (the CUDA
+    kernels recompute them: not yet). Written as the discardable
     `keep_logits` on `hone.train_step` (one entry per model operand, 0 or
     1; absent: none kept) and read by the runtime (`Transformer::
     setKeepLogits`; `HONE_LM_KEEP=0` recomputes whatever the plan says, for

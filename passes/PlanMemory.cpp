@@ -307,7 +307,11 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
     // buffers at each step's end, the plan gives each phase a point.
     separable.clear();
     logitsChoice.clear();
-    keepLogitsDefault = keepLogits;
+    // Kept by default on the CPU (the CUDA kernels recompute them, not
+    // yet); capped where the user set no budget (PlanMemoryLogits.cpp).
+    logitsOnCuda = specDevice(pipeline) == "cuda";
+    keepLogitsDefault = keepLogits && !logitsOnCuda;
+    logitsCapped = budgetBytes == 0 && specMemoryBudget(pipeline) == 0;
     if (splitTrainSteps)
       pipeline.walk([&](TrainStepOp step) {
         SmallVector<int64_t> phases = separablePhases(step);

@@ -221,8 +221,10 @@ public:
   // The LM head's logits kept for backward (PlanMemoryLogits.cpp).
   /// Per (train step, model operand index); kept across re-planning.
   std::map<std::pair<Operation *, int64_t>, LogitsChoice> logitsChoice;
-  /// The pass's keep-logits option: whether logits are kept by default.
-  bool keepLogitsDefault = true;
+  /// The pass's keep-logits option (and not a CUDA device): whether
+  /// logits are kept by default; `logitsCapped`: no budget set (option or
+  /// spec), so only where they are no larger than the other activations.
+  bool keepLogitsDefault = true, logitsCapped = true, logitsOnCuda = false;
   /// Whether `op`'s forward of `model` keeps its logits (`logitBytes`,
   /// beside `otherBytes` of other activations): decided at the first
   /// forward of each (train step, model) and written as keep_logits.

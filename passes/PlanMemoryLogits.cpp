@@ -7,11 +7,15 @@
 // (Transformer::setKeepLogits; results bit-identical), carried to the
 // runtime as `keep_logits` on hone.train_step (one entry per model).
 //
-// Kept by default when they are no larger than the rest of the activations
-// of that forward (at most doubling the buffer they join: a vocabulary far
-// wider than the model, as Qwen3's 151936 over d_model 1024, on long rows
-// would otherwise dwarf them); under a budget, recomputed again where that
-// lowers the peak, before any other decision that costs compute.
+// Kept by default on the CPU (the CUDA kernels recompute them: not yet).
+// With a memory budget set (the pass option or the spec's
+// hardware.memory_budget) they are kept wherever the plan fits: over the
+// budget, recomputed again where that lowers the peak, before any other
+// decision that costs compute. Without one (the machine's physical memory
+// is then the budget), only where they are no larger than the rest of that
+// forward's activations: at most doubling the buffer they join, so that a
+// vocabulary far wider than the model (Qwen3's 151936 beside d_model 512 x
+// 8) does not grow a job's memory by surprise.
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,7 +58,7 @@ bool Planner::keepsLogits(Operation *op, Value model, int64_t logitBytes,
   auto [it, fresh] = logitsChoice.try_emplace({op, i});
   LogitsChoice &ch = it->second;
   if (fresh) {
-    ch.keep = keepLogitsDefault && logitBytes <= otherBytes;
+    ch.keep = keepLogitsDefault && (!logitsCapped || logitBytes <= otherBytes);
     ch.capped = keepLogitsDefault && !ch.keep;
   }
   ch.bytes = std::max(ch.bytes, logitBytes);
@@ -192,8 +196,12 @@ SmallVector<std::string> Planner::logitsLines() {
                           where, humanBytes(ch.bytes),
                           ch.budget   ? std::string("over the memory budget")
                           : ch.capped ? "larger than its other activations, " +
-                                            humanBytes(ch.other)
-                                      : std::string("keep-logits=false"))
+                                            humanBytes(ch.other) +
+                                            ", and no memory budget set"
+                                      : logitsOnCuda
+                                          ? std::string("the CUDA kernels "
+                                                        "recompute them")
+                                          : std::string("keep-logits=false"))
                 .str());
     }
   }
