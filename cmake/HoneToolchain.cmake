@@ -32,9 +32,12 @@ macro(hone_add_subdirs)
 endmacro()
 
 # hone_gtest(name SOURCES... LIBS ...): a GoogleTest binary registered with ctest.
+# Its Python oracles' torch keeps its compile cache in the build tree: by
+# default torch creates /tmp/torchinductor_$USER, even for an optimizer step.
 function(hone_gtest name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS unit)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS unit
+    ENVIRONMENT "TORCHINDUCTOR_CACHE_DIR=${CMAKE_BINARY_DIR}/torch-cache")
 endfunction()

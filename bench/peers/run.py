@@ -852,6 +852,10 @@ def main():
               "from PyPI, --python picks another)")
         return 0
     work = tempfile.mkdtemp(prefix="hone-bench-peers-")
+    # torch creates /tmp/torchinductor_$USER (even an optimizer step does)
+    # unless told otherwise: the peers keep it in the work directory.
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR",
+                          os.path.join(work, "torch-cache"))
     try:
         return drive(a, py, work)
     finally:

@@ -133,6 +133,16 @@ bool Checker::readHfConfig(const Model &m, Architecture &arch) {
               ")");
     return false;
   }
+  // A FIFO config.json would block the read (a device never end).
+  if (std::string kind = fileKind(dir + "/config.json");
+      !kind.empty() && !isFile(dir + "/config.json")) {
+    error(at(m, "load"),
+          "model directory " + q(m.load()) + ": config.json is " + kind +
+              ", not a file",
+          "give a Hugging Face model directory (config.json and "
+          "model.safetensors)");
+    return false;
+  }
   std::ifstream in(dir + "/config.json", std::ios::binary);
   if (!in) {
     error(at(m, "load"), "model directory " + q(m.load()) + " has no config.json",

@@ -83,6 +83,13 @@ void Checker::checkTokenizer() {
     if (!opts_.checkFiles)
       break;
     std::string path = spec_.resolvePath(t.file());
+    // A FIFO would block the read, a device never end.
+    if (std::string kind = fileKind(path); !kind.empty() && !isFile(path)) {
+      error(at(t, "file"),
+            "tokenizer file " + q(t.file()) + " is " + kind + ", not a file",
+            "give the Hugging Face tokenizer.json of the model");
+      break;
+    }
     std::ifstream in(path, std::ios::binary);
     if (t.file().empty() || !in) {
       error(at(t, "file"), "tokenizer file " + q(t.file()) + " not found",

@@ -57,8 +57,15 @@ Status writeDurableParts(const std::string &path,
       if (w < 0) {
         if (errno == EINTR)
           continue;
+        const bool full = errno == ENOSPC || errno == EDQUOT;
         std::string e = errnoText();
         ::close(fd);
+        if (full) // the partial checkpoint's directory is removed
+          return Status::error(
+              err(path, "write failed: " + e +
+                            " (hint: free space on the run directory's file "
+                            "system, or keep fewer checkpoints: "
+                            "checkpointing.keep_last; then --resume)"));
         return Status::error(err(path, "write failed: " + e));
       }
       p += w;

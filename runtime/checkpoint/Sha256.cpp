@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -212,10 +213,25 @@ std::string Sha256::hex(const Digest &d) {
 }
 
 Expected<FileDigest> digestFile(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer; a FIFO
+  // or a device (/dev/zero) may never end, so only regular files are read.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return Status::error(path + ": error: cannot open: " +
                          std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const mode_t m = st.st_mode;
+    ::close(fd);
+    const std::string what = S_ISDIR(m)                 ? "a directory"
+                             : S_ISFIFO(m)              ? "a FIFO"
+                             : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+                                                        : "a special file";
+    return Status::error(path + ": error: is " + what +
+                             ", not a regular file (hint: copy the data to "
+                             "a file and give its path)",
+                         "copy the data to a file and give its path");
+  }
   Sha256 h;
   FileDigest out;
   std::vector<uint8_t> buf(1 << 20);

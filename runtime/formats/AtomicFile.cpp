@@ -90,7 +90,8 @@ Status writeFileAtomic(const std::string &path, std::string_view contents) {
 }
 
 Expected<std::string> readFile(const std::string &path, size_t maxBytes) {
-  int fd = ::open(path.c_str(), O_RDONLY);
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return Status::error(path + ": error: cannot open: " + errnoText());
   struct stat st;

@@ -47,7 +47,8 @@ struct SafetensorsFile::Mapping {
 };
 
 Expected<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return Status::error(path +
                          ": error: cannot open: " + std::strerror(errno));

@@ -167,8 +167,7 @@ void requestStop() {
 std::string jobUsage(const std::string &argv0) {
   return "usage: " + argv0 +
          " [--device cpu|cuda|auto] [--out DIR] [--resume]\n"
-         "       [--steps-override [STAGE=]N]... [--progress "
-         "auto|bar|lines|off] [--threads N]\n"
+         "       [--progress auto|bar|lines|off] [--threads N]\n"
          "       [--lanes auto|on|off] [--trace]\n"
          "  --trace  record every step op (lane, start, end, output bytes) "
          "as RUN/trace.json\n"

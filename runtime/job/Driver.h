@@ -70,6 +70,8 @@ constexpr unsigned kStopGraceSeconds = 120;
 constexpr int kMaxThreads = 1024;
 
 Expected<JobArgs> parseJobArgs(int argc, const char *const *argv);
+/// A compiled job's --help (without --steps-override, which compiled jobs
+/// refuse: their loop bounds are compiled in).
 std::string jobUsage(const std::string &argv0);
 
 struct JobConfig {

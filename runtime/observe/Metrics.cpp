@@ -153,6 +153,10 @@ Expected<MetricsLogger> MetricsLogger::open(const std::string &dir,
     if (!w)
       return w.status();
     m.events_.emplace(w.take());
+    // Steps after resumeStep are written again by this process: TensorBoard
+    // drops them from the earlier files (metrics.jsonl was cut above).
+    if (options.resumeStep)
+      HONE_TRY(m.events_->addSessionStart(*options.resumeStep + 1));
   }
   return m;
 }

@@ -46,7 +46,9 @@ struct MetricsOptions {
   /// rows with step <= resumeStep (rewritten atomically; a torn last line
   /// is dropped) and new rows are appended, so a resumed run's file equals
   /// an uninterrupted run's. Without it an existing metrics.jsonl is
-  /// truncated.
+  /// truncated. The new TensorBoard event file then starts with SessionLog
+  /// START at resumeStep + 1, so TensorBoard drops the earlier files' events
+  /// of the steps this process writes again.
   std::optional<int64_t> resumeStep;
   /// With resumeStep: the file's length when the checkpoint was written
   /// (its state.json's metrics_bytes). Only rows within it are kept, so rows

@@ -166,6 +166,16 @@ Status EventFileWriter::addScalars(
   return writeAll(fd_, path_, frameRecord(ev.SerializeAsString()));
 }
 
+Status EventFileWriter::addSessionStart(int64_t step, double wallTime) {
+  if (fd_ < 0)
+    return Status::error(path_ + ": error: event file is closed");
+  tfevent::Event ev;
+  ev.set_wall_time(wallTime < 0 ? unixTimeNow() : wallTime);
+  ev.set_step(step);
+  ev.mutable_session_log()->set_status(tfevent::SessionLog::START);
+  return writeAll(fd_, path_, frameRecord(ev.SerializeAsString()));
+}
+
 Expected<EventFileContents> readEventFile(const std::string &path) {
   Expected<std::string> data = readFile(path);
   if (!data)
@@ -184,6 +194,9 @@ Expected<EventFileContents> readEventFile(const std::string &path) {
       out.fileVersion = ev.file_version();
       continue;
     }
+    if (ev.what_case() == tfevent::Event::kSessionLog &&
+        ev.session_log().status() == tfevent::SessionLog::START)
+      out.sessionStarts.push_back(ev.step());
     if (ev.what_case() != tfevent::Event::kSummary)
       continue;
     for (const auto &v : ev.summary().value()) {

@@ -43,6 +43,10 @@ public:
   Status addScalars(int64_t step,
                     const std::vector<std::pair<std::string, double>> &values,
                     double wallTime = -1);
+  /// Writes SessionLog START at `step`: TensorBoard then discards every
+  /// event at `step` or later read from earlier files of the directory (as
+  /// PyTorch's SummaryWriter(purge_step=step) does).
+  Status addSessionStart(int64_t step, double wallTime = -1);
   const std::string &path() const { return path_; }
 
 private:
@@ -60,6 +64,8 @@ struct ScalarEvent {
 
 struct EventFileContents {
   std::string fileVersion;
+  /// Steps of the SessionLog START records, in file order.
+  std::vector<int64_t> sessionStarts;
   std::vector<ScalarEvent> scalars;
   size_t records = 0;
   bool truncatedTail = false;

@@ -443,6 +443,10 @@ Expected<Tokenizer> Tokenizer::loadHfJson(const std::string &path) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     file = path + "/tokenizer.json";
+  // A FIFO would block the read, a device never end.
+  if (::stat(file.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return Status::error(file + ": error: not a regular file",
+                         "give a Hugging Face tokenizer.json");
   std::ifstream in(file, std::ios::binary);
   if (!in)
     return Status::error(file + ": error: cannot open");

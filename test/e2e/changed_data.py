@@ -8,6 +8,9 @@ nothing.
   trained on empty completions, loss log 2, gradient 0, exit 0). Now one
   located line, exit 1. Compiled with --no-file-checks (honec read no data)
   the job runs on what it finds.
+- A dataset replaced by a FIFO or a device (/dev/zero) after compiling:
+  the job waited for a writer, or hashed forever; now one located line,
+  exit 1.
 - Preference pairs whose chosen or rejected side has no trainable token
   after truncation were not counted (only SFT rows were): a first batch of
   only such pairs ends the job with exit 1; some are counted in the stage's
@@ -67,6 +70,25 @@ write(data, ok * 4)
 p = run(d, job)
 if p.returncode != 0:
     sys.exit(f"FAIL: restored file refused:\n{p.stdout}")
+
+# Replaced by a FIFO or a device after compiling: the job used to wait for a
+# writer forever (FIFO) or hash /dev/zero forever; now a located refusal.
+for kind in ("FIFO", "device"):
+    d, data, job = compile_job("special-" + kind, ok * 4)
+    os.unlink(data)
+    if kind == "FIFO":
+        os.mkfifo(data)
+    else:
+        os.symlink("/dev/zero", data)
+    try:
+        p = run(d, job)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"FAIL: {kind}: the job hung")
+    print(f"--- {kind}: exit {p.returncode}\n{p.stdout}")
+    if p.returncode != 1 or not re.search(
+            re.escape(data) + f": error: is a {kind}, not a regular file "
+            r"\(hint: copy the data to a file", p.stdout):
+        sys.exit(f"FAIL: {kind}: no located refusal")
 
 # Compiled without reading the data: no contents to compare, runs.
 d, data, job = compile_job("unchecked", ok * 4, "--no-file-checks")

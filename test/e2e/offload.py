@@ -173,17 +173,24 @@ for f in fo:
 if os.path.exists(os.path.join(res, "offload")):
     fail("resume left the offload folder")
 
-# Hostile: the offload file removed, or truncated, while the job runs.
+# Hostile: the offload file removed, or truncated, while the job runs. The
+# job runs a GRPO stage of 60 steps, so that the file is read many times
+# after the watcher below first sees it, however late a loaded machine
+# schedules the watcher (with 6 steps it could act after the last read).
+compile("off-long", [f"hardware.memory_budget={BUDGET}", *STRICT,
+                     "stages[1].rl.steps=60"])
 for how in ("removed", "truncated"):
     out = f"run-{how}"
-    proc = subprocess.Popen([f"./off-job", "--device", "cpu", "--progress",
+    proc = subprocess.Popen([f"./off-long-job", "--device", "cpu", "--progress",
                              "off", "--out", out], cwd=d,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     folder = os.path.join(d, out, "offload")
     done = False
     deadline = time.time() + 300
-    while not done and time.time() < deadline and proc.poll() is None:
+    # Until the job exits: one removal or truncation could fall inside one of
+    # the job's own writes of the file, which would restore it.
+    while time.time() < deadline and proc.poll() is None:
         if os.path.isdir(folder):
             for f in os.listdir(folder):
                 path = os.path.join(folder, f)

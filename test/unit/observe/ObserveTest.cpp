@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,9 +20,11 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <unistd.h>
 
 #include "test/unit/TestDirs.h"
+#include "test/unit/TestUtil.h"
 
 using namespace hone;
 using namespace hone::observe;
@@ -213,10 +216,42 @@ TEST(TfEvents, WriteAndReadBack) {
 }
 
 // TensorBoard's own reader, where the Python package is installed.
+/// TensorBoard's own EventAccumulator over the event files of `dir`: tag ->
+/// [[step, value], ...] as TensorBoard shows them; skips the test (GTEST_SKIP
+/// from the caller: empty result) where no Python has `tensorboard`.
+static std::optional<json::Value> tensorBoardScalars(const std::string &dir,
+                                                     const std::string &work) {
+  static const std::string py = test::oraclePython("tensorboard");
+  if (py.empty())
+    return std::nullopt;
+  std::string script = work + "/read.py";
+  {
+    std::ofstream f(script);
+    f << "import json, sys\n"
+         "from tensorboard.backend.event_processing import "
+         "event_accumulator as ea\n"
+         "acc = ea.EventAccumulator(sys.argv[1], size_guidance={ea.SCALARS: "
+         "0})\n"
+         "acc.Reload()\n"
+         "out = {t: [[e.step, e.value] for e in acc.Scalars(t)] for t in "
+         "acc.Tags()['scalars']}\n"
+         "json.dump(out, open(sys.argv[2], 'w'))\n";
+  }
+  std::string outPath = work + "/out.json";
+  std::string cmd = py + " " + script + " " + dir + " " + outPath + " >" +
+                    work + "/py.log 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << readFile(work + "/py.log").take();
+  auto text = readFile(outPath);
+  EXPECT_TRUE(text.isOk());
+  if (!text)
+    return json::Value();
+  auto v = json::parse(*text);
+  EXPECT_TRUE(v.isOk()) << *text;
+  return v ? v.take() : json::Value();
+}
+
 TEST(TfEvents, TensorBoardReadsOurFile) {
-  if (std::system("python3 -c 'import tensorboard' >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "python3 with the `tensorboard` package is not available";
-  std::string dir = makeTempDir();
+  std::string dir = makeTempDir(), work = makeTempDir();
   {
     auto m = MetricsLogger::open(dir, {});
     ASSERT_TRUE(m.isOk());
@@ -225,32 +260,13 @@ TEST(TfEvents, TensorBoardReadsOurFile) {
                                 {"rewards/accuracies", step / 12.0}})
                       .isOk());
   }
-  std::string script = dir + "/read.py";
-  {
-    std::ofstream py(script);
-    py << "import json, sys\n"
-          "from tensorboard.backend.event_processing import "
-          "event_accumulator as ea\n"
-          "acc = ea.EventAccumulator(sys.argv[1], size_guidance={ea.SCALARS: "
-          "0})\n"
-          "acc.Reload()\n"
-          "out = {t: [[e.step, e.value] for e in acc.Scalars(t)] for t in "
-          "acc.Tags()['scalars']}\n"
-          "json.dump(out, open(sys.argv[2], 'w'))\n";
-  }
-  std::string outPath = dir + "/out.json";
-  std::string cmd = "python3 " + script + " " + dir + " " + outPath +
-                    " >" + dir + "/py.log 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0)
-      << readFile(dir + "/py.log").take();
-  auto text = readFile(outPath);
-  ASSERT_TRUE(text.isOk());
-  auto v = json::parse(*text);
-  ASSERT_TRUE(v.isOk());
-  ASSERT_EQ(v->size(), 2u) << *text;
+  std::optional<json::Value> v = tensorBoardScalars(dir, work);
+  if (!v)
+    GTEST_SKIP() << "no Python with the `tensorboard` package";
+  ASSERT_EQ(v->size(), 2u);
   const json::Value *loss = v->find("loss");
   const json::Value *acc = v->find("rewards/accuracies");
-  ASSERT_TRUE(loss && acc) << *text;
+  ASSERT_TRUE(loss && acc);
   ASSERT_EQ(loss->size(), 12u);
   for (int i = 0; i < 12; ++i) {
     EXPECT_EQ(loss->items()[i].items()[0].asInt(), i + 1);
@@ -258,6 +274,53 @@ TEST(TfEvents, TensorBoardReadsOurFile) {
               static_cast<float>(2.0 / (i + 1)));
     EXPECT_EQ(static_cast<float>(acc->items()[i].items()[1].asDouble()),
               static_cast<float>((i + 1) / 12.0));
+  }
+}
+
+// A run killed after step 9 and resumed from its checkpoint at step 5: the
+// new event file starts with SessionLog START at step 6, and TensorBoard
+// shows each step once, steps 6-9 with the resumed run's values.
+TEST(TfEvents, ResumedRunReplacesStepsAfterTheCheckpoint) {
+  std::string dir = makeTempDir(), work = makeTempDir();
+  {
+    auto m = MetricsLogger::open(dir, {});
+    ASSERT_TRUE(m.isOk());
+    for (int step = 1; step <= 9; ++step)
+      ASSERT_TRUE(m->log(step, {{"loss", 100.0 + step}}).isOk());
+  }
+  std::vector<std::string> before = listDir(dir);
+  {
+    MetricsOptions o;
+    o.resumeStep = 5;
+    auto m = MetricsLogger::open(dir, o);
+    ASSERT_TRUE(m.isOk()) << m.status().message();
+    for (int step = 6; step <= 12; ++step)
+      ASSERT_TRUE(m->log(step, {{"loss", 200.0 + step}}).isOk());
+  }
+  // Our reader: the new file holds the START record at step 6.
+  std::string newest;
+  for (const std::string &f : listDir(dir))
+    if (f.rfind("events.out.tfevents.", 0) == 0 &&
+        std::find(before.begin(), before.end(), f) == before.end())
+      newest = f;
+  ASSERT_FALSE(newest.empty());
+  auto contents = readEventFile(dir + "/" + newest);
+  ASSERT_TRUE(contents.isOk()) << contents.status().message();
+  EXPECT_EQ(contents->sessionStarts, std::vector<int64_t>{6});
+  ASSERT_EQ(contents->scalars.size(), 7u);
+  EXPECT_EQ(contents->scalars.front().step, 6);
+
+  std::optional<json::Value> v = tensorBoardScalars(dir, work);
+  if (!v)
+    GTEST_SKIP() << "no Python with the `tensorboard` package";
+  const json::Value *loss = v->find("loss");
+  ASSERT_TRUE(loss);
+  ASSERT_EQ(loss->size(), 12u);
+  for (int i = 0; i < 12; ++i) {
+    int step = i + 1;
+    EXPECT_EQ(loss->items()[i].items()[0].asInt(), step);
+    EXPECT_EQ(loss->items()[i].items()[1].asDouble(),
+              (step <= 5 ? 100.0 : 200.0) + step);
   }
 }
 
