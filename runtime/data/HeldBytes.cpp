@@ -53,6 +53,43 @@ int64_t heapBytes(const Example &ex) {
          heapBytes(ex.tools) + heapBytes(ex.templateKwargs);
 }
 
+void shrinkHeld(std::string &s) { s.shrink_to_fit(); }
+
+void shrinkHeld(json::Value &v) {
+  shrinkHeld(v.asString());
+  v.items().shrink_to_fit();
+  for (json::Value &e : v.items())
+    shrinkHeld(e);
+  v.members().shrink_to_fit();
+  for (json::Value::Member &m : v.members()) {
+    shrinkHeld(m.first);
+    shrinkHeld(m.second);
+  }
+}
+
+namespace {
+void shrinkMessages(std::vector<ChatMessage> &msgs) {
+  msgs.shrink_to_fit();
+  for (ChatMessage &m : msgs) {
+    shrinkHeld(m.role);
+    shrinkHeld(m.content);
+    shrinkHeld(m.fields);
+  }
+}
+} // namespace
+
+void shrinkHeld(Example &ex) {
+  for (std::string *s : {&ex.text, &ex.prompt, &ex.completion, &ex.chosen,
+                         &ex.rejected, &ex.answer})
+    shrinkHeld(*s);
+  for (std::vector<ChatMessage> *m :
+       {&ex.messages, &ex.promptMessages, &ex.completionMessages,
+        &ex.chosenMessages, &ex.rejectedMessages})
+    shrinkMessages(*m);
+  shrinkHeld(ex.tools);
+  shrinkHeld(ex.templateKwargs);
+}
+
 int64_t loaderArrayBytes(int64_t records) {
   return mallocChunkBytes(records * int64_t(sizeof(Example))) +
          mallocChunkBytes(records * int64_t(sizeof(json::Value))) +

@@ -29,6 +29,15 @@ int64_t heapBytes(const std::string &s);
 int64_t heapBytes(const json::Value &v);
 int64_t heapBytes(const Example &ex);
 
+/// Gives back what a value's strings and arrays hold beyond their contents
+/// (shrink_to_fit: capacity = size, short strings in their small buffer),
+/// so that heapBytes() of the value is that of a copy of it. The loader
+/// shrinks each record as it reads it, instead of copying them all at the
+/// end (which held every string twice).
+void shrinkHeld(std::string &s);
+void shrinkHeld(json::Value &v);
+void shrinkHeld(Example &ex);
+
 /// What a loader of `records` records holds in its arrays (the examples,
 /// the raw records and the visiting order, each exactly `records` long):
 /// add heapBytes() of every example and raw record for the whole.

@@ -42,6 +42,12 @@ public:
   JsonlReader &operator=(JsonlReader &&) noexcept;
   ~JsonlReader();
 
+  /// The records of a file as next() reads them: its lines holding
+  /// something other than spaces, tabs and carriage returns (a file that
+  /// next() rejects may count differently). One pass of buffered reads,
+  /// nothing parsed: the job reserves its arrays with it.
+  static Expected<size_t> countRecords(const std::string &path);
+
   /// Reads the next record into `out`: true on success, false at the end,
   /// an error for a line that is not JSON or is too long.
   Expected<bool> next(JsonlRecord &out);

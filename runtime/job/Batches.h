@@ -111,8 +111,11 @@ public:
 
 private:
   DataLoader() = default;
+  /// `records`: how many the file holds (JsonlReader::countRecords), for
+  /// arrays of exactly that length.
   static Expected<DataLoader> build(DatasetReader reader, JsonlReader raw,
-                                    uint64_t seed, bool shuffle);
+                                    uint64_t seed, bool shuffle,
+                                    size_t records);
   void permute();
 
   DatasetInfo info_;
