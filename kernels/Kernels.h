@@ -338,17 +338,27 @@ public:
   /// For each row r with targets[r] >= 0: logprob[r] = log softmax(z)[t],
   /// entropy[r] = H(softmax(z)), lse[r] = logsumexp(z), where
   /// z = invTemperature * hidden[r] W^T. Rows with targets[r] < 0 get 0.
-  /// Never materialises more than `rows x chunk` logits.
+  /// Never materialises more than `rows x chunk` logits, unless `keep`
+  /// (nullable; only where keepsLmLogits(), else ignored) is given: a
+  /// [rows, vocab] block (rows x vocab elements, in the backend's own
+  /// chunked layout) where the logits are left for lmHeadBwd's `kept`.
   virtual void lmHeadFwd(const T *hidden, const T *W, const int32_t *targets,
-                         const LmHeadShape &s, T *logprob, T *entropy,
-                         T *lse) = 0;
+                         const LmHeadShape &s, T *logprob, T *entropy, T *lse,
+                         T *keep = nullptr) = 0;
   /// From dlogprob [rows] and optional dentropy [rows] (nullable):
   /// dhidden += dz W, dW += dz^T hidden (chunked, recomputing z); dW null
-  /// (a frozen head) skips the weight gradient.
+  /// (a frozen head) skips the weight gradient. `kept` (nullable; only
+  /// where keepsLmLogits()): the `keep` block the forward over the same
+  /// rows, W and temperature filled; its logits are read instead of
+  /// recomputed (results bit-identical) and overwritten (one backward per
+  /// forward).
   virtual void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
                          const LmHeadShape &s, const T *lse, const T *entropy,
                          const T *dlogprob, const T *dentropy, T *dhidden,
-                         T *dW) = 0;
+                         T *dW, T *kept = nullptr) = 0;
+  /// Whether lmHeadFwd's `keep` and lmHeadBwd's `kept` are honoured (the
+  /// CPU backend); elsewhere the backward recomputes the logits.
+  virtual bool keepsLmLogits() const { return false; }
   /// Full logits [rows, vocab] (generation: only the last rows).
   virtual void logits(const T *hidden, const T *W, const LmHeadShape &s,
                       T *out) = 0;
@@ -497,9 +507,10 @@ public:
   /// lmHeadFwd with a bf16 head W [vocab, dModel].
   virtual void lmHeadFwdBf16(const T *hidden, const uint16_t *W,
                              const int32_t *targets, const LmHeadShape &s,
-                             T *logprob, T *entropy, T *lse) {
+                             T *logprob, T *entropy, T *lse,
+                             T *keep = nullptr) {
     DeviceArray<T> w = widened(W, s.vocab, s.dModel, s.dModel);
-    lmHeadFwd(hidden, w.data(), targets, s, logprob, entropy, lse);
+    lmHeadFwd(hidden, w.data(), targets, s, logprob, entropy, lse, keep);
   }
   /// lmHeadBwd with a bf16 head W [vocab, dModel]: dhidden += dz W. A
   /// bf16 head is frozen (a LoRA model on a bf16 base), so there is no dW.
@@ -507,10 +518,10 @@ public:
                              const int32_t *targets, const LmHeadShape &s,
                              const T *lse, const T *entropy,
                              const T *dlogprob, const T *dentropy,
-                             T *dhidden) {
+                             T *dhidden, T *kept = nullptr) {
     DeviceArray<T> w = widened(W, s.vocab, s.dModel, s.dModel);
     lmHeadBwd(hidden, w.data(), targets, s, lse, entropy, dlogprob, dentropy,
-              dhidden, nullptr);
+              dhidden, nullptr, kept);
   }
   /// logits with a bf16 head W [vocab, dModel].
   virtual void logitsBf16(const T *hidden, const uint16_t *W,

@@ -767,6 +767,29 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
     with every step run whole (honec `--report` prints them). Option
     `split-train-steps` (honec `--no-split-train-steps` turns it off).
 
+    The LM head's logits (passes/PlanMemoryLogits.cpp): a train step's
+    forward of an LM-head model keeps its logits (the stream's rows x vocab
+    floats, in that model's activations: `memsize::activationBytes` with
+    `keepLogits`) so that its backward reads them instead of running the
+    logits GEMM again (docs/runtime.md "Kept logits"; results
+    bit-identical). On the CPU they are kept by default: with a memory
+    budget set (option `budget-bytes` or the spec's
+    `hardware.memory_budget`) wherever the plan fits it (decision 2 below
+    recomputes them where it does not); without one, only where they are
+    no larger than the rest of that forward's activations (at most doubling
+    the buffer they join; GPT-2 d512 x 8 at 4 x 256 rows and vocabulary
+    8192 keeps 32 MiB beside 346 MiB; Qwen3's vocabulary of 151936, about
+    152 k floats a row, is kept beside Qwen3-0.6B's 28 layers of d_model
+    1024, but beside d_model 512 x 8, about 89 k a row, only with a
+    budget). With `hardware.device: cuda` they are not kept (the CUDA
+    kernels recompute them: not yet). Written as the discardable
+    `keep_logits` on `hone.train_step` (one entry per model operand, 0 or
+    1; absent: none kept) and read by the runtime (`Transformer::
+    setKeepLogits`; `HONE_LM_KEEP=0` recomputes whatever the plan says, for
+    A/B runs). The plan lists each train step's choice in `kept_logits`
+    (honec `--report`: `logits:` lines, with the bytes and why not when
+    not). Option `keep-logits` (false: never kept).
+
     The budget is the pass option, else the spec's `hardware.memory_budget`,
     else on the CPU the machine's physical memory (`sysconf(_SC_PHYS_PAGES)`
     times the page size, on the machine that compiles); with
@@ -783,7 +806,12 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
        lowers the peak: the planned live interval of those buffers is then
        from their first use to the loop body's end (SFT->GRPO: the policy's
        activations no longer live at the reference's read, 7.6 -> 5.2 MiB);
-    2. fusion's own decision, once, before any other recomputation: a
+    2. the LM head's kept logits of the activation buffers live at the
+       peak recomputed in backward instead (keep_logits 0; largest first,
+       the first that lowers the peak, else all of them together where the
+       peak ties), before any decision below: it costs one logits GEMM per
+       backward (about 4 % of a GPT-2 d512 SFT step at vocabulary 8192);
+       then fusion's own decision, once, before any other recomputation: a
        `hone-fuse-forwards` group of a train step whose activations are live
        at the peak is kept apart or kept fused with recomputed layers,
        whichever fits with fewer FLOPs (`-hone-fuse-forwards` above;
@@ -922,7 +950,13 @@ def PlanMemory : Pass<"hone-plan-memory", "::mlir::hone::PipelineOp"> {
            "run a train step whose objective separates by model model by "
            "model where that stage frees its work buffers at each step's "
            "end (off: every model's forward, then the kernel, then every "
-           "backward; for benchmarks)">
+           "backward; for benchmarks)">,
+    Option<"keepLogits", "keep-logits", "bool", /*default=*/"true",
+           "a train step's forwards keep the LM head's logits for the "
+           "backward (keep_logits) where they are no larger than the rest "
+           "of those activations, recomputed again under the budget before "
+           "any other decision that costs compute (false: always "
+           "recomputed)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect"];
 }

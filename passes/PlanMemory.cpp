@@ -306,6 +306,12 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
     // model (PlanMemoryPhases.cpp): where their stage frees its work
     // buffers at each step's end, the plan gives each phase a point.
     separable.clear();
+    logitsChoice.clear();
+    // Kept by default on the CPU (the CUDA kernels recompute them, not
+    // yet); capped where the user set no budget (PlanMemoryLogits.cpp).
+    logitsOnCuda = specDevice(pipeline) == "cuda";
+    keepLogitsDefault = keepLogits && !logitsOnCuda;
+    logitsCapped = budgetBytes == 0 && specMemoryBudget(pipeline) == 0;
     if (splitTrainSteps)
       pipeline.walk([&](TrainStepOp step) {
         SmallVector<int64_t> phases = separablePhases(step);
@@ -394,6 +400,15 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
         }
         releasing.erase(st);
         fig = plan(pipeline);
+      }
+      // Then the LM head's kept logits (PlanMemoryLogits.cpp): recomputed
+      // in backward where that lowers the peak; one logits GEMM more per
+      // backward, less than any decision below costs.
+      if (std::string text = logitsDecision(pipeline, fig, budget);
+          !text.empty()) {
+        at->emitRemark() << "hone-plan-memory: " << text;
+        decisions.push_back(b.getStringAttr(text));
+        continue;
       }
       // Fusion's own decision, once: a fused train step's group at the
       // peak kept apart or fused with recomputed layers (FuseForwardsBudget).
@@ -584,6 +599,13 @@ struct PlanMemory : public mlir::hone::impl::PlanMemoryBase<PlanMemory>,
     if (!split.empty())
       entries.push_back(
           b.getNamedAttr("split_train_steps", b.getArrayAttr(split)));
+    // The LM head's logits per train step and model (PlanMemoryLogits.cpp).
+    SmallVector<Attribute> keptLogits;
+    for (const std::string &line : logitsLines())
+      keptLogits.push_back(b.getStringAttr(line));
+    if (!keptLogits.empty())
+      entries.push_back(
+          b.getNamedAttr("kept_logits", b.getArrayAttr(keptLogits)));
     if (!releasing.empty()) {
       SmallVector<Attribute> names;
       for (const std::string &st : releasing)

@@ -265,6 +265,22 @@ void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
       c, rows, seqLen, kElemBytes, &lora, packed ? &pr : nullptr, recompute);
   const int64_t allRecomputed = ::hone::memsize::activationBytes(
       c, rows, seqLen, kElemBytes, &lora, packed ? &pr : nullptr, c.nLayers);
+  // A train step's forward may keep its LM head's logits for the backward
+  // (PlanMemoryLogits.cpp): the stream's rows x vocab more.
+  const int64_t streamRows =
+      packed ? pr.tokens
+      : llvm::SaturatingMultiply<uint64_t>(rows, seqLen) > (uint64_t(1) << 40)
+          ? int64_t(1) << 40
+          : rows * seqLen;
+  const bool keep =
+      c.head == ::hone::HeadKind::LM &&
+      keepsLogits(op, model,
+                  ::hone::memsize::keptLogitsBytes(c, streamRows, kElemBytes),
+                  bytes);
+  if (keep)
+    bytes = ::hone::memsize::activationBytes(c, rows, seqLen, kElemBytes, &lora,
+                                             packed ? &pr : nullptr, recompute,
+                                             true);
   if (transient) {
     Source &s = atPoint(root, Kind::Activations, "activations", p, bytes, c,
                         lora, rows, seqLen, op)
@@ -272,6 +288,7 @@ void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
     s.model = model;
     s.recompute = recompute;
     s.allRecomputed = allRecomputed;
+    s.keepLogits = keep;
   } else {
     Source &s = buffers[perStageFrom(root, Kind::Activations, p, bytes,
                                      rows, seqLen, op)]
@@ -279,6 +296,7 @@ void Planner::forward(Operation *op, unsigned p, Value model, int64_t rows,
     s.model = model;
     s.recompute = recompute;
     s.allRecomputed = allRecomputed;
+    s.keepLogits = keep;
   }
   if (c.head == ::hone::HeadKind::LM)
     lmScratch(op, p,

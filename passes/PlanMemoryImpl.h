@@ -52,6 +52,17 @@ struct Source {
   int64_t recompute = 0;
   /// Its bytes with every layer recomputed (the over-budget hint).
   int64_t allRecomputed = 0;
+  /// A train step's forward that keeps the LM head's logits (keep_logits;
+  /// in `bytes`, not in allRecomputed).
+  bool keepLogits = false;
+};
+
+/// The logits decision for one (train step, model operand): whether its
+/// forwards keep the LM head's logits, their bytes (the largest forward's),
+/// the rest of those activations, and why not when not.
+struct LogitsChoice {
+  bool keep = false, capped = false, budget = false;
+  int64_t bytes = 0, other = 0;
 };
 
 struct Buffer {
@@ -206,6 +217,28 @@ public:
   /// empty when nothing changed.
   std::string fusionDecision(PipelineOp pipeline, Figures &fig,
                              int64_t budget);
+
+  // The LM head's logits kept for backward (PlanMemoryLogits.cpp).
+  /// Per (train step, model operand index); kept across re-planning.
+  std::map<std::pair<Operation *, int64_t>, LogitsChoice> logitsChoice;
+  /// The pass's keep-logits option (and not a CUDA device): whether
+  /// logits are kept by default; `logitsCapped`: no budget set (option or
+  /// spec), so only where they are no larger than the other activations.
+  bool keepLogitsDefault = true, logitsCapped = true, logitsOnCuda = false;
+  /// Whether `op`'s forward of `model` keeps its logits (`logitBytes`,
+  /// beside `otherBytes` of other activations): decided at the first
+  /// forward of each (train step, model) and written as keep_logits.
+  bool keepsLogits(Operation *op, Value model, int64_t logitBytes,
+                   int64_t otherBytes);
+  void writeKeepLogits(TrainStepOp step);
+  /// Under `budget`: the kept logits of the activation buffers live at the
+  /// peak recomputed instead, where that lowers it (replanned into `fig`);
+  /// the remark's text, "" when nothing changed.
+  std::string logitsDecision(PipelineOp pipeline, Figures &fig,
+                             int64_t budget);
+  /// One line per (train step, model) decided, in program order (the
+  /// plan's kept_logits, honec --report).
+  SmallVector<std::string> logitsLines();
 
   // Keep or recompute activations per layer (PlanMemoryRecompute.cpp).
   /// The layers `op`'s forward of `model` recomputes (its

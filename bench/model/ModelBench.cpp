@@ -12,9 +12,13 @@
 //
 // Usage: hone_bench_model [--family gpt2|llama] [--vocab V] [--batch B]
 //          [--prompts P] [--samples N] [--iters K] [--threads n]
-//          [--bf16 on] [--only train|gen]
+//          [--bf16 on] [--keep-logits ab] [--only train|gen]
 // --bf16 on adds fp32 and bf16-GEMM training steps (kernels/cpu
 // setCpuBf16Gemm) alternating in one loop, and prints their ratio.
+// --keep-logits ab adds training steps (ForwardOptions::train) with the LM
+// head's logits kept for the backward (Transformer::setKeepLogits) and
+// recomputed, alternating in one loop, and prints their ratio (wall and
+// CPU time, medians and bests) and the bytes the kept logits take.
 #include "bench/model/BenchUtil.h"
 #include "kernels/cpu/CpuKernels.h"
 #include "runtime/model/Generate.h"
@@ -62,6 +66,7 @@ struct Args {
   int iters = 5, threads = 0;
   bool train = true, gen = true;
   bool bf16 = false; // also time bf16-GEMM training steps, interleaved
+  bool keepAb = false; // also time kept vs recomputed LM-head logits
 };
 
 } // namespace
@@ -91,6 +96,8 @@ int main(int argc, char **argv) {
       a.threads = std::stoi(v);
     else if (k == "--bf16")
       a.bf16 = v == "on";
+    else if (k == "--keep-logits")
+      a.keepAb = v == "ab";
     else if (k == "--only") {
       a.train = v == "train";
       a.gen = v == "gen";
@@ -165,8 +172,9 @@ int main(int argc, char **argv) {
   oc.maxGradNorm = 1.0;
   AdamW<float> opt(m, oc);
   m.zeroGrad(); // AdamW clears the gradients after each update
+  ForwardOptions trainOpts; // --keep-logits ab: a training forward
   auto trainStep = [&] {
-    Status s = m.forward(tb);
+    Status s = m.forward(tb, trainOpts);
     OutputGrads<float> g;
     g.dlogprob = dlp.data();
     if (s)
@@ -241,6 +249,42 @@ int main(int argc, char **argv) {
         (b ? bf16Cpu : f32Cpu) = std::min(b ? bf16Cpu : f32Cpu, dc);
       }
     setCpuBf16Gemm(false);
+  }
+  if (a.train && a.keepAb) {
+    // Kept (1) and recomputed (0) alternating; a warm-up of each first (the
+    // kept layout allocates its activations).
+    trainOpts.train = true;
+    std::vector<double> wall[2], cpu[2];
+    for (int i = -1; i < a.iters; ++i)
+      for (int b = 1; b >= 0; --b) {
+        m.setKeepLogits(b == 1);
+        double t0 = now(), c0 = cpuNow();
+        trainStep();
+        if (i >= 0) {
+          wall[b].push_back(now() - t0);
+          cpu[b].push_back(cpuNow() - c0);
+        }
+      }
+    m.setKeepLogits(false);
+    trainOpts.train = false;
+    auto best = [](const std::vector<double> &v) {
+      return *std::min_element(v.begin(), v.end());
+    };
+    std::printf("kept vs recomputed LM-head logits (train step, interleaved, "
+                "%d pairs; kept logits %.1f MiB): kept %.1f ms wall median "
+                "(best %.1f), %.1f ms CPU median (best %.1f); recomputed "
+                "%.1f ms (best %.1f), %.1f ms CPU (best %.1f); recomputed / "
+                "kept: %.3fx wall median, %.3fx CPU median, %.3fx CPU best; "
+                "logits GEMM %.1f GFLOP of %.1f a step\n",
+                a.iters, double(rows) * double(V) * 4 / 1048576.0,
+                median(wall[1]) * 1e3, best(wall[1]) * 1e3,
+                median(cpu[1]) * 1e3, best(cpu[1]) * 1e3,
+                median(wall[0]) * 1e3, best(wall[0]) * 1e3,
+                median(cpu[0]) * 1e3, best(cpu[0]) * 1e3,
+                median(wall[0]) / median(wall[1]),
+                median(cpu[0]) / median(cpu[1]), best(cpu[0]) / best(cpu[1]),
+                2.0 * double(rows) * double(V) * double(D) * 1e-9,
+                trainFlops * 1e-9);
   }
   double trainRatio = median(trainRatios);
   double trainRatioBest = trainFlops / bestRate / best;

@@ -4,7 +4,7 @@
   bench/peers/run.py [--build build] [--python PY] [--install] [--rounds R]
                      [--only peak,grpo-small,grpo-512,sft,gen]
                      [--threads 2] [--sft-steps 600] [--keep DIR]
-                     [--share-prefix-ab]
+                     [--share-prefix-ab] [--lm-keep-ab]
 
 Every comparison runs the same model architecture with the same starting
 weights (Hone writes them as a Hugging Face directory; both sides load it),
@@ -520,6 +520,7 @@ def drive(a, py, work):
 
     rows = []  # (workload, hone, peer, ratio, target, note)
     share_ab = []  # --share-prefix-ab: GRPO on vs off
+    lm_keep_ab = None  # --lm-keep-ab: SFT logits kept vs recomputed
     data = os.path.join(ROOT, "examples", "arith")
 
     def grpo_spec(name, model_dir, prompts, new_tokens, steps):
@@ -717,6 +718,10 @@ stages {{
         # prefix of the others), which no real dataset allows: the SFT step
         # is measured doing every row's work, as the peer does.
         every_row = dict(os.environ, HONE_SHARE_PREFIX="0")
+        # --lm-keep-ab: the fp32 job again with HONE_LM_KEEP=0 (the LM head's
+        # logits recomputed in backward instead of kept), interleaved.
+        recompute_lm = dict(every_row, HONE_LM_KEEP="0")
+        kw, kc, kcpu1 = [], [], None
         for r in range(a.rounds):
             for prec in precs:
                 out, wall, cpu = b.run_job(jobs[prec], "sft-" + prec,
@@ -730,6 +735,15 @@ stages {{
                 with open(os.path.join(out, "metrics.jsonl")) as f:
                     first = json.loads(f.readline())
                 losses["hone-" + prec] = first.get("loss")
+                if prec == "fp32" and a.lm_keep_ab:
+                    out, wall, cpu = b.run_job(jobs[prec], "sft-lmkeep0",
+                                               env=recompute_lm)
+                    kw += steady(b.hone_steps(out, "train_step", steps, cpu),
+                                 skip)
+                    kc.append(cpu)
+                    if r == 0:
+                        kcpu1 = b.run_job(jobs1[prec], "sft1-lmkeep0",
+                                          trace=False, env=recompute_lm)[2]
                 if prec == "fp32":
                     t = b.peer("torch-sft", cfg)
                     pw += [s[0] for s in steady(t["steps"], skip)]
@@ -741,6 +755,10 @@ stages {{
                   flush=True)
         for prec in precs:
             hc[prec] = [(median(hc[prec]) - cpu1[prec]) / (steps - 1)]
+        if a.lm_keep_ab:
+            lm_keep_ab = (median(hw["fp32"]), median(hc["fp32"]), median(kw),
+                          (median(kc) - kcpu1) / (steps - 1), median(pw),
+                          median(pc))
         print("first-step SFT loss: " + ", ".join(f"{k} {v:.6f}" for k, v in losses.items()))
         rows.append(("SFT step, GPT-2 d512 x 8, 4 x 256, vocab 8192",
                      median(hw["fp32"]), median(pw), median(hc["fp32"]), median(pc),
@@ -787,6 +805,13 @@ stages {{
             print(f"  {name}: on {w:.3f} s ({c:.3f} CPU-s), off {ow:.3f} s "
                   f"({oc:.3f} CPU-s): off/on {ow / w:.2f}x wall, {oc / c:.2f}x CPU; "
                   f"peer/Hone CPU on {pc / c:.2f}x, off {pc / oc:.2f}x")
+    if lm_keep_ab:
+        w, c, ow, oc, pw_, pc_ = lm_keep_ab
+        print(f"\nSFT LM-head logits kept (default) vs HONE_LM_KEEP=0, same rounds: "
+              f"kept {w:.3f} s ({c:.3f} CPU-s), recomputed {ow:.3f} s ({oc:.3f} CPU-s): "
+              f"recomputed/kept {ow / w:.3f}x wall, {oc / c:.3f}x CPU; torch/Hone "
+              f"wall kept {pw_ / w:.2f}x, recomputed {pw_ / ow:.2f}x; CPU kept "
+              f"{pc_ / c:.2f}x, recomputed {pc_ / oc:.2f}x")
     for l in sorted(set(memory_check_failures)):
         print("hone memory check failed (job otherwise complete): " + l)
     return 0
@@ -803,6 +828,10 @@ def main():
     ap.add_argument("--sft-steps", type=int, default=600,
                     help="SFT steps that make the README example's model")
     ap.add_argument("--keep", default=None)
+    ap.add_argument("--lm-keep-ab", action="store_true",
+                    help="SFT: also run Hone's fp32 job with HONE_LM_KEEP=0 "
+                         "(the LM head's logits recomputed in backward), "
+                         "interleaved, and print kept vs recomputed")
     ap.add_argument("--share-prefix-ab", action="store_true",
                     help="GRPO: also run Hone's jobs with HONE_SHARE_PREFIX=0 "
                          "(prompt rows once per sample) in every round")

@@ -703,17 +703,21 @@ public:
   }
 
   void lmHeadFwd(const T *hidden, const T *W, const int32_t *targets,
-                 const LmHeadShape &s, T *logprob, T *entropy,
-                 T *lse) override {
-    cpu::lmHeadFwd(hidden, W, targets, s, logprob, entropy, lse, scratch_);
+                 const LmHeadShape &s, T *logprob, T *entropy, T *lse,
+                 T *keep = nullptr) override {
+    cpu::lmHeadFwd(hidden, W, targets, s, logprob, entropy, lse, scratch_,
+                   keep);
   }
+  bool keepsLmLogits() const override { return true; }
   void lmHeadFwdBf16(const T *hidden, const uint16_t *W, const int32_t *targets,
-                     const LmHeadShape &s, T *logprob, T *entropy,
-                     T *lse) override {
+                     const LmHeadShape &s, T *logprob, T *entropy, T *lse,
+                     T *keep = nullptr) override {
     if constexpr (std::is_same<T, float>::value)
-      cpu::lmHeadFwd(hidden, W, targets, s, logprob, entropy, lse, scratch_);
+      cpu::lmHeadFwd(hidden, W, targets, s, logprob, entropy, lse, scratch_,
+                     keep);
     else
-      Kernels<T>::lmHeadFwdBf16(hidden, W, targets, s, logprob, entropy, lse);
+      Kernels<T>::lmHeadFwdBf16(hidden, W, targets, s, logprob, entropy, lse,
+                                keep);
   }
   void logitsBf16(const T *hidden, const uint16_t *W, const LmHeadShape &s,
                   T *out) override {
@@ -762,22 +766,22 @@ public:
 
   void lmHeadBwd(const T *hidden, const T *W, const int32_t *targets,
                  const LmHeadShape &s, const T *lse, const T *entropy,
-                 const T *dlogprob, const T *dentropy, T *dhidden,
-                 T *dW) override {
+                 const T *dlogprob, const T *dentropy, T *dhidden, T *dW,
+                 T *kept = nullptr) override {
     cpu::lmHeadBwd(hidden, W, targets, s, lse, entropy, dlogprob, dentropy,
-                   dhidden, dW, scratch_);
+                   dhidden, dW, scratch_, kept);
   }
 
   void lmHeadBwdBf16(const T *hidden, const uint16_t *W, const int32_t *targets,
                      const LmHeadShape &s, const T *lse, const T *entropy,
-                     const T *dlogprob, const T *dentropy,
-                     T *dhidden) override {
+                     const T *dlogprob, const T *dentropy, T *dhidden,
+                     T *kept = nullptr) override {
     if constexpr (std::is_same<T, float>::value)
       cpu::lmHeadBwd(hidden, W, targets, s, lse, entropy, dlogprob, dentropy,
-                     dhidden, (T *)nullptr, scratch_);
+                     dhidden, (T *)nullptr, scratch_, kept);
     else
       Kernels<T>::lmHeadBwdBf16(hidden, W, targets, s, lse, entropy, dlogprob,
-                                dentropy, dhidden);
+                                dentropy, dhidden, kept);
   }
 
   void logits(const T *hidden, const T *W, const LmHeadShape &s,

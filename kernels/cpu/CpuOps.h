@@ -78,16 +78,21 @@ template <typename T> struct LmScratch {
   }
 };
 /// WT: T, or uint16_t (bf16 bits) for T = float. `z` is reusable scratch.
+/// `keep` (nullable, rows x vocab elements): every chunk's logits are
+/// computed there instead of in `z` and left for lmHeadBwd's `kept`.
 template <typename T, typename WT>
 void lmHeadFwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, T *logprob, T *entropy, T *lse,
-               LmScratch<T> &z);
+               LmScratch<T> &z, T *keep = nullptr);
 /// WT as lmHeadFwd's; dW must be null for bf16 bits (a frozen head).
+/// `kept` (nullable): the `keep` of the forward over the same rows, whose
+/// logits are read instead of recomputed (the same bits) and overwritten
+/// with dz; null, the logits are recomputed a chunk at a time in `z`.
 template <typename T, typename WT>
 void lmHeadBwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, const T *lse, const T *entropy,
                const T *dlogprob, const T *dentropy, T *dhidden, T *dW,
-               LmScratch<T> &z);
+               LmScratch<T> &z, T *kept = nullptr);
 template <typename T>
 void sample(const T *logits, int64_t rows, int64_t V, const SamplerParams &sp,
             const uint32_t *sampleId, const uint32_t *drawIndex,

@@ -1,6 +1,6 @@
 // The fused LM head of the CPU backend (logits a vocabulary chunk at a time
-// with an online log-sum-exp, never the whole [rows, vocab] matrix) and
-// token sampling.
+// with an online log-sum-exp; the whole [rows, vocab] matrix only when the
+// caller keeps it for the backward) and token sampling.
 #include "kernels/cpu/CpuOps.h"
 #include "kernels/cpu/Gemm.h"
 #include "kernels/cpu/MathFns.h"
@@ -27,23 +27,35 @@ int64_t vocabChunk(int64_t rows, int64_t vocab) {
 }
 constexpr int64_t kRowBlock = 1024;
 
+/// Where the forward keeps the logits of row block r0 (R rows) and the
+/// vocabulary chunk from v0 in a [rows, vocab] buffer: the chunk's R x c
+/// block contiguous (leading dimension c, as the scratch), the blocks of a
+/// row block one after another. Together they fill R x V elements.
+template <typename T>
+T *keptChunk(T *keep, int64_t r0, int64_t R, int64_t V, int64_t v0) {
+  return keep + r0 * V + R * v0;
+}
+
 } // namespace
 
 template <typename T, typename WT>
 void lmHeadFwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, T *logprob, T *entropy, T *lse,
-               LmScratch<T> &zbuf) {
+               LmScratch<T> &zbuf, T *keep) {
   const int64_t D = s.dModel, V = s.vocab;
   const T invT = T(s.invTemperature);
   for (int64_t r0 = 0; r0 < s.rows; r0 += kRowBlock) {
     int64_t R = std::min(kRowBlock, s.rows - r0);
     int64_t C = vocabChunk(R, V);
-    T *z = zbuf.get(R * C);
+    T *z = keep ? nullptr : zbuf.get(R * C);
     // Running max, sum exp(z - m), sum exp(z - m) * z, target logit.
     std::vector<T> m(size_t(R), -INFINITY), se(size_t(R), 0), sz(size_t(R), 0),
         zt(size_t(R), 0);
     for (int64_t v0 = 0; v0 < V; v0 += C) {
       int64_t c = std::min(C, V - v0);
+      // Kept: the chunk's R x c block in place in `keep` (keptChunk).
+      if (keep)
+        z = keptChunk(keep, r0, R, V, v0);
       weightGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
                  T(0), z, c);
 #pragma omp parallel for schedule(static) if (R * c >= kParallelMin)
@@ -84,17 +96,21 @@ template <typename T, typename WT>
 void lmHeadBwd(const T *hidden, const WT *W, const int32_t *targets,
                const LmHeadShape &s, const T *lse, const T *entropy,
                const T *dlogprob, const T *dentropy, T *dhidden, T *dW,
-               LmScratch<T> &zbuf) {
+               LmScratch<T> &zbuf, T *kept) {
   const int64_t D = s.dModel, V = s.vocab;
   const T invT = T(s.invTemperature);
   for (int64_t r0 = 0; r0 < s.rows; r0 += kRowBlock) {
     int64_t R = std::min(kRowBlock, s.rows - r0);
     int64_t C = vocabChunk(R, V);
-    T *z = zbuf.get(R * C);
+    T *z = kept ? nullptr : zbuf.get(R * C);
     for (int64_t v0 = 0; v0 < V; v0 += C) {
       int64_t c = std::min(C, V - v0);
-      weightGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D, D,
-                 T(0), z, c);
+      // Kept by the forward: the same GEMM's bits, turned into dz in place.
+      if (kept)
+        z = keptChunk(kept, r0, R, V, v0);
+      else
+        weightGemm(false, true, R, c, D, invT, hidden + r0 * D, D, W + v0 * D,
+                   D, T(0), z, c);
 #pragma omp parallel for schedule(static) if (R * c >= kParallelMin)
       for (int64_t r = 0; r < R; ++r) {
         T *zr = z + r * c;
@@ -222,10 +238,10 @@ void sample(const T *logits, int64_t rows, int64_t V, const SamplerParams &sp,
 #define HONE_CPU_LMHEAD(T)                                                     \
   template void lmHeadFwd<T, T>(const T *, const T *, const int32_t *,         \
                                 const LmHeadShape &, T *, T *, T *,            \
-                                LmScratch<T> &);                               \
+                                LmScratch<T> &, T *);                          \
   template void lmHeadBwd<T, T>(                                               \
       const T *, const T *, const int32_t *, const LmHeadShape &, const T *,   \
-      const T *, const T *, const T *, T *, T *, LmScratch<T> &);              \
+      const T *, const T *, const T *, T *, T *, LmScratch<T> &, T *);         \
   template void sample<T>(const T *, int64_t, int64_t, const SamplerParams &,  \
                           const uint32_t *, const uint32_t *, const uint8_t *, \
                           int32_t *, T *);
@@ -235,12 +251,12 @@ HONE_CPU_LMHEAD(double)
 template void lmHeadFwd<float, uint16_t>(const float *, const uint16_t *,
                                          const int32_t *, const LmHeadShape &,
                                          float *, float *, float *,
-                                         LmScratch<float> &);
+                                         LmScratch<float> &, float *);
 template void lmHeadBwd<float, uint16_t>(const float *, const uint16_t *,
                                          const int32_t *, const LmHeadShape &,
                                          const float *, const float *,
                                          const float *, const float *, float *,
-                                         float *, LmScratch<float> &);
+                                         float *, LmScratch<float> &, float *);
 
 } // namespace cpu
 } // namespace hone

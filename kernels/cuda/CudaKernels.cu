@@ -495,7 +495,10 @@ public:
 
   void lmHeadFwd(const float *hidden, const float *W, const int32_t *targets,
                  const LmHeadShape &s, float *logprob, float *entropy,
-                 float *lse) override {
+                 float *lse, float *keep = nullptr) override {
+    // Not yet: the logits are not kept on the device (keepsLmLogits() is
+    // false, so no caller passes `keep`); the backward recomputes them.
+    (void)keep;
     if (s.rows <= 0 || s.vocab <= 0)
       return;
     use();
@@ -523,7 +526,8 @@ public:
   void lmHeadBwd(const float *hidden, const float *W, const int32_t *targets,
                  const LmHeadShape &s, const float *lse, const float *entropy,
                  const float *dlogprob, const float *dentropy, float *dhidden,
-                 float *dW) override {
+                 float *dW, float *kept = nullptr) override {
+    (void)kept; // see lmHeadFwd: always recomputed here
     if (s.rows <= 0 || s.vocab <= 0)
       return;
     use();

@@ -203,7 +203,8 @@ PackedRows packedRows(const int32_t *lengths, int64_t batch) {
 // Mirrors Transformer::planActs (counts only; 16-element padding each).
 int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
                         int64_t elemBytes, const LoraShape *lora,
-                        const PackedRows *packed, int64_t recomputeLayers) {
+                        const PackedRows *packed, int64_t recomputeLayers,
+                        bool keepLogits) {
   const Big B = batch, Tn = seqLen, BT = B * Tn;
   const Big N = packed ? Big(packed->tokens) : BT, D = c.dModel;
   // Layers with their own working buffers: the kept ones and, when any is
@@ -249,6 +250,8 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   take(N, 2);     // dRow dEntRow
   take(N * D);    // dLnf
   take(N);        // dVals
+  if (keepLogits && c.head == HeadKind::LM)
+    take(N * c.vocabSize); // logits
   if (lora && lora->any()) {
     for (const LoraGroupShape &g : loraGroups(c, *lora))
       take(N * lora->rank * Big(g.outs.size()), L); // loraU
@@ -259,6 +262,13 @@ int64_t activationBytes(const ModelConfig &c, int64_t batch, int64_t seqLen,
   // tokens positions targets, offsets (packed batches)
   Big in = 3 * roundUp(N, 16) + roundUp(B + 1, 16);
   return clampBytes(alloc(tn * elemBytes) + alloc(in * 4));
+}
+
+int64_t keptLogitsBytes(const ModelConfig &c, int64_t rows,
+                        int64_t elemBytes) {
+  if (c.head != HeadKind::LM)
+    return 0;
+  return clampBytes(roundUp(Big(rows) * c.vocabSize, 16) * elemBytes);
 }
 
 int64_t kvCacheBytes(const ModelConfig &c, int64_t rows, int64_t cacheLen,

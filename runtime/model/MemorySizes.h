@@ -61,10 +61,17 @@ PackedRows packedRows(const int32_t *lengths, int64_t batch);
 /// attention probabilities; the per-token outputs keep batch x seqLen.
 /// `recomputeLayers`: the model's Transformer::setRecomputeLayers (layers
 /// 0..r-1 share one layer's working buffers; clamped to [0, layers]).
+/// `keepLogits`: a training forward of an LM-head model with
+/// Transformer::setKeepLogits, which also keeps its logits (rows x vocab,
+/// keptLogitsBytes); ignored for a scalar head.
 int64_t activationBytes(const ModelConfig &cfg, int64_t batch, int64_t seqLen,
                         int64_t elemBytes, const LoraShape *lora = nullptr,
                         const PackedRows *packed = nullptr,
-                        int64_t recomputeLayers = 0);
+                        int64_t recomputeLayers = 0, bool keepLogits = false);
+/// The part of activationBytes that keepLogits adds for `rows` rows of the
+/// stream (batch x seqLen padded, PackedRows::tokens packed).
+int64_t keptLogitsBytes(const ModelConfig &cfg, int64_t rows,
+                        int64_t elemBytes);
 
 /// The KV cache generate() keeps for `rows` sequences of cacheLen tokens.
 int64_t kvCacheBytes(const ModelConfig &cfg, int64_t rows, int64_t cacheLen,

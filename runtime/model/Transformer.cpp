@@ -19,6 +19,11 @@ bool prefixSharingEnabled() {
   return !(e && std::strcmp(e, "0") == 0);
 }
 
+bool lmKeepEnabled() {
+  const char *e = std::getenv("HONE_LM_KEEP");
+  return !(e && std::strcmp(e, "0") == 0);
+}
+
 Status validateModelConfig(const ModelConfig &c) {
   auto bad = [](const std::string &what) {
     return Status::error("model config: " + what);

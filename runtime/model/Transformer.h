@@ -177,6 +177,10 @@ std::vector<std::string> loraTargetsOf(const ModelConfig &cfg);
 /// Whether the runtime's packed forwards share common prefixes
 /// (ForwardOptions::sharePrefix): on unless HONE_SHARE_PREFIX=0 (A/B runs).
 bool prefixSharingEnabled();
+/// Whether the runtime lets a model keep its LM head's logits where the
+/// memory plan says so (Transformer::setKeepLogits): on unless
+/// HONE_LM_KEEP=0 (A/B runs).
+bool lmKeepEnabled();
 
 /// The rows a shared-prefix forward of the packed batch `b` would save
 /// (the groups Transformer::planShare finds; 0: nothing shared). A caller
@@ -290,8 +294,10 @@ public:
   /// sum(lengths) rows and nHeads * sum(lengths^2) attention probabilities
   /// (memsize::activationBytes with memsize::packedRows). A shared-prefix
   /// forward (ForwardOptions::sharePrefix) holds no more than that.
+  /// keepLogits: a training forward's with setKeepLogits (LM head only).
   int64_t workspaceBytes(int64_t batch, int64_t seqLen,
-                         const int32_t *lengths = nullptr) const;
+                         const int32_t *lengths = nullptr,
+                         bool keepLogits = false) const;
 
   /// Activation recomputation per layer (docs/runtime.md, "Activation
   /// recomputation"): the full forwards from now on keep every layer's
@@ -306,6 +312,21 @@ public:
   /// its own layout for its backward().
   void setRecomputeLayers(int64_t layers) { recompute_ = layers; }
   int64_t recomputeLayers() const { return recompute_; }
+
+  /// The LM head's logits kept for backward (docs/runtime.md, "Kept
+  /// logits"): training forwards (ForwardOptions::train) from now on also
+  /// keep their logits, batch rows x vocab (memsize::activationBytes with
+  /// keepLogits), and the next backward() reads them instead of
+  /// recomputing them: the same GEMM's bits, so gradients are
+  /// bit-identical to recomputing (off), for rows x vocab elements more
+  /// activation memory. Only where the kernels keep them
+  /// (Kernels::keepsLmLogits: the CPU backend) and for an LM head; other
+  /// forwards (reads, evaluation, generation) keep nothing. hone-plan-memory
+  /// decides it (train_step `keep_logits`).
+  void setKeepLogits(bool on) { keepLogits_ = on; }
+  bool keepLogits() const { return keepLogits_; }
+  /// Backward LM heads that read kept logits so far (tests, A/B runs).
+  uint64_t keptLogitsUsed() const { return keptUsed_; }
   /// Layer forwards backward() has re-run so far (tests, the report).
   uint64_t recomputedLayers() const { return recomputed_; }
 
@@ -485,10 +506,11 @@ private:
   /// and B * nHeads * seqLen^2; packed: sum len and nHeads * sum len^2).
   /// NX: with a shared-prefix forward, the rows of the per-sequence layout
   /// attention runs on at a time (a chunk of sequences; 0: none).
+  /// keep: also the LM head's logits, N x vocab (setKeepLogits).
   void planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t seqLen, int64_t N,
-                int64_t P, int64_t NX = 0) const;
+                int64_t P, int64_t NX = 0, bool keep = false) const;
   Status ensureActs(int64_t B, int64_t seqLen, int64_t N, int64_t P,
-                    int64_t NX = 0);
+                    int64_t NX = 0, bool keep = false);
   /// Finds the groups of a packed batch that share a prefix (sharePrefix);
   /// fills shareS_/sharePre_/shareOwn_/shareLead_ and returns the stream's
   /// rows (0: nothing to share).
@@ -593,6 +615,11 @@ private:
   // holds now (-1: none); layer forwards backward() re-ran.
   int64_t recompute_ = 0, actsLayer_ = -1;
   uint64_t recomputed_ = 0;
+  // setKeepLogits; whether Acts::logits holds the last forward's logits
+  // (set by a keeping forward, cleared by the backward that reads them);
+  // backwards that read them.
+  bool keepLogits_ = false, logitsKept_ = false;
+  uint64_t keptUsed_ = 0;
   /// Packed forward: sequence b's first row (host), [B_ + 1]; empty when
   /// the last forward was padded.
   std::vector<int32_t> offsets_;

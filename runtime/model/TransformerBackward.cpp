@@ -97,13 +97,19 @@ Status Transformer<T>::backward(const OutputGrads<T> &og) {
           gather(a.dEntRow, og.dentropy, b, 1, lastOf(b) - 1);
       }
       LmHeadShape hs{N, D, c.vocabSize, invTemp_};
+      // The forward's kept logits (setKeepLogits), read once: the kernel
+      // turns them into dz in place.
+      T *kept = logitsKept_ ? a.logits : nullptr;
+      logitsKept_ = false;
+      keptUsed_ += kept ? 1 : 0;
       if (hp_) // a frozen bf16 head (LoRA base): no head gradient
         k_->lmHeadBwdBf16(a.lnf, hp_ + lm_, a.targets, hs, a.lse, a.entRow,
-                          a.dRow, og.dentropy ? a.dEntRow : nullptr, a.dLnf);
+                          a.dRow, og.dentropy ? a.dEntRow : nullptr, a.dLnf,
+                          kept);
       else
         k_->lmHeadBwd(a.lnf, lmWeight(), a.targets, hs, a.lse, a.entRow, a.dRow,
                       og.dentropy ? a.dEntRow : nullptr, a.dLnf,
-                      lmWeightGrad());
+                      lmWeightGrad(), kept);
     }
   } else {
     if (og.dlogprob || og.dentropy)

@@ -56,8 +56,10 @@ Status Transformer<T>::validateBatch(const TokenBatch &b) const {
 
 template <typename T>
 void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t Tn,
-                              int64_t N, int64_t P, int64_t NX) const {
+                              int64_t N, int64_t P, int64_t NX,
+                              bool keep) const {
   a->NX = NX;
+  a->keepLogits = keep;
   a->B = B;
   a->S = Tn;
   a->N = N;
@@ -131,6 +133,8 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t Tn,
   pl.take(a->dEntRow, N);
   pl.take(a->dLnf, N * D);
   pl.take(a->dVals, N);
+  if (keep)
+    pl.take(a->logits, N * c.vocabSize);
   a->loraU.assign(loraIndex_.size(), nullptr);
   for (size_t i = 0; i < loraIndex_.size(); ++i)
     if (loraIndex_[i] >= 0) {
@@ -162,7 +166,8 @@ void Transformer<T>::planActs(Acts *a, Planner<T> &pl, int64_t B, int64_t Tn,
 
 template <typename T>
 int64_t Transformer<T>::workspaceBytes(int64_t batch, int64_t seqLen,
-                                       const int32_t *lengths) const {
+                                       const int32_t *lengths,
+                                       bool keepLogits) const {
   Acts a;
   Planner<T> pl;
   int64_t N = batch * seqLen, P = batch * cfg_.nHeads * seqLen * seqLen;
@@ -171,7 +176,8 @@ int64_t Transformer<T>::workspaceBytes(int64_t batch, int64_t seqLen,
     N = r.tokens;
     P = cfg_.nHeads * r.squares;
   }
-  planActs(&a, pl, batch, seqLen, N, P);
+  planActs(&a, pl, batch, seqLen, N, P, 0,
+           keepLogits && cfg_.head == HeadKind::LM);
   return pl.tn * int64_t(sizeof(T)) + pl.in * 4;
 }
 
@@ -205,13 +211,13 @@ bool Transformer<T>::allocBlock(WorkPlacer::Kind kind,
 
 template <typename T>
 Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
-                                  int64_t P, int64_t NX) {
+                                  int64_t P, int64_t NX, bool keep) {
   // The plan may put this op's activations elsewhere than the kept ones
   // (another stage's slot, a transient read's): they move there.
   const WorkPlacer::Slot slot = slotOf(WorkPlacer::Activations);
   const bool moved = slot.p && acts_ && acts_->block.data() != slot.p;
   if (acts_ && !moved && acts_->B == B && acts_->S == Tn && acts_->N == N &&
-      acts_->P == P && acts_->NX == NX &&
+      acts_->P == P && acts_->NX == NX && acts_->keepLogits == keep &&
       acts_->recompute == std::clamp<int64_t>(recompute_, 0, cfg_.nLayers))
     return Status::ok();
   // Re-plan for the new shape; keep the allocation when it is big enough
@@ -219,7 +225,7 @@ Status Transformer<T>::ensureActs(int64_t B, int64_t Tn, int64_t N,
   // reallocate).
   std::unique_ptr<Acts> a = std::make_unique<Acts>();
   Planner<T> pl;
-  planActs(a.get(), pl, B, Tn, N, P, NX);
+  planActs(a.get(), pl, B, Tn, N, P, NX, keep);
   if (acts_ && !moved && acts_->block.size() >= pl.tn &&
       acts_->ints.size() >= pl.in) {
     a->block = std::move(acts_->block);
@@ -565,6 +571,10 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   T_ = Tn;
   int64_t probsKept = B * c.nHeads * Tn * Tn;
   int64_t N = B * Tn, NX = 0, NS = 0;
+  // setKeepLogits: a training forward keeps its LM head's logits.
+  const bool keep = opts.train && keepLogits_ && c.head == HeadKind::LM &&
+                    k_->keepsLmLogits();
+  logitsKept_ = false;
   if (opts.pack) {
     offsets_.assign(size_t(B + 1), 0);
     for (int64_t b = 0; b < B; ++b)
@@ -581,8 +591,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
         // group), else nothing is shared.
         Acts xs, xp;
         Planner<T> ps, pp;
-        planActs(&xs, ps, B, Tn, NS, probsKept, 1);
-        planActs(&xp, pp, B, Tn, N, probsKept);
+        planActs(&xs, ps, B, Tn, NS, probsKept, 1, keep);
+        planActs(&xp, pp, B, Tn, N, probsKept, 0, keep);
         const int64_t hd = c.headDim();
         const int64_t perRow = ((c.nHeads + 2 * c.nKvHeads) * 2 + c.nHeads) *
                                hd * int64_t(sizeof(T));
@@ -605,7 +615,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   const int64_t NP = N; // the per-sequence packed rows
   if (NX)
     N = NS;
-  HONE_TRY(ensureActs(B, Tn, N, probsKept, NX));
+  HONE_TRY(ensureActs(B, Tn, N, probsKept, NX, keep));
   Acts &a = *acts_;
   invTemp_ = 1.0 / opts.temperature;
   dropNow_ = opts.train && hasLora() && lora_.dropout > 0;
@@ -669,11 +679,14 @@ Status Transformer<T>::forward(const TokenBatch &batch,
 
   if (c.head == HeadKind::LM) {
     LmHeadShape hs{N, D, c.vocabSize, invTemp_};
+    T *keepZ = keep ? a.logits : nullptr; // for backward (setKeepLogits)
     if (hp_)
       k_->lmHeadFwdBf16(a.lnf, hp_ + lm_, a.targets, hs, a.lpRow, a.entRow,
-                        a.lse);
+                        a.lse, keepZ);
     else
-      k_->lmHeadFwd(a.lnf, lmWeight(), a.targets, hs, a.lpRow, a.entRow, a.lse);
+      k_->lmHeadFwd(a.lnf, lmWeight(), a.targets, hs, a.lpRow, a.entRow, a.lse,
+                    keepZ);
+    logitsKept_ = keep;
     // Row (b, t) predicts token t+1: shift into the token-aligned layout
     // (a packed stream's rows scatter back to their padded places).
     if (opts.pack) {
@@ -723,8 +736,8 @@ Status Transformer<T>::forward(const TokenBatch &batch,
                                           T *, T *);                           \
   template Status Transformer<T>::validateBatch(const TokenBatch &) const;     \
   template void Transformer<T>::planActs(Acts *, Planner<T> &, int64_t,        \
-                                         int64_t, int64_t, int64_t, int64_t)   \
-      const;                                                                   \
+                                         int64_t, int64_t, int64_t, int64_t,   \
+                                         bool) const;                          \
   template int64_t Transformer<T>::planShare(const TokenBatch &);              \
   template int64_t Transformer<T>::planChunks(int64_t);                        \
   template void Transformer<T>::expandRows(int64_t, int64_t, const T *,        \
@@ -736,9 +749,10 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   template void Transformer<T>::attentionBwdAt(size_t,                         \
                                                const AttentionShape &);        \
   template int64_t Transformer<T>::workspaceBytes(int64_t, int64_t,            \
-                                                  const int32_t *) const;      \
+                                                  const int32_t *, bool)       \
+      const;                                                                   \
   template Status Transformer<T>::ensureActs(int64_t, int64_t, int64_t,        \
-                                             int64_t, int64_t);                \
+                                             int64_t, int64_t, bool);          \
   template void Transformer<T>::layerFwd(size_t, const AttentionShape &,       \
                                          bool);                                \
   template bool Transformer<T>::allocBlock(                                    \

@@ -48,6 +48,10 @@ template <typename T> struct Transformer<T>::Acts {
   int32_t *xOffsets = nullptr;
   int64_t recompute = 0;
   bool training = false;
+  // Transformer::setKeepLogits: the LM head's logits [N, vocab] (the
+  // kernels' chunked layout) from a training forward for its backward.
+  bool keepLogits = false;
+  T *logits = nullptr;
   DeviceArray<T> block;
   DeviceArray<T, int32_t> ints;
   std::vector<T *> res, ln1, mean1, rstd1, qkv, probs, att, mid, ln2, mean2,

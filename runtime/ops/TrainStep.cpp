@@ -318,6 +318,20 @@ void runTrainStep(OpCtx &c) {
                      ? std::optional<int64_t>((*a.recompute_layers)[size_t(i)])
                      : std::nullopt,
                  "recompute_layers[" + std::to_string(i) + "]");
+  // keep_logits[m] (hone-plan-memory): model m's training forwards keep
+  // their LM head's logits for the backward instead of it recomputing
+  // them (Transformer::setKeepLogits; results bit-identical); absent or 0,
+  // recomputed. HONE_LM_KEEP=0 recomputes them whatever the plan says.
+  if (a.keep_logits && int(a.keep_logits->size()) != n_models)
+    c.err("keep_logits needs one entry per model (" +
+          std::to_string(n_models) + ")");
+  for (int i = 0; i < n_models; ++i) {
+    const int64_t keep = a.keep_logits ? (*a.keep_logits)[size_t(i)] : 0;
+    if (keep != 0 && keep != 1)
+      c.err("keep_logits[" + std::to_string(i) + "] = " +
+            std::to_string(keep) + " is not 0 or 1");
+    ms[size_t(i)]->model->setKeepLogits(keep == 1 && lmKeepEnabled());
+  }
   // The step's tokens as logged (tokens_per_sec when no generation counted
   // them): every row's full length, packed or not, so that the rate
   // compares across --no-pack-sequences.

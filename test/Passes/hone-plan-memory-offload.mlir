@@ -1,6 +1,9 @@
-// RUN: hone-opt %s --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{budget-bytes=1200000 generation-batch=false}))' 2>&1 | FileCheck %s
-// RUN: hone-opt %s --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{budget-bytes=1300000 generation-batch=false}))' 2>&1 | FileCheck %s --check-prefix=FITS
-// RUN: not hone-opt %s --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{budget-bytes=1200000 generation-batch=false offload=false}))' -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOOFFLOAD
+// RUN: hone-opt %s --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{keep-logits=false budget-bytes=1200000 generation-batch=false}))' 2>&1 | FileCheck %s
+// RUN: hone-opt %s --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{keep-logits=false budget-bytes=1300000 generation-batch=false}))' 2>&1 | FileCheck %s --check-prefix=FITS
+// RUN: not hone-opt %s --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{keep-logits=false budget-bytes=1200000 generation-batch=false offload=false}))' -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOOFFLOAD
+// keep-logits=false: the figures below are those of the decisions under
+// test (the logits decision is checked in
+// test/Pipelines/honec-memory-plan.test).
 
 // Offload of idle optimiser state (hone-plan-memory's decision 5). A GRPO
 // shaped stage: the policy (the arch of hone-plan-memory.mlir, 10144

@@ -1,6 +1,14 @@
-// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{physical-memory-bytes=1000000000}))' | FileCheck %s
-// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{physical-memory-bytes=1000000000 split-train-steps=false}))' | FileCheck %s --check-prefix=WHOLE
-// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{physical-memory-bytes=1000000000 release-at-step-end=false}))' | FileCheck %s --check-prefix=KEEP
+// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{keep-logits=false physical-memory-bytes=1000000000}))' | FileCheck %s
+// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{keep-logits=false physical-memory-bytes=1000000000 split-train-steps=false}))' | FileCheck %s --check-prefix=WHOLE
+// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{keep-logits=false physical-memory-bytes=1000000000 release-at-step-end=false}))' | FileCheck %s --check-prefix=KEEP
+// RUN: hone-opt %s -split-input-file --pass-pipeline='builtin.module(hone-differentiate,hone.pipeline(hone-plan-memory{physical-memory-bytes=1000000000}))' | FileCheck %s --check-prefix=LOGITS
+// With the default keep-logits, the policy (an LM head) keeps its logits
+// for the backward, the critic (a scalar head) has none: one entry per
+// model operand.
+// LOGITS-LABEL: hone.pipeline @separates
+// LOGITS: hone.train_step{{.*}}keep_logits = array<i64: 1, 0>
+// keep-logits=false: the figures below are those of the split alone (the
+// logits decision is checked in test/Pipelines/honec-memory-plan.test).
 
 // A train step of two models whose objective separates (PPO's shape: a
 // policy term reading the policy's log-probs, a value term reading the

@@ -412,6 +412,9 @@ void printMemoryReport(mlir::hone::PipelineOp p, llvm::raw_ostream &os) {
   if (auto split = plan.getAs<ArrayAttr>("split_train_steps"))
     for (auto d : split.getAsRange<StringAttr>())
       os << "  split: " << d.getValue() << "\n";
+  if (auto kept = plan.getAs<ArrayAttr>("kept_logits"))
+    for (auto d : kept.getAsRange<StringAttr>())
+      os << "  logits: " << d.getValue() << "\n";
 }
 
 /// Runs the named pipelines of passes/Pipelines.h up to `target`, so that
