@@ -133,7 +133,7 @@ bool Checker::readHfConfig(const Model &m, Architecture &arch) {
               ")");
     return false;
   }
-  // A FIFO config.json would block the read (a device never end).
+  // A FIFO config.json would block the read (a device may never end).
   if (std::string kind = fileKind(dir + "/config.json");
       !kind.empty() && !isFile(dir + "/config.json")) {
     error(at(m, "load"),

@@ -219,7 +219,7 @@ Expected<FileDigest> digestFile(const std::string &path) {
   if (fd < 0)
     return Status::error(path + ": error: cannot open: " +
                          std::strerror(errno));
-  struct stat st;
+  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     const mode_t m = st.st_mode;
     ::close(fd);
