@@ -19,7 +19,6 @@ the logged losses (float rounding only: the reference's forwards run over
 other batches).
 """
 import argparse
-import json
 import os
 import re
 import shutil
@@ -27,29 +26,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from shapes import run_job  # noqa: E402 (this directory)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def run_job(job, out, cwd):
-    shutil.rmtree(out, ignore_errors=True)
-    t0 = time.perf_counter()
-    p = subprocess.Popen([job, "--device", "cpu", "--out", out, "--progress",
-                          "off"], cwd=cwd, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    dt = time.perf_counter() - t0
-    err = p.stderr.read().decode()
-    p.stderr.close()
-    if status != 0:
-        sys.exit(f"error: {job} failed ({status}):\n{err}")
-    rows = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl"))]
-    train = [r for r in rows if "stage" in r]
-    mem = re.search(r"memory: measured peak ([0-9.]+ [KMG]iB).*planned peak "
-                    r"([0-9.]+ [KMG]iB)", err)
-    return (dt, usage.ru_maxrss * 1024, train, usage.ru_utime + usage.ru_stime,
-            mem.groups() if mem else ("?", "?"))
 
 
 def work_gflop(report, steps):

@@ -37,12 +37,15 @@ METHOD = {"dpo": "preference", "reward-model": "reward_model", "sft": "sft",
           "ipo": "preference", "orpo": "preference", "simpo": "preference"}
 
 
-def run_job(job, out, cwd):
+def run_job(job, out, cwd, env=None):
+    """One run of a compiled job: (wall s, peak RSS bytes, its training
+    metrics rows, CPU s from wait4, (measured, planned) peak). Also used by
+    bench/fusion/precompute.py and share_pairs.py."""
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     p = subprocess.Popen([job, "--device", "cpu", "--out", out, "--progress",
                           "off"], cwd=cwd, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(p.pid, 0)
     dt = time.perf_counter() - t0
     err = p.stderr.read().decode()

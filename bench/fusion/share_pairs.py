@@ -40,39 +40,27 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+import shapes  # noqa: E402 (this directory)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_job(job, out, cwd, share):
-    shutil.rmtree(out, ignore_errors=True)
+    """shapes.run_job with sharing on or off, plus the policy's measured
+    GFLOP (report.html, "Model work")."""
     env = dict(os.environ)
     env.pop("HONE_SHARE_PREFIX", None)
     if not share:
         env["HONE_SHARE_PREFIX"] = "0"
-    t0 = time.perf_counter()
-    p = subprocess.Popen([job, "--device", "cpu", "--out", out, "--progress",
-                          "off"], cwd=cwd, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(p.pid, 0)
-    dt = time.perf_counter() - t0
-    err = p.stderr.read().decode()
-    p.stderr.close()
-    if status != 0:
-        sys.exit(f"error: {job} failed ({status}):\n{err}")
-    rows = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl"))]
-    train = [r for r in rows if "stage" in r]
-    mem = re.search(r"memory: measured peak ([0-9.]+ [KMG]iB).*planned peak "
-                    r"([0-9.]+ [KMG]iB)", err)
+    res = shapes.run_job(job, out, cwd, env)
     h = open(os.path.join(out, "report.html")).read()
     t = h[h.find("Model work per stage iteration"):]
     t = t[:t.find("</table>")]
     gf = [float(c[10]) for c in (re.findall(r"<td>(.*?)</td>", r) for r in
                                  re.findall(r"<tr>(.*?)</tr>", t)[1:])
           if len(c) == 11 and c[10]]
-    return (dt, usage.ru_maxrss * 1024, train, usage.ru_utime + usage.ru_stime,
-            mem.groups() if mem else ("?", "?"), sum(gf))
+    return res + (sum(gf),)
 
 
 def text(rng, n):
