@@ -252,6 +252,12 @@ public:
   /// "model.layers.0.self_attn.q_proj.lora_A.weight" [rank, in].
   Status addLora(const LoraConfig &cfg, uint64_t seed);
   bool hasLora() const { return lora_.rank > 0; }
+  /// Whether a forward with `o` draws LoRA dropout masks (training forwards
+  /// of a model with adapters and dropout): such a forward shares no prompt
+  /// rows (ForwardOptions::sharePrefix).
+  bool loraDropoutIn(const ForwardOptions &o) const {
+    return o.train && hasLora() && lora_.dropout > 0;
+  }
   /// Whether LoRA dropout drops element `element` (row-major in the
   /// [rows, in] input) of the input of `layer`'s adapter on `module` (q k v
   /// o gate up down = 0..6; each module its own mask, as PEFT's own

@@ -581,8 +581,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
       offsets_[size_t(b + 1)] = offsets_[size_t(b)] + batch.lengths[b];
     probsKept = c.nHeads * memsize::packedRows(batch.lengths, B).squares;
     N = int64_t(offsets_.back());
-    const bool drop = opts.train && hasLora() && lora_.dropout > 0;
-    if (opts.sharePrefix && !drop) {
+    if (opts.sharePrefix && !loraDropoutIn(opts)) {
       if ((NS = planShare(batch))) {
         // Within the activation memory of the per-sequence packed forward
         // (the bound the plan and workspaceBytes give): attention's
@@ -618,7 +617,7 @@ Status Transformer<T>::forward(const TokenBatch &batch,
   HONE_TRY(ensureActs(B, Tn, N, probsKept, NX, keep));
   Acts &a = *acts_;
   invTemp_ = 1.0 / opts.temperature;
-  dropNow_ = opts.train && hasLora() && lora_.dropout > 0;
+  dropNow_ = loraDropoutIn(opts);
   dropSeed_ = opts.dropoutSeed;
   dropStep_ = opts.dropoutStep;
   dropRank_ = opts.dropoutRank;

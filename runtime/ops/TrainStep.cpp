@@ -138,10 +138,9 @@ Status forwardGroup(ReadGroup &g, const ForwardOptions &fo) {
                               [](const Read *r) { return r->packed; });
   packedFo.sharePrefix = prefixSharingEnabled();
   // Shared prompt rows need a pair's rows side by side (ReadGroupRows.h).
-  const bool drop = fo.train && r0.model->model->hasLora() &&
-                    r0.model->model->lora().dropout > 0;
   g.order = chooseGroupOrder(g.rows(), g.width,
-                             packedFo.pack && packedFo.sharePrefix && !drop,
+                             packedFo.pack && packedFo.sharePrefix &&
+                                 !r0.model->model->loraDropoutIn(fo),
                              sharedPrefixRows, g.tokens, g.lengths);
   TokenBatch tb{int64_t(g.lengths.size()), g.width, g.tokens.data(),
                 g.lengths.data()};
