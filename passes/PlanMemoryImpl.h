@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "llvm/ADT/BitVector.h"
+
 #include "passes/Passes.h"
 #include "runtime/model/MemorySizes.h"
 
@@ -210,6 +212,12 @@ public:
   static int64_t pack(std::vector<Buffer> &bs, ArrayRef<size_t> order);
   Figures plan(PipelineOp pipeline);
   int64_t bytesOf(StringRef name, unsigned first) const;
+  /// Whether `b` is live at a point where the live bytes reach `fig`'s peak
+  /// (more than one point where the peak ties: a train step run model by
+  /// model, one per phase). The candidates of the decisions under the
+  /// budget (PlanMemoryRecompute.cpp, PlanMemoryLogits.cpp).
+  llvm::BitVector peakPoints(const Figures &fig) const;
+  static bool liveAt(const Buffer &b, const llvm::BitVector &points);
 
   // Fused reads under the budget (passes/FuseForwardsBudget.cpp):
   /// hone-fuse-forwards' group at the peak kept apart or kept fused with

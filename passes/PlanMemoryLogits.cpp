@@ -72,17 +72,7 @@ std::string Planner::logitsDecision(PipelineOp pipeline, Figures &fig,
   // Activation buffers live at the peak with a source that keeps logits:
   // their train steps' models recompute them instead, largest first; the
   // first that lowers the peak is taken, else all of them together (a tie).
-  SmallVector<int64_t> delta(points.size() + 1, 0);
-  for (const Buffer &b : buffers) {
-    delta[b.first] += b.bytes;
-    delta[b.last + 1] -= b.bytes;
-  }
-  std::vector<bool> atPeak(points.size(), false);
-  int64_t running = 0;
-  for (unsigned p = 0; p < points.size(); ++p) {
-    running += delta[p];
-    atPeak[p] = running >= fig.lowerBound || p == fig.peakPoint;
-  }
+  const llvm::BitVector atPeak = peakPoints(fig);
   struct Candidate {
     std::string name;
     int64_t bytes;
@@ -90,12 +80,7 @@ std::string Planner::logitsDecision(PipelineOp pipeline, Figures &fig,
   };
   std::vector<Candidate> cands;
   for (const Buffer &b : buffers) {
-    if (b.kind != Kind::Activations)
-      continue;
-    bool live = false;
-    for (unsigned p = b.first; p <= b.last && p < points.size() && !live; ++p)
-      live = atPeak[p];
-    if (!live)
+    if (b.kind != Kind::Activations || !liveAt(b, atPeak))
       continue;
     Candidate c{b.name, 0, {}};
     for (const Source &s : b.sources)

@@ -105,3 +105,25 @@ int64_t Planner::bytesOf(StringRef name, unsigned first) const {
       return b.bytes;
   return 0;
 }
+
+llvm::BitVector Planner::peakPoints(const Figures &fig) const {
+  SmallVector<int64_t> delta(points.size() + 1, 0);
+  for (const Buffer &b : buffers) {
+    delta[b.first] += b.bytes;
+    delta[b.last + 1] -= b.bytes;
+  }
+  llvm::BitVector atPeak(points.size(), false);
+  int64_t running = 0;
+  for (unsigned p = 0; p < points.size(); ++p) {
+    running += delta[p];
+    atPeak[p] = running >= fig.lowerBound || p == fig.peakPoint;
+  }
+  return atPeak;
+}
+
+bool Planner::liveAt(const Buffer &b, const llvm::BitVector &points) {
+  for (unsigned p = b.first; p <= b.last && p < points.size(); ++p)
+    if (points[p])
+      return true;
+  return false;
+}

@@ -95,25 +95,9 @@ std::string Planner::recomputeDecision(PipelineOp pipeline, Figures &fig,
     SmallVector<int64_t> previous;
   };
   std::vector<Candidate> cands;
-  // The points where the live bytes reach the peak: more than one where
-  // the peak ties (a train step run model by model: one per phase, each
-  // with its own model's activations).
-  SmallVector<int64_t> delta(points.size() + 1, 0);
+  const llvm::BitVector atPeak = peakPoints(fig);
   for (const Buffer &b : buffers) {
-    delta[b.first] += b.bytes;
-    delta[b.last + 1] -= b.bytes;
-  }
-  llvm::BitVector atPeak(points.size(), false);
-  int64_t running = 0;
-  for (unsigned p = 0; p < points.size(); ++p) {
-    running += delta[p];
-    atPeak[p] = running >= fig.lowerBound || p == fig.peakPoint;
-  }
-  for (const Buffer &b : buffers) {
-    bool live = false;
-    for (unsigned p = b.first; p <= b.last && p < points.size() && !live; ++p)
-      live = atPeak[p];
-    if (!live || !recomputable(b))
+    if (!liveAt(b, atPeak) || !recomputable(b))
       continue;
     Candidate c{b.name, b.first, b.cfg.nLayers, b.bytes, trains(b), {}, {}};
     for (const Source &s : b.sources) {
