@@ -4,10 +4,11 @@
 // memory, the report), and dispatch of every object, step and train op to
 // its handler through the op table (runtime/abi/step_ops.inl). Stages and
 // the step's end are in runtime/abi/Stages.cpp. CPU, float32.
+#include "kernels/cpu/BlasCore.h"
+#include "kernels/cpu/LmHeadScratch.h"
 #include "runtime/abi/AbiTable.h"
 #include "runtime/abi/hone_runtime.h"
 #include "runtime/ops/Ops.h"
-#include "kernels/cpu/LmHeadScratch.h"
 
 #include "runtime/model/RuntimeSizes.h"
 
@@ -18,15 +19,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <map>
-#include <set>
-#include <sstream>
-#include <unistd.h>
 #include <malloc.h>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <string>
+#include <strings.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace hone;
@@ -161,6 +163,83 @@ static void warmUpCpuLibraries(Kernels<float> &k) {
   }
 }
 
+/// Settings the CPU libraries read once, when they are loaded, so a job
+/// sets them by re-executing itself before any work (argv, pid and open
+/// files stay). Only a real ./job re-executes (argv[0] is this executable),
+/// never a program that calls hone_rt_begin itself.
+/// - OMP_WAIT_POLICY=passive: idle OpenMP threads sleep instead of
+///   spinning. libgomp spins ~0.3 s by default after each parallel region,
+///   and on a small (or shared) machine the spinning thread takes the core
+///   the next serial step needs (the README example ran 10-19x slower on 2
+///   busy cores; bench/RESULTS.md). A policy set by the user is kept.
+/// - OPENBLAS_CORETYPE: OpenBLAS's AVX-512 kernels where it loaded older
+///   ones on a CPU with AVX-512 (a CPU newer than the library: Zen 5 for
+///   Debian's 0.3.21 runs its AVX2 kernels at about half the rate), or the
+///   core HONE_OPENBLAS_CORE names; HONE_OPENBLAS_CORE=keep, or
+///   OPENBLAS_CORETYPE set by the user, keeps OpenBLAS's own choice. The
+///   kernels forced are checked against a float64 reference on the spot;
+///   kernels that are not the ones asked for, or that fail the check, are
+///   replaced by OpenBLAS's own choice with a note (docs/job.md,
+///   "OpenBLAS's kernels"; kernels/cpu/BlasCore.h).
+static void restartWithLibrarySettings(int argc, char **argv) {
+  if (argc <= 0 || !argv[0])
+    return;
+  char self[4096], *arg0 = realpath(argv[0], nullptr);
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  bool isSelf = arg0 && n > 0 && (self[n] = 0, std::strcmp(arg0, self) == 0);
+  std::free(arg0);
+  if (!isSelf)
+    return;
+  // Set by the restart that forced a core: the core OpenBLAS chose itself.
+  static const char *kDetected = "HONE_OPENBLAS_DETECTED";
+  bool restart = false;
+  if (const char *detected = std::getenv(kDetected)) {
+    const char *asked = std::getenv("OPENBLAS_CORETYPE");
+    std::string loaded = cpu::openBlasCore(), why;
+    if (!asked || strcasecmp(loaded.c_str(), asked) != 0)
+      why = "OpenBLAS loaded " + loaded + " instead";
+    else
+      why = cpu::checkOpenBlasSgemm();
+    if (why.empty()) {
+      std::fprintf(stderr,
+                   "note: OpenBLAS runs its %s kernels (it chose %s on this "
+                   "CPU; checked against a float64 reference; "
+                   "HONE_OPENBLAS_CORE=keep keeps its choice)\n",
+                   loaded.c_str(), detected);
+      unsetenv(kDetected);
+    } else {
+      std::fprintf(stderr,
+                   "note: OpenBLAS's %s kernels are not usable here (%s); "
+                   "running its own choice, %s\n",
+                   asked ? asked : "?", why.c_str(), detected);
+      setenv("OPENBLAS_CORETYPE", detected, 1);
+      setenv("HONE_OPENBLAS_CORE", "keep", 1);
+      unsetenv(kDetected);
+      restart = true;
+    }
+  } else {
+    const char *want = std::getenv("HONE_OPENBLAS_CORE");
+    std::string loaded = cpu::openBlasCore(), force;
+    if (want && *want && std::strcmp(want, "keep") != 0 &&
+        std::strcmp(want, "auto") != 0)
+      force = strcasecmp(want, loaded.c_str()) == 0 ? "" : want;
+    else if (!(want && std::strcmp(want, "keep") == 0) &&
+             !std::getenv("OPENBLAS_CORETYPE") && cpu::openBlasDynamic())
+      force = cpu::openBlasUpgrade(loaded, cpu::blasIsa());
+    if (!force.empty() && !loaded.empty()) {
+      setenv("OPENBLAS_CORETYPE", force.c_str(), 1);
+      setenv(kDetected, loaded.c_str(), 1);
+      restart = true;
+    }
+  }
+  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    restart = true;
+  }
+  if (restart)
+    execv("/proc/self/exe", argv); // returns only on failure: run as is
+}
+
 extern "C" {
 
 hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
@@ -204,24 +283,7 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
                 pipeline_name ? pipeline_name : "job");
     return nullptr;
   }
-  // Idle OpenMP threads sleep instead of spinning: libgomp spins ~0.3 s
-  // by default after each parallel region, and on a small (or shared) machine
-  // the spinning thread takes the core the next serial step needs (the
-  // README example ran 10-19x slower on 2 busy cores; bench/RESULTS.md).
-  // libgomp reads the policy once, when it is loaded, hence the re-exec;
-  // a policy set by the user is kept. Only a real ./job re-executes (argv[0]
-  // is this executable), never a program that calls hone_rt_begin itself.
-  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT") &&
-      argc > 0 && argv[0]) {
-    char self[4096], *arg0 = realpath(argv[0], nullptr);
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    bool isSelf = arg0 && n > 0 && (self[n] = 0, std::strcmp(arg0, self) == 0);
-    std::free(arg0);
-    if (isSelf) {
-      setenv("OMP_WAIT_POLICY", "passive", 1);
-      execv("/proc/self/exe", argv); // returns only on failure: run as is
-    }
-  }
+  restartWithLibrarySettings(argc, argv);
   auto *j = new hone_job();
   j->mainThread = std::this_thread::get_id();
   j->args = *args;

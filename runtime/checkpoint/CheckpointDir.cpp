@@ -357,8 +357,15 @@ Status verify(const std::string &dir) {
     haveState |= n == "state.json";
     std::string path = dir + "/" + n;
     struct stat fst;
-    if (::stat(path.c_str(), &fst) != 0 || !S_ISREG(fst.st_mode))
+    if (::stat(path.c_str(), &fst) != 0)
       return Status::error(err(dir, n + " is missing"));
+    if (!S_ISREG(fst.st_mode))
+      return Status::error(
+          err(dir, n + " is not a regular file (" +
+                       (S_ISDIR(fst.st_mode)    ? "a directory"
+                        : S_ISFIFO(fst.st_mode) ? "a FIFO"
+                                                : "a device or socket") +
+                       "; a checkpoint holds the files it wrote)"));
     if (static_cast<int64_t>(fst.st_size) != size->asInt())
       return Status::error(err(dir, n + " has " + std::to_string(fst.st_size) +
                                         " bytes, manifest says " +

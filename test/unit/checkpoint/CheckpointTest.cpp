@@ -253,6 +253,20 @@ TEST(Checkpoint, DamageIsDetectedAndSkipped) {
          ASSERT_EQ(::unlink((dir + "/model.safetensors").c_str()), 0);
        },
        "model.safetensors is missing"},
+      {"file replaced by a FIFO",
+       [](const std::string &dir) {
+         std::string f = dir + "/state.json";
+         ASSERT_EQ(::unlink(f.c_str()), 0);
+         ASSERT_EQ(::mkfifo(f.c_str(), 0600), 0);
+       },
+       "state.json is not a regular file (a FIFO;"},
+      {"file replaced by a directory",
+       [](const std::string &dir) {
+         std::string f = dir + "/model.safetensors";
+         ASSERT_EQ(::unlink(f.c_str()), 0);
+         ASSERT_EQ(::mkdir(f.c_str(), 0700), 0);
+       },
+       "model.safetensors is not a regular file (a directory;"},
       {"garbled manifest",
        [](const std::string &dir) {
          ASSERT_TRUE(writeFileAtomic(dir + "/manifest.json", "{\"format\":")
