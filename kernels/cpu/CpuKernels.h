@@ -4,6 +4,7 @@
 
 #include "kernels/Kernels.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,15 @@ extern template std::unique_ptr<Kernels<double>> makeCpuKernels<double>();
 /// changing the others'. A thread that never set it reads OpenMP's default.
 void setCpuThreads(int n);
 int cpuThreads();
+
+/// Fixes glibc's mmap threshold for the process at `bytes` (mallopt; the
+/// job's 128 KiB, so that freed buffers leave the resident set:
+/// docs/runtime.md), except while a oneDNN GEMM runs, when it is raised to
+/// 32 MiB so that oneDNN's per-call packing buffers are reused from the
+/// malloc heap instead of being mapped and unmapped on every call
+/// (kernels/cpu/Gemm.cpp, OneDnnCall). Never called: glibc's own threshold,
+/// which adapts to the blocks freed.
+void setCpuMmapThreshold(size_t bytes);
 
 /// Why the float kernels cannot run their GEMMs in bf16 here (no AVX-512
 /// BF16 or AMX on this CPU, or no oneDNN in this build), or "" when they can.

@@ -5,6 +5,7 @@
 #include "kernels/cpu/CpuKernels.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <omp.h>
 #if HONE_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -31,6 +33,15 @@ using Bf16GemmFn = int (*)(char, char, int64_t, int64_t, int64_t, float,
                            const uint16_t *, int64_t, const uint16_t *, int64_t,
                            float, float *, int64_t);
 std::atomic<bool> gBf16{false};
+/// glibc's mmap threshold outside oneDNN's calls (setCpuMmapThreshold); 0:
+/// left to glibc.
+std::atomic<size_t> gMmapThreshold{0};
+std::mutex gHeapMu;
+int gHeapDepth = 0; ///< oneDNN calls running, under gHeapMu
+/// The threshold while oneDNN runs: above its packing buffers (0.5-2.4 MB
+/// at d_model 512), within what glibc accepts (half its 64 MiB heap).
+constexpr size_t kOneDnnMmapThreshold = size_t(32) << 20;
+
 Bf16GemmFn bf16GemmFn() {
 #if HONE_HAVE_DNNL
   static Bf16GemmFn f =
@@ -63,6 +74,13 @@ std::string cpuBf16Unsupported() {
   return "";
 #endif
 }
+void setCpuMmapThreshold(size_t bytes) {
+  std::lock_guard<std::mutex> l(gHeapMu);
+  gMmapThreshold = bytes;
+  if (bytes && gHeapDepth == 0)
+    mallopt(M_MMAP_THRESHOLD, int(bytes));
+}
+
 bool setCpuBf16Gemm(bool on) {
   gBf16 = on && cpuBf16Unsupported().empty();
   return gBf16;
@@ -86,13 +104,43 @@ void packBf16(int64_t rows, int64_t cols, const float *src, int64_t ld,
   }
 }
 
-/// Keeps oneDNN on the calling thread (it would otherwise split a GEMM over
-/// all OpenMP threads, possibly along k, and results would depend on the
-/// thread count).
-struct OneOmpThread {
+/// Around each call into oneDNN (one slice of a GEMM, on one thread):
+/// - keeps oneDNN on the calling thread (it would otherwise split a GEMM
+///   over all OpenMP threads, possibly along k, and results would depend on
+///   the thread count);
+/// - where the job fixed glibc's mmap threshold low (setCpuMmapThreshold),
+///   raises it while any oneDNN call runs: oneDNN allocates its packing
+///   buffers on every call, and above the threshold each was mapped, faulted
+///   in page by page (zeroed) and unmapped again (with a TLB shootdown of
+///   the other cores): ~250 maps of 0.5-2.4 MB per d_model-512 SFT step,
+///   6 % of the fp32 step's time and 10 % of the bf16 step's on a Zen 4
+///   (bench/RESULTS.md). Below it they come from the thread's malloc heap
+///   and are reused.
+struct OneDnnCall {
   int saved = omp_get_max_threads();
-  OneOmpThread() { omp_set_num_threads(1); }
-  ~OneOmpThread() { omp_set_num_threads(saved); }
+  bool heap = gMmapThreshold.load(std::memory_order_relaxed) != 0;
+  OneDnnCall() {
+    omp_set_num_threads(1);
+    if (heap) {
+      std::lock_guard<std::mutex> l(gHeapMu);
+      if (gHeapDepth++ == 0) {
+        mallopt(M_MMAP_THRESHOLD, int(kOneDnnMmapThreshold));
+        mallopt(M_TRIM_THRESHOLD, int(kOneDnnMmapThreshold));
+      }
+    }
+  }
+  ~OneDnnCall() {
+    if (heap) {
+      std::lock_guard<std::mutex> l(gHeapMu);
+      if (--gHeapDepth == 0) {
+        mallopt(M_MMAP_THRESHOLD, int(gMmapThreshold.load()));
+        mallopt(M_TRIM_THRESHOLD, int(gMmapThreshold.load()));
+      }
+    }
+    omp_set_num_threads(saved);
+  }
+  OneDnnCall(const OneDnnCall &) = delete;
+  OneDnnCall &operator=(const OneDnnCall &) = delete;
 };
 
 /// The one slicing loop of every GEMM here: gemm(m', n', A', B', C') on each
@@ -141,13 +189,14 @@ void dnnlGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
               const SliceHooks *hooks = nullptr) {
   Bf16GemmFn f = bf16GemmFn();
   const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
-  slicedGemm(ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
-             [&](int64_t mm, int64_t nn, const uint16_t *a, const uint16_t *b,
-                 float *c) {
-               OneOmpThread one;
-               f(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);
-             },
-             hooks);
+  slicedGemm(
+      ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
+      [&](int64_t mm, int64_t nn, const uint16_t *a, const uint16_t *b,
+          float *c) {
+        OneDnnCall one;
+        f(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      },
+      hooks);
 }
 
 /// C = alpha op(A) op(B) + beta C with A and B rounded to bf16, products
@@ -264,14 +313,14 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
   if constexpr (std::is_same_v<T, float>)
     if (sgemmLib(ta, m, n, k) == SgemmLib::OneDnn) {
       const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
-      slicedGemm(ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
-                 [&](int64_t mm, int64_t nn, const float *a, const float *b,
-                     float *c) {
-                   OneOmpThread one;
-                   dnnl_sgemm(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c,
-                              ldc);
-                 },
-                 hooks);
+      slicedGemm(
+          ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
+          [&](int64_t mm, int64_t nn, const float *a, const float *b,
+              float *c) {
+            OneDnnCall one;
+            dnnl_sgemm(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);
+          },
+          hooks);
       return;
     }
 #endif

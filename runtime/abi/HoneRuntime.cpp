@@ -258,8 +258,9 @@ hone_job *hone_rt_begin(int32_t abi_version, int32_t argc, char **argv,
   // ends, frozen reads' activations) stayed in the resident set and new
   // ones went elsewhere (DPO measured 1.37x its plan, KTO 1.43x). glibc's
   // initial threshold, set explicitly, is never raised: large buffers are
-  // mapped and unmapped, as the plan assumes (docs/runtime.md).
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // mapped and unmapped, as the plan assumes (docs/runtime.md); oneDNN's
+  // per-call packing buffers excepted (setCpuMmapThreshold).
+  setCpuMmapThreshold(128 * 1024);
   std::string argv0 = argc > 0 && argv[0] ? argv[0] : "job";
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--version") == 0) {
