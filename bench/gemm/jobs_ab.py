@@ -2,7 +2,8 @@
 """Compiled jobs with one environment setting against another, interleaved.
 
   bench/gemm/jobs_ab.py [--build build] [--rounds R] [--threads 2]
-                        [--only grpo-small,sft-512] [--env NAME=A,B]
+                        [--only grpo-small,sft-512,sft-512-bf16]
+                        [--env NAME=A,B]
                         [--builds DIR_A,DIR_B]
 
 Runs the same compiled job (same binary, same spec) alternately with the
@@ -25,7 +26,10 @@ Workloads (bench/peers/run.py's, without the peers):
               heads, ffn 256), GRPO 32 prompts x 8 samples, 5 new tokens,
               10 steps from the initial weights.
   sft-512     GPT-2 d_model 512 x 8 layers, vocabulary 8192, SFT 4 x 256
-              tokens, 4 steps.
+              tokens, 4 steps, every row computed (HONE_SHARE_PREFIX=0, as
+              bench/peers runs it: the repeated row would otherwise run once
+              per batch).
+  sft-512-bf16  the same with hardware.precision bf16.
 Nothing is left behind.
 """
 import argparse
@@ -117,16 +121,19 @@ stages {{
   }}
 }}
 """), "generate", 10)
-    if "sft-512" in only:
+    sft = [w for w in ("sft-512", "sft-512-bf16") if w in only]
+    if sft:
         comp = "".join(peers.ALPHABET[(i * 7) % len(peers.ALPHABET)] for i in range(254))
         with open(os.path.join(work, "sft.jsonl"), "w") as f:
             for _ in range(64):
                 f.write(json.dumps({"prompt": "a", "completion": comp}) + "\n")
-        both("sft-512", lambda nm, steps: b.spec(nm, f"""
+    for w in sft:
+        prec = "bf16" if w.endswith("bf16") else "fp32"
+        both(w, lambda nm, steps, prec=prec: b.spec(nm, f"""
 models {{ name: "policy" init {{ family: gpt2 d_model: 512 layers: 8 heads: 8 ffn: 2048 max_seq_len: 256 vocab: 8192 }} }}
 datasets {{ name: "train" path: "{work}/sft.jsonl" }}
 checkpointing {{ every_steps: 0 }}
-hardware {{ threads: {a.threads} }}
+hardware {{ threads: {a.threads} precision: {prec} }}
 stages {{
   name: "sft" dataset: "train"
   optimizer {{ lr: 1e-4 schedule: constant_lr }}
@@ -139,6 +146,8 @@ stages {{
 
     def run(job, w, s):
         env = dict(os.environ)
+        if w.startswith("sft-512"):
+            env["HONE_SHARE_PREFIX"] = "0"
         if name:
             env.pop(name, None)
             if s != "auto":

@@ -27,7 +27,8 @@ int cpuThreads();
 /// docs/runtime.md), except while a oneDNN GEMM runs, when it is raised to
 /// 32 MiB so that oneDNN's per-call packing buffers are reused from the
 /// malloc heap instead of being mapped and unmapped on every call
-/// (kernels/cpu/Gemm.cpp, OneDnnCall). Never called: glibc's own threshold,
+/// (kernels/cpu/Gemm.cpp, OneDnnCall; HONE_CPU_ONEDNN_HEAP=off maps them on
+/// every call, for A/B measurements). Never called: glibc's own threshold,
 /// which adapts to the blocks freed.
 void setCpuMmapThreshold(size_t bytes);
 

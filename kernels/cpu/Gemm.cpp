@@ -36,6 +36,7 @@ std::atomic<bool> gBf16{false};
 /// glibc's mmap threshold outside oneDNN's calls (setCpuMmapThreshold); 0:
 /// left to glibc.
 std::atomic<size_t> gMmapThreshold{0};
+std::atomic<bool> gOneDnnHeap{true}; ///< HONE_CPU_ONEDNN_HEAP=off: false
 std::mutex gHeapMu;
 int gHeapDepth = 0; ///< oneDNN calls running, under gHeapMu
 /// The threshold while oneDNN runs: above its packing buffers (0.5-2.4 MB
@@ -77,6 +78,9 @@ std::string cpuBf16Unsupported() {
 void setCpuMmapThreshold(size_t bytes) {
   std::lock_guard<std::mutex> l(gHeapMu);
   gMmapThreshold = bytes;
+  // Off: oneDNN's buffers mapped per call too (A/B measurements).
+  if (const char *e = std::getenv("HONE_CPU_ONEDNN_HEAP"))
+    gOneDnnHeap = !(std::strcmp(e, "off") == 0 || std::strcmp(e, "0") == 0);
   if (bytes && gHeapDepth == 0)
     mallopt(M_MMAP_THRESHOLD, int(bytes));
 }
@@ -118,7 +122,8 @@ void packBf16(int64_t rows, int64_t cols, const float *src, int64_t ld,
 ///   and are reused.
 struct OneDnnCall {
   int saved = omp_get_max_threads();
-  bool heap = gMmapThreshold.load(std::memory_order_relaxed) != 0;
+  bool heap = gOneDnnHeap.load(std::memory_order_relaxed) &&
+              gMmapThreshold.load(std::memory_order_relaxed) != 0;
   OneDnnCall() {
     omp_set_num_threads(1);
     if (heap) {
