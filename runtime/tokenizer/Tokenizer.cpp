@@ -33,7 +33,25 @@ Status Tokenizer::Impl::encodePlain(std::string_view text, size_t base,
 
 Status Tokenizer::Impl::encodeChars(std::string_view text, size_t base,
                                     EncodeOut &out) const {
+  if (out.keep && !out.keepLast) { // at most one id per byte
+    const size_t room = out.limit > out.count ? out.limit - out.count : 0;
+    const size_t more = std::min(text.size(), room);
+    // Geometric, so that many short texts into one Encoding stay linear.
+    auto grow = [more](auto &v) {
+      if (v.capacity() < v.size() + more)
+        v.reserve(std::max(v.size() + more, 2 * v.capacity()));
+    };
+    grow(out.enc.ids);
+    if (out.offsets)
+      grow(out.enc.offsets);
+  }
   for (size_t i = 0; i < text.size() && !out.full();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80 && asciiIds[c] >= 0) {
+      out.push(asciiIds[c], base + i, base + i + 1);
+      ++i;
+      continue;
+    }
     size_t n;
     uint32_t cp = decodeUtf8At(text, i, &n);
     auto it = charIds.find(cp);
@@ -181,6 +199,10 @@ Tokenizer::character(std::string_view chars,
     impl->charIds[cp] = addId(tok, false);
     i += n;
   }
+  impl->asciiIds.fill(-1);
+  for (const auto &[cp, id] : impl->charIds)
+    if (cp < 0x80)
+      impl->asciiIds[cp] = id;
   if (impl->idToToken.empty())
     return Status::error("error: the character set is empty");
   impl->indexAdded();

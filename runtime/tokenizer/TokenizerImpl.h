@@ -9,6 +9,7 @@
 #include "runtime/base/Status.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -225,6 +226,10 @@ struct Tokenizer::Impl {
   std::string postProcessorError;
   // Character tokenizer.
   std::unordered_map<uint32_t, int32_t> charIds;
+  // charIds of the ASCII characters (-1: not in the set), read before the
+  // map: one lookup per byte instead of a hash (the map was a fifth of
+  // honec's time on 1.5 million short records).
+  std::array<int32_t, 128> asciiIds{};
 
   // -- encoding --
   Status encode(std::string_view text, const EncodeOptions &opt,

@@ -430,6 +430,36 @@ TEST(Tokenizer, CharacterTokenizer) {
   EXPECT_EQ(checked.message(), bad.status().message());
 }
 
+// Every character gets its own id, ASCII (read from a table) and not
+// (from the map) alike, in any order and mixed; a character outside the
+// set fails wherever it is, ASCII or not.
+TEST(Tokenizer, CharacterTokenizerEveryByte) {
+  std::string set;
+  for (int c = 0x7e; c >= 0x20; --c) // reversed: ids are not code points
+    set += char(c);
+  set += "\xC3\xA9\xE2\x82\xAC\t";
+  Expected<Tokenizer> t = Tokenizer::character(set, {"<eos>"});
+  ASSERT_TRUE(t.isOk());
+  std::string text = set + set.substr(0, 10) + "\xE2\x82\xAC" + "~";
+  Expected<std::vector<int32_t>> ids = t->encode(text);
+  ASSERT_TRUE(ids.isOk());
+  std::vector<int32_t> want;
+  for (int32_t i = 1; i <= 95; ++i) // "<eos>" is 0
+    want.push_back(i);
+  want.insert(want.end(), {96, 97, 98});
+  for (int32_t i = 1; i <= 10; ++i)
+    want.push_back(i);
+  want.insert(want.end(), {97, 1});
+  EXPECT_EQ(*ids, want);
+  EXPECT_EQ(*t->decode(*ids), text);
+  Expected<Encoding> e = t->encodeWithOffsets("~\xC3\xA9}");
+  ASSERT_TRUE(e.isOk());
+  EXPECT_EQ(e->offsets, (std::vector<std::pair<uint32_t, uint32_t>>{
+                            {0, 1}, {1, 3}, {3, 4}}));
+  EXPECT_FALSE(t->encode("ab\ncd").isOk());     // '\n' is not in the set
+  EXPECT_FALSE(t->encode("ab\xC3\xA8").isOk()); // nor U+00E8
+}
+
 // EncodeOptions::maxTokens: the first ids of the whole encoding, specials
 // included, without reading past them (a character outside the vocabulary
 // after the limit is not found; invalid UTF-8 anywhere still is).
