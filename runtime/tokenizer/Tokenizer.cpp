@@ -46,8 +46,36 @@ Status Tokenizer::Impl::encodeChars(std::string_view text, size_t base,
       grow(out.enc.offsets);
   }
   for (size_t i = 0; i < text.size() && !out.full();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80 && asciiIds[c] >= 0) {
+    // A run of characters of the set that are ASCII, one id each, up to the
+    // limit: counted (check) or appended in one pass. keepLast takes the
+    // general path (it trims as it goes).
+    if (!out.keepLast) {
+      const size_t cap =
+          i +
+          std::min(text.size() - i, out.limit - std::min(out.limit, out.count));
+      size_t j = i;
+      while (j < cap) {
+        const auto c = static_cast<unsigned char>(text[j]);
+        if (c >= 0x80 || asciiIds[c] < 0)
+          break;
+        ++j;
+      }
+      if (j > i) {
+        if (out.keep) {
+          for (size_t p = i; p < j; ++p)
+            out.enc.ids.push_back(
+                asciiIds[static_cast<unsigned char>(text[p])]);
+          if (out.offsets)
+            for (size_t p = i; p < j; ++p)
+              out.enc.offsets.emplace_back(static_cast<uint32_t>(base + p),
+                                           static_cast<uint32_t>(base + p + 1));
+        }
+        out.count += j - i;
+        i = j;
+        continue;
+      }
+    } else if (const auto c = static_cast<unsigned char>(text[i]);
+               c < 0x80 && asciiIds[c] >= 0) {
       out.push(asciiIds[c], base + i, base + i + 1);
       ++i;
       continue;
