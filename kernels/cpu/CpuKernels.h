@@ -24,9 +24,9 @@ int cpuThreads();
 
 /// Fixes glibc's mmap threshold for the process at `bytes` (mallopt; the
 /// job's 128 KiB, so that freed buffers leave the resident set:
-/// docs/runtime.md), except while a oneDNN GEMM runs, when it is raised to
-/// 32 MiB so that oneDNN's per-call packing buffers are reused from the
-/// malloc heap instead of being mapped and unmapped on every call
+/// docs/runtime.md), except while a oneDNN GEMM runs, when it and the trim
+/// threshold are 32 MiB so that oneDNN's per-call packing buffers are reused
+/// from the malloc heap instead of being mapped and unmapped on every call
 /// (kernels/cpu/Gemm.cpp, OneDnnCall; HONE_CPU_ONEDNN_HEAP=off maps them on
 /// every call, for A/B measurements). Never called: glibc's own threshold,
 /// which adapts to the blocks freed.

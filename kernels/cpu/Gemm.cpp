@@ -113,13 +113,15 @@ void packBf16(int64_t rows, int64_t cols, const float *src, int64_t ld,
 ///   over all OpenMP threads, possibly along k, and results would depend on
 ///   the thread count);
 /// - where the job fixed glibc's mmap threshold low (setCpuMmapThreshold),
-///   raises it while any oneDNN call runs: oneDNN allocates its packing
-///   buffers on every call, and above the threshold each was mapped, faulted
-///   in page by page (zeroed) and unmapped again (with a TLB shootdown of
-///   the other cores): ~250 maps of 0.5-2.4 MB per d_model-512 SFT step,
-///   6 % of the fp32 step's time and 10 % of the bf16 step's on a Zen 4
-///   (bench/RESULTS.md). Below it they come from the thread's malloc heap
-///   and are reused.
+///   raises it, and the trim threshold with it, while any oneDNN call runs:
+///   oneDNN allocates its packing buffers on every call, and above the
+///   threshold each was mapped, faulted in page by page (zeroed) and
+///   unmapped again (with a TLB shootdown of the other cores): ~250 maps of
+///   0.5-2.4 MB per d_model-512 SFT step, whose steps ran 1.05x (fp32) and
+///   1.15x (bf16) faster without them on a Zen 4 (bench/RESULTS.md). Below
+///   it they come from the thread's malloc heap, whose top is not trimmed
+///   between calls, and are reused. Restored to the job's threshold (trim:
+///   the same 128 KiB, glibc's default) when the last call returns.
 struct OneDnnCall {
   int saved = omp_get_max_threads();
   bool heap = gOneDnnHeap.load(std::memory_order_relaxed) &&
