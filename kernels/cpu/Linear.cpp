@@ -195,6 +195,12 @@ void linearPanel(int64_t m, int64_t kc, const float *A, int64_t lda,
   constexpr int MR = 6;
 #else
   constexpr int MR = NV == 4 ? 6 : 8;
+  // The next block's rows spread over this panel's row tiles (left at 0,
+  // nothing was prefetched: the first tile of every panel then waited on
+  // memory for its weights, 29 % of decode's dense-layer time for 1/11 of
+  // its FLOPs at 64 rows on a Zen 4; bench/RESULTS.md).
+  if (next)
+    next->perTile = (next->rows + (m + MR - 1) / MR - 1) / ((m + MR - 1) / MR);
 #endif
   auto tile = [&](auto mr, int64_t r) {
     constexpr int R = decltype(mr)::value;
