@@ -189,17 +189,17 @@ void slicedGemm(bool ta, bool tb, int64_t m, int64_t n, const TA *A,
   }
 }
 
-/// oneDNN's bf16 GEMM on bf16 operands, sliced.
-void dnnlGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
-              const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
+/// A oneDNN GEMM entry point (dnnl_sgemm on float operands, the bf16 GEMM on
+/// bf16 ones), sliced, each slice one OneDnnCall.
+template <typename TA, typename F>
+void dnnlGemm(F f, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+              float alpha, const TA *A, int64_t lda, const TA *B, int64_t ldb,
               float beta, float *C, int64_t ldc,
               const SliceHooks *hooks = nullptr) {
-  Bf16GemmFn f = bf16GemmFn();
   const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
   slicedGemm(
       ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
-      [&](int64_t mm, int64_t nn, const uint16_t *a, const uint16_t *b,
-          float *c) {
+      [&](int64_t mm, int64_t nn, const TA *a, const TA *b, float *c) {
         OneDnnCall one;
         f(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);
       },
@@ -219,8 +219,8 @@ void bf16Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
     bb.resize(size_t(br * bc));
   packBf16(ar, ac, A, lda, ab.data());
   packBf16(br, bc, B, ldb, bb.data());
-  dnnlGemm(ta, tb, m, n, k, alpha, ab.data(), ac, bb.data(), bc, beta, C, ldc,
-           hooks);
+  dnnlGemm(bf16GemmFn(), ta, tb, m, n, k, alpha, ab.data(), ac, bb.data(), bc,
+           beta, C, ldc, hooks);
 }
 
 /// Which library runs the fp32 GEMM of a slice, by measurement per core
@@ -319,15 +319,8 @@ void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
 #if HONE_HAVE_DNNL
   if constexpr (std::is_same_v<T, float>)
     if (sgemmLib(ta, m, n, k) == SgemmLib::OneDnn) {
-      const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
-      slicedGemm(
-          ta, tb, m, n, A, lda, B, ldb, C, ldc, gemmSlicing(m, n, k),
-          [&](int64_t mm, int64_t nn, const float *a, const float *b,
-              float *c) {
-            OneDnnCall one;
-            dnnl_sgemm(tA, tB, mm, nn, k, alpha, a, lda, b, ldb, beta, c, ldc);
-          },
-          hooks);
+      dnnlGemm(dnnl_sgemm, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+               hooks);
       return;
     }
 #endif
@@ -368,7 +361,8 @@ void gemmBf16Weights(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     if (int64_t(ab.size()) < ar * ac)
       ab.resize(size_t(ar * ac));
     packBf16(ar, ac, A, lda, ab.data());
-    dnnlGemm(ta, tb, m, n, k, alpha, ab.data(), ac, B, ldb, beta, C, ldc);
+    dnnlGemm(bf16GemmFn(), ta, tb, m, n, k, alpha, ab.data(), ac, B, ldb, beta,
+             C, ldc);
     return;
   }
   if (k <= 0) { // C = beta C, as the fp32 GEMM does
