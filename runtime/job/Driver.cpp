@@ -9,14 +9,19 @@
 #include "runtime/observe/Trace.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <thread>
+#include <time.h>
 #include <unistd.h>
 
 namespace hone::job {
@@ -75,9 +80,37 @@ bool hasCheckpoints(const std::string &dir) {
 }
 
 volatile std::sig_atomic_t gStopSignal = 0;
+/// CLOCK_MONOTONIC nanoseconds of the first signal (lock-free: read and
+/// written in the handler).
+std::atomic<int64_t> gFirstStopNs{0};
+/// A second signal this soon after the first is the same request delivered
+/// twice: timeout(1) signals the job and then its whole process group, and
+/// the second delivery used to end the job without its checkpoint (one run
+/// in four, by when the handler ran). A person pressing Ctrl-C again is
+/// slower than this.
+constexpr int64_t kRepeatNs = 250'000'000;
+
+int64_t monotonicNs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts); // async-signal-safe
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 void onStopSignal(int sig) {
-  // SA_RESETHAND restored the default action: a second signal ends the job.
+  const int64_t now = monotonicNs();
+  if (gStopSignal) {
+    if (now - gFirstStopNs.load() < kRepeatNs)
+      return;
+    // A second request: the default action, once this handler returns
+    // (the signal is blocked while it runs).
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ::sigaction(sig, &dfl, nullptr);
+    ::raise(sig);
+    return;
+  }
+  gFirstStopNs.store(now);
   gStopSignal = sig;
   ::alarm(kStopGraceSeconds); // SIGALRM's default action ends a stuck step
   const char msg[] = "\nsignal received: stopping after this step with a "
@@ -86,13 +119,45 @@ void onStopSignal(int sig) {
   (void)w;
 }
 
+sigset_t stopSignals() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGTERM);
+  sigaddset(&s, SIGINT);
+  return s;
+}
+
+/// The stop signals' handler runs on a thread of its own, never on one
+/// that computes: oneDNN 2.x's JIT GEMM kernels point the stack pointer
+/// into a heap buffer while they run (oneDNN issue 4845, fixed in 3.11),
+/// so a handler run on such a thread wrote its signal frame into the heap,
+/// and the job later died in free() ("corrupted size vs. prev_size"; 2 of
+/// 15 runs of examples/arith stopped by timeout(1) during GRPO). The
+/// signals are blocked on the main thread and on the OpenMP team's threads
+/// (threads they start later inherit the mask: lanes, larger teams) and
+/// unblocked on the handler's thread, which only waits. Threads that
+/// libraries started before (OpenBLAS's pool) keep them unblocked: they
+/// run no JIT code.
 void installStopHandlers() {
+  const sigset_t stop = stopSignals();
+  ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+#pragma omp parallel
+  ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   struct sigaction sa {};
   sa.sa_handler = onStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND | SA_RESTART;
+  sa.sa_mask = stop; // never nested: the second sees the first's flag
+  sa.sa_flags = SA_RESTART;
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
+  static std::once_flag started;
+  std::call_once(started, [] {
+    std::thread([] {
+      const sigset_t s = stopSignals();
+      ::pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
+      for (;;)
+        ::pause();
+    }).detach();
+  });
 }
 
 // One job per run directory: an advisory lock on RUN/job.lock, held while

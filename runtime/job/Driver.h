@@ -57,10 +57,12 @@ struct JobArgs {
 /// --opt=value).
 /// Unknown options are errors.
 /// SIGTERM/SIGINT: the first asks the job to stop after the current step
-/// (a checkpoint is written, the job exits 0); a second one ends it at once
-/// (the default action), and so does the grace period running out. Set by
-/// Job::open; stopRequested() is true once a signal came (or
-/// requestStop() was called, e.g. for another rank's signal).
+/// (a checkpoint is written, the job exits 0); a second one, 0.25 s or more
+/// after the first, ends it at once (the default action; sooner, it is the
+/// first delivered twice), and so does the grace period running out. Set
+/// by Job::open, handled on a thread of its own; stopRequested() is true
+/// once a signal came (or requestStop() was called, e.g. for another
+/// rank's signal).
 bool stopRequested();
 void requestStop();
 /// Seconds the current step may take after the first signal.

@@ -255,6 +255,11 @@ ExternalReward::start(const std::vector<std::string> &argv, int timeoutMs,
     // A process group of its own: stop() kills the program and whatever it
     // started (a timed-out scorer's children used to keep running).
     setpgid(0, 0);
+    // The job blocks its stop signals on its computing threads
+    // (installStopHandlers); the mask would outlive exec.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     dup2(sv[1], 0);
     dup2(sv[1], 1);
     execvp(args[0], args.data());
