@@ -22,7 +22,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -36,11 +35,6 @@ extern "C" void openblas_set_num_threads(int);
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 /// CPU time of the calling thread: on a shared machine (other builds
 /// running) wall time mostly measures the other jobs; a thread's own CPU
 /// time still measures what the kernel costs when it holds a core.

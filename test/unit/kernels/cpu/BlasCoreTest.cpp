@@ -52,8 +52,9 @@ TEST(BlasCore, LoadedLibraryIsOpenBlasAndPassesItsOwnCheck) {
   EXPECT_EQ(checkOpenBlasSgemm(), "") << core;
   // The CPU's own bits agree with what OpenBLAS chose: never an upgrade to
   // AVX-512 kernels on a CPU without AVX-512.
-  if (!blasIsa().avx512)
+  if (!blasIsa().avx512) {
     EXPECT_FALSE(openBlasCoreUsesAvx512(core)) << core;
+  }
 }
 
 TEST(BlasCore, CheckFindsWrongKernels) {
