@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <system_error>
 #include <thread>
 #include <time.h>
 #include <unistd.h>
@@ -150,14 +151,23 @@ void installStopHandlers() {
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
   static std::once_flag started;
+  static bool running = false;
   std::call_once(started, [] {
-    std::thread([] {
-      const sigset_t s = stopSignals();
-      ::pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
-      for (;;)
-        ::pause();
-    }).detach();
+    try {
+      std::thread([] {
+        const sigset_t s = stopSignals();
+        ::pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
+        for (;;)
+          ::pause();
+      }).detach();
+      running = true;
+    } catch (const std::system_error &) {
+      // No thread to spare (RLIMIT_NPROC): the signals reach the main
+      // thread as before, rather than never.
+    }
   });
+  if (!running)
+    ::pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
 }
 
 // One job per run directory: an advisory lock on RUN/job.lock, held while
