@@ -4,6 +4,7 @@
 // Parallelism is over independent (sequence, KV head) tasks, never over a
 // reduction, so results do not depend on the number of threads.
 #include "kernels/cpu/CpuOps.h"
+#include "kernels/cpu/Gemm.h"
 #include "kernels/cpu/MathFns.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -762,11 +763,11 @@ void attentionFwd(const T *qkv, const AttentionShape &s, T *probs, T *out) {
       // last row only, so the products skip the masked upper triangle.
       for (int64_t i0 = 0; i0 < n; i0 += kTriRows) {
         const int64_t rows = std::min(kTriRows, n - i0), cols = i0 + rows;
-        blasGemm(false, true, rows, cols, hd, scale, Q + i0 * ld, ld, K, ld,
+        attnGemm(false, true, rows, cols, hd, scale, Q + i0 * ld, ld, K, ld,
                  T(0), P + i0 * ps, ps);
         for (int64_t i = i0; i < i0 + rows; ++i)
           causalSoftmaxRow<T>(P + i * ps, i + 1, n);
-        blasGemm(false, false, rows, hd, cols, T(1), P + i0 * ps, ps, V, ld,
+        attnGemm(false, false, rows, hd, cols, T(1), P + i0 * ps, ps, V, ld,
                  T(0), out + (r0 + i0) * ldo + h * hd, ldo);
       }
     }
@@ -812,14 +813,14 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
         // masked upper triangle, where P and dS are zero.
         for (int64_t i0 = 0; i0 < len; i0 += kTriRows) {
           const int64_t rows = std::min(kTriRows, len - i0);
-          blasGemm(false, true, rows, i0 + rows, hd, T(1), dO + i0 * ldo, ldo,
+          attnGemm(false, true, rows, i0 + rows, hd, T(1), dO + i0 * ldo, ldo,
                    V, ld, T(0), dP + i0 * Tn, Tn);
         }
         // The group's first head writes dK/dV, later heads accumulate.
         const T beta = h == kvh * group ? T(0) : T(1);
         for (int64_t j0 = 0; j0 < len; j0 += kTriRows) {
           const int64_t cj = std::min(kTriRows, len - j0);
-          blasGemm(true, false, cj, hd, len - j0, T(1), P + j0 * ps + j0, ps,
+          attnGemm(true, false, cj, hd, len - j0, T(1), P + j0 * ps + j0, ps,
                    dO + j0 * ldo, ldo, beta, dV + j0 * ld, ld);
         }
         for (int64_t i = 0; i < len; ++i) {
@@ -838,12 +839,12 @@ void attentionBwd(const T *qkv, const T *probs, const T *dout,
         }
         for (int64_t i0 = 0; i0 < len; i0 += kTriRows) {
           const int64_t rows = std::min(kTriRows, len - i0);
-          blasGemm(false, false, rows, hd, i0 + rows, scale, dP + i0 * Tn, Tn,
+          attnGemm(false, false, rows, hd, i0 + rows, scale, dP + i0 * Tn, Tn,
                    K, ld, T(0), dQ + i0 * ld, ld);
         }
         for (int64_t j0 = 0; j0 < len; j0 += kTriRows) {
           const int64_t cj = std::min(kTriRows, len - j0);
-          blasGemm(true, false, cj, hd, len - j0, scale, dP + j0 * Tn + j0, Tn,
+          attnGemm(true, false, cj, hd, len - j0, scale, dP + j0 * Tn + j0, Tn,
                    Q + j0 * ld, ld, beta, dK + j0 * ld, ld);
         }
       }
