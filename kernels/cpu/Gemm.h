@@ -46,19 +46,20 @@ struct SliceHooks {
   const SliceFn *epi = nullptr;
 };
 
-/// C[m,n] = alpha op(A) op(B) + beta C, row-major (instantiated for float
-/// and double), with optional per-slice hooks.
 /// The attention's score and value products (kernels/cpu/Attention.cpp,
 /// one call per head and row block, on the calling thread): under bf16
 /// compute (setCpuBf16Gemm) both inputs rounded to bf16 with fp32
-/// accumulation, as the dense layers' GEMMs at any row count; else, and
-/// for double, OpenBLAS.
+/// accumulation at any row count (the dense layers' GEMMs from
+/// kCpuBf16MinRows rows); else, and for double, OpenBLAS.
 void attnGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb,
               float beta, float *C, int64_t ldc);
 void attnGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
               const double *A, int64_t lda, const double *B, int64_t ldb,
               double beta, double *C, int64_t ldc);
+
+/// C[m,n] = alpha op(A) op(B) + beta C, row-major (instantiated for float
+/// and double), with optional per-slice hooks.
 template <typename T>
 void parGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
              const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,
