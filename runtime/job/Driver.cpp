@@ -132,8 +132,8 @@ sigset_t stopSignals() {
 /// that computes: oneDNN 2.x's JIT GEMM kernels point the stack pointer
 /// into a heap buffer while they run (oneDNN issue 4845, fixed in 3.11),
 /// so a handler run on such a thread wrote its signal frame into the heap,
-/// and the job later died in free() ("corrupted size vs. prev_size"; 2 of
-/// 15 runs of examples/arith stopped by timeout(1) during GRPO). The
+/// and the job later died in free() ("corrupted size vs. prev_size"; 3 of
+/// 21 runs of examples/arith stopped by timeout(1)). The
 /// signals are blocked on the main thread before the job starts any other
 /// (the OpenMP team is started by the first kernel, later; lanes too), so
 /// every thread it starts inherits the mask, and unblocked on the handler's
