@@ -97,7 +97,7 @@ if steps != list(range(1, STEPS + 1)):
 
 
 def sig_masks(pid):
-    """{tid: (blocked, caught)} signal masks of the job's threads."""
+    """{tid: blocked-signal mask} of the job's threads."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
